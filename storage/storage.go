@@ -1,0 +1,252 @@
+// Package storage defines Gatehouse's domain types and the Store interface
+// that every backend implements.
+//
+// All state lives behind Store so that any number of gatehouse processes
+// sharing one database behave as one. Implementations must perform the
+// compare-and-set operations (code consumption, refresh rotation, attempt
+// counters) atomically in the database, never as a read-modify-write in Go.
+// Backends translate driver errors into ErrNotFound, ErrConflict and
+// ErrReplayed; no driver error type crosses this boundary.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store implementation. Callers test them with
+// errors.Is.
+var (
+	// ErrNotFound means the object does not exist, has expired or has
+	// already been used up.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict means a unique value (an email, an id) is already taken.
+	ErrConflict = errors.New("storage: already exists")
+	// ErrReplayed means a single-use secret (an authorization code, a
+	// rotated refresh token) was presented again. The store has already
+	// revoked every token of the grant it belongs to.
+	ErrReplayed = errors.New("storage: single-use value replayed")
+)
+
+// User is an account that can sign in.
+type User struct {
+	ID            string // stable, opaque; the OIDC "sub"
+	Email         string // lower-cased; unique
+	Name          string
+	PasswordHash  string // argon2id PHC string
+	EmailVerified bool
+	Disabled      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Client is a relying party registered by an administrator.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             []byte // SHA-256 of the secret; nil for public clients
+	Public                 bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	RequireMFA             bool
+	SigningAlgorithm       string // "RS256" (default) or "ES256"
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+}
+
+// AuthRequest is an authorization request between /authorize and the code
+// exchange. The login flow records its progress on it; it is Done once every
+// required factor has been verified.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *time.Duration // nil when the client sent none
+	LoginHint           string
+	UILocales           []string
+	ACRValues           []string
+	HintSubject         string // "sub" of a verified id_token_hint, or ""
+	BindingHash         []byte // SHA-256 of the browser's flow cookie; nil until bound
+
+	UserID   string // set after the password step (or SSO); "" before
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	Done     bool
+
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthCode is an issued authorization code. Only its hash is stored.
+type AuthCode struct {
+	Hash          []byte // SHA-256 of the code
+	AuthRequestID string
+	ExpiresAt     time.Time
+}
+
+// AccessToken is an issued access token. The token a client holds is an
+// encryption of ID, so ID alone cannot be replayed.
+type AccessToken struct {
+	ID        string
+	ClientID  string
+	Subject   string // user id, or the client id for client_credentials
+	Scopes    []string
+	Audience  []string
+	GrantID   string // the auth request or refresh family it came from; "" for client_credentials
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+	CreatedAt time.Time
+}
+
+// RefreshToken is one link of a refresh-token family. Rotation marks the
+// presented token as used and adds its successor to the family; presenting
+// a used token revokes the whole family.
+type RefreshToken struct {
+	ID        string
+	Hash      []byte // SHA-256 of the token value
+	FamilyID  string // the grant: the auth request id of the original code
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	Audience  []string
+	AMR       []string
+	AuthTime  time.Time
+	ExpiresAt time.Time // this token's expiry (≤ the family's absolute lifetime)
+	UsedAt    *time.Time
+	RevokedAt *time.Time
+	CreatedAt time.Time
+}
+
+// Session is a browser's single sign-on session. ID is the SHA-256 of the
+// cookie value, hex-encoded; the cookie value itself is never stored.
+type Session struct {
+	ID         string
+	UserID     string
+	AuthTime   time.Time
+	AMR        []string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute
+	IdleUntil  time.Time // slides with LastSeenAt
+}
+
+// SigningKey is a token-signing key pair. PrivateKey is encrypted with the
+// secrets key before it reaches the store.
+type SigningKey struct {
+	ID         string // the JWK "kid"
+	Algorithm  string // "RS256", "ES256"
+	PrivateKey []byte // encrypted PKCS#8 DER
+	PublicKey  []byte // PKIX DER
+	CreatedAt  time.Time
+	ActiveAt   time.Time // first moment it may sign
+	ExpiresAt  time.Time // removed from the JWKS after this
+}
+
+// Counter is the state of one attempt counter after an update.
+type Counter struct {
+	Key          string
+	Failures     int
+	BlockedUntil time.Time // zero when not blocked
+}
+
+// Limit describes how failures on one counter turn into a block.
+type Limit struct {
+	Max    int           // failures that trigger a block
+	Window time.Duration // failures older than this are forgotten
+	Block  time.Duration // how long the block lasts
+}
+
+// Store is everything Gatehouse keeps. See the package doc for the atomicity
+// every implementation guarantees.
+type Store interface {
+	// CreateUser adds u; ErrConflict if the id or email is taken.
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id string) (*User, error)
+	UserByEmail(ctx context.Context, email string) (*User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
+	SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error
+
+	// CreateClient adds c; ErrConflict if the id is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+	SetClientSecretHash(ctx context.Context, id string, hash []byte, now time.Time) error
+
+	CreateAuthRequest(ctx context.Context, ar *AuthRequest) error
+	// AuthRequestByID returns the request even when expired; callers
+	// compare ExpiresAt with their clock.
+	AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error)
+	// BindAuthRequest sets the browser binding once; ErrConflict if another
+	// binding is already set.
+	BindAuthRequest(ctx context.Context, id string, bindingHash []byte) error
+	// SetAuthRequestUser records the user identified so far (not yet done).
+	SetAuthRequestUser(ctx context.Context, id, userID string) error
+	// CompleteAuthRequest marks the request done for userID.
+	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	SaveAuthCode(ctx context.Context, c *AuthCode) error
+	// ConsumeAuthCode atomically marks the code used and returns its auth
+	// request. An unknown or expired code gives ErrNotFound; a code already
+	// used gives ErrReplayed after revoking every token issued from it.
+	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (*AuthRequest, error)
+
+	CreateAccessToken(ctx context.Context, t *AccessToken) error
+	// AccessTokenByID returns the token even when expired or revoked.
+	AccessTokenByID(ctx context.Context, id string) (*AccessToken, error)
+	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
+
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// RefreshTokenByHash returns the token even when used, expired or revoked.
+	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// RotateRefreshToken atomically marks the token with oldHash used and
+	// stores next in the same family. A token that is unknown or expired
+	// gives ErrNotFound; one already used or revoked gives ErrReplayed after
+	// revoking the family (refresh and access tokens).
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken, now time.Time) error
+	// RevokeGrant revokes every refresh and access token whose family or
+	// grant id is grantID.
+	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
+
+	CreateSession(ctx context.Context, s *Session) error
+	// SessionByID returns a session that is neither expired nor idle at now.
+	SessionByID(ctx context.Context, id string, now time.Time) (*Session, error)
+	TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys lists keys not yet expired at now, newest ActiveAt first.
+	SigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error)
+
+	// RecordFailure adds one failure to the counter key under l and returns
+	// its new state, in one atomic statement. A counter whose block is
+	// still running at now is left unchanged; one whose window or block has
+	// passed starts again from one failure.
+	RecordFailure(ctx context.Context, key string, l Limit, now time.Time) (Counter, error)
+	// Blocked returns the latest block among keys still running at now,
+	// or ErrNotFound when none is.
+	Blocked(ctx context.Context, keys []string, now time.Time) (Counter, error)
+	// ResetFailures forgets the counter key (after a success).
+	ResetFailures(ctx context.Context, key string) error
+	// Blocks lists the counters blocked at now.
+	Blocks(ctx context.Context, now time.Time) ([]Counter, error)
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
