@@ -1,0 +1,71 @@
+package op
+
+import (
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// client adapts storage.Client to zop.Client.
+type client struct {
+	c          *storage.Client
+	loginURL   func(authRequestID string) string
+	idTokenTTL time.Duration
+}
+
+var _ zop.Client = client{}
+
+func (c client) GetID() string                    { return c.c.ID }
+func (c client) RedirectURIs() []string           { return c.c.RedirectURIs }
+func (c client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
+func (c client) LoginURL(id string) string        { return c.loginURL(id) }
+func (c client) AccessTokenType() zop.AccessTokenType {
+	return zop.AccessTokenTypeBearer
+}
+func (c client) IDTokenLifetime() time.Duration { return c.idTokenTTL }
+func (c client) DevMode() bool                  { return false }
+func (c client) ClockSkew() time.Duration       { return 0 }
+
+// IDTokenUserinfoClaimsAssertion puts the profile and email claims in the
+// ID token as well, so relying parties need not call userinfo.
+func (c client) IDTokenUserinfoClaimsAssertion() bool { return true }
+
+func (c client) ApplicationType() zop.ApplicationType {
+	if c.c.Public {
+		return zop.ApplicationTypeNative
+	}
+	return zop.ApplicationTypeWeb
+}
+
+func (c client) AuthMethod() oidc.AuthMethod {
+	if c.c.Public {
+		return oidc.AuthMethodNone
+	}
+	return oidc.AuthMethodBasic
+}
+
+func (c client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
+
+func (c client) GrantTypes() []oidc.GrantType {
+	g := []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	if !c.c.Public {
+		g = append(g, oidc.GrantTypeClientCredentials)
+	}
+	return g
+}
+
+func (c client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+// IsScopeAllowed drops scopes beyond the standard OIDC ones.
+func (c client) IsScopeAllowed(string) bool { return false }

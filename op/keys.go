@@ -1,0 +1,302 @@
+package op
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
+)
+
+// Supported signing algorithms. RS256 is the default that OIDC requires.
+const (
+	RS256 = "RS256"
+	ES256 = "ES256"
+)
+
+// Algorithms lists the signing algorithms Gatehouse keeps a key for.
+var algorithms = []string{RS256, ES256}
+
+// keyCacheTTL bounds how long a replica serves keys it read from the
+// database. A new key is published PublishDelay before it signs, so every
+// replica's JWKS has it before any token carries its kid.
+const keyCacheTTL = 10 * time.Second
+
+// PublishDelay is how long a rotated key is published before it signs.
+const PublishDelay = 2 * keyCacheTTL
+
+// Keys manages the signing keys: it creates them, rotates them and decides
+// which key signs and which are published. Private keys are stored sealed.
+type Keys struct {
+	store storage.Store
+	box   *seal.Box
+	now   func() time.Time
+	// Retention is how long a replaced key stays published after its
+	// successor starts signing: the longest lifetime of a token it signed.
+	retention time.Duration
+
+	mu       sync.Mutex
+	cache    []key
+	loadedAt time.Time
+}
+
+type key struct {
+	id        string
+	alg       string
+	private   crypto.Signer
+	activeAt  time.Time
+	createdAt time.Time
+}
+
+// NewKeys returns a key manager. retention is the longest lifetime of a
+// token signed by a key.
+func NewKeys(store storage.Store, box *seal.Box, now func() time.Time, retention time.Duration) *Keys {
+	return &Keys{store: store, box: box, now: now, retention: retention}
+}
+
+// KeyInfo describes a stored key for listings.
+type KeyInfo struct {
+	ID        string
+	Algorithm string
+	CreatedAt time.Time
+	ActiveAt  time.Time
+	State     string // "next", "signing", "published"
+}
+
+// Ensure creates a signing key for each algorithm that has none.
+func (k *Keys) Ensure(ctx context.Context) error {
+	keys, err := k.load(ctx, true)
+	if err != nil {
+		return err
+	}
+	for _, alg := range algorithms {
+		if !slices.ContainsFunc(keys, func(x key) bool { return x.alg == alg }) {
+			if err := k.create(ctx, alg, k.now()); err != nil {
+				return err
+			}
+		}
+	}
+	k.invalidate()
+	return nil
+}
+
+// Rotate adds a new key for each algorithm. It is published at once and
+// starts signing after PublishDelay; the keys it replaces stay published
+// for the retention period after that.
+func (k *Keys) Rotate(ctx context.Context) ([]KeyInfo, error) {
+	activeAt := k.now().Add(PublishDelay)
+	for _, alg := range algorithms {
+		if err := k.create(ctx, alg, activeAt); err != nil {
+			return nil, err
+		}
+	}
+	k.invalidate()
+	return k.List(ctx)
+}
+
+// List describes the keys that are still published.
+func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
+	keys, err := k.load(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	now := k.now()
+	var out []KeyInfo
+	for _, alg := range algorithms {
+		signing, _ := signingKey(keys, alg, now)
+		for _, x := range published(keys, alg, now, k.retention) {
+			state := "published"
+			switch {
+			case x.activeAt.After(now):
+				state = "next"
+			case x.id == signing.id:
+				state = "signing"
+			}
+			out = append(out, KeyInfo{ID: x.id, Algorithm: x.alg, CreatedAt: x.createdAt, ActiveAt: x.activeAt, State: state})
+		}
+	}
+	return out, nil
+}
+
+func (k *Keys) create(ctx context.Context, alg string, activeAt time.Time) error {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 3072)
+	case ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return fmt.Errorf("op: unsupported signing algorithm %q", alg)
+	}
+	if err != nil {
+		return fmt.Errorf("op: generate %s key: %w", alg, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return fmt.Errorf("op: marshal %s key: %w", alg, err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return fmt.Errorf("op: marshal %s public key: %w", alg, err)
+	}
+	id := randomID(12)
+	now := k.now()
+	sk := &storage.SigningKey{
+		ID:         id,
+		Algorithm:  alg,
+		PrivateKey: k.box.Seal(der, keyAAD(id)),
+		PublicKey:  pub,
+		CreatedAt:  now,
+		ActiveAt:   activeAt,
+		// Expiry is decided from the successor's ActiveAt (see published);
+		// the stored bound only lets housekeeping drop keys long gone.
+		ExpiresAt: now.Add(100 * 365 * 24 * time.Hour),
+	}
+	if err := k.store.CreateSigningKey(ctx, sk); err != nil {
+		return fmt.Errorf("op: store signing key: %w", err)
+	}
+	return nil
+}
+
+func keyAAD(id string) []byte { return []byte("signing-key:" + id) }
+
+func (k *Keys) invalidate() {
+	k.mu.Lock()
+	k.loadedAt = time.Time{}
+	k.mu.Unlock()
+}
+
+// load returns the keys, newest ActiveAt first, from a cache at most
+// keyCacheTTL old unless fresh is set.
+func (k *Keys) load(ctx context.Context, fresh bool) ([]key, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if !fresh && !k.loadedAt.IsZero() && now.Sub(k.loadedAt) < keyCacheTTL && now.After(k.loadedAt.Add(-time.Second)) {
+		return k.cache, nil
+	}
+	rows, err := k.store.SigningKeys(ctx, now)
+	if err != nil {
+		return nil, fmt.Errorf("op: load signing keys: %w", err)
+	}
+	keys := make([]key, 0, len(rows))
+	for _, r := range rows {
+		der, err := k.box.Open(r.PrivateKey, keyAAD(r.ID))
+		if err != nil {
+			return nil, fmt.Errorf("op: signing key %s: %w (is secrets.key_file the one this database was created with?)", r.ID, err)
+		}
+		p, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return nil, fmt.Errorf("op: signing key %s: %w", r.ID, err)
+		}
+		signer, ok := p.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("op: signing key %s is not a signer", r.ID)
+		}
+		keys = append(keys, key{id: r.ID, alg: r.Algorithm, private: signer, activeAt: r.ActiveAt, createdAt: r.CreatedAt})
+	}
+	slices.SortStableFunc(keys, func(a, b key) int { return b.activeAt.Compare(a.activeAt) })
+	k.cache, k.loadedAt = keys, now
+	return keys, nil
+}
+
+// signingKey picks the newest key of alg already active at now.
+func signingKey(keys []key, alg string, now time.Time) (key, bool) {
+	for _, x := range keys { // newest ActiveAt first
+		if x.alg == alg && !x.activeAt.After(now) {
+			return x, true
+		}
+	}
+	return key{}, false
+}
+
+// published returns the keys of alg that belong in the JWKS at now: those
+// not yet signing, the signing one, and older ones until retention after
+// their successor took over.
+func published(keys []key, alg string, now time.Time, retention time.Duration) []key {
+	var out []key
+	var successor *key
+	for i := range keys {
+		x := keys[i]
+		if x.alg != alg {
+			continue
+		}
+		if successor == nil || successor.activeAt.After(now) || now.Before(successor.activeAt.Add(retention)) {
+			out = append(out, x)
+		}
+		successor = &keys[i]
+	}
+	return out
+}
+
+// signingKeyFor returns the key that signs for alg now.
+func (k *Keys) signingKeyFor(ctx context.Context, alg string) (zopSigningKey, error) {
+	keys, err := k.load(ctx, false)
+	if err != nil {
+		return zopSigningKey{}, err
+	}
+	x, ok := signingKey(keys, alg, k.now())
+	if !ok {
+		return zopSigningKey{}, fmt.Errorf("op: no active %s signing key", alg)
+	}
+	return zopSigningKey{id: x.id, alg: jose.SignatureAlgorithm(x.alg), key: x.private}, nil
+}
+
+// publicKeys returns the JWKS keys.
+func (k *Keys) publicKeys(ctx context.Context) ([]zopPublicKey, error) {
+	keys, err := k.load(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	now := k.now()
+	var out []zopPublicKey
+	for _, alg := range algorithms {
+		for _, x := range published(keys, alg, now, k.retention) {
+			out = append(out, zopPublicKey{id: x.id, alg: jose.SignatureAlgorithm(x.alg), key: x.private.Public()})
+		}
+	}
+	return out, nil
+}
+
+// zopSigningKey implements zop.SigningKey.
+type zopSigningKey struct {
+	id  string
+	alg jose.SignatureAlgorithm
+	key crypto.Signer
+}
+
+func (s zopSigningKey) SignatureAlgorithm() jose.SignatureAlgorithm { return s.alg }
+func (s zopSigningKey) Key() any                                    { return s.key }
+func (s zopSigningKey) ID() string                                  { return s.id }
+
+// zopPublicKey implements zop.Key with the public half only.
+type zopPublicKey struct {
+	id  string
+	alg jose.SignatureAlgorithm
+	key crypto.PublicKey
+}
+
+func (p zopPublicKey) ID() string                         { return p.id }
+func (p zopPublicKey) Algorithm() jose.SignatureAlgorithm { return p.alg }
+func (p zopPublicKey) Use() string                        { return "sig" }
+func (p zopPublicKey) Key() any                           { return p.key }
+
+// randomID returns n random bytes, base64url-encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

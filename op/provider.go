@@ -1,0 +1,153 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Config holds the provider's settings.
+type Config struct {
+	Issuer          string        // static public base URL
+	CryptoKey       [32]byte      // encrypts authorization codes and opaque access tokens
+	AccessTokenTTL  time.Duration // opaque access tokens
+	IDTokenTTL      time.Duration
+	RefreshTokenTTL time.Duration // absolute lifetime of a refresh family
+	AuthCodeTTL     time.Duration // at most 60s
+	AuthRequestTTL  time.Duration // how long a sign-in may take
+	// LoginURL is where /authorize sends the browser for an auth request.
+	LoginURL func(authRequestID string) string
+	// SignedOutURL is where end_session lands without a registered
+	// post_logout_redirect_uri.
+	SignedOutURL string
+	Now          func() time.Time
+}
+
+// Provider is the OpenID provider: zitadel's protocol handlers over
+// Gatehouse's storage.
+type Provider struct {
+	zp      *zop.Provider
+	storage *Storage
+	handler http.Handler
+}
+
+// corsPaths are the endpoints that browsers may call cross-origin, without
+// credentials. Authorize, end_session and the login pages get no CORS.
+var corsPaths = []string{
+	"/.well-known/openid-configuration", "/keys", "/oauth/token", "/userinfo",
+	"/oauth/introspect", "/revoke",
+}
+
+// New builds the provider. keys must hold at least one key per algorithm
+// (see Keys.Ensure).
+func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AuthCodeTTL <= 0 || cfg.AuthCodeTTL > time.Minute {
+		return nil, errors.New("op: authorization codes must live between 0 and 60s")
+	}
+	st := &Storage{store: store, keys: keys, cfg: cfg}
+	zcfg := &zop.Config{
+		CryptoKey:                cfg.CryptoKey,
+		CryptoKeyId:              "gh1",
+		DefaultLogoutRedirectURI: cfg.SignedOutURL,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
+		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
+			"at_hash", "c_hash", "email", "email_verified", "name"},
+	}
+	opts := []zop.Option{
+		zop.WithCORSOptions(&cors.Options{
+			AllowOriginRequestFunc: func(r *http.Request, _ string) bool {
+				for _, p := range corsPaths {
+					if r.URL.Path == p {
+						return true
+					}
+				}
+				return false
+			},
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Authorization", "Content-Type"},
+			AllowCredentials: false,
+		}),
+	}
+	if strings.HasPrefix(cfg.Issuer, "http://") {
+		opts = append(opts, zop.WithAllowInsecure())
+	}
+	zp, err := zop.NewProvider(zcfg, st, zop.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("op: %w", err)
+	}
+	p := &Provider{zp: zp, storage: st}
+	p.handler = p.tokenClient(zp)
+	return p, nil
+}
+
+// ServeHTTP serves the protocol endpoints.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// CallbackURL returns the URL the login flow sends the browser to once an
+// auth request is done.
+func (p *Provider) CallbackURL(ctx context.Context, authRequestID string) string {
+	return zop.AuthCallbackURL(p.zp)(ctx, authRequestID)
+}
+
+// IssuerInterceptor puts the issuer into request contexts outside the
+// provider's own routes (the login pages), as zitadel requires.
+func (p *Provider) IssuerInterceptor(next http.Handler) http.Handler {
+	return zop.NewIssuerInterceptor(p.zp.IssuerFromRequest).Handler(next)
+}
+
+// AuthRequestError sends an OAuth error for an auth request back to the
+// client's redirect_uri (with state), as the login flow decides it. code is
+// login_required, interaction_required or access_denied.
+func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, authRequestID, code, description string) {
+	ar, err := p.storage.AuthRequestByID(r.Context(), authRequestID)
+	if err != nil {
+		http.Error(w, "The sign-in request has expired. Please start again from the application.", http.StatusBadRequest)
+		return
+	}
+	var e *oidc.Error
+	switch code {
+	case "login_required":
+		e = oidc.ErrLoginRequired()
+	case "interaction_required":
+		e = oidc.ErrInteractionRequired()
+	case "access_denied":
+		e = oidc.ErrAccessDenied()
+	default:
+		e = oidc.ErrServerError()
+	}
+	zop.AuthRequestError(w, r, ar, e.WithDescription("%s", description), p.zp)
+}
+
+// tokenClient records the client_id of token requests in the context so
+// that the ID token is signed with the client's algorithm.
+func (p *Provider) tokenClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost {
+			id, _, ok := r.BasicAuth()
+			if !ok && r.ParseForm() == nil {
+				id = r.PostForm.Get("client_id")
+			}
+			if id != "" {
+				r = r.WithContext(withClientID(r.Context(), id))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,543 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Storage implements zop.Storage over storage.Store.
+type Storage struct {
+	store storage.Store
+	keys  *Keys
+	cfg   Config
+}
+
+var (
+	_ zop.Storage                        = (*Storage)(nil)
+	_ zop.ClientCredentialsStorage       = (*Storage)(nil)
+	_ zop.CanSetUserinfoFromRequest      = (*Storage)(nil)
+	_ zop.CanTerminateSessionFromRequest = (*Storage)(nil)
+)
+
+// hashSecret is the stored form of codes, refresh tokens and client secrets:
+// all are 256-bit random values, so a plain SHA-256 is enough.
+func hashSecret(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// HashClientSecret returns the stored form of a client secret.
+func HashClientSecret(secret string) []byte { return hashSecret(secret) }
+
+// NewClientSecret returns a fresh 256-bit client secret.
+func NewClientSecret() string { return randomID(32) }
+
+// NewClientID returns a fresh client id.
+func NewClientID() string { return randomID(16) }
+
+// fault marks the request's fault tracker (see TrackFaults) when err is an
+// infrastructure failure rather than a missing object.
+func fault(ctx context.Context, err error) error {
+	if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrReplayed) {
+		if f, ok := ctx.Value(faultKey{}).(*atomic.Bool); ok {
+			f.Store(true)
+		}
+		slog.ErrorContext(ctx, "storage failure", "err", err)
+	}
+	return err
+}
+
+type faultKey struct{}
+
+// TrackFaults returns a context in which the storage adapter records
+// database failures, and the flag it sets. The HTTP layer uses it to answer
+// 503 instead of a protocol error when the database was the cause.
+func TrackFaults(ctx context.Context) (context.Context, *atomic.Bool) {
+	f := new(atomic.Bool)
+	return context.WithValue(ctx, faultKey{}, f), f
+}
+
+type browserSessionKey struct{}
+
+// WithBrowserSession returns a context carrying the id of the browser's
+// SSO session, for end_session to delete.
+func WithBrowserSession(ctx context.Context, sessionID string) context.Context {
+	return context.WithValue(ctx, browserSessionKey{}, sessionID)
+}
+
+type clientIDKey struct{}
+
+// withClientID records the client a token request is for, so the signing
+// key can follow the client's algorithm.
+func withClientID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, clientIDKey{}, id)
+}
+
+func (s *Storage) now() time.Time { return s.cfg.Now() }
+
+// CreateAuthRequest stores a validated authorization request. It refuses
+// PKCE methods other than S256.
+func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (zop.AuthRequest, error) {
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	}
+	if req.CodeChallenge == "" && req.CodeChallengeMethod != "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
+	}
+	if req.CodeChallenge != "" && (len(req.CodeChallenge) != 43) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge must be a base64url SHA-256 (43 characters)")
+	}
+	now := s.now()
+	ar := &storage.AuthRequest{
+		ID:                  randomID(24),
+		ClientID:            req.ClientID,
+		RedirectURI:         req.RedirectURI,
+		Scopes:              req.Scopes,
+		State:               req.State,
+		Nonce:               req.Nonce,
+		ResponseType:        string(req.ResponseType),
+		ResponseMode:        string(req.ResponseMode),
+		CodeChallenge:       req.CodeChallenge,
+		CodeChallengeMethod: string(req.CodeChallengeMethod),
+		Prompt:              req.Prompt,
+		LoginHint:           req.LoginHint,
+		ACRValues:           req.ACRValues,
+		HintSubject:         userID,
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(s.cfg.AuthRequestTTL),
+	}
+	if req.MaxAge != nil {
+		d := time.Duration(*req.MaxAge) * time.Second
+		ar.MaxAge = &d
+	}
+	for _, t := range req.UILocales {
+		ar.UILocales = append(ar.UILocales, t.String())
+	}
+	if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
+		return nil, fault(ctx, fmt.Errorf("create auth request: %w", err))
+	}
+	return authRequest{ar}, nil
+}
+
+// AuthRequestByID loads a request that has not expired.
+func (s *Storage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequest, error) {
+	ar, err := s.store.AuthRequestByID(ctx, id)
+	if err != nil {
+		return nil, fault(ctx, fmt.Errorf("auth request: %w", err))
+	}
+	if !s.now().Before(ar.ExpiresAt) {
+		return nil, errors.New("auth request expired")
+	}
+	return authRequest{ar}, nil
+}
+
+// SaveAuthCode stores the hash of code for the request.
+func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
+	err := s.store.SaveAuthCode(ctx, &storage.AuthCode{
+		Hash:          hashSecret(code),
+		AuthRequestID: id,
+		ExpiresAt:     s.now().Add(s.cfg.AuthCodeTTL),
+	})
+	return fault(ctx, err)
+}
+
+// AuthRequestByCode consumes code: it succeeds once. A second use revokes
+// the tokens issued from the first.
+func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
+	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now())
+	if errors.Is(err, storage.ErrReplayed) {
+		slog.WarnContext(ctx, "authorization code replayed; grant revoked")
+		return nil, err
+	}
+	if err != nil {
+		return nil, fault(ctx, fmt.Errorf("consume auth code: %w", err))
+	}
+	return authRequest{ar}, nil
+}
+
+// DeleteAuthRequest removes the request once its tokens are issued. The
+// code's tombstone stays, for replay detection.
+func (s *Storage) DeleteAuthRequest(ctx context.Context, id string) error {
+	return fault(ctx, s.store.DeleteAuthRequest(ctx, id))
+}
+
+// CreateAccessToken stores an access token for req.
+func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
+	var clientID, grantID string
+	switch r := req.(type) {
+	case authRequest:
+		clientID, grantID = r.r.ClientID, r.r.ID
+	case *refreshRequest:
+		clientID, grantID = r.t.ClientID, r.t.FamilyID
+	case clientCredentialsRequest:
+		clientID = r.clientID
+	default:
+		return "", time.Time{}, fmt.Errorf("op: unsupported token request %T", req)
+	}
+	t, err := s.newAccessToken(ctx, clientID, grantID, req)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return t.ID, t.ExpiresAt, nil
+}
+
+func (s *Storage) newAccessToken(ctx context.Context, clientID, grantID string, req zop.TokenRequest) (*storage.AccessToken, error) {
+	now := s.now()
+	t := &storage.AccessToken{
+		ID:        randomID(24),
+		ClientID:  clientID,
+		Subject:   req.GetSubject(),
+		Scopes:    req.GetScopes(),
+		Audience:  req.GetAudience(),
+		GrantID:   grantID,
+		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
+		CreatedAt: now,
+	}
+	if err := s.store.CreateAccessToken(ctx, t); err != nil {
+		return nil, fault(ctx, fmt.Errorf("create access token: %w", err))
+	}
+	return t, nil
+}
+
+// CreateAccessAndRefreshTokens starts a refresh family (code flow with
+// offline_access) or rotates the presented refresh token.
+func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
+	now := s.now()
+	value := randomID(32)
+	next := &storage.RefreshToken{
+		ID:        randomID(24),
+		Hash:      hashSecret(value),
+		CreatedAt: now,
+	}
+	switch r := req.(type) {
+	case authRequest:
+		next.FamilyID, next.ClientID, next.UserID = r.r.ID, r.r.ClientID, r.r.UserID
+		next.Scopes, next.Audience = r.r.Scopes, r.GetAudience()
+		next.AMR, next.AuthTime = r.r.AMR, r.r.AuthTime
+		next.ExpiresAt = now.Add(s.cfg.RefreshTokenTTL)
+		if err := s.store.CreateRefreshToken(ctx, next); err != nil {
+			return "", "", time.Time{}, fault(ctx, fmt.Errorf("create refresh token: %w", err))
+		}
+	case *refreshRequest:
+		old := r.t
+		next.FamilyID, next.ClientID, next.UserID = old.FamilyID, old.ClientID, old.UserID
+		next.Scopes, next.Audience = r.scopes, old.Audience
+		next.AMR, next.AuthTime = old.AMR, old.AuthTime
+		// The family's absolute lifetime does not slide with rotation.
+		next.ExpiresAt = old.ExpiresAt
+		err := s.store.RotateRefreshToken(ctx, hashSecret(current), next, now)
+		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
+			slog.WarnContext(ctx, "refresh token reused or expired", "family", old.FamilyID)
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
+		}
+		if err != nil {
+			return "", "", time.Time{}, fault(ctx, fmt.Errorf("rotate refresh token: %w", err))
+		}
+	default:
+		return "", "", time.Time{}, fmt.Errorf("op: unsupported refresh request %T", req)
+	}
+	at, err := s.newAccessToken(ctx, next.ClientID, next.FamilyID, req)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return at.ID, value, at.ExpiresAt, nil
+}
+
+// TokenRequestByRefreshToken loads a live refresh token. Presenting one
+// that was already rotated revokes its family.
+func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) (zop.RefreshTokenRequest, error) {
+	t, err := s.store.RefreshTokenByHash(ctx, hashSecret(value))
+	if err != nil {
+		return nil, fault(ctx, fmt.Errorf("refresh token: %w", err))
+	}
+	now := s.now()
+	switch {
+	case t.RevokedAt != nil:
+		return nil, errors.New("refresh token revoked")
+	case t.UsedAt != nil:
+		slog.WarnContext(ctx, "rotated refresh token reused; family revoked", "family", t.FamilyID, "client_id", t.ClientID)
+		if err := s.store.RevokeGrant(ctx, t.FamilyID, now); err != nil {
+			return nil, fault(ctx, fmt.Errorf("revoke family: %w", err))
+		}
+		return nil, errors.New("refresh token reused")
+	case !now.Before(t.ExpiresAt):
+		return nil, errors.New("refresh token expired")
+	}
+	u, err := s.store.UserByID(ctx, t.UserID)
+	if err != nil {
+		return nil, fault(ctx, fmt.Errorf("refresh token user: %w", err))
+	}
+	if u.Disabled {
+		return nil, errors.New("user disabled")
+	}
+	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+}
+
+// TerminateSession is not used: TerminateSessionFromRequest replaces it.
+func (s *Storage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	return nil
+}
+
+// TerminateSessionFromRequest ends the browser's SSO session and returns
+// where to send it: the validated post_logout_redirect_uri or the
+// signed-out page.
+func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *zop.EndSessionRequest) (string, error) {
+	if id, _ := ctx.Value(browserSessionKey{}).(string); id != "" {
+		if err := s.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return "", fault(ctx, fmt.Errorf("end session: %w", err))
+		}
+	}
+	return req.RedirectURI, nil
+}
+
+// RevokeToken revokes an access token (by id) or a refresh token (by
+// value, with its whole family). Tokens of other clients are refused;
+// unknown tokens are not an error (RFC 7009).
+func (s *Storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	now := s.now()
+	if userID != "" {
+		t, err := s.store.AccessTokenByID(ctx, tokenOrID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			fault(ctx, err)
+			return oidc.ErrServerError()
+		}
+		if t.ClientID != clientID {
+			return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+		}
+		if err := s.store.RevokeAccessToken(ctx, t.ID, now); err != nil {
+			fault(ctx, err)
+			return oidc.ErrServerError()
+		}
+		return nil
+	}
+	t, err := s.store.RefreshTokenByHash(ctx, hashSecret(tokenOrID))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		fault(ctx, err)
+		return oidc.ErrServerError()
+	}
+	if t.ClientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+	}
+	if err := s.store.RevokeGrant(ctx, t.FamilyID, now); err != nil {
+		fault(ctx, err)
+		return oidc.ErrServerError()
+	}
+	return nil
+}
+
+// GetRefreshTokenInfo identifies a refresh token for revocation.
+func (s *Storage) GetRefreshTokenInfo(ctx context.Context, clientID, value string) (string, string, error) {
+	t, err := s.store.RefreshTokenByHash(ctx, hashSecret(value))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", "", zop.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return "", "", fault(ctx, err)
+	}
+	return t.UserID, t.ID, nil
+}
+
+// SigningKey returns the key that signs for the client of the current
+// token request: its registered algorithm, RS256 by default.
+func (s *Storage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
+	alg := RS256
+	if id, _ := ctx.Value(clientIDKey{}).(string); id != "" {
+		if c, err := s.store.ClientByID(ctx, id); err == nil && c.SigningAlgorithm != "" {
+			alg = c.SigningAlgorithm
+		}
+	}
+	k, err := s.keys.signingKeyFor(ctx, alg)
+	if err != nil {
+		return nil, fault(ctx, err)
+	}
+	return k, nil
+}
+
+// SignatureAlgorithms lists the algorithms ID tokens may be signed with.
+func (s *Storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, nil
+}
+
+// KeySet returns the published public keys.
+func (s *Storage) KeySet(ctx context.Context) ([]zop.Key, error) {
+	keys, err := s.keys.publicKeys(ctx)
+	if err != nil {
+		return nil, fault(ctx, err)
+	}
+	out := make([]zop.Key, len(keys))
+	for i, k := range keys {
+		out[i] = k
+	}
+	return out, nil
+}
+
+// GetClientByClientID loads a client. An unknown client is invalid_client.
+func (s *Storage) GetClientByClientID(ctx context.Context, id string) (zop.Client, error) {
+	c, err := s.store.ClientByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
+	}
+	if err != nil {
+		fault(ctx, err)
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	return client{c: c, loginURL: s.cfg.LoginURL, idTokenTTL: s.cfg.IDTokenTTL}, nil
+}
+
+// AuthorizeClientIDSecret checks a confidential client's secret in
+// constant time against its stored hash.
+func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	_, err := s.authenticateClient(ctx, id, secret)
+	return err
+}
+
+func (s *Storage) authenticateClient(ctx context.Context, id, secret string) (*storage.Client, error) {
+	c, err := s.store.ClientByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Spend the same work as a real comparison.
+		subtle.ConstantTimeCompare(hashSecret(secret), make([]byte, sha256.Size))
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	if err != nil {
+		fault(ctx, err)
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if c.Public || len(c.SecretHash) != sha256.Size || subtle.ConstantTimeCompare(hashSecret(secret), c.SecretHash) != 1 {
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return c, nil
+}
+
+// ClientCredentials authenticates a confidential client for the
+// client_credentials grant.
+func (s *Storage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
+	c, err := s.authenticateClient(ctx, id, secret)
+	if err != nil {
+		return nil, err
+	}
+	return client{c: c, loginURL: s.cfg.LoginURL, idTokenTTL: s.cfg.IDTokenTTL}, nil
+}
+
+// ClientCredentialsTokenRequest builds the token request of the
+// client_credentials grant. The OIDC scopes describe a user and make no
+// sense here, and no API scopes are defined yet, so none is granted.
+func (s *Storage) ClientCredentialsTokenRequest(ctx context.Context, id string, scopes []string) (zop.TokenRequest, error) {
+	return clientCredentialsRequest{clientID: id}, nil
+}
+
+// SetUserinfoFromScopes is deprecated upstream and intentionally empty.
+func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token's user claims.
+func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
+	return s.fillUserinfo(ctx, ui, req.GetSubject(), scopes)
+}
+
+// SetUserinfoFromToken serves /userinfo for a live access token.
+func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	t, err := s.liveAccessToken(ctx, tokenID, subject)
+	if err != nil {
+		return err
+	}
+	if t.Subject == t.ClientID && t.GrantID == "" {
+		return errors.New("client_credentials tokens have no user")
+	}
+	return s.fillUserinfo(ctx, ui, t.Subject, t.Scopes)
+}
+
+func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*storage.AccessToken, error) {
+	t, err := s.store.AccessTokenByID(ctx, id)
+	if err != nil {
+		return nil, fault(ctx, fmt.Errorf("access token: %w", err))
+	}
+	if t.RevokedAt != nil || !s.now().Before(t.ExpiresAt) || t.Subject != subject {
+		return nil, errors.New("access token is not active")
+	}
+	return t, nil
+}
+
+// SetIntrospectionFromToken answers introspection for the token's own
+// client or a client in its audience; anything else sees active=false.
+func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	t, err := s.liveAccessToken(ctx, tokenID, subject)
+	if err != nil {
+		return err
+	}
+	if t.ClientID != clientID && !slices.Contains(t.Audience, clientID) {
+		return errors.New("caller is not in the token's audience")
+	}
+	resp.Active = true
+	resp.Scope = t.Scopes
+	resp.ClientID = t.ClientID
+	resp.Subject = t.Subject
+	resp.Audience = t.Audience
+	resp.Expiration = oidc.FromTime(t.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
+	resp.TokenType = oidc.BearerToken
+	if t.GrantID != "" {
+		u, err := s.store.UserByID(ctx, t.Subject)
+		if err == nil {
+			resp.Username = u.Email
+		}
+	}
+	return nil
+}
+
+// GetPrivateClaimsFromScopes adds no private claims.
+func (s *Storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetKeyByIDAndClientID refuses: clients do not register public keys, so
+// private_key_jwt and the JWT bearer grant are not available.
+func (s *Storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errors.New("client public keys are not supported")
+}
+
+// ValidateJWTProfileScopes refuses the JWT bearer grant.
+func (s *Storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errors.New("the JWT bearer grant is not supported")
+}
+
+// Health reports whether the database answers.
+func (s *Storage) Health(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// fillUserinfo sets the claims of user id that scopes allow.
+func (s *Storage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, id string, scopes []string) error {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return fault(ctx, fmt.Errorf("userinfo: %w", err))
+	}
+	ui.Subject = u.ID
+	for _, sc := range scopes {
+		switch sc {
+		case oidc.ScopeEmail:
+			ui.Email = u.Email
+			ui.EmailVerified = oidc.Bool(u.EmailVerified)
+		case oidc.ScopeProfile:
+			ui.Name = u.Name
+		}
+	}
+	return nil
+}
