@@ -1,0 +1,700 @@
+package main
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// A Config is Gatehouse's configuration: the defaults of DefaultConfig,
+// overridden by a YAML file (config.example.yaml lists every key), overridden
+// in turn by environment variables.
+//
+// Each leaf field is one key, named by the yaml tags along its path, such as
+// "mail.smtp.host". Its environment variable is GATEHOUSE_ followed by the key
+// in upper case with dots replaced by underscores: GATEHOUSE_MAIL_SMTP_HOST.
+type Config struct {
+	// Issuer is the public base URL of Gatehouse and the "iss" of its tokens.
+	Issuer       string             `yaml:"issuer"`
+	HTTP         HTTPConfig         `yaml:"http"`
+	Database     DatabaseConfig     `yaml:"database"`
+	Secrets      SecretsConfig      `yaml:"secrets"`
+	Mail         MailConfig         `yaml:"mail"`
+	SecondFactor SecondFactorConfig `yaml:"second_factor"`
+	Lockout      LockoutConfig      `yaml:"lockout"`
+	Password     PasswordConfig     `yaml:"password"`
+	Session      SessionConfig      `yaml:"session"`
+	Tokens       TokensConfig       `yaml:"tokens"`
+	Keys         KeysConfig         `yaml:"keys"`
+	Log          LogConfig          `yaml:"log"`
+}
+
+// HTTPConfig is the "http" section: the listener and the requests it accepts.
+type HTTPConfig struct {
+	// Address is the host:port to listen on.
+	Address string `yaml:"address"`
+	// TrustedProxies lists the CIDRs, or single addresses, of the reverse
+	// proxies whose X-Forwarded-For header is believed.
+	// Config.TrustedProxies returns them parsed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxBodyBytes is the largest request body accepted.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// DatabaseConfig is the "database" section.
+type DatabaseConfig struct {
+	// URL is "sqlite:PATH" or a postgres:// (or postgresql://) URL.
+	// Config.DatabaseDriver splits it into a driver name and a DSN.
+	URL string `yaml:"url"`
+}
+
+// SecretsConfig is the "secrets" section.
+type SecretsConfig struct {
+	// KeyFile holds the key that encrypts TOTP secrets and signing keys at
+	// rest. It is created if missing.
+	KeyFile string `yaml:"key_file"`
+}
+
+// MailConfig is the "mail" section: how email codes are sent.
+type MailConfig struct {
+	// From is the sender address, such as "Gatehouse <no-reply@example.com>".
+	From string     `yaml:"from"`
+	SMTP SMTPConfig `yaml:"smtp"`
+}
+
+// SMTPConfig is the "mail.smtp" section. An empty Host means messages are
+// written to the log instead of being sent (for development).
+type SMTPConfig struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	// Password is secret: Config.LogValue and Config.Redacted hide it.
+	Password string `yaml:"password"`
+	// TLS is "starttls", "tls" (implicit TLS) or "none".
+	TLS string `yaml:"tls"`
+}
+
+// SecondFactorConfig is the "second_factor" section.
+type SecondFactorConfig struct {
+	// EmailCodeTTL is how long an emailed code stays valid.
+	EmailCodeTTL Duration `yaml:"email_code_ttl"`
+	// EmailResendCooldown is how long a user waits before another code can
+	// be sent.
+	EmailResendCooldown Duration `yaml:"email_resend_cooldown"`
+	// TOTPIssuer is the issuer name that authenticator apps show.
+	TOTPIssuer string `yaml:"totp_issuer"`
+}
+
+// LockoutConfig is the "lockout" section: limits on wrong one-time codes.
+type LockoutConfig struct {
+	// MaxAttempts is the number of wrong codes from one client IP before
+	// that IP is blocked.
+	MaxAttempts int `yaml:"max_attempts"`
+	// BlockDuration is how long the block lasts.
+	BlockDuration Duration `yaml:"block_duration"`
+}
+
+// PasswordConfig is the "password" section: limits on wrong passwords.
+type PasswordConfig struct {
+	// MaxAttempts is the number of wrong passwords for one account, from any
+	// IP, before the account is blocked.
+	MaxAttempts int `yaml:"max_attempts"`
+	// IPMaxAttempts is the number of wrong passwords from one client IP, for
+	// any account, before that IP is blocked.
+	IPMaxAttempts int `yaml:"ip_max_attempts"`
+	// BlockDuration is how long either block lasts.
+	BlockDuration Duration `yaml:"block_duration"`
+}
+
+// SessionConfig is the "session" section: browser sessions at Gatehouse.
+type SessionConfig struct {
+	// Lifetime is the longest a session lasts, however active.
+	Lifetime Duration `yaml:"lifetime"`
+	// IdleTimeout ends a session unused for this long. It is at most Lifetime.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// TokensConfig is the "tokens" section: lifetimes of what the OP issues.
+type TokensConfig struct {
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+	IDTokenTTL     Duration `yaml:"id_token_ttl"`
+	// RefreshTokenTTL is the absolute lifetime of a refresh token family:
+	// refreshing does not extend it.
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	// AuthCodeTTL is the lifetime of an authorization code, at most 60s.
+	AuthCodeTTL Duration `yaml:"auth_code_ttl"`
+}
+
+// KeysConfig is the "keys" section: token signing keys.
+type KeysConfig struct {
+	// Algorithm is "RS256" or "ES256", the algorithm of new signing keys.
+	Algorithm string `yaml:"algorithm"`
+}
+
+// LogConfig is the "log" section.
+type LogConfig struct {
+	// Level is "debug", "info", "warn" or "error".
+	Level string `yaml:"level"`
+	// Format is "json" or "text".
+	Format string `yaml:"format"`
+}
+
+// A Duration is a time.Duration written in configuration the way
+// time.ParseDuration reads it, such as "60s", "10m" or "12h".
+type Duration struct {
+	time.Duration
+}
+
+// MarshalText returns the duration as time.Duration.String writes it.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.String()), nil
+}
+
+// UnmarshalText parses a duration such as "60s" or "10m".
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (write a number and a unit, such as 60s or 10m)", text)
+	}
+	d.Duration = v
+	return nil
+}
+
+// UnmarshalYAML parses a scalar YAML node with UnmarshalText.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be a duration, such as 60s or 10m")
+	}
+	return d.UnmarshalText([]byte(n.Value))
+}
+
+// DefaultConfig returns the configuration used for every key that neither the
+// file nor the environment sets.
+func DefaultConfig() *Config {
+	return &Config{
+		Issuer: "http://localhost:8080",
+		HTTP: HTTPConfig{
+			Address:        "127.0.0.1:8080",
+			TrustedProxies: []string{},
+			MaxBodyBytes:   64 << 10,
+		},
+		Database: DatabaseConfig{URL: "sqlite:data/gatehouse.db"},
+		Secrets:  SecretsConfig{KeyFile: "data/secret.key"},
+		Mail: MailConfig{
+			From: "Gatehouse <no-reply@localhost>",
+			SMTP: SMTPConfig{Port: 587, TLS: "starttls"},
+		},
+		SecondFactor: SecondFactorConfig{
+			EmailCodeTTL:        Duration{60 * time.Second},
+			EmailResendCooldown: Duration{30 * time.Second},
+			TOTPIssuer:          "Gatehouse",
+		},
+		Lockout: LockoutConfig{
+			MaxAttempts:   3,
+			BlockDuration: Duration{10 * time.Minute},
+		},
+		Password: PasswordConfig{
+			MaxAttempts:   5,
+			IPMaxAttempts: 20,
+			BlockDuration: Duration{10 * time.Minute},
+		},
+		Session: SessionConfig{
+			Lifetime:    Duration{12 * time.Hour},
+			IdleTimeout: Duration{time.Hour},
+		},
+		Tokens: TokensConfig{
+			AccessTokenTTL:  Duration{15 * time.Minute},
+			IDTokenTTL:      Duration{time.Hour},
+			RefreshTokenTTL: Duration{720 * time.Hour},
+			AuthCodeTTL:     Duration{60 * time.Second},
+		},
+		Keys: KeysConfig{Algorithm: "RS256"},
+		Log:  LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// LoadConfig returns the configuration in the YAML file at path over the
+// defaults, with overrides from the environment variables that getenv reports
+// applied on top, checked by Validate. An empty path, an empty file, a key
+// left out and a key with an empty (null) value all keep the defaults.
+// getenv is usually os.Getenv; an empty variable counts as unset, and a nil
+// getenv reads no variables.
+//
+// Unknown keys are refused. Each error names the key at fault and where it
+// was set (file and line, or environment variable). Errors do not stop at the
+// first: all the file's problems are reported together, or, if it has none,
+// all those of the environment, or else all those Validate finds.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.decodeYAML(path, data); err != nil {
+			return nil, err
+		}
+	}
+	if getenv != nil {
+		if err := c.applyEnv(getenv); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeYAML decodes the YAML document data, read from path, over c.
+//
+// Rather than decoding straight into c with yaml.Decoder.KnownFields, which
+// reports Go type names ("field bogus not found in type main.HTTPConfig") and
+// cannot tell a Duration which key it belongs to, it walks the document's
+// nodes alongside c's yaml tags, so that each error names its dotted key.
+func (c *Config) decodeYAML(path string, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // no document: the file is empty or only comments
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if len(next.Content) > 0 && !yamlIsNull(yamlTarget(next.Content[0])) {
+			return fmt.Errorf("%s:%d: only one YAML document is allowed", path, next.Line)
+		}
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := yamlTarget(doc.Content[0])
+	if yamlIsNull(root) {
+		return nil
+	}
+	d := configDecoder{path: path}
+	d.section(root, reflect.ValueOf(c).Elem(), "")
+	return errors.Join(d.errs...)
+}
+
+// A configDecoder decodes YAML nodes into a Config, collecting errors.
+type configDecoder struct {
+	path string
+	errs []error
+}
+
+func (d *configDecoder) errorf(n *yaml.Node, key, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if key != "" {
+		msg = key + ": " + msg
+	}
+	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.path, n.Line, msg))
+}
+
+// section decodes the mapping n into the struct v, whose key is prefix.
+func (d *configDecoder) section(n *yaml.Node, v reflect.Value, prefix string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, prefix, "must be a mapping of keys to values")
+		return
+	}
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], yamlTarget(n.Content[i+1])
+		key := joinConfigKey(prefix, k.Value)
+		if line, ok := seen[k.Value]; ok {
+			d.errorf(k, key, "set twice (first at line %d)", line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		f, ok := configField(v, k.Value)
+		if !ok {
+			d.errorf(k, key, "unknown key (known here: %s)", strings.Join(configFieldNames(v.Type()), ", "))
+			continue
+		}
+		switch {
+		case yamlIsNull(val):
+			// Keep the default.
+		case isConfigSection(f):
+			d.section(val, f, key)
+		default:
+			d.leaf(val, f, key)
+		}
+	}
+}
+
+// leaf decodes n into the leaf field f, whose key is key.
+func (d *configDecoder) leaf(n *yaml.Node, f reflect.Value, key string) {
+	if u, ok := f.Addr().Interface().(yaml.Unmarshaler); ok {
+		if err := u.UnmarshalYAML(n); err != nil {
+			d.errorf(n, key, "%v", err)
+		}
+		return
+	}
+	switch {
+	case f.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, key, "must be a list, such as [a, b]")
+			return
+		}
+		list := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			item = yamlTarget(item)
+			if item.Kind != yaml.ScalarNode {
+				d.errorf(item, key, "list items must be single values")
+				continue
+			}
+			list = append(list, item.Value)
+		}
+		f.Set(reflect.ValueOf(list))
+	case n.Kind != yaml.ScalarNode:
+		d.errorf(n, key, "must be a single value, not a list or mapping")
+	default:
+		if err := setConfigScalar(f, n.Value); err != nil {
+			d.errorf(n, key, "%v", err)
+		}
+	}
+}
+
+// yamlTarget returns the node that n stands for, following aliases.
+func yamlTarget(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func yamlIsNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// applyEnv sets each key whose environment variable getenv reports.
+// A list is written comma-separated.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	var errs []error
+	for key, f := range configLeaves(reflect.ValueOf(c).Elem(), "") {
+		name := configEnvName(key)
+		s := getenv(name)
+		if s == "" {
+			continue
+		}
+		if f.Kind() == reflect.Slice {
+			list := []string{}
+			for item := range strings.SplitSeq(s, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					list = append(list, item)
+				}
+			}
+			f.Set(reflect.ValueOf(list))
+			continue
+		}
+		if err := setConfigScalar(f, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", name, key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configEnvName returns the environment variable that overrides key.
+func configEnvName(key string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// setConfigScalar parses s into the string, integer or
+// encoding.TextUnmarshaler field f.
+func setConfigScalar(f reflect.Value, s string) error {
+	if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", s)
+		}
+		f.SetInt(n)
+	default:
+		panic("config: unsupported field type " + f.Type().String())
+	}
+	return nil
+}
+
+// configLeaves yields the dotted key and the field of each leaf of the
+// struct v, whose own key is prefix, in declaration order.
+func configLeaves(v reflect.Value, prefix string) iter.Seq2[string, reflect.Value] {
+	return func(yield func(string, reflect.Value) bool) {
+		t := v.Type()
+		for i := range t.NumField() {
+			key := joinConfigKey(prefix, configKeyName(t.Field(i)))
+			f := v.Field(i)
+			if !isConfigSection(f) {
+				if !yield(key, f) {
+					return
+				}
+				continue
+			}
+			for k, leaf := range configLeaves(f, key) {
+				if !yield(k, leaf) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// isConfigSection reports whether f is a section holding further keys
+// rather than a value.
+func isConfigSection(f reflect.Value) bool {
+	return f.Kind() == reflect.Struct && f.Type() != reflect.TypeFor[Duration]()
+}
+
+// configField returns the field of the struct v whose key is name.
+func configField(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if configKeyName(t.Field(i)) == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func configFieldNames(t reflect.Type) []string {
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = configKeyName(t.Field(i))
+	}
+	return names
+}
+
+func configKeyName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+func joinConfigKey(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// Validate reports every problem with c, each as an error that starts with
+// the key at fault, joined with errors.Join; it returns nil if there are none.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	oneOf := func(key, value string, allowed ...string) {
+		if !slices.Contains(allowed, value) {
+			bad(key, "must be one of %s, not %q", strings.Join(allowed, ", "), value)
+		}
+	}
+	atLeastOne := func(key string, n int) {
+		if n < 1 {
+			bad(key, "must be at least 1")
+		}
+	}
+
+	if err := checkIssuer(c.Issuer); err != nil {
+		bad("issuer", "%v", err)
+	}
+
+	if _, port, err := net.SplitHostPort(c.HTTP.Address); err != nil {
+		bad("http.address", "must be host:port, such as 127.0.0.1:8080, not %q", c.HTTP.Address)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad("http.address", "port must be a number from 0 to 65535, not %q", port)
+	}
+	for _, s := range c.HTTP.TrustedProxies {
+		if _, err := parseTrustedProxy(s); err != nil {
+			bad("http.trusted_proxies", "%v", err)
+		}
+	}
+	if c.HTTP.MaxBodyBytes < 1 {
+		bad("http.max_body_bytes", "must be positive")
+	}
+
+	if _, _, ok := databaseDriver(c.Database.URL); !ok {
+		// The URL is not quoted: it may hold a password.
+		bad("database.url", "must be sqlite:PATH or a postgres://user:pass@host:5432/db URL")
+	}
+	if c.Secrets.KeyFile == "" {
+		bad("secrets.key_file", "must be set")
+	}
+
+	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+		bad("mail.from", "must be an address such as \"Gatehouse <no-reply@example.com>\", not %q (%v)", c.Mail.From, err)
+	}
+	if p := c.Mail.SMTP.Port; p < 1 || p > 65535 {
+		bad("mail.smtp.port", "must be from 1 to 65535, not %d", p)
+	}
+	oneOf("mail.smtp.tls", c.Mail.SMTP.TLS, "starttls", "tls", "none")
+
+	// Every duration must be positive.
+	for key, f := range configLeaves(reflect.ValueOf(c).Elem(), "") {
+		if d, ok := f.Interface().(Duration); ok && d.Duration <= 0 {
+			bad(key, "must be positive")
+		}
+	}
+
+	switch issuer := c.SecondFactor.TOTPIssuer; {
+	case issuer == "":
+		bad("second_factor.totp_issuer", "must be set")
+	case strings.Contains(issuer, ":"):
+		bad("second_factor.totp_issuer", "must not contain a colon")
+	}
+	atLeastOne("lockout.max_attempts", c.Lockout.MaxAttempts)
+	atLeastOne("password.max_attempts", c.Password.MaxAttempts)
+	atLeastOne("password.ip_max_attempts", c.Password.IPMaxAttempts)
+
+	if c.Session.IdleTimeout.Duration > c.Session.Lifetime.Duration {
+		bad("session.idle_timeout", "must not exceed session.lifetime (%v)", c.Session.Lifetime)
+	}
+	if c.Tokens.AuthCodeTTL.Duration > time.Minute {
+		bad("tokens.auth_code_ttl", "must be at most 60s")
+	}
+	oneOf("keys.algorithm", c.Keys.Algorithm, "RS256", "ES256")
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "text")
+
+	return errors.Join(errs...)
+}
+
+// checkIssuer reports why s cannot be an OpenID Connect issuer.
+func checkIssuer(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return fmt.Errorf("must be an absolute URL such as https://id.example.com, not %q", s)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("must be an https URL, not %s", u.Scheme)
+	case u.User != nil:
+		return errors.New("must not contain a user name or password")
+	case u.RawQuery != "" || u.ForceQuery:
+		return errors.New("must not have a query")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return errors.New("must not have a fragment")
+	case strings.HasSuffix(u.Path, "/"):
+		return errors.New("must not end with a slash")
+	case u.Scheme == "http" && !slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, u.Hostname()):
+		return errors.New("must use https (http is allowed only for localhost)")
+	}
+	return nil
+}
+
+// TrustedProxies returns http.trusted_proxies parsed, with host bits cleared
+// and single addresses as /32 or /128 prefixes. Entries that do not parse,
+// which Validate reports, are left out.
+func (c *Config) TrustedProxies() []netip.Prefix {
+	var prefixes []netip.Prefix
+	for _, s := range c.HTTP.TrustedProxies {
+		if p, err := parseTrustedProxy(s); err == nil {
+			prefixes = append(prefixes, p)
+		}
+	}
+	return prefixes
+}
+
+func parseTrustedProxy(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil || addr.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (such as 10.0.0.0/8) or an IP address", s)
+	}
+	return netip.PrefixFrom(addr, addr.BitLen()), nil
+}
+
+// DatabaseDriver returns the driver for database.url, "sqlite" or
+// "postgres", and the data source name to open it with: the path after
+// "sqlite:", or the whole postgres URL. It returns two empty strings for a
+// URL that Validate refuses.
+func (c *Config) DatabaseDriver() (driver, dsn string) {
+	driver, dsn, _ = databaseDriver(c.Database.URL)
+	return driver, dsn
+}
+
+func databaseDriver(s string) (driver, dsn string, ok bool) {
+	if path, ok := strings.CutPrefix(s, "sqlite:"); ok && path != "" {
+		return "sqlite", path, true
+	}
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		if _, err := url.Parse(s); err == nil {
+			return "postgres", s, true
+		}
+	}
+	return "", "", false
+}
+
+// Redacted returns a copy of c with its secrets hidden: the SMTP password and
+// any password in database.url.
+//
+// It and LogValue have value receivers so that a Config is redacted whether
+// it is logged by value or by pointer.
+func (c Config) Redacted() Config {
+	const redacted = "REDACTED"
+	c.HTTP.TrustedProxies = slices.Clone(c.HTTP.TrustedProxies)
+	if c.Mail.SMTP.Password != "" {
+		c.Mail.SMTP.Password = redacted
+	}
+	if u, err := url.Parse(c.Database.URL); err != nil {
+		c.Database.URL = redacted
+	} else if _, ok := u.User.Password(); ok {
+		c.Database.URL = u.Redacted()
+	}
+	return c
+}
+
+// LogValue implements slog.LogValuer: it returns Redacted as nested groups
+// keyed like the YAML file, so that logging a Config never reveals a secret.
+func (c Config) LogValue() slog.Value {
+	r := c.Redacted()
+	return configLogValue(reflect.ValueOf(r))
+}
+
+func configLogValue(v reflect.Value) slog.Value {
+	t := v.Type()
+	attrs := make([]slog.Attr, t.NumField())
+	for i := range attrs {
+		name := configKeyName(t.Field(i))
+		f := v.Field(i)
+		switch x := f.Interface().(type) {
+		case Duration:
+			attrs[i] = slog.String(name, x.String())
+		default:
+			if isConfigSection(f) {
+				attrs[i] = slog.Attr{Key: name, Value: configLogValue(f)}
+			} else {
+				attrs[i] = slog.Any(name, x)
+			}
+		}
+	}
+	return slog.GroupValue(attrs...)
+}
