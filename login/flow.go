@@ -1,0 +1,242 @@
+package login
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// loadRequest loads the auth request named by the form or query and checks
+// that it is live and belongs to this browser, binding it on first sight.
+func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, string, error) {
+	if id == "" || len(id) > 64 {
+		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	ar, err := h.Store.AuthRequestByID(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("load auth request: %w", err)
+	}
+	if !h.Now().Before(ar.ExpiresAt) || ar.Done {
+		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	flow := h.flowValue(w, r)
+	want := bindingHash(flow)
+	switch {
+	case ar.BindingHash == nil:
+		err := h.Store.BindAuthRequest(r.Context(), ar.ID, want)
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgOtherBrowser)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("bind auth request: %w", err)
+		}
+		ar.BindingHash = want
+	case !bytes.Equal(ar.BindingHash, want):
+		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgOtherBrowser)
+	}
+	return ar, flow, nil
+}
+
+// showLogin reuses the browser's SSO session when the request allows it,
+// and shows the password form otherwise.
+func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
+	ar, flow, err := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	if sess != nil && h.sessionSatisfies(sess, ar) {
+		u, err := h.Store.UserByID(r.Context(), sess.UserID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("load user: %w", err)
+		}
+		if err == nil && !u.Disabled {
+			if err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle)); err != nil {
+				return fmt.Errorf("touch session: %w", err)
+			}
+			return h.complete(w, r, ar, sess)
+		}
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		h.Fail(w, r, ar.ID, "login_required", "the user is not signed in")
+		return nil
+	}
+	return h.showForm(w, r, ar, flow, http.StatusOK, ar.LoginHint, "")
+}
+
+// sessionSatisfies reports whether sess may answer ar without a new
+// sign-in: prompt=login and an exceeded max_age demand one, and an
+// id_token_hint must name the session's user.
+func (h *Handler) sessionSatisfies(sess *storage.Session, ar *storage.AuthRequest) bool {
+	if slices.Contains(ar.Prompt, "login") {
+		return false
+	}
+	if ar.HintSubject != "" && ar.HintSubject != sess.UserID {
+		return false
+	}
+	if ar.MaxAge != nil && h.Now().Sub(sess.AuthTime) > *ar.MaxAge {
+		return false
+	}
+	return true
+}
+
+func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, flow string, status int, email, msg string) error {
+	name := ar.ClientID
+	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
+	if err == nil {
+		name = c.Name
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load client: %w", err)
+	}
+	h.render(w, r, status, "login.html", &page{
+		Title:         "Sign in",
+		ClientName:    name,
+		AuthRequestID: ar.ID,
+		CSRF:          h.csrfToken("login", flow),
+		Email:         email,
+		Error:         msg,
+	})
+	return nil
+}
+
+// submitPassword checks the password under the attempt limits.
+func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	ar, flow, err := h.loadRequest(w, r, r.PostForm.Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	if err := h.checkCSRF(r, "login", flow); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	ip := h.ClientIP(r)
+	email := NormalizeEmail(r.PostForm.Get("email"))
+	secret := r.PostForm.Get("password")
+	if email == "" || secret == "" || len(email) > 320 || len(secret) > 1024 {
+		return h.showForm(w, r, ar, flow, http.StatusUnauthorized, email, msgBadCredentials)
+	}
+
+	until, err := h.Limiter.Blocked(ctx, ip, email)
+	if err != nil {
+		return err
+	}
+	if !until.IsZero() {
+		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), until)))
+	}
+
+	u, err := h.Store.UserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		h.Passwords.VerifyDummy(secret)
+	case err != nil:
+		return fmt.Errorf("load user: %w", err)
+	default:
+		err = h.Passwords.Verify(u.PasswordHash, secret)
+		if err == nil && u.Disabled {
+			err = errors.New("account disabled")
+		}
+		if err != nil && !errors.Is(err, password.ErrMismatch) {
+			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
+		}
+	}
+	if err != nil {
+		res, ferr := h.Limiter.Fail(ctx, ip, email)
+		if ferr != nil {
+			return ferr
+		}
+		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "client_ip", ip.String(), "blocked", !res.BlockedUntil.IsZero())
+		if !res.BlockedUntil.IsZero() {
+			return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), res.BlockedUntil)))
+		}
+		return h.showForm(w, r, ar, flow, http.StatusUnauthorized, email, msgBadCredentials)
+	}
+
+	if err := h.Limiter.Succeed(ctx, ip, email); err != nil {
+		return err
+	}
+	if h.Passwords.NeedsRehash(u.PasswordHash) {
+		if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), h.Now()); err != nil {
+			h.Logger.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "err", err)
+		}
+	}
+	sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	h.Logger.InfoContext(ctx, "sign-in succeeded", "user_id", u.ID, "client_id", ar.ClientID, "amr", sess.AMR, "client_ip", ip.String())
+	return h.complete(w, r, ar, sess)
+}
+
+// complete marks ar done for the session's user and sends the browser to
+// the provider's callback.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
+	err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, ACRPassword)
+	if err != nil {
+		return fmt.Errorf("complete auth request: %w", err)
+	}
+	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+	return nil
+}
+
+// showAccount shows the signed-in user.
+func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	if sess == nil {
+		return userError(http.StatusUnauthorized, "Not signed in", "You are not signed in. Sign in from the application you use, then come back here.")
+	}
+	u, err := h.Store.UserByID(r.Context(), sess.UserID)
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	h.render(w, r, http.StatusOK, "account.html", &page{
+		Title: "Your account", User: u, AuthTime: sess.AuthTime,
+		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+	})
+	return nil
+}
+
+// logout ends the browser's session from the account page.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+		return err
+	}
+	if id := h.SessionID(r); id != "" {
+		if err := h.Store.DeleteSession(r.Context(), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete session: %w", err)
+		}
+	}
+	h.ClearSession(w)
+	http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) signedOut(w http.ResponseWriter, r *http.Request) error {
+	h.ClearSession(w)
+	h.render(w, r, http.StatusOK, "signedout.html", &page{Title: "Signed out"})
+	return nil
+}
+
+// NormalizeEmail is the form emails are stored and looked up in.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

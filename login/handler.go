@@ -1,0 +1,147 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Messages shown to users. DESIGN.md fixes their text.
+const (
+	msgBadCredentials = "Invalid email or password."
+	msgBlocked        = "You have reached the limit of attempts. Please try again later in %d minutes."
+	msgExpired        = "This sign-in request has expired or is not valid. Please go back to the application and sign in again."
+	msgOtherBrowser   = "This sign-in was started in another browser. Please go back to the application and sign in again."
+	msgForbidden      = "Your request could not be verified. Please reload the page and try again."
+	msgUnavailable    = "Sign-in is temporarily unavailable. Please try again in a moment."
+	msgTooLarge       = "The request was too large."
+)
+
+// ACR values Gatehouse issues.
+const (
+	ACRPassword = "urn:gatehouse:loa:1" // one factor
+)
+
+// Handler serves the hosted login. Set the exported fields, then call Init
+// once before Routes.
+type Handler struct {
+	Store     storage.Store
+	Pages     fs.FS // templates.FS, or a directory in development
+	Passwords *password.Hasher
+	// Limiter guards the password step.
+	Limiter *lockout.Limiter
+	// Callback returns the provider's URL that completes an auth request.
+	Callback func(ctx context.Context, authRequestID string) string
+	// Fail sends an OAuth error for an auth request to its client.
+	Fail func(w http.ResponseWriter, r *http.Request, authRequestID, code, description string)
+	// ClientIP returns the client's address (see cmd's trusted proxies).
+	ClientIP func(*http.Request) netip.Addr
+	CSRFKey  [32]byte
+	// Secure marks cookies Secure and names them with the __Host- prefix;
+	// set it when the issuer is https.
+	Secure          bool
+	SessionLifetime time.Duration
+	SessionIdle     time.Duration
+	Now             func() time.Time
+	Logger          *slog.Logger
+
+	pages pages
+}
+
+// Init checks the dependencies and parses the pages.
+func (h *Handler) Init() error {
+	switch {
+	case h.Store == nil, h.Pages == nil, h.Passwords == nil, h.Limiter == nil, h.Callback == nil,
+		h.Fail == nil, h.ClientIP == nil, h.Now == nil, h.Logger == nil:
+		return errors.New("login: Handler is missing a dependency")
+	case h.SessionLifetime <= 0 || h.SessionIdle <= 0:
+		return errors.New("login: session lifetimes must be positive")
+	}
+	p, err := parsePages(h.Pages)
+	if err != nil {
+		return err
+	}
+	h.pages = p
+	return nil
+}
+
+// Routes returns the login routes: /login, /account, /logout, /signed-out
+// and /static/.
+func (h *Handler) Routes() chi.Router {
+	r := chi.NewRouter()
+	r.Get("/login", h.serve(h.showLogin))
+	r.Post("/login", h.serve(h.submitPassword))
+	r.Get("/account", h.serve(h.showAccount))
+	r.Post("/logout", h.serve(h.logout))
+	r.Get("/signed-out", h.serve(h.signedOut))
+	static, _ := fs.Sub(h.Pages, "static")
+	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
+	r.Get("/static/*", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fileServer.ServeHTTP(w, r)
+	})
+	return r
+}
+
+// pageError is an error shown to the user as a page with a status.
+type pageError struct {
+	status  int
+	title   string
+	message string
+}
+
+func (e *pageError) Error() string { return fmt.Sprintf("%d %s", e.status, e.message) }
+
+func userError(status int, title, message string) error {
+	return &pageError{status: status, title: title, message: message}
+}
+
+// serve adapts a step that returns an error: page errors render the error
+// page with their status; anything else is logged and answered 503, since
+// it means the database (or another dependency) failed.
+func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		err := step(w, r)
+		if err == nil {
+			return
+		}
+		var pe *pageError
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &pe):
+		case errors.As(err, &tooLarge):
+			pe = &pageError{status: http.StatusRequestEntityTooLarge, title: "Request too large", message: msgTooLarge}
+		default:
+			h.Logger.ErrorContext(r.Context(), "login step failed", "path", r.URL.Path, "err", err)
+			pe = &pageError{status: http.StatusServiceUnavailable, title: "Temporarily unavailable", message: msgUnavailable}
+			w.Header().Set("Retry-After", "5")
+		}
+		h.render(w, r, pe.status, "error.html", &page{Title: pe.title, Message: pe.message})
+	}
+}
+
+// page is the data every page template receives; each uses its part.
+type page struct {
+	Title         string
+	Lang          string
+	Message       string // error page
+	Error         string // form error
+	ClientName    string
+	AuthRequestID string
+	CSRF          string
+	Email         string
+	User          *storage.User
+	AuthTime      time.Time
+}

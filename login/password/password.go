@@ -1,0 +1,118 @@
+// Package password hashes and verifies passwords with argon2id, stored as
+// PHC strings ($argon2id$v=19$m=19456,t=2,p=1$salt$hash).
+//
+// Passwords are verified exactly as typed: no trimming, no normalisation,
+// no truncation.
+package password
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Params are argon2id cost parameters.
+type Params struct {
+	Memory  uint32 // KiB
+	Time    uint32
+	Threads uint8
+	SaltLen uint32
+	KeyLen  uint32
+}
+
+// OWASP are the parameters OWASP's password storage cheat sheet
+// recommends for argon2id: 19 MiB, two passes, one lane.
+var OWASP = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// ErrMismatch is returned by Verify when the password is wrong.
+var ErrMismatch = errors.New("password: mismatch")
+
+// ErrMalformed is returned for a stored hash that is not an argon2id PHC
+// string this package can read.
+var ErrMalformed = errors.New("password: malformed hash")
+
+// Hasher hashes with fixed parameters.
+type Hasher struct {
+	Params Params
+	dummy  string
+}
+
+// NewHasher returns a Hasher for p.
+func NewHasher(p Params) *Hasher {
+	h := &Hasher{Params: p}
+	h.dummy = h.Hash("gatehouse dummy password for unknown accounts")
+	return h
+}
+
+// Hash returns the PHC string of password with a fresh random salt.
+func (h *Hasher) Hash(password string) string {
+	p := h.Params
+	salt := make([]byte, p.SaltLen)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// Verify reports whether password matches the PHC string encoded, in
+// constant time. It returns ErrMismatch for a wrong password.
+func (h *Hasher) Verify(encoded, password string) error {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	if subtle.ConstantTimeCompare(got, key) != 1 {
+		return ErrMismatch
+	}
+	return nil
+}
+
+// VerifyDummy spends the time of one Verify, for accounts that do not
+// exist, so that timing does not tell them apart.
+func (h *Hasher) VerifyDummy(password string) {
+	_ = h.Verify(h.dummy, password)
+}
+
+// NeedsRehash reports whether encoded was made with other parameters than
+// h's, so the caller should store a fresh hash after a successful Verify.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return true
+	}
+	q := h.Params
+	return p.Memory != q.Memory || p.Time != q.Time || p.Threads != q.Threads ||
+		uint32(len(salt)) != q.SaltLen || uint32(len(key)) != q.KeyLen
+}
+
+func decode(encoded string) (Params, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil ||
+		p.Memory < 8 || p.Time < 1 || p.Threads < 1 || p.Memory > 4*1024*1024 || p.Time > 100 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	return p, salt, key, nil
+}

@@ -1,0 +1,75 @@
+package password
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestHashVerify(t *testing.T) {
+	h := NewHasher(OWASP)
+	long := strings.Repeat("a", 100)
+	tests := []struct {
+		name      string
+		stored    string
+		attempt   string
+		wantMatch bool
+	}{
+		{"same", "correct horse", "correct horse", true},
+		{"wrong", "correct horse", "correct horsf", false},
+		{"not trimmed", "secret", " secret", false},
+		{"case matters", "Secret", "secret", false},
+		{"unicode", "пароль-密码", "пароль-密码", true},
+		{"no truncation after 72 bytes", long, long[:99] + "b", false},
+		{"long", long, long, true},
+		{"empty never matches other", "x", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enc := h.Hash(tt.stored)
+			if !strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1$") {
+				t.Fatalf("hash %q lacks the OWASP argon2id prefix", enc)
+			}
+			err := h.Verify(enc, tt.attempt)
+			if tt.wantMatch && err != nil {
+				t.Fatalf("Verify = %v, want match", err)
+			}
+			if !tt.wantMatch && !errors.Is(err, ErrMismatch) {
+				t.Fatalf("Verify = %v, want ErrMismatch", err)
+			}
+		})
+	}
+}
+
+func TestSaltsDiffer(t *testing.T) {
+	h := NewHasher(OWASP)
+	if h.Hash("pw") == h.Hash("pw") {
+		t.Fatal("two hashes of one password are equal: salt is not random")
+	}
+}
+
+func TestNeedsRehash(t *testing.T) {
+	weak := NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	strong := NewHasher(OWASP)
+	old := weak.Hash("pw")
+	if !strong.NeedsRehash(old) {
+		t.Error("NeedsRehash(weaker hash) = false")
+	}
+	if strong.NeedsRehash(strong.Hash("pw")) {
+		t.Error("NeedsRehash(current hash) = true")
+	}
+	if err := strong.Verify(old, "pw"); err != nil {
+		t.Errorf("old hash no longer verifies: %v", err)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	h := NewHasher(OWASP)
+	for _, enc := range []string{"", "plain", "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=18$m=19456,t=2,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=19$m=999999999,t=2,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5"} {
+		if err := h.Verify(enc, "pw"); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Verify(%q) = %v, want ErrMalformed", enc, err)
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package login
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+)
+
+// pageNames are the pages every Pages FS must provide.
+var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html"}
+
+type pages map[string]*template.Template
+
+func parsePages(fsys fs.FS) (pages, error) {
+	p := make(pages, len(pageNames))
+	for _, name := range pageNames {
+		t, err := template.New("layout.html").ParseFS(fsys, "layout.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("login: parse page %s: %w", name, err)
+		}
+		p[name] = t
+	}
+	return p, nil
+}
+
+// render executes page into a buffer first, so a template failure never
+// sends half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := h.pages[name].Execute(&buf, data); err != nil {
+		h.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}

@@ -1,0 +1,163 @@
+package login
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Cookie names; under https they carry the __Host- prefix, which pins them
+// to this host, path / and Secure.
+const (
+	sessionCookie = "gh_session"
+	flowCookie    = "gh_flow"
+)
+
+func (h *Handler) cookieName(base string) string {
+	if h.Secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.cookieName(base),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(maxAge / time.Second),
+		HttpOnly: true,
+		Secure:   h.Secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (h *Handler) clearCookie(w http.ResponseWriter, base string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: h.cookieName(base), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (h *Handler) cookieValue(r *http.Request, base string) string {
+	c, err := r.Cookie(h.cookieName(base))
+	if err != nil || len(c.Value) != 43 { // 32 random bytes, base64url
+		return ""
+	}
+	return c.Value
+}
+
+// newSecret returns 256 random bits, base64url-encoded.
+func newSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sessionID is the stored form of a session cookie value.
+func sessionID(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:])
+}
+
+func bindingHash(flow string) []byte {
+	sum := sha256.Sum256([]byte("flow:" + flow))
+	return sum[:]
+}
+
+// SessionID returns the stored id of the browser's SSO session, or "".
+func (h *Handler) SessionID(r *http.Request) string {
+	v := h.cookieValue(r, sessionCookie)
+	if v == "" {
+		return ""
+	}
+	return sessionID(v)
+}
+
+// ClearSession deletes the browser's session cookie.
+func (h *Handler) ClearSession(w http.ResponseWriter) { h.clearCookie(w, sessionCookie) }
+
+// currentSession returns the browser's live session, or nil.
+func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
+	id := h.SessionID(r)
+	if id == "" {
+		return nil, nil
+	}
+	s, err := h.Store.SessionByID(r.Context(), id, h.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startSession replaces the browser's session with a new one for user, so
+// no session id survives a sign-in (no fixation).
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
+	if old := h.SessionID(r); old != "" {
+		if err := h.Store.DeleteSession(r.Context(), old); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+	}
+	now := h.Now()
+	value := newSecret()
+	s := &storage.Session{
+		ID:         sessionID(value),
+		UserID:     userID,
+		AuthTime:   now,
+		AMR:        amr,
+		IP:         h.ClientIP(r).String(),
+		UserAgent:  truncate(r.UserAgent(), 256),
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(h.SessionLifetime),
+		IdleUntil:  now.Add(h.SessionIdle),
+	}
+	if err := h.Store.CreateSession(r.Context(), s); err != nil {
+		return nil, err
+	}
+	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+	return s, nil
+}
+
+// flowValue returns the browser's flow cookie, setting a new one if absent.
+func (h *Handler) flowValue(w http.ResponseWriter, r *http.Request) string {
+	if v := h.cookieValue(r, flowCookie); v != "" {
+		return v
+	}
+	v := newSecret()
+	h.setCookie(w, flowCookie, v, 0)
+	return v
+}
+
+// csrfToken derives the form token from a cookie value the page's browser
+// holds; a cross-site attacker can read neither.
+func (h *Handler) csrfToken(purpose, cookie string) string {
+	m := hmac.New(sha256.New, h.CSRFKey[:])
+	m.Write([]byte(purpose + ":" + cookie))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (h *Handler) checkCSRF(r *http.Request, purpose, cookie string) error {
+	got := r.PostForm.Get("csrf")
+	if cookie == "" || got == "" || !hmac.Equal([]byte(got), []byte(h.csrfToken(purpose, cookie))) {
+		return userError(http.StatusForbidden, "Request refused", msgForbidden)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
