@@ -145,3 +145,11 @@ type page struct {
 	User          *storage.User
 	AuthTime      time.Time
 }
+
+// RenderError renders the error page; the HTTP layer uses it for errors it
+// catches outside the login steps.
+func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Del("Content-Type")
+	h.render(w, r, status, "error.html", &page{Title: title, Message: message})
+}

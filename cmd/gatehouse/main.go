@@ -1,0 +1,133 @@
+// Command gatehouse is an OpenID Connect identity provider: it serves the
+// protocol endpoints and the hosted login, and administers users, clients
+// and signing keys from the command line.
+//
+// Usage:
+//
+//	gatehouse serve    [--config FILE]
+//	gatehouse migrate  [--config FILE]
+//	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E
+//	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
+//	                          [--public] [--require-mfa] [--signing-alg RS256|ES256] [--json]
+//	                   | list | show ID | delete ID | rotate-secret ID
+//	gatehouse keys     list | rotate
+//
+// Without --config, GATEHOUSE_CONFIG names the file; without either, the
+// defaults apply. GATEHOUSE_… variables override single keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &environ{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	if err := run(ctx, os.Args[1:], env); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// environ is what a command may touch of the process.
+type environ struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg + " (run 'gatehouse help')" }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `Gatehouse — an OpenID Connect identity provider.
+
+Usage:
+  gatehouse serve    [--config FILE]        migrate, then serve; SIGTERM drains and exits 0
+  gatehouse migrate  [--config FILE]        apply database migrations
+  gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E
+  gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
+                            [--post-logout-redirect-uri U...] [--public] [--require-mfa]
+                            [--signing-alg RS256|ES256] [--json]
+                     | list | show ID | delete ID | rotate-secret ID
+  gatehouse keys     list | rotate
+  gatehouse help
+
+Every command takes --config FILE (or GATEHOUSE_CONFIG); GATEHOUSE_... variables
+override single keys, e.g. GATEHOUSE_DATABASE_URL.
+`
+
+func run(ctx context.Context, args []string, env *environ) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, usage)
+		return usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, env)
+	case "migrate":
+		return runMigrate(ctx, rest, env)
+	case "users":
+		return runUsers(ctx, rest, env)
+	case "clients":
+		return runClients(ctx, rest, env)
+	case "keys":
+		return runKeys(ctx, rest, env)
+	case "help", "-h", "--help":
+		fmt.Fprint(env.stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// flags returns a FlagSet for a subcommand with the common --config flag.
+func flags(name string, env *environ) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	config := fs.String("config", "", "config file (default: $GATEHOUSE_CONFIG, else built-in defaults)")
+	return fs, config
+}
+
+// parse parses args, turning flag errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// loadConfig loads the config named by --config or GATEHOUSE_CONFIG.
+func loadConfig(path string, env *environ) (*Config, error) {
+	if path == "" {
+		path = env.getenv("GATEHOUSE_CONFIG")
+	}
+	cfg, err := LoadConfig(path, env.getenv)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/login"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/op"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/templates"
+)
+
+// shutdownTimeout bounds how long SIGTERM waits for requests in flight.
+const shutdownTimeout = 30 * time.Second
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if cfg.Log.Format == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(contextHandler{h})
+}
+
+func runServe(ctx context.Context, args []string, env *environ) error {
+	fs, config := flags("serve", env)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config, env)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, env.stderr)
+	// zitadel's op logs through slog.Default; set it once, here.
+	slog.SetDefault(logger)
+
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := newServer(ctx, cfg, store, logger)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		return fmt.Errorf("http.address: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	logger.Info("gatehouse listening", "address", ln.Addr().String(), "issuer", cfg.Issuer, "database", dbKind(cfg))
+	fmt.Fprintf(env.stdout, "Gatehouse is serving %s on http://%s\n", cfg.Issuer, ln.Addr())
+	printFirstRunHints(ctx, store, env)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: readiness off, draining requests")
+	srv.draining.Store(true)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func dbKind(cfg *Config) string {
+	d, _ := cfg.DatabaseDriver()
+	return d
+}
+
+// printFirstRunHints tells a new user how to add a user and a client.
+func printFirstRunHints(ctx context.Context, store storage.Store, env *environ) {
+	users, err1 := store.ListUsers(ctx)
+	clients, err2 := store.ListClients(ctx)
+	if err1 != nil || err2 != nil || (len(users) > 0 && len(clients) > 0) {
+		return
+	}
+	fmt.Fprint(env.stdout, `
+Next steps (in another terminal):
+  echo 'a long password' | ./bin/gatehouse users create --email you@example.com --name "You" --password-stdin
+  ./bin/gatehouse clients create --name "My app" --redirect-uri http://localhost:3000/callback
+Then point your application at the issuer above (discovery: /.well-known/openid-configuration).
+`)
+}
+
+// server is Gatehouse's HTTP handler.
+type server struct {
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// newServer wires storage, keys, the provider and the login into one
+// handler.
+func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *slog.Logger) (*server, error) {
+	keys, box, err := keyManager(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	issuer := strings.TrimSuffix(cfg.Issuer, "/")
+	https := strings.HasPrefix(issuer, "https://")
+	now := time.Now
+
+	provider, err := op.New(op.Config{
+		Issuer:          issuer,
+		CryptoKey:       box.Derive("op crypto"),
+		AccessTokenTTL:  cfg.Tokens.AccessTokenTTL.Duration,
+		IDTokenTTL:      cfg.Tokens.IDTokenTTL.Duration,
+		RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL.Duration,
+		AuthCodeTTL:     cfg.Tokens.AuthCodeTTL.Duration,
+		AuthRequestTTL:  30 * time.Minute,
+		LoginURL:        func(id string) string { return issuer + "/login?authRequestID=" + url.QueryEscape(id) },
+		SignedOutURL:    issuer + "/signed-out",
+		Now:             now,
+	}, store, keys)
+	if err != nil {
+		return nil, err
+	}
+
+	pwBlock := cfg.Password.BlockDuration.Duration
+	lh := &login.Handler{
+		Store:     store,
+		Pages:     templates.FS,
+		Passwords: password.NewHasher(password.OWASP),
+		Limiter: &lockout.Limiter{
+			Store:   store,
+			Now:     now,
+			Scope:   "pwd",
+			IP:      storage.Limit{Max: cfg.Password.IPMaxAttempts, Window: pwBlock, Block: pwBlock},
+			Account: storage.Limit{Max: cfg.Password.MaxAttempts, Window: pwBlock, Block: pwBlock},
+		},
+		Callback:        provider.CallbackURL,
+		Fail:            provider.AuthRequestError,
+		ClientIP:        clientIP,
+		CSRFKey:         box.Derive("csrf"),
+		Secure:          https,
+		SessionLifetime: cfg.Session.Lifetime.Duration,
+		SessionIdle:     cfg.Session.IdleTimeout.Duration,
+		Now:             now,
+		Logger:          logger,
+	}
+	if err := lh.Init(); err != nil {
+		return nil, err
+	}
+
+	s := &server{}
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(pctx); err != nil {
+			logger.WarnContext(r.Context(), "readiness: database unreachable", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+
+	// The login pages: same-origin POSTs only (Sec-Fetch-Site / Origin),
+	// on top of each form's CSRF token.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lh.RenderError(w, r, http.StatusForbidden, "Request refused", "Cross-origin form submissions are not accepted.")
+	}))
+	loginRoutes := provider.IssuerInterceptor(csrf.Handler(lh.Routes()))
+	for _, p := range []string{"/login", "/account", "/logout", "/signed-out", "/static/*"} {
+		r.Handle(p, loginRoutes)
+	}
+
+	// The protocol endpoints. /authorize answers errors it cannot redirect
+	// with an error page, and database failures with 503; end_session
+	// learns the browser's session.
+	r.Handle("/authorize", authorizeErrors(lh, provider))
+	r.Handle("/authorize/callback", authorizeErrors(lh, provider))
+	r.Handle("/end_session", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := lh.SessionID(r); id != "" {
+			r = r.WithContext(op.WithBrowserSession(r.Context(), id))
+		}
+		lh.ClearSession(w)
+		provider.ServeHTTP(w, r)
+	}))
+	r.Mount("/", provider)
+
+	var h http.Handler = r
+	h = limitBody(cfg.HTTP.MaxBodyBytes, h)
+	h = securityHeaders(https, h)
+	h = requestContext(logger, clientIPResolver{trusted: cfg.TrustedProxies()}, h)
+	s.handler = h
+	return s, nil
+}
+
+// authorizeErrors turns the provider's plain-text errors at /authorize
+// (unknown client, bad redirect_uri: errors that must not redirect) into the
+// error page, and storage failures into 503 or temporarily_unavailable.
+func authorizeErrors(lh *login.Handler, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, faulted := op.TrackFaults(r.Context())
+		iw := &interceptWriter{ResponseWriter: w}
+		next.ServeHTTP(iw, r.WithContext(ctx))
+		switch {
+		case iw.redirect != "":
+			loc := iw.redirect
+			if faulted.Load() {
+				loc = strings.Replace(loc, "error=server_error", "error=temporarily_unavailable", 1)
+			}
+			w.Header().Set("Location", loc)
+			w.WriteHeader(iw.status)
+		case iw.intercepted && faulted.Load():
+			w.Header().Set("Retry-After", "5")
+			lh.RenderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.")
+		case iw.intercepted:
+			lh.RenderError(w, r, http.StatusBadRequest, "Sign-in request refused",
+				"The application sent an invalid sign-in request ("+describe(iw.body.String())+"). Please contact the application's administrator.")
+		}
+	})
+}
+
+// describe keeps a short, safe summary of the provider's error text.
+func describe(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	if s == "" {
+		return "unknown error"
+	}
+	return s
+}
+
+// interceptWriter holds back error responses and redirects so that
+// authorizeErrors can rewrite them.
+type interceptWriter struct {
+	http.ResponseWriter
+	status      int
+	intercepted bool
+	redirect    string
+	body        strings.Builder
+}
+
+func (w *interceptWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	switch {
+	case code >= 300 && code < 400:
+		w.redirect = w.Header().Get("Location")
+		w.Header().Del("Location")
+	case code >= 400:
+		w.intercepted = true
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *interceptWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.intercepted {
+		if w.body.Len() < 1024 {
+			w.body.Write(b)
+		}
+		return len(b), nil
+	}
+	if w.redirect != "" {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/op"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// openStore opens (and migrates) the configured database.
+func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+	driver, dsn := cfg.DatabaseDriver()
+	switch driver {
+	case "sqlite":
+		s, err := sqlite.Open(ctx, cfg.Database.URL)
+		if err != nil {
+			return nil, fmt.Errorf("database.url: open sqlite %s: %w", dsn, err)
+		}
+		return s, nil
+	case "postgres":
+		s, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("database.url: open postgres: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("database.url: unsupported database")
+}
+
+func runMigrate(ctx context.Context, args []string, env *environ) error {
+	fs, config := flags("migrate", env)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config, env)
+	if err != nil {
+		return err
+	}
+	driver, dsn := cfg.DatabaseDriver()
+	switch driver {
+	case "sqlite":
+		err = sqlite.Migrate(ctx, cfg.Database.URL)
+	case "postgres":
+		err = postgres.Migrate(ctx, dsn)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "database migrated (%s)\n", driver)
+	return nil
+}
+
+// keyManager opens the secrets key and returns the signing-key manager.
+func keyManager(cfg *Config, store storage.Store) (*op.Keys, *seal.Box, error) {
+	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	box, err := seal.New(master)
+	if err != nil {
+		return nil, nil, fmt.Errorf("secrets.key_file: %w", err)
+	}
+	retention := max(cfg.Tokens.IDTokenTTL.Duration, cfg.Tokens.AccessTokenTTL.Duration) + time.Minute
+	return op.NewKeys(store, box, time.Now, retention), box, nil
+}
