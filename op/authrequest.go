@@ -12,18 +12,18 @@ import (
 // authRequest adapts storage.AuthRequest to zop.AuthRequest.
 type authRequest struct{ r *storage.AuthRequest }
 
-func (a authRequest) GetID() string            { return a.r.ID }
-func (a authRequest) GetACR() string           { return a.r.ACR }
-func (a authRequest) GetAMR() []string         { return a.r.AMR }
-func (a authRequest) GetAudience() []string    { return []string{a.r.ClientID} }
-func (a authRequest) GetAuthTime() time.Time   { return a.r.AuthTime }
-func (a authRequest) GetClientID() string      { return a.r.ClientID }
-func (a authRequest) GetNonce() string         { return a.r.Nonce }
-func (a authRequest) GetRedirectURI() string   { return a.r.RedirectURI }
-func (a authRequest) GetScopes() []string      { return a.r.Scopes }
-func (a authRequest) GetState() string         { return a.r.State }
-func (a authRequest) GetSubject() string       { return a.r.UserID }
-func (a authRequest) Done() bool               { return a.r.Done }
+func (a authRequest) GetID() string          { return a.r.ID }
+func (a authRequest) GetACR() string         { return a.r.ACR }
+func (a authRequest) GetAMR() []string       { return a.r.AMR }
+func (a authRequest) GetAudience() []string  { return []string{a.r.ClientID} }
+func (a authRequest) GetAuthTime() time.Time { return a.r.AuthTime }
+func (a authRequest) GetClientID() string    { return a.r.ClientID }
+func (a authRequest) GetNonce() string       { return a.r.Nonce }
+func (a authRequest) GetRedirectURI() string { return a.r.RedirectURI }
+func (a authRequest) GetScopes() []string    { return a.r.Scopes }
+func (a authRequest) GetState() string       { return a.r.State }
+func (a authRequest) GetSubject() string     { return a.r.UserID }
+func (a authRequest) Done() bool             { return a.r.Done }
 func (a authRequest) GetResponseType() oidc.ResponseType {
 	return oidc.ResponseType(a.r.ResponseType)
 }
@@ -49,12 +49,12 @@ type refreshRequest struct {
 	scopes []string
 }
 
-func (r *refreshRequest) GetAMR() []string             { return r.t.AMR }
-func (r *refreshRequest) GetAudience() []string        { return r.t.Audience }
-func (r *refreshRequest) GetAuthTime() time.Time       { return r.t.AuthTime }
-func (r *refreshRequest) GetClientID() string          { return r.t.ClientID }
-func (r *refreshRequest) GetScopes() []string          { return r.scopes }
-func (r *refreshRequest) GetSubject() string           { return r.t.UserID }
+func (r *refreshRequest) GetAMR() []string            { return r.t.AMR }
+func (r *refreshRequest) GetAudience() []string       { return r.t.Audience }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.t.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.t.ClientID }
+func (r *refreshRequest) GetScopes() []string         { return r.scopes }
+func (r *refreshRequest) GetSubject() string          { return r.t.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
 
 // clientCredentialsRequest is the token request of the client_credentials

@@ -38,7 +38,9 @@ func (h contextHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return contextHandler{h.Handler.WithAttrs(a)}
 }
 
-func (h contextHandler) WithGroup(n string) slog.Handler { return contextHandler{h.Handler.WithGroup(n)} }
+func (h contextHandler) WithGroup(n string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(n)}
+}
 
 // clientIPResolver finds the client's address: the TCP peer, or, when the
 // peer is a trusted proxy, the rightmost X-Forwarded-For hop that is not a

@@ -314,4 +314,3 @@ func (w *interceptWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
-
