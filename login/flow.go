@@ -160,7 +160,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		if ferr != nil {
 			return ferr
 		}
-		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "client_ip", ip.String(), "blocked", !res.BlockedUntil.IsZero())
+		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "blocked", !res.BlockedUntil.IsZero())
 		if !res.BlockedUntil.IsZero() {
 			return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), res.BlockedUntil)))
 		}
@@ -179,7 +179,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
-	h.Logger.InfoContext(ctx, "sign-in succeeded", "user_id", u.ID, "client_id", ar.ClientID, "amr", sess.AMR, "client_ip", ip.String())
+	h.Logger.InfoContext(ctx, "sign-in succeeded", "user_id", u.ID, "client_id", ar.ClientID, "amr", sess.AMR)
 	return h.complete(w, r, ar, sess)
 }
 

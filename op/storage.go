@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +101,15 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	}
 	if req.CodeChallenge != "" && (len(req.CodeChallenge) != 43) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge must be a base64url SHA-256 (43 characters)")
+	}
+	if req.CodeChallenge == "" {
+		c, err := s.store.ClientByID(ctx, req.ClientID)
+		if err != nil {
+			return nil, fault(ctx, fmt.Errorf("load client: %w", err))
+		}
+		if c.Public {
+			return nil, oidc.ErrInvalidRequest().WithDescription("PKCE (S256) is required for public clients")
+		}
 	}
 	now := s.now()
 	ar := &storage.AuthRequest{
@@ -303,30 +314,47 @@ func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *zop.EndS
 	return req.RedirectURI, nil
 }
 
-// RevokeToken revokes an access token (by id) or a refresh token (by
-// value, with its whole family). Tokens of other clients are refused;
-// unknown tokens are not an error (RFC 7009).
+// refreshIDPrefix marks the token ids GetRefreshTokenInfo hands to
+// RevokeToken, which zitadel passes back with the user id set, just like
+// access token ids.
+const refreshIDPrefix = "rt:"
+
+// RevokeToken revokes an access token (by id) or a refresh token (by the
+// id GetRefreshTokenInfo made, with its whole family, access tokens
+// included). Tokens of other clients are refused; unknown tokens are not
+// an error (RFC 7009).
 func (s *Storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
 	now := s.now()
-	if userID != "" {
-		t, err := s.store.AccessTokenByID(ctx, tokenOrID)
-		if errors.Is(err, storage.ErrNotFound) {
+	if hexHash, ok := strings.CutPrefix(tokenOrID, refreshIDPrefix); ok {
+		hash, err := hex.DecodeString(hexHash)
+		if err != nil {
 			return nil
 		}
-		if err != nil {
-			fault(ctx, err)
-			return oidc.ErrServerError()
-		}
-		if t.ClientID != clientID {
-			return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
-		}
-		if err := s.store.RevokeAccessToken(ctx, t.ID, now); err != nil {
-			fault(ctx, err)
-			return oidc.ErrServerError()
-		}
+		return s.revokeRefresh(ctx, hash, clientID, now)
+	}
+	if userID == "" { // a refresh token value zitadel could not identify
+		return s.revokeRefresh(ctx, hashSecret(tokenOrID), clientID, now)
+	}
+	t, err := s.store.AccessTokenByID(ctx, tokenOrID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
-	t, err := s.store.RefreshTokenByHash(ctx, hashSecret(tokenOrID))
+	if err != nil {
+		fault(ctx, err)
+		return oidc.ErrServerError()
+	}
+	if t.ClientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+	}
+	if err := s.store.RevokeAccessToken(ctx, t.ID, now); err != nil {
+		fault(ctx, err)
+		return oidc.ErrServerError()
+	}
+	return nil
+}
+
+func (s *Storage) revokeRefresh(ctx context.Context, hash []byte, clientID string, now time.Time) *oidc.Error {
+	t, err := s.store.RefreshTokenByHash(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
@@ -346,14 +374,15 @@ func (s *Storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 
 // GetRefreshTokenInfo identifies a refresh token for revocation.
 func (s *Storage) GetRefreshTokenInfo(ctx context.Context, clientID, value string) (string, string, error) {
-	t, err := s.store.RefreshTokenByHash(ctx, hashSecret(value))
+	hash := hashSecret(value)
+	t, err := s.store.RefreshTokenByHash(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", "", zop.ErrInvalidRefreshToken
 	}
 	if err != nil {
 		return "", "", fault(ctx, err)
 	}
-	return t.UserID, t.ID, nil
+	return t.UserID, refreshIDPrefix + hex.EncodeToString(hash), nil
 }
 
 // SigningKey returns the key that signs for the client of the current

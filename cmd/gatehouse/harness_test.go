@@ -320,3 +320,6 @@ func pkce() (verifier, challenge string) {
 	sum := sha256.Sum256([]byte(verifier))
 	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+// randomString returns a random base32 string of 26 characters.
+func randomString() string { return rand.Text() }

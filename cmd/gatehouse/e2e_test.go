@@ -1,0 +1,575 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+const (
+	rpRedirect = "http://127.0.0.1:9/cb" // never contacted: the test stops at it
+	rpLogout   = "http://127.0.0.1:9/bye"
+	alice      = "alice@example.com"
+	alicePass  = "correct horse battery staple"
+)
+
+// relyingParty is a registered confidential client seen through go-oidc
+// and x/oauth2, as a real application would use Gatehouse.
+type relyingParty struct {
+	t        *testing.T
+	g        *gatehouse
+	client   client
+	provider *oidc.Provider
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+func newRelyingParty(t *testing.T, g *gatehouse, extraArgs ...string) *relyingParty {
+	t.Helper()
+	args := append([]string{"--name", "Axxon Datacenter", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpLogout}, extraArgs...)
+	c := g.createClient(args...)
+	p, err := oidc.NewProvider(t.Context(), g.base)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	return &relyingParty{
+		t: t, g: g, client: c, provider: p,
+		oauth: &oauth2.Config{
+			ClientID: c.ID, ClientSecret: c.Secret, Endpoint: p.Endpoint(), RedirectURL: rpRedirect,
+			Scopes: []string{oidc.ScopeOpenID, "email", "profile", oidc.ScopeOfflineAccess},
+		},
+		verifier: p.Verifier(&oidc.Config{ClientID: c.ID}),
+	}
+}
+
+// flow is one authorization request in progress.
+type flow struct {
+	state, nonce, verifier string
+	authURL                string
+}
+
+func (rp *relyingParty) newFlow(extra ...oauth2.AuthCodeOption) *flow {
+	f := &flow{state: randomString(), nonce: randomString(), verifier: oauth2.GenerateVerifier()}
+	opts := append([]oauth2.AuthCodeOption{oidc.Nonce(f.nonce), oauth2.S256ChallengeOption(f.verifier)}, extra...)
+	f.authURL = rp.oauth.AuthCodeURL(f.state, opts...)
+	return f
+}
+
+// signIn runs the whole flow in b, filling the password form if it is
+// shown, and returns the code.
+func (rp *relyingParty) signIn(b *browser, f *flow, email, password string) string {
+	rp.t.Helper()
+	page, at := b.follow(f.authURL, rpRedirect)
+	if page != nil {
+		if !strings.Contains(page.body, `autocomplete="current-password"`) {
+			rp.t.Fatalf("expected the login page at %s, got %d:\n%s", at, page.StatusCode, page.body)
+		}
+		form := formFields(page.body)
+		form.Set("email", email)
+		form.Set("password", password)
+		resp := b.post(rp.g.base+"/login", form)
+		if resp.StatusCode != http.StatusSeeOther {
+			rp.t.Fatalf("POST /login = %d, want 303:\n%s", resp.StatusCode, resp.body)
+		}
+		page, at = b.follow(resp.Header.Get("Location"), rpRedirect)
+		if page != nil {
+			rp.t.Fatalf("after login, landed on %s (%d):\n%s", at, page.StatusCode, page.body)
+		}
+	}
+	return rp.codeFrom(at, f)
+}
+
+// codeFrom checks the redirect to the client and returns its code.
+func (rp *relyingParty) codeFrom(redirect string, f *flow) string {
+	rp.t.Helper()
+	u, err := url.Parse(redirect)
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	q := u.Query()
+	if q.Get("state") != f.state {
+		rp.t.Fatalf("state = %q, want %q (redirect %s)", q.Get("state"), f.state, redirect)
+	}
+	if q.Get("error") != "" || q.Get("code") == "" {
+		rp.t.Fatalf("redirect without code: %s", redirect)
+	}
+	return q.Get("code")
+}
+
+type idClaims struct {
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Name          string   `json:"name"`
+	AuthTime      int64    `json:"auth_time"`
+	AMR           []string `json:"amr"`
+	ACR           string   `json:"acr"`
+	Nonce         string   `json:"nonce"`
+}
+
+// exchange redeems code and verifies the ID token.
+func (rp *relyingParty) exchange(code string, f *flow) (*oauth2.Token, *oidc.IDToken, idClaims) {
+	rp.t.Helper()
+	tok, err := rp.oauth.Exchange(rp.t.Context(), code, oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		rp.t.Fatalf("exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := rp.verifier.Verify(rp.t.Context(), raw)
+	if err != nil {
+		rp.t.Fatalf("verify ID token: %v", err)
+	}
+	var c idClaims
+	if err := idt.Claims(&c); err != nil {
+		rp.t.Fatal(err)
+	}
+	if idt.Nonce != f.nonce {
+		rp.t.Fatalf("nonce = %q, want %q", idt.Nonce, f.nonce)
+	}
+	return tok, idt, c
+}
+
+// tokenRequest posts form to the token endpoint with the client's basic
+// credentials and decodes the JSON answer.
+func (rp *relyingParty) tokenRequest(form url.Values) (int, map[string]any) {
+	rp.t.Helper()
+	return rp.postJSON(rp.provider.Endpoint().TokenURL, form, rp.client.ID, rp.client.Secret)
+}
+
+func (rp *relyingParty) postJSON(u string, form url.Values, user, pass string) (int, map[string]any) {
+	rp.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (rp *relyingParty) introspect(token string) map[string]any {
+	rp.t.Helper()
+	status, out := rp.postJSON(rp.g.base+"/oauth/introspect", url.Values{"token": {token}}, rp.client.ID, rp.client.Secret)
+	if status != http.StatusOK {
+		rp.t.Fatalf("introspect = %d %v", status, out)
+	}
+	return out
+}
+
+func TestEndToEnd(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			g.createUser(alice, "Alice Liddell", alicePass)
+			rp := newRelyingParty(t, g)
+			testOIDC(t, g, rp)
+		})
+	}
+}
+
+func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
+	t.Run("code flow with PKCE", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		before := time.Now().Add(-time.Second).Unix()
+		code := rp.signIn(b, f, alice, alicePass)
+		tok, idt, c := rp.exchange(code, f)
+		if idt.Issuer != g.base || !slices.Contains(idt.Audience, rp.client.ID) {
+			t.Errorf("iss/aud = %s %v", idt.Issuer, idt.Audience)
+		}
+		if c.Email != alice || !c.EmailVerified || c.Name != "Alice Liddell" {
+			t.Errorf("claims = %+v", c)
+		}
+		if c.AuthTime < before || c.AuthTime > time.Now().Unix()+1 {
+			t.Errorf("auth_time = %d, want about now", c.AuthTime)
+		}
+		if !slices.Equal(c.AMR, []string{"pwd"}) || c.ACR == "" {
+			t.Errorf("amr = %v, acr = %q", c.AMR, c.ACR)
+		}
+		if tok.RefreshToken == "" {
+			t.Error("no refresh token despite offline_access")
+		}
+		ui, err := rp.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatalf("userinfo: %v", err)
+		}
+		if ui.Subject != idt.Subject || ui.Email != alice {
+			t.Errorf("userinfo = %+v, want sub %s", ui, idt.Subject)
+		}
+		if in := rp.introspect(tok.AccessToken); in["active"] != true || in["sub"] != idt.Subject || in["client_id"] != rp.client.ID {
+			t.Errorf("introspection = %v", in)
+		}
+	})
+
+	t.Run("code reuse is refused and revokes its tokens", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		code := rp.signIn(b, f, alice, alicePass)
+		tok, _, _ := rp.exchange(code, f)
+		status, out := rp.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}})
+		if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Fatalf("second redemption = %d %v, want 400 invalid_grant", status, out)
+		}
+		if in := rp.introspect(tok.AccessToken); in["active"] != false {
+			t.Errorf("access token of a replayed code still active: %v", in)
+		}
+		status, out = rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+		if status != http.StatusBadRequest {
+			t.Errorf("refresh token of a replayed code still works: %d %v", status, out)
+		}
+	})
+
+	t.Run("parallel redemptions: one wins", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		code := rp.signIn(b, f, alice, alicePass)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for range 10 {
+			wg.Go(func() {
+				status, _ := rp.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+					"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}})
+				if status == http.StatusOK {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d of 10 parallel redemptions succeeded, want 1", wins)
+		}
+	})
+
+	t.Run("wrong PKCE verifier", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		code := rp.signIn(b, f, alice, alicePass)
+		status, out := rp.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {rpRedirect}, "code_verifier": {oauth2.GenerateVerifier()}})
+		if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Fatalf("wrong verifier = %d %v, want 400 invalid_grant", status, out)
+		}
+	})
+
+	t.Run("refresh rotation and reuse detection", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		tok, _, _ := rp.exchange(rp.signIn(b, f, alice, alicePass), f)
+		rt1 := tok.RefreshToken
+		status, out := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}})
+		if status != http.StatusOK {
+			t.Fatalf("refresh = %d %v", status, out)
+		}
+		rt2, _ := out["refresh_token"].(string)
+		at2, _ := out["access_token"].(string)
+		if rt2 == "" || rt2 == rt1 {
+			t.Fatalf("refresh did not rotate: %v", out)
+		}
+		if idt, ok := out["id_token"].(string); !ok || idt == "" {
+			t.Errorf("refresh returned no id_token")
+		} else if v, err := rp.verifier.Verify(t.Context(), idt); err != nil {
+			t.Errorf("refreshed id_token: %v", err)
+		} else {
+			var c idClaims
+			v.Claims(&c)
+			if !slices.Equal(c.AMR, []string{"pwd"}) || c.AuthTime == 0 {
+				t.Errorf("refreshed id_token lost amr/auth_time: %+v", c)
+			}
+		}
+		status, out = rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}})
+		if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Fatalf("reused RT1 = %d %v, want 400 invalid_grant", status, out)
+		}
+		status, out = rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}})
+		if status != http.StatusBadRequest {
+			t.Fatalf("RT2 after reuse of RT1 = %d %v, want the family revoked", status, out)
+		}
+		if in := rp.introspect(at2); in["active"] != false {
+			t.Errorf("access token of a revoked family still active: %v", in)
+		}
+	})
+
+	t.Run("another client cannot use the refresh token", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		tok, _, _ := rp.exchange(rp.signIn(b, f, alice, alicePass), f)
+		other := g.createClient("--name", "Other", "--redirect-uri", "https://other.example/cb")
+		status, out := rp.postJSON(rp.provider.Endpoint().TokenURL,
+			url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, other.ID, other.Secret)
+		if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Fatalf("foreign refresh = %d %v, want 400 invalid_grant", status, out)
+		}
+		status, _ = rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+		if status != http.StatusOK {
+			t.Errorf("owner's refresh after a foreign attempt = %d", status)
+		}
+	})
+
+	t.Run("revocation then introspection", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		tok, _, _ := rp.exchange(rp.signIn(b, f, alice, alicePass), f)
+		revoke := func(token, hint string) {
+			t.Helper()
+			status, out := rp.postJSON(g.base+"/revoke", url.Values{"token": {token}, "token_type_hint": {hint}}, rp.client.ID, rp.client.Secret)
+			if status != http.StatusOK {
+				t.Fatalf("revoke %s = %d %v", hint, status, out)
+			}
+		}
+		// Revoking the refresh token kills its access token.
+		revoke(tok.RefreshToken, "refresh_token")
+		if in := rp.introspect(tok.AccessToken); in["active"] != false {
+			t.Errorf("access token alive after its refresh token was revoked: %v", in)
+		}
+		status, _ := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+		if status != http.StatusBadRequest {
+			t.Errorf("revoked refresh token still refreshes: %d", status)
+		}
+		// An access token on its own.
+		f2 := rp.newFlow()
+		tok2, _, _ := rp.exchange(rp.signIn(newBrowser(t), f2, alice, alicePass), f2)
+		revoke(tok2.AccessToken, "access_token")
+		if in := rp.introspect(tok2.AccessToken); in["active"] != false {
+			t.Errorf("revoked access token active: %v", in)
+		}
+		// Garbage is fine (RFC 7009).
+		revoke("not-a-token", "")
+		// Introspection needs client authentication.
+		status, _ = rp.postJSON(g.base+"/oauth/introspect", url.Values{"token": {tok2.AccessToken}}, "", "")
+		if status != http.StatusUnauthorized {
+			t.Errorf("unauthenticated introspection = %d, want 401", status)
+		}
+	})
+
+	t.Run("client credentials", func(t *testing.T) {
+		status, out := rp.tokenRequest(url.Values{"grant_type": {"client_credentials"}})
+		if status != http.StatusOK {
+			t.Fatalf("client_credentials = %d %v", status, out)
+		}
+		at, _ := out["access_token"].(string)
+		if in := rp.introspect(at); in["active"] != true || in["client_id"] != rp.client.ID {
+			t.Errorf("introspection = %v", in)
+		}
+		// client_secret_post works too; a wrong secret does not.
+		status, _ = rp.postJSON(rp.provider.Endpoint().TokenURL, url.Values{"grant_type": {"client_credentials"},
+			"client_id": {rp.client.ID}, "client_secret": {rp.client.Secret}}, "", "")
+		if status != http.StatusOK {
+			t.Errorf("client_secret_post = %d", status)
+		}
+		status, out = rp.postJSON(rp.provider.Endpoint().TokenURL, url.Values{"grant_type": {"client_credentials"}},
+			rp.client.ID, rp.client.Secret[:len(rp.client.Secret)-1]+"x")
+		if status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+			t.Errorf("wrong secret = %d %v, want 401 invalid_client", status, out)
+		}
+	})
+
+	t.Run("wrong redirect_uri never redirects", func(t *testing.T) {
+		for _, bad := range []string{
+			rpRedirect + "/", rpRedirect + "/x", rpRedirect + "?x=1", strings.Replace(rpRedirect, "/cb", "/CB", 1),
+			strings.Replace(rpRedirect, "/cb", "/c%62", 1), rpRedirect + "#f", "http://127.0.0.2:9/cb",
+			"https://evil.example/cb", "http://127.0.0.1:9@evil.example/cb",
+		} {
+			u := g.base + "/authorize?" + url.Values{"client_id": {rp.client.ID}, "redirect_uri": {bad},
+				"response_type": {"code"}, "scope": {"openid"}, "state": {"s"}}.Encode()
+			resp := newBrowser(t).get(u)
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
+				!strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("redirect_uri %q: %d Location=%q type=%q", bad, resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Content-Type"))
+			}
+		}
+	})
+
+	t.Run("unknown client never redirects", func(t *testing.T) {
+		u := g.base + "/authorize?" + url.Values{"client_id": {"nope"}, "redirect_uri": {rpRedirect},
+			"response_type": {"code"}, "scope": {"openid"}}.Encode()
+		resp := newBrowser(t).get(u)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Errorf("unknown client: %d Location=%q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
+	t.Run("PKCE plain or missing method is refused", func(t *testing.T) {
+		for _, method := range []string{"plain", ""} {
+			q := url.Values{"client_id": {rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"},
+				"scope": {"openid"}, "state": {"st"}, "code_challenge": {strings.Repeat("a", 43)}}
+			if method != "" {
+				q.Set("code_challenge_method", method)
+			}
+			resp := newBrowser(t).get(g.base + "/authorize?" + q.Encode())
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" || loc.Query().Get("state") != "st" {
+				t.Errorf("method %q: %d %s", method, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+	})
+
+	t.Run("public client needs PKCE", func(t *testing.T) {
+		pub := g.createClient("--name", "Native", "--public", "--redirect-uri", rpRedirect)
+		q := url.Values{"client_id": {pub.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "state": {"st"}}
+		resp := newBrowser(t).get(g.base + "/authorize?" + q.Encode())
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || loc.Query().Get("error") == "" {
+			t.Errorf("public client without PKCE: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
+	t.Run("prompt=none without a session", func(t *testing.T) {
+		f := rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
+		page, at := newBrowser(t).follow(f.authURL, rpRedirect)
+		if page != nil {
+			t.Fatalf("prompt=none showed a page (%d)", page.StatusCode)
+		}
+		q, _ := url.Parse(at)
+		if q.Query().Get("error") != "login_required" || q.Query().Get("state") != f.state {
+			t.Fatalf("prompt=none redirect = %s, want error=login_required with state", at)
+		}
+	})
+
+	t.Run("SSO, prompt=login and max_age", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		_, _, first := rp.exchange(rp.signIn(b, f, alice, alicePass), f)
+
+		// The session answers a second request without a form.
+		f = rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
+		page, at := b.follow(f.authURL, rpRedirect)
+		if page != nil {
+			t.Fatalf("SSO showed a page: %d", page.StatusCode)
+		}
+		_, _, sso := rp.exchange(rp.codeFrom(at, f), f)
+		if sso.AuthTime != first.AuthTime {
+			t.Errorf("SSO auth_time = %d, want the session's %d", sso.AuthTime, first.AuthTime)
+		}
+
+		time.Sleep(1100 * time.Millisecond) // auth_time has one-second resolution
+		for _, opt := range []oauth2.AuthCodeOption{
+			oauth2.SetAuthURLParam("prompt", "login"),
+			oauth2.SetAuthURLParam("max_age", "1"),
+		} {
+			f = rp.newFlow(opt)
+			page, _ := b.follow(f.authURL, rpRedirect)
+			if page == nil || !strings.Contains(page.body, `autocomplete="current-password"`) {
+				t.Fatalf("expected a fresh login form")
+			}
+			_, _, again := rp.exchange(rp.signIn(b, f, alice, alicePass), f)
+			if again.AuthTime <= first.AuthTime {
+				t.Errorf("auth_time after re-authentication = %d, want later than %d", again.AuthTime, first.AuthTime)
+			}
+			first = again
+			time.Sleep(1100 * time.Millisecond)
+		}
+		// max_age=0 with prompt=none cannot be satisfied silently.
+		f = rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("max_age", "0"))
+		_, at = b.follow(f.authURL, rpRedirect)
+		if u, _ := url.Parse(at); u.Query().Get("error") != "login_required" {
+			t.Errorf("prompt=none max_age=0 = %s, want login_required", at)
+		}
+	})
+
+	t.Run("wrong password and unknown user look the same", func(t *testing.T) {
+		var bodies []string
+		for _, creds := range [][2]string{{alice, "wrong password!"}, {"nobody@example.com", "wrong password!"}} {
+			b := newBrowser(t)
+			f := rp.newFlow()
+			page, _ := b.follow(f.authURL, rpRedirect)
+			form := formFields(page.body)
+			form.Set("email", creds[0])
+			form.Set("password", creds[1])
+			resp := b.post(g.base+"/login", form)
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.body, "Invalid email or password.") {
+				t.Fatalf("%s: %d\n%s", creds[0], resp.StatusCode, resp.body)
+			}
+			body := strings.ReplaceAll(resp.body, form.Get("authRequestID"), "ID")
+			body = strings.ReplaceAll(body, form.Get("csrf"), "CSRF")
+			bodies = append(bodies, strings.ReplaceAll(body, creds[0], "EMAIL"))
+		}
+		if bodies[0] != bodies[1] {
+			t.Errorf("unknown user and wrong password pages differ")
+		}
+	})
+
+	t.Run("end_session", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		tok, _, _ := rp.exchange(rp.signIn(b, f, alice, alicePass), f)
+		rawID, _ := tok.Extra("id_token").(string)
+
+		// With a registered post_logout_redirect_uri: back to the client, with state.
+		u := g.base + "/end_session?" + url.Values{"id_token_hint": {rawID}, "post_logout_redirect_uri": {rpLogout}, "state": {"bye-state"}}.Encode()
+		_, at := b.follow(u, rpLogout)
+		if lu, _ := url.Parse(at); !strings.HasPrefix(at, rpLogout) || lu.Query().Get("state") != "bye-state" {
+			t.Fatalf("end_session landed at %s, want %s with state", at, rpLogout)
+		}
+		// The session is gone on the server.
+		f = rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
+		if _, at := b.follow(f.authURL, rpRedirect); !strings.Contains(at, "error=login_required") {
+			t.Errorf("after logout prompt=none = %s, want login_required", at)
+		}
+
+		// Without a registered URI: the signed-out page, never a redirect elsewhere.
+		b2 := newBrowser(t)
+		f = rp.newFlow()
+		rp.exchange(rp.signIn(b2, f, alice, alicePass), f)
+		u = g.base + "/end_session?" + url.Values{"client_id": {rp.client.ID}, "post_logout_redirect_uri": {"https://evil.example/"}}.Encode()
+		resp := b2.get(u)
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			t.Fatalf("unregistered post_logout_redirect_uri redirected to %s", resp.Header.Get("Location"))
+		}
+		page, at := b2.follow(g.base+"/end_session", "")
+		if page == nil || page.StatusCode != http.StatusOK || !strings.Contains(page.body, "signed out") {
+			t.Fatalf("end_session without a URI ended at %s", at)
+		}
+		f = rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
+		if _, at := b2.follow(f.authURL, rpRedirect); !strings.Contains(at, "error=login_required") {
+			t.Errorf("after logout prompt=none = %s, want login_required", at)
+		}
+	})
+
+	t.Run("ES256 client", func(t *testing.T) {
+		es := newRelyingParty(t, g, "--signing-alg", "ES256")
+		es.verifier = es.provider.Verifier(&oidc.Config{ClientID: es.client.ID, SupportedSigningAlgs: []string{oidc.ES256}})
+		f := es.newFlow()
+		es.exchange(es.signIn(newBrowser(t), f, alice, alicePass), f)
+	})
+
+	t.Run("session cookie flags", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		page, _ := b.follow(f.authURL, rpRedirect)
+		form := formFields(page.body)
+		form.Set("email", alice)
+		form.Set("password", alicePass)
+		resp := b.post(g.base+"/login", form)
+		var found bool
+		for _, c := range resp.Cookies() {
+			if c.Name == "gh_session" {
+				found = true
+				if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || len(c.Value) < 43 {
+					t.Errorf("session cookie = %+v", c)
+				}
+			}
+		}
+		if !found {
+			t.Error("no session cookie after sign-in")
+		}
+	})
+}
+
