@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencyDirection enforces DESIGN.md's import rules on non-test
+// code: op and login never import each other, storage and its peers stay on
+// the standard library, and nothing imports cmd.
+func TestDependencyDirection(t *testing.T) {
+	const mod = "github.com/gatehouse-idp/gatehouse/"
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	// allowed maps a package prefix to the project packages it may import.
+	allowed := map[string][]string{
+		"op":                  {"storage", "storage/seal"},
+		"login":               {"storage", "login/"},
+		"login/lockout":       {"storage"},
+		"login/password":      {},
+		"storage":             {},
+		"storage/seal":        {},
+		"storage/sqlite":      {"storage", "migrations", "storage/internal/"},
+		"storage/postgres":    {"storage", "migrations", "storage/internal/"},
+		"storage/internal/":   {"storage"},
+		"storage/storagetest": {"storage"},
+		"templates":           {},
+		"migrations":          {},
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkg := strings.TrimPrefix(p.ImportPath, mod)
+		if strings.HasPrefix(pkg, "cmd/") {
+			continue
+		}
+		rule, ok := allowed[pkg]
+		if !ok {
+			for prefix, r := range allowed {
+				if strings.HasSuffix(prefix, "/") && strings.HasPrefix(pkg, prefix) {
+					rule, ok = r, true
+				}
+			}
+		}
+		if !ok {
+			t.Errorf("package %s has no dependency rule; add one", pkg)
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, project := strings.CutPrefix(imp, mod)
+			if !project {
+				continue
+			}
+			permitted := false
+			for _, a := range rule {
+				if dep == a || (strings.HasSuffix(a, "/") && strings.HasPrefix(dep, a)) {
+					permitted = true
+				}
+			}
+			if !permitted {
+				t.Errorf("%s imports %s, which DESIGN.md's dependency direction forbids", pkg, dep)
+			}
+		}
+	}
+}
