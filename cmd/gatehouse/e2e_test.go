@@ -30,6 +30,19 @@ type relyingParty struct {
 	provider *oidc.Provider
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
+
+	mu   sync.Mutex
+	seen []string // codes and tokens handed out, which must never be logged
+}
+
+func (rp *relyingParty) remember(secrets ...string) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	for _, s := range secrets {
+		if s != "" {
+			rp.seen = append(rp.seen, s)
+		}
+	}
 }
 
 func newRelyingParty(t *testing.T, g *gatehouse, extraArgs ...string) *relyingParty {
@@ -101,6 +114,7 @@ func (rp *relyingParty) codeFrom(redirect string, f *flow) string {
 	if q.Get("error") != "" || q.Get("code") == "" {
 		rp.t.Fatalf("redirect without code: %s", redirect)
 	}
+	rp.remember(q.Get("code"))
 	return q.Get("code")
 }
 
@@ -122,6 +136,7 @@ func (rp *relyingParty) exchange(code string, f *flow) (*oauth2.Token, *oidc.IDT
 		rp.t.Fatalf("exchange: %v", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
+	rp.remember(tok.AccessToken, tok.RefreshToken, raw)
 	idt, err := rp.verifier.Verify(rp.t.Context(), raw)
 	if err != nil {
 		rp.t.Fatalf("verify ID token: %v", err)
@@ -177,6 +192,18 @@ func TestEndToEnd(t *testing.T) {
 			g.createUser(alice, "Alice Liddell", alicePass)
 			rp := newRelyingParty(t, g)
 			testOIDC(t, g, rp)
+			testKeyRotation(t, g, rp)
+
+			// Nothing secret reached the log.
+			logs := g.output()
+			for _, s := range append(rp.seen, alicePass, rp.client.Secret) {
+				if strings.Contains(logs, s) {
+					t.Errorf("the log contains a secret, code or token: %.12s…", s)
+				}
+			}
+			if len(rp.seen) < 20 {
+				t.Errorf("only %d codes and tokens were checked against the log", len(rp.seen))
+			}
 		})
 	}
 }
@@ -573,3 +600,55 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 	})
 }
 
+// testKeyRotation rotates the signing keys with the CLI while the server
+// runs: the JWKS publishes old and new keys, tokens signed before still
+// verify, and no private key material is published.
+func testKeyRotation(t *testing.T, g *gatehouse, rp *relyingParty) {
+	t.Run("keys rotate", func(t *testing.T) {
+		f := rp.newFlow()
+		tok, _, _ := rp.exchange(rp.signIn(newBrowser(t), f, alice, alicePass), f)
+		before := jwks(t, g)
+
+		out := g.cli("", "keys", "rotate")
+		if !strings.Contains(out, "next") || !strings.Contains(out, "signing") {
+			t.Fatalf("keys rotate printed:\n%s", out)
+		}
+		// Replicas cache keys for up to 10s; the new key shows up by then.
+		deadline := time.Now().Add(15 * time.Second)
+		var after []map[string]any
+		for time.Now().Before(deadline) {
+			if after = jwks(t, g); len(after) == 2*len(before) {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if len(after) != 2*len(before) {
+			t.Fatalf("JWKS has %d keys after rotation, want %d", len(after), 2*len(before))
+		}
+		for _, k := range after {
+			for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+				if _, ok := k[private]; ok {
+					t.Errorf("JWKS key %v publishes private member %q", k["kid"], private)
+				}
+			}
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		if _, err := rp.verifier.Verify(t.Context(), raw); err != nil {
+			t.Errorf("a token signed before rotation no longer verifies: %v", err)
+		}
+	})
+}
+
+func jwks(t *testing.T, g *gatehouse) []map[string]any {
+	t.Helper()
+	resp, err := http.Get(g.base + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct{ Keys []map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	return set.Keys
+}
