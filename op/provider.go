@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -135,19 +136,40 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 	zop.AuthRequestError(w, r, ar, e.WithDescription("%s", description), p.zp)
 }
 
-// tokenClient records the client_id of token requests in the context so
-// that the ID token is signed with the client's algorithm.
+// tokenClient records the client_id of token requests in the context, so
+// that the ID token is signed with the client's algorithm, and
+// authenticates confidential clients before an authorization code is
+// looked up: zitadel consumes the code first, and a caller without the
+// secret must not be able to burn someone else's code.
 func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost {
-			id, _, ok := r.BasicAuth()
-			if !ok && r.ParseForm() == nil {
-				id = r.PostForm.Get("client_id")
-			}
-			if id != "" {
-				r = r.WithContext(withClientID(r.Context(), id))
+		if r.URL.Path != "/oauth/token" || r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, secret, basic := r.BasicAuth()
+		if err := r.ParseForm(); err != nil {
+			next.ServeHTTP(w, r) // zitadel reports the malformed body
+			return
+		}
+		if basic {
+			// RFC 6749 §2.3.1: the credentials are form-encoded.
+			id, _ = url.QueryUnescape(id)
+			secret, _ = url.QueryUnescape(secret)
+		} else {
+			id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		}
+		if id == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := withClientID(r.Context(), id)
+		if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) && secret != "" {
+			if _, err := p.storage.authenticateClient(ctx, id, secret); err != nil {
+				zop.RequestError(w, r.WithContext(ctx), err, nil)
+				return
 			}
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -285,6 +285,17 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 		}
 	})
 
+	t.Run("a wrong client secret does not burn the code", func(t *testing.T) {
+		f := rp.newFlow()
+		code := rp.signIn(newBrowser(t), f, alice, alicePass)
+		status, out := rp.postJSON(rp.provider.Endpoint().TokenURL, url.Values{"grant_type": {"authorization_code"},
+			"code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}}, rp.client.ID, "wrong-secret")
+		if status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+			t.Fatalf("wrong secret = %d %v, want 401 invalid_client", status, out)
+		}
+		rp.exchange(code, f)
+	})
+
 	t.Run("wrong PKCE verifier", func(t *testing.T) {
 		b := newBrowser(t)
 		f := rp.newFlow()

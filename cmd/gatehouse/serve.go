@@ -225,7 +225,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		lh.ClearSession(w)
 		provider.ServeHTTP(w, r)
 	}))
-	r.Mount("/", provider)
+	r.Mount("/", protocolFaults(provider))
 
 	var h http.Handler = r
 	h = limitBody(cfg.HTTP.MaxBodyBytes, h)
@@ -261,6 +261,30 @@ func authorizeErrors(lh *login.Handler, next http.Handler) http.Handler {
 	})
 }
 
+// protocolFaults answers 503 when a protocol endpoint failed because the
+// database did: zitadel would otherwise blame the client (a valid code
+// reported as invalid_grant while the database is away).
+func protocolFaults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, faulted := op.TrackFaults(r.Context())
+		iw := &interceptWriter{ResponseWriter: w, passRedirects: true}
+		next.ServeHTTP(iw, r.WithContext(ctx))
+		if !iw.intercepted {
+			return
+		}
+		if faulted.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"server_error","error_description":"temporarily unavailable, try again"}`+"\n")
+			return
+		}
+		w.WriteHeader(iw.status)
+		io.WriteString(w, iw.body.String())
+	})
+}
+
 // describe keeps a short, safe summary of the provider's error text.
 func describe(s string) string {
 	s = strings.TrimSpace(s)
@@ -277,10 +301,11 @@ func describe(s string) string {
 // authorizeErrors can rewrite them.
 type interceptWriter struct {
 	http.ResponseWriter
-	status      int
-	intercepted bool
-	redirect    string
-	body        strings.Builder
+	passRedirects bool // let redirects through unchanged
+	status        int
+	intercepted   bool
+	redirect      string
+	body          strings.Builder
 }
 
 func (w *interceptWriter) WriteHeader(code int) {
@@ -289,7 +314,7 @@ func (w *interceptWriter) WriteHeader(code int) {
 	}
 	w.status = code
 	switch {
-	case code >= 300 && code < 400:
+	case code >= 300 && code < 400 && !w.passRedirects:
 		w.redirect = w.Header().Get("Location")
 		w.Header().Del("Location")
 	case code >= 400:
@@ -304,9 +329,7 @@ func (w *interceptWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.intercepted {
-		if w.body.Len() < 1024 {
-			w.body.Write(b)
-		}
+		w.body.Write(b) // error bodies are small
 		return len(b), nil
 	}
 	if w.redirect != "" {
