@@ -1,0 +1,9 @@
+DROP TABLE attempt_counters;
+DROP TABLE signing_keys;
+DROP TABLE sessions;
+DROP TABLE refresh_tokens;
+DROP TABLE access_tokens;
+DROP TABLE auth_codes;
+DROP TABLE auth_requests;
+DROP TABLE clients;
+DROP TABLE users;

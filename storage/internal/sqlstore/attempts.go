@@ -1,0 +1,122 @@
+package sqlstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// recordFailure adds one failure to a counter in a single statement, so
+// that concurrent failures are neither lost nor double-counted:
+//
+//   - a counter whose block is running ($now < blocked_until) is unchanged;
+//   - a counter whose block has passed (blocked_until > 0), or whose window
+//     has passed (window_start + $window <= $now), starts again at one
+//     failure with its window at $now;
+//   - otherwise the failures go up by one;
+//
+// and a counter whose failures reach $max is blocked until $until.
+//
+// Parameters: $1 key, $2 now, $3 window, $4 max, $5 until (all times in
+// Unix milliseconds). A blocked_until of 0 means not blocked.
+const recordFailure = `
+INSERT INTO attempt_counters (key, failures, window_start, blocked_until)
+VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN CAST($5 AS BIGINT) ELSE 0 END)
+ON CONFLICT (key) DO UPDATE SET
+	failures = CASE
+		WHEN attempt_counters.blocked_until > $2 THEN attempt_counters.failures
+		WHEN attempt_counters.blocked_until > 0
+			OR attempt_counters.window_start + $3 <= $2 THEN 1
+		ELSE attempt_counters.failures + 1
+	END,
+	window_start = CASE
+		WHEN attempt_counters.blocked_until > $2 THEN attempt_counters.window_start
+		WHEN attempt_counters.blocked_until > 0
+			OR attempt_counters.window_start + $3 <= $2 THEN $2
+		ELSE attempt_counters.window_start
+	END,
+	blocked_until = CASE
+		WHEN attempt_counters.blocked_until > $2 THEN attempt_counters.blocked_until
+		WHEN attempt_counters.blocked_until > 0
+			OR attempt_counters.window_start + $3 <= $2 THEN CASE WHEN 1 >= $4 THEN $5 ELSE 0 END
+		WHEN attempt_counters.failures + 1 >= $4 THEN $5
+		ELSE 0
+	END
+RETURNING key, failures, blocked_until`
+
+func scanCounter(row scanner) (*storage.Counter, error) {
+	var (
+		c       storage.Counter
+		blocked int64
+	)
+	if err := row.Scan(&c.Key, &c.Failures, &blocked); err != nil {
+		return nil, err
+	}
+	if blocked != 0 {
+		c.BlockedUntil = time.UnixMilli(blocked).UTC()
+	}
+	return &c, nil
+}
+
+// RecordFailure adds one failure to the counter key under l and returns its
+// new state, in one statement. A counter whose block is still running at
+// now is left unchanged; one whose window or block has passed starts again
+// from one failure.
+func (s *Store) RecordFailure(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Counter, error) {
+	c, err := scanCounter(s.db.QueryRowContext(ctx, recordFailure,
+		key, millis(now), l.Window.Milliseconds(), l.Max, millis(now.Add(l.Block))))
+	if err != nil {
+		return storage.Counter{}, s.fail("record failure", err)
+	}
+	return *c, nil
+}
+
+// Blocked returns the block running at now that ends last among the
+// counters keys, or storage.ErrNotFound when none of them is blocked.
+func (s *Store) Blocked(ctx context.Context, keys []string, now time.Time) (storage.Counter, error) {
+	if len(keys) == 0 {
+		return storage.Counter{}, storage.ErrNotFound
+	}
+	var b strings.Builder
+	args := []any{millis(now)}
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		args = append(args, k)
+		b.WriteString("$" + strconv.Itoa(len(args)))
+	}
+	c, err := scanCounter(s.db.QueryRowContext(ctx, `SELECT key, failures, blocked_until
+		FROM attempt_counters WHERE blocked_until > $1 AND key IN (`+b.String()+`)
+		ORDER BY blocked_until DESC, key LIMIT 1`, args...))
+	if err != nil {
+		return storage.Counter{}, s.fail("blocked", err)
+	}
+	return *c, nil
+}
+
+// ResetFailures forgets the counter key, and with it any block. Resetting
+// an unknown key is not an error.
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM attempt_counters WHERE key = $1`, key); err != nil {
+		return s.fail("reset failures", err)
+	}
+	return nil
+}
+
+// Blocks lists the counters blocked at now, by key.
+func (s *Store) Blocks(ctx context.Context, now time.Time) ([]storage.Counter, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, failures, blocked_until FROM attempt_counters
+		WHERE blocked_until > $1 ORDER BY key`, millis(now))
+	if err != nil {
+		return nil, s.fail("blocks", err)
+	}
+	blocks, err := collect(rows, scanCounter)
+	if err != nil {
+		return nil, s.fail("blocks", err)
+	}
+	return blocks, nil
+}

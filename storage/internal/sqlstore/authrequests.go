@@ -1,0 +1,109 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
+	response_mode, code_challenge, code_challenge_method, prompt, max_age_ns, login_hint,
+	ui_locales, acr_values, hint_subject, binding_hash, user_id, auth_time, amr, acr, done,
+	created_at, expires_at`
+
+func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
+	var (
+		ar     storage.AuthRequest
+		maxAge sql.NullInt64
+	)
+	err := row.Scan(&ar.ID, &ar.ClientID, &ar.RedirectURI, listCol{&ar.Scopes}, &ar.State, &ar.Nonce,
+		&ar.ResponseType, &ar.ResponseMode, &ar.CodeChallenge, &ar.CodeChallengeMethod,
+		listCol{&ar.Prompt}, &maxAge, &ar.LoginHint, listCol{&ar.UILocales}, listCol{&ar.ACRValues},
+		&ar.HintSubject, &ar.BindingHash, stringCol{&ar.UserID}, timeCol{&ar.AuthTime},
+		listCol{&ar.AMR}, &ar.ACR, &ar.Done, timeCol{&ar.CreatedAt}, timeCol{&ar.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	if maxAge.Valid {
+		d := time.Duration(maxAge.Int64)
+		ar.MaxAge = &d
+	}
+	return &ar, nil
+}
+
+// CreateAuthRequest adds ar; storage.ErrConflict if the id is taken and
+// storage.ErrNotFound if its client or user does not exist.
+func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) error {
+	var maxAge any
+	if ar.MaxAge != nil {
+		maxAge = int64(*ar.MaxAge)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+			$19, $20, $21, $22, $23, $24)`,
+		ar.ID, ar.ClientID, ar.RedirectURI, list(ar.Scopes), ar.State, ar.Nonce,
+		ar.ResponseType, ar.ResponseMode, ar.CodeChallenge, ar.CodeChallengeMethod,
+		list(ar.Prompt), maxAge, ar.LoginHint, list(ar.UILocales), list(ar.ACRValues),
+		ar.HintSubject, nullBytes(ar.BindingHash), nullString(ar.UserID), nullMillis(ar.AuthTime),
+		list(ar.AMR), ar.ACR, ar.Done, millis(ar.CreatedAt), millis(ar.ExpiresAt))
+	if err != nil {
+		return s.fail("create auth request", err)
+	}
+	return nil
+}
+
+// AuthRequestByID returns the auth request id, even when it has expired.
+func (s *Store) AuthRequestByID(ctx context.Context, id string) (*storage.AuthRequest, error) {
+	ar, err := scanAuthRequest(s.db.QueryRowContext(ctx,
+		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = $1`, id))
+	if err != nil {
+		return nil, s.fail("auth request by id", err)
+	}
+	return ar, nil
+}
+
+// BindAuthRequest sets the browser binding of the auth request id. Binding
+// it again with the same hash succeeds; with another hash it gives
+// storage.ErrConflict.
+func (s *Store) BindAuthRequest(ctx context.Context, id string, bindingHash []byte) error {
+	if len(bindingHash) == 0 {
+		return errors.New("storage: bind auth request: empty binding hash")
+	}
+	err := s.execOne(ctx, "bind auth request", `UPDATE auth_requests SET binding_hash = $2
+		WHERE id = $1 AND (binding_hash IS NULL OR binding_hash = $2)`, id, bindingHash)
+	if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	var one int
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM auth_requests WHERE id = $1`, id).Scan(&one)
+	if err != nil {
+		return s.fail("bind auth request", err)
+	}
+	return storage.ErrConflict
+}
+
+// SetAuthRequestUser records userID on the auth request id.
+func (s *Store) SetAuthRequestUser(ctx context.Context, id, userID string) error {
+	return s.execOne(ctx, "set auth request user",
+		`UPDATE auth_requests SET user_id = $2 WHERE id = $1`, id, nullString(userID))
+}
+
+// CompleteAuthRequest marks the auth request id done for userID.
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error {
+	if userID == "" {
+		return fmt.Errorf("storage: complete auth request %q: no user", id)
+	}
+	return s.execOne(ctx, "complete auth request", `UPDATE auth_requests
+		SET user_id = $2, auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1`,
+		id, userID, nullMillis(authTime), list(amr), acr, true)
+}
+
+// DeleteAuthRequest removes the auth request id. Codes issued for it stay
+// behind, so that presenting one again is still seen as a replay.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.execOne(ctx, "delete auth request", `DELETE FROM auth_requests WHERE id = $1`, id)
+}

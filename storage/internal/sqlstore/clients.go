@@ -1,0 +1,89 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
+	require_mfa, signing_algorithm, created_at, updated_at`
+
+func scanClient(row scanner) (*storage.Client, error) {
+	var c storage.Client
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public,
+		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
+		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CreateClient adds c; storage.ErrConflict if the id is taken.
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
+		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
+		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt))
+	if err != nil {
+		return s.fail("create client", err)
+	}
+	return nil
+}
+
+// ClientByID returns the client with the given id.
+func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	if err != nil {
+		return nil, s.fail("client by id", err)
+	}
+	return c, nil
+}
+
+// ListClients returns every client, oldest first.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
+	if err != nil {
+		return nil, s.fail("list clients", err)
+	}
+	clients, err := collect(rows, scanClient)
+	if err != nil {
+		return nil, s.fail("list clients", err)
+	}
+	return clients, nil
+}
+
+// DeleteClient removes the client id together with its auth requests and
+// the access and refresh tokens issued to it.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.inTx(ctx, "delete client", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		if err != nil {
+			return s.fail("delete client", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return s.fail("delete client", err)
+		} else if n == 0 {
+			return storage.ErrNotFound
+		}
+		for _, q := range []string{
+			`DELETE FROM access_tokens WHERE client_id = $1`,
+			`DELETE FROM refresh_tokens WHERE client_id = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return s.fail("delete client", err)
+			}
+		}
+		return nil
+	})
+}
+
+// SetClientSecretHash replaces the secret hash of the client id.
+func (s *Store) SetClientSecretHash(ctx context.Context, id string, hash []byte, now time.Time) error {
+	return s.execOne(ctx, "set client secret hash",
+		`UPDATE clients SET secret_hash = $2, updated_at = $3 WHERE id = $1`, id, nullBytes(hash), millis(now))
+}

@@ -1,0 +1,231 @@
+// Package sqlstore implements storage.Store over database/sql. The
+// PostgreSQL and SQLite backends share it; a Dialect carries the little that
+// differs between them.
+//
+// The SQL is written once for both databases: $N placeholders, times as
+// BIGINT Unix milliseconds (UTC), string lists as JSON text and hashes as
+// raw bytes. Compare-and-set operations are single statements (or, where
+// two statements must agree, one transaction), so concurrent callers on any
+// number of processes cannot both win. On SQLite this relies on the
+// connection running write transactions with BEGIN IMMEDIATE.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// A Dialect describes what differs between the databases sqlstore runs on.
+type Dialect struct {
+	// Constraint translates a constraint violation in err into
+	// storage.ErrConflict (a unique or primary key) or storage.ErrNotFound
+	// (a foreign key: the referenced object does not exist). It returns
+	// nil for every other error.
+	Constraint func(err error) error
+}
+
+// Store implements storage.Store over a *sql.DB whose schema has been
+// migrated with the migrations package.
+type Store struct {
+	db *sql.DB
+	d  Dialect
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns a Store over db. The Store owns db: Close closes it.
+func New(db *sql.DB, d Dialect) *Store {
+	return &Store{db: db, d: d}
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// fail translates err from the operation op: no rows becomes
+// storage.ErrNotFound, a constraint violation becomes what the dialect says,
+// and anything else is wrapped with op.
+func (s *Store) fail(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	if e := s.d.Constraint(err); e != nil {
+		return e
+	}
+	return fmt.Errorf("storage: %s: %w", op, err)
+}
+
+// execOne runs a statement that must change exactly one row; when it
+// changes none the result is storage.ErrNotFound.
+func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction and commits it when fn returns nil.
+func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// A scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row of rows with scan.
+func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]T, error) {
+	defer rows.Close()
+	var list []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, *v)
+	}
+	return list, rows.Err()
+}
+
+// millis returns t as Unix milliseconds.
+func millis(t time.Time) int64 {
+	return t.UnixMilli()
+}
+
+// nullMillis returns t as Unix milliseconds, or NULL for the zero time.
+func nullMillis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// ptrMillis returns *t as Unix milliseconds, or NULL for nil.
+func ptrMillis(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// nullString returns s, or NULL for "".
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullBytes returns b, or NULL for nil.
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// list encodes a string list as JSON. A nil list becomes null, so that nil
+// and empty lists survive the round trip.
+func list(v []string) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // []string always marshals
+	}
+	return string(b)
+}
+
+// timeCol scans Unix milliseconds into a time in UTC; NULL gives the zero
+// time.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case int64:
+		*c.t = time.UnixMilli(v).UTC()
+	default:
+		return fmt.Errorf("cannot scan %T into a time", src)
+	}
+	return nil
+}
+
+// timePtrCol scans Unix milliseconds into a *time.Time; NULL gives nil.
+type timePtrCol struct{ t **time.Time }
+
+func (c timePtrCol) Scan(src any) error {
+	if src == nil {
+		*c.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeCol{&t}).Scan(src); err != nil {
+		return err
+	}
+	*c.t = &t
+	return nil
+}
+
+// listCol scans a JSON string list.
+type listCol struct{ v *[]string }
+
+func (c listCol) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("cannot scan %T into a string list", src)
+	}
+	*c.v = nil
+	return json.Unmarshal(b, c.v)
+}
+
+// stringCol scans a text column; NULL gives "".
+type stringCol struct{ s *string }
+
+func (c stringCol) Scan(src any) error {
+	var ns sql.NullString
+	if err := ns.Scan(src); err != nil {
+		return err
+	}
+	*c.s = ns.String
+	return nil
+}

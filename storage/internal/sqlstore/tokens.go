@@ -1,0 +1,206 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// SaveAuthCode stores c; storage.ErrConflict if its hash is taken.
+func (s *Store) SaveAuthCode(ctx context.Context, c *storage.AuthCode) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_codes (hash, auth_request_id, expires_at, used_at)
+		VALUES ($1, $2, $3, NULL)`, c.Hash, c.AuthRequestID, millis(c.ExpiresAt))
+	if err != nil {
+		return s.fail("save auth code", err)
+	}
+	return nil
+}
+
+// ConsumeAuthCode marks the code with the given hash used and returns its
+// auth request. Marking it is one conditional UPDATE, so of many concurrent
+// callers exactly one succeeds. An unknown or expired code, or one whose
+// auth request is gone, gives storage.ErrNotFound; a code used before gives
+// storage.ErrReplayed after the grant it started has been revoked.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (*storage.AuthRequest, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $2
+		WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
+		RETURNING auth_request_id`, hash, millis(now)).Scan(&id)
+	if err == nil {
+		return s.AuthRequestByID(ctx, id)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, s.fail("consume auth code", err)
+	}
+
+	var used sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT auth_request_id, used_at FROM auth_codes WHERE hash = $1`,
+		hash).Scan(&id, &used)
+	if err != nil {
+		return nil, s.fail("consume auth code", err)
+	}
+	if !used.Valid {
+		return nil, storage.ErrNotFound // expired
+	}
+	if err := s.RevokeGrant(ctx, id, now); err != nil {
+		return nil, err
+	}
+	return nil, storage.ErrReplayed
+}
+
+const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, expires_at, revoked_at, created_at`
+
+func scanAccessToken(row scanner) (*storage.AccessToken, error) {
+	var t storage.AccessToken
+	err := row.Scan(&t.ID, &t.ClientID, &t.Subject, listCol{&t.Scopes}, listCol{&t.Audience}, &t.GrantID,
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// CreateAccessToken stores t; storage.ErrConflict if its id is taken.
+func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
+		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
+	if err != nil {
+		return s.fail("create access token", err)
+	}
+	return nil
+}
+
+// AccessTokenByID returns the access token id, even when it has expired or
+// been revoked.
+func (s *Store) AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error) {
+	t, err := scanAccessToken(s.db.QueryRowContext(ctx,
+		`SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = $1`, id))
+	if err != nil {
+		return nil, s.fail("access token by id", err)
+	}
+	return t, nil
+}
+
+// RevokeAccessToken revokes the access token id. A token revoked before
+// keeps its first revocation time.
+func (s *Store) RevokeAccessToken(ctx context.Context, id string, now time.Time) error {
+	return s.execOne(ctx, "revoke access token",
+		`UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, millis(now))
+}
+
+const refreshTokenColumns = `id, hash, family_id, client_id, user_id, scopes, audience, amr, auth_time,
+	expires_at, used_at, revoked_at, created_at`
+
+func scanRefreshToken(row scanner) (*storage.RefreshToken, error) {
+	var t storage.RefreshToken
+	err := row.Scan(&t.ID, &t.Hash, &t.FamilyID, &t.ClientID, &t.UserID,
+		listCol{&t.Scopes}, listCol{&t.Audience}, listCol{&t.AMR}, timeCol{&t.AuthTime},
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// execer is a *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) insertRefreshToken(ctx context.Context, e execer, t *storage.RefreshToken) error {
+	_, err := e.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		t.ID, t.Hash, t.FamilyID, t.ClientID, t.UserID,
+		list(t.Scopes), list(t.Audience), list(t.AMR), millis(t.AuthTime),
+		millis(t.ExpiresAt), ptrMillis(t.UsedAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
+	if err != nil {
+		return s.fail("create refresh token", err)
+	}
+	return nil
+}
+
+// CreateRefreshToken stores t; storage.ErrConflict if its id or hash is
+// taken.
+func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
+	return s.insertRefreshToken(ctx, s.db, t)
+}
+
+// RefreshTokenByHash returns the refresh token with the given hash, even
+// when it has been used, has expired or has been revoked.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.RefreshToken, error) {
+	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
+	if err != nil {
+		return nil, s.fail("refresh token by hash", err)
+	}
+	return t, nil
+}
+
+// RotateRefreshToken marks the token with oldHash used and stores next in
+// its family, in one transaction; next.FamilyID is set to that family.
+// Marking it is one conditional UPDATE, so of many concurrent callers
+// exactly one succeeds. An unknown or expired token gives
+// storage.ErrNotFound; a used or revoked one gives storage.ErrReplayed after
+// the family has been revoked.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *storage.RefreshToken, now time.Time) error {
+	const op = "rotate refresh token"
+	replayed := false
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var family string
+		err := tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET used_at = $2
+			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+			RETURNING family_id`, oldHash, millis(now)).Scan(&family)
+		if err == nil {
+			next.FamilyID = family
+			return s.insertRefreshToken(ctx, tx, next)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return s.fail(op, err)
+		}
+
+		var used, revoked sql.NullInt64
+		err = tx.QueryRowContext(ctx, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
+			WHERE hash = $1`, oldHash).Scan(&family, &used, &revoked)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if !used.Valid && !revoked.Valid {
+			return storage.ErrNotFound // expired
+		}
+		replayed = true
+		return s.revokeGrant(ctx, tx, family, now)
+	})
+	if err == nil && replayed {
+		return storage.ErrReplayed
+	}
+	return err
+}
+
+// RevokeGrant revokes every refresh token of the family grantID and every
+// access token of the grant grantID. Tokens revoked before keep their first
+// revocation time. An empty grantID (client credentials) revokes nothing.
+func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) error {
+	return s.inTx(ctx, "revoke grant", func(tx *sql.Tx) error {
+		return s.revokeGrant(ctx, tx, grantID, now)
+	})
+}
+
+func (s *Store) revokeGrant(ctx context.Context, e execer, grantID string, now time.Time) error {
+	if grantID == "" {
+		return nil
+	}
+	for _, q := range []string{
+		`UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+		`UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL`,
+	} {
+		if _, err := e.ExecContext(ctx, q, grantID, millis(now)); err != nil {
+			return s.fail("revoke grant", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const userColumns = `id, email, name, password_hash, email_verified, disabled, created_at, updated_at`
+
+func scanUser(row scanner) (*storage.User, error) {
+	var u storage.User
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.EmailVerified, &u.Disabled,
+		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// CreateUser adds u; storage.ErrConflict if the id or email is taken.
+func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerified, u.Disabled,
+		millis(u.CreatedAt), millis(u.UpdatedAt))
+	if err != nil {
+		return s.fail("create user", err)
+	}
+	return nil
+}
+
+// UserByID returns the user with the given id.
+func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if err != nil {
+		return nil, s.fail("user by id", err)
+	}
+	return u, nil
+}
+
+// UserByEmail returns the user with the given (lower-cased) email.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*storage.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+	if err != nil {
+		return nil, s.fail("user by email", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, oldest first.
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return nil, s.fail("list users", err)
+	}
+	users, err := collect(rows, scanUser)
+	if err != nil {
+		return nil, s.fail("list users", err)
+	}
+	return users, nil
+}
+
+// SetUserDisabled disables or enables the user id.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	return s.execOne(ctx, "set user disabled",
+		`UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1`, id, disabled, millis(now))
+}
+
+// SetPasswordHash replaces the password hash of the user id.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error {
+	return s.execOne(ctx, "set password hash",
+		`UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, hash, millis(now))
+}

@@ -1,0 +1,145 @@
+// Package postgres stores Gatehouse's state in PostgreSQL, through a pgx
+// connection pool. Any number of gatehouse processes may share one
+// database.
+//
+// A database is named by a pgx connection string: a URL such as
+//
+//	postgres://user:password@host:5432/gatehouse?sslmode=verify-full
+//
+// (postgresql:// works too) or keyword/value pairs such as
+// "host=db user=gatehouse dbname=gatehouse". Besides libpq's settings it
+// accepts pgxpool's pool_max_conns and friends, and run-time parameters
+// such as search_path, which selects the schema the tables live in.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-idp/gatehouse/migrations"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/internal/sqlstore"
+)
+
+// Store is a storage.Store backed by PostgreSQL.
+type Store struct {
+	*sqlstore.Store
+	pool *pgxpool.Pool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn (see the package
+// documentation) and migrates it to the latest schema. Replicas starting
+// together take turns: migrations run under an advisory lock.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := migratePool(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &Store{Store: sqlstore.New(db, sqlstore.Dialect{Constraint: constraint}), pool: pool}, nil
+}
+
+// Migrate applies the migrations the database named by dsn lacks, under an
+// advisory lock.
+func Migrate(ctx context.Context, dsn string) error {
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return migratePool(ctx, pool)
+}
+
+// Close closes the database and its connection pool.
+func (s *Store) Close() error {
+	err := s.Store.Close()
+	s.pool.Close()
+	return err
+}
+
+// connect opens a pool on dsn and checks that the database answers.
+func connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The error may quote the connection string, password included.
+		return nil, errors.New("postgres: cannot parse the connection string " +
+			"(want postgres://user:password@host:5432/dbname?option=value or key=value pairs)")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return pool, nil
+}
+
+// migratePool migrates the database of pool with golang-migrate. Its
+// version table lands in the current schema (the first of search_path),
+// and the advisory lock it takes is particular to that schema.
+func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
+	// The driver closes this *sql.DB when done; the pool stays open.
+	driver, err := migratepgx.WithInstance(stdlib.OpenDBFromPool(pool), &migratepgx.Config{})
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	src, err := iofs.New(migrations.FS, migrations.Postgres)
+	if err != nil {
+		driver.Close()
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
+	if err != nil {
+		src.Close()
+		driver.Close()
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case m.GracefulStop <- true:
+		default:
+		}
+	})
+	err = m.Up()
+	stop()
+	srcErr, dbErr := m.Close()
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if err := errors.Join(srcErr, dbErr); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return ctx.Err()
+}
+
+// constraint translates PostgreSQL's unique and foreign key violations into
+// storage errors.
+func constraint(err error) error {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return nil
+	}
+	switch e.Code {
+	case "23505": // unique_violation
+		return storage.ErrConflict
+	case "23503": // foreign_key_violation
+		return storage.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package postgres_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
+)
+
+func open(t *testing.T) storage.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), postgres.TestDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func TestStore(t *testing.T) {
+	postgres.TestDSN(t) // skip (or fail) once rather than in every subtest
+	storagetest.Run(t, open)
+}
+
+// TestMigrateConcurrently starts several replicas on one empty schema at
+// once: the advisory lock lets one migrate while the others wait.
+func TestMigrateConcurrently(t *testing.T) {
+	dsn := postgres.TestDSN(t)
+	errs := make([]error, 5)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = postgres.Migrate(t.Context(), dsn)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchemaIsolation checks that TestDSN's schema holds every table,
+// golang-migrate's version table included, so that tests do not collide.
+func TestSchemaIsolation(t *testing.T) {
+	dsn := postgres.TestDSN(t)
+	if err := postgres.Migrate(t.Context(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var schema string
+	var version int64
+	err = conn.QueryRow(t.Context(), `SELECT current_schema(), (SELECT version FROM schema_migrations)`).Scan(&schema, &version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(schema, "gh_test_") || version < 1 {
+		t.Errorf("current schema %q at version %d, want a gh_test_ schema at version ≥ 1", schema, version)
+	}
+	for _, table := range []string{"schema_migrations", "users", "attempt_counters"} {
+		var where string
+		err := conn.QueryRow(t.Context(), `SELECT table_schema FROM information_schema.tables
+			WHERE table_name = $1 AND table_schema = current_schema()`, table).Scan(&where)
+		if err != nil {
+			t.Errorf("table %s in schema %s: %v", table, schema, err)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+// Package sqlite stores Gatehouse's state in an SQLite database file, using
+// the pure-Go modernc.org/sqlite driver. It is the zero-setup default for a
+// single machine.
+//
+// A database is named by a URL of the form
+//
+//	sqlite:PATH
+//
+// or by the plain PATH, where PATH is a file name, relative to the working
+// directory or absolute (for example sqlite:data/gatehouse.db or
+// /var/lib/gatehouse/gatehouse.db). The directory holding the file is
+// created if it is missing. Every pooled connection runs in WAL mode with
+// foreign keys on, a 5 s busy timeout and BEGIN IMMEDIATE transactions, so
+// that writers queue instead of failing.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse-idp/gatehouse/migrations"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/internal/sqlstore"
+)
+
+// pragmas apply to every connection the pool opens.
+const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// Store is a storage.Store backed by an SQLite database file.
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens the database named by url (see the package documentation),
+// creating the file and its directory if needed, and migrates it to the
+// latest schema.
+func Open(ctx context.Context, url string) (*Store, error) {
+	dsn, err := dataSource(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrateDSN(ctx, dsn); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	return &Store{sqlstore.New(db, sqlstore.Dialect{Constraint: constraint})}, nil
+}
+
+// Migrate applies the migrations the database named by url lacks, creating
+// the file and its directory if needed.
+func Migrate(ctx context.Context, url string) error {
+	dsn, err := dataSource(url)
+	if err != nil {
+		return err
+	}
+	return migrateDSN(ctx, dsn)
+}
+
+// dataSource turns a database URL into a modernc.org/sqlite data source
+// name, creating the directory of the file.
+func dataSource(url string) (string, error) {
+	path := strings.TrimPrefix(url, "sqlite:")
+	switch {
+	case path == "":
+		return "", errors.New("sqlite: empty database path")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return "", fmt.Errorf("sqlite: %q: want a file path, as in sqlite:data/gatehouse.db", url)
+	case strings.Contains(path, "?"):
+		return "", fmt.Errorf("sqlite: %q: the path must not contain '?'", url)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", fmt.Errorf("sqlite: %w", err)
+	}
+	return path + "?" + pragmas, nil
+}
+
+// migrateDSN migrates the database at dsn with golang-migrate, over a
+// connection pool of its own that it closes when done.
+func migrateDSN(ctx context.Context, dsn string) error {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	driver, err := migratesqlite.WithInstance(db, &migratesqlite.Config{})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	src, err := iofs.New(migrations.FS, migrations.SQLite)
+	if err != nil {
+		driver.Close()
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "sqlite", driver)
+	if err != nil {
+		src.Close()
+		driver.Close()
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case m.GracefulStop <- true:
+		default:
+		}
+	})
+	err = m.Up()
+	stop()
+	srcErr, dbErr := m.Close()
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := errors.Join(srcErr, dbErr); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return ctx.Err()
+}
+
+// constraint translates SQLite's unique, primary key and foreign key
+// violations into storage errors.
+func constraint(err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return nil
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return storage.ErrConflict
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return storage.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package storagetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// limit allows 3 failures within 10 minutes, then blocks for 10 minutes.
+func limit() storage.Limit {
+	return storage.Limit{Max: 3, Window: 10 * time.Minute, Block: 10 * time.Minute}
+}
+
+// record calls RecordFailure and checks the counter it returns.
+func record(t *testing.T, s storage.Store, key string, l storage.Limit, now time.Time, failures int, blockedUntil time.Time) {
+	t.Helper()
+	c, err := s.RecordFailure(t.Context(), key, l, now)
+	check(t, err)
+	want := storage.Counter{Key: key, Failures: failures, BlockedUntil: blockedUntil}
+	wantEqual(t, fmt.Sprintf("RecordFailure(%s) at %v", key, now.Format(time.TimeOnly)), c, want)
+	if blockedUntil.IsZero() && !c.BlockedUntil.IsZero() {
+		t.Errorf("BlockedUntil = %v, want the zero time", c.BlockedUntil)
+	}
+}
+
+func testRecordFailure(t *testing.T, s storage.Store) {
+	l, minute := limit(), time.Minute
+	record(t, s, "ip:192.0.2.1", l, epoch(), 1, time.Time{})
+	record(t, s, "ip:192.0.2.1", l, epoch().Add(1*minute), 2, time.Time{})
+	record(t, s, "ip:192.0.2.1", l, epoch().Add(2*minute), 3, epoch().Add(12*minute))
+	// While blocked, failures change nothing: no count, no longer block.
+	record(t, s, "ip:192.0.2.1", l, epoch().Add(3*minute), 3, epoch().Add(12*minute))
+	record(t, s, "ip:192.0.2.1", l, epoch().Add(12*minute-time.Millisecond), 3, epoch().Add(12*minute))
+	// Other keys count on their own.
+	record(t, s, "user:u1", l, epoch().Add(3*minute), 1, time.Time{})
+}
+
+func testRecordFailureWindow(t *testing.T, s storage.Store) {
+	l, minute := limit(), time.Minute
+	record(t, s, "k", l, epoch(), 1, time.Time{})
+	record(t, s, "k", l, epoch().Add(9*minute), 2, time.Time{})
+	// The window opened by the first failure has passed: start again.
+	record(t, s, "k", l, epoch().Add(10*minute), 1, time.Time{})
+	record(t, s, "k", l, epoch().Add(11*minute), 2, time.Time{})
+	record(t, s, "k", l, epoch().Add(12*minute), 3, epoch().Add(22*minute))
+}
+
+func testRecordFailureAfterBlock(t *testing.T, s storage.Store) {
+	l, minute := limit(), time.Minute
+	record(t, s, "k", l, epoch(), 1, time.Time{})
+	record(t, s, "k", l, epoch(), 2, time.Time{})
+	record(t, s, "k", l, epoch(), 3, epoch().Add(10*minute))
+	// The block has passed: start again from one failure.
+	record(t, s, "k", l, epoch().Add(10*minute), 1, time.Time{})
+	record(t, s, "k", l, epoch().Add(11*minute), 2, time.Time{})
+	record(t, s, "k", l, epoch().Add(12*minute), 3, epoch().Add(22*minute))
+}
+
+func testRecordFailureMaxOne(t *testing.T, s storage.Store) {
+	l := storage.Limit{Max: 1, Window: time.Minute, Block: time.Hour}
+	record(t, s, "k", l, epoch(), 1, epoch().Add(time.Hour))
+	record(t, s, "k", l, epoch().Add(time.Minute), 1, epoch().Add(time.Hour))
+	record(t, s, "k", l, epoch().Add(time.Hour), 1, epoch().Add(2*time.Hour))
+}
+
+func testRecordFailureConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	counters := make(chan storage.Counter, 10)
+	errs := concurrently(10, func() error {
+		c, err := s.RecordFailure(ctx, "k", limit(), epoch())
+		counters <- c
+		return err
+	})
+	for _, err := range errs {
+		check(t, err)
+	}
+	close(counters)
+	// Every failure was counted once: the counter went 1, 2, 3 and then
+	// stayed at 3 while blocked.
+	var failures []int
+	for c := range counters {
+		failures = append(failures, c.Failures)
+	}
+	slices.Sort(failures)
+	if want := []int{1, 2, 3, 3, 3, 3, 3, 3, 3, 3}; !slices.Equal(failures, want) {
+		t.Errorf("10 concurrent RecordFailure returned failures %v, want %v", failures, want)
+	}
+	c, err := s.Blocked(ctx, []string{"k"}, epoch())
+	check(t, err)
+	wantEqual(t, "counter", c, storage.Counter{Key: "k", Failures: 3, BlockedUntil: epoch().Add(10 * time.Minute)})
+}
+
+func testBlocked(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	l, minute := limit(), time.Minute
+	for range 3 {
+		_, err := s.RecordFailure(ctx, "a", l, epoch()) // blocked until +10m
+		check(t, err)
+		_, err = s.RecordFailure(ctx, "b", l, epoch().Add(5*minute)) // blocked until +15m
+		check(t, err)
+	}
+	_, err := s.RecordFailure(ctx, "c", l, epoch()) // counting, not blocked
+	check(t, err)
+
+	for _, tt := range []struct {
+		keys []string
+		at   time.Duration
+		want string // "" for none
+	}{
+		{[]string{"a", "b", "c", "unknown"}, 6 * minute, "b"},
+		{[]string{"c", "a"}, 6 * minute, "a"},
+		{[]string{"c", "unknown"}, 6 * minute, ""},
+		{nil, 6 * minute, ""},
+		{[]string{"a", "b"}, 10 * minute, "b"},
+		{[]string{"a", "b"}, 15 * minute, ""},
+	} {
+		c, err := s.Blocked(ctx, tt.keys, epoch().Add(tt.at))
+		what := fmt.Sprintf("Blocked(%q) at +%v", tt.keys, tt.at)
+		if tt.want == "" {
+			wantErr(t, what, err, storage.ErrNotFound)
+			continue
+		}
+		check(t, err)
+		until := map[string]time.Duration{"a": 10 * minute, "b": 15 * minute}[tt.want]
+		wantEqual(t, what, c, storage.Counter{Key: tt.want, Failures: 3, BlockedUntil: epoch().Add(until)})
+	}
+}
+
+func testResetFailures(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	l := limit()
+	for range 3 {
+		_, err := s.RecordFailure(ctx, "a", l, epoch())
+		check(t, err)
+		_, err = s.RecordFailure(ctx, "b", l, epoch())
+		check(t, err)
+	}
+	check(t, s.ResetFailures(ctx, "a"))
+	_, err := s.Blocked(ctx, []string{"a"}, epoch())
+	wantErr(t, "Blocked after ResetFailures", err, storage.ErrNotFound)
+	record(t, s, "a", l, epoch(), 1, time.Time{})
+	_, err = s.Blocked(ctx, []string{"b"}, epoch())
+	check(t, err)
+	check(t, s.ResetFailures(ctx, "unknown"))
+}
+
+func testBlocks(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	blocks, err := s.Blocks(ctx, epoch())
+	check(t, err)
+	if len(blocks) != 0 {
+		t.Fatalf("Blocks of an empty store: %v", blocks)
+	}
+	l, minute := limit(), time.Minute
+	for range 3 {
+		for _, k := range []string{"ip:192.0.2.9", "ip:192.0.2.1", "user:u1"} {
+			_, err := s.RecordFailure(ctx, k, l, epoch())
+			check(t, err)
+		}
+		_, err := s.RecordFailure(ctx, "old", l, epoch().Add(-time.Hour)) // block over
+		check(t, err)
+	}
+	_, err = s.RecordFailure(ctx, "counting", l, epoch())
+	check(t, err)
+
+	blocks, err = s.Blocks(ctx, epoch().Add(minute))
+	check(t, err)
+	var keys []string
+	for _, c := range blocks {
+		keys = append(keys, c.Key)
+		wantEqual(t, "Blocks["+c.Key+"]", c, storage.Counter{Key: c.Key, Failures: 3, BlockedUntil: epoch().Add(10 * minute)})
+	}
+	slices.Sort(keys)
+	if want := []string{"ip:192.0.2.1", "ip:192.0.2.9", "user:u1"}; !slices.Equal(keys, want) {
+		t.Errorf("Blocks = %v, want %v", keys, want)
+	}
+	blocks, err = s.Blocks(ctx, epoch().Add(10*minute))
+	check(t, err)
+	if len(blocks) != 0 {
+		t.Errorf("Blocks after the blocks ended: %v", blocks)
+	}
+}

@@ -1,0 +1,182 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+func newAuthRequest(id, clientID string, created time.Time) *storage.AuthRequest {
+	return &storage.AuthRequest{
+		ID:                  id,
+		ClientID:            clientID,
+		RedirectURI:         "https://" + clientID + ".example.com/callback",
+		Scopes:              []string{"openid", "email"},
+		State:               "state-" + id,
+		Nonce:               "nonce-" + id,
+		ResponseType:        "code",
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
+		CreatedAt:           created,
+		ExpiresAt:           created.Add(30 * time.Minute),
+	}
+}
+
+// setupAuthRequest stores a client c1, a user u1 and the request newAuthRequest(id, "c1", epoch()).
+func setupAuthRequest(t *testing.T, s storage.Store, id string) *storage.AuthRequest {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := s.ClientByID(ctx, "c1"); err != nil {
+		check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+		check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
+	}
+	ar := newAuthRequest(id, "c1", epoch())
+	check(t, s.CreateAuthRequest(ctx, ar))
+	return ar
+}
+
+func testAuthRequestRoundTrip(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
+	maxAge := 300 * time.Second
+	var zero time.Duration
+	for _, ar := range []*storage.AuthRequest{
+		{
+			ID:                  "full",
+			ClientID:            "c1",
+			RedirectURI:         "https://c1.example.com/callback",
+			Scopes:              []string{"openid", "profile", "email", "offline_access"},
+			State:               "xyz",
+			Nonce:               "n-0S6_WzA2Mj",
+			ResponseType:        "code",
+			ResponseMode:        "form_post",
+			CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+			CodeChallengeMethod: "S256",
+			Prompt:              []string{"login", "consent"},
+			MaxAge:              &maxAge,
+			LoginHint:           "alice@example.com",
+			UILocales:           []string{"de-CH", "en"},
+			ACRValues:           []string{"urn:mfa"},
+			HintSubject:         "u1",
+			BindingHash:         hash("cookie"),
+			UserID:              "u1",
+			AuthTime:            epoch().Add(-time.Minute),
+			AMR:                 []string{"pwd", "otp", "mfa"},
+			ACR:                 "urn:mfa",
+			Done:                true,
+			CreatedAt:           epoch(),
+			ExpiresAt:           epoch().Add(30 * time.Minute),
+		},
+		{
+			// Nothing optional set: nil lists, nil MaxAge, no binding, no user.
+			ID:           "minimal",
+			ClientID:     "c1",
+			RedirectURI:  "https://c1.example.com/callback",
+			ResponseType: "code",
+			CreatedAt:    epoch(),
+			ExpiresAt:    epoch().Add(30 * time.Minute),
+		},
+		{
+			// max_age=0 differs from no max_age.
+			ID:          "max-age-zero",
+			ClientID:    "c1",
+			Scopes:      []string{},
+			Prompt:      []string{},
+			MaxAge:      &zero,
+			UILocales:   []string{},
+			ACRValues:   []string{},
+			AMR:         []string{},
+			BindingHash: nil,
+			CreatedAt:   epoch(),
+			ExpiresAt:   epoch().Add(30 * time.Minute),
+		},
+		{
+			// An expired request is still returned.
+			ID:        "expired",
+			ClientID:  "c1",
+			CreatedAt: epoch().Add(-time.Hour),
+			ExpiresAt: epoch().Add(-30 * time.Minute),
+		},
+	} {
+		check(t, s.CreateAuthRequest(ctx, ar))
+		got, err := s.AuthRequestByID(ctx, ar.ID)
+		check(t, err)
+		wantEqual(t, "AuthRequestByID("+ar.ID+")", got, ar)
+	}
+}
+
+func testAuthRequestConflict(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	err := s.CreateAuthRequest(ctx, newAuthRequest("ar1", "c1", epoch()))
+	wantErr(t, "CreateAuthRequest with a taken id", err, storage.ErrConflict)
+	err = s.CreateAuthRequest(ctx, newAuthRequest("ar2", "no-such-client", epoch()))
+	wantErr(t, "CreateAuthRequest for an unknown client", err, storage.ErrNotFound)
+}
+
+func testAuthRequestNotFound(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	_, err := s.AuthRequestByID(ctx, "nope")
+	wantErr(t, "AuthRequestByID", err, storage.ErrNotFound)
+	err = s.BindAuthRequest(ctx, "nope", hash("cookie"))
+	wantErr(t, "BindAuthRequest", err, storage.ErrNotFound)
+	err = s.SetAuthRequestUser(ctx, "nope", "u1")
+	wantErr(t, "SetAuthRequestUser", err, storage.ErrNotFound)
+	err = s.CompleteAuthRequest(ctx, "nope", "u1", epoch(), []string{"pwd"}, "")
+	wantErr(t, "CompleteAuthRequest", err, storage.ErrNotFound)
+	err = s.DeleteAuthRequest(ctx, "nope")
+	wantErr(t, "DeleteAuthRequest", err, storage.ErrNotFound)
+}
+
+func testBindAuthRequest(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ar := setupAuthRequest(t, s, "ar1")
+	check(t, s.BindAuthRequest(ctx, "ar1", hash("cookie")))
+	check(t, s.BindAuthRequest(ctx, "ar1", hash("cookie")))
+	err := s.BindAuthRequest(ctx, "ar1", hash("another cookie"))
+	wantErr(t, "BindAuthRequest with another hash", err, storage.ErrConflict)
+
+	got, err := s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	ar.BindingHash = hash("cookie")
+	wantEqual(t, "auth request after binding", got, ar)
+}
+
+func testAuthRequestProgress(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ar := setupAuthRequest(t, s, "ar1")
+	check(t, s.SetAuthRequestUser(ctx, "ar1", "u1"))
+	got, err := s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	ar.UserID = "u1"
+	wantEqual(t, "auth request after SetAuthRequestUser", got, ar)
+	if got.Done {
+		t.Error("SetAuthRequestUser marked the request done")
+	}
+
+	authTime := epoch().Add(2 * time.Minute)
+	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", authTime, []string{"pwd", "otp", "mfa"}, "urn:mfa"))
+	got, err = s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	ar.Done, ar.AuthTime, ar.AMR, ar.ACR = true, authTime, []string{"pwd", "otp", "mfa"}, "urn:mfa"
+	wantEqual(t, "auth request after CompleteAuthRequest", got, ar)
+
+	err = s.SetAuthRequestUser(ctx, "ar1", "no-such-user")
+	wantErr(t, "SetAuthRequestUser with an unknown user", err, storage.ErrNotFound)
+}
+
+func testDeleteAuthRequest(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	setupAuthRequest(t, s, "ar2")
+	check(t, s.DeleteAuthRequest(ctx, "ar1"))
+	_, err := s.AuthRequestByID(ctx, "ar1")
+	wantErr(t, "AuthRequestByID after DeleteAuthRequest", err, storage.ErrNotFound)
+	err = s.DeleteAuthRequest(ctx, "ar1")
+	wantErr(t, "DeleteAuthRequest again", err, storage.ErrNotFound)
+	_, err = s.AuthRequestByID(ctx, "ar2")
+	check(t, err)
+}

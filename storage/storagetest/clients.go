@@ -1,0 +1,145 @@
+package storagetest
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+func newClient(id string, created time.Time) *storage.Client {
+	return &storage.Client{
+		ID:               id,
+		Name:             "Client " + id,
+		SecretHash:       hash("secret of " + id),
+		RedirectURIs:     []string{"https://" + id + ".example.com/callback"},
+		SigningAlgorithm: "RS256",
+		CreatedAt:        created,
+		UpdatedAt:        created,
+	}
+}
+
+func testClientRoundTrip(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for _, c := range []*storage.Client{
+		{
+			ID:                     "confidential",
+			Name:                   "Datacenter",
+			SecretHash:             hash("secret"),
+			RedirectURIs:           []string{"https://dc.example.com/cb", "https://dc.example.com/cb2"},
+			PostLogoutRedirectURIs: []string{"https://dc.example.com/"},
+			RequireMFA:             true,
+			SigningAlgorithm:       "ES256",
+			CreatedAt:              epoch(),
+			UpdatedAt:              epoch().Add(time.Second),
+		},
+		{
+			ID:                     "public",
+			Name:                   "SPA",
+			SecretHash:             nil,
+			Public:                 true,
+			RedirectURIs:           []string{"http://127.0.0.1:3000/cb"},
+			PostLogoutRedirectURIs: nil,
+			SigningAlgorithm:       "RS256",
+			CreatedAt:              epoch(),
+			UpdatedAt:              epoch(),
+		},
+		{
+			ID:                     "empty-lists",
+			RedirectURIs:           []string{},
+			PostLogoutRedirectURIs: []string{},
+			CreatedAt:              epoch(),
+			UpdatedAt:              epoch(),
+		},
+	} {
+		check(t, s.CreateClient(ctx, c))
+		got, err := s.ClientByID(ctx, c.ID)
+		check(t, err)
+		wantEqual(t, "ClientByID("+c.ID+")", got, c)
+	}
+}
+
+func testClientConflict(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	err := s.CreateClient(ctx, newClient("c1", epoch().Add(time.Hour)))
+	wantErr(t, "CreateClient with a taken id", err, storage.ErrConflict)
+}
+
+func testClientNotFound(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	_, err := s.ClientByID(ctx, "nope")
+	wantErr(t, "ClientByID", err, storage.ErrNotFound)
+	err = s.DeleteClient(ctx, "nope")
+	wantErr(t, "DeleteClient", err, storage.ErrNotFound)
+	err = s.SetClientSecretHash(ctx, "nope", hash("x"), epoch())
+	wantErr(t, "SetClientSecretHash", err, storage.ErrNotFound)
+}
+
+func testListClients(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	clients, err := s.ListClients(ctx)
+	check(t, err)
+	if len(clients) != 0 {
+		t.Fatalf("ListClients of an empty store: %d clients", len(clients))
+	}
+	want := []*storage.Client{
+		newClient("y", epoch()),
+		newClient("z", epoch()),
+		newClient("x", epoch().Add(time.Millisecond)),
+	}
+	for _, i := range []int{2, 1, 0} {
+		check(t, s.CreateClient(ctx, want[i]))
+	}
+	clients, err = s.ListClients(ctx)
+	check(t, err)
+	if len(clients) != len(want) {
+		t.Fatalf("ListClients: %d clients, want %d", len(clients), len(want))
+	}
+	for i := range clients {
+		wantEqual(t, "ListClients["+want[i].ID+"]", &clients[i], want[i])
+	}
+}
+
+func testSetClientSecretHash(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c := newClient("c1", epoch())
+	check(t, s.CreateClient(ctx, c))
+	check(t, s.SetClientSecretHash(ctx, "c1", hash("rotated"), epoch().Add(time.Minute)))
+	got, err := s.ClientByID(ctx, "c1")
+	check(t, err)
+	if !bytes.Equal(got.SecretHash, hash("rotated")) {
+		t.Errorf("SecretHash = %x, want %x", got.SecretHash, hash("rotated"))
+	}
+	c.SecretHash, c.UpdatedAt = hash("rotated"), epoch().Add(time.Minute)
+	wantEqual(t, "client after SetClientSecretHash", got, c)
+}
+
+func testDeleteClient(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	check(t, s.CreateClient(ctx, newClient("c2", epoch())))
+	check(t, s.CreateAuthRequest(ctx, newAuthRequest("ar1", "c1", epoch())))
+	check(t, s.CreateAuthRequest(ctx, newAuthRequest("ar2", "c2", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
+
+	check(t, s.DeleteClient(ctx, "c1"))
+	_, err := s.ClientByID(ctx, "c1")
+	wantErr(t, "ClientByID after DeleteClient", err, storage.ErrNotFound)
+	_, err = s.AuthRequestByID(ctx, "ar1")
+	wantErr(t, "AuthRequestByID of the deleted client's request", err, storage.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at1")
+	wantErr(t, "AccessTokenByID of the deleted client's token", err, storage.ErrNotFound)
+	_, err = s.RefreshTokenByHash(ctx, hash("rt1"))
+	wantErr(t, "RefreshTokenByHash of the deleted client's token", err, storage.ErrNotFound)
+	err = s.DeleteClient(ctx, "c1")
+	wantErr(t, "DeleteClient again", err, storage.ErrNotFound)
+
+	_, err = s.ClientByID(ctx, "c2")
+	check(t, err)
+	_, err = s.AuthRequestByID(ctx, "ar2")
+	check(t, err)
+}

@@ -1,0 +1,360 @@
+package storagetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+func newAccessToken(id, clientID, grantID string, created time.Time) *storage.AccessToken {
+	return &storage.AccessToken{
+		ID:        id,
+		ClientID:  clientID,
+		Subject:   "u1",
+		Scopes:    []string{"openid"},
+		Audience:  []string{clientID},
+		GrantID:   grantID,
+		ExpiresAt: created.Add(time.Hour),
+		CreatedAt: created,
+	}
+}
+
+// newRefreshToken returns a token whose hash is hash(id).
+func newRefreshToken(id, clientID, familyID string, created time.Time) *storage.RefreshToken {
+	return &storage.RefreshToken{
+		ID:        id,
+		Hash:      hash(id),
+		FamilyID:  familyID,
+		ClientID:  clientID,
+		UserID:    "u1",
+		Scopes:    []string{"openid", "offline_access"},
+		Audience:  []string{clientID},
+		AMR:       []string{"pwd"},
+		AuthTime:  created.Add(-time.Minute),
+		ExpiresAt: created.Add(24 * time.Hour),
+		CreatedAt: created,
+	}
+}
+
+// wantRevoked checks which tokens are revoked (at the given time) and which
+// are not.
+func wantRevoked(t *testing.T, s storage.Store, at time.Time, access, refresh map[string]bool) {
+	t.Helper()
+	for id, revoked := range access {
+		tok, err := s.AccessTokenByID(t.Context(), id)
+		check(t, err)
+		switch {
+		case revoked && tok.RevokedAt == nil:
+			t.Errorf("access token %s is not revoked", id)
+		case revoked && !tok.RevokedAt.Equal(at):
+			t.Errorf("access token %s revoked at %v, want %v", id, tok.RevokedAt, at)
+		case !revoked && tok.RevokedAt != nil:
+			t.Errorf("access token %s is revoked", id)
+		}
+	}
+	for id, revoked := range refresh {
+		tok, err := s.RefreshTokenByHash(t.Context(), hash(id))
+		check(t, err)
+		switch {
+		case revoked && tok.RevokedAt == nil:
+			t.Errorf("refresh token %s is not revoked", id)
+		case revoked && !tok.RevokedAt.Equal(at):
+			t.Errorf("refresh token %s revoked at %v, want %v", id, tok.RevokedAt, at)
+		case !revoked && tok.RevokedAt != nil:
+			t.Errorf("refresh token %s is revoked", id)
+		}
+	}
+}
+
+func testConsumeAuthCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ar := setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	got, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second))
+	check(t, err)
+	wantEqual(t, "ConsumeAuthCode", got, ar)
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second))
+	wantErr(t, "ConsumeAuthCode again", err, storage.ErrReplayed)
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour))
+	wantErr(t, "ConsumeAuthCode again after expiry", err, storage.ErrReplayed)
+}
+
+func testAuthCodeReplayRevokesGrant(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch())
+	check(t, err)
+
+	// Tokens issued from the code, and from another grant.
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at2", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("other-at", "c1", "ar2", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("cc-at", "c1", "", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("other-rt", "c1", "ar2", epoch())))
+
+	replayAt := epoch().Add(10 * time.Second)
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), replayAt)
+	wantErr(t, "ConsumeAuthCode replayed", err, storage.ErrReplayed)
+	wantRevoked(t, s, replayAt,
+		map[string]bool{"at1": true, "at2": true, "other-at": false, "cc-at": false},
+		map[string]bool{"rt1": true, "other-rt": false})
+}
+
+func testAuthCodeExpired(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Minute))
+	wantErr(t, "ConsumeAuthCode at its expiry", err, storage.ErrNotFound)
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour))
+	wantErr(t, "ConsumeAuthCode after its expiry", err, storage.ErrNotFound)
+	wantRevoked(t, s, time.Time{}, map[string]bool{"at1": false}, nil)
+}
+
+func testAuthCodeUnknown(t *testing.T, s storage.Store) {
+	_, err := s.ConsumeAuthCode(t.Context(), hash("no such code"), epoch())
+	wantErr(t, "ConsumeAuthCode", err, storage.ErrNotFound)
+}
+
+func testAuthCodeRequestDeleted(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	check(t, s.DeleteAuthRequest(ctx, "ar1"))
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch())
+	wantErr(t, "ConsumeAuthCode of a deleted request", err, storage.ErrNotFound)
+}
+
+func testAuthCodeConflict(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	c := &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}
+	check(t, s.SaveAuthCode(ctx, c))
+	wantErr(t, "SaveAuthCode with a taken hash", s.SaveAuthCode(ctx, c), storage.ErrConflict)
+}
+
+func testAuthCodeConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	errs := concurrently(20, func() error {
+		_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch())
+		return err
+	})
+	ok, failed := count(t, errs, storage.ErrReplayed, storage.ErrNotFound)
+	if ok != 1 || failed != 19 {
+		t.Fatalf("20 concurrent ConsumeAuthCode: %d succeeded and %d failed, want 1 and 19", ok, failed)
+	}
+	wantRevoked(t, s, epoch(), map[string]bool{"at1": true}, nil)
+}
+
+func testAccessTokenRoundTrip(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	revoked := epoch().Add(time.Minute)
+	for _, tok := range []*storage.AccessToken{
+		newAccessToken("at1", "c1", "ar1", epoch()),
+		{
+			ID:        "at2",
+			ClientID:  "c2",
+			Subject:   "c2", // client credentials
+			Scopes:    []string{},
+			Audience:  nil,
+			ExpiresAt: epoch().Add(-time.Hour),
+			RevokedAt: &revoked,
+			CreatedAt: epoch().Add(-2 * time.Hour),
+		},
+	} {
+		check(t, s.CreateAccessToken(ctx, tok))
+		got, err := s.AccessTokenByID(ctx, tok.ID)
+		check(t, err)
+		wantEqual(t, "AccessTokenByID("+tok.ID+")", got, tok)
+	}
+	err := s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar9", epoch()))
+	wantErr(t, "CreateAccessToken with a taken id", err, storage.ErrConflict)
+	_, err = s.AccessTokenByID(ctx, "nope")
+	wantErr(t, "AccessTokenByID", err, storage.ErrNotFound)
+}
+
+func testRevokeAccessToken(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at2", "c1", "ar1", epoch())))
+	check(t, s.RevokeAccessToken(ctx, "at1", epoch().Add(time.Minute)))
+	// Revoking again keeps the first time.
+	check(t, s.RevokeAccessToken(ctx, "at1", epoch().Add(2*time.Minute)))
+	wantRevoked(t, s, epoch().Add(time.Minute), map[string]bool{"at1": true, "at2": false}, nil)
+	err := s.RevokeAccessToken(ctx, "nope", epoch())
+	wantErr(t, "RevokeAccessToken", err, storage.ErrNotFound)
+}
+
+func testRefreshTokenRoundTrip(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	used, revoked := epoch().Add(time.Minute), epoch().Add(2*time.Minute)
+	for _, tok := range []*storage.RefreshToken{
+		newRefreshToken("rt1", "c1", "ar1", epoch()),
+		{
+			ID:        "rt2",
+			Hash:      hash("rt2"),
+			FamilyID:  "ar1",
+			ClientID:  "c1",
+			UserID:    "u1",
+			Scopes:    nil,
+			Audience:  []string{},
+			AMR:       []string{"pwd", "hwk"},
+			AuthTime:  epoch().Add(-time.Hour),
+			ExpiresAt: epoch().Add(-time.Minute),
+			UsedAt:    &used,
+			RevokedAt: &revoked,
+			CreatedAt: epoch().Add(-time.Hour),
+		},
+	} {
+		check(t, s.CreateRefreshToken(ctx, tok))
+		got, err := s.RefreshTokenByHash(ctx, tok.Hash)
+		check(t, err)
+		wantEqual(t, "RefreshTokenByHash("+tok.ID+")", got, tok)
+	}
+	dup := newRefreshToken("rt1", "c1", "ar1", epoch())
+	dup.Hash = hash("fresh")
+	wantErr(t, "CreateRefreshToken with a taken id", s.CreateRefreshToken(ctx, dup), storage.ErrConflict)
+	dup = newRefreshToken("rt3", "c1", "ar1", epoch())
+	dup.Hash = hash("rt1")
+	wantErr(t, "CreateRefreshToken with a taken hash", s.CreateRefreshToken(ctx, dup), storage.ErrConflict)
+	_, err := s.RefreshTokenByHash(ctx, hash("nope"))
+	wantErr(t, "RefreshTokenByHash", err, storage.ErrNotFound)
+}
+
+func testRotateRefreshToken(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	rt1 := newRefreshToken("rt1", "c1", "ar1", epoch())
+	check(t, s.CreateRefreshToken(ctx, rt1))
+
+	// The successor joins the old token's family whatever FamilyID it
+	// carries.
+	at := epoch().Add(time.Minute)
+	rt2 := newRefreshToken("rt2", "c1", "somewhere-else", at)
+	check(t, s.RotateRefreshToken(ctx, hash("rt1"), rt2, at))
+	if rt2.FamilyID != "ar1" {
+		t.Errorf("next.FamilyID = %q after rotation, want %q", rt2.FamilyID, "ar1")
+	}
+	got, err := s.RefreshTokenByHash(ctx, hash("rt1"))
+	check(t, err)
+	rt1.UsedAt = &at
+	wantEqual(t, "rotated token", got, rt1)
+	got, err = s.RefreshTokenByHash(ctx, hash("rt2"))
+	check(t, err)
+	want := newRefreshToken("rt2", "c1", "ar1", at)
+	wantEqual(t, "successor", got, want)
+
+	at3 := epoch().Add(2 * time.Minute)
+	check(t, s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c1", "ar1", at3), at3))
+	got, err = s.RefreshTokenByHash(ctx, hash("rt3"))
+	check(t, err)
+	if got.UsedAt != nil || got.RevokedAt != nil || got.FamilyID != "ar1" {
+		t.Errorf("second successor: %+v", got)
+	}
+
+	err = s.RotateRefreshToken(ctx, hash("nope"), newRefreshToken("rt9", "c1", "ar1", at3), at3)
+	wantErr(t, "RotateRefreshToken of an unknown token", err, storage.ErrNotFound)
+	_, err = s.RefreshTokenByHash(ctx, hash("rt9"))
+	wantErr(t, "successor of an unknown token", err, storage.ErrNotFound)
+}
+
+func testRotateRefreshTokenReplay(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("other-rt", "c1", "ar2", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("other-at", "c1", "ar2", epoch())))
+	check(t, s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), epoch()))
+
+	replayAt := epoch().Add(time.Minute)
+	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2b", "c1", "ar1", replayAt), replayAt)
+	wantErr(t, "RotateRefreshToken of a used token", err, storage.ErrReplayed)
+	_, err = s.RefreshTokenByHash(ctx, hash("rt2b"))
+	wantErr(t, "successor of a replayed token", err, storage.ErrNotFound)
+	wantRevoked(t, s, replayAt,
+		map[string]bool{"at1": true, "other-at": false},
+		map[string]bool{"rt1": true, "rt2": true, "other-rt": false})
+
+	// The revoked successor is replayed too, and keeps its revocation time.
+	later := epoch().Add(2 * time.Minute)
+	err = s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c1", "ar1", later), later)
+	wantErr(t, "RotateRefreshToken of a revoked token", err, storage.ErrReplayed)
+	wantRevoked(t, s, replayAt, nil, map[string]bool{"rt2": true})
+}
+
+func testRotateRefreshTokenExpired(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	rt1 := newRefreshToken("rt1", "c1", "ar1", epoch())
+	check(t, s.CreateRefreshToken(ctx, rt1))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", rt1.ExpiresAt), rt1.ExpiresAt)
+	wantErr(t, "RotateRefreshToken at its expiry", err, storage.ErrNotFound)
+	got, err := s.RefreshTokenByHash(ctx, hash("rt1"))
+	check(t, err)
+	wantEqual(t, "expired token", got, rt1)
+	_, err = s.RefreshTokenByHash(ctx, hash("rt2"))
+	wantErr(t, "successor of an expired token", err, storage.ErrNotFound)
+	wantRevoked(t, s, time.Time{}, map[string]bool{"at1": false}, nil)
+}
+
+func testRotateRefreshTokenConflict(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	rt1 := newRefreshToken("rt1", "c1", "ar1", epoch())
+	check(t, s.CreateRefreshToken(ctx, rt1))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("taken", "c1", "ar2", epoch())))
+	// A successor whose id is taken fails the rotation as a whole: the old
+	// token stays unused.
+	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("taken", "c1", "ar1", epoch()), epoch())
+	wantErr(t, "RotateRefreshToken to a taken id", err, storage.ErrConflict)
+	got, err := s.RefreshTokenByHash(ctx, hash("rt1"))
+	check(t, err)
+	wantEqual(t, "token after a failed rotation", got, rt1)
+	check(t, s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), epoch()))
+}
+
+func testRotateRefreshTokenConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
+	next := make(chan string, 5)
+	for i := range 5 {
+		next <- fmt.Sprintf("rt2-%d", i)
+	}
+	errs := concurrently(5, func() error {
+		return s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken(<-next, "c1", "ar1", epoch()), epoch())
+	})
+	ok, failed := count(t, errs, storage.ErrReplayed, storage.ErrNotFound)
+	if ok != 1 || failed != 4 {
+		t.Fatalf("5 concurrent RotateRefreshToken: %d succeeded and %d failed, want 1 and 4", ok, failed)
+	}
+}
+
+func testRevokeGrant(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at2", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("other-at", "c1", "ar2", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("cc-at", "c1", "", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("other-rt", "c1", "ar2", epoch())))
+	check(t, s.RevokeAccessToken(ctx, "at2", epoch()))
+
+	at := epoch().Add(time.Minute)
+	check(t, s.RevokeGrant(ctx, "ar1", at))
+	wantRevoked(t, s, at,
+		map[string]bool{"at1": true, "other-at": false, "cc-at": false},
+		map[string]bool{"rt1": true, "other-rt": false})
+	wantRevoked(t, s, epoch(), map[string]bool{"at2": true}, nil) // revoked before
+
+	// An unknown grant is no error; the empty grant of client-credentials
+	// tokens is no grant.
+	check(t, s.RevokeGrant(ctx, "nope", at))
+	check(t, s.RevokeGrant(ctx, "", at))
+	wantRevoked(t, s, time.Time{}, map[string]bool{"cc-at": false}, nil)
+}

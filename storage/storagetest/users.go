@@ -1,0 +1,135 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+func newUser(id, email string, created time.Time) *storage.User {
+	return &storage.User{
+		ID:           id,
+		Email:        email,
+		Name:         "User " + id,
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$" + id,
+		CreatedAt:    created,
+		UpdatedAt:    created,
+	}
+}
+
+func testUserRoundTrip(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	// A time in another zone with sub-millisecond digits comes back as the
+	// same instant, to the millisecond.
+	zone := time.FixedZone("UTC+5", 5*60*60)
+	u := &storage.User{
+		ID:            "u1",
+		Email:         "alice@example.com",
+		Name:          "Alice Liddell",
+		PasswordHash:  "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+		EmailVerified: true,
+		Disabled:      true,
+		CreatedAt:     epoch().In(zone).Add(456 * time.Microsecond),
+		UpdatedAt:     epoch().Add(time.Hour),
+	}
+	check(t, s.CreateUser(ctx, u))
+	got, err := s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "UserByID", got, u)
+	got, err = s.UserByEmail(ctx, "alice@example.com")
+	check(t, err)
+	wantEqual(t, "UserByEmail", got, u)
+
+	plain := newUser("u2", "bob@example.com", epoch())
+	check(t, s.CreateUser(ctx, plain))
+	got, err = s.UserByID(ctx, "u2")
+	check(t, err)
+	wantEqual(t, "UserByID", got, plain)
+}
+
+func testUserConflict(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
+	err := s.CreateUser(ctx, newUser("u1", "other@example.com", epoch()))
+	wantErr(t, "CreateUser with a taken id", err, storage.ErrConflict)
+	err = s.CreateUser(ctx, newUser("u2", "alice@example.com", epoch()))
+	wantErr(t, "CreateUser with a taken email", err, storage.ErrConflict)
+	users, err := s.ListUsers(ctx)
+	check(t, err)
+	if len(users) != 1 {
+		t.Errorf("ListUsers after conflicts: %d users, want 1", len(users))
+	}
+}
+
+func testUserNotFound(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
+	_, err := s.UserByID(ctx, "nobody")
+	wantErr(t, "UserByID", err, storage.ErrNotFound)
+	_, err = s.UserByEmail(ctx, "nobody@example.com")
+	wantErr(t, "UserByEmail", err, storage.ErrNotFound)
+	_, err = s.UserByEmail(ctx, "ALICE@example.com") // callers lower-case emails
+	wantErr(t, "UserByEmail in upper case", err, storage.ErrNotFound)
+	err = s.SetUserDisabled(ctx, "nobody", true, epoch())
+	wantErr(t, "SetUserDisabled", err, storage.ErrNotFound)
+	err = s.SetPasswordHash(ctx, "nobody", "x", epoch())
+	wantErr(t, "SetPasswordHash", err, storage.ErrNotFound)
+}
+
+func testListUsers(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	users, err := s.ListUsers(ctx)
+	check(t, err)
+	if len(users) != 0 {
+		t.Fatalf("ListUsers of an empty store: %d users", len(users))
+	}
+	// Ordered by creation time, then id.
+	want := []*storage.User{
+		newUser("b", "b@example.com", epoch()),
+		newUser("c", "c@example.com", epoch()),
+		newUser("a", "a@example.com", epoch().Add(time.Millisecond)),
+		newUser("d", "d@example.com", epoch().Add(time.Hour)),
+	}
+	for _, i := range []int{3, 1, 2, 0} {
+		check(t, s.CreateUser(ctx, want[i]))
+	}
+	users, err = s.ListUsers(ctx)
+	check(t, err)
+	if len(users) != len(want) {
+		t.Fatalf("ListUsers: %d users, want %d", len(users), len(want))
+	}
+	for i := range users {
+		wantEqual(t, "ListUsers["+want[i].ID+"]", &users[i], want[i])
+	}
+}
+
+func testUserUpdates(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice@example.com", epoch())
+	other := newUser("u2", "bob@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	check(t, s.CreateUser(ctx, other))
+
+	check(t, s.SetUserDisabled(ctx, "u1", true, epoch().Add(time.Minute)))
+	u.Disabled, u.UpdatedAt = true, epoch().Add(time.Minute)
+	got, err := s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "user after SetUserDisabled(true)", got, u)
+
+	check(t, s.SetUserDisabled(ctx, "u1", false, epoch().Add(2*time.Minute)))
+	u.Disabled, u.UpdatedAt = false, epoch().Add(2*time.Minute)
+	got, err = s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "user after SetUserDisabled(false)", got, u)
+
+	check(t, s.SetPasswordHash(ctx, "u1", "$argon2id$new", epoch().Add(3*time.Minute)))
+	u.PasswordHash, u.UpdatedAt = "$argon2id$new", epoch().Add(3*time.Minute)
+	got, err = s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "user after SetPasswordHash", got, u)
+
+	got, err = s.UserByID(ctx, "u2")
+	check(t, err)
+	wantEqual(t, "other user", got, other)
+}
