@@ -22,6 +22,8 @@ func TestDependencyDirection(t *testing.T) {
 		"login":               {"storage", "login/"},
 		"login/lockout":       {"storage"},
 		"login/password":      {},
+		"login/totp":          {},
+		"login/mail":          {},
 		"storage":             {},
 		"storage/seal":        {},
 		"storage/sqlite":      {"storage", "migrations", "storage/internal/"},
