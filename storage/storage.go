@@ -37,8 +37,10 @@ type User struct {
 	PasswordHash  string // argon2id PHC string
 	EmailVerified bool
 	Disabled      bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// EmailOTP is set when the user receives sign-in codes by email.
+	EmailOTP  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Client is a relying party registered by an administrator.
@@ -168,6 +170,53 @@ type Limit struct {
 	Block  time.Duration // how long the block lasts
 }
 
+// TOTP is a user's authenticator-app secret. Secret is sealed before it
+// reaches the store. An unconfirmed secret is an enrolment in progress.
+type TOTP struct {
+	UserID    string
+	Secret    []byte // sealed base32 secret
+	Confirmed bool
+	// LastStep is the last RFC 6238 time step accepted; a step is never
+	// accepted twice. -1 before any.
+	LastStep  int64
+	CreatedAt time.Time
+}
+
+// OneTimeCode is an emailed code. Only an HMAC of the code is stored. A
+// code belongs to a purpose ("signin", "enable-email", "disable-email")
+// and a binding (the auth request or session it was sent for); only the
+// newest code of a (user, purpose, binding) is valid.
+type OneTimeCode struct {
+	ID        string
+	UserID    string
+	Purpose   string
+	Binding   string
+	Hash      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// Event is an audit event.
+type Event struct {
+	ID       string
+	Time     time.Time
+	Type     string // e.g. "signin.succeeded", "code.failed", "ip.blocked"
+	UserID   string // "" when unknown
+	ClientID string
+	IP       string
+	Detail   string // free text; never a secret
+}
+
+// EventFilter selects audit events; zero fields match everything.
+type EventFilter struct {
+	UserID string
+	IP     string
+	Type   string
+	Since  time.Time
+	Limit  int // 0 means 100
+}
+
 // Store is everything Gatehouse keeps. See the package doc for the atomicity
 // every implementation guarantees.
 type Store interface {
@@ -178,6 +227,42 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 	SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error
+	// SetEmailOTP turns email sign-in codes on or off for user id.
+	SetEmailOTP(ctx context.Context, id string, enabled bool, now time.Time) error
+
+	// PutTOTP stores a new, unconfirmed secret for t.UserID, replacing any
+	// unconfirmed one. ErrConflict if a confirmed secret exists.
+	PutTOTP(ctx context.Context, t *TOTP) error
+	// TOTPByUser returns the user's secret, confirmed or not.
+	TOTPByUser(ctx context.Context, userID string) (*TOTP, error)
+	// UseTOTPStep atomically records step as used for the user's secret,
+	// confirming it if needed, provided step > LastStep. A step not greater
+	// than LastStep gives ErrReplayed; no secret gives ErrNotFound. When
+	// confirmed is true the secret must already be confirmed (else
+	// ErrNotFound); when false it must not be (an enrolment).
+	UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool) error
+	// DeleteTOTP removes the user's secret; ErrNotFound if none.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// IssueCode stores c as the only live code of its (user, purpose,
+	// binding), voiding older ones, unless the newest existing one was
+	// created less than cooldown before now: then ErrConflict and nothing
+	// changes. Atomic.
+	IssueCode(ctx context.Context, c *OneTimeCode, cooldown time.Duration, now time.Time) error
+	// LatestCode returns the newest code of (user, purpose, binding) that
+	// is unused and unexpired at now; ErrNotFound otherwise.
+	LatestCode(ctx context.Context, userID, purpose, binding string, now time.Time) (*OneTimeCode, error)
+	// UseCode atomically marks code id used; ErrReplayed if it already
+	// was, ErrNotFound if unknown, voided or expired at now.
+	UseCode(ctx context.Context, id string, now time.Time) error
+	// VoidCodes deletes every code of (user, purpose, binding); binding ""
+	// means every binding.
+	VoidCodes(ctx context.Context, userID, purpose, binding string) error
+
+	// AddEvent appends an audit event (ID is set if empty).
+	AddEvent(ctx context.Context, e *Event) error
+	// Events returns matching events, newest first.
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
 
 	// CreateClient adds c; ErrConflict if the id is taken.
 	CreateClient(ctx context.Context, c *Client) error
@@ -245,6 +330,9 @@ type Store interface {
 	ResetFailures(ctx context.Context, key string) error
 	// Blocks lists the counters blocked at now.
 	Blocks(ctx context.Context, now time.Time) ([]Counter, error)
+	// ClearBlocks forgets every counter whose key ends with suffix (for
+	// example ":ip:127.0.0.2" across scopes) and returns how many it removed.
+	ClearBlocks(ctx context.Context, suffix string) (int, error)
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
