@@ -37,6 +37,11 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
+// dialect is what sqlstore needs to know about PostgreSQL. FOR NO KEY
+// UPDATE serialises transactions on a row without blocking the foreign-key
+// checks of inserts that refer to it.
+var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE"}
+
 // Open connects to the database named by dsn (see the package
 // documentation) and migrates it to the latest schema. Replicas starting
 // together take turns: migrations run under an advisory lock.
@@ -50,7 +55,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, err
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &Store{Store: sqlstore.New(db, sqlstore.Dialect{Constraint: constraint}), pool: pool}, nil
+	return &Store{Store: sqlstore.New(db, dialect), pool: pool}, nil
 }
 
 // Migrate applies the migrations the database named by dsn lacks, under an

@@ -64,7 +64,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{Constraint: constraint})}, nil
+	return &Store{sqlstore.New(db, sqlstore.Dialect{
+		Constraint: constraint,
+		// No row locks: BEGIN IMMEDIATE takes the database's write lock.
+	})}, nil
 }
 
 // Migrate applies the migrations the database named by url lacks, creating

@@ -183,3 +183,76 @@ func testBlocks(t *testing.T, s storage.Store) {
 		t.Errorf("Blocks after the blocks ended: %v", blocks)
 	}
 }
+
+// block records failures on key until it is blocked at epoch.
+func block(t *testing.T, s storage.Store, key string) {
+	t.Helper()
+	for range limit().Max {
+		_, err := s.RecordFailure(t.Context(), key, limit(), epoch())
+		check(t, err)
+	}
+}
+
+// wantBlocks checks the keys of the counters blocked at epoch.
+func wantBlocks(t *testing.T, s storage.Store, what string, want ...string) {
+	t.Helper()
+	blocks, err := s.Blocks(t.Context(), epoch())
+	check(t, err)
+	var keys []string
+	for _, c := range blocks {
+		keys = append(keys, c.Key)
+	}
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Errorf("%s: Blocks = %q, want %q", what, keys, want)
+	}
+}
+
+func clearBlocks(t *testing.T, s storage.Store, suffix string, want int) {
+	t.Helper()
+	n, err := s.ClearBlocks(t.Context(), suffix)
+	check(t, err)
+	if n != want {
+		t.Errorf("ClearBlocks(%q) removed %d counters, want %d", suffix, n, want)
+	}
+}
+
+func testClearBlocks(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for _, k := range []string{"pwd:ip:1.2.3.4", "otp:ip:1.2.3.4", "otp:ip:11.2.3.4", "otp:ip:1.2.3.45",
+		"pwd:user:u1", "otp:IP:1.2.3.4", "ip:1.2.3.4"} {
+		block(t, s, k)
+	}
+	// A counter that is counting, not blocked, is forgotten too.
+	_, err := s.RecordFailure(ctx, "code:ip:1.2.3.4", limit(), epoch())
+	check(t, err)
+
+	clearBlocks(t, s, ":ip:1.2.3.4", 3)
+	wantBlocks(t, s, "after ClearBlocks", "otp:ip:11.2.3.4", "otp:ip:1.2.3.45", "pwd:user:u1", "otp:IP:1.2.3.4", "ip:1.2.3.4")
+	record(t, s, "code:ip:1.2.3.4", limit(), epoch(), 1, time.Time{})
+	record(t, s, "pwd:ip:1.2.3.4", limit(), epoch(), 1, time.Time{})
+
+	clearBlocks(t, s, ":ip:1.2.3.4", 2)
+	clearBlocks(t, s, ":ip:1.2.3.4", 0)
+	clearBlocks(t, s, "no such suffix", 0)
+	clearBlocks(t, s, "pwd:user:u1", 1)
+	wantBlocks(t, s, "at the end", "otp:ip:11.2.3.4", "otp:ip:1.2.3.45", "otp:IP:1.2.3.4", "ip:1.2.3.4")
+}
+
+// testClearBlocksLiteral checks that LIKE's metacharacters in the suffix
+// match only themselves.
+func testClearBlocksLiteral(t *testing.T, s storage.Store) {
+	keys := []string{"a:%", "a:b", "k_1", "kx1", `k\`, `k\\`, "kx", "Kx", "ä", "Ä"}
+	for _, k := range keys {
+		block(t, s, k)
+	}
+	clearBlocks(t, s, ":%", 1)
+	clearBlocks(t, s, "_1", 1)
+	clearBlocks(t, s, `\\`, 1)
+	clearBlocks(t, s, `\`, 1)
+	clearBlocks(t, s, "%", 0)
+	clearBlocks(t, s, "_", 0)
+	clearBlocks(t, s, "kx", 1) // not Kx
+	clearBlocks(t, s, "ä", 1)
+	wantBlocks(t, s, "after ClearBlocks", "a:b", "kx1", "Kx", "Ä")
+}

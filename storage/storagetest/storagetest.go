@@ -34,6 +34,27 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UserNotFound", testUserNotFound},
 		{"ListUsers", testListUsers},
 		{"UserUpdates", testUserUpdates},
+		{"SetEmailOTP", testSetEmailOTP},
+
+		{"TOTPRoundTrip", testTOTPRoundTrip},
+		{"PutTOTPReplacesEnrolment", testPutTOTPReplacesEnrolment},
+		{"UseTOTPStep", testUseTOTPStep},
+		{"UseTOTPStepGivenLastStep", testUseTOTPStepGivenLastStep},
+		{"UseTOTPStepConcurrent", testUseTOTPStepConcurrent},
+		{"UseTOTPStepEnrolmentConcurrent", testUseTOTPStepEnrolmentConcurrent},
+		{"DeleteTOTP", testDeleteTOTP},
+
+		{"IssueCode", testIssueCode},
+		{"IssueCodeCooldown", testIssueCodeCooldown},
+		{"IssueCodeConcurrent", testIssueCodeConcurrent},
+		{"CodeExpiry", testCodeExpiry},
+		{"UseCode", testUseCode},
+		{"UseCodeConcurrent", testUseCodeConcurrent},
+		{"VoidCodes", testVoidCodes},
+
+		{"EventRoundTrip", testEventRoundTrip},
+		{"EventFilters", testEventFilters},
+		{"EventLimit", testEventLimit},
 
 		{"ClientRoundTrip", testClientRoundTrip},
 		{"ClientConflict", testClientConflict},
@@ -85,6 +106,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Blocked", testBlocked},
 		{"ResetFailures", testResetFailures},
 		{"Blocks", testBlocks},
+		{"ClearBlocks", testClearBlocks},
+		{"ClearBlocksLiteral", testClearBlocksLiteral},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

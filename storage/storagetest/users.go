@@ -30,6 +30,7 @@ func testUserRoundTrip(t *testing.T, s storage.Store) {
 		PasswordHash:  "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
 		EmailVerified: true,
 		Disabled:      true,
+		EmailOTP:      true,
 		CreatedAt:     epoch().In(zone).Add(456 * time.Microsecond),
 		UpdatedAt:     epoch().Add(time.Hour),
 	}
@@ -75,6 +76,8 @@ func testUserNotFound(t *testing.T, s storage.Store) {
 	wantErr(t, "SetUserDisabled", err, storage.ErrNotFound)
 	err = s.SetPasswordHash(ctx, "nobody", "x", epoch())
 	wantErr(t, "SetPasswordHash", err, storage.ErrNotFound)
+	err = s.SetEmailOTP(ctx, "nobody", true, epoch())
+	wantErr(t, "SetEmailOTP", err, storage.ErrNotFound)
 }
 
 func testListUsers(t *testing.T, s storage.Store) {
@@ -132,4 +135,43 @@ func testUserUpdates(t *testing.T, s storage.Store) {
 	got, err = s.UserByID(ctx, "u2")
 	check(t, err)
 	wantEqual(t, "other user", got, other)
+}
+
+func testSetEmailOTP(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice@example.com", epoch())
+	other := newUser("u2", "bob@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	check(t, s.CreateUser(ctx, other))
+
+	// wantUser checks u through every way of reading a user.
+	wantUser := func(what string) {
+		t.Helper()
+		got, err := s.UserByID(ctx, u.ID)
+		check(t, err)
+		wantEqual(t, what+": UserByID", got, u)
+		got, err = s.UserByEmail(ctx, u.Email)
+		check(t, err)
+		wantEqual(t, what+": UserByEmail", got, u)
+		users, err := s.ListUsers(ctx)
+		check(t, err)
+		if len(users) != 2 {
+			t.Fatalf("%s: ListUsers: %d users, want 2", what, len(users))
+		}
+		wantEqual(t, what+": ListUsers[0]", &users[0], u)
+		wantEqual(t, what+": ListUsers[1]", &users[1], other)
+	}
+	wantUser("new user")
+
+	check(t, s.SetEmailOTP(ctx, "u1", true, epoch().Add(time.Minute)))
+	u.EmailOTP, u.UpdatedAt = true, epoch().Add(time.Minute)
+	wantUser("after SetEmailOTP(true)")
+
+	check(t, s.SetEmailOTP(ctx, "u1", true, epoch().Add(2*time.Minute)))
+	u.UpdatedAt = epoch().Add(2 * time.Minute)
+	wantUser("after SetEmailOTP(true) again")
+
+	check(t, s.SetEmailOTP(ctx, "u1", false, epoch().Add(3*time.Minute)))
+	u.EmailOTP, u.UpdatedAt = false, epoch().Add(3*time.Minute)
+	wantUser("after SetEmailOTP(false)")
 }

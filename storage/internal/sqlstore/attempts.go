@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -119,4 +120,27 @@ func (s *Store) Blocks(ctx context.Context, now time.Time) ([]storage.Counter, e
 		return nil, s.fail("blocks", err)
 	}
 	return blocks, nil
+}
+
+// likeEscaper escapes LIKE's metacharacters, with \ as the escape character.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// ClearBlocks forgets every counter whose key ends with suffix, blocked or
+// not, and returns how many it removed. The suffix matches literally and
+// case-sensitively: LIKE narrows the keys down (SQLite's LIKE ignores ASCII
+// case) and a comparison of the key's tail makes the match exact.
+func (s *Store) ClearBlocks(ctx context.Context, suffix string) (int, error) {
+	const op = "clear blocks"
+	res, err := s.db.ExecContext(ctx, `DELETE FROM attempt_counters
+		WHERE key LIKE '%' || $1 ESCAPE '\'
+		AND substr(key, length(key) - length($2) + 1) = $2`,
+		likeEscaper.Replace(suffix), suffix)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("storage: %s: %w", op, err)
+	}
+	return int(n), nil
 }

@@ -28,6 +28,11 @@ type Dialect struct {
 	// (a foreign key: the referenced object does not exist). It returns
 	// nil for every other error.
 	Constraint func(err error) error
+	// LockRow is appended to a SELECT of one row inside a transaction to
+	// lock that row until the transaction ends, as in " FOR NO KEY
+	// UPDATE". It is "" where write transactions serialise anyway (SQLite
+	// with BEGIN IMMEDIATE).
+	LockRow string
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been

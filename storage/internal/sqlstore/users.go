@@ -7,11 +7,11 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-const userColumns = `id, email, name, password_hash, email_verified, disabled, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, email_verified, disabled, email_otp, created_at, updated_at`
 
 func scanUser(row scanner) (*storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.EmailVerified, &u.Disabled,
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.EmailVerified, &u.Disabled, &u.EmailOTP,
 		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	if err != nil {
 		return nil, err
@@ -22,8 +22,8 @@ func scanUser(row scanner) (*storage.User, error) {
 // CreateUser adds u; storage.ErrConflict if the id or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerified, u.Disabled,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerified, u.Disabled, u.EmailOTP,
 		millis(u.CreatedAt), millis(u.UpdatedAt))
 	if err != nil {
 		return s.fail("create user", err)
@@ -72,4 +72,10 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error {
 	return s.execOne(ctx, "set password hash",
 		`UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, hash, millis(now))
+}
+
+// SetEmailOTP turns email sign-in codes on or off for the user id.
+func (s *Store) SetEmailOTP(ctx context.Context, id string, enabled bool, now time.Time) error {
+	return s.execOne(ctx, "set email otp",
+		`UPDATE users SET email_otp = $2, updated_at = $3 WHERE id = $1`, id, enabled, millis(now))
 }

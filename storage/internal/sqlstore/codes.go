@@ -1,0 +1,139 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const codeColumns = `id, user_id, purpose, binding, hash, created_at, expires_at, used_at`
+
+func scanCode(row scanner) (*storage.OneTimeCode, error) {
+	var c storage.OneTimeCode
+	err := row.Scan(&c.ID, &c.UserID, &c.Purpose, &c.Binding, &c.Hash,
+		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timePtrCol{&c.UsedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// IssueCode stores c as the only code of its (user, purpose, binding),
+// deleting older ones, unless the newest existing one (used or not) was
+// created after now-cooldown: then storage.ErrConflict and nothing changes.
+// A user that does not exist gives storage.ErrNotFound, an id that is taken
+// storage.ErrConflict. An empty c.ID is set to a random one, a zero
+// c.CreatedAt to now.
+//
+// The check and the writes run in one transaction that first locks the
+// user's row (on SQLite, the transaction holds the database's write lock
+// from its start), so of concurrent callers within one cooldown exactly one
+// succeeds.
+func (s *Store) IssueCode(ctx context.Context, c *storage.OneTimeCode, cooldown time.Duration, now time.Time) error {
+	const op = "issue code"
+	if c.ID == "" {
+		c.ID = rand.Text()
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.d.LockRow, c.UserID).Scan(&id)
+		if err != nil {
+			return s.fail(op, err)
+		}
+
+		var newest sql.NullInt64
+		err = tx.QueryRowContext(ctx, `SELECT MAX(created_at) FROM one_time_codes
+			WHERE user_id = $1 AND purpose = $2 AND binding = $3`,
+			c.UserID, c.Purpose, c.Binding).Scan(&newest)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if newest.Valid && newest.Int64 > millis(now.Add(-cooldown)) {
+			return storage.ErrConflict
+		}
+
+		if _, err := tx.ExecContext(ctx, `DELETE FROM one_time_codes
+			WHERE user_id = $1 AND purpose = $2 AND binding = $3`,
+			c.UserID, c.Purpose, c.Binding); err != nil {
+			return s.fail(op, err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO one_time_codes (`+codeColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			c.ID, c.UserID, c.Purpose, c.Binding, c.Hash,
+			millis(c.CreatedAt), millis(c.ExpiresAt), ptrMillis(c.UsedAt))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		return nil
+	})
+}
+
+// LatestCode returns the newest code of (user, purpose, binding) if it is
+// unused and unexpired at now; storage.ErrNotFound otherwise.
+func (s *Store) LatestCode(ctx context.Context, userID, purpose, binding string, now time.Time) (*storage.OneTimeCode, error) {
+	c, err := scanCode(s.db.QueryRowContext(ctx, `SELECT `+codeColumns+` FROM one_time_codes
+		WHERE user_id = $1 AND purpose = $2 AND binding = $3
+		ORDER BY created_at DESC, id DESC LIMIT 1`, userID, purpose, binding))
+	if err != nil {
+		return nil, s.fail("latest code", err)
+	}
+	if c.UsedAt != nil || !c.ExpiresAt.After(now) {
+		return nil, storage.ErrNotFound
+	}
+	return c, nil
+}
+
+// UseCode marks the code id used at now. Marking it is one conditional
+// UPDATE, so of many concurrent callers exactly one succeeds. A code used
+// before gives storage.ErrReplayed; one that is unknown, voided or expired
+// at now gives storage.ErrNotFound.
+func (s *Store) UseCode(ctx context.Context, id string, now time.Time) error {
+	const op = "use code"
+	res, err := s.db.ExecContext(ctx, `UPDATE one_time_codes SET used_at = $2
+		WHERE id = $1 AND used_at IS NULL AND expires_at > $2`, id, millis(now))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	if n > 0 {
+		return nil
+	}
+
+	var used sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT used_at FROM one_time_codes WHERE id = $1`, id).Scan(&used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.ErrNotFound
+	case err != nil:
+		return s.fail(op, err)
+	case used.Valid:
+		return storage.ErrReplayed
+	}
+	return storage.ErrNotFound // expired
+}
+
+// VoidCodes deletes every code of (user, purpose, binding), or of (user,
+// purpose) when binding is "".
+func (s *Store) VoidCodes(ctx context.Context, userID, purpose, binding string) error {
+	q := `DELETE FROM one_time_codes WHERE user_id = $1 AND purpose = $2`
+	args := []any{userID, purpose}
+	if binding != "" {
+		q += ` AND binding = $3`
+		args = append(args, binding)
+	}
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		return s.fail("void codes", err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const totpColumns = `user_id, secret, confirmed, last_step, created_at`
+
+func scanTOTP(row scanner) (*storage.TOTP, error) {
+	var t storage.TOTP
+	if err := row.Scan(&t.UserID, &t.Secret, &t.Confirmed, &t.LastStep, timeCol{&t.CreatedAt}); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// PutTOTP stores t as the user's unconfirmed secret, replacing an
+// unconfirmed one, in one statement: storage.ErrConflict if the user has a
+// confirmed secret, storage.ErrNotFound if the user does not exist.
+//
+// The secret is stored unconfirmed whatever t.Confirmed says, and a
+// LastStep of 0 (no RFC 6238 step is that old) is stored as -1, "no step
+// yet"; t is updated to match what was stored.
+func (s *Store) PutTOTP(ctx context.Context, t *storage.TOTP) error {
+	const op = "put totp"
+	lastStep := t.LastStep
+	if lastStep == 0 {
+		lastStep = -1
+	}
+	// The upsert's WHERE leaves a confirmed secret alone, and then no row
+	// is affected.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO totp_secrets (`+totpColumns+`)
+		VALUES ($1, $2, FALSE, $3, $4)
+		ON CONFLICT (user_id) DO UPDATE SET
+			secret = excluded.secret,
+			confirmed = FALSE,
+			last_step = excluded.last_step,
+			created_at = excluded.created_at
+		WHERE totp_secrets.confirmed = FALSE`,
+		t.UserID, t.Secret, lastStep, millis(t.CreatedAt))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	if n == 0 {
+		return storage.ErrConflict
+	}
+	t.Confirmed, t.LastStep = false, lastStep
+	return nil
+}
+
+// TOTPByUser returns the user's secret, confirmed or not.
+func (s *Store) TOTPByUser(ctx context.Context, userID string) (*storage.TOTP, error) {
+	t, err := scanTOTP(s.db.QueryRowContext(ctx,
+		`SELECT `+totpColumns+` FROM totp_secrets WHERE user_id = $1`, userID))
+	if err != nil {
+		return nil, s.fail("totp by user", err)
+	}
+	return t, nil
+}
+
+// UseTOTPStep records step as the last one used by the user's secret and
+// confirms the secret, provided step is greater than the last step and the
+// secret's confirmation is as confirmed says. That is one conditional
+// UPDATE, so of many concurrent callers with one step exactly one succeeds.
+//
+// When nothing is updated, a secret in the state confirmed asks for whose
+// last step is step or later gives storage.ErrReplayed; anything else (no
+// secret, or one confirmed when an enrolment was expected or the reverse)
+// gives storage.ErrNotFound.
+func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool) error {
+	const op = "use totp step"
+	res, err := s.db.ExecContext(ctx, `UPDATE totp_secrets SET last_step = $2, confirmed = TRUE
+		WHERE user_id = $1 AND last_step < $2 AND confirmed = $3`, userID, step, confirmed)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	if n > 0 {
+		return nil
+	}
+
+	var one int
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM totp_secrets
+		WHERE user_id = $1 AND confirmed = $2 AND last_step >= $3`, userID, confirmed, step).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.ErrNotFound
+	case err != nil:
+		return s.fail(op, err)
+	}
+	return storage.ErrReplayed
+}
+
+// DeleteTOTP removes the user's secret, confirmed or not;
+// storage.ErrNotFound if there is none.
+func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
+	return s.execOne(ctx, "delete totp", `DELETE FROM totp_secrets WHERE user_id = $1`, userID)
+}

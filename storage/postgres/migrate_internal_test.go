@@ -1,0 +1,127 @@
+package postgres
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-idp/gatehouse/migrations"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// newMigrate returns a golang-migrate instance on the database at dsn,
+// closed when t ends.
+func newMigrate(t *testing.T, dsn string) *migrate.Migrate {
+	t.Helper()
+	pool, err := connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	driver, err := migratepgx.WithInstance(stdlib.OpenDBFromPool(pool), &migratepgx.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := iofs.New(migrations.FS, migrations.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// columns returns the column names of table in the current schema.
+func columns(t *testing.T, dsn, table string) []string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), `SELECT column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestMigrateDown reverts every migration, one at a time, keeping the
+// users, and applies them again.
+func TestMigrateDown(t *testing.T) {
+	dsn := TestDSN(t)
+	s, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1_780_000_000_000).UTC()
+	u := &storage.User{ID: "u1", Email: "alice@example.com", EmailOTP: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTOTP(t.Context(), &storage.TOTP{UserID: "u1", Secret: []byte("x"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	m := newMigrate(t, dsn)
+	list, err := migrations.List(migrations.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := len(list); v > 1; v-- {
+		if err := m.Steps(-1); err != nil {
+			t.Fatalf("down from version %d: %v", v, err)
+		}
+	}
+	for _, table := range []string{"totp_secrets", "one_time_codes", "audit_events"} {
+		if cols := columns(t, dsn, table); len(cols) != 0 {
+			t.Errorf("table %s left at version 1: %v", table, cols)
+		}
+	}
+	want := []string{"id", "email", "name", "password_hash", "email_verified", "disabled", "created_at", "updated_at"}
+	if cols := columns(t, dsn, "users"); !slices.Equal(cols, want) {
+		t.Errorf("users at version 1: %v, want %v", cols, want)
+	}
+
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserByID(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != u.Email || got.EmailOTP {
+		t.Errorf("user after down and up: %+v, want %s without EmailOTP", got, u.Email)
+	}
+	if _, err := s.TOTPByUser(t.Context(), "u1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("TOTPByUser after down and up: %v, want %v", err, storage.ErrNotFound)
+	}
+	s.Close()
+
+	if err := m.Down(); err != nil {
+		t.Fatalf("down to nothing: %v", err)
+	}
+	if cols := columns(t, dsn, "users"); len(cols) != 0 {
+		t.Errorf("users left after down: %v", cols)
+	}
+}

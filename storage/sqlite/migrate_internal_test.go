@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+
+	"github.com/gatehouse-idp/gatehouse/migrations"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// newMigrate returns a golang-migrate instance on the database at dsn,
+// closed when t ends.
+func newMigrate(t *testing.T, dsn string) *migrate.Migrate {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver, err := migratesqlite.WithInstance(db, &migratesqlite.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := iofs.New(migrations.FS, migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "sqlite", driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// columns returns the column names of table.
+func columns(t *testing.T, dsn, table string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), `SELECT name FROM pragma_table_info($1) ORDER BY cid`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestMigrateDown reverts every migration, one at a time, keeping the
+// users, and applies them again.
+func TestMigrateDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1_780_000_000_000).UTC()
+	u := &storage.User{ID: "u1", Email: "alice@example.com", EmailOTP: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTOTP(t.Context(), &storage.TOTP{UserID: "u1", Secret: []byte("x"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	dsn, err := dataSource(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMigrate(t, dsn)
+	list, err := migrations.List(migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := len(list); v > 1; v-- {
+		if err := m.Steps(-1); err != nil {
+			t.Fatalf("down from version %d: %v", v, err)
+		}
+	}
+	for _, table := range []string{"totp_secrets", "one_time_codes", "audit_events"} {
+		if cols := columns(t, dsn, table); len(cols) != 0 {
+			t.Errorf("table %s left at version 1: %v", table, cols)
+		}
+	}
+	want := []string{"id", "email", "name", "password_hash", "email_verified", "disabled", "created_at", "updated_at"}
+	if cols := columns(t, dsn, "users"); !slices.Equal(cols, want) {
+		t.Errorf("users at version 1: %v, want %v", cols, want)
+	}
+
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserByID(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != u.Email || got.EmailOTP {
+		t.Errorf("user after down and up: %+v, want %s without EmailOTP", got, u.Email)
+	}
+	if _, err := s.TOTPByUser(t.Context(), "u1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("TOTPByUser after down and up: %v, want %v", err, storage.ErrNotFound)
+	}
+	s.Close()
+
+	if err := m.Down(); err != nil {
+		t.Fatalf("down to nothing: %v", err)
+	}
+	if cols := columns(t, dsn, "users"); len(cols) != 0 {
+		t.Errorf("users left after down: %v", cols)
+	}
+}
