@@ -58,6 +58,15 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("load session: %w", err)
 	}
+	if sess != nil && !slices.Contains(sess.AMR, "mfa") {
+		// A password-only session cannot answer a request that needs a
+		// second factor.
+		if required, err := h.mfaRequired(r, ar); err != nil {
+			return err
+		} else if required {
+			sess = nil
+		}
+	}
 	if sess != nil && h.sessionSatisfies(sess, ar) {
 		u, err := h.Store.UserByID(r.Context(), sess.UserID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -73,6 +82,14 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if slices.Contains(ar.Prompt, "none") {
 		h.Fail(w, r, ar.ID, "login_required", "the user is not signed in")
 		return nil
+	}
+	// A blocked IP sees the block at once, not after typing a password.
+	until, err := h.Limiter.Blocked(r.Context(), h.ClientIP(r), "")
+	if err != nil {
+		return err
+	}
+	if !until.IsZero() {
+		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, ar.LoginHint, h.blockedMessage(until))
 	}
 	return h.showForm(w, r, ar, flow, http.StatusOK, ar.LoginHint, "")
 }
@@ -124,8 +141,8 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkCSRF(r, "login", flow); err != nil {
 		return err
 	}
+	r, ip := h.withIP(r)
 	ctx := r.Context()
-	ip := h.ClientIP(r)
 	email := NormalizeEmail(r.PostForm.Get("email"))
 	secret := r.PostForm.Get("password")
 	if email == "" || secret == "" || len(email) > 320 || len(secret) > 1024 {
@@ -156,6 +173,11 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err != nil {
+		uid := ""
+		if u != nil {
+			uid = u.ID
+		}
+		h.event(ctx, "signin.failed", uid, ar.ClientID, "password")
 		res, ferr := h.Limiter.Fail(ctx, ip, email)
 		if ferr != nil {
 			return ferr
@@ -175,18 +197,17 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 			h.Logger.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "err", err)
 		}
 	}
-	sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	h.Logger.InfoContext(ctx, "sign-in succeeded", "user_id", u.ID, "client_id", ar.ClientID, "amr", sess.AMR)
-	return h.complete(w, r, ar, sess)
+	return h.afterPassword(w, r, ar, u)
 }
 
 // complete marks ar done for the session's user and sends the browser to
 // the provider's callback.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
-	err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, ACRPassword)
+	acr := ACRPassword
+	if slices.Contains(sess.AMR, "mfa") {
+		acr = ACRMFA
+	}
+	err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acr)
 	if err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}

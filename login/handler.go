@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -13,8 +14,10 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
 // Messages shown to users. DESIGN.md fixes their text.
@@ -41,6 +44,17 @@ type Handler struct {
 	Passwords *password.Hasher
 	// Limiter guards the password step.
 	Limiter *lockout.Limiter
+	// OTPLimiter guards every check of a one-time code: sign-in, enabling
+	// and disabling a factor.
+	OTPLimiter *lockout.Limiter
+	Mailer     mail.Sender
+	// Seal opens and seals TOTP secrets at rest.
+	Seal *seal.Box
+	// CodeKey keys the HMAC under which emailed codes are stored.
+	CodeKey        [32]byte
+	TOTPIssuer     string
+	EmailCodeTTL   time.Duration
+	ResendCooldown time.Duration
 	// Callback returns the provider's URL that completes an auth request.
 	Callback func(ctx context.Context, authRequestID string) string
 	// Fail sends an OAuth error for an auth request to its client.
@@ -63,10 +77,11 @@ type Handler struct {
 func (h *Handler) Init() error {
 	switch {
 	case h.Store == nil, h.Pages == nil, h.Passwords == nil, h.Limiter == nil, h.Callback == nil,
-		h.Fail == nil, h.ClientIP == nil, h.Now == nil, h.Logger == nil:
+		h.Fail == nil, h.ClientIP == nil, h.Now == nil, h.Logger == nil, h.OTPLimiter == nil,
+		h.Mailer == nil, h.Seal == nil, h.TOTPIssuer == "":
 		return errors.New("login: Handler is missing a dependency")
-	case h.SessionLifetime <= 0 || h.SessionIdle <= 0:
-		return errors.New("login: session lifetimes must be positive")
+	case h.SessionLifetime <= 0 || h.SessionIdle <= 0 || h.EmailCodeTTL <= 0 || h.ResendCooldown < 0:
+		return errors.New("login: lifetimes must be positive")
 	}
 	p, err := parsePages(h.Pages)
 	if err != nil {
@@ -82,7 +97,15 @@ func (h *Handler) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/login", h.serve(h.showLogin))
 	r.Post("/login", h.serve(h.submitPassword))
+	r.Get("/login/otp", h.serve(h.showCode))
+	r.Post("/login/otp", h.serve(h.submitCode))
+	r.Post("/login/otp/resend", h.serve(h.resendCode))
+	r.Get("/login/enroll", h.serve(h.showEnroll))
+	r.Post("/login/enroll", h.serve(h.submitEnroll))
+	r.Post("/login/enroll/resend", h.serve(h.resendEnroll))
 	r.Get("/account", h.serve(h.showAccount))
+	r.Get("/account/security", h.serve(h.showSecurity))
+	r.Post("/account/security/{factor}/{op}", h.serve(h.securityAction))
 	r.Post("/logout", h.serve(h.logout))
 	r.Get("/signed-out", h.serve(h.signedOut))
 	static, _ := fs.Sub(h.Pages, "static")
@@ -144,6 +167,22 @@ type page struct {
 	Email         string
 	User          *storage.User
 	AuthTime      time.Time
+
+	// The code and enrolment pages.
+	Info         string            // information (a code was sent)
+	Action       string            // where the code form posts
+	Hidden       map[string]string // extra hidden fields of the forms
+	ResendAction string            // where Resend posts; "" hides it
+	SwitchURL    string            // "Send a code to my email instead" and the like
+	SwitchText   string
+	CancelURL    string
+	ShowForm     bool
+	QR           template.URL // data: URL of the enrolment QR code
+	Secret       string       // the enrolment secret, for manual entry
+	OTPAuthURL   template.URL // otpauth:// link
+	// The security page.
+	HasTOTP  bool
+	HasEmail bool
 }
 
 // RenderError renders the error page; the HTTP layer uses it for errors it

@@ -10,7 +10,8 @@ import (
 )
 
 // pageNames are the pages every Pages FS must provide.
-var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html"}
+var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html",
+	"code.html", "enroll.html", "security.html"}
 
 type pages map[string]*template.Template
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,13 +74,8 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	}
 	opts := []zop.Option{
 		zop.WithCORSOptions(&cors.Options{
-			AllowOriginRequestFunc: func(r *http.Request, _ string) bool {
-				for _, p := range corsPaths {
-					if r.URL.Path == p {
-						return true
-					}
-				}
-				return false
+			AllowOriginVaryRequestFunc: func(r *http.Request, _ string) (bool, []string) {
+				return slices.Contains(corsPaths, r.URL.Path), nil
 			},
 			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
 			AllowedHeaders:   []string{"Authorization", "Content-Type"},

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -70,7 +72,7 @@ func oneArg(fsName string, args []string, env *environ, what string) (string, st
 }
 
 func runUsers(ctx context.Context, args []string, env *environ) error {
-	sub, rest, err := subcommand("users", args, "create", "list", "show", "disable", "enable")
+	sub, rest, err := subcommand("users", args, "create", "list", "show", "disable", "enable", "reset-2fa")
 	if err != nil {
 		return err
 	}
@@ -105,9 +107,38 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 				return err
 			}
 			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "id:\t%s\nemail:\t%s\nname:\t%s\nstatus:\t%s\nemail verified:\t%t\ncreated:\t%s\n",
-				u.ID, u.Email, u.Name, userStatus(u), u.EmailVerified, u.CreatedAt.UTC().Format(time.RFC3339))
+			hasTOTP := false
+			if t, err := s.TOTPByUser(ctx, u.ID); err == nil {
+				hasTOTP = t.Confirmed
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			fmt.Fprintf(tw, "id:\t%s\nemail:\t%s\nname:\t%s\nstatus:\t%s\nemail verified:\t%t\nauthenticator app:\t%s\nemail codes:\t%s\ncreated:\t%s\n",
+				u.ID, u.Email, u.Name, userStatus(u), u.EmailVerified, onOff(hasTOTP), onOff(u.EmailOTP), u.CreatedAt.UTC().Format(time.RFC3339))
 			return tw.Flush()
+		})
+	case "reset-2fa":
+		email, config, err := oneArg("users reset-2fa", rest, env, "email")
+		if err != nil {
+			return err
+		}
+		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
+			u, err := findUser(ctx, s, email)
+			if err != nil {
+				return err
+			}
+			if err := s.DeleteTOTP(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			if err := s.SetEmailOTP(ctx, u.ID, false, time.Now()); err != nil {
+				return err
+			}
+			if err := s.VoidCodes(ctx, u.ID, "", ""); err != nil {
+				return err
+			}
+			s.AddEvent(ctx, &storage.Event{Time: time.Now(), Type: "factor.reset", UserID: u.ID, Detail: "by an administrator (CLI)"})
+			fmt.Fprintf(env.stdout, "two-factor authentication reset for %s: they sign in with the password alone until they enable a factor again\n", u.Email)
+			return nil
 		})
 	default: // disable, enable
 		email, config, err := oneArg("users "+sub, rest, env, "email")
@@ -448,4 +479,82 @@ func runKeys(ctx context.Context, args []string, env *environ) error {
 		}
 		return tw.Flush()
 	})
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func runBlocks(ctx context.Context, args []string, env *environ) error {
+	sub, rest, err := subcommand("blocks", args, "list", "clear")
+	if err != nil {
+		return err
+	}
+	if sub == "list" {
+		fs, config := flags("blocks list", env)
+		if err := parse(fs, rest); err != nil {
+			return err
+		}
+		return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
+			now := time.Now()
+			blocks, err := s.Blocks(ctx, now)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KIND\tSTEP\tSUBJECT\tFAILURES\tBLOCKED UNTIL")
+			for _, b := range blocks {
+				step, kind, subject := splitCounterKey(b.Key)
+				if kind == "acct" {
+					kind = "account"
+					if u, err := s.UserByID(ctx, subject); err == nil {
+						subject = u.Email
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", kind, step, subject, b.Failures, b.BlockedUntil.UTC().Format(time.RFC3339))
+			}
+			if len(blocks) == 0 {
+				fmt.Fprintln(tw, "(no active blocks)")
+			}
+			return tw.Flush()
+		})
+	}
+	subject, config, err := oneArg("blocks clear", rest, env, "IP address or email")
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
+		var suffixes []string
+		if ip, err := netip.ParseAddr(subject); err == nil {
+			suffixes = []string{":ip:" + lockout.IPKey(ip)}
+		} else if u, err := findUser(ctx, s, subject); err == nil {
+			// Password counters are keyed by email, code counters by user id.
+			suffixes = []string{":acct:" + u.Email, ":acct:" + u.ID}
+		} else {
+			return usageError{fmt.Sprintf("blocks clear: %q is neither an IP address nor a user's email", subject)}
+		}
+		n := 0
+		for _, suffix := range suffixes {
+			k, err := s.ClearBlocks(ctx, suffix)
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		s.AddEvent(ctx, &storage.Event{Time: time.Now(), Type: "block.cleared", Detail: subject + " by an administrator (CLI)"})
+		fmt.Fprintf(env.stdout, "cleared %d counter(s) for %s\n", n, subject)
+		return nil
+	})
+}
+
+// splitCounterKey splits "otp:ip:127.0.0.2" into step, kind and subject.
+func splitCounterKey(key string) (step, kind, subject string) {
+	parts := strings.SplitN(key, ":", 3)
+	if len(parts) != 3 {
+		return "", "", key
+	}
+	return parts[0], parts[1], parts[2]
 }

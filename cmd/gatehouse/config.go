@@ -108,6 +108,11 @@ type LockoutConfig struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// BlockDuration is how long the block lasts.
 	BlockDuration Duration `yaml:"block_duration"`
+	// AccountMaxAttempts caps wrong codes for one account across all IPs
+	// within AccountWindow; then the account's code step is refused for
+	// BlockDuration and its owner is told by email.
+	AccountMaxAttempts int      `yaml:"account_max_attempts"`
+	AccountWindow      Duration `yaml:"account_window"`
 }
 
 // PasswordConfig is the "password" section: limits on wrong passwords.
@@ -206,8 +211,10 @@ func DefaultConfig() *Config {
 			TOTPIssuer:          "Gatehouse",
 		},
 		Lockout: LockoutConfig{
-			MaxAttempts:   3,
-			BlockDuration: Duration{10 * time.Minute},
+			MaxAttempts:        3,
+			BlockDuration:      Duration{10 * time.Minute},
+			AccountMaxAttempts: 10,
+			AccountWindow:      Duration{time.Hour},
 		},
 		Password: PasswordConfig{
 			MaxAttempts:   5,
@@ -570,6 +577,7 @@ func (c *Config) Validate() error {
 		bad("second_factor.totp_issuer", "must not contain a colon")
 	}
 	atLeastOne("lockout.max_attempts", c.Lockout.MaxAttempts)
+	atLeastOne("lockout.account_max_attempts", c.Lockout.AccountMaxAttempts)
 	atLeastOne("password.max_attempts", c.Password.MaxAttempts)
 	atLeastOne("password.ip_max_attempts", c.Password.IPMaxAttempts)
 

@@ -23,7 +23,7 @@ func tryPassword(t *testing.T, rp *relyingParty, b *browser, email, password str
 	t.Helper()
 	f := rp.newFlow()
 	page, at := b.follow(f.authURL, rpRedirect)
-	if page == nil || page.StatusCode != http.StatusOK {
+	if page == nil || (page.StatusCode != http.StatusOK && page.StatusCode != http.StatusTooManyRequests) {
 		t.Fatalf("no login page (landed at %s)", at)
 	}
 	form := formFields(page.body)
@@ -84,6 +84,11 @@ func TestPasswordLockout(t *testing.T) {
 				}
 				if r := tryPassword(t, rp, b, alice, alicePass); r.StatusCode != http.StatusTooManyRequests {
 					t.Fatalf("right password from a blocked IP = %d, want 429", r.StatusCode)
+				}
+				// The blocked IP sees the block on the form already.
+				page, _ := b.follow(rp.newFlow().authURL, rpRedirect)
+				if page == nil || page.StatusCode != http.StatusTooManyRequests || !strings.Contains(page.body, "You have reached the limit of attempts") {
+					t.Fatalf("login form from a blocked IP does not show the block")
 				}
 				if r := tryPassword(t, rp, newBrowser(t).from("127.0.0.22"), alice, alicePass); r.StatusCode != http.StatusSeeOther {
 					t.Fatalf("another IP = %d, want 303", r.StatusCode)

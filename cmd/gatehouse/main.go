@@ -6,11 +6,12 @@
 //
 //	gatehouse serve    [--config FILE]
 //	gatehouse migrate  [--config FILE]
-//	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E
+//	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
 //	                          [--public] [--require-mfa] [--signing-alg RS256|ES256] [--json]
 //	                   | list | show ID | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
+//	gatehouse blocks   list | clear IP|EMAIL
 //
 // Without --config, GATEHOUSE_CONFIG names the file; without either, the
 // defaults apply. GATEHOUSE_… variables override single keys.
@@ -66,11 +67,13 @@ Usage:
   gatehouse serve    [--config FILE]        migrate, then serve; SIGTERM drains and exits 0
   gatehouse migrate  [--config FILE]        apply database migrations
   gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E
+                     | reset-2fa E
   gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
                             [--signing-alg RS256|ES256] [--json]
                      | list | show ID | delete ID | rotate-secret ID
   gatehouse keys     list | rotate
+  gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
   gatehouse help
 
 Every command takes --config FILE (or GATEHOUSE_CONFIG); GATEHOUSE_... variables
@@ -94,6 +97,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return runClients(ctx, rest, env)
 	case "keys":
 		return runKeys(ctx, rest, env)
+	case "blocks":
+		return runBlocks(ctx, rest, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,11 +17,25 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/templates"
 )
+
+// newMailer returns the SMTP sender, or with no mail.smtp.host one that
+// only logs that a message was not sent.
+func newMailer(cfg *Config, logger *slog.Logger) (mail.Sender, error) {
+	if cfg.Mail.SMTP.Host == "" {
+		logger.Warn("mail.smtp.host is empty: emails (and their codes) are not sent, only logged as not sent")
+		return mail.Log{Logger: logger}, nil
+	}
+	return mail.NewSMTP(mail.SMTPConfig{
+		From: cfg.Mail.From, Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port,
+		Username: cfg.Mail.SMTP.Username, Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS,
+	})
+}
 
 // shutdownTimeout bounds how long SIGTERM waits for requests in flight.
 const shutdownTimeout = 30 * time.Second
@@ -135,7 +150,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	}
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	https := strings.HasPrefix(issuer, "https://")
-	now := time.Now
+	now := clockFromEnv(os.Getenv)
 
 	provider, err := op.New(op.Config{
 		Issuer:          issuer,
@@ -153,18 +168,41 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		return nil, err
 	}
 
+	mailer, err := newMailer(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	pwBlock := cfg.Password.BlockDuration.Duration
+	otpBlock := cfg.Lockout.BlockDuration.Duration
 	lh := &login.Handler{
 		Store:     store,
 		Pages:     templates.FS,
 		Passwords: password.NewHasher(password.OWASP),
+		// One IP block closes every step: a block earned with codes also
+		// refuses passwords, and the other way round.
 		Limiter: &lockout.Limiter{
-			Store:   store,
-			Now:     now,
-			Scope:   "pwd",
-			IP:      storage.Limit{Max: cfg.Password.IPMaxAttempts, Window: pwBlock, Block: pwBlock},
-			Account: storage.Limit{Max: cfg.Password.MaxAttempts, Window: pwBlock, Block: pwBlock},
+			Store:         store,
+			Now:           now,
+			Scope:         "pwd",
+			IP:            storage.Limit{Max: cfg.Password.IPMaxAttempts, Window: pwBlock, Block: pwBlock},
+			Account:       storage.Limit{Max: cfg.Password.MaxAttempts, Window: pwBlock, Block: pwBlock},
+			AlsoBlockedBy: []string{"otp"},
 		},
+		OTPLimiter: &lockout.Limiter{
+			Store: store,
+			Now:   now,
+			Scope: "otp",
+			IP:    storage.Limit{Max: cfg.Lockout.MaxAttempts, Window: otpBlock, Block: otpBlock},
+			Account: storage.Limit{Max: cfg.Lockout.AccountMaxAttempts, Window: cfg.Lockout.AccountWindow.Duration,
+				Block: otpBlock},
+			AlsoBlockedBy: []string{"pwd"},
+		},
+		Mailer:          mailer,
+		Seal:            box,
+		CodeKey:         box.Derive("email codes"),
+		TOTPIssuer:      cfg.SecondFactor.TOTPIssuer,
+		EmailCodeTTL:    cfg.SecondFactor.EmailCodeTTL.Duration,
+		ResendCooldown:  cfg.SecondFactor.EmailResendCooldown.Duration,
 		Callback:        provider.CallbackURL,
 		Fail:            provider.AuthRequestError,
 		ClientIP:        clientIP,
@@ -209,7 +247,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		lh.RenderError(w, r, http.StatusForbidden, "Request refused", "Cross-origin form submissions are not accepted.")
 	}))
 	loginRoutes := provider.IssuerInterceptor(csrf.Handler(lh.Routes()))
-	for _, p := range []string{"/login", "/account", "/logout", "/signed-out", "/static/*"} {
+	for _, p := range []string{"/login", "/login/*", "/account", "/account/*", "/logout", "/signed-out", "/static/*"} {
 		r.Handle(p, loginRoutes)
 	}
 

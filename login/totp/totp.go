@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +68,26 @@ func Generate(issuer, account string) (*Key, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("totp: generate key: %w", err)
+	}
+	return &Key{key: k}, nil
+}
+
+// FromSecret rebuilds the key of an enrolment in progress from its stored
+// secret, to show its QR code again.
+func FromSecret(issuer, account, secret string) (*Key, error) {
+	if _, err := decodeSecret(secret); err != nil {
+		return nil, err
+	}
+	v := url.Values{}
+	v.Set("secret", secret)
+	v.Set("issuer", issuer)
+	v.Set("algorithm", "SHA1")
+	v.Set("digits", "6")
+	v.Set("period", strconv.Itoa(int(Period/time.Second)))
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account, RawQuery: v.Encode()}
+	k, err := otp.NewKeyFromURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("totp: rebuild key: %w", err)
 	}
 	return &Key{key: k}, nil
 }

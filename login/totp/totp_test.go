@@ -278,3 +278,24 @@ func TestStepAt(t *testing.T) {
 		}
 	}
 }
+
+func TestFromSecret(t *testing.T) {
+	k, err := Generate("Gatehouse", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := FromSecret("Gatehouse", "alice@example.com", k.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Secret() != k.Secret() {
+		t.Fatalf("secret = %s, want %s", again.Secret(), k.Secret())
+	}
+	parsed, err := otp.NewKeyFromURL(again.URL())
+	if err != nil || parsed.Issuer() != "Gatehouse" || parsed.AccountName() != "alice@example.com" || parsed.Secret() != k.Secret() {
+		t.Fatalf("URL %s parses to %v, %v", again.URL(), parsed, err)
+	}
+	if _, err := FromSecret("Gatehouse", "a@b", "not base32!"); err == nil {
+		t.Error("FromSecret accepted a malformed secret")
+	}
+}

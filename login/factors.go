@@ -1,0 +1,283 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
+	"github.com/gatehouse-idp/gatehouse/login/totp"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Messages of the second factor. DESIGN.md fixes the first two.
+const (
+	msgWrongCode    = "Invalid One Time Password! (Attempts left: %d)"
+	msgCodeSent     = "We sent a 6-digit code to %s. It is valid until %s."
+	msgCodeResent   = "We sent a new code to %s. The previous code no longer works. The new one is valid until %s."
+	msgCooldown     = "A code was sent a moment ago. You can ask for another one in %d seconds."
+	msgSendFailed   = "We couldn't send the code, try again."
+	msgCodeExpired  = "This code has expired or was replaced by a newer one. Ask for a new code."
+	msgStartAgain   = "Too many wrong codes. Please sign in again."
+	msgNoPending    = "There is no code waiting for you. Ask for a new code."
+	msgCodeRequired = "Enter the 6-digit code."
+)
+
+// Code purposes (the "purpose" of storage.OneTimeCode).
+const (
+	purposeSignIn       = "signin"
+	purposeEnableEmail  = "enable-email"
+	purposeDisableEmail = "disable-email"
+)
+
+// Factor names as they appear in forms and events.
+const (
+	factorTOTP  = "totp"
+	factorEmail = "email"
+)
+
+// amrFor is the RFC 8176 amr of a sign-in with the password and factor.
+// An emailed code is "email" rather than "otp", so relying parties can
+// tell it from the authenticator app.
+func amrFor(factor string) []string {
+	if factor == factorEmail {
+		return []string{"pwd", "email", "mfa"}
+	}
+	return []string{"pwd", "otp", "mfa"}
+}
+
+// ACRMFA is the acr of a sign-in with a second factor; a client asking
+// acr_values for it gets no token without one.
+const ACRMFA = "urn:gatehouse:loa:2"
+
+// factors reports which second factors u has enabled.
+func (h *Handler) factors(ctx context.Context, u *storage.User) (hasTOTP, hasEmail bool, err error) {
+	t, err := h.Store.TOTPByUser(ctx, u.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return false, false, fmt.Errorf("load totp: %w", err)
+	default:
+		hasTOTP = t.Confirmed
+	}
+	return hasTOTP, u.EmailOTP, nil
+}
+
+// codeHash is the stored form of an emailed code: an HMAC bound to its
+// user, purpose and binding, so a stolen table reveals nothing.
+func (h *Handler) codeHash(userID, purpose, binding, code string) []byte {
+	m := hmac.New(sha256.New, h.CodeKey[:])
+	fmt.Fprintf(m, "%s\x00%s\x00%s\x00%s", userID, purpose, binding, code)
+	return m.Sum(nil)
+}
+
+// newCode returns 6 uniformly random digits.
+func newCode() string {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		// Reject the top sliver so every code is equally likely.
+		if v := binary.BigEndian.Uint64(b[:]); v < (1<<64-1)/1_000_000*1_000_000 {
+			return fmt.Sprintf("%06d", v%1_000_000)
+		}
+	}
+}
+
+// sendResult is what sending a code led to, for the page to say.
+type sendResult struct {
+	info  string // shown as information
+	alert string // shown as an error
+}
+
+// sendCode issues a new code for (u, purpose, binding) and emails it. The
+// cooldown applies; a code that could not be sent is voided again, so it
+// neither works nor holds back the next try.
+func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, binding string, resend bool, ip netip.Addr) (sendResult, error) {
+	now := h.Now()
+	code := newCode()
+	c := &storage.OneTimeCode{
+		ID:        newSecret()[:22],
+		UserID:    u.ID,
+		Purpose:   purpose,
+		Binding:   binding,
+		Hash:      h.codeHash(u.ID, purpose, binding, code),
+		CreatedAt: now,
+		ExpiresAt: now.Add(h.EmailCodeTTL),
+	}
+	err := h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
+	if errors.Is(err, storage.ErrConflict) {
+		wait := h.ResendCooldown
+		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
+			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
+		}
+		return sendResult{alert: fmt.Sprintf(msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
+	}
+	if err != nil {
+		return sendResult{}, fmt.Errorf("issue code: %w", err)
+	}
+	msg := mail.Message{
+		To:      u.Email,
+		Subject: "Your Gatehouse code: " + code,
+		Text: fmt.Sprintf("Your one-time code is %s\n\nIt is valid for %d seconds. If you did not try to sign in, change your password.\n",
+			code, int(h.EmailCodeTTL/time.Second)),
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
+	defer cancel()
+	if err := h.Mailer.Send(sctx, msg); err != nil {
+		h.Logger.WarnContext(ctx, "code email not sent", "user_id", u.ID, "purpose", purpose, "err", err)
+		h.event(ctx, "code.send_failed", u.ID, "", purpose)
+		if verr := h.Store.VoidCodes(ctx, u.ID, purpose, binding); verr != nil {
+			return sendResult{}, fmt.Errorf("void unsent code: %w", verr)
+		}
+		return sendResult{alert: msgSendFailed}, nil
+	}
+	h.event(ctx, "code.sent", u.ID, "", purpose)
+	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")
+	if resend {
+		return sendResult{info: fmt.Sprintf(msgCodeResent, maskEmail(u.Email), until)}, nil
+	}
+	return sendResult{info: fmt.Sprintf(msgCodeSent, maskEmail(u.Email), until)}, nil
+}
+
+// codeCheck is the outcome of checking a code under the limiter.
+type codeCheck struct {
+	ok      bool
+	message string // for the page when !ok
+	blocked bool   // the IP or account is now blocked
+}
+
+// checkCode verifies a code for factor under the one limiter of every code
+// check. For TOTP it consumes the time step (confirmed says whether the
+// secret must already be active); for email the newest code of
+// (purpose, binding).
+func (h *Handler) checkCode(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool, ip netip.Addr) (codeCheck, error) {
+	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
+		return codeCheck{}, err
+	} else if !until.IsZero() {
+		return codeCheck{message: h.blockedMessage(until), blocked: true}, nil
+	}
+	code = strings.TrimSpace(code)
+	ok, err := h.verify(ctx, u, factor, purpose, binding, code, confirmed)
+	if err != nil {
+		return codeCheck{}, err
+	}
+	if ok {
+		if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
+			return codeCheck{}, err
+		}
+		return codeCheck{ok: true}, nil
+	}
+	res, err := h.OTPLimiter.Fail(ctx, ip, u.ID)
+	if err != nil {
+		return codeCheck{}, err
+	}
+	h.event(ctx, "code.failed", u.ID, "", factor)
+	if res.BlockedUntil.IsZero() {
+		return codeCheck{message: fmt.Sprintf(msgWrongCode, res.Remaining)}, nil
+	}
+	// The limit is reached: the pending email code dies with it.
+	if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
+		return codeCheck{}, fmt.Errorf("void codes: %w", err)
+	}
+	h.event(ctx, "code.blocked", u.ID, "", "client IP "+ip.String()+" or account blocked until "+res.BlockedUntil.UTC().Format(time.RFC3339))
+	h.Logger.WarnContext(ctx, "code attempts exhausted: blocked", "user_id", u.ID, "until", res.BlockedUntil)
+	h.notify(ctx, u, "Sign-ins to your Gatehouse account were blocked",
+		"Someone entered wrong one-time codes for your account several times, so Gatehouse blocked further attempts for a while.\n\nIf this was not you, your password is known to someone else: change it.\n")
+	return codeCheck{message: h.blockedMessage(res.BlockedUntil), blocked: true}, nil
+}
+
+func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool) (bool, error) {
+	switch factor {
+	case factorTOTP:
+		t, err := h.Store.TOTPByUser(ctx, u.ID)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && t.Confirmed != confirmed) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("load totp: %w", err)
+		}
+		secret, err := h.Seal.Open(t.Secret, totpAAD(u.ID))
+		if err != nil {
+			return false, fmt.Errorf("open totp secret of %s: %w", u.ID, err)
+		}
+		step, ok := totp.Verify(string(secret), code, h.Now(), t.LastStep)
+		if !ok {
+			return false, nil
+		}
+		err = h.Store.UseTOTPStep(ctx, u.ID, step, confirmed)
+		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
+			return false, nil // another request used this step first
+		}
+		return err == nil, err
+	case factorEmail:
+		c, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, h.Now())
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("load code: %w", err)
+		}
+		if len(code) != 6 || !hmac.Equal(c.Hash, h.codeHash(u.ID, purpose, binding, code)) {
+			return false, nil
+		}
+		err = h.Store.UseCode(ctx, c.ID, h.Now())
+		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return false, nil
+}
+
+func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
+
+func (h *Handler) blockedMessage(until time.Time) string {
+	return fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), until))
+}
+
+// notify sends a security email; failures are logged, not shown.
+func (h *Handler) notify(ctx context.Context, u *storage.User, subject, text string) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
+	defer cancel()
+	if err := h.Mailer.Send(sctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {
+		h.Logger.WarnContext(ctx, "security email not sent", "user_id", u.ID, "err", err)
+	}
+}
+
+// event records an audit event and logs it.
+func (h *Handler) event(ctx context.Context, typ, userID, clientID, detail string) {
+	e := &storage.Event{Time: h.Now(), Type: typ, UserID: userID, ClientID: clientID, Detail: detail}
+	if ip, ok := ctx.Value(clientIPKey{}).(netip.Addr); ok {
+		e.IP = ip.String()
+	}
+	h.Logger.InfoContext(ctx, "audit", "event", typ, "user_id", userID, "client_id", clientID, "detail", detail)
+	if err := h.Store.AddEvent(ctx, e); err != nil {
+		h.Logger.ErrorContext(ctx, "audit event not stored", "event", typ, "err", err)
+	}
+}
+
+type clientIPKey struct{}
+
+// withIP remembers the request's client IP for audit events.
+func (h *Handler) withIP(r *http.Request) (*http.Request, netip.Addr) {
+	ip := h.ClientIP(r)
+	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)), ip
+}
+
+// maskEmail shows enough of an address to recognise it.
+func maskEmail(s string) string {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" {
+		return s
+	}
+	return local[:1] + strings.Repeat("•", min(len(local)-1, 5)) + "@" + domain
+}

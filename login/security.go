@@ -1,0 +1,242 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// done messages of the security page, by the "done" query value.
+var securityDone = map[string]string{
+	"email-on":  "Email codes are enabled.",
+	"email-off": "Email codes are disabled.",
+	"totp-on":   "The authenticator app is enabled.",
+	"totp-off":  "The authenticator app is disabled.",
+}
+
+// signedIn returns the browser's session and user, or an error page.
+func (h *Handler) signedIn(r *http.Request) (*storage.Session, *storage.User, error) {
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load session: %w", err)
+	}
+	if sess == nil {
+		return nil, nil, userError(http.StatusUnauthorized, "Not signed in", "You are not signed in. Sign in from the application you use, then come back here.")
+	}
+	u, err := h.Store.UserByID(r.Context(), sess.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load user: %w", err)
+	}
+	if u.Disabled {
+		return nil, nil, userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
+	}
+	return sess, u, nil
+}
+
+// showSecurity shows the two-factor settings.
+func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "security.html", &page{
+		Title: "Two-factor authentication", User: u, HasTOTP: hasTOTP, HasEmail: hasEmail,
+		Info: securityDone[r.URL.Query().Get("done")],
+		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+	})
+	return nil
+}
+
+// securityPage is the code or enrolment page of an account action.
+func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
+	p := &page{
+		Title:     "Two-factor authentication",
+		CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		Action:    "/account/security/" + factor + "/" + op,
+		Hidden:    map[string]string{},
+		ShowForm:  true,
+		CancelURL: "/account/security",
+	}
+	switch factor + "/" + op {
+	case "email/enable", "email/enable-confirm":
+		p.Message = "Enter the confirmation code we emailed you, then click Apply."
+		p.Action, p.ResendAction = "/account/security/email/enable-confirm", "/account/security/email/enable-resend"
+	case "email/disable", "email/disable-confirm":
+		p.Message = "To turn off email codes, enter the code we emailed you, then click Apply."
+		p.Action, p.ResendAction = "/account/security/email/disable-confirm", "/account/security/email/disable-resend"
+	case "totp/enable", "totp/enable-confirm":
+		p.Message = "Add this account to your authenticator app (Microsoft Authenticator, Google Authenticator, 1Password…): scan the QR code, or enter the key by hand. Then enter the code the app shows and click Apply."
+		p.Action = "/account/security/totp/enable-confirm"
+	case "totp/disable", "totp/disable-confirm":
+		p.Message = "To turn off the authenticator app, enter the code it shows now, then click Apply."
+		p.Action = "/account/security/totp/disable-confirm"
+	}
+	return p
+}
+
+// securityAction runs one step of enabling or disabling a factor:
+//
+//	email/enable, email/disable          send a code, show the code form
+//	email/*-resend                       send a new code
+//	email/*-confirm                      check the code, switch email codes
+//	totp/enable                          new secret: QR code, key, link
+//	totp/enable-confirm                  check the app's code, enable
+//	totp/disable, totp/disable-confirm   ask for and check the app's code
+func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	r, ip := h.withIP(r)
+	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+		return err
+	}
+	sess, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return err
+	}
+	factor, op := chi.URLParam(r, "factor"), chi.URLParam(r, "op")
+	p := h.securityPage(r, factor, op)
+	blocked := func() (bool, error) {
+		until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID)
+		if err != nil || until.IsZero() {
+			return false, err
+		}
+		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(until), false, ""
+		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
+		return true, nil
+	}
+	done := func(key string) error {
+		http.Redirect(w, r, "/account/security?done="+key, http.StatusSeeOther)
+		return nil
+	}
+	// failed shows the result of a wrong or blocked code.
+	failed := func(res codeCheck, page string) error {
+		p.Error = res.message
+		status := http.StatusUnauthorized
+		if res.blocked {
+			status, p.ShowForm, p.ResendAction, page = http.StatusTooManyRequests, false, "", "code.html"
+		}
+		h.render(w, r, status, page, p)
+		return nil
+	}
+
+	switch factor + "/" + op {
+	case "email/enable", "email/disable", "email/enable-resend", "email/disable-resend":
+		enable := op == "enable" || op == "enable-resend"
+		if enable == hasEmail {
+			return done(map[bool]string{true: "email-on", false: "email-off"}[hasEmail])
+		}
+		if b, err := blocked(); b || err != nil {
+			return err
+		}
+		purpose := purposeDisableEmail
+		if enable {
+			purpose = purposeEnableEmail
+		}
+		res, err := h.sendCode(ctx, u, purpose, sess.ID, op == "enable-resend" || op == "disable-resend", ip)
+		if err != nil {
+			return err
+		}
+		p.Info, p.Error = res.info, res.alert
+		h.render(w, r, http.StatusOK, "code.html", p)
+		return nil
+
+	case "email/enable-confirm", "email/disable-confirm":
+		enable := op == "enable-confirm"
+		if enable == hasEmail {
+			return done(map[bool]string{true: "email-on", false: "email-off"}[hasEmail])
+		}
+		purpose := purposeDisableEmail
+		if enable {
+			purpose = purposeEnableEmail
+		}
+		res, err := h.checkCode(ctx, u, factorEmail, purpose, sess.ID, r.PostForm.Get("code"), false, ip)
+		if err != nil {
+			return err
+		}
+		if !res.ok {
+			return failed(res, "code.html")
+		}
+		if err := h.Store.SetEmailOTP(ctx, u.ID, enable, h.Now()); err != nil {
+			return fmt.Errorf("switch email codes: %w", err)
+		}
+		h.factorChanged(r, u, factorEmail, enable)
+		return done(map[bool]string{true: "email-on", false: "email-off"}[enable])
+
+	case "totp/enable":
+		if hasTOTP {
+			return done("totp-on")
+		}
+		if b, err := blocked(); b || err != nil {
+			return err
+		}
+		if err := h.newTOTP(r, u, p); err != nil {
+			return err
+		}
+		h.render(w, r, http.StatusOK, "enroll.html", p)
+		return nil
+
+	case "totp/enable-confirm":
+		if hasTOTP {
+			return done("totp-on")
+		}
+		res, err := h.checkCode(ctx, u, factorTOTP, "", "", r.PostForm.Get("code"), false, ip)
+		if err != nil {
+			return err
+		}
+		if !res.ok {
+			if !res.blocked {
+				if err := h.pendingTOTP(r, u, p); err != nil {
+					return err
+				}
+			}
+			return failed(res, "enroll.html")
+		}
+		h.factorChanged(r, u, factorTOTP, true)
+		return done("totp-on")
+
+	case "totp/disable":
+		if !hasTOTP {
+			return done("totp-off")
+		}
+		if b, err := blocked(); b || err != nil {
+			return err
+		}
+		h.render(w, r, http.StatusOK, "code.html", p)
+		return nil
+
+	case "totp/disable-confirm":
+		if !hasTOTP {
+			return done("totp-off")
+		}
+		res, err := h.checkCode(ctx, u, factorTOTP, "", "", r.PostForm.Get("code"), true, ip)
+		if err != nil {
+			return err
+		}
+		if !res.ok {
+			return failed(res, "code.html")
+		}
+		if err := h.Store.DeleteTOTP(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete totp: %w", err)
+		}
+		h.factorChanged(r, u, factorTOTP, false)
+		return done("totp-off")
+	}
+	return userError(http.StatusNotFound, "Not found", "There is no such page.")
+}
