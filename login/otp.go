@@ -204,7 +204,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("end pending sign-in: %w", err)
 		}
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor+": blocked")
-		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL = res.message, false, "", ""
+		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL, p.Message = res.message, false, "", "", ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	case !res.ok:
