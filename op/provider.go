@@ -2,11 +2,14 @@ package op
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +93,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st}
-	p.handler = p.tokenClient(zp)
+	p.handler = p.discovery(p.tokenClient(zp))
 	return p, nil
 }
 
@@ -169,3 +172,48 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// discovery trims zitadel's discovery document to what Gatehouse offers:
+// the code flow only, the grants it implements, no device flow; and it
+// advertises the acr values it issues.
+func (p *Provider) discovery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" || r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var doc map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		delete(doc, "device_authorization_endpoint")
+		doc["response_types_supported"] = []string{"code"}
+		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials"}
+		doc["response_modes_supported"] = []string{"query"}
+		doc["acr_values_supported"] = ACRValues
+		doc["code_challenge_methods_supported"] = []string{"S256"}
+		body, err := json.Marshal(doc)
+		if err != nil {
+			http.Error(w, "discovery unavailable", http.StatusInternalServerError)
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Write(body)
+	})
+}
+
+// ACRValues are the acr values Gatehouse issues: one factor, and a
+// second factor on top (see the login package).
+var ACRValues = []string{"urn:gatehouse:loa:1", "urn:gatehouse:loa:2"}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -239,6 +240,36 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 		}
 		if in := rp.introspect(tok.AccessToken); in["active"] != true || in["sub"] != idt.Subject || in["client_id"] != rp.client.ID {
 			t.Errorf("introspection = %v", in)
+		}
+	})
+
+	t.Run("discovery", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, g.base+"/.well-known/openid-configuration", nil)
+		req.Host = "evil.example" // the issuer is static, never taken from Host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		json.NewDecoder(resp.Body).Decode(&doc)
+		want := map[string]string{
+			"issuer":                           g.base,
+			"response_types_supported":         "[code]",
+			"code_challenge_methods_supported": "[S256]",
+			"grant_types_supported":            "[authorization_code refresh_token client_credentials]",
+			"acr_values_supported":             "[urn:gatehouse:loa:1 urn:gatehouse:loa:2]",
+		}
+		for k, v := range want {
+			if got := fmt.Sprint(doc[k]); got != v {
+				t.Errorf("%s = %s, want %s", k, got, v)
+			}
+		}
+		if _, ok := doc["device_authorization_endpoint"]; ok {
+			t.Error("discovery advertises the device flow")
+		}
+		if algs := fmt.Sprint(doc["id_token_signing_alg_values_supported"]); strings.Contains(algs, "none") {
+			t.Errorf("alg none advertised: %s", algs)
 		}
 	})
 
