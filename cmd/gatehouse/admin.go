@@ -17,14 +17,9 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
-)
-
-// Password length bounds (NIST 800-63B: at least 8, allow at least 64).
-const (
-	minPasswordLen = 8
-	maxPasswordLen = 1024
 )
 
 // withStore loads the config, opens the store, runs f and closes it.
@@ -202,6 +197,9 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
+	if err := policy.Check(pw, addr.Address, *name); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
 	return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
 		now := time.Now()
 		u := &storage.User{
@@ -226,17 +224,11 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 // readPassword reads one line: the password exactly as typed, without the
 // line ending.
 func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, maxPasswordLen+2)).ReadString('\n')
+	line, err := bufio.NewReader(io.LimitReader(r, policy.MaxBytes+2)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password: %w", err)
 	}
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	switch n := len([]rune(line)); {
-	case n < minPasswordLen:
-		return "", fmt.Errorf("password: must be at least %d characters", minPasswordLen)
-	case len(line) > maxPasswordLen:
-		return "", fmt.Errorf("password: must be at most %d bytes", maxPasswordLen)
-	}
 	return line, nil
 }
 
