@@ -98,9 +98,9 @@ type sendResult struct {
 	alert string // shown as an error
 }
 
-// sendCode issues a new code for (u, purpose, binding) and emails it. The
-// cooldown applies; a code that could not be sent is voided again, so it
-// neither works nor holds back the next try.
+// sendCode emails a new code for (u, purpose, binding) and makes it the
+// only live one. The resend cooldown applies; a code that could not be sent
+// changes nothing.
 func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, binding string, resend bool, ip netip.Addr) (sendResult, error) {
 	now := h.Now()
 	code := newCode()
@@ -113,16 +113,14 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		CreatedAt: now,
 		ExpiresAt: now.Add(h.EmailCodeTTL),
 	}
-	err := h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
-	if errors.Is(err, storage.ErrConflict) {
-		wait := h.ResendCooldown
-		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
-			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
-		}
+	// The cooldown counts from the newest live code.
+	last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now)
+	if err == nil && now.Before(last.CreatedAt.Add(h.ResendCooldown)) {
+		wait := last.CreatedAt.Add(h.ResendCooldown).Sub(now)
 		return sendResult{alert: fmt.Sprintf(msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
 	}
-	if err != nil {
-		return sendResult{}, fmt.Errorf("issue code: %w", err)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return sendResult{}, fmt.Errorf("load code: %w", err)
 	}
 	msg := mail.Message{
 		To:      u.Email,
@@ -130,15 +128,18 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		Text: fmt.Sprintf("Your one-time code is %s\n\nIt is valid for %d seconds. If you did not try to sign in, change your password.\n",
 			code, int(h.EmailCodeTTL/time.Second)),
 	}
+	// Send first: a code that could not be sent never replaces the one the
+	// user may already have, and costs no cooldown.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
 	defer cancel()
 	if err := h.Mailer.Send(sctx, msg); err != nil {
 		h.Logger.WarnContext(ctx, "code email not sent", "user_id", u.ID, "purpose", purpose, "err", err)
 		h.event(ctx, "code.send_failed", u.ID, "", purpose)
-		if verr := h.Store.VoidCodes(ctx, u.ID, purpose, binding); verr != nil {
-			return sendResult{}, fmt.Errorf("void unsent code: %w", verr)
-		}
 		return sendResult{alert: msgSendFailed}, nil
+	}
+	// Now the new code replaces every older one.
+	if err := h.Store.IssueCode(ctx, c, 0, now); err != nil {
+		return sendResult{}, fmt.Errorf("issue code: %w", err)
 	}
 	h.event(ctx, "code.sent", u.ID, "", purpose)
 	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")

@@ -291,6 +291,9 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+		return err
+	}
 	factor := factorTOTP
 	if r.URL.Query().Get("method") == factorEmail {
 		factor = factorEmail
@@ -334,6 +337,9 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	if u == nil {
 		return h.toPassword(w, r, ar)
+	}
+	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+		return err
 	}
 	factor := factorTOTP
 	purpose := ""
@@ -394,6 +400,9 @@ func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
 	if u == nil {
 		return h.toPassword(w, r, ar)
 	}
+	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+		return err
+	}
 	p := h.enrollPage(ar, flow, factorEmail)
 	res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, true, ip)
 	if err != nil {
@@ -402,6 +411,21 @@ func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
 	p.Info, p.Error = res.info, res.alert
 	h.render(w, r, http.StatusOK, "code.html", p)
 	return nil
+}
+
+// hasFactorAlready sends a user who already has a second factor to the
+// code page: enrolment during a sign-in is only for users with none, or the
+// password alone could add a factor and pass.
+func (h *Handler) hasFactorAlready(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User) (bool, error) {
+	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	if err != nil {
+		return false, err
+	}
+	if !hasTOTP && !hasEmail {
+		return false, nil
+	}
+	http.Redirect(w, r, "/login/otp?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+	return true, nil
 }
 
 // newTOTP creates a fresh enrolment secret for u and puts its QR code,
