@@ -197,6 +197,18 @@ type OneTimeCode struct {
 	UsedAt    *time.Time
 }
 
+// ActionToken is a single-use emailed link token (email confirmation,
+// password reset, email change). Only its SHA-256 is stored.
+type ActionToken struct {
+	Hash      []byte
+	Purpose   string // "confirm-email", "reset-password", "change-email"
+	UserID    string
+	Data      string // purpose-specific, e.g. the new email address
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
 // Event is an audit event.
 type Event struct {
 	ID       string
@@ -229,6 +241,13 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error
 	// SetEmailOTP turns email sign-in codes on or off for user id.
 	SetEmailOTP(ctx context.Context, id string, enabled bool, now time.Time) error
+	// SetEmailVerified marks the user's email verified; ErrNotFound if
+	// unknown.
+	SetEmailVerified(ctx context.Context, id string, now time.Time) error
+	// SetEmail changes the user's (lower-cased) email and marks it
+	// verified; ErrConflict if taken.
+	SetEmail(ctx context.Context, id, email string, now time.Time) error
+	SetName(ctx context.Context, id, name string, now time.Time) error
 
 	// PutTOTP stores a new, unconfirmed secret for t.UserID, replacing any
 	// unconfirmed one. ErrConflict if a confirmed secret exists.
@@ -258,6 +277,26 @@ type Store interface {
 	// VoidCodes deletes every code of (user, purpose, binding); binding ""
 	// means every binding.
 	VoidCodes(ctx context.Context, userID, purpose, binding string) error
+
+	// CreateActionToken stores t; ErrNotFound if the user does not exist.
+	CreateActionToken(ctx context.Context, t *ActionToken) error
+	// UseActionToken atomically marks the token used and returns it;
+	// ErrNotFound when unknown, of another purpose, used or expired at now.
+	UseActionToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*ActionToken, error)
+	// DeleteActionTokens deletes all of the user's tokens of purpose ("" =
+	// all).
+	DeleteActionTokens(ctx context.Context, userID, purpose string) error
+
+	// Recovery codes: only their hashes are stored.
+	//
+	// ReplaceRecoveryCodes atomically deletes the user's recovery codes and
+	// stores hashes as the new set (nil/empty = none).
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// UseRecoveryCode atomically marks the user's unused code with hash
+	// used; ErrNotFound if none matches (unknown or already used).
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte, now time.Time) error
+	// RecoveryCodesLeft counts the user's unused recovery codes.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 
 	// AddEvent appends an audit event (ID is set if empty).
 	AddEvent(ctx context.Context, e *Event) error
@@ -306,6 +345,10 @@ type Store interface {
 	// RevokeGrant revokes every refresh and access token whose family or
 	// grant id is grantID.
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
+	// RevokeUserTokens revokes every refresh and access token issued to
+	// the user (sign-out everywhere, password reset); client-credentials
+	// tokens, whose subject is a client id, are not the user's.
+	RevokeUserTokens(ctx context.Context, userID string, now time.Time) error
 
 	CreateSession(ctx context.Context, s *Session) error
 	// SessionByID returns a session that is neither expired nor idle at now.
@@ -313,6 +356,12 @@ type Store interface {
 	TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID string) error
+	// UserSessions lists the user's live sessions at now, most recently
+	// seen first.
+	UserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// DeleteUserSessionsExcept deletes every session of the user but keepID
+	// ("" keeps none) and returns how many.
+	DeleteUserSessionsExcept(ctx context.Context, userID, keepID string) (int, error)
 
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	// SigningKeys lists keys not yet expired at now, newest ActiveAt first.

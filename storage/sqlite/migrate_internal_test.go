@@ -83,6 +83,14 @@ func TestMigrateDown(t *testing.T) {
 	if err := s.PutTOTP(t.Context(), &storage.TOTP{UserID: "u1", Secret: []byte("x"), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	err = s.CreateActionToken(t.Context(), &storage.ActionToken{Hash: []byte("h"), Purpose: "confirm-email",
+		UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplaceRecoveryCodes(t.Context(), "u1", [][]byte{[]byte("r1"), []byte("r2")}, now); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	dsn, err := dataSource(path)
@@ -99,7 +107,7 @@ func TestMigrateDown(t *testing.T) {
 			t.Fatalf("down from version %d: %v", v, err)
 		}
 	}
-	for _, table := range []string{"totp_secrets", "one_time_codes", "audit_events"} {
+	for _, table := range []string{"totp_secrets", "one_time_codes", "audit_events", "action_tokens", "recovery_codes"} {
 		if cols := columns(t, dsn, table); len(cols) != 0 {
 			t.Errorf("table %s left at version 1: %v", table, cols)
 		}
@@ -125,6 +133,12 @@ func TestMigrateDown(t *testing.T) {
 	}
 	if _, err := s.TOTPByUser(t.Context(), "u1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("TOTPByUser after down and up: %v, want %v", err, storage.ErrNotFound)
+	}
+	if n, err := s.RecoveryCodesLeft(t.Context(), "u1"); err != nil || n != 0 {
+		t.Errorf("RecoveryCodesLeft after down and up: %d, %v; want 0", n, err)
+	}
+	if _, err := s.UseActionToken(t.Context(), []byte("h"), "confirm-email", now); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("UseActionToken after down and up: %v, want %v", err, storage.ErrNotFound)
 	}
 	s.Close()
 

@@ -154,3 +154,125 @@ func testDeleteUserSessions(t *testing.T, s storage.Store) {
 	check(t, s.DeleteUserSessions(ctx, "u1"))
 	check(t, s.DeleteUserSessions(ctx, "nobody"))
 }
+
+func testUserSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1", "u2")
+	sessions, err := s.UserSessions(ctx, "u1", epoch())
+	check(t, err)
+	if len(sessions) != 0 {
+		t.Fatalf("UserSessions before any: %d sessions", len(sessions))
+	}
+
+	// Created in one order, seen in another.
+	old := newSession("old", "u1", epoch().Add(-time.Hour))
+	old.LastSeenAt, old.IdleUntil = epoch().Add(-time.Minute), epoch().Add(time.Hour)
+	recent := newSession("recent", "u1", epoch().Add(-2*time.Hour))
+	recent.LastSeenAt, recent.IdleUntil = epoch(), epoch().Add(time.Hour)
+	fresh := newSession("fresh", "u1", epoch().Add(-30*time.Minute))
+	fresh.LastSeenAt = epoch().Add(-30 * time.Minute)
+	expired := newSession("expired", "u1", epoch().Add(-25*time.Hour))
+	expired.LastSeenAt, expired.IdleUntil = epoch(), epoch().Add(time.Hour) // seen, but past its absolute end
+	idle := newSession("idle", "u1", epoch().Add(-2*time.Hour))
+	idle.LastSeenAt = epoch().Add(-time.Hour - time.Minute)
+	idle.IdleUntil = epoch()
+	other := newSession("other", "u2", epoch())
+	for _, sess := range []*storage.Session{fresh, expired, old, other, idle, recent} {
+		check(t, s.CreateSession(ctx, sess))
+	}
+
+	sessions, err = s.UserSessions(ctx, "u1", epoch())
+	check(t, err)
+	want := []*storage.Session{recent, old, fresh}
+	if len(sessions) != len(want) {
+		ids := make([]string, len(sessions))
+		for i := range sessions {
+			ids[i] = sessions[i].ID
+		}
+		t.Fatalf("UserSessions: %v, want recent, old, fresh", ids)
+	}
+	for i := range sessions {
+		wantEqual(t, "UserSessions["+want[i].ID+"]", &sessions[i], want[i])
+	}
+
+	// Touching a session moves it to the front.
+	check(t, s.TouchSession(ctx, "fresh", epoch().Add(time.Second), epoch().Add(time.Hour)))
+	sessions, err = s.UserSessions(ctx, "u1", epoch().Add(time.Second))
+	check(t, err)
+	if len(sessions) != 3 || sessions[0].ID != "fresh" {
+		t.Errorf("UserSessions after TouchSession: %d sessions, first %+v; want fresh first of 3", len(sessions), sessions)
+	}
+
+	sessions, err = s.UserSessions(ctx, "u2", epoch())
+	check(t, err)
+	if len(sessions) != 1 || sessions[0].ID != "other" {
+		t.Errorf("UserSessions(u2): %+v, want [other]", sessions)
+	}
+	sessions, err = s.UserSessions(ctx, "nobody", epoch())
+	check(t, err)
+	if len(sessions) != 0 {
+		t.Errorf("UserSessions(nobody): %+v, want none", sessions)
+	}
+}
+
+func testDeleteUserSessionsExcept(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1", "u2")
+	for _, sess := range []*storage.Session{
+		newSession("s1", "u1", epoch()),
+		newSession("s2", "u1", epoch()),
+		newSession("s3", "u1", epoch()),
+		newSession("s4", "u2", epoch()),
+	} {
+		check(t, s.CreateSession(ctx, sess))
+	}
+	// An expired session counts too: it is deleted as well.
+	dead := newSession("dead", "u1", epoch().Add(-48*time.Hour))
+	check(t, s.CreateSession(ctx, dead))
+
+	n, err := s.DeleteUserSessionsExcept(ctx, "u1", "s2")
+	check(t, err)
+	if n != 3 {
+		t.Errorf("DeleteUserSessionsExcept(u1, s2) = %d, want 3", n)
+	}
+	_, err = s.SessionByID(ctx, "s2", epoch())
+	check(t, err)
+	for _, id := range []string{"s1", "s3"} {
+		_, err := s.SessionByID(ctx, id, epoch())
+		wantErr(t, "SessionByID("+id+") after DeleteUserSessionsExcept", err, storage.ErrNotFound)
+	}
+	_, err = s.SessionByID(ctx, "s4", epoch())
+	check(t, err)
+
+	// Another user's session is no keeper.
+	check(t, s.CreateSession(ctx, newSession("s5", "u1", epoch())))
+	n, err = s.DeleteUserSessionsExcept(ctx, "u1", "s4")
+	check(t, err)
+	if n != 2 {
+		t.Errorf("DeleteUserSessionsExcept(u1, s4) = %d, want 2", n)
+	}
+	_, err = s.SessionByID(ctx, "s4", epoch())
+	check(t, err)
+
+	// "" keeps none.
+	check(t, s.CreateSession(ctx, newSession("s6", "u1", epoch())))
+	check(t, s.CreateSession(ctx, newSession("s7", "u1", epoch())))
+	n, err = s.DeleteUserSessionsExcept(ctx, "u1", "")
+	check(t, err)
+	if n != 2 {
+		t.Errorf("DeleteUserSessionsExcept(u1, \"\") = %d, want 2", n)
+	}
+	sessions, err := s.UserSessions(ctx, "u1", epoch())
+	check(t, err)
+	if len(sessions) != 0 {
+		t.Errorf("UserSessions after DeleteUserSessionsExcept(u1, \"\"): %d sessions", len(sessions))
+	}
+
+	n, err = s.DeleteUserSessionsExcept(ctx, "nobody", "")
+	check(t, err)
+	if n != 0 {
+		t.Errorf("DeleteUserSessionsExcept(nobody) = %d, want 0", n)
+	}
+	_, err = s.SessionByID(ctx, "s4", epoch())
+	check(t, err)
+}

@@ -35,6 +35,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListUsers", testListUsers},
 		{"UserUpdates", testUserUpdates},
 		{"SetEmailOTP", testSetEmailOTP},
+		{"SetEmailVerified", testSetEmailVerified},
+		{"SetEmail", testSetEmail},
+		{"SetName", testSetName},
 
 		{"TOTPRoundTrip", testTOTPRoundTrip},
 		{"PutTOTPReplacesEnrolment", testPutTOTPReplacesEnrolment},
@@ -51,6 +54,17 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseCode", testUseCode},
 		{"UseCodeConcurrent", testUseCodeConcurrent},
 		{"VoidCodes", testVoidCodes},
+
+		{"ActionTokenRoundTrip", testActionTokenRoundTrip},
+		{"UseActionToken", testUseActionToken},
+		{"ActionTokenExpiry", testActionTokenExpiry},
+		{"UseActionTokenConcurrent", testUseActionTokenConcurrent},
+		{"DeleteActionTokens", testDeleteActionTokens},
+
+		{"ReplaceRecoveryCodes", testReplaceRecoveryCodes},
+		{"ReplaceRecoveryCodesConcurrent", testReplaceRecoveryCodesConcurrent},
+		{"UseRecoveryCode", testUseRecoveryCode},
+		{"UseRecoveryCodeConcurrent", testUseRecoveryCodeConcurrent},
 
 		{"EventRoundTrip", testEventRoundTrip},
 		{"EventFilters", testEventFilters},
@@ -88,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RotateRefreshTokenConflict", testRotateRefreshTokenConflict},
 		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
 		{"RevokeGrant", testRevokeGrant},
+		{"RevokeUserTokens", testRevokeUserTokens},
 
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"SessionConflict", testSessionConflict},
@@ -95,6 +110,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"TouchSession", testTouchSession},
 		{"DeleteSession", testDeleteSession},
 		{"DeleteUserSessions", testDeleteUserSessions},
+		{"UserSessions", testUserSessions},
+		{"DeleteUserSessionsExcept", testDeleteUserSessionsExcept},
 
 		{"SigningKeys", testSigningKeys},
 

@@ -358,3 +358,43 @@ func testRevokeGrant(t *testing.T, s storage.Store) {
 	check(t, s.RevokeGrant(ctx, "", at))
 	wantRevoked(t, s, time.Time{}, map[string]bool{"cc-at": false}, nil)
 }
+
+func testRevokeUserTokens(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	// u1's tokens from two grants and two clients.
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at2", "c2", "ar2", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at-earlier", "c1", "ar1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt2", "c2", "ar2", epoch())))
+	check(t, s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c2", "ar2", epoch()), epoch()))
+	check(t, s.RevokeAccessToken(ctx, "at-earlier", epoch()))
+	// Another user's tokens.
+	u2at := newAccessToken("u2-at", "c1", "ar3", epoch())
+	u2at.Subject = "u2"
+	check(t, s.CreateAccessToken(ctx, u2at))
+	u2rt := newRefreshToken("u2-rt", "c1", "ar3", epoch())
+	u2rt.UserID = "u2"
+	check(t, s.CreateRefreshToken(ctx, u2rt))
+	// A client-credentials token of a client whose id happens to be u1.
+	cc := newAccessToken("cc-at", "u1", "", epoch())
+	check(t, s.CreateAccessToken(ctx, cc))
+
+	at := epoch().Add(time.Minute)
+	check(t, s.RevokeUserTokens(ctx, "u1", at))
+	wantRevoked(t, s, at,
+		map[string]bool{"at1": true, "at2": true, "u2-at": false, "cc-at": false},
+		map[string]bool{"rt1": true, "rt2": true, "rt3": true, "u2-rt": false})
+	wantRevoked(t, s, epoch(), map[string]bool{"at-earlier": true}, nil) // revoked before
+
+	// A revoked refresh token cannot be rotated; presenting it is a replay.
+	err := s.RotateRefreshToken(ctx, hash("rt3"), newRefreshToken("rt4", "c2", "ar2", at), at)
+	wantErr(t, "RotateRefreshToken after RevokeUserTokens", err, storage.ErrReplayed)
+
+	// Again, or for a user without tokens, is no error and keeps the times.
+	check(t, s.RevokeUserTokens(ctx, "u1", at.Add(time.Minute)))
+	wantRevoked(t, s, at, map[string]bool{"at1": true}, map[string]bool{"rt1": true})
+	check(t, s.RevokeUserTokens(ctx, "nobody", at))
+	check(t, s.RevokeUserTokens(ctx, "", at))
+	wantRevoked(t, s, time.Time{}, map[string]bool{"u2-at": false, "cc-at": false}, map[string]bool{"u2-rt": false})
+}

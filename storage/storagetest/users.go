@@ -175,3 +175,92 @@ func testSetEmailOTP(t *testing.T, s storage.Store) {
 	u.EmailOTP, u.UpdatedAt = false, epoch().Add(3*time.Minute)
 	wantUser("after SetEmailOTP(false)")
 }
+
+func testSetEmailVerified(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice@example.com", epoch())
+	other := newUser("u2", "bob@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	check(t, s.CreateUser(ctx, other))
+
+	check(t, s.SetEmailVerified(ctx, "u1", epoch().Add(time.Minute)))
+	u.EmailVerified, u.UpdatedAt = true, epoch().Add(time.Minute)
+	got, err := s.UserByEmail(ctx, "alice@example.com")
+	check(t, err)
+	wantEqual(t, "user after SetEmailVerified", got, u)
+
+	// Again keeps it verified.
+	check(t, s.SetEmailVerified(ctx, "u1", epoch().Add(2*time.Minute)))
+	u.UpdatedAt = epoch().Add(2 * time.Minute)
+	got, err = s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "user after SetEmailVerified again", got, u)
+
+	got, err = s.UserByID(ctx, "u2")
+	check(t, err)
+	wantEqual(t, "other user", got, other)
+	wantErr(t, "SetEmailVerified(nobody)", s.SetEmailVerified(ctx, "nobody", epoch()), storage.ErrNotFound)
+}
+
+func testSetEmail(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice@example.com", epoch())
+	other := newUser("u2", "bob@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	check(t, s.CreateUser(ctx, other))
+
+	check(t, s.SetEmail(ctx, "u1", "alice@example.org", epoch().Add(time.Minute)))
+	u.Email, u.EmailVerified, u.UpdatedAt = "alice@example.org", true, epoch().Add(time.Minute)
+	got, err := s.UserByEmail(ctx, "alice@example.org")
+	check(t, err)
+	wantEqual(t, "user after SetEmail", got, u)
+	_, err = s.UserByEmail(ctx, "alice@example.com")
+	wantErr(t, "UserByEmail of the old address", err, storage.ErrNotFound)
+
+	// Another user's address is taken; nothing changes.
+	err = s.SetEmail(ctx, "u1", "bob@example.com", epoch().Add(2*time.Minute))
+	wantErr(t, "SetEmail to a taken address", err, storage.ErrConflict)
+	got, err = s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "user after a refused SetEmail", got, u)
+	got, err = s.UserByEmail(ctx, "bob@example.com")
+	check(t, err)
+	wantEqual(t, "owner of the taken address", got, other)
+
+	// The user's own address is not taken.
+	check(t, s.SetEmail(ctx, "u1", "alice@example.org", epoch().Add(3*time.Minute)))
+	u.UpdatedAt = epoch().Add(3 * time.Minute)
+	got, err = s.UserByID(ctx, "u1")
+	check(t, err)
+	wantEqual(t, "user after SetEmail to its own address", got, u)
+
+	// The old address is free again.
+	check(t, s.SetEmail(ctx, "u2", "alice@example.com", epoch().Add(4*time.Minute)))
+	other.Email, other.EmailVerified, other.UpdatedAt = "alice@example.com", true, epoch().Add(4*time.Minute)
+	got, err = s.UserByEmail(ctx, "alice@example.com")
+	check(t, err)
+	wantEqual(t, "user that took the old address", got, other)
+
+	wantErr(t, "SetEmail(nobody)", s.SetEmail(ctx, "nobody", "x@example.com", epoch()), storage.ErrNotFound)
+}
+
+func testSetName(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice@example.com", epoch())
+	other := newUser("u2", "bob@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	check(t, s.CreateUser(ctx, other))
+
+	for i, name := range []string{"Алиса Лидделл", "", "Alice"} {
+		now := epoch().Add(time.Duration(i+1) * time.Minute)
+		check(t, s.SetName(ctx, "u1", name, now))
+		u.Name, u.UpdatedAt = name, now
+		got, err := s.UserByID(ctx, "u1")
+		check(t, err)
+		wantEqual(t, "user after SetName("+name+")", got, u)
+	}
+	got, err := s.UserByID(ctx, "u2")
+	check(t, err)
+	wantEqual(t, "other user", got, other)
+	wantErr(t, "SetName(nobody)", s.SetName(ctx, "nobody", "x", epoch()), storage.ErrNotFound)
+}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -23,18 +24,43 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 	return nil
 }
 
+func scanSession(row scanner) (*storage.Session, error) {
+	var sess storage.Session
+	err := row.Scan(&sess.ID, &sess.UserID, timeCol{&sess.AuthTime}, listCol{&sess.AMR}, &sess.IP, &sess.UserAgent,
+		timeCol{&sess.CreatedAt}, timeCol{&sess.LastSeenAt}, timeCol{&sess.ExpiresAt}, timeCol{&sess.IdleUntil})
+	if err != nil {
+		return nil, err
+	}
+	return &sess, nil
+}
+
 // SessionByID returns the session id if it is neither expired nor idle at
 // now.
 func (s *Store) SessionByID(ctx context.Context, id string, now time.Time) (*storage.Session, error) {
-	var sess storage.Session
-	err := s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
-		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(now)).Scan(
-		&sess.ID, &sess.UserID, timeCol{&sess.AuthTime}, listCol{&sess.AMR}, &sess.IP, &sess.UserAgent,
-		timeCol{&sess.CreatedAt}, timeCol{&sess.LastSeenAt}, timeCol{&sess.ExpiresAt}, timeCol{&sess.IdleUntil})
+	sess, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(now)))
 	if err != nil {
 		return nil, s.fail("session by id", err)
 	}
-	return &sess, nil
+	return sess, nil
+}
+
+// UserSessions returns the sessions of the user userID that are neither
+// expired nor idle at now, most recently seen first (then newest first, then
+// by id).
+func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error) {
+	const op = "user sessions"
+	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = $1 AND expires_at > $2 AND idle_until > $2
+		ORDER BY last_seen_at DESC, created_at DESC, id`, userID, millis(now))
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	sessions, err := collect(rows, scanSession)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return sessions, nil
 }
 
 // TouchSession records activity at now on the session id and moves its idle
@@ -56,4 +82,19 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
 		return s.fail("delete user sessions", err)
 	}
 	return nil
+}
+
+// DeleteUserSessionsExcept removes every session of the user userID but
+// the session keepID ("" keeps none) and returns how many it removed.
+func (s *Store) DeleteUserSessionsExcept(ctx context.Context, userID, keepID string) (int, error) {
+	const op = "delete user sessions except"
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("storage: %s: %w", op, err)
+	}
+	return int(n), nil
 }

@@ -204,3 +204,27 @@ func (s *Store) revokeGrant(ctx context.Context, e execer, grantID string, now t
 	}
 	return nil
 }
+
+// RevokeUserTokens revokes every refresh token of the user userID and every
+// access token issued to it from a grant, in one transaction. Access tokens
+// of client credentials (no grant; their subject is a client id) are left
+// alone, and tokens revoked before keep their first revocation time. An
+// empty userID revokes nothing.
+func (s *Store) RevokeUserTokens(ctx context.Context, userID string, now time.Time) error {
+	const op = "revoke user tokens"
+	if userID == "" {
+		return nil
+	}
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
+			`UPDATE access_tokens SET revoked_at = $2
+				WHERE subject = $1 AND grant_id <> '' AND revoked_at IS NULL`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, userID, millis(now)); err != nil {
+				return s.fail(op, err)
+			}
+		}
+		return nil
+	})
+}

@@ -79,3 +79,24 @@ func (s *Store) SetEmailOTP(ctx context.Context, id string, enabled bool, now ti
 	return s.execOne(ctx, "set email otp",
 		`UPDATE users SET email_otp = $2, updated_at = $3 WHERE id = $1`, id, enabled, millis(now))
 }
+
+// SetEmailVerified marks the email of the user id verified.
+func (s *Store) SetEmailVerified(ctx context.Context, id string, now time.Time) error {
+	return s.execOne(ctx, "set email verified",
+		`UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1`, id, millis(now))
+}
+
+// SetEmail replaces the email of the user id with email (which callers
+// lower-case) and marks it verified; storage.ErrConflict if another user
+// has it.
+func (s *Store) SetEmail(ctx context.Context, id, email string, now time.Time) error {
+	return s.execOne(ctx, "set email",
+		`UPDATE users SET email = $2, email_verified = TRUE, updated_at = $3 WHERE id = $1`,
+		id, email, millis(now))
+}
+
+// SetName replaces the name of the user id.
+func (s *Store) SetName(ctx context.Context, id, name string, now time.Time) error {
+	return s.execOne(ctx, "set name",
+		`UPDATE users SET name = $2, updated_at = $3 WHERE id = $1`, id, name, millis(now))
+}
