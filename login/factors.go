@@ -37,6 +37,7 @@ const (
 	purposeSignIn       = "signin"
 	purposeEnableEmail  = "enable-email"
 	purposeDisableEmail = "disable-email"
+	purposeRegenerate   = "regenerate-recovery"
 )
 
 // Factor names as they appear in forms and events.
@@ -219,6 +220,8 @@ func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, 
 			return false, nil // another request used this step first
 		}
 		return err == nil, err
+	case factorRecovery:
+		return h.useRecoveryCode(ctx, u, code)
 	case factorEmail:
 		c, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, h.Now())
 		if errors.Is(err, storage.ErrNotFound) {

@@ -203,15 +203,23 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 // complete marks ar done for the session's user and sends the browser to
 // the provider's callback.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
+	if err := h.markDone(r, ar, sess); err != nil {
+		return err
+	}
+	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+	return nil
+}
+
+// markDone marks ar done for the session's user, with the session's amr
+// and the acr it earns.
+func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
 	acr := ACRPassword
 	if slices.Contains(sess.AMR, "mfa") {
 		acr = ACRMFA
 	}
-	err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acr)
-	if err != nil {
+	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acr); err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}
-	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
 	return nil
 }
 

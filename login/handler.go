@@ -175,14 +175,20 @@ type page struct {
 	ResendAction string            // where Resend posts; "" hides it
 	SwitchURL    string            // "Send a code to my email instead" and the like
 	SwitchText   string
+	AltURL       string // "Use a recovery code"
+	AltText      string
 	CancelURL    string
 	ShowForm     bool
 	QR           template.URL // data: URL of the enrolment QR code
 	Secret       string       // the enrolment secret, for manual entry
 	OTPAuthURL   template.URL // otpauth:// link
+	Recovery     bool         // the code form takes a recovery code
+	Codes        []string     // freshly issued recovery codes
+	Download     template.URL // the codes as a text file
 	// The security page.
-	HasTOTP  bool
-	HasEmail bool
+	HasTOTP      bool
+	HasEmail     bool
+	RecoveryLeft int
 }
 
 // RenderError renders the error page; the HTTP layer uses it for errors it

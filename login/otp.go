@@ -89,6 +89,9 @@ func (h *Handler) toPassword(w http.ResponseWriter, r *http.Request, ar *storage
 // chooseFactor picks the factor the code page asks for: the authenticator
 // by default when enrolled, email when asked for or the only one.
 func chooseFactor(asked string, hasTOTP, hasEmail bool) string {
+	if asked == factorRecovery && (hasTOTP || hasEmail) {
+		return factorRecovery
+	}
 	if asked == factorEmail && hasEmail || !hasTOTP {
 		return factorEmail
 	}
@@ -120,6 +123,19 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 			p.SwitchURL = "/login/otp?method=totp&authRequestID=" + url.QueryEscape(ar.ID)
 			p.SwitchText = "Use my authenticator app instead"
 		}
+	case factorRecovery:
+		p.Message = "Enter one of your recovery codes. Each code works once."
+		p.Recovery = true
+		back := factorTOTP
+		if !hasTOTP {
+			back = factorEmail
+		}
+		p.SwitchURL = "/login/otp?method=" + back + "&authRequestID=" + url.QueryEscape(ar.ID)
+		p.SwitchText = "Use a one-time password instead"
+	}
+	if factor != factorRecovery {
+		p.AltURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
+		p.AltText = "Use a recovery code"
 	}
 	return p
 }
@@ -381,7 +397,17 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("start session: %w", err)
 	}
 	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, factor)
-	return h.complete(w, r, ar, sess)
+	if err := h.markDone(r, ar, sess); err != nil {
+		return err
+	}
+	// The first factor comes with recovery codes, shown once before the
+	// browser goes on to the application.
+	next := h.Callback(r.Context(), ar.ID)
+	if shown, err := h.offerRecoveryCodes(w, r, u, next); shown || err != nil {
+		return err
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
 // resendEnroll emails a new enrolment code within a sign-in.

@@ -11,7 +11,7 @@ import (
 
 // pageNames are the pages every Pages FS must provide.
 var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html",
-	"code.html", "enroll.html", "security.html"}
+	"code.html", "enroll.html", "security.html", "recovery.html"}
 
 type pages map[string]*template.Template
 

@@ -16,6 +16,7 @@ var securityDone = map[string]string{
 	"email-off": "Email codes are disabled.",
 	"totp-on":   "The authenticator app is enabled.",
 	"totp-off":  "The authenticator app is disabled.",
+	"codes":     "Your recovery codes were replaced.",
 }
 
 // signedIn returns the browser's session and user, or an error page.
@@ -50,8 +51,12 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	left, err := h.Store.RecoveryCodesLeft(r.Context(), u.ID)
+	if err != nil {
+		return fmt.Errorf("count recovery codes: %w", err)
+	}
 	h.render(w, r, http.StatusOK, "security.html", &page{
-		Title: "Two-factor authentication", User: u, HasTOTP: hasTOTP, HasEmail: hasEmail,
+		Title: "Two-factor authentication", User: u, HasTOTP: hasTOTP, HasEmail: hasEmail, RecoveryLeft: left,
 		Info: securityDone[r.URL.Query().Get("done")],
 		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
 	})
@@ -81,6 +86,9 @@ func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 	case "totp/disable", "totp/disable-confirm":
 		p.Message = "To turn off the authenticator app, enter the code it shows now, then click Apply."
 		p.Action = "/account/security/totp/disable-confirm"
+	case "recovery/regenerate", "recovery/regenerate-confirm", "recovery/regenerate-resend":
+		p.Message = "To get new recovery codes, enter a code from your authenticator app, or the one we emailed you, then click Apply. The old codes stop working."
+		p.Action = "/account/security/recovery/regenerate-confirm"
 	}
 	return p
 }
@@ -177,6 +185,15 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("switch email codes: %w", err)
 		}
 		h.factorChanged(r, u, factorEmail, enable)
+		if enable {
+			if shown, err := h.offerRecoveryCodes(w, r, u, "/account/security?done=email-on"); shown || err != nil {
+				return err
+			}
+		} else if !hasTOTP {
+			if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
+				return fmt.Errorf("drop recovery codes: %w", err)
+			}
+		}
 		return done(map[bool]string{true: "email-on", false: "email-off"}[enable])
 
 	case "totp/enable":
@@ -209,6 +226,9 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			return failed(res, "enroll.html")
 		}
 		h.factorChanged(r, u, factorTOTP, true)
+		if shown, err := h.offerRecoveryCodes(w, r, u, "/account/security?done=totp-on"); shown || err != nil {
+			return err
+		}
 		return done("totp-on")
 
 	case "totp/disable":
@@ -236,7 +256,56 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("delete totp: %w", err)
 		}
 		h.factorChanged(r, u, factorTOTP, false)
+		if !hasEmail {
+			if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
+				return fmt.Errorf("drop recovery codes: %w", err)
+			}
+		}
 		return done("totp-off")
+
+	case "recovery/regenerate", "recovery/regenerate-resend":
+		if !hasTOTP && !hasEmail {
+			return done("totp-off")
+		}
+		if b, err := blocked(); b || err != nil {
+			return err
+		}
+		p.Hidden["method"] = factorTOTP
+		if !hasTOTP {
+			p.Hidden["method"] = factorEmail
+			p.ResendAction = "/account/security/recovery/regenerate-resend"
+			res, err := h.sendCode(ctx, u, purposeRegenerate, sess.ID, op == "regenerate-resend", ip)
+			if err != nil {
+				return err
+			}
+			p.Info, p.Error = res.info, res.alert
+		}
+		h.render(w, r, http.StatusOK, "code.html", p)
+		return nil
+
+	case "recovery/regenerate-confirm":
+		if !hasTOTP && !hasEmail {
+			return done("totp-off")
+		}
+		factor := factorTOTP
+		if !hasTOTP {
+			factor = factorEmail
+		}
+		p.Hidden["method"] = factor
+		res, err := h.checkCode(ctx, u, factor, purposeRegenerate, sess.ID, r.PostForm.Get("code"), true, ip)
+		if err != nil {
+			return err
+		}
+		if !res.ok {
+			return failed(res, "code.html")
+		}
+		codes, err := h.issueRecoveryCodes(ctx, u)
+		if err != nil {
+			return err
+		}
+		h.notify(ctx, u, "New recovery codes", "New recovery codes were created for your Gatehouse account; the old ones no longer work.\n\nIf this was not you, change your password and contact your administrator.\n")
+		h.renderRecoveryCodes(w, r, codes, "/account/security?done=codes")
+		return nil
 	}
 	return userError(http.StatusNotFound, "Not found", "There is no such page.")
 }

@@ -131,6 +131,9 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 			if err := s.VoidCodes(ctx, u.ID, "", ""); err != nil {
 				return err
 			}
+			if err := s.ReplaceRecoveryCodes(ctx, u.ID, nil, time.Now()); err != nil {
+				return err
+			}
 			s.AddEvent(ctx, &storage.Event{Time: time.Now(), Type: "factor.reset", UserID: u.ID, Detail: "by an administrator (CLI)"})
 			fmt.Fprintf(env.stdout, "two-factor authentication reset for %s: they sign in with the password alone until they enable a factor again\n", u.Email)
 			return nil

@@ -330,10 +330,15 @@ func totpEnable(b *headlessChromium, base, email, shot string) string {
 
 	// The app's code for now enables it.
 	totpDo(b, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, secret, time.Now())))
-	totpClickThrough(b, "apply the code", `form[action="/account/security/totp/enable-confirm"] button[type="submit"]`, ".info", ".alert")
+	totpClickThrough(b, "apply the code", `form[action="/account/security/totp/enable-confirm"] button[type="submit"]`, "#recovery-codes", ".alert")
 	if msg := totpText(b, ".alert"); msg != "" {
 		b.fail("apply the code", fmt.Errorf("the page answered %q", msg))
 	}
+	// The first factor comes with ten recovery codes, shown once.
+	if n := totpEval[int](b, "count the recovery codes", `document.querySelectorAll("#recovery-codes li").length`); n != 10 {
+		t.Errorf("recovery page shows %d codes, want 10", n)
+	}
+	totpClickThrough(b, "continue after the recovery codes", `a.button`, ".info", ".alert")
 	if info := totpText(b, ".info"); info != totpEnabledInfo {
 		t.Errorf("security page says %q, want %q", info, totpEnabledInfo)
 	}

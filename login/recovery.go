@@ -1,0 +1,130 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Recovery codes stand in for a lost second factor: ten single-use codes,
+// shown once when the first factor is enabled, stored as HMACs, checked
+// under the same limiter as every other code.
+const (
+	recoveryCodeCount = 10
+	factorRecovery    = "recovery"
+)
+
+var recoveryEncoding = base32.NewEncoding("abcdefghijkmnpqrstuvwxyz23456789").WithPadding(base32.NoPadding)
+
+// newRecoveryCodes returns fresh codes like "k7m2p-q9xhd" (50 bits each).
+func newRecoveryCodes() []string {
+	codes := make([]string, recoveryCodeCount)
+	for i := range codes {
+		b := make([]byte, 7)
+		rand.Read(b)
+		s := recoveryEncoding.EncodeToString(b)[:10]
+		codes[i] = s[:5] + "-" + s[5:]
+	}
+	return codes
+}
+
+// normalizeRecoveryCode accepts the code however it was typed: any case,
+// with or without the dash and spaces.
+func normalizeRecoveryCode(s string) string {
+	s = strings.ToLower(s)
+	s = strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) != 10 {
+		return ""
+	}
+	return s[:5] + "-" + s[5:]
+}
+
+func (h *Handler) recoveryHash(userID, code string) []byte {
+	m := hmac.New(sha256.New, h.CodeKey[:])
+	fmt.Fprintf(m, "recovery\x00%s\x00%s", userID, code)
+	return m.Sum(nil)
+}
+
+// issueRecoveryCodes replaces u's recovery codes with a fresh set and
+// returns them, to be shown once.
+func (h *Handler) issueRecoveryCodes(ctx context.Context, u *storage.User) ([]string, error) {
+	codes := newRecoveryCodes()
+	hashes := make([][]byte, len(codes))
+	for i, c := range codes {
+		hashes[i] = h.recoveryHash(u.ID, c)
+	}
+	if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, hashes, h.Now()); err != nil {
+		return nil, fmt.Errorf("store recovery codes: %w", err)
+	}
+	h.event(ctx, "recovery.issued", u.ID, "", "")
+	return codes, nil
+}
+
+// useRecoveryCode consumes one of u's recovery codes.
+func (h *Handler) useRecoveryCode(ctx context.Context, u *storage.User, code string) (bool, error) {
+	code = normalizeRecoveryCode(code)
+	if code == "" {
+		return false, nil
+	}
+	err := h.Store.UseRecoveryCode(ctx, u.ID, h.recoveryHash(u.ID, code), h.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("use recovery code: %w", err)
+	}
+	left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
+	if err != nil {
+		return false, fmt.Errorf("count recovery codes: %w", err)
+	}
+	h.event(ctx, "recovery.used", u.ID, "", fmt.Sprintf("%d left", left))
+	h.notify(ctx, u, "A recovery code was used",
+		fmt.Sprintf("A recovery code was used to sign in to your Gatehouse account. %d codes are left.\n\nIf this was not you, change your password and contact your administrator.\n", left))
+	return true, nil
+}
+
+// renderRecoveryCodes shows freshly issued codes once, with a download link and
+// where to go next.
+func (h *Handler) renderRecoveryCodes(w http.ResponseWriter, r *http.Request, codes []string, next string) {
+	text := "Gatehouse recovery codes\n\nEach code works once, in place of a one-time password.\n\n" + strings.Join(codes, "\n") + "\n"
+	h.render(w, r, http.StatusOK, "recovery.html", &page{
+		Title:     "Your recovery codes",
+		Codes:     codes,
+		Download:  template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)),
+		CancelURL: next,
+	})
+}
+
+// offerRecoveryCodes issues recovery codes after a factor was enabled if
+// the user has none left (the first factor), and shows them once with a
+// link to next. It reports whether it rendered the page.
+func (h *Handler) offerRecoveryCodes(w http.ResponseWriter, r *http.Request, u *storage.User, next string) (bool, error) {
+	left, err := h.Store.RecoveryCodesLeft(r.Context(), u.ID)
+	if err != nil {
+		return false, fmt.Errorf("count recovery codes: %w", err)
+	}
+	if left > 0 {
+		return false, nil
+	}
+	codes, err := h.issueRecoveryCodes(r.Context(), u)
+	if err != nil {
+		return false, err
+	}
+	h.renderRecoveryCodes(w, r, codes, next)
+	return true, nil
+}
