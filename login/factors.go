@@ -250,11 +250,18 @@ func (h *Handler) blockedMessage(until time.Time) string {
 
 // notify sends a security email; failures are logged, not shown.
 func (h *Handler) notify(ctx context.Context, u *storage.User, subject, text string) {
+	_ = h.sendMail(ctx, u, subject, text) // logged by sendMail
+}
+
+// sendMail sends a message to u and reports failure (logged) to the caller.
+func (h *Handler) sendMail(ctx context.Context, u *storage.User, subject, text string) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
 	defer cancel()
 	if err := h.Mailer.Send(sctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {
-		h.Logger.WarnContext(ctx, "security email not sent", "user_id", u.ID, "err", err)
+		h.Logger.WarnContext(ctx, "email not sent", "user_id", u.ID, "subject", subject, "err", err)
+		return err
 	}
+	return nil
 }
 
 // event records an audit event and logs it.

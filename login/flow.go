@@ -122,6 +122,7 @@ func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.A
 		Title:         "Sign in",
 		ClientName:    name,
 		AuthRequestID: ar.ID,
+		Registration:  h.Registration,
 		CSRF:          h.csrfToken("login", flow),
 		Email:         email,
 		Error:         msg,
@@ -167,6 +168,11 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		err = h.Passwords.Verify(u.PasswordHash, secret)
 		if err == nil && u.Disabled {
 			err = errors.New("account disabled")
+		}
+		if err == nil && !u.EmailVerified {
+			// A registration whose address is not confirmed yet fails
+			// like a wrong password.
+			err = errors.New("email not confirmed")
 		}
 		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
@@ -220,26 +226,6 @@ func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *stora
 	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acr); err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}
-	return nil
-}
-
-// showAccount shows the signed-in user.
-func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
-	sess, err := h.currentSession(r)
-	if err != nil {
-		return fmt.Errorf("load session: %w", err)
-	}
-	if sess == nil {
-		return userError(http.StatusUnauthorized, "Not signed in", "You are not signed in. Sign in from the application you use, then come back here.")
-	}
-	u, err := h.Store.UserByID(r.Context(), sess.UserID)
-	if err != nil {
-		return fmt.Errorf("load user: %w", err)
-	}
-	h.render(w, r, http.StatusOK, "account.html", &page{
-		Title: "Your account", User: u, AuthTime: sess.AuthTime,
-		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
-	})
 	return nil
 }
 

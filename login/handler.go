@@ -55,6 +55,8 @@ type Handler struct {
 	TOTPIssuer     string
 	EmailCodeTTL   time.Duration
 	ResendCooldown time.Duration
+	// BaseURL is the public base URL (the issuer), for links in emails.
+	BaseURL string
 	// Callback returns the provider's URL that completes an auth request.
 	Callback func(ctx context.Context, authRequestID string) string
 	// Fail sends an OAuth error for an auth request to its client.
@@ -70,6 +72,14 @@ type Handler struct {
 	Now             func() time.Time
 	Logger          *slog.Logger
 
+	// Registration opens /register, where people create their own accounts.
+	Registration bool
+	// RegLimiter counts registrations per client IP and per address.
+	RegLimiter *lockout.Limiter
+	// RecoverLimiter counts password-recovery requests per client IP and per
+	// address.
+	RecoverLimiter *lockout.Limiter
+
 	pages pages
 }
 
@@ -82,6 +92,9 @@ func (h *Handler) Init() error {
 		return errors.New("login: Handler is missing a dependency")
 	case h.SessionLifetime <= 0 || h.SessionIdle <= 0 || h.EmailCodeTTL <= 0 || h.ResendCooldown < 0:
 		return errors.New("login: lifetimes must be positive")
+	}
+	if err := h.initSelfService(); err != nil {
+		return err
 	}
 	p, err := parsePages(h.Pages)
 	if err != nil {
@@ -104,8 +117,24 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/login/enroll", h.serve(h.submitEnroll))
 	r.Post("/login/enroll/resend", h.serve(h.resendEnroll))
 	r.Get("/account", h.serve(h.showAccount))
+	r.Post("/account/name", h.serve(h.changeName))
+	r.Post("/account/email", h.serve(h.changeEmail))
+	r.Get("/account/email/confirm", h.serve(h.confirmEmailChange))
+	r.Post("/account/sessions/end", h.serve(h.endSession))
+	r.Post("/account/sessions/end-others", h.serve(h.endOtherSessions))
 	r.Get("/account/security", h.serve(h.showSecurity))
 	r.Post("/account/security/{factor}/{op}", h.serve(h.securityAction))
+	r.Get("/register", h.serve(h.showRegister))
+	r.Post("/register", h.serve(h.submitRegister))
+	r.Get("/register/confirm", h.serve(h.showConfirm))
+	r.Post("/register/confirm", h.serve(h.submitConfirm))
+	r.Get("/recover", h.serve(h.showRecover))
+	r.Post("/recover", h.serve(h.submitRecover))
+	r.Get("/recover/reset", h.serve(h.showReset))
+	r.Post("/recover/reset", h.serve(h.submitReset))
+	r.Get("/account/password", h.serve(h.showPasswordChange))
+	r.Post("/account/password", h.serve(h.changePassword))
+	r.Post("/account/password/code", h.serve(h.sendPasswordCode))
 	r.Post("/logout", h.serve(h.logout))
 	r.Get("/signed-out", h.serve(h.signedOut))
 	static, _ := fs.Sub(h.Pages, "static")
@@ -162,6 +191,7 @@ type page struct {
 	Message       string // error page
 	Error         string // form error
 	ClientName    string
+	Registration  bool // the sign-in page links to /register
 	AuthRequestID string
 	CSRF          string
 	Email         string
@@ -185,6 +215,9 @@ type page struct {
 	Recovery     bool         // the code form takes a recovery code
 	Codes        []string     // freshly issued recovery codes
 	Download     template.URL // the codes as a text file
+	// The account page.
+	Sessions []sessionView
+	Events   []eventView
 	// The security page.
 	HasTOTP      bool
 	HasEmail     bool

@@ -203,6 +203,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		TOTPIssuer:      cfg.SecondFactor.TOTPIssuer,
 		EmailCodeTTL:    cfg.SecondFactor.EmailCodeTTL.Duration,
 		ResendCooldown:  cfg.SecondFactor.EmailResendCooldown.Duration,
+		BaseURL:         issuer,
 		Callback:        provider.CallbackURL,
 		Fail:            provider.AuthRequestError,
 		ClientIP:        clientIP,

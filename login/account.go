@@ -1,0 +1,275 @@
+package login
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// emailChangeTTL is how long the link confirming a new address works.
+const emailChangeTTL = 24 * time.Hour
+
+// account page notices, by the "done" query value.
+var accountDone = map[string]string{
+	"name":         "Your name was changed.",
+	"email-sent":   "We sent a confirmation link to your new address. Your email changes when you open it.",
+	"email":        "Your email address was changed.",
+	"session":      "The session was signed out.",
+	"others":       "All your other sessions were signed out.",
+	"email-failed": "We couldn't send the confirmation email, try again.",
+}
+
+// sessionView is one row of the session list.
+type sessionView struct {
+	ID       string
+	Device   string
+	IP       string
+	LastSeen time.Time
+	Current  bool
+}
+
+// eventView is one row of the recent security events.
+type eventView struct {
+	Time   time.Time
+	What   string
+	IP     string
+	Detail string
+}
+
+// eventNames are the audit events shown to users, in words.
+var eventNames = map[string]string{
+	"signin.succeeded": "Signed in",
+	"signin.failed":    "Failed sign-in",
+	"code.failed":      "Wrong one-time password",
+	"code.blocked":     "Sign-ins blocked",
+	"factor.enabled":   "Second factor turned on",
+	"factor.disabled":  "Second factor turned off",
+	"factor.reset":     "Second factors reset by an administrator",
+	"recovery.used":    "Recovery code used",
+	"recovery.issued":  "New recovery codes",
+	"email.changed":    "Email address changed",
+	"password.changed": "Password changed",
+}
+
+// showAccount shows the account: profile, sessions, second factors and
+// recent security events.
+func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
+	sess, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	now := h.Now()
+	list, err := h.Store.UserSessions(ctx, u.ID, now)
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	var sessions []sessionView
+	for _, s := range list {
+		sessions = append(sessions, sessionView{ID: s.ID, Device: describeDevice(s.UserAgent), IP: s.IP,
+			LastSeen: s.LastSeenAt, Current: s.ID == sess.ID})
+	}
+	evs, err := h.Store.Events(ctx, storage.EventFilter{UserID: u.ID, Limit: 15})
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	var events []eventView
+	for _, e := range evs {
+		name, ok := eventNames[e.Type]
+		if !ok {
+			continue
+		}
+		events = append(events, eventView{Time: e.Time, What: name, IP: e.IP})
+	}
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "account.html", &page{
+		Title: "Your account", User: u, AuthTime: sess.AuthTime,
+		CSRF:     h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		Info:     accountDone[r.URL.Query().Get("done")],
+		Sessions: sessions, Events: events, HasTOTP: hasTOTP, HasEmail: hasEmail,
+	})
+	return nil
+}
+
+// accountForm checks the session and the CSRF token of an account form.
+func (h *Handler) accountForm(r *http.Request) (*storage.Session, *storage.User, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, nil, err
+	}
+	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+		return nil, nil, err
+	}
+	return h.signedIn(r)
+}
+
+func (h *Handler) accountDone(w http.ResponseWriter, r *http.Request, key string) error {
+	http.Redirect(w, r, "/account?done="+key, http.StatusSeeOther)
+	return nil
+}
+
+// changeName sets the user's display name.
+func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if len(name) > 200 {
+		return userError(http.StatusBadRequest, "Name too long", "Use at most 200 characters for your name.")
+	}
+	if err := h.Store.SetName(r.Context(), u.ID, name, h.Now()); err != nil {
+		return fmt.Errorf("set name: %w", err)
+	}
+	return h.accountDone(w, r, "name")
+}
+
+// changeEmail sends a confirmation link to the new address; the email
+// changes only when it is opened.
+func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
+	r, _ = h.withIP(r)
+	_, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email")))
+	if err != nil || addr.Name != "" {
+		return userError(http.StatusBadRequest, "Invalid email", "Enter a valid email address.")
+	}
+	email := NormalizeEmail(addr.Address)
+	if email == u.Email {
+		return h.accountDone(w, r, "email")
+	}
+	// Whether the address is taken is not revealed here: the link simply
+	// fails to change it later.
+	token := newSecret()
+	hash := sha256.Sum256([]byte(token))
+	ctx := r.Context()
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, "change-email"); err != nil {
+		return fmt.Errorf("drop old email links: %w", err)
+	}
+	err = h.Store.CreateActionToken(ctx, &storage.ActionToken{Hash: hash[:], Purpose: "change-email", UserID: u.ID,
+		Data: email, CreatedAt: h.Now(), ExpiresAt: h.Now().Add(emailChangeTTL)})
+	if err != nil {
+		return fmt.Errorf("store email link: %w", err)
+	}
+	link := h.BaseURL + "/account/email/confirm?token=" + url.QueryEscape(token)
+	copyOfUser := *u
+	copyOfUser.Email = email
+	if err := h.sendMail(ctx, &copyOfUser, "Confirm your new email address",
+		"Open this link to use this address for your Gatehouse account:\n\n"+link+"\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n"); err != nil {
+		return h.accountDone(w, r, "email-failed")
+	}
+	return h.accountDone(w, r, "email-sent")
+}
+
+// confirmEmailChange opens the link sent to a new address.
+func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	hash := sha256.Sum256([]byte(token))
+	ctx := r.Context()
+	t, err := h.Store.UseActionToken(ctx, hash[:], "change-email", h.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return userError(http.StatusBadRequest, "Link expired", "This link has expired or was already used.")
+	}
+	if err != nil {
+		return fmt.Errorf("use email link: %w", err)
+	}
+	u, err := h.Store.UserByID(ctx, t.UserID)
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	old := *u
+	err = h.Store.SetEmail(ctx, u.ID, t.Data, h.Now())
+	if errors.Is(err, storage.ErrConflict) {
+		return userError(http.StatusConflict, "Address in use", "This address already belongs to another account.")
+	}
+	if err != nil {
+		return fmt.Errorf("set email: %w", err)
+	}
+	h.event(ctx, "email.changed", u.ID, "", "")
+	h.notify(ctx, &old, "Your email address was changed",
+		"The email address of your Gatehouse account was changed to "+t.Data+".\n\nIf this was not you, contact your administrator at once.\n")
+	http.Redirect(w, r, "/account?done=email", http.StatusSeeOther)
+	return nil
+}
+
+// endSession signs out one of the user's sessions.
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	id := r.PostForm.Get("session")
+	list, err := h.Store.UserSessions(r.Context(), u.ID, h.Now())
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	for _, s := range list {
+		if s.ID == id { // only the user's own sessions
+			if err := h.Store.DeleteSession(r.Context(), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("delete session: %w", err)
+			}
+		}
+	}
+	return h.accountDone(w, r, "session")
+}
+
+// endOtherSessions signs out every session but this one.
+func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
+	sess, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	if _, err := h.Store.DeleteUserSessionsExcept(r.Context(), u.ID, sess.ID); err != nil {
+		return fmt.Errorf("delete sessions: %w", err)
+	}
+	return h.accountDone(w, r, "others")
+}
+
+// describeDevice names a browser and system from a User-Agent string.
+func describeDevice(ua string) string {
+	var browser, system string
+	switch {
+	case strings.Contains(ua, "Edg/"):
+		browser = "Edge"
+	case strings.Contains(ua, "Firefox/"):
+		browser = "Firefox"
+	case strings.Contains(ua, "Chrome/") || strings.Contains(ua, "Chromium/"):
+		browser = "Chrome"
+	case strings.Contains(ua, "Safari/"):
+		browser = "Safari"
+	case strings.HasPrefix(ua, "Go-http-client"):
+		browser = "Program"
+	}
+	switch {
+	case strings.Contains(ua, "Android"):
+		system = "Android"
+	case strings.Contains(ua, "iPhone") || strings.Contains(ua, "iPad"):
+		system = "iOS"
+	case strings.Contains(ua, "Windows"):
+		system = "Windows"
+	case strings.Contains(ua, "Mac OS X"):
+		system = "macOS"
+	case strings.Contains(ua, "Linux"):
+		system = "Linux"
+	}
+	switch {
+	case browser != "" && system != "":
+		return browser + " on " + system
+	case browser != "":
+		return browser
+	case system != "":
+		return system
+	}
+	return "Unknown device"
+}
