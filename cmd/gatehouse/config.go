@@ -39,6 +39,7 @@ type Config struct {
 	SecondFactor SecondFactorConfig `yaml:"second_factor"`
 	Lockout      LockoutConfig      `yaml:"lockout"`
 	Password     PasswordConfig     `yaml:"password"`
+	Registration RegistrationConfig `yaml:"registration"`
 	Session      SessionConfig      `yaml:"session"`
 	Tokens       TokensConfig       `yaml:"tokens"`
 	Keys         KeysConfig         `yaml:"keys"`
@@ -125,6 +126,14 @@ type PasswordConfig struct {
 	IPMaxAttempts int `yaml:"ip_max_attempts"`
 	// BlockDuration is how long either block lasts.
 	BlockDuration Duration `yaml:"block_duration"`
+}
+
+// RegistrationConfig is the "registration" section: accounts people create
+// themselves.
+type RegistrationConfig struct {
+	// Enabled opens /register, where anyone can create an account that
+	// becomes usable once its email address is confirmed.
+	Enabled bool `yaml:"enabled"`
 }
 
 // SessionConfig is the "session" section: browser sessions at Gatehouse.
@@ -221,6 +230,7 @@ func DefaultConfig() *Config {
 			IPMaxAttempts: 20,
 			BlockDuration: Duration{10 * time.Minute},
 		},
+		Registration: RegistrationConfig{Enabled: true},
 		Session: SessionConfig{
 			Lifetime:    Duration{12 * time.Hour},
 			IdleTimeout: Duration{time.Hour},
@@ -439,6 +449,12 @@ func setConfigScalar(f reflect.Value, s string) error {
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q (write true or false)", s)
+		}
+		f.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
 		if err != nil {

@@ -213,6 +213,19 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		SessionIdle:     cfg.Session.IdleTimeout.Duration,
 		Now:             now,
 		Logger:          logger,
+		Registration:    cfg.Registration.Enabled,
+		// Registrations and recovery requests send email: each client IP
+		// and each address gets a few per hour.
+		RegLimiter: &lockout.Limiter{
+			Store: store, Now: now, Scope: "reg",
+			IP:      storage.Limit{Max: 10, Window: time.Hour, Block: time.Hour},
+			Account: storage.Limit{Max: 5, Window: time.Hour, Block: time.Hour},
+		},
+		RecoverLimiter: &lockout.Limiter{
+			Store: store, Now: now, Scope: "rec",
+			IP:      storage.Limit{Max: 10, Window: time.Hour, Block: time.Hour},
+			Account: storage.Limit{Max: 5, Window: time.Hour, Block: time.Hour},
+		},
 	}
 	if err := lh.Init(); err != nil {
 		return nil, err
@@ -248,7 +261,8 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		lh.RenderError(w, r, http.StatusForbidden, "Request refused", "Cross-origin form submissions are not accepted.")
 	}))
 	loginRoutes := provider.IssuerInterceptor(csrf.Handler(lh.Routes()))
-	for _, p := range []string{"/login", "/login/*", "/account", "/account/*", "/logout", "/signed-out", "/static/*"} {
+	for _, p := range []string{"/login", "/login/*", "/account", "/account/*", "/logout", "/signed-out", "/static/*",
+		"/register", "/register/*", "/recover", "/recover/*"} {
 		r.Handle(p, loginRoutes)
 	}
 

@@ -1,0 +1,212 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Password change: GET/POST /account/password, for a signed-in user. It
+// takes the current password (under the password limiter) and, when the
+// user has a second factor, a code from it (under the code limiter): the
+// authenticator app if enabled, else an emailed code that "Send me a code"
+// (POST /account/password/code) sends for this session. Afterwards the
+// user's other sessions end, their tokens are revoked and a security email
+// goes out.
+
+const (
+	msgWrongCurrent   = "Your current password is not correct."
+	msgPasswordChange = "Your password was changed. You were signed out everywhere else."
+)
+
+// passwordFactor is the factor a password change of the user asks for.
+func passwordFactor(hasTOTP, hasEmail bool) string {
+	switch {
+	case hasTOTP:
+		return factorTOTP
+	case hasEmail:
+		return factorEmail
+	}
+	return ""
+}
+
+// passwordPage is the password-change form for u.
+func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, error) {
+	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	return &selfPage{
+		page: page{
+			Title: "Change your password",
+			User:  u,
+			CSRF:  h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		},
+		Factor: passwordFactor(hasTOTP, hasEmail),
+	}, nil
+}
+
+// showPasswordChange shows the password-change form.
+func (h *Handler) showPasswordChange(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	p, err := h.passwordPage(r, u)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "password.html", p)
+	return nil
+}
+
+// sendPasswordCode emails the code a password change of a user with email
+// codes (and no authenticator app) asks for.
+func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	r, ip := h.withIP(r)
+	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+		return err
+	}
+	sess, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	p, err := h.passwordPage(r, u)
+	if err != nil {
+		return err
+	}
+	if p.Factor != factorEmail {
+		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
+		return nil
+	}
+	ctx := r.Context()
+	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
+		return err
+	} else if !until.IsZero() {
+		p.Error = h.blockedMessage(until)
+		h.render(w, r, http.StatusTooManyRequests, "password.html", p)
+		return nil
+	}
+	_, err = h.Store.LatestCode(ctx, u.ID, purposeChangePassword, sess.ID, h.Now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load code: %w", err)
+	}
+	res, err := h.sendCode(ctx, u, purposeChangePassword, sess.ID, err == nil, ip)
+	if err != nil {
+		return err
+	}
+	p.Info, p.Error = res.info, res.alert
+	h.render(w, r, http.StatusOK, "password.html", p)
+	return nil
+}
+
+// changePassword checks the current password and the second factor, then
+// sets the new password.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	r, ip := h.withIP(r)
+	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+		return err
+	}
+	sess, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	p, err := h.passwordPage(r, u)
+	if err != nil {
+		return err
+	}
+	fail := func(status int, msg string) error {
+		p.Error = msg
+		h.render(w, r, status, "password.html", p)
+		return nil
+	}
+	current := r.PostForm.Get("current")
+	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
+
+	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
+		return err
+	} else if !until.IsZero() {
+		return fail(http.StatusTooManyRequests, h.blockedMessage(until))
+	}
+	if secret != again {
+		return fail(http.StatusBadRequest, msgPasswordsDiffer)
+	}
+	if err := policy.Check(secret, u.Email, u.Name); err != nil {
+		return fail(http.StatusBadRequest, err.Error())
+	}
+
+	// The current password, under the sign-in's password limiter.
+	err = errors.New("empty or oversized password")
+	if current != "" && len(current) <= policy.MaxBytes {
+		err = h.Passwords.Verify(u.PasswordHash, current)
+	}
+	if err != nil {
+		if !errors.Is(err, password.ErrMismatch) {
+			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
+		}
+		h.event(ctx, "password.change_failed", u.ID, "", "current password")
+		res, err := h.Limiter.Fail(ctx, ip, u.Email)
+		if err != nil {
+			return err
+		}
+		if !res.BlockedUntil.IsZero() {
+			return fail(http.StatusTooManyRequests, h.blockedMessage(res.BlockedUntil))
+		}
+		return fail(http.StatusUnauthorized, msgWrongCurrent)
+	}
+	if err := h.Limiter.Succeed(ctx, ip, u.Email); err != nil {
+		return err
+	}
+
+	// The second factor, under the code limiter.
+	if p.Factor != "" {
+		res, err := h.checkCode(ctx, u, p.Factor, purposeChangePassword, sess.ID, r.PostForm.Get("code"), true, ip)
+		if err != nil {
+			return err
+		}
+		if !res.ok {
+			h.event(ctx, "password.change_failed", u.ID, "", p.Factor)
+			status := http.StatusUnauthorized
+			if res.blocked {
+				status = http.StatusTooManyRequests
+			}
+			return fail(status, res.message)
+		}
+	}
+
+	now := h.Now()
+	if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), now); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	n, err := h.Store.DeleteUserSessionsExcept(ctx, u.ID, sess.ID)
+	if err != nil {
+		return fmt.Errorf("end other sessions: %w", err)
+	}
+	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	// A reset link sent earlier must not undo the change.
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
+		return fmt.Errorf("delete reset tokens: %w", err)
+	}
+	h.event(ctx, "password.changed", u.ID, "", fmt.Sprintf("%d other sessions ended, tokens revoked", n))
+	h.notify(ctx, u, "Your Gatehouse password was changed",
+		"The password of your Gatehouse account was changed from the account page. Your other sessions were signed out, and applications must sign in again.\n\n"+
+			"If this was not you, reset your password with \"Forgot password?\" on the sign-in page and tell your administrator.\n")
+	return h.notice(w, r, http.StatusOK, &selfPage{
+		page:     page{Title: "Password changed", Info: msgPasswordChange},
+		LinkURL:  "/account",
+		LinkText: "Back to your account",
+	})
+}

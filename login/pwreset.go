@@ -1,0 +1,241 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gatehouse-idp/gatehouse/login/mail"
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Password recovery: GET/POST /recover emails a single-use link to
+// /recover/reset, valid 30 minutes, and answers the same whether or not the
+// address has an account. Setting the new password ends every session and
+// revokes every token of the account; the second factor is left as it is,
+// so the next sign-in still asks for it.
+
+const (
+	msgRecoverSent = "If an account exists for %s, we sent a link to it to choose a new password. The link works once, for 30 minutes."
+	msgResetDone   = "Your password was changed. Sign in with it now."
+	msgResetUsed   = msgLinkUsed + " Ask for a new one with \"Forgot password?\" on the sign-in page."
+	msgEnterEmail  = "Enter your email address."
+)
+
+func (h *Handler) recoverPage(flow, authRequestID string) *selfPage {
+	return &selfPage{page: page{
+		Title:         "Forgot your password?",
+		CSRF:          h.csrfToken("recover", flow),
+		AuthRequestID: authRequestID,
+	}}
+}
+
+// showRecover shows the form that asks for the address.
+func (h *Handler) showRecover(w http.ResponseWriter, r *http.Request) error {
+	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "forgot.html", h.recoverPage(h.flowValue(w, r), id))
+	return nil
+}
+
+// submitRecover emails a reset link if the address has an account, under
+// limits per client IP and per address, and answers the same either way.
+func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	flow := h.cookieValue(r, flowCookie)
+	if err := h.checkCSRF(r, "recover", flow); err != nil {
+		return err
+	}
+	r, ip := h.withIP(r)
+	ctx := r.Context()
+	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	email := NormalizeEmail(r.PostForm.Get("email"))
+	p := h.recoverPage(flow, id)
+	p.Email = email
+	if until, err := h.RecoverLimiter.Blocked(ctx, ip, ""); err != nil {
+		return err
+	} else if !until.IsZero() {
+		p.Error = h.blockedMessage(until)
+		h.render(w, r, http.StatusTooManyRequests, "forgot.html", p)
+		return nil
+	}
+	if email == "" || len(email) > 320 {
+		p.Error = msgEnterEmail
+		h.render(w, r, http.StatusBadRequest, "forgot.html", p)
+		return nil
+	}
+	// As for registrations: the IP is not blocked, so a block now is the
+	// address's, and then nothing is sent.
+	addrBlock, err := h.RecoverLimiter.Blocked(ctx, ip, email)
+	if err != nil {
+		return err
+	}
+	if _, err := h.RecoverLimiter.Fail(ctx, ip, email); err != nil {
+		return err
+	}
+	if addrBlock.IsZero() {
+		if err := h.sendReset(ctx, email, id); err != nil {
+			return err
+		}
+	} else {
+		h.Logger.InfoContext(ctx, "recovery email not sent: too many for this address")
+	}
+	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
+		Title:   "Check your email",
+		Message: fmt.Sprintf(msgRecoverSent, email),
+	}})
+}
+
+// sendReset emails a reset link to the account of email, if there is one
+// that is not disabled.
+func (h *Handler) sendReset(ctx context.Context, email, authRequestID string) error {
+	u, err := h.Store.UserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.event(ctx, "password.reset_requested", "", "", "unknown account")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	if u.Disabled {
+		h.event(ctx, "password.reset_requested", u.ID, "", "disabled account: nothing sent")
+		return nil
+	}
+	token, err := h.newResetToken(ctx, u, authRequestID)
+	if err != nil {
+		return err
+	}
+	h.event(ctx, "password.reset_requested", u.ID, "", "")
+	h.mailLater(ctx, mail.Message{
+		To:      u.Email,
+		Subject: "Reset your Gatehouse password",
+		Text: "Someone, hopefully you, asked to reset the password of your Gatehouse account.\n\n" +
+			"To choose a new password, open this link (it works once, for 30 minutes):\n\n" +
+			h.link("/recover/reset", token) + "\n\n" +
+			"If you did not ask, ignore this email: your password stays as it is.\n",
+	}, u.ID, "reset-password")
+	return nil
+}
+
+// newResetToken issues the user's reset token; older ones stop working.
+func (h *Handler) newResetToken(ctx context.Context, u *storage.User, authRequestID string) (string, error) {
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
+		return "", fmt.Errorf("delete reset tokens: %w", err)
+	}
+	return h.issueToken(ctx, u.ID, purposeResetPassword, authRequestID, h.Now().Add(resetTTL))
+}
+
+func (h *Handler) resetPage(flow, token string) *selfPage {
+	return &selfPage{page: page{Title: "Choose a new password", CSRF: h.csrfToken("reset", flow)}, Token: token}
+}
+
+// showReset is the page the reset link opens: the new-password form, which
+// carries the token to the POST. Opening it does not use the link up.
+func (h *Handler) showReset(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	if !validToken(token) {
+		return userError(http.StatusBadRequest, "Link not valid", msgResetUsed)
+	}
+	h.render(w, r, http.StatusOK, "reset.html", h.resetPage(h.flowValue(w, r), token))
+	return nil
+}
+
+// submitReset consumes the token and sets the new password.
+func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	flow := h.cookieValue(r, flowCookie)
+	if err := h.checkCSRF(r, "reset", flow); err != nil {
+		return err
+	}
+	r, _ = h.withIP(r)
+	ctx := r.Context()
+	token := r.PostForm.Get("token")
+	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
+	p := h.resetPage(flow, token)
+	fail := func(msg string) error {
+		p.Error = msg
+		h.render(w, r, http.StatusBadRequest, "reset.html", p)
+		return nil
+	}
+	if !validToken(token) {
+		return userError(http.StatusBadRequest, "Link not valid", msgResetUsed)
+	}
+	// What can be checked without the account is checked before the
+	// link is used up.
+	if secret != again {
+		return fail(msgPasswordsDiffer)
+	}
+	if err := policy.Check(secret, "", ""); err != nil {
+		return fail(err.Error())
+	}
+
+	t, err := h.useToken(ctx, token, purposeResetPassword)
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		return userError(http.StatusBadRequest, "Link expired", msgResetUsed)
+	}
+	u, err := h.Store.UserByID(ctx, t.UserID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		return userError(http.StatusBadRequest, "Link expired", msgResetUsed)
+	}
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	if err := policy.Check(secret, u.Email, u.Name); err != nil {
+		// The password is the account's own address or name. The link is
+		// used up: the form goes on with a new one that expires with it.
+		next, err2 := h.issueToken(ctx, u.ID, purposeResetPassword, t.Data, t.ExpiresAt)
+		if err2 != nil {
+			return err2
+		}
+		p.Token = next
+		return fail(err.Error())
+	}
+
+	now := h.Now()
+	if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), now); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	// The link proved the address: an account never confirmed is now.
+	if !u.EmailVerified {
+		if err := h.Store.SetEmailVerified(ctx, u.ID, now); err != nil {
+			return fmt.Errorf("confirm email: %w", err)
+		}
+		if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeConfirmEmail); err != nil {
+			return fmt.Errorf("delete confirmation tokens: %w", err)
+		}
+	}
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
+		return fmt.Errorf("delete reset tokens: %w", err)
+	}
+	n, err := h.Store.DeleteUserSessionsExcept(ctx, u.ID, "")
+	if err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	h.ClearSession(w)
+	h.event(ctx, "password.reset", u.ID, "", fmt.Sprintf("by an emailed link; %d sessions ended, tokens revoked", n))
+	h.notify(ctx, u, "Your Gatehouse password was changed",
+		"The password of your Gatehouse account was reset with a link sent to this address. Every session was signed out, and applications must sign in again.\n\n"+
+			"If this was not you, reset your password again with \"Forgot password?\" on the sign-in page and tell your administrator.\n")
+	p = &selfPage{page: page{Title: "Password changed", Info: msgResetDone}}
+	if err := h.continueLink(ctx, p, t.Data); err != nil {
+		return err
+	}
+	return h.notice(w, r, http.StatusOK, p)
+}

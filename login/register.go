@@ -1,0 +1,257 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	netmail "net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse-idp/gatehouse/login/mail"
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Registration: GET/POST /register creates an account whose address is
+// not confirmed, and emails a link to /register/confirm; until it is
+// opened, signing in fails like a wrong password. Registering an address
+// that already has an account shows the same page and emails its owner a
+// warning instead, so the form tells nobody which addresses have accounts.
+
+const (
+	msgRegistrationClosed = "Accounts are created by an administrator here. Ask yours for one."
+	msgBadEmail           = "Enter a valid email address."
+	msgBadName            = "Enter your name (at most 100 characters)."
+	msgCheckEmail         = "Check your email to confirm your address. We sent a message to %s; open the link in it within 24 hours to finish creating your account."
+	msgConfirmed          = "Your email is confirmed. You can now sign in."
+	msgConfirmLinkUsed    = msgLinkUsed + " If your address is not confirmed yet, register again: we will email you what to do."
+	maxNameLength         = 100
+)
+
+func (h *Handler) registrationClosed() error {
+	return userError(http.StatusNotFound, "Registration closed", msgRegistrationClosed)
+}
+
+// registerPage is the registration form.
+func (h *Handler) registerPage(flow, authRequestID string) *selfPage {
+	return &selfPage{page: page{
+		Title:         "Create an account",
+		CSRF:          h.csrfToken("register", flow),
+		AuthRequestID: authRequestID,
+	}}
+}
+
+// showRegister shows the registration form. A sign-in in progress
+// (authRequestID) is kept, so that the confirmation can lead back to it.
+func (h *Handler) showRegister(w http.ResponseWriter, r *http.Request) error {
+	if !h.Registration {
+		return h.registrationClosed()
+	}
+	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "register.html", h.registerPage(h.flowValue(w, r), id))
+	return nil
+}
+
+// submitRegister creates the account, or warns the owner of an existing
+// one, and answers the same either way.
+func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	if !h.Registration {
+		return h.registrationClosed()
+	}
+	flow := h.cookieValue(r, flowCookie)
+	if err := h.checkCSRF(r, "register", flow); err != nil {
+		return err
+	}
+	r, ip := h.withIP(r)
+	ctx := r.Context()
+	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	email := NormalizeEmail(r.PostForm.Get("email"))
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
+	p := h.registerPage(flow, id)
+	p.Email, p.Name = email, name
+	fail := func(status int, msg string) error {
+		p.Error = msg
+		h.render(w, r, status, "register.html", p)
+		return nil
+	}
+
+	if until, err := h.RegLimiter.Blocked(ctx, ip, ""); err != nil {
+		return err
+	} else if !until.IsZero() {
+		return fail(http.StatusTooManyRequests, h.blockedMessage(until))
+	}
+	switch {
+	case !validEmail(email):
+		return fail(http.StatusBadRequest, msgBadEmail)
+	case name == "" || utf8.RuneCountInString(name) > maxNameLength:
+		return fail(http.StatusBadRequest, msgBadName)
+	case secret != again:
+		return fail(http.StatusBadRequest, msgPasswordsDiffer)
+	}
+	if err := policy.Check(secret, email, name); err != nil {
+		return fail(http.StatusBadRequest, err.Error())
+	}
+
+	// Every registration counts against the client IP and the address,
+	// whether the address has an account or not. The IP is not blocked
+	// (checked above), so a block now is the address's: then nothing is
+	// sent, and the page still says the same.
+	addrBlock, err := h.RegLimiter.Blocked(ctx, ip, email)
+	if err != nil {
+		return err
+	}
+	if _, err := h.RegLimiter.Fail(ctx, ip, email); err != nil {
+		return err
+	}
+	// Hash first on both paths: they take the same time.
+	hash := h.Passwords.Hash(secret)
+	if addrBlock.IsZero() {
+		if err := h.register(ctx, email, name, hash, id); err != nil {
+			return err
+		}
+	} else {
+		h.Logger.InfoContext(ctx, "registration email not sent: too many for this address")
+	}
+	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
+		Title:   "Check your email",
+		Message: fmt.Sprintf(msgCheckEmail, email),
+	}})
+}
+
+// validEmail reports whether s, normalised, is a plain email address.
+func validEmail(s string) bool {
+	if s == "" || len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>\"") {
+		return false
+	}
+	a, err := netmail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
+}
+
+// register creates an unconfirmed account for email and emails the
+// confirmation link, or warns the owner if the address has an account.
+func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID string) error {
+	u, err := h.Store.UserByEmail(ctx, email)
+	if err == nil {
+		return h.registerExisting(ctx, u, authRequestID)
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load user: %w", err)
+	}
+	now := h.Now()
+	u = &storage.User{ID: newUserID(), Email: email, Name: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := h.Store.CreateUser(ctx, u); errors.Is(err, storage.ErrConflict) {
+		// A parallel registration of the same address won.
+		existing, err := h.Store.UserByEmail(ctx, email)
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		return h.registerExisting(ctx, existing, authRequestID)
+	} else if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	token, err := h.issueToken(ctx, u.ID, purposeConfirmEmail, authRequestID, now.Add(confirmTTL))
+	if err != nil {
+		return err
+	}
+	h.event(ctx, "user.registered", u.ID, "", "")
+	h.mailLater(ctx, mail.Message{
+		To:      u.Email,
+		Subject: "Confirm your email address for Gatehouse",
+		Text: fmt.Sprintf("Hello %s,\n\nTo finish creating your Gatehouse account, confirm your email address with this link (it works once, for 24 hours):\n\n%s\n\nIf you did not create an account, ignore this email: without confirmation the account cannot be used.\n",
+			u.Name, h.link("/register/confirm", token)),
+	}, u.ID, "confirm-email")
+	return nil
+}
+
+// registerExisting answers a registration of an address that has an
+// account: its owner is warned. An account whose address was never
+// confirmed cannot be taken over by confirming it with the password someone
+// else chose (pre-hijacking): its owner gets a password reset link
+// instead, which confirms the address with a password of their choosing.
+func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authRequestID string) error {
+	h.event(ctx, "register.existing", u.ID, "", "")
+	text := "Someone tried to create a Gatehouse account with your email address, which already has one. Nothing was changed.\n\n" +
+		"If it was you, sign in with your password; if you forgot it, use \"Forgot password?\" on the sign-in page.\n" +
+		"If it was not you, you can ignore this email.\n"
+	if !u.EmailVerified && !u.Disabled {
+		token, err := h.newResetToken(ctx, u, authRequestID)
+		if err != nil {
+			return err
+		}
+		text = "Someone tried to create a Gatehouse account with your email address. An account with this address exists, but the address was never confirmed.\n\n" +
+			"If you want this account, choose its password with this link, which also confirms your address (it works once, for 30 minutes):\n\n" +
+			h.link("/recover/reset", token) + "\n\n" +
+			"If it was not you, ignore this email: the account cannot be used until its address is confirmed.\n"
+	}
+	h.mailLater(ctx, mail.Message{To: u.Email, Subject: "Someone tried to register with your address", Text: text}, u.ID, "register-existing")
+	return nil
+}
+
+// confirmPage asks to confirm the address: opening the link does not
+// consume it, the button does.
+func (h *Handler) confirmPage(flow, token string) *selfPage {
+	return &selfPage{
+		page: page{
+			Title:   "Confirm your email",
+			Message: "Confirm your email address to finish creating your account.",
+			CSRF:    h.csrfToken("confirm", flow),
+			Action:  "/register/confirm",
+		},
+		Token:  token,
+		Button: "Confirm my email",
+	}
+}
+
+// showConfirm is the page the confirmation link opens.
+func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	if !validToken(token) {
+		return userError(http.StatusBadRequest, "Link not valid", msgConfirmLinkUsed)
+	}
+	return h.notice(w, r, http.StatusOK, h.confirmPage(h.flowValue(w, r), token))
+}
+
+// submitConfirm consumes the confirmation token and confirms the address.
+func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	if err := h.checkCSRF(r, "confirm", h.cookieValue(r, flowCookie)); err != nil {
+		return err
+	}
+	r, _ = h.withIP(r)
+	ctx := r.Context()
+	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail)
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)
+	}
+	if err := h.Store.SetEmailVerified(ctx, t.UserID, h.Now()); errors.Is(err, storage.ErrNotFound) {
+		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)
+	} else if err != nil {
+		return fmt.Errorf("confirm email: %w", err)
+	}
+	if err := h.Store.DeleteActionTokens(ctx, t.UserID, purposeConfirmEmail); err != nil {
+		return fmt.Errorf("delete confirmation tokens: %w", err)
+	}
+	h.event(ctx, "email.confirmed", t.UserID, "", "registration")
+	p := &selfPage{page: page{Title: "Email confirmed", Info: msgConfirmed}}
+	if err := h.continueLink(ctx, p, t.Data); err != nil {
+		return err
+	}
+	return h.notice(w, r, http.StatusOK, p)
+}

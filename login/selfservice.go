@@ -1,0 +1,176 @@
+package login
+
+// Account self-service: registration with a confirmation link
+// (register.go), password recovery by an emailed link (pwreset.go) and the
+// password change in the account area (pwchange.go).
+//
+// Emailed links carry 256 random bits; only their SHA-256 is stored, as a
+// storage.ActionToken that UseActionToken consumes atomically. Opening a
+// link (GET) never consumes it, since mail scanners fetch links on their
+// own: the page it shows posts the token back.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login/mail"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Purposes of the action tokens and emailed codes of self-service.
+const (
+	purposeConfirmEmail   = "confirm-email"   // action token: registration
+	purposeResetPassword  = "reset-password"  // action token: recovery
+	purposeChangePassword = "change-password" // emailed code: password change
+)
+
+// Lifetimes of the emailed links.
+const (
+	confirmTTL = 24 * time.Hour
+	resetTTL   = 30 * time.Minute
+)
+
+// Messages of self-service pages.
+const (
+	msgPasswordsDiffer = "The two passwords are not the same."
+	msgLinkUsed        = "This link has expired or was already used."
+)
+
+// selfPage is the data of the self-service pages: the common page plus
+// their own fields.
+type selfPage struct {
+	page
+	Name     string // the registration form's name
+	Token    string // an emailed link's token, posted back by the page's form
+	Button   string // the label of notice.html's button
+	Factor   string // the second factor a password change asks for: "totp", "email" or ""
+	LinkURL  string // where to go on from a notice
+	LinkText string
+}
+
+// initSelfService checks the self-service dependencies.
+func (h *Handler) initSelfService() error {
+	switch {
+	case h.RecoverLimiter == nil, h.Registration && h.RegLimiter == nil:
+		return errors.New("login: Handler is missing a self-service limiter")
+	case h.BaseURL == "":
+		return errors.New("login: Handler.BaseURL is not set")
+	}
+	return nil
+}
+
+// newUserID returns a random, opaque user id.
+func newUserID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenHash is the stored form of an emailed link's token.
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// validToken reports whether s looks like a token newSecret made.
+func validToken(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// issueToken stores a new action token for the user and returns its value;
+// data is kept with it (the auth request to continue, for example).
+func (h *Handler) issueToken(ctx context.Context, userID, purpose, data string, expires time.Time) (string, error) {
+	value := newSecret()
+	t := &storage.ActionToken{
+		Hash: tokenHash(value), Purpose: purpose, UserID: userID, Data: data,
+		CreatedAt: h.Now(), ExpiresAt: expires,
+	}
+	if err := h.Store.CreateActionToken(ctx, t); err != nil {
+		return "", fmt.Errorf("create %s token: %w", purpose, err)
+	}
+	return value, nil
+}
+
+// useToken consumes the token value of purpose; nil when it is unknown,
+// used or expired.
+func (h *Handler) useToken(ctx context.Context, value, purpose string) (*storage.ActionToken, error) {
+	if !validToken(value) {
+		return nil, nil
+	}
+	t, err := h.Store.UseActionToken(ctx, tokenHash(value), purpose, h.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("use %s token: %w", purpose, err)
+	}
+	return t, nil
+}
+
+// link returns the absolute URL of path with the token.
+func (h *Handler) link(path, token string) string {
+	return h.BaseURL + path + "?token=" + url.QueryEscape(token)
+}
+
+// liveRequest returns id if it names an auth request that can still be
+// completed, and "" otherwise; self-service pages use it to offer a way
+// back to the sign-in.
+func (h *Handler) liveRequest(ctx context.Context, id string) (string, error) {
+	if id == "" || len(id) > 64 {
+		return "", nil
+	}
+	ar, err := h.Store.AuthRequestByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("load auth request: %w", err)
+	}
+	if ar.Done || !h.Now().Before(ar.ExpiresAt) {
+		return "", nil
+	}
+	return ar.ID, nil
+}
+
+// continueLink puts a link back to the sign-in of the auth request id on
+// p, if the request is still live.
+func (h *Handler) continueLink(ctx context.Context, p *selfPage, id string) error {
+	id, err := h.liveRequest(ctx, id)
+	if err != nil || id == "" {
+		return err
+	}
+	p.LinkURL, p.LinkText = "/login?authRequestID="+url.QueryEscape(id), "Continue signing in"
+	return nil
+}
+
+// mailLater sends m in the background, so that how long the answer takes
+// does not depend on whether a message was sent (or on the mail server):
+// the pages that send links say the same whether the account exists or
+// not. Failures are logged.
+func (h *Handler) mailLater(ctx context.Context, m mail.Message, userID, kind string) {
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := h.Mailer.Send(sctx, m); err != nil {
+			h.Logger.WarnContext(ctx, "email not sent", "kind", kind, "user_id", userID, "err", err)
+		}
+	}()
+}
+
+// notice renders notice.html.
+func (h *Handler) notice(w http.ResponseWriter, r *http.Request, status int, p *selfPage) error {
+	h.render(w, r, status, "notice.html", p)
+	return nil
+}
