@@ -99,8 +99,8 @@ type sendResult struct {
 	alert string // shown as an error
 }
 
-// sendCode emails a new code for (u, purpose, binding) and makes it the
-// only live one. The resend cooldown applies; a code that could not be sent
+// sendCode makes a new code the only live one of (u, purpose, binding) and
+// emails it. The resend cooldown applies; a code that could not be sent
 // changes nothing.
 func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, binding string, resend bool, ip netip.Addr) (sendResult, error) {
 	now := h.Now()
@@ -114,14 +114,22 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		CreatedAt: now,
 		ExpiresAt: now.Add(h.EmailCodeTTL),
 	}
-	// The cooldown counts from the newest live code.
-	last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now)
-	if err == nil && now.Before(last.CreatedAt.Add(h.ResendCooldown)) {
-		wait := last.CreatedAt.Add(h.ResendCooldown).Sub(now)
-		return sendResult{alert: fmt.Sprintf(msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
-	}
+	// The new code replaces the older ones at once, under the cooldown,
+	// atomically: of parallel requests one wins, the rest wait.
+	old, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return sendResult{}, fmt.Errorf("load code: %w", err)
+	}
+	err = h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
+	if errors.Is(err, storage.ErrConflict) {
+		wait := h.ResendCooldown
+		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
+			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
+		}
+		return sendResult{alert: fmt.Sprintf(msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
+	}
+	if err != nil {
+		return sendResult{}, fmt.Errorf("issue code: %w", err)
 	}
 	msg := mail.Message{
 		To:      u.Email,
@@ -129,18 +137,22 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		Text: fmt.Sprintf("Your one-time code is %s\n\nIt is valid for %d seconds. If you did not try to sign in, change your password.\n",
 			code, int(h.EmailCodeTTL/time.Second)),
 	}
-	// Send first: a code that could not be sent never replaces the one the
-	// user may already have, and costs no cooldown.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
 	defer cancel()
 	if err := h.Mailer.Send(sctx, msg); err != nil {
 		h.Logger.WarnContext(ctx, "code email not sent", "user_id", u.ID, "purpose", purpose, "err", err)
 		h.event(ctx, "code.send_failed", u.ID, "", purpose)
+		// The unsent code is void, and the code the user already had works
+		// again: a failed send changes nothing and costs no cooldown.
+		if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
+			return sendResult{}, fmt.Errorf("void unsent code: %w", err)
+		}
+		if old != nil {
+			if err := h.Store.IssueCode(ctx, old, 0, now); err != nil {
+				return sendResult{}, fmt.Errorf("restore previous code: %w", err)
+			}
+		}
 		return sendResult{alert: msgSendFailed}, nil
-	}
-	// Now the new code replaces every older one.
-	if err := h.Store.IssueCode(ctx, c, 0, now); err != nil {
-		return sendResult{}, fmt.Errorf("issue code: %w", err)
 	}
 	h.event(ctx, "code.sent", u.ID, "", purpose)
 	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")

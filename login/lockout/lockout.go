@@ -91,7 +91,10 @@ func (l *Limiter) Fail(ctx context.Context, ip netip.Addr, account string) (Resu
 	return res, nil
 }
 
-// Succeed forgets the failures of ip and account after a success.
+// Succeed forgets the failures of ip and account after a success: the IP
+// limit counts consecutive failures. Someone who mixes correct codes of
+// their own account between guesses at another's is still stopped by that
+// account's own cap (Account), which a success elsewhere does not reset.
 func (l *Limiter) Succeed(ctx context.Context, ip netip.Addr, account string) error {
 	if err := l.Store.ResetFailures(ctx, l.ipKey(l.Scope, ip)); err != nil {
 		return fmt.Errorf("lockout: reset: %w", err)
