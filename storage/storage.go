@@ -232,6 +232,9 @@ type EventFilter struct {
 // Store is everything Gatehouse keeps. See the package doc for the atomicity
 // every implementation guarantees.
 type Store interface {
+	// Security keys and passkeys: see webauthn.go.
+	WebAuthnStore
+
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id string) (*User, error)

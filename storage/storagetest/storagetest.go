@@ -126,6 +126,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ClearBlocks", testClearBlocks},
 		{"ClearBlocksLiteral", testClearBlocksLiteral},
 	}
+	tests = append(tests, webauthnTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,165 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// EnsureWebAuthnHandle returns the user's WebAuthn user handle, storing
+// handle as it first if the user has none. The insert does nothing when a
+// handle exists, so concurrent callers all read back the one stored first.
+// storage.ErrNotFound if the user does not exist.
+func (s *Store) EnsureWebAuthnHandle(ctx context.Context, userID string, handle []byte, now time.Time) ([]byte, error) {
+	const op = "ensure webauthn handle"
+	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_users (user_id, handle, created_at)
+		VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING`, userID, handle, millis(now))
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	var stored []byte
+	err = s.db.QueryRowContext(ctx, `SELECT handle FROM webauthn_users WHERE user_id = $1`, userID).Scan(&stored)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return stored, nil
+}
+
+// UserByWebAuthnHandle returns the user whose WebAuthn user handle it is.
+func (s *Store) UserByWebAuthnHandle(ctx context.Context, handle []byte) (*storage.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE id = (SELECT user_id FROM webauthn_users WHERE handle = $1)`, handle))
+	if err != nil {
+		return nil, s.fail("user by webauthn handle", err)
+	}
+	return u, nil
+}
+
+const webauthnColumns = `id, user_id, name, public_key, sign_count, backup_eligible, backup_state,
+	transports, aaguid, attestation_type, created_at, last_used_at, clone_warning`
+
+func scanWebAuthnCredential(row scanner) (*storage.WebAuthnCredential, error) {
+	var c storage.WebAuthnCredential
+	var count int64
+	err := row.Scan(&c.ID, &c.UserID, &c.Name, &c.PublicKey, &count, &c.BackupEligible, &c.BackupState,
+		listCol{&c.Transports}, &c.AAGUID, &c.AttestationType, timeCol{&c.CreatedAt}, timeCol{&c.LastUsedAt},
+		&c.CloneWarning)
+	if err != nil {
+		return nil, err
+	}
+	c.SignCount = uint32(count)
+	return &c, nil
+}
+
+// AddWebAuthnCredential stores c; storage.ErrConflict if its id is taken,
+// storage.ErrNotFound if its user does not exist.
+func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.ID, c.UserID, c.Name, c.PublicKey, int64(c.SignCount), c.BackupEligible, c.BackupState,
+		list(c.Transports), nullBytes(c.AAGUID), c.AttestationType, millis(c.CreatedAt), nullMillis(c.LastUsedAt),
+		c.CloneWarning)
+	if err != nil {
+		return s.fail("add webauthn credential", err)
+	}
+	return nil
+}
+
+// WebAuthnCredentials lists the user's credentials, oldest first.
+func (s *Store) WebAuthnCredentials(ctx context.Context, userID string) ([]storage.WebAuthnCredential, error) {
+	const op = "list webauthn credentials"
+	rows, err := s.db.QueryContext(ctx, `SELECT `+webauthnColumns+` FROM webauthn_credentials
+		WHERE user_id = $1 ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	list, err := collect(rows, scanWebAuthnCredential)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return list, nil
+}
+
+// WebAuthnCredentialByID returns the credential with the given id.
+func (s *Store) WebAuthnCredentialByID(ctx context.Context, id []byte) (*storage.WebAuthnCredential, error) {
+	c, err := scanWebAuthnCredential(s.db.QueryRowContext(ctx, `SELECT `+webauthnColumns+`
+		FROM webauthn_credentials WHERE id = $1`, id))
+	if err != nil {
+		return nil, s.fail("webauthn credential by id", err)
+	}
+	return c, nil
+}
+
+// UpdateWebAuthnCredentialUse records a sign-in with the credential id at
+// now. With cloneWarning it only sets the credential's clone warning.
+// Otherwise one conditional UPDATE stores the counter, backup state and
+// time of use, provided the counter went forward (or both counts are 0,
+// an authenticator without a counter): of two sign-ins with the same
+// counter value only one succeeds, the other gets storage.ErrReplayed.
+// storage.ErrNotFound if the credential does not exist.
+func (s *Store) UpdateWebAuthnCredentialUse(ctx context.Context, id []byte, signCount uint32, backupState, cloneWarning bool, now time.Time) error {
+	const op = "update webauthn credential use"
+	if cloneWarning {
+		return s.execOne(ctx, op, `UPDATE webauthn_credentials SET clone_warning = TRUE WHERE id = $1`, id)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE webauthn_credentials
+		SET sign_count = $2, backup_state = $3, last_used_at = $4
+		WHERE id = $1 AND ($2 > sign_count OR ($2 = 0 AND sign_count = 0))`,
+		id, int64(signCount), backupState, millis(now))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := s.WebAuthnCredentialByID(ctx, id); err != nil {
+		return err
+	}
+	return storage.ErrReplayed
+}
+
+// DeleteWebAuthnCredential removes the user's credential id;
+// storage.ErrNotFound if the user has no such credential.
+func (s *Store) DeleteWebAuthnCredential(ctx context.Context, userID string, id []byte) error {
+	return s.execOne(ctx, "delete webauthn credential",
+		`DELETE FROM webauthn_credentials WHERE user_id = $1 AND id = $2`, userID, id)
+}
+
+// PutWebAuthnSession stores a ceremony's data under key until expires;
+// storage.ErrConflict if key is taken.
+func (s *Store) PutWebAuthnSession(ctx context.Context, key string, data []byte, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_sessions (id, data, expires_at) VALUES ($1, $2, $3)`,
+		key, data, millis(expires))
+	if err != nil {
+		return s.fail("put webauthn session", err)
+	}
+	return nil
+}
+
+// TakeWebAuthnSession deletes the data under key and returns it, in one
+// DELETE … RETURNING: of concurrent callers exactly one gets it. Data that
+// is unknown, taken or expired at now gives storage.ErrNotFound. It also
+// clears the expired ceremonies of everyone.
+func (s *Store) TakeWebAuthnSession(ctx context.Context, key string, now time.Time) ([]byte, error) {
+	const op = "take webauthn session"
+	var data []byte
+	var expires time.Time
+	err := s.db.QueryRowContext(ctx, `DELETE FROM webauthn_sessions WHERE id = $1 RETURNING data, expires_at`, key).
+		Scan(&data, timeCol{&expires})
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM webauthn_sessions WHERE expires_at <= $1`, millis(now)); err != nil {
+		return nil, s.fail(op, err)
+	}
+	if !expires.After(now) {
+		return nil, storage.ErrNotFound
+	}
+	return data, nil
+}
