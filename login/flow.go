@@ -126,6 +126,7 @@ func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.A
 		CSRF:          h.csrfToken("login", flow),
 		Email:         email,
 		Error:         msg,
+		WebAuthn:      h.passkeyView(ar.ID, flow),
 	})
 	return nil
 }

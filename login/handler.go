@@ -72,6 +72,10 @@ type Handler struct {
 	Now             func() time.Time
 	Logger          *slog.Logger
 
+	// WebAuthn, when set, turns on security keys and passkeys (webauthn.go).
+	// It needs an issuer with a host name: WebAuthn refuses IP addresses.
+	WebAuthn *WebAuthnRP
+
 	// Registration opens /register, where people create their own accounts.
 	Registration bool
 	// RegLimiter counts registrations per client IP and per address.
@@ -124,6 +128,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/account/sessions/end-others", h.serve(h.endOtherSessions))
 	r.Get("/account/security", h.serve(h.showSecurity))
 	r.Post("/account/security/{factor}/{op}", h.serve(h.securityAction))
+	h.webauthnRoutes(r)
 	r.Get("/register", h.serve(h.showRegister))
 	r.Post("/register", h.serve(h.submitRegister))
 	r.Get("/register/confirm", h.serve(h.showConfirm))
@@ -222,6 +227,8 @@ type page struct {
 	HasTOTP      bool
 	HasEmail     bool
 	RecoveryLeft int
+	// Security keys and passkeys (webauthn.go).
+	WebAuthn *webauthnView
 }
 
 // RenderError renders the error page; the HTTP layer uses it for errors it

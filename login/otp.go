@@ -38,7 +38,11 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	if err != nil {
 		return err
 	}
-	if !hasTOTP && !hasEmail && !required {
+	hasKey, err := h.hasKeys(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	if !hasTOTP && !hasEmail && !hasKey && !required {
 		sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
 		if err != nil {
 			return fmt.Errorf("start session: %w", err)
@@ -50,7 +54,10 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 		return fmt.Errorf("record password step: %w", err)
 	}
 	next := "/login/otp"
-	if !hasTOTP && !hasEmail {
+	switch {
+	case !hasTOTP && !hasEmail && hasKey:
+		next = "/login/webauthn" // keys only: straight to the key step
+	case !hasTOTP && !hasEmail:
 		next = "/login/enroll"
 	}
 	http.Redirect(w, r, next+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
@@ -156,10 +163,17 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !hasTOTP && !hasEmail {
+		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil {
+			return err
+		} else if ok {
+			http.Redirect(w, r, keyStepURL(ar.ID), http.StatusSeeOther)
+			return nil
+		}
 		return h.toPassword(w, r, ar)
 	}
 	factor := chooseFactor(r.URL.Query().Get("method"), hasTOTP, hasEmail)
 	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
+	p.WebAuthn = h.keyStepView(r.Context(), ar)
 	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
@@ -209,6 +223,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		return h.toPassword(w, r, ar)
 	}
 	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
+	p.WebAuthn = h.keyStepView(r.Context(), ar)
 	res, err := h.checkCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip)
 	if err != nil {
 		return err
@@ -448,7 +463,10 @@ func (h *Handler) hasFactorAlready(w http.ResponseWriter, r *http.Request, ar *s
 		return false, err
 	}
 	if !hasTOTP && !hasEmail {
-		return false, nil
+		// A key counts as a factor: its owner signs in with it.
+		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil || !ok {
+			return false, err
+		}
 	}
 	http.Redirect(w, r, "/login/otp?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
 	return true, nil

@@ -12,7 +12,8 @@ import (
 // pageNames are the pages every Pages FS must provide.
 var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html",
 	"code.html", "enroll.html", "security.html", "recovery.html",
-	"register.html", "notice.html", "forgot.html", "reset.html", "password.html"}
+	"register.html", "notice.html", "forgot.html", "reset.html", "password.html",
+	"webauthn.html"}
 
 type pages map[string]*template.Template
 

@@ -55,8 +55,12 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("count recovery codes: %w", err)
 	}
+	keys, err := h.keysView(r, u)
+	if err != nil {
+		return err
+	}
 	h.render(w, r, http.StatusOK, "security.html", &page{
-		Title: "Two-factor authentication", User: u, HasTOTP: hasTOTP, HasEmail: hasEmail, RecoveryLeft: left,
+		Title: "Two-factor authentication", User: u, HasTOTP: hasTOTP, HasEmail: hasEmail, RecoveryLeft: left, WebAuthn: keys,
 		Info: securityDone[r.URL.Query().Get("done")],
 		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
 	})

@@ -128,6 +128,15 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 			if err := s.SetEmailOTP(ctx, u.ID, false, time.Now()); err != nil {
 				return err
 			}
+			keys, err := s.WebAuthnCredentials(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := s.DeleteWebAuthnCredential(ctx, u.ID, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return err
+				}
+			}
 			if err := s.VoidCodes(ctx, u.ID, "", ""); err != nil {
 				return err
 			}

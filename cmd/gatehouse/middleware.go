@@ -151,6 +151,7 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 // sniffing, no referrer, a strict CSP, HSTS under https.
 func securityHeaders(https bool, next http.Handler) http.Handler {
 	const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+		"script-src 'self'; connect-src 'self'; " +
 		"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -227,6 +227,9 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 			Account: storage.Limit{Max: 5, Window: time.Hour, Block: time.Hour},
 		},
 	}
+	if lh.WebAuthn, err = newWebAuthn(issuer, logger); err != nil {
+		return nil, err
+	}
 	if err := lh.Init(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	bin "encoding/binary"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
+)
+
+// softKey is a software authenticator: one ES256 credential, "none"
+// attestation, made and used by hand as a browser's authenticator would.
+type softKey struct {
+	t       *testing.T
+	rpID    string
+	origin  string
+	id      []byte
+	key     *ecdsa.PrivateKey
+	handle  []byte // the user handle given at registration
+	count   uint32
+	backup  bool // a synced passkey (BE and BS set)
+	noCount bool // never counts: the counter stays 0
+}
+
+func newSoftKey(t *testing.T, origin string) *softKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(origin)
+	id := make([]byte, 16)
+	rand.Read(id)
+	return &softKey{t: t, rpID: u.Hostname(), origin: origin, id: id, key: k}
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func unb64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("base64url %q: %v", s, err)
+	}
+	return b
+}
+
+const (
+	flagUP = 0x01
+	flagUV = 0x04
+	flagBE = 0x08
+	flagBS = 0x10
+	flagAT = 0x40
+)
+
+func (k *softKey) flags(uv bool) byte {
+	f := byte(flagUP)
+	if uv {
+		f |= flagUV
+	}
+	if k.backup {
+		f |= flagBE | flagBS
+	}
+	return f
+}
+
+func (k *softKey) authData(flags byte, count uint32, attested []byte) []byte {
+	rp := sha256.Sum256([]byte(k.rpID))
+	b := append(rp[:], flags)
+	b = bin.BigEndian.AppendUint32(b, count)
+	return append(b, attested...)
+}
+
+func (k *softKey) clientData(typ, challenge, origin string) []byte {
+	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": origin, "crossOrigin": false})
+	return b
+}
+
+// create answers creation options (the "publicKey" member of a begin
+// reply) with an attestation, as navigator.credentials.create would.
+func (k *softKey) create(options map[string]any) map[string]any {
+	k.t.Helper()
+	user := options["user"].(map[string]any)
+	k.handle = unb64(k.t, user["id"].(string))
+	cose, err := webauthncbor.Marshal(map[int]any{
+		1: 2, 3: -7, -1: 1,
+		-2: k.key.PublicKey.X.FillBytes(make([]byte, 32)),
+		-3: k.key.PublicKey.Y.FillBytes(make([]byte, 32)),
+	})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	attested := make([]byte, 16) // AAGUID: zeros
+	attested = bin.BigEndian.AppendUint16(attested, uint16(len(k.id)))
+	attested = append(attested, k.id...)
+	attested = append(attested, cose...)
+	auth := k.authData(k.flags(true)|flagAT, k.count, attested)
+	att, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": auth})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return map[string]any{
+		"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "clientExtensionResults": map[string]any{},
+		"response": map[string]any{
+			"clientDataJSON":    b64(k.clientData("webauthn.create", options["challenge"].(string), k.origin)),
+			"attestationObject": b64(att),
+			"transports":        []string{"usb"},
+		},
+	}
+}
+
+// get answers request options with an assertion signed from origin, with
+// user verification when uv; the counter goes up by one unless noCount.
+func (k *softKey) get(options map[string]any, origin string, uv bool) map[string]any {
+	k.t.Helper()
+	if !k.noCount {
+		k.count++
+	}
+	return k.sign(options["challenge"].(string), origin, uv, k.count)
+}
+
+func (k *softKey) sign(challenge, origin string, uv bool, count uint32) map[string]any {
+	k.t.Helper()
+	auth := k.authData(k.flags(uv), count, nil)
+	cd := k.clientData("webauthn.get", challenge, origin)
+	h := sha256.Sum256(cd)
+	digest := sha256.Sum256(append(slices.Clone(auth), h[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, k.key, digest[:])
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return map[string]any{
+		"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "clientExtensionResults": map[string]any{},
+		"response": map[string]any{
+			"clientDataJSON": b64(cd), "authenticatorData": b64(auth), "signature": b64(sig), "userHandle": b64(k.handle),
+		},
+	}
+}
+
+// postJSON posts body as JSON with the CSRF header, from the page's origin.
+func (b *browser) postJSON(u, csrf string, body any) (int, map[string]any) {
+	b.t.Helper()
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(string(raw)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp := b.do(req)
+	var out map[string]any
+	if err := json.Unmarshal([]byte(resp.body), &out); err != nil {
+		b.t.Fatalf("POST %s = %d, not JSON: %s", u, resp.StatusCode, resp.body)
+	}
+	return resp.StatusCode, out
+}
+
+var dataAttrRE = regexp.MustCompile(`data-([a-z-]+)="([^"]*)"`)
+
+// keyButton returns the data attributes of the page's button for mode.
+func keyButton(t *testing.T, page, mode string) map[string]string {
+	t.Helper()
+	for _, tag := range regexp.MustCompile(`<button[^>]*data-webauthn="[^"]*"[^>]*>`).FindAllString(page, -1) {
+		attrs := map[string]string{}
+		for _, m := range dataAttrRE.FindAllStringSubmatch(tag, -1) {
+			attrs[m[1]] = strings.ReplaceAll(m[2], "&#43;", "+")
+		}
+		if attrs["webauthn"] == mode {
+			return attrs
+		}
+	}
+	t.Fatalf("no %s key button on the page:\n%s", mode, page)
+	return nil
+}
+
+// startLocalGatehouse starts a gatehouse whose issuer is
+// http://localhost:PORT: WebAuthn needs a host name, not an IP address.
+func startLocalGatehouse(t *testing.T, backend string, extra ...string) *gatehouse {
+	t.Helper()
+	g := newGatehouse(t, databaseURL(t, backend), extra...)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(g.base, "http://"))
+	g.base = "http://localhost:" + port
+	g.env = append(g.env, "GATEHOUSE_ISSUER="+g.base)
+	g.start()
+	return g
+}
+
+func TestWebAuthn(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startLocalGatehouse(t, backend, "GATEHOUSE_LOCKOUT_MAX_ATTEMPTS=10", "GATEHOUSE_LOCKOUT_ACCOUNT_MAX_ATTEMPTS=50")
+			testWebAuthn(t, g)
+		})
+	}
+}
+
+func testWebAuthn(t *testing.T, g *gatehouse) {
+	rp := newRelyingParty(t, g)
+	g.createUser(alice, "Alice", alicePass)
+	key := newSoftKey(t, g.base)
+
+	// Registration from the security page of a signed-in browser.
+	b := newBrowser(t)
+	rp.signIn(b, rp.newFlow(), alice, alicePass)
+	sec := b.get(g.base + "/account/security")
+	if sec.StatusCode != http.StatusOK {
+		t.Fatalf("security page = %d", sec.StatusCode)
+	}
+	if csp := sec.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self'") {
+		t.Errorf("CSP %q lets no script of our own run", csp)
+	}
+	reg := keyButton(t, sec.body, "register")
+	status, begun := b.postJSON(g.base+reg["begin"], "wrong", map[string]any{"name": "YubiKey"})
+	if status != http.StatusForbidden {
+		t.Errorf("register/begin with a wrong CSRF token = %d, want 403", status)
+	}
+	status, begun = b.postJSON(g.base+reg["begin"], reg["csrf"], map[string]any{"name": "YubiKey"})
+	if status != http.StatusOK {
+		t.Fatalf("register/begin = %d %v", status, begun)
+	}
+	opts := begun["publicKey"].(map[string]any)
+	if rpEntity := opts["rp"].(map[string]any); rpEntity["id"] != "localhost" {
+		t.Errorf("rp.id = %v, want localhost", rpEntity["id"])
+	}
+	if h := unb64(t, opts["user"].(map[string]any)["id"].(string)); len(h) != 64 {
+		t.Errorf("user handle of %d bytes, want 64", len(h))
+	}
+	cred := key.create(opts)
+	status, done := b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": cred})
+	if status != http.StatusOK || done["redirect"] != "/account/security?done=webauthn-on" {
+		t.Fatalf("register/finish = %d %v", status, done)
+	}
+	// The ceremony was single use.
+	status, _ = b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": cred})
+	if status != http.StatusBadRequest {
+		t.Errorf("register/finish again = %d, want 400", status)
+	}
+	sec = b.get(g.base + "/account/security")
+	if !strings.Contains(sec.body, "YubiKey") || !strings.Contains(sec.body, "never used") {
+		t.Errorf("the security page does not list the new key:\n%s", sec.body)
+	}
+
+	// Second factor: the key is the only factor, so the password step
+	// leads straight to it.
+	signInWithKey := func(t *testing.T, origin string, uv bool) (int, map[string]any, *flow, *browser) {
+		t.Helper()
+		b := newBrowser(t)
+		f, resp := tfPassword(t, rp, b, alice, alicePass)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/webauthn?authRequestID=") {
+			t.Fatalf("password = %d %q, want 303 to /login/webauthn", resp.StatusCode, loc)
+		}
+		page := b.get(tfLoc(resp))
+		btn := keyButton(t, page.body, "second")
+		status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
+		if status != http.StatusOK {
+			t.Fatalf("webauthn/begin = %d %v", status, begun)
+		}
+		assertion := key.get(begun["publicKey"].(map[string]any), origin, uv)
+		status, done := b.postJSON(g.base+btn["finish"], btn["csrf"], map[string]any{
+			"authRequestID": btn["auth-request-id"], "ceremony": begun["ceremony"], "credential": assertion})
+		return status, done, f, b
+	}
+	finish := func(t *testing.T, b *browser, f *flow, done map[string]any) idClaims {
+		t.Helper()
+		page, at := b.follow(done["redirect"].(string), rpRedirect)
+		if page != nil {
+			t.Fatalf("after the key, landed on %s (%d)", at, page.StatusCode)
+		}
+		_, _, c := rp.exchange(rp.codeFrom(at, f), f)
+		return c
+	}
+	t.Run("SecondFactor", func(t *testing.T) {
+		status, done, f, b := signInWithKey(t, g.base, false)
+		if status != http.StatusOK {
+			t.Fatalf("webauthn/finish = %d %v", status, done)
+		}
+		tfClaims(t, finish(t, b, f, done), []string{"pwd", "hwk", "mfa"}, "urn:gatehouse:loa:2")
+	})
+	t.Run("WrongOrigin", func(t *testing.T) {
+		status, done, _, _ := signInWithKey(t, "http://evil.example", false)
+		if status != http.StatusUnauthorized || !strings.Contains(done["error"].(string), "Attempts left: 9") {
+			t.Errorf("assertion from another origin = %d %v, want 401 with 9 attempts left", status, done)
+		}
+	})
+	t.Run("Replay", func(t *testing.T) {
+		b := newBrowser(t)
+		_, resp := tfPassword(t, rp, b, alice, alicePass)
+		btn := keyButton(t, b.get(tfLoc(resp)).body, "second")
+		ar := btn["auth-request-id"]
+		_, first := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": ar})
+		assertion := key.get(first["publicKey"].(map[string]any), g.base, false)
+		// A second challenge for the same sign-in; the first assertion
+		// answers the first one only.
+		_, second := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": ar})
+		status, done := b.postJSON(g.base+btn["finish"], btn["csrf"], map[string]any{"authRequestID": ar, "ceremony": second["ceremony"], "credential": assertion})
+		if status != http.StatusUnauthorized {
+			t.Errorf("assertion for another challenge = %d %v, want 401", status, done)
+		}
+		// The first challenge still works once…
+		status, done = b.postJSON(g.base+btn["finish"], btn["csrf"], map[string]any{"authRequestID": ar, "ceremony": first["ceremony"], "credential": assertion})
+		if status != http.StatusOK {
+			t.Fatalf("assertion = %d %v", status, done)
+		}
+		// …and never again, even for a sign-in still pending.
+		b2 := newBrowser(t)
+		_, resp = tfPassword(t, rp, b2, alice, alicePass)
+		btn2 := keyButton(t, b2.get(tfLoc(resp)).body, "second")
+		status, done = b2.postJSON(g.base+btn2["finish"], btn2["csrf"], map[string]any{"authRequestID": btn2["auth-request-id"], "ceremony": first["ceremony"], "credential": assertion})
+		if status != http.StatusUnauthorized {
+			t.Errorf("replayed assertion and challenge = %d %v, want 401", status, done)
+		}
+	})
+	t.Run("Passkey", func(t *testing.T) {
+		b := newBrowser(t)
+		f := rp.newFlow()
+		page, _ := b.follow(f.authURL, rpRedirect)
+		if page == nil || !strings.Contains(page.body, "Sign in with a passkey") {
+			t.Fatalf("the sign-in page offers no passkey")
+		}
+		btn := keyButton(t, page.body, "passkey")
+		try := func(uv bool) (int, map[string]any) {
+			status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
+			if status != http.StatusOK {
+				t.Fatalf("passkey/begin = %d %v", status, begun)
+			}
+			opts := begun["publicKey"].(map[string]any)
+			if opts["userVerification"] != "required" || opts["allowCredentials"] != nil {
+				t.Errorf("passkey options %v: want user verification required and no allowed credentials", opts)
+			}
+			return b.postJSON(g.base+btn["finish"], btn["csrf"], map[string]any{
+				"authRequestID": btn["auth-request-id"], "ceremony": begun["ceremony"], "credential": key.get(opts, g.base, uv)})
+		}
+		if status, done := try(false); status != http.StatusUnauthorized {
+			t.Errorf("passkey without user verification = %d %v, want 401", status, done)
+		}
+		status, done := try(true)
+		if status != http.StatusOK {
+			t.Fatalf("passkey/finish = %d %v", status, done)
+		}
+		tfClaims(t, finish(t, b, f, done), []string{"hwk", "mfa"}, "urn:gatehouse:loa:2")
+	})
+	t.Run("CounterRegression", func(t *testing.T) {
+		key.count -= 2 // a clone that lags behind
+		status, done, _, _ := signInWithKey(t, g.base, false)
+		if status != http.StatusUnauthorized || !strings.Contains(done["error"].(string), "copied") {
+			t.Errorf("assertion with a counter gone back = %d %v, want 401 (copied)", status, done)
+		}
+		key.count += 5
+		// The key stays refused, and still counts as a factor: the
+		// password alone does not sign in.
+		b := newBrowser(t)
+		_, resp := tfPassword(t, rp, b, alice, alicePass)
+		if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/login/webauthn") {
+			t.Fatalf("password after a clone warning = %d %q, want the key step", resp.StatusCode, loc)
+		}
+		btn := keyButton(t, b.get(tfLoc(resp)).body, "second")
+		status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
+		if status != http.StatusUnauthorized || !strings.Contains(begun["error"].(string), "copied") {
+			t.Errorf("webauthn/begin with the flagged key = %d %v, want 401 (copied)", status, begun)
+		}
+		if !strings.Contains(g.output(), `"event":"webauthn.clone_warning"`) {
+			t.Errorf("no webauthn.clone_warning event in the log")
+		}
+	})
+	t.Run("Remove", func(t *testing.T) {
+		// Bob adds a synced passkey and removes it: keys are his only
+		// factor, so a key confirms the removal.
+		key2 := newSoftKey(t, g.base)
+		key2.backup = true
+		b := newBrowser(t)
+		g.createUser("bob@example.com", "Bob", alicePass)
+		rp.signIn(b, rp.newFlow(), "bob@example.com", alicePass)
+		sec := b.get(g.base + "/account/security")
+		reg := keyButton(t, sec.body, "register")
+		_, begun := b.postJSON(g.base+reg["begin"], reg["csrf"], map[string]any{"name": "Phone"})
+		status, done := b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": key2.create(begun["publicKey"].(map[string]any))})
+		if status != http.StatusOK {
+			t.Fatalf("register/finish = %d %v", status, done)
+		}
+		sec = b.get(g.base + "/account/security")
+		if !strings.Contains(sec.body, "(passkey)") {
+			t.Errorf("a synced passkey is not marked as one")
+		}
+		form := tfForm(t, sec.body, "/account/security/webauthn/remove")
+		confirm := b.post(g.base+"/account/security/webauthn/remove", form)
+		if confirm.StatusCode != http.StatusOK {
+			t.Fatalf("remove = %d", confirm.StatusCode)
+		}
+		btn := keyButton(t, confirm.body, "remove")
+		_, begun = b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"key": btn["key"]})
+		status, done = b.postJSON(g.base+btn["finish"], btn["csrf"], map[string]any{"key": btn["key"], "ceremony": begun["ceremony"],
+			"credential": key2.get(begun["publicKey"].(map[string]any), g.base, true)})
+		if status != http.StatusOK || done["redirect"] != "/account/security?done=webauthn-off" {
+			t.Fatalf("remove/finish = %d %v", status, done)
+		}
+		if sec = b.get(g.base + "/account/security"); strings.Contains(sec.body, "Phone") {
+			t.Errorf("the removed key is still listed")
+		}
+	})
+}
