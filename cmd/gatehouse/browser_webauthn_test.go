@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// amrRP is a relying party whose callback page shows the verified ID
+// token's amr and acr.
+type amrRP struct {
+	t        *testing.T
+	srv      *httptest.Server
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	mu       sync.Mutex
+	pending  map[string]string // state → PKCE verifier
+}
+
+func newAMRRP(t *testing.T, g *gatehouse) *amrRP {
+	rp := &amrRP{t: t, pending: map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", rp.login)
+	mux.HandleFunc("GET /cb", rp.callback)
+	rp.srv = httptest.NewServer(mux)
+	t.Cleanup(rp.srv.Close)
+	c := g.createClient("--name", "Key RP", "--redirect-uri", rp.srv.URL+"/cb")
+	p, err := oidc.NewProvider(t.Context(), g.base)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	rp.oauth = &oauth2.Config{ClientID: c.ID, ClientSecret: c.Secret, Endpoint: p.Endpoint(),
+		RedirectURL: rp.srv.URL + "/cb", Scopes: []string{oidc.ScopeOpenID}}
+	rp.verifier = p.Verifier(&oidc.Config{ClientID: c.ID})
+	return rp
+}
+
+func (rp *amrRP) login(w http.ResponseWriter, r *http.Request) {
+	state, cv := rand.Text(), oauth2.GenerateVerifier()
+	rp.mu.Lock()
+	rp.pending[state] = cv
+	rp.mu.Unlock()
+	http.Redirect(w, r, rp.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(cv), oauth2.SetAuthURLParam("prompt", "login")), http.StatusFound)
+}
+
+var amrPage = template.Must(template.New("rp").Parse(`<!doctype html>
+<html><head><title>Relying party</title></head>
+<body><p>amr <span id="rp-amr">{{.AMR}}</span> acr <span id="rp-acr">{{.ACR}}</span></p></body></html>
+`))
+
+func (rp *amrRP) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rp.mu.Lock()
+	cv := rp.pending[q.Get("state")]
+	rp.mu.Unlock()
+	tok, err := rp.oauth.Exchange(r.Context(), q.Get("code"), oauth2.VerifierOption(cv))
+	var claims struct {
+		AMR []string `json:"amr"`
+		ACR string   `json:"acr"`
+	}
+	if err == nil {
+		raw, _ := tok.Extra("id_token").(string)
+		var idt *oidc.IDToken
+		if idt, err = rp.verifier.Verify(r.Context(), raw); err == nil {
+			err = idt.Claims(&claims)
+		}
+	}
+	if err != nil {
+		http.Error(w, "sign-in failed: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	amrPage.Execute(w, map[string]string{"AMR": strings.Join(claims.AMR, " "), "ACR": claims.ACR})
+}
+
+// TestBrowserWebAuthn drives Chromium with a DevTools virtual authenticator
+// (WebAuthn.addVirtualAuthenticator) through templates/static/webauthn.js:
+// it registers a passkey on the security page, signs in with it as the
+// second factor, then without a password.
+func TestBrowserWebAuthn(t *testing.T) {
+	chromium := findChromium(t)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			g := startLocalGatehouse(t, backend)
+			const email, password = "grace@example.com", "correct horse battery staple"
+			g.createUser(email, "Grace Hopper", password)
+			rp := newAMRRP(t, g)
+
+			b := startChromium(t, chromium)
+			ctx, cancel := context.WithTimeout(b.ctx, 2*browserTimeout)
+			defer cancel()
+			if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+				t.Fatalf("WebAuthn.enable: %v", err)
+			}
+			if _, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+				Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+					Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
+					Transport: cdpwebauthn.AuthenticatorTransportUsb, HasResidentKey: true, HasUserVerification: true,
+					IsUserVerified: true, AutomaticPresenceSimulation: true,
+				}}); err != nil {
+				t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+			}
+			signedIn := func(step, wantAMR string) {
+				t.Helper()
+				b.do(ctx, step+": wait for the relying party", chromedp.WaitVisible(chromedp.CSS("#rp-amr")))
+				if amr := browserRun(b, ctx, step+": read amr", chromedp.Text(chromedp.CSS("#rp-amr"))); amr != wantAMR {
+					t.Errorf("%s: amr %q, want %q", step, amr, wantAMR)
+				}
+			}
+			withPassword := func(step string) {
+				t.Helper()
+				if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+					t.Fatal(err)
+				}
+				b.do(ctx, step+": password",
+					chromedp.Navigate(rp.srv.URL+"/login"),
+					chromedp.WaitVisible(chromedp.CSS("#email")),
+					chromedp.SendKeys(chromedp.CSS("#email"), email),
+					chromedp.SendKeys(chromedp.CSS("#password"), password),
+					chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+				)
+			}
+
+			// Password alone, then register a passkey.
+			withPassword("first sign-in")
+			signedIn("first sign-in", "pwd")
+			b.do(ctx, "register a passkey",
+				chromedp.Navigate(g.base+"/account/security"),
+				chromedp.WaitVisible(chromedp.CSS("#webauthn-name")),
+				chromedp.SendKeys(chromedp.CSS("#webauthn-name"), "Virtual key"),
+				chromedp.Click(chromedp.CSS(`button[data-webauthn="register"]`)),
+				chromedp.WaitVisible(chromedp.CSS(".info")),
+			)
+			if info := browserRun(b, ctx, "read the result", chromedp.Text(chromedp.CSS(".info"))); !strings.Contains(info, "was added") {
+				t.Fatalf("after registering: %q", info)
+			}
+			if body := browserRun(b, ctx, "read the page", chromedp.Text(chromedp.CSS("#webauthn"))); !strings.Contains(body, "Virtual key") {
+				t.Errorf("the key is not listed: %q", body)
+			}
+
+			// The key as second factor: the password leads to the key step.
+			withPassword("second factor")
+			b.do(ctx, "second factor: use the key",
+				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="second"]`)),
+				chromedp.Click(chromedp.CSS(`button[data-webauthn="second"]`)),
+			)
+			signedIn("second factor", "pwd hwk mfa")
+
+			// Passwordless.
+			if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+				t.Fatal(err)
+			}
+			b.do(ctx, "passkey",
+				chromedp.Navigate(rp.srv.URL+"/login"),
+				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="passkey"]`)),
+				chromedp.Click(chromedp.CSS(`button[data-webauthn="passkey"]`)),
+			)
+			signedIn("passkey", "hwk mfa")
+			if acr := browserRun(b, ctx, "read acr", chromedp.Text(chromedp.CSS("#rp-acr"))); acr != "urn:gatehouse:loa:2" {
+				t.Errorf("passkey acr %q", acr)
+			}
+		})
+	}
+}
