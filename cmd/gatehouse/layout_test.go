@@ -24,6 +24,7 @@ func TestDependencyDirection(t *testing.T) {
 		"login/password":        {},
 		"login/password/policy": {},
 		"login/totp":            {},
+		"login/i18n":            {},
 		"login/mail":            {},
 		"storage":               {},
 		"storage/seal":          {},
