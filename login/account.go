@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -73,7 +74,7 @@ func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	var sessions []sessionView
 	for _, s := range list {
-		sessions = append(sessions, sessionView{ID: s.ID, Device: describeDevice(s.UserAgent), IP: s.IP,
+		sessions = append(sessions, sessionView{ID: s.ID, Device: describeDevice(langOf(ctx), s.UserAgent), IP: s.IP,
 			LastSeen: s.LastSeenAt, Current: s.ID == sess.ID})
 	}
 	evs, err := h.Store.Events(ctx, storage.EventFilter{UserID: u.ID, Limit: 15})
@@ -166,7 +167,7 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
 	copyOfUser := *u
 	copyOfUser.Email = email
 	if err := h.sendMail(ctx, &copyOfUser, "Confirm your new email address",
-		"Open this link to use this address for your Gatehouse account:\n\n"+link+"\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n"); err != nil {
+		i18n.Tf(langOf(ctx), "Open this link to use this address for your Gatehouse account:\n\n%s\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n", link)); err != nil {
 		return h.accountDone(w, r, "email-failed")
 	}
 	return h.accountDone(w, r, "email-sent")
@@ -198,7 +199,7 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 	}
 	h.event(ctx, "email.changed", u.ID, "", "")
 	h.notify(ctx, &old, "Your email address was changed",
-		"The email address of your Gatehouse account was changed to "+t.Data+".\n\nIf this was not you, contact your administrator at once.\n")
+		i18n.Tf(langOf(ctx), "The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, contact your administrator at once.\n", t.Data))
 	http.Redirect(w, r, "/account?done=email", http.StatusSeeOther)
 	return nil
 }
@@ -236,8 +237,9 @@ func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error
 	return h.accountDone(w, r, "others")
 }
 
-// describeDevice names a browser and system from a User-Agent string.
-func describeDevice(ua string) string {
+// describeDevice names a browser and system from a User-Agent string, in
+// lang.
+func describeDevice(lang i18n.Lang, ua string) string {
 	var browser, system string
 	switch {
 	case strings.Contains(ua, "Edg/"):
@@ -249,7 +251,7 @@ func describeDevice(ua string) string {
 	case strings.Contains(ua, "Safari/"):
 		browser = "Safari"
 	case strings.HasPrefix(ua, "Go-http-client"):
-		browser = "Program"
+		browser = i18n.T(lang, "Program")
 	}
 	switch {
 	case strings.Contains(ua, "Android"):
@@ -265,11 +267,11 @@ func describeDevice(ua string) string {
 	}
 	switch {
 	case browser != "" && system != "":
-		return browser + " on " + system
+		return i18n.Tf(lang, "%s on %s", browser, system)
 	case browser != "":
 		return browser
 	case system != "":
 		return system
 	}
-	return "Unknown device"
+	return i18n.T(lang, "Unknown device")
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/totp"
@@ -126,15 +127,16 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
 			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
 		}
-		return sendResult{alert: fmt.Sprintf(msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
+		return sendResult{alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
 	}
 	if err != nil {
 		return sendResult{}, fmt.Errorf("issue code: %w", err)
 	}
+	lang := langOf(ctx)
 	msg := mail.Message{
 		To:      u.Email,
-		Subject: "Your Gatehouse code: " + code,
-		Text: fmt.Sprintf("Your one-time code is %s\n\nIt is valid for %d seconds. If you did not try to sign in, change your password.\n",
+		Subject: i18n.Tf(lang, "Your Gatehouse code: %s", code),
+		Text: i18n.Tf(lang, "Your one-time code is %s\n\nIt is valid for %d seconds. If you did not try to sign in, change your password.\n",
 			code, int(h.EmailCodeTTL/time.Second)),
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
@@ -157,9 +159,9 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	h.event(ctx, "code.sent", u.ID, "", purpose)
 	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")
 	if resend {
-		return sendResult{info: fmt.Sprintf(msgCodeResent, maskEmail(u.Email), until)}, nil
+		return sendResult{info: i18n.Tf(lang, msgCodeResent, maskEmail(u.Email), until)}, nil
 	}
-	return sendResult{info: fmt.Sprintf(msgCodeSent, maskEmail(u.Email), until)}, nil
+	return sendResult{info: i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)}, nil
 }
 
 // codeCheck is the outcome of checking a code under the limiter.
@@ -177,7 +179,7 @@ func (h *Handler) checkCode(ctx context.Context, u *storage.User, factor, purpos
 	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
 		return codeCheck{}, err
 	} else if !until.IsZero() {
-		return codeCheck{message: h.blockedMessage(until), blocked: true}, nil
+		return codeCheck{message: h.blockedMessage(ctx, until), blocked: true}, nil
 	}
 	code = strings.TrimSpace(code)
 	ok, err := h.verify(ctx, u, factor, purpose, binding, code, confirmed)
@@ -196,7 +198,7 @@ func (h *Handler) checkCode(ctx context.Context, u *storage.User, factor, purpos
 	}
 	h.event(ctx, "code.failed", u.ID, "", factor)
 	if res.BlockedUntil.IsZero() {
-		return codeCheck{message: fmt.Sprintf(msgWrongCode, res.Remaining)}, nil
+		return codeCheck{message: i18n.Tf(langOf(ctx), msgWrongCode, res.Remaining)}, nil
 	}
 	// The limit is reached: the pending email code dies with it.
 	if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
@@ -206,7 +208,7 @@ func (h *Handler) checkCode(ctx context.Context, u *storage.User, factor, purpos
 	h.Logger.WarnContext(ctx, "code attempts exhausted: blocked", "user_id", u.ID, "until", res.BlockedUntil)
 	h.notify(ctx, u, "Sign-ins to your Gatehouse account were blocked",
 		"Someone entered wrong one-time codes for your account several times, so Gatehouse blocked further attempts for a while.\n\nIf this was not you, your password is known to someone else: change it.\n")
-	return codeCheck{message: h.blockedMessage(res.BlockedUntil), blocked: true}, nil
+	return codeCheck{message: h.blockedMessage(ctx, res.BlockedUntil), blocked: true}, nil
 }
 
 func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool) (bool, error) {
@@ -256,8 +258,10 @@ func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, 
 
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
 
-func (h *Handler) blockedMessage(until time.Time) string {
-	return fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), until))
+// blockedMessage is the block message in the language of the request in
+// ctx, with the minutes left until.
+func (h *Handler) blockedMessage(ctx context.Context, until time.Time) string {
+	return i18n.Tf(langOf(ctx), msgBlocked, lockout.MinutesLeft(h.Now(), until))
 }
 
 // notify sends a security email; failures are logged, not shown.
@@ -266,7 +270,12 @@ func (h *Handler) notify(ctx context.Context, u *storage.User, subject, text str
 }
 
 // sendMail sends a message to u and reports failure (logged) to the caller.
+// A subject or text that is an English catalog key goes out in the
+// language of the request in ctx; texts built with i18n.Tf arrive
+// translated already.
 func (h *Handler) sendMail(ctx context.Context, u *storage.User, subject, text string) error {
+	lang := langOf(ctx)
+	subject, text = i18n.T(lang, subject), i18n.T(lang, text)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
 	defer cancel()
 	if err := h.Mailer.Send(sctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -26,6 +25,7 @@ func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string)
 	if err != nil {
 		return nil, "", fmt.Errorf("load auth request: %w", err)
 	}
+	useRequestLang(r.Context(), ar)
 	if !h.Now().Before(ar.ExpiresAt) || ar.Done {
 		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 	}
@@ -89,7 +89,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !until.IsZero() {
-		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, ar.LoginHint, h.blockedMessage(until))
+		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, ar.LoginHint, h.blockedMessage(r.Context(), until))
 	}
 	return h.showForm(w, r, ar, flow, http.StatusOK, ar.LoginHint, "")
 }
@@ -156,7 +156,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !until.IsZero() {
-		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), until)))
+		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, until))
 	}
 
 	u, err := h.Store.UserByEmail(ctx, email)
@@ -191,7 +191,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		}
 		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "blocked", !res.BlockedUntil.IsZero())
 		if !res.BlockedUntil.IsZero() {
-			return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), res.BlockedUntil)))
+			return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, res.BlockedUntil))
 		}
 		return h.showForm(w, r, ar, flow, http.StatusUnauthorized, email, msgBadCredentials)
 	}

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
@@ -108,8 +110,8 @@ func (h *Handler) Init() error {
 	return nil
 }
 
-// Routes returns the login routes: /login, /account, /logout, /signed-out
-// and /static/.
+// Routes returns the login routes: /login, /account, /logout, /signed-out,
+// /lang (the language switcher) and /static/.
 func (h *Handler) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/login", h.serve(h.showLogin))
@@ -142,6 +144,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/account/password/code", h.serve(h.sendPasswordCode))
 	r.Post("/logout", h.serve(h.logout))
 	r.Get("/signed-out", h.serve(h.signedOut))
+	r.Get("/lang", h.serve(h.switchLang))
 	static, _ := fs.Sub(h.Pages, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
 	r.Get("/static/*", func(w http.ResponseWriter, r *http.Request) {
@@ -170,6 +173,7 @@ func userError(status int, title, message string) error {
 func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		r = h.withLang(r)
 		err := step(w, r)
 		if err == nil {
 			return
@@ -192,7 +196,8 @@ func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error)
 // page is the data every page template receives; each uses its part.
 type page struct {
 	Title         string
-	Lang          string
+	Lang          string // set by render: the request's language (login/i18n)
+	Back          string // set by render: where the language switcher returns
 	Message       string // error page
 	Error         string // form error
 	ClientName    string
@@ -236,5 +241,23 @@ type page struct {
 func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Del("Content-Type")
+	r = h.errorRequest(r)
 	h.render(w, r, status, "error.html", &page{Title: title, Message: message})
+}
+
+// errorRequest gives r, an error outside the login steps, its language:
+// at /authorize, the ui_locales the sign-in request asks for count.
+func (h *Handler) errorRequest(r *http.Request) *http.Request {
+	r = h.withLang(r)
+	if ui := r.URL.Query().Get("ui_locales"); ui != "" && len(ui) <= 256 {
+		useRequestLang(r.Context(), &storage.AuthRequest{UILocales: strings.Fields(ui)})
+	}
+	return r
+}
+
+// RenderErrorf is RenderError with a message formatted from an English
+// format, translated into the request's language.
+func (h *Handler) RenderErrorf(w http.ResponseWriter, r *http.Request, status int, title, format string, args ...any) {
+	r = h.errorRequest(r)
+	h.RenderError(w, r, status, title, i18n.Tf(langOf(r.Context()), format, args...))
 }

@@ -177,7 +177,7 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(until), false, ""
+		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	}
@@ -276,7 +276,7 @@ func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(until), false, ""
+		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	}
@@ -333,7 +333,7 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(until), false, ""
+		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	}
@@ -525,12 +525,23 @@ func (h *Handler) showKey(p *page, secret, link string, key *totp.Key) error {
 
 // factorChanged records and announces that a factor was turned on or off.
 func (h *Handler) factorChanged(r *http.Request, u *storage.User, factor string, on bool) {
-	name := map[string]string{factorTOTP: "The authenticator app", factorEmail: "Email codes"}[factor]
-	state, typ := "enabled", "factor.enabled"
+	typ := "factor.enabled"
 	if !on {
-		state, typ = "disabled", "factor.disabled"
+		typ = "factor.disabled"
 	}
 	h.event(r.Context(), typ, u.ID, "", factor)
-	h.notify(r.Context(), u, "Two-factor authentication changed",
-		fmt.Sprintf("%s was %s as a second factor for your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", name, state))
+	h.notify(r.Context(), u, "Two-factor authentication changed", factorChangedText[factor][on])
+}
+
+// factorChangedText is the security email's text when a factor is turned
+// on (true) or off (false); whole sentences, so that they translate.
+var factorChangedText = map[string]map[bool]string{
+	factorTOTP: {
+		true:  "The authenticator app was enabled as a second factor for your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n",
+		false: "The authenticator app was disabled as a second factor for your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n",
+	},
+	factorEmail: {
+		true:  "Email codes were enabled as a second factor for your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n",
+		false: "Email codes were disabled as a second factor for your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n",
+	},
 }

@@ -90,7 +90,7 @@ func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error
 	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
-		p.Error = h.blockedMessage(until)
+		p.Error = h.blockedMessage(ctx, until)
 		h.render(w, r, http.StatusTooManyRequests, "password.html", p)
 		return nil
 	}
@@ -137,7 +137,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
 		return err
 	} else if !until.IsZero() {
-		return fail(http.StatusTooManyRequests, h.blockedMessage(until))
+		return fail(http.StatusTooManyRequests, h.blockedMessage(ctx, until))
 	}
 	if secret != again {
 		return fail(http.StatusBadRequest, msgPasswordsDiffer)
@@ -161,7 +161,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if !res.BlockedUntil.IsZero() {
-			return fail(http.StatusTooManyRequests, h.blockedMessage(res.BlockedUntil))
+			return fail(http.StatusTooManyRequests, h.blockedMessage(ctx, res.BlockedUntil))
 		}
 		return fail(http.StatusUnauthorized, msgWrongCurrent)
 	}

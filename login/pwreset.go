@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -64,7 +65,7 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.RecoverLimiter.Blocked(ctx, ip, ""); err != nil {
 		return err
 	} else if !until.IsZero() {
-		p.Error = h.blockedMessage(until)
+		p.Error = h.blockedMessage(ctx, until)
 		h.render(w, r, http.StatusTooManyRequests, "forgot.html", p)
 		return nil
 	}
@@ -91,7 +92,7 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 	}
 	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
 		Title:   "Check your email",
-		Message: fmt.Sprintf(msgRecoverSent, email),
+		Message: i18n.Tf(langOf(ctx), msgRecoverSent, email),
 	}})
 }
 
@@ -117,11 +118,11 @@ func (h *Handler) sendReset(ctx context.Context, email, authRequestID string) er
 	h.event(ctx, "password.reset_requested", u.ID, "", "")
 	h.mailLater(ctx, mail.Message{
 		To:      u.Email,
-		Subject: "Reset your Gatehouse password",
-		Text: "Someone, hopefully you, asked to reset the password of your Gatehouse account.\n\n" +
-			"To choose a new password, open this link (it works once, for 30 minutes):\n\n" +
-			h.link("/recover/reset", token) + "\n\n" +
-			"If you did not ask, ignore this email: your password stays as it is.\n",
+		Subject: i18n.T(langOf(ctx), "Reset your Gatehouse password"),
+		Text: i18n.Tf(langOf(ctx), "Someone, hopefully you, asked to reset the password of your Gatehouse account.\n\n"+
+			"To choose a new password, open this link (it works once, for 30 minutes):\n\n"+
+			"%s\n\n"+
+			"If you did not ask, ignore this email: your password stays as it is.\n", h.link("/recover/reset", token)),
 	}, u.ID, "reset-password")
 	return nil
 }

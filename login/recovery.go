@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -94,14 +95,14 @@ func (h *Handler) useRecoveryCode(ctx context.Context, u *storage.User, code str
 	}
 	h.event(ctx, "recovery.used", u.ID, "", fmt.Sprintf("%d left", left))
 	h.notify(ctx, u, "A recovery code was used",
-		fmt.Sprintf("A recovery code was used to sign in to your Gatehouse account. %d codes are left.\n\nIf this was not you, change your password and contact your administrator.\n", left))
+		i18n.Tf(langOf(ctx), "A recovery code was used to sign in to your Gatehouse account. %d codes are left.\n\nIf this was not you, change your password and contact your administrator.\n", left))
 	return true, nil
 }
 
 // renderRecoveryCodes shows freshly issued codes once, with a download link and
 // where to go next.
 func (h *Handler) renderRecoveryCodes(w http.ResponseWriter, r *http.Request, codes []string, next string) {
-	text := "Gatehouse recovery codes\n\nEach code works once, in place of a one-time password.\n\n" + strings.Join(codes, "\n") + "\n"
+	text := i18n.T(langOf(r.Context()), "Gatehouse recovery codes\n\nEach code works once, in place of a one-time password.\n\n") + strings.Join(codes, "\n") + "\n"
 	h.render(w, r, http.StatusOK, "recovery.html", &page{
 		Title:     "Your recovery codes",
 		Codes:     codes,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -90,7 +91,7 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.RegLimiter.Blocked(ctx, ip, ""); err != nil {
 		return err
 	} else if !until.IsZero() {
-		return fail(http.StatusTooManyRequests, h.blockedMessage(until))
+		return fail(http.StatusTooManyRequests, h.blockedMessage(ctx, until))
 	}
 	switch {
 	case !validEmail(email):
@@ -126,7 +127,7 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
 		Title:   "Check your email",
-		Message: fmt.Sprintf(msgCheckEmail, email),
+		Message: i18n.Tf(langOf(ctx), msgCheckEmail, email),
 	}})
 }
 
@@ -168,8 +169,8 @@ func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID
 	h.event(ctx, "user.registered", u.ID, "", "")
 	h.mailLater(ctx, mail.Message{
 		To:      u.Email,
-		Subject: "Confirm your email address for Gatehouse",
-		Text: fmt.Sprintf("Hello %s,\n\nTo finish creating your Gatehouse account, confirm your email address with this link (it works once, for 24 hours):\n\n%s\n\nIf you did not create an account, ignore this email: without confirmation the account cannot be used.\n",
+		Subject: i18n.T(langOf(ctx), "Confirm your email address for Gatehouse"),
+		Text: i18n.Tf(langOf(ctx), "Hello %s,\n\nTo finish creating your Gatehouse account, confirm your email address with this link (it works once, for 24 hours):\n\n%s\n\nIf you did not create an account, ignore this email: without confirmation the account cannot be used.\n",
 			u.Name, h.link("/register/confirm", token)),
 	}, u.ID, "confirm-email")
 	return nil
@@ -182,20 +183,21 @@ func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID
 // instead, which confirms the address with a password of their choosing.
 func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authRequestID string) error {
 	h.event(ctx, "register.existing", u.ID, "", "")
-	text := "Someone tried to create a Gatehouse account with your email address, which already has one. Nothing was changed.\n\n" +
-		"If it was you, sign in with your password; if you forgot it, use \"Forgot password?\" on the sign-in page.\n" +
-		"If it was not you, you can ignore this email.\n"
+	lang := langOf(ctx)
+	text := i18n.T(lang, "Someone tried to create a Gatehouse account with your email address, which already has one. Nothing was changed.\n\n"+
+		"If it was you, sign in with your password; if you forgot it, use \"Forgot password?\" on the sign-in page.\n"+
+		"If it was not you, you can ignore this email.\n")
 	if !u.EmailVerified && !u.Disabled {
 		token, err := h.newResetToken(ctx, u, authRequestID)
 		if err != nil {
 			return err
 		}
-		text = "Someone tried to create a Gatehouse account with your email address. An account with this address exists, but the address was never confirmed.\n\n" +
-			"If you want this account, choose its password with this link, which also confirms your address (it works once, for 30 minutes):\n\n" +
-			h.link("/recover/reset", token) + "\n\n" +
-			"If it was not you, ignore this email: the account cannot be used until its address is confirmed.\n"
+		text = i18n.Tf(lang, "Someone tried to create a Gatehouse account with your email address. An account with this address exists, but the address was never confirmed.\n\n"+
+			"If you want this account, choose its password with this link, which also confirms your address (it works once, for 30 minutes):\n\n"+
+			"%s\n\n"+
+			"If it was not you, ignore this email: the account cannot be used until its address is confirmed.\n", h.link("/recover/reset", token))
 	}
-	h.mailLater(ctx, mail.Message{To: u.Email, Subject: "Someone tried to register with your address", Text: text}, u.ID, "register-existing")
+	h.mailLater(ctx, mail.Message{To: u.Email, Subject: i18n.T(lang, "Someone tried to register with your address"), Text: text}, u.ID, "register-existing")
 	return nil
 }
 

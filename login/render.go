@@ -20,7 +20,7 @@ type pages map[string]*template.Template
 func parsePages(fsys fs.FS) (pages, error) {
 	p := make(pages, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").ParseFS(fsys, "layout.html", name)
+		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(fsys, "layout.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("login: parse page %s: %w", name, err)
 		}
@@ -32,6 +32,7 @@ func parsePages(fsys fs.FS) (pages, error) {
 // render executes page into a buffer first, so a template failure never
 // sends half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	setPageLang(r, data)
 	var buf bytes.Buffer
 	if err := h.pages[name].Execute(&buf, data); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)

@@ -129,7 +129,7 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 		if err != nil || until.IsZero() {
 			return false, err
 		}
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(until), false, ""
+		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(ctx, until), false, ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return true, nil
 	}

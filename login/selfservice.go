@@ -140,6 +140,8 @@ func (h *Handler) liveRequest(ctx context.Context, id string) (string, error) {
 	if ar.Done || !h.Now().Before(ar.ExpiresAt) {
 		return "", nil
 	}
+	// The page belongs to this sign-in: it speaks its ui_locales.
+	useRequestLang(ctx, ar)
 	return ar.ID, nil
 }
 

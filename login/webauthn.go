@@ -40,7 +40,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
-	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -123,6 +123,7 @@ type jsonRequest struct {
 func (h *Handler) serveJSON(step func(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		r = h.withLang(r)
 		status, reply, err := step(w, r)
 		if err != nil {
 			var pe *pageError
@@ -137,6 +138,11 @@ func (h *Handler) serveJSON(step func(w http.ResponseWriter, r *http.Request) (i
 				w.Header().Set("Retry-After", "5")
 				status, reply = http.StatusServiceUnavailable, &jsonReply{Error: msgUnavailable}
 			}
+		}
+		if reply != nil {
+			// Fixed messages are translated here; formatted ones were
+			// built in the request's language.
+			reply.Error = i18n.T(langOf(r.Context()), reply.Error)
 		}
 		b, _ := json.Marshal(reply)
 		w.Header().Set("Content-Type", "application/json")
@@ -365,7 +371,7 @@ func (h *Handler) recordUse(ctx context.Context, ku *keyUser, cred *webauthn.Cre
 	h.Logger.WarnContext(ctx, "webauthn clone warning", "user_id", ku.u.ID, "key", stored.Name)
 	if !stored.CloneWarning {
 		h.notify(ctx, ku.u, "A security key of your account was refused",
-			fmt.Sprintf("Gatehouse refused the security key %q because it may have been copied: its signature counter went backwards.\n\nSign in with another factor, remove the key from your account and change your password.\n", stored.Name))
+			i18n.Tf(langOf(ctx), "Gatehouse refused the security key %q because it may have been copied: its signature counter went backwards.\n\nSign in with another factor, remove the key from your account and change your password.\n", stored.Name))
 	}
 	return false, nil
 }
@@ -384,7 +390,7 @@ func (h *Handler) keyFailed(ctx context.Context, ar *storage.AuthRequest, u *sto
 	}
 	h.event(ctx, "signin.failed", uid, ar.ClientID, factorWebAuthn+": "+reason)
 	if res.BlockedUntil.IsZero() {
-		return http.StatusUnauthorized, &jsonReply{Error: fmt.Sprintf(msgKeyFailed, res.Remaining)}, nil
+		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
 	if ar.UserID != "" {
 		// The pending sign-in ends: the user starts again from the password.
@@ -397,11 +403,7 @@ func (h *Handler) keyFailed(ctx context.Context, ar *storage.AuthRequest, u *sto
 		h.notify(ctx, u, "Sign-ins to your Gatehouse account were blocked",
 			"Someone failed the security key check for your account several times, so Gatehouse blocked further attempts for a while.\n\nIf this was not you, your password may be known to someone else: change it.\n")
 	}
-	return http.StatusTooManyRequests, &jsonReply{Error: h.keyBlockedMessage(res.BlockedUntil)}, nil
-}
-
-func (h *Handler) keyBlockedMessage(until time.Time) string {
-	return fmt.Sprintf(msgBlocked, lockout.MinutesLeft(h.Now(), until))
+	return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
 }
 
 // keyBlocked answers 429 when ip or the account is blocked.
@@ -410,7 +412,7 @@ func (h *Handler) keyBlocked(ctx context.Context, ip netip.Addr, userID string) 
 	if err != nil || until.IsZero() {
 		return nil, err
 	}
-	return &jsonReply{Error: h.keyBlockedMessage(until)}, nil
+	return &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
 }
 
 // ---- the second factor ----
@@ -743,11 +745,12 @@ func (h *Handler) signedInJSON(r *http.Request) (*storage.Session, *storage.User
 	return h.signedIn(r)
 }
 
-// keyName is the cleaned name of a new key.
-func keyName(s string) (string, bool) {
+// keyName is the cleaned name of a new key, "Security key" in lang when
+// none is given.
+func keyName(lang i18n.Lang, s string) (string, bool) {
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
-		s = "Security key"
+		s = i18n.T(lang, "Security key")
 	}
 	return s, utf8.RuneCountInString(s) <= 64 && utf8.ValidString(s)
 }
@@ -765,7 +768,7 @@ func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *j
 		return 0, nil, err
 	}
 	ctx := r.Context()
-	name, ok := keyName(req.Name)
+	name, ok := keyName(langOf(r.Context()), req.Name)
 	if !ok {
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyNameLength}, nil
 	}
@@ -855,7 +858,7 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	}
 	h.event(ctx, "factor.enabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, c.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",
-		fmt.Sprintf("The security key or passkey %q was added to your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", c.Name))
+		i18n.Tf(langOf(ctx), "The security key or passkey %q was added to your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", c.Name))
 	return http.StatusOK, &jsonReply{Redirect: "/account/security?done=webauthn-on"}, nil
 }
 
@@ -879,11 +882,11 @@ func (h *Handler) keysView(r *http.Request, u *storage.User) (*webauthnView, err
 	for _, k := range keys {
 		kv := keyView{
 			ID: base64.RawURLEncoding.EncodeToString(k.ID), Name: k.Name,
-			Created: k.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"),
+			Created: i18n.FormatTime(langOf(r.Context()), k.CreatedAt),
 			Synced:  k.BackupEligible, Flagged: k.CloneWarning,
 		}
 		if !k.LastUsedAt.IsZero() {
-			kv.LastUsed = k.LastUsedAt.UTC().Format("2006-01-02 15:04 UTC")
+			kv.LastUsed = i18n.FormatTime(langOf(r.Context()), k.LastUsedAt)
 		}
 		v.Keys = append(v.Keys, kv)
 	}
@@ -932,16 +935,16 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
-		p.Error, p.ShowForm = h.keyBlockedMessage(until), false
+		p.Error, p.ShowForm = h.blockedMessage(ctx, until), false
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	}
 	switch {
 	case hasTOTP:
-		p.Message = fmt.Sprintf("To remove %q, enter the code your authenticator app shows now, then click Apply.", key.Name)
+		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code your authenticator app shows now, then click Apply.", key.Name)
 		p.Hidden["method"] = factorTOTP
 	case hasEmail:
-		p.Message = fmt.Sprintf("To remove %q, enter the code we emailed you, then click Apply.", key.Name)
+		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code we emailed you, then click Apply.", key.Name)
 		p.Hidden["method"] = factorEmail
 		p.ResendAction = "/account/security/webauthn/remove-resend"
 		res, err := h.sendCode(ctx, u, purposeRemoveKey, sess.ID, r.URL.Path == "/account/security/webauthn/remove-resend", ip)
@@ -952,7 +955,7 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 	default:
 		h.render(w, r, http.StatusOK, "webauthn.html", &page{
 			Title:     "Remove a security key",
-			Message:   fmt.Sprintf("To remove %q, confirm with one of your security keys or passkeys.", key.Name),
+			Message:   i18n.Tf(langOf(ctx), "To remove %q, confirm with one of your security keys or passkeys.", key.Name),
 			CancelURL: "/account/security",
 			WebAuthn: &webauthnView{
 				Mode: ceremonyRemove, Begin: "/account/security/webauthn/remove/begin",
@@ -1045,7 +1048,7 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.U
 	}
 	h.event(ctx, "factor.disabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, key.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",
-		fmt.Sprintf("The security key or passkey %q was removed from your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", key.Name))
+		i18n.Tf(langOf(ctx), "The security key or passkey %q was removed from your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", key.Name))
 	if w != nil {
 		http.Redirect(w, r, "/account/security?done=webauthn-off", http.StatusSeeOther)
 	}
@@ -1112,9 +1115,9 @@ func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int
 		}
 		h.event(ctx, "code.failed", u.ID, "", factorWebAuthn+": "+reason)
 		if !res.BlockedUntil.IsZero() {
-			return http.StatusTooManyRequests, &jsonReply{Error: h.keyBlockedMessage(res.BlockedUntil)}, nil
+			return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
 		}
-		return http.StatusUnauthorized, &jsonReply{Error: fmt.Sprintf(msgKeyFailed, res.Remaining)}, nil
+		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
 	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonyRemove, sess.ID)
 	if err != nil {

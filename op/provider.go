@@ -70,7 +70,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
 		GrantTypeRefreshToken:    true,
-		SupportedUILocales:       []language.Tag{language.English},
+		SupportedUILocales:       []language.Tag{language.English, language.Russian},
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
 			"at_hash", "c_hash", "email", "email_verified", "name"},

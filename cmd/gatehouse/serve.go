@@ -265,7 +265,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	}))
 	loginRoutes := provider.IssuerInterceptor(csrf.Handler(lh.Routes()))
 	for _, p := range []string{"/login", "/login/*", "/account", "/account/*", "/logout", "/signed-out", "/static/*",
-		"/register", "/register/*", "/recover", "/recover/*"} {
+		"/register", "/register/*", "/recover", "/recover/*", "/lang"} {
 		r.Handle(p, loginRoutes)
 	}
 
@@ -311,8 +311,8 @@ func authorizeErrors(lh *login.Handler, next http.Handler) http.Handler {
 			w.Header().Set("Retry-After", "5")
 			lh.RenderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.")
 		case iw.intercepted:
-			lh.RenderError(w, r, http.StatusBadRequest, "Sign-in request refused",
-				"The application sent an invalid sign-in request ("+describe(iw.body.String())+"). Please contact the application's administrator.")
+			lh.RenderErrorf(w, r, http.StatusBadRequest, "Sign-in request refused",
+				"The application sent an invalid sign-in request (%s). Please contact the application's administrator.", describe(iw.body.String()))
 		}
 	})
 }

@@ -8,6 +8,23 @@
 (function () {
   'use strict';
 
+  // The messages this file writes itself, in the page's language (<html
+  // lang>); the server's messages arrive translated.
+  var messages = {
+    ru: {
+      'The server answered %d.': 'Сервер ответил %d.',
+      'No security key or passkey was used.': 'Ключ безопасности или ключ доступа не был использован.',
+      'This browser does not support security keys or passkeys.': 'Этот браузер не поддерживает ключи безопасности и ключи доступа.',
+      'The security key or passkey was not used, or the request timed out. Try again.': 'Ключ безопасности или ключ доступа не был использован, или время запроса истекло. Попробуйте ещё раз.',
+      'Something went wrong. Try again.': 'Что-то пошло не так. Попробуйте ещё раз.'
+    }
+  };
+
+  function t(s) {
+    var table = messages[document.documentElement.lang];
+    return (table && table[s]) || s;
+  }
+
   function toBuffer(s) {
     s = s.replace(/-/g, '+').replace(/_/g, '/');
     while (s.length % 4) s += '=';
@@ -32,7 +49,7 @@
     var data = {};
     try { data = await resp.json(); } catch (e) { /* not JSON */ }
     if (!resp.ok) {
-      var err = new Error(data.error || ('The server answered ' + resp.status + '.'));
+      var err = new Error(data.error || t('The server answered %d.').replace('%d', resp.status));
       err.redirect = data.redirect;
       throw err;
     }
@@ -95,7 +112,7 @@
     } else {
       cred = await navigator.credentials.get({ publicKey: pk });
     }
-    if (!cred) throw new Error('No security key or passkey was used.');
+    if (!cred) throw new Error(t('No security key or passkey was used.'));
     body.ceremony = begun.ceremony;
     body.credential = encodeCredential(cred);
     var done = await post(d.finish, d.csrf, body);
@@ -105,7 +122,7 @@
   function bind(button) {
     if (!window.PublicKeyCredential || !navigator.credentials) {
       button.disabled = true;
-      show(button, 'This browser does not support security keys or passkeys.');
+      show(button, t('This browser does not support security keys or passkeys.'));
       return;
     }
     button.addEventListener('click', async function () {
@@ -117,8 +134,8 @@
       } catch (e) {
         if (e && e.redirect) { window.location.assign(e.redirect); return; }
         var msg = e && e.name === 'NotAllowedError'
-          ? 'The security key or passkey was not used, or the request timed out. Try again.'
-          : (e && e.message) || 'Something went wrong. Try again.';
+          ? t('The security key or passkey was not used, or the request timed out. Try again.')
+          : (e && e.message) || t('Something went wrong. Try again.');
         show(button, msg);
       } finally {
         button.disabled = false;
