@@ -951,6 +951,7 @@ func ssNewSink(t *testing.T) *ssSink {
 	}()
 	t.Cleanup(func() {
 		srv.Close()
+		ln.Close() // Close misses a listener Serve has not registered yet
 		<-done
 	})
 	return s
