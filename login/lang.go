@@ -46,16 +46,6 @@ func (h *Handler) explicitLang(r *http.Request) string {
 	return ""
 }
 
-// lang returns the language of r for a page of the auth request ar (nil
-// when the page belongs to no sign-in).
-func (h *Handler) lang(r *http.Request, ar *storage.AuthRequest) i18n.Lang {
-	var ui []string
-	if ar != nil {
-		ui = ar.UILocales
-	}
-	return i18n.Match(h.explicitLang(r), ui, r.Header.Get("Accept-Language"))
-}
-
 // withLang puts the language of r, without an auth request yet, in its
 // context.
 func (h *Handler) withLang(r *http.Request) *http.Request {
