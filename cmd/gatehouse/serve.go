@@ -64,6 +64,15 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	// zitadel's op logs through slog.Default; set it once, here.
 	slog.SetDefault(logger)
 
+	// SQLite supports one server: a second serve on the file refuses to
+	// start (lock.go).
+	if driver, path := cfg.DatabaseDriver(); driver == "sqlite" {
+		release, err := lockSQLite(path)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
