@@ -4,7 +4,7 @@ BINARY      := bin/gatehouse
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint migrate clean
+.PHONY: help build run cluster test lint migrate clean
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -16,6 +16,38 @@ build: ## Build bin/gatehouse (static, no cgo)
 
 run: build ## Build and serve on http://localhost:8080 (SQLite under data/; honours GATEHOUSE_CONFIG)
 	./$(BINARY) serve
+
+# cluster: two replicas on one PostgreSQL (127.0.0.1:8081 and :8082, same
+# issuer, same key file) behind `gatehouse proxy` on :8080. Ctrl-C stops all
+# three. A replica may be killed to watch the other take over; if the proxy
+# exits, the replicas are stopped too.
+CLUSTER_DEFAULT_DB := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+cluster: build ## Two replicas on PostgreSQL behind a round-robin proxy on http://localhost:8080 (GATEHOUSE_DATABASE_URL)
+	@set -u; \
+	db="$${GATEHOUSE_DATABASE_URL:-}"; \
+	if [ -z "$$db" ]; then \
+		db='$(CLUSTER_DEFAULT_DB)'; \
+		echo "GATEHOUSE_DATABASE_URL is not set: using $$db"; \
+	fi; \
+	case "$$db" in \
+		postgres://*|postgresql://*) ;; \
+		*) echo "make cluster needs PostgreSQL: GATEHOUSE_DATABASE_URL must be a postgres:// URL (got $$db)" >&2; exit 2;; \
+	esac; \
+	export GATEHOUSE_DATABASE_URL="$$db" GATEHOUSE_ISSUER=http://localhost:8080 \
+		GATEHOUSE_HTTP_TRUSTED_PROXIES=127.0.0.1/32; \
+	./$(BINARY) keys list >/dev/null || exit 1; \
+	pids=""; \
+	trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
+	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 ./$(BINARY) serve & pids="$$pids $$!"; \
+	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8082 ./$(BINARY) serve & pids="$$pids $$!"; \
+	./$(BINARY) proxy --listen 127.0.0.1:8080 \
+		--backend http://127.0.0.1:8081 --backend http://127.0.0.1:8082 & proxy=$$!; pids="$$pids $$proxy"; \
+	echo "cluster: replicas on :8081 and :8082, proxy on http://localhost:8080 (Ctrl-C stops all)"; \
+	while kill -0 $$proxy 2>/dev/null; do sleep 1; done; \
+	wait $$proxy; status=$$?; \
+	echo "cluster: the proxy exited; stopping the replicas" >&2; \
+	kill $$pids 2>/dev/null; wait; exit $$status
 
 migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHOUSE_DATABASE_URL)
 	./$(BINARY) migrate

@@ -12,6 +12,7 @@
 //	                   | list | show ID | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
 //	gatehouse blocks   list | clear IP|EMAIL
+//	gatehouse proxy    --listen ADDR --backend URL [--backend URL…]
 //
 // Without --config, GATEHOUSE_CONFIG names the file; without either, the
 // defaults apply. GATEHOUSE_… variables override single keys.
@@ -74,6 +75,9 @@ Usage:
                      | list | show ID | delete ID | rotate-secret ID
   gatehouse keys     list | rotate
   gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
+  gatehouse proxy    [--listen 127.0.0.1:8080] --backend URL [--backend URL...]
+                                            round-robin over ready replicas, to try
+                                            several on one machine (make cluster)
   gatehouse help
 
 Every command takes --config FILE (or GATEHOUSE_CONFIG); GATEHOUSE_... variables
@@ -99,6 +103,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return runKeys(ctx, rest, env)
 	case "blocks":
 		return runBlocks(ctx, rest, env)
+	case "proxy":
+		return runProxy(ctx, rest, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

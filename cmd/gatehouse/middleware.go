@@ -140,7 +140,13 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 					http.Error(sw, "Internal error (reference "+id+")", http.StatusInternalServerError)
 				}
 			}
-			logger.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path,
+			// Load balancers poll the probes every second or so: successful
+			// probes are logged at debug level only.
+			level := slog.LevelInfo
+			if sw.status == http.StatusOK && (r.URL.Path == "/readyz" || r.URL.Path == "/healthz") {
+				level = slog.LevelDebug
+			}
+			logger.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
 				"status", sw.status, "duration_ms", time.Since(start).Milliseconds())
 		}()
 		next.ServeHTTP(sw, r)
