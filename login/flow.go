@@ -162,7 +162,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.Store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		h.Passwords.VerifyDummy(secret)
+		err = h.Passwords.VerifyDummy(secret)
+		if err == nil {
+			err = storage.ErrNotFound // fails like a wrong password
+		}
 	case err != nil:
 		return fmt.Errorf("load user: %w", err)
 	default:
@@ -175,9 +178,13 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 			// like a wrong password.
 			err = errors.New("email not confirmed")
 		}
-		if err != nil && !errors.Is(err, password.ErrMismatch) {
+		if err != nil && !errors.Is(err, password.ErrMismatch) && !errors.Is(err, password.ErrBusy) {
 			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
 		}
+	}
+	if errors.Is(err, password.ErrBusy) {
+		// The password was not checked: not an attempt (busy.go).
+		return h.busy(w, r, ar, flow, email)
 	}
 	if err != nil {
 		uid := ""

@@ -151,6 +151,11 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if current != "" && len(current) <= policy.MaxBytes {
 		err = h.Passwords.Verify(u.PasswordHash, current)
 	}
+	if errors.Is(err, password.ErrBusy) {
+		// Not checked, so not an attempt (busy.go).
+		w.Header().Set("Retry-After", busyRetryAfter)
+		return fail(http.StatusServiceUnavailable, msgBusy)
+	}
 	if err != nil {
 		if !errors.Is(err, password.ErrMismatch) {
 			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())

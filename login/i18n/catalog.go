@@ -31,6 +31,7 @@ var russian = map[string]string{
 	"Invalid One Time Password! (Attempts left: %d)":                                "Неверный одноразовый пароль! (Осталось попыток: %d)",
 	"You have reached the limit of attempts. Please try again later in %d minutes.": "Вы исчерпали лимит попыток. Повторите попытку через %d {1:минуту|минуты|минут}.",
 	"Invalid email or password.":                                                    "Неверный адрес электронной почты или пароль.",
+	"Sign-in is busy, please try again in a moment.":                                "Вход сейчас перегружен, попробуйте ещё раз чуть позже.",
 
 	// ---- Errors and their titles ----
 	"This sign-in request has expired or is not valid. Please go back to the application and sign in again.": "Этот запрос на вход устарел или недействителен. Вернитесь в приложение и войдите снова.",

@@ -39,18 +39,23 @@ var ErrMalformed = errors.New("password: malformed hash")
 // Hasher hashes with fixed parameters.
 type Hasher struct {
 	Params Params
-	dummy  string
+	// Gate bounds the hashes running at once (nil: no bound). NewHasher
+	// sets one of DefaultSlots(p) slots waiting at most DefaultWait.
+	Gate  *Gate
+	dummy string
 }
 
-// NewHasher returns a Hasher for p.
+// NewHasher returns a Hasher for p, under a default gate.
 func NewHasher(p Params) *Hasher {
-	h := &Hasher{Params: p}
+	h := &Hasher{Params: p, Gate: NewGate(DefaultSlots(p), DefaultWait)}
 	h.dummy = h.Hash("gatehouse dummy password for unknown accounts")
 	return h
 }
 
-// Hash returns the PHC string of password with a fresh random salt.
+// Hash returns the PHC string of password with a fresh random salt. It
+// waits for a slot of the gate as long as it takes.
 func (h *Hasher) Hash(password string) string {
+	defer h.Gate.acquireWait()()
 	p := h.Params
 	salt := make([]byte, p.SaltLen)
 	rand.Read(salt)
@@ -60,12 +65,18 @@ func (h *Hasher) Hash(password string) string {
 }
 
 // Verify reports whether password matches the PHC string encoded, in
-// constant time. It returns ErrMismatch for a wrong password.
+// constant time. It returns ErrMismatch for a wrong password, and ErrBusy
+// if the gate had no free slot in time (the password was not checked).
 func (h *Hasher) Verify(encoded, password string) error {
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return err
 	}
+	release, err := h.Gate.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return ErrMismatch
@@ -74,9 +85,13 @@ func (h *Hasher) Verify(encoded, password string) error {
 }
 
 // VerifyDummy spends the time of one Verify, for accounts that do not
-// exist, so that timing does not tell them apart.
-func (h *Hasher) VerifyDummy(password string) {
-	_ = h.Verify(h.dummy, password)
+// exist, so that timing does not tell them apart. It returns ErrBusy as
+// Verify does, and nil otherwise.
+func (h *Hasher) VerifyDummy(password string) error {
+	if err := h.Verify(h.dummy, password); errors.Is(err, ErrBusy) {
+		return err
+	}
+	return nil
 }
 
 // NeedsRehash reports whether encoded was made with other parameters than

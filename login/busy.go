@@ -1,0 +1,22 @@
+package login
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// msgBusy answers a password step when every argon2id slot stayed taken
+// (password.ErrBusy): the password was not checked, so the attempt does
+// not count against the limits.
+const msgBusy = "Sign-in is busy, please try again in a moment."
+
+// busyRetryAfter is the Retry-After of a busy answer, in seconds.
+const busyRetryAfter = "2"
+
+// busy answers the sign-in form again with 503, Retry-After and msgBusy.
+func (h *Handler) busy(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, flow, email string) error {
+	h.Logger.WarnContext(r.Context(), "password check refused: all hashing slots busy", "step", "password")
+	w.Header().Set("Retry-After", busyRetryAfter)
+	return h.showForm(w, r, ar, flow, http.StatusServiceUnavailable, email, msgBusy)
+}
