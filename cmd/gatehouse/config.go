@@ -56,6 +56,10 @@ type HTTPConfig struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxBodyBytes is the largest request body accepted.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownDelay is how long, on SIGTERM, the server keeps serving with
+	// /readyz answering 503 before it stops accepting connections, so that
+	// load balancers see it leave first. Zero (the default) stops at once.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 }
 
 // DatabaseConfig is the "database" section.
@@ -582,6 +586,9 @@ func (c *Config) Validate() error {
 	// Every duration must be positive.
 	for key, f := range configLeaves(reflect.ValueOf(c).Elem(), "") {
 		if d, ok := f.Interface().(Duration); ok && d.Duration <= 0 {
+			if key == "http.shutdown_delay" && d.Duration == 0 {
+				continue // zero: no delay
+			}
 			bad(key, "must be positive")
 		}
 	}

@@ -269,7 +269,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{
 			name: "unknown nested key",
 			file: "http:\n  address: :8080\n  adress: :9090\n",
-			want: []string{"config.yaml:3: http.adress: unknown key (known here: address, trusted_proxies, max_body_bytes)"},
+			want: []string{"config.yaml:3: http.adress: unknown key (known here: address, trusted_proxies, max_body_bytes, shutdown_delay)"},
 		},
 		{
 			name: "unknown key in flow mapping",

@@ -110,6 +110,10 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	}
 	logger.Info("shutting down: readiness off, draining requests")
 	srv.draining.Store(true)
+	if d := cfg.HTTP.ShutdownDelay.Duration; d > 0 {
+		// Keep serving while load balancers see /readyz fail.
+		time.Sleep(d)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
