@@ -147,6 +147,7 @@ Then point your application at the issuer above (discovery: /.well-known/openid-
 type server struct {
 	handler  http.Handler
 	draining atomic.Bool
+	clock    *clockCheck // nil without a database clock (SQLite)
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -247,7 +248,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		return nil, err
 	}
 
-	s := &server{}
+	s := &server{clock: startClockCheck(ctx, store, now, logger)}
 	r := chi.NewRouter()
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -265,6 +266,10 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		if err := store.Ping(pctx); err != nil {
 			logger.WarnContext(r.Context(), "readiness: database unreachable", "err", err)
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		if msg := s.clock.problem(); msg != "" {
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ready\n")

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// Each replica compares its clock with the database's at start and every
+// clockCheckInterval; further off than maxClockSkew, it reports not-ready
+// (REL-03). Expiry is judged in SQL by the database's clock, but TOTP
+// windows, token lifetimes and the times written by the replica use its own.
+const (
+	maxClockSkew       = 2 * time.Second
+	clockCheckInterval = 30 * time.Second
+)
+
+// dbClock is implemented by stores whose database has a clock of its own
+// (storage/postgres).
+type dbClock interface {
+	DBNow(ctx context.Context) (time.Time, error)
+}
+
+// clockOffset returns how far now is ahead of the database's clock (negative
+// when behind), measured at the middle of the round trip.
+func clockOffset(ctx context.Context, db dbClock, now func() time.Time) (time.Duration, error) {
+	t0 := now()
+	dbt, err := db.DBNow(ctx)
+	t1 := now()
+	if err != nil {
+		return 0, err
+	}
+	return t0.Add(t1.Sub(t0) / 2).Sub(dbt), nil
+}
+
+// clockCheck keeps the result of the last clock comparison.
+type clockCheck struct {
+	db     dbClock
+	now    func() time.Time
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	offset time.Duration
+	skewed bool
+}
+
+// startClockCheck compares the clocks now and then every
+// clockCheckInterval until ctx ends. It returns nil when the store has no
+// clock of its own.
+func startClockCheck(ctx context.Context, store any, now func() time.Time, logger *slog.Logger) *clockCheck {
+	db, ok := store.(dbClock)
+	if !ok || skewCheckOff(os.Getenv) {
+		return nil
+	}
+	c := &clockCheck{db: db, now: now, logger: logger}
+	c.check(ctx, true)
+	go func() {
+		t := time.NewTicker(clockCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.check(ctx, false)
+			}
+		}
+	}()
+	return c
+}
+
+func (c *clockCheck) check(ctx context.Context, first bool) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	off, err := clockOffset(cctx, c.db, c.now)
+	if err != nil {
+		// The database is away: /readyz says so through its ping; keep the
+		// last offset.
+		c.logger.DebugContext(ctx, "clock check: database unreachable", "err", err)
+		return
+	}
+	skewed := off > maxClockSkew || off < -maxClockSkew
+	c.mu.Lock()
+	was := c.skewed
+	c.offset, c.skewed = off, skewed
+	c.mu.Unlock()
+	switch {
+	case skewed:
+		c.logger.WarnContext(ctx, "clock skew: this replica's clock is off the database's; not ready until it is within the limit",
+			"offset", off.Round(time.Millisecond).String(), "limit", maxClockSkew.String())
+	case was:
+		c.logger.InfoContext(ctx, "clock back in sync with the database", "offset", off.Round(time.Millisecond).String())
+	case first:
+		c.logger.InfoContext(ctx, "clock offset from the database", "offset", off.Round(time.Millisecond).String())
+	}
+}
+
+// problem returns why the clock makes the replica not ready, or "".
+func (c *clockCheck) problem() string {
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.skewed {
+		return ""
+	}
+	return fmt.Sprintf("clock skew: %s off the database's clock (limit %s)", c.offset.Round(time.Millisecond), maxClockSkew)
+}

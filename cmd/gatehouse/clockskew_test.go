@@ -1,0 +1,126 @@
+package main
+
+// Clock skew (REL-03): a replica whose clock is more than 2 s off the
+// database's reports not-ready and logs the offset.
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+)
+
+// startUnready starts g without waiting for it to become ready.
+func (g *gatehouse) startUnready() {
+	t := g.t
+	t.Helper()
+	g.cmd = exec.Command(binary, "serve")
+	g.cmd.Env = g.env
+	g.cmd.Stdout = &lockedWriter{mu: &g.mu, w: &g.logs}
+	g.cmd.Stderr = g.cmd.Stdout
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.exited = make(chan error, 1)
+	go func() { g.exited <- g.cmd.Wait() }()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("gatehouse output:\n%s", g.output())
+		}
+	})
+}
+
+// skewClock returns a GATEHOUSE_TEST_CLOCK_FILE setting whose clock runs
+// offset ahead.
+func skewClock(t *testing.T, offset string) string {
+	path := filepath.Join(t.TempDir(), "clock")
+	if err := os.WriteFile(path, []byte(offset+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "GATEHOUSE_TEST_CLOCK_FILE=" + path
+}
+
+var offsetLogRE = regexp.MustCompile(`"msg":"(clock[^"]*)"[^\n]*"offset":"([^"]+)"`)
+
+func TestClockSkew(t *testing.T) {
+	t.Parallel()
+	dsn := postgres.TestDSN(t)
+
+	// A replica 45 s ahead of the database: alive, never ready, and it
+	// says why.
+	a := newGatehouse(t, dsn, skewClock(t, "45s"))
+	a.startUnready()
+	started := time.Now()
+	var status int
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		s, b, err := outageGet(a.base + "/readyz")
+		if err == nil {
+			status, body = s, b
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the skewed replica never answered: %v\n%s", err, a.output())
+		}
+		select {
+		case err := <-a.exited:
+			t.Fatalf("the skewed replica exited: %v\n%s", err, a.output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	answered := time.Since(started)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "clock skew") {
+		t.Errorf("/readyz of a replica 45s ahead = %d %q, want 503 clock skew", status, body)
+	}
+	if s, _, err := outageGet(a.base + "/healthz"); err != nil || s != http.StatusOK {
+		t.Errorf("/healthz = %d %v, want 200 (alive, only not ready)", s, err)
+	}
+	// Still not ready a moment later.
+	time.Sleep(300 * time.Millisecond)
+	if s, _, _ := outageGet(a.base + "/readyz"); s != http.StatusServiceUnavailable {
+		t.Errorf("/readyz later = %d, want 503", s)
+	}
+	var warn string
+	for _, line := range strings.Split(a.output(), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) && strings.Contains(line, "clock skew") {
+			warn = line
+			break
+		}
+	}
+	if warn == "" || !regexp.MustCompile(`"offset":"4[45](\.\d+)?s"`).MatchString(warn) {
+		t.Errorf("no WARN line naming the 45s offset; got %q", warn)
+	}
+
+	// A replica 1 s ahead, on the same database and key file: ready.
+	b := newGatehouse(t, dsn, skewClock(t, "1s"),
+		"GATEHOUSE_SECRETS_KEY_FILE="+tfEnvValue(a, "GATEHOUSE_SECRETS_KEY_FILE"))
+	b.start()
+	if s, body, _ := outageGet(b.base + "/readyz"); s != http.StatusOK {
+		t.Errorf("/readyz of a replica 1s ahead = %d %q, want 200", s, body)
+	}
+	bLine := offsetLogRE.FindStringSubmatch(b.output())
+	if bLine == nil || strings.Contains(b.output(), "clock skew") {
+		t.Errorf("replica 1s ahead: want an offset line and no clock-skew warning")
+	}
+
+	// SQLite has no clock of its own: nothing to compare, ready.
+	startGatehouse(t, "sqlite", skewClock(t, "45s"))
+
+	aLine := offsetLogRE.FindStringSubmatch(warn)
+	t.Logf("clock skew: replica +45s → /readyz %d %q within %v of start, WARN offset %s; replica +1s → ready, logged %q offset %s (limit %v); SQLite +45s → ready (no database clock)",
+		status, strings.TrimSpace(body), answered.Round(time.Millisecond), at(aLine, 2), at(bLine, 1), at(bLine, 2), maxClockSkew)
+}
+
+func at(m []string, i int) string {
+	if i < len(m) {
+		return m[i]
+	}
+	return ""
+}

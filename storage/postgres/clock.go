@@ -1,0 +1,16 @@
+package postgres
+
+import (
+	"context"
+	"time"
+)
+
+// DBNow returns the database server's clock, to which gatehouse compares
+// its own: expiry of codes, blocks and tokens is judged in SQL by the
+// database's now(). It is not part of storage.Store; SQLite runs in the
+// process and has no clock of its own.
+func (s *Store) DBNow(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	err := s.pool.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&t)
+	return t, err
+}
