@@ -92,10 +92,14 @@ func (k *softKey) create(options map[string]any) map[string]any {
 	k.t.Helper()
 	user := options["user"].(map[string]any)
 	k.handle = unb64(k.t, user["id"].(string))
+	point, err := k.key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		k.t.Fatal(err)
+	}
 	cose, err := webauthncbor.Marshal(map[int]any{
 		1: 2, 3: -7, -1: 1,
-		-2: k.key.PublicKey.X.FillBytes(make([]byte, 32)),
-		-3: k.key.PublicKey.Y.FillBytes(make([]byte, 32)),
+		-2: point[1:33],
+		-3: point[33:65],
 	})
 	if err != nil {
 		k.t.Fatal(err)
@@ -222,11 +226,11 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		t.Errorf("CSP %q lets no script of our own run", csp)
 	}
 	reg := keyButton(t, sec.body, "register")
-	status, begun := b.postJSON(g.base+reg["begin"], "wrong", map[string]any{"name": "YubiKey"})
+	status, _ := b.postJSON(g.base+reg["begin"], "wrong", map[string]any{"name": "YubiKey"})
 	if status != http.StatusForbidden {
 		t.Errorf("register/begin with a wrong CSRF token = %d, want 403", status)
 	}
-	status, begun = b.postJSON(g.base+reg["begin"], reg["csrf"], map[string]any{"name": "YubiKey"})
+	status, begun := b.postJSON(g.base+reg["begin"], reg["csrf"], map[string]any{"name": "YubiKey"})
 	if status != http.StatusOK {
 		t.Fatalf("register/begin = %d %v", status, begun)
 	}
