@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 
@@ -86,6 +87,25 @@ func (h *Handler) pendingUser(w http.ResponseWriter, r *http.Request, id string)
 		return ar, flow, nil, nil
 	}
 	return ar, flow, u, nil
+}
+
+// postedStep reads the form of a sign-in step after the password and
+// checks its CSRF token. It returns the request (remembering its client
+// IP), the auth request, the flow cookie and the user who passed the
+// password step — nil when the browser must start again from the password.
+func (h *Handler) postedStep(w http.ResponseWriter, r *http.Request) (*http.Request, netip.Addr, *storage.AuthRequest, string, *storage.User, error) {
+	if err := r.ParseForm(); err != nil {
+		return r, netip.Addr{}, nil, "", nil, err
+	}
+	r, ip := h.withIP(r)
+	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
+	if err != nil {
+		return r, ip, nil, "", nil, err
+	}
+	if err := h.checkCSRF(r, "login", flow); err != nil {
+		return r, ip, nil, "", nil, err
+	}
+	return r, ip, ar, flow, u, nil
 }
 
 func (h *Handler) toPassword(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) error {
@@ -200,15 +220,8 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 
 // submitCode checks the code of the sign-in's second step.
 func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
+	r, ip, ar, flow, u, err := h.postedStep(w, r)
 	if err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
 		return err
 	}
 	if u == nil {
@@ -254,15 +267,8 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 
 // resendCode emails a new sign-in code; the old one stops working.
 func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
+	r, ip, ar, flow, u, err := h.postedStep(w, r)
 	if err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
 		return err
 	}
 	if u == nil || !u.EmailOTP {
@@ -355,15 +361,8 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 
 // submitEnroll confirms the first factor and finishes the sign-in.
 func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
+	r, ip, ar, flow, u, err := h.postedStep(w, r)
 	if err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
 		return err
 	}
 	if u == nil {
@@ -427,15 +426,8 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 
 // resendEnroll emails a new enrolment code within a sign-in.
 func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
+	r, ip, ar, flow, u, err := h.postedStep(w, r)
 	if err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
 		return err
 	}
 	if u == nil {
