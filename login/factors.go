@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,24 @@ func amrFor(factor string) []string {
 // ACRMFA is the acr of a sign-in with a second factor; a client asking
 // acr_values for it gets no token without one.
 const ACRMFA = "urn:gatehouse:loa:2"
+
+// ACRPhishingResistant is the acr of a sign-in with a security key or
+// passkey; a client asking acr_values for it accepts no other factor.
+const ACRPhishingResistant = "urn:gatehouse:loa:3"
+
+// msgKeyRequired refuses a factor other than a key where the client asked
+// for phishing-resistant authentication.
+const msgKeyRequired = "This application accepts only a security key or passkey as second factor. Add one to your account, then sign in again."
+
+// keyRequired reports whether ar accepts only a security key or passkey.
+func keyRequired(ar *storage.AuthRequest) bool {
+	return slices.Contains(ar.ACRValues, ACRPhishingResistant)
+}
+
+// usedKey reports whether amr shows a security key or passkey.
+func usedKey(amr []string) bool {
+	return slices.Contains(amr, "hwk") || slices.Contains(amr, "swk")
+}
 
 // factors reports which second factors u has enabled.
 func (h *Handler) factors(ctx context.Context, u *storage.User) (hasTOTP, hasEmail bool, err error) {

@@ -98,6 +98,9 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 // sign-in: prompt=login and an exceeded max_age demand one, and an
 // id_token_hint must name the session's user.
 func (h *Handler) sessionSatisfies(sess *storage.Session, ar *storage.AuthRequest) bool {
+	if keyRequired(ar) && !usedKey(sess.AMR) {
+		return false
+	}
 	if slices.Contains(ar.Prompt, "login") {
 		return false
 	}
@@ -228,7 +231,10 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 // and the acr it earns.
 func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
 	acr := ACRPassword
-	if slices.Contains(sess.AMR, "mfa") {
+	switch {
+	case slices.Contains(sess.AMR, "mfa") && usedKey(sess.AMR):
+		acr = ACRPhishingResistant
+	case slices.Contains(sess.AMR, "mfa"):
 		acr = ACRMFA
 	}
 	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acr); err != nil {

@@ -18,7 +18,7 @@ import (
 // user's settings: the client was registered with --require-mfa or asks
 // acr_values for it.
 func (h *Handler) mfaRequired(r *http.Request, ar *storage.AuthRequest) (bool, error) {
-	if slices.Contains(ar.ACRValues, ACRMFA) {
+	if slices.Contains(ar.ACRValues, ACRMFA) || keyRequired(ar) {
 		return true, nil
 	}
 	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
@@ -56,7 +56,11 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	}
 	next := "/login/otp"
 	switch {
-	case !hasTOTP && !hasEmail && hasKey:
+	case keyRequired(ar) && !hasKey:
+		// Never a silent downgrade: without a key this request cannot be met.
+		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "no security key for a phishing-resistant request")
+		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
+	case keyRequired(ar), !hasTOTP && !hasEmail && hasKey:
 		next = "/login/webauthn" // keys only: straight to the key step
 	case !hasTOTP && !hasEmail:
 		next = "/login/enroll"
@@ -104,6 +108,9 @@ func (h *Handler) postedStep(w http.ResponseWriter, r *http.Request) (*http.Requ
 	}
 	if err := h.checkCSRF(r, "login", flow); err != nil {
 		return r, ip, nil, "", nil, err
+	}
+	if keyRequired(ar) {
+		return r, ip, nil, "", nil, userError(http.StatusForbidden, "Security key required", msgKeyRequired)
 	}
 	return r, ip, ar, flow, u, nil
 }
@@ -177,6 +184,9 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 			return h.toPassword(w, r, ar)
 		}
 		return err
+	}
+	if keyRequired(ar) {
+		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
 	}
 	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
 	if err != nil {
@@ -327,6 +337,9 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 			return h.toPassword(w, r, ar)
 		}
 		return err
+	}
+	if keyRequired(ar) {
+		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
 	}
 	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
 		return err

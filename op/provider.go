@@ -214,6 +214,6 @@ func (p *Provider) discovery(next http.Handler) http.Handler {
 	})
 }
 
-// ACRValues are the acr values Gatehouse issues: one factor, and a
-// second factor on top (see the login package).
-var ACRValues = []string{"urn:gatehouse:loa:1", "urn:gatehouse:loa:2"}
+// ACRValues are the acr values Gatehouse issues: one factor, a second
+// factor on top, and a security key or passkey (see the login package).
+var ACRValues = []string{"urn:gatehouse:loa:1", "urn:gatehouse:loa:2", "urn:gatehouse:loa:3"}

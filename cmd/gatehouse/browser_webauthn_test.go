@@ -167,7 +167,7 @@ func TestBrowserWebAuthn(t *testing.T) {
 				chromedp.Click(chromedp.CSS(`button[data-webauthn="passkey"]`)),
 			)
 			signedIn("passkey", "hwk mfa")
-			if acr := browserRun(b, ctx, "read acr", chromedp.Text(chromedp.CSS("#rp-acr"))); acr != "urn:gatehouse:loa:2" {
+			if acr := browserRun(b, ctx, "read acr", chromedp.Text(chromedp.CSS("#rp-acr"))); acr != "urn:gatehouse:loa:3" {
 				t.Errorf("passkey acr %q", acr)
 			}
 		})

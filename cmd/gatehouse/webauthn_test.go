@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	bin "encoding/binary"
 	"encoding/json"
+	"golang.org/x/oauth2"
 	"net"
 	"net/http"
 	"net/url"
@@ -290,7 +291,44 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if status != http.StatusOK {
 			t.Fatalf("webauthn/finish = %d %v", status, done)
 		}
-		tfClaims(t, finish(t, b, f, done), []string{"pwd", "hwk", "mfa"}, "urn:gatehouse:loa:2")
+		tfClaims(t, finish(t, b, f, done), []string{"pwd", "hwk", "mfa"}, "urn:gatehouse:loa:3")
+	})
+	t.Run("PhishingResistantACR", func(t *testing.T) {
+		loa3 := oauth2.SetAuthURLParam("acr_values", "urn:gatehouse:loa:3")
+		// A key user asked for loa:3 goes to the key; the token says loa:3.
+		b := newBrowser(t)
+		f, resp := tfPassword(t, rp, b, alice, alicePass, loa3)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/webauthn?authRequestID=") {
+			t.Fatalf("password with acr loa:3 = %d %q, want 303 to /login/webauthn", resp.StatusCode, loc)
+		}
+		ar := tfQuery(t, tfLoc(resp), "authRequestID")
+		// The code page is not a way around the key.
+		if r := b.get(g.base + "/login/otp?authRequestID=" + url.QueryEscape(ar)); r.StatusCode != http.StatusForbidden {
+			t.Errorf("code page for a loa:3 request = %d, want 403", r.StatusCode)
+		}
+		page := b.get(tfLoc(resp))
+		btn := keyButton(t, page.body, "second")
+		status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
+		if status != http.StatusOK {
+			t.Fatalf("webauthn/begin = %d %v", status, begun)
+		}
+		status, done := b.postJSON(g.base+btn["finish"], btn["csrf"], map[string]any{
+			"authRequestID": btn["auth-request-id"], "ceremony": begun["ceremony"],
+			"credential": key.get(begun["publicKey"].(map[string]any), g.base, false)})
+		if status != http.StatusOK {
+			t.Fatalf("webauthn/finish = %d %v", status, done)
+		}
+		tfClaims(t, finish(t, b, f, done), []string{"pwd", "hwk", "mfa"}, "urn:gatehouse:loa:3")
+
+		// A user without a key gets no token and no weaker factor.
+		g.createUser("carol@example.com", "Carol", "carol's long password")
+		_, resp = tfPassword(t, rp, newBrowser(t), "carol@example.com", "carol's long password", loa3)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.body, "accepts only a security key or passkey") {
+			t.Errorf("loa:3 without a key = %d, want 403 with the explanation", resp.StatusCode)
+		}
+		if loc := resp.Header.Get("Location"); loc != "" {
+			t.Errorf("loa:3 without a key redirected to %s", loc)
+		}
 	})
 	t.Run("WrongOrigin", func(t *testing.T) {
 		status, done, _, _ := signInWithKey(t, "http://evil.example", false)
@@ -353,7 +391,7 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if status != http.StatusOK {
 			t.Fatalf("passkey/finish = %d %v", status, done)
 		}
-		tfClaims(t, finish(t, b, f, done), []string{"hwk", "mfa"}, "urn:gatehouse:loa:2")
+		tfClaims(t, finish(t, b, f, done), []string{"hwk", "mfa"}, "urn:gatehouse:loa:3")
 	})
 	t.Run("CounterRegression", func(t *testing.T) {
 		key.count -= 2 // a clone that lags behind

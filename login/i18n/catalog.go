@@ -32,6 +32,8 @@ var russian = map[string]string{
 	"You have reached the limit of attempts. Please try again later in %d minutes.": "Вы исчерпали лимит попыток. Повторите попытку через %d {1:минуту|минуты|минут}.",
 	"Invalid email or password.":                                                    "Неверный адрес электронной почты или пароль.",
 	"Sign-in is busy, please try again in a moment.":                                "Вход сейчас перегружен, попробуйте ещё раз чуть позже.",
+	"This application accepts only a security key or passkey as second factor. Add one to your account, then sign in again.": "Это приложение принимает в качестве второго фактора только электронный ключ или ключ доступа. Добавьте его в своём аккаунте и войдите снова.",
+	"Security key required": "Нужен электронный ключ",
 
 	// ---- Errors and their titles ----
 	"This sign-in request has expired or is not valid. Please go back to the application and sign in again.": "Этот запрос на вход устарел или недействителен. Вернитесь в приложение и войдите снова.",
