@@ -115,6 +115,22 @@ func (h *Handler) postedStep(w http.ResponseWriter, r *http.Request) (*http.Requ
 	return r, ip, ar, flow, u, nil
 }
 
+// shownStep is postedStep for the GET of a step: it loads the auth
+// request named by the query and the user who passed the password step
+// (nil: start again from the password), refusing code steps where the
+// client accepts only a security key.
+func (h *Handler) shownStep(w http.ResponseWriter, r *http.Request) (*http.Request, netip.Addr, *storage.AuthRequest, string, *storage.User, error) {
+	r, ip := h.withIP(r)
+	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return r, ip, nil, "", nil, err
+	}
+	if u != nil && keyRequired(ar) {
+		return r, ip, nil, "", nil, userError(http.StatusForbidden, "Security key required", msgKeyRequired)
+	}
+	return r, ip, ar, flow, u, nil
+}
+
 func (h *Handler) toPassword(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) error {
 	http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
 	return nil
@@ -177,16 +193,12 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 // showCode shows the code page; for email it sends a code as the page
 // opens, unless one is still live.
 func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
-	if err != nil || u == nil {
-		if err == nil {
-			return h.toPassword(w, r, ar)
-		}
+	r, ip, ar, flow, u, err := h.shownStep(w, r)
+	if err != nil {
 		return err
 	}
-	if keyRequired(ar) {
-		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
+	if u == nil {
+		return h.toPassword(w, r, ar)
 	}
 	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
 	if err != nil {
@@ -330,16 +342,12 @@ func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page
 
 // showEnroll starts enrolling a first factor within a sign-in.
 func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
-	if err != nil || u == nil {
-		if err == nil {
-			return h.toPassword(w, r, ar)
-		}
+	r, ip, ar, flow, u, err := h.shownStep(w, r)
+	if err != nil {
 		return err
 	}
-	if keyRequired(ar) {
-		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
+	if u == nil {
+		return h.toPassword(w, r, ar)
 	}
 	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
 		return err
