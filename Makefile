@@ -17,8 +17,8 @@ build: ## Build bin/gatehouse (static, no cgo)
 run: build ## Build and serve on http://localhost:8080 (SQLite under data/; honours GATEHOUSE_CONFIG)
 	./$(BINARY) serve
 
-# cluster: two replicas on one PostgreSQL (127.0.0.1:8081 and :8082, same
-# issuer, same key file) behind `gatehouse proxy` on :8080. Ctrl-C stops all
+# cluster: two replicas on one PostgreSQL (127.0.0.1:8081 and :8082, admin
+# listeners on :9091 and :9092, same issuer, same key file) behind `gatehouse proxy` on :8080. Ctrl-C stops all
 # three. A replica may be killed to watch the other take over; if the proxy
 # exits, the replicas are stopped too.
 CLUSTER_DEFAULT_DB := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
@@ -39,8 +39,8 @@ cluster: build ## Two replicas on PostgreSQL behind a round-robin proxy on http:
 	./$(BINARY) keys list >/dev/null || exit 1; \
 	pids=""; \
 	trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
-	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 ./$(BINARY) serve & pids="$$pids $$!"; \
-	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8082 ./$(BINARY) serve & pids="$$pids $$!"; \
+	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 GATEHOUSE_ADMIN_ADDRESS=127.0.0.1:9091 ./$(BINARY) serve & pids="$$pids $$!"; \
+	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8082 GATEHOUSE_ADMIN_ADDRESS=127.0.0.1:9092 ./$(BINARY) serve & pids="$$pids $$!"; \
 	./$(BINARY) proxy --listen 127.0.0.1:8080 \
 		--backend http://127.0.0.1:8081 --backend http://127.0.0.1:8082 & proxy=$$!; pids="$$pids $$proxy"; \
 	echo "cluster: replicas on :8081 and :8082, proxy on http://localhost:8080 (Ctrl-C stops all)"; \

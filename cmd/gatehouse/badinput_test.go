@@ -127,6 +127,7 @@ func TestBadInputConfig(t *testing.T) {
 			"GATEHOUSE_DATABASE_URL":     "sqlite:" + dbPath,
 			"GATEHOUSE_SECRETS_KEY_FILE": filepath.Join(dir, "secret.key"),
 			"GATEHOUSE_HTTP_ADDRESS":     "127.0.0.1:0",
+			"GATEHOUSE_ADMIN_ADDRESS":    "127.0.0.1:0",
 		}
 		for k, v := range env {
 			vars[k] = v

@@ -33,6 +33,7 @@ type Config struct {
 	// Issuer is the public base URL of Gatehouse and the "iss" of its tokens.
 	Issuer       string             `yaml:"issuer"`
 	HTTP         HTTPConfig         `yaml:"http"`
+	Admin        AdminConfig        `yaml:"admin"`
 	Database     DatabaseConfig     `yaml:"database"`
 	Secrets      SecretsConfig      `yaml:"secrets"`
 	Mail         MailConfig         `yaml:"mail"`
@@ -60,6 +61,17 @@ type HTTPConfig struct {
 	// /readyz answering 503 before it stops accepting connections, so that
 	// load balancers see it leave first. Zero (the default) stops at once.
 	ShutdownDelay Duration `yaml:"shutdown_delay"`
+}
+
+// AdminConfig is the "admin" section: the operators' listener, apart
+// from the public one, that serves metrics, the admin API and profiles.
+type AdminConfig struct {
+	// Address is the host:port of the admin listener; loopback by
+	// default. "off" turns the listener off.
+	Address string `yaml:"address"`
+	// Pprof serves net/http/pprof's profiles under /debug/pprof/ on the
+	// admin listener.
+	Pprof bool `yaml:"pprof"`
 }
 
 // DatabaseConfig is the "database" section.
@@ -207,6 +219,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func DefaultConfig() *Config {
 	return &Config{
 		Issuer: "http://localhost:8080",
+		Admin:  AdminConfig{Address: "127.0.0.1:9090"},
 		HTTP: HTTPConfig{
 			Address:        "127.0.0.1:8080",
 			TrustedProxies: []string{},
@@ -561,6 +574,13 @@ func (c *Config) Validate() error {
 	for _, s := range c.HTTP.TrustedProxies {
 		if _, err := parseTrustedProxy(s); err != nil {
 			bad("http.trusted_proxies", "%v", err)
+		}
+	}
+	if c.Admin.Address != "off" {
+		if _, port, err := net.SplitHostPort(c.Admin.Address); err != nil {
+			bad("admin.address", "must be host:port, such as 127.0.0.1:9090, or off (no admin listener), not %q", c.Admin.Address)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("admin.address", "port must be a number from 0 to 65535, not %q", port)
 		}
 	}
 	if c.HTTP.MaxBodyBytes < 1 {

@@ -63,6 +63,7 @@ func databaseURL(t *testing.T, backend string) string {
 type gatehouse struct {
 	t      *testing.T
 	base   string // the issuer, http://127.0.0.1:PORT
+	admin  string // the admin listener, http://127.0.0.1:PORT
 	env    []string
 	cmd    *exec.Cmd
 	mu     sync.Mutex
@@ -87,8 +88,10 @@ func newGatehouse(t *testing.T, dbURL string, extra ...string) *gatehouse {
 	t.Helper()
 	addr := freeAddr(t)
 	dir := t.TempDir()
-	g := &gatehouse{t: t, base: "http://" + addr}
+	adminAddr := freeAddr(t)
+	g := &gatehouse{t: t, base: "http://" + addr, admin: "http://" + adminAddr}
 	g.env = append(os.Environ(),
+		"GATEHOUSE_ADMIN_ADDRESS="+adminAddr,
 		"GATEHOUSE_CONFIG=",
 		"GATEHOUSE_ISSUER="+g.base,
 		"GATEHOUSE_HTTP_ADDRESS="+addr,

@@ -101,8 +101,27 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	fmt.Fprintf(env.stdout, "Gatehouse is serving %s on http://%s\n", cfg.Issuer, ln.Addr())
 	printFirstRunHints(ctx, store, env)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	var admin *http.Server
+	if cfg.Admin.Address != "off" {
+		aln, err := net.Listen("tcp", cfg.Admin.Address)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("admin.address: %w", err)
+		}
+		admin = &http.Server{
+			Handler:           newAdminHandler(adminDeps{cfg: cfg, store: store, logger: logger}),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		}
+		logger.Info("admin listening", "address", aln.Addr().String())
+		fmt.Fprintf(env.stdout, "Admin listener (metrics, admin API) on http://%s\n", aln.Addr())
+		go func() { errc <- admin.Serve(aln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -118,6 +137,11 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if admin != nil {
+		if err := admin.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown admin listener: %w", err)
+		}
 	}
 	logger.Info("stopped")
 	return nil

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// adminDeps are what the admin listener's handlers work with.
+type adminDeps struct {
+	cfg    *Config
+	store  storage.Store
+	logger *slog.Logger
+}
+
+// newAdminHandler returns the admin listener's handler (admin.address):
+// metrics, the admin API and, with admin.pprof, profiles. It is never
+// mounted on the public listener.
+func newAdminHandler(d adminDeps) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	if d.cfg.Admin.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
