@@ -234,6 +234,8 @@ type EventFilter struct {
 type Store interface {
 	// Security keys and passkeys: see webauthn.go.
 	WebAuthnStore
+	// Counting running blocks for metrics: see blockcount.go.
+	BlockCounter
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error
