@@ -234,6 +234,8 @@ type EventFilter struct {
 type Store interface {
 	// Security keys and passkeys: see webauthn.go.
 	WebAuthnStore
+	// Housekeeping: see purge.go.
+	PurgeStore
 	// Counting running blocks for metrics: see blockcount.go.
 	BlockCounter
 

@@ -40,7 +40,11 @@ var _ storage.Store = (*Store)(nil)
 // dialect is what sqlstore needs to know about PostgreSQL. FOR NO KEY
 // UPDATE serialises transactions on a row without blocking the foreign-key
 // checks of inserts that refer to it.
-var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE"}
+var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE", PurgeLock: purgeLock}
+
+// purgeLock takes a transaction-level advisory lock particular to the
+// schema, so that of the replicas sharing a database one purges at a time.
+const purgeLock = `SELECT pg_try_advisory_xact_lock(hashtext('gatehouse housekeeping'), hashtext(current_schema()))`
 
 // Open connects to the database named by dsn (see the package
 // documentation) and migrates it to the latest schema. Replicas starting

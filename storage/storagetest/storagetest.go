@@ -127,6 +127,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ClearBlocksLiteral", testClearBlocksLiteral},
 	}
 	tests = append(tests, webauthnTests...)
+	tests = append(tests, purgeTests...)
 	tests = append(tests, blockCountTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

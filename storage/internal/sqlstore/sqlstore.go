@@ -33,6 +33,11 @@ type Dialect struct {
 	// UPDATE". It is "" where write transactions serialise anyway (SQLite
 	// with BEGIN IMMEDIATE).
 	LockRow string
+	// PurgeLock is a query run first in each purge transaction that
+	// returns whether this process may purge now (a try-lock held until
+	// the transaction ends). It is "" where write transactions serialise
+	// anyway.
+	PurgeLock string
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been
