@@ -4,7 +4,7 @@ BINARY      := bin/gatehouse
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run cluster test lint migrate clean
+.PHONY: help build run cluster test lint migrate clean bench bench-postgres
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -48,6 +48,22 @@ cluster: build ## Two replicas on PostgreSQL behind a round-robin proxy on http:
 	wait $$proxy; status=$$?; \
 	echo "cluster: the proxy exited; stopping the replicas" >&2; \
 	kill $$pids 2>/dev/null; wait; exit $$status
+
+# bench: gatehouse-bench starts bin/gatehouse on a fresh database in a
+# temporary directory, creates its own users and clients with the CLI, drives
+# it over loopback (bounded in time and requests) and stops it; it prints the
+# table of req/s, latencies and ratios to ceilings measured in the same run.
+BENCH_BINARY       := bin/gatehouse-bench
+BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+bench: build ## Benchmark a fresh SQLite server: req/s, latencies and ratios to this machine's ceilings
+	CGO_ENABLED=0 go build -o $(BENCH_BINARY) ./cmd/gatehouse-bench
+	./$(BENCH_BINARY) -gatehouse $(BINARY) -out bin/bench-sqlite.json
+
+bench-postgres: build ## The same on a fresh database of PostgreSQL (BENCH_POSTGRES_URL), compared with make bench's figures
+	CGO_ENABLED=0 go build -o $(BENCH_BINARY) ./cmd/gatehouse-bench
+	./$(BENCH_BINARY) -gatehouse $(BINARY) -database '$(BENCH_POSTGRES_URL)' -out bin/bench-postgres.json \
+		$$(test -f bin/bench-sqlite.json && echo -baseline bin/bench-sqlite.json)
 
 migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHOUSE_DATABASE_URL)
 	./$(BINARY) migrate

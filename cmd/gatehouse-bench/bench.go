@@ -1,0 +1,482 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-idp/gatehouse/login/password"
+)
+
+// options are the bench's flags.
+type options struct {
+	binary      string
+	database    string
+	duration    time.Duration
+	maxRequests int
+	concurrency int
+	users       int
+	signins     int
+	signinConc  int
+	pacedFor    time.Duration
+	out         string
+	baseline    string
+	keep        bool
+	pprof       bool
+}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.binary, "gatehouse", "bin/gatehouse", "the gatehouse binary to measure")
+	fs.StringVar(&o.database, "database", "sqlite", "sqlite (a fresh file) or a postgres:// URL of a loopback server, on which a fresh database is created and dropped")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each throughput phase")
+	fs.IntVar(&o.maxRequests, "max-requests", 100_000, "most requests of each throughput phase")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "connections of the throughput phases")
+	fs.IntVar(&o.users, "users", 150, "users with an authenticator app to create (each signs in about twice a minute: TOTP steps are single-use)")
+	fs.IntVar(&o.signins, "signins", 200, "most full sign-ins of the sign-in phase")
+	fs.IntVar(&o.signinConc, "signin-concurrency", 2*runtime.NumCPU(), "browsers signing in at once")
+	fs.DurationVar(&o.pacedFor, "paced", 3*time.Second, "length of the phase at 70% of the measured sign-in rate")
+	fs.StringVar(&o.out, "out", "", "write the figures as JSON to this file")
+	fs.StringVar(&o.baseline, "baseline", "", "JSON figures of an earlier run (-out) to compare with, e.g. SQLite's for PostgreSQL")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (database, server log)")
+	fs.BoolVar(&o.pprof, "pprof", false, "enable the server's /debug/pprof/ on its admin listener and print its address")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.duration <= 0 || o.duration > 5*time.Minute || o.maxRequests < 1 || o.concurrency < 1 || o.concurrency > 1024 ||
+		o.users < 1 || o.users > 10_000 || o.signins < 0 || o.signinConc < 1 || o.pacedFor < 0 || o.pacedFor > 5*time.Minute {
+		return nil, errors.New("-duration (0, 5m], -max-requests ≥ 1, -concurrency [1, 1024], -users [1, 10000], -signins ≥ 0, -signin-concurrency ≥ 1, -paced [0, 5m]")
+	}
+	if _, err := os.Stat(o.binary); err != nil {
+		return nil, fmt.Errorf("-gatehouse: %w (run make build first)", err)
+	}
+	return o, nil
+}
+
+// runBench runs the whole benchmark and prints its table to w.
+func runBench(ctx context.Context, args []string, w io.Writer) error {
+	o, err := parseOptions(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintf(w, "keeping %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
+
+	// The ceilings that need no server.
+	logf("measuring argon2id (m=%d KiB, t=%d, p=%d)", password.OWASP.Memory, password.OWASP.Time, password.OWASP.Threads)
+	tHash := hashTime(password.OWASP, 10)
+
+	var extra []string
+	if o.pprof {
+		extra = append(extra, "GATEHOUSE_ADMIN_PPROF=true")
+	}
+	logf("starting %s on %s", o.binary, o.database)
+	g, err := startGatehouse(ctx, o.binary, dir, o.database, extra)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := g.stop(); err != nil {
+			logf("stop: %v", err)
+		}
+	}()
+	if o.pprof {
+		for _, kv := range g.env {
+			if a, ok := strings.CutPrefix(kv, "GATEHOUSE_ADMIN_ADDRESS="); ok {
+				fmt.Fprintf(w, "profiles: go tool pprof http://%s/debug/pprof/profile?seconds=10\n", a)
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	idleRSS, err := g.rss()
+	if err != nil {
+		return err
+	}
+
+	s := &site{base: g.base}
+	b := &bench{o: o, site: s, g: g, logf: logf}
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	rep, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	rep.machine = fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	rep.database = "SQLite"
+	if o.database != "sqlite" {
+		rep.database = "PostgreSQL"
+	}
+	rep.tHash = tHash
+	rep.idleRSS = idleRSS
+	if rep.afterRSS, err = g.rss(); err != nil {
+		return err
+	}
+	rep.peakRSS, _ = g.peakRSS()
+	if o.baseline != "" {
+		if rep.baseline, err = readFigures(o.baseline); err != nil {
+			return err
+		}
+	}
+	rep.print(w)
+	if o.out != "" {
+		if err := rep.writeFigures(o.out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bench holds the run's state: the server, its clients and users.
+type bench struct {
+	o    *options
+	site *site
+	g    *gatehouse
+	logf func(string, ...any)
+
+	rpES   client // code flow, ES256 ID tokens
+	ccRS   client // client_credentials, RS256 client
+	ccES   client // client_credentials, ES256 client
+	pool   *userPool
+	sso    []*browser // signed-in browsers of the SSO user, one per connection
+	claims []byte     // the payload of a real ID token
+}
+
+const ssoEmail, ssoPassword = "sso@bench.example", "bench password for the SSO user"
+
+// setup creates the clients and users and enrols the users' apps.
+func (b *bench) setup(ctx context.Context) error {
+	var err error
+	if b.site.rp, err = b.g.createClient("--name", "bench RS256", "--redirect-uri", redirectURI); err != nil {
+		return err
+	}
+	if b.rpES, err = b.g.createClient("--name", "bench ES256", "--redirect-uri", redirectURI, "--signing-alg", "ES256"); err != nil {
+		return err
+	}
+	b.ccRS, b.ccES = b.site.rp, b.rpES
+	if err := b.g.createUser(ssoEmail, ssoPassword); err != nil {
+		return err
+	}
+	b.logf("creating %d users with the CLI and enrolling their authenticator apps over HTTP", b.o.users)
+	users := make([]*totpUser, b.o.users)
+	for i := range users {
+		users[i] = &totpUser{email: fmt.Sprintf("user%d@bench.example", i), pass: fmt.Sprintf("bench password number %d", i)}
+	}
+	if err := parallel(ctx, runtime.NumCPU(), len(users), func(i int) error {
+		return b.g.createUser(users[i].email, users[i].pass)
+	}); err != nil {
+		return err
+	}
+	t := newTransport(64, nil)
+	if err := parallel(ctx, 2*runtime.NumCPU(), len(users), func(i int) error {
+		return b.site.enrol(ctx, newBrowser(t), users[i])
+	}); err != nil {
+		return fmt.Errorf("enrol: %w", err)
+	}
+	b.pool = &userPool{users: users}
+
+	// Browsers holding a session of the SSO user hand out codes without a
+	// password; one per connection.
+	b.sso = make([]*browser, b.o.concurrency)
+	for i := range b.sso {
+		b.sso[i] = newBrowser(newTransport(1, nil))
+		f := b.site.newFlow(b.site.rp, "openid")
+		if _, err := b.site.passwordSignIn(ctx, b.sso[i], f, ssoEmail, ssoPassword); err != nil {
+			return fmt.Errorf("SSO sign-in: %w", err)
+		}
+	}
+	return nil
+}
+
+// parallel runs do(0…n-1) on k workers and returns the first error.
+func parallel(ctx context.Context, k, n int, do func(i int) error) error {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range k {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := do(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// codes harvests n codes of c through the SSO browsers.
+func (b *bench) codes(ctx context.Context, c client, scope string, n int) ([]grant, error) {
+	out := make([]grant, n)
+	err := parallel(ctx, len(b.sso), n, func(i int) error {
+		f, code, err := b.site.ssoCode(ctx, b.sso[i%len(b.sso)], c, scope)
+		out[i] = grant{f, code}
+		return err
+	})
+	return out, err
+}
+
+// grant is a code waiting to be redeemed.
+type grant struct {
+	f    *flow
+	code string
+}
+
+// get returns an op that GETs u and expects 200.
+func get(hc *http.Client, u string, header http.Header) op {
+	return func(ctx context.Context, _ int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		drain(resp)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %d", req.URL.Path, resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// postForm returns an op that POSTs form to u (with c's credentials when
+// c.ID is set) and expects 200 and a body containing want.
+func postForm(hc *http.Client, u string, c client, form url.Values, want string) op {
+	body := form.Encode()
+	return func(ctx context.Context, _ int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if c.ID != "" {
+			req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		got, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(want)) {
+			return fmt.Errorf("POST %s: %d %.200s", req.URL.Path, resp.StatusCode, got)
+		}
+		return nil
+	}
+}
+
+// run measures everything and returns the report.
+func (b *bench) run(ctx context.Context) (*report, error) {
+	o, s := b.o, b.site
+	bd := bounds{duration: o.duration, maxRequests: o.maxRequests, concurrency: o.concurrency}
+	hc := &http.Client{Transport: newTransport(o.concurrency, nil), Timeout: 30 * time.Second}
+	rep := &report{results: map[string]*result{}}
+	measure := func(name string, do op) *result {
+		b.logf("%s", name)
+		r := closedLoop(ctx, name, bd, do)
+		rep.results[name] = r
+		if r.firstErr != nil {
+			b.logf("  %d errors, the first: %v", r.errors, r.firstErr)
+		}
+		return r
+	}
+
+	// A real token response gives the claims the plain server signs, and
+	// an access token for userinfo and introspection.
+	g, err := b.codes(ctx, b.rpES, "openid email profile", 1)
+	if err != nil {
+		return nil, fmt.Errorf("code: %w", err)
+	}
+	tok, err := s.exchange(ctx, hc, g[0].f, g[0].code)
+	if err != nil {
+		return nil, err
+	}
+	if b.claims, err = jwtPayload(tok.IDToken); err != nil {
+		return nil, err
+	}
+	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256} {
+		t, err := signTime(alg, b.claims, 50)
+		if err != nil {
+			return nil, err
+		}
+		rep.tSign = append(rep.tSign, t)
+	}
+
+	// The plain server, with the bytes Gatehouse serves.
+	for name, path := range map[string]string{"discovery.json": "/.well-known/openid-configuration", "jwks.json": "/keys"} {
+		resp, err := hc.Get(s.base + path)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := os.WriteFile(filepath.Join(filepath.Dir(b.g.log.Name()), name), body, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Dir(b.g.log.Name())
+	if err := os.WriteFile(filepath.Join(dir, "claims.json"), b.claims, 0o600); err != nil {
+		return nil, err
+	}
+	plain, err := startPlain(dir)
+	if err != nil {
+		return nil, err
+	}
+	tokenForm := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {redirectURI}}
+	measure("plain hello", get(hc, plain.base+"/hello", nil))
+	measure("plain discovery", get(hc, plain.base+"/discovery", nil))
+	measure("plain JWKS", get(hc, plain.base+"/jwks", nil))
+	measure("plain token ES256", postForm(hc, plain.base+"/token/ES256", client{}, tokenForm, `"id_token"`))
+	measure("plain token RS256", postForm(hc, plain.base+"/token/RS256", client{}, tokenForm, `"id_token"`))
+	plain.stop()
+
+	measure("discovery", get(hc, s.base+"/.well-known/openid-configuration", nil))
+	measure("JWKS", get(hc, s.base+"/keys", nil))
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	measure("client_credentials ES256 client", postForm(hc, s.base+"/oauth/token", b.ccES, cc, `"access_token"`))
+	measure("client_credentials RS256 client", postForm(hc, s.base+"/oauth/token", b.ccRS, cc, `"access_token"`))
+
+	// authorization_code: codes harvested just before (they live 60s).
+	for _, c := range []struct {
+		name string
+		rp   client
+		n    int
+	}{{"authorization_code ES256", b.rpES, 3000}, {"authorization_code RS256", s.rp, 1500}} {
+		// As many codes as the phase may use at client_credentials' pace,
+		// within the request budget.
+		n := int(min(float64(c.n), float64(o.maxRequests), 1.5*rep.rate("client_credentials ES256 client")*o.duration.Seconds()+float64(o.concurrency)))
+		b.logf("harvesting %d codes", n)
+		grants, err := b.codes(ctx, c.rp, "openid email profile", n)
+		if err != nil {
+			return nil, fmt.Errorf("codes: %w", err)
+		}
+		var next atomic.Int64
+		measure(c.name, func(ctx context.Context, _ int) error {
+			i := int(next.Add(1)) - 1
+			if i >= len(grants) {
+				return errNoWork
+			}
+			_, err := s.exchange(ctx, hc, grants[i].f, grants[i].code)
+			return err
+		})
+	}
+
+	// refresh_token: one rotating chain per connection.
+	grants, err := b.codes(ctx, b.rpES, "openid offline_access", o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	chains := make([]string, o.concurrency)
+	for i, g := range grants {
+		t, err := s.exchange(ctx, hc, g.f, g.code)
+		if err != nil {
+			return nil, err
+		}
+		if t.RefreshToken == "" {
+			return nil, errors.New("no refresh token with offline_access")
+		}
+		chains[i] = t.RefreshToken
+	}
+	measure("refresh_token (rotation) ES256", func(ctx context.Context, w int) error {
+		t, err := s.token(ctx, hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
+		if err != nil {
+			return err
+		}
+		if t.RefreshToken == "" {
+			return errors.New("refresh without a new refresh token")
+		}
+		chains[w] = t.RefreshToken
+		return nil
+	})
+
+	measure("userinfo", get(hc, s.base+"/userinfo", http.Header{"Authorization": {"Bearer " + tok.AccessToken}}))
+	measure("introspection", postForm(hc, s.base+"/oauth/introspect", b.rpES, url.Values{"token": {tok.AccessToken}}, `"active":true`))
+
+	// Full sign-ins, each in a fresh browser, spread over 127.0.0.0/8.
+	transports := make([]http.RoundTripper, max(o.signinConc, 1))
+	for i := range transports {
+		transports[i] = newTransport(4, net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)))
+	}
+	var pwdMu sync.Mutex
+	var pwdLat []time.Duration
+	signIn := func(record bool) op {
+		return func(ctx context.Context, w int) error {
+			d, err := s.fullSignIn(ctx, transports[w%len(transports)], b.pool)
+			if record && err == nil {
+				pwdMu.Lock()
+				pwdLat = append(pwdLat, d)
+				pwdMu.Unlock()
+			}
+			return err
+		}
+	}
+	if o.signins > 0 {
+		r := closedLoop(ctx, "full sign-ins", bounds{duration: 30 * time.Second, maxRequests: o.signins, concurrency: o.signinConc}, signIn(false))
+		b.logf("full sign-ins: %d in %v", r.requests, r.elapsed.Round(time.Millisecond))
+		if r.firstErr != nil {
+			b.logf("  %d errors, the first: %v", r.errors, r.firstErr)
+		}
+		rep.results[r.name] = r
+		if o.pacedFor > 0 && r.rate() > 0 {
+			rate := 0.7 * r.rate()
+			b.logf("sign-ins at 70%% of that rate (%.1f/s) for %v", rate, o.pacedFor)
+			p := paced(ctx, "sign-ins at 70% load", rate, o.pacedFor, 4*len(transports), signIn(true))
+			if p.firstErr != nil {
+				b.logf("  %d errors, the first: %v", p.errors, p.firstErr)
+			}
+			rep.results[p.name] = p
+			rep.pwdPaced = pwdLat
+		}
+	}
+	return rep, nil
+}

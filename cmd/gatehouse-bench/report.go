@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// report holds a run's figures and prints them against their ceilings.
+type report struct {
+	machine, database string
+	tHash             time.Duration   // one argon2id hash, one core
+	tSign             []time.Duration // one RS256 and one ES256 signature, one core
+	idleRSS           int64
+	afterRSS          int64
+	peakRSS           int64
+	results           map[string]*result
+	pwdPaced          []time.Duration    // password step latencies at 70% load
+	baseline          map[string]float64 // req/s of an earlier run, by row
+}
+
+// row is a line of the table: a measured phase, its ceiling and target.
+type row struct {
+	name    string
+	ceiling string  // what the ratio divides by
+	per     float64 // the ceiling's req/s (0: no ratio)
+	target  float64 // least ratio wanted (0: none)
+}
+
+func (r *report) rate(name string) float64 {
+	if res := r.results[name]; res != nil {
+		return res.rate()
+	}
+	return 0
+}
+
+func (r *report) rows() []row {
+	cpus := float64(runtime.NumCPU())
+	hashCeil := cpus / r.tHash.Seconds()
+	var rsCeil float64
+	if len(r.tSign) == 2 && r.tSign[0] > 0 {
+		rsCeil = cpus / r.tSign[0].Seconds()
+	}
+	hello := r.rate("plain hello")
+	esPlain := r.rate("plain token ES256")
+	cc := r.rate("client_credentials ES256 client")
+	return []row{
+		{"full sign-ins", "argon2id: CPUs / t_hash", hashCeil, 0.6},
+		{"authorization_code ES256", "plain handler signing ES256", esPlain, 0.5},
+		{"client_credentials ES256 client", "plain handler signing ES256", esPlain, 0.5},
+		{"authorization_code RS256", "RS256: CPUs / t_sign", rsCeil, 0.8},
+		{"client_credentials RS256 client", "RS256: CPUs / t_sign", rsCeil, 0.8},
+		{"refresh_token (rotation) ES256", "client_credentials figure", cc, 0.3},
+		{"discovery", "plain handler, same bytes", r.rate("plain discovery"), 0.8},
+		{"JWKS", "plain handler, same bytes", r.rate("plain JWKS"), 0.8},
+		{"introspection", "plain hello handler", hello, 0.5},
+		{"userinfo", "plain hello handler", hello, 0},
+		{"plain hello", "", 0, 0},
+		{"plain discovery", "plain hello handler", hello, 0},
+		{"plain JWKS", "plain hello handler", hello, 0},
+		{"plain token ES256", "plain hello handler", hello, 0},
+		{"plain token RS256", "RS256: CPUs / t_sign", rsCeil, 0},
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func verdict(ratio, target float64, atMost bool) string {
+	switch {
+	case target == 0:
+		return ""
+	case atMost && ratio <= target, !atMost && ratio >= target:
+		return "met"
+	default:
+		return "SHORT"
+	}
+}
+
+// print writes the table, in Markdown.
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\nGatehouse bench — %s, %s, %s\n\n", r.database, r.machine, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "Ceilings measured in this run: argon2id (OWASP: 19 MiB, t=2, p=1) %s ms per hash → %.0f hashes/s on %d CPUs;",
+		ms(r.tHash), float64(runtime.NumCPU())/r.tHash.Seconds(), runtime.NumCPU())
+	if len(r.tSign) == 2 {
+		fmt.Fprintf(w, " RS256 (%d-bit) %s ms and ES256 %s ms per signature.", rsaBits, ms(r.tSign[0]), ms(r.tSign[1]))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
+	header := "| phase | req/s | p50 ms | p95 ms | p99 ms | errors | ceiling | ratio | target | |"
+	sep := "|---|--:|--:|--:|--:|--:|---|--:|--:|---|"
+	if r.baseline != nil {
+		header += " baseline req/s | vs baseline (≥ 0.7) |"
+		sep += "--:|--:|"
+	}
+	fmt.Fprintln(w, header)
+	fmt.Fprintln(w, sep)
+	for _, x := range r.rows() {
+		res := r.results[x.name]
+		if res == nil {
+			continue
+		}
+		rate := res.rate()
+		ratio, ceiling, target := "", x.ceiling, ""
+		if x.per > 0 {
+			ratio = fmt.Sprintf("%.2f", rate/x.per)
+			ceiling = fmt.Sprintf("%s (%.0f/s)", x.ceiling, x.per)
+		}
+		v := ""
+		if x.target > 0 {
+			target = fmt.Sprintf("≥ %.1f", x.target)
+			if x.per > 0 {
+				v = verdict(rate/x.per, x.target, false)
+			}
+		}
+		line := fmt.Sprintf("| %s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s |", x.name, rate,
+			ms(res.percentile(50)), ms(res.percentile(95)), ms(res.percentile(99)), res.errors, ceiling, ratio, target, v)
+		if r.baseline != nil {
+			if base := r.baseline[x.name]; base > 0 {
+				line += fmt.Sprintf(" %.0f | %.2f %s |", base, rate/base, verdict(rate/base, 0.7, false))
+			} else {
+				line += " | |"
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+	if p := r.results["sign-ins at 70% load"]; p != nil {
+		slices.Sort(r.pwdPaced)
+		p99 := percentile(r.pwdPaced, 99)
+		ratio := p99.Seconds() / r.tHash.Seconds()
+		fmt.Fprintf(w, "| password step at 70%% load (%.1f sign-ins/s) | %.1f | %s | %s | %s | %d | t_hash (%s ms) | %.2f (p99) | ≤ 4.0 | %s |\n",
+			p.rate(), p.rate(), ms(percentile(r.pwdPaced, 50)), ms(percentile(r.pwdPaced, 95)), ms(p99), p.errors, ms(r.tHash),
+			ratio, verdict(ratio, 4, true))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Server RSS: %s idle after start (target ≤ 50 MiB: %s); %s after the run, %s at its peak.\n",
+		mib(r.idleRSS), verdict(float64(r.idleRSS)/(1<<20), 50, true), mib(r.afterRSS), mib(r.peakRSS))
+	fmt.Fprintln(w, "Ratios divide by ceilings measured in the same run on the same machine; the load generator shares the CPUs with the server, as it does with the plain handlers.")
+}
+
+// writeFigures saves each phase's req/s as JSON, for -baseline.
+func (r *report) writeFigures(path string) error {
+	m := map[string]float64{}
+	for name, res := range r.results {
+		m[name] = res.rate()
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func readFigures(path string) (map[string]float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-baseline: %w", err)
+	}
+	var m map[string]float64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("-baseline %s: %w", path, err)
+	}
+	return m, nil
+}

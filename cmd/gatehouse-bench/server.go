@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// gatehouse is the server under test: a child process with its own
+// database and key file, and the environment its CLI shares.
+type gatehouse struct {
+	binary string
+	base   string // the issuer, http://127.0.0.1:PORT
+	env    []string
+	cmd    *exec.Cmd
+	log    *os.File
+	dropDB func() error // removes a PostgreSQL database made for the run
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startGatehouse starts binary in dir on a fresh database: a SQLite file
+// in dir for "sqlite", or a new database on the PostgreSQL server of a
+// postgres:// URL, dropped again by stop. extra holds GATEHOUSE_…
+// variables of the run.
+func startGatehouse(ctx context.Context, binary, dir, database string, extra []string) (*gatehouse, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	g := &gatehouse{binary: binary, base: "http://" + addr}
+	dbURL := "sqlite:" + filepath.Join(dir, "gatehouse.db")
+	if database != "sqlite" {
+		dbURL, g.dropDB, err = freshPostgres(ctx, database)
+		if err != nil {
+			return nil, err
+		}
+	}
+	g.env = append(os.Environ(),
+		"GATEHOUSE_CONFIG=",
+		"GATEHOUSE_ISSUER="+g.base,
+		"GATEHOUSE_HTTP_ADDRESS="+addr,
+		"GATEHOUSE_ADMIN_ADDRESS="+adminAddr,
+		"GATEHOUSE_DATABASE_URL="+dbURL,
+		"GATEHOUSE_SECRETS_KEY_FILE="+filepath.Join(dir, "secret.key"),
+	)
+	g.env = append(g.env, extra...)
+	if g.log, err = os.Create(filepath.Join(dir, "gatehouse.log")); err != nil {
+		g.stop()
+		return nil, err
+	}
+	g.cmd = exec.Command(binary, "serve")
+	g.cmd.Env = g.env
+	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
+	if err := g.cmd.Start(); err != nil {
+		g.stop()
+		return nil, fmt.Errorf("start %s: %w", binary, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- g.cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(g.base + "/readyz")
+		if err == nil {
+			drain(resp)
+			if resp.StatusCode == http.StatusOK {
+				return g, nil
+			}
+		}
+		select {
+		case err := <-exited:
+			g.cmd = nil
+			g.stop()
+			return nil, fmt.Errorf("gatehouse exited at start (%v); its log is %s", err, g.log.Name())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	g.stop()
+	return nil, fmt.Errorf("gatehouse not ready after 30s; its log is %s", g.log.Name())
+}
+
+// stop ends the server with SIGTERM and drops a database made for the run.
+func (g *gatehouse) stop() error {
+	var errs []error
+	if g.cmd != nil && g.cmd.Process != nil {
+		g.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() {
+			g.cmd.Process.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			g.cmd.Process.Kill()
+			errs = append(errs, errors.New("gatehouse did not stop on SIGTERM"))
+		}
+		g.cmd = nil
+	}
+	if g.log != nil {
+		g.log.Close()
+	}
+	if g.dropDB != nil {
+		errs = append(errs, g.dropDB())
+	}
+	return errors.Join(errs...)
+}
+
+// cli runs a gatehouse command on the server's database.
+func (g *gatehouse) cli(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(g.binary, args...)
+	cmd.Env = g.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("gatehouse %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// client is a registered client.
+type client struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+func (g *gatehouse) createClient(args ...string) (client, error) {
+	out, err := g.cli("", append([]string{"clients", "create", "--json"}, args...)...)
+	if err != nil {
+		return client{}, err
+	}
+	var c client
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID == "" {
+		return client{}, fmt.Errorf("clients create --json printed %q", out)
+	}
+	return c, nil
+}
+
+func (g *gatehouse) createUser(email, password string) error {
+	_, err := g.cli(password+"\n", "users", "create", "--email", email, "--name", "Bench User", "--password-stdin")
+	return err
+}
+
+// rss returns the server's resident set size in bytes (Linux).
+func (g *gatehouse) rss() (int64, error) { return g.status("VmRSS:") }
+
+// peakRSS returns the server's largest resident set size so far.
+func (g *gatehouse) peakRSS() (int64, error) { return g.status("VmHWM:") }
+
+// status reads a size field of /proc/PID/status.
+func (g *gatehouse) status(field string) (int64, error) {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return 0, errors.New("gatehouse is not running")
+	}
+	f, err := os.Open("/proc/" + strconv.Itoa(g.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc status", field)
+}
+
+// freshPostgres creates an empty database on the server of adminURL and
+// returns its URL and a function that drops it.
+func freshPostgres(ctx context.Context, adminURL string) (string, func() error, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", nil, fmt.Errorf("-database: want sqlite or a postgres:// URL, got %q", adminURL)
+	}
+	if h := u.Hostname(); h != "localhost" && !isLoopback(h) {
+		return "", nil, fmt.Errorf("-database: the bench talks to loopback only, not %q", h)
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	name := "gatehouse_bench_" + strings.ToLower(rand.Text()[:10])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	du := *u
+	du.Path = "/" + name
+	drop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		return nil
+	}
+	return du.String(), drop, nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
