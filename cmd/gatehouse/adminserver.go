@@ -11,9 +11,10 @@ import (
 
 // adminDeps are what the admin listener's handlers work with.
 type adminDeps struct {
-	cfg    *Config
-	store  storage.Store
-	logger *slog.Logger
+	cfg     *Config
+	store   storage.Store
+	logger  *slog.Logger
+	metrics http.Handler // GET /metrics; nil serves none
 }
 
 // newAdminHandler returns the admin listener's handler (admin.address):
@@ -25,6 +26,9 @@ func newAdminHandler(d adminDeps) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
+	if d.metrics != nil {
+		mux.Handle("GET /metrics", d.metrics)
+	}
 	if d.cfg.Admin.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

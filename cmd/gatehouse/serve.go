@@ -111,7 +111,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 			return fmt.Errorf("admin.address: %w", err)
 		}
 		admin = &http.Server{
-			Handler:           newAdminHandler(adminDeps{cfg: cfg, store: store, logger: logger}),
+			Handler:           newAdminHandler(adminDeps{cfg: cfg, store: store, logger: logger, metrics: srv.metrics.handler(logger)}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
@@ -172,6 +172,7 @@ type server struct {
 	handler  http.Handler
 	draining atomic.Bool
 	clock    *clockCheck // nil without a database clock (SQLite)
+	metrics  *metrics    // served by the admin listener
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -189,6 +190,10 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	https := strings.HasPrefix(issuer, "https://")
 	now := clockFromEnv(os.Getenv)
+	// Metrics count audit events, new blocks, mail and requests on their
+	// way (metrics.go); the clock check needs the backend itself.
+	obs := newMetrics(store, now)
+	rawStore, store := store, obs.store(store)
 
 	provider, err := op.New(op.Config{
 		Issuer:          issuer,
@@ -210,6 +215,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	if err != nil {
 		return nil, err
 	}
+	mailer = obs.mailer(mailer)
 	pwBlock := cfg.Password.BlockDuration.Duration
 	otpBlock := cfg.Lockout.BlockDuration.Duration
 	lh := &login.Handler{
@@ -272,8 +278,9 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		return nil, err
 	}
 
-	s := &server{clock: startClockCheck(ctx, store, now, logger)}
+	s := &server{clock: startClockCheck(ctx, rawStore, now, logger), metrics: obs}
 	r := chi.NewRouter()
+	r.Use(obs.instrument)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-idp/gatehouse/login/mail"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Label values. Every label takes its values from a fixed list (or from
+// the router's route patterns, which the code fixes too): nothing a client
+// sends, no email, IP address or client id, ever becomes a label value, so
+// the number of series is bounded.
+var (
+	signinResults = []string{"succeeded", "failed", "blocked"}
+	factors       = []string{"password", "totp", "email", "webauthn", "passkey", "recovery", "other"}
+	codePurposes  = []string{"signin", "enable-email", "disable-email", "regenerate-recovery", "change-password",
+		"remove-webauthn", "other"}
+	blockKinds  = map[string]string{"ip": "ip", "acct": "account"}
+	blockScopes = map[string]string{"pwd": "password", "otp": "code", "reg": "registration", "rec": "recovery"}
+	grantTypes  = []string{"authorization_code", "refresh_token", "client_credentials", "other"}
+	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+)
+
+// tokenPath is the provider's token endpoint.
+const tokenPath = "/oauth/token"
+
+// metrics are Gatehouse's Prometheus metrics, kept in a registry of their
+// own and served by the admin listener at /metrics. They are fed by
+// decorators around what already knows: the store (audit events, attempt
+// counters), the mail sender and the router.
+type metrics struct {
+	reg *prometheus.Registry
+
+	events       *prometheus.CounterVec
+	signins      *prometheus.CounterVec
+	codesSent    *prometheus.CounterVec
+	codesUnsent  *prometheus.CounterVec
+	wrongCodes   *prometheus.CounterVec
+	blocks       *prometheus.CounterVec
+	tokens       *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	mailMessages *prometheus.CounterVec
+	mailLatency  prometheus.Histogram
+}
+
+// newMetrics registers every metric. store is the undecorated backend:
+// active blocks are counted from it at scrape time, and its connection
+// pool is reported when it has one. now is the server's clock.
+func newMetrics(store storage.Store, now func() time.Time) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Name: name, Help: help}, labels)
+		m.reg.MustRegister(c)
+		return c
+	}
+	m.events = counter("audit_events_total", "Audit events recorded, by type.", "type")
+	m.signins = counter("signins_total", "Sign-in steps by result (succeeded, failed, blocked) and factor.", "result", "factor")
+	m.codesSent = counter("codes_sent_total", "One-time codes emailed, by purpose.", "purpose")
+	m.codesUnsent = counter("code_send_failures_total", "One-time codes whose email could not be delivered, by purpose.", "purpose")
+	m.wrongCodes = counter("code_failures_total", "Wrong one-time codes (and refused keys) entered, by factor.", "factor")
+	m.blocks = counter("blocks_total", "Blocks imposed after too many failures, by kind (ip, account) and scope.", "kind", "scope")
+	m.tokens = counter("token_requests_total", "Token endpoint requests by grant type and result (issued, refused, failed).", "grant_type", "result")
+	m.requests = counter("http_requests_total", "HTTP requests on the public listener by route, method and status code.", "route", "method", "code")
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "gatehouse", Name: "http_request_duration_seconds",
+		Help: "Time to answer HTTP requests on the public listener, by route.", Buckets: prometheus.DefBuckets,
+	}, []string{"route"})
+	m.mailMessages = counter("mail_messages_total", "Emails handed to the SMTP server, by result (sent, failed).", "result")
+	m.mailLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "gatehouse", Name: "mail_send_duration_seconds",
+		Help:    "Time to deliver an email to the SMTP server, failures included.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 15},
+	})
+	m.reg.MustRegister(m.latency, m.mailLatency,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&blocksCollector{store: store, now: now},
+	)
+	if p, ok := store.(poolStatser); ok {
+		m.reg.MustRegister(poolCollector{p})
+	}
+
+	// Every series starts at zero, so that rates and alerts see the first
+	// event too.
+	for _, r := range signinResults {
+		for _, f := range factors {
+			m.signins.WithLabelValues(r, f)
+		}
+	}
+	for _, p := range codePurposes {
+		m.codesSent.WithLabelValues(p)
+		m.codesUnsent.WithLabelValues(p)
+	}
+	for _, f := range factors {
+		m.wrongCodes.WithLabelValues(f)
+	}
+	for _, k := range blockKinds {
+		for _, s := range blockScopes {
+			m.blocks.WithLabelValues(k, s)
+		}
+	}
+	for _, g := range grantTypes {
+		for _, r := range []string{"issued", "refused", "failed"} {
+			m.tokens.WithLabelValues(g, r)
+		}
+	}
+	for _, r := range []string{"sent", "failed"} {
+		m.mailMessages.WithLabelValues(r)
+	}
+	return m
+}
+
+// handler serves the metrics in the Prometheus exposition format.
+func (m *metrics) handler(logger *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A failing collector (the database away) leaves its metrics out;
+		// the rest are still served.
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// oneOf returns v if it is in allowed, else "other".
+func oneOf(v string, allowed []string) string {
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	return "other"
+}
+
+// eventTypeRE is the shape of the audit event types the code writes.
+var eventTypeRE = regexp.MustCompile(`^[a-z][a-z_]{0,30}(\.[a-z][a-z_]{0,30})?$`)
+
+// event counts an audit event. Event types are constants in the code;
+// the factor, purpose and result come from the detail, which the login
+// writes as "factor" or "factor: reason".
+func (m *metrics) event(e *storage.Event) {
+	typ := e.Type
+	if !eventTypeRE.MatchString(typ) {
+		typ = "other"
+	}
+	m.events.WithLabelValues(typ).Inc()
+	head, rest, _ := strings.Cut(e.Detail, ":")
+	head, rest = strings.TrimSpace(head), strings.TrimSpace(rest)
+	switch typ {
+	case "signin.succeeded", "signin.failed":
+		result := "succeeded"
+		if typ == "signin.failed" {
+			result = "failed"
+			if rest == "blocked" {
+				result = "blocked"
+			}
+		}
+		m.signins.WithLabelValues(result, factorLabel(head)).Inc()
+	case "code.sent":
+		m.codesSent.WithLabelValues(oneOf(e.Detail, codePurposes)).Inc()
+	case "code.send_failed":
+		m.codesUnsent.WithLabelValues(oneOf(e.Detail, codePurposes)).Inc()
+	case "code.failed":
+		m.wrongCodes.WithLabelValues(factorLabel(head)).Inc()
+	}
+}
+
+// factorLabel names the factor of an event detail.
+func factorLabel(s string) string {
+	if s == "pwd" {
+		return "password"
+	}
+	return oneOf(s, factors)
+}
+
+// blocked counts a block that has just begun on the attempt counter key
+// ("<scope>:<kind>:<subject>"; the subject is never a label).
+func (m *metrics) blocked(key string) {
+	scope, rest, _ := strings.Cut(key, ":")
+	kind, _, _ := strings.Cut(rest, ":")
+	k, ok1 := blockKinds[kind]
+	s, ok2 := blockScopes[scope]
+	if !ok1 || !ok2 {
+		k, s = "other", "other"
+	}
+	m.blocks.WithLabelValues(k, s).Inc()
+}
+
+// meteredStore counts audit events and new blocks on their way to the
+// store.
+type meteredStore struct {
+	storage.Store
+	m *metrics
+}
+
+// store returns s decorated to feed m.
+func (m *metrics) store(s storage.Store) storage.Store {
+	return meteredStore{Store: s, m: m}
+}
+
+// AddEvent records e and counts it, stored or not.
+func (s meteredStore) AddEvent(ctx context.Context, e *storage.Event) error {
+	s.m.event(e)
+	return s.Store.AddEvent(ctx, e)
+}
+
+// RecordFailure records a failure and counts the block it may begin. A
+// block begins in this call when the counter now ends at exactly now+Block
+// (to the millisecond the store keeps): a block already running keeps the
+// end an earlier failure gave it.
+func (s meteredStore) RecordFailure(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Counter, error) {
+	c, err := s.Store.RecordFailure(ctx, key, l, now)
+	if err == nil && !c.BlockedUntil.IsZero() && c.BlockedUntil.UnixMilli() == now.Add(l.Block).UnixMilli() {
+		s.m.blocked(key)
+	}
+	return c, err
+}
+
+// meteredMailer times and counts deliveries to the SMTP server.
+type meteredMailer struct {
+	mail.Sender
+	m *metrics
+}
+
+// mailer returns s decorated to feed m; the development sender, which
+// delivers nothing, is returned as it is.
+func (m *metrics) mailer(s mail.Sender) mail.Sender {
+	if _, dev := s.(mail.Log); dev {
+		return s
+	}
+	return meteredMailer{Sender: s, m: m}
+}
+
+// Send delivers msg and records how it went.
+func (s meteredMailer) Send(ctx context.Context, msg mail.Message) error {
+	start := time.Now()
+	err := s.Sender.Send(ctx, msg)
+	s.m.mailLatency.Observe(time.Since(start).Seconds())
+	result := "sent"
+	if err != nil {
+		result = "failed"
+	}
+	s.m.mailMessages.WithLabelValues(result).Inc()
+	return err
+}
+
+// instrument is chi middleware for the public router: it times every
+// request under its route pattern and counts token requests by grant type.
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var form *bodyHead
+		if r.Method == http.MethodPost && r.URL.Path == tokenPath && r.Body != nil {
+			// The provider parses the form on a copy of the request; keep
+			// the head of the body it reads to learn the grant type.
+			form = &bodyHead{ReadCloser: r.Body, max: 8 << 10}
+			r.Body = form
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusInternalServerError // a panic, answered further out
+			}
+			route := routeLabel(chi.RouteContext(r.Context()))
+			m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			m.requests.WithLabelValues(route, oneOf(r.Method, httpMethods), strconv.Itoa(status)).Inc()
+			if form != nil {
+				m.tokens.WithLabelValues(form.grantType(), tokenResult(status)).Inc()
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// routeLabel is the pattern of the route that served the request: the
+// innermost router's ("/login/otp", "/oauth/token", "/account/security/
+// {factor}/{op}"), or "unmatched".
+func routeLabel(rctx *chi.Context) string {
+	if rctx == nil || len(rctx.RoutePatterns) == 0 {
+		return "unmatched"
+	}
+	p := rctx.RoutePatterns[len(rctx.RoutePatterns)-1]
+	if p == "" || p == "/*" {
+		return "unmatched"
+	}
+	return p
+}
+
+func tokenResult(status int) string {
+	switch {
+	case status < 300:
+		return "issued"
+	case status < 500:
+		return "refused"
+	}
+	return "failed"
+}
+
+// bodyHead passes a request body through and keeps its first max bytes.
+type bodyHead struct {
+	io.ReadCloser
+	max  int
+	head bytes.Buffer
+}
+
+func (b *bodyHead) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if room := b.max - b.head.Len(); room > 0 && n > 0 {
+		b.head.Write(p[:min(n, room)])
+	}
+	return n, err
+}
+
+// grantType is the grant_type of the form read so far, or "other".
+func (b *bodyHead) grantType() string {
+	v, _ := url.ParseQuery(b.head.String()) // a truncated tail is ignored
+	return oneOf(v.Get("grant_type"), grantTypes)
+}
+
+// blockScopePrefixes are the attempt counter key prefixes whose running
+// blocks the active-blocks gauge reports, with their labels.
+func blockScopePrefixes() (prefixes []string, labels [][2]string) {
+	for key, kind := range blockKinds {
+		for skey, scope := range blockScopes {
+			prefixes = append(prefixes, skey+":"+key+":")
+			labels = append(labels, [2]string{kind, scope})
+		}
+	}
+	return prefixes, labels
+}
+
+// blocksCollector reports the blocks running at scrape time, counted in
+// the database with one bounded aggregate query.
+type blocksCollector struct {
+	store storage.BlockCounter
+	now   func() time.Time
+}
+
+var activeBlocksDesc = prometheus.NewDesc("gatehouse_active_blocks",
+	"Blocks running now (on every replica: counted in the database at scrape time), by kind and scope.",
+	[]string{"kind", "scope"}, nil)
+
+func (c *blocksCollector) Describe(ch chan<- *prometheus.Desc) { ch <- activeBlocksDesc }
+
+func (c *blocksCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	prefixes, labels := blockScopePrefixes()
+	counts, err := c.store.CountBlocks(ctx, prefixes, c.now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(activeBlocksDesc, err)
+		return
+	}
+	for i, n := range counts {
+		ch <- prometheus.MustNewConstMetric(activeBlocksDesc, prometheus.GaugeValue, float64(n), labels[i][0], labels[i][1])
+	}
+}
+
+// poolStatser is a backend that reports its connection pool.
+type poolStatser interface {
+	PoolStats() storage.PoolStats
+}
+
+// poolCollector reports the database connection pool.
+type poolCollector struct{ p poolStatser }
+
+var (
+	dbConnsDesc = prometheus.NewDesc("gatehouse_db_connections",
+		"Database connections by state (in_use, idle).", []string{"state"}, nil)
+	dbMaxDesc = prometheus.NewDesc("gatehouse_db_max_connections",
+		"The database connection pool's limit (0: none).", nil, nil)
+	dbWaitsDesc = prometheus.NewDesc("gatehouse_db_waits_total",
+		"Requests for a database connection that waited for the pool.", nil, nil)
+	dbWaitTimeDesc = prometheus.NewDesc("gatehouse_db_wait_seconds_total",
+		"Total time spent waiting for a database connection.", nil, nil)
+)
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dbConnsDesc
+	ch <- dbMaxDesc
+	ch <- dbWaitsDesc
+	ch <- dbWaitTimeDesc
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.p.PoolStats()
+	ch <- prometheus.MustNewConstMetric(dbConnsDesc, prometheus.GaugeValue, float64(s.InUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(dbConnsDesc, prometheus.GaugeValue, float64(s.Idle), "idle")
+	ch <- prometheus.MustNewConstMetric(dbMaxDesc, prometheus.GaugeValue, float64(s.MaxOpen))
+	ch <- prometheus.MustNewConstMetric(dbWaitsDesc, prometheus.CounterValue, float64(s.Waits))
+	ch <- prometheus.MustNewConstMetric(dbWaitTimeDesc, prometheus.CounterValue, s.WaitTime.Seconds())
+}
