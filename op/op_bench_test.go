@@ -1,0 +1,216 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// The benchmarks of the provider's hot paths run on real databases: SQLite
+// always, PostgreSQL when GATEHOUSE_TEST_POSTGRES_DSN names one.
+
+const benchRedirect = "https://rp.example/cb"
+
+// benchEnv is a provider over a fresh store, with one user and a
+// confidential client per signing algorithm.
+type benchEnv struct {
+	store   storage.Store
+	st      *Storage
+	p       *Provider
+	user    string
+	clients map[string]string // algorithm → client id; the secret is benchSecret
+}
+
+const benchSecret = "bench-secret-bench-secret-bench-secret-0123"
+
+func forBackends(b *testing.B, run func(b *testing.B, e *benchEnv)) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			var store storage.Store
+			var err error
+			if backend == "sqlite" {
+				store, err = sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
+			} else {
+				store, err = postgres.Open(b.Context(), postgres.TestDSN(b))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { store.Close() })
+			run(b, newBenchEnv(b, store))
+		})
+	}
+}
+
+func newBenchEnv(b *testing.B, store storage.Store) *benchEnv {
+	b.Helper()
+	ctx := context.Background()
+	box, err := seal.New(make([]byte, seal.KeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := NewKeys(store, box, time.Now, time.Hour)
+	if err := keys.Ensure(ctx); err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(Config{
+		Issuer: "https://id.example", AccessTokenTTL: 15 * time.Minute, IDTokenTTL: time.Hour,
+		RefreshTokenTTL: 24 * time.Hour, AuthCodeTTL: time.Minute, AuthRequestTTL: 30 * time.Minute,
+		LoginURL:     func(id string) string { return "https://id.example/login?authRequestID=" + id },
+		SignedOutURL: "https://id.example/signed-out",
+	}, store, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	e := &benchEnv{store: store, st: p.storage, p: p, user: "bench-user", clients: map[string]string{}}
+	if err := store.CreateUser(ctx, &storage.User{ID: e.user, Email: "bench@example.com", Name: "Bench", PasswordHash: "x",
+		EmailVerified: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	for _, alg := range algorithms {
+		id := "bench-" + alg
+		if err := store.CreateClient(ctx, &storage.Client{ID: id, Name: id, SecretHash: hashSecret(benchSecret),
+			RedirectURIs: []string{benchRedirect}, SigningAlgorithm: alg, CreatedAt: now, UpdatedAt: now}); err != nil {
+			b.Fatal(err)
+		}
+		e.clients[alg] = id
+	}
+	return e
+}
+
+// serve runs one request through the provider and checks its status.
+func (e *benchEnv) serve(b *testing.B, req *http.Request, want int) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.p.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s = %d, want %d: %s", req.Method, req.URL.Path, rec.Code, want, rec.Body)
+	}
+	return rec
+}
+
+func tokenRequest(clientID string, form url.Values) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, benchSecret)
+	return req
+}
+
+// pendingCodes stores n auth requests done for the user, each with a code,
+// ready for the exchange.
+func (e *benchEnv) pendingCodes(b *testing.B, clientID string, n int) (codes []string, verifier string) {
+	b.Helper()
+	ctx := context.Background()
+	verifier = strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	now := time.Now()
+	for i := range n {
+		id := "ar-" + clientID + "-" + strconv.Itoa(i) + "-" + randomID(6)
+		if err := e.store.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: clientID, RedirectURI: benchRedirect,
+			Scopes: []string{"openid", "email", "profile"}, State: "s", Nonce: "n", ResponseType: "code",
+			CodeChallenge: challenge, CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[1]); err != nil {
+			b.Fatal(err)
+		}
+		code := randomID(32)
+		if err := e.st.SaveAuthCode(ctx, id, code); err != nil {
+			b.Fatal(err)
+		}
+		codes = append(codes, code)
+	}
+	return codes, verifier
+}
+
+// BenchmarkTokenIssuance measures the token endpoint end to end in the
+// provider: the code exchange (an ID token signed with the client's
+// algorithm, an access token stored) and client_credentials.
+func BenchmarkTokenIssuance(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		for _, alg := range algorithms {
+			b.Run("authorization_code/"+alg, func(b *testing.B) {
+				codes, verifier := e.pendingCodes(b, e.clients[alg], b.N)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					rec := e.serve(b, tokenRequest(e.clients[alg], url.Values{"grant_type": {"authorization_code"},
+						"code": {codes[i]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+					if !strings.Contains(rec.Body.String(), `"id_token"`) {
+						b.Fatalf("no id_token: %s", rec.Body)
+					}
+				}
+			})
+		}
+		b.Run("client_credentials", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.serve(b, tokenRequest(e.clients[RS256], url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)
+			}
+		})
+	})
+}
+
+// BenchmarkClientAuthentication measures the secret check of a
+// confidential client: one lookup, one SHA-256, a constant-time compare.
+func BenchmarkClientAuthentication(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.st.authenticateClient(ctx, e.clients[RS256], benchSecret); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCodeCheck measures redeeming an authorization code: the atomic
+// consume of its hash and the load of its auth request.
+func BenchmarkCodeCheck(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		ctx := context.Background()
+		codes, _ := e.pendingCodes(b, e.clients[ES256], b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := e.st.AuthRequestByCode(ctx, codes[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDiscovery and BenchmarkJWKS measure rendering the two public
+// documents every relying party fetches.
+func BenchmarkDiscovery(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e.serve(b, httptest.NewRequest(http.MethodGet, "https://id.example/.well-known/openid-configuration", nil), http.StatusOK)
+		}
+	})
+}
+
+func BenchmarkJWKS(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e.serve(b, httptest.NewRequest(http.MethodGet, "https://id.example/keys", nil), http.StatusOK)
+		}
+	})
+}
