@@ -468,9 +468,14 @@ func (s *Storage) ClientCredentials(ctx context.Context, id, secret string) (zop
 
 // ClientCredentialsTokenRequest builds the token request of the
 // client_credentials grant. The OIDC scopes describe a user and make no
-// sense here, and no API scopes are defined yet, so none is granted.
+// sense here and are dropped; AdminScope is granted to admin clients and
+// refused (invalid_scope) to every other client.
 func (s *Storage) ClientCredentialsTokenRequest(ctx context.Context, id string, scopes []string) (zop.TokenRequest, error) {
-	return clientCredentialsRequest{clientID: id}, nil
+	granted, err := s.clientCredentialsScopes(ctx, id, scopes)
+	if err != nil {
+		return nil, err
+	}
+	return clientCredentialsRequest{clientID: id, scopes: granted}, nil
 }
 
 // SetUserinfoFromScopes is deprecated upstream and intentionally empty.

@@ -53,6 +53,7 @@ type Client struct {
 	PostLogoutRedirectURIs []string
 	RequireMFA             bool
 	SigningAlgorithm       string // "RS256" (default) or "ES256"
+	Admin                  bool   // may get the gatehouse:admin scope (client_credentials): the admin API
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
 }
@@ -234,10 +235,12 @@ type EventFilter struct {
 type Store interface {
 	// Security keys and passkeys: see webauthn.go.
 	WebAuthnStore
-	// Housekeeping: see purge.go.
-	PurgeStore
 	// Counting running blocks for metrics: see blockcount.go.
 	BlockCounter
+	// Housekeeping: see purge.go.
+	PurgeStore
+	// Changing a client's redirect URIs: see clients.go.
+	ClientURIStore
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error

@@ -5,18 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/mail"
-	"net/netip"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-idp/gatehouse/login"
-	"github.com/gatehouse-idp/gatehouse/login/lockout"
-	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -34,6 +30,19 @@ func withStore(ctx context.Context, configPath string, env *environ, f func(*Con
 	}
 	defer store.Close()
 	return f(cfg, store)
+}
+
+// withService runs f with the admin service over the configured store,
+// acting as the CLI. A service error that is the caller's input becomes a
+// usage error of command (exit 2); the others keep exit 1.
+func withService(ctx context.Context, command, configPath string, env *environ, f func(*adminService) error) error {
+	err := withStore(ctx, configPath, env, func(_ *Config, s storage.Store) error {
+		return f(newAdminService(s, clockFromEnv(env.getenv), "an administrator (CLI)"))
+	})
+	if kindOf(err) == errInvalid {
+		return usageError{command + ": " + err.Error()}
+	}
+	return err
 }
 
 // stringList is a repeatable string flag.
@@ -57,7 +66,7 @@ func subcommand(name string, args []string, subs ...string) (string, []string, e
 // oneArg parses flags and requires exactly one positional argument.
 func oneArg(fsName string, args []string, env *environ, what string) (string, string, error) {
 	fs, config := flags(fsName, env)
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return "", "", err
 	}
 	if fs.NArg() != 1 {
@@ -66,125 +75,110 @@ func oneArg(fsName string, args []string, env *environ, what string) (string, st
 	return fs.Arg(0), *config, nil
 }
 
+// flagsFirst reorders args so that fs's flags come first and every other
+// argument after a "--". Client and user ids are random base64url and may
+// start with a dash, which the flag package would take for a flag; and the
+// flags may then come before or after the id.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flagArgs, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if !strings.HasPrefix(a, "-") || (f == nil && name != "h" && name != "help") {
+			rest = append(rest, a)
+			continue
+		}
+		flagArgs = append(flagArgs, a)
+		if f == nil || hasValue || i+1 == len(args) {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			i++ // the flag's value
+			flagArgs = append(flagArgs, args[i])
+		}
+	}
+	return append(append(flagArgs, "--"), rest...)
+}
+
+// noArgs parses flags that take no positional argument.
+func noArgs(fsName string, args []string, env *environ) (string, error) {
+	fs, config := flags(fsName, env)
+	if err := parse(fs, args); err != nil {
+		return "", err
+	}
+	if fs.NArg() != 0 {
+		return "", usageError{fsName + ": unexpected argument " + fs.Arg(0)}
+	}
+	return *config, nil
+}
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
 func runUsers(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("users", args, "create", "list", "show", "disable", "enable", "reset-2fa")
 	if err != nil {
 		return err
 	}
-	switch sub {
-	case "create":
+	if sub == "create" {
 		return usersCreate(ctx, rest, env)
-	case "list":
-		fs, config := flags("users list", env)
-		if err := parse(fs, rest); err != nil {
+	}
+	if sub == "list" {
+		config, err := noArgs("users list", rest, env)
+		if err != nil {
 			return err
 		}
-		return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
+		return withService(ctx, "users list", config, env, func(s *adminService) error {
 			users, err := s.ListUsers(ctx)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			tw := table(env.stdout)
 			fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tSTATUS\tCREATED")
 			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, userStatus(&u), u.CreatedAt.UTC().Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, u.Status, rfc3339(u.CreatedAt))
 			}
 			return tw.Flush()
 		})
-	case "show":
-		email, config, err := oneArg("users show", rest, env, "email")
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-			u, err := findUser(ctx, s, email)
+	}
+	email, config, err := oneArg("users "+sub, rest, env, "email")
+	if err != nil {
+		return err
+	}
+	return withService(ctx, "users "+sub, config, env, func(s *adminService) error {
+		switch sub {
+		case "show":
+			u, err := s.User(ctx, email)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			hasTOTP := false
-			if t, err := s.TOTPByUser(ctx, u.ID); err == nil {
-				hasTOTP = t.Confirmed
-			} else if !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			fmt.Fprintf(tw, "id:\t%s\nemail:\t%s\nname:\t%s\nstatus:\t%s\nemail verified:\t%t\nauthenticator app:\t%s\nemail codes:\t%s\ncreated:\t%s\n",
-				u.ID, u.Email, u.Name, userStatus(u), u.EmailVerified, onOff(hasTOTP), onOff(u.EmailOTP), u.CreatedAt.UTC().Format(time.RFC3339))
+			tw := table(env.stdout)
+			fmt.Fprintf(tw, "id:\t%s\nemail:\t%s\nname:\t%s\nstatus:\t%s\nemail verified:\t%t\nauthenticator app:\t%s\nemail codes:\t%s\nsecurity keys:\t%d\ncreated:\t%s\n",
+				u.ID, u.Email, u.Name, u.Status, u.EmailVerified, onOff(u.Factors.AuthenticatorApp), onOff(u.Factors.EmailCodes),
+				u.Factors.SecurityKeys, rfc3339(u.CreatedAt))
 			return tw.Flush()
-		})
-	case "reset-2fa":
-		email, config, err := oneArg("users reset-2fa", rest, env, "email")
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-			u, err := findUser(ctx, s, email)
+		case "reset-2fa":
+			u, err := s.ResetTwoFactor(ctx, email)
 			if err != nil {
 				return err
 			}
-			if err := s.DeleteTOTP(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			if err := s.SetEmailOTP(ctx, u.ID, false, time.Now()); err != nil {
-				return err
-			}
-			keys, err := s.WebAuthnCredentials(ctx, u.ID)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if err := s.DeleteWebAuthnCredential(ctx, u.ID, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-					return err
-				}
-			}
-			if err := s.VoidCodes(ctx, u.ID, "", ""); err != nil {
-				return err
-			}
-			if err := s.ReplaceRecoveryCodes(ctx, u.ID, nil, time.Now()); err != nil {
-				return err
-			}
-			s.AddEvent(ctx, &storage.Event{Time: time.Now(), Type: "factor.reset", UserID: u.ID, Detail: "by an administrator (CLI)"})
 			fmt.Fprintf(env.stdout, "two-factor authentication reset for %s: they sign in with the password alone until they enable a factor again\n", u.Email)
 			return nil
-		})
-	default: // disable, enable
-		email, config, err := oneArg("users "+sub, rest, env, "email")
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-			u, err := findUser(ctx, s, email)
+		default: // disable, enable
+			u, err := s.SetUserDisabled(ctx, email, sub == "disable")
 			if err != nil {
 				return err
-			}
-			disabled := sub == "disable"
-			if err := s.SetUserDisabled(ctx, u.ID, disabled, time.Now()); err != nil {
-				return err
-			}
-			if disabled {
-				if err := s.DeleteUserSessions(ctx, u.ID); err != nil {
-					return err
-				}
 			}
 			fmt.Fprintf(env.stdout, "user %s %sd\n", u.Email, sub)
 			return nil
-		})
-	}
-}
-
-func userStatus(u *storage.User) string {
-	if u.Disabled {
-		return "disabled"
-	}
-	return "active"
-}
-
-func findUser(ctx context.Context, s storage.Store, email string) (*storage.User, error) {
-	u, err := s.UserByEmail(ctx, login.NormalizeEmail(email))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("no user with email %q", email)
-	}
-	return u, err
+		}
+	})
 }
 
 func usersCreate(ctx context.Context, args []string, env *environ) error {
@@ -198,10 +192,6 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 	if fs.NArg() != 0 {
 		return usageError{"users create: unexpected argument " + fs.Arg(0)}
 	}
-	addr, err := mail.ParseAddress(*email)
-	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(*email) {
-		return usageError{fmt.Sprintf("users create: --email %q is not an email address", *email)}
-	}
 	if !*stdin {
 		return usageError{"users create: --password-stdin is required (passwords are never taken as arguments)"}
 	}
@@ -209,22 +199,12 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	if err := policy.Check(pw, addr.Address, *name); err != nil {
-		return fmt.Errorf("password: %w", err)
-	}
-	return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
-		now := time.Now()
-		u := &storage.User{
-			ID:            op.NewClientID(),
-			Email:         login.NormalizeEmail(addr.Address),
-			Name:          strings.TrimSpace(*name),
-			PasswordHash:  password.NewHasher(password.OWASP).Hash(pw),
-			EmailVerified: true, // created by an administrator
-			CreatedAt:     now,
-			UpdatedAt:     now,
-		}
-		if err := s.CreateUser(ctx, u); errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("users create: a user with email %q already exists", u.Email)
+	return withService(ctx, "users create", *config, env, func(s *adminService) error {
+		u, err := s.CreateUser(ctx, userSpec{Email: *email, Name: *name, Password: pw})
+		if kindOf(err) == errInvalid {
+			return failf(errInvalid, "--email: %v", err)
+		} else if kindOf(err) == errConflict {
+			return fmt.Errorf("users create: %w", err)
 		} else if err != nil {
 			return err
 		}
@@ -245,100 +225,68 @@ func readPassword(r io.Reader) (string, error) {
 }
 
 func runClients(ctx context.Context, args []string, env *environ) error {
-	sub, rest, err := subcommand("clients", args, "create", "list", "show", "delete", "rotate-secret")
+	sub, rest, err := subcommand("clients", args, "create", "list", "show", "update", "delete", "rotate-secret")
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "create":
 		return clientsCreate(ctx, rest, env)
+	case "update":
+		return clientsUpdate(ctx, rest, env)
 	case "list":
-		fs, config := flags("clients list", env)
-		if err := parse(fs, rest); err != nil {
+		config, err := noArgs("clients list", rest, env)
+		if err != nil {
 			return err
 		}
-		return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
+		return withService(ctx, "clients list", config, env, func(s *adminService) error {
 			cs, err := s.ListClients(ctx)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			tw := table(env.stdout)
 			fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tREDIRECT URIS")
 			for _, c := range cs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Name, clientType(&c), strings.Join(c.RedirectURIs, " "))
+				typ := c.Type
+				if c.Admin {
+					typ += " (admin)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, strings.Join(c.RedirectURIs, " "))
 			}
 			return tw.Flush()
 		})
-	case "show":
-		id, config, err := oneArg("clients show", rest, env, "client id")
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-			c, err := findClient(ctx, s, id)
+	}
+	id, config, err := oneArg("clients "+sub, rest, env, "client id")
+	if err != nil {
+		return err
+	}
+	return withService(ctx, "clients "+sub, config, env, func(s *adminService) error {
+		switch sub {
+		case "show":
+			c, err := s.Client(ctx, id)
 			if err != nil {
 				return err
 			}
-			alg := c.SigningAlgorithm
-			if alg == "" {
-				alg = op.RS256
-			}
-			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\ncreated:\t%s\n",
-				c.ID, c.Name, clientType(c), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
-				c.RequireMFA, alg, c.CreatedAt.UTC().Format(time.RFC3339))
+			tw := table(env.stdout)
+			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\ncreated:\t%s\nupdated:\t%s\n",
+				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
+				c.RequireMFA, c.SigningAlgorithm, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
 			return tw.Flush()
-		})
-	case "delete":
-		id, config, err := oneArg("clients delete", rest, env, "client id")
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-			if err := s.DeleteClient(ctx, id); errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no client with id %q", id)
-			} else if err != nil {
+		case "delete":
+			if err := s.DeleteClient(ctx, id); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "deleted client %s\n", id)
 			return nil
-		})
-	default: // rotate-secret
-		id, config, err := oneArg("clients rotate-secret", rest, env, "client id")
-		if err != nil {
-			return err
-		}
-		return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-			c, err := findClient(ctx, s, id)
+		default: // rotate-secret
+			secret, err := s.RotateSecret(ctx, id)
 			if err != nil {
-				return err
-			}
-			if c.Public {
-				return fmt.Errorf("client %s is public and has no secret", id)
-			}
-			secret := op.NewClientSecret()
-			if err := s.SetClientSecretHash(ctx, c.ID, op.HashClientSecret(secret), time.Now()); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stdout, "client_secret: %s\n(shown once: store it now; the old secret no longer works)\n", secret)
 			return nil
-		})
-	}
-}
-
-func clientType(c *storage.Client) string {
-	if c.Public {
-		return "public"
-	}
-	return "confidential"
-}
-
-func findClient(ctx context.Context, s storage.Store, id string) (*storage.Client, error) {
-	c, err := s.ClientByID(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("no client with id %q", id)
-	}
-	return c, err
+		}
+	})
 }
 
 func clientsCreate(ctx context.Context, args []string, env *environ) error {
@@ -349,6 +297,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable)")
 	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a native or browser app")
 	requireMFA := fs.Bool("require-mfa", false, "issue tokens only after a second factor")
+	admin := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
 	alg := fs.String("signing-alg", op.RS256, "ID token signing algorithm: RS256 or ES256")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…} as JSON")
 	if err := parse(fs, args); err != nil {
@@ -360,54 +309,84 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	if strings.TrimSpace(*name) == "" {
 		return usageError{"clients create: --name is required"}
 	}
-	if len(redirects) == 0 {
+	if len(redirects) == 0 && !*admin {
 		return usageError{"clients create: at least one --redirect-uri is required"}
-	}
-	for _, u := range redirects {
-		if err := checkRedirectURI(u, *public); err != nil {
-			return usageError{"clients create: --redirect-uri " + err.Error()}
-		}
-	}
-	for _, u := range logouts {
-		if err := checkRedirectURI(u, *public); err != nil {
-			return usageError{"clients create: --post-logout-redirect-uri " + err.Error()}
-		}
 	}
 	if *alg != op.RS256 && *alg != op.ES256 {
 		return usageError{fmt.Sprintf("clients create: --signing-alg %q: must be RS256 or ES256", *alg)}
 	}
-	return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
-		now := time.Now()
-		c := &storage.Client{
-			ID:                     op.NewClientID(),
-			Name:                   strings.TrimSpace(*name),
-			Public:                 *public,
-			RedirectURIs:           redirects,
-			PostLogoutRedirectURIs: logouts,
-			RequireMFA:             *requireMFA,
-			SigningAlgorithm:       *alg,
-			CreatedAt:              now,
-			UpdatedAt:              now,
-		}
-		var secret string
-		if !c.Public {
-			secret = op.NewClientSecret()
-			c.SecretHash = op.HashClientSecret(secret)
-		}
-		if err := s.CreateClient(ctx, c); err != nil {
-			return err
+	return withService(ctx, "clients create", *config, env, func(s *adminService) error {
+		c, err := s.CreateClient(ctx, clientSpec{
+			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
+			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
+		})
+		if err != nil {
+			return cliURIError(err)
 		}
 		if *asJSON {
 			out := map[string]string{"client_id": c.ID}
-			if secret != "" {
-				out["client_secret"] = secret
+			if c.Secret != "" {
+				out["client_secret"] = c.Secret
 			}
 			return json.NewEncoder(env.stdout).Encode(out)
 		}
 		fmt.Fprintf(env.stdout, "client_id: %s\n", c.ID)
-		if secret != "" {
-			fmt.Fprintf(env.stdout, "client_secret: %s\n(shown once: store it now)\n", secret)
+		if c.Secret != "" {
+			fmt.Fprintf(env.stdout, "client_secret: %s\n(shown once: store it now)\n", c.Secret)
 		}
+		if c.Admin {
+			fmt.Fprintf(env.stdout, "admin client: get an admin API token with grant_type=client_credentials&scope=%s\n", op.AdminScope)
+		}
+		return nil
+	})
+}
+
+// cliURIError names the flag of a refused redirect URI.
+func cliURIError(err error) error {
+	var se *serviceError
+	if errors.As(err, &se) && se.kind == errInvalid {
+		msg := se.msg
+		if rest, ok := strings.CutPrefix(msg, "redirect URI "); ok {
+			msg = "--redirect-uri " + rest
+		} else if rest, ok := strings.CutPrefix(msg, "post-logout redirect URI "); ok {
+			msg = "--post-logout-redirect-uri " + rest
+		}
+		return failf(errInvalid, "%s", msg)
+	}
+	return err
+}
+
+func clientsUpdate(ctx context.Context, args []string, env *environ) error {
+	fs, config := flags("clients update", env)
+	var redirects, logouts stringList
+	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
+	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
+	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
+	if err := parse(fs, flagsFirst(fs, args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"clients update: expected one client id"}
+	}
+	id := fs.Arg(0)
+	if len(redirects) == 0 {
+		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
+	}
+	if *clearLogouts && len(logouts) > 0 {
+		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
+	}
+	u := clientURIs{RedirectURIs: redirects}
+	if len(logouts) > 0 || *clearLogouts {
+		l := []string(logouts)
+		u.PostLogoutRedirectURIs = &l
+	}
+	return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+		c, err := s.SetClientURIs(ctx, id, u)
+		if err != nil {
+			return cliURIError(err)
+		}
+		fmt.Fprintf(env.stdout, "updated client %s\nredirect uris: %s\npost-logout redirect uris: %s\n",
+			c.ID, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
 		return nil
 	})
 }
@@ -498,27 +477,19 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 		return err
 	}
 	if sub == "list" {
-		fs, config := flags("blocks list", env)
-		if err := parse(fs, rest); err != nil {
+		config, err := noArgs("blocks list", rest, env)
+		if err != nil {
 			return err
 		}
-		return withStore(ctx, *config, env, func(_ *Config, s storage.Store) error {
-			now := time.Now()
-			blocks, err := s.Blocks(ctx, now)
+		return withService(ctx, "blocks list", config, env, func(s *adminService) error {
+			blocks, err := s.Blocks(ctx)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			tw := table(env.stdout)
 			fmt.Fprintln(tw, "KIND\tSTEP\tSUBJECT\tFAILURES\tBLOCKED UNTIL")
 			for _, b := range blocks {
-				step, kind, subject := splitCounterKey(b.Key)
-				if kind == "acct" {
-					kind = "account"
-					if u, err := s.UserByID(ctx, subject); err == nil {
-						subject = u.Email
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", kind, step, subject, b.Failures, b.BlockedUntil.UTC().Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", b.Kind, b.Step, b.Subject, b.Failures, rfc3339(b.BlockedUntil))
 			}
 			if len(blocks) == 0 {
 				fmt.Fprintln(tw, "(no active blocks)")
@@ -530,35 +501,12 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	return withStore(ctx, config, env, func(_ *Config, s storage.Store) error {
-		var suffixes []string
-		if ip, err := netip.ParseAddr(subject); err == nil {
-			suffixes = []string{":ip:" + lockout.IPKey(ip)}
-		} else if u, err := findUser(ctx, s, subject); err == nil {
-			// Password counters are keyed by email, code counters by user id.
-			suffixes = []string{":acct:" + u.Email, ":acct:" + u.ID}
-		} else {
-			return usageError{fmt.Sprintf("blocks clear: %q is neither an IP address nor a user's email", subject)}
+	return withService(ctx, "blocks clear", config, env, func(s *adminService) error {
+		n, err := s.ClearBlocks(ctx, subject)
+		if err != nil {
+			return err
 		}
-		n := 0
-		for _, suffix := range suffixes {
-			k, err := s.ClearBlocks(ctx, suffix)
-			if err != nil {
-				return err
-			}
-			n += k
-		}
-		s.AddEvent(ctx, &storage.Event{Time: time.Now(), Type: "block.cleared", Detail: subject + " by an administrator (CLI)"})
 		fmt.Fprintf(env.stdout, "cleared %d counter(s) for %s\n", n, subject)
 		return nil
 	})
-}
-
-// splitCounterKey splits "otp:ip:127.0.0.2" into step, kind and subject.
-func splitCounterKey(key string) (step, kind, subject string) {
-	parts := strings.SplitN(key, ":", 3)
-	if len(parts) != 3 {
-		return "", "", key
-	}
-	return parts[0], parts[1], parts[2]
 }

@@ -14,6 +14,7 @@ type adminDeps struct {
 	cfg     *Config
 	store   storage.Store
 	logger  *slog.Logger
+	tokens  accessTokens // verifies the admin API's bearer tokens (the provider)
 	metrics http.Handler // GET /metrics; nil serves none
 }
 
@@ -26,6 +27,7 @@ func newAdminHandler(d adminDeps) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
+	mux.Handle("/api/", newAdminAPI(d).routes())
 	if d.metrics != nil {
 		mux.Handle("GET /metrics", d.metrics)
 	}

@@ -44,6 +44,8 @@ type Config struct {
 	Session      SessionConfig      `yaml:"session"`
 	Tokens       TokensConfig       `yaml:"tokens"`
 	Keys         KeysConfig         `yaml:"keys"`
+	Housekeeping HousekeepingConfig `yaml:"housekeeping"`
+	Audit        AuditConfig        `yaml:"audit"`
 	Log          LogConfig          `yaml:"log"`
 }
 
@@ -177,6 +179,21 @@ type KeysConfig struct {
 	Algorithm string `yaml:"algorithm"`
 }
 
+// HousekeepingConfig is the "housekeeping" section: the purge of expired
+// state (housekeeping.go).
+type HousekeepingConfig struct {
+	// Interval is the time between two purges of what has expired. Every
+	// replica runs them; one at a time does the work.
+	Interval Duration `yaml:"interval"`
+}
+
+// AuditConfig is the "audit" section: the audit log.
+type AuditConfig struct {
+	// Retention is how long audit events are kept; housekeeping deletes
+	// older ones. Zero keeps them forever.
+	Retention Duration `yaml:"retention"`
+}
+
 // LogConfig is the "log" section.
 type LogConfig struct {
 	// Level is "debug", "info", "warn" or "error".
@@ -258,8 +275,10 @@ func DefaultConfig() *Config {
 			RefreshTokenTTL: Duration{720 * time.Hour},
 			AuthCodeTTL:     Duration{60 * time.Second},
 		},
-		Keys: KeysConfig{Algorithm: "RS256"},
-		Log:  LogConfig{Level: "info", Format: "json"},
+		Keys:         KeysConfig{Algorithm: "RS256"},
+		Housekeeping: HousekeepingConfig{Interval: Duration{10 * time.Minute}},
+		Audit:        AuditConfig{Retention: Duration{90 * 24 * time.Hour}},
+		Log:          LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -609,6 +628,9 @@ func (c *Config) Validate() error {
 			if key == "http.shutdown_delay" && d.Duration == 0 {
 				continue // zero: no delay
 			}
+			if key == "audit.retention" && d.Duration == 0 {
+				continue // zero: keep events forever
+			}
 			bad(key, "must be positive")
 		}
 	}
@@ -631,6 +653,9 @@ func (c *Config) Validate() error {
 		bad("tokens.auth_code_ttl", "must be at most 60s")
 	}
 	oneOf("keys.algorithm", c.Keys.Algorithm, "RS256", "ES256")
+	if d := c.Housekeeping.Interval.Duration; d > 0 && d < time.Second {
+		bad("housekeeping.interval", "must be at least 1s, not %v", d)
+	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "text")
 

@@ -8,10 +8,12 @@
 //	gatehouse migrate  [--config FILE]
 //	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
-//	                          [--public] [--require-mfa] [--signing-alg RS256|ES256] [--json]
-//	                   | list | show ID | delete ID | rotate-secret ID
+//	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256] [--json]
+//	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
+//	                   | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
 //	gatehouse blocks   list | clear IP|EMAIL
+//	gatehouse audit    [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
 //	gatehouse proxy    --listen ADDR --backend URL [--backend URL…]
 //
 // Without --config, GATEHOUSE_CONFIG names the file; without either, the
@@ -71,10 +73,15 @@ Usage:
                      | reset-2fa E
   gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
-                            [--signing-alg RS256|ES256] [--json]
+                            [--admin] [--signing-alg RS256|ES256] [--json]
                      | list | show ID | delete ID | rotate-secret ID
+                     | update ID --redirect-uri U [--redirect-uri U...]
+                            [--post-logout-redirect-uri U... | --clear-post-logout-redirect-uris]
+                                            --admin: may call the admin API (gatehouse:admin scope)
   gatehouse keys     list | rotate
   gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
+  gatehouse audit    [--user E] [--ip IP] [--type T] [--since 24h|DATE] [--limit N] [--json]
+                                            audit events, newest first
   gatehouse proxy    [--listen 127.0.0.1:8080] --backend URL [--backend URL...]
                                             round-robin over ready replicas, to try
                                             several on one machine (make cluster)
@@ -103,6 +110,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return runKeys(ctx, rest, env)
 	case "blocks":
 		return runBlocks(ctx, rest, env)
+	case "audit":
+		return runAudit(ctx, rest, env)
 	case "proxy":
 		return runProxy(ctx, rest, env)
 	case "help", "-h", "--help":

@@ -111,7 +111,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 			return fmt.Errorf("admin.address: %w", err)
 		}
 		admin = &http.Server{
-			Handler:           newAdminHandler(adminDeps{cfg: cfg, store: store, logger: logger, metrics: srv.metrics.handler(logger)}),
+			Handler:           newAdminHandler(adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider, metrics: srv.metrics.handler(logger)}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
@@ -171,8 +171,9 @@ Then point your application at the issuer above (discovery: /.well-known/openid-
 type server struct {
 	handler  http.Handler
 	draining atomic.Bool
-	clock    *clockCheck // nil without a database clock (SQLite)
-	metrics  *metrics    // served by the admin listener
+	clock    *clockCheck  // nil without a database clock (SQLite)
+	provider *op.Provider // also verifies the admin API's access tokens
+	metrics  *metrics     // served by the admin listener
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -278,7 +279,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		return nil, err
 	}
 
-	s := &server{clock: startClockCheck(ctx, rawStore, now, logger), metrics: obs}
+	s := &server{clock: startClockCheck(ctx, rawStore, now, logger), provider: provider, metrics: obs}
 	r := chi.NewRouter()
 	r.Use(obs.instrument)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -65,6 +65,5 @@ func keyManager(cfg *Config, store storage.Store) (*op.Keys, *seal.Box, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("secrets.key_file: %w", err)
 	}
-	retention := max(cfg.Tokens.IDTokenTTL.Duration, cfg.Tokens.AccessTokenTTL.Duration) + time.Minute
-	return op.NewKeys(store, box, time.Now, retention), box, nil
+	return op.NewKeys(store, box, time.Now, keyRetention(cfg)), box, nil
 }

@@ -76,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListClients", testListClients},
 		{"SetClientSecretHash", testSetClientSecretHash},
 		{"DeleteClient", testDeleteClient},
+		{"ClientAdmin", testClientAdmin},
+		{"SetClientURIs", testSetClientURIs},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

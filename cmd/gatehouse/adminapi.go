@@ -1,0 +1,486 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/op"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// openAPISpec describes the admin API; GET /api/openapi.yaml serves it and
+// a test keeps it in step with the routes.
+//
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+// accessTokens verifies access tokens issued by this Gatehouse (op.Provider
+// does).
+type accessTokens interface {
+	AccessToken(ctx context.Context, token string) (*storage.AccessToken, error)
+}
+
+// adminAPI is the admin API on the admin listener: JSON over adminService
+// for callers holding an access token with the gatehouse:admin scope,
+// obtained with the client_credentials grant by an admin client.
+type adminAPI struct {
+	store  storage.Store
+	tokens accessTokens
+	now    func() time.Time
+	logger *slog.Logger
+	mux    *chi.Mux
+}
+
+// maxAPIBody bounds a request body of the admin API.
+const maxAPIBody = 64 << 10
+
+func newAdminAPI(d adminDeps) *adminAPI {
+	return &adminAPI{store: d.store, tokens: d.tokens, now: clockFromEnv(os.Getenv), logger: d.logger}
+}
+
+// callerKey carries the authenticated admin client's id.
+type callerKey struct{}
+
+// apiFunc handles one admin API request; a returned error becomes the JSON
+// error response (see fail).
+type apiFunc func(w http.ResponseWriter, r *http.Request, s *adminService) error
+
+// routes returns the API's router. Every route but the description needs a
+// token with the admin scope.
+func (a *adminAPI) routes() *chi.Mux {
+	r := chi.NewRouter()
+	a.mux = r
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.URL.Path+" (see GET /api/openapi.yaml)")
+	})
+	r.MethodNotAllowed(a.methodNotAllowed)
+	r.Get("/api/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(openAPISpec)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(a.authenticate)
+		r.Get("/api/clients", a.handle(a.listClients))
+		r.Post("/api/clients", a.handle(a.createClient))
+		r.Get("/api/clients/{client_id}", a.handle(a.showClient))
+		r.Delete("/api/clients/{client_id}", a.handle(a.deleteClient))
+		r.Put("/api/clients/{client_id}/redirect-uris", a.handle(a.updateClientURIs))
+		r.Post("/api/clients/{client_id}/secret", a.handle(a.rotateSecret))
+
+		r.Get("/api/users", a.handle(a.listUsers))
+		r.Post("/api/users", a.handle(a.createUser))
+		r.Get("/api/users/{user}", a.handle(a.showUser))
+		r.Post("/api/users/{user}/disable", a.handle(a.disableUser(true)))
+		r.Post("/api/users/{user}/enable", a.handle(a.disableUser(false)))
+		r.Post("/api/users/{user}/reset-2fa", a.handle(a.resetTwoFactor))
+
+		r.Get("/api/blocks", a.handle(a.listBlocks))
+		r.Delete("/api/blocks/{subject}", a.handle(a.clearBlocks))
+
+		r.Get("/api/audit", a.handle(a.queryAudit))
+	})
+	return r
+}
+
+// methodNotAllowed answers 405 with the methods the route has.
+func (a *adminAPI) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if a.mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			allow = append(allow, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+		fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+}
+
+// authenticate lets through requests bearing a live access token that was
+// issued with the admin scope to a client that is still an admin client.
+// No token is 401 with a Bearer challenge; a token without the scope 403.
+func (a *adminAPI) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const realm = `Bearer realm="gatehouse-admin", scope="` + op.AdminScope + `"`
+		auth := r.Header.Get("Authorization")
+		scheme, token, _ := strings.Cut(auth, " ")
+		token = strings.TrimSpace(token)
+		if auth == "" {
+			w.Header().Set("WWW-Authenticate", realm)
+			writeError(w, http.StatusUnauthorized, "unauthorized",
+				"an access token with the "+op.AdminScope+" scope is required: Authorization: Bearer <token> (client_credentials grant of an admin client)")
+			return
+		}
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", realm+`, error="invalid_request"`)
+			writeError(w, http.StatusUnauthorized, "invalid_request", "the Authorization header must be: Bearer <token>")
+			return
+		}
+		t, err := a.tokens.AccessToken(r.Context(), token)
+		if errors.Is(err, op.ErrInactiveToken) {
+			w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
+			return
+		}
+		if err != nil {
+			a.logger.ErrorContext(r.Context(), "admin api: verify token", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "the database is not available; try again")
+			return
+		}
+		admin := t.GrantID == "" && t.Subject == t.ClientID && slices.Contains(t.Scopes, op.AdminScope)
+		if admin {
+			c, err := a.store.ClientByID(r.Context(), t.ClientID)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				a.logger.ErrorContext(r.Context(), "admin api: load client", "err", err)
+				writeError(w, http.StatusServiceUnavailable, "unavailable", "the database is not available; try again")
+				return
+			}
+			admin = err == nil && c.Admin
+		}
+		if !admin {
+			a.logger.WarnContext(r.Context(), "admin api: token without the admin scope refused", "client_id", t.ClientID, "path", r.URL.Path)
+			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope"`)
+			writeError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the "+op.AdminScope+" scope")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, t.ClientID)))
+	})
+}
+
+// handle runs f with a service acting as the calling admin client, and
+// turns its error into a JSON error response.
+func (a *adminAPI) handle(f apiFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		caller, _ := r.Context().Value(callerKey{}).(string)
+		s := newAdminService(a.store, a.now, "admin client "+caller+" (API)")
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			s.ip = host
+		}
+		err := f(w, r, s)
+		if err == nil {
+			a.logger.InfoContext(r.Context(), "admin api", "method", r.Method, "route", chi.RouteContext(r.Context()).RoutePattern(), "client_id", caller)
+			return
+		}
+		a.fail(w, r, err)
+	}
+}
+
+// apiError is a refused HTTP request, before the service saw it.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, code: "invalid_request", msg: fmt.Sprintf(format, args...)}
+}
+
+// fail writes err as a JSON error: the caller's mistakes with their
+// message, anything else as a generic 500 that is logged, never shown.
+func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		writeError(w, ae.status, ae.code, ae.msg)
+		return
+	}
+	switch kindOf(err) {
+	case errInvalid:
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+	case errNotFound:
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errConflict:
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errRefused:
+		writeError(w, http.StatusUnprocessableEntity, "unprocessable", err.Error())
+	default:
+		a.logger.ErrorContext(r.Context(), "admin api failed", "method", r.Method, "route", chi.RouteContext(r.Context()).RoutePattern(), "err", err)
+		writeError(w, http.StatusInternalServerError, "server_error", "internal error; see the server log")
+	}
+}
+
+// errorBody is the body of every error response.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Error: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"server_error","message":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// decodeJSON reads the request body, a single JSON object, into v. Unknown
+// fields, trailing data, a wrong content type and oversized bodies are
+// refused.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			msg: "the request body must be JSON (Content-Type: application/json)"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+				msg: fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody)}
+		}
+		if errors.Is(err, io.EOF) {
+			return badRequest("the request body is empty; a JSON object is required")
+		}
+		return badRequest("malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: data after the object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("malformed JSON body: data after the object")
+	}
+	return nil
+}
+
+// param returns the unescaped path parameter name.
+func param(r *http.Request, name string) (string, error) {
+	v, err := url.PathUnescape(chi.URLParam(r, name))
+	if err != nil || v == "" {
+		return "", badRequest("bad %s in the path", name)
+	}
+	return v, nil
+}
+
+// ---- clients ----
+
+func (a *adminAPI) listClients(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	cs, err := s.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"clients": cs})
+	return nil
+}
+
+func (a *adminAPI) createClient(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	var spec clientSpec
+	if err := decodeJSON(w, r, &spec); err != nil {
+		return err
+	}
+	c, err := s.CreateClient(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/clients/"+url.PathEscape(c.ID))
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (a *adminAPI) showClient(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	id, err := param(r, "client_id")
+	if err != nil {
+		return err
+	}
+	c, err := s.Client(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (a *adminAPI) deleteClient(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	id, err := param(r, "client_id")
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteClient(r.Context(), id); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *adminAPI) updateClientURIs(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	id, err := param(r, "client_id")
+	if err != nil {
+		return err
+	}
+	var u clientURIs
+	if err := decodeJSON(w, r, &u); err != nil {
+		return err
+	}
+	if u.RedirectURIs == nil {
+		return badRequest("redirect_uris is required (the list replaces the current one)")
+	}
+	c, err := s.SetClientURIs(r.Context(), id, u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (a *adminAPI) rotateSecret(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	id, err := param(r, "client_id")
+	if err != nil {
+		return err
+	}
+	secret, err := s.RotateSecret(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"client_id": id, "client_secret": secret})
+	return nil
+}
+
+// ---- users ----
+
+func (a *adminAPI) listUsers(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	us, err := s.ListUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": us})
+	return nil
+}
+
+func (a *adminAPI) createUser(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	var spec userSpec
+	if err := decodeJSON(w, r, &spec); err != nil {
+		return err
+	}
+	u, err := s.CreateUser(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/users/"+url.PathEscape(u.ID))
+	writeJSON(w, http.StatusCreated, u)
+	return nil
+}
+
+func (a *adminAPI) showUser(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	ref, err := param(r, "user")
+	if err != nil {
+		return err
+	}
+	u, err := s.User(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (a *adminAPI) disableUser(disabled bool) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *adminService) error {
+		ref, err := param(r, "user")
+		if err != nil {
+			return err
+		}
+		u, err := s.SetUserDisabled(r.Context(), ref, disabled)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, u)
+		return nil
+	}
+}
+
+func (a *adminAPI) resetTwoFactor(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	ref, err := param(r, "user")
+	if err != nil {
+		return err
+	}
+	u, err := s.ResetTwoFactor(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// ---- blocks ----
+
+func (a *adminAPI) listBlocks(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	bs, err := s.Blocks(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blocks": bs})
+	return nil
+}
+
+func (a *adminAPI) clearBlocks(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	subject, err := param(r, "subject")
+	if err != nil {
+		return err
+	}
+	n, err := s.ClearBlocks(r.Context(), subject)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subject": subject, "cleared": n})
+	return nil
+}
+
+// ---- audit ----
+
+// auditParams are the query parameters of GET /api/audit.
+var auditParams = []string{"user", "ip", "type", "since", "limit"}
+
+func (a *adminAPI) queryAudit(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	v := r.URL.Query()
+	for k := range v {
+		if !slices.Contains(auditParams, k) {
+			return badRequest("unknown query parameter %q (known: %s)", k, strings.Join(auditParams, ", "))
+		}
+	}
+	q := auditQuery{User: v.Get("user"), IP: v.Get("ip"), Type: v.Get("type")}
+	since, err := parseSince(v.Get("since"), s.now())
+	if err != nil {
+		return err
+	}
+	q.Since = since
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return badRequest("limit %q: must be a number between 1 and %d", l, maxAuditLimit)
+		}
+		q.Limit = n
+	}
+	events, err := s.Events(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+	return nil
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+)
+
+// TestHousekeeping runs two replicas on one PostgreSQL schema, each
+// purging every second. State of a sign-in (auth request, code, tokens,
+// session), of wrong passwords (counters) and the audit log are stored;
+// then the clock moves 100 days on, and both replicas purge it all
+// concurrently without error, while users, clients and signing keys stay.
+// A sign-in made after the move survives further purges.
+func TestHousekeeping(t *testing.T) {
+	dsn := postgres.TestDSN(t)
+	clockFile := filepath.Join(t.TempDir(), "clock")
+	setClock(t, clockFile, 0)
+	common := []string{
+		"GATEHOUSE_TEST_CLOCK_FILE=" + clockFile,
+		"GATEHOUSE_TEST_CLOCK_SKEW_CHECK=off",
+		"GATEHOUSE_HOUSEKEEPING_INTERVAL=1s",
+	}
+	a := newGatehouse(t, dsn, common...)
+	a.start()
+	b := newGatehouse(t, dsn, append([]string{
+		"GATEHOUSE_ISSUER=" + a.base,
+		"GATEHOUSE_SECRETS_KEY_FILE=" + tfEnvValue(a, "GATEHOUSE_SECRETS_KEY_FILE"),
+	}, common...)...)
+	b.start()
+
+	a.createUser(alice, "Alice", alicePass)
+	rp := newRelyingParty(t, a)
+
+	// A sign-in with its tokens and session, then a wrong password
+	// (counters, audit events) in a sign-in left unfinished.
+	br := newBrowser(t)
+	f := rp.newFlow()
+	tok, _, _ := rp.exchange(rp.signIn(br, f, alice, alicePass), f)
+	other := newBrowser(t)
+	page, _ := other.follow(rp.newFlow().authURL, rpRedirect)
+	if page == nil {
+		t.Fatal("no login page")
+	}
+	form := formFields(page.body)
+	form.Set("email", alice)
+	form.Set("password", "not the password")
+	if resp := other.post(a.base+"/login", form); resp.StatusCode == http.StatusSeeOther {
+		t.Fatalf("a wrong password signed in")
+	}
+
+	db := housekeepingDB(t, dsn)
+	expiring := []string{"auth_requests", "auth_codes", "access_tokens", "refresh_tokens", "sessions",
+		"attempt_counters", "audit_events"}
+	kept := []string{"users", "clients", "signing_keys"}
+	before := db.counts(append(expiring, kept...))
+	for _, table := range expiring {
+		if before[table] == 0 {
+			t.Fatalf("no rows in %s before the clock moves: %v", table, before)
+		}
+	}
+
+	// Nothing has expired yet: purges so far left everything.
+	time.Sleep(2500 * time.Millisecond)
+	for table, n := range db.counts(expiring) {
+		if n != before[table] {
+			t.Fatalf("%s: %d rows before anything expired, then %d", table, before[table], n)
+		}
+	}
+	if status, body := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); status != http.StatusOK {
+		t.Fatalf("refresh before the clock moves = %d %v", status, body)
+	}
+
+	// 100 days on: past every token, session and block, and past the
+	// 90-day audit retention.
+	setClock(t, clockFile, 100*24*time.Hour)
+	deadline := time.Now().Add(20 * time.Second)
+	var after map[string]int
+	for {
+		after = db.counts(append(expiring, kept...))
+		empty := true
+		for _, table := range expiring {
+			empty = empty && after[table] == 0
+		}
+		if empty {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expired rows left 20 s after the clock moved: %v", after)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, table := range kept {
+		if after[table] != before[table] {
+			t.Errorf("%s: %d rows after the purge, want %d", table, after[table], before[table])
+		}
+	}
+
+	// A sign-in at the new time is left alone by the next purges.
+	br2 := newBrowser(t)
+	f2 := rp.newFlow()
+	tok2, _, _ := rp.exchange(rp.signIn(br2, f2, alice, alicePass), f2)
+	fresh := db.counts(expiring)
+	time.Sleep(3 * time.Second) // three more rounds on each replica
+	if now := db.counts(expiring); now["sessions"] != 1 || now["refresh_tokens"] != fresh["refresh_tokens"] || now["access_tokens"] != fresh["access_tokens"] {
+		t.Errorf("live rows were purged: %v, then %v", fresh, now)
+	}
+	status, body := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok2.RefreshToken}})
+	if status != http.StatusOK {
+		t.Errorf("refresh of a live token after purges = %d %v", status, body)
+	}
+	if _, err := rp.oauth.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+		t.Errorf("the expired refresh token still works")
+	}
+
+	// Both replicas purged, in turns, without an error.
+	var purged int
+	for name, g := range map[string]*gatehouse{"A": a, "B": b} {
+		out := g.output()
+		if !strings.Contains(out, "housekeeping: ") {
+			t.Errorf("replica %s logged no housekeeping", name)
+		}
+		if strings.Contains(out, "purge failed") {
+			t.Errorf("replica %s: a purge failed:\n%s", name, out)
+		}
+		n := strings.Count(out, "housekeeping: purged expired state")
+		purged += n
+		t.Logf("replica %s: %d purges that deleted rows, %d skipped (the other was purging), %d with nothing to do",
+			name, n, strings.Count(out, "another replica is purging"), strings.Count(out, "nothing to purge"))
+	}
+	if purged == 0 {
+		t.Errorf("no replica logged a purge")
+	}
+	t.Logf("rows before %v, after %v", before, after)
+}
+
+// setClock sets the servers' clock (GATEHOUSE_TEST_CLOCK_FILE) to run d
+// ahead of the real time.
+func setClock(t *testing.T, file string, d time.Duration) {
+	t.Helper()
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(d.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// housekeepingDB reads a test schema directly, to see what was purged.
+type hkDB struct {
+	t    *testing.T
+	conn *pgx.Conn
+}
+
+func housekeepingDB(t *testing.T, dsn string) *hkDB {
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return &hkDB{t: t, conn: conn}
+}
+
+// counts returns the number of rows of each table.
+func (d *hkDB) counts(tables []string) map[string]int {
+	d.t.Helper()
+	out := make(map[string]int, len(tables))
+	for _, table := range tables {
+		var n int
+		if err := d.conn.QueryRow(d.t.Context(), "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n); err != nil {
+			d.t.Fatalf("count %s: %v", table, err)
+		}
+		out[table] = n
+	}
+	return out
+}
+
+// TestHousekeepingConfig checks the housekeeping and audit keys and the
+// purge request they give.
+func TestHousekeepingConfig(t *testing.T) {
+	now := time.Date(2026, time.July, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name         string
+		env          map[string]string
+		wantErr      string // "" for a valid config
+		interval     time.Duration
+		eventsBefore time.Time
+	}{
+		{"defaults", nil, "", 10 * time.Minute, now.Add(-90 * 24 * time.Hour)},
+		{"retention zero keeps events", map[string]string{"GATEHOUSE_AUDIT_RETENTION": "0s"}, "", 10 * time.Minute, time.Time{}},
+		{"retention", map[string]string{"GATEHOUSE_AUDIT_RETENTION": "720h", "GATEHOUSE_HOUSEKEEPING_INTERVAL": "1h"},
+			"", time.Hour, now.Add(-30 * 24 * time.Hour)},
+		{"negative retention", map[string]string{"GATEHOUSE_AUDIT_RETENTION": "-1h"}, "audit.retention: must be positive", 0, time.Time{}},
+		{"interval too short", map[string]string{"GATEHOUSE_HOUSEKEEPING_INTERVAL": "100ms"}, "housekeeping.interval: must be at least 1s", 0, time.Time{}},
+		{"interval zero", map[string]string{"GATEHOUSE_HOUSEKEEPING_INTERVAL": "0s"}, "housekeeping.interval: must be positive", 0, time.Time{}},
+		{"interval not a duration", map[string]string{"GATEHOUSE_HOUSEKEEPING_INTERVAL": "often"}, "housekeeping.interval: invalid duration", 0, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig("", func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Housekeeping.Interval.Duration; got != tt.interval {
+				t.Errorf("interval %v, want %v", got, tt.interval)
+			}
+			r := purgeRequest(cfg, now)
+			if !r.EventsBefore.Equal(tt.eventsBefore) || !r.Now.Equal(now) {
+				t.Errorf("events before %v, want %v", r.EventsBefore, tt.eventsBefore)
+			}
+			// Counters outlive every limit's window; keys stay published
+			// as long as op's key manager publishes them.
+			if r.CounterWindow < cfg.Lockout.AccountWindow.Duration || r.CounterWindow < time.Hour ||
+				r.KeyRetention != keyRetention(cfg) || r.ResendCooldown != cfg.SecondFactor.EmailResendCooldown.Duration {
+				t.Errorf("purge request %+v", r)
+			}
+		})
+	}
+}
