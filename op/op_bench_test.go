@@ -55,7 +55,7 @@ func forBackends(b *testing.B, run func(b *testing.B, e *benchEnv)) {
 	}
 }
 
-func newBenchEnv(b *testing.B, store storage.Store) *benchEnv {
+func newBenchEnv(b testing.TB, store storage.Store) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
 	box, err := seal.New(make([]byte, seal.KeySize))
@@ -93,7 +93,8 @@ func newBenchEnv(b *testing.B, store storage.Store) *benchEnv {
 }
 
 // serve runs one request through the provider and checks its status.
-func (e *benchEnv) serve(b *testing.B, req *http.Request, want int) *httptest.ResponseRecorder {
+func (e *benchEnv) serve(b testing.TB, req *http.Request, want int) *httptest.ResponseRecorder {
+	b.Helper()
 	rec := httptest.NewRecorder()
 	e.p.ServeHTTP(rec, req)
 	if rec.Code != want {
@@ -111,7 +112,7 @@ func tokenRequest(clientID string, form url.Values) *http.Request {
 
 // pendingCodes stores n auth requests done for the user, each with a code,
 // ready for the exchange.
-func (e *benchEnv) pendingCodes(b *testing.B, clientID string, n int) (codes []string, verifier string) {
+func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int) (codes []string, verifier string) {
 	b.Helper()
 	ctx := context.Background()
 	verifier = strings.Repeat("v", 43)

@@ -9,8 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/cors"
@@ -62,7 +62,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	if cfg.AuthCodeTTL <= 0 || cfg.AuthCodeTTL > time.Minute {
 		return nil, errors.New("op: authorization codes must live between 0 and 60s")
 	}
-	st := &Storage{store: store, keys: keys, cfg: cfg}
+	st := &Storage{store: memoStore{store}, keys: keys, cfg: cfg}
 	zcfg := &zop.Config{
 		CryptoKey:                cfg.CryptoKey,
 		CryptoKeyId:              "gh1",
@@ -75,16 +75,15 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
 			"at_hash", "c_hash", "email", "email_verified", "name"},
 	}
-	opts := []zop.Option{
-		zop.WithCORSOptions(&cors.Options{
-			AllowOriginVaryRequestFunc: func(r *http.Request, _ string) (bool, []string) {
-				return slices.Contains(corsPaths, r.URL.Path), nil
-			},
-			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders:   []string{"Authorization", "Content-Type"},
-			AllowCredentials: false,
-		}),
+	corsOptions := cors.Options{
+		AllowOriginVaryRequestFunc: func(r *http.Request, _ string) (bool, []string) {
+			return slices.Contains(corsPaths, r.URL.Path), nil
+		},
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type"},
+		AllowCredentials: false,
 	}
+	opts := []zop.Option{zop.WithCORSOptions(&corsOptions)}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, zop.WithAllowInsecure())
 	}
@@ -93,7 +92,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st}
-	p.handler = p.discovery(p.tokenClient(zp))
+	p.handler = withMemo(p.documents(cors.New(corsOptions), p.tokenClient(zp)))
 	return p, nil
 }
 
@@ -173,17 +172,45 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	})
 }
 
-// discovery trims zitadel's discovery document to what Gatehouse offers:
-// the code flow only, the grants it implements, no device flow; and it
-// advertises the acr values it issues.
-func (p *Provider) discovery(next http.Handler) http.Handler {
+// documents serves discovery and the JWKS from serialised bytes, with
+// ETags and Cache-Control, under the same CORS policy as zitadel's
+// handlers; other requests go to next.
+func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
+	discovery := c.Handler(p.discovery(next))
+	keys := c.Handler(p.cachedJWKS(next))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" || r.Method != http.MethodGet {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
 		}
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			discovery.ServeHTTP(w, r)
+		case "/keys":
+			keys.ServeHTTP(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// discovery trims zitadel's discovery document to what Gatehouse offers:
+// the code flow only, the grants it implements, no device flow; and it
+// advertises the acr values it issues. The document depends on the
+// configuration only, so it is made once, at the first request.
+func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
+	var cur atomic.Pointer[document]
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d := cur.Load(); d != nil {
+			d.serve(w, r, "public, max-age=300")
+			return
+		}
 		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
+		plain := r.Clone(r.Context())
+		plain.Method = http.MethodGet
+		plain.Header.Del("Origin") // CORS headers are the caller's, not the cache's
+		plain.Header.Del("If-None-Match")
+		next.ServeHTTP(rec, plain)
 		var doc map[string]any
 		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
 			for k, v := range rec.Header() {
@@ -204,14 +231,10 @@ func (p *Provider) discovery(next http.Handler) http.Handler {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)
 			return
 		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		w.Write(body)
-	})
+		d := newDocument(body)
+		cur.Store(d)
+		d.serve(w, r, "public, max-age=300")
+	}
 }
 
 // ACRValues are the acr values Gatehouse issues: one factor, a second

@@ -1,0 +1,177 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+)
+
+// countingStore counts client and user lookups.
+type countingStore struct {
+	storage.Store
+	clients, users atomic.Int64
+}
+
+func (c *countingStore) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
+	c.clients.Add(1)
+	return c.Store.ClientByID(ctx, id)
+}
+
+func (c *countingStore) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	c.users.Add(1)
+	return c.Store.UserByID(ctx, id)
+}
+
+func newFastEnv(t *testing.T) (*benchEnv, *countingStore) {
+	t.Helper()
+	store, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "op.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cs := &countingStore{Store: store}
+	return newBenchEnv(t, cs), cs
+}
+
+func get(e *benchEnv, t *testing.T, path string, header http.Header) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "https://id.example"+path, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	e.p.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestDocuments checks that discovery and the JWKS are served with an ETag
+// and Cache-Control, answer 304 to a matching If-None-Match, keep their
+// CORS headers when served from the cache, and that the JWKS follows a key
+// rotation at once.
+func TestDocuments(t *testing.T) {
+	e, _ := newFastEnv(t)
+	for _, tc := range []struct {
+		path, cacheControl string
+	}{
+		{"/.well-known/openid-configuration", "public, max-age=300"},
+		{"/keys", "public, max-age=10"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			first := get(e, t, tc.path, http.Header{"Origin": {"https://app.example"}})
+			second := get(e, t, tc.path, http.Header{"Origin": {"https://other.example"}})
+			for i, rec := range []*httptest.ResponseRecorder{first, second} {
+				if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+					t.Fatalf("request %d: %d %q", i, rec.Code, rec.Header().Get("Content-Type"))
+				}
+				if got := rec.Header().Get("Cache-Control"); got != tc.cacheControl {
+					t.Errorf("request %d: Cache-Control %q, want %q", i, got, tc.cacheControl)
+				}
+				if !json.Valid(rec.Body.Bytes()) {
+					t.Errorf("request %d: body is not JSON: %s", i, rec.Body)
+				}
+			}
+			if got := first.Header().Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+				t.Errorf("first answer: Access-Control-Allow-Origin %q", got)
+			}
+			if got := second.Header().Get("Access-Control-Allow-Origin"); got != "https://other.example" {
+				t.Errorf("cached answer: Access-Control-Allow-Origin %q, want the caller's origin", got)
+			}
+			etag := first.Header().Get("ETag")
+			if etag == "" || second.Header().Get("ETag") != etag || first.Body.String() != second.Body.String() {
+				t.Fatalf("ETags %q and %q, bodies equal: %v", etag, second.Header().Get("ETag"), first.Body.String() == second.Body.String())
+			}
+			for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
+				rec := get(e, t, tc.path, http.Header{"If-None-Match": {inm}})
+				if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 || rec.Header().Get("ETag") != etag {
+					t.Errorf("If-None-Match %s: %d with %d bytes, ETag %q; want 304, empty", inm, rec.Code, rec.Body.Len(), rec.Header().Get("ETag"))
+				}
+			}
+			if rec := get(e, t, tc.path, http.Header{"If-None-Match": {`"stale"`}}); rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+				t.Errorf("stale If-None-Match: %d with %d bytes, want 200 with the document", rec.Code, rec.Body.Len())
+			}
+		})
+	}
+
+	var disc map[string]any
+	json.Unmarshal(get(e, t, "/.well-known/openid-configuration", nil).Body.Bytes(), &disc)
+	if _, ok := disc["device_authorization_endpoint"]; ok || disc["jwks_uri"] != "https://id.example/keys" {
+		t.Errorf("discovery document: %v", disc)
+	}
+
+	// A rotation publishes new keys: the next JWKS has them, under a new tag.
+	before := get(e, t, "/keys", nil)
+	if _, err := e.p.storage.keys.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := get(e, t, "/keys", http.Header{"If-None-Match": {before.Header().Get("ETag")}})
+	if after.Code != http.StatusOK || after.Header().Get("ETag") == before.Header().Get("ETag") {
+		t.Fatalf("after a rotation: %d, ETag %q (was %q)", after.Code, after.Header().Get("ETag"), before.Header().Get("ETag"))
+	}
+	kidsOf := func(body []byte) []string {
+		var set struct {
+			Keys []struct {
+				Kid string `json:"kid"`
+			} `json:"keys"`
+		}
+		if err := json.Unmarshal(body, &set); err != nil {
+			t.Fatal(err)
+		}
+		var kids []string
+		for _, k := range set.Keys {
+			kids = append(kids, k.Kid)
+		}
+		return kids
+	}
+	old, now := kidsOf(before.Body.Bytes()), kidsOf(after.Body.Bytes())
+	if len(now) != len(old)+len(algorithms) {
+		t.Errorf("JWKS after rotation has %d keys, want %d", len(now), len(old)+len(algorithms))
+	}
+	for _, k := range old {
+		if !slices.Contains(now, k) {
+			t.Errorf("key %s left the JWKS at rotation", k)
+		}
+	}
+}
+
+// TestOneLookupPerRequest checks that a token request loads its client
+// (and user) once however many checks need it, and that nothing is
+// remembered from one request to the next.
+func TestOneLookupPerRequest(t *testing.T) {
+	e, cs := newFastEnv(t)
+	for _, alg := range algorithms {
+		codes, verifier := e.pendingCodes(t, e.clients[alg], 1)
+		cs.clients.Store(0)
+		cs.users.Store(0)
+		rec := e.serve(t, tokenRequest(e.clients[alg], url.Values{"grant_type": {"authorization_code"},
+			"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+		if !strings.Contains(rec.Body.String(), `"id_token"`) {
+			t.Fatalf("%s code exchange: %s", alg, rec.Body)
+		}
+		if n, u := cs.clients.Load(), cs.users.Load(); n != 1 || u > 1 {
+			t.Errorf("%s code exchange: %d client and %d user lookups, want 1 and at most 1", alg, n, u)
+		}
+	}
+	cs.clients.Store(0)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	e.serve(t, tokenRequest(e.clients[RS256], cc), http.StatusOK)
+	if n := cs.clients.Load(); n != 1 {
+		t.Errorf("client_credentials: %d client lookups, want 1", n)
+	}
+
+	// A new secret takes effect with the next request.
+	if err := e.store.SetClientSecretHash(context.Background(), e.clients[RS256], hashSecret("another secret"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.serve(t, tokenRequest(e.clients[RS256], cc), http.StatusUnauthorized)
+}
