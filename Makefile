@@ -1,6 +1,8 @@
 # Gatehouse: common tasks. `make` alone lists them.
 
 BINARY      := bin/gatehouse
+# VERSION is stamped into the binary (gatehouse version).
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
@@ -11,8 +13,8 @@ help: ## List the targets
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## Build bin/gatehouse (static, no cgo)
-	CGO_ENABLED=0 go build -o $(BINARY) ./cmd/gatehouse
+build: ## Build bin/gatehouse (static, no cgo, version stamped from git describe)
+	CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BINARY) ./cmd/gatehouse
 
 run: build ## Build and serve on http://localhost:8080 (SQLite under data/; honours GATEHOUSE_CONFIG)
 	./$(BINARY) serve

@@ -15,6 +15,7 @@
 //	gatehouse blocks   list | clear IP|EMAIL
 //	gatehouse audit    [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
 //	gatehouse proxy    --listen ADDR --backend URL [--backend URL…]
+//	gatehouse version
 //
 // Without --config, GATEHOUSE_CONFIG names the file; without either, the
 // defaults apply. GATEHOUSE_… variables override single keys.
@@ -85,6 +86,7 @@ Usage:
   gatehouse proxy    [--listen 127.0.0.1:8080] --backend URL [--backend URL...]
                                             round-robin over ready replicas, to try
                                             several on one machine (make cluster)
+  gatehouse version                         print the version this binary was built from
   gatehouse help
 
 Every command takes --config FILE (or GATEHOUSE_CONFIG); GATEHOUSE_... variables
@@ -114,6 +116,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return runAudit(ctx, rest, env)
 	case "proxy":
 		return runProxy(ctx, rest, env)
+	case "version", "--version":
+		return runVersion(rest, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil
