@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-idp/gatehouse/op"
 )
@@ -439,6 +440,15 @@ func TestAdminAPI(t *testing.T) {
 				if resp := tryPassword(t, rp, newBrowser(t).from("127.0.0.63"), "carol@example.com", "carol's long password"); resp.StatusCode != http.StatusSeeOther {
 					t.Errorf("an enabled user cannot sign in: %d", resp.StatusCode)
 				}
+
+				// A user's sign-in cannot smuggle the admin scope in: it is
+				// dropped at /authorize, and the user's token is refused.
+				f := rp.newFlow(oauth2.SetAuthURLParam("scope", "openid "+op.AdminScope))
+				userTok, _, _ := rp.exchange(rp.signIn(newBrowser(t).from("127.0.0.64"), f, "carol@example.com", "carol's long password"), f)
+				if sc, _ := userTok.Extra("scope").(string); strings.Contains(sc, op.AdminScope) {
+					t.Errorf("a user's token was granted %q", sc)
+				}
+				adminCall(t, g, userTok.AccessToken, http.MethodGet, "/api/users", "").wantError(t, http.StatusForbidden, "insufficient_scope")
 
 				r = adminCall(t, g, token, http.MethodPost, "/api/users/carol@example.com/reset-2fa", "")
 				r.json(t, &u)
