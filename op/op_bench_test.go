@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -212,6 +213,52 @@ func BenchmarkJWKS(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			e.serve(b, httptest.NewRequest(http.MethodGet, "https://id.example/keys", nil), http.StatusOK)
+		}
+	})
+}
+
+// accessToken returns an access token of the user, issued to the ES256
+// client by a code exchange.
+func (e *benchEnv) accessToken(b testing.TB) string {
+	b.Helper()
+	codes, verifier := e.pendingCodes(b, e.clients[ES256], 1)
+	rec := e.serve(b, tokenRequest(e.clients[ES256], url.Values{"grant_type": {"authorization_code"},
+		"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+	var t struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &t); err != nil || t.AccessToken == "" {
+		b.Fatalf("code exchange: %s", rec.Body)
+	}
+	return t.AccessToken
+}
+
+// BenchmarkIntrospection and BenchmarkUserinfo measure the two endpoints
+// resource servers call with an access token.
+func BenchmarkIntrospection(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		at := e.accessToken(b)
+		form := url.Values{"token": {at}}.Encode()
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect", strings.NewReader(form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(e.clients[ES256], benchSecret)
+			if rec := e.serve(b, req, http.StatusOK); !strings.Contains(rec.Body.String(), `"active":true`) {
+				b.Fatalf("introspection: %s", rec.Body)
+			}
+		}
+	})
+}
+
+func BenchmarkUserinfo(b *testing.B) {
+	forBackends(b, func(b *testing.B, e *benchEnv) {
+		at := e.accessToken(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodGet, "https://id.example/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+at)
+			e.serve(b, req, http.StatusOK)
 		}
 	})
 }

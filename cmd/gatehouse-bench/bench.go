@@ -49,8 +49,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each throughput phase")
 	fs.IntVar(&o.maxRequests, "max-requests", 100_000, "most requests of each throughput phase")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "connections of the throughput phases")
-	fs.IntVar(&o.users, "users", 150, "users with an authenticator app to create (each signs in about twice a minute: TOTP steps are single-use)")
-	fs.IntVar(&o.signins, "signins", 200, "most full sign-ins of the sign-in phase")
+	fs.IntVar(&o.users, "users", 100, "users with an authenticator app to create (each signs in about twice a minute: TOTP steps are single-use)")
+	fs.IntVar(&o.signins, "signins", 150, "most full sign-ins of the sign-in phase")
 	fs.IntVar(&o.signinConc, "signin-concurrency", 2*runtime.NumCPU(), "browsers signing in at once")
 	fs.DurationVar(&o.pacedFor, "paced", 3*time.Second, "length of the phase at 70% of the measured sign-in rate")
 	fs.StringVar(&o.out, "out", "", "write the figures as JSON to this file")
@@ -208,8 +208,7 @@ func (b *bench) setup(ctx context.Context) error {
 	b.sso = make([]*browser, b.o.concurrency)
 	for i := range b.sso {
 		b.sso[i] = newBrowser(newTransport(1, nil))
-		f := b.site.newFlow(b.site.rp, "openid")
-		if _, err := b.site.passwordSignIn(ctx, b.sso[i], f, ssoEmail, ssoPassword); err != nil {
+		if err := b.site.signInRetrying(ctx, b.sso[i], ssoEmail, ssoPassword); err != nil {
 			return fmt.Errorf("SSO sign-in: %w", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -246,11 +247,17 @@ func (s *site) passwordStep(ctx context.Context, b *browser, f *flow, email, pas
 	if err != nil {
 		return nil, d, err
 	}
+	if p.status == http.StatusServiceUnavailable {
+		return nil, d, fmt.Errorf("%w: %q", errBusy, alert(p.body))
+	}
 	if p.status != http.StatusSeeOther {
 		return nil, d, fmt.Errorf("password step: %d %q", p.status, alert(p.body))
 	}
 	return p, d, nil
 }
+
+// errBusy is the password step's 503: every argon2id slot stayed taken.
+var errBusy = errors.New("password step: 503 busy")
 
 // passwordSignIn signs a user without second factor in and returns the
 // code.
@@ -267,6 +274,23 @@ func (s *site) passwordSignIn(ctx context.Context, b *browser, f *flow, email, p
 		return "", fmt.Errorf("after the password, landed on %s (%d %q)", at, p.status, alert(p.body))
 	}
 	return f.codeFrom(at)
+}
+
+// signInRetrying signs in with the password alone, trying again after a
+// busy answer as a person would (setup only: the measured phases count
+// busy answers as errors).
+func (s *site) signInRetrying(ctx context.Context, b *browser, email, pass string) error {
+	for attempt := 1; ; attempt++ {
+		_, err := s.passwordSignIn(ctx, b, s.newFlow(s.rp, "openid"), email, pass)
+		if !errors.Is(err, errBusy) || attempt == 10 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
 }
 
 // ssoCode runs an authorization request in a browser that holds a session
@@ -303,7 +327,7 @@ func (u *totpUser) code(step int64) (string, error) {
 // person would from the screen. It confirms with the code of the previous
 // time step, which leaves the current and the next one for sign-ins.
 func (s *site) enrol(ctx context.Context, b *browser, u *totpUser) error {
-	if _, err := s.passwordSignIn(ctx, b, s.newFlow(s.rp, "openid"), u.email, u.pass); err != nil {
+	if err := s.signInRetrying(ctx, b, u.email, u.pass); err != nil {
 		return err
 	}
 	sec, err := b.get(ctx, s.base+"/account/security")
