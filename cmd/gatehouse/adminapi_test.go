@@ -189,6 +189,10 @@ func TestAdminAPI(t *testing.T) {
 			token := adminToken(t, g, ops)
 
 			t.Run("token endpoint", func(t *testing.T) {
+				// Only confidential clients can be admin clients.
+				if _, errOut, err := g.tryCLI("", "clients", "create", "--name", "X", "--admin", "--public"); err == nil || !strings.Contains(errOut, "must be confidential") {
+					t.Errorf("clients create --admin --public: err %v, stderr %q", err, errOut)
+				}
 				// The admin scope is refused to other clients.
 				status, out := clientCredentials(t, g, app, op.AdminScope)
 				if status != http.StatusBadRequest || out["error"] != "invalid_scope" || out["access_token"] != nil {
@@ -420,6 +424,18 @@ func TestAdminAPI(t *testing.T) {
 					}
 				}
 
+				// A user's sign-in cannot smuggle the admin scope in: it is
+				// dropped at /authorize, and the user's token is refused.
+				f := rp.newFlow(oauth2.SetAuthURLParam("scope", "openid "+op.AdminScope))
+				userTok, _, _ := rp.exchange(rp.signIn(newBrowser(t).from("127.0.0.64"), f, "carol@example.com", "carol's long password"), f)
+				if sc, _ := userTok.Extra("scope").(string); strings.Contains(sc, op.AdminScope) {
+					t.Errorf("a user's token was granted %q", sc)
+				}
+				adminCall(t, g, userTok.AccessToken, http.MethodGet, "/api/users", "").wantError(t, http.StatusForbidden, "insufficient_scope")
+				if active := rp.introspect(userTok.AccessToken)["active"]; active != true {
+					t.Fatalf("carol's fresh access token introspects active=%v", active)
+				}
+
 				r = adminCall(t, g, token, http.MethodPost, "/api/users/carol@example.com/disable", "")
 				var u userView
 				r.json(t, &u)
@@ -428,6 +444,10 @@ func TestAdminAPI(t *testing.T) {
 				}
 				if out := g.cli("", "users", "show", "carol@example.com"); !strings.Contains(out, "disabled") {
 					t.Errorf("users show after an API disable:\n%s", out)
+				}
+				// Disabling revoked her tokens.
+				if active := rp.introspect(userTok.AccessToken)["active"]; active != false {
+					t.Errorf("a disabled user's access token introspects active=%v", active)
 				}
 				if resp := tryPassword(t, rp, newBrowser(t).from("127.0.0.62"), "carol@example.com", "carol's long password"); resp.StatusCode == http.StatusSeeOther {
 					t.Errorf("a disabled user signed in")
@@ -440,15 +460,6 @@ func TestAdminAPI(t *testing.T) {
 				if resp := tryPassword(t, rp, newBrowser(t).from("127.0.0.63"), "carol@example.com", "carol's long password"); resp.StatusCode != http.StatusSeeOther {
 					t.Errorf("an enabled user cannot sign in: %d", resp.StatusCode)
 				}
-
-				// A user's sign-in cannot smuggle the admin scope in: it is
-				// dropped at /authorize, and the user's token is refused.
-				f := rp.newFlow(oauth2.SetAuthURLParam("scope", "openid "+op.AdminScope))
-				userTok, _, _ := rp.exchange(rp.signIn(newBrowser(t).from("127.0.0.64"), f, "carol@example.com", "carol's long password"), f)
-				if sc, _ := userTok.Extra("scope").(string); strings.Contains(sc, op.AdminScope) {
-					t.Errorf("a user's token was granted %q", sc)
-				}
-				adminCall(t, g, userTok.AccessToken, http.MethodGet, "/api/users", "").wantError(t, http.StatusForbidden, "insufficient_scope")
 
 				r = adminCall(t, g, token, http.MethodPost, "/api/users/carol@example.com/reset-2fa", "")
 				r.json(t, &u)
