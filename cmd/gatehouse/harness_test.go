@@ -65,6 +65,7 @@ type gatehouse struct {
 	base   string // the issuer, http://127.0.0.1:PORT
 	admin  string // the admin listener, http://127.0.0.1:PORT
 	env    []string
+	args   []string // added after "serve", such as --demo
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	logs   bytes.Buffer
@@ -114,7 +115,7 @@ func startGatehouse(t *testing.T, backend string, extra ...string) *gatehouse {
 func (g *gatehouse) start() {
 	t := g.t
 	t.Helper()
-	g.cmd = exec.Command(binary, "serve")
+	g.cmd = exec.Command(binary, append([]string{"serve"}, g.args...)...)
 	g.cmd.Env = g.env
 	g.cmd.Stdout = &lockedWriter{mu: &g.mu, w: &g.logs}
 	g.cmd.Stderr = g.cmd.Stdout

@@ -53,6 +53,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 func runServe(ctx context.Context, args []string, env *environ) error {
 	fs, config := flags("serve", env)
+	demo := fs.Bool("demo", false, "create a demo user and client if absent and serve a demo application at /demo")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -81,6 +82,13 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	srv, err := newServer(ctx, cfg, store, logger)
 	if err != nil {
 		return err
+	}
+	// Expired state is purged on a schedule (housekeeping.go).
+	go newHousekeeper(cfg, store, clockFromEnv(env.getenv), logger).run(ctx)
+	if *demo {
+		if srv.demo, err = newDemo(ctx, cfg, store, env, logger); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
@@ -174,6 +182,7 @@ type server struct {
 	clock    *clockCheck  // nil without a database clock (SQLite)
 	provider *op.Provider // also verifies the admin API's access tokens
 	metrics  *metrics     // served by the admin listener
+	demo     *demoApp     // the demo application (serve --demo), or nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -282,6 +291,9 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	s := &server{clock: startClockCheck(ctx, rawStore, now, logger), provider: provider, metrics: obs}
 	r := chi.NewRouter()
 	r.Use(obs.instrument)
+	// The demo application (serve --demo, demo.go); 404 without it.
+	r.HandleFunc("/demo", s.serveDemo)
+	r.HandleFunc("/demo/*", s.serveDemo)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
