@@ -28,6 +28,7 @@ type options struct {
 	binary      string
 	database    string
 	duration    time.Duration
+	rounds      int
 	maxRequests int
 	concurrency int
 	users       int
@@ -46,7 +47,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.binary, "gatehouse", "bin/gatehouse", "the gatehouse binary to measure")
 	fs.StringVar(&o.database, "database", "sqlite", "sqlite (a fresh file) or a postgres:// URL of a loopback server, on which a fresh database is created and dropped")
-	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each throughput phase")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each throughput phase, all rounds together")
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of each group of phases (a phase keeps its best)")
 	fs.IntVar(&o.maxRequests, "max-requests", 100_000, "most requests of each throughput phase")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "connections of the throughput phases")
 	fs.IntVar(&o.users, "users", 100, "users with an authenticator app to create (each signs in about twice a minute: TOTP steps are single-use)")
@@ -64,8 +66,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.duration <= 0 || o.duration > 5*time.Minute || o.maxRequests < 1 || o.concurrency < 1 || o.concurrency > 1024 ||
-		o.users < 1 || o.users > 10_000 || o.signins < 0 || o.signinConc < 1 || o.pacedFor < 0 || o.pacedFor > 5*time.Minute {
-		return nil, errors.New("-duration (0, 5m], -max-requests ≥ 1, -concurrency [1, 1024], -users [1, 10000], -signins ≥ 0, -signin-concurrency ≥ 1, -paced [0, 5m]")
+		o.rounds < 1 || o.rounds > 100 || o.users < 1 || o.users > 10_000 || o.signins < 0 || o.signinConc < 1 || o.pacedFor < 0 || o.pacedFor > 5*time.Minute {
+		return nil, errors.New("-duration (0, 5m], -rounds [1, 100], -max-requests ≥ 1, -concurrency [1, 1024], -users [1, 10000], -signins ≥ 0, -signin-concurrency ≥ 1, -paced [0, 5m]")
 	}
 	if _, err := os.Stat(o.binary); err != nil {
 		return nil, fmt.Errorf("-gatehouse: %w (run make build first)", err)
@@ -263,6 +265,12 @@ type grant struct {
 	code string
 }
 
+// phase is a named operation to measure.
+type phase struct {
+	name string
+	do   op
+}
+
 // get returns an op that GETs u and expects 200.
 func get(hc *http.Client, u string, header http.Header) op {
 	return func(ctx context.Context, _ int) error {
@@ -320,14 +328,38 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	bd := bounds{duration: o.duration, maxRequests: o.maxRequests, concurrency: o.concurrency}
 	hc := &http.Client{Transport: newTransport(o.concurrency, nil), Timeout: 30 * time.Second}
 	rep := &report{results: map[string]*result{}}
-	measure := func(name string, do op) *result {
-		b.logf("%s", name)
-		r := closedLoop(ctx, name, bd, do)
-		rep.results[name] = r
-		if r.firstErr != nil {
-			b.logf("  %d errors, the first: %v", r.errors, r.firstErr)
+	// Each group of phases runs in interleaved rounds, and each phase keeps
+	// its best round: other work on the machine then weighs alike on a
+	// figure and its ceiling, and at most on one round of each.
+	rounds := o.rounds
+	bd.duration = max(o.duration/time.Duration(rounds), 100*time.Millisecond)
+	measure := func(phases ...phase) {
+		for range rounds {
+			for _, ph := range phases {
+				if ctx.Err() != nil {
+					return
+				}
+				r := closedLoop(ctx, ph.name, bd, ph.do)
+				best := rep.results[ph.name]
+				switch {
+				case best == nil:
+					rep.results[ph.name] = r
+				case r.rate() > best.rate():
+					r.otherErrors = best.errors + best.otherErrors
+					rep.results[ph.name] = r
+				default:
+					best.otherErrors += r.errors
+				}
+				if r.firstErr != nil {
+					b.logf("  %s: %d errors, the first: %v", ph.name, r.errors, r.firstErr)
+				}
+			}
 		}
-		return r
+		for _, ph := range phases {
+			if r := rep.results[ph.name]; r != nil {
+				b.logf("%s: %.0f/s", ph.name, r.rate())
+			}
+		}
 	}
 
 	// A real token response gives the claims the plain server signs, and
@@ -344,7 +376,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256} {
-		t, err := signTime(alg, b.claims, 50)
+		t, err := signTime(alg, b.claims, 10)
 		if err != nil {
 			return nil, err
 		}
@@ -371,19 +403,20 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer plain.stop()
 	tokenForm := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {redirectURI}}
-	measure("plain hello", get(hc, plain.base+"/hello", nil))
-	measure("plain discovery", get(hc, plain.base+"/discovery", nil))
-	measure("plain JWKS", get(hc, plain.base+"/jwks", nil))
-	measure("plain token ES256", postForm(hc, plain.base+"/token/ES256", client{}, tokenForm, `"id_token"`))
-	measure("plain token RS256", postForm(hc, plain.base+"/token/RS256", client{}, tokenForm, `"id_token"`))
-	plain.stop()
-
-	measure("discovery", get(hc, s.base+"/.well-known/openid-configuration", nil))
-	measure("JWKS", get(hc, s.base+"/keys", nil))
 	cc := url.Values{"grant_type": {"client_credentials"}}
-	measure("client_credentials ES256 client", postForm(hc, s.base+"/oauth/token", b.ccES, cc, `"access_token"`))
-	measure("client_credentials RS256 client", postForm(hc, s.base+"/oauth/token", b.ccRS, cc, `"access_token"`))
+	measure(phase{"plain discovery", get(hc, plain.base+"/discovery", nil)},
+		phase{"discovery", get(hc, s.base+"/.well-known/openid-configuration", nil)})
+	measure(phase{"plain JWKS", get(hc, plain.base+"/jwks", nil)},
+		phase{"JWKS", get(hc, s.base+"/keys", nil)})
+	measure(phase{"plain token ES256", postForm(hc, plain.base+"/token/ES256", client{}, tokenForm, `"id_token"`)},
+		phase{"client_credentials ES256 client", postForm(hc, s.base+"/oauth/token", b.ccES, cc, `"access_token"`)})
+	measure(phase{"plain token RS256", postForm(hc, plain.base+"/token/RS256", client{}, tokenForm, `"id_token"`)},
+		phase{"client_credentials RS256 client", postForm(hc, s.base+"/oauth/token", b.ccRS, cc, `"access_token"`)})
+	measure(phase{"plain hello", get(hc, plain.base+"/hello", nil)},
+		phase{"userinfo", get(hc, s.base+"/userinfo", http.Header{"Authorization": {"Bearer " + tok.AccessToken}})},
+		phase{"introspection", postForm(hc, s.base+"/oauth/introspect", b.rpES, url.Values{"token": {tok.AccessToken}}, `"active":true`)})
 
 	// authorization_code: codes harvested just before (they live 60s).
 	for _, c := range []struct {
@@ -400,14 +433,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			return nil, fmt.Errorf("codes: %w", err)
 		}
 		var next atomic.Int64
-		measure(c.name, func(ctx context.Context, _ int) error {
+		measure(phase{c.name, func(ctx context.Context, _ int) error {
 			i := int(next.Add(1)) - 1
 			if i >= len(grants) {
 				return errNoWork
 			}
 			_, err := s.exchange(ctx, hc, grants[i].f, grants[i].code)
 			return err
-		})
+		}})
 	}
 
 	// refresh_token: one rotating chain per connection.
@@ -426,8 +459,10 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 		chains[i] = t.RefreshToken
 	}
-	measure("refresh_token (rotation) ES256", func(ctx context.Context, w int) error {
-		t, err := s.token(ctx, hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
+	measure(phase{"refresh_token (rotation) ES256", func(ctx context.Context, w int) error {
+		// The end of a round must not cut a rotation off halfway: the
+		// server would have rotated a token the chain never learns.
+		t, err := s.token(context.WithoutCancel(ctx), hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
 		if err != nil {
 			return err
 		}
@@ -436,10 +471,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 		chains[w] = t.RefreshToken
 		return nil
-	})
-
-	measure("userinfo", get(hc, s.base+"/userinfo", http.Header{"Authorization": {"Bearer " + tok.AccessToken}}))
-	measure("introspection", postForm(hc, s.base+"/oauth/introspect", b.rpES, url.Values{"token": {tok.AccessToken}}, `"active":true`))
+	}})
 
 	// Full sign-ins, each in a fresh browser, spread over 127.0.0.0/8.
 	transports := make([]http.RoundTripper, max(o.signinConc, 1))

@@ -22,9 +22,11 @@ type result struct {
 	name     string
 	requests int // completed operations, errors included
 	errors   int
-	elapsed  time.Duration
-	lat      []time.Duration // latencies of the successful operations
-	firstErr error
+	// otherErrors are the errors of the rounds not kept.
+	otherErrors int
+	elapsed     time.Duration
+	lat         []time.Duration // latencies of the successful operations
+	firstErr    error
 }
 
 // rate is the successful operations per second.
