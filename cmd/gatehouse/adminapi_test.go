@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/go-chi/chi/v5"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/oauth2"
@@ -129,7 +133,48 @@ func adminCallType(t *testing.T, g *gatehouse, token, method, path, body, conten
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkAgainstSpec(t, g, req, resp, b)
 	return apiResult{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// checkAgainstSpec validates a response of a route described in
+// openapi.yaml against the document: its content type and body schema
+// for the status (a status the document does not list is let through).
+func checkAgainstSpec(t *testing.T, g *gatehouse, req *http.Request, resp *http.Response, body []byte) {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(openAPISpec)
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: g.admin}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("openapi.yaml router: %v", err)
+	}
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		return // an unknown route or method: not described
+	}
+	err = openapi3filter.ValidateResponse(req.Context(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+	})
+	if err != nil {
+		t.Errorf("%s %s: the %d response does not match openapi.yaml: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+}
+
+// TestOpenAPIValid checks that openapi.yaml is a valid OpenAPI 3 document.
+func TestOpenAPIValid(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(openAPISpec)
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(t.Context()); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI 3 document: %v", err)
+	}
 }
 
 // clientCredentials asks the token endpoint for a client_credentials
