@@ -6,7 +6,7 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run cluster test lint migrate clean bench bench-postgres
+.PHONY: help build run demo cluster test lint migrate clean bench bench-postgres
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -18,6 +18,11 @@ build: ## Build bin/gatehouse (static, no cgo, version stamped from git describe
 
 run: build ## Build and serve on http://localhost:8080 (SQLite under data/; honours GATEHOUSE_CONFIG)
 	./$(BINARY) serve
+
+# demo: its own SQLite database (data/demo.db) unless GATEHOUSE_DATABASE_URL
+# says otherwise; the demo user's password is printed when it is created.
+demo: build ## Serve with a demo user, client and app: open http://localhost:8080/demo
+	GATEHOUSE_DATABASE_URL="$${GATEHOUSE_DATABASE_URL:-sqlite:data/demo.db}" ./$(BINARY) serve --demo
 
 # cluster: two replicas on one PostgreSQL (127.0.0.1:8081 and :8082, admin
 # listeners on :9091 and :9092, same issuer, same key file) behind `gatehouse proxy` on :8080. Ctrl-C stops all

@@ -93,8 +93,8 @@ func setupDemo(ctx context.Context, store storage.Store, issuer string, now func
 	if password != "" {
 		fmt.Fprintf(w, "  demo user:   %s  password: %s  (shown this once)\n", demoEmail, password)
 	} else {
-		fmt.Fprintf(w, "  demo user:   %s  (its password was shown when it was created;\n"+
-			"               set a new one with the account page's password recovery, or delete the database)\n", demoEmail)
+		fmt.Fprintf(w, "  demo user:   %s  (its password was printed when it was created;\n"+
+			"               delete the database to start over, e.g. rm data/demo.db* after make demo)\n", demoEmail)
 	}
 	fmt.Fprintf(w, "  demo client: %s  (public, PKCE; redirect URI %s)\n", clientID, redirect)
 	fmt.Fprintf(w, "  Turn on a second factor at %s/account/security, then sign in again.\n\n", issuer)

@@ -148,7 +148,7 @@ func testDemo(t *testing.T, backend string) {
 	g.logs.Reset()
 	g.mu.Unlock()
 	g.start()
-	if out := g.output(); demoPasswordRE.MatchString(out) || !strings.Contains(out, "its password was shown when it was created") {
+	if out := g.output(); demoPasswordRE.MatchString(out) || !strings.Contains(out, "its password was printed when it was created") {
 		t.Errorf("second serve --demo printed a new password or no note:\n%s", out)
 	}
 	if n := strings.Count(g.cli("", "clients", "list"), demoClientName); n != 1 {

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	gatehouse serve    [--config FILE]
+//	gatehouse serve    [--config FILE] [--demo]
 //	gatehouse migrate  [--config FILE]
 //	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
@@ -68,7 +68,9 @@ func exitCode(err error) int {
 const usage = `Gatehouse — an OpenID Connect identity provider.
 
 Usage:
-  gatehouse serve    [--config FILE]        migrate, then serve; SIGTERM drains and exits 0
+  gatehouse serve    [--config FILE] [--demo]
+                                            migrate, then serve; SIGTERM drains and exits 0;
+                                            --demo: a demo user, client and app at /demo
   gatehouse migrate  [--config FILE]        apply database migrations
   gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E
                      | reset-2fa E
