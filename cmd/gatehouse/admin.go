@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -37,7 +38,11 @@ func withStore(ctx context.Context, configPath string, env *environ, f func(*Con
 // usage error of command (exit 2); the others keep exit 1.
 func withService(ctx context.Context, command, configPath string, env *environ, f func(*adminService) error) error {
 	err := withStore(ctx, configPath, env, func(_ *Config, s storage.Store) error {
-		return f(newAdminService(s, clockFromEnv(env.getenv), "an administrator (CLI)"))
+		// Only problems reach the terminal; the command's output says
+		// what it did.
+		svc := newAdminService(s, clockFromEnv(env.getenv), "an administrator (CLI)")
+		svc.logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return f(svc)
 	})
 	if kindOf(err) == errInvalid {
 		return usageError{command + ": " + err.Error()}

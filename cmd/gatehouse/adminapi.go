@@ -169,6 +169,7 @@ func (a *adminAPI) handle(f apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		caller, _ := r.Context().Value(callerKey{}).(string)
 		s := newAdminService(a.store, a.now, "admin client "+caller+" (API)")
+		s.logger = a.logger
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			s.ip = host
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"net/netip"
 	"strings"
@@ -25,6 +26,7 @@ type adminService struct {
 	store     storage.Store
 	passwords *password.Hasher
 	now       func() time.Time
+	logger    *slog.Logger
 	// by names who acts, for the audit log: "an administrator (CLI)" or
 	// "admin client X (API)".
 	by string
@@ -32,9 +34,10 @@ type adminService struct {
 	ip string
 }
 
-// newAdminService returns the service over store, acting as by.
+// newAdminService returns the service over store, acting as by, logging
+// to slog.Default (set logger to change that).
 func newAdminService(store storage.Store, now func() time.Time, by string) *adminService {
-	return &adminService{store: store, passwords: password.NewHasher(password.OWASP), now: now, by: by}
+	return &adminService{store: store, passwords: password.NewHasher(password.OWASP), now: now, logger: slog.Default(), by: by}
 }
 
 // errKind says what went wrong with a service call, so that the CLI picks
@@ -70,14 +73,17 @@ func kindOf(err error) errKind {
 	return 0
 }
 
-// audit records an administrative action. Failing to record it does not
-// undo the action; the store logs its own failures.
+// audit records an administrative action and logs it. Failing to record
+// it does not undo the action, and is logged.
 func (s *adminService) audit(ctx context.Context, typ, userID, clientID, detail string) {
 	d := "by " + s.by
 	if detail != "" {
 		d = detail + " " + d
 	}
-	s.store.AddEvent(ctx, &storage.Event{Time: s.now(), Type: typ, UserID: userID, ClientID: clientID, IP: s.ip, Detail: d})
+	s.logger.InfoContext(ctx, "audit", "event", typ, "user_id", userID, "client_id", clientID, "detail", d)
+	if err := s.store.AddEvent(ctx, &storage.Event{Time: s.now(), Type: typ, UserID: userID, ClientID: clientID, IP: s.ip, Detail: d}); err != nil {
+		s.logger.ErrorContext(ctx, "audit event not stored", "event", typ, "err", err)
+	}
 }
 
 // ---- clients ----
