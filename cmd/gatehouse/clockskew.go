@@ -6,13 +6,17 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Each replica compares its clock with the database's at start and every
 // clockCheckInterval; further off than maxClockSkew, it reports not-ready
-// (REL-03). Expiry is judged in SQL by the database's clock, but TOTP
-// windows, token lifetimes and the times written by the replica use its own.
+// (REL-03). Whatever the offset, the clock the server reads (clockCheck.follow)
+// is its own less the last offset measured: every time it writes or
+// compares — expiry of codes, blocks, sessions and tokens, TOTP windows —
+// is by the database's clock, so replicas agree even when their clocks
+// do not.
 const (
 	maxClockSkew       = 2 * time.Second
 	clockCheckInterval = 30 * time.Second
@@ -45,11 +49,25 @@ type clockCheck struct {
 	mu     sync.Mutex
 	offset time.Duration
 	skewed bool
+
+	// applied is the offset follow subtracts, in nanoseconds.
+	applied atomic.Int64
 }
 
-// startClockCheck compares the clocks now and then every
-// clockCheckInterval until ctx ends. It returns nil when the store has no
-// clock of its own.
+// follow returns a clock that runs as base less the offset last measured,
+// that is, by the database's clock. Without a database clock (c nil) it
+// returns base.
+func (c *clockCheck) follow(base func() time.Time) func() time.Time {
+	if c == nil {
+		return base
+	}
+	return func() time.Time { return base().Add(-time.Duration(c.applied.Load())) }
+}
+
+// startClockCheck compares the clocks (now is the replica's) at once and
+// then every clockCheckInterval until ctx ends. It returns nil when the
+// store has no clock of its own, or when a test build turns the check off
+// to move the server's clock away from the database's on purpose.
 func startClockCheck(ctx context.Context, store any, now func() time.Time, logger *slog.Logger) *clockCheck {
 	db, ok := store.(dbClock)
 	if !ok || skewCheckOff(os.Getenv) {
@@ -83,6 +101,7 @@ func (c *clockCheck) check(ctx context.Context, first bool) {
 		return
 	}
 	skewed := off > maxClockSkew || off < -maxClockSkew
+	c.applied.Store(int64(off))
 	c.mu.Lock()
 	was := c.skewed
 	c.offset, c.skewed = off, skewed

@@ -124,3 +124,61 @@ func at(m []string, i int) string {
 	}
 	return ""
 }
+
+// TestClockFollowsDatabase runs two replicas on one database, A on the
+// machine's clock and B 45 s ahead of it (and so not ready). B's clock
+// follows the database's all the same: a 30 s password block earned on A
+// still holds on B, where B's own clock would see it over already, and
+// the auth_time B writes into an ID token is the database's time.
+func TestClockFollowsDatabase(t *testing.T) {
+	t.Parallel()
+	dsn := postgres.TestDSN(t)
+	limits := []string{"GATEHOUSE_PASSWORD_IP_MAX_ATTEMPTS=3", "GATEHOUSE_PASSWORD_BLOCK_DURATION=30s"}
+	a := newGatehouse(t, dsn, limits...)
+	a.start()
+	b := newGatehouse(t, dsn, append(limits, skewClock(t, "45s"),
+		"GATEHOUSE_SECRETS_KEY_FILE="+tfEnvValue(a, "GATEHOUSE_SECRETS_KEY_FILE"))...)
+	b.startUnready()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if s, _, err := outageGet(b.base + "/readyz"); err == nil {
+			if s != http.StatusServiceUnavailable {
+				t.Fatalf("B, 45s ahead: /readyz = %d, want 503", s)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B never answered\n%s", b.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rpA, rpB := newRelyingParty(t, a), newRelyingParty(t, b)
+	a.createUser(alice, "Alice", alicePass)
+
+	// Three wrong passwords from 127.0.9.1 on A: blocked for 30 s.
+	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
+		if resp := tryPassword(t, rpA, newBrowser(t).from("127.0.9.1"), alice, "wrong password"); resp.StatusCode != want {
+			t.Fatalf("wrong password %d on A = %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	blocked := time.Now()
+
+	// On B, the right password from the same address: still blocked.
+	resp := tryPassword(t, rpB, newBrowser(t).from("127.0.9.1"), alice, alicePass)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(tfAlert(resp.body), "You have reached the limit of attempts") {
+		t.Errorf("right password on B (45s ahead) %v after a 30s block on A = %d %q, want 429 (over by B's own clock only)",
+			time.Since(blocked).Round(time.Millisecond), resp.StatusCode, tfAlert(resp.body))
+	}
+
+	// Another address signs in on B: auth_time is the database's time,
+	// not 45 s ahead.
+	f := rpB.newFlow()
+	_, _, claims := rpB.exchange(rpB.signIn(newBrowser(t).from("127.0.9.2"), f, alice, alicePass), f)
+	authTime := time.Unix(claims.AuthTime, 0)
+	if d := time.Until(authTime); d > 3*time.Second || d < -5*time.Second {
+		t.Errorf("auth_time from B is %v off the real time, want within 3s", d.Round(time.Second))
+	}
+
+	m := offsetLogRE.FindStringSubmatch(b.output())
+	t.Logf("clock follows the database: B runs 45s ahead (logged offset %s, not ready); B answered the right password from the address A blocked for 30s with %d, %v after the block; auth_time from B %v off the real time",
+		at(m, 2), resp.StatusCode, time.Since(blocked).Round(time.Millisecond), time.Until(authTime).Round(time.Second))
+}

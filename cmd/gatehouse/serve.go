@@ -199,11 +199,13 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	}
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	https := strings.HasPrefix(issuer, "https://")
-	now := clockFromEnv(os.Getenv)
+	// On PostgreSQL the server's clock follows the database's (clockskew.go).
+	clock := startClockCheck(ctx, store, clockFromEnv(os.Getenv), logger)
+	now := clock.follow(clockFromEnv(os.Getenv))
 	// Metrics count audit events, new blocks, mail and requests on their
-	// way (metrics.go); the clock check needs the backend itself.
+	// way (metrics.go); the clock check above needs the backend itself.
 	obs := newMetrics(store, now)
-	rawStore, store := store, obs.store(store)
+	store = obs.store(store)
 
 	provider, err := op.New(op.Config{
 		Issuer:          issuer,
@@ -288,7 +290,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		return nil, err
 	}
 
-	s := &server{clock: startClockCheck(ctx, rawStore, now, logger), provider: provider, metrics: obs}
+	s := &server{clock: clock, provider: provider, metrics: obs}
 	r := chi.NewRouter()
 	r.Use(obs.instrument)
 	// The demo application (serve --demo, demo.go); 404 without it.
