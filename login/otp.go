@@ -137,9 +137,10 @@ func (h *Handler) toPassword(w http.ResponseWriter, r *http.Request, ar *storage
 }
 
 // chooseFactor picks the factor the code page asks for: the authenticator
-// by default when enrolled, email when asked for or the only one.
+// by default when enrolled, email when asked for or the only one, a
+// recovery code when asked for (callers check that the user has a factor).
 func chooseFactor(asked string, hasTOTP, hasEmail bool) string {
-	if asked == factorRecovery && (hasTOTP || hasEmail) {
+	if asked == factorRecovery {
 		return factorRecovery
 	}
 	if asked == factorEmail && hasEmail || !hasTOTP {
@@ -180,8 +181,10 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 		if !hasTOTP {
 			back = factorEmail
 		}
-		p.SwitchURL = "/login/otp?method=" + back + "&authRequestID=" + url.QueryEscape(ar.ID)
-		p.SwitchText = "Use a one-time password instead"
+		if hasTOTP || hasEmail { // else keys only: the page links to the key step
+			p.SwitchURL = "/login/otp?method=" + back + "&authRequestID=" + url.QueryEscape(ar.ID)
+			p.SwitchText = "Use a one-time password instead"
+		}
 	}
 	if factor != factorRecovery {
 		p.AltURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
@@ -204,16 +207,18 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	factor := chooseFactor(r.URL.Query().Get("method"), hasTOTP, hasEmail)
 	if !hasTOTP && !hasEmail {
 		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil {
 			return err
-		} else if ok {
+		} else if !ok {
+			return h.toPassword(w, r, ar)
+		} else if factor != factorRecovery {
+			// Keys only: straight to the key step, or a recovery code.
 			http.Redirect(w, r, keyStepURL(ar.ID), http.StatusSeeOther)
 			return nil
 		}
-		return h.toPassword(w, r, ar)
 	}
-	factor := chooseFactor(r.URL.Query().Get("method"), hasTOTP, hasEmail)
 	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
 	p.WebAuthn = h.keyStepView(r.Context(), ar)
 	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
@@ -256,6 +261,16 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	factor := chooseFactor(r.PostForm.Get("method"), hasTOTP, hasEmail)
 	if (factor == factorTOTP && !hasTOTP) || (factor == factorEmail && !hasEmail) {
 		return h.toPassword(w, r, ar)
+	}
+	if factor == factorRecovery && !hasTOTP && !hasEmail {
+		// Recovery codes stand in for keys only when there are keys.
+		ok, err := h.hasKeys(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return h.toPassword(w, r, ar)
+		}
 	}
 	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
 	p.WebAuthn = h.keyStepView(r.Context(), ar)

@@ -269,7 +269,7 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 
 	case "recovery/regenerate", "recovery/regenerate-resend":
 		if !hasTOTP && !hasEmail {
-			return done("totp-off")
+			return h.codesKeyCheck(w, r, u) // keys only: a key confirms
 		}
 		if b, err := blocked(); b || err != nil {
 			return err

@@ -60,6 +60,8 @@ const (
 	ceremonySecond   = "second"   // second factor, bound to the auth request
 	ceremonyPasskey  = "passkey"  // passwordless, bound to the auth request
 	ceremonyRemove   = "remove"   // confirm removing a key, bound to the browser session
+	ceremonyCodes    = "codes"    // confirm new recovery codes, bound to the browser session
+	ceremonyShow     = "show"     // recovery codes waiting to be shown once, bound to the browser session
 )
 
 // Messages of the key steps.
@@ -97,6 +99,9 @@ func (h *Handler) webauthnRoutes(r chi.Router) {
 	r.Post("/account/security/webauthn/remove-resend", h.serve(h.removeKey))
 	r.Post("/account/security/webauthn/remove/begin", h.serveJSON(h.beginRemoveCheck))
 	r.Post("/account/security/webauthn/remove/finish", h.serveJSON(h.finishRemoveCheck))
+	r.Post("/account/security/recovery/key/begin", h.serveJSON(h.beginCodesCheck))
+	r.Post("/account/security/recovery/key/finish", h.serveJSON(h.finishCodesCheck))
+	r.Get("/account/security/recovery/show", h.serve(h.showIssuedCodes))
 }
 
 // ---- JSON plumbing ----
@@ -289,6 +294,8 @@ type ceremony struct {
 	UserID  string               `json:"user_id,omitempty"`
 	Name    string               `json:"name,omitempty"`   // register: the key's name
 	KeyID   []byte               `json:"key_id,omitempty"` // remove: the key to remove
+	Codes   []byte               `json:"codes,omitempty"`  // show: the recovery codes, sealed
+	Next    string               `json:"next,omitempty"`   // show: where the page goes on
 	Session webauthn.SessionData `json:"session"`
 }
 
@@ -429,9 +436,11 @@ type webauthnView struct {
 	AuthRequestID string
 	KeyID         string // remove: the key, base64url
 
-	StepURL string // the code page: link to the key step
-	CodeURL string // the key step: link back to the code page
-	Keys    []keyView
+	StepURL     string // the code page: link to the key step
+	CodeURL     string // the key step: link back to the code page
+	RecoveryURL string // the key step: link to the recovery code page
+	Recovery    bool   // removal: a recovery code may confirm instead
+	Keys        []keyView
 }
 
 // keyView is a registered key on the security page.
@@ -472,6 +481,10 @@ func (h *Handler) showKeyStep(w http.ResponseWriter, r *http.Request) error {
 	}
 	if hasTOTP || hasEmail {
 		v.CodeURL = "/login/otp?authRequestID=" + url.QueryEscape(ar.ID)
+	}
+	if !keyRequired(ar) {
+		// A lost key: a recovery code stands in, under the same limits.
+		v.RecoveryURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
 	}
 	h.render(w, r, http.StatusOK, "webauthn.html", &page{
 		Title:         "Two-factor authentication",
@@ -859,7 +872,64 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	h.event(ctx, "factor.enabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, c.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",
 		i18n.Tf(langOf(ctx), "The security key or passkey %q was added to your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", c.Name))
-	return http.StatusOK, &jsonReply{Redirect: "/account/security?done=webauthn-on"}, nil
+	// Like the other factors, the first one comes with recovery codes,
+	// shown once.
+	next := "/account/security?done=webauthn-on"
+	left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("count recovery codes: %w", err)
+	}
+	if left == 0 {
+		if next, err = h.issueCodesToShow(ctx, u, sess.ID, next); err != nil {
+			return 0, nil, err
+		}
+	}
+	return http.StatusOK, &jsonReply{Redirect: next}, nil
+}
+
+// issueCodesToShow issues new recovery codes for u and keeps them, sealed,
+// for the page that shows them once to the browser session sessionID; it
+// returns that page's URL. A JSON step cannot show a page itself, and the
+// codes never travel in a URL. Codes not shown within ceremonyTTL are not
+// shown at all: the user creates new ones.
+func (h *Handler) issueCodesToShow(ctx context.Context, u *storage.User, sessionID, next string) (string, error) {
+	codes, err := h.issueRecoveryCodes(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	sealed := h.Seal.Seal([]byte(strings.Join(codes, "\n")), showAAD(u.ID, sessionID))
+	key, err := h.putCeremony(ctx, &ceremony{Kind: ceremonyShow, Binding: sessionID, UserID: u.ID, Codes: sealed, Next: next})
+	if err != nil {
+		return "", err
+	}
+	return "/account/security/recovery/show?c=" + url.QueryEscape(key), nil
+}
+
+func showAAD(userID, sessionID string) []byte {
+	return []byte("recovery-show:" + userID + ":" + sessionID)
+}
+
+// showIssuedCodes shows the recovery codes kept by issueCodesToShow, once;
+// afterwards (or for another browser) it leads to the security page.
+func (h *Handler) showIssuedCodes(w http.ResponseWriter, r *http.Request) error {
+	sess, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	c, err := h.takeCeremony(r.Context(), r.URL.Query().Get("c"), ceremonyShow, sess.ID)
+	if err != nil {
+		return err
+	}
+	if c == nil || c.UserID != u.ID {
+		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+		return nil
+	}
+	plain, err := h.Seal.Open(c.Codes, showAAD(u.ID, sess.ID))
+	if err != nil {
+		return fmt.Errorf("open recovery codes to show: %w", err)
+	}
+	h.renderRecoveryCodes(w, r, strings.Split(string(plain), "\n"), c.Next)
+	return nil
 }
 
 // ---- the security page and removal ----
@@ -940,6 +1010,10 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	switch {
+	case r.PostForm.Get("method") == factorRecovery:
+		// The key may be lost: one of the recovery codes confirms too.
+		p.Message, p.Recovery = "Enter one of your recovery codes. Each code works once.", true
+		p.Hidden["method"] = factorRecovery
 	case hasTOTP:
 		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code your authenticator app shows now, then click Apply.", key.Name)
 		p.Hidden["method"] = factorTOTP
@@ -953,6 +1027,10 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.Info, p.Error = res.info, res.alert
 	default:
+		left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
+		if err != nil {
+			return fmt.Errorf("count recovery codes: %w", err)
+		}
 		h.render(w, r, http.StatusOK, "webauthn.html", &page{
 			Title:     "Remove a security key",
 			Message:   i18n.Tf(langOf(ctx), "To remove %q, confirm with one of your security keys or passkeys.", key.Name),
@@ -960,6 +1038,7 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 			WebAuthn: &webauthnView{
 				Mode: ceremonyRemove, Begin: "/account/security/webauthn/remove/begin",
 				Finish: "/account/security/webauthn/remove/finish", CSRF: p.CSRF, KeyID: id,
+				Recovery: left > 0,
 			},
 		})
 		return nil
@@ -1015,13 +1094,19 @@ func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error
 	if !hasTOTP {
 		factor = factorEmail
 	}
-	if !hasTOTP && !hasEmail {
+	switch {
+	case r.PostForm.Get("method") == factorRecovery:
+		factor = factorRecovery
+	case !hasTOTP && !hasEmail:
 		// Keys are the only factor: the key check confirms instead.
 		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 		return nil
 	}
 	p := h.removePage(r, id)
 	p.Hidden["method"] = factor
+	if factor == factorRecovery {
+		p.Message, p.Recovery = "Enter one of your recovery codes. Each code works once.", true
+	}
 	res, err := h.checkCode(ctx, u, factor, purposeRemoveKey, sess.ID, r.PostForm.Get("code"), true, ip)
 	if err != nil {
 		return err
@@ -1046,6 +1131,18 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.U
 	if err := h.Store.DeleteWebAuthnCredential(ctx, u.ID, key.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("delete webauthn credential: %w", err)
 	}
+	// Recovery codes stand in for a factor: with the last one they go.
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return err
+	}
+	if keys, err := h.hasKeys(ctx, u.ID); err != nil {
+		return err
+	} else if !hasTOTP && !hasEmail && !keys {
+		if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
+			return fmt.Errorf("drop recovery codes: %w", err)
+		}
+	}
 	h.event(ctx, "factor.disabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, key.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",
 		i18n.Tf(langOf(ctx), "The security key or passkey %q was removed from your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", key.Name))
@@ -1067,11 +1164,83 @@ func (h *Handler) beginRemoveCheck(w http.ResponseWriter, r *http.Request) (int,
 	if err != nil {
 		return 0, nil, err
 	}
-	ctx := r.Context()
-	key, err := h.ownKey(ctx, u, req.Key)
+	key, err := h.ownKey(r.Context(), u, req.Key)
 	if err != nil {
 		return 0, nil, err
 	}
+	return h.beginAccountCheck(r.Context(), ip, sess, u, &ceremony{Kind: ceremonyRemove, KeyID: key.ID})
+}
+
+// finishRemoveCheck checks the key and removes the key named at begin.
+func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyRemove)
+	if chk == nil {
+		return status, reply, err
+	}
+	if key := chk.ku.key(chk.c.KeyID); key != nil {
+		if err := h.deleteKey(nil, r, chk.ku.u, key); err != nil {
+			return 0, nil, err
+		}
+	}
+	return http.StatusOK, &jsonReply{Redirect: "/account/security?done=webauthn-off"}, nil
+}
+
+// codesKeyCheck is the page that confirms new recovery codes with a key,
+// for users whose only factor is keys (the others enter a code).
+func (h *Handler) codesKeyCheck(w http.ResponseWriter, r *http.Request, u *storage.User) error {
+	if ok, err := h.hasKeys(r.Context(), u.ID); err != nil {
+		return err
+	} else if !ok {
+		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+		return nil
+	}
+	h.render(w, r, http.StatusOK, "webauthn.html", &page{
+		Title:     "Recovery codes",
+		Message:   "To get new recovery codes, confirm with one of your security keys or passkeys. The old codes stop working.",
+		CancelURL: "/account/security",
+		WebAuthn: &webauthnView{
+			Mode: ceremonyCodes, Begin: "/account/security/recovery/key/begin",
+			Finish: "/account/security/recovery/key/finish", CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		},
+	})
+	return nil
+}
+
+// beginCodesCheck starts the key check that confirms new recovery codes.
+func (h *Handler) beginCodesCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	if _, err := h.readJSON(r); err != nil {
+		return 0, nil, err
+	}
+	sess, u, err := h.signedInJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return h.beginAccountCheck(r.Context(), ip, sess, u, &ceremony{Kind: ceremonyCodes})
+}
+
+// finishCodesCheck checks the key and issues new recovery codes, shown
+// once by the page it leads to.
+func (h *Handler) finishCodesCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyCodes)
+	if chk == nil {
+		return status, reply, err
+	}
+	u := chk.ku.u
+	next, err := h.issueCodesToShow(r.Context(), u, chk.sess.ID, "/account/security?done=codes")
+	if err != nil {
+		return 0, nil, err
+	}
+	h.notify(r.Context(), u, "New recovery codes", "New recovery codes were created for your Gatehouse account; the old ones no longer work.\n\nIf this was not you, change your password and contact your administrator.\n")
+	return http.StatusOK, &jsonReply{Redirect: next}, nil
+}
+
+// beginAccountCheck starts a check with one of the signed-in user's keys
+// that confirms the account change c describes (its kind, and what it
+// changes), under the attempt limits of every code.
+func (h *Handler) beginAccountCheck(ctx context.Context, ip netip.Addr, sess *storage.Session, u *storage.User, c *ceremony) (int, *jsonReply, error) {
 	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
 		return http.StatusTooManyRequests, reply, err
 	}
@@ -1086,42 +1255,51 @@ func (h *Handler) beginRemoveCheck(w http.ResponseWriter, r *http.Request) (int,
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin webauthn check: %w", err)
 	}
-	c, err := h.putCeremony(ctx, &ceremony{Kind: ceremonyRemove, Binding: sess.ID, UserID: u.ID, KeyID: key.ID, Session: *sd})
+	c.Binding, c.UserID, c.Session = sess.ID, u.ID, *sd
+	key, err := h.putCeremony(ctx, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, &jsonReply{Ceremony: c, PublicKey: assertion.Response}, nil
+	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
 }
 
-// finishRemoveCheck checks the key and removes the key named at begin.
-func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
+// accountCheck is a passed key check of an account change.
+type accountCheck struct {
+	sess *storage.Session
+	ku   *keyUser  // the user and their keys
+	c    *ceremony // as begun
+}
+
+// finishAccountCheck checks the assertion of an account change of kind.
+// It returns the passed check, or nil and the answer to give: a failure
+// counts like a wrong code.
+func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string) (*accountCheck, int, *jsonReply, error) {
 	req, err := h.readJSON(r)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	sess, u, err := h.signedInJSON(r)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	ctx := r.Context()
 	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
-		return http.StatusTooManyRequests, reply, err
+		return nil, http.StatusTooManyRequests, reply, err
 	}
-	fail := func(reason string) (int, *jsonReply, error) {
+	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
 		res, err := h.OTPLimiter.Fail(ctx, ip, u.ID)
 		if err != nil {
-			return 0, nil, err
+			return nil, 0, nil, err
 		}
 		h.event(ctx, "code.failed", u.ID, "", factorWebAuthn+": "+reason)
 		if !res.BlockedUntil.IsZero() {
-			return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
+			return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
 		}
-		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
+		return nil, http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
-	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonyRemove, sess.ID)
+	c, err := h.takeCeremony(ctx, req.Ceremony, kind, sess.ID)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	if c == nil || c.UserID != u.ID {
 		return fail("no such challenge (expired or used)")
@@ -1132,28 +1310,21 @@ func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int
 	}
 	ku, err := h.keyUserOf(ctx, u)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
 	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
 	if err != nil {
 		return fail(describeWebAuthnError(err))
 	}
 	if ok, err := h.recordUse(ctx, ku, cred, ""); err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	} else if !ok {
-		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
+		return nil, http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
 	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
-	key := ku.key(c.KeyID)
-	if key == nil {
-		return http.StatusOK, &jsonReply{Redirect: "/account/security?done=webauthn-off"}, nil
-	}
-	if err := h.deleteKey(nil, r, u, key); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, &jsonReply{Redirect: "/account/security?done=webauthn-off"}, nil
+	return &accountCheck{sess: sess, ku: ku, c: c}, 0, nil, nil
 }
 
 // passkeyView is the "Sign in with a passkey" button of the sign-in page,

@@ -84,10 +84,19 @@ func (rp *amrRP) callback(w http.ResponseWriter, r *http.Request) {
 	amrPage.Execute(w, map[string]string{"AMR": strings.Join(claims.AMR, " "), "ACR": claims.ACR})
 }
 
-// TestBrowserWebAuthn drives Chromium with a DevTools virtual authenticator
+// TestBrowserWebAuthn drives Chromium with DevTools virtual authenticators
 // (WebAuthn.addVirtualAuthenticator) through templates/static/webauthn.js:
-// it registers a passkey on the security page, signs in with it as the
-// second factor, then without a password.
+// it registers a security key (USB) on the security page and is shown its
+// recovery codes, signs in with it as the second factor, then registers a
+// platform passkey and signs in with it without a password: by conditional
+// UI (passkey autofill) as the sign-in page opens, and with the "Sign in
+// with a passkey" button.
+//
+// Chromium reports conditional mediation available only with a platform
+// ("internal") authenticator, and its virtual one answers a conditional
+// request at once with its discoverable credential (as if the user had
+// picked it among the email field's suggestions) while presence
+// simulation is on; with it off the request waits.
 func TestBrowserWebAuthn(t *testing.T) {
 	chromium := findChromium(t)
 	for _, backend := range backends {
@@ -103,13 +112,18 @@ func TestBrowserWebAuthn(t *testing.T) {
 			if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
 				t.Fatalf("WebAuthn.enable: %v", err)
 			}
-			if _, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
-				Options: &cdpwebauthn.VirtualAuthenticatorOptions{
-					Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
-					Transport: cdpwebauthn.AuthenticatorTransportUsb, HasResidentKey: true, HasUserVerification: true,
-					IsUserVerified: true, AutomaticPresenceSimulation: true,
-				}}); err != nil {
-				t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+			addAuthenticator := func(transport cdpwebauthn.AuthenticatorTransport) cdpwebauthn.AuthenticatorID {
+				t.Helper()
+				res, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+					Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+						Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
+						Transport: transport, HasResidentKey: true, HasUserVerification: true,
+						IsUserVerified: true, AutomaticPresenceSimulation: true,
+					}})
+				if err != nil {
+					t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+				}
+				return res.AuthenticatorID
 			}
 			signedIn := func(step, wantAMR string) {
 				t.Helper()
@@ -117,12 +131,19 @@ func TestBrowserWebAuthn(t *testing.T) {
 				if amr := browserRun(b, ctx, step+": read amr", chromedp.Text(chromedp.CSS("#rp-amr"))); amr != wantAMR {
 					t.Errorf("%s: amr %q, want %q", step, amr, wantAMR)
 				}
+				if acr := browserRun(b, ctx, step+": read acr", chromedp.Text(chromedp.CSS("#rp-acr"))); wantAMR != "pwd" && acr != "urn:gatehouse:loa:3" {
+					t.Errorf("%s: acr %q, want urn:gatehouse:loa:3", step, acr)
+				}
 			}
-			withPassword := func(step string) {
+			clearCookies := func() {
 				t.Helper()
 				if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 					t.Fatal(err)
 				}
+			}
+			withPassword := func(step string) {
+				t.Helper()
+				clearCookies()
 				b.do(ctx, step+": password",
 					chromedp.Navigate(rp.srv.URL+"/login"),
 					chromedp.WaitVisible(chromedp.CSS("#email")),
@@ -131,23 +152,38 @@ func TestBrowserWebAuthn(t *testing.T) {
 					chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
 				)
 			}
+			register := func(step, name string) {
+				t.Helper()
+				b.do(ctx, step,
+					chromedp.Navigate(g.base+"/account/security"),
+					chromedp.WaitVisible(chromedp.CSS("#webauthn-name")),
+					chromedp.SendKeys(chromedp.CSS("#webauthn-name"), name),
+					chromedp.Click(chromedp.CSS(`button[data-webauthn="register"]`)),
+				)
+			}
+			added := func(step, name string) {
+				t.Helper()
+				b.do(ctx, step+": result", chromedp.WaitVisible(chromedp.CSS(".info")))
+				if info := browserRun(b, ctx, step+": read the result", chromedp.Text(chromedp.CSS(".info"))); !strings.Contains(info, "was added") {
+					t.Fatalf("%s: %q", step, info)
+				}
+				if body := browserRun(b, ctx, step+": read the page", chromedp.Text(chromedp.CSS("#webauthn"))); !strings.Contains(body, name) {
+					t.Errorf("%s: the key is not listed: %q", step, body)
+				}
+			}
 
-			// Password alone, then register a passkey.
+			// Password alone, then register a security key: the first
+			// factor comes with recovery codes, shown once.
+			usb := addAuthenticator(cdpwebauthn.AuthenticatorTransportUsb)
 			withPassword("first sign-in")
 			signedIn("first sign-in", "pwd")
-			b.do(ctx, "register a passkey",
-				chromedp.Navigate(g.base+"/account/security"),
-				chromedp.WaitVisible(chromedp.CSS("#webauthn-name")),
-				chromedp.SendKeys(chromedp.CSS("#webauthn-name"), "Virtual key"),
-				chromedp.Click(chromedp.CSS(`button[data-webauthn="register"]`)),
-				chromedp.WaitVisible(chromedp.CSS(".info")),
-			)
-			if info := browserRun(b, ctx, "read the result", chromedp.Text(chromedp.CSS(".info"))); !strings.Contains(info, "was added") {
-				t.Fatalf("after registering: %q", info)
+			register("register a security key", "Virtual key")
+			b.do(ctx, "recovery codes", chromedp.WaitVisible(chromedp.CSS("#recovery-codes")))
+			if n := browserRun(b, ctx, "count the recovery codes", chromedp.Evaluate[int](`document.querySelectorAll("#recovery-codes li").length`)); n != 10 {
+				t.Errorf("%d recovery codes shown, want 10", n)
 			}
-			if body := browserRun(b, ctx, "read the page", chromedp.Text(chromedp.CSS("#webauthn"))); !strings.Contains(body, "Virtual key") {
-				t.Errorf("the key is not listed: %q", body)
-			}
+			b.do(ctx, "continue after the recovery codes", chromedp.Click(chromedp.CSS("a.button")))
+			added("register a security key", "Virtual key")
 
 			// The key as second factor: the password leads to the key step.
 			withPassword("second factor")
@@ -157,19 +193,43 @@ func TestBrowserWebAuthn(t *testing.T) {
 			)
 			signedIn("second factor", "pwd hwk mfa")
 
-			// Passwordless.
-			if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
-				t.Fatal(err)
+			// A passkey of this computer, added in the session that used
+			// the key.
+			if _, err := chromedp.Call(ctx, cdpwebauthn.RemoveVirtualAuthenticator, cdpwebauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: usb}); err != nil {
+				t.Fatalf("WebAuthn.removeVirtualAuthenticator: %v", err)
 			}
-			b.do(ctx, "passkey",
+			platform := addAuthenticator(cdpwebauthn.AuthenticatorTransportInternal)
+			register("register a passkey", "Laptop passkey")
+			added("register a passkey", "Laptop passkey")
+
+			// Passwordless by conditional UI: the sign-in page offers the
+			// passkey in the email field, and picking it (the virtual
+			// authenticator does at once) signs in; nothing is clicked.
+			clearCookies()
+			b.do(ctx, "conditional UI", chromedp.Navigate(rp.srv.URL+"/login"))
+			signedIn("conditional UI", "swk mfa")
+
+			// Passwordless with the button while the conditional request
+			// waits: the button takes over.
+			clearCookies()
+			presence := func(on bool) {
+				t.Helper()
+				if _, err := chromedp.Call(ctx, cdpwebauthn.SetAutomaticPresenceSimulation, cdpwebauthn.SetAutomaticPresenceSimulationParams{
+					AuthenticatorID: platform, Enabled: on}); err != nil {
+					t.Fatalf("WebAuthn.setAutomaticPresenceSimulation: %v", err)
+				}
+			}
+			presence(false)
+			b.do(ctx, "passkey button: the sign-in page",
 				chromedp.Navigate(rp.srv.URL+"/login"),
 				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="passkey"]`)),
-				chromedp.Click(chromedp.CSS(`button[data-webauthn="passkey"]`)),
 			)
-			signedIn("passkey", "hwk mfa")
-			if acr := browserRun(b, ctx, "read acr", chromedp.Text(chromedp.CSS("#rp-acr"))); acr != "urn:gatehouse:loa:3" {
-				t.Errorf("passkey acr %q", acr)
+			if ac := browserRun(b, ctx, "read the email field's autocomplete", chromedp.AttributeValue(chromedp.CSS("#email"), "autocomplete")); ac.Value != "username webauthn" {
+				t.Errorf("email autocomplete %q, want %q (conditional UI)", ac.Value, "username webauthn")
 			}
+			presence(true)
+			b.do(ctx, "passkey button", chromedp.Click(chromedp.CSS(`button[data-webauthn="passkey"]`)))
+			signedIn("passkey button", "swk mfa")
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	bin "encoding/binary"
 	"encoding/json"
 	"golang.org/x/oauth2"
+	"html"
 	"net"
 	"net/http"
 	"net/url"
@@ -244,9 +245,10 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 	}
 	cred := key.create(opts)
 	status, done := b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": cred})
-	if status != http.StatusOK || done["redirect"] != "/account/security?done=webauthn-on" {
+	if status != http.StatusOK {
 		t.Fatalf("register/finish = %d %v", status, done)
 	}
+	waCodesShown(t, g, b, done, "/account/security?done=webauthn-on")
 	// The ceremony was single use.
 	status, _ = b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": cred})
 	if status != http.StatusBadRequest {
@@ -431,6 +433,7 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if status != http.StatusOK {
 			t.Fatalf("register/finish = %d %v", status, done)
 		}
+		waCodesShown(t, g, b, done, "/account/security?done=webauthn-on")
 		sec = b.get(g.base + "/account/security")
 		if !strings.Contains(sec.body, "(passkey)") {
 			t.Errorf("a synced passkey is not marked as one")
@@ -451,4 +454,200 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 			t.Errorf("the removed key is still listed")
 		}
 	})
+}
+
+// waCodesShown checks the answer of the JSON step that issued recovery
+// codes: it leads to a page that shows them once, then goes on to next. It
+// returns the codes.
+func waCodesShown(t *testing.T, g *gatehouse, b *browser, done map[string]any, next string) []string {
+	t.Helper()
+	show, _ := done["redirect"].(string)
+	if !strings.HasPrefix(show, "/account/security/recovery/show?c=") {
+		t.Fatalf("answer %v: want a redirect to the recovery codes page", done)
+	}
+	// Another browser cannot see them.
+	if r := newBrowser(t).get(g.base + show); r.StatusCode == http.StatusOK {
+		t.Errorf("the recovery codes page answers a browser without the session: %d", r.StatusCode)
+	}
+	codes, link, ok := tfRecovery(b.get(g.base + show))
+	if !ok || len(codes) != 10 || link != next {
+		t.Fatalf("recovery codes page: %t, %d codes, continue to %q (want %q)", ok, len(codes), link, next)
+	}
+	// Shown once.
+	if r := b.get(g.base + show); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account/security" {
+		t.Errorf("the recovery codes page again = %d %q, want 303 to /account/security", r.StatusCode, r.Header.Get("Location"))
+	}
+	return codes
+}
+
+var waRecoveryLinkRE = regexp.MustCompile(`<a href="(/login/otp\?method=recovery&amp;authRequestID=[^"]+)">`)
+
+// TestWebAuthnRecovery: a user whose only factor is a security key gets
+// recovery codes with it; one signs in once in place of the key, wrong ones
+// count toward the IP block like failed key checks, new codes need the
+// key, and a code confirms removing a lost key (the last factor; the codes
+// go with it).
+func TestWebAuthnRecovery(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			// The IP limit stays at 3; the account cap is out of the way.
+			g := startLocalGatehouse(t, backend, "GATEHOUSE_LOCKOUT_ACCOUNT_MAX_ATTEMPTS=50")
+			testWebAuthnRecovery(t, g)
+		})
+	}
+}
+
+func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
+	rp := newRelyingParty(t, g)
+	const email, pass = "kim@example.com", "kim's long password 123"
+	g.createUser(email, "Kim", pass)
+	key := newSoftKey(t, g.base)
+
+	// The first key comes with recovery codes, shown once.
+	b := newBrowser(t).from("127.0.0.80")
+	rp.signIn(b, rp.newFlow(), email, pass)
+	reg := keyButton(t, b.get(g.base+"/account/security").body, "register")
+	_, begun := b.postJSON(g.base+reg["begin"], reg["csrf"], map[string]any{"name": "Kim's key"})
+	status, done := b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": key.create(begun["publicKey"].(map[string]any))})
+	if status != http.StatusOK {
+		t.Fatalf("register/finish = %d %v", status, done)
+	}
+	codes := waCodesShown(t, g, b, done, "/account/security?done=webauthn-on")
+	left := func() string {
+		t.Helper()
+		m := acLeftRE.FindStringSubmatch(b.get(g.base + "/account/security").body)
+		if m == nil {
+			return "none"
+		}
+		return m[1]
+	}
+	if got := left(); got != "10" {
+		t.Fatalf("security page shows %s recovery codes left, want 10", got)
+	}
+
+	// recoveryPage signs in with the password from ip and opens the
+	// recovery code page from the key step's link.
+	recoveryPage := func(ip string) (*flow, *browser, *response) {
+		t.Helper()
+		b := newBrowser(t).from(ip)
+		f, resp := tfPassword(t, rp, b, email, pass)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/webauthn?") {
+			t.Fatalf("password = %d %q, want the key step", resp.StatusCode, loc)
+		}
+		m := waRecoveryLinkRE.FindStringSubmatch(b.get(tfLoc(resp)).body)
+		if m == nil {
+			t.Fatalf("the key step offers no recovery code")
+		}
+		rec := b.get(g.base + html.UnescapeString(m[1]))
+		if rec.StatusCode != http.StatusOK || !strings.Contains(rec.body, "Enter one of your recovery codes") {
+			t.Fatalf("recovery code page = %d:\n%s", rec.StatusCode, rec.body)
+		}
+		if strings.Contains(rec.body, "Use a one-time password instead") || !strings.Contains(rec.body, "Use a security key or passkey") {
+			t.Errorf("the recovery code page of a key-only user should lead back to the key, not to a one-time password")
+		}
+		return f, b, rec
+	}
+	post := func(b *browser, rec *response, code string) *response {
+		t.Helper()
+		return tfPostCode(b, g.base+"/login/otp", tfForm(t, rec.body, "/login/otp"), code)
+	}
+
+	// A wrong code counts; a right one signs in once.
+	f, b1, rec := recoveryPage("127.0.0.81")
+	tfExpect(t, post(b1, rec, "aaaaa-bbbbb"), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+	c := tfFinish(t, rp, b1, f, post(b1, rec, strings.ToUpper(codes[0])))
+	tfClaims(t, c, []string{"pwd", "otp", "mfa"}, "urn:gatehouse:loa:2")
+	if got := left(); got != "9" {
+		t.Errorf("after using one code, %s left, want 9", got)
+	}
+
+	// The used code again, and wrong ones: the third failure blocks the
+	// IP, for the key too.
+	_, b2, rec := recoveryPage("127.0.0.82")
+	tfExpect(t, post(b2, rec, codes[0]), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+	tfExpect(t, post(b2, rec, "zzzzz-zzzzz"), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 1)")
+	tfExpect(t, post(b2, rec, "yyyyy-yyyyy"), http.StatusTooManyRequests, "You have reached the limit of attempts. Please try again later in 10 minutes.")
+	page, _ := b2.follow(rp.newFlow().authURL, rpRedirect)
+	btn := keyButton(t, page.body, "passkey")
+	if status, begun := b2.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]}); status != http.StatusTooManyRequests {
+		t.Errorf("passkey/begin from an IP blocked by recovery codes = %d %v, want 429", status, begun)
+	}
+
+	// Failed key checks block the IP for the codes just the same.
+	b3 := newBrowser(t).from("127.0.0.83")
+	_, resp := tfPassword(t, rp, b3, email, pass)
+	step := b3.get(tfLoc(resp))
+	second := keyButton(t, step.body, "second")
+	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
+		_, begun := b3.postJSON(g.base+second["begin"], second["csrf"], map[string]any{"authRequestID": second["auth-request-id"]})
+		status, done := b3.postJSON(g.base+second["finish"], second["csrf"], map[string]any{"authRequestID": second["auth-request-id"],
+			"ceremony": begun["ceremony"], "credential": key.get(begun["publicKey"].(map[string]any), "http://evil.example", false)})
+		if status != want {
+			t.Fatalf("wrong-origin assertion %d = %d %v, want %d", i+1, status, done, want)
+		}
+	}
+	if page, _ := b3.follow(rp.newFlow().authURL, rpRedirect); page == nil || page.StatusCode != http.StatusTooManyRequests ||
+		!strings.Contains(page.body, "You have reached the limit of attempts") {
+		t.Errorf("sign-in page from an IP blocked by key failures: want 429 with the block message")
+	}
+
+	// New codes need the key; the old ones stop working.
+	regen := b.post(g.base+"/account/security/recovery/regenerate", tfForm(t, b.get(g.base+"/account/security").body, "/account/security/recovery/regenerate"))
+	check := keyButton(t, regen.body, "codes")
+	_, begun = b.postJSON(g.base+check["begin"], check["csrf"], map[string]any{})
+	status, done = b.postJSON(g.base+check["finish"], check["csrf"], map[string]any{"ceremony": begun["ceremony"],
+		"credential": key.get(begun["publicKey"].(map[string]any), "http://evil.example", false)})
+	if status != http.StatusUnauthorized {
+		t.Errorf("new codes confirmed from another origin = %d %v, want 401", status, done)
+	}
+	_, begun = b.postJSON(g.base+check["begin"], check["csrf"], map[string]any{})
+	status, done = b.postJSON(g.base+check["finish"], check["csrf"], map[string]any{"ceremony": begun["ceremony"],
+		"credential": key.get(begun["publicKey"].(map[string]any), g.base, false)})
+	if status != http.StatusOK {
+		t.Fatalf("recovery/key/finish = %d %v", status, done)
+	}
+	fresh := waCodesShown(t, g, b, done, "/account/security?done=codes")
+	_, b4, rec := recoveryPage("127.0.0.84")
+	tfExpect(t, post(b4, rec, codes[1]), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+
+	// The key is lost: removing it, the last factor, needs a code; the
+	// codes go with it.
+	sec := b.get(g.base + "/account/security")
+	form := tfForm(t, sec.body, "/account/security/webauthn/remove")
+	if r := b.post(g.base+"/account/security/webauthn/remove-confirm", form); r.StatusCode != http.StatusSeeOther ||
+		!strings.Contains(b.get(g.base+"/account/security").body, "Kim&#39;s key") {
+		t.Fatalf("remove-confirm without a code = %d, or the key is gone", r.StatusCode)
+	}
+	confirm := b.post(g.base+"/account/security/webauthn/remove", form)
+	byCode := b.post(g.base+"/account/security/webauthn/remove", tfForm(t, confirm.body, "/account/security/webauthn/remove"))
+	if byCode.StatusCode != http.StatusOK || !strings.Contains(byCode.body, "Enter one of your recovery codes") {
+		t.Fatalf("remove with a recovery code = %d:\n%s", byCode.StatusCode, byCode.body)
+	}
+	codeForm := tfForm(t, byCode.body, "/account/security/webauthn/remove-confirm")
+	tfExpect(t, tfPostCode(b, g.base+"/account/security/webauthn/remove-confirm", codeForm, "qqqqq-qqqqq"), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+	if !strings.Contains(b.get(g.base+"/account/security").body, "Kim&#39;s key") {
+		t.Fatalf("a wrong recovery code removed the key")
+	}
+	tfRedirect(t, tfPostCode(b, g.base+"/account/security/webauthn/remove-confirm", codeForm, fresh[0]), "/account/security?done=webauthn-off")
+	if sec := b.get(g.base + "/account/security"); strings.Contains(sec.body, "Kim&#39;s key") {
+		t.Errorf("the key is still listed after its removal")
+	}
+	if got := left(); got != "none" {
+		t.Errorf("without a factor the security page still shows %s recovery codes", got)
+	}
+	// Without a factor the password alone signs in again.
+	_, resp = tfPassword(t, rp, newBrowser(t).from("127.0.0.85"), email, pass)
+	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/login/") {
+		t.Errorf("password without a factor led to %s", loc)
+	}
+	// The codes went with the last factor: a new first key comes with
+	// new ones.
+	key2 := newSoftKey(t, g.base)
+	reg = keyButton(t, b.get(g.base+"/account/security").body, "register")
+	_, begun = b.postJSON(g.base+reg["begin"], reg["csrf"], map[string]any{"name": "New key"})
+	_, done = b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": key2.create(begun["publicKey"].(map[string]any))})
+	if again := waCodesShown(t, g, b, done, "/account/security?done=webauthn-on"); slices.Contains(again, fresh[1]) {
+		t.Errorf("the new codes repeat an old one")
+	}
 }

@@ -5,6 +5,12 @@
 // follows the redirect the server answers. Errors go to the nearest
 // [data-webauthn-error]. The pages work without this file; only these
 // buttons need it.
+//
+// Conditional UI (passkey autofill): on the sign-in page, whose email field
+// has autocomplete="username webauthn", a passkey ceremony starts as the
+// page opens with mediation 'conditional' where the browser supports it;
+// the browser offers the passkeys among the field's suggestions, and
+// choosing one finishes through the passkey button's endpoints.
 (function () {
   'use strict';
 
@@ -100,7 +106,9 @@
     box.hidden = false;
   }
 
-  async function run(button) {
+  // run runs the ceremony of button. With signal, it is the conditional
+  // one of a passkey button.
+  async function run(button, signal) {
     var d = button.dataset, body = {};
     if (d.authRequestId) body.authRequestID = d.authRequestId;
     if (d.key) body.key = d.key;
@@ -109,6 +117,8 @@
     var pk = decodeOptions(begun.publicKey), cred;
     if (d.webauthn === 'register') {
       cred = await navigator.credentials.create({ publicKey: pk });
+    } else if (signal) {
+      cred = await navigator.credentials.get({ publicKey: pk, mediation: 'conditional', signal: signal });
     } else {
       cred = await navigator.credentials.get({ publicKey: pk });
     }
@@ -117,6 +127,40 @@
     body.credential = encodeCredential(cred);
     var done = await post(d.finish, d.csrf, body);
     window.location.assign(done.redirect || window.location.href);
+  }
+
+  // The pending conditional request, aborted when the button is used (a
+  // browser runs one request at a time) and renewed before the server
+  // forgets its challenge (5 minutes).
+  var conditional = null;
+  var renewAfter = 4 * 60 * 1000;
+
+  async function startConditional(button) {
+    if (!document.querySelector('input[autocomplete~="webauthn"]')) return;
+    if (!PublicKeyCredential.isConditionalMediationAvailable) return;
+    try {
+      if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    } catch (e) {
+      return;
+    }
+    var ctl = new AbortController();
+    conditional = ctl;
+    var timer = setTimeout(function () { ctl.abort('renew'); }, renewAfter);
+    try {
+      await run(button, ctl.signal);
+    } catch (e) {
+      if (e && e.redirect) { window.location.assign(e.redirect); return; }
+      if (ctl.signal.aborted) {
+        if (ctl.signal.reason === 'renew') startConditional(button);
+        return;
+      }
+      // The server refused the passkey, or the sign-in (blocked,
+      // expired): the same message as the button's.
+      if (e && e.name !== 'NotAllowedError' && e.message) show(button, e.message);
+    } finally {
+      clearTimeout(timer);
+      if (conditional === ctl) conditional = null;
+    }
   }
 
   function bind(button) {
@@ -128,6 +172,7 @@
     button.addEventListener('click', async function () {
       var box = errorBox(button);
       if (box) box.hidden = true;
+      if (conditional) conditional.abort('button');
       button.disabled = true;
       try {
         await run(button);
@@ -152,6 +197,8 @@
     document.querySelectorAll('form[data-webauthn-form]').forEach(function (f) {
       f.addEventListener('submit', function (e) { e.preventDefault(); });
     });
+    var passkey = document.querySelector('button[data-webauthn="passkey"]');
+    if (passkey && !conditional && window.PublicKeyCredential && navigator.credentials) startConditional(passkey);
   }
 
   if (document.readyState === 'loading') {
