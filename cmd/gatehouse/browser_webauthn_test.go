@@ -179,8 +179,9 @@ func TestBrowserWebAuthn(t *testing.T) {
 			signedIn("first sign-in", "pwd")
 			register("register a security key", "Virtual key")
 			b.do(ctx, "recovery codes", chromedp.WaitVisible(chromedp.CSS("#recovery-codes")))
-			if n := browserRun(b, ctx, "count the recovery codes", chromedp.Evaluate[int](`document.querySelectorAll("#recovery-codes li").length`)); n != 10 {
-				t.Errorf("%d recovery codes shown, want 10", n)
+			codes := browserRun(b, ctx, "read the recovery codes", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#recovery-codes code"), c => c.textContent)`))
+			if len(codes) != 10 {
+				t.Fatalf("%d recovery codes shown, want 10", len(codes))
 			}
 			b.do(ctx, "continue after the recovery codes", chromedp.Click(chromedp.CSS("a.button")))
 			added("register a security key", "Virtual key")
@@ -230,6 +231,50 @@ func TestBrowserWebAuthn(t *testing.T) {
 			presence(true)
 			b.do(ctx, "passkey button", chromedp.Click(chromedp.CSS(`button[data-webauthn="passkey"]`)))
 			signedIn("passkey button", "swk mfa")
+
+			// Removal: the passkey, confirmed with itself; then the
+			// security key, lost (its authenticator is gone) and the last
+			// factor, with a recovery code, after a wrong one.
+			removeButton := func(name string) chromedp.Search {
+				return chromedp.Search(`//li[strong[text()="` + name + `"]]//button`)
+			}
+			removed := func(step, name string) {
+				t.Helper()
+				b.do(ctx, step+": result", chromedp.WaitVisible(chromedp.CSS(".info")))
+				if info := browserRun(b, ctx, step+": read the result", chromedp.Text(chromedp.CSS(".info"))); !strings.Contains(info, "was removed") {
+					t.Fatalf("%s: %q", step, info)
+				}
+				if body := browserRun(b, ctx, step+": read the page", chromedp.Text(chromedp.CSS("#webauthn"))); strings.Contains(body, name) {
+					t.Errorf("%s: the key is still listed: %q", step, body)
+				}
+			}
+			b.do(ctx, "remove the passkey",
+				chromedp.Navigate(g.base+"/account/security"),
+				chromedp.Click(removeButton("Laptop passkey")),
+				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="remove"]`)),
+				chromedp.Click(chromedp.CSS(`button[data-webauthn="remove"]`)),
+			)
+			removed("remove the passkey", "Laptop passkey")
+			b.do(ctx, "remove the security key: a wrong recovery code",
+				chromedp.Click(removeButton("Virtual key")),
+				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="remove"]`)),
+				chromedp.Click(chromedp.Search(`//button[text()="Use a recovery code"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#code")),
+				chromedp.SendKeys(chromedp.CSS("#code"), "aaaaa-bbbbb"),
+				chromedp.Click(chromedp.CSS(`form[action="/account/security/webauthn/remove-confirm"] button[type="submit"]`)),
+				chromedp.WaitVisible(chromedp.CSS(".alert")),
+			)
+			if alert := browserRun(b, ctx, "read the alert", chromedp.Text(chromedp.CSS(".alert"))); alert != "Invalid One Time Password! (Attempts left: 2)" {
+				t.Errorf("wrong recovery code: alert %q", alert)
+			}
+			b.do(ctx, "remove the security key: a recovery code",
+				chromedp.SendKeys(chromedp.CSS("#code"), codes[0]),
+				chromedp.Click(chromedp.CSS(`form[action="/account/security/webauthn/remove-confirm"] button[type="submit"]`)),
+			)
+			removed("remove the security key", "Virtual key")
+			if page := browserRun(b, ctx, "read the security page", chromedp.Text(chromedp.CSS("main"))); strings.Contains(page, "Recovery codes") {
+				t.Errorf("recovery codes are still offered without a factor")
+			}
 		})
 	}
 }

@@ -13,10 +13,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 )
@@ -401,6 +404,10 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if status != http.StatusUnauthorized || !strings.Contains(done["error"].(string), "copied") {
 			t.Errorf("assertion with a counter gone back = %d %v, want 401 (copied)", status, done)
 		}
+		// A security event the user sees on the account page.
+		if acct := b.get(g.base + "/account"); !strings.Contains(acct.body, "Security key refused: it may have been copied") {
+			t.Errorf("the account page does not show the clone warning")
+		}
 		key.count += 5
 		// The key stays refused, and still counts as a factor: the
 		// password alone does not sign in.
@@ -649,5 +656,90 @@ func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
 	_, done = b.postJSON(g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": key2.create(begun["publicKey"].(map[string]any))})
 	if again := waCodesShown(t, g, b, done, "/account/security?done=webauthn-on"); slices.Contains(again, fresh[1]) {
 		t.Errorf("the new codes repeat an old one")
+	}
+}
+
+// TestWebAuthnCeremonies checks where a challenge lives: on the server, for
+// ceremonyTTL (5 minutes) by the server's clock, and in the database, so
+// that on PostgreSQL a ceremony begun on one replica finishes on another
+// (once).
+func TestWebAuthnCeremonies(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			clock := filepath.Join(t.TempDir(), "clock")
+			setClock := func(d time.Duration) {
+				t.Helper()
+				if err := os.WriteFile(clock+".tmp", []byte(d.String()), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(clock+".tmp", clock); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setClock(0)
+			extra := []string{"GATEHOUSE_TEST_CLOCK_FILE=" + clock, "GATEHOUSE_TEST_CLOCK_SKEW_CHECK=off"}
+			a := startLocalGatehouse(t, backend, extra...)
+			rp := newRelyingParty(t, a)
+			const email, pass = "lin@example.com", "lin's long password 123"
+			a.createUser(email, "Lin", pass)
+			key := newSoftKey(t, a.base)
+			b := newBrowser(t)
+			rp.signIn(b, rp.newFlow(), email, pass)
+			reg := keyButton(t, b.get(a.base+"/account/security").body, "register")
+			_, begun := b.postJSON(a.base+reg["begin"], reg["csrf"], map[string]any{"name": "Lin's key"})
+			if status, done := b.postJSON(a.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": key.create(begun["publicKey"].(map[string]any))}); status != http.StatusOK {
+				t.Fatalf("register/finish = %d %v", status, done)
+			}
+
+			// keyStep signs in with the password and begins the key step on
+			// begin; it returns the browser, the button and the ceremony.
+			keyStep := func(begin string) (*browser, map[string]string, map[string]any) {
+				t.Helper()
+				b := newBrowser(t)
+				_, resp := tfPassword(t, rp, b, email, pass)
+				btn := keyButton(t, b.get(tfLoc(resp)).body, "second")
+				status, begun := b.postJSON(begin+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
+				if status != http.StatusOK {
+					t.Fatalf("webauthn/begin = %d %v", status, begun)
+				}
+				return b, btn, begun
+			}
+			finish := func(b *browser, at string, btn map[string]string, begun map[string]any) (int, map[string]any) {
+				t.Helper()
+				return b.postJSON(at+btn["finish"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"],
+					"ceremony": begun["ceremony"], "credential": key.get(begun["publicKey"].(map[string]any), a.base, false)})
+			}
+
+			// A challenge outlives 4 minutes, not 5 (and the failure counts).
+			b1, btn, begun := keyStep(a.base)
+			setClock(4 * time.Minute)
+			if status, done := finish(b1, a.base, btn, begun); status != http.StatusOK {
+				t.Errorf("finish after 4 minutes = %d %v, want 200", status, done)
+			}
+			b2, btn, begun := keyStep(a.base)
+			setClock(9*time.Minute + time.Second)
+			if status, done := finish(b2, a.base, btn, begun); status != http.StatusUnauthorized || !strings.Contains(done["error"].(string), "Attempts left: 2") {
+				t.Errorf("finish after 5 minutes = %d %v, want 401 with 2 attempts left", status, done)
+			}
+
+			if backend != "postgres" {
+				return // one server per SQLite database
+			}
+			// Replica B: same database, key file, issuer and clock.
+			other := newGatehouse(t, tfEnvValue(a, "GATEHOUSE_DATABASE_URL"), append(extra,
+				"GATEHOUSE_ISSUER="+a.base,
+				"GATEHOUSE_SECRETS_KEY_FILE="+tfEnvValue(a, "GATEHOUSE_SECRETS_KEY_FILE"))...)
+			other.start()
+			_, port, _ := net.SplitHostPort(strings.TrimPrefix(other.base, "http://"))
+			onB := "http://localhost:" + port // the browser's cookies are localhost's
+			b3, btn, begun := keyStep(a.base)
+			if status, done := finish(b3, onB, btn, begun); status != http.StatusOK {
+				t.Fatalf("finish on replica B of a ceremony begun on A = %d %v, want 200", status, done)
+			}
+			if status, done := finish(b3, a.base, btn, begun); status != http.StatusUnauthorized && status != http.StatusBadRequest {
+				t.Errorf("the same ceremony again on A = %d %v, want it refused", status, done)
+			}
+		})
 	}
 }
