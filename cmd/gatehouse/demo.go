@@ -410,10 +410,9 @@ func (d *demoApp) setCookie(w http.ResponseWriter, name, value string, ttl time.
 }
 
 // newDemo sets up the demo user and client (setupDemo, printing to
-// env.stdout) and returns the demo application.
-func newDemo(ctx context.Context, cfg *Config, store storage.Store, env *environ, logger *slog.Logger) (*demoApp, error) {
+// env.stdout) and returns the demo application, running on the clock now.
+func newDemo(ctx context.Context, cfg *Config, store storage.Store, now func() time.Time, env *environ, logger *slog.Logger) (*demoApp, error) {
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
-	now := clockFromEnv(env.getenv)
 	clientID, err := setupDemo(ctx, store, issuer, now, env.stdout)
 	if err != nil {
 		return nil, err

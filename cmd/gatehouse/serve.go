@@ -83,10 +83,12 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	// Expired state is purged on a schedule (housekeeping.go).
-	go newHousekeeper(cfg, store, clockFromEnv(env.getenv), logger).run(ctx)
+	// Expired state is purged on a schedule (housekeeping.go), by the
+	// clock the server runs on (the database's, on PostgreSQL).
+	now := srv.clock.follow(clockFromEnv(env.getenv))
+	go newHousekeeper(cfg, store, now, logger).run(ctx)
 	if *demo {
-		if srv.demo, err = newDemo(ctx, cfg, store, env, logger); err != nil {
+		if srv.demo, err = newDemo(ctx, cfg, store, now, env, logger); err != nil {
 			return err
 		}
 	}
