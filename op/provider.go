@@ -92,7 +92,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st}
-	p.handler = withMemo(p.documents(cors.New(corsOptions), p.tokenClient(zp)))
+	p.handler = p.documents(cors.New(corsOptions), withMemo(p.tokenClient(zp)))
 	return p, nil
 }
 
