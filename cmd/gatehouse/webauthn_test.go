@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -739,6 +740,104 @@ func TestWebAuthnCeremonies(t *testing.T) {
 			}
 			if status, done := finish(b3, a.base, btn, begun); status != http.StatusUnauthorized && status != http.StatusBadRequest {
 				t.Errorf("the same ceremony again on A = %d %v, want it refused", status, done)
+			}
+		})
+	}
+}
+
+// waTFStart is tfStart (SMTP sink, movable clock) with the issuer
+// http://localhost:PORT, since WebAuthn needs a host name.
+func waTFStart(t *testing.T, backend string) *tfEnv {
+	t.Helper()
+	e := &tfEnv{mail: tfNewSink(t), dsn: databaseURL(t, backend), clockFile: filepath.Join(t.TempDir(), "clock")}
+	e.advance(0)
+	e.extra = []string{
+		"GATEHOUSE_MAIL_SMTP_HOST=127.0.0.1",
+		"GATEHOUSE_MAIL_SMTP_PORT=" + strconv.Itoa(e.mail.port()),
+		"GATEHOUSE_MAIL_SMTP_TLS=none",
+		"GATEHOUSE_TEST_CLOCK_FILE=" + e.clockFile,
+		"GATEHOUSE_TEST_CLOCK_SKEW_CHECK=off",
+	}
+	e.g = newGatehouse(t, e.dsn, e.extra...)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(e.g.base, "http://"))
+	e.g.base = "http://localhost:" + port
+	e.g.env = append(e.g.env, "GATEHOUSE_ISSUER="+e.g.base)
+	e.g.start()
+	e.rp = newRelyingParty(t, e.g)
+	return e
+}
+
+var waKeyLinkRE = regexp.MustCompile(`<a href="(/login/webauthn\?authRequestID=[^"]+)">Use a security key or passkey</a>`)
+
+// TestWebAuthnWithTOTP: a key beside the authenticator app. Adding it needs
+// a session that used the app; the code page links to the key step and
+// back; removing the key needs the app's code (a wrong one counts) and
+// leaves the recovery codes.
+func TestWebAuthnWithTOTP(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := waTFStart(t, backend)
+			u := e.newUser(t, "tom@example.com")
+			old := e.session(t, u, "127.0.0.90") // the password alone, before the app
+			e.enableTOTP(t, old, u)
+
+			reg := keyButton(t, e.security(t, old).body, "register")
+			if status, reply := old.postJSON(e.g.base+reg["begin"], reg["csrf"], map[string]any{"name": "Tom's key"}); status != http.StatusForbidden ||
+				!strings.Contains(reply["error"].(string), "second factor first") {
+				t.Errorf("register/begin in a session without the app = %d %v, want 403", status, reply)
+			}
+
+			rp := tfRP(t, e.rp)
+			b := newBrowser(t).from("127.0.0.91")
+			f, page := e.codePage(t, rp, b, u)
+			tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", tfForm(t, page.body, "/login/otp"), e.code(u)))
+			key := newSoftKey(t, e.g.base)
+			reg = keyButton(t, e.security(t, b).body, "register")
+			_, begun := b.postJSON(e.g.base+reg["begin"], reg["csrf"], map[string]any{"name": "Tom's key"})
+			status, done := b.postJSON(e.g.base+reg["finish"], reg["csrf"], map[string]any{"ceremony": begun["ceremony"], "credential": key.create(begun["publicKey"].(map[string]any))})
+			if status != http.StatusOK || done["redirect"] != "/account/security?done=webauthn-on" {
+				t.Fatalf("register/finish = %d %v, want the security page (the user has recovery codes)", status, done)
+			}
+
+			// The code page offers the key; the key step offers the code.
+			b2 := newBrowser(t).from("127.0.0.92")
+			f, page = e.codePage(t, rp, b2, u)
+			m := waKeyLinkRE.FindStringSubmatch(page.body)
+			if m == nil {
+				t.Fatalf("the code page offers no security key:\n%s", page.body)
+			}
+			step := b2.get(e.g.base + html.UnescapeString(m[1]))
+			if !strings.Contains(step.body, "Use a one-time password instead") {
+				t.Errorf("the key step of a user with the app does not lead back to the code")
+			}
+			btn := keyButton(t, step.body, "second")
+			_, begun = b2.postJSON(e.g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
+			status, done = b2.postJSON(e.g.base+btn["finish"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"],
+				"ceremony": begun["ceremony"], "credential": key.get(begun["publicKey"].(map[string]any), e.g.base, false)})
+			if status != http.StatusOK {
+				t.Fatalf("webauthn/finish = %d %v", status, done)
+			}
+			if page, at := b2.follow(done["redirect"].(string), rpRedirect); page != nil {
+				t.Fatalf("after the key, landed on %s (%d)", at, page.StatusCode)
+			} else {
+				_, _, c := rp.exchange(rp.codeFrom(at, f), f)
+				tfClaims(t, c, []string{"pwd", "hwk", "mfa"}, "urn:gatehouse:loa:3")
+			}
+
+			// Removing the key needs the app's code.
+			confirm := b.post(e.g.base+"/account/security/webauthn/remove", tfForm(t, e.security(t, b).body, "/account/security/webauthn/remove"))
+			form := tfForm(t, confirm.body, "/account/security/webauthn/remove-confirm")
+			tfExpect(t, tfPostCode(b, e.g.base+"/account/security/webauthn/remove-confirm", form, e.wrongTOTP(u)), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+			if !strings.Contains(e.security(t, b).body, "Tom&#39;s key") {
+				t.Fatalf("a wrong code removed the key")
+			}
+			tfRedirect(t, tfPostCode(b, e.g.base+"/account/security/webauthn/remove-confirm", form, e.code(u)), "/account/security?done=webauthn-off")
+			if sec := e.security(t, b).body; strings.Contains(sec, "Tom&#39;s key") {
+				t.Errorf("the key is still listed after its removal")
+			}
+			if got := acLeft(t, e, b); got != "10" {
+				t.Errorf("after removing the key beside the app, %s recovery codes left, want 10", got)
 			}
 		})
 	}
