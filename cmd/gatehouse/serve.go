@@ -329,7 +329,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lh.RenderError(w, r, http.StatusForbidden, "Request refused", "Cross-origin form submissions are not accepted.")
 	}))
-	loginRoutes := provider.IssuerInterceptor(csrf.Handler(lh.Routes()))
+	loginRoutes := provider.IssuerInterceptor(csrf.Handler(formGuard(lh, false, lh.Routes())))
 	for _, p := range []string{"/login", "/login/*", "/account", "/account/*", "/logout", "/signed-out", "/static/*",
 		"/register", "/register/*", "/recover", "/recover/*", "/lang"} {
 		r.Handle(p, loginRoutes)
@@ -340,13 +340,13 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	// learns the browser's session.
 	r.Handle("/authorize", authorizeErrors(lh, provider))
 	r.Handle("/authorize/callback", authorizeErrors(lh, provider))
-	r.Handle("/end_session", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.Handle("/end_session", formGuard(lh, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := lh.SessionID(r); id != "" {
 			r = r.WithContext(op.WithBrowserSession(r.Context(), id))
 		}
 		lh.ClearSession(w)
 		provider.ServeHTTP(w, r)
-	}))
+	})))
 	r.Mount("/", protocolFaults(provider))
 
 	var h http.Handler = r
