@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
 // TestHousekeeping runs two replicas on one PostgreSQL schema, each
@@ -233,5 +236,53 @@ func TestHousekeepingConfig(t *testing.T) {
 				t.Errorf("purge request %+v", r)
 			}
 		})
+	}
+}
+
+// TestHousekeeperLogs runs single purges on a real SQLite store and checks
+// what the housekeeper logs: the counts of a purge that deleted rows, and
+// a warning (not a crash) when the database fails.
+func TestHousekeeperLogs(t *testing.T) {
+	ctx := t.Context()
+	store, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "hk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, time.July, 1, 12, 0, 0, 0, time.UTC)
+	if err := store.AddEvent(ctx, &storage.Event{Time: now.Add(-100 * 24 * time.Hour), Type: "signin.failed", IP: "192.0.2.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RecordFailure(ctx, "pwd:ip:192.0.2.7", storage.Limit{Max: 5, Window: time.Hour, Block: time.Hour}, now.Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	h := newHousekeeper(DefaultConfig(), store, func() time.Time { return now },
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+
+	p, err := h.purge(ctx)
+	if err != nil || p.Events != 1 || p.Counters != 1 {
+		t.Fatalf("purge: %+v, %v; want 1 event and 1 counter", p, err)
+	}
+	if line := logs.String(); !strings.Contains(line, "level=INFO") || !strings.Contains(line, "housekeeping: purged expired state") ||
+		!strings.Contains(line, "deleted=2") || !strings.Contains(line, "audit_events=1") || !strings.Contains(line, "attempt_counters=1") ||
+		strings.Contains(line, "192.0.2.7") {
+		t.Errorf("log of a purge: %s", line)
+	}
+
+	logs.Reset()
+	if _, err := h.purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if line := logs.String(); !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "nothing to purge") {
+		t.Errorf("log of an empty purge: %s", line)
+	}
+
+	logs.Reset()
+	store.Close()
+	if _, err := h.purge(ctx); err == nil {
+		t.Fatal("purge on a closed database succeeded")
+	}
+	if line := logs.String(); !strings.Contains(line, "level=WARN") || !strings.Contains(line, "purge failed") {
+		t.Errorf("log of a failed purge: %s", line)
 	}
 }
