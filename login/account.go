@@ -57,6 +57,8 @@ var eventNames = map[string]string{
 	"recovery.issued":  "New recovery codes",
 	"email.changed":    "Email address changed",
 	"password.changed": "Password changed",
+
+	"webauthn.clone_warning": "Security key refused: it may have been copied",
 }
 
 // showAccount shows the account: profile, sessions, second factors and

@@ -17,6 +17,9 @@ var securityDone = map[string]string{
 	"totp-on":   "The authenticator app is enabled.",
 	"totp-off":  "The authenticator app is disabled.",
 	"codes":     "Your recovery codes were replaced.",
+
+	"webauthn-on":  "The security key or passkey was added.",
+	"webauthn-off": "The security key or passkey was removed.",
 }
 
 // signedIn returns the browser's session and user, or an error page.

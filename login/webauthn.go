@@ -76,12 +76,6 @@ const (
 	msgKeyNeedMFA    = "To add a security key, sign in with your second factor first."
 )
 
-func init() {
-	securityDone["webauthn-on"] = "The security key or passkey was added."
-	securityDone["webauthn-off"] = "The security key or passkey was removed."
-	eventNames["webauthn.clone_warning"] = "Security key refused: it may have been copied"
-}
-
 // webauthnRoutes adds the key routes when keys are on.
 func (h *Handler) webauthnRoutes(r chi.Router) {
 	if h.WebAuthn == nil {
