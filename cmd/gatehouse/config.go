@@ -81,6 +81,10 @@ type DatabaseConfig struct {
 	// URL is "sqlite:PATH" or a postgres:// (or postgresql://) URL.
 	// Config.DatabaseDriver splits it into a driver name and a DSN.
 	URL string `yaml:"url"`
+	// MaxConns caps the PostgreSQL connections of each replica's pool; 0
+	// keeps the URL's pool_max_conns, else pgx's default, the larger of 4
+	// and the number of CPUs.
+	MaxConns int `yaml:"max_conns"`
 }
 
 // SecretsConfig is the "secrets" section.
@@ -609,6 +613,9 @@ func (c *Config) Validate() error {
 	if _, _, ok := databaseDriver(c.Database.URL); !ok {
 		// The URL is not quoted: it may hold a password.
 		bad("database.url", "must be sqlite:PATH or a postgres://user:pass@host:5432/db URL")
+	}
+	if n := c.Database.MaxConns; n < 0 || n > 10000 {
+		bad("database.max_conns", "must be from 0 (pgx's default) to 10000, not %d", n)
 	}
 	if c.Secrets.KeyFile == "" {
 		bad("secrets.key_file", "must be set")

@@ -23,7 +23,7 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 		}
 		return s, nil
 	case "postgres":
-		s, err := postgres.Open(ctx, dsn)
+		s, err := postgres.OpenWith(ctx, dsn, postgres.Options{MaxConns: int32(cfg.Database.MaxConns)})
 		if err != nil {
 			return nil, fmt.Errorf("database.url: open postgres: %w", err)
 		}

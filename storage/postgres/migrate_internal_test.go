@@ -20,7 +20,7 @@ import (
 // closed when t ends.
 func newMigrate(t *testing.T, dsn string) *migrate.Migrate {
 	t.Helper()
-	pool, err := connect(t.Context(), dsn)
+	pool, err := connect(t.Context(), dsn, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,11 +46,24 @@ var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPD
 // schema, so that of the replicas sharing a database one purges at a time.
 const purgeLock = `SELECT pg_try_advisory_xact_lock(hashtext('gatehouse housekeeping'), hashtext(current_schema()))`
 
+// Options tune the connection pool.
+type Options struct {
+	// MaxConns caps the pool's connections; 0 keeps pool_max_conns from
+	// the connection string, else pgx's default (the larger of 4 and the
+	// number of CPUs).
+	MaxConns int32
+}
+
 // Open connects to the database named by dsn (see the package
 // documentation) and migrates it to the latest schema. Replicas starting
 // together take turns: migrations run under an advisory lock.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	pool, err := connect(ctx, dsn)
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with pool options.
+func OpenWith(ctx context.Context, dsn string, opt Options) (*Store, error) {
+	pool, err := connect(ctx, dsn, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +78,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Migrate applies the migrations the database named by dsn lacks, under an
 // advisory lock.
 func Migrate(ctx context.Context, dsn string) error {
-	pool, err := connect(ctx, dsn)
+	pool, err := connect(ctx, dsn, Options{})
 	if err != nil {
 		return err
 	}
@@ -81,12 +94,16 @@ func (s *Store) Close() error {
 }
 
 // connect opens a pool on dsn and checks that the database answers.
-func connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+func connect(ctx context.Context, dsn string, opt Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The error may quote the connection string, password included.
 		return nil, errors.New("postgres: cannot parse the connection string " +
 			"(want postgres://user:password@host:5432/dbname?option=value or key=value pairs)")
+	}
+	if opt.MaxConns > 0 {
+		cfg.MaxConns = opt.MaxConns
+		cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
