@@ -197,6 +197,11 @@ func TestTemplateTextsTranslated(t *testing.T) {
 	}
 	tagRE := regexp.MustCompile(`(?s)<[^>]*>|\{\{.*?\}\}`)
 	for _, name := range names {
+		if filepath.Base(name) == "demo.html" {
+			// The demo plays a relying party of its own (serve --demo),
+			// not a Gatehouse page: it is in English only.
+			continue
+		}
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
