@@ -299,6 +299,7 @@ func TestPostgresRestart(t *testing.T) {
 	f, page := e.codePage(t, rp, b, u)
 	code := e.mail.code(t, u.email, n)
 	codeForm := tfForm(t, page.body, "/login/otp")
+	resendForm := tfForm(t, page.body, "/login/otp/resend")
 	tfExpect(t, tfPostCode(b, g.base+"/login/otp", codeForm, tfOther(code)), http.StatusUnauthorized, tfWrong1)
 
 	// Another sign-in got its authorization code; the application
@@ -351,6 +352,10 @@ func TestPostgresRestart(t *testing.T) {
 
 	// The right code: a clear 503 page, nothing consumed, no redirect.
 	pgUnavailable(t, "code during the outage", tfPostCode(b, g.base+"/login/otp", codeForm, code))
+	// Resend: 503, and no code is sent (nor the one sent voided: it
+	// works below).
+	sent := e.mail.count(u.email, tfCodeSubject)
+	pgUnavailable(t, "resend during the outage", b.post(g.base+"/login/otp/resend", resendForm))
 	// The right password: 503, not a way in.
 	resp := b3.post(g.base+"/login", passwordForm)
 	pgUnavailable(t, "password during the outage", resp)
@@ -390,6 +395,9 @@ func TestPostgresRestart(t *testing.T) {
 	outage := dbBack.Sub(stopStart)
 	recovery := waitReady(t, g, 15*time.Second)
 
+	if n := e.mail.count(u.email, tfCodeSubject); n != sent {
+		t.Errorf("%d codes sent during the outage, want none", n-sent)
+	}
 	// The sign-in resumes where it was: the outage spent no attempt (one
 	// left after one more wrong code), and the emailed code still works.
 	tfExpect(t, tfPostCode(b, g.base+"/login/otp", codeForm, tfOther(code)), http.StatusUnauthorized, tfWrong2)
