@@ -66,6 +66,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	return &Store{sqlstore.New(db, sqlstore.Dialect{
 		Constraint: constraint,
+		// modernc.org/sqlite prepares every query anew; reuse them.
+		PrepareStatements: true,
 		// No row locks: BEGIN IMMEDIATE takes the database's write lock.
 	})}, nil
 }

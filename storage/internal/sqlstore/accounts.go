@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -74,7 +73,7 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID, purpose string) 
 // a mix of two.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
 	const op = "replace recovery codes"
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.d.LockRow, userID).Scan(&id)
 		if err != nil {

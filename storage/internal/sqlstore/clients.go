@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -60,7 +59,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // DeleteClient removes the client id together with its auth requests and
 // the access and refresh tokens issued to it.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.inTx(ctx, "delete client", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "delete client", func(tx *stmtTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)
 		if err != nil {
 			return s.fail("delete client", err)

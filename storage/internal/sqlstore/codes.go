@@ -42,7 +42,7 @@ func (s *Store) IssueCode(ctx context.Context, c *storage.OneTimeCode, cooldown 
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
 	}
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.d.LockRow, c.UserID).Scan(&id)
 		if err != nil {

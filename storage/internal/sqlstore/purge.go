@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -104,7 +103,7 @@ func (s *Store) Purge(ctx context.Context, r storage.PurgeRequest) (storage.Purg
 func (s *Store) purgeOnce(ctx context.Context, st purgeStep) (int, error) {
 	op := "purge " + st.name
 	var n int64
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(tx *stmtTx) error {
 		if s.d.PurgeLock != "" {
 			var ok bool
 			if err := tx.QueryRowContext(ctx, s.d.PurgeLock).Scan(&ok); err != nil {

@@ -38,12 +38,18 @@ type Dialect struct {
 	// the transaction ends). It is "" where write transactions serialise
 	// anyway.
 	PurgeLock string
+	// PrepareStatements makes the Store prepare each statement once and
+	// reuse it (see stmtDB). Leave it off where the driver already caches
+	// prepared statements per connection, as pgx's stdlib driver does by
+	// default (QueryExecModeCacheStatement), so that none is prepared
+	// twice.
+	PrepareStatements bool
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been
 // migrated with the migrations package.
 type Store struct {
-	db *sql.DB
+	db *stmtDB
 	d  Dialect
 }
 
@@ -51,7 +57,7 @@ var _ storage.Store = (*Store)(nil)
 
 // New returns a Store over db. The Store owns db: Close closes it.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: db, d: d}
+	return &Store{db: newStmtDB(db, d.PrepareStatements), d: d}
 }
 
 // Ping reports whether the database answers.
@@ -98,19 +104,24 @@ func (s *Store) execOne(ctx context.Context, op, query string, args ...any) erro
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.
-func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, op string, fn func(*stmtTx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storage: %s: %w", op, err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
+	stx := s.db.tx(tx)
+	err = fn(stx)
+	if err == nil {
+		err = tx.Commit()
+		if err != nil {
+			err = s.fail(op, err)
+		}
+	} else {
+		tx.Rollback()
 	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(op, err)
-	}
-	return nil
+	stx.prepareMisses(ctx)
+	return err
 }
 
 // A scanner is a *sql.Row or *sql.Rows.

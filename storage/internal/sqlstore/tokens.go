@@ -150,7 +150,7 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.R
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *storage.RefreshToken, now time.Time) error {
 	const op = "rotate refresh token"
 	replayed := false
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, op, func(tx *stmtTx) error {
 		var family string
 		err := tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
@@ -185,7 +185,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *st
 // access token of the grant grantID. Tokens revoked before keep their first
 // revocation time. An empty grantID (client credentials) revokes nothing.
 func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) error {
-	return s.inTx(ctx, "revoke grant", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "revoke grant", func(tx *stmtTx) error {
 		return s.revokeGrant(ctx, tx, grantID, now)
 	})
 }
@@ -215,7 +215,7 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string, now time.Ti
 	if userID == "" {
 		return nil
 	}
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
 		for _, q := range []string{
 			`UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
 			`UPDATE access_tokens SET revoked_at = $2
