@@ -60,7 +60,7 @@ type fuzzSite struct {
 
 	mu     sync.Mutex
 	errLog bytes.Buffer // the server's ERROR lines
-	errors io.Writer
+	errOut io.Writer
 }
 
 // takeErrors returns the ERROR lines logged since the last call.
@@ -145,8 +145,8 @@ func newFuzzSite(f testing.TB) *fuzzSite {
 	s.csrfKey = box.Derive("csrf")
 	// Errors are kept to explain a failure; the rest (emailed codes, the
 	// request log) is dropped.
-	s.errors = &lockedWriter{mu: &s.mu, w: &s.errLog}
-	srv, err := newServer(ctx, cfg, store, slog.New(slog.NewTextHandler(s.errors, &slog.HandlerOptions{Level: slog.LevelError})))
+	s.errOut = &lockedWriter{mu: &s.mu, w: &s.errLog}
+	srv, err := newServer(ctx, cfg, store, slog.New(slog.NewTextHandler(s.errOut, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		f.Fatal(err)
 	}
