@@ -32,6 +32,7 @@ const (
 	msgStartAgain   = "Too many wrong codes. Please sign in again."
 	msgNoPending    = "There is no code waiting for you. Ask for a new code."
 	msgCodeRequired = "Enter the 6-digit code."
+	msgNoTOTPSetup  = "No authenticator app setup is in progress. Please start again."
 )
 
 // Code purposes (the "purpose" of storage.OneTimeCode).

@@ -523,6 +523,10 @@ func (h *Handler) newTOTP(r *http.Request, u *storage.User, p *page) error {
 // pendingTOTP puts the enrolment in progress back on p, after a wrong code.
 func (h *Handler) pendingTOTP(r *http.Request, u *storage.User, p *page) error {
 	t, err := h.Store.TOTPByUser(r.Context(), u.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		// A code posted with no setup begun (or one removed meanwhile).
+		return userError(http.StatusConflict, "Start again", msgNoTOTPSetup)
+	}
 	if err != nil {
 		return fmt.Errorf("load totp: %w", err)
 	}
