@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -20,14 +21,21 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
-// Supported signing algorithms. RS256 is the default that OIDC requires.
+// Supported signing algorithms. RS256 is the default that OIDC requires;
+// EdDSA signs with Ed25519 (RFC 8037).
 const (
 	RS256 = "RS256"
 	ES256 = "ES256"
+	EdDSA = "EdDSA"
 )
 
-// Algorithms lists the signing algorithms Gatehouse keeps a key for.
-var algorithms = []string{RS256, ES256}
+// algorithms lists the signing algorithms Gatehouse keeps a key for.
+var algorithms = []string{RS256, ES256, EdDSA}
+
+// IsAlgorithm reports whether alg is a supported signing algorithm.
+func IsAlgorithm(alg string) bool {
+	return slices.Contains(algorithms, alg)
+}
 
 // keyCacheTTL bounds how long a replica serves keys it read from the
 // database. A new key is published PublishDelay before it signs, so every
@@ -138,6 +146,8 @@ func (k *Keys) create(ctx context.Context, alg string, activeAt time.Time) error
 		priv, err = rsa.GenerateKey(rand.Reader, 3072)
 	case ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		return fmt.Errorf("op: unsupported signing algorithm %q", alg)
 	}

@@ -72,40 +72,50 @@ func TestKeyRotation(t *testing.T) {
 	if err := k.Ensure(ctx); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	for _, alg := range []string{RS256, ES256} {
+	old := map[string]string{}
+	for _, alg := range algorithms {
 		signing, pub := kids(t, k, alg)
 		if len(pub) != 1 || pub[0] != signing {
 			t.Fatalf("%s after Ensure: signing %s, published %v; want one key", alg, signing, pub)
 		}
+		old[alg] = signing
 	}
-	old, _ := kids(t, k, RS256)
 
 	if _, err := k.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	signing, pub := kids(t, k, RS256)
-	if signing != old {
-		t.Errorf("the new key signs before PublishDelay")
-	}
-	if len(pub) != 2 || !slices.Contains(pub, old) {
-		t.Fatalf("after rotate, published %v; want old and new", pub)
-	}
-	next := pub[0]
-	if next == old {
-		next = pub[1]
+	next := map[string]string{}
+	for _, alg := range algorithms {
+		signing, pub := kids(t, k, alg)
+		if signing != old[alg] {
+			t.Errorf("%s: the new key signs before PublishDelay", alg)
+		}
+		if len(pub) != 2 || !slices.Contains(pub, old[alg]) {
+			t.Fatalf("%s after rotate, published %v; want old and new", alg, pub)
+		}
+		next[alg] = pub[0]
+		if next[alg] == old[alg] {
+			next[alg] = pub[1]
+		}
 	}
 
 	clk.Add(PublishDelay)
-	if signing, pub = kids(t, k, RS256); signing != next || !slices.Contains(pub, old) {
-		t.Fatalf("after PublishDelay: signing %s (want %s), published %v (want old kept)", signing, next, pub)
+	for _, alg := range algorithms {
+		if signing, pub := kids(t, k, alg); signing != next[alg] || !slices.Contains(pub, old[alg]) {
+			t.Fatalf("%s after PublishDelay: signing %s (want %s), published %v (want old kept)", alg, signing, next[alg], pub)
+		}
 	}
 	clk.Add(time.Hour - time.Second) // retention is one hour
-	if _, pub = kids(t, k, RS256); !slices.Contains(pub, old) {
-		t.Errorf("old key dropped before its tokens expired")
+	for _, alg := range algorithms {
+		if _, pub := kids(t, k, alg); !slices.Contains(pub, old[alg]) {
+			t.Errorf("%s: old key dropped before its tokens expired", alg)
+		}
 	}
 	clk.Add(2 * time.Second)
-	if _, pub = kids(t, k, RS256); slices.Contains(pub, old) || len(pub) != 1 {
-		t.Errorf("old key still published after retention: %v", pub)
+	for _, alg := range algorithms {
+		if _, pub := kids(t, k, alg); slices.Contains(pub, old[alg]) || len(pub) != 1 {
+			t.Errorf("%s: old key still published after retention: %v", alg, pub)
+		}
 	}
 }
 
@@ -115,7 +125,7 @@ func TestKeysEncryptedAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := store.SigningKeys(t.Context(), time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
-	if err != nil || len(rows) != 2 {
+	if err != nil || len(rows) != len(algorithms) {
 		t.Fatalf("SigningKeys = %d rows, %v", len(rows), err)
 	}
 	for _, r := range rows {

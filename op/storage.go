@@ -403,7 +403,11 @@ func (s *Storage) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 
 // SignatureAlgorithms lists the algorithms ID tokens may be signed with.
 func (s *Storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, nil
+	out := make([]jose.SignatureAlgorithm, len(algorithms))
+	for i, alg := range algorithms {
+		out[i] = jose.SignatureAlgorithm(alg)
+	}
+	return out, nil
 }
 
 // KeySet returns the published public keys.

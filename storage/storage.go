@@ -52,7 +52,7 @@ type Client struct {
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	RequireMFA             bool
-	SigningAlgorithm       string // "RS256" (default) or "ES256"
+	SigningAlgorithm       string // "RS256" (default), "ES256" or "EdDSA"
 	Admin                  bool   // may get the gatehouse:admin scope (client_credentials): the admin API
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
@@ -149,7 +149,7 @@ type Session struct {
 // secrets key before it reaches the store.
 type SigningKey struct {
 	ID         string // the JWK "kid"
-	Algorithm  string // "RS256", "ES256"
+	Algorithm  string // "RS256", "ES256", "EdDSA"
 	PrivateKey []byte // encrypted PKCS#8 DER
 	PublicKey  []byte // PKIX DER
 	CreatedAt  time.Time

@@ -303,7 +303,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a native or browser app")
 	requireMFA := fs.Bool("require-mfa", false, "issue tokens only after a second factor")
 	admin := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
-	alg := fs.String("signing-alg", op.RS256, "ID token signing algorithm: RS256 or ES256")
+	alg := fs.String("signing-alg", op.RS256, "ID token signing algorithm: RS256, ES256 or EdDSA")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…} as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -317,8 +317,8 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	if len(redirects) == 0 && !*admin {
 		return usageError{"clients create: at least one --redirect-uri is required"}
 	}
-	if *alg != op.RS256 && *alg != op.ES256 {
-		return usageError{fmt.Sprintf("clients create: --signing-alg %q: must be RS256 or ES256", *alg)}
+	if !op.IsAlgorithm(*alg) {
+		return usageError{fmt.Sprintf("clients create: --signing-alg %q: must be RS256, ES256 or EdDSA", *alg)}
 	}
 	return withService(ctx, "clients create", *config, env, func(s *adminService) error {
 		c, err := s.CreateClient(ctx, clientSpec{

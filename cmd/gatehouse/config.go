@@ -179,7 +179,7 @@ type TokensConfig struct {
 
 // KeysConfig is the "keys" section: token signing keys.
 type KeysConfig struct {
-	// Algorithm is "RS256" or "ES256", the algorithm of new signing keys.
+	// Algorithm is "RS256", "ES256" or "EdDSA", the algorithm of new signing keys.
 	Algorithm string `yaml:"algorithm"`
 }
 
@@ -659,7 +659,7 @@ func (c *Config) Validate() error {
 	if c.Tokens.AuthCodeTTL.Duration > time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 60s")
 	}
-	oneOf("keys.algorithm", c.Keys.Algorithm, "RS256", "ES256")
+	oneOf("keys.algorithm", c.Keys.Algorithm, "RS256", "ES256", "EdDSA")
 	if d := c.Housekeeping.Interval.Duration; d > 0 && d < time.Second {
 		bad("housekeeping.interval", "must be at least 1s, not %v", d)
 	}

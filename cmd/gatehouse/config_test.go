@@ -463,7 +463,7 @@ func TestValidate(t *testing.T) {
 		{"auth code at 60s", func(c *Config) { c.Tokens.AuthCodeTTL = Duration{time.Minute} }, ""},
 		{"auth code over 60s", func(c *Config) { c.Tokens.AuthCodeTTL = Duration{61 * time.Second} }, "tokens.auth_code_ttl: must be at most 60s"},
 		{"ES256", func(c *Config) { c.Keys.Algorithm = "ES256" }, ""},
-		{"algorithm", func(c *Config) { c.Keys.Algorithm = "HS256" }, `keys.algorithm: must be one of RS256, ES256, not "HS256"`},
+		{"algorithm", func(c *Config) { c.Keys.Algorithm = "HS256" }, `keys.algorithm: must be one of RS256, ES256, EdDSA, not "HS256"`},
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, `log.level: must be one of debug, info, warn, error, not "trace"`},
 		{"log format", func(c *Config) { c.Log.Format = "logfmt" }, `log.format: must be one of json, text, not "logfmt"`},
 	}

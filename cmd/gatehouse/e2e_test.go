@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -617,6 +618,35 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 		es.verifier = es.provider.Verifier(&oidc.Config{ClientID: es.client.ID, SupportedSigningAlgs: []string{oidc.ES256}})
 		f := es.newFlow()
 		es.exchange(es.signIn(newBrowser(t), f, alice, alicePass), f)
+	})
+
+	t.Run("EdDSA client", func(t *testing.T) {
+		ed := newRelyingParty(t, g, "--signing-alg", "EdDSA")
+		var disc struct {
+			Algs []string `json:"id_token_signing_alg_values_supported"`
+		}
+		if err := ed.provider.Claims(&disc); err != nil || !slices.Contains(disc.Algs, oidc.EdDSA) || disc.Algs[0] != oidc.RS256 {
+			t.Fatalf("discovery id_token_signing_alg_values_supported = %v (%v), want RS256 first and EdDSA", disc.Algs, err)
+		}
+		// A verifier that accepts EdDSA only: an RS256 or ES256 token fails.
+		ed.verifier = ed.provider.Verifier(&oidc.Config{ClientID: ed.client.ID, SupportedSigningAlgs: []string{oidc.EdDSA}})
+		f := ed.newFlow()
+		tok, _, _ := ed.exchange(ed.signIn(newBrowser(t), f, alice, alicePass), f)
+		raw, _ := tok.Extra("id_token").(string)
+		header, err := base64.RawURLEncoding.DecodeString(strings.SplitN(raw, ".", 2)[0])
+		if err != nil || !strings.Contains(string(header), `"alg":"EdDSA"`) {
+			t.Fatalf("ID token header = %s (%v), want alg EdDSA", header, err)
+		}
+		// The refresh grant signs the new ID token with EdDSA too.
+		next, err := ed.oauth.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if raw, _ := next.Extra("id_token").(string); raw == "" {
+			t.Error("no ID token from the refresh grant")
+		} else if _, err := ed.verifier.Verify(t.Context(), raw); err != nil {
+			t.Errorf("verify the refreshed ID token: %v", err)
+		}
 	})
 
 	t.Run("session cookie flags", func(t *testing.T) {

@@ -8,7 +8,7 @@
 //	gatehouse migrate  [--config FILE]
 //	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
-//	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256] [--json]
+//	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256|EdDSA] [--json]
 //	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
 //	                   | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
@@ -76,7 +76,7 @@ Usage:
                      | reset-2fa E
   gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
-                            [--admin] [--signing-alg RS256|ES256] [--json]
+                            [--admin] [--signing-alg RS256|ES256|EdDSA] [--json]
                      | list | show ID | delete ID | rotate-secret ID
                      | update ID --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U... | --clear-post-logout-redirect-uris]

@@ -172,8 +172,8 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if alg == "" {
 		alg = op.RS256
 	}
-	if alg != op.RS256 && alg != op.ES256 {
-		return nil, failf(errInvalid, "signing algorithm %q: must be RS256 or ES256", alg)
+	if !op.IsAlgorithm(alg) {
+		return nil, failf(errInvalid, "signing algorithm %q: must be RS256, ES256 or EdDSA", alg)
 	}
 	now := s.now()
 	c := &storage.Client{
