@@ -4,13 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
 // BenchmarkSessionLookup measures what every SSO authorization request and
@@ -18,19 +16,9 @@ import (
 // session, on real databases (PostgreSQL when GATEHOUSE_TEST_POSTGRES_DSN
 // names one).
 func BenchmarkSessionLookup(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
+	for _, backend := range teststore.Backends {
 		b.Run(backend, func(b *testing.B) {
-			var store storage.Store
-			var err error
-			if backend == "sqlite" {
-				store, err = sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
-			} else {
-				store, err = postgres.Open(b.Context(), postgres.TestDSN(b))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { store.Close() })
+			store := teststore.Open(b, backend)
 			ctx := context.Background()
 			now := time.Now()
 			if err := store.CreateUser(ctx, &storage.User{ID: "u1", Email: "bench@example.com", PasswordHash: "x",

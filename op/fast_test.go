@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
 // countingStore counts client and user lookups.
@@ -35,12 +34,7 @@ func (c *countingStore) UserByID(ctx context.Context, id string) (*storage.User,
 
 func newFastEnv(t *testing.T) (*benchEnv, *countingStore) {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "op.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	cs := &countingStore{Store: store}
+	cs := &countingStore{Store: teststore.Open(t, "sqlite")}
 	return newBenchEnv(t, cs), cs
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
 // clock is a settable fake clock.
@@ -31,11 +30,7 @@ func (c *clock) Add(d time.Duration) {
 
 func newTestKeys(t *testing.T) (*Keys, storage.Store, *clock) {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := teststore.Open(t, "sqlite")
 	box, err := seal.New(make([]byte, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,9 +16,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
 // The benchmarks of the provider's hot paths run on real databases: SQLite
@@ -40,19 +38,9 @@ type benchEnv struct {
 const benchSecret = "bench-secret-bench-secret-bench-secret-0123"
 
 func forBackends(b *testing.B, run func(b *testing.B, e *benchEnv)) {
-	for _, backend := range []string{"sqlite", "postgres"} {
+	for _, backend := range teststore.Backends {
 		b.Run(backend, func(b *testing.B) {
-			var store storage.Store
-			var err error
-			if backend == "sqlite" {
-				store, err = sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
-			} else {
-				store, err = postgres.Open(b.Context(), postgres.TestDSN(b))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { store.Close() })
+			store := teststore.Open(b, backend)
 			run(b, newBenchEnv(b, store))
 		})
 	}
@@ -270,12 +258,7 @@ func BenchmarkUserinfo(b *testing.B) {
 // a code exchange's CPU cost (RS256 is 3072-bit, ES256 P-256, EdDSA
 // Ed25519).
 func BenchmarkSigning(b *testing.B) {
-	store, err := sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "sign.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
-	e := newBenchEnv(b, store)
+	e := newBenchEnv(b, teststore.Open(b, "sqlite"))
 	claims := []byte(`{"iss":"https://id.example","sub":"bench-user","aud":["bench-ES256"],"exp":1795000000,` +
 		`"iat":1794996400,"auth_time":1794996400,"nonce":"n","acr":"loa:2","amr":["pwd","otp","mfa"],` +
 		`"azp":"bench-ES256","at_hash":"0123456789abcdefghijkl","email":"bench@example.com","email_verified":true}`)

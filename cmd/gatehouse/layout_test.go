@@ -32,6 +32,7 @@ func TestDependencyDirection(t *testing.T) {
 		"storage/postgres":      {"storage", "migrations", "storage/internal/"},
 		"storage/internal/":     {"storage"},
 		"storage/storagetest":   {"storage"},
+		"storage/teststore":     {"storage", "storage/sqlite", "storage/postgres"},
 		"templates":             {},
 		"migrations":            {},
 	}

@@ -3,14 +3,12 @@ package lockout
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
 // BenchmarkLimiter measures the limiter on real databases (PostgreSQL when
@@ -18,19 +16,9 @@ import (
 // password or code check, Fail after every wrong one (an atomic SQL upsert
 // per counter).
 func BenchmarkLimiter(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
+	for _, backend := range teststore.Backends {
 		b.Run(backend, func(b *testing.B) {
-			var store storage.Store
-			var err error
-			if backend == "sqlite" {
-				store, err = sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
-			} else {
-				store, err = postgres.Open(b.Context(), postgres.TestDSN(b))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { store.Close() })
+			store := teststore.Open(b, backend)
 			l := &Limiter{
 				Store: store, Now: time.Now, Scope: "pwd",
 				IP:            storage.Limit{Max: 1 << 30, Window: time.Hour, Block: time.Hour},
