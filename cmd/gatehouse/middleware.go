@@ -140,10 +140,8 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 					http.Error(sw, "Internal error (reference "+id+")", http.StatusInternalServerError)
 				}
 			}
-			// Load balancers poll the probes every second or so: successful
-			// probes are logged at debug level only.
 			level := slog.LevelInfo
-			if sw.status == http.StatusOK && (r.URL.Path == "/readyz" || r.URL.Path == "/healthz") {
+			if quietPath(r.URL.Path, sw.status) {
 				level = slog.LevelDebug
 			}
 			logger.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
@@ -151,6 +149,21 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// quietPath reports whether a request answered status is logged at debug
+// level only: load balancers poll the probes every second or so, and
+// relying parties fetch the public discovery document and JWKS as often,
+// so their successful answers would drown the log (and cost a JSON line
+// each on the hottest paths).
+func quietPath(path string, status int) bool {
+	switch path {
+	case "/readyz", "/healthz":
+		return status == http.StatusOK
+	case "/.well-known/openid-configuration", "/keys":
+		return status == http.StatusOK || status == http.StatusNotModified
+	}
+	return false
 }
 
 // securityHeaders sets the headers every response carries: no framing, no

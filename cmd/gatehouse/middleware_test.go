@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +41,37 @@ func TestClientIP(t *testing.T) {
 				t.Errorf("resolve = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRequestLogLevels checks which requests are logged at info level:
+// every one but the successful probes and public documents that are
+// polled all day.
+func TestRequestLogLevels(t *testing.T) {
+	tests := []struct {
+		method, path string
+		status       int
+		logged       bool
+	}{
+		{"GET", "/healthz", 200, false},
+		{"GET", "/readyz", 200, false},
+		{"GET", "/readyz", 503, true},
+		{"GET", "/.well-known/openid-configuration", 200, false},
+		{"GET", "/keys", 304, false},
+		{"GET", "/keys", 500, true},
+		{"POST", "/oauth/token", 200, true},
+		{"GET", "/login", 200, true},
+		{"GET", "/keys/extra", 404, true},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		h := requestContext(logger, clientIPResolver{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(tt.status)
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tt.method, tt.path, nil))
+		if got := strings.Contains(buf.String(), `"path":"`+tt.path+`"`); got != tt.logged {
+			t.Errorf("%s %s answered %d: logged at info %v, want %v (log: %q)", tt.method, tt.path, tt.status, got, tt.logged, buf.String())
+		}
 	}
 }
