@@ -51,7 +51,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of each group of phases (a phase keeps its best)")
 	fs.IntVar(&o.maxRequests, "max-requests", 100_000, "most requests of each throughput phase")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "connections of the throughput phases")
-	fs.IntVar(&o.users, "users", 100, "users with an authenticator app to create (each signs in about twice a minute: TOTP steps are single-use)")
+	fs.IntVar(&o.users, "users", 250, "users with an authenticator app to create (each signs in about twice a minute: TOTP steps are single-use; the default covers both sign-in phases)")
 	fs.IntVar(&o.signins, "signins", 150, "most full sign-ins of the sign-in phase")
 	fs.IntVar(&o.signinConc, "signin-concurrency", 2*runtime.NumCPU(), "browsers signing in at once")
 	fs.DurationVar(&o.pacedFor, "paced", 3*time.Second, "length of the phase at 70% of the measured sign-in rate")
