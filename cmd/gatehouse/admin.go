@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -40,7 +41,7 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 	err := withStore(ctx, configPath, env, func(_ *Config, s storage.Store) error {
 		// Only problems reach the terminal; the command's output says
 		// what it did.
-		svc := newAdminService(s, clockFromEnv(env.getenv), "an administrator (CLI)")
+		svc := newAdminService(s, password.NewHasher(password.OWASP), clockFromEnv(env.getenv), "an administrator (CLI)")
 		svc.logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		return f(svc)
 	})

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -41,18 +41,19 @@ type accessTokens interface {
 // for callers holding an access token with the gatehouse:admin scope,
 // obtained with the client_credentials grant by an admin client.
 type adminAPI struct {
-	store  storage.Store
-	tokens accessTokens
-	now    func() time.Time
-	logger *slog.Logger
-	mux    *chi.Mux
+	store     storage.Store
+	tokens    accessTokens
+	passwords *password.Hasher
+	now       func() time.Time
+	logger    *slog.Logger
+	mux       *chi.Mux
 }
 
 // maxAPIBody bounds a request body of the admin API.
 const maxAPIBody = 64 << 10
 
 func newAdminAPI(d adminDeps) *adminAPI {
-	return &adminAPI{store: d.store, tokens: d.tokens, now: clockFromEnv(os.Getenv), logger: d.logger}
+	return &adminAPI{store: d.store, tokens: d.tokens, passwords: d.passwords, now: d.now, logger: d.logger}
 }
 
 // callerKey carries the authenticated admin client's id.
@@ -168,7 +169,7 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 func (a *adminAPI) handle(f apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		caller, _ := r.Context().Value(callerKey{}).(string)
-		s := newAdminService(a.store, a.now, "admin client "+caller+" (API)")
+		s := newAdminService(a.store, a.passwords, a.now, "admin client "+caller+" (API)")
 		s.logger = a.logger
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			s.ip = host

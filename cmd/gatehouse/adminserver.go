@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -16,6 +18,10 @@ type adminDeps struct {
 	logger  *slog.Logger
 	tokens  accessTokens // verifies the admin API's bearer tokens (the provider)
 	metrics http.Handler // GET /metrics; nil serves none
+	// passwords hashes the passwords of users the admin API creates: the
+	// server's hasher, whose gate bounds every argon2id hash at once.
+	passwords *password.Hasher
+	now       func() time.Time // the server's clock
 }
 
 // newAdminHandler returns the admin listener's handler (admin.address):

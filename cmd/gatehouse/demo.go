@@ -27,6 +27,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 	"github.com/gatehouse-idp/gatehouse/templates"
@@ -51,8 +52,9 @@ const (
 // setupDemo creates the demo client and the demo user unless they exist,
 // and prints how to use them to w; a new user's random password is printed
 // there once (it is stored only hashed). It returns the client's id.
-func setupDemo(ctx context.Context, store storage.Store, issuer string, now func() time.Time, w io.Writer) (string, error) {
-	svc := newAdminService(store, now, "gatehouse serve --demo")
+func setupDemo(ctx context.Context, store storage.Store, passwords *password.Hasher, issuer string, now func() time.Time,
+	w io.Writer) (string, error) {
+	svc := newAdminService(store, passwords, now, "gatehouse serve --demo")
 	redirect := issuer + "/demo/callback"
 	clients, err := store.ListClients(ctx)
 	if err != nil {
@@ -411,9 +413,10 @@ func (d *demoApp) setCookie(w http.ResponseWriter, name, value string, ttl time.
 
 // newDemo sets up the demo user and client (setupDemo, printing to
 // env.stdout) and returns the demo application, running on the clock now.
-func newDemo(ctx context.Context, cfg *Config, store storage.Store, now func() time.Time, env *environ, logger *slog.Logger) (*demoApp, error) {
+func newDemo(ctx context.Context, cfg *Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
+	env *environ, logger *slog.Logger) (*demoApp, error) {
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
-	clientID, err := setupDemo(ctx, store, issuer, now, env.stdout)
+	clientID, err := setupDemo(ctx, store, passwords, issuer, now, env.stdout)
 	if err != nil {
 		return nil, err
 	}

@@ -85,10 +85,9 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	}
 	// Expired state is purged on a schedule (housekeeping.go), by the
 	// clock the server runs on (the database's, on PostgreSQL).
-	now := srv.clock.follow(clockFromEnv(env.getenv))
-	go newHousekeeper(cfg, store, now, logger).run(ctx)
+	go newHousekeeper(cfg, store, srv.now, logger).run(ctx)
 	if *demo {
-		if srv.demo, err = newDemo(ctx, cfg, store, now, env, logger); err != nil {
+		if srv.demo, err = newDemo(ctx, cfg, store, srv.now, srv.passwords, env, logger); err != nil {
 			return err
 		}
 	}
@@ -120,8 +119,10 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 			hs.Close()
 			return fmt.Errorf("admin.address: %w", err)
 		}
+		deps := adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider,
+			metrics: srv.metrics.handler(logger), passwords: srv.passwords, now: srv.now}
 		admin = &http.Server{
-			Handler:           newAdminHandler(adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider, metrics: srv.metrics.handler(logger)}),
+			Handler:           newAdminHandler(deps),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
@@ -181,10 +182,14 @@ Then point your application at the issuer above (discovery: /.well-known/openid-
 type server struct {
 	handler  http.Handler
 	draining atomic.Bool
-	clock    *clockCheck  // nil without a database clock (SQLite)
-	provider *op.Provider // also verifies the admin API's access tokens
-	metrics  *metrics     // served by the admin listener
-	demo     *demoApp     // the demo application (serve --demo), or nil
+	clock    *clockCheck      // nil without a database clock (SQLite)
+	now      func() time.Time // the clock of expiry: the database's on PostgreSQL
+	provider *op.Provider     // also verifies the admin API's access tokens
+	// passwords is the one argon2id hasher (and gate) of the process:
+	// the login's, the admin API's and the demo's.
+	passwords *password.Hasher
+	metrics   *metrics // served by the admin listener
+	demo      *demoApp // the demo application (serve --demo), or nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -292,7 +297,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		return nil, err
 	}
 
-	s := &server{clock: clock, provider: provider, metrics: obs}
+	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords}
 	r := chi.NewRouter()
 	r.Use(obs.instrument)
 	// The demo application (serve --demo, demo.go); 404 without it.

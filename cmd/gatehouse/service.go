@@ -34,10 +34,12 @@ type adminService struct {
 	ip string
 }
 
-// newAdminService returns the service over store, acting as by, logging
-// to slog.Default (set logger to change that).
-func newAdminService(store storage.Store, now func() time.Time, by string) *adminService {
-	return &adminService{store: store, passwords: password.NewHasher(password.OWASP), now: now, logger: slog.Default(), by: by}
+// newAdminService returns the service over store, hashing new passwords
+// with passwords (the server's hasher, so that its gate bounds every
+// argon2id hash of the process), acting as by, logging to slog.Default
+// (set logger to change that).
+func newAdminService(store storage.Store, passwords *password.Hasher, now func() time.Time, by string) *adminService {
+	return &adminService{store: store, passwords: passwords, now: now, logger: slog.Default(), by: by}
 }
 
 // errKind says what went wrong with a service call, so that the CLI picks
