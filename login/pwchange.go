@@ -67,14 +67,8 @@ func (h *Handler) showPasswordChange(w http.ResponseWriter, r *http.Request) err
 // sendPasswordCode emails the code a password change of a user with email
 // codes (and no authenticator app) asks for.
 func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	r, ip := h.withIP(r)
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
-		return err
-	}
-	sess, u, err := h.signedIn(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
 	}
@@ -110,14 +104,8 @@ func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error
 // changePassword checks the current password and the second factor, then
 // sets the new password.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	r, ip := h.withIP(r)
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
-		return err
-	}
-	sess, u, err := h.signedIn(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
 	}

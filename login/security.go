@@ -109,14 +109,8 @@ func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 //	totp/enable-confirm                  check the app's code, enable
 //	totp/disable, totp/disable-confirm   ask for and check the app's code
 func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	r, ip := h.withIP(r)
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
-		return err
-	}
-	sess, u, err := h.signedIn(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
 	}

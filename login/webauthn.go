@@ -974,14 +974,8 @@ func (h *Handler) removePage(r *http.Request, id string) *page {
 // user has one, else (keys are the only factor) a check with one of the
 // user's keys, which may be the key being removed.
 func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	r, ip := h.withIP(r)
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
-		return err
-	}
-	sess, u, err := h.signedIn(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
 	}
@@ -1063,14 +1057,8 @@ func (h *Handler) ownKey(ctx context.Context, u *storage.User, id string) (*stor
 
 // removeKeyConfirm checks the code and removes the key.
 func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	r, ip := h.withIP(r)
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
-		return err
-	}
-	sess, u, err := h.signedIn(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
 	}

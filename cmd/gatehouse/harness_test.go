@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -333,3 +334,18 @@ func pkce() (verifier, challenge string) {
 
 // randomString returns a random base32 string of 26 characters.
 func randomString() string { return rand.Text() }
+
+// wrongCodeFor returns a six-digit code other than c.
+func wrongCodeFor(c string) string {
+	n, _ := strconv.Atoi(c)
+	return fmt.Sprintf("%06d", (n+123457)%1_000_000)
+}
+
+// redirectTarget returns resp's Location resolved against its request URL.
+func redirectTarget(resp *response) string {
+	u, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return resp.Header.Get("Location")
+	}
+	return u.String()
+}

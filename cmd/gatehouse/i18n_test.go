@@ -169,7 +169,7 @@ func i18nSwitcher(t *testing.T, e *tfEnv) {
 		c.MaxAge < 364*24*3600 || c.MaxAge > 366*24*3600 {
 		t.Fatalf("language cookie %+v", c)
 	}
-	page = b.get(tfLoc(resp))
+	page = b.get(redirectTarget(resp))
 	i18nExpectLang(t, page, "en")
 	if !strings.Contains(page.body, `<h1>Sign in</h1>`) {
 		t.Errorf("after choosing English:\n%s", page.body)
@@ -186,7 +186,7 @@ func i18nSwitcher(t *testing.T, e *tfEnv) {
 	if c := i18nCookie(resp, "gh_lang"); resp.StatusCode != http.StatusSeeOther || c == nil || c.Value != "ru" {
 		t.Fatalf("to=ru: %d cookie %+v", resp.StatusCode, c)
 	}
-	i18nExpectLang(t, b.get(tfLoc(resp)), "ru")
+	i18nExpectLang(t, b.get(redirectTarget(resp)), "ru")
 	i18nExpectLang(t, i18nLoginPage(t, rp, b, enOnly), "ru")
 
 	// back leaves the site never; an unknown language sets nothing.
@@ -274,7 +274,7 @@ func i18nEmailCode(t *testing.T, e *tfEnv) {
 		t.Fatalf("password = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	n := e.mail.count(u.email, ruCodeSubject)
-	page := b.get(tfLoc(resp))
+	page := b.get(redirectTarget(resp))
 	i18nExpectLang(t, page, "ru")
 	if !regexp.MustCompile(`^Мы отправили 6-значный код на i•+@example\.com\. Он действует до \d\d:\d\d:\d\d UTC\.$`).MatchString(tfInfo(page.body)) {
 		t.Errorf("code sent, in Russian: %q", tfInfo(page.body))
@@ -311,7 +311,7 @@ func i18nTOTP(t *testing.T, e *tfEnv) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login/otp?authRequestID=") {
 		t.Fatalf("password = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	page := b.get(tfLoc(resp))
+	page := b.get(redirectTarget(resp))
 	i18nExpectLang(t, page, "ru")
 	if !strings.Contains(page.body, "Введите 6-значный код из приложения-аутентификатора.") || !strings.Contains(page.body, "<h1>Двухфакторная аутентификация</h1>") {
 		t.Errorf("the Russian code page:\n%s", page.body)

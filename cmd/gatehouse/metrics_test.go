@@ -165,7 +165,7 @@ func testMetrics(t *testing.T, e *tfEnv) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("right code = %d %q", resp.StatusCode, tfAlert(resp.body))
 	}
-	if p, at := b.follow(tfLoc(resp), rpRedirect); p != nil {
+	if p, at := b.follow(redirectTarget(resp), rpRedirect); p != nil {
 		t.Fatalf("after the code, landed on %s (%d)", at, p.StatusCode)
 	} else {
 		code := rp.codeFrom(at, f)
@@ -198,13 +198,13 @@ func testMetrics(t *testing.T, e *tfEnv) {
 	good := e.mail.code(t, u.email, n)
 	form := tfForm(t, page.body, "/login/otp")
 	s3, _ := scrapeMetrics(t, e.g)
-	tfExpect(t, tfPostCode(b, e.g.base+"/login/otp", form, tfOther(good)), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(b, e.g.base+"/login/otp", form, wrongCodeFor(good)), http.StatusUnauthorized, tfWrong1)
 	s4, _ := scrapeMetrics(t, e.g)
 	expectDeltas(t, "wrong code", s3, s4, map[string]float64{
 		wrongEmail: 1, failedEmail: 1, signinEmail: 0, blockedEmail: 0, ipBlocks: 0, activeIP: 0,
 	})
-	tfExpect(t, tfPostCode(b, e.g.base+"/login/otp", form, tfOther(good)), http.StatusUnauthorized, tfWrong2)
-	tfExpect(t, tfPostCode(b, e.g.base+"/login/otp", form, tfOther(good)), http.StatusTooManyRequests, blockedText)
+	tfExpect(t, tfPostCode(b, e.g.base+"/login/otp", form, wrongCodeFor(good)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, tfPostCode(b, e.g.base+"/login/otp", form, wrongCodeFor(good)), http.StatusTooManyRequests, blockedText)
 	// Refused while blocked: no new block.
 	b2 := newBrowser(t).from("127.0.5.3")
 	_, resp = tfPassword(t, rp, b2, u.email, u.pass)
@@ -229,7 +229,7 @@ func testMetrics(t *testing.T, e *tfEnv) {
 		t.Fatalf("password = %d", resp.StatusCode)
 	}
 	e.mail.stop()
-	page = b.get(tfLoc(resp))
+	page = b.get(redirectTarget(resp))
 	e.mail.start(t)
 	if page.StatusCode != http.StatusOK || tfAlert(page.body) != tfNoSend {
 		t.Fatalf("code page with SMTP down = %d alert %q", page.StatusCode, tfAlert(page.body))

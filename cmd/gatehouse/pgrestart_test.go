@@ -285,7 +285,7 @@ func TestPostgresRestart(t *testing.T) {
 	bBlocked := newBrowser(t).from("127.0.7.9")
 	n := e.mail.count(u.email, tfCodeSubject)
 	_, page := e.codePage(t, rp, bBlocked, u)
-	wrong := tfOther(e.mail.code(t, u.email, n))
+	wrong := wrongCodeFor(e.mail.code(t, u.email, n))
 	blockedForm := tfForm(t, page.body, "/login/otp")
 	for _, want := range []string{tfWrong1, tfWrong2} {
 		tfExpect(t, tfPostCode(bBlocked, g.base+"/login/otp", blockedForm, wrong), http.StatusUnauthorized, want)
@@ -300,7 +300,7 @@ func TestPostgresRestart(t *testing.T) {
 	code := e.mail.code(t, u.email, n)
 	codeForm := tfForm(t, page.body, "/login/otp")
 	resendForm := tfForm(t, page.body, "/login/otp/resend")
-	tfExpect(t, tfPostCode(b, g.base+"/login/otp", codeForm, tfOther(code)), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(b, g.base+"/login/otp", codeForm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
 
 	// Another sign-in got its authorization code; the application
 	// redeems it during the outage.
@@ -400,7 +400,7 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	// The sign-in resumes where it was: the outage spent no attempt (one
 	// left after one more wrong code), and the emailed code still works.
-	tfExpect(t, tfPostCode(b, g.base+"/login/otp", codeForm, tfOther(code)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, tfPostCode(b, g.base+"/login/otp", codeForm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong2)
 	claims := tfFinish(t, rp, b, f, tfPostCode(b, g.base+"/login/otp", codeForm, code))
 	tfClaims(t, claims, tfAMREmail, tfACR2)
 	resumed := time.Since(dbBack)

@@ -181,7 +181,7 @@ func (e *ssEnv) testRegister(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in after confirming = %d %q", resp.StatusCode, ssAlert(resp.body))
 	}
-	_, at := b.follow(ssLoc(resp), rpRedirect)
+	_, at := b.follow(redirectTarget(resp), rpRedirect)
 	_, _, c := rp.exchange(rp.codeFrom(at, f), f)
 	if c.Email != email || !c.EmailVerified || c.Name != "Reg New" || !slices.Equal(c.AMR, []string{"pwd"}) {
 		t.Errorf("claims = %+v", c)
@@ -403,12 +403,12 @@ func (e *ssEnv) testResetKeepsTOTP(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login/otp?") {
 		t.Fatalf("sign-in after the reset = %d %q, want 303 to the code page", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	page := b.get(ssLoc(resp))
+	page := b.get(redirectTarget(resp))
 	code := b.post(e.g.base+"/login/otp", ssWith(ssForm(t, page.body, "/login/otp"), "code", e.code(u)))
 	if code.StatusCode != http.StatusSeeOther {
 		t.Fatalf("code = %d %q", code.StatusCode, ssAlert(code.body))
 	}
-	_, at := b.follow(ssLoc(code), rpRedirect)
+	_, at := b.follow(redirectTarget(code), rpRedirect)
 	_, _, c := rp.exchange(rp.codeFrom(at, f), f)
 	if !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Errorf("amr after the reset = %v", c.AMR)
@@ -528,7 +528,7 @@ func (e *ssEnv) testChangeEmail(t *testing.T) {
 		t.Fatalf("send code = %d %q %q", sent.StatusCode, ssInfo(sent.body), ssAlert(sent.body))
 	}
 	code := e.mail.code(t, u.email, n)
-	if r := b.post(e.g.base+"/account/password", ssWith(form, "code", ssOther(code))); r.StatusCode != http.StatusUnauthorized || ssAlert(r.body) != "Invalid One Time Password! (Attempts left: 1)" {
+	if r := b.post(e.g.base+"/account/password", ssWith(form, "code", wrongCodeFor(code))); r.StatusCode != http.StatusUnauthorized || ssAlert(r.body) != "Invalid One Time Password! (Attempts left: 1)" {
 		t.Errorf("change with a wrong code = %d %q", r.StatusCode, ssAlert(r.body))
 	}
 	ok := b.post(e.g.base+"/account/password", ssWith(form, "code", code))
@@ -828,17 +828,11 @@ func (e *ssEnv) wrongCode(u *ssUser) string {
 		c, _ := totp.Code(u.secret, time.Unix(s*30, 0))
 		valid = append(valid, c)
 	}
-	w := ssOther(valid[2])
+	w := wrongCodeFor(valid[2])
 	for slices.Contains(valid, w) {
-		w = ssOther(w)
+		w = wrongCodeFor(w)
 	}
 	return w
-}
-
-// ssOther returns another 6-digit code than c.
-func ssOther(c string) string {
-	n, _ := strconv.Atoi(c)
-	return fmt.Sprintf("%06d", (n+123457)%1_000_000)
 }
 
 // ---- pages ----
@@ -885,15 +879,6 @@ func ssInfo(page string) string {
 		return html.UnescapeString(strings.TrimSpace(m[1]))
 	}
 	return ""
-}
-
-// ssLoc is resp's Location, absolute.
-func ssLoc(resp *response) string {
-	u, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		return resp.Header.Get("Location")
-	}
-	return u.String()
 }
 
 func ssQuery(u, key string) string {

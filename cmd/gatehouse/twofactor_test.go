@@ -203,7 +203,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	confirm := tfForm(t, page.body, "/account/security/email/enable-confirm")
 	tfForm(t, page.body, "/account/security/email/enable-resend")
 
-	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/enable-confirm", confirm, tfOther(code)), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
 	if tfHas(e.security(t, b).body, "email") {
 		t.Fatal("email codes are on after a wrong code")
 	}
@@ -246,7 +246,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	if got := e.mail.count(u.email, tfCodeSubject); got != n+1 {
 		t.Errorf("%d code emails after reload and resend, want 1", got-n)
 	}
-	tfExpect(t, tfPostCode(b2, e.g.base+"/login/otp", form, tfOther(first)), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(b2, e.g.base+"/login/otp", form, wrongCodeFor(first)), http.StatusUnauthorized, tfWrong1)
 	// After the cooldown Resend sends a new code and voids the old one;
 	// the limiter goes on counting.
 	e.advance(31 * time.Second)
@@ -329,7 +329,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	confirm = tfForm(t, page.body, "/account/security/email/disable-confirm")
 	tfForm(t, page.body, "/account/security/email/disable-resend")
 	tfExpect(t, b.post(e.g.base+"/account/security/email/disable-confirm", confirm), http.StatusUnauthorized, tfWrong1)
-	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/disable-confirm", confirm, tfOther(code)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/disable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong2)
 	if !tfHas(e.security(t, b).body, "email") {
 		t.Fatal("email codes were turned off without a valid code")
 	}
@@ -425,9 +425,9 @@ func (e *tfEnv) testIPBlock(t *testing.T) {
 	page = bv.post(e.g.base+"/account/security/email/enable", tfForm(t, e.security(t, bv).body, "/account/security/email/enable"))
 	code := e.mail.code(t, v.email, n)
 	confirm := tfForm(t, page.body, "/account/security/email/enable-confirm")
-	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, tfOther(code)), http.StatusUnauthorized, tfWrong1)
-	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, tfOther(code)), http.StatusUnauthorized, tfWrong2)
-	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, tfOther(code)), http.StatusTooManyRequests, blockedText)
+	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusTooManyRequests, blockedText)
 	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, code), http.StatusTooManyRequests, blockedText)
 	tfCLI(t, e.g, "", "blocks", "clear", "127.0.0.6")
 	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, code), http.StatusUnauthorized, tfWrong1)
@@ -469,7 +469,7 @@ func (e *tfEnv) testAccountCap(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login/otp?") {
 		t.Fatalf("password of a code-blocked account = %d %q, want 303 to the code page", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	page = b.get(tfLoc(resp))
+	page = b.get(redirectTarget(resp))
 	tfExpect(t, page, http.StatusTooManyRequests, blockedText)
 	// The blocked page has no form: post the one it would have.
 	form := url.Values{"authRequestID": {pwForm.Get("authRequestID")}, "method": {"totp"}, "csrf": {pwForm.Get("csrf")}}
@@ -769,7 +769,7 @@ func (e *tfEnv) testSMTPDown(t *testing.T) {
 		t.Fatalf("password = %d", resp.StatusCode)
 	}
 	e.mail.stop()
-	page := b.get(tfLoc(resp))
+	page := b.get(redirectTarget(resp))
 	if page.StatusCode != http.StatusOK || tfAlert(page.body) != tfNoSend {
 		e.mail.start(t)
 		t.Fatalf("code page with SMTP down = %d alert %q", page.StatusCode, tfAlert(page.body))
@@ -826,13 +826,13 @@ func (e *tfEnv) testRequireMFA(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/enroll?authRequestID=") {
 			t.Fatalf("password of a user without a factor = %d %q, want 303 to /login/enroll", resp.StatusCode, loc)
 		}
-		page := b.get(tfLoc(resp))
+		page := b.get(redirectTarget(resp))
 		if page.StatusCode != http.StatusOK {
 			t.Fatalf("enrolment page = %d:\n%s", page.StatusCode, page.body)
 		}
 		u.secret, u.last = tfSecret(t, page.body), -1
 		form := tfForm(t, page.body, "/login/enroll")
-		if form.Get("method") != "totp" || form.Get("authRequestID") != tfQuery(t, tfLoc(resp), "authRequestID") || form.Get("csrf") == "" {
+		if form.Get("method") != "totp" || form.Get("authRequestID") != tfQuery(t, redirectTarget(resp), "authRequestID") || form.Get("csrf") == "" {
 			t.Errorf("enrolment form = %v", form)
 		}
 		r := tfPostCode(b, e.g.base+"/login/enroll", form, e.wrongTOTP(u))
@@ -865,7 +865,7 @@ func (e *tfEnv) testRequireMFA(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login/enroll?authRequestID=") {
 			t.Fatalf("password = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		id := tfQuery(t, tfLoc(resp), "authRequestID")
+		id := tfQuery(t, redirectTarget(resp), "authRequestID")
 		n := e.mail.count(u.email, tfCodeSubject)
 		page := b.get(e.g.base + "/login/enroll?method=email&authRequestID=" + url.QueryEscape(id))
 		if page.StatusCode != http.StatusOK {
@@ -876,7 +876,7 @@ func (e *tfEnv) testRequireMFA(t *testing.T) {
 		if form.Get("method") != "email" || form.Get("authRequestID") != id {
 			t.Errorf("email enrolment form = %v", form)
 		}
-		tfExpect(t, tfPostCode(b, e.g.base+"/login/enroll", form, tfOther(code)), http.StatusUnauthorized, tfWrong1)
+		tfExpect(t, tfPostCode(b, e.g.base+"/login/enroll", form, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
 		tfClaims(t, tfFinish(t, mrp, b, f, tfPostCode(b, e.g.base+"/login/enroll", form, code)), tfAMREmail, tfACR2)
 		if out := tfCLI(t, e.g, "", "users", "show", u.email); !regexp.MustCompile(`email codes:\s+on`).MatchString(out) {
 			t.Errorf("users show after enrolment:\n%s", out)
@@ -1072,15 +1072,9 @@ func (e *tfEnv) wrongTOTP(u *tfUser) string {
 	}
 	w := valid[2]
 	for slices.Contains(valid, w) {
-		w = tfOther(w)
+		w = wrongCodeFor(w)
 	}
 	return w
-}
-
-// tfOther returns another 6-digit code than c.
-func tfOther(c string) string {
-	n, _ := strconv.Atoi(c)
-	return fmt.Sprintf("%06d", (n+123457)%1_000_000)
 }
 
 // session signs u in with the password alone from ip and returns the
@@ -1136,7 +1130,7 @@ func (e *tfEnv) codePage(t *testing.T, rp *relyingParty, b *browser, u *tfUser) 
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login/otp?authRequestID=") {
 		t.Fatalf("password = %d %q, want 303 to /login/otp?authRequestID=…\n%s", resp.StatusCode, resp.Header.Get("Location"), tfAlert(resp.body))
 	}
-	page := b.get(tfLoc(resp))
+	page := b.get(redirectTarget(resp))
 	if page.StatusCode != http.StatusOK {
 		t.Fatalf("code page = %d alert %q", page.StatusCode, tfAlert(page.body))
 	}
@@ -1220,7 +1214,7 @@ func tfPasswordForm(t *testing.T, rp *relyingParty, b *browser, email, pass stri
 // code.
 func tfFinish(t *testing.T, rp *relyingParty, b *browser, f *flow, resp *response) idClaims {
 	t.Helper()
-	next := tfLoc(resp)
+	next := redirectTarget(resp)
 	if codes, link, ok := tfRecovery(resp); ok {
 		// A factor enrolled during the sign-in: its recovery codes first.
 		if len(codes) != 10 {
@@ -1247,15 +1241,6 @@ func tfClaims(t *testing.T, c idClaims, amr []string, acr string) {
 	if !slices.Equal(c.AMR, amr) || c.ACR != acr {
 		t.Errorf("amr %v acr %q, want %v %q", c.AMR, c.ACR, amr, acr)
 	}
-}
-
-// tfLoc is resp's Location, absolute.
-func tfLoc(resp *response) string {
-	u, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		return resp.Header.Get("Location")
-	}
-	return u.String()
 }
 
 func tfQuery(t *testing.T, u, key string) string {

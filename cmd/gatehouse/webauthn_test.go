@@ -272,7 +272,7 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/webauthn?authRequestID=") {
 			t.Fatalf("password = %d %q, want 303 to /login/webauthn", resp.StatusCode, loc)
 		}
-		page := b.get(tfLoc(resp))
+		page := b.get(redirectTarget(resp))
 		btn := keyButton(t, page.body, "second")
 		status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
 		if status != http.StatusOK {
@@ -307,12 +307,12 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/webauthn?authRequestID=") {
 			t.Fatalf("password with acr loa:3 = %d %q, want 303 to /login/webauthn", resp.StatusCode, loc)
 		}
-		ar := tfQuery(t, tfLoc(resp), "authRequestID")
+		ar := tfQuery(t, redirectTarget(resp), "authRequestID")
 		// The code page is not a way around the key.
 		if r := b.get(g.base + "/login/otp?authRequestID=" + url.QueryEscape(ar)); r.StatusCode != http.StatusForbidden {
 			t.Errorf("code page for a loa:3 request = %d, want 403", r.StatusCode)
 		}
-		page := b.get(tfLoc(resp))
+		page := b.get(redirectTarget(resp))
 		btn := keyButton(t, page.body, "second")
 		status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
 		if status != http.StatusOK {
@@ -345,7 +345,7 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 	t.Run("Replay", func(t *testing.T) {
 		b := newBrowser(t)
 		_, resp := tfPassword(t, rp, b, alice, alicePass)
-		btn := keyButton(t, b.get(tfLoc(resp)).body, "second")
+		btn := keyButton(t, b.get(redirectTarget(resp)).body, "second")
 		ar := btn["auth-request-id"]
 		_, first := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": ar})
 		assertion := key.get(first["publicKey"].(map[string]any), g.base, false)
@@ -364,7 +364,7 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		// …and never again, even for a sign-in still pending.
 		b2 := newBrowser(t)
 		_, resp = tfPassword(t, rp, b2, alice, alicePass)
-		btn2 := keyButton(t, b2.get(tfLoc(resp)).body, "second")
+		btn2 := keyButton(t, b2.get(redirectTarget(resp)).body, "second")
 		status, done = b2.postJSON(g.base+btn2["finish"], btn2["csrf"], map[string]any{"authRequestID": btn2["auth-request-id"], "ceremony": first["ceremony"], "credential": assertion})
 		if status != http.StatusUnauthorized {
 			t.Errorf("replayed assertion and challenge = %d %v, want 401", status, done)
@@ -417,7 +417,7 @@ func testWebAuthn(t *testing.T, g *gatehouse) {
 		if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/login/webauthn") {
 			t.Fatalf("password after a clone warning = %d %q, want the key step", resp.StatusCode, loc)
 		}
-		btn := keyButton(t, b.get(tfLoc(resp)).body, "second")
+		btn := keyButton(t, b.get(redirectTarget(resp)).body, "second")
 		status, begun := b.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
 		if status != http.StatusUnauthorized || !strings.Contains(begun["error"].(string), "copied") {
 			t.Errorf("webauthn/begin with the flagged key = %d %v, want 401 (copied)", status, begun)
@@ -543,7 +543,7 @@ func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login/webauthn?") {
 			t.Fatalf("password = %d %q, want the key step", resp.StatusCode, loc)
 		}
-		m := waRecoveryLinkRE.FindStringSubmatch(b.get(tfLoc(resp)).body)
+		m := waRecoveryLinkRE.FindStringSubmatch(b.get(redirectTarget(resp)).body)
 		if m == nil {
 			t.Fatalf("the key step offers no recovery code")
 		}
@@ -585,7 +585,7 @@ func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
 	// Failed key checks block the IP for the codes just the same.
 	b3 := newBrowser(t).from("127.0.0.83")
 	_, resp := tfPassword(t, rp, b3, email, pass)
-	step := b3.get(tfLoc(resp))
+	step := b3.get(redirectTarget(resp))
 	second := keyButton(t, step.body, "second")
 	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
 		_, begun := b3.postJSON(g.base+second["begin"], second["csrf"], map[string]any{"authRequestID": second["auth-request-id"]})
@@ -699,7 +699,7 @@ func TestWebAuthnCeremonies(t *testing.T) {
 				t.Helper()
 				b := newBrowser(t)
 				_, resp := tfPassword(t, rp, b, email, pass)
-				btn := keyButton(t, b.get(tfLoc(resp)).body, "second")
+				btn := keyButton(t, b.get(redirectTarget(resp)).body, "second")
 				status, begun := b.postJSON(begin+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]})
 				if status != http.StatusOK {
 					t.Fatalf("webauthn/begin = %d %v", status, begun)
