@@ -11,7 +11,9 @@
 // /var/lib/gatehouse/gatehouse.db). The directory holding the file is
 // created if it is missing. Every pooled connection runs in WAL mode with
 // foreign keys on, a 5 s busy timeout and BEGIN IMMEDIATE transactions, so
-// that writers queue instead of failing.
+// that writers queue instead of failing. A process writes through one
+// connection and reads through a pool of them, so that its own writers
+// queue in Go, in order, rather than sleeping in SQLite's busy handler.
 package sqlite
 
 import (
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -56,20 +59,43 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err := migrateDSN(ctx, dsn); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn)
+	read, err := openPool(ctx, dsn, readers())
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, err
 	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+	write, err := openPool(ctx, dsn, 1)
+	if err != nil {
+		read.Close()
+		return nil, err
 	}
-	return &Store{sqlstore.New(db, sqlstore.Dialect{
+	return &Store{sqlstore.NewSplit(read, write, sqlstore.Dialect{
 		Constraint: constraint,
 		// modernc.org/sqlite prepares every query anew; reuse them.
 		PrepareStatements: true,
 		// No row locks: BEGIN IMMEDIATE takes the database's write lock.
 	})}, nil
+}
+
+// readers is the size of the reader pool: reads in WAL mode run in
+// parallel, one per CPU and as many again waiting on the network.
+func readers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// openPool opens a pool of at most n connections to dsn that keeps them
+// open: an SQLite connection is dear to open (the file, the pragmas, the
+// schema, the statements prepared on it), and database/sql would
+// otherwise close all but two idle ones after each burst.
+func openPool(ctx context.Context, dsn string, n int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	return db, nil
 }
 
 // Migrate applies the migrations the database named by url lacks, creating

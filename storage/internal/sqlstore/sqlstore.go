@@ -57,7 +57,17 @@ var _ storage.Store = (*Store)(nil)
 
 // New returns a Store over db. The Store owns db: Close closes it.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: newStmtDB(db, d.PrepareStatements), d: d}
+	return &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d}
+}
+
+// NewSplit returns a Store that runs SELECTs on read and everything else,
+// transactions included, on write. It is for SQLite, which lets one
+// writer in at a time: with write holding a single connection, writers
+// queue in the pool, in order, instead of retrying on SQLITE_BUSY with
+// the sleeps of the busy handler, while readers (WAL mode) go on in
+// parallel. The Store owns both pools: Close closes them.
+func NewSplit(read, write *sql.DB, d Dialect) *Store {
+	return &Store{db: newStmtDB(read, write, d.PrepareStatements), d: d}
 }
 
 // Ping reports whether the database answers.

@@ -4,23 +4,29 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 )
 
-// A stmtDB is a *sql.DB whose queries run as statements prepared once and
-// reused, keyed by their SQL text. database/sql prepares a statement again
+// A stmtDB is a *sql.DB, or a pair of them (see NewSplit), whose queries
+// run as statements prepared once and reused, keyed by their SQL text. database/sql prepares a statement again
 // on each pooled connection that first runs it and forgets it when the
 // connection closes, so the cache stays correct as the pool churns.
 //
 // Drivers that already cache statements per connection (pgx's stdlib
 // driver does, by default) get a stmtDB with caching off, so that no
 // statement is prepared twice.
+//
+// With a separate writer pool, every statement that is not a SELECT, and
+// every transaction, runs on the writer; SELECTs run on the embedded
+// reader pool.
 type stmtDB struct {
-	*sql.DB
+	*sql.DB         // the readers, and the writers unless write is set
+	write   *sql.DB // nil: one pool for all
 	prepare bool
 
 	mu     sync.RWMutex
-	stmts  map[string]*sql.Stmt
+	stmts  map[stmtKey]*sql.Stmt
 	closed bool
 }
 
@@ -29,63 +35,139 @@ type stmtDB struct {
 // the bound runs unprepared.
 const maxStmts = 256
 
-func newStmtDB(db *sql.DB, prepare bool) *stmtDB {
-	return &stmtDB{DB: db, prepare: prepare, stmts: map[string]*sql.Stmt{}}
+// stmtKey names a statement prepared on a pool: a SELECT that runs on
+// the readers and inside transactions is prepared on both pools.
+type stmtKey struct {
+	pool  *sql.DB
+	query string
 }
 
-// stmt returns the prepared statement for query, preparing it on first use.
-// It returns nil when caching is off, the cache is full or the store is
-// closed: the caller then runs query unprepared.
-func (db *stmtDB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func newStmtDB(read, write *sql.DB, prepare bool) *stmtDB {
+	return &stmtDB{DB: read, write: write, prepare: prepare, stmts: map[stmtKey]*sql.Stmt{}}
+}
+
+// pool returns the pool that runs query.
+func (db *stmtDB) pool(query string) *sql.DB {
+	if db.write == nil || isRead(query) {
+		return db.DB
+	}
+	return db.write
+}
+
+// writer returns the pool of transactions.
+func (db *stmtDB) writer() *sql.DB {
+	if db.write == nil {
+		return db.DB
+	}
+	return db.write
+}
+
+// isRead reports whether query is a plain SELECT, which changes nothing.
+func isRead(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+}
+
+// BeginTx starts a transaction on the writer pool.
+func (db *stmtDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	return db.writer().BeginTx(ctx, opts)
+}
+
+// PingContext pings both pools.
+func (db *stmtDB) PingContext(ctx context.Context) error {
+	if err := db.DB.PingContext(ctx); err != nil {
+		return err
+	}
+	if db.write != nil {
+		return db.write.PingContext(ctx)
+	}
+	return nil
+}
+
+// Stats adds up the pools' statistics.
+func (db *stmtDB) Stats() sql.DBStats {
+	st := db.DB.Stats()
+	if db.write != nil {
+		w := db.write.Stats()
+		st.MaxOpenConnections += w.MaxOpenConnections
+		st.OpenConnections += w.OpenConnections
+		st.InUse += w.InUse
+		st.Idle += w.Idle
+		st.WaitCount += w.WaitCount
+		st.WaitDuration += w.WaitDuration
+		st.MaxIdleClosed += w.MaxIdleClosed
+		st.MaxIdleTimeClosed += w.MaxIdleTimeClosed
+		st.MaxLifetimeClosed += w.MaxLifetimeClosed
+	}
+	return st
+}
+
+// stmt returns the prepared statement for query on pool, preparing it on
+// first use. It returns nil when caching is off, the cache is full or the
+// store is closed: the caller then runs query unprepared.
+func (db *stmtDB) stmt(ctx context.Context, pool *sql.DB, query string) (*sql.Stmt, error) {
 	if !db.prepare {
 		return nil, nil
 	}
+	key := stmtKey{pool, query}
 	db.mu.RLock()
-	st, ok := db.stmts[query]
+	st, ok := db.stmts[key]
 	db.mu.RUnlock()
 	if ok {
 		return st, nil
 	}
 
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if st, ok := db.stmts[query]; ok {
-		return st, nil
-	}
-	if db.closed || len(db.stmts) >= maxStmts {
+	db.mu.RLock()
+	full := db.closed || len(db.stmts) >= maxStmts
+	db.mu.RUnlock()
+	if full {
 		return nil, nil
 	}
 	// The statement outlives this request: prepare it without the
 	// request's deadline or cancellation, so that a cancelled request does
-	// not leave a broken statement behind.
-	st, err := db.DB.PrepareContext(context.WithoutCancel(ctx), query)
+	// not leave a broken statement behind. It is prepared without holding
+	// mu: preparing waits for a connection, which a transaction may hold
+	// while it looks up its own statements.
+	st, err := pool.PrepareContext(context.WithoutCancel(ctx), query)
 	if err != nil {
 		return nil, err
 	}
-	db.stmts[query] = st
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if cur, ok := db.stmts[key]; ok { // prepared meanwhile
+		st.Close()
+		return cur, nil
+	}
+	if db.closed || len(db.stmts) >= maxStmts {
+		st.Close()
+		return nil, nil
+	}
+	db.stmts[key] = st
 	return st, nil
 }
 
 // ExecContext runs query through its prepared statement.
 func (db *stmtDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := db.stmt(ctx, query)
+	pool := db.pool(query)
+	st, err := db.stmt(ctx, pool, query)
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		return db.DB.ExecContext(ctx, query, args...)
+		return pool.ExecContext(ctx, query, args...)
 	}
 	return st.ExecContext(ctx, args...)
 }
 
 // QueryContext runs query through its prepared statement.
 func (db *stmtDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := db.stmt(ctx, query)
+	pool := db.pool(query)
+	st, err := db.stmt(ctx, pool, query)
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		return db.DB.QueryContext(ctx, query, args...)
+		return pool.QueryContext(ctx, query, args...)
 	}
 	return st.QueryContext(ctx, args...)
 }
@@ -93,19 +175,21 @@ func (db *stmtDB) QueryContext(ctx context.Context, query string, args ...any) (
 // QueryRowContext runs query through its prepared statement. A failure to
 // prepare it is reported by the row's Scan, as database/sql does.
 func (db *stmtDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := db.stmt(ctx, query)
+	pool := db.pool(query)
+	st, err := db.stmt(ctx, pool, query)
 	if err != nil || st == nil {
 		// Preparing again unprepared reports the same error through Scan.
-		return db.DB.QueryRowContext(ctx, query, args...)
+		return pool.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
 
-// cached returns the prepared statement for query if there is one.
+// cached returns the statement for query prepared on the writer pool, the
+// pool of transactions, if there is one.
 func (db *stmtDB) cached(query string) *sql.Stmt {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	return db.stmts[query]
+	return db.stmts[stmtKey{db.writer(), query}]
 }
 
 // tx returns tx with its statements drawn from the cache.
@@ -113,7 +197,7 @@ func (db *stmtDB) tx(tx *sql.Tx) *stmtTx {
 	return &stmtTx{Tx: tx, db: db}
 }
 
-// Close closes the cached statements, then the database.
+// Close closes the cached statements, then the pools.
 func (db *stmtDB) Close() error {
 	db.mu.Lock()
 	db.closed = true
@@ -124,6 +208,9 @@ func (db *stmtDB) Close() error {
 	}
 	db.mu.Unlock()
 	errs = append(errs, db.DB.Close())
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -158,7 +245,7 @@ func (tx *stmtTx) bound(ctx context.Context, query string) *sql.Stmt {
 // the next run to report.
 func (tx *stmtTx) prepareMisses(ctx context.Context) {
 	for _, q := range tx.misses {
-		_, _ = tx.db.stmt(ctx, q) // a failure shows when the statement runs again
+		_, _ = tx.db.stmt(ctx, tx.db.writer(), q) // a failure shows when the statement runs again
 	}
 }
 
