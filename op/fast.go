@@ -6,11 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -31,26 +29,35 @@ const jwksMaxAge = PublishDelay - keyCacheTTL
 type document struct {
 	body []byte
 	etag string
-	kids []string // the JWKS's key ids, in order
+	kids []keyName // the JWKS's keys, in order
+
+	// The response's header values, made once: a document is served far
+	// more often than it changes.
+	etagValue, length []string
 }
 
 func newDocument(body []byte) *document {
 	sum := sha256.Sum256(body)
-	return &document{body: body, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`}
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+	return &document{body: body, etag: etag, etagValue: []string{etag}, length: []string{strconv.Itoa(len(body))}}
 }
 
+// jsonType is the Content-Type of the documents.
+var jsonType = []string{"application/json"}
+
 // serve writes d, or 304 Not Modified when the request's If-None-Match
-// names its tag.
-func (d *document) serve(w http.ResponseWriter, r *http.Request, cacheControl string) {
+// names its tag. The header values are shared, never appended to (each
+// slice is full, so an append elsewhere would copy it).
+func (d *document) serve(w http.ResponseWriter, r *http.Request, cacheControl []string) {
 	h := w.Header()
-	h.Set("Cache-Control", cacheControl)
-	h.Set("ETag", d.etag)
+	h["Cache-Control"] = cacheControl
+	h["Etag"] = d.etagValue
 	if notModified(r.Header.Get("If-None-Match"), d.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(d.body)))
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = d.length
 	if r.Method != http.MethodHead {
 		w.Write(d.body)
 	}
@@ -71,37 +78,90 @@ func notModified(header, etag string) bool {
 	return false
 }
 
-// cachedJWKS serves /keys from a serialised key set, made again only when
-// the published keys change.
+// jwksDocument returns the serialised key set, made again only when the
+// published keys change.
+func (p *Provider) jwksDocument(ctx context.Context) (*document, error) {
+	keys, err := p.storage.keys.publicKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := p.jwks.Load()
+	if d != nil && len(d.kids) == len(keys) {
+		same := true
+		for i, k := range keys {
+			if d.kids[i] != (keyName{k.alg, k.id}) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return d, nil
+		}
+	}
+	kids := make([]keyName, len(keys))
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, len(keys))}
+	for i, k := range keys {
+		kids[i] = keyName{k.alg, k.id}
+		set.Keys[i] = jose.JSONWebKey{KeyID: k.id, Algorithm: string(k.alg), Use: k.Use(), Key: k.key}
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		return nil, err
+	}
+	d = newDocument(body)
+	d.kids = kids
+	p.jwks.Store(d)
+	return d, nil
+}
+
+// keyName identifies a published key.
+type keyName struct {
+	alg jose.SignatureAlgorithm
+	id  string
+}
+
+// jwksCacheControl lets relying parties keep the key set jwksMaxAge.
+var jwksCacheControl = []string{"public, max-age=" + strconv.Itoa(int(jwksMaxAge.Seconds()))}
+
+// cachedJWKS serves /keys from the serialised key set; when the keys
+// cannot be loaded, fallback (zitadel's handler) reports the failure.
 func (p *Provider) cachedJWKS(fallback http.Handler) http.HandlerFunc {
-	var cur atomic.Pointer[document]
 	return func(w http.ResponseWriter, r *http.Request) {
-		keys, err := p.storage.keys.publicKeys(r.Context())
+		d, err := p.jwksDocument(r.Context())
 		if err != nil {
-			fallback.ServeHTTP(w, r) // reports the failure
+			fallback.ServeHTTP(w, r)
 			return
 		}
-		kids := make([]string, len(keys))
-		for i, k := range keys {
-			kids[i] = string(k.alg) + ":" + k.id
-		}
-		d := cur.Load()
-		if d == nil || !slices.Equal(d.kids, kids) {
-			set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, len(keys))}
-			for i, k := range keys {
-				set.Keys[i] = jose.JSONWebKey{KeyID: k.id, Algorithm: string(k.alg), Use: k.Use(), Key: k.key}
-			}
-			body, err := json.Marshal(set)
-			if err != nil {
-				fallback.ServeHTTP(w, r)
-				return
-			}
-			d = newDocument(body)
-			d.kids = kids
-			cur.Store(d)
-		}
-		d.serve(w, r, "public, max-age="+strconv.Itoa(int(jwksMaxAge.Seconds())))
+		d.serve(w, r, jwksCacheControl)
 	}
+}
+
+// ServeDocument serves a GET or HEAD of the discovery document or the JWKS
+// from its serialised bytes, under the endpoints' CORS policy, and reports
+// whether it did. It does not when the request is for something else, the
+// discovery document is not made yet (the first request makes it) or the
+// keys cannot be loaded: ServeHTTP then answers, failures included. It
+// lets the server answer these documents, which relying parties fetch as
+// often as they like, ahead of the middleware of the other endpoints.
+func (p *Provider) ServeDocument(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch r.URL.Path {
+	case "/.well-known/openid-configuration":
+		if p.discoveryDoc.Load() == nil {
+			return false
+		}
+		p.fastDiscovery.ServeHTTP(w, r)
+		return true
+	case "/keys":
+		if _, err := p.jwksDocument(r.Context()); err != nil {
+			return false
+		}
+		p.fastJWKS.ServeHTTP(w, r)
+		return true
+	}
+	return false
 }
 
 // requestMemo remembers the clients and users loaded during one protocol

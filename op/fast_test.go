@@ -169,3 +169,64 @@ func TestOneLookupPerRequest(t *testing.T) {
 	}
 	e.serve(t, tokenRequest(e.clients[RS256], cc), http.StatusUnauthorized)
 }
+
+// TestServeDocument checks the server's early path for the documents: it
+// answers GET and HEAD of discovery (once the first request has made it)
+// and of the JWKS exactly as ServeHTTP does, CORS and 304 included, and
+// leaves every other request to ServeHTTP.
+func TestServeDocument(t *testing.T) {
+	e, _ := newFastEnv(t)
+	early := func(method, path string, header http.Header) (*httptest.ResponseRecorder, bool) {
+		req := httptest.NewRequest(method, "https://id.example"+path, nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		return rec, e.p.ServeDocument(rec, req)
+	}
+	const disc = "/.well-known/openid-configuration"
+	if rec, ok := early(http.MethodGet, disc, nil); ok || rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+		t.Fatalf("discovery before its first request: served %v (%d, %d bytes), want left to ServeHTTP", ok, rec.Code, rec.Body.Len())
+	}
+	for _, path := range []string{disc, "/keys"} {
+		full := get(e, t, path, http.Header{"Origin": {"https://app.example"}})
+		rec, ok := early(http.MethodGet, path, http.Header{"Origin": {"https://app.example"}})
+		if !ok {
+			t.Fatalf("%s: not served", path)
+		}
+		for _, h := range []string{"Content-Type", "Content-Length", "Cache-Control", "ETag", "Access-Control-Allow-Origin"} {
+			if got, want := rec.Header().Get(h), full.Header().Get(h); got != want || got == "" && h != "Content-Length" {
+				t.Errorf("%s: %s %q, ServeHTTP gives %q", path, h, got, want)
+			}
+		}
+		if rec.Code != http.StatusOK || rec.Body.String() != full.Body.String() {
+			t.Errorf("%s: %d, body equal to ServeHTTP's: %v", path, rec.Code, rec.Body.String() == full.Body.String())
+		}
+		if rec, ok := early(http.MethodGet, path, http.Header{"If-None-Match": {full.Header().Get("ETag")}}); !ok || rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
+			t.Errorf("%s with its ETag: served %v, %d with %d bytes; want 304", path, ok, rec.Code, rec.Body.Len())
+		}
+		if rec, ok := early(http.MethodHead, path, nil); !ok || rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("Content-Length") == "" {
+			t.Errorf("HEAD %s: served %v, %d with %d bytes", path, ok, rec.Code, rec.Body.Len())
+		}
+		for _, m := range []string{http.MethodPost, http.MethodOptions} {
+			if _, ok := early(m, path, nil); ok {
+				t.Errorf("%s %s served early", m, path)
+			}
+		}
+	}
+	for _, path := range []string{"/userinfo", "/oauth/token", "/keys/", "/.well-known/openid-configuration/x"} {
+		if _, ok := early(http.MethodGet, path, nil); ok {
+			t.Errorf("GET %s served early", path)
+		}
+	}
+
+	// A rotation shows at once on the early path too.
+	before, _ := early(http.MethodGet, "/keys", nil)
+	if _, err := e.p.storage.keys.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := early(http.MethodGet, "/keys", nil)
+	if after.Header().Get("ETag") == before.Header().Get("ETag") || after.Body.Len() <= before.Body.Len() {
+		t.Errorf("after a rotation: ETag %q (was %q), %d bytes (were %d)", after.Header().Get("ETag"), before.Header().Get("ETag"), after.Body.Len(), before.Body.Len())
+	}
+}

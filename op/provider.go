@@ -44,6 +44,13 @@ type Provider struct {
 	zp      *zop.Provider
 	storage *Storage
 	handler http.Handler
+
+	// The serialised discovery document and JWKS (fast.go), and their
+	// handlers under the CORS policy, for ServeDocument.
+	discoveryDoc  atomic.Pointer[document]
+	jwks          atomic.Pointer[document]
+	fastDiscovery http.Handler
+	fastJWKS      http.Handler
 }
 
 // corsPaths are the endpoints that browsers may call cross-origin, without
@@ -92,7 +99,14 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st}
-	p.handler = p.documents(cors.New(corsOptions), withMemo(p.tokenClient(zp)))
+	c := cors.New(corsOptions)
+	p.handler = p.documents(c, withMemo(p.tokenClient(zp)))
+	p.fastDiscovery = c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.discoveryDoc.Load().serve(w, r, discoveryCacheControl)
+	}))
+	p.fastJWKS = c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.jwks.Load().serve(w, r, jwksCacheControl)
+	}))
 	return p, nil
 }
 
@@ -199,10 +213,9 @@ func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
 // advertises the acr values it issues. The document depends on the
 // configuration only, so it is made once, at the first request.
 func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
-	var cur atomic.Pointer[document]
 	return func(w http.ResponseWriter, r *http.Request) {
-		if d := cur.Load(); d != nil {
-			d.serve(w, r, "public, max-age=300")
+		if d := p.discoveryDoc.Load(); d != nil {
+			d.serve(w, r, discoveryCacheControl)
 			return
 		}
 		rec := httptest.NewRecorder()
@@ -232,10 +245,14 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 			return
 		}
 		d := newDocument(body)
-		cur.Store(d)
-		d.serve(w, r, "public, max-age=300")
+		p.discoveryDoc.Store(d)
+		d.serve(w, r, discoveryCacheControl)
 	}
 }
+
+// discoveryCacheControl lets relying parties keep the discovery document
+// five minutes.
+var discoveryCacheControl = []string{"public, max-age=300"}
 
 // ACRValues are the acr values Gatehouse issues: one factor, a second
 // factor on top, and a security key or passkey (see the login package).

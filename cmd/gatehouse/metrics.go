@@ -57,6 +57,21 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	mailMessages *prometheus.CounterVec
 	mailLatency  prometheus.Histogram
+
+	// docs are the request and latency series of the documents served
+	// ahead of the router (documentsFirst), bound once.
+	docs map[docSeries]docMetrics
+}
+
+// docSeries names a series of the documents' requests.
+type docSeries struct {
+	route, method string
+	code          int
+}
+
+type docMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // newMetrics registers every metric. store is the undecorated backend:
@@ -123,7 +138,29 @@ func newMetrics(store storage.Store, now func() time.Time) *metrics {
 	for _, r := range []string{"sent", "failed"} {
 		m.mailMessages.WithLabelValues(r)
 	}
+	m.docs = map[docSeries]docMetrics{}
+	for _, route := range []string{discoveryPath, jwksPath} {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			for _, code := range []int{http.StatusOK, http.StatusNotModified} {
+				m.docs[docSeries{route, method, code}] = docMetrics{
+					requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+					latency:  m.latency.WithLabelValues(route),
+				}
+			}
+		}
+	}
 	return m
+}
+
+// document counts a request for a document answered ahead of the router,
+// under the same series as the router's answers (route is the path).
+func (m *metrics) document(route, method string, code int, d time.Duration) {
+	s, ok := m.docs[docSeries{route, method, code}]
+	if !ok {
+		s = docMetrics{m.requests.WithLabelValues(route, oneOf(method, httpMethods), strconv.Itoa(code)), m.latency.WithLabelValues(route)}
+	}
+	s.requests.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 // handler serves the metrics in the Prometheus exposition format.
@@ -273,10 +310,11 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 			r.Body = form
 		}
 		sw := &statusWriter{ResponseWriter: w}
+		panicked := true
 		defer func() {
-			status := sw.status
-			if status == 0 {
-				status = http.StatusInternalServerError // a panic, answered further out
+			status := sw.code()
+			if panicked && sw.status == 0 {
+				status = http.StatusInternalServerError // answered further out
 			}
 			route := routeLabel(chi.RouteContext(r.Context()))
 			m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
@@ -286,6 +324,7 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(sw, r)
+		panicked = false
 	})
 }
 

@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/op"
 )
 
 type ctxKey int
@@ -116,15 +118,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// code is the status the client received: a handler that wrote neither a
+// header nor a body (a HEAD, say) answered 200.
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
 // requestContext assigns a request id, resolves the client IP, recovers
 // from panics without leaking a stack trace, and logs each request — its
 // path only, never the query, which can hold codes and tokens.
 func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		b := make([]byte, 8)
-		rand.Read(b)
-		id := hex.EncodeToString(b)
+		id := newRequestID()
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))
 		r = r.WithContext(ctx)
@@ -141,11 +150,11 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 				}
 			}
 			level := slog.LevelInfo
-			if quietPath(r.URL.Path, sw.status) {
+			if quietPath(r.URL.Path, sw.code()) {
 				level = slog.LevelDebug
 			}
 			logger.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "duration_ms", time.Since(start).Milliseconds())
+				"status", sw.code(), "duration_ms", time.Since(start).Milliseconds())
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -169,21 +178,89 @@ func quietPath(path string, status int) bool {
 // securityHeaders sets the headers every response carries: no framing, no
 // sniffing, no referrer, a strict CSP, HSTS under https.
 func securityHeaders(https bool, next http.Handler) http.Handler {
-	const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
-		"script-src 'self'; connect-src 'self'; " +
-		"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		if https {
-			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-		}
+		setSecurityHeaders(w.Header(), https)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// The security headers' values, shared by every response: each slice is
+// full, so that an Add elsewhere copies it rather than writing into it.
+var (
+	cspValue = []string{"default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+		"script-src 'self'; connect-src 'self'; " +
+		"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"}
+	denyValue       = []string{"DENY"}
+	nosniffValue    = []string{"nosniff"}
+	noReferrerValue = []string{"no-referrer"}
+	hstsValue       = []string{"max-age=31536000; includeSubDomains"}
+)
+
+// setSecurityHeaders sets the headers every response carries: a strict
+// content security policy, no framing, no sniffing, no referrer, and HSTS
+// when the issuer is https.
+func setSecurityHeaders(h http.Header, https bool) {
+	h["Content-Security-Policy"] = cspValue
+	h["X-Frame-Options"] = denyValue
+	h["X-Content-Type-Options"] = nosniffValue
+	h["Referrer-Policy"] = noReferrerValue
+	if https {
+		h["Strict-Transport-Security"] = hstsValue
+	}
+}
+
+// newRequestID returns 16 hex digits naming a request in the logs. It
+// correlates, it does not protect: a fast generator suffices.
+func newRequestID() string {
+	var b [8]byte
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// documentsFirst answers GET and HEAD of the discovery document and the
+// JWKS from their serialised bytes ahead of the other middleware (body
+// limit, router, fault tracking, the provider's own router), which these
+// requests do not need: relying parties fetch them as often as they like.
+// The answers keep everything the full path gives them — the security
+// headers, a request id, CORS, ETag and Cache-Control, the request and
+// latency metrics, and the request's line in the log at debug level
+// (quietPath). What ServeDocument declines goes to next.
+func documentsFirst(p *op.Provider, m *metrics, https bool, logger *slog.Logger, ips clientIPResolver, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != discoveryPath && r.URL.Path != jwksPath || r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		id := newRequestID()
+		h := w.Header()
+		setSecurityHeaders(h, https)
+		h["X-Request-Id"] = []string{id}
+		sw := &statusWriter{ResponseWriter: w}
+		if !p.ServeDocument(sw, r) {
+			delete(h, "X-Request-Id") // the full path names the request
+			next.ServeHTTP(w, r)
+			return
+		}
+		status := sw.code()
+		m.document(r.URL.Path, r.Method, status, time.Since(start))
+		if ctx := r.Context(); logger.Enabled(ctx, slog.LevelDebug) {
+			ctx = context.WithValue(ctx, requestIDKey, id)
+			ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))
+			logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path,
+				"status", status, "duration_ms", time.Since(start).Milliseconds())
+		}
+	})
+}
+
+// The paths documentsFirst answers.
+const (
+	discoveryPath = "/.well-known/openid-configuration"
+	jwksPath      = "/keys"
+)
 
 // limitBody refuses bodies larger than max with 413 before any handler
 // reads them, and caps bodies of unknown length.

@@ -357,7 +357,9 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	var h http.Handler = r
 	h = limitBody(cfg.HTTP.MaxBodyBytes, h)
 	h = securityHeaders(https, h)
-	h = requestContext(logger, clientIPResolver{trusted: cfg.TrustedProxies()}, h)
+	ips := clientIPResolver{trusted: cfg.TrustedProxies()}
+	h = requestContext(logger, ips, h)
+	h = documentsFirst(provider, obs, https, logger, ips, h)
 	s.handler = h
 	return s, nil
 }
