@@ -9,6 +9,15 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// Access token formats of a client (storage.Client.AccessTokenFormat).
+const (
+	AccessTokenOpaque = "opaque" // a random handle that only Gatehouse understands (the default)
+	AccessTokenJWT    = "jwt"    // an RFC 9068 JWT that resource servers verify with the JWKS
+)
+
+// IsAccessTokenFormat reports whether f is an access token format.
+func IsAccessTokenFormat(f string) bool { return f == AccessTokenOpaque || f == AccessTokenJWT }
+
 // client adapts storage.Client to zop.Client.
 type client struct {
 	c          *storage.Client
@@ -22,7 +31,15 @@ func (c client) GetID() string                    { return c.c.ID }
 func (c client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 func (c client) LoginURL(id string) string        { return c.loginURL(id) }
+
+// AccessTokenType is the client's access token format: a JWT signed like
+// its ID tokens (SigningKey) for "jwt" clients, an opaque token otherwise.
+// Either kind is recorded in access_tokens under its id (the JWT's jti), so
+// revocation, introspection and userinfo treat both alike.
 func (c client) AccessTokenType() zop.AccessTokenType {
+	if c.c.AccessTokenFormat == AccessTokenJWT {
+		return zop.AccessTokenTypeJWT
+	}
 	return zop.AccessTokenTypeBearer
 }
 func (c client) IDTokenLifetime() time.Duration { return c.idTokenTTL }

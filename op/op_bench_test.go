@@ -25,14 +25,16 @@ import (
 
 const benchRedirect = "https://rp.example/cb"
 
-// benchEnv is a provider over a fresh store, with one user and a
-// confidential client per signing algorithm.
+// benchEnv is a provider over a fresh store, with one user, a
+// confidential client per signing algorithm and one (ES256) that gets JWT
+// access tokens.
 type benchEnv struct {
 	store   storage.Store
 	st      *Storage
 	p       *Provider
 	user    string
 	clients map[string]string // algorithm → client id; the secret is benchSecret
+	jwt     string            // the client id of the JWT access token client
 }
 
 const benchSecret = "bench-secret-bench-secret-bench-secret-0123"
@@ -79,6 +81,12 @@ func newBenchEnv(b testing.TB, store storage.Store) *benchEnv {
 			b.Fatal(err)
 		}
 		e.clients[alg] = id
+	}
+	e.jwt = "bench-jwt"
+	if err := store.CreateClient(ctx, &storage.Client{ID: e.jwt, Name: e.jwt, SecretHash: hashSecret(benchSecret),
+		RedirectURIs: []string{benchRedirect}, SigningAlgorithm: ES256, AccessTokenFormat: AccessTokenJWT,
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		b.Fatal(err)
 	}
 	return e
 }
@@ -154,6 +162,16 @@ func BenchmarkTokenIssuance(b *testing.B) {
 				e.serve(b, tokenRequest(e.clients[RS256], url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)
 			}
 		})
+		// A JWT access token: stored as before, then signed (ES256).
+		b.Run("client_credentials/jwt", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := e.serve(b, tokenRequest(e.jwt, url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)
+				if !strings.Contains(rec.Body.String(), `"access_token":"eyJhbGciOiJFUzI1NiIs`) {
+					b.Fatalf("no ES256 JWT access token: %s", rec.Body)
+				}
+			}
+		})
 	})
 }
 
@@ -207,12 +225,12 @@ func BenchmarkJWKS(b *testing.B) {
 	})
 }
 
-// accessToken returns an access token of the user, issued to the ES256
-// client by a code exchange.
-func (e *benchEnv) accessToken(b testing.TB) string {
+// accessToken returns an access token of the user, issued to clientID by
+// a code exchange.
+func (e *benchEnv) accessToken(b testing.TB, clientID string) string {
 	b.Helper()
-	codes, verifier := e.pendingCodes(b, e.clients[ES256], 1)
-	rec := e.serve(b, tokenRequest(e.clients[ES256], url.Values{"grant_type": {"authorization_code"},
+	codes, verifier := e.pendingCodes(b, clientID, 1)
+	rec := e.serve(b, tokenRequest(clientID, url.Values{"grant_type": {"authorization_code"},
 		"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
 	var t struct {
 		AccessToken string `json:"access_token"`
@@ -224,26 +242,31 @@ func (e *benchEnv) accessToken(b testing.TB) string {
 }
 
 // BenchmarkIntrospection and BenchmarkUserinfo measure the two endpoints
-// resource servers call with an access token.
+// resource servers call with an access token. Introspecting a JWT
+// access token verifies its signature before it reads the token's row.
 func BenchmarkIntrospection(b *testing.B) {
 	forBackends(b, func(b *testing.B, e *benchEnv) {
-		at := e.accessToken(b)
-		form := url.Values{"token": {at}}.Encode()
-		b.ReportAllocs()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect", strings.NewReader(form))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(e.clients[ES256], benchSecret)
-			if rec := e.serve(b, req, http.StatusOK); !strings.Contains(rec.Body.String(), `"active":true`) {
-				b.Fatalf("introspection: %s", rec.Body)
-			}
+		for _, tc := range []struct{ name, client string }{{"opaque", e.clients[ES256]}, {"jwt", e.jwt}} {
+			b.Run(tc.name, func(b *testing.B) {
+				at := e.accessToken(b, tc.client)
+				form := url.Values{"token": {at}}.Encode()
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect", strings.NewReader(form))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(tc.client, benchSecret)
+					if rec := e.serve(b, req, http.StatusOK); !strings.Contains(rec.Body.String(), `"active":true`) {
+						b.Fatalf("introspection: %s", rec.Body)
+					}
+				}
+			})
 		}
 	})
 }
 
 func BenchmarkUserinfo(b *testing.B) {
 	forBackends(b, func(b *testing.B, e *benchEnv) {
-		at := e.accessToken(b)
+		at := e.accessToken(b, e.clients[ES256])
 		b.ReportAllocs()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodGet, "https://id.example/userinfo", nil)

@@ -32,6 +32,7 @@ var (
 	_ zop.ClientCredentialsStorage       = (*Storage)(nil)
 	_ zop.CanSetUserinfoFromRequest      = (*Storage)(nil)
 	_ zop.CanTerminateSessionFromRequest = (*Storage)(nil)
+	_ zop.CanGetPrivateClaimsFromRequest = (*Storage)(nil)
 )
 
 // hashSecret is the stored form of codes, refresh tokens and client secrets:
@@ -545,6 +546,17 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 // GetPrivateClaimsFromScopes adds no private claims.
 func (s *Storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
+}
+
+// GetPrivateClaimsFromRequest adds the claims of a JWT access token that
+// zitadel does not set itself: scope (RFC 9068 §2.2.3), every scope
+// granted, as introspection reports them.
+func (s *Storage) GetPrivateClaimsFromRequest(_ context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
+	scopes := req.GetScopes()
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	return map[string]any{"scope": strings.Join(scopes, " ")}, nil
 }
 
 // GetKeyByIDAndClientID refuses: clients do not register public keys, so

@@ -54,6 +54,7 @@ type Client struct {
 	RequireMFA             bool
 	SigningAlgorithm       string // "RS256" (default), "ES256" or "EdDSA"
 	Admin                  bool   // may get the gatehouse:admin scope (client_credentials): the admin API
+	AccessTokenFormat      string // "opaque" (default; "" reads as opaque) or "jwt"
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
 }

@@ -251,13 +251,13 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 				return err
 			}
 			tw := table(env.stdout)
-			fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tREDIRECT URIS")
+			fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tREDIRECT URIS")
 			for _, c := range cs {
 				typ := c.Type
 				if c.Admin {
 					typ += " (admin)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, strings.Join(c.RedirectURIs, " "))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, strings.Join(c.RedirectURIs, " "))
 			}
 			return tw.Flush()
 		})
@@ -274,9 +274,9 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 				return err
 			}
 			tw := table(env.stdout)
-			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\ncreated:\t%s\nupdated:\t%s\n",
+			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\naccess token format:\t%s\ncreated:\t%s\nupdated:\t%s\n",
 				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
-				c.RequireMFA, c.SigningAlgorithm, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
+				c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -304,8 +304,9 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a native or browser app")
 	requireMFA := fs.Bool("require-mfa", false, "issue tokens only after a second factor")
 	admin := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
-	alg := fs.String("signing-alg", op.RS256, "ID token signing algorithm: RS256, ES256 or EdDSA")
-	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…} as JSON")
+	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
+	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
+	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -321,16 +322,20 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	if !op.IsAlgorithm(*alg) {
 		return usageError{fmt.Sprintf("clients create: --signing-alg %q: must be RS256, ES256 or EdDSA", *alg)}
 	}
+	if !op.IsAccessTokenFormat(*format) {
+		return usageError{fmt.Sprintf("clients create: --access-token-format %q: must be opaque or jwt", *format)}
+	}
 	return withService(ctx, "clients create", *config, env, func(s *adminService) error {
 		c, err := s.CreateClient(ctx, clientSpec{
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
+			AccessTokenFormat: *format,
 		})
 		if err != nil {
 			return cliURIError(err)
 		}
 		if *asJSON {
-			out := map[string]string{"client_id": c.ID}
+			out := map[string]string{"client_id": c.ID, "access_token_format": c.AccessTokenFormat}
 			if c.Secret != "" {
 				out["client_secret"] = c.Secret
 			}

@@ -321,14 +321,14 @@ func TestAdminAPI(t *testing.T) {
 
 			t.Run("clients", func(t *testing.T) {
 				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
-					`{"name":"Portal","redirect_uris":["https://portal.example.com/cb"],"post_logout_redirect_uris":["https://portal.example.com/"],"require_mfa":true,"signing_algorithm":"ES256"}`)
+					`{"name":"Portal","redirect_uris":["https://portal.example.com/cb"],"post_logout_redirect_uris":["https://portal.example.com/"],"require_mfa":true,"signing_algorithm":"ES256","access_token_format":"jwt"}`)
 				if r.status != http.StatusCreated {
 					t.Fatalf("create client = %d %s", r.status, r.body)
 				}
 				var created newClientView
 				r.json(t, &created)
 				if created.ID == "" || created.Secret == "" || created.Type != "confidential" || !created.RequireMFA ||
-					created.SigningAlgorithm != "ES256" || created.Admin {
+					created.SigningAlgorithm != "ES256" || created.AccessTokenFormat != "jwt" || created.Admin {
 					t.Fatalf("created client %+v", created)
 				}
 				if loc := r.header.Get("Location"); loc != "/api/clients/"+created.ID {
@@ -638,6 +638,9 @@ func TestAdminAPI(t *testing.T) {
 					{"relative redirect uri", post("/api/clients", `{"name":"x","redirect_uris":["/cb"]}`), 400, "invalid_request"},
 					{"bad post-logout uri", post("/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"post_logout_redirect_uris":["javascript:alert(1)"]}`), 400, "invalid_request"},
 					{"bad algorithm", post("/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"signing_algorithm":"none"}`), 400, "invalid_request"},
+					{"bad access token format", post("/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"access_token_format":"paseto"}`), 400, "invalid_request"},
+					{"jwt access tokens with EdDSA", post("/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"signing_algorithm":"EdDSA","access_token_format":"jwt"}`), 400, "invalid_request"},
+					{"jwt access tokens for an admin client", post("/api/clients", `{"name":"x","admin":true,"access_token_format":"jwt"}`), 400, "invalid_request"},
 					{"public admin", post("/api/clients", `{"name":"x","public":true,"admin":true}`), 400, "invalid_request"},
 					{"update: bad uri", adminCall(t, g, token, http.MethodPut, "/api/clients/"+app.ID+"/redirect-uris", `{"redirect_uris":["https://app.example.com/cb#x"]}`), 400, "invalid_request"},
 					{"update: empty list", adminCall(t, g, token, http.MethodPut, "/api/clients/"+app.ID+"/redirect-uris", `{"redirect_uris":[]}`), 400, "invalid_request"},
@@ -661,6 +664,10 @@ func TestAdminAPI(t *testing.T) {
 					{"audit: unknown user", adminCall(t, g, token, http.MethodGet, "/api/audit?user=nobody@example.com", ""), 404, "not_found"},
 				} {
 					t.Run(tc.name, func(t *testing.T) { tc.r.wantError(t, tc.status, tc.code) })
+				}
+				// The message says what the field takes.
+				if r := post("/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"access_token_format":"paseto"}`); !strings.Contains(r.body, `access token format \"paseto\": must be opaque or jwt`) {
+					t.Errorf("bad access token format: %s", r.body)
 				}
 				r := adminCall(t, g, token, http.MethodDelete, "/api/users", "")
 				if allow := r.header.Get("Allow"); allow != "GET, POST" {

@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -723,4 +726,252 @@ func jwks(t *testing.T, g *gatehouse) []map[string]any {
 		t.Fatal(err)
 	}
 	return set.Keys
+}
+
+// jwtClaims are the claims of a JWT access token (RFC 9068).
+type jwtClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience any    `json:"aud"` // a string or a list
+	Expiry   int64  `json:"exp"`
+	IssuedAt int64  `json:"iat"`
+	ID       string `json:"jti"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+}
+
+func (c jwtClaims) audience() []string {
+	switch a := c.Audience.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, v := range a {
+			s, _ := v.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	return nil
+}
+
+// verifyJWTAccessToken checks that raw is a JWT signed with alg by a key
+// that g publishes at /keys, the way a resource server would check it
+// offline, and returns its claims.
+func verifyJWTAccessToken(t *testing.T, g *gatehouse, keys *oidc.RemoteKeySet, raw, alg string) jwtClaims {
+	t.Helper()
+	if strings.Count(raw, ".") != 2 {
+		t.Fatalf("access token %.20s… is not a JWT", raw)
+	}
+	payload, err := keys.VerifySignature(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("the access token's signature does not verify with /keys: %v", err)
+	}
+	var header struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}
+	h, err := base64.RawURLEncoding.DecodeString(strings.SplitN(raw, ".", 2)[0])
+	if err != nil || json.Unmarshal(h, &header) != nil {
+		t.Fatalf("access token header %q: %v", h, err)
+	}
+	if header.Alg != alg {
+		t.Errorf("access token alg = %q, want %q (the client's signing algorithm)", header.Alg, alg)
+	}
+	// zitadel/oidc writes typ JWT for every token it signs (RFC 9068 asks
+	// for at+jwt), and takes no option to change it.
+	if header.Typ != "JWT" && header.Typ != "at+jwt" {
+		t.Errorf("access token typ = %q", header.Typ)
+	}
+	published := false
+	for _, k := range jwks(t, g) {
+		if k["kid"] == header.Kid && k["alg"] == alg {
+			published = true
+		}
+	}
+	if header.Kid == "" || !published {
+		t.Errorf("access token kid %q is not a published %s key", header.Kid, alg)
+	}
+	var c jwtClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatalf("access token claims %s: %v", payload, err)
+	}
+	return c
+}
+
+// TestJWTAccessTokens registers a client with --access-token-format jwt and
+// checks its access tokens as a resource server and Gatehouse see them:
+// JWTs that verify with /keys and carry the right claims, which userinfo
+// and introspection accept while they live and refuse once revoked.
+func TestJWTAccessTokens(t *testing.T) {
+	const ttl = 5 * time.Minute
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend, "GATEHOUSE_TOKENS_ACCESS_TOKEN_TTL="+ttl.String())
+			g.createUser(alice, "Alice Liddell", alicePass)
+			rp := newRelyingParty(t, g, "--access-token-format", "jwt", "--signing-alg", "ES256")
+			rp.verifier = rp.provider.Verifier(&oidc.Config{ClientID: rp.client.ID, SupportedSigningAlgs: []string{oidc.ES256}})
+			keys := oidc.NewRemoteKeySet(t.Context(), g.base+"/keys")
+			if out := g.cli("", "clients", "show", rp.client.ID); !regexp.MustCompile(`access token format:\s+jwt\n`).MatchString(out) {
+				t.Errorf("clients show of a jwt client:\n%s", out)
+			}
+			if out := g.cli("", "clients", "list"); !strings.Contains(out, "ACCESS TOKENS") || !strings.Contains(out, " jwt ") {
+				t.Errorf("clients list does not show the access token format:\n%s", out)
+			}
+
+			f := rp.newFlow()
+			before := time.Now().Add(-time.Second)
+			tok, idt, _ := rp.exchange(rp.signIn(newBrowser(t), f, alice, alicePass), f)
+			userinfo := func(token string) (*oidc.UserInfo, error) {
+				return rp.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"}))
+			}
+
+			t.Run("code flow", func(t *testing.T) {
+				c := verifyJWTAccessToken(t, g, keys, tok.AccessToken, oidc.ES256)
+				after := time.Now().Add(time.Second)
+				if c.Issuer != g.base || c.Subject != idt.Subject || c.ClientID != rp.client.ID ||
+					!slices.Contains(c.audience(), rp.client.ID) || c.ID == "" {
+					t.Errorf("access token claims = %+v, want iss %s, sub %s, client_id and aud %s, a jti", c, g.base, idt.Subject, rp.client.ID)
+				}
+				scopes := strings.Fields(c.Scope)
+				slices.Sort(scopes)
+				if want := []string{"email", "offline_access", "openid", "profile"}; !slices.Equal(scopes, want) {
+					t.Errorf("access token scope = %q, want %v", c.Scope, want)
+				}
+				if exp := time.Unix(c.Expiry, 0); exp.Before(before.Add(ttl)) || exp.After(after.Add(ttl)) {
+					t.Errorf("exp = %s, want the configured %s from now", exp, ttl)
+				}
+				if iat := time.Unix(c.IssuedAt, 0); iat.Before(before) || iat.After(after) {
+					t.Errorf("iat = %s, want now", iat)
+				}
+				ui, err := userinfo(tok.AccessToken)
+				if err != nil || ui.Subject != idt.Subject || ui.Email != alice {
+					t.Errorf("userinfo with the JWT = %+v, %v", ui, err)
+				}
+				in := rp.introspect(tok.AccessToken)
+				if in["active"] != true || in["sub"] != idt.Subject || in["client_id"] != rp.client.ID {
+					t.Errorf("introspection of the JWT = %v", in)
+				}
+			})
+
+			var refreshed string
+			t.Run("refresh", func(t *testing.T) {
+				next, err := rp.oauth.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+				if err != nil {
+					t.Fatalf("refresh: %v", err)
+				}
+				rp.remember(next.AccessToken, next.RefreshToken)
+				refreshed = next.AccessToken
+				c := verifyJWTAccessToken(t, g, keys, refreshed, oidc.ES256)
+				first := verifyJWTAccessToken(t, g, keys, tok.AccessToken, oidc.ES256)
+				if c.Subject != idt.Subject || c.ClientID != rp.client.ID || c.ID == "" || c.ID == first.ID {
+					t.Errorf("refreshed access token claims = %+v (first jti %s)", c, first.ID)
+				}
+				if in := rp.introspect(refreshed); in["active"] != true {
+					t.Errorf("introspection of the refreshed JWT = %v", in)
+				}
+			})
+
+			t.Run("revoked", func(t *testing.T) {
+				// No token_type_hint: Gatehouse works out that it is an
+				// access token.
+				status, out := rp.postJSON(g.base+"/revoke", url.Values{"token": {tok.AccessToken}}, rp.client.ID, rp.client.Secret)
+				if status != http.StatusOK {
+					t.Fatalf("revoke the JWT = %d %v", status, out)
+				}
+				if in := rp.introspect(tok.AccessToken); in["active"] != false {
+					t.Errorf("introspection of a revoked JWT = %v, want active false", in)
+				}
+				if ui, err := userinfo(tok.AccessToken); err == nil {
+					t.Errorf("userinfo accepted a revoked JWT: %+v", ui)
+				}
+				// Its signature stays valid: offline checks cannot see
+				// revocation, which is why it is introspection's to tell.
+				if _, err := keys.VerifySignature(t.Context(), tok.AccessToken); err != nil {
+					t.Errorf("the revoked JWT's signature: %v", err)
+				}
+				if refreshed == "" {
+					return
+				}
+				if in := rp.introspect(refreshed); in["active"] != true {
+					t.Errorf("revoking one JWT deactivated another of its family: %v", in)
+				}
+				g.cli("", "users", "disable", alice)
+				if in := rp.introspect(refreshed); in["active"] != false {
+					t.Errorf("introspection of a disabled user's JWT = %v, want active false", in)
+				}
+			})
+
+			t.Run("client_credentials", func(t *testing.T) {
+				status, out := clientCredentials(t, g, rp.client, "")
+				raw, _ := out["access_token"].(string)
+				if status != http.StatusOK || raw == "" {
+					t.Fatalf("client_credentials = %d %v", status, out)
+				}
+				rp.remember(raw)
+				c := verifyJWTAccessToken(t, g, keys, raw, oidc.ES256)
+				if c.Issuer != g.base || c.Subject != rp.client.ID || c.ClientID != rp.client.ID ||
+					!slices.Contains(c.audience(), rp.client.ID) || c.ID == "" {
+					t.Errorf("client_credentials access token claims = %+v, want sub, client_id and aud %s", c, rp.client.ID)
+				}
+				if in := rp.introspect(raw); in["active"] != true || in["sub"] != rp.client.ID {
+					t.Errorf("introspection of a client_credentials JWT = %v", in)
+				}
+				if ui, err := userinfo(raw); err == nil {
+					t.Errorf("userinfo with a client_credentials JWT = %+v, want refused (no user)", ui)
+				}
+			})
+
+			t.Run("opaque client", func(t *testing.T) {
+				g.cli("", "users", "enable", alice)
+				plain := newRelyingParty(t, g)
+				if out := g.cli("", "clients", "show", plain.client.ID); !regexp.MustCompile(`access token format:\s+opaque\n`).MatchString(out) {
+					t.Errorf("clients show of a default client:\n%s", out)
+				}
+				f := plain.newFlow()
+				tok, _, _ := plain.exchange(plain.signIn(newBrowser(t), f, alice, alicePass), f)
+				// Opaque tokens are encrypted (JWE, five parts), never
+				// signed JWTs.
+				if _, err := keys.VerifySignature(t.Context(), tok.AccessToken); err == nil || strings.Count(tok.AccessToken, ".") == 2 {
+					t.Errorf("a default client got a signed JWT access token %.20s…", tok.AccessToken)
+				}
+				if in := plain.introspect(tok.AccessToken); in["active"] != true {
+					t.Errorf("introspection of an opaque token = %v", in)
+				}
+				_, out := clientCredentials(t, g, plain.client, "")
+				if raw, _ := out["access_token"].(string); raw == "" || strings.Count(raw, ".") == 2 {
+					t.Errorf("client_credentials of a default client = %v, want an opaque token", out)
+				}
+			})
+
+			t.Run("bad format", func(t *testing.T) {
+				for _, tc := range []struct {
+					args []string
+					msg  string
+				}{
+					{[]string{"--access-token-format", "paseto"}, `--access-token-format "paseto": must be opaque or jwt`},
+					{[]string{"--access-token-format", "JWT"}, `--access-token-format "JWT": must be opaque or jwt`},
+					{[]string{"--access-token-format", "jwt", "--signing-alg", "EdDSA"}, "needs signing algorithm RS256 or ES256"},
+					{[]string{"--access-token-format", "jwt", "--admin"}, "admin client must use the opaque access token format"},
+				} {
+					args := append([]string{"clients", "create", "--name", "X", "--redirect-uri", rpRedirect}, tc.args...)
+					_, errOut, err := g.tryCLI("", args...)
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(errOut, tc.msg) {
+						t.Errorf("clients create %s: %v, stderr %q; want exit 2 saying %q", strings.Join(tc.args, " "), err, errOut, tc.msg)
+					}
+				}
+			})
+
+			// Nothing secret reached the log.
+			logs := g.output()
+			for _, s := range append(rp.seen, rp.client.Secret) {
+				if strings.Contains(logs, s) {
+					t.Errorf("the log contains a secret, code or token: %.12s…", s)
+				}
+			}
+		})
+	}
 }

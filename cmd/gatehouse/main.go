@@ -8,7 +8,8 @@
 //	gatehouse migrate  [--config FILE]
 //	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
-//	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256|EdDSA] [--json]
+//	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256|EdDSA]
+//	                          [--access-token-format opaque|jwt] [--json]
 //	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
 //	                   | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
@@ -76,11 +77,14 @@ Usage:
                      | reset-2fa E
   gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
-                            [--admin] [--signing-alg RS256|ES256|EdDSA] [--json]
+                            [--admin] [--signing-alg RS256|ES256|EdDSA]
+                            [--access-token-format opaque|jwt] [--json]
                      | list | show ID | delete ID | rotate-secret ID
                      | update ID --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U... | --clear-post-logout-redirect-uris]
-                                            --admin: may call the admin API (gatehouse:admin scope)
+                                            --admin: may call the admin API (gatehouse:admin scope);
+                                            --access-token-format jwt: JWT access tokens
+                                            (RS256 or ES256) that APIs verify with /keys
   gatehouse keys     list | rotate
   gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
   gatehouse audit    [--user E] [--ip IP] [--type T] [--since 24h|DATE] [--limit N] [--json]

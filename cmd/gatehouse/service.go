@@ -101,6 +101,7 @@ type clientView struct {
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
 	RequireMFA             bool      `json:"require_mfa"`
 	SigningAlgorithm       string    `json:"signing_algorithm"`
+	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
 }
@@ -110,10 +111,14 @@ func viewClient(c *storage.Client) clientView {
 	if alg == "" {
 		alg = op.RS256
 	}
+	format := c.AccessTokenFormat
+	if format == "" {
+		format = op.AccessTokenOpaque
+	}
 	return clientView{
 		ID: c.ID, Name: c.Name, Type: clientType(c), Admin: c.Admin,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
-		RequireMFA: c.RequireMFA, SigningAlgorithm: alg,
+		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }
@@ -140,6 +145,9 @@ type clientSpec struct {
 	Public                 bool     `json:"public"`
 	RequireMFA             bool     `json:"require_mfa"`
 	SigningAlgorithm       string   `json:"signing_algorithm"` // "" means RS256
+	// AccessTokenFormat is "opaque" (the default, also for "") or "jwt":
+	// access tokens that are JWTs signed with SigningAlgorithm.
+	AccessTokenFormat string `json:"access_token_format"`
 	// Admin lets the client obtain the gatehouse:admin scope with the
 	// client_credentials grant. Admin clients need no redirect URI.
 	Admin bool `json:"admin"`
@@ -177,6 +185,25 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if !op.IsAlgorithm(alg) {
 		return nil, failf(errInvalid, "signing algorithm %q: must be RS256, ES256 or EdDSA", alg)
 	}
+	format := spec.AccessTokenFormat
+	if format == "" {
+		format = op.AccessTokenOpaque
+	}
+	if !op.IsAccessTokenFormat(format) {
+		return nil, failf(errInvalid, "access token format %q: must be opaque or jwt", format)
+	}
+	if format == op.AccessTokenJWT {
+		// zitadel verifies JWT access tokens at introspection, userinfo
+		// and revocation with RS256, ES256 and PS256 only, and the admin
+		// API reads opaque tokens only: such tokens could not be revoked
+		// or would be refused.
+		if alg == op.EdDSA {
+			return nil, failf(errInvalid, "access token format jwt needs signing algorithm RS256 or ES256 (EdDSA access tokens cannot be introspected or revoked yet)")
+		}
+		if spec.Admin {
+			return nil, failf(errInvalid, "an admin client must use the opaque access token format (the admin API accepts opaque tokens only)")
+		}
+	}
 	now := s.now()
 	c := &storage.Client{
 		ID:                     op.NewClientID(),
@@ -186,6 +213,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		PostLogoutRedirectURIs: nonNil(spec.PostLogoutRedirectURIs),
 		RequireMFA:             spec.RequireMFA,
 		SigningAlgorithm:       alg,
+		AccessTokenFormat:      format,
 		Admin:                  spec.Admin,
 		CreatedAt:              now,
 		UpdatedAt:              now,

@@ -10,13 +10,14 @@ import (
 
 func newClient(id string, created time.Time) *storage.Client {
 	return &storage.Client{
-		ID:               id,
-		Name:             "Client " + id,
-		SecretHash:       hash("secret of " + id),
-		RedirectURIs:     []string{"https://" + id + ".example.com/callback"},
-		SigningAlgorithm: "RS256",
-		CreatedAt:        created,
-		UpdatedAt:        created,
+		ID:                id,
+		Name:              "Client " + id,
+		SecretHash:        hash("secret of " + id),
+		RedirectURIs:      []string{"https://" + id + ".example.com/callback"},
+		SigningAlgorithm:  "RS256",
+		AccessTokenFormat: "opaque",
+		CreatedAt:         created,
+		UpdatedAt:         created,
 	}
 }
 
@@ -31,6 +32,7 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 			PostLogoutRedirectURIs: []string{"https://dc.example.com/"},
 			RequireMFA:             true,
 			SigningAlgorithm:       "ES256",
+			AccessTokenFormat:      "jwt",
 			CreatedAt:              epoch(),
 			UpdatedAt:              epoch().Add(time.Second),
 		},
@@ -42,6 +44,7 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 			RedirectURIs:           []string{"http://127.0.0.1:3000/cb"},
 			PostLogoutRedirectURIs: nil,
 			SigningAlgorithm:       "RS256",
+			AccessTokenFormat:      "opaque",
 			CreatedAt:              epoch(),
 			UpdatedAt:              epoch(),
 		},
@@ -49,6 +52,7 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 			ID:                     "empty-lists",
 			RedirectURIs:           []string{},
 			PostLogoutRedirectURIs: []string{},
+			AccessTokenFormat:      "opaque",
 			CreatedAt:              epoch(),
 			UpdatedAt:              epoch(),
 		},
@@ -58,6 +62,16 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 		check(t, err)
 		wantEqual(t, "ClientByID("+c.ID+")", got, c)
 	}
+
+	// A client created without an access token format gets opaque tokens,
+	// as every client did before the format could be chosen.
+	c := newClient("default-format", epoch())
+	c.AccessTokenFormat = ""
+	check(t, s.CreateClient(ctx, c))
+	got, err := s.ClientByID(ctx, c.ID)
+	check(t, err)
+	c.AccessTokenFormat = "opaque"
+	wantEqual(t, "ClientByID of a client created without an access token format", got, c)
 }
 
 func testClientConflict(t *testing.T, s storage.Store) {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -8,26 +9,27 @@ import (
 )
 
 const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
-	require_mfa, signing_algorithm, created_at, updated_at, admin`
+	require_mfa, signing_algorithm, created_at, updated_at, admin, access_token_format`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public,
 		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
-		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin)
+		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat)
 	if err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// CreateClient adds c; storage.ErrConflict if the id is taken.
+// CreateClient adds c; storage.ErrConflict if the id is taken. An empty
+// AccessTokenFormat is stored as "opaque".
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
-		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin)
+		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"))
 	if err != nil {
 		return s.fail("create client", err)
 	}
