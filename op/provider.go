@@ -90,7 +90,15 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		AllowedHeaders:   []string{"Authorization", "Content-Type"},
 		AllowCredentials: false,
 	}
-	opts := []zop.Option{zop.WithCORSOptions(&corsOptions)}
+	// zitadel verifies JWT access tokens (introspection, userinfo,
+	// revocation) and id_token_hint with RS256, ES256 and PS256 unless
+	// told otherwise: Gatehouse signs with EdDSA too.
+	algs := []string{RS256, ES256, EdDSA}
+	opts := []zop.Option{
+		zop.WithCORSOptions(&corsOptions),
+		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
+	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, zop.WithAllowInsecure())
 	}
