@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -64,4 +65,65 @@ func TestWritersQueueInThePool(t *testing.T) {
 	if len(users) != writers*each {
 		t.Errorf("%d users stored, want %d", len(users), writers*each)
 	}
+}
+
+// TestGroupCommit checks that writes arriving together share commits, and
+// that one that fails in a group is rolled back alone: every other write
+// of its group is stored.
+func TestGroupCommit(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "group.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	const writers, each = 32, 20
+	now := time.Now()
+	token := func(id string) *storage.AccessToken {
+		return &storage.AccessToken{ID: id, ClientID: "c", Subject: "s", ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, conflicts := 0, 0
+	var unexpected []error
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("t%d-%d", w, i)
+				if i == each/2 {
+					id = fmt.Sprintf("t%d-0", w) // taken: must fail alone
+				}
+				err := s.CreateAccessToken(t.Context(), token(id))
+				mu.Lock()
+				switch {
+				case err == nil:
+					stored++
+				case errors.Is(err, storage.ErrConflict):
+					conflicts++
+				default:
+					unexpected = append(unexpected, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(unexpected) > 0 || conflicts != writers || stored != writers*(each-1) {
+		t.Fatalf("%d stored, %d conflicts, errors %v; want %d stored and %d conflicts", stored, conflicts, unexpected, writers*(each-1), writers)
+	}
+	for w := range writers {
+		for i := range each {
+			if i == each/2 {
+				continue
+			}
+			if _, err := s.AccessTokenByID(t.Context(), fmt.Sprintf("t%d-%d", w, i)); err != nil {
+				t.Fatalf("token t%d-%d: %v", w, i, err)
+			}
+		}
+	}
+	commits, writes := s.GroupCommits()
+	if writes != writers*each || commits >= writes {
+		t.Errorf("%d writes in %d commits: %d concurrent writers never shared a commit", writes, commits, writers)
+	}
+	t.Logf("%d writes in %d commits", writes, commits)
 }

@@ -42,18 +42,20 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) 
 	if ar.MaxAge != nil {
 		maxAge = int64(*ar.MaxAge)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-			$19, $20, $21, $22, $23, $24)`,
-		ar.ID, ar.ClientID, ar.RedirectURI, list(ar.Scopes), ar.State, ar.Nonce,
-		ar.ResponseType, ar.ResponseMode, ar.CodeChallenge, ar.CodeChallengeMethod,
-		list(ar.Prompt), maxAge, ar.LoginHint, list(ar.UILocales), list(ar.ACRValues),
-		ar.HintSubject, nullBytes(ar.BindingHash), nullString(ar.UserID), nullMillis(ar.AuthTime),
-		list(ar.AMR), ar.ACR, ar.Done, millis(ar.CreatedAt), millis(ar.ExpiresAt))
-	if err != nil {
-		return s.fail("create auth request", err)
-	}
-	return nil
+	return s.write(ctx, "create auth request", false, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+				$19, $20, $21, $22, $23, $24)`,
+			ar.ID, ar.ClientID, ar.RedirectURI, list(ar.Scopes), ar.State, ar.Nonce,
+			ar.ResponseType, ar.ResponseMode, ar.CodeChallenge, ar.CodeChallengeMethod,
+			list(ar.Prompt), maxAge, ar.LoginHint, list(ar.UILocales), list(ar.ACRValues),
+			ar.HintSubject, nullBytes(ar.BindingHash), nullString(ar.UserID), nullMillis(ar.AuthTime),
+			list(ar.AMR), ar.ACR, ar.Done, millis(ar.CreatedAt), millis(ar.ExpiresAt))
+		if err != nil {
+			return s.fail("create auth request", err)
+		}
+		return nil
+	})
 }
 
 // AuthRequestByID returns the auth request id, even when it has expired.
@@ -105,5 +107,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, auth
 // DeleteAuthRequest removes the auth request id. Codes issued for it stay
 // behind, so that presenting one again is still seen as a replay.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	return s.execOne(ctx, "delete auth request", `DELETE FROM auth_requests WHERE id = $1`, id)
+	return s.write(ctx, "delete auth request", false, func(ctx context.Context, q querier) error {
+		return s.execOneOn(ctx, q, "delete auth request", `DELETE FROM auth_requests WHERE id = $1`, id)
+	})
 }

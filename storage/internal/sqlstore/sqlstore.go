@@ -49,8 +49,9 @@ type Dialect struct {
 // Store implements storage.Store over a *sql.DB whose schema has been
 // migrated with the migrations package.
 type Store struct {
-	db *stmtDB
-	d  Dialect
+	db    *stmtDB
+	d     Dialect
+	group *groupCommit // nil: no group commit (see write)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -65,9 +66,12 @@ func New(db *sql.DB, d Dialect) *Store {
 // writer in at a time: with write holding a single connection, writers
 // queue in the pool, in order, instead of retrying on SQLITE_BUSY with
 // the sleeps of the busy handler, while readers (WAL mode) go on in
-// parallel. The Store owns both pools: Close closes them.
+// parallel. Writes on the hot paths (tokens, codes, auth requests) that
+// queue are committed together (see groupCommit). The Store owns both
+// pools: Close closes them.
 func NewSplit(read, write *sql.DB, d Dialect) *Store {
-	return &Store{db: newStmtDB(read, write, d.PrepareStatements), d: d}
+	db := newStmtDB(read, write, d.PrepareStatements)
+	return &Store{db: db, d: d, group: newGroupCommit(db)}
 }
 
 // Ping reports whether the database answers.
@@ -78,8 +82,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close closes the database, once the writes in progress are committed.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	return s.db.Close()
 }
 
@@ -99,18 +106,7 @@ func (s *Store) fail(op string, err error) error {
 // execOne runs a statement that must change exactly one row; when it
 // changes none the result is storage.ErrNotFound.
 func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
-	}
-	if n == 0 {
-		return storage.ErrNotFound
-	}
-	return nil
+	return s.execOneOn(ctx, s.db, op, query, args...)
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.

@@ -11,29 +11,43 @@ import (
 
 // SaveAuthCode stores c; storage.ErrConflict if its hash is taken.
 func (s *Store) SaveAuthCode(ctx context.Context, c *storage.AuthCode) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO auth_codes (hash, auth_request_id, expires_at, used_at)
-		VALUES ($1, $2, $3, NULL)`, c.Hash, c.AuthRequestID, millis(c.ExpiresAt))
-	if err != nil {
-		return s.fail("save auth code", err)
-	}
-	return nil
+	return s.write(ctx, "save auth code", false, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO auth_codes (hash, auth_request_id, expires_at, used_at)
+			VALUES ($1, $2, $3, NULL)`, c.Hash, c.AuthRequestID, millis(c.ExpiresAt))
+		if err != nil {
+			return s.fail("save auth code", err)
+		}
+		return nil
+	})
 }
 
-// ConsumeAuthCode marks the code with the given hash used and returns its
-// auth request. Marking it is one conditional UPDATE, so of many concurrent
+// ConsumeAuthCode marks the code with the given hash used, deletes its auth
+// request and returns it. Marking it is one conditional UPDATE, so of many concurrent
 // callers exactly one succeeds. An unknown or expired code, or one whose
 // auth request is gone, gives storage.ErrNotFound; a code used before gives
 // storage.ErrReplayed after the grant it started has been revoked.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (*storage.AuthRequest, error) {
-	var id string
-	err := s.db.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $2
-		WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
-		RETURNING auth_request_id`, hash, millis(now)).Scan(&id)
+	var (
+		id string
+		ar *storage.AuthRequest
+	)
+	err := s.write(ctx, "consume auth code", false, func(ctx context.Context, q querier) error {
+		err := q.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $2
+			WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
+			RETURNING auth_request_id`, hash, millis(now)).Scan(&id)
+		if err != nil {
+			return err
+		}
+		// The request is done with: it goes in the same commit.
+		ar, err = scanAuthRequest(q.QueryRowContext(ctx,
+			`DELETE FROM auth_requests WHERE id = $1 RETURNING `+authRequestColumns, id))
+		return err
+	})
 	if err == nil {
-		return s.AuthRequestByID(ctx, id)
+		return ar, nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, s.fail("consume auth code", err)
+	if !errors.Is(err, sql.ErrNoRows) || ar == nil && id != "" {
+		return nil, s.fail("consume auth code", err) // no rows: the auth request is gone
 	}
 
 	var used sql.NullInt64
@@ -65,14 +79,16 @@ func scanAccessToken(row scanner) (*storage.AccessToken, error) {
 
 // CreateAccessToken stores t; storage.ErrConflict if its id is taken.
 func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
-		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
-	if err != nil {
-		return s.fail("create access token", err)
-	}
-	return nil
+	return s.write(ctx, "create access token", false, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
+			millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
+		if err != nil {
+			return s.fail("create access token", err)
+		}
+		return nil
+	})
 }
 
 // AccessTokenByID returns the access token id, even when it has expired or
@@ -127,7 +143,9 @@ func (s *Store) insertRefreshToken(ctx context.Context, e execer, t *storage.Ref
 // CreateRefreshToken stores t; storage.ErrConflict if its id or hash is
 // taken.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
-	return s.insertRefreshToken(ctx, s.db, t)
+	return s.write(ctx, "create refresh token", false, func(ctx context.Context, q querier) error {
+		return s.insertRefreshToken(ctx, q, t)
+	})
 }
 
 // RefreshTokenByHash returns the refresh token with the given hash, even
@@ -150,7 +168,8 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.R
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *storage.RefreshToken, now time.Time) error {
 	const op = "rotate refresh token"
 	replayed := false
-	err := s.inTx(ctx, op, func(tx *stmtTx) error {
+	err := s.write(ctx, op, true, func(ctx context.Context, tx querier) error {
+		replayed = false
 		var family string
 		err := tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
