@@ -3,6 +3,7 @@ package op
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -228,5 +229,58 @@ func TestServeDocument(t *testing.T) {
 	after, _ := early(http.MethodGet, "/keys", nil)
 	if after.Header().Get("ETag") == before.Header().Get("ETag") || after.Body.Len() <= before.Body.Len() {
 		t.Errorf("after a rotation: ETag %q (was %q), %d bytes (were %d)", after.Header().Get("ETag"), before.Header().Get("ETag"), after.Body.Len(), before.Body.Len())
+	}
+}
+
+// TestExchangeRemovesAuthRequest checks that the code exchange removes its
+// auth request in the commit that uses the code: the browser's callback
+// URL cannot mint a second code for it, and the used code is still seen
+// as a replay, which revokes what the exchange issued.
+func TestExchangeRemovesAuthRequest(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			ctx := t.Context()
+			client := e.clients[ES256]
+			now := time.Now()
+			const id = "ar-exchange"
+			if err := e.store.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: client, RedirectURI: benchRedirect,
+				Scopes: []string{"openid"}, State: "s", Nonce: "n", ResponseType: "code",
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd"}, ACRValues[0]); err != nil {
+				t.Fatal(err)
+			}
+			code := randomID(32)
+			if err := e.st.SaveAuthCode(ctx, id, code); err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {benchRedirect}}
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(e.serve(t, tokenRequest(client, form), http.StatusOK).Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+				t.Fatalf("exchange: %v %+v", err, tok)
+			}
+			if _, err := e.store.AuthRequestByID(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("auth request after the exchange: %v, want it gone", err)
+			}
+			req := httptest.NewRequest(http.MethodGet, e.p.CallbackURL(ctx, id), nil)
+			rec := httptest.NewRecorder()
+			e.p.ServeHTTP(rec, req)
+			if loc := rec.Header().Get("Location"); strings.Contains(loc, "code=") {
+				t.Errorf("the callback of a used auth request minted a code: %d %s", rec.Code, loc)
+			}
+			// The code again: a replay, and the exchange's token is revoked.
+			e.serve(t, tokenRequest(client, form), http.StatusBadRequest)
+			introspect := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect",
+				strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+			introspect.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			introspect.SetBasicAuth(client, benchSecret)
+			if body := e.serve(t, introspect, http.StatusOK).Body.String(); !strings.Contains(body, `"active":false`) {
+				t.Errorf("introspection after the code's replay: %s, want inactive", body)
+			}
+		})
 	}
 }

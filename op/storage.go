@@ -180,11 +180,11 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	return authRequest{ar}, nil
 }
 
-// DeleteAuthRequest removes the request once its tokens are issued. The
-// code's tombstone stays, for replay detection.
-func (s *Storage) DeleteAuthRequest(ctx context.Context, id string) error {
-	return fault(ctx, s.store.DeleteAuthRequest(ctx, id))
-}
+// DeleteAuthRequest does nothing: zitadel calls it once the code
+// exchange has issued the tokens, and the exchange removed the request
+// already (ConsumeAuthCode), in the commit that used the code. The code's
+// tombstone stays, for replay detection.
+func (s *Storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // CreateAccessToken stores an access token for req.
 func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {

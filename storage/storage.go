@@ -335,8 +335,10 @@ type Store interface {
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	SaveAuthCode(ctx context.Context, c *AuthCode) error
-	// ConsumeAuthCode atomically marks the code used and returns its auth
-	// request. An unknown or expired code gives ErrNotFound; a code already
+	// ConsumeAuthCode atomically marks the code used, and deletes and
+	// returns its auth request: the code exchange is its last use (the
+	// code stays behind, for replay detection). An unknown or expired code,
+	// or one whose auth request is gone, gives ErrNotFound; a code already
 	// used gives ErrReplayed after revoking every token issued from it.
 	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (*AuthRequest, error)
 

@@ -75,6 +75,8 @@ func testConsumeAuthCode(t *testing.T, s storage.Store) {
 	got, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second))
 	check(t, err)
 	wantEqual(t, "ConsumeAuthCode", got, ar)
+	_, err = s.AuthRequestByID(ctx, "ar1")
+	wantErr(t, "AuthRequestByID after ConsumeAuthCode", err, storage.ErrNotFound)
 	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second))
 	wantErr(t, "ConsumeAuthCode again", err, storage.ErrReplayed)
 	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour))
