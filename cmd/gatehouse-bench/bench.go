@@ -164,9 +164,9 @@ type bench struct {
 	g    *gatehouse
 	logf func(string, ...any)
 
-	rpES   client // code flow, ES256 ID tokens
-	ccRS   client // client_credentials, RS256 client
-	ccES   client // client_credentials, ES256 client
+	rpES   client // code flow, ES256 ID tokens, opaque access tokens
+	ccRS   client // client_credentials, RS256 JWT access tokens
+	ccES   client // client_credentials, ES256 JWT access tokens
 	pool   *userPool
 	sso    []*browser // signed-in browsers of the SSO user, one per connection
 	claims []byte     // the payload of a real ID token
@@ -183,7 +183,17 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.rpES, err = b.g.createClient("--name", "bench ES256", "--redirect-uri", redirectURI, "--signing-alg", "ES256"); err != nil {
 		return err
 	}
-	b.ccRS, b.ccES = b.site.rp, b.rpES
+	// The code-flow clients sign one JWT per exchange, the ID token (their
+	// access tokens are opaque); the client_credentials clients sign
+	// theirs, a JWT access token.
+	if b.ccES, err = b.g.createClient("--name", "bench ES256 JWT", "--redirect-uri", redirectURI, "--signing-alg", "ES256",
+		"--access-token-format", "jwt"); err != nil {
+		return err
+	}
+	if b.ccRS, err = b.g.createClient("--name", "bench RS256 JWT", "--redirect-uri", redirectURI,
+		"--access-token-format", "jwt"); err != nil {
+		return err
+	}
 	if err := b.g.createUser(ssoEmail, ssoPassword); err != nil {
 		return err
 	}
@@ -410,13 +420,23 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		phase{"discovery", get(hc, s.base+"/.well-known/openid-configuration", nil)})
 	measure(phase{"plain JWKS", get(hc, plain.base+"/jwks", nil)},
 		phase{"JWKS", get(hc, s.base+"/keys", nil)})
+	// A JWT access token of client_credentials, to introspect.
+	jwtTok, err := s.token(ctx, hc, b.ccES, cc)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Count(jwtTok.AccessToken, ".") != 2 {
+		return nil, fmt.Errorf("client_credentials of a jwt client gave %q, not a JWT", jwtTok.AccessToken)
+	}
 	measure(phase{"plain token ES256", postForm(hc, plain.base+"/token/ES256", client{}, tokenForm, `"id_token"`)},
-		phase{"client_credentials ES256 client", postForm(hc, s.base+"/oauth/token", b.ccES, cc, `"access_token"`)})
+		phase{"client_credentials ES256 JWT", postForm(hc, s.base+"/oauth/token", b.ccES, cc, `"access_token"`)},
+		phase{"client_credentials opaque", postForm(hc, s.base+"/oauth/token", s.rp, cc, `"access_token"`)})
 	measure(phase{"plain token RS256", postForm(hc, plain.base+"/token/RS256", client{}, tokenForm, `"id_token"`)},
-		phase{"client_credentials RS256 client", postForm(hc, s.base+"/oauth/token", b.ccRS, cc, `"access_token"`)})
+		phase{"client_credentials RS256 JWT", postForm(hc, s.base+"/oauth/token", b.ccRS, cc, `"access_token"`)})
 	measure(phase{"plain hello", get(hc, plain.base+"/hello", nil)},
 		phase{"userinfo", get(hc, s.base+"/userinfo", http.Header{"Authorization": {"Bearer " + tok.AccessToken}})},
-		phase{"introspection", postForm(hc, s.base+"/oauth/introspect", b.rpES, url.Values{"token": {tok.AccessToken}}, `"active":true`)})
+		phase{"introspection of a JWT", postForm(hc, s.base+"/oauth/introspect", b.ccES, url.Values{"token": {jwtTok.AccessToken}}, `"active":true`)},
+		phase{"introspection of an opaque token", postForm(hc, s.base+"/oauth/introspect", b.rpES, url.Values{"token": {tok.AccessToken}}, `"active":true`)})
 
 	// authorization_code: codes harvested just before (they live 60s).
 	for _, c := range []struct {
@@ -426,7 +446,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}{{"authorization_code ES256", b.rpES, 3000}, {"authorization_code RS256", s.rp, 1500}} {
 		// As many codes as the phase may use at client_credentials' pace,
 		// within the request budget.
-		n := int(min(float64(c.n), float64(o.maxRequests), 1.5*rep.rate("client_credentials ES256 client")*o.duration.Seconds()+float64(o.concurrency)))
+		n := int(min(float64(c.n), float64(o.maxRequests), 1.5*rep.rate("client_credentials opaque")*o.duration.Seconds()+float64(o.concurrency)))
 		b.logf("harvesting %d codes", n)
 		grants, err := b.codes(ctx, c.rp, "openid email profile", n)
 		if err != nil {

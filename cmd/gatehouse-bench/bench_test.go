@@ -55,8 +55,8 @@ func TestBenchSmoke(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"full sign-ins", "authorization_code ES256", "authorization_code RS256",
-		"client_credentials ES256 client", "client_credentials RS256 client", "refresh_token (rotation) ES256",
-		"discovery", "JWKS", "introspection", "userinfo", "plain hello", "plain token ES256"} {
+		"client_credentials ES256 JWT", "client_credentials RS256 JWT", "client_credentials opaque", "refresh_token (rotation) ES256",
+		"discovery", "JWKS", "introspection of a JWT", "introspection of an opaque token", "userinfo", "plain hello", "plain token ES256"} {
 		r, ok := rows[name]
 		if !ok {
 			t.Errorf("no row %q in:\n%s", name, out.String())

@@ -48,17 +48,19 @@ func (r *report) rows() []row {
 	}
 	hello := r.rate("plain hello")
 	esPlain := r.rate("plain token ES256")
-	cc := r.rate("client_credentials ES256 client")
+	cc := r.rate("client_credentials ES256 JWT")
 	return []row{
 		{"full sign-ins", "argon2id: CPUs / t_hash", hashCeil, 0.6},
 		{"authorization_code ES256", "plain handler signing ES256", esPlain, 0.5},
-		{"client_credentials ES256 client", "plain handler signing ES256", esPlain, 0.5},
+		{"client_credentials ES256 JWT", "plain handler signing ES256", esPlain, 0.5},
 		{"authorization_code RS256", "RS256: CPUs / t_sign", rsCeil, 0.8},
-		{"client_credentials RS256 client", "RS256: CPUs / t_sign", rsCeil, 0.8},
-		{"refresh_token (rotation) ES256", "client_credentials figure", cc, 0.3},
+		{"client_credentials RS256 JWT", "RS256: CPUs / t_sign", rsCeil, 0.8},
+		{"client_credentials opaque", "plain hello handler", hello, 0},
+		{"refresh_token (rotation) ES256", "client_credentials ES256 JWT figure", cc, 0.3},
 		{"discovery", "plain handler, same bytes", r.rate("plain discovery"), 0.8},
 		{"JWKS", "plain handler, same bytes", r.rate("plain JWKS"), 0.8},
-		{"introspection", "plain hello handler", hello, 0.5},
+		{"introspection of a JWT", "plain hello handler", hello, 0.5},
+		{"introspection of an opaque token", "plain hello handler", hello, 0},
 		{"userinfo", "plain hello handler", hello, 0},
 		{"plain hello", "", 0, 0},
 		{"plain discovery", "plain hello handler", hello, 0},
