@@ -490,19 +490,38 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest fills the ID token's user claims.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
-	return s.fillUserinfo(ctx, ui, req.GetSubject(), scopes)
+	return s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
 }
 
 // SetUserinfoFromToken serves /userinfo for a live access token.
 func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
-	t, err := s.liveAccessToken(ctx, tokenID, subject)
+	t, u, err := s.liveUserToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
-	if t.Subject == t.ClientID && t.GrantID == "" {
+	if u == nil {
 		return errors.New("client_credentials tokens have no user")
 	}
-	return s.fillUserinfo(ctx, ui, t.Subject, t.Scopes)
+	fillUserinfo(ui, u, t.Scopes)
+	return nil
+}
+
+// liveUserToken loads a live access token and, when it was issued to a
+// user, the user, in one read; u is nil for a client_credentials token.
+func (s *Storage) liveUserToken(ctx context.Context, id, subject string) (t *storage.AccessToken, u *storage.User, err error) {
+	t, u, err = s.store.AccessTokenAndUser(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		// A client_credentials token, or none.
+		t, err = s.liveAccessToken(ctx, id, subject)
+		return t, nil, err
+	}
+	if err != nil {
+		return nil, nil, fault(ctx, fmt.Errorf("access token: %w", err))
+	}
+	if t.RevokedAt != nil || !s.now().Before(t.ExpiresAt) || t.Subject != subject {
+		return nil, nil, errors.New("access token is not active")
+	}
+	return t, u, nil
 }
 
 func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*storage.AccessToken, error) {
@@ -519,7 +538,17 @@ func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*sto
 // SetIntrospectionFromToken answers introspection for the token's own
 // client or a client in its audience; anything else sees active=false.
 func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	t, err := s.liveAccessToken(ctx, tokenID, subject)
+	var (
+		t   *storage.AccessToken
+		u   *storage.User
+		err error
+	)
+	if subject == clientID {
+		// The caller's own client_credentials token: no user to join.
+		t, err = s.liveAccessToken(ctx, tokenID, subject)
+	} else {
+		t, u, err = s.liveUserToken(ctx, tokenID, subject)
+	}
 	if err != nil {
 		return err
 	}
@@ -534,11 +563,8 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	resp.Expiration = oidc.FromTime(t.ExpiresAt)
 	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
 	resp.TokenType = oidc.BearerToken
-	if t.GrantID != "" {
-		u, err := s.store.UserByID(ctx, t.Subject)
-		if err == nil {
-			resp.Username = u.Email
-		}
+	if u != nil {
+		resp.Username = u.Email
 	}
 	return nil
 }
@@ -573,12 +599,18 @@ func (s *Storage) ValidateJWTProfileScopes(context.Context, string, []string) ([
 // Health reports whether the database answers.
 func (s *Storage) Health(ctx context.Context) error { return s.store.Ping(ctx) }
 
-// fillUserinfo sets the claims of user id that scopes allow.
-func (s *Storage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, id string, scopes []string) error {
+// fillUserinfoByID sets the claims of user id that scopes allow.
+func (s *Storage) fillUserinfoByID(ctx context.Context, ui *oidc.UserInfo, id string, scopes []string) error {
 	u, err := s.store.UserByID(ctx, id)
 	if err != nil {
 		return fault(ctx, fmt.Errorf("userinfo: %w", err))
 	}
+	fillUserinfo(ui, u, scopes)
+	return nil
+}
+
+// fillUserinfo sets the claims of u that scopes grant.
+func fillUserinfo(ui *oidc.UserInfo, u *storage.User, scopes []string) {
 	ui.Subject = u.ID
 	for _, sc := range scopes {
 		switch sc {
@@ -589,5 +621,4 @@ func (s *Storage) fillUserinfo(ctx context.Context, ui *oidc.UserInfo, id string
 			ui.Name = u.Name
 		}
 	}
-	return nil
 }

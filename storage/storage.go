@@ -345,6 +345,11 @@ type Store interface {
 	CreateAccessToken(ctx context.Context, t *AccessToken) error
 	// AccessTokenByID returns the token even when expired or revoked.
 	AccessTokenByID(ctx context.Context, id string) (*AccessToken, error)
+	// AccessTokenAndUser returns, in one read, the token (even expired or
+	// revoked) issued to a user from a grant, and that user. ErrNotFound
+	// when there is no such token (a client_credentials token has no
+	// user: read it with AccessTokenByID) or the user is gone.
+	AccessTokenAndUser(ctx context.Context, id string) (*AccessToken, *User, error)
 	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
 
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error

@@ -181,6 +181,21 @@ func testAccessTokenRoundTrip(t *testing.T, s storage.Store) {
 	wantErr(t, "CreateAccessToken with a taken id", err, storage.ErrConflict)
 	_, err = s.AccessTokenByID(ctx, "nope")
 	wantErr(t, "AccessTokenByID", err, storage.ErrNotFound)
+
+	// With its user, in one read: a user's token only, while the user is.
+	_, _, err = s.AccessTokenAndUser(ctx, "at1")
+	wantErr(t, "AccessTokenAndUser before its user exists", err, storage.ErrNotFound)
+	u := newUser("u1", "alice@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	tok, user, err := s.AccessTokenAndUser(ctx, "at1")
+	check(t, err)
+	wantEqual(t, "AccessTokenAndUser(at1) token", tok, newAccessToken("at1", "c1", "ar1", epoch()))
+	wantEqual(t, "AccessTokenAndUser(at1) user", user, u)
+	check(t, s.CreateUser(ctx, newUser("c2", "c2@example.com", epoch())))
+	_, _, err = s.AccessTokenAndUser(ctx, "at2") // client credentials: no user, whatever its subject
+	wantErr(t, "AccessTokenAndUser of a client_credentials token", err, storage.ErrNotFound)
+	_, _, err = s.AccessTokenAndUser(ctx, "nope")
+	wantErr(t, "AccessTokenAndUser", err, storage.ErrNotFound)
 }
 
 func testRevokeAccessToken(t *testing.T, s storage.Store) {

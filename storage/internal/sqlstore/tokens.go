@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -69,12 +70,46 @@ const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, 
 
 func scanAccessToken(row scanner) (*storage.AccessToken, error) {
 	var t storage.AccessToken
-	err := row.Scan(&t.ID, &t.ClientID, &t.Subject, listCol{&t.Scopes}, listCol{&t.Audience}, &t.GrantID,
-		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt})
-	if err != nil {
+	if err := row.Scan(accessTokenDest(&t)...); err != nil {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// accessTokenDest are the scan destinations of accessTokenColumns.
+func accessTokenDest(t *storage.AccessToken) []any {
+	return []any{&t.ID, &t.ClientID, &t.Subject, listCol{&t.Scopes}, listCol{&t.Audience}, &t.GrantID,
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt}}
+}
+
+// accessTokenAndUser reads a user's token and the user in one join.
+var accessTokenAndUser = `SELECT ` + qualify("t", accessTokenColumns) + `, ` + qualify("u", userColumns) + `
+	FROM access_tokens t JOIN users u ON u.id = t.subject
+	WHERE t.id = $1 AND t.grant_id <> ''`
+
+// AccessTokenAndUser returns the user token id and its user, in one read.
+func (s *Store) AccessTokenAndUser(ctx context.Context, id string) (*storage.AccessToken, *storage.User, error) {
+	var (
+		t storage.AccessToken
+		u storage.User
+	)
+	err := s.db.QueryRowContext(ctx, accessTokenAndUser, id).Scan(append(accessTokenDest(&t), userDest(&u)...)...)
+	if err != nil {
+		return nil, nil, s.fail("access token and user", err)
+	}
+	return &t, &u, nil
+}
+
+// qualify prefixes each of the comma-separated columns with table.
+func qualify(table, columns string) string {
+	var b strings.Builder
+	for i, c := range strings.Split(columns, ",") {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(table + "." + strings.TrimSpace(c))
+	}
+	return b.String()
 }
 
 // CreateAccessToken stores t; storage.ErrConflict if its id is taken.

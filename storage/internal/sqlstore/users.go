@@ -9,11 +9,15 @@ import (
 
 const userColumns = `id, email, name, password_hash, email_verified, disabled, email_otp, created_at, updated_at`
 
+// userDest are the scan destinations of userColumns.
+func userDest(u *storage.User) []any {
+	return []any{&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.EmailVerified, &u.Disabled, &u.EmailOTP,
+		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
+}
+
 func scanUser(row scanner) (*storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.EmailVerified, &u.Disabled, &u.EmailOTP,
-		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
-	if err != nil {
+	if err := row.Scan(userDest(&u)...); err != nil {
 		return nil, err
 	}
 	return &u, nil
