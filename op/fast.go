@@ -33,13 +33,14 @@ type document struct {
 
 	// The response's header values, made once: a document is served far
 	// more often than it changes.
-	etagValue, length []string
+	etagValue, length, cacheControl []string
 }
 
-func newDocument(body []byte) *document {
+func newDocument(body []byte, cacheControl []string) *document {
 	sum := sha256.Sum256(body)
 	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
-	return &document{body: body, etag: etag, etagValue: []string{etag}, length: []string{strconv.Itoa(len(body))}}
+	return &document{body: body, etag: etag, etagValue: []string{etag}, length: []string{strconv.Itoa(len(body))},
+		cacheControl: cacheControl}
 }
 
 // jsonType is the Content-Type of the documents.
@@ -48,19 +49,21 @@ var jsonType = []string{"application/json"}
 // serve writes d, or 304 Not Modified when the request's If-None-Match
 // names its tag. The header values are shared, never appended to (each
 // slice is full, so an append elsewhere would copy it).
-func (d *document) serve(w http.ResponseWriter, r *http.Request, cacheControl []string) {
+func (d *document) serve(w http.ResponseWriter, r *http.Request, cacheControl []string) int {
 	h := w.Header()
 	h["Cache-Control"] = cacheControl
 	h["Etag"] = d.etagValue
 	if notModified(r.Header.Get("If-None-Match"), d.etag) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return http.StatusNotModified
 	}
 	h["Content-Type"] = jsonType
 	h["Content-Length"] = d.length
+	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(d.body)
 	}
+	return http.StatusOK
 }
 
 // notModified reports whether an If-None-Match header matches etag (weak
@@ -108,7 +111,7 @@ func (p *Provider) jwksDocument(ctx context.Context) (*document, error) {
 	if err != nil {
 		return nil, err
 	}
-	d = newDocument(body)
+	d = newDocument(body, jwksCacheControl)
 	d.kids = kids
 	p.jwks.Store(d)
 	return d, nil
@@ -138,30 +141,32 @@ func (p *Provider) cachedJWKS(fallback http.Handler) http.HandlerFunc {
 
 // ServeDocument serves a GET or HEAD of the discovery document or the JWKS
 // from its serialised bytes, under the endpoints' CORS policy, and reports
-// whether it did. It does not when the request is for something else, the
+// whether it did and with which status (200, or 304 for a matching
+// If-None-Match). It does not when the request is for something else, the
 // discovery document is not made yet (the first request makes it) or the
 // keys cannot be loaded: ServeHTTP then answers, failures included. It
 // lets the server answer these documents, which relying parties fetch as
 // often as they like, ahead of the middleware of the other endpoints.
-func (p *Provider) ServeDocument(w http.ResponseWriter, r *http.Request) bool {
+func (p *Provider) ServeDocument(w http.ResponseWriter, r *http.Request) (status int, ok bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
+		return 0, false
 	}
+	var d *document
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
-		if p.discoveryDoc.Load() == nil {
-			return false
+		if d = p.discoveryDoc.Load(); d == nil {
+			return 0, false
 		}
-		p.fastDiscovery.ServeHTTP(w, r)
-		return true
 	case "/keys":
-		if _, err := p.jwksDocument(r.Context()); err != nil {
-			return false
+		var err error
+		if d, err = p.jwksDocument(r.Context()); err != nil {
+			return 0, false
 		}
-		p.fastJWKS.ServeHTTP(w, r)
-		return true
+	default:
+		return 0, false
 	}
-	return false
+	p.cors.HandlerFunc(w, r) // the CORS headers of the answer
+	return d.serve(w, r, d.cacheControl), true
 }
 
 // requestMemo remembers the clients and users loaded during one protocol

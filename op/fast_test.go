@@ -183,7 +183,11 @@ func TestServeDocument(t *testing.T) {
 			req.Header[k] = v
 		}
 		rec := httptest.NewRecorder()
-		return rec, e.p.ServeDocument(rec, req)
+		status, ok := e.p.ServeDocument(rec, req)
+		if ok && status != rec.Code {
+			t.Errorf("%s %s: ServeDocument reports %d, answered %d", method, path, status, rec.Code)
+		}
+		return rec, ok
 	}
 	const disc = "/.well-known/openid-configuration"
 	if rec, ok := early(http.MethodGet, disc, nil); ok || rec.Code != http.StatusOK || rec.Body.Len() != 0 {

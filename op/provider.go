@@ -45,12 +45,11 @@ type Provider struct {
 	storage *Storage
 	handler http.Handler
 
-	// The serialised discovery document and JWKS (fast.go), and their
-	// handlers under the CORS policy, for ServeDocument.
-	discoveryDoc  atomic.Pointer[document]
-	jwks          atomic.Pointer[document]
-	fastDiscovery http.Handler
-	fastJWKS      http.Handler
+	// The serialised discovery document and JWKS (fast.go), and the
+	// endpoints' CORS policy, for ServeDocument.
+	discoveryDoc atomic.Pointer[document]
+	jwks         atomic.Pointer[document]
+	cors         *cors.Cors
 }
 
 // corsPaths are the endpoints that browsers may call cross-origin, without
@@ -106,15 +105,8 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("op: %w", err)
 	}
-	p := &Provider{zp: zp, storage: st}
-	c := cors.New(corsOptions)
-	p.handler = p.documents(c, withMemo(p.tokenClient(zp)))
-	p.fastDiscovery = c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.discoveryDoc.Load().serve(w, r, discoveryCacheControl)
-	}))
-	p.fastJWKS = c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.jwks.Load().serve(w, r, jwksCacheControl)
-	}))
+	p := &Provider{zp: zp, storage: st, cors: cors.New(corsOptions)}
+	p.handler = p.documents(p.cors, withMemo(p.tokenClient(zp)))
 	return p, nil
 }
 
@@ -252,7 +244,7 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)
 			return
 		}
-		d := newDocument(body)
+		d := newDocument(body, discoveryCacheControl)
 		p.discoveryDoc.Store(d)
 		d.serve(w, r, discoveryCacheControl)
 	}

@@ -224,10 +224,12 @@ func newRequestID() string {
 // JWKS from their serialised bytes ahead of the other middleware (body
 // limit, router, fault tracking, the provider's own router), which these
 // requests do not need: relying parties fetch them as often as they like.
-// The answers keep everything the full path gives them — the security
-// headers, a request id, CORS, ETag and Cache-Control, the request and
-// latency metrics, and the request's line in the log at debug level
-// (quietPath). What ServeDocument declines goes to next.
+// The answers carry CORS, ETag and Cache-Control, the headers that matter
+// for a JSON document (nosniff, a content security policy that allows
+// nothing and no framing, HSTS over https; net/http copies and sorts every
+// header of every answer, so the ones for pages are left out), the
+// request and latency metrics, and the request's line in the log at debug
+// level (quietPath). What ServeDocument declines goes to next.
 func documentsFirst(p *op.Provider, m *metrics, https bool, logger *slog.Logger, ips clientIPResolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != discoveryPath && r.URL.Path != jwksPath || r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -235,26 +237,29 @@ func documentsFirst(p *op.Provider, m *metrics, https bool, logger *slog.Logger,
 			return
 		}
 		start := time.Now()
-		id := newRequestID()
 		h := w.Header()
-		setSecurityHeaders(h, https)
-		h["X-Request-Id"] = []string{id}
-		sw := &statusWriter{ResponseWriter: w}
-		if !p.ServeDocument(sw, r) {
-			delete(h, "X-Request-Id") // the full path names the request
-			next.ServeHTTP(w, r)
+		h["Content-Security-Policy"] = documentCSPValue
+		h["X-Content-Type-Options"] = nosniffValue
+		if https {
+			h["Strict-Transport-Security"] = hstsValue
+		}
+		status, ok := p.ServeDocument(w, r)
+		if !ok {
+			next.ServeHTTP(w, r) // which sets the headers of every answer
 			return
 		}
-		status := sw.code()
 		m.document(r.URL.Path, r.Method, status, time.Since(start))
 		if ctx := r.Context(); logger.Enabled(ctx, slog.LevelDebug) {
-			ctx = context.WithValue(ctx, requestIDKey, id)
+			ctx = context.WithValue(ctx, requestIDKey, newRequestID())
 			ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))
 			logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path,
 				"status", status, "duration_ms", time.Since(start).Milliseconds())
 		}
 	})
 }
+
+// documentCSPValue is the content security policy of the JSON documents.
+var documentCSPValue = []string{"default-src 'none'; frame-ancestors 'none'"}
 
 // The paths documentsFirst answers.
 const (
