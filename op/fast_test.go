@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -284,6 +285,72 @@ func TestExchangeRemovesAuthRequest(t *testing.T) {
 			introspect.SetBasicAuth(client, benchSecret)
 			if body := e.serve(t, introspect, http.StatusOK).Body.String(); !strings.Contains(body, `"active":false`) {
 				t.Errorf("introspection after the code's replay: %s, want inactive", body)
+			}
+		})
+	}
+}
+
+// TestUnrecordedClientCredentials checks the client_credentials JWT access
+// tokens that are not recorded when issued: no row is written, and
+// introspection still tells a live token (with its scope and client), a
+// revoked one (revocation records it) and another client's.
+func TestUnrecordedClientCredentials(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			ctx := t.Context()
+			grant := func() (raw, jti string) {
+				rec := e.serve(t, tokenRequest(e.jwt, url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)
+				var tok struct {
+					AccessToken string `json:"access_token"`
+				}
+				json.Unmarshal(rec.Body.Bytes(), &tok)
+				parts := strings.Split(tok.AccessToken, ".")
+				if len(parts) != 3 {
+					t.Fatalf("client_credentials of a jwt client: %s", rec.Body)
+				}
+				var c struct {
+					ID string `json:"jti"`
+				}
+				payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+				json.Unmarshal(payload, &c)
+				return tok.AccessToken, c.ID
+			}
+			postStatus := func(path, client, token string, want int) string {
+				req := httptest.NewRequest(http.MethodPost, "https://id.example"+path,
+					strings.NewReader(url.Values{"token": {token}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(client, benchSecret)
+				return e.serve(t, req, want).Body.String()
+			}
+			post := func(path, client, token string) string { return postStatus(path, client, token, http.StatusOK) }
+			raw, jti := grant()
+			other, _ := grant()
+			if _, err := e.store.AccessTokenByID(ctx, jti); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("the token %s was recorded (%v)", jti, err)
+			}
+			var in map[string]any
+			json.Unmarshal([]byte(post("/oauth/introspect", e.jwt, raw)), &in)
+			if in["active"] != true || in["client_id"] != e.jwt || in["sub"] != e.jwt || in["exp"] == nil {
+				t.Fatalf("introspection of a live unrecorded token: %v", in)
+			}
+			if body := post("/oauth/introspect", e.clients[RS256], raw); !strings.Contains(body, `"active":false`) {
+				t.Errorf("another client's introspection: %s, want inactive", body)
+			}
+			postStatus("/revoke", e.clients[RS256], raw, http.StatusUnauthorized) // not its client: refused, nothing recorded
+			if body := post("/oauth/introspect", e.jwt, raw); !strings.Contains(body, `"active":true`) {
+				t.Fatalf("after another client's revocation: %s, want still active", body)
+			}
+			post("/revoke", e.jwt, raw)
+			if body := post("/oauth/introspect", e.jwt, raw); !strings.Contains(body, `"active":false`) {
+				t.Errorf("introspection after revocation: %s, want inactive", body)
+			}
+			if tok, err := e.store.AccessTokenByID(ctx, jti); err != nil || tok.RevokedAt == nil || tok.ClientID != e.jwt {
+				t.Errorf("the revoked token's record: %+v, %v", tok, err)
+			}
+			post("/revoke", e.jwt, raw) // again: nothing changes
+			if body := post("/oauth/introspect", e.jwt, other); !strings.Contains(body, `"active":true`) {
+				t.Errorf("a sibling token after the revocation: %s, want active", body)
 			}
 		})
 	}

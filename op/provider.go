@@ -148,13 +148,23 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 	zop.AuthRequestError(w, r, ar, e.WithDescription("%s", description), p.zp)
 }
 
-// tokenClient records the client_id of token requests in the context, so
+// tokenClient keeps the token of introspection and revocation requests in
+// the context, records the client_id of token requests there, so
 // that the ID token is signed with the client's algorithm, and
 // authenticates confidential clients before an authorization code is
 // looked up: zitadel consumes the code first, and a caller without the
 // secret must not be able to burn someone else's code.
 func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") {
+			// The token itself, for the claims of an unrecorded one
+			// (unrecorded.go); zitadel reports a malformed body.
+			if r.ParseForm() == nil {
+				r = r.WithContext(withRawToken(r.Context(), r.PostForm.Get("token")))
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.URL.Path != "/oauth/token" || r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return

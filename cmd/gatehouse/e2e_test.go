@@ -932,6 +932,14 @@ func TestJWTAccessTokens(t *testing.T) {
 				if ui, err := userinfo(raw); err == nil {
 					t.Errorf("userinfo with a client_credentials JWT = %+v, want refused (no user)", ui)
 				}
+				// Not recorded when issued (it has no user to revoke it
+				// with), it is recorded when revoked.
+				if status, out := rp.postJSON(g.base+"/revoke", url.Values{"token": {raw}}, rp.client.ID, rp.client.Secret); status != http.StatusOK {
+					t.Fatalf("revoke the client_credentials JWT = %d %v", status, out)
+				}
+				if in := rp.introspect(raw); in["active"] != false {
+					t.Errorf("introspection of a revoked client_credentials JWT = %v, want active false", in)
+				}
 			})
 
 			t.Run("EdDSA", func(t *testing.T) {

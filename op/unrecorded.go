@@ -1,0 +1,134 @@
+package op
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// This file holds the client_credentials JWT access tokens that are not
+// recorded when issued. Such a token carries everything introspection
+// reports (client, scope, audience, expiry), signed, and has no user whose
+// disabling would revoke it: storing a row per token would only cost a
+// commit per grant. Revoking one records it then, as a revoked row under
+// its jti; introspection reads that row (a denylist of one lookup) and
+// checks that the client still exists.
+
+// unrecordedPrefix starts the jti of an unrecorded token. Recorded ids are
+// base64url and never contain a dot.
+const unrecordedPrefix = "cc."
+
+func isUnrecorded(id string) bool { return strings.HasPrefix(id, unrecordedPrefix) }
+
+// rawTokenKey carries the token of an introspection or revocation request:
+// zitadel verifies it and hands over its jti and subject only.
+type rawTokenKey struct{}
+
+func withRawToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, rawTokenKey{}, token)
+}
+
+// unrecordedClaims are the claims of an unrecorded token.
+type unrecordedClaims struct {
+	ID       string        `json:"jti"`
+	Subject  string        `json:"sub"`
+	ClientID string        `json:"client_id"`
+	Audience oidc.Audience `json:"aud"`
+	Scope    string        `json:"scope"`
+	Expiry   int64         `json:"exp"`
+	IssuedAt int64         `json:"iat"`
+}
+
+// claimsOf returns the claims of the request's token, which zitadel has
+// verified (signature, issuer, expiry) before it asked about jti id and
+// subject: they must match.
+func claimsOf(ctx context.Context, id, subject string) (*unrecordedClaims, error) {
+	raw, _ := ctx.Value(rawTokenKey{}).(string)
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("op: the request's token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("op: token payload: %w", err)
+	}
+	var c unrecordedClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("op: token claims: %w", err)
+	}
+	if c.ID != id || c.Subject != subject || c.ClientID == "" {
+		return nil, errors.New("op: the request's token is not the one verified")
+	}
+	return &c, nil
+}
+
+// introspectUnrecorded answers introspection of an unrecorded token: active
+// unless revoked, expired or its client is gone, and only for its own
+// client or a client in its audience.
+func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.IntrospectionResponse, id, subject, clientID string) error {
+	c, err := claimsOf(ctx, id, subject)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.AccessTokenByID(ctx, id); err == nil {
+		return errors.New("access token is revoked")
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fault(ctx, fmt.Errorf("access token: %w", err))
+	}
+	if !s.now().Before(time.Unix(c.Expiry, 0)) {
+		return errors.New("access token is not active")
+	}
+	if _, err := s.store.ClientByID(ctx, c.ClientID); err != nil {
+		return fault(ctx, fmt.Errorf("token client: %w", err))
+	}
+	if c.ClientID != clientID && !containsString(c.Audience, clientID) {
+		return errors.New("caller is not in the token's audience")
+	}
+	resp.Active = true
+	resp.Scope = strings.Fields(c.Scope)
+	resp.ClientID = c.ClientID
+	resp.Subject = c.Subject
+	resp.Audience = c.Audience
+	resp.Expiration = oidc.FromTime(time.Unix(c.Expiry, 0))
+	resp.IssuedAt = oidc.FromTime(time.Unix(c.IssuedAt, 0))
+	resp.TokenType = oidc.BearerToken
+	return nil
+}
+
+// revokeUnrecorded records an unrecorded token as revoked, for its own
+// client only. Revoking it again changes nothing.
+func (s *Storage) revokeUnrecorded(ctx context.Context, id, subject, clientID string, now time.Time) *oidc.Error {
+	c, err := claimsOf(ctx, id, subject)
+	if err != nil {
+		return nil // RFC 7009 §2.2: an invalid token is not an error
+	}
+	if c.ClientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
+	}
+	err = s.store.CreateAccessToken(ctx, &storage.AccessToken{
+		ID: id, ClientID: c.ClientID, Subject: c.Subject, Scopes: strings.Fields(c.Scope), Audience: c.Audience,
+		ExpiresAt: time.Unix(c.Expiry, 0), RevokedAt: &now, CreatedAt: time.Unix(c.IssuedAt, 0),
+	})
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		fault(ctx, err)
+		return oidc.ErrServerError()
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
