@@ -40,6 +40,18 @@ type commitReq struct {
 	err chan error
 }
 
+// run runs the request's write on q. A panic becomes its error: the
+// group's goroutine must outlive every write, or later ones would wait
+// forever.
+func (r *commitReq) run(q querier) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("storage: write panicked: %v", p)
+		}
+	}()
+	return r.fn(context.WithoutCancel(r.ctx), q)
+}
+
 // maxGroup bounds the writes of one commit.
 const maxGroup = 64
 
@@ -124,7 +136,7 @@ func (g *groupCommit) commit(group []*commitReq) {
 	errs := make([]error, len(live))
 	if len(live) == 1 {
 		r := live[0]
-		if errs[0] = r.fn(context.WithoutCancel(r.ctx), stx); errs[0] != nil {
+		if errs[0] = r.run(stx); errs[0] != nil {
 			tx.Rollback()
 			r.err <- errs[0]
 			return
@@ -135,7 +147,7 @@ func (g *groupCommit) commit(group []*commitReq) {
 				errs[i] = fmt.Errorf("storage: savepoint: %w", err)
 				continue
 			}
-			if errs[i] = r.fn(context.WithoutCancel(r.ctx), stx); errs[i] != nil {
+			if errs[i] = r.run(stx); errs[i] != nil {
 				if _, err := stx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
 					// The savepoint cannot be undone: nothing of the
 					// group may be committed.
