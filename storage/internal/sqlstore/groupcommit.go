@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -22,27 +23,36 @@ type querier interface {
 // page and table or index touched: a commit costs far more than the
 // statements in it. Writers that queue behind a commit therefore go in
 // together with the next one, each in a savepoint of its own, so that one
-// that fails is rolled back alone; a writer that finds no queue commits at
-// once, alone. Every writer still returns only once its changes are
-// committed.
+// that fails is rolled back alone; a writer that finds no commit running
+// commits at once, alone, on its own goroutine. Every writer still returns
+// only once its changes are committed.
+//
+// The writer that finds none running leads: it commits its write, then
+// hands the writes that queued meanwhile to the first of them, which
+// commits them all and hands on in turn. Each writer leads one commit at
+// most, so none waits on more than the commit before its own.
 type groupCommit struct {
 	commits, writes atomic.Int64 // for GroupCommits
 
-	db   *stmtDB
-	reqs chan *commitReq // unbuffered: a request is taken by run, or not sent
-	stop chan struct{}
-	done chan struct{}
+	db *stmtDB
+
+	mu       sync.Mutex
+	busy     bool         // a commit is running
+	pending  []*commitReq // writes queued behind it
+	closed   bool
+	inflight sync.WaitGroup
 }
 
 type commitReq struct {
-	ctx context.Context
-	fn  func(context.Context, querier) error
-	err chan error
+	ctx  context.Context
+	tx   bool // fn's statements must agree: a group of one still needs a transaction
+	fn   func(context.Context, querier) error
+	err  chan error        // its result, once committed
+	lead chan []*commitReq // the group it is to commit, itself first
 }
 
-// run runs the request's write on q. A panic becomes its error: the
-// group's goroutine must outlive every write, or later ones would wait
-// forever.
+// run runs the request's write on q. A panic becomes its error: it must
+// not take the writers queued behind it down.
 func (r *commitReq) run(q querier) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -58,53 +68,60 @@ const maxGroup = 64
 var errStoreClosed = errors.New("storage: the store is closed")
 
 func newGroupCommit(db *stmtDB) *groupCommit {
-	g := &groupCommit{db: db, reqs: make(chan *commitReq), stop: make(chan struct{}), done: make(chan struct{})}
-	go g.run()
-	return g
+	return &groupCommit{db: db}
 }
 
-// do runs fn in the next commit and returns its error, or the commit's.
-// fn runs on a context that keeps ctx's values but not its cancellation:
+// do runs fn in a commit and returns its error, or the commit's. fn runs
+// on a context that keeps ctx's values but not its cancellation:
 // interrupting one statement would roll the whole group back.
-func (g *groupCommit) do(ctx context.Context, fn func(context.Context, querier) error) error {
-	r := &commitReq{ctx: ctx, fn: fn, err: make(chan error, 1)}
-	select {
-	case g.reqs <- r:
-	case <-g.stop:
+func (g *groupCommit) do(ctx context.Context, tx bool, fn func(context.Context, querier) error) error {
+	r := &commitReq{ctx: ctx, tx: tx, fn: fn, err: make(chan error, 1), lead: make(chan []*commitReq, 1)}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
 		return errStoreClosed
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	g.inflight.Add(1)
+	defer g.inflight.Done()
+	if g.busy {
+		g.pending = append(g.pending, r)
+		g.mu.Unlock()
+		select {
+		case err := <-r.err:
+			return err
+		case group := <-r.lead:
+			g.lead(group)
+			return <-r.err
+		}
+	}
+	g.busy = true
+	g.mu.Unlock()
+	g.lead([]*commitReq{r})
 	return <-r.err
 }
 
-// close stops taking writes once the current group is committed.
-func (g *groupCommit) close() {
-	close(g.stop)
-	<-g.done
+// lead commits group, then hands the writes queued meanwhile on.
+func (g *groupCommit) lead(group []*commitReq) {
+	g.commit(group)
+	g.mu.Lock()
+	if len(g.pending) == 0 {
+		g.busy = false
+		g.mu.Unlock()
+		return
+	}
+	n := min(len(g.pending), maxGroup)
+	next := g.pending[:n:n]
+	g.pending = append([]*commitReq(nil), g.pending[n:]...)
+	g.mu.Unlock()
+	next[0].lead <- next
 }
 
-func (g *groupCommit) run() {
-	defer close(g.done)
-	group := make([]*commitReq, 0, maxGroup)
-	for {
-		select {
-		case r := <-g.reqs:
-			group = append(group[:0], r)
-		case <-g.stop:
-			return
-		}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case r := <-g.reqs:
-				group = append(group, r)
-			default:
-				break more
-			}
-		}
-		g.commit(group)
-	}
+// close refuses new writes and waits for those in progress.
+func (g *groupCommit) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.inflight.Wait()
 }
 
 // commit runs the group's writes in one transaction and tells each its
@@ -123,6 +140,12 @@ func (g *groupCommit) commit(group []*commitReq) {
 	}
 	g.commits.Add(1)
 	g.writes.Add(int64(len(live)))
+	if len(live) == 1 && !live[0].tx {
+		// Alone, and one statement: it commits itself, with no BEGIN
+		// and COMMIT around it.
+		live[0].err <- live[0].run(g.db)
+		return
+	}
 	ctx := context.Background()
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -186,10 +209,11 @@ func (s *Store) GroupCommits() (commits, writes int64) {
 
 // write runs fn, which changes the database. With a group commit (SQLite)
 // it runs in the next group; otherwise in a transaction of its own when tx
-// is set (fn's statements must agree), or straight on the pool.
+// is set (fn's statements must agree), or straight on the pool. fn must
+// set tx unless it writes with a single statement.
 func (s *Store) write(ctx context.Context, op string, tx bool, fn func(context.Context, querier) error) error {
 	if s.group != nil {
-		return s.group.do(ctx, fn)
+		return s.group.do(ctx, tx, fn)
 	}
 	if tx {
 		return s.inTx(ctx, op, func(t *stmtTx) error { return fn(ctx, t) })

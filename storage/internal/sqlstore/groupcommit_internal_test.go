@@ -55,23 +55,23 @@ func count(t *testing.T, db *stmtDB) int {
 func TestGroupCommitSurvives(t *testing.T) {
 	g, db := newTestGroup(t)
 	ctx := t.Context()
-	err := g.do(ctx, func(context.Context, querier) error { panic("boom") })
+	err := g.do(ctx, false, func(context.Context, querier) error { panic("boom") })
 	if err == nil || !strings.Contains(err.Error(), "panicked") {
 		t.Fatalf("a panicking write gave %v", err)
 	}
-	if err := g.do(ctx, insert("a")); err != nil {
+	if err := g.do(ctx, false, insert("a")); err != nil {
 		t.Fatalf("a write after the panic: %v", err)
 	}
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := g.do(gone, insert("b")); !errors.Is(err, context.Canceled) {
+	if err := g.do(gone, false, insert("b")); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled caller: %v", err)
 	}
 	if n := count(t, db); n != 1 {
 		t.Errorf("%d rows, want 1", n)
 	}
 	g.close()
-	if err := g.do(ctx, insert("c")); !errors.Is(err, errStoreClosed) {
+	if err := g.do(ctx, false, insert("c")); !errors.Is(err, errStoreClosed) {
 		t.Errorf("a write after close: %v", err)
 	}
 }

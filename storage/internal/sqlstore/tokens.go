@@ -32,7 +32,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 		id string
 		ar *storage.AuthRequest
 	)
-	err := s.write(ctx, "consume auth code", false, func(ctx context.Context, q querier) error {
+	err := s.write(ctx, "consume auth code", true, func(ctx context.Context, q querier) error {
 		err := q.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
 			RETURNING auth_request_id`, hash, millis(now)).Scan(&id)
