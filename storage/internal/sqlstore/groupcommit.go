@@ -23,32 +23,33 @@ type querier interface {
 // page and table or index touched: a commit costs far more than the
 // statements in it. Writers that queue behind a commit therefore go in
 // together with the next one, each in a savepoint of its own, so that one
-// that fails is rolled back alone; a writer that finds no commit running
-// commits at once, alone, on its own goroutine. Every writer still returns
-// only once its changes are committed.
+// that fails is rolled back alone. Every writer returns only once its
+// changes are committed.
 //
-// The writer that finds none running leads: it commits its write, then
-// hands the writes that queued meanwhile to the first of them, which
-// commits them all and hands on in turn. Each writer leads one commit at
-// most, so none waits on more than the commit before its own.
+// A writer that finds no commit running commits its write itself, on its
+// own goroutine: alone, a write costs what it did without group commit.
+// The writes that queue behind it are committed, group after group, by the
+// store's committer goroutine until none is left, so that under load one
+// commit follows the other with no hand-over between goroutines.
 type groupCommit struct {
 	commits, writes atomic.Int64 // for GroupCommits
 
-	db *stmtDB
+	db   *stmtDB
+	kick chan struct{} // wakes the committer: writes are pending
+	done chan struct{} // closed when the committer has stopped
 
 	mu       sync.Mutex
-	busy     bool         // a commit is running
+	busy     bool         // a commit is running, or the committer has work
 	pending  []*commitReq // writes queued behind it
 	closed   bool
 	inflight sync.WaitGroup
 }
 
 type commitReq struct {
-	ctx  context.Context
-	tx   bool // fn's statements must agree: a group of one still needs a transaction
-	fn   func(context.Context, querier) error
-	err  chan error        // its result, once committed
-	lead chan []*commitReq // the group it is to commit, itself first
+	ctx context.Context
+	tx  bool // fn's statements must agree: a group of one still needs a transaction
+	fn  func(context.Context, querier) error
+	err chan error // its result, once committed
 }
 
 // run runs the request's write on q. A panic becomes its error: it must
@@ -68,14 +69,16 @@ const maxGroup = 64
 var errStoreClosed = errors.New("storage: the store is closed")
 
 func newGroupCommit(db *stmtDB) *groupCommit {
-	return &groupCommit{db: db}
+	g := &groupCommit{db: db, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go g.committer()
+	return g
 }
 
 // do runs fn in a commit and returns its error, or the commit's. fn runs
 // on a context that keeps ctx's values but not its cancellation:
 // interrupting one statement would roll the whole group back.
 func (g *groupCommit) do(ctx context.Context, tx bool, fn func(context.Context, querier) error) error {
-	r := &commitReq{ctx: ctx, tx: tx, fn: fn, err: make(chan error, 1), lead: make(chan []*commitReq, 1)}
+	r := &commitReq{ctx: ctx, tx: tx, fn: fn, err: make(chan error, 1)}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -86,42 +89,51 @@ func (g *groupCommit) do(ctx context.Context, tx bool, fn func(context.Context, 
 	if g.busy {
 		g.pending = append(g.pending, r)
 		g.mu.Unlock()
-		select {
-		case err := <-r.err:
-			return err
-		case group := <-r.lead:
-			g.lead(group)
-			return <-r.err
-		}
+		return <-r.err
 	}
 	g.busy = true
 	g.mu.Unlock()
-	g.lead([]*commitReq{r})
-	return <-r.err
-}
-
-// lead commits group, then hands the writes queued meanwhile on.
-func (g *groupCommit) lead(group []*commitReq) {
-	g.commit(group)
+	g.commit([]*commitReq{r})
 	g.mu.Lock()
 	if len(g.pending) == 0 {
 		g.busy = false
-		g.mu.Unlock()
-		return
+	} else {
+		g.kick <- struct{}{} // never blocks: only the holder of busy sends, once
 	}
-	n := min(len(g.pending), maxGroup)
-	next := g.pending[:n:n]
-	g.pending = append([]*commitReq(nil), g.pending[n:]...)
 	g.mu.Unlock()
-	next[0].lead <- next
+	return <-r.err
 }
 
-// close refuses new writes and waits for those in progress.
+// committer commits the pending writes, group after group, whenever a
+// writer that committed alone leaves some behind; then busy is released.
+func (g *groupCommit) committer() {
+	defer close(g.done)
+	for range g.kick {
+		for {
+			g.mu.Lock()
+			n := min(len(g.pending), maxGroup)
+			if n == 0 {
+				g.busy = false
+				g.mu.Unlock()
+				break
+			}
+			group := g.pending[:n:n]
+			g.pending = append([]*commitReq(nil), g.pending[n:]...)
+			g.mu.Unlock()
+			g.commit(group)
+		}
+	}
+}
+
+// close refuses new writes, waits for those in progress and stops the
+// committer.
 func (g *groupCommit) close() {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
 	g.inflight.Wait()
+	close(g.kick)
+	<-g.done
 }
 
 // commit runs the group's writes in one transaction and tells each its
