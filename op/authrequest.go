@@ -10,7 +10,12 @@ import (
 )
 
 // authRequest adapts storage.AuthRequest to zop.AuthRequest.
-type authRequest struct{ r *storage.AuthRequest }
+type authRequest struct {
+	r *storage.AuthRequest
+	// token is the access token created with the code's use, for the
+	// exchange to hand out (nil outside a code exchange).
+	token *storage.AccessToken
+}
 
 func (a authRequest) GetID() string          { return a.r.ID }
 func (a authRequest) GetACR() string         { return a.r.ACR }

@@ -141,7 +141,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if err := s.store.CreateAuthRequest(ctx, ar); err != nil {
 		return nil, fault(ctx, fmt.Errorf("create auth request: %w", err))
 	}
-	return authRequest{ar}, nil
+	return authRequest{r: ar}, nil
 }
 
 // AuthRequestByID loads a request that has not expired.
@@ -153,7 +153,7 @@ func (s *Storage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReque
 	if !s.now().Before(ar.ExpiresAt) {
 		return nil, errors.New("auth request expired")
 	}
-	return authRequest{ar}, nil
+	return authRequest{r: ar}, nil
 }
 
 // SaveAuthCode stores the hash of code for the request.
@@ -169,7 +169,14 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 // AuthRequestByCode consumes code: it succeeds once. A second use revokes
 // the tokens issued from the first.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
-	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now())
+	// The exchange's access token is created in the commit that uses the
+	// code. Should the exchange fail after this (a wrong code_verifier or
+	// redirect_uri), the token is never handed out: nobody can present it.
+	var tok *storage.AccessToken
+	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now(), func(ar *storage.AuthRequest) *storage.AccessToken {
+		tok = s.accessToken(ar.ClientID, ar.ID, authRequest{r: ar})
+		return tok
+	})
 	if errors.Is(err, storage.ErrReplayed) {
 		slog.WarnContext(ctx, "authorization code replayed; grant revoked")
 		return nil, err
@@ -177,7 +184,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	if err != nil {
 		return nil, fault(ctx, fmt.Errorf("consume auth code: %w", err))
 	}
-	return authRequest{ar}, nil
+	return authRequest{r: ar, token: tok}, nil
 }
 
 // DeleteAuthRequest does nothing: zitadel calls it once the code
@@ -191,6 +198,9 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 	var clientID, grantID string
 	switch r := req.(type) {
 	case authRequest:
+		if r.token != nil { // created with the code's use
+			return r.token.ID, r.token.ExpiresAt, nil
+		}
 		clientID, grantID = r.r.ClientID, r.r.ID
 	case *refreshRequest:
 		clientID, grantID = r.t.ClientID, r.t.FamilyID
@@ -210,9 +220,10 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 	return t.ID, t.ExpiresAt, nil
 }
 
-func (s *Storage) newAccessToken(ctx context.Context, clientID, grantID string, req zop.TokenRequest) (*storage.AccessToken, error) {
+// accessToken returns a new access token for req, not stored yet.
+func (s *Storage) accessToken(clientID, grantID string, req zop.TokenRequest) *storage.AccessToken {
 	now := s.now()
-	t := &storage.AccessToken{
+	return &storage.AccessToken{
 		ID:        randomID(24),
 		ClientID:  clientID,
 		Subject:   req.GetSubject(),
@@ -222,10 +233,23 @@ func (s *Storage) newAccessToken(ctx context.Context, clientID, grantID string, 
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
 		CreatedAt: now,
 	}
+}
+
+func (s *Storage) newAccessToken(ctx context.Context, clientID, grantID string, req zop.TokenRequest) (*storage.AccessToken, error) {
+	t := s.accessToken(clientID, grantID, req)
 	if err := s.store.CreateAccessToken(ctx, t); err != nil {
 		return nil, fault(ctx, fmt.Errorf("create access token: %w", err))
 	}
 	return t, nil
+}
+
+// exchangeAccessToken returns the access token created with the code's
+// use, or stores a new one.
+func (s *Storage) exchangeAccessToken(ctx context.Context, clientID, grantID string, req zop.TokenRequest) (*storage.AccessToken, error) {
+	if r, ok := req.(authRequest); ok && r.token != nil {
+		return r.token, nil
+	}
+	return s.newAccessToken(ctx, clientID, grantID, req)
 }
 
 // CreateAccessAndRefreshTokens starts a refresh family (code flow with
@@ -265,7 +289,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 	default:
 		return "", "", time.Time{}, fmt.Errorf("op: unsupported refresh request %T", req)
 	}
-	at, err := s.newAccessToken(ctx, next.ClientID, next.FamilyID, req)
+	at, err := s.exchangeAccessToken(ctx, next.ClientID, next.FamilyID, req)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}

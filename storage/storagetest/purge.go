@@ -78,7 +78,7 @@ func testPurge(t *testing.T, s storage.Store) {
 	code := func(name, grant string, expires time.Time, use bool) {
 		check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash(name), AuthRequestID: grant, ExpiresAt: expires}))
 		if use {
-			_, err := s.ConsumeAuthCode(ctx, hash(name), expires.Add(-time.Second))
+			_, err := s.ConsumeAuthCode(ctx, hash(name), expires.Add(-time.Second), nil)
 			check(t, err)
 		}
 	}
@@ -187,13 +187,13 @@ func testPurge(t *testing.T, s storage.Store) {
 	}
 
 	// A stored used code is replayed; a deleted one is unknown.
-	_, err = s.ConsumeAuthCode(ctx, hash("code-dead"), now)
+	_, err = s.ConsumeAuthCode(ctx, hash("code-dead"), now, nil)
 	wantErr(t, "code of a dead grant", err, storage.ErrNotFound)
-	_, err = s.ConsumeAuthCode(ctx, hash("code-refresh"), now)
+	_, err = s.ConsumeAuthCode(ctx, hash("code-refresh"), now, nil)
 	wantErr(t, "code of a grant with a live refresh token", err, storage.ErrReplayed)
-	_, err = s.ConsumeAuthCode(ctx, hash("code-access"), now)
+	_, err = s.ConsumeAuthCode(ctx, hash("code-access"), now, nil)
 	wantErr(t, "code of a grant with a live access token", err, storage.ErrReplayed)
-	ar, err := s.ConsumeAuthCode(ctx, hash("code-live"), now)
+	ar, err := s.ConsumeAuthCode(ctx, hash("code-live"), now, nil)
 	check(t, err)
 	if ar.ID != "g-live" {
 		t.Errorf("live code: auth request %q, want g-live", ar.ID)

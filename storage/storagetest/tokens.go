@@ -72,14 +72,31 @@ func testConsumeAuthCode(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	ar := setupAuthRequest(t, s, "ar1")
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
-	got, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second))
+	issued := newAccessToken("at-code", "c1", "ar1", epoch())
+	var seen *storage.AuthRequest
+	got, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(r *storage.AuthRequest) *storage.AccessToken {
+		seen = r
+		return issued
+	})
 	check(t, err)
 	wantEqual(t, "ConsumeAuthCode", got, ar)
+	wantEqual(t, "the request issue saw", seen, ar)
+	tok, err := s.AccessTokenByID(ctx, "at-code")
+	check(t, err)
+	wantEqual(t, "the token issued with the code", tok, issued)
 	_, err = s.AuthRequestByID(ctx, "ar1")
 	wantErr(t, "AuthRequestByID after ConsumeAuthCode", err, storage.ErrNotFound)
-	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second))
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(*storage.AuthRequest) *storage.AccessToken {
+		t.Error("issue called for a replayed code")
+		return newAccessToken("at-replay", "c1", "ar1", epoch())
+	})
 	wantErr(t, "ConsumeAuthCode again", err, storage.ErrReplayed)
-	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour))
+	_, err = s.AccessTokenByID(ctx, "at-replay")
+	wantErr(t, "a token issued with a replayed code", err, storage.ErrNotFound)
+	if tok, err := s.AccessTokenByID(ctx, "at-code"); err != nil || tok.RevokedAt == nil {
+		t.Errorf("the first exchange's token after the replay: %+v, %v; want revoked", tok, err)
+	}
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour), nil)
 	wantErr(t, "ConsumeAuthCode again after expiry", err, storage.ErrReplayed)
 }
 
@@ -87,7 +104,7 @@ func testAuthCodeReplayRevokesGrant(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupAuthRequest(t, s, "ar1")
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
-	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch())
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch(), nil)
 	check(t, err)
 
 	// Tokens issued from the code, and from another grant.
@@ -99,7 +116,7 @@ func testAuthCodeReplayRevokesGrant(t *testing.T, s storage.Store) {
 	check(t, s.CreateRefreshToken(ctx, newRefreshToken("other-rt", "c1", "ar2", epoch())))
 
 	replayAt := epoch().Add(10 * time.Second)
-	_, err = s.ConsumeAuthCode(ctx, hash("code"), replayAt)
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), replayAt, nil)
 	wantErr(t, "ConsumeAuthCode replayed", err, storage.ErrReplayed)
 	wantRevoked(t, s, replayAt,
 		map[string]bool{"at1": true, "at2": true, "other-at": false, "cc-at": false},
@@ -111,15 +128,15 @@ func testAuthCodeExpired(t *testing.T, s storage.Store) {
 	setupAuthRequest(t, s, "ar1")
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
 	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
-	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Minute))
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Minute), nil)
 	wantErr(t, "ConsumeAuthCode at its expiry", err, storage.ErrNotFound)
-	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour))
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour), nil)
 	wantErr(t, "ConsumeAuthCode after its expiry", err, storage.ErrNotFound)
 	wantRevoked(t, s, time.Time{}, map[string]bool{"at1": false}, nil)
 }
 
 func testAuthCodeUnknown(t *testing.T, s storage.Store) {
-	_, err := s.ConsumeAuthCode(t.Context(), hash("no such code"), epoch())
+	_, err := s.ConsumeAuthCode(t.Context(), hash("no such code"), epoch(), nil)
 	wantErr(t, "ConsumeAuthCode", err, storage.ErrNotFound)
 }
 
@@ -128,7 +145,7 @@ func testAuthCodeRequestDeleted(t *testing.T, s storage.Store) {
 	setupAuthRequest(t, s, "ar1")
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
 	check(t, s.DeleteAuthRequest(ctx, "ar1"))
-	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch())
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch(), nil)
 	wantErr(t, "ConsumeAuthCode of a deleted request", err, storage.ErrNotFound)
 }
 
@@ -146,7 +163,7 @@ func testAuthCodeConcurrent(t *testing.T, s storage.Store) {
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
 	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
 	errs := concurrently(20, func() error {
-		_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch())
+		_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch(), nil)
 		return err
 	})
 	ok, failed := count(t, errs, storage.ErrReplayed, storage.ErrNotFound)

@@ -23,11 +23,11 @@ func (s *Store) SaveAuthCode(ctx context.Context, c *storage.AuthCode) error {
 }
 
 // ConsumeAuthCode marks the code with the given hash used, deletes its auth
-// request and returns it. Marking it is one conditional UPDATE, so of many concurrent
+// request and returns it, creating the access token issue gives for it. Marking it is one conditional UPDATE, so of many concurrent
 // callers exactly one succeeds. An unknown or expired code, or one whose
 // auth request is gone, gives storage.ErrNotFound; a code used before gives
 // storage.ErrReplayed after the grant it started has been revoked.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (*storage.AuthRequest, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) *storage.AccessToken) (*storage.AuthRequest, error) {
 	var (
 		id string
 		ar *storage.AuthRequest
@@ -39,10 +39,17 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time)
 		if err != nil {
 			return err
 		}
-		// The request is done with: it goes in the same commit.
+		// The request is done with: it goes in the same commit, and so
+		// does the access token issued for it.
 		ar, err = scanAuthRequest(q.QueryRowContext(ctx,
 			`DELETE FROM auth_requests WHERE id = $1 RETURNING `+authRequestColumns, id))
-		return err
+		if err != nil || issue == nil {
+			return err
+		}
+		if t := issue(ar); t != nil {
+			return s.insertAccessToken(ctx, q, t)
+		}
+		return nil
 	})
 	if err == nil {
 		return ar, nil
@@ -115,15 +122,19 @@ func qualify(table, columns string) string {
 // CreateAccessToken stores t; storage.ErrConflict if its id is taken.
 func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
 	return s.write(ctx, "create access token", false, func(ctx context.Context, q querier) error {
-		_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
-			millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
-		if err != nil {
-			return s.fail("create access token", err)
-		}
-		return nil
+		return s.insertAccessToken(ctx, q, t)
 	})
+}
+
+func (s *Store) insertAccessToken(ctx context.Context, q querier, t *storage.AccessToken) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
+		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
+	if err != nil {
+		return s.fail("create access token", err)
+	}
+	return nil
 }
 
 // AccessTokenByID returns the access token id, even when it has expired or
