@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,11 +48,12 @@ func newDocument(body []byte, cacheControl []string) *document {
 var jsonType = []string{"application/json"}
 
 // serve writes d, or 304 Not Modified when the request's If-None-Match
-// names its tag. The header values are shared, never appended to (each
-// slice is full, so an append elsewhere would copy it).
-func (d *document) serve(w http.ResponseWriter, r *http.Request, cacheControl []string) int {
+// names its tag, and returns the status it answered. The header values are
+// shared, never appended to (each slice is full, so an append elsewhere
+// would copy it).
+func (d *document) serve(w http.ResponseWriter, r *http.Request) int {
 	h := w.Header()
-	h["Cache-Control"] = cacheControl
+	h["Cache-Control"] = d.cacheControl
 	h["Etag"] = d.etagValue
 	if notModified(r.Header.Get("If-None-Match"), d.etag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -89,17 +91,8 @@ func (p *Provider) jwksDocument(ctx context.Context) (*document, error) {
 		return nil, err
 	}
 	d := p.jwks.Load()
-	if d != nil && len(d.kids) == len(keys) {
-		same := true
-		for i, k := range keys {
-			if d.kids[i] != (keyName{k.alg, k.id}) {
-				same = false
-				break
-			}
-		}
-		if same {
-			return d, nil
-		}
+	if d != nil && slices.EqualFunc(d.kids, keys, func(n keyName, k zopPublicKey) bool { return n == keyName{k.alg, k.id} }) {
+		return d, nil
 	}
 	kids := make([]keyName, len(keys))
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, len(keys))}
@@ -135,7 +128,7 @@ func (p *Provider) cachedJWKS(fallback http.Handler) http.HandlerFunc {
 			fallback.ServeHTTP(w, r)
 			return
 		}
-		d.serve(w, r, jwksCacheControl)
+		d.serve(w, r)
 	}
 }
 
@@ -166,7 +159,7 @@ func (p *Provider) ServeDocument(w http.ResponseWriter, r *http.Request) (status
 		return 0, false
 	}
 	p.cors.HandlerFunc(w, r) // the CORS headers of the answer
-	return d.serve(w, r, d.cacheControl), true
+	return d.serve(w, r), true
 }
 
 // requestMemo remembers the clients and users loaded during one protocol

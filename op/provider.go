@@ -225,7 +225,7 @@ func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
 func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if d := p.discoveryDoc.Load(); d != nil {
-			d.serve(w, r, discoveryCacheControl)
+			d.serve(w, r)
 			return
 		}
 		rec := httptest.NewRecorder()
@@ -256,7 +256,7 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		}
 		d := newDocument(body, discoveryCacheControl)
 		p.discoveryDoc.Store(d)
-		d.serve(w, r, discoveryCacheControl)
+		d.serve(w, r)
 	}
 }
 

@@ -198,22 +198,23 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 	var clientID, grantID string
 	switch r := req.(type) {
 	case authRequest:
-		if r.token != nil { // created with the code's use
-			return r.token.ID, r.token.ExpiresAt, nil
-		}
 		clientID, grantID = r.r.ClientID, r.r.ID
 	case *refreshRequest:
 		clientID, grantID = r.t.ClientID, r.t.FamilyID
 	case clientCredentialsRequest:
 		clientID = r.clientID
-		if c, err := s.store.ClientByID(ctx, clientID); err == nil && c.AccessTokenFormat == AccessTokenJWT {
+		c, err := s.store.ClientByID(ctx, clientID) // the request's memo has it
+		if err != nil {
+			return "", time.Time{}, fault(ctx, fmt.Errorf("client: %w", err))
+		}
+		if c.AccessTokenFormat == AccessTokenJWT {
 			// A JWT that carries all it grants: not recorded (unrecorded.go).
 			return unrecordedPrefix + randomID(24), s.now().Add(s.cfg.AccessTokenTTL), nil
 		}
 	default:
 		return "", time.Time{}, fmt.Errorf("op: unsupported token request %T", req)
 	}
-	t, err := s.newAccessToken(ctx, clientID, grantID, req)
+	t, err := s.exchangeAccessToken(ctx, clientID, grantID, req)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -549,10 +550,15 @@ func (s *Storage) liveUserToken(ctx context.Context, id, subject string) (t *sto
 	if err != nil {
 		return nil, nil, fault(ctx, fmt.Errorf("access token: %w", err))
 	}
-	if t.RevokedAt != nil || !s.now().Before(t.ExpiresAt) || t.Subject != subject {
+	if !s.active(t, subject) {
 		return nil, nil, errors.New("access token is not active")
 	}
 	return t, u, nil
+}
+
+// active reports whether t is unrevoked, unexpired and issued to subject.
+func (s *Storage) active(t *storage.AccessToken, subject string) bool {
+	return t.RevokedAt == nil && s.now().Before(t.ExpiresAt) && t.Subject == subject
 }
 
 func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*storage.AccessToken, error) {
@@ -560,7 +566,7 @@ func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*sto
 	if err != nil {
 		return nil, fault(ctx, fmt.Errorf("access token: %w", err))
 	}
-	if t.RevokedAt != nil || !s.now().Before(t.ExpiresAt) || t.Subject != subject {
+	if !s.active(t, subject) {
 		return nil, errors.New("access token is not active")
 	}
 	return t, nil
@@ -569,14 +575,14 @@ func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*sto
 // SetIntrospectionFromToken answers introspection for the token's own
 // client or a client in its audience; anything else sees active=false.
 func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	if isUnrecorded(tokenID) {
+		return s.introspectUnrecorded(ctx, resp, tokenID, subject, clientID)
+	}
 	var (
 		t   *storage.AccessToken
 		u   *storage.User
 		err error
 	)
-	if isUnrecorded(tokenID) {
-		return s.introspectUnrecorded(ctx, resp, tokenID, subject, clientID)
-	}
 	if subject == clientID {
 		// The caller's own client_credentials token: no user to join.
 		t, err = s.liveAccessToken(ctx, tokenID, subject)

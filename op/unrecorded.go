@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,7 +90,7 @@ func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.Introspec
 	if _, err := s.store.ClientByID(ctx, c.ClientID); err != nil {
 		return fault(ctx, fmt.Errorf("token client: %w", err))
 	}
-	if c.ClientID != clientID && !containsString(c.Audience, clientID) {
+	if c.ClientID != clientID && !slices.Contains(c.Audience, clientID) {
 		return errors.New("caller is not in the token's audience")
 	}
 	resp.Active = true
@@ -122,13 +123,4 @@ func (s *Storage) revokeUnrecorded(ctx context.Context, id, subject, clientID st
 		return oidc.ErrServerError()
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

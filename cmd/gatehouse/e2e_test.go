@@ -189,6 +189,18 @@ func (rp *relyingParty) introspect(token string) map[string]any {
 	return out
 }
 
+// revokeToInactive revokes token as rp's client, without a hint, and
+// checks that introspection then reports it inactive; what names it.
+func (rp *relyingParty) revokeToInactive(t *testing.T, token, what string) {
+	t.Helper()
+	if status, out := rp.postJSON(rp.g.base+"/revoke", url.Values{"token": {token}}, rp.client.ID, rp.client.Secret); status != http.StatusOK {
+		t.Fatalf("revoke %s = %d %v", what, status, out)
+	}
+	if in := rp.introspect(token); in["active"] != false {
+		t.Errorf("introspection of %s after revocation = %v, want active false", what, in)
+	}
+}
+
 func TestEndToEnd(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
@@ -887,13 +899,7 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Run("revoked", func(t *testing.T) {
 				// No token_type_hint: Gatehouse works out that it is an
 				// access token.
-				status, out := rp.postJSON(g.base+"/revoke", url.Values{"token": {tok.AccessToken}}, rp.client.ID, rp.client.Secret)
-				if status != http.StatusOK {
-					t.Fatalf("revoke the JWT = %d %v", status, out)
-				}
-				if in := rp.introspect(tok.AccessToken); in["active"] != false {
-					t.Errorf("introspection of a revoked JWT = %v, want active false", in)
-				}
+				rp.revokeToInactive(t, tok.AccessToken, "the JWT")
 				if ui, err := userinfo(tok.AccessToken); err == nil {
 					t.Errorf("userinfo accepted a revoked JWT: %+v", ui)
 				}
@@ -934,12 +940,7 @@ func TestJWTAccessTokens(t *testing.T) {
 				}
 				// Not recorded when issued (it has no user to revoke it
 				// with), it is recorded when revoked.
-				if status, out := rp.postJSON(g.base+"/revoke", url.Values{"token": {raw}}, rp.client.ID, rp.client.Secret); status != http.StatusOK {
-					t.Fatalf("revoke the client_credentials JWT = %d %v", status, out)
-				}
-				if in := rp.introspect(raw); in["active"] != false {
-					t.Errorf("introspection of a revoked client_credentials JWT = %v, want active false", in)
-				}
+				rp.revokeToInactive(t, raw, "the client_credentials JWT")
 			})
 
 			t.Run("EdDSA", func(t *testing.T) {
@@ -954,12 +955,7 @@ func TestJWTAccessTokens(t *testing.T) {
 				if in := ed.introspect(raw); in["active"] != true || in["sub"] != ed.client.ID {
 					t.Fatalf("introspection of an EdDSA JWT = %v", in)
 				}
-				if status, out := ed.postJSON(g.base+"/revoke", url.Values{"token": {raw}}, ed.client.ID, ed.client.Secret); status != http.StatusOK {
-					t.Fatalf("revoke the EdDSA JWT = %d %v", status, out)
-				}
-				if in := ed.introspect(raw); in["active"] != false {
-					t.Errorf("introspection of a revoked EdDSA JWT = %v, want active false", in)
-				}
+				ed.revokeToInactive(t, raw, "the EdDSA JWT")
 			})
 
 			t.Run("opaque client", func(t *testing.T) {

@@ -169,7 +169,7 @@ func quietPath(path string, status int) bool {
 	switch path {
 	case "/readyz", "/healthz":
 		return status == http.StatusOK
-	case "/.well-known/openid-configuration", "/keys":
+	case discoveryPath, jwksPath:
 		return status == http.StatusOK || status == http.StatusNotModified
 	}
 	return false

@@ -107,7 +107,5 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, auth
 // DeleteAuthRequest removes the auth request id. Codes issued for it stay
 // behind, so that presenting one again is still seen as a replay.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	return s.write(ctx, "delete auth request", false, func(ctx context.Context, q querier) error {
-		return s.execOneOn(ctx, q, "delete auth request", `DELETE FROM auth_requests WHERE id = $1`, id)
-	})
+	return s.execOne(ctx, "delete auth request", `DELETE FROM auth_requests WHERE id = $1`, id)
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // A stmtDB is a *sql.DB, or a pair of them (see NewSplit), whose queries
-// run as statements prepared once and reused, keyed by their SQL text. database/sql prepares a statement again
-// on each pooled connection that first runs it and forgets it when the
-// connection closes, so the cache stays correct as the pool churns.
+// run as statements prepared once and reused, keyed by their SQL text.
+// database/sql prepares a statement again on each pooled connection that
+// first runs it and forgets it when the connection closes, so the cache
+// stays correct as the pool churns.
 //
 // Drivers that already cache statements per connection (pgx's stdlib
 // driver does, by default) get a stmtDB with caching off, so that no
@@ -112,15 +113,12 @@ func (db *stmtDB) stmt(ctx context.Context, pool *sql.DB, query string) (*sql.St
 	key := stmtKey{pool, query}
 	db.mu.RLock()
 	st, ok := db.stmts[key]
-	db.mu.RUnlock()
-	if ok {
-		return st, nil
-	}
-
-	db.mu.RLock()
 	full := db.closed || len(db.stmts) >= maxStmts
 	db.mu.RUnlock()
-	if full {
+	switch {
+	case ok:
+		return st, nil
+	case full:
 		return nil, nil
 	}
 	// The statement outlives this request: prepare it without the

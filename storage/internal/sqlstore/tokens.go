@@ -23,10 +23,12 @@ func (s *Store) SaveAuthCode(ctx context.Context, c *storage.AuthCode) error {
 }
 
 // ConsumeAuthCode marks the code with the given hash used, deletes its auth
-// request and returns it, creating the access token issue gives for it. Marking it is one conditional UPDATE, so of many concurrent
-// callers exactly one succeeds. An unknown or expired code, or one whose
-// auth request is gone, gives storage.ErrNotFound; a code used before gives
-// storage.ErrReplayed after the grant it started has been revoked.
+// request and returns it, and creates the access token issue gives for it,
+// all in one transaction. Marking it is one conditional UPDATE, so of many
+// concurrent callers exactly one succeeds. An unknown or expired code, or
+// one whose auth request is gone, gives storage.ErrNotFound; a code used
+// before gives storage.ErrReplayed after the grant it started has been
+// revoked.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) *storage.AccessToken) (*storage.AuthRequest, error) {
 	var (
 		id string
@@ -54,8 +56,9 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 	if err == nil {
 		return ar, nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) || ar == nil && id != "" {
-		return nil, s.fail("consume auth code", err) // no rows: the auth request is gone
+	if !errors.Is(err, sql.ErrNoRows) || id != "" {
+		// The code was usable: no rows means its auth request is gone.
+		return nil, s.fail("consume auth code", err)
 	}
 
 	var used sql.NullInt64
