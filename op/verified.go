@@ -1,0 +1,119 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
+
+// verifiedCacheSize bounds the signatures a verifiedKeySet remembers: about
+// 0.5 KB each, so 2 MB at most.
+const verifiedCacheSize = 4096
+
+// verifiedKeySet verifies JWT access tokens against the published keys
+// (introspection, userinfo and revocation), as zitadel's own key set does,
+// and remembers the tokens whose signature it has verified: a resource
+// server introspects the same token again and again, and an ES256
+// verification costs more than the rest of the request.
+//
+// What it remembers is a pure function of the token and the key: a
+// token's revocation, its user and its client are still read on every
+// request, so every replica answers the same. An entry is used only while
+// its key is still published and is dropped when the token expires.
+// Tokens are keyed by the SHA-256 of their compact serialisation as
+// parsed (protected header, payload, signature): a header that differs
+// from a verified one only in JSON spelling (key order, whitespace) is
+// taken as that token, since every field of it reads the same.
+type verifiedKeySet struct {
+	keys func(context.Context) ([]zopPublicKey, error)
+	now  func() time.Time
+	size int
+
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]verifiedToken
+
+	hits, misses atomic.Int64
+}
+
+// verifiedToken is a token whose signature was verified with key kid.
+type verifiedToken struct {
+	kid     string
+	payload []byte
+	expires time.Time
+}
+
+func newVerifiedKeySet(keys func(context.Context) ([]zopPublicKey, error), now func() time.Time, size int) *verifiedKeySet {
+	return &verifiedKeySet{keys: keys, now: now, size: size, entries: make(map[[sha256.Size]byte]verifiedToken)}
+}
+
+// VerifySignature implements oidc.KeySet: it returns the payload of jws if
+// a published key signed it.
+func (v *verifiedKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	published, err := v.keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("op: published keys: %w", err)
+	}
+	set := make([]jose.JSONWebKey, len(published))
+	for i, k := range published {
+		set[i] = jose.JSONWebKey{KeyID: k.id, Algorithm: string(k.alg), Use: oidc.KeyUseSignature, Key: k.key}
+	}
+	kid, alg := oidc.GetKeyIDAndAlg(jws)
+	key, err := oidc.FindMatchingKey(kid, oidc.KeyUseSignature, alg, set...)
+	if err != nil {
+		return nil, fmt.Errorf("op: invalid signature: %w", err)
+	}
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return nil, fmt.Errorf("op: invalid signature: %w", err)
+	}
+	id := sha256.Sum256([]byte(compact))
+	now := v.now()
+	v.mu.Lock()
+	e, ok := v.entries[id]
+	v.mu.Unlock()
+	if ok && e.kid == key.KeyID && now.Before(e.expires) {
+		v.hits.Add(1)
+		return e.payload, nil
+	}
+	v.misses.Add(1)
+	payload, err := jws.Verify(&key)
+	if err != nil {
+		return nil, err
+	}
+	var claims struct {
+		Expiry int64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) == nil && now.Before(time.Unix(claims.Expiry, 0)) {
+		v.remember(id, verifiedToken{kid: key.KeyID, payload: payload, expires: time.Unix(claims.Expiry, 0)}, now)
+	}
+	return payload, nil
+}
+
+// remember adds a verified token. A full cache first drops its expired
+// entries and, if that frees less than an eighth of it, an arbitrary
+// eighth: the next inserts then need no scan.
+func (v *verifiedKeySet) remember(id [sha256.Size]byte, e verifiedToken, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.entries) >= v.size {
+		for k, old := range v.entries {
+			if !now.Before(old.expires) {
+				delete(v.entries, k)
+			}
+		}
+		for k := range v.entries {
+			if len(v.entries) <= v.size-max(v.size/8, 1) {
+				break
+			}
+			delete(v.entries, k)
+		}
+	}
+	v.entries[id] = e
+}

@@ -1,0 +1,153 @@
+package op
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// signedToken signs claims with the current key of alg.
+func signedToken(t *testing.T, k *Keys, alg string, claims string) string {
+	t.Helper()
+	sk, err := k.signingKeyFor(context.Background(), alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(),
+		Key: &jose.JSONWebKey{Key: sk.Key(), KeyID: sk.ID()}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte(claims))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// verify parses raw as zitadel does and asks v for its payload.
+func verify(v *verifiedKeySet, raw string) ([]byte, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	if err != nil {
+		return nil, err
+	}
+	return v.VerifySignature(context.Background(), jws)
+}
+
+// TestVerifiedKeySet checks the cache of verified signatures: a token
+// verified once is answered from it, and nothing else is: not a forged
+// signature, payload or header, not a token whose key is no longer
+// published, not an expired one.
+func TestVerifiedKeySet(t *testing.T) {
+	ctx := t.Context()
+	k, _, clk := newTestKeys(t)
+	if err := k.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifiedKeySet(k.publicKeys, clk.Now, 16)
+	exp := clk.Now().Add(24 * time.Hour).Unix()
+	claims := fmt.Sprintf(`{"iss":"https://id.example","sub":"u1","exp":%d,"jti":"a"}`, exp)
+
+	for _, alg := range algorithms {
+		raw := signedToken(t, k, alg, claims)
+		hits, misses := v.hits.Load(), v.misses.Load()
+		for range 3 {
+			payload, err := verify(v, raw)
+			if err != nil || string(payload) != claims {
+				t.Fatalf("%s: %q, %v; want the claims", alg, payload, err)
+			}
+		}
+		if got := v.misses.Load() - misses; got != 1 {
+			t.Errorf("%s: %d verifications of one token, want 1", alg, got)
+		}
+		if got := v.hits.Load() - hits; got != 2 {
+			t.Errorf("%s: %d answers from the cache, want 2", alg, got)
+		}
+
+		parts := strings.Split(raw, ".")
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		sig[len(sig)/2] ^= 1
+		otherClaims := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(claims, `"u1"`, `"u2"`, 1)))
+		header, _ := base64.RawURLEncoding.DecodeString(parts[0])
+		forged := map[string]string{
+			"signature": parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig),
+			"payload":   parts[0] + "." + otherClaims + "." + parts[2],
+			"header": base64.RawURLEncoding.EncodeToString(bytes.Replace(header, []byte(`"typ":"JWT"`), []byte(`"typ":"at+jwt"`), 1)) +
+				"." + parts[1] + "." + parts[2],
+		}
+		for name, f := range forged {
+			if f == raw {
+				t.Fatalf("%s: the forged %s is the token itself", alg, name)
+			}
+			if payload, err := verify(v, f); err == nil {
+				t.Errorf("%s: a forged %s was accepted: %s", alg, name, payload)
+			}
+		}
+	}
+
+	// A retired key's tokens are refused, remembered or not.
+	raw := signedToken(t, k, ES256, claims)
+	if _, err := verify(v, raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(PublishDelay + time.Hour + time.Second) // past the retention of the replaced keys
+	k.invalidate()
+	if _, err := verify(v, raw); err == nil {
+		t.Error("a token of a key no longer published was accepted")
+	}
+
+	// An expired token is verified again (zitadel then refuses it for its
+	// expiry) and not remembered.
+	short := signedToken(t, k, ES256, fmt.Sprintf(`{"sub":"u1","exp":%d}`, clk.Now().Add(time.Minute).Unix()))
+	if _, err := verify(v, short); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	misses := v.misses.Load()
+	if _, err := verify(v, short); err != nil {
+		t.Fatal(err)
+	}
+	if v.misses.Load() != misses+1 {
+		t.Error("an expired token was answered from the cache")
+	}
+}
+
+// TestVerifiedKeySetBound checks that the cache never holds more than its
+// size, and that tokens without an expiry are not remembered.
+func TestVerifiedKeySetBound(t *testing.T) {
+	k, _, clk := newTestKeys(t)
+	if err := k.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const size = 8
+	v := newVerifiedKeySet(k.publicKeys, clk.Now, size)
+	for i := range 5 * size {
+		raw := signedToken(t, k, EdDSA, fmt.Sprintf(`{"sub":"u%d","exp":%d}`, i, clk.Now().Add(time.Hour).Unix()))
+		if _, err := verify(v, raw); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(v.entries); n > size {
+			t.Fatalf("after %d tokens the cache holds %d, want at most %d", i+1, n, size)
+		}
+	}
+	v = newVerifiedKeySet(k.publicKeys, clk.Now, size)
+	if _, err := verify(v, signedToken(t, k, EdDSA, `{"sub":"u1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.entries); n != 0 {
+		t.Errorf("a token without exp was remembered (%d entries)", n)
+	}
+}
