@@ -44,6 +44,9 @@ type Provider struct {
 	zp      *zop.Provider
 	storage *Storage
 	handler http.Handler
+	// verified remembers the JWT access tokens whose signature is
+	// verified (verified.go).
+	verified *verifiedKeySet
 
 	// The serialised discovery document and JWKS (fast.go), and the
 	// endpoints' CORS policy, for ServeDocument.
@@ -93,8 +96,15 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	// revocation) and id_token_hint with RS256, ES256 and PS256 unless
 	// told otherwise: Gatehouse signs with EdDSA too.
 	algs := []string{RS256, ES256, EdDSA}
+	verified := newVerifiedKeySet(keys.publicKeys, cfg.Now, verifiedCacheSize)
+	sealer, err := newTokenCrypto(cfg.CryptoKey, zcfg.CryptoKeyId)
+	if err != nil {
+		return nil, err
+	}
 	opts := []zop.Option{
+		zop.WithCrypto(sealer),
 		zop.WithCORSOptions(&corsOptions),
+		zop.WithAccessTokenKeySet(verified),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
 		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
 	}
@@ -105,7 +115,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("op: %w", err)
 	}
-	p := &Provider{zp: zp, storage: st, cors: cors.New(corsOptions)}
+	p := &Provider{zp: zp, storage: st, verified: verified, cors: cors.New(corsOptions)}
 	p.handler = p.documents(p.cors, withMemo(p.tokenClient(zp)))
 	return p, nil
 }
