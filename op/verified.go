@@ -13,8 +13,9 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
-// verifiedCacheSize bounds the signatures a verifiedKeySet remembers: about
-// 0.5 KB each, so 2 MB at most.
+// verifiedCacheSize bounds the tokens a verifiedKeySet remembers. An entry
+// is about half a kilobyte (Gatehouse's claims and the entry's overhead),
+// so about 2 MB in all.
 const verifiedCacheSize = 4096
 
 // verifiedKeySet verifies JWT access tokens against the published keys
