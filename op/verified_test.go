@@ -37,7 +37,7 @@ func signedToken(t *testing.T, k *Keys, alg string, claims string) string {
 
 // verify parses raw as zitadel does and asks v for its payload.
 func verify(v *verifiedKeySet, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		return nil, err
 	}
