@@ -127,3 +127,29 @@ func TestGroupCommit(t *testing.T) {
 	}
 	t.Logf("%d writes in %d commits", writes, commits)
 }
+
+// TestConnectionPragmas checks the settings every connection gets from
+// its data source name.
+func TestConnectionPragmas(t *testing.T) {
+	dsn, err := dataSource("sqlite:" + filepath.Join(t.TempDir(), "pragmas.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openPool(t.Context(), dsn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "5000",
+		"wal_autocheckpoint": walCheckpointPages,
+	} {
+		var got string
+		if err := db.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
