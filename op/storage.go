@@ -272,6 +272,11 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		if err := s.store.CreateRefreshToken(ctx, next); err != nil {
 			return "", "", time.Time{}, fault(ctx, fmt.Errorf("create refresh token: %w", err))
 		}
+		at, err := s.exchangeAccessToken(ctx, next.ClientID, next.FamilyID, req)
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
+		return at.ID, value, at.ExpiresAt, nil
 	case *refreshRequest:
 		old := r.t
 		next.FamilyID, next.ClientID, next.UserID = old.FamilyID, old.ClientID, old.UserID
@@ -279,7 +284,10 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		next.AMR, next.AuthTime = old.AMR, old.AuthTime
 		// The family's absolute lifetime does not slide with rotation.
 		next.ExpiresAt = old.ExpiresAt
-		err := s.store.RotateRefreshToken(ctx, hashSecret(current), next, now)
+		// The access token goes in the rotation's commit: if either fails,
+		// the presented refresh token stays unused and the client can retry.
+		at := s.accessToken(next.ClientID, next.FamilyID, req)
+		err := s.store.RotateRefreshToken(ctx, hashSecret(current), next, at, now)
 		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
 			slog.WarnContext(ctx, "refresh token reused or expired", "family", old.FamilyID)
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
@@ -287,14 +295,10 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		if err != nil {
 			return "", "", time.Time{}, fault(ctx, fmt.Errorf("rotate refresh token: %w", err))
 		}
+		return at.ID, value, at.ExpiresAt, nil
 	default:
 		return "", "", time.Time{}, fmt.Errorf("op: unsupported refresh request %T", req)
 	}
-	at, err := s.exchangeAccessToken(ctx, next.ClientID, next.FamilyID, req)
-	if err != nil {
-		return "", "", time.Time{}, err
-	}
-	return at.ID, value, at.ExpiresAt, nil
 }
 
 // TokenRequestByRefreshToken loads a live refresh token. Presenting one

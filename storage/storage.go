@@ -358,10 +358,12 @@ type Store interface {
 	// RefreshTokenByHash returns the token even when used, expired or revoked.
 	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
 	// RotateRefreshToken atomically marks the token with oldHash used and
-	// stores next in the same family. A token that is unknown or expired
-	// gives ErrNotFound; one already used or revoked gives ErrReplayed after
-	// revoking the family (refresh and access tokens).
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken, now time.Time) error
+	// stores next in the same family and, unless nil, access, the access
+	// token issued with it, in that grant: all or nothing. A token that is
+	// unknown or expired gives ErrNotFound; one already used or revoked
+	// gives ErrReplayed after revoking the family (refresh and access
+	// tokens).
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next *RefreshToken, access *AccessToken, now time.Time) error
 	// RevokeGrant revokes every refresh and access token whose family or
 	// grant id is grantID.
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error

@@ -272,7 +272,7 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 	// carries.
 	at := epoch().Add(time.Minute)
 	rt2 := newRefreshToken("rt2", "c1", "somewhere-else", at)
-	check(t, s.RotateRefreshToken(ctx, hash("rt1"), rt2, at))
+	check(t, s.RotateRefreshToken(ctx, hash("rt1"), rt2, nil, at))
 	if rt2.FamilyID != "ar1" {
 		t.Errorf("next.FamilyID = %q after rotation, want %q", rt2.FamilyID, "ar1")
 	}
@@ -285,18 +285,26 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 	want := newRefreshToken("rt2", "c1", "ar1", at)
 	wantEqual(t, "successor", got, want)
 
+	// The access token issued with the successor goes in the same commit,
+	// in the family's grant.
 	at3 := epoch().Add(2 * time.Minute)
-	check(t, s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c1", "ar1", at3), at3))
+	access := newAccessToken("at3", "c1", "elsewhere", at3)
+	check(t, s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c1", "ar1", at3), access, at3))
 	got, err = s.RefreshTokenByHash(ctx, hash("rt3"))
 	check(t, err)
 	if got.UsedAt != nil || got.RevokedAt != nil || got.FamilyID != "ar1" {
 		t.Errorf("second successor: %+v", got)
 	}
+	gotAccess, err := s.AccessTokenByID(ctx, "at3")
+	check(t, err)
+	wantEqual(t, "access token issued with the rotation", gotAccess, newAccessToken("at3", "c1", "ar1", at3))
 
-	err = s.RotateRefreshToken(ctx, hash("nope"), newRefreshToken("rt9", "c1", "ar1", at3), at3)
+	err = s.RotateRefreshToken(ctx, hash("nope"), newRefreshToken("rt9", "c1", "ar1", at3), newAccessToken("at9", "c1", "ar1", at3), at3)
 	wantErr(t, "RotateRefreshToken of an unknown token", err, storage.ErrNotFound)
 	_, err = s.RefreshTokenByHash(ctx, hash("rt9"))
 	wantErr(t, "successor of an unknown token", err, storage.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at9")
+	wantErr(t, "access token of an unknown token's rotation", err, storage.ErrNotFound)
 }
 
 func testRotateRefreshTokenReplay(t *testing.T, s storage.Store) {
@@ -305,20 +313,22 @@ func testRotateRefreshTokenReplay(t *testing.T, s storage.Store) {
 	check(t, s.CreateRefreshToken(ctx, newRefreshToken("other-rt", "c1", "ar2", epoch())))
 	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
 	check(t, s.CreateAccessToken(ctx, newAccessToken("other-at", "c1", "ar2", epoch())))
-	check(t, s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), epoch()))
+	check(t, s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), nil, epoch()))
 
 	replayAt := epoch().Add(time.Minute)
-	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2b", "c1", "ar1", replayAt), replayAt)
+	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2b", "c1", "ar1", replayAt), newAccessToken("at2b", "c1", "ar1", replayAt), replayAt)
 	wantErr(t, "RotateRefreshToken of a used token", err, storage.ErrReplayed)
 	_, err = s.RefreshTokenByHash(ctx, hash("rt2b"))
 	wantErr(t, "successor of a replayed token", err, storage.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at2b")
+	wantErr(t, "access token of a replayed token's rotation", err, storage.ErrNotFound)
 	wantRevoked(t, s, replayAt,
 		map[string]bool{"at1": true, "other-at": false},
 		map[string]bool{"rt1": true, "rt2": true, "other-rt": false})
 
 	// The revoked successor is replayed too, and keeps its revocation time.
 	later := epoch().Add(2 * time.Minute)
-	err = s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c1", "ar1", later), later)
+	err = s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c1", "ar1", later), nil, later)
 	wantErr(t, "RotateRefreshToken of a revoked token", err, storage.ErrReplayed)
 	wantRevoked(t, s, replayAt, nil, map[string]bool{"rt2": true})
 }
@@ -328,7 +338,7 @@ func testRotateRefreshTokenExpired(t *testing.T, s storage.Store) {
 	rt1 := newRefreshToken("rt1", "c1", "ar1", epoch())
 	check(t, s.CreateRefreshToken(ctx, rt1))
 	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "ar1", epoch())))
-	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", rt1.ExpiresAt), rt1.ExpiresAt)
+	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", rt1.ExpiresAt), nil, rt1.ExpiresAt)
 	wantErr(t, "RotateRefreshToken at its expiry", err, storage.ErrNotFound)
 	got, err := s.RefreshTokenByHash(ctx, hash("rt1"))
 	check(t, err)
@@ -345,12 +355,24 @@ func testRotateRefreshTokenConflict(t *testing.T, s storage.Store) {
 	check(t, s.CreateRefreshToken(ctx, newRefreshToken("taken", "c1", "ar2", epoch())))
 	// A successor whose id is taken fails the rotation as a whole: the old
 	// token stays unused.
-	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("taken", "c1", "ar1", epoch()), epoch())
+	err := s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("taken", "c1", "ar1", epoch()), newAccessToken("at-a", "c1", "ar1", epoch()), epoch())
 	wantErr(t, "RotateRefreshToken to a taken id", err, storage.ErrConflict)
 	got, err := s.RefreshTokenByHash(ctx, hash("rt1"))
 	check(t, err)
 	wantEqual(t, "token after a failed rotation", got, rt1)
-	check(t, s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), epoch()))
+	_, err = s.AccessTokenByID(ctx, "at-a")
+	wantErr(t, "access token of a failed rotation", err, storage.ErrNotFound)
+	// So does an access token whose id is taken: neither the successor
+	// nor the use of the old token is kept.
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at-taken", "c1", "ar2", epoch())))
+	err = s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), newAccessToken("at-taken", "c1", "ar1", epoch()), epoch())
+	wantErr(t, "RotateRefreshToken with a taken access token id", err, storage.ErrConflict)
+	got, err = s.RefreshTokenByHash(ctx, hash("rt1"))
+	check(t, err)
+	wantEqual(t, "token after a failed rotation", got, rt1)
+	_, err = s.RefreshTokenByHash(ctx, hash("rt2"))
+	wantErr(t, "successor of a failed rotation", err, storage.ErrNotFound)
+	check(t, s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken("rt2", "c1", "ar1", epoch()), nil, epoch()))
 }
 
 func testRotateRefreshTokenConcurrent(t *testing.T, s storage.Store) {
@@ -361,7 +383,7 @@ func testRotateRefreshTokenConcurrent(t *testing.T, s storage.Store) {
 		next <- fmt.Sprintf("rt2-%d", i)
 	}
 	errs := concurrently(5, func() error {
-		return s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken(<-next, "c1", "ar1", epoch()), epoch())
+		return s.RotateRefreshToken(ctx, hash("rt1"), newRefreshToken(<-next, "c1", "ar1", epoch()), nil, epoch())
 	})
 	ok, failed := count(t, errs, storage.ErrReplayed, storage.ErrNotFound)
 	if ok != 1 || failed != 4 {
@@ -401,7 +423,7 @@ func testRevokeUserTokens(t *testing.T, s storage.Store) {
 	check(t, s.CreateAccessToken(ctx, newAccessToken("at-earlier", "c1", "ar1", epoch())))
 	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "ar1", epoch())))
 	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt2", "c2", "ar2", epoch())))
-	check(t, s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c2", "ar2", epoch()), epoch()))
+	check(t, s.RotateRefreshToken(ctx, hash("rt2"), newRefreshToken("rt3", "c2", "ar2", epoch()), nil, epoch()))
 	check(t, s.RevokeAccessToken(ctx, "at-earlier", epoch()))
 	// Another user's tokens.
 	u2at := newAccessToken("u2-at", "c1", "ar3", epoch())
@@ -422,7 +444,7 @@ func testRevokeUserTokens(t *testing.T, s storage.Store) {
 	wantRevoked(t, s, epoch(), map[string]bool{"at-earlier": true}, nil) // revoked before
 
 	// A revoked refresh token cannot be rotated; presenting it is a replay.
-	err := s.RotateRefreshToken(ctx, hash("rt3"), newRefreshToken("rt4", "c2", "ar2", at), at)
+	err := s.RotateRefreshToken(ctx, hash("rt3"), newRefreshToken("rt4", "c2", "ar2", at), nil, at)
 	wantErr(t, "RotateRefreshToken after RevokeUserTokens", err, storage.ErrReplayed)
 
 	// Again, or for a user without tokens, is no error and keeps the times.

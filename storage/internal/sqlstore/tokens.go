@@ -209,12 +209,13 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.R
 }
 
 // RotateRefreshToken marks the token with oldHash used and stores next in
-// its family, in one transaction; next.FamilyID is set to that family.
+// its family, and access (unless nil) in that grant, in one transaction;
+// next.FamilyID and access.GrantID are set to that family.
 // Marking it is one conditional UPDATE, so of many concurrent callers
 // exactly one succeeds. An unknown or expired token gives
 // storage.ErrNotFound; a used or revoked one gives storage.ErrReplayed after
 // the family has been revoked.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *storage.RefreshToken, now time.Time) error {
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *storage.RefreshToken, access *storage.AccessToken, now time.Time) error {
 	const op = "rotate refresh token"
 	replayed := false
 	err := s.write(ctx, op, true, func(ctx context.Context, tx querier) error {
@@ -225,7 +226,11 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *st
 			RETURNING family_id`, oldHash, millis(now)).Scan(&family)
 		if err == nil {
 			next.FamilyID = family
-			return s.insertRefreshToken(ctx, tx, next)
+			if err := s.insertRefreshToken(ctx, tx, next); err != nil || access == nil {
+				return err
+			}
+			access.GrantID = family
+			return s.insertAccessToken(ctx, tx, access)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return s.fail(op, err)
