@@ -13,8 +13,10 @@ import (
 type authRequest struct {
 	r *storage.AuthRequest
 	// token is the access token created with the code's use, for the
-	// exchange to hand out (nil outside a code exchange).
-	token *storage.AccessToken
+	// exchange to hand out (nil outside a code exchange); refresh is the
+	// value of the refresh token created with it, if any.
+	token   *storage.AccessToken
+	refresh string
 }
 
 func (a authRequest) GetID() string          { return a.r.ID }

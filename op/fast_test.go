@@ -358,3 +358,46 @@ func TestUnrecordedClientCredentials(t *testing.T) {
 		})
 	}
 }
+
+// refreshOutsideExchange fails every refresh token created outside a code
+// exchange's commit.
+type refreshOutsideExchange struct {
+	storage.Store
+	calls atomic.Int64
+}
+
+func (r *refreshOutsideExchange) CreateRefreshToken(context.Context, *storage.RefreshToken) error {
+	r.calls.Add(1)
+	return errors.New("refresh token created outside the exchange's commit")
+}
+
+// TestExchangeCreatesRefreshTokenInItsCommit checks that a code exchange
+// with offline_access stores its refresh token in the commit that uses the
+// code, with the access token: no second write can fail after the code is
+// spent. The refresh token it hands out then works.
+func TestExchangeCreatesRefreshTokenInItsCommit(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			store := &refreshOutsideExchange{Store: teststore.Open(t, backend)}
+			e := newBenchEnv(t, store)
+			client := e.clients[ES256]
+			codes, verifier := e.pendingCodes(t, client, 1, "openid", "offline_access")
+			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
+				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+			var tok struct {
+				AccessToken  string `json:"access_token"`
+				RefreshToken string `json:"refresh_token"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" || tok.AccessToken == "" {
+				t.Fatalf("exchange with offline_access: %s (%v)", rec.Body, err)
+			}
+			if n := store.calls.Load(); n != 0 {
+				t.Errorf("the exchange created its refresh token in a write of its own (%d calls)", n)
+			}
+			rec = e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}), http.StatusOK)
+			if !strings.Contains(rec.Body.String(), `"refresh_token":"`) {
+				t.Errorf("refresh with the exchange's refresh token: %s", rec.Body)
+			}
+		})
+	}
+}

@@ -110,18 +110,22 @@ func tokenRequest(clientID string, form url.Values) *http.Request {
 }
 
 // pendingCodes stores n auth requests done for the user, each with a code,
-// ready for the exchange.
-func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int) (codes []string, verifier string) {
+// ready for the exchange. Their scopes are "openid email profile" unless
+// scopes are given.
+func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int, scopes ...string) (codes []string, verifier string) {
 	b.Helper()
 	ctx := context.Background()
 	verifier = strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
 	now := time.Now()
+	if len(scopes) == 0 {
+		scopes = []string{"openid", "email", "profile"}
+	}
 	for i := range n {
 		id := "ar-" + clientID + "-" + strconv.Itoa(i) + "-" + randomID(6)
 		if err := e.store.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: clientID, RedirectURI: benchRedirect,
-			Scopes: []string{"openid", "email", "profile"}, State: "s", Nonce: "n", ResponseType: "code",
+			Scopes: scopes, State: "s", Nonce: "n", ResponseType: "code",
 			CodeChallenge: challenge, CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			b.Fatal(err)
 		}

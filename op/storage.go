@@ -172,10 +172,21 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	// The exchange's access token is created in the commit that uses the
 	// code. Should the exchange fail after this (a wrong code_verifier or
 	// redirect_uri), the token is never handed out: nobody can present it.
-	var tok *storage.AccessToken
-	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now(), func(ar *storage.AuthRequest) *storage.AccessToken {
-		tok = s.accessToken(ar.ClientID, ar.ID, authRequest{r: ar})
-		return tok
+	// So is the refresh token, when zitadel will ask for one (offline_access
+	// in a code flow; every client may refresh): a failed write then leaves
+	// the code unused, and the client may exchange it again.
+	var (
+		tok     *storage.AccessToken
+		refresh *storage.RefreshToken
+		value   string
+	)
+	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now(), func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+		req := authRequest{r: ar}
+		tok = s.accessToken(ar.ClientID, ar.ID, req)
+		if slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) && req.GetResponseType() == oidc.ResponseTypeCode {
+			refresh, value = s.refreshFamily(req)
+		}
+		return tok, refresh
 	})
 	if errors.Is(err, storage.ErrReplayed) {
 		slog.WarnContext(ctx, "authorization code replayed; grant revoked")
@@ -184,7 +195,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	if err != nil {
 		return nil, fault(ctx, fmt.Errorf("consume auth code: %w", err))
 	}
-	return authRequest{r: ar, token: tok}, nil
+	return authRequest{r: ar, token: tok, refresh: value}, nil
 }
 
 // DeleteAuthRequest does nothing: zitadel calls it once the code
@@ -253,37 +264,46 @@ func (s *Storage) exchangeAccessToken(ctx context.Context, clientID, grantID str
 	return s.newAccessToken(ctx, clientID, grantID, req)
 }
 
+// refreshFamily returns the first refresh token of the family that r's
+// code starts, and its value.
+func (s *Storage) refreshFamily(r authRequest) (*storage.RefreshToken, string) {
+	now := s.now()
+	value := randomID(32)
+	return &storage.RefreshToken{
+		ID: randomID(24), Hash: hashSecret(value),
+		FamilyID: r.r.ID, ClientID: r.r.ClientID, UserID: r.r.UserID,
+		Scopes: r.r.Scopes, Audience: r.GetAudience(), AMR: r.r.AMR, AuthTime: r.r.AuthTime,
+		ExpiresAt: now.Add(s.cfg.RefreshTokenTTL), CreatedAt: now,
+	}, value
+}
+
 // CreateAccessAndRefreshTokens starts a refresh family (code flow with
 // offline_access) or rotates the presented refresh token.
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
-	now := s.now()
-	value := randomID(32)
-	next := &storage.RefreshToken{
-		ID:        randomID(24),
-		Hash:      hashSecret(value),
-		CreatedAt: now,
-	}
 	switch r := req.(type) {
 	case authRequest:
-		next.FamilyID, next.ClientID, next.UserID = r.r.ID, r.r.ClientID, r.r.UserID
-		next.Scopes, next.Audience = r.r.Scopes, r.GetAudience()
-		next.AMR, next.AuthTime = r.r.AMR, r.r.AuthTime
-		next.ExpiresAt = now.Add(s.cfg.RefreshTokenTTL)
-		if err := s.store.CreateRefreshToken(ctx, next); err != nil {
-			return "", "", time.Time{}, fault(ctx, fmt.Errorf("create refresh token: %w", err))
+		value := r.refresh
+		if value == "" { // not created with the code's use
+			var next *storage.RefreshToken
+			next, value = s.refreshFamily(r)
+			if err := s.store.CreateRefreshToken(ctx, next); err != nil {
+				return "", "", time.Time{}, fault(ctx, fmt.Errorf("create refresh token: %w", err))
+			}
 		}
-		at, err := s.exchangeAccessToken(ctx, next.ClientID, next.FamilyID, req)
+		at, err := s.exchangeAccessToken(ctx, r.r.ClientID, r.r.ID, req)
 		if err != nil {
 			return "", "", time.Time{}, err
 		}
 		return at.ID, value, at.ExpiresAt, nil
 	case *refreshRequest:
-		old := r.t
-		next.FamilyID, next.ClientID, next.UserID = old.FamilyID, old.ClientID, old.UserID
-		next.Scopes, next.Audience = r.scopes, old.Audience
-		next.AMR, next.AuthTime = old.AMR, old.AuthTime
-		// The family's absolute lifetime does not slide with rotation.
-		next.ExpiresAt = old.ExpiresAt
+		now, value, old := s.now(), randomID(32), r.t
+		next := &storage.RefreshToken{
+			ID: randomID(24), Hash: hashSecret(value),
+			FamilyID: old.FamilyID, ClientID: old.ClientID, UserID: old.UserID,
+			Scopes: r.scopes, Audience: old.Audience, AMR: old.AMR, AuthTime: old.AuthTime,
+			// The family's absolute lifetime does not slide with rotation.
+			ExpiresAt: old.ExpiresAt, CreatedAt: now,
+		}
 		// The access token goes in the rotation's commit: if either fails,
 		// the presented refresh token stays unused and the client can retry.
 		at := s.accessToken(next.ClientID, next.FamilyID, req)

@@ -337,12 +337,13 @@ type Store interface {
 	SaveAuthCode(ctx context.Context, c *AuthCode) error
 	// ConsumeAuthCode atomically marks the code used, and deletes and
 	// returns its auth request: the code exchange is its last use (the
-	// code stays behind, for replay detection). When issue is not nil and
-	// returns a token for the request, that access token is created in the
-	// same commit. An unknown or expired code, or one whose auth request is
-	// gone, gives ErrNotFound (and no token); a code already used gives
-	// ErrReplayed after revoking every token issued from it.
-	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*AuthRequest) *AccessToken) (*AuthRequest, error)
+	// code stays behind, for replay detection). When issue is not nil, the
+	// access token and refresh token it returns for the request (either
+	// may be nil) are created in the same commit. An unknown or expired
+	// code, or one whose auth request is gone, gives ErrNotFound (and no
+	// token); a code already used gives ErrReplayed after revoking every
+	// token issued from it.
+	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, error)
 
 	CreateAccessToken(ctx context.Context, t *AccessToken) error
 	// AccessTokenByID returns the token even when expired or revoked.

@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 
 		{"ConsumeAuthCode", testConsumeAuthCode},
+		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},
 		{"AuthCodeExpired", testAuthCodeExpired},
 		{"AuthCodeUnknown", testAuthCodeUnknown},

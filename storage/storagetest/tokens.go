@@ -68,15 +68,38 @@ func wantRevoked(t *testing.T, s storage.Store, at time.Time, access, refresh ma
 	}
 }
 
+// testConsumeAuthCodeIssueFails checks that an exchange whose token cannot
+// be stored keeps nothing: the code stays unused and its request stays,
+// so that the client may exchange it again.
+func testConsumeAuthCodeIssueFails(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ar := setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("taken", "c1", "other", epoch())))
+	_, err := s.ConsumeAuthCode(ctx, hash("code"), epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+		return newAccessToken("at-code", "c1", "ar1", epoch()), newRefreshToken("taken", "c1", "ar1", epoch())
+	})
+	wantErr(t, "ConsumeAuthCode with a taken refresh token", err, storage.ErrConflict)
+	_, err = s.AccessTokenByID(ctx, "at-code")
+	wantErr(t, "the access token of the failed exchange", err, storage.ErrNotFound)
+	got, err := s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	wantEqual(t, "the request after the failed exchange", got, ar)
+	got, err = s.ConsumeAuthCode(ctx, hash("code"), epoch(), nil)
+	check(t, err)
+	wantEqual(t, "ConsumeAuthCode after the failed exchange", got, ar)
+}
+
 func testConsumeAuthCode(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	ar := setupAuthRequest(t, s, "ar1")
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
 	issued := newAccessToken("at-code", "c1", "ar1", epoch())
+	issuedRefresh := newRefreshToken("rt-code", "c1", "ar1", epoch())
 	var seen *storage.AuthRequest
-	got, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(r *storage.AuthRequest) *storage.AccessToken {
+	got, err := s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(r *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 		seen = r
-		return issued
+		return issued, issuedRefresh
 	})
 	check(t, err)
 	wantEqual(t, "ConsumeAuthCode", got, ar)
@@ -84,17 +107,25 @@ func testConsumeAuthCode(t *testing.T, s storage.Store) {
 	tok, err := s.AccessTokenByID(ctx, "at-code")
 	check(t, err)
 	wantEqual(t, "the token issued with the code", tok, issued)
+	rt, err := s.RefreshTokenByHash(ctx, hash("rt-code"))
+	check(t, err)
+	wantEqual(t, "the refresh token issued with the code", rt, issuedRefresh)
 	_, err = s.AuthRequestByID(ctx, "ar1")
 	wantErr(t, "AuthRequestByID after ConsumeAuthCode", err, storage.ErrNotFound)
-	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(*storage.AuthRequest) *storage.AccessToken {
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 		t.Error("issue called for a replayed code")
-		return newAccessToken("at-replay", "c1", "ar1", epoch())
+		return newAccessToken("at-replay", "c1", "ar1", epoch()), newRefreshToken("rt-replay", "c1", "ar1", epoch())
 	})
 	wantErr(t, "ConsumeAuthCode again", err, storage.ErrReplayed)
 	_, err = s.AccessTokenByID(ctx, "at-replay")
 	wantErr(t, "a token issued with a replayed code", err, storage.ErrNotFound)
+	_, err = s.RefreshTokenByHash(ctx, hash("rt-replay"))
+	wantErr(t, "a refresh token issued with a replayed code", err, storage.ErrNotFound)
 	if tok, err := s.AccessTokenByID(ctx, "at-code"); err != nil || tok.RevokedAt == nil {
 		t.Errorf("the first exchange's token after the replay: %+v, %v; want revoked", tok, err)
+	}
+	if rt, err := s.RefreshTokenByHash(ctx, hash("rt-code")); err != nil || rt.RevokedAt == nil {
+		t.Errorf("the first exchange's refresh token after the replay: %+v, %v; want revoked", rt, err)
 	}
 	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour), nil)
 	wantErr(t, "ConsumeAuthCode again after expiry", err, storage.ErrReplayed)

@@ -29,7 +29,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, c *storage.AuthCode) error {
 // one whose auth request is gone, gives storage.ErrNotFound; a code used
 // before gives storage.ErrReplayed after the grant it started has been
 // revoked.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) *storage.AccessToken) (*storage.AuthRequest, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, error) {
 	var (
 		id string
 		ar *storage.AuthRequest
@@ -41,15 +41,21 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 		if err != nil {
 			return err
 		}
-		// The request is done with: it goes in the same commit, and so
-		// does the access token issued for it.
+		// The request is done with: it goes in the same commit, and so do
+		// the tokens issued for it.
 		ar, err = scanAuthRequest(q.QueryRowContext(ctx,
 			`DELETE FROM auth_requests WHERE id = $1 RETURNING `+authRequestColumns, id))
 		if err != nil || issue == nil {
 			return err
 		}
-		if t := issue(ar); t != nil {
-			return s.insertAccessToken(ctx, q, t)
+		access, refresh := issue(ar)
+		if access != nil {
+			if err := s.insertAccessToken(ctx, q, access); err != nil {
+				return err
+			}
+		}
+		if refresh != nil {
+			return s.insertRefreshToken(ctx, q, refresh)
 		}
 		return nil
 	})
