@@ -40,7 +40,7 @@ var _ storage.Store = (*Store)(nil)
 // dialect is what sqlstore needs to know about PostgreSQL. FOR NO KEY
 // UPDATE serialises transactions on a row without blocking the foreign-key
 // checks of inserts that refer to it.
-var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE", PurgeLock: purgeLock}
+var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE", PurgeLock: purgeLock, WritableCTE: true}
 
 // purgeLock takes a transaction-level advisory lock particular to the
 // schema, so that of the replicas sharing a database one purges at a time.

@@ -38,6 +38,10 @@ type Dialect struct {
 	// the transaction ends). It is "" where write transactions serialise
 	// anyway.
 	PurgeLock string
+	// WritableCTE says the database runs INSERT and UPDATE inside WITH
+	// (PostgreSQL): a refresh rotation is then one statement, one round
+	// trip and one commit, instead of a transaction of five round trips.
+	WritableCTE bool
 	// PrepareStatements makes the Store prepare each statement once and
 	// reuse it (see stmtDB). Leave it off where the driver already caches
 	// prepared statements per connection, as pgx's stdlib driver does by

@@ -223,6 +223,9 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.R
 // the family has been revoked.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *storage.RefreshToken, access *storage.AccessToken, now time.Time) error {
 	const op = "rotate refresh token"
+	if s.d.WritableCTE {
+		return s.rotateInOneStatement(ctx, oldHash, next, access, now)
+	}
 	replayed := false
 	err := s.write(ctx, op, true, func(ctx context.Context, tx querier) error {
 		replayed = false
@@ -258,6 +261,64 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *st
 		return storage.ErrReplayed
 	}
 	return err
+}
+
+// rotateStatement is RotateRefreshToken's transaction as one statement:
+// the UPDATE that marks the old token used guards the two INSERTs, which
+// read its family from it. A unique violation fails the whole statement.
+const rotateStatement = `WITH used AS (
+	UPDATE refresh_tokens SET used_at = $1
+	WHERE hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1
+	RETURNING family_id
+), successor AS (
+	INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
+	SELECT $3::text, $4::bytea, family_id, $5::text, $6::text, $7::text, $8::text, $9::text, $10::bigint,
+		$11::bigint, $12::bigint, $13::bigint, $14::bigint FROM used
+), access AS (
+	INSERT INTO access_tokens (` + accessTokenColumns + `)
+	SELECT $15::text, $16::text, $17::text, $18::text, $19::text, family_id, $20::bigint, $21::bigint, $22::bigint
+	FROM used WHERE $23::boolean
+)
+SELECT family_id FROM used`
+
+// rotateInOneStatement is RotateRefreshToken where the database runs
+// writes inside WITH. When no token was marked used, the token's state
+// tells an unknown or expired one from a replay, which revokes the family.
+func (s *Store) rotateInOneStatement(ctx context.Context, oldHash []byte, next *storage.RefreshToken, access *storage.AccessToken, now time.Time) error {
+	const op = "rotate refresh token"
+	at := access
+	if at == nil {
+		at = &storage.AccessToken{}
+	}
+	var family string
+	err := s.db.QueryRowContext(ctx, rotateStatement, millis(now), oldHash,
+		next.ID, next.Hash, next.ClientID, next.UserID, list(next.Scopes), list(next.Audience), list(next.AMR),
+		millis(next.AuthTime), millis(next.ExpiresAt), ptrMillis(next.UsedAt), ptrMillis(next.RevokedAt), millis(next.CreatedAt),
+		at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience),
+		millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), access != nil).Scan(&family)
+	if err == nil {
+		next.FamilyID = family
+		if access != nil {
+			access.GrantID = family
+		}
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return s.fail(op, err)
+	}
+	var used, revoked sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
+		WHERE hash = $1`, oldHash).Scan(&family, &used, &revoked)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if !used.Valid && !revoked.Valid {
+		return storage.ErrNotFound // expired
+	}
+	if err := s.RevokeGrant(ctx, family, now); err != nil {
+		return err
+	}
+	return storage.ErrReplayed
 }
 
 // RevokeGrant revokes every refresh token of the family grantID and every
