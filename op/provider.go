@@ -120,6 +120,11 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	return p, nil
 }
 
+// SignatureCacheStats reports the cache of verified JWT access token
+// signatures (introspection, userinfo, revocation): the tokens answered
+// from it, those verified, and how many it holds.
+func (p *Provider) SignatureCacheStats() (hits, misses int64, entries int) { return p.verified.stats() }
+
 // ServeHTTP serves the protocol endpoints.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 

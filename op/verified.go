@@ -97,6 +97,15 @@ func (v *verifiedKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebS
 	return payload, nil
 }
 
+// stats reports the tokens answered from the cache and verified, and how
+// many the cache holds.
+func (v *verifiedKeySet) stats() (hits, misses int64, entries int) {
+	v.mu.Lock()
+	entries = len(v.entries)
+	v.mu.Unlock()
+	return v.hits.Load(), v.misses.Load(), entries
+}
+
 // remember adds a verified token. A full cache first drops its expired
 // entries and, if that frees less than an eighth of it, an arbitrary
 // eighth: the next inserts then need no scan.

@@ -876,6 +876,17 @@ func TestJWTAccessTokens(t *testing.T) {
 				if in["active"] != true || in["sub"] != idt.Subject || in["client_id"] != rp.client.ID {
 					t.Errorf("introspection of the JWT = %v", in)
 				}
+				// userinfo verified the token's signature; introspection found
+				// it verified.
+				m, _ := scrapeMetrics(t, g)
+				if m[`gatehouse_access_token_signature_checks_total{source="verified"}`] < 1 ||
+					m[`gatehouse_access_token_signature_checks_total{source="cache"}`] < 1 ||
+					m[`gatehouse_access_token_signature_cache_entries`] < 1 {
+					t.Errorf("signature cache metrics after userinfo and introspection of one JWT: verified %v, cache %v, entries %v",
+						m[`gatehouse_access_token_signature_checks_total{source="verified"}`],
+						m[`gatehouse_access_token_signature_checks_total{source="cache"}`],
+						m[`gatehouse_access_token_signature_cache_entries`])
+				}
 			})
 
 			var refreshed string

@@ -446,3 +446,32 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dbWaitsDesc, prometheus.CounterValue, float64(s.Waits))
 	ch <- prometheus.MustNewConstMetric(dbWaitTimeDesc, prometheus.CounterValue, s.WaitTime.Seconds())
 }
+
+// signatureCache is the provider's cache of verified JWT access token
+// signatures.
+type signatureCache interface {
+	SignatureCacheStats() (hits, misses int64, entries int)
+}
+
+// signatureCacheCollector reports the provider's signature cache.
+type signatureCacheCollector struct{ c signatureCache }
+
+var (
+	signatureChecksDesc = prometheus.NewDesc("gatehouse_access_token_signature_checks_total",
+		"JWT access token signatures checked (introspection, userinfo, revocation), by source: cache (verified before) or verified.",
+		[]string{"source"}, nil)
+	signatureCacheDesc = prometheus.NewDesc("gatehouse_access_token_signature_cache_entries",
+		"JWT access tokens whose verified signature is remembered.", nil, nil)
+)
+
+func (c signatureCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- signatureChecksDesc
+	ch <- signatureCacheDesc
+}
+
+func (c signatureCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	hits, misses, entries := c.c.SignatureCacheStats()
+	ch <- prometheus.MustNewConstMetric(signatureChecksDesc, prometheus.CounterValue, float64(hits), "cache")
+	ch <- prometheus.MustNewConstMetric(signatureChecksDesc, prometheus.CounterValue, float64(misses), "verified")
+	ch <- prometheus.MustNewConstMetric(signatureCacheDesc, prometheus.GaugeValue, float64(entries))
+}

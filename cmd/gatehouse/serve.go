@@ -229,6 +229,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	if err != nil {
 		return nil, err
 	}
+	obs.reg.MustRegister(signatureCacheCollector{provider})
 
 	mailer, err := newMailer(cfg, logger)
 	if err != nil {
