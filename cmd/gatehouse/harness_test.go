@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -17,9 +18,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,15 +82,33 @@ type gatehouse struct {
 	exited chan error
 }
 
+// lastPort is the last port freeAddr handed out. The ports start at a
+// random point of 20000–27999, below Linux's ephemeral range (32768 and
+// up): a port chosen by the kernel for another listener on :0 or for an
+// outgoing connection cannot then take a server's port between freeAddr
+// and the server's bind, and no port is handed out twice in one test
+// binary. (With ports from :0, a parallel test's server once took the port
+// of another before it bound, and that test talked to the wrong server.)
+var lastPort = func() *atomic.Int32 {
+	p := new(atomic.Int32)
+	p.Store(20000 + mrand.Int32N(8000))
+	return p
+}()
+
 // freeAddr returns a loopback address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lastPort.Add(1)))
+		if err != nil {
+			continue // taken
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port")
+	return ""
 }
 
 // newGatehouse prepares a gatehouse with its own database and key file;
@@ -137,12 +158,14 @@ func (g *gatehouse) start() {
 			t.Logf("gatehouse output:\n%s", g.output())
 		}
 	})
+	// Ready is this process's /readyz answering 200 once it has logged its
+	// own listener: whatever else answers on the port is not this server.
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(g.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && g.listening() {
 				return
 			}
 		}
@@ -153,6 +176,24 @@ func (g *gatehouse) start() {
 		}
 	}
 	t.Fatalf("gatehouse not ready in time\n%s", g.output())
+}
+
+// listening reports whether this process has logged that it listens on
+// g.base's address. A server that logs only warnings and errors says
+// nothing of it: it is taken at its word.
+func (g *gatehouse) listening() bool {
+	if slices.ContainsFunc(g.env, func(kv string) bool {
+		return kv == "GATEHOUSE_LOG_LEVEL=warn" || kv == "GATEHOUSE_LOG_LEVEL=error"
+	}) {
+		return true
+	}
+	addr := strings.TrimPrefix(g.base, "http://")
+	for line := range strings.Lines(g.output()) {
+		if strings.Contains(line, "gatehouse listening") && strings.Contains(line, addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // stop sends SIGTERM and returns the exit error (nil for exit status 0).
