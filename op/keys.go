@@ -310,3 +310,12 @@ func randomID(n int) string {
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// sortableID returns an id that sorts by t: t in Unix milliseconds as 12
+// hex digits, then 18 random bytes (144 bits, base64url). Rows keyed by
+// such ids go in at the end of their index, as their neighbours of the
+// same moment, so that a commit of many new rows changes a few index pages
+// instead of one each; the random part keeps the id unguessable.
+func sortableID(t time.Time) string {
+	return fmt.Sprintf("%012x", uint64(t.UnixMilli())&(1<<48-1)) + randomID(18)
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,26 @@ func TestJWKSHasNoPrivateParts(t *testing.T) {
 	for _, p := range pub {
 		if _, ok := p.Key().(crypto.Signer); ok {
 			t.Errorf("published key %s is a private key (%T)", p.ID(), p.Key())
+		}
+	}
+}
+
+// TestSortableID checks the ids of auth requests and tokens: they sort by
+// their time, and two of the same millisecond differ.
+func TestSortableID(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	a, b := sortableID(t0), sortableID(t0)
+	later := sortableID(t0.Add(time.Millisecond))
+	much := sortableID(t0.Add(100 * 365 * 24 * time.Hour))
+	if a == b {
+		t.Errorf("two ids of one millisecond are equal: %s", a)
+	}
+	if !(a < later && b < later && later < much) {
+		t.Errorf("ids do not sort by time: %s, %s, %s, %s", a, b, later, much)
+	}
+	for _, id := range []string{a, later, much} {
+		if len(id) != 36 || strings.ContainsAny(id, ".:") {
+			t.Errorf("id %q: want 36 characters, no dot or colon", id)
 		}
 	}
 }

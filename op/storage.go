@@ -114,7 +114,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	}
 	now := s.now()
 	ar := &storage.AuthRequest{
-		ID:                  randomID(24),
+		ID:                  sortableID(now),
 		ClientID:            req.ClientID,
 		RedirectURI:         req.RedirectURI,
 		Scopes:              req.Scopes,
@@ -236,7 +236,7 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 func (s *Storage) accessToken(clientID, grantID string, req zop.TokenRequest) *storage.AccessToken {
 	now := s.now()
 	return &storage.AccessToken{
-		ID:        randomID(24),
+		ID:        sortableID(now),
 		ClientID:  clientID,
 		Subject:   req.GetSubject(),
 		Scopes:    req.GetScopes(),
@@ -270,7 +270,7 @@ func (s *Storage) refreshFamily(r authRequest) (*storage.RefreshToken, string) {
 	now := s.now()
 	value := randomID(32)
 	return &storage.RefreshToken{
-		ID: randomID(24), Hash: hashSecret(value),
+		ID: sortableID(now), Hash: hashSecret(value),
 		FamilyID: r.r.ID, ClientID: r.r.ClientID, UserID: r.r.UserID,
 		Scopes: r.r.Scopes, Audience: r.GetAudience(), AMR: r.r.AMR, AuthTime: r.r.AuthTime,
 		ExpiresAt: now.Add(s.cfg.RefreshTokenTTL), CreatedAt: now,
@@ -298,7 +298,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 	case *refreshRequest:
 		now, value, old := s.now(), randomID(32), r.t
 		next := &storage.RefreshToken{
-			ID: randomID(24), Hash: hashSecret(value),
+			ID: sortableID(now), Hash: hashSecret(value),
 			FamilyID: old.FamilyID, ClientID: old.ClientID, UserID: old.UserID,
 			Scopes: r.scopes, Audience: old.Audience, AMR: old.AMR, AuthTime: old.AuthTime,
 			// The family's absolute lifetime does not slide with rotation.
