@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 	"github.com/gatehouse-idp/gatehouse/storage/teststore"
@@ -291,15 +289,7 @@ func BenchmarkSigning(b *testing.B) {
 		`"azp":"bench-ES256","at_hash":"0123456789abcdefghijkl","email":"bench@example.com","email_verified":true}`)
 	for _, alg := range algorithms {
 		b.Run(alg, func(b *testing.B) {
-			k, err := e.st.keys.signingKeyFor(b.Context(), alg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.SignatureAlgorithm(),
-				Key: &jose.JSONWebKey{Key: k.Key(), KeyID: k.ID()}}, (&jose.SignerOptions{}).WithType("JWT"))
-			if err != nil {
-				b.Fatal(err)
-			}
+			signer := keySigner(b, e.st.keys, alg)
 			b.ReportAllocs()
 			for b.Loop() {
 				jws, err := signer.Sign(claims)

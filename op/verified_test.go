@@ -12,19 +12,26 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// signedToken signs claims with the current key of alg.
-func signedToken(t *testing.T, k *Keys, alg string, claims string) string {
-	t.Helper()
+// keySigner returns a JWT signer with the current key of alg, as the
+// token endpoint signs.
+func keySigner(tb testing.TB, k *Keys, alg string) jose.Signer {
+	tb.Helper()
 	sk, err := k.signingKeyFor(context.Background(), alg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(),
 		Key: &jose.JSONWebKey{Key: sk.Key(), KeyID: sk.ID()}}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	jws, err := signer.Sign([]byte(claims))
+	return signer
+}
+
+// signedToken signs claims with the current key of alg.
+func signedToken(t *testing.T, k *Keys, alg string, claims string) string {
+	t.Helper()
+	jws, err := keySigner(t, k, alg).Sign([]byte(claims))
 	if err != nil {
 		t.Fatal(err)
 	}
