@@ -244,15 +244,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next *st
 		if !errors.Is(err, sql.ErrNoRows) {
 			return s.fail(op, err)
 		}
-
-		var used, revoked sql.NullInt64
-		err = tx.QueryRowContext(ctx, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
-			WHERE hash = $1`, oldHash).Scan(&family, &used, &revoked)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		if !used.Valid && !revoked.Valid {
-			return storage.ErrNotFound // expired
+		if family, err = s.replayedFamily(ctx, tx, oldHash); err != nil {
+			return err
 		}
 		replayed = true
 		return s.revokeGrant(ctx, tx, family, now)
@@ -306,19 +299,32 @@ func (s *Store) rotateInOneStatement(ctx context.Context, oldHash []byte, next *
 	if !errors.Is(err, sql.ErrNoRows) {
 		return s.fail(op, err)
 	}
-	var used, revoked sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
-		WHERE hash = $1`, oldHash).Scan(&family, &used, &revoked)
-	if err != nil {
-		return s.fail(op, err)
-	}
-	if !used.Valid && !revoked.Valid {
-		return storage.ErrNotFound // expired
+	if family, err = s.replayedFamily(ctx, s.db, oldHash); err != nil {
+		return err
 	}
 	if err := s.RevokeGrant(ctx, family, now); err != nil {
 		return err
 	}
 	return storage.ErrReplayed
+}
+
+// replayedFamily tells why the refresh token with oldHash could not be
+// rotated: unknown or expired (storage.ErrNotFound), or used or revoked
+// before, a replay, whose family it returns.
+func (s *Store) replayedFamily(ctx context.Context, q querier, oldHash []byte) (string, error) {
+	var (
+		family        string
+		used, revoked sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, `SELECT family_id, used_at, revoked_at FROM refresh_tokens
+		WHERE hash = $1`, oldHash).Scan(&family, &used, &revoked)
+	if err != nil {
+		return "", s.fail("rotate refresh token", err)
+	}
+	if !used.Valid && !revoked.Valid {
+		return "", storage.ErrNotFound // expired
+	}
+	return family, nil
 }
 
 // RevokeGrant revokes every refresh token of the family grantID and every
