@@ -142,7 +142,7 @@ func TestConnectionPragmas(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "5000",
-		"wal_autocheckpoint": walCheckpointPages,
+		"wal_autocheckpoint": walCheckpointPages, "temp_store": "2",
 	} {
 		var got string
 		if err := db.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {

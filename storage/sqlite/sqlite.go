@@ -47,8 +47,15 @@ import (
 // log holds it, so a longer log writes and syncs far less. A
 // client_credentials grant, one row insert, ran 11 % faster (four
 // alternating 5 s rounds against the binary before); reads were unchanged.
+//
+// Temporary files stay in memory (temp_store MEMORY). The group commit
+// runs each write in a savepoint of one transaction, so SQLite keeps a
+// statement journal of every page the batch changes; past 64 KiB it spilled
+// to a temporary file, a pwrite system call per page. In memory, an
+// authorization_code exchange (a code consumed and a token recorded) ran
+// 16–36 % faster (three alternating 4 s rounds against the binary before).
 const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-	"&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + walCheckpointPages + ")&_txlock=immediate"
+	"&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(" + walCheckpointPages + ")&_pragma=temp_store(MEMORY)&_txlock=immediate"
 
 // walCheckpointPages is the log's length, in pages, that starts a checkpoint.
 const walCheckpointPages = "8000"
