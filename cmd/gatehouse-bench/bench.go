@@ -95,6 +95,7 @@ func runBench(ctx context.Context, args []string, w io.Writer) error {
 	// The ceilings that need no server.
 	logf("measuring argon2id (m=%d KiB, t=%d, p=%d)", password.OWASP.Memory, password.OWASP.Time, password.OWASP.Threads)
 	tHash := hashTime(password.OWASP, 10)
+	hashRate := parallelHashRate(password.OWASP, runtime.NumCPU(), 4, 2)
 
 	var extra []string
 	if o.pprof {
@@ -138,6 +139,7 @@ func runBench(ctx context.Context, args []string, w io.Writer) error {
 		rep.database = "PostgreSQL"
 	}
 	rep.tHash = tHash
+	rep.hashRate = hashRate
 	rep.idleRSS = idleRSS
 	if rep.afterRSS, err = g.rss(); err != nil {
 		return err

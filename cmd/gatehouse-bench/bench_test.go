@@ -74,6 +74,9 @@ func TestBenchSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "| password step at 70% load") {
 		t.Errorf("no row of the password step at 70%% load:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "hashes at once the machine did") || !strings.Contains(out.String(), "Full sign-ins reached") {
+		t.Errorf("no parallel argon2id ceiling:\n%s", out.String())
+	}
 	if !strings.Contains(out.String(), "Server RSS:") || !strings.Contains(out.String(), "MiB idle") {
 		t.Errorf("no RSS line:\n%s", out.String())
 	}

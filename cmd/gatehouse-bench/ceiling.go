@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,6 +45,32 @@ func hashTime(p password.Params, n int) time.Duration {
 		start := time.Now()
 		argon2.IDKey([]byte("correct horse battery staple"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 		best = min(best, time.Since(start))
+	}
+	return best
+}
+
+// parallelHashRate returns the argon2id hashes per second with p that
+// workers goroutines reach hashing at once, each perWorker times: the best
+// of rounds. With one worker per CPU it is the hash ceiling as the machine
+// delivers it, usually below CPUs / t_hash: the hashes share the memory
+// bus and caches (19 MiB each), and virtual CPUs may be one core's two
+// hardware threads.
+func parallelHashRate(p password.Params, workers, perWorker, rounds int) float64 {
+	salt := make([]byte, p.SaltLen)
+	rand.Read(salt)
+	var best float64
+	for range rounds {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range workers {
+			wg.Go(func() {
+				for range perWorker {
+					argon2.IDKey([]byte("correct horse battery staple"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+				}
+			})
+		}
+		wg.Wait()
+		best = max(best, float64(workers*perWorker)/time.Since(start).Seconds())
 	}
 	return best
 }
