@@ -29,10 +29,16 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/internal/sqlstore"
 )
 
-// Store is a storage.Store backed by PostgreSQL.
+// Store is a storage.Store backed by PostgreSQL. It keeps the clients it
+// reads in memory while PostgreSQL notifies it of their changes
+// (clientcache.go).
 type Store struct {
 	*sqlstore.Store
 	pool *pgxpool.Pool
+
+	clients      clientCache
+	stopListener context.CancelFunc
+	listenerDone chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -71,8 +77,19 @@ func OpenWith(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	db := stdlib.OpenDBFromPool(pool)
-	return &Store{Store: sqlstore.New(db, dialect), pool: pool}, nil
+	return newStore(pool, defaultListenerTiming), nil
+}
+
+// newStore wraps a migrated pool and starts the client cache's listener.
+func newStore(pool *pgxpool.Pool, t listenerTiming) *Store {
+	s := &Store{Store: sqlstore.New(stdlib.OpenDBFromPool(pool), dialect), pool: pool, listenerDone: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopListener = cancel
+	go func() {
+		defer close(s.listenerDone)
+		s.listenClients(ctx, t)
+	}()
+	return s
 }
 
 // Migrate applies the migrations the database named by dsn lacks, under an
@@ -88,6 +105,8 @@ func Migrate(ctx context.Context, dsn string) error {
 
 // Close closes the database and its connection pool.
 func (s *Store) Close() error {
+	s.stopListener()
+	<-s.listenerDone
 	err := s.Store.Close()
 	s.pool.Close()
 	return err

@@ -1,0 +1,2 @@
+DROP TRIGGER clients_changed ON clients;
+DROP FUNCTION gatehouse_clients_changed();
