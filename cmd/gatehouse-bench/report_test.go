@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func figures(rates map[string]float64) map[string]*result {
+	m := map[string]*result{}
+	for name, rate := range rates {
+		m[name] = &result{name: name, requests: int(rate), elapsed: time.Second, lat: []time.Duration{time.Millisecond}}
+	}
+	return m
+}
+
+// TestBaselineNormalised checks the comparison with an earlier run: raw,
+// and each figure over its own run's ceiling, which is what the verdict
+// judges; and that the figures a run saves carry its computed ceilings.
+func TestBaselineNormalised(t *testing.T) {
+	r := &report{tHash: 20 * time.Millisecond, tSign: []time.Duration{2 * time.Millisecond, 40 * time.Microsecond},
+		results: figures(map[string]float64{"plain hello": 40000, "userinfo": 10000,
+			"plain token ES256": 10000, "authorization_code ES256": 2000, "client_credentials RS256 JWT": 500}),
+		baseline: map[string]float64{"plain hello": 20000, "userinfo": 8000,
+			"plain token ES256": 5000, "authorization_code ES256": 1000, "client_credentials RS256 JWT": 800}}
+	var out bytes.Buffer
+	r.print(&out)
+	rows := map[string][]string{}
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		cells := strings.Split(line, "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) > 13 {
+			rows[cells[1]] = cells[1:]
+		}
+	}
+	tests := []struct {
+		name, raw, normalised string
+	}{
+		{"userinfo", "1.25", "0.62 SHORT"},                 // 0.25 of hello against 0.40
+		{"authorization_code ES256", "2.00", "1.00 met"},   // 0.20 of plain ES256 against 0.20
+		{"client_credentials RS256 JWT", "0.62 SHORT", ""}, // the baseline has no RS256 ceiling
+	}
+	for _, tt := range tests {
+		r, ok := rows[tt.name]
+		if !ok {
+			t.Fatalf("no row %q in\n%s", tt.name, out.String())
+		}
+		if r[11] != tt.raw || r[12] != tt.normalised {
+			t.Errorf("%s: vs baseline %q, normalised %q; want %q, %q", tt.name, r[11], r[12], tt.raw, tt.normalised)
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "figures.json")
+	if err := r.writeFigures(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]float64
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m[rsCeilKey] != 1000 || m[hashCeilKey] == 0 || m["userinfo"] != 10000 {
+		t.Errorf("saved figures %v: want the RS256 ceiling 1000/s, the hash ceiling and userinfo", m)
+	}
+}
