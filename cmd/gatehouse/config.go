@@ -82,8 +82,8 @@ type DatabaseConfig struct {
 	// Config.DatabaseDriver splits it into a driver name and a DSN.
 	URL string `yaml:"url"`
 	// MaxConns caps the PostgreSQL connections of each replica's pool; 0
-	// keeps the URL's pool_max_conns, else pgx's default, the larger of 4
-	// and the number of CPUs.
+	// keeps the URL's pool_max_conns, else postgres.DefaultMaxConns (twice
+	// the CPUs, at least 8).
 	MaxConns int `yaml:"max_conns"`
 }
 
@@ -615,7 +615,7 @@ func (c *Config) Validate() error {
 		bad("database.url", "must be sqlite:PATH or a postgres://user:pass@host:5432/db URL")
 	}
 	if n := c.Database.MaxConns; n < 0 || n > 10000 {
-		bad("database.max_conns", "must be from 0 (pgx's default) to 10000, not %d", n)
+		bad("database.max_conns", "must be from 0 (the default size) to 10000, not %d", n)
 	}
 	if c.Secrets.KeyFile == "" {
 		bad("secrets.key_file", "must be set")

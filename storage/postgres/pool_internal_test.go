@@ -7,8 +7,9 @@ import (
 )
 
 // TestPoolSize checks that Options.MaxConns caps the pool (and wins over
-// pool_max_conns in the connection string), and that without it the
-// connection string's setting holds.
+// pool_max_conns in the connection string), that without it the
+// connection string's setting holds, and that without either the pool
+// has DefaultMaxConns.
 func TestPoolSize(t *testing.T) {
 	dsn := TestDSN(t)
 	tests := []struct {
@@ -20,6 +21,7 @@ func TestPoolSize(t *testing.T) {
 		{"option", dsn, Options{MaxConns: 3}, 3},
 		{"connection string", dsn + "&pool_max_conns=2", Options{}, 2},
 		{"option over connection string", dsn + "&pool_max_conns=7", Options{MaxConns: 2}, 2},
+		{"default", dsn, Options{}, DefaultMaxConns()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

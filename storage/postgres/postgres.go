@@ -16,6 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -55,10 +57,19 @@ const purgeLock = `SELECT pg_try_advisory_xact_lock(hashtext('gatehouse housekee
 // Options tune the connection pool.
 type Options struct {
 	// MaxConns caps the pool's connections; 0 keeps pool_max_conns from
-	// the connection string, else pgx's default (the larger of 4 and the
-	// number of CPUs).
+	// the connection string, else DefaultMaxConns.
 	MaxConns int32
 }
+
+// DefaultMaxConns is the pool's size when neither Options nor the
+// connection string set one: twice the CPUs, and at least 8. A connection
+// spends much of each request waiting, for the network and for
+// PostgreSQL's flush of its commit; pgx's default (the larger of 4 and the
+// CPUs) left both CPUs of a 2-CPU replica partly idle. Side by side on
+// 2 CPUs, 8 connections against 4: code exchanges +25 %, opaque
+// client_credentials +20-50 %, reads unchanged; an earlier run with 16
+// was slower in every phase.
+func DefaultMaxConns() int32 { return int32(max(8, 2*runtime.NumCPU())) }
 
 // Open connects to the database named by dsn (see the package
 // documentation) and migrates it to the latest schema. Replicas starting
@@ -120,10 +131,13 @@ func connect(ctx context.Context, dsn string, opt Options) (*pgxpool.Pool, error
 		return nil, errors.New("postgres: cannot parse the connection string " +
 			"(want postgres://user:password@host:5432/dbname?option=value or key=value pairs)")
 	}
-	if opt.MaxConns > 0 {
+	switch {
+	case opt.MaxConns > 0:
 		cfg.MaxConns = opt.MaxConns
-		cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
+	case !strings.Contains(dsn, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns()
 	}
+	cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
