@@ -110,6 +110,9 @@ func newMetrics(store storage.Store, now func() time.Time) *metrics {
 	if p, ok := store.(poolStatser); ok {
 		m.reg.MustRegister(poolCollector{p})
 	}
+	if c, ok := store.(clientCache); ok {
+		m.reg.MustRegister(clientCacheCollector{c})
+	}
 
 	// Every series starts at zero, so that rates and alerts see the first
 	// event too.
@@ -445,6 +448,41 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dbMaxDesc, prometheus.GaugeValue, float64(s.MaxOpen))
 	ch <- prometheus.MustNewConstMetric(dbWaitsDesc, prometheus.CounterValue, float64(s.Waits))
 	ch <- prometheus.MustNewConstMetric(dbWaitTimeDesc, prometheus.CounterValue, s.WaitTime.Seconds())
+}
+
+// clientCache is a backend that keeps clients in memory (PostgreSQL).
+type clientCache interface {
+	ClientCacheStats() (live bool, hits, misses int64, entries int)
+}
+
+// clientCacheCollector reports the backend's client cache.
+type clientCacheCollector struct{ c clientCache }
+
+var (
+	clientCacheLiveDesc = prometheus.NewDesc("gatehouse_client_cache_live",
+		"1 while the client cache is on: its listener receives PostgreSQL's notifications of changes to clients.", nil, nil)
+	clientLookupsDesc = prometheus.NewDesc("gatehouse_client_lookups_total",
+		"Client lookups, by source: cache or database.", []string{"source"}, nil)
+	clientCacheEntriesDesc = prometheus.NewDesc("gatehouse_client_cache_entries",
+		"Clients held in memory.", nil, nil)
+)
+
+func (c clientCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- clientCacheLiveDesc
+	ch <- clientLookupsDesc
+	ch <- clientCacheEntriesDesc
+}
+
+func (c clientCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	live, hits, misses, entries := c.c.ClientCacheStats()
+	on := 0.0
+	if live {
+		on = 1
+	}
+	ch <- prometheus.MustNewConstMetric(clientCacheLiveDesc, prometheus.GaugeValue, on)
+	ch <- prometheus.MustNewConstMetric(clientLookupsDesc, prometheus.CounterValue, float64(hits), "cache")
+	ch <- prometheus.MustNewConstMetric(clientLookupsDesc, prometheus.CounterValue, float64(misses), "database")
+	ch <- prometheus.MustNewConstMetric(clientCacheEntriesDesc, prometheus.GaugeValue, float64(entries))
 }
 
 // signatureCache is the provider's cache of verified JWT access token

@@ -99,8 +99,35 @@ func TestMetrics(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			testMetrics(t, tfStart(t, databaseURL(t, backend)))
+			e := tfStart(t, databaseURL(t, backend))
+			testMetrics(t, e)
+			testClientCacheMetrics(t, e, backend)
 		})
+	}
+}
+
+// testClientCacheMetrics checks, after testMetrics' sign-ins, that on
+// PostgreSQL the client cache is on and has answered lookups, and that
+// SQLite, which has no such cache, reports none.
+func testClientCacheMetrics(t *testing.T, e *tfEnv, backend string) {
+	const (
+		live    = "gatehouse_client_cache_live"
+		cached  = `gatehouse_client_lookups_total{source="cache"}`
+		read    = `gatehouse_client_lookups_total{source="database"}`
+		entries = "gatehouse_client_cache_entries"
+	)
+	s, _ := scrapeMetrics(t, e.g)
+	if backend != "postgres" {
+		for _, k := range []string{live, cached, read, entries} {
+			if _, ok := s[k]; ok {
+				t.Errorf("%s reports %s", backend, k)
+			}
+		}
+		return
+	}
+	if s[live] != 1 || s[cached] < 1 || s[read] < 1 || s[entries] < 1 {
+		t.Errorf("client cache after sign-ins: live %v, lookups from cache %v and database %v, entries %v; want 1 and at least 1 each",
+			s[live], s[cached], s[read], s[entries])
 	}
 }
 

@@ -43,6 +43,9 @@ type clientCache struct {
 	// listenerPID is the listener's backend process id (0 while it has
 	// none), for tests that cut it off.
 	listenerPID uint32
+	// hits and misses count the lookups answered from memory and from the
+	// database.
+	hits, misses int64
 }
 
 // get returns a copy of the cached client id, or the generation a read
@@ -51,9 +54,21 @@ func (c *clientCache) get(id string) (*storage.Client, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cl, ok := c.clients[id]; ok {
+		c.hits++
 		return cloneClient(cl), 0, true
 	}
+	c.misses++
 	return nil, c.gen, false
+}
+
+// ClientCacheStats reports the client cache: whether it is on, the
+// lookups it answered and those that went to the database, and the
+// clients it holds.
+func (s *Store) ClientCacheStats() (live bool, hits, misses int64, entries int) {
+	c := &s.clients
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live, c.hits, c.misses, len(c.clients)
 }
 
 // put caches a copy of cl, read under generation gen, unless the cache is
