@@ -134,12 +134,13 @@ var defaultListenerTiming = listenerTiming{quiet: 5 * time.Second, check: 2 * ti
 func (s *Store) listenClients(ctx context.Context, t listenerTiming) {
 	backoff := 100 * time.Millisecond
 	for {
-		err := s.listenOnce(ctx, t)
+		// Whatever ended it, the cache is off until the next connection
+		// works (gatehouse_client_cache_live reports it).
+		s.listenOnce(ctx, t)
 		s.clients.reset(false)
 		if ctx.Err() != nil {
 			return
 		}
-		_ = err // the cache is off until the next connection works
 		select {
 		case <-ctx.Done():
 			return
@@ -149,11 +150,13 @@ func (s *Store) listenClients(ctx context.Context, t listenerTiming) {
 	}
 }
 
-// listenOnce opens a connection of its own, listens, proves with a
+// listenOnce opens a connection of its own, listens, and proves with a
 // notification of its own, sent from another connection, that
-// notifications reach it (a pooler in transaction mode would swallow them), turns the cache on and empties it
-// on every notification of its schema until the connection fails or ctx
-// ends. In silence it checks every t.quiet that the connection answers.
+// notifications reach it (a pooler in transaction mode would swallow
+// them). Then it turns the cache on and empties it on every notification
+// of its schema until the connection fails or ctx ends; in silence it
+// checks every t.quiet that the connection answers. Notifications that
+// arrive before the cache is on are dropped: it starts empty.
 func (s *Store) listenOnce(ctx context.Context, t listenerTiming) error {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
