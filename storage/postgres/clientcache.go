@@ -90,18 +90,22 @@ func (c *clientCache) put(cl *storage.Client, gen uint64) {
 func (c *clientCache) reset(live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
 	c.live = live
-	clear(c.clients)
+	c.emptyLocked()
 }
 
 // forget empties the cache and starts a new generation, leaving it on or
-// off.
+// off: under the same lock, so that it cannot turn back on a cache the
+// listener has just turned off.
 func (c *clientCache) forget() {
 	c.mu.Lock()
-	live := c.live
-	c.mu.Unlock()
-	c.reset(live)
+	defer c.mu.Unlock()
+	c.emptyLocked()
+}
+
+func (c *clientCache) emptyLocked() {
+	c.gen++
+	clear(c.clients)
 }
 
 func (c *clientCache) isLive() bool {
