@@ -344,6 +344,9 @@ func TestUnrecordedClientCredentials(t *testing.T) {
 			if e.p.verified.hits.Load() == 0 {
 				t.Error("introspecting one token again verified its signature again")
 			}
+			if e.p.verified.shortcuts.Load() == 0 {
+				t.Error("introspecting one token again parsed it again")
+			}
 			post("/revoke", e.jwt, raw)
 			if body := post("/oauth/introspect", e.jwt, raw); !strings.Contains(body, `"active":false`) {
 				t.Errorf("introspection after revocation: %s, want inactive", body)
@@ -399,5 +402,50 @@ func TestExchangeCreatesRefreshTokenInItsCommit(t *testing.T) {
 				t.Errorf("refresh with the exchange's refresh token: %s", rec.Body)
 			}
 		})
+	}
+}
+
+// TestVerifiedJWTAccessToken checks a user's JWT access token once its
+// signature is remembered: userinfo and introspection answer it without
+// parsing it again, its revocation still takes effect at once, and the
+// admin API's lookup, which takes opaque tokens, refuses it all along.
+func TestVerifiedJWTAccessToken(t *testing.T) {
+	e := newBenchEnv(t, teststore.Open(t, "sqlite"))
+	at := e.accessToken(t, e.jwt)
+	if strings.Count(at, ".") != 2 {
+		t.Fatalf("the access token of a jwt client is %q", at)
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + at}}
+	introspect := func() string {
+		req := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect",
+			strings.NewReader(url.Values{"token": {at}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(e.jwt, benchSecret)
+		return e.serve(t, req, http.StatusOK).Body.String()
+	}
+	for i := range 3 {
+		if rec := get(e, t, "/userinfo", bearer); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"sub":"`+e.user+`"`) {
+			t.Fatalf("userinfo %d: %d %s", i, rec.Code, rec.Body)
+		}
+		if body := introspect(); !strings.Contains(body, `"active":true`) || !strings.Contains(body, `"sub":"`+e.user+`"`) {
+			t.Fatalf("introspection %d: %s", i, body)
+		}
+		if _, err := e.p.AccessToken(t.Context(), at); !errors.Is(err, ErrInactiveToken) {
+			t.Fatalf("the admin lookup of a JWT: %v, want ErrInactiveToken", err)
+		}
+	}
+	if got := e.p.verified.shortcuts.Load(); got < 4 {
+		t.Errorf("%d of 6 requests answered from the remembered token, want at least 4", got)
+	}
+
+	req := httptest.NewRequest(http.MethodPost, "https://id.example/revoke", strings.NewReader(url.Values{"token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.jwt, benchSecret)
+	e.serve(t, req, http.StatusOK)
+	if rec := get(e, t, "/userinfo", bearer); rec.Code == http.StatusOK || strings.Contains(rec.Body.String(), e.user) {
+		t.Errorf("userinfo after revocation: %d %s, want a refusal", rec.Code, rec.Body)
+	}
+	if body := introspect(); !strings.Contains(body, `"active":false`) {
+		t.Errorf("introspection after revocation: %s, want inactive", body)
 	}
 }

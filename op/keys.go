@@ -189,13 +189,41 @@ func (k *Keys) invalidate() {
 	k.mu.Unlock()
 }
 
+// cacheFresh reports whether the keys loaded last are less than
+// keyCacheTTL old at now (and not from a clock since set back). k.mu must
+// be held.
+func (k *Keys) cacheFresh(now time.Time) bool {
+	return !k.loadedAt.IsZero() && now.Sub(k.loadedAt) < keyCacheTTL && now.After(k.loadedAt.Add(-time.Second))
+}
+
+// publishedInCache reports whether the key kid is published, as the keys
+// loaded less than keyCacheTTL ago say, without reading the database. It
+// is false when no keys were loaded that lately: the caller then asks
+// publicKeys, which loads them.
+func (k *Keys) publishedInCache(kid string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if !k.cacheFresh(now) {
+		return false
+	}
+	for _, alg := range algorithms {
+		for _, x := range published(k.cache, alg, now, k.retention) {
+			if x.id == kid {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // load returns the keys, newest ActiveAt first, from a cache at most
 // keyCacheTTL old unless fresh is set.
 func (k *Keys) load(ctx context.Context, fresh bool) ([]key, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	if !fresh && !k.loadedAt.IsZero() && now.Sub(k.loadedAt) < keyCacheTTL && now.After(k.loadedAt.Add(-time.Second)) {
+	if !fresh && k.cacheFresh(now) {
 		return k.cache, nil
 	}
 	rows, err := k.store.SigningKeys(ctx, now)

@@ -96,8 +96,8 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	// revocation) and id_token_hint with RS256, ES256 and PS256 unless
 	// told otherwise: Gatehouse signs with EdDSA too.
 	algs := []string{RS256, ES256, EdDSA}
-	verified := newVerifiedKeySet(keys.publicKeys, cfg.Now, verifiedCacheSize)
-	sealer, err := newTokenCrypto(cfg.CryptoKey, zcfg.CryptoKeyId)
+	verified := newVerifiedKeySet(keys, cfg.Issuer, cfg.Now, verifiedCacheSize)
+	sealer, err := newTokenCrypto(cfg.CryptoKey, zcfg.CryptoKeyId, verified)
 	if err != nil {
 		return nil, err
 	}

@@ -26,19 +26,28 @@ var tokenAAD = []byte("gatehouse op token")
 // (AES-256-GCM, random nonce) under the configured key, and still opens
 // the JWEs that zitadel's Crypto wrote, so that the codes and opaque
 // tokens handed out before an upgrade keep working until they expire.
+//
+// zitadel's first step from an access token to its id and subject
+// (userinfo, introspection, revocation) is Decrypt; only when it fails
+// does zitadel parse the token as a JWT and verify it. So Decrypt also
+// answers for the JWTs that verified already know (verifiedKeySet's
+// idAndSubject): what zitadel would find after parsing and verifying
+// them again.
 type tokenCrypto struct {
-	box    *seal.Box
-	legacy zop.Crypto // opens zitadel's JWEs
+	box      *seal.Box
+	legacy   zop.Crypto      // opens zitadel's JWEs
+	verified *verifiedKeySet // may be nil
 }
 
 // newTokenCrypto seals under key, the provider's CryptoKey; keyID is the
-// kid of zitadel's JWEs.
-func newTokenCrypto(key [32]byte, keyID string) (*tokenCrypto, error) {
+// kid of zitadel's JWEs. verified, if not nil, knows the JWT access
+// tokens already verified.
+func newTokenCrypto(key [32]byte, keyID string, verified *verifiedKeySet) (*tokenCrypto, error) {
 	box, err := seal.New(key[:])
 	if err != nil {
 		return nil, fmt.Errorf("op: token key: %w", err)
 	}
-	return &tokenCrypto{box: box, legacy: zop.NewAES256GCMCrypto(key, keyID)}, nil
+	return &tokenCrypto{box: box, legacy: zop.NewAES256GCMCrypto(key, keyID), verified: verified}, nil
 }
 
 // Encrypt implements zop.Crypto.
@@ -50,14 +59,22 @@ func (c *tokenCrypto) Encrypt(plain string) (string, error) {
 var errNotSealed = errors.New("op: not a token of this issuer")
 
 // Decrypt implements zop.Crypto. zitadel first tries it on every access
-// token, JWTs included: a JWT (three parts) fails at once.
+// token, JWTs included: a JWT (three parts) that verified does not know
+// fails at once.
 func (c *tokenCrypto) Decrypt(s string) (string, error) {
 	b64, ok := strings.CutPrefix(s, tokenCryptoPrefix)
 	if !ok {
-		if strings.Count(s, ".") != 4 { // a JWE has five parts
-			return "", errNotSealed
+		switch strings.Count(s, ".") {
+		case 2: // a JWT
+			if c.verified != nil {
+				if id, subject, ok := c.verified.idAndSubject(s); ok {
+					return id + ":" + subject, nil
+				}
+			}
+		case 4: // a JWE
+			return c.legacy.Decrypt(s)
 		}
-		return c.legacy.Decrypt(s)
+		return "", errNotSealed
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(b64)
 	if err != nil {

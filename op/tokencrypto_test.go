@@ -15,7 +15,7 @@ import (
 
 func mustTokenCrypto(t *testing.T, key [32]byte) *tokenCrypto {
 	t.Helper()
-	c, err := newTokenCrypto(key, "gh1")
+	c, err := newTokenCrypto(key, "gh1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestVerifiedKeySet(t *testing.T) {
 	if err := k.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	v := newVerifiedKeySet(k.publicKeys, clk.Now, 16)
+	v := newVerifiedKeySet(k, "https://id.example", clk.Now, 16)
 	exp := clk.Now().Add(24 * time.Hour).Unix()
 	claims := fmt.Sprintf(`{"iss":"https://id.example","sub":"u1","exp":%d,"jti":"a"}`, exp)
 
@@ -140,7 +140,7 @@ func TestVerifiedKeySetBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	const size = 8
-	v := newVerifiedKeySet(k.publicKeys, clk.Now, size)
+	v := newVerifiedKeySet(k, "https://id.example", clk.Now, size)
 	for i := range 5 * size {
 		raw := signedToken(t, k, EdDSA, fmt.Sprintf(`{"sub":"u%d","exp":%d}`, i, clk.Now().Add(time.Hour).Unix()))
 		if _, err := verify(v, raw); err != nil {
@@ -150,11 +150,107 @@ func TestVerifiedKeySetBound(t *testing.T) {
 			t.Fatalf("after %d tokens the cache holds %d, want at most %d", i+1, n, size)
 		}
 	}
-	v = newVerifiedKeySet(k.publicKeys, clk.Now, size)
+	v = newVerifiedKeySet(k, "https://id.example", clk.Now, size)
 	if _, err := verify(v, signedToken(t, k, EdDSA, `{"sub":"u1"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(v.entries); n != 0 {
 		t.Errorf("a token without exp was remembered (%d entries)", n)
 	}
+}
+
+// TestIdAndSubject checks the answer verifiedKeySet gives zitadel's first
+// question about an access token: the id and subject of a token it
+// verified, and only while zitadel's own verification would accept the
+// token: issued by this provider, not expired, its key still published as
+// the keys loaded lately say. Otherwise nothing, and the token is
+// verified in full. tokenCrypto's Decrypt gives the same answer.
+func TestIdAndSubject(t *testing.T) {
+	ctx := t.Context()
+	k, _, clk := newTestKeys(t)
+	if err := k.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://id.example"
+	v := newVerifiedKeySet(k, issuer, clk.Now, 16)
+	c, err := newTokenCrypto([32]byte{1}, "gh1", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(iss, jti, sub string, ttl time.Duration) string {
+		return signedToken(t, k, ES256, fmt.Sprintf(`{"iss":%q,"sub":%q,"exp":%d,"jti":%q}`, iss, sub, clk.Now().Add(ttl).Unix(), jti))
+	}
+	want := func(raw, id, subject string) {
+		t.Helper()
+		gotID, gotSubject, ok := v.idAndSubject(raw)
+		if id == "" {
+			if ok {
+				t.Errorf("idAndSubject answered %q, %q; want nothing", gotID, gotSubject)
+			}
+			if got, err := c.Decrypt(raw); err == nil {
+				t.Errorf("Decrypt answered %q; want an error", got)
+			}
+			return
+		}
+		if !ok || gotID != id || gotSubject != subject {
+			t.Errorf("idAndSubject = %q, %q, %v; want %q, %q", gotID, gotSubject, ok, id, subject)
+		}
+		if got, err := c.Decrypt(raw); err != nil || got != id+":"+subject {
+			t.Errorf("Decrypt = %q, %v; want %q", got, err, id+":"+subject)
+		}
+	}
+	mustVerify := func(raw string) {
+		t.Helper()
+		if _, err := verify(v, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	raw := token(issuer, "a", "u1", 24*time.Hour)
+	want(raw, "", "") // never verified
+	mustVerify(raw)
+	want(raw, "a", "u1")
+	parts := strings.Split(raw, ".")
+	want(parts[0]+"."+parts[1]+"."+parts[2]+"A", "", "") // not the token verified
+
+	for name, raw := range map[string]string{
+		"another issuer":     token("https://other.example", "b", "u1", time.Hour),
+		"no jti":             token(issuer, "", "u1", time.Hour),
+		"a colon in the jti": token(issuer, "c:d", "u1", time.Hour),
+		"a colon in the sub": token(issuer, "e", "u:1", time.Hour),
+	} {
+		t.Run(name, func(t *testing.T) {
+			mustVerify(raw)
+			want(raw, "", "")
+		})
+	}
+
+	// Keys loaded keyCacheTTL ago are not looked at: the token is verified
+	// in full, which loads them, and then it is answered again.
+	clk.Add(keyCacheTTL)
+	want(raw, "", "")
+	mustVerify(raw)
+	want(raw, "a", "u1")
+
+	// Expired: not answered, though the keys are fresh.
+	short := token(issuer, "f", "u1", time.Minute)
+	mustVerify(short)
+	want(short, "f", "u1")
+	clk.Add(time.Minute)
+	if _, err := k.publicKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want(short, "", "")
+
+	// A key no longer published: not answered, once the keys are loaded
+	// again.
+	if _, err := k.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(PublishDelay + time.Hour + time.Second) // past the retention of the replaced keys
+	k.invalidate()
+	if _, err := k.publicKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want(raw, "", "")
 }
