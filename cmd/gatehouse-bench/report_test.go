@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,17 @@ func TestBaselineNormalised(t *testing.T) {
 		if r[11] != tt.raw || r[12] != tt.normalised {
 			t.Errorf("%s: vs baseline %q, normalised %q; want %q, %q", tt.name, r[11], r[12], tt.raw, tt.normalised)
 		}
+	}
+
+	// The RS256 phases against the plain RS256 handler: 500/s of 800/s,
+	// which did 800 × 2 ms / CPUs of its ceiling.
+	cpus := float64(runtime.NumCPU())
+	r.results["plain token RS256"] = &result{requests: 800, elapsed: time.Second}
+	out.Reset()
+	r.print(&out)
+	want := fmt.Sprintf("The RS256 phases reached 0.00 (authorization_code) and 0.62 (client_credentials) of the plain handler signing RS256 (800/s), which itself reached %.2f of CPUs / t_sign.", 1.6/cpus)
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("no line %q in\n%s", want, out.String())
 	}
 
 	path := filepath.Join(t.TempDir(), "figures.json")
