@@ -35,16 +35,26 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 		ar *storage.AuthRequest
 	)
 	err := s.write(ctx, "consume auth code", true, func(ctx context.Context, q querier) error {
-		err := q.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $2
-			WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
-			RETURNING auth_request_id`, hash, millis(now)).Scan(&id)
-		if err != nil {
-			return err
+		var err error
+		if s.d.WritableCTE {
+			// One round trip for both: no row when the code is not
+			// usable, or when its request is gone, and then the
+			// rollback leaves the code as it was.
+			ar, err = scanAuthRequest(q.QueryRowContext(ctx, `WITH c AS (UPDATE auth_codes SET used_at = $2
+				WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING auth_request_id)
+				DELETE FROM auth_requests WHERE id = (SELECT auth_request_id FROM c) RETURNING `+authRequestColumns,
+				hash, millis(now)))
+		} else {
+			if err = q.QueryRowContext(ctx, `UPDATE auth_codes SET used_at = $2
+				WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
+				RETURNING auth_request_id`, hash, millis(now)).Scan(&id); err != nil {
+				return err
+			}
+			// The request is done with: it goes in the same commit, and
+			// so do the tokens issued for it.
+			ar, err = scanAuthRequest(q.QueryRowContext(ctx,
+				`DELETE FROM auth_requests WHERE id = $1 RETURNING `+authRequestColumns, id))
 		}
-		// The request is done with: it goes in the same commit, and so do
-		// the tokens issued for it.
-		ar, err = scanAuthRequest(q.QueryRowContext(ctx,
-			`DELETE FROM auth_requests WHERE id = $1 RETURNING `+authRequestColumns, id))
 		if err != nil || issue == nil {
 			return err
 		}
