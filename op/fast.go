@@ -211,6 +211,22 @@ func (m memoStore) ClientByID(ctx context.Context, id string) (*storage.Client, 
 	return &cp, nil
 }
 
+// rememberUser puts u, read together with something else, in the request's
+// memo, so that the request's next lookup of u reads nothing.
+func rememberUser(ctx context.Context, u *storage.User) {
+	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
+	if memo == nil {
+		return
+	}
+	cp := *u
+	memo.mu.Lock()
+	if memo.users == nil {
+		memo.users = map[string]*storage.User{}
+	}
+	memo.users[u.ID] = &cp
+	memo.mu.Unlock()
+}
+
 func (m memoStore) UserByID(ctx context.Context, id string) (*storage.User, error) {
 	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
 	if memo == nil {

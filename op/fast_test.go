@@ -158,6 +158,33 @@ func TestOneLookupPerRequest(t *testing.T) {
 			t.Errorf("%s code exchange: %d client and %d user lookups, want 1 and at most 1", alg, n, u)
 		}
 	}
+	// A refresh reads its user with the token (one join), and its ID token
+	// still carries the user's claims.
+	codes, verifier := e.pendingCodes(t, e.clients[ES256], 1, "openid", "email", "offline_access")
+	rec := e.serve(t, tokenRequest(e.clients[ES256], url.Values{"grant_type": {"authorization_code"},
+		"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+	var tok struct {
+		RefreshToken string `json:"refresh_token"`
+		IDToken      string `json:"id_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" {
+		t.Fatalf("code exchange with offline_access: %s", rec.Body)
+	}
+	cs.clients.Store(0)
+	cs.users.Store(0)
+	rec = e.serve(t, tokenRequest(e.clients[ES256], url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}), http.StatusOK)
+	tok.IDToken = ""
+	if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.IDToken == "" {
+		t.Fatalf("refresh: %s", rec.Body)
+	}
+	if n, u := cs.clients.Load(), cs.users.Load(); n != 1 || u != 0 {
+		t.Errorf("refresh: %d client and %d separate user lookups, want 1 and 0", n, u)
+	}
+	if payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok.IDToken, ".")[1]); err != nil ||
+		!strings.Contains(string(payload), `"email":"bench@example.com"`) {
+		t.Errorf("the refreshed ID token's claims: %s, %v; want the user's email", payload, err)
+	}
+
 	cs.clients.Store(0)
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	e.serve(t, tokenRequest(e.clients[RS256], cc), http.StatusOK)

@@ -324,7 +324,9 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 // TokenRequestByRefreshToken loads a live refresh token. Presenting one
 // that was already rotated revokes its family.
 func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) (zop.RefreshTokenRequest, error) {
-	t, err := s.store.RefreshTokenByHash(ctx, hashSecret(value))
+	// The user comes with the token, in one read, and stays in the
+	// request's memo for the ID token.
+	t, u, err := s.store.RefreshTokenAndUser(ctx, hashSecret(value))
 	if err != nil {
 		return nil, fault(ctx, fmt.Errorf("refresh token: %w", err))
 	}
@@ -341,13 +343,10 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 	case !now.Before(t.ExpiresAt):
 		return nil, errors.New("refresh token expired")
 	}
-	u, err := s.store.UserByID(ctx, t.UserID)
-	if err != nil {
-		return nil, fault(ctx, fmt.Errorf("refresh token user: %w", err))
-	}
 	if u.Disabled {
 		return nil, errors.New("user disabled")
 	}
+	rememberUser(ctx, u)
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
 }
 

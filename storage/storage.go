@@ -358,6 +358,10 @@ type Store interface {
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RefreshTokenByHash returns the token even when used, expired or revoked.
 	RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error)
+	// RefreshTokenAndUser returns, in one read, the token (even used,
+	// expired or revoked) and its user. ErrNotFound when there is no such
+	// token or its user is gone.
+	RefreshTokenAndUser(ctx context.Context, hash []byte) (*RefreshToken, *User, error)
 	// RotateRefreshToken atomically marks the token with oldHash used and
 	// stores next in the same family and, unless nil, access, the access
 	// token issued with it, in that grant: all or nothing. A token that is

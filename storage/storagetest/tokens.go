@@ -292,6 +292,23 @@ func testRefreshTokenRoundTrip(t *testing.T, s storage.Store) {
 	wantErr(t, "CreateRefreshToken with a taken hash", s.CreateRefreshToken(ctx, dup), storage.ErrConflict)
 	_, err := s.RefreshTokenByHash(ctx, hash("nope"))
 	wantErr(t, "RefreshTokenByHash", err, storage.ErrNotFound)
+
+	// With its user, in one read, whatever the token's state, while the
+	// user is.
+	_, _, err = s.RefreshTokenAndUser(ctx, hash("rt1"))
+	wantErr(t, "RefreshTokenAndUser before its user exists", err, storage.ErrNotFound)
+	u := newUser("u1", "alice@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	for _, id := range []string{"rt1", "rt2"} {
+		want, err := s.RefreshTokenByHash(ctx, hash(id))
+		check(t, err)
+		tok, user, err := s.RefreshTokenAndUser(ctx, hash(id))
+		check(t, err)
+		wantEqual(t, "RefreshTokenAndUser("+id+") token", tok, want)
+		wantEqual(t, "RefreshTokenAndUser("+id+") user", user, u)
+	}
+	_, _, err = s.RefreshTokenAndUser(ctx, hash("nope"))
+	wantErr(t, "RefreshTokenAndUser", err, storage.ErrNotFound)
 }
 
 func testRotateRefreshToken(t *testing.T, s storage.Store) {

@@ -179,13 +179,36 @@ const refreshTokenColumns = `id, hash, family_id, client_id, user_id, scopes, au
 
 func scanRefreshToken(row scanner) (*storage.RefreshToken, error) {
 	var t storage.RefreshToken
-	err := row.Scan(&t.ID, &t.Hash, &t.FamilyID, &t.ClientID, &t.UserID,
-		listCol{&t.Scopes}, listCol{&t.Audience}, listCol{&t.AMR}, timeCol{&t.AuthTime},
-		timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt})
-	if err != nil {
+	if err := row.Scan(refreshTokenDest(&t)...); err != nil {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// refreshTokenDest are the scan destinations of refreshTokenColumns.
+func refreshTokenDest(t *storage.RefreshToken) []any {
+	return []any{&t.ID, &t.Hash, &t.FamilyID, &t.ClientID, &t.UserID,
+		listCol{&t.Scopes}, listCol{&t.Audience}, listCol{&t.AMR}, timeCol{&t.AuthTime},
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt}}
+}
+
+// refreshTokenAndUser reads a refresh token and its user in one join.
+var refreshTokenAndUser = `SELECT ` + qualify("t", refreshTokenColumns) + `, ` + qualify("u", userColumns) + `
+	FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+	WHERE t.hash = $1`
+
+// RefreshTokenAndUser returns the refresh token with the given hash, even
+// used, expired or revoked, and its user, in one read.
+func (s *Store) RefreshTokenAndUser(ctx context.Context, hash []byte) (*storage.RefreshToken, *storage.User, error) {
+	var (
+		t storage.RefreshToken
+		u storage.User
+	)
+	err := s.db.QueryRowContext(ctx, refreshTokenAndUser, hash).Scan(append(refreshTokenDest(&t), userDest(&u)...)...)
+	if err != nil {
+		return nil, nil, s.fail("refresh token and user", err)
+	}
+	return &t, &u, nil
 }
 
 // execer is a *sql.DB or *sql.Tx.
