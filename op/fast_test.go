@@ -476,3 +476,88 @@ func TestVerifiedJWTAccessToken(t *testing.T) {
 		t.Errorf("introspection after revocation: %s, want inactive", body)
 	}
 }
+
+// TestUserinfoErrors checks the userinfo endpoint's refusals (OpenID
+// Connect Core §5.3.3, RFC 6750 §3.1): 401 with a Bearer challenge naming
+// invalid_token for a token that is malformed, unknown, revoked or whose
+// user is disabled, and no error code when there is no token; a good token,
+// in the header or the form, still gets the claims.
+func TestUserinfoErrors(t *testing.T) {
+	e := newBenchEnv(t, teststore.Open(t, "sqlite"))
+	ctx := t.Context()
+	good := e.accessToken(t, e.clients[ES256])
+	revoked := e.accessToken(t, e.clients[ES256])
+	req := httptest.NewRequest(http.MethodPost, "https://id.example/revoke", strings.NewReader(url.Values{"token": {revoked}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.clients[ES256], benchSecret)
+	e.serve(t, req, http.StatusOK)
+
+	userinfo := func(header http.Header, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "https://id.example/userinfo", nil)
+		if form != nil {
+			req = httptest.NewRequest(http.MethodPost, "https://id.example/userinfo", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		e.p.ServeHTTP(rec, req)
+		return rec
+	}
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	const invalid = `Bearer error="invalid_token"`
+	tests := []struct {
+		name      string
+		header    http.Header
+		form      url.Values
+		challenge string // the WWW-Authenticate prefix wanted; "" for 200
+	}{
+		{"good token", bearer(good), nil, ""},
+		{"good token in the form", nil, url.Values{"access_token": {good}}, ""},
+		{"no token", nil, nil, "Bearer"},
+		{"empty form", nil, url.Values{}, "Bearer"},
+		{"garbage", bearer("not-a-token"), nil, invalid},
+		{"garbage in the form", nil, url.Values{"access_token": {"not-a-token"}}, invalid},
+		{"revoked", bearer(revoked), nil, invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := userinfo(tt.header, tt.form)
+			if tt.challenge == "" {
+				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"sub":"`+e.user+`"`) {
+					t.Errorf("%d %s, want 200 with the user's claims", rec.Code, rec.Body)
+				}
+				return
+			}
+			got := rec.Header().Get("WWW-Authenticate")
+			if rec.Code != http.StatusUnauthorized || !strings.HasPrefix(got, tt.challenge) ||
+				(tt.challenge == "Bearer" && got != "Bearer") {
+				t.Errorf("%d, WWW-Authenticate %q; want 401 and %q", rec.Code, got, tt.challenge)
+			}
+			if tt.challenge == invalid && !strings.Contains(rec.Body.String(), `"error":"invalid_token"`) {
+				t.Errorf("body %q, want the invalid_token error", rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), e.user) {
+				t.Errorf("a refusal told the user: %s", rec.Body)
+			}
+		})
+	}
+
+	// A disabled user's token is refused the same way, and introspection
+	// reports it inactive, even where the revocation that goes with
+	// disabling a user did not happen.
+	if err := e.store.SetUserDisabled(ctx, e.user, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rec := userinfo(bearer(good), nil); rec.Code != http.StatusUnauthorized ||
+		!strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), invalid) {
+		t.Errorf("a disabled user's token: %d %q, want 401 invalid_token", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	req = httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect", strings.NewReader(url.Values{"token": {good}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.clients[ES256], benchSecret)
+	if body := e.serve(t, req, http.StatusOK).Body.String(); !strings.Contains(body, `"active":false`) {
+		t.Errorf("introspection of a disabled user's token: %s, want inactive", body)
+	}
+}

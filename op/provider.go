@@ -116,7 +116,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, withMemo(p.tokenClient(zp)))
+	p.handler = p.documents(p.cors, withMemo(p.tokenClient(bearerErrors(zp))))
 	return p, nil
 }
 

@@ -576,6 +576,11 @@ func (s *Storage) liveUserToken(ctx context.Context, id, subject string) (t *sto
 	if !s.active(t, subject) {
 		return nil, nil, errors.New("access token is not active")
 	}
+	if u.Disabled {
+		// Disabling a user revokes their tokens too, in a write of its
+		// own: this holds even if that write failed.
+		return nil, nil, errors.New("user disabled")
+	}
 	return t, u, nil
 }
 

@@ -1,0 +1,81 @@
+package op
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// invalidTokenBody is the userinfo endpoint's answer to a token it refuses.
+const invalidTokenBody = `{"error":"invalid_token","error_description":"the access token is invalid, expired or revoked"}` + "\n"
+
+// bearerErrors answers the userinfo endpoint's refusals as OpenID Connect
+// Core §5.3.3 and RFC 6750 §3 ask: 401 with a Bearer challenge, which names
+// the error invalid_token when a token was presented (malformed, unknown,
+// expired, revoked, or its user disabled) and no error when none was.
+// zitadel answers 401 with a line of text, or 403 with "{}" when the
+// token's record refuses it. Other answers pass unchanged; a database
+// failure behind a refusal is still turned into 503 further out.
+func bearerErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/userinfo" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// zitadel reads the token from the header, else from the form,
+		// which is parsed here once (zitadel then finds it parsed).
+		presented := r.Header.Get("Authorization") != ""
+		if !presented && r.ParseForm() == nil {
+			presented = r.Form.Get("access_token") != ""
+		}
+		next.ServeHTTP(&bearerWriter{ResponseWriter: w, presented: presented}, r)
+	})
+}
+
+// bearerWriter rewrites a 401 or 403 as bearerErrors says.
+type bearerWriter struct {
+	http.ResponseWriter
+	presented bool
+	wrote     bool // the status is written
+	refused   bool // and it was a refusal: the handler's body is dropped
+}
+
+func (w *bearerWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if code != http.StatusUnauthorized && code != http.StatusForbidden {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.refused = true
+	h := w.Header()
+	h.Del("X-Content-Type-Options")
+	h.Set("Cache-Control", "no-store")
+	if !w.presented {
+		// RFC 6750 §3.1: no error code when the request carried no token.
+		h.Set("WWW-Authenticate", "Bearer")
+		h.Set("Content-Length", "0")
+		h.Del("Content-Type")
+		w.ResponseWriter.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(invalidTokenBody)))
+	w.ResponseWriter.WriteHeader(http.StatusUnauthorized)
+	w.ResponseWriter.Write([]byte(invalidTokenBody))
+}
+
+func (w *bearerWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *bearerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
