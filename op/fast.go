@@ -214,17 +214,20 @@ func (m memoStore) ClientByID(ctx context.Context, id string) (*storage.Client, 
 // rememberUser puts u, read together with something else, in the request's
 // memo, so that the request's next lookup of u reads nothing.
 func rememberUser(ctx context.Context, u *storage.User) {
-	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
-	if memo == nil {
-		return
+	if memo, _ := ctx.Value(memoKey{}).(*requestMemo); memo != nil {
+		cp := *u
+		memo.putUser(&cp)
 	}
-	cp := *u
-	memo.mu.Lock()
-	if memo.users == nil {
-		memo.users = map[string]*storage.User{}
+}
+
+// putUser remembers u, which the memo owns from now on.
+func (m *requestMemo) putUser(u *storage.User) {
+	m.mu.Lock()
+	if m.users == nil {
+		m.users = map[string]*storage.User{}
 	}
-	memo.users[u.ID] = &cp
-	memo.mu.Unlock()
+	m.users[u.ID] = u
+	m.mu.Unlock()
 }
 
 func (m memoStore) UserByID(ctx context.Context, id string) (*storage.User, error) {
@@ -240,12 +243,7 @@ func (m memoStore) UserByID(ctx context.Context, id string) (*storage.User, erro
 		if u, err = m.Store.UserByID(ctx, id); err != nil {
 			return nil, err
 		}
-		memo.mu.Lock()
-		if memo.users == nil {
-			memo.users = map[string]*storage.User{}
-		}
-		memo.users[id] = u
-		memo.mu.Unlock()
+		memo.putUser(u)
 	}
 	cp := *u
 	return &cp, nil

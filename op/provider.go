@@ -47,6 +47,8 @@ type Provider struct {
 	// verified remembers the JWT access tokens whose signature is
 	// verified (verified.go).
 	verified *verifiedKeySet
+	// sealer is zitadel's Crypto: it seals codes and opaque tokens.
+	sealer *tokenCrypto
 
 	// The serialised discovery document and JWKS (fast.go), and the
 	// endpoints' CORS policy, for ServeDocument.
@@ -115,7 +117,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("op: %w", err)
 	}
-	p := &Provider{zp: zp, storage: st, verified: verified, cors: cors.New(corsOptions)}
+	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
 	p.handler = p.documents(p.cors, withMemo(p.tokenClient(bearerErrors(zp))))
 	return p, nil
 }

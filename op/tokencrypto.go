@@ -62,19 +62,23 @@ var errNotSealed = errors.New("op: not a token of this issuer")
 // token, JWTs included: a JWT (three parts) that verified does not know
 // fails at once.
 func (c *tokenCrypto) Decrypt(s string) (string, error) {
+	if c.verified != nil && strings.Count(s, ".") == 2 {
+		if id, subject, ok := c.verified.idAndSubject(s); ok {
+			return id + ":" + subject, nil
+		}
+	}
+	return c.open(s)
+}
+
+// open returns what c sealed in s, or what zitadel's Crypto sealed in a
+// JWE; errNotSealed for anything else, JWTs included.
+func (c *tokenCrypto) open(s string) (string, error) {
 	b64, ok := strings.CutPrefix(s, tokenCryptoPrefix)
 	if !ok {
-		switch strings.Count(s, ".") {
-		case 2: // a JWT
-			if c.verified != nil {
-				if id, subject, ok := c.verified.idAndSubject(s); ok {
-					return id + ":" + subject, nil
-				}
-			}
-		case 4: // a JWE
-			return c.legacy.Decrypt(s)
+		if strings.Count(s, ".") != 4 { // a JWE has five parts
+			return "", errNotSealed
 		}
-		return "", errNotSealed
+		return c.legacy.Decrypt(s)
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(b64)
 	if err != nil {

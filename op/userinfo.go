@@ -50,7 +50,6 @@ func (w *bearerWriter) WriteHeader(code int) {
 	}
 	w.refused = true
 	h := w.Header()
-	h.Del("X-Content-Type-Options")
 	h.Set("Cache-Control", "no-store")
 	if !w.presented {
 		// RFC 6750 §3.1: no error code when the request carried no token.

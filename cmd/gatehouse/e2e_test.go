@@ -914,6 +914,28 @@ func TestJWTAccessTokens(t *testing.T) {
 				if ui, err := userinfo(tok.AccessToken); err == nil {
 					t.Errorf("userinfo accepted a revoked JWT: %+v", ui)
 				}
+				// The refusal, as RFC 6750 §3.1 has it, with the server's
+				// security headers; and without a token, a bare challenge.
+				for _, c := range []struct{ token, challenge string }{
+					{tok.AccessToken, `Bearer error="invalid_token"`},
+					{"", "Bearer"},
+				} {
+					req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, g.base+"/userinfo", nil)
+					if c.token != "" {
+						req.Header.Set("Authorization", "Bearer "+c.token)
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					got := resp.Header.Get("WWW-Authenticate")
+					if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(got, c.challenge) ||
+						resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+						t.Errorf("userinfo with token %t: %d, WWW-Authenticate %q, X-Content-Type-Options %q; want 401, %q, nosniff",
+							c.token != "", resp.StatusCode, got, resp.Header.Get("X-Content-Type-Options"), c.challenge)
+					}
+				}
 				// Its signature stays valid: offline checks cannot see
 				// revocation, which is why it is introspection's to tell.
 				if _, err := keys.VerifySignature(t.Context(), tok.AccessToken); err != nil {
