@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 )
 
 // Params are argon2id cost parameters.
@@ -41,8 +43,12 @@ type Hasher struct {
 	Params Params
 	// Gate bounds the hashes running at once (nil: no bound). NewHasher
 	// sets one of DefaultSlots(p) slots waiting at most DefaultWait.
-	Gate  *Gate
-	dummy string
+	Gate *Gate
+	// Breached, if set, is a local copy of the Pwned Passwords list that
+	// Check refuses new passwords from. The hasher is the one every place
+	// that sets a password shares, so it carries the list to them.
+	Breached *policy.Breached
+	dummy    string
 }
 
 // NewHasher returns a Hasher for p, under a default gate.
@@ -50,6 +56,17 @@ func NewHasher(p Params) *Hasher {
 	h := &Hasher{Params: p, Gate: NewGate(DefaultSlots(p), DefaultWait)}
 	h.dummy = h.Hash("gatehouse dummy password for unknown accounts")
 	return h
+}
+
+// Check reports whether password may be set for the account with the given
+// email address and name: policy.Check, then, if h has a Breached list,
+// the list. Its errors are *policy.Error values, written for the person
+// choosing the password.
+func (h *Hasher) Check(password, email, name string) error {
+	if err := policy.Check(password, email, name); err != nil {
+		return err
+	}
+	return h.Breached.Check(password)
 }
 
 // Hash returns the PHC string of password with a fresh random salt. It

@@ -1,9 +1,15 @@
 package password
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 )
 
 func TestHashVerify(t *testing.T) {
@@ -72,5 +78,49 @@ func TestMalformed(t *testing.T) {
 		if err := h.Verify(enc, "pw"); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Verify(%q) = %v, want ErrMalformed", enc, err)
 		}
+	}
+}
+
+func TestHasherCheck(t *testing.T) {
+	const breached = "Tr0ub4dor&3 horse"
+	sum := sha1.Sum([]byte(breached))
+	name := filepath.Join(t.TempDir(), "pwned.txt")
+	if err := os.WriteFile(name, []byte(strings.ToUpper(hex.EncodeToString(sum[:]))+":42\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	list, err := policy.OpenBreached(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	tests := []struct {
+		name     string
+		breached *policy.Breached
+		password string
+		want     error
+	}{
+		{"common, no list", nil, "Password1!", policy.ErrCommon},
+		{"breached, no list", nil, breached, nil},
+		{"common, with list", list, "Password1!", policy.ErrCommon},
+		{"breached, with list", list, breached, policy.ErrBreached},
+		{"too short, with list", list, "short", policy.ErrTooShort},
+		{"fine, with list", list, "violet otter lantern", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Hasher{Params: OWASP, Breached: tt.breached}
+			if err := h.Check(tt.password, "", ""); !errors.Is(err, tt.want) {
+				t.Errorf("Check(%q) = %v, want %v", tt.password, err, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkHash measures hashing a new password with the OWASP parameters,
+// the cost the breached check (BenchmarkBreached in policy) adds to.
+func BenchmarkHash(b *testing.B) {
+	h := &Hasher{Params: OWASP}
+	for b.Loop() {
+		h.Hash("violet otter lantern")
 	}
 }

@@ -3,9 +3,16 @@
 // MaxBytes bytes, any characters, no composition rules, and none of the most
 // common passwords.
 //
-// Check sees the password exactly as typed: it neither trims nor normalises
-// it. Only the comparisons with the list of common passwords, the email
-// address and the name ignore case.
+// Check sees the password as typed; only its comparisons normalise it. The
+// list of common passwords is compared with the password in lower case
+// without surrounding white space, and again with each digit, punctuation
+// mark, symbol or space at its end stripped in turn, so that "Password1!"
+// counts as "password". The email address and the name are compared
+// ignoring case. Verifying a password is always exact: this normalisation
+// only decides whether a new one is too common.
+//
+// A Breached list (breached.go) adds a check against a local copy of the
+// Pwned Passwords data.
 //
 // The list, common.txt, holds the passwords of at least MinLength characters
 // from the zxcvbn-ts common password list; SOURCE.md says where it comes from
@@ -16,6 +23,7 @@ import (
 	_ "embed"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -65,8 +73,9 @@ func load() map[string]struct{} {
 // Check reports whether password may be chosen by the account with the given
 // email address and name. It returns nil for an acceptable password and
 // ErrTooShort, ErrTooLong or ErrCommon otherwise. A password is common if it
-// is on the list of common passwords or is the email address, its local part
-// or the name, ignoring case. An empty email or name is ignored.
+// is on the list of common passwords once normalised (see the package
+// documentation) or is the email address, its local part or the name,
+// ignoring case. An empty email or name is ignored.
 func Check(password, email, name string) error {
 	switch {
 	case utf8.RuneCountInString(password) < MinLength:
@@ -81,11 +90,34 @@ func Check(password, email, name string) error {
 	return nil
 }
 
-// isCommon reports whether password, ignoring case, is on the list of common
-// passwords. The list holds no password shorter than MinLength characters.
+// isCommon reports whether password is on the list of common passwords,
+// compared in lower case without surrounding white space, and then with
+// each trailing digit, punctuation mark, symbol or space stripped in turn:
+// "Password1!" is refused for "password1" or "password". Only a base that
+// is itself on the list is refused, so a long unusual password that ends in
+// a digit is not. The list holds no password shorter than MinLength
+// characters, so stripping stops there.
 func isCommon(password string) bool {
-	_, ok := common()[strings.ToLower(password)]
-	return ok
+	set := common()
+	s := strings.ToLower(strings.TrimSpace(password))
+	for runes := utf8.RuneCountInString(s); runes >= MinLength; runes-- {
+		if _, ok := set[s]; ok {
+			return true
+		}
+		r, size := utf8.DecodeLastRuneInString(s)
+		if !trailing(r) {
+			return false
+		}
+		s = s[:len(s)-size]
+	}
+	return false
+}
+
+// trailing reports whether r is a character people commonly append to a
+// word to make a password pass composition rules: a digit, punctuation
+// mark, symbol or space.
+func trailing(r rune) bool {
+	return unicode.IsNumber(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.IsSpace(r)
 }
 
 // sameAs reports whether password equals s, ignoring case. An empty s
