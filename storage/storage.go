@@ -144,6 +144,10 @@ type Session struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute
 	IdleUntil  time.Time // slides with LastSeenAt
+	// ReauthAt is when the user last confirmed it was them again in this
+	// session (password, and second factor if on) before a sensitive
+	// account change; zero when never. AuthTime counts as one too.
+	ReauthAt time.Time
 }
 
 // SigningKey is a token-signing key pair. PrivateKey is encrypted with the
@@ -389,6 +393,10 @@ type Store interface {
 	// DeleteUserSessionsExcept deletes every session of the user but keepID
 	// ("" keeps none) and returns how many.
 	DeleteUserSessionsExcept(ctx context.Context, userID, keepID string) (int, error)
+	// MarkReauthenticated records at as the session's ReauthAt (a passed
+	// re-authentication); ErrNotFound when the session is unknown, expired
+	// or idle at at.
+	MarkReauthenticated(ctx context.Context, id string, at time.Time) error
 
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	// SigningKeys lists keys not yet expired at now, newest ActiveAt first.

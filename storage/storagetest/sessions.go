@@ -51,6 +51,27 @@ func testSessionRoundTrip(t *testing.T, s storage.Store) {
 	wantEqual(t, "SessionByID", got, sess)
 	_, err = s.SessionByID(ctx, "nope", epoch())
 	wantErr(t, "SessionByID", err, storage.ErrNotFound)
+
+	// A re-authentication is kept with the session, and a later one
+	// replaces it.
+	for _, at := range []time.Duration{time.Minute, 2 * time.Minute} {
+		check(t, s.MarkReauthenticated(ctx, sess.ID, epoch().Add(at)))
+		got, err = s.SessionByID(ctx, sess.ID, epoch().Add(at))
+		check(t, err)
+		sess.ReauthAt = epoch().Add(at)
+		wantEqual(t, "session after MarkReauthenticated", got, sess)
+		list, err := s.UserSessions(ctx, "u1", epoch().Add(at))
+		check(t, err)
+		if len(list) != 1 || !list[0].ReauthAt.Equal(sess.ReauthAt) {
+			t.Errorf("UserSessions after MarkReauthenticated: %+v, want ReauthAt %v", list, sess.ReauthAt)
+		}
+	}
+	err = s.MarkReauthenticated(ctx, "nope", epoch())
+	wantErr(t, "MarkReauthenticated of an unknown session", err, storage.ErrNotFound)
+	err = s.MarkReauthenticated(ctx, sess.ID, sess.IdleUntil)
+	wantErr(t, "MarkReauthenticated of an idle session", err, storage.ErrNotFound)
+	err = s.MarkReauthenticated(ctx, sess.ID, sess.ExpiresAt.Add(time.Hour))
+	wantErr(t, "MarkReauthenticated of an expired session", err, storage.ErrNotFound)
 }
 
 func testSessionConflict(t *testing.T, s storage.Store) {

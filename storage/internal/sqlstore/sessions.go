@@ -9,15 +9,16 @@ import (
 )
 
 const sessionColumns = `id, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at,
-	expires_at, idle_until`
+	expires_at, idle_until, reauth_at`
 
 // CreateSession stores sess; storage.ErrConflict if its id is taken and
 // storage.ErrNotFound if its user does not exist.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		sess.ID, sess.UserID, millis(sess.AuthTime), list(sess.AMR), sess.IP, sess.UserAgent,
-		millis(sess.CreatedAt), millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleUntil))
+		millis(sess.CreatedAt), millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleUntil),
+		nullMillis(sess.ReauthAt))
 	if err != nil {
 		return s.fail("create session", err)
 	}
@@ -27,7 +28,8 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 func scanSession(row scanner) (*storage.Session, error) {
 	var sess storage.Session
 	err := row.Scan(&sess.ID, &sess.UserID, timeCol{&sess.AuthTime}, listCol{&sess.AMR}, &sess.IP, &sess.UserAgent,
-		timeCol{&sess.CreatedAt}, timeCol{&sess.LastSeenAt}, timeCol{&sess.ExpiresAt}, timeCol{&sess.IdleUntil})
+		timeCol{&sess.CreatedAt}, timeCol{&sess.LastSeenAt}, timeCol{&sess.ExpiresAt}, timeCol{&sess.IdleUntil},
+		timeCol{&sess.ReauthAt})
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +71,13 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 func (s *Store) TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error {
 	return s.execOne(ctx, "touch session", `UPDATE sessions SET last_seen_at = $2, idle_until = $3
 		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(now), millis(idleUntil))
+}
+
+// MarkReauthenticated sets the ReauthAt of the session id to at; a session
+// unknown, expired or idle at at gives storage.ErrNotFound.
+func (s *Store) MarkReauthenticated(ctx context.Context, id string, at time.Time) error {
+	return s.execOne(ctx, "mark session reauthenticated", `UPDATE sessions SET reauth_at = $2
+		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(at))
 }
 
 // DeleteSession removes the session id.
