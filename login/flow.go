@@ -1,7 +1,6 @@
 package login
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,36 +12,15 @@ import (
 )
 
 // loadRequest loads the auth request named by the form or query and checks
-// that it is live and belongs to this browser, binding it on first sight.
+// that it is live and belongs to this browser: the one whose flow cookie
+// /authorize bound it to (binding.go).
 func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, string, error) {
-	if id == "" || len(id) > 64 {
-		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
-	}
-	ar, err := h.Store.AuthRequestByID(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
-	}
+	ar, flow, err := h.boundRequest(r, id)
 	if err != nil {
-		return nil, "", fmt.Errorf("load auth request: %w", err)
+		return nil, "", err
 	}
-	useRequestLang(r.Context(), ar)
-	if !h.Now().Before(ar.ExpiresAt) || ar.Done {
+	if ar.Done {
 		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
-	}
-	flow := h.flowValue(w, r)
-	want := bindingHash(flow)
-	switch {
-	case ar.BindingHash == nil:
-		err := h.Store.BindAuthRequest(r.Context(), ar.ID, want)
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgOtherBrowser)
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("bind auth request: %w", err)
-		}
-		ar.BindingHash = want
-	case !bytes.Equal(ar.BindingHash, want):
-		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgOtherBrowser)
 	}
 	return ar, flow, nil
 }

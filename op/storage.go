@@ -81,6 +81,15 @@ func WithBrowserSession(ctx context.Context, sessionID string) context.Context {
 	return context.WithValue(ctx, browserSessionKey{}, sessionID)
 }
 
+type flowBindingKey struct{}
+
+// WithFlowBinding returns a context carrying the hash of the flow cookie
+// that /authorize set in the browser sending the request: the auth request
+// created in that context belongs to that browser alone.
+func WithFlowBinding(ctx context.Context, hash []byte) context.Context {
+	return context.WithValue(ctx, flowBindingKey{}, hash)
+}
+
 type clientIDKey struct{}
 
 // withClientID records the client a token request is for, so the signing
@@ -112,6 +121,13 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 			return nil, oidc.ErrInvalidRequest().WithDescription("PKCE (S256) is required for public clients")
 		}
 	}
+	// A request without a browser to belong to could be finished by
+	// anyone who learns its id: refuse it (the HTTP layer binds every
+	// /authorize, WithFlowBinding).
+	binding, _ := ctx.Value(flowBindingKey{}).([]byte)
+	if len(binding) == 0 {
+		return nil, fault(ctx, errors.New("create auth request: no browser binding"))
+	}
 	now := s.now()
 	ar := &storage.AuthRequest{
 		ID:                  sortableID(now),
@@ -128,6 +144,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		LoginHint:           req.LoginHint,
 		ACRValues:           req.ACRValues,
 		HintSubject:         userID,
+		BindingHash:         binding,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.AuthRequestTTL),
 	}

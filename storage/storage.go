@@ -169,6 +169,19 @@ type Counter struct {
 	BlockedUntil time.Time // zero when not blocked
 }
 
+// Reservation is an attempt counted on a counter before its secret is
+// checked (Store.ReserveAttempt).
+type Reservation struct {
+	// Granted is false when the counter was blocked: nothing was counted,
+	// and the attempt must not be evaluated.
+	Granted bool
+	// Counter is the counter once the attempt was counted: Failures is the
+	// attempt's place in its window, BlockedUntil is set when it was the
+	// last the limit allows.
+	Counter     Counter
+	WindowStart time.Time
+}
+
 // Limit describes how failures on one counter turn into a block.
 type Limit struct {
 	Max    int           // failures that trigger a block
@@ -329,9 +342,12 @@ type Store interface {
 	// AuthRequestByID returns the request even when expired; callers
 	// compare ExpiresAt with their clock.
 	AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error)
-	// BindAuthRequest sets the browser binding once; ErrConflict if another
-	// binding is already set.
-	BindAuthRequest(ctx context.Context, id string, bindingHash []byte) error
+	// ClaimAuthRequest lets a done request, bound to the browser whose flow
+	// cookie hashes to bindingHash, yield its one authorization response:
+	// the first claim succeeds, and every later one, like a claim with
+	// another binding or of a request not done yet, gives ErrConflict.
+	// Requests are bound when created (AuthRequest.BindingHash).
+	ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error
 	// SetAuthRequestUser records the user identified so far (not yet done).
 	SetAuthRequestUser(ctx context.Context, id, userID string) error
 	// CompleteAuthRequest marks the request done for userID.
@@ -407,6 +423,18 @@ type Store interface {
 	// still running at now is left unchanged; one whose window or block has
 	// passed starts again from one failure.
 	RecordFailure(ctx context.Context, key string, l Limit, now time.Time) (Counter, error)
+	// ReserveAttempt counts one attempt on the counter key under l before
+	// its secret is checked, in one atomic statement, unless the counter is
+	// blocked at now (Granted false, nothing counted). Failures count on
+	// through the window: a block that ends inside it is followed by a new
+	// one at the next attempt. The attempt that reaches l.Max is granted
+	// and blocks the counter until now+l.Block.
+	ReserveAttempt(ctx context.Context, key string, l Limit, now time.Time) (Reservation, error)
+	// ReleaseAttempts takes n attempts back from the counter key if its
+	// window still begins at windowStart (a success gives back its own and
+	// the earlier ones; an attempt that was not evaluated gives back
+	// itself), and lifts the block when fewer than max remain.
+	ReleaseAttempts(ctx context.Context, key string, n int, windowStart time.Time, max int) error
 	// Blocked returns the latest block among keys still running at now,
 	// or ErrNotFound when none is.
 	Blocked(ctx context.Context, keys []string, now time.Time) (Counter, error)

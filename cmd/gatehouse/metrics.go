@@ -272,6 +272,16 @@ func (s meteredStore) RecordFailure(ctx context.Context, key string, l storage.L
 	return c, err
 }
 
+// ReserveAttempt reserves an attempt and counts the block it begins: a
+// granted attempt that comes back blocked is the last its limit allowed.
+func (s meteredStore) ReserveAttempt(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Reservation, error) {
+	r, err := s.Store.ReserveAttempt(ctx, key, l, now)
+	if err == nil && r.Granted && !r.Counter.BlockedUntil.IsZero() {
+		s.m.blocked(key)
+	}
+	return r, err
+}
+
 // meteredMailer times and counts deliveries to the SMTP server.
 type meteredMailer struct {
 	mail.Sender

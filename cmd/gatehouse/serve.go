@@ -344,8 +344,13 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	// The protocol endpoints. /authorize answers errors it cannot redirect
 	// with an error page, and database failures with 503; end_session
 	// learns the browser's session.
-	r.Handle("/authorize", authorizeErrors(lh, provider))
-	r.Handle("/authorize/callback", authorizeErrors(lh, provider))
+	// /authorize binds the request it stores to the browser that sent it
+	// (a flow cookie); the callback that issues the code checks the cookie
+	// and answers each request once (login/binding.go).
+	r.Handle("/authorize", authorizeErrors(lh, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		provider.ServeHTTP(w, r.WithContext(op.WithFlowBinding(r.Context(), lh.FlowBinding(w, r))))
+	})))
+	r.Handle("/authorize/callback", authorizeErrors(lh, lh.CallbackGuard(provider)))
 	r.Handle("/end_session", formGuard(lh, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := lh.SessionID(r); id != "" {
 			r = r.WithContext(op.WithBrowserSession(r.Context(), id))

@@ -1,6 +1,9 @@
 package storagetest
 
 import (
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,8 +124,8 @@ func testAuthRequestNotFound(t *testing.T, s storage.Store) {
 	setupAuthRequest(t, s, "ar1")
 	_, err := s.AuthRequestByID(ctx, "nope")
 	wantErr(t, "AuthRequestByID", err, storage.ErrNotFound)
-	err = s.BindAuthRequest(ctx, "nope", hash("cookie"))
-	wantErr(t, "BindAuthRequest", err, storage.ErrNotFound)
+	err = s.ClaimAuthRequest(ctx, "nope", hash("cookie"))
+	wantErr(t, "ClaimAuthRequest", err, storage.ErrNotFound)
 	err = s.SetAuthRequestUser(ctx, "nope", "u1")
 	wantErr(t, "SetAuthRequestUser", err, storage.ErrNotFound)
 	err = s.CompleteAuthRequest(ctx, "nope", "u1", epoch(), []string{"pwd"}, "")
@@ -131,18 +134,40 @@ func testAuthRequestNotFound(t *testing.T, s storage.Store) {
 	wantErr(t, "DeleteAuthRequest", err, storage.ErrNotFound)
 }
 
-func testBindAuthRequest(t *testing.T, s storage.Store) {
+func testClaimAuthRequest(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	ar := setupAuthRequest(t, s, "ar1")
-	check(t, s.BindAuthRequest(ctx, "ar1", hash("cookie")))
-	check(t, s.BindAuthRequest(ctx, "ar1", hash("cookie")))
-	err := s.BindAuthRequest(ctx, "ar1", hash("another cookie"))
-	wantErr(t, "BindAuthRequest with another hash", err, storage.ErrConflict)
-
-	got, err := s.AuthRequestByID(ctx, "ar1")
-	check(t, err)
+	setupAuthRequest(t, s, "ar0") // the client and the user
+	ar := newAuthRequest("ar1", "c1", epoch())
 	ar.BindingHash = hash("cookie")
-	wantEqual(t, "auth request after binding", got, ar)
+	check(t, s.CreateAuthRequest(ctx, ar))
+
+	err := s.ClaimAuthRequest(ctx, "ar1", hash("cookie"))
+	wantErr(t, "ClaimAuthRequest before the request is done", err, storage.ErrConflict)
+	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", epoch(), []string{"pwd"}, "urn:gatehouse:loa:1"))
+	err = s.ClaimAuthRequest(ctx, "ar1", hash("another cookie"))
+	wantErr(t, "ClaimAuthRequest with another binding", err, storage.ErrConflict)
+
+	// Parallel claims of the right browser: exactly one wins.
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			switch err := s.ClaimAuthRequest(ctx, "ar1", hash("cookie")); {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, storage.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Errorf("ClaimAuthRequest: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != 19 {
+		t.Errorf("20 parallel claims: %d won and %d conflicted, want 1 and 19", wins.Load(), conflicts.Load())
+	}
+	err = s.ClaimAuthRequest(ctx, "ar1", hash("cookie"))
+	wantErr(t, "ClaimAuthRequest again", err, storage.ErrConflict)
 }
 
 func testAuthRequestProgress(t *testing.T, s storage.Store) {

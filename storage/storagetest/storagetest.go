@@ -82,7 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},
 		{"AuthRequestNotFound", testAuthRequestNotFound},
-		{"BindAuthRequest", testBindAuthRequest},
+		{"ClaimAuthRequest", testClaimAuthRequest},
 		{"AuthRequestProgress", testAuthRequestProgress},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 

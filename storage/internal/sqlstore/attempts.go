@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -47,6 +49,72 @@ ON CONFLICT (key) DO UPDATE SET
 		ELSE 0
 	END
 RETURNING key, failures, blocked_until`
+
+// reserveAttempt counts one attempt in a single statement unless the
+// counter is blocked: the upsert's WHERE leaves a blocked row alone, and
+// then RETURNING gives no row. Concurrent reservations on the same key are
+// serialised by the row lock (PostgreSQL re-checks the WHERE on the newest
+// row version) or by SQLite's single writer, so a limit of N grants exactly
+// N attempts however many arrive at once. Unlike recordFailure, an expired
+// block does not restart the count: only the end of the window does.
+//
+// Parameters: $1 key, $2 now, $3 window, $4 max, $5 until (Unix ms).
+const reserveAttempt = `
+INSERT INTO attempt_counters (key, failures, window_start, blocked_until)
+VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN CAST($5 AS BIGINT) ELSE 0 END)
+ON CONFLICT (key) DO UPDATE SET
+	failures = CASE
+		WHEN attempt_counters.window_start + $3 <= $2 THEN 1
+		ELSE attempt_counters.failures + 1
+	END,
+	window_start = CASE
+		WHEN attempt_counters.window_start + $3 <= $2 THEN $2
+		ELSE attempt_counters.window_start
+	END,
+	blocked_until = CASE
+		WHEN attempt_counters.window_start + $3 <= $2 THEN CASE WHEN 1 >= $4 THEN $5 ELSE 0 END
+		WHEN attempt_counters.failures + 1 >= $4 THEN $5
+		ELSE 0
+	END
+WHERE attempt_counters.blocked_until <= $2
+RETURNING key, failures, blocked_until, window_start`
+
+// ReserveAttempt counts one attempt on key unless it is blocked at now.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Reservation, error) {
+	var (
+		c              storage.Counter
+		blocked, start int64
+	)
+	err := s.db.QueryRowContext(ctx, reserveAttempt,
+		key, millis(now), l.Window.Milliseconds(), l.Max, millis(now.Add(l.Block))).
+		Scan(&c.Key, &c.Failures, &blocked, &start)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Reservation{Counter: storage.Counter{Key: key}}, nil
+	}
+	if err != nil {
+		return storage.Reservation{}, s.fail("reserve attempt", err)
+	}
+	if blocked != 0 {
+		c.BlockedUntil = time.UnixMilli(blocked).UTC()
+	}
+	return storage.Reservation{Granted: true, Counter: c, WindowStart: time.UnixMilli(start).UTC()}, nil
+}
+
+// ReleaseAttempts gives n attempts back to key, in the window that began at
+// windowStart only.
+func (s *Store) ReleaseAttempts(ctx context.Context, key string, n int, windowStart time.Time, max int) error {
+	if n <= 0 {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE attempt_counters SET
+		failures = CASE WHEN failures > $2 THEN failures - $2 ELSE 0 END,
+		blocked_until = CASE WHEN failures - $2 < $4 THEN 0 ELSE blocked_until END
+		WHERE key = $1 AND window_start = $3`, key, n, millis(windowStart), max)
+	if err != nil {
+		return s.fail("release attempts", err)
+	}
+	return nil
+}
 
 func scanCounter(row scanner) (*storage.Counter, error) {
 	var (

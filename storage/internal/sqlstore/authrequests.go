@@ -68,22 +68,26 @@ func (s *Store) AuthRequestByID(ctx context.Context, id string) (*storage.AuthRe
 	return ar, nil
 }
 
-// BindAuthRequest sets the browser binding of the auth request id. Binding
-// it again with the same hash succeeds; with another hash it gives
-// storage.ErrConflict.
-func (s *Store) BindAuthRequest(ctx context.Context, id string, bindingHash []byte) error {
+// claimedBinding replaces the binding of a claimed request: one byte, which
+// no SHA-256 binding equals, so that no browser can claim it again.
+var claimedBinding = []byte{0}
+
+// ClaimAuthRequest lets the done auth request id, bound to bindingHash,
+// yield its authorization response once: one conditional UPDATE, so that
+// parallel claims on any number of replicas have one winner.
+func (s *Store) ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error {
 	if len(bindingHash) == 0 {
-		return errors.New("storage: bind auth request: empty binding hash")
+		return errors.New("storage: claim auth request: empty binding hash")
 	}
-	err := s.execOne(ctx, "bind auth request", `UPDATE auth_requests SET binding_hash = $2
-		WHERE id = $1 AND (binding_hash IS NULL OR binding_hash = $2)`, id, bindingHash)
+	err := s.execOne(ctx, "claim auth request", `UPDATE auth_requests SET binding_hash = $3
+		WHERE id = $1 AND binding_hash = $2 AND done = $4`, id, bindingHash, claimedBinding, true)
 	if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	var one int
 	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM auth_requests WHERE id = $1`, id).Scan(&one)
 	if err != nil {
-		return s.fail("bind auth request", err)
+		return s.fail("claim auth request", err)
 	}
 	return storage.ErrConflict
 }
