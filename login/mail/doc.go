@@ -10,7 +10,8 @@
 // address that cannot be used); they never contain the message body.
 //
 // Log is the development sender used when no SMTP server is configured: it
-// logs that a message was not sent, with its recipient and subject, but
-// never its body, so one-time codes do not reach the log. Outbox keeps
+// logs that a message was not sent, with its recipient masked and its
+// subject redacted (digits and token-like words), never its body, so
+// one-time codes and link tokens do not reach the log. Outbox keeps
 // messages in memory for tests, which read codes from it.
 package mail

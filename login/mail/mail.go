@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	netmail "net/mail"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Errors returned by SMTP.Send, wrapped with details.
@@ -36,8 +41,11 @@ type Sender interface {
 }
 
 // Log is a Sender for development, used when no SMTP server is configured.
-// It sends nothing: it logs a warning with the recipient and subject of
-// each message. It never logs the body, which may hold a one-time code.
+// It sends nothing: it logs a warning that a message was not sent, with its
+// recipient masked and its subject with every digit and every long
+// token-like word redacted. It never logs the body. Emailed one-time codes
+// and the tokens of emailed links therefore never reach the log; to read
+// them, run a local SMTP server and point mail.smtp at it.
 type Log struct {
 	Logger *slog.Logger // nil means slog.Default()
 }
@@ -49,8 +57,48 @@ func (l Log) Send(ctx context.Context, m Message) error {
 		logger = slog.Default()
 	}
 	logger.WarnContext(ctx, "email not sent (no SMTP server configured)",
-		slog.String("to", m.To), slog.String("subject", m.Subject))
+		slog.String("to", maskAddress(m.To)),
+		slog.String("subject", redact(m.Subject)),
+		slog.String("note", "the content is not logged: it may hold a one-time code or a link; set mail.smtp.host to a local SMTP server to read it"))
 	return nil
+}
+
+// redacted replaces what redact hides.
+const redacted = "[redacted]"
+
+var (
+	longWord = regexp.MustCompile(`\S{16,}`)
+	digits   = regexp.MustCompile(`\p{Nd}+`)
+)
+
+// redact returns s with each word of 16 characters or more that is not
+// only letters (a token, a URL) and each run of digits replaced by
+// "[redacted]", so that s can be logged even if it holds a one-time code
+// or a link.
+func redact(s string) string {
+	s = longWord.ReplaceAllStringFunc(s, func(w string) string {
+		if strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }) {
+			return redacted
+		}
+		return w
+	})
+	return digits.ReplaceAllString(s, redacted)
+}
+
+// maskAddress returns the address in to with its local part cut to its
+// first character, as in "a***@example.com", and without the display
+// name; or "[redacted]" if to is not an address.
+func maskAddress(to string) string {
+	a, err := netmail.ParseAddress(to)
+	if err != nil {
+		return redacted
+	}
+	local, domain, ok := strings.Cut(a.Address, "@")
+	if !ok || local == "" {
+		return redacted
+	}
+	_, size := utf8.DecodeRuneInString(local)
+	return local[:size] + "***@" + domain
 }
 
 // Outbox is a Sender that keeps messages in memory, for tests and
