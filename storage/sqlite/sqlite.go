@@ -22,6 +22,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -145,7 +146,41 @@ func dataSource(url string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return "", fmt.Errorf("sqlite: %w", err)
 	}
+	if err := restrictFiles(path); err != nil {
+		return "", err
+	}
 	return path + "?" + pragmas, nil
+}
+
+// restrictFiles makes the database file at path, creating it if missing,
+// and its -wal and -shm files if present readable and writable by their
+// owner only, whatever the umask: they hold password hashes, sessions and
+// sealed secrets. SQLite would create the database 0644; it gives the -wal
+// and -shm files it creates later the mode of the database file.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(name, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("sqlite: restrict the mode of %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // migrateDSN migrates the database at dsn with golang-migrate, over a

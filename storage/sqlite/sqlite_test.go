@@ -1,7 +1,9 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -50,5 +52,49 @@ func TestOpenBadURL(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", url)
 		}
+	}
+}
+
+func TestFileModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+
+	tests := []struct {
+		name   string
+		before os.FileMode // mode of a database file made before Open; 0: none
+	}{
+		{name: "new database"},
+		{name: "database created 0644", before: 0o644},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gatehouse.db")
+			if tt.before != 0 {
+				if err := sqlite.Migrate(t.Context(), path); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, tt.before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := sqlite.Open(t.Context(), "sqlite:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// A write, so that the -wal and -shm files exist.
+			if err := s.CreateUser(t.Context(), &storage.User{ID: "u1", Email: "alice@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{path, path + "-wal", path + "-shm"} {
+				fi, err := os.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if perm := fi.Mode().Perm(); perm != 0o600 {
+					t.Errorf("%s has mode %v, want -rw-------", filepath.Base(name), perm)
+				}
+			}
+		})
 	}
 }
