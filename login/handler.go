@@ -146,7 +146,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Get("/signed-out", h.serve(h.signedOut))
 	r.Get("/lang", h.serve(h.switchLang))
 	static, _ := fs.Sub(h.Pages, "static")
-	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
+	fileServer := http.StripPrefix("/static/", http.FileServerFS(filesOnly{static}))
 	r.Get("/static/*", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		fileServer.ServeHTTP(w, r)
