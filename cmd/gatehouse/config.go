@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -85,6 +87,10 @@ type DatabaseConfig struct {
 	// keeps the URL's pool_max_conns, else postgres.DefaultMaxConns (twice
 	// the CPUs, at least 8).
 	MaxConns int `yaml:"max_conns"`
+	// InsecureHosts lists the PostgreSQL hosts that URL may reach without
+	// verified TLS (sslmode other than verify-full). Loopback hosts and
+	// unix sockets need not be listed.
+	InsecureHosts []string `yaml:"insecure_hosts"`
 }
 
 // SecretsConfig is the "secrets" section.
@@ -111,6 +117,9 @@ type SMTPConfig struct {
 	Password string `yaml:"password"`
 	// TLS is "starttls", "tls" (implicit TLS) or "none".
 	TLS string `yaml:"tls"`
+	// InsecureHosts lists the SMTP hosts that may be reached with TLS
+	// "none". Loopback hosts need not be listed.
+	InsecureHosts []string `yaml:"insecure_hosts"`
 }
 
 // SecondFactorConfig is the "second_factor" section.
@@ -246,11 +255,11 @@ func DefaultConfig() *Config {
 			TrustedProxies: []string{},
 			MaxBodyBytes:   64 << 10,
 		},
-		Database: DatabaseConfig{URL: "sqlite:data/gatehouse.db"},
+		Database: DatabaseConfig{URL: "sqlite:data/gatehouse.db", InsecureHosts: []string{}},
 		Secrets:  SecretsConfig{KeyFile: "data/secret.key"},
 		Mail: MailConfig{
 			From: "Gatehouse <no-reply@localhost>",
-			SMTP: SMTPConfig{Port: 587, TLS: "starttls"},
+			SMTP: SMTPConfig{Port: 587, TLS: "starttls", InsecureHosts: []string{}},
 		},
 		SecondFactor: SecondFactorConfig{
 			EmailCodeTTL:        Duration{60 * time.Second},
@@ -614,6 +623,12 @@ func (c *Config) Validate() error {
 		// The URL is not quoted: it may hold a password.
 		bad("database.url", "must be sqlite:PATH or a postgres://user:pass@host:5432/db URL")
 	}
+	if driver, dsn, _ := databaseDriver(c.Database.URL); driver == "postgres" {
+		for _, err := range checkPostgresTLS(dsn, c.Database.InsecureHosts) {
+			bad("database.url", "%v", err)
+		}
+	}
+	checkInsecureHosts(bad, "database.insecure_hosts", c.Database.InsecureHosts)
 	if n := c.Database.MaxConns; n < 0 || n > 10000 {
 		bad("database.max_conns", "must be from 0 (the default size) to 10000, not %d", n)
 	}
@@ -628,6 +643,11 @@ func (c *Config) Validate() error {
 		bad("mail.smtp.port", "must be from 1 to 65535, not %d", p)
 	}
 	oneOf("mail.smtp.tls", c.Mail.SMTP.TLS, "starttls", "tls", "none")
+	if host := c.Mail.SMTP.Host; host != "" && c.Mail.SMTP.TLS == "none" && !isLoopbackHost(host) && !hostListed(c.Mail.SMTP.InsecureHosts, host) {
+		bad("mail.smtp.tls", "none would send mail, one-time codes included, unencrypted to %s: use starttls or tls, or list %s in mail.smtp.insecure_hosts to accept that",
+			host, host)
+	}
+	checkInsecureHosts(bad, "mail.smtp.insecure_hosts", c.Mail.SMTP.InsecureHosts)
 
 	// Every duration must be positive.
 	for key, f := range configLeaves(reflect.ValueOf(c).Elem(), "") {
@@ -691,6 +711,101 @@ func checkIssuer(s string) error {
 	return nil
 }
 
+// isLoopbackHost reports whether host is "localhost" or a loopback IP
+// address (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// hostListed reports whether host is one of hosts, ignoring case.
+func hostListed(hosts []string, host string) bool {
+	return slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, host) })
+}
+
+// checkInsecureHosts reports, through bad, the entries of the list key
+// that are not a host name or an IP address.
+func checkInsecureHosts(bad func(key, format string, args ...any), key string, hosts []string) {
+	for _, h := range hosts {
+		if _, err := netip.ParseAddr(h); err == nil {
+			continue
+		}
+		if h == "" || strings.ContainsAny(h, ":/@?# \t") {
+			bad(key, "%q is not a host name or an IP address (write it without a scheme or port)", h)
+		}
+	}
+}
+
+// checkPostgresTLS returns an error for each host the PostgreSQL URL dsn
+// would connect to without verified TLS (sslmode other than verify-full),
+// unless the host is loopback, a unix socket or one of insecure. It reads
+// dsn as pgx does, PG… environment variables included. No error holds the
+// URL's password.
+func checkPostgresTLS(dsn string, insecure []string) []error {
+	pc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		// pgconn's error shows the URL with its password masked.
+		return []error{err}
+	}
+	type link struct {
+		host string
+		tls  *tls.Config
+	}
+	links := []link{{pc.Host, pc.TLSConfig}}
+	for _, f := range pc.Fallbacks {
+		links = append(links, link{f.Host, f.TLSConfig})
+	}
+	var errs []error
+	var refused []string
+	for _, l := range links {
+		switch {
+		case strings.HasPrefix(l.host, "/"), isLoopbackHost(l.host):
+		case l.tls != nil && !l.tls.InsecureSkipVerify:
+		case hostListed(insecure, l.host), slices.Contains(refused, l.host):
+		default:
+			refused = append(refused, l.host)
+			errs = append(errs, fmt.Errorf("the link to %s is not verified TLS: add sslmode=verify-full to the URL, or list %s in database.insecure_hosts to accept that",
+				l.host, l.host))
+		}
+	}
+	return errs
+}
+
+// insecureLinks returns, for the start-up warning, a description of each
+// link to another host that c allows without verified TLS because the host
+// is listed in mail.smtp.insecure_hosts or database.insecure_hosts.
+func (c *Config) insecureLinks() []string {
+	var links []string
+	if host := c.Mail.SMTP.Host; host != "" && c.Mail.SMTP.TLS == "none" && !isLoopbackHost(host) {
+		links = append(links, "SMTP to "+host+" without TLS (mail.smtp.insecure_hosts)")
+	}
+	if driver, dsn, _ := databaseDriver(c.Database.URL); driver == "postgres" && len(c.Database.InsecureHosts) > 0 {
+		if pc, err := pgconn.ParseConfig(dsn); err == nil {
+			hosts := []*pgconn.FallbackConfig{{Host: pc.Host, TLSConfig: pc.TLSConfig}}
+			hosts = append(hosts, pc.Fallbacks...)
+			var seen []string
+			for _, f := range hosts {
+				if (f.TLSConfig == nil || f.TLSConfig.InsecureSkipVerify) && hostListed(c.Database.InsecureHosts, f.Host) &&
+					!slices.Contains(seen, f.Host) {
+					seen = append(seen, f.Host)
+					links = append(links, "PostgreSQL to "+f.Host+" without verified TLS (database.insecure_hosts)")
+				}
+			}
+		}
+	}
+	return links
+}
+
+// warnInsecureLinks logs a warning for each of c.insecureLinks.
+func (c *Config) warnInsecureLinks(logger *slog.Logger) {
+	for _, l := range c.insecureLinks() {
+		logger.Warn("link without verified TLS, allowed by configuration", "link", l)
+	}
+}
+
 // TrustedProxies returns http.trusted_proxies parsed, with host bits cleared
 // and single addresses as /32 or /128 prefixes. Entries that do not parse,
 // which Validate reports, are left out.
@@ -744,6 +859,8 @@ func databaseDriver(s string) (driver, dsn string, ok bool) {
 func (c Config) Redacted() Config {
 	const redacted = "REDACTED"
 	c.HTTP.TrustedProxies = slices.Clone(c.HTTP.TrustedProxies)
+	c.Database.InsecureHosts = slices.Clone(c.Database.InsecureHosts)
+	c.Mail.SMTP.InsecureHosts = slices.Clone(c.Mail.SMTP.InsecureHosts)
 	if c.Mail.SMTP.Password != "" {
 		c.Mail.SMTP.Password = redacted
 	}

@@ -147,7 +147,7 @@ http:
   address: :8443
   trusted_proxies: [10.0.0.0/8, "192.0.2.1"]
 database:
-  url: postgres://gatehouse:secret@db:5432/gatehouse
+  url: postgres://gatehouse:secret@db:5432/gatehouse?sslmode=verify-full
 mail:
   smtp: {host: smtp.example.com, port: 465, tls: tls}
 lockout:
@@ -165,7 +165,7 @@ session:
 	want.Issuer = "https://id.example.com"
 	want.HTTP.Address = ":8443"
 	want.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1"}
-	want.Database.URL = "postgres://gatehouse:secret@db:5432/gatehouse"
+	want.Database.URL = "postgres://gatehouse:secret@db:5432/gatehouse?sslmode=verify-full"
 	want.Mail.SMTP.Host = "smtp.example.com"
 	want.Mail.SMTP.Port = 465
 	want.Mail.SMTP.TLS = "tls"
@@ -187,8 +187,8 @@ func TestLoadConfigEnv(t *testing.T) {
 	}{
 		{
 			name:   "string",
-			env:    map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://db/gatehouse"},
-			modify: func(c *Config) { c.Database.URL = "postgres://db/gatehouse" },
+			env:    map[string]string{"GATEHOUSE_DATABASE_URL": "postgres://db/gatehouse?sslmode=verify-full"},
+			modify: func(c *Config) { c.Database.URL = "postgres://db/gatehouse?sslmode=verify-full" },
 		},
 		{
 			name:   "nested string",
@@ -214,6 +214,23 @@ func TestLoadConfigEnv(t *testing.T) {
 			name:   "list",
 			env:    map[string]string{"GATEHOUSE_HTTP_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1,,"},
 			modify: func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1"} },
+		},
+		{
+			name: "insecure hosts",
+			env: map[string]string{
+				"GATEHOUSE_DATABASE_URL":             "postgres://db/gatehouse",
+				"GATEHOUSE_DATABASE_INSECURE_HOSTS":  "db",
+				"GATEHOUSE_MAIL_SMTP_HOST":           "relay.internal",
+				"GATEHOUSE_MAIL_SMTP_TLS":            "none",
+				"GATEHOUSE_MAIL_SMTP_INSECURE_HOSTS": "relay.internal, 10.0.0.25",
+			},
+			modify: func(c *Config) {
+				c.Database.URL = "postgres://db/gatehouse"
+				c.Database.InsecureHosts = []string{"db"}
+				c.Mail.SMTP.Host = "relay.internal"
+				c.Mail.SMTP.TLS = "none"
+				c.Mail.SMTP.InsecureHosts = []string{"relay.internal", "10.0.0.25"}
+			},
 		},
 		{
 			name: "env wins over file",
@@ -448,11 +465,49 @@ func TestValidate(t *testing.T) {
 		{"proxies", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1"} }, ""},
 		{"proxy with zone", func(c *Config) { c.HTTP.TrustedProxies = []string{"fe80::1%eth0"} }, "http.trusted_proxies:"},
 		{"body size", func(c *Config) { c.HTTP.MaxBodyBytes = 0 }, "http.max_body_bytes: must be positive"},
-		{"postgresql URL", func(c *Config) { c.Database.URL = "postgresql://db/gatehouse" }, ""},
+		{"postgresql URL", func(c *Config) { c.Database.URL = "postgresql://db/gatehouse?sslmode=verify-full" }, ""},
+		{"postgres without sslmode", func(c *Config) { c.Database.URL = "postgres://u:hunter2@db.example.com/gatehouse" },
+			"database.url: the link to db.example.com is not verified TLS: add sslmode=verify-full to the URL, or list db.example.com in database.insecure_hosts"},
+		{"postgres sslmode=require", func(c *Config) { c.Database.URL = "postgres://db.example.com/gatehouse?sslmode=require" }, "database.url: the link to db.example.com is not verified TLS"},
+		{"postgres sslmode=verify-ca", func(c *Config) { c.Database.URL = "postgres://db.example.com/gatehouse?sslmode=verify-ca" }, "database.url: the link to db.example.com"},
+		{"postgres sslmode=disable", func(c *Config) { c.Database.URL = "postgres://10.1.2.3/gatehouse?sslmode=disable" }, "database.url: the link to 10.1.2.3"},
+		{"postgres second host", func(c *Config) {
+			c.Database.URL = "postgres://127.0.0.1:5432,db2.example.com:5432/gatehouse?sslmode=disable"
+		}, "database.url: the link to db2.example.com"},
+		{"postgres host parameter", func(c *Config) { c.Database.URL = "postgres:///gatehouse?host=db.example.com" }, "database.url: the link to db.example.com"},
+		{"postgres listed", func(c *Config) {
+			c.Database.URL = "postgres://db.example.com/gatehouse?sslmode=require"
+			c.Database.InsecureHosts = []string{"DB.example.com"}
+		}, ""},
+		{"postgres other host listed", func(c *Config) {
+			c.Database.URL = "postgres://db.example.com/gatehouse?sslmode=require"
+			c.Database.InsecureHosts = []string{"db2.example.com"}
+		}, "database.url: the link to db.example.com"},
+		{"postgres loopback", func(c *Config) { c.Database.URL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable" }, ""},
+		{"postgres localhost", func(c *Config) { c.Database.URL = "postgres://localhost/test" }, ""},
+		{"postgres ::1", func(c *Config) { c.Database.URL = "postgres://[::1]:5432/test?sslmode=disable" }, ""},
+		{"postgres unix socket", func(c *Config) { c.Database.URL = "postgres:///gatehouse?host=/run/postgresql" }, ""},
+		{"postgres password not shown", func(c *Config) { c.Database.URL = "postgres://u:hunter2@db.example.com/gatehouse?sslmode=bogus" }, "database.url:"},
+		{"bad database insecure host", func(c *Config) { c.Database.InsecureHosts = []string{"db:5432"} }, `database.insecure_hosts: "db:5432" is not a host name`},
 		{"empty sqlite path", func(c *Config) { c.Database.URL = "sqlite:" }, "database.url:"},
 		{"key file", func(c *Config) { c.Secrets.KeyFile = "" }, "secrets.key_file: must be set"},
 		{"bare mail.from", func(c *Config) { c.Mail.From = "no-reply@example.com" }, ""},
 		{"TLS none", func(c *Config) { c.Mail.SMTP.TLS = "none" }, ""},
+		{"TLS none to loopback", func(c *Config) { c.Mail.SMTP.Host, c.Mail.SMTP.TLS = "127.0.0.1", "none" }, ""},
+		{"TLS none to localhost", func(c *Config) { c.Mail.SMTP.Host, c.Mail.SMTP.TLS = "localhost", "none" }, ""},
+		{"TLS none to ::1", func(c *Config) { c.Mail.SMTP.Host, c.Mail.SMTP.TLS = "::1", "none" }, ""},
+		{"TLS none to remote", func(c *Config) { c.Mail.SMTP.Host, c.Mail.SMTP.TLS = "smtp.example.com", "none" },
+			"mail.smtp.tls: none would send mail, one-time codes included, unencrypted to smtp.example.com: use starttls or tls, or list smtp.example.com in mail.smtp.insecure_hosts"},
+		{"TLS none to listed", func(c *Config) {
+			c.Mail.SMTP.Host, c.Mail.SMTP.TLS = "relay.internal", "none"
+			c.Mail.SMTP.InsecureHosts = []string{"relay.internal"}
+		}, ""},
+		{"TLS none to other listed", func(c *Config) {
+			c.Mail.SMTP.Host, c.Mail.SMTP.TLS = "smtp.example.com", "none"
+			c.Mail.SMTP.InsecureHosts = []string{"relay.internal"}
+		}, "mail.smtp.tls: none would send mail"},
+		{"starttls to remote", func(c *Config) { c.Mail.SMTP.Host = "smtp.example.com" }, ""},
+		{"bad SMTP insecure host", func(c *Config) { c.Mail.SMTP.InsecureHosts = []string{"smtp://relay"} }, `mail.smtp.insecure_hosts: "smtp://relay" is not a host name`},
 		{"zero duration", func(c *Config) { c.Lockout.BlockDuration = Duration{} }, "lockout.block_duration: must be positive"},
 		{"negative duration", func(c *Config) { c.SecondFactor.EmailResendCooldown = Duration{-time.Second} }, "second_factor.email_resend_cooldown: must be positive"},
 		{"TOTP issuer colon", func(c *Config) { c.SecondFactor.TOTPIssuer = "Acme: SSO" }, "second_factor.totp_issuer: must not contain a colon"},

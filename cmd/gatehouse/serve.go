@@ -64,6 +64,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	logger := newLogger(cfg, env.stderr)
 	// zitadel's op logs through slog.Default; set it once, here.
 	slog.SetDefault(logger)
+	cfg.warnInsecureLinks(logger)
 
 	// SQLite supports one server: a second serve on the file refuses to
 	// start (lock.go).
