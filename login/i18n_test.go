@@ -173,7 +173,7 @@ func TestGoTextsTranslated(t *testing.T) {
 			t.Errorf("the scan of the Go code missed %q", must)
 		}
 	}
-	for _, e := range []*policy.Error{policy.ErrTooShort, policy.ErrTooLong, policy.ErrCommon} {
+	for _, e := range []*policy.Error{policy.ErrTooShort, policy.ErrTooLong, policy.ErrCommon, policy.ErrBreached, policy.ErrUnchecked} {
 		texts[e.Message] = token.Position{Filename: "login/password/policy"}
 	}
 	for s, pos := range texts {

@@ -130,7 +130,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if secret != again {
 		return fail(http.StatusBadRequest, msgPasswordsDiffer)
 	}
-	if err := policy.Check(secret, u.Email, u.Name); err != nil {
+	if err := h.Passwords.Check(secret, u.Email, u.Name); err != nil {
 		return fail(http.StatusBadRequest, err.Error())
 	}
 

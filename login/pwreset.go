@@ -8,7 +8,6 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
-	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -177,7 +176,7 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 	if secret != again {
 		return fail(msgPasswordsDiffer)
 	}
-	if err := policy.Check(secret, "", ""); err != nil {
+	if err := h.Passwords.Check(secret, "", ""); err != nil {
 		return fail(err.Error())
 	}
 
@@ -195,7 +194,7 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
 	}
-	if err := policy.Check(secret, u.Email, u.Name); err != nil {
+	if err := h.Passwords.Check(secret, u.Email, u.Name); err != nil {
 		// The password is the account's own address or name. The link is
 		// used up: the form goes on with a new one that expires with it.
 		next, err2 := h.issueToken(ctx, u.ID, purposeResetPassword, t.Data, t.ExpiresAt)

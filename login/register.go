@@ -11,7 +11,6 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
-	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -101,7 +100,7 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	case secret != again:
 		return fail(http.StatusBadRequest, msgPasswordsDiffer)
 	}
-	if err := policy.Check(secret, email, name); err != nil {
+	if err := h.Passwords.Check(secret, email, name); err != nil {
 		return fail(http.StatusBadRequest, err.Error())
 	}
 

@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -38,10 +37,15 @@ func withStore(ctx context.Context, configPath string, env *environ, f func(*Con
 // acting as the CLI. A service error that is the caller's input becomes a
 // usage error of command (exit 2); the others keep exit 1.
 func withService(ctx context.Context, command, configPath string, env *environ, f func(*adminService) error) error {
-	err := withStore(ctx, configPath, env, func(_ *Config, s storage.Store) error {
+	err := withStore(ctx, configPath, env, func(cfg *Config, s storage.Store) error {
+		passwords, err := newHasher(cfg, nil)
+		if err != nil {
+			return err
+		}
+		defer passwords.Breached.Close()
 		// Only problems reach the terminal; the command's output says
 		// what it did.
-		svc := newAdminService(s, password.NewHasher(password.OWASP), clockFromEnv(env.getenv), "an administrator (CLI)")
+		svc := newAdminService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
 		svc.logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		return f(svc)
 	})

@@ -157,6 +157,10 @@ type PasswordConfig struct {
 	IPMaxAttempts int `yaml:"ip_max_attempts"`
 	// BlockDuration is how long either block lasts.
 	BlockDuration Duration `yaml:"block_duration"`
+	// BreachedFile, if set, names a local copy of the Pwned Passwords list
+	// (SHA-1 "HASH:COUNT" lines sorted by hash); new passwords found in it
+	// are refused. Empty: no such check.
+	BreachedFile string `yaml:"breached_file"`
 }
 
 // RegistrationConfig is the "registration" section: accounts people create

@@ -239,10 +239,14 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	mailer = obs.mailer(mailer)
 	pwBlock := cfg.Password.BlockDuration.Duration
 	otpBlock := cfg.Lockout.BlockDuration.Duration
+	passwords, err := newHasher(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	lh := &login.Handler{
 		Store:     store,
 		Pages:     templates.FS,
-		Passwords: password.NewHasher(password.OWASP),
+		Passwords: passwords,
 		// One IP block closes every step: a block earned with codes also
 		// refuses passwords, and the other way round.
 		Limiter: &lockout.Limiter{

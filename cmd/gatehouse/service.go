@@ -13,7 +13,6 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/password"
-	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -392,7 +391,7 @@ func (s *adminService) CreateUser(ctx context.Context, spec userSpec) (*userView
 	if len(name) > 200 {
 		return nil, failf(errInvalid, "the name is longer than 200 bytes")
 	}
-	if err := policy.Check(spec.Password, addr.Address, name); err != nil {
+	if err := s.passwords.Check(spec.Password, addr.Address, name); err != nil {
 		return nil, failf(errRefused, "password: %v", err)
 	}
 	now := s.now()

@@ -68,9 +68,11 @@ var russian = map[string]string{
 	"Accounts are created by an administrator here. Ask yours for one.": "Здесь учётные записи создаёт администратор. Обратитесь к нему.",
 
 	// ---- Password rules (login/password/policy) ----
-	"Use at least 8 characters.":                       "Используйте не менее 8 символов.",
-	"Use at most 1024 bytes.":                          "Используйте не более 1024 байт.",
-	"This password is too common. Choose another one.": "Этот пароль слишком распространён. Выберите другой.",
+	"Use at least 8 characters.":                                                "Используйте не менее 8 символов.",
+	"Use at most 1024 bytes.":                                                   "Используйте не более 1024 байт.",
+	"This password is too common. Choose another one.":                          "Этот пароль слишком распространён. Выберите другой.",
+	"This password appears in a known data breach. Choose another one.":         "Этот пароль есть в известной утечке данных. Выберите другой.",
+	"The password could not be checked just now. Please try again in a moment.": "Сейчас не удалось проверить пароль. Попробуйте ещё раз чуть позже.",
 
 	// ---- Layout ----
 	"Language": "Язык",

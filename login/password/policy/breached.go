@@ -95,8 +95,13 @@ func newBreached(f *os.File, logger *slog.Logger) (*Breached, error) {
 	return b, nil
 }
 
-// Close closes the file.
-func (b *Breached) Close() error { return b.f.Close() }
+// Close closes the file. A nil b has nothing to close.
+func (b *Breached) Close() error {
+	if b == nil {
+		return nil
+	}
+	return b.f.Close()
+}
 
 // Check returns ErrBreached if password, exactly as typed, is on the list,
 // ErrUnchecked if the list could not be read, and nil otherwise. A nil b
