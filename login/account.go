@@ -56,6 +56,9 @@ var eventNames = map[string]string{
 	"recovery.used":    "Recovery code used",
 	"recovery.issued":  "New recovery codes",
 	"email.changed":    "Email address changed",
+	"email.reverted":   "Email address restored, signed out everywhere",
+	"reauth.succeeded": "Confirmed it was you",
+	"reauth.failed":    "Failed confirmation that it was you",
 	"password.changed": "Password changed",
 
 	"webauthn.clone_warning": "Security key refused: it may have been copied",
@@ -140,9 +143,12 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 // changes only when it is opened.
 func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
 	r, _ = h.withIP(r)
-	_, u, err := h.accountForm(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
+	}
+	if h.stepUp(w, r, sess, "/account") {
+		return nil
 	}
 	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email")))
 	if err != nil || addr.Name != "" {
@@ -200,17 +206,21 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 		return fmt.Errorf("set email: %w", err)
 	}
 	h.event(ctx, "email.changed", u.ID, "", "")
-	h.notify(ctx, &old, "Your email address was changed",
-		i18n.Tf(langOf(ctx), "The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, contact your administrator at once.\n", t.Data))
+	if err := h.emailChangedNotice(ctx, &old, t.Data); err != nil {
+		return err
+	}
 	http.Redirect(w, r, "/account?done=email", http.StatusSeeOther)
 	return nil
 }
 
 // endSession signs out one of the user's sessions.
 func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.accountForm(r)
+	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
+	}
+	if h.stepUp(w, r, sess, "/account") {
+		return nil
 	}
 	id := r.PostForm.Get("session")
 	list, err := h.Store.UserSessions(r.Context(), u.ID, h.Now())
@@ -232,6 +242,9 @@ func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error
 	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
+	}
+	if h.stepUp(w, r, sess, "/account") {
+		return nil
 	}
 	if _, err := h.Store.DeleteUserSessionsExcept(r.Context(), u.ID, sess.ID); err != nil {
 		return fmt.Errorf("delete sessions: %w", err)

@@ -27,6 +27,7 @@ const (
 	msgCodeSent     = "We sent a 6-digit code to %s. It is valid until %s."
 	msgCodeResent   = "We sent a new code to %s. The previous code no longer works. The new one is valid until %s."
 	msgCooldown     = "A code was sent a moment ago. You can ask for another one in %d seconds."
+	msgTooManyCodes = "Too many codes were sent. Please try again later in %d minutes."
 	msgSendFailed   = "We couldn't send the code, try again."
 	msgCodeExpired  = "This code has expired or was replaced by a newer one. Ask for a new code."
 	msgStartAgain   = "Too many wrong codes. Please sign in again."
@@ -118,6 +119,17 @@ func newCode() string {
 type sendResult struct {
 	info  string // shown as information
 	alert string // shown as an error
+	// limited says that nothing was sent because of the resend cooldown
+	// or the cap on code emails: the page answers 429.
+	limited bool
+}
+
+// status is the HTTP status of a page that reports r.
+func (r sendResult) status() int {
+	if r.limited {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusOK
 }
 
 // sendCode makes a new code the only live one of (u, purpose, binding) and
@@ -141,16 +153,30 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return sendResult{}, fmt.Errorf("load code: %w", err)
 	}
+	// Every email counts against the cap per account and per client IP,
+	// reserved before anything is sent; one that is not sent is given back.
+	sent, capped, err := h.MailLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return sendResult{}, err
+	}
+	if sent == nil {
+		h.event(ctx, "code.capped", u.ID, "", purpose)
+		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgTooManyCodes, max(1, lockout.MinutesLeft(now, capped)))}, nil
+	}
+	unsent := func(err error) error { return errors.Join(err, sent.Cancel(ctx)) }
 	err = h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
 	if errors.Is(err, storage.ErrConflict) {
+		if err := unsent(nil); err != nil {
+			return sendResult{}, err
+		}
 		wait := h.ResendCooldown
 		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
 			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
 		}
-		return sendResult{alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
+		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
 	}
 	if err != nil {
-		return sendResult{}, fmt.Errorf("issue code: %w", err)
+		return sendResult{}, unsent(fmt.Errorf("issue code: %w", err))
 	}
 	lang := langOf(ctx)
 	msg := mail.Message{
@@ -167,12 +193,15 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		// The unsent code is void, and the code the user already had works
 		// again: a failed send changes nothing and costs no cooldown.
 		if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
-			return sendResult{}, fmt.Errorf("void unsent code: %w", err)
+			return sendResult{}, unsent(fmt.Errorf("void unsent code: %w", err))
 		}
 		if old != nil {
 			if err := h.Store.IssueCode(ctx, old, 0, now); err != nil {
-				return sendResult{}, fmt.Errorf("restore previous code: %w", err)
+				return sendResult{}, unsent(fmt.Errorf("restore previous code: %w", err))
 			}
+		}
+		if err := unsent(nil); err != nil {
+			return sendResult{}, err
 		}
 		return sendResult{alert: msgSendFailed}, nil
 	}
@@ -189,6 +218,9 @@ type codeCheck struct {
 	ok      bool
 	message string // for the page when !ok
 	blocked bool   // the IP or account is now blocked
+	// attempt is the reserved attempt of a right code whose release the
+	// caller makes (tryCode); nil otherwise.
+	attempt *lockout.Attempt
 }
 
 // checkCode verifies a code for factor under the one limiter of every code
@@ -196,26 +228,51 @@ type codeCheck struct {
 // secret must already be active); for email the newest code of
 // (purpose, binding).
 func (h *Handler) checkCode(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool, ip netip.Addr) (codeCheck, error) {
-	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
+	res, err := h.tryCode(ctx, u, factor, purpose, binding, code, confirmed, ip, nil)
+	if err != nil || !res.ok {
+		return res, err
+	}
+	return res, res.attempt.Succeeded(ctx)
+}
+
+// errNotPending says that the step a code was posted to ended while the
+// attempt was reserved: another request completed or ended it.
+var errNotPending = userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+
+// tryCode is checkCode in two halves: the attempt is reserved (counted)
+// before the code is verified, so that parallel guesses get no more checks
+// than the limits allow, and a right code's attempt is left for the caller
+// to release with res.attempt.Succeeded once the step it unlocks is done.
+// pending, when set, is asked after the reservation whether the step is
+// still waiting for this code: a sign-in completed or ended by a parallel
+// request meanwhile answers errNotPending, and the attempt is given back.
+func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool, ip netip.Addr, pending func(context.Context) (bool, error)) (codeCheck, error) {
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
 		return codeCheck{}, err
-	} else if !until.IsZero() {
+	}
+	if attempt == nil {
 		return codeCheck{message: h.blockedMessage(ctx, until), blocked: true}, nil
+	}
+	if pending != nil {
+		still, err := pending(ctx)
+		if err == nil && !still {
+			err = errNotPending
+		}
+		if err != nil {
+			return codeCheck{}, errors.Join(err, attempt.Cancel(ctx))
+		}
 	}
 	code = strings.TrimSpace(code)
 	ok, err := h.verify(ctx, u, factor, purpose, binding, code, confirmed)
 	if err != nil {
-		return codeCheck{}, err
+		// Not checked: the attempt is given back.
+		return codeCheck{}, errors.Join(err, attempt.Cancel(ctx))
 	}
 	if ok {
-		if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
-			return codeCheck{}, err
-		}
-		return codeCheck{ok: true}, nil
+		return codeCheck{ok: true, attempt: attempt}, nil
 	}
-	res, err := h.OTPLimiter.Fail(ctx, ip, u.ID)
-	if err != nil {
-		return codeCheck{}, err
-	}
+	res := attempt.Failed()
 	h.event(ctx, "code.failed", u.ID, "", factor)
 	if res.BlockedUntil.IsZero() {
 		return codeCheck{message: i18n.Tf(langOf(ctx), msgWrongCode, res.Remaining)}, nil

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -73,10 +75,11 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 // sessionSatisfies reports whether sess may answer ar without a new
-// sign-in: prompt=login and an exceeded max_age demand one, and an
-// id_token_hint must name the session's user.
+// sign-in: a session below the acr that acr_values ask for (acr.go),
+// prompt=login and an exceeded max_age demand one, and an id_token_hint
+// must name the session's user.
 func (h *Handler) sessionSatisfies(sess *storage.Session, ar *storage.AuthRequest) bool {
-	if keyRequired(ar) && !usedKey(sess.AMR) {
+	if !acrSatisfied(sess.AMR, ar) {
 		return false
 	}
 	if slices.Contains(ar.Prompt, "login") {
@@ -132,24 +135,35 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		return h.showForm(w, r, ar, flow, http.StatusUnauthorized, email, msgBadCredentials)
 	}
 
-	until, err := h.Limiter.Blocked(ctx, ip, email)
+	u, err := h.Store.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load user: %w", err)
+	}
+	// The attempt is counted before the password is checked, so parallel
+	// guesses get no more checks than the limits allow. The browser the
+	// account last signed in from counts its failures apart (device.go).
+	var (
+		attempt *lockout.Attempt
+		until   time.Time
+	)
+	if device := h.deviceOf(r, userID(u)); device != "" {
+		attempt, until, err = h.Limiter.ReserveOnDevice(ctx, ip, email, device)
+	} else {
+		attempt, until, err = h.Limiter.Reserve(ctx, ip, email)
+	}
 	if err != nil {
 		return err
 	}
-	if !until.IsZero() {
+	if attempt == nil {
 		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, until))
 	}
 
-	u, err := h.Store.UserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	if u == nil {
 		err = h.Passwords.VerifyDummy(secret)
 		if err == nil {
 			err = storage.ErrNotFound // fails like a wrong password
 		}
-	case err != nil:
-		return fmt.Errorf("load user: %w", err)
-	default:
+	} else {
 		err = h.Passwords.Verify(u.PasswordHash, secret)
 		if err == nil && u.Disabled {
 			err = errors.New("account disabled")
@@ -165,18 +179,14 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	if errors.Is(err, password.ErrBusy) {
 		// The password was not checked: not an attempt (busy.go).
+		if err := attempt.Cancel(ctx); err != nil {
+			return err
+		}
 		return h.busy(w, r, ar, flow, email)
 	}
 	if err != nil {
-		uid := ""
-		if u != nil {
-			uid = u.ID
-		}
-		h.event(ctx, "signin.failed", uid, ar.ClientID, "password")
-		res, ferr := h.Limiter.Fail(ctx, ip, email)
-		if ferr != nil {
-			return ferr
-		}
+		h.event(ctx, "signin.failed", userID(u), ar.ClientID, "password")
+		res := attempt.Failed()
 		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "blocked", !res.BlockedUntil.IsZero())
 		if !res.BlockedUntil.IsZero() {
 			return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, res.BlockedUntil))
@@ -184,7 +194,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		return h.showForm(w, r, ar, flow, http.StatusUnauthorized, email, msgBadCredentials)
 	}
 
-	if err := h.Limiter.Succeed(ctx, ip, email); err != nil {
+	if err := attempt.Succeeded(ctx); err != nil {
 		return err
 	}
 	if h.Passwords.NeedsRehash(u.PasswordHash) {
@@ -208,14 +218,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 // markDone marks ar done for the session's user, with the session's amr
 // and the acr it earns.
 func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
-	acr := ACRPassword
-	switch {
-	case slices.Contains(sess.AMR, "mfa") && usedKey(sess.AMR):
-		acr = ACRPhishingResistant
-	case slices.Contains(sess.AMR, "mfa"):
-		acr = ACRMFA
-	}
-	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acr); err != nil {
+	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acrFor(sess.AMR)); err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}
 	return nil
@@ -243,6 +246,14 @@ func (h *Handler) signedOut(w http.ResponseWriter, r *http.Request) error {
 	h.ClearSession(w)
 	h.render(w, r, http.StatusOK, "signedout.html", &page{Title: "Signed out"})
 	return nil
+}
+
+// userID is u's id, or "" for no user.
+func userID(u *storage.User) string {
+	if u == nil {
+		return ""
+	}
+	return u.ID
 }
 
 // NormalizeEmail is the form emails are stored and looked up in.

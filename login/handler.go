@@ -74,6 +74,11 @@ type Handler struct {
 	Now             func() time.Time
 	Logger          *slog.Logger
 
+	// ReauthWindow is how recent a sign-in or re-authentication must be
+	// for a sensitive account change (stepup.go); 0 means
+	// DefaultReauthWindow.
+	ReauthWindow time.Duration
+
 	// WebAuthn, when set, turns on security keys and passkeys (webauthn.go).
 	// It needs an issuer with a host name: WebAuthn refuses IP addresses.
 	WebAuthn *WebAuthnRP
@@ -85,6 +90,9 @@ type Handler struct {
 	// RecoverLimiter counts password-recovery requests per client IP and per
 	// address.
 	RecoverLimiter *lockout.Limiter
+	// MailLimiter caps the emails with one-time codes per client IP and
+	// per account: every email counts, and the cap is a block.
+	MailLimiter *lockout.Limiter
 
 	pages pages
 }
@@ -94,7 +102,7 @@ func (h *Handler) Init() error {
 	switch {
 	case h.Store == nil, h.Pages == nil, h.Passwords == nil, h.Limiter == nil, h.Callback == nil,
 		h.Fail == nil, h.ClientIP == nil, h.Now == nil, h.Logger == nil, h.OTPLimiter == nil,
-		h.Mailer == nil, h.Seal == nil, h.TOTPIssuer == "":
+		h.Mailer == nil, h.Seal == nil, h.TOTPIssuer == "", h.MailLimiter == nil:
 		return errors.New("login: Handler is missing a dependency")
 	case h.SessionLifetime <= 0 || h.SessionIdle <= 0 || h.EmailCodeTTL <= 0 || h.ResendCooldown < 0:
 		return errors.New("login: lifetimes must be positive")
@@ -131,6 +139,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Get("/account/security", h.serve(h.showSecurity))
 	r.Post("/account/security/{factor}/{op}", h.serve(h.securityAction))
 	h.webauthnRoutes(r)
+	h.stepUpRoutes(r)
 	r.Get("/register", h.serve(h.showRegister))
 	r.Post("/register", h.serve(h.submitRegister))
 	r.Get("/register/confirm", h.serve(h.showConfirm))

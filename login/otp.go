@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 
 	"github.com/gatehouse-idp/gatehouse/login/totp"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -18,7 +18,7 @@ import (
 // user's settings: the client was registered with --require-mfa or asks
 // acr_values for it.
 func (h *Handler) mfaRequired(r *http.Request, ar *storage.AuthRequest) (bool, error) {
-	if slices.Contains(ar.ACRValues, ACRMFA) || keyRequired(ar) {
+	if secondFactorDemanded(ar) {
 		return true, nil
 	}
 	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
@@ -60,6 +60,10 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 		// Never a silent downgrade: without a key this request cannot be met.
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "no security key for a phishing-resistant request")
 		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
+	case !emailAccepted(ar) && !hasTOTP && !hasKey && hasEmail:
+		// Nor to email: enrolling an app here would skip the factor the user has.
+		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "only email codes for a request that refuses them")
+		return userError(http.StatusForbidden, "Authenticator app required", msgAppRequired)
 	case keyRequired(ar), !hasTOTP && !hasEmail && hasKey:
 		next = "/login/webauthn" // keys only: straight to the key step
 	case !hasTOTP && !hasEmail:
@@ -207,6 +211,7 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	hasEmail = hasEmail && emailAccepted(ar) // acr.go
 	factor := chooseFactor(r.URL.Query().Get("method"), hasTOTP, hasEmail)
 	if !hasTOTP && !hasEmail {
 		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil {
@@ -228,20 +233,21 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	}
+	status := http.StatusOK
 	if factor == factorEmail {
 		if _, err := h.Store.LatestCode(r.Context(), u.ID, purposeSignIn, ar.ID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 			res, err := h.sendCode(r.Context(), u, purposeSignIn, ar.ID, false, ip)
 			if err != nil {
 				return err
 			}
-			p.Info, p.Error = res.info, res.alert
+			p.Info, p.Error, status = res.info, res.alert, res.status()
 		} else if err != nil {
 			return fmt.Errorf("load code: %w", err)
 		} else {
 			p.Info = "We already sent you a code. Check your email, or ask for a new one."
 		}
 	}
-	h.render(w, r, http.StatusOK, "code.html", p)
+	h.render(w, r, status, "code.html", p)
 	return nil
 }
 
@@ -258,6 +264,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	hasEmail = hasEmail && emailAccepted(ar) // acr.go
 	factor := chooseFactor(r.PostForm.Get("method"), hasTOTP, hasEmail)
 	if (factor == factorTOTP && !hasTOTP) || (factor == factorEmail && !hasEmail) {
 		return h.toPassword(w, r, ar)
@@ -274,7 +281,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
 	p.WebAuthn = h.keyStepView(r.Context(), ar)
-	res, err := h.checkCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip)
+	res, err := h.tryCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip, h.stillPending(ar.ID, u.ID))
 	if err != nil {
 		return err
 	}
@@ -299,7 +306,34 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("start session: %w", err)
 	}
 	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, factor)
-	return h.complete(w, r, ar, sess)
+	// The request is done before the counters forget the failures: a
+	// guess reserved after that finds the sign-in over (stillPending), so
+	// a burst around the right code gets no fresh attempts from it.
+	if err := h.markDone(r, ar, sess); err != nil {
+		return err
+	}
+	if err := res.attempt.Succeeded(r.Context()); err != nil {
+		return err
+	}
+	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+	return nil
+}
+
+// stillPending returns the check tryCode makes after reserving an attempt
+// at a sign-in's code: the request is live and not done. (A block may have
+// ended the pending sign-in meanwhile; an attempt granted before it is
+// still checked, as its place was counted.)
+func (h *Handler) stillPending(id, userID string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		ar, err := h.Store.AuthRequestByID(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("load auth request: %w", err)
+		}
+		return !ar.Done && (ar.UserID == userID || ar.UserID == "") && h.Now().Before(ar.ExpiresAt), nil
+	}
 }
 
 // resendCode emails a new sign-in code; the old one stops working.
@@ -308,7 +342,7 @@ func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if u == nil || !u.EmailOTP {
+	if u == nil || !u.EmailOTP || !emailAccepted(ar) {
 		return h.toPassword(w, r, ar)
 	}
 	hasTOTP, _, err := h.factors(r.Context(), u)
@@ -328,7 +362,7 @@ func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, http.StatusOK, "code.html", p)
+	h.render(w, r, res.status(), "code.html", p)
 	return nil
 }
 
@@ -352,6 +386,9 @@ func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page
 		p.Message = "This application requires two-factor authentication. Add this account to your authenticator app, then enter the code it shows."
 		p.SwitchURL, p.SwitchText = "/login/enroll?method=email&authRequestID="+url.QueryEscape(ar.ID), "Receive codes by email instead"
 	}
+	if !emailAccepted(ar) && factor != factorEmail {
+		p.SwitchURL, p.SwitchText = "", "" // acr_values refuse email codes
+	}
 	return p
 }
 
@@ -368,7 +405,7 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	factor := factorTOTP
-	if r.URL.Query().Get("method") == factorEmail {
+	if r.URL.Query().Get("method") == factorEmail && emailAccepted(ar) {
 		factor = factorEmail
 	}
 	p := h.enrollPage(ar, flow, factor)
@@ -385,7 +422,7 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		p.Info, p.Error = res.info, res.alert
-		h.render(w, r, http.StatusOK, "code.html", p)
+		h.render(w, r, res.status(), "code.html", p)
 		return nil
 	}
 	if err := h.newTOTP(r, u, p); err != nil {
@@ -409,7 +446,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	factor := factorTOTP
 	purpose := ""
-	if r.PostForm.Get("method") == factorEmail {
+	if r.PostForm.Get("method") == factorEmail && emailAccepted(ar) {
 		factor, purpose = factorEmail, purposeEnableEmail
 	}
 	p := h.enrollPage(ar, flow, factor)
@@ -478,7 +515,7 @@ func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, http.StatusOK, "code.html", p)
+	h.render(w, r, res.status(), "code.html", p)
 	return nil
 }
 

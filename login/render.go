@@ -13,7 +13,7 @@ import (
 var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html",
 	"code.html", "enroll.html", "security.html", "recovery.html",
 	"register.html", "notice.html", "forgot.html", "reset.html", "password.html",
-	"webauthn.html"}
+	"webauthn.html", "reauth.html", "logout.html"}
 
 type pages map[string]*template.Template
 

@@ -114,6 +114,9 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if h.stepUp(w, r, sess, "/account/security") {
+		return nil
+	}
 	ctx := r.Context()
 	hasTOTP, hasEmail, err := h.factors(ctx, u)
 	if err != nil {

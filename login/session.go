@@ -126,6 +126,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 		return nil, err
 	}
 	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+	h.setDevice(w, userID)
 	return s, nil
 }
 

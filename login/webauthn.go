@@ -774,6 +774,9 @@ func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *j
 	if err != nil {
 		return 0, nil, err
 	}
+	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
+		return status, reply, nil
+	}
 	ctx := r.Context()
 	name, ok := keyName(langOf(r.Context()), req.Name)
 	if !ok {
@@ -817,6 +820,9 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	sess, u, err := h.signedInJSON(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
+		return status, reply, nil
 	}
 	ctx := r.Context()
 	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonyRegister, sess.ID)
@@ -979,6 +985,9 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if h.stepUp(w, r, sess, "/account/security") {
+		return nil
+	}
 	ctx := r.Context()
 	id := r.PostForm.Get("id")
 	key, err := h.ownKey(ctx, u, id)
@@ -1061,6 +1070,9 @@ func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error
 	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
+	}
+	if h.stepUp(w, r, sess, "/account/security") {
+		return nil
 	}
 	ctx := r.Context()
 	id := r.PostForm.Get("id")
@@ -1146,6 +1158,9 @@ func (h *Handler) beginRemoveCheck(w http.ResponseWriter, r *http.Request) (int,
 	if err != nil {
 		return 0, nil, err
 	}
+	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
+		return status, reply, nil
+	}
 	key, err := h.ownKey(r.Context(), u, req.Key)
 	if err != nil {
 		return 0, nil, err
@@ -1159,6 +1174,9 @@ func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int
 	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyRemove)
 	if chk == nil {
 		return status, reply, err
+	}
+	if status, reply := h.stepUpJSON(chk.sess, "/account/security"); reply != nil {
+		return status, reply, nil
 	}
 	if key := chk.ku.key(chk.c.KeyID); key != nil {
 		if err := h.deleteKey(nil, r, chk.ku.u, key); err != nil {
@@ -1199,6 +1217,9 @@ func (h *Handler) beginCodesCheck(w http.ResponseWriter, r *http.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
+	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
+		return status, reply, nil
+	}
 	return h.beginAccountCheck(r.Context(), ip, sess, u, &ceremony{Kind: ceremonyCodes})
 }
 
@@ -1209,6 +1230,9 @@ func (h *Handler) finishCodesCheck(w http.ResponseWriter, r *http.Request) (int,
 	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyCodes)
 	if chk == nil {
 		return status, reply, err
+	}
+	if status, reply := h.stepUpJSON(chk.sess, "/account/security"); reply != nil {
+		return status, reply, nil
 	}
 	u := chk.ku.u
 	next, err := h.issueCodesToShow(r.Context(), u, chk.sess.ID, "/account/security?done=codes")

@@ -127,7 +127,7 @@ func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int, scopes ...
 			CodeChallenge: challenge, CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			b.Fatal(err)
 		}
-		if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[1]); err != nil {
+		if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[2]); err != nil {
 			b.Fatal(err)
 		}
 		code := randomID(32)

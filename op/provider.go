@@ -281,6 +281,7 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 // five minutes.
 var discoveryCacheControl = []string{"public, max-age=300"}
 
-// ACRValues are the acr values Gatehouse issues: one factor, a second
-// factor on top, and a security key or passkey (see the login package).
-var ACRValues = []string{"urn:gatehouse:loa:1", "urn:gatehouse:loa:2", "urn:gatehouse:loa:3"}
+// ACRValues are the acr values Gatehouse issues, weakest first: one
+// factor, an emailed code on top, an authenticator app code on top, and a
+// security key or passkey (see login/acr.go).
+var ACRValues = []string{"urn:gatehouse:loa:1", "urn:gatehouse:loa:1:email", "urn:gatehouse:loa:2", "urn:gatehouse:loa:3"}

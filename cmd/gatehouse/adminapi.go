@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -247,22 +248,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeJSON reads the request body, a single JSON object, into v. Unknown
-// fields, trailing data, a wrong content type and oversized bodies are
-// refused.
+// fields, trailing data, a wrong content type, oversized bodies and bodies
+// that are not UTF-8 (which encoding/json would quietly mend with U+FFFD)
+// are refused.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
 			msg: "the request body must be JSON (Content-Type: application/json)"}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+			msg: fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody)}
+	}
+	if err != nil {
+		return badRequest("the request body could not be read")
+	}
+	if !utf8.Valid(body) {
+		return badRequest("the request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
-				msg: fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody)}
-		}
 		if errors.Is(err, io.EOF) {
 			return badRequest("the request body is empty; a JSON object is required")
 		}
@@ -385,6 +393,11 @@ func (a *adminAPI) createUser(w http.ResponseWriter, r *http.Request, s *adminSe
 	var spec userSpec
 	if err := decodeJSON(w, r, &spec); err != nil {
 		return err
+	}
+	// A JSON escape of a lone surrogate (\udc80) decodes to U+FFFD: the
+	// address was not valid UTF-8 either.
+	if strings.ContainsRune(spec.Email, utf8.RuneError) {
+		return badRequest("email: not valid UTF-8")
 	}
 	u, err := s.CreateUser(r.Context(), spec)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // browserFrom is a browser whose connections leave from source address ip
 // (127.x.y.z), so that the server sees another client address.
 func browserFrom(t *testing.T, ip string) *browser {
-	return &browser{t: t, header: http.Header{}, c: burstClient(ip)}
+	return newBrowser(t).from(ip)
 }
 
 // startedFlow starts rp's sign-in in b and stops at the redirect to the

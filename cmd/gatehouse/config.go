@@ -129,6 +129,12 @@ type SecondFactorConfig struct {
 	// EmailResendCooldown is how long a user waits before another code can
 	// be sent.
 	EmailResendCooldown Duration `yaml:"email_resend_cooldown"`
+	// EmailMaxPerAccount and EmailMaxPerIP cap the code emails sent to one
+	// account and for one client IP within EmailMaxWindow; past the cap,
+	// no code is sent until the window's block ends.
+	EmailMaxPerAccount int      `yaml:"email_max_per_account"`
+	EmailMaxPerIP      int      `yaml:"email_max_per_ip"`
+	EmailMaxWindow     Duration `yaml:"email_max_window"`
 	// TOTPIssuer is the issuer name that authenticator apps show.
 	TOTPIssuer string `yaml:"totp_issuer"`
 }
@@ -177,6 +183,11 @@ type SessionConfig struct {
 	Lifetime Duration `yaml:"lifetime"`
 	// IdleTimeout ends a session unused for this long. It is at most Lifetime.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ReauthWindow is how recent a sign-in or re-authentication must be
+	// for a sensitive account change (email, second factors, security
+	// keys, recovery codes, signing out other sessions); older sessions are
+	// asked for the password (and second factor) again first.
+	ReauthWindow Duration `yaml:"reauth_window"`
 }
 
 // TokensConfig is the "tokens" section: lifetimes of what the OP issues.
@@ -268,6 +279,9 @@ func DefaultConfig() *Config {
 		SecondFactor: SecondFactorConfig{
 			EmailCodeTTL:        Duration{60 * time.Second},
 			EmailResendCooldown: Duration{30 * time.Second},
+			EmailMaxPerAccount:  5,
+			EmailMaxPerIP:       20,
+			EmailMaxWindow:      Duration{15 * time.Minute},
 			TOTPIssuer:          "Gatehouse",
 		},
 		Lockout: LockoutConfig{
@@ -283,8 +297,9 @@ func DefaultConfig() *Config {
 		},
 		Registration: RegistrationConfig{Enabled: true},
 		Session: SessionConfig{
-			Lifetime:    Duration{12 * time.Hour},
-			IdleTimeout: Duration{time.Hour},
+			Lifetime:     Duration{12 * time.Hour},
+			IdleTimeout:  Duration{time.Hour},
+			ReauthWindow: Duration{5 * time.Minute},
 		},
 		Tokens: TokensConfig{
 			AccessTokenTTL:  Duration{15 * time.Minute},
@@ -676,6 +691,8 @@ func (c *Config) Validate() error {
 	atLeastOne("lockout.account_max_attempts", c.Lockout.AccountMaxAttempts)
 	atLeastOne("password.max_attempts", c.Password.MaxAttempts)
 	atLeastOne("password.ip_max_attempts", c.Password.IPMaxAttempts)
+	atLeastOne("second_factor.email_max_per_account", c.SecondFactor.EmailMaxPerAccount)
+	atLeastOne("second_factor.email_max_per_ip", c.SecondFactor.EmailMaxPerIP)
 
 	if c.Session.IdleTimeout.Duration > c.Session.Lifetime.Duration {
 		bad("session.idle_timeout", "must not exceed session.lifetime (%v)", c.Session.Lifetime)

@@ -274,7 +274,7 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 			"response_types_supported":         "[code]",
 			"code_challenge_methods_supported": "[S256]",
 			"grant_types_supported":            "[authorization_code refresh_token client_credentials]",
-			"acr_values_supported":             "[urn:gatehouse:loa:1 urn:gatehouse:loa:2 urn:gatehouse:loa:3]",
+			"acr_values_supported":             "[urn:gatehouse:loa:1 urn:gatehouse:loa:1:email urn:gatehouse:loa:2 urn:gatehouse:loa:3]",
 		}
 		for k, v := range want {
 			if got := fmt.Sprint(doc[k]); got != v {

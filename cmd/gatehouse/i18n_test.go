@@ -296,7 +296,7 @@ func i18nEmailCode(t *testing.T, e *tfEnv) {
 		t.Errorf("an English code email went out for the Russian sign-in")
 	}
 	form := tfForm(t, page.body, "/login/otp")
-	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, code)), tfAMREmail, tfACR2)
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, code)), tfAMREmail, tfACREmail)
 }
 
 // i18nTOTP: wrong authenticator codes and the block, in Russian, with the

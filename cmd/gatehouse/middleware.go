@@ -280,3 +280,34 @@ func limitBody(max int64, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// credentialPaths are the endpoints whose answers carry tokens or facts
+// about them: the token endpoint, userinfo, introspection and revocation.
+var credentialPaths = map[string]bool{
+	"/oauth/token":      true,
+	"/userinfo":         true,
+	"/oauth/introspect": true,
+	"/revoke":           true,
+}
+
+// The caching headers of credentialPaths' answers.
+var (
+	noStoreValue = []string{"no-store"}
+	noCacheValue = []string{"no-cache"}
+)
+
+// noStore marks every answer of credentialPaths, errors included, as not
+// to be stored by any cache: Cache-Control: no-store and, for HTTP/1.0
+// caches, Pragma: no-cache (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3,
+// RFC 7662 §4). The headers are set before next runs, so they hold
+// whichever layer answers.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if credentialPaths[r.URL.Path] {
+			h := w.Header()
+			h["Cache-Control"] = noStoreValue
+			h["Pragma"] = noCacheValue
+		}
+		next.ServeHTTP(w, r)
+	})
+}

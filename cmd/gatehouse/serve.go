@@ -280,6 +280,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		Secure:          https,
 		SessionLifetime: cfg.Session.Lifetime.Duration,
 		SessionIdle:     cfg.Session.IdleTimeout.Duration,
+		ReauthWindow:    cfg.Session.ReauthWindow.Duration,
 		Now:             now,
 		Logger:          logger,
 		Registration:    cfg.Registration.Enabled,
@@ -289,6 +290,14 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 			Store: store, Now: now, Scope: "reg",
 			IP:      storage.Limit{Max: 10, Window: time.Hour, Block: time.Hour},
 			Account: storage.Limit{Max: 5, Window: time.Hour, Block: time.Hour},
+		},
+		// Code emails: every one counts, per account and per client IP.
+		MailLimiter: &lockout.Limiter{
+			Store: store, Now: now, Scope: "mail",
+			IP: storage.Limit{Max: cfg.SecondFactor.EmailMaxPerIP, Window: cfg.SecondFactor.EmailMaxWindow.Duration,
+				Block: cfg.SecondFactor.EmailMaxWindow.Duration},
+			Account: storage.Limit{Max: cfg.SecondFactor.EmailMaxPerAccount, Window: cfg.SecondFactor.EmailMaxWindow.Duration,
+				Block: cfg.SecondFactor.EmailMaxWindow.Duration},
 		},
 		RecoverLimiter: &lockout.Limiter{
 			Store: store, Now: now, Scope: "rec",
@@ -347,8 +356,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	}
 
 	// The protocol endpoints. /authorize answers errors it cannot redirect
-	// with an error page, and database failures with 503; end_session
-	// learns the browser's session.
+	// with an error page, and database failures with 503.
 	// /authorize binds the request it stores to the browser that sent it
 	// (a flow cookie); the callback that issues the code checks the cookie
 	// and answers each request once (login/binding.go).
@@ -356,18 +364,18 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		provider.ServeHTTP(w, r.WithContext(op.WithFlowBinding(r.Context(), lh.FlowBinding(w, r))))
 	})))
 	r.Handle("/authorize/callback", authorizeErrors(lh, lh.CallbackGuard(provider)))
-	r.Handle("/end_session", formGuard(lh, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id := lh.SessionID(r); id != "" {
-			r = r.WithContext(op.WithBrowserSession(r.Context(), id))
-		}
-		lh.ClearSession(w)
-		provider.ServeHTTP(w, r)
-	})))
+	// end_session (RP-initiated logout) is the login's: the provider
+	// validates the request; without an id_token_hint naming the session's
+	// user, the user confirms with a same-origin form.
+	validateLogout := logoutValidator(provider)
+	r.Handle(login.EndSessionPath, formGuard(lh, true, lh.EndSession(validateLogout)))
+	r.Handle(login.ConfirmLogoutPath, provider.IssuerInterceptor(csrf.Handler(formGuard(lh, false, lh.ConfirmLogout(validateLogout)))))
 	r.Mount("/", protocolFaults(provider))
 
 	var h http.Handler = r
 	h = limitBody(cfg.HTTP.MaxBodyBytes, h)
 	h = securityHeaders(https, h)
+	h = noStore(h)
 	ips := clientIPResolver{trusted: cfg.TrustedProxies()}
 	h = requestContext(logger, ips, h)
 	h = documentsFirst(provider, obs, https, logger, ips, h)

@@ -48,8 +48,9 @@ var (
 )
 
 const (
-	tfACR1 = "urn:gatehouse:loa:1"
-	tfACR2 = "urn:gatehouse:loa:2"
+	tfACR1     = "urn:gatehouse:loa:1"
+	tfACREmail = "urn:gatehouse:loa:1:email" // an emailed code (login/acr.go)
+	tfACR2     = "urn:gatehouse:loa:2"
 )
 
 func TestTwoFactor(t *testing.T) {
@@ -261,7 +262,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	}
 	tfExpect(t, tfPostCode(b2, e.g.base+"/login/otp", form, first), http.StatusUnauthorized, tfWrong2)
 	c := tfFinish(t, rp, b2, f, tfPostCode(b2, e.g.base+"/login/otp", form, second))
-	tfClaims(t, c, tfAMREmail, tfACR2)
+	tfClaims(t, c, tfAMREmail, tfACREmail)
 
 	// An emailed code is bound to its sign-in, and valid for 60 seconds.
 	b3 := newBrowser(t).from("127.0.2.3")
@@ -285,7 +286,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	}
 	code = e.mail.code(t, u.email, n)
 	c = tfFinish(t, rp, b3, f, tfPostCode(b3, e.g.base+"/login/otp", form, code))
-	tfClaims(t, c, tfAMREmail, tfACR2)
+	tfClaims(t, c, tfAMREmail, tfACREmail)
 
 	// With both factors the app is the default, and email one click away.
 	e.enableTOTP(t, b, u)
@@ -317,7 +318,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	}
 	tfForm(t, emailPage.body, "/login/otp/resend")
 	c = tfFinish(t, rp, b4, f, tfPostCode(b4, e.g.base+"/login/otp", form, code))
-	tfClaims(t, c, tfAMREmail, tfACR2)
+	tfClaims(t, c, tfAMREmail, tfACREmail)
 
 	// Disabling email codes needs an emailed code.
 	n = e.mail.count(u.email, tfCodeSubject)
@@ -623,7 +624,7 @@ func (e *tfEnv) testRace(t *testing.T) {
 		if winner < 0 {
 			t.Fatal("no submission succeeded")
 		}
-		tfClaims(t, tfFinish(t, rp, b, f, results[winner].resp), tfAMREmail, tfACR2)
+		tfClaims(t, tfFinish(t, rp, b, f, results[winner].resp), tfAMREmail, tfACREmail)
 	})
 }
 
@@ -661,7 +662,7 @@ func (e *tfEnv) testResendBurst(t *testing.T) {
 		t.Errorf("20 parallel resends: %d pages say a code was sent, %d emails went out; want 1 and 1", sent, got)
 	}
 	code := e.mail.code(t, u.email, n)
-	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", tfForm(t, page.body, "/login/otp"), code)), tfAMREmail, tfACR2)
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", tfForm(t, page.body, "/login/otp"), code)), tfAMREmail, tfACREmail)
 }
 
 // testBurst sends 20 wrong codes from one IP at once: the atomic counter
@@ -790,7 +791,7 @@ func (e *tfEnv) testSMTPDown(t *testing.T) {
 		t.Fatalf("resend after SMTP is back = %d alert %q info %q", r.StatusCode, tfAlert(r.body), tfInfo(r.body))
 	}
 	code := e.mail.code(t, u.email, n)
-	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, code)), tfAMREmail, tfACR2)
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, code)), tfAMREmail, tfACREmail)
 
 	// A failed resend loses nothing: the code the user already has still
 	// works once the server is back.
@@ -811,7 +812,7 @@ func (e *tfEnv) testFailedResend(t *testing.T, u *tfUser) {
 	if r.StatusCode != http.StatusOK || tfAlert(r.body) != tfNoSend {
 		t.Errorf("resend with SMTP down = %d %q", r.StatusCode, tfAlert(r.body))
 	}
-	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, code)), tfAMREmail, tfACR2)
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, code)), tfAMREmail, tfACREmail)
 }
 
 // testRequireMFA: a client registered with --require-mfa, or asking
@@ -877,7 +878,7 @@ func (e *tfEnv) testRequireMFA(t *testing.T) {
 			t.Errorf("email enrolment form = %v", form)
 		}
 		tfExpect(t, tfPostCode(b, e.g.base+"/login/enroll", form, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
-		tfClaims(t, tfFinish(t, mrp, b, f, tfPostCode(b, e.g.base+"/login/enroll", form, code)), tfAMREmail, tfACR2)
+		tfClaims(t, tfFinish(t, mrp, b, f, tfPostCode(b, e.g.base+"/login/enroll", form, code)), tfAMREmail, tfACREmail)
 		if out := tfCLI(t, e.g, "", "users", "show", u.email); !regexp.MustCompile(`email codes:\s+on`).MatchString(out) {
 			t.Errorf("users show after enrolment:\n%s", out)
 		}

@@ -34,6 +34,8 @@ var russian = map[string]string{
 	"Sign-in is busy, please try again in a moment.":                                "Вход сейчас перегружен, попробуйте ещё раз чуть позже.",
 	"This application accepts only a security key or passkey as second factor. Add one to your account, then sign in again.": "Это приложение принимает в качестве второго фактора только электронный ключ или ключ доступа. Добавьте его в своём аккаунте и войдите снова.",
 	"Security key required": "Нужен электронный ключ",
+	"This application does not accept codes sent by email. Set up an authenticator app or a security key in your account, then sign in again.": "Это приложение не принимает коды, присланные по электронной почте. Настройте в своём аккаунте приложение-аутентификатор или электронный ключ и войдите снова.",
+	"Authenticator app required": "Нужно приложение-аутентификатор",
 
 	// ---- Errors and their titles ----
 	"This sign-in request has expired or is not valid. Please go back to the application and sign in again.": "Этот запрос на вход устарел или недействителен. Вернитесь в приложение и войдите снова.",
@@ -48,6 +50,7 @@ var russian = map[string]string{
 	"Request refused":         "Запрос отклонён",
 	"Sign-in request refused": "Запрос на вход отклонён",
 	"Sign-in expired":         "Срок входа истёк",
+	"Sign-in refused":         "Вход отклонён",
 	"Not signed in":           "Вход не выполнен",
 	"You are not signed in. Sign in from the application you use, then come back here.": "Вы не вошли в систему. Войдите через приложение, которым пользуетесь, и вернитесь сюда.",
 	"You are not signed in.": "Вы не вошли в систему.",
@@ -87,6 +90,15 @@ var russian = map[string]string{
 	"Signed out":        "Вы вышли",
 	"You have been signed out of Gatehouse. You can close this window or return to the application you came from.": "Вы вышли из Gatehouse. Можно закрыть это окно или вернуться в приложение, из которого вы пришли.",
 
+	// ---- RP-initiated logout: the confirmation page ----
+	"Sign out of %s?":          "Выйти из приложения «%s»?",
+	"Sign out of Gatehouse?":   "Выйти из Gatehouse?",
+	"You are signed in as %s.": "Вы вошли как %s.",
+	"Signing out ends your Gatehouse session in this browser. If you did not ask to sign out, stay signed in.": "Выход завершит ваш сеанс Gatehouse в этом браузере. Если вы не просили о выходе, оставайтесь в системе.",
+	"Stay signed in":           "Остаться в системе",
+	"Sign-out request refused": "Запрос на выход отклонён",
+	"The application sent an invalid sign-out request. Nothing was changed. Please contact the application's administrator.": "Приложение отправило неверный запрос на выход. Ничего не изменено. Обратитесь к администратору приложения.",
+
 	// ---- Second factor: the code and enrolment pages ----
 	"Two-factor authentication":                                           "Двухфакторная аутентификация",
 	"Set up two-factor authentication":                                    "Настройка двухфакторной аутентификации",
@@ -105,6 +117,7 @@ var russian = map[string]string{
 	"We sent a 6-digit code to %s. It is valid until %s.":                                                                            "Мы отправили 6-значный код на %s. Он действует до %s.",
 	"We sent a new code to %s. The previous code no longer works. The new one is valid until %s.":                                    "Мы отправили новый код на %s. Предыдущий код больше не действует. Новый действует до %s.",
 	"A code was sent a moment ago. You can ask for another one in %d seconds.":                                                       "Код был отправлен только что. Запросить новый можно через %d {1:секунду|секунды|секунд}.",
+	"Too many codes were sent. Please try again later in %d minutes.":                                                                "Отправлено слишком много кодов. Повторите попытку через %d {1:минуту|минуты|минут}.",
 	"We couldn't send the code, try again.":                                                                                          "Не удалось отправить код, попробуйте ещё раз.",
 	"This code has expired or was replaced by a newer one. Ask for a new code.":                                                      "Срок действия этого кода истёк, или он заменён более новым. Запросите новый код.",
 	"Too many wrong codes. Please sign in again.":                                                                                    "Слишком много неверных кодов. Войдите снова.",
@@ -309,4 +322,23 @@ var russian = map[string]string{
 
 	// Recovery codes of users whose only factor is security keys.
 	"To get new recovery codes, confirm with one of your security keys or passkeys. The old codes stop working.": "Чтобы получить новые коды восстановления, подтвердите это одним из ваших ключей безопасности или ключей доступа. Старые коды перестанут действовать.",
+
+	// ---- Step-up: confirming it's you before sensitive changes ----
+	"Confirm it's you": "Подтвердите, что это вы",
+	"For your security, confirm it's you before this change: enter your password again.": "В целях безопасности подтвердите, что это вы, прежде чем вносить это изменение: введите пароль ещё раз.",
+	"Your password is correct. Now confirm with one of your security keys or passkeys.":  "Пароль верный. Теперь подтвердите вход одним из ваших ключей безопасности или ключей доступа.",
+	"Confirm it's you first.":      "Сначала подтвердите, что это вы.",
+	"The password is not correct.": "Пароль указан неверно.",
+	"We email you a 6-digit code: send it first, then fill in the form below.": "Мы отправим вам по почте 6-значный код: сначала запросите его, затем заполните форму ниже.",
+	"Then confirm with one of your security keys or passkeys.":                 "Затем подтвердите вход одним из ваших ключей безопасности или ключей доступа.",
+	"Confirm":                                       "Подтвердить",
+	"Confirmed it was you":                          "Подтверждение личности",
+	"Failed confirmation that it was you":           "Неудачное подтверждение личности",
+	"Email address restored, signed out everywhere": "Адрес электронной почты восстановлен, выполнен выход на всех устройствах",
+	"Restore your email address":                    "Восстановление адреса электронной почты",
+	"Put your old email address back and sign your account out everywhere?": "Вернуть прежний адрес электронной почты и выйти из учётной записи на всех устройствах?",
+	"Restore my old address": "Вернуть прежний адрес",
+	"Email address restored": "Адрес электронной почты восстановлен",
+	"Your old email address is back, and your account was signed out everywhere. Sign in again, and change your password if someone else may know it.":                                                                                                                                  "Прежний адрес электронной почты восстановлен, и выполнен выход из учётной записи на всех устройствах. Войдите снова и смените пароль, если его может знать кто-то ещё.",
+	"The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, open this link within 72 hours: it puts this address back and signs your account out everywhere.\n\n%s\n\nThe link works once. Then change your password and contact your administrator.\n": "Адрес электронной почты вашей учётной записи Gatehouse изменён на %s.\n\nЕсли это были не вы, откройте эту ссылку в течение 72 часов: она вернёт этот адрес и завершит все сеансы вашей учётной записи.\n\n%s\n\nСсылка действует один раз. Затем смените пароль и обратитесь к администратору.\n",
 }

@@ -1,0 +1,174 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// LogoutRequest is an RP-initiated logout request (OpenID RP-Initiated
+// Logout 1.0 §2) that the provider validated.
+type LogoutRequest struct {
+	// Subject is the user a valid id_token_hint names, or "".
+	Subject string
+	// ClientID is the client the hint or client_id identifies, or "".
+	ClientID string
+	// PostLogoutRedirectURI is the post_logout_redirect_uri, registered for
+	// ClientID, or "".
+	PostLogoutRedirectURI string
+	State                 string
+	// RedirectURI is where the browser goes once signed out: the
+	// post_logout_redirect_uri or the signed-out page, with state.
+	RedirectURI string
+}
+
+// ErrLogoutRefused marks the errors of a LogoutValidator that refuse the
+// request (a bad hint, an unknown client, an unregistered
+// post_logout_redirect_uri); its other errors are failures.
+var ErrLogoutRefused = errors.New("logout request refused")
+
+// LogoutValidator validates the end_session parameters of r (its parsed
+// form) and ends nothing.
+type LogoutValidator func(r *http.Request) (*LogoutRequest, error)
+
+// The paths of RP-initiated logout: the provider's end_session endpoint
+// and the confirmation form's target.
+const (
+	EndSessionPath    = "/end_session"
+	ConfirmLogoutPath = "/end_session/confirm"
+)
+
+const csrfEndSession = "end_session"
+
+// EndSession serves end_session (GET or POST, from a relying party's
+// page; r's form already parsed). A valid id_token_hint naming the user
+// of the browser's session ends it and redirects; without one the user is
+// asked to confirm, since any site can send a browser here. A request the
+// validator refuses ends nothing and redirects nowhere.
+func (h *Handler) EndSession(validate LogoutValidator) http.Handler {
+	return h.serve(func(w http.ResponseWriter, r *http.Request) error {
+		req, err := h.validateLogout(r, validate)
+		if err != nil {
+			return err
+		}
+		sess, err := h.currentSession(r)
+		if err != nil {
+			return fmt.Errorf("load session: %w", err)
+		}
+		switch {
+		case sess == nil:
+			// Nothing to end.
+			http.Redirect(w, r, req.RedirectURI, http.StatusFound)
+			return nil
+		case req.Subject != "" && req.Subject == sess.UserID:
+			return h.endBrowserSession(w, r, sess, req)
+		}
+		return h.showLogoutConfirm(w, r, sess, req)
+	})
+}
+
+// ConfirmLogout serves the POST of the confirmation page: with the page's
+// CSRF token it ends the browser's session and redirects as end_session
+// would have.
+func (h *Handler) ConfirmLogout(validate LogoutValidator) http.Handler {
+	return h.serve(func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			return userError(http.StatusMethodNotAllowed, "Request refused", msgForbidden)
+		}
+		if err := r.ParseForm(); err != nil {
+			return err
+		}
+		if err := h.checkCSRF(r, csrfEndSession, h.cookieValue(r, sessionCookie)); err != nil {
+			return err
+		}
+		req, err := h.validateLogout(r, validate)
+		if err != nil {
+			return err
+		}
+		sess, err := h.currentSession(r)
+		if err != nil {
+			return fmt.Errorf("load session: %w", err)
+		}
+		if sess == nil {
+			// It ended meanwhile (elsewhere, or it expired).
+			h.ClearSession(w)
+			http.Redirect(w, r, req.RedirectURI, http.StatusSeeOther)
+			return nil
+		}
+		return h.endBrowserSession(w, r, sess, req)
+	})
+}
+
+// validateLogout runs validate and turns a refusal into the error page.
+func (h *Handler) validateLogout(r *http.Request, validate LogoutValidator) (*LogoutRequest, error) {
+	req, err := validate(r)
+	if errors.Is(err, ErrLogoutRefused) {
+		h.Logger.InfoContext(r.Context(), "logout request refused", "err", err)
+		return nil, userError(http.StatusBadRequest, "Sign-out request refused",
+			"The application sent an invalid sign-out request. Nothing was changed. Please contact the application's administrator.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("validate logout request: %w", err)
+	}
+	return req, nil
+}
+
+// endBrowserSession deletes sess, clears its cookie and sends the browser
+// on to req.RedirectURI.
+func (h *Handler) endBrowserSession(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *LogoutRequest) error {
+	if err := h.Store.DeleteSession(r.Context(), sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	h.ClearSession(w)
+	h.Logger.InfoContext(r.Context(), "session ended by logout request", "user_id", sess.UserID, "client_id", req.ClientID)
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, req.RedirectURI, status)
+	return nil
+}
+
+// showLogoutConfirm asks the user whether to sign out; the form carries
+// the validated parameters, which ConfirmLogout validates again.
+func (h *Handler) showLogoutConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *LogoutRequest) error {
+	u, err := h.Store.UserByID(r.Context(), sess.UserID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load user: %w", err)
+	}
+	var name string
+	if req.ClientID != "" {
+		c, err := h.Store.ClientByID(r.Context(), req.ClientID)
+		switch {
+		case err == nil:
+			name = c.Name
+		case errors.Is(err, storage.ErrNotFound):
+			name = req.ClientID
+		default:
+			return fmt.Errorf("load client: %w", err)
+		}
+	}
+	hidden := map[string]string{}
+	for k, v := range map[string]string{
+		"client_id":                req.ClientID,
+		"post_logout_redirect_uri": req.PostLogoutRedirectURI,
+		"state":                    req.State,
+	} {
+		if v != "" {
+			hidden[k] = v
+		}
+	}
+	h.render(w, r, http.StatusOK, "logout.html", &page{
+		Title:      "Sign out",
+		ClientName: name,
+		User:       u,
+		Action:     ConfirmLogoutPath,
+		Hidden:     hidden,
+		CSRF:       h.csrfToken(csrfEndSession, h.cookieValue(r, sessionCookie)),
+		CancelURL:  "/account",
+	})
+	return nil
+}

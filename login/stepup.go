@@ -1,0 +1,549 @@
+package login
+
+// Step-up: a session cookie alone does not change what protects the
+// account. Changing the email address, turning a factor on or off, adding
+// or removing a security key, new recovery codes and signing out other
+// sessions need a recent authentication: a sign-in, or a re-authentication
+// on GET/POST /account/reauth, within Handler.ReauthWindow. Otherwise the
+// action changes nothing and sends the browser to /account/reauth, which
+// asks again for the password (under the password limiter) and, when the
+// user has a second factor, for a code of it (checkCode, under the one
+// limiter of every code) or, when keys are the only factor, for a key
+// check; then it returns to the page the user was on (a path of the
+// account area, never another site). The time of the re-authentication is
+// kept with the session (storage.Session.ReauthAt).
+//
+// An email change also tells the old address, with a link that puts the
+// old address back and signs the account out everywhere for
+// revertEmailTTL (GET shows the page, POST uses the link once).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/login/password/policy"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// DefaultReauthWindow is the re-authentication window when
+// Handler.ReauthWindow is not set.
+const DefaultReauthWindow = 5 * time.Minute
+
+// Purposes of the step-up's emailed codes and links.
+const (
+	purposeReauth      = "reauth"       // emailed code: re-authentication
+	purposeRevertEmail = "revert-email" // action token: put the old address back
+)
+
+// revertEmailTTL is how long the link sent to the old address works.
+const revertEmailTTL = 72 * time.Hour
+
+// Ceremony kinds of a re-authentication with a key.
+const (
+	ceremonyReauthPassword = "reauth-password" // the password passed, bound to the browser session
+	ceremonyReauth         = "reauth"          // the key check, bound to the browser session
+)
+
+// Messages of the step-up.
+const (
+	msgReauth         = "For your security, confirm it's you before this change: enter your password again."
+	msgReauthKey      = "Your password is correct. Now confirm with one of your security keys or passkeys."
+	msgReauthRequired = "Confirm it's you first."
+	msgReauthWrong    = "The password is not correct."
+	msgReverted       = "Your old email address is back, and your account was signed out everywhere. Sign in again, and change your password if someone else may know it."
+)
+
+// reauthWindow is how recent an authentication must be for a sensitive
+// change.
+func (h *Handler) reauthWindow() time.Duration {
+	if h.ReauthWindow > 0 {
+		return h.ReauthWindow
+	}
+	return DefaultReauthWindow
+}
+
+// recentlyAuthenticated reports whether sess signed in or re-authenticated
+// within the window.
+func (h *Handler) recentlyAuthenticated(sess *storage.Session) bool {
+	last := sess.AuthTime
+	if sess.ReauthAt.After(last) {
+		last = sess.ReauthAt
+	}
+	return h.Now().Sub(last) < h.reauthWindow()
+}
+
+// reauthURL is the re-authentication page that returns to back.
+func reauthURL(back string) string {
+	return "/account/reauth?next=" + url.QueryEscape(back)
+}
+
+// stepUp answers a sensitive account form whose session has not
+// authenticated recently with a redirect to the re-authentication page,
+// which returns to back; it reports whether it did. The caller then
+// changes nothing.
+func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request, sess *storage.Session, back string) bool {
+	if h.recentlyAuthenticated(sess) {
+		return false
+	}
+	http.Redirect(w, r, reauthURL(back), http.StatusSeeOther)
+	return true
+}
+
+// stepUpJSON is stepUp for the JSON steps of keys: a 403 whose redirect
+// webauthn.js follows. reply is nil when the session is recent enough.
+func (h *Handler) stepUpJSON(sess *storage.Session, back string) (int, *jsonReply) {
+	if h.recentlyAuthenticated(sess) {
+		return 0, nil
+	}
+	return http.StatusForbidden, &jsonReply{Error: msgReauthRequired, Redirect: reauthURL(back)}
+}
+
+// safeNext returns s if it is a path of the account area of this site, and
+// "/account" otherwise: the re-authentication page never sends the
+// browser anywhere else.
+func safeNext(s string) string {
+	const home = "/account"
+	if s == "" || len(s) > 512 || strings.ContainsAny(s, "\\\x00\r\n\t") || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
+		return home
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
+	}
+	if u.Path != home && !strings.HasPrefix(u.Path, home+"/") || strings.Contains(u.Path, "/..") || strings.HasPrefix(u.Path, "/account/reauth") {
+		return home
+	}
+	return u.RequestURI()
+}
+
+// reauthFactor is what a re-authentication of u asks for besides the
+// password: "totp", "email", "webauthn" (keys are the only factor) or "".
+func (h *Handler) reauthFactor(ctx context.Context, u *storage.User) (string, error) {
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	if f := passwordFactor(hasTOTP, hasEmail); f != "" {
+		return f, nil
+	}
+	if h.WebAuthn != nil {
+		if ok, err := h.hasKeys(ctx, u.ID); err != nil || ok {
+			return factorWebAuthn, err
+		}
+	}
+	return "", nil
+}
+
+// reauthPage is the re-authentication form.
+func (h *Handler) reauthPage(r *http.Request, u *storage.User, next string) (*selfPage, error) {
+	f, err := h.reauthFactor(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	return &selfPage{
+		page: page{
+			Title:     "Confirm it's you",
+			Message:   msgReauth,
+			User:      u,
+			CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+			Action:    "/account/reauth",
+			Hidden:    map[string]string{"next": next},
+			CancelURL: next,
+		},
+		Factor: f,
+	}, nil
+}
+
+// showReauth shows the re-authentication form.
+func (h *Handler) showReauth(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	p, err := h.reauthPage(r, u, safeNext(r.URL.Query().Get("next")))
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "reauth.html", p)
+	return nil
+}
+
+// sendReauthCode emails the code a re-authentication of a user with email
+// codes (and no authenticator app) asks for.
+func (h *Handler) sendReauthCode(w http.ResponseWriter, r *http.Request) error {
+	r, ip := h.withIP(r)
+	sess, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	p, err := h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
+	if err != nil {
+		return err
+	}
+	if p.Factor != factorEmail {
+		http.Redirect(w, r, reauthURL(p.Hidden["next"]), http.StatusSeeOther)
+		return nil
+	}
+	ctx := r.Context()
+	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
+		return err
+	} else if !until.IsZero() {
+		p.Error = h.blockedMessage(ctx, until)
+		h.render(w, r, http.StatusTooManyRequests, "reauth.html", p)
+		return nil
+	}
+	_, err = h.Store.LatestCode(ctx, u.ID, purposeReauth, sess.ID, h.Now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load code: %w", err)
+	}
+	res, err := h.sendCode(ctx, u, purposeReauth, sess.ID, err == nil, ip)
+	if err != nil {
+		return err
+	}
+	p.Info, p.Error = res.info, res.alert
+	h.render(w, r, http.StatusOK, "reauth.html", p)
+	return nil
+}
+
+// submitReauth checks the password and the second factor, records the
+// re-authentication and returns to the page the user was on. A user whose
+// only factor is keys goes on to a key check.
+func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
+	r, ip := h.withIP(r)
+	sess, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	p, err := h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
+	if err != nil {
+		return err
+	}
+	next := p.Hidden["next"]
+	fail := func(status int, msg string) error {
+		p.Error = msg
+		h.render(w, r, status, "reauth.html", p)
+		return nil
+	}
+
+	status, msg, err := h.checkPassword(ctx, w, ip, u, r.PostForm.Get("password"))
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		h.event(ctx, "reauth.failed", u.ID, "", "password")
+		return fail(status, msg)
+	}
+
+	switch p.Factor {
+	case factorTOTP, factorEmail:
+		res, err := h.checkCode(ctx, u, p.Factor, purposeReauth, sess.ID, r.PostForm.Get("code"), true, ip)
+		if err != nil {
+			return err
+		}
+		if !res.ok {
+			h.event(ctx, "reauth.failed", u.ID, "", p.Factor)
+			status := http.StatusUnauthorized
+			if res.blocked {
+				status = http.StatusTooManyRequests
+			}
+			return fail(status, res.message)
+		}
+	case factorWebAuthn:
+		// The password passed; a key check finishes the re-authentication.
+		key, err := h.putCeremony(ctx, &ceremony{Kind: ceremonyReauthPassword, Binding: sess.ID, UserID: u.ID, Next: next})
+		if err != nil {
+			return err
+		}
+		h.render(w, r, http.StatusOK, "webauthn.html", &page{
+			Title:     "Confirm it's you",
+			Message:   msgReauthKey,
+			CancelURL: next,
+			WebAuthn: &webauthnView{
+				Mode: ceremonyReauth, Begin: "/account/reauth/key/begin", Finish: "/account/reauth/key/finish",
+				CSRF: p.CSRF, KeyID: key,
+			},
+		})
+		return nil
+	}
+	if err := h.reauthenticated(ctx, sess, u, p.Factor); err != nil {
+		return err
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+// reauthenticated records a passed re-authentication of sess.
+func (h *Handler) reauthenticated(ctx context.Context, sess *storage.Session, u *storage.User, factor string) error {
+	err := h.Store.MarkReauthenticated(ctx, sess.ID, h.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
+	}
+	if err != nil {
+		return fmt.Errorf("mark session reauthenticated: %w", err)
+	}
+	h.event(ctx, "reauth.succeeded", u.ID, "", factor)
+	return nil
+}
+
+// checkPassword checks u's password under the password limiter of the
+// sign-in. It returns 0 when the password is right, or the status and
+// message of the answer.
+func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip netip.Addr, u *storage.User, secret string) (int, string, error) {
+	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
+		return 0, "", err
+	} else if !until.IsZero() {
+		return http.StatusTooManyRequests, h.blockedMessage(ctx, until), nil
+	}
+	err := errors.New("empty or oversized password")
+	if secret != "" && len(secret) <= policy.MaxBytes {
+		err = h.Passwords.Verify(u.PasswordHash, secret)
+	}
+	if errors.Is(err, password.ErrBusy) {
+		// Not checked, so not an attempt (busy.go).
+		w.Header().Set("Retry-After", busyRetryAfter)
+		return http.StatusServiceUnavailable, msgBusy, nil
+	}
+	if err != nil {
+		if !errors.Is(err, password.ErrMismatch) {
+			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
+		}
+		res, err := h.Limiter.Fail(ctx, ip, u.Email)
+		if err != nil {
+			return 0, "", err
+		}
+		if !res.BlockedUntil.IsZero() {
+			return http.StatusTooManyRequests, h.blockedMessage(ctx, res.BlockedUntil), nil
+		}
+		return http.StatusUnauthorized, msgReauthWrong, nil
+	}
+	if err := h.Limiter.Succeed(ctx, ip, u.Email); err != nil {
+		return 0, "", err
+	}
+	return 0, "", nil
+}
+
+// beginReauthKey starts the key check of a re-authentication whose
+// password passed.
+func (h *Handler) beginReauthKey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	req, err := h.readJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	sess, u, err := h.signedInJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx := r.Context()
+	pw, err := h.peekReauthPassword(ctx, req.Key, sess, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	if pw == nil {
+		return http.StatusBadRequest, &jsonReply{Error: msgKeyExpired, Redirect: reauthURL("/account")}, nil
+	}
+	return h.beginAccountCheck(ctx, ip, sess, u, &ceremony{Kind: ceremonyReauth, Next: pw.Next})
+}
+
+// peekReauthPassword returns the passed password of a re-authentication
+// under key without using it up, so that a failed key check can be tried
+// again; nil when there is none for this session and user.
+func (h *Handler) peekReauthPassword(ctx context.Context, key string, sess *storage.Session, u *storage.User) (*ceremony, error) {
+	c, err := h.takeCeremony(ctx, key, ceremonyReauthPassword, sess.ID)
+	if err != nil || c == nil || c.UserID != u.ID {
+		return nil, err
+	}
+	data, err := jsonCeremony(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Store.PutWebAuthnSession(ctx, key, data, h.Now().Add(ceremonyTTL)); err != nil {
+		return nil, fmt.Errorf("store webauthn ceremony: %w", err)
+	}
+	return c, nil
+}
+
+// jsonCeremony is c as putCeremony stores it.
+func jsonCeremony(c *ceremony) ([]byte, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode webauthn ceremony: %w", err)
+	}
+	return data, nil
+}
+
+// readBody decodes the body of a JSON POST and leaves it in r for the
+// next reader.
+func readBody(r *http.Request) (*jsonRequest, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	var req jsonRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, userError(http.StatusBadRequest, "Request refused", msgForbidden)
+	}
+	return &req, nil
+}
+
+// finishReauthKey checks the key and, with the passed password, records
+// the re-authentication.
+func (h *Handler) finishReauthKey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	// finishAccountCheck reads the body; keep it for the password key.
+	body, err := readBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyReauth)
+	if chk == nil {
+		return status, reply, err
+	}
+	ctx := r.Context()
+	u := chk.ku.u
+	pw, err := h.takeCeremony(ctx, body.Key, ceremonyReauthPassword, chk.sess.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if pw == nil || pw.UserID != u.ID {
+		return http.StatusBadRequest, &jsonReply{Error: msgKeyExpired, Redirect: reauthURL(chk.c.Next)}, nil
+	}
+	if err := h.reauthenticated(ctx, chk.sess, u, factorWebAuthn); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Redirect: safeNext(pw.Next)}, nil
+}
+
+// ---- the email change: telling the old address ----
+
+// emailChangedNotice tells old, the address the account had, that it
+// was changed to newEmail, with a link that puts it back. Only the address
+// of record gets a link: when the email already changed within the
+// link's lifetime, the address it is changed from was not, and gets the
+// notice alone (a chain of changes cannot take the link away from the
+// first address).
+func (h *Handler) emailChangedNotice(ctx context.Context, old *storage.User, newEmail string) error {
+	recent, err := h.Store.Events(ctx, storage.EventFilter{UserID: old.ID, Type: "email.changed", Since: h.Now().Add(-revertEmailTTL), Limit: 2})
+	if err != nil {
+		return fmt.Errorf("list email changes: %w", err)
+	}
+	lang := langOf(ctx)
+	if len(recent) > 1 { // this change is one of them
+		h.notify(ctx, old, "Your email address was changed",
+			i18n.Tf(lang, "The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, contact your administrator at once.\n", newEmail))
+		return nil
+	}
+	token, err := h.issueToken(ctx, old.ID, purposeRevertEmail, old.Email, h.Now().Add(revertEmailTTL))
+	if err != nil {
+		return err
+	}
+	h.notify(ctx, old, "Your email address was changed",
+		i18n.Tf(lang, "The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, open this link within 72 hours: it puts this address back and signs your account out everywhere.\n\n%s\n\nThe link works once. Then change your password and contact your administrator.\n",
+			newEmail, h.link("/account/email/revert", token)))
+	return nil
+}
+
+// revertPage is the page the revert link opens; its form posts the token
+// back.
+func (h *Handler) revertPage(flow, token string) *selfPage {
+	return &selfPage{
+		page: page{
+			Title:   "Restore your email address",
+			Message: "Put your old email address back and sign your account out everywhere?",
+			Action:  "/account/email/revert",
+			CSRF:    h.csrfToken("revert", flow),
+		},
+		Token:  token,
+		Button: "Restore my old address",
+	}
+}
+
+// showRevertEmail is the page of the link sent to the old address; opening
+// it does not use the link up.
+func (h *Handler) showRevertEmail(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	if !validToken(token) {
+		return userError(http.StatusBadRequest, "Link not valid", msgLinkUsed)
+	}
+	return h.notice(w, r, http.StatusOK, h.revertPage(h.flowValue(w, r), token))
+}
+
+// revertEmail uses the link: the old address comes back, every session
+// ends, tokens are revoked, and pending email changes and password-reset
+// links die.
+func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	if err := h.checkCSRF(r, "revert", h.cookieValue(r, flowCookie)); err != nil {
+		return err
+	}
+	r, _ = h.withIP(r)
+	ctx := r.Context()
+	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail)
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		return userError(http.StatusBadRequest, "Link expired", msgLinkUsed)
+	}
+	u, err := h.Store.UserByID(ctx, t.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return userError(http.StatusBadRequest, "Link expired", msgLinkUsed)
+	}
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	now := h.Now()
+	if u.Email != t.Data {
+		err = h.Store.SetEmail(ctx, u.ID, t.Data, now)
+		if errors.Is(err, storage.ErrConflict) {
+			return userError(http.StatusConflict, "Address in use", "This address already belongs to another account.")
+		}
+		if err != nil {
+			return fmt.Errorf("set email: %w", err)
+		}
+	}
+	for _, purpose := range []string{"change-email", purposeResetPassword, purposeRevertEmail} {
+		if err := h.Store.DeleteActionTokens(ctx, u.ID, purpose); err != nil {
+			return fmt.Errorf("delete %s tokens: %w", purpose, err)
+		}
+	}
+	if err := h.Store.DeleteUserSessions(ctx, u.ID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	h.event(ctx, "email.reverted", u.ID, "", "signed out everywhere, tokens revoked")
+	h.ClearSession(w)
+	return h.notice(w, r, http.StatusOK, &selfPage{page: page{Title: "Email address restored", Info: msgReverted}})
+}
+
+// stepUpRoutes adds the re-authentication and revert routes.
+func (h *Handler) stepUpRoutes(r chi.Router) {
+	r.Get("/account/reauth", h.serve(h.showReauth))
+	r.Post("/account/reauth", h.serve(h.submitReauth))
+	r.Post("/account/reauth/code", h.serve(h.sendReauthCode))
+	r.Get("/account/email/revert", h.serve(h.showRevertEmail))
+	r.Post("/account/email/revert", h.serve(h.revertEmail))
+	if h.WebAuthn != nil {
+		r.Post("/account/reauth/key/begin", h.serveJSON(h.beginReauthKey))
+		r.Post("/account/reauth/key/finish", h.serveJSON(h.finishReauthKey))
+	}
+}
