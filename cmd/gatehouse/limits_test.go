@@ -237,7 +237,7 @@ func (e *tfEnv) testPasswordBurst(t *testing.T) {
 		form.Set("password", "wrong password")
 		return tfRawPost(bs[i], e.g.base+"/login", form)
 	})
-	busy := 0
+	busy = 0
 	for i, r := range results {
 		if r.err != nil {
 			t.Fatalf("submission %d: %v", i, r.err)
