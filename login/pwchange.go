@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gatehouse-idp/gatehouse/login/password"
-	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -135,31 +133,16 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	// The current password, under the sign-in's password limiter.
-	err = errors.New("empty or oversized password")
-	if current != "" && len(current) <= policy.MaxBytes {
-		err = h.Passwords.Verify(u.PasswordHash, current)
-	}
-	if errors.Is(err, password.ErrBusy) {
-		// Not checked, so not an attempt (busy.go).
-		w.Header().Set("Retry-After", busyRetryAfter)
-		return fail(http.StatusServiceUnavailable, msgBusy)
-	}
-	if err != nil {
-		if !errors.Is(err, password.ErrMismatch) {
-			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
-		}
-		h.event(ctx, "password.change_failed", u.ID, "", "current password")
-		res, err := h.Limiter.Fail(ctx, ip, u.Email)
-		if err != nil {
-			return err
-		}
-		if !res.BlockedUntil.IsZero() {
-			return fail(http.StatusTooManyRequests, h.blockedMessage(ctx, res.BlockedUntil))
-		}
-		return fail(http.StatusUnauthorized, msgWrongCurrent)
-	}
-	if err := h.Limiter.Succeed(ctx, ip, u.Email); err != nil {
+	if status, msg, err := h.checkPassword(ctx, w, ip, u, current); err != nil {
 		return err
+	} else if status != 0 {
+		if status == http.StatusUnauthorized {
+			msg = msgWrongCurrent
+		}
+		if status != http.StatusServiceUnavailable {
+			h.event(ctx, "password.change_failed", u.ID, "", "current password")
+		}
+		return fail(status, msg)
 	}
 
 	// The second factor, under the code limiter.

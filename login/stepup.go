@@ -300,20 +300,26 @@ func (h *Handler) reauthenticated(ctx context.Context, sess *storage.Session, u 
 }
 
 // checkPassword checks u's password under the password limiter of the
-// sign-in. It returns 0 when the password is right, or the status and
-// message of the answer.
+// sign-in: the attempt is reserved (counted) before the password is
+// checked and given back when it is right. It returns 0 when the password
+// is right, or the status and message of the answer.
 func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip netip.Addr, u *storage.User, secret string) (int, string, error) {
-	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
+	attempt, until, err := h.Limiter.Reserve(ctx, ip, u.Email)
+	if err != nil {
 		return 0, "", err
-	} else if !until.IsZero() {
+	}
+	if attempt == nil {
 		return http.StatusTooManyRequests, h.blockedMessage(ctx, until), nil
 	}
-	err := errors.New("empty or oversized password")
+	err = errors.New("empty or oversized password")
 	if secret != "" && len(secret) <= policy.MaxBytes {
 		err = h.Passwords.Verify(u.PasswordHash, secret)
 	}
 	if errors.Is(err, password.ErrBusy) {
 		// Not checked, so not an attempt (busy.go).
+		if err := attempt.Cancel(ctx); err != nil {
+			return 0, "", err
+		}
 		w.Header().Set("Retry-After", busyRetryAfter)
 		return http.StatusServiceUnavailable, msgBusy, nil
 	}
@@ -321,16 +327,12 @@ func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip n
 		if !errors.Is(err, password.ErrMismatch) {
 			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
 		}
-		res, err := h.Limiter.Fail(ctx, ip, u.Email)
-		if err != nil {
-			return 0, "", err
-		}
-		if !res.BlockedUntil.IsZero() {
+		if res := attempt.Failed(); !res.BlockedUntil.IsZero() {
 			return http.StatusTooManyRequests, h.blockedMessage(ctx, res.BlockedUntil), nil
 		}
 		return http.StatusUnauthorized, msgReauthWrong, nil
 	}
-	if err := h.Limiter.Succeed(ctx, ip, u.Email); err != nil {
+	if err := attempt.Succeeded(ctx); err != nil {
 		return 0, "", err
 	}
 	return 0, "", nil
