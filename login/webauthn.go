@@ -41,6 +41,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -389,6 +390,16 @@ func (h *Handler) keyFailed(ctx context.Context, ar *storage.AuthRequest, u *sto
 	if err != nil {
 		return 0, nil, err
 	}
+	return h.keyOutcome(ctx, res, ar, u, ip, reason)
+}
+
+// keyOutcome answers a failed sign-in ceremony after its failure was
+// counted: the attempts left, or the block.
+func (h *Handler) keyOutcome(ctx context.Context, res lockout.Result, ar *storage.AuthRequest, u *storage.User, ip netip.Addr, reason string) (int, *jsonReply, error) {
+	uid := ""
+	if u != nil {
+		uid = u.ID
+	}
 	h.event(ctx, "signin.failed", uid, ar.ClientID, factorWebAuthn+": "+reason)
 	if res.BlockedUntil.IsZero() {
 		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
@@ -405,6 +416,12 @@ func (h *Handler) keyFailed(ctx context.Context, ar *storage.AuthRequest, u *sto
 			"Someone failed the security key check for your account several times, so Gatehouse blocked further attempts for a while.\n\nIf this was not you, your password may be known to someone else: change it.\n")
 	}
 	return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
+}
+
+// keyAttemptFailed answers a failed second-factor ceremony whose attempt
+// was reserved: it was counted already, so only the outcome is reported.
+func (h *Handler) keyAttemptFailed(ctx context.Context, a *lockout.Attempt, ar *storage.AuthRequest, u *storage.User, ip netip.Addr, reason string) (int, *jsonReply, error) {
+	return h.keyOutcome(ctx, a.Failed(), ar, u, ip, reason)
 }
 
 // keyBlocked answers 429 when ip or the account is blocked.
@@ -564,19 +581,34 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 	if err != nil {
 		return 0, nil, err
 	}
-	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
-		return http.StatusTooManyRequests, reply, err
+	// The attempt is counted before the assertion is checked, as a code's
+	// is (tryCode).
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return 0, nil, err
 	}
+	if attempt == nil {
+		return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
+	}
+	checked := false // whether the assertion was verified, for the error paths
+	defer func() {
+		if !checked {
+			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
+				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
+			}
+		}
+	}()
 	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonySecond, ar.ID)
 	if err != nil {
 		return 0, nil, err
 	}
+	checked = true // from here on, every outcome is reported to attempt
 	if c == nil || c.UserID != u.ID {
-		return h.keyFailed(ctx, ar, u, ip, "no such challenge (expired or used)")
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "no such challenge (expired or used)")
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
 	if err != nil {
-		return h.keyFailed(ctx, ar, u, ip, "bad assertion: "+describeWebAuthnError(err))
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "bad assertion: "+describeWebAuthnError(err))
 	}
 	ku, err := h.keyUserOf(ctx, u)
 	if err != nil {
@@ -584,7 +616,7 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 	}
 	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
 	if err != nil {
-		return h.keyFailed(ctx, ar, u, ip, describeWebAuthnError(err))
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, describeWebAuthnError(err))
 	}
 	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
 		return 0, nil, err
@@ -592,7 +624,7 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 		h.event(ctx, "signin.failed", u.ID, ar.ClientID, factorWebAuthn+": refused key")
 		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
-	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
+	if err := attempt.Succeeded(ctx); err != nil {
 		return 0, nil, err
 	}
 	amr := []string{"pwd", keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}
