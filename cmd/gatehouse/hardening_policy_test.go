@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // End-to-end tests of issue 15 §4: new passwords are compared with the
@@ -188,5 +191,102 @@ func TestBreachedFileRefusedAtStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmailCodeACR (OTP-06): an emailed code earns urn:gatehouse:loa:1:email,
+// the authenticator app urn:gatehouse:loa:2. A request with
+// acr_values=urn:gatehouse:loa:2 is not offered email codes, is not
+// answered by a session from an emailed code, and refuses a user whose only
+// factor is email; a request for the email level is answered by such a
+// session.
+func TestEmailCodeACR(t *testing.T) {
+	e := tfStart(t, databaseURL(t, "sqlite"))
+	rp := tfRP(t, e.rp)
+	loa2 := oauth2.SetAuthURLParam("acr_values", tfACR2)
+	emailLevel := oauth2.SetAuthURLParam("acr_values", tfACREmail)
+
+	both := e.newUser(t, "acr-both@example.com")
+	acct := e.session(t, both, "127.0.15.1")
+	e.enableEmail(t, acct, both)
+	e.enableTOTP(t, acct, both)
+
+	// An emailed code: amr email, acr the email level.
+	b := newBrowser(t).from("127.0.15.2")
+	f, codePage := e.codePage(t, rp, b, both)
+	id := tfForm(t, codePage.body, "/login/otp").Get("authRequestID")
+	n := e.mail.count(both.email, tfCodeSubject)
+	emailPage := b.get(e.g.base + "/login/otp?method=email&authRequestID=" + url.QueryEscape(id))
+	form := tfForm(t, emailPage.body, "/login/otp")
+	if form.Get("method") != "email" {
+		t.Fatalf("method=email shows method %q", form.Get("method"))
+	}
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, e.mail.code(t, both.email, n))), tfAMREmail, tfACREmail)
+
+	// The browser's session is of the email level: it answers a request
+	// for that level at once, but not one for loa:2, not even silently.
+	f = rp.newFlow(emailLevel)
+	if page, at := b.follow(f.authURL, rpRedirect); page != nil {
+		t.Errorf("a request for the email level with an email-level session landed on %s (%d), want the client", at, page.StatusCode)
+	} else {
+		_, _, c := rp.exchange(rp.codeFrom(at, f), f)
+		tfClaims(t, c, tfAMREmail, tfACREmail)
+	}
+	f = rp.newFlow(loa2, oauth2.SetAuthURLParam("prompt", "none"))
+	if page, at := b.follow(f.authURL, rpRedirect); page != nil || tfQuery(t, at, "error") != "login_required" {
+		t.Errorf("prompt=none for loa:2 with an email-level session landed on %s, want error=login_required", at)
+	}
+	f = rp.newFlow(loa2)
+	if page, at := b.follow(f.authURL, rpRedirect); page == nil || !strings.Contains(page.body, `autocomplete="current-password"`) {
+		t.Errorf("a request for loa:2 with an email-level session landed on %s, want the password form", at)
+	}
+
+	// loa:2 asked: the code page is the app's, with no way to email codes.
+	b = newBrowser(t).from("127.0.15.3")
+	n = e.mail.count(both.email, tfCodeSubject)
+	f, resp := tfPassword(t, rp, b, both.email, both.pass, loa2)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login/otp?") {
+		t.Fatalf("password for loa:2 = %d %q, want 303 to the code page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	codePage = b.get(redirectTarget(resp))
+	form = tfForm(t, codePage.body, "/login/otp")
+	if form.Get("method") != "totp" || strings.Contains(codePage.body, "method=email") ||
+		strings.Contains(codePage.body, "Send a code to my email instead") || strings.Contains(codePage.body, "/login/otp/resend") {
+		t.Errorf("the code page of a loa:2 request offers email codes:\n%s", codePage.body)
+	}
+	id = form.Get("authRequestID")
+	asked := b.get(e.g.base + "/login/otp?method=email&authRequestID=" + url.QueryEscape(id))
+	if tfForm(t, asked.body, "/login/otp").Get("method") != "totp" {
+		t.Errorf("method=email on a loa:2 request shows an email code form:\n%s", asked.body)
+	}
+	resend := b.post(e.g.base+"/login/otp/resend", url.Values{"authRequestID": {id}, "csrf": {form.Get("csrf")}})
+	if resend.StatusCode == http.StatusOK && strings.Contains(resend.body, "We sent") {
+		t.Errorf("resend on a loa:2 request sent a code: %d %q", resend.StatusCode, tfInfo(resend.body))
+	}
+	// An emailed code posted anyway is not taken.
+	bad := b.post(e.g.base+"/login/otp", url.Values{"authRequestID": {id}, "csrf": {form.Get("csrf")}, "method": {"email"}, "code": {"123456"}})
+	if bad.StatusCode == http.StatusSeeOther && strings.Contains(bad.Header.Get("Location"), "/authorize/callback") {
+		t.Errorf("an emailed code completed a loa:2 request")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := e.mail.count(both.email, tfCodeSubject); got != n {
+		t.Errorf("%d code emails during a loa:2 sign-in, want none", got-n)
+	}
+	// The app's code answers it with loa:2.
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, e.code(both))), tfAMRTOTP, tfACR2)
+
+	// A user whose only factor is email cannot meet loa:2: an explanation,
+	// no code, no enrolment of another factor with the password alone.
+	only := e.newUser(t, "acr-email-only@example.com")
+	e.enableEmail(t, e.session(t, only, "127.0.15.4"), only)
+	n = e.mail.count(only.email, tfCodeSubject)
+	b = newBrowser(t).from("127.0.15.5")
+	_, resp = tfPassword(t, rp, b, only.email, only.pass, loa2)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(tfAlert(resp.body), "does not accept codes sent by email") {
+		t.Errorf("password of an email-only user for loa:2 = %d %q, want 403 and an explanation", resp.StatusCode, tfAlert(resp.body))
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := e.mail.count(only.email, tfCodeSubject); got != n {
+		t.Errorf("%d code emails to an email-only user asking loa:2, want none", got-n)
 	}
 }
