@@ -630,6 +630,8 @@ func TestAdminAPI(t *testing.T) {
 					{"empty body", post("/api/users", ""), 415, "unsupported_media_type"},
 					{"form body", adminCallType(t, g, token, http.MethodPost, "/api/users", "email=x", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"},
 					{"huge body", post("/api/users", `{"name":"`+strings.Repeat("a", maxAPIBody)+`"}`), 413, "too_large"},
+					{"email not UTF-8", post("/api/users", "{\"email\":\"a\xffb@example.com\",\"password\":\"a long enough password\"}"), 400, "invalid_request"},
+					{"email with a lone surrogate", post("/api/users", `{"email":"a\udc80b@example.com","password":"a long enough password"}`), 400, "invalid_request"},
 					{"no name", post("/api/clients", `{"redirect_uris":["https://x.example/cb"]}`), 400, "invalid_request"},
 					{"no redirect uri", post("/api/clients", `{"name":"x"}`), 400, "invalid_request"},
 					{"redirect uri with fragment", post("/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb#f"]}`), 400, "invalid_request"},
