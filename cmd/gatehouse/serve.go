@@ -364,12 +364,13 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		provider.ServeHTTP(w, r.WithContext(op.WithFlowBinding(r.Context(), lh.FlowBinding(w, r))))
 	})))
 	r.Handle("/authorize/callback", authorizeErrors(lh, lh.CallbackGuard(provider)))
-	// end_session (RP-initiated logout) is the login's: the provider
-	// validates the request; without an id_token_hint naming the session's
-	// user, the user confirms with a same-origin form.
+	// end_session (RP-initiated logout) is the login's: the provider only
+	// validates the request (endsession.go). Without an id_token_hint
+	// naming the session's user, the user confirms with a same-origin,
+	// CSRF-protected form.
 	validateLogout := logoutValidator(provider)
 	r.Handle(login.EndSessionPath, formGuard(lh, true, lh.EndSession(validateLogout)))
-	r.Handle(login.ConfirmLogoutPath, provider.IssuerInterceptor(csrf.Handler(formGuard(lh, false, lh.ConfirmLogout(validateLogout)))))
+	r.Handle(login.ConfirmLogoutPath, csrf.Handler(formGuard(lh, false, lh.ConfirmLogout(validateLogout))))
 	r.Mount("/", protocolFaults(provider))
 
 	var h http.Handler = r
