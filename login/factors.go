@@ -153,22 +153,8 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return sendResult{}, fmt.Errorf("load code: %w", err)
 	}
-	// Every email counts against the cap per account and per client IP,
-	// reserved before anything is sent; one that is not sent is given back.
-	sent, capped, err := h.MailLimiter.Reserve(ctx, ip, u.ID)
-	if err != nil {
-		return sendResult{}, err
-	}
-	if sent == nil {
-		h.event(ctx, "code.capped", u.ID, "", purpose)
-		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgTooManyCodes, max(1, lockout.MinutesLeft(now, capped)))}, nil
-	}
-	unsent := func(err error) error { return errors.Join(err, sent.Cancel(ctx)) }
 	err = h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
 	if errors.Is(err, storage.ErrConflict) {
-		if err := unsent(nil); err != nil {
-			return sendResult{}, err
-		}
 		wait := h.ResendCooldown
 		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
 			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
@@ -176,7 +162,34 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
 	}
 	if err != nil {
-		return sendResult{}, unsent(fmt.Errorf("issue code: %w", err))
+		return sendResult{}, fmt.Errorf("issue code: %w", err)
+	}
+	// A code that is not sent is void, and the code the user already had
+	// works again: an unsent code changes nothing and costs no cooldown.
+	unsent := func() error {
+		if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
+			return fmt.Errorf("void unsent code: %w", err)
+		}
+		if old != nil {
+			if err := h.Store.IssueCode(ctx, old, 0, now); err != nil {
+				return fmt.Errorf("restore previous code: %w", err)
+			}
+		}
+		return nil
+	}
+	// Every email counts against the cap per account and per client IP,
+	// taken once the cooldown let this one through; one that is not sent
+	// gives its place back.
+	sent, capped, err := h.MailLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return sendResult{}, errors.Join(err, unsent())
+	}
+	if sent == nil {
+		h.event(ctx, "code.capped", u.ID, "", purpose)
+		if err := unsent(); err != nil {
+			return sendResult{}, err
+		}
+		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgTooManyCodes, max(1, lockout.MinutesLeft(now, capped)))}, nil
 	}
 	lang := langOf(ctx)
 	msg := mail.Message{
@@ -190,17 +203,7 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	if err := h.Mailer.Send(sctx, msg); err != nil {
 		h.Logger.WarnContext(ctx, "code email not sent", "user_id", u.ID, "purpose", purpose, "err", err)
 		h.event(ctx, "code.send_failed", u.ID, "", purpose)
-		// The unsent code is void, and the code the user already had works
-		// again: a failed send changes nothing and costs no cooldown.
-		if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
-			return sendResult{}, unsent(fmt.Errorf("void unsent code: %w", err))
-		}
-		if old != nil {
-			if err := h.Store.IssueCode(ctx, old, 0, now); err != nil {
-				return sendResult{}, unsent(fmt.Errorf("restore previous code: %w", err))
-			}
-		}
-		if err := unsent(nil); err != nil {
+		if err := errors.Join(unsent(), sent.Cancel(ctx)); err != nil {
 			return sendResult{}, err
 		}
 		return sendResult{alert: msgSendFailed}, nil

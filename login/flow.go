@@ -142,11 +142,28 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	// The attempt is counted before the password is checked, so parallel
 	// guesses get no more checks than the limits allow. The browser the
 	// account last signed in from counts its failures apart (device.go).
+	// The hashing slot is taken first: a check that would find the hasher
+	// busy is turned away before it is counted (busy.go), and a counted
+	// one always runs. A running block is seen before either.
+	device := h.deviceOf(r, userID(u))
+	if until, err := h.Limiter.BlockedOnDevice(ctx, ip, email, device); err != nil {
+		return err
+	} else if !until.IsZero() {
+		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, until))
+	}
+	slot, err := h.Passwords.Acquire()
+	if errors.Is(err, password.ErrBusy) {
+		return h.busy(w, r, ar, flow, email)
+	}
+	if err != nil {
+		return err
+	}
+	defer slot.Release()
 	var (
 		attempt *lockout.Attempt
 		until   time.Time
 	)
-	if device := h.deviceOf(r, userID(u)); device != "" {
+	if device != "" {
 		attempt, until, err = h.Limiter.ReserveOnDevice(ctx, ip, email, device)
 	} else {
 		attempt, until, err = h.Limiter.Reserve(ctx, ip, email)
@@ -159,12 +176,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if u == nil {
-		err = h.Passwords.VerifyDummy(secret)
-		if err == nil {
-			err = storage.ErrNotFound // fails like a wrong password
-		}
+		slot.VerifyDummy(secret)
+		err = storage.ErrNotFound // fails like a wrong password
 	} else {
-		err = h.Passwords.Verify(u.PasswordHash, secret)
+		err = slot.Verify(u.PasswordHash, secret)
 		if err == nil && u.Disabled {
 			err = errors.New("account disabled")
 		}
@@ -173,16 +188,9 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 			// like a wrong password.
 			err = errors.New("email not confirmed")
 		}
-		if err != nil && !errors.Is(err, password.ErrMismatch) && !errors.Is(err, password.ErrBusy) {
+		if err != nil && !errors.Is(err, password.ErrMismatch) {
 			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
 		}
-	}
-	if errors.Is(err, password.ErrBusy) {
-		// The password was not checked: not an attempt (busy.go).
-		if err := attempt.Cancel(ctx); err != nil {
-			return err
-		}
-		return h.busy(w, r, ar, flow, email)
 	}
 	if err != nil {
 		h.event(ctx, "signin.failed", userID(u), ar.ClientID, "password")
@@ -242,8 +250,10 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// signedOut shows the page a sign-out ends on. It clears nothing: every way
+// here has ended the session already, and a GET any site can send a
+// browser to must not sign anyone out.
 func (h *Handler) signedOut(w http.ResponseWriter, r *http.Request) error {
-	h.ClearSession(w)
 	h.render(w, r, http.StatusOK, "signedout.html", &page{Title: "Signed out"})
 	return nil
 }

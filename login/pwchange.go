@@ -95,7 +95,7 @@ func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, http.StatusOK, "password.html", p)
+	h.render(w, r, res.status(), "password.html", p)
 	return nil
 }
 

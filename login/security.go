@@ -166,7 +166,7 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		p.Info, p.Error = res.info, res.alert
-		h.render(w, r, http.StatusOK, "code.html", p)
+		h.render(w, r, res.status(), "code.html", p)
 		return nil
 
 	case "email/enable-confirm", "email/disable-confirm":
@@ -275,6 +275,7 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		p.Hidden["method"] = factorTOTP
+		status := http.StatusOK
 		if !hasTOTP {
 			p.Hidden["method"] = factorEmail
 			p.ResendAction = "/account/security/recovery/regenerate-resend"
@@ -282,9 +283,9 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			p.Info, p.Error = res.info, res.alert
+			p.Info, p.Error, status = res.info, res.alert, res.status()
 		}
-		h.render(w, r, http.StatusOK, "code.html", p)
+		h.render(w, r, status, "code.html", p)
 		return nil
 
 	case "recovery/regenerate-confirm":

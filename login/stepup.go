@@ -214,7 +214,7 @@ func (h *Handler) sendReauthCode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, http.StatusOK, "reauth.html", p)
+	h.render(w, r, res.status(), "reauth.html", p)
 	return nil
 }
 
@@ -304,6 +304,24 @@ func (h *Handler) reauthenticated(ctx context.Context, sess *storage.Session, u 
 // checked and given back when it is right. It returns 0 when the password
 // is right, or the status and message of the answer.
 func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip netip.Addr, u *storage.User, secret string) (int, string, error) {
+	// As at the sign-in (submitPassword): a running block first, then the
+	// hashing slot, so that a counted attempt is always checked, then the
+	// attempt's place in the counters.
+	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
+		return 0, "", err
+	} else if !until.IsZero() {
+		return http.StatusTooManyRequests, h.blockedMessage(ctx, until), nil
+	}
+	slot, err := h.Passwords.Acquire()
+	if errors.Is(err, password.ErrBusy) {
+		// Not checked, so not an attempt (busy.go).
+		w.Header().Set("Retry-After", busyRetryAfter)
+		return http.StatusServiceUnavailable, msgBusy, nil
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	defer slot.Release()
 	attempt, until, err := h.Limiter.Reserve(ctx, ip, u.Email)
 	if err != nil {
 		return 0, "", err
@@ -313,15 +331,7 @@ func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip n
 	}
 	err = errors.New("empty or oversized password")
 	if secret != "" && len(secret) <= policy.MaxBytes {
-		err = h.Passwords.Verify(u.PasswordHash, secret)
-	}
-	if errors.Is(err, password.ErrBusy) {
-		// Not checked, so not an attempt (busy.go).
-		if err := attempt.Cancel(ctx); err != nil {
-			return 0, "", err
-		}
-		w.Header().Set("Retry-After", busyRetryAfter)
-		return http.StatusServiceUnavailable, msgBusy, nil
+		err = slot.Verify(u.PasswordHash, secret)
 	}
 	if err != nil {
 		if !errors.Is(err, password.ErrMismatch) {

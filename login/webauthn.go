@@ -1038,6 +1038,7 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	}
+	status := http.StatusOK
 	switch {
 	case r.PostForm.Get("method") == factorRecovery:
 		// The key may be lost: one of the recovery codes confirms too.
@@ -1054,7 +1055,7 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		p.Info, p.Error = res.info, res.alert
+		p.Info, p.Error, status = res.info, res.alert, res.status()
 	default:
 		left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
 		if err != nil {
@@ -1072,7 +1073,7 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 		})
 		return nil
 	}
-	h.render(w, r, http.StatusOK, "code.html", p)
+	h.render(w, r, status, "code.html", p)
 	return nil
 }
 

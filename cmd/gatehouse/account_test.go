@@ -83,8 +83,9 @@ func TestRecoveryCodes(t *testing.T) {
 			}
 
 			// A recovery code signs in once, in any case and without the dash.
-			f, resp := acRecoverySignIn(t, e, newBrowser(t).from("127.0.0.61"), u, strings.ToUpper(strings.ReplaceAll(codes[0], "-", "")))
-			c := tfFinish(t, tfRP(t, e.rp), newBrowser(t), f, resp)
+			signer := newBrowser(t).from("127.0.0.61")
+			f, resp := acRecoverySignIn(t, e, signer, u, strings.ToUpper(strings.ReplaceAll(codes[0], "-", "")))
+			c := tfFinish(t, tfRP(t, e.rp), signer, f, resp)
 			tfClaims(t, c, []string{"pwd", "otp", "mfa"}, "urn:gatehouse:loa:2")
 			if got := acLeft(t, e, b); got != "9" {
 				t.Errorf("after using one code, %s left, want 9", got)
@@ -113,8 +114,9 @@ func TestRecoveryCodes(t *testing.T) {
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("an old recovery code after regeneration = %d, want 401", resp.StatusCode)
 			}
-			f, resp = acRecoverySignIn(t, e, newBrowser(t).from("127.0.0.64"), u, fresh[3])
-			c = tfFinish(t, tfRP(t, e.rp), newBrowser(t), f, resp)
+			signer = newBrowser(t).from("127.0.0.64")
+			f, resp = acRecoverySignIn(t, e, signer, u, fresh[3])
+			c = tfFinish(t, tfRP(t, e.rp), signer, f, resp)
 			tfClaims(t, c, []string{"pwd", "otp", "mfa"}, "urn:gatehouse:loa:2")
 
 			// Turning the last factor off drops the codes.

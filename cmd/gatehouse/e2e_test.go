@@ -618,9 +618,19 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			t.Fatalf("unregistered post_logout_redirect_uri redirected to %s", resp.Header.Get("Location"))
 		}
+		// Without a hint the user confirms (RP-Initiated Logout §2): a page,
+		// then its form, which ends on the signed-out page.
 		page, at := b2.follow(g.base+"/end_session", "")
+		if page == nil || page.StatusCode != http.StatusOK || !strings.Contains(page.body, `action="/end_session/confirm"`) {
+			t.Fatalf("end_session without a hint ended at %s, want the confirmation page", at)
+		}
+		resp = b2.post(g.base+"/end_session/confirm", formFields(page.body))
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("confirming the sign-out = %d:\n%s", resp.StatusCode, resp.body)
+		}
+		page, at = b2.follow(redirectTarget(resp), "")
 		if page == nil || page.StatusCode != http.StatusOK || !strings.Contains(page.body, "signed out") {
-			t.Fatalf("end_session without a URI ended at %s", at)
+			t.Fatalf("the confirmed sign-out ended at %s", at)
 		}
 		f = rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
 		if _, at := b2.follow(f.authURL, rpRedirect); !strings.Contains(at, "error=login_required") {

@@ -191,14 +191,14 @@ func (s *fuzzSite) csrf(purpose, cookie string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// authRequest starts an authorization request and opens its password page
-// with the site's flow cookie, which binds the request to it.
+// authRequest starts an authorization request with the site's flow cookie,
+// which binds the request to it, and opens its password page.
 func (s *fuzzSite) authRequest(t testing.TB) string {
 	t.Helper()
 	q := url.Values{"client_id": {s.client.ID}, "redirect_uri": {fuzzRedirect}, "response_type": {"code"},
 		"scope": {"openid email"}, "state": {"st"}, "nonce": {"nn"},
 		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
-	resp := s.serve(t, http.MethodGet, "/authorize?"+q.Encode(), "", "")
+	resp := s.serve(t, http.MethodGet, "/authorize?"+q.Encode(), "gh_flow="+s.flow, "")
 	loc, err := url.Parse(resp.Header().Get("Location"))
 	if err != nil || loc.Query().Get("authRequestID") == "" {
 		t.Fatalf("GET /authorize = %d %q, want a redirect to the login page", resp.Code, resp.Header().Get("Location"))

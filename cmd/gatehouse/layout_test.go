@@ -21,7 +21,7 @@ func TestDependencyDirection(t *testing.T) {
 		"op":                    {"storage", "storage/seal"},
 		"login":                 {"storage", "storage/seal", "login/"},
 		"login/lockout":         {"storage"},
-		"login/password":        {},
+		"login/password":        {"login/password/policy"},
 		"login/password/policy": {},
 		"login/totp":            {},
 		"login/i18n":            {},

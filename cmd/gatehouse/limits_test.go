@@ -20,7 +20,8 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := tfStart(t, databaseURL(t, backend), "GATEHOUSE_LOCKOUT_ACCOUNT_MAX_ATTEMPTS=10")
+			e := tfStart(t, databaseURL(t, backend), "GATEHOUSE_LOCKOUT_ACCOUNT_MAX_ATTEMPTS=10",
+				"GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_ACCOUNT=5", "GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_IP=20")
 			t.Run("codes from one address", e.testCodeBurstOneIP)
 			t.Run("codes from many addresses", e.testCodeBurstManyIPs)
 			t.Run("passwords", e.testPasswordBurst)

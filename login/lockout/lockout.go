@@ -99,13 +99,30 @@ func (l *Limiter) Reserve(ctx context.Context, ip netip.Addr, account string) (*
 	return l.reserve(ctx, ip, acct)
 }
 
+// BlockedOnDevice is Blocked with the account's counter that
+// ReserveOnDevice uses for device, or the account's own when device is "".
+func (l *Limiter) BlockedOnDevice(ctx context.Context, ip netip.Addr, account, device string) (time.Time, error) {
+	if device == "" {
+		return l.Blocked(ctx, ip, account)
+	}
+	keys := []string{l.ipKey(l.Scope, ip), l.deviceKey(account, device)}
+	for _, s := range l.AlsoBlockedBy {
+		keys = append(keys, l.ipKey(s, ip))
+	}
+	return l.blocked(ctx, keys, l.Now())
+}
+
+func (l *Limiter) deviceKey(account, device string) string {
+	return l.Scope + ":dev:" + device + ":acct:" + account
+}
+
 // ReserveOnDevice is Reserve for a browser that signed in to account before
 // (a device cookie, device being its id): the account's failures are
 // counted for that device alone, so that guesses at the account from
 // elsewhere cannot lock its owner out of their own browser. The IP limit
 // applies as ever.
 func (l *Limiter) ReserveOnDevice(ctx context.Context, ip netip.Addr, account, device string) (*Attempt, time.Time, error) {
-	return l.reserve(ctx, ip, l.Scope+":dev:"+device+":acct:"+account)
+	return l.reserve(ctx, ip, l.deviceKey(account, device))
 }
 
 func (l *Limiter) reserve(ctx context.Context, ip netip.Addr, acctKey string) (*Attempt, time.Time, error) {

@@ -85,8 +85,7 @@ func (h *Hasher) Hash(password string) string {
 // constant time. It returns ErrMismatch for a wrong password, and ErrBusy
 // if the gate had no free slot in time (the password was not checked).
 func (h *Hasher) Verify(encoded, password string) error {
-	p, salt, key, err := decode(encoded)
-	if err != nil {
+	if _, _, _, err := decode(encoded); err != nil {
 		return err
 	}
 	release, err := h.Gate.acquire()
@@ -94,11 +93,52 @@ func (h *Hasher) Verify(encoded, password string) error {
 		return err
 	}
 	defer release()
+	return h.verify(encoded, password)
+}
+
+// verify is Verify without the gate.
+func (h *Hasher) verify(encoded, password string) error {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return err
+	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return ErrMismatch
 	}
 	return nil
+}
+
+// Slot is a hashing slot of the gate, taken before a password check is
+// counted against an attempt limit: a check that may not run for want of a
+// slot is then turned away (ErrBusy) before it is counted, and one that is
+// counted always runs. Release it once done.
+type Slot struct {
+	h       *Hasher
+	release func()
+}
+
+// Acquire takes a slot for one Verify, waiting at most the gate's wait; it
+// returns ErrBusy if none freed up.
+func (h *Hasher) Acquire() (*Slot, error) {
+	release, err := h.Gate.acquire()
+	if err != nil {
+		return nil, err
+	}
+	return &Slot{h: h, release: release}, nil
+}
+
+// Release gives the slot back.
+func (s *Slot) Release() { s.release() }
+
+// Verify is Hasher.Verify in the slot: it does not wait for another.
+func (s *Slot) Verify(encoded, password string) error {
+	return s.h.verify(encoded, password)
+}
+
+// VerifyDummy is Hasher.VerifyDummy in the slot.
+func (s *Slot) VerifyDummy(password string) {
+	s.h.verify(s.h.dummy, password)
 }
 
 // VerifyDummy spends the time of one Verify, for accounts that do not
