@@ -73,14 +73,6 @@ func TrackFaults(ctx context.Context) (context.Context, *atomic.Bool) {
 	return context.WithValue(ctx, faultKey{}, f), f
 }
 
-type browserSessionKey struct{}
-
-// WithBrowserSession returns a context carrying the id of the browser's
-// SSO session, for end_session to delete.
-func WithBrowserSession(ctx context.Context, sessionID string) context.Context {
-	return context.WithValue(ctx, browserSessionKey{}, sessionID)
-}
-
 type flowBindingKey struct{}
 
 // WithFlowBinding returns a context carrying the hash of the flow cookie
@@ -372,15 +364,11 @@ func (s *Storage) TerminateSession(ctx context.Context, userID, clientID string)
 	return nil
 }
 
-// TerminateSessionFromRequest ends the browser's SSO session and returns
-// where to send it: the validated post_logout_redirect_uri or the
-// signed-out page.
+// TerminateSessionFromRequest is not reached: /end_session is the login's
+// (login/logout.go), which validates the request with ValidateEndSession
+// and ends the browser's session itself. It ends nothing and returns the
+// validated redirect.
 func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *zop.EndSessionRequest) (string, error) {
-	if id, _ := ctx.Value(browserSessionKey{}).(string); id != "" {
-		if err := s.store.DeleteSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return "", fault(ctx, fmt.Errorf("end session: %w", err))
-		}
-	}
 	return req.RedirectURI, nil
 }
 

@@ -103,6 +103,48 @@ func TestSignInBinding(t *testing.T) {
 	}
 }
 
+// TestCallbackOnceAcrossReplicas: parallel callbacks of one done request,
+// spread over two replicas on one PostgreSQL, give one code.
+func TestCallbackOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	a, b := replicaPair(t)
+	a.createUser(alice, "Alice", alicePass)
+	rp := newRelyingParty(t, a)
+	owner := browserFrom(t, "127.0.0.11")
+	f, link := startedFlow(t, rp, owner)
+	callback := signedInTo(t, a, owner, link, alice, alicePass)
+	path := strings.TrimPrefix(callback, a.base)
+	var mu sync.Mutex
+	var codes []string
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			base := a.base
+			if i%2 == 1 {
+				base = b.base
+			}
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			status, h, _, err := burstDo(owner.c, req)
+			if err != nil {
+				t.Errorf("callback: %v", err)
+				return
+			}
+			if strings.Contains(h.Get("Location"), "code=") {
+				mu.Lock()
+				codes = append(codes, h.Get("Location"))
+				mu.Unlock()
+			} else if status < 400 {
+				t.Errorf("a callback that gave no code answered %d", status)
+			}
+		})
+	}
+	wg.Wait()
+	if len(codes) != 1 {
+		t.Fatalf("30 parallel callbacks over two replicas gave %d codes, want 1", len(codes))
+	}
+	rp.exchange(rp.codeFrom(codes[0], f), f)
+}
+
 // testLinkOpenedByVictim: the attacker starts a sign-in and sends the
 // victim its /login link. Her browser is refused at every step, and the
 // attacker's callback, polled before and after, issues nothing.

@@ -24,6 +24,7 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 				"GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_ACCOUNT=5", "GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_IP=20")
 			t.Run("codes from one address", e.testCodeBurstOneIP)
 			t.Run("codes from many addresses", e.testCodeBurstManyIPs)
+			t.Run("recovery codes", e.testRecoveryBurst)
 			t.Run("passwords", e.testPasswordBurst)
 			t.Run("the owner's device", e.testOwnerDevice)
 			t.Run("code emails", e.testCodeEmailCap)
@@ -123,6 +124,36 @@ func (e *tfEnv) testCodeBurstOneIP(t *testing.T) {
 	checked = e.auditCount(t, u.email, "code.failed", "") - before
 	if checked > 3 || invalid > 2 {
 		t.Fatalf("41 parallel codes, one right: %d wrong ones checked, %d answered Invalid; want at most 3 and 2", checked, invalid)
+	}
+	e.advance(11 * time.Minute)
+}
+
+// testRecoveryBurst: 30 wrong recovery codes at once from one address are
+// checked three times, and a right recovery code after them is refused.
+func (e *tfEnv) testRecoveryBurst(t *testing.T) {
+	rp := tfRP(t, e.rp)
+	u := e.newUser(t, "lim-recovery@example.com")
+	codes := acEnableTOTP(t, e, e.session(t, u, "127.0.27.1"), u)
+	before := e.auditCount(t, u.email, "code.failed", "")
+	b := newBrowser(t).from("127.0.27.2")
+	_, page := e.codePage(t, rp, b, u)
+	ar := tfQuery(t, page.Request.URL.String(), "authRequestID")
+	rec := b.get(e.g.base + "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar))
+	form := tfForm(t, rec.body, "/login/otp")
+	results := tfBurst(30, func(i int) (*response, error) {
+		return tfRawPost(b, e.g.base+"/login/otp", tfWith(form, "code", fmt.Sprintf("wrong-%05d", i)))
+	})
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("submission %d: %v", i, r.err)
+		}
+	}
+	if checked := e.auditCount(t, u.email, "code.failed", "") - before; checked != 3 {
+		t.Fatalf("30 parallel wrong recovery codes from one address: %d checked, want 3", checked)
+	}
+	resp := tfPostCode(b, e.g.base+"/login/otp", form, codes[0])
+	if resp.StatusCode == http.StatusSeeOther && strings.Contains(resp.Header.Get("Location"), "/authorize/callback") {
+		t.Fatal("a right recovery code after the burst was accepted: the address should be blocked")
 	}
 	e.advance(11 * time.Minute)
 }
