@@ -280,7 +280,7 @@ func DefaultConfig() *Config {
 			EmailCodeTTL:        Duration{60 * time.Second},
 			EmailResendCooldown: Duration{30 * time.Second},
 			EmailMaxPerAccount:  5,
-			EmailMaxPerIP:       20,
+			EmailMaxPerIP:       10,
 			EmailMaxWindow:      Duration{15 * time.Minute},
 			TOTPIssuer:          "Gatehouse",
 		},

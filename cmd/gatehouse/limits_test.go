@@ -21,13 +21,14 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			e := tfStart(t, databaseURL(t, backend), "GATEHOUSE_LOCKOUT_ACCOUNT_MAX_ATTEMPTS=10",
-				"GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_ACCOUNT=5", "GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_IP=20")
+				"GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_ACCOUNT=5", "GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_IP=10")
 			t.Run("codes from one address", e.testCodeBurstOneIP)
 			t.Run("codes from many addresses", e.testCodeBurstManyIPs)
 			t.Run("recovery codes", e.testRecoveryBurst)
 			t.Run("passwords", e.testPasswordBurst)
 			t.Run("the owner's device", e.testOwnerDevice)
 			t.Run("code emails", e.testCodeEmailCap)
+			t.Run("code emails per address", e.testCodeEmailIPCap)
 			t.Run("the account window", e.testAccountWindow)
 		})
 	}
@@ -352,6 +353,33 @@ func (e *tfEnv) testCodeEmailCap(t *testing.T) {
 	}
 	if sent := e.mail.count(u.email, tfCodeSubject) - n; sent != 1 {
 		t.Fatalf("a code page and a resend inside the cooldown sent %d emails, want 1", sent)
+	}
+	e.advance(time.Hour)
+}
+
+// testCodeEmailIPCap: sign-ins to 12 accounts from one address send the
+// per-address cap (10) of code emails; the eleventh and twelfth page answer
+// 429, and nothing goes out for them.
+func (e *tfEnv) testCodeEmailIPCap(t *testing.T) {
+	rp := tfRP(t, e.rp)
+	users := make([]*tfUser, 12)
+	for i := range users {
+		users[i] = e.newUser(t, fmt.Sprintf("lim-mail-ip-%d@example.com", i))
+		e.enableEmail(t, e.session(t, users[i], fmt.Sprintf("127.0.29.%d", 10+i)), users[i])
+	}
+	b := newBrowser(t).from("127.0.29.1")
+	sent, limited := 0, 0
+	for _, u := range users {
+		n := e.mail.count(u.email, tfCodeSubject)
+		_, resp := tfPassword(t, rp, b, u.email, u.pass)
+		page := b.get(redirectTarget(resp))
+		if page.StatusCode == http.StatusTooManyRequests && strings.HasPrefix(tfAlert(page.body), "Too many codes were sent.") {
+			limited++
+		}
+		sent += e.mail.count(u.email, tfCodeSubject) - n
+	}
+	if sent != 10 || limited != 2 {
+		t.Fatalf("sign-ins to 12 accounts from one address: %d code emails and %d pages answered 429; want 10 and 2", sent, limited)
 	}
 	e.advance(time.Hour)
 }
