@@ -1,7 +1,6 @@
 package login
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -78,25 +77,7 @@ func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error
 		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
 		return nil
 	}
-	ctx := r.Context()
-	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
-		return err
-	} else if !until.IsZero() {
-		p.Error = h.blockedMessage(ctx, until)
-		h.render(w, r, http.StatusTooManyRequests, "password.html", p)
-		return nil
-	}
-	_, err = h.Store.LatestCode(ctx, u.ID, purposeChangePassword, sess.ID, h.Now())
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("load code: %w", err)
-	}
-	res, err := h.sendCode(ctx, u, purposeChangePassword, sess.ID, err == nil, ip)
-	if err != nil {
-		return err
-	}
-	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, res.status(), "password.html", p)
-	return nil
+	return h.emailSessionCode(w, r, ip, u, sess.ID, purposeChangePassword, "password.html", p)
 }
 
 // changePassword checks the current password and the second factor, then

@@ -197,24 +197,31 @@ func (h *Handler) sendReauthCode(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, reauthURL(p.Hidden["next"]), http.StatusSeeOther)
 		return nil
 	}
+	return h.emailSessionCode(w, r, ip, u, sess.ID, purposeReauth, "reauth.html", p)
+}
+
+// emailSessionCode emails (again) the code of an account step bound to the
+// session sessionID, unless the code limiter's block runs, and renders the
+// step's page p with what came of it.
+func (h *Handler) emailSessionCode(w http.ResponseWriter, r *http.Request, ip netip.Addr, u *storage.User, sessionID, purpose, name string, p *selfPage) error {
 	ctx := r.Context()
 	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
 		return err
 	} else if !until.IsZero() {
 		p.Error = h.blockedMessage(ctx, until)
-		h.render(w, r, http.StatusTooManyRequests, "reauth.html", p)
+		h.render(w, r, http.StatusTooManyRequests, name, p)
 		return nil
 	}
-	_, err = h.Store.LatestCode(ctx, u.ID, purposeReauth, sess.ID, h.Now())
+	_, err := h.Store.LatestCode(ctx, u.ID, purpose, sessionID, h.Now())
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("load code: %w", err)
 	}
-	res, err := h.sendCode(ctx, u, purposeReauth, sess.ID, err == nil, ip)
+	res, err := h.sendCode(ctx, u, purpose, sessionID, err == nil, ip)
 	if err != nil {
 		return err
 	}
 	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, res.status(), "reauth.html", p)
+	h.render(w, r, res.status(), name, p)
 	return nil
 }
 
