@@ -137,10 +137,11 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/account/security?done="+key, http.StatusSeeOther)
 		return nil
 	}
-	// failed shows the result of a wrong or blocked code.
+	// failed shows the result of a wrong or blocked code: the change is
+	// refused (403) to a user who is signed in.
 	failed := func(res codeCheck, page string) error {
 		p.Error = res.message
-		status := http.StatusUnauthorized
+		status := http.StatusForbidden
 		if res.blocked {
 			status, p.ShowForm, p.ResendAction, page = http.StatusTooManyRequests, false, "", "code.html"
 		}

@@ -1140,7 +1140,7 @@ func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error
 	}
 	if !res.ok {
 		p.Error = res.message
-		status := http.StatusUnauthorized
+		status := http.StatusForbidden // refused to a signed-in user, as in security.go
 		if res.blocked {
 			status, p.ShowForm = http.StatusTooManyRequests, false
 		} else if factor == factorEmail {

@@ -103,7 +103,7 @@ func TestRecoveryCodes(t *testing.T) {
 			}
 			form := tfForm(t, page.body, "/account/security/recovery/regenerate-confirm")
 			resp = tfPostCode(b, e.g.base+"/account/security/recovery/regenerate-confirm", form, e.wrongTOTP(u))
-			tfExpect(t, resp, http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+			tfExpect(t, resp, http.StatusForbidden, "Invalid One Time Password! (Attempts left: 2)")
 			resp = tfPostCode(b, e.g.base+"/account/security/recovery/regenerate-confirm", form, e.code(u))
 			fresh, _, ok := tfRecovery(resp)
 			if !ok || len(fresh) != 10 || slices.Contains(fresh, codes[1]) {

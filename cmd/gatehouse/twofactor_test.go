@@ -111,7 +111,7 @@ func (e *tfEnv) testTOTP(t *testing.T) {
 
 	// A wrong code is refused and the factor stays off.
 	resp := tfPostCode(b, e.g.base+"/account/security/totp/enable-confirm", confirm, e.wrongTOTP(u))
-	tfExpect(t, resp, http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, resp, http.StatusForbidden, tfWrong1)
 	if got := tfSecret(t, resp.body); got != u.secret {
 		t.Errorf("after a wrong code the enrolment shows another secret")
 	}
@@ -168,8 +168,8 @@ func (e *tfEnv) testTOTP(t *testing.T) {
 	}
 	confirm = tfForm(t, page.body, "/account/security/totp/disable-confirm")
 	resp = b.post(e.g.base+"/account/security/totp/disable-confirm", confirm) // no code at all
-	tfExpect(t, resp, http.StatusUnauthorized, tfWrong1)
-	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/totp/disable-confirm", confirm, e.wrongTOTP(u)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, resp, http.StatusForbidden, tfWrong1)
+	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/totp/disable-confirm", confirm, e.wrongTOTP(u)), http.StatusForbidden, tfWrong2)
 	if !tfHas(e.security(t, b).body, "totp") {
 		t.Fatal("the authenticator app was turned off without a valid code")
 	}
@@ -204,7 +204,7 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	confirm := tfForm(t, page.body, "/account/security/email/enable-confirm")
 	tfForm(t, page.body, "/account/security/email/enable-resend")
 
-	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusForbidden, tfWrong1)
 	if tfHas(e.security(t, b).body, "email") {
 		t.Fatal("email codes are on after a wrong code")
 	}
@@ -329,8 +329,8 @@ func (e *tfEnv) testEmail(t *testing.T) {
 	code = e.mail.code(t, u.email, n)
 	confirm = tfForm(t, page.body, "/account/security/email/disable-confirm")
 	tfForm(t, page.body, "/account/security/email/disable-resend")
-	tfExpect(t, b.post(e.g.base+"/account/security/email/disable-confirm", confirm), http.StatusUnauthorized, tfWrong1)
-	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/disable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, b.post(e.g.base+"/account/security/email/disable-confirm", confirm), http.StatusForbidden, tfWrong1)
+	tfExpect(t, tfPostCode(b, e.g.base+"/account/security/email/disable-confirm", confirm, wrongCodeFor(code)), http.StatusForbidden, tfWrong2)
 	if !tfHas(e.security(t, b).body, "email") {
 		t.Fatal("email codes were turned off without a valid code")
 	}
@@ -426,12 +426,12 @@ func (e *tfEnv) testIPBlock(t *testing.T) {
 	page = bv.post(e.g.base+"/account/security/email/enable", tfForm(t, e.security(t, bv).body, "/account/security/email/enable"))
 	code := e.mail.code(t, v.email, n)
 	confirm := tfForm(t, page.body, "/account/security/email/enable-confirm")
-	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
-	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong2)
+	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusForbidden, tfWrong1)
+	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusForbidden, tfWrong2)
 	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, wrongCodeFor(code)), http.StatusTooManyRequests, blockedText)
 	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, code), http.StatusTooManyRequests, blockedText)
 	tfCLI(t, e.g, "", "blocks", "clear", "127.0.0.6")
-	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, code), http.StatusUnauthorized, tfWrong1)
+	tfExpect(t, tfPostCode(bv, e.g.base+"/account/security/email/enable-confirm", confirm, code), http.StatusForbidden, tfWrong1)
 	if tfHas(e.security(t, bv).body, "email") {
 		t.Error("a code voided by the block turned email codes on")
 	}

@@ -633,7 +633,7 @@ func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
 		t.Fatalf("remove with a recovery code = %d:\n%s", byCode.StatusCode, byCode.body)
 	}
 	codeForm := tfForm(t, byCode.body, "/account/security/webauthn/remove-confirm")
-	tfExpect(t, tfPostCode(b, g.base+"/account/security/webauthn/remove-confirm", codeForm, "qqqqq-qqqqq"), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+	tfExpect(t, tfPostCode(b, g.base+"/account/security/webauthn/remove-confirm", codeForm, "qqqqq-qqqqq"), http.StatusForbidden, "Invalid One Time Password! (Attempts left: 2)")
 	if !strings.Contains(b.get(g.base+"/account/security").body, "Kim&#39;s key") {
 		t.Fatalf("a wrong recovery code removed the key")
 	}
@@ -828,7 +828,7 @@ func TestWebAuthnWithTOTP(t *testing.T) {
 			// Removing the key needs the app's code.
 			confirm := b.post(e.g.base+"/account/security/webauthn/remove", tfForm(t, e.security(t, b).body, "/account/security/webauthn/remove"))
 			form := tfForm(t, confirm.body, "/account/security/webauthn/remove-confirm")
-			tfExpect(t, tfPostCode(b, e.g.base+"/account/security/webauthn/remove-confirm", form, e.wrongTOTP(u)), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
+			tfExpect(t, tfPostCode(b, e.g.base+"/account/security/webauthn/remove-confirm", form, e.wrongTOTP(u)), http.StatusForbidden, "Invalid One Time Password! (Attempts left: 2)")
 			if !strings.Contains(e.security(t, b).body, "Tom&#39;s key") {
 				t.Fatalf("a wrong code removed the key")
 			}
