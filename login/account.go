@@ -25,6 +25,7 @@ var accountDone = map[string]string{
 	"session":      "The session was signed out.",
 	"others":       "All your other sessions were signed out.",
 	"email-failed": "We couldn't send the confirmation email, try again.",
+	"email-capped": "Too many emails were sent. Please try again later.",
 }
 
 // sessionView is one row of the session list.
@@ -142,7 +143,7 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 // changeEmail sends a confirmation link to the new address; the email
 // changes only when it is opened.
 func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
-	r, _ = h.withIP(r)
+	r, ip := h.withIP(r)
 	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return err
@@ -163,6 +164,15 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
 	token := newSecret()
 	hash := sha256.Sum256([]byte(token))
 	ctx := r.Context()
+	// The confirmation mail counts against the caps of code emails, so
+	// that an account cannot flood an address with them.
+	sent, _, err := h.MailLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return err
+	}
+	if sent == nil {
+		return h.accountDone(w, r, "email-capped")
+	}
 	if err := h.Store.DeleteActionTokens(ctx, u.ID, "change-email"); err != nil {
 		return fmt.Errorf("drop old email links: %w", err)
 	}
@@ -176,6 +186,9 @@ func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
 	copyOfUser.Email = email
 	if err := h.sendMail(ctx, &copyOfUser, "Confirm your new email address",
 		i18n.Tf(langOf(ctx), "Open this link to use this address for your Gatehouse account:\n\n%s\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n", link)); err != nil {
+		if err := sent.Cancel(ctx); err != nil {
+			return err
+		}
 		return h.accountDone(w, r, "email-failed")
 	}
 	return h.accountDone(w, r, "email-sent")

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // A browser that has signed in to an account gets a device cookie for it.
@@ -17,29 +19,32 @@ import (
 // anywhere else cannot lock the owner out of their own browser, while
 // they still block the account everywhere else, and the per-IP limit
 // applies to everyone. The cookie holds a random id and a MAC binding it
-// to the user; nothing is stored.
+// to the user and their password hash; nothing is stored, and a password
+// change or reset voids every device cookie.
 
 const (
 	deviceCookie   = "gh_device"
 	deviceLifetime = 180 * 24 * time.Hour
 )
 
-// deviceMAC binds the device id to userID.
-func (h *Handler) deviceMAC(id, userID string) string {
+// deviceMAC binds the device id to u and to u's password hash: a new
+// password voids every device cookie issued before.
+func (h *Handler) deviceMAC(id string, u *storage.User) string {
 	m := hmac.New(sha256.New, h.CSRFKey[:])
-	m.Write([]byte("device:" + userID + ":" + id))
+	m.Write([]byte("device:" + u.ID + ":" + id + ":"))
+	m.Write([]byte(u.PasswordHash))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
-// setDevice gives the browser a device cookie for userID, once it has
-// signed in.
-func (h *Handler) setDevice(w http.ResponseWriter, userID string) {
+// setDevice gives the browser a device cookie for u, once it has signed
+// in.
+func (h *Handler) setDevice(w http.ResponseWriter, u *storage.User) {
 	b := make([]byte, 16)
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{
 		Name:     h.cookieName(deviceCookie),
-		Value:    id + "." + h.deviceMAC(id, userID),
+		Value:    id + "." + h.deviceMAC(id, u),
 		Path:     "/",
 		MaxAge:   int(deviceLifetime / time.Second),
 		HttpOnly: true,
@@ -50,14 +55,14 @@ func (h *Handler) setDevice(w http.ResponseWriter, userID string) {
 }
 
 // deviceOf returns the id of the browser's device cookie when it was
-// issued for userID, or "".
-func (h *Handler) deviceOf(r *http.Request, userID string) string {
+// issued for u with its current password, or "".
+func (h *Handler) deviceOf(r *http.Request, u *storage.User) string {
 	c, err := r.Cookie(h.cookieName(deviceCookie))
-	if err != nil || len(c.Value) > 64 || userID == "" {
+	if err != nil || len(c.Value) > 64 || u == nil {
 		return ""
 	}
 	id, mac, ok := strings.Cut(c.Value, ".")
-	if !ok || len(id) != 22 || !hmac.Equal([]byte(mac), []byte(h.deviceMAC(id, userID))) {
+	if !ok || len(id) != 22 || !hmac.Equal([]byte(mac), []byte(h.deviceMAC(id, u))) {
 		return ""
 	}
 	return id

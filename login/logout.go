@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -13,6 +14,8 @@ import (
 type LogoutRequest struct {
 	// Subject is the user a valid id_token_hint names, or "".
 	Subject string
+	// AuthTime is the hint's auth_time, or zero.
+	AuthTime time.Time
 	// ClientID is the client the hint or client_id identifies, or "".
 	ClientID string
 	// PostLogoutRedirectURI is the post_logout_redirect_uri, registered for
@@ -62,11 +65,20 @@ func (h *Handler) EndSession(validate LogoutValidator) http.Handler {
 			// Nothing to end.
 			http.Redirect(w, r, req.RedirectURI, http.StatusFound)
 			return nil
-		case req.Subject != "" && req.Subject == sess.UserID:
+		case hintsSession(req, sess):
 			return h.endBrowserSession(w, r, sess, req)
 		}
 		return h.showLogoutConfirm(w, r, sess, req)
 	})
+}
+
+// hintsSession reports whether the request's id_token_hint was issued for
+// the browser's session: its user, and its sign-in (auth_time, to the
+// second). Any other ID token of the user — an old one, from another
+// browser or an earlier sign-in — asks for confirmation.
+func hintsSession(req *LogoutRequest, sess *storage.Session) bool {
+	return req.Subject != "" && req.Subject == sess.UserID &&
+		!req.AuthTime.IsZero() && req.AuthTime.Unix() == sess.AuthTime.Unix()
 }
 
 // ConfirmLogout serves the POST of the confirmation page: with the page's

@@ -101,11 +101,6 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	current := r.PostForm.Get("current")
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
 
-	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
-		return err
-	} else if !until.IsZero() {
-		return fail(http.StatusTooManyRequests, h.blockedMessage(ctx, until))
-	}
 	if secret != again {
 		return fail(http.StatusBadRequest, msgPasswordsDiffer)
 	}
@@ -114,7 +109,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	// The current password, under the sign-in's password limiter.
-	if status, msg, err := h.checkPassword(ctx, w, ip, u, current); err != nil {
+	if status, msg, err := h.checkPassword(w, r, ip, u, current); err != nil {
 		return err
 	} else if status != 0 {
 		if status == http.StatusUnauthorized {
@@ -126,7 +121,18 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return fail(status, msg)
 	}
 
-	// The second factor, under the code limiter.
+	// The second factor, under the code limiter. A user whose only second
+	// factor is keys confirms with a key: the change needs a recent
+	// re-authentication, which asks for one (stepup.go).
+	if p.Factor == "" {
+		hasKeys, err := h.hasKeys(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if hasKeys && h.stepUp(w, r, sess, "/account/password") {
+			return nil
+		}
+	}
 	if p.Factor != "" {
 		res, err := h.checkCode(ctx, u, p.Factor, purposeChangePassword, sess.ID, r.PostForm.Get("code"), true, ip)
 		if err != nil {

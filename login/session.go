@@ -126,7 +126,11 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 		return nil, err
 	}
 	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
-	h.setDevice(w, userID)
+	if u, err := h.Store.UserByID(r.Context(), userID); err == nil {
+		h.setDevice(w, u)
+	} else {
+		h.Logger.WarnContext(r.Context(), "no device cookie: load user", "err", err)
+	}
 	return s, nil
 }
 

@@ -246,7 +246,7 @@ func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	status, msg, err := h.checkPassword(ctx, w, ip, u, r.PostForm.Get("password"))
+	status, msg, err := h.checkPassword(w, r, ip, u, r.PostForm.Get("password"))
 	if err != nil {
 		return err
 	}
@@ -308,13 +308,18 @@ func (h *Handler) reauthenticated(ctx context.Context, sess *storage.Session, u 
 
 // checkPassword checks u's password under the password limiter of the
 // sign-in: the attempt is reserved (counted) before the password is
-// checked and given back when it is right. It returns 0 when the password
-// is right, or the status and message of the answer.
-func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip netip.Addr, u *storage.User, secret string) (int, string, error) {
+// checked and given back when it is right. As at the sign-in, the owner's
+// browser (its device cookie) counts its failures apart, so that wrong
+// passwords sent from elsewhere cannot keep the signed-in owner from
+// re-authenticating. It returns 0 when the password is right, or the
+// status and message of the answer.
+func (h *Handler) checkPassword(w http.ResponseWriter, r *http.Request, ip netip.Addr, u *storage.User, secret string) (int, string, error) {
+	ctx := r.Context()
 	// As at the sign-in (submitPassword): a running block first, then the
 	// hashing slot, so that a counted attempt is always checked, then the
 	// attempt's place in the counters.
-	if until, err := h.Limiter.Blocked(ctx, ip, u.Email); err != nil {
+	device := h.deviceOf(r, u)
+	if until, err := h.Limiter.BlockedOnDevice(ctx, ip, u.Email, device); err != nil {
 		return 0, "", err
 	} else if !until.IsZero() {
 		return http.StatusTooManyRequests, h.blockedMessage(ctx, until), nil
@@ -329,7 +334,7 @@ func (h *Handler) checkPassword(ctx context.Context, w http.ResponseWriter, ip n
 		return 0, "", err
 	}
 	defer slot.Release()
-	attempt, until, err := h.Limiter.Reserve(ctx, ip, u.Email)
+	attempt, until, err := h.Limiter.ReserveOnDevice(ctx, ip, u.Email, device)
 	if err != nil {
 		return 0, "", err
 	}

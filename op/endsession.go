@@ -2,6 +2,7 @@ package op
 
 import (
 	"net/http"
+	"time"
 
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -12,6 +13,9 @@ type EndSession struct {
 	// Subject is the user the id_token_hint names, or "" without a hint.
 	// An expired hint still names its user, as the specification allows.
 	Subject string
+	// AuthTime is the hint's auth_time: the sign-in it was issued for. Zero
+	// without a hint, or with a hint that has none.
+	AuthTime time.Time
 	// ClientID is the client the hint (its azp) or client_id names, or "".
 	ClientID string
 	// PostLogoutRedirectURI is the post_logout_redirect_uri when it is
@@ -39,6 +43,9 @@ func (p *Provider) ValidateEndSession(r *http.Request) (*EndSession, error) {
 		return nil, err
 	}
 	es := &EndSession{Subject: s.UserID, ClientID: s.ClientID, State: req.State, RedirectURI: s.RedirectURI}
+	if c := s.IDTokenHintClaims; c != nil && c.AuthTime != 0 {
+		es.AuthTime = c.AuthTime.AsTime()
+	}
 	if s.ClientID != "" {
 		// ValidateEndSessionRequest accepted it for this client.
 		es.PostLogoutRedirectURI = req.PostLogoutRedirectURI

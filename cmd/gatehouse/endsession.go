@@ -24,6 +24,7 @@ func logoutValidator(p *op.Provider) login.LogoutValidator {
 		}
 		return &login.LogoutRequest{
 			Subject:               es.Subject,
+			AuthTime:              es.AuthTime,
 			ClientID:              es.ClientID,
 			PostLogoutRedirectURI: es.PostLogoutRedirectURI,
 			State:                 es.State,

@@ -27,6 +27,7 @@ func TestStepUp(t *testing.T) {
 			e := ssStart(t, databaseURL(t, backend))
 			t.Run("a stale session changes nothing", e.testStaleRefused)
 			t.Run("wrong passwords at re-authentication block", e.testReauthLimiter)
+			t.Run("others' wrong passwords do not stop the owner's re-authentication", e.testReauthDespiteOthers)
 			t.Run("re-authentication returns only to this site", e.testReauthNext)
 			t.Run("the old address can revert an email change", e.testRevertEmail)
 		})
@@ -185,8 +186,53 @@ func (e *ssEnv) testReauthLimiter(t *testing.T) {
 	if f := e.suReauth(t, b, r, u.pass, ""); f.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("the right password while blocked = %d, want 429", f.StatusCode)
 	}
+	e.wantDeviceBlocked(t, rp, b, u)
+}
+
+// wantDeviceBlocked checks where wrong passwords sent from b, a signed-in
+// browser of u, were counted: on b's own counter (its device cookie). The
+// password sign-in is refused with b's device cookie, from any address,
+// but not in a browser without it: guesses from one browser do not lock
+// the account's owner out elsewhere (README, Security notes).
+func (e *ssEnv) wantDeviceBlocked(t *testing.T, rp *relyingParty, b *browser, u *ssUser) {
+	t.Helper()
+	withDevice := e.browser(t)
+	base, _ := url.Parse(e.g.base)
+	for _, c := range b.c.Jar.Cookies(base) {
+		if c.Name == "gh_device" {
+			withDevice.c.Jar.SetCookies(base, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
+		}
+	}
+	if r := tryPassword(t, rp, withDevice, u.email, u.pass); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("sign-in with the blocked browser's device cookie from another IP = %d, want 429", r.StatusCode)
+	}
+	if r := tryPassword(t, rp, e.browser(t), u.email, u.pass); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-in from another browser and IP = %d, want 303: the owner's browser's failures lock out nobody else", r.StatusCode)
+	}
+}
+
+// testReauthDespiteOthers: wrong passwords sent from other browsers block
+// the account, but the signed-in owner still re-authenticates (and changes
+// the password) in their own browser, whose failures count apart.
+func (e *ssEnv) testReauthDespiteOthers(t *testing.T) {
+	rp := e.relyingParty(t)
+	u := e.newUser(t, "reauth-others@example.com")
+	b, _ := e.suStale(t, u, nil)
+	for range 5 { // password.max_attempts
+		tryPassword(t, rp, e.browser(t), u.email, "wrong password")
+	}
 	if r := tryPassword(t, rp, e.browser(t), u.email, u.pass); r.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("sign-in of the blocked account from another IP = %d, want 429", r.StatusCode)
+		t.Fatalf("the right password from another browser after 5 wrong ones = %d, want 429", r.StatusCode)
+	}
+	account := b.get(e.g.base + "/account")
+	r := b.post(e.g.base+"/account/sessions/end-others", ssForm(t, account.body, "/account/sessions/end-others"))
+	if f := e.suReauth(t, b, r, u.pass, ""); f.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the owner's re-authentication while others blocked the account = %d %q, want 303", f.StatusCode, ssAlert(f.body))
+	}
+	form := ssWith(ssForm(t, b.get(e.g.base+"/account/password").body, "/account/password"),
+		"current", u.pass, "password", "another long password here", "password2", "another long password here")
+	if r := b.post(e.g.base+"/account/password", form); r.StatusCode != http.StatusOK || ssInfo(r.body) != ssChanged {
+		t.Fatalf("the owner's password change while others blocked the account = %d %q", r.StatusCode, ssAlert(r.body))
 	}
 }
 
