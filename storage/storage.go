@@ -420,8 +420,9 @@ type Store interface {
 
 	// RecordFailure adds one failure to the counter key under l and returns
 	// its new state, in one atomic statement. A counter whose block is
-	// still running at now is left unchanged; one whose window or block has
-	// passed starts again from one failure.
+	// still running at now is left unchanged; one whose window has passed
+	// starts again from one failure, and a block that ended inside the
+	// window is renewed by the next failure.
 	RecordFailure(ctx context.Context, key string, l Limit, now time.Time) (Counter, error)
 	// ReserveAttempt counts one attempt on the counter key under l before
 	// its secret is checked, in one atomic statement, unless the counter is

@@ -3,6 +3,8 @@ package storagetest
 import (
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,4 +257,98 @@ func testClearBlocksLiteral(t *testing.T, s storage.Store) {
 	clearBlocks(t, s, "kx", 1) // not Kx
 	clearBlocks(t, s, "ä", 1)
 	wantBlocks(t, s, "after ClearBlocks", "a:b", "kx1", "Kx", "Ä")
+}
+
+// reserve calls ReserveAttempt and checks what it granted.
+func reserve(t *testing.T, s storage.Store, key string, l storage.Limit, now time.Time, granted bool, failures int, blockedUntil time.Time) storage.Reservation {
+	t.Helper()
+	r, err := s.ReserveAttempt(t.Context(), key, l, now)
+	check(t, err)
+	what := fmt.Sprintf("ReserveAttempt(%s) at %v", key, now.Format(time.TimeOnly))
+	if r.Granted != granted {
+		t.Fatalf("%s: granted %t, want %t", what, r.Granted, granted)
+	}
+	if granted {
+		wantEqual(t, what, r.Counter, storage.Counter{Key: key, Failures: failures, BlockedUntil: blockedUntil})
+	}
+	return r
+}
+
+func testReserveAttempt(t *testing.T, s storage.Store) {
+	l, minute := limit(), time.Minute
+	reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
+	reserve(t, s, "k", l, epoch().Add(minute), true, 2, time.Time{})
+	// The attempt that reaches the limit is granted and blocks.
+	reserve(t, s, "k", l, epoch().Add(2*minute), true, 3, epoch().Add(12*minute))
+	// While blocked nothing is granted or counted.
+	reserve(t, s, "k", l, epoch().Add(3*minute), false, 0, time.Time{})
+	c, err := s.Blocked(t.Context(), []string{"k"}, epoch().Add(3*minute))
+	check(t, err)
+	wantEqual(t, "counter after a refused reservation", c, storage.Counter{Key: "k", Failures: 3, BlockedUntil: epoch().Add(12 * minute)})
+	// The window (10 minutes from the first) has passed by the block's end.
+	reserve(t, s, "k", l, epoch().Add(12*minute), true, 1, time.Time{})
+}
+
+// testReserveThroughWindow: a block that ends inside the counter's window
+// does not restart the count: the next attempt is granted and blocks again.
+func testReserveThroughWindow(t *testing.T, s storage.Store) {
+	l, minute := storage.Limit{Max: 3, Window: time.Hour, Block: 10 * time.Minute}, time.Minute
+	for i := range 3 {
+		reserve(t, s, "acct", l, epoch(), true, i+1, map[bool]time.Time{true: epoch().Add(10 * minute)}[i == 2])
+	}
+	reserve(t, s, "acct", l, epoch().Add(11*minute), true, 4, epoch().Add(21*minute))
+	reserve(t, s, "acct", l, epoch().Add(15*minute), false, 0, time.Time{})
+	// RecordFailure counts through the window the same way.
+	for range 3 {
+		_, err := s.RecordFailure(t.Context(), "acct2", l, epoch())
+		check(t, err)
+	}
+	record(t, s, "acct2", l, epoch().Add(11*minute), 4, epoch().Add(21*minute))
+	// After the window, a fresh count.
+	reserve(t, s, "acct", l, epoch().Add(61*minute), true, 1, time.Time{})
+}
+
+// testReleaseAttempts: a success gives back its attempt and the earlier
+// ones, lifting the block; an attempt of a window that has passed gives
+// back nothing.
+func testReleaseAttempts(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	l, minute := limit(), time.Minute
+	reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
+	reserve(t, s, "k", l, epoch(), true, 2, time.Time{})
+	last := reserve(t, s, "k", l, epoch(), true, 3, epoch().Add(10*minute))
+	check(t, s.ReleaseAttempts(ctx, "k", 1, last.WindowStart, l.Max))
+	_, err := s.Blocked(ctx, []string{"k"}, epoch())
+	wantErr(t, "Blocked after giving back the attempt that blocked", err, storage.ErrNotFound)
+	reserve(t, s, "k", l, epoch(), true, 3, epoch().Add(10*minute))
+	check(t, s.ReleaseAttempts(ctx, "k", 3, last.WindowStart, l.Max))
+	reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
+	// A release for another window changes nothing.
+	check(t, s.ReleaseAttempts(ctx, "k", 1, epoch().Add(-time.Hour), l.Max))
+	reserve(t, s, "k", l, epoch(), true, 2, time.Time{})
+	check(t, s.ReleaseAttempts(ctx, "unknown", 1, epoch(), l.Max))
+}
+
+// testReserveConcurrent: 30 parallel reservations under a limit of 3 grant
+// exactly 3.
+func testReserveConcurrent(t *testing.T, s storage.Store) {
+	var granted, refused atomic.Int32
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			r, err := s.ReserveAttempt(t.Context(), "k", limit(), epoch())
+			switch {
+			case err != nil:
+				t.Errorf("ReserveAttempt: %v", err)
+			case r.Granted:
+				granted.Add(1)
+			default:
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if granted.Load() != 3 || refused.Load() != 27 {
+		t.Errorf("30 parallel reservations under a limit of 3: %d granted, %d refused", granted.Load(), refused.Load())
+	}
 }

@@ -16,10 +16,11 @@ import (
 // that concurrent failures are neither lost nor double-counted:
 //
 //   - a counter whose block is running ($now < blocked_until) is unchanged;
-//   - a counter whose block has passed (blocked_until > 0), or whose window
-//     has passed (window_start + $window <= $now), starts again at one
-//     failure with its window at $now;
-//   - otherwise the failures go up by one;
+//   - a counter whose window has passed (window_start + $window <= $now)
+//     starts again at one failure with its window at $now;
+//   - otherwise the failures go up by one, also after a block that ended
+//     inside the window (which the next failure renews: an account's count
+//     runs through its whole window, as with reserveAttempt);
 //
 // and a counter whose failures reach $max is blocked until $until.
 //
@@ -31,20 +32,17 @@ VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN CAST($5 AS BIGINT) ELSE 0 END)
 ON CONFLICT (key) DO UPDATE SET
 	failures = CASE
 		WHEN attempt_counters.blocked_until > $2 THEN attempt_counters.failures
-		WHEN attempt_counters.blocked_until > 0
-			OR attempt_counters.window_start + $3 <= $2 THEN 1
+		WHEN attempt_counters.window_start + $3 <= $2 THEN 1
 		ELSE attempt_counters.failures + 1
 	END,
 	window_start = CASE
 		WHEN attempt_counters.blocked_until > $2 THEN attempt_counters.window_start
-		WHEN attempt_counters.blocked_until > 0
-			OR attempt_counters.window_start + $3 <= $2 THEN $2
+		WHEN attempt_counters.window_start + $3 <= $2 THEN $2
 		ELSE attempt_counters.window_start
 	END,
 	blocked_until = CASE
 		WHEN attempt_counters.blocked_until > $2 THEN attempt_counters.blocked_until
-		WHEN attempt_counters.blocked_until > 0
-			OR attempt_counters.window_start + $3 <= $2 THEN CASE WHEN 1 >= $4 THEN $5 ELSE 0 END
+		WHEN attempt_counters.window_start + $3 <= $2 THEN CASE WHEN 1 >= $4 THEN $5 ELSE 0 END
 		WHEN attempt_counters.failures + 1 >= $4 THEN $5
 		ELSE 0
 	END
@@ -132,8 +130,8 @@ func scanCounter(row scanner) (*storage.Counter, error) {
 
 // RecordFailure adds one failure to the counter key under l and returns its
 // new state, in one statement. A counter whose block is still running at
-// now is left unchanged; one whose window or block has passed starts again
-// from one failure.
+// now is left unchanged; one whose window has passed starts again from one
+// failure.
 func (s *Store) RecordFailure(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Counter, error) {
 	c, err := scanCounter(s.db.QueryRowContext(ctx, recordFailure,
 		key, millis(now), l.Window.Milliseconds(), l.Max, millis(now.Add(l.Block))))
