@@ -241,6 +241,9 @@ type page struct {
 	HasTOTP      bool
 	HasEmail     bool
 	RecoveryLeft int
+	// OfferEndOthers offers to sign out the other sessions (a factor was
+	// turned off).
+	OfferEndOthers bool
 	// Security keys and passkeys (webauthn.go).
 	WebAuthn *webauthnView
 }

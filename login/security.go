@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/go-chi/chi/v5"
 
@@ -65,7 +66,10 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
 	h.render(w, r, http.StatusOK, "security.html", &page{
 		Title: "Two-factor authentication", User: u, HasTOTP: hasTOTP, HasEmail: hasEmail, RecoveryLeft: left, WebAuthn: keys,
 		Info: securityDone[r.URL.Query().Get("done")],
-		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		// A factor turned off: perhaps a lost device, or someone else's
+		// doing; offer to end the other sessions (SECURITY.md OTP-04).
+		OfferEndOthers: slices.Contains([]string{"totp-off", "email-off", "webauthn-off"}, r.URL.Query().Get("done")),
+		CSRF:           h.csrfToken("session", h.cookieValue(r, sessionCookie)),
 	})
 	return nil
 }

@@ -106,3 +106,24 @@ func TestEmailChangeCap(t *testing.T) {
 		t.Fatalf("8 email changes to one address: %d confirmation mails, %d refused; want 5 and 3", sent, capped)
 	}
 }
+
+// TestDisableOffersEndOthers: turning a factor off offers to sign out the
+// other sessions (SECURITY.md OTP-04), and the offer works.
+func TestDisableOffersEndOthers(t *testing.T) {
+	e := tfStart(t, databaseURL(t, "sqlite"))
+	u := e.newUser(t, "offer@example.com")
+	b := e.session(t, u, "127.0.0.99")
+	other := e.session(t, u, "127.0.0.100")
+	e.enableTOTP(t, b, u)
+	page := b.post(e.g.base+"/account/security/totp/disable", tfForm(t, e.security(t, b).body, "/account/security/totp/disable"))
+	resp := tfPostCode(b, e.g.base+"/account/security/totp/disable-confirm", tfForm(t, page.body, "/account/security/totp/disable-confirm"), e.code(u))
+	tfRedirect(t, resp, "/account/security?done=totp-off")
+	done := b.get(redirectTarget(resp))
+	offer := tfForm(t, done.body, "/account/sessions/end-others")
+	if r := b.post(e.g.base+"/account/sessions/end-others", offer); r.Header.Get("Location") != "/account?done=others" {
+		t.Fatalf("the offer to sign out elsewhere = %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := other.get(e.g.base + "/account"); r.StatusCode == http.StatusOK {
+		t.Fatal("the other session is still signed in")
+	}
+}

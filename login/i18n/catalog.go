@@ -117,6 +117,7 @@ var russian = map[string]string{
 	"We sent a 6-digit code to %s. It is valid until %s.":                                                                            "Мы отправили 6-значный код на %s. Он действует до %s.",
 	"We sent a new code to %s. The previous code no longer works. The new one is valid until %s.":                                    "Мы отправили новый код на %s. Предыдущий код больше не действует. Новый действует до %s.",
 	"A code was sent a moment ago. You can ask for another one in %d seconds.":                                                       "Код был отправлен только что. Запросить новый можно через %d {1:секунду|секунды|секунд}.",
+	"If you lost a device, or someone else may be signed in, sign out your other sessions too.":                                      "Если вы потеряли устройство или в вашу учётную запись мог войти кто-то другой, выйдите и из других сеансов.",
 	"Too many emails were sent. Please try again later.":                                                                             "Отправлено слишком много писем. Повторите попытку позже.",
 	"Too many codes were sent. Please try again later in %d minutes.":                                                                "Отправлено слишком много кодов. Повторите попытку через %d {1:минуту|минуты|минут}.",
 	"We couldn't send the code, try again.":                                                                                          "Не удалось отправить код, попробуйте ещё раз.",
