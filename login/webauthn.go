@@ -1322,14 +1322,17 @@ func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string
 		return nil, 0, nil, err
 	}
 	ctx := r.Context()
-	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
-		return nil, http.StatusTooManyRequests, reply, err
+	// The attempt is counted before the assertion is checked, as a code's
+	// is (tryCode); one whose ceremony could not be read is given back.
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if attempt == nil {
+		return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
 	}
 	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
-		res, err := h.OTPLimiter.Fail(ctx, ip, u.ID)
-		if err != nil {
-			return nil, 0, nil, err
-		}
+		res := attempt.Failed()
 		h.event(ctx, "code.failed", u.ID, "", factorWebAuthn+": "+reason)
 		if !res.BlockedUntil.IsZero() {
 			return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
@@ -1338,7 +1341,7 @@ func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string
 	}
 	c, err := h.takeCeremony(ctx, req.Ceremony, kind, sess.ID)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, errors.Join(err, attempt.Cancel(context.WithoutCancel(ctx)))
 	}
 	if c == nil || c.UserID != u.ID {
 		return fail("no such challenge (expired or used)")
@@ -1360,7 +1363,7 @@ func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string
 	} else if !ok {
 		return nil, http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
-	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
+	if err := attempt.Succeeded(ctx); err != nil {
 		return nil, 0, nil, err
 	}
 	return &accountCheck{sess: sess, ku: ku, c: c}, 0, nil, nil
