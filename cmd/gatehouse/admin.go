@@ -308,6 +308,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a native or browser app")
 	requireMFA := fs.Bool("require-mfa", false, "issue tokens only after a second factor")
 	admin := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
+	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs")
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
@@ -320,8 +321,15 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	if strings.TrimSpace(*name) == "" {
 		return usageError{"clients create: --name is required"}
 	}
-	if len(redirects) == 0 && !*admin {
-		return usageError{"clients create: at least one --redirect-uri is required"}
+	switch {
+	case *grant != "" && *grant != "client_credentials":
+		return usageError{fmt.Sprintf("clients create: --grant %q: only client_credentials can be chosen (other clients get the authorization code grant)", *grant)}
+	case *grant != "" && (len(redirects) != 0 || len(logouts) != 0):
+		return usageError{"clients create: --grant client_credentials takes no --redirect-uri or --post-logout-redirect-uri"}
+	case *grant != "" && *public:
+		return usageError{"clients create: --grant client_credentials contradicts --public (the client authenticates with its secret)"}
+	case len(redirects) == 0 && !*admin && *grant == "":
+		return usageError{"clients create: at least one --redirect-uri is required (or --grant client_credentials for a client without users)"}
 	}
 	if !op.IsAlgorithm(*alg) {
 		return usageError{fmt.Sprintf("clients create: --signing-alg %q: must be RS256, ES256 or EdDSA", *alg)}
@@ -333,7 +341,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 		c, err := s.CreateClient(ctx, clientSpec{
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
-			AccessTokenFormat: *format,
+			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
 		})
 		if err != nil {
 			return cliURIError(err)

@@ -9,7 +9,7 @@
 //	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
 //	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256|EdDSA]
-//	                          [--access-token-format opaque|jwt] [--json]
+//	                          [--access-token-format opaque|jwt] [--grant client_credentials] [--json]
 //	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
 //	                   | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
@@ -78,7 +78,7 @@ Usage:
   gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
                             [--admin] [--signing-alg RS256|ES256|EdDSA]
-                            [--access-token-format opaque|jwt] [--json]
+                            [--access-token-format opaque|jwt] [--grant client_credentials] [--json]
                      | list | show ID | delete ID | rotate-secret ID
                      | update ID --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U... | --clear-post-logout-redirect-uris]

@@ -150,6 +150,10 @@ type clientSpec struct {
 	// Admin lets the client obtain the gatehouse:admin scope with the
 	// client_credentials grant. Admin clients need no redirect URI.
 	Admin bool `json:"admin"`
+	// ClientCredentialsOnly registers a confidential client for the
+	// client_credentials grant alone: it has no redirect URI, so
+	// /authorize refuses it. (The CLI's --grant client_credentials.)
+	ClientCredentialsOnly bool `json:"-"`
 }
 
 // newClientView is a registered client with its secret, shown once.
@@ -171,7 +175,15 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if spec.Admin && spec.Public {
 		return nil, failf(errInvalid, "an admin client must be confidential (it authenticates with its secret)")
 	}
-	if len(spec.RedirectURIs) == 0 && !spec.Admin {
+	if spec.ClientCredentialsOnly {
+		if spec.Public {
+			return nil, failf(errInvalid, "a client_credentials client must be confidential (it authenticates with its secret)")
+		}
+		if len(spec.RedirectURIs) != 0 || len(spec.PostLogoutRedirectURIs) != 0 {
+			return nil, failf(errInvalid, "a client_credentials client has no redirect URIs")
+		}
+	}
+	if len(spec.RedirectURIs) == 0 && !spec.Admin && !spec.ClientCredentialsOnly {
 		return nil, failf(errInvalid, "at least one redirect URI is required")
 	}
 	if err := checkURIs(spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.Public); err != nil {
