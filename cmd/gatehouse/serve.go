@@ -371,7 +371,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	validateLogout := logoutValidator(provider)
 	r.Handle(login.EndSessionPath, formGuard(lh, true, lh.EndSession(validateLogout)))
 	r.Handle(login.ConfirmLogoutPath, csrf.Handler(formGuard(lh, false, lh.ConfirmLogout(validateLogout))))
-	r.Mount("/", protocolFaults(provider))
+	r.Mount("/", clientEndpointRules(issuer, protocolFaults(provider)))
 
 	var h http.Handler = r
 	h = limitBody(cfg.HTTP.MaxBodyBytes, h)

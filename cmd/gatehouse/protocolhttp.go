@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// clientEndpoints are the endpoints a client calls directly, authenticating
+// itself: the token endpoint, introspection and revocation. They take
+// POSTed forms only.
+var clientEndpoints = map[string]bool{
+	"/oauth/token":      true,
+	"/oauth/introspect": true,
+	"/revoke":           true,
+}
+
+// clientEndpointRules holds the token, introspection and revocation
+// endpoints to the HTTP rules that zitadel leaves to its caller:
+//
+//   - POST only (RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1): other methods
+//     get 405 with Allow: POST and an invalid_request body; CORS preflights
+//     pass;
+//   - no parameter more than once, in the body or the query or both
+//     (RFC 6749 §3.1, §3.2): invalid_request;
+//   - errors as JSON with the status of RFC 6749 §5.2, introspection's
+//     included (RFC 7662 §2.3), and a missing token is invalid_request
+//     (RFC 7662 §2.1, RFC 7009 §2.1);
+//   - a 401 to a client that authenticated with HTTP Basic carries
+//     WWW-Authenticate: Basic with the issuer as realm (RFC 6749 §5.2,
+//     RFC 7009 §2.2.1);
+//   - a client_credentials response carries scope whenever scopes were
+//     asked for, empty when none was granted (RFC 6749 §5.1).
+//
+// The answers of these endpoints are small: they are held until complete
+// and then rewritten where needed.
+func clientEndpointRules(issuer string, next http.Handler) http.Handler {
+	challenge := []string{`Basic realm="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(issuer) + `"`}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !clientEndpoints[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodPost {
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				next.ServeHTTP(w, r) // a CORS preflight: the provider answers it
+				return
+			}
+			w.Header().Set("Allow", http.MethodPost)
+			writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST requests only")
+			return
+		}
+		// An unreadable body is left to the provider, which reports it.
+		if r.ParseForm() == nil {
+			if name := repeatedParameter(r.URL.Query(), r.PostForm); name != "" {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the parameter "+name+" is included more than once")
+				return
+			}
+		}
+		hw := &heldWriter{header: w.Header()}
+		next.ServeHTTP(hw, r)
+		status, body := hw.code(), hw.body.Bytes()
+		switch {
+		case status >= 400 && r.URL.Path == "/oauth/introspect" && !isJSON(w.Header()):
+			// zitadel answers introspection errors in plain text.
+			status, body = introspectionError(body)
+			w.Header().Set("Content-Type", "application/json")
+		case status < 300 && r.URL.Path != "/oauth/token" && r.Form.Get("token") == "":
+			status, body = http.StatusBadRequest, oauthError("invalid_request", "the token parameter is missing")
+			w.Header().Set("Content-Type", "application/json")
+		case status == http.StatusOK && r.URL.Path == "/oauth/token" &&
+			r.Form.Get("grant_type") == "client_credentials" && strings.TrimSpace(r.Form.Get("scope")) != "":
+			body = withScope(body)
+		}
+		if status == http.StatusUnauthorized {
+			if _, _, basic := r.BasicAuth(); basic {
+				w.Header()["Www-Authenticate"] = challenge
+			}
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(status)
+		w.Write(body)
+	})
+}
+
+// repeatedParameter returns the name of a parameter that query and form
+// hold more than once between them, or "".
+func repeatedParameter(query, form url.Values) string {
+	for name, v := range form {
+		if len(v)+len(query[name]) > 1 {
+			return name
+		}
+	}
+	for name, v := range query {
+		if len(v) > 1 {
+			return name
+		}
+	}
+	return ""
+}
+
+// introspectionError turns zitadel's plain-text introspection error
+// ("ErrorType=unauthorized_client Parent=…") into the JSON error of
+// RFC 7662 §2.3 and its status. Failed client authentication is
+// invalid_client, 401; the text's details stay in the log.
+func introspectionError(text []byte) (int, []byte) {
+	typ, _, _ := strings.Cut(strings.TrimPrefix(string(text), "ErrorType="), " ")
+	switch typ {
+	case "invalid_client", "unauthorized_client":
+		return http.StatusUnauthorized, oauthError("invalid_client", "client authentication failed")
+	case "server_error":
+		return http.StatusInternalServerError, oauthError("server_error", "the token could not be introspected")
+	}
+	return http.StatusBadRequest, oauthError("invalid_request", "the introspection request is malformed")
+}
+
+// withScope adds an empty scope to a token response that has none: the
+// client asked for scopes and none was granted.
+func withScope(body []byte) []byte {
+	var resp map[string]json.RawMessage
+	if json.Unmarshal(body, &resp) != nil {
+		return body
+	}
+	if _, ok := resp["scope"]; ok {
+		return body
+	}
+	resp["scope"] = json.RawMessage(`""`)
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return body
+	}
+	return append(b, '\n')
+}
+
+func isJSON(h http.Header) bool {
+	return strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "application/json")
+}
+
+// oauthError is the JSON body of an OAuth error (RFC 6749 §5.2).
+func oauthError(code, description string) []byte {
+	b, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{code, description})
+	return append(b, '\n')
+}
+
+// writeOAuthError answers an OAuth error in JSON with status.
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(oauthError(code, description))
+}
+
+// heldWriter holds a whole answer (status, body; the header is the real
+// writer's) until the handler returns.
+type heldWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *heldWriter) Header() http.Header { return w.header }
+
+func (w *heldWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *heldWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+
+// code is the status the handler answered; 200 when it wrote nothing.
+func (w *heldWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
