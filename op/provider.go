@@ -30,6 +30,9 @@ type Config struct {
 	RefreshTokenTTL time.Duration // absolute lifetime of a refresh family
 	AuthCodeTTL     time.Duration // at most 60s
 	AuthRequestTTL  time.Duration // how long a sign-in may take
+	// DefaultAudience is the aud of JWT access tokens whose token request
+	// names no resource (RFC 8707); "" means the issuer.
+	DefaultAudience string
 	// LoginURL is where /authorize sends the browser for an auth request.
 	LoginURL func(authRequestID string) string
 	// SignedOutURL is where end_session lands without a registered
@@ -190,6 +193,15 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		if err := r.ParseForm(); err != nil {
 			next.ServeHTTP(w, r) // zitadel reports the malformed body
 			return
+		}
+		// The resource server the access token is for (RFC 8707 §2.2).
+		resource, rerr := tokenResource(r.PostForm)
+		if rerr != nil {
+			zop.RequestError(w, r, rerr, nil)
+			return
+		}
+		if resource != "" {
+			r = r.WithContext(withResource(r.Context(), resource))
 		}
 		if basic {
 			// RFC 6749 §2.3.1: the credentials are form-encoded.

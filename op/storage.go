@@ -191,7 +191,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	)
 	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now(), func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 		req := authRequest{r: ar}
-		tok = s.accessToken(ar.ClientID, ar.ID, req)
+		tok = s.accessToken(ctx, ar.ClientID, ar.ID, req)
 		if slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) && req.GetResponseType() == oidc.ResponseTypeCode {
 			refresh, value = s.refreshFamily(req)
 		}
@@ -229,7 +229,7 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 		}
 		if c.AccessTokenFormat == AccessTokenJWT {
 			// A JWT that carries all it grants: not recorded (unrecorded.go).
-			return unrecordedPrefix + randomID(24), s.now().Add(s.cfg.AccessTokenTTL), nil
+			return s.unrecordedToken(ctx, c, req)
 		}
 	default:
 		return "", time.Time{}, fmt.Errorf("op: unsupported token request %T", req)
@@ -238,18 +238,22 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return t.ID, t.ExpiresAt, nil
+	id, err := s.issuedID(ctx, clientID, t)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return id, t.ExpiresAt, nil
 }
 
 // accessToken returns a new access token for req, not stored yet.
-func (s *Storage) accessToken(clientID, grantID string, req zop.TokenRequest) *storage.AccessToken {
+func (s *Storage) accessToken(ctx context.Context, clientID, grantID string, req zop.TokenRequest) *storage.AccessToken {
 	now := s.now()
 	return &storage.AccessToken{
 		ID:        sortableID(now),
 		ClientID:  clientID,
 		Subject:   req.GetSubject(),
 		Scopes:    req.GetScopes(),
-		Audience:  req.GetAudience(),
+		Audience:  s.tokenAudience(ctx, clientID, req),
 		GrantID:   grantID,
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
 		CreatedAt: now,
@@ -257,7 +261,7 @@ func (s *Storage) accessToken(clientID, grantID string, req zop.TokenRequest) *s
 }
 
 func (s *Storage) newAccessToken(ctx context.Context, clientID, grantID string, req zop.TokenRequest) (*storage.AccessToken, error) {
-	t := s.accessToken(clientID, grantID, req)
+	t := s.accessToken(ctx, clientID, grantID, req)
 	if err := s.store.CreateAccessToken(ctx, t); err != nil {
 		return nil, fault(ctx, fmt.Errorf("create access token: %w", err))
 	}
@@ -303,7 +307,11 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		if err != nil {
 			return "", "", time.Time{}, err
 		}
-		return at.ID, value, at.ExpiresAt, nil
+		id, err := s.issuedID(ctx, r.r.ClientID, at)
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
+		return id, value, at.ExpiresAt, nil
 	case *refreshRequest:
 		now, value, old := s.now(), randomID(32), r.t
 		next := &storage.RefreshToken{
@@ -315,7 +323,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		}
 		// The access token goes in the rotation's commit: if either fails,
 		// the presented refresh token stays unused and the client can retry.
-		at := s.accessToken(next.ClientID, next.FamilyID, req)
+		at := s.accessToken(ctx, next.ClientID, next.FamilyID, req)
 		err := s.store.RotateRefreshToken(ctx, hashSecret(current), next, at, now)
 		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
 			slog.WarnContext(ctx, "refresh token reused or expired", "family", old.FamilyID)
@@ -324,7 +332,11 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		if err != nil {
 			return "", "", time.Time{}, fault(ctx, fmt.Errorf("rotate refresh token: %w", err))
 		}
-		return at.ID, value, at.ExpiresAt, nil
+		id, err := s.issuedID(ctx, next.ClientID, at)
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
+		return id, value, at.ExpiresAt, nil
 	default:
 		return "", "", time.Time{}, fmt.Errorf("op: unsupported refresh request %T", req)
 	}
@@ -494,7 +506,7 @@ func (s *Storage) GetClientByClientID(ctx context.Context, id string) (zop.Clien
 		fault(ctx, err)
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	return client{c: c, loginURL: s.cfg.LoginURL, idTokenTTL: s.cfg.IDTokenTTL}, nil
+	return s.zopClient(c), nil
 }
 
 // AuthorizeClientIDSecret checks a confidential client's secret in
@@ -528,7 +540,7 @@ func (s *Storage) ClientCredentials(ctx context.Context, id, secret string) (zop
 	if err != nil {
 		return nil, err
 	}
-	return client{c: c, loginURL: s.cfg.LoginURL, idTokenTTL: s.cfg.IDTokenTTL}, nil
+	return s.zopClient(c), nil
 }
 
 // ClientCredentialsTokenRequest builds the token request of the

@@ -199,6 +199,9 @@ type TokensConfig struct {
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
 	// AuthCodeTTL is the lifetime of an authorization code, at most 60s.
 	AuthCodeTTL Duration `yaml:"auth_code_ttl"`
+	// DefaultAudience is the "aud" of JWT access tokens whose token request
+	// names no resource (RFC 8707): an absolute URI, or "" for the issuer.
+	DefaultAudience string `yaml:"default_audience"`
 }
 
 // KeysConfig is the "keys" section: token signing keys.
@@ -699,6 +702,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Tokens.AuthCodeTTL.Duration > time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 60s")
+	}
+	if a := c.Tokens.DefaultAudience; a != "" {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() || strings.Contains(a, "#") {
+			bad("tokens.default_audience", "must be an absolute URI without a fragment, such as https://api.example.com, not %q", a)
+		}
 	}
 	oneOf("keys.algorithm", c.Keys.Algorithm, "RS256", "ES256", "EdDSA")
 	if d := c.Housekeeping.Interval.Duration; d > 0 && d < time.Second {

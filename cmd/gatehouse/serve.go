@@ -222,6 +222,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		IDTokenTTL:      cfg.Tokens.IDTokenTTL.Duration,
 		RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL.Duration,
 		AuthCodeTTL:     cfg.Tokens.AuthCodeTTL.Duration,
+		DefaultAudience: cfg.Tokens.DefaultAudience,
 		AuthRequestTTL:  30 * time.Minute,
 		LoginURL:        func(id string) string { return issuer + "/login?authRequestID=" + url.QueryEscape(id) },
 		SignedOutURL:    issuer + "/signed-out",
