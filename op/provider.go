@@ -248,9 +248,10 @@ func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
 }
 
 // discovery trims zitadel's discovery document to what Gatehouse offers:
-// the code flow only, the grants it implements, no device flow; and it
-// advertises the acr values it issues. The document depends on the
-// configuration only, so it is made once, at the first request.
+// the code flow only, the grants it implements, no device flow, no JWT
+// client authentication; and it advertises the acr values it issues. The
+// document depends on the configuration only, so it is made once, at the
+// first request.
 func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if d := p.discoveryDoc.Load(); d != nil {
@@ -273,6 +274,11 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 			return
 		}
 		delete(doc, "device_authorization_endpoint")
+		// zitadel lists RS256 for JWT client authentication at
+		// introspection and revocation, which Gatehouse does not offer.
+		for _, endpoint := range []string{"token_endpoint", "introspection_endpoint", "revocation_endpoint"} {
+			delete(doc, endpoint+"_auth_signing_alg_values_supported")
+		}
 		doc["response_types_supported"] = []string{"code"}
 		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials"}
 		doc["response_modes_supported"] = []string{"query"}

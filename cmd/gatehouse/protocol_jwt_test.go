@@ -225,3 +225,30 @@ func anyStrings(v any) []string {
 	}
 	return nil
 }
+
+// TestDiscoveryAdvertisesOnlyOffered checks that the discovery document
+// lists no signing algorithms for client authentication: Gatehouse has no
+// JWT client authentication (private_key_jwt, client_secret_jwt), so
+// *_auth_signing_alg_values_supported would promise what is not offered.
+func TestDiscoveryAdvertisesOnlyOffered(t *testing.T) {
+	g := startGatehouse(t, "sqlite")
+	resp, err := http.Get(g.base + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	for _, endpoint := range []string{"token_endpoint", "introspection_endpoint", "revocation_endpoint"} {
+		if v, ok := doc[endpoint+"_auth_signing_alg_values_supported"]; ok {
+			t.Errorf("%s_auth_signing_alg_values_supported = %v, want absent (no JWT client authentication)", endpoint, v)
+		}
+		for _, m := range anyStrings(doc[endpoint+"_auth_methods_supported"]) {
+			if m == "private_key_jwt" || m == "client_secret_jwt" {
+				t.Errorf("%s_auth_methods_supported lists %s, which is not offered", endpoint, m)
+			}
+		}
+	}
+}
