@@ -811,10 +811,9 @@ func verifyJWTAccessToken(t *testing.T, g *gatehouse, keys *oidc.RemoteKeySet, r
 	if header.Alg != alg {
 		t.Errorf("access token alg = %q, want %q (the client's signing algorithm)", header.Alg, alg)
 	}
-	// zitadel/oidc writes typ JWT for every token it signs (RFC 9068 asks
-	// for at+jwt), and takes no option to change it.
-	if header.Typ != "JWT" && header.Typ != "at+jwt" {
-		t.Errorf("access token typ = %q", header.Typ)
+	// RFC 9068 §2.1: a JWT access token says so in its header.
+	if header.Typ != "at+jwt" {
+		t.Errorf("access token typ = %q, want at+jwt", header.Typ)
 	}
 	published := false
 	for _, k := range jwks(t, g) {
@@ -863,9 +862,11 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Run("code flow", func(t *testing.T) {
 				c := verifyJWTAccessToken(t, g, keys, tok.AccessToken, oidc.ES256)
 				after := time.Now().Add(time.Second)
+				// RFC 9068: aud is the resource server (here the default,
+				// the issuer), never the client.
 				if c.Issuer != g.base || c.Subject != idt.Subject || c.ClientID != rp.client.ID ||
-					!slices.Contains(c.audience(), rp.client.ID) || c.ID == "" {
-					t.Errorf("access token claims = %+v, want iss %s, sub %s, client_id and aud %s, a jti", c, g.base, idt.Subject, rp.client.ID)
+					!slices.Equal(c.audience(), []string{g.base}) || c.ID == "" {
+					t.Errorf("access token claims = %+v, want iss %s, sub %s, client_id %s, aud %s, a jti", c, g.base, idt.Subject, rp.client.ID, g.base)
 				}
 				scopes := strings.Fields(c.Scope)
 				slices.Sort(scopes)
@@ -972,8 +973,8 @@ func TestJWTAccessTokens(t *testing.T) {
 				rp.remember(raw)
 				c := verifyJWTAccessToken(t, g, keys, raw, oidc.ES256)
 				if c.Issuer != g.base || c.Subject != rp.client.ID || c.ClientID != rp.client.ID ||
-					!slices.Contains(c.audience(), rp.client.ID) || c.ID == "" {
-					t.Errorf("client_credentials access token claims = %+v, want sub, client_id and aud %s", c, rp.client.ID)
+					!slices.Equal(c.audience(), []string{g.base}) || c.ID == "" {
+					t.Errorf("client_credentials access token claims = %+v, want sub and client_id %s, aud %s", c, rp.client.ID, g.base)
 				}
 				if in := rp.introspect(raw); in["active"] != true || in["sub"] != rp.client.ID {
 					t.Errorf("introspection of a client_credentials JWT = %v", in)
