@@ -86,3 +86,12 @@ func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 
 // IsScopeAllowed drops scopes beyond the standard OIDC ones.
 func (c client) IsScopeAllowed(string) bool { return false }
+
+// RedirectURIAllowed reports whether uri is a redirect_uri that /authorize
+// may send c's browser back to, with a code or an error: registered for c
+// (for a public, native client a loopback URI on any port, RFC 8252 §7.3).
+// It is the check the provider applies to a code request, so that an error
+// answered before the provider goes back only where a code could.
+func RedirectURIAllowed(c *storage.Client, uri string) bool {
+	return zop.ValidateAuthReqRedirectURI(client{c: c}, uri, oidc.ResponseTypeCode) == nil
+}

@@ -385,32 +385,6 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	return s, nil
 }
 
-// authorizeErrors turns the provider's plain-text errors at /authorize
-// (unknown client, bad redirect_uri: errors that must not redirect) into the
-// error page, and storage failures into 503 or temporarily_unavailable.
-func authorizeErrors(lh *login.Handler, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, faulted := op.TrackFaults(r.Context())
-		iw := &interceptWriter{ResponseWriter: w}
-		next.ServeHTTP(iw, r.WithContext(ctx))
-		switch {
-		case iw.redirect != "":
-			loc := iw.redirect
-			if faulted.Load() {
-				loc = strings.Replace(loc, "error=server_error", "error=temporarily_unavailable", 1)
-			}
-			w.Header().Set("Location", loc)
-			w.WriteHeader(iw.status)
-		case iw.intercepted && faulted.Load():
-			w.Header().Set("Retry-After", "5")
-			lh.RenderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.")
-		case iw.intercepted:
-			lh.RenderErrorf(w, r, http.StatusBadRequest, "Sign-in request refused",
-				"The application sent an invalid sign-in request (%s). Please contact the application's administrator.", describe(iw.body.String()))
-		}
-	})
-}
-
 // protocolFaults answers 503 when a protocol endpoint failed because the
 // database did: zitadel would otherwise blame the client (a valid code
 // reported as invalid_grant while the database is away).
@@ -433,18 +407,6 @@ func protocolFaults(next http.Handler) http.Handler {
 		w.WriteHeader(iw.status)
 		io.WriteString(w, iw.body.String())
 	})
-}
-
-// describe keeps a short, safe summary of the provider's error text.
-func describe(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	if s == "" {
-		return "unknown error"
-	}
-	return s
 }
 
 // interceptWriter holds back error responses and redirects so that

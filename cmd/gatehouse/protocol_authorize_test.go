@@ -1,0 +1,255 @@
+package main
+
+// The authorization endpoint as strict relying parties and the OpenID
+// conformance suite check it (issue 16 §1): errors go back to a registered
+// redirect_uri (loopback http included) with state, the error page only
+// for a bad client or redirect_uri and in the product's words; repeated
+// parameters, request_uri and request are refused.
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+const paLocalCB = "http://localhost:7/cb" // a public client's loopback redirect_uri
+
+// paQuery returns a code request of client to redirectURI with state.
+func paQuery(clientID, redirectURI, state string) url.Values {
+	_, challenge := pkce()
+	return url.Values{
+		"client_id": {clientID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
+		"scope": {"openid email"}, "state": {state}, "nonce": {"n-" + state},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}
+}
+
+// paErrorAt checks that resp redirects to redirectURI with the error want
+// and the state, in the query or (fragment) the fragment, and no code.
+func paErrorAt(t *testing.T, resp *response, redirectURI, want, state string, fragment bool) {
+	t.Helper()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, redirectURI) {
+		t.Fatalf("%d Location %q, want 302 to %s:\n%.400s", resp.StatusCode, loc, redirectURI, resp.body)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := u.Query()
+	if fragment {
+		if params, err = url.ParseQuery(u.Fragment); err != nil {
+			t.Fatalf("fragment of %s: %v", loc, err)
+		}
+	}
+	if got := params.Get("error"); got != want {
+		t.Errorf("redirect %s: error %q, want %q", loc, got, want)
+	}
+	if got := params.Get("state"); got != state {
+		t.Errorf("redirect %s: state %q, want %q", loc, got, state)
+	}
+	if params.Has("code") {
+		t.Errorf("redirect %s carries a code", loc)
+	}
+}
+
+// libraryTexts are the provider library's words, which no page shows.
+var libraryTexts = []string{
+	"If you have any questions", "unable to retrieve client", "redirect_uri is http",
+	"missing in the client configuration", "auth request", "<", "doctype",
+}
+
+// paPage checks that resp is the error page with status, saying want (in
+// the page's language), without the library's words.
+func paPage(t *testing.T, resp *response, status int, want string) {
+	t.Helper()
+	if resp.StatusCode != status || resp.Header.Get("Location") != "" {
+		t.Fatalf("%d Location %q, want the error page (%d):\n%.400s", resp.StatusCode, resp.Header.Get("Location"), status, resp.body)
+	}
+	alert := tfAlert(resp.body)
+	if !strings.Contains(alert, want) {
+		t.Errorf("the page does not say %q:\n%s", want, alert)
+	}
+	for _, s := range libraryTexts {
+		if strings.Contains(alert, s) {
+			t.Errorf("the page shows %q:\n%s", s, alert)
+		}
+	}
+}
+
+// TestAuthorizeErrorRedirects: an error of a request whose client and
+// loopback http redirect_uri are registered goes back to the redirect_uri
+// (RFC 6749 §4.1.2.1), unsupported_response_type for the response types
+// Gatehouse does not offer; only a bad client or redirect_uri gets the
+// page, which says so in the product's words, in English or Russian.
+func TestAuthorizeErrorRedirects(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			confidential := g.createClient("--name", "Loopback App", "--redirect-uri", rpRedirect)
+			public := g.createClient("--name", "Native App", "--public", "--redirect-uri", paLocalCB)
+			for _, c := range []struct {
+				client
+				cb string
+			}{{confidential, rpRedirect}, {public, paLocalCB}} {
+				for _, tc := range []struct {
+					responseType string // "-": none
+					want         string
+					fragment     bool
+				}{
+					{"token", "unsupported_response_type", false},
+					{"id_token", "unsupported_response_type", true},
+					{"code id_token", "unsupported_response_type", false},
+					{"id_token token", "unsupported_response_type", true},
+					{"junk", "unsupported_response_type", false},
+					{"-", "invalid_request", false},
+				} {
+					t.Run(c.cb+" "+tc.responseType, func(t *testing.T) {
+						q := paQuery(c.ID, c.cb, "st-"+randomString())
+						if tc.responseType == "-" {
+							q.Del("response_type")
+						} else {
+							q.Set("response_type", tc.responseType)
+						}
+						resp := newBrowser(t).get(g.base + "/authorize?" + q.Encode())
+						paErrorAt(t, resp, c.cb, tc.want, q.Get("state"), tc.fragment)
+					})
+				}
+			}
+
+			pages := []struct {
+				name   string
+				query  func() url.Values
+				en, ru string
+			}{
+				{"unknown client", func() url.Values { return paQuery("no-such-client", rpRedirect, "p1") },
+					"(the application is not registered)", "(приложение не зарегистрировано)"},
+				{"unregistered redirect_uri", func() url.Values { return paQuery(confidential.ID, rpRedirect+"x", "p2") },
+					"(its redirect_uri is not registered for the application)", "(его redirect_uri не зарегистрирован для приложения)"},
+				{"missing redirect_uri", func() url.Values {
+					q := paQuery(confidential.ID, "", "p3")
+					q.Del("redirect_uri")
+					return q
+				}, "(redirect_uri is missing)", "(нет redirect_uri)"},
+				{"missing client_id", func() url.Values {
+					q := paQuery("", rpRedirect, "p4")
+					q.Del("client_id")
+					return q
+				}, "(client_id is missing)", "(нет client_id)"},
+				{"unsupported response_type, unknown client", func() url.Values {
+					q := paQuery("no-such-client", rpRedirect, "p5")
+					q.Set("response_type", "token")
+					return q
+				}, "(the application is not registered)", "(приложение не зарегистрировано)"},
+				{"unsupported response_type, unregistered redirect_uri", func() url.Values {
+					q := paQuery(confidential.ID, "https://evil.example/cb", "p6")
+					q.Set("response_type", "token")
+					return q
+				}, "(its redirect_uri is not registered for the application)", "(его redirect_uri не зарегистрирован для приложения)"},
+			}
+			for _, p := range pages {
+				t.Run(p.name, func(t *testing.T) {
+					q := p.query()
+					paPage(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), http.StatusBadRequest, p.en)
+					q.Set("ui_locales", "ru")
+					paPage(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), http.StatusBadRequest, p.ru)
+				})
+			}
+
+			// The callback's own page is shown as it is, not quoted
+			// inside another.
+			t.Run("callback", func(t *testing.T) {
+				resp := newBrowser(t).get(g.base + "/authorize/callback?id=no-such-request")
+				paPage(t, resp, http.StatusBadRequest, "This sign-in request has expired or is not valid.")
+			})
+		})
+	}
+}
+
+// TestAuthorizeRepeatedParameters: a parameter given twice is
+// invalid_request (RFC 6749 §3.1), at the redirect_uri when client_id and
+// redirect_uri are each given once and registered, else on the page.
+func TestAuthorizeRepeatedParameters(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			c := g.createClient("--name", "Loopback App", "--redirect-uri", rpRedirect)
+			for _, name := range []string{"state", "scope", "nonce", "response_type", "code_challenge", "prompt"} {
+				t.Run(name, func(t *testing.T) {
+					q := paQuery(c.ID, rpRedirect, "r-"+name)
+					for len(q[name]) < 2 {
+						q.Add(name, "login")
+					}
+					state := q.Get("state")
+					if name == "state" {
+						state = "" // which one is the client's is unknown
+					}
+					paErrorAt(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), rpRedirect, "invalid_request", state, false)
+				})
+			}
+			// In the query and in a POSTed body.
+			t.Run("query and body", func(t *testing.T) {
+				q := paQuery(c.ID, rpRedirect, "r-post")
+				b := newBrowser(t)
+				resp := b.post(g.base+"/authorize?state=other", q)
+				paErrorAt(t, resp, rpRedirect, "invalid_request", "", false)
+			})
+			for _, tc := range []struct{ name, value, want string }{
+				{"client_id", c.ID, "(client_id is given more than once)"},
+				{"redirect_uri", rpRedirect, "(redirect_uri is given more than once)"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					q := paQuery(c.ID, rpRedirect, "r-"+tc.name)
+					q.Add(tc.name, tc.value)
+					paPage(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), http.StatusBadRequest, tc.want)
+				})
+			}
+		})
+	}
+}
+
+// TestAuthorizeRequestObjects: request_uri is request_uri_not_supported
+// and request request_not_supported (OIDC Core §3.1.2.6), and discovery
+// says neither is supported.
+func TestAuthorizeRequestObjects(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			c := g.createClient("--name", "Loopback App", "--redirect-uri", rpRedirect)
+			for _, tc := range []struct{ param, value, want string }{
+				{"request_uri", "urn:ietf:params:oauth:request_uri:abc", "request_uri_not_supported"},
+				{"request_uri", "https://rp.example/req.jwt", "request_uri_not_supported"},
+				{"request", "eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6IngifQ.", "request_not_supported"},
+			} {
+				t.Run(tc.param, func(t *testing.T) {
+					q := paQuery(c.ID, rpRedirect, "o-"+randomString())
+					q.Set(tc.param, tc.value)
+					paErrorAt(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), rpRedirect, tc.want, q.Get("state"), false)
+				})
+			}
+			t.Run("request_uri, unknown client", func(t *testing.T) {
+				q := paQuery("no-such-client", rpRedirect, "o-unknown")
+				q.Set("request_uri", "urn:x")
+				paPage(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), http.StatusBadRequest, "(the application is not registered)")
+			})
+			t.Run("discovery", func(t *testing.T) {
+				resp := newBrowser(t).get(g.base + "/.well-known/openid-configuration")
+				var doc map[string]any
+				if err := json.Unmarshal([]byte(resp.body), &doc); err != nil {
+					t.Fatalf("discovery: %v", err)
+				}
+				if v, ok := doc["request_uri_parameter_supported"]; !ok || v != false {
+					t.Errorf("request_uri_parameter_supported = %v (present %v), want false", v, ok)
+				}
+				if v := doc["request_parameter_supported"]; v == true {
+					t.Errorf("request_parameter_supported = true")
+				}
+			})
+		})
+	}
+}
