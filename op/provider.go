@@ -121,7 +121,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, withMemo(p.tokenClient(bearerErrors(zp))))
+	p.handler = p.documents(p.cors, withMemo(p.tokenClient(bearerErrors(plainOAuth(zp)))))
 	return p, nil
 }
 

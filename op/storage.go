@@ -574,6 +574,10 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 	if u == nil {
 		return errors.New("client_credentials tokens have no user")
 	}
+	if !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
+		// A grant without openid is OAuth 2.0: no userinfo (OIDC Core §5.3).
+		return errors.New("access token without the openid scope")
+	}
 	fillUserinfo(ui, u, t.Scopes)
 	return nil
 }

@@ -4,7 +4,8 @@ package main
 // conformance suite check it (issue 16 §1): errors go back to a registered
 // redirect_uri (loopback http included) with state, the error page only
 // for a bad client or redirect_uri and in the product's words; repeated
-// parameters, request_uri and request are refused.
+// parameters, request_uri and request are refused; a request without the
+// openid scope is plain OAuth 2.0.
 
 import (
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 const paLocalCB = "http://localhost:7/cb" // a public client's loopback redirect_uri
@@ -252,4 +255,70 @@ func TestAuthorizeRequestObjects(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestPlainOAuth: a request without the openid scope is OAuth 2.0, not
+// OpenID Connect: its token responses, from the code and from a refresh,
+// hold no ID token, and userinfo refuses its access token.
+func TestPlainOAuth(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			g.createUser(alice, "Alice", alicePass)
+			rp := newRelyingParty(t, g)
+			for _, tc := range []struct {
+				scopes []string
+				oidc   bool
+			}{
+				{[]string{"email", "profile", "offline_access"}, false},
+				{[]string{"openid", "email", "profile", "offline_access"}, true},
+			} {
+				t.Run(strings.Join(tc.scopes, " "), func(t *testing.T) {
+					cfg := *rp.oauth
+					cfg.Scopes = tc.scopes
+					f := &flow{state: randomString(), verifier: oauth2.GenerateVerifier()}
+					f.authURL = cfg.AuthCodeURL(f.state, oauth2.S256ChallengeOption(f.verifier))
+					code := rp.signIn(newBrowser(t), f, alice, alicePass)
+					tok, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(f.verifier))
+					if err != nil {
+						t.Fatalf("exchange: %v", err)
+					}
+					rp.remember(tok.AccessToken, tok.RefreshToken)
+					if _, has := tok.Extra("id_token").(string); has != tc.oidc {
+						t.Errorf("code exchange: id_token present %v, want %v", has, tc.oidc)
+					}
+					if status := paUserinfo(t, rp, tok.AccessToken); (status == http.StatusOK) != tc.oidc {
+						t.Errorf("userinfo = %d, want 200 %v", status, tc.oidc)
+					}
+					if tok.RefreshToken == "" {
+						t.Fatal("no refresh token")
+					}
+					status, out := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+					if status != http.StatusOK {
+						t.Fatalf("refresh = %d %v", status, out)
+					}
+					if _, has := out["id_token"]; has != tc.oidc {
+						t.Errorf("refresh: id_token present %v, want %v", has, tc.oidc)
+					}
+				})
+			}
+		})
+	}
+}
+
+// paUserinfo calls userinfo with token and returns the status.
+func paUserinfo(t *testing.T, rp *relyingParty, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rp.provider.UserInfoEndpoint(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
