@@ -132,10 +132,11 @@ func (p *Provider) cachedJWKS(fallback http.Handler) http.HandlerFunc {
 	}
 }
 
-// ServeDocument serves a GET or HEAD of the discovery document or the JWKS
-// from its serialised bytes, under the endpoints' CORS policy, and reports
-// whether it did and with which status (200, or 304 for a matching
-// If-None-Match). It does not when the request is for something else, the
+// ServeDocument serves a GET or HEAD of the discovery document (at
+// DiscoveryPath or MetadataPath) or the JWKS from its serialised bytes,
+// under the endpoints' CORS policy, and reports whether it did and with
+// which status (200, or 304 for a matching If-None-Match). It does not
+// when the request is for something else, the
 // discovery document is not made yet (the first request makes it) or the
 // keys cannot be loaded: ServeHTTP then answers, failures included. It
 // lets the server answer these documents, which relying parties fetch as
@@ -146,7 +147,7 @@ func (p *Provider) ServeDocument(w http.ResponseWriter, r *http.Request) (status
 	}
 	var d *document
 	switch r.URL.Path {
-	case "/.well-known/openid-configuration":
+	case DiscoveryPath, MetadataPath:
 		if d = p.discoveryDoc.Load(); d == nil {
 			return 0, false
 		}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
@@ -60,10 +61,17 @@ type Provider struct {
 	cors         *cors.Cors
 }
 
+// The paths of the discovery document: OpenID Connect Discovery's, and
+// the same document as RFC 8414's authorization server metadata.
+const (
+	DiscoveryPath = "/.well-known/openid-configuration"
+	MetadataPath  = "/.well-known/oauth-authorization-server"
+)
+
 // corsPaths are the endpoints that browsers may call cross-origin, without
 // credentials. Authorize, end_session and the login pages get no CORS.
 var corsPaths = []string{
-	"/.well-known/openid-configuration", "/keys", "/oauth/token", "/userinfo",
+	DiscoveryPath, MetadataPath, "/keys", "/oauth/token", "/userinfo",
 	"/oauth/introspect", "/revoke",
 }
 
@@ -121,7 +129,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, withMemo(p.tokenClient(bearerErrors(plainOAuth(zp)))))
+	p.handler = p.documents(p.cors, p.authorizationResponses(withMemo(p.tokenClient(bearerErrors(plainOAuth(zp))))))
 	return p, nil
 }
 
@@ -146,8 +154,9 @@ func (p *Provider) IssuerInterceptor(next http.Handler) http.Handler {
 }
 
 // AuthRequestError sends an OAuth error for an auth request back to the
-// client's redirect_uri (with state), as the login flow decides it. code is
-// login_required, interaction_required or access_denied.
+// client's redirect_uri (with state and the issuer, RFC 9207), as the login
+// flow decides it. code is login_required, interaction_required or
+// access_denied.
 func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, authRequestID, code, description string) {
 	ar, err := p.storage.AuthRequestByID(r.Context(), authRequestID)
 	if err != nil {
@@ -165,6 +174,7 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 	default:
 		e = oidc.ErrServerError()
 	}
+	w = &issuerWriter{ResponseWriter: w, issuer: p.issuer()}
 	zop.AuthRequestError(w, r, ar, e.WithDescription("%s", description), p.zp)
 }
 
@@ -225,7 +235,8 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	})
 }
 
-// documents serves discovery and the JWKS from serialised bytes, with
+// documents serves discovery (at both its paths) and the JWKS from
+// serialised bytes, with
 // ETags and Cache-Control, under the same CORS policy as zitadel's
 // handlers; other requests go to next.
 func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
@@ -237,7 +248,7 @@ func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
 			return
 		}
 		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
+		case DiscoveryPath, MetadataPath:
 			discovery.ServeHTTP(w, r)
 		case "/keys":
 			keys.ServeHTTP(w, r)
@@ -249,7 +260,9 @@ func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
 
 // discovery trims zitadel's discovery document to what Gatehouse offers:
 // the code flow only, the grants it implements, no device flow, no JWT
-// client authentication; and it advertises the acr values it issues. The
+// client authentication; and it advertises the acr values it issues and
+// the issuer in authorization responses (RFC 9207). The same document is
+// the authorization server metadata of RFC 8414. The
 // document depends on the configuration only, so it is made once, at the
 // first request.
 func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
@@ -261,6 +274,14 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		rec := httptest.NewRecorder()
 		plain := r.Clone(r.Context())
 		plain.Method = http.MethodGet
+		if plain.URL.Path != DiscoveryPath {
+			// zitadel serves the document at DiscoveryPath only. Its
+			// router (chi) routes by the routing state that a router
+			// mounting the provider leaves in the context, rather than by
+			// the URL: a request without one is routed afresh.
+			plain = plain.WithContext(context.WithValue(plain.Context(), chi.RouteCtxKey, nil))
+			plain.URL.Path, plain.URL.RawPath = DiscoveryPath, ""
+		}
 		plain.Header.Del("Origin") // CORS headers are the caller's, not the cache's
 		plain.Header.Del("If-None-Match")
 		next.ServeHTTP(rec, plain)
@@ -284,6 +305,8 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		doc["response_modes_supported"] = []string{"query"}
 		doc["acr_values_supported"] = ACRValues
 		doc["code_challenge_methods_supported"] = []string{"S256"}
+		// Every authorization response carries iss (authresponse.go).
+		doc["authorization_response_iss_parameter_supported"] = true
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)

@@ -169,17 +169,18 @@ func errorRedirectURI(ctx context.Context, store storage.Store, form url.Values)
 	return uris[0], nil
 }
 
-// errorResponseURL returns redirectURI with e and the request's state, in
-// the query, or in the fragment where the request's response_mode asks for
-// it or its response_type is implicit (id_token, id_token token), as the
-// provider places its own errors (zitadel's AuthResponseURL). A state given
-// more than once is not echoed: which one is the client's is unknown.
-func errorResponseURL(redirectURI string, form url.Values, e *authorizeError) (string, error) {
+// errorResponseURL returns redirectURI with e, the request's state and the
+// issuer (RFC 9207), in the query, or in the fragment where the request's
+// response_mode asks for it or its response_type is implicit (id_token,
+// id_token token), as the provider places its own errors (zitadel's
+// AuthResponseURL). A state given more than once is not echoed: which one
+// is the client's is unknown.
+func errorResponseURL(redirectURI, issuer string, form url.Values, e *authorizeError) (string, error) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
 		return "", fmt.Errorf("parse redirect_uri: %w", err)
 	}
-	params := url.Values{"error": {e.code}, "error_description": {e.description}}
+	params := url.Values{"error": {e.code}, "error_description": {e.description}, op.IssuerParameter: {issuer}}
 	if s := form["state"]; len(s) == 1 && s[0] != "" {
 		params.Set("state", s[0])
 	}
@@ -228,7 +229,7 @@ func refuseAuthorize(lh *login.Handler, w http.ResponseWriter, r *http.Request) 
 		lh.RenderError(w, r, http.StatusServiceUnavailable, reasonUnavailableTitle, reasonUnavailableDetail)
 		return true
 	}
-	loc, err := errorResponseURL(target, r.Form, e)
+	loc, err := errorResponseURL(target, lh.BaseURL, r.Form, e)
 	if err != nil {
 		// A registered redirect_uri parses; this is a bug.
 		log.ErrorContext(ctx, "authorize: error response", "err", err)

@@ -142,7 +142,7 @@ func newMetrics(store storage.Store, now func() time.Time) *metrics {
 		m.mailMessages.WithLabelValues(r)
 	}
 	m.docs = map[docSeries]docMetrics{}
-	for _, route := range []string{discoveryPath, jwksPath} {
+	for _, route := range []string{discoveryPath, metadataPath, jwksPath} {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {
 			for _, code := range []int{http.StatusOK, http.StatusNotModified} {
 				m.docs[docSeries{route, method, code}] = docMetrics{

@@ -169,7 +169,7 @@ func quietPath(path string, status int) bool {
 	switch path {
 	case "/readyz", "/healthz":
 		return status == http.StatusOK
-	case discoveryPath, jwksPath:
+	case discoveryPath, metadataPath, jwksPath:
 		return status == http.StatusOK || status == http.StatusNotModified
 	}
 	return false
@@ -220,10 +220,11 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// documentsFirst answers GET and HEAD of the discovery document and the
-// JWKS from their serialised bytes ahead of the other middleware (body
-// limit, router, fault tracking, the provider's own router), which these
-// requests do not need: relying parties fetch them as often as they like.
+// documentsFirst answers GET and HEAD of the discovery document (at its
+// OpenID Connect and its RFC 8414 path) and the JWKS from their serialised
+// bytes ahead of the other middleware (body limit, router, fault tracking,
+// the provider's own router), which these requests do not need: relying
+// parties fetch them as often as they like.
 // The answers carry CORS, ETag and Cache-Control, the headers that matter
 // for a JSON document (nosniff, a content security policy that allows
 // nothing and no framing, HSTS over https; net/http copies and sorts every
@@ -232,7 +233,7 @@ func newRequestID() string {
 // level (quietPath). What ServeDocument declines goes to next.
 func documentsFirst(p *op.Provider, m *metrics, https bool, logger *slog.Logger, ips clientIPResolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != discoveryPath && r.URL.Path != jwksPath || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if !isDocumentPath(r.URL.Path) || r.Method != http.MethodGet && r.Method != http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -263,9 +264,19 @@ var documentCSPValue = []string{"default-src 'none'; frame-ancestors 'none'"}
 
 // The paths documentsFirst answers.
 const (
-	discoveryPath = "/.well-known/openid-configuration"
+	discoveryPath = op.DiscoveryPath
+	metadataPath  = op.MetadataPath // RFC 8414: the same document
 	jwksPath      = "/keys"
 )
+
+// isDocumentPath reports whether documentsFirst answers path.
+func isDocumentPath(path string) bool {
+	switch path {
+	case discoveryPath, metadataPath, jwksPath:
+		return true
+	}
+	return false
+}
 
 // limitBody refuses bodies larger than max with 413 before any handler
 // reads them, and caps bodies of unknown length.
