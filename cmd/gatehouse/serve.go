@@ -111,15 +111,19 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	fmt.Fprintf(env.stdout, "Gatehouse is serving %s on http://%s\n", cfg.Issuer, ln.Addr())
 	printFirstRunHints(ctx, store, env)
 
+	// The admin listener is bound before the public one serves, so that
+	// once /readyz answers, /metrics and the admin API do too.
+	var aln net.Listener
+	if cfg.Admin.Address != "off" {
+		if aln, err = net.Listen("tcp", cfg.Admin.Address); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.address: %w", err)
+		}
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var admin *http.Server
-	if cfg.Admin.Address != "off" {
-		aln, err := net.Listen("tcp", cfg.Admin.Address)
-		if err != nil {
-			hs.Close()
-			return fmt.Errorf("admin.address: %w", err)
-		}
+	if aln != nil {
 		deps := adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider,
 			metrics: srv.metrics.handler(logger), passwords: srv.passwords, now: srv.now}
 		admin = &http.Server{
