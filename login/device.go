@@ -5,20 +5,24 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // A browser that has signed in to an account gets a device cookie for it.
 // At the password step, a valid device cookie for the account being
 // signed in to moves the account's failure counter to one of that device
-// alone (lockout.Limiter.ReserveOnDevice): wrong passwords sent from
-// anywhere else cannot lock the owner out of their own browser, while
-// they still block the account everywhere else, and the per-IP limit
-// applies to everyone. The cookie holds a random id and a MAC binding it
+// alone (lockout.Limiter.ReserveOnDevice), and so does an address the
+// account signed in from successfully in the last 30 days (the audit
+// log): wrong passwords sent from anywhere else cannot lock the owner out
+// of their own browser or address, while they still block the account
+// everywhere else, and the per-IP limit applies to everyone. The cookie holds a random id and a MAC binding it
 // to the user and their password hash; nothing is stored, and a password
 // change or reset voids every device cookie.
 
@@ -52,6 +56,34 @@ func (h *Handler) setDevice(w http.ResponseWriter, u *storage.User) {
 		// Only the same-site password form reads it.
 		SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// knownAddressAge is how far back a successful sign-in from an address
+// makes it one of the account's own (knownAddress).
+const knownAddressAge = 30 * 24 * time.Hour
+
+// passwordDevice returns the counter of failures a password attempt for u
+// from r counts on instead of u's account counter, or "" for the account
+// counter: the browser's device cookie for u, or else the client address
+// when u signed in successfully from it within knownAddressAge. So wrong
+// passwords sent from elsewhere block the account everywhere but in its
+// owner's browser and at its owner's address.
+func (h *Handler) passwordDevice(r *http.Request, u *storage.User, ip netip.Addr) (string, error) {
+	if device := h.deviceOf(r, u); device != "" {
+		return device, nil
+	}
+	if u == nil {
+		return "", nil
+	}
+	known, err := h.Store.Events(r.Context(), storage.EventFilter{UserID: u.ID, IP: ip.String(),
+		Type: "signin.succeeded", Since: h.Now().Add(-knownAddressAge), Limit: 1})
+	if err != nil {
+		return "", fmt.Errorf("load sign-ins from this address: %w", err)
+	}
+	if len(known) == 0 {
+		return "", nil
+	}
+	return "ip-" + lockout.IPKey(ip), nil
 }
 
 // deviceOf returns the id of the browser's device cookie when it was

@@ -145,7 +145,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	// The hashing slot is taken first: a check that would find the hasher
 	// busy is turned away before it is counted (busy.go), and a counted
 	// one always runs. A running block is seen before either.
-	device := h.deviceOf(r, u)
+	device, err := h.passwordDevice(r, u, ip)
+	if err != nil {
+		return err
+	}
 	if until, err := h.Limiter.BlockedOnDevice(ctx, ip, email, device); err != nil {
 		return err
 	} else if !until.IsZero() {

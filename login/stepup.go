@@ -318,7 +318,10 @@ func (h *Handler) checkPassword(w http.ResponseWriter, r *http.Request, ip netip
 	// As at the sign-in (submitPassword): a running block first, then the
 	// hashing slot, so that a counted attempt is always checked, then the
 	// attempt's place in the counters.
-	device := h.deviceOf(r, u)
+	device, err := h.passwordDevice(r, u, ip)
+	if err != nil {
+		return 0, "", err
+	}
 	if until, err := h.Limiter.BlockedOnDevice(ctx, ip, u.Email, device); err != nil {
 		return 0, "", err
 	} else if !until.IsZero() {

@@ -289,9 +289,9 @@ func (e *tfEnv) testPasswordBurst(t *testing.T) {
 }
 
 // testOwnerDevice: wrong passwords from five addresses lock the account,
-// but not its owner in the browser they signed in with before; the
-// attacker, and the owner in a browser without the device cookie, stay
-// blocked.
+// but not its owner: neither in the browser they signed in with before
+// (its device cookie) nor at the address they signed in from (even
+// without cookies). The attacker, at any other address, stays blocked.
 func (e *tfEnv) testOwnerDevice(t *testing.T) {
 	rp := tfRP(t, e.rp)
 	u := e.newUser(t, "lim-device@example.com")
@@ -302,8 +302,11 @@ func (e *tfEnv) testOwnerDevice(t *testing.T) {
 	if r := tryPassword(t, rp, newBrowser(t).from("127.0.23.20"), u.email, u.pass); r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("the right password from a new address after 5 failures = %d, want 429", r.StatusCode)
 	}
-	if r := tryPassword(t, rp, newBrowser(t).from("127.0.23.1"), u.email, u.pass); r.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("the owner's address in a browser without the device cookie = %d, want 429", r.StatusCode)
+	if r := tryPassword(t, rp, newBrowser(t).from("127.0.23.21"), u.email, "wrong password"); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a wrong password from yet another address = %d, want 429", r.StatusCode)
+	}
+	if r := tryPassword(t, rp, newBrowser(t).from("127.0.23.1"), u.email, u.pass); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the owner's address, without cookies = %d, want 303: others' failures lock out the owner", r.StatusCode)
 	}
 	f := rp.newFlow()
 	rp.exchange(rp.signIn(owner, forcedLogin(f, rp), u.email, u.pass), f)
