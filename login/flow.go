@@ -209,8 +209,11 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if h.Passwords.NeedsRehash(u.PasswordHash) {
-		if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), h.Now()); err != nil {
+		hash := h.Passwords.Hash(secret)
+		if err := h.Store.SetPasswordHash(ctx, u.ID, hash, h.Now()); err != nil {
 			h.Logger.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "err", err)
+		} else {
+			u.PasswordHash = hash // the device cookie is bound to it
 		}
 	}
 	return h.afterPassword(w, r, ar, u)

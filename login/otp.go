@@ -44,7 +44,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 		return err
 	}
 	if !hasTOTP && !hasEmail && !hasKey && !required {
-		sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+		sess, err := h.startSession(w, r, u, []string{"pwd"})
 		if err != nil {
 			return fmt.Errorf("start session: %w", err)
 		}
@@ -301,7 +301,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
 	}
-	sess, err := h.startSession(w, r, u.ID, amrFor(factor))
+	sess, err := h.startSession(w, r, u, amrFor(factor))
 	if err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
@@ -479,7 +479,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	h.factorChanged(r, u, factor, true)
-	sess, err := h.startSession(w, r, u.ID, amrFor(factor))
+	sess, err := h.startSession(w, r, u, amrFor(factor))
 	if err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}

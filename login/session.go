@@ -100,9 +100,10 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
 	return s, nil
 }
 
-// startSession replaces the browser's session with a new one for user, so
-// no session id survives a sign-in (no fixation).
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string) (*storage.Session, error) {
+// startSession replaces the browser's session with a new one for u, so no
+// session id survives a sign-in (no fixation), and gives the browser its
+// device cookie for u (device.go).
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string) (*storage.Session, error) {
 	if old := h.SessionID(r); old != "" {
 		if err := h.Store.DeleteSession(r.Context(), old); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
@@ -112,7 +113,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 	value := newSecret()
 	s := &storage.Session{
 		ID:         sessionID(value),
-		UserID:     userID,
+		UserID:     u.ID,
 		AuthTime:   now,
 		AMR:        amr,
 		IP:         h.ClientIP(r).String(),
@@ -126,11 +127,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 		return nil, err
 	}
 	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
-	if u, err := h.Store.UserByID(r.Context(), userID); err == nil {
-		h.setDevice(w, u)
-	} else {
-		h.Logger.WarnContext(r.Context(), "no device cookie: load user", "err", err)
-	}
+	h.setDevice(w, u)
 	return s, nil
 }
 

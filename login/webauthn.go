@@ -628,7 +628,7 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 		return 0, nil, err
 	}
 	amr := []string{"pwd", keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}
-	sess, err := h.startSession(w, r, u.ID, amr)
+	sess, err := h.startSession(w, r, u, amr)
 	if err != nil {
 		return 0, nil, fmt.Errorf("start session: %w", err)
 	}
@@ -749,7 +749,7 @@ func (h *Handler) finishPasskey(w http.ResponseWriter, r *http.Request) (int, *j
 	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
 		return 0, nil, err
 	}
-	sess, err := h.startSession(w, r, u.ID, []string{keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"})
+	sess, err := h.startSession(w, r, u, []string{keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"})
 	if err != nil {
 		return 0, nil, fmt.Errorf("start session: %w", err)
 	}
