@@ -341,7 +341,13 @@ func TestSMTPStartTLSRequired(t *testing.T) {
 				if !strings.Contains(tfAlert(page.body), "send") {
 					t.Errorf("code page (%d) alert %q, want one saying the code could not be sent", page.StatusCode, tfAlert(page.body))
 				}
-				if !strings.Contains(infraLines(g.output(), "code email not sent"), "STARTTLS") {
+				// The process's log reaches the test through a pipe: give
+				// the line a moment to arrive.
+				said := false
+				for deadline := time.Now().Add(5 * time.Second); !said && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					said = strings.Contains(infraLines(g.output(), "code email not sent"), "STARTTLS")
+				}
+				if !said {
 					t.Errorf("the log does not say that STARTTLS was missing:\n%s", g.output())
 				}
 				return
