@@ -12,3 +12,23 @@ type ClientURIStore interface {
 	// redirect URIs of client id; ErrNotFound if there is no such client.
 	SetClientURIs(ctx context.Context, id string, redirectURIs, postLogoutRedirectURIs []string, now time.Time) error
 }
+
+// ClientMetadataStore changes a registered client's metadata. Store
+// includes it.
+type ClientMetadataStore interface {
+	// SetClientMetadata stores c's TokenEndpointAuthMethod, JWKS, JWKSURI,
+	// RequirePAR, BackchannelLogoutURI, Consent and DPoPBoundAccessTokens
+	// for the client c.ID, with UpdatedAt now; ErrNotFound if there is no
+	// such client. Other fields of c are ignored.
+	SetClientMetadata(ctx context.Context, c *Client, now time.Time) error
+}
+
+// JTIStore remembers single-use JWT identifiers. Store includes it.
+type JTIStore interface {
+	// UseJTI records key (the purpose and a hash of the JWT's issuer and
+	// jti) as used until expiresAt, in one atomic statement: the first use
+	// succeeds, and every later one before expiresAt, on any replica,
+	// gives ErrReplayed. A key whose earlier use expired at now may be
+	// used again.
+	UseJTI(ctx context.Context, key string, expiresAt, now time.Time) error
+}

@@ -34,6 +34,7 @@ type Purged struct {
 	OneTimeCodes     int
 	ActionTokens     int
 	WebAuthnSessions int
+	UsedJTIs         int
 	Counters         int
 	SigningKeys      int
 	Events           int
@@ -45,7 +46,7 @@ type Purged struct {
 // Total returns how many rows were deleted.
 func (p Purged) Total() int {
 	return p.AuthRequests + p.AuthCodes + p.AccessTokens + p.RefreshTokens + p.Sessions +
-		p.OneTimeCodes + p.ActionTokens + p.WebAuthnSessions + p.Counters + p.SigningKeys + p.Events
+		p.OneTimeCodes + p.ActionTokens + p.WebAuthnSessions + p.UsedJTIs + p.Counters + p.SigningKeys + p.Events
 }
 
 // PurgeStore deletes expired state. Store includes it.

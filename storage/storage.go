@@ -55,8 +55,19 @@ type Client struct {
 	SigningAlgorithm       string // "RS256" (default), "ES256" or "EdDSA"
 	Admin                  bool   // may get the gatehouse:admin scope (client_credentials): the admin API
 	AccessTokenFormat      string // "opaque" (default; "" reads as opaque) or "jwt"
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// §2): client_secret_basic, client_secret_post, client_secret_jwt,
+	// private_key_jwt or none; "" for a client registered before it could
+	// be chosen.
+	TokenEndpointAuthMethod string
+	JWKS                    string // inline JWK Set (JSON) for private_key_jwt, or ""
+	JWKSURI                 string // URL of the client's JWK Set, or ""
+	RequirePAR              bool   // authorization requests must be pushed (RFC 9126)
+	BackchannelLogoutURI    string // where logout tokens are posted, or ""
+	Consent                 bool   // a third-party client: users consent to its scopes
+	DPoPBoundAccessTokens   bool   // access tokens must be DPoP-bound (RFC 9449 §5.2)
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
 }
 
 // AuthRequest is an authorization request between /authorize and the code
@@ -257,8 +268,11 @@ type Store interface {
 	BlockCounter
 	// Housekeeping: see purge.go.
 	PurgeStore
-	// Changing a client's redirect URIs: see clients.go.
+	// Changing a client's redirect URIs and metadata: see clients.go.
 	ClientURIStore
+	ClientMetadataStore
+	// Single-use JWT identifiers: see clients.go.
+	JTIStore
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error

@@ -125,6 +125,7 @@ func purgedAttrs(p storage.Purged) []any {
 		{"one_time_codes", p.OneTimeCodes},
 		{"action_tokens", p.ActionTokens},
 		{"webauthn_sessions", p.WebAuthnSessions},
+		{"used_jtis", p.UsedJTIs},
 		{"attempt_counters", p.Counters},
 		{"signing_keys", p.SigningKeys},
 		{"audit_events", p.Events},

@@ -267,3 +267,10 @@ func (s *Store) SetClientURIs(ctx context.Context, id string, redirectURIs, post
 	defer s.clients.forget()
 	return s.Store.SetClientURIs(ctx, id, redirectURIs, postLogoutRedirectURIs, now)
 }
+
+// SetClientMetadata stores the metadata of the client c.ID; the cache
+// forgets what it holds.
+func (s *Store) SetClientMetadata(ctx context.Context, c *storage.Client, now time.Time) error {
+	defer s.clients.forget()
+	return s.Store.SetClientMetadata(ctx, c, now)
+}

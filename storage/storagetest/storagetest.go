@@ -78,6 +78,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DeleteClient", testDeleteClient},
 		{"ClientAdmin", testClientAdmin},
 		{"SetClientURIs", testSetClientURIs},
+		{"SetClientMetadata", testSetClientMetadata},
+		{"UseJTI", testUseJTI},
+		{"UseJTIConcurrent", testUseJTIConcurrent},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

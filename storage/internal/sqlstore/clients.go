@@ -9,13 +9,17 @@ import (
 )
 
 const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
-	require_mfa, signing_algorithm, created_at, updated_at, admin, access_token_format`
+	require_mfa, signing_algorithm, created_at, updated_at, admin, access_token_format,
+	token_endpoint_auth_method, jwks, jwks_uri, require_par, backchannel_logout_uri, consent,
+	dpop_bound_access_tokens`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var c storage.Client
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public,
 		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
-		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat)
+		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat,
+		&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.BackchannelLogoutURI, &c.Consent,
+		&c.DPoPBoundAccessTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -26,10 +30,12 @@ func scanClient(row scanner) (*storage.Client, error) {
 // AccessTokenFormat is stored as "opaque".
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
-		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"))
+		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"),
+		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.BackchannelLogoutURI, c.Consent,
+		c.DPoPBoundAccessTokens)
 	if err != nil {
 		return s.fail("create client", err)
 	}
