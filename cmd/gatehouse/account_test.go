@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"golang.org/x/oauth2"
 )
 
@@ -16,7 +16,7 @@ import (
 func acStart(t *testing.T, backend string) *tfEnv {
 	dsn := "sqlite:" + t.TempDir() + "/gatehouse.db"
 	if backend == "postgres" {
-		dsn = postgres.TestDSN(t)
+		dsn = pgtest.DSN(t)
 	}
 	return tfStart(t, dsn)
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // startUnready starts g without waiting for it to become ready.
@@ -51,7 +51,7 @@ var offsetLogRE = regexp.MustCompile(`"msg":"(clock[^"]*)"[^\n]*"offset":"([^"]+
 
 func TestClockSkew(t *testing.T) {
 	t.Parallel()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 
 	// A replica 45 s ahead of the database: alive, never ready, and it
 	// says why.
@@ -132,7 +132,7 @@ func at(m []string, i int) string {
 // the auth_time B writes into an ID token is the database's time.
 func TestClockFollowsDatabase(t *testing.T) {
 	t.Parallel()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	limits := []string{"GATEHOUSE_PASSWORD_IP_MAX_ATTEMPTS=3", "GATEHOUSE_PASSWORD_BLOCK_DURATION=30s"}
 	a := newGatehouse(t, dsn, limits...)
 	a.start()

@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // binary is the gatehouse binary built once by TestMain.
@@ -63,7 +63,7 @@ var backends = []string{"sqlite", "postgres"}
 // databaseURL returns a fresh database for backend.
 func databaseURL(t *testing.T, backend string) string {
 	if backend == "postgres" {
-		return postgres.TestDSN(t)
+		return pgtest.DSN(t)
 	}
 	return "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
 }

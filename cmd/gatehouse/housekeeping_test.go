@@ -15,7 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
@@ -26,7 +26,7 @@ import (
 // concurrently without error, while users, clients and signing keys stay.
 // A sign-in made after the move survives further purges.
 func TestHousekeeping(t *testing.T) {
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	clockFile := filepath.Join(t.TempDir(), "clock")
 	setClock(t, clockFile, 0)
 	common := []string{

@@ -18,23 +18,24 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	// allowed maps a package prefix to the project packages it may import.
 	allowed := map[string][]string{
-		"op":                    {"storage", "storage/seal"},
-		"login":                 {"storage", "storage/seal", "login/"},
-		"login/lockout":         {"storage"},
-		"login/password":        {"login/password/policy"},
-		"login/password/policy": {},
-		"login/totp":            {},
-		"login/i18n":            {},
-		"login/mail":            {},
-		"storage":               {},
-		"storage/seal":          {},
-		"storage/sqlite":        {"storage", "migrations", "storage/internal/"},
-		"storage/postgres":      {"storage", "migrations", "storage/internal/"},
-		"storage/internal/":     {"storage"},
-		"storage/storagetest":   {"storage"},
-		"storage/teststore":     {"storage", "storage/sqlite", "storage/postgres"},
-		"templates":             {},
-		"migrations":            {},
+		"op":                      {"storage", "storage/seal"},
+		"login":                   {"storage", "storage/seal", "login/"},
+		"login/lockout":           {"storage"},
+		"login/password":          {"login/password/policy"},
+		"login/password/policy":   {},
+		"login/totp":              {},
+		"login/i18n":              {},
+		"login/mail":              {},
+		"storage":                 {},
+		"storage/seal":            {},
+		"storage/sqlite":          {"storage", "migrations", "storage/internal/"},
+		"storage/postgres":        {"storage", "migrations", "storage/internal/"},
+		"storage/internal/":       {"storage"},
+		"storage/storagetest":     {"storage"},
+		"storage/postgres/pgtest": {},
+		"storage/teststore":       {"storage", "storage/sqlite", "storage/postgres", "storage/postgres/pgtest"},
+		"templates":               {},
+		"migrations":              {},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	for dec.More() {
@@ -75,6 +76,20 @@ func TestDependencyDirection(t *testing.T) {
 			if !permitted {
 				t.Errorf("%s imports %s, which DESIGN.md's dependency direction forbids", pkg, dep)
 			}
+		}
+	}
+}
+
+// TestNoTestingInBinary keeps the testing package, and whatever test
+// helpers would bring it, out of the server binary.
+func TestNoTestingInBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" {
+			t.Fatal("the gatehouse binary links the testing package; move the code that needs it to a package only tests import")
 		}
 	}
 }

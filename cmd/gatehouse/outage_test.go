@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // outageProxy forwards TCP connections from a loopback port to target. It
@@ -154,7 +154,7 @@ func outageGet(u string) (int, string, error) {
 // back.
 func TestOutagePostgres(t *testing.T) {
 	t.Parallel()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)

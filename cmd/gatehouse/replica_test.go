@@ -21,7 +21,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
-	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // replicaPair starts two gatehouse processes, A and B, on one fresh
@@ -29,7 +29,7 @@ import (
 // is added to B's environment.
 func replicaPair(t *testing.T, extraB ...string) (a, b *gatehouse) {
 	t.Helper()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	a = newGatehouse(t, dsn)
 	a.start()
 	b = newGatehouse(t, dsn, append([]string{

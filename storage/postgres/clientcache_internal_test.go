@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // fastListener checks its connection every 50ms of silence, so that tests
@@ -76,7 +77,7 @@ func newTestClient(id string, secret byte) *storage.Client {
 // reads it then serves from memory, and every change, made by the other
 // replica, by SQL by hand or by itself, reaches it.
 func TestClientCacheFollowsChanges(t *testing.T) {
-	dsn := TestDSN(t)
+	dsn := pgtest.DSN(t)
 	a := openCached(t, dsn, fastListener)
 	b := openCached(t, dsn, defaultListenerTiming)
 	ctx := t.Context()
@@ -163,7 +164,7 @@ func TestClientCacheFollowsChanges(t *testing.T) {
 // emptied and off until a new connection listens, so a change made
 // meanwhile, whose notification nobody received, is still seen.
 func TestClientCacheListenerLost(t *testing.T) {
-	dsn := TestDSN(t)
+	dsn := pgtest.DSN(t)
 	a := openCached(t, dsn, fastListener)
 	ctx := t.Context()
 	gen := a.clients.generation()
@@ -239,7 +240,7 @@ func TestClientCacheGenerations(t *testing.T) {
 // notifications never arrive (as behind a pooler in transaction mode)
 // never turns the cache on.
 func TestClientCacheOffWithoutNotifications(t *testing.T) {
-	pool := migratedPool(t, TestDSN(t))
+	pool := migratedPool(t, pgtest.DSN(t))
 	s := &Store{pool: pool}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/migrations"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // newMigrate returns a golang-migrate instance on the database at dsn,
@@ -64,7 +65,7 @@ func columns(t *testing.T, dsn, table string) []string {
 // TestMigrateDown reverts every migration, one at a time, keeping the
 // users, and applies them again.
 func TestMigrateDown(t *testing.T) {
-	dsn := TestDSN(t)
+	dsn := pgtest.DSN(t)
 	s, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)

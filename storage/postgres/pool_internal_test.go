@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 // connection string's setting holds, and that without either the pool
 // has DefaultMaxConns.
 func TestPoolSize(t *testing.T) {
-	dsn := TestDSN(t)
+	dsn := pgtest.DSN(t)
 	tests := []struct {
 		name string
 		dsn  string

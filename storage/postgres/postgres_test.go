@@ -9,12 +9,13 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
 func open(t *testing.T) storage.Store {
 	t.Helper()
-	s, err := postgres.Open(t.Context(), postgres.TestDSN(t))
+	s, err := postgres.Open(t.Context(), pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,14 +28,14 @@ func open(t *testing.T) storage.Store {
 }
 
 func TestStore(t *testing.T) {
-	postgres.TestDSN(t) // skip (or fail) once rather than in every subtest
+	pgtest.DSN(t) // skip (or fail) once rather than in every subtest
 	storagetest.Run(t, open)
 }
 
 // TestMigrateConcurrently starts several replicas on one empty schema at
 // once: the advisory lock lets one migrate while the others wait.
 func TestMigrateConcurrently(t *testing.T) {
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	errs := make([]error, 5)
 	var wg sync.WaitGroup
 	for i := range errs {
@@ -58,10 +59,10 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 }
 
-// TestSchemaIsolation checks that TestDSN's schema holds every table,
+// TestSchemaIsolation checks that pgtest.DSN's schema holds every table,
 // golang-migrate's version table included, so that tests do not collide.
 func TestSchemaIsolation(t *testing.T) {
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	if err := postgres.Migrate(t.Context(), dsn); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // TestPurgeTakesTurns holds the housekeeping lock of a schema from another
@@ -16,13 +17,13 @@ import (
 // is not held up, and once the lock is released the purge runs.
 func TestPurgeTakesTurns(t *testing.T) {
 	ctx := t.Context()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	s, err := postgres.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	other, err := postgres.Open(ctx, postgres.TestDSN(t))
+	other, err := postgres.Open(ctx, pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package teststore opens a fresh store on each backend for tests and
 // benchmarks outside the storage packages: SQLite in the test's temporary
-// directory, and PostgreSQL in a schema of its own (postgres.TestDSN, which
+// directory, and PostgreSQL in a schema of its own (pgtest.DSN, which
 // skips without $GATEHOUSE_TEST_POSTGRES_DSN).
 package teststore
 
@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
@@ -29,7 +30,7 @@ func Open(tb testing.TB, backend string) storage.Store {
 	case "sqlite":
 		store, err = sqlite.Open(tb.Context(), "sqlite:"+filepath.Join(tb.TempDir(), "test.db"))
 	case "postgres":
-		store, err = postgres.Open(tb.Context(), postgres.TestDSN(tb))
+		store, err = postgres.Open(tb.Context(), pgtest.DSN(tb))
 	default:
 		tb.Fatalf("teststore: unknown backend %q", backend)
 	}

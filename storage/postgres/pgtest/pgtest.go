@@ -1,4 +1,6 @@
-package postgres
+// Package pgtest gives tests a PostgreSQL schema of their own. Only tests
+// import it, so that the testing package stays out of the server binary.
+package pgtest
 
 import (
 	"context"
@@ -13,24 +15,24 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Environment variables read by TestDSN.
+// Environment variables read by DSN.
 const (
 	// testDSNEnv names a PostgreSQL database the tests may create schemas
 	// in, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
 	testDSNEnv = "GATEHOUSE_TEST_POSTGRES_DSN"
-	// requireEnv, set to 1, makes TestDSN fail instead of skip when
+	// requireEnv, set to 1, makes DSN fail instead of skip when
 	// testDSNEnv is unset (CI sets it).
 	requireEnv = "GATEHOUSE_TEST_REQUIRE_POSTGRES"
 )
 
-// TestDSN returns a connection string for a fresh, empty schema of the test
+// DSN returns a connection string for a fresh, empty schema of the test
 // database named by $GATEHOUSE_TEST_POSTGRES_DSN, and drops the schema when
 // t and its subtests are done. Tables created through the connection string
 // (migrations included) land in that schema, so tests may run in parallel.
 //
 // Without $GATEHOUSE_TEST_POSTGRES_DSN it skips t, or fails it when
 // $GATEHOUSE_TEST_REQUIRE_POSTGRES is 1.
-func TestDSN(t testing.TB) string {
+func DSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(testDSNEnv)
 	if base == "" {
