@@ -528,7 +528,9 @@ func TestClientAuthJWKSURI(t *testing.T) {
 			if out := g.cli("", "clients", "show", c.ID); !strings.Contains(out, js.URL+"/jwks") || !strings.Contains(out, "private_key_jwt") {
 				t.Errorf("clients show:\n%s", out)
 			}
-			use := func(k clientKey) clientAnswer { return g.token(t, withAssertion(ccForm(), k.sign(t, claimsFor(g, c.ID))), nil) }
+			use := func(k clientKey) clientAnswer {
+				return g.token(t, withAssertion(ccForm(), k.sign(t, claimsFor(g, c.ID))), nil)
+			}
 
 			use(k1).wantToken(t, "k1")
 			use(k1).wantToken(t, "k1 again")
