@@ -29,7 +29,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
@@ -793,5 +792,4 @@ func TestClientAuthAdminAPI(t *testing.T) {
 	if r := adminCall(t, g, token, http.MethodGet, "/api/clients/"+id, ""); !strings.Contains(r.body, `"client_secret_post"`) {
 		t.Errorf("show: %s", r.body)
 	}
-	_ = op.AuthMethodNone
 }
