@@ -230,6 +230,11 @@ func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) 
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	registered := ClientAuthMethod(c)
+	if used == AuthMethodBasic && secret == "" && registered == AuthMethodNone {
+		// A public client naming itself in Basic with no password (as
+		// x/oauth2 does in header mode) presents no credentials.
+		used = AuthMethodNone
+	}
 	switch {
 	case used == AuthMethodBasic || used == AuthMethodPost:
 		if registered != used && registered != "" {

@@ -269,6 +269,17 @@ func TestClientAuthMethods(t *testing.T) {
 				}
 			}
 			pub := g.createClient("--name", "Native", "--public", "--redirect-uri", "http://127.0.0.1/cb")
+			// A public client names itself, in the body or in Basic without
+			// a password; a password is a credential it does not have.
+			a = g.call(t, clientCall{method: "POST", path: "/revoke", form: url.Values{"token": {"x"}, "client_id": {pub.ID}}})
+			if a.status != 200 {
+				t.Errorf("revocation by a public client = %d %s", a.status, a.raw)
+			}
+			if a := g.call(t, clientCall{method: "POST", path: "/revoke", form: url.Values{"token": {"x"}}, basic: &client{ID: pub.ID}}); a.status != 200 {
+				t.Errorf("revocation by a public client in Basic without a password = %d %s", a.status, a.raw)
+			}
+			g.call(t, clientCall{method: "POST", path: "/revoke", form: url.Values{"token": {"x"}}, basic: &client{ID: pub.ID, Secret: "x"}}).wantOAuthError(t, 401, "invalid_client")
+			g.call(t, clientCall{method: "POST", path: "/revoke", form: url.Values{"token": {"x"}, "client_id": {pub.ID}, "client_secret": {"x"}}}).wantOAuthError(t, 401, "invalid_client")
 			if out := g.cli("", "clients", "show", pub.ID); !strings.Contains(out, "token endpoint auth method:") || !strings.Contains(out, "none") {
 				t.Errorf("clients show of a public client:\n%s", out)
 			}
