@@ -57,6 +57,10 @@ func (c client) ApplicationType() zop.ApplicationType {
 	return zop.ApplicationTypeWeb
 }
 
+// AuthMethod is none for a public client and client_secret_basic for any
+// confidential one, whatever method it registered: clientAuth
+// (clientauth.go) has authenticated it with that method before zitadel
+// sees the request, and hands it over as Basic.
 func (c client) AuthMethod() oidc.AuthMethod {
 	if c.c.Public {
 		return oidc.AuthMethodNone

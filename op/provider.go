@@ -84,7 +84,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	if cfg.AuthCodeTTL <= 0 || cfg.AuthCodeTTL > time.Minute {
 		return nil, errors.New("op: authorization codes must live between 0 and 60s")
 	}
-	st := &Storage{store: memoStore{store}, keys: keys, cfg: cfg}
+	st := &Storage{store: memoStore{store}, keys: keys, cfg: cfg, jwks: newJWKSCache(cfg.Now)}
 	zcfg := &zop.Config{
 		CryptoKey:                cfg.CryptoKey,
 		CryptoKeyId:              "gh1",
@@ -129,7 +129,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, p.authorizationResponses(withMemo(p.tokenClient(bearerErrors(plainOAuth(zp))))))
+	p.handler = p.documents(p.cors, p.authorizationResponses(withMemo(p.clientAuth(p.tokenClient(bearerErrors(plainOAuth(zp)))))))
 	return p, nil
 }
 
@@ -259,8 +259,8 @@ func (p *Provider) documents(c *cors.Cors, next http.Handler) http.Handler {
 }
 
 // discovery trims zitadel's discovery document to what Gatehouse offers:
-// the code flow only, the grants it implements, no device flow, no JWT
-// client authentication; and it advertises the acr values it issues and
+// the code flow only, the grants it implements, no device flow, the
+// client authentication methods it offers; and it advertises the acr values it issues and
 // the issuer in authorization responses (RFC 9207). The same document is
 // the authorization server metadata of RFC 8414. The
 // document depends on the configuration only, so it is made once, at the
@@ -295,10 +295,17 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 			return
 		}
 		delete(doc, "device_authorization_endpoint")
-		// zitadel lists RS256 for JWT client authentication at
-		// introspection and revocation, which Gatehouse does not offer.
+		// Client authentication (clientauth.go): every method at the
+		// token and revocation endpoints, all but none at introspection
+		// (a public client may not introspect), and the algorithms of
+		// client assertions.
 		for _, endpoint := range []string{"token_endpoint", "introspection_endpoint", "revocation_endpoint"} {
-			delete(doc, endpoint+"_auth_signing_alg_values_supported")
+			methods := AuthMethods
+			if endpoint == "introspection_endpoint" {
+				methods = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return m == AuthMethodNone })
+			}
+			doc[endpoint+"_auth_methods_supported"] = methods
+			doc[endpoint+"_auth_signing_alg_values_supported"] = AssertionAlgorithms()
 		}
 		doc["response_types_supported"] = []string{"code"}
 		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials"}

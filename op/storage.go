@@ -25,6 +25,7 @@ type Storage struct {
 	store storage.Store
 	keys  *Keys
 	cfg   Config
+	jwks  *jwksCache // clients' jwks_uri key sets (clientjwks.go)
 }
 
 var (
@@ -509,11 +510,14 @@ func (s *Storage) GetClientByClientID(ctx context.Context, id string) (zop.Clien
 	return s.zopClient(c), nil
 }
 
-// AuthorizeClientIDSecret checks a confidential client's secret in
-// constant time against its stored hash.
-func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	_, err := s.authenticateClient(ctx, id, secret)
-	return err
+// AuthorizeClientIDSecret accepts exactly the client that clientAuth
+// authenticated for this request with its registered method
+// (clientauth.go); zitadel passes the empty secret clientAuth left it.
+func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, _ string) error {
+	if id == "" || authenticatedClient(ctx) != id {
+		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return nil
 }
 
 func (s *Storage) authenticateClient(ctx context.Context, id, secret string) (*storage.Client, error) {
@@ -536,9 +540,16 @@ func (s *Storage) authenticateClient(ctx context.Context, id, secret string) (*s
 // ClientCredentials authenticates a confidential client for the
 // client_credentials grant.
 func (s *Storage) ClientCredentials(ctx context.Context, id, secret string) (zop.Client, error) {
-	c, err := s.authenticateClient(ctx, id, secret)
-	if err != nil {
+	if err := s.AuthorizeClientIDSecret(ctx, id, secret); err != nil {
 		return nil, err
+	}
+	c, err := s.store.ClientByID(ctx, id)
+	if err != nil {
+		fault(ctx, err)
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if c.Public {
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
 	return s.zopClient(c), nil
 }

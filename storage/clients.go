@@ -32,3 +32,15 @@ type JTIStore interface {
 	// used again.
 	UseJTI(ctx context.Context, key string, expiresAt, now time.Time) error
 }
+
+// ClientJWTSecretStore keeps the sealed secrets of client_secret_jwt
+// clients, which Gatehouse must be able to read back to verify their
+// HMAC-signed assertions. Store includes it.
+type ClientJWTSecretStore interface {
+	// SetClientJWTSecret stores the sealed secret of client id, replacing
+	// any; a nil sealed removes it. The row goes with the client.
+	SetClientJWTSecret(ctx context.Context, id string, sealed []byte, now time.Time) error
+	// ClientJWTSecret returns the sealed secret of client id; ErrNotFound
+	// if it has none.
+	ClientJWTSecret(ctx context.Context, id string) ([]byte, error)
+}

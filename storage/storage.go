@@ -271,6 +271,7 @@ type Store interface {
 	// Changing a client's redirect URIs and metadata: see clients.go.
 	ClientURIStore
 	ClientMetadataStore
+	ClientJWTSecretStore
 	// Single-use JWT identifiers: see clients.go.
 	JTIStore
 

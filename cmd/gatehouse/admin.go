@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
 // withStore loads the config, opens the store, runs f and closes it.
@@ -47,6 +48,7 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 		// what it did.
 		svc := newAdminService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
 		svc.logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		svc.sealBox = func() (*seal.Box, error) { return openSealBox(cfg) }
 		return f(svc)
 	})
 	if kindOf(err) == errInvalid {
@@ -255,13 +257,17 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 				return err
 			}
 			tw := table(env.stdout)
-			fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tREDIRECT URIS")
+			fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tAUTH METHOD\tREDIRECT URIS")
 			for _, c := range cs {
 				typ := c.Type
 				if c.Admin {
 					typ += " (admin)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, strings.Join(c.RedirectURIs, " "))
+				method := c.TokenEndpointAuthMethod
+				if method == "" {
+					method = "legacy"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, method, strings.Join(c.RedirectURIs, " "))
 			}
 			return tw.Flush()
 		})
@@ -281,6 +287,13 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\naccess token format:\t%s\ncreated:\t%s\nupdated:\t%s\n",
 				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
 				c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
+			fmt.Fprintf(tw, "token endpoint auth method:\t%s\n", authMethodLabel(c.TokenEndpointAuthMethod))
+			if c.JWKSURI != "" {
+				fmt.Fprintf(tw, "jwks uri:\t%s\n", c.JWKSURI)
+			}
+			if c.JWKS != nil {
+				fmt.Fprintf(tw, "jwks:\t%s\n", c.JWKS)
+			}
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -312,7 +325,15 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
+	method := fs.String("token-endpoint-auth-method", "", "how the client authenticates: "+authMethodList+" (default client_secret_basic; none for --public)")
+	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON")
+	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set")
+	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (https; http only to loopback)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	keys, err := jwksFlag("clients create", *jwks, *jwksFile)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
@@ -342,12 +363,14 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
+			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
 		})
 		if err != nil {
 			return cliURIError(err)
 		}
 		if *asJSON {
-			out := map[string]string{"client_id": c.ID, "access_token_format": c.AccessTokenFormat}
+			out := map[string]string{"client_id": c.ID, "access_token_format": c.AccessTokenFormat,
+				"token_endpoint_auth_method": c.TokenEndpointAuthMethod}
 			if c.Secret != "" {
 				out["client_secret"] = c.Secret
 			}
@@ -385,8 +408,25 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
 	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
+	method := fs.String("token-endpoint-auth-method", "", "pin how the client authenticates: "+authMethodList)
+	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON (replaces the registered keys)")
+	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set (replaces the registered keys)")
+	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (replaces the registered keys)")
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
+	}
+	keys, err := jwksFlag("clients update", *jwks, *jwksFile)
+	if err != nil {
+		return err
+	}
+	auth := *method != "" || keys != nil || *jwksURI != ""
+	if auth && len(redirects) == 0 && len(logouts) == 0 && !*clearLogouts {
+		if fs.NArg() != 1 {
+			return usageError{"clients update: expected one client id"}
+		}
+		return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+			return clientsUpdateAuth(ctx, s, env, fs.Arg(0), *method, keys, *jwksURI)
+		})
 	}
 	if fs.NArg() != 1 {
 		return usageError{"clients update: expected one client id"}
@@ -410,6 +450,9 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		}
 		fmt.Fprintf(env.stdout, "updated client %s\nredirect uris: %s\npost-logout redirect uris: %s\n",
 			c.ID, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
+		if auth {
+			return clientsUpdateAuth(ctx, s, env, id, *method, keys, *jwksURI)
+		}
 		return nil
 	})
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
 // openAPISpec describes the admin API; GET /api/openapi.yaml serves it and
@@ -48,13 +49,18 @@ type adminAPI struct {
 	now       func() time.Time
 	logger    *slog.Logger
 	mux       *chi.Mux
+	sealBox   func() (*seal.Box, error) // seals client_secret_jwt secrets
 }
 
 // maxAPIBody bounds a request body of the admin API.
 const maxAPIBody = 64 << 10
 
 func newAdminAPI(d adminDeps) *adminAPI {
-	return &adminAPI{store: d.store, tokens: d.tokens, passwords: d.passwords, now: d.now, logger: d.logger}
+	a := &adminAPI{store: d.store, tokens: d.tokens, passwords: d.passwords, now: d.now, logger: d.logger}
+	if d.cfg != nil {
+		a.sealBox = func() (*seal.Box, error) { return openSealBox(d.cfg) }
+	}
+	return a
 }
 
 // callerKey carries the authenticated admin client's id.
@@ -85,6 +91,7 @@ func (a *adminAPI) routes() *chi.Mux {
 		r.Delete("/api/clients/{client_id}", a.handle(a.deleteClient))
 		r.Put("/api/clients/{client_id}/redirect-uris", a.handle(a.updateClientURIs))
 		r.Post("/api/clients/{client_id}/secret", a.handle(a.rotateSecret))
+		r.Put("/api/clients/{client_id}/authentication", a.handle(a.updateClientAuth))
 
 		r.Get("/api/users", a.handle(a.listUsers))
 		r.Post("/api/users", a.handle(a.createUser))
@@ -172,6 +179,7 @@ func (a *adminAPI) handle(f apiFunc) http.HandlerFunc {
 		caller, _ := r.Context().Value(callerKey{}).(string)
 		s := newAdminService(a.store, a.passwords, a.now, "admin client "+caller+" (API)")
 		s.logger = a.logger
+		s.sealBox = a.sealBox
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			s.ip = host
 		}
@@ -360,6 +368,26 @@ func (a *adminAPI) updateClientURIs(w http.ResponseWriter, r *http.Request, s *a
 	c, err := s.SetClientURIs(r.Context(), id, u)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (a *adminAPI) updateClientAuth(w http.ResponseWriter, r *http.Request, s *adminService) error {
+	id, err := param(r, "client_id")
+	if err != nil {
+		return err
+	}
+	var u clientAuthUpdate
+	if err := decodeJSON(w, r, &u); err != nil {
+		return err
+	}
+	c, err := s.SetClientAuth(r.Context(), id, u)
+	if err != nil {
+		return err
+	}
+	if c.Secret != "" {
+		w.Header().Set("Cache-Control", "no-store")
 	}
 	writeJSON(w, http.StatusOK, c)
 	return nil

@@ -453,11 +453,13 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 		if in := rp.introspect(at); in["active"] != true || in["client_id"] != rp.client.ID {
 			t.Errorf("introspection = %v", in)
 		}
-		// client_secret_post works too; a wrong secret does not.
+		// The client registered client_secret_basic (the default), so
+		// client_secret_post is refused (protocol_clientauth_test.go); a
+		// wrong secret is too.
 		status, _ = rp.postJSON(rp.provider.Endpoint().TokenURL, url.Values{"grant_type": {"client_credentials"},
 			"client_id": {rp.client.ID}, "client_secret": {rp.client.Secret}}, "", "")
-		if status != http.StatusOK {
-			t.Errorf("client_secret_post = %d", status)
+		if status != http.StatusUnauthorized {
+			t.Errorf("client_secret_post by a client_secret_basic client = %d, want 401", status)
 		}
 		status, out = rp.postJSON(rp.provider.Endpoint().TokenURL, url.Values{"grant_type": {"client_credentials"}},
 			rp.client.ID, rp.client.Secret[:len(rp.client.Secret)-1]+"x")

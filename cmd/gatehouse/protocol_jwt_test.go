@@ -227,9 +227,9 @@ func anyStrings(v any) []string {
 }
 
 // TestDiscoveryAdvertisesOnlyOffered checks that the discovery document
-// lists no signing algorithms for client authentication: Gatehouse has no
-// JWT client authentication (private_key_jwt, client_secret_jwt), so
-// *_auth_signing_alg_values_supported would promise what is not offered.
+// lists exactly the client authentication methods Gatehouse offers at each
+// endpoint (op/clientauth.go), and the algorithms of client assertions it
+// accepts: no "none" algorithm, no public client at introspection.
 func TestDiscoveryAdvertisesOnlyOffered(t *testing.T) {
 	g := startGatehouse(t, "sqlite")
 	resp, err := http.Get(g.base + "/.well-known/openid-configuration")
@@ -241,14 +241,18 @@ func TestDiscoveryAdvertisesOnlyOffered(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	for _, endpoint := range []string{"token_endpoint", "introspection_endpoint", "revocation_endpoint"} {
-		if v, ok := doc[endpoint+"_auth_signing_alg_values_supported"]; ok {
-			t.Errorf("%s_auth_signing_alg_values_supported = %v, want absent (no JWT client authentication)", endpoint, v)
+	all := []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
+	algs := []string{"RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512"}
+	for endpoint, methods := range map[string][]string{
+		"token_endpoint":         all,
+		"introspection_endpoint": all[:4],
+		"revocation_endpoint":    all,
+	} {
+		if got := anyStrings(doc[endpoint+"_auth_methods_supported"]); !slices.Equal(got, methods) {
+			t.Errorf("%s_auth_methods_supported = %v, want %v", endpoint, got, methods)
 		}
-		for _, m := range anyStrings(doc[endpoint+"_auth_methods_supported"]) {
-			if m == "private_key_jwt" || m == "client_secret_jwt" {
-				t.Errorf("%s_auth_methods_supported lists %s, which is not offered", endpoint, m)
-			}
+		if got := anyStrings(doc[endpoint+"_auth_signing_alg_values_supported"]); !slices.Equal(got, algs) {
+			t.Errorf("%s_auth_signing_alg_values_supported = %v, want %v", endpoint, got, algs)
 		}
 	}
 }

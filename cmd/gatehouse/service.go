@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
 // adminService is the one implementation of Gatehouse's administrative
@@ -31,6 +33,9 @@ type adminService struct {
 	by string
 	// ip is the address the action came from ("" for the CLI).
 	ip string
+	// sealBox opens the secrets key, which seals the secrets of
+	// client_secret_jwt clients; nil where there is none.
+	sealBox func() (*seal.Box, error)
 }
 
 // newAdminService returns the service over store, hashing new passwords
@@ -103,6 +108,13 @@ type clientView struct {
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+
+	// TokenEndpointAuthMethod is "" for a client registered before it
+	// could be chosen, which may use client_secret_basic or
+	// client_secret_post.
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -119,7 +131,17 @@ func viewClient(c *storage.Client) clientView {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+
+		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
 	}
+}
+
+// rawJSON is s as JSON, or nil when empty.
+func rawJSON(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
 }
 
 func nonNil(l []string) []string {
@@ -154,6 +176,12 @@ type clientSpec struct {
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
 	ClientCredentialsOnly bool `json:"-"`
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// §2); "" is client_secret_basic, or none for a public client. JWKS
+	// (a JWK Set object) or JWKSURI holds a private_key_jwt client's keys.
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage `json:"jwks"`
+	JWKSURI                 string          `json:"jwks_uri"`
 }
 
 // newClientView is a registered client with its secret, shown once.
@@ -207,6 +235,10 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		// The admin API reads opaque tokens only.
 		return nil, failf(errInvalid, "an admin client must use the opaque access token format (the admin API accepts opaque tokens only)")
 	}
+	method, jwks, jwksURI, err := checkClientAuth(spec.Public, spec.TokenEndpointAuthMethod, spec.JWKS, spec.JWKSURI)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	c := &storage.Client{
 		ID:                     op.NewClientID(),
@@ -220,14 +252,26 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		Admin:                  spec.Admin,
 		CreatedAt:              now,
 		UpdatedAt:              now,
+
+		TokenEndpointAuthMethod: method,
+		JWKS:                    jwks,
+		JWKSURI:                 jwksURI,
 	}
-	var secret string
-	if !c.Public {
-		secret = op.NewClientSecret()
+	secret, sealed, err := s.newSecretFor(c.ID, method)
+	if err != nil {
+		return nil, err
+	}
+	if secret != "" {
 		c.SecretHash = op.HashClientSecret(secret)
 	}
 	if err := s.store.CreateClient(ctx, c); err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
+	}
+	if sealed != nil {
+		if err := s.store.SetClientJWTSecret(ctx, c.ID, sealed, now); err != nil {
+			s.store.DeleteClient(ctx, c.ID)
+			return nil, fmt.Errorf("create client: %w", err)
+		}
 	}
 	detail := ""
 	if c.Admin {
@@ -332,7 +376,18 @@ func (s *adminService) RotateSecret(ctx context.Context, id string) (string, err
 	if c.Public {
 		return "", failf(errConflict, "client %s is public and has no secret", id)
 	}
-	secret := op.NewClientSecret()
+	if c.TokenEndpointAuthMethod == op.AuthMethodPrivateKeyJWT {
+		return "", failf(errConflict, "client %s authenticates with private_key_jwt and has no secret", id)
+	}
+	secret, sealed, err := s.newSecretFor(c.ID, c.TokenEndpointAuthMethod)
+	if err != nil {
+		return "", err
+	}
+	if sealed != nil {
+		if err := s.store.SetClientJWTSecret(ctx, c.ID, sealed, s.now()); err != nil {
+			return "", fmt.Errorf("rotate secret: %w", err)
+		}
+	}
 	if err := s.store.SetClientSecretHash(ctx, c.ID, op.HashClientSecret(secret), s.now()); err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}

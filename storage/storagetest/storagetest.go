@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SetClientMetadata", testSetClientMetadata},
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
+		{"ClientJWTSecret", testClientJWTSecret},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},
