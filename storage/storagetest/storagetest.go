@@ -81,6 +81,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SetClientMetadata", testSetClientMetadata},
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
+		{"PushedRequest", testPushedRequest},
+		{"PushedRequestConcurrent", testPushedRequestConcurrent},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},
