@@ -311,6 +311,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs")
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
+	requirePAR := fs.Bool("require-par", false, "accept only pushed authorization requests (RFC 9126) from this client")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -342,6 +343,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
+			RequirePAR: *requirePAR,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -385,6 +387,8 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
 	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
+	var requirePAR optionalBool
+	fs.Var(&requirePAR, "require-par", "true: accept only pushed authorization requests (RFC 9126) from this client; false: plain ones too")
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
@@ -392,6 +396,16 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		return usageError{"clients update: expected one client id"}
 	}
 	id := fs.Arg(0)
+	if requirePAR.set && len(redirects) == 0 && len(logouts) == 0 && !*clearLogouts {
+		return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+			c, err := s.SetClientSettings(ctx, id, clientSettings{RequirePAR: &requirePAR.value})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "updated client %s\nrequire pushed authorization requests: %t\n", c.ID, c.RequirePAR)
+			return nil
+		})
+	}
 	if len(redirects) == 0 {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
 	}

@@ -103,6 +103,8 @@ type clientView struct {
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+	// RequirePAR: authorization requests must be pushed (RFC 9126).
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -119,6 +121,7 @@ func viewClient(c *storage.Client) clientView {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		RequirePAR: c.RequirePAR,
 	}
 }
 
@@ -150,6 +153,9 @@ type clientSpec struct {
 	// Admin lets the client obtain the gatehouse:admin scope with the
 	// client_credentials grant. Admin clients need no redirect URI.
 	Admin bool `json:"admin"`
+	// RequirePAR refuses the client's authorization requests unless
+	// pushed (RFC 9126).
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
 	// ClientCredentialsOnly registers a confidential client for the
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
@@ -218,6 +224,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		SigningAlgorithm:       alg,
 		AccessTokenFormat:      format,
 		Admin:                  spec.Admin,
+		RequirePAR:             spec.RequirePAR,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 	}
