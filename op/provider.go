@@ -308,6 +308,9 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		doc["code_challenge_methods_supported"] = []string{"S256"}
 		// Every authorization response carries iss (authresponse.go).
 		doc["authorization_response_iss_parameter_supported"] = true
+		// Pushed authorization requests (par.go); some clients require them.
+		doc["pushed_authorization_request_endpoint"] = p.issuer() + PushedAuthorizationPath
+		doc["require_pushed_authorization_requests"] = false
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)
