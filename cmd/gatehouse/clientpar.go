@@ -67,7 +67,7 @@ func (s *adminService) SetClientSettings(ctx context.Context, id string, set cli
 	return &v, nil
 }
 
-// updateClientSettings is PATCH /api/clients/{client_id}.
+// updateClientSettings is PATCH /api/clients/{client_id}/settings.
 func (a *adminAPI) updateClientSettings(w http.ResponseWriter, r *http.Request, s *adminService) error {
 	id, err := param(r, "client_id")
 	if err != nil {

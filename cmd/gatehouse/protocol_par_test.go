@@ -309,6 +309,32 @@ func TestPAR(t *testing.T) {
 				paErrorAt(t, newBrowser(t).get(f.authURL), rpRedirect, "invalid_request", f.state, false)
 			})
 
+			t.Run("admin API", func(t *testing.T) {
+				token := adminToken(t, g, g.createClient("--name", "Operations", "--admin"))
+				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
+					`{"name":"Strict","redirect_uris":["`+rpRedirect+`"],"require_pushed_authorization_requests":true}`)
+				var c map[string]any
+				r.json(t, &c)
+				id, _ := c["client_id"].(string)
+				if r.status != http.StatusCreated || c["require_pushed_authorization_requests"] != true {
+					t.Fatalf("create: %d %s", r.status, r.body)
+				}
+				q := paQuery(id, rpRedirect, "adm")
+				paErrorAt(t, newBrowser(t).get(g.base+"/authorize?"+q.Encode()), rpRedirect, "invalid_request", "adm", false)
+				r = adminCall(t, g, token, http.MethodPatch, "/api/clients/"+id+"/settings", `{"require_pushed_authorization_requests":false}`)
+				r.json(t, &c)
+				if r.status != http.StatusOK || c["require_pushed_authorization_requests"] != false {
+					t.Fatalf("patch: %d %s", r.status, r.body)
+				}
+				if resp := newBrowser(t).get(g.base + "/authorize?" + q.Encode()); !parProceeds(g, resp.Response) {
+					t.Errorf("after the patch: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+				}
+				adminCall(t, g, token, http.MethodPatch, "/api/clients/"+id+"/settings", `{"require_pushed_authorization_requests":"yes"}`).
+					wantError(t, http.StatusBadRequest, "invalid_request")
+				adminCall(t, g, token, http.MethodPatch, "/api/clients/nope/settings", `{"require_pushed_authorization_requests":true}`).
+					wantError(t, http.StatusNotFound, "not_found")
+			})
+
 			t.Run("discovery and CORS", func(t *testing.T) {
 				var doc map[string]any
 				if err := json.Unmarshal([]byte(newBrowser(t).get(g.base+"/.well-known/openid-configuration").body), &doc); err != nil {
