@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -307,6 +308,12 @@ func TestPAR(t *testing.T) {
 				g.cli("", "clients", "update", c.ID, "--require-par")
 				f = strict.newFlow()
 				paErrorAt(t, newBrowser(t).get(f.authURL), rpRedirect, "invalid_request", f.state, false)
+				if out := g.cli("", "clients", "show", c.ID); !regexp.MustCompile(`require pushed authorization requests:\s+true`).MatchString(out) {
+					t.Errorf("clients show does not say the client requires pushed requests:\n%s", out)
+				}
+				if _, errOut, err := g.tryCLI("", "clients", "update", c.ID, "--require-par=maybe"); err == nil || !strings.Contains(errOut, "require-par") {
+					t.Errorf("clients update --require-par=maybe: err %v, stderr %q", err, errOut)
+				}
 			})
 
 			t.Run("admin API", func(t *testing.T) {
