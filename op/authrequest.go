@@ -34,7 +34,14 @@ func (a authRequest) Done() bool             { return a.r.Done }
 func (a authRequest) GetResponseType() oidc.ResponseType {
 	return oidc.ResponseType(a.r.ResponseType)
 }
+
+// GetResponseMode is the request's response_mode, but form_post reads as
+// query: zitadel then redirects, and formPosts turns the redirect, with the
+// issuer in it, into the form_post page (formpost.go).
 func (a authRequest) GetResponseMode() oidc.ResponseMode {
+	if a.r.ResponseMode == ResponseModeFormPost {
+		return oidc.ResponseModeQuery
+	}
 	return oidc.ResponseMode(a.r.ResponseMode)
 }
 

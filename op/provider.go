@@ -129,7 +129,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, p.authorizationResponses(withMemo(p.clientAuth(p.tokenClient(bearerErrors(plainOAuth(zp)))))))
+	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.tokenClient(bearerErrors(plainOAuth(zp))))))))
 	return p, nil
 }
 
@@ -174,6 +174,7 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 	default:
 		e = oidc.ErrServerError()
 	}
+	w = formPostFor(w, r, ar) // response_mode=form_post (formpost.go)
 	w = &issuerWriter{ResponseWriter: w, issuer: p.issuer()}
 	zop.AuthRequestError(w, r, ar, e.WithDescription("%s", description), p.zp)
 }
@@ -309,11 +310,14 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		}
 		doc["response_types_supported"] = []string{"code"}
 		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials"}
-		doc["response_modes_supported"] = []string{"query"}
+		doc["response_modes_supported"] = []string{"query", ResponseModeFormPost}
 		doc["acr_values_supported"] = ACRValues
 		doc["code_challenge_methods_supported"] = []string{"S256"}
 		// Every authorization response carries iss (authresponse.go).
 		doc["authorization_response_iss_parameter_supported"] = true
+		// Pushed authorization requests (par.go); some clients require them.
+		doc["pushed_authorization_request_endpoint"] = p.issuer() + PushedAuthorizationPath
+		doc["require_pushed_authorization_requests"] = false
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)

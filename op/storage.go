@@ -163,6 +163,7 @@ func (s *Storage) AuthRequestByID(ctx context.Context, id string) (zop.AuthReque
 	if !s.now().Before(ar.ExpiresAt) {
 		return nil, errors.New("auth request expired")
 	}
+	noteResponseMode(ctx, ar.RedirectURI, ar.ResponseMode)
 	return authRequest{r: ar}, nil
 }
 

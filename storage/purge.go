@@ -35,6 +35,7 @@ type Purged struct {
 	ActionTokens     int
 	WebAuthnSessions int
 	UsedJTIs         int
+	PushedRequests   int
 	Counters         int
 	SigningKeys      int
 	Events           int
@@ -46,7 +47,7 @@ type Purged struct {
 // Total returns how many rows were deleted.
 func (p Purged) Total() int {
 	return p.AuthRequests + p.AuthCodes + p.AccessTokens + p.RefreshTokens + p.Sessions +
-		p.OneTimeCodes + p.ActionTokens + p.WebAuthnSessions + p.UsedJTIs + p.Counters + p.SigningKeys + p.Events
+		p.OneTimeCodes + p.ActionTokens + p.WebAuthnSessions + p.UsedJTIs + p.PushedRequests + p.Counters + p.SigningKeys + p.Events
 }
 
 // PurgeStore deletes expired state. Store includes it.
@@ -63,6 +64,7 @@ type PurgeStore interface {
 	//   - sessions expired or idle;
 	//   - one-time codes past their expiry and older than r.ResendCooldown;
 	//   - action tokens and WebAuthn ceremonies past their expiry;
+	//   - pushed authorization requests past their expiry;
 	//   - attempt counters not blocked whose block ended, or whose window
 	//     started r.CounterWindow ago or more;
 	//   - signing keys past their stored expiry, or whose successor of the

@@ -274,6 +274,8 @@ type Store interface {
 	ClientJWTSecretStore
 	// Single-use JWT identifiers: see clients.go.
 	JTIStore
+	// Pushed authorization requests: see par.go.
+	PushedRequestStore
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error

@@ -294,6 +294,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			if c.JWKS != nil {
 				fmt.Fprintf(tw, "jwks:\t%s\n", c.JWKS)
 			}
+			fmt.Fprintf(tw, "require pushed authorization requests:\t%t\n", c.RequirePAR)
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -324,6 +325,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs")
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
+	requirePAR := fs.Bool("require-par", false, "accept only pushed authorization requests (RFC 9126) from this client")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
 	method := fs.String("token-endpoint-auth-method", "", "how the client authenticates: "+authMethodList+" (default client_secret_basic; none for --public)")
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON")
@@ -364,6 +366,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
 			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
+			RequirePAR: *requirePAR,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -412,6 +415,8 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON (replaces the registered keys)")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set (replaces the registered keys)")
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (replaces the registered keys)")
+	var requirePAR optionalBool
+	fs.Var(&requirePAR, "require-par", "true: accept only pushed authorization requests (RFC 9126) from this client; false: plain ones too")
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
@@ -432,6 +437,16 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		return usageError{"clients update: expected one client id"}
 	}
 	id := fs.Arg(0)
+	if requirePAR.set && len(redirects) == 0 && len(logouts) == 0 && !*clearLogouts {
+		return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+			c, err := s.SetClientSettings(ctx, id, clientSettings{RequirePAR: &requirePAR.value})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "updated client %s\nrequire pushed authorization requests: %t\n", c.ID, c.RequirePAR)
+			return nil
+		})
+	}
 	if len(redirects) == 0 {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
 	}

@@ -89,6 +89,7 @@ func (a *adminAPI) routes() *chi.Mux {
 		r.Post("/api/clients", a.handle(a.createClient))
 		r.Get("/api/clients/{client_id}", a.handle(a.showClient))
 		r.Delete("/api/clients/{client_id}", a.handle(a.deleteClient))
+		r.Patch("/api/clients/{client_id}/settings", a.handle(a.updateClientSettings))
 		r.Put("/api/clients/{client_id}/redirect-uris", a.handle(a.updateClientURIs))
 		r.Post("/api/clients/{client_id}/secret", a.handle(a.rotateSecret))
 		r.Put("/api/clients/{client_id}/authentication", a.handle(a.updateClientAuth))

@@ -107,6 +107,9 @@ func screenAuthorize(r *http.Request) *authorizeError {
 	case rt != "code":
 		return &authorizeError{"unsupported_response_type", "only response_type code is supported"}
 	}
+	if e := screenResponseMode(form); e != nil {
+		return e
+	}
 	return nil
 }
 
@@ -214,6 +217,14 @@ func refuseAuthorize(lh *login.Handler, w http.ResponseWriter, r *http.Request) 
 	if e == nil {
 		return false
 	}
+	answerAuthorizeError(lh, w, r, e)
+	return true
+}
+
+// answerAuthorizeError answers e, an error of the authorization request
+// whose parameters r.Form holds: at the client's redirect_uri, or on the
+// error page when the request names none that e may be sent to.
+func answerAuthorizeError(lh *login.Handler, w http.ResponseWriter, r *http.Request, e *authorizeError) {
 	ctx := r.Context()
 	log := lh.Logger.With("error", e.code, "description", e.description, "client_id", clipValue(r.Form.Get("client_id")))
 	target, err := errorRedirectURI(ctx, lh.Store, r.Form)
@@ -222,24 +233,28 @@ func refuseAuthorize(lh *login.Handler, w http.ResponseWriter, r *http.Request) 
 	case errors.As(err, &refused):
 		log.InfoContext(ctx, "authorize: request refused, not redirecting", "reason", refused.reason)
 		lh.RenderError(w, r, http.StatusBadRequest, pageTitle, refused.reason)
-		return true
+		return
 	case err != nil:
 		log.ErrorContext(ctx, "authorize: request refused", "err", err)
 		w.Header().Set("Retry-After", "5")
 		lh.RenderError(w, r, http.StatusServiceUnavailable, reasonUnavailableTitle, reasonUnavailableDetail)
-		return true
+		return
 	}
 	loc, err := errorResponseURL(target, lh.BaseURL, r.Form, e)
 	if err != nil {
 		// A registered redirect_uri parses; this is a bug.
 		log.ErrorContext(ctx, "authorize: error response", "err", err)
 		lh.RenderError(w, r, http.StatusBadRequest, pageTitle, reasonBadRedirect)
-		return true
+		return
 	}
 	log.InfoContext(ctx, "authorize: request refused")
 	w.Header().Set("Cache-Control", "no-store")
+	if op.IsFormPost(r.Form) {
+		if err := op.WriteFormPost(w, r, target, loc); err == nil {
+			return
+		}
+	}
 	http.Redirect(w, r, loc, http.StatusFound)
-	return true
 }
 
 // clipValue shortens a caller's value for the log.

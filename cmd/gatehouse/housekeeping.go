@@ -126,6 +126,7 @@ func purgedAttrs(p storage.Purged) []any {
 		{"action_tokens", p.ActionTokens},
 		{"webauthn_sessions", p.WebAuthnSessions},
 		{"used_jtis", p.UsedJTIs},
+		{"pushed_requests", p.PushedRequests},
 		{"attempt_counters", p.Counters},
 		{"signing_keys", p.SigningKeys},
 		{"audit_events", p.Events},

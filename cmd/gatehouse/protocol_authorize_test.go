@@ -225,7 +225,8 @@ func TestAuthorizeRequestObjects(t *testing.T) {
 			g := startGatehouse(t, backend)
 			c := g.createClient("--name", "Loopback App", "--redirect-uri", rpRedirect)
 			for _, tc := range []struct{ param, value, want string }{
-				{"request_uri", "urn:ietf:params:oauth:request_uri:abc", "request_uri_not_supported"},
+				// A pushed request's urn that was never handed out (par.go).
+				{"request_uri", "urn:ietf:params:oauth:request_uri:abc", "invalid_request_uri"},
 				{"request_uri", "https://rp.example/req.jwt", "request_uri_not_supported"},
 				{"request", "eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6IngifQ.", "request_not_supported"},
 			} {

@@ -365,10 +365,14 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	// /authorize binds the request it stores to the browser that sent it
 	// (a flow cookie); the callback that issues the code checks the cookie
 	// and answers each request once (login/binding.go).
-	r.Handle("/authorize", authorizeErrors(lh, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// A pushed request's request_uri stands for its parameters (par.go).
+	r.Handle("/authorize", pushedRequests(lh, provider, authorizeErrors(lh, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		provider.ServeHTTP(w, r.WithContext(op.WithFlowBinding(r.Context(), lh.FlowBinding(w, r))))
-	})))
+	}))))
 	r.Handle("/authorize/callback", authorizeErrors(lh, lh.CallbackGuard(provider)))
+	// Pushed authorization requests (RFC 9126): for clients' back ends,
+	// no CORS.
+	r.Handle(op.PushedAuthorizationPath, protocolFaults(provider.PushedAuthorization()))
 	// end_session (RP-initiated logout) is the login's: the provider only
 	// validates the request (endsession.go). Without an id_token_hint
 	// naming the session's user, the user confirms with a same-origin,

@@ -115,6 +115,8 @@ type clientView struct {
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	// RequirePAR: authorization requests must be pushed (RFC 9126).
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -133,6 +135,7 @@ func viewClient(c *storage.Client) clientView {
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
+		RequirePAR: c.RequirePAR,
 	}
 }
 
@@ -172,6 +175,9 @@ type clientSpec struct {
 	// Admin lets the client obtain the gatehouse:admin scope with the
 	// client_credentials grant. Admin clients need no redirect URI.
 	Admin bool `json:"admin"`
+	// RequirePAR refuses the client's authorization requests unless
+	// pushed (RFC 9126).
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
 	// ClientCredentialsOnly registers a confidential client for the
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
@@ -250,6 +256,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		SigningAlgorithm:       alg,
 		AccessTokenFormat:      format,
 		Admin:                  spec.Admin,
+		RequirePAR:             spec.RequirePAR,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 

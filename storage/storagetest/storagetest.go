@@ -82,6 +82,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
 		{"ClientJWTSecret", testClientJWTSecret},
+		{"PushedRequest", testPushedRequest},
+		{"PushedRequestConcurrent", testPushedRequestConcurrent},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

@@ -63,6 +63,8 @@ func (s *Store) Purge(ctx context.Context, r storage.PurgeRequest) (storage.Purg
 			SELECT id FROM webauthn_sessions WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
 		{"used jtis", &p.UsedJTIs, `DELETE FROM used_jtis WHERE key IN (
 			SELECT key FROM used_jtis WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
+		{"pushed requests", &p.PushedRequests, `DELETE FROM pushed_requests WHERE hash IN (
+			SELECT hash FROM pushed_requests WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
 		// A counter whose block ended, or whose window passed, starts
 		// again from one failure (recordFailure): it is as good as absent.
 		{"attempt counters", &p.Counters, `DELETE FROM attempt_counters WHERE key IN (
