@@ -81,6 +81,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SetClientMetadata", testSetClientMetadata},
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
+		{"BackchannelEndSession", testBackchannelEndSession},
+		{"BackchannelEndUserSessions", testBackchannelEndUserSessions},
+		{"BackchannelClaim", testBackchannelClaim},
+		{"BackchannelClaimConcurrent", testBackchannelClaimConcurrent},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},
