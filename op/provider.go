@@ -307,6 +307,12 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		doc["code_challenge_methods_supported"] = []string{"S256"}
 		// Every authorization response carries iss (authresponse.go).
 		doc["authorization_response_iss_parameter_supported"] = true
+		// OpenID Connect Back-Channel Logout 1.0 (logouttoken.go).
+		doc["backchannel_logout_supported"] = true
+		doc["backchannel_logout_session_supported"] = true
+		if claims, ok := doc["claims_supported"].([]any); ok {
+			doc["claims_supported"] = append(claims, "sid")
+		}
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)

@@ -281,6 +281,9 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\naccess token format:\t%s\ncreated:\t%s\nupdated:\t%s\n",
 				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
 				c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
+			if c.BackchannelLogoutURI != "" {
+				fmt.Fprintf(tw, "back-channel logout uri:\t%s\n", c.BackchannelLogoutURI)
+			}
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -311,6 +314,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs")
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
+	backchannel := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session the client signed in through ends (https, or http to loopback)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -342,6 +346,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
+			BackchannelLogoutURI: *backchannel,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -373,6 +378,8 @@ func cliURIError(err error) error {
 			msg = "--redirect-uri " + rest
 		} else if rest, ok := strings.CutPrefix(msg, "post-logout redirect URI "); ok {
 			msg = "--post-logout-redirect-uri " + rest
+		} else if rest, ok := strings.CutPrefix(msg, "back-channel logout URI "); ok {
+			msg = "--backchannel-logout-uri " + rest
 		}
 		return failf(errInvalid, "%s", msg)
 	}
@@ -385,6 +392,11 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
 	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
+	var backchannel *string
+	fs.Func("backchannel-logout-uri", "where logout tokens are posted (\"\" removes it); without --redirect-uri the redirect URIs stay", func(v string) error {
+		backchannel = &v
+		return nil
+	})
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
@@ -392,13 +404,13 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		return usageError{"clients update: expected one client id"}
 	}
 	id := fs.Arg(0)
-	if len(redirects) == 0 {
+	if len(redirects) == 0 && backchannel == nil {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
 	}
 	if *clearLogouts && len(logouts) > 0 {
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
 	}
-	u := clientURIs{RedirectURIs: redirects}
+	u := clientURIs{RedirectURIs: redirects, BackchannelLogoutURI: backchannel}
 	if len(logouts) > 0 || *clearLogouts {
 		l := []string(logouts)
 		u.PostLogoutRedirectURIs = &l
@@ -410,6 +422,9 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		}
 		fmt.Fprintf(env.stdout, "updated client %s\nredirect uris: %s\npost-logout redirect uris: %s\n",
 			c.ID, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
+		if c.BackchannelLogoutURI != "" {
+			fmt.Fprintf(env.stdout, "back-channel logout uri: %s\n", c.BackchannelLogoutURI)
+		}
 		return nil
 	})
 }

@@ -101,6 +101,7 @@ type clientView struct {
 	RequireMFA             bool      `json:"require_mfa"`
 	SigningAlgorithm       string    `json:"signing_algorithm"`
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
+	BackchannelLogoutURI   string    `json:"backchannel_logout_uri"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
 }
@@ -119,6 +120,7 @@ func viewClient(c *storage.Client) clientView {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		BackchannelLogoutURI: c.BackchannelLogoutURI,
 	}
 }
 
@@ -150,6 +152,9 @@ type clientSpec struct {
 	// Admin lets the client obtain the gatehouse:admin scope with the
 	// client_credentials grant. Admin clients need no redirect URI.
 	Admin bool `json:"admin"`
+	// BackchannelLogoutURI is where logout tokens are posted when a
+	// session the client signed in through ends; "" for none.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri"`
 	// ClientCredentialsOnly registers a confidential client for the
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
@@ -189,6 +194,9 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if err := checkURIs(spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.Public); err != nil {
 		return nil, err
 	}
+	if err := checkBackchannelLogoutURI(spec.BackchannelLogoutURI); err != nil {
+		return nil, err
+	}
 	alg := spec.SigningAlgorithm
 	if alg == "" {
 		alg = op.RS256
@@ -218,6 +226,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		SigningAlgorithm:       alg,
 		AccessTokenFormat:      format,
 		Admin:                  spec.Admin,
+		BackchannelLogoutURI:   spec.BackchannelLogoutURI,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 	}
@@ -291,6 +300,10 @@ func (s *adminService) Client(ctx context.Context, id string) (*clientView, erro
 type clientURIs struct {
 	RedirectURIs           []string  `json:"redirect_uris"`
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
+	// BackchannelLogoutURI, when not nil, replaces the back-channel
+	// logout URI ("" removes it); with it, nil RedirectURIs keep the
+	// current ones.
+	BackchannelLogoutURI *string `json:"backchannel_logout_uri"`
 }
 
 // SetClientURIs replaces the client's redirect URIs (and, when given, its
@@ -303,6 +316,14 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 	logouts := c.PostLogoutRedirectURIs
 	if u.PostLogoutRedirectURIs != nil {
 		logouts = *u.PostLogoutRedirectURIs
+	}
+	if u.BackchannelLogoutURI != nil {
+		if u.RedirectURIs == nil {
+			u.RedirectURIs = c.RedirectURIs
+		}
+		if err := checkBackchannelLogoutURI(*u.BackchannelLogoutURI); err != nil {
+			return nil, err
+		}
 	}
 	if len(u.RedirectURIs) == 0 && !c.Admin {
 		return nil, failf(errInvalid, "at least one redirect URI is required")
@@ -318,6 +339,11 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.UpdatedAt = nonNil(u.RedirectURIs), nonNil(logouts), now
 	s.audit(ctx, "client.updated", "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
+	if u.BackchannelLogoutURI != nil {
+		if err := s.setBackchannelLogoutURI(ctx, c, *u.BackchannelLogoutURI); err != nil {
+			return nil, err
+		}
+	}
 	v := viewClient(c)
 	return &v, nil
 }
@@ -497,7 +523,7 @@ func (s *adminService) SetUserDisabled(ctx context.Context, ref string, disabled
 	typ := "user.enabled"
 	if disabled {
 		typ = "user.disabled"
-		if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+		if _, err := s.store.EndUserSessions(ctx, u.ID, "", now); err != nil {
 			return nil, fmt.Errorf("end sessions: %w", err)
 		}
 		if err := s.store.RevokeUserTokens(ctx, u.ID, now); err != nil {
