@@ -327,6 +327,48 @@ func TestBackchannelLogout(t *testing.T) {
 				verifyLogoutToken(t, g, recv.wait("/b", n+1), rpB.client.ID, sub, sid, 0)
 			})
 
+			t.Run("admin API", func(t *testing.T) {
+				token := adminToken(t, g, g.createClient("--name", "Admin", "--admin"))
+				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
+					`{"name":"API App","redirect_uris":["`+rpRedirect+`"],"backchannel_logout_uri":"`+recv.url("/api-old")+`"}`)
+				var c struct {
+					client
+					BackchannelLogoutURI string `json:"backchannel_logout_uri"`
+				}
+				r.json(t, &c)
+				if r.status != http.StatusCreated || c.BackchannelLogoutURI != recv.url("/api-old") {
+					t.Fatalf("POST /api/clients = %d %s", r.status, r.body)
+				}
+				adminCall(t, g, token, http.MethodPost, "/api/clients",
+					`{"name":"Bad","redirect_uris":["`+rpRedirect+`"],"backchannel_logout_uri":"http://rp.example/logout"}`).
+					wantError(t, http.StatusBadRequest, "invalid_request")
+				r = adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/redirect-uris",
+					`{"redirect_uris":["`+rpRedirect+`"],"backchannel_logout_uri":"`+recv.url("/api")+`"}`)
+				r.json(t, &c)
+				if r.status != http.StatusOK || c.BackchannelLogoutURI != recv.url("/api") {
+					t.Fatalf("PUT redirect-uris = %d %s", r.status, r.body)
+				}
+				out := g.cli("", "clients", "update", c.ID, "--backchannel-logout-uri", recv.url("/api"))
+				if !strings.Contains(out, recv.url("/api")) {
+					t.Errorf("clients update printed %q", out)
+				}
+
+				rp := newRelyingParty(t, g) // for its provider and verifier
+				rp.client = c.client
+				rp.oauth.ClientID, rp.oauth.ClientSecret = c.ID, c.Secret
+				rp.verifier = rp.provider.Verifier(&oidc.Config{ClientID: c.ID})
+				g.createUser("api@example.com", "API", alicePass)
+				b := newBrowser(t)
+				_, sub, sid := bcSignIn(t, rp, b, "api@example.com", alicePass)
+				if r := adminCall(t, g, token, http.MethodPost, "/api/users/api@example.com/disable", ""); r.status != http.StatusOK {
+					t.Fatalf("disable = %d %s", r.status, r.body)
+				}
+				verifyLogoutToken(t, g, recv.wait("/api", 1), c.ID, sub, sid, 0)
+				if got := recv.tokens("/api-old"); len(got) != 0 {
+					t.Errorf("the replaced URI received %d logout tokens", len(got))
+				}
+			})
+
 			t.Run("retried until it succeeds", func(t *testing.T) {
 				rpR := newRelyingParty(t, g, "--backchannel-logout-uri", recv.url("/retry"))
 				g.createUser("retry@example.com", "Retry", alicePass)
