@@ -155,7 +155,7 @@ func verifyLogoutTokenOf(t *testing.T, issuer, jwksURL, raw, clientID, sub, sid 
 	if err != nil {
 		t.Fatalf("logout token signature: %v", err)
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestBackchannelLogout(t *testing.T) {
 				recv.wait("/retry", 2)
 				recv.quiet("/retry", 2) // then 30s
 				e.advance(31 * time.Second)
-				verifyLogoutToken(t, g, recv.wait("/retry", 3), rpR.client.ID, sub, sid, e.now().Sub(time.Now()))
+				verifyLogoutToken(t, g, recv.wait("/retry", 3), rpR.client.ID, sub, sid, time.Until(e.now()))
 				recv.quiet("/retry", 3)
 				after, _ := scrapeMetrics(t, g)
 				expectDeltas(t, "a delivery that failed twice", before, after, map[string]float64{

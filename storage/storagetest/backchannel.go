@@ -128,6 +128,9 @@ func testBackchannelClaim(t *testing.T, s storage.Store) {
 
 	d, err := s.ClaimLogoutDelivery(ctx, now, 30*time.Second)
 	check(t, err)
+	if d.Attempts != 1 {
+		t.Fatalf("attempts = %d, want 1", d.Attempts)
+	}
 	// Leased: nobody else gets it until the lease ends.
 	_, err = s.ClaimLogoutDelivery(ctx, now.Add(29*time.Second), 30*time.Second)
 	wantErr(t, "a claim during the lease", err, storage.ErrNotFound)
