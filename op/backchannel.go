@@ -92,6 +92,7 @@ func (s *LogoutSender) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, s.Workers)
+	wait := s.Poll // grows while the database fails, up to a minute
 	for {
 		select {
 		case slots <- struct{}{}:
@@ -104,16 +105,22 @@ func (s *LogoutSender) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !errors.Is(err, storage.ErrNotFound) {
-				s.Logger.WarnContext(ctx, "back-channel logout: claim failed", "err", err)
+			if errors.Is(err, storage.ErrNotFound) {
+				wait = s.Poll
+			} else {
+				s.Logger.WarnContext(ctx, "back-channel logout: claim failed", "err", err, "retry_in", wait.String())
 			}
 			select {
-			case <-time.After(s.Poll):
+			case <-time.After(wait):
 			case <-ctx.Done():
 				return
 			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				wait = min(2*wait, time.Minute)
+			}
 			continue
 		}
+		wait = s.Poll
 		wg.Go(func() {
 			defer func() { <-slots }()
 			// A send in flight finishes (within Timeout) at shutdown,

@@ -398,6 +398,37 @@ func TestBackchannelLogout(t *testing.T) {
 				})
 			})
 
+			t.Run("dropped after the last attempt", func(t *testing.T) {
+				rpD := newRelyingParty(t, g, "--backchannel-logout-uri", recv.url("/down"))
+				recv.mu.Lock()
+				recv.failNext["/down"] = 1000
+				recv.mu.Unlock()
+				g.createUser("down@example.com", "Down", alicePass)
+				b := newBrowser(t)
+				raw, _, _ := bcSignIn(t, rpD, b, "down@example.com", alicePass)
+				before, _ := scrapeMetrics(t, g)
+				endSession(t, g, b, raw)
+				recv.wait("/down", 1)
+				// 10s, 30s, 1.5m, 4.5m, 13.5m, 40.5m, 2h, then no more.
+				for i, d := range []time.Duration{10, 30, 90, 270, 810, 2430, 7200} {
+					e.advance(d*time.Second + time.Second)
+					recv.wait("/down", i+2)
+				}
+				e.advance(3 * time.Hour)
+				recv.quiet("/down", 8)
+				after, _ := scrapeMetrics(t, g)
+				expectDeltas(t, "a delivery that always fails", before, after, map[string]float64{
+					`gatehouse_backchannel_logout_deliveries_total{result="sent"}`:    0,
+					`gatehouse_backchannel_logout_deliveries_total{result="failed"}`:  8,
+					`gatehouse_backchannel_logout_deliveries_total{result="retried"}`: 7,
+					`gatehouse_backchannel_logout_deliveries_total{result="dropped"}`: 1,
+					`gatehouse_backchannel_logout_queued`:                             0,
+				})
+				if !strings.Contains(g.output(), "back-channel logout dropped after its last attempt") {
+					t.Error("no log line for the dropped delivery")
+				}
+			})
+
 			t.Run("a slow client does not hold up logout", func(t *testing.T) {
 				rpS := newRelyingParty(t, g, "--backchannel-logout-uri", recv.url("/slow"))
 				recv.mu.Lock()
