@@ -237,8 +237,10 @@ func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *stora
 	}
 	// The client signs in through the session: it hears of the session's
 	// end (back-channel logout), and its ID tokens carry the session's sid.
+	// A session ended meanwhile (another tab signed out) has nothing to
+	// record.
 	if err := h.Store.AddSessionGrant(r.Context(), &storage.SessionGrant{GrantID: ar.ID, SessionID: sess.ID,
-		ClientID: ar.ClientID, UserID: sess.UserID, CreatedAt: h.Now()}); err != nil {
+		ClientID: ar.ClientID, UserID: sess.UserID, CreatedAt: h.Now()}); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("record session grant: %w", err)
 	}
 	return nil
