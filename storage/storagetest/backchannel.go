@@ -64,6 +64,10 @@ func testBackchannelEndSession(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GrantSession(ctx, "nope")
 	wantErr(t, "GrantSession of an unknown grant", err, storage.ErrNotFound)
+	wantErr(t, "AddSessionGrant in an unknown session", s.AddSessionGrant(ctx, &storage.SessionGrant{
+		GrantID: "g9", SessionID: "nope", ClientID: "a", UserID: "u1", CreatedAt: epoch()}), storage.ErrNotFound)
+	wantErr(t, "AddSessionGrant of an unknown client", s.AddSessionGrant(ctx, &storage.SessionGrant{
+		GrantID: "g9", SessionID: "s1", ClientID: "nope", UserID: "u1", CreatedAt: epoch()}), storage.ErrNotFound)
 
 	now := epoch().Add(time.Hour)
 	check(t, s.EndSession(ctx, "s1", now))
