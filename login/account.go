@@ -242,7 +242,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, s := range list {
 		if s.ID == id { // only the user's own sessions
-			if err := h.Store.DeleteSession(r.Context(), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if err := h.Store.EndSession(r.Context(), id, h.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("delete session: %w", err)
 			}
 		}
@@ -259,7 +259,7 @@ func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error
 	if h.stepUp(w, r, sess, "/account") {
 		return nil
 	}
-	if _, err := h.Store.DeleteUserSessionsExcept(r.Context(), u.ID, sess.ID); err != nil {
+	if _, err := h.Store.EndUserSessions(r.Context(), u.ID, sess.ID, h.Now()); err != nil {
 		return fmt.Errorf("delete sessions: %w", err)
 	}
 	return h.accountDone(w, r, "others")

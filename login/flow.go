@@ -235,6 +235,14 @@ func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *stora
 	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acrFor(sess.AMR)); err != nil {
 		return fmt.Errorf("complete auth request: %w", err)
 	}
+	// The client signs in through the session: it hears of the session's
+	// end (back-channel logout), and its ID tokens carry the session's sid.
+	// A session ended meanwhile (another tab signed out) has nothing to
+	// record.
+	if err := h.Store.AddSessionGrant(r.Context(), &storage.SessionGrant{GrantID: ar.ID, SessionID: sess.ID,
+		ClientID: ar.ClientID, UserID: sess.UserID, CreatedAt: h.Now()}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("record session grant: %w", err)
+	}
 	return nil
 }
 
@@ -247,7 +255,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if id := h.SessionID(r); id != "" {
-		if err := h.Store.DeleteSession(r.Context(), id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := h.Store.EndSession(r.Context(), id, h.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("delete session: %w", err)
 		}
 	}

@@ -131,7 +131,7 @@ func (h *Handler) validateLogout(r *http.Request, validate LogoutValidator) (*Lo
 // endBrowserSession deletes sess, clears its cookie and sends the browser
 // on to req.RedirectURI.
 func (h *Handler) endBrowserSession(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *LogoutRequest) error {
-	if err := h.Store.DeleteSession(r.Context(), sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := h.Store.EndSession(r.Context(), sess.ID, h.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	h.ClearSession(w)

@@ -152,7 +152,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), now); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	n, err := h.Store.DeleteUserSessionsExcept(ctx, u.ID, sess.ID)
+	n, err := h.Store.EndUserSessions(ctx, u.ID, sess.ID, now)
 	if err != nil {
 		return fmt.Errorf("end other sessions: %w", err)
 	}

@@ -221,7 +221,7 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
 		return fmt.Errorf("delete reset tokens: %w", err)
 	}
-	n, err := h.Store.DeleteUserSessionsExcept(ctx, u.ID, "")
+	n, err := h.Store.EndUserSessions(ctx, u.ID, "", now)
 	if err != nil {
 		return fmt.Errorf("end sessions: %w", err)
 	}

@@ -551,7 +551,7 @@ func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("delete %s tokens: %w", purpose, err)
 		}
 	}
-	if err := h.Store.DeleteUserSessions(ctx, u.ID); err != nil {
+	if _, err := h.Store.EndUserSessions(ctx, u.ID, "", now); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
 	}
 	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {

@@ -318,6 +318,12 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		// Pushed authorization requests (par.go); some clients require them.
 		doc["pushed_authorization_request_endpoint"] = p.issuer() + PushedAuthorizationPath
 		doc["require_pushed_authorization_requests"] = false
+		// OpenID Connect Back-Channel Logout 1.0 (logouttoken.go).
+		doc["backchannel_logout_supported"] = true
+		doc["backchannel_logout_session_supported"] = true
+		if claims, ok := doc["claims_supported"].([]any); ok {
+			doc["claims_supported"] = append(claims, "sid")
+		}
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)

@@ -574,6 +574,10 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest fills the ID token's user claims.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
+	// The session the sign-in belongs to (logouttoken.go).
+	if err := s.addSID(ctx, ui, req); err != nil {
+		return err
+	}
 	return s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
 }
 

@@ -276,6 +276,8 @@ type Store interface {
 	JTIStore
 	// Pushed authorization requests: see par.go.
 	PushedRequestStore
+	// Back-channel logout: see backchannel.go.
+	BackchannelStore
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error

@@ -295,6 +295,9 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 				fmt.Fprintf(tw, "jwks:\t%s\n", c.JWKS)
 			}
 			fmt.Fprintf(tw, "require pushed authorization requests:\t%t\n", c.RequirePAR)
+			if c.BackchannelLogoutURI != "" {
+				fmt.Fprintf(tw, "back-channel logout uri:\t%s\n", c.BackchannelLogoutURI)
+			}
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -326,6 +329,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	requirePAR := fs.Bool("require-par", false, "accept only pushed authorization requests (RFC 9126) from this client")
+	backchannel := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session the client signed in through ends (https, or http to loopback)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
 	method := fs.String("token-endpoint-auth-method", "", "how the client authenticates: "+authMethodList+" (default client_secret_basic; none for --public)")
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON")
@@ -367,6 +371,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
 			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
 			RequirePAR: *requirePAR,
+			BackchannelLogoutURI: *backchannel,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -399,6 +404,8 @@ func cliURIError(err error) error {
 			msg = "--redirect-uri " + rest
 		} else if rest, ok := strings.CutPrefix(msg, "post-logout redirect URI "); ok {
 			msg = "--post-logout-redirect-uri " + rest
+		} else if rest, ok := strings.CutPrefix(msg, "back-channel logout URI "); ok {
+			msg = "--backchannel-logout-uri " + rest
 		}
 		return failf(errInvalid, "%s", msg)
 	}
@@ -417,6 +424,11 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (replaces the registered keys)")
 	var requirePAR optionalBool
 	fs.Var(&requirePAR, "require-par", "true: accept only pushed authorization requests (RFC 9126) from this client; false: plain ones too")
+	var backchannel *string
+	fs.Func("backchannel-logout-uri", "where logout tokens are posted (\"\" removes it); without --redirect-uri the redirect URIs stay", func(v string) error {
+		backchannel = &v
+		return nil
+	})
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
@@ -447,13 +459,13 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 			return nil
 		})
 	}
-	if len(redirects) == 0 {
+	if len(redirects) == 0 && backchannel == nil {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
 	}
 	if *clearLogouts && len(logouts) > 0 {
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
 	}
-	u := clientURIs{RedirectURIs: redirects}
+	u := clientURIs{RedirectURIs: redirects, BackchannelLogoutURI: backchannel}
 	if len(logouts) > 0 || *clearLogouts {
 		l := []string(logouts)
 		u.PostLogoutRedirectURIs = &l
@@ -465,6 +477,9 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		}
 		fmt.Fprintf(env.stdout, "updated client %s\nredirect uris: %s\npost-logout redirect uris: %s\n",
 			c.ID, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
+		if c.BackchannelLogoutURI != "" {
+			fmt.Fprintf(env.stdout, "back-channel logout uri: %s\n", c.BackchannelLogoutURI)
+		}
 		if auth {
 			return clientsUpdateAuth(ctx, s, env, id, *method, keys, *jwksURI)
 		}

@@ -87,6 +87,11 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	// Expired state is purged on a schedule (housekeeping.go), by the
 	// clock the server runs on (the database's, on PostgreSQL).
 	go newHousekeeper(cfg, store, srv.now, logger).run(ctx)
+	// Logout tokens of ended sessions go out from every replica
+	// (backchannel.go); SIGTERM lets the sends in flight finish.
+	logoutCtx, stopLogouts := context.WithCancel(ctx)
+	waitLogouts := startLogoutSender(logoutCtx, srv, store, logger)
+	defer func() { stopLogouts(); waitLogouts() }()
 	if *demo {
 		if srv.demo, err = newDemo(ctx, cfg, store, srv.now, srv.passwords, env, logger); err != nil {
 			return err

@@ -106,6 +106,7 @@ type clientView struct {
 	RequireMFA             bool      `json:"require_mfa"`
 	SigningAlgorithm       string    `json:"signing_algorithm"`
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
+	BackchannelLogoutURI   string    `json:"backchannel_logout_uri"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
 
@@ -136,6 +137,7 @@ func viewClient(c *storage.Client) clientView {
 
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
 		RequirePAR: c.RequirePAR,
+		BackchannelLogoutURI: c.BackchannelLogoutURI,
 	}
 }
 
@@ -178,6 +180,9 @@ type clientSpec struct {
 	// RequirePAR refuses the client's authorization requests unless
 	// pushed (RFC 9126).
 	RequirePAR bool `json:"require_pushed_authorization_requests"`
+	// BackchannelLogoutURI is where logout tokens are posted when a
+	// session the client signed in through ends; "" for none.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri"`
 	// ClientCredentialsOnly registers a confidential client for the
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
@@ -223,6 +228,9 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if err := checkURIs(spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.Public); err != nil {
 		return nil, err
 	}
+	if err := checkBackchannelLogoutURI(spec.BackchannelLogoutURI); err != nil {
+		return nil, err
+	}
 	alg := spec.SigningAlgorithm
 	if alg == "" {
 		alg = op.RS256
@@ -257,6 +265,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		AccessTokenFormat:      format,
 		Admin:                  spec.Admin,
 		RequirePAR:             spec.RequirePAR,
+		BackchannelLogoutURI:   spec.BackchannelLogoutURI,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 
@@ -342,6 +351,10 @@ func (s *adminService) Client(ctx context.Context, id string) (*clientView, erro
 type clientURIs struct {
 	RedirectURIs           []string  `json:"redirect_uris"`
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
+	// BackchannelLogoutURI, when not nil, replaces the back-channel
+	// logout URI ("" removes it); with it, nil RedirectURIs keep the
+	// current ones.
+	BackchannelLogoutURI *string `json:"backchannel_logout_uri"`
 }
 
 // SetClientURIs replaces the client's redirect URIs (and, when given, its
@@ -354,6 +367,14 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 	logouts := c.PostLogoutRedirectURIs
 	if u.PostLogoutRedirectURIs != nil {
 		logouts = *u.PostLogoutRedirectURIs
+	}
+	if u.BackchannelLogoutURI != nil {
+		if u.RedirectURIs == nil {
+			u.RedirectURIs = c.RedirectURIs
+		}
+		if err := checkBackchannelLogoutURI(*u.BackchannelLogoutURI); err != nil {
+			return nil, err
+		}
 	}
 	if len(u.RedirectURIs) == 0 && !c.Admin {
 		return nil, failf(errInvalid, "at least one redirect URI is required")
@@ -369,6 +390,11 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.UpdatedAt = nonNil(u.RedirectURIs), nonNil(logouts), now
 	s.audit(ctx, "client.updated", "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
+	if u.BackchannelLogoutURI != nil {
+		if err := s.setBackchannelLogoutURI(ctx, c, *u.BackchannelLogoutURI); err != nil {
+			return nil, err
+		}
+	}
 	v := viewClient(c)
 	return &v, nil
 }
@@ -559,7 +585,7 @@ func (s *adminService) SetUserDisabled(ctx context.Context, ref string, disabled
 	typ := "user.enabled"
 	if disabled {
 		typ = "user.disabled"
-		if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+		if _, err := s.store.EndUserSessions(ctx, u.ID, "", now); err != nil {
 			return nil, fmt.Errorf("end sessions: %w", err)
 		}
 		if err := s.store.RevokeUserTokens(ctx, u.ID, now); err != nil {

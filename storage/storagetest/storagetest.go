@@ -84,6 +84,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ClientJWTSecret", testClientJWTSecret},
 		{"PushedRequest", testPushedRequest},
 		{"PushedRequestConcurrent", testPushedRequestConcurrent},
+		{"BackchannelEndSession", testBackchannelEndSession},
+		{"BackchannelEndUserSessions", testBackchannelEndUserSessions},
+		{"BackchannelClaim", testBackchannelClaim},
+		{"BackchannelClaimConcurrent", testBackchannelClaimConcurrent},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

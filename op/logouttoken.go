@@ -1,0 +1,113 @@
+package op
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// This file holds OpenID Connect Back-Channel Logout 1.0 on the token side:
+// the sid claim of ID tokens, and the logout tokens sent when a session
+// ends (backchannel.go sends them).
+
+// BackchannelLogoutEvent is the member of a logout token's events claim
+// (Back-Channel Logout §2.4).
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// LogoutTokenType is the typ header of logout tokens (§2.4).
+const LogoutTokenType = "logout+jwt"
+
+// LogoutTokenTTL is how long a logout token is valid: long enough for a
+// delivery and the clock skew between Gatehouse and the client.
+const LogoutTokenTTL = 2 * time.Minute
+
+// sid returns the sid claim of the session sessionID: stable for the
+// session, the same on every replica, and revealing nothing of the
+// session's cookie or id (an HMAC under a key derived from the crypto
+// key).
+func (s *Storage) sid(sessionID string) string {
+	k := hmac.New(sha256.New, s.cfg.CryptoKey[:])
+	k.Write([]byte("gatehouse sid key"))
+	m := hmac.New(sha256.New, k.Sum(nil))
+	m.Write([]byte(sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// addSID sets the sid claim of the ID token of req when its grant was
+// completed in a session that still runs.
+func (s *Storage) addSID(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest) error {
+	var grant string
+	switch r := req.(type) {
+	case authRequest:
+		grant = r.r.ID
+	case *refreshRequest:
+		grant = r.t.FamilyID
+	default:
+		return nil
+	}
+	id, err := s.store.GrantSession(ctx, grant)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fault(ctx, fmt.Errorf("grant session: %w", err))
+	}
+	ui.AppendClaims("sid", s.sid(id))
+	return nil
+}
+
+// logoutClaims are the claims of a logout token (§2.4). It never has a
+// nonce.
+type logoutClaims struct {
+	Issuer   string                    `json:"iss"`
+	Audience string                    `json:"aud"`
+	IssuedAt int64                     `json:"iat"`
+	Expiry   int64                     `json:"exp"`
+	ID       string                    `json:"jti"`
+	Subject  string                    `json:"sub"`
+	SID      string                    `json:"sid"`
+	Events   map[string]map[string]any `json:"events"`
+}
+
+// LogoutToken returns a logout token telling client c that the session
+// sessionID of user userID ended, signed with the key of c's ID token
+// algorithm, issued at now.
+func (p *Provider) LogoutToken(ctx context.Context, c *storage.Client, userID, sessionID string, now time.Time) (string, error) {
+	alg := RS256
+	if c.SigningAlgorithm != "" {
+		alg = c.SigningAlgorithm
+	}
+	k, err := p.storage.keys.signingKeyFor(ctx, alg)
+	if err != nil {
+		return "", fmt.Errorf("op: logout token key: %w", err)
+	}
+	payload, err := json.Marshal(logoutClaims{
+		Issuer: p.issuer(), Audience: c.ID, IssuedAt: now.Unix(), Expiry: now.Add(LogoutTokenTTL).Unix(),
+		ID: randomID(16), Subject: userID, SID: p.storage.sid(sessionID),
+		Events: map[string]map[string]any{BackchannelLogoutEvent: {}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("op: logout token claims: %w", err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
+		(&jose.SignerOptions{}).WithType(LogoutTokenType))
+	if err != nil {
+		return "", fmt.Errorf("op: logout token signer: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("op: sign logout token: %w", err)
+	}
+	return jws.CompactSerialize()
+}

@@ -1,0 +1,63 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// SessionGrant is a sign-in completed in a browser session: the auth
+// request GrantID of client ClientID. Its tokens belong to the session, and
+// when the session ends the client is told (OpenID Connect Back-Channel
+// Logout 1.0).
+type SessionGrant struct {
+	GrantID   string // the auth request id, which is also its refresh family id
+	SessionID string
+	ClientID  string
+	UserID    string
+	CreatedAt time.Time
+}
+
+// LogoutDelivery is a logout token waiting to be sent to a client's
+// back-channel logout URI: the session SessionID of user UserID ended.
+type LogoutDelivery struct {
+	SessionID     string
+	ClientID      string
+	UserID        string
+	Attempts      int // sending attempts so far, the one claimed included
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+}
+
+// BackchannelStore keeps which clients signed in through which session,
+// ends sessions, and queues the logout tokens their ending sends. Store
+// includes it.
+type BackchannelStore interface {
+	// AddSessionGrant records g; a grant already recorded is left as it
+	// is. ErrNotFound if the session or the client does not exist.
+	AddSessionGrant(ctx context.Context, g *SessionGrant) error
+	// GrantSession returns the id of the session grantID was completed in;
+	// ErrNotFound when there is none (any more).
+	GrantSession(ctx context.Context, grantID string) (string, error)
+
+	// EndSession deletes the session id and, in the same transaction,
+	// queues a logout delivery, due at now, for every client that signed
+	// in through it and has a back-channel logout URI. ErrNotFound if there
+	// is no such session.
+	EndSession(ctx context.Context, id string, now time.Time) error
+	// EndUserSessions does what EndSession does for every session of the
+	// user but keepID ("" keeps none) and returns how many it ended.
+	EndUserSessions(ctx context.Context, userID, keepID string, now time.Time) (int, error)
+
+	// ClaimLogoutDelivery takes the delivery due at now that is due
+	// longest, counting an attempt and leasing it until now+lease, in one
+	// atomic statement: no other caller, on any replica, gets it until
+	// the lease runs out. ErrNotFound when none is due.
+	ClaimLogoutDelivery(ctx context.Context, now time.Time, lease time.Duration) (*LogoutDelivery, error)
+	// DeleteLogoutDelivery removes the delivery (sent, or given up).
+	DeleteLogoutDelivery(ctx context.Context, sessionID, clientID string) error
+	// RetryLogoutDelivery releases the delivery's lease and makes it due
+	// again at next.
+	RetryLogoutDelivery(ctx context.Context, sessionID, clientID string, next time.Time) error
+	// CountLogoutDeliveries counts the deliveries queued.
+	CountLogoutDeliveries(ctx context.Context) (int, error)
+}
