@@ -273,6 +273,8 @@ type Store interface {
 	ClientMetadataStore
 	// Single-use JWT identifiers: see clients.go.
 	JTIStore
+	// Users' consent to third-party clients: see consent.go.
+	ConsentStore
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error

@@ -81,6 +81,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SetClientMetadata", testSetClientMetadata},
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
+		{"ConsentGrants", testConsentGrants},
+		{"GrantConsentConcurrent", testGrantConsentConcurrent},
+		{"RevokeConsent", testRevokeConsent},
+		{"AuthRequestConsented", testAuthRequestConsented},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},
