@@ -128,6 +128,8 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/login/otp", h.serve(h.submitCode))
 	r.Post("/login/otp/resend", h.serve(h.resendCode))
 	r.Get("/login/enroll", h.serve(h.showEnroll))
+	r.Get(ConsentPath, h.serve(h.showConsent))
+	r.Post(ConsentPath, h.serve(h.submitConsent))
 	r.Post("/login/enroll", h.serve(h.submitEnroll))
 	r.Post("/login/enroll/resend", h.serve(h.resendEnroll))
 	r.Get("/account", h.serve(h.showAccount))
@@ -136,6 +138,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Get("/account/email/confirm", h.serve(h.confirmEmailChange))
 	r.Post("/account/sessions/end", h.serve(h.endSession))
 	r.Post("/account/sessions/end-others", h.serve(h.endOtherSessions))
+	r.Post("/account/apps/revoke", h.serve(h.revokeApp))
 	r.Get("/account/security", h.serve(h.showSecurity))
 	r.Post("/account/security/{factor}/{op}", h.serve(h.securityAction))
 	h.webauthnRoutes(r)
@@ -246,6 +249,9 @@ type page struct {
 	OfferEndOthers bool
 	// Security keys and passkeys (webauthn.go).
 	WebAuthn *webauthnView
+	// The consent page and the account's applications (consent.go).
+	Consent *consentView
+	Grants  []grantView
 }
 
 // RenderError renders the error page; the HTTP layer uses it for errors it
