@@ -281,6 +281,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\naccess token format:\t%s\ncreated:\t%s\nupdated:\t%s\n",
 				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
 				c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
+			fmt.Fprintf(tw, "consent:\t%t\n", c.Consent)
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -312,6 +313,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
+	consent := fs.Bool("consent", false, "a third-party client: users allow it the scopes it asks for on a consent page")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -342,6 +344,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
+			Consent: *consent,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -385,15 +388,20 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
 	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
+	consent := fs.Bool("consent", false, "true: a third-party client, whose users allow it its scopes on a consent page; false: a first-party one")
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
+	consentSet := flagSet(fs, "consent")
 	if fs.NArg() != 1 {
 		return usageError{"clients update: expected one client id"}
 	}
 	id := fs.Arg(0)
-	if len(redirects) == 0 {
+	if len(redirects) == 0 && !consentSet {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
+	}
+	if len(redirects) == 0 && (len(logouts) > 0 || *clearLogouts) {
+		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri"}
 	}
 	if *clearLogouts && len(logouts) > 0 {
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
@@ -404,6 +412,16 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		u.PostLogoutRedirectURIs = &l
 	}
 	return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+		if consentSet {
+			c, err := s.SetClientConsent(ctx, id, *consent)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "updated client %s\nconsent: %t\n", c.ID, c.Consent)
+			if len(redirects) == 0 {
+				return nil
+			}
+		}
 		c, err := s.SetClientURIs(ctx, id, u)
 		if err != nil {
 			return cliURIError(err)
