@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 )
 
@@ -372,5 +374,49 @@ func consentUpdate(t *testing.T, g *gatehouse, rp *relyingParty) {
 	c.Consent = nil
 	if err := json.Unmarshal([]byte(r.body), &c); r.status != http.StatusCreated || err != nil || c.Consent == nil || !*c.Consent {
 		t.Errorf("POST client with consent = %d %s", r.status, r.body)
+	}
+}
+
+// TestConsentBrowser drives a real Chromium through a third-party
+// client's sign-in: the consent page lists the scopes, and clicking Allow
+// ends at the relying party with a verified ID token.
+func TestConsentBrowser(t *testing.T) {
+	chromium := findChromium(t)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			g := startGatehouse(t, backend)
+			const email = "ada@example.com"
+			g.createUser(email, "Ada Lovelace", alicePass)
+			rp := newBrowserRP(t, g.base)
+			rp.configure(g.createClient("--name", "Browser RP", "--redirect-uri", rp.srv.URL+"/cb", "--consent"))
+
+			b := startChromium(t, chromium)
+			ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+			defer cancel()
+			b.do(ctx, "sign in",
+				chromedp.Navigate(rp.srv.URL+"/login"),
+				chromedp.WaitVisible(chromedp.CSS("#email")),
+				chromedp.SendKeys(chromedp.CSS("#email"), email),
+				chromedp.SendKeys(chromedp.CSS("#password"), alicePass),
+				chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#scopes, .alert")),
+			)
+			scopes := browserRun(b, ctx, "read the scopes", chromedp.Text(chromedp.CSS("#scopes")))
+			for _, s := range []string{scopeOpenID, scopeProfile, scopeEmail} {
+				if !strings.Contains(scopes, s) {
+					t.Errorf("the consent page's scopes %q lack %q", scopes, s)
+				}
+			}
+			b.do(ctx, "allow",
+				chromedp.Click(chromedp.CSS(`button[value="allow"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#rp-status")),
+			)
+			if status := browserRun(b, ctx, "read the status", chromedp.Text(chromedp.CSS("#rp-status"))); status != "verified" {
+				t.Errorf("relying party status %q, want verified", status)
+			}
+			if n := rp.signIns(); n != 1 {
+				t.Errorf("relying party completed %d sign-ins, want 1", n)
+			}
+		})
 	}
 }
