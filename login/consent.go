@@ -66,6 +66,9 @@ func (h *Handler) consentGate(w http.ResponseWriter, r *http.Request, ar *storag
 func (h *Handler) needsConsent(r *http.Request, ar *storage.AuthRequest) (bool, error) {
 	ctx := r.Context()
 	c, err := h.Store.ClientByID(ctx, ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
 	if err != nil {
 		return false, fmt.Errorf("load client: %w", err)
 	}

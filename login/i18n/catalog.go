@@ -355,11 +355,11 @@ var russian = map[string]string{
 	// ---- Consent to third-party applications (login/consent.go) ----
 	"Allow access":                            "Разрешить доступ",
 	"Allow %s access to your account?":        "Разрешить приложению %s доступ к вашей учётной записи?",
-	"%s asks to:":                             "Приложение %s запрашивает:",
+	"%s asks to:":                             "Приложение %s просит разрешения:",
 	"Sign you in and know who you are":        "Выполнять вход и знать, кто вы",
 	"Your name":                               "Ваше имя",
 	"Your email address":                      "Ваш адрес электронной почты",
-	"Stay signed in to %s while you are away": "Оставаться в системе %s, пока вас нет (обновление доступа)",
+	"Stay signed in to %s while you are away": "Сохранять ваш вход в %s, пока вас нет",
 	"You can revoke this access at any time on your account page.": "Вы можете отозвать этот доступ в любой момент на странице учётной записи.",
 	"Allow":        "Разрешить",
 	"Deny":         "Отказать",
