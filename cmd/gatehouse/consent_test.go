@@ -420,3 +420,46 @@ func TestConsentBrowser(t *testing.T) {
 		})
 	}
 }
+
+// TestConsentSecondFactor checks that the consent page comes after every
+// factor: with the password done and the authenticator app's code still
+// to come, neither the page, nor its answer, nor the callback goes
+// anywhere.
+func TestConsentSecondFactor(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := tfStart(t, databaseURL(t, backend))
+			u := e.newUser(t, "mfa@example.com")
+			e.enableTOTP(t, e.session(t, u, "127.0.0.1"), u)
+			rp := newRelyingParty(t, e.g, "--consent")
+
+			b := newBrowser(t)
+			f, codePage := e.codePage(t, rp, b, u)
+			form := tfForm(t, codePage.body, "/login/otp")
+			id := form.Get("authRequestID")
+			if r := b.get(e.g.base + "/login/consent?authRequestID=" + url.QueryEscape(id)); r.StatusCode != http.StatusBadRequest {
+				t.Errorf("the consent page before the second factor = %d, want 400", r.StatusCode)
+			}
+			early := url.Values{"authRequestID": {id}, "csrf": {form.Get("csrf")}, "decision": {"allow"}}
+			if r := b.post(e.g.base+"/login/consent", early); r.StatusCode != http.StatusBadRequest {
+				t.Errorf("allowing before the second factor = %d, want 400", r.StatusCode)
+			}
+			if _, at := b.follow(e.g.base+"/authorize/callback?id="+url.QueryEscape(id), rpRedirect); strings.Contains(at, "code=") {
+				t.Fatalf("the callback before the second factor gave a code: %s", at)
+			}
+
+			resp := tfPostCode(b, e.g.base+"/login/otp", form, e.code(u))
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("code step = %d; alert %q", resp.StatusCode, tfAlert(resp.body))
+			}
+			page, at := b.follow(redirectTarget(resp), rpRedirect)
+			if page == nil || !strings.Contains(at, "/login/consent?") {
+				t.Fatalf("after the second factor, landed at %s, want the consent page", at)
+			}
+			_, at = answer(t, e.g, b, page, "allow")
+			_, _, c := rp.exchange(rp.codeFrom(at, f), f)
+			tfClaims(t, c, tfAMRTOTP, tfACR2)
+		})
+	}
+}
