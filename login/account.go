@@ -26,6 +26,7 @@ var accountDone = map[string]string{
 	"others":       "All your other sessions were signed out.",
 	"email-failed": "We couldn't send the confirmation email, try again.",
 	"email-capped": "Too many emails were sent. Please try again later.",
+	"app-revoked":  "The application's access was revoked. It asks again at its next sign-in.",
 }
 
 // sessionView is one row of the session list.
@@ -61,6 +62,8 @@ var eventNames = map[string]string{
 	"reauth.succeeded": "Confirmed it was you",
 	"reauth.failed":    "Failed confirmation that it was you",
 	"password.changed": "Password changed",
+	"consent.granted":  "Allowed an application",
+	"consent.revoked":  "Revoked an application's access",
 
 	"webauthn.clone_warning": "Security key refused: it may have been copied",
 }
@@ -99,11 +102,16 @@ func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	grants, err := h.appGrants(r, u)
+	if err != nil {
+		return err
+	}
 	h.render(w, r, http.StatusOK, "account.html", &page{
 		Title: "Your account", User: u, AuthTime: sess.AuthTime,
 		CSRF:     h.csrfToken("session", h.cookieValue(r, sessionCookie)),
 		Info:     accountDone[r.URL.Query().Get("done")],
 		Sessions: sessions, Events: events, HasTOTP: hasTOTP, HasEmail: hasEmail,
+		Grants: grants,
 	})
 	return nil
 }

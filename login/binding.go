@@ -76,6 +76,10 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 		if !ar.Done {
 			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 		}
+		// A third-party client's response waits for the user's consent.
+		if answered, err := h.consentGate(w, r, ar); answered || err != nil {
+			return err
+		}
 		switch err := h.Store.ClaimAuthRequest(r.Context(), ar.ID, bindingHash(flow)); {
 		case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
 			// Claimed already: this sign-in has had its response.

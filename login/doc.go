@@ -9,6 +9,9 @@
 //	POST /login   check CSRF, the IP and account blocks, the password;
 //	              on success start a new SSO session, mark the request
 //	              done and redirect (303) to the provider's callback
+//	GET  /login/consent  a third-party client's request, done, that the
+//	              callback (CallbackGuard) holds back until the user
+//	              allows its scopes; POST allows (remembered) or denies
 //
 // Steps never trust the browser for progress: everything that matters is
 // read back from storage. The provider is reached only through the injected

@@ -130,12 +130,15 @@ func (h *Handler) Routes() chi.Router {
 	r.Get("/login/enroll", h.serve(h.showEnroll))
 	r.Post("/login/enroll", h.serve(h.submitEnroll))
 	r.Post("/login/enroll/resend", h.serve(h.resendEnroll))
+	r.Get(ConsentPath, h.serve(h.showConsent))
+	r.Post(ConsentPath, h.serve(h.submitConsent))
 	r.Get("/account", h.serve(h.showAccount))
 	r.Post("/account/name", h.serve(h.changeName))
 	r.Post("/account/email", h.serve(h.changeEmail))
 	r.Get("/account/email/confirm", h.serve(h.confirmEmailChange))
 	r.Post("/account/sessions/end", h.serve(h.endSession))
 	r.Post("/account/sessions/end-others", h.serve(h.endOtherSessions))
+	r.Post("/account/apps/revoke", h.serve(h.revokeApp))
 	r.Get("/account/security", h.serve(h.showSecurity))
 	r.Post("/account/security/{factor}/{op}", h.serve(h.securityAction))
 	h.webauthnRoutes(r)
@@ -246,6 +249,9 @@ type page struct {
 	OfferEndOthers bool
 	// Security keys and passkeys (webauthn.go).
 	WebAuthn *webauthnView
+	// The consent page and the account's applications (consent.go).
+	Consent *consentView
+	Grants  []grantView
 }
 
 // RenderError renders the error page; the HTTP layer uses it for errors it

@@ -13,7 +13,8 @@ import (
 var pageNames = []string{"login.html", "error.html", "signedout.html", "account.html",
 	"code.html", "enroll.html", "security.html", "recovery.html",
 	"register.html", "notice.html", "forgot.html", "reset.html", "password.html",
-	"webauthn.html", "reauth.html", "logout.html"}
+	"webauthn.html", "reauth.html", "logout.html",
+	"consent.html"}
 
 type pages map[string]*template.Template
 

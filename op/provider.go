@@ -155,8 +155,8 @@ func (p *Provider) IssuerInterceptor(next http.Handler) http.Handler {
 
 // AuthRequestError sends an OAuth error for an auth request back to the
 // client's redirect_uri (with state and the issuer, RFC 9207), as the login
-// flow decides it. code is login_required, interaction_required or
-// access_denied.
+// flow decides it. code is login_required, interaction_required,
+// consent_required or access_denied.
 func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, authRequestID, code, description string) {
 	ar, err := p.storage.AuthRequestByID(r.Context(), authRequestID)
 	if err != nil {
@@ -171,6 +171,8 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 		e = oidc.ErrInteractionRequired()
 	case "access_denied":
 		e = oidc.ErrAccessDenied()
+	case "consent_required":
+		e = &oidc.Error{ErrorType: "consent_required"} // OpenID Connect Core 3.1.2.6; zitadel has no constructor
 	default:
 		e = oidc.ErrServerError()
 	}

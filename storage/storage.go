@@ -278,6 +278,8 @@ type Store interface {
 	PushedRequestStore
 	// Back-channel logout: see backchannel.go.
 	BackchannelStore
+	// Users' consent to third-party clients: see consent.go.
+	ConsentStore
 
 	// CreateUser adds u; ErrConflict if the id or email is taken.
 	CreateUser(ctx context.Context, u *User) error

@@ -298,6 +298,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			if c.BackchannelLogoutURI != "" {
 				fmt.Fprintf(tw, "back-channel logout uri:\t%s\n", c.BackchannelLogoutURI)
 			}
+			fmt.Fprintf(tw, "consent:\t%t\n", c.Consent)
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -335,6 +336,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set")
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (https; http only to loopback)")
+	consent := fs.Bool("consent", false, "a third-party client: users allow it the scopes it asks for on a consent page")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -372,6 +374,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
 			RequirePAR: *requirePAR,
 			BackchannelLogoutURI: *backchannel,
+			Consent: *consent,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -445,6 +448,11 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 			return clientsUpdateAuth(ctx, s, env, fs.Arg(0), *method, keys, *jwksURI)
 		})
 	}
+	consent := fs.Bool("consent", false, "true: a third-party client, whose users allow it its scopes on a consent page; false: a first-party one")
+	if err := parse(fs, flagsFirst(fs, args)); err != nil {
+		return err
+	}
+	consentSet := flagSet(fs, "consent")
 	if fs.NArg() != 1 {
 		return usageError{"clients update: expected one client id"}
 	}
@@ -460,7 +468,11 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		})
 	}
 	if len(redirects) == 0 && backchannel == nil {
+	if len(redirects) == 0 && !consentSet {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
+	}
+	if len(redirects) == 0 && (len(logouts) > 0 || *clearLogouts) {
+		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri"}
 	}
 	if *clearLogouts && len(logouts) > 0 {
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
@@ -471,6 +483,16 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		u.PostLogoutRedirectURIs = &l
 	}
 	return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+		if consentSet {
+			c, err := s.SetClientConsent(ctx, id, *consent)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "updated client %s\nconsent: %t\n", c.ID, c.Consent)
+			if len(redirects) == 0 {
+				return nil
+			}
+		}
 		c, err := s.SetClientURIs(ctx, id, u)
 		if err != nil {
 			return cliURIError(err)

@@ -346,6 +346,8 @@ var fuzzPosts = []string{
 	"/account/security/webauthn/register/finish",
 	"/account/security/webauthn/remove",
 	"/end_session",
+	"/login/consent",
+	"/account/apps/revoke",
 }
 
 // FuzzForms posts arbitrary bodies to every form of the login and the
@@ -356,6 +358,8 @@ func FuzzForms(f *testing.F) {
 	f.Add(uint8(0), "authRequestID={ar}&csrf={csrf:login}&email={email}&password=wrong", true)
 	f.Add(uint8(1), "authRequestID={arotp}&csrf={csrf:login}&code=123456", true)
 	f.Add(uint8(5), "csrf={scsrf:session}&name=New+Name", true)
+	f.Add(uint8(28), "authRequestID={ar}&csrf={csrf:login}&decision=allow", true)
+	f.Add(uint8(29), "csrf={scsrf:session}&client={client}", true)
 	f.Fuzz(func(t *testing.T, which uint8, body string, cookies bool) {
 		path := fuzzPosts[int(which)%len(fuzzPosts)]
 		cookie := ""
@@ -487,6 +491,8 @@ func TestFuzzSite(t *testing.T) {
 		// Found by FuzzForms: a code posted with no authenticator setup
 		// begun was answered 503.
 		{"totp confirm without setup", "POST", "/account/security/totp/enable-confirm", "csrf={scsrf:session}&code=123456", defaultCookie, 409, "No authenticator app setup is in progress"},
+		{"consent before the sign-in is done", "POST", "/login/consent", "authRequestID={ar}&csrf={csrf:login}&decision=allow", defaultCookie, 400, "has expired"},
+		{"revoke an application", "POST", "/account/apps/revoke", "csrf={scsrf:session}&client={client}", defaultCookie, 303, "/account?done=app-revoked"},
 	}
 	for _, tt := range tests {
 		resp := s.serve(t, tt.method, s.expand(t, tt.target), s.expand(t, tt.cookie), s.expand(t, tt.body))

@@ -10,7 +10,9 @@
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
 //	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256|EdDSA]
 //	                          [--access-token-format opaque|jwt] [--grant client_credentials] [--json]
+//	                          [--consent]
 //	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
+//	                   | update ID --consent=true|false
 //	                   | delete ID | rotate-secret ID
 //	gatehouse keys     list | rotate
 //	gatehouse blocks   list | clear IP|EMAIL
@@ -79,9 +81,11 @@ Usage:
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
                             [--admin] [--signing-alg RS256|ES256|EdDSA]
                             [--access-token-format opaque|jwt] [--grant client_credentials] [--json]
+                            [--consent]
                      | list | show ID | delete ID | rotate-secret ID
                      | update ID --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U... | --clear-post-logout-redirect-uris]
+                     | update ID --consent=true|false
                                             --admin: may call the admin API (gatehouse:admin scope);
                                             --access-token-format jwt: JWT access tokens
                                             (RS256 or ES256) that APIs verify with /keys

@@ -107,6 +107,7 @@ type clientView struct {
 	SigningAlgorithm       string    `json:"signing_algorithm"`
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri"`
+	Consent                bool      `json:"consent"`             // a third-party client: users consent to its scopes
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
 
@@ -133,6 +134,7 @@ func viewClient(c *storage.Client) clientView {
 		ID: c.ID, Name: c.Name, Type: clientType(c), Admin: c.Admin,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
+		Consent:   c.Consent,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
@@ -183,6 +185,9 @@ type clientSpec struct {
 	// BackchannelLogoutURI is where logout tokens are posted when a
 	// session the client signed in through ends; "" for none.
 	BackchannelLogoutURI string `json:"backchannel_logout_uri"`
+	// Consent makes it a third-party client: users are asked to allow it
+	// the scopes it asks for before it gets a response.
+	Consent bool `json:"consent"`
 	// ClientCredentialsOnly registers a confidential client for the
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
@@ -266,6 +271,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		Admin:                  spec.Admin,
 		RequirePAR:             spec.RequirePAR,
 		BackchannelLogoutURI:   spec.BackchannelLogoutURI,
+		Consent:                spec.Consent,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 
@@ -395,6 +401,26 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 			return nil, err
 		}
 	}
+	v := viewClient(c)
+	return &v, nil
+}
+
+// SetClientConsent makes the client a third-party one, whose users are
+// asked for consent (on), or a first-party one (off).
+func (s *adminService) SetClientConsent(ctx context.Context, id string, on bool) (*clientView, error) {
+	c, err := s.client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c.Consent = on
+	if err := s.store.SetClientMetadata(ctx, c, now); errors.Is(err, storage.ErrNotFound) {
+		return nil, failf(errNotFound, "no client with id %q", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("update client: %w", err)
+	}
+	c.UpdatedAt = now
+	s.audit(ctx, "client.updated", "", id, "consent "+onOff(on))
 	v := viewClient(c)
 	return &v, nil
 }

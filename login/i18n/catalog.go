@@ -351,4 +351,23 @@ var russian = map[string]string{
 	"Email address restored": "Адрес электронной почты восстановлен",
 	"Your old email address is back, and your account was signed out everywhere. Sign in again, and change your password if someone else may know it.":                                                                                                                                  "Прежний адрес электронной почты восстановлен, и выполнен выход из учётной записи на всех устройствах. Войдите снова и смените пароль, если его может знать кто-то ещё.",
 	"The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, open this link within 72 hours: it puts this address back and signs your account out everywhere.\n\n%s\n\nThe link works once. Then change your password and contact your administrator.\n": "Адрес электронной почты вашей учётной записи Gatehouse изменён на %s.\n\nЕсли это были не вы, откройте эту ссылку в течение 72 часов: она вернёт этот адрес и завершит все сеансы вашей учётной записи.\n\n%s\n\nСсылка действует один раз. Затем смените пароль и обратитесь к администратору.\n",
+
+	// ---- Consent to third-party applications (login/consent.go) ----
+	"Allow access":                            "Разрешить доступ",
+	"Allow %s access to your account?":        "Разрешить приложению %s доступ к вашей учётной записи?",
+	"%s asks to:":                             "Приложение %s просит разрешения:",
+	"Sign you in and know who you are":        "Выполнять вход и знать, кто вы",
+	"Your name":                               "Ваше имя",
+	"Your email address":                      "Ваш адрес электронной почты",
+	"Stay signed in to %s while you are away": "Сохранять ваш вход в %s, пока вас нет",
+	"You can revoke this access at any time on your account page.": "Вы можете отозвать этот доступ в любой момент на странице учётной записи.",
+	"Allow":        "Разрешить",
+	"Deny":         "Отказать",
+	"Applications": "Приложения",
+	"Applications you have allowed access to your account.": "Приложения, которым вы разрешили доступ к вашей учётной записи.",
+	"allowed":                         "разрешено",
+	"Revoke":                          "Отозвать",
+	"Allowed an application":          "Разрешён доступ приложению",
+	"Revoked an application's access": "Отозван доступ приложения",
+	"The application's access was revoked. It asks again at its next sign-in.": "Доступ приложения отозван. При следующем входе оно снова запросит разрешение.",
 }

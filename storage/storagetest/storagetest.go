@@ -88,6 +88,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"BackchannelEndUserSessions", testBackchannelEndUserSessions},
 		{"BackchannelClaim", testBackchannelClaim},
 		{"BackchannelClaimConcurrent", testBackchannelClaimConcurrent},
+		{"ConsentGrants", testConsentGrants},
+		{"GrantConsentConcurrent", testGrantConsentConcurrent},
+		{"RevokeConsent", testRevokeConsent},
+		{"AuthRequestConsented", testAuthRequestConsented},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

@@ -1,0 +1,262 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// Consent. A third-party client (storage.Client.Consent) gets its
+// authorization response only after the user has allowed it the scopes it
+// asks for. The sign-in steps end as for any client, with the auth request
+// done and the browser sent to the provider's callback; CallbackGuard then
+// asks consentGate, which lets the response out only when the request was
+// consented on the consent page or a remembered grant covers its scopes
+// (never with prompt=consent). Otherwise the browser goes to the consent
+// page, or, with prompt=none, the client gets consent_required. The page
+// and its answer are bound to the browser's flow cookie like every other
+// step, and Allow and Deny are CSRF-protected forms. Allow remembers the
+// grant (user, client, scopes), which the account page lists and revokes.
+
+// ConsentPath is the consent page.
+const ConsentPath = "/login/consent"
+
+// consentView is the consent page's part of a page.
+type consentView struct {
+	Scopes []string // what the application asks for, in words
+}
+
+// grantView is one application on the account page.
+type grantView struct {
+	ClientID string
+	Name     string
+	Scopes   string // in words
+	Time     time.Time
+}
+
+// consentGate decides, for the done auth request ar at the callback,
+// whether the authorization response may be issued. When it may not, it
+// answers the browser (the consent page, or consent_required to the
+// client) and returns true.
+func (h *Handler) consentGate(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) (bool, error) {
+	need, err := h.needsConsent(r, ar)
+	if err != nil || !need {
+		return false, err
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		h.event(r.Context(), "consent.required", ar.UserID, ar.ClientID, "prompt=none")
+		h.Fail(w, r, ar.ID, "consent_required", "the user has not allowed this application")
+		return true, nil
+	}
+	http.Redirect(w, r, ConsentPath+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+	return true, nil
+}
+
+// needsConsent reports whether the done auth request ar still needs the
+// user's consent: its client is a third-party one, the request was not
+// consented on the page, and prompt=consent asks for it or the user's
+// remembered grant lacks one of its scopes.
+func (h *Handler) needsConsent(r *http.Request, ar *storage.AuthRequest) (bool, error) {
+	ctx := r.Context()
+	c, err := h.Store.ClientByID(ctx, ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	if err != nil {
+		return false, fmt.Errorf("load client: %w", err)
+	}
+	if !c.Consent {
+		return false, nil
+	}
+	consented, err := h.Store.AuthRequestConsented(ctx, ar.ID)
+	if err != nil {
+		return false, fmt.Errorf("load consent of auth request: %w", err)
+	}
+	if consented {
+		return false, nil
+	}
+	if slices.Contains(ar.Prompt, "consent") {
+		return true, nil
+	}
+	g, err := h.Store.ConsentGrant(ctx, ar.UserID, ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load consent grant: %w", err)
+	}
+	for _, s := range ar.Scopes {
+		if !slices.Contains(g.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// consentRequest loads the auth request of the consent page: live, bound
+// to this browser, and done (the user is signed in), for a client that
+// asks for consent.
+func (h *Handler) consentRequest(r *http.Request, id string) (*storage.AuthRequest, *storage.Client, string, error) {
+	ar, flow, err := h.boundRequest(r, id)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if !ar.Done || ar.UserID == "" {
+		return nil, nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("load client: %w", err)
+	}
+	return ar, c, flow, nil
+}
+
+// showConsent is GET /login/consent: the application's name and the
+// scopes it asks for, with Allow and Deny.
+func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request) error {
+	ar, c, flow, err := h.consentRequest(r, r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	if !c.Consent {
+		http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+		return nil
+	}
+	u, err := h.Store.UserByID(r.Context(), ar.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	lang := langOf(r.Context())
+	v := &consentView{}
+	for _, s := range ar.Scopes {
+		v.Scopes = append(v.Scopes, scopeText(lang, s, c.Name))
+	}
+	h.render(w, r, http.StatusOK, "consent.html", &page{
+		Title:         "Allow access",
+		ClientName:    c.Name,
+		AuthRequestID: ar.ID,
+		CSRF:          h.csrfToken("consent", flow),
+		User:          u,
+		Consent:       v,
+	})
+	return nil
+}
+
+// submitConsent is POST /login/consent: Allow remembers the grant and
+// sends the browser on to the callback; Deny sends access_denied to the
+// client.
+func (h *Handler) submitConsent(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	ar, c, flow, err := h.consentRequest(r, r.PostForm.Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	if err := h.checkCSRF(r, "consent", flow); err != nil {
+		return err
+	}
+	r, _ = h.withIP(r)
+	ctx := r.Context()
+	switch r.PostForm.Get("decision") {
+	case "allow":
+		if err := h.Store.GrantConsent(ctx, ar.UserID, c.ID, ar.Scopes, h.Now()); err != nil {
+			return fmt.Errorf("grant consent: %w", err)
+		}
+		if err := h.Store.SetAuthRequestConsented(ctx, ar.ID); err != nil {
+			return fmt.Errorf("mark auth request consented: %w", err)
+		}
+		h.event(ctx, "consent.granted", ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
+		http.Redirect(w, r, h.Callback(ctx, ar.ID), http.StatusSeeOther)
+		return nil
+	case "deny":
+		h.event(ctx, "consent.denied", ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
+		h.Fail(w, r, ar.ID, "access_denied", "the user denied access")
+		// The request has had its answer: no code may follow it.
+		if err := h.Store.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.Logger.WarnContext(ctx, "delete denied auth request", "err", err)
+		}
+		return nil
+	default:
+		return userError(http.StatusBadRequest, "Request refused", msgForbidden)
+	}
+}
+
+// scopeText describes scope in lang, as the consent and account pages
+// show it; app is the application's name. A scope without a description
+// shows as itself.
+func scopeText(lang i18n.Lang, scope, app string) string {
+	switch scope {
+	case "openid":
+		return i18n.T(lang, "Sign you in and know who you are")
+	case "profile":
+		return i18n.T(lang, "Your name")
+	case "email":
+		return i18n.T(lang, "Your email address")
+	case "offline_access":
+		return i18n.Tf(lang, "Stay signed in to %s while you are away", app)
+	}
+	return scope
+}
+
+// appGrants lists the applications u has allowed, for the account page.
+func (h *Handler) appGrants(r *http.Request, u *storage.User) ([]grantView, error) {
+	ctx := r.Context()
+	gs, err := h.Store.ConsentGrants(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list consent grants: %w", err)
+	}
+	lang := langOf(ctx)
+	var out []grantView
+	for _, g := range gs {
+		c, err := h.Store.ClientByID(ctx, g.ClientID)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load client: %w", err)
+		}
+		var words []string
+		for _, s := range g.Scopes {
+			words = append(words, scopeText(lang, s, c.Name))
+		}
+		out = append(out, grantView{ClientID: c.ID, Name: c.Name, Scopes: strings.Join(words, "; "), Time: g.UpdatedAt})
+	}
+	return out, nil
+}
+
+// revokeApp is POST /account/apps/revoke: it forgets the user's grant to
+// the application and revokes the application's tokens for the user, so
+// that its next sign-in asks again.
+func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) error {
+	_, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	id := r.PostForm.Get("client")
+	if id == "" || len(id) > 200 {
+		return userError(http.StatusBadRequest, "Request refused", msgForbidden)
+	}
+	r, _ = h.withIP(r)
+	found, err := h.Store.RevokeConsent(r.Context(), u.ID, id, h.Now())
+	if err != nil {
+		return fmt.Errorf("revoke consent: %w", err)
+	}
+	if found {
+		h.event(r.Context(), "consent.revoked", u.ID, id, "")
+	}
+	return h.accountDone(w, r, "app-revoked")
+}

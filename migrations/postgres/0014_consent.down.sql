@@ -1,0 +1,2 @@
+ALTER TABLE auth_requests DROP COLUMN consented;
+DROP TABLE consent_grants;

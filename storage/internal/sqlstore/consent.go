@@ -1,0 +1,153 @@
+package sqlstore
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+const consentGrantColumns = `user_id, client_id, scopes, created_at, updated_at`
+
+func scanConsentGrant(row scanner) (*storage.ConsentGrant, error) {
+	var g storage.ConsentGrant
+	err := row.Scan(&g.UserID, &g.ClientID, listCol{&g.Scopes}, timeCol{&g.CreatedAt}, timeCol{&g.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// GrantConsent adds scopes to the user's grant to the client. The grant's
+// row is created empty if missing and then locked (on SQLite, the
+// transaction holds the write lock from its start), so that concurrent
+// grants add up instead of overwriting each other. storage.ErrNotFound if
+// the user or the client does not exist.
+func (s *Store) GrantConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
+	const op = "grant consent"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO consent_grants (`+consentGrantColumns+`)
+			VALUES ($1, $2, '[]', $3, $3) ON CONFLICT (user_id, client_id) DO NOTHING`,
+			userID, clientID, millis(now))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		g, err := scanConsentGrant(tx.QueryRowContext(ctx, `SELECT `+consentGrantColumns+`
+			FROM consent_grants WHERE user_id = $1 AND client_id = $2`+s.d.LockRow, userID, clientID))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		all := g.Scopes
+		for _, sc := range scopes {
+			if !slices.Contains(all, sc) {
+				all = append(all, sc)
+			}
+		}
+		if all == nil {
+			all = []string{}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE consent_grants SET scopes = $3, updated_at = $4
+			WHERE user_id = $1 AND client_id = $2`, userID, clientID, list(all), millis(now))
+		if err != nil {
+			return s.fail(op, err)
+		}
+		return nil
+	})
+}
+
+// ConsentGrant returns the user's grant to the client.
+func (s *Store) ConsentGrant(ctx context.Context, userID, clientID string) (*storage.ConsentGrant, error) {
+	g, err := scanConsentGrant(s.db.QueryRowContext(ctx, `SELECT `+consentGrantColumns+`
+		FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+	if err != nil {
+		return nil, s.fail("consent grant", err)
+	}
+	return g, nil
+}
+
+// ConsentGrants lists the user's grants, the most recently updated first.
+func (s *Store) ConsentGrants(ctx context.Context, userID string) ([]storage.ConsentGrant, error) {
+	const op = "consent grants"
+	rows, err := s.db.QueryContext(ctx, `SELECT `+consentGrantColumns+`
+		FROM consent_grants WHERE user_id = $1 ORDER BY updated_at DESC, client_id`, userID)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	defer rows.Close()
+	var out []storage.ConsentGrant
+	for rows.Next() {
+		g, err := scanConsentGrant(rows)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		out = append(out, *g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, nil
+}
+
+// revokeUserClientTokens are the statements that revoke a client's tokens
+// for a user ($1 the user, $2 the client, $3 the time).
+var revokeUserClientTokens = []string{
+	`UPDATE refresh_tokens SET revoked_at = $3
+		WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`,
+	`UPDATE access_tokens SET revoked_at = $3
+		WHERE subject = $1 AND client_id = $2 AND grant_id <> '' AND revoked_at IS NULL`,
+}
+
+// RevokeConsent deletes the user's grant to the client and revokes the
+// client's tokens for the user in one transaction.
+func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, now time.Time) (bool, error) {
+	const op = "revoke consent"
+	var found bool
+	err := s.inTx(ctx, op, func(tx *stmtTx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.fail(op, err)
+		}
+		found = n > 0
+		for _, q := range revokeUserClientTokens {
+			if _, err := tx.ExecContext(ctx, q, userID, clientID, millis(now)); err != nil {
+				return s.fail(op, err)
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
+// RevokeUserClientTokens revokes every refresh and access token issued to
+// the client for the user, in one transaction.
+func (s *Store) RevokeUserClientTokens(ctx context.Context, userID, clientID string, now time.Time) error {
+	const op = "revoke user client tokens"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		for _, q := range revokeUserClientTokens {
+			if _, err := tx.ExecContext(ctx, q, userID, clientID, millis(now)); err != nil {
+				return s.fail(op, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SetAuthRequestConsented marks the auth request id consented.
+func (s *Store) SetAuthRequestConsented(ctx context.Context, id string) error {
+	return s.execOne(ctx, "set auth request consented",
+		`UPDATE auth_requests SET consented = $2 WHERE id = $1`, id, true)
+}
+
+// AuthRequestConsented reports whether the auth request id was consented.
+func (s *Store) AuthRequestConsented(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	if err := s.db.QueryRowContext(ctx, `SELECT consented FROM auth_requests WHERE id = $1`, id).Scan(&ok); err != nil {
+		return false, s.fail("auth request consented", err)
+	}
+	return ok, nil
+}
