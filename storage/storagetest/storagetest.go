@@ -81,6 +81,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SetClientMetadata", testSetClientMetadata},
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
+		{"DPoPTokenRoundTrip", testDPoPTokenRoundTrip},
+		{"DPoPConsumeAuthCode", testDPoPConsumeAuthCode},
+		{"DPoPRotateRefreshToken", testDPoPRotateRefreshToken},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

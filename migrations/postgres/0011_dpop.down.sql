@@ -1,0 +1,2 @@
+ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt;
+ALTER TABLE access_tokens DROP COLUMN dpop_jkt;
