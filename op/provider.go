@@ -102,7 +102,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 			return slices.Contains(corsPaths, r.URL.Path), nil
 		},
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Authorization", "Content-Type"},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "DPoP"},
 		AllowCredentials: false,
 	}
 	// zitadel verifies JWT access tokens (introspection, userinfo,
@@ -129,7 +129,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, p.authorizationResponses(withMemo(p.tokenClient(bearerErrors(plainOAuth(zp))))))
+	p.handler = p.documents(p.cors, p.authorizationResponses(withMemo(p.dpop(p.tokenClient(bearerErrors(plainOAuth(zp)))))))
 	return p, nil
 }
 
@@ -307,6 +307,8 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		doc["code_challenge_methods_supported"] = []string{"S256"}
 		// Every authorization response carries iss (authresponse.go).
 		doc["authorization_response_iss_parameter_supported"] = true
+		// DPoP proofs (RFC 9449 §5.1, dpop.go).
+		doc["dpop_signing_alg_values_supported"] = DPoPAlgorithms
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)
