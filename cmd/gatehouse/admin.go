@@ -281,6 +281,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\naccess token format:\t%s\ncreated:\t%s\nupdated:\t%s\n",
 				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
 				c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
+			fmt.Fprintf(tw, "dpop-bound access tokens:\t%t\n", c.DPoPBoundAccessTokens)
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -312,6 +313,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
+	dpop := fs.Bool("dpop", false, "access tokens must be DPoP-bound (RFC 9449): token requests without a DPoP proof are refused")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -342,6 +344,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
+			DPoPBoundAccessTokens: *dpop,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -385,6 +388,7 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
 	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
+	dpop := fs.Bool("dpop", false, "--dpop=true: access tokens must be DPoP-bound (RFC 9449); --dpop=false: DPoP is the client's choice")
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
@@ -392,6 +396,19 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		return usageError{"clients update: expected one client id"}
 	}
 	id := fs.Arg(0)
+	if flagSet(fs, "dpop") && len(redirects) == 0 && len(logouts) == 0 && !*clearLogouts {
+		return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+			c, err := s.SetClientDPoP(ctx, id, *dpop)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "updated client %s\ndpop-bound access tokens: %t\n", c.ID, c.DPoPBoundAccessTokens)
+			return nil
+		})
+	}
+	if flagSet(fs, "dpop") {
+		return usageError{"clients update: --dpop is changed on its own, without redirect URIs"}
+	}
 	if len(redirects) == 0 {
 		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
 	}

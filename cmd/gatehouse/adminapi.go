@@ -84,6 +84,7 @@ func (a *adminAPI) routes() *chi.Mux {
 		r.Get("/api/clients/{client_id}", a.handle(a.showClient))
 		r.Delete("/api/clients/{client_id}", a.handle(a.deleteClient))
 		r.Put("/api/clients/{client_id}/redirect-uris", a.handle(a.updateClientURIs))
+		r.Put("/api/clients/{client_id}/dpop", a.handle(a.updateClientDPoP))
 		r.Post("/api/clients/{client_id}/secret", a.handle(a.rotateSecret))
 
 		r.Get("/api/users", a.handle(a.listUsers))

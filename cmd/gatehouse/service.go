@@ -103,6 +103,10 @@ type clientView struct {
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+
+	// DPoPBoundAccessTokens: the client must bind its access tokens to a
+	// key with DPoP (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -119,6 +123,7 @@ func viewClient(c *storage.Client) clientView {
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 }
 
@@ -154,6 +159,9 @@ type clientSpec struct {
 	// client_credentials grant alone: it has no redirect URI, so
 	// /authorize refuses it. (The CLI's --grant client_credentials.)
 	ClientCredentialsOnly bool `json:"-"`
+	// DPoPBoundAccessTokens requires DPoP proofs of the client's token
+	// requests (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 // newClientView is a registered client with its secret, shown once.
@@ -203,6 +211,10 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if !op.IsAccessTokenFormat(format) {
 		return nil, failf(errInvalid, "access token format %q: must be opaque or jwt", format)
 	}
+	if spec.DPoPBoundAccessTokens && spec.Admin {
+		// The admin API takes bearer tokens only.
+		return nil, failf(errInvalid, "an admin client cannot require DPoP-bound access tokens (the admin API accepts bearer tokens only)")
+	}
 	if format == op.AccessTokenJWT && spec.Admin {
 		// The admin API reads opaque tokens only.
 		return nil, failf(errInvalid, "an admin client must use the opaque access token format (the admin API accepts opaque tokens only)")
@@ -218,6 +230,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		SigningAlgorithm:       alg,
 		AccessTokenFormat:      format,
 		Admin:                  spec.Admin,
+		DPoPBoundAccessTokens:  spec.DPoPBoundAccessTokens,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 	}
