@@ -274,8 +274,10 @@ func TestDPoP(t *testing.T) {
 			t.Run("discovery", func(t *testing.T) {
 				a := dpopCall(t, http.MethodGet, g.base+"/.well-known/openid-configuration", nil, "", nil)
 				var algs []string
-				for _, v := range a.json["dpop_signing_alg_values_supported"].([]any) {
-					algs = append(algs, v.(string))
+				listed, _ := a.json["dpop_signing_alg_values_supported"].([]any)
+				for _, v := range listed {
+					s, _ := v.(string)
+					algs = append(algs, s)
 				}
 				if !slices.Contains(algs, "ES256") || !slices.Contains(algs, "EdDSA") || !slices.Contains(algs, "PS256") ||
 					slices.Contains(algs, "none") || slices.ContainsFunc(algs, func(s string) bool { return strings.HasPrefix(s, "HS") }) {
