@@ -227,6 +227,33 @@ func checkRefreshBinding(ctx context.Context, t *storage.RefreshToken) error {
 	return nil
 }
 
+// authorizeJKTKey carries the dpop_jkt parameter of an authorization
+// request.
+type authorizeJKTKey struct{}
+
+// authorizeJKT returns the dpop_jkt of the authorization request in ctx:
+// "" when it has none, an error when it is not a SHA-256 thumbprint.
+func authorizeJKT(ctx context.Context) (string, error) {
+	jkt, _ := ctx.Value(authorizeJKTKey{}).(string)
+	if jkt == "" {
+		return "", nil
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(jkt); err != nil || len(b) != sha256.Size {
+		return "", oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	}
+	return jkt, nil
+}
+
+// checkCodeBinding refuses the exchange of a code whose authorization
+// request named a dpop_jkt without a proof of that key (§10).
+func checkCodeBinding(ctx context.Context, ar *storage.AuthRequest) error {
+	if ar.DPoPJKT != "" && ar.DPoPJKT != dpopKeyFrom(ctx) {
+		slog.WarnContext(ctx, "authorization code bound to a DPoP key exchanged without a proof of it", "client_id", ar.ClientID)
+		return errors.New("the code is bound to a DPoP key the request did not prove")
+	}
+	return nil
+}
+
 // dpopConfirmation is the cnf claim of a bound token (§6.1).
 type dpopConfirmation struct {
 	JKT string `json:"jkt"`
@@ -293,6 +320,13 @@ func (p *Provider) dpop(next http.Handler) http.Handler {
 			p.dpopToken(w, r, next)
 		case r.URL.Path == "/userinfo":
 			p.dpopResource(w, r, next)
+		case r.URL.Path == "/authorize":
+			// The dpop_jkt parameter (§10), for CreateAuthRequest;
+			// zitadel parses the form again, and reports a bad one.
+			if r.ParseForm() == nil && r.Form.Get("dpop_jkt") != "" {
+				r = r.WithContext(context.WithValue(r.Context(), authorizeJKTKey{}, r.Form.Get("dpop_jkt")))
+			}
+			next.ServeHTTP(w, r)
 		default:
 			next.ServeHTTP(w, r)
 		}

@@ -120,6 +120,10 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if len(binding) == 0 {
 		return nil, fault(ctx, errors.New("create auth request: no browser binding"))
 	}
+	jkt, err := authorizeJKT(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	ar := &storage.AuthRequest{
 		ID:                  sortableID(now),
@@ -139,6 +143,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		BindingHash:         binding,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.AuthRequestTTL),
+		DPoPJKT:             jkt,
 	}
 	if req.MaxAge != nil {
 		d := time.Duration(*req.MaxAge) * time.Second
@@ -204,6 +209,9 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	}
 	if err != nil {
 		return nil, fault(ctx, fmt.Errorf("consume auth code: %w", err))
+	}
+	if err := checkCodeBinding(ctx, ar); err != nil {
+		return nil, err
 	}
 	return authRequest{r: ar, token: tok, refresh: value}, nil
 }

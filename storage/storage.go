@@ -100,6 +100,10 @@ type AuthRequest struct {
 
 	CreatedAt time.Time
 	ExpiresAt time.Time
+
+	// DPoPJKT is the thumbprint of the DPoP key the request's code is
+	// bound to (RFC 9449 §10); "" when it is not bound.
+	DPoPJKT string
 }
 
 // AuthCode is an issued authorization code. Only its hash is stored.

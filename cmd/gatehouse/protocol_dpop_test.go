@@ -27,6 +27,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 )
 
 // dpopKey is a client's DPoP key pair.
@@ -359,6 +360,28 @@ func TestDPoP(t *testing.T) {
 				form.Set("refresh_token", refresh2)
 				wantOAuthError(t, "second refresh without a proof", dpopCall(t, http.MethodPost, tokenURL, form, "", nil),
 					http.StatusBadRequest, "invalid_grant", "invalid_dpop_proof")
+			})
+
+			t.Run("dpop_jkt at authorize", func(t *testing.T) {
+				rp := newRelyingParty(t, g, "--public")
+				key, other := newDPoPKey(t, jose.ES256), newDPoPKey(t, jose.ES256)
+				b := newBrowser(t)
+				exchange := func(proofs ...string) dpopAnswer {
+					f := rp.newFlow(oauth2.SetAuthURLParam("dpop_jkt", key.thumbprint(t)))
+					code := rp.signIn(b, f, alice, alicePass)
+					return dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+						"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}, "client_id": {rp.client.ID}}, "", nil, proofs...)
+				}
+				wantOAuthError(t, "a bound code without a proof", exchange(), http.StatusBadRequest, "invalid_grant", "invalid_dpop_proof")
+				wantOAuthError(t, "a bound code with a proof of another key", exchange(other.proof(t, "POST", tokenURL, "")),
+					http.StatusBadRequest, "invalid_grant", "invalid_dpop_proof")
+				access, refresh := wantTokens(t, "a bound code with a proof of its key", exchange(key.proof(t, "POST", tokenURL, "")), "DPoP")
+				rp.remember(access, refresh)
+
+				f := rp.newFlow(oauth2.SetAuthURLParam("dpop_jkt", "not-a-thumbprint"))
+				if page, at := b.follow(f.authURL, rpRedirect); page != nil || !strings.Contains(at, "error=invalid_request") {
+					t.Errorf("a malformed dpop_jkt landed on %s, want an invalid_request redirect", at)
+				}
 			})
 
 			t.Run("confidential client", func(t *testing.T) {

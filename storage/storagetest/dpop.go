@@ -80,3 +80,18 @@ func testDPoPRotateRefreshToken(t *testing.T, s storage.Store) {
 	check(t, err)
 	wantEqual(t, "the bound access token of the rotation", gotAccess, access)
 }
+
+func testDPoPAuthRequest(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	ar := newAuthRequest("ar1", "c1", epoch())
+	ar.DPoPJKT = "jkt-a"
+	check(t, s.CreateAuthRequest(ctx, ar))
+	got, err := s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	wantEqual(t, "AuthRequestByID of a request bound to a DPoP key", got, ar)
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	got, err = s.ConsumeAuthCode(ctx, hash("code"), epoch(), nil)
+	check(t, err)
+	wantEqual(t, "ConsumeAuthCode of a request bound to a DPoP key", got, ar)
+}

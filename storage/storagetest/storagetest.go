@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DPoPTokenRoundTrip", testDPoPTokenRoundTrip},
 		{"DPoPConsumeAuthCode", testDPoPConsumeAuthCode},
 		{"DPoPRotateRefreshToken", testDPoPRotateRefreshToken},
+		{"DPoPAuthRequest", testDPoPAuthRequest},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},
