@@ -108,7 +108,7 @@ func verifyDPoPProof(proof, htm, htu, accessToken string, now time.Time) (*dpopP
 	if len(proof) > maxDPoPProofSize {
 		return nil, dpopErrorf("the proof is too large")
 	}
-	jws, err := jose.ParseSigned(proof, dpopJOSEAlgorithms)
+	jws, err := jose.ParseSignedCompact(proof, dpopJOSEAlgorithms)
 	if err != nil {
 		return nil, dpopErrorf("not a JWS signed with an accepted algorithm")
 	}
