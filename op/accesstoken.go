@@ -125,6 +125,8 @@ type accessTokenClaims struct {
 	IssuedAt int64    `json:"iat"`
 	ID       string   `json:"jti"`
 	Scope    string   `json:"scope,omitempty"`
+	// Confirmation names the key a DPoP-bound token is bound to.
+	Confirmation *dpopConfirmation `json:"cnf,omitempty"`
 }
 
 // signedAccessToken signs the JWT access token t of client c and returns
@@ -141,6 +143,7 @@ func (s *Storage) signedAccessToken(ctx context.Context, c *storage.Client, t *s
 	payload, err := json.Marshal(accessTokenClaims{
 		Issuer: s.cfg.Issuer, Expiry: t.ExpiresAt.Unix(), Audience: t.Audience, Subject: t.Subject,
 		ClientID: t.ClientID, IssuedAt: t.CreatedAt.Unix(), ID: t.ID, Scope: strings.Join(t.Scopes, " "),
+		Confirmation: confirmation(t.DPoPJKT),
 	})
 	if err != nil {
 		return "", fmt.Errorf("op: access token claims: %w", err)
@@ -182,6 +185,7 @@ func (s *Storage) unrecordedToken(ctx context.Context, c *storage.Client, req zo
 	t := &storage.AccessToken{
 		ID: unrecordedPrefix + randomID(24), ClientID: c.ID, Subject: req.GetSubject(), Scopes: req.GetScopes(),
 		Audience: s.audience(ctx), ExpiresAt: now.Add(s.cfg.AccessTokenTTL), CreatedAt: now,
+		DPoPJKT: dpopKeyFrom(ctx),
 	}
 	id, err := s.signedAccessToken(ctx, c, t)
 	if err != nil {

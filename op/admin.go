@@ -65,5 +65,10 @@ func (p *Provider) AccessToken(ctx context.Context, token string) (*storage.Acce
 	if t.Subject != subject || t.RevokedAt != nil || !p.storage.now().Before(t.ExpiresAt) {
 		return nil, ErrInactiveToken
 	}
+	if t.DPoPJKT != "" {
+		// The admin API takes bearer tokens only, and a DPoP-bound
+		// token is never one (RFC 9449 §7.2).
+		return nil, ErrInactiveToken
+	}
 	return t, nil
 }

@@ -102,7 +102,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 			return slices.Contains(corsPaths, r.URL.Path), nil
 		},
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Authorization", "Content-Type"},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "DPoP"},
 		AllowCredentials: false,
 	}
 	// zitadel verifies JWT access tokens (introspection, userinfo,
@@ -129,7 +129,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.tokenClient(bearerErrors(plainOAuth(zp))))))))
+	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.dpop(p.tokenClient(bearerErrors(plainOAuth(zp)))))))))
 	return p, nil
 }
 
@@ -326,6 +326,8 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		if claims, ok := doc["claims_supported"].([]any); ok {
 			doc["claims_supported"] = append(claims, "sid")
 		}
+		// DPoP proofs (RFC 9449 §5.1, dpop.go).
+		doc["dpop_signing_alg_values_supported"] = DPoPAlgorithms
 		body, err := json.Marshal(doc)
 		if err != nil {
 			http.Error(w, "discovery unavailable", http.StatusInternalServerError)

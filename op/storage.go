@@ -121,6 +121,10 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if len(binding) == 0 {
 		return nil, fault(ctx, errors.New("create auth request: no browser binding"))
 	}
+	jkt, err := authorizeJKT(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	ar := &storage.AuthRequest{
 		ID:                  sortableID(now),
@@ -140,6 +144,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		BindingHash:         binding,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.AuthRequestTTL),
+		DPoPJKT:             jkt,
 	}
 	if req.MaxAge != nil {
 		d := time.Duration(*req.MaxAge) * time.Second
@@ -196,6 +201,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 		tok = s.accessToken(ctx, ar.ClientID, ar.ID, req)
 		if slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) && req.GetResponseType() == oidc.ResponseTypeCode {
 			refresh, value = s.refreshFamily(req)
+			refresh.DPoPJKT = s.refreshBinding(ctx, ar.ClientID)
 		}
 		return tok, refresh
 	})
@@ -205,6 +211,9 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	}
 	if err != nil {
 		return nil, fault(ctx, fmt.Errorf("consume auth code: %w", err))
+	}
+	if err := checkCodeBinding(ctx, ar); err != nil {
+		return nil, err
 	}
 	return authRequest{r: ar, token: tok, refresh: value}, nil
 }
@@ -259,6 +268,7 @@ func (s *Storage) accessToken(ctx context.Context, clientID, grantID string, req
 		GrantID:   grantID,
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL),
 		CreatedAt: now,
+		DPoPJKT:   dpopKeyFrom(ctx),
 	}
 }
 
@@ -301,6 +311,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		if value == "" { // not created with the code's use
 			var next *storage.RefreshToken
 			next, value = s.refreshFamily(r)
+			next.DPoPJKT = s.refreshBinding(ctx, r.r.ClientID)
 			if err := s.store.CreateRefreshToken(ctx, next); err != nil {
 				return "", "", time.Time{}, fault(ctx, fmt.Errorf("create refresh token: %w", err))
 			}
@@ -322,6 +333,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 			Scopes: r.scopes, Audience: old.Audience, AMR: old.AMR, AuthTime: old.AuthTime,
 			// The family's absolute lifetime does not slide with rotation.
 			ExpiresAt: old.ExpiresAt, CreatedAt: now,
+			DPoPJKT: old.DPoPJKT,
 		}
 		// The access token goes in the rotation's commit: if either fails,
 		// the presented refresh token stays unused and the client can retry.
@@ -368,6 +380,9 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 	}
 	if u.Disabled {
 		return nil, errors.New("user disabled")
+	}
+	if err := checkRefreshBinding(ctx, t); err != nil {
+		return nil, err
 	}
 	rememberUser(ctx, u)
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil
@@ -590,6 +605,9 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 	if u == nil {
 		return errors.New("client_credentials tokens have no user")
 	}
+	if err := checkAccessBinding(ctx, t); err != nil {
+		return err
+	}
 	if !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
 		// A grant without openid is OAuth 2.0: no userinfo (OIDC Core §5.3).
 		return errors.New("access token without the openid scope")
@@ -668,6 +686,7 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	resp.Expiration = oidc.FromTime(t.ExpiresAt)
 	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
 	resp.TokenType = oidc.BearerToken
+	setDPoPIntrospection(resp, t.DPoPJKT)
 	if u != nil {
 		resp.Username = u.Email
 	}

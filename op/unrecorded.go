@@ -46,6 +46,8 @@ type unrecordedClaims struct {
 	Scope    string        `json:"scope"`
 	Expiry   int64         `json:"exp"`
 	IssuedAt int64         `json:"iat"`
+	// Confirmation names the key a DPoP-bound token is bound to.
+	Confirmation *dpopConfirmation `json:"cnf"`
 }
 
 // claimsOf returns the claims of the request's token, which zitadel has
@@ -101,6 +103,9 @@ func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.Introspec
 	resp.Expiration = oidc.FromTime(time.Unix(c.Expiry, 0))
 	resp.IssuedAt = oidc.FromTime(time.Unix(c.IssuedAt, 0))
 	resp.TokenType = oidc.BearerToken
+	if c.Confirmation != nil {
+		setDPoPIntrospection(resp, c.Confirmation.JKT)
+	}
 	return nil
 }
 

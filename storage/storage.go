@@ -100,6 +100,10 @@ type AuthRequest struct {
 
 	CreatedAt time.Time
 	ExpiresAt time.Time
+
+	// DPoPJKT is the thumbprint of the DPoP key the request's code is
+	// bound to (RFC 9449 §10); "" when it is not bound.
+	DPoPJKT string
 }
 
 // AuthCode is an issued authorization code. Only its hash is stored.
@@ -121,6 +125,9 @@ type AccessToken struct {
 	ExpiresAt time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
+	// DPoPJKT is the RFC 7638 SHA-256 thumbprint of the key the token is
+	// bound to (RFC 9449); "" for a bearer token.
+	DPoPJKT string
 }
 
 // RefreshToken is one link of a refresh-token family. Rotation marks the
@@ -140,6 +147,9 @@ type RefreshToken struct {
 	UsedAt    *time.Time
 	RevokedAt *time.Time
 	CreatedAt time.Time
+	// DPoPJKT is the thumbprint of the key a public client's refresh
+	// token is bound to (RFC 9449 §5): refreshing needs a proof of it.
+	DPoPJKT string
 }
 
 // Session is a browser's single sign-on session. ID is the SHA-256 of the

@@ -299,6 +299,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 				fmt.Fprintf(tw, "back-channel logout uri:\t%s\n", c.BackchannelLogoutURI)
 			}
 			fmt.Fprintf(tw, "consent:\t%t\n", c.Consent)
+			fmt.Fprintf(tw, "dpop-bound access tokens:\t%t\n", c.DPoPBoundAccessTokens)
 			return tw.Flush()
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
@@ -337,6 +338,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set")
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (https; http only to loopback)")
 	consent := fs.Bool("consent", false, "a third-party client: users allow it the scopes it asks for on a consent page")
+	dpop := fs.Bool("dpop", false, "access tokens must be DPoP-bound (RFC 9449): token requests without a DPoP proof are refused")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -375,6 +377,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			RequirePAR: *requirePAR,
 			BackchannelLogoutURI: *backchannel,
 			Consent: *consent,
+			DPoPBoundAccessTokens: *dpop,
 		})
 		if err != nil {
 			return cliURIError(err)
@@ -425,82 +428,79 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON (replaces the registered keys)")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set (replaces the registered keys)")
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (replaces the registered keys)")
-	var requirePAR optionalBool
-	fs.Var(&requirePAR, "require-par", "true: accept only pushed authorization requests (RFC 9126) from this client; false: plain ones too")
-	var backchannel *string
-	fs.Func("backchannel-logout-uri", "where logout tokens are posted (\"\" removes it); without --redirect-uri the redirect URIs stay", func(v string) error {
-		backchannel = &v
-		return nil
-	})
+	var settings settingsFlags
+	settings.register(fs)
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
-	keys, err := jwksFlag("clients update", *jwks, *jwksFile)
-	if err != nil {
-		return err
-	}
-	auth := *method != "" || keys != nil || *jwksURI != ""
-	if auth && len(redirects) == 0 && len(logouts) == 0 && !*clearLogouts {
-		if fs.NArg() != 1 {
-			return usageError{"clients update: expected one client id"}
-		}
-		return withService(ctx, "clients update", *config, env, func(s *adminService) error {
-			return clientsUpdateAuth(ctx, s, env, fs.Arg(0), *method, keys, *jwksURI)
-		})
-	}
-	consent := fs.Bool("consent", false, "true: a third-party client, whose users allow it its scopes on a consent page; false: a first-party one")
-	if err := parse(fs, flagsFirst(fs, args)); err != nil {
-		return err
-	}
-	consentSet := flagSet(fs, "consent")
 	if fs.NArg() != 1 {
 		return usageError{"clients update: expected one client id"}
 	}
 	id := fs.Arg(0)
-	if requirePAR.set && len(redirects) == 0 && len(logouts) == 0 && !*clearLogouts {
-		return withService(ctx, "clients update", *config, env, func(s *adminService) error {
-			c, err := s.SetClientSettings(ctx, id, clientSettings{RequirePAR: &requirePAR.value})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(env.stdout, "updated client %s\nrequire pushed authorization requests: %t\n", c.ID, c.RequirePAR)
-			return nil
-		})
+	keys, err := jwksFlag("clients update", *jwks, *jwksFile)
+	if err != nil {
+		return err
 	}
-	if len(redirects) == 0 && backchannel == nil {
-	if len(redirects) == 0 && !consentSet {
-		return usageError{"clients update: at least one --redirect-uri is required (the list replaces the current one)"}
-	}
-	if len(redirects) == 0 && (len(logouts) > 0 || *clearLogouts) {
-		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri"}
-	}
-	if *clearLogouts && len(logouts) > 0 {
+	uris := len(redirects) > 0 || len(logouts) > 0 || *clearLogouts
+	auth := *method != "" || keys != nil || *jwksURI != ""
+	set := settings.settings()
+	switch {
+	case !uris && !auth && set.empty():
+		return usageError{"clients update: nothing to change (see gatehouse clients update -h)"}
+	case uris && len(redirects) == 0:
+		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri (at least one; the list replaces the current one)"}
+	case *clearLogouts && len(logouts) > 0:
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
 	}
-	u := clientURIs{RedirectURIs: redirects, BackchannelLogoutURI: backchannel}
-	if len(logouts) > 0 || *clearLogouts {
-		l := []string(logouts)
-		u.PostLogoutRedirectURIs = &l
-	}
 	return withService(ctx, "clients update", *config, env, func(s *adminService) error {
-		if consentSet {
-			c, err := s.SetClientConsent(ctx, id, *consent)
+		// The redirect URIs, the settings and the authentication change in
+		// that order, each in one write; the URIs given are checked first,
+		// so that a refused one changes nothing.
+		c, err := s.client(ctx, id)
+		if err != nil {
+			return err
+		}
+		if uris {
+			if err := checkURIs(redirects, logouts, c.Public); err != nil {
+				return cliURIError(err)
+			}
+		}
+		if set.BackchannelLogoutURI != nil {
+			if err := checkBackchannelLogoutURI(*set.BackchannelLogoutURI); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(env.stdout, "updated client %s\n", id)
+		if uris {
+			u := clientURIs{RedirectURIs: redirects}
+			if len(logouts) > 0 || *clearLogouts {
+				l := []string(logouts)
+				u.PostLogoutRedirectURIs = &l
+			}
+			c, err := s.SetClientURIs(ctx, id, u)
+			if err != nil {
+				return cliURIError(err)
+			}
+			fmt.Fprintf(env.stdout, "redirect uris: %s\npost-logout redirect uris: %s\n",
+				strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
+		}
+		if !set.empty() {
+			c, err := s.SetClientSettings(ctx, id, set)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.stdout, "updated client %s\nconsent: %t\n", c.ID, c.Consent)
-			if len(redirects) == 0 {
-				return nil
+			if set.RequirePAR != nil {
+				fmt.Fprintf(env.stdout, "require pushed authorization requests: %t\n", c.RequirePAR)
 			}
-		}
-		c, err := s.SetClientURIs(ctx, id, u)
-		if err != nil {
-			return cliURIError(err)
-		}
-		fmt.Fprintf(env.stdout, "updated client %s\nredirect uris: %s\npost-logout redirect uris: %s\n",
-			c.ID, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
-		if c.BackchannelLogoutURI != "" {
-			fmt.Fprintf(env.stdout, "back-channel logout uri: %s\n", c.BackchannelLogoutURI)
+			if set.Consent != nil {
+				fmt.Fprintf(env.stdout, "consent: %t\n", c.Consent)
+			}
+			if set.DPoPBoundAccessTokens != nil {
+				fmt.Fprintf(env.stdout, "dpop-bound access tokens: %t\n", c.DPoPBoundAccessTokens)
+			}
+			if set.BackchannelLogoutURI != nil {
+				fmt.Fprintf(env.stdout, "back-channel logout uri: %s\n", c.BackchannelLogoutURI)
+			}
 		}
 		if auth {
 			return clientsUpdateAuth(ctx, s, env, id, *method, keys, *jwksURI)

@@ -91,7 +91,6 @@ func (a *adminAPI) routes() *chi.Mux {
 		r.Delete("/api/clients/{client_id}", a.handle(a.deleteClient))
 		r.Patch("/api/clients/{client_id}/settings", a.handle(a.updateClientSettings))
 		r.Put("/api/clients/{client_id}/redirect-uris", a.handle(a.updateClientURIs))
-		r.Put("/api/clients/{client_id}/consent", a.handle(a.updateClientConsent))
 		r.Post("/api/clients/{client_id}/secret", a.handle(a.rotateSecret))
 		r.Put("/api/clients/{client_id}/authentication", a.handle(a.updateClientAuth))
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -77,18 +75,3 @@ func checkBackchannelLogoutURI(raw string) error {
 	return nil
 }
 
-// setBackchannelLogoutURI checks uri and stores it as c's back-channel
-// logout URI ("" removes it).
-func (s *adminService) setBackchannelLogoutURI(ctx context.Context, c *storage.Client, uri string) error {
-	if err := checkBackchannelLogoutURI(uri); err != nil {
-		return err
-	}
-	c.BackchannelLogoutURI = uri
-	if err := s.store.SetClientMetadata(ctx, c, s.now()); errors.Is(err, storage.ErrNotFound) {
-		return failf(errNotFound, "no client with id %q", c.ID)
-	} else if err != nil {
-		return fmt.Errorf("update client: %w", err)
-	}
-	s.audit(ctx, "client.updated", "", c.ID, "back-channel logout URI "+uri)
-	return nil
-}

@@ -342,11 +342,11 @@ func TestBackchannelLogout(t *testing.T) {
 				adminCall(t, g, token, http.MethodPost, "/api/clients",
 					`{"name":"Bad","redirect_uris":["`+rpRedirect+`"],"backchannel_logout_uri":"http://rp.example/logout"}`).
 					wantError(t, http.StatusBadRequest, "invalid_request")
-				r = adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/redirect-uris",
-					`{"redirect_uris":["`+rpRedirect+`"],"backchannel_logout_uri":"`+recv.url("/api")+`"}`)
+				r = adminCall(t, g, token, http.MethodPatch, "/api/clients/"+c.ID+"/settings",
+					`{"backchannel_logout_uri":"`+recv.url("/api")+`"}`)
 				r.json(t, &c)
 				if r.status != http.StatusOK || c.BackchannelLogoutURI != recv.url("/api") {
-					t.Fatalf("PUT redirect-uris = %d %s", r.status, r.body)
+					t.Fatalf("PATCH settings = %d %s", r.status, r.body)
 				}
 				out := g.cli("", "clients", "update", c.ID, "--backchannel-logout-uri", recv.url("/api"))
 				if !strings.Contains(out, recv.url("/api")) {

@@ -357,13 +357,13 @@ func consentUpdate(t *testing.T, g *gatehouse, rp *relyingParty) {
 	if err := json.Unmarshal([]byte(r.body), &c); r.status != http.StatusOK || err != nil || c.Consent == nil || *c.Consent {
 		t.Errorf("GET client = %d %s, want consent false", r.status, r.body)
 	}
-	r = adminCall(t, g, token, http.MethodPut, "/api/clients/"+rp.client.ID+"/consent", `{"consent":true}`)
+	r = adminCall(t, g, token, http.MethodPatch, "/api/clients/"+rp.client.ID+"/settings", `{"consent":true}`)
 	c.Consent = nil
 	if err := json.Unmarshal([]byte(r.body), &c); r.status != http.StatusOK || err != nil || c.Consent == nil || !*c.Consent {
-		t.Errorf("PUT consent = %d %s, want consent true", r.status, r.body)
+		t.Errorf("PATCH settings = %d %s, want consent true", r.status, r.body)
 	}
-	if r := adminCall(t, g, token, http.MethodPut, "/api/clients/"+rp.client.ID+"/consent", `{}`); r.status != http.StatusBadRequest {
-		t.Errorf("PUT consent without the field = %d, want 400", r.status)
+	if r := adminCall(t, g, token, http.MethodPatch, "/api/clients/"+rp.client.ID+"/settings", `{"consent":"yes"}`); r.status != http.StatusBadRequest {
+		t.Errorf("PATCH settings with a consent that is no boolean = %d, want 400", r.status)
 	}
 	f = rp.newFlow(promptNone)
 	_, at = b.follow(f.authURL, rpRedirect)

@@ -14,6 +14,7 @@
 //	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
 //	                   | update ID --consent=true|false
 //	                   | delete ID | rotate-secret ID
+//	                   | update ID --dpop=true|false; create … --dpop (DPoP-bound access tokens)
 //	gatehouse keys     list | rotate
 //	gatehouse blocks   list | clear IP|EMAIL
 //	gatehouse audit    [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
@@ -89,6 +90,9 @@ Usage:
                                             --admin: may call the admin API (gatehouse:admin scope);
                                             --access-token-format jwt: JWT access tokens
                                             (RS256 or ES256) that APIs verify with /keys
+                     | update ID --dpop=true|false
+                                            --dpop (create, update): access tokens must be
+                                            DPoP-bound (RFC 9449)
   gatehouse keys     list | rotate
   gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
   gatehouse audit    [--user E] [--ip IP] [--type T] [--since 24h|DATE] [--limit N] [--json]

@@ -119,6 +119,9 @@ type clientView struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	// RequirePAR: authorization requests must be pushed (RFC 9126).
 	RequirePAR bool `json:"require_pushed_authorization_requests"`
+	// DPoPBoundAccessTokens: the client must bind its access tokens to a
+	// key with DPoP (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -140,6 +143,7 @@ func viewClient(c *storage.Client) clientView {
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
 		RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI,
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 }
 
@@ -198,6 +202,9 @@ type clientSpec struct {
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
 	JWKS                    json.RawMessage `json:"jwks"`
 	JWKSURI                 string          `json:"jwks_uri"`
+	// DPoPBoundAccessTokens requires DPoP proofs of the client's token
+	// requests (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 }
 
 // newClientView is a registered client with its secret, shown once.
@@ -250,6 +257,10 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if !op.IsAccessTokenFormat(format) {
 		return nil, failf(errInvalid, "access token format %q: must be opaque or jwt", format)
 	}
+	if spec.DPoPBoundAccessTokens && spec.Admin {
+		// The admin API takes bearer tokens only.
+		return nil, failf(errInvalid, "an admin client cannot require DPoP-bound access tokens (the admin API accepts bearer tokens only)")
+	}
 	if format == op.AccessTokenJWT && spec.Admin {
 		// The admin API reads opaque tokens only.
 		return nil, failf(errInvalid, "an admin client must use the opaque access token format (the admin API accepts opaque tokens only)")
@@ -272,6 +283,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 		RequirePAR:             spec.RequirePAR,
 		BackchannelLogoutURI:   spec.BackchannelLogoutURI,
 		Consent:                spec.Consent,
+		DPoPBoundAccessTokens:  spec.DPoPBoundAccessTokens,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 
@@ -357,10 +369,6 @@ func (s *adminService) Client(ctx context.Context, id string) (*clientView, erro
 type clientURIs struct {
 	RedirectURIs           []string  `json:"redirect_uris"`
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
-	// BackchannelLogoutURI, when not nil, replaces the back-channel
-	// logout URI ("" removes it); with it, nil RedirectURIs keep the
-	// current ones.
-	BackchannelLogoutURI *string `json:"backchannel_logout_uri"`
 }
 
 // SetClientURIs replaces the client's redirect URIs (and, when given, its
@@ -373,14 +381,6 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 	logouts := c.PostLogoutRedirectURIs
 	if u.PostLogoutRedirectURIs != nil {
 		logouts = *u.PostLogoutRedirectURIs
-	}
-	if u.BackchannelLogoutURI != nil {
-		if u.RedirectURIs == nil {
-			u.RedirectURIs = c.RedirectURIs
-		}
-		if err := checkBackchannelLogoutURI(*u.BackchannelLogoutURI); err != nil {
-			return nil, err
-		}
 	}
 	if len(u.RedirectURIs) == 0 && !c.Admin {
 		return nil, failf(errInvalid, "at least one redirect URI is required")
@@ -396,31 +396,6 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.UpdatedAt = nonNil(u.RedirectURIs), nonNil(logouts), now
 	s.audit(ctx, "client.updated", "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
-	if u.BackchannelLogoutURI != nil {
-		if err := s.setBackchannelLogoutURI(ctx, c, *u.BackchannelLogoutURI); err != nil {
-			return nil, err
-		}
-	}
-	v := viewClient(c)
-	return &v, nil
-}
-
-// SetClientConsent makes the client a third-party one, whose users are
-// asked for consent (on), or a first-party one (off).
-func (s *adminService) SetClientConsent(ctx context.Context, id string, on bool) (*clientView, error) {
-	c, err := s.client(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	c.Consent = on
-	if err := s.store.SetClientMetadata(ctx, c, now); errors.Is(err, storage.ErrNotFound) {
-		return nil, failf(errNotFound, "no client with id %q", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("update client: %w", err)
-	}
-	c.UpdatedAt = now
-	s.audit(ctx, "client.updated", "", id, "consent "+onOff(on))
 	v := viewClient(c)
 	return &v, nil
 }

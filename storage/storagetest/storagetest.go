@@ -92,6 +92,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"GrantConsentConcurrent", testGrantConsentConcurrent},
 		{"RevokeConsent", testRevokeConsent},
 		{"AuthRequestConsented", testAuthRequestConsented},
+		{"DPoPTokenRoundTrip", testDPoPTokenRoundTrip},
+		{"DPoPConsumeAuthCode", testDPoPConsumeAuthCode},
+		{"DPoPRotateRefreshToken", testDPoPRotateRefreshToken},
+		{"DPoPAuthRequest", testDPoPAuthRequest},
 
 		{"AuthRequestRoundTrip", testAuthRequestRoundTrip},
 		{"AuthRequestConflict", testAuthRequestConflict},

@@ -13,7 +13,7 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age_ns, login_hint,
 	ui_locales, acr_values, hint_subject, binding_hash, user_id, auth_time, amr, acr, done,
-	created_at, expires_at`
+	created_at, expires_at, dpop_jkt`
 
 func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 	var (
@@ -24,7 +24,7 @@ func scanAuthRequest(row scanner) (*storage.AuthRequest, error) {
 		&ar.ResponseType, &ar.ResponseMode, &ar.CodeChallenge, &ar.CodeChallengeMethod,
 		listCol{&ar.Prompt}, &maxAge, &ar.LoginHint, listCol{&ar.UILocales}, listCol{&ar.ACRValues},
 		&ar.HintSubject, &ar.BindingHash, stringCol{&ar.UserID}, timeCol{&ar.AuthTime},
-		listCol{&ar.AMR}, &ar.ACR, &ar.Done, timeCol{&ar.CreatedAt}, timeCol{&ar.ExpiresAt})
+		listCol{&ar.AMR}, &ar.ACR, &ar.Done, timeCol{&ar.CreatedAt}, timeCol{&ar.ExpiresAt}, &ar.DPoPJKT)
 	if err != nil {
 		return nil, err
 	}
@@ -45,12 +45,12 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) 
 	return s.write(ctx, "create auth request", false, func(ctx context.Context, q querier) error {
 		_, err := q.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-				$19, $20, $21, $22, $23, $24)`,
+				$19, $20, $21, $22, $23, $24, $25)`,
 			ar.ID, ar.ClientID, ar.RedirectURI, list(ar.Scopes), ar.State, ar.Nonce,
 			ar.ResponseType, ar.ResponseMode, ar.CodeChallenge, ar.CodeChallengeMethod,
 			list(ar.Prompt), maxAge, ar.LoginHint, list(ar.UILocales), list(ar.ACRValues),
 			ar.HintSubject, nullBytes(ar.BindingHash), nullString(ar.UserID), nullMillis(ar.AuthTime),
-			list(ar.AMR), ar.ACR, ar.Done, millis(ar.CreatedAt), millis(ar.ExpiresAt))
+			list(ar.AMR), ar.ACR, ar.Done, millis(ar.CreatedAt), millis(ar.ExpiresAt), ar.DPoPJKT)
 		if err != nil {
 			return s.fail("create auth request", err)
 		}

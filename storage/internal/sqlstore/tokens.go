@@ -92,7 +92,8 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 	return nil, storage.ErrReplayed
 }
 
-const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, expires_at, revoked_at, created_at`
+const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, expires_at, revoked_at, created_at,
+	dpop_jkt`
 
 func scanAccessToken(row scanner) (*storage.AccessToken, error) {
 	var t storage.AccessToken
@@ -105,7 +106,7 @@ func scanAccessToken(row scanner) (*storage.AccessToken, error) {
 // accessTokenDest are the scan destinations of accessTokenColumns.
 func accessTokenDest(t *storage.AccessToken) []any {
 	return []any{&t.ID, &t.ClientID, &t.Subject, listCol{&t.Scopes}, listCol{&t.Audience}, &t.GrantID,
-		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt}}
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt}, &t.DPoPJKT}
 }
 
 // accessTokenAndUser reads a user's token and the user in one join.
@@ -147,9 +148,9 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) e
 
 func (s *Store) insertAccessToken(ctx context.Context, q querier, t *storage.AccessToken) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
-		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
+		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt), t.DPoPJKT)
 	if err != nil {
 		return s.fail("create access token", err)
 	}
@@ -175,7 +176,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string, now time.Time)
 }
 
 const refreshTokenColumns = `id, hash, family_id, client_id, user_id, scopes, audience, amr, auth_time,
-	expires_at, used_at, revoked_at, created_at`
+	expires_at, used_at, revoked_at, created_at, dpop_jkt`
 
 func scanRefreshToken(row scanner) (*storage.RefreshToken, error) {
 	var t storage.RefreshToken
@@ -189,7 +190,7 @@ func scanRefreshToken(row scanner) (*storage.RefreshToken, error) {
 func refreshTokenDest(t *storage.RefreshToken) []any {
 	return []any{&t.ID, &t.Hash, &t.FamilyID, &t.ClientID, &t.UserID,
 		listCol{&t.Scopes}, listCol{&t.Audience}, listCol{&t.AMR}, timeCol{&t.AuthTime},
-		timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt}}
+		timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt}, timePtrCol{&t.RevokedAt}, timeCol{&t.CreatedAt}, &t.DPoPJKT}
 }
 
 // refreshTokenAndUser reads a refresh token and its user in one join.
@@ -218,10 +219,10 @@ type execer interface {
 
 func (s *Store) insertRefreshToken(ctx context.Context, e execer, t *storage.RefreshToken) error {
 	_, err := e.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.ID, t.Hash, t.FamilyID, t.ClientID, t.UserID,
 		list(t.Scopes), list(t.Audience), list(t.AMR), millis(t.AuthTime),
-		millis(t.ExpiresAt), ptrMillis(t.UsedAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt))
+		millis(t.ExpiresAt), ptrMillis(t.UsedAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt), t.DPoPJKT)
 	if err != nil {
 		return s.fail("create refresh token", err)
 	}
@@ -299,10 +300,11 @@ const rotateStatement = `WITH used AS (
 ), successor AS (
 	INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
 	SELECT $3::text, $4::bytea, family_id, $5::text, $6::text, $7::text, $8::text, $9::text, $10::bigint,
-		$11::bigint, $12::bigint, $13::bigint, $14::bigint FROM used
+		$11::bigint, $12::bigint, $13::bigint, $14::bigint, $24::text FROM used
 ), access AS (
 	INSERT INTO access_tokens (` + accessTokenColumns + `)
-	SELECT $15::text, $16::text, $17::text, $18::text, $19::text, family_id, $20::bigint, $21::bigint, $22::bigint
+	SELECT $15::text, $16::text, $17::text, $18::text, $19::text, family_id, $20::bigint, $21::bigint, $22::bigint,
+		$25::text
 	FROM used WHERE $23::boolean
 )
 SELECT family_id FROM used`
@@ -321,7 +323,8 @@ func (s *Store) rotateInOneStatement(ctx context.Context, oldHash []byte, next *
 		next.ID, next.Hash, next.ClientID, next.UserID, list(next.Scopes), list(next.Audience), list(next.AMR),
 		millis(next.AuthTime), millis(next.ExpiresAt), ptrMillis(next.UsedAt), ptrMillis(next.RevokedAt), millis(next.CreatedAt),
 		at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience),
-		millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), access != nil).Scan(&family)
+		millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), access != nil,
+		next.DPoPJKT, at.DPoPJKT).Scan(&family)
 	if err == nil {
 		next.FamilyID = family
 		if access != nil {
