@@ -108,50 +108,12 @@ func (p *Provider) PushedAuthorization() http.Handler {
 	return zop.NewIssuerInterceptor(p.zp.IssuerFromRequest).Handler(h)
 }
 
-// pushingClient authenticates the client of a back-channel request as the
-// token endpoint does: a confidential client with its secret, by HTTP
-// Basic (form-encoded, RFC 6749 §2.3.1) or in the body (client_secret_post),
-// not both; a public client names itself with client_id. It is the one
-// place the pushed authorization request endpoint authenticates clients,
-// to be replaced by the per-client authentication methods when those come.
+// pushingClient authenticates the client of a pushed authorization
+// request exactly as the token endpoint does (clientauth.go): with the
+// method it registered, one method per request; a public client names
+// itself with client_id.
 func (p *Provider) pushingClient(r *http.Request) (*storage.Client, error) {
-	ctx := r.Context()
-	id, secret, basic := r.BasicAuth()
-	form := r.PostForm
-	if basic {
-		id, _ = url.QueryUnescape(id)
-		secret, _ = url.QueryUnescape(secret)
-		if form.Has("client_secret") {
-			return nil, oidc.ErrInvalidRequest().WithDescription("the client authenticates with more than one method")
-		}
-		if form.Has("client_id") && form.Get("client_id") != id {
-			return nil, oidc.ErrInvalidRequest().WithDescription("client_id does not match the authenticated client")
-		}
-	} else {
-		if len(form["client_id"]) > 1 || len(form["client_secret"]) > 1 {
-			return nil, oidc.ErrInvalidRequest().WithDescription("the client's credentials are given more than once")
-		}
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	if id == "" {
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	if secret != "" {
-		return p.storage.authenticateClient(ctx, id, secret)
-	}
-	c, err := p.storage.store.ClientByID(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	if err != nil {
-		fault(ctx, err)
-		return nil, oidc.ErrServerError().WithParent(err)
-	}
-	if !c.Public {
-		// A confidential client must prove who it is.
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	return c, nil
+	return p.storage.authenticateRequest(r)
 }
 
 // validatePushed checks the authorization request form that c pushed as

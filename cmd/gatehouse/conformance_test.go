@@ -626,7 +626,7 @@ func confPostRequest(t *testing.T, e *confEnv) {
 // oidcc-server-client-secret-post: the code redeemed with the secret in the
 // body.
 func confClientSecretPost(t *testing.T, e *confEnv) {
-	post := newRelyingParty(t, e.g)
+	post := newRelyingParty(t, e.g, "--token-endpoint-auth-method", "client_secret_post")
 	post.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	b := newBrowser(t)
 	f := post.newFlow()
