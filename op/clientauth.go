@@ -155,7 +155,12 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-var errClientAuth = oidc.ErrInvalidClient().WithDescription("client authentication failed")
+// errClientAuth is the answer to credentials that do not verify, whatever
+// the reason (the log has it). A new error each time: zitadel's errors
+// are changed in place (WithParent).
+func errClientAuth() *oidc.Error {
+	return oidc.ErrInvalidClient().WithDescription("client authentication failed")
+}
 
 // authenticateRequest authenticates the client of r, whose form is
 // parsed, and returns it.
@@ -203,11 +208,11 @@ func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) 
 		tok, err := jwt.ParseSigned(raw, signatureAlgorithms(AssertionAlgorithms()))
 		if err != nil {
 			slog.InfoContext(ctx, "client assertion refused", "reason", err)
-			return nil, errClientAuth
+			return nil, errClientAuth()
 		}
 		var unverified jwt.Claims
 		if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil || unverified.Subject == "" {
-			return nil, errClientAuth
+			return nil, errClientAuth()
 		}
 		id, claims, used = unverified.Subject, tok, "jwt"
 	default:
@@ -223,7 +228,7 @@ func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) 
 	if errors.Is(err, storage.ErrNotFound) {
 		// Spend the same work as a real comparison.
 		subtle.ConstantTimeCompare(hashSecret(secret), make([]byte, sha256.Size))
-		return nil, errClientAuth
+		return nil, errClientAuth()
 	}
 	if err != nil {
 		fault(ctx, err)
@@ -239,15 +244,15 @@ func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) 
 	case used == AuthMethodBasic || used == AuthMethodPost:
 		if registered != used && registered != "" {
 			slog.InfoContext(ctx, "client authentication refused", "client_id", id, "reason", "used "+used+", registered "+registered)
-			return nil, errClientAuth
+			return nil, errClientAuth()
 		}
 		if len(c.SecretHash) != sha256.Size || subtle.ConstantTimeCompare(hashSecret(secret), c.SecretHash) != 1 {
-			return nil, errClientAuth
+			return nil, errClientAuth()
 		}
 	case used == "jwt":
 		if registered != AuthMethodPrivateKeyJWT && registered != AuthMethodSecretJWT {
 			slog.InfoContext(ctx, "client authentication refused", "client_id", id, "reason", "used a client assertion, registered "+cmpOr(registered, "legacy"))
-			return nil, errClientAuth
+			return nil, errClientAuth()
 		}
 		if err := s.verifyAssertion(ctx, c, claims, r.URL.Path); err != nil {
 			var oe *oidc.Error
@@ -255,7 +260,7 @@ func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) 
 				return nil, oe
 			}
 			slog.InfoContext(ctx, "client assertion refused", "client_id", id, "reason", err)
-			return nil, errClientAuth
+			return nil, errClientAuth()
 		}
 	default: // none
 		if registered != AuthMethodNone {
