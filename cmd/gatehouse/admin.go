@@ -425,6 +425,12 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		}
 		fmt.Fprintf(env.stdout, "updated client %s\nredirect uris: %s\npost-logout redirect uris: %s\n",
 			c.ID, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
+		if requirePAR.set {
+			if c, err = s.SetClientSettings(ctx, id, clientSettings{RequirePAR: &requirePAR.value}); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "require pushed authorization requests: %t\n", c.RequirePAR)
+		}
 		return nil
 	})
 }

@@ -305,7 +305,7 @@ func TestPAR(t *testing.T) {
 				if resp := newBrowser(t).get(strict.newFlow().authURL); !parProceeds(g, resp.Response) {
 					t.Errorf("after --require-par=false: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 				}
-				g.cli("", "clients", "update", c.ID, "--require-par")
+				g.cli("", "clients", "update", c.ID, "--redirect-uri", rpRedirect, "--require-par")
 				f = strict.newFlow()
 				paErrorAt(t, newBrowser(t).get(f.authURL), rpRedirect, "invalid_request", f.state, false)
 				if out := g.cli("", "clients", "show", c.ID); !regexp.MustCompile(`require pushed authorization requests:\s+true`).MatchString(out) {
