@@ -285,37 +285,6 @@ func TestPAR(t *testing.T) {
 				}
 			})
 
-			t.Run("required", func(t *testing.T) {
-				c := g.createClient("--name", "Strict App", "--redirect-uri", rpRedirect, "--require-par")
-				strict := &relyingParty{t: t, g: g, client: c, provider: rp.provider, verifier: rp.verifier}
-				cfg := *rp.oauth
-				cfg.ClientID, cfg.ClientSecret = c.ID, c.Secret
-				strict.oauth = &cfg
-				f := strict.newFlow()
-				resp := newBrowser(t).get(f.authURL)
-				paErrorAt(t, resp, rpRedirect, "invalid_request", f.state, false)
-				if loc := resp.Header.Get("Location"); !strings.Contains(loc, "pushed+authorization+request+required") {
-					t.Errorf("redirect %s does not say a pushed request is required", loc)
-				}
-				uri := parRequestURI(t, strict, f)
-				if resp := newBrowser(t).get(parAuthorizeURL(g, c.ID, uri, nil)); !parProceeds(g, resp.Response) {
-					t.Errorf("pushed request of the strict client: %d %s", resp.StatusCode, resp.Header.Get("Location"))
-				}
-				g.cli("", "clients", "update", c.ID, "--require-par=false")
-				if resp := newBrowser(t).get(strict.newFlow().authURL); !parProceeds(g, resp.Response) {
-					t.Errorf("after --require-par=false: %d %s", resp.StatusCode, resp.Header.Get("Location"))
-				}
-				g.cli("", "clients", "update", c.ID, "--require-par")
-				f = strict.newFlow()
-				paErrorAt(t, newBrowser(t).get(f.authURL), rpRedirect, "invalid_request", f.state, false)
-				if out := g.cli("", "clients", "show", c.ID); !regexp.MustCompile(`require pushed authorization requests:\s+true`).MatchString(out) {
-					t.Errorf("clients show does not say the client requires pushed requests:\n%s", out)
-				}
-				if _, errOut, err := g.tryCLI("", "clients", "update", c.ID, "--require-par=maybe"); err == nil || !strings.Contains(errOut, "require-par") {
-					t.Errorf("clients update --require-par=maybe: err %v, stderr %q", err, errOut)
-				}
-			})
-
 			t.Run("admin API", func(t *testing.T) {
 				token := adminToken(t, g, g.createClient("--name", "Operations", "--admin"))
 				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
@@ -365,6 +334,37 @@ func TestPAR(t *testing.T) {
 					if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
 						t.Errorf("%s /oauth/par: Access-Control-Allow-Origin %q", method, v)
 					}
+				}
+			})
+
+			t.Run("required", func(t *testing.T) {
+				c := g.createClient("--name", "Strict App", "--redirect-uri", rpRedirect, "--require-par")
+				strict := &relyingParty{t: t, g: g, client: c, provider: rp.provider, verifier: rp.verifier}
+				cfg := *rp.oauth
+				cfg.ClientID, cfg.ClientSecret = c.ID, c.Secret
+				strict.oauth = &cfg
+				f := strict.newFlow()
+				resp := newBrowser(t).get(f.authURL)
+				paErrorAt(t, resp, rpRedirect, "invalid_request", f.state, false)
+				if loc := resp.Header.Get("Location"); !strings.Contains(loc, "pushed+authorization+request+required") {
+					t.Errorf("redirect %s does not say a pushed request is required", loc)
+				}
+				uri := parRequestURI(t, strict, f)
+				if resp := newBrowser(t).get(parAuthorizeURL(g, c.ID, uri, nil)); !parProceeds(g, resp.Response) {
+					t.Errorf("pushed request of the strict client: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+				}
+				g.cli("", "clients", "update", c.ID, "--require-par=false")
+				if resp := newBrowser(t).get(strict.newFlow().authURL); !parProceeds(g, resp.Response) {
+					t.Errorf("after --require-par=false: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+				}
+				g.cli("", "clients", "update", c.ID, "--redirect-uri", rpRedirect, "--require-par")
+				f = strict.newFlow()
+				paErrorAt(t, newBrowser(t).get(f.authURL), rpRedirect, "invalid_request", f.state, false)
+				if out := g.cli("", "clients", "show", c.ID); !regexp.MustCompile(`require pushed authorization requests:\s+true`).MatchString(out) {
+					t.Errorf("clients show does not say the client requires pushed requests:\n%s", out)
+				}
+				if _, errOut, err := g.tryCLI("", "clients", "update", c.ID, "--require-par=maybe"); err == nil || !strings.Contains(errOut, "require-par") {
+					t.Errorf("clients update --require-par=maybe: err %v, stderr %q", err, errOut)
 				}
 			})
 
