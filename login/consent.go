@@ -51,6 +51,7 @@ func (h *Handler) consentGate(w http.ResponseWriter, r *http.Request, ar *storag
 		return false, err
 	}
 	if slices.Contains(ar.Prompt, "none") {
+		r, _ = h.withIP(r)
 		h.event(r.Context(), "consent.required", ar.UserID, ar.ClientID, "prompt=none")
 		h.Fail(w, r, ar.ID, "consent_required", "the user has not allowed this application")
 		return true, nil
