@@ -492,6 +492,42 @@ func TestDPoP(t *testing.T) {
 					http.StatusBadRequest, "invalid_dpop_proof", "invalid_request")
 			})
 
+			t.Run("admin API", func(t *testing.T) {
+				ops := g.createClient("--name", "Operations", "--admin")
+				token := adminToken(t, g, ops)
+				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
+					`{"name":"Bound app","redirect_uris":["https://app.example.com/cb"],"dpop_bound_access_tokens":true}`)
+				var c struct {
+					ID   string `json:"client_id"`
+					DPoP *bool  `json:"dpop_bound_access_tokens"`
+				}
+				r.json(t, &c)
+				if r.status != http.StatusCreated || c.DPoP == nil || !*c.DPoP {
+					t.Fatalf("POST /api/clients with dpop_bound_access_tokens = %d %s", r.status, r.body)
+				}
+				r = adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/dpop", `{"dpop_bound_access_tokens":false}`)
+				c.DPoP = nil
+				r.json(t, &c)
+				if r.status != http.StatusOK || c.DPoP == nil || *c.DPoP {
+					t.Errorf("PUT dpop false = %d %s", r.status, r.body)
+				}
+				adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/dpop", `{}`).wantError(t, http.StatusBadRequest, "invalid_request")
+				adminCall(t, g, token, http.MethodPut, "/api/clients/"+ops.ID+"/dpop", `{"dpop_bound_access_tokens":true}`).wantError(t, http.StatusBadRequest, "invalid_request")
+				if _, _, err := g.tryCLI("", "clients", "create", "--name", "X", "--admin", "--dpop"); err == nil {
+					t.Error("clients create --admin --dpop succeeded")
+				}
+
+				// The admin API takes bearer tokens: a DPoP-bound admin
+				// token is refused.
+				key := newDPoPKey(t, jose.ES256)
+				a := dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"client_credentials"}, "scope": {"gatehouse:admin"}},
+					"", &ops, key.proof(t, "POST", tokenURL, ""))
+				bound, _ := wantTokens(t, "an admin token with a proof", a, "DPoP")
+				if r := adminCall(t, g, bound, http.MethodGet, "/api/clients", ""); r.status != http.StatusUnauthorized {
+					t.Errorf("admin API with a DPoP-bound token as bearer = %d, want 401", r.status)
+				}
+			})
+
 			t.Run("client without DPoP", func(t *testing.T) {
 				rp := newRelyingParty(t, g)
 				f := rp.newFlow()
