@@ -475,6 +475,22 @@ func TestDPoP(t *testing.T) {
 				}
 			})
 
+			t.Run("JWT client_credentials token", func(t *testing.T) {
+				svc := g.createClient("--name", "JWT service", "--grant", "client_credentials", "--access-token-format", "jwt")
+				key := newDPoPKey(t, jose.EdDSA)
+				a := dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"client_credentials"}}, "", &svc,
+					key.proof(t, "POST", tokenURL, ""))
+				access, _ := wantTokens(t, "client_credentials with a proof", a, "DPoP")
+				parseAccessToken(t, g, access)
+				if got, want := cnfJKT(t, access), key.thumbprint(t); got != want {
+					t.Errorf("cnf.jkt = %q, want %q", got, want)
+				}
+				in := dpopCall(t, http.MethodPost, g.base+"/oauth/introspect", url.Values{"token": {access}}, "", &svc)
+				if cnf, _ := in.json["cnf"].(map[string]any); in.json["active"] != true || in.json["token_type"] != "DPoP" || cnf["jkt"] != key.thumbprint(t) {
+					t.Errorf("introspection = %s", in.raw)
+				}
+			})
+
 			t.Run("client that requires DPoP", func(t *testing.T) {
 				svc := g.createClient("--name", "Bound", "--grant", "client_credentials", "--dpop")
 				form := url.Values{"grant_type": {"client_credentials"}}
