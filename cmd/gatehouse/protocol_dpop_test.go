@@ -566,6 +566,14 @@ func TestDPoP(t *testing.T) {
 					t.Errorf("userinfo with an unbound token as DPoP = %d %q", a.status, a.header.Values("WWW-Authenticate"))
 				}
 			})
+
+			// Neither proofs nor tokens reach the log: every JWS (a proof,
+			// a JWT access token, an ID token) starts with eyJ, the
+			// base64url of '{"'.
+			if logs := g.output(); strings.Contains(logs, "eyJ") {
+				i := strings.Index(logs, "eyJ")
+				t.Errorf("the log contains a JWS: …%.60s…", logs[max(0, i-40):])
+			}
 		})
 	}
 }
