@@ -475,6 +475,22 @@ func TestDPoP(t *testing.T) {
 				}
 			})
 
+			t.Run("JWT client_credentials token", func(t *testing.T) {
+				svc := g.createClient("--name", "JWT service", "--grant", "client_credentials", "--access-token-format", "jwt")
+				key := newDPoPKey(t, jose.EdDSA)
+				a := dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"client_credentials"}}, "", &svc,
+					key.proof(t, "POST", tokenURL, ""))
+				access, _ := wantTokens(t, "client_credentials with a proof", a, "DPoP")
+				parseAccessToken(t, g, access)
+				if got, want := cnfJKT(t, access), key.thumbprint(t); got != want {
+					t.Errorf("cnf.jkt = %q, want %q", got, want)
+				}
+				in := dpopCall(t, http.MethodPost, g.base+"/oauth/introspect", url.Values{"token": {access}}, "", &svc)
+				if cnf, _ := in.json["cnf"].(map[string]any); in.json["active"] != true || in.json["token_type"] != "DPoP" || cnf["jkt"] != key.thumbprint(t) {
+					t.Errorf("introspection = %s", in.raw)
+				}
+			})
+
 			t.Run("client that requires DPoP", func(t *testing.T) {
 				svc := g.createClient("--name", "Bound", "--grant", "client_credentials", "--dpop")
 				form := url.Values{"grant_type": {"client_credentials"}}
@@ -490,6 +506,42 @@ func TestDPoP(t *testing.T) {
 				g.cli("", "clients", "update", "--dpop=true", svc.ID)
 				wantOAuthError(t, "no proof once DPoP is on again", dpopCall(t, http.MethodPost, tokenURL, form, "", &svc),
 					http.StatusBadRequest, "invalid_dpop_proof", "invalid_request")
+			})
+
+			t.Run("admin API", func(t *testing.T) {
+				ops := g.createClient("--name", "Operations", "--admin")
+				token := adminToken(t, g, ops)
+				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
+					`{"name":"Bound app","redirect_uris":["https://app.example.com/cb"],"dpop_bound_access_tokens":true}`)
+				var c struct {
+					ID   string `json:"client_id"`
+					DPoP *bool  `json:"dpop_bound_access_tokens"`
+				}
+				r.json(t, &c)
+				if r.status != http.StatusCreated || c.DPoP == nil || !*c.DPoP {
+					t.Fatalf("POST /api/clients with dpop_bound_access_tokens = %d %s", r.status, r.body)
+				}
+				r = adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/dpop", `{"dpop_bound_access_tokens":false}`)
+				c.DPoP = nil
+				r.json(t, &c)
+				if r.status != http.StatusOK || c.DPoP == nil || *c.DPoP {
+					t.Errorf("PUT dpop false = %d %s", r.status, r.body)
+				}
+				adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/dpop", `{}`).wantError(t, http.StatusBadRequest, "invalid_request")
+				adminCall(t, g, token, http.MethodPut, "/api/clients/"+ops.ID+"/dpop", `{"dpop_bound_access_tokens":true}`).wantError(t, http.StatusBadRequest, "invalid_request")
+				if _, _, err := g.tryCLI("", "clients", "create", "--name", "X", "--admin", "--dpop"); err == nil {
+					t.Error("clients create --admin --dpop succeeded")
+				}
+
+				// The admin API takes bearer tokens: a DPoP-bound admin
+				// token is refused.
+				key := newDPoPKey(t, jose.ES256)
+				a := dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"client_credentials"}, "scope": {"gatehouse:admin"}},
+					"", &ops, key.proof(t, "POST", tokenURL, ""))
+				bound, _ := wantTokens(t, "an admin token with a proof", a, "DPoP")
+				if r := adminCall(t, g, bound, http.MethodGet, "/api/clients", ""); r.status != http.StatusUnauthorized {
+					t.Errorf("admin API with a DPoP-bound token as bearer = %d, want 401", r.status)
+				}
 			})
 
 			t.Run("client without DPoP", func(t *testing.T) {
@@ -514,6 +566,14 @@ func TestDPoP(t *testing.T) {
 					t.Errorf("userinfo with an unbound token as DPoP = %d %q", a.status, a.header.Values("WWW-Authenticate"))
 				}
 			})
+
+			// Neither proofs nor tokens reach the log: every JWS (a proof,
+			// a JWT access token, an ID token) starts with eyJ, the
+			// base64url of '{"'.
+			if logs := g.output(); strings.Contains(logs, "eyJ") {
+				i := strings.Index(logs, "eyJ")
+				t.Errorf("the log contains a JWS: …%.60s…", logs[max(0, i-40):])
+			}
 		})
 	}
 }
