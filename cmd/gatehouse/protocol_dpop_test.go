@@ -521,14 +521,14 @@ func TestDPoP(t *testing.T) {
 				if r.status != http.StatusCreated || c.DPoP == nil || !*c.DPoP {
 					t.Fatalf("POST /api/clients with dpop_bound_access_tokens = %d %s", r.status, r.body)
 				}
-				r = adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/dpop", `{"dpop_bound_access_tokens":false}`)
+				r = adminCall(t, g, token, http.MethodPatch, "/api/clients/"+c.ID+"/settings", `{"dpop_bound_access_tokens":false}`)
 				c.DPoP = nil
 				r.json(t, &c)
 				if r.status != http.StatusOK || c.DPoP == nil || *c.DPoP {
-					t.Errorf("PUT dpop false = %d %s", r.status, r.body)
+					t.Errorf("PATCH settings dpop false = %d %s", r.status, r.body)
 				}
-				adminCall(t, g, token, http.MethodPut, "/api/clients/"+c.ID+"/dpop", `{}`).wantError(t, http.StatusBadRequest, "invalid_request")
-				adminCall(t, g, token, http.MethodPut, "/api/clients/"+ops.ID+"/dpop", `{"dpop_bound_access_tokens":true}`).wantError(t, http.StatusBadRequest, "invalid_request")
+				adminCall(t, g, token, http.MethodPatch, "/api/clients/"+c.ID+"/settings", `{}`).wantError(t, http.StatusBadRequest, "invalid_request")
+				adminCall(t, g, token, http.MethodPatch, "/api/clients/"+ops.ID+"/settings", `{"dpop_bound_access_tokens":true}`).wantError(t, http.StatusBadRequest, "invalid_request")
 				if _, _, err := g.tryCLI("", "clients", "create", "--name", "X", "--admin", "--dpop"); err == nil {
 					t.Error("clients create --admin --dpop succeeded")
 				}
