@@ -236,10 +236,22 @@ func TestPAR(t *testing.T) {
 						t.Errorf("%s: WWW-Authenticate %q", tc.name, resp.header.Get("WWW-Authenticate"))
 					}
 				}
-				// client_secret_post works as well as Basic.
+				// Only the method the client registered: rp's is
+				// client_secret_basic, so the secret in the body fails, and
+				// with Basic too it is two methods.
 				resp := parPush(t, g, withValues(form, "client_id", rp.client.ID, "client_secret", rp.client.Secret), "", "")
+				if resp.status != http.StatusUnauthorized || resp.body["error"] != "invalid_client" {
+					t.Errorf("client_secret_post by a client_secret_basic client: %d %v, want 401 invalid_client", resp.status, resp.body)
+				}
+				resp = parPush(t, g, withValues(form, "client_id", rp.client.ID, "client_secret", rp.client.Secret), rp.client.ID, rp.client.Secret)
+				if resp.status != http.StatusBadRequest || resp.body["error"] != "invalid_request" {
+					t.Errorf("Basic and client_secret_post at once: %d %v, want 400 invalid_request", resp.status, resp.body)
+				}
+				post := newRelyingParty(t, g, "--token-endpoint-auth-method", "client_secret_post")
+				postForm := parFlowParams(t, post.newFlow())
+				resp = parPush(t, g, withValues(postForm, "client_id", post.client.ID, "client_secret", post.client.Secret), "", "")
 				if resp.status != http.StatusCreated {
-					t.Errorf("client_secret_post: %d %v, want 201", resp.status, resp.body)
+					t.Errorf("client_secret_post by a client_secret_post client: %d %v, want 201", resp.status, resp.body)
 				}
 				// The secret is not kept with the request.
 				if strings.Contains(g.output(), rp.client.Secret) {
