@@ -374,9 +374,9 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
 			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
-			RequirePAR: *requirePAR,
-			BackchannelLogoutURI: *backchannel,
-			Consent: *consent,
+			RequirePAR:            *requirePAR,
+			BackchannelLogoutURI:  *backchannel,
+			Consent:               *consent,
 			DPoPBoundAccessTokens: *dpop,
 		})
 		if err != nil {

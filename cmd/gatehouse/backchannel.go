@@ -74,4 +74,3 @@ func checkBackchannelLogoutURI(raw string) error {
 	}
 	return nil
 }
-

@@ -14,7 +14,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
-	"golang.org/x/oauth2"
 	"golang.org/x/text/language"
 )
 
@@ -29,35 +28,71 @@ type confEnv struct {
 	*tfEnv
 	rp2       *relyingParty // the suite's "client2"
 	verifiers sync.Map      // state → PKCE verifier of requests made by confPKCE
+	// mode is the response_mode the authorization requests ask for: ""
+	// (the query) or "form_post" (the Form Post plan).
+	mode string
 }
 
-func confStart(t *testing.T, backend string) *confEnv {
+func confStart(t *testing.T, backend, mode string) *confEnv {
 	t.Helper()
-	e := &confEnv{tfEnv: tfStart(t, databaseURL(t, backend))}
+	e := &confEnv{tfEnv: tfStart(t, databaseURL(t, backend)), mode: mode}
 	e.g.createUser(alice, "Alice Liddell", alicePass)
 	e.rp2 = newRelyingParty(t, e.g)
 	return e
 }
 
 // authorizeLogin sends the browser to the authorization endpoint with
-// params (client_id, redirect_uri and response_type added unless given),
-// signs in if the login page shows, and returns the parameters of the
-// authorization response and whether the login page was shown.
+// params (client_id, redirect_uri, response_type and the env's
+// response_mode added unless given), signs in if the login page shows, and
+// returns the parameters of the authorization response and whether the
+// login page was shown.
 func (e *confEnv) authorizeLogin(t *testing.T, b *browser, params url.Values) (url.Values, bool) {
 	t.Helper()
-	q := url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"}}
+	q := e.query(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"}})
 	for k, v := range params {
 		q[k] = v
 	}
 	page, at := b.follow(e.g.base+"/authorize?"+q.Encode(), rpRedirect)
-	shown := page != nil
-	if page != nil {
+	return e.finish(t, b, page, at)
+}
+
+// query adds the env's response_mode to q.
+func (e *confEnv) query(q url.Values) url.Values {
+	if e.mode != "" {
+		q.Set("response_mode", e.mode)
+	}
+	return q
+}
+
+// finish completes an authorization request whose answer so far is page
+// (nil once it redirected to the client, at at): it signs in if the login
+// page shows, and returns the authorization response's parameters and
+// whether the login page was shown.
+func (e *confEnv) finish(t *testing.T, b *browser, page *response, at string) (url.Values, bool) {
+	t.Helper()
+	shown := page != nil && strings.Contains(page.body, `autocomplete="current-password"`)
+	if shown {
 		page, at = e.login(t, b, page, at)
+	}
+	return e.responseOf(t, page, at), shown
+}
+
+// responseOf returns the parameters of an authorization response: the
+// query of a redirect to the client (page nil, at its URL) or, in
+// form_post mode, the fields of the page that posts them (checked by
+// fpParse: a form to the redirect URI, under its CSP, without scripts).
+func (e *confEnv) responseOf(t *testing.T, page *response, at string) url.Values {
+	t.Helper()
+	if e.mode == "form_post" {
+		if page == nil {
+			t.Fatalf("a form_post request was answered with a redirect to %s", at)
+		}
+		return fpParse(t, page, rpRedirect).fields
 	}
 	if page != nil {
 		t.Fatalf("the authorization request ended on %s (%d):\n%s", at, page.StatusCode, page.body)
 	}
-	return responseParams(t, at), shown
+	return responseParams(t, at)
 }
 
 // login fills the password form on page and follows on; it returns the page
@@ -166,59 +201,76 @@ func (e *confEnv) userinfoURL(t *testing.T) string {
 	return doc.UserinfoEndpoint
 }
 
-func TestConformanceBasicOP(t *testing.T) {
+// confModule is one module of a conformance test plan.
+type confModule struct {
+	name string
+	fn   func(*testing.T, *confEnv)
+}
+
+// basicModules are the modules of the Basic OP plan
+// (oidcc-basic-certification-test-plan); the Form Post plan
+// (oidcc-formpost-basic-certification-test-plan) runs them with
+// response_mode=form_post.
+var basicModules = []confModule{
+	{"oidcc-server", confServer},
+	{"oidcc-response-type-missing", confResponseTypeMissing},
+	{"oidcc-idtoken-signature", confIDTokenSignature},
+	{"oidcc-idtoken-unsigned", confIDTokenUnsigned},
+	{"oidcc-userinfo-get", confUserinfoGet},
+	{"oidcc-userinfo-post-header", confUserinfoPostHeader},
+	{"oidcc-userinfo-post-body", confUserinfoPostBody},
+	{"oidcc-ensure-request-without-nonce-succeeds-for-code-flow", confWithoutNonce},
+	{"oidcc-scope-profile", confScope("openid profile", "name")},
+	{"oidcc-scope-email", confScope("openid email", "email", "email_verified")},
+	{"oidcc-scope-address", confUnofferedScope("address")},
+	{"oidcc-scope-phone", confUnofferedScope("phone")},
+	{"oidcc-scope-all", confScope("openid profile email address phone", "name", "email", "email_verified")},
+	{"oidcc-alternate-happy-flow", confAlternateHappyFlow},
+	{"oidcc-display-page", confDisplay("page")},
+	{"oidcc-display-popup", confDisplay("popup")},
+	{"oidcc-prompt-login", confPromptLogin},
+	{"oidcc-prompt-none-not-logged-in", confPromptNoneNotLoggedIn},
+	{"oidcc-prompt-none-logged-in", confPromptNoneLoggedIn},
+	{"oidcc-max-age-1", confMaxAge1},
+	{"oidcc-max-age-10000", confMaxAge10000},
+	{"oidcc-ensure-request-with-unknown-parameter-succeeds", confUnknownParameter},
+	{"oidcc-id-token-hint", confIDTokenHint},
+	{"oidcc-login-hint", confNoError(url.Values{"login_hint": {alice}})},
+	{"oidcc-ui-locales", confNoError(url.Values{"ui_locales": {"ru"}})},
+	{"oidcc-claims-locales", confNoError(url.Values{"claims_locales": {"se"}})},
+	{"oidcc-ensure-request-with-acr-values-succeeds", confACRValues},
+	{"oidcc-codereuse", confCodeReuse},
+	{"oidcc-codereuse-30seconds", confCodeReuse30Seconds},
+	{"oidcc-ensure-registered-redirect-uri", confRegisteredRedirectURI},
+	{"oidcc-ensure-post-request-succeeds", confPostRequest},
+	{"oidcc-server-client-secret-post", confClientSecretPost},
+	{"oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported", confRequestURI},
+	{"oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported", confRequestObject},
+	{"oidcc-claims-essential", confClaimsEssential},
+	{"oidcc-ensure-request-object-with-redirect-uri", confRequestObjectRedirectURI},
+	{"oidcc-refresh-token", confRefreshToken},
+	{"oidcc-ensure-request-with-valid-pkce-succeeds", confValidPKCE},
+}
+
+// runConformance runs modules on a fresh server per backend whose
+// authorization requests ask for mode.
+func runConformance(t *testing.T, mode string, modules []confModule) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := confStart(t, backend)
-			for _, m := range []struct {
-				name string
-				fn   func(*testing.T, *confEnv)
-			}{
-				{"oidcc-server", confServer},
-				{"oidcc-response-type-missing", confResponseTypeMissing},
-				{"oidcc-idtoken-signature", confIDTokenSignature},
-				{"oidcc-idtoken-unsigned", confIDTokenUnsigned},
-				{"oidcc-userinfo-get", confUserinfoGet},
-				{"oidcc-userinfo-post-header", confUserinfoPostHeader},
-				{"oidcc-userinfo-post-body", confUserinfoPostBody},
-				{"oidcc-ensure-request-without-nonce-succeeds-for-code-flow", confWithoutNonce},
-				{"oidcc-scope-profile", confScope("openid profile", "name")},
-				{"oidcc-scope-email", confScope("openid email", "email", "email_verified")},
-				{"oidcc-scope-address", confUnofferedScope("address")},
-				{"oidcc-scope-phone", confUnofferedScope("phone")},
-				{"oidcc-scope-all", confScope("openid profile email address phone", "name", "email", "email_verified")},
-				{"oidcc-alternate-happy-flow", confAlternateHappyFlow},
-				{"oidcc-display-page", confDisplay("page")},
-				{"oidcc-display-popup", confDisplay("popup")},
-				{"oidcc-prompt-login", confPromptLogin},
-				{"oidcc-prompt-none-not-logged-in", confPromptNoneNotLoggedIn},
-				{"oidcc-prompt-none-logged-in", confPromptNoneLoggedIn},
-				{"oidcc-max-age-1", confMaxAge1},
-				{"oidcc-max-age-10000", confMaxAge10000},
-				{"oidcc-ensure-request-with-unknown-parameter-succeeds", confUnknownParameter},
-				{"oidcc-id-token-hint", confIDTokenHint},
-				{"oidcc-login-hint", confNoError(url.Values{"login_hint": {alice}})},
-				{"oidcc-ui-locales", confNoError(url.Values{"ui_locales": {"ru"}})},
-				{"oidcc-claims-locales", confNoError(url.Values{"claims_locales": {"se"}})},
-				{"oidcc-ensure-request-with-acr-values-succeeds", confACRValues},
-				{"oidcc-codereuse", confCodeReuse},
-				{"oidcc-codereuse-30seconds", confCodeReuse30Seconds},
-				{"oidcc-ensure-registered-redirect-uri", confRegisteredRedirectURI},
-				{"oidcc-ensure-post-request-succeeds", confPostRequest},
-				{"oidcc-server-client-secret-post", confClientSecretPost},
-				{"oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported", confRequestURI},
-				{"oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported", confRequestObject},
-				{"oidcc-claims-essential", confClaimsEssential},
-				{"oidcc-ensure-request-object-with-redirect-uri", confRequestObjectRedirectURI},
-				{"oidcc-refresh-token", confRefreshToken},
-				{"oidcc-ensure-request-with-valid-pkce-succeeds", confValidPKCE},
-			} {
+			e := confStart(t, backend, mode)
+			for _, m := range modules {
 				t.Run(m.name, func(t *testing.T) { m.fn(t, e) })
 			}
 		})
 	}
 }
+
+func TestConformanceBasicOP(t *testing.T) { runConformance(t, "", basicModules) }
+
+// TestConformanceFormPostBasicOP runs the Basic OP modules with every
+// authorization response delivered as a form post.
+func TestConformanceFormPostBasicOP(t *testing.T) { runConformance(t, "form_post", basicModules) }
 
 // oidcc-server: the happy code flow with state and nonce; a valid ID token;
 // userinfo works.
@@ -247,12 +299,17 @@ func confServer(t *testing.T, e *confEnv) {
 // page), never a code.
 func confResponseTypeMissing(t *testing.T, e *confEnv) {
 	b := newBrowser(t)
-	q := url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {"rt-missing"}}
+	q := e.query(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {"rt-missing"}})
 	resp := b.get(e.g.base + "/authorize?" + q.Encode())
-	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("GET /authorize without response_type = %d, want a redirect with the error", resp.StatusCode)
+	var params url.Values
+	if e.mode == "form_post" {
+		params = e.responseOf(t, resp, "")
+	} else {
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("GET /authorize without response_type = %d, want a redirect with the error", resp.StatusCode)
+		}
+		params = responseParams(t, redirectTarget(resp))
 	}
-	params := responseParams(t, redirectTarget(resp))
 	if err := params.Get("error"); err != "invalid_request" && err != "unsupported_response_type" {
 		t.Errorf("error = %q, want invalid_request or unsupported_response_type (%v)", err, params)
 	}
@@ -386,14 +443,11 @@ func confAlternateHappyFlow(t *testing.T, e *confEnv) {
 	raw := "state=alt&scope=" + url.QueryEscape("email profile openid") + "&code_challenge_method=S256&nonce=alt-nonce" +
 		"&redirect_uri=" + url.QueryEscape(rpRedirect) + "&code_challenge=" + challenge +
 		"&response_type=code&client_id=" + url.QueryEscape(e.rp.client.ID)
+	if e.mode != "" {
+		raw = "response_mode=" + e.mode + "&" + raw
+	}
 	page, at := b.follow(e.g.base+"/authorize?"+raw, rpRedirect)
-	if page != nil {
-		page, at = e.login(t, b, page, at)
-	}
-	if page != nil {
-		t.Fatalf("ended on %s: %d", at, page.StatusCode)
-	}
-	params := responseParams(t, at)
+	params, _ := e.finish(t, b, page, at)
 	if params.Get("state") != "alt" || params.Get("code") == "" {
 		t.Fatalf("response %v", params)
 	}
@@ -408,8 +462,8 @@ func confAlternateHappyFlow(t *testing.T, e *confEnv) {
 func confDisplay(display string) func(*testing.T, *confEnv) {
 	return func(t *testing.T, e *confEnv) {
 		b := newBrowser(t)
-		q := url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"},
-			"scope": {"openid"}, "state": {"d"}, "display": {display}}
+		q := e.query(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"},
+			"scope": {"openid"}, "state": {"d"}, "display": {display}})
 		_, challenge := pkce()
 		q.Set("code_challenge", challenge)
 		q.Set("code_challenge_method", "S256")
@@ -590,8 +644,8 @@ func confCodeReuse30Seconds(t *testing.T, e *confEnv) {
 // gets an error page, no redirect.
 func confRegisteredRedirectURI(t *testing.T, e *confEnv) {
 	b := newBrowser(t)
-	q := e.confPKCE(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect + "/" + randomString()},
-		"response_type": {"code"}, "scope": {"openid"}})
+	q := e.confPKCE(e.query(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect + "/" + randomString()},
+		"response_type": {"code"}, "scope": {"openid"}}))
 	resp := b.get(e.g.base + "/authorize?" + q.Encode())
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 		t.Errorf("an unregistered redirect_uri = %d (Location %q), want 400 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
@@ -605,20 +659,15 @@ func confRegisteredRedirectURI(t *testing.T, e *confEnv) {
 // POST (OIDC Core §3.1.2.1).
 func confPostRequest(t *testing.T, e *confEnv) {
 	b := newBrowser(t)
-	q := e.confPKCE(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"},
-		"scope": {"openid"}, "nonce": {"post-nonce"}})
+	q := e.confPKCE(e.query(url.Values{"client_id": {e.rp.client.ID}, "redirect_uri": {rpRedirect}, "response_type": {"code"},
+		"scope": {"openid"}, "nonce": {"post-nonce"}}))
 	resp := b.post(e.g.base+"/authorize", q)
 	if resp.StatusCode < 300 || resp.StatusCode >= 400 {
 		t.Fatalf("POST /authorize = %d:\n%s", resp.StatusCode, resp.body)
 	}
 	page, at := b.follow(redirectTarget(resp), rpRedirect)
-	if page != nil {
-		page, at = e.login(t, b, page, at)
-	}
-	if page != nil {
-		t.Fatalf("ended on %s (%d)", at, page.StatusCode)
-	}
-	if _, claims := confRedeem(t, e, responseParams(t, at)); claims["nonce"] != "post-nonce" {
+	params, _ := e.finish(t, b, page, at)
+	if _, claims := confRedeem(t, e, params); claims["nonce"] != "post-nonce" {
 		t.Errorf("nonce = %v", claims["nonce"])
 	}
 }
@@ -627,10 +676,17 @@ func confPostRequest(t *testing.T, e *confEnv) {
 // body.
 func confClientSecretPost(t *testing.T, e *confEnv) {
 	post := newRelyingParty(t, e.g, "--token-endpoint-auth-method", "client_secret_post")
-	post.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
-	b := newBrowser(t)
-	f := post.newFlow()
-	post.exchange(post.signIn(b, f, alice, alicePass), f)
+	params, _ := e.authorizeLogin(t, newBrowser(t), e.confPKCE(url.Values{"client_id": {post.client.ID}, "scope": {"openid"}}))
+	v, _ := e.verifiers.LoadAndDelete(params.Get("state"))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {params.Get("code")}, "redirect_uri": {rpRedirect},
+		"code_verifier": {v.(string)}, "client_id": {post.client.ID}, "client_secret": {post.client.Secret}}
+	status, body := post.postJSON(post.provider.Endpoint().TokenURL, form, "", "")
+	if status != http.StatusOK {
+		t.Fatalf("the exchange with client_secret_post = %d %v", status, body)
+	}
+	if idt, _, _ := confIDToken(t, post, body); !slices.Contains(idt.Audience, post.client.ID) {
+		t.Errorf("aud %v", idt.Audience)
+	}
 }
 
 // The request_uri and request parameters: not offered, so refused with the
@@ -822,7 +878,7 @@ func TestConformanceRPInitiatedLogout(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := confStart(t, backend)
+			e := confStart(t, backend, "")
 			// signedIn returns a browser signed in at e and its raw ID token.
 			signedIn := func(t *testing.T) (*browser, string) {
 				b := newBrowser(t)
@@ -947,6 +1003,81 @@ func TestConformanceRPInitiatedLogout(t *testing.T) {
 				if !signedOut(t, b) {
 					t.Error("still signed in")
 				}
+			})
+		})
+	}
+}
+
+// TestConformanceBackchannelLogout does what the OpenID Foundation's
+// back-channel logout plan (oidcc-backchannel-rp-initiated-logout-
+// certification-test-plan) does: the relying party ends the session with
+// RP-initiated logout and must receive a valid logout token at its
+// back-channel logout URI, whatever its endpoint answers.
+func TestConformanceBackchannelLogout(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := confStart(t, backend, "")
+			recv := newBCReceiver(t)
+			rp := newRelyingParty(t, e.g, "--backchannel-logout-uri", recv.url("/rp"))
+			// logout ends b's session with its ID token as hint and checks
+			// the redirect back to the client with state.
+			logout := func(t *testing.T, b *browser, raw string) {
+				t.Helper()
+				u := e.g.base + "/end_session?" + url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {rpLogout}, "state": {"bc-state"}}.Encode()
+				if _, at := b.follow(u, rpLogout); !strings.HasPrefix(at, rpLogout) || !strings.Contains(at, "state=bc-state") {
+					t.Fatalf("end_session ended at %s, want %s with state", at, rpLogout)
+				}
+			}
+			signedOut := func(t *testing.T, b *browser) {
+				t.Helper()
+				params, _ := e.authorizeLogin(t, b, e.confPKCE(url.Values{"client_id": {rp.client.ID}, "scope": {"openid"}, "prompt": {"none"}}))
+				if params.Get("error") != "login_required" {
+					t.Errorf("prompt=none after the logout = %v, want login_required", params)
+				}
+			}
+
+			t.Run("oidcc-backchannel-rp-initiated-logout-discovery-endpoint-verification", func(t *testing.T) {
+				doc := discoveryDoc(t, e.g)
+				if doc["backchannel_logout_supported"] != true || doc["backchannel_logout_session_supported"] != true {
+					t.Errorf("backchannel_logout_supported %v, backchannel_logout_session_supported %v; want true",
+						doc["backchannel_logout_supported"], doc["backchannel_logout_session_supported"])
+				}
+				if v, _ := doc["end_session_endpoint"].(string); v == "" {
+					t.Error("no end_session_endpoint")
+				}
+				if claims, _ := doc["claims_supported"].([]any); !slices.Contains(claims, any("sid")) {
+					t.Errorf("claims_supported %v lacks sid", claims)
+				}
+			})
+			t.Run("oidcc-backchannel-rp-initiated-logout", func(t *testing.T) {
+				b := newBrowser(t)
+				raw, sub, sid := bcSignIn(t, rp, b, alice, alicePass)
+				n := len(recv.tokens("/rp"))
+				logout(t, b, raw)
+				verifyLogoutToken(t, e.g, recv.wait("/rp", n+1), rp.client.ID, sub, sid, 0)
+				signedOut(t, b)
+			})
+			t.Run("oidcc-backchannel-rp-initiated-logout-rp-answers-an-error", func(t *testing.T) {
+				// The client's endpoint fails once: the user's logout does
+				// not wait for it, and the token comes again later.
+				b := newBrowser(t)
+				raw, sub, sid := bcSignIn(t, rp, b, alice, alicePass)
+				recv.mu.Lock()
+				recv.failNext["/rp"] = 1
+				recv.mu.Unlock()
+				n := len(recv.tokens("/rp"))
+				start := time.Now()
+				logout(t, b, raw)
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("the logout took %v with a failing back-channel endpoint", d)
+				}
+				first := recv.wait("/rp", n+1)
+				verifyLogoutToken(t, e.g, first, rp.client.ID, sub, sid, 0)
+				e.advance(5 * time.Minute)
+				again := recv.wait("/rp", n+2)
+				verifyLogoutToken(t, e.g, again, rp.client.ID, sub, sid, 5*time.Minute)
+				signedOut(t, b)
 			})
 		})
 	}

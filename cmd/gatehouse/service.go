@@ -107,7 +107,7 @@ type clientView struct {
 	SigningAlgorithm       string    `json:"signing_algorithm"`
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri"`
-	Consent                bool      `json:"consent"`             // a third-party client: users consent to its scopes
+	Consent                bool      `json:"consent"` // a third-party client: users consent to its scopes
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
 
@@ -141,8 +141,8 @@ func viewClient(c *storage.Client) clientView {
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
-		RequirePAR: c.RequirePAR,
-		BackchannelLogoutURI: c.BackchannelLogoutURI,
+		RequirePAR:            c.RequirePAR,
+		BackchannelLogoutURI:  c.BackchannelLogoutURI,
 		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 }
