@@ -19,6 +19,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 )
 
 // bcEvent is the member of a logout token's events claim.
@@ -192,10 +193,10 @@ func verifyLogoutTokenOf(t *testing.T, issuer, jwksURL, raw, clientID, sub, sid 
 
 // bcSignIn signs email in at rp in b and returns the raw ID token, its sub
 // and its sid (checked to be there).
-func bcSignIn(t *testing.T, rp *relyingParty, b *browser, email, pass string) (raw, sub, sid string) {
+func bcSignIn(t *testing.T, rp *relyingParty, b *browser, email, pass string, opts ...oauth2.AuthCodeOption) (raw, sub, sid string) {
 	t.Helper()
 	rp.t = t
-	f := rp.newFlow()
+	f := rp.newFlow(opts...)
 	tok, idt, _ := rp.exchange(rp.signIn(b, f, email, pass), f)
 	var c struct {
 		SID string `json:"sid"`
@@ -275,6 +276,36 @@ func TestBackchannelLogout(t *testing.T) {
 				verifyLogoutToken(t, g, recv.wait("/a", 1), rpA.client.ID, sub, sid, 0)
 				recv.quiet("/b", nb)
 				recv.quiet("/a", 1)
+			})
+
+			t.Run("a new sign-in in the browser continues the session", func(t *testing.T) {
+				g.createUser("again@example.com", "Again", alicePass)
+				b := newBrowser(t)
+				_, sub, sid := bcSignIn(t, rpA, b, "again@example.com", alicePass)
+				na, nb := len(recv.tokens("/a")), len(recv.tokens("/b"))
+				cookie := func() string {
+					u, _ := url.Parse(g.base)
+					for _, c := range b.c.Jar.Cookies(u) {
+						if c.Name == "gh_session" {
+							return c.Value
+						}
+					}
+					return ""
+				}
+				before := cookie()
+				// prompt=login: the password again, and a new session
+				// (no fixation) that keeps the sid.
+				rawB, _, sidB := bcSignIn(t, rpB, b, "again@example.com", alicePass, oauth2.SetAuthURLParam("prompt", "login"))
+				if after := cookie(); before == "" || after == "" || after == before {
+					t.Fatalf("session cookie %q, then %q: want a new session", before, after)
+				}
+				if sidB != sid {
+					t.Errorf("sid after a new sign-in in the same browser = %q, want %q", sidB, sid)
+				}
+				recv.quiet("/a", na)
+				endSession(t, g, b, rawB)
+				verifyLogoutToken(t, g, recv.wait("/a", na+1), rpA.client.ID, sub, sid, 0)
+				verifyLogoutToken(t, g, recv.wait("/b", nb+1), rpB.client.ID, sub, sid, 0)
 			})
 
 			t.Run("confirmation page", func(t *testing.T) {

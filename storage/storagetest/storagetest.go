@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseJTIConcurrent", testUseJTIConcurrent},
 		{"BackchannelEndSession", testBackchannelEndSession},
 		{"BackchannelEndUserSessions", testBackchannelEndUserSessions},
+		{"BackchannelReplaceSession", testBackchannelReplaceSession},
 		{"BackchannelClaim", testBackchannelClaim},
 		{"BackchannelClaimConcurrent", testBackchannelClaimConcurrent},
 
