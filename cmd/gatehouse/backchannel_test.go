@@ -191,6 +191,22 @@ func verifyLogoutTokenOf(t *testing.T, issuer, jwksURL, raw, clientID, sub, sid 
 	return c
 }
 
+// waitSample waits until g's metric key has the value want.
+func waitSample(t *testing.T, g *gatehouse, key string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, _ := scrapeMetrics(t, g)
+		if s[key] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 20s, want %v", key, s[key], want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // bcSignIn signs email in at rp in b and returns the raw ID token, its sub
 // and its sid (checked to be there).
 func bcSignIn(t *testing.T, rp *relyingParty, b *browser, email, pass string, opts ...oauth2.AuthCodeOption) (raw, sub, sid string) {
@@ -410,12 +426,15 @@ func TestBackchannelLogout(t *testing.T) {
 				recv.failNext["/retry"] = 2
 				recv.mu.Unlock()
 				endSession(t, g, b, raw)
+				retried := `gatehouse_backchannel_logout_deliveries_total{result="retried"}`
 				recv.wait("/retry", 1)
 				// Not before its back-off: 10s after the first failure.
 				recv.quiet("/retry", 1)
+				waitSample(t, g, retried, before[retried]+1)
 				e.advance(11 * time.Second)
 				recv.wait("/retry", 2)
 				recv.quiet("/retry", 2) // then 30s
+				waitSample(t, g, retried, before[retried]+2)
 				e.advance(31 * time.Second)
 				verifyLogoutToken(t, g, recv.wait("/retry", 3), rpR.client.ID, sub, sid, time.Until(e.now()))
 				recv.quiet("/retry", 3)
@@ -441,7 +460,10 @@ func TestBackchannelLogout(t *testing.T) {
 				endSession(t, g, b, raw)
 				recv.wait("/down", 1)
 				// 10s, 30s, 1.5m, 4.5m, 13.5m, 40.5m, 2h, then no more.
+				retried := `gatehouse_backchannel_logout_deliveries_total{result="retried"}`
 				for i, d := range []time.Duration{10, 30, 90, 270, 810, 2430, 7200} {
+					// The clock moves once the failure is rescheduled.
+					waitSample(t, g, retried, before[retried]+float64(i+1))
 					e.advance(d*time.Second + time.Second)
 					recv.wait("/down", i+2)
 				}
