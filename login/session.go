@@ -102,13 +102,11 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
 
 // startSession replaces the browser's session with a new one for u, so no
 // session id survives a sign-in (no fixation), and gives the browser its
-// device cookie for u (device.go).
+// device cookie for u (device.go). A new session of the same user
+// continues the old one (its clients and sid, for back-channel logout);
+// another user's old session ends.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string) (*storage.Session, error) {
-	if old := h.SessionID(r); old != "" {
-		if err := h.Store.DeleteSession(r.Context(), old); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
-		}
-	}
+	old := h.SessionID(r)
 	now := h.Now()
 	value := newSecret()
 	s := &storage.Session{
@@ -125,6 +123,11 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 	}
 	if err := h.Store.CreateSession(r.Context(), s); err != nil {
 		return nil, err
+	}
+	if old != "" {
+		if err := h.Store.ReplaceSession(r.Context(), old, s.ID, now); err != nil {
+			return nil, err
+		}
 	}
 	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
 	h.setDevice(w, u)

@@ -18,8 +18,10 @@ type SessionGrant struct {
 }
 
 // LogoutDelivery is a logout token waiting to be sent to a client's
-// back-channel logout URI: the session SessionID of user UserID ended.
+// back-channel logout URI: a session of user UserID ended.
 type LogoutDelivery struct {
+	// SessionID is the session the ended session's sid derives from: its
+	// own id, or the first of the sessions it continued (ReplaceSession).
 	SessionID     string
 	ClientID      string
 	UserID        string
@@ -35,9 +37,17 @@ type BackchannelStore interface {
 	// AddSessionGrant records g; a grant already recorded is left as it
 	// is. ErrNotFound if the session or the client does not exist.
 	AddSessionGrant(ctx context.Context, g *SessionGrant) error
-	// GrantSession returns the id of the session grantID was completed in;
-	// ErrNotFound when there is none (any more).
+	// GrantSession returns the id the sid of the session grantID was
+	// completed in derives from (see ReplaceSession); ErrNotFound when
+	// there is no such session (any more).
 	GrantSession(ctx context.Context, grantID string) (string, error)
+	// ReplaceSession removes the session oldID, which the browser's new
+	// session newID replaces, in one transaction. When both belong to the
+	// same user the new session continues the old one: it takes its
+	// grants and the id its sid derives from, and nobody is told;
+	// otherwise the old session ends as with EndSession. An unknown
+	// oldID changes nothing.
+	ReplaceSession(ctx context.Context, oldID, newID string, now time.Time) error
 
 	// EndSession deletes the session id and, in the same transaction,
 	// queues a logout delivery, due at now, for every client that signed

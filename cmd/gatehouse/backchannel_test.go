@@ -19,6 +19,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 )
 
 // bcEvent is the member of a logout token's events claim.
@@ -190,12 +191,28 @@ func verifyLogoutTokenOf(t *testing.T, issuer, jwksURL, raw, clientID, sub, sid 
 	return c
 }
 
+// waitSample waits until g's metric key has the value want.
+func waitSample(t *testing.T, g *gatehouse, key string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, _ := scrapeMetrics(t, g)
+		if s[key] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 20s, want %v", key, s[key], want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // bcSignIn signs email in at rp in b and returns the raw ID token, its sub
 // and its sid (checked to be there).
-func bcSignIn(t *testing.T, rp *relyingParty, b *browser, email, pass string) (raw, sub, sid string) {
+func bcSignIn(t *testing.T, rp *relyingParty, b *browser, email, pass string, opts ...oauth2.AuthCodeOption) (raw, sub, sid string) {
 	t.Helper()
 	rp.t = t
-	f := rp.newFlow()
+	f := rp.newFlow(opts...)
 	tok, idt, _ := rp.exchange(rp.signIn(b, f, email, pass), f)
 	var c struct {
 		SID string `json:"sid"`
@@ -275,6 +292,36 @@ func TestBackchannelLogout(t *testing.T) {
 				verifyLogoutToken(t, g, recv.wait("/a", 1), rpA.client.ID, sub, sid, 0)
 				recv.quiet("/b", nb)
 				recv.quiet("/a", 1)
+			})
+
+			t.Run("a new sign-in in the browser continues the session", func(t *testing.T) {
+				g.createUser("again@example.com", "Again", alicePass)
+				b := newBrowser(t)
+				_, sub, sid := bcSignIn(t, rpA, b, "again@example.com", alicePass)
+				na, nb := len(recv.tokens("/a")), len(recv.tokens("/b"))
+				cookie := func() string {
+					u, _ := url.Parse(g.base)
+					for _, c := range b.c.Jar.Cookies(u) {
+						if c.Name == "gh_session" {
+							return c.Value
+						}
+					}
+					return ""
+				}
+				before := cookie()
+				// prompt=login: the password again, and a new session
+				// (no fixation) that keeps the sid.
+				rawB, _, sidB := bcSignIn(t, rpB, b, "again@example.com", alicePass, oauth2.SetAuthURLParam("prompt", "login"))
+				if after := cookie(); before == "" || after == "" || after == before {
+					t.Fatalf("session cookie %q, then %q: want a new session", before, after)
+				}
+				if sidB != sid {
+					t.Errorf("sid after a new sign-in in the same browser = %q, want %q", sidB, sid)
+				}
+				recv.quiet("/a", na)
+				endSession(t, g, b, rawB)
+				verifyLogoutToken(t, g, recv.wait("/a", na+1), rpA.client.ID, sub, sid, 0)
+				verifyLogoutToken(t, g, recv.wait("/b", nb+1), rpB.client.ID, sub, sid, 0)
 			})
 
 			t.Run("confirmation page", func(t *testing.T) {
@@ -379,12 +426,15 @@ func TestBackchannelLogout(t *testing.T) {
 				recv.failNext["/retry"] = 2
 				recv.mu.Unlock()
 				endSession(t, g, b, raw)
+				retried := `gatehouse_backchannel_logout_deliveries_total{result="retried"}`
 				recv.wait("/retry", 1)
 				// Not before its back-off: 10s after the first failure.
 				recv.quiet("/retry", 1)
+				waitSample(t, g, retried, before[retried]+1)
 				e.advance(11 * time.Second)
 				recv.wait("/retry", 2)
 				recv.quiet("/retry", 2) // then 30s
+				waitSample(t, g, retried, before[retried]+2)
 				e.advance(31 * time.Second)
 				verifyLogoutToken(t, g, recv.wait("/retry", 3), rpR.client.ID, sub, sid, time.Until(e.now()))
 				recv.quiet("/retry", 3)
@@ -410,7 +460,10 @@ func TestBackchannelLogout(t *testing.T) {
 				endSession(t, g, b, raw)
 				recv.wait("/down", 1)
 				// 10s, 30s, 1.5m, 4.5m, 13.5m, 40.5m, 2h, then no more.
+				retried := `gatehouse_backchannel_logout_deliveries_total{result="retried"}`
 				for i, d := range []time.Duration{10, 30, 90, 270, 810, 2430, 7200} {
+					// The clock moves once the failure is rescheduled.
+					waitSample(t, g, retried, before[retried]+float64(i+1))
 					e.advance(d*time.Second + time.Second)
 					recv.wait("/down", i+2)
 				}

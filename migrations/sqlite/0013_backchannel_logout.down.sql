@@ -1,2 +1,3 @@
 DROP TABLE logout_deliveries;
+DROP TABLE session_sids;
 DROP TABLE session_grants;

@@ -14,11 +14,20 @@ CREATE TABLE session_grants (
 ) STRICT;
 CREATE INDEX session_grants_session_id ON session_grants (session_id);
 
+-- A new sign-in in a browser replaces its session (no fixation); when the
+-- user is the same, the new session continues the old one: it takes its
+-- grants and keeps its sid, which derives from the first session of the
+-- line (sid_source). Sessions without a row are the first of theirs.
+CREATE TABLE session_sids (
+    session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+    sid_source TEXT NOT NULL
+) STRICT;
+
 -- Logout tokens waiting to be sent: one per ended session and client. The
 -- token is built when it is sent, from the client, the user and the
--- session's sid; no secret is kept here. A replica claims a row by
--- setting locked_until (a lease), then deletes it or moves
--- next_attempt_at on.
+-- session's sid (session_id is its sid_source); no secret is kept here.
+-- A replica claims a row by setting locked_until (a lease), then deletes
+-- it or moves next_attempt_at on.
 CREATE TABLE logout_deliveries (
     session_id      TEXT NOT NULL,
     client_id       TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,

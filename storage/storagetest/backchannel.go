@@ -124,6 +124,56 @@ func testBackchannelEndUserSessions(t *testing.T, s storage.Store) {
 	}
 }
 
+func testBackchannelReplaceSession(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	backchannelFixture(t, s)
+	now := epoch()
+	wantGrant := func(grant, want string) {
+		t.Helper()
+		got, err := s.GrantSession(ctx, grant)
+		check(t, err)
+		if got != want {
+			t.Fatalf("GrantSession(%s) = %q, want %q", grant, got, want)
+		}
+	}
+	// A new sign-in of u1 in s1's browser: s4 continues s1, twice over.
+	check(t, s.CreateSession(ctx, newSession("s4", "u1", now)))
+	check(t, s.ReplaceSession(ctx, "s1", "s4", now))
+	check(t, s.CreateSession(ctx, newSession("s5", "u1", now)))
+	check(t, s.ReplaceSession(ctx, "s4", "s5", now))
+	for _, id := range []string{"s1", "s4"} {
+		_, err := s.SessionByID(ctx, id, now)
+		wantErr(t, "SessionByID of a replaced session", err, storage.ErrNotFound)
+	}
+	wantGrant("g1", "s1")
+	check(t, s.AddSessionGrant(ctx, &storage.SessionGrant{GrantID: "g5", SessionID: "s5", ClientID: "b", UserID: "u1", CreatedAt: now}))
+	wantGrant("g5", "s1")
+	if n, err := s.CountLogoutDeliveries(ctx); err != nil || n != 0 {
+		t.Fatalf("CountLogoutDeliveries after a continuation = %d, %v; want 0", n, err)
+	}
+	check(t, s.EndSession(ctx, "s5", now))
+	got := drain(t, s, now)
+	if len(got) != 2 || got["a"].SessionID != "s1" || got["b"].SessionID != "s1" {
+		t.Fatalf("deliveries = %v, want a's and b's, both for s1's sid", got)
+	}
+
+	// Another user signs in in s2's browser: s2 ends.
+	check(t, s.CreateUser(ctx, newUser("u2", "u2@example.com", now)))
+	check(t, s.CreateSession(ctx, newSession("s6", "u2", now)))
+	check(t, s.ReplaceSession(ctx, "s2", "s6", now))
+	got = drain(t, s, now)
+	if len(got) != 1 || got["b"].SessionID != "s2" || got["b"].UserID != "u1" {
+		t.Fatalf("deliveries = %v, want b's for s2 of u1", got)
+	}
+	_, err := s.GrantSession(ctx, "g4")
+	wantErr(t, "GrantSession of an ended session's grant", err, storage.ErrNotFound)
+	// An old session already gone changes nothing.
+	check(t, s.ReplaceSession(ctx, "gone", "s6", now))
+	if _, err := s.SessionByID(ctx, "s6", now); err != nil {
+		t.Fatalf("s6: %v", err)
+	}
+}
+
 func testBackchannelClaim(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	backchannelFixture(t, s)

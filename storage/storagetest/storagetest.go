@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"PushedRequestConcurrent", testPushedRequestConcurrent},
 		{"BackchannelEndSession", testBackchannelEndSession},
 		{"BackchannelEndUserSessions", testBackchannelEndUserSessions},
+		{"BackchannelReplaceSession", testBackchannelReplaceSession},
 		{"BackchannelClaim", testBackchannelClaim},
 		{"BackchannelClaimConcurrent", testBackchannelClaimConcurrent},
 		{"ConsentGrants", testConsentGrants},

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,10 +20,13 @@ func (s *Store) AddSessionGrant(ctx context.Context, g *storage.SessionGrant) er
 	return nil
 }
 
-// GrantSession returns the session the grant grantID was completed in.
+// GrantSession returns the id the sid of the session the grant grantID was
+// completed in derives from.
 func (s *Store) GrantSession(ctx context.Context, grantID string) (string, error) {
 	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT session_id FROM session_grants WHERE grant_id = $1`, grantID).Scan(&id)
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(ss.sid_source, g.session_id) FROM session_grants g
+		LEFT JOIN session_sids ss ON ss.session_id = g.session_id
+		WHERE g.grant_id = $1`, grantID).Scan(&id)
 	if err != nil {
 		return "", s.fail("grant session", err)
 	}
@@ -34,10 +38,11 @@ func (s *Store) GrantSession(ctx context.Context, grantID string) (string, error
 // sessions table, aliased se) selects. It runs before the sessions are
 // deleted, whose grants go with them.
 const queueLogouts = `INSERT INTO logout_deliveries (session_id, client_id, user_id, next_attempt_at, created_at)
-	SELECT DISTINCT g.session_id, g.client_id, se.user_id, CAST($1 AS BIGINT), CAST($1 AS BIGINT)
+	SELECT DISTINCT COALESCE(ss.sid_source, se.id), g.client_id, se.user_id, CAST($1 AS BIGINT), CAST($1 AS BIGINT)
 	FROM sessions se
 	JOIN session_grants g ON g.session_id = se.id
 	JOIN clients c ON c.id = g.client_id
+	LEFT JOIN session_sids ss ON ss.session_id = se.id
 	WHERE c.backchannel_logout_uri <> '' AND `
 
 // EndSession deletes the session id and queues its logout deliveries, in
@@ -49,6 +54,41 @@ func (s *Store) EndSession(ctx context.Context, id string, now time.Time) error 
 			return s.fail(op, err)
 		}
 		return s.execOneOn(ctx, tx, op, `DELETE FROM sessions WHERE id = $1`, id)
+	})
+}
+
+// ReplaceSession removes the session oldID that newID replaces: newID
+// continues it when both are the same user's, else oldID ends.
+func (s *Store) ReplaceSession(ctx context.Context, oldID, newID string, now time.Time) error {
+	const op = "replace session"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		var same bool
+		err := tx.QueryRowContext(ctx, `SELECT o.user_id = n.user_id FROM sessions o, sessions n
+			WHERE o.id = $1 AND n.id = $2`+s.d.LockRow, oldID, newID).Scan(&same)
+		if err != nil {
+			err = s.fail(op, err)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		if !same {
+			if _, err := tx.ExecContext(ctx, queueLogouts+`se.id = $2 ON CONFLICT DO NOTHING`, millis(now), oldID); err != nil {
+				return s.fail(op, err)
+			}
+			return s.execOneOn(ctx, tx, op, `DELETE FROM sessions WHERE id = $1`, oldID)
+		}
+		for _, q := range []string{
+			`INSERT INTO session_sids (session_id, sid_source)
+				SELECT CAST($2 AS TEXT), COALESCE((SELECT sid_source FROM session_sids WHERE session_id = $1), CAST($1 AS TEXT)) WHERE true
+				ON CONFLICT (session_id) DO NOTHING`,
+			`UPDATE session_grants SET session_id = $2 WHERE session_id = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, oldID, newID); err != nil {
+				return s.fail(op, err)
+			}
+		}
+		return s.execOneOn(ctx, tx, op, `DELETE FROM sessions WHERE id = $1`, oldID)
 	})
 }
 
