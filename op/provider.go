@@ -182,11 +182,11 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 }
 
 // tokenClient keeps the token of introspection and revocation requests in
-// the context, records the client_id of token requests there, so
-// that the ID token is signed with the client's algorithm, and
-// authenticates confidential clients before an authorization code is
-// looked up: zitadel consumes the code first, and a caller without the
-// secret must not be able to burn someone else's code.
+// the context, and records the client_id of token requests there, so that
+// the ID token is signed with the client's algorithm. The client has
+// authenticated by then (clientAuth, which runs first, before zitadel can
+// consume an authorization code): a confidential client comes as HTTP
+// Basic with its id, a public one with client_id.
 func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") {
@@ -202,7 +202,7 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id, secret, basic := r.BasicAuth()
+		id, _, basic := r.BasicAuth()
 		if err := r.ParseForm(); err != nil {
 			next.ServeHTTP(w, r) // zitadel reports the malformed body
 			return
@@ -219,22 +219,14 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		if basic {
 			// RFC 6749 §2.3.1: the credentials are form-encoded.
 			id, _ = url.QueryUnescape(id)
-			secret, _ = url.QueryUnescape(secret)
 		} else {
-			id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+			id = r.PostForm.Get("client_id")
 		}
 		if id == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx := withClientID(r.Context(), id)
-		if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) && secret != "" {
-			if _, err := p.storage.authenticateClient(ctx, id, secret); err != nil {
-				zop.RequestError(w, r.WithContext(ctx), err, nil)
-				return
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(withClientID(r.Context(), id)))
 	})
 }
 

@@ -3,7 +3,6 @@ package op
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -534,23 +533,6 @@ func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, _ string) err
 		return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 	}
 	return nil
-}
-
-func (s *Storage) authenticateClient(ctx context.Context, id, secret string) (*storage.Client, error) {
-	c, err := s.store.ClientByID(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		// Spend the same work as a real comparison.
-		subtle.ConstantTimeCompare(hashSecret(secret), make([]byte, sha256.Size))
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	if err != nil {
-		fault(ctx, err)
-		return nil, oidc.ErrServerError().WithParent(err)
-	}
-	if c.Public || len(c.SecretHash) != sha256.Size || subtle.ConstantTimeCompare(hashSecret(secret), c.SecretHash) != 1 {
-		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
-	}
-	return c, nil
 }
 
 // ClientCredentials authenticates a confidential client for the
