@@ -323,7 +323,7 @@ func confResponseTypeMissing(t *testing.T, e *confEnv) {
 func confIDTokenSignature(t *testing.T, e *confEnv) {
 	body, _ := e.confFlow(t, newBrowser(t), nil)
 	_, _, raw := confIDToken(t, e.rp, body)
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA, jose.PS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA, jose.PS256})
 	if err != nil {
 		t.Fatal(err)
 	}
