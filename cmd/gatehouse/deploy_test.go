@@ -253,6 +253,7 @@ type dockerfile struct {
 	cmd        []string
 	expose     []string
 	volumes    []string
+	env        map[string]string
 	healthy    bool // has a HEALTHCHECK
 }
 
@@ -262,7 +263,7 @@ func readDockerfile(t *testing.T) dockerfile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := dockerfile{args: map[string]string{}}
+	d := dockerfile{args: map[string]string{}, env: map[string]string{}}
 	var lines []string
 	var cont strings.Builder
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -309,6 +310,9 @@ func readDockerfile(t *testing.T) dockerfile {
 			d.expose = append(d.expose, strings.Fields(rest)...)
 		case "VOLUME":
 			d.volumes = append(d.volumes, jsonArray(rest)...)
+		case "ENV":
+			k, v, _ := strings.Cut(rest, "=")
+			d.env[k] = v
 		case "HEALTHCHECK":
 			d.healthy = true
 		}
@@ -375,6 +379,15 @@ func TestDeployDockerfile(t *testing.T) {
 	if len(d.cmd) != 3 || d.cmd[0] != "serve" || d.cmd[1] != "--config" {
 		t.Fatalf("CMD %q: want serve --config FILE", d.cmd)
 	}
+	// CLI commands run in the container (docker exec) read the same file.
+	if d.env["GATEHOUSE_CONFIG"] != d.cmd[2] {
+		t.Errorf("ENV GATEHOUSE_CONFIG=%s, want %s, the file CMD serves with", d.env["GATEHOUSE_CONFIG"], d.cmd[2])
+	}
+	for k := range d.env {
+		if k != "GATEHOUSE_CONFIG" && strings.HasPrefix(k, "GATEHOUSE_") {
+			t.Errorf("ENV %s in the image would override the key in any config file mounted over the image's", k)
+		}
+	}
 
 	// The config the image carries loads, and its port and data
 	// directory are the image's.
@@ -414,8 +427,8 @@ func TestDeployDockerfile(t *testing.T) {
 			if i := slices.Index(c.Args, "--config"); i < 0 || i+1 >= len(c.Args) || c.Args[i+1] != d.cmd[2] {
 				t.Errorf("%s container %s: args %q, want --config %s", name, c.Name, c.Args, d.cmd[2])
 			}
-			if *pod.SecurityContext.RunAsUser != u {
-				t.Errorf("%s runs as %d, the image as %d", name, *pod.SecurityContext.RunAsUser, u)
+			if ru := pod.SecurityContext.RunAsUser; ru == nil || *ru != u {
+				t.Errorf("%s does not run as the image's user %d", name, u)
 			}
 		}
 	}
