@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ import (
 // the user signs in again, the refresh token issued before the backup
 // still refreshes (though the old server rotated it after the backup: the
 // backup is the database as it was), and a user created after the backup
-// is not there.
+// is not there. Under another key file the backup does not serve at all.
 func TestBackupRestore(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -93,6 +94,17 @@ func TestBackupRestore(t *testing.T) {
 	if err := os.WriteFile(restored, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Without its key file the backup is no good: the server refuses to
+	// start on signing keys it cannot open.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	noKey := exec.CommandContext(ctx, binary, "serve")
+	noKey.Env = withEnv(g.env, "GATEHOUSE_DATABASE_URL=sqlite:"+restored,
+		"GATEHOUSE_SECRETS_KEY_FILE="+filepath.Join(t.TempDir(), "another.key"))
+	if out, err := noKey.CombinedOutput(); err == nil || !strings.Contains(string(out), "secrets.key_file") {
+		t.Fatalf("serve on the backup with another key file: %v\n%s", err, out)
+	}
+
 	g2 := &gatehouse{t: t, base: g.base, admin: g.admin, env: withEnv(g.env, "GATEHOUSE_DATABASE_URL=sqlite:"+restored)}
 	g2.start()
 
