@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -776,5 +777,79 @@ func TestDeploySystemd(t *testing.T) {
 		t.Errorf("systemd-analyze security: exposure %s, want at most 2 (OK)\n%s", m[1], out)
 	} else {
 		t.Logf("systemd-analyze security: exposure %s", m[1])
+	}
+}
+
+// TestDeployImage builds the image and runs it as the Dockerfile's README
+// says: read-only root, data on a volume. It needs a working container
+// runtime and GATEHOUSE_TEST_DOCKER=1 (building downloads the Go image and
+// the modules); it is skipped otherwise.
+func TestDeployImage(t *testing.T) {
+	if os.Getenv("GATEHOUSE_TEST_DOCKER") != "1" {
+		t.Skip("GATEHOUSE_TEST_DOCKER=1 builds and runs the image")
+	}
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatal("GATEHOUSE_TEST_DOCKER=1 but no docker command")
+	}
+	if out, err := exec.Command(docker, "info").CombinedOutput(); err != nil {
+		t.Fatalf("GATEHOUSE_TEST_DOCKER=1 but docker does not work: %v\n%.500s", err, out)
+	}
+	dockerRun := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(docker, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	tag := "gatehouse-test:" + strings.ToLower(randomString())
+	build := exec.Command(docker, "build", "-f", filepath.Join("cmd", "gatehouse", deployDir, "Dockerfile"), "-t", tag, ".")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(docker, "image", "rm", "-f", tag).Run() })
+	if user := dockerRun("image", "inspect", "-f", "{{.Config.User}}", tag); user != readDockerfile(t).user {
+		t.Errorf("the image runs as %q", user)
+	}
+
+	addr := freeAddr(t) // a loopback port of this machine
+	volume := "gatehouse-test-" + strings.ToLower(randomString())
+	id := dockerRun("run", "-d", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges",
+		"-p", addr+":8080", "-v", volume+":/var/lib/gatehouse", "-e", "GATEHOUSE_ISSUER=http://"+addr, tag)
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command(docker, "logs", id).CombinedOutput()
+			t.Logf("container logs:\n%s", out)
+		}
+		exec.Command(docker, "rm", "-f", id).Run()
+		exec.Command(docker, "volume", "rm", "-f", volume).Run()
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container is not ready after 60 s: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The CLI in the container reads the image's config: the database
+	// on the volume, backed up onto it.
+	dockerRun("exec", id, "gatehouse", "users", "list")
+	if out := dockerRun("exec", id, "gatehouse", "backup", "/var/lib/gatehouse/backup.db"); !strings.Contains(out, "backed up /var/lib/gatehouse/gatehouse.db") {
+		t.Errorf("gatehouse backup in the container printed %q", out)
+	}
+	// SIGTERM: the server drains and exits 0 (docker stop).
+	dockerRun("stop", "-t", "45", id)
+	if code := dockerRun("inspect", "-f", "{{.State.ExitCode}}", id); code != "0" {
+		t.Errorf("the container exited %s after docker stop, want 0", code)
 	}
 }
