@@ -247,7 +247,13 @@ func asNobody(t *testing.T, env []string, db string) cliUser {
 			t.Fatal(err)
 		}
 	}
-	return cliUser{env: env, cred: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	cred := &syscall.Credential{Uid: nobody, Gid: nobody}
+	probe := exec.Command(binary, "version")
+	probe.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Skipf("the binary does not run as nobody here (a directory above the temporary ones is closed?): %v %s", err, out)
+	}
+	return cliUser{env: env, cred: cred}
 }
 
 // withEnv returns env with the variables of set (KEY=value) replacing
