@@ -18,6 +18,7 @@
 //	gatehouse keys     list | rotate
 //	gatehouse blocks   list | clear IP|EMAIL
 //	gatehouse audit    [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
+//	gatehouse backup   [--config FILE] FILE
 //	gatehouse proxy    --listen ADDR --backend URL [--backend URL…]
 //	gatehouse version
 //
@@ -97,6 +98,9 @@ Usage:
   gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
   gatehouse audit    [--user E] [--ip IP] [--type T] [--since 24h|DATE] [--limit N] [--json]
                                             audit events, newest first
+  gatehouse backup   [--config FILE] FILE   copy the SQLite database to a new FILE while
+                                            it serves (PostgreSQL: use pg_dump); keep
+                                            secrets.key_file with the copy
   gatehouse proxy    [--listen 127.0.0.1:8080] --backend URL [--backend URL...]
                                             round-robin over ready replicas, to try
                                             several on one machine (make cluster)
@@ -128,6 +132,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return runBlocks(ctx, rest, env)
 	case "audit":
 		return runAudit(ctx, rest, env)
+	case "backup":
+		return runBackup(ctx, rest, env)
 	case "proxy":
 		return runProxy(ctx, rest, env)
 	case "version", "--version":

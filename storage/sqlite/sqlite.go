@@ -26,7 +26,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -134,14 +133,9 @@ func Migrate(ctx context.Context, url string) error {
 // dataSource turns a database URL into a modernc.org/sqlite data source
 // name, creating the directory of the file.
 func dataSource(url string) (string, error) {
-	path := strings.TrimPrefix(url, "sqlite:")
-	switch {
-	case path == "":
-		return "", errors.New("sqlite: empty database path")
-	case path == ":memory:" || strings.HasPrefix(path, "file:"):
-		return "", fmt.Errorf("sqlite: %q: want a file path, as in sqlite:data/gatehouse.db", url)
-	case strings.Contains(path, "?"):
-		return "", fmt.Errorf("sqlite: %q: the path must not contain '?'", url)
+	path, err := filePath(url)
+	if err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return "", fmt.Errorf("sqlite: %w", err)

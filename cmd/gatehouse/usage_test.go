@@ -1,0 +1,54 @@
+package main
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestUsageListsEveryCommand checks that `gatehouse help` and the package
+// documentation list every command that run dispatches.
+func TestUsageListsEveryCommand(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "main.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commands []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		fn, ok := n.(*ast.FuncDecl)
+		if !ok || fn.Name.Name != "run" {
+			return true
+		}
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CaseClause); ok {
+				for _, e := range c.List {
+					if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						if s, _ := strconv.Unquote(lit.Value); !strings.HasPrefix(s, "-") {
+							commands = append(commands, s)
+						}
+					}
+				}
+			}
+			return true
+		})
+		return false
+	})
+	if len(commands) < 10 {
+		t.Fatalf("found only the commands %v in run", commands)
+	}
+	doc := f.Doc.Text()
+	for _, c := range commands {
+		re := regexp.MustCompile(`(?m)^\s*gatehouse ` + regexp.QuoteMeta(c) + `\b`)
+		if !re.MatchString(usage) {
+			t.Errorf("gatehouse help does not list %q", c)
+		}
+		if c != "help" && !re.MatchString(doc) {
+			t.Errorf("the package documentation does not list %q", c)
+		}
+	}
+}
