@@ -240,7 +240,7 @@ func TestClientsUpdateCLI(t *testing.T) {
 				code int
 				want string
 			}{
-				{[]string{c.ID}, 2, "at least one --redirect-uri"},
+				{[]string{c.ID}, 2, "nothing to change: give at least one --redirect-uri"},
 				{[]string{c.ID, "--redirect-uri", "https://app.example.com/cb#frag"}, 2, "--redirect-uri"},
 				{[]string{c.ID, "--redirect-uri", "http://app.example.com/cb"}, 2, "http is allowed only for loopback"},
 				{[]string{c.ID, "--redirect-uri", "https://app.example.com/cb", "--post-logout-redirect-uri", "ftp://x/"}, 2, "--post-logout-redirect-uri"},
