@@ -29,7 +29,8 @@ demo: build ## Serve with a demo user, client and app: open http://localhost:808
 # :8080 with cmd/gatehouse/deploy/haproxy.cfg (statistics page on
 # http://127.0.0.1:8404/stats). Ctrl-C stops all three. A replica may be
 # killed (kill -9) or drained (kill -TERM) to watch HAProxy take it out of
-# rotation; if HAProxy exits, the replicas are stopped too.
+# rotation; HAProxy runs in the foreground, and when it exits the replicas
+# are stopped too.
 CLUSTER_DEFAULT_DB := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 HAPROXY_CONFIG     := cmd/gatehouse/deploy/haproxy.cfg
 
@@ -57,11 +58,9 @@ cluster: build ## Two replicas on PostgreSQL behind HAProxy on http://localhost:
 	trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
 	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 GATEHOUSE_ADMIN_ADDRESS=127.0.0.1:9091 ./$(BINARY) serve & pids="$$pids $$!"; \
 	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8082 GATEHOUSE_ADMIN_ADDRESS=127.0.0.1:9092 ./$(BINARY) serve & pids="$$pids $$!"; \
-	LB_LISTEN=127.0.0.1:8080 LB_REPLICA1=127.0.0.1:8081 LB_REPLICA2=127.0.0.1:8082 LB_STATS=127.0.0.1:8404 \
-		haproxy -db -f $(HAPROXY_CONFIG) & proxy=$$!; pids="$$pids $$proxy"; \
 	echo "cluster: replicas on :8081 and :8082, HAProxy on http://localhost:8080, its statistics on http://127.0.0.1:8404/stats (Ctrl-C stops all)"; \
-	while kill -0 $$proxy 2>/dev/null; do sleep 1; done; \
-	wait $$proxy; status=$$?; \
+	LB_LISTEN=127.0.0.1:8080 LB_REPLICA1=127.0.0.1:8081 LB_REPLICA2=127.0.0.1:8082 LB_STATS=127.0.0.1:8404 \
+		haproxy -db -f $(HAPROXY_CONFIG); status=$$?; \
 	echo "cluster: HAProxy exited; stopping the replicas" >&2; \
 	kill $$pids 2>/dev/null; wait; exit $$status
 
