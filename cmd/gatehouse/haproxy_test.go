@@ -174,7 +174,7 @@ func TestHAProxy(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	listen := freeAddr(t)
 	issuer := "http://" + listen
-	const shutdownDelay = 3 * time.Second
+	const shutdownDelay = 4 * time.Second
 	extra := []string{
 		"GATEHOUSE_ISSUER=" + issuer,
 		"GATEHOUSE_HTTP_TRUSTED_PROXIES=127.0.0.1/32",
