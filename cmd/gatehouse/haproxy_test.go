@@ -408,11 +408,16 @@ func TestHAProxy(t *testing.T) {
 		case refused.IsZero():
 			t.Errorf("%s never closed its listener", name)
 		case !down.Before(refused):
-			t.Errorf("HAProxy marked %s down %v after SIGTERM, after its listener closed (%v after SIGTERM)",
+			t.Errorf("HAProxy marked %s down %v after SIGTERM, after its listener closed (%v after SIGTERM): raise http.shutdown_delay or shorten the checks",
 				name, down.Sub(sigterm), refused.Sub(sigterm))
 		}
-		t.Logf("drain of %s: %d requests answered through HAProxy, %d failed; DOWN in HAProxy %v after SIGTERM, listener closed %v after, exit %v after",
-			name, answered.Load(), len(failures), down.Sub(sigterm).Round(time.Millisecond),
-			refused.Sub(sigterm).Round(time.Millisecond), exited.Sub(sigterm).Round(time.Millisecond))
+		after := func(at time.Time) string {
+			if at.IsZero() {
+				return "never"
+			}
+			return at.Sub(sigterm).Round(time.Millisecond).String() + " after SIGTERM"
+		}
+		t.Logf("drain of %s: %d requests answered through HAProxy, %d failed; DOWN in HAProxy %s, listener closed %s, exit %s",
+			name, answered.Load(), len(failures), after(down), after(refused), after(exited))
 	})
 }
