@@ -25,13 +25,23 @@ demo: build ## Serve with a demo user, client and app: open http://localhost:808
 	GATEHOUSE_DATABASE_URL="$${GATEHOUSE_DATABASE_URL:-sqlite:data/demo.db}" ./$(BINARY) serve --demo
 
 # cluster: two replicas on one PostgreSQL (127.0.0.1:8081 and :8082, admin
-# listeners on :9091 and :9092, same issuer, same key file) behind `gatehouse proxy` on :8080. Ctrl-C stops all
-# three. A replica may be killed to watch the other take over; if the proxy
-# exits, the replicas are stopped too.
+# listeners on :9091 and :9092, same issuer, same key file) behind HAProxy on
+# :8080 with cmd/gatehouse/deploy/haproxy.cfg (statistics page on
+# http://127.0.0.1:8404/stats). Ctrl-C stops all three. A replica may be
+# killed (kill -9) or drained (kill -TERM) to watch HAProxy take it out of
+# rotation; HAProxy runs in the foreground, and when it exits the replicas
+# are stopped too.
 CLUSTER_DEFAULT_DB := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+HAPROXY_CONFIG     := cmd/gatehouse/deploy/haproxy.cfg
 
-cluster: build ## Two replicas on PostgreSQL behind a round-robin proxy on http://localhost:8080 (GATEHOUSE_DATABASE_URL)
+cluster: build ## Two replicas on PostgreSQL behind HAProxy on http://localhost:8080 (GATEHOUSE_DATABASE_URL)
 	@set -u; \
+	if ! command -v haproxy >/dev/null 2>&1; then \
+		echo "make cluster needs HAProxy (2.6 or later), which is not installed." >&2; \
+		echo "On Debian or Ubuntu: sudo apt-get install --no-install-recommends haproxy" >&2; \
+		exit 2; \
+	fi; \
+	haproxy -c -q -f $(HAPROXY_CONFIG) || exit 2; \
 	db="$${GATEHOUSE_DATABASE_URL:-}"; \
 	if [ -z "$$db" ]; then \
 		db='$(CLUSTER_DEFAULT_DB)'; \
@@ -42,18 +52,16 @@ cluster: build ## Two replicas on PostgreSQL behind a round-robin proxy on http:
 		*) echo "make cluster needs PostgreSQL: GATEHOUSE_DATABASE_URL must be a postgres:// URL (got $$db)" >&2; exit 2;; \
 	esac; \
 	export GATEHOUSE_DATABASE_URL="$$db" GATEHOUSE_ISSUER=http://localhost:8080 \
-		GATEHOUSE_HTTP_TRUSTED_PROXIES=127.0.0.1/32; \
+		GATEHOUSE_HTTP_TRUSTED_PROXIES=127.0.0.1/32 GATEHOUSE_HTTP_SHUTDOWN_DELAY=5s; \
 	./$(BINARY) keys list >/dev/null || exit 1; \
 	pids=""; \
 	trap 'kill $$pids 2>/dev/null; wait; exit 0' INT TERM; \
 	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 GATEHOUSE_ADMIN_ADDRESS=127.0.0.1:9091 ./$(BINARY) serve & pids="$$pids $$!"; \
 	GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8082 GATEHOUSE_ADMIN_ADDRESS=127.0.0.1:9092 ./$(BINARY) serve & pids="$$pids $$!"; \
-	./$(BINARY) proxy --listen 127.0.0.1:8080 \
-		--backend http://127.0.0.1:8081 --backend http://127.0.0.1:8082 & proxy=$$!; pids="$$pids $$proxy"; \
-	echo "cluster: replicas on :8081 and :8082, proxy on http://localhost:8080 (Ctrl-C stops all)"; \
-	while kill -0 $$proxy 2>/dev/null; do sleep 1; done; \
-	wait $$proxy; status=$$?; \
-	echo "cluster: the proxy exited; stopping the replicas" >&2; \
+	echo "cluster: replicas on :8081 and :8082, HAProxy on http://localhost:8080, its statistics on http://127.0.0.1:8404/stats (Ctrl-C stops all)"; \
+	LB_LISTEN=127.0.0.1:8080 LB_REPLICA1=127.0.0.1:8081 LB_REPLICA2=127.0.0.1:8082 LB_STATS=127.0.0.1:8404 \
+		haproxy -db -f $(HAPROXY_CONFIG); status=$$?; \
+	echo "cluster: HAProxy exited; stopping the replicas" >&2; \
 	kill $$pids 2>/dev/null; wait; exit $$status
 
 # bench: gatehouse-bench starts bin/gatehouse on a fresh database in a

@@ -19,7 +19,6 @@
 //	gatehouse blocks   list | clear IP|EMAIL
 //	gatehouse audit    [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
 //	gatehouse backup   [--config FILE] FILE
-//	gatehouse proxy    --listen ADDR --backend URL [--backend URL…]
 //	gatehouse version
 //
 // Without --config, GATEHOUSE_CONFIG names the file; without either, the
@@ -101,9 +100,6 @@ Usage:
   gatehouse backup   [--config FILE] FILE   copy the SQLite database to a new FILE while
                                             it serves (PostgreSQL: use pg_dump); keep
                                             secrets.key_file with the copy
-  gatehouse proxy    [--listen 127.0.0.1:8080] --backend URL [--backend URL...]
-                                            round-robin over ready replicas, to try
-                                            several on one machine (make cluster)
   gatehouse version                         print the version this binary was built from
   gatehouse help
 
@@ -134,8 +130,6 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return runAudit(ctx, rest, env)
 	case "backup":
 		return runBackup(ctx, rest, env)
-	case "proxy":
-		return runProxy(ctx, rest, env)
 	case "version", "--version":
 		return runVersion(rest, env)
 	case "help", "-h", "--help":
