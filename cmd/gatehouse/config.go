@@ -284,7 +284,7 @@ func DefaultConfig() *Config {
 		Database: DatabaseConfig{URL: "sqlite:data/gatehouse.db", InsecureHosts: []string{}},
 		Secrets:  SecretsConfig{KeyFile: "data/secret.key"},
 		Mail: MailConfig{
-			From: "Gatehouse <no-reply@localhost>",
+			From:      "Gatehouse <no-reply@localhost>",
 			SMTP:      SMTPConfig{Port: 587, TLS: "starttls", InsecureHosts: []string{}},
 			OutboxDir: "data/mail",
 		},
