@@ -50,6 +50,10 @@ type Handler struct {
 	// and disabling a factor.
 	OTPLimiter *lockout.Limiter
 	Mailer     mail.Sender
+	// CodeInSubject puts emailed one-time codes in the subject line too;
+	// by default they are only in the body, away from lock-screen
+	// previews.
+	CodeInSubject bool
 	// Seal opens and seals TOTP secrets at rest.
 	Seal *seal.Box
 	// CodeKey keys the HMAC under which emailed codes are stored.
