@@ -300,6 +300,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 			AlsoBlockedBy: []string{"pwd"},
 		},
 		Mailer:          mailer,
+		CodeInSubject:   cfg.Mail.CodeInSubject,
 		Seal:            box,
 		CodeKey:         box.Derive("email codes"),
 		TOTPIssuer:      cfg.SecondFactor.TOTPIssuer,
