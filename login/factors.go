@@ -205,10 +205,25 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	}
 	h.event(ctx, "code.sent", u.ID, "", purpose)
 	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")
+	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)
 	if resend {
-		return sendResult{info: i18n.Tf(lang, msgCodeResent, maskEmail(u.Email), until)}, nil
+		info = i18n.Tf(lang, msgCodeResent, maskEmail(u.Email), until)
 	}
-	return sendResult{info: i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)}, nil
+	if note := h.outboxNote(); note != "" {
+		info += " " + i18n.T(lang, note)
+	}
+	return sendResult{info: info}, nil
+}
+
+// msgInOutbox tells, in development, where the emails are.
+const msgInOutbox = "Development mode: no SMTP server is configured, so emails are not sent but written to the mail outbox on the server (its directory is shown at start-up)."
+
+// outboxNote is msgInOutbox with MailOutbox, or "".
+func (h *Handler) outboxNote() string {
+	if h.MailOutbox {
+		return msgInOutbox
+	}
+	return ""
 }
 
 // codeText is what a code email says about the code's purpose: why it

@@ -199,6 +199,7 @@ const (
 	outboxSignIn = "Use this code to finish signing in to your Gatehouse account:"
 	outboxEnable = "Use this code to turn on email codes as a second factor for your Gatehouse account:"
 	outboxTried  = "If you did not try to sign in"
+	outboxNote   = "so emails are not sent but written to the mail outbox on the server"
 )
 
 func TestMailOutbox(t *testing.T) {
@@ -215,6 +216,10 @@ func TestMailOutbox(t *testing.T) {
 	page := b.post(g.base+"/account/security/email/enable", tfForm(t, e.security(t, b).body, "/account/security/email/enable"))
 	if page.StatusCode != http.StatusOK || !strings.Contains(tfInfo(page.body), "We sent") {
 		t.Fatalf("email/enable = %d %q", page.StatusCode, tfInfo(page.body))
+	}
+	// In development the page says where the email is.
+	if !strings.Contains(tfInfo(page.body), outboxNote) {
+		t.Errorf("the code page does not point to the outbox: %q", tfInfo(page.body))
 	}
 	m := outboxNext(t, g.outbox, n)
 	m.expect(t, "en", []string{outboxEnable, "It is valid for 60 seconds.", "change your password and sign out everywhere"}, []string{"signing in", outboxTried})
@@ -269,8 +274,8 @@ func TestMailOutbox(t *testing.T) {
 	n = len(outboxFiles(t, g.outbox))
 	form := tfForm(t, b.get(g.base+"/recover?authRequestID="+url.QueryEscape(arID)).body, "/recover")
 	form.Set("email", u.email)
-	if resp := b.post(g.base+"/recover", form); resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /recover = %d", resp.StatusCode)
+	if resp := b.post(g.base+"/recover", form); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, outboxNote) {
+		t.Fatalf("POST /recover = %d, want 200 pointing to the outbox:\n%s", resp.StatusCode, resp.body)
 	}
 	m = outboxNext(t, g.outbox, n)
 	m.expect(t, "en", []string{"asked to reset the password of your Gatehouse account", "If you did not ask, ignore this email"}, []string{outboxSignIn, outboxTried})

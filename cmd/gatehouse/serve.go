@@ -301,6 +301,7 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 		},
 		Mailer:          mailer,
 		CodeInSubject:   cfg.Mail.CodeInSubject,
+		MailOutbox:      cfg.Mail.SMTP.Host == "" && !strings.HasPrefix(cfg.Issuer, "https://"),
 		Seal:            box,
 		CodeKey:         box.Derive("email codes"),
 		TOTPIssuer:      cfg.SecondFactor.TOTPIssuer,
