@@ -282,7 +282,7 @@ func (h *Handler) codeMessage(lang i18n.Lang, to, purpose, code string) mail.Mes
 		subject = i18n.Tf(lang, "Your Gatehouse code: %s", code)
 	}
 	text := i18n.T(lang, t.why) + "\n\n" + code + "\n\n" +
-		i18n.Tf(lang, "It is valid for %d seconds. Do not give it to anyone: Gatehouse never asks for it.", int(h.EmailCodeTTL/time.Second)) + "\n\n" +
+		i18n.Tf(lang, "It is valid for %d seconds. Do not share it with anyone.", int(h.EmailCodeTTL/time.Second)) + "\n\n" +
 		i18n.T(lang, t.notYou) + "\n"
 	return mail.Message{To: to, Subject: subject, Text: text, Lang: string(lang)}
 }
