@@ -293,6 +293,28 @@ func TestMailOutbox(t *testing.T) {
 		t.Errorf("the reset link from the outbox = %d", r.StatusCode)
 	}
 
+	// Registration: the confirmation link, in both parts.
+	n = len(outboxFiles(t, g.outbox))
+	reg := tfForm(t, b.get(g.base+"/register?authRequestID="+url.QueryEscape(arID)).body, "/register")
+	for k, v := range map[string]string{"email": "outbox-new@example.com", "name": "New <b>Person</b>", "password": "a fresh outbox password", "password2": "a fresh outbox password"} {
+		reg.Set(k, v)
+	}
+	if resp := b.post(g.base+"/register", reg); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, outboxNote) {
+		t.Fatalf("POST /register = %d, want 200 pointing to the outbox:\n%s", resp.StatusCode, resp.body)
+	}
+	m = outboxNext(t, g.outbox, n)
+	m.expect(t, "en", []string{"To finish creating your Gatehouse account, confirm your email address"}, []string{outboxSignIn})
+	if m.subject != "Confirm your email address for Gatehouse" || !strings.Contains(m.html, "Hello New &lt;b&gt;Person&lt;/b&gt;,") || strings.Contains(m.html, "<b>Person") {
+		t.Errorf("confirmation email %q: the name is not escaped in the HTML part:\n%s", m.subject, m.html)
+	}
+	link = regexp.MustCompile(`http://127\.0\.0\.1:\d+/register/confirm\?token=[A-Za-z0-9_-]{43}`).FindString(m.text)
+	if link == "" || !strings.Contains(m.html, `<a href="`+link+`"`) {
+		t.Fatalf("no confirmation link in both parts:\n%s\n%s", m.text, m.html)
+	}
+	if r := b.get(link); r.StatusCode != http.StatusOK {
+		t.Errorf("the confirmation link from the outbox = %d", r.StatusCode)
+	}
+
 	// The outbox is private: the directory 0700, each file 0600.
 	if fi, err := os.Stat(g.outbox); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("outbox directory: %v (%v), want mode 0700", fi.Mode().Perm(), err)
