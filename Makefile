@@ -16,7 +16,9 @@ help: ## List the targets
 build: ## Build bin/gatehouse (static, no cgo, version stamped from git describe)
 	CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BINARY) ./cmd/gatehouse
 
-run: build ## Build and serve on http://localhost:8080 (SQLite under data/; honours GATEHOUSE_CONFIG)
+run: build ## Build and serve on http://localhost:8080 (SQLite under data/; emails to data/mail/ without SMTP; honours GATEHOUSE_CONFIG)
+	@echo "Emails: without an SMTP server (mail.smtp.host), each email is written to the mail outbox, data/mail/ by default (mail.outbox_dir),"
+	@echo "        one .eml file each, newest last: open it to read the codes and links. The banner below names the directory."
 	./$(BINARY) serve
 
 # demo: its own SQLite database (data/demo.db) unless GATEHOUSE_DATABASE_URL

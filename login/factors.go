@@ -192,12 +192,7 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgTooManyCodes, max(1, lockout.MinutesLeft(now, capped)))}, nil
 	}
 	lang := langOf(ctx)
-	msg := mail.Message{
-		To:      u.Email,
-		Subject: i18n.Tf(lang, "Your Gatehouse code: %s", code),
-		Text: i18n.Tf(lang, "Your one-time code is %s\n\nIt is valid for %d seconds. If you did not try to sign in, change your password.\n",
-			code, int(h.EmailCodeTTL/time.Second)),
-	}
+	msg := h.codeMessage(lang, u.Email, purpose, code)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
 	defer cancel()
 	if err := h.Mailer.Send(sctx, msg); err != nil {
@@ -210,10 +205,86 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	}
 	h.event(ctx, "code.sent", u.ID, "", purpose)
 	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")
+	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)
 	if resend {
-		return sendResult{info: i18n.Tf(lang, msgCodeResent, maskEmail(u.Email), until)}, nil
+		info = i18n.Tf(lang, msgCodeResent, maskEmail(u.Email), until)
 	}
-	return sendResult{info: i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)}, nil
+	if note := h.outboxNote(); note != "" {
+		info += " " + i18n.T(lang, note)
+	}
+	return sendResult{info: info}, nil
+}
+
+// msgInOutbox tells, in development, where the emails are.
+const msgInOutbox = "Development mode: no SMTP server is configured, so emails are not sent but written to the mail outbox on the server (its directory is shown at start-up)."
+
+// outboxNote is msgInOutbox with MailOutbox, or "".
+func (h *Handler) outboxNote() string {
+	if h.MailOutbox {
+		return msgInOutbox
+	}
+	return ""
+}
+
+// codeText is what a code email says about the code's purpose: why it
+// was sent, and what to do if the user did not ask for it.
+type codeText struct {
+	why, notYou string
+}
+
+// notYouAccount is the warning of the codes asked for from the account
+// area, which only a signed-in user reaches.
+const notYouAccount = "If you did not ask for this, someone may be signed in to your account: change your password and sign out everywhere."
+
+// codeTexts gives each code purpose its own sentences, in English (the
+// catalog keys).
+var codeTexts = map[string]codeText{
+	purposeSignIn: {
+		why:    "Use this code to finish signing in to your Gatehouse account:",
+		notYou: "If you did not try to sign in, someone knows your password: change it.",
+	},
+	purposeEnableEmail: {
+		why:    "Use this code to turn on email codes as a second factor for your Gatehouse account:",
+		notYou: notYouAccount,
+	},
+	purposeDisableEmail: {
+		why:    "Use this code to turn off email codes as a second factor for your Gatehouse account:",
+		notYou: notYouAccount,
+	},
+	purposeRegenerate: {
+		why:    "Use this code to create new recovery codes for your Gatehouse account:",
+		notYou: notYouAccount,
+	},
+	purposeChangePassword: {
+		why:    "Use this code to change the password of your Gatehouse account:",
+		notYou: notYouAccount,
+	},
+	purposeReauth: {
+		why:    "Use this code to confirm it is you before you change the security settings of your Gatehouse account:",
+		notYou: notYouAccount,
+	},
+	purposeRemoveKey: {
+		why:    "Use this code to remove a security key from your Gatehouse account:",
+		notYou: notYouAccount,
+	},
+}
+
+// codeMessage is the email that carries code, for purpose, to the address
+// to, in lang. The code is on a line of its own, and in the subject only
+// with CodeInSubject.
+func (h *Handler) codeMessage(lang i18n.Lang, to, purpose, code string) mail.Message {
+	t, ok := codeTexts[purpose]
+	if !ok {
+		t = codeText{why: "Your one-time code for your Gatehouse account:", notYou: notYouAccount}
+	}
+	subject := i18n.T(lang, "Your Gatehouse code")
+	if h.CodeInSubject {
+		subject = i18n.Tf(lang, "Your Gatehouse code: %s", code)
+	}
+	text := i18n.T(lang, t.why) + "\n\n" + code + "\n\n" +
+		i18n.Tf(lang, "It is valid for %d seconds. Do not share it with anyone.", int(h.EmailCodeTTL/time.Second)) + "\n\n" +
+		i18n.T(lang, t.notYou) + "\n"
+	return mail.Message{To: to, Subject: subject, Text: text, Lang: string(lang)}
 }
 
 // codeCheck is the outcome of checking a code under the limiter.
@@ -358,7 +429,7 @@ func (h *Handler) sendMail(ctx context.Context, u *storage.User, subject, text s
 	subject, text = i18n.T(lang, subject), i18n.T(lang, text)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 12*time.Second)
 	defer cancel()
-	if err := h.Mailer.Send(sctx, mail.Message{To: u.Email, Subject: subject, Text: text}); err != nil {
+	if err := h.Mailer.Send(sctx, mail.Message{To: u.Email, Subject: subject, Text: text, Lang: string(lang)}); err != nil {
 		h.Logger.WarnContext(ctx, "email not sent", "user_id", u.ID, "subject", subject, "err", err)
 		return err
 	}

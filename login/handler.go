@@ -50,6 +50,13 @@ type Handler struct {
 	// and disabling a factor.
 	OTPLimiter *lockout.Limiter
 	Mailer     mail.Sender
+	// CodeInSubject puts emailed one-time codes in the subject line too;
+	// by default they are only in the body, away from lock-screen
+	// previews.
+	CodeInSubject bool
+	// MailOutbox says that emails go to the development mail outbox, not
+	// to people: the pages that say an email was sent say where it is.
+	MailOutbox bool
 	// Seal opens and seals TOTP secrets at rest.
 	Seal *seal.Box
 	// CodeKey keys the HMAC under which emailed codes are stored.

@@ -91,6 +91,7 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 	}
 	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
 		Title:   "Check your email",
+		Info:    h.outboxNote(),
 		Message: i18n.Tf(langOf(ctx), msgRecoverSent, email),
 	}})
 }

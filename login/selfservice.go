@@ -161,6 +161,9 @@ func (h *Handler) continueLink(ctx context.Context, p *selfPage, id string) erro
 // the pages that send links say the same whether the account exists or
 // not. Failures are logged.
 func (h *Handler) mailLater(ctx context.Context, m mail.Message, userID, kind string) {
+	if m.Lang == "" {
+		m.Lang = string(langOf(ctx))
+	}
 	ctx = context.WithoutCancel(ctx)
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)

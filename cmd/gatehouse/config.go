@@ -105,10 +105,18 @@ type MailConfig struct {
 	// From is the sender address, such as "Gatehouse <no-reply@example.com>".
 	From string     `yaml:"from"`
 	SMTP SMTPConfig `yaml:"smtp"`
+	// OutboxDir is the mail outbox: with no SMTP host, each email is
+	// written whole to a new .eml file in this directory (mode 0700,
+	// files 0600) instead of being sent, for development.
+	OutboxDir string `yaml:"outbox_dir"`
+	// CodeInSubject puts one-time codes in the subject line of code
+	// emails. Off by default: a subject shows on lock screens.
+	CodeInSubject bool `yaml:"code_in_subject"`
 }
 
 // SMTPConfig is the "mail.smtp" section. An empty Host means messages are
-// written to the log instead of being sent (for development).
+// written to the mail outbox (MailConfig.OutboxDir) instead of being sent,
+// for development.
 type SMTPConfig struct {
 	Host     string `yaml:"host"`
 	Port     int    `yaml:"port"`
@@ -276,8 +284,9 @@ func DefaultConfig() *Config {
 		Database: DatabaseConfig{URL: "sqlite:data/gatehouse.db", InsecureHosts: []string{}},
 		Secrets:  SecretsConfig{KeyFile: "data/secret.key"},
 		Mail: MailConfig{
-			From: "Gatehouse <no-reply@localhost>",
-			SMTP: SMTPConfig{Port: 587, TLS: "starttls", InsecureHosts: []string{}},
+			From:      "Gatehouse <no-reply@localhost>",
+			SMTP:      SMTPConfig{Port: 587, TLS: "starttls", InsecureHosts: []string{}},
+			OutboxDir: "data/mail",
 		},
 		SecondFactor: SecondFactorConfig{
 			EmailCodeTTL:        Duration{60 * time.Second},
@@ -670,6 +679,9 @@ func (c *Config) Validate() error {
 			host, host)
 	}
 	checkInsecureHosts(bad, "mail.smtp.insecure_hosts", c.Mail.SMTP.InsecureHosts)
+	if c.Mail.SMTP.Host == "" && c.Mail.OutboxDir == "" {
+		bad("mail.outbox_dir", "must be set when mail.smtp.host is empty: emails are written there")
+	}
 
 	// Every duration must be positive.
 	for key, f := range configLeaves(reflect.ValueOf(c).Elem(), "") {

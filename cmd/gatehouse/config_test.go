@@ -196,6 +196,14 @@ func TestLoadConfigEnv(t *testing.T) {
 			modify: func(c *Config) { c.Mail.SMTP.Host = "smtp.example.com" },
 		},
 		{
+			name: "mail outbox",
+			env:  map[string]string{"GATEHOUSE_MAIL_OUTBOX_DIR": "/var/tmp/gatehouse-mail", "GATEHOUSE_MAIL_CODE_IN_SUBJECT": "true"},
+			modify: func(c *Config) {
+				c.Mail.OutboxDir = "/var/tmp/gatehouse-mail"
+				c.Mail.CodeInSubject = true
+			},
+		},
+		{
 			name:   "int",
 			env:    map[string]string{"GATEHOUSE_LOCKOUT_MAX_ATTEMPTS": "7"},
 			modify: func(c *Config) { c.Lockout.MaxAttempts = 7 },
@@ -363,6 +371,11 @@ func TestLoadConfigErrors(t *testing.T) {
 			file:   "database:\n  url: mysql://gatehouse:hunter2@db/gatehouse\n",
 			want:   []string{"database.url: must be sqlite:PATH or a postgres://"},
 			absent: []string{"hunter2"},
+		},
+		{
+			name: "no SMTP host and no outbox",
+			file: "mail:\n  outbox_dir: \"\"\n",
+			want: []string{"mail.outbox_dir: must be set when mail.smtp.host is empty"},
 		},
 		{
 			name: "bad TLS mode",

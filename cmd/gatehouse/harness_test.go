@@ -76,6 +76,7 @@ type gatehouse struct {
 	admin  string // the admin listener, http://127.0.0.1:PORT
 	env    []string
 	args   []string // added after "serve", such as --demo
+	outbox string   // the mail outbox, used without mail.smtp.host
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	logs   bytes.Buffer
@@ -118,7 +119,7 @@ func newGatehouse(t *testing.T, dbURL string, extra ...string) *gatehouse {
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	adminAddr := freeAddr(t)
-	g := &gatehouse{t: t, base: "http://" + addr, admin: "http://" + adminAddr}
+	g := &gatehouse{t: t, base: "http://" + addr, admin: "http://" + adminAddr, outbox: filepath.Join(dir, "mail")}
 	g.env = append(os.Environ(),
 		"GATEHOUSE_ADMIN_ADDRESS="+adminAddr,
 		"GATEHOUSE_CONFIG=",
@@ -127,6 +128,7 @@ func newGatehouse(t *testing.T, dbURL string, extra ...string) *gatehouse {
 		"GATEHOUSE_DATABASE_URL="+dbURL,
 		"GATEHOUSE_SECRETS_KEY_FILE="+filepath.Join(dir, "secret.key"),
 		"GATEHOUSE_LOG_LEVEL=debug",
+		"GATEHOUSE_MAIL_OUTBOX_DIR="+g.outbox,
 	)
 	g.env = append(g.env, extra...)
 	return g

@@ -24,7 +24,7 @@ const (
 	ruWrong2         = "Неверный одноразовый пароль! (Осталось попыток: 1)"
 	ruBlocked10      = "Вы исчерпали лимит попыток. Повторите попытку через 10 минут."
 	ruBlocked1       = "Вы исчерпали лимит попыток. Повторите попытку через 1 минуту."
-	ruCodeSubject    = "Ваш код Gatehouse: "
+	ruCodeSubject    = "Ваш код Gatehouse"
 	ruBlockSubject   = "Входы в вашу учётную запись Gatehouse заблокированы"
 )
 
@@ -285,12 +285,15 @@ func i18nEmailCode(t *testing.T, e *tfEnv) {
 	}
 	e.mail.wait(t, u.email, ruCodeSubject, n+1)
 	m := i18nLastMail(e.mail, u.email, ruCodeSubject)
-	code := strings.TrimPrefix(m.subject, ruCodeSubject)
-	if !regexp.MustCompile(`^\d{6}$`).MatchString(code) {
-		t.Fatalf("Russian code subject %q", m.subject)
+	code := tfMailCode(m)
+	if code == "" || m.subject != ruCodeSubject {
+		t.Fatalf("Russian code email %q:\n%s", m.subject, m.raw)
 	}
-	if !strings.Contains(m.raw, "Ваш одноразовый код: "+code) || !strings.Contains(m.raw, "Он действует 60 секунд.") {
+	if !strings.Contains(m.raw, "Введите этот код, чтобы завершить вход в учётную запись Gatehouse:") || !strings.Contains(m.raw, "Он действует 60 секунд.") {
 		t.Errorf("the Russian code email:\n%s", m.raw)
+	}
+	if !strings.Contains(m.html, `<html lang="ru">`) || !strings.Contains(m.html, "Он действует 60 секунд.") {
+		t.Errorf("the HTML part of the Russian code email:\n%s", m.html)
 	}
 	if e.mail.count(u.email, tfCodeSubject) != 1 { // the one that enabled email codes
 		t.Errorf("an English code email went out for the Russian sign-in")

@@ -291,7 +291,7 @@ type meteredMailer struct {
 // mailer returns s decorated to feed m; the development sender, which
 // delivers nothing, is returned as it is.
 func (m *metrics) mailer(s mail.Sender) mail.Sender {
-	if _, dev := s.(mail.Log); dev {
+	if _, dev := s.(mail.Dir); dev {
 		return s
 	}
 	return meteredMailer{Sender: s, m: m}

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"html"
 	"io"
 	"log"
 	"mime"
-	"mime/quotedprintable"
 	"net"
 	"net/http"
 	netmail "net/mail"
@@ -58,7 +56,7 @@ const (
 	ssSubjExisting = "Someone tried to register with your address"
 	ssSubjReset    = "Reset your Gatehouse password"
 	ssSubjChanged  = "Your Gatehouse password was changed"
-	ssSubjCode     = "Your Gatehouse code: "
+	ssSubjCode     = "Your Gatehouse code"
 )
 
 func TestSelfService(t *testing.T) {
@@ -908,10 +906,13 @@ type ssSink struct {
 	msgs []ssMail
 }
 
+// ssMail is a received message: body is its decoded text/plain part and
+// html its text/html part.
 type ssMail struct {
 	to      []string
 	subject string
 	body    string
+	html    string
 }
 
 func ssNewSink(t *testing.T) *ssSink {
@@ -991,17 +992,16 @@ func (s *ssSink) link(t *testing.T, to, subject string, n int, path string) stri
 	return c[1]
 }
 
-var ssCodeRE = regexp.MustCompile(`^` + ssSubjCode + `(\d{6})$`)
-
-// code waits for the code email to after the first n and returns its code.
+// code waits for the code email to after the first n and returns its
+// code, which is alone on a line of the text and not in the subject.
 func (s *ssSink) code(t *testing.T, to string, n int) string {
 	t.Helper()
 	m := s.wait(t, to, ssSubjCode, n+1)
-	c := ssCodeRE.FindStringSubmatch(m.subject)
-	if c == nil {
-		t.Fatalf("code email subject %q", m.subject)
+	c := tfMailCode(tfMail{raw: m.body})
+	if c == "" || strings.Contains(m.subject, c) {
+		t.Fatalf("code email %q:\n%s", m.subject, m.body)
 	}
-	return c[1]
+	return c
 }
 
 type ssSMTPSession struct {
@@ -1028,16 +1028,7 @@ func (s *ssSMTPSession) Data(r io.Reader) error {
 		if err != nil {
 			m.subject = msg.Header.Get("Subject")
 		}
-		var body io.Reader = msg.Body
-		switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
-		case "quoted-printable":
-			body = quotedprintable.NewReader(body)
-		case "base64":
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		if b, err := io.ReadAll(body); err == nil {
-			m.body = string(b)
-		}
+		m.body, m.html = tfParts(msg)
 	}
 	s.sink.mu.Lock()
 	s.sink.msgs = append(s.sink.msgs, m)

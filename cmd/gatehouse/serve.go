@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,12 +25,17 @@ import (
 	"github.com/gatehouse-idp/gatehouse/templates"
 )
 
-// newMailer returns the SMTP sender, or with no mail.smtp.host one that
-// only logs that a message was not sent.
+// newMailer returns the SMTP sender, or with no mail.smtp.host the mail
+// outbox, which writes each message to a file in mail.outbox_dir.
 func newMailer(cfg *Config, logger *slog.Logger) (mail.Sender, error) {
 	if cfg.Mail.SMTP.Host == "" {
-		logger.Warn("mail.smtp.host is empty: emails (and their codes) are not sent, only logged as not sent")
-		return mail.Log{Logger: logger}, nil
+		if strings.HasPrefix(cfg.Issuer, "https://") {
+			logger.Warn("PRODUCTION WARNING: mail.smtp.host is empty: no email is sent; codes and links are written to files in mail.outbox_dir instead; set mail.smtp.host",
+				"issuer", cfg.Issuer, "outbox_dir", cfg.Mail.OutboxDir)
+		} else {
+			logger.Info("mail.smtp.host is empty: emails are written to the mail outbox, not sent", "outbox_dir", cfg.Mail.OutboxDir)
+		}
+		return mail.Dir{Path: cfg.Mail.OutboxDir, From: cfg.Mail.From, Logger: logger}, nil
 	}
 	return mail.NewSMTP(mail.SMTPConfig{
 		From: cfg.Mail.From, Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port,
@@ -114,6 +120,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	}
 	logger.Info("gatehouse listening", "address", ln.Addr().String(), "issuer", cfg.Issuer, "database", dbKind(cfg))
 	fmt.Fprintf(env.stdout, "Gatehouse is serving %s on http://%s\n", cfg.Issuer, ln.Addr())
+	printOutbox(cfg, env)
 	printFirstRunHints(ctx, store, env)
 
 	// The admin listener is bound before the public one serves, so that
@@ -171,6 +178,22 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 func dbKind(cfg *Config) string {
 	d, _ := cfg.DatabaseDriver()
 	return d
+}
+
+// printOutbox tells where emails go when there is no SMTP server.
+func printOutbox(cfg *Config, env *environ) {
+	if cfg.Mail.SMTP.Host != "" {
+		return
+	}
+	dir := cfg.Mail.OutboxDir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if strings.HasPrefix(cfg.Issuer, "https://") {
+		fmt.Fprintf(env.stdout, "WARNING: no SMTP server (mail.smtp.host): emails are NOT sent; their codes and links are written to %s\n", dir)
+		return
+	}
+	fmt.Fprintf(env.stdout, "No SMTP server configured: emails (codes, confirmation and reset links) are written to the mail outbox, %s (one .eml file each, newest last)\n", dir)
 }
 
 // printFirstRunHints tells a new user how to add a user and a client.
@@ -277,6 +300,8 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 			AlsoBlockedBy: []string{"pwd"},
 		},
 		Mailer:          mailer,
+		CodeInSubject:   cfg.Mail.CodeInSubject,
+		MailOutbox:      cfg.Mail.SMTP.Host == "" && !strings.HasPrefix(cfg.Issuer, "https://"),
 		Seal:            box,
 		CodeKey:         box.Derive("email codes"),
 		TOTPIssuer:      cfg.SecondFactor.TOTPIssuer,

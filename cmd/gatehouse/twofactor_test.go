@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
@@ -1439,7 +1440,9 @@ func tfRawPost(b *browser, u string, form url.Values) (*response, error) {
 
 // ---- the SMTP sink ----
 
-const tfCodeSubject = "Your Gatehouse code: "
+// tfCodeSubject begins the subject of every code email; the code itself
+// is not in the subject unless mail.code_in_subject is set.
+const tfCodeSubject = "Your Gatehouse code"
 
 // tfSink is a real SMTP server (emersion/go-smtp) that keeps what it
 // receives; stop and start take it down and up on the same port.
@@ -1453,10 +1456,25 @@ type tfSink struct {
 	msgs []tfMail
 }
 
+// tfMail is a received message: raw is its decoded text/plain part and
+// html its text/html part (both required: messages are
+// multipart/alternative).
 type tfMail struct {
 	to      []string
 	subject string
 	raw     string
+	html    string
+}
+
+// tfCodeLineRE finds the code of a code email: alone on its line.
+var tfCodeLineRE = regexp.MustCompile(`(?m)^(\d{6})\r?$`)
+
+// tfMailCode returns the code in m's text, or "".
+func tfMailCode(m tfMail) string {
+	if c := tfCodeLineRE.FindStringSubmatch(m.raw); c != nil {
+		return c[1]
+	}
+	return ""
 }
 
 func tfNewSink(t *testing.T) *tfSink {
@@ -1553,10 +1571,9 @@ func (s *tfSink) wait(t *testing.T, to, subject string, n int) {
 	}
 }
 
-var tfCodeRE = regexp.MustCompile(`^` + tfCodeSubject + `(\d{6})$`)
-
 // code waits for the code email to after the first n and returns the
-// newest code, checking that the body holds it too.
+// newest code, checking that the HTML part holds it too and that the
+// subject does not.
 func (s *tfSink) code(t *testing.T, to string, n int) string {
 	t.Helper()
 	s.wait(t, to, tfCodeSubject, n+1)
@@ -1564,18 +1581,56 @@ func (s *tfSink) code(t *testing.T, to string, n int) string {
 	defer s.mu.Unlock()
 	for i := len(s.msgs) - 1; i >= 0; i-- {
 		m := s.msgs[i]
-		if !slices.Contains(m.to, to) {
+		if !slices.Contains(m.to, to) || !strings.HasPrefix(m.subject, tfCodeSubject) {
 			continue
 		}
-		if c := tfCodeRE.FindStringSubmatch(m.subject); c != nil {
-			if !strings.Contains(m.raw, "Your one-time code is "+c[1]) {
-				t.Errorf("the body of the code email does not hold the code:\n%s", m.raw)
-			}
-			return c[1]
+		c := tfMailCode(m)
+		if c == "" {
+			t.Fatalf("the text of the code email holds no code:\n%s", m.raw)
 		}
+		if !strings.Contains(m.html, ">"+c+"</p>") {
+			t.Errorf("the HTML part of the code email does not hold the code:\n%s", m.html)
+		}
+		if strings.Contains(m.subject, c) {
+			t.Errorf("the subject %q holds the code", m.subject)
+		}
+		return c
 	}
 	t.Fatalf("no code email to %s", to)
 	return ""
+}
+
+// tfParts returns the decoded text/plain and text/html parts of the
+// multipart/alternative msg; a message of another type yields its raw
+// body as text and no HTML, which the tests that look at HTML catch.
+func tfParts(msg *netmail.Message) (text, html string) {
+	mediaType, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mediaType != "multipart/alternative" {
+		b, _ := io.ReadAll(msg.Body)
+		return string(b), ""
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		part, err := mr.NextRawPart()
+		if err != nil {
+			return text, html
+		}
+		var body io.Reader = part
+		switch strings.ToLower(part.Header.Get("Content-Transfer-Encoding")) {
+		case "quoted-printable":
+			body = quotedprintable.NewReader(body)
+		case "base64":
+			body = base64.NewDecoder(base64.StdEncoding, body)
+		}
+		b, _ := io.ReadAll(body)
+		pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
+		switch pt {
+		case "text/plain":
+			text = string(b)
+		case "text/html":
+			html = string(b)
+		}
+	}
 }
 
 type tfSMTPSession struct {
@@ -1603,16 +1658,7 @@ func (s *tfSMTPSession) Data(r io.Reader) error {
 			subject = msg.Header.Get("Subject")
 		}
 		m.subject = subject
-		var body io.Reader = msg.Body
-		switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
-		case "quoted-printable":
-			body = quotedprintable.NewReader(body)
-		case "base64":
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		if b, err := io.ReadAll(body); err == nil {
-			m.raw = string(b)
-		}
+		m.raw, m.html = tfParts(msg)
 	}
 	s.sink.mu.Lock()
 	s.sink.msgs = append(s.sink.msgs, m)

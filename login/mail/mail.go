@@ -25,13 +25,15 @@ var (
 	ErrRejected = errors.New("mail: message rejected")
 )
 
-// A Message is one email. Text is the plain-text body; HTML, if not
-// empty, is sent as an alternative and shown by mail clients that can.
+// A Message is one email. It goes out as multipart/alternative: Text is
+// the plain-text part; HTML is the HTML part, shown by mail clients that
+// can, and if empty is made from Text by the function HTML.
 type Message struct {
 	To      string // one address, "alice@example.com" or "Alice <alice@example.com>"
 	Subject string
 	Text    string
 	HTML    string
+	Lang    string // language of the message, "en" or "ru": Content-Language and <html lang>
 }
 
 // A Sender sends messages. Send returns once the message has been handed

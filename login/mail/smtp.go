@@ -208,21 +208,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 
 // message builds the go-mail message for m.
 func (s *SMTP) message(m Message) (*gomail.Msg, error) {
-	msg := gomail.NewMsg()
-	if err := msg.From(s.from); err != nil {
-		return nil, fmt.Errorf("%w: sender address: %w", ErrRejected, err)
-	}
-	if err := msg.To(m.To); err != nil {
-		return nil, fmt.Errorf("%w: recipient address %q: %w", ErrRejected, m.To, err)
-	}
-	msg.Subject(m.Subject)
-	// RFC 3834: automatic replies must not answer this message.
-	msg.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
-	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-	if m.HTML != "" {
-		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
-	}
-	return msg, nil
+	return compose(s.from, m)
 }
 
 // wrap classifies a delivery error as ErrUnavailable or ErrRejected.

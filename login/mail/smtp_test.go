@@ -216,10 +216,7 @@ func parse(t *testing.T, raw []byte) parsed {
 	if err != nil {
 		t.Fatalf("Content-Type: %v", err)
 	}
-	if !strings.HasPrefix(mediaType, "multipart/") {
-		decodeBody(t, mediaType, m.Header.Get("Content-Transfer-Encoding"), m.Body, &p)
-		return p
-	}
+	// Every message is multipart: a text and an HTML part.
 	if mediaType != "multipart/alternative" {
 		t.Fatalf("Content-Type = %s, want multipart/alternative", mediaType)
 	}
@@ -232,9 +229,12 @@ func parse(t *testing.T, raw []byte) parsed {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
+		pt, pparams, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if cs := pparams["charset"]; !strings.EqualFold(cs, "utf-8") {
+			t.Errorf("%s part: charset %q, want UTF-8", pt, cs)
 		}
 		decodeBody(t, pt, part.Header.Get("Content-Transfer-Encoding"), part, &p)
 	}
@@ -376,8 +376,14 @@ func TestSMTPDelivers(t *testing.T) {
 			if strings.TrimRight(p.text, "\r\n") != strings.TrimRight(tt.msg.Text, "\r\n") {
 				t.Errorf("text body = %q, want %q", p.text, tt.msg.Text)
 			}
-			if tt.wantHTML != (p.html != "") || (tt.wantHTML && p.html != tt.msg.HTML) {
-				t.Errorf("HTML body = %q, want %q", p.html, tt.msg.HTML)
+			// Without an HTML body of its own, a message gets one made
+			// from its text.
+			wantHTML := tt.msg.HTML
+			if !tt.wantHTML {
+				wantHTML = HTML(tt.msg.Lang, tt.msg.Text)
+			}
+			if got := strings.ReplaceAll(p.html, "\r\n", "\n"); got != wantHTML {
+				t.Errorf("HTML body = %q, want %q", got, wantHTML)
 			}
 		})
 	}
