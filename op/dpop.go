@@ -238,10 +238,61 @@ func authorizeJKT(ctx context.Context) (string, error) {
 	if jkt == "" {
 		return "", nil
 	}
-	if b, err := base64.RawURLEncoding.DecodeString(jkt); err != nil || len(b) != sha256.Size {
-		return "", oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	if !isThumbprint(jkt) {
+		return "", errBadJKT
 	}
 	return jkt, nil
+}
+
+var errBadJKT = oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+
+// isThumbprint reports whether jkt has the form of a JWK SHA-256
+// thumbprint (RFC 7638) in base64url.
+func isThumbprint(jkt string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(jkt)
+	return err == nil && len(b) == sha256.Size
+}
+
+// pushedDPoPKey checks the DPoP proof of a pushed authorization request
+// (RFC 9449 §10.1) and returns the thumbprint its code is to be bound to:
+// the proof's key, else the request's dpop_jkt, else "". A proof must be
+// valid and unused, made for the PAR endpoint, and a dpop_jkt beside it
+// must name its key.
+func (p *Provider) pushedDPoPKey(r *http.Request, form url.Values) (string, error) {
+	jkt := form.Get("dpop_jkt")
+	if jkt != "" && !isThumbprint(jkt) {
+		return "", errBadJKT
+	}
+	proofs := r.Header.Values("DPoP")
+	switch len(proofs) {
+	case 0:
+		return jkt, nil
+	case 1:
+	default:
+		return "", dpopProofError("more than one DPoP header")
+	}
+	ctx := r.Context()
+	proof, err := verifyDPoPProof(proofs[0], http.MethodPost, p.endpointURL(PushedAuthorizationPath), "", p.storage.now())
+	if err != nil {
+		slog.InfoContext(ctx, "DPoP proof refused", "endpoint", "par", "err", err)
+		return "", dpopProofError(err.Error())
+	}
+	if jkt != "" && jkt != proof.jkt {
+		return "", dpopProofError("dpop_jkt does not name the key of the DPoP proof")
+	}
+	if err := p.useDPoPProof(ctx, proof); err != nil {
+		if !errors.Is(err, storage.ErrReplayed) {
+			return "", oidc.ErrServerError().WithDescription("the DPoP proof could not be checked")
+		}
+		slog.WarnContext(ctx, "DPoP proof replayed", "endpoint", "par")
+		return "", dpopProofError("the DPoP proof was used before")
+	}
+	return proof.jkt, nil
+}
+
+// dpopProofError is the invalid_dpop_proof error of RFC 9449 §5.
+func dpopProofError(description string) error {
+	return &oidc.Error{ErrorType: "invalid_dpop_proof", Description: description}
 }
 
 // checkCodeBinding refuses the exchange of a code whose authorization

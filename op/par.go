@@ -76,12 +76,21 @@ func (p *Provider) PushedAuthorization() http.Handler {
 			p.pushError(w, r, 0, e)
 			return
 		}
+		// A DPoP proof binds the code as dpop_jkt would (RFC 9449 §10.1).
+		jkt, err := p.pushedDPoPKey(r, form)
+		if err != nil {
+			p.pushError(w, r, 0, err)
+			return
+		}
 		params := url.Values{}
 		for name, v := range form {
 			params[name] = v
 		}
 		for _, name := range credentialParameters {
 			params.Del(name)
+		}
+		if jkt != "" {
+			params.Set("dpop_jkt", jkt)
 		}
 		params.Set("client_id", c.ID)
 		random := randomID(32)

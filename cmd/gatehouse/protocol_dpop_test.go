@@ -630,3 +630,83 @@ func TestDPoPReplicas(t *testing.T) {
 		t.Errorf("%d of 20 parallel requests with one proof, across two replicas, got a token; want 1", ok)
 	}
 }
+
+// TestDPoPPushedRequest: a DPoP proof sent with a pushed authorization
+// request binds the code to its key, as dpop_jkt would (RFC 9449 §10.1),
+// and an invalid proof, or a dpop_jkt of another key beside it, is refused.
+func TestDPoPPushedRequest(t *testing.T) {
+	g := startGatehouse(t, "sqlite")
+	g.createUser(alice, "Alice Liddell", alicePass)
+	rp := newRelyingParty(t, g)
+	parURL, tokenURL := g.base+"/oauth/par", g.base+"/oauth/token"
+	key, other := newDPoPKey(t, jose.ES256), newDPoPKey(t, jose.ES256)
+	push := func(t *testing.T, f *flow, extra url.Values, proofs ...string) dpopAnswer {
+		t.Helper()
+		form := parFlowParams(t, f)
+		for k, v := range extra {
+			form[k] = v
+		}
+		return dpopCall(t, http.MethodPost, parURL, form, "", &rp.client, proofs...)
+	}
+	for _, tc := range []struct {
+		name   string
+		extra  url.Values
+		proofs func(t *testing.T) []string
+	}{
+		{"a malformed proof", nil, func(*testing.T) []string { return []string{"not-a-jwt"} }},
+		{"a proof for the token endpoint", nil, func(t *testing.T) []string { return []string{key.proof(t, "POST", tokenURL, "")} }},
+		{"two proofs", nil, func(t *testing.T) []string {
+			return []string{key.proof(t, "POST", parURL, ""), key.proof(t, "POST", parURL, "")}
+		}},
+		{"a dpop_jkt of another key", url.Values{"dpop_jkt": {other.thumbprint(t)}}, func(t *testing.T) []string {
+			return []string{key.proof(t, "POST", parURL, "")}
+		}},
+	} {
+		if a := push(t, rp.newFlow(), tc.extra, tc.proofs(t)...); a.status != http.StatusBadRequest || a.json["error"] != "invalid_dpop_proof" {
+			t.Errorf("PAR with %s = %d %s, want 400 invalid_dpop_proof", tc.name, a.status, a.raw)
+		}
+	}
+	if a := push(t, rp.newFlow(), url.Values{"dpop_jkt": {"short"}}); a.status != http.StatusBadRequest || a.json["error"] != "invalid_request" {
+		t.Errorf("PAR with a malformed dpop_jkt = %d %s, want 400 invalid_request", a.status, a.raw)
+	}
+	proof := key.proof(t, "POST", parURL, "")
+	if a := push(t, rp.newFlow(), nil, proof); a.status != http.StatusCreated {
+		t.Fatalf("PAR with a proof = %d %s", a.status, a.raw)
+	}
+	if a := push(t, rp.newFlow(), nil, proof); a.status != http.StatusBadRequest || a.json["error"] != "invalid_dpop_proof" {
+		t.Errorf("PAR with a replayed proof = %d %s, want 400 invalid_dpop_proof", a.status, a.raw)
+	}
+
+	// The code of a request pushed with a proof needs a proof of that key.
+	signIn := func(t *testing.T) (*flow, string) {
+		t.Helper()
+		f := rp.newFlow()
+		a := push(t, f, nil, key.proof(t, "POST", parURL, ""))
+		uri, _ := a.json["request_uri"].(string)
+		if a.status != http.StatusCreated || uri == "" {
+			t.Fatalf("PAR = %d %s", a.status, a.raw)
+		}
+		f.authURL = parAuthorizeURL(g, rp.client.ID, uri, nil)
+		return f, rp.signIn(newBrowser(t), f, alice, alicePass)
+	}
+	exchange := func(f *flow, code string, proofs ...string) dpopAnswer {
+		return dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}}, "", &rp.client, proofs...)
+	}
+	f, code := signIn(t)
+	if a := exchange(f, code); a.status == http.StatusOK {
+		t.Errorf("a code pushed with a DPoP proof was exchanged without one: token_type %v", a.json["token_type"])
+	}
+	f, code = signIn(t)
+	if a := exchange(f, code, other.proof(t, "POST", tokenURL, "")); a.status == http.StatusOK {
+		t.Errorf("a code pushed with a DPoP proof was exchanged with a proof of another key")
+	}
+	f, code = signIn(t)
+	a := exchange(f, code, key.proof(t, "POST", tokenURL, ""))
+	if a.status != http.StatusOK || a.json["token_type"] != "DPoP" {
+		t.Fatalf("the exchange with a proof of the pushed key = %d %s, want a DPoP token", a.status, a.raw)
+	}
+	at, _ := a.json["access_token"].(string)
+	rt, _ := a.json["refresh_token"].(string)
+	rp.remember(code, at, rt)
+}
