@@ -186,6 +186,45 @@ func (p *Provider) useDPoPProof(ctx context.Context, proof *dpopProof) error {
 	return fault(ctx, err)
 }
 
+// errProofUnchecked means that the proof's jti could not be recorded: the
+// database failed, and the request is refused as temporarily unavailable.
+var errProofUnchecked = errors.New("the DPoP proof could not be checked")
+
+// acceptProof checks the one DPoP proof of a request with method htm to
+// htu (and, unless "", for accessToken) as RFC 9449 §4.3 asks, and records
+// its jti as used on every replica. A missing, doubled, invalid or
+// replayed proof gives an invalid_dpop_proof *oidc.Error; a failure to
+// record the jti, errProofUnchecked. endpoint names the endpoint in logs.
+func (p *Provider) acceptProof(ctx context.Context, proofs []string, htm, htu, accessToken, endpoint string) (*dpopProof, error) {
+	if len(proofs) != 1 {
+		return nil, dpopProofError("send exactly one DPoP header")
+	}
+	proof, err := verifyDPoPProof(proofs[0], htm, htu, accessToken, p.storage.now())
+	if err != nil {
+		slog.InfoContext(ctx, "DPoP proof refused", "endpoint", endpoint, "err", err)
+		return nil, dpopProofError(err.Error())
+	}
+	if err := p.useDPoPProof(ctx, proof); err != nil {
+		if !errors.Is(err, storage.ErrReplayed) {
+			return nil, errProofUnchecked
+		}
+		slog.WarnContext(ctx, "DPoP proof replayed", "endpoint", endpoint)
+		return nil, dpopProofError("the DPoP proof was used before")
+	}
+	return proof, nil
+}
+
+// proofRefusal returns the error code and description that refuse a
+// request for err of acceptProof, and whether it is invalid_dpop_proof
+// (false: the database failed).
+func proofRefusal(err error) (description string, invalid bool) {
+	var oe *oidc.Error
+	if errors.As(err, &oe) {
+		return oe.Description, true
+	}
+	return err.Error(), false
+}
+
 // endpointURL is the URL of the provider's endpoint at path, as a proof's
 // htu names it.
 func (p *Provider) endpointURL(path string) string {
@@ -264,28 +303,17 @@ func (p *Provider) pushedDPoPKey(r *http.Request, form url.Values) (string, erro
 		return "", errBadJKT
 	}
 	proofs := r.Header.Values("DPoP")
-	switch len(proofs) {
-	case 0:
+	if len(proofs) == 0 {
 		return jkt, nil
-	case 1:
-	default:
-		return "", dpopProofError("more than one DPoP header")
 	}
-	ctx := r.Context()
-	proof, err := verifyDPoPProof(proofs[0], http.MethodPost, p.endpointURL(PushedAuthorizationPath), "", p.storage.now())
+	proof, err := p.acceptProof(r.Context(), proofs, http.MethodPost, p.endpointURL(PushedAuthorizationPath), "", "par")
 	if err != nil {
-		slog.InfoContext(ctx, "DPoP proof refused", "endpoint", "par", "err", err)
-		return "", dpopProofError(err.Error())
+		return "", err
 	}
+	// The proof is used up even when dpop_jkt then refuses the request: a
+	// proof is good for one request, whatever its answer.
 	if jkt != "" && jkt != proof.jkt {
 		return "", dpopProofError("dpop_jkt does not name the key of the DPoP proof")
-	}
-	if err := p.useDPoPProof(ctx, proof); err != nil {
-		if !errors.Is(err, storage.ErrReplayed) {
-			return "", oidc.ErrServerError().WithDescription("the DPoP proof could not be checked")
-		}
-		slog.WarnContext(ctx, "DPoP proof replayed", "endpoint", "par")
-		return "", dpopProofError("the DPoP proof was used before")
 	}
 	return proof.jkt, nil
 }
@@ -397,25 +425,15 @@ func (p *Provider) dpopToken(w http.ResponseWriter, r *http.Request, next http.H
 		}
 		next.ServeHTTP(w, r)
 		return
-	case 1:
-	default:
-		writeTokenError(w, "invalid_dpop_proof", "more than one DPoP header")
-		return
 	}
 	ctx := r.Context()
-	proof, err := verifyDPoPProof(proofs[0], http.MethodPost, p.endpointURL("/oauth/token"), "", p.storage.now())
+	proof, err := p.acceptProof(ctx, proofs, http.MethodPost, p.endpointURL("/oauth/token"), "", "token")
 	if err != nil {
-		slog.InfoContext(ctx, "DPoP proof refused", "endpoint", "token", "err", err)
-		writeTokenError(w, "invalid_dpop_proof", err.Error())
-		return
-	}
-	if err := p.useDPoPProof(ctx, proof); err != nil {
-		if !errors.Is(err, storage.ErrReplayed) {
-			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the DPoP proof could not be checked")
-			return
+		if description, invalid := proofRefusal(err); invalid {
+			writeTokenError(w, "invalid_dpop_proof", description)
+		} else {
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", description)
 		}
-		slog.WarnContext(ctx, "DPoP proof replayed", "endpoint", "token")
-		writeTokenError(w, "invalid_dpop_proof", "the DPoP proof was used before")
 		return
 	}
 	bw := &bufferedWriter{ResponseWriter: w}
@@ -495,25 +513,17 @@ func (p *Provider) dpopResource(w http.ResponseWriter, r *http.Request, next htt
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if strings.EqualFold(scheme, "DPoP") {
-		proofs := r.Header.Values("DPoP")
-		if len(proofs) != 1 || token == "" {
+		if token == "" {
 			writeDPoPChallenge(w, "invalid_dpop_proof", "send the access token with exactly one DPoP proof")
 			return
 		}
-		u := p.endpointURL(r.URL.Path)
-		proof, err := verifyDPoPProof(proofs[0], r.Method, u, token, p.storage.now())
+		proof, err := p.acceptProof(ctx, r.Header.Values("DPoP"), r.Method, p.endpointURL(r.URL.Path), token, "userinfo")
 		if err != nil {
-			slog.InfoContext(ctx, "DPoP proof refused", "endpoint", "userinfo", "err", err)
-			writeDPoPChallenge(w, "invalid_dpop_proof", err.Error())
-			return
-		}
-		if err := p.useDPoPProof(ctx, proof); err != nil {
-			if !errors.Is(err, storage.ErrReplayed) {
-				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the DPoP proof could not be checked")
-				return
+			if description, invalid := proofRefusal(err); invalid {
+				writeDPoPChallenge(w, "invalid_dpop_proof", description)
+			} else {
+				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", description)
 			}
-			slog.WarnContext(ctx, "DPoP proof replayed", "endpoint", "userinfo")
-			writeDPoPChallenge(w, "invalid_dpop_proof", "the DPoP proof was used before")
 			return
 		}
 		use.jkt = proof.jkt
