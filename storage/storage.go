@@ -432,14 +432,12 @@ type Store interface {
 	// SessionByID returns a session that is neither expired nor idle at now.
 	SessionByID(ctx context.Context, id string, now time.Time) (*Session, error)
 	TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error
-	DeleteSession(ctx context.Context, id string) error
-	DeleteUserSessions(ctx context.Context, userID string) error
+	// Sessions end with EndSession and EndUserSessions (backchannel.go),
+	// which tell the clients that signed in through them.
+	//
 	// UserSessions lists the user's live sessions at now, most recently
 	// seen first.
 	UserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
-	// DeleteUserSessionsExcept deletes every session of the user but keepID
-	// ("" keeps none) and returns how many.
-	DeleteUserSessionsExcept(ctx context.Context, userID, keepID string) (int, error)
 	// MarkReauthenticated records at as the session's ReauthAt (a passed
 	// re-authentication); ErrNotFound when the session is unknown, expired
 	// or idle at at.

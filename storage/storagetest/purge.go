@@ -200,7 +200,7 @@ func testPurge(t *testing.T, s storage.Store) {
 	}
 
 	for id, gone := range map[string]bool{"s-expired": true, "s-idle": true, "s-live": false} {
-		wantGone(t, "session "+id, s.DeleteSession(ctx, id), gone)
+		wantGone(t, "session "+id, s.EndSession(ctx, id, epoch()), gone)
 	}
 
 	wantErr(t, "expired code", s.UseCode(ctx, "otc-dead", now), storage.ErrNotFound)
@@ -341,5 +341,5 @@ func testPurgeConcurrent(t *testing.T, s storage.Store) {
 	if len(got) != 1 || got[0].ID != "live" {
 		t.Errorf("sessions left: %v, want the live one", got)
 	}
-	wantGone(t, "live session", s.DeleteSession(ctx, "live"), false)
+	wantGone(t, "live session", s.EndSession(ctx, "live", epoch()), false)
 }

@@ -145,35 +145,35 @@ func testTouchSession(t *testing.T, s storage.Store) {
 	wantErr(t, "TouchSession", err, storage.ErrNotFound)
 }
 
-func testDeleteSession(t *testing.T, s storage.Store) {
+func testEndSession(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1")
 	check(t, s.CreateSession(ctx, newSession("s1", "u1", epoch())))
 	check(t, s.CreateSession(ctx, newSession("s2", "u1", epoch())))
-	check(t, s.DeleteSession(ctx, "s1"))
+	check(t, s.EndSession(ctx, "s1", epoch()))
 	_, err := s.SessionByID(ctx, "s1", epoch())
-	wantErr(t, "SessionByID after DeleteSession", err, storage.ErrNotFound)
-	err = s.DeleteSession(ctx, "s1")
-	wantErr(t, "DeleteSession again", err, storage.ErrNotFound)
+	wantErr(t, "SessionByID after EndSession", err, storage.ErrNotFound)
+	err = s.EndSession(ctx, "s1", epoch())
+	wantErr(t, "EndSession again", err, storage.ErrNotFound)
 	_, err = s.SessionByID(ctx, "s2", epoch())
 	check(t, err)
 }
 
-func testDeleteUserSessions(t *testing.T, s storage.Store) {
+func testEndAllUserSessions(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1", "u2")
 	check(t, s.CreateSession(ctx, newSession("s1", "u1", epoch())))
 	check(t, s.CreateSession(ctx, newSession("s2", "u1", epoch())))
 	check(t, s.CreateSession(ctx, newSession("s3", "u2", epoch())))
-	check(t, s.DeleteUserSessions(ctx, "u1"))
+	checkEnd(t, s, "u1")
 	for _, id := range []string{"s1", "s2"} {
 		_, err := s.SessionByID(ctx, id, epoch())
-		wantErr(t, "SessionByID("+id+") after DeleteUserSessions", err, storage.ErrNotFound)
+		wantErr(t, "SessionByID("+id+") after EndUserSessions", err, storage.ErrNotFound)
 	}
 	_, err := s.SessionByID(ctx, "s3", epoch())
 	check(t, err)
-	check(t, s.DeleteUserSessions(ctx, "u1"))
-	check(t, s.DeleteUserSessions(ctx, "nobody"))
+	checkEnd(t, s, "u1")
+	checkEnd(t, s, "nobody")
 }
 
 func testUserSessions(t *testing.T, s storage.Store) {
@@ -236,7 +236,7 @@ func testUserSessions(t *testing.T, s storage.Store) {
 	}
 }
 
-func testDeleteUserSessionsExcept(t *testing.T, s storage.Store) {
+func testEndUserSessions(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1", "u2")
 	for _, sess := range []*storage.Session{
@@ -251,26 +251,26 @@ func testDeleteUserSessionsExcept(t *testing.T, s storage.Store) {
 	dead := newSession("dead", "u1", epoch().Add(-48*time.Hour))
 	check(t, s.CreateSession(ctx, dead))
 
-	n, err := s.DeleteUserSessionsExcept(ctx, "u1", "s2")
+	n, err := s.EndUserSessions(ctx, "u1", "s2", epoch())
 	check(t, err)
 	if n != 3 {
-		t.Errorf("DeleteUserSessionsExcept(u1, s2) = %d, want 3", n)
+		t.Errorf("EndUserSessions(u1, s2) = %d, want 3", n)
 	}
 	_, err = s.SessionByID(ctx, "s2", epoch())
 	check(t, err)
 	for _, id := range []string{"s1", "s3"} {
 		_, err := s.SessionByID(ctx, id, epoch())
-		wantErr(t, "SessionByID("+id+") after DeleteUserSessionsExcept", err, storage.ErrNotFound)
+		wantErr(t, "SessionByID("+id+") after EndUserSessions", err, storage.ErrNotFound)
 	}
 	_, err = s.SessionByID(ctx, "s4", epoch())
 	check(t, err)
 
 	// Another user's session is no keeper.
 	check(t, s.CreateSession(ctx, newSession("s5", "u1", epoch())))
-	n, err = s.DeleteUserSessionsExcept(ctx, "u1", "s4")
+	n, err = s.EndUserSessions(ctx, "u1", "s4", epoch())
 	check(t, err)
 	if n != 2 {
-		t.Errorf("DeleteUserSessionsExcept(u1, s4) = %d, want 2", n)
+		t.Errorf("EndUserSessions(u1, s4) = %d, want 2", n)
 	}
 	_, err = s.SessionByID(ctx, "s4", epoch())
 	check(t, err)
@@ -278,22 +278,29 @@ func testDeleteUserSessionsExcept(t *testing.T, s storage.Store) {
 	// "" keeps none.
 	check(t, s.CreateSession(ctx, newSession("s6", "u1", epoch())))
 	check(t, s.CreateSession(ctx, newSession("s7", "u1", epoch())))
-	n, err = s.DeleteUserSessionsExcept(ctx, "u1", "")
+	n, err = s.EndUserSessions(ctx, "u1", "", epoch())
 	check(t, err)
 	if n != 2 {
-		t.Errorf("DeleteUserSessionsExcept(u1, \"\") = %d, want 2", n)
+		t.Errorf("EndUserSessions(u1, \"\") = %d, want 2", n)
 	}
 	sessions, err := s.UserSessions(ctx, "u1", epoch())
 	check(t, err)
 	if len(sessions) != 0 {
-		t.Errorf("UserSessions after DeleteUserSessionsExcept(u1, \"\"): %d sessions", len(sessions))
+		t.Errorf("UserSessions after EndUserSessions(u1, \"\"): %d sessions", len(sessions))
 	}
 
-	n, err = s.DeleteUserSessionsExcept(ctx, "nobody", "")
+	n, err = s.EndUserSessions(ctx, "nobody", "", epoch())
 	check(t, err)
 	if n != 0 {
-		t.Errorf("DeleteUserSessionsExcept(nobody) = %d, want 0", n)
+		t.Errorf("EndUserSessions(nobody) = %d, want 0", n)
 	}
 	_, err = s.SessionByID(ctx, "s4", epoch())
+	check(t, err)
+}
+
+// checkEnd ends every session of userID.
+func checkEnd(t *testing.T, s storage.Store, userID string) {
+	t.Helper()
+	_, err := s.EndUserSessions(t.Context(), userID, "", epoch())
 	check(t, err)
 }

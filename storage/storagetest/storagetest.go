@@ -130,10 +130,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SessionConflict", testSessionConflict},
 		{"SessionExpiry", testSessionExpiry},
 		{"TouchSession", testTouchSession},
-		{"DeleteSession", testDeleteSession},
-		{"DeleteUserSessions", testDeleteUserSessions},
+		{"EndSession", testEndSession},
+		{"EndAllUserSessions", testEndAllUserSessions},
 		{"UserSessions", testUserSessions},
-		{"DeleteUserSessionsExcept", testDeleteUserSessionsExcept},
+		{"EndUserSessions", testEndUserSessions},
 
 		{"SigningKeys", testSigningKeys},
 

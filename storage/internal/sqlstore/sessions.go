@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -78,32 +77,4 @@ func (s *Store) TouchSession(ctx context.Context, id string, now, idleUntil time
 func (s *Store) MarkReauthenticated(ctx context.Context, id string, at time.Time) error {
 	return s.execOne(ctx, "mark session reauthenticated", `UPDATE sessions SET reauth_at = $2
 		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(at))
-}
-
-// DeleteSession removes the session id.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.execOne(ctx, "delete session", `DELETE FROM sessions WHERE id = $1`, id)
-}
-
-// DeleteUserSessions removes every session of the user userID.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
-		return s.fail("delete user sessions", err)
-	}
-	return nil
-}
-
-// DeleteUserSessionsExcept removes every session of the user userID but
-// the session keepID ("" keeps none) and returns how many it removed.
-func (s *Store) DeleteUserSessionsExcept(ctx context.Context, userID, keepID string) (int, error) {
-	const op = "delete user sessions except"
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
-	if err != nil {
-		return 0, s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("storage: %s: %w", op, err)
-	}
-	return int(n), nil
 }
