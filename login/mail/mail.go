@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	netmail "net/mail"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,50 +39,8 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// Log is a Sender for development, used when no SMTP server is configured.
-// It sends nothing: it logs a warning that a message was not sent, with its
-// recipient masked and its subject with every digit and every long
-// token-like word redacted. It never logs the body. Emailed one-time codes
-// and the tokens of emailed links therefore never reach the log; to read
-// them, run a local SMTP server and point mail.smtp at it.
-type Log struct {
-	Logger *slog.Logger // nil means slog.Default()
-}
-
-// Send logs that m was not sent and returns nil.
-func (l Log) Send(ctx context.Context, m Message) error {
-	logger := l.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger.WarnContext(ctx, "email not sent (no SMTP server configured)",
-		slog.String("to", maskAddress(m.To)),
-		slog.String("subject", redact(m.Subject)),
-		slog.String("note", "the content is not logged: it may hold a one-time code or a link; set mail.smtp.host to a local SMTP server to read it"))
-	return nil
-}
-
-// redacted replaces what redact hides.
+// redacted replaces an address that maskAddress cannot mask.
 const redacted = "[redacted]"
-
-var (
-	longWord = regexp.MustCompile(`\S{16,}`)
-	digits   = regexp.MustCompile(`\p{Nd}+`)
-)
-
-// redact returns s with each word of 16 characters or more that is not
-// only letters (a token, a URL) and each run of digits replaced by
-// "[redacted]", so that s can be logged even if it holds a one-time code
-// or a link.
-func redact(s string) string {
-	s = longWord.ReplaceAllStringFunc(s, func(w string) string {
-		if strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }) {
-			return redacted
-		}
-		return w
-	})
-	return digits.ReplaceAllString(s, redacted)
-}
 
 // maskAddress returns the address in to with its local part cut to its
 // first character, as in "a***@example.com", and without the display
