@@ -37,11 +37,16 @@ const LogoutTokenTTL = 2 * time.Minute
 // session's cookie or id (an HMAC under a key derived from the crypto
 // key).
 func (s *Storage) sid(sessionID string) string {
-	k := hmac.New(sha256.New, s.cfg.CryptoKey[:])
-	k.Write([]byte("gatehouse sid key"))
-	m := hmac.New(sha256.New, k.Sum(nil))
+	m := hmac.New(sha256.New, s.sidKey)
 	m.Write([]byte(sessionID))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// sidKey derives the key of the sid claims from the crypto key.
+func sidKey(cryptoKey [32]byte) []byte {
+	k := hmac.New(sha256.New, cryptoKey[:])
+	k.Write([]byte("gatehouse sid key"))
+	return k.Sum(nil)
 }
 
 // addSID sets the sid claim of the ID token of req when its grant was

@@ -84,7 +84,7 @@ func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
 	if cfg.AuthCodeTTL <= 0 || cfg.AuthCodeTTL > time.Minute {
 		return nil, errors.New("op: authorization codes must live between 0 and 60s")
 	}
-	st := &Storage{store: memoStore{store}, keys: keys, cfg: cfg, jwks: newJWKSCache(cfg.Now)}
+	st := &Storage{store: memoStore{store}, keys: keys, cfg: cfg, jwks: newJWKSCache(cfg.Now), sidKey: sidKey(cfg.CryptoKey)}
 	zcfg := &zop.Config{
 		CryptoKey:                cfg.CryptoKey,
 		CryptoKeyId:              "gh1",

@@ -25,6 +25,8 @@ type Storage struct {
 	keys  *Keys
 	cfg   Config
 	jwks  *jwksCache // clients' jwks_uri key sets (clientjwks.go)
+	// sidKey makes the sid claim of a session (logouttoken.go).
+	sidKey []byte
 }
 
 var (
