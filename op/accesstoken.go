@@ -179,7 +179,7 @@ func (s *Storage) issuedID(ctx context.Context, clientID string, t *storage.Acce
 }
 
 // unrecordedToken returns the token of a JWT client's client_credentials
-// grant, which is not recorded (unrecorded.go).
+// grant, which is not recorded (clientcredentials.go).
 func (s *Storage) unrecordedToken(ctx context.Context, c *storage.Client, req zop.TokenRequest) (string, time.Time, error) {
 	now := s.now()
 	t := &storage.AccessToken{

@@ -49,12 +49,12 @@ type Provider struct {
 	storage *Storage
 	handler http.Handler
 	// verified remembers the JWT access tokens whose signature is
-	// verified (verified.go).
+	// verified (tokenverify.go).
 	verified *verifiedKeySet
 	// sealer is zitadel's Crypto: it seals codes and opaque tokens.
 	sealer *tokenCrypto
 
-	// The serialised discovery document and JWKS (fast.go), and the
+	// The serialised discovery document and JWKS (documents.go), and the
 	// endpoints' CORS policy, for ServeDocument.
 	discoveryDoc atomic.Pointer[document]
 	jwks         atomic.Pointer[document]
@@ -191,7 +191,7 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") {
 			// The token itself, for the claims of an unrecorded one
-			// (unrecorded.go); zitadel reports a malformed body.
+			// (clientcredentials.go); zitadel reports a malformed body.
 			if r.ParseForm() == nil {
 				r = r.WithContext(withRawToken(r.Context(), r.PostForm.Get("token")))
 			}

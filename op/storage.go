@@ -240,7 +240,7 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 			return "", time.Time{}, fault(ctx, fmt.Errorf("client: %w", err))
 		}
 		if c.AccessTokenFormat == AccessTokenJWT {
-			// A JWT that carries all it grants: not recorded (unrecorded.go).
+			// A JWT that carries all it grants: not recorded (clientcredentials.go).
 			return s.unrecordedToken(ctx, c, req)
 		}
 	default:

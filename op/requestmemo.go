@@ -1,0 +1,96 @@
+package op
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// requestMemo remembers the clients and users loaded during one protocol
+// request, so that the several checks zitadel makes of one client (and
+// the signing key that follows its algorithm) cost one query. It lives in
+// the request's context only: nothing is kept across requests, so a
+// rotated secret, a deleted client or a disabled user takes effect with
+// the next request, on every replica.
+type requestMemo struct {
+	mu      sync.Mutex
+	clients map[string]*storage.Client
+	users   map[string]*storage.User
+}
+
+type memoKey struct{}
+
+// withMemo gives each request a memo.
+func withMemo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), memoKey{}, &requestMemo{})))
+	})
+}
+
+// memoStore answers ClientByID and UserByID from the request's memo when
+// it has one. Errors are not remembered.
+type memoStore struct{ storage.Store }
+
+func (m memoStore) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
+	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
+	if memo == nil {
+		return m.Store.ClientByID(ctx, id)
+	}
+	memo.mu.Lock()
+	c, ok := memo.clients[id]
+	memo.mu.Unlock()
+	if !ok {
+		var err error
+		if c, err = m.Store.ClientByID(ctx, id); err != nil {
+			return nil, err
+		}
+		memo.mu.Lock()
+		if memo.clients == nil {
+			memo.clients = map[string]*storage.Client{}
+		}
+		memo.clients[id] = c
+		memo.mu.Unlock()
+	}
+	cp := *c
+	return &cp, nil
+}
+
+// rememberUser puts u, read together with something else, in the request's
+// memo, so that the request's next lookup of u reads nothing.
+func rememberUser(ctx context.Context, u *storage.User) {
+	if memo, _ := ctx.Value(memoKey{}).(*requestMemo); memo != nil {
+		cp := *u
+		memo.putUser(&cp)
+	}
+}
+
+// putUser remembers u, which the memo owns from now on.
+func (m *requestMemo) putUser(u *storage.User) {
+	m.mu.Lock()
+	if m.users == nil {
+		m.users = map[string]*storage.User{}
+	}
+	m.users[u.ID] = u
+	m.mu.Unlock()
+}
+
+func (m memoStore) UserByID(ctx context.Context, id string) (*storage.User, error) {
+	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
+	if memo == nil {
+		return m.Store.UserByID(ctx, id)
+	}
+	memo.mu.Lock()
+	u, ok := memo.users[id]
+	memo.mu.Unlock()
+	if !ok {
+		var err error
+		if u, err = m.Store.UserByID(ctx, id); err != nil {
+			return nil, err
+		}
+		memo.putUser(u)
+	}
+	cp := *u
+	return &cp, nil
+}
