@@ -6,7 +6,7 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run demo cluster test lint migrate clean bench bench-postgres
+.PHONY: help build run demo cluster test test-short lint migrate clean bench bench-postgres
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -88,6 +88,13 @@ migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHO
 test: ## go vet, then every test with the race detector (PostgreSQL tests need GATEHOUSE_TEST_POSTGRES_DSN)
 	go vet ./...
 	go test -race -count=1 -timeout 20m ./...
+
+# test-short: the packages' own tests (login's steps with httptest, the
+# real SQLite store and an injected clock; op; storage; the admin, config
+# and metrics packages), without the end-to-end tests that start the
+# binary (cmd/gatehouse itself). Under a minute.
+test-short: ## The in-package tests only, without the end-to-end suite of cmd/gatehouse (under a minute)
+	go test -count=1 $$(go list ./... | grep -v '/cmd/gatehouse$$')
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted="$$(gofmt -l .)"; \

@@ -2,13 +2,11 @@ package op
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
@@ -132,34 +130,17 @@ type accessTokenClaims struct {
 // signedAccessToken signs the JWT access token t of client c and returns
 // it as the id CreateAccessToken hands to zitadel (signedTokenMarker).
 func (s *Storage) signedAccessToken(ctx context.Context, c *storage.Client, t *storage.AccessToken) (string, error) {
-	alg := RS256
-	if c.SigningAlgorithm != "" {
-		alg = c.SigningAlgorithm
-	}
-	k, err := s.keys.signingKeyFor(ctx, alg)
+	k, err := s.keys.signingKeyFor(ctx, clientAlgorithm(c))
 	if err != nil {
 		return "", fault(ctx, err)
 	}
-	payload, err := json.Marshal(accessTokenClaims{
+	compact, err := k.sign(accessTokenType, accessTokenClaims{
 		Issuer: s.cfg.Issuer, Expiry: t.ExpiresAt.Unix(), Audience: t.Audience, Subject: t.Subject,
 		ClientID: t.ClientID, IssuedAt: t.CreatedAt.Unix(), ID: t.ID, Scope: strings.Join(t.Scopes, " "),
 		Confirmation: confirmation(t.DPoPJKT),
-	})
+	}, "access token")
 	if err != nil {
-		return "", fmt.Errorf("op: access token claims: %w", err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
-		(&jose.SignerOptions{}).WithType(accessTokenType))
-	if err != nil {
-		return "", fmt.Errorf("op: access token signer: %w", err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("op: sign access token: %w", err)
-	}
-	compact, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("op: sign access token: %w", err)
+		return "", err
 	}
 	return signedTokenMarker + compact, nil
 }

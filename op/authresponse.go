@@ -61,9 +61,9 @@ func (p *Provider) authorizationResponses(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case authorize:
-			w = &issuerWriter{ResponseWriter: w, issuer: p.issuer(), skip: toLogin}
+			w = issuerWriter(w, p.issuer(), toLogin)
 		case callback:
-			w = &issuerWriter{ResponseWriter: w, issuer: p.issuer()}
+			w = issuerWriter(w, p.issuer(), nil)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -73,55 +73,66 @@ func (p *Provider) authorizationResponses(next http.Handler) http.Handler {
 // parameter.
 func (p *Provider) issuer() string { return p.storage.cfg.Issuer }
 
-// issuerWriter adds the issuer parameter to the Location of a redirect
-// written to it (WithIssuer), unless skip says the redirect is not an
-// authorization response. The body of a redirect it rewrote (http.Redirect's
-// link to the old location) is dropped.
-type issuerWriter struct {
-	http.ResponseWriter
-	issuer      string
-	skip        func(location string) bool
-	wroteHeader bool
-	rewrote     bool
+// issuerWriter returns w adding the issuer parameter to the Location of a
+// redirect written to it (WithIssuer), unless skip says the redirect is not
+// an authorization response. The body of a redirect it rewrote
+// (http.Redirect's link to the old location) is dropped.
+func issuerWriter(w http.ResponseWriter, issuer string, skip func(location string) bool) http.ResponseWriter {
+	return &statusWriter{ResponseWriter: w, onStatus: func(code int) bool {
+		rewrote := addIssuer(w.Header(), code, issuer, skip)
+		w.WriteHeader(code)
+		return rewrote
+	}}
 }
 
-func (w *issuerWriter) WriteHeader(code int) {
-	if !w.wroteHeader {
-		w.wroteHeader = true
-		w.rewrite(code)
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// rewrite adds the issuer to the Location of a redirect with status code.
-func (w *issuerWriter) rewrite(code int) {
+// addIssuer adds the issuer to the Location in h of a redirect with status
+// code, and reports whether it did.
+func addIssuer(h http.Header, code int, issuer string, skip func(location string) bool) bool {
 	if code < 300 || code >= 400 {
-		return
+		return false
 	}
-	h := w.Header()
 	loc := h.Get("Location")
-	if loc == "" || w.skip != nil && w.skip(loc) {
-		return
+	if loc == "" || skip != nil && skip(loc) {
+		return false
 	}
-	with, err := WithIssuer(loc, w.issuer)
+	with, err := WithIssuer(loc, issuer)
 	if err != nil {
 		// zitadel made the location from a parsed URL: this is a bug.
 		slog.Error("authorization response without iss", "err", err)
-		return
+		return false
 	}
 	h.Set("Location", with)
-	w.rewrote = true
+	return true
 }
 
-func (w *issuerWriter) Write(b []byte) (int, error) {
+// statusWriter lets a wrapper answer in a handler's place: onStatus sees
+// the handler's first status before anything is written, writes a status
+// itself, and reports whether the handler's body no longer fits the answer
+// and is to be dropped.
+type statusWriter struct {
+	http.ResponseWriter
+	onStatus    func(code int) (drop bool)
+	wroteHeader bool
+	drop        bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	w.drop = w.onStatus(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.rewrote {
+	if w.drop {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap returns the underlying writer, for http.ResponseController.
-func (w *issuerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -191,13 +191,13 @@ func (p *Provider) formPosts(next http.Handler) http.Handler {
 			// A form that cannot be parsed is zitadel's to report.
 			if r.ParseForm() == nil && IsFormPost(r.Form) {
 				if uris := r.Form["redirect_uri"]; len(uris) == 1 && uris[0] != "" {
-					w = &formPostWriter{ResponseWriter: w, r: r, target: &formPostTarget{redirectURI: uris[0]}, login: login}
+					w = formPostWriter(w, r, &formPostTarget{redirectURI: uris[0]}, login)
 				}
 			}
 		case callback:
 			t := new(formPostTarget)
 			r = r.WithContext(context.WithValue(r.Context(), formPostKey{}, t))
-			w = &formPostWriter{ResponseWriter: w, r: r, target: t, login: login}
+			w = formPostWriter(w, r, t, login)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -208,51 +208,28 @@ func (p *Provider) formPosts(next http.Handler) http.Handler {
 // one.
 func formPostFor(w http.ResponseWriter, r *http.Request, ar any) http.ResponseWriter {
 	if a, ok := ar.(authRequest); ok && a.r.ResponseMode == ResponseModeFormPost {
-		return &formPostWriter{ResponseWriter: w, r: r, target: &formPostTarget{redirectURI: a.r.RedirectURI}}
+		return formPostWriter(w, r, &formPostTarget{redirectURI: a.r.RedirectURI}, "")
 	}
 	return w
 }
 
-// formPostWriter writes a redirect to its target's redirect_uri as a
-// form_post page instead (WriteFormPost); other answers pass unchanged.
-// The body written with a redirect it replaced is dropped.
-type formPostWriter struct {
-	http.ResponseWriter
-	r           *http.Request
-	target      *formPostTarget
-	login       string // the login's URL: a redirect there is no response
-	wroteHeader bool
-	posted      bool
-}
-
-func (w *formPostWriter) WriteHeader(code int) {
-	if w.wroteHeader {
-		return
-	}
-	w.wroteHeader = true
-	loc := w.Header().Get("Location")
-	uri := w.target.redirectURI
-	if code >= 300 && code < 400 && uri != "" && strings.HasPrefix(loc, uri) &&
-		(w.login == "" || !strings.HasPrefix(loc, w.login)) {
-		err := WriteFormPost(w.ResponseWriter, w.r, uri, loc)
-		if err == nil {
-			w.posted = true
-			return
+// formPostWriter returns w writing a redirect to target's redirect_uri as
+// a form_post page instead (WriteFormPost); other answers, and redirects
+// to the login's URL (login, when not empty), pass unchanged. The body
+// written with a redirect it replaced is dropped.
+func formPostWriter(w http.ResponseWriter, r *http.Request, target *formPostTarget, login string) http.ResponseWriter {
+	return &statusWriter{ResponseWriter: w, onStatus: func(code int) bool {
+		loc := w.Header().Get("Location")
+		uri := target.redirectURI
+		if code >= 300 && code < 400 && uri != "" && strings.HasPrefix(loc, uri) &&
+			(login == "" || !strings.HasPrefix(loc, login)) {
+			err := WriteFormPost(w, r, uri, loc)
+			if err == nil {
+				return true
+			}
+			slog.ErrorContext(r.Context(), "form_post response", "err", err)
 		}
-		slog.ErrorContext(w.r.Context(), "form_post response", "err", err)
-	}
-	w.ResponseWriter.WriteHeader(code)
+		w.WriteHeader(code)
+		return false
+	}}
 }
-
-func (w *formPostWriter) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.posted {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap returns the underlying writer, for http.ResponseController.
-func (w *formPostWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

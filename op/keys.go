@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -314,6 +315,38 @@ type zopSigningKey struct {
 	id  string
 	alg jose.SignatureAlgorithm
 	key crypto.Signer
+}
+
+// sign returns claims as a compact JWS signed with s, with the typ header
+// typ; what names the token in errors.
+func (s zopSigningKey) sign(typ jose.ContentType, claims any, what string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("op: %s claims: %w", what, err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: s.alg, Key: jose.JSONWebKey{Key: s.key, KeyID: s.id}},
+		(&jose.SignerOptions{}).WithType(typ))
+	if err != nil {
+		return "", fmt.Errorf("op: %s signer: %w", what, err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("op: sign %s: %w", what, err)
+	}
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return "", fmt.Errorf("op: sign %s: %w", what, err)
+	}
+	return compact, nil
+}
+
+// clientAlgorithm is the algorithm that signs c's ID tokens, and with them
+// its JWT access tokens and logout tokens: RS256 unless it chose another.
+func clientAlgorithm(c *storage.Client) string {
+	if c.SigningAlgorithm != "" {
+		return c.SigningAlgorithm
+	}
+	return RS256
 }
 
 func (s zopSigningKey) SignatureAlgorithm() jose.SignatureAlgorithm { return s.alg }

@@ -5,12 +5,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
@@ -89,30 +87,13 @@ type logoutClaims struct {
 // sessionID of user userID ended, signed with the key of c's ID token
 // algorithm, issued at now.
 func (p *Provider) LogoutToken(ctx context.Context, c *storage.Client, userID, sessionID string, now time.Time) (string, error) {
-	alg := RS256
-	if c.SigningAlgorithm != "" {
-		alg = c.SigningAlgorithm
-	}
-	k, err := p.storage.keys.signingKeyFor(ctx, alg)
+	k, err := p.storage.keys.signingKeyFor(ctx, clientAlgorithm(c))
 	if err != nil {
 		return "", fmt.Errorf("op: logout token key: %w", err)
 	}
-	payload, err := json.Marshal(logoutClaims{
+	return k.sign(LogoutTokenType, logoutClaims{
 		Issuer: p.issuer(), Audience: c.ID, IssuedAt: now.Unix(), Expiry: now.Add(LogoutTokenTTL).Unix(),
 		ID: randomID(16), Subject: userID, SID: p.storage.sid(sessionID),
 		Events: map[string]map[string]any{BackchannelLogoutEvent: {}},
-	})
-	if err != nil {
-		return "", fmt.Errorf("op: logout token claims: %w", err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}},
-		(&jose.SignerOptions{}).WithType(LogoutTokenType))
-	if err != nil {
-		return "", fmt.Errorf("op: logout token signer: %w", err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("op: sign logout token: %w", err)
-	}
-	return jws.CompactSerialize()
+	}, "logout token")
 }

@@ -177,7 +177,7 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 		e = oidc.ErrServerError()
 	}
 	w = formPostFor(w, r, ar) // response_mode=form_post (formpost.go)
-	w = &issuerWriter{ResponseWriter: w, issuer: p.issuer()}
+	w = issuerWriter(w, p.issuer(), nil)
 	zop.AuthRequestError(w, r, ar, e.WithDescription("%s", description), p.zp)
 }
 

@@ -38,22 +38,29 @@ func (m memoStore) ClientByID(ctx context.Context, id string) (*storage.Client, 
 	if memo == nil {
 		return m.Store.ClientByID(ctx, id)
 	}
-	memo.mu.Lock()
-	c, ok := memo.clients[id]
-	memo.mu.Unlock()
+	return remembered(&memo.mu, &memo.clients, id, func() (*storage.Client, error) { return m.Store.ClientByID(ctx, id) })
+}
+
+// remembered returns a copy of the value under id in *values, which mu
+// guards, loading it with load and remembering it first when it is not
+// there.
+func remembered[T any](mu *sync.Mutex, values *map[string]*T, id string, load func() (*T, error)) (*T, error) {
+	mu.Lock()
+	v, ok := (*values)[id]
+	mu.Unlock()
 	if !ok {
 		var err error
-		if c, err = m.Store.ClientByID(ctx, id); err != nil {
+		if v, err = load(); err != nil {
 			return nil, err
 		}
-		memo.mu.Lock()
-		if memo.clients == nil {
-			memo.clients = map[string]*storage.Client{}
+		mu.Lock()
+		if *values == nil {
+			*values = map[string]*T{}
 		}
-		memo.clients[id] = c
-		memo.mu.Unlock()
+		(*values)[id] = v
+		mu.Unlock()
 	}
-	cp := *c
+	cp := *v
 	return &cp, nil
 }
 
@@ -81,16 +88,5 @@ func (m memoStore) UserByID(ctx context.Context, id string) (*storage.User, erro
 	if memo == nil {
 		return m.Store.UserByID(ctx, id)
 	}
-	memo.mu.Lock()
-	u, ok := memo.users[id]
-	memo.mu.Unlock()
-	if !ok {
-		var err error
-		if u, err = m.Store.UserByID(ctx, id); err != nil {
-			return nil, err
-		}
-		memo.putUser(u)
-	}
-	cp := *u
-	return &cp, nil
+	return remembered(&memo.mu, &memo.users, id, func() (*storage.User, error) { return m.Store.UserByID(ctx, id) })
 }

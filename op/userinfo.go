@@ -27,54 +27,33 @@ func bearerErrors(next http.Handler) http.Handler {
 		if !presented && r.ParseForm() == nil {
 			presented = r.Form.Get("access_token") != ""
 		}
-		next.ServeHTTP(&bearerWriter{ResponseWriter: w, presented: presented}, r)
+		next.ServeHTTP(bearerWriter(w, presented), r)
 	})
 }
 
-// bearerWriter rewrites a 401 or 403 as bearerErrors says.
-type bearerWriter struct {
-	http.ResponseWriter
-	presented bool
-	wrote     bool // the status is written
-	refused   bool // and it was a refusal: the handler's body is dropped
+// bearerWriter returns w rewriting a 401 or 403 as bearerErrors says;
+// presented tells whether the request carried a token.
+func bearerWriter(w http.ResponseWriter, presented bool) http.ResponseWriter {
+	return &statusWriter{ResponseWriter: w, onStatus: func(code int) bool {
+		if code != http.StatusUnauthorized && code != http.StatusForbidden {
+			w.WriteHeader(code)
+			return false
+		}
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		if !presented {
+			// RFC 6750 §3.1: no error code when the request carried no token.
+			h.Set("WWW-Authenticate", "Bearer")
+			h.Set("Content-Length", "0")
+			h.Del("Content-Type")
+			w.WriteHeader(http.StatusUnauthorized)
+			return true
+		}
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(invalidTokenBody)))
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(invalidTokenBody))
+		return true
+	}}
 }
-
-func (w *bearerWriter) WriteHeader(code int) {
-	if w.wrote {
-		return
-	}
-	w.wrote = true
-	if code != http.StatusUnauthorized && code != http.StatusForbidden {
-		w.ResponseWriter.WriteHeader(code)
-		return
-	}
-	w.refused = true
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	if !w.presented {
-		// RFC 6750 §3.1: no error code when the request carried no token.
-		h.Set("WWW-Authenticate", "Bearer")
-		h.Set("Content-Length", "0")
-		h.Del("Content-Type")
-		w.ResponseWriter.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(invalidTokenBody)))
-	w.ResponseWriter.WriteHeader(http.StatusUnauthorized)
-	w.ResponseWriter.Write([]byte(invalidTokenBody))
-}
-
-func (w *bearerWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.refused {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *bearerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
