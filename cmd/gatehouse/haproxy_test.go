@@ -166,32 +166,46 @@ func requestIPs(g *gatehouse, method, path string) []string {
 	return ips
 }
 
-// TestHAProxy runs two replicas on one PostgreSQL schema behind HAProxy
-// with deploy/haproxy.cfg, the issuer being HAProxy's address, as make
-// cluster does.
-func TestHAProxy(t *testing.T) {
+// cluster is two replicas on one fresh PostgreSQL schema behind HAProxy
+// with deploy/haproxy.cfg, as make cluster runs them.
+type cluster struct {
+	// front is the cluster as clients see it: HAProxy's address (the
+	// issuer), and the CLI on the shared database.
+	front    *gatehouse
+	replicas [2]*gatehouse
+	lb       *balancer
+}
+
+// startCluster starts a cluster whose replicas have extra in their
+// environment and trust HAProxy's X-Forwarded-For.
+func startCluster(t *testing.T, extra ...string) *cluster {
+	t.Helper()
 	haproxy := findHAProxy(t)
 	dsn := pgtest.DSN(t)
 	listen := freeAddr(t)
 	issuer := "http://" + listen
-	const shutdownDelay = 4 * time.Second
-	extra := []string{
-		"GATEHOUSE_ISSUER=" + issuer,
-		"GATEHOUSE_HTTP_TRUSTED_PROXIES=127.0.0.1/32",
-		fmt.Sprintf("GATEHOUSE_HTTP_SHUTDOWN_DELAY=%v", shutdownDelay),
-		"GATEHOUSE_PASSWORD_IP_MAX_ATTEMPTS=3",
-	}
+	extra = append([]string{"GATEHOUSE_ISSUER=" + issuer, "GATEHOUSE_HTTP_TRUSTED_PROXIES=127.0.0.1/32"}, extra...)
 	a := newGatehouse(t, dsn, extra...)
 	a.start() // creates the key file that B shares
 	b := newGatehouse(t, dsn, append(extra,
 		"GATEHOUSE_SECRETS_KEY_FILE="+tfEnvValue(a, "GATEHOUSE_SECRETS_KEY_FILE"))...)
 	b.start()
-	lb := startBalancer(t, haproxy, listen, a, b)
-	replicas := map[string]*gatehouse{"replica1": a, "replica2": b}
+	return &cluster{
+		front:    &gatehouse{t: t, base: issuer, env: a.env},
+		replicas: [2]*gatehouse{a, b},
+		lb:       startBalancer(t, haproxy, listen, a, b),
+	}
+}
 
-	// front is the cluster as clients see it: HAProxy's address, and the
-	// CLI on the shared database.
-	front := &gatehouse{t: t, base: issuer, env: a.env}
+// TestHAProxy runs two replicas on one PostgreSQL schema behind HAProxy
+// with deploy/haproxy.cfg, the issuer being HAProxy's address, as make
+// cluster does.
+func TestHAProxy(t *testing.T) {
+	const shutdownDelay = 4 * time.Second
+	cl := startCluster(t, fmt.Sprintf("GATEHOUSE_HTTP_SHUTDOWN_DELAY=%v", shutdownDelay), "GATEHOUSE_PASSWORD_IP_MAX_ATTEMPTS=3")
+	front, lb, issuer := cl.front, cl.lb, cl.front.base
+	a, b := cl.replicas[0], cl.replicas[1]
+	replicas := map[string]*gatehouse{"replica1": a, "replica2": b}
 	front.createUser(alice, "Alice", alicePass)
 	rp := newRelyingParty(t, front)
 

@@ -265,12 +265,15 @@ func TestReplicaDrain(t *testing.T) {
 		lastOK.Sub(sigterm).Round(time.Millisecond), exited.Sub(sigterm).Round(time.Millisecond), exitErr, len(fivexx))
 }
 
-// TestReplicaKeyRotation rotates the signing keys while sign-ins run on A
-// and verifies every ID token A issues against B's JWKS: a kid that B does
-// not publish would fail (REL-08).
+// TestReplicaKeyRotation rotates the signing keys while sign-ins run
+// through HAProxy on two replicas and verifies every ID token against the
+// JWKS of one replica, B: a kid that B does not publish would fail
+// (REL-08). Here "A" is HAProxy's front, which sends each request to
+// either replica.
 func TestReplicaKeyRotation(t *testing.T) {
 	t.Parallel()
-	a, b := replicaPair(t)
+	cl := startCluster(t)
+	a, b := cl.front, cl.replicas[1]
 	c := a.createClient("--name", "Rotation App", "--redirect-uri", biLocalCB)
 	a.createUser(biEmail, "Alice", biPassword)
 	verifier := replicaVerifier(t, b, a.base, c.ID)
