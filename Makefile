@@ -21,10 +21,12 @@ run: build ## Build and serve on http://localhost:8080 (SQLite under data/; emai
 	@echo "        one .eml file each, newest last: open it to read the codes and links. The banner below names the directory."
 	./$(BINARY) serve
 
-# demo: its own SQLite database (data/demo.db) unless GATEHOUSE_DATABASE_URL
-# says otherwise; the demo user's password is printed when it is created.
+# demo: the same database as make run and the CLI (data/gatehouse.db unless
+# the configuration says otherwise), so `./bin/gatehouse blocks list` or
+# `audit` show what the demo did; the demo user's password is printed when
+# it is created.
 demo: build ## Serve with a demo user, client and app: open http://localhost:8080/demo
-	GATEHOUSE_DATABASE_URL="$${GATEHOUSE_DATABASE_URL:-sqlite:data/demo.db}" ./$(BINARY) serve --demo
+	./$(BINARY) serve --demo
 
 # cluster: two replicas on one PostgreSQL (127.0.0.1:8081 and :8082, admin
 # listeners on :9091 and :9092, same issuer, same key file) behind HAProxy on
