@@ -149,3 +149,193 @@ func TestWrongCodesBlockIP(t *testing.T) {
 	id3, page := hs.toStep(b3, testClientID, u.Email, "/login/otp", nil)
 	hs.expectDone(b3, id3, b3.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
 }
+
+// TestStepAfterPassword covers where the right password leads, by the
+// account's factors and what the client demands.
+func TestStepAfterPassword(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
+	hs.enrollTOTP(hs.user("app@example.com", nil))
+	hs.user("mail@example.com", func(u *storage.User) { u.EmailOTP = true })
+	hs.addKey(hs.user("key@example.com", nil))
+	hs.user("none@example.com", nil)
+	acr := func(v string) func(*storage.AuthRequest) {
+		return func(ar *storage.AuthRequest) { ar.ACRValues = []string{v} }
+	}
+	for _, tt := range []struct {
+		name, email, client string
+		mod                 func(*storage.AuthRequest)
+		next                string // the step, or "" for done
+		status              int    // when refused
+		msg                 string
+	}{
+		{name: "no factor", email: "none@example.com", client: testClientID},
+		{name: "no factor, client requires MFA", email: "none@example.com", client: "strict", next: "/login/enroll"},
+		{name: "no factor, acr_values ask for email", email: "none@example.com", client: testClientID, mod: acr(ACREmail), next: "/login/enroll"},
+		{name: "authenticator app", email: "app@example.com", client: testClientID, next: "/login/otp"},
+		{name: "email codes", email: "mail@example.com", client: testClientID, next: "/login/otp"},
+		{name: "email codes, client requires MFA", email: "mail@example.com", client: "strict", next: "/login/otp"},
+		{name: "security key only", email: "key@example.com", client: testClientID, next: "/login/webauthn"},
+		{name: "authenticator app, acr_values ask for a key", email: "app@example.com", client: testClientID, mod: acr(ACRPhishingResistant),
+			status: http.StatusForbidden, msg: msgKeyRequired},
+		{name: "email codes only, acr_values ask for the app", email: "mail@example.com", client: testClientID, mod: acr(ACRMFA),
+			status: http.StatusForbidden, msg: msgAppRequired},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := hs.browser("192.0.2.10")
+			id, resp := hs.submitPassword(b, tt.client, tt.email, testPassword, tt.mod)
+			switch {
+			case tt.status != 0:
+				expectPage(t, resp, tt.status, tt.msg)
+			case tt.next == "":
+				hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+				return
+			default:
+				expectRedirect(t, resp, tt.next+"?authRequestID="+url.QueryEscape(id))
+			}
+			if ar := hs.authRequest(id); ar.Done || b.cookie(sessionCookie) != "" {
+				t.Errorf("the password alone finished the sign-in: done %v, session cookie %v", ar.Done, b.cookie(sessionCookie) != "")
+			}
+		})
+	}
+}
+
+// TestEmailCodeStep covers email codes: the code page sends one, reloading
+// sends no other, Resend waits out the cooldown and voids the previous
+// code, the newest code completes the request with amr email; a code
+// expires after 60 seconds.
+func TestEmailCodeStep(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("dana@example.com", func(u *storage.User) { u.EmailOTP = true })
+	validUntil := func() string { return hs.clock.Now().Add(time.Minute).Format("15:04:05 UTC") }
+
+	b := hs.browser("192.0.2.20")
+	until := validUntil()
+	id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+	if want := "We sent a 6-digit code to d•••@example.com. It is valid until " + until + "."; page.status != http.StatusOK || info(page.body) != want {
+		t.Errorf("code page = %d %q, want %q", page.status, info(page.body), want)
+	}
+	first, n := hs.mailCode(u.Email)
+	if m, _ := hs.mail.Last(u.Email); n != 1 || m.Subject != "Your Gatehouse code" || strings.Contains(m.Subject, first) {
+		t.Errorf("%d emails, subject %q", n, m.Subject)
+	}
+	form := formOf(t, page.body, "/login/otp")
+	if form.Get("method") != factorEmail {
+		t.Errorf("code form method %q", form.Get("method"))
+	}
+	// Reloading the page sends nothing.
+	if again := b.get("/login/otp?authRequestID=" + url.QueryEscape(id)); !strings.HasPrefix(info(again.body), "We already sent you a code.") {
+		t.Errorf("reload: %q", info(again.body))
+	}
+	// Resend waits out the cooldown, counting down.
+	resend := formOf(t, page.body, "/login/otp/resend")
+	for _, wait := range []struct {
+		after time.Duration
+		left  string
+	}{{0, "30"}, {12 * time.Second, "18"}} {
+		hs.clock.Advance(wait.after)
+		expectPage(t, b.post("/login/otp/resend", resend), http.StatusTooManyRequests,
+			"A code was sent a moment ago. You can ask for another one in "+wait.left+" seconds.")
+	}
+	if _, n := hs.mailCode(u.Email); n != 1 {
+		t.Fatalf("%d emails during the cooldown, want 1", n)
+	}
+	hs.clock.Advance(18 * time.Second)
+	until = validUntil()
+	resp := b.post("/login/otp/resend", resend)
+	if want := "We sent a new code to d•••@example.com. The previous code no longer works. The new one is valid until " + until + "."; resp.status != http.StatusOK || info(resp.body) != want {
+		t.Errorf("resend = %d %q, want %q", resp.status, info(resp.body), want)
+	}
+	second, n := hs.mailCode(u.Email)
+	if n != 2 {
+		t.Fatalf("%d emails after Resend, want 2", n)
+	}
+	if first != second {
+		expectPage(t, b.post("/login/otp", with(form, "code", first)), http.StatusUnauthorized, wrongCode(2))
+	}
+	hs.expectDone(b, id, b.post("/login/otp", with(form, "code", second)), amrEmail, ACREmail)
+
+	t.Run("expired code", func(t *testing.T) {
+		b := hs.browser("192.0.2.21")
+		id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+		code, _ := hs.mailCode(u.Email)
+		hs.clock.Advance(61 * time.Second)
+		form := formOf(t, page.body, "/login/otp")
+		expectPage(t, b.post("/login/otp", with(form, "code", code)), http.StatusUnauthorized, wrongCode(2))
+		// The page sends a fresh code, which works.
+		if page := b.get("/login/otp?authRequestID=" + url.QueryEscape(id)); !strings.HasPrefix(info(page.body), "We sent a 6-digit code") {
+			t.Errorf("after expiry the page says %q", info(page.body))
+		}
+		fresh, _ := hs.mailCode(u.Email)
+		hs.expectDone(b, id, b.post("/login/otp", with(form, "code", fresh)), amrEmail, ACREmail)
+	})
+}
+
+// TestRecoveryCodeStep covers a recovery code in place of the app: typed
+// any way, it completes the request, is used up, and the owner is told.
+func TestRecoveryCodeStep(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("rita@example.com", nil)
+	_, codes := hs.enrollTOTP(u)
+	if len(codes) != 10 {
+		t.Fatalf("enrolment showed %d recovery codes, want 10", len(codes))
+	}
+	b := hs.browser("192.0.2.30")
+	id, _ := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+	page := b.get("/login/otp?method=recovery&authRequestID=" + url.QueryEscape(id))
+	form := formOf(t, page.body, "/login/otp")
+	if form.Get("method") != factorRecovery || !strings.Contains(page.body, `placeholder="xxxxx-xxxxx"`) {
+		t.Errorf("recovery form = %v", form)
+	}
+	expectPage(t, b.post("/login/otp", with(form, "code", "aaaaa-aaaaa")), http.StatusUnauthorized, wrongCode(2))
+	typed := strings.ToUpper(strings.Replace(codes[3], "-", " ", 1))
+	hs.expectDone(b, id, b.post("/login/otp", with(form, "code", typed)), amrTOTP, ACRMFA)
+	if left, err := hs.store.RecoveryCodesLeft(t.Context(), u.ID); err != nil || left != 9 {
+		t.Errorf("recovery codes left = %d, %v; want 9", left, err)
+	}
+	if hs.mailed(u.Email, "A recovery code was used") != 1 {
+		t.Error("the owner was not told of the recovery code")
+	}
+}
+
+// TestReplayedCodes covers single use: a code that completed one sign-in
+// is refused in the next one, which a fresh code then completes.
+func TestReplayedCodes(t *testing.T) {
+	hs := newHarness(t)
+	app := hs.user("app@example.com", nil)
+	secret, codes := hs.enrollTOTP(app)
+	mail := hs.user("mail@example.com", func(u *storage.User) { u.EmailOTP = true })
+	for _, tt := range []struct {
+		name   string
+		email  string
+		method string
+		code   func(first bool) string // the code to use; first: in the first sign-in
+		amr    []string
+		acr    string
+	}{
+		{"authenticator app time step", app.Email, factorTOTP, func(bool) string { return hs.totpCode(secret) }, amrTOTP, ACRMFA},
+		{"recovery code", app.Email, factorRecovery, func(first bool) string {
+			if first {
+				return codes[0]
+			}
+			return codes[1]
+		}, amrTOTP, ACRMFA},
+		{"email code", mail.Email, factorEmail, func(bool) string { c, _ := hs.mailCode(mail.Email); return c }, amrEmail, ACREmail},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			signIn := func(ip string) (*browser, string, url.Values) {
+				b := hs.browser(ip)
+				id, _ := hs.toStep(b, testClientID, tt.email, "/login/otp", nil)
+				page := b.get("/login/otp?method=" + tt.method + "&authRequestID=" + url.QueryEscape(id))
+				return b, id, formOf(t, page.body, "/login/otp")
+			}
+			b, id, form := signIn("192.0.2.40")
+			used := tt.code(true)
+			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", used)), tt.amr, tt.acr)
+			b, id, form = signIn("192.0.2.41")
+			expectPage(t, b.post("/login/otp", with(form, "code", used)), http.StatusUnauthorized, wrongCode(2))
+			hs.clock.Advance(30 * time.Second) // a new time step for the app
+			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", tt.code(false))), tt.amr, tt.acr)
+		})
+	}
+}

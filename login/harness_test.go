@@ -8,7 +8,13 @@ package login
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"html"
 	"io"
 	"log/slog"
@@ -23,6 +29,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
@@ -506,4 +515,113 @@ func (hs *harness) enrollTOTP(u *storage.User) (secret string, codes []string) {
 	}
 	hs.clock.Advance(30 * time.Second)
 	return secret, codes
+}
+
+// ---- security keys ----
+
+// withWebAuthn turns security keys on, with the test issuer's host as
+// relying-party id, as serve does for a host-name issuer.
+func withWebAuthn(t *testing.T) func(*Handler) {
+	return func(h *Handler) {
+		rp, err := webauthn.New(&webauthn.Config{RPID: baseURL.Hostname(), RPDisplayName: "Gatehouse",
+			RPOrigins: []string{testIssuer}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.WebAuthn = rp
+	}
+}
+
+// softKey is a software security key: one ES256 credential, registered
+// straight in the store, that signs assertions as an authenticator does.
+type softKey struct {
+	id     []byte
+	key    *ecdsa.PrivateKey
+	handle []byte
+	count  uint32
+}
+
+// addKey registers a new soft key for u.
+func (hs *harness) addKey(u *storage.User) *softKey {
+	hs.t.Helper()
+	ctx := hs.t.Context()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	sk := &softKey{id: []byte(rand.Text()[:16]), key: k}
+	if sk.handle, err = hs.store.EnsureWebAuthnHandle(ctx, u.ID, []byte(rand.Text()), hs.clock.Now()); err != nil {
+		hs.t.Fatal(err)
+	}
+	point, err := k.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: point[1:33], -3: point[33:65]})
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	if err := hs.store.AddWebAuthnCredential(ctx, &storage.WebAuthnCredential{ID: sk.id, UserID: u.ID, Name: "test key",
+		PublicKey: cose, Transports: []string{"usb"}, AAGUID: make([]byte, 16), AttestationType: "none",
+		CreatedAt: hs.clock.Now()}); err != nil {
+		hs.t.Fatal(err)
+	}
+	return sk
+}
+
+// assert returns the credential JSON of an assertion of challenge from
+// the test issuer's origin; the counter goes up by one.
+func (k *softKey) assert(t *testing.T, challenge string) json.RawMessage {
+	t.Helper()
+	k.count++
+	rp := sha256.Sum256([]byte(baseURL.Hostname()))
+	auth := binary.BigEndian.AppendUint32(append(rp[:], 0x01|0x04), k.count) // user present and verified
+	cd, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": testIssuer, "crossOrigin": false})
+	cdHash := sha256.Sum256(cd)
+	digest := sha256.Sum256(append(slices.Clone(auth), cdHash[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, k.key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	out, _ := json.Marshal(map[string]any{
+		"id": b64(k.id), "rawId": b64(k.id), "type": "public-key", "clientExtensionResults": map[string]any{},
+		"response": map[string]any{"clientDataJSON": b64(cd), "authenticatorData": b64(auth),
+			"signature": b64(sig), "userHandle": b64(k.handle)},
+	})
+	return out
+}
+
+// keyReply is a JSON answer of the key step.
+type keyReply struct {
+	Ceremony  string `json:"ceremony"`
+	PublicKey struct {
+		Challenge string `json:"challenge"`
+	} `json:"publicKey"`
+	Redirect string `json:"redirect"`
+	Error    string `json:"error"`
+}
+
+// keyCall posts a JSON step of the key ceremony and decodes the answer.
+func (b *browser) keyCall(t *testing.T, path, csrf string, body map[string]any) (int, keyReply) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	resp := b.postJSON(path, csrf, string(raw))
+	var reply keyReply
+	if err := json.Unmarshal([]byte(resp.body), &reply); err != nil {
+		t.Fatalf("POST %s = %d, not JSON: %s", path, resp.status, resp.body)
+	}
+	return resp.status, reply
+}
+
+var dataCSRFRE = regexp.MustCompile(`data-webauthn="second"[^>]* data-csrf="([^"]*)"`)
+
+// keyCSRF is the CSRF token of the key step page's button.
+func keyCSRF(t *testing.T, page string) string {
+	t.Helper()
+	csrf := firstMatch(dataCSRFRE, page)
+	if csrf == "" {
+		t.Fatalf("no security key button on the page:\n%s", page)
+	}
+	return csrf
 }
