@@ -1,6 +1,7 @@
 package login
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -337,5 +338,117 @@ func TestReplayedCodes(t *testing.T) {
 			hs.clock.Advance(30 * time.Second) // a new time step for the app
 			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", tt.code(false))), tt.amr, tt.acr)
 		})
+	}
+}
+
+// TestEnrollStep covers a client that requires a second factor and a
+// user who has none: the sign-in walks them through turning one on (the
+// app or email), a wrong code keeps the same setup, the right one turns
+// the factor on, shows the recovery codes once and completes the request.
+func TestEnrollStep(t *testing.T) {
+	hs := newHarness(t)
+	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
+	for _, tt := range []struct {
+		method string
+		code   func(page string) string // the right code, from the page or the email
+		amr    []string
+		acr    string
+	}{
+		{factorTOTP, func(page string) string { return hs.totpCode(firstMatch(secretRE, page)) }, amrTOTP, ACRMFA},
+		{factorEmail, func(string) string { c, _ := hs.mailCode("enrol-email@example.com"); return c }, amrEmail, ACREmail},
+	} {
+		t.Run(tt.method, func(t *testing.T) {
+			u := hs.user("enrol-"+tt.method+"@example.com", nil)
+			b := hs.browser("192.0.2.50")
+			id, page := hs.toStep(b, "strict", u.Email, "/login/enroll", nil)
+			if tt.method == factorEmail {
+				page = b.get("/login/enroll?method=email&authRequestID=" + url.QueryEscape(id))
+				if !strings.HasPrefix(info(page.body), "We sent a 6-digit code to e•••••@example.com.") {
+					t.Errorf("email enrolment page says %q", info(page.body))
+				}
+			}
+			form := formOf(t, page.body, "/login/enroll")
+			right := tt.code(page.body)
+			resp := b.post("/login/enroll", with(form, "code", otherCode(right)))
+			expectPage(t, resp, http.StatusUnauthorized, wrongCode(2))
+			if tt.method == factorTOTP && firstMatch(secretRE, resp.body) != firstMatch(secretRE, page.body) {
+				t.Error("after a wrong code the enrolment shows another secret")
+			}
+			resp = b.post("/login/enroll", with(form, "code", right))
+			codes := codesRE.FindAllStringSubmatch(resp.body, -1)
+			if resp.status != http.StatusOK || len(codes) != 10 || !strings.Contains(resp.body, `href="`+callbackURL(id)+`"`) {
+				t.Fatalf("after enrolment: %d, %d recovery codes, link on: %v", resp.status, len(codes), strings.Contains(resp.body, callbackURL(id)))
+			}
+			ar := hs.authRequest(id)
+			if !ar.Done || !slices.Equal(ar.AMR, tt.amr) || ar.ACR != tt.acr {
+				t.Errorf("auth request done %v amr %v acr %q", ar.Done, ar.AMR, ar.ACR)
+			}
+			hs.expectIssued(b, id)
+			app, err := hs.store.TOTPByUser(t.Context(), u.ID)
+			hasTOTP := err == nil && app.Confirmed
+			if hasEmail := hs.userByEmail(u.Email).EmailOTP; hasTOTP != (tt.method == factorTOTP) || hasEmail != (tt.method == factorEmail) {
+				t.Errorf("factors after enrolling %s: app %v email %v", tt.method, hasTOTP, hasEmail)
+			}
+			if hs.mailed(u.Email, "Two-factor authentication changed") != 1 {
+				t.Error("no security email for the new factor")
+			}
+			// With a factor on, enrolment is closed: the code page asks for it.
+			b2 := hs.browser("192.0.2.51")
+			id2, _ := hs.toStep(b2, "strict", u.Email, "/login/otp", nil)
+			expectRedirect(t, b2.get("/login/enroll?authRequestID="+url.QueryEscape(id2)), "/login/otp?authRequestID="+url.QueryEscape(id2))
+		})
+	}
+}
+
+// TestSecurityKeyStep covers the key step of a user whose only factor is
+// a security key: a bad signature counts as a wrong code, a challenge works
+// once, and a good assertion completes the request with amr hwk and acr
+// loa:3.
+func TestSecurityKeyStep(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	u := hs.user("kim@example.com", nil)
+	key := hs.addKey(u)
+	b := hs.browser("192.0.2.60")
+	id, page := hs.toStep(b, testClientID, u.Email, "/login/webauthn", nil)
+	if page.status != http.StatusOK || !strings.Contains(page.body, `href="/login/otp?method=recovery&amp;authRequestID=`) {
+		t.Errorf("key step page = %d without a recovery code link", page.status)
+	}
+	csrf := keyCSRF(t, page.body)
+	begin := func() keyReply {
+		t.Helper()
+		status, reply := b.keyCall(t, "/login/webauthn/begin", csrf, map[string]any{"authRequestID": id})
+		if status != http.StatusOK || reply.Ceremony == "" || reply.PublicKey.Challenge == "" {
+			t.Fatalf("begin = %d %+v", status, reply)
+		}
+		return reply
+	}
+	finish := func(ceremony string, cred json.RawMessage) (int, keyReply) {
+		return b.keyCall(t, "/login/webauthn/finish", csrf, map[string]any{"authRequestID": id, "ceremony": ceremony, "credential": cred})
+	}
+	failed := func(n int) string { return strings.Replace(msgKeyFailed, "%d", string(rune('0'+n)), 1) }
+
+	c1 := begin()
+	if status, reply := finish(c1.Ceremony, key.assert(t, "c29tZXRoaW5nIGVsc2U")); status != http.StatusUnauthorized || reply.Error != failed(2) {
+		t.Errorf("assertion of another challenge = %d %q", status, reply.Error)
+	}
+	// The challenge was used: a good assertion of it is refused too.
+	if status, reply := finish(c1.Ceremony, key.assert(t, c1.PublicKey.Challenge)); status != http.StatusUnauthorized || reply.Error != failed(1) {
+		t.Errorf("assertion of a used challenge = %d %q", status, reply.Error)
+	}
+	if b.cookie(sessionCookie) != "" || hs.authRequest(id).Done {
+		t.Fatal("a failed key check finished the sign-in")
+	}
+	c2 := begin()
+	status, reply := finish(c2.Ceremony, key.assert(t, c2.PublicKey.Challenge))
+	if status != http.StatusOK || reply.Redirect != callbackURL(id) {
+		t.Fatalf("good assertion = %d %+v", status, reply)
+	}
+	ar := hs.authRequest(id)
+	if want := []string{"pwd", "hwk", "mfa"}; !ar.Done || !slices.Equal(ar.AMR, want) || ar.ACR != ACRPhishingResistant {
+		t.Errorf("auth request done %v amr %v acr %q", ar.Done, ar.AMR, ar.ACR)
+	}
+	hs.expectIssued(b, id)
+	if keys, err := hs.store.WebAuthnCredentials(t.Context(), u.ID); err != nil || keys[0].SignCount != key.count || keys[0].LastUsedAt.IsZero() {
+		t.Errorf("stored key after use: %+v, %v", keys, err)
 	}
 }

@@ -625,3 +625,13 @@ func keyCSRF(t *testing.T, page string) string {
 	}
 	return csrf
 }
+
+// userByEmail loads the account with address email.
+func (hs *harness) userByEmail(email string) *storage.User {
+	hs.t.Helper()
+	u, err := hs.store.UserByEmail(hs.t.Context(), email)
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	return u
+}
