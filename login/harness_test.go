@@ -8,6 +8,7 @@ package login
 
 import (
 	"context"
+	"fmt"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -570,12 +571,13 @@ func (hs *harness) addKey(u *storage.User) *softKey {
 }
 
 // assert returns the credential JSON of an assertion of challenge from
-// the test issuer's origin; the counter goes up by one.
+// the test issuer's origin, the user present and verified; the counter
+// goes up by one.
 func (k *softKey) assert(t *testing.T, challenge string) json.RawMessage {
 	t.Helper()
 	k.count++
 	rp := sha256.Sum256([]byte(baseURL.Hostname()))
-	auth := binary.BigEndian.AppendUint32(append(rp[:], 0x01|0x04), k.count) // user present and verified
+	auth := binary.BigEndian.AppendUint32(append(rp[:], 0x01|0x04), k.count)
 	cd, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": testIssuer, "crossOrigin": false})
 	cdHash := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(slices.Clone(auth), cdHash[:]...))
@@ -614,17 +616,45 @@ func (b *browser) keyCall(t *testing.T, path, csrf string, body map[string]any) 
 	return resp.status, reply
 }
 
-var dataCSRFRE = regexp.MustCompile(`data-webauthn="second"[^>]* data-csrf="([^"]*)"`)
-
-// keyCSRF is the CSRF token of the key step page's button.
-func keyCSRF(t *testing.T, page string) string {
+// keyCSRF is the CSRF token of the page's key button for mode
+// ("second": the key step; "passkey": the sign-in page).
+func keyCSRF(t *testing.T, page, mode string) string {
 	t.Helper()
-	csrf := firstMatch(dataCSRFRE, page)
+	csrf := firstMatch(regexp.MustCompile(`data-webauthn="`+mode+`"[^>]* data-csrf="([^"]*)"`), page)
 	if csrf == "" {
-		t.Fatalf("no security key button on the page:\n%s", page)
+		t.Fatalf("no %s key button on the page:\n%s", mode, page)
 	}
 	return csrf
 }
+
+// keyCeremony runs the JSON calls of a key ceremony for the auth request
+// id: begin at prefix+"/begin", then finish at prefix+"/finish" with the
+// assertion sign makes of the challenge.
+type keyCeremony struct {
+	t            *testing.T
+	b            *browser
+	prefix, csrf string
+	id           string
+}
+
+// begin starts a ceremony and returns its key and challenge.
+func (c *keyCeremony) begin() keyReply {
+	c.t.Helper()
+	status, reply := c.b.keyCall(c.t, c.prefix+"/begin", c.csrf, map[string]any{"authRequestID": c.id})
+	if status != http.StatusOK || reply.Ceremony == "" || reply.PublicKey.Challenge == "" {
+		c.t.Fatalf("%s/begin = %d %+v", c.prefix, status, reply)
+	}
+	return reply
+}
+
+// finish posts cred for the ceremony and returns the answer.
+func (c *keyCeremony) finish(ceremony string, cred json.RawMessage) (int, keyReply) {
+	c.t.Helper()
+	return c.b.keyCall(c.t, c.prefix+"/finish", c.csrf, map[string]any{"authRequestID": c.id, "ceremony": ceremony, "credential": cred})
+}
+
+// keyFailedMsg is the failed key check message with n attempts left.
+func keyFailedMsg(n int) string { return fmt.Sprintf(msgKeyFailed, n) }
 
 // userByEmail loads the account with address email.
 func (hs *harness) userByEmail(email string) *storage.User {
