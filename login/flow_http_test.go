@@ -399,4 +399,3 @@ func TestEnrollStep(t *testing.T) {
 		})
 	}
 }
-

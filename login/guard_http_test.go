@@ -43,7 +43,9 @@ func TestOtherBrowserRefused(t *testing.T) {
 		{"show the password form", func(b *browser) *response { return b.get("/login" + q) }},
 		{"post the password", func(b *browser) *response { return b.post("/login", loginForm) }},
 		{"show the code page", func(b *browser) *response { return b.get("/login/otp" + q) }},
-		{"show the email code page", func(b *browser) *response { return b.get("/login/otp?method=email&authRequestID=" + url.QueryEscape(id)) }},
+		{"show the email code page", func(b *browser) *response {
+			return b.get("/login/otp?method=email&authRequestID=" + url.QueryEscape(id))
+		}},
 		{"post the right code", func(b *browser) *response { return b.post("/login/otp", codeForm) }},
 		{"resend the email code", func(b *browser) *response { return b.post("/login/otp/resend", codeForm) }},
 		{"show enrolment", func(b *browser) *response { return b.get("/login/enroll" + q) }},
