@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -398,4 +399,68 @@ func TestEnrollStep(t *testing.T) {
 			expectRedirect(t, b2.get("/login/enroll?authRequestID="+url.QueryEscape(id2)), "/login/otp?authRequestID="+url.QueryEscape(id2))
 		})
 	}
+}
+
+// TestAccountCodeCap covers the cap per account: ten wrong codes spread
+// over several IPs (two each, under the IP limit) block the account's code
+// step everywhere, whatever the IP, while other accounts sign in; the
+// attempts left are those of the tighter counter.
+func TestAccountCodeCap(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("cap@example.com", nil)
+	secret, _ := hs.enrollTOTP(u)
+	other := hs.user("uncapped@example.com", nil)
+	wrongs := 0
+	for i := 1; wrongs < 10; i++ {
+		b := hs.browser(fmt.Sprintf("198.51.100.%d", i))
+		_, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+		form := with(formOf(t, page.body, "/login/otp"), "code", otherCode(hs.totpCode(secret)))
+		for ipLeft := 2; ipLeft >= 1 && wrongs < 10; ipLeft-- {
+			wrongs++
+			resp := b.post("/login/otp", form)
+			if wrongs < 10 {
+				expectPage(t, resp, http.StatusUnauthorized, wrongCode(min(ipLeft, 10-wrongs)))
+			} else {
+				expectPage(t, resp, http.StatusTooManyRequests, blocked10)
+			}
+		}
+	}
+	b := hs.browser("198.51.100.99")
+	_, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+	expectPage(t, page, http.StatusTooManyRequests, blocked10)
+	if strings.Contains(page.body, `name="code"`) {
+		t.Error("the code form is offered to a capped account")
+	}
+	b2 := hs.browser("198.51.100.99")
+	id, resp := hs.submitPassword(b2, testClientID, other.Email, testPassword, nil)
+	hs.expectDone(b2, id, resp, amrPassword, ACRPassword)
+	hs.clock.Advance(10*time.Minute + time.Second)
+	id, page = hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+	hs.expectDone(b, id, b.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+}
+
+// TestEmailNotSent covers a mail server that is down: the page says the
+// code could not be sent, nothing is left behind (no cooldown, no code),
+// and a failed Resend leaves the previous code working.
+func TestEmailNotSent(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("ed@example.com", func(u *storage.User) { u.EmailOTP = true })
+	b := hs.browser("192.0.2.25")
+	hs.mail.SetErr(mail.ErrUnavailable)
+	id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+	expectPage(t, page, http.StatusOK, msgSendFailed)
+	hs.mail.SetErr(nil)
+	page = b.get("/login/otp?authRequestID=" + url.QueryEscape(id))
+	if !strings.HasPrefix(info(page.body), "We sent a 6-digit code") {
+		t.Fatalf("after the server is back the page says %q %q", info(page.body), alert(page.body))
+	}
+	sent, _ := hs.mailCode(u.Email)
+	hs.clock.Advance(31 * time.Second)
+	hs.mail.SetErr(mail.ErrUnavailable)
+	expectPage(t, b.post("/login/otp/resend", formOf(t, page.body, "/login/otp/resend")), http.StatusOK, msgSendFailed)
+	hs.mail.SetErr(nil)
+	if _, n := hs.mailCode(u.Email); n != 1 {
+		t.Errorf("%d emails recorded, want 1", n)
+	}
+	hs.expectDone(b, id, b.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", sent)), amrEmail, ACREmail)
 }
