@@ -665,3 +665,33 @@ func (hs *harness) userByEmail(email string) *storage.User {
 	}
 	return u
 }
+
+var leadRE = regexp.MustCompile(`(?s)<p class="lead">(.*?)</p>`)
+
+// lead is the page's lead paragraph (the notice pages' message).
+func lead(page string) string { return firstMatch(leadRE, page) }
+
+// waitMail waits for the nth email to addr: emails with links go out in
+// the background.
+func (hs *harness) waitMail(addr string, nth int) mail.Message {
+	hs.t.Helper()
+	ctx, cancel := context.WithTimeout(hs.t.Context(), 5*time.Second)
+	defer cancel()
+	m, err := hs.mail.Wait(ctx, addr, nth)
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	return m
+}
+
+// waitLink waits for the nth email to addr and returns its subject and the
+// path of its link to path, with the query.
+func (hs *harness) waitLink(addr string, nth int, path string) (subject, link string) {
+	hs.t.Helper()
+	m := hs.waitMail(addr, nth)
+	link = firstMatch(regexp.MustCompile(regexp.QuoteMeta(testIssuer)+`(`+regexp.QuoteMeta(path)+`\?token=[A-Za-z0-9_-]+)`), m.Text)
+	if link == "" {
+		hs.t.Fatalf("no link to %s in the email to %s:\n%s", path, addr, m.Text)
+	}
+	return m.Subject, link
+}
