@@ -42,6 +42,7 @@ func TestPasswordStep(t *testing.T) {
 		{"password with a space added", "alice@example.com", testPassword + " "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
 			b := hs.browser("192.0.2.1")
 			id, resp := hs.submitPassword(b, testClientID, tt.email, tt.pass, nil)
 			expectPage(t, resp, http.StatusUnauthorized, msgBadCredentials)
@@ -54,6 +55,7 @@ func TestPasswordStep(t *testing.T) {
 		})
 	}
 	t.Run("right password, no second factor", func(t *testing.T) {
+		hs := hs.in(t)
 		b := hs.browser("192.0.2.1")
 		id, resp := hs.submitPassword(b, testClientID, "  Alice@Example.com ", testPassword, nil)
 		hs.expectDone(b, id, resp, amrPassword, ACRPassword)
@@ -184,6 +186,7 @@ func TestStepAfterPassword(t *testing.T) {
 			status: http.StatusForbidden, msg: msgAppRequired},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
 			b := hs.browser("192.0.2.10")
 			id, resp := hs.submitPassword(b, tt.client, tt.email, testPassword, tt.mod)
 			switch {
@@ -258,6 +261,7 @@ func TestEmailCodeStep(t *testing.T) {
 	hs.expectDone(b, id, b.post("/login/otp", with(form, "code", second)), amrEmail, ACREmail)
 
 	t.Run("expired code", func(t *testing.T) {
+		hs := hs.in(t)
 		b := hs.browser("192.0.2.21")
 		id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
 		code, _ := hs.mailCode(u.Email)
@@ -311,20 +315,21 @@ func TestReplayedCodes(t *testing.T) {
 		name   string
 		email  string
 		method string
-		code   func(first bool) string // the code to use; first: in the first sign-in
+		code   func(hs *harness, first bool) string // the code to use; first: in the first sign-in
 		amr    []string
 		acr    string
 	}{
-		{"authenticator app time step", app.Email, factorTOTP, func(bool) string { return hs.totpCode(secret) }, amrTOTP, ACRMFA},
-		{"recovery code", app.Email, factorRecovery, func(first bool) string {
+		{"authenticator app time step", app.Email, factorTOTP, func(hs *harness, _ bool) string { return hs.totpCode(secret) }, amrTOTP, ACRMFA},
+		{"recovery code", app.Email, factorRecovery, func(_ *harness, first bool) string {
 			if first {
 				return codes[0]
 			}
 			return codes[1]
 		}, amrTOTP, ACRMFA},
-		{"email code", mail.Email, factorEmail, func(bool) string { c, _ := hs.mailCode(mail.Email); return c }, amrEmail, ACREmail},
+		{"email code", mail.Email, factorEmail, func(hs *harness, _ bool) string { c, _ := hs.mailCode(mail.Email); return c }, amrEmail, ACREmail},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
 			signIn := func(ip string) (*browser, string, url.Values) {
 				b := hs.browser(ip)
 				id, _ := hs.toStep(b, testClientID, tt.email, "/login/otp", nil)
@@ -332,12 +337,12 @@ func TestReplayedCodes(t *testing.T) {
 				return b, id, formOf(t, page.body, "/login/otp")
 			}
 			b, id, form := signIn("192.0.2.40")
-			used := tt.code(true)
+			used := tt.code(hs, true)
 			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", used)), tt.amr, tt.acr)
 			b, id, form = signIn("192.0.2.41")
 			expectPage(t, b.post("/login/otp", with(form, "code", used)), http.StatusUnauthorized, wrongCode(2))
 			hs.clock.Advance(30 * time.Second) // a new time step for the app
-			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", tt.code(false))), tt.amr, tt.acr)
+			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", tt.code(hs, false))), tt.amr, tt.acr)
 		})
 	}
 }
@@ -351,14 +356,15 @@ func TestEnrollStep(t *testing.T) {
 	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
 	for _, tt := range []struct {
 		method string
-		code   func(page string) string // the right code, from the page or the email
+		code   func(hs *harness, page string) string // the right code, from the page or the email
 		amr    []string
 		acr    string
 	}{
-		{factorTOTP, func(page string) string { return hs.totpCode(firstMatch(secretRE, page)) }, amrTOTP, ACRMFA},
-		{factorEmail, func(string) string { c, _ := hs.mailCode("enrol-email@example.com"); return c }, amrEmail, ACREmail},
+		{factorTOTP, func(hs *harness, page string) string { return hs.totpCode(firstMatch(secretRE, page)) }, amrTOTP, ACRMFA},
+		{factorEmail, func(hs *harness, _ string) string { c, _ := hs.mailCode("enrol-email@example.com"); return c }, amrEmail, ACREmail},
 	} {
 		t.Run(tt.method, func(t *testing.T) {
+			hs := hs.in(t)
 			u := hs.user("enrol-"+tt.method+"@example.com", nil)
 			b := hs.browser("192.0.2.50")
 			id, page := hs.toStep(b, "strict", u.Email, "/login/enroll", nil)
@@ -369,7 +375,7 @@ func TestEnrollStep(t *testing.T) {
 				}
 			}
 			form := formOf(t, page.body, "/login/enroll")
-			right := tt.code(page.body)
+			right := tt.code(hs, page.body)
 			resp := b.post("/login/enroll", with(form, "code", otherCode(right)))
 			expectPage(t, resp, http.StatusUnauthorized, wrongCode(2))
 			if tt.method == factorTOTP && firstMatch(secretRE, resp.body) != firstMatch(secretRE, page.body) {

@@ -134,7 +134,7 @@ func TestConsent(t *testing.T) {
 	}
 	form := formOf(t, page.body, ConsentPath)
 	expectPage(t, b.post(ConsentPath, with(with(form, "csrf", strings.Repeat("A", 43)), "decision", "allow")), http.StatusForbidden, msgForbidden)
-	if len(hs.issued) != 0 {
+	if len(hs.issued()) != 0 {
 		t.Fatal("a code was issued before consent")
 	}
 	expectRedirect(t, b.post(ConsentPath, with(form, "decision", "allow")), callbackURL(id))
@@ -172,8 +172,8 @@ func TestConsent(t *testing.T) {
 	if got := hs.failures(); len(got) != 2 || got[0].code != "consent_required" || got[1] != (failure{id, "access_denied"}) {
 		t.Errorf("errors sent to the client: %v", got)
 	}
-	if len(hs.issued) != 2 {
-		t.Errorf("%d codes issued, want 2", len(hs.issued))
+	if n := len(hs.issued()); n != 2 {
+		t.Errorf("%d codes issued, want 2", n)
 	}
 }
 
@@ -203,6 +203,7 @@ func TestSessionReuse(t *testing.T) {
 		{name: "session idle for an hour", client: testClientID, advance: time.Hour + time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
 			b := hs.browser("192.0.2.90")
 			id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
 			hs.expectDone(b, id, resp, amrPassword, ACRPassword)

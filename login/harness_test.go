@@ -85,10 +85,21 @@ type harness struct {
 	clock *testClock
 	mail  *mail.Outbox
 	mux   *http.ServeMux
+	rec   *record
+}
 
+// record is what the stand-in provider saw.
+type record struct {
 	mu     sync.Mutex
 	fails  []failure
 	issued []string // auth requests the stand-in provider answered
+}
+
+// in returns the harness for the (sub)test t: its helpers fail t.
+func (hs *harness) in(t *testing.T) *harness {
+	c := *hs
+	c.t = t
+	return &c
 }
 
 // newHarness returns a harness with the client testClientID; opts adjust
@@ -105,7 +116,7 @@ func newHarness(t *testing.T, opts ...func(*Handler)) *harness {
 	// A fixed instant away from a TOTP step boundary, so the codes of one
 	// step stay valid while a test runs.
 	clock := &testClock{now: time.Date(2026, 3, 2, 9, 0, 5, 0, time.UTC)}
-	hs := &harness{t: t, store: store, clock: clock, mail: &mail.Outbox{}}
+	hs := &harness{t: t, store: store, clock: clock, mail: &mail.Outbox{}, rec: &record{}}
 	limiter := func(scope string, ip, acct storage.Limit, also ...string) *lockout.Limiter {
 		return &lockout.Limiter{Store: store, Now: clock.Now, Scope: scope, IP: ip, Account: acct, AlsoBlockedBy: also}
 	}
@@ -167,24 +178,31 @@ func remoteIP(r *http.Request) netip.Addr {
 // provider stands in for the provider's /authorize/callback: it answers
 // with a code for the request.
 func (hs *harness) provider(w http.ResponseWriter, r *http.Request) {
-	hs.mu.Lock()
-	hs.issued = append(hs.issued, r.URL.Query().Get("id"))
-	hs.mu.Unlock()
+	hs.rec.mu.Lock()
+	hs.rec.issued = append(hs.rec.issued, r.URL.Query().Get("id"))
+	hs.rec.mu.Unlock()
 	io.WriteString(w, "code issued")
 }
 
 func (hs *harness) fail(w http.ResponseWriter, r *http.Request, id, code, _ string) {
-	hs.mu.Lock()
-	hs.fails = append(hs.fails, failure{id, code})
-	hs.mu.Unlock()
+	hs.rec.mu.Lock()
+	hs.rec.fails = append(hs.rec.fails, failure{id, code})
+	hs.rec.mu.Unlock()
 	http.Redirect(w, r, testRedirect+"?error="+code, http.StatusFound)
 }
 
 // failures returns the OAuth errors sent so far.
 func (hs *harness) failures() []failure {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	return slices.Clone(hs.fails)
+	hs.rec.mu.Lock()
+	defer hs.rec.mu.Unlock()
+	return slices.Clone(hs.rec.fails)
+}
+
+// issued returns the auth requests that got a code, oldest first.
+func (hs *harness) issued() []string {
+	hs.rec.mu.Lock()
+	defer hs.rec.mu.Unlock()
+	return slices.Clone(hs.rec.issued)
 }
 
 // client registers a client; mod adjusts it first.
@@ -365,9 +383,7 @@ func (hs *harness) expectIssued(b *browser, id string) {
 		hs.t.Fatalf("callback = %d %q %q", cb.status, cb.loc, alert(cb.body))
 	}
 	expectEnded(hs.t, b.get(callbackURL(id)))
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if n := len(slices.DeleteFunc(slices.Clone(hs.issued), func(s string) bool { return s != id })); n != 1 {
+	if n := len(slices.DeleteFunc(hs.issued(), func(s string) bool { return s != id })); n != 1 {
 		hs.t.Errorf("%d codes issued for one sign-in", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -148,4 +149,65 @@ func TestPasswordReset(t *testing.T) {
 	expectPage(t, resp, http.StatusUnauthorized, msgBadCredentials)
 	id, resp = hs.submitPassword(hs.browser("192.0.2.112"), testClientID, u.Email, newPassword, nil)
 	expectRedirect(t, resp, "/login/otp?authRequestID="+url.QueryEscape(id))
+}
+
+// TestSecurityPageFactors covers turning a factor on and off on
+// /account/security: a wrong code changes nothing, the right one turns it
+// on with recovery codes, and the next sign-in asks for it; turning it off
+// takes a code too, and then the password alone signs in again. A session
+// older than the re-authentication window is sent to confirm it is the
+// user first.
+func TestSecurityPageFactors(t *testing.T) {
+	hs := newHarness(t)
+	for _, tt := range []struct {
+		factor string
+		code   func(hs *harness, email, secret string) string // the right code now; secret: the app's
+	}{
+		{factorTOTP, func(hs *harness, _, secret string) string { return hs.totpCode(secret) }},
+		{factorEmail, func(hs *harness, email, _ string) string { c, _ := hs.mailCode(email); return c }},
+	} {
+		t.Run(tt.factor, func(t *testing.T) {
+			hs := hs.in(t)
+			u := hs.user("sec-"+tt.factor+"@example.com", nil)
+			b := hs.browser("192.0.2.120")
+			id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+			hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+			action := "/account/security/" + tt.factor
+			secret := "" // the app's, from the enrolment page
+			// change posts the security page's form for op, then its
+			// confirmation with a wrong and the right code.
+			change := func(op string) *response {
+				t.Helper()
+				page := b.post(action+"/"+op, formOf(t, b.get("/account/security").body, action+"/"+op))
+				if page.status != http.StatusOK {
+					t.Fatalf("%s/%s = %d %q", action, op, page.status, alert(page.body))
+				}
+				if s := firstMatch(secretRE, page.body); s != "" {
+					secret = s
+				}
+				confirm := formOf(t, page.body, action+"/"+op+"-confirm")
+				right := tt.code(hs, u.Email, secret)
+				expectPage(t, b.post(action+"/"+op+"-confirm", with(confirm, "code", otherCode(right))), http.StatusForbidden, wrongCode(2))
+				return b.post(action+"/"+op+"-confirm", with(confirm, "code", right))
+			}
+			resp = change("enable")
+			if codes := codesRE.FindAllString(resp.body, -1); resp.status != http.StatusOK || len(codes) != 10 ||
+				!strings.Contains(resp.body, `href="/account/security?done=`+tt.factor+`-on"`) {
+				t.Fatalf("enabled: %d with %d recovery codes", resp.status, len(codes))
+			}
+			hs.toStep(hs.browser("192.0.2.121"), testClientID, u.Email, "/login/otp", nil)
+
+			hs.clock.Advance(30 * time.Second) // a fresh time step for the app
+			expectRedirect(t, change("disable"), "/account/security?done="+tt.factor+"-off")
+			id, resp = hs.submitPassword(hs.browser("192.0.2.122"), testClientID, u.Email, testPassword, nil)
+			expectRedirect(t, resp, callbackURL(id))
+			if hs.mailed(u.Email, "Two-factor authentication changed") != 2 {
+				t.Error("not two security emails for on and off")
+			}
+
+			hs.clock.Advance(hs.h.ReauthWindow)
+			expectRedirect(t, b.post(action+"/enable", formOf(t, b.get("/account/security").body, action+"/enable")),
+				"/account/reauth?next="+url.QueryEscape("/account/security"))
+		})
+	}
 }

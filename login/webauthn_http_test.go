@@ -39,6 +39,7 @@ func TestSecurityKeySignIn(t *testing.T) {
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
 			u := hs.user("key-"+tt.prefix[len("/login/"):]+"@example.com", nil)
 			key := hs.addKey(u)
 			b := hs.browser("192.0.2.60")
