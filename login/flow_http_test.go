@@ -470,3 +470,39 @@ func TestEmailNotSent(t *testing.T) {
 	}
 	hs.expectDone(b, id, b.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", sent)), amrEmail, ACREmail)
 }
+
+// TestStepMessagesInRussian covers the language of the step messages: the
+// browser's Accept-Language or the request's ui_locales turn the wrong
+// password, wrong code and block messages into Russian, plural forms and
+// all.
+func TestStepMessagesInRussian(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("ivan@example.com", nil)
+	secret, _ := hs.enrollTOTP(u)
+	for i, tt := range []struct {
+		name   string
+		accept string
+		mod    func(*storage.AuthRequest)
+	}{
+		{"Accept-Language", "ru-RU,ru;q=0.9,en;q=0.5", nil},
+		{"ui_locales", "", func(ar *storage.AuthRequest) { ar.UILocales = []string{"ru"} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			b := hs.browser(fmt.Sprintf("192.0.2.%d", 130+i))
+			b.lang = tt.accept
+			_, resp := hs.submitPassword(b, testClientID, u.Email, "wrong password", tt.mod)
+			expectPage(t, resp, http.StatusUnauthorized, "Неверный адрес электронной почты или пароль.")
+			_, page := hs.toStep(b, testClientID, u.Email, "/login/otp", tt.mod)
+			form := with(formOf(t, page.body, "/login/otp"), "code", otherCode(hs.totpCode(secret)))
+			for _, left := range []string{"2", "1"} {
+				expectPage(t, b.post("/login/otp", form), http.StatusUnauthorized, "Неверный одноразовый пароль! (Осталось попыток: "+left+")")
+			}
+			expectPage(t, b.post("/login/otp", form), http.StatusTooManyRequests, "Вы исчерпали лимит попыток. Повторите попытку через 10 минут.")
+			hs.clock.Advance(8*time.Minute + 30*time.Second)
+			_, resp = hs.submitPassword(b, testClientID, u.Email, testPassword, tt.mod)
+			expectPage(t, resp, http.StatusTooManyRequests, "Вы исчерпали лимит попыток. Повторите попытку через 2 минуты.")
+			hs.clock.Advance(2 * time.Minute)
+		})
+	}
+}

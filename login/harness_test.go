@@ -246,9 +246,10 @@ func (hs *harness) authRequest(id string) *storage.AuthRequest {
 
 // browser is a user agent with its own cookies and client address.
 type browser struct {
-	hs  *harness
-	jar *cookiejar.Jar
-	ip  string
+	hs   *harness
+	jar  *cookiejar.Jar
+	ip   string
+	lang string // Accept-Language, if set
 }
 
 func (hs *harness) browser(ip string) *browser {
@@ -269,6 +270,9 @@ var baseURL, _ = url.Parse(testIssuer + "/")
 func (b *browser) request(method, path string, body io.Reader) *http.Request {
 	r := httptest.NewRequest(method, testIssuer+path, body)
 	r.RemoteAddr = b.ip + ":40000"
+	if b.lang != "" {
+		r.Header.Set("Accept-Language", b.lang)
+	}
 	for _, c := range b.jar.Cookies(baseURL) {
 		r.AddCookie(c)
 	}
