@@ -71,12 +71,9 @@ func TestPasswordStep(t *testing.T) {
 // right one completes the request with amr otp and acr loa:2.
 func TestTOTPStep(t *testing.T) {
 	hs := newHarness(t)
-	u := hs.user("tom@example.com", nil)
-	secret, _ := hs.enrollTOTP(u)
-
+	u, secret := hs.appUser("tom@example.com")
 	b := hs.browser("192.0.2.2")
-	id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
-	form := formOf(t, page.body, "/login/otp")
+	id, page, form := hs.codeStep(b, u.Email, nil)
 	if form.Get("method") != factorTOTP || form.Get("authRequestID") != id || form.Get("csrf") == "" {
 		t.Errorf("code form = %v", form)
 	}
@@ -106,14 +103,12 @@ func TestTOTPStep(t *testing.T) {
 // minutes count down and the block ends with them.
 func TestWrongCodesBlockIP(t *testing.T) {
 	hs := newHarness(t)
-	u := hs.user("bob@example.com", nil)
+	u, secret := hs.appUser("bob@example.com")
 	other := hs.user("carol@example.com", nil)
-	secret, _ := hs.enrollTOTP(u)
 	const ip = "203.0.113.7"
 
 	b := hs.browser(ip)
-	id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
-	form := formOf(t, page.body, "/login/otp")
+	id, _, form := hs.codeStep(b, u.Email, nil)
 	wrong := otherCode(hs.totpCode(secret))
 	expectPage(t, b.post("/login/otp", with(form, "code", wrong)), http.StatusUnauthorized, wrongCode(2))
 	expectPage(t, b.post("/login/otp", with(form, "code", wrong)), http.StatusUnauthorized, wrongCode(1))
@@ -413,14 +408,13 @@ func TestEnrollStep(t *testing.T) {
 // attempts left are those of the tighter counter.
 func TestAccountCodeCap(t *testing.T) {
 	hs := newHarness(t)
-	u := hs.user("cap@example.com", nil)
-	secret, _ := hs.enrollTOTP(u)
+	u, secret := hs.appUser("cap@example.com")
 	other := hs.user("uncapped@example.com", nil)
 	wrongs := 0
 	for i := 1; wrongs < 10; i++ {
 		b := hs.browser(fmt.Sprintf("198.51.100.%d", i))
-		_, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
-		form := with(formOf(t, page.body, "/login/otp"), "code", otherCode(hs.totpCode(secret)))
+		_, _, form := hs.codeStep(b, u.Email, nil)
+		form.Set("code", otherCode(hs.totpCode(secret)))
 		for ipLeft := 2; ipLeft >= 1 && wrongs < 10; ipLeft-- {
 			wrongs++
 			resp := b.post("/login/otp", form)
@@ -477,8 +471,7 @@ func TestEmailNotSent(t *testing.T) {
 // all.
 func TestStepMessagesInRussian(t *testing.T) {
 	hs := newHarness(t)
-	u := hs.user("ivan@example.com", nil)
-	secret, _ := hs.enrollTOTP(u)
+	u, secret := hs.appUser("ivan@example.com")
 	for i, tt := range []struct {
 		name   string
 		accept string
@@ -493,8 +486,8 @@ func TestStepMessagesInRussian(t *testing.T) {
 			b.lang = tt.accept
 			_, resp := hs.submitPassword(b, testClientID, u.Email, "wrong password", tt.mod)
 			expectPage(t, resp, http.StatusUnauthorized, "Неверный адрес электронной почты или пароль.")
-			_, page := hs.toStep(b, testClientID, u.Email, "/login/otp", tt.mod)
-			form := with(formOf(t, page.body, "/login/otp"), "code", otherCode(hs.totpCode(secret)))
+			_, _, form := hs.codeStep(b, u.Email, tt.mod)
+			form.Set("code", otherCode(hs.totpCode(secret)))
 			for _, left := range []string{"2", "1"} {
 				expectPage(t, b.post("/login/otp", form), http.StatusUnauthorized, "Неверный одноразовый пароль! (Осталось попыток: "+left+")")
 			}

@@ -18,19 +18,16 @@ import (
 // (auth request id and CSRF token); and what they tried counts nothing.
 func TestOtherBrowserRefused(t *testing.T) {
 	hs := newHarness(t)
-	u := hs.user("owner@example.com", nil)
-	secret, _ := hs.enrollTOTP(u)
+	u, secret := hs.appUser("owner@example.com")
 	if err := hs.store.SetEmailOTP(t.Context(), u.ID, true, hs.clock.Now()); err != nil { // email codes too: Resend is open
 		t.Fatal(err)
 	}
 	const ip = "192.0.2.70" // one address: an attempt counted for anyone shows in the owner's count
 	owner := hs.browser(ip)
-	id, page := hs.toStep(owner, testClientID, u.Email, "/login/otp", nil)
+	id, _, codeForm := hs.codeStep(owner, u.Email, nil)
 	q := "?authRequestID=" + url.QueryEscape(id)
-	codeForm := with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))
-	loginForm := formOf(t, owner.get("/login"+q).body, "/login")
-	loginForm.Set("email", u.Email)
-	loginForm.Set("password", testPassword)
+	codeForm.Set("code", hs.totpCode(secret))
+	loginForm := hs.signInForm(owner, id, u.Email, testPassword)
 	consentForm := with(codeForm, "decision", "allow")
 
 	stranger := hs.browser(ip)
@@ -76,16 +73,13 @@ func TestOtherBrowserRefused(t *testing.T) {
 // browser without its page's token is refused and changes nothing.
 func TestCSRFRefused(t *testing.T) {
 	hs := newHarness(t)
-	u := hs.user("csrf@example.com", nil)
-	secret, _ := hs.enrollTOTP(u)
+	u, secret := hs.appUser("csrf@example.com")
 	b := hs.browser("192.0.2.75")
-	id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
-	codeForm := with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))
-	loginForm := formOf(t, b.get("/login?authRequestID="+url.QueryEscape(id)).body, "/login")
-	loginForm.Set("email", u.Email)
-	loginForm.Set("password", testPassword)
+	id, _, codeForm := hs.codeStep(b, u.Email, nil)
+	codeForm.Set("code", hs.totpCode(secret))
+	loginForm := hs.signInForm(b, id, u.Email, testPassword)
 	other := hs.browser("192.0.2.76")
-	otherToken := formOf(t, other.get("/login?authRequestID="+url.QueryEscape(hs.authorize(other, testClientID, nil))).body, "/login").Get("csrf")
+	otherToken := hs.signInForm(other, hs.authorize(other, testClientID, nil), "", "").Get("csrf")
 	for _, form := range []struct {
 		path string
 		v    url.Values

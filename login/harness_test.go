@@ -342,12 +342,18 @@ func (hs *harness) authorize(b *browser, clientID string, mod func(*storage.Auth
 func (hs *harness) submitPassword(b *browser, clientID, email, pass string, mod func(*storage.AuthRequest)) (string, *response) {
 	hs.t.Helper()
 	id := hs.authorize(b, clientID, mod)
-	// A blocked IP sees the form with the block (429): it is posted all the same.
-	page := b.get("/login?authRequestID=" + url.QueryEscape(id))
-	form := formOf(hs.t, page.body, "/login")
+	return id, b.post("/login", hs.signInForm(b, id, email, pass))
+}
+
+// signInForm returns the password form b gets for the auth request id,
+// filled in with email and pass. (A blocked IP gets the form with the
+// block, 429: it is posted all the same.)
+func (hs *harness) signInForm(b *browser, id, email, pass string) url.Values {
+	hs.t.Helper()
+	form := formOf(hs.t, b.get("/login?authRequestID="+url.QueryEscape(id)).body, "/login")
 	form.Set("email", email)
 	form.Set("password", pass)
-	return id, b.post("/login", form)
+	return form
 }
 
 // toStep signs in with the password and follows the redirect to the next
@@ -360,6 +366,14 @@ func (hs *harness) toStep(b *browser, clientID, email, next string, mod func(*st
 		hs.t.Fatalf("password step = %d %q, want 303 to %s; alert %q", resp.status, resp.loc, want, alert(resp.body))
 	}
 	return id, b.get(resp.loc)
+}
+
+// codeStep signs in to the account of email from b with the password and
+// returns the auth request id, the code page and its form.
+func (hs *harness) codeStep(b *browser, email string, mod func(*storage.AuthRequest)) (string, *response, url.Values) {
+	hs.t.Helper()
+	id, page := hs.toStep(b, testClientID, email, "/login/otp", mod)
+	return id, page, formOf(hs.t, page.body, "/login/otp")
 }
 
 // callbackURL is where a done sign-in goes.
@@ -512,6 +526,15 @@ func (hs *harness) mailed(addr, subject string) int {
 		}
 	}
 	return n
+}
+
+// appUser creates an account with the authenticator app on and returns
+// it and the app's secret.
+func (hs *harness) appUser(email string) (*storage.User, string) {
+	hs.t.Helper()
+	u := hs.user(email, nil)
+	secret, _ := hs.enrollTOTP(u)
+	return u, secret
 }
 
 // enrollTOTP turns the authenticator app on for u through the sign-in

@@ -80,10 +80,7 @@ func TestRegistration(t *testing.T) {
 	}
 	expectPage(t, b.post("/register/confirm", confirm), http.StatusBadRequest, msgConfirmLinkUsed)
 	// The sign-in the registration started from goes on.
-	login := formOf(t, b.get("/login?authRequestID="+url.QueryEscape(id)).body, "/login")
-	login.Set("email", "rae@example.com")
-	login.Set("password", newPassword)
-	hs.expectDone(b, id, b.post("/login", login), amrPassword, ACRPassword)
+	hs.expectDone(b, id, b.post("/login", hs.signInForm(b, id, "rae@example.com", newPassword)), amrPassword, ACRPassword)
 
 	// An address with an account: the same answer, and nothing changes.
 	other := hs.browser("192.0.2.102")
