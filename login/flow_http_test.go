@@ -400,6 +400,25 @@ func TestEnrollStep(t *testing.T) {
 			expectRedirect(t, b2.get("/login/enroll?authRequestID="+url.QueryEscape(id2)), "/login/otp?authRequestID="+url.QueryEscape(id2))
 		})
 	}
+	t.Run("acr_values refuse email", func(t *testing.T) {
+		hs := hs.in(t)
+		u := hs.user("enrol-app-only@example.com", nil)
+		b := hs.browser("192.0.2.52")
+		id, page := hs.toStep(b, testClientID, u.Email, "/login/enroll", func(ar *storage.AuthRequest) { ar.ACRValues = []string{ACRMFA} })
+		if strings.Contains(page.body, "method=email") {
+			t.Error("an enrolment for loa:2 offers email codes")
+		}
+		// Asking for email anyway gets the app's enrolment, and no email.
+		page = b.get("/login/enroll?method=email&authRequestID=" + url.QueryEscape(id))
+		form := formOf(t, page.body, "/login/enroll")
+		if _, mailed := hs.mail.Last(u.Email); form.Get("method") != factorTOTP || firstMatch(secretRE, page.body) == "" || mailed {
+			t.Errorf("enrolment asked for email under loa:2: method %q, emailed %v", form.Get("method"), mailed)
+		}
+		resp := b.post("/login/enroll", with(form, "code", hs.totpCode(firstMatch(secretRE, page.body))))
+		if resp.status != http.StatusOK || hs.authRequest(id).ACR != ACRMFA {
+			t.Errorf("app enrolment under loa:2 = %d, acr %q", resp.status, hs.authRequest(id).ACR)
+		}
+	})
 }
 
 // TestAccountCodeCap covers the cap per account: ten wrong codes spread
