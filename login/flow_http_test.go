@@ -134,9 +134,7 @@ func TestWrongCodesBlockIP(t *testing.T) {
 	shown := hs.browser(ip)
 	expectPage(t, shown.get("/login?authRequestID="+hs.authorize(shown, testClientID, nil)), http.StatusTooManyRequests, blocked10)
 	// Another IP signs in to the same account.
-	b2 := hs.browser("203.0.113.8")
-	id2, page := hs.toStep(b2, testClientID, u.Email, "/login/otp", nil)
-	hs.expectDone(b2, id2, b2.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+	hs.signInWithApp(hs.browser("203.0.113.8"), u.Email, secret)
 
 	// The minutes count down...
 	hs.clock.Advance(blockedAt.Add(5*time.Minute + 30*time.Second).Sub(hs.clock.Now()))
@@ -144,9 +142,7 @@ func TestWrongCodesBlockIP(t *testing.T) {
 	expectPage(t, resp, http.StatusTooManyRequests, fmt.Sprintf(msgBlocked, 5))
 	// ...and the block ends.
 	hs.clock.Advance(blockedAt.Add(10*time.Minute + time.Second).Sub(hs.clock.Now()))
-	b3 := hs.browser(ip)
-	id3, page := hs.toStep(b3, testClientID, u.Email, "/login/otp", nil)
-	hs.expectDone(b3, id3, b3.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+	hs.signInWithApp(hs.browser(ip), u.Email, secret)
 }
 
 // TestStepAfterPassword covers where the right password leads, by the
@@ -454,8 +450,7 @@ func TestAccountCodeCap(t *testing.T) {
 	id, resp := hs.submitPassword(b2, testClientID, other.Email, testPassword, nil)
 	hs.expectDone(b2, id, resp, amrPassword, ACRPassword)
 	hs.clock.Advance(10*time.Minute + time.Second)
-	id, page = hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
-	hs.expectDone(b, id, b.post("/login/otp", with(formOf(t, page.body, "/login/otp"), "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+	hs.signInWithApp(b, u.Email, secret)
 }
 
 // TestEmailNotSent covers a mail server that is down: the page says the
@@ -466,7 +461,7 @@ func TestEmailNotSent(t *testing.T) {
 	u := hs.user("ed@example.com", func(u *storage.User) { u.EmailOTP = true })
 	b := hs.browser("192.0.2.25")
 	hs.mail.SetErr(mail.ErrUnavailable)
-	id, page := hs.toStep(b, testClientID, u.Email, "/login/otp", nil)
+	id, page, _ := hs.codeStep(b, u.Email, nil)
 	expectPage(t, page, http.StatusOK, msgSendFailed)
 	hs.mail.SetErr(nil)
 	page = b.get("/login/otp?authRequestID=" + url.QueryEscape(id))

@@ -376,6 +376,14 @@ func (hs *harness) codeStep(b *browser, email string, mod func(*storage.AuthRequ
 	return id, page, formOf(hs.t, page.body, "/login/otp")
 }
 
+// signInWithApp signs in to the account of email from b with the
+// password and the app's code, and checks that it is done.
+func (hs *harness) signInWithApp(b *browser, email, secret string) {
+	hs.t.Helper()
+	id, _, form := hs.codeStep(b, email, nil)
+	hs.expectDone(b, id, b.post("/login/otp", with(form, "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+}
+
 // callbackURL is where a done sign-in goes.
 func callbackURL(id string) string { return callbackPath + "?id=" + url.QueryEscape(id) }
 
