@@ -13,42 +13,38 @@ import (
 // TestSecurityKeySignIn covers the key ceremonies with a software
 // authenticator: the key step after the password of a user whose only
 // factor is a key, and the passwordless passkey from the sign-in page. A
-// bad signature counts as a wrong code, a challenge works once, a key
-// nobody registered is refused, and a good assertion completes the
-// request with acr loa:3.
+// bad signature counts as a wrong code, a challenge works once, and a good
+// assertion completes the request with acr loa:3.
 func TestSecurityKeySignIn(t *testing.T) {
 	hs := newHarness(t, withWebAuthn(t))
 	for _, tt := range []struct {
 		name   string
 		prefix string // the ceremony's endpoints
+		mode   string // the page's key button
 		amr    []string
-		start  func(b *browser, u *storage.User) (id, page string)
+		start  func(hs *harness, b *browser, u *storage.User) (id, page string)
 	}{
-		{"key step after the password", "/login/webauthn", []string{"pwd", "hwk", "mfa"},
-			func(b *browser, u *storage.User) (string, string) {
+		{"key step after the password", "/login/webauthn", "second", []string{"pwd", "hwk", "mfa"},
+			func(hs *harness, b *browser, u *storage.User) (string, string) {
 				id, page := hs.toStep(b, testClientID, u.Email, "/login/webauthn", nil)
 				if !strings.Contains(page.body, `href="/login/otp?method=recovery&amp;authRequestID=`) {
-					t.Error("key step without a recovery code link")
+					hs.t.Error("key step without a recovery code link")
 				}
 				return id, page.body
 			}},
-		{"passkey without a password", "/login/passkey", []string{"hwk", "mfa"},
-			func(b *browser, _ *storage.User) (string, string) {
+		{"passkey without a password", "/login/passkey", "passkey", []string{"hwk", "mfa"},
+			func(hs *harness, b *browser, _ *storage.User) (string, string) {
 				id := hs.authorize(b, testClientID, nil)
 				return id, b.get("/login?authRequestID=" + url.QueryEscape(id)).body
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := hs.in(t)
-			u := hs.user("key-"+tt.prefix[len("/login/"):]+"@example.com", nil)
+			u := hs.user("key-"+tt.mode+"@example.com", nil)
 			key := hs.addKey(u)
 			b := hs.browser("192.0.2.60")
-			id, page := tt.start(b, u)
-			mode := "second"
-			if tt.prefix == "/login/passkey" {
-				mode = "passkey"
-			}
-			c := &keyCeremony{t: t, b: b, prefix: tt.prefix, csrf: keyCSRF(t, page, mode), id: id}
+			id, page := tt.start(hs, b, u)
+			c := &keyCeremony{t: t, b: b, prefix: tt.prefix, csrf: keyCSRF(t, page, tt.mode), id: id}
 			refused := func(what string, status int, reply keyReply, left int) {
 				t.Helper()
 				if status != http.StatusUnauthorized || reply.Error != keyFailedMsg(left) {
@@ -85,8 +81,9 @@ func TestSecurityKeySignIn(t *testing.T) {
 // signs nobody in and counts as a failure of the IP.
 func TestUnknownPasskeyRefused(t *testing.T) {
 	hs := newHarness(t, withWebAuthn(t))
-	stray := hs.addKey(hs.user("gone@example.com", nil))
-	if err := hs.store.DeleteWebAuthnCredential(t.Context(), "u-gone", stray.id); err != nil {
+	owner := hs.user("gone@example.com", nil)
+	stray := hs.addKey(owner)
+	if err := hs.store.DeleteWebAuthnCredential(t.Context(), owner.ID, stray.id); err != nil {
 		t.Fatal(err)
 	}
 	b := hs.browser("192.0.2.61")
