@@ -19,9 +19,25 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Storage implements zop.Storage over storage.Store.
+// Store is the part of storage.Store the provider uses: clients, users,
+// auth requests, pushed requests and grants, the sessions of back-channel
+// logout, signing keys, single-use JWT identifiers and the database's
+// health.
+type Store interface {
+	storage.UserStore
+	storage.ClientStore
+	storage.JTIStore
+	storage.AuthRequestStore
+	storage.PushedRequestStore
+	storage.GrantStore
+	storage.BackchannelStore
+	storage.KeyStore
+	Ping(ctx context.Context) error
+}
+
+// Storage implements zop.Storage over a Store.
 type Storage struct {
-	store storage.Store
+	store Store
 	keys  *Keys
 	cfg   Config
 	jwks  *jwksCache // clients' jwks_uri key sets (clientjwks.go)
