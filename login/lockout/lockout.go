@@ -18,7 +18,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Store is the part of storage.Store the limiter needs.
+// Store is the part of storage.AttemptStore the limiter needs: its
+// counters, without listing or clearing blocks.
 type Store interface {
 	ReserveAttempt(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Reservation, error)
 	ReleaseAttempts(ctx context.Context, key string, n int, windowStart time.Time, max int) error
