@@ -40,7 +40,8 @@ const (
 
 // Store is the part of storage.Store the login uses: users and their
 // factors, sessions, auth requests, consent, the audit log, the clients
-// users sign in to and the tokens a password change revokes.
+// users sign in to (ClientStore) and the tokens a password change revokes
+// (GrantStore).
 type Store interface {
 	storage.UserStore
 	storage.FactorStore
@@ -49,8 +50,8 @@ type Store interface {
 	storage.AuthRequestStore
 	storage.ConsentStore
 	storage.AuditStore
-	ClientByID(ctx context.Context, id string) (*storage.Client, error)
-	RevokeUserTokens(ctx context.Context, userID string, now time.Time) error
+	storage.ClientStore
+	storage.GrantStore
 }
 
 // Handler serves the hosted login. Set the exported fields, then call Init

@@ -19,12 +19,25 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
+// adminStore is the part of storage.Store the admin service uses: users,
+// clients and factors, blocks and the audit log, and the sessions
+// (BackchannelStore) and tokens (GrantStore) a disabled user loses.
+type adminStore interface {
+	storage.UserStore
+	storage.ClientStore
+	storage.FactorStore
+	storage.AttemptStore
+	storage.AuditStore
+	storage.BackchannelStore
+	storage.GrantStore
+}
+
 // adminService is the one implementation of Gatehouse's administrative
 // operations on clients, users, blocks and the audit log. The CLI
 // (admin.go, audit.go) and the admin API (adminapi.go) both call it, so
 // they validate alike and leave the same audit trail.
 type adminService struct {
-	store     storage.Store
+	store     adminStore
 	passwords *password.Hasher
 	now       func() time.Time
 	logger    *slog.Logger
@@ -42,7 +55,7 @@ type adminService struct {
 // with passwords (the server's hasher, so that its gate bounds every
 // argon2id hash of the process), acting as by, logging to slog.Default
 // (set logger to change that).
-func newAdminService(store storage.Store, passwords *password.Hasher, now func() time.Time, by string) *adminService {
+func newAdminService(store adminStore, passwords *password.Hasher, now func() time.Time, by string) *adminService {
 	return &adminService{store: store, passwords: passwords, now: now, logger: slog.Default(), by: by}
 }
 
