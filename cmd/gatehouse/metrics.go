@@ -77,7 +77,7 @@ type docMetrics struct {
 // newMetrics registers every metric. store is the undecorated backend:
 // active blocks are counted from it at scrape time, and its connection
 // pool is reported when it has one. now is the server's clock.
-func newMetrics(store storage.Store, now func() time.Time) *metrics {
+func newMetrics(store storage.BlockCounter, now func() time.Time) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Name: name, Help: help}, labels)
@@ -243,7 +243,9 @@ func (m *metrics) blocked(key string) {
 }
 
 // meteredStore counts audit events and new blocks on their way to the
-// store.
+// store. It decorates two roles, storage.AuditStore (AddEvent) and
+// storage.AttemptStore (RecordFailure, ReserveAttempt); the others pass
+// through.
 type meteredStore struct {
 	storage.Store
 	m *metrics
