@@ -192,40 +192,33 @@ func oneOf(v string, allowed []string) string {
 var eventTypeRE = regexp.MustCompile(`^[a-z][a-z_]{0,30}(\.[a-z][a-z_]{0,30})?$`)
 
 // event counts an audit event. Event types are constants in the code;
-// the factor, purpose and result come from the detail, which the login
-// writes as "factor" or "factor: reason".
+// the factor, purpose and result come from the event's structured fields.
 func (m *metrics) event(e *storage.Event) {
-	typ := e.Type
+	typ := string(e.Type)
 	if !eventTypeRE.MatchString(typ) {
 		typ = "other"
 	}
 	m.events.WithLabelValues(typ).Inc()
-	head, rest, _ := strings.Cut(e.Detail, ":")
-	head, rest = strings.TrimSpace(head), strings.TrimSpace(rest)
-	switch typ {
-	case "signin.succeeded", "signin.failed":
-		result := "succeeded"
-		if typ == "signin.failed" {
-			result = "failed"
-			if rest == "blocked" {
-				result = "blocked"
-			}
+	switch e.Type {
+	case storage.EventSigninSucceeded:
+		m.signins.WithLabelValues("succeeded", factorLabel(e.Factor)).Inc()
+	case storage.EventSigninFailed:
+		result := "failed"
+		if e.Blocked {
+			result = "blocked"
 		}
-		m.signins.WithLabelValues(result, factorLabel(head)).Inc()
-	case "code.sent":
-		m.codesSent.WithLabelValues(oneOf(e.Detail, codePurposes)).Inc()
-	case "code.send_failed":
-		m.codesUnsent.WithLabelValues(oneOf(e.Detail, codePurposes)).Inc()
-	case "code.failed":
-		m.wrongCodes.WithLabelValues(factorLabel(head)).Inc()
+		m.signins.WithLabelValues(result, factorLabel(e.Factor)).Inc()
+	case storage.EventCodeSent:
+		m.codesSent.WithLabelValues(oneOf(e.Purpose, codePurposes)).Inc()
+	case storage.EventCodeSendFailed:
+		m.codesUnsent.WithLabelValues(oneOf(e.Purpose, codePurposes)).Inc()
+	case storage.EventCodeFailed:
+		m.wrongCodes.WithLabelValues(factorLabel(e.Factor)).Inc()
 	}
 }
 
-// factorLabel names the factor of an event detail.
+// factorLabel names the factor of an event.
 func factorLabel(s string) string {
-	if s == "pwd" {
-		return "password"
-	}
 	return oneOf(s, factors)
 }
 

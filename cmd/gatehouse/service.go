@@ -94,14 +94,14 @@ func kindOf(err error) errKind {
 
 // audit records an administrative action and logs it. Failing to record
 // it does not undo the action, and is logged.
-func (s *adminService) audit(ctx context.Context, typ, userID, clientID, detail string) {
+func (s *adminService) audit(ctx context.Context, typ storage.EventType, userID, clientID, detail string) {
 	d := "by " + s.by
 	if detail != "" {
 		d = detail + " " + d
 	}
-	s.logger.InfoContext(ctx, "audit", "event", typ, "user_id", userID, "client_id", clientID, "detail", d)
+	s.logger.InfoContext(ctx, "audit", "event", string(typ), "user_id", userID, "client_id", clientID, "detail", d)
 	if err := s.store.AddEvent(ctx, &storage.Event{Time: s.now(), Type: typ, UserID: userID, ClientID: clientID, IP: s.ip, Detail: d}); err != nil {
-		s.logger.ErrorContext(ctx, "audit event not stored", "event", typ, "err", err)
+		s.logger.ErrorContext(ctx, "audit event not stored", "event", string(typ), "err", err)
 	}
 }
 
@@ -324,7 +324,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if c.Admin {
 		detail = "admin client"
 	}
-	s.audit(ctx, "client.created", "", c.ID, detail)
+	s.audit(ctx, storage.EventClientCreated, "", c.ID, detail)
 	return &newClientView{clientView: viewClient(c), Secret: secret}, nil
 }
 
@@ -408,7 +408,7 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 		return nil, fmt.Errorf("update client: %w", err)
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.UpdatedAt = nonNil(u.RedirectURIs), nonNil(logouts), now
-	s.audit(ctx, "client.updated", "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
+	s.audit(ctx, storage.EventClientUpdated, "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
 	v := viewClient(c)
 	return &v, nil
 }
@@ -438,7 +438,7 @@ func (s *adminService) RotateSecret(ctx context.Context, id string) (string, err
 	if err := s.store.SetClientSecretHash(ctx, c.ID, op.HashClientSecret(secret), s.now()); err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}
-	s.audit(ctx, "client.secret_rotated", "", id, "")
+	s.audit(ctx, storage.EventClientSecretRotated, "", id, "")
 	return secret, nil
 }
 
@@ -449,7 +449,7 @@ func (s *adminService) DeleteClient(ctx context.Context, id string) error {
 	} else if err != nil {
 		return fmt.Errorf("delete client: %w", err)
 	}
-	s.audit(ctx, "client.deleted", "", id, "")
+	s.audit(ctx, storage.EventClientDeleted, "", id, "")
 	return nil
 }
 
@@ -523,7 +523,7 @@ func (s *adminService) CreateUser(ctx context.Context, spec userSpec) (*userView
 	} else if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	s.audit(ctx, "user.created", u.ID, "", "")
+	s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
 	v := viewUser(u)
 	return &v, nil
 }
@@ -596,9 +596,9 @@ func (s *adminService) SetUserDisabled(ctx context.Context, ref string, disabled
 	if err := s.store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
 		return nil, fmt.Errorf("disable user: %w", err)
 	}
-	typ := "user.enabled"
+	typ := storage.EventUserEnabled
 	if disabled {
-		typ = "user.disabled"
+		typ = storage.EventUserDisabled
 		if _, err := s.store.EndUserSessions(ctx, u.ID, "", now); err != nil {
 			return nil, fmt.Errorf("end sessions: %w", err)
 		}
@@ -642,7 +642,7 @@ func (s *adminService) ResetTwoFactor(ctx context.Context, ref string) (*userVie
 	if err := s.store.ReplaceRecoveryCodes(ctx, u.ID, nil, now); err != nil {
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
-	s.audit(ctx, "factor.reset", u.ID, "", "")
+	s.audit(ctx, storage.EventFactorReset, u.ID, "", "")
 	return s.User(ctx, u.ID)
 }
 
@@ -712,7 +712,7 @@ func (s *adminService) ClearBlocks(ctx context.Context, subject string) (int, er
 		}
 		n += k
 	}
-	s.audit(ctx, "block.cleared", "", "", subject)
+	s.audit(ctx, storage.EventBlockCleared, "", "", subject)
 	return n, nil
 }
 
@@ -744,7 +744,7 @@ type eventView struct {
 
 // Events returns the events q selects, newest first.
 func (s *adminService) Events(ctx context.Context, q auditQuery) ([]eventView, error) {
-	f := storage.EventFilter{Type: q.Type, Since: q.Since, Limit: q.Limit}
+	f := storage.EventFilter{Type: storage.EventType(q.Type), Since: q.Since, Limit: q.Limit}
 	if q.Limit < 0 || q.Limit > maxAuditLimit {
 		return nil, failf(errInvalid, "limit %d: must be between 1 and %d", q.Limit, maxAuditLimit)
 	}
@@ -772,7 +772,7 @@ func (s *adminService) Events(ctx context.Context, q auditQuery) ([]eventView, e
 	emails := map[string]string{}
 	out := make([]eventView, len(events))
 	for i, e := range events {
-		v := eventView{ID: e.ID, Time: e.Time.UTC(), Type: e.Type, UserID: e.UserID, ClientID: e.ClientID, IP: e.IP, Detail: e.Detail}
+		v := eventView{ID: e.ID, Time: e.Time.UTC(), Type: string(e.Type), UserID: e.UserID, ClientID: e.ClientID, IP: e.IP, Detail: e.Detail}
 		if e.UserID != "" {
 			email, ok := emails[e.UserID]
 			if !ok {
