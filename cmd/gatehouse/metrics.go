@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -30,7 +30,7 @@ var (
 	factors       = []string{"password", "totp", "email", "webauthn", "passkey", "recovery", "other"}
 	codePurposes  = []string{"signin", "enable-email", "disable-email", "regenerate-recovery", "change-password",
 		"remove-webauthn", "other"}
-	blockKinds  = map[string]string{"ip": "ip", "acct": "account"}
+	blockKinds  = map[string]string{lockout.KindIP: "ip", lockout.KindAccount: "account"}
 	blockScopes = map[string]string{"pwd": "password", "otp": "code", "reg": "registration", "rec": "recovery"}
 	grantTypes  = []string{"authorization_code", "refresh_token", "client_credentials", "other"}
 	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -223,12 +223,11 @@ func factorLabel(s string) string {
 }
 
 // blocked counts a block that has just begun on the attempt counter key
-// ("<scope>:<kind>:<subject>"; the subject is never a label).
+// (a lockout.Key; the subject is never a label).
 func (m *metrics) blocked(key string) {
-	scope, rest, _ := strings.Cut(key, ":")
-	kind, _, _ := strings.Cut(rest, ":")
-	k, ok1 := blockKinds[kind]
-	s, ok2 := blockScopes[scope]
+	c, _ := lockout.ParseKey(key)
+	k, ok1 := blockKinds[c.Kind]
+	s, ok2 := blockScopes[c.Scope]
 	if !ok1 || !ok2 {
 		k, s = "other", "other"
 	}
@@ -386,7 +385,7 @@ func (b *bodyHead) grantType() string {
 func blockScopePrefixes() (prefixes []string, labels [][2]string) {
 	for key, kind := range blockKinds {
 		for skey, scope := range blockScopes {
-			prefixes = append(prefixes, skey+":"+key+":")
+			prefixes = append(prefixes, lockout.Key{Scope: skey, Kind: key}.Prefix())
 			labels = append(labels, [2]string{kind, scope})
 		}
 	}

@@ -667,25 +667,17 @@ func (s *adminService) Blocks(ctx context.Context) ([]blockView, error) {
 	}
 	out := make([]blockView, 0, len(blocks))
 	for _, b := range blocks {
-		step, kind, subject := splitCounterKey(b.Key)
-		if kind == "acct" {
+		k, _ := lockout.ParseKey(b.Key)
+		kind, subject := k.Kind, k.Subject
+		if kind == lockout.KindAccount {
 			kind = "account"
 			if u, err := s.store.UserByID(ctx, subject); err == nil {
 				subject = u.Email
 			}
 		}
-		out = append(out, blockView{Kind: kind, Step: step, Subject: subject, Failures: b.Failures, BlockedUntil: b.BlockedUntil.UTC()})
+		out = append(out, blockView{Kind: kind, Step: k.Scope, Subject: subject, Failures: b.Failures, BlockedUntil: b.BlockedUntil.UTC()})
 	}
 	return out, nil
-}
-
-// splitCounterKey splits "otp:ip:127.0.0.2" into step, kind and subject.
-func splitCounterKey(key string) (step, kind, subject string) {
-	parts := strings.SplitN(key, ":", 3)
-	if len(parts) != 3 {
-		return "", "", key
-	}
-	return parts[0], parts[1], parts[2]
 }
 
 // ClearBlocks forgets the failures and blocks of subject, an IP address or
@@ -693,14 +685,14 @@ func splitCounterKey(key string) (step, kind, subject string) {
 func (s *adminService) ClearBlocks(ctx context.Context, subject string) (int, error) {
 	var suffixes []string
 	if ip, err := netip.ParseAddr(subject); err == nil {
-		suffixes = []string{":ip:" + lockout.IPKey(ip)}
+		suffixes = []string{lockout.IPCounter("", ip).Suffix()}
 	} else if strings.Contains(subject, "@") {
 		u, err := s.user(ctx, subject)
 		if err != nil {
 			return 0, err
 		}
 		// Password counters are keyed by email, code counters by user id.
-		suffixes = []string{":acct:" + u.Email, ":acct:" + u.ID}
+		suffixes = []string{lockout.AccountCounter("", u.Email).Suffix(), lockout.AccountCounter("", u.ID).Suffix()}
 	} else {
 		return 0, failf(errInvalid, "%q is neither an IP address nor a user's email", subject)
 	}
