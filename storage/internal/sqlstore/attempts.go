@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -197,16 +196,9 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // case) and a comparison of the key's tail makes the match exact.
 func (s *Store) ClearBlocks(ctx context.Context, suffix string) (int, error) {
 	const op = "clear blocks"
-	res, err := s.db.ExecContext(ctx, `DELETE FROM attempt_counters
+	n, err := s.execCount(ctx, s.db, op, `DELETE FROM attempt_counters
 		WHERE key LIKE '%' || $1 ESCAPE '\'
 		AND substr(key, length(key) - length($2) + 1) = $2`,
 		likeEscaper.Replace(suffix), suffix)
-	if err != nil {
-		return 0, s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("storage: %s: %w", op, err)
-	}
-	return int(n), nil
+	return int(n), err
 }

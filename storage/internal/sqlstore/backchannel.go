@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -103,14 +102,9 @@ func (s *Store) EndUserSessions(ctx context.Context, userID, keepID string, now 
 			millis(now), userID, keepID); err != nil {
 			return s.fail(op, err)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("storage: %s: %w", op, err)
-		}
-		return nil
+		var err error
+		n, err = s.execCount(ctx, tx, op, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
+		return err
 	})
 	return int(n), err
 }

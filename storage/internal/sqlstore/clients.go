@@ -68,14 +68,8 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // the access and refresh tokens issued to it.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete client", func(tx *stmtTx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)
-		if err != nil {
-			return s.fail("delete client", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return s.fail("delete client", err)
-		} else if n == 0 {
-			return storage.ErrNotFound
+		if err := s.execOneOn(ctx, tx, "delete client", `DELETE FROM clients WHERE id = $1`, id); err != nil {
+			return err
 		}
 		for _, q := range []string{
 			`DELETE FROM access_tokens WHERE client_id = $1`,

@@ -104,13 +104,9 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, now 
 	const op = "revoke consent"
 	var found bool
 	err := s.inTx(ctx, op, func(tx *stmtTx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		n, err := s.execCount(ctx, tx, op, `DELETE FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 		if err != nil {
-			return s.fail(op, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return s.fail(op, err)
+			return err
 		}
 		found = n > 0
 		for _, q := range revokeUserClientTokens {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -117,14 +116,9 @@ func (s *Store) purgeOnce(ctx context.Context, st purgeStep) (int, error) {
 				return errPurgeLocked
 			}
 		}
-		res, err := tx.ExecContext(ctx, st.query, append([]any{purgeBatch}, st.args...)...)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("storage: %s: %w", op, err)
-		}
-		return nil
+		var err error
+		n, err = s.execCount(ctx, tx, op, st.query, append([]any{purgeBatch}, st.args...)...)
+		return err
 	})
 	return int(n), err
 }

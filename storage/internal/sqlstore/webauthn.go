@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -104,16 +103,12 @@ func (s *Store) UpdateWebAuthnCredentialUse(ctx context.Context, id []byte, sign
 	if cloneWarning {
 		return s.execOne(ctx, op, `UPDATE webauthn_credentials SET clone_warning = TRUE WHERE id = $1`, id)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE webauthn_credentials
+	n, err := s.execCount(ctx, s.db, op, `UPDATE webauthn_credentials
 		SET sign_count = $2, backup_state = $3, last_used_at = $4
 		WHERE id = $1 AND ($2 > sign_count OR ($2 = 0 AND sign_count = 0))`,
 		id, int64(signCount), backupState, millis(now))
 	if err != nil {
-		return s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return err
 	}
 	if n > 0 {
 		return nil
