@@ -37,13 +37,9 @@ func (s *Store) CreateActionToken(ctx context.Context, t *storage.ActionToken) e
 // another purpose, used, or expired at now gives storage.ErrNotFound and is
 // left as it was.
 func (s *Store) UseActionToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*storage.ActionToken, error) {
-	t, err := scanActionToken(s.db.QueryRowContext(ctx, `UPDATE action_tokens SET used_at = $3
+	return queryOne(ctx, s, "use action token", scanActionToken, `UPDATE action_tokens SET used_at = $3
 		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-		RETURNING `+actionTokenColumns, hash, purpose, millis(now)))
-	if err != nil {
-		return nil, s.fail("use action token", err)
-	}
-	return t, nil
+		RETURNING `+actionTokenColumns, hash, purpose, millis(now))
 }
 
 // DeleteActionTokens deletes every token of the user userID with the given

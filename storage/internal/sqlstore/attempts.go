@@ -175,16 +175,8 @@ func (s *Store) ResetFailures(ctx context.Context, key string) error {
 
 // Blocks lists the counters blocked at now, by key.
 func (s *Store) Blocks(ctx context.Context, now time.Time) ([]storage.Counter, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, failures, blocked_until FROM attempt_counters
+	return queryAll(ctx, s, "blocks", scanCounter, `SELECT key, failures, blocked_until FROM attempt_counters
 		WHERE blocked_until > $1 ORDER BY key`, millis(now))
-	if err != nil {
-		return nil, s.fail("blocks", err)
-	}
-	blocks, err := collect(rows, scanCounter)
-	if err != nil {
-		return nil, s.fail("blocks", err)
-	}
-	return blocks, nil
 }
 
 // likeEscaper escapes LIKE's metacharacters, with \ as the escape character.

@@ -44,24 +44,12 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // ClientByID returns the client with the given id.
 func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("client by id", err)
-	}
-	return c, nil
+	return queryOne(ctx, s, "client by id", scanClient, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
 }
 
 // ListClients returns every client, oldest first.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
-	if err != nil {
-		return nil, s.fail("list clients", err)
-	}
-	clients, err := collect(rows, scanClient)
-	if err != nil {
-		return nil, s.fail("list clients", err)
-	}
-	return clients, nil
+	return queryAll(ctx, s, "list clients", scanClient, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
 }
 
 // DeleteClient removes the client id together with its auth requests and

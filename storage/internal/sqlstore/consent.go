@@ -58,12 +58,8 @@ func (s *Store) GrantConsent(ctx context.Context, userID, clientID string, scope
 
 // ConsentGrant returns the user's grant to the client.
 func (s *Store) ConsentGrant(ctx context.Context, userID, clientID string) (*storage.ConsentGrant, error) {
-	g, err := scanConsentGrant(s.db.QueryRowContext(ctx, `SELECT `+consentGrantColumns+`
-		FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID))
-	if err != nil {
-		return nil, s.fail("consent grant", err)
-	}
-	return g, nil
+	return queryOne(ctx, s, "consent grant", scanConsentGrant, `SELECT `+consentGrantColumns+`
+		FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 }
 
 // ConsentGrants lists the user's grants, the most recently updated first.

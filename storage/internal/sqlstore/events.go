@@ -78,13 +78,5 @@ func (s *Store) Events(ctx context.Context, f storage.EventFilter) ([]storage.Ev
 	args = append(args, limit)
 	q += ` ORDER BY time DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
 
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.fail("events", err)
-	}
-	events, err := collect(rows, scanEvent)
-	if err != nil {
-		return nil, s.fail("events", err)
-	}
-	return events, nil
+	return queryAll(ctx, s, "events", scanEvent, q, args...)
 }

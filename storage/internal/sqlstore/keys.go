@@ -33,14 +33,6 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) err
 
 // SigningKeys lists the keys not yet expired at now, newest ActiveAt first.
 func (s *Store) SigningKeys(ctx context.Context, now time.Time) ([]storage.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
+	return queryAll(ctx, s, "signing keys", scanSigningKey, `SELECT `+signingKeyColumns+` FROM signing_keys
 		WHERE expires_at > $1 ORDER BY active_at DESC, id`, millis(now))
-	if err != nil {
-		return nil, s.fail("signing keys", err)
-	}
-	keys, err := collect(rows, scanSigningKey)
-	if err != nil {
-		return nil, s.fail("signing keys", err)
-	}
-	return keys, nil
 }

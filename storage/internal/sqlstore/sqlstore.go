@@ -153,6 +153,30 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]T, error)
 	return list, rows.Err()
 }
 
+// queryOne runs on the pool a query for one row and scans it with scan;
+// op names the operation in errors, and no row is storage.ErrNotFound.
+func queryOne[T any](ctx context.Context, s *Store, op string, scan func(scanner) (*T, error), query string, args ...any) (*T, error) {
+	v, err := scan(s.db.QueryRowContext(ctx, query, args...))
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return v, nil
+}
+
+// queryAll runs query on the pool and scans every row it returns with
+// scan; op names the operation in errors.
+func queryAll[T any](ctx context.Context, s *Store, op string, scan func(scanner) (*T, error), query string, args ...any) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	list, err := collect(rows, scan)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return list, nil
+}
+
 // millis returns t as Unix milliseconds.
 func millis(t time.Time) int64 {
 	return t.UnixMilli()

@@ -160,12 +160,8 @@ func (s *Store) insertAccessToken(ctx context.Context, q querier, t *storage.Acc
 // AccessTokenByID returns the access token id, even when it has expired or
 // been revoked.
 func (s *Store) AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error) {
-	t, err := scanAccessToken(s.db.QueryRowContext(ctx,
-		`SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("access token by id", err)
-	}
-	return t, nil
+	return queryOne(ctx, s, "access token by id", scanAccessToken,
+		`SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = $1`, id)
 }
 
 // RevokeAccessToken revokes the access token id. A token revoked before
@@ -240,12 +236,8 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken)
 // RefreshTokenByHash returns the refresh token with the given hash, even
 // when it has been used, has expired or has been revoked.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.RefreshToken, error) {
-	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
-		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
-	if err != nil {
-		return nil, s.fail("refresh token by hash", err)
-	}
-	return t, nil
+	return queryOne(ctx, s, "refresh token by hash", scanRefreshToken,
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1`, hash)
 }
 
 // RotateRefreshToken marks the token with oldHash used and stores next in

@@ -54,12 +54,8 @@ func (s *Store) PutTOTP(ctx context.Context, t *storage.TOTP) error {
 
 // TOTPByUser returns the user's secret, confirmed or not.
 func (s *Store) TOTPByUser(ctx context.Context, userID string) (*storage.TOTP, error) {
-	t, err := scanTOTP(s.db.QueryRowContext(ctx,
-		`SELECT `+totpColumns+` FROM totp_secrets WHERE user_id = $1`, userID))
-	if err != nil {
-		return nil, s.fail("totp by user", err)
-	}
-	return t, nil
+	return queryOne(ctx, s, "totp by user", scanTOTP,
+		`SELECT `+totpColumns+` FROM totp_secrets WHERE user_id = $1`, userID)
 }
 
 // UseTOTPStep records step as the last one used by the user's secret and

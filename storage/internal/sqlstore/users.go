@@ -37,33 +37,17 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // UserByID returns the user with the given id.
 func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("user by id", err)
-	}
-	return u, nil
+	return queryOne(ctx, s, "user by id", scanUser, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 }
 
 // UserByEmail returns the user with the given (lower-cased) email.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
-	if err != nil {
-		return nil, s.fail("user by email", err)
-	}
-	return u, nil
+	return queryOne(ctx, s, "user by email", scanUser, `SELECT `+userColumns+` FROM users WHERE email = $1`, email)
 }
 
 // ListUsers returns every user, oldest first.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
-	if err != nil {
-		return nil, s.fail("list users", err)
-	}
-	users, err := collect(rows, scanUser)
-	if err != nil {
-		return nil, s.fail("list users", err)
-	}
-	return users, nil
+	return queryAll(ctx, s, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
 }
 
 // SetUserDisabled disables or enables the user id.

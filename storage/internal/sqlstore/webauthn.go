@@ -28,12 +28,8 @@ func (s *Store) EnsureWebAuthnHandle(ctx context.Context, userID string, handle 
 
 // UserByWebAuthnHandle returns the user whose WebAuthn user handle it is.
 func (s *Store) UserByWebAuthnHandle(ctx context.Context, handle []byte) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE id = (SELECT user_id FROM webauthn_users WHERE handle = $1)`, handle))
-	if err != nil {
-		return nil, s.fail("user by webauthn handle", err)
-	}
-	return u, nil
+	return queryOne(ctx, s, "user by webauthn handle", scanUser, `SELECT `+userColumns+` FROM users
+		WHERE id = (SELECT user_id FROM webauthn_users WHERE handle = $1)`, handle)
 }
 
 const webauthnColumns = `id, user_id, name, public_key, sign_count, backup_eligible, backup_state,
@@ -69,26 +65,14 @@ func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCr
 // WebAuthnCredentials lists the user's credentials, oldest first.
 func (s *Store) WebAuthnCredentials(ctx context.Context, userID string) ([]storage.WebAuthnCredential, error) {
 	const op = "list webauthn credentials"
-	rows, err := s.db.QueryContext(ctx, `SELECT `+webauthnColumns+` FROM webauthn_credentials
+	return queryAll(ctx, s, op, scanWebAuthnCredential, `SELECT `+webauthnColumns+` FROM webauthn_credentials
 		WHERE user_id = $1 ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	list, err := collect(rows, scanWebAuthnCredential)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	return list, nil
 }
 
 // WebAuthnCredentialByID returns the credential with the given id.
 func (s *Store) WebAuthnCredentialByID(ctx context.Context, id []byte) (*storage.WebAuthnCredential, error) {
-	c, err := scanWebAuthnCredential(s.db.QueryRowContext(ctx, `SELECT `+webauthnColumns+`
-		FROM webauthn_credentials WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("webauthn credential by id", err)
-	}
-	return c, nil
+	return queryOne(ctx, s, "webauthn credential by id", scanWebAuthnCredential, `SELECT `+webauthnColumns+`
+		FROM webauthn_credentials WHERE id = $1`, id)
 }
 
 // UpdateWebAuthnCredentialUse records a sign-in with the credential id at
