@@ -153,6 +153,16 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]T, error)
 	return list, rows.Err()
 }
 
+// scanDest scans row into a new T through dest, which returns the scan
+// destinations of its fields.
+func scanDest[T any](row scanner, dest func(*T) []any) (*T, error) {
+	var v T
+	if err := row.Scan(dest(&v)...); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
 // queryOne runs on the pool a query for one row and scans it with scan;
 // op names the operation in errors, and no row is storage.ErrNotFound.
 func queryOne[T any](ctx context.Context, s *Store, op string, scan func(scanner) (*T, error), query string, args ...any) (*T, error) {

@@ -96,11 +96,7 @@ const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, 
 	dpop_jkt`
 
 func scanAccessToken(row scanner) (*storage.AccessToken, error) {
-	var t storage.AccessToken
-	if err := row.Scan(accessTokenDest(&t)...); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return scanDest(row, accessTokenDest)
 }
 
 // accessTokenDest are the scan destinations of accessTokenColumns.
@@ -116,15 +112,7 @@ var accessTokenAndUser = `SELECT ` + qualify("t", accessTokenColumns) + `, ` + q
 
 // AccessTokenAndUser returns the user token id and its user, in one read.
 func (s *Store) AccessTokenAndUser(ctx context.Context, id string) (*storage.AccessToken, *storage.User, error) {
-	var (
-		t storage.AccessToken
-		u storage.User
-	)
-	err := s.db.QueryRowContext(ctx, accessTokenAndUser, id).Scan(append(accessTokenDest(&t), userDest(&u)...)...)
-	if err != nil {
-		return nil, nil, s.fail("access token and user", err)
-	}
-	return &t, &u, nil
+	return withUser(ctx, s, "access token and user", accessTokenDest, accessTokenAndUser, id)
 }
 
 // qualify prefixes each of the comma-separated columns with table.
@@ -175,11 +163,7 @@ const refreshTokenColumns = `id, hash, family_id, client_id, user_id, scopes, au
 	expires_at, used_at, revoked_at, created_at, dpop_jkt`
 
 func scanRefreshToken(row scanner) (*storage.RefreshToken, error) {
-	var t storage.RefreshToken
-	if err := row.Scan(refreshTokenDest(&t)...); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return scanDest(row, refreshTokenDest)
 }
 
 // refreshTokenDest are the scan destinations of refreshTokenColumns.
@@ -197,15 +181,21 @@ var refreshTokenAndUser = `SELECT ` + qualify("t", refreshTokenColumns) + `, ` +
 // RefreshTokenAndUser returns the refresh token with the given hash, even
 // used, expired or revoked, and its user, in one read.
 func (s *Store) RefreshTokenAndUser(ctx context.Context, hash []byte) (*storage.RefreshToken, *storage.User, error) {
+	return withUser(ctx, s, "refresh token and user", refreshTokenDest, refreshTokenAndUser, hash)
+}
+
+// withUser reads with query a row of an object, whose columns dest scans,
+// followed by the columns of its user.
+func withUser[T any](ctx context.Context, s *Store, op string, dest func(*T) []any, query string, args ...any) (*T, *storage.User, error) {
 	var (
-		t storage.RefreshToken
+		v T
 		u storage.User
 	)
-	err := s.db.QueryRowContext(ctx, refreshTokenAndUser, hash).Scan(append(refreshTokenDest(&t), userDest(&u)...)...)
+	err := s.db.QueryRowContext(ctx, query, args...).Scan(append(dest(&v), userDest(&u)...)...)
 	if err != nil {
-		return nil, nil, s.fail("refresh token and user", err)
+		return nil, nil, s.fail(op, err)
 	}
-	return &t, &u, nil
+	return &v, &u, nil
 }
 
 // execer is a *sql.DB or *sql.Tx.

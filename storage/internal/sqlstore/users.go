@@ -16,11 +16,7 @@ func userDest(u *storage.User) []any {
 }
 
 func scanUser(row scanner) (*storage.User, error) {
-	var u storage.User
-	if err := row.Scan(userDest(&u)...); err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return scanDest(row, userDest)
 }
 
 // CreateUser adds u; storage.ErrConflict if the id or email is taken.
