@@ -446,18 +446,9 @@ func (s *Storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 		}
 		return nil
 	}
-	if err != nil {
-		fault(ctx, err)
-		return oidc.ErrServerError()
-	}
-	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
-	}
-	if err := s.store.RevokeAccessToken(ctx, t.ID, now); err != nil {
-		fault(ctx, err)
-		return oidc.ErrServerError()
-	}
-	return nil
+	return revokeOwned(ctx, err, func() string { return t.ClientID }, clientID, func() error {
+		return s.store.RevokeAccessToken(ctx, t.ID, now)
+	})
 }
 
 func (s *Storage) revokeRefresh(ctx context.Context, hash []byte, clientID string, now time.Time) *oidc.Error {
@@ -465,14 +456,24 @@ func (s *Storage) revokeRefresh(ctx context.Context, hash []byte, clientID strin
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
+	return revokeOwned(ctx, err, func() string { return t.ClientID }, clientID, func() error {
+		return s.store.RevokeGrant(ctx, t.FamilyID, now)
+	})
+}
+
+// revokeOwned finishes the revocation of a token that was looked up with
+// the error err (any but storage.ErrNotFound): it revokes the token with
+// revoke when the lookup succeeded and owner, the client it was issued to,
+// is clientID.
+func revokeOwned(ctx context.Context, err error, owner func() string, clientID string, revoke func() error) *oidc.Error {
 	if err != nil {
 		fault(ctx, err)
 		return oidc.ErrServerError()
 	}
-	if t.ClientID != clientID {
+	if owner() != clientID {
 		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
 	}
-	if err := s.store.RevokeGrant(ctx, t.FamilyID, now); err != nil {
+	if err := revoke(); err != nil {
 		fault(ctx, err)
 		return oidc.ErrServerError()
 	}
