@@ -158,10 +158,7 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	if err := schema.Migrate(ctx, migrations.FS, migrations.Postgres, "pgx5", driver); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	return ctx.Err()
+	return schema.Migrate(ctx, "postgres", migrations.FS, migrations.Postgres, "pgx5", driver)
 }
 
 // constraint translates PostgreSQL's unique and foreign key violations into

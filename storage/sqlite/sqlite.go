@@ -192,10 +192,7 @@ func migrateDSN(ctx context.Context, dsn string) error {
 		db.Close()
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if err := schema.Migrate(ctx, migrations.FS, migrations.SQLite, "sqlite", driver); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return ctx.Err()
+	return schema.Migrate(ctx, "sqlite", migrations.FS, migrations.SQLite, "sqlite", driver)
 }
 
 // constraint translates SQLite's unique, primary key and foreign key

@@ -5,6 +5,7 @@ package schema
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -14,9 +15,17 @@ import (
 
 // Migrate applies the migrations in the directory dir of fsys that the
 // database behind driver (registered with golang-migrate as driverName)
-// lacks. It closes driver. When ctx ends it stops after the migration
-// under way; it does not report that: the caller checks ctx.
-func Migrate(ctx context.Context, fsys fs.FS, dir, driverName string, driver database.Driver) error {
+// lacks, and closes driver. Its errors start with "<backend>: migrate: ".
+// When ctx ends it stops after the migration under way and returns
+// ctx.Err().
+func Migrate(ctx context.Context, backend string, fsys fs.FS, dir, driverName string, driver database.Driver) error {
+	if err := up(ctx, fsys, dir, driverName, driver); err != nil {
+		return fmt.Errorf("%s: migrate: %w", backend, err)
+	}
+	return ctx.Err()
+}
+
+func up(ctx context.Context, fsys fs.FS, dir, driverName string, driver database.Driver) error {
 	src, err := iofs.New(fsys, dir)
 	if err != nil {
 		driver.Close()

@@ -22,13 +22,9 @@ func scanActionToken(row scanner) (*storage.ActionToken, error) {
 // CreateActionToken stores t; storage.ErrNotFound if its user does not
 // exist, storage.ErrConflict if its hash is taken.
 func (s *Store) CreateActionToken(ctx context.Context, t *storage.ActionToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO action_tokens (`+actionTokenColumns+`)
+	return s.exec(ctx, "create action token", `INSERT INTO action_tokens (`+actionTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		t.Hash, t.Purpose, t.UserID, t.Data, millis(t.CreatedAt), millis(t.ExpiresAt), ptrMillis(t.UsedAt))
-	if err != nil {
-		return s.fail("create action token", err)
-	}
-	return nil
 }
 
 // UseActionToken marks the token with the given hash and purpose used at
@@ -51,10 +47,7 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID, purpose string) 
 		q += ` AND purpose = $2`
 		args = append(args, purpose)
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-		return s.fail("delete action tokens", err)
-	}
-	return nil
+	return s.exec(ctx, "delete action tokens", q, args...)
 }
 
 // ReplaceRecoveryCodes deletes the recovery codes of the user userID, used

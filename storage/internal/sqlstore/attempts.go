@@ -103,14 +103,10 @@ func (s *Store) ReleaseAttempts(ctx context.Context, key string, n int, windowSt
 	if n <= 0 {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE attempt_counters SET
+	return s.exec(ctx, "release attempts", `UPDATE attempt_counters SET
 		failures = CASE WHEN failures > $2 THEN failures - $2 ELSE 0 END,
 		blocked_until = CASE WHEN failures - $2 < $4 THEN 0 ELSE blocked_until END
 		WHERE key = $1 AND window_start = $3`, key, n, millis(windowStart), max)
-	if err != nil {
-		return s.fail("release attempts", err)
-	}
-	return nil
 }
 
 func scanCounter(row scanner) (*storage.Counter, error) {
@@ -167,10 +163,7 @@ func (s *Store) Blocked(ctx context.Context, keys []string, now time.Time) (stor
 // ResetFailures forgets the counter key, and with it any block. Resetting
 // an unknown key is not an error.
 func (s *Store) ResetFailures(ctx context.Context, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM attempt_counters WHERE key = $1`, key); err != nil {
-		return s.fail("reset failures", err)
-	}
-	return nil
+	return s.exec(ctx, "reset failures", `DELETE FROM attempt_counters WHERE key = $1`, key)
 }
 
 // Blocks lists the counters blocked at now, by key.

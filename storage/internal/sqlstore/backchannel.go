@@ -10,13 +10,9 @@ import (
 
 // AddSessionGrant records g; a grant already recorded is left as it is.
 func (s *Store) AddSessionGrant(ctx context.Context, g *storage.SessionGrant) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO session_grants (grant_id, session_id, client_id, user_id, created_at)
+	return s.exec(ctx, "add session grant", `INSERT INTO session_grants (grant_id, session_id, client_id, user_id, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO NOTHING`,
 		g.GrantID, g.SessionID, g.ClientID, g.UserID, millis(g.CreatedAt))
-	if err != nil {
-		return s.fail("add session grant", err)
-	}
-	return nil
 }
 
 // GrantSession returns the id the sid of the session the grant grantID was

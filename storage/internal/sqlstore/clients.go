@@ -29,17 +29,13 @@ func scanClient(row scanner) (*storage.Client, error) {
 // CreateClient adds c; storage.ErrConflict if the id is taken. An empty
 // AccessTokenFormat is stored as "opaque".
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+	return s.exec(ctx, "create client", `INSERT INTO clients (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.BackchannelLogoutURI, c.Consent,
 		c.DPoPBoundAccessTokens)
-	if err != nil {
-		return s.fail("create client", err)
-	}
-	return nil
 }
 
 // ClientByID returns the client with the given id.

@@ -127,8 +127,5 @@ func (s *Store) VoidCodes(ctx context.Context, userID, purpose, binding string) 
 		q += ` AND binding = $3`
 		args = append(args, binding)
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-		return s.fail("void codes", err)
-	}
-	return nil
+	return s.exec(ctx, "void codes", q, args...)
 }

@@ -34,13 +34,9 @@ func (s *Store) AddEvent(ctx context.Context, e *storage.Event) error {
 	if e.ID == "" {
 		e.ID = rand.Text()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_events (`+eventColumns+`)
+	return s.exec(ctx, "add event", `INSERT INTO audit_events (`+eventColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		e.ID, millis(e.Time), string(e.Type), nullString(e.UserID), e.ClientID, e.IP, e.Detail, e.Factor, e.Purpose, e.Blocked)
-	if err != nil {
-		return s.fail("add event", err)
-	}
-	return nil
 }
 
 // Events returns the events matching every non-zero field of f (Since

@@ -21,14 +21,10 @@ func scanSigningKey(row scanner) (*storage.SigningKey, error) {
 
 // CreateSigningKey stores k; storage.ErrConflict if its id is taken.
 func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
+	return s.exec(ctx, "create signing key", `INSERT INTO signing_keys (`+signingKeyColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		k.ID, k.Algorithm, k.PrivateKey, k.PublicKey,
 		millis(k.CreatedAt), millis(k.ActiveAt), millis(k.ExpiresAt))
-	if err != nil {
-		return s.fail("create signing key", err)
-	}
-	return nil
 }
 
 // SigningKeys lists the keys not yet expired at now, newest ActiveAt first.

@@ -13,15 +13,11 @@ const sessionColumns = `id, user_id, auth_time, amr, ip, user_agent, created_at,
 // CreateSession stores sess; storage.ErrConflict if its id is taken and
 // storage.ErrNotFound if its user does not exist.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	return s.exec(ctx, "create session", `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		sess.ID, sess.UserID, millis(sess.AuthTime), list(sess.AMR), sess.IP, sess.UserAgent,
 		millis(sess.CreatedAt), millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleUntil),
 		nullMillis(sess.ReauthAt))
-	if err != nil {
-		return s.fail("create session", err)
-	}
-	return nil
 }
 
 func scanSession(row scanner) (*storage.Session, error) {

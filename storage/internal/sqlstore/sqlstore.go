@@ -107,6 +107,19 @@ func (s *Store) fail(op string, err error) error {
 	return fmt.Errorf("storage: %s: %w", op, err)
 }
 
+// exec runs a statement on the pool.
+func (s *Store) exec(ctx context.Context, op, query string, args ...any) error {
+	return s.execOn(ctx, s.db, op, query, args...)
+}
+
+// execOn runs a statement on q.
+func (s *Store) execOn(ctx context.Context, q execer, op, query string, args ...any) error {
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
 // execOne runs a statement that must change exactly one row; when it
 // changes none the result is storage.ErrNotFound.
 func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {

@@ -135,14 +135,10 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) e
 }
 
 func (s *Store) insertAccessToken(ctx context.Context, q querier, t *storage.AccessToken) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
+	return s.execOn(ctx, q, "create access token", `INSERT INTO access_tokens (`+accessTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
 		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt), t.DPoPJKT)
-	if err != nil {
-		return s.fail("create access token", err)
-	}
-	return nil
 }
 
 // AccessTokenByID returns the access token id, even when it has expired or
@@ -204,15 +200,11 @@ type execer interface {
 }
 
 func (s *Store) insertRefreshToken(ctx context.Context, e execer, t *storage.RefreshToken) error {
-	_, err := e.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
+	return s.execOn(ctx, e, "create refresh token", `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.ID, t.Hash, t.FamilyID, t.ClientID, t.UserID,
 		list(t.Scopes), list(t.Audience), list(t.AMR), millis(t.AuthTime),
 		millis(t.ExpiresAt), ptrMillis(t.UsedAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt), t.DPoPJKT)
-	if err != nil {
-		return s.fail("create refresh token", err)
-	}
-	return nil
 }
 
 // CreateRefreshToken stores t; storage.ErrConflict if its id or hash is

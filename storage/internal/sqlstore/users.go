@@ -21,14 +21,10 @@ func scanUser(row scanner) (*storage.User, error) {
 
 // CreateUser adds u; storage.ErrConflict if the id or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+	return s.exec(ctx, "create user", `INSERT INTO users (`+userColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerified, u.Disabled, u.EmailOTP,
 		millis(u.CreatedAt), millis(u.UpdatedAt))
-	if err != nil {
-		return s.fail("create user", err)
-	}
-	return nil
 }
 
 // UserByID returns the user with the given id.

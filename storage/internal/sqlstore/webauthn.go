@@ -51,15 +51,11 @@ func scanWebAuthnCredential(row scanner) (*storage.WebAuthnCredential, error) {
 // AddWebAuthnCredential stores c; storage.ErrConflict if its id is taken,
 // storage.ErrNotFound if its user does not exist.
 func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
+	return s.exec(ctx, "add webauthn credential", `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		c.ID, c.UserID, c.Name, c.PublicKey, int64(c.SignCount), c.BackupEligible, c.BackupState,
 		list(c.Transports), nullBytes(c.AAGUID), c.AttestationType, millis(c.CreatedAt), nullMillis(c.LastUsedAt),
 		c.CloneWarning)
-	if err != nil {
-		return s.fail("add webauthn credential", err)
-	}
-	return nil
 }
 
 // WebAuthnCredentials lists the user's credentials, oldest first.
@@ -113,12 +109,8 @@ func (s *Store) DeleteWebAuthnCredential(ctx context.Context, userID string, id 
 // PutWebAuthnSession stores a ceremony's data under key until expires;
 // storage.ErrConflict if key is taken.
 func (s *Store) PutWebAuthnSession(ctx context.Context, key string, data []byte, expires time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_sessions (id, data, expires_at) VALUES ($1, $2, $3)`,
+	return s.exec(ctx, "put webauthn session", `INSERT INTO webauthn_sessions (id, data, expires_at) VALUES ($1, $2, $3)`,
 		key, data, millis(expires))
-	if err != nil {
-		return s.fail("put webauthn session", err)
-	}
-	return nil
 }
 
 // TakeWebAuthnSession deletes the data under key and returns it, in one
