@@ -47,25 +47,25 @@ type eventView struct {
 }
 
 // eventNames are the audit events shown to users, in words.
-var eventNames = map[string]string{
-	"signin.succeeded": "Signed in",
-	"signin.failed":    "Failed sign-in",
-	"code.failed":      "Wrong one-time password",
-	"code.blocked":     "Sign-ins blocked",
-	"factor.enabled":   "Second factor turned on",
-	"factor.disabled":  "Second factor turned off",
-	"factor.reset":     "Second factors reset by an administrator",
-	"recovery.used":    "Recovery code used",
-	"recovery.issued":  "New recovery codes",
-	"email.changed":    "Email address changed",
-	"email.reverted":   "Email address restored, signed out everywhere",
-	"reauth.succeeded": "Confirmed it was you",
-	"reauth.failed":    "Failed confirmation that it was you",
-	"password.changed": "Password changed",
-	"consent.granted":  "Allowed an application",
-	"consent.revoked":  "Revoked an application's access",
+var eventNames = map[storage.EventType]string{
+	storage.EventSigninSucceeded: "Signed in",
+	storage.EventSigninFailed:    "Failed sign-in",
+	storage.EventCodeFailed:      "Wrong one-time password",
+	storage.EventCodeBlocked:     "Sign-ins blocked",
+	storage.EventFactorEnabled:   "Second factor turned on",
+	storage.EventFactorDisabled:  "Second factor turned off",
+	storage.EventFactorReset:     "Second factors reset by an administrator",
+	storage.EventRecoveryUsed:    "Recovery code used",
+	storage.EventRecoveryIssued:  "New recovery codes",
+	storage.EventEmailChanged:    "Email address changed",
+	storage.EventEmailReverted:   "Email address restored, signed out everywhere",
+	storage.EventReauthSucceeded: "Confirmed it was you",
+	storage.EventReauthFailed:    "Failed confirmation that it was you",
+	storage.EventPasswordChanged: "Password changed",
+	storage.EventConsentGranted:  "Allowed an application",
+	storage.EventConsentRevoked:  "Revoked an application's access",
 
-	"webauthn.clone_warning": "Security key refused: it may have been copied",
+	storage.EventWebAuthnCloneWarning: "Security key refused: it may have been copied",
 }
 
 // showAccount shows the account: profile, sessions, second factors and
@@ -226,7 +226,7 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return fmt.Errorf("set email: %w", err)
 	}
-	h.event(ctx, "email.changed", u.ID, "", "")
+	h.event(ctx, storage.EventEmailChanged, u.ID, "", "")
 	if err := h.emailChangedNotice(ctx, &old, t.Data); err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (h *Handler) consentGate(w http.ResponseWriter, r *http.Request, ar *storag
 	}
 	if slices.Contains(ar.Prompt, "none") {
 		r, _ = h.withIP(r)
-		h.event(r.Context(), "consent.required", ar.UserID, ar.ClientID, "prompt=none")
+		h.event(r.Context(), storage.EventConsentRequired, ar.UserID, ar.ClientID, "prompt=none")
 		h.Fail(w, r, ar.ID, "consent_required", "the user has not allowed this application")
 		return true, nil
 	}
@@ -180,11 +180,11 @@ func (h *Handler) submitConsent(w http.ResponseWriter, r *http.Request) error {
 		if err := h.Store.SetAuthRequestConsented(ctx, ar.ID); err != nil {
 			return fmt.Errorf("mark auth request consented: %w", err)
 		}
-		h.event(ctx, "consent.granted", ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
+		h.event(ctx, storage.EventConsentGranted, ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
 		http.Redirect(w, r, h.Callback(ctx, ar.ID), http.StatusSeeOther)
 		return nil
 	case "deny":
-		h.event(ctx, "consent.denied", ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
+		h.event(ctx, storage.EventConsentDenied, ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
 		h.Fail(w, r, ar.ID, "access_denied", "the user denied access")
 		// The request has had its answer: no code may follow it.
 		if err := h.Store.DeleteAuthRequest(ctx, ar.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -257,7 +257,7 @@ func (h *Handler) revokeApp(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("revoke consent: %w", err)
 	}
 	if found {
-		h.event(r.Context(), "consent.revoked", u.ID, id, "")
+		h.event(r.Context(), storage.EventConsentRevoked, u.ID, id, "")
 	}
 	return h.accountDone(w, r, "app-revoked")
 }

@@ -76,7 +76,7 @@ func (h *Handler) passwordDevice(r *http.Request, u *storage.User, ip netip.Addr
 		return "", nil
 	}
 	known, err := h.Store.Events(r.Context(), storage.EventFilter{UserID: u.ID, IP: ip.String(),
-		Type: "signin.succeeded", Since: h.Now().Add(-knownAddressAge), Limit: 1})
+		Type: storage.EventSigninSucceeded, Since: h.Now().Add(-knownAddressAge), Limit: 1})
 	if err != nil {
 		return "", fmt.Errorf("load sign-ins from this address: %w", err)
 	}

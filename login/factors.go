@@ -185,7 +185,7 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		return sendResult{}, errors.Join(err, unsent())
 	}
 	if sent == nil {
-		h.event(ctx, "code.capped", u.ID, "", purpose)
+		h.record(ctx, &storage.Event{Type: storage.EventCodeCapped, UserID: u.ID, Detail: purpose, Purpose: purpose})
 		if err := unsent(); err != nil {
 			return sendResult{}, err
 		}
@@ -197,13 +197,13 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	defer cancel()
 	if err := h.Mailer.Send(sctx, msg); err != nil {
 		h.Logger.WarnContext(ctx, "code email not sent", "user_id", u.ID, "purpose", purpose, "err", err)
-		h.event(ctx, "code.send_failed", u.ID, "", purpose)
+		h.record(ctx, &storage.Event{Type: storage.EventCodeSendFailed, UserID: u.ID, Detail: purpose, Purpose: purpose})
 		if err := errors.Join(unsent(), sent.Cancel(ctx)); err != nil {
 			return sendResult{}, err
 		}
 		return sendResult{alert: msgSendFailed}, nil
 	}
-	h.event(ctx, "code.sent", u.ID, "", purpose)
+	h.record(ctx, &storage.Event{Type: storage.EventCodeSent, UserID: u.ID, Detail: purpose, Purpose: purpose})
 	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")
 	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)
 	if resend {
@@ -347,7 +347,7 @@ func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose,
 		return codeCheck{ok: true, attempt: attempt}, nil
 	}
 	res := attempt.Failed()
-	h.event(ctx, "code.failed", u.ID, "", factor)
+	h.factorEvent(ctx, storage.EventCodeFailed, u.ID, "", factor, "")
 	if res.BlockedUntil.IsZero() {
 		return codeCheck{message: i18n.Tf(langOf(ctx), msgWrongCode, res.Remaining)}, nil
 	}
@@ -355,7 +355,7 @@ func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose,
 	if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
 		return codeCheck{}, fmt.Errorf("void codes: %w", err)
 	}
-	h.event(ctx, "code.blocked", u.ID, "", "client IP "+ip.String()+" or account blocked until "+res.BlockedUntil.UTC().Format(time.RFC3339))
+	h.event(ctx, storage.EventCodeBlocked, u.ID, "", "client IP "+ip.String()+" or account blocked until "+res.BlockedUntil.UTC().Format(time.RFC3339))
 	h.Logger.WarnContext(ctx, "code attempts exhausted: blocked", "user_id", u.ID, "until", res.BlockedUntil)
 	h.notify(ctx, u, "Sign-ins to your Gatehouse account were blocked",
 		"Someone entered wrong one-time codes for your account several times, so Gatehouse blocked further attempts for a while.\n\nIf this was not you, your password is known to someone else: change it.\n")
@@ -437,14 +437,31 @@ func (h *Handler) sendMail(ctx context.Context, u *storage.User, subject, text s
 }
 
 // event records an audit event and logs it.
-func (h *Handler) event(ctx context.Context, typ, userID, clientID, detail string) {
-	e := &storage.Event{Time: h.Now(), Type: typ, UserID: userID, ClientID: clientID, Detail: detail}
+func (h *Handler) event(ctx context.Context, typ storage.EventType, userID, clientID, detail string) {
+	h.record(ctx, &storage.Event{Type: typ, UserID: userID, ClientID: clientID, Detail: detail})
+}
+
+// factorEvent records an audit event about a sign-in step or a check of
+// factor, and logs it. Its detail is the factor, followed by ": " and why
+// unless why is "".
+func (h *Handler) factorEvent(ctx context.Context, typ storage.EventType, userID, clientID, factor, why string) {
+	detail := factor
+	if why != "" {
+		detail += ": " + why
+	}
+	h.record(ctx, &storage.Event{Type: typ, UserID: userID, ClientID: clientID, Detail: detail, Factor: factor})
+}
+
+// record stamps e with the time and the client's IP address, stores it and
+// logs it.
+func (h *Handler) record(ctx context.Context, e *storage.Event) {
+	e.Time = h.Now()
 	if ip, ok := ctx.Value(clientIPKey{}).(netip.Addr); ok {
 		e.IP = ip.String()
 	}
-	h.Logger.InfoContext(ctx, "audit", "event", typ, "user_id", userID, "client_id", clientID, "detail", detail)
+	h.Logger.InfoContext(ctx, "audit", "event", string(e.Type), "user_id", e.UserID, "client_id", e.ClientID, "detail", e.Detail)
 	if err := h.Store.AddEvent(ctx, e); err != nil {
-		h.Logger.ErrorContext(ctx, "audit event not stored", "event", typ, "err", err)
+		h.Logger.ErrorContext(ctx, "audit event not stored", "event", string(e.Type), "err", err)
 	}
 }
 

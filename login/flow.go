@@ -196,7 +196,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err != nil {
-		h.event(ctx, "signin.failed", userID(u), ar.ClientID, "password")
+		h.factorEvent(ctx, storage.EventSigninFailed, userID(u), ar.ClientID, "password", "")
 		res := attempt.Failed()
 		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "blocked", !res.BlockedUntil.IsZero())
 		if !res.BlockedUntil.IsZero() {

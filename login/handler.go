@@ -38,10 +38,26 @@ const (
 	ACRPassword = "urn:gatehouse:loa:1" // one factor
 )
 
+// Store is the part of storage.Store the login uses: users and their
+// factors, sessions, auth requests, consent, the audit log, the clients
+// users sign in to (ClientStore) and the tokens a password change revokes
+// (GrantStore).
+type Store interface {
+	storage.UserStore
+	storage.FactorStore
+	storage.SessionStore
+	storage.BackchannelStore
+	storage.AuthRequestStore
+	storage.ConsentStore
+	storage.AuditStore
+	storage.ClientStore
+	storage.GrantStore
+}
+
 // Handler serves the hosted login. Set the exported fields, then call Init
 // once before Routes.
 type Handler struct {
-	Store     storage.Store
+	Store     Store
 	Pages     fs.FS // templates.FS, or a directory in development
 	Passwords *password.Hasher
 	// Limiter guards the password step.

@@ -48,7 +48,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 		if err != nil {
 			return fmt.Errorf("start session: %w", err)
 		}
-		h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, "pwd")
+		h.record(r.Context(), &storage.Event{Type: storage.EventSigninSucceeded, UserID: u.ID, ClientID: ar.ClientID, Detail: "pwd", Factor: "password"})
 		return h.complete(w, r, ar, sess)
 	}
 	if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, u.ID); err != nil {
@@ -58,11 +58,11 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	switch {
 	case keyRequired(ar) && !hasKey:
 		// Never a silent downgrade: without a key this request cannot be met.
-		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "no security key for a phishing-resistant request")
+		h.event(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, "no security key for a phishing-resistant request")
 		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
 	case !emailAccepted(ar) && !hasTOTP && !hasKey && hasEmail:
 		// Nor to email: enrolling an app here would skip the factor the user has.
-		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "only email codes for a request that refuses them")
+		h.event(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, "only email codes for a request that refuses them")
 		return userError(http.StatusForbidden, "Authenticator app required", msgAppRequired)
 	case keyRequired(ar), !hasTOTP && !hasEmail && hasKey:
 		next = "/login/webauthn" // keys only: straight to the key step
@@ -291,12 +291,12 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
 			return fmt.Errorf("end pending sign-in: %w", err)
 		}
-		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor+": blocked")
+		h.record(r.Context(), &storage.Event{Type: storage.EventSigninFailed, UserID: u.ID, ClientID: ar.ClientID, Detail: factor + ": blocked", Factor: factor, Blocked: true})
 		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL, p.Message = res.message, false, "", "", ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
 	case !res.ok:
-		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor)
+		h.factorEvent(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, factor, "")
 		p.Error = res.message
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
@@ -305,7 +305,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
-	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, factor)
+	h.factorEvent(r.Context(), storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
 	// The request is done before the counters forget the failures: a
 	// guess reserved after that finds the sign-in over (stillPending), so
 	// a burst around the right code gets no fresh attempts from it.
@@ -483,7 +483,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
-	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, factor)
+	h.factorEvent(r.Context(), storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
 	if err := h.markDone(r, ar, sess); err != nil {
 		return err
 	}
@@ -594,9 +594,9 @@ func (h *Handler) showKey(p *page, secret, link string, key *totp.Key) error {
 
 // factorChanged records and announces that a factor was turned on or off.
 func (h *Handler) factorChanged(r *http.Request, u *storage.User, factor string, on bool) {
-	typ := "factor.enabled"
+	typ := storage.EventFactorEnabled
 	if !on {
-		typ = "factor.disabled"
+		typ = storage.EventFactorDisabled
 	}
 	h.event(r.Context(), typ, u.ID, "", factor)
 	h.notify(r.Context(), u, "Two-factor authentication changed", factorChangedText[factor][on])

@@ -116,7 +116,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 			msg = msgWrongCurrent
 		}
 		if status != http.StatusServiceUnavailable {
-			h.event(ctx, "password.change_failed", u.ID, "", "current password")
+			h.event(ctx, storage.EventPasswordChangeFailed, u.ID, "", "current password")
 		}
 		return fail(status, msg)
 	}
@@ -139,7 +139,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if !res.ok {
-			h.event(ctx, "password.change_failed", u.ID, "", p.Factor)
+			h.event(ctx, storage.EventPasswordChangeFailed, u.ID, "", p.Factor)
 			status := http.StatusUnauthorized
 			if res.blocked {
 				status = http.StatusTooManyRequests
@@ -163,7 +163,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
 		return fmt.Errorf("delete reset tokens: %w", err)
 	}
-	h.event(ctx, "password.changed", u.ID, "", fmt.Sprintf("%d other sessions ended, tokens revoked", n))
+	h.event(ctx, storage.EventPasswordChanged, u.ID, "", fmt.Sprintf("%d other sessions ended, tokens revoked", n))
 	h.notify(ctx, u, "Your Gatehouse password was changed",
 		"The password of your Gatehouse account was changed from the account page. Your other sessions were signed out, and applications must sign in again.\n\n"+
 			"If this was not you, reset your password with \"Forgot password?\" on the sign-in page and tell your administrator.\n")

@@ -101,21 +101,21 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) sendReset(ctx context.Context, email, authRequestID string) error {
 	u, err := h.Store.UserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		h.event(ctx, "password.reset_requested", "", "", "unknown account")
+		h.event(ctx, storage.EventPasswordResetRequested, "", "", "unknown account")
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
 	}
 	if u.Disabled {
-		h.event(ctx, "password.reset_requested", u.ID, "", "disabled account: nothing sent")
+		h.event(ctx, storage.EventPasswordResetRequested, u.ID, "", "disabled account: nothing sent")
 		return nil
 	}
 	token, err := h.newResetToken(ctx, u, authRequestID)
 	if err != nil {
 		return err
 	}
-	h.event(ctx, "password.reset_requested", u.ID, "", "")
+	h.event(ctx, storage.EventPasswordResetRequested, u.ID, "", "")
 	h.mailLater(ctx, mail.Message{
 		To:      u.Email,
 		Subject: i18n.T(langOf(ctx), "Reset your Gatehouse password"),
@@ -230,7 +230,7 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	h.ClearSession(w)
-	h.event(ctx, "password.reset", u.ID, "", fmt.Sprintf("by an emailed link; %d sessions ended, tokens revoked", n))
+	h.event(ctx, storage.EventPasswordReset, u.ID, "", fmt.Sprintf("by an emailed link; %d sessions ended, tokens revoked", n))
 	h.notify(ctx, u, "Your Gatehouse password was changed",
 		"The password of your Gatehouse account was reset with a link sent to this address. Every session was signed out, and applications must sign in again.\n\n"+
 			"If this was not you, reset your password again with \"Forgot password?\" on the sign-in page and tell your administrator.\n")

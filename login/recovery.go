@@ -72,7 +72,7 @@ func (h *Handler) issueRecoveryCodes(ctx context.Context, u *storage.User) ([]st
 	if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, hashes, h.Now()); err != nil {
 		return nil, fmt.Errorf("store recovery codes: %w", err)
 	}
-	h.event(ctx, "recovery.issued", u.ID, "", "")
+	h.event(ctx, storage.EventRecoveryIssued, u.ID, "", "")
 	return codes, nil
 }
 
@@ -93,7 +93,7 @@ func (h *Handler) useRecoveryCode(ctx context.Context, u *storage.User, code str
 	if err != nil {
 		return false, fmt.Errorf("count recovery codes: %w", err)
 	}
-	h.event(ctx, "recovery.used", u.ID, "", fmt.Sprintf("%d left", left))
+	h.event(ctx, storage.EventRecoveryUsed, u.ID, "", fmt.Sprintf("%d left", left))
 	h.notify(ctx, u, "A recovery code was used",
 		i18n.Tf(langOf(ctx), "A recovery code was used to sign in to your Gatehouse account. %d codes are left.\n\nIf this was not you, change your password and contact your administrator.\n", left))
 	return true, nil

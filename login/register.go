@@ -166,7 +166,7 @@ func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID
 	if err != nil {
 		return err
 	}
-	h.event(ctx, "user.registered", u.ID, "", "")
+	h.event(ctx, storage.EventUserRegistered, u.ID, "", "")
 	h.mailLater(ctx, mail.Message{
 		To:      u.Email,
 		Subject: i18n.T(langOf(ctx), "Confirm your email address for Gatehouse"),
@@ -182,7 +182,7 @@ func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID
 // else chose (pre-hijacking): its owner gets a password reset link
 // instead, which confirms the address with a password of their choosing.
 func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authRequestID string) error {
-	h.event(ctx, "register.existing", u.ID, "", "")
+	h.event(ctx, storage.EventRegisterExisting, u.ID, "", "")
 	lang := langOf(ctx)
 	text := i18n.T(lang, "Someone tried to create a Gatehouse account with your email address, which already has one. Nothing was changed.\n\n"+
 		"If it was you, sign in with your password; if you forgot it, use \"Forgot password?\" on the sign-in page.\n"+
@@ -250,7 +250,7 @@ func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.DeleteActionTokens(ctx, t.UserID, purposeConfirmEmail); err != nil {
 		return fmt.Errorf("delete confirmation tokens: %w", err)
 	}
-	h.event(ctx, "email.confirmed", t.UserID, "", "registration")
+	h.event(ctx, storage.EventEmailConfirmed, t.UserID, "", "registration")
 	p := &selfPage{page: page{Title: "Email confirmed", Info: msgConfirmed}}
 	if err := h.continueLink(ctx, p, t.Data); err != nil {
 		return err

@@ -251,7 +251,7 @@ func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if status != 0 {
-		h.event(ctx, "reauth.failed", u.ID, "", "password")
+		h.event(ctx, storage.EventReauthFailed, u.ID, "", "password")
 		return fail(status, msg)
 	}
 
@@ -262,7 +262,7 @@ func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if !res.ok {
-			h.event(ctx, "reauth.failed", u.ID, "", p.Factor)
+			h.event(ctx, storage.EventReauthFailed, u.ID, "", p.Factor)
 			status := http.StatusUnauthorized
 			if res.blocked {
 				status = http.StatusTooManyRequests
@@ -302,7 +302,7 @@ func (h *Handler) reauthenticated(ctx context.Context, sess *storage.Session, u 
 	if err != nil {
 		return fmt.Errorf("mark session reauthenticated: %w", err)
 	}
-	h.event(ctx, "reauth.succeeded", u.ID, "", factor)
+	h.event(ctx, storage.EventReauthSucceeded, u.ID, "", factor)
 	return nil
 }
 
@@ -465,7 +465,7 @@ func (h *Handler) finishReauthKey(w http.ResponseWriter, r *http.Request) (int, 
 // notice alone (a chain of changes cannot take the link away from the
 // first address).
 func (h *Handler) emailChangedNotice(ctx context.Context, old *storage.User, newEmail string) error {
-	recent, err := h.Store.Events(ctx, storage.EventFilter{UserID: old.ID, Type: "email.changed", Since: h.Now().Add(-revertEmailTTL), Limit: 2})
+	recent, err := h.Store.Events(ctx, storage.EventFilter{UserID: old.ID, Type: storage.EventEmailChanged, Since: h.Now().Add(-revertEmailTTL), Limit: 2})
 	if err != nil {
 		return fmt.Errorf("list email changes: %w", err)
 	}
@@ -557,7 +557,7 @@ func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
-	h.event(ctx, "email.reverted", u.ID, "", "signed out everywhere, tokens revoked")
+	h.event(ctx, storage.EventEmailReverted, u.ID, "", "signed out everywhere, tokens revoked")
 	h.ClearSession(w)
 	return h.notice(w, r, http.StatusOK, &selfPage{page: page{Title: "Email address restored", Info: msgReverted}})
 }

@@ -369,7 +369,7 @@ func (h *Handler) recordUse(ctx context.Context, ku *keyUser, cred *webauthn.Cre
 		return false, fmt.Errorf("flag webauthn credential: %w", err)
 	}
 	detail := fmt.Sprintf("key %q: signature counter %d not above %d, or flagged before", stored.Name, cred.Authenticator.SignCount, stored.SignCount)
-	h.event(ctx, "webauthn.clone_warning", ku.u.ID, clientID, detail)
+	h.event(ctx, storage.EventWebAuthnCloneWarning, ku.u.ID, clientID, detail)
 	h.Logger.WarnContext(ctx, "webauthn clone warning", "user_id", ku.u.ID, "key", stored.Name)
 	if !stored.CloneWarning {
 		h.notify(ctx, ku.u, "A security key of your account was refused",
@@ -400,7 +400,7 @@ func (h *Handler) keyOutcome(ctx context.Context, res lockout.Result, ar *storag
 	if u != nil {
 		uid = u.ID
 	}
-	h.event(ctx, "signin.failed", uid, ar.ClientID, factorWebAuthn+": "+reason)
+	h.factorEvent(ctx, storage.EventSigninFailed, uid, ar.ClientID, factorWebAuthn, reason)
 	if res.BlockedUntil.IsZero() {
 		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
@@ -410,7 +410,7 @@ func (h *Handler) keyOutcome(ctx context.Context, res lockout.Result, ar *storag
 			return 0, nil, fmt.Errorf("end pending sign-in: %w", err)
 		}
 	}
-	h.event(ctx, "code.blocked", uid, "", "client IP "+ip.String()+" or account blocked until "+res.BlockedUntil.UTC().Format(time.RFC3339))
+	h.event(ctx, storage.EventCodeBlocked, uid, "", "client IP "+ip.String()+" or account blocked until "+res.BlockedUntil.UTC().Format(time.RFC3339))
 	if u != nil {
 		h.notify(ctx, u, "Sign-ins to your Gatehouse account were blocked",
 			"Someone failed the security key check for your account several times, so Gatehouse blocked further attempts for a while.\n\nIf this was not you, your password may be known to someone else: change it.\n")
@@ -621,7 +621,7 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
 		return 0, nil, err
 	} else if !ok {
-		h.event(ctx, "signin.failed", u.ID, ar.ClientID, factorWebAuthn+": refused key")
+		h.factorEvent(ctx, storage.EventSigninFailed, u.ID, ar.ClientID, factorWebAuthn, "refused key")
 		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
 	if err := attempt.Succeeded(ctx); err != nil {
@@ -632,7 +632,7 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 	if err != nil {
 		return 0, nil, fmt.Errorf("start session: %w", err)
 	}
-	h.event(ctx, "signin.succeeded", u.ID, ar.ClientID, factorWebAuthn)
+	h.factorEvent(ctx, storage.EventSigninSucceeded, u.ID, ar.ClientID, factorWebAuthn, "")
 	if err := h.markDone(r, ar, sess); err != nil {
 		return 0, nil, err
 	}
@@ -743,7 +743,7 @@ func (h *Handler) finishPasskey(w http.ResponseWriter, r *http.Request) (int, *j
 	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
 		return 0, nil, err
 	} else if !ok {
-		h.event(ctx, "signin.failed", u.ID, ar.ClientID, "passkey: refused key")
+		h.factorEvent(ctx, storage.EventSigninFailed, u.ID, ar.ClientID, "passkey", "refused key")
 		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
 	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
@@ -753,7 +753,7 @@ func (h *Handler) finishPasskey(w http.ResponseWriter, r *http.Request) (int, *j
 	if err != nil {
 		return 0, nil, fmt.Errorf("start session: %w", err)
 	}
-	h.event(ctx, "signin.succeeded", u.ID, ar.ClientID, "passkey")
+	h.factorEvent(ctx, storage.EventSigninSucceeded, u.ID, ar.ClientID, "passkey", "")
 	if err := h.markDone(r, ar, sess); err != nil {
 		return 0, nil, err
 	}
@@ -870,12 +870,12 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(req.Credential)
 	if err != nil {
-		h.event(ctx, "webauthn.register_failed", u.ID, "", describeWebAuthnError(err))
+		h.event(ctx, storage.EventWebAuthnRegisterFailed, u.ID, "", describeWebAuthnError(err))
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyNotAdded}, nil
 	}
 	cred, err := h.WebAuthn.CreateCredential(ku, c.Session, parsed)
 	if err != nil {
-		h.event(ctx, "webauthn.register_failed", u.ID, "", describeWebAuthnError(err))
+		h.event(ctx, storage.EventWebAuthnRegisterFailed, u.ID, "", describeWebAuthnError(err))
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyNotAdded}, nil
 	}
 	transports := make([]string, len(cred.Transport))
@@ -901,7 +901,7 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	if err != nil {
 		return 0, nil, fmt.Errorf("store webauthn credential: %w", err)
 	}
-	h.event(ctx, "factor.enabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, c.Name))
+	h.event(ctx, storage.EventFactorEnabled, u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, c.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",
 		i18n.Tf(langOf(ctx), "The security key or passkey %q was added to your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", c.Name))
 	// Like the other factors, the first one comes with recovery codes,
@@ -1170,7 +1170,7 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.U
 			return fmt.Errorf("drop recovery codes: %w", err)
 		}
 	}
-	h.event(ctx, "factor.disabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, key.Name))
+	h.event(ctx, storage.EventFactorDisabled, u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, key.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",
 		i18n.Tf(langOf(ctx), "The security key or passkey %q was removed from your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", key.Name))
 	if w != nil {
@@ -1333,7 +1333,7 @@ func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string
 	}
 	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
 		res := attempt.Failed()
-		h.event(ctx, "code.failed", u.ID, "", factorWebAuthn+": "+reason)
+		h.factorEvent(ctx, storage.EventCodeFailed, u.ID, "", factorWebAuthn, reason)
 		if !res.BlockedUntil.IsZero() {
 			return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
 		}

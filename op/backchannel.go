@@ -22,7 +22,7 @@ import (
 // lease runs out. A delivery that fails is tried again after a growing
 // delay, and dropped, with a log line, after the last.
 type LogoutSender struct {
-	Store    storage.Store
+	Store    Store
 	Provider *Provider
 	// Client sends the requests; nil means one without redirects whose
 	// requests time out after Timeout.

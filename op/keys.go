@@ -49,7 +49,7 @@ const PublishDelay = 2 * keyCacheTTL
 // Keys manages the signing keys: it creates them, rotates them and decides
 // which key signs and which are published. Private keys are stored sealed.
 type Keys struct {
-	store storage.Store
+	store storage.KeyStore
 	box   *seal.Box
 	now   func() time.Time
 	// Retention is how long a replaced key stays published after its
@@ -71,7 +71,7 @@ type key struct {
 
 // NewKeys returns a key manager. retention is the longest lifetime of a
 // token signed by a key.
-func NewKeys(store storage.Store, box *seal.Box, now func() time.Time, retention time.Duration) *Keys {
+func NewKeys(store storage.KeyStore, box *seal.Box, now func() time.Time, retention time.Duration) *Keys {
 	return &Keys{store: store, box: box, now: now, retention: retention}
 }
 

@@ -18,8 +18,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
-
-	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // Config holds the provider's settings.
@@ -77,7 +75,7 @@ var corsPaths = []string{
 
 // New builds the provider. keys must hold at least one key per algorithm
 // (see Keys.Ensure).
-func New(cfg Config, store storage.Store, keys *Keys) (*Provider, error) {
+func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

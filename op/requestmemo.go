@@ -31,7 +31,7 @@ func withMemo(next http.Handler) http.Handler {
 
 // memoStore answers ClientByID and UserByID from the request's memo when
 // it has one. Errors are not remembered.
-type memoStore struct{ storage.Store }
+type memoStore struct{ Store }
 
 func (m memoStore) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
 	memo, _ := ctx.Value(memoKey{}).(*requestMemo)

@@ -19,9 +19,25 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Storage implements zop.Storage over storage.Store.
+// Store is the part of storage.Store the provider uses: clients, users,
+// auth requests, pushed requests and grants, the sessions of back-channel
+// logout, signing keys, single-use JWT identifiers and the database's
+// health.
+type Store interface {
+	storage.UserStore
+	storage.ClientStore
+	storage.JTIStore
+	storage.AuthRequestStore
+	storage.PushedRequestStore
+	storage.GrantStore
+	storage.BackchannelStore
+	storage.KeyStore
+	Ping(ctx context.Context) error
+}
+
+// Storage implements zop.Storage over a Store.
 type Storage struct {
-	store storage.Store
+	store Store
 	keys  *Keys
 	cfg   Config
 	jwks  *jwksCache // clients' jwks_uri key sets (clientjwks.go)
@@ -430,18 +446,9 @@ func (s *Storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 		}
 		return nil
 	}
-	if err != nil {
-		fault(ctx, err)
-		return oidc.ErrServerError()
-	}
-	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
-	}
-	if err := s.store.RevokeAccessToken(ctx, t.ID, now); err != nil {
-		fault(ctx, err)
-		return oidc.ErrServerError()
-	}
-	return nil
+	return revokeOwned(ctx, err, func() string { return t.ClientID }, clientID, func() error {
+		return s.store.RevokeAccessToken(ctx, t.ID, now)
+	})
 }
 
 func (s *Storage) revokeRefresh(ctx context.Context, hash []byte, clientID string, now time.Time) *oidc.Error {
@@ -449,14 +456,24 @@ func (s *Storage) revokeRefresh(ctx context.Context, hash []byte, clientID strin
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
+	return revokeOwned(ctx, err, func() string { return t.ClientID }, clientID, func() error {
+		return s.store.RevokeGrant(ctx, t.FamilyID, now)
+	})
+}
+
+// revokeOwned finishes the revocation of a token that was looked up with
+// the error err (any but storage.ErrNotFound): it revokes the token with
+// revoke when the lookup succeeded and owner, the client it was issued to,
+// is clientID.
+func revokeOwned(ctx context.Context, err error, owner func() string, clientID string, revoke func() error) *oidc.Error {
 	if err != nil {
 		fault(ctx, err)
 		return oidc.ErrServerError()
 	}
-	if t.ClientID != clientID {
+	if owner() != clientID {
 		return oidc.ErrInvalidClient().WithDescription("token was issued to another client")
 	}
-	if err := s.store.RevokeGrant(ctx, t.FamilyID, now); err != nil {
+	if err := revoke(); err != nil {
 		fault(ctx, err)
 		return oidc.ErrServerError()
 	}

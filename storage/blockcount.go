@@ -7,7 +7,7 @@ import (
 
 // BlockCounter counts running blocks without listing them, so that a
 // metrics scrape costs one aggregate query however many addresses an
-// attack has blocked. Store includes it.
+// attack has blocked. AttemptStore includes it.
 type BlockCounter interface {
 	// CountBlocks returns, for each prefix, how many counters whose key
 	// starts with it (literally, case-sensitively) are blocked at now.

@@ -5,8 +5,50 @@ import (
 	"time"
 )
 
-// ClientURIStore changes where a registered client may send browsers.
+// Client is a relying party registered by an administrator.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             []byte // SHA-256 of the secret; nil for public clients
+	Public                 bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	RequireMFA             bool
+	SigningAlgorithm       string // "RS256" (default), "ES256" or "EdDSA"
+	Admin                  bool   // may get the gatehouse:admin scope (client_credentials): the admin API
+	AccessTokenFormat      string // "opaque" (default; "" reads as opaque) or "jwt"
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// §2): client_secret_basic, client_secret_post, client_secret_jwt,
+	// private_key_jwt or none; "" for a client registered before it could
+	// be chosen.
+	TokenEndpointAuthMethod string
+	JWKS                    string // inline JWK Set (JSON) for private_key_jwt, or ""
+	JWKSURI                 string // URL of the client's JWK Set, or ""
+	RequirePAR              bool   // authorization requests must be pushed (RFC 9126)
+	BackchannelLogoutURI    string // where logout tokens are posted, or ""
+	Consent                 bool   // a third-party client: users consent to its scopes
+	DPoPBoundAccessTokens   bool   // access tokens must be DPoP-bound (RFC 9449 §5.2)
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// ClientStore keeps the relying parties registered by an administrator.
 // Store includes it.
+type ClientStore interface {
+	// Changing a client's redirect URIs and metadata, and its JWT secret.
+	ClientURIStore
+	ClientMetadataStore
+	ClientJWTSecretStore
+
+	CreateClient(ctx context.Context, c *Client) error
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+	SetClientSecretHash(ctx context.Context, id string, hash []byte, now time.Time) error
+}
+
+// ClientURIStore changes where a registered client may send browsers.
+// ClientStore includes it.
 type ClientURIStore interface {
 	// SetClientURIs replaces the redirect URIs and the post-logout
 	// redirect URIs of client id; ErrNotFound if there is no such client.
@@ -14,7 +56,7 @@ type ClientURIStore interface {
 }
 
 // ClientMetadataStore changes a registered client's metadata. Store
-// includes it.
+// ClientStore includes it.
 type ClientMetadataStore interface {
 	// SetClientMetadata stores c's TokenEndpointAuthMethod, JWKS, JWKSURI,
 	// RequirePAR, BackchannelLogoutURI, Consent and DPoPBoundAccessTokens
@@ -35,7 +77,7 @@ type JTIStore interface {
 
 // ClientJWTSecretStore keeps the sealed secrets of client_secret_jwt
 // clients, which Gatehouse must be able to read back to verify their
-// HMAC-signed assertions. Store includes it.
+// HMAC-signed assertions. ClientStore includes it.
 type ClientJWTSecretStore interface {
 	// SetClientJWTSecret stores the sealed secret of client id, replacing
 	// any; a nil sealed removes it. The row goes with the client.

@@ -50,7 +50,7 @@ func (p Purged) Total() int {
 		p.OneTimeCodes + p.ActionTokens + p.WebAuthnSessions + p.UsedJTIs + p.PushedRequests + p.Counters + p.SigningKeys + p.Events
 }
 
-// PurgeStore deletes expired state. Store includes it.
+// PurgeStore deletes expired state. MaintenanceStore includes it.
 type PurgeStore interface {
 	// Purge deletes, in small batches, what expired by r.Now:
 	//   - auth requests past their expiry;
@@ -75,4 +75,15 @@ type PurgeStore interface {
 	// taken stops and reports Skipped. Users, clients, factors and
 	// everything live are never touched.
 	Purge(ctx context.Context, r PurgeRequest) (Purged, error)
+}
+
+// MaintenanceStore is the housekeeping of the database itself: purging
+// what expired, checking that it answers and closing it. Store includes it.
+type MaintenanceStore interface {
+	// Housekeeping: see purge.go.
+	PurgeStore
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	Close() error
 }

@@ -27,7 +27,7 @@ type WebAuthnCredential struct {
 }
 
 // WebAuthnStore keeps security keys, passkeys, their users' handles and
-// the ceremonies in progress. Store includes it.
+// the ceremonies in progress. FactorStore includes it.
 type WebAuthnStore interface {
 	// EnsureWebAuthnHandle returns the user's WebAuthn user handle,
 	// storing handle as it first if the user has none yet (atomic: of

@@ -147,7 +147,7 @@ func (e errNoRedirect) Error() string { return e.reason }
 // errorRedirectURI returns the registered redirect_uri of the request in
 // form that an error may be sent to. It fails with errNoRedirect when there
 // is none, and with another error when the client could not be loaded.
-func errorRedirectURI(ctx context.Context, store storage.Store, form url.Values) (string, error) {
+func errorRedirectURI(ctx context.Context, store storage.ClientStore, form url.Values) (string, error) {
 	ids, uris := form["client_id"], form["redirect_uri"]
 	switch {
 	case len(ids) > 1:

@@ -194,7 +194,7 @@ func (s *adminService) SetClientAuth(ctx context.Context, id string, u clientAut
 	if secret != "" {
 		detail += ", new secret"
 	}
-	s.audit(ctx, "client.updated", "", id, detail)
+	s.audit(ctx, storage.EventClientUpdated, "", id, detail)
 	return &newClientView{clientView: viewClient(c), Secret: secret}, nil
 }
 

@@ -153,7 +153,7 @@ func (s *adminService) SetClientSettings(ctx context.Context, id string, set cli
 		return nil, fmt.Errorf("update client: %w", err)
 	}
 	c.UpdatedAt = now
-	s.audit(ctx, "client.updated", "", id, strings.Join(changes, ", "))
+	s.audit(ctx, storage.EventClientUpdated, "", id, strings.Join(changes, ", "))
 	v := viewClient(c)
 	return &v, nil
 }

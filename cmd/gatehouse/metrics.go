@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -30,7 +30,7 @@ var (
 	factors       = []string{"password", "totp", "email", "webauthn", "passkey", "recovery", "other"}
 	codePurposes  = []string{"signin", "enable-email", "disable-email", "regenerate-recovery", "change-password",
 		"remove-webauthn", "other"}
-	blockKinds  = map[string]string{"ip": "ip", "acct": "account"}
+	blockKinds  = map[string]string{lockout.KindIP: "ip", lockout.KindAccount: "account"}
 	blockScopes = map[string]string{"pwd": "password", "otp": "code", "reg": "registration", "rec": "recovery"}
 	grantTypes  = []string{"authorization_code", "refresh_token", "client_credentials", "other"}
 	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -77,7 +77,7 @@ type docMetrics struct {
 // newMetrics registers every metric. store is the undecorated backend:
 // active blocks are counted from it at scrape time, and its connection
 // pool is reported when it has one. now is the server's clock.
-func newMetrics(store storage.Store, now func() time.Time) *metrics {
+func newMetrics(store storage.BlockCounter, now func() time.Time) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Name: name, Help: help}, labels)
@@ -192,50 +192,42 @@ func oneOf(v string, allowed []string) string {
 var eventTypeRE = regexp.MustCompile(`^[a-z][a-z_]{0,30}(\.[a-z][a-z_]{0,30})?$`)
 
 // event counts an audit event. Event types are constants in the code;
-// the factor, purpose and result come from the detail, which the login
-// writes as "factor" or "factor: reason".
+// the factor, purpose and result come from the event's structured fields.
 func (m *metrics) event(e *storage.Event) {
-	typ := e.Type
+	typ := string(e.Type)
 	if !eventTypeRE.MatchString(typ) {
 		typ = "other"
 	}
 	m.events.WithLabelValues(typ).Inc()
-	head, rest, _ := strings.Cut(e.Detail, ":")
-	head, rest = strings.TrimSpace(head), strings.TrimSpace(rest)
-	switch typ {
-	case "signin.succeeded", "signin.failed":
-		result := "succeeded"
-		if typ == "signin.failed" {
-			result = "failed"
-			if rest == "blocked" {
-				result = "blocked"
-			}
+	switch e.Type {
+	case storage.EventSigninSucceeded:
+		m.signins.WithLabelValues("succeeded", factorLabel(e.Factor)).Inc()
+	case storage.EventSigninFailed:
+		result := "failed"
+		if e.Blocked {
+			result = "blocked"
 		}
-		m.signins.WithLabelValues(result, factorLabel(head)).Inc()
-	case "code.sent":
-		m.codesSent.WithLabelValues(oneOf(e.Detail, codePurposes)).Inc()
-	case "code.send_failed":
-		m.codesUnsent.WithLabelValues(oneOf(e.Detail, codePurposes)).Inc()
-	case "code.failed":
-		m.wrongCodes.WithLabelValues(factorLabel(head)).Inc()
+		m.signins.WithLabelValues(result, factorLabel(e.Factor)).Inc()
+	case storage.EventCodeSent:
+		m.codesSent.WithLabelValues(oneOf(e.Purpose, codePurposes)).Inc()
+	case storage.EventCodeSendFailed:
+		m.codesUnsent.WithLabelValues(oneOf(e.Purpose, codePurposes)).Inc()
+	case storage.EventCodeFailed:
+		m.wrongCodes.WithLabelValues(factorLabel(e.Factor)).Inc()
 	}
 }
 
-// factorLabel names the factor of an event detail.
+// factorLabel names the factor of an event.
 func factorLabel(s string) string {
-	if s == "pwd" {
-		return "password"
-	}
 	return oneOf(s, factors)
 }
 
 // blocked counts a block that has just begun on the attempt counter key
-// ("<scope>:<kind>:<subject>"; the subject is never a label).
+// (a lockout.Key; the subject is never a label).
 func (m *metrics) blocked(key string) {
-	scope, rest, _ := strings.Cut(key, ":")
-	kind, _, _ := strings.Cut(rest, ":")
-	k, ok1 := blockKinds[kind]
-	s, ok2 := blockScopes[scope]
+	c, _ := lockout.ParseKey(key)
+	k, ok1 := blockKinds[c.Kind]
+	s, ok2 := blockScopes[c.Scope]
 	if !ok1 || !ok2 {
 		k, s = "other", "other"
 	}
@@ -243,7 +235,9 @@ func (m *metrics) blocked(key string) {
 }
 
 // meteredStore counts audit events and new blocks on their way to the
-// store.
+// store. It decorates two roles, storage.AuditStore (AddEvent) and
+// storage.AttemptStore (RecordFailure, ReserveAttempt); the others pass
+// through.
 type meteredStore struct {
 	storage.Store
 	m *metrics
@@ -391,7 +385,7 @@ func (b *bodyHead) grantType() string {
 func blockScopePrefixes() (prefixes []string, labels [][2]string) {
 	for key, kind := range blockKinds {
 		for skey, scope := range blockScopes {
-			prefixes = append(prefixes, skey+":"+key+":")
+			prefixes = append(prefixes, lockout.Key{Scope: skey, Kind: key}.Prefix())
 			labels = append(labels, [2]string{kind, scope})
 		}
 	}

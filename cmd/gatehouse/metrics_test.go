@@ -306,32 +306,36 @@ func TestMetricsLabels(t *testing.T) {
 	m := newMetrics(store, func() time.Time { return now })
 	s := m.store(store)
 
+	// The metrics read the events' structured fields, which the login
+	// sets as it writes the detail.
 	events := []struct {
-		typ, detail string
-		series      prometheus.Counter
+		e      storage.Event
+		series prometheus.Counter
 	}{
-		{"signin.succeeded", "pwd", m.signins.WithLabelValues("succeeded", "password")},
-		{"signin.failed", "password", m.signins.WithLabelValues("failed", "password")},
-		{"signin.failed", "totp: blocked", m.signins.WithLabelValues("blocked", "totp")},
-		{"signin.failed", "webauthn: refused key", m.signins.WithLabelValues("failed", "webauthn")},
-		{"signin.failed", "no security key for a phishing-resistant request", m.signins.WithLabelValues("failed", "other")},
-		{"signin.succeeded", "passkey", m.signins.WithLabelValues("succeeded", "passkey")},
-		{"signin.succeeded", "recovery", m.signins.WithLabelValues("succeeded", "recovery")},
-		{"code.sent", "enable-email", m.codesSent.WithLabelValues("enable-email")},
-		{"code.sent", "alice@example.com", m.codesSent.WithLabelValues("other")},
-		{"code.send_failed", "signin", m.codesUnsent.WithLabelValues("signin")},
-		{"code.failed", "email", m.wrongCodes.WithLabelValues("email")},
-		{"code.failed", "webauthn: bad signature", m.wrongCodes.WithLabelValues("webauthn")},
-		{"user.registered", "", m.events.WithLabelValues("user.registered")},
-		{"Alice@Example.com", "", m.events.WithLabelValues("other")},
+		{storage.Event{Type: "signin.succeeded", Detail: "pwd", Factor: "password"}, m.signins.WithLabelValues("succeeded", "password")},
+		{storage.Event{Type: "signin.failed", Detail: "password", Factor: "password"}, m.signins.WithLabelValues("failed", "password")},
+		{storage.Event{Type: "signin.failed", Detail: "totp: blocked", Factor: "totp", Blocked: true}, m.signins.WithLabelValues("blocked", "totp")},
+		{storage.Event{Type: "signin.failed", Detail: "webauthn: refused key", Factor: "webauthn"}, m.signins.WithLabelValues("failed", "webauthn")},
+		{storage.Event{Type: "signin.failed", Detail: "no security key for a phishing-resistant request"}, m.signins.WithLabelValues("failed", "other")},
+		{storage.Event{Type: "signin.succeeded", Detail: "passkey", Factor: "passkey"}, m.signins.WithLabelValues("succeeded", "passkey")},
+		{storage.Event{Type: "signin.succeeded", Detail: "recovery", Factor: "recovery"}, m.signins.WithLabelValues("succeeded", "recovery")},
+		{storage.Event{Type: "code.sent", Detail: "enable-email", Purpose: "enable-email"}, m.codesSent.WithLabelValues("enable-email")},
+		{storage.Event{Type: "code.sent", Detail: "alice@example.com", Purpose: "alice@example.com"}, m.codesSent.WithLabelValues("other")},
+		{storage.Event{Type: "code.send_failed", Detail: "signin", Purpose: "signin"}, m.codesUnsent.WithLabelValues("signin")},
+		{storage.Event{Type: "code.failed", Detail: "email", Factor: "email"}, m.wrongCodes.WithLabelValues("email")},
+		{storage.Event{Type: "code.failed", Detail: "webauthn: bad signature", Factor: "webauthn"}, m.wrongCodes.WithLabelValues("webauthn")},
+		{storage.Event{Type: "user.registered"}, m.events.WithLabelValues("user.registered")},
+		{storage.Event{Type: "Alice@Example.com"}, m.events.WithLabelValues("other")},
 	}
 	for _, tt := range events {
 		before := counterValue(t, tt.series)
-		if err := s.AddEvent(t.Context(), &storage.Event{Time: now, Type: tt.typ, Detail: tt.detail}); err != nil {
+		e := tt.e
+		e.Time = now
+		if err := s.AddEvent(t.Context(), &e); err != nil {
 			t.Fatal(err)
 		}
 		if d := counterValue(t, tt.series) - before; d != 1 {
-			t.Errorf("event %s %q moved its series by %v, want 1", tt.typ, tt.detail, d)
+			t.Errorf("event %s %q moved its series by %v, want 1", tt.e.Type, tt.e.Detail, d)
 		}
 	}
 

@@ -19,12 +19,25 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
+// adminStore is the part of storage.Store the admin service uses: users,
+// clients and factors, blocks and the audit log, and the sessions
+// (BackchannelStore) and tokens (GrantStore) a disabled user loses.
+type adminStore interface {
+	storage.UserStore
+	storage.ClientStore
+	storage.FactorStore
+	storage.AttemptStore
+	storage.AuditStore
+	storage.BackchannelStore
+	storage.GrantStore
+}
+
 // adminService is the one implementation of Gatehouse's administrative
 // operations on clients, users, blocks and the audit log. The CLI
 // (admin.go, audit.go) and the admin API (adminapi.go) both call it, so
 // they validate alike and leave the same audit trail.
 type adminService struct {
-	store     storage.Store
+	store     adminStore
 	passwords *password.Hasher
 	now       func() time.Time
 	logger    *slog.Logger
@@ -42,7 +55,7 @@ type adminService struct {
 // with passwords (the server's hasher, so that its gate bounds every
 // argon2id hash of the process), acting as by, logging to slog.Default
 // (set logger to change that).
-func newAdminService(store storage.Store, passwords *password.Hasher, now func() time.Time, by string) *adminService {
+func newAdminService(store adminStore, passwords *password.Hasher, now func() time.Time, by string) *adminService {
 	return &adminService{store: store, passwords: passwords, now: now, logger: slog.Default(), by: by}
 }
 
@@ -81,14 +94,14 @@ func kindOf(err error) errKind {
 
 // audit records an administrative action and logs it. Failing to record
 // it does not undo the action, and is logged.
-func (s *adminService) audit(ctx context.Context, typ, userID, clientID, detail string) {
+func (s *adminService) audit(ctx context.Context, typ storage.EventType, userID, clientID, detail string) {
 	d := "by " + s.by
 	if detail != "" {
 		d = detail + " " + d
 	}
-	s.logger.InfoContext(ctx, "audit", "event", typ, "user_id", userID, "client_id", clientID, "detail", d)
+	s.logger.InfoContext(ctx, "audit", "event", string(typ), "user_id", userID, "client_id", clientID, "detail", d)
 	if err := s.store.AddEvent(ctx, &storage.Event{Time: s.now(), Type: typ, UserID: userID, ClientID: clientID, IP: s.ip, Detail: d}); err != nil {
-		s.logger.ErrorContext(ctx, "audit event not stored", "event", typ, "err", err)
+		s.logger.ErrorContext(ctx, "audit event not stored", "event", string(typ), "err", err)
 	}
 }
 
@@ -311,7 +324,7 @@ func (s *adminService) CreateClient(ctx context.Context, spec clientSpec) (*newC
 	if c.Admin {
 		detail = "admin client"
 	}
-	s.audit(ctx, "client.created", "", c.ID, detail)
+	s.audit(ctx, storage.EventClientCreated, "", c.ID, detail)
 	return &newClientView{clientView: viewClient(c), Secret: secret}, nil
 }
 
@@ -395,7 +408,7 @@ func (s *adminService) SetClientURIs(ctx context.Context, id string, u clientURI
 		return nil, fmt.Errorf("update client: %w", err)
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.UpdatedAt = nonNil(u.RedirectURIs), nonNil(logouts), now
-	s.audit(ctx, "client.updated", "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
+	s.audit(ctx, storage.EventClientUpdated, "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
 	v := viewClient(c)
 	return &v, nil
 }
@@ -425,7 +438,7 @@ func (s *adminService) RotateSecret(ctx context.Context, id string) (string, err
 	if err := s.store.SetClientSecretHash(ctx, c.ID, op.HashClientSecret(secret), s.now()); err != nil {
 		return "", fmt.Errorf("rotate secret: %w", err)
 	}
-	s.audit(ctx, "client.secret_rotated", "", id, "")
+	s.audit(ctx, storage.EventClientSecretRotated, "", id, "")
 	return secret, nil
 }
 
@@ -436,7 +449,7 @@ func (s *adminService) DeleteClient(ctx context.Context, id string) error {
 	} else if err != nil {
 		return fmt.Errorf("delete client: %w", err)
 	}
-	s.audit(ctx, "client.deleted", "", id, "")
+	s.audit(ctx, storage.EventClientDeleted, "", id, "")
 	return nil
 }
 
@@ -510,7 +523,7 @@ func (s *adminService) CreateUser(ctx context.Context, spec userSpec) (*userView
 	} else if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	s.audit(ctx, "user.created", u.ID, "", "")
+	s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
 	v := viewUser(u)
 	return &v, nil
 }
@@ -583,9 +596,9 @@ func (s *adminService) SetUserDisabled(ctx context.Context, ref string, disabled
 	if err := s.store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
 		return nil, fmt.Errorf("disable user: %w", err)
 	}
-	typ := "user.enabled"
+	typ := storage.EventUserEnabled
 	if disabled {
-		typ = "user.disabled"
+		typ = storage.EventUserDisabled
 		if _, err := s.store.EndUserSessions(ctx, u.ID, "", now); err != nil {
 			return nil, fmt.Errorf("end sessions: %w", err)
 		}
@@ -629,7 +642,7 @@ func (s *adminService) ResetTwoFactor(ctx context.Context, ref string) (*userVie
 	if err := s.store.ReplaceRecoveryCodes(ctx, u.ID, nil, now); err != nil {
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
-	s.audit(ctx, "factor.reset", u.ID, "", "")
+	s.audit(ctx, storage.EventFactorReset, u.ID, "", "")
 	return s.User(ctx, u.ID)
 }
 
@@ -654,25 +667,17 @@ func (s *adminService) Blocks(ctx context.Context) ([]blockView, error) {
 	}
 	out := make([]blockView, 0, len(blocks))
 	for _, b := range blocks {
-		step, kind, subject := splitCounterKey(b.Key)
-		if kind == "acct" {
+		k, _ := lockout.ParseKey(b.Key)
+		kind, subject := k.Kind, k.Subject
+		if kind == lockout.KindAccount {
 			kind = "account"
 			if u, err := s.store.UserByID(ctx, subject); err == nil {
 				subject = u.Email
 			}
 		}
-		out = append(out, blockView{Kind: kind, Step: step, Subject: subject, Failures: b.Failures, BlockedUntil: b.BlockedUntil.UTC()})
+		out = append(out, blockView{Kind: kind, Step: k.Scope, Subject: subject, Failures: b.Failures, BlockedUntil: b.BlockedUntil.UTC()})
 	}
 	return out, nil
-}
-
-// splitCounterKey splits "otp:ip:127.0.0.2" into step, kind and subject.
-func splitCounterKey(key string) (step, kind, subject string) {
-	parts := strings.SplitN(key, ":", 3)
-	if len(parts) != 3 {
-		return "", "", key
-	}
-	return parts[0], parts[1], parts[2]
 }
 
 // ClearBlocks forgets the failures and blocks of subject, an IP address or
@@ -680,14 +685,14 @@ func splitCounterKey(key string) (step, kind, subject string) {
 func (s *adminService) ClearBlocks(ctx context.Context, subject string) (int, error) {
 	var suffixes []string
 	if ip, err := netip.ParseAddr(subject); err == nil {
-		suffixes = []string{":ip:" + lockout.IPKey(ip)}
+		suffixes = []string{lockout.IPCounter("", ip).Suffix()}
 	} else if strings.Contains(subject, "@") {
 		u, err := s.user(ctx, subject)
 		if err != nil {
 			return 0, err
 		}
 		// Password counters are keyed by email, code counters by user id.
-		suffixes = []string{":acct:" + u.Email, ":acct:" + u.ID}
+		suffixes = []string{lockout.AccountCounter("", u.Email).Suffix(), lockout.AccountCounter("", u.ID).Suffix()}
 	} else {
 		return 0, failf(errInvalid, "%q is neither an IP address nor a user's email", subject)
 	}
@@ -699,7 +704,7 @@ func (s *adminService) ClearBlocks(ctx context.Context, subject string) (int, er
 		}
 		n += k
 	}
-	s.audit(ctx, "block.cleared", "", "", subject)
+	s.audit(ctx, storage.EventBlockCleared, "", "", subject)
 	return n, nil
 }
 
@@ -731,7 +736,7 @@ type eventView struct {
 
 // Events returns the events q selects, newest first.
 func (s *adminService) Events(ctx context.Context, q auditQuery) ([]eventView, error) {
-	f := storage.EventFilter{Type: q.Type, Since: q.Since, Limit: q.Limit}
+	f := storage.EventFilter{Type: storage.EventType(q.Type), Since: q.Since, Limit: q.Limit}
 	if q.Limit < 0 || q.Limit > maxAuditLimit {
 		return nil, failf(errInvalid, "limit %d: must be between 1 and %d", q.Limit, maxAuditLimit)
 	}
@@ -759,7 +764,7 @@ func (s *adminService) Events(ctx context.Context, q auditQuery) ([]eventView, e
 	emails := map[string]string{}
 	out := make([]eventView, len(events))
 	for i, e := range events {
-		v := eventView{ID: e.ID, Time: e.Time.UTC(), Type: e.Type, UserID: e.UserID, ClientID: e.ClientID, IP: e.IP, Detail: e.Detail}
+		v := eventView{ID: e.ID, Time: e.Time.UTC(), Type: string(e.Type), UserID: e.UserID, ClientID: e.ClientID, IP: e.IP, Detail: e.Detail}
 		if e.UserID != "" {
 			email, ok := emails[e.UserID]
 			if !ok {

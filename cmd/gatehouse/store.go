@@ -56,7 +56,7 @@ func runMigrate(ctx context.Context, args []string, env *environ) error {
 }
 
 // keyManager opens the secrets key and returns the signing-key manager.
-func keyManager(cfg *Config, store storage.Store) (*op.Keys, *seal.Box, error) {
+func keyManager(cfg *Config, store storage.KeyStore) (*op.Keys, *seal.Box, error) {
 	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
 	if err != nil {
 		return nil, nil, err

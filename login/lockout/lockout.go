@@ -4,8 +4,9 @@
 //
 // A Limiter guards one kind of secret (the password, later the one-time
 // codes). Its counters are keyed "<scope>:ip:<addr>" and
-// "<scope>:acct:<account>"; a Limiter may also honour the IP blocks of other
-// scopes, so that a block earned at one step closes every step.
+// "<scope>:acct:<account>" (see Key); a Limiter may also honour the IP
+// blocks of other scopes, so that a block earned at one step closes every
+// step.
 package lockout
 
 import (
@@ -18,7 +19,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// Store is the part of storage.Store the limiter needs.
+// Store is the part of storage.AttemptStore the limiter needs: its
+// counters, without listing or clearing blocks.
 type Store interface {
 	ReserveAttempt(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Reservation, error)
 	ReleaseAttempts(ctx context.Context, key string, n int, windowStart time.Time, max int) error
@@ -113,7 +115,7 @@ func (l *Limiter) BlockedOnDevice(ctx context.Context, ip netip.Addr, account, d
 }
 
 func (l *Limiter) deviceKey(account, device string) string {
-	return l.Scope + ":dev:" + device + ":acct:" + account
+	return DeviceCounter(l.Scope, account, device).String()
 }
 
 // ReserveOnDevice is Reserve for a browser that signed in to account before
@@ -274,23 +276,11 @@ func (l *Limiter) Succeed(ctx context.Context, ip netip.Addr, account string) er
 }
 
 func (l *Limiter) ipKey(scope string, ip netip.Addr) string {
-	return scope + ":ip:" + IPKey(ip)
+	return IPCounter(scope, ip).String()
 }
 
 func (l *Limiter) accountKey(account string) string {
-	return l.Scope + ":acct:" + account
-}
-
-// IPKey is the form of ip counters are kept under: IPv4-mapped addresses
-// are folded to IPv4 and IPv6 addresses are grouped by /64, since one
-// client usually owns a whole /64.
-func IPKey(ip netip.Addr) string {
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
+	return AccountCounter(l.Scope, account).String()
 }
 
 // MinutesLeft is the whole minutes until until, rounded up, as the block

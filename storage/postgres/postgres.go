@@ -19,15 +19,14 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/gatehouse-idp/gatehouse/migrations"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/internal/schema"
 	"github.com/gatehouse-idp/gatehouse/storage/internal/sqlstore"
 )
 
@@ -159,33 +158,7 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	src, err := iofs.New(migrations.FS, migrations.Postgres)
-	if err != nil {
-		driver.Close()
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
-	if err != nil {
-		src.Close()
-		driver.Close()
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() {
-		select {
-		case m.GracefulStop <- true:
-		default:
-		}
-	})
-	err = m.Up()
-	stop()
-	srcErr, dbErr := m.Close()
-	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	if err := errors.Join(srcErr, dbErr); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	return ctx.Err()
+	return schema.Migrate(ctx, "postgres", migrations.FS, migrations.Postgres, "pgx5", driver)
 }
 
 // constraint translates PostgreSQL's unique and foreign key violations into

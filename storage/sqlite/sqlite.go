@@ -27,14 +27,13 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/gatehouse-idp/gatehouse/migrations"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/internal/schema"
 	"github.com/gatehouse-idp/gatehouse/storage/internal/sqlstore"
 )
 
@@ -193,33 +192,7 @@ func migrateDSN(ctx context.Context, dsn string) error {
 		db.Close()
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	src, err := iofs.New(migrations.FS, migrations.SQLite)
-	if err != nil {
-		driver.Close()
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite", driver)
-	if err != nil {
-		src.Close()
-		driver.Close()
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() {
-		select {
-		case m.GracefulStop <- true:
-		default:
-		}
-	})
-	err = m.Up()
-	stop()
-	srcErr, dbErr := m.Close()
-	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	if err := errors.Join(srcErr, dbErr); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return ctx.Err()
+	return schema.Migrate(ctx, "sqlite", migrations.FS, migrations.SQLite, "sqlite", driver)
 }
 
 // constraint translates SQLite's unique, primary key and foreign key

@@ -70,6 +70,24 @@ func testEventRoundTrip(t *testing.T, s storage.Store) {
 	wantErr(t, "AddEvent with a taken id", s.AddEvent(ctx, &storage.Event{ID: "e1", Time: epoch()}), storage.ErrConflict)
 }
 
+func testEventFields(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	failed := &storage.Event{ID: "e1", Time: epoch(), Type: storage.EventSigninFailed, UserID: "u1",
+		Detail: "totp: blocked", Factor: "totp", Blocked: true}
+	sent := &storage.Event{ID: "e2", Time: epoch().Add(time.Second), Type: storage.EventCodeSent, UserID: "u1",
+		Detail: "enable-email", Purpose: "enable-email"}
+	check(t, s.AddEvent(ctx, failed))
+	check(t, s.AddEvent(ctx, sent))
+	events, err := s.Events(ctx, storage.EventFilter{UserID: "u1"})
+	check(t, err)
+	if len(events) != 2 {
+		t.Fatalf("Events: %d events, want 2", len(events))
+	}
+	wantEqual(t, "Events[0]", &events[0], sent)
+	wantEqual(t, "Events[1]", &events[1], failed)
+	wantEvents(t, s, storage.EventFilter{Type: storage.EventCodeSent}, "e2")
+}
+
 func testEventFilters(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	for _, e := range []storage.Event{

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseRecoveryCodeConcurrent", testUseRecoveryCodeConcurrent},
 
 		{"EventRoundTrip", testEventRoundTrip},
+		{"EventFields", testEventFields},
 		{"EventFilters", testEventFilters},
 		{"EventLimit", testEventLimit},
 

@@ -22,13 +22,9 @@ func scanActionToken(row scanner) (*storage.ActionToken, error) {
 // CreateActionToken stores t; storage.ErrNotFound if its user does not
 // exist, storage.ErrConflict if its hash is taken.
 func (s *Store) CreateActionToken(ctx context.Context, t *storage.ActionToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO action_tokens (`+actionTokenColumns+`)
+	return s.exec(ctx, "create action token", `INSERT INTO action_tokens (`+actionTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		t.Hash, t.Purpose, t.UserID, t.Data, millis(t.CreatedAt), millis(t.ExpiresAt), ptrMillis(t.UsedAt))
-	if err != nil {
-		return s.fail("create action token", err)
-	}
-	return nil
 }
 
 // UseActionToken marks the token with the given hash and purpose used at
@@ -37,13 +33,9 @@ func (s *Store) CreateActionToken(ctx context.Context, t *storage.ActionToken) e
 // another purpose, used, or expired at now gives storage.ErrNotFound and is
 // left as it was.
 func (s *Store) UseActionToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*storage.ActionToken, error) {
-	t, err := scanActionToken(s.db.QueryRowContext(ctx, `UPDATE action_tokens SET used_at = $3
+	return queryOne(ctx, s, "use action token", scanActionToken, `UPDATE action_tokens SET used_at = $3
 		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-		RETURNING `+actionTokenColumns, hash, purpose, millis(now)))
-	if err != nil {
-		return nil, s.fail("use action token", err)
-	}
-	return t, nil
+		RETURNING `+actionTokenColumns, hash, purpose, millis(now))
 }
 
 // DeleteActionTokens deletes every token of the user userID with the given
@@ -55,10 +47,7 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID, purpose string) 
 		q += ` AND purpose = $2`
 		args = append(args, purpose)
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-		return s.fail("delete action tokens", err)
-	}
-	return nil
+	return s.exec(ctx, "delete action tokens", q, args...)
 }
 
 // ReplaceRecoveryCodes deletes the recovery codes of the user userID, used

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -104,14 +103,10 @@ func (s *Store) ReleaseAttempts(ctx context.Context, key string, n int, windowSt
 	if n <= 0 {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE attempt_counters SET
+	return s.exec(ctx, "release attempts", `UPDATE attempt_counters SET
 		failures = CASE WHEN failures > $2 THEN failures - $2 ELSE 0 END,
 		blocked_until = CASE WHEN failures - $2 < $4 THEN 0 ELSE blocked_until END
 		WHERE key = $1 AND window_start = $3`, key, n, millis(windowStart), max)
-	if err != nil {
-		return s.fail("release attempts", err)
-	}
-	return nil
 }
 
 func scanCounter(row scanner) (*storage.Counter, error) {
@@ -168,24 +163,13 @@ func (s *Store) Blocked(ctx context.Context, keys []string, now time.Time) (stor
 // ResetFailures forgets the counter key, and with it any block. Resetting
 // an unknown key is not an error.
 func (s *Store) ResetFailures(ctx context.Context, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM attempt_counters WHERE key = $1`, key); err != nil {
-		return s.fail("reset failures", err)
-	}
-	return nil
+	return s.exec(ctx, "reset failures", `DELETE FROM attempt_counters WHERE key = $1`, key)
 }
 
 // Blocks lists the counters blocked at now, by key.
 func (s *Store) Blocks(ctx context.Context, now time.Time) ([]storage.Counter, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, failures, blocked_until FROM attempt_counters
+	return queryAll(ctx, s, "blocks", scanCounter, `SELECT key, failures, blocked_until FROM attempt_counters
 		WHERE blocked_until > $1 ORDER BY key`, millis(now))
-	if err != nil {
-		return nil, s.fail("blocks", err)
-	}
-	blocks, err := collect(rows, scanCounter)
-	if err != nil {
-		return nil, s.fail("blocks", err)
-	}
-	return blocks, nil
 }
 
 // likeEscaper escapes LIKE's metacharacters, with \ as the escape character.
@@ -197,16 +181,9 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // case) and a comparison of the key's tail makes the match exact.
 func (s *Store) ClearBlocks(ctx context.Context, suffix string) (int, error) {
 	const op = "clear blocks"
-	res, err := s.db.ExecContext(ctx, `DELETE FROM attempt_counters
+	n, err := s.execCount(ctx, s.db, op, `DELETE FROM attempt_counters
 		WHERE key LIKE '%' || $1 ESCAPE '\'
 		AND substr(key, length(key) - length($2) + 1) = $2`,
 		likeEscaper.Replace(suffix), suffix)
-	if err != nil {
-		return 0, s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("storage: %s: %w", op, err)
-	}
-	return int(n), nil
+	return int(n), err
 }

@@ -60,12 +60,8 @@ func (s *Store) CreateAuthRequest(ctx context.Context, ar *storage.AuthRequest) 
 
 // AuthRequestByID returns the auth request id, even when it has expired.
 func (s *Store) AuthRequestByID(ctx context.Context, id string) (*storage.AuthRequest, error) {
-	ar, err := scanAuthRequest(s.db.QueryRowContext(ctx,
-		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("auth request by id", err)
-	}
-	return ar, nil
+	return queryOne(ctx, s, "auth request by id", scanAuthRequest,
+		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = $1`, id)
 }
 
 // claimedBinding replaces the binding of a claimed request: one byte, which

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -11,13 +10,9 @@ import (
 
 // AddSessionGrant records g; a grant already recorded is left as it is.
 func (s *Store) AddSessionGrant(ctx context.Context, g *storage.SessionGrant) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO session_grants (grant_id, session_id, client_id, user_id, created_at)
+	return s.exec(ctx, "add session grant", `INSERT INTO session_grants (grant_id, session_id, client_id, user_id, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO NOTHING`,
 		g.GrantID, g.SessionID, g.ClientID, g.UserID, millis(g.CreatedAt))
-	if err != nil {
-		return s.fail("add session grant", err)
-	}
-	return nil
 }
 
 // GrantSession returns the id the sid of the session the grant grantID was
@@ -103,14 +98,9 @@ func (s *Store) EndUserSessions(ctx context.Context, userID, keepID string, now 
 			millis(now), userID, keepID); err != nil {
 			return s.fail(op, err)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("storage: %s: %w", op, err)
-		}
-		return nil
+		var err error
+		n, err = s.execCount(ctx, tx, op, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
+		return err
 	})
 	return int(n), err
 }

@@ -29,53 +29,31 @@ func scanClient(row scanner) (*storage.Client, error) {
 // CreateClient adds c; storage.ErrConflict if the id is taken. An empty
 // AccessTokenFormat is stored as "opaque".
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+	return s.exec(ctx, "create client", `INSERT INTO clients (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.BackchannelLogoutURI, c.Consent,
 		c.DPoPBoundAccessTokens)
-	if err != nil {
-		return s.fail("create client", err)
-	}
-	return nil
 }
 
 // ClientByID returns the client with the given id.
 func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("client by id", err)
-	}
-	return c, nil
+	return queryOne(ctx, s, "client by id", scanClient, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
 }
 
 // ListClients returns every client, oldest first.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
-	if err != nil {
-		return nil, s.fail("list clients", err)
-	}
-	clients, err := collect(rows, scanClient)
-	if err != nil {
-		return nil, s.fail("list clients", err)
-	}
-	return clients, nil
+	return queryAll(ctx, s, "list clients", scanClient, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
 }
 
 // DeleteClient removes the client id together with its auth requests and
 // the access and refresh tokens issued to it.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete client", func(tx *stmtTx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)
-		if err != nil {
-			return s.fail("delete client", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return s.fail("delete client", err)
-		} else if n == 0 {
-			return storage.ErrNotFound
+		if err := s.execOneOn(ctx, tx, "delete client", `DELETE FROM clients WHERE id = $1`, id); err != nil {
+			return err
 		}
 		for _, q := range []string{
 			`DELETE FROM access_tokens WHERE client_id = $1`,

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -97,14 +96,10 @@ func (s *Store) LatestCode(ctx context.Context, userID, purpose, binding string,
 // at now gives storage.ErrNotFound.
 func (s *Store) UseCode(ctx context.Context, id string, now time.Time) error {
 	const op = "use code"
-	res, err := s.db.ExecContext(ctx, `UPDATE one_time_codes SET used_at = $2
+	n, err := s.execCount(ctx, s.db, op, `UPDATE one_time_codes SET used_at = $2
 		WHERE id = $1 AND used_at IS NULL AND expires_at > $2`, id, millis(now))
 	if err != nil {
-		return s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return err
 	}
 	if n > 0 {
 		return nil
@@ -132,8 +127,5 @@ func (s *Store) VoidCodes(ctx context.Context, userID, purpose, binding string) 
 		q += ` AND binding = $3`
 		args = append(args, binding)
 	}
-	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-		return s.fail("void codes", err)
-	}
-	return nil
+	return s.exec(ctx, "void codes", q, args...)
 }

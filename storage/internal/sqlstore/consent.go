@@ -58,12 +58,8 @@ func (s *Store) GrantConsent(ctx context.Context, userID, clientID string, scope
 
 // ConsentGrant returns the user's grant to the client.
 func (s *Store) ConsentGrant(ctx context.Context, userID, clientID string) (*storage.ConsentGrant, error) {
-	g, err := scanConsentGrant(s.db.QueryRowContext(ctx, `SELECT `+consentGrantColumns+`
-		FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID))
-	if err != nil {
-		return nil, s.fail("consent grant", err)
-	}
-	return g, nil
+	return queryOne(ctx, s, "consent grant", scanConsentGrant, `SELECT `+consentGrantColumns+`
+		FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 }
 
 // ConsentGrants lists the user's grants, the most recently updated first.
@@ -104,13 +100,9 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, now 
 	const op = "revoke consent"
 	var found bool
 	err := s.inTx(ctx, op, func(tx *stmtTx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		n, err := s.execCount(ctx, tx, op, `DELETE FROM consent_grants WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 		if err != nil {
-			return s.fail(op, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return s.fail(op, err)
+			return err
 		}
 		found = n > 0
 		for _, q := range revokeUserClientTokens {

@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-const eventColumns = `id, time, type, user_id, client_id, ip, detail`
+const eventColumns = `id, time, type, user_id, client_id, ip, detail, factor, purpose, blocked`
 
 // defaultEventLimit is how many events Events returns when the filter sets
 // no limit.
@@ -17,10 +17,13 @@ const defaultEventLimit = 100
 
 func scanEvent(row scanner) (*storage.Event, error) {
 	var e storage.Event
-	err := row.Scan(&e.ID, timeCol{&e.Time}, &e.Type, stringCol{&e.UserID}, &e.ClientID, &e.IP, &e.Detail)
+	var typ string
+	err := row.Scan(&e.ID, timeCol{&e.Time}, &typ, stringCol{&e.UserID}, &e.ClientID, &e.IP, &e.Detail,
+		&e.Factor, &e.Purpose, &e.Blocked)
 	if err != nil {
 		return nil, err
 	}
+	e.Type = storage.EventType(typ)
 	return &e, nil
 }
 
@@ -31,13 +34,9 @@ func (s *Store) AddEvent(ctx context.Context, e *storage.Event) error {
 	if e.ID == "" {
 		e.ID = rand.Text()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_events (`+eventColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.ID, millis(e.Time), e.Type, nullString(e.UserID), e.ClientID, e.IP, e.Detail)
-	if err != nil {
-		return s.fail("add event", err)
-	}
-	return nil
+	return s.exec(ctx, "add event", `INSERT INTO audit_events (`+eventColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		e.ID, millis(e.Time), string(e.Type), nullString(e.UserID), e.ClientID, e.IP, e.Detail, e.Factor, e.Purpose, e.Blocked)
 }
 
 // Events returns the events matching every non-zero field of f (Since
@@ -59,7 +58,7 @@ func (s *Store) Events(ctx context.Context, f storage.EventFilter) ([]storage.Ev
 		add("ip =", f.IP)
 	}
 	if f.Type != "" {
-		add("type =", f.Type)
+		add("type =", string(f.Type))
 	}
 	if !f.Since.IsZero() {
 		add("time >=", millis(f.Since))
@@ -75,13 +74,5 @@ func (s *Store) Events(ctx context.Context, f storage.EventFilter) ([]storage.Ev
 	args = append(args, limit)
 	q += ` ORDER BY time DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
 
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.fail("events", err)
-	}
-	events, err := collect(rows, scanEvent)
-	if err != nil {
-		return nil, s.fail("events", err)
-	}
-	return events, nil
+	return queryAll(ctx, s, "events", scanEvent, q, args...)
 }

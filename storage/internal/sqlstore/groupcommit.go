@@ -233,16 +233,25 @@ func (s *Store) write(ctx context.Context, op string, tx bool, fn func(context.C
 	return fn(ctx, s.db)
 }
 
-// execOneOn runs on q a statement that must change exactly one row; when
-// it changes none the result is storage.ErrNotFound.
-func (s *Store) execOneOn(ctx context.Context, q querier, op, query string, args ...any) error {
+// execCount runs a statement on q and returns how many rows it changed.
+func (s *Store) execCount(ctx context.Context, q querier, op, query string, args ...any) (int64, error) {
 	res, err := q.ExecContext(ctx, query, args...)
 	if err != nil {
-		return s.fail(op, err)
+		return 0, s.fail(op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return 0, fmt.Errorf("storage: %s: %w", op, err)
+	}
+	return n, nil
+}
+
+// execOneOn runs on q a statement that must change exactly one row; when
+// it changes none the result is storage.ErrNotFound.
+func (s *Store) execOneOn(ctx context.Context, q querier, op, query string, args ...any) error {
+	n, err := s.execCount(ctx, q, op, query, args...)
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return storage.ErrNotFound

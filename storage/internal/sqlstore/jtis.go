@@ -16,13 +16,9 @@ WHERE used_jtis.expires_at <= $3`
 // UseJTI records key as used until expiresAt; storage.ErrReplayed if it is
 // in use at now.
 func (s *Store) UseJTI(ctx context.Context, key string, expiresAt, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, useJTI, key, millis(expiresAt), millis(now))
+	n, err := s.execCount(ctx, s.db, "use jti", useJTI, key, millis(expiresAt), millis(now))
 	if err != nil {
-		return s.fail("use jti", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.fail("use jti", err)
+		return err
 	}
 	if n == 0 {
 		return storage.ErrReplayed

@@ -21,26 +21,14 @@ func scanSigningKey(row scanner) (*storage.SigningKey, error) {
 
 // CreateSigningKey stores k; storage.ErrConflict if its id is taken.
 func (s *Store) CreateSigningKey(ctx context.Context, k *storage.SigningKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
+	return s.exec(ctx, "create signing key", `INSERT INTO signing_keys (`+signingKeyColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		k.ID, k.Algorithm, k.PrivateKey, k.PublicKey,
 		millis(k.CreatedAt), millis(k.ActiveAt), millis(k.ExpiresAt))
-	if err != nil {
-		return s.fail("create signing key", err)
-	}
-	return nil
 }
 
 // SigningKeys lists the keys not yet expired at now, newest ActiveAt first.
 func (s *Store) SigningKeys(ctx context.Context, now time.Time) ([]storage.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+signingKeyColumns+` FROM signing_keys
+	return queryAll(ctx, s, "signing keys", scanSigningKey, `SELECT `+signingKeyColumns+` FROM signing_keys
 		WHERE expires_at > $1 ORDER BY active_at DESC, id`, millis(now))
-	if err != nil {
-		return nil, s.fail("signing keys", err)
-	}
-	keys, err := collect(rows, scanSigningKey)
-	if err != nil {
-		return nil, s.fail("signing keys", err)
-	}
-	return keys, nil
 }

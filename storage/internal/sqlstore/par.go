@@ -21,13 +21,9 @@ func scanPushedRequest(row scanner) (*storage.PushedRequest, error) {
 // CreatePushedRequest stores r; storage.ErrConflict if its hash is taken,
 // storage.ErrNotFound if its client does not exist.
 func (s *Store) CreatePushedRequest(ctx context.Context, r *storage.PushedRequest) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pushed_requests (`+pushedRequestColumns+`)
+	return s.exec(ctx, "create pushed request", `INSERT INTO pushed_requests (`+pushedRequestColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6)`,
 		r.Hash, r.ClientID, r.Params, millis(r.CreatedAt), millis(r.ExpiresAt), ptrMillis(r.UsedAt))
-	if err != nil {
-		return s.fail("create pushed request", err)
-	}
-	return nil
 }
 
 // UsePushedRequest marks the unused request with hash, pushed by clientID,

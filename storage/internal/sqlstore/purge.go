@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -25,6 +24,13 @@ type purgeStep struct {
 	args  []any
 }
 
+// expired is the statement that deletes a batch of at most $1 rows of
+// table, whose primary key is key, that expired by $2.
+func expired(table, key string) string {
+	return `DELETE FROM ` + table + ` WHERE ` + key + ` IN (
+			SELECT ` + key + ` FROM ` + table + ` WHERE expires_at <= $2 LIMIT $1)`
+}
+
 // Purge deletes what expired by r.Now; see storage.PurgeStore. Each kind
 // of row goes in batches of purgeBatch, one transaction each, and every
 // transaction first takes the dialect's purge lock: a run that finds it
@@ -33,8 +39,7 @@ func (s *Store) Purge(ctx context.Context, r storage.PurgeRequest) (storage.Purg
 	var p storage.Purged
 	now := millis(r.Now)
 	steps := []purgeStep{
-		{"auth requests", &p.AuthRequests, `DELETE FROM auth_requests WHERE id IN (
-			SELECT id FROM auth_requests WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
+		{"auth requests", &p.AuthRequests, expired("auth_requests", "id"), []any{now}},
 		// A code is the grant's tombstone while a token of the grant lives.
 		{"auth codes", &p.AuthCodes, `DELETE FROM auth_codes WHERE hash IN (
 			SELECT c.hash FROM auth_codes c WHERE c.expires_at <= $2
@@ -43,8 +48,7 @@ func (s *Store) Purge(ctx context.Context, r storage.PurgeRequest) (storage.Purg
 			AND NOT EXISTS (SELECT 1 FROM access_tokens t
 				WHERE t.grant_id = c.auth_request_id AND t.expires_at > $2)
 			LIMIT $1)`, []any{now}},
-		{"access tokens", &p.AccessTokens, `DELETE FROM access_tokens WHERE id IN (
-			SELECT id FROM access_tokens WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
+		{"access tokens", &p.AccessTokens, expired("access_tokens", "id"), []any{now}},
 		// A used refresh token detects reuse while its family lives.
 		{"refresh tokens", &p.RefreshTokens, `DELETE FROM refresh_tokens WHERE id IN (
 			SELECT r.id FROM refresh_tokens r WHERE r.expires_at <= $2
@@ -57,14 +61,10 @@ func (s *Store) Purge(ctx context.Context, r storage.PurgeRequest) (storage.Purg
 		{"one-time codes", &p.OneTimeCodes, `DELETE FROM one_time_codes WHERE id IN (
 			SELECT id FROM one_time_codes WHERE expires_at <= $2 AND created_at <= $3 LIMIT $1)`,
 			[]any{now, millis(r.Now.Add(-r.ResendCooldown))}},
-		{"action tokens", &p.ActionTokens, `DELETE FROM action_tokens WHERE hash IN (
-			SELECT hash FROM action_tokens WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
-		{"webauthn sessions", &p.WebAuthnSessions, `DELETE FROM webauthn_sessions WHERE id IN (
-			SELECT id FROM webauthn_sessions WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
-		{"used jtis", &p.UsedJTIs, `DELETE FROM used_jtis WHERE key IN (
-			SELECT key FROM used_jtis WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
-		{"pushed requests", &p.PushedRequests, `DELETE FROM pushed_requests WHERE hash IN (
-			SELECT hash FROM pushed_requests WHERE expires_at <= $2 LIMIT $1)`, []any{now}},
+		{"action tokens", &p.ActionTokens, expired("action_tokens", "hash"), []any{now}},
+		{"webauthn sessions", &p.WebAuthnSessions, expired("webauthn_sessions", "id"), []any{now}},
+		{"used jtis", &p.UsedJTIs, expired("used_jtis", "key"), []any{now}},
+		{"pushed requests", &p.PushedRequests, expired("pushed_requests", "hash"), []any{now}},
 		// A counter whose block ended, or whose window passed, starts
 		// again from one failure (recordFailure): it is as good as absent.
 		{"attempt counters", &p.Counters, `DELETE FROM attempt_counters WHERE key IN (
@@ -117,14 +117,9 @@ func (s *Store) purgeOnce(ctx context.Context, st purgeStep) (int, error) {
 				return errPurgeLocked
 			}
 		}
-		res, err := tx.ExecContext(ctx, st.query, append([]any{purgeBatch}, st.args...)...)
-		if err != nil {
-			return s.fail(op, err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("storage: %s: %w", op, err)
-		}
-		return nil
+		var err error
+		n, err = s.execCount(ctx, tx, op, st.query, append([]any{purgeBatch}, st.args...)...)
+		return err
 	})
 	return int(n), err
 }

@@ -13,15 +13,11 @@ const sessionColumns = `id, user_id, auth_time, amr, ip, user_agent, created_at,
 // CreateSession stores sess; storage.ErrConflict if its id is taken and
 // storage.ErrNotFound if its user does not exist.
 func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	return s.exec(ctx, "create session", `INSERT INTO sessions (`+sessionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		sess.ID, sess.UserID, millis(sess.AuthTime), list(sess.AMR), sess.IP, sess.UserAgent,
 		millis(sess.CreatedAt), millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleUntil),
 		nullMillis(sess.ReauthAt))
-	if err != nil {
-		return s.fail("create session", err)
-	}
-	return nil
 }
 
 func scanSession(row scanner) (*storage.Session, error) {
@@ -38,12 +34,8 @@ func scanSession(row scanner) (*storage.Session, error) {
 // SessionByID returns the session id if it is neither expired nor idle at
 // now.
 func (s *Store) SessionByID(ctx context.Context, id string, now time.Time) (*storage.Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
-		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(now)))
-	if err != nil {
-		return nil, s.fail("session by id", err)
-	}
-	return sess, nil
+	return queryOne(ctx, s, "session by id", scanSession, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id = $1 AND expires_at > $2 AND idle_until > $2`, id, millis(now))
 }
 
 // UserSessions returns the sessions of the user userID that are neither
@@ -51,17 +43,9 @@ func (s *Store) SessionByID(ctx context.Context, id string, now time.Time) (*sto
 // by id).
 func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error) {
 	const op = "user sessions"
-	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+	return queryAll(ctx, s, op, scanSession, `SELECT `+sessionColumns+` FROM sessions
 		WHERE user_id = $1 AND expires_at > $2 AND idle_until > $2
 		ORDER BY last_seen_at DESC, created_at DESC, id`, userID, millis(now))
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	sessions, err := collect(rows, scanSession)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	return sessions, nil
 }
 
 // TouchSession records activity at now on the session id and moves its idle

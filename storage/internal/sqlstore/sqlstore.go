@@ -107,6 +107,19 @@ func (s *Store) fail(op string, err error) error {
 	return fmt.Errorf("storage: %s: %w", op, err)
 }
 
+// exec runs a statement on the pool.
+func (s *Store) exec(ctx context.Context, op, query string, args ...any) error {
+	return s.execOn(ctx, s.db, op, query, args...)
+}
+
+// execOn runs a statement on q.
+func (s *Store) execOn(ctx context.Context, q execer, op, query string, args ...any) error {
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
 // execOne runs a statement that must change exactly one row; when it
 // changes none the result is storage.ErrNotFound.
 func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
@@ -151,6 +164,40 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]T, error)
 		list = append(list, *v)
 	}
 	return list, rows.Err()
+}
+
+// scanDest scans row into a new T through dest, which returns the scan
+// destinations of its fields.
+func scanDest[T any](row scanner, dest func(*T) []any) (*T, error) {
+	var v T
+	if err := row.Scan(dest(&v)...); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// queryOne runs on the pool a query for one row and scans it with scan;
+// op names the operation in errors, and no row is storage.ErrNotFound.
+func queryOne[T any](ctx context.Context, s *Store, op string, scan func(scanner) (*T, error), query string, args ...any) (*T, error) {
+	v, err := scan(s.db.QueryRowContext(ctx, query, args...))
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return v, nil
+}
+
+// queryAll runs query on the pool and scans every row it returns with
+// scan; op names the operation in errors.
+func queryAll[T any](ctx context.Context, s *Store, op string, scan func(scanner) (*T, error), query string, args ...any) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	list, err := collect(rows, scan)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return list, nil
 }
 
 // millis returns t as Unix milliseconds.

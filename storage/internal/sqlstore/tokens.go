@@ -96,11 +96,7 @@ const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, 
 	dpop_jkt`
 
 func scanAccessToken(row scanner) (*storage.AccessToken, error) {
-	var t storage.AccessToken
-	if err := row.Scan(accessTokenDest(&t)...); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return scanDest(row, accessTokenDest)
 }
 
 // accessTokenDest are the scan destinations of accessTokenColumns.
@@ -116,15 +112,7 @@ var accessTokenAndUser = `SELECT ` + qualify("t", accessTokenColumns) + `, ` + q
 
 // AccessTokenAndUser returns the user token id and its user, in one read.
 func (s *Store) AccessTokenAndUser(ctx context.Context, id string) (*storage.AccessToken, *storage.User, error) {
-	var (
-		t storage.AccessToken
-		u storage.User
-	)
-	err := s.db.QueryRowContext(ctx, accessTokenAndUser, id).Scan(append(accessTokenDest(&t), userDest(&u)...)...)
-	if err != nil {
-		return nil, nil, s.fail("access token and user", err)
-	}
-	return &t, &u, nil
+	return withUser(ctx, s, "access token and user", accessTokenDest, accessTokenAndUser, id)
 }
 
 // qualify prefixes each of the comma-separated columns with table.
@@ -147,25 +135,17 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *storage.AccessToken) e
 }
 
 func (s *Store) insertAccessToken(ctx context.Context, q querier, t *storage.AccessToken) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO access_tokens (`+accessTokenColumns+`)
+	return s.execOn(ctx, q, "create access token", `INSERT INTO access_tokens (`+accessTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		t.ID, t.ClientID, t.Subject, list(t.Scopes), list(t.Audience), t.GrantID,
 		millis(t.ExpiresAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt), t.DPoPJKT)
-	if err != nil {
-		return s.fail("create access token", err)
-	}
-	return nil
 }
 
 // AccessTokenByID returns the access token id, even when it has expired or
 // been revoked.
 func (s *Store) AccessTokenByID(ctx context.Context, id string) (*storage.AccessToken, error) {
-	t, err := scanAccessToken(s.db.QueryRowContext(ctx,
-		`SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("access token by id", err)
-	}
-	return t, nil
+	return queryOne(ctx, s, "access token by id", scanAccessToken,
+		`SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = $1`, id)
 }
 
 // RevokeAccessToken revokes the access token id. A token revoked before
@@ -179,11 +159,7 @@ const refreshTokenColumns = `id, hash, family_id, client_id, user_id, scopes, au
 	expires_at, used_at, revoked_at, created_at, dpop_jkt`
 
 func scanRefreshToken(row scanner) (*storage.RefreshToken, error) {
-	var t storage.RefreshToken
-	if err := row.Scan(refreshTokenDest(&t)...); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return scanDest(row, refreshTokenDest)
 }
 
 // refreshTokenDest are the scan destinations of refreshTokenColumns.
@@ -201,15 +177,21 @@ var refreshTokenAndUser = `SELECT ` + qualify("t", refreshTokenColumns) + `, ` +
 // RefreshTokenAndUser returns the refresh token with the given hash, even
 // used, expired or revoked, and its user, in one read.
 func (s *Store) RefreshTokenAndUser(ctx context.Context, hash []byte) (*storage.RefreshToken, *storage.User, error) {
+	return withUser(ctx, s, "refresh token and user", refreshTokenDest, refreshTokenAndUser, hash)
+}
+
+// withUser reads with query a row of an object, whose columns dest scans,
+// followed by the columns of its user.
+func withUser[T any](ctx context.Context, s *Store, op string, dest func(*T) []any, query string, args ...any) (*T, *storage.User, error) {
 	var (
-		t storage.RefreshToken
+		v T
 		u storage.User
 	)
-	err := s.db.QueryRowContext(ctx, refreshTokenAndUser, hash).Scan(append(refreshTokenDest(&t), userDest(&u)...)...)
+	err := s.db.QueryRowContext(ctx, query, args...).Scan(append(dest(&v), userDest(&u)...)...)
 	if err != nil {
-		return nil, nil, s.fail("refresh token and user", err)
+		return nil, nil, s.fail(op, err)
 	}
-	return &t, &u, nil
+	return &v, &u, nil
 }
 
 // execer is a *sql.DB or *sql.Tx.
@@ -218,15 +200,11 @@ type execer interface {
 }
 
 func (s *Store) insertRefreshToken(ctx context.Context, e execer, t *storage.RefreshToken) error {
-	_, err := e.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
+	return s.execOn(ctx, e, "create refresh token", `INSERT INTO refresh_tokens (`+refreshTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.ID, t.Hash, t.FamilyID, t.ClientID, t.UserID,
 		list(t.Scopes), list(t.Audience), list(t.AMR), millis(t.AuthTime),
 		millis(t.ExpiresAt), ptrMillis(t.UsedAt), ptrMillis(t.RevokedAt), millis(t.CreatedAt), t.DPoPJKT)
-	if err != nil {
-		return s.fail("create refresh token", err)
-	}
-	return nil
 }
 
 // CreateRefreshToken stores t; storage.ErrConflict if its id or hash is
@@ -240,12 +218,8 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken)
 // RefreshTokenByHash returns the refresh token with the given hash, even
 // when it has been used, has expired or has been revoked.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (*storage.RefreshToken, error) {
-	t, err := scanRefreshToken(s.db.QueryRowContext(ctx,
-		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1`, hash))
-	if err != nil {
-		return nil, s.fail("refresh token by hash", err)
-	}
-	return t, nil
+	return queryOne(ctx, s, "refresh token by hash", scanRefreshToken,
+		`SELECT `+refreshTokenColumns+` FROM refresh_tokens WHERE hash = $1`, hash)
 }
 
 // RotateRefreshToken marks the token with oldHash used and stores next in

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -34,7 +33,7 @@ func (s *Store) PutTOTP(ctx context.Context, t *storage.TOTP) error {
 	}
 	// The upsert's WHERE leaves a confirmed secret alone, and then no row
 	// is affected.
-	res, err := s.db.ExecContext(ctx, `INSERT INTO totp_secrets (`+totpColumns+`)
+	n, err := s.execCount(ctx, s.db, op, `INSERT INTO totp_secrets (`+totpColumns+`)
 		VALUES ($1, $2, FALSE, $3, $4)
 		ON CONFLICT (user_id) DO UPDATE SET
 			secret = excluded.secret,
@@ -44,11 +43,7 @@ func (s *Store) PutTOTP(ctx context.Context, t *storage.TOTP) error {
 		WHERE totp_secrets.confirmed = FALSE`,
 		t.UserID, t.Secret, lastStep, millis(t.CreatedAt))
 	if err != nil {
-		return s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return err
 	}
 	if n == 0 {
 		return storage.ErrConflict
@@ -59,12 +54,8 @@ func (s *Store) PutTOTP(ctx context.Context, t *storage.TOTP) error {
 
 // TOTPByUser returns the user's secret, confirmed or not.
 func (s *Store) TOTPByUser(ctx context.Context, userID string) (*storage.TOTP, error) {
-	t, err := scanTOTP(s.db.QueryRowContext(ctx,
-		`SELECT `+totpColumns+` FROM totp_secrets WHERE user_id = $1`, userID))
-	if err != nil {
-		return nil, s.fail("totp by user", err)
-	}
-	return t, nil
+	return queryOne(ctx, s, "totp by user", scanTOTP,
+		`SELECT `+totpColumns+` FROM totp_secrets WHERE user_id = $1`, userID)
 }
 
 // UseTOTPStep records step as the last one used by the user's secret and
@@ -78,14 +69,10 @@ func (s *Store) TOTPByUser(ctx context.Context, userID string) (*storage.TOTP, e
 // gives storage.ErrNotFound.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool) error {
 	const op = "use totp step"
-	res, err := s.db.ExecContext(ctx, `UPDATE totp_secrets SET last_step = $2, confirmed = TRUE
+	n, err := s.execCount(ctx, s.db, op, `UPDATE totp_secrets SET last_step = $2, confirmed = TRUE
 		WHERE user_id = $1 AND last_step < $2 AND confirmed = $3`, userID, step, confirmed)
 	if err != nil {
-		return s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return err
 	}
 	if n > 0 {
 		return nil

@@ -16,54 +16,30 @@ func userDest(u *storage.User) []any {
 }
 
 func scanUser(row scanner) (*storage.User, error) {
-	var u storage.User
-	if err := row.Scan(userDest(&u)...); err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return scanDest(row, userDest)
 }
 
 // CreateUser adds u; storage.ErrConflict if the id or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+	return s.exec(ctx, "create user", `INSERT INTO users (`+userColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerified, u.Disabled, u.EmailOTP,
 		millis(u.CreatedAt), millis(u.UpdatedAt))
-	if err != nil {
-		return s.fail("create user", err)
-	}
-	return nil
 }
 
 // UserByID returns the user with the given id.
 func (s *Store) UserByID(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("user by id", err)
-	}
-	return u, nil
+	return queryOne(ctx, s, "user by id", scanUser, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 }
 
 // UserByEmail returns the user with the given (lower-cased) email.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
-	if err != nil {
-		return nil, s.fail("user by email", err)
-	}
-	return u, nil
+	return queryOne(ctx, s, "user by email", scanUser, `SELECT `+userColumns+` FROM users WHERE email = $1`, email)
 }
 
 // ListUsers returns every user, oldest first.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
-	if err != nil {
-		return nil, s.fail("list users", err)
-	}
-	users, err := collect(rows, scanUser)
-	if err != nil {
-		return nil, s.fail("list users", err)
-	}
-	return users, nil
+	return queryAll(ctx, s, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
 }
 
 // SetUserDisabled disables or enables the user id.

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -29,12 +28,8 @@ func (s *Store) EnsureWebAuthnHandle(ctx context.Context, userID string, handle 
 
 // UserByWebAuthnHandle returns the user whose WebAuthn user handle it is.
 func (s *Store) UserByWebAuthnHandle(ctx context.Context, handle []byte) (*storage.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE id = (SELECT user_id FROM webauthn_users WHERE handle = $1)`, handle))
-	if err != nil {
-		return nil, s.fail("user by webauthn handle", err)
-	}
-	return u, nil
+	return queryOne(ctx, s, "user by webauthn handle", scanUser, `SELECT `+userColumns+` FROM users
+		WHERE id = (SELECT user_id FROM webauthn_users WHERE handle = $1)`, handle)
 }
 
 const webauthnColumns = `id, user_id, name, public_key, sign_count, backup_eligible, backup_state,
@@ -56,40 +51,24 @@ func scanWebAuthnCredential(row scanner) (*storage.WebAuthnCredential, error) {
 // AddWebAuthnCredential stores c; storage.ErrConflict if its id is taken,
 // storage.ErrNotFound if its user does not exist.
 func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
+	return s.exec(ctx, "add webauthn credential", `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		c.ID, c.UserID, c.Name, c.PublicKey, int64(c.SignCount), c.BackupEligible, c.BackupState,
 		list(c.Transports), nullBytes(c.AAGUID), c.AttestationType, millis(c.CreatedAt), nullMillis(c.LastUsedAt),
 		c.CloneWarning)
-	if err != nil {
-		return s.fail("add webauthn credential", err)
-	}
-	return nil
 }
 
 // WebAuthnCredentials lists the user's credentials, oldest first.
 func (s *Store) WebAuthnCredentials(ctx context.Context, userID string) ([]storage.WebAuthnCredential, error) {
 	const op = "list webauthn credentials"
-	rows, err := s.db.QueryContext(ctx, `SELECT `+webauthnColumns+` FROM webauthn_credentials
+	return queryAll(ctx, s, op, scanWebAuthnCredential, `SELECT `+webauthnColumns+` FROM webauthn_credentials
 		WHERE user_id = $1 ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	list, err := collect(rows, scanWebAuthnCredential)
-	if err != nil {
-		return nil, s.fail(op, err)
-	}
-	return list, nil
 }
 
 // WebAuthnCredentialByID returns the credential with the given id.
 func (s *Store) WebAuthnCredentialByID(ctx context.Context, id []byte) (*storage.WebAuthnCredential, error) {
-	c, err := scanWebAuthnCredential(s.db.QueryRowContext(ctx, `SELECT `+webauthnColumns+`
-		FROM webauthn_credentials WHERE id = $1`, id))
-	if err != nil {
-		return nil, s.fail("webauthn credential by id", err)
-	}
-	return c, nil
+	return queryOne(ctx, s, "webauthn credential by id", scanWebAuthnCredential, `SELECT `+webauthnColumns+`
+		FROM webauthn_credentials WHERE id = $1`, id)
 }
 
 // UpdateWebAuthnCredentialUse records a sign-in with the credential id at
@@ -104,16 +83,12 @@ func (s *Store) UpdateWebAuthnCredentialUse(ctx context.Context, id []byte, sign
 	if cloneWarning {
 		return s.execOne(ctx, op, `UPDATE webauthn_credentials SET clone_warning = TRUE WHERE id = $1`, id)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE webauthn_credentials
+	n, err := s.execCount(ctx, s.db, op, `UPDATE webauthn_credentials
 		SET sign_count = $2, backup_state = $3, last_used_at = $4
 		WHERE id = $1 AND ($2 > sign_count OR ($2 = 0 AND sign_count = 0))`,
 		id, int64(signCount), backupState, millis(now))
 	if err != nil {
-		return s.fail(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("storage: %s: %w", op, err)
+		return err
 	}
 	if n > 0 {
 		return nil
@@ -134,12 +109,8 @@ func (s *Store) DeleteWebAuthnCredential(ctx context.Context, userID string, id 
 // PutWebAuthnSession stores a ceremony's data under key until expires;
 // storage.ErrConflict if key is taken.
 func (s *Store) PutWebAuthnSession(ctx context.Context, key string, data []byte, expires time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO webauthn_sessions (id, data, expires_at) VALUES ($1, $2, $3)`,
+	return s.exec(ctx, "put webauthn session", `INSERT INTO webauthn_sessions (id, data, expires_at) VALUES ($1, $2, $3)`,
 		key, data, millis(expires))
-	if err != nil {
-		return s.fail("put webauthn session", err)
-	}
-	return nil
 }
 
 // TakeWebAuthnSession deletes the data under key and returns it, in one

@@ -1,0 +1,80 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// AuthRequest is an authorization request between /authorize and the code
+// exchange. The login flow records its progress on it; it is Done once every
+// required factor has been verified.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *time.Duration // nil when the client sent none
+	LoginHint           string
+	UILocales           []string
+	ACRValues           []string
+	HintSubject         string // "sub" of a verified id_token_hint, or ""
+	BindingHash         []byte // SHA-256 of the browser's flow cookie; nil until bound
+
+	UserID   string // set after the password step (or SSO); "" before
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	Done     bool
+
+	CreatedAt time.Time
+	ExpiresAt time.Time
+
+	// DPoPJKT is the thumbprint of the DPoP key the request's code is
+	// bound to (RFC 9449 §10); "" when it is not bound.
+	DPoPJKT string
+}
+
+// AuthCode is an issued authorization code. Only its hash is stored.
+type AuthCode struct {
+	Hash          []byte // SHA-256 of the code
+	AuthRequestID string
+	ExpiresAt     time.Time
+}
+
+// AuthRequestStore keeps authorization requests in progress and the
+// authorization codes issued for them. Store includes it.
+type AuthRequestStore interface {
+	CreateAuthRequest(ctx context.Context, ar *AuthRequest) error
+	// AuthRequestByID returns the request even when expired; callers
+	// compare ExpiresAt with their clock.
+	AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error)
+	// ClaimAuthRequest lets a done request, bound to the browser whose flow
+	// cookie hashes to bindingHash, yield its one authorization response:
+	// the first claim succeeds, and every later one, like a claim with
+	// another binding or of a request not done yet, gives ErrConflict.
+	// Requests are bound when created (AuthRequest.BindingHash).
+	ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error
+	// SetAuthRequestUser records the user identified so far (not yet done).
+	SetAuthRequestUser(ctx context.Context, id, userID string) error
+	// CompleteAuthRequest marks the request done for userID.
+	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+
+	SaveAuthCode(ctx context.Context, c *AuthCode) error
+	// ConsumeAuthCode atomically marks the code used, and deletes and
+	// returns its auth request: the code exchange is its last use (the
+	// code stays behind, for replay detection). When issue is not nil, the
+	// access token and refresh token it returns for the request (either
+	// may be nil) are created in the same commit. An unknown or expired
+	// code, or one whose auth request is gone, gives ErrNotFound (and no
+	// token); a code already used gives ErrReplayed after revoking every
+	// token issued from it.
+	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, error)
+}

@@ -1,0 +1,81 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// TOTP is a user's authenticator-app secret. Secret is sealed before it
+// reaches the store. An unconfirmed secret is an enrolment in progress.
+type TOTP struct {
+	UserID    string
+	Secret    []byte // sealed base32 secret
+	Confirmed bool
+	// LastStep is the last RFC 6238 time step accepted; a step is never
+	// accepted twice. -1 before any.
+	LastStep  int64
+	CreatedAt time.Time
+}
+
+// OneTimeCode is an emailed code. Only an HMAC of the code is stored. A
+// code belongs to a purpose ("signin", "enable-email", "disable-email")
+// and a binding (the auth request or session it was sent for); only the
+// newest code of a (user, purpose, binding) is valid.
+type OneTimeCode struct {
+	ID        string
+	UserID    string
+	Purpose   string
+	Binding   string
+	Hash      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// FactorStore keeps users' second factors: authenticator-app secrets,
+// emailed one-time codes, recovery codes, and security keys and passkeys
+// (WebAuthnStore). Store includes it.
+type FactorStore interface {
+	// Security keys and passkeys: see webauthn.go.
+	WebAuthnStore
+
+	// PutTOTP stores a new, unconfirmed secret for t.UserID, replacing any
+	// unconfirmed one. ErrConflict if a confirmed secret exists.
+	PutTOTP(ctx context.Context, t *TOTP) error
+	// TOTPByUser returns the user's secret, confirmed or not.
+	TOTPByUser(ctx context.Context, userID string) (*TOTP, error)
+	// UseTOTPStep atomically records step as used for the user's secret,
+	// confirming it if needed, provided step > LastStep. A step not greater
+	// than LastStep gives ErrReplayed; no secret gives ErrNotFound. When
+	// confirmed is true the secret must already be confirmed (else
+	// ErrNotFound); when false it must not be (an enrolment).
+	UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool) error
+	// DeleteTOTP removes the user's secret; ErrNotFound if none.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// IssueCode stores c as the only live code of its (user, purpose,
+	// binding), voiding older ones, unless the newest existing one was
+	// created less than cooldown before now: then ErrConflict and nothing
+	// changes. Atomic.
+	IssueCode(ctx context.Context, c *OneTimeCode, cooldown time.Duration, now time.Time) error
+	// LatestCode returns the newest code of (user, purpose, binding) that
+	// is unused and unexpired at now; ErrNotFound otherwise.
+	LatestCode(ctx context.Context, userID, purpose, binding string, now time.Time) (*OneTimeCode, error)
+	// UseCode atomically marks code id used; ErrReplayed if it already
+	// was, ErrNotFound if unknown, voided or expired at now.
+	UseCode(ctx context.Context, id string, now time.Time) error
+	// VoidCodes deletes every code of (user, purpose, binding); binding ""
+	// means every binding.
+	VoidCodes(ctx context.Context, userID, purpose, binding string) error
+
+	// Recovery codes: only their hashes are stored.
+	//
+	// ReplaceRecoveryCodes atomically deletes the user's recovery codes and
+	// stores hashes as the new set (nil/empty = none).
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// UseRecoveryCode atomically marks the user's unused code with hash
+	// used; ErrNotFound if none matches (unknown or already used).
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte, now time.Time) error
+	// RecoveryCodesLeft counts the user's unused recovery codes.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+}

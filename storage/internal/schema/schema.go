@@ -1,0 +1,53 @@
+// Package schema applies Gatehouse's migrations with golang-migrate, for
+// the backends in storage/postgres and storage/sqlite.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+)
+
+// Migrate applies the migrations in the directory dir of fsys that the
+// database behind driver (registered with golang-migrate as driverName)
+// lacks, and closes driver. Its errors start with "<backend>: migrate: ".
+// When ctx ends it stops after the migration under way and returns
+// ctx.Err().
+func Migrate(ctx context.Context, backend string, fsys fs.FS, dir, driverName string, driver database.Driver) error {
+	if err := up(ctx, fsys, dir, driverName, driver); err != nil {
+		return fmt.Errorf("%s: migrate: %w", backend, err)
+	}
+	return ctx.Err()
+}
+
+func up(ctx context.Context, fsys fs.FS, dir, driverName string, driver database.Driver) error {
+	src, err := iofs.New(fsys, dir)
+	if err != nil {
+		driver.Close()
+		return err
+	}
+	m, err := migrate.NewWithInstance("iofs", src, driverName, driver)
+	if err != nil {
+		src.Close()
+		driver.Close()
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case m.GracefulStop <- true:
+		default:
+		}
+	})
+	err = m.Up()
+	stop()
+	srcErr, dbErr := m.Close()
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return err
+	}
+	return errors.Join(srcErr, dbErr)
+}
