@@ -21,6 +21,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -272,6 +274,8 @@ type foLoad struct {
 	issuer string // replica A's base, which the issuer's URLs name
 	tally  *foTally
 	stop   chan struct{}
+	// switched is set when the primary stops.
+	switched atomic.Bool
 }
 
 func (l *foLoad) stopped() bool {
@@ -366,10 +370,16 @@ func (fc *foClient) totpCode(u *tfUser) (string, bool) {
 // is not empty, redeems the code and keeps the refresh token. It reports
 // whether all of it succeeded.
 func (fc *foClient) signIn(u *tfUser, code string) bool {
+	// A browser without cookies: a sign-in, not a session's.
+	fc.c.Jar, _ = cookiejar.New(nil)
 	f := fc.l.rp.newFlow()
 	next := f.authURL
 	var page *response
 	for hop := 0; page == nil; hop++ {
+		if strings.HasPrefix(next, rpRedirect) {
+			fc.tally.wrongAnswer("a new browser was sent back to the client without signing in: %s", next)
+			return false
+		}
 		resp := fc.try("GET /authorize…", http.MethodGet, next, nil, false, http.StatusOK, http.StatusFound, http.StatusSeeOther)
 		switch {
 		case resp == nil:
@@ -486,18 +496,20 @@ func (fc *foClient) refresh() {
 	fc.tally.count(&fc.tally.refreshes)
 }
 
-// run signs in until the load stops: with TOTP every other time while a
-// TOTP user has a time step left, with a password alone otherwise, and
+// run signs in until the load stops: with TOTP every other time while
+// the TOTP user has a time step left (the first of totpUsers before the
+// switch, the second after it), with a password alone otherwise, and
 // refreshes the tokens twice after each sign-in.
 func (fc *foClient) run(totpUsers []*tfUser, plain *tfUser) {
 	for i := 0; !fc.l.stopped(); i++ {
 		u, code := plain, ""
+		tu := totpUsers[0]
+		if fc.l.switched.Load() {
+			tu = totpUsers[1]
+		}
 		if i%2 == 0 {
-			for _, tu := range totpUsers {
-				if c, ok := fc.totpCode(tu); ok {
-					u, code = tu, c
-					break
-				}
+			if c, ok := fc.totpCode(tu); ok {
+				u, code = tu, c
 			}
 		}
 		fc.signIn(u, code)
@@ -574,25 +586,9 @@ func TestPostgresFailover(t *testing.T) {
 	}
 	t.Logf("set-up (two clusters, two replicas, %d users) took %v", 3+3*clients, time.Since(testStart).Round(time.Millisecond))
 
-	// The load starts: half the clients on each replica.
-	tally := &foTally{}
-	load := &foLoad{e: e, rp: rp, issuer: a.base, tally: tally, stop: make(chan struct{})}
-	var wg sync.WaitGroup
-	for i := range clients {
-		g := []*gatehouse{a, b}[i%2]
-		fc := load.newClient(t, g.base, fmt.Sprintf("127.0.8.%d", 40+i), tally)
-		wg.Go(func() { fc.run(totpUsers[i], plainUsers[i]) })
-	}
-	stopLoad := sync.OnceFunc(func() {
-		close(load.stop)
-		wg.Wait()
-	})
-	defer stopLoad()
-	time.Sleep(time.Second)
-
-	// Under the load, on the primary: 127.0.8.9 is blocked (three wrong
-	// emailed codes, on A and B), and a sign-in from 127.0.8.2 reaches the
-	// code page, gets its emailed code and spends one attempt (on B).
+	// 127.0.8.9 is blocked (three wrong emailed codes, on A and B), and a
+	// sign-in from 127.0.8.2 reaches the code page, gets its emailed code
+	// and spends one attempt (on B).
 	const blockedIP = "127.0.8.9"
 	bBlocked := newBrowser(t).from(blockedIP)
 	n := e.mail.count(mailUser.email, tfCodeSubject)
@@ -610,12 +606,28 @@ func TestPostgresFailover(t *testing.T) {
 	codeForm := tfForm(t, page.body, "/login/otp")
 	tfExpect(t, tfPostCode(bCode, b.base+"/login/otp", codeForm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
 
+	// The load starts: half the clients on each replica.
+	tally := &foTally{}
+	load := &foLoad{e: e, rp: rp, issuer: a.base, tally: tally, stop: make(chan struct{})}
+	var wg sync.WaitGroup
+	for i := range clients {
+		g := []*gatehouse{a, b}[i%2]
+		fc := load.newClient(t, g.base, fmt.Sprintf("127.0.8.%d", 40+i), tally)
+		wg.Go(func() { fc.run(totpUsers[i], plainUsers[i]) })
+	}
+	stopLoad := sync.OnceFunc(func() {
+		close(load.stop)
+		wg.Wait()
+	})
+	defer stopLoad()
+	time.Sleep(1500 * time.Millisecond)
+
 	// The audit events so far, read from the primary.
 	auditBefore := foAuditIDs(t, primary.dsn())
-	time.Sleep(500 * time.Millisecond)
 
 	// The switch: the primary stops; the standby, up and read-only, must
 	// not be taken for it; it is promoted a second later.
+	load.switched.Store(true)
 	stopStart := time.Now()
 	if out, err := primary.pgctl("stop", "-m", "fast"); err != nil {
 		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
@@ -747,12 +759,13 @@ func TestPostgresFailover(t *testing.T) {
 
 	t.Logf("failover (PostgreSQL in %s, synchronous standby, URL with both hosts and target_session_attrs=read-write): "+
 		"pg_ctl stop -m fast took %v; promotion %v after the stop, pg_ctl promote -w took %v; "+
-		"/readyz 200 on A %v and on B %v after the promotion, a sign-in (password, code exchange, refresh) done %v after it (%s); "+
+		"/readyz 200 on A %v and on B %v after the promotion (both ready %v after the stop), a sign-in (password, code exchange, refresh) done %v after it (%s); "+
 		"load over %v from the stop: %s; audit events stored before the switch: %d, all on the new primary (%d now); "+
 		"audit events not stored during the switch (logged): %d",
 		primary.bin, stopped.Sub(stopStart).Round(time.Millisecond), promoteStart.Sub(stopped).Round(time.Millisecond),
 		promoted.Sub(promoteStart).Round(time.Millisecond),
 		readyAt[0].Sub(promoted).Round(time.Millisecond), readyAt[1].Sub(promoted).Round(time.Millisecond),
+		(ready + promoted.Sub(stopped)).Round(time.Millisecond),
 		signedIn.Sub(promoted).Round(time.Millisecond), probeTally, loadRan.Round(time.Millisecond), tally,
 		len(auditBefore), len(auditAfter), notStored)
 	for _, g := range []*gatehouse{a, b} {
