@@ -677,6 +677,22 @@ func TestPostgresFailover(t *testing.T) {
 		t.Errorf("ready %v and signed in %v after the promotion, want within %v", ready, signedIn.Sub(promoted), limit)
 	}
 
+	// The client cache listens again on the new primary: on after a
+	// short wait, not off for good.
+	var cacheLive time.Duration
+	for _, g := range []*gatehouse{a, b} {
+		for {
+			if s, _ := scrapeMetrics(t, g); s["gatehouse_client_cache_live"] == 1 {
+				break
+			}
+			if time.Since(promoted) > 15*time.Second {
+				t.Fatalf("%s: the client cache still off 15s after the promotion", g.base)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cacheLive = time.Since(promoted)
+	}
+
 	// The load carries on a little on the new primary, then stops.
 	time.Sleep(2 * time.Second)
 	stopLoad()
@@ -737,6 +753,16 @@ func TestPostgresFailover(t *testing.T) {
 	for _, w := range tally.ambiguous {
 		t.Logf("refused on the retry after a 503 (the first try had committed): %s", w)
 	}
+	if len(tally.ambiguous) > 0 {
+		// What failed after the commit, from the replicas' logs.
+		for _, g := range []*gatehouse{a, b} {
+			for line := range strings.Lines(g.output()) {
+				if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, "reused") {
+					t.Logf("%s: %s", g.base, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
 	for _, w := range probeTally.wrong {
 		t.Errorf("answer to the sign-in after the promotion: %s", w)
 	}
@@ -759,14 +785,14 @@ func TestPostgresFailover(t *testing.T) {
 
 	t.Logf("failover (PostgreSQL in %s, synchronous standby, URL with both hosts and target_session_attrs=read-write): "+
 		"pg_ctl stop -m fast took %v; promotion %v after the stop, pg_ctl promote -w took %v; "+
-		"/readyz 200 on A %v and on B %v after the promotion (both ready %v after the stop), a sign-in (password, code exchange, refresh) done %v after it (%s); "+
+		"/readyz 200 on A %v and on B %v after the promotion (both ready %v after the stop), a sign-in (password, code exchange, refresh) done %v after it (%s), client cache on both within %v of it; "+
 		"load over %v from the stop: %s; audit events stored before the switch: %d, all on the new primary (%d now); "+
 		"audit events not stored during the switch (logged): %d",
 		primary.bin, stopped.Sub(stopStart).Round(time.Millisecond), promoteStart.Sub(stopped).Round(time.Millisecond),
 		promoted.Sub(promoteStart).Round(time.Millisecond),
 		readyAt[0].Sub(promoted).Round(time.Millisecond), readyAt[1].Sub(promoted).Round(time.Millisecond),
 		(ready + promoted.Sub(stopped)).Round(time.Millisecond),
-		signedIn.Sub(promoted).Round(time.Millisecond), probeTally, loadRan.Round(time.Millisecond), tally,
+		signedIn.Sub(promoted).Round(time.Millisecond), probeTally, cacheLive.Round(time.Millisecond), loadRan.Round(time.Millisecond), tally,
 		len(auditBefore), len(auditAfter), notStored)
 	for _, g := range []*gatehouse{a, b} {
 		if err := g.stop(); err != nil {
