@@ -16,6 +16,23 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
+// offlineTokens exchanges a fresh code of client's with offline_access and
+// returns the access and refresh tokens.
+func (e *benchEnv) offlineTokens(t *testing.T, client string) (access, refresh string) {
+	t.Helper()
+	codes, verifier := e.pendingCodes(t, client, 1, "openid", "offline_access")
+	rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
+		"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" || tok.AccessToken == "" {
+		t.Fatalf("exchange with offline_access: %s (%v)", rec.Body, err)
+	}
+	return tok.AccessToken, tok.RefreshToken
+}
+
 // lostAfterRotation is a store whose database goes away the moment a
 // refresh token's rotation commits, as in a failover: every read after it
 // fails.
@@ -73,17 +90,8 @@ func TestRefreshReadsNothingAfterItsCommit(t *testing.T) {
 			e := newBenchEnv(t, store)
 			ctx := context.Background()
 			client := e.clients[ES256]
-			codes, verifier := e.pendingCodes(t, client, 1, "openid", "offline_access")
-			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
-				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
-			var tok struct {
-				RefreshToken string `json:"refresh_token"`
-				IDToken      string `json:"id_token"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" {
-				t.Fatalf("exchange with offline_access: %s (%v)", rec.Body, err)
-			}
-			rt, err := store.RefreshTokenByHash(ctx, hashSecret(tok.RefreshToken))
+			_, refresh := e.offlineTokens(t, client)
+			rt, err := store.RefreshTokenByHash(ctx, hashSecret(refresh))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,9 +105,13 @@ func TestRefreshReadsNothingAfterItsCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			rec = e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}), http.StatusOK)
+			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}), http.StatusOK)
 			if !store.lost.Load() {
 				t.Fatal("the refresh did not rotate the token")
+			}
+			var tok struct {
+				RefreshToken string `json:"refresh_token"`
+				IDToken      string `json:"id_token"`
 			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" || tok.IDToken == "" {
 				t.Fatalf("refresh: %s (%v)", rec.Body, err)

@@ -267,6 +267,17 @@ func foForm(page, action string) (url.Values, bool) {
 	return nil, false
 }
 
+// foCodePage starts a sign-in of u with e's relying party from ip up to
+// its code page, and returns the browser, the flow, the emailed code and
+// the page's form.
+func foCodePage(t *testing.T, e *tfEnv, u *tfUser, ip string) (*browser, *flow, string, url.Values) {
+	t.Helper()
+	b := newBrowser(t).from(ip)
+	n := e.mail.count(u.email, tfCodeSubject)
+	f, page := e.codePage(t, e.rp, b, u)
+	return b, f, e.mail.code(t, u.email, n), tfForm(t, page.body, "/login/otp")
+}
+
 // foLoad is the parallel clients' shared state.
 type foLoad struct {
 	e      *tfEnv
@@ -353,6 +364,27 @@ func (fc *foClient) try(what, method, u string, form url.Values, basic bool, wan
 	}
 }
 
+// follow GETs u and its redirects, retrying 503s, until a page answers
+// (returned) or a redirect leaves for the client (its URL returned); false
+// after a wrong answer or once the load stops.
+func (fc *foClient) follow(what, u string) (*response, string, bool) {
+	for range 10 {
+		if strings.HasPrefix(u, rpRedirect) {
+			return nil, u, true
+		}
+		resp := fc.try(what, http.MethodGet, u, nil, false, http.StatusOK, http.StatusFound, http.StatusSeeOther)
+		switch {
+		case resp == nil:
+			return nil, "", false
+		case resp.StatusCode == http.StatusOK:
+			return resp, u, true
+		}
+		u = redirectTarget(resp)
+	}
+	fc.tally.wrongAnswer("too many redirects (%s)", what)
+	return nil, "", false
+}
+
 // totpCode returns u's code for a time step not used yet that the server
 // accepts now, without moving the server's clock; false if none is left.
 func (fc *foClient) totpCode(u *tfUser) (string, bool) {
@@ -373,25 +405,13 @@ func (fc *foClient) signIn(u *tfUser, code string) bool {
 	// A browser without cookies: a sign-in, not a session's.
 	fc.c.Jar, _ = cookiejar.New(nil)
 	f := fc.l.rp.newFlow()
-	next := f.authURL
-	var page *response
-	for hop := 0; page == nil; hop++ {
-		if strings.HasPrefix(next, rpRedirect) {
-			fc.tally.wrongAnswer("a new browser was sent back to the client without signing in: %s", next)
-			return false
-		}
-		resp := fc.try("GET /authorize…", http.MethodGet, next, nil, false, http.StatusOK, http.StatusFound, http.StatusSeeOther)
-		switch {
-		case resp == nil:
-			return false
-		case hop == 10:
-			fc.tally.wrongAnswer("too many redirects from %s", f.authURL)
-			return false
-		case resp.StatusCode == http.StatusOK:
-			page = resp
-		default:
-			next = redirectTarget(resp)
-		}
+	page, _, ok := fc.follow("GET /authorize…", f.authURL)
+	switch {
+	case !ok:
+		return false
+	case page == nil:
+		fc.tally.wrongAnswer("a new browser was sent back to the client without signing in")
+		return false
 	}
 	form, ok := foForm(page.body, "/login")
 	if !ok {
@@ -404,7 +424,7 @@ func (fc *foClient) signIn(u *tfUser, code string) bool {
 	if resp == nil {
 		return false
 	}
-	next = redirectTarget(resp)
+	next := redirectTarget(resp)
 	if code != "" {
 		if !strings.Contains(next, "/login/otp?") {
 			fc.tally.wrongAnswer("the password of a TOTP user led to %s", next)
@@ -426,16 +446,11 @@ func (fc *foClient) signIn(u *tfUser, code string) bool {
 		}
 		next = redirectTarget(resp)
 	}
-	for hop := 0; !strings.HasPrefix(next, rpRedirect); hop++ {
-		resp := fc.try("GET /authorize/callback…", http.MethodGet, next, nil, false, http.StatusFound, http.StatusSeeOther)
-		switch {
-		case resp == nil:
-			return false
-		case hop == 10:
-			fc.tally.wrongAnswer("too many redirects after the sign-in of %s", u.email)
-			return false
-		}
-		next = redirectTarget(resp)
+	if page, next, ok = fc.follow("GET /authorize/callback…", next); !ok {
+		return false
+	} else if page != nil {
+		fc.tally.wrongAnswer("after the sign-in of %s, a page instead of the client: %q", u.email, foSummary(page))
+		return false
 	}
 	cb, err := url.Parse(next)
 	if err != nil || cb.Query().Get("state") != f.state || cb.Query().Get("code") == "" {
@@ -590,20 +605,15 @@ func TestPostgresFailover(t *testing.T) {
 	// sign-in from 127.0.8.2 reaches the code page, gets its emailed code
 	// and spends one attempt (on B).
 	const blockedIP = "127.0.8.9"
-	bBlocked := newBrowser(t).from(blockedIP)
-	n := e.mail.count(mailUser.email, tfCodeSubject)
-	_, page := e.codePage(t, rp, bBlocked, mailUser)
-	wrong := wrongCodeFor(e.mail.code(t, mailUser.email, n))
-	blockedForm := tfForm(t, page.body, "/login/otp")
-	tfExpect(t, tfPostCode(bBlocked, a.base+"/login/otp", blockedForm, wrong), http.StatusUnauthorized, tfWrong1)
-	tfExpect(t, tfPostCode(bBlocked, b.base+"/login/otp", blockedForm, wrong), http.StatusUnauthorized, tfWrong2)
-	tfExpect(t, tfPostCode(bBlocked, a.base+"/login/otp", blockedForm, wrong), http.StatusTooManyRequests, blockedText)
-
-	bCode := newBrowser(t).from("127.0.8.2")
-	n = e.mail.count(mailUser.email, tfCodeSubject)
-	fCode, page := e.codePage(t, rp, bCode, mailUser)
-	code := e.mail.code(t, mailUser.email, n)
-	codeForm := tfForm(t, page.body, "/login/otp")
+	bBlocked, _, blockedCode, blockedForm := foCodePage(t, e, mailUser, blockedIP)
+	for i, g := range []*gatehouse{a, b, a} {
+		status, want := http.StatusUnauthorized, []string{tfWrong1, tfWrong2, blockedText}[i]
+		if i == 2 {
+			status = http.StatusTooManyRequests
+		}
+		tfExpect(t, tfPostCode(bBlocked, g.base+"/login/otp", blockedForm, wrongCodeFor(blockedCode)), status, want)
+	}
+	bCode, fCode, code, codeForm := foCodePage(t, e, mailUser, "127.0.8.2")
 	tfExpect(t, tfPostCode(bCode, b.base+"/login/otp", codeForm, wrongCodeFor(code)), http.StatusUnauthorized, tfWrong1)
 
 	// The load starts: half the clients on each replica.
