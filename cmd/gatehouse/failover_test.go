@@ -1,6 +1,6 @@
 package main
 
-// PostgreSQL failover (REL-03): the test runs a primary and a synchronous
+// PostgreSQL failover: the test runs a primary and a synchronous
 // streaming standby of its own and two gatehouse replicas on one
 // multi-host URL with target_session_attrs=read-write, the standby listed
 // first. Parallel clients sign in (password, password + TOTP), redeem
@@ -345,9 +345,10 @@ func (fc *foClient) request(method, u string, form url.Values, basic bool) (*res
 
 // try sends a request until it gets an answer other than a retryable 503,
 // tallying every answer, and returns it if its status is one of want. It
-// gives up (nil, not tallied) once the load stops.
+// gives up (nil, not tallied) once the load stops, and after 30s of 503s
+// (a wrong answer).
 func (fc *foClient) try(what, method, u string, form url.Values, basic bool, want ...int) *response {
-	retried := false
+	retried, start := false, time.Now()
 	for {
 		resp, err := fc.request(method, u, form, basic)
 		switch fc.tally.add(what, resp, err, retried, want) {
@@ -358,6 +359,10 @@ func (fc *foClient) try(what, method, u string, form url.Values, basic bool, wan
 		}
 		retried = true
 		if fc.l.stopped() {
+			return nil
+		}
+		if time.Since(start) > 30*time.Second {
+			fc.tally.wrongAnswer("%s: still 503 after %v", what, time.Since(start).Round(time.Second))
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
