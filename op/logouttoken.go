@@ -59,15 +59,45 @@ func (s *Storage) addSID(ctx context.Context, ui *oidc.UserInfo, req zop.IDToken
 	default:
 		return nil
 	}
+	id, err := s.grantSession(ctx, grant)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		ui.AppendClaims("sid", s.sid(id))
+	}
+	return nil
+}
+
+// grantSession returns the id the sid of grant's session derives from, ""
+// when it has none, from the request's memo when rememberGrantSession put
+// it there.
+func (s *Storage) grantSession(ctx context.Context, grant string) (string, error) {
+	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
+	if memo != nil {
+		memo.mu.Lock()
+		id, ok := memo.sessions[grant]
+		memo.mu.Unlock()
+		if ok {
+			return id, nil
+		}
+	}
 	id, err := s.store.GrantSession(ctx, grant)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil
+		id, err = "", nil
 	}
 	if err != nil {
-		return fault(ctx, fmt.Errorf("grant session: %w", err))
+		return "", fault(ctx, fmt.Errorf("grant session: %w", err))
 	}
-	ui.AppendClaims("sid", s.sid(id))
-	return nil
+	if memo != nil {
+		memo.mu.Lock()
+		if memo.sessions == nil {
+			memo.sessions = map[string]string{}
+		}
+		memo.sessions[grant] = id
+		memo.mu.Unlock()
+	}
+	return id, nil
 }
 
 // logoutClaims are the claims of a logout token (§2.4). It never has a

@@ -411,20 +411,11 @@ func TestExchangeCreatesRefreshTokenInItsCommit(t *testing.T) {
 			store := &refreshOutsideExchange{Store: teststore.Open(t, backend)}
 			e := newBenchEnv(t, store)
 			client := e.clients[ES256]
-			codes, verifier := e.pendingCodes(t, client, 1, "openid", "offline_access")
-			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
-				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
-			var tok struct {
-				AccessToken  string `json:"access_token"`
-				RefreshToken string `json:"refresh_token"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" || tok.AccessToken == "" {
-				t.Fatalf("exchange with offline_access: %s (%v)", rec.Body, err)
-			}
+			_, refresh := e.offlineTokens(t, client)
 			if n := store.calls.Load(); n != 0 {
 				t.Errorf("the exchange created its refresh token in a write of its own (%d calls)", n)
 			}
-			rec = e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}), http.StatusOK)
+			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}), http.StatusOK)
 			if !strings.Contains(rec.Body.String(), `"refresh_token":"`) {
 				t.Errorf("refresh with the exchange's refresh token: %s", rec.Body)
 			}

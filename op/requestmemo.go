@@ -18,6 +18,9 @@ type requestMemo struct {
 	mu      sync.Mutex
 	clients map[string]*storage.Client
 	users   map[string]*storage.User
+	// sessions maps grant ids to the session their sid derives from
+	// ("" for none), read before a refresh token's rotation commits.
+	sessions map[string]string
 }
 
 type memoKey struct{}

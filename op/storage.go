@@ -354,7 +354,20 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		}
 		// The access token goes in the rotation's commit: if either fails,
 		// the presented refresh token stays unused and the client can retry.
+		// What the answer reads (the grant's session, for the ID token's
+		// sid, and the signing keys) is read before: a read failing after
+		// the commit (the database lost, a failover) would answer 503 for
+		// a rotation that happened, and the client's retry would present a
+		// used token and revoke its family.
 		at := s.accessToken(ctx, next.ClientID, next.FamilyID, req)
+		if slices.Contains(r.scopes, oidc.ScopeOpenID) {
+			if _, err := s.grantSession(ctx, next.FamilyID); err != nil {
+				return "", "", time.Time{}, err
+			}
+		}
+		if _, err := s.keys.load(ctx, false); err != nil {
+			return "", "", time.Time{}, fault(ctx, err)
+		}
 		err := s.store.RotateRefreshToken(ctx, hashSecret(current), next, at, now)
 		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
 			slog.WarnContext(ctx, "refresh token reused or expired", "family", old.FamilyID)

@@ -134,13 +134,20 @@ var defaultListenerTiming = listenerTiming{quiet: 5 * time.Second, check: 2 * ti
 
 // listenClients keeps a connection listening on clientChannel until ctx
 // ends, reconnecting after failures; the cache is on only while it
-// listens.
+// listens. The wait between attempts doubles while they fail, and starts
+// over once one has listened: a database restarted or failed over long
+// after the last trouble is listened to again within a fraction of a
+// second, not after the longest wait.
 func (s *Store) listenClients(ctx context.Context, t listenerTiming) {
-	backoff := 100 * time.Millisecond
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
 	for {
 		// Whatever ended it, the cache is off until the next connection
 		// works (gatehouse_client_cache_live reports it).
 		s.listenOnce(ctx, t)
+		if s.clients.isLive() {
+			backoff = firstBackoff
+		}
 		s.clients.reset(false)
 		if ctx.Err() != nil {
 			return

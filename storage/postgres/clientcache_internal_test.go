@@ -206,6 +206,35 @@ func TestClientCacheListenerLost(t *testing.T) {
 	}
 }
 
+// TestClientCacheListenerBackoff cuts the listener's connection again and
+// again: each time a new listener is on within a second, as the wait
+// between attempts starts over after one that listened. Had it kept
+// doubling, the fifth would wait 1.6s.
+func TestClientCacheListenerBackoff(t *testing.T) {
+	timing := fastListener
+	timing.maxBackoff = 30 * time.Second
+	a := openCached(t, pgtest.DSN(t), timing)
+	pid := func() uint32 {
+		a.clients.mu.Lock()
+		defer a.clients.mu.Unlock()
+		if !a.clients.live {
+			return 0
+		}
+		return a.clients.listenerPID
+	}
+	for i := range 6 {
+		old := pid()
+		if _, err := a.pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, int64(old)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		waitFor(t, "a new listener", func() bool { p := pid(); return p != 0 && p != old })
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("cut %d: a new listener after %v, want within 1s", i+1, d)
+		}
+	}
+}
+
 // TestClientCacheGenerations checks that a read which began before the
 // cache was emptied is not cached after it, and that nothing is cached
 // while the cache is off.
