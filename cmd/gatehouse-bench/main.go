@@ -30,6 +30,8 @@ func main() {
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "plain" {
 		err = runPlain(os.Args[2:])
+	} else if len(os.Args) > 1 && os.Args[1] == "peers" {
+		err = runPeers(os.Args[2:], os.Stdout)
 	} else {
 		ctx, stop := signalContext()
 		err = runBench(ctx, os.Args[1:], os.Stdout)
