@@ -26,6 +26,7 @@ type peerOptions struct {
 	peers          []string
 	rounds         int
 	round          time.Duration
+	warmup         time.Duration
 	maxRequests    int
 	concurrency    int
 	signins        int
@@ -51,6 +52,7 @@ func parsePeerOptions(args []string, stderr io.Writer) (*peerOptions, error) {
 	fs.StringVar(&peers, "peers", peerZitadel+","+peerOIDCProvider, "the peers to measure beside Gatehouse, comma-separated")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of each phase on each server (the table gives their medians)")
 	fs.DurationVar(&o.round, "round", 6*time.Second, "length of one round of one phase on one server")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load of each phase on each server before its first round (Node's JIT compiles the hot paths, Go's allocator and pools grow)")
 	fs.IntVar(&o.maxRequests, "max-requests", 200_000, "most requests of one round")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "connections of the discovery, JWKS and client_credentials phases")
 	fs.IntVar(&o.signins, "signins", 2000, "most sign-ins of one round")
@@ -64,9 +66,9 @@ func parsePeerOptions(args []string, stderr io.Writer) (*peerOptions, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.rounds < 1 || o.rounds > 20 || o.round < 100*time.Millisecond || o.round > time.Minute || o.maxRequests < 1 ||
+	if o.rounds < 1 || o.rounds > 20 || o.round < 100*time.Millisecond || o.round > time.Minute || o.warmup < 0 || o.warmup > time.Minute || o.maxRequests < 1 ||
 		o.concurrency < 1 || o.concurrency > 1024 || o.signins < 0 || o.signinConc < 1 || o.signinConc > 256 {
-		return nil, errors.New("-rounds [1, 20], -round [100ms, 1m], -max-requests ≥ 1, -concurrency [1, 1024], -signins ≥ 0, -signin-concurrency [1, 256]")
+		return nil, errors.New("-rounds [1, 20], -round [100ms, 1m], -warmup [0, 1m], -max-requests ≥ 1, -concurrency [1, 1024], -signins ≥ 0, -signin-concurrency [1, 256]")
 	}
 	for p := range strings.SplitSeq(peers, ",") {
 		switch p = strings.TrimSpace(p); p {
@@ -400,6 +402,7 @@ func (r *peerRun) measure(ctx context.Context, hc *http.Client, provs []*provide
 		machine:  fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
 		rounds:   o.rounds,
 		round:    o.round,
+		warmup:   o.warmup,
 		conc:     o.concurrency,
 		signConc: o.signinConc,
 		results:  map[peerCell][]*result{},
@@ -426,8 +429,15 @@ func (r *peerRun) measure(ctx context.Context, hc *http.Client, provs []*provide
 		return true
 	}
 	interleave(ctx, o.rounds, phases, provs, func(ph peerPhase, p *provider, round int) {
-		if round == 0 && !ok(ph, p) {
-			return
+		if round == 0 {
+			if !ok(ph, p) {
+				return
+			}
+			if o.warmup > 0 {
+				wb := ph.bounds
+				wb.duration = o.warmup
+				closedLoop(ctx, ph.name, wb, ph.op(p))
+			}
 		}
 		if _, skip := t.na[peerCell{ph.name, p.name}]; skip {
 			return

@@ -24,7 +24,7 @@ type peerInfo struct {
 type peerTable struct {
 	machine        string
 	rounds         int
-	round          time.Duration
+	round, warmup  time.Duration
 	conc, signConc int
 	phases         []string
 	providers      []peerInfo
@@ -109,8 +109,8 @@ func (t *peerTable) print(w io.Writer) {
 	for _, p := range t.providers {
 		names = append(names, p.name+" "+p.version)
 	}
-	fmt.Fprintf(w, "%s. Each phase ran in %d interleaved rounds of %v on each server in turn; the figures are the medians of the rounds. %d connections (sign-ins: %d browsers, each sign-in in a fresh one).\n\n",
-		strings.Join(names, "; "), t.rounds, t.round, t.conc, t.signConc)
+	fmt.Fprintf(w, "%s. Each phase ran in %d interleaved rounds of %v on each server in turn, after %v of warm-up; the figures are the medians of the rounds. %d connections (sign-ins: %d browsers, each sign-in in a fresh one).\n\n",
+		strings.Join(names, "; "), t.rounds, t.round, t.warmup, t.conc, t.signConc)
 
 	header, sep := "| phase |", "|---|"
 	for i, p := range t.providers {
