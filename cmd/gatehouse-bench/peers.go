@@ -12,11 +12,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login/password"
 )
 
 // peerOptions are the flags of gatehouse-bench peers.
@@ -198,22 +201,31 @@ func submit(ctx context.Context, b *browser, action string, fields url.Values) (
 	return p.location, nil
 }
 
-// startProcess starts argv in dir with env added to this process's
-// environment, its output to logPath, and waits until base+ready answers
-// 200.
-func startProcess(argv []string, dir string, env []string, logPath, base, ready string) (*gatehouse, error) {
+// startPeer starts p's server, argv in dir with env and PORT (a free
+// loopback port) added to this process's environment and its output to
+// logName in the run's directory, and waits until its discovery document
+// answers.
+func (r *peerRun) startPeer(p *provider, argv []string, dir string, env []string, logName string) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	base := "http://127.0.0.1:" + port
+	const ready = "/.well-known/openid-configuration"
+	logPath := filepath.Join(r.dir, logName)
 	log, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
 	cmd.Stdout, cmd.Stderr = log, log
 	proc := &gatehouse{binary: argv[0], base: base, cmd: cmd, log: log}
 	if err := cmd.Start(); err != nil {
 		log.Close()
-		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -225,19 +237,21 @@ func startProcess(argv []string, dir string, env []string, logPath, base, ready 
 		if resp, err := hc.Get(base + ready); err == nil {
 			drain(resp)
 			if resp.StatusCode == http.StatusOK {
-				return proc, nil
+				p.proc, p.site.base = proc, base
+				r.logf("started %s on %s", p.name, base)
+				return nil
 			}
 		}
 		select {
 		case <-exited:
 			proc.cmd = nil
 			proc.stop()
-			return nil, fmt.Errorf("%s exited at start; its log is %s", argv[0], logPath)
+			return fmt.Errorf("%s exited at start; its log is %s", argv[0], logPath)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	proc.stop()
-	return nil, fmt.Errorf("%s did not answer %s within 30s; its log is %s", argv[0], ready, logPath)
+	return fmt.Errorf("%s did not answer %s within 30s; its log is %s", argv[0], ready, logPath)
 }
 
 // peerRun is the state of one run of gatehouse-bench peers.
@@ -250,22 +264,25 @@ type peerRun struct {
 // runPeers measures Gatehouse and its peers side by side and prints the
 // table to w.
 func runPeers(args []string, w io.Writer) error {
-	ctx, stop := signalContext()
-	defer stop()
 	o, err := parsePeerOptions(args, os.Stderr)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "gatehouse-bench-peers-")
-	if err != nil {
+	ctx, stop := signalContext()
+	defer stop()
+	r := &peerRun{o: o, logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "peers: "+format+"\n", a...) }}
+	if r.dir, err = os.MkdirTemp("", "gatehouse-bench-peers-"); err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintf(w, "keeping %s\n", dir)
+	if !o.keep {
+		defer os.RemoveAll(r.dir)
 	} else {
-		defer os.RemoveAll(dir)
+		fmt.Fprintf(w, "keeping %s\n", r.dir)
 	}
-	r := &peerRun{o: o, dir: dir, logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "peers: "+format+"\n", a...) }}
+
+	// Gatehouse's sign-ins hash a password each, the peers' do not: the
+	// hash's time on this machine says what bounds them.
+	tHash := hashTime(password.OWASP, 5)
 
 	// Build and install first, so that no server waits idle meanwhile.
 	starters := []func(context.Context) (*provider, error){r.startGatehouse}
@@ -318,6 +335,11 @@ func runPeers(args []string, w io.Writer) error {
 		return ctx.Err()
 	}
 	t.notes = append(t.notes, skipped...)
+	if signIn := t.rate(peerCell{signInPhase, provs[0].name}); signIn > 0 {
+		most := float64(runtime.NumCPU()) / tHash.Seconds()
+		t.notes = append(t.notes, fmt.Sprintf("Gatehouse's sign-ins are bound by argon2id: one hash took %s ms on one core at the start of this run, so %d CPUs sign in at most %.0f times a second; the median above is %.2f of that.",
+			ms(tHash), runtime.NumCPU(), most, signIn/most))
+	}
 	t.print(w)
 	return nil
 }
@@ -391,7 +413,7 @@ func (r *peerRun) measure(ctx context.Context, hc *http.Client, provs []*provide
 	}
 	if o.signins > 0 {
 		phases = append(phases, peerPhase{
-			name:   "sign-in: authorize, login, code exchange",
+			name:   signInPhase,
 			bounds: bounds{duration: o.round, maxRequests: o.signins, concurrency: o.signinConc},
 			op: func(p *provider) op {
 				return func(ctx context.Context, w int) error { return p.signIn(ctx, transports[w%len(transports)]) }
@@ -455,6 +477,9 @@ func (r *peerRun) measure(ctx context.Context, hc *http.Client, provs []*provide
 	}
 	return t
 }
+
+// signInPhase is the name of the phase of whole sign-ins.
+const signInPhase = "sign-in: authorize, login, code exchange"
 
 // peerPhase is a phase measured on every provider.
 type peerPhase struct {

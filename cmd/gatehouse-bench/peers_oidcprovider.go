@@ -85,33 +85,20 @@ func installed(packageJSON string) string {
 // startOIDCProvider starts node on the bench's configuration of
 // oidc-provider, in one process (no cluster), listening on loopback.
 func (r *peerRun) startOIDCProvider(node, script, version string) (*provider, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	base := "http://127.0.0.1:" + port
-	cc := client{ID: "cc", Secret: rand.Text()}
-	web := client{ID: "web", Secret: rand.Text()}
-	r.logf("starting oidc-provider on %s", base)
-	proc, err := startProcess([]string{node, script}, filepath.Dir(script),
-		[]string{"PORT=" + port, "REDIRECT_URI=" + redirectURI, "CC_SECRET=" + cc.Secret, "WEB_SECRET=" + web.Secret},
-		filepath.Join(r.dir, "oidc-provider.log"), base, "/.well-known/openid-configuration")
-	if err != nil {
-		return nil, err
-	}
 	p := &provider{
-		name:    "oidc-provider",
-		version: version,
-		stores:  "in memory (its development adapter: an LRU of about 2000 entries, older grants, codes and tokens dropped; lost on restart)",
-		signs:   "development login: any account id, no password check; session cookie; RS256 2048-bit ID token",
-		proc:    proc,
-		site:    &site{base: base, rp: web},
-		cc:      cc,
+		name: "oidc-provider", version: version,
+		stores: "in memory (its development adapter: an LRU of about 2000 entries, older grants, codes and tokens dropped; lost on restart)",
+		signs:  "development login: any account id, no password check; session cookie; RS256 2048-bit ID token",
+		site:   &site{rp: client{ID: "web", Secret: rand.Text()}},
+		cc:     client{ID: "cc", Secret: rand.Text()},
 	}
-	baseURL, err := url.Parse(base)
+	env := []string{"REDIRECT_URI=" + redirectURI, "CC_SECRET=" + p.cc.Secret, "WEB_SECRET=" + p.site.rp.Secret}
+	if err := r.startPeer(p, []string{node, script}, filepath.Dir(script), env, "oidc-provider.log"); err != nil {
+		return nil, err
+	}
+	baseURL, err := url.Parse(p.site.base)
 	if err != nil {
-		proc.stop()
+		p.proc.stop()
 		return nil, err
 	}
 	// The development login page posts to its own URL.

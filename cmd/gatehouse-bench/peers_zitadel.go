@@ -59,31 +59,20 @@ func (r *peerRun) prepareZitadel(ctx context.Context) (func(context.Context) (*p
 // startZitadel starts the example server as it ships: its clients, users
 // and keys are built in, and it keeps everything in memory.
 func (r *peerRun) startZitadel(bin, version string) (*provider, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	base := "http://127.0.0.1:" + port
-	r.logf("starting the zitadel example on %s", base)
-	// The example listens on every interface of the port it is given (it
-	// has no option for an address); the bench sends to loopback only.
-	proc, err := startProcess([]string{bin}, r.dir, []string{"PORT=" + port, "REDIRECT_URI=" + redirectURI},
-		filepath.Join(r.dir, "zitadel-example.log"), base, "/.well-known/openid-configuration")
-	if err != nil {
-		return nil, err
-	}
 	p := &provider{
-		name:    "zitadel example",
-		version: version,
-		stores:  "in memory (Go maps, never pruned while it runs; lost on restart)",
-		signs:   "plain-text password compare, no session cookie, RS256 2048-bit ID token",
-		proc:    proc,
+		name: "zitadel example", version: version,
+		stores: "in memory (Go maps, never pruned while it runs; lost on restart)",
+		signs:  "plain-text password compare, no session cookie, RS256 2048-bit ID token",
 		// The example's built-in clients: "web" (code flow,
 		// client_secret_basic) and the service user "sid1"
 		// (client_credentials, opaque access tokens).
-		site: &site{base: base, rp: client{ID: "web", Secret: "secret"}},
+		site: &site{rp: client{ID: "web", Secret: "secret"}},
 		cc:   client{ID: "sid1", Secret: "verysecret"},
+	}
+	// The example listens on every interface of the port it is given (it
+	// has no option for an address); the bench sends to loopback only.
+	if err := r.startPeer(p, []string{bin}, r.dir, []string{"REDIRECT_URI=" + redirectURI}, "zitadel-example.log"); err != nil {
+		return nil, err
 	}
 	// Its built-in user; the issuer's host names the user.
 	const user, pass = "test-user@localhost", "verysecure"
@@ -95,7 +84,7 @@ func (r *peerRun) startZitadel(bin, version string) (*provider, error) {
 			return "", fmt.Errorf("no auth request id on the example's login page (%.200q)", pg.body)
 		}
 		fields := url.Values{"id": {html.UnescapeString(m[1])}, "username": {user}, "password": {pass}}
-		return submit(ctx, b, base+"/login/username", fields)
+		return submit(ctx, b, p.site.base+"/login/username", fields)
 	}
 	return p, nil
 }
