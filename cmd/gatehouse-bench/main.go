@@ -16,6 +16,7 @@
 // Every phase is bounded in time and in requests. Usage:
 //
 //	gatehouse-bench [-gatehouse bin/gatehouse] [-database sqlite|postgres://…] [flags]
+//	gatehouse-bench peers [flags]   # beside zitadel/oidc's example server and oidc-provider
 package main
 
 import (

@@ -315,14 +315,24 @@ func runPeers(args []string, w io.Writer) error {
 		}
 	}()
 	hc := &http.Client{Transport: newTransport(o.concurrency, nil), Timeout: 30 * time.Second}
-	for _, start := range starters {
+	for i, start := range starters {
 		p, err := start(ctx)
-		if err != nil {
-			return err
+		if err == nil {
+			provs = append(provs, p)
+			err = p.endpoints(ctx, hc)
 		}
-		provs = append(provs, p)
-		if err := p.endpoints(ctx, hc); err != nil {
-			return err
+		switch {
+		case err == nil:
+		case i == 0 || ctx.Err() != nil:
+			return err // Gatehouse, or interrupted
+		default:
+			// A peer that does not start is left out of the table.
+			r.logf("not measured: %v", err)
+			skipped = append(skipped, fmt.Sprintf("not measured: %v", err))
+			if p != nil {
+				provs = provs[:len(provs)-1]
+				p.proc.stop()
+			}
 		}
 	}
 	time.Sleep(time.Second)
