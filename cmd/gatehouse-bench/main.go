@@ -16,6 +16,7 @@
 // Every phase is bounded in time and in requests. Usage:
 //
 //	gatehouse-bench [-gatehouse bin/gatehouse] [-database sqlite|postgres://…] [flags]
+//	gatehouse-bench peers [flags]   # beside zitadel/oidc's example server and oidc-provider
 package main
 
 import (
@@ -30,6 +31,8 @@ func main() {
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "plain" {
 		err = runPlain(os.Args[2:])
+	} else if len(os.Args) > 1 && os.Args[1] == "peers" {
+		err = runPeers(os.Args[2:], os.Stdout)
 	} else {
 		ctx, stop := signalContext()
 		err = runBench(ctx, os.Args[1:], os.Stdout)
