@@ -6,7 +6,7 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run demo cluster test test-short lint migrate clean bench bench-postgres
+.PHONY: help build run demo cluster test test-short lint migrate clean bench bench-postgres bench-peers
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -83,6 +83,14 @@ bench-postgres: build ## The same on a fresh database of PostgreSQL (BENCH_POSTG
 	CGO_ENABLED=0 go build -o $(BENCH_BINARY) ./cmd/gatehouse-bench
 	./$(BENCH_BINARY) -gatehouse $(BINARY) -database '$(BENCH_POSTGRES_URL)' -out bin/bench-postgres.json \
 		$$(test -f bin/bench-sqlite.json && echo -baseline bin/bench-sqlite.json)
+
+# bench-peers: builds zitadel/oidc's example server (the version go.mod
+# requires) and installs oidc-provider with npm under bin/peers/ (kept between
+# runs), then measures both beside a fresh SQLite Gatehouse in interleaved
+# rounds. Needs node and npm; .ci/run does not use it.
+bench-peers: build ## Gatehouse beside zitadel/oidc's example server and oidc-provider: req/s, p99 and RSS in interleaved rounds
+	CGO_ENABLED=0 go build -o $(BENCH_BINARY) ./cmd/gatehouse-bench
+	./$(BENCH_BINARY) peers -gatehouse $(BINARY)
 
 migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHOUSE_DATABASE_URL)
 	./$(BINARY) migrate

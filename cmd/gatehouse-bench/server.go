@@ -71,6 +71,7 @@ func startGatehouse(ctx context.Context, binary, dir, database string, extra []s
 		"GATEHOUSE_ADMIN_ADDRESS="+adminAddr,
 		"GATEHOUSE_DATABASE_URL="+dbURL,
 		"GATEHOUSE_SECRETS_KEY_FILE="+filepath.Join(dir, "secret.key"),
+		"GATEHOUSE_MAIL_OUTBOX_DIR="+filepath.Join(dir, "mail"), // not the current directory's data/mail
 	)
 	g.env = append(g.env, extra...)
 	if g.log, err = os.Create(filepath.Join(dir, "gatehouse.log")); err != nil {
