@@ -1,0 +1,362 @@
+package login
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// keysView lists u's keys for the security page, with the register
+// button; nil while keys are off.
+func (h *Handler) keysView(r *http.Request, u *storage.User) (*webauthnView, error) {
+	if h.WebAuthn == nil {
+		return nil, nil
+	}
+	keys, err := h.Store.WebAuthnCredentials(r.Context(), u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load webauthn credentials: %w", err)
+	}
+	v := &webauthnView{
+		Mode:  ceremonyRegister,
+		Begin: "/account/security/webauthn/register/begin", Finish: "/account/security/webauthn/register/finish",
+		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+	}
+	for _, k := range keys {
+		kv := keyView{
+			ID: base64.RawURLEncoding.EncodeToString(k.ID), Name: k.Name,
+			Created: i18n.FormatTime(langOf(r.Context()), k.CreatedAt),
+			Synced:  k.BackupEligible, Flagged: k.CloneWarning,
+		}
+		if !k.LastUsedAt.IsZero() {
+			kv.LastUsed = i18n.FormatTime(langOf(r.Context()), k.LastUsedAt)
+		}
+		v.Keys = append(v.Keys, kv)
+	}
+	return v, nil
+}
+
+// removePage is the confirmation page of removing key id.
+func (h *Handler) removePage(r *http.Request, id string) *page {
+	return &page{
+		Title:     "Remove a security key",
+		CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		Action:    "/account/security/webauthn/remove-confirm",
+		Hidden:    map[string]string{"id": id},
+		ShowForm:  true,
+		CancelURL: "/account/security",
+	}
+}
+
+// removeKey starts removing a key. Like disabling any factor it needs
+// proof of a factor: a code of the authenticator app or email when the
+// user has one, else (keys are the only factor) a check with one of the
+// user's keys, which may be the key being removed.
+func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
+	r, ip := h.withIP(r)
+	sess, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	if h.stepUp(w, r, sess, "/account/security") {
+		return nil
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("id")
+	key, err := h.ownKey(ctx, u, id)
+	if err != nil || key == nil {
+		return err
+	}
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return err
+	}
+	p := h.removePage(r, id)
+	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
+		return err
+	} else if !until.IsZero() {
+		p.Error, p.ShowForm = h.blockedMessage(ctx, until), false
+		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
+		return nil
+	}
+	status := http.StatusOK
+	switch {
+	case r.PostForm.Get("method") == factorRecovery:
+		// The key may be lost: one of the recovery codes confirms too.
+		p.Message, p.Recovery = "Enter one of your recovery codes. Each code works once.", true
+		p.Hidden["method"] = factorRecovery
+	case hasTOTP:
+		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code your authenticator app shows now, then click Apply.", key.Name)
+		p.Hidden["method"] = factorTOTP
+	case hasEmail:
+		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code we emailed you, then click Apply.", key.Name)
+		p.Hidden["method"] = factorEmail
+		p.ResendAction = "/account/security/webauthn/remove-resend"
+		res, err := h.sendCode(ctx, u, purposeRemoveKey, sess.ID, r.URL.Path == "/account/security/webauthn/remove-resend", ip)
+		if err != nil {
+			return err
+		}
+		p.Info, p.Error, status = res.info, res.alert, res.status()
+	default:
+		left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
+		if err != nil {
+			return fmt.Errorf("count recovery codes: %w", err)
+		}
+		h.render(w, r, http.StatusOK, "webauthn.html", &page{
+			Title:     "Remove a security key",
+			Message:   i18n.Tf(langOf(ctx), "To remove %q, confirm with one of your security keys or passkeys.", key.Name),
+			CancelURL: "/account/security",
+			WebAuthn: &webauthnView{
+				Mode: ceremonyRemove, Begin: "/account/security/webauthn/remove/begin",
+				Finish: "/account/security/webauthn/remove/finish", CSRF: p.CSRF, KeyID: id,
+				Recovery: left > 0,
+			},
+		})
+		return nil
+	}
+	h.render(w, r, status, "code.html", p)
+	return nil
+}
+
+// purposeRemoveKey is the purpose of emailed codes that remove a key.
+const purposeRemoveKey = "remove-webauthn"
+
+// ownKey returns u's key with the base64url id; a not-found page error
+// when u has none.
+func (h *Handler) ownKey(ctx context.Context, u *storage.User, id string) (*storage.WebAuthnCredential, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(raw) == 0 {
+		return nil, userError(http.StatusNotFound, "Not found", "There is no such security key.")
+	}
+	key, err := h.Store.WebAuthnCredentialByID(ctx, raw)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && key.UserID != u.ID) {
+		return nil, userError(http.StatusNotFound, "Not found", "There is no such security key.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load webauthn credential: %w", err)
+	}
+	return key, nil
+}
+
+// removeKeyConfirm checks the code and removes the key.
+func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error {
+	r, ip := h.withIP(r)
+	sess, u, err := h.accountForm(r)
+	if err != nil {
+		return err
+	}
+	if h.stepUp(w, r, sess, "/account/security") {
+		return nil
+	}
+	ctx := r.Context()
+	id := r.PostForm.Get("id")
+	key, err := h.ownKey(ctx, u, id)
+	if err != nil {
+		return err
+	}
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return err
+	}
+	factor := factorTOTP
+	if !hasTOTP {
+		factor = factorEmail
+	}
+	switch {
+	case r.PostForm.Get("method") == factorRecovery:
+		factor = factorRecovery
+	case !hasTOTP && !hasEmail:
+		// Keys are the only factor: the key check confirms instead.
+		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+		return nil
+	}
+	p := h.removePage(r, id)
+	p.Hidden["method"] = factor
+	if factor == factorRecovery {
+		p.Message, p.Recovery = "Enter one of your recovery codes. Each code works once.", true
+	}
+	res, err := h.checkCode(ctx, u, factor, purposeRemoveKey, sess.ID, r.PostForm.Get("code"), true, ip)
+	if err != nil {
+		return err
+	}
+	if !res.ok {
+		p.Error = res.message
+		status := http.StatusForbidden // refused to a signed-in user, as in security.go
+		if res.blocked {
+			status, p.ShowForm = http.StatusTooManyRequests, false
+		} else if factor == factorEmail {
+			p.ResendAction = "/account/security/webauthn/remove-resend"
+		}
+		h.render(w, r, status, "code.html", p)
+		return nil
+	}
+	return h.deleteKey(w, r, u, key)
+}
+
+// deleteKey removes key, records it and tells the user.
+func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.User, key *storage.WebAuthnCredential) error {
+	ctx := r.Context()
+	if err := h.Store.DeleteWebAuthnCredential(ctx, u.ID, key.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("delete webauthn credential: %w", err)
+	}
+	// Recovery codes stand in for a factor: with the last one they go.
+	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	if err != nil {
+		return err
+	}
+	if keys, err := h.hasKeys(ctx, u.ID); err != nil {
+		return err
+	} else if !hasTOTP && !hasEmail && !keys {
+		if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
+			return fmt.Errorf("drop recovery codes: %w", err)
+		}
+	}
+	h.event(ctx, "factor.disabled", u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, key.Name))
+	h.notify(ctx, u, "Two-factor authentication changed",
+		i18n.Tf(langOf(ctx), "The security key or passkey %q was removed from your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", key.Name))
+	if w != nil {
+		http.Redirect(w, r, "/account/security?done=webauthn-off", http.StatusSeeOther)
+	}
+	return nil
+}
+
+// beginRemoveCheck starts the key check that confirms removing a key when
+// keys are the user's only factor.
+func (h *Handler) beginRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	req, err := h.readJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	sess, u, err := h.signedInJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
+		return status, reply, nil
+	}
+	key, err := h.ownKey(r.Context(), u, req.Key)
+	if err != nil {
+		return 0, nil, err
+	}
+	return h.beginAccountCheck(r.Context(), ip, sess, u, &ceremony{Kind: ceremonyRemove, KeyID: key.ID})
+}
+
+// finishRemoveCheck checks the key and removes the key named at begin.
+func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyRemove)
+	if chk == nil {
+		return status, reply, err
+	}
+	if status, reply := h.stepUpJSON(chk.sess, "/account/security"); reply != nil {
+		return status, reply, nil
+	}
+	if key := chk.ku.key(chk.c.KeyID); key != nil {
+		if err := h.deleteKey(nil, r, chk.ku.u, key); err != nil {
+			return 0, nil, err
+		}
+	}
+	return http.StatusOK, &jsonReply{Redirect: "/account/security?done=webauthn-off"}, nil
+}
+
+// beginAccountCheck starts a check with one of the signed-in user's keys
+// that confirms the account change c describes (its kind, and what it
+// changes), under the attempt limits of every code.
+func (h *Handler) beginAccountCheck(ctx context.Context, ip netip.Addr, sess *storage.Session, u *storage.User, c *ceremony) (int, *jsonReply, error) {
+	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
+		return http.StatusTooManyRequests, reply, err
+	}
+	ku, err := h.keyUserOf(ctx, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	if reply := usableKeys(ku); reply != nil {
+		return http.StatusUnauthorized, reply, nil
+	}
+	assertion, sd, err := h.WebAuthn.BeginLogin(ku, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return 0, nil, fmt.Errorf("begin webauthn check: %w", err)
+	}
+	c.Binding, c.UserID, c.Session = sess.ID, u.ID, *sd
+	key, err := h.putCeremony(ctx, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
+}
+
+// accountCheck is a passed key check of an account change.
+type accountCheck struct {
+	sess *storage.Session
+	ku   *keyUser  // the user and their keys
+	c    *ceremony // as begun
+}
+
+// finishAccountCheck checks the assertion of an account change of kind.
+// It returns the passed check, or nil and the answer to give: a failure
+// counts like a wrong code.
+func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string) (*accountCheck, int, *jsonReply, error) {
+	req, err := h.readJSON(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	sess, u, err := h.signedInJSON(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	ctx := r.Context()
+	// The attempt is counted before the assertion is checked, as a code's
+	// is (tryCode); one whose ceremony could not be read is given back.
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if attempt == nil {
+		return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
+	}
+	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
+		res := attempt.Failed()
+		h.event(ctx, "code.failed", u.ID, "", factorWebAuthn+": "+reason)
+		if !res.BlockedUntil.IsZero() {
+			return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
+		}
+		return nil, http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
+	}
+	c, err := h.takeCeremony(ctx, req.Ceremony, kind, sess.ID)
+	if err != nil {
+		return nil, 0, nil, errors.Join(err, attempt.Cancel(context.WithoutCancel(ctx)))
+	}
+	if c == nil || c.UserID != u.ID {
+		return fail("no such challenge (expired or used)")
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
+	if err != nil {
+		return fail("bad assertion: " + describeWebAuthnError(err))
+	}
+	ku, err := h.keyUserOf(ctx, u)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
+	if err != nil {
+		return fail(describeWebAuthnError(err))
+	}
+	if ok, err := h.recordUse(ctx, ku, cred, ""); err != nil {
+		return nil, 0, nil, err
+	} else if !ok {
+		return nil, http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
+	}
+	if err := attempt.Succeeded(ctx); err != nil {
+		return nil, 0, nil, err
+	}
+	return &accountCheck{sess: sess, ku: ku, c: c}, 0, nil, nil
+}

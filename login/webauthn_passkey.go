@@ -1,0 +1,143 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// passkeyRequest loads the auth request of a passkey step (no user yet)
+// and checks its CSRF token.
+func (h *Handler) passkeyRequest(w http.ResponseWriter, r *http.Request, req *jsonRequest) (*storage.AuthRequest, error) {
+	ar, flow, err := h.loadRequest(w, r, req.AuthRequestID)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkCSRFHeader(r, "login", flow); err != nil {
+		return nil, err
+	}
+	return ar, nil
+}
+
+// beginPasskey starts a passwordless sign-in with a discoverable
+// credential; the user must be verified (PIN, biometrics).
+func (h *Handler) beginPasskey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	req, err := h.readJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	ar, err := h.passkeyRequest(w, r, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if reply, err := h.keyBlocked(r.Context(), ip, ""); reply != nil || err != nil {
+		return http.StatusTooManyRequests, reply, err
+	}
+	assertion, sd, err := h.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return 0, nil, fmt.Errorf("begin passkey login: %w", err)
+	}
+	key, err := h.putCeremony(r.Context(), &ceremony{Kind: ceremonyPasskey, Binding: ar.ID, Session: *sd})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
+}
+
+// finishPasskey checks a passkey's assertion and completes the sign-in. A
+// verified passkey is two factors in one (possession and the PIN or
+// biometrics that unlocked it), so it counts as MFA.
+func (h *Handler) finishPasskey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	ctx := r.Context()
+	req, err := h.readJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	ar, err := h.passkeyRequest(w, r, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if reply, err := h.keyBlocked(ctx, ip, ""); reply != nil || err != nil {
+		return http.StatusTooManyRequests, reply, err
+	}
+	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonyPasskey, ar.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if c == nil {
+		return h.keyFailed(ctx, ar, nil, ip, "no such challenge (expired or used)")
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
+	if err != nil {
+		return h.keyFailed(ctx, ar, nil, ip, "bad assertion: "+describeWebAuthnError(err))
+	}
+	var ku *keyUser
+	var lookupErr error
+	find := func(rawID, userHandle []byte) (webauthn.User, error) {
+		u, err := h.Store.UserByWebAuthnHandle(ctx, userHandle)
+		if err != nil {
+			lookupErr = err
+			return nil, err
+		}
+		ku, err = h.keyUserOf(ctx, u)
+		if err != nil {
+			lookupErr = err
+			return nil, err
+		}
+		return ku, nil
+	}
+	_, cred, err := h.WebAuthn.ValidatePasskeyLogin(find, c.Session, parsed)
+	if lookupErr != nil && !errors.Is(lookupErr, storage.ErrNotFound) {
+		return 0, nil, lookupErr
+	}
+	var u *storage.User
+	if ku != nil {
+		u = ku.u
+	}
+	if err != nil {
+		return h.keyFailed(ctx, ar, u, ip, describeWebAuthnError(err))
+	}
+	if u.Disabled || !u.EmailVerified {
+		return h.keyFailed(ctx, ar, u, ip, "account disabled or not confirmed")
+	}
+	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
+		return http.StatusTooManyRequests, reply, err
+	}
+	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
+		return 0, nil, err
+	} else if !ok {
+		h.event(ctx, "signin.failed", u.ID, ar.ClientID, "passkey: refused key")
+		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
+	}
+	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
+		return 0, nil, err
+	}
+	sess, err := h.startSession(w, r, u, []string{keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"})
+	if err != nil {
+		return 0, nil, fmt.Errorf("start session: %w", err)
+	}
+	h.event(ctx, "signin.succeeded", u.ID, ar.ClientID, "passkey")
+	if err := h.markDone(r, ar, sess); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Redirect: h.Callback(ctx, ar.ID)}, nil
+}
+
+// passkeyView is the "Sign in with a passkey" button of the sign-in page,
+// or nil while keys are off.
+func (h *Handler) passkeyView(authRequestID, flow string) *webauthnView {
+	if h.WebAuthn == nil {
+		return nil
+	}
+	return &webauthnView{
+		Mode: ceremonyPasskey, Begin: "/login/passkey/begin", Finish: "/login/passkey/finish",
+		CSRF: h.csrfToken("login", flow), AuthRequestID: authRequestID,
+	}
+}

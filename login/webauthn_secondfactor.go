@@ -1,0 +1,191 @@
+package login
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// keyStepURL is the page of the key step of auth request id.
+func keyStepURL(id string) string { return "/login/webauthn?authRequestID=" + url.QueryEscape(id) }
+
+// showKeyStep is the second-factor page with the security-key button.
+func (h *Handler) showKeyStep(w http.ResponseWriter, r *http.Request) error {
+	r, _ = h.withIP(r)
+	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
+	if err != nil || u == nil {
+		if err == nil {
+			return h.toPassword(w, r, ar)
+		}
+		return err
+	}
+	ok, err := h.hasKeys(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		http.Redirect(w, r, "/login/otp?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+		return nil
+	}
+	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	v := &webauthnView{
+		Mode: ceremonySecond, Begin: "/login/webauthn/begin", Finish: "/login/webauthn/finish",
+		CSRF: h.csrfToken("login", flow), AuthRequestID: ar.ID,
+	}
+	if hasTOTP || hasEmail {
+		v.CodeURL = "/login/otp?authRequestID=" + url.QueryEscape(ar.ID)
+	}
+	if !keyRequired(ar) {
+		// A lost key: a recovery code stands in, under the same limits.
+		v.RecoveryURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
+	}
+	h.render(w, r, http.StatusOK, "webauthn.html", &page{
+		Title:         "Two-factor authentication",
+		Message:       "Use your security key or passkey to finish signing in.",
+		AuthRequestID: ar.ID,
+		CancelURL:     "/login?authRequestID=" + url.QueryEscape(ar.ID),
+		WebAuthn:      v,
+	})
+	return nil
+}
+
+// keyStepView is the link from the code page to the key step, or nil
+// when the pending user has no key.
+func (h *Handler) keyStepView(ctx context.Context, ar *storage.AuthRequest) *webauthnView {
+	if ar.UserID == "" {
+		return nil
+	}
+	ok, err := h.hasKeys(ctx, ar.UserID)
+	if err != nil || !ok {
+		return nil
+	}
+	return &webauthnView{StepURL: keyStepURL(ar.ID)}
+}
+
+// pendingJSON loads the pending sign-in of a JSON step and checks its
+// CSRF token.
+func (h *Handler) pendingJSON(w http.ResponseWriter, r *http.Request, req *jsonRequest) (*storage.AuthRequest, *storage.User, error) {
+	ar, flow, u, err := h.pendingUser(w, r, req.AuthRequestID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := h.checkCSRFHeader(r, "login", flow); err != nil {
+		return nil, nil, err
+	}
+	if u == nil {
+		return nil, nil, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	return ar, u, nil
+}
+
+// beginKeyStep starts the second-factor ceremony with the user's keys.
+func (h *Handler) beginKeyStep(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	req, err := h.readJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	ar, u, err := h.pendingJSON(w, r, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if reply, err := h.keyBlocked(r.Context(), ip, u.ID); reply != nil || err != nil {
+		return http.StatusTooManyRequests, reply, err
+	}
+	ku, err := h.keyUserOf(r.Context(), u)
+	if err != nil {
+		return 0, nil, err
+	}
+	if reply := usableKeys(ku); reply != nil {
+		return http.StatusUnauthorized, reply, nil
+	}
+	assertion, sd, err := h.WebAuthn.BeginLogin(ku, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return 0, nil, fmt.Errorf("begin webauthn login: %w", err)
+	}
+	key, err := h.putCeremony(r.Context(), &ceremony{Kind: ceremonySecond, Binding: ar.ID, UserID: u.ID, Session: *sd})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
+}
+
+// finishKeyStep checks the assertion of the second factor and completes
+// the sign-in.
+func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	ctx := r.Context()
+	req, err := h.readJSON(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	ar, u, err := h.pendingJSON(w, r, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	// The attempt is counted before the assertion is checked, as a code's
+	// is (tryCode).
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if attempt == nil {
+		return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
+	}
+	checked := false // whether the assertion was verified, for the error paths
+	defer func() {
+		if !checked {
+			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
+				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
+			}
+		}
+	}()
+	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonySecond, ar.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	checked = true // from here on, every outcome is reported to attempt
+	if c == nil || c.UserID != u.ID {
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "no such challenge (expired or used)")
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
+	if err != nil {
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "bad assertion: "+describeWebAuthnError(err))
+	}
+	ku, err := h.keyUserOf(ctx, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
+	if err != nil {
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, describeWebAuthnError(err))
+	}
+	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
+		return 0, nil, err
+	} else if !ok {
+		h.event(ctx, "signin.failed", u.ID, ar.ClientID, factorWebAuthn+": refused key")
+		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
+	}
+	if err := attempt.Succeeded(ctx); err != nil {
+		return 0, nil, err
+	}
+	amr := []string{"pwd", keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}
+	sess, err := h.startSession(w, r, u, amr)
+	if err != nil {
+		return 0, nil, fmt.Errorf("start session: %w", err)
+	}
+	h.event(ctx, "signin.succeeded", u.ID, ar.ClientID, factorWebAuthn)
+	if err := h.markDone(r, ar, sess); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Redirect: h.Callback(ctx, ar.ID)}, nil
+}
