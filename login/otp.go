@@ -14,36 +14,16 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// mfaRequired reports whether ar demands a second factor whatever the
-// user's settings: the client was registered with --require-mfa or asks
-// acr_values for it.
-func (h *Handler) mfaRequired(r *http.Request, ar *storage.AuthRequest) (bool, error) {
-	if secondFactorDemanded(ar) {
-		return true, nil
-	}
-	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
-	if err != nil {
-		return false, fmt.Errorf("load client: %w", err)
-	}
-	return c.RequireMFA, nil
-}
-
-// afterPassword decides the step after a correct password: done, the code
-// page, or enrolment of a first factor.
+// afterPassword takes the step that nextStep names after a correct
+// password: done, the code page, the key step, enrolment of a first
+// factor, or a refusal.
 func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User) error {
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	s, err := h.signInState(r.Context(), onPassword, ar, u, "")
 	if err != nil {
 		return err
 	}
-	required, err := h.mfaRequired(r, ar)
-	if err != nil {
-		return err
-	}
-	hasKey, err := h.hasKeys(r.Context(), u.ID)
-	if err != nil {
-		return err
-	}
-	if !hasTOTP && !hasEmail && !hasKey && !required {
+	n := nextStep(s)
+	if n.Step == stepDone {
 		sess, err := h.startSession(w, r, u, []string{"pwd"})
 		if err != nil {
 			return fmt.Errorf("start session: %w", err)
@@ -54,23 +34,13 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, u.ID); err != nil {
 		return fmt.Errorf("record password step: %w", err)
 	}
-	next := "/login/otp"
-	switch {
-	case keyRequired(ar) && !hasKey:
-		// Never a silent downgrade: without a key this request cannot be met.
+	switch n.Step {
+	case stepNeedKey:
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "no security key for a phishing-resistant request")
-		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
-	case !emailAccepted(ar) && !hasTOTP && !hasKey && hasEmail:
-		// Nor to email: enrolling an app here would skip the factor the user has.
+	case stepNeedApp:
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, "only email codes for a request that refuses them")
-		return userError(http.StatusForbidden, "Authenticator app required", msgAppRequired)
-	case keyRequired(ar), !hasTOTP && !hasEmail && hasKey:
-		next = "/login/webauthn" // keys only: straight to the key step
-	case !hasTOTP && !hasEmail:
-		next = "/login/enroll"
 	}
-	http.Redirect(w, r, next+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return nil
+	return h.goTo(w, r, ar, n)
 }
 
 // pendingUser loads the auth request of a code step and the user who
@@ -95,62 +65,6 @@ func (h *Handler) pendingUser(w http.ResponseWriter, r *http.Request, id string)
 		return ar, flow, nil, nil
 	}
 	return ar, flow, u, nil
-}
-
-// postedStep reads the form of a sign-in step after the password and
-// checks its CSRF token. It returns the request (remembering its client
-// IP), the auth request, the flow cookie and the user who passed the
-// password step — nil when the browser must start again from the password.
-func (h *Handler) postedStep(w http.ResponseWriter, r *http.Request) (*http.Request, netip.Addr, *storage.AuthRequest, string, *storage.User, error) {
-	if err := r.ParseForm(); err != nil {
-		return r, netip.Addr{}, nil, "", nil, err
-	}
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
-	if err != nil {
-		return r, ip, nil, "", nil, err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
-		return r, ip, nil, "", nil, err
-	}
-	if keyRequired(ar) {
-		return r, ip, nil, "", nil, userError(http.StatusForbidden, "Security key required", msgKeyRequired)
-	}
-	return r, ip, ar, flow, u, nil
-}
-
-// shownStep is postedStep for the GET of a step: it loads the auth
-// request named by the query and the user who passed the password step
-// (nil: start again from the password), refusing code steps where the
-// client accepts only a security key.
-func (h *Handler) shownStep(w http.ResponseWriter, r *http.Request) (*http.Request, netip.Addr, *storage.AuthRequest, string, *storage.User, error) {
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
-	if err != nil {
-		return r, ip, nil, "", nil, err
-	}
-	if u != nil && keyRequired(ar) {
-		return r, ip, nil, "", nil, userError(http.StatusForbidden, "Security key required", msgKeyRequired)
-	}
-	return r, ip, ar, flow, u, nil
-}
-
-func (h *Handler) toPassword(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) error {
-	http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return nil
-}
-
-// chooseFactor picks the factor the code page asks for: the authenticator
-// by default when enrolled, email when asked for or the only one, a
-// recovery code when asked for (callers check that the user has a factor).
-func chooseFactor(asked string, hasTOTP, hasEmail bool) string {
-	if asked == factorRecovery {
-		return factorRecovery
-	}
-	if asked == factorEmail && hasEmail || !hasTOTP {
-		return factorEmail
-	}
-	return factorTOTP
 }
 
 // codePage is the code page of the sign-in for factor.
@@ -200,41 +114,20 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 // showCode shows the code page; for email it sends a code as the page
 // opens, unless one is still live.
 func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.shownStep(w, r)
+	sr, err := h.shownStep(w, r)
 	if err != nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
-	if err != nil {
+	p, n, err := h.codeStep(w, sr, onShowCode, sr.r.URL.Query().Get("method"))
+	if p == nil {
 		return err
 	}
-	hasEmail = hasEmail && emailAccepted(ar) // acr.go
-	factor := chooseFactor(r.URL.Query().Get("method"), hasTOTP, hasEmail)
-	if !hasTOTP && !hasEmail {
-		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil {
-			return err
-		} else if !ok {
-			return h.toPassword(w, r, ar)
-		} else if factor != factorRecovery {
-			// Keys only: straight to the key step, or a recovery code.
-			http.Redirect(w, r, keyStepURL(ar.ID), http.StatusSeeOther)
-			return nil
-		}
-	}
-	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
-	p.WebAuthn = h.keyStepView(r.Context(), ar)
-	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
+	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
 	}
 	status := http.StatusOK
-	if factor == factorEmail {
+	if n.Factor == factorEmail {
 		if _, err := h.Store.LatestCode(r.Context(), u.ID, purposeSignIn, ar.ID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 			res, err := h.sendCode(r.Context(), u, purposeSignIn, ar.ID, false, ip)
 			if err != nil {
@@ -251,43 +144,65 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// codeStep asks nextStep about the code step of sr at on (the GET or POST
+// of the page) with the factor the browser asks for. When the step is the
+// code page it returns that page, for the factor nextStep chose; otherwise
+// it answered the browser (a redirect or a refusal) and the page is nil.
+func (h *Handler) codeStep(w http.ResponseWriter, sr *stepRequest, on event, method string) (*page, next, error) {
+	n, s, err := h.ask(sr, on, method)
+	if err != nil {
+		return nil, n, err
+	}
+	if n.Step != stepCode && n.Step != stepRecovery {
+		return nil, n, h.goTo(w, sr.r, sr.ar, n)
+	}
+	p := h.codePage(sr.ar, sr.flow, n.Factor, s.Factors.TOTP, s.Factors.Email && s.Policy.EmailAccepted)
+	p.WebAuthn = keyStepView(sr.ar, s.Factors.Keys)
+	return p, n, nil
+}
+
+// codeBlocked shows p (code.html) with the block message, 429, when the
+// code limiter blocks ip or the user; it reports whether it did.
+func (h *Handler) codeBlocked(w http.ResponseWriter, r *http.Request, ip netip.Addr, userID string, p *page) (bool, error) {
+	until, err := h.OTPLimiter.Blocked(r.Context(), ip, userID)
+	if err != nil || until.IsZero() {
+		return false, err
+	}
+	p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
+	h.render(w, r, http.StatusTooManyRequests, "code.html", p)
+	return true, nil
+}
+
+// outcome is what the check came to, for nextStep.
+func (c codeCheck) outcome() outcome {
+	switch {
+	case c.blocked:
+		return blocked
+	case !c.ok:
+		return failed
+	}
+	return passed
+}
+
 // submitCode checks the code of the sign-in's second step.
 func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
+	sr, err := h.postedStep(w, r)
 	if err != nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
-	if err != nil {
+	p, n, err := h.codeStep(w, sr, onPostCode, sr.r.PostForm.Get("method"))
+	if p == nil {
 		return err
 	}
-	hasEmail = hasEmail && emailAccepted(ar) // acr.go
-	factor := chooseFactor(r.PostForm.Get("method"), hasTOTP, hasEmail)
-	if (factor == factorTOTP && !hasTOTP) || (factor == factorEmail && !hasEmail) {
-		return h.toPassword(w, r, ar)
-	}
-	if factor == factorRecovery && !hasTOTP && !hasEmail {
-		// Recovery codes stand in for keys only when there are keys.
-		ok, err := h.hasKeys(r.Context(), u.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return h.toPassword(w, r, ar)
-		}
-	}
-	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
-	p.WebAuthn = h.keyStepView(r.Context(), ar)
+	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, n.Factor
 	res, err := h.tryCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip, h.stillPending(ar.ID, u.ID))
 	if err != nil {
 		return err
 	}
-	switch {
-	case res.blocked:
-		// The pending sign-in ends: the user starts again from the password.
+	switch nextStep(signIn{On: onPostCode, Outcome: res.outcome(), User: true}).Step {
+	case stepPassword:
+		// Blocked: the pending sign-in ends, the user starts again from
+		// the password.
 		if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
 			return fmt.Errorf("end pending sign-in: %w", err)
 		}
@@ -295,7 +210,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL, p.Message = res.message, false, "", "", ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 		return nil
-	case !res.ok:
+	case stepCode, stepRecovery:
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor)
 		p.Error = res.message
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
@@ -338,24 +253,21 @@ func (h *Handler) stillPending(id, userID string) func(context.Context) (bool, e
 
 // resendCode emails a new sign-in code; the old one stops working.
 func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
+	sr, err := h.postedStep(w, r)
 	if err != nil {
 		return err
 	}
-	if u == nil || !u.EmailOTP || !emailAccepted(ar) {
-		return h.toPassword(w, r, ar)
-	}
-	hasTOTP, _, err := h.factors(r.Context(), u)
+	n, s, err := h.ask(sr, onResendCode, "")
 	if err != nil {
 		return err
 	}
-	p := h.codePage(ar, flow, factorEmail, hasTOTP, true)
-	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
+	if n.Step != stepCode {
+		return h.goTo(w, sr.r, sr.ar, n)
+	}
+	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	p := h.codePage(ar, sr.flow, factorEmail, s.Factors.TOTP, true)
+	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
 	}
 	res, err := h.sendCode(r.Context(), u, purposeSignIn, ar.ID, true, ip)
 	if err != nil {
@@ -392,38 +304,37 @@ func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page
 	return p
 }
 
+// enrollStep asks nextStep about the enrolment step of sr at on with the
+// factor the browser asks for. When the step is the enrolment it returns
+// its page, for the factor nextStep chose; otherwise it answered the
+// browser and the page is nil.
+func (h *Handler) enrollStep(w http.ResponseWriter, sr *stepRequest, on event, method string) (*page, next, error) {
+	n, _, err := h.ask(sr, on, method)
+	if err != nil {
+		return nil, n, err
+	}
+	if n.Step != stepEnroll {
+		return nil, n, h.goTo(w, sr.r, sr.ar, n)
+	}
+	return h.enrollPage(sr.ar, sr.flow, n.Factor), n, nil
+}
+
 // showEnroll starts enrolling a first factor within a sign-in.
 func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.shownStep(w, r)
+	sr, err := h.shownStep(w, r)
 	if err != nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+	p, n, err := h.enrollStep(w, sr, onShowEnroll, sr.r.URL.Query().Get("method"))
+	if p == nil {
 		return err
 	}
-	factor := factorTOTP
-	if r.URL.Query().Get("method") == factorEmail && emailAccepted(ar) {
-		factor = factorEmail
-	}
-	p := h.enrollPage(ar, flow, factor)
-	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
+	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
 	}
-	if factor == factorEmail {
-		res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, false, ip)
-		if err != nil {
-			return err
-		}
-		p.Info, p.Error = res.info, res.alert
-		h.render(w, r, res.status(), "code.html", p)
-		return nil
+	if n.Factor == factorEmail {
+		return h.sendEnrollCode(w, r, ip, ar, u, p, false)
 	}
 	if err := h.newTOTP(r, u, p); err != nil {
 		return err
@@ -432,45 +343,56 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// submitEnroll confirms the first factor and finishes the sign-in.
-func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
+// sendEnrollCode emails (again, with resend) the code that turns on email
+// codes within the sign-in ar, and shows p with what came of it.
+func (h *Handler) sendEnrollCode(w http.ResponseWriter, r *http.Request, ip netip.Addr, ar *storage.AuthRequest, u *storage.User, p *page, resend bool) error {
+	res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, resend, ip)
 	if err != nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+	p.Info, p.Error = res.info, res.alert
+	h.render(w, r, res.status(), "code.html", p)
+	return nil
+}
+
+// submitEnroll confirms the first factor and finishes the sign-in.
+func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
+	sr, err := h.postedStep(w, r)
+	if err != nil {
 		return err
 	}
-	factor := factorTOTP
-	purpose := ""
-	if r.PostForm.Get("method") == factorEmail && emailAccepted(ar) {
-		factor, purpose = factorEmail, purposeEnableEmail
+	p, n, err := h.enrollStep(w, sr, onPostEnroll, sr.r.PostForm.Get("method"))
+	if p == nil {
+		return err
 	}
-	p := h.enrollPage(ar, flow, factor)
+	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, n.Factor
+	purpose := ""
+	if factor == factorEmail {
+		purpose = purposeEnableEmail
+	}
 	res, err := h.checkCode(r.Context(), u, factor, purpose, ar.ID, r.PostForm.Get("code"), false, ip)
 	if err != nil {
 		return err
 	}
-	if !res.ok {
-		p.Error = res.message
-		status := http.StatusUnauthorized
-		if res.blocked {
-			status, p.ShowForm, p.ResendAction = http.StatusTooManyRequests, false, ""
-			if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
-				return fmt.Errorf("end pending sign-in: %w", err)
-			}
+	switch nextStep(signIn{On: onPostEnroll, Outcome: res.outcome(), User: true}).Step {
+	case stepPassword:
+		// Blocked: the pending sign-in ends.
+		if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
+			return fmt.Errorf("end pending sign-in: %w", err)
 		}
-		if factor == factorTOTP && !res.blocked {
+		p.Error, p.ShowForm, p.ResendAction = res.message, false, ""
+		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
+		return nil
+	case stepEnroll:
+		p.Error = res.message
+		if factor == factorTOTP {
 			if err := h.pendingTOTP(r, u, p); err != nil {
 				return err
 			}
-			h.render(w, r, status, "enroll.html", p)
+			h.render(w, r, http.StatusUnauthorized, "enroll.html", p)
 			return nil
 		}
-		h.render(w, r, status, "code.html", p)
+		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
 	}
 	if factor == factorEmail {
@@ -499,42 +421,15 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 
 // resendEnroll emails a new enrolment code within a sign-in.
 func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
+	sr, err := h.postedStep(w, r)
 	if err != nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+	p, _, err := h.enrollStep(w, sr, onResendEnroll, factorEmail)
+	if p == nil {
 		return err
 	}
-	p := h.enrollPage(ar, flow, factorEmail)
-	res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, true, ip)
-	if err != nil {
-		return err
-	}
-	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, res.status(), "code.html", p)
-	return nil
-}
-
-// hasFactorAlready sends a user who already has a second factor to the
-// code page: enrolment during a sign-in is only for users with none, or the
-// password alone could add a factor and pass.
-func (h *Handler) hasFactorAlready(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User) (bool, error) {
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
-	if err != nil {
-		return false, err
-	}
-	if !hasTOTP && !hasEmail {
-		// A key counts as a factor: its owner signs in with it.
-		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil || !ok {
-			return false, err
-		}
-	}
-	http.Redirect(w, r, "/login/otp?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return true, nil
+	return h.sendEnrollCode(w, sr.r, sr.ip, sr.ar, sr.u, p, true)
 }
 
 // newTOTP creates a fresh enrolment secret for u and puts its QR code,

@@ -139,7 +139,7 @@ func (h *Handler) keyOutcome(ctx context.Context, res lockout.Result, ar *storag
 	if res.BlockedUntil.IsZero() {
 		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
-	if ar.UserID != "" {
+	if nextStep(signIn{On: onPostKey, Outcome: blocked, User: ar.UserID != ""}).Step == stepPassword {
 		// The pending sign-in ends: the user starts again from the password.
 		if err := h.Store.SetAuthRequestUser(ctx, ar.ID, ""); err != nil {
 			return 0, nil, fmt.Errorf("end pending sign-in: %w", err)

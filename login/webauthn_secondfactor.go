@@ -17,38 +17,30 @@ func keyStepURL(id string) string { return "/login/webauthn?authRequestID=" + ur
 
 // showKeyStep is the second-factor page with the security-key button.
 func (h *Handler) showKeyStep(w http.ResponseWriter, r *http.Request) error {
-	r, _ = h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
-	if err != nil || u == nil {
-		if err == nil {
-			return h.toPassword(w, r, ar)
-		}
-		return err
-	}
-	ok, err := h.hasKeys(r.Context(), u.ID)
+	sr, err := h.shownStep(w, r)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		http.Redirect(w, r, "/login/otp?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-		return nil
-	}
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	n, s, err := h.ask(sr, onShowKey, "")
 	if err != nil {
 		return err
 	}
+	if n.Step != stepKey {
+		return h.goTo(w, sr.r, sr.ar, n)
+	}
+	ar := sr.ar
 	v := &webauthnView{
 		Mode: ceremonySecond, Begin: "/login/webauthn/begin", Finish: "/login/webauthn/finish",
-		CSRF: h.csrfToken("login", flow), AuthRequestID: ar.ID,
+		CSRF: h.csrfToken("login", sr.flow), AuthRequestID: ar.ID,
 	}
-	if hasTOTP || hasEmail {
+	if s.Factors.TOTP || s.Factors.Email {
 		v.CodeURL = "/login/otp?authRequestID=" + url.QueryEscape(ar.ID)
 	}
-	if !keyRequired(ar) {
+	if !s.Policy.KeyRequired {
 		// A lost key: a recovery code stands in, under the same limits.
 		v.RecoveryURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
 	}
-	h.render(w, r, http.StatusOK, "webauthn.html", &page{
+	h.render(w, sr.r, http.StatusOK, "webauthn.html", &page{
 		Title:         "Two-factor authentication",
 		Message:       "Use your security key or passkey to finish signing in.",
 		AuthRequestID: ar.ID,
@@ -58,14 +50,10 @@ func (h *Handler) showKeyStep(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// keyStepView is the link from the code page to the key step, or nil
-// when the pending user has no key.
-func (h *Handler) keyStepView(ctx context.Context, ar *storage.AuthRequest) *webauthnView {
-	if ar.UserID == "" {
-		return nil
-	}
-	ok, err := h.hasKeys(ctx, ar.UserID)
-	if err != nil || !ok {
+// keyStepView is the link from the code page of ar to the key step, or
+// nil when the pending user has no key.
+func keyStepView(ar *storage.AuthRequest, hasKeys bool) *webauthnView {
+	if ar.UserID == "" || !hasKeys {
 		return nil
 	}
 	return &webauthnView{StepURL: keyStepURL(ar.ID)}
