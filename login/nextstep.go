@@ -320,41 +320,64 @@ func (h *Handler) mfaRequired(ctx context.Context, ar *storage.AuthRequest) (boo
 	return c.RequireMFA, nil
 }
 
-// stepRequest is a request to a sign-in step after the password.
+// stepRequest is a request to a sign-in step after the password, with
+// what nextStep answered about it.
 type stepRequest struct {
 	r    *http.Request // with its client IP remembered (withIP)
 	ip   netip.Addr
 	ar   *storage.AuthRequest
 	flow string        // the flow cookie
-	u    *storage.User // who passed the password step; nil: the password again
+	u    *storage.User // who passed the password step
+	s    signIn        // what nextStep decided from
+	n    next          // its answer: the step of the handler
 }
 
-// postedStep reads the form of a sign-in step after the password and
-// checks its CSRF token.
-func (h *Handler) postedStep(w http.ResponseWriter, r *http.Request) (*stepRequest, error) {
-	if err := r.ParseForm(); err != nil {
-		return nil, err
-	}
+// openStep loads the request r to the step of the sign-in that on names,
+// the auth request named by the form (a POST, whose CSRF token it checks)
+// or the query (a GET), and asks nextStep. When the answer is that step it
+// returns the request; otherwise it answered the browser itself (a
+// redirect to the step nextStep named, or a refusal) and returns nil.
+func (h *Handler) openStep(w http.ResponseWriter, r *http.Request, on event) (*stepRequest, error) {
 	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
+	id := r.URL.Query().Get("authRequestID")
+	method := r.URL.Query().Get("method")
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			return nil, err
+		}
+		id, method = r.PostForm.Get("authRequestID"), r.PostForm.Get("method")
+	}
+	ar, flow, u, err := h.pendingUser(w, r, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
-		return nil, err
+	if r.Method == http.MethodPost {
+		if err := h.checkCSRF(r, "login", flow); err != nil {
+			return nil, err
+		}
 	}
-	return &stepRequest{r: r, ip: ip, ar: ar, flow: flow, u: u}, nil
-}
-
-// shownStep is postedStep for the GET of a step: the auth request named
-// by the query.
-func (h *Handler) shownStep(w http.ResponseWriter, r *http.Request) (*stepRequest, error) {
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
+	s, err := h.signInState(r.Context(), on, ar, u, method)
 	if err != nil {
 		return nil, err
 	}
-	return &stepRequest{r: r, ip: ip, ar: ar, flow: flow, u: u}, nil
+	n := nextStep(s)
+	if !n.at(on) {
+		return nil, h.goTo(w, r, ar, n)
+	}
+	return &stepRequest{r: r, ip: ip, ar: ar, flow: flow, u: u, s: s, n: n}, nil
+}
+
+// at reports whether n is the step whose handler on is.
+func (n next) at(on event) bool {
+	switch on {
+	case onShowCode, onPostCode, onResendCode:
+		return n.Step == stepCode || n.Step == stepRecovery
+	case onShowEnroll, onPostEnroll, onResendEnroll:
+		return n.Step == stepEnroll
+	case onShowKey, onPostKey:
+		return n.Step == stepKey
+	}
+	return false
 }
 
 // signInState loads what nextStep decides a step after the password from:
@@ -380,13 +403,20 @@ func (h *Handler) signInState(ctx context.Context, on event, ar *storage.AuthReq
 	return s, nil
 }
 
-// ask loads the state of the step request sr at on and asks nextStep.
-func (h *Handler) ask(sr *stepRequest, on event, method string) (next, signIn, error) {
-	s, err := h.signInState(sr.r.Context(), on, sr.ar, sr.u, method)
-	if err != nil {
-		return next{}, s, err
+// checked asks nextStep where the check of sr's step with outcome o leads.
+func (sr *stepRequest) checked(o outcome) step {
+	s := sr.s
+	s.Outcome = o
+	return nextStep(s).Step
+}
+
+// endPending ends the pending sign-in of ar after a block: the user starts
+// again from the password.
+func (h *Handler) endPending(ctx context.Context, ar *storage.AuthRequest) error {
+	if err := h.Store.SetAuthRequestUser(ctx, ar.ID, ""); err != nil {
+		return fmt.Errorf("end pending sign-in: %w", err)
 	}
-	return nextStep(s), s, nil
+	return nil
 }
 
 // Refusals of a step that the request's policy rules out.

@@ -114,20 +114,17 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 // showCode shows the code page; for email it sends a code as the page
 // opens, unless one is still live.
 func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.shownStep(w, r)
-	if err != nil {
-		return err
-	}
-	p, n, err := h.codeStep(w, sr, onShowCode, sr.r.URL.Query().Get("method"))
-	if p == nil {
+	sr, err := h.openStep(w, r, onShowCode)
+	if sr == nil {
 		return err
 	}
 	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	p := h.codeStepPage(sr)
 	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
 	}
 	status := http.StatusOK
-	if n.Factor == factorEmail {
+	if sr.n.Factor == factorEmail {
 		if _, err := h.Store.LatestCode(r.Context(), u.ID, purposeSignIn, ar.ID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 			res, err := h.sendCode(r.Context(), u, purposeSignIn, ar.ID, false, ip)
 			if err != nil {
@@ -144,21 +141,12 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// codeStep asks nextStep about the code step of sr at on (the GET or POST
-// of the page) with the factor the browser asks for. When the step is the
-// code page it returns that page, for the factor nextStep chose; otherwise
-// it answered the browser (a redirect or a refusal) and the page is nil.
-func (h *Handler) codeStep(w http.ResponseWriter, sr *stepRequest, on event, method string) (*page, next, error) {
-	n, s, err := h.ask(sr, on, method)
-	if err != nil {
-		return nil, n, err
-	}
-	if n.Step != stepCode && n.Step != stepRecovery {
-		return nil, n, h.goTo(w, sr.r, sr.ar, n)
-	}
-	p := h.codePage(sr.ar, sr.flow, n.Factor, s.Factors.TOTP, s.Factors.Email && s.Policy.EmailAccepted)
-	p.WebAuthn = keyStepView(sr.ar, s.Factors.Keys)
-	return p, n, nil
+// codeStepPage is the code page of sr, for the factor nextStep chose.
+func (h *Handler) codeStepPage(sr *stepRequest) *page {
+	f := sr.s.Factors
+	p := h.codePage(sr.ar, sr.flow, sr.n.Factor, f.TOTP, f.Email && sr.s.Policy.EmailAccepted)
+	p.WebAuthn = keyStepView(sr.ar, f.Keys)
+	return p
 }
 
 // codeBlocked shows p (code.html) with the block message, 429, when the
@@ -186,25 +174,21 @@ func (c codeCheck) outcome() outcome {
 
 // submitCode checks the code of the sign-in's second step.
 func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onPostCode)
+	if sr == nil {
 		return err
 	}
-	p, n, err := h.codeStep(w, sr, onPostCode, sr.r.PostForm.Get("method"))
-	if p == nil {
-		return err
-	}
-	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, n.Factor
+	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, sr.n.Factor
+	p := h.codeStepPage(sr)
 	res, err := h.tryCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip, h.stillPending(ar.ID, u.ID))
 	if err != nil {
 		return err
 	}
-	switch nextStep(signIn{On: onPostCode, Outcome: res.outcome(), User: true}).Step {
+	switch sr.checked(res.outcome()) {
 	case stepPassword:
-		// Blocked: the pending sign-in ends, the user starts again from
-		// the password.
-		if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
-			return fmt.Errorf("end pending sign-in: %w", err)
+		// Blocked: the pending sign-in ends.
+		if err := h.endPending(r.Context(), ar); err != nil {
+			return err
 		}
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor+": blocked")
 		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL, p.Message = res.message, false, "", "", ""
@@ -253,19 +237,12 @@ func (h *Handler) stillPending(id, userID string) func(context.Context) (bool, e
 
 // resendCode emails a new sign-in code; the old one stops working.
 func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onResendCode)
+	if sr == nil {
 		return err
-	}
-	n, s, err := h.ask(sr, onResendCode, "")
-	if err != nil {
-		return err
-	}
-	if n.Step != stepCode {
-		return h.goTo(w, sr.r, sr.ar, n)
 	}
 	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
-	p := h.codePage(ar, sr.flow, factorEmail, s.Factors.TOTP, true)
+	p := h.codePage(ar, sr.flow, factorEmail, sr.s.Factors.TOTP, true)
 	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
 	}
@@ -304,37 +281,19 @@ func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page
 	return p
 }
 
-// enrollStep asks nextStep about the enrolment step of sr at on with the
-// factor the browser asks for. When the step is the enrolment it returns
-// its page, for the factor nextStep chose; otherwise it answered the
-// browser and the page is nil.
-func (h *Handler) enrollStep(w http.ResponseWriter, sr *stepRequest, on event, method string) (*page, next, error) {
-	n, _, err := h.ask(sr, on, method)
-	if err != nil {
-		return nil, n, err
-	}
-	if n.Step != stepEnroll {
-		return nil, n, h.goTo(w, sr.r, sr.ar, n)
-	}
-	return h.enrollPage(sr.ar, sr.flow, n.Factor), n, nil
-}
-
 // showEnroll starts enrolling a first factor within a sign-in.
 func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.shownStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onShowEnroll)
+	if sr == nil {
 		return err
 	}
-	p, n, err := h.enrollStep(w, sr, onShowEnroll, sr.r.URL.Query().Get("method"))
-	if p == nil {
-		return err
-	}
-	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	r, ip, u := sr.r, sr.ip, sr.u
+	p := h.enrollPage(sr.ar, sr.flow, sr.n.Factor)
 	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
 	}
-	if n.Factor == factorEmail {
-		return h.sendEnrollCode(w, r, ip, ar, u, p, false)
+	if sr.n.Factor == factorEmail {
+		return h.sendEnrollCode(w, sr, p, false)
 	}
 	if err := h.newTOTP(r, u, p); err != nil {
 		return err
@@ -344,28 +303,25 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 }
 
 // sendEnrollCode emails (again, with resend) the code that turns on email
-// codes within the sign-in ar, and shows p with what came of it.
-func (h *Handler) sendEnrollCode(w http.ResponseWriter, r *http.Request, ip netip.Addr, ar *storage.AuthRequest, u *storage.User, p *page, resend bool) error {
-	res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, resend, ip)
+// codes within the sign-in of sr, and shows p with what came of it.
+func (h *Handler) sendEnrollCode(w http.ResponseWriter, sr *stepRequest, p *page, resend bool) error {
+	res, err := h.sendCode(sr.r.Context(), sr.u, purposeEnableEmail, sr.ar.ID, resend, sr.ip)
 	if err != nil {
 		return err
 	}
 	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, res.status(), "code.html", p)
+	h.render(w, sr.r, res.status(), "code.html", p)
 	return nil
 }
 
 // submitEnroll confirms the first factor and finishes the sign-in.
 func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onPostEnroll)
+	if sr == nil {
 		return err
 	}
-	p, n, err := h.enrollStep(w, sr, onPostEnroll, sr.r.PostForm.Get("method"))
-	if p == nil {
-		return err
-	}
-	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, n.Factor
+	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, sr.n.Factor
+	p := h.enrollPage(ar, sr.flow, factor)
 	purpose := ""
 	if factor == factorEmail {
 		purpose = purposeEnableEmail
@@ -374,11 +330,11 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch nextStep(signIn{On: onPostEnroll, Outcome: res.outcome(), User: true}).Step {
+	switch sr.checked(res.outcome()) {
 	case stepPassword:
 		// Blocked: the pending sign-in ends.
-		if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
-			return fmt.Errorf("end pending sign-in: %w", err)
+		if err := h.endPending(r.Context(), ar); err != nil {
+			return err
 		}
 		p.Error, p.ShowForm, p.ResendAction = res.message, false, ""
 		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
@@ -421,15 +377,11 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 
 // resendEnroll emails a new enrolment code within a sign-in.
 func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onResendEnroll)
+	if sr == nil {
 		return err
 	}
-	p, _, err := h.enrollStep(w, sr, onResendEnroll, factorEmail)
-	if p == nil {
-		return err
-	}
-	return h.sendEnrollCode(w, sr.r, sr.ip, sr.ar, sr.u, p, true)
+	return h.sendEnrollCode(w, sr, h.enrollPage(sr.ar, sr.flow, sr.n.Factor), true)
 }
 
 // newTOTP creates a fresh enrolment secret for u and puts its QR code,

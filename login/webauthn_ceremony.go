@@ -140,9 +140,8 @@ func (h *Handler) keyOutcome(ctx context.Context, res lockout.Result, ar *storag
 		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
 	if nextStep(signIn{On: onPostKey, Outcome: blocked, User: ar.UserID != ""}).Step == stepPassword {
-		// The pending sign-in ends: the user starts again from the password.
-		if err := h.Store.SetAuthRequestUser(ctx, ar.ID, ""); err != nil {
-			return 0, nil, fmt.Errorf("end pending sign-in: %w", err)
+		if err := h.endPending(ctx, ar); err != nil {
+			return 0, nil, err
 		}
 	}
 	h.event(ctx, "code.blocked", uid, "", "client IP "+ip.String()+" or account blocked until "+res.BlockedUntil.UTC().Format(time.RFC3339))

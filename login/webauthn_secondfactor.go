@@ -17,26 +17,19 @@ func keyStepURL(id string) string { return "/login/webauthn?authRequestID=" + ur
 
 // showKeyStep is the second-factor page with the security-key button.
 func (h *Handler) showKeyStep(w http.ResponseWriter, r *http.Request) error {
-	sr, err := h.shownStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onShowKey)
+	if sr == nil {
 		return err
-	}
-	n, s, err := h.ask(sr, onShowKey, "")
-	if err != nil {
-		return err
-	}
-	if n.Step != stepKey {
-		return h.goTo(w, sr.r, sr.ar, n)
 	}
 	ar := sr.ar
 	v := &webauthnView{
 		Mode: ceremonySecond, Begin: "/login/webauthn/begin", Finish: "/login/webauthn/finish",
 		CSRF: h.csrfToken("login", sr.flow), AuthRequestID: ar.ID,
 	}
-	if s.Factors.TOTP || s.Factors.Email {
+	if sr.s.Factors.TOTP || sr.s.Factors.Email {
 		v.CodeURL = "/login/otp?authRequestID=" + url.QueryEscape(ar.ID)
 	}
-	if !s.Policy.KeyRequired {
+	if !sr.s.Policy.KeyRequired {
 		// A lost key: a recovery code stands in, under the same limits.
 		v.RecoveryURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
 	}
