@@ -45,14 +45,10 @@ func (h *Handler) showRecover(w http.ResponseWriter, r *http.Request) error {
 // submitRecover emails a reset link if the address has an account, under
 // limits per client IP and per address, and answers the same either way.
 func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
+	r, ip, flow, err := h.selfForm(r, "recover")
+	if err != nil {
 		return err
 	}
-	flow := h.cookieValue(r, flowCookie)
-	if err := h.checkCSRF(r, "recover", flow); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
 	ctx := r.Context()
 	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
 	if err != nil {
@@ -73,27 +69,8 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusBadRequest, "forgot.html", p)
 		return nil
 	}
-	// As for registrations: the IP is not blocked, so a block now is the
-	// address's, and then nothing is sent.
-	addrBlock, err := h.RecoverLimiter.Blocked(ctx, ip, email)
-	if err != nil {
-		return err
-	}
-	if _, err := h.RecoverLimiter.Fail(ctx, ip, email); err != nil {
-		return err
-	}
-	if addrBlock.IsZero() {
-		if err := h.sendReset(ctx, email, id); err != nil {
-			return err
-		}
-	} else {
-		h.Logger.InfoContext(ctx, "recovery email not sent: too many for this address")
-	}
-	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
-		Title:   "Check your email",
-		Info:    h.outboxNote(),
-		Message: i18n.Tf(langOf(ctx), msgRecoverSent, email),
-	}})
+	return h.sendCounted(w, r, h.RecoverLimiter, ip, email, "recovery email not sent: too many for this address", msgRecoverSent,
+		func() error { return h.sendReset(ctx, email, id) })
 }
 
 // sendReset emails a reset link to the account of email, if there is one
@@ -152,14 +129,10 @@ func (h *Handler) showReset(w http.ResponseWriter, r *http.Request) error {
 
 // submitReset consumes the token and sets the new password.
 func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
+	r, _, flow, err := h.selfForm(r, "reset")
+	if err != nil {
 		return err
 	}
-	flow := h.cookieValue(r, flowCookie)
-	if err := h.checkCSRF(r, "reset", flow); err != nil {
-		return err
-	}
-	r, _ = h.withIP(r)
 	ctx := r.Context()
 	token := r.PostForm.Get("token")
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
@@ -181,12 +154,9 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 		return fail(err.Error())
 	}
 
-	t, err := h.useToken(ctx, token, purposeResetPassword)
+	t, err := h.useToken(ctx, token, purposeResetPassword, msgResetUsed)
 	if err != nil {
 		return err
-	}
-	if t == nil {
-		return userError(http.StatusBadRequest, "Link expired", msgResetUsed)
 	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {

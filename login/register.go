@@ -60,17 +60,13 @@ func (h *Handler) showRegister(w http.ResponseWriter, r *http.Request) error {
 // submitRegister creates the account, or warns the owner of an existing
 // one, and answers the same either way.
 func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	if !h.Registration {
 		return h.registrationClosed()
 	}
-	flow := h.cookieValue(r, flowCookie)
-	if err := h.checkCSRF(r, "register", flow); err != nil {
+	r, ip, flow, err := h.selfForm(r, "register")
+	if err != nil {
 		return err
 	}
-	r, ip := h.withIP(r)
 	ctx := r.Context()
 	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
 	if err != nil {
@@ -105,30 +101,11 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	// Every registration counts against the client IP and the address,
-	// whether the address has an account or not. The IP is not blocked
-	// (checked above), so a block now is the address's: then nothing is
-	// sent, and the page still says the same.
-	addrBlock, err := h.RegLimiter.Blocked(ctx, ip, email)
-	if err != nil {
-		return err
-	}
-	if _, err := h.RegLimiter.Fail(ctx, ip, email); err != nil {
-		return err
-	}
-	// Hash first on both paths: they take the same time.
+	// whether the address has an account or not. Hash first on both paths
+	// (sent or not): they take the same time.
 	hash := h.Passwords.Hash(secret)
-	if addrBlock.IsZero() {
-		if err := h.register(ctx, email, name, hash, id); err != nil {
-			return err
-		}
-	} else {
-		h.Logger.InfoContext(ctx, "registration email not sent: too many for this address")
-	}
-	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
-		Title:   "Check your email",
-		Info:    h.outboxNote(),
-		Message: i18n.Tf(langOf(ctx), msgCheckEmail, email),
-	}})
+	return h.sendCounted(w, r, h.RegLimiter, ip, email, "registration email not sent: too many for this address", msgCheckEmail,
+		func() error { return h.register(ctx, email, name, hash, id) })
 }
 
 // validEmail reports whether s, normalised, is a plain email address.
@@ -227,20 +204,14 @@ func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) error {
 
 // submitConfirm consumes the confirmation token and confirms the address.
 func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "confirm", h.cookieValue(r, flowCookie)); err != nil {
-		return err
-	}
-	r, _ = h.withIP(r)
-	ctx := r.Context()
-	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail)
+	r, _, _, err := h.selfForm(r, "confirm")
 	if err != nil {
 		return err
 	}
-	if t == nil {
-		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)
+	ctx := r.Context()
+	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail, msgConfirmLinkUsed)
+	if err != nil {
+		return err
 	}
 	if err := h.Store.SetEmailVerified(ctx, t.UserID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)

@@ -17,9 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -102,20 +105,66 @@ func (h *Handler) issueToken(ctx context.Context, userID, purpose, data string, 
 	return value, nil
 }
 
-// useToken consumes the token value of purpose; nil when it is unknown,
-// used or expired.
-func (h *Handler) useToken(ctx context.Context, value, purpose string) (*storage.ActionToken, error) {
+// useToken consumes the token value of purpose; one that is unknown, used
+// or expired is a page error ("Link expired") that says expired.
+func (h *Handler) useToken(ctx context.Context, value, purpose, expired string) (*storage.ActionToken, error) {
+	gone := userError(http.StatusBadRequest, "Link expired", expired)
 	if !validToken(value) {
-		return nil, nil
+		return nil, gone
 	}
 	t, err := h.Store.UseActionToken(ctx, tokenHash(value), purpose, h.Now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, gone
 	}
 	if err != nil {
 		return nil, fmt.Errorf("use %s token: %w", purpose, err)
 	}
 	return t, nil
+}
+
+// selfForm reads the form of a self-service page: it checks the CSRF
+// token of purpose against the browser's flow cookie and remembers the
+// client IP. It returns the request to go on with, the IP and the flow
+// cookie.
+func (h *Handler) selfForm(r *http.Request, purpose string) (*http.Request, netip.Addr, string, error) {
+	if err := r.ParseForm(); err != nil {
+		return r, netip.Addr{}, "", err
+	}
+	flow := h.cookieValue(r, flowCookie)
+	if err := h.checkCSRF(r, purpose, flow); err != nil {
+		return r, netip.Addr{}, "", err
+	}
+	r, ip := h.withIP(r)
+	return r, ip, flow, nil
+}
+
+// sendCounted counts a request that emails address (a registration, a
+// password recovery) against lim for the client IP and the address, and
+// sends the email with send unless the address is blocked: the IP is not
+// (the caller checked), so a block is the address's, and then nothing is
+// sent and skipped is logged. Either way the page says the same: check
+// your email, with message.
+func (h *Handler) sendCounted(w http.ResponseWriter, r *http.Request, lim *lockout.Limiter, ip netip.Addr, address, skipped, message string, send func() error) error {
+	ctx := r.Context()
+	addrBlock, err := lim.Blocked(ctx, ip, address)
+	if err != nil {
+		return err
+	}
+	if _, err := lim.Fail(ctx, ip, address); err != nil {
+		return err
+	}
+	if addrBlock.IsZero() {
+		if err := send(); err != nil {
+			return err
+		}
+	} else {
+		h.Logger.InfoContext(ctx, skipped)
+	}
+	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
+		Title:   "Check your email",
+		Info:    h.outboxNote(),
+		Message: i18n.Tf(langOf(ctx), message, address),
+	}})
 }
 
 // link returns the absolute URL of path with the token.

@@ -366,24 +366,19 @@ func (h *Handler) checkPassword(w http.ResponseWriter, r *http.Request, ip netip
 // beginReauthKey starts the key check of a re-authentication whose
 // password passed.
 func (h *Handler) beginReauthKey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	req, err := h.readJSON(r)
-	if err != nil {
-		return 0, nil, err
+	st, status, reply, err := h.accountJSON(r, "")
+	if st == nil {
+		return status, reply, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	ctx := r.Context()
-	pw, err := h.peekReauthPassword(ctx, req.Key, sess, u)
+	ctx, sess, u := st.r.Context(), st.sess, st.u
+	pw, err := h.peekReauthPassword(ctx, st.req.Key, sess, u)
 	if err != nil {
 		return 0, nil, err
 	}
 	if pw == nil {
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyExpired, Redirect: reauthURL("/account")}, nil
 	}
-	return h.beginAccountCheck(ctx, ip, sess, u, &ceremony{Kind: ceremonyReauth, Next: pw.Next})
+	return h.beginAccountCheck(ctx, st, &ceremony{Kind: ceremonyReauth, Next: pw.Next})
 }
 
 // peekReauthPassword returns the passed password of a re-authentication
@@ -431,17 +426,16 @@ func readBody(r *http.Request) (*jsonRequest, error) {
 // finishReauthKey checks the key and, with the passed password, records
 // the re-authentication.
 func (h *Handler) finishReauthKey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
 	// finishAccountCheck reads the body; keep it for the password key.
 	body, err := readBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyReauth)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyReauth)
 	if chk == nil {
 		return status, reply, err
 	}
-	ctx := r.Context()
+	ctx := chk.r.Context()
 	u := chk.ku.u
 	pw, err := h.takeCeremony(ctx, body.Key, ceremonyReauthPassword, chk.sess.ID)
 	if err != nil {
@@ -514,20 +508,14 @@ func (h *Handler) showRevertEmail(w http.ResponseWriter, r *http.Request) error 
 // ends, tokens are revoked, and pending email changes and password-reset
 // links die.
 func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "revert", h.cookieValue(r, flowCookie)); err != nil {
-		return err
-	}
-	r, _ = h.withIP(r)
-	ctx := r.Context()
-	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail)
+	r, _, _, err := h.selfForm(r, "revert")
 	if err != nil {
 		return err
 	}
-	if t == nil {
-		return userError(http.StatusBadRequest, "Link expired", msgLinkUsed)
+	ctx := r.Context()
+	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail, msgLinkUsed)
+	if err != nil {
+		return err
 	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) {

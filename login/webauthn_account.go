@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -61,14 +59,11 @@ func (h *Handler) removePage(r *http.Request, id string) *page {
 // user has one, else (keys are the only factor) a check with one of the
 // user's keys, which may be the key being removed.
 func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
+	a, err := h.sensitiveForm(w, r, "/account/security")
+	if a == nil {
 		return err
 	}
-	if h.stepUp(w, r, sess, "/account/security") {
-		return nil
-	}
+	r, ip, sess, u := a.r, a.ip, a.sess, a.u
 	ctx := r.Context()
 	id := r.PostForm.Get("id")
 	key, err := h.ownKey(ctx, u, id)
@@ -148,14 +143,11 @@ func (h *Handler) ownKey(ctx context.Context, u *storage.User, id string) (*stor
 
 // removeKeyConfirm checks the code and removes the key.
 func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
+	a, err := h.sensitiveForm(w, r, "/account/security")
+	if a == nil {
 		return err
 	}
-	if h.stepUp(w, r, sess, "/account/security") {
-		return nil
-	}
+	r, ip, sess, u := a.r, a.ip, a.sess, a.u
 	ctx := r.Context()
 	id := r.PostForm.Get("id")
 	key, err := h.ownKey(ctx, u, id)
@@ -231,29 +223,20 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.U
 // beginRemoveCheck starts the key check that confirms removing a key when
 // keys are the user's only factor.
 func (h *Handler) beginRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	req, err := h.readJSON(r)
+	st, status, reply, err := h.accountJSON(r, "/account/security")
+	if st == nil {
+		return status, reply, err
+	}
+	key, err := h.ownKey(st.r.Context(), st.u, st.req.Key)
 	if err != nil {
 		return 0, nil, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
-		return status, reply, nil
-	}
-	key, err := h.ownKey(r.Context(), u, req.Key)
-	if err != nil {
-		return 0, nil, err
-	}
-	return h.beginAccountCheck(r.Context(), ip, sess, u, &ceremony{Kind: ceremonyRemove, KeyID: key.ID})
+	return h.beginAccountCheck(st.r.Context(), st, &ceremony{Kind: ceremonyRemove, KeyID: key.ID})
 }
 
 // finishRemoveCheck checks the key and removes the key named at begin.
 func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyRemove)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyRemove)
 	if chk == nil {
 		return status, reply, err
 	}
@@ -261,7 +244,7 @@ func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int
 		return status, reply, nil
 	}
 	if key := chk.ku.key(chk.c.KeyID); key != nil {
-		if err := h.deleteKey(nil, r, chk.ku.u, key); err != nil {
+		if err := h.deleteKey(nil, chk.r, chk.ku.u, key); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -271,49 +254,27 @@ func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int
 // beginAccountCheck starts a check with one of the signed-in user's keys
 // that confirms the account change c describes (its kind, and what it
 // changes), under the attempt limits of every code.
-func (h *Handler) beginAccountCheck(ctx context.Context, ip netip.Addr, sess *storage.Session, u *storage.User, c *ceremony) (int, *jsonReply, error) {
-	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
-		return http.StatusTooManyRequests, reply, err
-	}
-	ku, err := h.keyUserOf(ctx, u)
-	if err != nil {
-		return 0, nil, err
-	}
-	if reply := usableKeys(ku); reply != nil {
-		return http.StatusUnauthorized, reply, nil
-	}
-	assertion, sd, err := h.WebAuthn.BeginLogin(ku, webauthn.WithUserVerification(protocol.VerificationPreferred))
-	if err != nil {
-		return 0, nil, fmt.Errorf("begin webauthn check: %w", err)
-	}
-	c.Binding, c.UserID, c.Session = sess.ID, u.ID, *sd
-	key, err := h.putCeremony(ctx, c)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
+func (h *Handler) beginAccountCheck(ctx context.Context, st *jsonStep, c *ceremony) (int, *jsonReply, error) {
+	c.Binding = st.sess.ID
+	return h.beginKeyCheck(ctx, st.ip, st.u, c)
 }
 
 // accountCheck is a passed key check of an account change.
 type accountCheck struct {
-	sess *storage.Session
-	ku   *keyUser  // the user and their keys
-	c    *ceremony // as begun
+	*jsonStep           // the request
+	ku        *keyUser  // the user and their keys
+	c         *ceremony // as begun
 }
 
 // finishAccountCheck checks the assertion of an account change of kind.
 // It returns the passed check, or nil and the answer to give: a failure
 // counts like a wrong code.
-func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string) (*accountCheck, int, *jsonReply, error) {
-	req, err := h.readJSON(r)
+func (h *Handler) finishAccountCheck(r *http.Request, kind string) (*accountCheck, int, *jsonReply, error) {
+	st, _, _, err := h.accountJSON(r, "")
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	ctx := r.Context()
+	ctx, ip, req, sess, u := st.r.Context(), st.ip, st.req, st.sess, st.u
 	// The attempt is counted before the assertion is checked, as a code's
 	// is (tryCode); one whose ceremony could not be read is given back.
 	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
@@ -358,5 +319,5 @@ func (h *Handler) finishAccountCheck(r *http.Request, ip netip.Addr, kind string
 	if err := attempt.Succeeded(ctx); err != nil {
 		return nil, 0, nil, err
 	}
-	return &accountCheck{sess: sess, ku: ku, c: c}, 0, nil, nil
+	return &accountCheck{jsonStep: st, ku: ku, c: c}, 0, nil, nil
 }

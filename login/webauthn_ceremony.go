@@ -158,6 +158,27 @@ func (h *Handler) keyAttemptFailed(ctx context.Context, a *lockout.Attempt, ar *
 	return h.keyOutcome(ctx, a.Failed(), ar, u, ip, reason)
 }
 
+// beginKeyCheck begins the check of one of u's keys that ceremony c (its
+// kind and binding set) is for, under the attempt limits of every code.
+func (h *Handler) beginKeyCheck(ctx context.Context, ip netip.Addr, u *storage.User, c *ceremony) (int, *jsonReply, error) {
+	if reply, err := h.keyBlocked(ctx, ip, u.ID); reply != nil || err != nil {
+		return http.StatusTooManyRequests, reply, err
+	}
+	ku, err := h.keyUserOf(ctx, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	if reply := usableKeys(ku); reply != nil {
+		return http.StatusUnauthorized, reply, nil
+	}
+	assertion, sd, err := h.WebAuthn.BeginLogin(ku, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return 0, nil, fmt.Errorf("begin webauthn %s check: %w", c.Kind, err)
+	}
+	c.UserID, c.Session = u.ID, *sd
+	return h.ceremonyBegun(ctx, c, assertion.Response)
+}
+
 // keyBlocked answers 429 when ip or the account is blocked.
 func (h *Handler) keyBlocked(ctx context.Context, ip netip.Addr, userID string) (*jsonReply, error) {
 	until, err := h.OTPLimiter.Blocked(ctx, ip, userID)

@@ -1,12 +1,14 @@
 package login
 
 import (
+	"context"
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -89,11 +91,79 @@ func (h *Handler) checkCSRFHeader(r *http.Request, purpose, cookie string) error
 	return nil
 }
 
-// signedInJSON loads the signed-in user of a JSON step and checks its
-// CSRF token.
-func (h *Handler) signedInJSON(r *http.Request) (*storage.Session, *storage.User, error) {
-	if err := h.checkCSRFHeader(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
-		return nil, nil, err
+// jsonStep is a JSON POST of a ceremony: of a sign-in (ar, and u, the
+// user who passed its password step, for the key step) or of a signed-in
+// user (sess and u).
+type jsonStep struct {
+	r    *http.Request // with its client IP remembered (withIP)
+	ip   netip.Addr
+	req  *jsonRequest
+	ar   *storage.AuthRequest
+	sess *storage.Session
+	u    *storage.User
+}
+
+// signInJSON reads a JSON POST of a sign-in's ceremony: its body, the
+// auth request it names (live, bound to this browser) and its CSRF token.
+// With pending (the key step) the user who passed the password step must
+// be there; without (a passkey) there is none yet.
+func (h *Handler) signInJSON(w http.ResponseWriter, r *http.Request, pending bool) (*jsonStep, error) {
+	r, ip := h.withIP(r)
+	req, err := h.readJSON(r)
+	if err != nil {
+		return nil, err
 	}
-	return h.signedIn(r)
+	st := &jsonStep{r: r, ip: ip, req: req}
+	var flow string
+	if pending {
+		st.ar, flow, st.u, err = h.pendingUser(w, r, req.AuthRequestID)
+	} else {
+		st.ar, flow, err = h.loadRequest(w, r, req.AuthRequestID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkCSRFHeader(r, "login", flow); err != nil {
+		return nil, err
+	}
+	if pending && st.u == nil {
+		return nil, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	return st, nil
+}
+
+// accountJSON reads a JSON POST of a signed-in user's ceremony: its body,
+// its CSRF token and the session's user. With back, the ceremony changes
+// what protects the account: a session that has not authenticated
+// recently gets the answer that sends webauthn.js to re-authenticate and
+// return to back (stepUpJSON), and the step is nil.
+func (h *Handler) accountJSON(r *http.Request, back string) (*jsonStep, int, *jsonReply, error) {
+	r, ip := h.withIP(r)
+	req, err := h.readJSON(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if err := h.checkCSRFHeader(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+		return nil, 0, nil, err
+	}
+	sess, u, err := h.signedIn(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if back != "" {
+		if status, reply := h.stepUpJSON(sess, back); reply != nil {
+			return nil, status, reply, nil
+		}
+	}
+	return &jsonStep{r: r, ip: ip, req: req, sess: sess, u: u}, 0, nil, nil
+}
+
+// ceremonyBegun stores the ceremony c that begins with the options and
+// answers with both: the ceremony's key and the options for the browser.
+func (h *Handler) ceremonyBegun(ctx context.Context, c *ceremony, options any) (int, *jsonReply, error) {
+	key, err := h.putCeremony(ctx, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: options}, nil
 }

@@ -11,59 +11,33 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// passkeyRequest loads the auth request of a passkey step (no user yet)
-// and checks its CSRF token.
-func (h *Handler) passkeyRequest(w http.ResponseWriter, r *http.Request, req *jsonRequest) (*storage.AuthRequest, error) {
-	ar, flow, err := h.loadRequest(w, r, req.AuthRequestID)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.checkCSRFHeader(r, "login", flow); err != nil {
-		return nil, err
-	}
-	return ar, nil
-}
-
 // beginPasskey starts a passwordless sign-in with a discoverable
 // credential; the user must be verified (PIN, biometrics).
 func (h *Handler) beginPasskey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	req, err := h.readJSON(r)
+	st, err := h.signInJSON(w, r, false)
 	if err != nil {
 		return 0, nil, err
 	}
-	ar, err := h.passkeyRequest(w, r, req)
-	if err != nil {
-		return 0, nil, err
-	}
-	if reply, err := h.keyBlocked(r.Context(), ip, ""); reply != nil || err != nil {
+	ctx := st.r.Context()
+	if reply, err := h.keyBlocked(ctx, st.ip, ""); reply != nil || err != nil {
 		return http.StatusTooManyRequests, reply, err
 	}
 	assertion, sd, err := h.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin passkey login: %w", err)
 	}
-	key, err := h.putCeremony(r.Context(), &ceremony{Kind: ceremonyPasskey, Binding: ar.ID, Session: *sd})
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
+	return h.ceremonyBegun(ctx, &ceremony{Kind: ceremonyPasskey, Binding: st.ar.ID, Session: *sd}, assertion.Response)
 }
 
 // finishPasskey checks a passkey's assertion and completes the sign-in. A
 // verified passkey is two factors in one (possession and the PIN or
 // biometrics that unlocked it), so it counts as MFA.
 func (h *Handler) finishPasskey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	ctx := r.Context()
-	req, err := h.readJSON(r)
+	st, err := h.signInJSON(w, r, false)
 	if err != nil {
 		return 0, nil, err
 	}
-	ar, err := h.passkeyRequest(w, r, req)
-	if err != nil {
-		return 0, nil, err
-	}
+	r, ip, ctx, req, ar := st.r, st.ip, st.r.Context(), st.req, st.ar
 	if reply, err := h.keyBlocked(ctx, ip, ""); reply != nil || err != nil {
 		return http.StatusTooManyRequests, reply, err
 	}

@@ -78,32 +78,24 @@ func (h *Handler) codesKeyCheck(w http.ResponseWriter, r *http.Request, u *stora
 
 // beginCodesCheck starts the key check that confirms new recovery codes.
 func (h *Handler) beginCodesCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	if _, err := h.readJSON(r); err != nil {
-		return 0, nil, err
+	st, status, reply, err := h.accountJSON(r, "/account/security")
+	if st == nil {
+		return status, reply, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
-		return status, reply, nil
-	}
-	return h.beginAccountCheck(r.Context(), ip, sess, u, &ceremony{Kind: ceremonyCodes})
+	return h.beginAccountCheck(st.r.Context(), st, &ceremony{Kind: ceremonyCodes})
 }
 
 // finishCodesCheck checks the key and issues new recovery codes, shown
 // once by the page it leads to.
 func (h *Handler) finishCodesCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyCodes)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyCodes)
 	if chk == nil {
 		return status, reply, err
 	}
 	if status, reply := h.stepUpJSON(chk.sess, "/account/security"); reply != nil {
 		return status, reply, nil
 	}
-	u := chk.ku.u
+	r, u := chk.r, chk.ku.u
 	next, err := h.issueCodesToShow(r.Context(), u, chk.sess.ID, "/account/security?done=codes")
 	if err != nil {
 		return 0, nil, err

@@ -29,23 +29,16 @@ func keyName(lang i18n.Lang, s string) (string, bool) {
 // the user already has a second factor the session must have used one
 // (amr "mfa"), so a password alone never adds a key to such an account.
 func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	req, err := h.readJSON(r)
-	if err != nil {
-		return 0, nil, err
+	st, status, reply, err := h.accountJSON(r, "/account/security")
+	if st == nil {
+		return status, reply, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
-		return status, reply, nil
-	}
-	ctx := r.Context()
-	name, ok := keyName(langOf(r.Context()), req.Name)
+	ctx, sess, u := st.r.Context(), st.sess, st.u
+	name, ok := keyName(langOf(ctx), st.req.Name)
 	if !ok {
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyNameLength}, nil
 	}
-	hasTOTP, hasEmail, err := h.factors(ctx, u)
+	f, err := h.enrolled(ctx, u)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -53,7 +46,7 @@ func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *j
 	if err != nil {
 		return 0, nil, err
 	}
-	if (hasTOTP || hasEmail || len(ku.keys) > 0) && !slices.Contains(sess.AMR, "mfa") {
+	if f.any() && !slices.Contains(sess.AMR, "mfa") {
 		return http.StatusForbidden, &jsonReply{Error: msgKeyNeedMFA}, nil
 	}
 	creation, sd, err := h.WebAuthn.BeginRegistration(ku,
@@ -66,28 +59,16 @@ func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *j
 	if err != nil {
 		return 0, nil, fmt.Errorf("begin webauthn registration: %w", err)
 	}
-	key, err := h.putCeremony(ctx, &ceremony{Kind: ceremonyRegister, Binding: sess.ID, UserID: u.ID, Name: name, Session: *sd})
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: creation.Response}, nil
+	return h.ceremonyBegun(ctx, &ceremony{Kind: ceremonyRegister, Binding: sess.ID, UserID: u.ID, Name: name, Session: *sd}, creation.Response)
 }
 
 // finishRegister checks the attestation and stores the new key.
 func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, _ = h.withIP(r)
-	req, err := h.readJSON(r)
-	if err != nil {
-		return 0, nil, err
+	st, status, reply, err := h.accountJSON(r, "/account/security")
+	if st == nil {
+		return status, reply, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if status, reply := h.stepUpJSON(sess, "/account/security"); reply != nil {
-		return status, reply, nil
-	}
-	ctx := r.Context()
+	ctx, req, sess, u := st.r.Context(), st.req, st.sess, st.u
 	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonyRegister, sess.ID)
 	if err != nil {
 		return 0, nil, err

@@ -7,7 +7,6 @@ import (
 	"net/url"
 
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -52,67 +51,23 @@ func keyStepView(ar *storage.AuthRequest, hasKeys bool) *webauthnView {
 	return &webauthnView{StepURL: keyStepURL(ar.ID)}
 }
 
-// pendingJSON loads the pending sign-in of a JSON step and checks its
-// CSRF token.
-func (h *Handler) pendingJSON(w http.ResponseWriter, r *http.Request, req *jsonRequest) (*storage.AuthRequest, *storage.User, error) {
-	ar, flow, u, err := h.pendingUser(w, r, req.AuthRequestID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := h.checkCSRFHeader(r, "login", flow); err != nil {
-		return nil, nil, err
-	}
-	if u == nil {
-		return nil, nil, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
-	}
-	return ar, u, nil
-}
-
 // beginKeyStep starts the second-factor ceremony with the user's keys.
 func (h *Handler) beginKeyStep(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	req, err := h.readJSON(r)
+	st, err := h.signInJSON(w, r, true)
 	if err != nil {
 		return 0, nil, err
 	}
-	ar, u, err := h.pendingJSON(w, r, req)
-	if err != nil {
-		return 0, nil, err
-	}
-	if reply, err := h.keyBlocked(r.Context(), ip, u.ID); reply != nil || err != nil {
-		return http.StatusTooManyRequests, reply, err
-	}
-	ku, err := h.keyUserOf(r.Context(), u)
-	if err != nil {
-		return 0, nil, err
-	}
-	if reply := usableKeys(ku); reply != nil {
-		return http.StatusUnauthorized, reply, nil
-	}
-	assertion, sd, err := h.WebAuthn.BeginLogin(ku, webauthn.WithUserVerification(protocol.VerificationPreferred))
-	if err != nil {
-		return 0, nil, fmt.Errorf("begin webauthn login: %w", err)
-	}
-	key, err := h.putCeremony(r.Context(), &ceremony{Kind: ceremonySecond, Binding: ar.ID, UserID: u.ID, Session: *sd})
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, &jsonReply{Ceremony: key, PublicKey: assertion.Response}, nil
+	return h.beginKeyCheck(st.r.Context(), st.ip, st.u, &ceremony{Kind: ceremonySecond, Binding: st.ar.ID})
 }
 
 // finishKeyStep checks the assertion of the second factor and completes
 // the sign-in.
 func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	ctx := r.Context()
-	req, err := h.readJSON(r)
+	st, err := h.signInJSON(w, r, true)
 	if err != nil {
 		return 0, nil, err
 	}
-	ar, u, err := h.pendingJSON(w, r, req)
-	if err != nil {
-		return 0, nil, err
-	}
+	r, ip, ctx, req, ar, u := st.r, st.ip, st.r.Context(), st.req, st.ar, st.u
 	// The attempt is counted before the assertion is checked, as a code's
 	// is (tryCode).
 	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
