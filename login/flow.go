@@ -243,6 +243,17 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 	return nil
 }
 
+// signInDone ends the sign-in ar of u, passed with amr: a new SSO session
+// for u, the signin.succeeded event (with detail) and ar done for it.
+func (h *Handler) signInDone(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User, amr []string, detail string) error {
+	sess, err := h.startSession(w, r, u, amr)
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, detail)
+	return h.markDone(r, ar, sess)
+}
+
 // markDone marks ar done for the session's user, with the session's amr
 // and the acr it earns.
 func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {

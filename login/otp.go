@@ -24,12 +24,11 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	}
 	n := nextStep(s)
 	if n.Step == stepDone {
-		sess, err := h.startSession(w, r, u, []string{"pwd"})
-		if err != nil {
-			return fmt.Errorf("start session: %w", err)
+		if err := h.signInDone(w, r, ar, u, []string{"pwd"}, "pwd"); err != nil {
+			return err
 		}
-		h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, "pwd")
-		return h.complete(w, r, ar, sess)
+		http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+		return nil
 	}
 	if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, u.ID); err != nil {
 		return fmt.Errorf("record password step: %w", err)
@@ -200,15 +199,10 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
 	}
-	sess, err := h.startSession(w, r, u, amrFor(factor))
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, factor)
 	// The request is done before the counters forget the failures: a
 	// guess reserved after that finds the sign-in over (stillPending), so
 	// a burst around the right code gets no fresh attempts from it.
-	if err := h.markDone(r, ar, sess); err != nil {
+	if err := h.signInDone(w, r, ar, u, amrFor(factor), factor); err != nil {
 		return err
 	}
 	if err := res.attempt.Succeeded(r.Context()); err != nil {
@@ -357,12 +351,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	h.factorChanged(r, u, factor, true)
-	sess, err := h.startSession(w, r, u, amrFor(factor))
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	h.event(r.Context(), "signin.succeeded", u.ID, ar.ClientID, factor)
-	if err := h.markDone(r, ar, sess); err != nil {
+	if err := h.signInDone(w, r, ar, u, amrFor(factor), factor); err != nil {
 		return err
 	}
 	// The first factor comes with recovery codes, shown once before the

@@ -431,7 +431,7 @@ func (h *Handler) finishReauthKey(w http.ResponseWriter, r *http.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	chk, status, reply, err := h.finishAccountCheck(r, ceremonyReauth)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyReauth, "")
 	if chk == nil {
 		return status, reply, err
 	}

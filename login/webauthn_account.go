@@ -59,43 +59,28 @@ func (h *Handler) removePage(r *http.Request, id string) *page {
 // user has one, else (keys are the only factor) a check with one of the
 // user's keys, which may be the key being removed.
 func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.sensitiveForm(w, r, "/account/security")
+	a, err := h.keyRemoval(w, r)
 	if a == nil {
 		return err
 	}
-	r, ip, sess, u := a.r, a.ip, a.sess, a.u
-	ctx := r.Context()
-	id := r.PostForm.Get("id")
-	key, err := h.ownKey(ctx, u, id)
-	if err != nil || key == nil {
+	r, ctx, u, key, p := a.r, a.r.Context(), a.u, a.key, a.page
+	if shown, err := h.codeBlocked(w, r, a.ip, u.ID, p); shown || err != nil {
 		return err
-	}
-	hasTOTP, hasEmail, err := h.factors(ctx, u)
-	if err != nil {
-		return err
-	}
-	p := h.removePage(r, id)
-	if until, err := h.OTPLimiter.Blocked(ctx, ip, u.ID); err != nil {
-		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm = h.blockedMessage(ctx, until), false
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
 	}
 	status := http.StatusOK
-	switch {
+	switch f := a.factors.codeFactor(); {
 	case r.PostForm.Get("method") == factorRecovery:
 		// The key may be lost: one of the recovery codes confirms too.
 		p.Message, p.Recovery = "Enter one of your recovery codes. Each code works once.", true
 		p.Hidden["method"] = factorRecovery
-	case hasTOTP:
+	case f == factorTOTP:
 		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code your authenticator app shows now, then click Apply.", key.Name)
 		p.Hidden["method"] = factorTOTP
-	case hasEmail:
+	case f == factorEmail:
 		p.Message = i18n.Tf(langOf(ctx), "To remove %q, enter the code we emailed you, then click Apply.", key.Name)
 		p.Hidden["method"] = factorEmail
 		p.ResendAction = "/account/security/webauthn/remove-resend"
-		res, err := h.sendCode(ctx, u, purposeRemoveKey, sess.ID, r.URL.Path == "/account/security/webauthn/remove-resend", ip)
+		res, err := h.sendCode(ctx, u, purposeRemoveKey, a.sess.ID, r.URL.Path == "/account/security/webauthn/remove-resend", a.ip)
 		if err != nil {
 			return err
 		}
@@ -111,7 +96,7 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 			CancelURL: "/account/security",
 			WebAuthn: &webauthnView{
 				Mode: ceremonyRemove, Begin: "/account/security/webauthn/remove/begin",
-				Finish: "/account/security/webauthn/remove/finish", CSRF: p.CSRF, KeyID: id,
+				Finish: "/account/security/webauthn/remove/finish", CSRF: p.CSRF, KeyID: a.id,
 				Recovery: left > 0,
 			},
 		})
@@ -123,6 +108,36 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 
 // purposeRemoveKey is the purpose of emailed codes that remove a key.
 const purposeRemoveKey = "remove-webauthn"
+
+// removal is a posted form that removes one of the user's keys.
+type removal struct {
+	*accountStep
+	id      string // the key's id, base64url
+	key     *storage.WebAuthnCredential
+	factors factorSet // the user's factors
+	page    *page     // the confirmation page (removePage)
+}
+
+// keyRemoval reads a form that removes one of the signed-in user's keys:
+// a sensitive form (sensitiveForm) naming a key of the user's (ownKey).
+// It returns nil when it answered the browser.
+func (h *Handler) keyRemoval(w http.ResponseWriter, r *http.Request) (*removal, error) {
+	a, err := h.sensitiveForm(w, r, "/account/security")
+	if a == nil {
+		return nil, err
+	}
+	ctx := a.r.Context()
+	id := a.r.PostForm.Get("id")
+	key, err := h.ownKey(ctx, a.u, id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.enrolled(ctx, a.u)
+	if err != nil {
+		return nil, err
+	}
+	return &removal{accountStep: a, id: id, key: key, factors: f, page: h.removePage(a.r, id)}, nil
+}
 
 // ownKey returns u's key with the base64url id; a not-found page error
 // when u has none.
@@ -143,39 +158,25 @@ func (h *Handler) ownKey(ctx context.Context, u *storage.User, id string) (*stor
 
 // removeKeyConfirm checks the code and removes the key.
 func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.sensitiveForm(w, r, "/account/security")
+	a, err := h.keyRemoval(w, r)
 	if a == nil {
 		return err
 	}
-	r, ip, sess, u := a.r, a.ip, a.sess, a.u
-	ctx := r.Context()
-	id := r.PostForm.Get("id")
-	key, err := h.ownKey(ctx, u, id)
-	if err != nil {
-		return err
-	}
-	hasTOTP, hasEmail, err := h.factors(ctx, u)
-	if err != nil {
-		return err
-	}
-	factor := factorTOTP
-	if !hasTOTP {
-		factor = factorEmail
-	}
+	factor := a.factors.codeFactor()
 	switch {
-	case r.PostForm.Get("method") == factorRecovery:
+	case a.r.PostForm.Get("method") == factorRecovery:
 		factor = factorRecovery
-	case !hasTOTP && !hasEmail:
+	case factor == "":
 		// Keys are the only factor: the key check confirms instead.
-		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+		http.Redirect(w, a.r, "/account/security", http.StatusSeeOther)
 		return nil
 	}
-	p := h.removePage(r, id)
+	r, u, p := a.r, a.u, a.page
 	p.Hidden["method"] = factor
 	if factor == factorRecovery {
 		p.Message, p.Recovery = "Enter one of your recovery codes. Each code works once.", true
 	}
-	res, err := h.checkCode(ctx, u, factor, purposeRemoveKey, sess.ID, r.PostForm.Get("code"), true, ip)
+	res, err := h.checkCode(r.Context(), u, factor, purposeRemoveKey, a.sess.ID, r.PostForm.Get("code"), true, a.ip)
 	if err != nil {
 		return err
 	}
@@ -190,7 +191,7 @@ func (h *Handler) removeKeyConfirm(w http.ResponseWriter, r *http.Request) error
 		h.render(w, r, status, "code.html", p)
 		return nil
 	}
-	return h.deleteKey(w, r, u, key)
+	return h.deleteKey(w, r, u, a.key)
 }
 
 // deleteKey removes key, records it and tells the user.
@@ -236,12 +237,9 @@ func (h *Handler) beginRemoveCheck(w http.ResponseWriter, r *http.Request) (int,
 
 // finishRemoveCheck checks the key and removes the key named at begin.
 func (h *Handler) finishRemoveCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	chk, status, reply, err := h.finishAccountCheck(r, ceremonyRemove)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyRemove, "/account/security")
 	if chk == nil {
 		return status, reply, err
-	}
-	if status, reply := h.stepUpJSON(chk.sess, "/account/security"); reply != nil {
-		return status, reply, nil
 	}
 	if key := chk.ku.key(chk.c.KeyID); key != nil {
 		if err := h.deleteKey(nil, chk.r, chk.ku.u, key); err != nil {
@@ -266,10 +264,13 @@ type accountCheck struct {
 	c         *ceremony // as begun
 }
 
-// finishAccountCheck checks the assertion of an account change of kind.
+// finishAccountCheck checks the assertion of an account change of kind;
+// with back, one that changes what protects the account, which a session
+// that has not authenticated recently is sent to re-authenticate for
+// (stepUpJSON), returning to back.
 // It returns the passed check, or nil and the answer to give: a failure
 // counts like a wrong code.
-func (h *Handler) finishAccountCheck(r *http.Request, kind string) (*accountCheck, int, *jsonReply, error) {
+func (h *Handler) finishAccountCheck(r *http.Request, kind, back string) (*accountCheck, int, *jsonReply, error) {
 	st, _, _, err := h.accountJSON(r, "")
 	if err != nil {
 		return nil, 0, nil, err
@@ -318,6 +319,11 @@ func (h *Handler) finishAccountCheck(r *http.Request, kind string) (*accountChec
 	}
 	if err := attempt.Succeeded(ctx); err != nil {
 		return nil, 0, nil, err
+	}
+	if back != "" {
+		if status, reply := h.stepUpJSON(sess, back); reply != nil {
+			return nil, status, reply, nil
+		}
 	}
 	return &accountCheck{jsonStep: st, ku: ku, c: c}, 0, nil, nil
 }

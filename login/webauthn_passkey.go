@@ -93,12 +93,7 @@ func (h *Handler) finishPasskey(w http.ResponseWriter, r *http.Request) (int, *j
 	if err := h.OTPLimiter.Succeed(ctx, ip, u.ID); err != nil {
 		return 0, nil, err
 	}
-	sess, err := h.startSession(w, r, u, []string{keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"})
-	if err != nil {
-		return 0, nil, fmt.Errorf("start session: %w", err)
-	}
-	h.event(ctx, "signin.succeeded", u.ID, ar.ClientID, "passkey")
-	if err := h.markDone(r, ar, sess); err != nil {
+	if err := h.signInDone(w, r, ar, u, []string{keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}, "passkey"); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, &jsonReply{Redirect: h.Callback(ctx, ar.ID)}, nil

@@ -88,12 +88,9 @@ func (h *Handler) beginCodesCheck(w http.ResponseWriter, r *http.Request) (int, 
 // finishCodesCheck checks the key and issues new recovery codes, shown
 // once by the page it leads to.
 func (h *Handler) finishCodesCheck(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	chk, status, reply, err := h.finishAccountCheck(r, ceremonyCodes)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyCodes, "/account/security")
 	if chk == nil {
 		return status, reply, err
-	}
-	if status, reply := h.stepUpJSON(chk.sess, "/account/security"); reply != nil {
-		return status, reply, nil
 	}
 	r, u := chk.r, chk.ku.u
 	next, err := h.issueCodesToShow(r.Context(), u, chk.sess.ID, "/account/security?done=codes")

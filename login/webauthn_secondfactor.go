@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -115,12 +114,7 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 		return 0, nil, err
 	}
 	amr := []string{"pwd", keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}
-	sess, err := h.startSession(w, r, u, amr)
-	if err != nil {
-		return 0, nil, fmt.Errorf("start session: %w", err)
-	}
-	h.event(ctx, "signin.succeeded", u.ID, ar.ClientID, factorWebAuthn)
-	if err := h.markDone(r, ar, sess); err != nil {
+	if err := h.signInDone(w, r, ar, u, amr, factorWebAuthn); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, &jsonReply{Redirect: h.Callback(ctx, ar.ID)}, nil
