@@ -171,6 +171,18 @@ func (c codeCheck) outcome() outcome {
 	return passed
 }
 
+// stepBlocked answers a code check that blocked the client IP or the
+// account: the pending sign-in of sr ends (the user starts again from the
+// password) and p shows the block message, without the form, 429.
+func (h *Handler) stepBlocked(w http.ResponseWriter, sr *stepRequest, p *page, message string) error {
+	if err := h.endPending(sr.r.Context(), sr.ar); err != nil {
+		return err
+	}
+	p.Error, p.ShowForm, p.ResendAction = message, false, ""
+	h.render(w, sr.r, http.StatusTooManyRequests, "code.html", p)
+	return nil
+}
+
 // submitCode checks the code of the sign-in's second step.
 func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	sr, err := h.openStep(w, r, onPostCode)
@@ -185,14 +197,9 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch sr.checked(res.outcome()) {
 	case stepPassword:
-		// Blocked: the pending sign-in ends.
-		if err := h.endPending(r.Context(), ar); err != nil {
-			return err
-		}
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor+": blocked")
-		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL, p.Message = res.message, false, "", "", ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
+		p.SwitchURL, p.Message = "", ""
+		return h.stepBlocked(w, sr, p, res.message)
 	case stepCode, stepRecovery:
 		h.event(r.Context(), "signin.failed", u.ID, ar.ClientID, factor)
 		p.Error = res.message
@@ -326,13 +333,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch sr.checked(res.outcome()) {
 	case stepPassword:
-		// Blocked: the pending sign-in ends.
-		if err := h.endPending(r.Context(), ar); err != nil {
-			return err
-		}
-		p.Error, p.ShowForm, p.ResendAction = res.message, false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
+		return h.stepBlocked(w, sr, p, res.message)
 	case stepEnroll:
 		p.Error = res.message
 		if factor == factorTOTP {

@@ -24,38 +24,25 @@ const (
 	msgEnterEmail  = "Enter your email address."
 )
 
+// recoverPage is the form that asks for the address.
 func (h *Handler) recoverPage(flow, authRequestID string) *selfPage {
-	return &selfPage{page: page{
-		Title:         "Forgot your password?",
-		CSRF:          h.csrfToken("recover", flow),
-		AuthRequestID: authRequestID,
-	}}
+	return h.addressPage("Forgot your password?", "recover", flow, authRequestID)
 }
 
 // showRecover shows the form that asks for the address.
 func (h *Handler) showRecover(w http.ResponseWriter, r *http.Request) error {
-	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "forgot.html", h.recoverPage(h.flowValue(w, r), id))
-	return nil
+	return h.showAddressForm(w, r, "forgot.html", h.recoverPage)
 }
 
 // submitRecover emails a reset link if the address has an account, under
 // limits per client IP and per address, and answers the same either way.
 func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
-	r, ip, flow, err := h.selfForm(r, "recover")
+	st, err := h.addressForm(r, "recover")
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
-	if err != nil {
-		return err
-	}
-	email := NormalizeEmail(r.PostForm.Get("email"))
-	p := h.recoverPage(flow, id)
+	r, ip, ctx, id, email := st.r, st.ip, st.r.Context(), st.id, st.email
+	p := h.recoverPage(st.flow, id)
 	p.Email = email
 	if until, err := h.RecoverLimiter.Blocked(ctx, ip, ""); err != nil {
 		return err
@@ -129,14 +116,14 @@ func (h *Handler) showReset(w http.ResponseWriter, r *http.Request) error {
 
 // submitReset consumes the token and sets the new password.
 func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
-	r, _, flow, err := h.selfForm(r, "reset")
+	st, err := h.selfForm(r, "reset")
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	r, ctx := st.r, st.r.Context()
 	token := r.PostForm.Get("token")
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
-	p := h.resetPage(flow, token)
+	p := h.resetPage(st.flow, token)
 	fail := func(msg string) error {
 		p.Error = msg
 		h.render(w, r, http.StatusBadRequest, "reset.html", p)

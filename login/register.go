@@ -36,11 +36,7 @@ func (h *Handler) registrationClosed() error {
 
 // registerPage is the registration form.
 func (h *Handler) registerPage(flow, authRequestID string) *selfPage {
-	return &selfPage{page: page{
-		Title:         "Create an account",
-		CSRF:          h.csrfToken("register", flow),
-		AuthRequestID: authRequestID,
-	}}
+	return h.addressPage("Create an account", "register", flow, authRequestID)
 }
 
 // showRegister shows the registration form. A sign-in in progress
@@ -49,12 +45,7 @@ func (h *Handler) showRegister(w http.ResponseWriter, r *http.Request) error {
 	if !h.Registration {
 		return h.registrationClosed()
 	}
-	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "register.html", h.registerPage(h.flowValue(w, r), id))
-	return nil
+	return h.showAddressForm(w, r, "register.html", h.registerPage)
 }
 
 // submitRegister creates the account, or warns the owner of an existing
@@ -63,19 +54,14 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	if !h.Registration {
 		return h.registrationClosed()
 	}
-	r, ip, flow, err := h.selfForm(r, "register")
+	st, err := h.addressForm(r, "register")
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
-	if err != nil {
-		return err
-	}
-	email := NormalizeEmail(r.PostForm.Get("email"))
+	r, ip, ctx, id, email := st.r, st.ip, st.r.Context(), st.id, st.email
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
-	p := h.registerPage(flow, id)
+	p := h.registerPage(st.flow, id)
 	p.Email, p.Name = email, name
 	fail := func(status int, msg string) error {
 		p.Error = msg
@@ -204,11 +190,11 @@ func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) error {
 
 // submitConfirm consumes the confirmation token and confirms the address.
 func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
-	r, _, _, err := h.selfForm(r, "confirm")
+	st, err := h.selfForm(r, "confirm")
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	r, ctx := st.r, st.r.Context()
 	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail, msgConfirmLinkUsed)
 	if err != nil {
 		return err

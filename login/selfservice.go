@@ -122,20 +122,65 @@ func (h *Handler) useToken(ctx context.Context, value, purpose, expired string) 
 	return t, nil
 }
 
+// selfStep is a posted form of a self-service page.
+type selfStep struct {
+	r     *http.Request // with its client IP remembered (withIP)
+	ip    netip.Addr
+	flow  string // the browser's flow cookie
+	id    string // addressForm: the sign-in in progress, or ""
+	email string // addressForm: the address typed, normalised
+}
+
 // selfForm reads the form of a self-service page: it checks the CSRF
 // token of purpose against the browser's flow cookie and remembers the
-// client IP. It returns the request to go on with, the IP and the flow
-// cookie.
-func (h *Handler) selfForm(r *http.Request, purpose string) (*http.Request, netip.Addr, string, error) {
+// client IP.
+func (h *Handler) selfForm(r *http.Request, purpose string) (*selfStep, error) {
 	if err := r.ParseForm(); err != nil {
-		return r, netip.Addr{}, "", err
+		return nil, err
 	}
 	flow := h.cookieValue(r, flowCookie)
 	if err := h.checkCSRF(r, purpose, flow); err != nil {
-		return r, netip.Addr{}, "", err
+		return nil, err
 	}
 	r, ip := h.withIP(r)
-	return r, ip, flow, nil
+	return &selfStep{r: r, ip: ip, flow: flow}, nil
+}
+
+// addressForm is selfForm for the forms that start from an address,
+// registration and recovery: it adds the address and the sign-in in
+// progress that the form may name (liveRequest).
+func (h *Handler) addressForm(r *http.Request, purpose string) (*selfStep, error) {
+	st, err := h.selfForm(r, purpose)
+	if err != nil {
+		return nil, err
+	}
+	if st.id, err = h.liveRequest(st.r.Context(), st.r.PostForm.Get("authRequestID")); err != nil {
+		return nil, err
+	}
+	st.email = NormalizeEmail(st.r.PostForm.Get("email"))
+	return st, nil
+}
+
+// addressPage is an address form titled title, whose CSRF token is for
+// purpose, within the sign-in authRequestID ("" for none).
+func (h *Handler) addressPage(title, purpose, flow, authRequestID string) *selfPage {
+	return &selfPage{page: page{
+		Title:         title,
+		CSRF:          h.csrfToken(purpose, flow),
+		AuthRequestID: authRequestID,
+	}}
+}
+
+// showAddressForm shows the page name of an address form, made by form
+// for the browser's flow cookie and the sign-in in progress the query
+// names (liveRequest).
+func (h *Handler) showAddressForm(w http.ResponseWriter, r *http.Request, name string, form func(flow, authRequestID string) *selfPage) error {
+	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, name, form(h.flowValue(w, r), id))
+	return nil
 }
 
 // sendCounted counts a request that emails address (a registration, a

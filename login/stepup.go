@@ -508,11 +508,11 @@ func (h *Handler) showRevertEmail(w http.ResponseWriter, r *http.Request) error 
 // ends, tokens are revoked, and pending email changes and password-reset
 // links die.
 func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
-	r, _, _, err := h.selfForm(r, "revert")
+	st, err := h.selfForm(r, "revert")
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	r, ctx := st.r, st.r.Context()
 	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail, msgLinkUsed)
 	if err != nil {
 		return err
