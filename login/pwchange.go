@@ -20,20 +20,9 @@ const (
 	msgPasswordChange = "Your password was changed. You were signed out everywhere else."
 )
 
-// passwordFactor is the factor a password change of the user asks for.
-func passwordFactor(hasTOTP, hasEmail bool) string {
-	switch {
-	case hasTOTP:
-		return factorTOTP
-	case hasEmail:
-		return factorEmail
-	}
-	return ""
-}
-
 // passwordPage is the password-change form for u.
 func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, error) {
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	f, err := h.enrolled(r.Context(), u)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +32,7 @@ func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, err
 			User:  u,
 			CSRF:  h.csrfToken("session", h.cookieValue(r, sessionCookie)),
 		},
-		Factor: passwordFactor(hasTOTP, hasEmail),
+		Factor: f.codeFactor(),
 	}, nil
 }
 

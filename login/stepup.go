@@ -132,17 +132,14 @@ func safeNext(s string) string {
 // reauthFactor is what a re-authentication of u asks for besides the
 // password: "totp", "email", "webauthn" (keys are the only factor) or "".
 func (h *Handler) reauthFactor(ctx context.Context, u *storage.User) (string, error) {
-	hasTOTP, hasEmail, err := h.factors(ctx, u)
-	if err != nil {
+	f, err := h.enrolled(ctx, u)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	if f := passwordFactor(hasTOTP, hasEmail); f != "" {
-		return f, nil
-	}
-	if h.WebAuthn != nil {
-		if ok, err := h.hasKeys(ctx, u.ID); err != nil || ok {
-			return factorWebAuthn, err
-		}
+	case f.codeFactor() != "":
+		return f.codeFactor(), nil
+	case f.Keys: // never while keys are off
+		return factorWebAuthn, nil
 	}
 	return "", nil
 }

@@ -201,13 +201,9 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.U
 		return fmt.Errorf("delete webauthn credential: %w", err)
 	}
 	// Recovery codes stand in for a factor: with the last one they go.
-	hasTOTP, hasEmail, err := h.factors(ctx, u)
-	if err != nil {
+	if f, err := h.enrolled(ctx, u); err != nil {
 		return err
-	}
-	if keys, err := h.hasKeys(ctx, u.ID); err != nil {
-		return err
-	} else if !hasTOTP && !hasEmail && !keys {
+	} else if !f.any() {
 		if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
 			return fmt.Errorf("drop recovery codes: %w", err)
 		}
