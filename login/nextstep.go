@@ -2,10 +2,11 @@ package login
 
 // The sign-in as one state machine. nextStep is the single place that
 // decides which step of a sign-in comes next, from what the auth request
-// and its client demand (requestPolicy), what the user has enrolled (factorSet)
-// and what just happened (event, outcome). The handlers of the steps load
-// those facts (Handler.signInState), ask nextStep and act on its answer;
-// none works the next step out by itself. doc.go carries its table.
+// and its client demand (requestPolicy), what the user has enrolled
+// (factorSet) and what just happened (event, outcome). The handlers load
+// those facts (openStep, signInState, openState, consentState), ask
+// nextStep and act on its answer; none works the next step out by itself.
+// doc.go carries its table, nextstep_test.go a case for every row.
 
 import (
 	"context"
