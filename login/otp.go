@@ -321,13 +321,13 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	if sr == nil {
 		return err
 	}
-	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, sr.n.Factor
-	p := h.enrollPage(ar, sr.flow, factor)
+	r, ar, u, factor := sr.r, sr.ar, sr.u, sr.n.Factor
 	purpose := ""
 	if factor == factorEmail {
 		purpose = purposeEnableEmail
 	}
-	res, err := h.checkCode(r.Context(), u, factor, purpose, ar.ID, r.PostForm.Get("code"), false, ip)
+	p := h.enrollPage(ar, sr.flow, factor)
+	res, err := h.checkCode(r.Context(), u, factor, purpose, ar.ID, r.PostForm.Get("code"), false, sr.ip)
 	if err != nil {
 		return err
 	}
