@@ -130,15 +130,43 @@ type accountStep struct {
 // it sends the browser to re-authenticate, returning to back (stepUp), and
 // returns nil.
 func (h *Handler) sensitiveForm(w http.ResponseWriter, r *http.Request, back string) (*accountStep, error) {
+	a, err := h.postedAccount(r)
+	if err != nil || h.stepUp(w, a.r, a.sess, back) {
+		return nil, err
+	}
+	return a, nil
+}
+
+// postedAccount reads an account form (accountForm), remembering the
+// client IP.
+func (h *Handler) postedAccount(r *http.Request) (*accountStep, error) {
 	r, ip := h.withIP(r)
 	sess, u, err := h.accountForm(r)
 	if err != nil {
 		return nil, err
 	}
-	if h.stepUp(w, r, sess, back) {
-		return nil, nil
-	}
 	return &accountStep{r: r, ip: ip, sess: sess, u: u}, nil
+}
+
+// sendAccountCode emails the code that an account form asks for when the
+// user's factor is email codes (and not the authenticator app), for
+// purpose, and shows the form's page (page, for the request and the
+// signed-in user; the template name) with what came of it. A form that
+// asks for no emailed code goes back to back(p).
+func (h *Handler) sendAccountCode(w http.ResponseWriter, r *http.Request, purpose, name string, page func(*http.Request, *storage.User) (*selfPage, error), back func(*selfPage) string) error {
+	a, err := h.postedAccount(r)
+	if err != nil {
+		return err
+	}
+	p, err := page(a.r, a.u)
+	if err != nil {
+		return err
+	}
+	if p.Factor != factorEmail {
+		http.Redirect(w, a.r, back(p), http.StatusSeeOther)
+		return nil
+	}
+	return h.emailSessionCode(w, a.r, a.ip, a.u, a.sess.ID, purpose, name, p)
 }
 
 // accountForm checks the session and the CSRF token of an account form.

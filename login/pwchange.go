@@ -53,30 +53,18 @@ func (h *Handler) showPasswordChange(w http.ResponseWriter, r *http.Request) err
 // sendPasswordCode emails the code a password change of a user with email
 // codes (and no authenticator app) asks for.
 func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
-		return err
-	}
-	p, err := h.passwordPage(r, u)
-	if err != nil {
-		return err
-	}
-	if p.Factor != factorEmail {
-		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
-		return nil
-	}
-	return h.emailSessionCode(w, r, ip, u, sess.ID, purposeChangePassword, "password.html", p)
+	return h.sendAccountCode(w, r, purposeChangePassword, "password.html", h.passwordPage,
+		func(*selfPage) string { return "/account/password" })
 }
 
 // changePassword checks the current password and the second factor, then
 // sets the new password.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
+	a, err := h.postedAccount(r)
 	if err != nil {
 		return err
 	}
+	r, ip, sess, u := a.r, a.ip, a.sess, a.u
 	ctx := r.Context()
 	p, err := h.passwordPage(r, u)
 	if err != nil {

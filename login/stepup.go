@@ -181,20 +181,14 @@ func (h *Handler) showReauth(w http.ResponseWriter, r *http.Request) error {
 // sendReauthCode emails the code a re-authentication of a user with email
 // codes (and no authenticator app) asks for.
 func (h *Handler) sendReauthCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
-		return err
-	}
-	p, err := h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
-	if err != nil {
-		return err
-	}
-	if p.Factor != factorEmail {
-		http.Redirect(w, r, reauthURL(p.Hidden["next"]), http.StatusSeeOther)
-		return nil
-	}
-	return h.emailSessionCode(w, r, ip, u, sess.ID, purposeReauth, "reauth.html", p)
+	return h.sendAccountCode(w, r, purposeReauth, "reauth.html", h.postedReauthPage,
+		func(p *selfPage) string { return reauthURL(p.Hidden["next"]) })
+}
+
+// postedReauthPage is the re-authentication form of a POST, which returns
+// to the page its form names.
+func (h *Handler) postedReauthPage(r *http.Request, u *storage.User) (*selfPage, error) {
+	return h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
 }
 
 // emailSessionCode emails (again) the code of an account step bound to the
@@ -226,13 +220,12 @@ func (h *Handler) emailSessionCode(w http.ResponseWriter, r *http.Request, ip ne
 // re-authentication and returns to the page the user was on. A user whose
 // only factor is keys goes on to a key check.
 func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
+	a, err := h.postedAccount(r)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	p, err := h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
+	r, ip, sess, u, ctx := a.r, a.ip, a.sess, a.u, a.r.Context()
+	p, err := h.postedReauthPage(r, u)
 	if err != nil {
 		return err
 	}
