@@ -66,17 +66,23 @@ func (h *Handler) pendingUser(w http.ResponseWriter, r *http.Request, id string)
 	return ar, flow, u, nil
 }
 
-// codePage is the code page of the sign-in for factor.
-func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP, hasEmail bool) *page {
-	p := &page{
-		Title:         "Two-factor authentication",
+// stepPage is the form of a step of the sign-in ar that posts a code for
+// factor to action; cancelling starts again from the password.
+func (h *Handler) stepPage(ar *storage.AuthRequest, flow, title, action, factor string) *page {
+	return &page{
+		Title:         title,
 		AuthRequestID: ar.ID,
 		CSRF:          h.csrfToken("login", flow),
-		Action:        "/login/otp",
+		Action:        action,
 		Hidden:        map[string]string{"authRequestID": ar.ID, "method": factor},
 		ShowForm:      true,
 		CancelURL:     "/login?authRequestID=" + url.QueryEscape(ar.ID),
 	}
+}
+
+// codePage is the code page of the sign-in for factor.
+func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP, hasEmail bool) *page {
+	p := h.stepPage(ar, flow, "Two-factor authentication", "/login/otp", factor)
 	switch factor {
 	case factorTOTP:
 		p.Message = "Enter the 6-digit code from your authenticator app."
@@ -259,15 +265,7 @@ func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
 // enrollPage is the page that walks a user without a factor through
 // enabling one during a sign-in that requires it.
 func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page {
-	p := &page{
-		Title:         "Set up two-factor authentication",
-		AuthRequestID: ar.ID,
-		CSRF:          h.csrfToken("login", flow),
-		Action:        "/login/enroll",
-		Hidden:        map[string]string{"authRequestID": ar.ID, "method": factor},
-		ShowForm:      true,
-		CancelURL:     "/login?authRequestID=" + url.QueryEscape(ar.ID),
-	}
+	p := h.stepPage(ar, flow, "Set up two-factor authentication", "/login/enroll", factor)
 	if factor == factorEmail {
 		p.Message = "This application requires two-factor authentication. Enter the code we emailed you to turn on email codes."
 		p.ResendAction = "/login/enroll/resend"
