@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -116,6 +117,58 @@ func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// accountStep is a posted account form of a signed-in user.
+type accountStep struct {
+	r    *http.Request // with its client IP remembered (withIP)
+	ip   netip.Addr
+	sess *storage.Session
+	u    *storage.User
+}
+
+// sensitiveForm reads an account form that changes what protects the
+// account (accountForm). When the session has not authenticated recently
+// it sends the browser to re-authenticate, returning to back (stepUp), and
+// returns nil.
+func (h *Handler) sensitiveForm(w http.ResponseWriter, r *http.Request, back string) (*accountStep, error) {
+	a, err := h.postedAccount(r)
+	if err != nil || h.stepUp(w, a.r, a.sess, back) {
+		return nil, err
+	}
+	return a, nil
+}
+
+// postedAccount reads an account form (accountForm), remembering the
+// client IP.
+func (h *Handler) postedAccount(r *http.Request) (*accountStep, error) {
+	r, ip := h.withIP(r)
+	sess, u, err := h.accountForm(r)
+	if err != nil {
+		return nil, err
+	}
+	return &accountStep{r: r, ip: ip, sess: sess, u: u}, nil
+}
+
+// sendAccountCode emails the code that an account form asks for when the
+// user's factor is email codes (and not the authenticator app), for
+// purpose, and shows the form's page (page, for the request and the
+// signed-in user; the template name) with what came of it. A form that
+// asks for no emailed code goes back to back(p).
+func (h *Handler) sendAccountCode(w http.ResponseWriter, r *http.Request, purpose, name string, page func(*http.Request, *storage.User) (*selfPage, error), back func(*selfPage) string) error {
+	a, err := h.postedAccount(r)
+	if err != nil {
+		return err
+	}
+	p, err := page(a.r, a.u)
+	if err != nil {
+		return err
+	}
+	if p.Factor != factorEmail {
+		http.Redirect(w, a.r, back(p), http.StatusSeeOther)
+		return nil
+	}
+	return h.emailSessionCode(w, a.r, a.ip, a.u, a.sess.ID, purpose, name, p)
+}
+
 // accountForm checks the session and the CSRF token of an account form.
 func (h *Handler) accountForm(r *http.Request) (*storage.Session, *storage.User, error) {
 	if err := r.ParseForm(); err != nil {
@@ -151,14 +204,11 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 // changeEmail sends a confirmation link to the new address; the email
 // changes only when it is opened.
 func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
+	a, err := h.sensitiveForm(w, r, "/account")
+	if a == nil {
 		return err
 	}
-	if h.stepUp(w, r, sess, "/account") {
-		return nil
-	}
+	r, ip, u := a.r, a.ip, a.u
 	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email")))
 	if err != nil || addr.Name != "" {
 		return userError(http.StatusBadRequest, "Invalid email", "Enter a valid email address.")
@@ -236,13 +286,11 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 
 // endSession signs out one of the user's sessions.
 func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
-	sess, u, err := h.accountForm(r)
-	if err != nil {
+	a, err := h.sensitiveForm(w, r, "/account")
+	if a == nil {
 		return err
 	}
-	if h.stepUp(w, r, sess, "/account") {
-		return nil
-	}
+	r, u := a.r, a.u
 	id := r.PostForm.Get("session")
 	list, err := h.Store.UserSessions(r.Context(), u.ID, h.Now())
 	if err != nil {
@@ -260,13 +308,11 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
 
 // endOtherSessions signs out every session but this one.
 func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
-	sess, u, err := h.accountForm(r)
-	if err != nil {
+	a, err := h.sensitiveForm(w, r, "/account")
+	if a == nil {
 		return err
 	}
-	if h.stepUp(w, r, sess, "/account") {
-		return nil
-	}
+	r, sess, u := a.r, a.sess, a.u
 	if _, err := h.Store.EndUserSessions(r.Context(), u.ID, sess.ID, h.Now()); err != nil {
 		return fmt.Errorf("delete sessions: %w", err)
 	}

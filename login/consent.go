@@ -42,63 +42,62 @@ type grantView struct {
 }
 
 // consentGate decides, for the done auth request ar at the callback,
-// whether the authorization response may be issued. When it may not, it
-// answers the browser (the consent page, or consent_required to the
-// client) and returns true.
+// whether the authorization response may be issued (nextStep at
+// onCallback). When it may not, it answers the browser (the consent page,
+// or consent_required to the client) and returns true.
 func (h *Handler) consentGate(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) (bool, error) {
-	need, err := h.needsConsent(r, ar)
-	if err != nil || !need {
+	c, err := h.consentState(r, ar)
+	if err != nil {
 		return false, err
 	}
-	if slices.Contains(ar.Prompt, "none") {
+	switch nextStep(signIn{On: onCallback, Policy: policyOf(ar, false), Consent: c}).Step {
+	case stepError:
 		r, _ = h.withIP(r)
 		h.event(r.Context(), storage.EventConsentRequired, ar.UserID, ar.ClientID, "prompt=none")
 		h.Fail(w, r, ar.ID, "consent_required", "the user has not allowed this application")
 		return true, nil
-	}
-	http.Redirect(w, r, ConsentPath+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return true, nil
-}
-
-// needsConsent reports whether the done auth request ar still needs the
-// user's consent: its client is a third-party one, the request was not
-// consented on the page, and prompt=consent asks for it or the user's
-// remembered grant lacks one of its scopes.
-func (h *Handler) needsConsent(r *http.Request, ar *storage.AuthRequest) (bool, error) {
-	ctx := r.Context()
-	c, err := h.Store.ClientByID(ctx, ar.ClientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
-	}
-	if err != nil {
-		return false, fmt.Errorf("load client: %w", err)
-	}
-	if !c.Consent {
-		return false, nil
-	}
-	consented, err := h.Store.AuthRequestConsented(ctx, ar.ID)
-	if err != nil {
-		return false, fmt.Errorf("load consent of auth request: %w", err)
-	}
-	if consented {
-		return false, nil
-	}
-	if slices.Contains(ar.Prompt, "consent") {
+	case stepConsent:
+		http.Redirect(w, r, ConsentPath+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
 		return true, nil
-	}
-	g, err := h.Store.ConsentGrant(ctx, ar.UserID, ar.ClientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("load consent grant: %w", err)
-	}
-	for _, s := range ar.Scopes {
-		if !slices.Contains(g.Scopes, s) {
-			return true, nil
-		}
 	}
 	return false, nil
+}
+
+// consentState loads what decides whether the done auth request ar still
+// needs the user's consent: whether its client is a third-party one, the
+// request was consented on the page, prompt=consent asks for it, and the
+// user's remembered grant covers its scopes.
+func (h *Handler) consentState(r *http.Request, ar *storage.AuthRequest) (consentState, error) {
+	ctx := r.Context()
+	var st consentState
+	c, err := h.Store.ClientByID(ctx, ar.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return st, userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	if err != nil {
+		return st, fmt.Errorf("load client: %w", err)
+	}
+	if st.ThirdParty = c.Consent; !st.ThirdParty {
+		return st, nil // nothing else counts
+	}
+	if st.Consented, err = h.Store.AuthRequestConsented(ctx, ar.ID); err != nil {
+		return st, fmt.Errorf("load consent of auth request: %w", err)
+	}
+	st.PromptConsent = slices.Contains(ar.Prompt, "consent")
+	g, err := h.Store.ConsentGrant(ctx, ar.UserID, ar.ClientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return st, fmt.Errorf("load consent grant: %w", err)
+	default:
+		st.Remembered = true
+		for _, s := range ar.Scopes {
+			if !slices.Contains(g.Scopes, s) {
+				st.Remembered = false
+			}
+		}
+	}
+	return st, nil
 }
 
 // consentRequest loads the auth request of the consent page: live, bound

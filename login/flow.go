@@ -38,28 +38,17 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("load session: %w", err)
 	}
-	if sess != nil && !slices.Contains(sess.AMR, "mfa") {
-		// A password-only session cannot answer a request that needs a
-		// second factor.
-		if required, err := h.mfaRequired(r, ar); err != nil {
-			return err
-		} else if required {
-			sess = nil
-		}
+	st, err := h.openState(r, ar, sess)
+	if err != nil {
+		return err
 	}
-	if sess != nil && h.sessionSatisfies(sess, ar) {
-		u, err := h.Store.UserByID(r.Context(), sess.UserID)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("load user: %w", err)
+	switch nextStep(st).Step {
+	case stepDone:
+		if err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle)); err != nil {
+			return fmt.Errorf("touch session: %w", err)
 		}
-		if err == nil && !u.Disabled {
-			if err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle)); err != nil {
-				return fmt.Errorf("touch session: %w", err)
-			}
-			return h.complete(w, r, ar, sess)
-		}
-	}
-	if slices.Contains(ar.Prompt, "none") {
+		return h.complete(w, r, ar, sess)
+	case stepError:
 		h.Fail(w, r, ar.ID, "login_required", "the user is not signed in")
 		return nil
 	}
@@ -72,6 +61,31 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, ar.LoginHint, h.blockedMessage(r.Context(), until))
 	}
 	return h.showForm(w, r, ar, flow, http.StatusOK, ar.LoginHint, "")
+}
+
+// openState is what nextStep decides the opening of the sign-in ar from:
+// whether the browser's session sess (nil: none) may answer it.
+func (h *Handler) openState(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) (signIn, error) {
+	st := signIn{On: onOpen, Policy: policyOf(ar, false)}
+	if sess == nil {
+		return st, nil
+	}
+	st.Session.MFA = slices.Contains(sess.AMR, "mfa")
+	if !st.Session.MFA {
+		// Only then does the client's --require-mfa matter.
+		required, err := h.mfaRequired(r.Context(), ar)
+		if err != nil {
+			return st, err
+		}
+		st.Policy.MFARequired = required
+	}
+	st.Session.Satisfies = h.sessionSatisfies(sess, ar)
+	u, err := h.Store.UserByID(r.Context(), sess.UserID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return st, fmt.Errorf("load user: %w", err)
+	}
+	st.Session.Live = err == nil && !u.Disabled
+	return st, nil
 }
 
 // sessionSatisfies reports whether sess may answer ar without a new
@@ -227,6 +241,23 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 	}
 	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
 	return nil
+}
+
+// signInDone ends the sign-in ar of u, passed with amr by factor (the
+// last one checked; "password" when it was the only one): a new SSO
+// session for u, the signin.succeeded event and ar done for it.
+func (h *Handler) signInDone(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User, amr []string, factor string) error {
+	sess, err := h.startSession(w, r, u, amr)
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	if factor == "password" {
+		// Its detail has always been the amr value.
+		h.record(r.Context(), &storage.Event{Type: storage.EventSigninSucceeded, UserID: u.ID, ClientID: ar.ClientID, Detail: "pwd", Factor: factor})
+	} else {
+		h.factorEvent(r.Context(), storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
+	}
+	return h.markDone(r, ar, sess)
 }
 
 // markDone marks ar done for the session's user, with the session's amr

@@ -52,13 +52,9 @@ const csrfEndSession = "end_session"
 // validator refuses ends nothing and redirects nowhere.
 func (h *Handler) EndSession(validate LogoutValidator) http.Handler {
 	return h.serve(func(w http.ResponseWriter, r *http.Request) error {
-		req, err := h.validateLogout(r, validate)
+		req, sess, err := h.logoutRequest(r, validate)
 		if err != nil {
 			return err
-		}
-		sess, err := h.currentSession(r)
-		if err != nil {
-			return fmt.Errorf("load session: %w", err)
 		}
 		switch {
 		case sess == nil:
@@ -70,6 +66,20 @@ func (h *Handler) EndSession(validate LogoutValidator) http.Handler {
 		}
 		return h.showLogoutConfirm(w, r, sess, req)
 	})
+}
+
+// logoutRequest validates a logout request (validateLogout) and loads the
+// browser's session, nil when it has none.
+func (h *Handler) logoutRequest(r *http.Request, validate LogoutValidator) (*LogoutRequest, *storage.Session, error) {
+	req, err := h.validateLogout(r, validate)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load session: %w", err)
+	}
+	return req, sess, nil
 }
 
 // hintsSession reports whether the request's id_token_hint was issued for
@@ -96,13 +106,9 @@ func (h *Handler) ConfirmLogout(validate LogoutValidator) http.Handler {
 		if err := h.checkCSRF(r, csrfEndSession, h.cookieValue(r, sessionCookie)); err != nil {
 			return err
 		}
-		req, err := h.validateLogout(r, validate)
+		req, sess, err := h.logoutRequest(r, validate)
 		if err != nil {
 			return err
-		}
-		sess, err := h.currentSession(r)
-		if err != nil {
-			return fmt.Errorf("load session: %w", err)
 		}
 		if sess == nil {
 			// It ended meanwhile (elsewhere, or it expired).

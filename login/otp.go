@@ -14,63 +14,32 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// mfaRequired reports whether ar demands a second factor whatever the
-// user's settings: the client was registered with --require-mfa or asks
-// acr_values for it.
-func (h *Handler) mfaRequired(r *http.Request, ar *storage.AuthRequest) (bool, error) {
-	if secondFactorDemanded(ar) {
-		return true, nil
-	}
-	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
-	if err != nil {
-		return false, fmt.Errorf("load client: %w", err)
-	}
-	return c.RequireMFA, nil
-}
-
-// afterPassword decides the step after a correct password: done, the code
-// page, or enrolment of a first factor.
+// afterPassword takes the step that nextStep names after a correct
+// password: done, the code page, the key step, enrolment of a first
+// factor, or a refusal.
 func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User) error {
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	s, err := h.signInState(r.Context(), onPassword, ar, u, "")
 	if err != nil {
 		return err
 	}
-	required, err := h.mfaRequired(r, ar)
-	if err != nil {
-		return err
-	}
-	hasKey, err := h.hasKeys(r.Context(), u.ID)
-	if err != nil {
-		return err
-	}
-	if !hasTOTP && !hasEmail && !hasKey && !required {
-		sess, err := h.startSession(w, r, u, []string{"pwd"})
-		if err != nil {
-			return fmt.Errorf("start session: %w", err)
+	n := nextStep(s)
+	if n.Step == stepDone {
+		if err := h.signInDone(w, r, ar, u, []string{"pwd"}, "password"); err != nil {
+			return err
 		}
-		h.record(r.Context(), &storage.Event{Type: storage.EventSigninSucceeded, UserID: u.ID, ClientID: ar.ClientID, Detail: "pwd", Factor: "password"})
-		return h.complete(w, r, ar, sess)
+		http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+		return nil
 	}
 	if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, u.ID); err != nil {
 		return fmt.Errorf("record password step: %w", err)
 	}
-	next := "/login/otp"
-	switch {
-	case keyRequired(ar) && !hasKey:
-		// Never a silent downgrade: without a key this request cannot be met.
+	switch n.Step {
+	case stepNeedKey:
 		h.event(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, "no security key for a phishing-resistant request")
-		return userError(http.StatusForbidden, "Security key required", msgKeyRequired)
-	case !emailAccepted(ar) && !hasTOTP && !hasKey && hasEmail:
-		// Nor to email: enrolling an app here would skip the factor the user has.
+	case stepNeedApp:
 		h.event(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, "only email codes for a request that refuses them")
-		return userError(http.StatusForbidden, "Authenticator app required", msgAppRequired)
-	case keyRequired(ar), !hasTOTP && !hasEmail && hasKey:
-		next = "/login/webauthn" // keys only: straight to the key step
-	case !hasTOTP && !hasEmail:
-		next = "/login/enroll"
 	}
-	http.Redirect(w, r, next+"?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return nil
+	return h.goTo(w, r, ar, n)
 }
 
 // pendingUser loads the auth request of a code step and the user who
@@ -97,73 +66,23 @@ func (h *Handler) pendingUser(w http.ResponseWriter, r *http.Request, id string)
 	return ar, flow, u, nil
 }
 
-// postedStep reads the form of a sign-in step after the password and
-// checks its CSRF token. It returns the request (remembering its client
-// IP), the auth request, the flow cookie and the user who passed the
-// password step — nil when the browser must start again from the password.
-func (h *Handler) postedStep(w http.ResponseWriter, r *http.Request) (*http.Request, netip.Addr, *storage.AuthRequest, string, *storage.User, error) {
-	if err := r.ParseForm(); err != nil {
-		return r, netip.Addr{}, nil, "", nil, err
-	}
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.PostForm.Get("authRequestID"))
-	if err != nil {
-		return r, ip, nil, "", nil, err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
-		return r, ip, nil, "", nil, err
-	}
-	if keyRequired(ar) {
-		return r, ip, nil, "", nil, userError(http.StatusForbidden, "Security key required", msgKeyRequired)
-	}
-	return r, ip, ar, flow, u, nil
-}
-
-// shownStep is postedStep for the GET of a step: it loads the auth
-// request named by the query and the user who passed the password step
-// (nil: start again from the password), refusing code steps where the
-// client accepts only a security key.
-func (h *Handler) shownStep(w http.ResponseWriter, r *http.Request) (*http.Request, netip.Addr, *storage.AuthRequest, string, *storage.User, error) {
-	r, ip := h.withIP(r)
-	ar, flow, u, err := h.pendingUser(w, r, r.URL.Query().Get("authRequestID"))
-	if err != nil {
-		return r, ip, nil, "", nil, err
-	}
-	if u != nil && keyRequired(ar) {
-		return r, ip, nil, "", nil, userError(http.StatusForbidden, "Security key required", msgKeyRequired)
-	}
-	return r, ip, ar, flow, u, nil
-}
-
-func (h *Handler) toPassword(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) error {
-	http.Redirect(w, r, "/login?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return nil
-}
-
-// chooseFactor picks the factor the code page asks for: the authenticator
-// by default when enrolled, email when asked for or the only one, a
-// recovery code when asked for (callers check that the user has a factor).
-func chooseFactor(asked string, hasTOTP, hasEmail bool) string {
-	if asked == factorRecovery {
-		return factorRecovery
-	}
-	if asked == factorEmail && hasEmail || !hasTOTP {
-		return factorEmail
-	}
-	return factorTOTP
-}
-
-// codePage is the code page of the sign-in for factor.
-func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP, hasEmail bool) *page {
-	p := &page{
-		Title:         "Two-factor authentication",
+// stepPage is the form of a step of the sign-in ar that posts a code for
+// factor to action; cancelling starts again from the password.
+func (h *Handler) stepPage(ar *storage.AuthRequest, flow, title, action, factor string) *page {
+	return &page{
+		Title:         title,
 		AuthRequestID: ar.ID,
 		CSRF:          h.csrfToken("login", flow),
-		Action:        "/login/otp",
+		Action:        action,
 		Hidden:        map[string]string{"authRequestID": ar.ID, "method": factor},
 		ShowForm:      true,
 		CancelURL:     "/login?authRequestID=" + url.QueryEscape(ar.ID),
 	}
+}
+
+// codePage is the code page of the sign-in for factor.
+func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP, hasEmail bool) *page {
+	p := h.stepPage(ar, flow, "Two-factor authentication", "/login/otp", factor)
 	switch factor {
 	case factorTOTP:
 		p.Message = "Enter the 6-digit code from your authenticator app."
@@ -200,41 +119,17 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 // showCode shows the code page; for email it sends a code as the page
 // opens, unless one is still live.
 func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.shownStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onShowCode)
+	if sr == nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
-	if err != nil {
+	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	p := h.codeStepPage(sr)
+	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
-	}
-	hasEmail = hasEmail && emailAccepted(ar) // acr.go
-	factor := chooseFactor(r.URL.Query().Get("method"), hasTOTP, hasEmail)
-	if !hasTOTP && !hasEmail {
-		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil {
-			return err
-		} else if !ok {
-			return h.toPassword(w, r, ar)
-		} else if factor != factorRecovery {
-			// Keys only: straight to the key step, or a recovery code.
-			http.Redirect(w, r, keyStepURL(ar.ID), http.StatusSeeOther)
-			return nil
-		}
-	}
-	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
-	p.WebAuthn = h.keyStepView(r.Context(), ar)
-	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
-		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
 	}
 	status := http.StatusOK
-	if factor == factorEmail {
+	if sr.n.Factor == factorEmail {
 		if _, err := h.Store.LatestCode(r.Context(), u.ID, purposeSignIn, ar.ID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 			res, err := h.sendCode(r.Context(), u, purposeSignIn, ar.ID, false, ip)
 			if err != nil {
@@ -251,65 +146,76 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// codeStepPage is the code page of sr, for the factor nextStep chose.
+func (h *Handler) codeStepPage(sr *stepRequest) *page {
+	f := sr.s.Factors
+	p := h.codePage(sr.ar, sr.flow, sr.n.Factor, f.TOTP, f.Email && sr.s.Policy.EmailAccepted)
+	p.WebAuthn = keyStepView(sr.ar, f.Keys)
+	return p
+}
+
+// codeBlocked shows p (code.html) with the block message, 429, when the
+// code limiter blocks ip or the user; it reports whether it did.
+func (h *Handler) codeBlocked(w http.ResponseWriter, r *http.Request, ip netip.Addr, userID string, p *page) (bool, error) {
+	until, err := h.OTPLimiter.Blocked(r.Context(), ip, userID)
+	if err != nil || until.IsZero() {
+		return false, err
+	}
+	p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
+	h.render(w, r, http.StatusTooManyRequests, "code.html", p)
+	return true, nil
+}
+
+// outcome is what the check came to, for nextStep.
+func (c codeCheck) outcome() outcome {
+	switch {
+	case c.blocked:
+		return blocked
+	case !c.ok:
+		return failed
+	}
+	return passed
+}
+
+// stepBlocked answers a code check that blocked the client IP or the
+// account: the pending sign-in of sr ends (the user starts again from the
+// password) and p shows the block message, without the form, 429.
+func (h *Handler) stepBlocked(w http.ResponseWriter, sr *stepRequest, p *page, message string) error {
+	if err := h.endPending(sr.r.Context(), sr.ar); err != nil {
+		return err
+	}
+	p.Error, p.ShowForm, p.ResendAction = message, false, ""
+	h.render(w, sr.r, http.StatusTooManyRequests, "code.html", p)
+	return nil
+}
+
 // submitCode checks the code of the sign-in's second step.
 func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onPostCode)
+	if sr == nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
-	if err != nil {
-		return err
-	}
-	hasEmail = hasEmail && emailAccepted(ar) // acr.go
-	factor := chooseFactor(r.PostForm.Get("method"), hasTOTP, hasEmail)
-	if (factor == factorTOTP && !hasTOTP) || (factor == factorEmail && !hasEmail) {
-		return h.toPassword(w, r, ar)
-	}
-	if factor == factorRecovery && !hasTOTP && !hasEmail {
-		// Recovery codes stand in for keys only when there are keys.
-		ok, err := h.hasKeys(r.Context(), u.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return h.toPassword(w, r, ar)
-		}
-	}
-	p := h.codePage(ar, flow, factor, hasTOTP, hasEmail)
-	p.WebAuthn = h.keyStepView(r.Context(), ar)
+	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, sr.n.Factor
+	p := h.codeStepPage(sr)
 	res, err := h.tryCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip, h.stillPending(ar.ID, u.ID))
 	if err != nil {
 		return err
 	}
-	switch {
-	case res.blocked:
-		// The pending sign-in ends: the user starts again from the password.
-		if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
-			return fmt.Errorf("end pending sign-in: %w", err)
-		}
+	switch sr.checked(res.outcome()) {
+	case stepPassword:
 		h.record(r.Context(), &storage.Event{Type: storage.EventSigninFailed, UserID: u.ID, ClientID: ar.ClientID, Detail: factor + ": blocked", Factor: factor, Blocked: true})
-		p.Error, p.ShowForm, p.ResendAction, p.SwitchURL, p.Message = res.message, false, "", "", ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
-	case !res.ok:
+		p.SwitchURL, p.Message = "", ""
+		return h.stepBlocked(w, sr, p, res.message)
+	case stepCode, stepRecovery:
 		h.factorEvent(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, factor, "")
 		p.Error = res.message
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
 	}
-	sess, err := h.startSession(w, r, u, amrFor(factor))
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	h.factorEvent(r.Context(), storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
 	// The request is done before the counters forget the failures: a
 	// guess reserved after that finds the sign-in over (stillPending), so
 	// a burst around the right code gets no fresh attempts from it.
-	if err := h.markDone(r, ar, sess); err != nil {
+	if err := h.signInDone(w, r, ar, u, amrFor(factor), factor); err != nil {
 		return err
 	}
 	if err := res.attempt.Succeeded(r.Context()); err != nil {
@@ -338,24 +244,14 @@ func (h *Handler) stillPending(id, userID string) func(context.Context) (bool, e
 
 // resendCode emails a new sign-in code; the old one stops working.
 func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onResendCode)
+	if sr == nil {
 		return err
 	}
-	if u == nil || !u.EmailOTP || !emailAccepted(ar) {
-		return h.toPassword(w, r, ar)
-	}
-	hasTOTP, _, err := h.factors(r.Context(), u)
-	if err != nil {
+	r, ip, ar, u := sr.r, sr.ip, sr.ar, sr.u
+	p := h.codePage(ar, sr.flow, factorEmail, sr.s.Factors.TOTP, true)
+	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
-	}
-	p := h.codePage(ar, flow, factorEmail, hasTOTP, true)
-	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
-		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
 	}
 	res, err := h.sendCode(r.Context(), u, purposeSignIn, ar.ID, true, ip)
 	if err != nil {
@@ -369,15 +265,7 @@ func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
 // enrollPage is the page that walks a user without a factor through
 // enabling one during a sign-in that requires it.
 func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page {
-	p := &page{
-		Title:         "Set up two-factor authentication",
-		AuthRequestID: ar.ID,
-		CSRF:          h.csrfToken("login", flow),
-		Action:        "/login/enroll",
-		Hidden:        map[string]string{"authRequestID": ar.ID, "method": factor},
-		ShowForm:      true,
-		CancelURL:     "/login?authRequestID=" + url.QueryEscape(ar.ID),
-	}
+	p := h.stepPage(ar, flow, "Set up two-factor authentication", "/login/enroll", factor)
 	if factor == factorEmail {
 		p.Message = "This application requires two-factor authentication. Enter the code we emailed you to turn on email codes."
 		p.ResendAction = "/login/enroll/resend"
@@ -394,36 +282,17 @@ func (h *Handler) enrollPage(ar *storage.AuthRequest, flow, factor string) *page
 
 // showEnroll starts enrolling a first factor within a sign-in.
 func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.shownStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onShowEnroll)
+	if sr == nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
+	r, ip, u := sr.r, sr.ip, sr.u
+	p := h.enrollPage(sr.ar, sr.flow, sr.n.Factor)
+	if shown, err := h.codeBlocked(w, r, ip, u.ID, p); shown || err != nil {
 		return err
 	}
-	factor := factorTOTP
-	if r.URL.Query().Get("method") == factorEmail && emailAccepted(ar) {
-		factor = factorEmail
-	}
-	p := h.enrollPage(ar, flow, factor)
-	if until, err := h.OTPLimiter.Blocked(r.Context(), ip, u.ID); err != nil {
-		return err
-	} else if !until.IsZero() {
-		p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
-		h.render(w, r, http.StatusTooManyRequests, "code.html", p)
-		return nil
-	}
-	if factor == factorEmail {
-		res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, false, ip)
-		if err != nil {
-			return err
-		}
-		p.Info, p.Error = res.info, res.alert
-		h.render(w, r, res.status(), "code.html", p)
-		return nil
+	if sr.n.Factor == factorEmail {
+		return h.sendEnrollCode(w, sr, p, false)
 	}
 	if err := h.newTOTP(r, u, p); err != nil {
 		return err
@@ -432,45 +301,47 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// sendEnrollCode emails (again, with resend) the code that turns on email
+// codes within the sign-in of sr, and shows p with what came of it.
+func (h *Handler) sendEnrollCode(w http.ResponseWriter, sr *stepRequest, p *page, resend bool) error {
+	res, err := h.sendCode(sr.r.Context(), sr.u, purposeEnableEmail, sr.ar.ID, resend, sr.ip)
+	if err != nil {
+		return err
+	}
+	p.Info, p.Error = res.info, res.alert
+	h.render(w, sr.r, res.status(), "code.html", p)
+	return nil
+}
+
 // submitEnroll confirms the first factor and finishes the sign-in.
 func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onPostEnroll)
+	if sr == nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
-		return err
-	}
-	factor := factorTOTP
+	r, ar, u, factor := sr.r, sr.ar, sr.u, sr.n.Factor
 	purpose := ""
-	if r.PostForm.Get("method") == factorEmail && emailAccepted(ar) {
-		factor, purpose = factorEmail, purposeEnableEmail
+	if factor == factorEmail {
+		purpose = purposeEnableEmail
 	}
-	p := h.enrollPage(ar, flow, factor)
-	res, err := h.checkCode(r.Context(), u, factor, purpose, ar.ID, r.PostForm.Get("code"), false, ip)
+	p := h.enrollPage(ar, sr.flow, factor)
+	res, err := h.checkCode(r.Context(), u, factor, purpose, ar.ID, r.PostForm.Get("code"), false, sr.ip)
 	if err != nil {
 		return err
 	}
-	if !res.ok {
+	switch sr.checked(res.outcome()) {
+	case stepPassword:
+		return h.stepBlocked(w, sr, p, res.message)
+	case stepEnroll:
 		p.Error = res.message
-		status := http.StatusUnauthorized
-		if res.blocked {
-			status, p.ShowForm, p.ResendAction = http.StatusTooManyRequests, false, ""
-			if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, ""); err != nil {
-				return fmt.Errorf("end pending sign-in: %w", err)
-			}
-		}
-		if factor == factorTOTP && !res.blocked {
+		if factor == factorTOTP {
 			if err := h.pendingTOTP(r, u, p); err != nil {
 				return err
 			}
-			h.render(w, r, status, "enroll.html", p)
+			h.render(w, r, http.StatusUnauthorized, "enroll.html", p)
 			return nil
 		}
-		h.render(w, r, status, "code.html", p)
+		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
 	}
 	if factor == factorEmail {
@@ -479,12 +350,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	h.factorChanged(r, u, factor, true)
-	sess, err := h.startSession(w, r, u, amrFor(factor))
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	h.factorEvent(r.Context(), storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
-	if err := h.markDone(r, ar, sess); err != nil {
+	if err := h.signInDone(w, r, ar, u, amrFor(factor), factor); err != nil {
 		return err
 	}
 	// The first factor comes with recovery codes, shown once before the
@@ -499,42 +365,11 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 
 // resendEnroll emails a new enrolment code within a sign-in.
 func (h *Handler) resendEnroll(w http.ResponseWriter, r *http.Request) error {
-	r, ip, ar, flow, u, err := h.postedStep(w, r)
-	if err != nil {
+	sr, err := h.openStep(w, r, onResendEnroll)
+	if sr == nil {
 		return err
 	}
-	if u == nil {
-		return h.toPassword(w, r, ar)
-	}
-	if done, err := h.hasFactorAlready(w, r, ar, u); done || err != nil {
-		return err
-	}
-	p := h.enrollPage(ar, flow, factorEmail)
-	res, err := h.sendCode(r.Context(), u, purposeEnableEmail, ar.ID, true, ip)
-	if err != nil {
-		return err
-	}
-	p.Info, p.Error = res.info, res.alert
-	h.render(w, r, res.status(), "code.html", p)
-	return nil
-}
-
-// hasFactorAlready sends a user who already has a second factor to the
-// code page: enrolment during a sign-in is only for users with none, or the
-// password alone could add a factor and pass.
-func (h *Handler) hasFactorAlready(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User) (bool, error) {
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
-	if err != nil {
-		return false, err
-	}
-	if !hasTOTP && !hasEmail {
-		// A key counts as a factor: its owner signs in with it.
-		if ok, err := h.hasKeys(r.Context(), u.ID); err != nil || !ok {
-			return false, err
-		}
-	}
-	http.Redirect(w, r, "/login/otp?authRequestID="+url.QueryEscape(ar.ID), http.StatusSeeOther)
-	return true, nil
+	return h.sendEnrollCode(w, sr, h.enrollPage(sr.ar, sr.flow, sr.n.Factor), true)
 }
 
 // newTOTP creates a fresh enrolment secret for u and puts its QR code,

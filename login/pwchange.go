@@ -20,20 +20,9 @@ const (
 	msgPasswordChange = "Your password was changed. You were signed out everywhere else."
 )
 
-// passwordFactor is the factor a password change of the user asks for.
-func passwordFactor(hasTOTP, hasEmail bool) string {
-	switch {
-	case hasTOTP:
-		return factorTOTP
-	case hasEmail:
-		return factorEmail
-	}
-	return ""
-}
-
 // passwordPage is the password-change form for u.
 func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, error) {
-	hasTOTP, hasEmail, err := h.factors(r.Context(), u)
+	f, err := h.enrolled(r.Context(), u)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +32,7 @@ func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, err
 			User:  u,
 			CSRF:  h.csrfToken("session", h.cookieValue(r, sessionCookie)),
 		},
-		Factor: passwordFactor(hasTOTP, hasEmail),
+		Factor: f.codeFactor(),
 	}, nil
 }
 
@@ -64,30 +53,18 @@ func (h *Handler) showPasswordChange(w http.ResponseWriter, r *http.Request) err
 // sendPasswordCode emails the code a password change of a user with email
 // codes (and no authenticator app) asks for.
 func (h *Handler) sendPasswordCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
-		return err
-	}
-	p, err := h.passwordPage(r, u)
-	if err != nil {
-		return err
-	}
-	if p.Factor != factorEmail {
-		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
-		return nil
-	}
-	return h.emailSessionCode(w, r, ip, u, sess.ID, purposeChangePassword, "password.html", p)
+	return h.sendAccountCode(w, r, purposeChangePassword, "password.html", h.passwordPage,
+		func(*selfPage) string { return "/account/password" })
 }
 
 // changePassword checks the current password and the second factor, then
 // sets the new password.
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
+	a, err := h.postedAccount(r)
 	if err != nil {
 		return err
 	}
+	r, ip, sess, u := a.r, a.ip, a.sess, a.u
 	ctx := r.Context()
 	p, err := h.passwordPage(r, u)
 	if err != nil {

@@ -24,42 +24,25 @@ const (
 	msgEnterEmail  = "Enter your email address."
 )
 
+// recoverPage is the form that asks for the address.
 func (h *Handler) recoverPage(flow, authRequestID string) *selfPage {
-	return &selfPage{page: page{
-		Title:         "Forgot your password?",
-		CSRF:          h.csrfToken("recover", flow),
-		AuthRequestID: authRequestID,
-	}}
+	return h.addressPage("Forgot your password?", "recover", flow, authRequestID)
 }
 
 // showRecover shows the form that asks for the address.
 func (h *Handler) showRecover(w http.ResponseWriter, r *http.Request) error {
-	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "forgot.html", h.recoverPage(h.flowValue(w, r), id))
-	return nil
+	return h.showAddressForm(w, r, "forgot.html", h.recoverPage)
 }
 
 // submitRecover emails a reset link if the address has an account, under
 // limits per client IP and per address, and answers the same either way.
 func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	flow := h.cookieValue(r, flowCookie)
-	if err := h.checkCSRF(r, "recover", flow); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
-	ctx := r.Context()
-	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
+	st, err := h.addressForm(r, "recover")
 	if err != nil {
 		return err
 	}
-	email := NormalizeEmail(r.PostForm.Get("email"))
-	p := h.recoverPage(flow, id)
+	r, ip, ctx, id, email := st.r, st.ip, st.r.Context(), st.id, st.email
+	p := h.recoverPage(st.flow, id)
 	p.Email = email
 	if until, err := h.RecoverLimiter.Blocked(ctx, ip, ""); err != nil {
 		return err
@@ -73,27 +56,8 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusBadRequest, "forgot.html", p)
 		return nil
 	}
-	// As for registrations: the IP is not blocked, so a block now is the
-	// address's, and then nothing is sent.
-	addrBlock, err := h.RecoverLimiter.Blocked(ctx, ip, email)
-	if err != nil {
-		return err
-	}
-	if _, err := h.RecoverLimiter.Fail(ctx, ip, email); err != nil {
-		return err
-	}
-	if addrBlock.IsZero() {
-		if err := h.sendReset(ctx, email, id); err != nil {
-			return err
-		}
-	} else {
-		h.Logger.InfoContext(ctx, "recovery email not sent: too many for this address")
-	}
-	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
-		Title:   "Check your email",
-		Info:    h.outboxNote(),
-		Message: i18n.Tf(langOf(ctx), msgRecoverSent, email),
-	}})
+	return h.sendCounted(w, r, h.RecoverLimiter, ip, email, "recovery email not sent: too many for this address", msgRecoverSent,
+		func() error { return h.sendReset(ctx, email, id) })
 }
 
 // sendReset emails a reset link to the account of email, if there is one
@@ -152,18 +116,14 @@ func (h *Handler) showReset(w http.ResponseWriter, r *http.Request) error {
 
 // submitReset consumes the token and sets the new password.
 func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
+	st, err := h.selfForm(r, "reset")
+	if err != nil {
 		return err
 	}
-	flow := h.cookieValue(r, flowCookie)
-	if err := h.checkCSRF(r, "reset", flow); err != nil {
-		return err
-	}
-	r, _ = h.withIP(r)
-	ctx := r.Context()
+	r, ctx := st.r, st.r.Context()
 	token := r.PostForm.Get("token")
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
-	p := h.resetPage(flow, token)
+	p := h.resetPage(st.flow, token)
 	fail := func(msg string) error {
 		p.Error = msg
 		h.render(w, r, http.StatusBadRequest, "reset.html", p)
@@ -181,12 +141,9 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 		return fail(err.Error())
 	}
 
-	t, err := h.useToken(ctx, token, purposeResetPassword)
+	t, err := h.useToken(ctx, token, purposeResetPassword, msgResetUsed)
 	if err != nil {
 		return err
-	}
-	if t == nil {
-		return userError(http.StatusBadRequest, "Link expired", msgResetUsed)
 	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {

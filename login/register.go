@@ -36,11 +36,7 @@ func (h *Handler) registrationClosed() error {
 
 // registerPage is the registration form.
 func (h *Handler) registerPage(flow, authRequestID string) *selfPage {
-	return &selfPage{page: page{
-		Title:         "Create an account",
-		CSRF:          h.csrfToken("register", flow),
-		AuthRequestID: authRequestID,
-	}}
+	return h.addressPage("Create an account", "register", flow, authRequestID)
 }
 
 // showRegister shows the registration form. A sign-in in progress
@@ -49,37 +45,23 @@ func (h *Handler) showRegister(w http.ResponseWriter, r *http.Request) error {
 	if !h.Registration {
 		return h.registrationClosed()
 	}
-	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "register.html", h.registerPage(h.flowValue(w, r), id))
-	return nil
+	return h.showAddressForm(w, r, "register.html", h.registerPage)
 }
 
 // submitRegister creates the account, or warns the owner of an existing
 // one, and answers the same either way.
 func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
 	if !h.Registration {
 		return h.registrationClosed()
 	}
-	flow := h.cookieValue(r, flowCookie)
-	if err := h.checkCSRF(r, "register", flow); err != nil {
-		return err
-	}
-	r, ip := h.withIP(r)
-	ctx := r.Context()
-	id, err := h.liveRequest(ctx, r.PostForm.Get("authRequestID"))
+	st, err := h.addressForm(r, "register")
 	if err != nil {
 		return err
 	}
-	email := NormalizeEmail(r.PostForm.Get("email"))
+	r, ip, ctx, id, email := st.r, st.ip, st.r.Context(), st.id, st.email
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
-	p := h.registerPage(flow, id)
+	p := h.registerPage(st.flow, id)
 	p.Email, p.Name = email, name
 	fail := func(status int, msg string) error {
 		p.Error = msg
@@ -105,30 +87,11 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	// Every registration counts against the client IP and the address,
-	// whether the address has an account or not. The IP is not blocked
-	// (checked above), so a block now is the address's: then nothing is
-	// sent, and the page still says the same.
-	addrBlock, err := h.RegLimiter.Blocked(ctx, ip, email)
-	if err != nil {
-		return err
-	}
-	if _, err := h.RegLimiter.Fail(ctx, ip, email); err != nil {
-		return err
-	}
-	// Hash first on both paths: they take the same time.
+	// whether the address has an account or not. Hash first on both paths
+	// (sent or not): they take the same time.
 	hash := h.Passwords.Hash(secret)
-	if addrBlock.IsZero() {
-		if err := h.register(ctx, email, name, hash, id); err != nil {
-			return err
-		}
-	} else {
-		h.Logger.InfoContext(ctx, "registration email not sent: too many for this address")
-	}
-	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
-		Title:   "Check your email",
-		Info:    h.outboxNote(),
-		Message: i18n.Tf(langOf(ctx), msgCheckEmail, email),
-	}})
+	return h.sendCounted(w, r, h.RegLimiter, ip, email, "registration email not sent: too many for this address", msgCheckEmail,
+		func() error { return h.register(ctx, email, name, hash, id) })
 }
 
 // validEmail reports whether s, normalised, is a plain email address.
@@ -227,20 +190,14 @@ func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) error {
 
 // submitConfirm consumes the confirmation token and confirms the address.
 func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "confirm", h.cookieValue(r, flowCookie)); err != nil {
-		return err
-	}
-	r, _ = h.withIP(r)
-	ctx := r.Context()
-	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail)
+	st, err := h.selfForm(r, "confirm")
 	if err != nil {
 		return err
 	}
-	if t == nil {
-		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)
+	r, ctx := st.r, st.r.Context()
+	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail, msgConfirmLinkUsed)
+	if err != nil {
+		return err
 	}
 	if err := h.Store.SetEmailVerified(ctx, t.UserID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)

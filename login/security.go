@@ -113,14 +113,11 @@ func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 //	totp/enable-confirm                  check the app's code, enable
 //	totp/disable, totp/disable-confirm   ask for and check the app's code
 func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
+	a, err := h.sensitiveForm(w, r, "/account/security")
+	if a == nil {
 		return err
 	}
-	if h.stepUp(w, r, sess, "/account/security") {
-		return nil
-	}
+	r, ip, sess, u := a.r, a.ip, a.sess, a.u
 	ctx := r.Context()
 	hasTOTP, hasEmail, err := h.factors(ctx, u)
 	if err != nil {

@@ -17,9 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -102,20 +105,111 @@ func (h *Handler) issueToken(ctx context.Context, userID, purpose, data string, 
 	return value, nil
 }
 
-// useToken consumes the token value of purpose; nil when it is unknown,
-// used or expired.
-func (h *Handler) useToken(ctx context.Context, value, purpose string) (*storage.ActionToken, error) {
+// useToken consumes the token value of purpose; one that is unknown, used
+// or expired is a page error ("Link expired") that says expired.
+func (h *Handler) useToken(ctx context.Context, value, purpose, expired string) (*storage.ActionToken, error) {
+	gone := userError(http.StatusBadRequest, "Link expired", expired)
 	if !validToken(value) {
-		return nil, nil
+		return nil, gone
 	}
 	t, err := h.Store.UseActionToken(ctx, tokenHash(value), purpose, h.Now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, gone
 	}
 	if err != nil {
 		return nil, fmt.Errorf("use %s token: %w", purpose, err)
 	}
 	return t, nil
+}
+
+// selfStep is a posted form of a self-service page.
+type selfStep struct {
+	r     *http.Request // with its client IP remembered (withIP)
+	ip    netip.Addr
+	flow  string // the browser's flow cookie
+	id    string // addressForm: the sign-in in progress, or ""
+	email string // addressForm: the address typed, normalised
+}
+
+// selfForm reads the form of a self-service page: it checks the CSRF
+// token of purpose against the browser's flow cookie and remembers the
+// client IP.
+func (h *Handler) selfForm(r *http.Request, purpose string) (*selfStep, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, err
+	}
+	flow := h.cookieValue(r, flowCookie)
+	if err := h.checkCSRF(r, purpose, flow); err != nil {
+		return nil, err
+	}
+	r, ip := h.withIP(r)
+	return &selfStep{r: r, ip: ip, flow: flow}, nil
+}
+
+// addressForm is selfForm for the forms that start from an address,
+// registration and recovery: it adds the address and the sign-in in
+// progress that the form may name (liveRequest).
+func (h *Handler) addressForm(r *http.Request, purpose string) (*selfStep, error) {
+	st, err := h.selfForm(r, purpose)
+	if err != nil {
+		return nil, err
+	}
+	if st.id, err = h.liveRequest(st.r.Context(), st.r.PostForm.Get("authRequestID")); err != nil {
+		return nil, err
+	}
+	st.email = NormalizeEmail(st.r.PostForm.Get("email"))
+	return st, nil
+}
+
+// addressPage is an address form titled title, whose CSRF token is for
+// purpose, within the sign-in authRequestID ("" for none).
+func (h *Handler) addressPage(title, purpose, flow, authRequestID string) *selfPage {
+	return &selfPage{page: page{
+		Title:         title,
+		CSRF:          h.csrfToken(purpose, flow),
+		AuthRequestID: authRequestID,
+	}}
+}
+
+// showAddressForm shows the page name of an address form, made by form
+// for the browser's flow cookie and the sign-in in progress the query
+// names (liveRequest).
+func (h *Handler) showAddressForm(w http.ResponseWriter, r *http.Request, name string, form func(flow, authRequestID string) *selfPage) error {
+	id, err := h.liveRequest(r.Context(), r.URL.Query().Get("authRequestID"))
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, name, form(h.flowValue(w, r), id))
+	return nil
+}
+
+// sendCounted counts a request that emails address (a registration, a
+// password recovery) against lim for the client IP and the address, and
+// sends the email with send unless the address is blocked: the IP is not
+// (the caller checked), so a block is the address's, and then nothing is
+// sent and skipped is logged. Either way the page says the same: check
+// your email, with message.
+func (h *Handler) sendCounted(w http.ResponseWriter, r *http.Request, lim *lockout.Limiter, ip netip.Addr, address, skipped, message string, send func() error) error {
+	ctx := r.Context()
+	addrBlock, err := lim.Blocked(ctx, ip, address)
+	if err != nil {
+		return err
+	}
+	if _, err := lim.Fail(ctx, ip, address); err != nil {
+		return err
+	}
+	if addrBlock.IsZero() {
+		if err := send(); err != nil {
+			return err
+		}
+	} else {
+		h.Logger.InfoContext(ctx, skipped)
+	}
+	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
+		Title:   "Check your email",
+		Info:    h.outboxNote(),
+		Message: i18n.Tf(langOf(ctx), message, address),
+	}})
 }
 
 // link returns the absolute URL of path with the token.

@@ -132,17 +132,14 @@ func safeNext(s string) string {
 // reauthFactor is what a re-authentication of u asks for besides the
 // password: "totp", "email", "webauthn" (keys are the only factor) or "".
 func (h *Handler) reauthFactor(ctx context.Context, u *storage.User) (string, error) {
-	hasTOTP, hasEmail, err := h.factors(ctx, u)
-	if err != nil {
+	f, err := h.enrolled(ctx, u)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	if f := passwordFactor(hasTOTP, hasEmail); f != "" {
-		return f, nil
-	}
-	if h.WebAuthn != nil {
-		if ok, err := h.hasKeys(ctx, u.ID); err != nil || ok {
-			return factorWebAuthn, err
-		}
+	case f.codeFactor() != "":
+		return f.codeFactor(), nil
+	case f.Keys: // never while keys are off
+		return factorWebAuthn, nil
 	}
 	return "", nil
 }
@@ -184,20 +181,14 @@ func (h *Handler) showReauth(w http.ResponseWriter, r *http.Request) error {
 // sendReauthCode emails the code a re-authentication of a user with email
 // codes (and no authenticator app) asks for.
 func (h *Handler) sendReauthCode(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
-	if err != nil {
-		return err
-	}
-	p, err := h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
-	if err != nil {
-		return err
-	}
-	if p.Factor != factorEmail {
-		http.Redirect(w, r, reauthURL(p.Hidden["next"]), http.StatusSeeOther)
-		return nil
-	}
-	return h.emailSessionCode(w, r, ip, u, sess.ID, purposeReauth, "reauth.html", p)
+	return h.sendAccountCode(w, r, purposeReauth, "reauth.html", h.postedReauthPage,
+		func(p *selfPage) string { return reauthURL(p.Hidden["next"]) })
+}
+
+// postedReauthPage is the re-authentication form of a POST, which returns
+// to the page its form names.
+func (h *Handler) postedReauthPage(r *http.Request, u *storage.User) (*selfPage, error) {
+	return h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
 }
 
 // emailSessionCode emails (again) the code of an account step bound to the
@@ -229,13 +220,12 @@ func (h *Handler) emailSessionCode(w http.ResponseWriter, r *http.Request, ip ne
 // re-authentication and returns to the page the user was on. A user whose
 // only factor is keys goes on to a key check.
 func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
-	r, ip := h.withIP(r)
-	sess, u, err := h.accountForm(r)
+	a, err := h.postedAccount(r)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	p, err := h.reauthPage(r, u, safeNext(r.PostForm.Get("next")))
+	r, ip, sess, u, ctx := a.r, a.ip, a.sess, a.u, a.r.Context()
+	p, err := h.postedReauthPage(r, u)
 	if err != nil {
 		return err
 	}
@@ -366,24 +356,19 @@ func (h *Handler) checkPassword(w http.ResponseWriter, r *http.Request, ip netip
 // beginReauthKey starts the key check of a re-authentication whose
 // password passed.
 func (h *Handler) beginReauthKey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
-	req, err := h.readJSON(r)
-	if err != nil {
-		return 0, nil, err
+	st, status, reply, err := h.accountJSON(r, "")
+	if st == nil {
+		return status, reply, err
 	}
-	sess, u, err := h.signedInJSON(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	ctx := r.Context()
-	pw, err := h.peekReauthPassword(ctx, req.Key, sess, u)
+	ctx, sess, u := st.r.Context(), st.sess, st.u
+	pw, err := h.peekReauthPassword(ctx, st.req.Key, sess, u)
 	if err != nil {
 		return 0, nil, err
 	}
 	if pw == nil {
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyExpired, Redirect: reauthURL("/account")}, nil
 	}
-	return h.beginAccountCheck(ctx, ip, sess, u, &ceremony{Kind: ceremonyReauth, Next: pw.Next})
+	return h.beginAccountCheck(ctx, st, &ceremony{Kind: ceremonyReauth, Next: pw.Next})
 }
 
 // peekReauthPassword returns the passed password of a re-authentication
@@ -431,17 +416,16 @@ func readBody(r *http.Request) (*jsonRequest, error) {
 // finishReauthKey checks the key and, with the passed password, records
 // the re-authentication.
 func (h *Handler) finishReauthKey(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
-	r, ip := h.withIP(r)
 	// finishAccountCheck reads the body; keep it for the password key.
 	body, err := readBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	chk, status, reply, err := h.finishAccountCheck(r, ip, ceremonyReauth)
+	chk, status, reply, err := h.finishAccountCheck(r, ceremonyReauth, "")
 	if chk == nil {
 		return status, reply, err
 	}
-	ctx := r.Context()
+	ctx := chk.r.Context()
 	u := chk.ku.u
 	pw, err := h.takeCeremony(ctx, body.Key, ceremonyReauthPassword, chk.sess.ID)
 	if err != nil {
@@ -514,20 +498,14 @@ func (h *Handler) showRevertEmail(w http.ResponseWriter, r *http.Request) error 
 // ends, tokens are revoked, and pending email changes and password-reset
 // links die.
 func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "revert", h.cookieValue(r, flowCookie)); err != nil {
-		return err
-	}
-	r, _ = h.withIP(r)
-	ctx := r.Context()
-	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail)
+	st, err := h.selfForm(r, "revert")
 	if err != nil {
 		return err
 	}
-	if t == nil {
-		return userError(http.StatusBadRequest, "Link expired", msgLinkUsed)
+	r, ctx := st.r, st.r.Context()
+	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail, msgLinkUsed)
+	if err != nil {
+		return err
 	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) {

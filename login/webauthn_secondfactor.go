@@ -1,0 +1,121 @@
+package login
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// keyStepURL is the page of the key step of auth request id.
+func keyStepURL(id string) string { return "/login/webauthn?authRequestID=" + url.QueryEscape(id) }
+
+// showKeyStep is the second-factor page with the security-key button.
+func (h *Handler) showKeyStep(w http.ResponseWriter, r *http.Request) error {
+	sr, err := h.openStep(w, r, onShowKey)
+	if sr == nil {
+		return err
+	}
+	ar := sr.ar
+	v := &webauthnView{
+		Mode: ceremonySecond, Begin: "/login/webauthn/begin", Finish: "/login/webauthn/finish",
+		CSRF: h.csrfToken("login", sr.flow), AuthRequestID: ar.ID,
+	}
+	if sr.s.Factors.TOTP || sr.s.Factors.Email {
+		v.CodeURL = "/login/otp?authRequestID=" + url.QueryEscape(ar.ID)
+	}
+	if !sr.s.Policy.KeyRequired {
+		// A lost key: a recovery code stands in, under the same limits.
+		v.RecoveryURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
+	}
+	h.render(w, sr.r, http.StatusOK, "webauthn.html", &page{
+		Title:         "Two-factor authentication",
+		Message:       "Use your security key or passkey to finish signing in.",
+		AuthRequestID: ar.ID,
+		CancelURL:     "/login?authRequestID=" + url.QueryEscape(ar.ID),
+		WebAuthn:      v,
+	})
+	return nil
+}
+
+// keyStepView is the link from the code page of ar to the key step, or
+// nil when the pending user has no key.
+func keyStepView(ar *storage.AuthRequest, hasKeys bool) *webauthnView {
+	if ar.UserID == "" || !hasKeys {
+		return nil
+	}
+	return &webauthnView{StepURL: keyStepURL(ar.ID)}
+}
+
+// beginKeyStep starts the second-factor ceremony with the user's keys.
+func (h *Handler) beginKeyStep(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	st, err := h.signInJSON(w, r, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	return h.beginKeyCheck(st.r.Context(), st.ip, st.u, &ceremony{Kind: ceremonySecond, Binding: st.ar.ID})
+}
+
+// finishKeyStep checks the assertion of the second factor and completes
+// the sign-in.
+func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
+	st, err := h.signInJSON(w, r, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	r, ip, ctx, req, ar, u := st.r, st.ip, st.r.Context(), st.req, st.ar, st.u
+	// The attempt is counted before the assertion is checked, as a code's
+	// is (tryCode).
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if attempt == nil {
+		return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
+	}
+	checked := false // whether the assertion was verified, for the error paths
+	defer func() {
+		if !checked {
+			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
+				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
+			}
+		}
+	}()
+	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonySecond, ar.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	checked = true // from here on, every outcome is reported to attempt
+	if c == nil || c.UserID != u.ID {
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "no such challenge (expired or used)")
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
+	if err != nil {
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "bad assertion: "+describeWebAuthnError(err))
+	}
+	ku, err := h.keyUserOf(ctx, u)
+	if err != nil {
+		return 0, nil, err
+	}
+	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
+	if err != nil {
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, describeWebAuthnError(err))
+	}
+	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
+		return 0, nil, err
+	} else if !ok {
+		h.factorEvent(ctx, storage.EventSigninFailed, u.ID, ar.ClientID, factorWebAuthn, "refused key")
+		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
+	}
+	if err := attempt.Succeeded(ctx); err != nil {
+		return 0, nil, err
+	}
+	amr := []string{"pwd", keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}
+	if err := h.signInDone(w, r, ar, u, amr, factorWebAuthn); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &jsonReply{Redirect: h.Callback(ctx, ar.ID)}, nil
+}
