@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -21,7 +22,7 @@ import (
 )
 
 // withStore loads the config, opens the store, runs f and closes it.
-func withStore(ctx context.Context, configPath string, env *environ, f func(*Config, storage.Store) error) error {
+func withStore(ctx context.Context, configPath string, env *environ, f func(*config.Config, storage.Store) error) error {
 	cfg, err := loadConfig(configPath, env)
 	if err != nil {
 		return err
@@ -38,7 +39,7 @@ func withStore(ctx context.Context, configPath string, env *environ, f func(*Con
 // acting as the CLI. A service error that is the caller's input becomes a
 // usage error of command (exit 2); the others keep exit 1.
 func withService(ctx context.Context, command, configPath string, env *environ, f func(*adminService) error) error {
-	err := withStore(ctx, configPath, env, func(cfg *Config, s storage.Store) error {
+	err := withStore(ctx, configPath, env, func(cfg *config.Config, s storage.Store) error {
 		passwords, err := newHasher(cfg, nil)
 		if err != nil {
 			return err
@@ -77,14 +78,14 @@ func subcommand(name string, args []string, subs ...string) (string, []string, e
 
 // oneArg parses flags and requires exactly one positional argument.
 func oneArg(fsName string, args []string, env *environ, what string) (string, string, error) {
-	fs, config := flags(fsName, env)
+	fs, configPath := flags(fsName, env)
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return "", "", err
 	}
 	if fs.NArg() != 1 {
 		return "", "", usageError{fmt.Sprintf("%s: expected one %s", fsName, what)}
 	}
-	return fs.Arg(0), *config, nil
+	return fs.Arg(0), *configPath, nil
 }
 
 // flagsFirst reorders args so that fs's flags come first and every other
@@ -119,14 +120,14 @@ func flagsFirst(fs *flag.FlagSet, args []string) []string {
 
 // noArgs parses flags that take no positional argument.
 func noArgs(fsName string, args []string, env *environ) (string, error) {
-	fs, config := flags(fsName, env)
+	fs, configPath := flags(fsName, env)
 	if err := parse(fs, args); err != nil {
 		return "", err
 	}
 	if fs.NArg() != 0 {
 		return "", usageError{fsName + ": unexpected argument " + fs.Arg(0)}
 	}
-	return *config, nil
+	return *configPath, nil
 }
 
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
@@ -142,11 +143,11 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 		return usersCreate(ctx, rest, env)
 	}
 	if sub == "list" {
-		config, err := noArgs("users list", rest, env)
+		configPath, err := noArgs("users list", rest, env)
 		if err != nil {
 			return err
 		}
-		return withService(ctx, "users list", config, env, func(s *adminService) error {
+		return withService(ctx, "users list", configPath, env, func(s *adminService) error {
 			users, err := s.ListUsers(ctx)
 			if err != nil {
 				return err
@@ -159,11 +160,11 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 			return tw.Flush()
 		})
 	}
-	email, config, err := oneArg("users "+sub, rest, env, "email")
+	email, configPath, err := oneArg("users "+sub, rest, env, "email")
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "users "+sub, config, env, func(s *adminService) error {
+	return withService(ctx, "users "+sub, configPath, env, func(s *adminService) error {
 		switch sub {
 		case "show":
 			u, err := s.User(ctx, email)
@@ -194,7 +195,7 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 }
 
 func usersCreate(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("users create", env)
+	fs, configPath := flags("users create", env)
 	email := fs.String("email", "", "the user's email address (their login)")
 	name := fs.String("name", "", "the user's display name")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
@@ -211,7 +212,7 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "users create", *config, env, func(s *adminService) error {
+	return withService(ctx, "users create", *configPath, env, func(s *adminService) error {
 		u, err := s.CreateUser(ctx, userSpec{Email: *email, Name: *name, Password: pw})
 		if kindOf(err) == errInvalid {
 			return failf(errInvalid, "--email: %v", err)
@@ -247,11 +248,11 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 	case "update":
 		return clientsUpdate(ctx, rest, env)
 	case "list":
-		config, err := noArgs("clients list", rest, env)
+		configPath, err := noArgs("clients list", rest, env)
 		if err != nil {
 			return err
 		}
-		return withService(ctx, "clients list", config, env, func(s *adminService) error {
+		return withService(ctx, "clients list", configPath, env, func(s *adminService) error {
 			cs, err := s.ListClients(ctx)
 			if err != nil {
 				return err
@@ -272,11 +273,11 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 			return tw.Flush()
 		})
 	}
-	id, config, err := oneArg("clients "+sub, rest, env, "client id")
+	id, configPath, err := oneArg("clients "+sub, rest, env, "client id")
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "clients "+sub, config, env, func(s *adminService) error {
+	return withService(ctx, "clients "+sub, configPath, env, func(s *adminService) error {
 		switch sub {
 		case "show":
 			c, err := s.Client(ctx, id)
@@ -319,7 +320,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 }
 
 func clientsCreate(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("clients create", env)
+	fs, configPath := flags("clients create", env)
 	name := fs.String("name", "", "the application's name, shown on the sign-in page")
 	var redirects, logouts stringList
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable; matched exactly)")
@@ -368,7 +369,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	if !op.IsAccessTokenFormat(*format) {
 		return usageError{fmt.Sprintf("clients create: --access-token-format %q: must be opaque or jwt", *format)}
 	}
-	return withService(ctx, "clients create", *config, env, func(s *adminService) error {
+	return withService(ctx, "clients create", *configPath, env, func(s *adminService) error {
 		c, err := s.CreateClient(ctx, clientSpec{
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
@@ -419,7 +420,7 @@ func cliURIError(err error) error {
 }
 
 func clientsUpdate(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("clients update", env)
+	fs, configPath := flags("clients update", env)
 	var redirects, logouts stringList
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
@@ -452,7 +453,7 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	case *clearLogouts && len(logouts) > 0:
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
 	}
-	return withService(ctx, "clients update", *config, env, func(s *adminService) error {
+	return withService(ctx, "clients update", *configPath, env, func(s *adminService) error {
 		// The redirect URIs, the settings and the authentication change in
 		// that order, each in one write; the URIs given are checked first,
 		// so that a refused one changes nothing.
@@ -550,11 +551,11 @@ func runKeys(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	fs, config := flags("keys "+sub, env)
+	fs, configPath := flags("keys "+sub, env)
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
-	return withStore(ctx, *config, env, func(cfg *Config, s storage.Store) error {
+	return withStore(ctx, *configPath, env, func(cfg *config.Config, s storage.Store) error {
 		keys, _, err := keyManager(cfg, s)
 		if err != nil {
 			return err
@@ -595,11 +596,11 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 		return err
 	}
 	if sub == "list" {
-		config, err := noArgs("blocks list", rest, env)
+		configPath, err := noArgs("blocks list", rest, env)
 		if err != nil {
 			return err
 		}
-		return withService(ctx, "blocks list", config, env, func(s *adminService) error {
+		return withService(ctx, "blocks list", configPath, env, func(s *adminService) error {
 			blocks, err := s.Blocks(ctx)
 			if err != nil {
 				return err
@@ -615,11 +616,11 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 			return tw.Flush()
 		})
 	}
-	subject, config, err := oneArg("blocks clear", rest, env, "IP address or email")
+	subject, configPath, err := oneArg("blocks clear", rest, env, "IP address or email")
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "blocks clear", config, env, func(s *adminService) error {
+	return withService(ctx, "blocks clear", configPath, env, func(s *adminService) error {
 		n, err := s.ClearBlocks(ctx, subject)
 		if err != nil {
 			return err

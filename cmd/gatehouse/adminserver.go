@@ -7,13 +7,14 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // adminDeps are what the admin listener's handlers work with.
 type adminDeps struct {
-	cfg     *Config
+	cfg     *config.Config
 	store   storage.Store
 	logger  *slog.Logger
 	tokens  accessTokens // verifies the admin API's bearer tokens (the provider)

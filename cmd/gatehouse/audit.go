@@ -11,7 +11,7 @@ import (
 //
 //	gatehouse audit [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
 func runAudit(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("audit", env)
+	fs, configPath := flags("audit", env)
 	user := fs.String("user", "", "only events of this user (email or id)")
 	ip := fs.String("ip", "", "only events from this IP address")
 	typ := fs.String("type", "", "only events of this type, e.g. signin.failed, code.failed, ip.blocked")
@@ -32,7 +32,7 @@ func runAudit(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return usageError{"audit: --" + err.Error()}
 	}
-	return withService(ctx, "audit", *config, env, func(s *adminService) error {
+	return withService(ctx, "audit", *configPath, env, func(s *adminService) error {
 		events, err := s.Events(ctx, auditQuery{User: *user, IP: *ip, Type: *typ, Since: from, Limit: *limit})
 		if err != nil {
 			return err

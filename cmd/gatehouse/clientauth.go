@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
@@ -20,7 +21,7 @@ import (
 
 // openSealBox opens the secrets key of cfg, which seals the secrets of
 // client_secret_jwt clients.
-func openSealBox(cfg *Config) (*seal.Box, error) {
+func openSealBox(cfg *config.Config) (*seal.Box, error) {
 	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
 	if err != nil {
 		return nil, err

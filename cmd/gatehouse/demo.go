@@ -27,6 +27,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
@@ -413,7 +414,7 @@ func (d *demoApp) setCookie(w http.ResponseWriter, name, value string, ttl time.
 
 // newDemo sets up the demo user and client (setupDemo, printing to
 // env.stdout) and returns the demo application, running on the clock now.
-func newDemo(ctx context.Context, cfg *Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
+func newDemo(ctx context.Context, cfg *config.Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
 	env *environ, logger *slog.Logger) (*demoApp, error) {
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	clientID, err := setupDemo(ctx, store, passwords, issuer, now, env.stdout)

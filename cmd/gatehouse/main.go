@@ -34,6 +34,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 )
 
 func main() {
@@ -143,8 +145,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 func flags(name string, env *environ) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	config := fs.String("config", "", "config file (default: $GATEHOUSE_CONFIG, else built-in defaults)")
-	return fs, config
+	configPath := fs.String("config", "", "config file (default: $GATEHOUSE_CONFIG, else built-in defaults)")
+	return fs, configPath
 }
 
 // parse parses args, turning flag errors into usage errors.
@@ -159,11 +161,11 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 // loadConfig loads the config named by --config or GATEHOUSE_CONFIG.
-func loadConfig(path string, env *environ) (*Config, error) {
+func loadConfig(path string, env *environ) (*config.Config, error) {
 	if path == "" {
 		path = env.getenv("GATEHOUSE_CONFIG")
 	}
-	cfg, err := LoadConfig(path, env.getenv)
+	cfg, err := config.Load(path, env.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
@@ -27,7 +28,7 @@ import (
 
 // newMailer returns the SMTP sender, or with no mail.smtp.host the mail
 // outbox, which writes each message to a file in mail.outbox_dir.
-func newMailer(cfg *Config, logger *slog.Logger) (mail.Sender, error) {
+func newMailer(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 	if cfg.Mail.SMTP.Host == "" {
 		if strings.HasPrefix(cfg.Issuer, "https://") {
 			logger.Warn("PRODUCTION WARNING: mail.smtp.host is empty: no email is sent; codes and links are written to files in mail.outbox_dir instead; set mail.smtp.host",
@@ -46,7 +47,7 @@ func newMailer(cfg *Config, logger *slog.Logger) (mail.Sender, error) {
 // shutdownTimeout bounds how long SIGTERM waits for requests in flight.
 const shutdownTimeout = 30 * time.Second
 
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -58,19 +59,19 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 }
 
 func runServe(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("serve", env)
+	fs, configPath := flags("serve", env)
 	demo := fs.Bool("demo", false, "create a demo user and client if absent and serve a demo application at /demo")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*config, env)
+	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, env.stderr)
 	// zitadel's op logs through slog.Default; set it once, here.
 	slog.SetDefault(logger)
-	cfg.warnInsecureLinks(logger)
+	cfg.WarnInsecureLinks(logger)
 
 	// SQLite supports one server: a second serve on the file refuses to
 	// start (lock.go).
@@ -175,13 +176,13 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	return nil
 }
 
-func dbKind(cfg *Config) string {
+func dbKind(cfg *config.Config) string {
 	d, _ := cfg.DatabaseDriver()
 	return d
 }
 
 // printOutbox tells where emails go when there is no SMTP server.
-func printOutbox(cfg *Config, env *environ) {
+func printOutbox(cfg *config.Config, env *environ) {
 	if cfg.Mail.SMTP.Host != "" {
 		return
 	}
@@ -229,7 +230,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // newServer wires storage, keys, the provider and the login into one
 // handler.
-func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *slog.Logger) (*server, error) {
+func newServer(ctx context.Context, cfg *config.Config, store storage.Store, logger *slog.Logger) (*server, error) {
 	keys, box, err := keyManager(cfg, store)
 	if err != nil {
 		return nil, err

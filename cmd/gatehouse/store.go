@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
@@ -13,7 +14,7 @@ import (
 )
 
 // openStore opens (and migrates) the configured database.
-func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 	driver, dsn := cfg.DatabaseDriver()
 	switch driver {
 	case "sqlite":
@@ -33,11 +34,11 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 }
 
 func runMigrate(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("migrate", env)
+	fs, configPath := flags("migrate", env)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*config, env)
+	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func runMigrate(ctx context.Context, args []string, env *environ) error {
 }
 
 // keyManager opens the secrets key and returns the signing-key manager.
-func keyManager(cfg *Config, store storage.Store) (*op.Keys, *seal.Box, error) {
+func keyManager(cfg *config.Config, store storage.Store) (*op.Keys, *seal.Box, error) {
 	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
 	if err != nil {
 		return nil, nil, err
