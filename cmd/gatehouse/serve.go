@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/metrics"
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
@@ -138,7 +139,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	var admin *http.Server
 	if aln != nil {
 		deps := adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider,
-			metrics: srv.metrics.handler(logger), passwords: srv.passwords, now: srv.now}
+			metrics: srv.metrics.Handler(logger), passwords: srv.passwords, now: srv.now}
 		admin = &http.Server{
 			Handler:           newAdminHandler(deps),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -222,8 +223,8 @@ type server struct {
 	// passwords is the one argon2id hasher (and gate) of the process:
 	// the login's, the admin API's and the demo's.
 	passwords *password.Hasher
-	metrics   *metrics // served by the admin listener
-	demo      *demoApp // the demo application (serve --demo), or nil
+	metrics   *metrics.Metrics // served by the admin listener
+	demo      *demoApp         // the demo application (serve --demo), or nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -244,9 +245,9 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	clock := startClockCheck(ctx, store, clockFromEnv(os.Getenv), logger)
 	now := clock.follow(clockFromEnv(os.Getenv))
 	// Metrics count audit events, new blocks, mail and requests on their
-	// way (metrics.go); the clock check above needs the backend itself.
-	obs := newMetrics(store, now)
-	store = obs.store(store)
+	// way (internal/metrics); the clock check above needs the backend itself.
+	obs := metrics.New(store, now, []string{discoveryPath, metadataPath, jwksPath})
+	store = obs.Store(store)
 
 	provider, err := op.New(op.Config{
 		Issuer:          issuer,
@@ -264,13 +265,13 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	obs.reg.MustRegister(signatureCacheCollector{provider})
+	obs.ReportSignatureCache(provider)
 
 	mailer, err := newMailer(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	mailer = obs.mailer(mailer)
+	mailer = obs.Mailer(mailer)
 	pwBlock := cfg.Password.BlockDuration.Duration
 	otpBlock := cfg.Lockout.BlockDuration.Duration
 	passwords, err := newHasher(cfg, logger)
@@ -350,7 +351,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 
 	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords}
 	r := chi.NewRouter()
-	r.Use(obs.instrument)
+	r.Use(obs.Instrument)
 	// The demo application (serve --demo, demo.go); 404 without it.
 	r.HandleFunc("/demo", s.serveDemo)
 	r.HandleFunc("/demo/*", s.serveDemo)
