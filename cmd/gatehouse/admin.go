@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 	"github.com/gatehouse-idp/gatehouse/op"
@@ -38,7 +38,7 @@ func withStore(ctx context.Context, configPath string, env *environ, f func(*con
 // withService runs f with the admin service over the configured store,
 // acting as the CLI. A service error that is the caller's input becomes a
 // usage error of command (exit 2); the others keep exit 1.
-func withService(ctx context.Context, command, configPath string, env *environ, f func(*adminService) error) error {
+func withService(ctx context.Context, command, configPath string, env *environ, f func(*admin.Service) error) error {
 	err := withStore(ctx, configPath, env, func(cfg *config.Config, s storage.Store) error {
 		passwords, err := newHasher(cfg, nil)
 		if err != nil {
@@ -47,12 +47,12 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 		defer passwords.Breached.Close()
 		// Only problems reach the terminal; the command's output says
 		// what it did.
-		svc := newAdminService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
-		svc.logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		svc.sealBox = func() (*seal.Box, error) { return openSealBox(cfg) }
+		svc := admin.NewService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
+		svc.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		svc.SealBox = func() (*seal.Box, error) { return openSealBox(cfg) }
 		return f(svc)
 	})
-	if kindOf(err) == errInvalid {
+	if admin.KindOf(err) == admin.Invalid {
 		return usageError{command + ": " + err.Error()}
 	}
 	return err
@@ -147,7 +147,7 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 		if err != nil {
 			return err
 		}
-		return withService(ctx, "users list", configPath, env, func(s *adminService) error {
+		return withService(ctx, "users list", configPath, env, func(s *admin.Service) error {
 			users, err := s.ListUsers(ctx)
 			if err != nil {
 				return err
@@ -164,7 +164,7 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "users "+sub, configPath, env, func(s *adminService) error {
+	return withService(ctx, "users "+sub, configPath, env, func(s *admin.Service) error {
 		switch sub {
 		case "show":
 			u, err := s.User(ctx, email)
@@ -212,11 +212,11 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "users create", *configPath, env, func(s *adminService) error {
-		u, err := s.CreateUser(ctx, userSpec{Email: *email, Name: *name, Password: pw})
-		if kindOf(err) == errInvalid {
-			return failf(errInvalid, "--email: %v", err)
-		} else if kindOf(err) == errConflict {
+	return withService(ctx, "users create", *configPath, env, func(s *admin.Service) error {
+		u, err := s.CreateUser(ctx, admin.UserSpec{Email: *email, Name: *name, Password: pw})
+		if admin.KindOf(err) == admin.Invalid {
+			return admin.Errorf(admin.Invalid, "--email: %v", err)
+		} else if admin.KindOf(err) == admin.Conflict {
 			return fmt.Errorf("users create: %w", err)
 		} else if err != nil {
 			return err
@@ -252,7 +252,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 		if err != nil {
 			return err
 		}
-		return withService(ctx, "clients list", configPath, env, func(s *adminService) error {
+		return withService(ctx, "clients list", configPath, env, func(s *admin.Service) error {
 			cs, err := s.ListClients(ctx)
 			if err != nil {
 				return err
@@ -277,7 +277,7 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "clients "+sub, configPath, env, func(s *adminService) error {
+	return withService(ctx, "clients "+sub, configPath, env, func(s *admin.Service) error {
 		switch sub {
 		case "show":
 			c, err := s.Client(ctx, id)
@@ -327,14 +327,14 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable)")
 	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a native or browser app")
 	requireMFA := fs.Bool("require-mfa", false, "issue tokens only after a second factor")
-	admin := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
+	adminClient := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
 	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs")
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	requirePAR := fs.Bool("require-par", false, "accept only pushed authorization requests (RFC 9126) from this client")
 	backchannel := fs.String("backchannel-logout-uri", "", "where logout tokens are posted when a session the client signed in through ends (https, or http to loopback)")
 	asJSON := fs.Bool("json", false, "print {\"client_id\":…, \"client_secret\":…, \"access_token_format\":…} as JSON")
-	method := fs.String("token-endpoint-auth-method", "", "how the client authenticates: "+authMethodList+" (default client_secret_basic; none for --public)")
+	method := fs.String("token-endpoint-auth-method", "", "how the client authenticates: "+authMethodList()+" (default client_secret_basic; none for --public)")
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set")
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (https; http only to loopback)")
@@ -360,7 +360,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 		return usageError{"clients create: --grant client_credentials takes no --redirect-uri or --post-logout-redirect-uri"}
 	case *grant != "" && *public:
 		return usageError{"clients create: --grant client_credentials contradicts --public (the client authenticates with its secret)"}
-	case len(redirects) == 0 && !*admin && *grant == "":
+	case len(redirects) == 0 && !*adminClient && *grant == "":
 		return usageError{"clients create: at least one --redirect-uri is required (or --grant client_credentials for a client without users)"}
 	}
 	if !op.IsAlgorithm(*alg) {
@@ -369,10 +369,10 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	if !op.IsAccessTokenFormat(*format) {
 		return usageError{fmt.Sprintf("clients create: --access-token-format %q: must be opaque or jwt", *format)}
 	}
-	return withService(ctx, "clients create", *configPath, env, func(s *adminService) error {
-		c, err := s.CreateClient(ctx, clientSpec{
+	return withService(ctx, "clients create", *configPath, env, func(s *admin.Service) error {
+		c, err := s.CreateClient(ctx, admin.ClientSpec{
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
-			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *admin,
+			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *adminClient,
 			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
 			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
 			RequirePAR:            *requirePAR,
@@ -404,9 +404,9 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 
 // cliURIError names the flag of a refused redirect URI.
 func cliURIError(err error) error {
-	var se *serviceError
-	if errors.As(err, &se) && se.kind == errInvalid {
-		msg := se.msg
+	var se *admin.Error
+	if errors.As(err, &se) && se.Kind == admin.Invalid {
+		msg := se.Msg
 		if rest, ok := strings.CutPrefix(msg, "redirect URI "); ok {
 			msg = "--redirect-uri " + rest
 		} else if rest, ok := strings.CutPrefix(msg, "post-logout redirect URI "); ok {
@@ -414,7 +414,7 @@ func cliURIError(err error) error {
 		} else if rest, ok := strings.CutPrefix(msg, "back-channel logout URI "); ok {
 			msg = "--backchannel-logout-uri " + rest
 		}
-		return failf(errInvalid, "%s", msg)
+		return admin.Errorf(admin.Invalid, "%s", msg)
 	}
 	return err
 }
@@ -425,7 +425,7 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeatable): replaces the current list")
 	fs.Var(&logouts, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable): replaces the current list")
 	clearLogouts := fs.Bool("clear-post-logout-redirect-uris", false, "remove every post-logout redirect URI")
-	method := fs.String("token-endpoint-auth-method", "", "pin how the client authenticates: "+authMethodList)
+	method := fs.String("token-endpoint-auth-method", "", "pin how the client authenticates: "+authMethodList())
 	jwks := fs.String("jwks", "", "private_key_jwt: the client's public keys, a JWK Set in JSON (replaces the registered keys)")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: a file holding the client's JWK Set (replaces the registered keys)")
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (replaces the registered keys)")
@@ -446,34 +446,34 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	auth := *method != "" || keys != nil || *jwksURI != ""
 	set := settings.settings()
 	switch {
-	case !uris && !auth && set.empty():
+	case !uris && !auth && set.Empty():
 		return usageError{"clients update: nothing to change: give at least one --redirect-uri (the list replaces the current one), a setting (--require-par, --consent, --dpop, --backchannel-logout-uri) or --token-endpoint-auth-method"}
 	case uris && len(redirects) == 0:
 		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri (at least one; the list replaces the current one)"}
 	case *clearLogouts && len(logouts) > 0:
 		return usageError{"clients update: --clear-post-logout-redirect-uris contradicts --post-logout-redirect-uri"}
 	}
-	return withService(ctx, "clients update", *configPath, env, func(s *adminService) error {
+	return withService(ctx, "clients update", *configPath, env, func(s *admin.Service) error {
 		// The redirect URIs, the settings and the authentication change in
 		// that order, each in one write; the URIs given are checked first,
 		// so that a refused one changes nothing.
-		c, err := s.client(ctx, id)
+		c, err := s.Client(ctx, id)
 		if err != nil {
 			return err
 		}
 		if uris {
-			if err := checkURIs(redirects, logouts, c.Public); err != nil {
+			if err := admin.CheckURIs(redirects, logouts, c.Type == "public"); err != nil {
 				return cliURIError(err)
 			}
 		}
 		if set.BackchannelLogoutURI != nil {
-			if err := checkBackchannelLogoutURI(*set.BackchannelLogoutURI); err != nil {
+			if err := admin.CheckBackchannelLogoutURI(*set.BackchannelLogoutURI); err != nil {
 				return err
 			}
 		}
 		fmt.Fprintf(env.stdout, "updated client %s\n", id)
 		if uris {
-			u := clientURIs{RedirectURIs: redirects}
+			u := admin.ClientURIs{RedirectURIs: redirects}
 			if len(logouts) > 0 || *clearLogouts {
 				l := []string(logouts)
 				u.PostLogoutRedirectURIs = &l
@@ -485,7 +485,7 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 			fmt.Fprintf(env.stdout, "redirect uris: %s\npost-logout redirect uris: %s\n",
 				strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "))
 		}
-		if !set.empty() {
+		if !set.Empty() {
 			c, err := s.SetClientSettings(ctx, id, set)
 			if err != nil {
 				return err
@@ -510,41 +510,8 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	})
 }
 
-// checkRedirectURI enforces exact, safe redirect URIs: absolute, no
-// fragment, no wildcard, https — or http only to a loopback host (RFC 8252)
-// — and, for public native apps, a private-use scheme.
-func checkRedirectURI(raw string, public bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
-		return fmt.Errorf("%q: must be an absolute URI", raw)
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("%q: must not have a fragment", raw)
-	}
-	if strings.Contains(raw, "*") {
-		return fmt.Errorf("%q: wildcards are not allowed", raw)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%q: must not contain user information", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Host == "" {
-			return fmt.Errorf("%q: must have a host", raw)
-		}
-	case "http":
-		switch u.Hostname() {
-		case "localhost", "127.0.0.1", "::1":
-		default:
-			return fmt.Errorf("%q: http is allowed only for loopback hosts; use https", raw)
-		}
-	default:
-		if !public || !strings.Contains(u.Scheme, ".") {
-			return fmt.Errorf("%q: scheme must be https (or a reverse-domain private scheme for public apps)", raw)
-		}
-	}
-	return nil
-}
+// onOff shows whether a factor is on.
+func onOff(b bool) string { return map[bool]string{false: "off", true: "on"}[b] }
 
 func runKeys(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("keys", args, "list", "rotate")
@@ -583,13 +550,6 @@ func runKeys(ctx context.Context, args []string, env *environ) error {
 	})
 }
 
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
 func runBlocks(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("blocks", args, "list", "clear")
 	if err != nil {
@@ -600,7 +560,7 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 		if err != nil {
 			return err
 		}
-		return withService(ctx, "blocks list", configPath, env, func(s *adminService) error {
+		return withService(ctx, "blocks list", configPath, env, func(s *admin.Service) error {
 			blocks, err := s.Blocks(ctx)
 			if err != nil {
 				return err
@@ -620,7 +580,7 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	return withService(ctx, "blocks clear", configPath, env, func(s *adminService) error {
+	return withService(ctx, "blocks clear", configPath, env, func(s *admin.Service) error {
 		n, err := s.ClearBlocks(ctx, subject)
 		if err != nil {
 			return err

@@ -26,17 +26,3 @@ func startLogoutSender(ctx context.Context, srv *server, store storage.Store, lo
 	}()
 	return func() { <-done }
 }
-
-// checkBackchannelLogoutURI checks a back-channel logout URI ("" is none)
-// like a confidential client's redirect URI: absolute, no fragment, https
-// or http to a loopback host. Gatehouse posts to it from the server, so
-// nothing else is allowed.
-func checkBackchannelLogoutURI(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	if err := checkRedirectURI(raw, false); err != nil {
-		return failf(errInvalid, "back-channel logout URI %s", err)
-	}
-	return nil
-}

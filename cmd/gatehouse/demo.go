@@ -27,6 +27,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -55,7 +56,7 @@ const (
 // there once (it is stored only hashed). It returns the client's id.
 func setupDemo(ctx context.Context, store storage.Store, passwords *password.Hasher, issuer string, now func() time.Time,
 	w io.Writer) (string, error) {
-	svc := newAdminService(store, passwords, now, "gatehouse serve --demo")
+	svc := admin.NewService(store, passwords, now, "gatehouse serve --demo")
 	redirect := issuer + "/demo/callback"
 	clients, err := store.ListClients(ctx)
 	if err != nil {
@@ -69,7 +70,7 @@ func setupDemo(ctx context.Context, store storage.Store, passwords *password.Has
 		}
 	}
 	if clientID == "" {
-		c, err := svc.CreateClient(ctx, clientSpec{
+		c, err := svc.CreateClient(ctx, admin.ClientSpec{
 			Name:                   demoClientName,
 			RedirectURIs:           []string{redirect},
 			PostLogoutRedirectURIs: []string{issuer + "/demo"},
@@ -85,7 +86,7 @@ func setupDemo(ctx context.Context, store storage.Store, passwords *password.Has
 	switch _, err := store.UserByEmail(ctx, demoEmail); {
 	case errors.Is(err, storage.ErrNotFound):
 		password = rand.Text()
-		if _, err := svc.CreateUser(ctx, userSpec{Email: demoEmail, Name: demoUserName, Password: password}); err != nil {
+		if _, err := svc.CreateUser(ctx, admin.UserSpec{Email: demoEmail, Name: demoUserName, Password: password}); err != nil {
 			return "", fmt.Errorf("demo: create the demo user: %w", err)
 		}
 	case err != nil:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/metrics"
 	"github.com/gatehouse-idp/gatehouse/login"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
 	"github.com/gatehouse-idp/gatehouse/templates"
 )
 
@@ -136,12 +138,13 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	var admin *http.Server
+	var adminServer *http.Server
 	if aln != nil {
-		deps := adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider,
-			metrics: srv.metrics.Handler(logger), passwords: srv.passwords, now: srv.now}
-		admin = &http.Server{
-			Handler:           newAdminHandler(deps),
+		deps := admin.Deps{Store: store, Logger: logger, Tokens: srv.provider,
+			Metrics: srv.metrics.Handler(logger), Passwords: srv.passwords, Now: srv.now,
+			SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }, Pprof: cfg.Admin.Pprof}
+		adminServer = &http.Server{
+			Handler:           admin.NewHandler(deps),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
@@ -150,7 +153,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 		}
 		logger.Info("admin listening", "address", aln.Addr().String())
 		fmt.Fprintf(env.stdout, "Admin listener (metrics, admin API) on http://%s\n", aln.Addr())
-		go func() { errc <- admin.Serve(aln) }()
+		go func() { errc <- adminServer.Serve(aln) }()
 	}
 	select {
 	case err := <-errc:
@@ -168,8 +171,8 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	if admin != nil {
-		if err := admin.Shutdown(sctx); err != nil {
+	if adminServer != nil {
+		if err := adminServer.Shutdown(sctx); err != nil {
 			return fmt.Errorf("shutdown admin listener: %w", err)
 		}
 	}

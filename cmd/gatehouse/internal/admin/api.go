@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"bytes"
@@ -12,19 +12,18 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
+	"github.com/go-chi/chi/v5"
 )
 
 // openAPISpec describes the admin API; GET /api/openapi.yaml serves it and
@@ -33,46 +32,76 @@ import (
 //go:embed openapi.yaml
 var openAPISpec []byte
 
-// accessTokens verifies access tokens issued by this Gatehouse (op.Provider
+// AccessTokens verifies access tokens issued by this Gatehouse (op.Provider
 // does).
-type accessTokens interface {
+type AccessTokens interface {
 	AccessToken(ctx context.Context, token string) (*storage.AccessToken, error)
 }
 
-// adminAPI is the admin API on the admin listener: JSON over adminService
-// for callers holding an access token with the gatehouse:admin scope,
-// obtained with the client_credentials grant by an admin client.
-type adminAPI struct {
-	store     storage.Store
-	tokens    accessTokens
-	passwords *password.Hasher
-	now       func() time.Time
-	logger    *slog.Logger
-	mux       *chi.Mux
-	sealBox   func() (*seal.Box, error) // seals client_secret_jwt secrets
+// Deps are what the admin listener's handlers work with.
+type Deps struct {
+	Store  storage.Store
+	Logger *slog.Logger
+	Tokens AccessTokens // verifies the admin API's bearer tokens (the provider)
+	// Metrics serves GET /metrics; nil serves none.
+	Metrics http.Handler
+	// Passwords hashes the passwords of users the admin API creates: the
+	// server's hasher, whose gate bounds every argon2id hash at once.
+	Passwords *password.Hasher
+	Now       func() time.Time // the server's clock
+	// SealBox opens the secrets key, which seals client_secret_jwt
+	// secrets; nil where there is none.
+	SealBox func() (*seal.Box, error)
+	// Pprof serves the runtime profiles (admin.pprof).
+	Pprof bool
 }
 
-// maxAPIBody bounds a request body of the admin API.
-const maxAPIBody = 64 << 10
-
-func newAdminAPI(d adminDeps) *adminAPI {
-	a := &adminAPI{store: d.store, tokens: d.tokens, passwords: d.passwords, now: d.now, logger: d.logger}
-	if d.cfg != nil {
-		a.sealBox = func() (*seal.Box, error) { return openSealBox(d.cfg) }
+// NewHandler returns the admin listener's handler (admin.address):
+// metrics, the admin API and, with admin.pprof, profiles. It is never
+// mounted on the public listener.
+func NewHandler(d Deps) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/api/", newAPI(d).routes())
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
 	}
-	return a
+	if d.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
+
+// api is the admin API on the admin listener: JSON over Service for
+// callers holding an access token with the gatehouse:admin scope,
+// obtained with the client_credentials grant by an admin client.
+type api struct {
+	Deps
+	mux *chi.Mux
+}
+
+// MaxAPIBody bounds a request body of the admin API.
+const MaxAPIBody = 64 << 10
+
+func newAPI(d Deps) *api { return &api{Deps: d} }
 
 // callerKey carries the authenticated admin client's id.
 type callerKey struct{}
 
 // apiFunc handles one admin API request; a returned error becomes the JSON
 // error response (see fail).
-type apiFunc func(w http.ResponseWriter, r *http.Request, s *adminService) error
+type apiFunc func(w http.ResponseWriter, r *http.Request, s *Service) error
 
 // routes returns the API's router. Every route but the description needs a
 // token with the admin scope.
-func (a *adminAPI) routes() *chi.Mux {
+func (a *api) routes() *chi.Mux {
 	r := chi.NewRouter()
 	a.mux = r
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +139,7 @@ func (a *adminAPI) routes() *chi.Mux {
 }
 
 // methodNotAllowed answers 405 with the methods the route has.
-func (a *adminAPI) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+func (a *api) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		if a.mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
@@ -125,7 +154,7 @@ func (a *adminAPI) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // authenticate lets through requests bearing a live access token that was
 // issued with the admin scope to a client that is still an admin client.
 // No token is 401 with a Bearer challenge; a token without the scope 403.
-func (a *adminAPI) authenticate(next http.Handler) http.Handler {
+func (a *api) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const realm = `Bearer realm="gatehouse-admin", scope="` + op.AdminScope + `"`
 		auth := r.Header.Get("Authorization")
@@ -142,29 +171,29 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "invalid_request", "the Authorization header must be: Bearer <token>")
 			return
 		}
-		t, err := a.tokens.AccessToken(r.Context(), token)
+		t, err := a.Tokens.AccessToken(r.Context(), token)
 		if errors.Is(err, op.ErrInactiveToken) {
 			w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
 			return
 		}
 		if err != nil {
-			a.logger.ErrorContext(r.Context(), "admin api: verify token", "err", err)
+			a.Logger.ErrorContext(r.Context(), "admin api: verify token", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "the database is not available; try again")
 			return
 		}
 		admin := t.GrantID == "" && t.Subject == t.ClientID && slices.Contains(t.Scopes, op.AdminScope)
 		if admin {
-			c, err := a.store.ClientByID(r.Context(), t.ClientID)
+			c, err := a.Store.ClientByID(r.Context(), t.ClientID)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				a.logger.ErrorContext(r.Context(), "admin api: load client", "err", err)
+				a.Logger.ErrorContext(r.Context(), "admin api: load client", "err", err)
 				writeError(w, http.StatusServiceUnavailable, "unavailable", "the database is not available; try again")
 				return
 			}
 			admin = err == nil && c.Admin
 		}
 		if !admin {
-			a.logger.WarnContext(r.Context(), "admin api: token without the admin scope refused", "client_id", t.ClientID, "path", r.URL.Path)
+			a.Logger.WarnContext(r.Context(), "admin api: token without the admin scope refused", "client_id", t.ClientID, "path", r.URL.Path)
 			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope"`)
 			writeError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the "+op.AdminScope+" scope")
 			return
@@ -175,18 +204,18 @@ func (a *adminAPI) authenticate(next http.Handler) http.Handler {
 
 // handle runs f with a service acting as the calling admin client, and
 // turns its error into a JSON error response.
-func (a *adminAPI) handle(f apiFunc) http.HandlerFunc {
+func (a *api) handle(f apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		caller, _ := r.Context().Value(callerKey{}).(string)
-		s := newAdminService(a.store, a.passwords, a.now, "admin client "+caller+" (API)")
-		s.logger = a.logger
-		s.sealBox = a.sealBox
+		s := NewService(a.Store, a.Passwords, a.Now, "admin client "+caller+" (API)")
+		s.Logger = a.Logger
+		s.SealBox = a.SealBox
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			s.ip = host
+			s.IP = host
 		}
 		err := f(w, r, s)
 		if err == nil {
-			a.logger.InfoContext(r.Context(), "admin api", "method", r.Method, "route", chi.RouteContext(r.Context()).RoutePattern(), "client_id", caller)
+			a.Logger.InfoContext(r.Context(), "admin api", "method", r.Method, "route", chi.RouteContext(r.Context()).RoutePattern(), "client_id", caller)
 			return
 		}
 		a.fail(w, r, err)
@@ -208,23 +237,23 @@ func badRequest(format string, args ...any) error {
 
 // fail writes err as a JSON error: the caller's mistakes with their
 // message, anything else as a generic 500 that is logged, never shown.
-func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		writeError(w, ae.status, ae.code, ae.msg)
 		return
 	}
-	switch kindOf(err) {
-	case errInvalid:
+	switch KindOf(err) {
+	case Invalid:
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
-	case errNotFound:
+	case NotFound:
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
-	case errConflict:
+	case Conflict:
 		writeError(w, http.StatusConflict, "conflict", err.Error())
-	case errRefused:
+	case Refused:
 		writeError(w, http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	default:
-		a.logger.ErrorContext(r.Context(), "admin api failed", "method", r.Method, "route", chi.RouteContext(r.Context()).RoutePattern(), "err", err)
+		a.Logger.ErrorContext(r.Context(), "admin api failed", "method", r.Method, "route", chi.RouteContext(r.Context()).RoutePattern(), "err", err)
 		writeError(w, http.StatusInternalServerError, "server_error", "internal error; see the server log")
 	}
 }
@@ -266,10 +295,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
 			msg: "the request body must be JSON (Content-Type: application/json)"}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAPIBody))
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
-			msg: fmt.Sprintf("the request body is larger than %d bytes", maxAPIBody)}
+			msg: fmt.Sprintf("the request body is larger than %d bytes", MaxAPIBody)}
 	}
 	if err != nil {
 		return badRequest("the request body could not be read")
@@ -301,236 +330,4 @@ func param(r *http.Request, name string) (string, error) {
 		return "", badRequest("bad %s in the path", name)
 	}
 	return v, nil
-}
-
-// ---- clients ----
-
-func (a *adminAPI) listClients(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	cs, err := s.ListClients(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"clients": cs})
-	return nil
-}
-
-func (a *adminAPI) createClient(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	var spec clientSpec
-	if err := decodeJSON(w, r, &spec); err != nil {
-		return err
-	}
-	c, err := s.CreateClient(r.Context(), spec)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Location", "/api/clients/"+url.PathEscape(c.ID))
-	writeJSON(w, http.StatusCreated, c)
-	return nil
-}
-
-func (a *adminAPI) showClient(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	c, err := s.Client(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
-}
-
-func (a *adminAPI) deleteClient(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	if err := s.DeleteClient(r.Context(), id); err != nil {
-		return err
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (a *adminAPI) updateClientURIs(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	var u clientURIs
-	if err := decodeJSON(w, r, &u); err != nil {
-		return err
-	}
-	if u.RedirectURIs == nil {
-		return badRequest("redirect_uris is required (the list replaces the current one)")
-	}
-	c, err := s.SetClientURIs(r.Context(), id, u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
-}
-
-func (a *adminAPI) updateClientAuth(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	var u clientAuthUpdate
-	if err := decodeJSON(w, r, &u); err != nil {
-		return err
-	}
-	c, err := s.SetClientAuth(r.Context(), id, u)
-	if err != nil {
-		return err
-	}
-	if c.Secret != "" {
-		w.Header().Set("Cache-Control", "no-store")
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
-}
-
-func (a *adminAPI) rotateSecret(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	secret, err := s.RotateSecret(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"client_id": id, "client_secret": secret})
-	return nil
-}
-
-// ---- users ----
-
-func (a *adminAPI) listUsers(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	us, err := s.ListUsers(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": us})
-	return nil
-}
-
-func (a *adminAPI) createUser(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	var spec userSpec
-	if err := decodeJSON(w, r, &spec); err != nil {
-		return err
-	}
-	// A JSON escape of a lone surrogate (\udc80) decodes to U+FFFD: the
-	// address was not valid UTF-8 either.
-	if strings.ContainsRune(spec.Email, utf8.RuneError) {
-		return badRequest("email: not valid UTF-8")
-	}
-	u, err := s.CreateUser(r.Context(), spec)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Location", "/api/users/"+url.PathEscape(u.ID))
-	writeJSON(w, http.StatusCreated, u)
-	return nil
-}
-
-func (a *adminAPI) showUser(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	ref, err := param(r, "user")
-	if err != nil {
-		return err
-	}
-	u, err := s.User(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
-}
-
-func (a *adminAPI) disableUser(disabled bool) apiFunc {
-	return func(w http.ResponseWriter, r *http.Request, s *adminService) error {
-		ref, err := param(r, "user")
-		if err != nil {
-			return err
-		}
-		u, err := s.SetUserDisabled(r.Context(), ref, disabled)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, u)
-		return nil
-	}
-}
-
-func (a *adminAPI) resetTwoFactor(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	ref, err := param(r, "user")
-	if err != nil {
-		return err
-	}
-	u, err := s.ResetTwoFactor(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
-}
-
-// ---- blocks ----
-
-func (a *adminAPI) listBlocks(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	bs, err := s.Blocks(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"blocks": bs})
-	return nil
-}
-
-func (a *adminAPI) clearBlocks(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	subject, err := param(r, "subject")
-	if err != nil {
-		return err
-	}
-	n, err := s.ClearBlocks(r.Context(), subject)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subject": subject, "cleared": n})
-	return nil
-}
-
-// ---- audit ----
-
-// auditParams are the query parameters of GET /api/audit.
-var auditParams = []string{"user", "ip", "type", "since", "limit"}
-
-func (a *adminAPI) queryAudit(w http.ResponseWriter, r *http.Request, s *adminService) error {
-	v := r.URL.Query()
-	for k := range v {
-		if !slices.Contains(auditParams, k) {
-			return badRequest("unknown query parameter %q (known: %s)", k, strings.Join(auditParams, ", "))
-		}
-	}
-	q := auditQuery{User: v.Get("user"), IP: v.Get("ip"), Type: v.Get("type")}
-	since, err := parseSince(v.Get("since"), s.now())
-	if err != nil {
-		return err
-	}
-	q.Since = since
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return badRequest("limit %q: must be a number between 1 and %d", l, maxAuditLimit)
-		}
-		q.Limit = n
-	}
-	events, err := s.Events(r.Context(), q)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": events})
-	return nil
 }

@@ -1,0 +1,102 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
+)
+
+// BlockView is an active block: an IP address or an account locked out of
+// a sign-in step.
+type BlockView struct {
+	Kind         string    `json:"kind"` // "ip" or "account"
+	Step         string    `json:"step"` // "pwd" (password) or "otp" (codes)
+	Subject      string    `json:"subject"`
+	Failures     int       `json:"failures"`
+	BlockedUntil time.Time `json:"blocked_until"`
+}
+
+// Blocks lists the blocks running now; account blocks name the user's
+// email.
+func (s *Service) Blocks(ctx context.Context) ([]BlockView, error) {
+	blocks, err := s.Store.Blocks(ctx, s.Now())
+	if err != nil {
+		return nil, fmt.Errorf("list blocks: %w", err)
+	}
+	out := make([]BlockView, 0, len(blocks))
+	for _, b := range blocks {
+		step, kind, subject := splitCounterKey(b.Key)
+		if kind == "acct" {
+			kind = "account"
+			if u, err := s.Store.UserByID(ctx, subject); err == nil {
+				subject = u.Email
+			}
+		}
+		out = append(out, BlockView{Kind: kind, Step: step, Subject: subject, Failures: b.Failures, BlockedUntil: b.BlockedUntil.UTC()})
+	}
+	return out, nil
+}
+
+// splitCounterKey splits "otp:ip:127.0.0.2" into step, kind and subject.
+func splitCounterKey(key string) (step, kind, subject string) {
+	parts := strings.SplitN(key, ":", 3)
+	if len(parts) != 3 {
+		return "", "", key
+	}
+	return parts[0], parts[1], parts[2]
+}
+
+// ClearBlocks forgets the failures and blocks of subject, an IP address or
+// a user's email, and returns how many counters it removed.
+func (s *Service) ClearBlocks(ctx context.Context, subject string) (int, error) {
+	var suffixes []string
+	if ip, err := netip.ParseAddr(subject); err == nil {
+		suffixes = []string{":ip:" + lockout.IPKey(ip)}
+	} else if strings.Contains(subject, "@") {
+		u, err := s.user(ctx, subject)
+		if err != nil {
+			return 0, err
+		}
+		// Password counters are keyed by email, code counters by user id.
+		suffixes = []string{":acct:" + u.Email, ":acct:" + u.ID}
+	} else {
+		return 0, Errorf(Invalid, "%q is neither an IP address nor a user's email", subject)
+	}
+	n := 0
+	for _, suffix := range suffixes {
+		k, err := s.Store.ClearBlocks(ctx, suffix)
+		if err != nil {
+			return n, fmt.Errorf("clear blocks: %w", err)
+		}
+		n += k
+	}
+	s.audit(ctx, "block.cleared", "", "", subject)
+	return n, nil
+}
+
+func (a *api) listBlocks(w http.ResponseWriter, r *http.Request, s *Service) error {
+	bs, err := s.Blocks(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blocks": bs})
+	return nil
+}
+
+func (a *api) clearBlocks(w http.ResponseWriter, r *http.Request, s *Service) error {
+	subject, err := param(r, "subject")
+	if err != nil {
+		return err
+	}
+	n, err := s.ClearBlocks(r.Context(), subject)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subject": subject, "cleared": n})
+	return nil
+}
