@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/demo"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/metrics"
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
@@ -63,7 +64,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 func runServe(ctx context.Context, args []string, env *environ) error {
 	fs, configPath := flags("serve", env)
-	demo := fs.Bool("demo", false, "create a demo user and client if absent and serve a demo application at /demo")
+	withDemo := fs.Bool("demo", false, "create a demo user and client if absent and serve a demo application at /demo")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	logoutCtx, stopLogouts := context.WithCancel(ctx)
 	waitLogouts := startLogoutSender(logoutCtx, srv, store, logger)
 	defer func() { stopLogouts(); waitLogouts() }()
-	if *demo {
+	if *withDemo {
 		if srv.demo, err = newDemo(ctx, cfg, store, srv.now, srv.passwords, env, logger); err != nil {
 			return err
 		}
@@ -227,7 +228,7 @@ type server struct {
 	// the login's, the admin API's and the demo's.
 	passwords *password.Hasher
 	metrics   *metrics.Metrics // served by the admin listener
-	demo      *demoApp         // the demo application (serve --demo), or nil
+	demo      *demo.App        // the demo application (serve --demo), or nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -355,7 +356,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords}
 	r := chi.NewRouter()
 	r.Use(obs.Instrument)
-	// The demo application (serve --demo, demo.go); 404 without it.
+	// The demo application (serve --demo, internal/demo); 404 without it.
 	r.HandleFunc("/demo", s.serveDemo)
 	r.HandleFunc("/demo/*", s.serveDemo)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -491,4 +492,24 @@ func (w *interceptWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// serveDemo serves the demo application, or 404 without --demo.
+func (s *server) serveDemo(w http.ResponseWriter, r *http.Request) {
+	if s.demo == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.demo.ServeHTTP(w, r)
+}
+
+// newDemo sets up the demo user and client, printing to env.stdout, and
+// returns the demo application (internal/demo), running on the clock now.
+func newDemo(ctx context.Context, cfg *config.Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
+	env *environ, logger *slog.Logger) (*demo.App, error) {
+	_, box, err := keyManager(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	return demo.New(ctx, store, passwords, strings.TrimSuffix(cfg.Issuer, "/"), box, now, env.stdout, logger)
 }
