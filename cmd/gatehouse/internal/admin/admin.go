@@ -77,6 +77,33 @@ func KindOf(err error) Kind {
 	return 0
 }
 
+// pick returns yes if b, else no.
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// views returns the view of each of l.
+func views[T, V any](l []T, view func(*T) V) []V {
+	out := make([]V, len(l))
+	for i := range l {
+		out[i] = view(&l[i])
+	}
+	return out
+}
+
+// storeError describes err, a store's: storage.ErrNotFound becomes a
+// NotFound error saying there is no such what (`client with id "x"`), any
+// other is wrapped by what was being done (action, "load client").
+func storeError(err error, action, what string) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return Errorf(NotFound, "no %s", what)
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
 // audit records an administrative action and logs it. Failing to record
 // it does not undo the action, and is logged.
 func (s *Service) audit(ctx context.Context, typ, userID, clientID, detail string) {

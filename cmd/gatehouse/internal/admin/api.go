@@ -114,26 +114,10 @@ func (a *api) routes() *chi.Mux {
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(a.authenticate)
-		r.Get("/api/clients", a.handle(a.listClients))
-		r.Post("/api/clients", a.handle(a.createClient))
-		r.Get("/api/clients/{client_id}", a.handle(a.showClient))
-		r.Delete("/api/clients/{client_id}", a.handle(a.deleteClient))
-		r.Patch("/api/clients/{client_id}/settings", a.handle(a.updateClientSettings))
-		r.Put("/api/clients/{client_id}/redirect-uris", a.handle(a.updateClientURIs))
-		r.Post("/api/clients/{client_id}/secret", a.handle(a.rotateSecret))
-		r.Put("/api/clients/{client_id}/authentication", a.handle(a.updateClientAuth))
-
-		r.Get("/api/users", a.handle(a.listUsers))
-		r.Post("/api/users", a.handle(a.createUser))
-		r.Get("/api/users/{user}", a.handle(a.showUser))
-		r.Post("/api/users/{user}/disable", a.handle(a.disableUser(true)))
-		r.Post("/api/users/{user}/enable", a.handle(a.disableUser(false)))
-		r.Post("/api/users/{user}/reset-2fa", a.handle(a.resetTwoFactor))
-
-		r.Get("/api/blocks", a.handle(a.listBlocks))
-		r.Delete("/api/blocks/{subject}", a.handle(a.clearBlocks))
-
-		r.Get("/api/audit", a.handle(a.queryAudit))
+		a.clientRoutes(r)
+		a.userRoutes(r)
+		a.blockRoutes(r)
+		a.auditRoutes(r)
 	})
 	return r
 }
@@ -220,6 +204,58 @@ func (a *api) handle(f apiFunc) http.HandlerFunc {
 		}
 		a.fail(w, r, err)
 	}
+}
+
+// listed is a handler that answers 200 with {key: [...]}, the list that
+// list returns.
+func listed[T any](key string, list func(*Service, context.Context) ([]T, error)) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *Service) error {
+		l, err := list(s, r.Context())
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{key: l})
+		return nil
+	}
+}
+
+// onParam is a handler that answers 200 with what do returns for the path
+// parameter name.
+func onParam[T any](name string, do func(*Service, context.Context, string) (T, error)) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *Service) error {
+		v, err := param(r, name)
+		if err != nil {
+			return err
+		}
+		out, err := do(s, r.Context(), v)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+}
+
+// withBody is onParam for a request with a JSON body, which do gets too.
+func withBody[B, T any](name string, do func(*Service, context.Context, string, B) (T, error)) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *Service) error {
+		return onParam(name, func(s *Service, ctx context.Context, v string) (T, error) {
+			var body B
+			if err := decodeJSON(w, r, &body); err != nil {
+				var zero T
+				return zero, err
+			}
+			return do(s, ctx, v, body)
+		})(w, r, s)
+	}
+}
+
+// created answers 201 with v, the new member id of collection
+// (/api/<collection>/<id>).
+func created(w http.ResponseWriter, collection, id string, v any) error {
+	w.Header().Set("Location", "/api/"+collection+"/"+url.PathEscape(id))
+	writeJSON(w, http.StatusCreated, v)
+	return nil
 }
 
 // apiError is a refused HTTP request, before the service saw it.

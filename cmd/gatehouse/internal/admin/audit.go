@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/go-chi/chi/v5"
 )
 
 // AuditQuery selects audit events; zero fields match everything.
@@ -107,7 +108,13 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 // auditParams are the query parameters of GET /api/audit.
 var auditParams = []string{"user", "ip", "type", "since", "limit"}
 
-func (a *api) queryAudit(w http.ResponseWriter, r *http.Request, s *Service) error {
+// auditRoutes are the routes of /api/audit.
+func (a *api) auditRoutes(r chi.Router) {
+	r.Get("/api/audit", a.handle(queryAudit))
+}
+
+// queryAudit is GET /api/audit.
+func queryAudit(w http.ResponseWriter, r *http.Request, s *Service) error {
 	v := r.URL.Query()
 	for k := range v {
 		if !slices.Contains(auditParams, k) {

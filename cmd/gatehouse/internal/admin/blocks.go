@@ -3,12 +3,12 @@ package admin
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
+	"github.com/go-chi/chi/v5"
 )
 
 // BlockView is an active block: an IP address or an account locked out of
@@ -79,24 +79,17 @@ func (s *Service) ClearBlocks(ctx context.Context, subject string) (int, error) 
 	return n, nil
 }
 
-func (a *api) listBlocks(w http.ResponseWriter, r *http.Request, s *Service) error {
-	bs, err := s.Blocks(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"blocks": bs})
-	return nil
+// blockRoutes are the routes of /api/blocks.
+func (a *api) blockRoutes(r chi.Router) {
+	r.Get("/api/blocks", a.handle(listed("blocks", (*Service).Blocks)))
+	r.Delete("/api/blocks/{subject}", a.handle(onParam("subject", clearBlocks)))
 }
 
-func (a *api) clearBlocks(w http.ResponseWriter, r *http.Request, s *Service) error {
-	subject, err := param(r, "subject")
+// clearBlocks is DELETE /api/blocks/{subject}.
+func clearBlocks(s *Service, ctx context.Context, subject string) (map[string]any, error) {
+	n, err := s.ClearBlocks(ctx, subject)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n, err := s.ClearBlocks(r.Context(), subject)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subject": subject, "cleared": n})
-	return nil
+	return map[string]any{"subject": subject, "cleared": n}, nil
 }

@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/gatehouse-idp/gatehouse/op"
-	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // A client's token_endpoint_auth_method (RFC 7591 §2) and its keys: how the
@@ -170,10 +168,8 @@ func (s *Service) SetClientAuth(ctx context.Context, id string, u ClientAuthUpda
 		}
 	}
 	c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.UpdatedAt = method, inline, uri, now
-	if err := s.Store.SetClientMetadata(ctx, c, now); errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(NotFound, "no client with id %q", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("update client: %w", err)
+	if err := s.Store.SetClientMetadata(ctx, c, now); err != nil {
+		return nil, storeError(err, "update client", clientWithID(id))
 	}
 	detail := "token_endpoint_auth_method " + method
 	if secret != "" {
@@ -181,24 +177,4 @@ func (s *Service) SetClientAuth(ctx context.Context, id string, u ClientAuthUpda
 	}
 	s.audit(ctx, "client.updated", "", id, detail)
 	return &NewClientView{ClientView: viewClient(c), Secret: secret}, nil
-}
-
-func (a *api) updateClientAuth(w http.ResponseWriter, r *http.Request, s *Service) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	var u ClientAuthUpdate
-	if err := decodeJSON(w, r, &u); err != nil {
-		return err
-	}
-	c, err := s.SetClientAuth(r.Context(), id, u)
-	if err != nil {
-		return err
-	}
-	if c.Secret != "" {
-		w.Header().Set("Cache-Control", "no-store")
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
 }

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/go-chi/chi/v5"
 )
 
 // ClientView is a client as the CLI and the API show it. The secret hash
@@ -54,7 +54,7 @@ func viewClient(c *storage.Client) ClientView {
 		format = op.AccessTokenOpaque
 	}
 	return ClientView{
-		ID: c.ID, Name: c.Name, Type: clientType(c), Admin: c.Admin,
+		ID: c.ID, Name: c.Name, Type: pick(c.Public, "public", "confidential"), Admin: c.Admin,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
 		Consent:   c.Consent,
@@ -80,13 +80,6 @@ func nonNil(l []string) []string {
 		return []string{}
 	}
 	return l
-}
-
-func clientType(c *storage.Client) string {
-	if c.Public {
-		return "public"
-	}
-	return "confidential"
 }
 
 // ClientSpec describes a client to register.
@@ -306,20 +299,16 @@ func (s *Service) ListClients(ctx context.Context) ([]ClientView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
-	out := make([]ClientView, len(cs))
-	for i := range cs {
-		out[i] = viewClient(&cs[i])
-	}
-	return out, nil
+	return views(cs, viewClient), nil
 }
+
+// clientWithID names the client id, for storeError.
+func clientWithID(id string) string { return fmt.Sprintf("client with id %q", id) }
 
 func (s *Service) client(ctx context.Context, id string) (*storage.Client, error) {
 	c, err := s.Store.ClientByID(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(NotFound, "no client with id %q", id)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("load client: %w", err)
+		return nil, storeError(err, "load client", clientWithID(id))
 	}
 	return c, nil
 }
@@ -359,10 +348,8 @@ func (s *Service) SetClientURIs(ctx context.Context, id string, u ClientURIs) (*
 		return nil, err
 	}
 	now := s.Now()
-	if err := s.Store.SetClientURIs(ctx, id, nonNil(u.RedirectURIs), nonNil(logouts), now); errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(NotFound, "no client with id %q", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("update client: %w", err)
+	if err := s.Store.SetClientURIs(ctx, id, nonNil(u.RedirectURIs), nonNil(logouts), now); err != nil {
+		return nil, storeError(err, "update client", clientWithID(id))
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.UpdatedAt = nonNil(u.RedirectURIs), nonNil(logouts), now
 	s.audit(ctx, "client.updated", "", id, "redirect URIs "+strings.Join(c.RedirectURIs, " "))
@@ -401,25 +388,26 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
 
 // DeleteClient removes the client and every token issued to it.
 func (s *Service) DeleteClient(ctx context.Context, id string) error {
-	if err := s.Store.DeleteClient(ctx, id); errors.Is(err, storage.ErrNotFound) {
-		return Errorf(NotFound, "no client with id %q", id)
-	} else if err != nil {
-		return fmt.Errorf("delete client: %w", err)
+	if err := s.Store.DeleteClient(ctx, id); err != nil {
+		return storeError(err, "delete client", clientWithID(id))
 	}
 	s.audit(ctx, "client.deleted", "", id, "")
 	return nil
 }
 
-func (a *api) listClients(w http.ResponseWriter, r *http.Request, s *Service) error {
-	cs, err := s.ListClients(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"clients": cs})
-	return nil
+// clientRoutes are the routes of /api/clients.
+func (a *api) clientRoutes(r chi.Router) {
+	r.Get("/api/clients", a.handle(listed("clients", (*Service).ListClients)))
+	r.Post("/api/clients", a.handle(createClient))
+	r.Get("/api/clients/{client_id}", a.handle(onParam("client_id", (*Service).Client)))
+	r.Delete("/api/clients/{client_id}", a.handle(deleteClient))
+	r.Patch("/api/clients/{client_id}/settings", a.handle(withBody("client_id", (*Service).SetClientSettings)))
+	r.Put("/api/clients/{client_id}/redirect-uris", a.handle(withBody("client_id", setClientURIs)))
+	r.Post("/api/clients/{client_id}/secret", a.handle(onParam("client_id", rotateSecret)))
+	r.Put("/api/clients/{client_id}/authentication", a.handle(withBody("client_id", (*Service).SetClientAuth)))
 }
 
-func (a *api) createClient(w http.ResponseWriter, r *http.Request, s *Service) error {
+func createClient(w http.ResponseWriter, r *http.Request, s *Service) error {
 	var spec ClientSpec
 	if err := decodeJSON(w, r, &spec); err != nil {
 		return err
@@ -428,25 +416,10 @@ func (a *api) createClient(w http.ResponseWriter, r *http.Request, s *Service) e
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/clients/"+url.PathEscape(c.ID))
-	writeJSON(w, http.StatusCreated, c)
-	return nil
+	return created(w, "clients", c.ID, c)
 }
 
-func (a *api) showClient(w http.ResponseWriter, r *http.Request, s *Service) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	c, err := s.Client(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
-}
-
-func (a *api) deleteClient(w http.ResponseWriter, r *http.Request, s *Service) error {
+func deleteClient(w http.ResponseWriter, r *http.Request, s *Service) error {
 	id, err := param(r, "client_id")
 	if err != nil {
 		return err
@@ -459,35 +432,20 @@ func (a *api) deleteClient(w http.ResponseWriter, r *http.Request, s *Service) e
 	return nil
 }
 
-func (a *api) updateClientURIs(w http.ResponseWriter, r *http.Request, s *Service) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	var u ClientURIs
-	if err := decodeJSON(w, r, &u); err != nil {
-		return err
-	}
+// setClientURIs is PUT /api/clients/{client_id}/redirect-uris, whose list
+// replaces the current one and so must be there.
+func setClientURIs(s *Service, ctx context.Context, id string, u ClientURIs) (*ClientView, error) {
 	if u.RedirectURIs == nil {
-		return badRequest("redirect_uris is required (the list replaces the current one)")
+		return nil, badRequest("redirect_uris is required (the list replaces the current one)")
 	}
-	c, err := s.SetClientURIs(r.Context(), id, u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return s.SetClientURIs(ctx, id, u)
 }
 
-func (a *api) rotateSecret(w http.ResponseWriter, r *http.Request, s *Service) error {
-	id, err := param(r, "client_id")
+// rotateSecret is POST /api/clients/{client_id}/secret.
+func rotateSecret(s *Service, ctx context.Context, id string) (map[string]string, error) {
+	secret, err := s.RotateSecret(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	secret, err := s.RotateSecret(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"client_id": id, "client_secret": secret})
-	return nil
+	return map[string]string{"client_id": id, "client_secret": secret}, nil
 }

@@ -2,13 +2,8 @@ package admin
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // This file holds a client's settings beyond its redirect URIs and its
@@ -47,14 +42,14 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 	}
 	if v := set.Consent; v != nil {
 		c.Consent = *v
-		changes = append(changes, "consent "+onOff(*v))
+		changes = append(changes, "consent "+pick(*v, "on", "off"))
 	}
 	if v := set.DPoPBoundAccessTokens; v != nil {
 		if *v && c.Admin {
 			return nil, Errorf(Invalid, "an admin client cannot require DPoP-bound access tokens (the admin API accepts bearer tokens only)")
 		}
 		c.DPoPBoundAccessTokens = *v
-		changes = append(changes, "DPoP-bound access tokens "+onOff(*v))
+		changes = append(changes, "DPoP-bound access tokens "+pick(*v, "on", "off"))
 	}
 	if v := set.BackchannelLogoutURI; v != nil {
 		if err := CheckBackchannelLogoutURI(*v); err != nil {
@@ -64,38 +59,11 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 		changes = append(changes, "back-channel logout URI "+*v)
 	}
 	now := s.Now()
-	if err := s.Store.SetClientMetadata(ctx, c, now); errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(NotFound, "no client with id %q", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("update client: %w", err)
+	if err := s.Store.SetClientMetadata(ctx, c, now); err != nil {
+		return nil, storeError(err, "update client", clientWithID(id))
 	}
 	c.UpdatedAt = now
 	s.audit(ctx, "client.updated", "", id, strings.Join(changes, ", "))
 	v := viewClient(c)
 	return &v, nil
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
-// updateClientSettings is PATCH /api/clients/{client_id}/settings.
-func (a *api) updateClientSettings(w http.ResponseWriter, r *http.Request, s *Service) error {
-	id, err := param(r, "client_id")
-	if err != nil {
-		return err
-	}
-	var set ClientSettings
-	if err := decodeJSON(w, r, &set); err != nil {
-		return err
-	}
-	c, err := s.SetClientSettings(r.Context(), id, set)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
 }

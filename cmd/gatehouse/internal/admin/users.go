@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,6 +13,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/go-chi/chi/v5"
 )
 
 // UserView is a user as the CLI and the API show it; never the password
@@ -37,15 +37,8 @@ type UserFactor struct {
 }
 
 func viewUser(u *storage.User) UserView {
-	return UserView{ID: u.ID, Email: u.Email, Name: u.Name, Status: userStatus(u), EmailVerified: u.EmailVerified,
+	return UserView{ID: u.ID, Email: u.Email, Name: u.Name, Status: pick(u.Disabled, "disabled", "active"), EmailVerified: u.EmailVerified,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
-}
-
-func userStatus(u *storage.User) string {
-	if u.Disabled {
-		return "disabled"
-	}
-	return "active"
 }
 
 // UserSpec describes a user to create.
@@ -95,31 +88,25 @@ func (s *Service) ListUsers(ctx context.Context) ([]UserView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	out := make([]UserView, len(us))
-	for i := range us {
-		out[i] = viewUser(&us[i])
-	}
-	return out, nil
+	return views(us, viewUser), nil
 }
 
 // user finds a user by email (anything with an @) or id.
 func (s *Service) user(ctx context.Context, ref string) (*storage.User, error) {
+	var (
+		u    *storage.User
+		err  error
+		what string
+	)
 	if strings.Contains(ref, "@") {
-		u, err := s.Store.UserByEmail(ctx, login.NormalizeEmail(ref))
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, Errorf(NotFound, "no user with email %q", ref)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("load user: %w", err)
-		}
-		return u, nil
-	}
-	u, err := s.Store.UserByID(ctx, ref)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(NotFound, "no user with id %q", ref)
+		u, err = s.Store.UserByEmail(ctx, login.NormalizeEmail(ref))
+		what = fmt.Sprintf("user with email %q", ref)
+	} else {
+		u, err = s.Store.UserByID(ctx, ref)
+		what = fmt.Sprintf("user with id %q", ref)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load user: %w", err)
+		return nil, storeError(err, "load user", what)
 	}
 	return u, nil
 }
@@ -207,16 +194,17 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 	return s.User(ctx, u.ID)
 }
 
-func (a *api) listUsers(w http.ResponseWriter, r *http.Request, s *Service) error {
-	us, err := s.ListUsers(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": us})
-	return nil
+// userRoutes are the routes of /api/users.
+func (a *api) userRoutes(r chi.Router) {
+	r.Get("/api/users", a.handle(listed("users", (*Service).ListUsers)))
+	r.Post("/api/users", a.handle(createUser))
+	r.Get("/api/users/{user}", a.handle(onParam("user", (*Service).User)))
+	r.Post("/api/users/{user}/disable", a.handle(onParam("user", setUserDisabled(true))))
+	r.Post("/api/users/{user}/enable", a.handle(onParam("user", setUserDisabled(false))))
+	r.Post("/api/users/{user}/reset-2fa", a.handle(onParam("user", (*Service).ResetTwoFactor)))
 }
 
-func (a *api) createUser(w http.ResponseWriter, r *http.Request, s *Service) error {
+func createUser(w http.ResponseWriter, r *http.Request, s *Service) error {
 	var spec UserSpec
 	if err := decodeJSON(w, r, &spec); err != nil {
 		return err
@@ -230,48 +218,12 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, s *Service) err
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/users/"+url.PathEscape(u.ID))
-	writeJSON(w, http.StatusCreated, u)
-	return nil
+	return created(w, "users", u.ID, u)
 }
 
-func (a *api) showUser(w http.ResponseWriter, r *http.Request, s *Service) error {
-	ref, err := param(r, "user")
-	if err != nil {
-		return err
+// setUserDisabled is POST /api/users/{user}/disable or enable.
+func setUserDisabled(disabled bool) func(*Service, context.Context, string) (*UserView, error) {
+	return func(s *Service, ctx context.Context, ref string) (*UserView, error) {
+		return s.SetUserDisabled(ctx, ref, disabled)
 	}
-	u, err := s.User(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
-}
-
-func (a *api) disableUser(disabled bool) apiFunc {
-	return func(w http.ResponseWriter, r *http.Request, s *Service) error {
-		ref, err := param(r, "user")
-		if err != nil {
-			return err
-		}
-		u, err := s.SetUserDisabled(r.Context(), ref, disabled)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, u)
-		return nil
-	}
-}
-
-func (a *api) resetTwoFactor(w http.ResponseWriter, r *http.Request, s *Service) error {
-	ref, err := param(r, "user")
-	if err != nil {
-		return err
-	}
-	u, err := s.ResetTwoFactor(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
 }
