@@ -58,6 +58,42 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 	return err
 }
 
+// runList runs command, a list that takes no argument: it prints a table
+// of header and a row (written by row) for each item that list returns;
+// or, if there is none and none is not "", the line none.
+func runList[T any](ctx context.Context, command string, args []string, env *environ,
+	list func(*admin.Service, context.Context) ([]T, error), header string, row func(io.Writer, T), none string) error {
+	configPath, err := noArgs(command, args, env)
+	if err != nil {
+		return err
+	}
+	return withService(ctx, command, configPath, env, func(s *admin.Service) error {
+		items, err := list(s, ctx)
+		if err != nil {
+			return err
+		}
+		tw := table(env.stdout)
+		fmt.Fprintln(tw, header)
+		for _, item := range items {
+			row(tw, item)
+		}
+		if len(items) == 0 && none != "" {
+			fmt.Fprintln(tw, none)
+		}
+		return tw.Flush()
+	})
+}
+
+// withServiceArg runs command, which takes one argument (what), with the
+// service and that argument.
+func withServiceArg(ctx context.Context, command string, args []string, env *environ, what string, f func(*admin.Service, string) error) error {
+	arg, configPath, err := oneArg(command, args, env, what)
+	if err != nil {
+		return err
+	}
+	return withService(ctx, command, configPath, env, func(s *admin.Service) error { return f(s, arg) })
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -139,32 +175,16 @@ func runUsers(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	if sub == "create" {
+	switch sub {
+	case "create":
 		return usersCreate(ctx, rest, env)
+	case "list":
+		return runList(ctx, "users list", rest, env, (*admin.Service).ListUsers, "ID\tEMAIL\tNAME\tSTATUS\tCREATED",
+			func(w io.Writer, u admin.UserView) {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, u.Status, rfc3339(u.CreatedAt))
+			}, "")
 	}
-	if sub == "list" {
-		configPath, err := noArgs("users list", rest, env)
-		if err != nil {
-			return err
-		}
-		return withService(ctx, "users list", configPath, env, func(s *admin.Service) error {
-			users, err := s.ListUsers(ctx)
-			if err != nil {
-				return err
-			}
-			tw := table(env.stdout)
-			fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tSTATUS\tCREATED")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, u.Status, rfc3339(u.CreatedAt))
-			}
-			return tw.Flush()
-		})
-	}
-	email, configPath, err := oneArg("users "+sub, rest, env, "email")
-	if err != nil {
-		return err
-	}
-	return withService(ctx, "users "+sub, configPath, env, func(s *admin.Service) error {
+	return withServiceArg(ctx, "users "+sub, rest, env, "email", func(s *admin.Service, email string) error {
 		switch sub {
 		case "show":
 			u, err := s.User(ctx, email)
@@ -248,18 +268,8 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 	case "update":
 		return clientsUpdate(ctx, rest, env)
 	case "list":
-		configPath, err := noArgs("clients list", rest, env)
-		if err != nil {
-			return err
-		}
-		return withService(ctx, "clients list", configPath, env, func(s *admin.Service) error {
-			cs, err := s.ListClients(ctx)
-			if err != nil {
-				return err
-			}
-			tw := table(env.stdout)
-			fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tAUTH METHOD\tREDIRECT URIS")
-			for _, c := range cs {
+		return runList(ctx, "clients list", rest, env, (*admin.Service).ListClients, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tAUTH METHOD\tREDIRECT URIS",
+			func(w io.Writer, c admin.ClientView) {
 				typ := c.Type
 				if c.Admin {
 					typ += " (admin)"
@@ -268,16 +278,10 @@ func runClients(ctx context.Context, args []string, env *environ) error {
 				if method == "" {
 					method = "legacy"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, method, strings.Join(c.RedirectURIs, " "))
-			}
-			return tw.Flush()
-		})
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, method, strings.Join(c.RedirectURIs, " "))
+			}, "")
 	}
-	id, configPath, err := oneArg("clients "+sub, rest, env, "client id")
-	if err != nil {
-		return err
-	}
-	return withService(ctx, "clients "+sub, configPath, env, func(s *admin.Service) error {
+	return withServiceArg(ctx, "clients "+sub, rest, env, "client id", func(s *admin.Service, id string) error {
 		switch sub {
 		case "show":
 			c, err := s.Client(ctx, id)
@@ -556,31 +560,12 @@ func runBlocks(ctx context.Context, args []string, env *environ) error {
 		return err
 	}
 	if sub == "list" {
-		configPath, err := noArgs("blocks list", rest, env)
-		if err != nil {
-			return err
-		}
-		return withService(ctx, "blocks list", configPath, env, func(s *admin.Service) error {
-			blocks, err := s.Blocks(ctx)
-			if err != nil {
-				return err
-			}
-			tw := table(env.stdout)
-			fmt.Fprintln(tw, "KIND\tSTEP\tSUBJECT\tFAILURES\tBLOCKED UNTIL")
-			for _, b := range blocks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", b.Kind, b.Step, b.Subject, b.Failures, rfc3339(b.BlockedUntil))
-			}
-			if len(blocks) == 0 {
-				fmt.Fprintln(tw, "(no active blocks)")
-			}
-			return tw.Flush()
-		})
+		return runList(ctx, "blocks list", rest, env, (*admin.Service).Blocks, "KIND\tSTEP\tSUBJECT\tFAILURES\tBLOCKED UNTIL",
+			func(w io.Writer, b admin.BlockView) {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", b.Kind, b.Step, b.Subject, b.Failures, rfc3339(b.BlockedUntil))
+			}, "(no active blocks)")
 	}
-	subject, configPath, err := oneArg("blocks clear", rest, env, "IP address or email")
-	if err != nil {
-		return err
-	}
-	return withService(ctx, "blocks clear", configPath, env, func(s *admin.Service) error {
+	return withServiceArg(ctx, "blocks clear", rest, env, "IP address or email", func(s *admin.Service, subject string) error {
 		n, err := s.ClearBlocks(ctx, subject)
 		if err != nil {
 			return err

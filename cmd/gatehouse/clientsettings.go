@@ -33,13 +33,7 @@ func (b *optionalBool) Set(s string) error {
 func (b *optionalBool) IsBoolFlag() bool { return true }
 
 // ptr returns a pointer to the flag's value, or nil when it was not given.
-func (b *optionalBool) ptr() *bool {
-	if !b.set {
-		return nil
-	}
-	v := b.value
-	return &v
-}
+func (b *optionalBool) ptr() *bool { return given(b.set, b.value) }
 
 // optionalString is a string flag that knows whether it was given, so
 // that --backchannel-logout-uri "" (remove it) differs from no flag.
@@ -60,11 +54,13 @@ func (s *optionalString) Set(v string) error {
 	return nil
 }
 
-func (s *optionalString) ptr() *string {
-	if !s.set {
+func (s *optionalString) ptr() *string { return given(s.set, s.value) }
+
+// given returns a pointer to v if set, else nil.
+func given[T any](set bool, v T) *T {
+	if !set {
 		return nil
 	}
-	v := s.value
 	return &v
 }
 

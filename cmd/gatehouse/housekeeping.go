@@ -72,7 +72,13 @@ const firstPurgeDelay = time.Minute
 // run purges soon after start (after the interval, or a minute if that is
 // shorter), then every interval, until ctx ends.
 func (h *housekeeper) run(ctx context.Context) {
-	t := time.NewTimer(min(h.Interval, firstPurgeDelay))
+	every(ctx, min(h.Interval, firstPurgeDelay), h.Interval, func() { h.purge(ctx) })
+}
+
+// every calls f after first, then every interval after the call before
+// returned, until ctx ends.
+func every(ctx context.Context, first, interval time.Duration, f func()) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
@@ -80,8 +86,8 @@ func (h *housekeeper) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		h.purge(ctx)
-		t.Reset(h.Interval)
+		f()
+		t.Reset(interval)
 	}
 }
 

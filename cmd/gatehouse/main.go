@@ -115,23 +115,20 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return usageError{"no command given"}
 	}
 	cmd, rest := args[0], args[1:]
+	commands := map[string]func(context.Context, []string, *environ) error{
+		"serve":   runServe,
+		"migrate": runMigrate,
+		"users":   runUsers,
+		"clients": runClients,
+		"keys":    runKeys,
+		"blocks":  runBlocks,
+		"audit":   runAudit,
+		"backup":  runBackup,
+	}
+	if command, ok := commands[cmd]; ok {
+		return command(ctx, rest, env)
+	}
 	switch cmd {
-	case "serve":
-		return runServe(ctx, rest, env)
-	case "migrate":
-		return runMigrate(ctx, rest, env)
-	case "users":
-		return runUsers(ctx, rest, env)
-	case "clients":
-		return runClients(ctx, rest, env)
-	case "keys":
-		return runKeys(ctx, rest, env)
-	case "blocks":
-		return runBlocks(ctx, rest, env)
-	case "audit":
-		return runAudit(ctx, rest, env)
-	case "backup":
-		return runBackup(ctx, rest, env)
 	case "version", "--version":
 		return runVersion(rest, env)
 	case "help", "-h", "--help":
