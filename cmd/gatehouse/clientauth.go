@@ -8,24 +8,11 @@ import (
 	"strings"
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
-	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/op"
-	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
-// openSealBox opens the secrets key of cfg, which seals the secrets of
-// client_secret_jwt clients.
-func openSealBox(cfg *config.Config) (*seal.Box, error) {
-	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	box, err := seal.New(master)
-	if err != nil {
-		return nil, fmt.Errorf("secrets.key_file: %w", err)
-	}
-	return box, nil
-}
+// How clients create and clients update take a client's authentication
+// method and keys (package admin checks and stores them).
 
 // authMethodList is the token endpoint authentication methods, for the
 // flags' help.

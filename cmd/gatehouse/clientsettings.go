@@ -8,6 +8,9 @@ import (
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 )
 
+// The flags of clients update that change a client's settings (package
+// admin checks and stores them).
+
 // optionalBool is a boolean flag that knows whether it was given:
 // --require-par alone means true, --require-par=false false.
 type optionalBool struct {

@@ -68,3 +68,17 @@ func keyManager(cfg *config.Config, store storage.Store) (*op.Keys, *seal.Box, e
 	}
 	return op.NewKeys(store, box, time.Now, keyRetention(cfg)), box, nil
 }
+
+// openSealBox opens the secrets key of cfg, which seals the secrets of
+// client_secret_jwt clients.
+func openSealBox(cfg *config.Config) (*seal.Box, error) {
+	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	box, err := seal.New(master)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.key_file: %w", err)
+	}
+	return box, nil
+}
