@@ -30,7 +30,7 @@ func FuzzLoadConfig(f *testing.F) {
 				t.Fatal("nil config without an error")
 			}
 			if verr := cfg.Validate(); verr != nil {
-				t.Fatalf("LoadConfig accepted a config Validate refuses: %v", verr)
+				t.Fatalf("Load accepted a config Validate refuses: %v", verr)
 			}
 			return
 		}
