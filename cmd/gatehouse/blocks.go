@@ -8,6 +8,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 )
 
+// runBlocks runs gatehouse blocks: list the IP and account lockouts
+// running now, or clear those of an IP address or a user.
 func runBlocks(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("blocks", args, "list", "clear")
 	if err != nil {

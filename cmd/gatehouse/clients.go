@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/op"
 )
 
+// runClients runs gatehouse clients: create, list, show, update, delete
+// and rotate-secret, through the admin service.
 func runClients(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("clients", args, "create", "list", "show", "update", "delete", "rotate-secret")
 	if err != nil {

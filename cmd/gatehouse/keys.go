@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
+// runKeys runs gatehouse keys: list the signing keys, or rotate them.
 func runKeys(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("keys", args, "list", "rotate")
 	if err != nil {

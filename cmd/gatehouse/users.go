@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 )
 
+// runUsers runs gatehouse users: create, list, show, disable, enable and
+// reset-2fa, through the admin service.
 func runUsers(ctx context.Context, args []string, env *environ) error {
 	sub, rest, err := subcommand("users", args, "create", "list", "show", "disable", "enable", "reset-2fa")
 	if err != nil {
