@@ -8,13 +8,9 @@ import (
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 )
 
-// runBlocks runs gatehouse blocks: list the IP and account lockouts
+// runBlocks runs gatehouse blocks sub: list the IP and account lockouts
 // running now, or clear those of an IP address or a user.
-func runBlocks(ctx context.Context, args []string, env *environ) error {
-	sub, rest, err := subcommand("blocks", args, "list", "clear")
-	if err != nil {
-		return err
-	}
+func runBlocks(ctx context.Context, sub string, rest []string, env *environ) error {
 	if sub == "list" {
 		return runList(ctx, "blocks list", rest, env, (*admin.Service).Blocks, "KIND\tSTEP\tSUBJECT\tFAILURES\tBLOCKED UNTIL",
 			func(w io.Writer, b admin.BlockView) {

@@ -95,6 +95,19 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+// withSubcommand returns the command name, which runs run with the
+// subcommand (one of subs) that its arguments begin with and the rest.
+func withSubcommand(name string, run func(ctx context.Context, sub string, rest []string, env *environ) error,
+	subs ...string) func(context.Context, []string, *environ) error {
+	return func(ctx context.Context, args []string, env *environ) error {
+		sub, rest, err := subcommand(name, args, subs...)
+		if err != nil {
+			return err
+		}
+		return run(ctx, sub, rest, env)
+	}
+}
+
 func subcommand(name string, args []string, subs ...string) (string, []string, error) {
 	if len(args) == 0 {
 		return "", nil, usageError{fmt.Sprintf("%s: missing subcommand (one of %s)", name, strings.Join(subs, ", "))}

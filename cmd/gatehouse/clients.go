@@ -12,13 +12,9 @@ import (
 	"github.com/gatehouse-idp/gatehouse/op"
 )
 
-// runClients runs gatehouse clients: create, list, show, update, delete
-// and rotate-secret, through the admin service.
-func runClients(ctx context.Context, args []string, env *environ) error {
-	sub, rest, err := subcommand("clients", args, "create", "list", "show", "update", "delete", "rotate-secret")
-	if err != nil {
-		return err
-	}
+// runClients runs gatehouse clients sub (create, list, show, update, delete
+// or rotate-secret) through the admin service.
+func runClients(ctx context.Context, sub string, rest []string, env *environ) error {
 	switch sub {
 	case "create":
 		return clientsCreate(ctx, rest, env)

@@ -11,12 +11,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// runKeys runs gatehouse keys: list the signing keys, or rotate them.
-func runKeys(ctx context.Context, args []string, env *environ) error {
-	sub, rest, err := subcommand("keys", args, "list", "rotate")
-	if err != nil {
-		return err
-	}
+// runKeys runs gatehouse keys sub: list the signing keys, or rotate them.
+func runKeys(ctx context.Context, sub string, rest []string, env *environ) error {
 	fs, configPath := flags("keys "+sub, env)
 	if err := parse(fs, rest); err != nil {
 		return err

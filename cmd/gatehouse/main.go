@@ -118,10 +118,10 @@ func run(ctx context.Context, args []string, env *environ) error {
 	commands := map[string]func(context.Context, []string, *environ) error{
 		"serve":   runServe,
 		"migrate": runMigrate,
-		"users":   runUsers,
-		"clients": runClients,
-		"keys":    runKeys,
-		"blocks":  runBlocks,
+		"users":   withSubcommand("users", runUsers, "create", "list", "show", "disable", "enable", "reset-2fa"),
+		"clients": withSubcommand("clients", runClients, "create", "list", "show", "update", "delete", "rotate-secret"),
+		"keys":    withSubcommand("keys", runKeys, "list", "rotate"),
+		"blocks":  withSubcommand("blocks", runBlocks, "list", "clear"),
 		"audit":   runAudit,
 		"backup":  runBackup,
 	}

@@ -12,13 +12,9 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 )
 
-// runUsers runs gatehouse users: create, list, show, disable, enable and
-// reset-2fa, through the admin service.
-func runUsers(ctx context.Context, args []string, env *environ) error {
-	sub, rest, err := subcommand("users", args, "create", "list", "show", "disable", "enable", "reset-2fa")
-	if err != nil {
-		return err
-	}
+// runUsers runs gatehouse users sub (create, list, show, disable, enable or
+// reset-2fa) through the admin service.
+func runUsers(ctx context.Context, sub string, rest []string, env *environ) error {
 	switch sub {
 	case "create":
 		return usersCreate(ctx, rest, env)
