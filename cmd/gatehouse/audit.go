@@ -5,18 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 )
 
 // runAudit prints audit events, newest first, as a table or as JSON:
 //
 //	gatehouse audit [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
 func runAudit(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("audit", env)
+	fs, configPath := flags("audit", env)
 	user := fs.String("user", "", "only events of this user (email or id)")
 	ip := fs.String("ip", "", "only events from this IP address")
 	typ := fs.String("type", "", "only events of this type, e.g. signin.failed, code.failed, ip.blocked")
 	since := fs.String("since", "", "only events since: a duration back from now (24h), a date (2026-01-31) or an RFC 3339 time")
-	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many events (1-%d)", maxAuditLimit))
+	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many events (1-%d)", admin.MaxAuditLimit))
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -24,16 +26,16 @@ func runAudit(ctx context.Context, args []string, env *environ) error {
 	if fs.NArg() != 0 {
 		return usageError{"audit: unexpected argument " + fs.Arg(0)}
 	}
-	if *limit < 1 || *limit > maxAuditLimit {
-		return usageError{fmt.Sprintf("audit: --limit %d: must be between 1 and %d", *limit, maxAuditLimit)}
+	if *limit < 1 || *limit > admin.MaxAuditLimit {
+		return usageError{fmt.Sprintf("audit: --limit %d: must be between 1 and %d", *limit, admin.MaxAuditLimit)}
 	}
 	now := clockFromEnv(env.getenv)
-	from, err := parseSince(*since, now())
+	from, err := admin.ParseSince(*since, now())
 	if err != nil {
 		return usageError{"audit: --" + err.Error()}
 	}
-	return withService(ctx, "audit", *config, env, func(s *adminService) error {
-		events, err := s.Events(ctx, auditQuery{User: *user, IP: *ip, Type: *typ, Since: from, Limit: *limit})
+	return withService(ctx, "audit", *configPath, env, func(s *admin.Service) error {
+		events, err := s.Events(ctx, admin.AuditQuery{User: *user, IP: *ip, Type: *typ, Since: from, Limit: *limit})
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 )
 
 // TestAudit answers "what happened to this account?" from real sign-ins:
@@ -44,34 +46,34 @@ func TestAudit(t *testing.T) {
 			}
 
 			// cliEvents runs gatehouse audit --json with args.
-			cliEvents := func(t *testing.T, args ...string) []eventView {
+			cliEvents := func(t *testing.T, args ...string) []admin.EventView {
 				t.Helper()
 				out := g.cli("", append([]string{"audit", "--json"}, args...)...)
-				var events []eventView
+				var events []admin.EventView
 				if err := json.Unmarshal([]byte(out), &events); err != nil {
 					t.Fatalf("audit --json %v printed %q: %v", args, out, err)
 				}
 				return events
 			}
 			// apiEvents asks GET /api/audit with query.
-			apiEvents := func(t *testing.T, query url.Values) []eventView {
+			apiEvents := func(t *testing.T, query url.Values) []admin.EventView {
 				t.Helper()
 				r := adminCall(t, g, token, http.MethodGet, "/api/audit?"+query.Encode(), "")
 				if r.status != http.StatusOK {
 					t.Fatalf("GET /api/audit?%s = %d %s", query.Encode(), r.status, r.body)
 				}
-				var out struct{ Events []eventView }
+				var out struct{ Events []admin.EventView }
 				r.json(t, &out)
 				return out.Events
 			}
-			summary := func(events []eventView) []string {
+			summary := func(events []admin.EventView) []string {
 				var s []string
 				for _, e := range events {
 					s = append(s, e.Type+" "+e.UserEmail+" "+e.IP)
 				}
 				return s
 			}
-			signins := func(events []eventView) []string {
+			signins := func(events []admin.EventView) []string {
 				var s []string
 				for _, e := range summary(events) {
 					if strings.HasPrefix(e, "signin.") {
@@ -86,52 +88,52 @@ func TestAudit(t *testing.T) {
 				args  []string
 				query url.Values
 				want  []string // the sign-in events, newest first
-				only  func(eventView) bool
+				only  func(admin.EventView) bool
 			}{
 				{
 					name: "user", args: []string{"--user", "ALICE@example.com"}, query: url.Values{"user": {alice}},
 					want: []string{"signin.succeeded " + alice + " 127.0.0.83", "signin.failed " + alice + " 127.0.0.81", "signin.failed " + alice + " 127.0.0.81"},
-					only: func(e eventView) bool { return e.UserEmail == alice },
+					only: func(e admin.EventView) bool { return e.UserEmail == alice },
 				},
 				{
 					name: "ip", args: []string{"--ip", "127.0.0.82"}, query: url.Values{"ip": {"127.0.0.82"}},
 					want: []string{"signin.failed bob@example.com 127.0.0.82"},
-					only: func(e eventView) bool { return e.IP == "127.0.0.82" },
+					only: func(e admin.EventView) bool { return e.IP == "127.0.0.82" },
 				},
 				{
 					name: "type", args: []string{"--type", "signin.failed"}, query: url.Values{"type": {"signin.failed"}},
 					want: []string{"signin.failed bob@example.com 127.0.0.82", "signin.failed " + alice + " 127.0.0.81", "signin.failed " + alice + " 127.0.0.81"},
-					only: func(e eventView) bool { return e.Type == "signin.failed" },
+					only: func(e admin.EventView) bool { return e.Type == "signin.failed" },
 				},
 				{
 					name: "user and type", args: []string{"--user", alice, "--type", "signin.failed"}, query: url.Values{"user": {alice}, "type": {"signin.failed"}},
 					want: []string{"signin.failed " + alice + " 127.0.0.81", "signin.failed " + alice + " 127.0.0.81"},
-					only: func(e eventView) bool { return e.UserEmail == alice && e.Type == "signin.failed" },
+					only: func(e admin.EventView) bool { return e.UserEmail == alice && e.Type == "signin.failed" },
 				},
 				{
 					name: "since a time", args: []string{"--since", mid.UTC().Format(time.RFC3339Nano)}, query: url.Values{"since": {mid.UTC().Format(time.RFC3339Nano)}},
 					want: []string{"signin.succeeded " + alice + " 127.0.0.83", "signin.failed bob@example.com 127.0.0.82"},
-					only: func(e eventView) bool { return !e.Time.Before(mid.Truncate(time.Millisecond)) },
+					only: func(e admin.EventView) bool { return !e.Time.Before(mid.Truncate(time.Millisecond)) },
 				},
 				{
 					name: "since a duration", args: []string{"--since", "1h", "--type", "signin.succeeded"}, query: url.Values{"since": {"1h"}, "type": {"signin.succeeded"}},
 					want: []string{"signin.succeeded " + alice + " 127.0.0.83"},
-					only: func(e eventView) bool { return e.Type == "signin.succeeded" },
+					only: func(e admin.EventView) bool { return e.Type == "signin.succeeded" },
 				},
 				{
 					name: "since a later date", args: []string{"--since", "2999-01-01"}, query: url.Values{"since": {"2999-01-01"}},
 					want: nil,
-					only: func(eventView) bool { return false },
+					only: func(admin.EventView) bool { return false },
 				},
 				{
 					name: "limit", args: []string{"--type", "signin.failed", "--limit", "1"}, query: url.Values{"type": {"signin.failed"}, "limit": {"1"}},
 					want: []string{"signin.failed bob@example.com 127.0.0.82"},
-					only: func(e eventView) bool { return e.Type == "signin.failed" },
+					only: func(e admin.EventView) bool { return e.Type == "signin.failed" },
 				},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					for via, events := range map[string][]eventView{"cli": cliEvents(t, tc.args...), "api": apiEvents(t, tc.query)} {
+					for via, events := range map[string][]admin.EventView{"cli": cliEvents(t, tc.args...), "api": apiEvents(t, tc.query)} {
 						if got := signins(events); !slices.Equal(got, tc.want) {
 							t.Errorf("%s: sign-in events %q, want %q", via, got, tc.want)
 						}
@@ -152,7 +154,7 @@ func TestAudit(t *testing.T) {
 			// Without filters, every event; the admin client's own actions
 			// are there too.
 			all := cliEvents(t)
-			if len(signins(all)) != 4 || !slices.ContainsFunc(all, func(e eventView) bool { return e.Type == "client.created" && e.ClientID == ops.ID }) {
+			if len(signins(all)) != 4 || !slices.ContainsFunc(all, func(e admin.EventView) bool { return e.Type == "client.created" && e.ClientID == ops.ID }) {
 				t.Errorf("unfiltered audit: %q", summary(all))
 			}
 

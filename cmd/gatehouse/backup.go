@@ -18,11 +18,11 @@ var errBackupPostgres = errors.New("backup: database.url is PostgreSQL, and gate
 // database, made while servers and commands go on using it (sqlite.Backup).
 // Like the other commands it takes no lock, so it runs beside the server.
 func runBackup(ctx context.Context, args []string, env *environ) error {
-	dest, config, err := oneArg("backup", args, env, "backup file name")
+	dest, configPath, err := oneArg("backup", args, env, "backup file name")
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(config, env)
+	cfg, err := loadConfig(configPath, env)
 	if err != nil {
 		return err
 	}

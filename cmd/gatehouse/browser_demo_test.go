@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/demo"
 	"github.com/gatehouse-idp/gatehouse/login/totp"
 )
 
@@ -43,7 +44,7 @@ func TestBrowserDemo(t *testing.T) {
 
 			// 2. Turn the authenticator app on (the Gatehouse session of
 			// that sign-in opens the security page).
-			secret := totpEnable(b, g.base, demoEmail, filepath.Join(shots, "demo-totp-enroll-"+backend+".png"))
+			secret := totpEnable(b, g.base, demo.Email, filepath.Join(shots, "demo-totp-enroll-"+backend+".png"))
 
 			// 3. Sign out through the demo: Gatehouse's end_session sends
 			// the browser back to the demo's home page.
@@ -65,7 +66,7 @@ func TestBrowserDemo(t *testing.T) {
 				t.Errorf("claims page at %s, want %s/demo", loc, g.base)
 			}
 			for sel, want := range map[string]string{
-				"#signed-in": "Signed in as " + demoEmail,
+				"#signed-in": "Signed in as " + demo.Email,
 				"#amr":       "pwd otp mfa",
 				"#acr":       acrMFA,
 			} {
@@ -101,7 +102,7 @@ func demoPasswordStep(b *headlessChromium, base, password, waitFor string) {
 		b.t.Fatalf("login page at %s, want %s/login?…", loc, base)
 	}
 	totpDo(b, "fill in the password form",
-		chromedp.SendKeys(chromedp.CSS("#email"), demoEmail),
+		chromedp.SendKeys(chromedp.CSS("#email"), demo.Email),
 		chromedp.SendKeys(chromedp.CSS("#password"), password),
 	)
 	totpClickThrough(b, "submit the password", `form[action="/login"] button[type="submit"]`, waitFor, ".alert")

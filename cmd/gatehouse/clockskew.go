@@ -75,18 +75,7 @@ func startClockCheck(ctx context.Context, store any, now func() time.Time, logge
 	}
 	c := &clockCheck{db: db, now: now, logger: logger}
 	c.check(ctx, true)
-	go func() {
-		t := time.NewTicker(clockCheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.check(ctx, false)
-			}
-		}
-	}()
+	go every(ctx, clockCheckInterval, clockCheckInterval, func() { c.check(ctx, false) })
 	return c
 }
 

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/demo"
 )
 
 // demoPasswordRE finds the demo user's password in serve --demo's output.
@@ -77,7 +79,7 @@ func testDemo(t *testing.T, backend string) {
 	// That second /demo/login replaced the flow cookie; start over.
 	page, _ = b.follow(g.base+"/demo/login", "")
 	form := formFields(page.body)
-	form.Set("email", demoEmail)
+	form.Set("email", demo.Email)
 	form.Set("password", password)
 	resp := b.post(g.base+"/login", form)
 	if resp.StatusCode != http.StatusSeeOther {
@@ -121,7 +123,7 @@ func testDemo(t *testing.T, backend string) {
 		t.Errorf("forged state: %d\n%s", resp.StatusCode, resp.body)
 	}
 	bad := newBrowser(t)
-	bad.c.Jar.SetCookies(mustURL(t, g.base+"/demo"), []*http.Cookie{{Name: demoSessionCookie, Value: "garbage", Path: "/demo"}})
+	bad.c.Jar.SetCookies(mustURL(t, g.base+"/demo"), []*http.Cookie{{Name: demo.SessionCookie, Value: "garbage", Path: "/demo"}})
 	if resp := bad.get(g.base + "/demo"); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, `id="sign-in"`) {
 		t.Errorf("a forged session cookie: %d\n%s", resp.StatusCode, resp.body)
 	}
@@ -151,7 +153,7 @@ func testDemo(t *testing.T, backend string) {
 	if out := g.output(); demoPasswordRE.MatchString(out) || !strings.Contains(out, "its password was printed when it was created") {
 		t.Errorf("second serve --demo printed a new password or no note:\n%s", out)
 	}
-	if n := strings.Count(g.cli("", "clients", "list"), demoClientName); n != 1 {
+	if n := strings.Count(g.cli("", "clients", "list"), demo.ClientName); n != 1 {
 		t.Errorf("%d demo clients after a restart, want 1", n)
 	}
 }
@@ -164,7 +166,7 @@ func TestDemoOff(t *testing.T) {
 			t.Errorf("GET %s without --demo = %d, want 404", p, resp.StatusCode)
 		}
 	}
-	if strings.Contains(g.cli("", "clients", "list"), demoClientName) {
+	if strings.Contains(g.cli("", "clients", "list"), demo.ClientName) {
 		t.Errorf("a demo client exists without --demo")
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 )
 
@@ -197,13 +198,13 @@ func k8sFind(t *testing.T, objs map[string][]k8sObject, kind string, spec any) k
 
 // loadDeployConfig loads a deployment's config file with Gatehouse's own
 // loader, with no environment: every key must come from the file.
-func loadDeployConfig(t *testing.T, name string, data []byte) *Config {
+func loadDeployConfig(t *testing.T, name string, data []byte) *config.Config {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(f, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(f, nil)
+	cfg, err := config.Load(f, nil)
 	if err != nil {
 		t.Fatalf("%s does not load:\n%v", name, err)
 	}

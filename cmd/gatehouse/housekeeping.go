@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -23,7 +24,7 @@ type housekeeper struct {
 }
 
 // newHousekeeper returns the housekeeper that cfg describes.
-func newHousekeeper(cfg *Config, store storage.PurgeStore, now func() time.Time, logger *slog.Logger) *housekeeper {
+func newHousekeeper(cfg *config.Config, store storage.PurgeStore, now func() time.Time, logger *slog.Logger) *housekeeper {
 	return &housekeeper{
 		Store:    store,
 		Now:      now,
@@ -34,7 +35,7 @@ func newHousekeeper(cfg *Config, store storage.PurgeStore, now func() time.Time,
 }
 
 // purgeRequest returns what a purge at now may delete under cfg.
-func purgeRequest(cfg *Config, now time.Time) storage.PurgeRequest {
+func purgeRequest(cfg *config.Config, now time.Time) storage.PurgeRequest {
 	r := storage.PurgeRequest{
 		Now:            now,
 		ResendCooldown: cfg.SecondFactor.EmailResendCooldown.Duration,
@@ -49,7 +50,7 @@ func purgeRequest(cfg *Config, now time.Time) storage.PurgeRequest {
 
 // counterWindow is the longest window of the attempt limits newServer
 // sets up: a counter idle for longer counts nothing any more.
-func counterWindow(cfg *Config) time.Duration {
+func counterWindow(cfg *config.Config) time.Duration {
 	return max(cfg.Password.BlockDuration.Duration, cfg.Lockout.BlockDuration.Duration,
 		cfg.Lockout.AccountWindow.Duration, registrationLimitWindow)
 }
@@ -61,7 +62,7 @@ const registrationLimitWindow = time.Hour
 // keyRetention is how long a replaced signing key stays published after
 // its successor starts signing: the longest lifetime of a token it signed,
 // and a minute.
-func keyRetention(cfg *Config) time.Duration {
+func keyRetention(cfg *config.Config) time.Duration {
 	return max(cfg.Tokens.IDTokenTTL.Duration, cfg.Tokens.AccessTokenTTL.Duration) + time.Minute
 }
 
@@ -71,7 +72,13 @@ const firstPurgeDelay = time.Minute
 // run purges soon after start (after the interval, or a minute if that is
 // shorter), then every interval, until ctx ends.
 func (h *housekeeper) run(ctx context.Context) {
-	t := time.NewTimer(min(h.Interval, firstPurgeDelay))
+	every(ctx, min(h.Interval, firstPurgeDelay), h.Interval, func() { h.purge(ctx) })
+}
+
+// every calls f after first, then every interval after the call before
+// returned, until ctx ends.
+func every(ctx context.Context, first, interval time.Duration, f func()) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
@@ -79,8 +86,8 @@ func (h *housekeeper) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		h.purge(ctx)
-		t.Reset(h.Interval)
+		f()
+		t.Reset(interval)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
@@ -212,7 +213,7 @@ func TestHousekeepingConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := LoadConfig("", func(k string) string { return tt.env[k] })
+			cfg, err := config.Load("", func(k string) string { return tt.env[k] })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -256,7 +257,7 @@ func TestHousekeeperLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	h := newHousekeeper(DefaultConfig(), store, func() time.Time { return now },
+	h := newHousekeeper(config.Default(), store, func() time.Time { return now },
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	p, err := h.purge(ctx)

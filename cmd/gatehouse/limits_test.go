@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 )
 
 func TestLimitsUnderConcurrency(t *testing.T) {
@@ -47,7 +49,7 @@ func (e *tfEnv) auditCount(t *testing.T, email, typ, detail string) int {
 
 func auditCountOf(t *testing.T, g *gatehouse, email, typ, detail string) int {
 	t.Helper()
-	var events []eventView
+	var events []admin.EventView
 	out := tfCLI(t, g, "", "audit", "--user", email, "--type", typ, "--limit", "1000", "--json")
 	if err := json.Unmarshal([]byte(out), &events); err != nil {
 		t.Fatalf("audit --json: %v\n%s", err, out)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 )
 
@@ -383,7 +384,7 @@ func TestMailOutboxProductionWarning(t *testing.T) {
 		{"http://localhost:8080", false},
 	} {
 		t.Run(tt.issuer, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := config.Default()
 			cfg.Issuer = tt.issuer
 			cfg.Mail.OutboxDir = filepath.Join(t.TempDir(), "mail")
 			var logs, stdout bytes.Buffer

@@ -34,6 +34,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 )
 
 func main() {
@@ -113,23 +115,20 @@ func run(ctx context.Context, args []string, env *environ) error {
 		return usageError{"no command given"}
 	}
 	cmd, rest := args[0], args[1:]
+	commands := map[string]func(context.Context, []string, *environ) error{
+		"serve":   runServe,
+		"migrate": runMigrate,
+		"users":   withSubcommand("users", runUsers, "create", "list", "show", "disable", "enable", "reset-2fa"),
+		"clients": withSubcommand("clients", runClients, "create", "list", "show", "update", "delete", "rotate-secret"),
+		"keys":    withSubcommand("keys", runKeys, "list", "rotate"),
+		"blocks":  withSubcommand("blocks", runBlocks, "list", "clear"),
+		"audit":   runAudit,
+		"backup":  runBackup,
+	}
+	if command, ok := commands[cmd]; ok {
+		return command(ctx, rest, env)
+	}
 	switch cmd {
-	case "serve":
-		return runServe(ctx, rest, env)
-	case "migrate":
-		return runMigrate(ctx, rest, env)
-	case "users":
-		return runUsers(ctx, rest, env)
-	case "clients":
-		return runClients(ctx, rest, env)
-	case "keys":
-		return runKeys(ctx, rest, env)
-	case "blocks":
-		return runBlocks(ctx, rest, env)
-	case "audit":
-		return runAudit(ctx, rest, env)
-	case "backup":
-		return runBackup(ctx, rest, env)
 	case "version", "--version":
 		return runVersion(rest, env)
 	case "help", "-h", "--help":
@@ -143,8 +142,8 @@ func run(ctx context.Context, args []string, env *environ) error {
 func flags(name string, env *environ) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	config := fs.String("config", "", "config file (default: $GATEHOUSE_CONFIG, else built-in defaults)")
-	return fs, config
+	configPath := fs.String("config", "", "config file (default: $GATEHOUSE_CONFIG, else built-in defaults)")
+	return fs, configPath
 }
 
 // parse parses args, turning flag errors into usage errors.
@@ -159,11 +158,11 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 // loadConfig loads the config named by --config or GATEHOUSE_CONFIG.
-func loadConfig(path string, env *environ) (*Config, error) {
+func loadConfig(path string, env *environ) (*config.Config, error) {
 	if path == "" {
 		path = env.getenv("GATEHOUSE_CONFIG")
 	}
-	cfg, err := LoadConfig(path, env.getenv)
+	cfg, err := config.Load(path, env.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}

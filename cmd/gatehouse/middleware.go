@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/metrics"
 	"github.com/gatehouse-idp/gatehouse/op"
 )
 
@@ -96,37 +97,6 @@ func clientIP(r *http.Request) netip.Addr {
 	return netip.IPv4Unspecified()
 }
 
-// statusWriter records the status code written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// code is the status the client received: a handler that wrote neither a
-// header nor a body (a HEAD, say) answered 200.
-func (w *statusWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
-}
-
 // requestContext assigns a request id, resolves the client IP, recovers
 // from panics without leaking a stack trace, and logs each request — its
 // path only, never the query, which can hold codes and tokens.
@@ -138,23 +108,23 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 		ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &metrics.StatusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				logger.ErrorContext(ctx, "panic serving request", "panic", p, "stack", string(debug.Stack()))
-				if sw.status == 0 {
+				if sw.Status == 0 {
 					http.Error(sw, "Internal error (reference "+id+")", http.StatusInternalServerError)
 				}
 			}
 			level := slog.LevelInfo
-			if quietPath(r.URL.Path, sw.code()) {
+			if quietPath(r.URL.Path, sw.Code()) {
 				level = slog.LevelDebug
 			}
 			logger.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
-				"status", sw.code(), "duration_ms", time.Since(start).Milliseconds())
+				"status", sw.Code(), "duration_ms", time.Since(start).Milliseconds())
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -231,7 +201,7 @@ func newRequestID() string {
 // header of every answer, so the ones for pages are left out), the
 // request and latency metrics, and the request's line in the log at debug
 // level (quietPath). What ServeDocument declines goes to next.
-func documentsFirst(p *op.Provider, m *metrics, https bool, logger *slog.Logger, ips clientIPResolver, next http.Handler) http.Handler {
+func documentsFirst(p *op.Provider, m *metrics.Metrics, https bool, logger *slog.Logger, ips clientIPResolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isDocumentPath(r.URL.Path) || r.Method != http.MethodGet && r.Method != http.MethodHead {
 			next.ServeHTTP(w, r)
@@ -249,7 +219,7 @@ func documentsFirst(p *op.Provider, m *metrics, https bool, logger *slog.Logger,
 			next.ServeHTTP(w, r) // which sets the headers of every answer
 			return
 		}
-		m.document(r.URL.Path, r.Method, status, time.Since(start))
+		m.Document(r.URL.Path, r.Method, status, time.Since(start))
 		if ctx := r.Context(); logger.Enabled(ctx, slog.LevelDebug) {
 			ctx = context.WithValue(ctx, requestIDKey, newRequestID())
 			ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))

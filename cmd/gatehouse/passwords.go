@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 )
@@ -13,7 +14,7 @@ import (
 // password.breached_file, if set. The list stays open for the life of the
 // process; a list that is missing, unreadable or not in the Pwned Passwords
 // format is refused with an error that names the key.
-func newHasher(cfg *Config, logger *slog.Logger) (*password.Hasher, error) {
+func newHasher(cfg *config.Config, logger *slog.Logger) (*password.Hasher, error) {
 	h := password.NewHasher(password.OWASP)
 	if cfg.Password.BreachedFile == "" {
 		return h, nil

@@ -16,18 +16,23 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/demo"
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/metrics"
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
 	"github.com/gatehouse-idp/gatehouse/templates"
 )
 
 // newMailer returns the SMTP sender, or with no mail.smtp.host the mail
 // outbox, which writes each message to a file in mail.outbox_dir.
-func newMailer(cfg *Config, logger *slog.Logger) (mail.Sender, error) {
+func newMailer(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 	if cfg.Mail.SMTP.Host == "" {
 		if strings.HasPrefix(cfg.Issuer, "https://") {
 			logger.Warn("PRODUCTION WARNING: mail.smtp.host is empty: no email is sent; codes and links are written to files in mail.outbox_dir instead; set mail.smtp.host",
@@ -46,7 +51,7 @@ func newMailer(cfg *Config, logger *slog.Logger) (mail.Sender, error) {
 // shutdownTimeout bounds how long SIGTERM waits for requests in flight.
 const shutdownTimeout = 30 * time.Second
 
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -58,19 +63,19 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 }
 
 func runServe(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("serve", env)
-	demo := fs.Bool("demo", false, "create a demo user and client if absent and serve a demo application at /demo")
+	fs, configPath := flags("serve", env)
+	withDemo := fs.Bool("demo", false, "create a demo user and client if absent and serve a demo application at /demo")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*config, env)
+	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, env.stderr)
 	// zitadel's op logs through slog.Default; set it once, here.
 	slog.SetDefault(logger)
-	cfg.warnInsecureLinks(logger)
+	cfg.WarnInsecureLinks(logger)
 
 	// SQLite supports one server: a second serve on the file refuses to
 	// start (lock.go).
@@ -98,7 +103,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	logoutCtx, stopLogouts := context.WithCancel(ctx)
 	waitLogouts := startLogoutSender(logoutCtx, srv, store, logger)
 	defer func() { stopLogouts(); waitLogouts() }()
-	if *demo {
+	if *withDemo {
 		if srv.demo, err = newDemo(ctx, cfg, store, srv.now, srv.passwords, env, logger); err != nil {
 			return err
 		}
@@ -134,12 +139,13 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
-	var admin *http.Server
+	var adminServer *http.Server
 	if aln != nil {
-		deps := adminDeps{cfg: cfg, store: store, logger: logger, tokens: srv.provider,
-			metrics: srv.metrics.handler(logger), passwords: srv.passwords, now: srv.now}
-		admin = &http.Server{
-			Handler:           newAdminHandler(deps),
+		deps := admin.Deps{Store: store, Logger: logger, Tokens: srv.provider,
+			Metrics: srv.metrics.Handler(logger), Passwords: srv.passwords, Now: srv.now,
+			SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }, Pprof: cfg.Admin.Pprof}
+		adminServer = &http.Server{
+			Handler:           admin.NewHandler(deps),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
@@ -148,7 +154,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 		}
 		logger.Info("admin listening", "address", aln.Addr().String())
 		fmt.Fprintf(env.stdout, "Admin listener (metrics, admin API) on http://%s\n", aln.Addr())
-		go func() { errc <- admin.Serve(aln) }()
+		go func() { errc <- adminServer.Serve(aln) }()
 	}
 	select {
 	case err := <-errc:
@@ -166,8 +172,8 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	if admin != nil {
-		if err := admin.Shutdown(sctx); err != nil {
+	if adminServer != nil {
+		if err := adminServer.Shutdown(sctx); err != nil {
 			return fmt.Errorf("shutdown admin listener: %w", err)
 		}
 	}
@@ -175,13 +181,13 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	return nil
 }
 
-func dbKind(cfg *Config) string {
+func dbKind(cfg *config.Config) string {
 	d, _ := cfg.DatabaseDriver()
 	return d
 }
 
 // printOutbox tells where emails go when there is no SMTP server.
-func printOutbox(cfg *Config, env *environ) {
+func printOutbox(cfg *config.Config, env *environ) {
 	if cfg.Mail.SMTP.Host != "" {
 		return
 	}
@@ -221,15 +227,15 @@ type server struct {
 	// passwords is the one argon2id hasher (and gate) of the process:
 	// the login's, the admin API's and the demo's.
 	passwords *password.Hasher
-	metrics   *metrics // served by the admin listener
-	demo      *demoApp // the demo application (serve --demo), or nil
+	metrics   *metrics.Metrics // served by the admin listener
+	demo      *demo.App        // the demo application (serve --demo), or nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // newServer wires storage, keys, the provider and the login into one
 // handler.
-func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *slog.Logger) (*server, error) {
+func newServer(ctx context.Context, cfg *config.Config, store storage.Store, logger *slog.Logger) (*server, error) {
 	keys, box, err := keyManager(cfg, store)
 	if err != nil {
 		return nil, err
@@ -243,9 +249,9 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	clock := startClockCheck(ctx, store, clockFromEnv(os.Getenv), logger)
 	now := clock.follow(clockFromEnv(os.Getenv))
 	// Metrics count audit events, new blocks, mail and requests on their
-	// way (metrics.go); the clock check above needs the backend itself.
-	obs := newMetrics(store, now)
-	store = obs.store(store)
+	// way (internal/metrics); the clock check above needs the backend itself.
+	obs := metrics.New(store, now, []string{discoveryPath, metadataPath, jwksPath})
+	store = obs.Store(store)
 
 	provider, err := op.New(op.Config{
 		Issuer:          issuer,
@@ -263,13 +269,13 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	obs.reg.MustRegister(signatureCacheCollector{provider})
+	obs.ReportSignatureCache(provider)
 
 	mailer, err := newMailer(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	mailer = obs.mailer(mailer)
+	mailer = obs.Mailer(mailer)
 	pwBlock := cfg.Password.BlockDuration.Duration
 	otpBlock := cfg.Lockout.BlockDuration.Duration
 	passwords, err := newHasher(cfg, logger)
@@ -349,8 +355,8 @@ func newServer(ctx context.Context, cfg *Config, store storage.Store, logger *sl
 
 	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords}
 	r := chi.NewRouter()
-	r.Use(obs.instrument)
-	// The demo application (serve --demo, demo.go); 404 without it.
+	r.Use(obs.Instrument)
+	// The demo application (serve --demo, internal/demo); 404 without it.
 	r.HandleFunc("/demo", s.serveDemo)
 	r.HandleFunc("/demo/*", s.serveDemo)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -486,4 +492,24 @@ func (w *interceptWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// serveDemo serves the demo application, or 404 without --demo.
+func (s *server) serveDemo(w http.ResponseWriter, r *http.Request) {
+	if s.demo == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.demo.ServeHTTP(w, r)
+}
+
+// newDemo sets up the demo user and client, printing to env.stdout, and
+// returns the demo application (internal/demo), running on the clock now.
+func newDemo(ctx context.Context, cfg *config.Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
+	env *environ, logger *slog.Logger) (*demo.App, error) {
+	_, box, err := keyManager(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	return demo.New(ctx, store, passwords, strings.TrimSuffix(cfg.Issuer, "/"), box, now, env.stdout, logger)
 }

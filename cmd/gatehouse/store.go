@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
@@ -13,7 +14,7 @@ import (
 )
 
 // openStore opens (and migrates) the configured database.
-func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 	driver, dsn := cfg.DatabaseDriver()
 	switch driver {
 	case "sqlite":
@@ -33,11 +34,11 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 }
 
 func runMigrate(ctx context.Context, args []string, env *environ) error {
-	fs, config := flags("migrate", env)
+	fs, configPath := flags("migrate", env)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*config, env)
+	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func runMigrate(ctx context.Context, args []string, env *environ) error {
 }
 
 // keyManager opens the secrets key and returns the signing-key manager.
-func keyManager(cfg *Config, store storage.KeyStore) (*op.Keys, *seal.Box, error) {
+func keyManager(cfg *config.Config, store storage.KeyStore) (*op.Keys, *seal.Box, error) {
 	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
 	if err != nil {
 		return nil, nil, err
@@ -66,4 +67,18 @@ func keyManager(cfg *Config, store storage.KeyStore) (*op.Keys, *seal.Box, error
 		return nil, nil, fmt.Errorf("secrets.key_file: %w", err)
 	}
 	return op.NewKeys(store, box, time.Now, keyRetention(cfg)), box, nil
+}
+
+// openSealBox opens the secrets key of cfg, which seals the secrets of
+// client_secret_jwt clients.
+func openSealBox(cfg *config.Config) (*seal.Box, error) {
+	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	box, err := seal.New(master)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.key_file: %w", err)
+	}
+	return box, nil
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // TestUsageListsEveryCommand checks that `gatehouse help` and the package
-// documentation list every command that run dispatches.
+// documentation list every command that run dispatches: the cases of its
+// switch and the keys of its table of commands.
 func TestUsageListsEveryCommand(t *testing.T) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "main.go", nil, parser.ParseComments)
@@ -24,15 +25,23 @@ func TestUsageListsEveryCommand(t *testing.T) {
 		if !ok || fn.Name.Name != "run" {
 			return true
 		}
-		ast.Inspect(fn.Body, func(n ast.Node) bool {
-			if c, ok := n.(*ast.CaseClause); ok {
-				for _, e := range c.List {
-					if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						if s, _ := strconv.Unquote(lit.Value); !strings.HasPrefix(s, "-") {
-							commands = append(commands, s)
-						}
-					}
+		// The commands are the cases of its switch and the keys of its
+		// table of commands.
+		add := func(e ast.Expr) {
+			if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, _ := strconv.Unquote(lit.Value); !strings.HasPrefix(s, "-") {
+					commands = append(commands, s)
 				}
+			}
+		}
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CaseClause:
+				for _, e := range n.List {
+					add(e)
+				}
+			case *ast.KeyValueExpr:
+				add(n.Key)
 			}
 			return true
 		})

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	bin "encoding/binary"
 	"encoding/json"
-	"golang.org/x/oauth2"
 	"html"
 	"net"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 )

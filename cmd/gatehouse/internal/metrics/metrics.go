@@ -1,4 +1,7 @@
-package main
+// Package metrics holds Gatehouse's Prometheus metrics and the decorators
+// that feed them: around the store (audit events, blocks), the mail sender
+// and the public router.
+package metrics
 
 import (
 	"bytes"
@@ -39,11 +42,11 @@ var (
 // tokenPath is the provider's token endpoint.
 const tokenPath = "/oauth/token"
 
-// metrics are Gatehouse's Prometheus metrics, kept in a registry of their
+// Metrics are Gatehouse's Prometheus metrics, kept in a registry of their
 // own and served by the admin listener at /metrics. They are fed by
 // decorators around what already knows: the store (audit events, attempt
 // counters), the mail sender and the router.
-type metrics struct {
+type Metrics struct {
 	reg *prometheus.Registry
 
 	events       *prometheus.CounterVec
@@ -59,7 +62,7 @@ type metrics struct {
 	mailLatency  prometheus.Histogram
 
 	// docs are the request and latency series of the documents served
-	// ahead of the router (documentsFirst), bound once.
+	// ahead of the router (Document), bound once.
 	docs map[docSeries]docMetrics
 }
 
@@ -74,11 +77,13 @@ type docMetrics struct {
 	latency  prometheus.Observer
 }
 
-// newMetrics registers every metric. store is the undecorated backend:
-// active blocks are counted from it at scrape time, and its connection
-// pool is reported when it has one. now is the server's clock.
-func newMetrics(store storage.BlockCounter, now func() time.Time) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+// New registers every metric. store is the undecorated backend: active
+// blocks are counted from it at scrape time, and its connection pool is
+// reported when it has one. now is the server's clock. documents are the
+// paths of the documents served ahead of the router (Document), whose
+// series start at zero.
+func New(store storage.BlockCounter, now func() time.Time, documents []string) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gatehouse", Name: name, Help: help}, labels)
 		m.reg.MustRegister(c)
@@ -142,7 +147,7 @@ func newMetrics(store storage.BlockCounter, now func() time.Time) *metrics {
 		m.mailMessages.WithLabelValues(r)
 	}
 	m.docs = map[docSeries]docMetrics{}
-	for _, route := range []string{discoveryPath, metadataPath, jwksPath} {
+	for _, route := range documents {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {
 			for _, code := range []int{http.StatusOK, http.StatusNotModified} {
 				m.docs[docSeries{route, method, code}] = docMetrics{
@@ -155,9 +160,9 @@ func newMetrics(store storage.BlockCounter, now func() time.Time) *metrics {
 	return m
 }
 
-// document counts a request for a document answered ahead of the router,
+// Document counts a request for a document answered ahead of the router,
 // under the same series as the router's answers (route is the path).
-func (m *metrics) document(route, method string, code int, d time.Duration) {
+func (m *Metrics) Document(route, method string, code int, d time.Duration) {
 	s, ok := m.docs[docSeries{route, method, code}]
 	if !ok {
 		s = docMetrics{m.requests.WithLabelValues(route, oneOf(method, httpMethods), strconv.Itoa(code)), m.latency.WithLabelValues(route)}
@@ -166,8 +171,8 @@ func (m *metrics) document(route, method string, code int, d time.Duration) {
 	s.latency.Observe(d.Seconds())
 }
 
-// handler serves the metrics in the Prometheus exposition format.
-func (m *metrics) handler(logger *slog.Logger) http.Handler {
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler(logger *slog.Logger) http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		// A failing collector (the database away) leaves its metrics out;
@@ -193,7 +198,7 @@ var eventTypeRE = regexp.MustCompile(`^[a-z][a-z_]{0,30}(\.[a-z][a-z_]{0,30})?$`
 
 // event counts an audit event. Event types are constants in the code;
 // the factor, purpose and result come from the event's structured fields.
-func (m *metrics) event(e *storage.Event) {
+func (m *Metrics) event(e *storage.Event) {
 	typ := string(e.Type)
 	if !eventTypeRE.MatchString(typ) {
 		typ = "other"
@@ -224,7 +229,7 @@ func factorLabel(s string) string {
 
 // blocked counts a block that has just begun on the attempt counter key
 // (a lockout.Key; the subject is never a label).
-func (m *metrics) blocked(key string) {
+func (m *Metrics) blocked(key string) {
 	c, _ := lockout.ParseKey(key)
 	k, ok1 := blockKinds[c.Kind]
 	s, ok2 := blockScopes[c.Scope]
@@ -240,11 +245,11 @@ func (m *metrics) blocked(key string) {
 // through.
 type meteredStore struct {
 	storage.Store
-	m *metrics
+	m *Metrics
 }
 
-// store returns s decorated to feed m.
-func (m *metrics) store(s storage.Store) storage.Store {
+// Store returns s decorated to feed m.
+func (m *Metrics) Store(s storage.Store) storage.Store {
 	return meteredStore{Store: s, m: m}
 }
 
@@ -279,12 +284,12 @@ func (s meteredStore) ReserveAttempt(ctx context.Context, key string, l storage.
 // meteredMailer times and counts deliveries to the SMTP server.
 type meteredMailer struct {
 	mail.Sender
-	m *metrics
+	m *Metrics
 }
 
-// mailer returns s decorated to feed m; the development sender, which
+// Mailer returns s decorated to feed m; the development sender, which
 // delivers nothing, is returned as it is.
-func (m *metrics) mailer(s mail.Sender) mail.Sender {
+func (m *Metrics) Mailer(s mail.Sender) mail.Sender {
 	if _, dev := s.(mail.Dir); dev {
 		return s
 	}
@@ -304,9 +309,9 @@ func (s meteredMailer) Send(ctx context.Context, msg mail.Message) error {
 	return err
 }
 
-// instrument is chi middleware for the public router: it times every
+// Instrument is chi middleware for the public router: it times every
 // request under its route pattern and counts token requests by grant type.
-func (m *metrics) instrument(next http.Handler) http.Handler {
+func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var form *bodyHead
@@ -316,11 +321,11 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 			form = &bodyHead{ReadCloser: r.Body, max: 8 << 10}
 			r.Body = form
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		panicked := true
 		defer func() {
-			status := sw.code()
-			if panicked && sw.status == 0 {
+			status := sw.Code()
+			if panicked && sw.Status == 0 {
 				status = http.StatusInternalServerError // answered further out
 			}
 			route := routeLabel(chi.RouteContext(r.Context()))
@@ -419,6 +424,13 @@ func (c *blocksCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// describe sends descs, a collector's fixed descriptions, to ch.
+func describe(ch chan<- *prometheus.Desc, descs ...*prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
 // poolStatser is a backend that reports its connection pool.
 type poolStatser interface {
 	PoolStats() storage.PoolStats
@@ -439,10 +451,7 @@ var (
 )
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- dbConnsDesc
-	ch <- dbMaxDesc
-	ch <- dbWaitsDesc
-	ch <- dbWaitTimeDesc
+	describe(ch, dbConnsDesc, dbMaxDesc, dbWaitsDesc, dbWaitTimeDesc)
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -472,9 +481,7 @@ var (
 )
 
 func (c clientCacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- clientCacheLiveDesc
-	ch <- clientLookupsDesc
-	ch <- clientCacheEntriesDesc
+	describe(ch, clientCacheLiveDesc, clientLookupsDesc, clientCacheEntriesDesc)
 }
 
 func (c clientCacheCollector) Collect(ch chan<- prometheus.Metric) {
@@ -489,14 +496,19 @@ func (c clientCacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(clientCacheEntriesDesc, prometheus.GaugeValue, float64(entries))
 }
 
-// signatureCache is the provider's cache of verified JWT access token
+// A SignatureCache is the provider's cache of verified JWT access token
 // signatures.
-type signatureCache interface {
+type SignatureCache interface {
 	SignatureCacheStats() (hits, misses int64, entries int)
 }
 
+// ReportSignatureCache adds c's statistics to the metrics.
+func (m *Metrics) ReportSignatureCache(c SignatureCache) {
+	m.reg.MustRegister(signatureCacheCollector{c})
+}
+
 // signatureCacheCollector reports the provider's signature cache.
-type signatureCacheCollector struct{ c signatureCache }
+type signatureCacheCollector struct{ c SignatureCache }
 
 var (
 	signatureChecksDesc = prometheus.NewDesc("gatehouse_access_token_signature_checks_total",
@@ -507,8 +519,7 @@ var (
 )
 
 func (c signatureCacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- signatureChecksDesc
-	ch <- signatureCacheDesc
+	describe(ch, signatureChecksDesc, signatureCacheDesc)
 }
 
 func (c signatureCacheCollector) Collect(ch chan<- prometheus.Metric) {

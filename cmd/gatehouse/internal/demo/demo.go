@@ -1,9 +1,8 @@
-package main
-
-// The demo (gatehouse serve --demo): a demo user, a demo client and, at
-// /demo on the same server, a tiny relying party that signs in through
-// Gatehouse like any application would (authorization code with PKCE,
-// ID token verified with go-oidc) and shows the verified claims.
+// Package demo is the demo of gatehouse serve --demo: a demo user, a demo
+// client and, at /demo on the same server, a tiny relying party that signs
+// in through Gatehouse like any application would (authorization code with
+// PKCE, ID token verified with go-oidc) and shows the verified claims.
+package demo
 
 import (
 	"context"
@@ -27,6 +26,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
@@ -35,26 +35,26 @@ import (
 
 // The demo user and client that --demo creates when absent.
 const (
-	demoEmail      = "demo@example.com"
-	demoUserName   = "Demo User"
-	demoClientName = "Gatehouse demo"
+	Email      = "demo@example.com"
+	UserName   = "Demo User"
+	ClientName = "Gatehouse demo"
 )
 
 // Cookies of the demo application, both sealed with the secrets key and
 // scoped to /demo: the sign-in in progress (state, nonce, PKCE verifier)
 // and the verified ID token.
 const (
-	demoFlowCookie    = "gh_demo_flow"
-	demoSessionCookie = "gh_demo_session"
-	demoFlowTTL       = 10 * time.Minute
+	flowCookie    = "gh_demo_flow"
+	SessionCookie = "gh_demo_session"
+	flowTTL       = 10 * time.Minute
 )
 
-// setupDemo creates the demo client and the demo user unless they exist,
+// setup creates the demo client and the demo user unless they exist,
 // and prints how to use them to w; a new user's random password is printed
 // there once (it is stored only hashed). It returns the client's id.
-func setupDemo(ctx context.Context, store storage.Store, passwords *password.Hasher, issuer string, now func() time.Time,
+func setup(ctx context.Context, store storage.Store, passwords *password.Hasher, issuer string, now func() time.Time,
 	w io.Writer) (string, error) {
-	svc := newAdminService(store, passwords, now, "gatehouse serve --demo")
+	svc := admin.NewService(store, passwords, now, "gatehouse serve --demo")
 	redirect := issuer + "/demo/callback"
 	clients, err := store.ListClients(ctx)
 	if err != nil {
@@ -62,14 +62,14 @@ func setupDemo(ctx context.Context, store storage.Store, passwords *password.Has
 	}
 	clientID := ""
 	for _, c := range clients {
-		if c.Name == demoClientName && c.Public && slices.Contains(c.RedirectURIs, redirect) {
+		if c.Name == ClientName && c.Public && slices.Contains(c.RedirectURIs, redirect) {
 			clientID = c.ID
 			break
 		}
 	}
 	if clientID == "" {
-		c, err := svc.CreateClient(ctx, clientSpec{
-			Name:                   demoClientName,
+		c, err := svc.CreateClient(ctx, admin.ClientSpec{
+			Name:                   ClientName,
 			RedirectURIs:           []string{redirect},
 			PostLogoutRedirectURIs: []string{issuer + "/demo"},
 			Public:                 true, // PKCE, no secret to keep across restarts
@@ -81,10 +81,10 @@ func setupDemo(ctx context.Context, store storage.Store, passwords *password.Has
 	}
 
 	password := ""
-	switch _, err := store.UserByEmail(ctx, demoEmail); {
+	switch _, err := store.UserByEmail(ctx, Email); {
 	case errors.Is(err, storage.ErrNotFound):
 		password = rand.Text()
-		if _, err := svc.CreateUser(ctx, userSpec{Email: demoEmail, Name: demoUserName, Password: password}); err != nil {
+		if _, err := svc.CreateUser(ctx, admin.UserSpec{Email: Email, Name: UserName, Password: password}); err != nil {
 			return "", fmt.Errorf("demo: create the demo user: %w", err)
 		}
 	case err != nil:
@@ -93,21 +93,21 @@ func setupDemo(ctx context.Context, store storage.Store, passwords *password.Has
 
 	fmt.Fprintf(w, "\nDemo: open %s/demo and sign in.\n", issuer)
 	if password != "" {
-		fmt.Fprintf(w, "  demo user:   %s  password: %s  (shown this once)\n", demoEmail, password)
+		fmt.Fprintf(w, "  demo user:   %s  password: %s  (shown this once)\n", Email, password)
 	} else {
 		fmt.Fprintf(w, "  demo user:   %s  (its password was printed when it was created;\n"+
-			"               delete the database to start over, e.g. rm data/demo.db* after make demo)\n", demoEmail)
+			"               delete the database to start over, e.g. rm data/demo.db* after make demo)\n", Email)
 	}
 	fmt.Fprintf(w, "  demo client: %s  (public, PKCE; redirect URI %s)\n", clientID, redirect)
 	fmt.Fprintf(w, "  Turn on a second factor at %s/account/security, then sign in again.\n\n", issuer)
 	return clientID, nil
 }
 
-// demoApp is the demo relying party served at /demo. It talks to
+// An App is the demo relying party served at /demo. It talks to
 // Gatehouse over HTTP at the issuer URL, as a separate application would,
 // and keeps no state of its own: the sign-in in progress and the ID token
 // live in sealed cookies, so any replica can serve any request.
-type demoApp struct {
+type App struct {
 	Issuer   string
 	ClientID string
 	Seal     *seal.Box
@@ -123,7 +123,7 @@ type demoApp struct {
 }
 
 // init parses the page.
-func (d *demoApp) init() error {
+func (d *App) init() error {
 	t, err := template.ParseFS(templates.FS, "demo.html")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -132,17 +132,8 @@ func (d *demoApp) init() error {
 	return nil
 }
 
-// serveDemo serves the demo application, or 404 without --demo.
-func (s *server) serveDemo(w http.ResponseWriter, r *http.Request) {
-	if s.demo == nil {
-		http.NotFound(w, r)
-		return
-	}
-	s.demo.ServeHTTP(w, r)
-}
-
 // ServeHTTP serves /demo, /demo/login, /demo/callback and /demo/logout.
-func (d *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (d *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -164,7 +155,7 @@ func (d *demoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // discover returns the issuer's discovery document, fetched once.
-func (d *demoApp) discover(ctx context.Context) (*oidc.Provider, error) {
+func (d *App) discover(ctx context.Context) (*oidc.Provider, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.provider != nil {
@@ -181,11 +172,11 @@ func (d *demoApp) discover(ctx context.Context) (*oidc.Provider, error) {
 
 // verifier checks ID tokens of the issuer for the demo client, with the
 // keys the issuer publishes.
-func (d *demoApp) verifier(p *oidc.Provider) *oidc.IDTokenVerifier {
+func (d *App) verifier(p *oidc.Provider) *oidc.IDTokenVerifier {
 	return p.Verifier(&oidc.Config{ClientID: d.ClientID, Now: d.Now})
 }
 
-func (d *demoApp) oauth(p *oidc.Provider) *oauth2.Config {
+func (d *App) oauth(p *oidc.Provider) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:    d.ClientID,
 		Endpoint:    p.Endpoint(),
@@ -204,16 +195,16 @@ type demoFlow struct {
 
 // login starts a sign-in: new state, nonce and PKCE verifier, then off to
 // Gatehouse's /authorize.
-func (d *demoApp) login(w http.ResponseWriter, r *http.Request) {
+func (d *App) login(w http.ResponseWriter, r *http.Request) {
 	p, err := d.discover(r.Context())
 	if err != nil {
 		d.fail(w, r, http.StatusBadGateway, "Gatehouse could not be reached for discovery.", err)
 		return
 	}
 	f := demoFlow{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
-		Expires: d.Now().Add(demoFlowTTL).Unix()}
+		Expires: d.Now().Add(flowTTL).Unix()}
 	data, _ := json.Marshal(f)
-	d.setCookie(w, demoFlowCookie, d.seal(data, demoFlowCookie), demoFlowTTL)
+	d.setCookie(w, flowCookie, d.seal(data, flowCookie), flowTTL)
 	u := d.oauth(p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
 	http.Redirect(w, r, u, http.StatusFound)
 }
@@ -221,19 +212,19 @@ func (d *demoApp) login(w http.ResponseWriter, r *http.Request) {
 // callback finishes a sign-in: it checks the state, redeems the code with
 // the PKCE verifier, verifies the ID token and its nonce, and keeps the
 // token in the session cookie.
-func (d *demoApp) callback(w http.ResponseWriter, r *http.Request) {
+func (d *App) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
 		d.fail(w, r, http.StatusBadRequest, fmt.Sprintf("Gatehouse answered %s: %s", e, q.Get("error_description")), nil)
 		return
 	}
 	var f demoFlow
-	data, ok := d.cookie(r, demoFlowCookie)
+	data, ok := d.cookie(r, flowCookie)
 	if !ok || json.Unmarshal(data, &f) != nil || d.Now().Unix() > f.Expires {
 		d.fail(w, r, http.StatusBadRequest, "This sign-in was not started here or has expired.", nil)
 		return
 	}
-	d.setCookie(w, demoFlowCookie, "", -1)
+	d.setCookie(w, flowCookie, "", -1)
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(f.State)) != 1 {
 		d.fail(w, r, http.StatusBadRequest, "The state does not match this sign-in.", nil)
 		return
@@ -264,7 +255,7 @@ func (d *demoApp) callback(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusBadGateway, "The ID token's nonce does not match this sign-in.", nil)
 		return
 	}
-	d.setCookie(w, demoSessionCookie, d.seal([]byte(raw), demoSessionCookie), idt.Expiry.Sub(d.Now()))
+	d.setCookie(w, SessionCookie, d.seal([]byte(raw), SessionCookie), idt.Expiry.Sub(d.Now()))
 	http.Redirect(w, r, "/demo", http.StatusSeeOther)
 }
 
@@ -273,19 +264,19 @@ type demoClaim struct{ Name, Value string }
 
 // home shows the verified claims of the ID token in the session cookie, or
 // the sign-in button.
-func (d *demoApp) home(w http.ResponseWriter, r *http.Request) {
+func (d *App) home(w http.ResponseWriter, r *http.Request) {
 	view := struct {
 		Error           string
 		Claims          []demoClaim
 		Email, ACR, AMR string
 		AuthTime        string
 	}{}
-	if raw, ok := d.cookie(r, demoSessionCookie); ok {
+	if raw, ok := d.cookie(r, SessionCookie); ok {
 		claims, err := d.claims(r.Context(), string(raw))
 		if err != nil {
 			// Expired or signed with a key no longer published: sign in again.
 			d.Logger.InfoContext(r.Context(), "demo: stored ID token no longer verifies", "err", err)
-			d.setCookie(w, demoSessionCookie, "", -1)
+			d.setCookie(w, SessionCookie, "", -1)
 		} else {
 			view.Claims = claims.list
 			view.Email, view.ACR, view.AMR = claims.Email, claims.ACR, strings.Join(claims.AMR, " ")
@@ -308,7 +299,7 @@ type demoClaims struct {
 
 // claims verifies raw again (signature, issuer, audience, expiry) and
 // returns its claims.
-func (d *demoApp) claims(ctx context.Context, raw string) (*demoClaims, error) {
+func (d *App) claims(ctx context.Context, raw string) (*demoClaims, error) {
 	p, err := d.discover(ctx)
 	if err != nil {
 		return nil, err
@@ -338,9 +329,9 @@ func (d *demoApp) claims(ctx context.Context, raw string) (*demoClaims, error) {
 
 // logout forgets the demo's session and signs out at Gatehouse too
 // (RP-initiated logout), which sends the browser back to /demo.
-func (d *demoApp) logout(w http.ResponseWriter, r *http.Request) {
-	raw, ok := d.cookie(r, demoSessionCookie)
-	d.setCookie(w, demoSessionCookie, "", -1)
+func (d *App) logout(w http.ResponseWriter, r *http.Request) {
+	raw, ok := d.cookie(r, SessionCookie)
+	d.setCookie(w, SessionCookie, "", -1)
 	p, err := d.discover(r.Context())
 	var meta struct {
 		EndSession string `json:"end_session_endpoint"`
@@ -359,14 +350,14 @@ func (d *demoApp) logout(w http.ResponseWriter, r *http.Request) {
 
 // fail shows what went wrong; err, logged, may hold details the page
 // leaves out.
-func (d *demoApp) fail(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
+func (d *App) fail(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
 	if err != nil {
 		d.Logger.WarnContext(r.Context(), "demo: "+msg, "err", err)
 	}
 	d.render(w, r, status, struct{ Error string }{msg})
 }
 
-func (d *demoApp) render(w http.ResponseWriter, r *http.Request, status int, view any) {
+func (d *App) render(w http.ResponseWriter, r *http.Request, status int, view any) {
 	var b strings.Builder
 	if err := d.page.Execute(&b, view); err != nil {
 		d.Logger.ErrorContext(r.Context(), "demo: render", "err", err)
@@ -379,13 +370,13 @@ func (d *demoApp) render(w http.ResponseWriter, r *http.Request, status int, vie
 }
 
 // seal encrypts data for the cookie name.
-func (d *demoApp) seal(data []byte, name string) string {
+func (d *App) seal(data []byte, name string) string {
 	return base64.RawURLEncoding.EncodeToString(d.Seal.Seal(data, []byte("demo cookie "+name)))
 }
 
 // cookie returns the opened value of the cookie name, if it is there and
 // was sealed by Gatehouse for that name.
-func (d *demoApp) cookie(r *http.Request, name string) ([]byte, bool) {
+func (d *App) cookie(r *http.Request, name string) ([]byte, bool) {
 	c, err := r.Cookie(name)
 	if err != nil {
 		return nil, false
@@ -402,7 +393,7 @@ func (d *demoApp) cookie(r *http.Request, name string) ([]byte, bool) {
 }
 
 // setCookie sets the cookie name for ttl, or deletes it when ttl ≤ 0.
-func (d *demoApp) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
+func (d *App) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
 	c := &http.Cookie{Name: name, Value: value, Path: "/demo", HttpOnly: true, Secure: d.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(ttl.Seconds())}
 	if ttl <= 0 {
@@ -411,20 +402,16 @@ func (d *demoApp) setCookie(w http.ResponseWriter, name, value string, ttl time.
 	http.SetCookie(w, c)
 }
 
-// newDemo sets up the demo user and client (setupDemo, printing to
-// env.stdout) and returns the demo application, running on the clock now.
-func newDemo(ctx context.Context, cfg *Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
-	env *environ, logger *slog.Logger) (*demoApp, error) {
-	issuer := strings.TrimSuffix(cfg.Issuer, "/")
-	clientID, err := setupDemo(ctx, store, passwords, issuer, now, env.stdout)
+// New sets up the demo user and client (printing to w how to use them) and
+// returns the demo application for issuer, running on the clock now.
+// box seals its cookies.
+func New(ctx context.Context, store storage.Store, passwords *password.Hasher, issuer string, box *seal.Box,
+	now func() time.Time, w io.Writer, logger *slog.Logger) (*App, error) {
+	clientID, err := setup(ctx, store, passwords, issuer, now, w)
 	if err != nil {
 		return nil, err
 	}
-	_, box, err := keyManager(cfg, store)
-	if err != nil {
-		return nil, err
-	}
-	d := &demoApp{
+	d := &App{
 		Issuer:   issuer,
 		ClientID: clientID,
 		Seal:     box,

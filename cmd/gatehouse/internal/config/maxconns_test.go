@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -21,7 +21,7 @@ func TestDatabaseMaxConns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		env := map[string]string{"GATEHOUSE_DATABASE_MAX_CONNS": tt.value}
-		cfg, err := LoadConfig("", func(k string) string { return env[k] })
+		cfg, err := Load("", func(k string) string { return env[k] })
 		switch {
 		case tt.wantErr && (err == nil || !strings.Contains(err.Error(), "database.max_conns")):
 			t.Errorf("max_conns %q: error %v, want one naming database.max_conns", tt.value, err)

@@ -1,4 +1,6 @@
-package main
+// Package config reads Gatehouse's configuration: built-in defaults, a YAML
+// file and GATEHOUSE_… environment variables, each error naming its key.
+package config
 
 import (
 	"bytes"
@@ -24,7 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// A Config is Gatehouse's configuration: the defaults of DefaultConfig,
+// A Config is Gatehouse's configuration: the defaults of Default,
 // overridden by a YAML file (config.example.yaml lists every key), overridden
 // in turn by environment variables.
 //
@@ -270,9 +272,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return d.UnmarshalText([]byte(n.Value))
 }
 
-// DefaultConfig returns the configuration used for every key that neither the
+// Default returns the configuration used for every key that neither the
 // file nor the environment sets.
-func DefaultConfig() *Config {
+func Default() *Config {
 	return &Config{
 		Issuer: "http://localhost:8080",
 		Admin:  AdminConfig{Address: "127.0.0.1:9090"},
@@ -326,7 +328,7 @@ func DefaultConfig() *Config {
 	}
 }
 
-// LoadConfig returns the configuration in the YAML file at path over the
+// Load returns the configuration in the YAML file at path over the
 // defaults, with overrides from the environment variables that getenv reports
 // applied on top, checked by Validate. An empty path, an empty file, a key
 // left out and a key with an empty (null) value all keep the defaults.
@@ -337,8 +339,8 @@ func DefaultConfig() *Config {
 // was set (file and line, or environment variable). Errors do not stop at the
 // first: all the file's problems are reported together, or, if it has none,
 // all those of the environment, or else all those Validate finds.
-func LoadConfig(path string, getenv func(string) string) (*Config, error) {
-	c := DefaultConfig()
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := Default()
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -840,8 +842,8 @@ func (c *Config) insecureLinks() []string {
 	return links
 }
 
-// warnInsecureLinks logs a warning for each of c.insecureLinks.
-func (c *Config) warnInsecureLinks(logger *slog.Logger) {
+// WarnInsecureLinks logs a warning for each of c.insecureLinks.
+func (c *Config) WarnInsecureLinks(logger *slog.Logger) {
 	for _, l := range c.insecureLinks() {
 		logger.Warn("link without verified TLS, allowed by configuration", "link", l)
 	}

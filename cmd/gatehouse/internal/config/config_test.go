@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-const exampleConfig = "../../config.example.yaml"
+const exampleConfig = "../../../../config.example.yaml"
 
 // writeConfig writes content to config.yaml in a new temporary directory and
 // returns its path.
@@ -35,18 +35,18 @@ func mapEnv(env map[string]string) func(string) string {
 }
 
 func TestDefaultConfigValid(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
-		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
 	}
 }
 
 func TestExampleConfigIsDefault(t *testing.T) {
-	c, err := LoadConfig(exampleConfig, nil)
+	c, err := Load(exampleConfig, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := DefaultConfig(); !reflect.DeepEqual(c, want) {
-		t.Errorf("%s loads as\n%+v\nwant DefaultConfig()\n%+v", exampleConfig, c, want)
+	if want := Default(); !reflect.DeepEqual(c, want) {
+		t.Errorf("%s loads as\n%+v\nwant Default()\n%+v", exampleConfig, c, want)
 	}
 }
 
@@ -76,7 +76,7 @@ func TestExampleConfigListsEveryKey(t *testing.T) {
 	walk(doc.Content[0], "")
 
 	var want []string
-	for key := range configLeaves(reflect.ValueOf(DefaultConfig()).Elem(), "") {
+	for key := range configLeaves(reflect.ValueOf(Default()).Elem(), "") {
 		want = append(want, key)
 	}
 	slices.Sort(got)
@@ -88,7 +88,7 @@ func TestExampleConfigListsEveryKey(t *testing.T) {
 
 func TestConfigEnvNames(t *testing.T) {
 	seen := make(map[string]string)
-	for key := range configLeaves(reflect.ValueOf(DefaultConfig()).Elem(), "") {
+	for key := range configLeaves(reflect.ValueOf(Default()).Elem(), "") {
 		name := configEnvName(key)
 		if other, ok := seen[name]; ok {
 			t.Errorf("keys %s and %s share the environment variable %s", other, key, name)
@@ -129,12 +129,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := LoadConfig(tt.path(t), mapEnv(nil))
+			c, err := Load(tt.path(t), mapEnv(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := DefaultConfig(); !reflect.DeepEqual(c, want) {
-				t.Errorf("LoadConfig = %+v, want %+v", c, want)
+			if want := Default(); !reflect.DeepEqual(c, want) {
+				t.Errorf("Load = %+v, want %+v", c, want)
 			}
 		})
 	}
@@ -157,11 +157,11 @@ session:
   lifetime: *block
   idle_timeout: 10m
 `
-	c, err := LoadConfig(writeConfig(t, file), nil)
+	c, err := Load(writeConfig(t, file), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultConfig()
+	want := Default()
 	want.Issuer = "https://id.example.com"
 	want.HTTP.Address = ":8443"
 	want.HTTP.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1"}
@@ -174,7 +174,7 @@ session:
 	want.Session.Lifetime = Duration{15 * time.Minute}
 	want.Session.IdleTimeout = Duration{10 * time.Minute}
 	if !reflect.DeepEqual(c, want) {
-		t.Errorf("LoadConfig = %+v\nwant %+v", c, want)
+		t.Errorf("Load = %+v\nwant %+v", c, want)
 	}
 }
 
@@ -263,16 +263,16 @@ func TestLoadConfigEnv(t *testing.T) {
 			if tt.file != "" {
 				path = writeConfig(t, tt.file)
 			}
-			c, err := LoadConfig(path, mapEnv(tt.env))
+			c, err := Load(path, mapEnv(tt.env))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := DefaultConfig()
+			want := Default()
 			if tt.modify != nil {
 				tt.modify(want)
 			}
 			if !reflect.DeepEqual(c, want) {
-				t.Errorf("LoadConfig = %+v\nwant %+v", c, want)
+				t.Errorf("Load = %+v\nwant %+v", c, want)
 			}
 		})
 	}
@@ -428,9 +428,9 @@ func TestLoadConfigErrors(t *testing.T) {
 			if tt.file != "" {
 				path = writeConfig(t, tt.file)
 			}
-			c, err := LoadConfig(path, mapEnv(tt.env))
+			c, err := Load(path, mapEnv(tt.env))
 			if err == nil {
-				t.Fatalf("LoadConfig = %+v, want an error", c)
+				t.Fatalf("Load = %+v, want an error", c)
 			}
 			msg := strings.ReplaceAll(err.Error(), filepath.Dir(path)+string(filepath.Separator), "")
 			for _, want := range tt.want {
@@ -449,9 +449,9 @@ func TestLoadConfigErrors(t *testing.T) {
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.yaml")
-	_, err := LoadConfig(path, nil)
+	_, err := Load(path, nil)
 	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("LoadConfig(%q) error = %v, want one naming the path", path, err)
+		t.Errorf("Load(%q) error = %v, want one naming the path", path, err)
 	}
 }
 
@@ -537,7 +537,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := DefaultConfig()
+			c := Default()
 			tt.modify(c)
 			err := c.Validate()
 			switch {
@@ -553,7 +553,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestConfigTrustedProxies(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	if got := c.TrustedProxies(); len(got) != 0 {
 		t.Errorf("default TrustedProxies() = %v, want none", got)
 	}
@@ -580,7 +580,7 @@ func TestConfigDatabaseDriver(t *testing.T) {
 		{"mysql://db/gatehouse", "", ""},
 	}
 	for _, tt := range tests {
-		c := DefaultConfig()
+		c := Default()
 		c.Database.URL = tt.url
 		if driver, dsn := c.DatabaseDriver(); driver != tt.driver || dsn != tt.dsn {
 			t.Errorf("DatabaseDriver() for %q = %q, %q, want %q, %q", tt.url, driver, dsn, tt.driver, tt.dsn)
@@ -604,7 +604,7 @@ func TestDurationUnmarshalYAML(t *testing.T) {
 }
 
 func TestConfigLogValueRedacts(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	c.Mail.SMTP.Password = "smtp-hunter2"
 	c.Database.URL = "postgres://gatehouse:db-hunter2@db:5432/gatehouse"
 

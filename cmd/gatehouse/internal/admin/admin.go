@@ -1,0 +1,131 @@
+// Package admin is Gatehouse's administration: the service that creates,
+// shows and changes clients, users and blocks and queries the audit log,
+// which the CLI and the admin API both call, and the admin API itself, JSON
+// on the admin listener (openapi.yaml describes it).
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login/password"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/seal"
+)
+
+// Store is the part of storage.Store the service uses: users, clients and
+// factors, blocks and the audit log, and the sessions (BackchannelStore)
+// and tokens (GrantStore) a disabled user loses.
+type Store interface {
+	storage.UserStore
+	storage.ClientStore
+	storage.FactorStore
+	storage.AttemptStore
+	storage.AuditStore
+	storage.BackchannelStore
+	storage.GrantStore
+}
+
+// Service is the one implementation of Gatehouse's administrative
+// operations on clients, users, blocks and the audit log. The CLI
+// (package main) and the admin API (api.go) both call it, so they validate
+// alike and leave the same audit trail.
+type Service struct {
+	Store     Store
+	Passwords *password.Hasher
+	Now       func() time.Time
+	Logger    *slog.Logger
+	// By names who acts, for the audit log: "an administrator (CLI)" or
+	// "admin client X (API)".
+	By string
+	// IP is the address the action came from ("" for the CLI).
+	IP string
+	// SealBox opens the secrets key, which seals the secrets of
+	// client_secret_jwt clients; nil where there is none.
+	SealBox func() (*seal.Box, error)
+}
+
+// NewService returns the service over store, hashing new passwords
+// with passwords (the server's hasher, so that its gate bounds every
+// argon2id hash of the process), acting as by, logging to slog.Default
+// (set Logger to change that).
+func NewService(store Store, passwords *password.Hasher, now func() time.Time, by string) *Service {
+	return &Service{Store: store, Passwords: passwords, Now: now, Logger: slog.Default(), By: by}
+}
+
+// Kind says what went wrong with a service call, so that the CLI picks
+// an exit code and the API a status.
+type Kind int
+
+const (
+	Invalid  Kind = iota + 1 // the input is malformed (CLI exit 2, HTTP 400)
+	NotFound                 // no such client, user or block (HTTP 404)
+	Conflict                 // clashes with what exists (HTTP 409)
+	Refused                  // well-formed but not acceptable, e.g. a weak password (HTTP 422)
+)
+
+// An Error is an error the caller can fix; its message says how.
+type Error struct {
+	Kind Kind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf returns an Error of kind with a formatted message.
+func Errorf(kind Kind, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of a service error, or 0 for any other error (a
+// database failure).
+func KindOf(err error) Kind {
+	var se *Error
+	if errors.As(err, &se) {
+		return se.Kind
+	}
+	return 0
+}
+
+// pick returns yes if b, else no.
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// views returns the view of each of l.
+func views[T, V any](l []T, view func(*T) V) []V {
+	out := make([]V, len(l))
+	for i := range l {
+		out[i] = view(&l[i])
+	}
+	return out
+}
+
+// storeError describes err, a store's: storage.ErrNotFound becomes a
+// NotFound error saying there is no such what (`client with id "x"`), any
+// other is wrapped by what was being done (action, "load client").
+func storeError(err error, action, what string) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return Errorf(NotFound, "no %s", what)
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
+// audit records an administrative action and logs it. Failing to record
+// it does not undo the action, and is logged.
+func (s *Service) audit(ctx context.Context, typ storage.EventType, userID, clientID, detail string) {
+	d := "by " + s.By
+	if detail != "" {
+		d = detail + " " + d
+	}
+	s.Logger.InfoContext(ctx, "audit", "event", string(typ), "user_id", userID, "client_id", clientID, "detail", d)
+	if err := s.Store.AddEvent(ctx, &storage.Event{Time: s.Now(), Type: typ, UserID: userID, ClientID: clientID, IP: s.IP, Detail: d}); err != nil {
+		s.Logger.ErrorContext(ctx, "audit event not stored", "event", string(typ), "err", err)
+	}
+}

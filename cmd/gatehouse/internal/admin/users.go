@@ -1,0 +1,229 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-idp/gatehouse/login"
+	"github.com/gatehouse-idp/gatehouse/op"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/go-chi/chi/v5"
+)
+
+// UserView is a user as the CLI and the API show it; never the password
+// hash or a factor's secret.
+type UserView struct {
+	ID            string      `json:"id"`
+	Email         string      `json:"email"`
+	Name          string      `json:"name"`
+	Status        string      `json:"status"` // "active" or "disabled"
+	EmailVerified bool        `json:"email_verified"`
+	Factors       *UserFactor `json:"factors,omitempty"` // only when showing one user
+	CreatedAt     time.Time   `json:"created_at"`
+	UpdatedAt     time.Time   `json:"updated_at"`
+}
+
+// UserFactor lists a user's second factors.
+type UserFactor struct {
+	AuthenticatorApp bool `json:"authenticator_app"`
+	EmailCodes       bool `json:"email_codes"`
+	SecurityKeys     int  `json:"security_keys"`
+}
+
+func viewUser(u *storage.User) UserView {
+	return UserView{ID: u.ID, Email: u.Email, Name: u.Name, Status: pick(u.Disabled, "disabled", "active"), EmailVerified: u.EmailVerified,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+// UserSpec describes a user to create.
+type UserSpec struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// CreateUser validates spec and creates the user, with the email verified
+// (an administrator vouches for it).
+func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, error) {
+	addr, err := mail.ParseAddress(spec.Email)
+	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(spec.Email) {
+		return nil, Errorf(Invalid, "%q is not an email address", spec.Email)
+	}
+	name := strings.TrimSpace(spec.Name)
+	if len(name) > 200 {
+		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
+	}
+	if err := s.Passwords.Check(spec.Password, addr.Address, name); err != nil {
+		return nil, Errorf(Refused, "password: %v", err)
+	}
+	now := s.Now()
+	u := &storage.User{
+		ID:            op.NewClientID(),
+		Email:         login.NormalizeEmail(addr.Address),
+		Name:          name,
+		PasswordHash:  s.Passwords.Hash(spec.Password),
+		EmailVerified: true,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	if err := s.Store.CreateUser(ctx, u); errors.Is(err, storage.ErrConflict) {
+		return nil, Errorf(Conflict, "a user with email %q already exists", u.Email)
+	} else if err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
+	v := viewUser(u)
+	return &v, nil
+}
+
+// ListUsers lists every user.
+func (s *Service) ListUsers(ctx context.Context) ([]UserView, error) {
+	us, err := s.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return views(us, viewUser), nil
+}
+
+// user finds a user by email (anything with an @) or id.
+func (s *Service) user(ctx context.Context, ref string) (*storage.User, error) {
+	var (
+		u    *storage.User
+		err  error
+		what string
+	)
+	if strings.Contains(ref, "@") {
+		u, err = s.Store.UserByEmail(ctx, login.NormalizeEmail(ref))
+		what = fmt.Sprintf("user with email %q", ref)
+	} else {
+		u, err = s.Store.UserByID(ctx, ref)
+		what = fmt.Sprintf("user with id %q", ref)
+	}
+	if err != nil {
+		return nil, storeError(err, "load user", what)
+	}
+	return u, nil
+}
+
+// User shows the user ref (an email or an id) with their second factors.
+func (s *Service) User(ctx context.Context, ref string) (*UserView, error) {
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	f := &UserFactor{EmailCodes: u.EmailOTP}
+	if t, err := s.Store.TOTPByUser(ctx, u.ID); err == nil {
+		f.AuthenticatorApp = t.Confirmed
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("load authenticator: %w", err)
+	}
+	keys, err := s.Store.WebAuthnCredentials(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load security keys: %w", err)
+	}
+	f.SecurityKeys = len(keys)
+	v := viewUser(u)
+	v.Factors = f
+	return &v, nil
+}
+
+// SetUserDisabled disables or enables the user ref. Disabling also ends
+// their browser sessions and revokes their tokens.
+func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool) (*UserView, error) {
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
+		return nil, fmt.Errorf("disable user: %w", err)
+	}
+	typ := storage.EventUserEnabled
+	if disabled {
+		typ = storage.EventUserDisabled
+		if _, err := s.Store.EndUserSessions(ctx, u.ID, "", now); err != nil {
+			return nil, fmt.Errorf("end sessions: %w", err)
+		}
+		if err := s.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
+			return nil, fmt.Errorf("revoke tokens: %w", err)
+		}
+	}
+	s.audit(ctx, typ, u.ID, "", "")
+	u.Disabled, u.UpdatedAt = disabled, now
+	v := viewUser(u)
+	return &v, nil
+}
+
+// ResetTwoFactor removes every second factor of the user ref (authenticator
+// app, email codes, security keys, recovery codes): they sign in with the
+// password alone until they enrol again.
+func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, error) {
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if err := s.Store.DeleteTOTP(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
+	if err := s.Store.SetEmailOTP(ctx, u.ID, false, now); err != nil {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
+	keys, err := s.Store.WebAuthnCredentials(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
+	for _, k := range keys {
+		if err := s.Store.DeleteWebAuthnCredential(ctx, u.ID, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("reset 2fa: %w", err)
+		}
+	}
+	if err := s.Store.VoidCodes(ctx, u.ID, "", ""); err != nil {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
+	if err := s.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, now); err != nil {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
+	s.audit(ctx, storage.EventFactorReset, u.ID, "", "")
+	return s.User(ctx, u.ID)
+}
+
+// userRoutes are the routes of /api/users.
+func (a *api) userRoutes(r chi.Router) {
+	r.Get("/api/users", a.handle(listed("users", (*Service).ListUsers)))
+	r.Post("/api/users", a.handle(createUser))
+	r.Get("/api/users/{user}", a.handle(onParam("user", (*Service).User)))
+	r.Post("/api/users/{user}/disable", a.handle(onParam("user", setUserDisabled(true))))
+	r.Post("/api/users/{user}/enable", a.handle(onParam("user", setUserDisabled(false))))
+	r.Post("/api/users/{user}/reset-2fa", a.handle(onParam("user", (*Service).ResetTwoFactor)))
+}
+
+func createUser(w http.ResponseWriter, r *http.Request, s *Service) error {
+	var spec UserSpec
+	if err := decodeJSON(w, r, &spec); err != nil {
+		return err
+	}
+	// A JSON escape of a lone surrogate (\udc80) decodes to U+FFFD: the
+	// address was not valid UTF-8 either.
+	if strings.ContainsRune(spec.Email, utf8.RuneError) {
+		return badRequest("email: not valid UTF-8")
+	}
+	u, err := s.CreateUser(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	return created(w, "users", u.ID, u)
+}
+
+// setUserDisabled is POST /api/users/{user}/disable or enable.
+func setUserDisabled(disabled bool) func(*Service, context.Context, string) (*UserView, error) {
+	return func(s *Service, ctx context.Context, ref string) (*UserView, error) {
+		return s.SetUserDisabled(ctx, ref, disabled)
+	}
+}
