@@ -141,6 +141,15 @@ func (h *Handler) Init() error {
 	return nil
 }
 
+// Mount registers each of the login's routes (Routes) on r, its handler
+// wrapped by wrap, so that the server's router needs no list of them.
+func (h *Handler) Mount(r chi.Router, wrap func(http.Handler) http.Handler) error {
+	return chi.Walk(h.Routes(), func(method, route string, handler http.Handler, _ ...func(http.Handler) http.Handler) error {
+		r.Method(method, route, wrap(handler))
+		return nil
+	})
+}
+
 // Routes returns the login routes: /login, /account, /logout, /signed-out,
 // /lang (the language switcher) and /static/.
 func (h *Handler) Routes() chi.Router {

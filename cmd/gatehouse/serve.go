@@ -76,6 +76,9 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	// zitadel's op logs through slog.Default; set it once, here.
 	slog.SetDefault(logger)
 	cfg.WarnInsecureLinks(logger)
+	if msg := cfg.IssuerPortMismatch(); msg != "" {
+		logger.Warn(msg)
+	}
 
 	// SQLite supports one server: a second serve on the file refuses to
 	// start (lock.go).
@@ -390,10 +393,10 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lh.RenderError(w, r, http.StatusForbidden, "Request refused", "Cross-origin form submissions are not accepted.")
 	}))
-	loginRoutes := provider.IssuerInterceptor(csrf.Handler(formGuard(lh, false, lh.Routes())))
-	for _, p := range []string{"/login", "/login/*", "/account", "/account/*", "/logout", "/signed-out", "/static/*",
-		"/register", "/register/*", "/recover", "/recover/*", "/lang"} {
-		r.Handle(p, loginRoutes)
+	if err := lh.Mount(r, func(h http.Handler) http.Handler {
+		return provider.IssuerInterceptor(csrf.Handler(formGuard(lh, false, h)))
+	}); err != nil {
+		return nil, fmt.Errorf("login routes: %w", err)
 	}
 
 	// The protocol endpoints. /authorize answers errors it cannot redirect

@@ -341,19 +341,26 @@ func Default() *Config {
 // all those of the environment, or else all those Validate finds.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	c := Default()
+	issuerSet := false
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.decodeYAML(path, data); err != nil {
+		set, err := c.decodeYAML(path, data)
+		if err != nil {
 			return nil, err
 		}
+		issuerSet = set["issuer"]
 	}
 	if getenv != nil {
 		if err := c.applyEnv(getenv); err != nil {
 			return nil, err
 		}
+		issuerSet = issuerSet || getenv(configEnvName("issuer")) != ""
+	}
+	if !issuerSet {
+		c.Issuer = localIssuer(c.HTTP.Address, c.Issuer)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -367,13 +374,15 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // reports Go type names ("field bogus not found in type main.HTTPConfig") and
 // cannot tell a Duration which key it belongs to, it walks the document's
 // nodes alongside c's yaml tags, so that each error names its dotted key.
-func (c *Config) decodeYAML(path string, data []byte) error {
+//
+// It returns the keys the document sets.
+func (c *Config) decodeYAML(path string, data []byte) (set map[string]bool, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-		return nil // no document: the file is empty or only comments
+		return nil, nil // no document: the file is empty or only comments
 	} else if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for {
 		var next yaml.Node
@@ -382,28 +391,29 @@ func (c *Config) decodeYAML(path string, data []byte) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if len(next.Content) > 0 && !yamlIsNull(yamlTarget(next.Content[0])) {
-			return fmt.Errorf("%s:%d: only one YAML document is allowed", path, next.Line)
+			return nil, fmt.Errorf("%s:%d: only one YAML document is allowed", path, next.Line)
 		}
 	}
 	if len(doc.Content) == 0 {
-		return nil
+		return nil, nil
 	}
 	root := yamlTarget(doc.Content[0])
 	if yamlIsNull(root) {
-		return nil
+		return nil, nil
 	}
-	d := configDecoder{path: path}
+	d := configDecoder{path: path, set: map[string]bool{}}
 	d.section(root, reflect.ValueOf(c).Elem(), "")
-	return errors.Join(d.errs...)
+	return d.set, errors.Join(d.errs...)
 }
 
 // A configDecoder decodes YAML nodes into a Config, collecting errors.
 type configDecoder struct {
 	path string
 	errs []error
+	set  map[string]bool // the keys decoded
 }
 
 func (d *configDecoder) errorf(n *yaml.Node, key, format string, args ...any) {
@@ -441,6 +451,7 @@ func (d *configDecoder) section(n *yaml.Node, v reflect.Value, prefix string) {
 			d.section(val, f, key)
 		default:
 			d.leaf(val, f, key)
+			d.set[key] = true
 		}
 	}
 }
@@ -732,6 +743,29 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// localIssuer returns the issuer of a server listening on address when no
+// issuer is configured: the default issuer (http://localhost:8080) moved to
+// the listener's port when the listener is on this machine only (loopback
+// or localhost), so that GATEHOUSE_HTTP_ADDRESS=127.0.0.1:9090 alone serves
+// a working http://localhost:9090. Otherwise (all interfaces, another
+// host, the default port) it returns def: such a server needs its public
+// URL configured.
+func localIssuer(address, def string) string {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil || port == "8080" {
+		return def
+	}
+	if ip, err := netip.ParseAddr(host); !(host == "localhost" || err == nil && ip.IsLoopback()) {
+		return def
+	}
+	u, err := url.Parse(def)
+	if err != nil || u.Hostname() != "localhost" {
+		return def
+	}
+	u.Host = net.JoinHostPort("localhost", port)
+	return u.String()
+}
+
 // checkIssuer reports why s cannot be an OpenID Connect issuer.
 func checkIssuer(s string) error {
 	u, err := url.Parse(s)
@@ -840,6 +874,32 @@ func (c *Config) insecureLinks() []string {
 		}
 	}
 	return links
+}
+
+// IssuerPortMismatch describes, for a start-up warning, an issuer that
+// names this machine (localhost or a loopback address) on another port
+// than the one the server listens on: relying parties and browsers would
+// be sent there. It returns "" when there is no such mismatch (or a proxy
+// may well sit on the issuer's port: the issuer is https).
+func (c *Config) IssuerPortMismatch() string {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Scheme != "http" {
+		return ""
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); !(host == "localhost" || err == nil && ip.IsLoopback()) {
+		return ""
+	}
+	issuerPort := u.Port()
+	if issuerPort == "" {
+		issuerPort = "80"
+	}
+	_, port, err := net.SplitHostPort(c.HTTP.Address)
+	if err != nil || port == issuerPort {
+		return ""
+	}
+	return fmt.Sprintf("the issuer %s is on port %s but the server listens on %s: set issuer (GATEHOUSE_ISSUER) to the URL browsers use, "+
+		"unless a proxy on port %s forwards to this server", c.Issuer, issuerPort, c.HTTP.Address, issuerPort)
 }
 
 // WarnInsecureLinks logs a warning for each of c.insecureLinks.

@@ -648,3 +648,67 @@ func TestConfigLogValueRedacts(t *testing.T) {
 		t.Errorf("logging changed the config's password to %q", c.Mail.SMTP.Password)
 	}
 }
+
+// TestIssuerFollowsLocalPort: changing only the listener's port on this
+// machine moves the default issuer with it (issue 18 §5); an issuer given
+// in the file or the environment is kept, and a server on all interfaces
+// or another host keeps the default (it needs its public URL configured,
+// and IssuerPortMismatch warns).
+func TestIssuerFollowsLocalPort(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}{
+		{"address alone, loopback", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "127.0.0.1:9090"}, "http://localhost:9090"},
+		{"address alone, localhost", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "localhost:9191"}, "http://localhost:9191"},
+		{"address alone, IPv6 loopback", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "[::1]:9292"}, "http://localhost:9292"},
+		{"address in the file", "http: {address: 127.0.0.2:7000}\n", nil, "http://localhost:7000"},
+		{"default port", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "127.0.0.1:8080"}, "http://localhost:8080"},
+		{"all interfaces", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": ":9090"}, "http://localhost:8080"},
+		{"another host", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "192.0.2.7:9090"}, "http://localhost:8080"},
+		{"issuer in the environment", "", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "127.0.0.1:9090", "GATEHOUSE_ISSUER": "http://localhost:8080"}, "http://localhost:8080"},
+		{"issuer in the file, even the default", "issuer: http://localhost:8080\n", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "127.0.0.1:9090"}, "http://localhost:8080"},
+		{"https issuer", "issuer: https://id.example.com\n", map[string]string{"GATEHOUSE_HTTP_ADDRESS": "127.0.0.1:9090"}, "https://id.example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeConfig(t, tc.file)
+			}
+			c, err := Load(path, mapEnv(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Issuer != tc.want {
+				t.Errorf("issuer %q, want %q", c.Issuer, tc.want)
+			}
+		})
+	}
+}
+
+func TestIssuerPortMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		issuer, address string
+		warn            bool
+	}{
+		{"http://localhost:8080", "127.0.0.1:8080", false},
+		{"http://localhost:8080", ":9090", true},
+		{"http://localhost:8080", "127.0.0.1:9090", true},
+		{"http://127.0.0.1:8080", "0.0.0.0:8081", true},
+		{"http://localhost", "127.0.0.1:80", false},
+		{"http://localhost", "127.0.0.1:8080", true},
+		{"http://id.internal:8080", ":9090", false}, // another name: a proxy or DNS may be there
+		{"https://localhost:8443", "127.0.0.1:8080", false},
+	} {
+		c := Default()
+		c.Issuer, c.HTTP.Address = tc.issuer, tc.address
+		msg := c.IssuerPortMismatch()
+		if (msg != "") != tc.warn {
+			t.Errorf("issuer %s, address %s: warning %q, want one: %v", tc.issuer, tc.address, msg, tc.warn)
+		}
+		if msg != "" && !strings.Contains(msg, "GATEHOUSE_ISSUER") {
+			t.Errorf("the warning does not say what to set: %s", msg)
+		}
+	}
+}

@@ -95,8 +95,8 @@ func setup(ctx context.Context, store storage.Store, passwords *password.Hasher,
 	if password != "" {
 		fmt.Fprintf(w, "  demo user:   %s  password: %s  (shown this once)\n", Email, password)
 	} else {
-		fmt.Fprintf(w, "  demo user:   %s  (its password was printed when it was created;\n"+
-			"               delete the database to start over, e.g. rm data/demo.db* after make demo)\n", Email)
+		fmt.Fprintf(w, "  demo user:   %s  (its password was printed when it was created; lost, reset it with\n"+
+			"               \"Forgot password?\" on the sign-in page: without SMTP the email is in the mail outbox)\n", Email)
 	}
 	fmt.Fprintf(w, "  demo client: %s  (public, PKCE; redirect URI %s)\n", clientID, redirect)
 	fmt.Fprintf(w, "  Turn on a second factor at %s/account/security, then sign in again.\n\n", issuer)
