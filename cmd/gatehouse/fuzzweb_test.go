@@ -101,6 +101,8 @@ func newFuzzSite(f testing.TB) *fuzzSite {
 		"GATEHOUSE_SECRETS_KEY_FILE":     filepath.Join(dir, "secret.key"),
 		"GATEHOUSE_ADMIN_ADDRESS":        "off",
 		"GATEHOUSE_REGISTRATION_ENABLED": "true",
+		// Not the default data/mail, which is under the package's directory.
+		"GATEHOUSE_MAIL_OUTBOX_DIR": filepath.Join(dir, "mail"),
 	}
 	var stderr bytes.Buffer
 	cli := func(stdin string, args ...string) string {
