@@ -436,17 +436,9 @@ func (p *Provider) dpopToken(w http.ResponseWriter, r *http.Request, next http.H
 		}
 		return
 	}
-	bw := &bufferedWriter{ResponseWriter: w}
+	bw := &BufferedWriter{ResponseWriter: w}
 	next.ServeHTTP(bw, r.WithContext(context.WithValue(ctx, dpopKey{}, proof.jkt)))
-	body := bw.body.Bytes()
-	if bw.status == http.StatusOK {
-		body = withTokenType(body, "DPoP")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	}
-	if bw.status != 0 {
-		w.WriteHeader(bw.status)
-	}
-	w.Write(body)
+	bw.send(func(body []byte) []byte { return withTokenType(body, "DPoP") })
 }
 
 // tokenRequestClient returns the client a token request names (HTTP Basic

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/op"
 )
 
 // clientEndpoints are the endpoints a client calls directly, authenticating
@@ -60,9 +61,9 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 				return
 			}
 		}
-		hw := &heldWriter{header: w.Header()}
+		hw := &op.BufferedWriter{ResponseWriter: w}
 		next.ServeHTTP(hw, r)
-		status, body := hw.code(), hw.body.Bytes()
+		status, body := hw.Status(), hw.Body()
 		switch {
 		case status >= 400 && r.URL.Path == "/oauth/introspect" && !isJSON(w.Header()):
 			// zitadel answers introspection errors in plain text.
@@ -153,35 +154,4 @@ func writeOAuthError(w http.ResponseWriter, status int, code, description string
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(oauthError(code, description))
-}
-
-// heldWriter holds a whole answer (status, body; the header is the real
-// writer's) until the handler returns.
-type heldWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *heldWriter) Header() http.Header { return w.header }
-
-func (w *heldWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-}
-
-func (w *heldWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.body.Write(b)
-}
-
-// code is the status the handler answered; 200 when it wrote nothing.
-func (w *heldWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }
