@@ -1,0 +1,626 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-idp/gatehouse/login/password"
+)
+
+// capacityOptions are the capacity subcommand's flags.
+type capacityOptions struct {
+	binary      string
+	database    string
+	users       int
+	signins     int
+	tokens      int
+	concurrency int
+	signinConc  int
+	settle      time.Duration
+	keep        bool
+	model       assumptions
+	scale       []int
+}
+
+func parseCapacityOptions(args []string, stderr io.Writer) (*capacityOptions, error) {
+	o := &capacityOptions{model: assumptions{kept: map[string]time.Duration{}}}
+	fs := flag.NewFlagSet("gatehouse-bench capacity", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.binary, "gatehouse", "bin/gatehouse", "the gatehouse binary to measure")
+	fs.StringVar(&o.database, "database", "", "a postgres:// URL of a loopback server to use instead of a cluster of the bench's own (its WAL and statistics then count whatever else runs on it)")
+	fs.IntVar(&o.users, "users", 300, "users with an authenticator app to create")
+	fs.IntVar(&o.signins, "signins", 100, "full sign-ins of the measured batch")
+	fs.IntVar(&o.tokens, "tokens", 500, "token requests of each measured batch")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "connections of the token batches")
+	fs.IntVar(&o.signinConc, "signin-concurrency", runtime.NumCPU(), "browsers signing in at once")
+	fs.DurationVar(&o.settle, "settle", 2500*time.Millisecond, "wait after a batch for PostgreSQL's backends to report their statistics")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server log)")
+	m := &o.model
+	fs.Float64Var(&m.peakHour, "peak-hour", 0.10, "share of the users signing in within the peak hour")
+	fs.Float64Var(&m.peakMinute, "peak-minute", 3, "the peak minute's rate over the peak hour's average")
+	fs.Float64Var(&m.daily, "daily", 1, "sign-ins per user per day (the audit events and sessions kept)")
+	fs.Float64Var(&m.headroom, "headroom", 0.5, "spare CPU over the peak's need (0.5: 1.5 × the need)")
+	fs.Float64Var(&m.replicaCores, "replica-cores", 2, "CPUs of one replica")
+	fs.IntVar(&m.minReplicas, "min-replicas", 2, "fewest replicas, for availability")
+	kept := func(name, class string, d time.Duration, usage string) {
+		m.kept[class] = d
+		fs.Func(name, usage+" (default "+d.String()+")", func(s string) error {
+			v, err := time.ParseDuration(s)
+			m.kept[class] = v
+			return err
+		})
+	}
+	// The defaults of cmd/gatehouse's configuration, each with one
+	// housekeeping.interval (10m) for the purge to come round.
+	kept("session-kept", classSession, 12*time.Hour+10*time.Minute, "how long a session stays: session.lifetime (a session in use lives that long) and housekeeping.interval")
+	kept("token-kept", classToken, 25*time.Minute, "how long a sign-in's auth request, code and access token stay: tokens.access_token_ttl (the code stays while its token lives) and housekeeping.interval")
+	kept("refresh-kept", classRefresh, 720*time.Hour+10*time.Minute, "how long a refresh token stays: tokens.refresh_token_ttl and housekeeping.interval")
+	kept("audit-kept", classAudit, 90*24*time.Hour+10*time.Minute, "how long an audit event stays: audit.retention and housekeeping.interval")
+	scale := "10000,100000,1000000,10000000"
+	fs.StringVar(&scale, "scale", scale, "the counts of users of the table, comma-separated")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for f := range strings.SplitSeq(scale, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-scale: %q is not a count of users", f)
+		}
+		o.scale = append(o.scale, n)
+	}
+	if o.users < 1 || o.users > 10_000 || o.signins < 1 || o.tokens < 1 || o.concurrency < 1 || o.concurrency > 1024 || o.signinConc < 1 ||
+		m.peakHour <= 0 || m.peakHour > 1 || m.peakMinute < 1 || m.daily < 0 || m.headroom < 0 || m.replicaCores <= 0 || m.minReplicas < 1 {
+		return nil, errors.New("-users [1, 10000], -signins, -tokens, -concurrency [1, 1024], -signin-concurrency ≥ 1; -peak-hour (0, 1], -peak-minute ≥ 1, -daily, -headroom ≥ 0, -replica-cores > 0, -min-replicas ≥ 1")
+	}
+	if o.signins > 2*o.users {
+		return nil, errors.New("-signins: at most twice -users (a user signs in once per TOTP step)")
+	}
+	if _, err := os.Stat(o.binary); err != nil {
+		return nil, fmt.Errorf("-gatehouse: %w (run make build first)", err)
+	}
+	return o, nil
+}
+
+// dbSnapshot is what the database and the relay had counted at a moment.
+type dbSnapshot struct {
+	kinds       map[string]int64 // the relay's tally
+	xacts       int64            // pg_stat_database.xact_commit
+	rows        int64            // tup_inserted + tup_updated + tup_deleted
+	lsn         uint64           // pg_current_wal_lsn()
+	walRecords  int64
+	walFPI      int64 // full-page images
+	checkpoints int64
+	tables      map[string]int64 // pg_total_relation_size by table
+}
+
+// meter takes snapshots of Gatehouse's database, through a connection
+// of its own that bypasses the relay.
+type meter struct {
+	conn  *pgx.Conn
+	relay *relay
+	query string
+}
+
+func newMeter(ctx context.Context, dsn string, r *relay) (*meter, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL for its statistics: %w", err)
+	}
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	checkpoints := "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+	if version >= 170000 {
+		checkpoints = "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+	}
+	// One statement, so that a snapshot is one transaction of its own.
+	q := `SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
+		pg_current_wal_lsn()::text, w.wal_records, w.wal_fpi, (` + checkpoints + `),
+		(SELECT coalesce(json_object_agg(c.relname, pg_total_relation_size(c.oid)), '{}')
+			FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace)
+		FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()`
+	return &meter{conn: conn, relay: r, query: q}, nil
+}
+
+func (m *meter) snapshot(ctx context.Context) (*dbSnapshot, error) {
+	s := &dbSnapshot{kinds: m.relay.t.snapshot()}
+	var lsn, tables string
+	if err := m.conn.QueryRow(ctx, m.query).Scan(&s.xacts, &s.rows, &lsn, &s.walRecords, &s.walFPI, &s.checkpoints, &tables); err != nil {
+		return nil, fmt.Errorf("statistics: %w", err)
+	}
+	var err error
+	if s.lsn, err = parseLSN(lsn); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(tables), &s.tables); err != nil {
+		return nil, fmt.Errorf("table sizes: %w", err)
+	}
+	return s, nil
+}
+
+// parseLSN reads a WAL position, "16/B374D848".
+func parseLSN(s string) (uint64, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad WAL position %q", s)
+	}
+	return h<<32 | l, nil
+}
+
+// batchFigures are the differences over a measured batch of operations.
+type batchFigures struct {
+	name    string
+	n       int // successful operations
+	errors  int
+	elapsed time.Duration
+	kinds   map[string]int64
+	xacts   int64
+	rows    int64
+	wal     int64
+	records int64
+	fpi     int64
+	ckpts   int64
+	tables  map[string]int64
+}
+
+func diff(name string, a, b *dbSnapshot) *batchFigures {
+	f := &batchFigures{name: name, kinds: map[string]int64{}, tables: map[string]int64{},
+		xacts: b.xacts - a.xacts, rows: b.rows - a.rows, wal: int64(b.lsn - a.lsn),
+		records: b.walRecords - a.walRecords, fpi: b.walFPI - a.walFPI, ckpts: b.checkpoints - a.checkpoints}
+	for k, v := range b.kinds {
+		if d := v - a.kinds[k]; d != 0 {
+			f.kinds[k] = d
+		}
+	}
+	for k, v := range b.tables {
+		if d := v - a.tables[k]; d != 0 {
+			f.tables[k] = d
+		}
+	}
+	return f
+}
+
+// notStatements are the tally's kinds that are no statement of a request.
+var notStatements = []string{kindPing, kindSync, kindSimple, kindClaim, kindPurge, kindLost}
+
+// statements returns the statements the operations executed (BEGIN and
+// COMMIT included; pgx's pings, the logout sender's polls and purges not).
+func (f *batchFigures) statements() int64 {
+	var n int64
+	for k, v := range f.kinds {
+		if !slices.Contains(notStatements, k) {
+			n += v
+		}
+	}
+	return n
+}
+
+// roundTrips returns the round trips to PostgreSQL: each Sync and each
+// simple Query, pings included, polls not.
+func (f *batchFigures) roundTrips() int64 {
+	return f.kinds[kindSync] + f.kinds[kindSimple] - f.kinds[kindClaim]
+}
+
+// byKind lists the statements by kind, most first.
+func (f *batchFigures) byKind() string {
+	type kv struct {
+		k string
+		v int64
+	}
+	var l []kv
+	for k, v := range f.kinds {
+		if !slices.Contains(notStatements, k) {
+			l = append(l, kv{k, v})
+		}
+	}
+	slices.SortFunc(l, func(a, b kv) int {
+		if a.v != b.v {
+			return int(b.v - a.v)
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	var parts []string
+	for _, x := range l {
+		parts = append(parts, fmt.Sprintf("%s %s", x.k, per(x.v, f.n)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// byClass sums the tables' growth by class.
+func (f *batchFigures) byClass() map[string]int64 {
+	m := map[string]int64{}
+	for t, b := range f.tables {
+		m[tableClass(t)] += b
+	}
+	return m
+}
+
+// per writes v / n with the digits a per-operation count needs.
+func per(v int64, n int) string {
+	if n == 0 {
+		return "-"
+	}
+	x := float64(v) / float64(n)
+	if x == float64(int64(x)) {
+		return strconv.FormatInt(int64(x), 10)
+	}
+	return strconv.FormatFloat(x, 'f', 2, 64)
+}
+
+// capacityRun holds the capacity run's state.
+type capacityRun struct {
+	o    *capacityOptions
+	b    *bench
+	m    *meter
+	logf func(string, ...any)
+	own  int64 // transactions of one snapshot itself (the calibration batch)
+}
+
+// runCapacity is the capacity subcommand: it measures what one sign-in and
+// one token request cost PostgreSQL and the CPUs, and scales it up.
+func runCapacity(ctx context.Context, args []string, w io.Writer) error {
+	o, err := parseCapacityOptions(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "capacity: "+format+"\n", a...) }
+	dir, err := os.MkdirTemp("", "gatehouse-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintf(w, "keeping %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	logf("measuring argon2id (m=%d KiB, t=%d, p=%d)", password.OWASP.Memory, password.OWASP.Time, password.OWASP.Threads)
+	tHash := hashTime(password.OWASP, 10)
+
+	backend, own := "", o.database == ""
+	if own {
+		logf("starting a PostgreSQL cluster of the bench's own")
+		c, err := startPGCluster()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := c.stop(); err != nil {
+				logf("stop PostgreSQL: %v", err)
+			}
+		}()
+		backend = c.addr()
+	} else {
+		u, err := url.Parse(o.database)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Port() == "" {
+			return fmt.Errorf("-database: want a postgres:// URL with host and port, got %q", o.database)
+		}
+		if !isLoopback(u.Hostname()) && u.Hostname() != "localhost" {
+			return fmt.Errorf("-database: the bench talks to loopback only, not %q", u.Hostname())
+		}
+		backend = u.Host
+	}
+	r, err := startRelay(backend)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	relayURL := (&url.URL{Scheme: "postgres", User: url.User("postgres"), Host: r.addr(), Path: "/postgres", RawQuery: "sslmode=disable"}).String()
+	if !own {
+		u, _ := url.Parse(o.database)
+		q := u.Query()
+		q.Set("sslmode", "disable")
+		u.Host, u.RawQuery = r.addr(), q.Encode()
+		relayURL = u.String()
+	}
+
+	// The first purge runs a minute after start, the next a day later:
+	// the run waits for the first, so that none falls in a batch.
+	g, err := startGatehouse(ctx, o.binary, dir, relayURL, []string{"GATEHOUSE_HOUSEKEEPING_INTERVAL=24h"})
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	defer func() {
+		if err := g.stop(); err != nil {
+			logf("stop: %v", err)
+		}
+	}()
+	var dbURL string
+	for _, kv := range g.env {
+		if v, ok := strings.CutPrefix(kv, "GATEHOUSE_DATABASE_URL="); ok {
+			dbURL = v
+		}
+	}
+	du, err := url.Parse(dbURL)
+	if err != nil {
+		return err
+	}
+	du.Host = backend // the meter goes round the relay
+	m, err := newMeter(ctx, du.String(), r)
+	if err != nil {
+		return err
+	}
+	defer m.conn.Close(context.Background())
+
+	c := &capacityRun{o: o, m: m, logf: logf}
+	empty, err := m.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	bo := &options{users: o.users, concurrency: o.concurrency}
+	c.b = &bench{o: bo, site: &site{base: g.base}, g: g, logf: logf}
+	if err := c.b.setup(ctx); err != nil {
+		return err
+	}
+	setup, err := m.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	users := diff("users", empty, setup)
+
+	logf("waiting for the first housekeeping purge (a minute after start)")
+	if err := c.waitPurge(ctx, started.Add(2*time.Minute)); err != nil {
+		return err
+	}
+	batches, err := c.batches(ctx)
+	if err != nil {
+		return err
+	}
+	c.print(w, tHash, users, batches)
+	return nil
+}
+
+// waitPurge waits until the relay has seen a purge, and no new purge
+// statement for a few seconds after it.
+func (c *capacityRun) waitPurge(ctx context.Context, deadline time.Time) error {
+	last, quiet := int64(0), time.Time{}
+	for {
+		n := c.m.relay.t.snapshot()[kindPurge]
+		switch {
+		case n != last:
+			last, quiet = n, time.Now()
+		case n > 0 && time.Since(quiet) > 3*time.Second:
+			return nil
+		case time.Now().After(deadline):
+			return errors.New("no housekeeping purge two minutes after start")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// measure runs one batch between two snapshots; do returns the operations
+// done and failed.
+func (c *capacityRun) measure(ctx context.Context, name string, do func() (ok, failed int)) (*batchFigures, error) {
+	before, err := c.m.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	n, failed := do()
+	elapsed := time.Since(start)
+	// Backends report their statistics when idle, within a second.
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(c.o.settle):
+	}
+	after, err := c.m.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := diff(name, before, after)
+	f.n, f.errors, f.elapsed = n, failed, elapsed
+	// A snapshot is a transaction of the meter's, and each poll of the
+	// logout sender one of Gatehouse's that is no request's.
+	f.xacts -= c.own + f.kinds[kindClaim]
+	c.logf("%s: %d in %v (%d errors), %d statements", name, n, elapsed.Round(time.Millisecond), failed, f.statements())
+	if f.kinds[kindPurge] > 0 || f.ckpts > 0 || f.kinds[kindLost] > 0 {
+		c.logf("  WARNING: %d purge statements, %d checkpoints, %d connections uncounted during the batch", f.kinds[kindPurge], f.ckpts, f.kinds[kindLost])
+	}
+	return f, nil
+}
+
+// loop runs op n times on k workers and counts successes and failures.
+func loop(ctx context.Context, name string, n, k int, do op) (ok, failed int) {
+	r := closedLoop(ctx, name, bounds{duration: 2 * time.Minute, maxRequests: n, concurrency: k}, do)
+	if r.firstErr != nil {
+		fmt.Fprintf(os.Stderr, "capacity: %s: %d errors, the first: %v\n", name, r.errors, r.firstErr)
+	}
+	return r.requests - r.errors, r.errors
+}
+
+// batches measures each operation.
+func (c *capacityRun) batches(ctx context.Context) ([]*batchFigures, error) {
+	o, b, s := c.o, c.b, c.b.site
+	hc := &http.Client{Transport: newTransport(o.concurrency, nil), Timeout: 30 * time.Second}
+	var out []*batchFigures
+	add := func(f *batchFigures, err error) error {
+		if err == nil {
+			out = append(out, f)
+		}
+		return err
+	}
+
+	// Calibration: a batch of nothing counts the snapshot's own transaction.
+	cal, err := c.measure(ctx, "nothing (calibration)", func() (int, int) { return 0, 0 })
+	if err != nil {
+		return nil, err
+	}
+	c.own = cal.xacts
+
+	transports := make([]http.RoundTripper, o.signinConc)
+	for i := range transports {
+		transports[i] = newTransport(4, net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)))
+	}
+	if err := add(c.measure(ctx, "full sign-in (password + TOTP + code exchange, RS256)", func() (int, int) {
+		return loop(ctx, "sign-ins", o.signins, o.signinConc, func(ctx context.Context, w int) error {
+			_, err := s.fullSignIn(ctx, transports[w%len(transports)], b.pool)
+			return err
+		})
+	})); err != nil {
+		return nil, err
+	}
+
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	if err := add(c.measure(ctx, "client_credentials, JWT access token (ES256)", func() (int, int) {
+		return loop(ctx, "client_credentials JWT", o.tokens, o.concurrency, postForm(hc, s.base+"/oauth/token", b.ccES, cc, `"access_token"`))
+	})); err != nil {
+		return nil, err
+	}
+	if err := add(c.measure(ctx, "client_credentials, opaque access token", func() (int, int) {
+		return loop(ctx, "client_credentials opaque", o.tokens, o.concurrency, postForm(hc, s.base+"/oauth/token", s.rp, cc, `"access_token"`))
+	})); err != nil {
+		return nil, err
+	}
+
+	// refresh_token: one rotating chain per connection.
+	grants, err := b.codes(ctx, b.rpES, "openid offline_access", o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	chains := make([]string, o.concurrency)
+	for i, g := range grants {
+		t, err := s.exchange(ctx, hc, g.f, g.code)
+		if err != nil {
+			return nil, err
+		}
+		if t.RefreshToken == "" {
+			return nil, errors.New("no refresh token with offline_access")
+		}
+		chains[i] = t.RefreshToken
+	}
+	if err := add(c.measure(ctx, "refresh_token with rotation (ES256 ID token)", func() (int, int) {
+		return loop(ctx, "refresh", o.tokens, o.concurrency, func(ctx context.Context, w int) error {
+			t, err := s.token(ctx, hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
+			if err != nil {
+				return err
+			}
+			if t.RefreshToken == "" {
+				return errors.New("refresh without a new refresh token")
+			}
+			chains[w] = t.RefreshToken
+			return nil
+		})
+	})); err != nil {
+		return nil, err
+	}
+
+	// authorization_code: codes of a signed-in browser, harvested just
+	// before (they live 60 s).
+	c.logf("harvesting %d codes", o.tokens)
+	codes, err := b.codes(ctx, b.rpES, "openid email profile", o.tokens)
+	if err != nil {
+		return nil, fmt.Errorf("codes: %w", err)
+	}
+	var next atomic.Int64
+	if err := add(c.measure(ctx, "authorization_code exchange (ES256 ID token, opaque access token)", func() (int, int) {
+		return loop(ctx, "authorization_code", o.tokens, o.concurrency, func(ctx context.Context, _ int) error {
+			i := int(next.Add(1)) - 1
+			if i >= len(codes) {
+				return errNoWork
+			}
+			_, err := s.exchange(ctx, hc, codes[i].f, codes[i].code)
+			return err
+		})
+	})); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// print writes the per-operation figures and the capacity table.
+func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigures, batches []*batchFigures) {
+	cpus := runtime.NumCPU()
+	fmt.Fprintf(w, "\nGatehouse capacity — PostgreSQL, %d CPUs, %s/%s, %s, %s\n\n", cpus, runtime.GOOS, runtime.GOARCH, runtime.Version(),
+		time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintln(w, "Per operation (counts are exact and do not depend on the machine's load; req/s and per CPU do, and the load generator and PostgreSQL share the CPUs with Gatehouse):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| operation | n | req/s | per CPU | statements | of which | round trips | transactions | rows written | WAL bytes | full-page images | bytes kept, by class |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|---|")
+	var signin *batchFigures
+	for _, f := range batches {
+		if f.n == 0 {
+			continue
+		}
+		if strings.HasPrefix(f.name, "full sign-in") {
+			signin = f
+		}
+		rate := float64(f.n) / f.elapsed.Seconds()
+		classes := f.byClass()
+		var parts []string
+		for _, k := range []string{classUser, classSession, classToken, classRefresh, classAudit, classFixed} {
+			if v, ok := classes[k]; ok {
+				parts = append(parts, fmt.Sprintf("%s %s", k, per(v, f.n)))
+			}
+		}
+		errs := ""
+		if f.errors > 0 {
+			errs = fmt.Sprintf(" (%d errors)", f.errors)
+		}
+		fmt.Fprintf(w, "| %s | %d%s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.name, f.n, errs, rate, rate/float64(cpus),
+			per(f.statements(), f.n), f.byKind(), per(f.roundTrips(), f.n), per(f.xacts, f.n), per(f.rows, f.n), per(f.wal, f.n),
+			per(f.fpi, f.n), strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	userBytes := users.byClass()[classUser]
+	fmt.Fprintf(w, "Users: %d created with the CLI and their authenticator apps enrolled: %s of their own rows per user (", c.o.users, per(userBytes, c.o.users+1))
+	var tables []string
+	for t, v := range users.tables {
+		if tableClass(t) == classUser {
+			tables = append(tables, fmt.Sprintf("%s %s", t, per(v, c.o.users+1)))
+		}
+	}
+	slices.Sort(tables)
+	fmt.Fprintf(w, "%s).\n", strings.Join(tables, ", "))
+	fmt.Fprintln(w, "Bytes are growth of pg_total_relation_size (tables, indexes, TOAST) in whole 8 kB pages over the batch, divided by its operations: within a page or two per table. Transactions are pg_stat_database's commits, read-only ones included, less the meter's own and the logout sender's polls (one a second per replica, no rows). WAL: pg_current_wal_lsn's advance over the batch, with no checkpoint in it (autovacuum off, checkpoint_timeout 1d); after each checkpoint, the first change of each page writes a full-page image of up to 8 kB more.")
+	if signin == nil {
+		return
+	}
+	perSignin := map[string]float64{}
+	for k, v := range signin.byClass() {
+		if k != classUser && k != classFixed {
+			perSignin[k] = float64(v) / float64(signin.n)
+		}
+	}
+	in := modelInputs{
+		signinsPerCore: 1 / tHash.Seconds(),
+		stmtsPerSignin: float64(signin.statements()) / float64(signin.n),
+		walPerSignin:   float64(signin.wal) / float64(signin.n),
+		bytesPerUser:   float64(userBytes) / float64(c.o.users+1),
+		perSignin:      perSignin,
+	}
+	fmt.Fprintf(w, "\nargon2id (OWASP: 19 MiB, t=2, p=1): t_hash %s ms on one CPU of this machine → %.1f sign-ins per CPU.", ms(tHash), in.signinsPerCore)
+	fmt.Fprintf(w, " The batch of sign-ins did %.1f/s on %d CPUs (%.1f per CPU) with the load generator, the pages and PostgreSQL on the same CPUs.\n\n",
+		float64(signin.n)/signin.elapsed.Seconds(), cpus, float64(signin.n)/signin.elapsed.Seconds()/float64(cpus))
+	printModel(w, c.o.model, in, c.o.scale)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPUs count argon2id alone at 1 / t_hash (the rest of a sign-in is under a tenth of it; the headroom covers it and a busy machine's slower hashes). Statements and WAL are those of the sign-ins, each with its code exchange; add the token requests' from the table above for traffic of their own. Database size: the users' rows, and each sign-in's sessions, auth requests, codes, access tokens and audit events for as long as they are kept; update churn (dead rows until vacuum) and PostgreSQL's own files not included.")
+}
