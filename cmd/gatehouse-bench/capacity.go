@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,7 @@ type capacityOptions struct {
 	concurrency int
 	signinConc  int
 	settle      time.Duration
+	statements  bool
 	keep        bool
 	model       assumptions
 	scale       []int
@@ -49,7 +51,8 @@ func parseCapacityOptions(args []string, stderr io.Writer) (*capacityOptions, er
 	fs.IntVar(&o.tokens, "tokens", 500, "token requests of each measured batch")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "connections of the token batches")
 	fs.IntVar(&o.signinConc, "signin-concurrency", runtime.NumCPU(), "browsers signing in at once")
-	fs.DurationVar(&o.settle, "settle", 2500*time.Millisecond, "wait after a batch for PostgreSQL's backends to report their statistics")
+	fs.DurationVar(&o.settle, "settle", 11*time.Second, "wait after a batch for PostgreSQL's backends to report their statistics (an idle backend reports within 10 s)")
+	fs.BoolVar(&o.statements, "statements", false, "list each batch's statements with their executions per operation")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server log)")
 	m := &o.model
 	fs.Float64Var(&m.peakHour, "peak-hour", 0.10, "share of the users signing in within the peak hour")
@@ -103,9 +106,10 @@ func parseCapacityOptions(args []string, stderr io.Writer) (*capacityOptions, er
 // dbSnapshot is what the database and the relay had counted at a moment.
 type dbSnapshot struct {
 	kinds       map[string]int64 // the relay's tally
-	xacts       int64            // pg_stat_database.xact_commit
-	rows        int64            // tup_inserted + tup_updated + tup_deleted
-	lsn         uint64           // pg_current_wal_lsn()
+	texts       map[string]int64
+	xacts       int64  // pg_stat_database.xact_commit
+	rows        int64  // tup_inserted + tup_updated + tup_deleted
+	lsn         uint64 // pg_current_wal_lsn()
 	walRecords  int64
 	walFPI      int64 // full-page images
 	checkpoints int64
@@ -144,7 +148,8 @@ func newMeter(ctx context.Context, dsn string, r *relay) (*meter, error) {
 }
 
 func (m *meter) snapshot(ctx context.Context) (*dbSnapshot, error) {
-	s := &dbSnapshot{kinds: m.relay.t.snapshot()}
+	s := &dbSnapshot{}
+	s.kinds, s.texts = m.relay.t.snapshot()
 	var lsn, tables string
 	if err := m.conn.QueryRow(ctx, m.query).Scan(&s.xacts, &s.rows, &lsn, &s.walRecords, &s.walFPI, &s.checkpoints, &tables); err != nil {
 		return nil, fmt.Errorf("statistics: %w", err)
@@ -177,6 +182,7 @@ type batchFigures struct {
 	errors  int
 	elapsed time.Duration
 	kinds   map[string]int64
+	texts   map[string]int64
 	xacts   int64
 	rows    int64
 	wal     int64
@@ -187,12 +193,17 @@ type batchFigures struct {
 }
 
 func diff(name string, a, b *dbSnapshot) *batchFigures {
-	f := &batchFigures{name: name, kinds: map[string]int64{}, tables: map[string]int64{},
+	f := &batchFigures{name: name, kinds: map[string]int64{}, texts: map[string]int64{}, tables: map[string]int64{},
 		xacts: b.xacts - a.xacts, rows: b.rows - a.rows, wal: int64(b.lsn - a.lsn),
 		records: b.walRecords - a.walRecords, fpi: b.walFPI - a.walFPI, ckpts: b.checkpoints - a.checkpoints}
 	for k, v := range b.kinds {
 		if d := v - a.kinds[k]; d != 0 {
 			f.kinds[k] = d
+		}
+	}
+	for k, v := range b.texts {
+		if d := v - a.texts[k]; d != 0 {
+			f.texts[k] = d
 		}
 	}
 	for k, v := range b.tables {
@@ -269,6 +280,12 @@ func per(v int64, n int) string {
 	}
 	return strconv.FormatFloat(x, 'f', 2, 64)
 }
+
+// The names of the sign-in batches.
+const (
+	signinBatch = "full sign-in (password + TOTP + code exchange, RS256)"
+	coldSignin  = "the same, first batch after a CHECKPOINT"
+)
 
 // capacityRun holds the capacity run's state.
 type capacityRun struct {
@@ -399,7 +416,8 @@ func runCapacity(ctx context.Context, args []string, w io.Writer) error {
 func (c *capacityRun) waitPurge(ctx context.Context, deadline time.Time) error {
 	last, quiet := int64(0), time.Time{}
 	for {
-		n := c.m.relay.t.snapshot()[kindPurge]
+		kinds, _ := c.m.relay.t.snapshot()
+		n := kinds[kindPurge]
 		switch {
 		case n != last:
 			last, quiet = n, time.Now()
@@ -480,8 +498,22 @@ func (c *capacityRun) batches(ctx context.Context) ([]*batchFigures, error) {
 	for i := range transports {
 		transports[i] = newTransport(4, net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)))
 	}
-	if err := add(c.measure(ctx, "full sign-in (password + TOTP + code exchange, RS256)", func() (int, int) {
+	if err := add(c.measure(ctx, signinBatch, func() (int, int) {
 		return loop(ctx, "sign-ins", o.signins, o.signinConc, func(ctx context.Context, w int) error {
+			_, err := s.fullSignIn(ctx, transports[w%len(transports)], b.pool)
+			return err
+		})
+	})); err != nil {
+		return nil, err
+	}
+
+	// The same after a checkpoint: the first change of each page since
+	// then writes a full-page image to the WAL.
+	if _, err := c.m.conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := add(c.measure(ctx, coldSignin, func() (int, int) {
+		return loop(ctx, "sign-ins after a checkpoint", o.signins, o.signinConc, func(ctx context.Context, w int) error {
 			_, err := s.fullSignIn(ctx, transports[w%len(transports)], b.pool)
 			return err
 		})
@@ -565,13 +597,16 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| operation | n | req/s | per CPU | statements | of which | round trips | transactions | rows written | WAL bytes | full-page images | bytes kept, by class |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|---|")
-	var signin *batchFigures
+	var signin, cold *batchFigures
 	for _, f := range batches {
 		if f.n == 0 {
 			continue
 		}
-		if strings.HasPrefix(f.name, "full sign-in") {
+		switch f.name {
+		case signinBatch:
 			signin = f
+		case coldSignin:
+			cold = f
 		}
 		rate := float64(f.n) / f.elapsed.Seconds()
 		classes := f.byClass()
@@ -590,6 +625,11 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 			per(f.fpi, f.n), strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w)
+	if c.o.statements {
+		for _, f := range batches {
+			printStatements(w, f)
+		}
+	}
 	userBytes := users.byClass()[classUser]
 	fmt.Fprintf(w, "Users: %d created with the CLI and their authenticator apps enrolled: %s of their own rows per user (", c.o.users, per(userBytes, c.o.users+1))
 	var tables []string
@@ -617,10 +657,37 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 		bytesPerUser:   float64(userBytes) / float64(c.o.users+1),
 		perSignin:      perSignin,
 	}
+	if cold != nil {
+		in.walColdPerSignin = float64(cold.wal) / float64(cold.n)
+	}
 	fmt.Fprintf(w, "\nargon2id (OWASP: 19 MiB, t=2, p=1): t_hash %s ms on one CPU of this machine → %.1f sign-ins per CPU.", ms(tHash), in.signinsPerCore)
 	fmt.Fprintf(w, " The batch of sign-ins did %.1f/s on %d CPUs (%.1f per CPU) with the load generator, the pages and PostgreSQL on the same CPUs.\n\n",
 		float64(signin.n)/signin.elapsed.Seconds(), cpus, float64(signin.n)/signin.elapsed.Seconds()/float64(cpus))
 	printModel(w, c.o.model, in, c.o.scale)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "CPUs count argon2id alone at 1 / t_hash (the rest of a sign-in is under a tenth of it; the headroom covers it and a busy machine's slower hashes). Statements and WAL are those of the sign-ins, each with its code exchange; add the token requests' from the table above for traffic of their own. Database size: the users' rows, and each sign-in's sessions, auth requests, codes, access tokens and audit events for as long as they are kept; update churn (dead rows until vacuum) and PostgreSQL's own files not included.")
+}
+
+// printStatements lists the statements of a batch, most executed first,
+// with their executions per operation.
+func printStatements(w io.Writer, f *batchFigures) {
+	if f.n == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Statements of %s, per operation:\n\n", f.name)
+	texts := slices.Collect(maps.Keys(f.texts))
+	slices.SortFunc(texts, func(a, b string) int {
+		if d := f.texts[b] - f.texts[a]; d != 0 {
+			return int(d)
+		}
+		return strings.Compare(a, b)
+	})
+	for _, t := range texts {
+		one := strings.Join(strings.Fields(t), " ")
+		if len(one) > 200 {
+			one = one[:200] + "…"
+		}
+		fmt.Fprintf(w, "    %6s  %s\n", per(f.texts[t], f.n), one)
+	}
+	fmt.Fprintln(w)
 }

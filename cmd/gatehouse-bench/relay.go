@@ -28,6 +28,7 @@ const (
 type tally struct {
 	mu     sync.Mutex
 	counts map[string]int64
+	texts  map[string]int64 // executions by statement text
 }
 
 func (t *tally) add(kind string) {
@@ -39,11 +40,22 @@ func (t *tally) add(kind string) {
 	t.mu.Unlock()
 }
 
-// snapshot returns a copy of the counts.
-func (t *tally) snapshot() map[string]int64 {
+// statement counts one execution of query.
+func (t *tally) statement(query string) {
+	t.add(statementKind(query))
+	t.mu.Lock()
+	if t.texts == nil {
+		t.texts = map[string]int64{}
+	}
+	t.texts[query]++
+	t.mu.Unlock()
+}
+
+// snapshot returns a copy of the counts by kind and by text.
+func (t *tally) snapshot() (kinds, texts map[string]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return maps.Clone(t.counts)
+	return maps.Clone(t.counts), maps.Clone(t.texts)
 }
 
 // statementKind classifies the text of a statement: its first keyword,
@@ -149,7 +161,7 @@ func (f *frontendParser) message(typ byte, body []byte) {
 	case 'Q':
 		q, _ := cstring(body)
 		f.t.add(kindSimple)
-		f.t.add(statementKind(q))
+		f.t.statement(q)
 	case 'P':
 		name, rest := cstring(body)
 		q, _ := cstring(rest)
@@ -160,7 +172,7 @@ func (f *frontendParser) message(typ byte, body []byte) {
 		f.portals[portal] = f.stmts[stmt]
 	case 'E':
 		portal, _ := cstring(body)
-		f.t.add(statementKind(f.portals[portal]))
+		f.t.statement(f.portals[portal])
 	case 'C':
 		// Close: 'S' statement or 'P' portal, then its name.
 		if len(body) > 0 {
