@@ -73,6 +73,7 @@ func parseCapacityOptions(args []string, stderr io.Writer) (*capacityOptions, er
 	// housekeeping.interval (10m) for the purge to come round.
 	kept("session-kept", classSession, 12*time.Hour+10*time.Minute, "how long a session stays: session.lifetime (a session in use lives that long) and housekeeping.interval")
 	kept("token-kept", classToken, 25*time.Minute, "how long a sign-in's auth request, code and access token stay: tokens.access_token_ttl (the code stays while its token lives) and housekeeping.interval")
+	kept("counter-kept", classCounter, 70*time.Minute, "how long an attempt counter stays: the longest window of the attempt limits (an hour by default) and housekeeping.interval")
 	kept("refresh-kept", classRefresh, 720*time.Hour+10*time.Minute, "how long a refresh token stays: tokens.refresh_token_ttl and housekeeping.interval")
 	kept("audit-kept", classAudit, 90*24*time.Hour+10*time.Minute, "how long an audit event stays: audit.retention and housekeeping.interval")
 	scale := "10000,100000,1000000,10000000"
@@ -437,6 +438,11 @@ func (c *capacityRun) waitPurge(ctx context.Context, deadline time.Time) error {
 // measure runs one batch between two snapshots; do returns the operations
 // done and failed.
 func (c *capacityRun) measure(ctx context.Context, name string, do func() (ok, failed int)) (*batchFigures, error) {
+	// What ran before (setup, codes harvested for the batch) reports its
+	// statistics first.
+	if err := c.sleep(ctx); err != nil {
+		return nil, err
+	}
 	before, err := c.m.snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -444,11 +450,8 @@ func (c *capacityRun) measure(ctx context.Context, name string, do func() (ok, f
 	start := time.Now()
 	n, failed := do()
 	elapsed := time.Since(start)
-	// Backends report their statistics when idle, within a second.
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(c.o.settle):
+	if err := c.sleep(ctx); err != nil {
+		return nil, err
 	}
 	after, err := c.m.snapshot(ctx)
 	if err != nil {
@@ -464,6 +467,17 @@ func (c *capacityRun) measure(ctx context.Context, name string, do func() (ok, f
 		c.logf("  WARNING: %d purge statements, %d checkpoints, %d connections uncounted during the batch", f.kinds[kindPurge], f.ckpts, f.kinds[kindLost])
 	}
 	return f, nil
+}
+
+// sleep waits for PostgreSQL's backends to report their statistics: an
+// idle backend does within 10 s (PGSTAT_IDLE_INTERVAL).
+func (c *capacityRun) sleep(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(c.o.settle):
+		return nil
+	}
 }
 
 // loop runs op n times on k workers and counts successes and failures.
@@ -611,7 +625,7 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 		rate := float64(f.n) / f.elapsed.Seconds()
 		classes := f.byClass()
 		var parts []string
-		for _, k := range []string{classUser, classSession, classToken, classRefresh, classAudit, classFixed} {
+		for _, k := range []string{classUser, classSession, classToken, classCounter, classRefresh, classAudit, classFixed} {
 			if v, ok := classes[k]; ok {
 				parts = append(parts, fmt.Sprintf("%s %s", k, per(v, f.n)))
 			}
@@ -631,19 +645,14 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 		}
 	}
 	userBytes := users.byClass()[classUser]
-	fmt.Fprintf(w, "Users: %d created with the CLI and their authenticator apps enrolled: %s of their own rows per user (", c.o.users, per(userBytes, c.o.users+1))
-	var tables []string
-	for t, v := range users.tables {
-		if tableClass(t) == classUser {
-			tables = append(tables, fmt.Sprintf("%s %s", t, per(v, c.o.users+1)))
-		}
-	}
-	slices.Sort(tables)
-	fmt.Fprintf(w, "%s).\n", strings.Join(tables, ", "))
+	users.n = c.o.users + 1 // and the SSO user
+	fmt.Fprintf(w, "Users: %d created with the CLI and their authenticator apps enrolled: %s bytes of their own rows per user (%s).\n",
+		c.o.users, per(userBytes, users.n), tableBytes(users, func(t string) bool { return tableClass(t) == classUser }))
 	fmt.Fprintln(w, "Bytes are growth of pg_total_relation_size (tables, indexes, TOAST) in whole 8 kB pages over the batch, divided by its operations: within a page or two per table. Transactions are pg_stat_database's commits, read-only ones included, less the meter's own and the logout sender's polls (one a second per replica, no rows). WAL: pg_current_wal_lsn's advance over the batch, with no checkpoint in it (autovacuum off, checkpoint_timeout 1d); after each checkpoint, the first change of each page writes a full-page image of up to 8 kB more.")
 	if signin == nil {
 		return
 	}
+	fmt.Fprintf(w, "A sign-in's growth by table: %s.\n", tableBytes(signin, func(string) bool { return true }))
 	perSignin := map[string]float64{}
 	for k, v := range signin.byClass() {
 		if k != classUser && k != classFixed {
@@ -654,7 +663,7 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 		signinsPerCore: 1 / tHash.Seconds(),
 		stmtsPerSignin: float64(signin.statements()) / float64(signin.n),
 		walPerSignin:   float64(signin.wal) / float64(signin.n),
-		bytesPerUser:   float64(userBytes) / float64(c.o.users+1),
+		bytesPerUser:   float64(userBytes) / float64(users.n),
 		perSignin:      perSignin,
 	}
 	if cold != nil {
@@ -690,4 +699,16 @@ func printStatements(w io.Writer, f *batchFigures) {
 		fmt.Fprintf(w, "    %6s  %s\n", per(f.texts[t], f.n), one)
 	}
 	fmt.Fprintln(w)
+}
+
+// tableBytes lists the growth per operation of the tables that keep says.
+func tableBytes(f *batchFigures, keep func(table string) bool) string {
+	var l []string
+	for t, v := range f.tables {
+		if keep(t) {
+			l = append(l, fmt.Sprintf("%s %s", t, per(v, f.n)))
+		}
+	}
+	slices.Sort(l)
+	return strings.Join(l, ", ")
 }

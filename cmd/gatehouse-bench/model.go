@@ -12,6 +12,7 @@ const (
 	classUser    = "user"    // a user's own rows, kept while the user is
 	classSession = "session" // sessions: until their lifetime or idle timeout, then the next purge
 	classToken   = "token"   // auth requests, codes, access tokens: minutes, then the next purge
+	classCounter = "counter" // attempt counters: their window, then the next purge
 	classRefresh = "refresh" // refresh tokens: until their family's absolute lifetime
 	classAudit   = "audit"   // audit events: audit.retention
 	classFixed   = "fixed"   // clients and keys: as many whatever the users
@@ -23,8 +24,10 @@ func tableClass(table string) string {
 	case "sessions", "session_sids", "session_grants":
 		return classSession
 	case "auth_requests", "auth_codes", "access_tokens", "pushed_requests", "used_jtis",
-		"attempt_counters", "one_time_codes", "action_tokens", "webauthn_sessions", "logout_deliveries":
+		"one_time_codes", "action_tokens", "webauthn_sessions", "logout_deliveries":
 		return classToken
+	case "attempt_counters":
+		return classCounter
 	case "refresh_tokens":
 		return classRefresh
 	case "audit_events":
@@ -108,8 +111,8 @@ func (a assumptions) row(users int, in modelInputs) modelRow {
 func printModel(w io.Writer, a assumptions, in modelInputs, users []int) {
 	fmt.Fprintf(w, "Assumptions (flags): %.0f %% of the users sign in within the peak hour (-peak-hour %g), the peak minute at %g × that hour's average (-peak-minute), %g sign-ins per user a day (-daily); a replica has %g CPUs (-replica-cores), %.0f %% headroom (-headroom %g), at least %d replicas (-min-replicas).\n",
 		100*a.peakHour, a.peakHour, a.peakMinute, a.daily, a.replicaCores, 100*a.headroom, a.headroom, a.minReplicas)
-	fmt.Fprintf(w, "Kept rows: sessions %v, auth requests/codes/access tokens %v, audit events %v (each: the configured retention and one housekeeping interval; -session-kept, -token-kept, -audit-kept).\n",
-		a.kept[classSession], a.kept[classToken], a.kept[classAudit])
+	fmt.Fprintf(w, "Rows kept: sessions %v, auth requests, codes and access tokens %v, attempt counters %v, audit events %v (each: the default configuration's retention and one housekeeping interval; -session-kept, -token-kept, -counter-kept, -audit-kept).\n",
+		a.kept[classSession], a.kept[classToken], a.kept[classCounter], a.kept[classAudit])
 	fmt.Fprintf(w, "Inputs: %.1f sign-ins per CPU (1 / t_hash), %.1f statements and %s of WAL per sign-in (%s right after a checkpoint), %s per user, %s kept per sign-in.\n\n",
 		in.signinsPerCore, in.stmtsPerSignin, humanBytes(in.walPerSignin), humanBytes(in.walColdPerSignin), humanBytes(in.bytesPerUser), perSigninString(in.perSignin))
 	fmt.Fprintln(w, "| users | sign-ins/s at the peak minute | CPUs for argon2id | replicas | PostgreSQL statements/s | WAL/s | WAL/s right after a checkpoint | database size |")
@@ -123,7 +126,7 @@ func printModel(w io.Writer, a assumptions, in modelInputs, users []int) {
 
 func perSigninString(m map[string]float64) string {
 	s := ""
-	for _, c := range []string{classSession, classToken, classAudit, classRefresh} {
+	for _, c := range []string{classSession, classToken, classCounter, classAudit, classRefresh} {
 		if b, ok := m[c]; ok && b != 0 {
 			if s != "" {
 				s += ", "
