@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -305,15 +304,11 @@ func runCapacity(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "capacity: "+format+"\n", a...) }
-	dir, err := os.MkdirTemp("", "gatehouse-bench-")
+	dir, cleanup, err := workDir(o.keep, w)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintf(w, "keeping %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer cleanup()
 
 	logf("measuring argon2id (m=%d KiB, t=%d, p=%d)", password.OWASP.Memory, password.OWASP.Time, password.OWASP.Threads)
 	tHash := hashTime(password.OWASP, 10)
@@ -512,12 +507,13 @@ func (c *capacityRun) batches(ctx context.Context) ([]*batchFigures, error) {
 	for i := range transports {
 		transports[i] = newTransport(4, net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)))
 	}
-	if err := add(c.measure(ctx, signinBatch, func() (int, int) {
+	signIns := func() (int, int) {
 		return loop(ctx, "sign-ins", o.signins, o.signinConc, func(ctx context.Context, w int) error {
 			_, err := s.fullSignIn(ctx, transports[w%len(transports)], b.pool)
 			return err
 		})
-	})); err != nil {
+	}
+	if err := add(c.measure(ctx, signinBatch, signIns)); err != nil {
 		return nil, err
 	}
 
@@ -526,12 +522,7 @@ func (c *capacityRun) batches(ctx context.Context) ([]*batchFigures, error) {
 	if _, err := c.m.conn.Exec(ctx, "CHECKPOINT"); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := add(c.measure(ctx, coldSignin, func() (int, int) {
-		return loop(ctx, "sign-ins after a checkpoint", o.signins, o.signinConc, func(ctx context.Context, w int) error {
-			_, err := s.fullSignIn(ctx, transports[w%len(transports)], b.pool)
-			return err
-		})
-	})); err != nil {
+	if err := add(c.measure(ctx, coldSignin, signIns)); err != nil {
 		return nil, err
 	}
 
@@ -548,33 +539,12 @@ func (c *capacityRun) batches(ctx context.Context) ([]*batchFigures, error) {
 	}
 
 	// refresh_token: one rotating chain per connection.
-	grants, err := b.codes(ctx, b.rpES, "openid offline_access", o.concurrency)
+	refresh, err := b.refreshChains(ctx, hc, o.concurrency)
 	if err != nil {
 		return nil, err
 	}
-	chains := make([]string, o.concurrency)
-	for i, g := range grants {
-		t, err := s.exchange(ctx, hc, g.f, g.code)
-		if err != nil {
-			return nil, err
-		}
-		if t.RefreshToken == "" {
-			return nil, errors.New("no refresh token with offline_access")
-		}
-		chains[i] = t.RefreshToken
-	}
 	if err := add(c.measure(ctx, "refresh_token with rotation (ES256 ID token)", func() (int, int) {
-		return loop(ctx, "refresh", o.tokens, o.concurrency, func(ctx context.Context, w int) error {
-			t, err := s.token(ctx, hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
-			if err != nil {
-				return err
-			}
-			if t.RefreshToken == "" {
-				return errors.New("refresh without a new refresh token")
-			}
-			chains[w] = t.RefreshToken
-			return nil
-		})
+		return loop(ctx, "refresh", o.tokens, o.concurrency, refresh)
 	})); err != nil {
 		return nil, err
 	}
@@ -586,16 +556,8 @@ func (c *capacityRun) batches(ctx context.Context) ([]*batchFigures, error) {
 	if err != nil {
 		return nil, fmt.Errorf("codes: %w", err)
 	}
-	var next atomic.Int64
 	if err := add(c.measure(ctx, "authorization_code exchange (ES256 ID token, opaque access token)", func() (int, int) {
-		return loop(ctx, "authorization_code", o.tokens, o.concurrency, func(ctx context.Context, _ int) error {
-			i := int(next.Add(1)) - 1
-			if i >= len(codes) {
-				return errNoWork
-			}
-			_, err := s.exchange(ctx, hc, codes[i].f, codes[i].code)
-			return err
-		})
+		return loop(ctx, "authorization_code", o.tokens, o.concurrency, b.exchanges(hc, codes))
 	})); err != nil {
 		return nil, err
 	}
