@@ -138,7 +138,7 @@ func TestParseLSN(t *testing.T) {
 }
 
 func TestModel(t *testing.T) {
-	a := assumptions{peakHour: 0.1, peakMinute: 3, daily: 1, headroom: 0.5, replicaCores: 2, minReplicas: 2,
+	a := assumptions{peakHour: 0.1, peakMinute: 3, daily: 1, hashShare: 1, headroom: 0.5, replicaCores: 2, minReplicas: 2,
 		kept: map[string]time.Duration{classToken: 30 * time.Minute, classSession: 13 * time.Hour, classAudit: 90 * 24 * time.Hour}}
 	in := modelInputs{signinsPerCore: 50, stmtsPerSignin: 40, walPerSignin: 6000, bytesPerUser: 5000,
 		perSignin: map[string]float64{classToken: 1000, classSession: 2000, classAudit: 800, classRefresh: 1e9}}
@@ -173,6 +173,16 @@ func TestModel(t *testing.T) {
 	if r := a.row(10_000, in); r.replicas != 2 {
 		t.Errorf("10k users: replicas = %d, want 2", r.replicas)
 	}
+	// Hashes three quarters of a sign-in's CPU: 22.2 CPUs, 33.3 with the
+	// headroom, 17 replicas.
+	a.hashShare = 0.75
+	r = a.row(10_000_000, in)
+	near("cores with hashShare", r.cores, 10_000_000*0.1/3600*3/50/0.75)
+	if r.replicas != 17 {
+		t.Errorf("hashShare 0.75: replicas = %d, want 17", r.replicas)
+	}
+	a.hashShare = 1
+
 	// A replica's worth exactly: 2 CPUs with the headroom is 1, not 2.
 	a.minReplicas = 1
 	in.signinsPerCore = 10_000_000 * 0.1 / 3600 * 3 * 1.5 / 2

@@ -44,6 +44,7 @@ type assumptions struct {
 	peakHour     float64 // share of the users signing in within the peak hour
 	peakMinute   float64 // the peak minute's rate over the peak hour's average
 	daily        float64 // sign-ins per user per day
+	hashShare    float64 // argon2id's share of a sign-in's server CPU
 	headroom     float64 // spare CPU over the peak's need: 0.5 provisions 1.5×
 	replicaCores float64 // CPUs of one replica
 	minReplicas  int     // for availability
@@ -68,7 +69,7 @@ type modelInputs struct {
 type modelRow struct {
 	users         int
 	signinsPerSec float64 // at the peak minute
-	cores         float64 // CPUs the peak's argon2id hashes take
+	cores         float64 // CPUs the peak's sign-ins take: their hashes over hashShare
 	replicas      int
 	stmtsPerSec   float64
 	walPerSec     float64 // bytes
@@ -91,8 +92,8 @@ func (a assumptions) retained(users int, d time.Duration) float64 {
 func (a assumptions) row(users int, in modelInputs) modelRow {
 	r := modelRow{users: users}
 	r.signinsPerSec = float64(users) * a.peakHour / 3600 * a.peakMinute
-	if in.signinsPerCore > 0 {
-		r.cores = r.signinsPerSec / in.signinsPerCore
+	if in.signinsPerCore > 0 && a.hashShare > 0 {
+		r.cores = r.signinsPerSec / in.signinsPerCore / a.hashShare
 	}
 	r.replicas = max(a.minReplicas, int(math.Ceil(r.cores*(1+a.headroom)/a.replicaCores)))
 	r.stmtsPerSec = r.signinsPerSec * in.stmtsPerSignin
@@ -109,13 +110,13 @@ func (a assumptions) row(users int, in modelInputs) modelRow {
 
 // printModel writes the assumptions and the table for each count of users.
 func printModel(w io.Writer, a assumptions, in modelInputs, users []int) {
-	fmt.Fprintf(w, "Assumptions (flags): %.0f %% of the users sign in within the peak hour (-peak-hour %g), the peak minute at %g × that hour's average (-peak-minute), %g sign-ins per user a day (-daily); a replica has %g CPUs (-replica-cores), %.0f %% headroom (-headroom %g), at least %d replicas (-min-replicas).\n",
-		100*a.peakHour, a.peakHour, a.peakMinute, a.daily, a.replicaCores, 100*a.headroom, a.headroom, a.minReplicas)
+	fmt.Fprintf(w, "Assumptions (flags): %.0f %% of the users sign in within the peak hour (-peak-hour %g), the peak minute at %g × that hour's average (-peak-minute), %g sign-ins per user a day (-daily); argon2id is %.0f %% of a sign-in's server CPU (-hash-share %g); a replica has %g CPUs (-replica-cores), %.0f %% headroom (-headroom %g), at least %d replicas (-min-replicas).\n",
+		100*a.peakHour, a.peakHour, a.peakMinute, a.daily, 100*a.hashShare, a.hashShare, a.replicaCores, 100*a.headroom, a.headroom, a.minReplicas)
 	fmt.Fprintf(w, "Rows kept: sessions %v, auth requests, codes and access tokens %v, attempt counters %v, audit events %v (each: the default configuration's retention and one housekeeping interval; -session-kept, -token-kept, -counter-kept, -audit-kept).\n",
 		a.kept[classSession], a.kept[classToken], a.kept[classCounter], a.kept[classAudit])
 	fmt.Fprintf(w, "Inputs: %.1f sign-ins per CPU (1 / t_hash), %.1f statements and %s of WAL per sign-in (%s right after a checkpoint), %s per user, %s kept per sign-in.\n\n",
 		in.signinsPerCore, in.stmtsPerSignin, humanBytes(in.walPerSignin), humanBytes(in.walColdPerSignin), humanBytes(in.bytesPerUser), perSigninString(in.perSignin))
-	fmt.Fprintln(w, "| users | sign-ins/s at the peak minute | CPUs for argon2id | replicas | PostgreSQL statements/s | WAL/s | WAL/s right after a checkpoint | database size |")
+	fmt.Fprintln(w, "| users | sign-ins/s at the peak minute | CPUs for sign-ins | replicas | PostgreSQL statements/s | WAL/s | WAL/s right after a checkpoint | database size |")
 	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, n := range users {
 		r := a.row(n, in)
