@@ -117,7 +117,22 @@ type dbSnapshot struct {
 	walRecords  int64
 	walFPI      int64 // full-page images
 	checkpoints int64
-	tables      map[string]int64 // pg_total_relation_size by table
+	tables      map[string]tableStat
+}
+
+// tableStat is a table's size and rows.
+type tableStat struct {
+	Size int64 // pg_total_relation_size: table, indexes, TOAST
+	Live int64 // count(*)
+	Dead int64 // pg_stat_user_tables.n_dead_tup
+}
+
+// rowBytes is the table's bytes per row, dead rows (until vacuum) included.
+func (t tableStat) rowBytes() float64 {
+	if t.Live+t.Dead == 0 {
+		return 0
+	}
+	return float64(t.Size) / float64(t.Live+t.Dead)
 }
 
 // meter takes snapshots of Gatehouse's database, through a connection
@@ -145,8 +160,12 @@ func newMeter(ctx context.Context, dsn string, r *relay) (*meter, error) {
 	// One statement, so that a snapshot is one transaction of its own.
 	q := `SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
 		pg_current_wal_lsn()::text, w.wal_records, w.wal_fpi, (` + checkpoints + `),
-		(SELECT coalesce(json_object_agg(c.relname, pg_total_relation_size(c.oid)), '{}')
-			FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace)
+		(SELECT coalesce(json_object_agg(c.relname, json_build_object(
+				'Size', pg_total_relation_size(c.oid),
+				'Live', (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]::text::bigint,
+				'Dead', coalesce(t.n_dead_tup, 0))), '{}')
+			FROM pg_class c LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid
+			WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace)
 		FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()`
 	return &meter{conn: conn, relay: r, query: q}, nil
 }
@@ -193,11 +212,11 @@ type batchFigures struct {
 	records int64
 	fpi     int64
 	ckpts   int64
-	tables  map[string]int64
+	tables  map[string]float64 // bytes of the rows added (less those deleted), by table
 }
 
 func diff(name string, a, b *dbSnapshot) *batchFigures {
-	f := &batchFigures{name: name, kinds: map[string]int64{}, texts: map[string]int64{}, tables: map[string]int64{},
+	f := &batchFigures{name: name, kinds: map[string]int64{}, texts: map[string]int64{}, tables: map[string]float64{},
 		xacts: b.xacts - a.xacts, rows: b.rows - a.rows, wal: int64(b.lsn - a.lsn),
 		records: b.walRecords - a.walRecords, fpi: b.walFPI - a.walFPI, ckpts: b.checkpoints - a.checkpoints}
 	for k, v := range b.kinds {
@@ -210,9 +229,12 @@ func diff(name string, a, b *dbSnapshot) *batchFigures {
 			f.texts[k] = d
 		}
 	}
+	// Rows are counted exactly and priced at the table's bytes per row
+	// after the batch: growth in whole pages would weigh a page on a
+	// batch's few rows.
 	for k, v := range b.tables {
-		if d := v - a.tables[k]; d != 0 {
-			f.tables[k] = d
+		if d := v.Live - a.tables[k].Live; d != 0 {
+			f.tables[k] = float64(d) * v.rowBytes()
 		}
 	}
 	return f
@@ -265,8 +287,8 @@ func (f *batchFigures) byKind() string {
 }
 
 // byClass sums the tables' growth by class.
-func (f *batchFigures) byClass() map[string]int64 {
-	m := map[string]int64{}
+func (f *batchFigures) byClass() map[string]float64 {
+	m := map[string]float64{}
 	for t, b := range f.tables {
 		m[tableClass(t)] += b
 	}
@@ -295,7 +317,7 @@ const (
 )
 
 // bytesPer writes v / n bytes, rounded.
-func bytesPer(v int64, n int) string {
+func bytesPer[T int64 | float64](v T, n int) string {
 	if n == 0 {
 		return "-"
 	}
@@ -636,7 +658,7 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 	users.n = c.o.users + 1 // and the SSO user
 	fmt.Fprintf(w, "Users: %d created with the CLI and their authenticator apps enrolled: %s bytes of their own rows per user (%s).\n",
 		c.o.users, bytesPer(userBytes, users.n), tableBytes(users, func(t string) bool { return tableClass(t) == classUser }))
-	fmt.Fprintln(w, "Bytes are growth of pg_total_relation_size (tables, indexes, TOAST) in whole 8 kB pages over the batch, divided by its operations: within a page or two per table. Transactions are pg_stat_database's commits, read-only ones included, less the meter's own and the logout sender's polls (one a second per replica, no rows). WAL: pg_current_wal_lsn's advance over the batch, with no checkpoint in it (autovacuum off, checkpoint_timeout 1d); after each checkpoint, the first change of each page writes a full-page image of up to 8 kB more.")
+	fmt.Fprintln(w, "Bytes kept: the rows each table gained over the batch (count(*), less the rows deleted), each at the table's pg_total_relation_size (table, indexes, TOAST) over its rows, dead ones included, after the batch. Transactions are pg_stat_database's commits, read-only ones included, less the meter's own and the logout sender's polls (one a second per replica, no rows). WAL: pg_current_wal_lsn's advance over the batch, with no checkpoint in it (autovacuum off, checkpoint_timeout 1d); after each checkpoint, the first change of each page writes a full-page image of up to 8 kB more.")
 	if signin == nil {
 		return
 	}
@@ -653,14 +675,14 @@ func (c *capacityRun) print(w io.Writer, tHash time.Duration, users *batchFigure
 	perSignin := map[string]float64{}
 	for k, v := range both.byClass() {
 		if k != classUser && k != classFixed {
-			perSignin[k] = float64(v) / float64(both.n)
+			perSignin[k] = v / float64(both.n)
 		}
 	}
 	in := modelInputs{
 		signinsPerCore: 1 / tHash.Seconds(),
 		stmtsPerSignin: float64(signin.statements()) / float64(signin.n),
 		walPerSignin:   float64(signin.wal) / float64(signin.n),
-		bytesPerUser:   float64(userBytes) / float64(users.n),
+		bytesPerUser:   userBytes / float64(users.n),
 		perSignin:      perSignin,
 	}
 	if cold != nil {
