@@ -240,15 +240,22 @@ func diff(name string, a, b *dbSnapshot) *batchFigures {
 	return f
 }
 
-// notStatements are the tally's kinds that are no statement of a request.
-var notStatements = []string{kindPing, kindSync, kindSimple, kindClaim, kindPurge, kindLost}
+// isStatement reports whether a kind of the tally counts statements of
+// the requests.
+func isStatement(kind string) bool {
+	switch kind {
+	case kindPing, kindSync, kindSimple, kindClaim, kindPurge, kindLost:
+		return false
+	}
+	return true
+}
 
 // statements returns the statements the operations executed (BEGIN and
 // COMMIT included; pgx's pings, the logout sender's polls and purges not).
 func (f *batchFigures) statements() int64 {
 	var n int64
 	for k, v := range f.kinds {
-		if !slices.Contains(notStatements, k) {
+		if isStatement(k) {
 			n += v
 		}
 	}
@@ -269,7 +276,7 @@ func (f *batchFigures) byKind() string {
 	}
 	var l []kv
 	for k, v := range f.kinds {
-		if !slices.Contains(notStatements, k) {
+		if isStatement(k) {
 			l = append(l, kv{k, v})
 		}
 	}

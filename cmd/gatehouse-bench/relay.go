@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -112,10 +112,8 @@ func newFrontendParser(t *tally) *frontendParser {
 	return &frontendParser{t: t, stmts: map[string]string{}, portals: map[string]string{}}
 }
 
-// errProtocol is a frontend stream the parser cannot follow.
-var errProtocol = errors.New("relay: malformed frontend message")
-
-// write feeds p, the next bytes the client sent.
+// write feeds p, the next bytes the client sent; it fails on a stream it
+// cannot follow.
 func (f *frontendParser) write(p []byte) error {
 	f.buf = append(f.buf, p...)
 	for {
@@ -126,7 +124,7 @@ func (f *frontendParser) write(p []byte) error {
 			}
 			n := int(binary.BigEndian.Uint32(f.buf))
 			if n < 8 || n > 1<<16 {
-				return errProtocol
+				return fmt.Errorf("relay: a startup packet of %d bytes", n)
 			}
 			if len(f.buf) < n {
 				return nil
@@ -142,7 +140,7 @@ func (f *frontendParser) write(p []byte) error {
 		}
 		n := int(binary.BigEndian.Uint32(f.buf[1:]))
 		if n < 4 {
-			return errProtocol
+			return fmt.Errorf("relay: a message %q of length %d", f.buf[0], n)
 		}
 		if len(f.buf) < 1+n {
 			return nil
