@@ -6,7 +6,7 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run demo cluster test test-short lint migrate clean bench bench-postgres bench-peers
+.PHONY: help build run demo cluster test test-short lint migrate clean bench bench-postgres bench-peers bench-capacity
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -91,6 +91,15 @@ bench-postgres: build ## The same on a fresh database of PostgreSQL (BENCH_POSTG
 bench-peers: build ## Gatehouse beside zitadel/oidc's example server and oidc-provider: req/s, p99 and RSS in interleaved rounds
 	CGO_ENABLED=0 go build -o $(BENCH_BINARY) ./cmd/gatehouse-bench
 	./$(BENCH_BINARY) peers -gatehouse $(BINARY)
+
+# bench-capacity: PostgreSQL statements, transactions, rows and WAL per
+# sign-in and per token request, bytes kept per user and per sign-in,
+# counted through a relay on a PostgreSQL cluster of its own (initdb and
+# pg_ctl from the postgresql package); then users -> replicas and database
+# size. About 5 minutes; .ci/run does not use it.
+bench-capacity: build ## PostgreSQL statements, WAL and bytes per sign-in and per token; users -> replicas and database size
+	CGO_ENABLED=0 go build -o $(BENCH_BINARY) ./cmd/gatehouse-bench
+	./$(BENCH_BINARY) capacity -gatehouse $(BINARY)
 
 migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHOUSE_DATABASE_URL)
 	./$(BINARY) migrate

@@ -81,15 +81,11 @@ func runBench(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "gatehouse-bench-")
+	dir, cleanup, err := workDir(o.keep, w)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintf(w, "keeping %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer cleanup()
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 
 	// The ceilings that need no server.
@@ -157,6 +153,21 @@ func runBench(ctx context.Context, args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// workDir makes the run's temporary directory (database, server log);
+// cleanup removes it unless keep is set, in which case w is told where it
+// is.
+func workDir(keep bool, w io.Writer) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", "gatehouse-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		fmt.Fprintf(w, "keeping %s\n", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // bench holds the run's state: the server, its clients and users.
@@ -269,6 +280,54 @@ func (b *bench) codes(ctx context.Context, c client, scope string, n int) ([]gra
 		return err
 	})
 	return out, err
+}
+
+// exchanges returns an op that redeems the next of grants, until none is
+// left.
+func (b *bench) exchanges(hc *http.Client, grants []grant) op {
+	var next atomic.Int64
+	return func(ctx context.Context, _ int) error {
+		i := int(next.Add(1)) - 1
+		if i >= len(grants) {
+			return errNoWork
+		}
+		_, err := b.site.exchange(ctx, hc, grants[i].f, grants[i].code)
+		return err
+	}
+}
+
+// refreshChains starts n refresh token chains of rpES, one per worker,
+// and returns an op by which worker w rotates its chain.
+func (b *bench) refreshChains(ctx context.Context, hc *http.Client, n int) (op, error) {
+	s := b.site
+	grants, err := b.codes(ctx, b.rpES, "openid offline_access", n)
+	if err != nil {
+		return nil, err
+	}
+	chains := make([]string, n)
+	for i, g := range grants {
+		t, err := s.exchange(ctx, hc, g.f, g.code)
+		if err != nil {
+			return nil, err
+		}
+		if t.RefreshToken == "" {
+			return nil, errors.New("no refresh token with offline_access")
+		}
+		chains[i] = t.RefreshToken
+	}
+	return func(ctx context.Context, w int) error {
+		// The end of a round must not cut a rotation off halfway: the
+		// server would have rotated a token the chain never learns.
+		t, err := s.token(context.WithoutCancel(ctx), hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
+		if err != nil {
+			return err
+		}
+		if t.RefreshToken == "" {
+			return errors.New("refresh without a new refresh token")
+		}
+		chains[w] = t.RefreshToken
+		return nil
+	}, nil
 }
 
 // grant is a code waiting to be redeemed.
@@ -454,46 +513,15 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("codes: %w", err)
 		}
-		var next atomic.Int64
-		measure(phase{c.name, func(ctx context.Context, _ int) error {
-			i := int(next.Add(1)) - 1
-			if i >= len(grants) {
-				return errNoWork
-			}
-			_, err := s.exchange(ctx, hc, grants[i].f, grants[i].code)
-			return err
-		}})
+		measure(phase{c.name, b.exchanges(hc, grants)})
 	}
 
 	// refresh_token: one rotating chain per connection.
-	grants, err := b.codes(ctx, b.rpES, "openid offline_access", o.concurrency)
+	refresh, err := b.refreshChains(ctx, hc, o.concurrency)
 	if err != nil {
 		return nil, err
 	}
-	chains := make([]string, o.concurrency)
-	for i, g := range grants {
-		t, err := s.exchange(ctx, hc, g.f, g.code)
-		if err != nil {
-			return nil, err
-		}
-		if t.RefreshToken == "" {
-			return nil, errors.New("no refresh token with offline_access")
-		}
-		chains[i] = t.RefreshToken
-	}
-	measure(phase{"refresh_token (rotation) ES256", func(ctx context.Context, w int) error {
-		// The end of a round must not cut a rotation off halfway: the
-		// server would have rotated a token the chain never learns.
-		t, err := s.token(context.WithoutCancel(ctx), hc, b.rpES, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {chains[w]}})
-		if err != nil {
-			return err
-		}
-		if t.RefreshToken == "" {
-			return errors.New("refresh without a new refresh token")
-		}
-		chains[w] = t.RefreshToken
-		return nil
-	}})
+	measure(phase{"refresh_token (rotation) ES256", refresh})
 
 	// Full sign-ins, each in a fresh browser, spread over 127.0.0.0/8.
 	transports := make([]http.RoundTripper, max(o.signinConc, 1))
