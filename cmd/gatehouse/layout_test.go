@@ -42,7 +42,7 @@ func TestDependencyDirection(t *testing.T) {
 		"templates":               {},
 		"migrations":              {},
 
-		"cmd/gatehouse/internal/config":  {},
+		"cmd/gatehouse/internal/config":  {"templates"},
 		"cmd/gatehouse/internal/metrics": {"storage", "login/mail", "login/lockout"},
 		"cmd/gatehouse/internal/admin":   {"storage", "storage/seal", "op", "login", "login/lockout", "login/password"},
 		"cmd/gatehouse/internal/demo":    {"cmd/gatehouse/internal/admin", "storage", "storage/seal", "login/password", "templates"},

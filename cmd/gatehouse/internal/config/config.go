@@ -11,6 +11,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"maps"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -21,7 +22,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/gatehouse-idp/gatehouse/templates"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 )
@@ -36,6 +39,7 @@ import (
 type Config struct {
 	// Issuer is the public base URL of Gatehouse and the "iss" of its tokens.
 	Issuer       string             `yaml:"issuer"`
+	Brand        BrandConfig        `yaml:"brand"`
 	HTTP         HTTPConfig         `yaml:"http"`
 	Admin        AdminConfig        `yaml:"admin"`
 	Database     DatabaseConfig     `yaml:"database"`
@@ -51,6 +55,30 @@ type Config struct {
 	Housekeeping HousekeepingConfig `yaml:"housekeeping"`
 	Audit        AuditConfig        `yaml:"audit"`
 	Log          LogConfig          `yaml:"log"`
+}
+
+// BrandConfig is the "brand" section: the operator's name, logo, colour
+// and links on every page and email.
+type BrandConfig struct {
+	// Name is the product name in page headers and titles and in emails,
+	// and the issuer authenticator apps show unless
+	// second_factor.totp_issuer is set.
+	Name string `yaml:"name"`
+	// Logo is the URL of the logo in page headers, https or a path on
+	// this server; empty shows the name alone.
+	Logo string `yaml:"logo"`
+	// PrimaryColor is the colour of links and buttons in the light theme,
+	// #rrggbb. It must keep 4.5:1 contrast with white (WCAG 2.2 1.4.3):
+	// links on the white card, white text on buttons. The dark theme keeps
+	// its own.
+	PrimaryColor string `yaml:"primary_color"`
+	// SupportURL and SupportEmail are where pages send people for help;
+	// PrivacyURL and TermsURL are the legal links in the footer. Empty
+	// shows none.
+	SupportURL   string `yaml:"support_url"`
+	SupportEmail string `yaml:"support_email"`
+	PrivacyURL   string `yaml:"privacy_url"`
+	TermsURL     string `yaml:"terms_url"`
 }
 
 // HTTPConfig is the "http" section: the listener and the requests it accepts.
@@ -278,6 +306,7 @@ func Default() *Config {
 	return &Config{
 		Issuer: "http://localhost:8080",
 		Admin:  AdminConfig{Address: "127.0.0.1:9090"},
+		Brand:  BrandConfig{Name: "Gatehouse", PrimaryColor: "#1f5fbf"},
 		HTTP: HTTPConfig{
 			Address:        "127.0.0.1:8080",
 			TrustedProxies: []string{},
@@ -341,26 +370,30 @@ func Default() *Config {
 // all those of the environment, or else all those Validate finds.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	c := Default()
-	issuerSet := false
+	set := map[string]bool{} // the keys the file or the environment set
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
 		}
-		set, err := c.decodeYAML(path, data)
+		inFile, err := c.decodeYAML(path, data)
 		if err != nil {
 			return nil, err
 		}
-		issuerSet = set["issuer"]
+		maps.Copy(set, inFile)
 	}
 	if getenv != nil {
-		if err := c.applyEnv(getenv); err != nil {
+		inEnv, err := c.applyEnv(getenv)
+		if err != nil {
 			return nil, err
 		}
-		issuerSet = issuerSet || getenv(configEnvName("issuer")) != ""
+		maps.Copy(set, inEnv)
 	}
-	if !issuerSet {
+	if !set["issuer"] {
 		c.Issuer = localIssuer(c.HTTP.Address, c.Issuer)
+	}
+	if !set["second_factor.totp_issuer"] && set["brand.name"] {
+		c.SecondFactor.TOTPIssuer = c.Brand.Name
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -503,14 +536,18 @@ func yamlIsNull(n *yaml.Node) bool {
 
 // applyEnv sets each key whose environment variable getenv reports.
 // A list is written comma-separated.
-func (c *Config) applyEnv(getenv func(string) string) error {
+//
+// It returns the keys the environment sets.
+func (c *Config) applyEnv(getenv func(string) string) (map[string]bool, error) {
 	var errs []error
+	set := map[string]bool{}
 	for key, f := range configLeaves(reflect.ValueOf(c).Elem(), "") {
 		name := configEnvName(key)
 		s := getenv(name)
 		if s == "" {
 			continue
 		}
+		set[key] = true
 		if f.Kind() == reflect.Slice {
 			list := []string{}
 			for item := range strings.SplitSeq(s, ",") {
@@ -525,7 +562,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			errs = append(errs, fmt.Errorf("%s: %s: %w", name, key, err))
 		}
 	}
-	return errors.Join(errs...)
+	return set, errors.Join(errs...)
 }
 
 // configEnvName returns the environment variable that overrides key.
@@ -709,6 +746,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateBrand(bad)
+
 	switch issuer := c.SecondFactor.TOTPIssuer; {
 	case issuer == "":
 		bad("second_factor.totp_issuer", "must be set")
@@ -741,6 +780,45 @@ func (c *Config) Validate() error {
 	oneOf("log.format", c.Log.Format, "json", "text")
 
 	return errors.Join(errs...)
+}
+
+// validateBrand reports, through bad, what is wrong with the brand
+// section.
+func (c *Config) validateBrand(bad func(key, format string, args ...any)) {
+	b := c.Brand
+	switch name := strings.TrimSpace(b.Name); {
+	case name == "":
+		bad("brand.name", "must be set")
+	case len(b.Name) > 64:
+		bad("brand.name", "must be at most 64 bytes")
+	case strings.ContainsFunc(b.Name, unicode.IsControl):
+		bad("brand.name", "must not contain control characters")
+	}
+	if ratio, err := templates.Contrast(b.PrimaryColor, "#ffffff"); err != nil || len(b.PrimaryColor) != len("#rrggbb") {
+		bad("brand.primary_color", "must be a colour written #rrggbb, not %q", b.PrimaryColor)
+	} else if ratio < 4.5 {
+		bad("brand.primary_color", "%s has a contrast of %.2f:1 with white; links and button text need at least 4.5:1 (WCAG 2.2 1.4.3): choose a darker colour", b.PrimaryColor, ratio)
+	}
+	if b.Logo != "" && !strings.HasPrefix(b.Logo, "/") || strings.HasPrefix(b.Logo, "//") {
+		if u, err := url.Parse(b.Logo); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("brand.logo", "must be an https URL or a path on this server, such as /static/logo.svg, not %q", b.Logo)
+		}
+	}
+	for _, l := range []struct{ key, value string }{
+		{"brand.support_url", b.SupportURL}, {"brand.privacy_url", b.PrivacyURL}, {"brand.terms_url", b.TermsURL},
+	} {
+		if l.value == "" {
+			continue
+		}
+		if u, err := url.Parse(l.value); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(l.key, "must be an http or https URL, not %q", l.value)
+		}
+	}
+	if e := b.SupportEmail; e != "" {
+		if a, err := mail.ParseAddress(e); err != nil || a.Address != e {
+			bad("brand.support_email", "must be an email address such as help@example.com, not %q", e)
+		}
+	}
 }
 
 // localIssuer returns the issuer of a server listening on address when no

@@ -712,3 +712,64 @@ func TestIssuerPortMismatch(t *testing.T) {
 		}
 	}
 }
+
+func TestBrand(t *testing.T) {
+	t.Run("name is the TOTP issuer unless that is set", func(t *testing.T) {
+		for _, tc := range []struct {
+			env  map[string]string
+			want string
+		}{
+			{map[string]string{}, "Gatehouse"},
+			{map[string]string{"GATEHOUSE_BRAND_NAME": "Axxon Datacenter"}, "Axxon Datacenter"},
+			{map[string]string{"GATEHOUSE_BRAND_NAME": "Axxon Datacenter", "GATEHOUSE_SECOND_FACTOR_TOTP_ISSUER": "Axxon"}, "Axxon"},
+		} {
+			c, err := Load("", mapEnv(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SecondFactor.TOTPIssuer != tc.want {
+				t.Errorf("%v: totp_issuer %q, want %q", tc.env, c.SecondFactor.TOTPIssuer, tc.want)
+			}
+		}
+		c, err := Load(writeConfig(t, "brand: {name: Axxon Datacenter}\n"), nil)
+		if err != nil || c.SecondFactor.TOTPIssuer != "Axxon Datacenter" || c.Brand.Name != "Axxon Datacenter" {
+			t.Errorf("brand.name in the file: totp_issuer %q, name %q, %v", c.SecondFactor.TOTPIssuer, c.Brand.Name, err)
+		}
+	})
+	for _, tc := range []struct {
+		key, value string
+		ok         bool
+	}{
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "#1f5fbf", true},
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "#B35900", true},
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "#f0b400", false}, // 1.87:1 with white
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "#5b9bff", false}, // 2.9:1
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "#777777", false}, // 4.48:1, just short
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "#000", false},    // #rrggbb only
+		{"GATEHOUSE_BRAND_PRIMARY_COLOR", "blue", false},
+		{"GATEHOUSE_BRAND_NAME", "Axxon Datacenter", true},
+		{"GATEHOUSE_BRAND_NAME", "   ", false},
+		{"GATEHOUSE_BRAND_NAME", "Axxon\nDatacenter", false},
+		{"GATEHOUSE_BRAND_NAME", strings.Repeat("x", 65), false},
+		{"GATEHOUSE_BRAND_LOGO", "/static/logo.svg", true},
+		{"GATEHOUSE_BRAND_LOGO", "https://cdn.example.com/logo.svg", true},
+		{"GATEHOUSE_BRAND_LOGO", "http://cdn.example.com/logo.svg", false},
+		{"GATEHOUSE_BRAND_LOGO", "//evil.example/logo.svg", false},
+		{"GATEHOUSE_BRAND_LOGO", "javascript:alert(1)", false},
+		{"GATEHOUSE_BRAND_SUPPORT_URL", "https://help.example.com/", true},
+		{"GATEHOUSE_BRAND_SUPPORT_URL", "javascript:alert(1)", false},
+		{"GATEHOUSE_BRAND_PRIVACY_URL", "help", false},
+		{"GATEHOUSE_BRAND_TERMS_URL", "https://example.com/terms", true},
+		{"GATEHOUSE_BRAND_SUPPORT_EMAIL", "help@example.com", true},
+		{"GATEHOUSE_BRAND_SUPPORT_EMAIL", "Help <help@example.com>", false},
+		{"GATEHOUSE_BRAND_SUPPORT_EMAIL", "nobody", false},
+	} {
+		_, err := Load("", mapEnv(map[string]string{tc.key: tc.value}))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s=%q: error %v, want ok %v", tc.key, tc.value, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "brand.") {
+			t.Errorf("%s=%q: the error does not name the key: %v", tc.key, tc.value, err)
+		}
+	}
+}
