@@ -278,7 +278,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	if err != nil {
 		return nil, err
 	}
-	mailer = obs.Mailer(mailer)
+	mailer = obs.Mailer(mail.Branded{Sender: mailer, Name: cfg.Brand.Name})
 	pwBlock := cfg.Password.BlockDuration.Duration
 	otpBlock := cfg.Lockout.BlockDuration.Duration
 	passwords, err := newHasher(cfg, logger)
