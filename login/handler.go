@@ -233,7 +233,7 @@ func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error)
 			pe = &pageError{status: http.StatusServiceUnavailable, title: "Temporarily unavailable", message: msgUnavailable}
 			w.Header().Set("Retry-After", "5")
 		}
-		h.render(w, r, pe.status, "error.html", &page{Title: pe.title, Message: pe.message})
+		h.render(w, r, pe.status, "error.html", &page{Title: pe.title, Message: pe.message, sessionGone: pe.signIn})
 	}
 }
 
@@ -247,6 +247,7 @@ type page struct {
 	ClientName    string
 	Registration  bool // the sign-in page and the footer link to /register
 	SignedIn      bool // set by render: the browser has a session cookie (the footer's links)
+	sessionGone   bool // the page says the session is gone: the footer offers to sign in
 	AuthRequestID string
 	CSRF          string
 	Email         string

@@ -53,6 +53,7 @@ func AccountClient(baseURL string, now time.Time) *storage.Client {
 // accountSignIn is the sealed content of accountSignInCookie.
 type accountSignIn struct {
 	State   string `json:"s"`
+	Flow    []byte `json:"f"` // bindingHash of the browser's flow cookie
 	Return  string `json:"p"`
 	Expires int64  `json:"e"` // Unix seconds
 }
@@ -90,13 +91,15 @@ func (h *Handler) showHome(w http.ResponseWriter, r *http.Request) error {
 
 // signInToAccount sends the browser to sign in as the account area's
 // client, to come back to back (homePath). The state and back are kept in
-// a sealed, HttpOnly, SameSite=Lax cookie of this browser; the PKCE
+// a sealed, HttpOnly, SameSite=Lax cookie of this browser, bound to its
+// flow cookie (the one /authorize binds the sign-in to), so that neither
+// the cookie nor the callback URL works in another browser; the PKCE
 // verifier is kept nowhere, since the code is never redeemed
 // (accountCallback), so no one can redeem it.
 func (h *Handler) signInToAccount(w http.ResponseWriter, r *http.Request, back string) {
 	state := newSecret()
 	sum := sha256.Sum256([]byte(newSecret()))
-	plain, _ := json.Marshal(accountSignIn{State: state, Return: homePath(back),
+	plain, _ := json.Marshal(accountSignIn{State: state, Flow: bindingHash(h.flowValue(w, r)), Return: homePath(back),
 		Expires: h.Now().Add(accountSignInTTL).Unix()})
 	h.setCookie(w, accountSignInCookie,
 		base64.RawURLEncoding.EncodeToString(h.Seal.Seal(plain, accountSignInAAD())), accountSignInTTL)
@@ -116,7 +119,8 @@ func (h *Handler) signInToAccount(w http.ResponseWriter, r *http.Request, back s
 }
 
 // accountCallback ends a sign-in of the account area: the state must be
-// the one this browser's cookie holds, and the browser must now have a
+// the one this browser's cookie holds, the cookie must be bound to this
+// browser's flow cookie, and the browser must now have a
 // session (the sign-in started it); then it goes back where it came from.
 // The code is not redeemed: the session cookie the sign-in set is what
 // grants the account area, and the code, single-use, short-lived, bound to
@@ -126,7 +130,9 @@ func (h *Handler) accountCallback(w http.ResponseWriter, r *http.Request) error 
 	pending, ok := h.pendingAccountSignIn(r)
 	h.clearCookie(w, accountSignInCookie)
 	got := r.URL.Query().Get("state")
-	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(pending.State)) != 1 {
+	flow := h.cookieValue(r, flowCookie)
+	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(pending.State)) != 1 ||
+		flow == "" || subtle.ConstantTimeCompare(pending.Flow, bindingHash(flow)) != 1 {
 		return userError(http.StatusBadRequest, "Sign-in failed",
 			"This sign-in was started in another browser or has expired. Please sign in again.")
 	}

@@ -36,7 +36,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	setPageLang(r, data)
 	if b, ok := data.(pageBase); ok {
 		p := b.base()
-		p.SignedIn = h.cookieValue(r, sessionCookie) != ""
+		p.SignedIn = !p.sessionGone && h.cookieValue(r, sessionCookie) != ""
 		p.Registration = p.Registration || h.Registration
 	}
 	var buf bytes.Buffer
