@@ -29,6 +29,8 @@ const (
 	// the path to return to, sealed.
 	accountSignInCookie = "gh_account"
 	accountSignInTTL    = 30 * time.Minute // as long as the auth request lives
+
+	msgAccountSignInLost = "This sign-in was started in another browser or has expired. Please sign in again."
 )
 
 // AccountClient returns the account area's client for the issuer
@@ -133,8 +135,7 @@ func (h *Handler) accountCallback(w http.ResponseWriter, r *http.Request) error 
 	flow := h.cookieValue(r, flowCookie)
 	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(pending.State)) != 1 ||
 		flow == "" || subtle.ConstantTimeCompare(pending.Flow, bindingHash(flow)) != 1 {
-		return userError(http.StatusBadRequest, "Sign-in failed",
-			"This sign-in was started in another browser or has expired. Please sign in again.")
+		return userError(http.StatusBadRequest, "Sign-in failed", msgAccountSignInLost)
 	}
 	if r.URL.Query().Has("error") {
 		// The provider answered with an error (the request expired, or
