@@ -62,7 +62,7 @@ func TestHomeSignsIn(t *testing.T) {
 	hs.user("home@example.com", nil)
 
 	b := hs.browser("192.0.2.200")
-	state := hs.startHome(b, "/")
+	hs.startHome(b, "/")
 	var cookie *http.Cookie
 	for _, c := range b.jar.Cookies(baseURL) {
 		if c.Name == accountSignInCookie {
@@ -81,7 +81,7 @@ func TestHomeSignsIn(t *testing.T) {
 		!strings.Contains(set[i], "Max-Age=1800") || !strings.Contains(set[i], "Path=/") {
 		t.Errorf("Set-Cookie %q, want HttpOnly, SameSite=Lax, Max-Age=1800, Path=/", set)
 	}
-	state = hs.startHome(b, "/") // the cookie now holds this one
+	state := hs.startHome(b, "/") // the cookie now holds this one
 
 	hs.signInPassword(b, AccountClientID, "home@example.com")
 	expectRedirect(t, b.get(AccountCallbackPath+"?code=c&state="+url.QueryEscape(state)), "/")
@@ -132,9 +132,9 @@ func TestHomeCallbackRefused(t *testing.T) {
 		b := hs.browser("192.0.2.204")
 		hs.signInPassword(b, testClientID, "cb@example.com")
 		expectPage(t, b.get(callback("whatever")), http.StatusBadRequest, msgAccountSignInLost)
-		state := hs.pendingHome(b, "/account")
+		hs.pendingHome(b, "/account")
 		expectPage(t, b.get(callback("")), http.StatusBadRequest, msgAccountSignInLost)
-		state = hs.pendingHome(b, "/account")
+		state := hs.pendingHome(b, "/account")
 		expectPage(t, b.get(callback(state+"x")), http.StatusBadRequest, msgAccountSignInLost)
 		state = hs.pendingHome(b, "/account")
 		forged := []byte(b.cookie(accountSignInCookie))

@@ -48,6 +48,15 @@ func (e *tfEnv) homeSignIn(t *testing.T, b *browser, start string, u *tfUser) (*
 	return b.follow(redirectTarget(resp), "")
 }
 
+// homeStart starts a gatehouse on backend with a user who has turned the
+// authenticator app on.
+func homeStart(t *testing.T, backend string) (*tfEnv, *tfUser) {
+	e := tfStart(t, databaseURL(t, backend))
+	u := e.newUser(t, "home@example.com")
+	e.enableTOTP(t, e.session(t, u, "127.0.5.1"), u)
+	return e, u
+}
+
 // TestHome signs in at Gatehouse itself: / and the account pages sign in
 // as the built-in client gatehouse-account, with the sign-in every
 // application gets, and come back to the page asked for.
@@ -55,9 +64,7 @@ func TestHome(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := tfStart(t, databaseURL(t, backend))
-			u := e.newUser(t, "home@example.com")
-			e.enableTOTP(t, e.session(t, u, "127.0.5.1"), u)
+			e, u := homeStart(t, backend)
 			base := e.g.base
 
 			signedIn := newBrowser(t).from("127.0.5.2")
