@@ -172,6 +172,11 @@ func TestHomeSameSignIn(t *testing.T) {
 	u, secret := hs.appUser("same@example.com")
 	b := hs.browser("192.0.2.207")
 	hs.startHome(b, "/")
+	// The sign-in page is Gatehouse's own: no "to continue to".
+	id := hs.authorize(b, AccountClientID, nil)
+	if p := b.get("/login?authRequestID=" + url.QueryEscape(id)); p.status != http.StatusOK || strings.Contains(p.body, "to continue to") {
+		t.Errorf("the account's sign-in page (%d) names a client:\n%s", p.status, p.body)
+	}
 	id, page := hs.toStep(b, AccountClientID, u.Email, "/login/otp", nil)
 	form := formOf(t, page.body, "/login/otp")
 	hs.expectDone(b, id, b.post("/login/otp", with(form, "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
