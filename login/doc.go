@@ -9,6 +9,11 @@
 // happened. Every handler below asks it and acts on the answer; the rule
 // that decides the second factor is there and nowhere else.
 //
+// Gatehouse's own account area signs in the same way: a GET of / or of an
+// account page without a session starts a sign-in of the built-in client
+// AccountClientID (home.go), which goes through these steps like any
+// application's.
+//
 // # Steps
 //
 //	password  GET/POST /login            email and password, or a passkey (POST /login/passkey/*)

@@ -111,9 +111,12 @@ func (h *Handler) sessionSatisfies(sess *storage.Session, ar *storage.AuthReques
 func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, flow string, status int, email, msg string) error {
 	name := ar.ClientID
 	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
-	if err == nil {
+	switch {
+	case ar.ClientID == AccountClientID:
+		name = "" // Gatehouse's own account: no "to continue to"
+	case err == nil:
 		name = c.Name
-	} else if !errors.Is(err, storage.ErrNotFound) {
+	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("load client: %w", err)
 	}
 	h.render(w, r, status, "login.html", &page{

@@ -247,8 +247,8 @@ func TestLogout(t *testing.T) {
 	if b.cookie(sessionCookie) != "" {
 		t.Error("the session cookie survived sign-out")
 	}
-	if resp := b.get("/account"); resp.status != http.StatusUnauthorized {
-		t.Errorf("account page after sign-out = %d", resp.status)
+	if resp := b.get("/account"); resp.status != http.StatusSeeOther || !strings.HasPrefix(resp.loc, "/authorize?client_id="+AccountClientID+"&") {
+		t.Errorf("account page after sign-out = %d %q, want a sign-in", resp.status, resp.loc)
 	}
 	id = hs.authorize(b, testClientID, nil)
 	if resp := b.get("/login?authRequestID=" + url.QueryEscape(id)); resp.status != http.StatusOK || hs.authRequest(id).Done {

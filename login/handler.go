@@ -150,8 +150,9 @@ func (h *Handler) Mount(r chi.Router, wrap func(http.Handler) http.Handler) erro
 	})
 }
 
-// Routes returns the login routes: /login, /account, /logout, /signed-out,
-// /lang (the language switcher) and /static/.
+// Routes returns the login routes: / (the account home, home.go), /login,
+// /account, /logout, /signed-out, /lang (the language switcher) and
+// /static/.
 func (h *Handler) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/login", h.serve(h.showLogin))
@@ -164,6 +165,8 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/login/enroll/resend", h.serve(h.resendEnroll))
 	r.Get(ConsentPath, h.serve(h.showConsent))
 	r.Post(ConsentPath, h.serve(h.submitConsent))
+	r.Get("/", h.serve(h.showHome))
+	r.Get(AccountCallbackPath, h.serve(h.accountCallback))
 	r.Get("/account", h.serve(h.showAccount))
 	r.Post("/account/name", h.serve(h.changeName))
 	r.Post("/account/email", h.serve(h.changeEmail))
@@ -203,6 +206,9 @@ type pageError struct {
 	status  int
 	title   string
 	message string
+	// signIn says that a sign-in would answer it: a GET signs in and
+	// comes back (signInToAccount) instead of showing the page.
+	signIn bool
 }
 
 func (e *pageError) Error() string { return fmt.Sprintf("%d %s", e.status, e.message) }
@@ -225,6 +231,9 @@ func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error)
 		var pe *pageError
 		var tooLarge *http.MaxBytesError
 		switch {
+		case errors.As(err, &pe) && pe.signIn && r.Method == http.MethodGet:
+			h.signInToAccount(w, r, r.URL.RequestURI())
+			return
 		case errors.As(err, &pe):
 		case errors.As(err, &tooLarge):
 			pe = &pageError{status: http.StatusRequestEntityTooLarge, title: "Request too large", message: msgTooLarge}
@@ -233,7 +242,7 @@ func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error)
 			pe = &pageError{status: http.StatusServiceUnavailable, title: "Temporarily unavailable", message: msgUnavailable}
 			w.Header().Set("Retry-After", "5")
 		}
-		h.render(w, r, pe.status, "error.html", &page{Title: pe.title, Message: pe.message})
+		h.render(w, r, pe.status, "error.html", &page{Title: pe.title, Message: pe.message, sessionGone: pe.signIn})
 	}
 }
 
@@ -245,7 +254,9 @@ type page struct {
 	Message       string // error page
 	Error         string // form error
 	ClientName    string
-	Registration  bool // the sign-in page links to /register
+	Registration  bool // the sign-in page and the footer link to /register
+	SignedIn      bool // set by render: the browser has a session cookie (the footer's links)
+	sessionGone   bool // the page says the session is gone: the footer offers to sign in
 	AuthRequestID string
 	CSRF          string
 	Email         string

@@ -34,6 +34,11 @@ func parsePages(fsys fs.FS) (pages, error) {
 // sends half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	setPageLang(r, data)
+	if b, ok := data.(pageBase); ok {
+		p := b.base()
+		p.SignedIn = !p.sessionGone && h.cookieValue(r, sessionCookie) != ""
+		p.Registration = p.Registration || h.Registration
+	}
 	var buf bytes.Buffer
 	if err := h.pages[name].Execute(&buf, data); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)

@@ -24,13 +24,17 @@ var securityDone = map[string]string{
 }
 
 // signedIn returns the browser's session and user, or an error page.
+// Without a session, a GET of the page signs in first (home.go).
 func (h *Handler) signedIn(r *http.Request) (*storage.Session, *storage.User, error) {
 	sess, err := h.currentSession(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load session: %w", err)
 	}
 	if sess == nil {
-		return nil, nil, userError(http.StatusUnauthorized, "Not signed in", "You are not signed in. Sign in from the application you use, then come back here.")
+		// A GET signs in and comes back (serve); a form posted without a
+		// session gets this page.
+		return nil, nil, &pageError{status: http.StatusUnauthorized, title: "Not signed in",
+			message: "You are not signed in. Sign in again, then come back here.", signIn: true}
 	}
 	u, err := h.Store.UserByID(r.Context(), sess.UserID)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -115,18 +115,31 @@ func (h *Handler) stepUpJSON(sess *storage.Session, back string) (int, *jsonRepl
 // "/account" otherwise: the re-authentication page never sends the
 // browser anywhere else.
 func safeNext(s string) string {
+	u := accountURL(s)
+	if u == nil || strings.HasPrefix(u.Path, "/account/reauth") {
+		return "/account"
+	}
+	return u.RequestURI()
+}
+
+// accountURL parses s, a path and query, if it is /account or a path under
+// it on this site, and returns nil otherwise: no scheme, host or user, no
+// second leading slash, no backslash, control character or dot segment,
+// not even percent-encoded (the path is checked decoded as well).
+func accountURL(s string) *url.URL {
 	const home = "/account"
 	if s == "" || len(s) > 512 || strings.ContainsAny(s, "\\\x00\r\n\t") || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
-		return home
+		return nil
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
-		return home
+		return nil
 	}
-	if u.Path != home && !strings.HasPrefix(u.Path, home+"/") || strings.Contains(u.Path, "/..") || strings.HasPrefix(u.Path, "/account/reauth") {
-		return home
+	if u.Path != home && !strings.HasPrefix(u.Path, home+"/") || strings.Contains(u.Path, "/..") ||
+		strings.Contains(u.Path, "//") || strings.ContainsAny(u.Path, "\\\x00\r\n\t") {
+		return nil
 	}
-	return u.RequestURI()
+	return u
 }
 
 // reauthFactor is what a re-authentication of u asks for besides the

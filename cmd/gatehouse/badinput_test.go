@@ -648,7 +648,11 @@ func TestBadInputHTTP(t *testing.T) {
 			})
 
 			t.Run("account without a session", func(t *testing.T) {
-				biErrorPage(t, newBrowser(t).get(g.base+"/account"), http.StatusUnauthorized, "not signed in")
+				// A GET signs in first (home_test.go); a form gets the page.
+				biErrorPage(t, newBrowser(t).post(g.base+"/account/name", url.Values{"name": {"x"}}), http.StatusForbidden, "could not be verified")
+				if r := newBrowser(t).get(g.base + "/account"); !signInAsked(r) {
+					t.Errorf("GET /account without a session = %d %s, want a sign-in", r.StatusCode, r.Header.Get("Location"))
+				}
 			})
 
 			t.Run("token endpoint client authentication", func(t *testing.T) {

@@ -482,7 +482,8 @@ func TestFuzzSite(t *testing.T) {
 		{"code page", "GET", "/login/otp?authRequestID={arotp}", "", defaultCookie, 200, `name="code"`},
 		{"account name", "POST", "/account/name", "csrf={scsrf:session}&name=Renamed", defaultCookie, 303, "/account"},
 		{"account page", "GET", "/account", "", defaultCookie, 200, "Renamed"},
-		{"no session", "GET", "/account", "", "gh_session={session}x", 401, "not signed in"},
+		{"no session", "GET", "/account", "", "gh_session={session}x", 303, "/authorize?client_id=gatehouse-account&"},
+		{"no session, a form", "POST", "/account/name", "csrf={scsrf:session}&name=X", "gh_session={session}x", 403, "could not be verified"},
 		{"lang off site", "GET", "/lang?to=ru&back=//evil.example/", "", "", 303, "/account"},
 		// Found by FuzzForms: a malformed form was answered 503, as if the
 		// database had failed.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -209,6 +210,8 @@ func printOutbox(cfg *config.Config, env *environ) {
 func printFirstRunHints(ctx context.Context, store storage.Store, env *environ) {
 	users, err1 := store.ListUsers(ctx)
 	clients, err2 := store.ListClients(ctx)
+	// The account area's own client does not count.
+	clients = slices.DeleteFunc(clients, func(c storage.Client) bool { return c.ID == login.AccountClientID })
 	if err1 != nil || err2 != nil || (len(users) > 0 && len(clients) > 0) {
 		return
 	}
@@ -217,6 +220,7 @@ Next steps (in another terminal):
   echo 'a long password' | ./bin/gatehouse users create --email you@example.com --name "You" --password-stdin
   ./bin/gatehouse clients create --name "My app" --redirect-uri http://localhost:3000/callback
 Then point your application at the issuer above (discovery: /.well-known/openid-configuration).
+People sign in to their own account (password, two-factor) at the issuer's /.
 `)
 }
 
@@ -255,6 +259,10 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	// way (internal/metrics); the clock check above needs the backend itself.
 	obs := metrics.New(store, now, []string{discoveryPath, metadataPath, jwksPath})
 	store = obs.Store(store)
+	// The account area signs in as a client of Gatehouse (login/home.go).
+	if err := ensureAccountClient(ctx, store, issuer, now()); err != nil {
+		return nil, err
+	}
 
 	provider, err := op.New(op.Config{
 		Issuer:          issuer,

@@ -105,7 +105,7 @@ type ClientAuthUpdate struct {
 // kept retrievable (client_secret_jwt: only a hash of the old one is
 // stored), gets a new secret, returned once in the view.
 func (s *Service) SetClientAuth(ctx context.Context, id string, u ClientAuthUpdate) (*NewClientView, error) {
-	c, err := s.client(ctx, id)
+	c, err := s.changeableClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/go-chi/chi/v5"
@@ -305,6 +306,25 @@ func (s *Service) ListClients(ctx context.Context) ([]ClientView, error) {
 // clientWithID names the client id, for storeError.
 func clientWithID(id string) string { return fmt.Sprintf("client with id %q", id) }
 
+// changeableClient is client for a change: the account area's built-in
+// client (login.AccountClientID) refuses every one, since Gatehouse's own
+// sign-in depends on it as it is (serve puts it back at every start).
+func (s *Service) changeableClient(ctx context.Context, id string) (*storage.Client, error) {
+	if err := builtInClient(id); err != nil {
+		return nil, err
+	}
+	return s.client(ctx, id)
+}
+
+// builtInClient refuses to change or delete the client id if it is the
+// account area's (login.AccountClientID).
+func builtInClient(id string) error {
+	if id == login.AccountClientID {
+		return Errorf(Conflict, "client %s is built in (Gatehouse's own account sign-in): it cannot be changed or deleted", id)
+	}
+	return nil
+}
+
 func (s *Service) client(ctx context.Context, id string) (*storage.Client, error) {
 	c, err := s.Store.ClientByID(ctx, id)
 	if err != nil {
@@ -333,7 +353,7 @@ type ClientURIs struct {
 // SetClientURIs replaces the client's redirect URIs (and, when given, its
 // post-logout redirect URIs) after checking them like CreateClient does.
 func (s *Service) SetClientURIs(ctx context.Context, id string, u ClientURIs) (*ClientView, error) {
-	c, err := s.client(ctx, id)
+	c, err := s.changeableClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +380,7 @@ func (s *Service) SetClientURIs(ctx context.Context, id string, u ClientURIs) (*
 // RotateSecret gives a confidential client a new secret, returned once;
 // the old one stops working at once.
 func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
-	c, err := s.client(ctx, id)
+	c, err := s.changeableClient(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -388,6 +408,9 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
 
 // DeleteClient removes the client and every token issued to it.
 func (s *Service) DeleteClient(ctx context.Context, id string) error {
+	if err := builtInClient(id); err != nil {
+		return err
+	}
 	if err := s.Store.DeleteClient(ctx, id); err != nil {
 		return storeError(err, "delete client", clientWithID(id))
 	}

@@ -30,7 +30,7 @@ func (set ClientSettings) Empty() bool {
 
 // SetClientSettings changes, in one write, the settings that set gives.
 func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSettings) (*ClientView, error) {
-	c, err := s.client(ctx, id)
+	c, err := s.changeableClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}
