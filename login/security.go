@@ -167,7 +167,7 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		p.Info, p.Error = res.info, res.alert
+		res.show(p)
 		h.render(w, r, res.status(), "code.html", p)
 		return nil
 
@@ -285,7 +285,8 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			p.Info, p.Error, status = res.info, res.alert, res.status()
+			res.show(p)
+			status = res.status()
 		}
 		h.render(w, r, status, "code.html", p)
 		return nil
