@@ -381,9 +381,11 @@ var russian = map[string]string{
 	"Revoked an application's access": "Отозван доступ приложения",
 	"The application's access was revoked. It asks again at its next sign-in.": "Доступ приложения отозван. При следующем входе оно снова запросит разрешение.",
 
-	// ---- The code pages' countdowns ----
+	// ---- The code pages' countdowns, the TOTP key's copy button ----
 	"We sent a 6-digit code to %s.":                                "Мы отправили 6-значный код на %s.",
 	"We sent a new code to %s. The previous code no longer works.": "Мы отправили новый код на %s. Предыдущий код больше не действует.",
 	"The code is valid for":                                        "Код действует ещё",
 	"You can ask for a new code in":                                "Новый код можно запросить через",
+	"Copy":                                                         "Копировать",
+	"Key copied":                                                   "Ключ скопирован",
 }
