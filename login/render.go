@@ -83,3 +83,12 @@ func groupKey(key string) string {
 	}
 	return b.String()
 }
+
+// FieldError is the page's error when it is about field (Field), for the
+// page to show next to it; "" otherwise.
+func (p *page) FieldError(field string) string {
+	if p.Field != field {
+		return ""
+	}
+	return p.Error
+}
