@@ -4,8 +4,11 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 // from makes b connect from the loopback address ip, so that the server
@@ -27,9 +30,34 @@ func tryPassword(t *testing.T, rp *relyingParty, b *browser, email, password str
 		t.Fatalf("no login page (landed at %s)", at)
 	}
 	form := formFields(page.body)
+	if page.StatusCode == http.StatusTooManyRequests {
+		_, form = blockedLoginForm(t, rp, b)
+	}
 	form.Set("email", email)
 	form.Set("password", password)
 	return b.post(rp.g.base+"/login", form)
+}
+
+// blockedLoginForm returns a new sign-in of rp and the hidden fields of
+// its password form, for b, whose client IP is blocked: the page b gets
+// shows the block without the form. A browser from an address no test
+// blocks opens the sign-in instead, and b takes over its cookies, to which
+// the sign-in and the form's CSRF token are bound; b then posts the form
+// from its own address all the same.
+func blockedLoginForm(t *testing.T, rp *relyingParty, b *browser, opts ...oauth2.AuthCodeOption) (*flow, url.Values) {
+	t.Helper()
+	helper := newBrowser(t).from("127.0.0.254")
+	f := rp.newFlow(opts...)
+	page, at := helper.follow(f.authURL, rpRedirect)
+	if page == nil || page.StatusCode != http.StatusOK {
+		t.Fatalf("no login page for the helper browser (landed at %s)", at)
+	}
+	base, err := url.Parse(rp.g.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Jar.SetCookies(base, helper.c.Jar.Cookies(base))
+	return f, formFields(page.body)
 }
 
 const blockedText = "You have reached the limit of attempts. Please try again later in 10 minutes."

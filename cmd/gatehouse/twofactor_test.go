@@ -735,9 +735,7 @@ func (e *tfEnv) testReplicas(t *testing.T) {
 		}
 		// Blocked on both replicas, for the password step too.
 		for _, g := range []*gatehouse{a, b} {
-			f := rp.newFlow()
-			page, _ := br.follow(f.authURL, rpRedirect)
-			form := formFields(page.body)
+			_, form := blockedLoginForm(t, rp, br)
 			form.Set("email", u.email)
 			form.Set("password", u.pass)
 			tfExpect(t, br.post(g.base+"/login", form), http.StatusTooManyRequests, blockedText)
@@ -1195,13 +1193,17 @@ func tfPasswordForm(t *testing.T, rp *relyingParty, b *browser, email, pass stri
 	t.Helper()
 	f := rp.newFlow(opts...)
 	page, at := b.follow(f.authURL, rpRedirect)
-	// A blocked IP sees the block on the form already (429); it may post
-	// it all the same.
-	if page == nil || (page.StatusCode != http.StatusOK && page.StatusCode != http.StatusTooManyRequests) ||
-		!strings.Contains(page.body, `autocomplete="current-password"`) {
+	// A blocked IP sees the block instead of the form (429); it may post
+	// the form all the same.
+	var form url.Values
+	switch {
+	case page != nil && page.StatusCode == http.StatusTooManyRequests:
+		f, form = blockedLoginForm(t, rp, b, opts...)
+	case page == nil || page.StatusCode != http.StatusOK || !strings.Contains(page.body, `autocomplete="current-password"`):
 		t.Fatalf("no login page (landed at %s)", at)
+	default:
+		form = tfForm(t, page.body, "/login")
 	}
-	form := tfForm(t, page.body, "/login")
 	form.Set("email", email)
 	form.Set("password", pass)
 	return f, form, b.post(rp.g.base+"/login", form)
