@@ -723,8 +723,7 @@ func TestPostgresFailover(t *testing.T) {
 	// The block: refused on both replicas, and listed.
 	for _, g := range []*gatehouse{a, b} {
 		br := newBrowser(t).from(blockedIP)
-		loginPage, _ := br.follow(rp.newFlow().authURL, rpRedirect)
-		form := tfForm(t, loginPage.body, "/login")
+		_, form := blockedLoginForm(t, rp, br)
 		form.Set("email", mailUser.email)
 		form.Set("password", mailUser.pass)
 		resp := br.post(g.base+"/login", form)
