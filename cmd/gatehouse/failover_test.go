@@ -723,7 +723,8 @@ func TestPostgresFailover(t *testing.T) {
 	// The block: refused on both replicas, and listed.
 	for _, g := range []*gatehouse{a, b} {
 		br := newBrowser(t).from(blockedIP)
-		_, form := blockedLoginForm(t, rp, br)
+		_, loginPage := blockedLoginPage(t, rp, br)
+		form := tfForm(t, loginPage.body, "/login")
 		form.Set("email", mailUser.email)
 		form.Set("password", mailUser.pass)
 		resp := br.post(g.base+"/login", form)

@@ -29,22 +29,22 @@ func tryPassword(t *testing.T, rp *relyingParty, b *browser, email, password str
 	if page == nil || (page.StatusCode != http.StatusOK && page.StatusCode != http.StatusTooManyRequests) {
 		t.Fatalf("no login page (landed at %s)", at)
 	}
-	form := formFields(page.body)
 	if page.StatusCode == http.StatusTooManyRequests {
-		_, form = blockedLoginForm(t, rp, b)
+		_, page = blockedLoginPage(t, rp, b)
 	}
+	form := formFields(page.body)
 	form.Set("email", email)
 	form.Set("password", password)
 	return b.post(rp.g.base+"/login", form)
 }
 
-// blockedLoginForm returns a new sign-in of rp and the hidden fields of
-// its password form, for b, whose client IP is blocked: the page b gets
-// shows the block without the form. A browser from an address no test
+// blockedLoginPage returns a new sign-in of rp and its password page, for
+// b, whose client IP is blocked: the page b gets shows the block without
+// the form or the passkey button. A browser from an address no test
 // blocks opens the sign-in instead, and b takes over its cookies, to which
-// the sign-in and the form's CSRF token are bound; b then posts the form
-// from its own address all the same.
-func blockedLoginForm(t *testing.T, rp *relyingParty, b *browser, opts ...oauth2.AuthCodeOption) (*flow, url.Values) {
+// the sign-in and the page's CSRF tokens are bound; b then posts from its
+// own address all the same.
+func blockedLoginPage(t *testing.T, rp *relyingParty, b *browser, opts ...oauth2.AuthCodeOption) (*flow, *response) {
 	t.Helper()
 	helper := newBrowser(t).from("127.0.0.254")
 	f := rp.newFlow(opts...)
@@ -57,7 +57,7 @@ func blockedLoginForm(t *testing.T, rp *relyingParty, b *browser, opts ...oauth2
 		t.Fatal(err)
 	}
 	b.c.Jar.SetCookies(base, helper.c.Jar.Cookies(base))
-	return f, formFields(page.body)
+	return f, page
 }
 
 const blockedText = "You have reached the limit of attempts. Please try again later in 10 minutes."

@@ -735,7 +735,8 @@ func (e *tfEnv) testReplicas(t *testing.T) {
 		}
 		// Blocked on both replicas, for the password step too.
 		for _, g := range []*gatehouse{a, b} {
-			_, form := blockedLoginForm(t, rp, br)
+			_, page := blockedLoginPage(t, rp, br)
+			form := formFields(page.body)
 			form.Set("email", u.email)
 			form.Set("password", u.pass)
 			tfExpect(t, br.post(g.base+"/login", form), http.StatusTooManyRequests, blockedText)
@@ -1195,15 +1196,13 @@ func tfPasswordForm(t *testing.T, rp *relyingParty, b *browser, email, pass stri
 	page, at := b.follow(f.authURL, rpRedirect)
 	// A blocked IP sees the block instead of the form (429); it may post
 	// the form all the same.
-	var form url.Values
-	switch {
-	case page != nil && page.StatusCode == http.StatusTooManyRequests:
-		f, form = blockedLoginForm(t, rp, b, opts...)
-	case page == nil || page.StatusCode != http.StatusOK || !strings.Contains(page.body, `autocomplete="current-password"`):
-		t.Fatalf("no login page (landed at %s)", at)
-	default:
-		form = tfForm(t, page.body, "/login")
+	if page != nil && page.StatusCode == http.StatusTooManyRequests {
+		f, page = blockedLoginPage(t, rp, b, opts...)
 	}
+	if page == nil || page.StatusCode != http.StatusOK || !strings.Contains(page.body, `autocomplete="current-password"`) {
+		t.Fatalf("no login page (landed at %s)", at)
+	}
+	form := tfForm(t, page.body, "/login")
 	form.Set("email", email)
 	form.Set("password", pass)
 	return f, form, b.post(rp.g.base+"/login", form)
