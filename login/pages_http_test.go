@@ -236,11 +236,7 @@ func TestTOTPKeyGrouped(t *testing.T) {
 func TestFieldErrors(t *testing.T) {
 	hs := newHarness(t)
 	b := hs.browser("192.0.2.80")
-	id := hs.authorize(b, testClientID, nil)
-	register := formOf(t, b.get("/register?authRequestID="+url.QueryEscape(id)).body, "/register")
-	fill := func(email, name, first, again string) url.Values {
-		return passwordForm(with(with(register, "email", email), "name", name), first, again)
-	}
+	id, fill := hs.registerForm(b)
 	for _, tt := range []struct {
 		name, field, msg string
 		form             url.Values
