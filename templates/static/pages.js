@@ -19,17 +19,16 @@
     return m + ':' + (r < 10 ? '0' : '') + r;
   }
 
-  // announce puts text in a polite live region, so that a state change
-  // (not every tick) is read out.
+  // region is a polite live region, added empty as the page opens so that
+  // screen readers watch it; announce puts a state change (not every tick)
+  // in it.
+  var region = document.createElement('p');
+  region.id = 'page-status';
+  region.className = 'visually-hidden';
+  region.setAttribute('role', 'status');
+  document.querySelector('main').appendChild(region);
+
   function announce(text) {
-    var region = document.getElementById('page-status');
-    if (!region) {
-      region = document.createElement('p');
-      region.id = 'page-status';
-      region.className = 'visually-hidden';
-      region.setAttribute('role', 'status');
-      document.querySelector('main').appendChild(region);
-    }
     region.textContent = text;
   }
 
