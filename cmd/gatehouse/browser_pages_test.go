@@ -12,11 +12,12 @@ import (
 )
 
 // TestBrowserPages drives a real Chromium through the enhancements of
-// templates/static/pages.js: the emailed code's countdown ticks down and
+// templates/static/pages.js: the emailed code's countdown ticks down;
 // Resend stays disabled during its cooldown (both rendered by the server
-// first) and is enabled when it ends, and the key for manual entry of the authenticator app, shown in
-// groups of four, gets a visible copy button. Screenshots go to the
-// test's artifact directory (go test -artifacts keeps them).
+// first) and is enabled when it ends; the key for manual entry of the
+// authenticator app, shown in groups of four, gets a visible copy button
+// that says when it copied. Screenshots go to the test's artifact
+// directory (go test -artifacts keeps them).
 func TestBrowserPages(t *testing.T) {
 	chromium := findChromium(t)
 	// A short resend cooldown, so that its end comes within the test.
@@ -86,6 +87,17 @@ func TestBrowserPages(t *testing.T) {
 	}
 	if label := totpText(b, copyButton); label != "Copy" {
 		t.Errorf("copy button says %q", label)
+	}
+	totpDo(b, "copy the key", chromedp.Click(chromedp.CSS(copyButton)))
+	copied := ""
+	for range 50 {
+		if copied = totpText(b, "#page-status"); copied != "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if copied != "Key copied" {
+		t.Errorf("after Copy the page says %q, want \"Key copied\"", copied)
 	}
 	totpShot(b, filepath.Join(shots, "pages-totp-key.png"))
 }
