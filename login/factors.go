@@ -24,8 +24,8 @@ import (
 // Messages of the second factor. DESIGN.md fixes the first two.
 const (
 	msgWrongCode    = "Invalid One Time Password! (Attempts left: %d)"
-	msgCodeSent     = "We sent a 6-digit code to %s. It is valid until %s."
-	msgCodeResent   = "We sent a new code to %s. The previous code no longer works. The new one is valid until %s."
+	msgCodeSent     = "We sent a 6-digit code to %s."
+	msgCodeResent   = "We sent a new code to %s. The previous code no longer works."
 	msgCooldown     = "A code was sent a moment ago. You can ask for another one in %d seconds."
 	msgTooManyCodes = "Too many codes were sent. Please try again later in %d minutes."
 	msgSendFailed   = "We couldn't send the code, try again."
@@ -122,6 +122,36 @@ type sendResult struct {
 	// limited says that nothing was sent because of the resend cooldown
 	// or the cap on code emails: the page answers 429.
 	limited bool
+	// codeLeft is how long the live code stays valid, resendWait how long
+	// the cooldown still runs; nil when none.
+	codeLeft, resendWait *countdown
+}
+
+// show puts r on p: the messages, the time the code has left and, when p
+// offers Resend, its cooldown.
+func (r sendResult) show(p *page) {
+	p.Info, p.Error, p.CodeLeft = r.info, r.alert, r.codeLeft
+	if p.ResendAction != "" {
+		p.ResendWait = r.resendWait
+	}
+}
+
+// codeTimes puts on p the time the live code of (userID, purpose,
+// binding) has left and, when p offers Resend, its cooldown.
+func (h *Handler) codeTimes(ctx context.Context, userID, purpose, binding string, p *page) error {
+	now := h.Now()
+	c, err := h.Store.LatestCode(ctx, userID, purpose, binding, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load code: %w", err)
+	}
+	p.CodeLeft = newCountdown(c.ExpiresAt.Sub(now))
+	if p.ResendAction != "" {
+		p.ResendWait = newCountdown(c.CreatedAt.Add(h.ResendCooldown).Sub(now))
+	}
+	return nil
 }
 
 // status is the HTTP status of a page that reports r.
@@ -156,10 +186,13 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	err = h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
 	if errors.Is(err, storage.ErrConflict) {
 		wait := h.ResendCooldown
+		var left *countdown
 		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
 			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
+			left = newCountdown(last.ExpiresAt.Sub(now))
 		}
-		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second)))}, nil
+		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second))),
+			codeLeft: left, resendWait: newCountdown(wait)}, nil
 	}
 	if err != nil {
 		return sendResult{}, fmt.Errorf("issue code: %w", err)
@@ -204,15 +237,14 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		return sendResult{alert: msgSendFailed}, nil
 	}
 	h.record(ctx, &storage.Event{Type: storage.EventCodeSent, UserID: u.ID, Detail: purpose, Purpose: purpose})
-	until := c.ExpiresAt.UTC().Format("15:04:05 UTC")
-	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email), until)
+	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email))
 	if resend {
-		info = i18n.Tf(lang, msgCodeResent, maskEmail(u.Email), until)
+		info = i18n.Tf(lang, msgCodeResent, maskEmail(u.Email))
 	}
 	if note := h.outboxNote(); note != "" {
 		info += " " + i18n.T(lang, note)
 	}
-	return sendResult{info: info}, nil
+	return sendResult{info: info, codeLeft: newCountdown(h.EmailCodeTTL), resendWait: newCountdown(h.ResendCooldown)}, nil
 }
 
 // msgInOutbox tells, in development, where the emails are.

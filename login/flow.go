@@ -108,6 +108,8 @@ func (h *Handler) sessionSatisfies(sess *storage.Session, ar *storage.AuthReques
 	return true
 }
 
+// showForm shows the password form, or with status 429 only the block
+// message msg: a blocked client IP cannot sign in.
 func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, flow string, status int, email, msg string) error {
 	name := ar.ClientID
 	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
@@ -127,6 +129,7 @@ func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.A
 		CSRF:          h.csrfToken("login", flow),
 		Email:         email,
 		Error:         msg,
+		Blocked:       status == http.StatusTooManyRequests,
 		WebAuthn:      h.passkeyView(ar.ID, flow),
 	})
 	return nil

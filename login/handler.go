@@ -263,6 +263,10 @@ type page struct {
 	User          *storage.User
 	AuthTime      time.Time
 
+	// Field names the form field that Error is about: the page shows the
+	// error next to it and puts the focus there. "": the form as a whole.
+	Field string
+
 	// The code and enrolment pages.
 	Info         string            // information (a code was sent)
 	Action       string            // where the code form posts
@@ -280,6 +284,18 @@ type page struct {
 	Recovery     bool         // the code form takes a recovery code
 	Codes        []string     // freshly issued recovery codes
 	Download     template.URL // the codes as a text file
+
+	// Blocked says a limiter blocks the step: the page shows the block
+	// message (Error) and none of the controls that cannot work.
+	Blocked bool
+	// CodeLeft is how long the emailed code stays valid; ResendWait how
+	// long Resend stays disabled. nil: not shown.
+	CodeLeft   *countdown
+	ResendWait *countdown
+	// SecretKey is Secret as one word, for the copy button; Secret is
+	// shown in groups of four.
+	SecretKey string
+
 	// The account page.
 	Sessions []sessionView
 	Events   []eventView

@@ -346,11 +346,17 @@ func (hs *harness) submitPassword(b *browser, clientID, email, pass string, mod 
 }
 
 // signInForm returns the password form b gets for the auth request id,
-// filled in with email and pass. (A blocked IP gets the form with the
-// block, 429: it is posted all the same.)
+// filled in with email and pass. (A blocked IP gets the block without the
+// form, 429: the form it would have had is posted all the same.)
 func (hs *harness) signInForm(b *browser, id, email, pass string) url.Values {
 	hs.t.Helper()
-	form := formOf(hs.t, b.get("/login?authRequestID="+url.QueryEscape(id)).body, "/login")
+	page := b.get("/login?authRequestID=" + url.QueryEscape(id))
+	var form url.Values
+	if page.status == http.StatusTooManyRequests {
+		form = url.Values{"authRequestID": {id}, "csrf": {hs.h.csrfToken("login", b.cookie(flowCookie))}}
+	} else {
+		form = formOf(hs.t, page.body, "/login")
+	}
 	form.Set("email", email)
 	form.Set("password", pass)
 	return form
@@ -493,7 +499,7 @@ func with(form url.Values, key, value string) url.Values {
 // totpCode is the authenticator app's code for secret now.
 func (hs *harness) totpCode(secret string) string {
 	hs.t.Helper()
-	c, err := totp.Code(secret, hs.clock.Now())
+	c, err := totp.Code(strings.ReplaceAll(secret, " ", ""), hs.clock.Now()) // the page groups the key
 	if err != nil {
 		hs.t.Fatal(err)
 	}

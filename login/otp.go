@@ -135,11 +135,15 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			p.Info, p.Error, status = res.info, res.alert, res.status()
+			res.show(p)
+			status = res.status()
 		} else if err != nil {
 			return fmt.Errorf("load code: %w", err)
 		} else {
 			p.Info = "We already sent you a code. Check your email, or ask for a new one."
+			if err := h.codeTimes(r.Context(), u.ID, purposeSignIn, ar.ID, p); err != nil {
+				return err
+			}
 		}
 	}
 	h.render(w, r, status, "code.html", p)
@@ -154,16 +158,24 @@ func (h *Handler) codeStepPage(sr *stepRequest) *page {
 	return p
 }
 
-// codeBlocked shows p (code.html) with the block message, 429, when the
-// code limiter blocks ip or the user; it reports whether it did.
+// codeBlocked shows p (code.html) with the block message and no controls
+// (blockedPage), 429, when the code limiter blocks ip or the user; it
+// reports whether it did.
 func (h *Handler) codeBlocked(w http.ResponseWriter, r *http.Request, ip netip.Addr, userID string, p *page) (bool, error) {
 	until, err := h.OTPLimiter.Blocked(r.Context(), ip, userID)
 	if err != nil || until.IsZero() {
 		return false, err
 	}
-	p.Error, p.ShowForm, p.ResendAction = h.blockedMessage(r.Context(), until), false, ""
+	blockedPage(p, h.blockedMessage(r.Context(), until))
 	h.render(w, r, http.StatusTooManyRequests, "code.html", p)
 	return true, nil
+}
+
+// blockedPage makes p, a code page, show the block message and only the
+// way back: no form, nor Resend, nor the other factors, which the block
+// refuses as well.
+func blockedPage(p *page, message string) {
+	p.Error, p.Blocked, p.ShowForm, p.ResendAction, p.Message = message, true, false, "", ""
 }
 
 // outcome is what the check came to, for nextStep.
@@ -184,7 +196,7 @@ func (h *Handler) stepBlocked(w http.ResponseWriter, sr *stepRequest, p *page, m
 	if err := h.endPending(sr.r.Context(), sr.ar); err != nil {
 		return err
 	}
-	p.Error, p.ShowForm, p.ResendAction = message, false, ""
+	blockedPage(p, message)
 	h.render(w, sr.r, http.StatusTooManyRequests, "code.html", p)
 	return nil
 }
@@ -204,10 +216,14 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	switch sr.checked(res.outcome()) {
 	case stepPassword:
 		h.record(r.Context(), &storage.Event{Type: storage.EventSigninFailed, UserID: u.ID, ClientID: ar.ClientID, Detail: factor + ": blocked", Factor: factor, Blocked: true})
-		p.SwitchURL, p.Message = "", ""
 		return h.stepBlocked(w, sr, p, res.message)
 	case stepCode, stepRecovery:
 		h.factorEvent(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, factor, "")
+		if factor == factorEmail {
+			if err := h.codeTimes(r.Context(), u.ID, purposeSignIn, ar.ID, p); err != nil {
+				return err
+			}
+		}
 		p.Error = res.message
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
@@ -257,7 +273,7 @@ func (h *Handler) resendCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.Info, p.Error = res.info, res.alert
+	res.show(p)
 	h.render(w, r, res.status(), "code.html", p)
 	return nil
 }
@@ -308,7 +324,7 @@ func (h *Handler) sendEnrollCode(w http.ResponseWriter, sr *stepRequest, p *page
 	if err != nil {
 		return err
 	}
-	p.Info, p.Error = res.info, res.alert
+	res.show(p)
 	h.render(w, sr.r, res.status(), "code.html", p)
 	return nil
 }
@@ -340,6 +356,9 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 			}
 			h.render(w, r, http.StatusUnauthorized, "enroll.html", p)
 			return nil
+		}
+		if err := h.codeTimes(r.Context(), u.ID, purpose, ar.ID, p); err != nil {
+			return err
 		}
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
@@ -422,7 +441,7 @@ func (h *Handler) showKey(p *page, secret, link string, key *totp.Key) error {
 		return fmt.Errorf("qr code: %w", err)
 	}
 	p.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
-	p.Secret = secret
+	p.Secret, p.SecretKey = groupKey(secret), secret
 	p.OTPAuthURL = template.URL(link)
 	return nil
 }

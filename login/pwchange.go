@@ -70,8 +70,8 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fail := func(status int, msg string) error {
-		p.Error = msg
+	fail := func(status int, field, msg string) error {
+		p.Error, p.Field = msg, field
 		h.render(w, r, status, "password.html", p)
 		return nil
 	}
@@ -79,23 +79,24 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
 
 	if secret != again {
-		return fail(http.StatusBadRequest, msgPasswordsDiffer)
+		return fail(http.StatusBadRequest, "password2", msgPasswordsDiffer)
 	}
 	if err := h.Passwords.Check(secret, u.Email, u.Name); err != nil {
-		return fail(http.StatusBadRequest, err.Error())
+		return fail(http.StatusBadRequest, "password", err.Error())
 	}
 
 	// The current password, under the sign-in's password limiter.
 	if status, msg, err := h.checkPassword(w, r, ip, u, current); err != nil {
 		return err
 	} else if status != 0 {
+		field := ""
 		if status == http.StatusUnauthorized {
-			msg = msgWrongCurrent
+			msg, field = msgWrongCurrent, "current"
 		}
 		if status != http.StatusServiceUnavailable {
 			h.event(ctx, storage.EventPasswordChangeFailed, u.ID, "", "current password")
 		}
-		return fail(status, msg)
+		return fail(status, field, msg)
 	}
 
 	// The second factor, under the code limiter. A user whose only second
@@ -117,11 +118,11 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 		}
 		if !res.ok {
 			h.event(ctx, storage.EventPasswordChangeFailed, u.ID, "", p.Factor)
-			status := http.StatusUnauthorized
+			status, field := http.StatusUnauthorized, "code"
 			if res.blocked {
-				status = http.StatusTooManyRequests
+				status, field = http.StatusTooManyRequests, ""
 			}
-			return fail(status, res.message)
+			return fail(status, field, res.message)
 		}
 	}
 

@@ -52,7 +52,7 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if email == "" || len(email) > 320 {
-		p.Error = msgEnterEmail
+		p.Error, p.Field = msgEnterEmail, "email"
 		h.render(w, r, http.StatusBadRequest, "forgot.html", p)
 		return nil
 	}
@@ -124,8 +124,8 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 	token := r.PostForm.Get("token")
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
 	p := h.resetPage(st.flow, token)
-	fail := func(msg string) error {
-		p.Error = msg
+	fail := func(field, msg string) error {
+		p.Error, p.Field = msg, field
 		h.render(w, r, http.StatusBadRequest, "reset.html", p)
 		return nil
 	}
@@ -135,10 +135,10 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 	// What can be checked without the account is checked before the
 	// link is used up.
 	if secret != again {
-		return fail(msgPasswordsDiffer)
+		return fail("password2", msgPasswordsDiffer)
 	}
 	if err := h.Passwords.Check(secret, "", ""); err != nil {
-		return fail(err.Error())
+		return fail("password", err.Error())
 	}
 
 	t, err := h.useToken(ctx, token, purposeResetPassword, msgResetUsed)
@@ -160,7 +160,7 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 			return err2
 		}
 		p.Token = next
-		return fail(err.Error())
+		return fail("password", err.Error())
 	}
 
 	now := h.Now()

@@ -63,8 +63,8 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	secret, again := r.PostForm.Get("password"), r.PostForm.Get("password2")
 	p := h.registerPage(st.flow, id)
 	p.Email, p.Name = email, name
-	fail := func(status int, msg string) error {
-		p.Error = msg
+	fail := func(status int, field, msg string) error {
+		p.Error, p.Field = msg, field
 		h.render(w, r, status, "register.html", p)
 		return nil
 	}
@@ -72,18 +72,18 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	if until, err := h.RegLimiter.Blocked(ctx, ip, ""); err != nil {
 		return err
 	} else if !until.IsZero() {
-		return fail(http.StatusTooManyRequests, h.blockedMessage(ctx, until))
+		return fail(http.StatusTooManyRequests, "", h.blockedMessage(ctx, until))
 	}
 	switch {
 	case !validEmail(email):
-		return fail(http.StatusBadRequest, msgBadEmail)
+		return fail(http.StatusBadRequest, "email", msgBadEmail)
 	case name == "" || utf8.RuneCountInString(name) > maxNameLength:
-		return fail(http.StatusBadRequest, msgBadName)
+		return fail(http.StatusBadRequest, "name", msgBadName)
 	case secret != again:
-		return fail(http.StatusBadRequest, msgPasswordsDiffer)
+		return fail(http.StatusBadRequest, "password2", msgPasswordsDiffer)
 	}
 	if err := h.Passwords.Check(secret, email, name); err != nil {
-		return fail(http.StatusBadRequest, err.Error())
+		return fail(http.StatusBadRequest, "password", err.Error())
 	}
 
 	// Every registration counts against the client IP and the address,

@@ -171,7 +171,7 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		p.Info, p.Error = res.info, res.alert
+		res.show(p)
 		h.render(w, r, res.status(), "code.html", p)
 		return nil
 
@@ -289,7 +289,8 @@ func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			p.Info, p.Error, status = res.info, res.alert, res.status()
+			res.show(p)
+			status = res.status()
 		}
 		h.render(w, r, status, "code.html", p)
 		return nil

@@ -23,6 +23,17 @@ func passwordForm(form url.Values, first, again string) url.Values {
 	return with(with(form, "password", first), "password2", again)
 }
 
+// registerForm starts a sign-in in b and opens its registration page; it
+// returns the sign-in's id and a function that fills in the page's form.
+func (hs *harness) registerForm(b *browser) (string, func(email, name, first, again string) url.Values) {
+	hs.t.Helper()
+	id := hs.authorize(b, testClientID, nil)
+	form := formOf(hs.t, b.get("/register?authRequestID="+url.QueryEscape(id)).body, "/register")
+	return id, func(email, name, first, again string) url.Values {
+		return passwordForm(with(with(form, "email", email), "name", name), first, again)
+	}
+}
+
 // TestRegistration covers /register: refused forms create nothing; an
 // accepted one emails a confirmation link, and the account cannot sign
 // in until the link's button (not the link alone) confirms it; the link
@@ -32,11 +43,7 @@ func TestRegistration(t *testing.T) {
 	hs := newHarness(t)
 	hs.user("taken@example.com", nil)
 	b := hs.browser("192.0.2.100")
-	id := hs.authorize(b, testClientID, nil)
-	form := formOf(t, b.get("/register?authRequestID="+url.QueryEscape(id)).body, "/register")
-	fill := func(email, name, first, again string) url.Values {
-		return passwordForm(with(with(form, "email", email), "name", name), first, again)
-	}
+	id, fill := hs.registerForm(b)
 	for _, tt := range []struct {
 		name string
 		v    url.Values
@@ -84,7 +91,7 @@ func TestRegistration(t *testing.T) {
 
 	// An address with an account: the same answer, and nothing changes.
 	other := hs.browser("192.0.2.102")
-	form = formOf(t, other.get("/register").body, "/register")
+	form := formOf(t, other.get("/register").body, "/register")
 	resp = other.post("/register", passwordForm(with(with(form, "email", "taken@example.com"), "name", "Mallory"), newPassword, newPassword))
 	if want := fmt.Sprintf(msgCheckEmail, "taken@example.com"); resp.status != http.StatusOK || lead(resp.body) != want {
 		t.Errorf("registration of a taken address = %d %q", resp.status, lead(resp.body))

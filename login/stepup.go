@@ -224,7 +224,7 @@ func (h *Handler) emailSessionCode(w http.ResponseWriter, r *http.Request, ip ne
 	if err != nil {
 		return err
 	}
-	p.Info, p.Error = res.info, res.alert
+	res.show(&p.page)
 	h.render(w, r, res.status(), name, p)
 	return nil
 }

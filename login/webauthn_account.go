@@ -84,7 +84,8 @@ func (h *Handler) removeKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		p.Info, p.Error, status = res.info, res.alert, res.status()
+		res.show(p)
+		status = res.status()
 	default:
 		left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
 		if err != nil {

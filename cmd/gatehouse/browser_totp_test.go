@@ -285,7 +285,7 @@ func totpEnable(b *headlessChromium, base, email, shot string) string {
 	if secret == "" {
 		t.Fatalf("otpauth link %q has no secret", href.Value)
 	}
-	if shown := totpRead(b, "read the key", chromedp.Value(chromedp.CSS("#secret"))); shown != secret {
+	if shown := totpRead(b, "read the key", chromedp.Value(chromedp.CSS("#secret"))); strings.ReplaceAll(shown, " ", "") != secret {
 		t.Errorf("key for manual entry %q, link's secret %q", shown, secret)
 	}
 	if label, _ := url.PathUnescape(link.Path); label != "/Gatehouse:"+email || link.Query().Get("issuer") != "Gatehouse" {

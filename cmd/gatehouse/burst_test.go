@@ -109,7 +109,10 @@ func burstAttempt(rp *relyingParty, c *http.Client, email string) (int, http.Hea
 			u = req.URL.ResolveReference(next).String()
 			continue
 		}
-		if status != http.StatusOK && status != http.StatusTooManyRequests {
+		if status == http.StatusTooManyRequests {
+			return status, h, body, nil // blocked: the page shows the block without the form
+		}
+		if status != http.StatusOK {
 			return status, h, body, fmt.Errorf("login form answered %d", status)
 		}
 		page = body

@@ -723,7 +723,7 @@ func TestPostgresFailover(t *testing.T) {
 	// The block: refused on both replicas, and listed.
 	for _, g := range []*gatehouse{a, b} {
 		br := newBrowser(t).from(blockedIP)
-		loginPage, _ := br.follow(rp.newFlow().authURL, rpRedirect)
+		_, loginPage := blockedLoginPage(t, rp, br)
 		form := tfForm(t, loginPage.body, "/login")
 		form.Set("email", mailUser.email)
 		form.Set("password", mailUser.pass)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 // from makes b connect from the loopback address ip, so that the server
@@ -26,10 +29,35 @@ func tryPassword(t *testing.T, rp *relyingParty, b *browser, email, password str
 	if page == nil || (page.StatusCode != http.StatusOK && page.StatusCode != http.StatusTooManyRequests) {
 		t.Fatalf("no login page (landed at %s)", at)
 	}
+	if page.StatusCode == http.StatusTooManyRequests {
+		_, page = blockedLoginPage(t, rp, b)
+	}
 	form := formFields(page.body)
 	form.Set("email", email)
 	form.Set("password", password)
 	return b.post(rp.g.base+"/login", form)
+}
+
+// blockedLoginPage returns a new sign-in of rp and its password page, for
+// b, whose client IP is blocked: the page b gets shows the block without
+// the form or the passkey button. A browser from an address no test
+// blocks opens the sign-in instead, and b takes over its cookies, to which
+// the sign-in and the page's CSRF tokens are bound; b then posts from its
+// own address all the same.
+func blockedLoginPage(t *testing.T, rp *relyingParty, b *browser, opts ...oauth2.AuthCodeOption) (*flow, *response) {
+	t.Helper()
+	helper := newBrowser(t).from("127.0.0.254")
+	f := rp.newFlow(opts...)
+	page, at := helper.follow(f.authURL, rpRedirect)
+	if page == nil || page.StatusCode != http.StatusOK {
+		t.Fatalf("no login page for the helper browser (landed at %s)", at)
+	}
+	base, err := url.Parse(rp.g.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Jar.SetCookies(base, helper.c.Jar.Cookies(base))
+	return f, page
 }
 
 const blockedText = "You have reached the limit of attempts. Please try again later in 10 minutes."

@@ -577,7 +577,10 @@ func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
 	tfExpect(t, post(b2, rec, codes[0]), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 2)")
 	tfExpect(t, post(b2, rec, "zzzzz-zzzzz"), http.StatusUnauthorized, "Invalid One Time Password! (Attempts left: 1)")
 	tfExpect(t, post(b2, rec, "yyyyy-yyyyy"), http.StatusTooManyRequests, "You have reached the limit of attempts. Please try again later in 10 minutes.")
-	page, _ := b2.follow(rp.newFlow().authURL, rpRedirect)
+	if page, _ := b2.follow(rp.newFlow().authURL, rpRedirect); page == nil || page.StatusCode != http.StatusTooManyRequests || strings.Contains(page.body, "data-webauthn") {
+		t.Error("the blocked IP's sign-in page offers the passkey button")
+	}
+	_, page := blockedLoginPage(t, rp, b2)
 	btn := keyButton(t, page.body, "passkey")
 	if status, begun := b2.postJSON(g.base+btn["begin"], btn["csrf"], map[string]any{"authRequestID": btn["auth-request-id"]}); status != http.StatusTooManyRequests {
 		t.Errorf("passkey/begin from an IP blocked by recovery codes = %d %v, want 429", status, begun)

@@ -126,8 +126,6 @@ var russian = map[string]string{
 	"We already sent you a code. Check your email, or ask for a new one.": "Мы уже отправили вам код. Проверьте почту или запросите новый.",
 	"This application requires two-factor authentication. Enter the code we emailed you to turn on email codes.":                     "Это приложение требует двухфакторной аутентификации. Введите код из письма, чтобы включить коды по почте.",
 	"This application requires two-factor authentication. Add this account to your authenticator app, then enter the code it shows.": "Это приложение требует двухфакторной аутентификации. Добавьте эту учётную запись в приложение-аутентификатор и введите код, который оно покажет.",
-	"We sent a 6-digit code to %s. It is valid until %s.":                                                                            "Мы отправили 6-значный код на %s. Он действует до %s.",
-	"We sent a new code to %s. The previous code no longer works. The new one is valid until %s.":                                    "Мы отправили новый код на %s. Предыдущий код больше не действует. Новый действует до %s.",
 	"A code was sent a moment ago. You can ask for another one in %d seconds.":                                                       "Код был отправлен только что. Запросить новый можно через %d {1:секунду|секунды|секунд}.",
 	"If you lost a device, or someone else may be signed in, sign out your other sessions too.":                                      "Если вы потеряли устройство или в вашу учётную запись мог войти кто-то другой, выйдите и из других сеансов.",
 	"Too many emails were sent. Please try again later.":                                                                             "Отправлено слишком много писем. Повторите попытку позже.",
@@ -386,4 +384,12 @@ var russian = map[string]string{
 	"Allowed an application":          "Разрешён доступ приложению",
 	"Revoked an application's access": "Отозван доступ приложения",
 	"The application's access was revoked. It asks again at its next sign-in.": "Доступ приложения отозван. При следующем входе оно снова запросит разрешение.",
+
+	// ---- The code pages' countdowns, the TOTP key's copy button ----
+	"We sent a 6-digit code to %s.":                                "Мы отправили 6-значный код на %s.",
+	"We sent a new code to %s. The previous code no longer works.": "Мы отправили новый код на %s. Предыдущий код больше не действует.",
+	"The code is valid for":                                        "Код действует ещё",
+	"You can ask for a new code in":                                "Новый код можно запросить через",
+	"Copy":                                                         "Копировать",
+	"Key copied":                                                   "Ключ скопирован",
 }
