@@ -66,6 +66,9 @@ type Handler struct {
 	// and disabling a factor.
 	OTPLimiter *lockout.Limiter
 	Mailer     mail.Sender
+	// Brand is the operator's name, logo, colour and links on every page
+	// (brand.go); the zero Brand is Gatehouse's own.
+	Brand Brand
 	// CodeInSubject puts emailed one-time codes in the subject line too;
 	// by default they are only in the body, away from lock-screen
 	// previews.
@@ -133,7 +136,7 @@ func (h *Handler) Init() error {
 	if err := h.initSelfService(); err != nil {
 		return err
 	}
-	p, err := parsePages(h.Pages)
+	p, err := parsePages(h.Pages, h.Brand)
 	if err != nil {
 		return err
 	}
@@ -192,6 +195,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/logout", h.serve(h.logout))
 	r.Get("/signed-out", h.serve(h.signedOut))
 	r.Get("/lang", h.serve(h.switchLang))
+	r.Get(BrandCSSPath, h.serveBrandCSS)
 	static, _ := fs.Sub(h.Pages, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(filesOnly{static}))
 	r.Get("/static/*", func(w http.ResponseWriter, r *http.Request) {

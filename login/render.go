@@ -21,10 +21,13 @@ var pageNames = []string{"login.html", "error.html", "signedout.html", "account.
 
 type pages map[string]*template.Template
 
-func parsePages(fsys fs.FS) (pages, error) {
+// parsePages parses every page of fsys with the layout and parts, for
+// brand b.
+func parsePages(fsys fs.FS, b Brand) (pages, error) {
 	p := make(pages, len(pageNames))
+	funcs := brandFuncs(b)
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(fsys, "layout.html", "parts.html", name)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, "layout.html", "parts.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("login: parse page %s: %w", name, err)
 		}

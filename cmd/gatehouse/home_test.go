@@ -185,9 +185,18 @@ func TestHome(t *testing.T) {
 				// The IP is blocked for applications too, for 10 minutes.
 				_, resp := tfPassword(t, tfRP(t, e.rp), newBrowser(t).from("127.0.5.9"), u.email, u.pass)
 				tfExpect(t, resp, http.StatusTooManyRequests, blockedText)
-				// And the account sign-in's password step says so as well.
+				// And the account sign-in says so as well: its page shows
+				// the block and no form, and a password posted with a form
+				// fetched from another address is refused.
 				d := newBrowser(t).from("127.0.5.9")
 				page, _ := d.follow(base+"/", "")
+				if !strings.Contains(page.body, blockedText) || strings.Contains(page.body, `action="/login"`) {
+					t.Errorf("the account sign-in from a blocked address: want the block and no form:\n%s", page.body)
+				}
+				helper := newBrowser(t).from("127.0.0.254")
+				page, _ = helper.follow(base+"/", "")
+				front, _ := url.Parse(base + "/")
+				d.c.Jar.SetCookies(front, helper.c.Jar.Cookies(front))
 				form = tfForm(t, page.body, "/login")
 				form.Set("email", u.email)
 				form.Set("password", u.pass)

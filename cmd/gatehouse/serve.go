@@ -49,6 +49,15 @@ func newMailer(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 	})
 }
 
+// brandColor is the brand's colour for the pages, "" when it is the
+// built-in one (no stylesheet to add).
+func brandColor(cfg *config.Config) string {
+	if c := cfg.Brand.PrimaryColor; !strings.EqualFold(c, config.Default().Brand.PrimaryColor) {
+		return c
+	}
+	return ""
+}
+
 // shutdownTimeout bounds how long SIGTERM waits for requests in flight.
 const shutdownTimeout = 30 * time.Second
 
@@ -316,8 +325,11 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 				Block: otpBlock},
 			AlsoBlockedBy: []string{"pwd"},
 		},
-		Mailer:          mailer,
-		CodeInSubject:   cfg.Mail.CodeInSubject,
+		Mailer:        mailer,
+		CodeInSubject: cfg.Mail.CodeInSubject,
+		Brand: login.Brand{Name: cfg.Brand.Name, Logo: cfg.Brand.Logo, PrimaryColor: brandColor(cfg),
+			SupportURL: cfg.Brand.SupportURL, SupportEmail: cfg.Brand.SupportEmail,
+			PrivacyURL: cfg.Brand.PrivacyURL, TermsURL: cfg.Brand.TermsURL},
 		MailOutbox:      cfg.Mail.SMTP.Host == "" && !strings.HasPrefix(cfg.Issuer, "https://"),
 		Seal:            box,
 		CodeKey:         box.Derive("email codes"),
