@@ -95,7 +95,13 @@ type EventFilter struct {
 	IP     string
 	Type   EventType
 	Since  time.Time
-	Limit  int // 0 means 100
+	// Before, when set, selects only the events after (older than) the
+	// event at Before with id BeforeID in the newest-first order: the
+	// cursor of the next page is the last event of the page before. With
+	// BeforeID "" every event at Before is excluded too.
+	Before   time.Time
+	BeforeID string
+	Limit    int // 0 means 100
 }
 
 // AuditStore keeps the audit log. Store includes it.
