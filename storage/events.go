@@ -58,6 +58,9 @@ const (
 	EventUserCreated      EventType = "user.created"
 	EventUserEnabled      EventType = "user.enabled"
 	EventUserDisabled     EventType = "user.disabled"
+	EventUserSignedOut    EventType = "user.signed_out" // every session ended by an administrator
+	EventAdminGranted     EventType = "admin.granted"   // the administrator role
+	EventAdminRevoked     EventType = "admin.revoked"
 
 	// Administration of clients and blocks.
 	EventClientCreated       EventType = "client.created"

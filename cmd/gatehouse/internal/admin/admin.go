@@ -91,7 +91,7 @@ func KindOf(err error) Kind {
 }
 
 // pick returns yes if b, else no.
-func pick(b bool, yes, no string) string {
+func pick[T any](b bool, yes, no T) T {
 	if b {
 		return yes
 	}
