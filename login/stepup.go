@@ -111,9 +111,9 @@ func (h *Handler) stepUpJSON(sess *storage.Session, back string) (int, *jsonRepl
 	return http.StatusForbidden, &jsonReply{Error: msgReauthRequired, Redirect: reauthURL(back)}
 }
 
-// safeNext returns s if it is a path of the account area of this site, and
-// "/account" otherwise: the re-authentication page never sends the
-// browser anywhere else.
+// safeNext returns s if it is a path of the account area or the admin
+// console (/admin) of this site, and "/account" otherwise: the
+// re-authentication page never sends the browser anywhere else.
 func safeNext(s string) string {
 	const home = "/account"
 	if s == "" || len(s) > 512 || strings.ContainsAny(s, "\\\x00\r\n\t") || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
@@ -123,7 +123,8 @@ func safeNext(s string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return home
 	}
-	if u.Path != home && !strings.HasPrefix(u.Path, home+"/") || strings.Contains(u.Path, "/..") || strings.HasPrefix(u.Path, "/account/reauth") {
+	area := func(p string) bool { return u.Path == p || strings.HasPrefix(u.Path, p+"/") }
+	if !area(home) && !area("/admin") || strings.Contains(u.Path, "/..") || strings.HasPrefix(u.Path, "/account/reauth") {
 		return home
 	}
 	return u.RequestURI()

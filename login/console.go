@@ -1,0 +1,39 @@
+package login
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// This file is what the admin console (cmd/gatehouse/internal/console)
+// needs of the login, which owns sessions: the signed-in user, whether
+// they have a second factor, the re-authentication page and the language.
+
+// SessionUser returns the browser's live session and its user, or nils
+// when the browser is not signed in (no session, an unknown user or a
+// disabled one); the error is a store's.
+func (h *Handler) SessionUser(r *http.Request) (*storage.Session, *storage.User, error) {
+	sess, u, err := h.signedIn(r)
+	if _, ok := err.(*pageError); ok {
+		return nil, nil, nil
+	}
+	return sess, u, err
+}
+
+// HasSecondFactor reports whether u has a second factor: an authenticator
+// app, email codes or a security key.
+func (h *Handler) HasSecondFactor(ctx context.Context, u *storage.User) (bool, error) {
+	f, err := h.enrolled(ctx, u)
+	return f.any(), err
+}
+
+// ReauthURL is the re-authentication page (password, then the second
+// factor) that returns to back, a path of /account or /admin.
+func ReauthURL(back string) string { return reauthURL(back) }
+
+// Lang returns the language of r's pages: the switcher's choice, then
+// Accept-Language.
+func (h *Handler) Lang(r *http.Request) i18n.Lang { return langOf(h.withLang(r).Context()) }
