@@ -1,8 +1,12 @@
 package login
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"html/template"
 	"net/http"
+	"strconv"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -17,7 +21,7 @@ import (
 // disabled one); the error is a store's.
 func (h *Handler) SessionUser(r *http.Request) (*storage.Session, *storage.User, error) {
 	sess, u, err := h.signedIn(r)
-	if _, ok := err.(*pageError); ok {
+	if _, ok := errors.AsType[*pageError](err); ok {
 		return nil, nil, nil
 	}
 	return sess, u, err
@@ -37,3 +41,17 @@ func ReauthURL(back string) string { return reauthURL(back) }
 // Lang returns the language of r's pages: the switcher's choice, then
 // Accept-Language.
 func (h *Handler) Lang(r *http.Request) i18n.Lang { return langOf(h.withLang(r).Context()) }
+
+// WritePage executes t with data into a buffer first, so that a template
+// failure never sends half a page, and then sends it as HTML with status.
+func WritePage(w http.ResponseWriter, status int, t *template.Template, data any) error {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+	return nil
+}

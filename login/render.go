@@ -1,12 +1,10 @@
 package login
 
 import (
-	"bytes"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strconv"
 )
 
 // pageNames are the pages every Pages FS must provide.
@@ -34,14 +32,8 @@ func parsePages(fsys fs.FS) (pages, error) {
 // sends half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	setPageLang(r, data)
-	var buf bytes.Buffer
-	if err := h.pages[name].Execute(&buf, data); err != nil {
+	if err := WritePage(w, status, h.pages[name], data); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }

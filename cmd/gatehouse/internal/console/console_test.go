@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,23 +31,12 @@ import (
 	"github.com/gatehouse-idp/gatehouse/templates"
 )
 
-// testClock is the injected clock: it moves only when a test says so.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// testClock is the injected clock; the tests move it (they do not run in
+// parallel).
+type testClock struct{ now time.Time }
 
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func (c *testClock) Now() time.Time          { return c.now }
+func (c *testClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 
 // harness is a console over a real SQLite store, with the login that owns
 // its sessions.
@@ -205,11 +193,18 @@ func (b *browser) post(from, path string, form url.Values) *httptest.ResponseRec
 // user loads the user with email.
 func (hs *harness) user(email string) *storage.User {
 	hs.t.Helper()
-	u, err := hs.store.UserByEmail(hs.t.Context(), email)
-	if err != nil {
-		hs.t.Fatal(err)
+	return must(hs.t)(hs.store.UserByEmail(hs.t.Context(), email))
+}
+
+// must returns a function that returns v, failing t on err.
+func must(t *testing.T) func(*storage.User, error) *storage.User {
+	return func(u *storage.User, err error) *storage.User {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
 	}
-	return u
 }
 
 // wantEvent checks that the newest event of type typ names the
@@ -246,7 +241,7 @@ func TestGuard(t *testing.T) {
 		{"admin without a second factor", func() *browser { return hs.signIn("u-weak", []string{"pwd"}, time.Minute) }, http.StatusForbidden, "", `href="/account/security"`},
 		{"admin signed in with a password alone", func() *browser { return hs.signIn("u-admin", []string{"pwd"}, time.Minute) }, http.StatusSeeOther, reauth, ""},
 		{"admin with a second factor", func() *browser { return hs.signIn("u-admin", mfa, time.Minute) }, http.StatusOK, "", "Email contains"},
-		{"admin idle for 15 minutes", func() *browser { return hs.signIn("u-admin", mfa, 15 * time.Minute) }, http.StatusSeeOther, reauth, ""},
+		{"admin idle for 15 minutes", func() *browser { return hs.signIn("u-admin", mfa, 15*time.Minute) }, http.StatusSeeOther, reauth, ""},
 		{"admin who re-authenticated", func() *browser {
 			b := hs.signIn("u-admin", []string{"pwd"}, time.Hour)
 			if err := hs.store.MarkReauthenticated(t.Context(), b.sessionID(), hs.clock.Now().Add(-time.Minute)); err != nil {
@@ -453,6 +448,7 @@ func TestActions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := *hs
 			hs.t = t
+			hs.clock.Advance(time.Second) // the action's event is the newest
 			w := b.post(tt.from, tt.path, tt.form)
 			if w.Code != tt.status {
 				t.Fatalf("POST %s = %d, want %d:\n%s", tt.path, w.Code, tt.status, w.Body)

@@ -1,17 +1,17 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
+	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -56,16 +56,7 @@ var funcs = template.FuncMap{
 		}
 		return i18n.FormatTime(i18n.Lang(lang), t)
 	},
-	"join": func(l []string) string {
-		var b bytes.Buffer
-		for i, s := range l {
-			if i > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(s)
-		}
-		return b.String()
-	},
+	"join":  func(l []string) string { return strings.Join(l, "\n") },
 	"langs": func() []i18n.Lang { return i18n.Langs },
 	"query": url.QueryEscape,
 }
@@ -85,16 +76,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if p.Notice == "" {
 		p.Notice = notices[r.URL.Query().Get("done")]
 	}
-	var buf bytes.Buffer
-	if err := h.pages[name].Execute(&buf, p); err != nil {
+	if err := login.WritePage(w, status, h.pages[name], p); err != nil {
 		h.Logger.ErrorContext(r.Context(), "console: render page", "page", name, "err", err)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }
 
 // renderError renders the error page with a way on (link, or none).
