@@ -195,13 +195,9 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 			last = t
 		}
 		if !strong || now.Sub(last) >= h.idle() {
-			back := r.URL.Path
+			back := backPage(r.URL.Path)
 			if r.Method == http.MethodGet {
 				back = r.URL.RequestURI()
-			} else if !strings.HasPrefix(back, "/admin/clients/") && !strings.HasPrefix(back, "/admin/users/") {
-				back = "/admin"
-			} else {
-				back = backPage(back)
 			}
 			http.Redirect(w, r, login.ReauthURL(back), http.StatusSeeOther)
 			return
@@ -221,12 +217,17 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// backPage is the page a refused POST to path returns to after the
-// re-authentication: the client's or the user's page.
+// backPage is the page that shows the form a POST to path came from:
+// the client's or the user's page, the list, or the new client form.
 func backPage(path string) string {
-	parts := strings.SplitN(strings.TrimPrefix(path, "/admin/"), "/", 3)
-	if len(parts) >= 2 && parts[1] != "" {
-		return "/admin/" + parts[0] + "/" + parts[1]
+	parts := strings.Split(strings.TrimPrefix(path, "/admin/"), "/")
+	switch area := parts[0]; {
+	case area == "clients" && len(parts) == 1:
+		return "/admin/clients/new"
+	case (area == "clients" || area == "users") && len(parts) >= 2:
+		return "/admin/" + area + "/" + parts[1]
+	case area == "users" || area == "blocks":
+		return "/admin/" + area
 	}
 	return "/admin"
 }

@@ -500,3 +500,22 @@ func TestPages(t *testing.T) {
 		t.Errorf("second page: %d, %d events, want %d and no next page", w.Code, got, 60-auditPage)
 	}
 }
+
+// TestBackPage: a refused or failed form leads back to the page that
+// shows it.
+func TestBackPage(t *testing.T) {
+	for path, want := range map[string]string{
+		"/admin/clients":           "/admin/clients/new",
+		"/admin/clients/c1/uris":   "/admin/clients/c1",
+		"/admin/clients/c1/delete": "/admin/clients/c1",
+		"/admin/users":             "/admin/users",
+		"/admin/users/u1/disable":  "/admin/users/u1",
+		"/admin/blocks/clear":      "/admin/blocks",
+		"/admin/audit":             "/admin",
+		"/admin":                   "/admin",
+	} {
+		if got := backPage(path); got != want {
+			t.Errorf("backPage(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
