@@ -204,7 +204,11 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 		}
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
-				h.renderError(w, r, http.StatusBadRequest, "Request refused", msgForbidden, "")
+				status := http.StatusBadRequest
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					status = http.StatusRequestEntityTooLarge
+				}
+				h.renderError(w, r, status, "Request refused", msgForbidden, "")
 				return
 			}
 			if got := r.PostForm.Get("csrf"); got == "" || !hmac.Equal([]byte(got), []byte(h.csrf(sess.ID))) {
