@@ -44,6 +44,7 @@ type harness struct {
 	t     *testing.T
 	store storage.Store
 	clock *testClock
+	mail  *mail.Outbox
 	mux   chi.Router
 }
 
@@ -74,12 +75,13 @@ func newHarness(t *testing.T) *harness {
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 		return ap.Addr()
 	}
+	outbox := &mail.Outbox{}
 	hasher := password.NewHasher(password.Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 8, KeyLen: 16})
 	lh := &login.Handler{
 		Store: store, Pages: templates.FS, Passwords: hasher,
 		Limiter: limiter("pwd"), OTPLimiter: limiter("otp"), MailLimiter: limiter("mail"),
 		RegLimiter: limiter("reg"), RecoverLimiter: limiter("rec"),
-		Mailer: &mail.Outbox{}, Seal: box, CodeKey: box.Derive("codes"), TOTPIssuer: "Gatehouse",
+		Mailer: outbox, Seal: box, CodeKey: box.Derive("codes"), TOTPIssuer: "Gatehouse",
 		EmailCodeTTL: time.Minute, ResendCooldown: 30 * time.Second, BaseURL: "http://gatehouse.test",
 		Callback: func(context.Context, string) string { return "/callback" },
 		Fail:     func(http.ResponseWriter, *http.Request, string, string, string) {},
@@ -95,10 +97,14 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	mux := chi.NewRouter()
-	if err := ch.Mount(mux, func(h http.Handler) http.Handler { return h }); err != nil {
+	same := func(h http.Handler) http.Handler { return h }
+	if err := ch.Mount(mux, same); err != nil {
 		t.Fatal(err)
 	}
-	hs := &harness{t: t, store: store, clock: clock, mux: mux}
+	if err := lh.Mount(mux, same); err != nil { // the re-authentication
+		t.Fatal(err)
+	}
+	hs := &harness{t: t, store: store, clock: clock, mail: outbox, mux: mux}
 	for _, u := range []storage.User{
 		{ID: "u-admin", Email: adminEmail, Admin: true, EmailOTP: true},
 		{ID: "u-weak", Email: noMFAEmail, Admin: true},
@@ -259,6 +265,34 @@ func TestGuard(t *testing.T) {
 		})
 	}
 
+	t.Run("the login's re-authentication returns to the console", func(t *testing.T) {
+		b := hs.signIn("u-admin", []string{"pwd"}, time.Minute)
+		w := b.do(http.MethodGet, "/admin/users", nil)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != reauth {
+			t.Fatalf("GET /admin/users = %d %q", w.Code, w.Header().Get("Location"))
+		}
+		csrf := b.csrf(reauth)
+		form := url.Values{"csrf": {csrf}, "next": {"/admin/users"}}
+		if w := b.do(http.MethodPost, "/account/reauth/code", form); w.Code != http.StatusOK {
+			t.Fatalf("send the code = %d:\n%s", w.Code, w.Body)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		m, err := hs.mail.Wait(ctx, adminEmail, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
+		form.Set("password", "correct horse battery")
+		form.Set("code", code)
+		w = b.do(http.MethodPost, "/account/reauth", form)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/admin/users" {
+			t.Fatalf("re-authenticate = %d %q:\n%s", w.Code, w.Header().Get("Location"), w.Body)
+		}
+		if w := b.do(http.MethodGet, "/admin/users", nil); w.Code != http.StatusOK {
+			t.Errorf("GET /admin/users after the re-authentication = %d", w.Code)
+		}
+	})
 	t.Run("idle counts from the last console request", func(t *testing.T) {
 		b := hs.signIn("u-admin", mfa, 0)
 		for i, step := range []struct {
