@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -54,4 +57,30 @@ func WritePage(w http.ResponseWriter, status int, t *template.Template, data any
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 	return nil
+}
+
+// InvitationTTL is how long the link of an invitation works.
+const InvitationTTL = 72 * time.Hour
+
+// SendInvitation emails u a link to choose a password (the password reset
+// page), which works once, for InvitationTTL; older links stop working.
+// It returns once the message is handed over, or the error.
+func (h *Handler) SendInvitation(ctx context.Context, u *storage.User) error {
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
+		return fmt.Errorf("delete reset tokens: %w", err)
+	}
+	token, err := h.issueToken(ctx, u.ID, purposeResetPassword, "", h.Now().Add(InvitationTTL))
+	if err != nil {
+		return err
+	}
+	lang := langOf(ctx)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return h.Mailer.Send(sctx, mail.Message{
+		To:      u.Email,
+		Subject: i18n.T(lang, "Your Gatehouse account"),
+		Text: i18n.Tf(lang, "An administrator gave you a Gatehouse account, or asked that you choose a new password.\n\n"+
+			"To choose your password, open this link (it works once, for 3 days):\n\n%s\n", h.link("/recover/reset", token)),
+		Lang: string(lang),
+	})
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,11 +48,17 @@ type UserSpec struct {
 	Email    string `json:"email"`
 	Name     string `json:"name"`
 	Password string `json:"password"`
+	// Invite creates the user with no usable password and emails them a
+	// link to choose one (Service.Invite); Password must be empty.
+	Invite bool `json:"-"`
 }
 
 // CreateUser validates spec and creates the user, with the email verified
 // (an administrator vouches for it).
 func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, error) {
+	if spec.Invite && (s.Invite == nil || spec.Password != "") {
+		return nil, Errorf(Invalid, "an invitation needs the server's email and no password")
+	}
 	addr, err := mail.ParseAddress(spec.Email)
 	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(spec.Email) {
 		return nil, Errorf(Invalid, "%q is not an email address", spec.Email)
@@ -60,7 +67,10 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 	if len(name) > 200 {
 		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
 	}
-	if err := s.Passwords.Check(spec.Password, addr.Address, name); err != nil {
+	pw := spec.Password
+	if spec.Invite {
+		pw = rand.Text() + rand.Text() // never told: the invitation's link sets the password
+	} else if err := s.Passwords.Check(pw, addr.Address, name); err != nil {
 		return nil, Errorf(Refused, "password: %v", err)
 	}
 	now := s.Now()
@@ -68,7 +78,7 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 		ID:            op.NewClientID(),
 		Email:         login.NormalizeEmail(addr.Address),
 		Name:          name,
-		PasswordHash:  s.Passwords.Hash(spec.Password),
+		PasswordHash:  s.Passwords.Hash(pw),
 		EmailVerified: true,
 		CreatedAt:     now,
 		UpdatedAt:     now,
@@ -78,7 +88,36 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 	} else if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
+	if !spec.Invite {
+		s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
+		v := viewUser(u)
+		return &v, nil
+	}
+	s.audit(ctx, storage.EventUserCreated, u.ID, "", "invited by email")
+	if err := s.Invite(ctx, u); err != nil {
+		return nil, fmt.Errorf("the user was created, but the invitation was not sent (send a set-password link from their page): %w", err)
+	}
+	v := viewUser(u)
+	return &v, nil
+}
+
+// SendPasswordLink emails the user ref a link to choose a new password
+// (Service.Invite); their password works until they use it.
+func (s *Service) SendPasswordLink(ctx context.Context, ref string) (*UserView, error) {
+	if s.Invite == nil {
+		return nil, Errorf(Invalid, "set-password links need the server's email")
+	}
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, Errorf(Refused, "user %s is disabled; enable them first", u.Email)
+	}
+	if err := s.Invite(ctx, u); err != nil {
+		return nil, fmt.Errorf("send the set-password link: %w", err)
+	}
+	s.audit(ctx, storage.EventPasswordResetRequested, u.ID, "", "set-password link emailed")
 	v := viewUser(u)
 	return &v, nil
 }

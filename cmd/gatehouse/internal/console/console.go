@@ -289,6 +289,7 @@ func (h *Handler) service(r *http.Request) *admin.Service {
 	s := admin.NewService(h.Store, h.Passwords, h.Now, "admin "+c.user.Email+" (console)")
 	s.Logger = h.Logger
 	s.SealBox = h.SealBox
+	s.Invite = h.Login.SendInvitation
 	if ip := h.ClientIP(r); ip.IsValid() {
 		s.IP = ip.String()
 	}

@@ -437,6 +437,20 @@ func TestActions(t *testing.T) {
 		{"create a user", "/admin/users", "/admin/users", url.Values{"email": {"dave@example.com"}, "name": {"Dave"}, "password": {"a long enough passphrase"}},
 			http.StatusSeeOther, storage.EventUserCreated,
 			func(t *testing.T, _ *httptest.ResponseRecorder) { hs.user("dave@example.com") }},
+		{"invite a user", "/admin/users", "/admin/users", url.Values{"email": {"erin@example.com"}, "name": {"Erin"}, "password": {""}},
+			http.StatusSeeOther, storage.EventUserCreated,
+			func(t *testing.T, w *httptest.ResponseRecorder) {
+				hs.user("erin@example.com")
+				if m, ok := hs.mail.Last("erin@example.com"); !ok || !strings.Contains(m.Text, "/recover/reset?token=") || !strings.Contains(w.Header().Get("Location"), "done=invited") {
+					t.Errorf("invitation %v %+v, redirect %q", ok, m, w.Header().Get("Location"))
+				}
+			}},
+		{"email a set-password link", "/admin/users/u-carol", "/admin/users/u-carol/password-link", nil, http.StatusSeeOther, storage.EventPasswordResetRequested,
+			func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if m, ok := hs.mail.Last(plainEmail); !ok || !strings.Contains(m.Text, "/recover/reset?token=") {
+					t.Errorf("link %v %+v", ok, m)
+				}
+			}},
 		{"disable a user", "/admin/users/u-carol", "/admin/users/u-carol/disable", nil, http.StatusSeeOther, storage.EventUserDisabled,
 			func(t *testing.T, _ *httptest.ResponseRecorder) {
 				if !hs.user(plainEmail).Disabled {

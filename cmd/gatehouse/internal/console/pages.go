@@ -166,15 +166,25 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 // createUser is POST /admin/users: a user with the password the
-// administrator gives them.
+// administrator gives them or, without one, invited by email to choose
+// theirs.
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	f := r.PostForm
-	u, err := h.service(r).CreateUser(r.Context(), admin.UserSpec{Email: f.Get("email"), Name: f.Get("name"), Password: f.Get("password")})
+	pw := f.Get("password")
+	u, err := h.service(r).CreateUser(r.Context(), admin.UserSpec{Email: f.Get("email"), Name: f.Get("name"), Password: pw, Invite: pw == ""})
 	if err != nil {
 		return err
 	}
-	done(w, r, userPath(u.ID), "created")
+	done(w, r, userPath(u.ID), pick(pw == "", "invited", "created"))
 	return nil
+}
+
+// pick returns yes if b, else no.
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
 }
 
 func userPath(id string) string { return "/admin/users/" + url.PathEscape(id) }
@@ -197,7 +207,7 @@ func (h *Handler) showUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 // userAction is POST /admin/users/{id}/{action}: disable, enable,
-// reset-2fa or sign-out.
+// reset-2fa, sign-out or password-link.
 func (h *Handler) userAction(w http.ResponseWriter, r *http.Request) error {
 	s, ctx := h.service(r), r.Context()
 	id, action := chi.URLParam(r, "id"), chi.URLParam(r, "action")
@@ -209,6 +219,8 @@ func (h *Handler) userAction(w http.ResponseWriter, r *http.Request) error {
 		_, err = s.ResetTwoFactor(ctx, id)
 	case "sign-out":
 		_, err = s.SignOutEverywhere(ctx, id)
+	case "password-link":
+		_, err = s.SendPasswordLink(ctx, id)
 	default:
 		http.NotFound(w, r)
 		return nil
