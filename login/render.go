@@ -1,12 +1,10 @@
 package login
 
 import (
-	"bytes"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -45,16 +43,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.SignedIn = !p.sessionGone && h.cookieValue(r, sessionCookie) != ""
 		p.Registration = p.Registration || h.Registration
 	}
-	var buf bytes.Buffer
-	if err := h.pages[name].Execute(&buf, data); err != nil {
+	if err := WritePage(w, status, h.pages[name], data); err != nil {
 		h.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }
 
 // countdown is a time left that a page shows as m:ss, rendered by the

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,11 +112,11 @@ func (h *Handler) stepUpJSON(sess *storage.Session, back string) (int, *jsonRepl
 	return http.StatusForbidden, &jsonReply{Error: msgReauthRequired, Redirect: reauthURL(back)}
 }
 
-// safeNext returns s if it is a path of the account area of this site, and
-// "/account" otherwise: the re-authentication page never sends the
-// browser anywhere else.
+// safeNext returns s if it is a path of the account area or the admin
+// console (/admin) of this site, and "/account" otherwise: the
+// re-authentication page never sends the browser anywhere else.
 func safeNext(s string) string {
-	u := accountURL(s)
+	u := siteURL(s, "/account", "/admin")
 	if u == nil || strings.HasPrefix(u.Path, "/account/reauth") {
 		return "/account"
 	}
@@ -123,11 +124,14 @@ func safeNext(s string) string {
 }
 
 // accountURL parses s, a path and query, if it is /account or a path under
-// it on this site, and returns nil otherwise: no scheme, host or user, no
-// second leading slash, no backslash, control character or dot segment,
-// not even percent-encoded (the path is checked decoded as well).
-func accountURL(s string) *url.URL {
-	const home = "/account"
+// it on this site, and returns nil otherwise (siteURL).
+func accountURL(s string) *url.URL { return siteURL(s, "/account") }
+
+// siteURL parses s, a path and query, if it is one of areas or a path
+// under one on this site, and returns nil otherwise: no scheme, host or
+// user, no second leading slash, no backslash, control character or dot
+// segment, not even percent-encoded (the path is checked decoded as well).
+func siteURL(s string, areas ...string) *url.URL {
 	if s == "" || len(s) > 512 || strings.ContainsAny(s, "\\\x00\r\n\t") || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
 		return nil
 	}
@@ -135,7 +139,8 @@ func accountURL(s string) *url.URL {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return nil
 	}
-	if u.Path != home && !strings.HasPrefix(u.Path, home+"/") || strings.Contains(u.Path, "/..") ||
+	inArea := slices.ContainsFunc(areas, func(a string) bool { return u.Path == a || strings.HasPrefix(u.Path, a+"/") })
+	if !inArea || strings.Contains(u.Path, "/..") ||
 		strings.Contains(u.Path, "//") || strings.ContainsAny(u.Path, "\\\x00\r\n\t") {
 		return nil
 	}

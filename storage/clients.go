@@ -59,8 +59,8 @@ type ClientURIStore interface {
 // ClientStore includes it.
 type ClientMetadataStore interface {
 	// SetClientMetadata stores c's TokenEndpointAuthMethod, JWKS, JWKSURI,
-	// RequirePAR, BackchannelLogoutURI, Consent and DPoPBoundAccessTokens
-	// for the client c.ID, with UpdatedAt now; ErrNotFound if there is no
+	// RequirePAR, BackchannelLogoutURI, Consent, DPoPBoundAccessTokens,
+	// RequireMFA, SigningAlgorithm and AccessTokenFormat for the client c.ID, with UpdatedAt now; ErrNotFound if there is no
 	// such client. Other fields of c are ignored.
 	SetClientMetadata(ctx context.Context, c *Client, now time.Time) error
 }

@@ -58,6 +58,9 @@ const (
 	EventUserCreated      EventType = "user.created"
 	EventUserEnabled      EventType = "user.enabled"
 	EventUserDisabled     EventType = "user.disabled"
+	EventUserSignedOut    EventType = "user.signed_out" // every session ended by an administrator
+	EventAdminGranted     EventType = "admin.granted"   // the administrator role
+	EventAdminRevoked     EventType = "admin.revoked"
 
 	// Administration of clients and blocks.
 	EventClientCreated       EventType = "client.created"
@@ -95,7 +98,13 @@ type EventFilter struct {
 	IP     string
 	Type   EventType
 	Since  time.Time
-	Limit  int // 0 means 100
+	// Before, when set, selects only the events after (older than) the
+	// event at Before with id BeforeID in the newest-first order: the
+	// cursor of the next page is the last event of the page before. With
+	// BeforeID "" every event at Before is excluded too.
+	Before   time.Time
+	BeforeID string
+	Limit    int // 0 means 100
 }
 
 // AuditStore keeps the audit log. Store includes it.

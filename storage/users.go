@@ -14,7 +14,9 @@ type User struct {
 	EmailVerified bool
 	Disabled      bool
 	// EmailOTP is set when the user receives sign-in codes by email.
-	EmailOTP  bool
+	EmailOTP bool
+	// Admin is the administrator role: the user may use the admin console.
+	Admin     bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -50,6 +52,9 @@ type UserStore interface {
 	// verified; ErrConflict if taken.
 	SetEmail(ctx context.Context, id, email string, now time.Time) error
 	SetName(ctx context.Context, id, name string, now time.Time) error
+	// SetUserAdmin grants (admin true) or revokes the administrator role
+	// of user id; ErrNotFound if unknown.
+	SetUserAdmin(ctx context.Context, id string, admin bool, now time.Time) error
 
 	// CreateActionToken stores t; ErrNotFound if the user does not exist.
 	CreateActionToken(ctx context.Context, t *ActionToken) error

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -456,6 +457,25 @@ func TestAdminAPI(t *testing.T) {
 					t.Errorf("reset-2fa = %d %s", r.status, r.body)
 				}
 
+				// The administrator role, and signing out everywhere.
+				for _, tc := range []struct {
+					method string
+					admin  bool
+				}{{http.MethodPut, true}, {http.MethodDelete, false}} {
+					r = adminCall(t, g, token, tc.method, "/api/users/carol@example.com/admin", "")
+					r.json(t, &u)
+					if r.status != http.StatusOK || u.Admin != tc.admin {
+						t.Errorf("%s admin = %d %s", tc.method, r.status, r.body)
+					}
+				}
+				if show := g.cli("", "users", "show", "carol@example.com"); !regexp.MustCompile(`(?m)^admin:\s+false$`).MatchString(show) {
+					t.Errorf("users show after the role was revoked:\n%s", show)
+				}
+				r = adminCall(t, g, token, http.MethodPost, "/api/users/"+carol.ID+"/sign-out", "")
+				if r.status != http.StatusOK || !strings.Contains(r.body, `"sessions_ended"`) {
+					t.Errorf("sign-out = %d %s", r.status, r.body)
+				}
+
 				// Conflicts, policy, unknown users.
 				adminCall(t, g, token, http.MethodPost, "/api/users", `{"email":" carol@example.COM","password":"another long password"}`).
 					wantError(t, http.StatusConflict, "conflict")
@@ -468,7 +488,7 @@ func TestAdminAPI(t *testing.T) {
 				for _, p := range []string{"/api/users/nobody@example.com", "/api/users/no-such-id"} {
 					adminCall(t, g, token, http.MethodGet, p, "").wantError(t, http.StatusNotFound, "not_found")
 				}
-				for _, action := range []string{"disable", "enable", "reset-2fa"} {
+				for _, action := range []string{"disable", "enable", "reset-2fa", "sign-out"} {
 					adminCall(t, g, token, http.MethodPost, "/api/users/nobody@example.com/"+action, "").wantError(t, http.StatusNotFound, "not_found")
 				}
 			})
@@ -550,7 +570,7 @@ func TestAdminAPI(t *testing.T) {
 				if byAPI < 2 || byCLI < 2 {
 					t.Errorf("client.created events: %d by the API (with its IP), %d by the CLI: %+v", byAPI, byCLI, out.Events)
 				}
-				for _, typ := range []string{"client.updated", "client.secret_rotated", "client.deleted", "user.created", "user.disabled", "user.enabled", "factor.reset", "block.cleared"} {
+				for _, typ := range []string{"client.updated", "client.secret_rotated", "client.deleted", "user.created", "user.disabled", "user.enabled", "factor.reset", "block.cleared", "admin.granted", "admin.revoked", "user.signed_out"} {
 					adminCall(t, g, token, http.MethodGet, "/api/audit?type="+typ, "").json(t, &out)
 					if len(out.Events) == 0 {
 						t.Errorf("no %s event after that action", typ)

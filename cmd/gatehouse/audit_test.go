@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -235,6 +236,10 @@ func TestClientsUpdateCLI(t *testing.T) {
 			}
 			if audit := g.cli("", "audit", "--type", "client.updated", "--json"); strings.Count(audit, `"client.updated"`) != 2 || !strings.Contains(audit, c.ID) {
 				t.Errorf("audit of the updates:\n%s", audit)
+			}
+			out = g.cli("", "clients", "update", c.ID, "--require-mfa", "--signing-alg", "ES256", "--access-token-format", "jwt")
+			if show := g.cli("", "clients", "show", c.ID); !regexp.MustCompile(`require mfa:\s+true\n(?s:.*)signing algorithm:\s+ES256\naccess token format:\s+jwt`).MatchString(show) {
+				t.Errorf("settings not changed:\n%s\n%s", out, show)
 			}
 
 			for _, tc := range []struct {

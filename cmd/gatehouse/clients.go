@@ -204,7 +204,7 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	set := settings.settings()
 	switch {
 	case !uris && !auth && set.Empty():
-		return usageError{"clients update: nothing to change: give at least one --redirect-uri (the list replaces the current one), a setting (--require-par, --consent, --dpop, --backchannel-logout-uri) or --token-endpoint-auth-method"}
+		return usageError{"clients update: nothing to change: give at least one --redirect-uri (the list replaces the current one), a setting (--require-par, --consent, --dpop, --backchannel-logout-uri, --require-mfa, --signing-alg, --access-token-format) or --token-endpoint-auth-method"}
 	case uris && len(redirects) == 0:
 		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri (at least one; the list replaces the current one)"}
 	case *clearLogouts && len(logouts) > 0:

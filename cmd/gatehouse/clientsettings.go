@@ -69,14 +69,17 @@ func given[T any](set bool, v T) *T {
 
 // settingsFlags are the flags of clients update that change settings.
 type settingsFlags struct {
-	requirePAR, consent, dpop optionalBool
-	backchannel               optionalString
+	requirePAR, consent, dpop, requireMFA optionalBool
+	backchannel, alg, format              optionalString
 }
 
 func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.requirePAR, "require-par", "true: accept only pushed authorization requests (RFC 9126) from this client; false: plain ones too")
 	fs.Var(&f.consent, "consent", "true: a third-party client, whose users allow it its scopes on a consent page; false: a first-party one")
 	fs.Var(&f.dpop, "dpop", "true: the client's token requests must carry a DPoP proof (RFC 9449); false: bearer tokens are fine")
+	fs.Var(&f.requireMFA, "require-mfa", "true: issue tokens only after a second factor; false: a password is enough")
+	fs.Var(&f.alg, "signing-alg", "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
+	fs.Var(&f.format, "access-token-format", "access tokens: opaque, or jwt")
 	fs.Var(&f.backchannel, "backchannel-logout-uri", "where logout tokens are posted when a session the client signed in through ends (\"\" removes it)")
 }
 
@@ -86,5 +89,8 @@ func (f *settingsFlags) settings() admin.ClientSettings {
 		Consent:               f.consent.ptr(),
 		DPoPBoundAccessTokens: f.dpop.ptr(),
 		BackchannelLogoutURI:  f.backchannel.ptr(),
+		RequireMFA:            f.requireMFA.ptr(),
+		SigningAlgorithm:      f.alg.ptr(),
+		AccessTokenFormat:     f.format.ptr(),
 	}
 }

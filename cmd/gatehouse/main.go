@@ -7,6 +7,7 @@
 //	gatehouse serve    [--config FILE] [--demo]
 //	gatehouse migrate  [--config FILE]
 //	gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E | reset-2fa E
+//	                   | sign-out E | grant-admin E | revoke-admin E
 //	gatehouse clients  create --name N --redirect-uri U [--redirect-uri U…] [--post-logout-redirect-uri U…]
 //	                          [--public] [--require-mfa] [--admin] [--signing-alg RS256|ES256|EdDSA]
 //	                          [--access-token-format opaque|jwt] [--grant client_credentials] [--json]
@@ -15,6 +16,7 @@
 //	                   | update ID --consent=true|false
 //	                   | delete ID | rotate-secret ID
 //	                   | update ID --dpop=true|false; create … --dpop (DPoP-bound access tokens)
+//	                   | update ID [--require-mfa=true|false] [--signing-alg A] [--access-token-format F]
 //	gatehouse keys     list | rotate
 //	gatehouse blocks   list | clear IP|EMAIL
 //	gatehouse audit    [--user E] [--ip IP] [--type T] [--since D] [--limit N] [--json]
@@ -79,7 +81,9 @@ Usage:
                                             --demo: a demo user, client and app at /demo
   gatehouse migrate  [--config FILE]        apply database migrations
   gatehouse users    create --email E [--name N] --password-stdin | list | show E | disable E | enable E
-                     | reset-2fa E
+                     | reset-2fa E | sign-out E | grant-admin E | revoke-admin E
+                                            sign-out: end every session, revoke tokens;
+                                            grant-admin: may use the console at /admin
   gatehouse clients  create --name N --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U...] [--public] [--require-mfa]
                             [--admin] [--signing-alg RS256|ES256|EdDSA]
@@ -95,6 +99,8 @@ Usage:
                      | update ID --dpop=true|false
                                             --dpop (create, update): access tokens must be
                                             DPoP-bound (RFC 9449)
+                     | update ID [--require-mfa=true|false] [--signing-alg A]
+                            [--access-token-format opaque|jwt]
   gatehouse keys     list | rotate
   gatehouse blocks   list | clear IP|EMAIL     IP and account lockouts
   gatehouse audit    [--user E] [--ip IP] [--type T] [--since 24h|DATE] [--limit N] [--json]
@@ -118,7 +124,7 @@ func run(ctx context.Context, args []string, env *environ) error {
 	commands := map[string]func(context.Context, []string, *environ) error{
 		"serve":   runServe,
 		"migrate": runMigrate,
-		"users":   withSubcommand("users", runUsers, "create", "list", "show", "disable", "enable", "reset-2fa"),
+		"users":   withSubcommand("users", runUsers, "create", "list", "show", "disable", "enable", "reset-2fa", "sign-out", "grant-admin", "revoke-admin"),
 		"clients": withSubcommand("clients", runClients, "create", "list", "show", "update", "delete", "rotate-secret"),
 		"keys":    withSubcommand("keys", runKeys, "list", "rotate"),
 		"blocks":  withSubcommand("blocks", runBlocks, "list", "clear"),

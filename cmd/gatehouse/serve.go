@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/console"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/demo"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/metrics"
 	"github.com/gatehouse-idp/gatehouse/login"
@@ -439,6 +440,15 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	validateLogout := logoutValidator(provider)
 	r.Handle(login.EndSessionPath, formGuard(lh, true, lh.EndSession(validateLogout)))
 	r.Handle(login.ConfirmLogoutPath, csrf.Handler(formGuard(lh, false, lh.ConfirmLogout(validateLogout))))
+	// The admin console (internal/console), for users with the admin role.
+	ch := &console.Handler{Login: lh, Store: store, Passwords: lh.Passwords, Now: now, Logger: logger, ClientIP: clientIP,
+		CSRFKey: box.Derive("console"), Secure: https, SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }}
+	if err := ch.Init(); err != nil {
+		return nil, err
+	}
+	if err := ch.Mount(r, csrf.Handler); err != nil {
+		return nil, fmt.Errorf("console routes: %w", err)
+	}
 	r.Mount("/", clientEndpointRules(issuer, protocolFaults(provider)))
 
 	var h http.Handler = r

@@ -12,8 +12,9 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password/policy"
 )
 
-// runUsers runs gatehouse users sub (create, list, show, disable, enable or
-// reset-2fa) through the admin service.
+// runUsers runs gatehouse users sub (create, list, show, disable, enable,
+// reset-2fa, sign-out, grant-admin or revoke-admin) through the admin
+// service.
 func runUsers(ctx context.Context, sub string, rest []string, env *environ) error {
 	switch sub {
 	case "create":
@@ -32,8 +33,8 @@ func runUsers(ctx context.Context, sub string, rest []string, env *environ) erro
 				return err
 			}
 			tw := table(env.stdout)
-			fmt.Fprintf(tw, "id:\t%s\nemail:\t%s\nname:\t%s\nstatus:\t%s\nemail verified:\t%t\nauthenticator app:\t%s\nemail codes:\t%s\nsecurity keys:\t%d\ncreated:\t%s\n",
-				u.ID, u.Email, u.Name, u.Status, u.EmailVerified, onOff(u.Factors.AuthenticatorApp), onOff(u.Factors.EmailCodes),
+			fmt.Fprintf(tw, "id:\t%s\nemail:\t%s\nname:\t%s\nstatus:\t%s\nemail verified:\t%t\nadmin:\t%t\nauthenticator app:\t%s\nemail codes:\t%s\nsecurity keys:\t%d\ncreated:\t%s\n",
+				u.ID, u.Email, u.Name, u.Status, u.EmailVerified, u.Admin, onOff(u.Factors.AuthenticatorApp), onOff(u.Factors.EmailCodes),
 				u.Factors.SecurityKeys, rfc3339(u.CreatedAt))
 			return tw.Flush()
 		case "reset-2fa":
@@ -42,6 +43,24 @@ func runUsers(ctx context.Context, sub string, rest []string, env *environ) erro
 				return err
 			}
 			fmt.Fprintf(env.stdout, "two-factor authentication reset for %s: they sign in with the password alone until they enable a factor again\n", u.Email)
+			return nil
+		case "sign-out":
+			n, err := s.SignOutEverywhere(ctx, email)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "signed %s out everywhere: %d sessions ended, tokens revoked\n", email, n)
+			return nil
+		case "grant-admin", "revoke-admin":
+			u, err := s.SetUserAdmin(ctx, email, sub == "grant-admin")
+			if err != nil {
+				return err
+			}
+			if u.Admin {
+				fmt.Fprintf(env.stdout, "%s has the administrator role: the admin console at /admin, after a second factor\n", u.Email)
+			} else {
+				fmt.Fprintf(env.stdout, "%s no longer has the administrator role\n", u.Email)
+			}
 			return nil
 		default: // disable, enable
 			u, err := s.SetUserDisabled(ctx, email, sub == "disable")

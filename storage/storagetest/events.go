@@ -116,6 +116,12 @@ func testEventFilters(t *testing.T, s storage.Store) {
 	wantEvents(t, s, storage.EventFilter{UserID: "u1", Type: "signin.failed", Since: epoch()}, "e1")
 	wantEvents(t, s, storage.EventFilter{IP: "192.0.2.1", Since: epoch().Add(time.Second), Limit: 1}, "e4")
 	wantEvents(t, s, storage.EventFilter{UserID: "u2", Type: "signin.succeeded"})
+	// Pages: the cursor is the last event shown; e4 and e5 share a time.
+	wantEvents(t, s, storage.EventFilter{Before: epoch().Add(3 * time.Second), BeforeID: "e5", Limit: 2}, "e4", "e3")
+	wantEvents(t, s, storage.EventFilter{Before: epoch().Add(2 * time.Second), BeforeID: "e3", Limit: 2}, "e2", "e1")
+	wantEvents(t, s, storage.EventFilter{Before: epoch().Add(3 * time.Second)}, "e3", "e2", "e1", "e0")
+	wantEvents(t, s, storage.EventFilter{UserID: "u1", Before: epoch().Add(3 * time.Second), BeforeID: "e5"}, "e2", "e1")
+	wantEvents(t, s, storage.EventFilter{Before: epoch().Add(-time.Hour), BeforeID: "e0"})
 }
 
 func testEventLimit(t *testing.T, s storage.Store) {

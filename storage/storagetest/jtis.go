@@ -24,6 +24,7 @@ func testSetClientMetadata(t *testing.T, s storage.Store) {
 	set.BackchannelLogoutURI = "https://c1.example.com/logout"
 	set.Consent = true
 	set.DPoPBoundAccessTokens = true
+	set.RequireMFA, set.SigningAlgorithm, set.AccessTokenFormat = true, "EdDSA", "jwt"
 	set.Name = "ignored"
 	set.RedirectURIs = []string{"https://ignored.example.com/"}
 	check(t, s.SetClientMetadata(ctx, &set, later))
@@ -34,6 +35,7 @@ func testSetClientMetadata(t *testing.T, s storage.Store) {
 	want.TokenEndpointAuthMethod, want.JWKS, want.JWKSURI = set.TokenEndpointAuthMethod, set.JWKS, set.JWKSURI
 	want.RequirePAR, want.BackchannelLogoutURI, want.Consent = true, set.BackchannelLogoutURI, true
 	want.DPoPBoundAccessTokens, want.UpdatedAt = true, later
+	want.RequireMFA, want.SigningAlgorithm, want.AccessTokenFormat = true, "EdDSA", "jwt"
 	wantEqual(t, "ClientByID after SetClientMetadata", got, &want)
 
 	other, err := s.ClientByID(ctx, "c2")

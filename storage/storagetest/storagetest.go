@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SetEmailVerified", testSetEmailVerified},
 		{"SetEmail", testSetEmail},
 		{"SetName", testSetName},
+		{"SetUserAdmin", testSetUserAdmin},
 
 		{"TOTPRoundTrip", testTOTPRoundTrip},
 		{"PutTOTPReplacesEnrolment", testPutTOTPReplacesEnrolment},

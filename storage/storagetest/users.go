@@ -31,6 +31,7 @@ func testUserRoundTrip(t *testing.T, s storage.Store) {
 		EmailVerified: true,
 		Disabled:      true,
 		EmailOTP:      true,
+		Admin:         true,
 		CreatedAt:     epoch().In(zone).Add(456 * time.Microsecond),
 		UpdatedAt:     epoch().Add(time.Hour),
 	}
@@ -263,4 +264,30 @@ func testSetName(t *testing.T, s storage.Store) {
 	check(t, err)
 	wantEqual(t, "other user", got, other)
 	wantErr(t, "SetName(nobody)", s.SetName(ctx, "nobody", "x", epoch()), storage.ErrNotFound)
+}
+
+func testSetUserAdmin(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := newUser("u1", "alice@example.com", epoch())
+	check(t, s.CreateUser(ctx, u))
+	check(t, s.CreateUser(ctx, newUser("u2", "bob@example.com", epoch())))
+	later := epoch().Add(time.Hour)
+	check(t, s.SetUserAdmin(ctx, "u1", true, later))
+	got, err := s.UserByID(ctx, "u1")
+	check(t, err)
+	want := *u
+	want.Admin, want.UpdatedAt = true, later
+	wantEqual(t, "UserByID after SetUserAdmin(true)", got, &want)
+	other, err := s.UserByID(ctx, "u2")
+	check(t, err)
+	if other.Admin {
+		t.Errorf("SetUserAdmin(u1) made u2 an admin too")
+	}
+	check(t, s.SetUserAdmin(ctx, "u1", false, later.Add(time.Minute)))
+	got, err = s.UserByEmail(ctx, "alice@example.com")
+	check(t, err)
+	if got.Admin {
+		t.Errorf("SetUserAdmin(false): still an admin")
+	}
+	wantErr(t, "SetUserAdmin of an unknown user", s.SetUserAdmin(ctx, "nobody", true, later), storage.ErrNotFound)
 }

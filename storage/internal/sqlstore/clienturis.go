@@ -21,8 +21,10 @@ func (s *Store) SetClientURIs(ctx context.Context, id string, redirectURIs, post
 func (s *Store) SetClientMetadata(ctx context.Context, c *storage.Client, now time.Time) error {
 	return s.execOne(ctx, "set client metadata",
 		`UPDATE clients SET token_endpoint_auth_method = $2, jwks = $3, jwks_uri = $4, require_par = $5,
-			backchannel_logout_uri = $6, consent = $7, dpop_bound_access_tokens = $8, updated_at = $9
+			backchannel_logout_uri = $6, consent = $7, dpop_bound_access_tokens = $8, updated_at = $9,
+			require_mfa = $10, signing_algorithm = $11, access_token_format = $12
 		WHERE id = $1`,
 		c.ID, c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR,
-		c.BackchannelLogoutURI, c.Consent, c.DPoPBoundAccessTokens, millis(now))
+		c.BackchannelLogoutURI, c.Consent, c.DPoPBoundAccessTokens, millis(now),
+		c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat)
 }

@@ -63,6 +63,16 @@ func (s *Store) Events(ctx context.Context, f storage.EventFilter) ([]storage.Ev
 	if !f.Since.IsZero() {
 		add("time >=", millis(f.Since))
 	}
+	if !f.Before.IsZero() {
+		args = append(args, millis(f.Before))
+		t := "$" + strconv.Itoa(len(args))
+		if f.BeforeID == "" {
+			where = append(where, "time < "+t)
+		} else {
+			args = append(args, f.BeforeID)
+			where = append(where, "(time < "+t+" OR (time = "+t+" AND id < $"+strconv.Itoa(len(args))+"))")
+		}
+	}
 	q := `SELECT ` + eventColumns + ` FROM audit_events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -7,12 +7,12 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-const userColumns = `id, email, name, password_hash, email_verified, disabled, email_otp, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, email_verified, disabled, email_otp, created_at, updated_at, admin`
 
 // userDest are the scan destinations of userColumns.
 func userDest(u *storage.User) []any {
 	return []any{&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.EmailVerified, &u.Disabled, &u.EmailOTP,
-		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
+		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.Admin}
 }
 
 func scanUser(row scanner) (*storage.User, error) {
@@ -22,9 +22,9 @@ func scanUser(row scanner) (*storage.User, error) {
 // CreateUser adds u; storage.ErrConflict if the id or email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	return s.exec(ctx, "create user", `INSERT INTO users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.EmailVerified, u.Disabled, u.EmailOTP,
-		millis(u.CreatedAt), millis(u.UpdatedAt))
+		millis(u.CreatedAt), millis(u.UpdatedAt), u.Admin)
 }
 
 // UserByID returns the user with the given id.
@@ -79,4 +79,10 @@ func (s *Store) SetEmail(ctx context.Context, id, email string, now time.Time) e
 func (s *Store) SetName(ctx context.Context, id, name string, now time.Time) error {
 	return s.execOne(ctx, "set name",
 		`UPDATE users SET name = $2, updated_at = $3 WHERE id = $1`, id, name, millis(now))
+}
+
+// SetUserAdmin grants or revokes the administrator role of the user id.
+func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, now time.Time) error {
+	return s.execOne(ctx, "set user admin",
+		`UPDATE users SET admin = $2, updated_at = $3 WHERE id = $1`, id, admin, millis(now))
 }

@@ -46,6 +46,10 @@ type Service struct {
 	// SealBox opens the secrets key, which seals the secrets of
 	// client_secret_jwt clients; nil where there is none.
 	SealBox func() (*seal.Box, error)
+	// Invite emails a user a link to choose their password (the login's
+	// SendInvitation); nil where the caller sends no email (the CLI and
+	// the API), which then cannot invite.
+	Invite func(ctx context.Context, u *storage.User) error
 }
 
 // NewService returns the service over store, hashing new passwords
@@ -91,7 +95,7 @@ func KindOf(err error) Kind {
 }
 
 // pick returns yes if b, else no.
-func pick(b bool, yes, no string) string {
+func pick[T any](b bool, yes, no T) T {
 	if b {
 		return yes
 	}

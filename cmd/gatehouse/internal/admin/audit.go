@@ -20,7 +20,11 @@ type AuditQuery struct {
 	IP    string    // an IP address
 	Type  string    // an event type, e.g. "signin.failed"
 	Since time.Time // events at or after
-	Limit int       // 1…1000; 0 means 100
+	// Before and BeforeID are the cursor of a page: events older than the
+	// event BeforeID at Before, the last one of the page before.
+	Before   time.Time
+	BeforeID string
+	Limit    int // 1…1000; 0 means 100
 }
 
 // MaxAuditLimit is the most events one query returns.
@@ -40,7 +44,7 @@ type EventView struct {
 
 // Events returns the events q selects, newest first.
 func (s *Service) Events(ctx context.Context, q AuditQuery) ([]EventView, error) {
-	f := storage.EventFilter{Type: storage.EventType(q.Type), Since: q.Since, Limit: q.Limit}
+	f := storage.EventFilter{Type: storage.EventType(q.Type), Since: q.Since, Before: q.Before, BeforeID: q.BeforeID, Limit: q.Limit}
 	if q.Limit < 0 || q.Limit > MaxAuditLimit {
 		return nil, Errorf(Invalid, "limit %d: must be between 1 and %d", q.Limit, MaxAuditLimit)
 	}

@@ -5,13 +5,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // This file holds a client's settings beyond its redirect URIs and its
 // authentication: pushed authorization requests (RFC 9126 §6), consent for
-// third-party clients, DPoP-bound access tokens (RFC 9449 §5.2) and the
-// back-channel logout URI. The CLI's clients update and the admin API's
+// third-party clients, DPoP-bound access tokens (RFC 9449 §5.2), the
+// back-channel logout URI, the second factor it requires, its signing
+// algorithm and its access token format. The CLI's clients update and the admin API's
 // PATCH /api/clients/{client_id}/settings change them.
 
 // ClientSettings changes a client's settings; a nil field keeps the
@@ -21,11 +23,15 @@ type ClientSettings struct {
 	Consent               *bool   `json:"consent"`
 	DPoPBoundAccessTokens *bool   `json:"dpop_bound_access_tokens"`
 	BackchannelLogoutURI  *string `json:"backchannel_logout_uri"`
+	RequireMFA            *bool   `json:"require_mfa"`
+	SigningAlgorithm      *string `json:"signing_algorithm"`
+	AccessTokenFormat     *string `json:"access_token_format"`
 }
 
 // Empty reports whether set changes nothing.
 func (set ClientSettings) Empty() bool {
-	return set.RequirePAR == nil && set.Consent == nil && set.DPoPBoundAccessTokens == nil && set.BackchannelLogoutURI == nil
+	return set.RequirePAR == nil && set.Consent == nil && set.DPoPBoundAccessTokens == nil && set.BackchannelLogoutURI == nil &&
+		set.RequireMFA == nil && set.SigningAlgorithm == nil && set.AccessTokenFormat == nil
 }
 
 // SetClientSettings changes, in one write, the settings that set gives.
@@ -35,7 +41,7 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 		return nil, err
 	}
 	if set.Empty() {
-		return nil, Errorf(Invalid, "give at least one setting: require_pushed_authorization_requests, consent, dpop_bound_access_tokens or backchannel_logout_uri")
+		return nil, Errorf(Invalid, "give at least one setting: require_pushed_authorization_requests, consent, dpop_bound_access_tokens, backchannel_logout_uri, require_mfa, signing_algorithm or access_token_format")
 	}
 	var changes []string
 	if v := set.RequirePAR; v != nil {
@@ -59,6 +65,27 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 		}
 		c.BackchannelLogoutURI = *v
 		changes = append(changes, "back-channel logout URI "+*v)
+	}
+	if v := set.RequireMFA; v != nil {
+		c.RequireMFA = *v
+		changes = append(changes, "require MFA "+pick(*v, "on", "off"))
+	}
+	if v := set.SigningAlgorithm; v != nil {
+		if !op.IsAlgorithm(*v) {
+			return nil, Errorf(Invalid, "signing algorithm %q: must be RS256, ES256 or EdDSA", *v)
+		}
+		c.SigningAlgorithm = *v
+		changes = append(changes, "signing algorithm "+*v)
+	}
+	if v := set.AccessTokenFormat; v != nil {
+		if !op.IsAccessTokenFormat(*v) {
+			return nil, Errorf(Invalid, "access token format %q: must be opaque or jwt", *v)
+		}
+		if *v == op.AccessTokenJWT && c.Admin {
+			return nil, Errorf(Invalid, "an admin client must use the opaque access token format (the admin API accepts opaque tokens only)")
+		}
+		c.AccessTokenFormat = *v
+		changes = append(changes, "access token format "+*v)
 	}
 	now := s.Now()
 	if err := s.Store.SetClientMetadata(ctx, c, now); err != nil {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,6 +25,7 @@ type UserView struct {
 	Name          string      `json:"name"`
 	Status        string      `json:"status"` // "active" or "disabled"
 	EmailVerified bool        `json:"email_verified"`
+	Admin         bool        `json:"admin"`             // may use the admin console
 	Factors       *UserFactor `json:"factors,omitempty"` // only when showing one user
 	CreatedAt     time.Time   `json:"created_at"`
 	UpdatedAt     time.Time   `json:"updated_at"`
@@ -37,7 +39,7 @@ type UserFactor struct {
 }
 
 func viewUser(u *storage.User) UserView {
-	return UserView{ID: u.ID, Email: u.Email, Name: u.Name, Status: pick(u.Disabled, "disabled", "active"), EmailVerified: u.EmailVerified,
+	return UserView{ID: u.ID, Email: u.Email, Name: u.Name, Status: pick(u.Disabled, "disabled", "active"), EmailVerified: u.EmailVerified, Admin: u.Admin,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 
@@ -46,11 +48,17 @@ type UserSpec struct {
 	Email    string `json:"email"`
 	Name     string `json:"name"`
 	Password string `json:"password"`
+	// Invite creates the user with no usable password and emails them a
+	// link to choose one (Service.Invite); Password must be empty.
+	Invite bool `json:"-"`
 }
 
 // CreateUser validates spec and creates the user, with the email verified
 // (an administrator vouches for it).
 func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, error) {
+	if spec.Invite && (s.Invite == nil || spec.Password != "") {
+		return nil, Errorf(Invalid, "an invitation needs the server's email and no password")
+	}
 	addr, err := mail.ParseAddress(spec.Email)
 	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(spec.Email) {
 		return nil, Errorf(Invalid, "%q is not an email address", spec.Email)
@@ -59,7 +67,10 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 	if len(name) > 200 {
 		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
 	}
-	if err := s.Passwords.Check(spec.Password, addr.Address, name); err != nil {
+	pw := spec.Password
+	if spec.Invite {
+		pw = rand.Text() + rand.Text() // never told: the invitation's link sets the password
+	} else if err := s.Passwords.Check(pw, addr.Address, name); err != nil {
 		return nil, Errorf(Refused, "password: %v", err)
 	}
 	now := s.Now()
@@ -67,7 +78,7 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 		ID:            op.NewClientID(),
 		Email:         login.NormalizeEmail(addr.Address),
 		Name:          name,
-		PasswordHash:  s.Passwords.Hash(spec.Password),
+		PasswordHash:  s.Passwords.Hash(pw),
 		EmailVerified: true,
 		CreatedAt:     now,
 		UpdatedAt:     now,
@@ -77,7 +88,36 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 	} else if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
+	if !spec.Invite {
+		s.audit(ctx, storage.EventUserCreated, u.ID, "", "")
+		v := viewUser(u)
+		return &v, nil
+	}
+	s.audit(ctx, storage.EventUserCreated, u.ID, "", "invited by email")
+	if err := s.Invite(ctx, u); err != nil {
+		return nil, fmt.Errorf("the user was created, but the invitation was not sent (send a set-password link from their page): %w", err)
+	}
+	v := viewUser(u)
+	return &v, nil
+}
+
+// SendPasswordLink emails the user ref a link to choose a new password
+// (Service.Invite); their password works until they use it.
+func (s *Service) SendPasswordLink(ctx context.Context, ref string) (*UserView, error) {
+	if s.Invite == nil {
+		return nil, Errorf(Invalid, "set-password links need the server's email")
+	}
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, Errorf(Refused, "user %s is disabled; enable them first", u.Email)
+	}
+	if err := s.Invite(ctx, u); err != nil {
+		return nil, fmt.Errorf("send the set-password link: %w", err)
+	}
+	s.audit(ctx, storage.EventPasswordResetRequested, u.ID, "", "set-password link emailed")
 	v := viewUser(u)
 	return &v, nil
 }
@@ -194,6 +234,43 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 	return s.User(ctx, u.ID)
 }
 
+// SetUserAdmin grants (admin true) or revokes the administrator role of
+// the user ref, which lets them use the admin console at /admin.
+func (s *Service) SetUserAdmin(ctx context.Context, ref string, admin bool) (*UserView, error) {
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if err := s.Store.SetUserAdmin(ctx, u.ID, admin, now); err != nil {
+		return nil, storeError(err, "set admin role", fmt.Sprintf("user with id %q", u.ID))
+	}
+	s.audit(ctx, pick(admin, storage.EventAdminGranted, storage.EventAdminRevoked), u.ID, "", "")
+	u.Admin, u.UpdatedAt = admin, now
+	v := viewUser(u)
+	return &v, nil
+}
+
+// SignOutEverywhere ends every browser session of the user ref (the
+// clients they signed in to are told, by back-channel logout) and revokes
+// their tokens, and returns how many sessions it ended.
+func (s *Service) SignOutEverywhere(ctx context.Context, ref string) (int, error) {
+	u, err := s.user(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	now := s.Now()
+	n, err := s.Store.EndUserSessions(ctx, u.ID, "", now)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	if err := s.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
+		return n, fmt.Errorf("revoke tokens: %w", err)
+	}
+	s.audit(ctx, storage.EventUserSignedOut, u.ID, "", fmt.Sprintf("%d sessions ended", n))
+	return n, nil
+}
+
 // userRoutes are the routes of /api/users.
 func (a *api) userRoutes(r chi.Router) {
 	r.Get("/api/users", a.handle(listed("users", (*Service).ListUsers)))
@@ -202,6 +279,25 @@ func (a *api) userRoutes(r chi.Router) {
 	r.Post("/api/users/{user}/disable", a.handle(onParam("user", setUserDisabled(true))))
 	r.Post("/api/users/{user}/enable", a.handle(onParam("user", setUserDisabled(false))))
 	r.Post("/api/users/{user}/reset-2fa", a.handle(onParam("user", (*Service).ResetTwoFactor)))
+	r.Post("/api/users/{user}/sign-out", a.handle(onParam("user", signOutEverywhere)))
+	r.Put("/api/users/{user}/admin", a.handle(onParam("user", setUserAdmin(true))))
+	r.Delete("/api/users/{user}/admin", a.handle(onParam("user", setUserAdmin(false))))
+}
+
+// setUserAdmin is PUT (grant) or DELETE (revoke) /api/users/{user}/admin.
+func setUserAdmin(admin bool) func(*Service, context.Context, string) (*UserView, error) {
+	return func(s *Service, ctx context.Context, ref string) (*UserView, error) {
+		return s.SetUserAdmin(ctx, ref, admin)
+	}
+}
+
+// signOutEverywhere is POST /api/users/{user}/sign-out.
+func signOutEverywhere(s *Service, ctx context.Context, ref string) (map[string]any, error) {
+	n, err := s.SignOutEverywhere(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": ref, "sessions_ended": n}, nil
 }
 
 func createUser(w http.ResponseWriter, r *http.Request, s *Service) error {

@@ -1,0 +1,3 @@
+-- The administrator role: a user with it may use the admin console at
+-- /admin (gatehouse users grant-admin, PUT /api/users/{user}/admin).
+ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE;
