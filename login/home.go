@@ -62,10 +62,11 @@ type accountSignIn struct {
 
 func accountSignInAAD() []byte { return []byte("account sign-in") }
 
-// homePath returns s if it is / or a path of the account area (accountURL),
-// and / otherwise: where a sign-in of the account area may return.
+// homePath returns s if it is / or a path of the account area or the
+// admin console (siteURL), and / otherwise: where a sign-in of the account
+// area may return.
 func homePath(s string) string {
-	if u := accountURL(s); u != nil {
+	if u := siteURL(s, "/account", "/admin"); u != nil {
 		return u.RequestURI()
 	}
 	return "/"

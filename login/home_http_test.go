@@ -212,6 +212,7 @@ func TestHomeNoOpenRedirect(t *testing.T) {
 		"/account//evil.example", "/account/../evil", "/account/%2e%2e/evil", "/account/..%2F..%2Fevil", "http:/evil.example",
 		"http://evil.example/account", "javascript:alert(1)", " /account", "/account\r\nX: y", "/account\\evil",
 		"/account%00", "/accounts", "/login", "/authorize?client_id=x", "/account/" + strings.Repeat("a", 600),
+		"/administrator", "/admin/../evil", "//admin", "/admin\\evil",
 	}
 	for _, next := range bad {
 		if got := homePath(next); got != "/" {
@@ -222,7 +223,8 @@ func TestHomeNoOpenRedirect(t *testing.T) {
 			t.Errorf("signed in, /?next=%q = %d %q, want the account at /", next, resp.status, resp.loc)
 		}
 	}
-	for _, next := range []string{"/account", "/account/security?x=1", "/account/security/recovery/show?c=abc"} {
+	for _, next := range []string{"/account", "/account/security?x=1", "/account/security/recovery/show?c=abc",
+		"/admin", "/admin/users?q=alice"} { // the admin console signs in here too
 		if got := homePath(next); got != next {
 			t.Errorf("homePath(%q) = %q", next, got)
 		}

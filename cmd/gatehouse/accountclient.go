@@ -58,8 +58,9 @@ func ensureAccountClient(ctx context.Context, store storage.ClientStore, issuer 
 	return errors.New("the account client keeps changing under this replica")
 }
 
-// accountClientDrifted reports whether have differs from want in what
-// neither SetClientURIs nor SetClientMetadata sets.
+// accountClientDrifted reports whether have differs from want in its kind
+// (public, without a secret, not an admin API client) or its token
+// settings: it is then created again rather than updated.
 func accountClientDrifted(have, want *storage.Client) bool {
 	return have.Public != want.Public || have.SecretHash != nil || have.RequireMFA || have.Admin ||
 		have.SigningAlgorithm != want.SigningAlgorithm || have.AccessTokenFormat != want.AccessTokenFormat

@@ -8,7 +8,6 @@ import (
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/password"
-	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
@@ -46,8 +45,9 @@ func TestHomeClient(t *testing.T) {
 	if err := store.SetClientURIs(ctx, login.AccountClientID, []string{"https://evil.example/cb"}, []string{"https://evil.example/"}, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetClientMetadata(ctx, &storage.Client{ID: login.AccountClientID, Consent: true, RequirePAR: true,
-		TokenEndpointAuthMethod: "none"}, now); err != nil {
+	edited := login.AccountClient(issuer, now)
+	edited.Consent, edited.RequirePAR = true, true
+	if err := store.SetClientMetadata(ctx, edited, now); err != nil {
 		t.Fatal(err)
 	}
 	check(issuer)

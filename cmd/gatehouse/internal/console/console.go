@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,6 +164,11 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 		sess, u, err := h.Login.SessionUser(r)
 		if err != nil {
 			h.fail(w, r, err)
+			return
+		}
+		if sess == nil && r.Method == http.MethodGet {
+			// Sign in at Gatehouse's front door, then come back here.
+			http.Redirect(w, r, "/?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		if sess == nil {

@@ -242,7 +242,7 @@ func TestGuard(t *testing.T) {
 		location string // the redirect's, for a 303
 		body     string
 	}{
-		{"no session", func() *browser { return &browser{hs: hs, cookies: map[string]*http.Cookie{}} }, http.StatusUnauthorized, "", "Not signed in"},
+		{"no session", func() *browser { return &browser{hs: hs, cookies: map[string]*http.Cookie{}} }, http.StatusSeeOther, "/?next=%2Fadmin%2Fusers", ""},
 		{"not an admin", func() *browser { return hs.signIn("u-carol", mfa, time.Minute) }, http.StatusForbidden, "", "Not an administrator"},
 		{"admin without a second factor", func() *browser { return hs.signIn("u-weak", []string{"pwd"}, time.Minute) }, http.StatusForbidden, "", `href="/account/security"`},
 		{"admin signed in with a password alone", func() *browser { return hs.signIn("u-admin", []string{"pwd"}, time.Minute) }, http.StatusSeeOther, reauth, ""},
