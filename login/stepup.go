@@ -123,10 +123,6 @@ func safeNext(s string) string {
 	return u.RequestURI()
 }
 
-// accountURL parses s, a path and query, if it is /account or a path under
-// it on this site, and returns nil otherwise (siteURL).
-func accountURL(s string) *url.URL { return siteURL(s, "/account") }
-
 // siteURL parses s, a path and query, if it is one of areas or a path
 // under one on this site, and returns nil otherwise: no scheme, host or
 // user, no second leading slash, no backslash, control character or dot
