@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
+
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // pgCluster is a PostgreSQL cluster of the bench's own: its data directory
@@ -25,50 +26,12 @@ type pgCluster struct {
 	as   []string // the command prefix that runs a program as the cluster's owner
 }
 
-// pgBinDir finds the directory of PostgreSQL's server programs: the newest
-// of Debian's /usr/lib/postgresql/<version>/bin, else pg_config's bindir,
-// else the directory of an initdb on $PATH.
-func pgBinDir() string {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	version := func(d string) float64 {
-		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(d)), 64)
-		return v
-	}
-	slices.SortFunc(dirs, func(a, b string) int {
-		va, vb := version(a), version(b)
-		switch {
-		case va > vb:
-			return -1
-		case va < vb:
-			return 1
-		}
-		return 0
-	})
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		dirs = append(dirs, strings.TrimSpace(string(out)))
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	for _, d := range dirs {
-		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "pg_ctl")) {
-			return d
-		}
-	}
-	return ""
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
 // startPGCluster initialises a cluster and starts it with settings that
 // keep its counts the workload's: no autovacuum (its WAL and row counts
 // would mix with the requests'), and checkpoints far apart, so that none
 // falls inside a measured batch (each writes full-page images after it).
 func startPGCluster() (*pgCluster, error) {
-	bin := pgBinDir()
+	bin := pgtest.BinDir()
 	if bin == "" {
 		return nil, fmt.Errorf("PostgreSQL's initdb and pg_ctl not found (install the postgresql package)")
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-idp/gatehouse/login/totp"
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // foStandbyName is the standby's application_name, which the primary's
@@ -48,7 +49,7 @@ const foStandbyName = "gatehouse_failover_standby"
 // names it foStandbyName.
 func newPGStandby(t *testing.T, primary *pgCluster) *pgCluster {
 	t.Helper()
-	if !isExecutable(filepath.Join(primary.bin, "pg_basebackup")) {
+	if !pgtest.Executable(filepath.Join(primary.bin, "pg_basebackup")) {
 		if os.Getenv(pgRequireEnv) == "1" {
 			t.Fatalf("no pg_basebackup beside initdb in %s but %s=1", primary.bin, pgRequireEnv)
 		}

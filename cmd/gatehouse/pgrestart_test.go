@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
 // pgRequireEnv, set to 1, makes the test fail instead of skip when the
@@ -42,48 +44,11 @@ type pgCluster struct {
 	log  string
 }
 
-// pgBinDir finds the directory of PostgreSQL's server programs: the newest
-// of Debian's /usr/lib/postgresql/<version>/bin, else pg_config's bindir,
-// else the directory of an initdb on $PATH.
-func pgBinDir() string {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	version := func(d string) float64 {
-		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(d)), 64)
-		return v
-	}
-	slices.SortFunc(dirs, func(a, b string) int {
-		switch va, vb := version(a), version(b); {
-		case va < vb:
-			return 1
-		case va > vb:
-			return -1
-		}
-		return 0
-	})
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		dirs = append(dirs, strings.TrimSpace(string(out)))
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	for _, d := range dirs {
-		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "pg_ctl")) {
-			return d
-		}
-	}
-	return ""
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
 // newPGCluster initialises and starts a cluster, or skips t when the
 // server binaries are missing (fails it under GATEHOUSE_TEST_REQUIRE_POSTGRES=1).
 func newPGCluster(t *testing.T) *pgCluster {
 	t.Helper()
-	bin := pgBinDir()
+	bin := pgtest.BinDir()
 	if bin == "" {
 		if os.Getenv(pgRequireEnv) == "1" {
 			t.Fatalf("PostgreSQL's initdb and pg_ctl not found but %s=1", pgRequireEnv)
