@@ -6,7 +6,7 @@ VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
-.PHONY: help build run demo cluster test test-short lint migrate clean bench bench-postgres bench-peers bench-capacity
+.PHONY: help build run demo cluster test test-short fuzz lint migrate clean bench bench-postgres bench-peers bench-capacity
 
 help: ## List the targets
 	@echo "Usage: make TARGET"
@@ -114,6 +114,23 @@ test: ## go vet, then every test with the race detector (PostgreSQL tests need G
 # binary (cmd/gatehouse itself). Under a minute.
 test-short: ## The in-package tests only, without the end-to-end suite of cmd/gatehouse (under a minute)
 	go test -count=1 $$(go list ./... | grep -v '/cmd/gatehouse$$')
+
+# fuzz: each fuzz target for a bounded number of inputs (by count, not
+# time: a -fuzztime duration running out while a worker minimizes an input
+# can fail the target although nothing failed). The first run compiles
+# every package with the fuzzer's instrumentation (minutes on 2 CPUs);
+# FuzzLoadConfig writes a file per input. New failing inputs land in the
+# package's testdata/fuzz, where make test replays them.
+FUZZ_RUNS := FuzzLoadConfig:3000:./cmd/gatehouse/internal/config/ FuzzRedirectURI:10000:./cmd/gatehouse/internal/admin/ \
+	FuzzClientIP:10000:./cmd/gatehouse/ FuzzForms:10000:./cmd/gatehouse/ FuzzQuery:6000:./cmd/gatehouse/ \
+	FuzzAuthorize:10000:./cmd/gatehouse/ FuzzCookies:4000:./cmd/gatehouse/
+
+fuzz: ## Fuzz every target for a bounded number of inputs (about two minutes; make test replays the seeds)
+	@set -e; for run in $(FUZZ_RUNS); do \
+		f=$${run%%:*}; rest=$${run#*:}; n=$${rest%%:*}; pkg=$${rest#*:}; \
+		echo "fuzz $$f ($$n inputs) in $$pkg"; \
+		timeout 600 go test -run '^$$' -fuzz "^$$f\$$" -fuzztime "$${n}x" -fuzzminimizetime 100x "$$pkg"; \
+	done
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted="$$(gofmt -l .)"; \
