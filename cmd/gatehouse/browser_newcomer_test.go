@@ -253,6 +253,7 @@ func TestBrowserNewcomer(t *testing.T) {
 	totpDo(a.headlessChromium, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, adminSecret, time.Now().Add(totp.Period))))
 	totpClickThrough(a.headlessChromium, "submit the code", `form[action="/login/otp"] button[type="submit"]`, "h1")
 	newcomerAtHome(a, g.base)
+	a.check("home")
 
 	totpDo(a.headlessChromium, "open the console", chromedp.Navigate(g.base+"/admin"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	if h := totpText(a.headlessChromium, "h1"); h != "Admin console" {
