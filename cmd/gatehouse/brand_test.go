@@ -4,7 +4,9 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -69,5 +71,39 @@ func TestBrandEverywhere(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "brand.primary_color") || !strings.Contains(string(out), "1.87:1") {
 		t.Errorf("serve with a 1.87:1 brand colour: %v\n%s", err, out)
+	}
+}
+
+// TestTemplatesDir: a page template in brand.templates_dir replaces the
+// built-in one, the others stay built in, and one that does not parse
+// stops the server at start, naming the page.
+func TestTemplatesDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	custom := `{{define "content"}}<h1>Signed out of Axxon</h1><p id="custom">{{t .Lang "Signed out"}}, {{brand.Name}}</p>{{end}}`
+	if err := os.WriteFile(filepath.Join(dir, "signedout.html"), []byte(custom), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGatehouse(t, "sqlite", "GATEHOUSE_BRAND_TEMPLATES_DIR="+dir)
+	b := newBrowser(t)
+	if r := b.get(g.base + "/signed-out"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `<p id="custom">Signed out, Gatehouse</p>`) {
+		t.Errorf("GET /signed-out = %d, want the operator's page:\n%s", r.StatusCode, r.body)
+	}
+	if r := b.get(g.base + "/recover"); r.StatusCode != http.StatusOK || strings.Contains(r.body, `id="custom"`) || !strings.Contains(r.body, "<form") {
+		t.Errorf("GET /recover = %d, want the built-in page:\n%s", r.StatusCode, r.body)
+	}
+
+	broken := t.TempDir()
+	if err := os.WriteFile(filepath.Join(broken, "login.html"), []byte(`{{define "content"}}{{.Nope`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A server of its own (another SQLite file: a second serve on g's would
+	// be refused for that alone).
+	other := newGatehouse(t, databaseURL(t, "sqlite"), "GATEHOUSE_BRAND_TEMPLATES_DIR="+broken)
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = other.env
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "login.html") {
+		t.Errorf("serve with a login.html that does not parse: %v\n%s", err, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,6 +49,15 @@ func newMailer(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 		From: cfg.Mail.From, Host: cfg.Mail.SMTP.Host, Port: cfg.Mail.SMTP.Port,
 		Username: cfg.Mail.SMTP.Username, Password: cfg.Mail.SMTP.Password, TLS: cfg.Mail.SMTP.TLS,
 	})
+}
+
+// pageFiles are the page templates and static files: the built-in ones,
+// under brand.templates_dir's when it is set.
+func pageFiles(cfg *config.Config) fs.FS {
+	if d := cfg.Brand.TemplatesDir; d != "" {
+		return templates.Overlay(os.DirFS(d), templates.FS)
+	}
+	return templates.FS
 }
 
 // brandColor is the brand's colour for the pages, "" when it is the
@@ -305,7 +315,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	}
 	lh := &login.Handler{
 		Store:     store,
-		Pages:     templates.FS,
+		Pages:     pageFiles(cfg),
 		Passwords: passwords,
 		// One IP block closes every step: a block earned with codes also
 		// refuses passwords, and the other way round.

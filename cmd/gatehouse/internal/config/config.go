@@ -79,6 +79,10 @@ type BrandConfig struct {
 	SupportEmail string `yaml:"support_email"`
 	PrivacyURL   string `yaml:"privacy_url"`
 	TermsURL     string `yaml:"terms_url"`
+	// TemplatesDir is a directory whose page templates (layout.html,
+	// login.html, …) and static/ files replace the built-in ones of the
+	// same name; the others stay built in. "" uses the built-in ones.
+	TemplatesDir string `yaml:"templates_dir"`
 }
 
 // HTTPConfig is the "http" section: the listener and the requests it accepts.
@@ -812,6 +816,11 @@ func (c *Config) validateBrand(bad func(key, format string, args ...any)) {
 		}
 		if u, err := url.Parse(l.value); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			bad(l.key, "must be an http or https URL, not %q", l.value)
+		}
+	}
+	if d := b.TemplatesDir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			bad("brand.templates_dir", "must be a directory of page templates: %q is not one", d)
 		}
 	}
 	if e := b.SupportEmail; e != "" {

@@ -773,3 +773,20 @@ func TestBrand(t *testing.T) {
 		}
 	}
 }
+
+func TestBrandTemplatesDir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load("", mapEnv(map[string]string{"GATEHOUSE_BRAND_TEMPLATES_DIR": dir})); err != nil {
+		t.Errorf("a directory: %v", err)
+	}
+	file := filepath.Join(dir, "login.html")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), file} {
+		_, err := Load("", mapEnv(map[string]string{"GATEHOUSE_BRAND_TEMPLATES_DIR": bad}))
+		if err == nil || !strings.Contains(err.Error(), "brand.templates_dir") {
+			t.Errorf("templates_dir %s: %v, want an error naming the key", bad, err)
+		}
+	}
+}
