@@ -83,7 +83,7 @@ func (h *Handler) Init() error {
 	}
 	h.pages = make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name)
+		t, err := template.New("layout.html").Funcs(h.funcs()).ParseFS(files, "templates/layout.html", "templates/"+name)
 		if err != nil {
 			return fmt.Errorf("console: parse page %s: %w", name, err)
 		}

@@ -60,6 +60,12 @@ const (
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newBrandedHarness(t, login.Brand{})
+}
+
+// newBrandedHarness is newHarness with the operator's brand.
+func newBrandedHarness(t *testing.T, brand login.Brand) *harness {
+	t.Helper()
 	store := teststore.Open(t, "sqlite")
 	box, err := seal.New(make([]byte, 32))
 	if err != nil {
@@ -87,6 +93,7 @@ func newHarness(t *testing.T) *harness {
 		Fail:     func(http.ResponseWriter, *http.Request, string, string, string) {},
 		ClientIP: clientIP, CSRFKey: box.Derive("csrf"),
 		SessionLifetime: 12 * time.Hour, SessionIdle: 2 * time.Hour, Now: clock.Now, Logger: logger,
+		Brand: brand,
 	}
 	if err := lh.Init(); err != nil {
 		t.Fatal(err)
@@ -565,5 +572,18 @@ func TestBackPage(t *testing.T) {
 		if got := backPage(path); got != want {
 			t.Errorf("backPage(%q) = %q, want %q", path, got, want)
 		}
+	}
+}
+
+// TestBrand: the console names the operator's product, never Gatehouse.
+func TestBrand(t *testing.T) {
+	hs := newBrandedHarness(t, login.Brand{Name: "Axxon Datacenter"})
+	w := hs.signIn("u-admin", mfa, time.Minute).do(http.MethodGet, "/admin/users", nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Axxon Datacenter") || strings.Contains(w.Body.String(), "Gatehouse") {
+		t.Errorf("GET /admin/users = %d, want the brand's name and no Gatehouse:\n%s", w.Code, w.Body)
+	}
+	plain := newHarness(t)
+	if w := plain.signIn("u-admin", mfa, time.Minute).do(http.MethodGet, "/admin/users", nil); !strings.Contains(w.Body.String(), "Gatehouse admin") {
+		t.Errorf("without a brand, GET /admin/users lacks Gatehouse's name:\n%s", w.Body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -59,6 +61,23 @@ var funcs = template.FuncMap{
 	"join":  func(l []string) string { return strings.Join(l, "\n") },
 	"langs": func() []i18n.Lang { return i18n.Langs },
 	"query": url.QueryEscape,
+}
+
+// funcs are the template functions with the operator's brand: t and tf
+// name it instead of Gatehouse (login.Brand).
+func (h *Handler) funcs() template.FuncMap {
+	name := h.Login.Brand.Name
+	if name == "" || name == mail.ProductName {
+		return funcs
+	}
+	f := maps.Clone(funcs)
+	f["t"] = func(lang, s string) string {
+		return strings.ReplaceAll(tr(i18n.Lang(lang), s), mail.ProductName, name)
+	}
+	f["tf"] = func(lang, format string, args ...any) string {
+		return strings.ReplaceAll(fmt.Sprintf(tr(i18n.Lang(lang), format), args...), mail.ProductName, name)
+	}
+	return f
 }
 
 // render executes the page name into a buffer first, so a template failure
