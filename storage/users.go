@@ -41,6 +41,9 @@ type UserStore interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// SearchUsers returns at most limit users whose email holds substr
+	// (compared in lower case, as emails are stored), by email.
+	SearchUsers(ctx context.Context, substr string, limit int) ([]User, error)
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 	SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error
 	// SetEmailOTP turns email sign-in codes on or off for user id.

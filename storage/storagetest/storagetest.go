@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UserConflict", testUserConflict},
 		{"UserNotFound", testUserNotFound},
 		{"ListUsers", testListUsers},
+		{"SearchUsers", testSearchUsers},
 		{"UserUpdates", testUserUpdates},
 		{"SetEmailOTP", testSetEmailOTP},
 		{"SetEmailVerified", testSetEmailVerified},

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -290,4 +291,39 @@ func testSetUserAdmin(t *testing.T, s storage.Store) {
 		t.Errorf("SetUserAdmin(false): still an admin")
 	}
 	wantErr(t, "SetUserAdmin of an unknown user", s.SetUserAdmin(ctx, "nobody", true, later), storage.ErrNotFound)
+}
+
+func testSearchUsers(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for _, u := range []*storage.User{
+		newUser("1", "alice@example.com", epoch()),
+		newUser("2", "bob@example.org", epoch()),
+		newUser("3", "al_ice@example.com", epoch()),
+		newUser("4", "malice%x@example.com", epoch()),
+	} {
+		check(t, s.CreateUser(ctx, u))
+	}
+	for _, tc := range []struct {
+		q     string
+		limit int
+		want  []string
+	}{
+		{"alice", 10, []string{"alice@example.com", "malice%x@example.com"}},
+		{"ALICE", 10, []string{"alice@example.com", "malice%x@example.com"}},
+		{"example.com", 10, []string{"al_ice@example.com", "alice@example.com", "malice%x@example.com"}},
+		{"example.com", 2, []string{"al_ice@example.com", "alice@example.com"}},
+		{"_", 10, []string{"al_ice@example.com"}},   // no wildcard
+		{"%", 10, []string{"malice%x@example.com"}}, // no wildcard
+		{"nobody", 10, nil},
+	} {
+		users, err := s.SearchUsers(ctx, tc.q, tc.limit)
+		check(t, err)
+		var got []string
+		for _, u := range users {
+			got = append(got, u.Email)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("SearchUsers(%q, %d) = %v, want %v", tc.q, tc.limit, got, tc.want)
+		}
+	}
 }

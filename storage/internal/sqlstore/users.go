@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -40,6 +41,14 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*storage.User, e
 // ListUsers returns every user, oldest first.
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 	return queryAll(ctx, s, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+}
+
+// SearchUsers returns at most limit users whose email holds substr, by
+// email. LIKE's wildcards in substr match themselves.
+func (s *Store) SearchUsers(ctx context.Context, substr string, limit int) ([]storage.User, error) {
+	escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(substr))
+	return queryAll(ctx, s, "search users", scanUser,
+		`SELECT `+userColumns+` FROM users WHERE email LIKE $1 ESCAPE '\' ORDER BY email, id LIMIT $2`, "%"+escaped+"%", limit)
 }
 
 // SetUserDisabled disables or enables the user id.

@@ -131,6 +131,19 @@ func (s *Service) ListUsers(ctx context.Context) ([]UserView, error) {
 	return views(us, viewUser), nil
 }
 
+// MaxSearch bounds the users SearchUsers returns.
+const MaxSearch = 200
+
+// SearchUsers returns the users whose email holds q (at most MaxSearch, by
+// email), searched in the database.
+func (s *Service) SearchUsers(ctx context.Context, q string) ([]UserView, error) {
+	us, err := s.Store.SearchUsers(ctx, strings.TrimSpace(q), MaxSearch)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	return views(us, viewUser), nil
+}
+
 // user finds a user by email (anything with an @) or id.
 func (s *Service) user(ctx context.Context, ref string) (*storage.User, error) {
 	var (

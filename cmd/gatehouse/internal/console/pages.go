@@ -147,19 +147,18 @@ func (h *Handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
 
 // listUsers is GET /admin/users?q=: the users whose email holds q.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
-	us, err := h.service(r).ListUsers(r.Context())
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var (
+		us  []admin.UserView
+		err error
+	)
+	if q == "" {
+		us, err = h.service(r).ListUsers(r.Context())
+	} else {
+		us, err = h.service(r).SearchUsers(r.Context(), q)
+	}
 	if err != nil {
 		return err
-	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if q != "" {
-		var found []admin.UserView
-		for _, u := range us {
-			if strings.Contains(u.Email, strings.ToLower(q)) {
-				found = append(found, u)
-			}
-		}
-		us = found
 	}
 	h.render(w, r, http.StatusOK, "users.html", &page{Title: "Users", Area: "users", Users: us, Query: q})
 	return nil
