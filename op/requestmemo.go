@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 
@@ -36,12 +37,22 @@ func withMemo(next http.Handler) http.Handler {
 // it has one. Errors are not remembered.
 type memoStore struct{ Store }
 
+// A disabled client is not found: every protocol endpoint refuses it as
+// if it did not exist.
 func (m memoStore) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
-	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
-	if memo == nil {
-		return m.Store.ClientByID(ctx, id)
+	var (
+		c   *storage.Client
+		err error
+	)
+	if memo, _ := ctx.Value(memoKey{}).(*requestMemo); memo == nil {
+		c, err = m.Store.ClientByID(ctx, id)
+	} else {
+		c, err = remembered(&memo.mu, &memo.clients, id, func() (*storage.Client, error) { return m.Store.ClientByID(ctx, id) })
 	}
-	return remembered(&memo.mu, &memo.clients, id, func() (*storage.Client, error) { return m.Store.ClientByID(ctx, id) })
+	if err == nil && c.Disabled {
+		return nil, fmt.Errorf("client %s is disabled: %w", id, storage.ErrNotFound)
+	}
+	return c, err
 }
 
 // remembered returns a copy of the value under id in *values, which mu

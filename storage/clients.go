@@ -28,6 +28,7 @@ type Client struct {
 	BackchannelLogoutURI    string // where logout tokens are posted, or ""
 	Consent                 bool   // a third-party client: users consent to its scopes
 	DPoPBoundAccessTokens   bool   // access tokens must be DPoP-bound (RFC 9449 §5.2)
+	Disabled                bool   // refused at every protocol endpoint (SetClientDisabled)
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
 }
@@ -45,6 +46,10 @@ type ClientStore interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	DeleteClient(ctx context.Context, id string) error
 	SetClientSecretHash(ctx context.Context, id string, hash []byte, now time.Time) error
+	// SetClientDisabled disables or enables the client id; disabling it
+	// revokes its access and refresh tokens in the same transaction.
+	// ErrNotFound if there is no such client.
+	SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 }
 
 // ClientURIStore changes where a registered client may send browsers.

@@ -66,6 +66,8 @@ const (
 	EventClientCreated       EventType = "client.created"
 	EventClientUpdated       EventType = "client.updated"
 	EventClientSecretRotated EventType = "client.secret_rotated"
+	EventClientDisabled      EventType = "client.disabled"
+	EventClientEnabled       EventType = "client.enabled"
 	EventClientDeleted       EventType = "client.deleted"
 	EventBlockCleared        EventType = "block.cleared"
 )

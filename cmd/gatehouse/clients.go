@@ -12,8 +12,8 @@ import (
 	"github.com/gatehouse-idp/gatehouse/op"
 )
 
-// runClients runs gatehouse clients sub (create, list, show, update, delete
-// or rotate-secret) through the admin service.
+// runClients runs gatehouse clients sub (create, list, show, update,
+// disable, enable, delete or rotate-secret) through the admin service.
 func runClients(ctx context.Context, sub string, rest []string, env *environ) error {
 	switch sub {
 	case "create":
@@ -58,7 +58,14 @@ func runClients(ctx context.Context, sub string, rest []string, env *environ) er
 			}
 			fmt.Fprintf(tw, "consent:\t%t\n", c.Consent)
 			fmt.Fprintf(tw, "dpop-bound access tokens:\t%t\n", c.DPoPBoundAccessTokens)
+			fmt.Fprintf(tw, "disabled:\t%t\n", c.Disabled)
 			return tw.Flush()
+		case "disable", "enable":
+			if _, err := s.SetClientDisabled(ctx, id, sub == "disable"); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "%sd client %s\n", sub, id)
+			return nil
 		case "delete":
 			if err := s.DeleteClient(ctx, id); err != nil {
 				return err

@@ -14,7 +14,7 @@
 //	                          [--consent]
 //	                   | list | show ID | update ID --redirect-uri U… [--post-logout-redirect-uri U…]
 //	                   | update ID --consent=true|false
-//	                   | delete ID | rotate-secret ID
+//	                   | disable ID | enable ID | delete ID | rotate-secret ID
 //	                   | update ID --dpop=true|false; create … --dpop (DPoP-bound access tokens)
 //	                   | update ID [--require-mfa=true|false] [--signing-alg A] [--access-token-format F]
 //	gatehouse keys     list | rotate
@@ -89,7 +89,7 @@ Usage:
                             [--admin] [--signing-alg RS256|ES256|EdDSA]
                             [--access-token-format opaque|jwt] [--grant client_credentials] [--json]
                             [--consent]
-                     | list | show ID | delete ID | rotate-secret ID
+                     | list | show ID | disable ID | enable ID | delete ID | rotate-secret ID
                      | update ID --redirect-uri U [--redirect-uri U...]
                             [--post-logout-redirect-uri U... | --clear-post-logout-redirect-uris]
                      | update ID --consent=true|false
@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, env *environ) error {
 		"serve":   runServe,
 		"migrate": runMigrate,
 		"users":   withSubcommand("users", runUsers, "create", "list", "show", "disable", "enable", "reset-2fa", "sign-out", "grant-admin", "revoke-admin"),
-		"clients": withSubcommand("clients", runClients, "create", "list", "show", "update", "delete", "rotate-secret"),
+		"clients": withSubcommand("clients", runClients, "create", "list", "show", "update", "disable", "enable", "delete", "rotate-secret"),
 		"keys":    withSubcommand("keys", runKeys, "list", "rotate"),
 		"blocks":  withSubcommand("blocks", runBlocks, "list", "clear"),
 		"audit":   runAudit,

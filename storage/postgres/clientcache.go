@@ -275,6 +275,13 @@ func (s *Store) SetClientURIs(ctx context.Context, id string, redirectURIs, post
 	return s.Store.SetClientURIs(ctx, id, redirectURIs, postLogoutRedirectURIs, now)
 }
 
+// SetClientDisabled disables or enables the client id; the cache forgets
+// what it holds.
+func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	defer s.clients.forget()
+	return s.Store.SetClientDisabled(ctx, id, disabled, now)
+}
+
 // SetClientMetadata stores the metadata of the client c.ID; the cache
 // forgets what it holds.
 func (s *Store) SetClientMetadata(ctx context.Context, c *storage.Client, now time.Time) error {

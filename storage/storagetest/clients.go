@@ -157,3 +157,40 @@ func testDeleteClient(t *testing.T, s storage.Store) {
 	_, err = s.AuthRequestByID(ctx, "ar2")
 	check(t, err)
 }
+
+func testSetClientDisabled(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	check(t, s.CreateClient(ctx, newClient("c2", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at1", "c1", "g1", epoch())))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("rt1", "c1", "g1", epoch())))
+	check(t, s.CreateAccessToken(ctx, newAccessToken("at2", "c2", "g2", epoch())))
+
+	later := epoch().Add(time.Minute)
+	check(t, s.SetClientDisabled(ctx, "c1", true, later))
+	c, err := s.ClientByID(ctx, "c1")
+	check(t, err)
+	if !c.Disabled || !c.UpdatedAt.Equal(later) {
+		t.Errorf("after SetClientDisabled(true): disabled %v, updated %v", c.Disabled, c.UpdatedAt)
+	}
+	at, err := s.AccessTokenByID(ctx, "at1")
+	check(t, err)
+	rt, err := s.RefreshTokenByHash(ctx, hash("rt1"))
+	check(t, err)
+	if at.RevokedAt == nil || rt.RevokedAt == nil {
+		t.Errorf("the disabled client's tokens are not revoked: access %v, refresh %v", at.RevokedAt, rt.RevokedAt)
+	}
+	if other, err := s.AccessTokenByID(ctx, "at2"); err != nil || other.RevokedAt != nil {
+		t.Errorf("another client's token: %v, revoked %v", err, other)
+	}
+	if c2, err := s.ClientByID(ctx, "c2"); err != nil || c2.Disabled {
+		t.Errorf("another client: %v, disabled %v", err, c2.Disabled)
+	}
+
+	check(t, s.SetClientDisabled(ctx, "c1", false, later.Add(time.Minute)))
+	if c, err := s.ClientByID(ctx, "c1"); err != nil || c.Disabled {
+		t.Errorf("after SetClientDisabled(false): %v, disabled %v", err, c.Disabled)
+	}
+	err = s.SetClientDisabled(ctx, "nope", true, later)
+	wantErr(t, "SetClientDisabled of no client", err, storage.ErrNotFound)
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UserNotFound", testUserNotFound},
 		{"ListUsers", testListUsers},
 		{"SearchUsers", testSearchUsers},
+		{"SetClientDisabled", testSetClientDisabled},
 		{"UserUpdates", testUserUpdates},
 		{"SetEmailOTP", testSetEmailOTP},
 		{"SetEmailVerified", testSetEmailVerified},

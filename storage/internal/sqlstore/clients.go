@@ -11,7 +11,7 @@ import (
 const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
 	require_mfa, signing_algorithm, created_at, updated_at, admin, access_token_format,
 	token_endpoint_auth_method, jwks, jwks_uri, require_par, backchannel_logout_uri, consent,
-	dpop_bound_access_tokens`
+	dpop_bound_access_tokens, disabled`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	var c storage.Client
@@ -19,7 +19,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat,
 		&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.BackchannelLogoutURI, &c.Consent,
-		&c.DPoPBoundAccessTokens)
+		&c.DPoPBoundAccessTokens, &c.Disabled)
 	if err != nil {
 		return nil, err
 	}
@@ -30,12 +30,36 @@ func scanClient(row scanner) (*storage.Client, error) {
 // AccessTokenFormat is stored as "opaque".
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	return s.exec(ctx, "create client", `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.BackchannelLogoutURI, c.Consent,
-		c.DPoPBoundAccessTokens)
+		c.DPoPBoundAccessTokens, c.Disabled)
+}
+
+// SetClientDisabled disables or enables the client id; disabling it
+// revokes the client's access and refresh tokens in the same transaction.
+func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	const op = "set client disabled"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		if err := s.execOneOn(ctx, tx, op, `UPDATE clients SET disabled = $2, updated_at = $3 WHERE id = $1`,
+			id, disabled, millis(now)); err != nil {
+			return err
+		}
+		if !disabled {
+			return nil
+		}
+		for _, q := range []string{
+			`UPDATE refresh_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL`,
+			`UPDATE access_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id, millis(now)); err != nil {
+				return s.fail(op, err)
+			}
+		}
+		return nil
+	})
 }
 
 // ClientByID returns the client with the given id.

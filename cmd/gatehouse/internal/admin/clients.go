@@ -29,6 +29,7 @@ type ClientView struct {
 	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri"`
 	Consent                bool      `json:"consent"` // a third-party client: users consent to its scopes
+	Disabled               bool      `json:"disabled"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
 
@@ -58,7 +59,7 @@ func viewClient(c *storage.Client) ClientView {
 		ID: c.ID, Name: c.Name, Type: pick(c.Public, "public", "confidential"), Admin: c.Admin,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
-		Consent:   c.Consent,
+		Consent: c.Consent, Disabled: c.Disabled,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
@@ -416,6 +417,20 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 	}
 	s.audit(ctx, storage.EventClientDeleted, "", id, "")
 	return nil
+}
+
+// SetClientDisabled disables the client id, which every protocol endpoint
+// then refuses as if it did not exist and whose tokens are revoked, or
+// enables it again.
+func (s *Service) SetClientDisabled(ctx context.Context, id string, disabled bool) (*ClientView, error) {
+	if err := builtInClient(id); err != nil {
+		return nil, err
+	}
+	if err := s.Store.SetClientDisabled(ctx, id, disabled, s.Now()); err != nil {
+		return nil, storeError(err, "set client disabled", clientWithID(id))
+	}
+	s.audit(ctx, pick(disabled, storage.EventClientDisabled, storage.EventClientEnabled), "", id, "")
+	return s.Client(ctx, id)
 }
 
 // clientRoutes are the routes of /api/clients.

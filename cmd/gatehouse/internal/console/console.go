@@ -105,6 +105,8 @@ func (h *Handler) Routes() chi.Router {
 	r.Post("/admin/clients/{id}/uris", h.serve(h.setClientURIs))
 	r.Post("/admin/clients/{id}/settings", h.serve(h.setClientSettings))
 	r.Post("/admin/clients/{id}/secret", h.serve(h.rotateSecret))
+	r.Post("/admin/clients/{id}/disable", h.serve(h.setClientDisabled(true)))
+	r.Post("/admin/clients/{id}/enable", h.serve(h.setClientDisabled(false)))
 	r.Get("/admin/clients/{id}/delete", h.serve(h.confirmDelete))
 	r.Post("/admin/clients/{id}/delete", h.serve(h.deleteClient))
 	r.Get("/admin/users", h.serve(h.listUsers))

@@ -16,7 +16,14 @@ func tr(lang i18n.Lang, s string) string {
 // russian is the console's Russian catalog, keyed by the English text as
 // the templates and the code write it.
 var russian = map[string]string{
-	"Gatehouse admin":          "Администрирование Gatehouse",
+	"Gatehouse admin":    "Администрирование Gatehouse",
+	"Disabled":           "Отключён",
+	"Enable the client":  "Включить клиент",
+	"Disable the client": "Отключить клиент",
+	"This client is disabled: every sign-in and token request from it is refused.":                              "Этот клиент отключён: все его входы и запросы токенов отклоняются.",
+	"A disabled client is refused everywhere and its tokens are revoked; enabling it again keeps its settings.": "Отключённый клиент отклоняется везде, а его токены отзываются; при повторном включении настройки сохраняются.",
+	"The client was disabled: it is refused everywhere and its tokens were revoked.":                            "Клиент отключён: он отклоняется везде, а его токены отозваны.",
+	"The client was enabled.":  "Клиент включён.",
 	"Admin console":            "Консоль администратора",
 	"Console":                  "Консоль",
 	"Language":                 "Язык",

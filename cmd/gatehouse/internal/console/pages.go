@@ -126,6 +126,18 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// setClientDisabled is POST /admin/clients/{id}/disable or /enable.
+func (h *Handler) setClientDisabled(disabled bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id := chi.URLParam(r, "id")
+		if _, err := h.service(r).SetClientDisabled(r.Context(), id, disabled); err != nil {
+			return err
+		}
+		done(w, r, "/admin/clients/"+url.PathEscape(id), map[bool]string{true: "client-disabled", false: "client-enabled"}[disabled])
+		return nil
+	}
+}
+
 func (h *Handler) confirmDelete(w http.ResponseWriter, r *http.Request) error {
 	c, err := h.service(r).Client(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {

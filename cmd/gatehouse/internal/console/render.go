@@ -147,15 +147,17 @@ func done(w http.ResponseWriter, r *http.Request, path, notice string) {
 
 // notices are the messages of the actions' keys (done).
 var notices = map[string]string{
-	"uris":      "The redirect URIs were saved.",
-	"settings":  "The settings were saved.",
-	"deleted":   "The client was deleted.",
-	"created":   "The user was created.",
-	"disable":   "The user was disabled and signed out everywhere.",
-	"enable":    "The user was enabled.",
-	"reset-2fa": "Every second factor of the user was removed.",
-	"sign-out":  "The user was signed out everywhere.",
-	"cleared":   "The block was cleared.",
+	"uris":            "The redirect URIs were saved.",
+	"settings":        "The settings were saved.",
+	"deleted":         "The client was deleted.",
+	"client-disabled": "The client was disabled: it is refused everywhere and its tokens were revoked.",
+	"client-enabled":  "The client was enabled.",
+	"created":         "The user was created.",
+	"disable":         "The user was disabled and signed out everywhere.",
+	"enable":          "The user was enabled.",
+	"reset-2fa":       "Every second factor of the user was removed.",
+	"sign-out":        "The user was signed out everywhere.",
+	"cleared":         "The block was cleared.",
 }
 
 func withCaller(ctx context.Context, c *caller) context.Context {

@@ -1,0 +1,4 @@
+-- A disabled client is refused at every protocol endpoint, as if it did
+-- not exist, until it is enabled again (gatehouse clients disable/enable,
+-- the admin console); disabling it revokes its tokens.
+ALTER TABLE clients ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
