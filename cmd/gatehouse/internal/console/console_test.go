@@ -435,6 +435,18 @@ func TestActions(t *testing.T) {
 					t.Errorf("secret not rotated or not shown")
 				}
 			}},
+		{"disable the client", cpath, cpath + "/disable", nil, http.StatusSeeOther, storage.EventClientDisabled,
+			func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if !client().Disabled {
+					t.Errorf("the client is not disabled")
+				}
+			}},
+		{"enable the client", cpath, cpath + "/enable", nil, http.StatusSeeOther, storage.EventClientEnabled,
+			func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if client().Disabled {
+					t.Errorf("the client is still disabled")
+				}
+			}},
 		{"delete the client", cpath + "/delete", cpath + "/delete", nil, http.StatusSeeOther, storage.EventClientDeleted,
 			func(t *testing.T, _ *httptest.ResponseRecorder) {
 				if _, err := hs.store.ClientByID(ctx, c.ID); err == nil {
