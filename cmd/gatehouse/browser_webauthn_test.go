@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -188,10 +189,13 @@ func TestBrowserWebAuthn(t *testing.T) {
 
 			// The key as second factor: the password leads to the key step.
 			withPassword("second factor")
-			b.do(ctx, "second factor: use the key",
-				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="second"]`)),
-				chromedp.Click(chromedp.CSS(`button[data-webauthn="second"]`)),
-			)
+			b.do(ctx, "second factor: the key step", chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="second"]`)))
+			if os.Getenv(axeEnv) != "" && backend == "sqlite" {
+				// axe on the key step, the one sign-in page the axe tests'
+				// ways (without an authenticator) do not reach.
+				(&newcomerBrowser{b, axeSource(t), t.ArtifactDir(), "webauthn"}).check("key-step")
+			}
+			b.do(ctx, "second factor: use the key", chromedp.Click(chromedp.CSS(`button[data-webauthn="second"]`)))
 			signedIn("second factor", "pwd hwk mfa")
 
 			// A passkey of this computer, added in the session that used
