@@ -49,37 +49,37 @@ const foStandbyName = "gatehouse_failover_standby"
 // names it foStandbyName.
 func newPGStandby(t *testing.T, primary *pgCluster) *pgCluster {
 	t.Helper()
-	if !pgtest.Executable(filepath.Join(primary.bin, "pg_basebackup")) {
+	if !pgtest.Executable(filepath.Join(primary.Bin, "pg_basebackup")) {
 		if os.Getenv(pgRequireEnv) == "1" {
-			t.Fatalf("no pg_basebackup beside initdb in %s but %s=1", primary.bin, pgRequireEnv)
+			t.Fatalf("no pg_basebackup beside initdb in %s but %s=1", primary.Bin, pgRequireEnv)
 		}
-		t.Skipf("no pg_basebackup beside initdb in %s, skipping the failover test", primary.bin)
+		t.Skipf("no pg_basebackup beside initdb in %s, skipping the failover test", primary.Bin)
 	}
-	s := &pgCluster{t: t, bin: primary.bin, dir: filepath.Join(primary.dir, "standby"), as: primary.as}
-	s.log = filepath.Join(s.dir, "postgres.log")
-	if err := os.Mkdir(s.dir, 0o700); err != nil {
+	s := &pgCluster{Cluster: &pgtest.Cluster{Bin: primary.Bin, Dir: filepath.Join(primary.Dir, "standby"), As: primary.As}, t: t}
+	s.log = filepath.Join(s.Dir, "postgres.log")
+	if err := os.Mkdir(s.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	// The cluster's owner (postgres, when the test runs as root) owns the
 	// primary's directory: the standby's is its too.
-	if fi, err := os.Stat(primary.dir); err == nil {
+	if fi, err := os.Stat(primary.Dir); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			if err := os.Chown(s.dir, int(st.Uid), int(st.Gid)); err != nil {
+			if err := os.Chown(s.Dir, int(st.Uid), int(st.Gid)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	_, port, _ := strings.Cut(freeAddr(t), ":")
-	s.port, _ = strconv.Atoi(port)
+	s.Port, _ = strconv.Atoi(port)
 	t.Cleanup(func() { s.pgctl("stop", "-m", "immediate") }) // before the primary's, which removes the directory
-	if out, err := s.run("pg_basebackup", "-D", s.data(), "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port),
+	if out, err := s.Run("pg_basebackup", "-D", s.Data(), "-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port),
 		"-U", "postgres", "-X", "stream", "-c", "fast", "-R", "--no-sync"); err != nil {
 		t.Fatalf("pg_basebackup: %v\n%s", err, out)
 	}
 	// The last setting in postgresql.auto.conf wins: the one -R wrote,
 	// with the application_name the primary waits for.
-	conninfo := fmt.Sprintf("\nprimary_conninfo = 'host=127.0.0.1 port=%d user=postgres application_name=%s'\n", primary.port, foStandbyName)
-	f, err := os.OpenFile(filepath.Join(s.data(), "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	conninfo := fmt.Sprintf("\nprimary_conninfo = 'host=127.0.0.1 port=%d user=postgres application_name=%s'\n", primary.Port, foStandbyName)
+	f, err := os.OpenFile(filepath.Join(s.Data(), "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err == nil {
 		_, err = f.WriteString(conninfo)
 		err = errors.Join(err, f.Close())
@@ -570,7 +570,7 @@ func TestPostgresFailover(t *testing.T) {
 	// The standby first: target_session_attrs=read-write must pass it by
 	// while it is one.
 	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write",
-		standby.port, primary.port)
+		standby.Port, primary.Port)
 
 	e := tfStart(t, dsn)
 	a := e.g
@@ -666,7 +666,7 @@ func TestPostgresFailover(t *testing.T) {
 	}
 	time.Sleep(time.Until(stopped.Add(time.Second)))
 	promoteStart := time.Now()
-	if out, err := standby.run("pg_ctl", "promote", "-D", standby.data(), "-w", "-t", "60"); err != nil {
+	if out, err := standby.Run("pg_ctl", "promote", "-D", standby.Data(), "-w", "-t", "60"); err != nil {
 		t.Fatalf("pg_ctl promote: %v\n%s\n%s", err, out, standby.serverLog())
 	}
 	promoted := time.Now()
@@ -812,7 +812,7 @@ func TestPostgresFailover(t *testing.T) {
 		"/readyz 200 on A %v and on B %v after the promotion (both ready %v after the stop), a sign-in (password, code exchange, refresh) done %v after it (%s), client cache on both within %v of it; "+
 		"load over %v from the stop: %s; audit events stored before the switch: %d, all on the new primary (%d now); "+
 		"audit events not stored during the switch (logged): %d",
-		primary.bin, stopped.Sub(stopStart).Round(time.Millisecond), promoteStart.Sub(stopped).Round(time.Millisecond),
+		primary.Bin, stopped.Sub(stopStart).Round(time.Millisecond), promoteStart.Sub(stopped).Round(time.Millisecond),
 		promoted.Sub(promoteStart).Round(time.Millisecond),
 		readyAt[0].Sub(promoted).Round(time.Millisecond), readyAt[1].Sub(promoted).Round(time.Millisecond),
 		(ready + promoted.Sub(stopped)).Round(time.Millisecond),

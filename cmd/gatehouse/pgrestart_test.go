@@ -9,14 +9,11 @@ package main
 // attempt counters and blocks intact.
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,85 +33,50 @@ const pgRequireEnv = "GATEHOUSE_TEST_REQUIRE_POSTGRES"
 // socket live in a temporary directory, it listens on one loopback port,
 // and it runs as the postgres user when the test runs as root.
 type pgCluster struct {
-	t    *testing.T
-	bin  string // the directory of initdb and pg_ctl
-	dir  string
-	port int
-	as   []string // the command prefix that runs a program as the cluster's owner
-	log  string
+	*pgtest.Cluster
+	t   *testing.T
+	log string
 }
 
 // newPGCluster initialises and starts a cluster, or skips t when the
 // server binaries are missing (fails it under GATEHOUSE_TEST_REQUIRE_POSTGRES=1).
 func newPGCluster(t *testing.T) *pgCluster {
 	t.Helper()
-	bin := pgtest.BinDir()
-	if bin == "" {
+	if pgtest.BinDir() == "" {
 		if os.Getenv(pgRequireEnv) == "1" {
 			t.Fatalf("PostgreSQL's initdb and pg_ctl not found but %s=1", pgRequireEnv)
 		}
 		t.Skip("PostgreSQL's initdb and pg_ctl not found, skipping the database restart test")
 	}
-	// PostgreSQL refuses to run as root, and the postgres user cannot
-	// enter the test's own temporary directories: a directory of its own.
-	dir, err := os.MkdirTemp("", "gatehouse-pg-")
+	_, port, _ := strings.Cut(freeAddr(t), ":")
+	p, _ := strconv.Atoi(port)
+	pc, err := pgtest.InitCluster("gatehouse-pg-", p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &pgCluster{t: t, bin: bin, dir: dir, log: filepath.Join(dir, "postgres.log")}
+	c := &pgCluster{Cluster: pc, t: t, log: filepath.Join(pc.Dir, "postgres.log")}
 	t.Cleanup(func() {
 		c.pgctl("stop", "-m", "immediate")
-		os.RemoveAll(dir)
+		os.RemoveAll(pc.Dir)
 	})
-	if os.Geteuid() == 0 {
-		pu, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root and no postgres user to run PostgreSQL as: %v", err)
-		}
-		uid, _ := strconv.Atoi(pu.Uid)
-		gid, _ := strconv.Atoi(pu.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		c.as = []string{"runuser", "-u", "postgres", "--"}
-	}
-	_, port, _ := strings.Cut(freeAddr(t), ":")
-	c.port, _ = strconv.Atoi(port)
-	if out, err := c.run("initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
 	if out, err := c.pgctl("start"); err != nil {
 		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, c.serverLog())
 	}
 	return c
 }
 
-func (c *pgCluster) data() string { return filepath.Join(c.dir, "data") }
-
 // dsn is the connection string of the cluster's postgres database.
 func (c *pgCluster) dsn() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
-}
-
-// run runs one of the cluster's programs as its owner.
-func (c *pgCluster) run(prog string, args ...string) (string, error) {
-	argv := append(slices.Clone(c.as), filepath.Join(c.bin, prog))
-	argv = append(argv, args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = c.dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
 }
 
 // pgctl runs pg_ctl on the cluster: start, stop, restart. Start and restart
 // wait until the server accepts connections; the server listens on the
 // loopback port only, with its socket in the cluster's directory.
 func (c *pgCluster) pgctl(action string, args ...string) (string, error) {
-	argv := []string{action, "-D", c.data(), "-w", "-t", "60", "-l", c.log,
-		"-o", fmt.Sprintf("-F -p %d -k %s -c listen_addresses=127.0.0.1", c.port, c.dir)}
-	return c.run("pg_ctl", append(argv, args...)...)
+	argv := []string{action, "-D", c.Data(), "-w", "-t", "60", "-l", c.log,
+		"-o", fmt.Sprintf("-F -p %d -k %s -c listen_addresses=127.0.0.1", c.Port, c.Dir)}
+	return c.Run("pg_ctl", append(argv, args...)...)
 }
 
 func (c *pgCluster) serverLog() string {
@@ -429,7 +391,7 @@ func TestPostgresRestart(t *testing.T) {
 
 	t.Logf("database restart (PostgreSQL in %s): stop → start outage %v, ready %v after start, sign-in finished %v after start; "+
 		"pg_ctl restart -m fast took %v, ready %v after it, sign-in finished %v after it; request loop: %s",
-		pg.bin, outage.Round(time.Millisecond), recovery.Round(time.Millisecond), resumed.Round(time.Millisecond),
+		pg.Bin, outage.Round(time.Millisecond), recovery.Round(time.Millisecond), resumed.Round(time.Millisecond),
 		restarted.Sub(restartStart).Round(time.Millisecond), restartRecovery.Round(time.Millisecond),
 		restartResumed.Round(time.Millisecond), tally.String())
 	if err := g.stop(); err != nil {
