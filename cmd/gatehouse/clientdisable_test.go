@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/login"
 )
 
@@ -68,6 +69,50 @@ func TestClientDisable(t *testing.T) {
 			if out := g.cli("", "audit", "--type", "client.disabled"); strings.Count(out, "client.disabled") < 2 {
 				t.Errorf("audit lacks client.disabled:\n%s", out)
 			}
+		})
+	}
+}
+
+// TestClientDisableAdminAPI: POST /api/clients/{id}/disable and enable do
+// what the CLI's clients disable and enable do, answer the client as the
+// document describes it, and refuse the built-in account client with 409.
+// The server that answers the call has forgotten the client before it
+// answers: no wait for the cache's notification.
+func TestClientDisableAdminAPI(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			ops := g.createClient("--name", "Operations", "--admin")
+			svc := g.createClient("--name", "Service", "--grant", "client_credentials")
+			token := adminToken(t, g, ops)
+
+			r := adminCall(t, g, token, http.MethodPost, "/api/clients/"+svc.ID+"/disable", "")
+			var view admin.ClientView
+			r.json(t, &view)
+			if r.status != http.StatusOK || !view.Disabled || view.ID != svc.ID {
+				t.Fatalf("disable = %d %s, want 200 and the client disabled", r.status, r.body)
+			}
+			if status, tok := clientCredentials(t, g, svc, ""); status != http.StatusUnauthorized || tok["error"] != "invalid_client" {
+				t.Errorf("client_credentials after an API disable = %d %v, want 401 invalid_client", status, tok)
+			}
+			if out := g.cli("", "audit", "--type", "client.disabled"); !strings.Contains(out, svc.ID) {
+				t.Errorf("audit lacks the API's client.disabled:\n%s", out)
+			}
+
+			r = adminCall(t, g, token, http.MethodPost, "/api/clients/"+svc.ID+"/enable", "")
+			view = admin.ClientView{}
+			r.json(t, &view)
+			if r.status != http.StatusOK || view.Disabled {
+				t.Fatalf("enable = %d %s, want 200 and the client enabled", r.status, r.body)
+			}
+			if status, tok := clientCredentials(t, g, svc, ""); status != http.StatusOK {
+				t.Errorf("client_credentials after an API enable = %d %v", status, tok)
+			}
+
+			adminCall(t, g, token, http.MethodPost, "/api/clients/"+login.AccountClientID+"/disable", "").wantError(t, http.StatusConflict, "conflict")
+			adminCall(t, g, token, http.MethodPost, "/api/clients/no-such-client/disable", "").wantError(t, http.StatusNotFound, "not_found")
+			adminCall(t, g, "", http.MethodPost, "/api/clients/"+svc.ID+"/disable", "").wantError(t, http.StatusUnauthorized, "unauthorized")
 		})
 	}
 }
