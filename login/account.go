@@ -137,6 +137,18 @@ func (h *Handler) sensitiveForm(w http.ResponseWriter, r *http.Request, back str
 	return a, nil
 }
 
+// sensitive serves fn with the sensitive account form of each request
+// (sensitiveForm, which re-authenticates returning to back).
+func (h *Handler) sensitive(back string, fn func(http.ResponseWriter, *accountStep) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		a, err := h.sensitiveForm(w, r, back)
+		if a == nil {
+			return err
+		}
+		return fn(w, a)
+	}
+}
+
 // postedAccount reads an account form (accountForm), remembering the
 // client IP.
 func (h *Handler) postedAccount(r *http.Request) (*accountStep, error) {
@@ -146,6 +158,21 @@ func (h *Handler) postedAccount(r *http.Request) (*accountStep, error) {
 		return nil, err
 	}
 	return &accountStep{r: r, ip: ip, sess: sess, u: u}, nil
+}
+
+// showAccountPage shows the form's page (page, for the request and the
+// signed-in user; the template name).
+func (h *Handler) showAccountPage(w http.ResponseWriter, r *http.Request, name string, page func(*http.Request, *storage.User) (*selfPage, error)) error {
+	_, u, err := h.signedIn(r)
+	if err != nil {
+		return err
+	}
+	p, err := page(r, u)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, name, p)
+	return nil
 }
 
 // sendAccountCode emails the code that an account form asks for when the
@@ -203,11 +230,7 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 
 // changeEmail sends a confirmation link to the new address; the email
 // changes only when it is opened.
-func (h *Handler) changeEmail(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.sensitiveForm(w, r, "/account")
-	if a == nil {
-		return err
-	}
+func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	r, ip, u := a.r, a.ip, a.u
 	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email")))
 	if err != nil || addr.Name != "" {
@@ -285,11 +308,7 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 }
 
 // endSession signs out one of the user's sessions.
-func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.sensitiveForm(w, r, "/account")
-	if a == nil {
-		return err
-	}
+func (h *Handler) endSession(w http.ResponseWriter, a *accountStep) error {
 	r, u := a.r, a.u
 	id := r.PostForm.Get("session")
 	list, err := h.Store.UserSessions(r.Context(), u.ID, h.Now())
@@ -307,11 +326,7 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
 }
 
 // endOtherSessions signs out every session but this one.
-func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.sensitiveForm(w, r, "/account")
-	if a == nil {
-		return err
-	}
+func (h *Handler) endOtherSessions(w http.ResponseWriter, a *accountStep) error {
 	r, sess, u := a.r, a.sess, a.u
 	if _, err := h.Store.EndUserSessions(r.Context(), u.ID, sess.ID, h.Now()); err != nil {
 		return fmt.Errorf("delete sessions: %w", err)
@@ -322,31 +337,13 @@ func (h *Handler) endOtherSessions(w http.ResponseWriter, r *http.Request) error
 // describeDevice names a browser and system from a User-Agent string, in
 // lang.
 func describeDevice(lang i18n.Lang, ua string) string {
-	var browser, system string
-	switch {
-	case strings.Contains(ua, "Edg/"):
-		browser = "Edge"
-	case strings.Contains(ua, "Firefox/"):
-		browser = "Firefox"
-	case strings.Contains(ua, "Chrome/") || strings.Contains(ua, "Chromium/"):
-		browser = "Chrome"
-	case strings.Contains(ua, "Safari/"):
-		browser = "Safari"
-	case strings.HasPrefix(ua, "Go-http-client"):
+	browser := firstMark(ua, [][2]string{{"Edg/", "Edge"}, {"Firefox/", "Firefox"},
+		{"Chrome/", "Chrome"}, {"Chromium/", "Chrome"}, {"Safari/", "Safari"}})
+	if browser == "" && strings.HasPrefix(ua, "Go-http-client") {
 		browser = i18n.T(lang, "Program")
 	}
-	switch {
-	case strings.Contains(ua, "Android"):
-		system = "Android"
-	case strings.Contains(ua, "iPhone") || strings.Contains(ua, "iPad"):
-		system = "iOS"
-	case strings.Contains(ua, "Windows"):
-		system = "Windows"
-	case strings.Contains(ua, "Mac OS X"):
-		system = "macOS"
-	case strings.Contains(ua, "Linux"):
-		system = "Linux"
-	}
+	system := firstMark(ua, [][2]string{{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iOS"},
+		{"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"}})
 	switch {
 	case browser != "" && system != "":
 		return i18n.Tf(lang, "%s on %s", browser, system)
@@ -356,4 +353,15 @@ func describeDevice(lang i18n.Lang, ua string) string {
 		return system
 	}
 	return i18n.T(lang, "Unknown device")
+}
+
+// firstMark returns the name of the first of marks (mark, name) whose
+// mark ua contains, or "".
+func firstMark(ua string, marks [][2]string) string {
+	for _, m := range marks {
+		if strings.Contains(ua, m[0]) {
+			return m[1]
+		}
+	}
+	return ""
 }

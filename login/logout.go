@@ -4,28 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
-
-// LogoutRequest is an RP-initiated logout request (OpenID RP-Initiated
-// Logout 1.0 §2) that the provider validated.
-type LogoutRequest struct {
-	// Subject is the user a valid id_token_hint names, or "".
-	Subject string
-	// AuthTime is the hint's auth_time, or zero.
-	AuthTime time.Time
-	// ClientID is the client the hint or client_id identifies, or "".
-	ClientID string
-	// PostLogoutRedirectURI is the post_logout_redirect_uri, registered for
-	// ClientID, or "".
-	PostLogoutRedirectURI string
-	State                 string
-	// RedirectURI is where the browser goes once signed out: the
-	// post_logout_redirect_uri or the signed-out page, with state.
-	RedirectURI string
-}
 
 // ErrLogoutRefused marks the errors of a LogoutValidator that refuse the
 // request (a bad hint, an unknown client, an unregistered
@@ -34,7 +15,7 @@ var ErrLogoutRefused = errors.New("logout request refused")
 
 // LogoutValidator validates the end_session parameters of r (its parsed
 // form) and ends nothing.
-type LogoutValidator func(r *http.Request) (*LogoutRequest, error)
+type LogoutValidator func(r *http.Request) (*storage.LogoutRequest, error)
 
 // The paths of RP-initiated logout: the provider's end_session endpoint
 // and the confirmation form's target.
@@ -70,7 +51,7 @@ func (h *Handler) EndSession(validate LogoutValidator) http.Handler {
 
 // logoutRequest validates a logout request (validateLogout) and loads the
 // browser's session, nil when it has none.
-func (h *Handler) logoutRequest(r *http.Request, validate LogoutValidator) (*LogoutRequest, *storage.Session, error) {
+func (h *Handler) logoutRequest(r *http.Request, validate LogoutValidator) (*storage.LogoutRequest, *storage.Session, error) {
 	req, err := h.validateLogout(r, validate)
 	if err != nil {
 		return nil, nil, err
@@ -86,7 +67,7 @@ func (h *Handler) logoutRequest(r *http.Request, validate LogoutValidator) (*Log
 // the browser's session: its user, and its sign-in (auth_time, to the
 // second). Any other ID token of the user — an old one, from another
 // browser or an earlier sign-in — asks for confirmation.
-func hintsSession(req *LogoutRequest, sess *storage.Session) bool {
+func hintsSession(req *storage.LogoutRequest, sess *storage.Session) bool {
 	return req.Subject != "" && req.Subject == sess.UserID &&
 		!req.AuthTime.IsZero() && req.AuthTime.Unix() == sess.AuthTime.Unix()
 }
@@ -121,7 +102,7 @@ func (h *Handler) ConfirmLogout(validate LogoutValidator) http.Handler {
 }
 
 // validateLogout runs validate and turns a refusal into the error page.
-func (h *Handler) validateLogout(r *http.Request, validate LogoutValidator) (*LogoutRequest, error) {
+func (h *Handler) validateLogout(r *http.Request, validate LogoutValidator) (*storage.LogoutRequest, error) {
 	req, err := validate(r)
 	if errors.Is(err, ErrLogoutRefused) {
 		h.Logger.InfoContext(r.Context(), "logout request refused", "err", err)
@@ -136,7 +117,7 @@ func (h *Handler) validateLogout(r *http.Request, validate LogoutValidator) (*Lo
 
 // endBrowserSession deletes sess, clears its cookie and sends the browser
 // on to req.RedirectURI.
-func (h *Handler) endBrowserSession(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *LogoutRequest) error {
+func (h *Handler) endBrowserSession(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *storage.LogoutRequest) error {
 	if err := h.Store.EndSession(r.Context(), sess.ID, h.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("delete session: %w", err)
 	}
@@ -152,7 +133,7 @@ func (h *Handler) endBrowserSession(w http.ResponseWriter, r *http.Request, sess
 
 // showLogoutConfirm asks the user whether to sign out; the form carries
 // the validated parameters, which ConfirmLogout validates again.
-func (h *Handler) showLogoutConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *LogoutRequest) error {
+func (h *Handler) showLogoutConfirm(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *storage.LogoutRequest) error {
 	u, err := h.Store.UserByID(r.Context(), sess.UserID)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("load user: %w", err)

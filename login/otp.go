@@ -83,19 +83,21 @@ func (h *Handler) stepPage(ar *storage.AuthRequest, flow, title, action, factor 
 // codePage is the code page of the sign-in for factor.
 func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP, hasEmail bool) *page {
 	p := h.stepPage(ar, flow, "Two-factor authentication", "/login/otp", factor)
+	// method is the code page of this sign-in for another factor.
+	method := func(other string) string {
+		return "/login/otp?method=" + other + "&authRequestID=" + url.QueryEscape(ar.ID)
+	}
 	switch factor {
 	case factorTOTP:
 		p.Message = "Enter the 6-digit code from your authenticator app."
 		if hasEmail {
-			p.SwitchURL = "/login/otp?method=email&authRequestID=" + url.QueryEscape(ar.ID)
-			p.SwitchText = "Send a code to my email instead"
+			p.SwitchURL, p.SwitchText = method(factorEmail), "Send a code to my email instead"
 		}
 	case factorEmail:
 		p.Message = "Enter the 6-digit code we emailed you."
 		p.ResendAction = "/login/otp/resend"
 		if hasTOTP {
-			p.SwitchURL = "/login/otp?method=totp&authRequestID=" + url.QueryEscape(ar.ID)
-			p.SwitchText = "Use my authenticator app instead"
+			p.SwitchURL, p.SwitchText = method(factorTOTP), "Use my authenticator app instead"
 		}
 	case factorRecovery:
 		p.Message = "Enter one of your recovery codes. Each code works once."
@@ -105,13 +107,11 @@ func (h *Handler) codePage(ar *storage.AuthRequest, flow, factor string, hasTOTP
 			back = factorEmail
 		}
 		if hasTOTP || hasEmail { // else keys only: the page links to the key step
-			p.SwitchURL = "/login/otp?method=" + back + "&authRequestID=" + url.QueryEscape(ar.ID)
-			p.SwitchText = "Use a one-time password instead"
+			p.SwitchURL, p.SwitchText = method(back), "Use a one-time password instead"
 		}
 	}
 	if factor != factorRecovery {
-		p.AltURL = "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar.ID)
-		p.AltText = "Use a recovery code"
+		p.AltURL, p.AltText = method(factorRecovery), "Use a recovery code"
 	}
 	return p
 }

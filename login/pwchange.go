@@ -38,16 +38,7 @@ func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, err
 
 // showPasswordChange shows the password-change form.
 func (h *Handler) showPasswordChange(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedIn(r)
-	if err != nil {
-		return err
-	}
-	p, err := h.passwordPage(r, u)
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "password.html", p)
-	return nil
+	return h.showAccountPage(w, r, "password.html", h.passwordPage)
 }
 
 // sendPasswordCode emails the code a password change of a user with email

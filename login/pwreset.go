@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
-	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -80,14 +79,11 @@ func (h *Handler) sendReset(ctx context.Context, email, authRequestID string) er
 		return err
 	}
 	h.event(ctx, storage.EventPasswordResetRequested, u.ID, "", "")
-	h.mailLater(ctx, mail.Message{
-		To:      u.Email,
-		Subject: i18n.T(langOf(ctx), "Reset your Gatehouse password"),
-		Text: i18n.Tf(langOf(ctx), "Someone, hopefully you, asked to reset the password of your Gatehouse account.\n\n"+
+	h.mailLater(ctx, u, "reset-password", i18n.T(langOf(ctx), "Reset your Gatehouse password"),
+		i18n.Tf(langOf(ctx), "Someone, hopefully you, asked to reset the password of your Gatehouse account.\n\n"+
 			"To choose a new password, open this link (it works once, for 30 minutes):\n\n"+
 			"%s\n\n"+
-			"If you did not ask, ignore this email: your password stays as it is.\n", h.link("/recover/reset", token)),
-	}, u.ID, "reset-password")
+			"If you did not ask, ignore this email: your password stays as it is.\n", h.link("/recover/reset", token)))
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
-	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -130,12 +129,9 @@ func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID
 		return err
 	}
 	h.event(ctx, storage.EventUserRegistered, u.ID, "", "")
-	h.mailLater(ctx, mail.Message{
-		To:      u.Email,
-		Subject: i18n.T(langOf(ctx), "Confirm your email address for Gatehouse"),
-		Text: i18n.Tf(langOf(ctx), "Hello %s,\n\nTo finish creating your Gatehouse account, confirm your email address with this link (it works once, for 24 hours):\n\n%s\n\nIf you did not create an account, ignore this email: without confirmation the account cannot be used.\n",
-			u.Name, h.link("/register/confirm", token)),
-	}, u.ID, "confirm-email")
+	h.mailLater(ctx, u, "confirm-email", i18n.T(langOf(ctx), "Confirm your email address for Gatehouse"),
+		i18n.Tf(langOf(ctx), "Hello %s,\n\nTo finish creating your Gatehouse account, confirm your email address with this link (it works once, for 24 hours):\n\n%s\n\nIf you did not create an account, ignore this email: without confirmation the account cannot be used.\n",
+			u.Name, h.link("/register/confirm", token)))
 	return nil
 }
 
@@ -160,7 +156,7 @@ func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authReq
 			"%s\n\n"+
 			"If it was not you, ignore this email: the account cannot be used until its address is confirmed.\n", h.link("/recover/reset", token))
 	}
-	h.mailLater(ctx, mail.Message{To: u.Email, Subject: i18n.T(lang, "Someone tried to register with your address"), Text: text}, u.ID, "register-existing")
+	h.mailLater(ctx, u, "register-existing", i18n.T(lang, "Someone tried to register with your address"), text)
 	return nil
 }
 
@@ -181,24 +177,16 @@ func (h *Handler) confirmPage(flow, token string) *selfPage {
 
 // showConfirm is the page the confirmation link opens.
 func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) error {
-	token := r.URL.Query().Get("token")
-	if !validToken(token) {
-		return userError(http.StatusBadRequest, "Link not valid", msgConfirmLinkUsed)
-	}
-	return h.notice(w, r, http.StatusOK, h.confirmPage(h.flowValue(w, r), token))
+	return h.showLink(w, r, msgConfirmLinkUsed, h.confirmPage)
 }
 
 // submitConfirm consumes the confirmation token and confirms the address.
 func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
-	st, err := h.selfForm(r, "confirm")
+	st, t, err := h.linkForm(r, "confirm", purposeConfirmEmail, msgConfirmLinkUsed)
 	if err != nil {
 		return err
 	}
 	r, ctx := st.r, st.r.Context()
-	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeConfirmEmail, msgConfirmLinkUsed)
-	if err != nil {
-		return err
-	}
 	if err := h.Store.SetEmailVerified(ctx, t.UserID, h.Now()); errors.Is(err, storage.ErrNotFound) {
 		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)
 	} else if err != nil {

@@ -116,11 +116,7 @@ func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 //	totp/enable                          new secret: QR code, key, link
 //	totp/enable-confirm                  check the app's code, enable
 //	totp/disable, totp/disable-confirm   ask for and check the app's code
-func (h *Handler) securityAction(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.sensitiveForm(w, r, "/account/security")
-	if a == nil {
-		return err
-	}
+func (h *Handler) securityAction(w http.ResponseWriter, a *accountStep) error {
 	r, ip, sess, u := a.r, a.ip, a.sess, a.u
 	ctx := r.Context()
 	hasTOTP, hasEmail, err := h.factors(ctx, u)

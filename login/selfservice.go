@@ -122,6 +122,32 @@ func (h *Handler) useToken(ctx context.Context, value, purpose, expired string) 
 	return t, nil
 }
 
+// showLink shows the notice page that an emailed link opens: page, for
+// the browser's flow and the link's token, whose form posts the token
+// back. Opening it does not use the link up; used is the message of a
+// token that is not valid.
+func (h *Handler) showLink(w http.ResponseWriter, r *http.Request, used string, page func(flow, token string) *selfPage) error {
+	token := r.URL.Query().Get("token")
+	if !validToken(token) {
+		return userError(http.StatusBadRequest, "Link not valid", used)
+	}
+	return h.notice(w, r, http.StatusOK, page(h.flowValue(w, r), token))
+}
+
+// linkForm is selfForm for the form of a page that showLink showed: it
+// uses the link's token of purpose (useToken, with used as its message).
+func (h *Handler) linkForm(r *http.Request, csrfPurpose, purpose, used string) (*selfStep, *storage.ActionToken, error) {
+	st, err := h.selfForm(r, csrfPurpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := h.useToken(st.r.Context(), st.r.PostForm.Get("token"), purpose, used)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, t, nil
+}
+
 // selfStep is a posted form of a self-service page.
 type selfStep struct {
 	r     *http.Request // with its client IP remembered (withIP)
@@ -250,14 +276,14 @@ func (h *Handler) continueLink(ctx context.Context, p *selfPage, id string) erro
 	return nil
 }
 
-// mailLater sends m in the background, so that how long the answer takes
-// does not depend on whether a message was sent (or on the mail server):
-// the pages that send links say the same whether the account exists or
-// not. Failures are logged.
-func (h *Handler) mailLater(ctx context.Context, m mail.Message, userID, kind string) {
-	if m.Lang == "" {
-		m.Lang = string(langOf(ctx))
-	}
+// mailLater sends u an email in the background, so that how long the
+// answer takes does not depend on whether a message was sent (or on the
+// mail server): the pages that send links say the same whether the
+// account exists or not. subject and text arrive translated to the
+// language of the request in ctx; kind names the email in logs. Failures
+// are logged.
+func (h *Handler) mailLater(ctx context.Context, u *storage.User, kind, subject, text string) {
+	m, userID := mail.Message{To: u.Email, Subject: subject, Text: text, Lang: string(langOf(ctx))}, u.ID
 	ctx = context.WithoutCancel(ctx)
 	go func() {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)

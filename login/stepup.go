@@ -180,16 +180,9 @@ func (h *Handler) reauthPage(r *http.Request, u *storage.User, next string) (*se
 
 // showReauth shows the re-authentication form.
 func (h *Handler) showReauth(w http.ResponseWriter, r *http.Request) error {
-	_, u, err := h.signedIn(r)
-	if err != nil {
-		return err
-	}
-	p, err := h.reauthPage(r, u, safeNext(r.URL.Query().Get("next")))
-	if err != nil {
-		return err
-	}
-	h.render(w, r, http.StatusOK, "reauth.html", p)
-	return nil
+	return h.showAccountPage(w, r, "reauth.html", func(r *http.Request, u *storage.User) (*selfPage, error) {
+		return h.reauthPage(r, u, safeNext(r.URL.Query().Get("next")))
+	})
 }
 
 // sendReauthCode emails the code a re-authentication of a user with email
@@ -501,26 +494,18 @@ func (h *Handler) revertPage(flow, token string) *selfPage {
 // showRevertEmail is the page of the link sent to the old address; opening
 // it does not use the link up.
 func (h *Handler) showRevertEmail(w http.ResponseWriter, r *http.Request) error {
-	token := r.URL.Query().Get("token")
-	if !validToken(token) {
-		return userError(http.StatusBadRequest, "Link not valid", msgLinkUsed)
-	}
-	return h.notice(w, r, http.StatusOK, h.revertPage(h.flowValue(w, r), token))
+	return h.showLink(w, r, msgLinkUsed, h.revertPage)
 }
 
 // revertEmail uses the link: the old address comes back, every session
 // ends, tokens are revoked, and pending email changes and password-reset
 // links die.
 func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
-	st, err := h.selfForm(r, "revert")
+	st, t, err := h.linkForm(r, "revert", purposeRevertEmail, msgLinkUsed)
 	if err != nil {
 		return err
 	}
 	r, ctx := st.r, st.r.Context()
-	t, err := h.useToken(ctx, r.PostForm.Get("token"), purposeRevertEmail, msgLinkUsed)
-	if err != nil {
-		return err
-	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return userError(http.StatusBadRequest, "Link expired", msgLinkUsed)

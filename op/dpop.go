@@ -214,15 +214,16 @@ func (p *Provider) acceptProof(ctx context.Context, proofs []string, htm, htu, a
 	return proof, nil
 }
 
-// proofRefusal returns the error code and description that refuse a
-// request for err of acceptProof, and whether it is invalid_dpop_proof
-// (false: the database failed).
-func proofRefusal(err error) (description string, invalid bool) {
+// refuseProof answers a request whose proof acceptProof refused with
+// err: invalid_dpop_proof through refuse, or temporarily_unavailable when
+// the database failed.
+func refuseProof(w http.ResponseWriter, err error, refuse func(w http.ResponseWriter, code, description string)) {
 	var oe *oidc.Error
 	if errors.As(err, &oe) {
-		return oe.Description, true
+		refuse(w, "invalid_dpop_proof", oe.Description)
+		return
 	}
-	return err.Error(), false
+	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 }
 
 // endpointURL is the URL of the provider's endpoint at path, as a proof's
@@ -429,11 +430,7 @@ func (p *Provider) dpopToken(w http.ResponseWriter, r *http.Request, next http.H
 	ctx := r.Context()
 	proof, err := p.acceptProof(ctx, proofs, http.MethodPost, p.endpointURL("/oauth/token"), "", "token")
 	if err != nil {
-		if description, invalid := proofRefusal(err); invalid {
-			writeTokenError(w, "invalid_dpop_proof", description)
-		} else {
-			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", description)
-		}
+		refuseProof(w, err, writeTokenError)
 		return
 	}
 	bw := &BufferedWriter{ResponseWriter: w}
@@ -511,11 +508,7 @@ func (p *Provider) dpopResource(w http.ResponseWriter, r *http.Request, next htt
 		}
 		proof, err := p.acceptProof(ctx, r.Header.Values("DPoP"), r.Method, p.endpointURL(r.URL.Path), token, "userinfo")
 		if err != nil {
-			if description, invalid := proofRefusal(err); invalid {
-				writeDPoPChallenge(w, "invalid_dpop_proof", description)
-			} else {
-				writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", description)
-			}
+			refuseProof(w, err, writeDPoPChallenge)
 			return
 		}
 		use.jkt = proof.jkt

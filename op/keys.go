@@ -123,18 +123,16 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 	}
 	now := k.now()
 	var out []KeyInfo
-	for _, alg := range algorithms {
-		signing, _ := signingKey(keys, alg, now)
-		for _, x := range published(keys, alg, now, k.retention) {
-			state := "published"
-			switch {
-			case x.activeAt.After(now):
-				state = "next"
-			case x.id == signing.id:
-				state = "signing"
-			}
-			out = append(out, KeyInfo{ID: x.id, Algorithm: x.alg, CreatedAt: x.createdAt, ActiveAt: x.activeAt, State: state})
+	for _, x := range published(keys, now, k.retention) {
+		signing, _ := signingKey(keys, x.alg, now)
+		state := "published"
+		switch {
+		case x.activeAt.After(now):
+			state = "next"
+		case x.id == signing.id:
+			state = "signing"
 		}
+		out = append(out, KeyInfo{ID: x.id, Algorithm: x.alg, CreatedAt: x.createdAt, ActiveAt: x.activeAt, State: state})
 	}
 	return out, nil
 }
@@ -208,11 +206,9 @@ func (k *Keys) publishedInCache(kid string) bool {
 	if !k.cacheFresh(now) {
 		return false
 	}
-	for _, alg := range algorithms {
-		for _, x := range published(k.cache, alg, now, k.retention) {
-			if x.id == kid {
-				return true
-			}
+	for _, x := range published(k.cache, now, k.retention) {
+		if x.id == kid {
+			return true
 		}
 	}
 	return false
@@ -262,21 +258,23 @@ func signingKey(keys []key, alg string, now time.Time) (key, bool) {
 	return key{}, false
 }
 
-// published returns the keys of alg that belong in the JWKS at now: those
-// not yet signing, the signing one, and older ones until retention after
-// their successor took over.
-func published(keys []key, alg string, now time.Time, retention time.Duration) []key {
+// published returns the keys that belong in the JWKS at now, algorithm
+// by algorithm: of each algorithm, those not yet signing, the signing one,
+// and older ones until retention after their successor took over.
+func published(keys []key, now time.Time, retention time.Duration) []key {
 	var out []key
-	var successor *key
-	for i := range keys {
-		x := keys[i]
-		if x.alg != alg {
-			continue
+	for _, alg := range algorithms {
+		var successor *key
+		for i := range keys {
+			x := keys[i]
+			if x.alg != alg {
+				continue
+			}
+			if successor == nil || successor.activeAt.After(now) || now.Before(successor.activeAt.Add(retention)) {
+				out = append(out, x)
+			}
+			successor = &keys[i]
 		}
-		if successor == nil || successor.activeAt.After(now) || now.Before(successor.activeAt.Add(retention)) {
-			out = append(out, x)
-		}
-		successor = &keys[i]
 	}
 	return out
 }
@@ -300,12 +298,9 @@ func (k *Keys) publicKeys(ctx context.Context) ([]zopPublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := k.now()
 	var out []zopPublicKey
-	for _, alg := range algorithms {
-		for _, x := range published(keys, alg, now, k.retention) {
-			out = append(out, zopPublicKey{id: x.id, alg: jose.SignatureAlgorithm(x.alg), key: x.private.Public()})
-		}
+	for _, x := range published(keys, k.now(), k.retention) {
+		out = append(out, zopPublicKey{id: x.id, alg: jose.SignatureAlgorithm(x.alg), key: x.private.Public()})
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/op"
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // logoutValidator validates end_session requests with the provider
@@ -13,7 +14,7 @@ import (
 // post_logout_redirect_uri) for the login's logout pages. What the
 // provider refuses is login.ErrLogoutRefused, unless the database failed.
 func logoutValidator(p *op.Provider) login.LogoutValidator {
-	return func(r *http.Request) (*login.LogoutRequest, error) {
+	return func(r *http.Request) (*storage.LogoutRequest, error) {
 		ctx, faulted := op.TrackFaults(r.Context())
 		es, err := p.ValidateEndSession(r.WithContext(ctx))
 		switch {
@@ -22,13 +23,6 @@ func logoutValidator(p *op.Provider) login.LogoutValidator {
 		case err != nil:
 			return nil, fmt.Errorf("%w: %w", login.ErrLogoutRefused, err)
 		}
-		return &login.LogoutRequest{
-			Subject:               es.Subject,
-			AuthTime:              es.AuthTime,
-			ClientID:              es.ClientID,
-			PostLogoutRedirectURI: es.PostLogoutRedirectURI,
-			State:                 es.State,
-			RedirectURI:           es.RedirectURI,
-		}, nil
+		return es, nil
 	}
 }

@@ -10,13 +10,10 @@ import (
 const actionTokenColumns = `hash, purpose, user_id, data, created_at, expires_at, used_at`
 
 func scanActionToken(row scanner) (*storage.ActionToken, error) {
-	var t storage.ActionToken
-	err := row.Scan(&t.Hash, &t.Purpose, &t.UserID, &t.Data,
-		timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt})
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return scanDest(row, func(t *storage.ActionToken) []any {
+		return []any{&t.Hash, &t.Purpose, &t.UserID, &t.Data,
+			timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}, timePtrCol{&t.UsedAt}}
+	})
 }
 
 // CreateActionToken stores t; storage.ErrNotFound if its user does not

@@ -14,16 +14,13 @@ const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout
 	dpop_bound_access_tokens, disabled`
 
 func scanClient(row scanner) (*storage.Client, error) {
-	var c storage.Client
-	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public,
-		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
-		&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat,
-		&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.BackchannelLogoutURI, &c.Consent,
-		&c.DPoPBoundAccessTokens, &c.Disabled)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return scanDest(row, func(c *storage.Client) []any {
+		return []any{&c.ID, &c.Name, &c.SecretHash, &c.Public,
+			listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
+			&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat,
+			&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.BackchannelLogoutURI, &c.Consent,
+			&c.DPoPBoundAccessTokens, &c.Disabled}
+	})
 }
 
 // CreateClient adds c; storage.ErrConflict if the id is taken. An empty

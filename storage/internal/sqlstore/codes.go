@@ -13,13 +13,10 @@ import (
 const codeColumns = `id, user_id, purpose, binding, hash, created_at, expires_at, used_at`
 
 func scanCode(row scanner) (*storage.OneTimeCode, error) {
-	var c storage.OneTimeCode
-	err := row.Scan(&c.ID, &c.UserID, &c.Purpose, &c.Binding, &c.Hash,
-		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timePtrCol{&c.UsedAt})
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return scanDest(row, func(c *storage.OneTimeCode) []any {
+		return []any{&c.ID, &c.UserID, &c.Purpose, &c.Binding, &c.Hash,
+			timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timePtrCol{&c.UsedAt}}
+	})
 }
 
 // IssueCode stores c as the only code of its (user, purpose, binding),

@@ -11,12 +11,9 @@ import (
 const consentGrantColumns = `user_id, client_id, scopes, created_at, updated_at`
 
 func scanConsentGrant(row scanner) (*storage.ConsentGrant, error) {
-	var g storage.ConsentGrant
-	err := row.Scan(&g.UserID, &g.ClientID, listCol{&g.Scopes}, timeCol{&g.CreatedAt}, timeCol{&g.UpdatedAt})
-	if err != nil {
-		return nil, err
-	}
-	return &g, nil
+	return scanDest(row, func(g *storage.ConsentGrant) []any {
+		return []any{&g.UserID, &g.ClientID, listCol{&g.Scopes}, timeCol{&g.CreatedAt}, timeCol{&g.UpdatedAt}}
+	})
 }
 
 // GrantConsent adds scopes to the user's grant to the client. The grant's

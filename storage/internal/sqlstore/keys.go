@@ -10,13 +10,10 @@ import (
 const signingKeyColumns = `id, algorithm, private_key, public_key, created_at, active_at, expires_at`
 
 func scanSigningKey(row scanner) (*storage.SigningKey, error) {
-	var k storage.SigningKey
-	err := row.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicKey,
-		timeCol{&k.CreatedAt}, timeCol{&k.ActiveAt}, timeCol{&k.ExpiresAt})
-	if err != nil {
-		return nil, err
-	}
-	return &k, nil
+	return scanDest(row, func(k *storage.SigningKey) []any {
+		return []any{&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicKey,
+			timeCol{&k.CreatedAt}, timeCol{&k.ActiveAt}, timeCol{&k.ExpiresAt}}
+	})
 }
 
 // CreateSigningKey stores k; storage.ErrConflict if its id is taken.

@@ -10,12 +10,9 @@ import (
 const pushedRequestColumns = `hash, client_id, params, created_at, expires_at, used_at`
 
 func scanPushedRequest(row scanner) (*storage.PushedRequest, error) {
-	var r storage.PushedRequest
-	err := row.Scan(&r.Hash, &r.ClientID, &r.Params, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, timePtrCol{&r.UsedAt})
-	if err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return scanDest(row, func(r *storage.PushedRequest) []any {
+		return []any{&r.Hash, &r.ClientID, &r.Params, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, timePtrCol{&r.UsedAt}}
+	})
 }
 
 // CreatePushedRequest stores r; storage.ErrConflict if its hash is taken,

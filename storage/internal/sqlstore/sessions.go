@@ -21,14 +21,11 @@ func (s *Store) CreateSession(ctx context.Context, sess *storage.Session) error 
 }
 
 func scanSession(row scanner) (*storage.Session, error) {
-	var sess storage.Session
-	err := row.Scan(&sess.ID, &sess.UserID, timeCol{&sess.AuthTime}, listCol{&sess.AMR}, &sess.IP, &sess.UserAgent,
-		timeCol{&sess.CreatedAt}, timeCol{&sess.LastSeenAt}, timeCol{&sess.ExpiresAt}, timeCol{&sess.IdleUntil},
-		timeCol{&sess.ReauthAt})
-	if err != nil {
-		return nil, err
-	}
-	return &sess, nil
+	return scanDest(row, func(sess *storage.Session) []any {
+		return []any{&sess.ID, &sess.UserID, timeCol{&sess.AuthTime}, listCol{&sess.AMR}, &sess.IP, &sess.UserAgent,
+			timeCol{&sess.CreatedAt}, timeCol{&sess.LastSeenAt}, timeCol{&sess.ExpiresAt}, timeCol{&sess.IdleUntil},
+			timeCol{&sess.ReauthAt}}
+	})
 }
 
 // SessionByID returns the session id if it is neither expired nor idle at

@@ -146,28 +146,29 @@ func (db *stmtDB) stmt(ctx context.Context, pool *sql.DB, query string) (*sql.St
 
 // ExecContext runs query through its prepared statement.
 func (db *stmtDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	pool := db.pool(query)
-	st, err := db.stmt(ctx, pool, query)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return pool.ExecContext(ctx, query, args...)
-	}
-	return st.ExecContext(ctx, args...)
+	return runStmt(ctx, db, query, args, (*sql.Stmt).ExecContext, (*sql.DB).ExecContext)
 }
 
 // QueryContext runs query through its prepared statement.
 func (db *stmtDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return runStmt(ctx, db, query, args, (*sql.Stmt).QueryContext, (*sql.DB).QueryContext)
+}
+
+// runStmt runs query with args through its prepared statement (stmt), or
+// unprepared on its pool (unprepared) when db keeps no statement for it.
+func runStmt[T any](ctx context.Context, db *stmtDB, query string, args []any,
+	stmt func(*sql.Stmt, context.Context, ...any) (T, error),
+	unprepared func(*sql.DB, context.Context, string, ...any) (T, error)) (T, error) {
 	pool := db.pool(query)
 	st, err := db.stmt(ctx, pool, query)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	if st == nil {
-		return pool.QueryContext(ctx, query, args...)
+		return unprepared(pool, ctx, query, args...)
 	}
-	return st.QueryContext(ctx, args...)
+	return stmt(st, ctx, args...)
 }
 
 // QueryRowContext runs query through its prepared statement. A failure to

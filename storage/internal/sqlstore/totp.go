@@ -11,11 +11,9 @@ import (
 const totpColumns = `user_id, secret, confirmed, last_step, created_at`
 
 func scanTOTP(row scanner) (*storage.TOTP, error) {
-	var t storage.TOTP
-	if err := row.Scan(&t.UserID, &t.Secret, &t.Confirmed, &t.LastStep, timeCol{&t.CreatedAt}); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return scanDest(row, func(t *storage.TOTP) []any {
+		return []any{&t.UserID, &t.Secret, &t.Confirmed, &t.LastStep, timeCol{&t.CreatedAt}}
+	})
 }
 
 // PutTOTP stores t as the user's unconfirmed secret, replacing an

@@ -53,20 +53,17 @@ func (s *Store) SearchUsers(ctx context.Context, substr string, limit int) ([]st
 
 // SetUserDisabled disables or enables the user id.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
-	return s.execOne(ctx, "set user disabled",
-		`UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1`, id, disabled, millis(now))
+	return s.setUser(ctx, "set user disabled", "disabled", id, disabled, now)
 }
 
 // SetPasswordHash replaces the password hash of the user id.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error {
-	return s.execOne(ctx, "set password hash",
-		`UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, id, hash, millis(now))
+	return s.setUser(ctx, "set password hash", "password_hash", id, hash, now)
 }
 
 // SetEmailOTP turns email sign-in codes on or off for the user id.
 func (s *Store) SetEmailOTP(ctx context.Context, id string, enabled bool, now time.Time) error {
-	return s.execOne(ctx, "set email otp",
-		`UPDATE users SET email_otp = $2, updated_at = $3 WHERE id = $1`, id, enabled, millis(now))
+	return s.setUser(ctx, "set email otp", "email_otp", id, enabled, now)
 }
 
 // SetEmailVerified marks the email of the user id verified.
@@ -86,12 +83,16 @@ func (s *Store) SetEmail(ctx context.Context, id, email string, now time.Time) e
 
 // SetName replaces the name of the user id.
 func (s *Store) SetName(ctx context.Context, id, name string, now time.Time) error {
-	return s.execOne(ctx, "set name",
-		`UPDATE users SET name = $2, updated_at = $3 WHERE id = $1`, id, name, millis(now))
+	return s.setUser(ctx, "set name", "name", id, name, now)
 }
 
 // SetUserAdmin grants or revokes the administrator role of the user id.
 func (s *Store) SetUserAdmin(ctx context.Context, id string, admin bool, now time.Time) error {
-	return s.execOne(ctx, "set user admin",
-		`UPDATE users SET admin = $2, updated_at = $3 WHERE id = $1`, id, admin, millis(now))
+	return s.setUser(ctx, "set user admin", "admin", id, admin, now)
+}
+
+// setUser sets column of the user id to v, and its updated_at to now; op
+// names the operation in errors.
+func (s *Store) setUser(ctx context.Context, op, column, id string, v any, now time.Time) error {
+	return s.execOne(ctx, op, `UPDATE users SET `+column+` = $2, updated_at = $3 WHERE id = $1`, id, v, millis(now))
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
+	"github.com/gatehouse-idp/gatehouse/templates"
 )
 
 //go:embed templates
@@ -72,7 +73,8 @@ type Handler struct {
 	pages map[string]*template.Template
 }
 
-// pageNames are the console's pages, each with layout.html.
+// pageNames are the console's pages, each with layout.html and the
+// parts.html of the templates package.
 var pageNames = []string{"home.html", "error.html", "clients.html", "client.html", "client_new.html",
 	"secret.html", "client_delete.html", "users.html", "user.html", "blocks.html", "audit.html"}
 
@@ -84,6 +86,9 @@ func (h *Handler) Init() error {
 	h.pages = make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(h.funcs()).ParseFS(files, "templates/layout.html", "templates/"+name)
+		if err == nil {
+			t, err = t.ParseFS(templates.FS, "parts.html") // the login pages' shared parts
+		}
 		if err != nil {
 			return fmt.Errorf("console: parse page %s: %w", name, err)
 		}
