@@ -219,6 +219,15 @@ func listed[T any](key string, list func(*Service, context.Context) ([]T, error)
 	}
 }
 
+// setTo turns set, a Service method that turns a flag of the resource
+// named by a path parameter on or off, into the onParam function of one of
+// the two routes: POST …/disable and …/enable, PUT and DELETE …/admin.
+func setTo[T any](set func(*Service, context.Context, string, bool) (T, error), on bool) func(*Service, context.Context, string) (T, error) {
+	return func(s *Service, ctx context.Context, ref string) (T, error) {
+		return set(s, ctx, ref, on)
+	}
+}
+
 // onParam is a handler that answers 200 with what do returns for the path
 // parameter name.
 func onParam[T any](name string, do func(*Service, context.Context, string) (T, error)) apiFunc {

@@ -443,8 +443,8 @@ func (a *api) clientRoutes(r chi.Router) {
 	r.Put("/api/clients/{client_id}/redirect-uris", a.handle(withBody("client_id", setClientURIs)))
 	r.Post("/api/clients/{client_id}/secret", a.handle(onParam("client_id", rotateSecret)))
 	r.Put("/api/clients/{client_id}/authentication", a.handle(withBody("client_id", (*Service).SetClientAuth)))
-	r.Post("/api/clients/{client_id}/disable", a.handle(onParam("client_id", setClientDisabled(true))))
-	r.Post("/api/clients/{client_id}/enable", a.handle(onParam("client_id", setClientDisabled(false))))
+	r.Post("/api/clients/{client_id}/disable", a.handle(onParam("client_id", setTo((*Service).SetClientDisabled, true))))
+	r.Post("/api/clients/{client_id}/enable", a.handle(onParam("client_id", setTo((*Service).SetClientDisabled, false))))
 }
 
 func createClient(w http.ResponseWriter, r *http.Request, s *Service) error {
@@ -488,11 +488,4 @@ func rotateSecret(s *Service, ctx context.Context, id string) (map[string]string
 		return nil, err
 	}
 	return map[string]string{"client_id": id, "client_secret": secret}, nil
-}
-
-// setClientDisabled is POST /api/clients/{client_id}/disable or enable.
-func setClientDisabled(disabled bool) func(*Service, context.Context, string) (*ClientView, error) {
-	return func(s *Service, ctx context.Context, id string) (*ClientView, error) {
-		return s.SetClientDisabled(ctx, id, disabled)
-	}
 }

@@ -289,19 +289,12 @@ func (a *api) userRoutes(r chi.Router) {
 	r.Get("/api/users", a.handle(listed("users", (*Service).ListUsers)))
 	r.Post("/api/users", a.handle(createUser))
 	r.Get("/api/users/{user}", a.handle(onParam("user", (*Service).User)))
-	r.Post("/api/users/{user}/disable", a.handle(onParam("user", setUserDisabled(true))))
-	r.Post("/api/users/{user}/enable", a.handle(onParam("user", setUserDisabled(false))))
+	r.Post("/api/users/{user}/disable", a.handle(onParam("user", setTo((*Service).SetUserDisabled, true))))
+	r.Post("/api/users/{user}/enable", a.handle(onParam("user", setTo((*Service).SetUserDisabled, false))))
 	r.Post("/api/users/{user}/reset-2fa", a.handle(onParam("user", (*Service).ResetTwoFactor)))
 	r.Post("/api/users/{user}/sign-out", a.handle(onParam("user", signOutEverywhere)))
-	r.Put("/api/users/{user}/admin", a.handle(onParam("user", setUserAdmin(true))))
-	r.Delete("/api/users/{user}/admin", a.handle(onParam("user", setUserAdmin(false))))
-}
-
-// setUserAdmin is PUT (grant) or DELETE (revoke) /api/users/{user}/admin.
-func setUserAdmin(admin bool) func(*Service, context.Context, string) (*UserView, error) {
-	return func(s *Service, ctx context.Context, ref string) (*UserView, error) {
-		return s.SetUserAdmin(ctx, ref, admin)
-	}
+	r.Put("/api/users/{user}/admin", a.handle(onParam("user", setTo((*Service).SetUserAdmin, true))))
+	r.Delete("/api/users/{user}/admin", a.handle(onParam("user", setTo((*Service).SetUserAdmin, false))))
 }
 
 // signOutEverywhere is POST /api/users/{user}/sign-out.
@@ -328,11 +321,4 @@ func createUser(w http.ResponseWriter, r *http.Request, s *Service) error {
 		return err
 	}
 	return created(w, "users", u.ID, u)
-}
-
-// setUserDisabled is POST /api/users/{user}/disable or enable.
-func setUserDisabled(disabled bool) func(*Service, context.Context, string) (*UserView, error) {
-	return func(s *Service, ctx context.Context, ref string) (*UserView, error) {
-		return s.SetUserDisabled(ctx, ref, disabled)
-	}
 }
