@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type options struct {
 	baseline    string
 	keep        bool
 	pprof       bool
+	cpuProfile  string
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -59,6 +61,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.baseline, "baseline", "", "JSON figures of an earlier run (-out) to compare with, e.g. SQLite's for PostgreSQL")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (database, server log)")
 	fs.BoolVar(&o.pprof, "pprof", false, "enable the server's /debug/pprof/ on its admin listener and print its address")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the full sign-in phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -153,6 +156,26 @@ func runBench(ctx context.Context, args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// startCPUProfile starts the bench's own CPU profile into file, if one is
+// named; the function it returns stops it and closes the file.
+func startCPUProfile(file string) (stop func() error, err error) {
+	if file == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // workDir makes the run's temporary directory (database, server log);
@@ -542,7 +565,20 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 	}
 	if o.signins > 0 {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		serverCPU, serverErr := b.g.cpu()
+		benchCPU := selfCPU()
 		r := closedLoop(ctx, "full sign-ins", bounds{duration: 30 * time.Second, maxRequests: o.signins, concurrency: o.signinConc}, signIn(false))
+		benchCPU = selfCPU() - benchCPU
+		if after, err := b.g.cpu(); err == nil && serverErr == nil {
+			rep.signinCPU = [2]time.Duration{after - serverCPU, benchCPU}
+		}
+		if err := stopProfile(); err != nil {
+			return nil, err
+		}
 		b.logf("full sign-ins: %d in %v", r.requests, r.elapsed.Round(time.Millisecond))
 		if r.firstErr != nil {
 			b.logf("  %d errors, the first: %v", r.errors, r.firstErr)

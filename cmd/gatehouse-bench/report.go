@@ -21,8 +21,11 @@ type report struct {
 	afterRSS          int64
 	peakRSS           int64
 	results           map[string]*result
-	pwdPaced          []time.Duration    // password step latencies at 70% load
-	baseline          map[string]float64 // req/s of an earlier run, by row
+	pwdPaced          []time.Duration // password step latencies at 70% load
+	// signinCPU is the CPU time the server and the load generator used
+	// over the full sign-in phase.
+	signinCPU [2]time.Duration
+	baseline  map[string]float64 // req/s of an earlier run, by row
 }
 
 // row is a line of the table: a measured phase, its ceiling and target.
@@ -162,6 +165,12 @@ func (r *report) print(w io.Writer) {
 	if s := r.results["full sign-ins"]; s != nil && r.hashRate > 0 {
 		fmt.Fprintf(w, "Full sign-ins reached %.2f of the argon2id hashes/s measured with %d hashes at once (%.0f/s).\n",
 			s.rate()/r.hashRate, runtime.NumCPU(), r.hashRate)
+	}
+	if s := r.results["full sign-ins"]; s != nil && s.requests > 0 && r.signinCPU[0] > 0 {
+		n := time.Duration(s.requests)
+		fmt.Fprintf(w, "CPU per full sign-in: the server %s ms, the load generator %s ms (t_hash %s ms); the CPUs were %.0f %% busy with both.\n",
+			ms(r.signinCPU[0]/n), ms(r.signinCPU[1]/n), ms(r.tHash),
+			100*(r.signinCPU[0]+r.signinCPU[1]).Seconds()/s.elapsed.Seconds()/float64(runtime.NumCPU()))
 	}
 	if rs := r.rate("plain token RS256"); rs > 0 && len(r.tSign) == 2 && r.tSign[0] > 0 {
 		// t_sign is one core's best, and the plain handler shares the

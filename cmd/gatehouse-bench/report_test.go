@@ -85,3 +85,34 @@ func TestBaselineNormalised(t *testing.T) {
 		t.Errorf("saved figures %v: want the RS256 ceiling 1000/s, the hash ceiling and userinfo", m)
 	}
 }
+
+// TestProcCPU reads utime and stime from a /proc/PID/stat line whose
+// command name holds spaces and parentheses.
+func TestProcCPU(t *testing.T) {
+	line := "4242 (gate house) (x)) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 0 0\n"
+	got, err := procCPU(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3250 * time.Millisecond; got != want {
+		t.Errorf("procCPU = %v, want %v (325 ticks)", got, want)
+	}
+	if _, err := procCPU("4242 (short) S 1"); err == nil {
+		t.Error("procCPU of a short line: no error")
+	}
+}
+
+// TestSigninCPULine checks the line that splits a sign-in's CPU between
+// the server and the load generator.
+func TestSigninCPULine(t *testing.T) {
+	r := &report{tHash: 20 * time.Millisecond, results: map[string]*result{
+		"full sign-ins": {name: "full sign-ins", requests: 100, elapsed: 2 * time.Second, lat: []time.Duration{time.Millisecond}},
+	}, hashRate: 90, signinCPU: [2]time.Duration{2500 * time.Millisecond, 1000 * time.Millisecond}}
+	var out bytes.Buffer
+	r.print(&out)
+	want := fmt.Sprintf("CPU per full sign-in: the server 25.00 ms, the load generator 10.00 ms (t_hash 20.00 ms); the CPUs were %.0f %% busy with both.",
+		100*3.5/2/float64(runtime.NumCPU()))
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, out.String())
+	}
+}

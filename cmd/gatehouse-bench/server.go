@@ -177,6 +177,52 @@ func (g *gatehouse) rss() (int64, error) { return g.status("VmRSS:") }
 // peakRSS returns the server's largest resident set size so far.
 func (g *gatehouse) peakRSS() (int64, error) { return g.status("VmHWM:") }
 
+// cpu returns the CPU time (user and system) the server has used so far
+// (Linux: /proc/PID/stat, in clock ticks of 10 ms).
+func (g *gatehouse) cpu() (time.Duration, error) {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return 0, errors.New("gatehouse is not running")
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(g.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return procCPU(string(b))
+}
+
+// procCPU reads utime and stime from a /proc/PID/stat line: the 14th and
+// 15th fields, counted after the command name, which is in parentheses and
+// may hold spaces.
+func procCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("proc stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("proc stat: too few fields")
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
+// selfCPU returns the CPU time (user and system) the bench itself, the
+// load generator, has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // status reads a size field of /proc/PID/status.
 func (g *gatehouse) status(field string) (int64, error) {
 	if g.cmd == nil || g.cmd.Process == nil {

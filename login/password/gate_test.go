@@ -132,3 +132,40 @@ func TestDefaultSlots(t *testing.T) {
 		t.Error("nil gate")
 	}
 }
+
+// A slot holds one hash: Verify and VerifyDummy give it back when the hash
+// is done, before the caller's Release, so that what the caller does after
+// the check does not keep the next password waiting; Release after them
+// gives nothing back twice.
+func TestSlotFreedWhenHashDone(t *testing.T) {
+	h := &Hasher{Params: Params{Memory: 8 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+	encoded := h.Hash("right password")
+	h.dummy = encoded
+	h.Gate = NewGate(1, 10*time.Millisecond)
+	for _, check := range []struct {
+		name string
+		do   func(s *Slot)
+	}{
+		{"Verify", func(s *Slot) {
+			if err := s.Verify(encoded, "right password"); err != nil {
+				t.Errorf("Verify = %v", err)
+			}
+		}},
+		{"VerifyDummy", func(s *Slot) { s.VerifyDummy("any password") }},
+	} {
+		s, err := h.Acquire()
+		if err != nil {
+			t.Fatalf("%s: Acquire = %v", check.name, err)
+		}
+		check.do(s)
+		next, err := h.Acquire()
+		if err != nil {
+			t.Fatalf("after %s, before Release: Acquire = %v, want the slot free", check.name, err)
+		}
+		s.Release() // the caller's deferred Release: a no-op now
+		if _, err := h.Acquire(); !errors.Is(err, ErrBusy) {
+			t.Fatalf("after %s: a second Release freed the slot the next check holds (Acquire = %v)", check.name, err)
+		}
+		next.Release()
+	}
+}

@@ -112,10 +112,14 @@ func (h *Hasher) verify(encoded, password string) error {
 // Slot is a hashing slot of the gate, taken before a password check is
 // counted against an attempt limit: a check that may not run for want of a
 // slot is then turned away (ErrBusy) before it is counted, and one that is
-// counted always runs. Release it once done.
+// counted always runs. The slot holds one hash: Verify and VerifyDummy give
+// it back as soon as the hash is done, so that the caller's work after the
+// check (its database writes, the next page) does not keep the next
+// password waiting. Release it (again) once done: on the paths that do not
+// hash, that is what gives it back.
 type Slot struct {
 	h       *Hasher
-	release func()
+	release func() // nil once given back
 }
 
 // Acquire takes a slot for one Verify, waiting at most the gate's wait; it
@@ -128,16 +132,25 @@ func (h *Hasher) Acquire() (*Slot, error) {
 	return &Slot{h: h, release: release}, nil
 }
 
-// Release gives the slot back.
-func (s *Slot) Release() { s.release() }
+// Release gives the slot back, if Verify or VerifyDummy has not already.
+func (s *Slot) Release() {
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+}
 
-// Verify is Hasher.Verify in the slot: it does not wait for another.
+// Verify is Hasher.Verify in the slot: it does not wait for another, and
+// gives the slot back when the hash is done.
 func (s *Slot) Verify(encoded, password string) error {
+	defer s.Release()
 	return s.h.verify(encoded, password)
 }
 
-// VerifyDummy is Hasher.VerifyDummy in the slot.
+// VerifyDummy is Hasher.VerifyDummy in the slot, which it gives back when
+// the hash is done.
 func (s *Slot) VerifyDummy(password string) {
+	defer s.Release()
 	s.h.verify(s.h.dummy, password)
 }
 
