@@ -208,12 +208,22 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	// So is the refresh token, when zitadel will ask for one (offline_access
 	// in a code flow; every client may refresh): a failed write then leaves
 	// the code unused, and the client may exchange it again.
+	//
+	// What the answer reads (the user and the grant's session, for the ID
+	// token, and the signing keys) is read before the commit: a read
+	// failing after it (the database lost, a failover) would answer 503
+	// for a code that was used, and the client's retry would be refused as
+	// a replay, which revokes the grant.
+	hash := hashSecret(code)
+	if err := s.readCodeGrant(ctx, hash); err != nil {
+		return nil, err
+	}
 	var (
 		tok     *storage.AccessToken
 		refresh *storage.RefreshToken
 		value   string
 	)
-	ar, err := s.store.ConsumeAuthCode(ctx, hashSecret(code), s.now(), func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	ar, err := s.store.ConsumeAuthCode(ctx, hash, s.now(), func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 		req := authRequest{r: ar}
 		tok = s.accessToken(ctx, ar.ClientID, ar.ID, req)
 		if slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) && req.GetResponseType() == oidc.ResponseTypeCode {
@@ -233,6 +243,30 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 		return nil, err
 	}
 	return authRequest{r: ar, token: tok, refresh: value}, nil
+}
+
+// readCodeGrant puts in the request's memo what the exchange of the code
+// with the given hash reads after the code is used: the grant's user and
+// session, in one read, and the code's client; and it loads the signing
+// keys. A code whose request is gone (unknown, or used: ConsumeAuthCode
+// tells which) reads nothing more.
+func (s *Storage) readCodeGrant(ctx context.Context, hash []byte) error {
+	ar, u, sid, err := s.store.CodeGrant(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fault(ctx, fmt.Errorf("code grant: %w", err))
+	}
+	rememberUser(ctx, u)
+	rememberGrantSession(ctx, ar.ID, sid)
+	if _, err := s.store.ClientByID(ctx, ar.ClientID); err != nil {
+		return fault(ctx, fmt.Errorf("client: %w", err))
+	}
+	if _, err := s.keys.load(ctx, false); err != nil {
+		return fault(ctx, err)
+	}
+	return nil
 }
 
 // DeleteAuthRequest does nothing: zitadel calls it once the code

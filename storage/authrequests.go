@@ -77,4 +77,12 @@ type AuthRequestStore interface {
 	// token); a code already used gives ErrReplayed after revoking every
 	// token issued from it.
 	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, error)
+	// CodeGrant returns, in one read, the auth request of the code with
+	// the given hash, its user, and the id the sid of the session its
+	// grant was completed in derives from ("" for none): what the code's
+	// exchange reads, so that it reads it before ConsumeAuthCode commits.
+	// It changes nothing and tells nothing of the code's state: a used
+	// code's request is gone (ErrNotFound), as is an unknown code's or one
+	// whose request has no user yet.
+	CodeGrant(ctx context.Context, hash []byte) (*AuthRequest, *User, string, error)
 }

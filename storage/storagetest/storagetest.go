@@ -109,6 +109,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestProgress", testAuthRequestProgress},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 
+		{"CodeGrant", testCodeGrant},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},

@@ -1,0 +1,93 @@
+package op
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
+)
+
+// lostAfterCodeUse is a store whose database goes away the moment a code's
+// use commits, as in a failover: every read after it fails.
+type lostAfterCodeUse struct{ *lostAfterRotation }
+
+func (l lostAfterCodeUse) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, error) {
+	ar, err := l.Store.ConsumeAuthCode(ctx, hash, now, issue)
+	l.lost.Store(err == nil)
+	return ar, err
+}
+
+// TestCodeExchangeReadsNothingAfterItsCommit exchanges a code of a grant
+// completed in a session while the database goes away as the code's use
+// commits: the answer is still the tokens, with the ID token's sid and
+// the user's claims. Had the exchange read the user or the grant's session
+// after the commit, it would have answered 503 for a code that was used,
+// and the client's retry would have been refused as a replay, revoking
+// the grant.
+func TestCodeExchangeReadsNothingAfterItsCommit(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			store := lostAfterCodeUse{&lostAfterRotation{Store: teststore.Open(t, backend)}}
+			e := newBenchEnv(t, store)
+			ctx := context.Background()
+			client := e.clients[ES256]
+			codes, verifier := e.pendingCodes(t, client, 1, "openid", "email", "offline_access")
+			ar, err := store.CodeGrantID(ctx, codes[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			if err := store.CreateSession(ctx, &storage.Session{ID: "session-1", UserID: e.user, AuthTime: now, AMR: []string{"pwd"},
+				CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleUntil: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.AddSessionGrant(ctx, &storage.SessionGrant{GrantID: ar, SessionID: "session-1",
+				ClientID: client, UserID: e.user, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+
+			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
+				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+			if !store.lost.Load() {
+				t.Fatal("the exchange did not use the code")
+			}
+			var tok struct {
+				AccessToken  string `json:"access_token"`
+				RefreshToken string `json:"refresh_token"`
+				IDToken      string `json:"id_token"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" {
+				t.Fatalf("exchange: %s (%v)", rec.Body, err)
+			}
+			_, payload, _ := strings.Cut(tok.IDToken, ".")
+			payload, _, _ = strings.Cut(payload, ".")
+			raw, err := base64.RawURLEncoding.DecodeString(payload)
+			var claims struct {
+				SID   string `json:"sid"`
+				Email string `json:"email"`
+			}
+			if err == nil {
+				err = json.Unmarshal(raw, &claims)
+			}
+			if err != nil || claims.SID != e.st.sid("session-1") || claims.Email != "bench@example.com" {
+				t.Errorf("the ID token's sid and email = %q, %q (%v), want the session's %q and the user's", claims.SID, claims.Email, err, e.st.sid("session-1"))
+			}
+		})
+	}
+}
+
+// CodeGrantID returns the id of the grant (auth request) code starts.
+func (l lostAfterCodeUse) CodeGrantID(ctx context.Context, code string) (string, error) {
+	ar, _, _, err := l.CodeGrant(ctx, hashSecret(code))
+	if err != nil {
+		return "", err
+	}
+	return ar.ID, nil
+}
