@@ -24,6 +24,12 @@ func (l lostAfterCodeUse) ConsumeAuthCode(ctx context.Context, hash []byte, now 
 	return ar, err
 }
 
+func (l lostAfterCodeUse) UseAuthCode(ctx context.Context, hash []byte, requestID string, now time.Time, access *storage.AccessToken, refresh *storage.RefreshToken) error {
+	err := l.Store.UseAuthCode(ctx, hash, requestID, now, access, refresh)
+	l.lost.Store(err == nil)
+	return err
+}
+
 // TestCodeExchangeReadsNothingAfterItsCommit exchanges a code of a grant
 // completed in a session while the database goes away as the code's use
 // commits: the answer is still the tokens, with the ID token's sid and

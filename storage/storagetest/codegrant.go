@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,4 +49,92 @@ func testCodeGrant(t *testing.T, s storage.Store) {
 	check(t, err)
 	_, _, _, err = s.CodeGrant(ctx, hash("code"))
 	wantErr(t, "CodeGrant of a used code", err, storage.ErrNotFound)
+}
+
+// testUseAuthCode checks UseAuthCode as testConsumeAuthCode checks
+// ConsumeAuthCode: the code's use, its request's deletion and the tokens
+// in one commit, then a replay that revokes them.
+func testUseAuthCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	issued := newAccessToken("at-code", "c1", "ar1", epoch())
+	issuedRefresh := newRefreshToken("rt-code", "c1", "ar1", epoch())
+	check(t, s.UseAuthCode(ctx, hash("code"), "ar1", epoch().Add(59*time.Second), issued, issuedRefresh))
+	tok, err := s.AccessTokenByID(ctx, "at-code")
+	check(t, err)
+	wantEqual(t, "the token issued with the code", tok, issued)
+	rt, err := s.RefreshTokenByHash(ctx, hash("rt-code"))
+	check(t, err)
+	wantEqual(t, "the refresh token issued with the code", rt, issuedRefresh)
+	_, err = s.AuthRequestByID(ctx, "ar1")
+	wantErr(t, "AuthRequestByID after UseAuthCode", err, storage.ErrNotFound)
+
+	replayAt := epoch().Add(59 * time.Second)
+	err = s.UseAuthCode(ctx, hash("code"), "ar1", replayAt, newAccessToken("at-replay", "c1", "ar1", epoch()), nil)
+	wantErr(t, "UseAuthCode again", err, storage.ErrReplayed)
+	_, err = s.AccessTokenByID(ctx, "at-replay")
+	wantErr(t, "a token issued with a replayed code", err, storage.ErrNotFound)
+	wantRevoked(t, s, replayAt, map[string]bool{"at-code": true}, map[string]bool{"rt-code": true})
+	_, err = s.ConsumeAuthCode(ctx, hash("code"), epoch().Add(time.Hour), nil)
+	wantErr(t, "ConsumeAuthCode after UseAuthCode", err, storage.ErrReplayed)
+}
+
+// testUseAuthCodeUnusable checks that a code UseAuthCode cannot use stays
+// as it was, with no token: another request's, expired, unknown, of a
+// deleted request, or whose token cannot be stored.
+func testUseAuthCodeUnusable(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	setupAuthRequest(t, s, "ar2")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code2"), AuthRequestID: "ar2", ExpiresAt: epoch().Add(time.Minute)}))
+	check(t, s.CreateRefreshToken(ctx, newRefreshToken("taken", "c1", "other", epoch())))
+	for _, c := range []struct {
+		name, code, request string
+		at                  time.Time
+		refresh             *storage.RefreshToken
+		want                error
+	}{
+		{"of another request", "code", "ar2", epoch(), nil, storage.ErrNotFound},
+		{"at its expiry", "code", "ar1", epoch().Add(time.Minute), nil, storage.ErrNotFound},
+		{"unknown", "no such code", "ar1", epoch(), nil, storage.ErrNotFound},
+		{"with a taken refresh token", "code", "ar1", epoch(), newRefreshToken("taken", "c1", "ar1", epoch()), storage.ErrConflict},
+	} {
+		err := s.UseAuthCode(ctx, hash(c.code), c.request, c.at, newAccessToken("at-"+c.request, "c1", c.request, epoch()), c.refresh)
+		wantErr(t, "UseAuthCode "+c.name, err, c.want)
+		_, err = s.AccessTokenByID(ctx, "at-"+c.request)
+		wantErr(t, "the access token of UseAuthCode "+c.name, err, storage.ErrNotFound)
+	}
+	check(t, s.DeleteAuthRequest(ctx, "ar2"))
+	err := s.UseAuthCode(ctx, hash("code2"), "ar2", epoch(), newAccessToken("at-ar2", "c1", "ar2", epoch()), nil)
+	wantErr(t, "UseAuthCode of a deleted request", err, storage.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at-ar2")
+	wantErr(t, "the access token of a deleted request's code", err, storage.ErrNotFound)
+
+	// Still unused: the code works once.
+	check(t, s.UseAuthCode(ctx, hash("code"), "ar1", epoch(), nil, nil))
+	_, err = s.AuthRequestByID(ctx, "ar1")
+	wantErr(t, "AuthRequestByID after UseAuthCode", err, storage.ErrNotFound)
+}
+
+// testUseAuthCodeConcurrent uses one code 20 times at once: one succeeds,
+// and the replays among the others revoke its token.
+func testUseAuthCodeConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "ar1")
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code"), AuthRequestID: "ar1", ExpiresAt: epoch().Add(time.Minute)}))
+	var n atomic.Int64
+	errs := concurrently(20, func() error {
+		return s.UseAuthCode(ctx, hash("code"), "ar1", epoch(), newAccessToken(fmt.Sprint("at", n.Add(1)), "c1", "ar1", epoch()), nil)
+	})
+	ok, failed := count(t, errs, storage.ErrReplayed, storage.ErrNotFound)
+	if ok != 1 || failed != 19 {
+		t.Fatalf("20 concurrent UseAuthCode: %d succeeded and %d failed, want 1 and 19", ok, failed)
+	}
+	for i := range 20 {
+		if tok, err := s.AccessTokenByID(ctx, fmt.Sprint("at", i+1)); err == nil && tok.RevokedAt == nil {
+			t.Errorf("token %s of the one exchange that succeeded is not revoked after the replays", tok.ID)
+		}
+	}
 }

@@ -110,6 +110,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 
 		{"CodeGrant", testCodeGrant},
+		{"UseAuthCode", testUseAuthCode},
+		{"UseAuthCodeUnusable", testUseAuthCodeUnusable},
+		{"UseAuthCodeConcurrent", testUseAuthCodeConcurrent},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},
