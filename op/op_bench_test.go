@@ -169,10 +169,19 @@ func BenchmarkTokenIssuance(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8)
 			cpu := processCPU()
+			gc, _ := e.store.(interface{ GroupCommits() (int64, int64) })
+			var commits, writes int64
+			if gc != nil {
+				commits, writes = gc.GroupCommits()
+			}
 			b.ResetTimer()
 			defer func() {
 				// The CPU the exchanges took, whatever else the machine ran.
 				b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+				if gc != nil {
+					c, w := gc.GroupCommits()
+					b.ReportMetric(float64(w-writes)/float64(max(c-commits, 1)), "writes/commit")
+				}
 			}()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
