@@ -2,11 +2,9 @@ package op
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,15 +47,7 @@ func TestCodeExchangeReadsNothingAfterItsCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			now := time.Now()
-			if err := store.CreateSession(ctx, &storage.Session{ID: "session-1", UserID: e.user, AuthTime: now, AMR: []string{"pwd"},
-				CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleUntil: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.AddSessionGrant(ctx, &storage.SessionGrant{GrantID: ar, SessionID: "session-1",
-				ClientID: client, UserID: e.user, CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
+			e.grantInSession(t, ar, client, "session-1")
 
 			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
 				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
@@ -72,16 +62,11 @@ func TestCodeExchangeReadsNothingAfterItsCommit(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" {
 				t.Fatalf("exchange: %s (%v)", rec.Body, err)
 			}
-			_, payload, _ := strings.Cut(tok.IDToken, ".")
-			payload, _, _ = strings.Cut(payload, ".")
-			raw, err := base64.RawURLEncoding.DecodeString(payload)
 			var claims struct {
 				SID   string `json:"sid"`
 				Email string `json:"email"`
 			}
-			if err == nil {
-				err = json.Unmarshal(raw, &claims)
-			}
+			err = jwtClaims(tok.IDToken, &claims)
 			if err != nil || claims.SID != e.st.sid("session-1") || claims.Email != "bench@example.com" {
 				t.Errorf("the ID token's sid and email = %q, %q (%v), want the session's %q and the user's", claims.SID, claims.Email, err, e.st.sid("session-1"))
 			}

@@ -59,15 +59,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 			return err
 		}
 		access, refresh := issue(ar)
-		if access != nil {
-			if err := s.insertAccessToken(ctx, q, access); err != nil {
-				return err
-			}
-		}
-		if refresh != nil {
-			return s.insertRefreshToken(ctx, q, refresh)
-		}
-		return nil
+		return s.insertTokens(ctx, q, access, refresh)
 	})
 	if err == nil {
 		return ar, nil
@@ -129,20 +121,26 @@ func (s *Store) UseAuthCode(ctx context.Context, hash []byte, requestID string, 
 		if err := s.execOneOn(ctx, q, op, `DELETE FROM auth_requests WHERE id = $1`, requestID); err != nil {
 			return err
 		}
-		if access != nil {
-			if err := s.insertAccessToken(ctx, q, access); err != nil {
-				return err
-			}
-		}
-		if refresh != nil {
-			return s.insertRefreshToken(ctx, q, refresh)
-		}
-		return nil
+		return s.insertTokens(ctx, q, access, refresh)
 	})
 	if errors.Is(err, errCodeUnusable) {
 		return s.unusableCode(ctx, op, hash, now)
 	}
 	return err
+}
+
+// insertTokens stores on q the tokens of a code's exchange, either of
+// which may be nil.
+func (s *Store) insertTokens(ctx context.Context, q querier, access *storage.AccessToken, refresh *storage.RefreshToken) error {
+	if access != nil {
+		if err := s.insertAccessToken(ctx, q, access); err != nil {
+			return err
+		}
+	}
+	if refresh != nil {
+		return s.insertRefreshToken(ctx, q, refresh)
+	}
+	return nil
 }
 
 // errCodeUnusable rolls back a code's use that marked no code used.
