@@ -89,15 +89,23 @@ func (s *Storage) grantSession(ctx context.Context, grant string) (string, error
 	if err != nil {
 		return "", fault(ctx, fmt.Errorf("grant session: %w", err))
 	}
-	if memo != nil {
-		memo.mu.Lock()
-		if memo.sessions == nil {
-			memo.sessions = map[string]string{}
-		}
-		memo.sessions[grant] = id
-		memo.mu.Unlock()
-	}
+	rememberGrantSession(ctx, grant, id)
 	return id, nil
+}
+
+// rememberGrantSession puts id, the id grant's sid derives from ("" for
+// none), in the request's memo.
+func rememberGrantSession(ctx context.Context, grant, id string) {
+	memo, _ := ctx.Value(memoKey{}).(*requestMemo)
+	if memo == nil {
+		return
+	}
+	memo.mu.Lock()
+	if memo.sessions == nil {
+		memo.sessions = map[string]string{}
+	}
+	memo.sessions[grant] = id
+	memo.mu.Unlock()
 }
 
 // logoutClaims are the claims of a logout token (§2.4). It never has a

@@ -95,15 +95,7 @@ func TestRefreshReadsNothingAfterItsCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			now := time.Now()
-			if err := store.CreateSession(ctx, &storage.Session{ID: "session-1", UserID: e.user, AuthTime: now, AMR: []string{"pwd"},
-				CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleUntil: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.AddSessionGrant(ctx, &storage.SessionGrant{GrantID: rt.FamilyID, SessionID: "session-1",
-				ClientID: client, UserID: e.user, CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
+			e.grantInSession(t, rt.FamilyID, client, "session-1")
 
 			rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}), http.StatusOK)
 			if !store.lost.Load() {
@@ -116,18 +108,40 @@ func TestRefreshReadsNothingAfterItsCommit(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" || tok.IDToken == "" {
 				t.Fatalf("refresh: %s (%v)", rec.Body, err)
 			}
-			_, payload, _ := strings.Cut(tok.IDToken, ".")
-			payload, _, _ = strings.Cut(payload, ".")
-			raw, err := base64.RawURLEncoding.DecodeString(payload)
 			var claims struct {
 				SID string `json:"sid"`
 			}
-			if err == nil {
-				err = json.Unmarshal(raw, &claims)
-			}
+			err = jwtClaims(tok.IDToken, &claims)
 			if err != nil || claims.SID != e.st.sid("session-1") {
 				t.Errorf("the refreshed ID token's sid = %q (%v), want the session's %q", claims.SID, err, e.st.sid("session-1"))
 			}
 		})
 	}
+}
+
+// grantInSession records that the grant of client was completed in a new
+// session of the user, sessionID.
+func (e *benchEnv) grantInSession(t *testing.T, grant, client, sessionID string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	if err := e.store.CreateSession(ctx, &storage.Session{ID: sessionID, UserID: e.user, AuthTime: now, AMR: []string{"pwd"},
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleUntil: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AddSessionGrant(ctx, &storage.SessionGrant{GrantID: grant, SessionID: sessionID,
+		ClientID: client, UserID: e.user, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jwtClaims decodes the claims of the compact JWT token into v, unverified.
+func jwtClaims(token string, v any) error {
+	_, payload, _ := strings.Cut(token, ".")
+	payload, _, _ = strings.Cut(payload, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
 }

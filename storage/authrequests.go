@@ -77,4 +77,20 @@ type AuthRequestStore interface {
 	// token); a code already used gives ErrReplayed after revoking every
 	// token issued from it.
 	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, error)
+	// UseAuthCode is ConsumeAuthCode for a code whose request the caller
+	// has read (CodeGrant): it atomically marks the code used, deletes the
+	// request requestID and creates access and refresh (either may be
+	// nil), and returns nothing. A code that is unknown, expired or not
+	// requestID's, or whose request is gone, gives ErrNotFound (and no
+	// token); a code already used gives ErrReplayed after revoking every
+	// token issued from it.
+	UseAuthCode(ctx context.Context, hash []byte, requestID string, now time.Time, access *AccessToken, refresh *RefreshToken) error
+	// CodeGrant returns, in one read, the auth request of the code with
+	// the given hash, its user, and the id the sid of the session its
+	// grant was completed in derives from ("" for none): what the code's
+	// exchange reads, so that it reads it before ConsumeAuthCode commits.
+	// It changes nothing and tells nothing of the code's state: a used
+	// code's request is gone (ErrNotFound), as is an unknown code's or one
+	// whose request has no user yet.
+	CodeGrant(ctx context.Context, hash []byte) (*AuthRequest, *User, string, error)
 }

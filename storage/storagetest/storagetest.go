@@ -109,6 +109,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestProgress", testAuthRequestProgress},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 
+		{"CodeGrant", testCodeGrant},
+		{"UseAuthCode", testUseAuthCode},
+		{"UseAuthCodeUnusable", testUseAuthCodeUnusable},
+		{"UseAuthCodeConcurrent", testUseAuthCodeConcurrent},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},

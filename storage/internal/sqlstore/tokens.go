@@ -59,15 +59,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 			return err
 		}
 		access, refresh := issue(ar)
-		if access != nil {
-			if err := s.insertAccessToken(ctx, q, access); err != nil {
-				return err
-			}
-		}
-		if refresh != nil {
-			return s.insertRefreshToken(ctx, q, refresh)
-		}
-		return nil
+		return s.insertTokens(ctx, q, access, refresh)
 	})
 	if err == nil {
 		return ar, nil
@@ -76,20 +68,133 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 		// The code was usable: no rows means its auth request is gone.
 		return nil, s.fail("consume auth code", err)
 	}
+	return nil, s.unusableCode(ctx, "consume auth code", hash, now)
+}
 
-	var used sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT auth_request_id, used_at FROM auth_codes WHERE hash = $1`,
+// unusableCode tells why the code with the given hash could not be used:
+// unknown or expired (storage.ErrNotFound), or used before, a replay,
+// which revokes the grant it started (storage.ErrReplayed).
+func (s *Store) unusableCode(ctx context.Context, op string, hash []byte, now time.Time) error {
+	var (
+		id   string
+		used sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT auth_request_id, used_at FROM auth_codes WHERE hash = $1`,
 		hash).Scan(&id, &used)
 	if err != nil {
-		return nil, s.fail("consume auth code", err)
+		return s.fail(op, err)
 	}
 	if !used.Valid {
-		return nil, storage.ErrNotFound // expired
+		return storage.ErrNotFound // expired
 	}
 	if err := s.RevokeGrant(ctx, id, now); err != nil {
-		return nil, err
+		return err
 	}
-	return nil, storage.ErrReplayed
+	return storage.ErrReplayed
+}
+
+// UseAuthCode marks the code with the given hash used and deletes its auth
+// request requestID, which the caller read (CodeGrant), and stores access
+// and refresh (either may be nil), all in one commit; on PostgreSQL in one
+// statement. Marking it is one conditional UPDATE, so of many concurrent
+// callers exactly one succeeds. A code that is unknown, expired or not
+// requestID's, or whose request is gone, gives storage.ErrNotFound; one
+// used before gives storage.ErrReplayed after the grant it started has
+// been revoked.
+func (s *Store) UseAuthCode(ctx context.Context, hash []byte, requestID string, now time.Time, access *storage.AccessToken, refresh *storage.RefreshToken) error {
+	const op = "use auth code"
+	if s.d.WritableCTE {
+		return s.useCodeInOneStatement(ctx, hash, requestID, now, access, refresh)
+	}
+	err := s.write(ctx, op, true, func(ctx context.Context, q querier) error {
+		n, err := s.execCount(ctx, q, op, `UPDATE auth_codes SET used_at = $2
+			WHERE hash = $1 AND auth_request_id = $3 AND used_at IS NULL AND expires_at > $2`,
+			hash, millis(now), requestID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errCodeUnusable
+		}
+		// The request is done with: it goes in the same commit, and so
+		// do the tokens issued for it. Gone, it fails the whole.
+		if err := s.execOneOn(ctx, q, op, `DELETE FROM auth_requests WHERE id = $1`, requestID); err != nil {
+			return err
+		}
+		return s.insertTokens(ctx, q, access, refresh)
+	})
+	if errors.Is(err, errCodeUnusable) {
+		return s.unusableCode(ctx, op, hash, now)
+	}
+	return err
+}
+
+// insertTokens stores on q the tokens of a code's exchange, either of
+// which may be nil.
+func (s *Store) insertTokens(ctx context.Context, q querier, access *storage.AccessToken, refresh *storage.RefreshToken) error {
+	if access != nil {
+		if err := s.insertAccessToken(ctx, q, access); err != nil {
+			return err
+		}
+	}
+	if refresh != nil {
+		return s.insertRefreshToken(ctx, q, refresh)
+	}
+	return nil
+}
+
+// errCodeUnusable rolls back a code's use that marked no code used.
+var errCodeUnusable = errors.New("storage: the code is not usable")
+
+// useCodeStatement is UseAuthCode as one statement: the UPDATE that marks
+// the code used guards the DELETE of its request, which guards the two
+// INSERTs ($14 and $25 say whether there is a token to insert). A unique
+// violation fails the whole statement, and the code stays unused.
+const useCodeStatement = `WITH used AS (
+	UPDATE auth_codes SET used_at = $2
+	WHERE hash = $1 AND auth_request_id = $3 AND used_at IS NULL AND expires_at > $2
+		AND EXISTS (SELECT 1 FROM auth_requests WHERE id = $3)
+	RETURNING auth_request_id
+), done AS (
+	DELETE FROM auth_requests WHERE id = (SELECT auth_request_id FROM used) RETURNING id
+), access AS (
+	INSERT INTO access_tokens (` + accessTokenColumns + `)
+	SELECT $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::bigint, $11::bigint, $12::bigint,
+		$13::text
+	FROM done WHERE $14::boolean
+), refresh AS (
+	INSERT INTO refresh_tokens (` + refreshTokenColumns + `)
+	SELECT $15::text, $16::bytea, $17::text, $18::text, $19::text, $20::text, $21::text, $22::text, $23::bigint,
+		$24::bigint, $26::bigint, $27::bigint, $28::bigint, $29::text
+	FROM done WHERE $25::boolean
+)
+SELECT id FROM done`
+
+// useCodeInOneStatement is UseAuthCode where the database runs writes
+// inside WITH.
+func (s *Store) useCodeInOneStatement(ctx context.Context, hash []byte, requestID string, now time.Time, access *storage.AccessToken, refresh *storage.RefreshToken) error {
+	const op = "use auth code"
+	at, rt := access, refresh
+	if at == nil {
+		at = &storage.AccessToken{}
+	}
+	if rt == nil {
+		rt = &storage.RefreshToken{}
+	}
+	var id string
+	err := s.db.QueryRowContext(ctx, useCodeStatement, hash, millis(now), requestID,
+		at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience), at.GrantID,
+		millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), at.DPoPJKT, access != nil,
+		rt.ID, rt.Hash, rt.FamilyID, rt.ClientID, rt.UserID, list(rt.Scopes), list(rt.Audience), list(rt.AMR),
+		millis(rt.AuthTime), millis(rt.ExpiresAt), refresh != nil,
+		ptrMillis(rt.UsedAt), ptrMillis(rt.RevokedAt), millis(rt.CreatedAt), rt.DPoPJKT).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.unusableCode(ctx, op, hash, now)
+	}
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return nil
 }
 
 const accessTokenColumns = `id, client_id, subject, scopes, audience, grant_id, expires_at, revoked_at, created_at,
