@@ -134,7 +134,7 @@ func OpenWith(ctx context.Context, dsn string, opt Options) (*Store, error) {
 
 // newStore wraps a migrated pool and starts the client cache's listener.
 func newStore(pool *pgxpool.Pool, t listenerTiming) *Store {
-	s := &Store{Store: sqlstore.New(stdlib.OpenDBFromPool(pool), dialect), pool: pool, listenerDone: make(chan struct{})}
+	s := &Store{Store: sqlstore.New(openDB(pool), dialect), pool: pool, listenerDone: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopListener = cancel
 	go func() {

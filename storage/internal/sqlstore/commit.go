@@ -20,7 +20,8 @@ import (
 // for that status.
 type CommitCheck struct {
 	// TxID is a query run in the transaction just before COMMIT that
-	// returns the transaction's id as text.
+	// returns the transaction's id as text, when the driver did not give
+	// it at BEGIN (TxIDFrom).
 	TxID string
 	// Status is a query of the status of the transaction whose id is $1:
 	// "committed", "aborted" or "in progress" (NULL: too old to tell).
@@ -35,6 +36,36 @@ type CommitCheck struct {
 	// Wait bounds how long the Store keeps asking while no server answers
 	// or the transaction is still in progress.
 	Wait time.Duration
+}
+
+// A TxID receives the id of a transaction from a driver that reads it as
+// the transaction begins: the Store begins its transactions with a
+// context that carries one (WithTxID) when it has a CommitCheck.
+type TxID struct{ ID string }
+
+type txIDKey struct{}
+
+// WithTxID returns ctx carrying id, for the driver's BeginTx to fill.
+func WithTxID(ctx context.Context, id *TxID) context.Context {
+	return context.WithValue(ctx, txIDKey{}, id)
+}
+
+// TxIDFrom returns the TxID ctx carries, or nil.
+func TxIDFrom(ctx context.Context) *TxID {
+	id, _ := ctx.Value(txIDKey{}).(*TxID)
+	return id
+}
+
+// beginTx begins a transaction on the writer, asking the driver for its
+// id when the Store resolves lost commits; id is nil otherwise.
+func (s *Store) beginTx(ctx context.Context) (*sql.Tx, *TxID, error) {
+	if s.d.CommitCheck == nil {
+		tx, err := s.db.BeginTx(ctx, nil)
+		return tx, nil, err
+	}
+	id := &TxID{}
+	tx, err := s.db.BeginTx(WithTxID(ctx, id), nil)
+	return tx, id, err
 }
 
 // commitOutcome returns the result of a transaction of op whose COMMIT
@@ -69,10 +100,11 @@ func (s *Store) commitOutcome(ctx context.Context, c *CommitCheck, op, xid strin
 	}
 }
 
-// commit commits tx, whose statements ran on stx. With a CommitCheck it
-// reads the transaction's id first, so that a COMMIT whose answer is lost
-// can be resolved (commitOutcome).
-func (s *Store) commit(ctx context.Context, op string, tx *sql.Tx, stx *stmtTx) error {
+// commit commits tx, whose statements ran on stx and whose id the driver
+// gave in id (nil: none asked). With a CommitCheck, a COMMIT whose answer
+// is lost is resolved (commitOutcome): from the id the driver gave at
+// BEGIN, or else from the id read just before COMMIT.
+func (s *Store) commit(ctx context.Context, op string, tx *sql.Tx, stx *stmtTx, id *TxID) error {
 	c := s.d.CommitCheck
 	if c == nil {
 		if err := tx.Commit(); err != nil {
@@ -80,9 +112,11 @@ func (s *Store) commit(ctx context.Context, op string, tx *sql.Tx, stx *stmtTx) 
 		}
 		return nil
 	}
-	var xid string
-	if err := stx.QueryRowContext(ctx, c.TxID).Scan(&xid); err != nil {
-		return s.fail(op, err)
+	xid := id.ID
+	if xid == "" {
+		if err := stx.QueryRowContext(ctx, c.TxID).Scan(&xid); err != nil {
+			return s.fail(op, err)
+		}
 	}
 	err := tx.Commit()
 	switch {
@@ -92,4 +126,18 @@ func (s *Store) commit(ctx context.Context, op string, tx *sql.Tx, stx *stmtTx) 
 		return s.fail(op, err)
 	}
 	return s.commitOutcome(ctx, c, op, xid, err)
+}
+
+// resolvedWrite runs fn, a write of one statement, so that a commit whose
+// answer is lost is resolved: in a transaction of its own where the
+// dialect has a CommitCheck (BEGIN, which reads the id in its round trip,
+// the statement, COMMIT: two round trips more than the statement alone),
+// straight on the pool otherwise. It is for the writes whose retry is
+// refused once they committed, such as a refresh token's rotation, whose
+// retry would be taken for a replay. fn's error is returned as it is.
+func (s *Store) resolvedWrite(ctx context.Context, op string, fn func(querier) error) error {
+	if s.d.CommitCheck == nil {
+		return fn(s.db)
+	}
+	return s.inTx(ctx, op, func(tx *stmtTx) error { return fn(tx) })
 }

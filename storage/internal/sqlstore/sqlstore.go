@@ -131,7 +131,7 @@ func (s *Store) execOne(ctx context.Context, op, query string, args ...any) erro
 
 // inTx runs fn in a transaction and commits it when fn returns nil.
 func (s *Store) inTx(ctx context.Context, op string, fn func(*stmtTx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, id, err := s.beginTx(ctx)
 	if err != nil {
 		return fmt.Errorf("storage: %s: %w", op, err)
 	}
@@ -139,7 +139,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*stmtTx) error) err
 	stx := s.db.tx(tx)
 	err = fn(stx)
 	if err == nil {
-		err = s.commit(ctx, op, tx, stx)
+		err = s.commit(ctx, op, tx, stx, id)
 	} else {
 		tx.Rollback()
 	}
