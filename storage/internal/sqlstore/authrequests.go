@@ -64,10 +64,6 @@ func (s *Store) AuthRequestByID(ctx context.Context, id string) (*storage.AuthRe
 		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = $1`, id)
 }
 
-// claimedBinding replaces the binding of a claimed request: one byte, which
-// no SHA-256 binding equals, so that no browser can claim it again.
-var claimedBinding = []byte{0}
-
 // ClaimAuthRequest lets the done auth request id, bound to bindingHash,
 // yield its authorization response once: one conditional UPDATE, so that
 // parallel claims on any number of replicas have one winner. It runs as a
@@ -82,7 +78,7 @@ func (s *Store) ClaimAuthRequest(ctx context.Context, id string, bindingHash []b
 	}
 	err := s.write(ctx, op, true, func(ctx context.Context, q querier) error {
 		return s.execOneOn(ctx, q, op, `UPDATE auth_requests SET binding_hash = $3
-			WHERE id = $1 AND binding_hash = $2 AND done = $4`, id, bindingHash, claimedBinding, true)
+			WHERE id = $1 AND binding_hash = $2 AND done = $4`, id, bindingHash, storage.ClaimedBinding(bindingHash), true)
 	})
 	if !errors.Is(err, storage.ErrNotFound) {
 		return err
