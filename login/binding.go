@@ -125,24 +125,13 @@ func (h *Handler) setClaimCookie(w http.ResponseWriter, ar *storage.AuthRequest,
 type claimWriter struct {
 	http.ResponseWriter
 	failed func()
-	wrote  bool
 }
 
 func (cw *claimWriter) WriteHeader(code int) {
-	if !cw.wrote && code >= 200 {
-		cw.wrote = true
-		if code >= 400 {
-			cw.failed()
-		}
+	if code >= 400 {
+		cw.failed()
 	}
 	cw.ResponseWriter.WriteHeader(code)
-}
-
-func (cw *claimWriter) Write(b []byte) (int, error) {
-	if !cw.wrote {
-		cw.WriteHeader(http.StatusOK)
-	}
-	return cw.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
