@@ -420,12 +420,12 @@ func (fc *foClient) signIn(u *tfUser, code string) bool {
 	// A browser without cookies: a sign-in, not a session's.
 	fc.c.Jar, _ = cookiejar.New(nil)
 	f := fc.l.rp.newFlow()
-	page, _, ok := fc.follow("GET /authorize…", f.authURL)
+	page, back, ok := fc.follow("GET /authorize…", f.authURL)
 	switch {
 	case !ok:
 		return false
 	case page == nil:
-		fc.tally.wrongAnswer("a new browser was sent back to the client without signing in")
+		fc.tally.wrongAnswer("a new browser was sent back to the client without signing in: %s", back)
 		return false
 	}
 	form, ok := foForm(page.body, "/login")
