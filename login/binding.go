@@ -1,6 +1,8 @@
 package login
 
 import (
+	"cmp"
+	"crypto/hmac"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -71,7 +73,13 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 		}
 		ar, flow, err := h.boundRequest(r, ids[0])
 		if err != nil {
-			return err
+			// The retry of a callback whose claim lost its answer
+			// claims the request again, once.
+			if ok, rerr := h.reclaim(w, r, ids[0]); rerr != nil || !ok {
+				return cmp.Or(rerr, err)
+			}
+			next.ServeHTTP(w, r)
+			return nil
 		}
 		if !ar.Done {
 			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
@@ -85,9 +93,88 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 			// Claimed already: this sign-in has had its response.
 			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 		case err != nil:
+			// The claim may have committed (its outcome unknown): the
+			// browser's retry of this 503 may claim it again (reclaim).
+			h.setClaimCookie(w, ar, flow)
 			return fmt.Errorf("claim auth request: %w", err)
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(&claimWriter{ResponseWriter: w, failed: func() { h.setClaimCookie(w, ar, flow) }}, r)
 		return nil
 	})
+}
+
+// claimCookie is set on an error answer (a 503) of a callback whose claim
+// failed or whose provider failed after the claim. A claim that fails
+// may have committed all the same (its answer lost with the database
+// connection, and its outcome not resolved), and a provider that fails
+// after the claim issued no code: either way the request is claimed with
+// this browser's binding and no code reached the browser. The cookie lets
+// this browser's retry claim it once more (reclaim).
+const claimCookie = "gh_claim"
+
+// setClaimCookie gives the browser the claim cookie for ar, until ar
+// expires.
+func (h *Handler) setClaimCookie(w http.ResponseWriter, ar *storage.AuthRequest, flow string) {
+	h.setCookie(w, claimCookie, h.reclaimToken(ar.ID, flow), ar.ExpiresAt.Sub(h.Now()))
+}
+
+// claimWriter is the ResponseWriter of the provider's callback after the
+// claim: an error answer (4xx or 5xx) carries no code, and gets the claim
+// cookie (failed) before its header is written. A code leaves in a
+// redirect or a form post (200).
+type claimWriter struct {
+	http.ResponseWriter
+	failed func()
+}
+
+func (cw *claimWriter) WriteHeader(code int) {
+	if code >= 400 {
+		cw.failed()
+	}
+	cw.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (cw *claimWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
+
+// reclaimToken is the value of claimCookie for the request id and the
+// flow cookie flow.
+func (h *Handler) reclaimToken(id, flow string) string {
+	return h.csrfToken("claim "+id, flow)
+}
+
+// reclaim lets the retry of a callback whose claim failed (claimCookie)
+// go on when that claim did commit: the request, done and live, is
+// claimed with this browser's binding (storage.ClaimedBinding). It claims
+// it again, from that binding, so that of parallel retries one goes on.
+// The first try issued no code (it answered 503 at its claim), so the
+// retry's is the request's one authorization response. It reports
+// whether the retry may go on; otherwise the caller refuses as before.
+func (h *Handler) reclaim(w http.ResponseWriter, r *http.Request, id string) (bool, error) {
+	flow := h.cookieValue(r, flowCookie)
+	token := h.cookieValue(r, claimCookie)
+	if flow == "" || token == "" || !hmac.Equal([]byte(token), []byte(h.reclaimToken(id, flow))) {
+		return false, nil
+	}
+	ar, err := h.Store.AuthRequestByID(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load auth request: %w", err)
+	}
+	claimed := storage.ClaimedBinding(bindingHash(flow))
+	if !ar.Done || !h.Now().Before(ar.ExpiresAt) || subtle.ConstantTimeCompare(ar.BindingHash, claimed) != 1 {
+		return false, nil
+	}
+	switch err := h.Store.ClaimAuthRequest(r.Context(), id, claimed); {
+	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("claim auth request again: %w", err)
+	}
+	useRequestLang(r.Context(), ar)
+	h.clearCookie(w, claimCookie)
+	h.Logger.InfoContext(r.Context(), "callback retried after its claim failed: claimed again", "client_id", ar.ClientID)
+	return true, nil
 }

@@ -29,6 +29,7 @@
 //	error     the client gets an OAuth error (login_required, consent_required)
 //	need-key  403: the request accepts only a key (acr loa:3) and the user has none
 //	need-app  403: the request refuses emailed codes (acr loa:2) and they are all the user has
+//	expired   400: the sign-in is over (a POST to a step of a request that is done)
 //
 // # Transitions
 //
@@ -92,6 +93,9 @@
 //	          remembered grant covers the scopes (no prompt=consent)
 //	done      consent needed, prompt=none                                error
 //	done      consent needed                                             consent
+//	done      a POST to a step again (its answer was lost after the      done
+//	          request was done), from the session it was done with
+//	done      a POST to a step again, without that session               expired
 //
 // The consent page's Allow goes on to the client (and remembers the
 // grant), Deny ends the request with access_denied (consent.go).

@@ -22,9 +22,44 @@ func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string)
 		return nil, "", err
 	}
 	if ar.Done {
-		return nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+		return nil, "", &doneError{ar: ar, flow: flow}
 	}
 	return ar, flow, nil
+}
+
+// doneError is loadRequest's refusal of a request that is done already:
+// the sign-in has expired (errExpired), unless a retried post resumes it
+// (resumeDone).
+type doneError struct {
+	ar   *storage.AuthRequest
+	flow string
+}
+
+func (e *doneError) Error() string { return errExpired.Error() }
+func (e *doneError) Unwrap() error { return errExpired }
+
+// resumeDone answers a post on to a step of the sign-in done.ar, which is
+// done already. That is the retry of a post whose first answer was lost
+// (a 503 when the database failed over after the request was done but
+// before the answer): if the browser's session is the one the request was
+// done with, the post is answered as the first one would have been, with
+// the callback; otherwise the sign-in has expired. The CSRF token of the
+// step's form is checked first, as the first post's was.
+func (h *Handler) resumeDone(w http.ResponseWriter, r *http.Request, on event, done *doneError) error {
+	ar := done.ar
+	if err := h.checkCSRF(r, "login", done.flow); err != nil {
+		return err
+	}
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	s := signIn{On: on, Done: true, Resumed: sess != nil && sess.UserID == ar.UserID && sess.AuthTime.Equal(ar.AuthTime)}
+	if n := nextStep(s); n.Step != stepDone {
+		return h.goTo(w, r, ar, n)
+	}
+	h.Logger.InfoContext(r.Context(), "sign-in step retried after it was done: on to the callback", "client_id", ar.ClientID)
+	return h.complete(w, r, ar, sess)
 }
 
 // showLogin reuses the browser's SSO session when the request allows it,
@@ -141,6 +176,9 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ar, flow, err := h.loadRequest(w, r, r.PostForm.Get("authRequestID"))
+	if done := (*doneError)(nil); errors.As(err, &done) {
+		return h.resumeDone(w, r, onPassword, done)
+	}
 	if err != nil {
 		return err
 	}

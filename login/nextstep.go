@@ -10,6 +10,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -35,12 +36,14 @@ const (
 	stepError                // the client gets an error (login_required, consent_required)
 	stepNeedKey              // refused: only a security key or passkey would do
 	stepNeedApp              // refused: email codes are refused and are all the user has
+	stepExpired              // refused: the sign-in is over (its request is done)
 )
 
 var stepNames = [...]string{
 	stepPassword: "password", stepCode: "code", stepRecovery: "recovery",
 	stepEnroll: "enroll", stepKey: "key", stepDone: "done", stepConsent: "consent",
 	stepClient: "client", stepError: "error", stepNeedKey: "need-key", stepNeedApp: "need-app",
+	stepExpired: "expired",
 }
 
 func (s step) String() string {
@@ -134,6 +137,12 @@ type signIn struct {
 	Method  string       // the factor the form or link asks for: totp, email, recovery or ""
 	Session sessionState // onOpen
 	Consent consentState // onCallback
+	// Done says that the request is done already: a post to one of its
+	// steps is the retry of a post whose answer was lost after the
+	// request was done (the database failed over between the writes).
+	// Resumed says that the browser's session is the one the request was
+	// done with.
+	Done, Resumed bool
 }
 
 // next is the answer of nextStep.
@@ -150,6 +159,14 @@ func nextStep(s signIn) next {
 	f, p := s.Factors, s.Policy
 	// Emailed codes count only where the request accepts them.
 	email := f.Email && p.EmailAccepted
+	if s.Done {
+		// The retry goes where the first answer sent the browser: on
+		// to the callback, which gives one response per request.
+		if s.Resumed {
+			return next{Step: stepDone}
+		}
+		return next{Step: stepExpired}
+	}
 	switch s.On {
 	case onOpen:
 		switch {
@@ -349,6 +366,9 @@ func (h *Handler) openStep(w http.ResponseWriter, r *http.Request, on event) (*s
 		id, method = r.PostForm.Get("authRequestID"), r.PostForm.Get("method")
 	}
 	ar, flow, u, err := h.pendingUser(w, r, id)
+	if done := (*doneError)(nil); errors.As(err, &done) && r.Method == http.MethodPost {
+		return nil, h.resumeDone(w, r, on, done)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -424,6 +444,7 @@ func (h *Handler) endPending(ctx context.Context, ar *storage.AuthRequest) error
 var (
 	errNeedKey = userError(http.StatusForbidden, "Security key required", msgKeyRequired)
 	errNeedApp = userError(http.StatusForbidden, "Authenticator app required", msgAppRequired)
+	errExpired = userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 )
 
 // goTo answers with step n of the sign-in of ar when the handler does not
@@ -435,6 +456,8 @@ func (h *Handler) goTo(w http.ResponseWriter, r *http.Request, ar *storage.AuthR
 		return errNeedKey
 	case stepNeedApp:
 		return errNeedApp
+	case stepExpired:
+		return errExpired
 	case stepCode:
 		http.Redirect(w, r, "/login/otp?authRequestID="+id, http.StatusSeeOther)
 	case stepKey:

@@ -124,6 +124,8 @@ func TestNextStep(t *testing.T) {
 		{"callback: consent needed, prompt=none", signIn{On: onCallback, Policy: none2, Consent: consentState{ThirdParty: true}}, next{Step: stepError}},
 		{"callback: consent needed", signIn{On: onCallback, Consent: consentState{ThirdParty: true}}, next{Step: stepConsent}},
 		{"callback: prompt=consent over a remembered grant", signIn{On: onCallback, Consent: consentState{ThirdParty: true, Remembered: true, PromptConsent: true}}, next{Step: stepConsent}},
+		{"done: a step posted again, from the session it was done with", signIn{On: onPassword, Done: true, Resumed: true}, next{Step: stepDone}},
+		{"done: a step posted again, without that session", signIn{On: onPostCode, Done: true, User: true, Factors: app, Outcome: passed}, next{Step: stepExpired}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,8 @@ type AuthRequestStore interface {
 	// cookie hashes to bindingHash, yield its one authorization response:
 	// the first claim succeeds, and every later one, like a claim with
 	// another binding or of a request not done yet, gives ErrConflict.
-	// Requests are bound when created (AuthRequest.BindingHash).
+	// Requests are bound when created (AuthRequest.BindingHash). A claimed
+	// request's BindingHash becomes ClaimedBinding(bindingHash).
 	ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error
 	// SetAuthRequestUser records the user identified so far (not yet done).
 	SetAuthRequestUser(ctx context.Context, id, userID string) error
@@ -93,4 +94,13 @@ type AuthRequestStore interface {
 	// code's request is gone (ErrNotFound), as is an unknown code's or one
 	// whose request has no user yet.
 	CodeGrant(ctx context.Context, hash []byte) (*AuthRequest, *User, string, error)
+}
+
+// ClaimedBinding is the BindingHash of a request claimed by the browser
+// whose binding is bindingHash: a zero byte and the binding. No SHA-256
+// binding (32 bytes) equals it, so no browser's flow cookie matches a
+// claimed request, while the browser that claimed it can still be told
+// (the retry of a callback whose claim lost its answer).
+func ClaimedBinding(bindingHash []byte) []byte {
+	return append([]byte{0}, bindingHash...)
 }

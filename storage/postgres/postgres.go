@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,7 +48,47 @@ var _ storage.Store = (*Store)(nil)
 // dialect is what sqlstore needs to know about PostgreSQL. FOR NO KEY
 // UPDATE serialises transactions on a row without blocking the foreign-key
 // checks of inserts that refer to it.
-var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE", PurgeLock: purgeLock, WritableCTE: true}
+var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE", PurgeLock: purgeLock, WritableCTE: true,
+	CommitCheck: &commitCheck}
+
+// commitCheck resolves a COMMIT whose answer was lost with its connection
+// (a failover, a server killed) from the transaction's status, which
+// PostgreSQL keeps: pg_current_xact_id() before the COMMIT, then
+// pg_xact_status() on a fresh connection, which the multi-host URL with
+// target_session_attrs=read-write sends to the new primary. It keeps
+// asking for commitCheckWait: a promotion takes a few seconds.
+var commitCheck = sqlstore.CommitCheck{
+	TxID:         `SELECT pg_current_xact_id()::text`,
+	Status:       `SELECT pg_xact_status($1::text::xid8)`,
+	Lost:         lostCommit,
+	NotInHistory: notInHistory,
+	Wait:         commitCheckWait,
+}
+
+// commitCheckWait is how long a lost COMMIT's outcome is asked for.
+const commitCheckWait = 5 * time.Second
+
+// lostCommit reports whether err, from a COMMIT, leaves its outcome
+// unknown: the connection failed (or the server ended it, as a fast
+// shutdown does with FATAL 57P01) once the COMMIT may have been sent. An
+// ERROR answer means the transaction was rolled back. pgconn.SafeToRetry
+// cannot tell: when the connection breaks while pgx reads the COMMIT's
+// answer, pgx returns "conn closed", which it calls safe to retry.
+func lostCommit(err error) bool {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Severity == "FATAL" || e.Severity == "PANIC"
+	}
+	return true
+}
+
+// notInHistory reports whether err is pg_xact_status's refusal of a
+// transaction id the server has not reached ("transaction ID … is in the
+// future", 22023): the transaction never reached this server.
+func notInHistory(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "22023" && strings.Contains(e.Message, "in the future")
+}
 
 // purgeLock takes a transaction-level advisory lock particular to the
 // schema, so that of the replicas sharing a database one purges at a time.
@@ -93,7 +134,7 @@ func OpenWith(ctx context.Context, dsn string, opt Options) (*Store, error) {
 
 // newStore wraps a migrated pool and starts the client cache's listener.
 func newStore(pool *pgxpool.Pool, t listenerTiming) *Store {
-	s := &Store{Store: sqlstore.New(stdlib.OpenDBFromPool(pool), dialect), pool: pool, listenerDone: make(chan struct{})}
+	s := &Store{Store: sqlstore.New(openDB(pool), dialect), pool: pool, listenerDone: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopListener = cancel
 	go func() {

@@ -64,19 +64,22 @@ func (s *Store) AuthRequestByID(ctx context.Context, id string) (*storage.AuthRe
 		`SELECT `+authRequestColumns+` FROM auth_requests WHERE id = $1`, id)
 }
 
-// claimedBinding replaces the binding of a claimed request: one byte, which
-// no SHA-256 binding equals, so that no browser can claim it again.
-var claimedBinding = []byte{0}
-
 // ClaimAuthRequest lets the done auth request id, bound to bindingHash,
 // yield its authorization response once: one conditional UPDATE, so that
-// parallel claims on any number of replicas have one winner.
+// parallel claims on any number of replicas have one winner. It runs as a
+// transaction of its own, so that a claim whose COMMIT loses its
+// connection is resolved (CommitCheck) rather than failed: a claim that
+// committed must not be answered as failed, since a retry would find the
+// request claimed.
 func (s *Store) ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error {
+	const op = "claim auth request"
 	if len(bindingHash) == 0 {
 		return errors.New("storage: claim auth request: empty binding hash")
 	}
-	err := s.execOne(ctx, "claim auth request", `UPDATE auth_requests SET binding_hash = $3
-		WHERE id = $1 AND binding_hash = $2 AND done = $4`, id, bindingHash, claimedBinding, true)
+	err := s.write(ctx, op, true, func(ctx context.Context, q querier) error {
+		return s.execOneOn(ctx, q, op, `UPDATE auth_requests SET binding_hash = $3
+			WHERE id = $1 AND binding_hash = $2 AND done = $4`, id, bindingHash, storage.ClaimedBinding(bindingHash), true)
+	})
 	if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}

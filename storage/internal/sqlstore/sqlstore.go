@@ -48,6 +48,9 @@ type Dialect struct {
 	// default (QueryExecModeCacheStatement), so that none is prepared
 	// twice.
 	PrepareStatements bool
+	// CommitCheck, when set, resolves the outcome of transactions whose
+	// COMMIT lost its connection (see CommitCheck).
+	CommitCheck *CommitCheck
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been
@@ -128,7 +131,7 @@ func (s *Store) execOne(ctx context.Context, op, query string, args ...any) erro
 
 // inTx runs fn in a transaction and commits it when fn returns nil.
 func (s *Store) inTx(ctx context.Context, op string, fn func(*stmtTx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, id, err := s.beginTx(ctx)
 	if err != nil {
 		return fmt.Errorf("storage: %s: %w", op, err)
 	}
@@ -136,10 +139,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*stmtTx) error) err
 	stx := s.db.tx(tx)
 	err = fn(stx)
 	if err == nil {
-		err = tx.Commit()
-		if err != nil {
-			err = s.fail(op, err)
-		}
+		err = s.commit(ctx, op, tx, stx, id)
 	} else {
 		tx.Rollback()
 	}

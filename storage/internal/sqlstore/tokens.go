@@ -398,12 +398,16 @@ func (s *Store) rotateInOneStatement(ctx context.Context, oldHash []byte, next *
 		at = &storage.AccessToken{}
 	}
 	var family string
-	err := s.db.QueryRowContext(ctx, rotateStatement, millis(now), oldHash,
-		next.ID, next.Hash, next.ClientID, next.UserID, list(next.Scopes), list(next.Audience), list(next.AMR),
-		millis(next.AuthTime), millis(next.ExpiresAt), ptrMillis(next.UsedAt), ptrMillis(next.RevokedAt), millis(next.CreatedAt),
-		at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience),
-		millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), access != nil,
-		next.DPoPJKT, at.DPoPJKT).Scan(&family)
+	// Resolved: a rotation that committed but lost its answer would be
+	// retried as a replay, and revoke the family.
+	err := s.resolvedWrite(ctx, op, func(q querier) error {
+		return q.QueryRowContext(ctx, rotateStatement, millis(now), oldHash,
+			next.ID, next.Hash, next.ClientID, next.UserID, list(next.Scopes), list(next.Audience), list(next.AMR),
+			millis(next.AuthTime), millis(next.ExpiresAt), ptrMillis(next.UsedAt), ptrMillis(next.RevokedAt), millis(next.CreatedAt),
+			at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience),
+			millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), access != nil,
+			next.DPoPJKT, at.DPoPJKT).Scan(&family)
+	})
 	if err == nil {
 		next.FamilyID = family
 		if access != nil {

@@ -1,0 +1,199 @@
+package login
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/cookiejar"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// claimFault is the Store of a Handler whose next ClaimAuthRequest, once
+// armed, commits and then fails, as a claim whose COMMIT lost its answer
+// with the database connection, its outcome unresolved.
+type claimFault struct {
+	storage.Store
+	armed atomic.Bool
+}
+
+func (s *claimFault) ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error {
+	err := s.Store.ClaimAuthRequest(ctx, id, bindingHash)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		return errors.New("storage: claim auth request: the commit lost its connection and its outcome is unknown")
+	}
+	return err
+}
+
+// TestCallbackRetryAfterLostClaim: a callback whose claim committed but
+// answered an error (503) is retried by the browser. The retry of the
+// same browser, which the 503 gave the claim-retry cookie, issues the
+// request's one code; the same browser without that cookie (a parallel
+// callback, not a retry) and another browser are refused; and once the
+// retry has had its code, the callback is refused as over.
+func TestCallbackRetryAfterLostClaim(t *testing.T) {
+	fault := &claimFault{}
+	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+	u := hs.user("retry-callback@example.com", nil)
+	b := hs.browser("192.0.2.95")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	if resp.status != http.StatusSeeOther || resp.loc != callbackURL(id) {
+		t.Fatalf("password = %d %q, want 303 to the callback", resp.status, resp.loc)
+	}
+	fault.armed.Store(true)
+	first := b.get(callbackURL(id))
+	if first.status != http.StatusServiceUnavailable || first.header.Get("Retry-After") == "" {
+		t.Fatalf("the callback whose claim failed = %d (Retry-After %q), want 503", first.status, first.header.Get("Retry-After"))
+	}
+	if ar := hs.authRequest(id); !bytes.Equal(ar.BindingHash, storage.ClaimedBinding(bindingHash(b.cookie(flowCookie)))) {
+		t.Fatal("the failed claim did not commit: the test does not test the retry of a committed claim")
+	}
+	if n := len(hs.issued()); n != 0 {
+		t.Fatalf("%d codes issued by the callback that failed", n)
+	}
+
+	// The same browser's cookies without the claim cookie: a parallel
+	// callback, refused as the claim's losers are.
+	parallel := hs.browser("192.0.2.95")
+	for _, c := range b.jar.Cookies(baseURL) {
+		if c.Name != hs.h.cookieName(claimCookie) {
+			parallel.jar.SetCookies(baseURL, []*http.Cookie{c})
+		}
+	}
+	if b.cookie(claimCookie) == "" {
+		t.Fatal("the 503 set no claim cookie")
+	}
+	expectEnded(t, parallel.get(callbackURL(id)))
+	other := hs.browser("192.0.2.96")
+	hs.authorize(other, testClientID, nil)
+	expectEnded(t, other.get(callbackURL(id)))
+
+	// The retry gets the request's one code, and no second one.
+	hs.expectIssued(b, id)
+	if b.cookie(claimCookie) != "" {
+		t.Error("the claim cookie outlived the retry")
+	}
+}
+
+// grantFault is the Store of a Handler whose next AddSessionGrant fails
+// once armed, as when the database fails over between the writes that
+// end a sign-in: the auth request is done, its session grant is not
+// recorded and the browser gets a 503.
+type grantFault struct {
+	storage.Store
+	armed atomic.Bool
+}
+
+func (s *grantFault) AddSessionGrant(ctx context.Context, g *storage.SessionGrant) error {
+	if s.armed.CompareAndSwap(true, false) {
+		return errors.New("storage: add session grant: unexpected EOF")
+	}
+	return s.Store.AddSessionGrant(ctx, g)
+}
+
+// TestRetryAfterLostAnswer: a sign-in step whose answer was a 503 after
+// its request was done (the database failed between the writes) is
+// posted again by the browser, as a client retries a 503. The retry of
+// the same browser, with the session the first post started, goes on to
+// the callback as the first answer would have, and records the session
+// grant; the callback then answers once. Without that session (the flow
+// cookie alone) the retry finds the sign-in expired; another browser is
+// refused; and once the callback has claimed the request, a retry is
+// refused as over.
+func TestRetryAfterLostAnswer(t *testing.T) {
+	fault := &grantFault{}
+	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+	ctx := t.Context()
+
+	t.Run("password", func(t *testing.T) {
+		hs := hs.in(t)
+		u := hs.user("retry-password@example.com", nil)
+		b := hs.browser("192.0.2.90")
+		id := hs.authorize(b, testClientID, nil)
+		form := hs.signInForm(b, id, u.Email, testPassword)
+		fault.armed.Store(true)
+		first := b.post("/login", form)
+		if first.status != http.StatusServiceUnavailable || first.header.Get("Retry-After") == "" {
+			t.Fatalf("the post whose session grant failed = %d (Retry-After %q), want 503 with Retry-After", first.status, first.header.Get("Retry-After"))
+		}
+		if !hs.authRequest(id).Done {
+			t.Fatal("the request is not done after the first post: the test does not test the retry of a done request")
+		}
+
+		// The flow cookie alone (a browser that lost the session cookie)
+		// finds the sign-in expired, and another browser is refused.
+		flowOnly := hs.browser("192.0.2.90")
+		flowOnly.jar, _ = cookiejar.New(nil)
+		for _, c := range b.jar.Cookies(baseURL) {
+			if c.Name == hs.h.cookieName(flowCookie) {
+				flowOnly.jar.SetCookies(baseURL, []*http.Cookie{c})
+			}
+		}
+		expectPage(t, flowOnly.post("/login", form), http.StatusBadRequest, msgExpired)
+		other := hs.browser("192.0.2.91")
+		hs.authorize(other, testClientID, nil)
+		expectPage(t, other.post("/login", form), http.StatusForbidden, msgOtherBrowser)
+		// Without the form's CSRF token, the retry is refused.
+		expectPage(t, b.post("/login", with(form, "csrf", "x")), http.StatusForbidden, msgForbidden)
+
+		hs.expectDone(b, id, b.post("/login", form), amrPassword, ACRPassword)
+		if _, err := hs.store.GrantSession(ctx, id); err != nil {
+			t.Errorf("the session grant of the retried sign-in: %v", err)
+		}
+		// The callback has answered: a replay of the post is refused.
+		expectEnded(t, b.post("/login", form))
+	})
+
+	t.Run("code", func(t *testing.T) {
+		hs := hs.in(t)
+		u, secret := hs.appUser("retry-code@example.com")
+		b := hs.browser("192.0.2.92")
+		id, _, form := hs.codeStep(b, u.Email, nil)
+		form = with(form, "code", hs.totpCode(secret))
+		fault.armed.Store(true)
+		if first := b.post("/login/otp", form); first.status != http.StatusServiceUnavailable {
+			t.Fatalf("the code post whose session grant failed = %d, want 503", first.status)
+		}
+		hs.expectDone(b, id, b.post("/login/otp", form), amrTOTP, ACRMFA)
+		if _, err := hs.store.GrantSession(ctx, id); err != nil {
+			t.Errorf("the session grant of the retried sign-in: %v", err)
+		}
+		expectEnded(t, b.post("/login/otp", form))
+	})
+}
+
+// TestCallbackRetryAfterProviderFailure: the provider fails (503) after
+// the callback's claim, issuing no code, as when its reads fail in a
+// database failover. The browser's retry gets the request's one code;
+// a replay after it is refused.
+func TestCallbackRetryAfterProviderFailure(t *testing.T) {
+	hs := newHarness(t)
+	var fail atomic.Bool
+	hs.mux = http.NewServeMux()
+	hs.mux.Handle(callbackPath, hs.h.CallbackGuard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.CompareAndSwap(true, false) {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "storage failure", http.StatusServiceUnavailable)
+			return
+		}
+		hs.provider(w, r)
+	})))
+	hs.mux.Handle("/", hs.h.Routes())
+	u := hs.user("retry-provider@example.com", nil)
+	b := hs.browser("192.0.2.97")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	if resp.status != http.StatusSeeOther || resp.loc != callbackURL(id) {
+		t.Fatalf("password = %d %q, want 303 to the callback", resp.status, resp.loc)
+	}
+	fail.Store(true)
+	if first := b.get(callbackURL(id)); first.status != http.StatusServiceUnavailable {
+		t.Fatalf("the callback whose provider failed = %d, want 503", first.status)
+	}
+	if b.cookie(claimCookie) == "" {
+		t.Fatal("the provider's 503 set no claim cookie")
+	}
+	hs.expectIssued(b, id)
+}
