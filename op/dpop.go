@@ -223,7 +223,7 @@ func refuseProof(w http.ResponseWriter, err error, refuse func(w http.ResponseWr
 		refuse(w, "invalid_dpop_proof", oe.Description)
 		return
 	}
-	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", UnavailableDescription)
 }
 
 // endpointURL is the URL of the provider's endpoint at path, as a proof's

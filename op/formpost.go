@@ -61,6 +61,7 @@ func WriteFormPost(w http.ResponseWriter, r *http.Request, redirectURI, location
 		// As the HTTP layer does with the redirects: the database, not
 		// the server, failed.
 		params.Set("error", "temporarily_unavailable")
+		params.Set("error_description", UnavailableDescription)
 	}
 	origin, err := formAction(redirectURI)
 	if err != nil {

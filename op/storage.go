@@ -69,6 +69,12 @@ func NewClientSecret() string { return randomID(32) }
 // NewClientID returns a fresh client id.
 func NewClientID() string { return randomID(16) }
 
+// UnavailableDescription is the error_description of an answer that a
+// database failure caused (temporarily_unavailable, or a 503): the same
+// words whatever failed, since the database's own error text (hosts,
+// SQLSTATE codes, statements) is for the log, not for clients.
+const UnavailableDescription = "temporarily unavailable, try again"
+
 // fault marks the request's fault tracker (see TrackFaults) when err is an
 // infrastructure failure rather than a missing object.
 func fault(ctx context.Context, err error) error {

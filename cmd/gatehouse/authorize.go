@@ -284,7 +284,7 @@ func authorizeErrors(lh *login.Handler, next http.Handler) http.Handler {
 		case iw.redirect != "":
 			loc := iw.redirect
 			if faulted.Load() {
-				loc = strings.Replace(loc, "error=server_error", "error=temporarily_unavailable", 1)
+				loc = unavailableRedirect(loc)
 			}
 			w.Header().Set("Location", loc)
 			w.WriteHeader(iw.status)
@@ -300,6 +300,29 @@ func authorizeErrors(lh *login.Handler, next http.Handler) http.Handler {
 			lh.RenderError(w, r, http.StatusBadRequest, pageTitle, pageReason(iw.body.String()))
 		}
 	})
+}
+
+// unavailableRedirect turns the server_error of an error redirect to the
+// client (its query, or its fragment with response_mode=fragment) that a
+// database failure caused into temporarily_unavailable, which tells the
+// client to try again, with op.UnavailableDescription in place of the
+// description zitadel made of the database's error text.
+func unavailableRedirect(loc string) string {
+	base, fragment, inFragment := strings.Cut(loc, "#")
+	params := fragment
+	if !inFragment {
+		base, params, _ = strings.Cut(loc, "?")
+	}
+	v, err := url.ParseQuery(params)
+	if err != nil || v.Get("error") != "server_error" {
+		return loc
+	}
+	v.Set("error", "temporarily_unavailable")
+	v.Set("error_description", op.UnavailableDescription)
+	if inFragment {
+		return base + "#" + v.Encode()
+	}
+	return base + "?" + v.Encode()
 }
 
 // describe keeps a short summary of the provider's error text, for the

@@ -39,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-idp/gatehouse/login/totp"
+	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
@@ -379,6 +380,30 @@ func (fc *foClient) try(what, method, u string, form url.Values, basic bool, wan
 	}
 }
 
+// unavailable reports whether u, a redirect to the client, is the error
+// that stands for a 503 where the answer must go back to the client
+// through the browser (temporarily_unavailable, RFC 6749 §4.1.2.1: the
+// client starts its sign-in again), and tallies it as a 503. Its
+// description must be the fixed one, never the database's words.
+func (fc *foClient) unavailable(what, u string) bool {
+	cb, err := url.Parse(u)
+	if err != nil || cb.Query().Get("error") != "temporarily_unavailable" {
+		return false
+	}
+	if d := cb.Query().Get("error_description"); d != op.UnavailableDescription {
+		fc.tally.wrongAnswer("%s: temporarily_unavailable with the description %q", what, d)
+		return true
+	}
+	fc.tally.mu.Lock()
+	defer fc.tally.mu.Unlock()
+	fc.tally.unavailable++
+	if fc.tally.byWhat == nil {
+		fc.tally.byWhat = map[string]int{}
+	}
+	fc.tally.byWhat[what+" temporarily_unavailable"]++
+	return true
+}
+
 // follow GETs u and its redirects, retrying 503s, until a page answers
 // (returned) or a redirect leaves for the client (its URL returned); false
 // after a wrong answer or once the load stops.
@@ -424,6 +449,8 @@ func (fc *foClient) signIn(u *tfUser, code string) bool {
 	switch {
 	case !ok:
 		return false
+	case page == nil && fc.unavailable("GET /authorize…", back):
+		return false
 	case page == nil:
 		fc.tally.wrongAnswer("a new browser was sent back to the client without signing in: %s", back)
 		return false
@@ -465,6 +492,9 @@ func (fc *foClient) signIn(u *tfUser, code string) bool {
 		return false
 	} else if page != nil {
 		fc.tally.wrongAnswer("after the sign-in of %s, a page instead of the client: %q", u.email, foSummary(page))
+		return false
+	}
+	if fc.unavailable("GET /authorize/callback…", next) {
 		return false
 	}
 	cb, err := url.Parse(next)

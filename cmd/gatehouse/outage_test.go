@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 )
 
@@ -234,8 +235,8 @@ func TestOutagePostgres(t *testing.T) {
 		loc, err := url.Parse(fresh.Header.Get("Location"))
 		if err != nil || !strings.HasPrefix(loc.String(), biLocalCB+"?") {
 			t.Errorf("GET /authorize during the outage redirected to %q", fresh.Header.Get("Location"))
-		} else if q := loc.Query(); q.Get("error") != "temporarily_unavailable" || q.Has("code") {
-			t.Errorf("GET /authorize during the outage redirected with %s, want error=temporarily_unavailable", loc.RawQuery)
+		} else if q := loc.Query(); q.Get("error") != "temporarily_unavailable" || q.Has("code") || q.Get("error_description") != op.UnavailableDescription {
+			t.Errorf("GET /authorize during the outage redirected with %s, want error=temporarily_unavailable and the fixed description, not the database's words", loc.RawQuery)
 		}
 	default:
 		biErrorPage(t, fresh, http.StatusServiceUnavailable, "temporarily unavailable")

@@ -488,7 +488,7 @@ func protocolFaults(next http.Handler) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Retry-After", "5")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"error":"server_error","error_description":"temporarily unavailable, try again"}`+"\n")
+			io.WriteString(w, `{"error":"server_error","error_description":"`+op.UnavailableDescription+`"}`+"\n")
 			return
 		}
 		w.WriteHeader(iw.status)

@@ -182,12 +182,16 @@ func (s *Store) useCodeInOneStatement(ctx context.Context, hash []byte, requestI
 		rt = &storage.RefreshToken{}
 	}
 	var id string
-	err := s.db.QueryRowContext(ctx, useCodeStatement, hash, millis(now), requestID,
-		at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience), at.GrantID,
-		millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), at.DPoPJKT, access != nil,
-		rt.ID, rt.Hash, rt.FamilyID, rt.ClientID, rt.UserID, list(rt.Scopes), list(rt.Audience), list(rt.AMR),
-		millis(rt.AuthTime), millis(rt.ExpiresAt), refresh != nil,
-		ptrMillis(rt.UsedAt), ptrMillis(rt.RevokedAt), millis(rt.CreatedAt), rt.DPoPJKT).Scan(&id)
+	// Resolved, as the refresh rotation: a use that committed but lost its
+	// answer would be retried as a replay, and revoke the grant.
+	err := s.resolvedWrite(ctx, op, func(q querier) error {
+		return q.QueryRowContext(ctx, useCodeStatement, hash, millis(now), requestID,
+			at.ID, at.ClientID, at.Subject, list(at.Scopes), list(at.Audience), at.GrantID,
+			millis(at.ExpiresAt), ptrMillis(at.RevokedAt), millis(at.CreatedAt), at.DPoPJKT, access != nil,
+			rt.ID, rt.Hash, rt.FamilyID, rt.ClientID, rt.UserID, list(rt.Scopes), list(rt.Audience), list(rt.AMR),
+			millis(rt.AuthTime), millis(rt.ExpiresAt), refresh != nil,
+			ptrMillis(rt.UsedAt), ptrMillis(rt.RevokedAt), millis(rt.CreatedAt), rt.DPoPJKT).Scan(&id)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return s.unusableCode(ctx, op, hash, now)
 	}
