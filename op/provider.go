@@ -108,6 +108,7 @@ func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 	// told otherwise: Gatehouse signs with EdDSA too.
 	algs := []string{RS256, ES256, EdDSA}
 	verified := newVerifiedKeySet(keys, cfg.Issuer, cfg.Now, verifiedCacheSize)
+	st.verified = verified
 	sealer, err := newTokenCrypto(cfg.CryptoKey, zcfg.CryptoKeyId, verified)
 	if err != nil {
 		return nil, err
