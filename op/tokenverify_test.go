@@ -260,13 +260,12 @@ func TestIdAndSubject(t *testing.T) {
 // that introspection need not parse them again, as a copy; and that no
 // other token, verified or not, has any.
 func TestUnrecordedClaimsCached(t *testing.T) {
-	ctx := t.Context()
 	k, _, clk := newTestKeys(t)
-	if err := k.Ensure(ctx); err != nil {
+	exp := clk.Now().Add(time.Hour).Unix()
+	if err := k.Ensure(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	v := newVerifiedKeySet(k, "https://id.example", clk.Now, 16)
-	exp := clk.Now().Add(time.Hour).Unix()
 	cc := signedToken(t, k, ES256, fmt.Sprintf(`{"iss":"https://id.example","sub":"svc","client_id":"svc","aud":["svc","rs"],"scope":"a b","exp":%d,"iat":%d,"jti":"cc.one","cnf":{"jkt":"thumb"}}`, exp, exp-3600))
 	recorded := signedToken(t, k, ES256, fmt.Sprintf(`{"iss":"https://id.example","sub":"user","client_id":"app","exp":%d,"jti":"two"}`, exp))
 	if _, ok := v.unrecordedClaims(cc); ok {

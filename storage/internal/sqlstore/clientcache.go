@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"slices"
 	"sync"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -52,7 +51,7 @@ func (c *generationCache) get(id string, gen int64) (*storage.Client, bool) {
 		return nil, false
 	}
 	c.hits++
-	return copyClient(cl), true
+	return cl.Clone(), true
 }
 
 // put keeps a copy of cl, read after the count gen, unless the cache has
@@ -66,7 +65,7 @@ func (c *generationCache) put(cl *storage.Client, gen int64) {
 	if c.clients == nil {
 		c.clients = map[string]*storage.Client{}
 	}
-	c.clients[cl.ID] = copyClient(cl)
+	c.clients[cl.ID] = cl.Clone()
 }
 
 // stats reports the lookups answered from memory and from the database,
@@ -75,15 +74,6 @@ func (c *generationCache) stats() (hits, misses int64, entries int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hits, c.misses, len(c.clients)
-}
-
-// copyClient returns a copy of cl that shares no slice with it.
-func copyClient(cl *storage.Client) *storage.Client {
-	cp := *cl
-	cp.SecretHash = slices.Clone(cl.SecretHash)
-	cp.RedirectURIs = slices.Clone(cl.RedirectURIs)
-	cp.PostLogoutRedirectURIs = slices.Clone(cl.PostLogoutRedirectURIs)
-	return &cp
 }
 
 // cachedClientByID answers ClientByID from the generation cache: the
