@@ -52,9 +52,32 @@ type unrecordedClaims struct {
 
 // claimsOf returns the claims of the request's token, which zitadel has
 // verified (signature, issuer, expiry) before it asked about jti id and
-// subject: they must match.
-func claimsOf(ctx context.Context, id, subject string) (*unrecordedClaims, error) {
+// subject: they must match. The claims of a token the signature cache
+// holds were parsed when it was verified.
+func (s *Storage) claimsOf(ctx context.Context, id, subject string) (*unrecordedClaims, error) {
 	raw, _ := ctx.Value(rawTokenKey{}).(string)
+	var (
+		c  *unrecordedClaims
+		ok bool
+	)
+	if s.verified != nil {
+		c, ok = s.verified.unrecordedClaims(raw)
+	}
+	if !ok {
+		var err error
+		if c, err = parseUnrecordedClaims(raw); err != nil {
+			return nil, err
+		}
+	}
+	if c.ID != id || c.Subject != subject || c.ClientID == "" {
+		return nil, errors.New("op: the request's token is not the one verified")
+	}
+	return c, nil
+}
+
+// parseUnrecordedClaims returns the claims in the payload of the JWT raw,
+// whose signature is not checked here.
+func parseUnrecordedClaims(raw string) (*unrecordedClaims, error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
 		return nil, errors.New("op: the request's token is not a JWT")
@@ -67,9 +90,6 @@ func claimsOf(ctx context.Context, id, subject string) (*unrecordedClaims, error
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, fmt.Errorf("op: token claims: %w", err)
 	}
-	if c.ID != id || c.Subject != subject || c.ClientID == "" {
-		return nil, errors.New("op: the request's token is not the one verified")
-	}
 	return &c, nil
 }
 
@@ -77,7 +97,7 @@ func claimsOf(ctx context.Context, id, subject string) (*unrecordedClaims, error
 // unless revoked, expired or its client is gone, and only for its own
 // client or a client in its audience.
 func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.IntrospectionResponse, id, subject, clientID string) error {
-	c, err := claimsOf(ctx, id, subject)
+	c, err := s.claimsOf(ctx, id, subject)
 	if err != nil {
 		return err
 	}
@@ -112,7 +132,7 @@ func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.Introspec
 // revokeUnrecorded records an unrecorded token as revoked, for its own
 // client only. Revoking it again changes nothing.
 func (s *Storage) revokeUnrecorded(ctx context.Context, id, subject, clientID string, now time.Time) *oidc.Error {
-	c, err := claimsOf(ctx, id, subject)
+	c, err := s.claimsOf(ctx, id, subject)
 	if err != nil {
 		return nil // RFC 7009 §2.2: an invalid token is not an error
 	}

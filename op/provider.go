@@ -108,6 +108,7 @@ func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 	// told otherwise: Gatehouse signs with EdDSA too.
 	algs := []string{RS256, ES256, EdDSA}
 	verified := newVerifiedKeySet(keys, cfg.Issuer, cfg.Now, verifiedCacheSize)
+	st.verified = verified
 	sealer, err := newTokenCrypto(cfg.CryptoKey, zcfg.CryptoKeyId, verified)
 	if err != nil {
 		return nil, err
@@ -127,7 +128,7 @@ func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.dpop(p.tokenClient(bearerErrors(plainOAuth(zp)))))))))
+	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.dpop(p.tokenClient(bearerErrors(p.jsonEndpoints(plainOAuth(zp))))))))))
 	return p, nil
 }
 

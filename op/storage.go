@@ -43,6 +43,9 @@ type Storage struct {
 	jwks  *jwksCache // clients' jwks_uri key sets (clientjwks.go)
 	// sidKey makes the sid claim of a session (logouttoken.go).
 	sidKey []byte
+	// verified is the provider's cache of verified JWT access tokens
+	// (tokenverify.go), which holds the claims of unrecorded ones.
+	verified *verifiedKeySet
 }
 
 var (

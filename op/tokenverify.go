@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,10 @@ type verifiedToken struct {
 	expires time.Time
 
 	issuer, id, subject string
+	// unrecorded holds the claims of an unrecorded client_credentials
+	// token (clientcredentials.go), which introspection reports; nil for
+	// any other token.
+	unrecorded *unrecordedClaims
 }
 
 // newVerifiedKeySet verifies with the keys k publishes; issuer is the
@@ -109,8 +114,15 @@ func (v *verifiedKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebS
 		Subject string `json:"sub"`
 	}
 	if json.Unmarshal(payload, &claims) == nil && now.Before(time.Unix(claims.Expiry, 0)) {
-		v.remember(id, verifiedToken{kid: key.KeyID, payload: payload, expires: time.Unix(claims.Expiry, 0),
-			issuer: claims.Issuer, id: claims.ID, subject: claims.Subject}, now)
+		e := verifiedToken{kid: key.KeyID, payload: payload, expires: time.Unix(claims.Expiry, 0),
+			issuer: claims.Issuer, id: claims.ID, subject: claims.Subject}
+		if isUnrecorded(claims.ID) {
+			var u unrecordedClaims
+			if json.Unmarshal(payload, &u) == nil {
+				e.unrecorded = &u
+			}
+		}
+		v.remember(id, e, now)
 	}
 	return payload, nil
 }
@@ -138,6 +150,22 @@ func (v *verifiedKeySet) idAndSubject(token string) (id, subject string, ok bool
 	v.hits.Add(1)
 	v.shortcuts.Add(1)
 	return e.id, e.subject, true
+}
+
+// unrecordedClaims returns the claims of token, an unrecorded
+// client_credentials token whose signature this set verified, as parsed
+// then; not ok for any other token. The caller checks its expiry.
+func (v *verifiedKeySet) unrecordedClaims(token string) (*unrecordedClaims, bool) {
+	key := sha256.Sum256([]byte(token))
+	v.mu.Lock()
+	e, found := v.entries[key]
+	v.mu.Unlock()
+	if !found || e.unrecorded == nil {
+		return nil, false
+	}
+	c := *e.unrecorded
+	c.Audience = slices.Clone(c.Audience)
+	return &c, true
 }
 
 // stats reports the tokens answered from the cache and verified, and how

@@ -254,3 +254,38 @@ func TestIdAndSubject(t *testing.T) {
 	}
 	want(raw, "", "")
 }
+
+// TestUnrecordedClaimsCached checks that the claims of an unrecorded
+// client_credentials token are kept when its signature is verified, so
+// that introspection need not parse them again, as a copy; and that no
+// other token, verified or not, has any.
+func TestUnrecordedClaimsCached(t *testing.T) {
+	k, _, clk := newTestKeys(t)
+	exp := clk.Now().Add(time.Hour).Unix()
+	if err := k.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifiedKeySet(k, "https://id.example", clk.Now, 16)
+	cc := signedToken(t, k, ES256, fmt.Sprintf(`{"iss":"https://id.example","sub":"svc","client_id":"svc","aud":["svc","rs"],"scope":"a b","exp":%d,"iat":%d,"jti":"cc.one","cnf":{"jkt":"thumb"}}`, exp, exp-3600))
+	recorded := signedToken(t, k, ES256, fmt.Sprintf(`{"iss":"https://id.example","sub":"user","client_id":"app","exp":%d,"jti":"two"}`, exp))
+	if _, ok := v.unrecordedClaims(cc); ok {
+		t.Fatal("claims of a token never verified")
+	}
+	for _, raw := range []string{cc, recorded} {
+		if _, err := verify(v, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, ok := v.unrecordedClaims(cc)
+	if !ok || c.ID != "cc.one" || c.Subject != "svc" || c.ClientID != "svc" || c.Scope != "a b" || c.Expiry != exp ||
+		c.IssuedAt != exp-3600 || strings.Join(c.Audience, " ") != "svc rs" || c.Confirmation == nil || c.Confirmation.JKT != "thumb" {
+		t.Fatalf("unrecordedClaims = %+v, %v", c, ok)
+	}
+	c.Audience[0] = "changed"
+	if again, _ := v.unrecordedClaims(cc); again.Audience[0] != "svc" {
+		t.Errorf("the cached claims changed with the copy handed out: %q", again.Audience)
+	}
+	if c, ok := v.unrecordedClaims(recorded); ok {
+		t.Errorf("claims of a recorded token: %+v", c)
+	}
+}

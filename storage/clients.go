@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -31,6 +32,16 @@ type Client struct {
 	Disabled                bool   // refused at every protocol endpoint (SetClientDisabled)
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
+}
+
+// Clone returns a copy of c that shares no slice with it, for the caches
+// that hand out clients.
+func (c *Client) Clone() *Client {
+	cp := *c
+	cp.SecretHash = slices.Clone(c.SecretHash)
+	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
+	cp.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	return &cp
 }
 
 // ClientStore keeps the relying parties registered by an administrator.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -55,7 +54,7 @@ func (c *clientCache) get(id string) (*storage.Client, uint64, bool) {
 	defer c.mu.Unlock()
 	if cl, ok := c.clients[id]; ok {
 		c.hits++
-		return cloneClient(cl), 0, true
+		return cl.Clone(), 0, true
 	}
 	c.misses++
 	return nil, c.gen, false
@@ -82,7 +81,7 @@ func (c *clientCache) put(cl *storage.Client, gen uint64) {
 	if c.clients == nil {
 		c.clients = map[string]*storage.Client{}
 	}
-	c.clients[cl.ID] = cloneClient(cl)
+	c.clients[cl.ID] = cl.Clone()
 }
 
 // reset empties the cache, starts a new generation and turns the cache on
@@ -112,14 +111,6 @@ func (c *clientCache) isLive() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.live
-}
-
-func cloneClient(cl *storage.Client) *storage.Client {
-	cp := *cl
-	cp.SecretHash = slices.Clone(cl.SecretHash)
-	cp.RedirectURIs = slices.Clone(cl.RedirectURIs)
-	cp.PostLogoutRedirectURIs = slices.Clone(cl.PostLogoutRedirectURIs)
-	return &cp
 }
 
 // listenerTiming: how long the listener waits in silence before it checks

@@ -93,6 +93,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Constraint: constraint,
 		// modernc.org/sqlite prepares every query anew; reuse them.
 		PrepareStatements: true,
+		// Clients are kept in memory, checked against the count of
+		// changes to them (migration 0019) at each lookup.
+		ClientGeneration: true,
 		// No row locks: BEGIN IMMEDIATE takes the database's write lock.
 	})}, nil
 }

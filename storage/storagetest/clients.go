@@ -2,6 +2,8 @@ package storagetest
 
 import (
 	"bytes"
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -193,4 +195,62 @@ func testSetClientDisabled(t *testing.T, s storage.Store) {
 	}
 	err = s.SetClientDisabled(ctx, "nope", true, later)
 	wantErr(t, "SetClientDisabled of no client", err, storage.ErrNotFound)
+}
+
+// testClientChangesSeenAtOnce reads a client before and after each kind of
+// change: a store that keeps clients in memory must answer the change at
+// the next lookup.
+func testClientChangesSeenAtOnce(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c := &storage.Client{ID: "kept", Name: "Kept", SecretHash: hash("one"), RedirectURIs: []string{"https://kept.example/cb"},
+		SigningAlgorithm: "RS256", AccessTokenFormat: "opaque", CreatedAt: epoch(), UpdatedAt: epoch()}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	read := func() *storage.Client {
+		t.Helper()
+		got, err := s.ClientByID(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Twice: the second may come from memory.
+		if again, err := s.ClientByID(ctx, c.ID); err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("ClientByID again = %+v, %v; want %+v", again, err, got)
+		}
+		return got
+	}
+	read()
+	at := epoch().Add(time.Minute)
+	if err := s.SetClientSecretHash(ctx, c.ID, hash("two"), at); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); string(got.SecretHash) != string(hash("two")) {
+		t.Errorf("after SetClientSecretHash: secret hash %x", got.SecretHash)
+	}
+	if err := s.SetClientDisabled(ctx, c.ID, true, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !got.Disabled {
+		t.Error("after SetClientDisabled: not disabled")
+	}
+	if err := s.SetClientURIs(ctx, c.ID, []string{"https://moved.example/cb"}, nil, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !reflect.DeepEqual(got.RedirectURIs, []string{"https://moved.example/cb"}) {
+		t.Errorf("after SetClientURIs: %q", got.RedirectURIs)
+	}
+	m := read()
+	m.RequirePAR = true
+	if err := s.SetClientMetadata(ctx, m, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !got.RequirePAR {
+		t.Error("after SetClientMetadata: require_par off")
+	}
+	if err := s.DeleteClient(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClientByID(ctx, c.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("after DeleteClient: %v, want ErrNotFound", err)
+	}
 }

@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ClientAdmin", testClientAdmin},
 		{"SetClientURIs", testSetClientURIs},
 		{"SetClientMetadata", testSetClientMetadata},
+		{"ClientChangesSeenAtOnce", testClientChangesSeenAtOnce},
 		{"UseJTI", testUseJTI},
 		{"UseJTIConcurrent", testUseJTIConcurrent},
 		{"ClientJWTSecret", testClientJWTSecret},

@@ -61,6 +61,14 @@ func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool,
 
 // ClientByID returns the client with the given id.
 func (s *Store) ClientByID(ctx context.Context, id string) (*storage.Client, error) {
+	if s.clients != nil {
+		return s.cachedClientByID(ctx, id)
+	}
+	return s.readClient(ctx, id)
+}
+
+// readClient reads the client with the given id from the database.
+func (s *Store) readClient(ctx context.Context, id string) (*storage.Client, error) {
 	return queryOne(ctx, s, "client by id", scanClient, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
 }
 

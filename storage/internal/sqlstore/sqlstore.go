@@ -51,6 +51,12 @@ type Dialect struct {
 	// CommitCheck, when set, resolves the outcome of transactions whose
 	// COMMIT lost its connection (see CommitCheck).
 	CommitCheck *CommitCheck
+	// ClientGeneration makes the Store keep the clients it reads and
+	// answer ClientByID from memory while the count of changes to clients
+	// (client_generation, migration 0019) is unchanged: a statement that
+	// reads one integer instead of a client's row (see generationCache).
+	// PostgreSQL's backend keeps its clients by notifications instead.
+	ClientGeneration bool
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been
@@ -59,13 +65,15 @@ type Store struct {
 	db    *stmtDB
 	d     Dialect
 	group *groupCommit // nil: no group commit (see write)
+	// clients is nil unless Dialect.ClientGeneration is set.
+	clients *generationCache
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // New returns a Store over db. The Store owns db: Close closes it.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d}
+	return &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d, clients: newGenerationCache(d)}
 }
 
 // NewSplit returns a Store that runs SELECTs on read and everything else,
@@ -78,7 +86,7 @@ func New(db *sql.DB, d Dialect) *Store {
 // pools: Close closes them.
 func NewSplit(read, write *sql.DB, d Dialect) *Store {
 	db := newStmtDB(read, write, d.PrepareStatements)
-	return &Store{db: db, d: d, group: newGroupCommit(db)}
+	return &Store{db: db, d: d, group: newGroupCommit(db), clients: newGenerationCache(d)}
 }
 
 // Ping reports whether the database answers.

@@ -1,0 +1,126 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// jsonEndpoints answers introspection (RFC 7662) and userinfo (OpenID
+// Connect Core §5.3) itself, as zitadel's Introspect and Userinfo do, step
+// by step and with the same answers, but without what zitadel's router
+// puts around them: its router and the interceptor that puts the issuer in
+// the context, a tracing span per step, and the form decoder that fills a
+// struct by reflection only for one string to be read out of it. Those
+// cost as much as the rest of a request that the client cache and the
+// signature cache have left with one statement. The CORS policy is the
+// one zitadel's router applies. The wrappers before it are kept: client
+// authentication (clientAuth), DPoP (dpop), the userinfo endpoint's
+// Bearer challenges (bearerErrors).
+//
+// An introspection request reaches zitadel as before unless a
+// confidential client authenticated for it, for which zitadel's
+// ClientIDFromRequest can only accept it (Storage.AuthorizeClientIDSecret):
+// a public client's refusal is zitadel's to answer, in its words.
+func (p *Provider) jsonEndpoints(next http.Handler) http.Handler {
+	introspect := p.cors.Handler(http.HandlerFunc(p.introspect))
+	userinfo := p.cors.Handler(http.HandlerFunc(p.userinfo))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/oauth/introspect" && r.Method == http.MethodPost && p.confidentialAuthenticated(r):
+			introspect.ServeHTTP(w, r)
+		case r.URL.Path == "/userinfo" && r.Method != http.MethodOptions:
+			userinfo.ServeHTTP(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// confidentialAuthenticated reports whether clientAuth authenticated a
+// confidential client for r, which it then hands over as HTTP Basic with
+// the client's id and an empty secret (asAuthenticated), its form parsed.
+func (p *Provider) confidentialAuthenticated(r *http.Request) bool {
+	id := authenticatedClient(r.Context())
+	user, pass, basic := r.BasicAuth()
+	return id != "" && basic && pass == "" && user == url.QueryEscape(id) && r.Form != nil
+}
+
+// introspect answers an introspection request of the confidential client
+// clientAuth authenticated, as zitadel's Introspect does: active with the
+// token's facts when the token is live and the client may know them
+// (Storage.SetIntrospectionFromToken), {"active":false} for anything else.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := zop.ContextWithIssuer(r.Context(), p.issuer())
+	clientID := authenticatedClient(ctx)
+	resp := new(oidc.IntrospectionResponse)
+	if id, subject, ok := p.tokenIDAndSubject(ctx, r.Form.Get("token")); ok {
+		if err := p.storage.SetIntrospectionFromToken(ctx, resp, id, subject, clientID); err == nil {
+			resp.Active = true
+		}
+	}
+	httphelper.MarshalJSON(w, resp)
+}
+
+// userinfo answers a userinfo request as zitadel's Userinfo does: the
+// access token from the Authorization header's Bearer scheme, else from
+// the form's access_token; 401 for a token that is not one of this
+// provider's, 403 for one whose record refuses it (bearerErrors turns
+// both into Bearer challenges).
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := zop.ContextWithIssuer(r.Context(), p.issuer())
+	token, err := userinfoToken(r)
+	if err != nil {
+		http.Error(w, "access token missing", http.StatusUnauthorized)
+		return
+	}
+	id, subject, ok := p.tokenIDAndSubject(ctx, token)
+	if !ok {
+		http.Error(w, "access token invalid", http.StatusUnauthorized)
+		return
+	}
+	info := new(oidc.UserInfo)
+	if err := p.storage.SetUserinfoFromToken(ctx, info, id, subject, r.Header.Get("origin")); err != nil {
+		httphelper.MarshalJSONWithStatus(w, err, http.StatusForbidden)
+		return
+	}
+	httphelper.MarshalJSON(w, info)
+}
+
+// userinfoToken returns the access token of a userinfo request, as
+// zitadel's ParseUserinfoRequest finds it.
+func userinfoToken(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if len(h) >= len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer) {
+		return h[len(oidc.PrefixBearer):], nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return "", errors.New("unable to parse request")
+	}
+	return r.Form.Get("access_token"), nil
+}
+
+// tokenIDAndSubject returns the id and subject of an access token, as
+// zitadel's getTokenIDAndSubject does: what the token sealed (an opaque
+// token, or a JWT the signature cache knows), else the claims of a JWT
+// that verifies.
+func (p *Provider) tokenIDAndSubject(ctx context.Context, token string) (id, subject string, ok bool) {
+	if plain, err := p.sealer.Decrypt(token); err == nil {
+		parts := strings.Split(plain, ":")
+		if len(parts) != 2 {
+			return "", "", false
+		}
+		return parts[0], parts[1], true
+	}
+	claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.zp.AccessTokenVerifier(ctx))
+	if err != nil {
+		return "", "", false
+	}
+	return claims.JWTID, claims.Subject, true
+}
