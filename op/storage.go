@@ -704,7 +704,25 @@ func (s *Storage) liveUserToken(ctx context.Context, id, subject string) (t *sto
 		// own: this holds even if that write failed.
 		return nil, nil, errors.New("user disabled")
 	}
+	if err := s.clientLive(ctx, t.ClientID); err != nil {
+		return nil, nil, err
+	}
 	return t, u, nil
+}
+
+// clientLive refuses a token of a client that is disabled or deleted.
+// Disabling a client revokes its tokens in its commit, but a token request
+// in flight then, which read the client before, commits its token after:
+// the token's client is looked up at each use (from the client cache).
+func (s *Storage) clientLive(ctx context.Context, id string) error {
+	_, err := s.store.ClientByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errors.New("the token's client is disabled or gone")
+	}
+	if err != nil {
+		return fault(ctx, fmt.Errorf("the token's client: %w", err))
+	}
+	return nil
 }
 
 // active reports whether t is unrevoked, unexpired and issued to subject.
@@ -719,6 +737,9 @@ func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*sto
 	}
 	if !s.active(t, subject) {
 		return nil, errors.New("access token is not active")
+	}
+	if err := s.clientLive(ctx, t.ClientID); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
