@@ -378,7 +378,10 @@ func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose,
 	if ok {
 		return codeCheck{ok: true, attempt: attempt}, nil
 	}
-	res := attempt.Failed()
+	res, err := attempt.Failed(ctx)
+	if err != nil {
+		return codeCheck{}, err
+	}
 	h.factorEvent(ctx, storage.EventCodeFailed, u.ID, "", factor, "")
 	if res.BlockedUntil.IsZero() {
 		return codeCheck{message: i18n.Tf(langOf(ctx), msgWrongCode, res.Remaining)}, nil
