@@ -236,6 +236,9 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		}
 		return sendResult{alert: msgSendFailed}, nil
 	}
+	if err := sent.Counted(ctx); err != nil {
+		return sendResult{}, err
+	}
 	h.record(ctx, &storage.Event{Type: storage.EventCodeSent, UserID: u.ID, Detail: purpose, Purpose: purpose})
 	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email))
 	if resend {

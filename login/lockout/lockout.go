@@ -245,6 +245,14 @@ func (a *Attempt) Failed(ctx context.Context) (Result, error) {
 	return a.l.result(now, ipc, ac), nil
 }
 
+// Counted reports that the attempt counts, though no secret was wrong: an
+// email sent counts against the caps of emails once it is out, as a
+// failure does, and the one that reaches a cap closes it.
+func (a *Attempt) Counted(ctx context.Context) error {
+	_, err := a.Failed(ctx)
+	return err
+}
+
 // Succeeded reports that the secret was right: the counters forget this
 // attempt and the failures before it in their windows (the limits count
 // consecutive failures), but not attempts reserved after it, still being
