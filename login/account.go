@@ -272,6 +272,9 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 		}
 		return h.accountDone(w, r, "email-failed")
 	}
+	if err := sent.Counted(ctx); err != nil {
+		return err
+	}
 	return h.accountDone(w, r, "email-sent")
 }
 

@@ -3,6 +3,7 @@ package login
 import (
 	"net/http"
 
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -19,4 +20,14 @@ func (h *Handler) busy(w http.ResponseWriter, r *http.Request, ar *storage.AuthR
 	h.Logger.WarnContext(r.Context(), "password check refused: all hashing slots busy", "step", "password")
 	w.Header().Set("Retry-After", busyRetryAfter)
 	return h.showForm(w, r, ar, flow, http.StatusServiceUnavailable, email, msgBusy)
+}
+
+// inFlight answers a step refused with lockout.ErrBusy: the attempt limits
+// stayed full of attempts still being checked (codes posted at once from
+// one address), so nothing was counted and nothing is blocked. It is 429
+// with Retry-After and msgBusy, never the block message.
+func (h *Handler) inFlight(w http.ResponseWriter, r *http.Request) *pageError {
+	h.Logger.InfoContext(r.Context(), "attempt refused: limit full of attempts in flight", "path", r.URL.Path, "err", lockout.ErrBusy)
+	w.Header().Set("Retry-After", busyRetryAfter)
+	return &pageError{status: http.StatusTooManyRequests, title: "Temporarily unavailable", message: msgBusy}
 }

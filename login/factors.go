@@ -236,6 +236,9 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		}
 		return sendResult{alert: msgSendFailed}, nil
 	}
+	if err := sent.Counted(ctx); err != nil {
+		return sendResult{}, err
+	}
 	h.record(ctx, &storage.Event{Type: storage.EventCodeSent, UserID: u.ID, Detail: purpose, Purpose: purpose})
 	info := i18n.Tf(lang, msgCodeSent, maskEmail(u.Email))
 	if resend {
@@ -378,7 +381,10 @@ func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose,
 	if ok {
 		return codeCheck{ok: true, attempt: attempt}, nil
 	}
-	res := attempt.Failed()
+	res, err := attempt.Failed(ctx)
+	if err != nil {
+		return codeCheck{}, err
+	}
 	h.factorEvent(ctx, storage.EventCodeFailed, u.ID, "", factor, "")
 	if res.BlockedUntil.IsZero() {
 		return codeCheck{message: i18n.Tf(langOf(ctx), msgWrongCode, res.Remaining)}, nil

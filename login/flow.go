@@ -255,7 +255,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		h.factorEvent(ctx, storage.EventSigninFailed, userID(u), ar.ClientID, "password", "")
-		res := attempt.Failed()
+		res, err := attempt.Failed(ctx)
+		if err != nil {
+			return err
+		}
 		h.Logger.InfoContext(ctx, "sign-in failed", "step", "password", "blocked", !res.BlockedUntil.IsZero())
 		if !res.BlockedUntil.IsZero() {
 			return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, res.BlockedUntil))

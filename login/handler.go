@@ -235,6 +235,8 @@ func (h *Handler) serve(step func(w http.ResponseWriter, r *http.Request) error)
 		var pe *pageError
 		var tooLarge *http.MaxBytesError
 		switch {
+		case errors.Is(err, lockout.ErrBusy):
+			pe = h.inFlight(w, r)
 		case errors.As(err, &pe) && pe.signIn && r.Method == http.MethodGet:
 			h.signInToAccount(w, r, r.URL.RequestURI())
 			return

@@ -349,7 +349,11 @@ func (h *Handler) checkPassword(w http.ResponseWriter, r *http.Request, ip netip
 		if !errors.Is(err, password.ErrMismatch) {
 			h.Logger.WarnContext(ctx, "password check failed", "user_id", u.ID, "reason", err.Error())
 		}
-		if res := attempt.Failed(); !res.BlockedUntil.IsZero() {
+		res, err := attempt.Failed(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		if !res.BlockedUntil.IsZero() {
 			return http.StatusTooManyRequests, h.blockedMessage(ctx, res.BlockedUntil), nil
 		}
 		return http.StatusUnauthorized, msgReauthWrong, nil

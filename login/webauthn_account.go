@@ -283,7 +283,10 @@ func (h *Handler) finishAccountCheck(r *http.Request, kind, back string) (*accou
 		return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
 	}
 	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
-		res := attempt.Failed()
+		res, err := attempt.Failed(ctx)
+		if err != nil {
+			return nil, 0, nil, err
+		}
 		h.factorEvent(ctx, storage.EventCodeFailed, u.ID, "", factorWebAuthn, reason)
 		if !res.BlockedUntil.IsZero() {
 			return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil

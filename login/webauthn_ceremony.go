@@ -155,7 +155,11 @@ func (h *Handler) keyOutcome(ctx context.Context, res lockout.Result, ar *storag
 // keyAttemptFailed answers a failed second-factor ceremony whose attempt
 // was reserved: it was counted already, so only the outcome is reported.
 func (h *Handler) keyAttemptFailed(ctx context.Context, a *lockout.Attempt, ar *storage.AuthRequest, u *storage.User, ip netip.Addr, reason string) (int, *jsonReply, error) {
-	return h.keyOutcome(ctx, a.Failed(), ar, u, ip, reason)
+	res, err := a.Failed(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return h.keyOutcome(ctx, res, ar, u, ip, reason)
 }
 
 // beginKeyCheck begins the check of one of u's keys that ceremony c (its

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -42,6 +43,9 @@ func (h *Handler) serveJSON(step func(w http.ResponseWriter, r *http.Request) (i
 			var pe *pageError
 			var tooLarge *http.MaxBytesError
 			switch {
+			case errors.Is(err, lockout.ErrBusy):
+				pe = h.inFlight(w, r)
+				fallthrough
 			case errors.As(err, &pe):
 				status, reply = pe.status, &jsonReply{Error: pe.message}
 			case errors.As(err, &tooLarge):

@@ -13,14 +13,15 @@ type Counter struct {
 }
 
 // Reservation is an attempt counted on a counter before its secret is
-// checked (Store.ReserveAttempt).
+// checked (Store.ReserveAttempt), as pending until its outcome is known.
 type Reservation struct {
-	// Granted is false when the counter was blocked: nothing was counted,
-	// and the attempt must not be evaluated.
+	// Granted is false when the counter was blocked, or full of attempts
+	// still being checked: nothing was counted, and the attempt must not be
+	// evaluated.
 	Granted bool
 	// Counter is the counter once the attempt was counted: Failures is the
-	// attempt's place in its window, BlockedUntil is set when it was the
-	// last the limit allows.
+	// attempt's place in its window (the failures and the pending attempts,
+	// its own included); BlockedUntil is zero, for only failures block.
 	Counter     Counter
 	WindowStart time.Time
 }
@@ -45,16 +46,26 @@ type AttemptStore interface {
 	// window is renewed by the next failure.
 	RecordFailure(ctx context.Context, key string, l Limit, now time.Time) (Counter, error)
 	// ReserveAttempt counts one attempt on the counter key under l before
-	// its secret is checked, in one atomic statement, unless the counter is
-	// blocked at now (Granted false, nothing counted). Failures count on
-	// through the window: a block that ends inside it is followed by a new
-	// one at the next attempt. The attempt that reaches l.Max is granted
-	// and blocks the counter until now+l.Block.
+	// its secret is checked, as pending, in one atomic statement, unless
+	// the counter is blocked at now or full (Granted false, nothing
+	// counted). Pending attempts count against l.Max for granting: while
+	// some are pending, the failures and the pending attempts together
+	// reach at most l.Max. They do not block: only FailAttempt, when the
+	// failures reach l.Max, does, so no block shows before a failure
+	// confirms it. Failures count on through the window: after a block that
+	// ends inside it, one attempt at a time is granted, and its failure
+	// blocks again.
 	ReserveAttempt(ctx context.Context, key string, l Limit, now time.Time) (Reservation, error)
-	// ReleaseAttempts takes n attempts back from the counter key if its
-	// window still begins at windowStart (a success gives back its own and
-	// the earlier ones; an attempt that was not evaluated gives back
-	// itself), and lifts the block when fewer than max remain.
+	// FailAttempt reports that the attempt reserved on key in the window
+	// that began at windowStart failed: it is no longer pending, and counts
+	// as a failure as with RecordFailure (which also blocks), in one atomic
+	// statement.
+	FailAttempt(ctx context.Context, key string, l Limit, windowStart, now time.Time) (Counter, error)
+	// ReleaseAttempts takes back the pending attempt reserved on key and
+	// the n-1 failures before it, if the counter's window still begins at
+	// windowStart (a success gives back its own attempt and the earlier
+	// ones; an attempt that was not evaluated, n 1, gives back itself), and
+	// lifts the block when fewer than max failures remain.
 	ReleaseAttempts(ctx context.Context, key string, n int, windowStart time.Time, max int) error
 	// Blocked returns the latest block among keys still running at now,
 	// or ErrNotFound when none is.

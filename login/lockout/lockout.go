@@ -23,6 +23,7 @@ import (
 // counters, without listing or clearing blocks.
 type Store interface {
 	ReserveAttempt(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Reservation, error)
+	FailAttempt(ctx context.Context, key string, l storage.Limit, windowStart, now time.Time) (storage.Counter, error)
 	ReleaseAttempts(ctx context.Context, key string, n int, windowStart time.Time, max int) error
 	RecordFailure(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Counter, error)
 	Blocked(ctx context.Context, keys []string, now time.Time) (storage.Counter, error)
@@ -39,7 +40,22 @@ type Limiter struct {
 	Account storage.Limit
 	// AlsoBlockedBy lists other scopes whose IP blocks close this one too.
 	AlsoBlockedBy []string
+	// BusyWait is how long Reserve waits, at most, for attempts still
+	// being checked to make room under a limit they fill, before it gives
+	// up with ErrBusy: DefaultBusyWait when zero, no wait when negative.
+	BusyWait time.Duration
 }
+
+// DefaultBusyWait is the BusyWait of a Limiter that sets none.
+const DefaultBusyWait = 2 * time.Second
+
+// busyPoll is how often Reserve tries again while it waits.
+const busyPoll = 20 * time.Millisecond
+
+// ErrBusy is returned by Reserve when the limits were full of attempts
+// still being checked for all of BusyWait: nothing is blocked, and the
+// client may try again in a moment.
+var ErrBusy = errors.New("lockout: attempts in flight fill the limit")
 
 // Result is the state after a failure.
 type Result struct {
@@ -71,17 +87,13 @@ func (l *Limiter) Blocked(ctx context.Context, ip netip.Addr, account string) (t
 
 // Attempt is one attempt at a secret, counted (reserved) before the secret
 // is checked: parallel attempts cannot get more checks than the limits
-// allow, since each one takes its place in the counters first. Its owner
-// reports the outcome with exactly one of Failed, Succeeded or Cancel.
+// allow, since each one takes its place in the counters first, as pending.
+// Only failures block: an attempt that fills the limit blocks nobody until
+// it has failed. Its owner reports the outcome with exactly one of Failed,
+// Succeeded or Cancel.
 type Attempt struct {
 	l        *Limiter
 	ip, acct reserved
-	// Remaining is how many more attempts the tighter counter allows after
-	// this one, should it fail.
-	Remaining int
-	// BlockedUntil is set when this attempt is the last the limits allow:
-	// should it fail, the block is what the user sees.
-	BlockedUntil time.Time
 }
 
 type reserved struct {
@@ -92,7 +104,8 @@ type reserved struct {
 // Reserve counts one attempt for ip and account, before the secret is
 // checked. While ip or account is blocked nothing is counted: it returns a
 // nil Attempt and the time the block ends, and the secret must not be
-// checked.
+// checked. While the limits are full of attempts still being checked, it
+// waits up to BusyWait for room, and then returns ErrBusy.
 func (l *Limiter) Reserve(ctx context.Context, ip netip.Addr, account string) (*Attempt, time.Time, error) {
 	acct := ""
 	if account != "" {
@@ -128,6 +141,29 @@ func (l *Limiter) ReserveOnDevice(ctx context.Context, ip netip.Addr, account, d
 }
 
 func (l *Limiter) reserve(ctx context.Context, ip netip.Addr, acctKey string) (*Attempt, time.Time, error) {
+	wait := l.BusyWait
+	if wait == 0 {
+		wait = DefaultBusyWait
+	}
+	// The wait is for checks running in real time, whatever l.Now says.
+	deadline := time.Now().Add(wait)
+	for {
+		a, until, err := l.tryReserve(ctx, ip, acctKey)
+		if a != nil || !until.IsZero() || !errors.Is(err, ErrBusy) || !time.Now().Before(deadline) {
+			return a, until, err
+		}
+		t := time.NewTimer(busyPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, time.Time{}, fmt.Errorf("lockout: wait for attempts in flight: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// tryReserve is one try of reserve: ErrBusy when a counter was full.
+func (l *Limiter) tryReserve(ctx context.Context, ip netip.Addr, acctKey string) (*Attempt, time.Time, error) {
 	now := l.Now()
 	keys := []string{l.ipKey(l.Scope, ip)}
 	for _, s := range l.AlsoBlockedBy {
@@ -148,11 +184,8 @@ func (l *Limiter) reserve(ctx context.Context, ip netip.Addr, acctKey string) (*
 		return nil, time.Time{}, fmt.Errorf("lockout: reserve: %w", err)
 	}
 	if !a.ip.Granted {
-		until, err := l.blockEnd(ctx, keys, now)
-		return nil, until, err
+		return l.refused(ctx, keys, now)
 	}
-	a.Remaining = max(l.IP.Max-a.ip.Counter.Failures, 0)
-	a.BlockedUntil = a.ip.Counter.BlockedUntil
 	if acctKey != "" {
 		a.acct.key = acctKey
 		a.acct.Reservation, err = l.Store.ReserveAttempt(ctx, acctKey, l.Account, now)
@@ -164,18 +197,21 @@ func (l *Limiter) reserve(ctx context.Context, ip netip.Addr, acctKey string) (*
 			if err := a.ip.release(ctx, l.Store, 1, l.IP.Max); err != nil {
 				return nil, time.Time{}, err
 			}
-			until, err := l.blockEnd(ctx, keys, now)
-			return nil, until, err
+			return l.refused(ctx, keys, now)
 		}
-		a.Remaining = min(a.Remaining, max(l.Account.Max-a.acct.Counter.Failures, 0))
-		if a.acct.Counter.BlockedUntil.After(a.BlockedUntil) {
-			a.BlockedUntil = a.acct.Counter.BlockedUntil
-		}
-	}
-	if !a.BlockedUntil.IsZero() {
-		a.Remaining = 0
 	}
 	return a, time.Time{}, nil
+}
+
+// refused tells why a reservation was refused: the block that refused it
+// and when it ends, or, when nothing is blocked, ErrBusy: the counter was
+// full of attempts still being checked (or the block ended in between).
+func (l *Limiter) refused(ctx context.Context, keys []string, now time.Time) (*Attempt, time.Time, error) {
+	until, err := l.blocked(ctx, keys, now)
+	if err == nil && until.IsZero() {
+		err = ErrBusy
+	}
+	return nil, until, err
 }
 
 func (l *Limiter) blocked(ctx context.Context, keys []string, now time.Time) (time.Time, error) {
@@ -189,20 +225,32 @@ func (l *Limiter) blocked(ctx context.Context, keys []string, now time.Time) (ti
 	return c.BlockedUntil, nil
 }
 
-// blockEnd returns when the block that refused a reservation ends; should
-// it have ended in between, the attempt is still refused, as ending now.
-func (l *Limiter) blockEnd(ctx context.Context, keys []string, now time.Time) (time.Time, error) {
-	until, err := l.blocked(ctx, keys, now)
-	if err == nil && until.IsZero() {
-		until = now.Add(time.Second)
+// Failed reports that the secret was wrong: the attempt, counted when it
+// was reserved, becomes a failure, and the failure that reaches a limit
+// blocks. The result says what the counters allow now.
+func (a *Attempt) Failed(ctx context.Context) (Result, error) {
+	now := a.l.Now()
+	ipc, err := a.l.Store.FailAttempt(ctx, a.ip.key, a.l.IP, a.ip.WindowStart, now)
+	if err != nil {
+		return Result{}, fmt.Errorf("lockout: record failure: %w", err)
 	}
-	return until, err
+	var ac *storage.Counter
+	if a.acct.key != "" {
+		c, err := a.l.Store.FailAttempt(ctx, a.acct.key, a.l.Account, a.acct.WindowStart, now)
+		if err != nil {
+			return Result{}, fmt.Errorf("lockout: record failure: %w", err)
+		}
+		ac = &c
+	}
+	return a.l.result(now, ipc, ac), nil
 }
 
-// Failed reports that the secret was wrong. The attempt was counted when
-// it was reserved; Failed only says what the counters allow now.
-func (a *Attempt) Failed() Result {
-	return Result{Remaining: a.Remaining, BlockedUntil: a.BlockedUntil}
+// Counted reports that the attempt counts, though no secret was wrong: an
+// email sent counts against the caps of emails once it is out, as a
+// failure does, and the one that reaches a cap closes it.
+func (a *Attempt) Counted(ctx context.Context) error {
+	_, err := a.Failed(ctx)
+	return err
 }
 
 // Succeeded reports that the secret was right: the counters forget this
@@ -234,18 +282,29 @@ func (r reserved) release(ctx context.Context, s Store, n, max int) error {
 	return nil
 }
 
+// Fail records a failure for ip and account, not reserved before.
 func (l *Limiter) Fail(ctx context.Context, ip netip.Addr, account string) (Result, error) {
 	now := l.Now()
 	ipc, err := l.Store.RecordFailure(ctx, l.ipKey(l.Scope, ip), l.IP, now)
 	if err != nil {
 		return Result{}, fmt.Errorf("lockout: record failure: %w", err)
 	}
-	res := Result{Remaining: max(l.IP.Max-ipc.Failures, 0), BlockedUntil: ipc.BlockedUntil}
+	var ac *storage.Counter
 	if account != "" {
-		ac, err := l.Store.RecordFailure(ctx, l.accountKey(account), l.Account, now)
+		c, err := l.Store.RecordFailure(ctx, l.accountKey(account), l.Account, now)
 		if err != nil {
 			return Result{}, fmt.Errorf("lockout: record failure: %w", err)
 		}
+		ac = &c
+	}
+	return l.result(now, ipc, ac), nil
+}
+
+// result is the Result of a failure that left the IP counter at ipc and
+// the account's at ac (nil without one).
+func (l *Limiter) result(now time.Time, ipc storage.Counter, ac *storage.Counter) Result {
+	res := Result{Remaining: max(l.IP.Max-ipc.Failures, 0), BlockedUntil: ipc.BlockedUntil}
+	if ac != nil {
 		res.Remaining = min(res.Remaining, max(l.Account.Max-ac.Failures, 0))
 		if ac.BlockedUntil.After(res.BlockedUntil) {
 			res.BlockedUntil = ac.BlockedUntil
@@ -256,7 +315,7 @@ func (l *Limiter) Fail(ctx context.Context, ip netip.Addr, account string) (Resu
 	} else {
 		res.Remaining = 0
 	}
-	return res, nil
+	return res
 }
 
 // Succeed forgets the failures of ip and account after a success: the IP

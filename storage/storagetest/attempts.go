@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -274,12 +275,33 @@ func reserve(t *testing.T, s storage.Store, key string, l storage.Limit, now tim
 	return r
 }
 
+// fail calls FailAttempt for r and checks the counter it returns.
+func fail(t *testing.T, s storage.Store, r storage.Reservation, l storage.Limit, now time.Time, failures int, blockedUntil time.Time) {
+	t.Helper()
+	c, err := s.FailAttempt(t.Context(), r.Counter.Key, l, r.WindowStart, now)
+	check(t, err)
+	want := storage.Counter{Key: r.Counter.Key, Failures: failures, BlockedUntil: blockedUntil}
+	wantEqual(t, fmt.Sprintf("FailAttempt(%s) at %v", r.Counter.Key, now.Format(time.TimeOnly)), c, want)
+}
+
+// notBlocked checks that key shows no block at now.
+func notBlocked(t *testing.T, s storage.Store, what, key string, now time.Time) {
+	t.Helper()
+	_, err := s.Blocked(t.Context(), []string{key}, now)
+	wantErr(t, what, err, storage.ErrNotFound)
+}
+
 func testReserveAttempt(t *testing.T, s storage.Store) {
 	l, minute := limit(), time.Minute
-	reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
-	reserve(t, s, "k", l, epoch().Add(minute), true, 2, time.Time{})
-	// The attempt that reaches the limit is granted and blocks.
-	reserve(t, s, "k", l, epoch().Add(2*minute), true, 3, epoch().Add(12*minute))
+	fail(t, s, reserve(t, s, "k", l, epoch(), true, 1, time.Time{}), l, epoch(), 1, time.Time{})
+	fail(t, s, reserve(t, s, "k", l, epoch().Add(minute), true, 2, time.Time{}), l, epoch().Add(minute), 2, time.Time{})
+	// The attempt that reaches the limit is granted, but blocks only once
+	// it has failed; meanwhile the counter is full: nothing more is
+	// granted, and nothing shows as blocked.
+	last := reserve(t, s, "k", l, epoch().Add(2*minute), true, 3, time.Time{})
+	notBlocked(t, s, "Blocked while the last attempt is checked", "k", epoch().Add(2*minute))
+	reserve(t, s, "k", l, epoch().Add(2*minute), false, 0, time.Time{})
+	fail(t, s, last, l, epoch().Add(2*minute), 3, epoch().Add(12*minute))
 	// While blocked nothing is granted or counted.
 	reserve(t, s, "k", l, epoch().Add(3*minute), false, 0, time.Time{})
 	c, err := s.Blocked(t.Context(), []string{"k"}, epoch().Add(3*minute))
@@ -289,14 +311,50 @@ func testReserveAttempt(t *testing.T, s storage.Store) {
 	reserve(t, s, "k", l, epoch().Add(12*minute), true, 1, time.Time{})
 }
 
+// testReserveInFlight: attempts being checked fill the limit but show no
+// block, to Blocked or Blocks; the failure that reaches the limit blocks,
+// and a failure while blocked changes nothing.
+func testReserveInFlight(t *testing.T, s storage.Store) {
+	l := limit()
+	var rs []storage.Reservation
+	for i := range l.Max {
+		rs = append(rs, reserve(t, s, "k", l, epoch(), true, i+1, time.Time{}))
+	}
+	reserve(t, s, "k", l, epoch(), false, 0, time.Time{})
+	notBlocked(t, s, "Blocked with the limit full of attempts in flight", "k", epoch())
+	wantBlocks(t, s, "with the limit full of attempts in flight")
+	fail(t, s, rs[0], l, epoch(), 1, time.Time{})
+	// Still full: one failure and two attempts in flight.
+	reserve(t, s, "k", l, epoch(), false, 0, time.Time{})
+	fail(t, s, rs[1], l, epoch(), 2, time.Time{})
+	notBlocked(t, s, "Blocked after two failures", "k", epoch())
+	fail(t, s, rs[2], l, epoch(), 3, epoch().Add(10*time.Minute))
+	wantBlocks(t, s, "after the third failure", "k")
+	// The failure of an attempt of a window that has passed counts in the
+	// new one, and leaves its attempts in flight alone.
+	later := epoch().Add(20 * time.Minute)
+	r := reserve(t, s, "k", l, later, true, 1, time.Time{})
+	fail(t, s, rs[0], l, later, 1, time.Time{})
+	fail(t, s, r, l, later, 2, time.Time{})
+	reserve(t, s, "k", l, later, true, 3, time.Time{})
+}
+
 // testReserveThroughWindow: a block that ends inside the counter's window
-// does not restart the count: the next attempt is granted and blocks again.
+// does not restart the count: one attempt at a time is granted, and its
+// failure blocks again.
 func testReserveThroughWindow(t *testing.T, s storage.Store) {
 	l, minute := storage.Limit{Max: 3, Window: time.Hour, Block: 10 * time.Minute}, time.Minute
+	var rs []storage.Reservation
 	for i := range 3 {
-		reserve(t, s, "acct", l, epoch(), true, i+1, map[bool]time.Time{true: epoch().Add(10 * minute)}[i == 2])
+		rs = append(rs, reserve(t, s, "acct", l, epoch(), true, i+1, time.Time{}))
 	}
-	reserve(t, s, "acct", l, epoch().Add(11*minute), true, 4, epoch().Add(21*minute))
+	for i, r := range rs {
+		fail(t, s, r, l, epoch(), i+1, map[bool]time.Time{true: epoch().Add(10 * minute)}[i == 2])
+	}
+	r := reserve(t, s, "acct", l, epoch().Add(11*minute), true, 4, time.Time{})
+	reserve(t, s, "acct", l, epoch().Add(11*minute), false, 0, time.Time{})
+	notBlocked(t, s, "Blocked while the attempt after the block is checked", "acct", epoch().Add(11*minute))
+	fail(t, s, r, l, epoch().Add(11*minute), 4, epoch().Add(21*minute))
 	reserve(t, s, "acct", l, epoch().Add(15*minute), false, 0, time.Time{})
 	// RecordFailure counts through the window the same way.
 	for range 3 {
@@ -308,24 +366,34 @@ func testReserveThroughWindow(t *testing.T, s storage.Store) {
 	reserve(t, s, "acct", l, epoch().Add(61*minute), true, 1, time.Time{})
 }
 
-// testReleaseAttempts: a success gives back its attempt and the earlier
-// ones, lifting the block; an attempt of a window that has passed gives
-// back nothing.
+// testReleaseAttempts: an attempt that was not checked gives back itself;
+// a success gives back its attempt and the failures before it, lifting
+// the block; a release for a window that has passed gives back nothing.
 func testReleaseAttempts(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	l, minute := limit(), time.Minute
-	reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
-	reserve(t, s, "k", l, epoch(), true, 2, time.Time{})
-	last := reserve(t, s, "k", l, epoch(), true, 3, epoch().Add(10*minute))
-	check(t, s.ReleaseAttempts(ctx, "k", 1, last.WindowStart, l.Max))
-	_, err := s.Blocked(ctx, []string{"k"}, epoch())
-	wantErr(t, "Blocked after giving back the attempt that blocked", err, storage.ErrNotFound)
-	reserve(t, s, "k", l, epoch(), true, 3, epoch().Add(10*minute))
-	check(t, s.ReleaseAttempts(ctx, "k", 3, last.WindowStart, l.Max))
-	reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
+	l := limit()
+	a := reserve(t, s, "k", l, epoch(), true, 1, time.Time{})
+	b := reserve(t, s, "k", l, epoch(), true, 2, time.Time{})
+	c := reserve(t, s, "k", l, epoch(), true, 3, time.Time{})
+	reserve(t, s, "k", l, epoch(), false, 0, time.Time{})
+	// c was not checked: its place is free again.
+	check(t, s.ReleaseAttempts(ctx, "k", 1, c.WindowStart, l.Max))
+	d := reserve(t, s, "k", l, epoch(), true, 3, time.Time{})
+	fail(t, s, a, l, epoch(), 1, time.Time{})
+	// b succeeds: its attempt and the failure before it are forgotten.
+	check(t, s.ReleaseAttempts(ctx, "k", b.Counter.Failures, b.WindowStart, l.Max))
+	reserve(t, s, "k", l, epoch(), true, 2, time.Time{}) // after d, in flight
+	// Failures block while d is checked; its success lifts the block.
+	for range 3 {
+		_, err := s.RecordFailure(ctx, "k", l, epoch())
+		check(t, err)
+	}
 	// A release for another window changes nothing.
-	check(t, s.ReleaseAttempts(ctx, "k", 1, epoch().Add(-time.Hour), l.Max))
-	reserve(t, s, "k", l, epoch(), true, 2, time.Time{})
+	check(t, s.ReleaseAttempts(ctx, "k", d.Counter.Failures, epoch().Add(-time.Hour), l.Max))
+	_, err := s.Blocked(ctx, []string{"k"}, epoch())
+	check(t, err)
+	check(t, s.ReleaseAttempts(ctx, "k", d.Counter.Failures, d.WindowStart, l.Max))
+	notBlocked(t, s, "Blocked after the success of an attempt reserved before the block", "k", epoch())
 	check(t, s.ReleaseAttempts(ctx, "unknown", 1, epoch(), l.Max))
 }
 
@@ -351,4 +419,45 @@ func testReserveConcurrent(t *testing.T, s storage.Store) {
 	if granted.Load() != 3 || refused.Load() != 27 {
 		t.Errorf("30 parallel reservations under a limit of 3: %d granted, %d refused", granted.Load(), refused.Load())
 	}
+}
+
+// testReserveConcurrentFailures: 30 clients guess at once under a limit of
+// 3, each trying again while the counter is full of attempts in flight,
+// until it is granted a check or blocked: exactly 3 guesses are checked,
+// one of their failures begins the block, and every other client ends
+// refused by it.
+func testReserveConcurrentFailures(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	var checked, blocked atomic.Int32
+	errs := concurrently(30, func() error {
+		for {
+			r, err := s.ReserveAttempt(ctx, "k", limit(), epoch())
+			if err != nil {
+				return err
+			}
+			if r.Granted {
+				checked.Add(1)
+				_, err := s.FailAttempt(ctx, "k", limit(), r.WindowStart, epoch())
+				return err
+			}
+			_, err = s.Blocked(ctx, []string{"k"}, epoch())
+			if err == nil {
+				blocked.Add(1)
+				return nil
+			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	for _, err := range errs {
+		check(t, err)
+	}
+	if checked.Load() != 3 || blocked.Load() != 27 {
+		t.Errorf("30 clients guessing at once under a limit of 3: %d checked, %d blocked; want 3 and 27", checked.Load(), blocked.Load())
+	}
+	c, err := s.Blocked(ctx, []string{"k"}, epoch())
+	check(t, err)
+	wantEqual(t, "counter", c, storage.Counter{Key: "k", Failures: 3, BlockedUntil: epoch().Add(10 * time.Minute)})
 }

@@ -504,7 +504,7 @@ func TestActions(t *testing.T) {
 	hs.signIn("u-carol", mfa, time.Minute)
 	key := lockout.IPCounter("pwd", netip.MustParseAddr("198.51.100.9")).String()
 	for range 3 {
-		if _, err := hs.store.ReserveAttempt(ctx, key, storage.Limit{Max: 1, Window: time.Hour, Block: time.Hour}, hs.clock.Now()); err != nil {
+		if _, err := hs.store.RecordFailure(ctx, key, storage.Limit{Max: 1, Window: time.Hour, Block: time.Hour}, hs.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

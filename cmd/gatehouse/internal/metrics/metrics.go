@@ -241,7 +241,7 @@ func (m *Metrics) blocked(key string) {
 
 // meteredStore counts audit events and new blocks on their way to the
 // store. It decorates two roles, storage.AuditStore (AddEvent) and
-// storage.AttemptStore (RecordFailure, ReserveAttempt); the others pass
+// storage.AttemptStore (RecordFailure, FailAttempt); the others pass
 // through.
 type meteredStore struct {
 	storage.Store
@@ -265,20 +265,22 @@ func (s meteredStore) AddEvent(ctx context.Context, e *storage.Event) error {
 // end an earlier failure gave it.
 func (s meteredStore) RecordFailure(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Counter, error) {
 	c, err := s.Store.RecordFailure(ctx, key, l, now)
-	if err == nil && !c.BlockedUntil.IsZero() && c.BlockedUntil.UnixMilli() == now.Add(l.Block).UnixMilli() {
-		s.m.blocked(key)
-	}
-	return c, err
+	return c, s.countBlock(c, err, l, now)
 }
 
-// ReserveAttempt reserves an attempt and counts the block it begins: a
-// granted attempt that comes back blocked is the last its limit allowed.
-func (s meteredStore) ReserveAttempt(ctx context.Context, key string, l storage.Limit, now time.Time) (storage.Reservation, error) {
-	r, err := s.Store.ReserveAttempt(ctx, key, l, now)
-	if err == nil && r.Granted && !r.Counter.BlockedUntil.IsZero() {
-		s.m.blocked(key)
+// FailAttempt records the failure of a reserved attempt and counts the
+// block it may begin, as RecordFailure does: a reservation blocks nothing.
+func (s meteredStore) FailAttempt(ctx context.Context, key string, l storage.Limit, windowStart, now time.Time) (storage.Counter, error) {
+	c, err := s.Store.FailAttempt(ctx, key, l, windowStart, now)
+	return c, s.countBlock(c, err, l, now)
+}
+
+// countBlock counts the block a failure that left c began, and passes err on.
+func (s meteredStore) countBlock(c storage.Counter, err error, l storage.Limit, now time.Time) error {
+	if err == nil && !c.BlockedUntil.IsZero() && c.BlockedUntil.UnixMilli() == now.Add(l.Block).UnixMilli() {
+		s.m.blocked(c.Key)
 	}
-	return r, err
+	return err
 }
 
 // meteredMailer times and counts deliveries to the SMTP server.

@@ -1,0 +1,1 @@
+ALTER TABLE attempt_counters DROP COLUMN pending;
