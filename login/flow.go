@@ -200,9 +200,11 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	// The attempt is counted before the password is checked, so parallel
 	// guesses get no more checks than the limits allow. The browser the
 	// account last signed in from counts its failures apart (device.go).
-	// The hashing slot is taken first: a check that would find the hasher
-	// busy is turned away before it is counted (busy.go), and a counted
-	// one always runs. A running block is seen before either.
+	// A running block is seen first. The attempt is reserved before the
+	// hashing slot is taken, since a reservation may wait for the checks in
+	// flight to finish (lockout.ErrBusy), and a slot held meanwhile would
+	// idle the hasher for everyone; an attempt that then finds the hasher
+	// busy is given back (busy.go), so a counted one always runs.
 	device, err := h.passwordDevice(r, u, ip)
 	if err != nil {
 		return err
@@ -212,14 +214,6 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	} else if !until.IsZero() {
 		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, until))
 	}
-	slot, err := h.Passwords.Acquire()
-	if errors.Is(err, password.ErrBusy) {
-		return h.busy(w, r, ar, flow, email)
-	}
-	if err != nil {
-		return err
-	}
-	defer slot.Release()
 	var (
 		attempt *lockout.Attempt
 		until   time.Time
@@ -235,6 +229,18 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	if attempt == nil {
 		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, email, h.blockedMessage(ctx, until))
 	}
+	slot, err := h.Passwords.Acquire()
+	if err != nil {
+		// Not checked: no attempt.
+		if cerr := attempt.Cancel(ctx); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		if errors.Is(err, password.ErrBusy) {
+			return h.busy(w, r, ar, flow, email)
+		}
+		return err
+	}
+	defer slot.Release()
 
 	if u == nil {
 		slot.VerifyDummy(secret)
