@@ -37,11 +37,11 @@ const (
 // network between the replica and its database would, and cuts the
 // connection that sends the next COMMIT where it is told to.
 type commitRelay struct {
-	t      *testing.T
-	ln     net.Listener
-	target string
+	t  *testing.T
+	ln net.Listener
 
 	mu      sync.Mutex
+	target  string
 	cut     relayCut
 	refuse  bool
 	conns   map[net.Conn]bool
@@ -66,13 +66,13 @@ func (r *commitRelay) accept() {
 			return
 		}
 		r.mu.Lock()
-		refuse := r.refuse
+		refuse, target := r.refuse, r.target
 		r.mu.Unlock()
 		if refuse {
 			c.Close()
 			continue
 		}
-		s, err := net.Dial("tcp", r.target)
+		s, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue
@@ -212,7 +212,9 @@ func TestLostCommitResolved(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	r := newCommitRelay(t, "")
 	viaRelay, target := relayDSN(t, dsn, r.ln.Addr().String())
-	r.target = target
+	r.mu.Lock()
+	r.target = target // the relay listens already: set under its lock
+	r.mu.Unlock()
 	s, err := Open(t.Context(), viaRelay)
 	if err != nil {
 		t.Fatal(err)
