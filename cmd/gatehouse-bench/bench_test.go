@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,5 +80,23 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Server RSS:") || !strings.Contains(out.String(), "MiB idle") {
 		t.Errorf("no RSS line:\n%s", out.String())
+	}
+}
+
+// TestPacedRateOption: -paced-rate sets the paced phase's rate, within
+// its bounds.
+func TestPacedRateOption(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want float64
+		ok   bool
+	}{{"0", 0, true}, {"40", 40, true}, {"-1", 0, false}, {"1001", 0, false}} {
+		o, err := parseOptions([]string{"-gatehouse", os.Args[0], "-paced-rate", tc.arg}, io.Discard)
+		switch {
+		case tc.ok && (err != nil || o.pacedRate != tc.want):
+			t.Errorf("-paced-rate %s: %v, %v; want %v", tc.arg, o, err, tc.want)
+		case !tc.ok && err == nil:
+			t.Errorf("-paced-rate %s accepted", tc.arg)
+		}
 	}
 }
