@@ -98,6 +98,21 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 			h.setClaimCookie(w, ar, flow)
 			return fmt.Errorf("claim auth request: %w", err)
 		}
+		if h.hasClaimCookie(r, ar.ID, flow) {
+			// An earlier try of this browser failed at its claim, which
+			// did not commit after all: this claim did. Left as it is,
+			// the claim could be taken once more with that try's cookie
+			// by a replay, or a parallel tab, for a second code; claim it
+			// again as reclaim does, which leaves nothing to reclaim, and
+			// drop the cookie.
+			switch err := h.Store.ClaimAuthRequest(r.Context(), ar.ID, storage.ClaimedBinding(bindingHash(flow))); {
+			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
+				return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+			case err != nil:
+				return fmt.Errorf("seal the claim of auth request: %w", err)
+			}
+			h.clearCookie(w, claimCookie)
+		}
 		next.ServeHTTP(&claimWriter{ResponseWriter: w, failed: func() { h.setClaimCookie(w, ar, flow) }}, r)
 		return nil
 	})
@@ -143,6 +158,13 @@ func (h *Handler) reclaimToken(id, flow string) string {
 	return h.csrfToken("claim "+id, flow)
 }
 
+// hasClaimCookie reports whether r carries the claim cookie of the
+// request id for the flow cookie flow.
+func (h *Handler) hasClaimCookie(r *http.Request, id, flow string) bool {
+	token := h.cookieValue(r, claimCookie)
+	return token != "" && hmac.Equal([]byte(token), []byte(h.reclaimToken(id, flow)))
+}
+
 // reclaim lets the retry of a callback whose claim failed (claimCookie)
 // go on when that claim did commit: the request, done and live, is
 // claimed with this browser's binding (storage.ClaimedBinding). It claims
@@ -152,8 +174,7 @@ func (h *Handler) reclaimToken(id, flow string) string {
 // whether the retry may go on; otherwise the caller refuses as before.
 func (h *Handler) reclaim(w http.ResponseWriter, r *http.Request, id string) (bool, error) {
 	flow := h.cookieValue(r, flowCookie)
-	token := h.cookieValue(r, claimCookie)
-	if flow == "" || token == "" || !hmac.Equal([]byte(token), []byte(h.reclaimToken(id, flow))) {
+	if flow == "" || !h.hasClaimCookie(r, id, flow) {
 		return false, nil
 	}
 	ar, err := h.Store.AuthRequestByID(r.Context(), id)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -196,4 +197,53 @@ func TestCallbackRetryAfterProviderFailure(t *testing.T) {
 		t.Fatal("the provider's 503 set no claim cookie")
 	}
 	hs.expectIssued(b, id)
+}
+
+// claimFailsUncommitted fails the next claim before it runs: an error
+// whose claim did not commit.
+type claimFailsUncommitted struct {
+	storage.Store
+	armed atomic.Bool
+}
+
+func (s *claimFailsUncommitted) ClaimAuthRequest(ctx context.Context, id string, binding []byte) error {
+	if s.armed.CompareAndSwap(true, false) {
+		return errors.New("storage: claim auth request: connection refused")
+	}
+	return s.Store.ClaimAuthRequest(ctx, id, binding)
+}
+
+// TestCallbackRetryAfterUncommittedClaim: a callback whose claim failed
+// without committing left the claim cookie; the retry claims and gets the
+// code, and the cookie it still held then opens nothing: a replay of the
+// callback from the same browser gets no second code.
+func TestCallbackRetryAfterUncommittedClaim(t *testing.T) {
+	fault := &claimFailsUncommitted{}
+	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+	u := hs.user("uncommitted-claim@example.com", nil)
+	b := hs.browser("192.0.2.96")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	if resp.status != http.StatusSeeOther {
+		t.Fatalf("password = %d", resp.status)
+	}
+	fault.armed.Store(true)
+	if first := b.get(callbackURL(id)); first.status != http.StatusServiceUnavailable || b.cookie(claimCookie) == "" {
+		t.Fatalf("first callback = %d, claim cookie %q: want 503 and the cookie", first.status, b.cookie(claimCookie))
+	}
+	stale := b.cookie(claimCookie)
+	if cb := b.get(callbackURL(id)); cb.status != http.StatusOK || cb.body != "code issued" {
+		t.Fatalf("retry = %d %q, want the code", cb.status, cb.body)
+	}
+	if c := b.cookie(claimCookie); c != "" {
+		t.Errorf("the claim cookie outlived the code: %q", c)
+	}
+	// Replays, with the cookie as the browser now has it and with the
+	// stale one put back (a second tab, or a cookie the answer did not
+	// clear).
+	b.get(callbackURL(id))
+	b.jar.SetCookies(baseURL, []*http.Cookie{{Name: claimCookie, Value: stale, Path: "/"}})
+	b.get(callbackURL(id))
+	if n := len(slices.DeleteFunc(hs.issued(), func(s string) bool { return s != id })); n != 1 {
+		t.Errorf("%d codes issued for one sign-in, want 1", n)
+	}
 }
