@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -245,5 +246,52 @@ func TestCallbackRetryAfterUncommittedClaim(t *testing.T) {
 	b.get(callbackURL(id))
 	if n := len(slices.DeleteFunc(hs.issued(), func(s string) bool { return s != id })); n != 1 {
 		t.Errorf("%d codes issued for one sign-in, want 1", n)
+	}
+}
+
+// TestCallbackRetriesAtOnce: after a callback answered 503 at its claim
+// (committed or not), 20 retries at once from that browser, with its claim
+// cookie, get one code between them, and 20 from another browser none.
+func TestCallbackRetriesAtOnce(t *testing.T) {
+	for _, committed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "claim not committed", true: "claim committed"}[committed], func(t *testing.T) {
+			uncommitted := &claimFailsUncommitted{}
+			lost := &claimFault{}
+			hs := newHarness(t, func(h *Handler) {
+				if committed {
+					lost.Store = h.Store.(storage.Store)
+					h.Store = lost
+				} else {
+					uncommitted.Store = h.Store.(storage.Store)
+					h.Store = uncommitted
+				}
+			})
+			u := hs.user("at-once@example.com", nil)
+			b := hs.browser("192.0.2.97")
+			id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+			if resp.status != http.StatusSeeOther {
+				t.Fatalf("password = %d", resp.status)
+			}
+			uncommitted.armed.Store(true)
+			lost.armed.Store(true)
+			if first := b.get(callbackURL(id)); first.status != http.StatusServiceUnavailable || b.cookie(claimCookie) == "" {
+				t.Fatalf("first callback = %d, claim cookie %q: want 503 and the cookie", first.status, b.cookie(claimCookie))
+			}
+			other := hs.browser("192.0.2.98")
+			var wg sync.WaitGroup
+			for i := range 40 {
+				wg.Go(func() {
+					if i%2 == 0 {
+						b.get(callbackURL(id))
+					} else {
+						other.get(callbackURL(id))
+					}
+				})
+			}
+			wg.Wait()
+			if n := len(slices.DeleteFunc(hs.issued(), func(s string) bool { return s != id })); n != 1 {
+				t.Errorf("%d codes issued for one sign-in after 40 retries at once, want 1", n)
+			}
+		})
 	}
 }
