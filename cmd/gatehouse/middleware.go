@@ -134,10 +134,12 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 // level only: load balancers poll the probes every second or so, and
 // relying parties fetch the public discovery document and JWKS as often,
 // so their successful answers would drown the log (and cost a JSON line
-// each on the hottest paths).
+// each on the hottest paths). Resource servers call introspection and
+// userinfo on their own clients' every request: their answers of 200 are
+// quiet too (a token refused is still logged; the metrics count all).
 func quietPath(path string, status int) bool {
 	switch path {
-	case "/readyz", "/healthz":
+	case "/readyz", "/healthz", introspectionPath, userinfoPath:
 		return status == http.StatusOK
 	case discoveryPath, metadataPath, jwksPath:
 		return status == http.StatusOK || status == http.StatusNotModified
@@ -237,6 +239,13 @@ const (
 	discoveryPath = op.DiscoveryPath
 	metadataPath  = op.MetadataPath // RFC 8414: the same document
 	jwksPath      = "/keys"
+)
+
+// The resource servers' paths whose answers of 200 quietPath logs at
+// debug level.
+const (
+	introspectionPath = "/oauth/introspect"
+	userinfoPath      = "/userinfo"
 )
 
 // isDocumentPath reports whether documentsFirst answers path.
