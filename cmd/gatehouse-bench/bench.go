@@ -42,6 +42,7 @@ type options struct {
 	keep        bool
 	pprof       bool
 	cpuProfile  string
+	serverProfs string
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -64,11 +65,18 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (database, server log)")
 	fs.BoolVar(&o.pprof, "pprof", false, "enable the server's /debug/pprof/ on its admin listener and print its address")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the full sign-in phase to this file")
+	fs.StringVar(&o.serverProfs, "server-profiles", "", "write the server's CPU profile of each of its throughput phases' first round to this directory, one PHASE.pprof each (turns on -pprof)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.serverProfs != "" {
+		if err := os.MkdirAll(o.serverProfs, 0o755); err != nil {
+			return nil, fmt.Errorf("-server-profiles: %w", err)
+		}
+		o.pprof = true
 	}
 	if o.duration <= 0 || o.duration > 5*time.Minute || o.maxRequests < 1 || o.concurrency < 1 || o.concurrency > 1024 ||
 		o.rounds < 1 || o.rounds > 100 || o.users < 1 || o.users > 10_000 || o.signins < 0 || o.signinConc < 1 || o.pacedFor < 0 || o.pacedFor > 5*time.Minute || o.pacedRate < 0 || o.pacedRate > 1000 {
@@ -435,13 +443,34 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	// figure and its ceiling, and at most on one round of each.
 	rounds := o.rounds
 	bd.duration = max(o.duration/time.Duration(rounds), 100*time.Millisecond)
+	var plainSrv *plainServer // the plain phases' server, once started
 	measure := func(phases ...phase) {
-		for range rounds {
+		for round := range rounds {
 			for _, ph := range phases {
 				if ctx.Err() != nil {
 					return
 				}
+				plain := strings.HasPrefix(ph.name, "plain ")
+				var profiled <-chan error
+				if round == 0 && o.serverProfs != "" && !plain {
+					profiled = b.g.profile(ctx, filepath.Join(o.serverProfs, profileName(ph.name)), bd.duration)
+				}
+				// The CPU the serving process spent: unlike req/s, little
+				// moved by other work on the machine.
+				serverCPU := b.g.cpu
+				if plain && plainSrv != nil {
+					serverCPU = plainSrv.cpu
+				}
+				cpu0, err0 := serverCPU()
 				r := closedLoop(ctx, ph.name, bd, ph.do)
+				if cpu1, err1 := serverCPU(); err0 == nil && err1 == nil {
+					r.serverCPU = cpu1 - cpu0
+				}
+				if profiled != nil {
+					if err := <-profiled; err != nil {
+						b.logf("  %s: server profile: %v", ph.name, err)
+					}
+				}
 				best := rep.results[ph.name]
 				switch {
 				case best == nil:
@@ -506,6 +535,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	defer plain.stop()
+	plainSrv = plain
 	tokenForm := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {redirectURI}}
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	measure(phase{"plain discovery", get(hc, plain.base+"/discovery", nil)},

@@ -162,6 +162,15 @@ func startPlain(dir string) (*plainServer, error) {
 	return &plainServer{base: "http://" + addr, cmd: cmd}, nil
 }
 
+// cpu returns the CPU time the plain server has used so far.
+func (p *plainServer) cpu() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return procCPU(string(b))
+}
+
 func (p *plainServer) stop() {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()

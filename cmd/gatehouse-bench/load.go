@@ -27,6 +27,9 @@ type result struct {
 	elapsed     time.Duration
 	lat         []time.Duration // latencies of the successful operations
 	firstErr    error
+	// serverCPU is the CPU time the serving process spent during the
+	// phase, where it was read.
+	serverCPU time.Duration
 }
 
 // rate is the successful operations per second.

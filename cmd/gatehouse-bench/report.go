@@ -162,6 +162,7 @@ func (r *report) print(w io.Writer) {
 			ratio, verdict(ratio, 4, true))
 	}
 	fmt.Fprintln(w)
+	r.printServerCPU(w)
 	if s := r.results["full sign-ins"]; s != nil && r.hashRate > 0 {
 		fmt.Fprintf(w, "Full sign-ins reached %.2f of the argon2id hashes/s measured with %d hashes at once (%.0f/s).\n",
 			s.rate()/r.hashRate, runtime.NumCPU(), r.hashRate)
@@ -224,4 +225,30 @@ func readFigures(path string) (map[string]float64, error) {
 		return nil, fmt.Errorf("-baseline %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// printServerCPU prints the CPU time the serving process spent per
+// request of each throughput phase (its best round), and its ratio to
+// plain hello's: unlike req/s, it counts neither the load generator nor
+// other work on the machine, so that two binaries compare on it even on a
+// busy machine.
+func (r *report) printServerCPU(w io.Writer) {
+	perRequest := func(name string) (time.Duration, bool) {
+		res := r.results[name]
+		if res == nil || res.serverCPU <= 0 || res.requests == 0 {
+			return 0, false
+		}
+		return res.serverCPU / time.Duration(res.requests), true
+	}
+	hello, ok := perRequest("plain hello")
+	if !ok {
+		return
+	}
+	var parts []string
+	for _, x := range r.rows() {
+		if c, ok := perRequest(x.name); ok && x.name != "full sign-ins" {
+			parts = append(parts, fmt.Sprintf("%s %.0f (%.1f×)", x.name, float64(c.Microseconds()), c.Seconds()/hello.Seconds()))
+		}
+	}
+	fmt.Fprintf(w, "Server CPU per request, µs (× plain hello's %.0f): %s.\n", float64(hello.Microseconds()), strings.Join(parts, "; "))
 }

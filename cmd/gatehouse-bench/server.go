@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -283,4 +284,60 @@ func freshPostgres(ctx context.Context, adminURL string) (string, func() error, 
 func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// profile fetches the server's CPU profile of the next d (at least a
+// second) from its admin listener's /debug/pprof/ into file; the channel
+// it returns says when it is written, or why not.
+func (g *gatehouse) profile(ctx context.Context, file string, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	var admin string
+	for _, kv := range g.env {
+		if a, ok := strings.CutPrefix(kv, "GATEHOUSE_ADMIN_ADDRESS="); ok {
+			admin = a
+		}
+	}
+	go func() {
+		seconds := max(int(d.Round(time.Second)/time.Second), 1)
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("%s: %s", url, resp.Status)
+			return
+		}
+		f, err := os.Create(file)
+		if err != nil {
+			done <- err
+			return
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			done <- err
+			return
+		}
+		done <- f.Close()
+	}()
+	return done
+}
+
+// profileName is the file name of a phase's server profile: its name in
+// lower case with dashes for anything but letters and digits.
+func profileName(phase string) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(phase))
+	return name + ".pprof"
 }
