@@ -45,8 +45,8 @@ func TestClientIP(t *testing.T) {
 }
 
 // TestRequestLogLevels checks which requests are logged at info level:
-// every one but the successful probes and public documents that are
-// polled all day.
+// every one but the successful probes, the public documents and the
+// resource servers' endpoints, which are called all day.
 func TestRequestLogLevels(t *testing.T) {
 	tests := []struct {
 		method, path string
@@ -60,6 +60,11 @@ func TestRequestLogLevels(t *testing.T) {
 		{"GET", "/keys", 304, false},
 		{"GET", "/keys", 500, true},
 		{"POST", "/oauth/token", 200, true},
+		{"POST", "/oauth/introspect", 200, false},
+		{"POST", "/oauth/introspect", 401, true},
+		{"GET", "/userinfo", 200, false},
+		{"GET", "/userinfo", 401, true},
+		{"POST", "/userinfo", 403, true},
 		{"GET", "/login", 200, true},
 		{"GET", "/keys/extra", 404, true},
 	}
