@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,6 +253,17 @@ func (r *peerRun) startPeer(p *provider, argv []string, dir string, env []string
 	}
 	proc.stop()
 	return fmt.Errorf("%s did not answer %s within 30s; its log is %s", argv[0], ready, logPath)
+}
+
+// runPrinting runs cmd, a peer's build or install, and returns its error
+// followed by what it printed.
+func runPrinting(cmd *exec.Cmd) error {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
 }
 
 // peerRun is the state of one run of gatehouse-bench peers.
