@@ -78,6 +78,20 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// factorSwitch is the data of security.html's factor-switch: a second
+// factor's state and the form that turns it on or off.
+type factorSwitch struct {
+	Lang, CSRF string
+	Factor     string // the factor's part of the form's path: "totp" or "email"
+	On         bool
+}
+
+// FactorSwitch is the data of the security page's switch for factor,
+// which is on or off.
+func (p *page) FactorSwitch(factor string, on bool) factorSwitch {
+	return factorSwitch{Lang: p.Lang, CSRF: p.CSRF, Factor: factor, On: on}
+}
+
 // securityPage is the code or enrolment page of an account action.
 func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 	p := &page{
