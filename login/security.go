@@ -73,7 +73,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
 		// A factor turned off: perhaps a lost device, or someone else's
 		// doing; offer to end the other sessions (SECURITY.md OTP-04).
 		OfferEndOthers: slices.Contains([]string{"totp-off", "email-off", "webauthn-off"}, r.URL.Query().Get("done")),
-		CSRF:           h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF:           h.sessionCSRF(r),
 	})
 	return nil
 }
@@ -96,7 +96,7 @@ func (p *page) FactorSwitch(factor string, on bool) factorSwitch {
 func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 	p := &page{
 		Title:     "Two-factor authentication",
-		CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF:      h.sessionCSRF(r),
 		Action:    "/account/security/" + factor + "/" + op,
 		Hidden:    map[string]string{},
 		ShowForm:  true,
