@@ -212,47 +212,15 @@ func (r *peerRun) startPeer(p *provider, argv []string, dir string, env []string
 		return err
 	}
 	_, port, _ := strings.Cut(addr, ":")
-	base := "http://127.0.0.1:" + port
-	const ready = "/.well-known/openid-configuration"
-	logPath := filepath.Join(r.dir, logName)
-	log, err := os.Create(logPath)
-	if err != nil {
+	proc := &gatehouse{binary: argv[0], base: "http://127.0.0.1:" + port, cmd: exec.Command(argv[0], argv[1:]...)}
+	proc.cmd.Dir = dir
+	proc.cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
+	if err := proc.start(filepath.Join(r.dir, logName), "/.well-known/openid-configuration"); err != nil {
 		return err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc := &gatehouse{binary: argv[0], base: base, cmd: cmd, log: log}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("start %s: %w", argv[0], err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for start := time.Now(); time.Since(start) < 30*time.Second; {
-		if resp, err := hc.Get(base + ready); err == nil {
-			drain(resp)
-			if resp.StatusCode == http.StatusOK {
-				p.proc, p.site.base = proc, base
-				r.logf("started %s on %s", p.name, base)
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			proc.cmd = nil
-			proc.stop()
-			return fmt.Errorf("%s exited at start; its log is %s", argv[0], logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	proc.stop()
-	return fmt.Errorf("%s did not answer %s within 30s; its log is %s", argv[0], ready, logPath)
+	p.proc, p.site.base = proc, proc.base
+	r.logf("started %s on %s", p.name, proc.base)
+	return nil
 }
 
 // runPrinting runs cmd, a peer's build or install, and returns its error
