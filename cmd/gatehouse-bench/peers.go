@@ -251,14 +251,12 @@ func runPeers(args []string, w io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	r := &peerRun{o: o, logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "peers: "+format+"\n", a...) }}
-	if r.dir, err = os.MkdirTemp("", "gatehouse-bench-peers-"); err != nil {
+	dir, cleanup, err := workDir(o.keep, w)
+	if err != nil {
 		return err
 	}
-	if !o.keep {
-		defer os.RemoveAll(r.dir)
-	} else {
-		fmt.Fprintf(w, "keeping %s\n", r.dir)
-	}
+	defer cleanup()
+	r.dir = dir
 
 	// Gatehouse's sign-ins hash a password each, the peers' do not: the
 	// hash's time on this machine says what bounds them.
