@@ -44,6 +44,17 @@ type options struct {
 	cpuProfile  string
 }
 
+// parseFlags parses args with fs and refuses positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
@@ -64,11 +75,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (database, server log)")
 	fs.BoolVar(&o.pprof, "pprof", false, "enable the server's /debug/pprof/ on its admin listener and print its address")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the full sign-in phase to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.duration <= 0 || o.duration > 5*time.Minute || o.maxRequests < 1 || o.concurrency < 1 || o.concurrency > 1024 ||
 		o.rounds < 1 || o.rounds > 100 || o.users < 1 || o.users > 10_000 || o.signins < 0 || o.signinConc < 1 || o.pacedFor < 0 || o.pacedFor > 5*time.Minute || o.pacedRate < 0 || o.pacedRate > 1000 {

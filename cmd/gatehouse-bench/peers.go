@@ -64,11 +64,8 @@ func parsePeerOptions(args []string, stderr io.Writer) (*peerOptions, error) {
 	fs.StringVar(&o.zitadelVersion, "zitadel-version", "", "version of github.com/zitadel/oidc/v3 whose example server to build (default: the one go.mod requires)")
 	fs.StringVar(&o.npmVersion, "oidc-provider-version", "9.13.3", "version of the oidc-provider package to install")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Gatehouse's database, every server's log)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.rounds < 1 || o.rounds > 20 || o.round < 100*time.Millisecond || o.round > time.Minute || o.warmup < 0 || o.warmup > time.Minute || o.maxRequests < 1 ||
 		o.concurrency < 1 || o.concurrency > 1024 || o.signins < 0 || o.signinConc < 1 || o.signinConc > 256 {
