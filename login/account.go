@@ -109,7 +109,7 @@ func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.render(w, r, http.StatusOK, "account.html", &page{
 		Title: "Your account", User: u, AuthTime: sess.AuthTime,
-		CSRF:     h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF:     h.sessionCSRF(r),
 		Info:     accountDone[r.URL.Query().Get("done")],
 		Sessions: sessions, Events: events, HasTOTP: hasTOTP, HasEmail: hasEmail,
 		Grants: grants,
@@ -201,7 +201,7 @@ func (h *Handler) accountForm(r *http.Request) (*storage.Session, *storage.User,
 	if err := r.ParseForm(); err != nil {
 		return nil, nil, err
 	}
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+	if err := h.checkSessionCSRF(r); err != nil {
 		return nil, nil, err
 	}
 	return h.signedIn(r)

@@ -335,7 +335,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return err
 	}
-	if err := h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie)); err != nil {
+	if err := h.checkSessionCSRF(r); err != nil {
 		return err
 	}
 	if id := h.SessionID(r); id != "" {

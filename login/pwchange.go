@@ -30,7 +30,7 @@ func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, err
 		page: page{
 			Title: "Change your password",
 			User:  u,
-			CSRF:  h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+			CSRF:  h.sessionCSRF(r),
 		},
 		Factor: f.codeFactor(),
 	}, nil

@@ -73,16 +73,30 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) error {
 		// A factor turned off: perhaps a lost device, or someone else's
 		// doing; offer to end the other sessions (SECURITY.md OTP-04).
 		OfferEndOthers: slices.Contains([]string{"totp-off", "email-off", "webauthn-off"}, r.URL.Query().Get("done")),
-		CSRF:           h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF:           h.sessionCSRF(r),
 	})
 	return nil
+}
+
+// factorSwitch is the data of security.html's factor-switch: a second
+// factor's state and the form that turns it on or off.
+type factorSwitch struct {
+	Lang, CSRF string
+	Factor     string // the factor's part of the form's path: "totp" or "email"
+	On         bool
+}
+
+// FactorSwitch is the data of the security page's switch for factor,
+// which is on or off.
+func (p *page) FactorSwitch(factor string, on bool) factorSwitch {
+	return factorSwitch{Lang: p.Lang, CSRF: p.CSRF, Factor: factor, On: on}
 }
 
 // securityPage is the code or enrolment page of an account action.
 func (h *Handler) securityPage(r *http.Request, factor, op string) *page {
 	p := &page{
 		Title:     "Two-factor authentication",
-		CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF:      h.sessionCSRF(r),
 		Action:    "/account/security/" + factor + "/" + op,
 		Hidden:    map[string]string{},
 		ShowForm:  true,

@@ -160,6 +160,17 @@ func (h *Handler) checkCSRF(r *http.Request, purpose, cookie string) error {
 	return nil
 }
 
+// sessionCSRF is the CSRF token of the forms of a signed-in browser (the
+// account area, sign-out), derived from its session cookie.
+func (h *Handler) sessionCSRF(r *http.Request) string {
+	return h.csrfToken("session", h.cookieValue(r, sessionCookie))
+}
+
+// checkSessionCSRF checks the posted form's sessionCSRF.
+func (h *Handler) checkSessionCSRF(r *http.Request) error {
+	return h.checkCSRF(r, "session", h.cookieValue(r, sessionCookie))
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -169,7 +169,7 @@ func (h *Handler) reauthPage(r *http.Request, u *storage.User, next string) (*se
 			Title:     "Confirm it's you",
 			Message:   msgReauth,
 			User:      u,
-			CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+			CSRF:      h.sessionCSRF(r),
 			Action:    "/account/reauth",
 			Hidden:    map[string]string{"next": next},
 			CancelURL: next,

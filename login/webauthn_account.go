@@ -26,7 +26,7 @@ func (h *Handler) keysView(r *http.Request, u *storage.User) (*webauthnView, err
 	v := &webauthnView{
 		Mode:  ceremonyRegister,
 		Begin: "/account/security/webauthn/register/begin", Finish: "/account/security/webauthn/register/finish",
-		CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF: h.sessionCSRF(r),
 	}
 	for _, k := range keys {
 		kv := keyView{
@@ -46,7 +46,7 @@ func (h *Handler) keysView(r *http.Request, u *storage.User) (*webauthnView, err
 func (h *Handler) removePage(r *http.Request, id string) *page {
 	return &page{
 		Title:     "Remove a security key",
-		CSRF:      h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+		CSRF:      h.sessionCSRF(r),
 		Action:    "/account/security/webauthn/remove-confirm",
 		Hidden:    map[string]string{"id": id},
 		ShowForm:  true,

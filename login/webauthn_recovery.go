@@ -70,7 +70,7 @@ func (h *Handler) codesKeyCheck(w http.ResponseWriter, r *http.Request, u *stora
 		CancelURL: "/account/security",
 		WebAuthn: &webauthnView{
 			Mode: ceremonyCodes, Begin: "/account/security/recovery/key/begin",
-			Finish: "/account/security/recovery/key/finish", CSRF: h.csrfToken("session", h.cookieValue(r, sessionCookie)),
+			Finish: "/account/security/recovery/key/finish", CSRF: h.sessionCSRF(r),
 		},
 	})
 	return nil

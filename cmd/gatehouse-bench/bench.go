@@ -45,6 +45,17 @@ type options struct {
 	serverProfs string
 }
 
+// parseFlags parses args with fs and refuses positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
@@ -66,11 +77,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "enable the server's /debug/pprof/ on its admin listener and print its address")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the full sign-in phase to this file")
 	fs.StringVar(&o.serverProfs, "server-profiles", "", "write the server's CPU profile of each of its throughput phases' first round to this directory, one PHASE.pprof each (turns on -pprof)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.serverProfs != "" {
 		if err := os.MkdirAll(o.serverProfs, 0o755); err != nil {

@@ -81,11 +81,8 @@ func parseCapacityOptions(args []string, stderr io.Writer) (*capacityOptions, er
 	kept("audit-kept", classAudit, 90*24*time.Hour+10*time.Minute, "how long an audit event stays: audit.retention and housekeeping.interval")
 	scale := "10000,100000,1000000,10000000"
 	fs.StringVar(&scale, "scale", scale, "the counts of users of the table, comma-separated")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for f := range strings.SplitSeq(scale, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

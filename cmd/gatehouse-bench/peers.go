@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,11 +64,8 @@ func parsePeerOptions(args []string, stderr io.Writer) (*peerOptions, error) {
 	fs.StringVar(&o.zitadelVersion, "zitadel-version", "", "version of github.com/zitadel/oidc/v3 whose example server to build (default: the one go.mod requires)")
 	fs.StringVar(&o.npmVersion, "oidc-provider-version", "9.13.3", "version of the oidc-provider package to install")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Gatehouse's database, every server's log)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.rounds < 1 || o.rounds > 20 || o.round < 100*time.Millisecond || o.round > time.Minute || o.warmup < 0 || o.warmup > time.Minute || o.maxRequests < 1 ||
 		o.concurrency < 1 || o.concurrency > 1024 || o.signins < 0 || o.signinConc < 1 || o.signinConc > 256 {
@@ -211,47 +209,26 @@ func (r *peerRun) startPeer(p *provider, argv []string, dir string, env []string
 		return err
 	}
 	_, port, _ := strings.Cut(addr, ":")
-	base := "http://127.0.0.1:" + port
-	const ready = "/.well-known/openid-configuration"
-	logPath := filepath.Join(r.dir, logName)
-	log, err := os.Create(logPath)
-	if err != nil {
+	proc := &gatehouse{binary: argv[0], base: "http://127.0.0.1:" + port, cmd: exec.Command(argv[0], argv[1:]...)}
+	proc.cmd.Dir = dir
+	proc.cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
+	if err := proc.start(filepath.Join(r.dir, logName), "/.well-known/openid-configuration"); err != nil {
 		return err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
-	cmd.Stdout, cmd.Stderr = log, log
-	proc := &gatehouse{binary: argv[0], base: base, cmd: cmd, log: log}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("start %s: %w", argv[0], err)
+	p.proc, p.site.base = proc, proc.base
+	r.logf("started %s on %s", p.name, proc.base)
+	return nil
+}
+
+// runPrinting runs cmd, a peer's build or install, and returns its error
+// followed by what it printed.
+func runPrinting(cmd *exec.Cmd) error {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(out.String()))
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for start := time.Now(); time.Since(start) < 30*time.Second; {
-		if resp, err := hc.Get(base + ready); err == nil {
-			drain(resp)
-			if resp.StatusCode == http.StatusOK {
-				p.proc, p.site.base = proc, base
-				r.logf("started %s on %s", p.name, base)
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			proc.cmd = nil
-			proc.stop()
-			return fmt.Errorf("%s exited at start; its log is %s", argv[0], logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	proc.stop()
-	return fmt.Errorf("%s did not answer %s within 30s; its log is %s", argv[0], ready, logPath)
+	return nil
 }
 
 // peerRun is the state of one run of gatehouse-bench peers.
@@ -271,14 +248,12 @@ func runPeers(args []string, w io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	r := &peerRun{o: o, logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "peers: "+format+"\n", a...) }}
-	if r.dir, err = os.MkdirTemp("", "gatehouse-bench-peers-"); err != nil {
+	dir, cleanup, err := workDir(o.keep, w)
+	if err != nil {
 		return err
 	}
-	if !o.keep {
-		defer os.RemoveAll(r.dir)
-	} else {
-		fmt.Fprintf(w, "keeping %s\n", r.dir)
-	}
+	defer cleanup()
+	r.dir = dir
 
 	// Gatehouse's sign-ins hash a password each, the peers' do not: the
 	// hash's time on this machine says what bounds them.

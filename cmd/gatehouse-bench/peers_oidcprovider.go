@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -49,10 +48,8 @@ func (r *peerRun) prepareOIDCProvider(ctx context.Context) (func(context.Context
 		}
 		npm := exec.CommandContext(ctx, "npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "oidc-provider@"+version)
 		npm.Dir = dir
-		var out bytes.Buffer
-		npm.Stdout, npm.Stderr = &out, &out
-		if err := npm.Run(); err != nil {
-			return nil, fmt.Errorf("npm install oidc-provider@%s: %w: %s", version, err, strings.TrimSpace(out.String()))
+		if err := runPrinting(npm); err != nil {
+			return nil, fmt.Errorf("npm install oidc-provider@%s: %w", version, err)
 		}
 		if got := installed(filepath.Join(dir, "node_modules", "oidc-provider", "package.json")); got != version {
 			return nil, fmt.Errorf("npm installed oidc-provider %q, not %s", got, version)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"html"
@@ -47,10 +46,8 @@ func (r *peerRun) prepareZitadel(ctx context.Context) (func(context.Context) (*p
 	// -mod=mod lets the build add the example's own requirements to the
 	// go.mod above; GOWORK=off keeps any workspace out of it.
 	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off", "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	build.Stderr = &stderr
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("go build %s/example/server: %w: %s", zitadelModule, err, strings.TrimSpace(stderr.String()))
+	if err := runPrinting(build); err != nil {
+		return nil, fmt.Errorf("go build %s/example/server: %w", zitadelModule, err)
 	}
 	bin := filepath.Join(dir, "zitadel-example")
 	return func(context.Context) (*provider, error) { return r.startZitadel(bin, version) }, nil

@@ -75,38 +75,48 @@ func startGatehouse(ctx context.Context, binary, dir, database string, extra []s
 		"GATEHOUSE_MAIL_OUTBOX_DIR="+filepath.Join(dir, "mail"), // not the current directory's data/mail
 	)
 	g.env = append(g.env, extra...)
-	if g.log, err = os.Create(filepath.Join(dir, "gatehouse.log")); err != nil {
-		g.stop()
-		return nil, err
-	}
 	g.cmd = exec.Command(binary, "serve")
 	g.cmd.Env = g.env
+	if err := g.start(filepath.Join(dir, "gatehouse.log"), "/readyz"); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// start starts g.cmd with its output to a new file at logPath, and waits
+// until g.base+ready answers 200 OK, 30 seconds at the most; otherwise it
+// stops g and returns why.
+func (g *gatehouse) start(logPath, ready string) error {
+	var err error
+	if g.log, err = os.Create(logPath); err != nil {
+		g.stop()
+		return err
+	}
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		g.stop()
-		return nil, fmt.Errorf("start %s: %w", binary, err)
+		return fmt.Errorf("start %s: %w", g.binary, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- g.cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(g.base + "/readyz")
-		if err == nil {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if resp, err := hc.Get(g.base + ready); err == nil {
 			drain(resp)
 			if resp.StatusCode == http.StatusOK {
-				return g, nil
+				return nil
 			}
 		}
 		select {
 		case err := <-exited:
 			g.cmd = nil
 			g.stop()
-			return nil, fmt.Errorf("gatehouse exited at start (%v); its log is %s", err, g.log.Name())
+			return fmt.Errorf("%s exited at start (%v); its log is %s", g.binary, err, logPath)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	g.stop()
-	return nil, fmt.Errorf("gatehouse not ready after 30s; its log is %s", g.log.Name())
+	return fmt.Errorf("%s did not answer %s within 30s; its log is %s", g.binary, ready, logPath)
 }
 
 // stop ends the server with SIGTERM and drops a database made for the run.

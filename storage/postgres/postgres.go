@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -194,12 +195,10 @@ func connect(ctx context.Context, dsn string, opt Options) (*pgxpool.Pool, error
 // version table lands in the current schema (the first of search_path),
 // and the advisory lock it takes is particular to that schema.
 func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
-	// The driver closes this *sql.DB when done; the pool stays open.
-	driver, err := migratepgx.WithInstance(stdlib.OpenDBFromPool(pool), &migratepgx.Config{})
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	return schema.Migrate(ctx, "postgres", migrations.FS, migrations.Postgres, "pgx5", driver)
+	return schema.Migrate(ctx, "postgres", migrations.FS, migrations.Postgres, "pgx5", func() (database.Driver, error) {
+		// The driver closes this *sql.DB when done; the pool stays open.
+		return migratepgx.WithInstance(stdlib.OpenDBFromPool(pool), &migratepgx.Config{})
+	})
 }
 
 // constraint translates PostgreSQL's unique and foreign key violations into

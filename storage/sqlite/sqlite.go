@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -182,20 +183,22 @@ func restrictFiles(path string) error {
 // migrateDSN migrates the database at dsn with golang-migrate, over a
 // connection pool of its own that it closes when done.
 func migrateDSN(ctx context.Context, dsn string) error {
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	driver, err := migratesqlite.WithInstance(db, &migratesqlite.Config{})
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return schema.Migrate(ctx, "sqlite", migrations.FS, migrations.SQLite, "sqlite", driver)
+	return schema.Migrate(ctx, "sqlite", migrations.FS, migrations.SQLite, "sqlite", func() (database.Driver, error) {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		driver, err := migratesqlite.WithInstance(db, &migratesqlite.Config{})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return driver, nil
+	})
 }
 
 // constraint translates SQLite's unique, primary key and foreign key

@@ -13,13 +13,17 @@ import (
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
-// Migrate applies the migrations in the directory dir of fsys that the
-// database behind driver (registered with golang-migrate as driverName)
-// lacks, and closes driver. Its errors start with "<backend>: migrate: ".
-// When ctx ends it stops after the migration under way and returns
-// ctx.Err().
-func Migrate(ctx context.Context, backend string, fsys fs.FS, dir, driverName string, driver database.Driver) error {
-	if err := up(ctx, fsys, dir, driverName, driver); err != nil {
+// Migrate opens a driver with open and applies the migrations in the
+// directory dir of fsys that the database behind it (registered with
+// golang-migrate as driverName) lacks, and closes the driver. Its errors,
+// open's too, start with "<backend>: migrate: ". When ctx ends it stops
+// after the migration under way and returns ctx.Err().
+func Migrate(ctx context.Context, backend string, fsys fs.FS, dir, driverName string, open func() (database.Driver, error)) error {
+	driver, err := open()
+	if err == nil {
+		err = up(ctx, fsys, dir, driverName, driver)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: migrate: %w", backend, err)
 	}
 	return ctx.Err()

@@ -189,26 +189,33 @@ func (s *Service) User(ctx context.Context, ref string) (*UserView, error) {
 // SetUserDisabled disables or enables the user ref. Disabling also ends
 // their browser sessions and revokes their tokens.
 func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool) (*UserView, error) {
+	return s.setUser(ctx, ref, func(u *storage.User, now time.Time) (storage.EventType, error) {
+		if err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
+			return "", fmt.Errorf("disable user: %w", err)
+		}
+		if disabled {
+			if _, err := s.signOut(ctx, u.ID, now); err != nil {
+				return "", err
+			}
+		}
+		u.Disabled, u.UpdatedAt = disabled, now
+		return pick(disabled, storage.EventUserDisabled, storage.EventUserEnabled), nil
+	})
+}
+
+// setUser loads the user ref and changes it with set at the time now:
+// set stores the change, makes it to u as well and returns the event to
+// audit. setUser returns u as set left it.
+func (s *Service) setUser(ctx context.Context, ref string, set func(u *storage.User, now time.Time) (storage.EventType, error)) (*UserView, error) {
 	u, err := s.user(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	now := s.Now()
-	if err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
-		return nil, fmt.Errorf("disable user: %w", err)
-	}
-	typ := storage.EventUserEnabled
-	if disabled {
-		typ = storage.EventUserDisabled
-		if _, err := s.Store.EndUserSessions(ctx, u.ID, "", now); err != nil {
-			return nil, fmt.Errorf("end sessions: %w", err)
-		}
-		if err := s.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
-			return nil, fmt.Errorf("revoke tokens: %w", err)
-		}
+	typ, err := set(u, s.Now())
+	if err != nil {
+		return nil, err
 	}
 	s.audit(ctx, typ, u.ID, "", "")
-	u.Disabled, u.UpdatedAt = disabled, now
 	v := viewUser(u)
 	return &v, nil
 }
@@ -250,18 +257,13 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 // SetUserAdmin grants (admin true) or revokes the administrator role of
 // the user ref, which lets them use the admin console at /admin.
 func (s *Service) SetUserAdmin(ctx context.Context, ref string, admin bool) (*UserView, error) {
-	u, err := s.user(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	now := s.Now()
-	if err := s.Store.SetUserAdmin(ctx, u.ID, admin, now); err != nil {
-		return nil, storeError(err, "set admin role", fmt.Sprintf("user with id %q", u.ID))
-	}
-	s.audit(ctx, pick(admin, storage.EventAdminGranted, storage.EventAdminRevoked), u.ID, "", "")
-	u.Admin, u.UpdatedAt = admin, now
-	v := viewUser(u)
-	return &v, nil
+	return s.setUser(ctx, ref, func(u *storage.User, now time.Time) (storage.EventType, error) {
+		if err := s.Store.SetUserAdmin(ctx, u.ID, admin, now); err != nil {
+			return "", storeError(err, "set admin role", fmt.Sprintf("user with id %q", u.ID))
+		}
+		u.Admin, u.UpdatedAt = admin, now
+		return pick(admin, storage.EventAdminGranted, storage.EventAdminRevoked), nil
+	})
 }
 
 // SignOutEverywhere ends every browser session of the user ref (the
@@ -272,15 +274,24 @@ func (s *Service) SignOutEverywhere(ctx context.Context, ref string) (int, error
 	if err != nil {
 		return 0, err
 	}
-	now := s.Now()
-	n, err := s.Store.EndUserSessions(ctx, u.ID, "", now)
+	n, err := s.signOut(ctx, u.ID, s.Now())
+	if err != nil {
+		return n, err
+	}
+	s.audit(ctx, storage.EventUserSignedOut, u.ID, "", fmt.Sprintf("%d sessions ended", n))
+	return n, nil
+}
+
+// signOut ends every browser session of the user id and revokes their
+// tokens, and returns how many sessions it ended.
+func (s *Service) signOut(ctx context.Context, id string, now time.Time) (int, error) {
+	n, err := s.Store.EndUserSessions(ctx, id, "", now)
 	if err != nil {
 		return 0, fmt.Errorf("end sessions: %w", err)
 	}
-	if err := s.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
+	if err := s.Store.RevokeUserTokens(ctx, id, now); err != nil {
 		return n, fmt.Errorf("revoke tokens: %w", err)
 	}
-	s.audit(ctx, storage.EventUserSignedOut, u.ID, "", fmt.Sprintf("%d sessions ended", n))
 	return n, nil
 }
 
