@@ -615,9 +615,19 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
+		var profiled <-chan error
+		if o.serverProfs != "" {
+			// Its length is not known before: the first 3 s of it.
+			profiled = b.g.profile(ctx, filepath.Join(o.serverProfs, profileName("full sign-ins")), 3*time.Second)
+		}
 		serverCPU, serverErr := b.g.cpu()
 		benchCPU := selfCPU()
 		r := closedLoop(ctx, "full sign-ins", bounds{duration: 30 * time.Second, maxRequests: o.signins, concurrency: o.signinConc}, signIn(false))
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				b.logf("  full sign-ins: server profile: %v", err)
+			}
+		}
 		benchCPU = selfCPU() - benchCPU
 		if after, err := b.g.cpu(); err == nil && serverErr == nil {
 			rep.signinCPU = [2]time.Duration{after - serverCPU, benchCPU}
