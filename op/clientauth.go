@@ -70,9 +70,9 @@ func ClientAuthMethod(c *storage.Client) string {
 // endpoint that authenticates clients is added here, and then sees only
 // requests whose client authenticated with its registered method.
 var clientAuthPaths = map[string]bool{
-	"/oauth/token":      true,
-	"/oauth/introspect": true,
-	"/revoke":           true,
+	"/oauth/token":    true,
+	IntrospectionPath: true,
+	"/revoke":         true,
 }
 
 // The limits of a client assertion: its lifetime from now, the clock skew

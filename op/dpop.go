@@ -398,7 +398,7 @@ func (p *Provider) dpop(next http.Handler) http.Handler {
 		switch {
 		case r.URL.Path == "/oauth/token" && r.Method == http.MethodPost:
 			p.dpopToken(w, r, next)
-		case r.URL.Path == "/userinfo":
+		case r.URL.Path == UserinfoPath:
 			p.dpopResource(w, r, next)
 		case r.URL.Path == "/authorize":
 			// The dpop_jkt parameter (§10), for CreateAuthRequest;

@@ -33,9 +33,9 @@ func (p *Provider) jsonEndpoints(next http.Handler) http.Handler {
 	userinfo := p.cors.Handler(http.HandlerFunc(p.userinfo))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == "/oauth/introspect" && r.Method == http.MethodPost && p.confidentialAuthenticated(r):
+		case r.URL.Path == IntrospectionPath && r.Method == http.MethodPost && p.confidentialAuthenticated(r):
 			introspect.ServeHTTP(w, r)
-		case r.URL.Path == "/userinfo" && r.Method != http.MethodOptions:
+		case r.URL.Path == UserinfoPath && r.Method != http.MethodOptions:
 			userinfo.ServeHTTP(w, r)
 		default:
 			next.ServeHTTP(w, r)

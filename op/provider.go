@@ -66,11 +66,18 @@ const (
 	MetadataPath  = "/.well-known/oauth-authorization-server"
 )
 
+// The paths of the endpoints resource servers call with an access token:
+// token introspection (RFC 7662) and userinfo.
+const (
+	IntrospectionPath = "/oauth/introspect"
+	UserinfoPath      = "/userinfo"
+)
+
 // corsPaths are the endpoints that browsers may call cross-origin, without
 // credentials. Authorize, end_session and the login pages get no CORS.
 var corsPaths = []string{
-	DiscoveryPath, MetadataPath, "/keys", "/oauth/token", "/userinfo",
-	"/oauth/introspect", "/revoke",
+	DiscoveryPath, MetadataPath, "/keys", "/oauth/token", UserinfoPath,
+	IntrospectionPath, "/revoke",
 }
 
 // New builds the provider. keys must hold at least one key per algorithm
@@ -188,7 +195,7 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 // Basic with its id, a public one with client_id.
 func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/introspect" || r.URL.Path == "/revoke") {
+		if r.Method == http.MethodPost && (r.URL.Path == IntrospectionPath || r.URL.Path == "/revoke") {
 			// The token itself, for the claims of an unrecorded one
 			// (clientcredentials.go); zitadel reports a malformed body.
 			if r.ParseForm() == nil {

@@ -17,7 +17,7 @@ const invalidTokenBody = `{"error":"invalid_token","error_description":"the acce
 // failure behind a refusal is still turned into 503 further out.
 func bearerErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/userinfo" {
+		if r.URL.Path != UserinfoPath {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -129,11 +129,7 @@ func runBench(ctx context.Context, args []string, w io.Writer) error {
 		}
 	}()
 	if o.pprof {
-		for _, kv := range g.env {
-			if a, ok := strings.CutPrefix(kv, "GATEHOUSE_ADMIN_ADDRESS="); ok {
-				fmt.Fprintf(w, "profiles: go tool pprof http://%s/debug/pprof/profile?seconds=10\n", a)
-			}
-		}
+		fmt.Fprintf(w, "profiles: go tool pprof http://%s/debug/pprof/profile?seconds=10\n", g.admin)
 	}
 	time.Sleep(time.Second)
 	idleRSS, err := g.rss()

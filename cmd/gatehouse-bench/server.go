@@ -28,6 +28,7 @@ import (
 type gatehouse struct {
 	binary string
 	base   string // the issuer, http://127.0.0.1:PORT
+	admin  string // the admin listener's address
 	env    []string
 	cmd    *exec.Cmd
 	log    *os.File
@@ -57,7 +58,7 @@ func startGatehouse(ctx context.Context, binary, dir, database string, extra []s
 	if err != nil {
 		return nil, err
 	}
-	g := &gatehouse{binary: binary, base: "http://" + addr}
+	g := &gatehouse{binary: binary, base: "http://" + addr, admin: adminAddr}
 	dbURL := "sqlite:" + filepath.Join(dir, "gatehouse.db")
 	if database != "sqlite" {
 		dbURL, g.dropDB, err = freshPostgres(ctx, database)
@@ -301,15 +302,9 @@ func isLoopback(host string) bool {
 // it returns says when it is written, or why not.
 func (g *gatehouse) profile(ctx context.Context, file string, d time.Duration) <-chan error {
 	done := make(chan error, 1)
-	var admin string
-	for _, kv := range g.env {
-		if a, ok := strings.CutPrefix(kv, "GATEHOUSE_ADMIN_ADDRESS="); ok {
-			admin = a
-		}
-	}
 	go func() {
 		seconds := max(int(d.Round(time.Second)/time.Second), 1)
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, seconds)
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", g.admin, seconds)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			done <- err

@@ -59,8 +59,10 @@ func gcSettings(getenv func(string) string, memoryMax string, hashing int64) (pe
 
 // tuneGC applies gcSettings once the server has started: what start-up
 // allocated is collected at Go's default, which keeps the idle server's
-// memory where it was.
-func tuneGC(logger *slog.Logger, getenv func(string) string, p password.Params) {
+// memory where it was. GOGC and GOMEMLIMIT are read from the process's
+// environment, where the runtime read them.
+func tuneGC(logger *slog.Logger, p password.Params) {
+	getenv := os.Getenv
 	memoryMax, _ := os.ReadFile(cgroupMemoryMax) // absent outside a cgroup v2 with a limit
 	hashing := int64(password.DefaultSlots(p)) * int64(p.Memory) << 10
 	percent, limit := gcSettings(getenv, string(memoryMax), hashing)

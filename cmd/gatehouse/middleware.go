@@ -139,7 +139,7 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 // quiet too (a token refused is still logged; the metrics count all).
 func quietPath(path string, status int) bool {
 	switch path {
-	case "/readyz", "/healthz", introspectionPath, userinfoPath:
+	case "/readyz", "/healthz", op.IntrospectionPath, op.UserinfoPath:
 		return status == http.StatusOK
 	case discoveryPath, metadataPath, jwksPath:
 		return status == http.StatusOK || status == http.StatusNotModified
@@ -239,13 +239,6 @@ const (
 	discoveryPath = op.DiscoveryPath
 	metadataPath  = op.MetadataPath // RFC 8414: the same document
 	jwksPath      = "/keys"
-)
-
-// The resource servers' paths whose answers of 200 quietPath logs at
-// debug level.
-const (
-	introspectionPath = "/oauth/introspect"
-	userinfoPath      = "/userinfo"
 )
 
 // isDocumentPath reports whether documentsFirst answers path.

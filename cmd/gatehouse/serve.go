@@ -151,7 +151,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	fmt.Fprintf(env.stdout, "Gatehouse is serving %s on http://%s\n", cfg.Issuer, ln.Addr())
 	printOutbox(cfg, env)
 	printFirstRunHints(ctx, store, env)
-	tuneGC(logger, env.getenv, password.OWASP)
+	tuneGC(logger, password.OWASP)
 
 	// The admin listener is bound before the public one serves, so that
 	// once /readyz answers, /metrics and the admin API do too.
