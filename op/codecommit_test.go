@@ -16,16 +16,10 @@ import (
 // use commits, as in a failover: every read after it fails.
 type lostAfterCodeUse struct{ *lostAfterRotation }
 
-func (l lostAfterCodeUse) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, error) {
-	ar, err := l.Store.ConsumeAuthCode(ctx, hash, now, issue)
+func (l lostAfterCodeUse) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+	ar, u, sid, err := l.Store.RedeemAuthCode(ctx, hash, now, issue)
 	l.lost.Store(err == nil)
-	return ar, err
-}
-
-func (l lostAfterCodeUse) UseAuthCode(ctx context.Context, hash []byte, requestID string, now time.Time, access *storage.AccessToken, refresh *storage.RefreshToken) error {
-	err := l.Store.UseAuthCode(ctx, hash, requestID, now, access, refresh)
-	l.lost.Store(err == nil)
-	return err
+	return ar, u, sid, err
 }
 
 // TestCodeExchangeReadsNothingAfterItsCommit exchanges a code of a grant

@@ -218,15 +218,14 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	// in a code flow; every client may refresh): a failed write then leaves
 	// the code unused, and the client may exchange it again.
 	//
-	// What the answer reads (the user and the grant's session, for the ID
-	// token, and the signing keys) is read before the commit: a read
-	// failing after it (the database lost, a failover) would answer 503
-	// for a code that was used, and the client's retry would be refused as
-	// a replay, which revokes the grant.
-	hash := hashSecret(code)
-	ar, err := s.readCodeGrant(ctx, hash)
-	if err != nil {
-		return nil, err
+	// What the answer reads is read before the commit: the signing keys
+	// here, the grant's user and session with the code's use (into the
+	// request's memo), and the client when zitadel authenticated it. A
+	// read failing after the commit (the database lost, a failover) would
+	// answer 503 for a code that was used, and the client's retry would be
+	// refused as a replay, which revokes the grant.
+	if _, err := s.keys.load(ctx, false); err != nil {
+		return nil, fault(ctx, err)
 	}
 	var (
 		tok     *storage.AccessToken
@@ -242,51 +241,20 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 		}
 		return tok, refresh
 	}
-	if ar != nil {
-		// The request is known: its use returns nothing more (on
-		// PostgreSQL one statement).
-		issue(ar)
-		err = s.store.UseAuthCode(ctx, hash, ar.ID, s.now(), tok, refresh)
-	} else {
-		// Unknown, or used before, a replay: the code's use tells which.
-		ar, err = s.store.ConsumeAuthCode(ctx, hash, s.now(), issue)
-	}
+	ar, u, sid, err := s.store.RedeemAuthCode(ctx, hashSecret(code), s.now(), issue)
 	if errors.Is(err, storage.ErrReplayed) {
 		slog.WarnContext(ctx, "authorization code replayed; grant revoked")
 		return nil, err
 	}
 	if err != nil {
-		return nil, fault(ctx, fmt.Errorf("consume auth code: %w", err))
+		return nil, fault(ctx, fmt.Errorf("redeem auth code: %w", err))
 	}
+	rememberUser(ctx, u)
+	rememberGrantSession(ctx, ar.ID, sid)
 	if err := checkCodeBinding(ctx, ar); err != nil {
 		return nil, err
 	}
 	return authRequest{r: ar, token: tok, refresh: value}, nil
-}
-
-// readCodeGrant returns the request of the code with the given hash and
-// puts in the request's memo what the code's exchange reads after the code
-// is used: the grant's user and session, in one read, and the code's
-// client; and it loads the signing keys. A code whose request is gone
-// (unknown, or used: ConsumeAuthCode tells which) gives nil and reads
-// nothing more.
-func (s *Storage) readCodeGrant(ctx context.Context, hash []byte) (*storage.AuthRequest, error) {
-	ar, u, sid, err := s.store.CodeGrant(ctx, hash)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fault(ctx, fmt.Errorf("code grant: %w", err))
-	}
-	rememberUser(ctx, u)
-	rememberGrantSession(ctx, ar.ID, sid)
-	if _, err := s.store.ClientByID(ctx, ar.ClientID); err != nil {
-		return nil, fault(ctx, fmt.Errorf("client: %w", err))
-	}
-	if _, err := s.keys.load(ctx, false); err != nil {
-		return nil, fault(ctx, err)
-	}
-	return ar, nil
 }
 
 // DeleteAuthRequest does nothing: zitadel calls it once the code

@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -29,6 +32,73 @@ func (s *Store) CodeGrant(ctx context.Context, hash []byte) (*storage.AuthReques
 	ar, err := scanAuthRequest(moreCols{s.db.QueryRowContext(ctx, codeGrant, hash), append(userDest(&u), &sid)})
 	if err != nil {
 		return nil, nil, "", s.fail("code grant", err)
+	}
+	return ar, &u, sid, nil
+}
+
+// RedeemAuthCode reads the grant of the code with the given hash, marks
+// the code used, deletes its request and stores the tokens issue returns
+// for it; the grant is read before the use commits.
+//
+// Where the database runs writes inside WITH (PostgreSQL), the read comes
+// first and the use is one statement (UseAuthCode): two round trips.
+// Elsewhere (SQLite) the read runs inside the write's transaction, on the
+// one connection that writes. A reader connection in WAL mode drops its
+// whole page cache whenever another connection has committed, so under
+// load CodeGrant's join read every page it needed anew from the log and
+// the file; the writer's cache stays valid, for it made every change
+// itself. It also makes the exchange one trip through the group commit.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+	const op = "redeem auth code"
+	if s.d.WritableCTE {
+		ar, u, sid, err := s.CodeGrant(ctx, hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil, "", s.unusableCode(ctx, op, hash, now)
+		}
+		if err != nil {
+			return nil, nil, "", err
+		}
+		access, refresh := issue(ar)
+		if err := s.UseAuthCode(ctx, hash, ar.ID, now, access, refresh); err != nil {
+			return nil, nil, "", err
+		}
+		return ar, u, sid, nil
+	}
+	var (
+		ar  *storage.AuthRequest
+		u   storage.User
+		sid string
+	)
+	err := s.write(ctx, op, true, func(ctx context.Context, q querier) error {
+		var err error
+		ar, err = scanAuthRequest(moreCols{q.QueryRowContext(ctx, codeGrant, hash), append(userDest(&u), &sid)})
+		if errors.Is(err, sql.ErrNoRows) {
+			return errCodeUnusable
+		}
+		if err != nil {
+			return s.fail(op, err)
+		}
+		n, err := s.execCount(ctx, q, op, `UPDATE auth_codes SET used_at = $2
+			WHERE hash = $1 AND used_at IS NULL AND expires_at > $2`, hash, millis(now))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errCodeUnusable
+		}
+		// The request is done with: it goes in the same commit, and so
+		// do the tokens issued for it.
+		if err := s.execOneOn(ctx, q, op, `DELETE FROM auth_requests WHERE id = $1`, ar.ID); err != nil {
+			return err
+		}
+		access, refresh := issue(ar)
+		return s.insertTokens(ctx, q, access, refresh)
+	})
+	if errors.Is(err, errCodeUnusable) {
+		return nil, nil, "", s.unusableCode(ctx, op, hash, now)
+	}
+	if err != nil {
+		return nil, nil, "", err
 	}
 	return ar, &u, sid, nil
 }
