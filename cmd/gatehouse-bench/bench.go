@@ -616,18 +616,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			// Its length is not known before: the first 3 s of it.
 			profiled = b.g.profile(ctx, filepath.Join(o.serverProfs, profileName("full sign-ins")), 3*time.Second)
 		}
-		serverCPU, serverErr := b.g.cpu()
-		benchCPU := selfCPU()
+		cpu := b.g.cpuWindow()
 		r := closedLoop(ctx, "full sign-ins", bounds{duration: 30 * time.Second, maxRequests: o.signins, concurrency: o.signinConc}, signIn(false))
 		if profiled != nil {
 			if err := <-profiled; err != nil {
 				b.logf("  full sign-ins: server profile: %v", err)
 			}
 		}
-		benchCPU = selfCPU() - benchCPU
-		if after, err := b.g.cpu(); err == nil && serverErr == nil {
-			rep.signinCPU = [2]time.Duration{after - serverCPU, benchCPU}
-		}
+		rep.signinCPU = cpu.end()
 		if err := stopProfile(); err != nil {
 			return nil, err
 		}
@@ -644,7 +640,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 			} else {
 				b.logf("sign-ins at 70%% of that rate (%.1f/s) for %v", rate, o.pacedFor)
 			}
+			cpu := b.g.cpuWindow()
 			p := paced(ctx, "sign-ins at 70% load", rate, o.pacedFor, 4*len(transports), signIn(true))
+			rep.pacedCPU = cpu.end()
 			if p.firstErr != nil {
 				b.logf("  %d errors, the first: %v", p.errors, p.firstErr)
 			}

@@ -107,12 +107,42 @@ func TestProcCPU(t *testing.T) {
 func TestSigninCPULine(t *testing.T) {
 	r := &report{tHash: 20 * time.Millisecond, results: map[string]*result{
 		"full sign-ins": {name: "full sign-ins", requests: 100, elapsed: 2 * time.Second, lat: []time.Duration{time.Millisecond}},
-	}, hashRate: 90, signinCPU: [2]time.Duration{2500 * time.Millisecond, 1000 * time.Millisecond}}
+	}, hashRate: 90, signinCPU: phaseCPU{2500 * time.Millisecond, 1000 * time.Millisecond, 0.02},
+		pacedCPU: phaseCPU{others: 0.31}, pwdPaced: []time.Duration{30 * time.Millisecond}}
 	var out bytes.Buffer
 	r.print(&out)
-	want := fmt.Sprintf("CPU per full sign-in: the server 25.00 ms, the load generator 10.00 ms (t_hash 20.00 ms); the CPUs were %.0f %% busy with both.",
-		100*3.5/2/float64(runtime.NumCPU()))
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("report lacks %q:\n%s", want, out.String())
+	for _, want := range []string{
+		fmt.Sprintf("CPU per full sign-in: the server 25.00 ms, the load generator 10.00 ms (t_hash 20.00 ms); the CPUs were %.0f %% busy with both.",
+			100*3.5/2/float64(runtime.NumCPU())),
+		"Other processes took 2 % of the CPUs during the full sign-ins and 31 % during the paced phase;",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// Unknown (not Linux, or the server gone): no line.
+	r.pacedCPU.others = -1
+	out.Reset()
+	r.print(&out)
+	if strings.Contains(out.String(), "Other processes") {
+		t.Errorf("report with the others' share unknown has its line:\n%s", out.String())
+	}
+}
+
+// TestStatCPU reads the machine's busy time from /proc/stat's first line:
+// user, nice, system, irq, softirq and steal, not idle or iowait.
+func TestStatCPU(t *testing.T) {
+	got, err := statCPU("cpu  100 20 30 5000 400 6 7 8 0 0\ncpu0 50 10 15 2500 200 3 3 4 0 0\n")
+	if want := 171 * 10 * time.Millisecond; err != nil || got != want {
+		t.Errorf("statCPU = %v, %v; want %v", got, err, want)
+	}
+	for _, bad := range []string{"", "intr 1 2 3", "cpu 1 2 3", "cpu 1 2 x 4 5 6 7 8 9"} {
+		if _, err := statCPU(bad); err == nil {
+			t.Errorf("statCPU(%q): no error", bad)
+		}
+	}
+	if _, err := machineCPU(); err != nil {
+		t.Errorf("machineCPU on this machine: %v", err)
 	}
 }

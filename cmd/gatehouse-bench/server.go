@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -223,6 +224,77 @@ func procCPU(stat string) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
+// machineCPU returns the CPU time every process of the machine has used
+// so far, all CPUs together (Linux: the first line of /proc/stat, in clock
+// ticks of 10 ms): user, nice, system, irq, softirq and steal.
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return statCPU(string(b))
+}
+
+// statCPU reads the busy time of the "cpu" line of /proc/stat: its first
+// three and its sixth to eighth fields (idle and iowait are not busy).
+func statCPU(stat string) (time.Duration, error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("proc stat: no cpu line")
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// A cpuWindow measures, over a phase, the CPU time of the server, of the
+// load generator and of everything else the machine ran.
+type cpuWindow struct {
+	g                     *gatehouse
+	start                 time.Time
+	server, bench, all    time.Duration
+	serverErr, machineErr error
+}
+
+func (g *gatehouse) cpuWindow() *cpuWindow {
+	w := &cpuWindow{g: g, start: time.Now(), bench: selfCPU()}
+	w.server, w.serverErr = g.cpu()
+	w.all, w.machineErr = machineCPU()
+	return w
+}
+
+// phaseCPU is what a cpuWindow measured: the server's and the load
+// generator's CPU time, and the share of the machine's CPUs that other
+// processes took (-1: unknown).
+type phaseCPU struct {
+	server, bench time.Duration
+	others        float64
+}
+
+// end closes the window.
+func (w *cpuWindow) end() phaseCPU {
+	p := phaseCPU{bench: selfCPU() - w.bench, others: -1}
+	server, err := w.g.cpu()
+	if err != nil || w.serverErr != nil {
+		return p
+	}
+	p.server = server - w.server
+	all, err := machineCPU()
+	if err != nil || w.machineErr != nil {
+		return p
+	}
+	elapsed := time.Since(w.start).Seconds() * float64(runtime.NumCPU())
+	p.others = max(0, (all-w.all-p.server-p.bench).Seconds()/elapsed)
+	return p
 }
 
 // selfCPU returns the CPU time (user and system) the bench itself, the
