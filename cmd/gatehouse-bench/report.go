@@ -26,7 +26,7 @@ type report struct {
 	// and other processes used over the full sign-in phase and the paced
 	// one.
 	signinCPU, pacedCPU phaseCPU
-	baseline  map[string]float64 // req/s of an earlier run, by row
+	baseline            map[string]float64 // req/s of an earlier run, by row
 }
 
 // row is a line of the table: a measured phase, its ceiling and target.
