@@ -160,22 +160,13 @@ func (h *Handler) reauthFactor(ctx context.Context, u *storage.User) (string, er
 
 // reauthPage is the re-authentication form.
 func (h *Handler) reauthPage(r *http.Request, u *storage.User, next string) (*selfPage, error) {
-	f, err := h.reauthFactor(r.Context(), u)
-	if err != nil {
-		return nil, err
-	}
-	return &selfPage{
-		page: page{
-			Title:     "Confirm it's you",
-			Message:   msgReauth,
-			User:      u,
-			CSRF:      h.sessionCSRF(r),
-			Action:    "/account/reauth",
-			Hidden:    map[string]string{"next": next},
-			CancelURL: next,
-		},
-		Factor: f,
-	}, nil
+	return h.factorPage(r, u, h.reauthFactor, page{
+		Title:     "Confirm it's you",
+		Message:   msgReauth,
+		Action:    "/account/reauth",
+		Hidden:    map[string]string{"next": next},
+		CancelURL: next,
+	})
 }
 
 // showReauth shows the re-authentication form.
