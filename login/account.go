@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -173,6 +174,18 @@ func (h *Handler) showAccountPage(w http.ResponseWriter, r *http.Request, name s
 	}
 	h.render(w, r, http.StatusOK, name, p)
 	return nil
+}
+
+// factorPage is the page p of an account form of the signed-in user u
+// that asks for a second factor besides the password: factor says which
+// for u ("totp", "email", "webauthn" or "").
+func (h *Handler) factorPage(r *http.Request, u *storage.User, factor func(context.Context, *storage.User) (string, error), p page) (*selfPage, error) {
+	f, err := factor(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	p.User, p.CSRF = u, h.sessionCSRF(r)
+	return &selfPage{page: p, Factor: f}, nil
 }
 
 // sendAccountCode emails the code that an account form asks for when the

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -22,18 +23,17 @@ const (
 
 // passwordPage is the password-change form for u.
 func (h *Handler) passwordPage(r *http.Request, u *storage.User) (*selfPage, error) {
-	f, err := h.enrolled(r.Context(), u)
+	return h.factorPage(r, u, h.passwordFactor, page{Title: "Change your password"})
+}
+
+// passwordFactor is the code a password change of u asks for besides the
+// current password: "totp", "email" or "" (never a security key).
+func (h *Handler) passwordFactor(ctx context.Context, u *storage.User) (string, error) {
+	f, err := h.enrolled(ctx, u)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return &selfPage{
-		page: page{
-			Title: "Change your password",
-			User:  u,
-			CSRF:  h.sessionCSRF(r),
-		},
-		Factor: f.codeFactor(),
-	}, nil
+	return f.codeFactor(), nil
 }
 
 // showPasswordChange shows the password-change form.

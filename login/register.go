@@ -160,35 +160,28 @@ func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authReq
 	return nil
 }
 
-// confirmPage asks to confirm the address: opening the link does not
-// consume it, the button does.
-func (h *Handler) confirmPage(flow, token string) *selfPage {
-	return &selfPage{
+// confirmLink is the link that confirms a new account's address: its page
+// asks to confirm, and the button does.
+var confirmLink = emailedLink{
+	path:    "/register/confirm",
+	csrf:    "confirm",
+	purpose: purposeConfirmEmail,
+	used:    msgConfirmLinkUsed,
+	form: selfPage{
 		page: page{
 			Title:   "Confirm your email",
 			Message: "Confirm your email address to finish creating your account.",
-			CSRF:    h.csrfToken("confirm", flow),
-			Action:  "/register/confirm",
 		},
-		Token:  token,
 		Button: "Confirm my email",
-	}
+	},
 }
 
-// showConfirm is the page the confirmation link opens.
-func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) error {
-	return h.showLink(w, r, msgConfirmLinkUsed, h.confirmPage)
-}
-
-// submitConfirm consumes the confirmation token and confirms the address.
-func (h *Handler) submitConfirm(w http.ResponseWriter, r *http.Request) error {
-	st, t, err := h.linkForm(r, "confirm", purposeConfirmEmail, msgConfirmLinkUsed)
-	if err != nil {
-		return err
-	}
-	r, ctx := st.r, st.r.Context()
+// confirmEmail confirms the address of the confirmation link's token t,
+// which the link's form has used up.
+func (h *Handler) confirmEmail(w http.ResponseWriter, r *http.Request, t *storage.ActionToken) error {
+	ctx := r.Context()
 	if err := h.Store.SetEmailVerified(ctx, t.UserID, h.Now()); errors.Is(err, storage.ErrNotFound) {
-		return userError(http.StatusBadRequest, "Link expired", msgConfirmLinkUsed)
+		return confirmLink.expired()
 	} else if err != nil {
 		return fmt.Errorf("confirm email: %w", err)
 	}

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/mail"
@@ -122,30 +124,55 @@ func (h *Handler) useToken(ctx context.Context, value, purpose, expired string) 
 	return t, nil
 }
 
-// showLink shows the notice page that an emailed link opens: page, for
-// the browser's flow and the link's token, whose form posts the token
-// back. Opening it does not use the link up; used is the message of a
-// token that is not valid.
-func (h *Handler) showLink(w http.ResponseWriter, r *http.Request, used string, page func(flow, token string) *selfPage) error {
-	token := r.URL.Query().Get("token")
-	if !validToken(token) {
-		return userError(http.StatusBadRequest, "Link not valid", used)
-	}
-	return h.notice(w, r, http.StatusOK, page(h.flowValue(w, r), token))
+// emailedLink is a link emailed to confirm an action: opening it shows a
+// notice page whose form posts the link's token back, and only the form
+// uses the link up.
+type emailedLink struct {
+	path    string   // where the link points: its page, and where the page's form posts
+	csrf    string   // the CSRF purpose of the page's form
+	purpose string   // the purpose of the link's action token
+	used    string   // the message of a link that is not valid, used or expired
+	form    selfPage // the page's texts
 }
 
-// linkForm is selfForm for the form of a page that showLink showed: it
-// uses the link's token of purpose (useToken, with used as its message).
-func (h *Handler) linkForm(r *http.Request, csrfPurpose, purpose, used string) (*selfStep, *storage.ActionToken, error) {
-	st, err := h.selfForm(r, csrfPurpose)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := h.useToken(st.r.Context(), st.r.PostForm.Get("token"), purpose, used)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, t, nil
+// linkRoutes mounts the link l at its path: GET shows its page, and POST,
+// the page's form, uses the link up (useToken) and then calls use with the
+// request, its client IP remembered (selfForm), and the link's token.
+func (h *Handler) linkRoutes(r chi.Router, l emailedLink, use func(w http.ResponseWriter, r *http.Request, t *storage.ActionToken) error) {
+	r.Get(l.path, h.serve(func(w http.ResponseWriter, r *http.Request) error {
+		token := r.URL.Query().Get("token")
+		if !validToken(token) {
+			return userError(http.StatusBadRequest, "Link not valid", l.used)
+		}
+		return h.notice(w, r, http.StatusOK, h.linkPage(l, h.flowValue(w, r), token))
+	}))
+	r.Post(l.path, h.serve(func(w http.ResponseWriter, r *http.Request) error {
+		st, err := h.selfForm(r, l.csrf)
+		if err != nil {
+			return err
+		}
+		t, err := h.useToken(st.r.Context(), st.r.PostForm.Get("token"), l.purpose, l.used)
+		if err != nil {
+			return err
+		}
+		return use(w, st.r, t)
+	}))
+}
+
+// linkPage is the page the link l opens, for the browser's flow and the
+// link's token.
+func (h *Handler) linkPage(l emailedLink, flow, token string) *selfPage {
+	p := l.form
+	p.Action = l.path
+	p.CSRF = h.csrfToken(l.csrf, flow)
+	p.Token = token
+	return &p
+}
+
+// expired is the page error of a link whose token was valid but whose
+// action can no longer be done: its account is gone.
+func (l emailedLink) expired() error {
+	return userError(http.StatusBadRequest, "Link expired", l.used)
 }
 
 // selfStep is a posted form of a self-service page.

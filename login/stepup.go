@@ -160,22 +160,13 @@ func (h *Handler) reauthFactor(ctx context.Context, u *storage.User) (string, er
 
 // reauthPage is the re-authentication form.
 func (h *Handler) reauthPage(r *http.Request, u *storage.User, next string) (*selfPage, error) {
-	f, err := h.reauthFactor(r.Context(), u)
-	if err != nil {
-		return nil, err
-	}
-	return &selfPage{
-		page: page{
-			Title:     "Confirm it's you",
-			Message:   msgReauth,
-			User:      u,
-			CSRF:      h.sessionCSRF(r),
-			Action:    "/account/reauth",
-			Hidden:    map[string]string{"next": next},
-			CancelURL: next,
-		},
-		Factor: f,
-	}, nil
+	return h.factorPage(r, u, h.reauthFactor, page{
+		Title:     "Confirm it's you",
+		Message:   msgReauth,
+		Action:    "/account/reauth",
+		Hidden:    map[string]string{"next": next},
+		CancelURL: next,
+	})
 }
 
 // showReauth shows the re-authentication form.
@@ -480,39 +471,31 @@ func (h *Handler) emailChangedNotice(ctx context.Context, old *storage.User, new
 	return nil
 }
 
-// revertPage is the page the revert link opens; its form posts the token
-// back.
-func (h *Handler) revertPage(flow, token string) *selfPage {
-	return &selfPage{
+// revertLink is the link sent to the old address when the address
+// changes; its page asks before putting the old address back.
+var revertLink = emailedLink{
+	path:    "/account/email/revert",
+	csrf:    "revert",
+	purpose: purposeRevertEmail,
+	used:    msgLinkUsed,
+	form: selfPage{
 		page: page{
 			Title:   "Restore your email address",
 			Message: "Put your old email address back and sign your account out everywhere?",
-			Action:  "/account/email/revert",
-			CSRF:    h.csrfToken("revert", flow),
 		},
-		Token:  token,
 		Button: "Restore my old address",
-	}
+	},
 }
 
-// showRevertEmail is the page of the link sent to the old address; opening
-// it does not use the link up.
-func (h *Handler) showRevertEmail(w http.ResponseWriter, r *http.Request) error {
-	return h.showLink(w, r, msgLinkUsed, h.revertPage)
-}
-
-// revertEmail uses the link: the old address comes back, every session
-// ends, tokens are revoked, and pending email changes and password-reset
-// links die.
-func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request) error {
-	st, t, err := h.linkForm(r, "revert", purposeRevertEmail, msgLinkUsed)
-	if err != nil {
-		return err
-	}
-	r, ctx := st.r, st.r.Context()
+// revertEmail does what the revert link's token t, which the link's form
+// has used up, asks: the old address comes back, every session ends,
+// tokens are revoked, and pending email changes and password-reset links
+// die.
+func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request, t *storage.ActionToken) error {
+	ctx := r.Context()
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return userError(http.StatusBadRequest, "Link expired", msgLinkUsed)
+		return revertLink.expired()
 	}
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
@@ -548,8 +531,7 @@ func (h *Handler) stepUpRoutes(r chi.Router) {
 	r.Get("/account/reauth", h.serve(h.showReauth))
 	r.Post("/account/reauth", h.serve(h.submitReauth))
 	r.Post("/account/reauth/code", h.serve(h.sendReauthCode))
-	r.Get("/account/email/revert", h.serve(h.showRevertEmail))
-	r.Post("/account/email/revert", h.serve(h.revertEmail))
+	h.linkRoutes(r, revertLink, h.revertEmail)
 	if h.WebAuthn != nil {
 		r.Post("/account/reauth/key/begin", h.serveJSON(h.beginReauthKey))
 		r.Post("/account/reauth/key/finish", h.serveJSON(h.finishReauthKey))

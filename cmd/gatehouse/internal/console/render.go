@@ -45,8 +45,19 @@ type page struct {
 	Formats    []string
 }
 
+// action is the data of a form of one button that posts an action on the
+// page's client or user (client.html's client-action, user.html's
+// user-action): the page, the action's path under the client or user, and
+// the button's label.
+type action struct {
+	*page
+	Path  string
+	Label string
+}
+
 // funcs are the template functions: {{t .Lang "text"}}, {{tf .Lang
-// "%d users" n}}, {{date .Lang t}} and {{join list}}.
+// "%d users" n}}, {{date .Lang t}}, {{join list}} and {{action . "path"
+// "label"}}.
 var funcs = template.FuncMap{
 	"t": func(lang, s string) string { return tr(i18n.Lang(lang), s) },
 	"tf": func(lang, format string, args ...any) string {
@@ -61,6 +72,9 @@ var funcs = template.FuncMap{
 	"join":  func(l []string) string { return strings.Join(l, "\n") },
 	"langs": func() []i18n.Lang { return i18n.Langs },
 	"query": url.QueryEscape,
+	"action": func(p *page, path, label string) action {
+		return action{page: p, Path: path, Label: label}
+	},
 }
 
 // funcs are the template functions with the operator's brand: t and tf
