@@ -259,7 +259,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 
 // DeleteAuthRequest does nothing: zitadel calls it once the code
 // exchange has issued the tokens, and the exchange removed the request
-// already (ConsumeAuthCode), in the commit that used the code. The code's
+// already (RedeemAuthCode), in the commit that used the code. The code's
 // tombstone stays, for replay detection.
 func (s *Storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
