@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -45,7 +44,8 @@ type commitRelay struct {
 	cut     relayCut
 	refuse  bool
 	conns   map[net.Conn]bool
-	commits int // COMMITs cut
+	muted   map[net.Conn]bool // client sides whose answers are lost
+	commits int               // COMMITs cut
 }
 
 func newCommitRelay(t *testing.T, target string) *commitRelay {
@@ -53,7 +53,7 @@ func newCommitRelay(t *testing.T, target string) *commitRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &commitRelay{t: t, ln: ln, target: target, conns: map[net.Conn]bool{}}
+	r := &commitRelay{t: t, ln: ln, target: target, conns: map[net.Conn]bool{}, muted: map[net.Conn]bool{}}
 	t.Cleanup(r.close)
 	go r.accept()
 	return r
@@ -91,12 +91,32 @@ func (r *commitRelay) track(conns ...net.Conn) {
 	}
 }
 
-// toClient forwards the server's answers; once the client's side is cut,
-// the write fails and the server's side is closed too.
+// toClient forwards the server's answers until either side closes. Once
+// the client's side is muted (its COMMIT was sent with the answer to be
+// lost), the next answer, the COMMIT's, is dropped and both sides are
+// closed: the server has answered, and the client never hears it, however
+// the goroutines are scheduled.
 func (r *commitRelay) toClient(c, s net.Conn) {
-	io.Copy(c, s)
-	c.Close()
-	s.Close()
+	defer c.Close()
+	defer s.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			r.mu.Lock()
+			muted := r.muted[c]
+			r.mu.Unlock()
+			if muted {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // toServer forwards the client's messages, and cuts the connection at the
@@ -123,14 +143,19 @@ func (r *commitRelay) toServer(c, s net.Conn) {
 		if cut == cutBefore {
 			return
 		}
+		if cut == cutAfter || cut == cutAfterRefuse {
+			r.mu.Lock()
+			r.muted[c] = true
+			r.mu.Unlock()
+		}
 		if _, err := s.Write(chunk); err != nil {
 			return
 		}
 		if cut == cutAfter || cut == cutAfterRefuse {
-			// The answer is lost: the client's side goes now (and
-			// with cutAfterRefuse every other first, so that no
-			// pooled connection answers the outcome), the server's
-			// once it has answered (toClient).
+			// The answer is lost (toClient drops it): the client's
+			// side goes now (and with cutAfterRefuse every other
+			// first, so that no pooled connection answers the
+			// outcome), the server's once it has answered.
 			if cut == cutAfterRefuse {
 				r.unreachable()
 			}
