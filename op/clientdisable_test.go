@@ -21,13 +21,13 @@ type disabledInFlight struct {
 	once   sync.Once
 }
 
-func (s *disabledInFlight) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+func (s *disabledInFlight) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
 	var err error
 	s.once.Do(func() { err = s.Store.SetClientDisabled(ctx, s.client, true, now) })
 	if err != nil {
 		return nil, nil, "", err
 	}
-	return s.Store.RedeemAuthCode(ctx, hash, now, issue)
+	return s.Store.RedeemAuthCode(ctx, hash, clientID, now, issue)
 }
 
 // TestTokenOfClientDisabledInFlight: a token whose commit followed the

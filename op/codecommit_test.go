@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 // use commits, as in a failover: every read after it fails.
 type lostAfterCodeUse struct{ *lostAfterRotation }
 
-func (l lostAfterCodeUse) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
-	ar, u, sid, err := l.Store.RedeemAuthCode(ctx, hash, now, issue)
+func (l lostAfterCodeUse) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+	ar, u, sid, err := l.Store.RedeemAuthCode(ctx, hash, clientID, now, issue)
 	l.lost.Store(err == nil)
 	return ar, u, sid, err
 }
@@ -75,4 +76,34 @@ func (l lostAfterCodeUse) CodeGrantID(ctx context.Context, code string) (string,
 		return "", err
 	}
 	return ar.ID, nil
+}
+
+// TestCodeOfAnotherClient presents a client's code with another client's
+// credentials (a stolen code, RFC 6749 §4.1.3): it is refused, and the
+// code stays as it was, so that its own client still exchanges it.
+// Used up by the thief's try, the code would have been lost to its
+// client, and the client's exchange taken for a replay.
+func TestCodeOfAnotherClient(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			owner, thief := e.clients[ES256], e.clients[RS256]
+			codes, verifier := e.pendingCodes(t, owner, 1, "openid")
+			form := url.Values{"grant_type": {"authorization_code"},
+				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}
+			for range 3 {
+				rec := e.serve(t, tokenRequest(thief, form), http.StatusBadRequest)
+				var out struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Error != "invalid_grant" {
+					t.Fatalf("another client's exchange: %s (%v), want invalid_grant", rec.Body, err)
+				}
+			}
+			rec := e.serve(t, tokenRequest(owner, form), http.StatusOK)
+			if !strings.Contains(rec.Body.String(), `"id_token"`) {
+				t.Errorf("the owner's exchange after the thief's: %s", rec.Body)
+			}
+		})
+	}
 }

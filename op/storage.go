@@ -241,7 +241,9 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 		}
 		return tok, refresh
 	}
-	ar, u, sid, err := s.store.RedeemAuthCode(ctx, hashSecret(code), s.now(), issue)
+	// The client is the one clientAuth authenticated: a code another
+	// client presents is refused before its use, and stays its client's.
+	ar, u, sid, err := s.store.RedeemAuthCode(ctx, hashSecret(code), authenticatedClient(ctx), s.now(), issue)
 	if errors.Is(err, storage.ErrReplayed) {
 		slog.WarnContext(ctx, "authorization code replayed; grant revoked")
 		return nil, err

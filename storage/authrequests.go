@@ -86,16 +86,18 @@ type AuthRequestStore interface {
 	// token); a code already used gives ErrReplayed after revoking every
 	// token issued from it.
 	UseAuthCode(ctx context.Context, hash []byte, requestID string, now time.Time, access *AccessToken, refresh *RefreshToken) error
-	// RedeemAuthCode is the code exchange's one call: it reads the code's
-	// grant as CodeGrant does, and uses the code as UseAuthCode does, with
-	// the tokens issue returns for the request (either may be nil), in one
-	// commit. It returns the request, its user and the id its session's
-	// sid derives from ("" for none), all read before the commit. Errors
-	// are UseAuthCode's: a code that is unknown or expired, or whose
-	// request is gone or has no user, gives ErrNotFound (and no token); a
-	// code already used gives ErrReplayed after revoking every token
-	// issued from it.
-	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, *User, string, error)
+	// RedeemAuthCode is the code exchange's one call, by the authenticated
+	// client clientID: it reads the code's grant as CodeGrant does, and
+	// uses the code as UseAuthCode does, with the tokens issue returns for
+	// the request (either may be nil), in one commit. It returns the
+	// request, its user and the id its session's sid derives from (""
+	// for none), all read before the commit. Errors are UseAuthCode's: a
+	// code that is unknown or expired, or whose request is gone or has no
+	// user, gives ErrNotFound (and no token); a code already used gives
+	// ErrReplayed after revoking every token issued from it. An unused
+	// code issued to another client than clientID gives ErrNotFound too,
+	// and stays as it was for its own client (RFC 6749 §4.1.3).
+	RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, *User, string, error)
 	// CodeGrant returns, in one read, the auth request of the code with
 	// the given hash, its user, and the id the sid of the session its
 	// grant was completed in derives from ("" for none): what the code's

@@ -58,7 +58,7 @@ func BenchmarkRedeemAuthCode(b *testing.B) {
 		redeem func(hash []byte) error
 	}{
 		{"redeem", func(hash []byte) error {
-			_, _, _, err := s.RedeemAuthCode(ctx, hash, now, func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+			_, _, _, err := s.RedeemAuthCode(ctx, hash, "c1", now, func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 				return token(ar), nil
 			})
 			return err

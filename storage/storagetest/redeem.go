@@ -39,7 +39,7 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	issued := newAccessToken("at-code", "c1", "ar1", epoch())
 	issuedRefresh := newRefreshToken("rt-code", "c1", "ar1", epoch())
 	var seen *storage.AuthRequest
-	got, u, sid, err := s.RedeemAuthCode(ctx, hash("code"), epoch().Add(59*time.Second), func(r *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	got, u, sid, err := s.RedeemAuthCode(ctx, hash("code"), "c1", epoch().Add(59*time.Second), func(r *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 		seen = r
 		return issued, issuedRefresh
 	})
@@ -60,7 +60,7 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	wantErr(t, "AuthRequestByID after RedeemAuthCode", err, storage.ErrNotFound)
 
 	replayAt := epoch().Add(59 * time.Second)
-	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), replayAt, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", replayAt, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 		t.Error("issue called for a replayed code")
 		return newAccessToken("at-replay", "c1", "ar1", epoch()), nil
 	})
@@ -73,7 +73,7 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 // testRedeemAuthCodeUnusable checks that a code RedeemAuthCode cannot use
 // stays as it was, with no token and its request kept: expired, unknown,
 // of a request without a user or deleted, or whose token cannot be
-// stored. Then it works once.
+// stored, or presented by another client. Then it works once.
 func testRedeemAuthCodeUnusable(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	ar := completedCode(t, s, "ar1", "code")
@@ -95,18 +95,26 @@ func testRedeemAuthCodeUnusable(t *testing.T, s storage.Store) {
 		{"with a taken refresh token", "code", epoch(), newRefreshToken("taken", "c1", "ar1", epoch()), storage.ErrConflict},
 	} {
 		id := "at-" + c.code
-		_, _, _, err := s.RedeemAuthCode(ctx, hash(c.code), c.at, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+		_, _, _, err := s.RedeemAuthCode(ctx, hash(c.code), "c1", c.at, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 			return newAccessToken(id, "c1", "ar1", epoch()), c.refresh
 		})
 		wantErr(t, "RedeemAuthCode "+c.name, err, c.want)
 		_, err = s.AccessTokenByID(ctx, id)
 		wantErr(t, "the access token of RedeemAuthCode "+c.name, err, storage.ErrNotFound)
 	}
+	// Another client's redemption, such as a thief's, uses nothing up.
+	_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), "c2", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+		t.Error("issue called for another client's code")
+		return newAccessToken("at-thief", "c2", "ar1", epoch()), nil
+	})
+	wantErr(t, "RedeemAuthCode by another client", err, storage.ErrNotFound)
+	_, err = s.AccessTokenByID(ctx, "at-thief")
+	wantErr(t, "the access token of another client's redemption", err, storage.ErrNotFound)
 	got, err := s.AuthRequestByID(ctx, "ar1")
 	check(t, err)
 	wantEqual(t, "the request after the failed redemptions", got, ar)
 
-	got, _, _, err = s.RedeemAuthCode(ctx, hash("code"), epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) { return nil, nil })
+	got, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) { return nil, nil })
 	check(t, err)
 	wantEqual(t, "RedeemAuthCode after the failed redemptions", got, ar)
 }
@@ -118,7 +126,7 @@ func testRedeemAuthCodeConcurrent(t *testing.T, s storage.Store) {
 	completedCode(t, s, "ar1", "code")
 	var n atomic.Int64
 	errs := concurrently(20, func() error {
-		_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+		_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
 			return newAccessToken(fmt.Sprint("at", n.Add(1)), "c1", "ar1", epoch()), nil
 		})
 		return err

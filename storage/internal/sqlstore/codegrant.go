@@ -38,7 +38,10 @@ func (s *Store) CodeGrant(ctx context.Context, hash []byte) (*storage.AuthReques
 
 // RedeemAuthCode reads the grant of the code with the given hash, marks
 // the code used, deletes its request and stores the tokens issue returns
-// for it; the grant is read before the use commits.
+// for it; the grant is read before the use commits. A code whose request
+// is another client's than clientID is left as it was: a client that
+// presents a code it stole must not use it up for the one it was issued
+// to.
 //
 // Where the database runs writes inside WITH (PostgreSQL), the read comes
 // first and the use is one statement (UseAuthCode): two round trips.
@@ -48,7 +51,7 @@ func (s *Store) CodeGrant(ctx context.Context, hash []byte) (*storage.AuthReques
 // load CodeGrant's join read every page it needed anew from the log and
 // the file; the writer's cache stays valid, for it made every change
 // itself. It also makes the exchange one trip through the group commit.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
 	const op = "redeem auth code"
 	if s.d.WritableCTE {
 		ar, u, sid, err := s.CodeGrant(ctx, hash)
@@ -57,6 +60,9 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 		}
 		if err != nil {
 			return nil, nil, "", err
+		}
+		if ar.ClientID != clientID {
+			return nil, nil, "", storage.ErrNotFound
 		}
 		access, refresh := issue(ar)
 		if err := s.UseAuthCode(ctx, hash, ar.ID, now, access, refresh); err != nil {
@@ -78,6 +84,9 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 		if err != nil {
 			return s.fail(op, err)
 		}
+		if ar.ClientID != clientID {
+			return errAnotherClient
+		}
 		n, err := s.execCount(ctx, q, op, `UPDATE auth_codes SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND expires_at > $2`, hash, millis(now))
 		if err != nil {
@@ -94,14 +103,20 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 		access, refresh := issue(ar)
 		return s.insertTokens(ctx, q, access, refresh)
 	})
-	if errors.Is(err, errCodeUnusable) {
+	switch {
+	case errors.Is(err, errCodeUnusable):
 		return nil, nil, "", s.unusableCode(ctx, op, hash, now)
-	}
-	if err != nil {
+	case errors.Is(err, errAnotherClient):
+		return nil, nil, "", storage.ErrNotFound
+	case err != nil:
 		return nil, nil, "", err
 	}
 	return ar, &u, sid, nil
 }
+
+// errAnotherClient rolls back a code's use by a client the code was not
+// issued to.
+var errAnotherClient = errors.New("storage: the code is another client's")
 
 // moreCols is a row whose Scan fills more after the destinations it is
 // given: a scan function of one table reads a join of it with others.
