@@ -17,6 +17,10 @@ type authRequest struct {
 	// value of the refresh token created with it, if any.
 	token   *storage.AccessToken
 	refresh string
+	// unused marks the request of a code whose exchange zitadel will
+	// refuse, handed to it without the code's use (codeexchange.go):
+	// nothing may be issued from it.
+	unused bool
 }
 
 func (a authRequest) GetID() string          { return a.r.ID }

@@ -21,7 +21,7 @@ type disabledInFlight struct {
 	once   sync.Once
 }
 
-func (s *disabledInFlight) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+func (s *disabledInFlight) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error)) (*storage.AuthRequest, *storage.User, string, error) {
 	var err error
 	s.once.Do(func() { err = s.Store.SetClientDisabled(ctx, s.client, true, now) })
 	if err != nil {

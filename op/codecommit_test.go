@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // use commits, as in a failover: every read after it fails.
 type lostAfterCodeUse struct{ *lostAfterRotation }
 
-func (l lostAfterCodeUse) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+func (l lostAfterCodeUse) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error)) (*storage.AuthRequest, *storage.User, string, error) {
 	ar, u, sid, err := l.Store.RedeemAuthCode(ctx, hash, clientID, now, issue)
 	l.lost.Store(err == nil)
 	return ar, u, sid, err
@@ -105,5 +106,105 @@ func TestCodeOfAnotherClient(t *testing.T) {
 				t.Errorf("the owner's exchange after the thief's: %s", rec.Body)
 			}
 		})
+	}
+}
+
+// TestRefusedExchangeKeepsTheCode presents a code with its own client's
+// credentials but a wrong code_verifier or redirect_uri: each try gets the
+// error it always got, in zitadel's words, and the code stays unused, so
+// that the right exchange still succeeds. Used up by a refused try, the
+// code would have been lost to its client and the right exchange taken
+// for a replay: whoever saw a code (a public client's id is no secret)
+// could deny its sign-in.
+func TestRefusedExchangeKeepsTheCode(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			client := e.clients[ES256]
+			codes, verifier := e.pendingCodes(t, client, 1, "openid")
+			right := url.Values{"grant_type": {"authorization_code"},
+				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}
+			with := func(key, value string) url.Values {
+				form := cloneValues(right)
+				if value == "" {
+					form.Del(key)
+				} else {
+					form.Set(key, value)
+				}
+				return form
+			}
+			for _, tc := range []struct {
+				name      string
+				form      url.Values
+				wantError string
+			}{
+				{"a wrong code_verifier", with("code_verifier", strings.Repeat("w", 43)), "invalid_grant"},
+				{"no code_verifier", with("code_verifier", ""), "invalid_request"},
+				{"another redirect_uri", with("redirect_uri", benchRedirect+"/other"), "invalid_grant"},
+				{"no redirect_uri", with("redirect_uri", ""), "invalid_grant"},
+				{"the right verifier, then a wrong one (the last counts)", func() url.Values {
+					form := cloneValues(right)
+					form.Add("code_verifier", strings.Repeat("w", 43))
+					return form
+				}(), "invalid_grant"},
+			} {
+				rec := e.serve(t, tokenRequest(client, tc.form), http.StatusBadRequest)
+				var out struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Error != tc.wantError {
+					t.Errorf("%s: %s (%v), want %s", tc.name, rec.Body, err, tc.wantError)
+				}
+			}
+			rec := e.serve(t, tokenRequest(client, right), http.StatusOK)
+			if !strings.Contains(rec.Body.String(), `"id_token"`) {
+				t.Errorf("the right exchange after the refused ones: %s", rec.Body)
+			}
+			e.serve(t, tokenRequest(client, right), http.StatusBadRequest) // and once only
+		})
+	}
+}
+
+// writesCounted is a store that counts the tokens it is asked to create.
+type writesCounted struct {
+	storage.Store
+	created atomic.Int64
+}
+
+func (w *writesCounted) CreateAccessToken(ctx context.Context, t *storage.AccessToken) error {
+	w.created.Add(1)
+	return w.Store.CreateAccessToken(ctx, t)
+}
+
+func (w *writesCounted) CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error {
+	w.created.Add(1)
+	return w.Store.CreateRefreshToken(ctx, t)
+}
+
+// TestNothingIssuedFromAnUnusedCode asks for tokens from the request of a
+// code whose exchange was to be refused, handed to zitadel without the
+// code's use: none is issued, and none stored.
+func TestNothingIssuedFromAnUnusedCode(t *testing.T) {
+	store := &writesCounted{Store: teststore.Open(t, "sqlite")}
+	e := newBenchEnv(t, store)
+	ctx := context.Background()
+	codes, _ := e.pendingCodes(t, e.clients[ES256], 1, "openid", "offline_access")
+	ar, _, _, err := store.CodeGrant(ctx, hashSecret(codes[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := authRequest{r: ar, unused: true}
+	if id, _, err := e.st.CreateAccessToken(ctx, req); err == nil {
+		t.Errorf("CreateAccessToken of an unused code's request = %q, want an error", id)
+	}
+	if id, refresh, _, err := e.st.CreateAccessAndRefreshTokens(ctx, req, ""); err == nil {
+		t.Errorf("CreateAccessAndRefreshTokens of an unused code's request = %q, %q, want an error", id, refresh)
+	}
+	if n := store.created.Load(); n != 0 {
+		t.Errorf("%d tokens stored, want none", n)
+	}
+	// The same request, used, issues.
+	if _, _, _, err := e.st.CreateAccessAndRefreshTokens(ctx, authRequest{r: ar}, ""); err != nil || store.created.Load() != 2 {
+		t.Errorf("CreateAccessAndRefreshTokens of a used code's request: %v, %d tokens stored, want 2", err, store.created.Load())
 	}
 }

@@ -329,10 +329,14 @@ func dpopProofError(description string) error {
 func checkCodeBinding(ctx context.Context, ar *storage.AuthRequest) error {
 	if ar.DPoPJKT != "" && ar.DPoPJKT != dpopKeyFrom(ctx) {
 		slog.WarnContext(ctx, "authorization code bound to a DPoP key exchanged without a proof of it", "client_id", ar.ClientID)
-		return errors.New("the code is bound to a DPoP key the request did not prove")
+		return errCodeUnbound
 	}
 	return nil
 }
+
+// errCodeUnbound refuses a code bound to a DPoP key that the exchange did
+// not prove, before the code's use.
+var errCodeUnbound = errors.New("the code is bound to a DPoP key the request did not prove")
 
 // dpopConfirmation is the cnf claim of a bound token (§6.1).
 type dpopConfirmation struct {

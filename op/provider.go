@@ -189,7 +189,8 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 
 // tokenClient keeps the token of introspection and revocation requests in
 // the context, and records the client_id of token requests there, so that
-// the ID token is signed with the client's algorithm. The client has
+// the ID token is signed with the client's algorithm, with a code
+// exchange's code_verifier and redirect_uri. The client has
 // authenticated by then (clientAuth, which runs first, before zitadel can
 // consume an authorization code): a confidential client comes as HTTP
 // Basic with its id, a public one with client_id.
@@ -221,6 +222,11 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		}
 		if resource != "" {
 			r = r.WithContext(withResource(r.Context(), resource))
+		}
+		if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
+			// What zitadel checks after the code's use, checked before
+			// it (codeexchange.go).
+			r = r.WithContext(withCodeExchange(r.Context(), r.Form))
 		}
 		if basic {
 			// RFC 6749 §2.3.1: the credentials are form-encoded.

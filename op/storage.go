@@ -212,11 +212,13 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 // the tokens issued from the first.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
 	// The exchange's access token is created in the commit that uses the
-	// code. Should the exchange fail after this (a wrong code_verifier or
-	// redirect_uri), the token is never handed out: nobody can present it.
-	// So is the refresh token, when zitadel will ask for one (offline_access
-	// in a code flow; every client may refresh): a failed write then leaves
-	// the code unused, and the client may exchange it again.
+	// code. So is the refresh token, when zitadel will ask for one
+	// (offline_access in a code flow; every client may refresh): a failed
+	// write then leaves the code unused, and the client may exchange it
+	// again. What zitadel would refuse after this call (a wrong
+	// code_verifier or redirect_uri, codeexchange.go), and a code bound to
+	// a DPoP key the request did not prove, is refused before the code's
+	// use, which leaves the code to its client's right exchange.
 	//
 	// What the answer reads is read before the commit: the signing keys
 	// here, the grant's user and session with the code's use (into the
@@ -231,31 +233,42 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 		tok     *storage.AccessToken
 		refresh *storage.RefreshToken
 		value   string
+		refused *storage.AuthRequest // the request of a code zitadel will refuse
 	)
-	issue := func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	issue := func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+		if err := checkCodeBinding(ctx, ar); err != nil {
+			return nil, nil, err
+		}
+		if err := s.exchangeRefusal(ctx, ar); err != nil {
+			refused = ar
+			return nil, nil, errExchangeRefused
+		}
 		req := authRequest{r: ar}
 		tok = s.accessToken(ctx, ar.ClientID, ar.ID, req)
 		if slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) && req.GetResponseType() == oidc.ResponseTypeCode {
 			refresh, value = s.refreshFamily(req)
 			refresh.DPoPJKT = s.refreshBinding(ctx, ar.ClientID)
 		}
-		return tok, refresh
+		return tok, refresh, nil
 	}
 	// The client is the one clientAuth authenticated: a code another
 	// client presents is refused before its use, and stays its client's.
 	ar, u, sid, err := s.store.RedeemAuthCode(ctx, hashSecret(code), authenticatedClient(ctx), s.now(), issue)
-	if errors.Is(err, storage.ErrReplayed) {
+	switch {
+	case errors.Is(err, errExchangeRefused):
+		// zitadel refuses the request in its own words, and nothing can
+		// be issued from it (unused).
+		return authRequest{r: refused, unused: true}, nil
+	case errors.Is(err, storage.ErrReplayed):
 		slog.WarnContext(ctx, "authorization code replayed; grant revoked")
 		return nil, err
-	}
-	if err != nil {
+	case errors.Is(err, errCodeUnbound):
+		return nil, err
+	case err != nil:
 		return nil, fault(ctx, fmt.Errorf("redeem auth code: %w", err))
 	}
 	rememberUser(ctx, u)
 	rememberGrantSession(ctx, ar.ID, sid)
-	if err := checkCodeBinding(ctx, ar); err != nil {
-		return nil, err
-	}
 	return authRequest{r: ar, token: tok, refresh: value}, nil
 }
 
@@ -327,6 +340,9 @@ func (s *Storage) exchangeAccessToken(ctx context.Context, clientID, grantID str
 	if r, ok := req.(authRequest); ok && r.token != nil {
 		return r.token, nil
 	}
+	if err := issuable(ctx, req); err != nil {
+		return nil, err
+	}
 	return s.newAccessToken(ctx, clientID, grantID, req)
 }
 
@@ -348,6 +364,9 @@ func (s *Storage) refreshFamily(r authRequest) (*storage.RefreshToken, string) {
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
 	switch r := req.(type) {
 	case authRequest:
+		if err := issuable(ctx, r); err != nil {
+			return "", "", time.Time{}, err
+		}
 		value := r.refresh
 		if value == "" { // not created with the code's use
 			var next *storage.RefreshToken

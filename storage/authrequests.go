@@ -96,8 +96,11 @@ type AuthRequestStore interface {
 	// user, gives ErrNotFound (and no token); a code already used gives
 	// ErrReplayed after revoking every token issued from it. An unused
 	// code issued to another client than clientID gives ErrNotFound too,
-	// and stays as it was for its own client (RFC 6749 §4.1.3).
-	RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken)) (*AuthRequest, *User, string, error)
+	// and stays as it was for its own client (RFC 6749 §4.1.3). issue is
+	// called before the code's use and may refuse it by returning an
+	// error (a wrong code_verifier): the code then stays as it was, nothing
+	// is written, and RedeemAuthCode returns that error.
+	RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*AuthRequest) (*AccessToken, *RefreshToken, error)) (*AuthRequest, *User, string, error)
 	// CodeGrant returns, in one read, the auth request of the code with
 	// the given hash, its user, and the id the sid of the session its
 	// grant was completed in derives from ("" for none): what the code's

@@ -359,6 +359,47 @@ func testOIDC(t *testing.T, g *gatehouse, rp *relyingParty) {
 		if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
 			t.Fatalf("wrong verifier = %d %v, want 400 invalid_grant", status, out)
 		}
+		// The refused exchanges did not use the code up: its client's
+		// own still succeeds, once.
+		status, out = rp.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {rpRedirect + "/elsewhere"}, "code_verifier": {f.verifier}})
+		if status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Fatalf("another redirect_uri = %d %v, want 400 invalid_grant", status, out)
+		}
+		rp.exchange(code, f)
+	})
+
+	t.Run("a public client's code survives a stranger's tries", func(t *testing.T) {
+		pub := newRelyingParty(t, g, "--public")
+		f := pub.newFlow()
+		code := pub.signIn(newBrowser(t), f, alice, alicePass)
+		// Anyone who saw the code knows the public client's id: 20
+		// strangers at once, each with a verifier of their own.
+		statuses := make(chan int, 20)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				resp, err := http.PostForm(pub.provider.Endpoint().TokenURL, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+					"redirect_uri": {rpRedirect}, "code_verifier": {oauth2.GenerateVerifier()}, "client_id": {pub.client.ID}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		for status := range statuses {
+			if status != http.StatusBadRequest {
+				t.Errorf("a stranger's exchange = %d, want 400", status)
+			}
+		}
+		tok, _, _ := pub.exchange(code, f)
+		if tok.AccessToken == "" {
+			t.Fatal("the client's own exchange after the strangers' got no access token")
+		}
 	})
 
 	t.Run("refresh rotation and reuse detection", func(t *testing.T) {

@@ -366,9 +366,10 @@ func TestDPoP(t *testing.T) {
 				rp := newRelyingParty(t, g, "--public")
 				key, other := newDPoPKey(t, jose.ES256), newDPoPKey(t, jose.ES256)
 				b := newBrowser(t)
+				// One code for the three: those refused leave it unused.
+				f := rp.newFlow(oauth2.SetAuthURLParam("dpop_jkt", key.thumbprint(t)))
+				code := rp.signIn(b, f, alice, alicePass)
 				exchange := func(proofs ...string) dpopAnswer {
-					f := rp.newFlow(oauth2.SetAuthURLParam("dpop_jkt", key.thumbprint(t)))
-					code := rp.signIn(b, f, alice, alicePass)
 					return dpopCall(t, http.MethodPost, tokenURL, url.Values{"grant_type": {"authorization_code"}, "code": {code},
 						"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}, "client_id": {rp.client.ID}}, "", nil, proofs...)
 				}
@@ -378,7 +379,7 @@ func TestDPoP(t *testing.T) {
 				access, refresh := wantTokens(t, "a bound code with a proof of its key", exchange(key.proof(t, "POST", tokenURL, "")), "DPoP")
 				rp.remember(access, refresh)
 
-				f := rp.newFlow(oauth2.SetAuthURLParam("dpop_jkt", "not-a-thumbprint"))
+				f = rp.newFlow(oauth2.SetAuthURLParam("dpop_jkt", "not-a-thumbprint"))
 				if page, at := b.follow(f.authURL, rpRedirect); page != nil || !strings.Contains(at, "error=invalid_request") {
 					t.Errorf("a malformed dpop_jkt landed on %s, want an invalid_request redirect", at)
 				}

@@ -58,8 +58,8 @@ func BenchmarkRedeemAuthCode(b *testing.B) {
 		redeem func(hash []byte) error
 	}{
 		{"redeem", func(hash []byte) error {
-			_, _, _, err := s.RedeemAuthCode(ctx, hash, "c1", now, func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
-				return token(ar), nil
+			_, _, _, err := s.RedeemAuthCode(ctx, hash, "c1", now, func(ar *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+				return token(ar), nil, nil
 			})
 			return err
 		}},

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -39,9 +40,9 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	issued := newAccessToken("at-code", "c1", "ar1", epoch())
 	issuedRefresh := newRefreshToken("rt-code", "c1", "ar1", epoch())
 	var seen *storage.AuthRequest
-	got, u, sid, err := s.RedeemAuthCode(ctx, hash("code"), "c1", epoch().Add(59*time.Second), func(r *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	got, u, sid, err := s.RedeemAuthCode(ctx, hash("code"), "c1", epoch().Add(59*time.Second), func(r *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
 		seen = r
-		return issued, issuedRefresh
+		return issued, issuedRefresh, nil
 	})
 	check(t, err)
 	wantEqual(t, "RedeemAuthCode's request", got, ar)
@@ -60,9 +61,9 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	wantErr(t, "AuthRequestByID after RedeemAuthCode", err, storage.ErrNotFound)
 
 	replayAt := epoch().Add(59 * time.Second)
-	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", replayAt, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", replayAt, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
 		t.Error("issue called for a replayed code")
-		return newAccessToken("at-replay", "c1", "ar1", epoch()), nil
+		return newAccessToken("at-replay", "c1", "ar1", epoch()), nil, nil
 	})
 	wantErr(t, "RedeemAuthCode again", err, storage.ErrReplayed)
 	_, err = s.AccessTokenByID(ctx, "at-replay")
@@ -73,7 +74,8 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 // testRedeemAuthCodeUnusable checks that a code RedeemAuthCode cannot use
 // stays as it was, with no token and its request kept: expired, unknown,
 // of a request without a user or deleted, or whose token cannot be
-// stored, or presented by another client. Then it works once.
+// stored, presented by another client, or refused by issue. Then it works
+// once.
 func testRedeemAuthCodeUnusable(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	ar := completedCode(t, s, "ar1", "code")
@@ -95,17 +97,17 @@ func testRedeemAuthCodeUnusable(t *testing.T, s storage.Store) {
 		{"with a taken refresh token", "code", epoch(), newRefreshToken("taken", "c1", "ar1", epoch()), storage.ErrConflict},
 	} {
 		id := "at-" + c.code
-		_, _, _, err := s.RedeemAuthCode(ctx, hash(c.code), "c1", c.at, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
-			return newAccessToken(id, "c1", "ar1", epoch()), c.refresh
+		_, _, _, err := s.RedeemAuthCode(ctx, hash(c.code), "c1", c.at, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+			return newAccessToken(id, "c1", "ar1", epoch()), c.refresh, nil
 		})
 		wantErr(t, "RedeemAuthCode "+c.name, err, c.want)
 		_, err = s.AccessTokenByID(ctx, id)
 		wantErr(t, "the access token of RedeemAuthCode "+c.name, err, storage.ErrNotFound)
 	}
 	// Another client's redemption, such as a thief's, uses nothing up.
-	_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), "c2", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
+	_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), "c2", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
 		t.Error("issue called for another client's code")
-		return newAccessToken("at-thief", "c2", "ar1", epoch()), nil
+		return newAccessToken("at-thief", "c2", "ar1", epoch()), nil, nil
 	})
 	wantErr(t, "RedeemAuthCode by another client", err, storage.ErrNotFound)
 	_, err = s.AccessTokenByID(ctx, "at-thief")
@@ -113,8 +115,23 @@ func testRedeemAuthCodeUnusable(t *testing.T, s storage.Store) {
 	got, err := s.AuthRequestByID(ctx, "ar1")
 	check(t, err)
 	wantEqual(t, "the request after the failed redemptions", got, ar)
+	// A redemption that issue refuses (a wrong code_verifier) writes
+	// nothing, and returns issue's error.
+	refusal := errors.New("refused")
+	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(r *storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+		wantEqual(t, "the request issue saw before refusing it", r, ar)
+		return newAccessToken("at-refused", "c1", "ar1", epoch()), nil, refusal
+	})
+	if !errors.Is(err, refusal) {
+		t.Errorf("RedeemAuthCode refused by issue = %v, want issue's error", err)
+	}
+	_, err = s.AccessTokenByID(ctx, "at-refused")
+	wantErr(t, "the access token of a refused redemption", err, storage.ErrNotFound)
+	got, err = s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	wantEqual(t, "the request after a refused redemption", got, ar)
 
-	got, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) { return nil, nil })
+	got, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) { return nil, nil, nil })
 	check(t, err)
 	wantEqual(t, "RedeemAuthCode after the failed redemptions", got, ar)
 }
@@ -126,8 +143,8 @@ func testRedeemAuthCodeConcurrent(t *testing.T, s storage.Store) {
 	completedCode(t, s, "ar1", "code")
 	var n atomic.Int64
 	errs := concurrently(20, func() error {
-		_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken) {
-			return newAccessToken(fmt.Sprint("at", n.Add(1)), "c1", "ar1", epoch()), nil
+		_, _, _, err := s.RedeemAuthCode(ctx, hash("code"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+			return newAccessToken(fmt.Sprint("at", n.Add(1)), "c1", "ar1", epoch()), nil, nil
 		})
 		return err
 	})

@@ -38,7 +38,8 @@ func (s *Store) CodeGrant(ctx context.Context, hash []byte) (*storage.AuthReques
 
 // RedeemAuthCode reads the grant of the code with the given hash, marks
 // the code used, deletes its request and stores the tokens issue returns
-// for it; the grant is read before the use commits. A code whose request
+// for it; the grant is read before the use commits, and issue may refuse
+// it before the use, which leaves the code as it was. A code whose request
 // is another client's than clientID is left as it was: a client that
 // presents a code it stole must not use it up for the one it was issued
 // to.
@@ -51,7 +52,7 @@ func (s *Store) CodeGrant(ctx context.Context, hash []byte) (*storage.AuthReques
 // load CodeGrant's join read every page it needed anew from the log and
 // the file; the writer's cache stays valid, for it made every change
 // itself. It also makes the exchange one trip through the group commit.
-func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken)) (*storage.AuthRequest, *storage.User, string, error) {
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string, now time.Time, issue func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error)) (*storage.AuthRequest, *storage.User, string, error) {
 	const op = "redeem auth code"
 	if s.d.WritableCTE {
 		ar, u, sid, err := s.CodeGrant(ctx, hash)
@@ -64,7 +65,10 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string
 		if ar.ClientID != clientID {
 			return nil, nil, "", storage.ErrNotFound
 		}
-		access, refresh := issue(ar)
+		access, refresh, err := issue(ar)
+		if err != nil {
+			return nil, nil, "", err
+		}
 		if err := s.UseAuthCode(ctx, hash, ar.ID, now, access, refresh); err != nil {
 			return nil, nil, "", err
 		}
@@ -87,6 +91,10 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string
 		if ar.ClientID != clientID {
 			return errAnotherClient
 		}
+		access, refresh, err := issue(ar)
+		if err != nil {
+			return refusal{err}
+		}
 		n, err := s.execCount(ctx, q, op, `UPDATE auth_codes SET used_at = $2
 			WHERE hash = $1 AND used_at IS NULL AND expires_at > $2`, hash, millis(now))
 		if err != nil {
@@ -100,10 +108,12 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string
 		if err := s.execOneOn(ctx, q, op, `DELETE FROM auth_requests WHERE id = $1`, ar.ID); err != nil {
 			return err
 		}
-		access, refresh := issue(ar)
 		return s.insertTokens(ctx, q, access, refresh)
 	})
+	var refused refusal
 	switch {
+	case errors.As(err, &refused):
+		return nil, nil, "", refused.err
 	case errors.Is(err, errCodeUnusable):
 		return nil, nil, "", s.unusableCode(ctx, op, hash, now)
 	case errors.Is(err, errAnotherClient):
@@ -113,6 +123,12 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string
 	}
 	return ar, &u, sid, nil
 }
+
+// refusal rolls back a code's use that the caller's issue refused with
+// err, apart from the write's own errors.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return "storage: code exchange refused: " + r.err.Error() }
 
 // errAnotherClient rolls back a code's use by a client the code was not
 // issued to.
