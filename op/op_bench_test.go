@@ -296,14 +296,36 @@ func (e *benchEnv) accessToken(b testing.TB, clientID string) string {
 	return t.AccessToken
 }
 
+// clientCredentialsToken returns an access token of the client
+// credentials grant of clientID: unrecorded for a client of JWT tokens.
+func (e *benchEnv) clientCredentialsToken(b testing.TB, clientID string) string {
+	b.Helper()
+	rec := e.serve(b, tokenRequest(clientID, url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)
+	var t struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &t); err != nil || t.AccessToken == "" {
+		b.Fatalf("client_credentials: %s", rec.Body)
+	}
+	return t.AccessToken
+}
+
 // BenchmarkIntrospection and BenchmarkUserinfo measure the two endpoints
 // resource servers call with an access token. Introspecting a JWT
-// access token verifies its signature before it reads the token's row.
+// access token verifies its signature before it reads the token's row;
+// an unrecorded one (client_credentials) has none to read.
 func BenchmarkIntrospection(b *testing.B) {
 	forBackends(b, func(b *testing.B, e *benchEnv) {
-		for _, tc := range []struct{ name, client string }{{"opaque", e.clients[ES256]}, {"jwt", e.jwt}} {
+		for _, tc := range []struct {
+			name, client string
+			token        func(testing.TB, string) string
+		}{
+			{"opaque", e.clients[ES256], e.accessToken},
+			{"jwt", e.jwt, e.accessToken},
+			{"unrecorded_jwt", e.jwt, e.clientCredentialsToken},
+		} {
 			b.Run(tc.name, func(b *testing.B) {
-				at := e.accessToken(b, tc.client)
+				at := tc.token(b, tc.client)
 				form := url.Values{"token": {at}}.Encode()
 				b.ReportAllocs()
 				for b.Loop() {

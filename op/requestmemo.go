@@ -26,10 +26,11 @@ type requestMemo struct {
 
 type memoKey struct{}
 
-// withMemo gives each request a memo.
+// withMemo gives each request a memo, and the storage's RequestCounts.
 func withMemo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), memoKey{}, &requestMemo{})))
+		ctx := storage.WithRequestCounts(context.WithValue(r.Context(), memoKey{}, &requestMemo{}))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -56,6 +56,11 @@ type GrantStore interface {
 	// user: read it with AccessTokenByID) or the user is gone.
 	AccessTokenAndUser(ctx context.Context, id string) (*AccessToken, *User, error)
 	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
+	// UnrecordedRevoked reports whether the unrecorded access token id
+	// (UnrecordedPrefix) has a record, which is its revocation. Where the
+	// Store counts those records (SQLite), a count read during the same
+	// request (RequestCounts) lets it answer from memory.
+	UnrecordedRevoked(ctx context.Context, id string) (bool, error)
 
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RefreshTokenByHash returns the token even when used, expired or revoked.

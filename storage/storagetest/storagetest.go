@@ -117,6 +117,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RedeemAuthCode", testRedeemAuthCode},
 		{"RedeemAuthCodeUnusable", testRedeemAuthCodeUnusable},
 		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
+		{"UnrecordedRevoked", testUnrecordedRevoked},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},

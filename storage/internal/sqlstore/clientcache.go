@@ -78,12 +78,15 @@ func (c *generationCache) stats() (hits, misses int64, entries int) {
 
 // cachedClientByID answers ClientByID from the generation cache: the
 // count of changes first, then the client's row only when the cache does
-// not hold it under that count.
+// not hold it under that count. The same statement reads the count of
+// revocations of unrecorded tokens, for the request's later
+// UnrecordedRevoked (revocations.go).
 func (s *Store) cachedClientByID(ctx context.Context, id string) (*storage.Client, error) {
-	var gen int64
-	if err := s.db.QueryRowContext(ctx, `SELECT n FROM client_generation WHERE id = 1`).Scan(&gen); err != nil {
+	var gen, revocations int64
+	if err := s.db.QueryRowContext(ctx, `SELECT n, revocations FROM client_generation WHERE id = 1`).Scan(&gen, &revocations); err != nil {
 		return nil, s.fail("client generation", err)
 	}
+	storage.RequestCountsFrom(ctx).SetRevocations(revocations)
 	if cl, ok := s.clients.get(id, gen); ok {
 		return cl, nil
 	}

@@ -55,6 +55,8 @@ type Dialect struct {
 	// answer ClientByID from memory while the count of changes to clients
 	// (client_generation, migration 0019) is unchanged: a statement that
 	// reads one integer instead of a client's row (see generationCache).
+	// The same statement reads the count of revocations of unrecorded
+	// tokens, under which the Store keeps their ids (see revokedSet).
 	// PostgreSQL's backend keeps its clients by notifications instead.
 	ClientGeneration bool
 }
@@ -65,15 +67,16 @@ type Store struct {
 	db    *stmtDB
 	d     Dialect
 	group *groupCommit // nil: no group commit (see write)
-	// clients is nil unless Dialect.ClientGeneration is set.
+	// clients and revoked are nil unless Dialect.ClientGeneration is set.
 	clients *generationCache
+	revoked *revokedSet
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // New returns a Store over db. The Store owns db: Close closes it.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d, clients: newGenerationCache(d)}
+	return &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d, clients: newGenerationCache(d), revoked: newRevokedSet(d)}
 }
 
 // NewSplit returns a Store that runs SELECTs on read and everything else,
@@ -86,7 +89,7 @@ func New(db *sql.DB, d Dialect) *Store {
 // pools: Close closes them.
 func NewSplit(read, write *sql.DB, d Dialect) *Store {
 	db := newStmtDB(read, write, d.PrepareStatements)
-	return &Store{db: db, d: d, group: newGroupCommit(db), clients: newGenerationCache(d)}
+	return &Store{db: db, d: d, group: newGroupCommit(db), clients: newGenerationCache(d), revoked: newRevokedSet(d)}
 }
 
 // Ping reports whether the database answers.
