@@ -12,28 +12,36 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
-// TestClientCacheAnotherProcess has a server's store answer client lookups
-// from memory, and another store on the same file, as the CLI in its own
-// process, change the client: disabling it, rotating its secret, deleting
-// it. The server's next lookup sees each change, with no delay.
-func TestClientCacheAnotherProcess(t *testing.T) {
-	ctx := t.Context()
+// twoProcesses opens two stores on one new file, as a server and another
+// process (the CLI), and creates the client "app" through the second.
+func twoProcesses(t *testing.T, secretHash []byte) (server, other *sqlite.Store, now time.Time) {
+	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
 	openStore := func() *sqlite.Store {
-		s, err := sqlite.Open(ctx, url)
+		s, err := sqlite.Open(t.Context(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	server, cli := openStore(), openStore()
-	secret := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
-	now := time.Unix(1_700_000_000, 0)
-	if err := cli.CreateClient(ctx, &storage.Client{ID: "app", Name: "App", SecretHash: secret("one"),
+	server, other = openStore(), openStore()
+	now = time.Unix(1_700_000_000, 0)
+	if err := other.CreateClient(t.Context(), &storage.Client{ID: "app", Name: "App", SecretHash: secretHash,
 		RedirectURIs: []string{"https://app.example/cb"}, CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	return server, other, now
+}
+
+// TestClientCacheAnotherProcess has a server's store answer client lookups
+// from memory, and another store on the same file, as the CLI in its own
+// process, change the client: disabling it, rotating its secret, deleting
+// it. The server's next lookup sees each change, with no delay.
+func TestClientCacheAnotherProcess(t *testing.T) {
+	ctx := t.Context()
+	secret := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+	server, cli, now := twoProcesses(t, secret("one"))
 	lookup := func() (*storage.Client, error) {
 		t.Helper()
 		return server.ClientByID(ctx, "app")

@@ -2,12 +2,10 @@ package sqlite_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
-	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
 )
 
 // TestRevokedSetAnotherProcess has a server's store answer whether
@@ -17,21 +15,7 @@ import (
 // token's record instead, and still answers right.
 func TestRevokedSetAnotherProcess(t *testing.T) {
 	ctx := t.Context()
-	url := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
-	openStore := func() *sqlite.Store {
-		s, err := sqlite.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	server, other := openStore(), openStore()
-	now := time.Unix(1_700_000_000, 0)
-	if err := other.CreateClient(ctx, &storage.Client{ID: "app", Name: "App",
-		RedirectURIs: []string{"https://app.example/cb"}, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
+	server, other, now := twoProcesses(t, nil)
 	// revoked asks, as a request that authenticated the client, whether
 	// the token id is revoked.
 	revoked := func(id string) bool {
