@@ -223,7 +223,9 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		if resource != "" {
 			r = r.WithContext(withResource(r.Context(), resource))
 		}
-		if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
+		// zitadel takes grant_type, like every parameter, from the body
+		// or the query (r.FormValue): so does the test for a code exchange.
+		if r.Form.Get("grant_type") == string(oidc.GrantTypeCode) {
 			// What zitadel checks after the code's use, checked before
 			// it (codeexchange.go).
 			r = r.WithContext(withCodeExchange(r.Context(), r.Form))
