@@ -198,9 +198,16 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && (r.URL.Path == IntrospectionPath || r.URL.Path == "/revoke") {
 			// The token itself, for the claims of an unrecorded one
-			// (clientcredentials.go); zitadel reports a malformed body.
+			// (clientcredentials.go), as the endpoint reads it: from the
+			// body or the query, the first value at introspection
+			// (introspect), the last at revocation (zitadel's decoder).
+			// zitadel reports a malformed body.
 			if r.ParseForm() == nil {
-				r = r.WithContext(withRawToken(r.Context(), r.PostForm.Get("token")))
+				token := r.Form.Get("token")
+				if r.URL.Path == "/revoke" {
+					token = lastValue(r.Form, "token")
+				}
+				r = r.WithContext(withRawToken(r.Context(), token))
 			}
 			next.ServeHTTP(w, r)
 			return

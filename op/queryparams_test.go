@@ -3,6 +3,7 @@ package op
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -76,6 +77,45 @@ func TestRefusedExchangeWithQueryParameters(t *testing.T) {
 				t.Errorf("the right exchange after the refused ones: %s", rec.Body)
 			}
 			e.serve(t, tokenRequest(client, right), http.StatusBadRequest) // and once only
+		})
+	}
+}
+
+// TestUnrecordedTokenInQuery introspects and revokes an unrecorded
+// client_credentials JWT access token (clientcredentials.go) given in the
+// request's query string rather than its body, where zitadel reads it too:
+// introspection reports it active, and revocation, which answers 200,
+// revokes it. Reading the token's claims from the body alone, Gatehouse
+// reported the live token inactive, and answered its revocation 200 while
+// the token stayed live.
+func TestUnrecordedTokenInQuery(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			rec := e.serve(t, tokenRequest(e.jwt, url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || strings.Count(tok.AccessToken, ".") != 2 {
+				t.Fatalf("client_credentials of a jwt client: %s (%v)", rec.Body, err)
+			}
+			post := func(path string, inQuery bool) string {
+				form := url.Values{"token": {tok.AccessToken}}
+				req := httptest.NewRequest(http.MethodPost, "https://id.example"+path, strings.NewReader(form.Encode()))
+				if inQuery {
+					req = httptest.NewRequest(http.MethodPost, "https://id.example"+path+"?"+form.Encode(), strings.NewReader(""))
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(e.jwt, benchSecret)
+				return e.serve(t, req, http.StatusOK).Body.String()
+			}
+			if body := post(IntrospectionPath, true); !strings.Contains(body, `"active":true`) {
+				t.Errorf("introspection of the live token in the query: %s, want active", body)
+			}
+			post("/revoke", true)
+			if body := post(IntrospectionPath, false); !strings.Contains(body, `"active":false`) {
+				t.Errorf("introspection after the revocation of the token in the query: %s, want inactive", body)
+			}
 		})
 	}
 }
