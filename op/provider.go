@@ -221,8 +221,9 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // zitadel reports the malformed body
 			return
 		}
-		// The resource server the access token is for (RFC 8707 §2.2).
-		resource, rerr := tokenResource(r.PostForm)
+		// The resource server the access token is for (RFC 8707 §2.2),
+		// from the body or the query, as zitadel reads every parameter.
+		resource, rerr := tokenResource(r.Form)
 		if rerr != nil {
 			zop.RequestError(w, r, rerr, nil)
 			return

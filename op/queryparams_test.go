@@ -119,3 +119,42 @@ func TestUnrecordedTokenInQuery(t *testing.T) {
 		})
 	}
 }
+
+// TestResourceInQuery asks for a JWT access token for a resource (RFC
+// 8707) with the resource parameter in the token request's query string,
+// where zitadel reads every other parameter: the token's audience is that
+// resource, and a resource that is not an absolute URI is invalid_target,
+// refused before the code's use. Read from the body alone, the resource
+// was ignored: the token got the default audience, and a malformed one
+// was not refused.
+func TestResourceInQuery(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			codes, verifier := e.pendingCodes(t, e.jwt, 1, "openid")
+			form := url.Values{"grant_type": {"authorization_code"},
+				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}
+			bad := cloneValues(form)
+			bad.Set("resource", "not-a-uri")
+			rec := e.serve(t, inQuery(e.jwt, bad, "resource"), http.StatusBadRequest)
+			if !strings.Contains(rec.Body.String(), `"invalid_target"`) {
+				t.Errorf("a malformed resource in the query: %s, want invalid_target", rec.Body)
+			}
+			good := cloneValues(form)
+			good.Set("resource", "https://api.example/")
+			rec = e.serve(t, inQuery(e.jwt, good, "resource"), http.StatusOK)
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			var claims struct {
+				Audience []string `json:"aud"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil {
+				t.Fatalf("exchange: %s (%v)", rec.Body, err)
+			}
+			if err := jwtClaims(tok.AccessToken, &claims); err != nil || len(claims.Audience) != 1 || claims.Audience[0] != "https://api.example/" {
+				t.Errorf("the access token's aud = %q (%v), want the resource", claims.Audience, err)
+			}
+		})
+	}
+}
