@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +137,54 @@ func TestRefusedRefreshKeepsTheToken(t *testing.T) {
 			}
 			e.serve(t, publicTokenRequest(public, tokenProof(t, key), bound), http.StatusOK)
 			e.serve(t, publicTokenRequest(public, tokenProof(t, key), bound), http.StatusBadRequest) // once only
+		})
+	}
+}
+
+// TestNarrowedRefreshKeepsTheGrant refreshes with a scope narrower than
+// the one granted: the access token has the narrower scope, but the new
+// refresh token keeps the scope of the one presented (RFC 6749 §6: "the
+// refresh token scope MUST be identical to that of the refresh token
+// included by the client in the request"), so that the next refresh may
+// ask for the whole grant again. A refresh token that took the narrower
+// scope lost the rest of the user's grant for good, offline_access
+// included.
+func TestNarrowedRefreshKeepsTheGrant(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			client := e.clients[ES256]
+			_, refresh := e.offlineTokens(t, client)
+			refreshWith := func(refresh, scope string) (string, []string) {
+				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}
+				if scope != "" {
+					form.Set("scope", scope)
+				}
+				rec := e.serve(t, tokenRequest(client, form), http.StatusOK)
+				var tok struct {
+					RefreshToken string `json:"refresh_token"`
+					Scope        string `json:"scope"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.RefreshToken == "" {
+					t.Fatalf("refresh with scope %q: %s (%v)", scope, rec.Body, err)
+				}
+				return tok.RefreshToken, strings.Fields(tok.Scope)
+			}
+			next, scope := refreshWith(refresh, "openid")
+			if !slices.Equal(scope, []string{"openid"}) {
+				t.Errorf("the narrowed refresh's scope = %q, want [openid]", scope)
+			}
+			rt, err := e.store.RefreshTokenByHash(t.Context(), hashSecret(next))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rt.Scopes, []string{"openid", "offline_access"}) {
+				t.Errorf("the new refresh token's scope = %q, want the presented one's [openid offline_access]", rt.Scopes)
+			}
+			_, scope = refreshWith(next, "")
+			if !slices.Equal(scope, []string{"openid", "offline_access"}) {
+				t.Errorf("the next refresh's scope = %q, want the grant's [openid offline_access]", scope)
+			}
 		})
 	}
 }
