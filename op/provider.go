@@ -198,9 +198,16 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && (r.URL.Path == IntrospectionPath || r.URL.Path == "/revoke") {
 			// The token itself, for the claims of an unrecorded one
-			// (clientcredentials.go); zitadel reports a malformed body.
+			// (clientcredentials.go), as the endpoint reads it: from the
+			// body or the query, the first value at introspection
+			// (introspect), the last at revocation (zitadel's decoder).
+			// zitadel reports a malformed body.
 			if r.ParseForm() == nil {
-				r = r.WithContext(withRawToken(r.Context(), r.PostForm.Get("token")))
+				token := r.Form.Get("token")
+				if r.URL.Path == "/revoke" {
+					token = lastValue(r.Form, "token")
+				}
+				r = r.WithContext(withRawToken(r.Context(), token))
 			}
 			next.ServeHTTP(w, r)
 			return
@@ -214,8 +221,9 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // zitadel reports the malformed body
 			return
 		}
-		// The resource server the access token is for (RFC 8707 §2.2).
-		resource, rerr := tokenResource(r.PostForm)
+		// The resource server the access token is for (RFC 8707 §2.2),
+		// from the body or the query, as zitadel reads every parameter.
+		resource, rerr := tokenResource(r.Form)
 		if rerr != nil {
 			zop.RequestError(w, r, rerr, nil)
 			return
@@ -223,7 +231,9 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		if resource != "" {
 			r = r.WithContext(withResource(r.Context(), resource))
 		}
-		if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) {
+		// zitadel takes grant_type, like every parameter, from the body
+		// or the query (r.FormValue): so does the test for a code exchange.
+		if r.Form.Get("grant_type") == string(oidc.GrantTypeCode) {
 			// What zitadel checks after the code's use, checked before
 			// it (codeexchange.go).
 			r = r.WithContext(withCodeExchange(r.Context(), r.Form))

@@ -390,7 +390,9 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		next := &storage.RefreshToken{
 			ID: sortableID(now), Hash: hashSecret(value),
 			FamilyID: old.FamilyID, ClientID: old.ClientID, UserID: old.UserID,
-			Scopes: r.scopes, Audience: old.Audience, AMR: old.AMR, AuthTime: old.AuthTime,
+			// The presented token's scope, not a narrower one the request
+			// asked for, which is the access token's only (RFC 6749 §6).
+			Scopes: old.Scopes, Audience: old.Audience, AMR: old.AMR, AuthTime: old.AuthTime,
 			// The family's absolute lifetime does not slide with rotation.
 			ExpiresAt: old.ExpiresAt, CreatedAt: now,
 			DPoPJKT: old.DPoPJKT,
