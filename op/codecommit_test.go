@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -81,9 +82,10 @@ func (l lostAfterCodeUse) CodeGrantID(ctx context.Context, code string) (string,
 
 // TestCodeOfAnotherClient presents a client's code with another client's
 // credentials (a stolen code, RFC 6749 §4.1.3): it is refused, and the
-// code stays as it was, so that its own client still exchanges it.
-// Used up by the thief's try, the code would have been lost to its
-// client, and the client's exchange taken for a replay.
+// code stays as it was, so that its own client still exchanges it. Used
+// up by the thief's try, the code would have been lost to its client, and
+// the client's exchange taken for a replay. Once used, the thief's replay
+// of it revokes nothing; the owner's revokes what it issued.
 func TestCodeOfAnotherClient(t *testing.T) {
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
@@ -104,6 +106,31 @@ func TestCodeOfAnotherClient(t *testing.T) {
 			rec := e.serve(t, tokenRequest(owner, form), http.StatusOK)
 			if !strings.Contains(rec.Body.String(), `"id_token"`) {
 				t.Errorf("the owner's exchange after the thief's: %s", rec.Body)
+			}
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+				t.Fatalf("the owner's exchange: %s (%v)", rec.Body, err)
+			}
+			active := func() bool {
+				t.Helper()
+				req := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/introspect",
+					strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(owner, benchSecret)
+				return strings.Contains(e.serve(t, req, http.StatusOK).Body.String(), `"active":true`)
+			}
+			// The thief replays the used code: refused, and the owner's
+			// tokens stay live (the thief could not have used the code).
+			e.serve(t, tokenRequest(thief, form), http.StatusBadRequest)
+			if !active() {
+				t.Error("the owner's access token was revoked by another client's replay of the code")
+			}
+			// The owner's own replay revokes them, as ever.
+			e.serve(t, tokenRequest(owner, form), http.StatusBadRequest)
+			if active() {
+				t.Error("the owner's access token is live after the owner's replay of the code")
 			}
 		})
 	}

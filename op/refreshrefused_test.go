@@ -188,3 +188,34 @@ func TestNarrowedRefreshKeepsTheGrant(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshReplayOfAnotherClient replays a rotated refresh token as
+// another confidential client: refused, and the family stays live, for
+// that client could not have used the token; the owner's replay of it
+// revokes the family, as ever.
+func TestRefreshReplayOfAnotherClient(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			owner, other := e.clients[ES256], e.clients[RS256]
+			_, first := e.offlineTokens(t, owner)
+			refresh := func(client, token string, want int) string {
+				t.Helper()
+				rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}), want)
+				var out struct {
+					RefreshToken string `json:"refresh_token"`
+				}
+				json.Unmarshal(rec.Body.Bytes(), &out)
+				return out.RefreshToken
+			}
+			second := refresh(owner, first, http.StatusOK)
+			if got := tokenError(t, e.serve(t, tokenRequest(other, url.Values{"grant_type": {"refresh_token"},
+				"refresh_token": {first}}), http.StatusBadRequest).Body.Bytes()); got != "invalid_grant" {
+				t.Errorf("another client's replay = %s, want invalid_grant", got)
+			}
+			third := refresh(owner, second, http.StatusOK) // the family is live
+			refresh(owner, first, http.StatusBadRequest)   // the owner's replay
+			refresh(owner, third, http.StatusBadRequest)   // revoked the family
+		})
+	}
+}

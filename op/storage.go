@@ -442,6 +442,11 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 	}
 	now := s.now()
 	switch {
+	case t.ClientID != authenticatedClient(ctx):
+		// Another client's token is refused as zitadel would refuse it,
+		// but before reuse detection: that client could not have used
+		// the token, and may not revoke its family.
+		return nil, errors.New("refresh token of another client")
 	case t.RevokedAt != nil:
 		return nil, errors.New("refresh token revoked")
 	case t.UsedAt != nil:

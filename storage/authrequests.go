@@ -94,8 +94,9 @@ type AuthRequestStore interface {
 	// for none), all read before the commit. Errors are UseAuthCode's: a
 	// code that is unknown or expired, or whose request is gone or has no
 	// user, gives ErrNotFound (and no token); a code already used gives
-	// ErrReplayed after revoking every token issued from it. An unused
-	// code issued to another client than clientID gives ErrNotFound too,
+	// ErrReplayed after revoking every token issued from it to clientID
+	// (another client's replay revokes nothing). An unused code issued to
+	// another client than clientID gives ErrNotFound too,
 	// and stays as it was for its own client (RFC 6749 §4.1.3). issue is
 	// called before the code's use and may refuse it by returning an
 	// error (a wrong code_verifier): the code then stays as it was, nothing

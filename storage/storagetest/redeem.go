@@ -26,7 +26,8 @@ func completedCode(t *testing.T, s storage.Store, id, code string) *storage.Auth
 // testRedeemAuthCode checks the exchange's one call: it returns the code's
 // request, its user and its session's sid source, read before the commit
 // that uses the code, deletes the request and stores the tokens issue gave
-// for it; a replay revokes them and issues nothing.
+// for it; a replay revokes them and issues nothing, unless another client
+// replays it.
 func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	ar := completedCode(t, s, "ar1", "code")
@@ -59,6 +60,15 @@ func testRedeemAuthCode(t *testing.T, s storage.Store) {
 	wantEqual(t, "the refresh token RedeemAuthCode stored", refresh, issuedRefresh)
 	_, err = s.AuthRequestByID(ctx, "ar1")
 	wantErr(t, "AuthRequestByID after RedeemAuthCode", err, storage.ErrNotFound)
+
+	// Another client's replay is refused, and revokes nothing of c1's: it
+	// could not have used the code.
+	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c2", epoch().Add(58*time.Second), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+		t.Error("issue called for another client's replay")
+		return nil, nil, nil
+	})
+	wantErr(t, "RedeemAuthCode again by another client", err, storage.ErrReplayed)
+	wantRevoked(t, s, time.Time{}, map[string]bool{"at-code": false}, map[string]bool{"rt-code": false})
 
 	replayAt := epoch().Add(59 * time.Second)
 	_, _, _, err = s.RedeemAuthCode(ctx, hash("code"), "c1", replayAt, func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {

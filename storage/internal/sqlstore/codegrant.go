@@ -57,7 +57,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string
 	if s.d.WritableCTE {
 		ar, u, sid, err := s.CodeGrant(ctx, hash)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil, "", s.unusableCode(ctx, op, hash, now)
+			return nil, nil, "", s.unusableCode(ctx, op, hash, clientID, now)
 		}
 		if err != nil {
 			return nil, nil, "", err
@@ -115,7 +115,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, clientID string
 	case errors.As(err, &refused):
 		return nil, nil, "", refused.err
 	case errors.Is(err, errCodeUnusable):
-		return nil, nil, "", s.unusableCode(ctx, op, hash, now)
+		return nil, nil, "", s.unusableCode(ctx, op, hash, clientID, now)
 	case errors.Is(err, errAnotherClient):
 		return nil, nil, "", storage.ErrNotFound
 	case err != nil:

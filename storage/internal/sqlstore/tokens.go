@@ -68,13 +68,16 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time,
 		// The code was usable: no rows means its auth request is gone.
 		return nil, s.fail("consume auth code", err)
 	}
-	return nil, s.unusableCode(ctx, "consume auth code", hash, now)
+	return nil, s.unusableCode(ctx, "consume auth code", hash, "", now)
 }
 
 // unusableCode tells why the code with the given hash could not be used:
 // unknown or expired (storage.ErrNotFound), or used before, a replay,
-// which revokes the grant it started (storage.ErrReplayed).
-func (s *Store) unusableCode(ctx context.Context, op string, hash []byte, now time.Time) error {
+// which revokes the grant it started (storage.ErrReplayed). A replay by a
+// client named by clientID ("" for any) revokes only the tokens issued to
+// that client: another client, which could not have used the code, cannot
+// have the grant of the one that did revoked.
+func (s *Store) unusableCode(ctx context.Context, op string, hash []byte, clientID string, now time.Time) error {
 	var (
 		id   string
 		used sql.NullInt64
@@ -87,7 +90,10 @@ func (s *Store) unusableCode(ctx context.Context, op string, hash []byte, now ti
 	if !used.Valid {
 		return storage.ErrNotFound // expired
 	}
-	if err := s.RevokeGrant(ctx, id, now); err != nil {
+	err = s.inTx(ctx, "revoke grant", func(tx *stmtTx) error {
+		return s.revokeGrantOf(ctx, tx, id, clientID, now)
+	})
+	if err != nil {
 		return err
 	}
 	return storage.ErrReplayed
@@ -124,7 +130,7 @@ func (s *Store) UseAuthCode(ctx context.Context, hash []byte, requestID string, 
 		return s.insertTokens(ctx, q, access, refresh)
 	})
 	if errors.Is(err, errCodeUnusable) {
-		return s.unusableCode(ctx, op, hash, now)
+		return s.unusableCode(ctx, op, hash, "", now)
 	}
 	return err
 }
@@ -193,7 +199,7 @@ func (s *Store) useCodeInOneStatement(ctx context.Context, hash []byte, requestI
 			ptrMillis(rt.UsedAt), ptrMillis(rt.RevokedAt), millis(rt.CreatedAt), rt.DPoPJKT).Scan(&id)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return s.unusableCode(ctx, op, hash, now)
+		return s.unusableCode(ctx, op, hash, "", now)
 	}
 	if err != nil {
 		return s.fail(op, err)
@@ -460,14 +466,20 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) 
 }
 
 func (s *Store) revokeGrant(ctx context.Context, e execer, grantID string, now time.Time) error {
+	return s.revokeGrantOf(ctx, e, grantID, "", now)
+}
+
+// revokeGrantOf revokes the tokens of the grant grantID issued to the
+// client clientID, or to any client when clientID is "".
+func (s *Store) revokeGrantOf(ctx context.Context, e execer, grantID, clientID string, now time.Time) error {
 	if grantID == "" {
 		return nil
 	}
 	for _, q := range []string{
-		`UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-		`UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL`,
+		`UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL AND ($3 = '' OR client_id = $3)`,
+		`UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL AND ($3 = '' OR client_id = $3)`,
 	} {
-		if _, err := e.ExecContext(ctx, q, grantID, millis(now)); err != nil {
+		if _, err := e.ExecContext(ctx, q, grantID, millis(now), clientID); err != nil {
 			return s.fail("revoke grant", err)
 		}
 	}
