@@ -19,9 +19,9 @@ const UnrecordedPrefix = "cc."
 // answer is as fresh as a read's. A Store that keeps no such counts
 // (PostgreSQL's) reads instead.
 type RequestCounts struct {
-	mu          sync.Mutex
-	revocations int64
-	known       bool
+	mu                   sync.Mutex
+	clients, revocations int64
+	known                bool
 }
 
 type requestCountsKey struct{}
@@ -38,24 +38,24 @@ func RequestCountsFrom(ctx context.Context) *RequestCounts {
 	return c
 }
 
-// SetRevocations records n, the count of revocations of unrecorded tokens
-// just read. A nil RequestCounts records nothing.
-func (c *RequestCounts) SetRevocations(n int64) {
+// Set records the counts of changes to clients and of revocations of
+// unrecorded tokens, just read together. A nil RequestCounts records
+// nothing.
+func (c *RequestCounts) Set(clients, revocations int64) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
-	c.revocations, c.known = n, true
+	c.clients, c.revocations, c.known = clients, revocations, true
 	c.mu.Unlock()
 }
 
-// Revocations returns the count of revocations of unrecorded tokens read
-// during the request, and whether one was read.
-func (c *RequestCounts) Revocations() (int64, bool) {
+// Get returns the counts read during the request, and whether any were.
+func (c *RequestCounts) Get() (clients, revocations int64, ok bool) {
 	if c == nil {
-		return 0, false
+		return 0, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.revocations, c.known
+	return c.clients, c.revocations, c.known
 }

@@ -66,3 +66,53 @@ func TestRevokedSetAnotherProcess(t *testing.T) {
 		t.Errorf("past the set's bound, %d questions answered from memory, want still 5", answers)
 	}
 }
+
+// TestRequestCountsAnotherProcess reads a user's access token as the
+// userinfo endpoint does, with the counts (storage.RequestCounts), then
+// the token's client: from memory, without a read of the count of its
+// own, and yet a client disabled by another process before the request
+// began is seen disabled.
+func TestRequestCountsAnotherProcess(t *testing.T) {
+	ctx := t.Context()
+	server, other, now := twoProcesses(t, nil)
+	if err := other.CreateUser(ctx, &storage.User{ID: "u1", Email: "u1@example.com", Name: "U", PasswordHash: "x",
+		CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.CreateAccessToken(ctx, &storage.AccessToken{ID: "at1", ClientID: "app", Subject: "u1", GrantID: "g1",
+		ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	// request reads the token and its user, then its client, as one
+	// request.
+	request := func() *storage.Client {
+		t.Helper()
+		rctx := storage.WithRequestCounts(ctx)
+		tok, u, err := server.AccessTokenAndUser(rctx, "at1")
+		if err != nil || tok.ClientID != "app" || u.ID != "u1" {
+			t.Fatalf("AccessTokenAndUser = %+v, %+v, %v", tok, u, err)
+		}
+		if _, _, ok := storage.RequestCountsFrom(rctx).Get(); !ok {
+			t.Fatal("AccessTokenAndUser read no counts for the request")
+		}
+		c, err := server.ClientByID(rctx, tok.ClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for range 3 {
+		if c := request(); c.Disabled {
+			t.Fatal("the client is disabled before anyone disabled it")
+		}
+	}
+	if hits, misses, _ := server.ClientLookupStats(); hits != 2 || misses != 1 {
+		t.Fatalf("three requests: %d lookups from memory, %d from the database; want 2, 1", hits, misses)
+	}
+	if err := other.SetClientDisabled(ctx, "app", true, now); err != nil {
+		t.Fatal(err)
+	}
+	if c := request(); !c.Disabled {
+		t.Fatal("after another process disabled the client, the next request still sees it enabled")
+	}
+}

@@ -76,17 +76,29 @@ func (c *generationCache) stats() (hits, misses int64, entries int) {
 	return c.hits, c.misses, len(c.clients)
 }
 
+// generationCounts reads the count of changes to clients with the count
+// of revocations of unrecorded tokens (revocations.go). A statement that
+// reads a row the request needs anyway appends them to its columns
+// (withCounts): the request then reads no more of them.
+const generationCounts = `SELECT n, revocations FROM client_generation WHERE id = 1`
+
 // cachedClientByID answers ClientByID from the generation cache: the
 // count of changes first, then the client's row only when the cache does
-// not hold it under that count. The same statement reads the count of
-// revocations of unrecorded tokens, for the request's later
-// UnrecordedRevoked (revocations.go).
+// not hold it under that count. The count is the one the request read
+// already (storage.RequestCounts), if it read one: read during the
+// request, it reflects every change committed before the request began,
+// as a read now would. Else it reads it, with the count of revocations,
+// for the request's later lookups.
 func (s *Store) cachedClientByID(ctx context.Context, id string) (*storage.Client, error) {
-	var gen, revocations int64
-	if err := s.db.QueryRowContext(ctx, `SELECT n, revocations FROM client_generation WHERE id = 1`).Scan(&gen, &revocations); err != nil {
-		return nil, s.fail("client generation", err)
+	counts := storage.RequestCountsFrom(ctx)
+	gen, _, ok := counts.Get()
+	if !ok {
+		var revocations int64
+		if err := s.db.QueryRowContext(ctx, generationCounts).Scan(&gen, &revocations); err != nil {
+			return nil, s.fail("client generation", err)
+		}
+		counts.Set(gen, revocations)
 	}
-	storage.RequestCountsFrom(ctx).SetRevocations(revocations)
 	if cl, ok := s.clients.get(id, gen); ok {
 		return cl, nil
 	}

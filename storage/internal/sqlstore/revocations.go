@@ -55,7 +55,7 @@ func newRevokedSet(d Dialect) *revokedSet {
 // read the count of revocations (with its client, cachedClientByID),
 // else with a read of the record.
 func (s *Store) UnrecordedRevoked(ctx context.Context, id string) (bool, error) {
-	if count, ok := storage.RequestCountsFrom(ctx).Revocations(); ok && s.revoked != nil {
+	if _, count, ok := storage.RequestCountsFrom(ctx).Get(); ok && s.revoked != nil {
 		if revoked, ok, err := s.revoked.has(ctx, s, count, id); ok || err != nil {
 			return revoked, err
 		}

@@ -225,9 +225,34 @@ var accessTokenAndUser = `SELECT ` + qualify("t", accessTokenColumns) + `, ` + q
 	FROM access_tokens t JOIN users u ON u.id = t.subject
 	WHERE t.id = $1 AND t.grant_id <> ''`
 
+// accessTokenAndUserCounts is accessTokenAndUser with the generation
+// counts (clientcache.go) after the user's columns.
+var accessTokenAndUserCounts = `SELECT ` + qualify("t", accessTokenColumns) + `, ` + qualify("u", userColumns) + `, g.n, g.revocations
+	FROM access_tokens t JOIN users u ON u.id = t.subject, client_generation g
+	WHERE t.id = $1 AND t.grant_id <> '' AND g.id = 1`
+
 // AccessTokenAndUser returns the user token id and its user, in one read.
+// Where the Store keeps clients under a count (Dialect.ClientGeneration),
+// a request's read (storage.RequestCounts) that has read no counts yet
+// takes them in the same statement: the token's client is then looked up
+// without a read of its own.
 func (s *Store) AccessTokenAndUser(ctx context.Context, id string) (*storage.AccessToken, *storage.User, error) {
-	return withUser(ctx, s, "access token and user", accessTokenDest, accessTokenAndUser, id)
+	const op = "access token and user"
+	counts := storage.RequestCountsFrom(ctx)
+	if _, _, read := counts.Get(); s.clients == nil || counts == nil || read {
+		return withUser(ctx, s, op, accessTokenDest, accessTokenAndUser, id)
+	}
+	var (
+		t                    storage.AccessToken
+		u                    storage.User
+		clients, revocations int64
+	)
+	dest := append(append(accessTokenDest(&t), userDest(&u)...), &clients, &revocations)
+	if err := s.db.QueryRowContext(ctx, accessTokenAndUserCounts, id).Scan(dest...); err != nil {
+		return nil, nil, s.fail(op, err)
+	}
+	counts.Set(clients, revocations)
+	return &t, &u, nil
 }
 
 // qualify prefixes each of the comma-separated columns with table.
