@@ -176,7 +176,7 @@ func checkPKCE(req *oidc.AuthRequest, c *storage.Client) *oidc.Error {
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
-	case req.CodeChallenge != "" && len(req.CodeChallenge) != 43:
+	case req.CodeChallenge != "" && !s256Challenge(req.CodeChallenge):
 		return oidc.ErrInvalidRequest().WithDescription("code_challenge must be a base64url SHA-256 (43 characters)")
 	case req.CodeChallenge == "" && c.Public:
 		return oidc.ErrInvalidRequest().WithDescription("PKCE (S256) is required for public clients")

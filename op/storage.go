@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -128,7 +129,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if req.CodeChallenge == "" && req.CodeChallengeMethod != "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method without code_challenge")
 	}
-	if req.CodeChallenge != "" && (len(req.CodeChallenge) != 43) {
+	if req.CodeChallenge != "" && !s256Challenge(req.CodeChallenge) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge must be a base64url SHA-256 (43 characters)")
 	}
 	if req.CodeChallenge == "" {
@@ -173,7 +174,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		DPoPJKT:             jkt,
 	}
 	if req.MaxAge != nil {
-		d := time.Duration(*req.MaxAge) * time.Second
+		d := maxAgeDuration(*req.MaxAge)
 		ar.MaxAge = &d
 	}
 	for _, t := range req.UILocales {
@@ -183,6 +184,33 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		return nil, fault(ctx, fmt.Errorf("create auth request: %w", err))
 	}
 	return authRequest{r: ar}, nil
+}
+
+// maxAgeDuration returns max_age seconds as a duration, the longest one
+// for a max_age longer: no session is that old.
+func maxAgeDuration(seconds uint) time.Duration {
+	if uint64(seconds) > math.MaxInt64/uint64(time.Second) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(seconds) * time.Second
+}
+
+// s256Challenge reports whether c can be an S256 code_challenge: the
+// unpadded base64url encoding of a SHA-256 hash, 43 characters of
+// [A-Za-z0-9_-] (RFC 7636 §4.2). Any other challenge no code_verifier
+// could match.
+func s256Challenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	for i := range len(c) {
+		switch b := c[i]; {
+		case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '-', b == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // AuthRequestByID loads a request that has not expired.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-idp/gatehouse/login"
@@ -28,7 +29,9 @@ import (
 //   - a response_type other than code is unsupported_response_type
 //     (RFC 6749 §4.1.2.1), a missing one invalid_request; zitadel answers
 //     unauthorized_client, or for a confidential client with a loopback
-//     http redirect_uri refuses the redirect_uri itself.
+//     http redirect_uri refuses the redirect_uri itself;
+//   - a max_age that is not a non-negative integer is invalid_request;
+//     zitadel cannot read the request then, and answers with a page.
 //
 // Such an error goes back to the client's redirect_uri, with the request's
 // state, when client_id and redirect_uri are each given once and the
@@ -109,6 +112,22 @@ func screenAuthorize(r *http.Request) *authorizeError {
 	}
 	if e := screenResponseMode(form); e != nil {
 		return e
+	}
+	return screenMaxAge(form.Get("max_age"))
+}
+
+// screenMaxAge returns the error of a max_age the provider cannot read
+// (zitadel/schema parses it into a uint), or nil; "" is no max_age.
+func screenMaxAge(v string) *authorizeError {
+	if v == "" {
+		return nil
+	}
+	_, err := strconv.ParseUint(v, 10, 0)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return &authorizeError{"invalid_request", "max_age is too large"}
+	case err != nil:
+		return &authorizeError{"invalid_request", "max_age must be a non-negative integer number of seconds"}
 	}
 	return nil
 }

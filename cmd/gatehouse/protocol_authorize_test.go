@@ -323,3 +323,66 @@ func paUserinfo(t *testing.T, rp *relyingParty, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestAuthorizeMalformedParameters: a max_age that is not a number of
+// seconds, or a code_challenge that is no base64url SHA-256 (RFC 7636
+// §4.2), in a request whose client and redirect_uri are registered, is
+// invalid_request at the redirect_uri with state and iss (RFC 6749
+// §4.1.2.1, OIDC Core §3.1.2.6), not the error page and not a sign-in;
+// a pushed request with such a challenge is refused too. A max_age too
+// long for any session to exceed asks for no new sign-in.
+func TestAuthorizeMalformedParameters(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			g.createUser(alice, "Alice", alicePass)
+			rp := newRelyingParty(t, g)
+			public := g.createClient("--name", "Native App", "--public", "--redirect-uri", paLocalCB)
+			for _, c := range []struct {
+				id, cb string
+			}{{rp.client.ID, rpRedirect}, {public.ID, paLocalCB}} {
+				for _, tc := range []struct{ name, value string }{
+					{"max_age", "abc"},
+					{"max_age", "-1"},
+					{"max_age", "1.5"},
+					{"max_age", "+5"},
+					{"max_age", "99999999999999999999999"},
+					{"code_challenge", strings.Repeat("a", 42) + "!"},
+					{"code_challenge", strings.Repeat("a", 42) + "="},
+					{"code_challenge", strings.Repeat("a", 42) + "+"},
+					{"code_challenge", strings.Repeat("a", 42) + "~"},
+					{"code_challenge", strings.Repeat("a", 42) + "\n"},
+				} {
+					t.Run(c.cb+" "+tc.name+"="+tc.value, func(t *testing.T) {
+						q := paQuery(c.id, c.cb, "mp-"+randomString())
+						q.Set(tc.name, tc.value)
+						resp := newBrowser(t).get(g.base + "/authorize?" + q.Encode())
+						paErrorAt(t, resp, c.cb, "invalid_request", q.Get("state"), false)
+						if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Get("iss") != g.base {
+							t.Errorf("redirect %s: iss, want %s", resp.Header.Get("Location"), g.base)
+						}
+					})
+				}
+			}
+
+			t.Run("pushed", func(t *testing.T) {
+				form := paQuery(rp.client.ID, rpRedirect, "mp-par")
+				form.Set("code_challenge", strings.Repeat("a", 42)+"!")
+				if resp := parPush(t, g, form, rp.client.ID, rp.client.Secret); resp.status != http.StatusBadRequest || resp.body["error"] != "invalid_request" {
+					t.Errorf("POST /oauth/par with a malformed code_challenge: %d %v, want 400 invalid_request", resp.status, resp.body)
+				}
+			})
+
+			t.Run("long max_age", func(t *testing.T) {
+				b, _ := signInForHint(t, rp, alice, alicePass)
+				for _, maxAge := range []string{"10000000000", "18446744073709551615"} {
+					f := rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("max_age", maxAge))
+					if _, at := b.follow(f.authURL, rpRedirect); !strings.Contains(at, "code=") {
+						t.Errorf("prompt=none, max_age=%s, a session of now: %s, want a code", maxAge, at)
+					}
+				}
+			})
+		})
+	}
+}
