@@ -21,6 +21,9 @@ import (
 // makes before the provider sees it, where zitadel accepts or words the
 // request otherwise than RFC 6749 and OpenID Connect Core ask:
 //
+//   - a parameter without a value is omitted (RFC 6749 §3.1,
+//     omitEmptyParameters); zitadel and the checks below would take it
+//     for one;
 //   - a parameter given more than once is invalid_request (RFC 6749 §3.1);
 //     zitadel keeps the last value;
 //   - request_uri is request_uri_not_supported (OIDC Core §3.1.2.6); zitadel
@@ -274,6 +277,26 @@ func answerAuthorizeError(lh *login.Handler, w http.ResponseWriter, r *http.Requ
 		}
 	}
 	http.Redirect(w, r, loc, http.StatusFound)
+}
+
+// omitEmptyParameters treats the parameters of an authorization request
+// sent without a value as omitted (RFC 6749 §3.1), for Gatehouse's checks
+// and the provider alike: it deletes the empty values from r.Form, which
+// they all read. A form that cannot be parsed is left to the provider,
+// which reports it.
+func omitEmptyParameters(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ParseForm() == nil {
+			for name, values := range r.Form {
+				if values = slices.DeleteFunc(values, func(v string) bool { return v == "" }); len(values) == 0 {
+					delete(r.Form, name)
+				} else {
+					r.Form[name] = values
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // clipValue shortens a caller's value for the log.

@@ -386,3 +386,44 @@ func TestAuthorizeMalformedParameters(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizeEmptyParameters: a parameter sent without a value is
+// treated as omitted (RFC 6749 §3.1): an empty request_uri is no
+// request_uri, and an empty second value is no repetition.
+func TestAuthorizeEmptyParameters(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			c := g.createClient("--name", "Loopback App", "--redirect-uri", rpRedirect)
+			for _, name := range []string{"request_uri", "request", "client_id", "redirect_uri", "state", "scope", "response_type", "code_challenge", "max_age", "prompt"} {
+				t.Run(name, func(t *testing.T) {
+					q := paQuery(c.ID, rpRedirect, "e-"+name)
+					q.Add(name, "")
+					for _, method := range []string{http.MethodGet, http.MethodPost} {
+						b := newBrowser(t)
+						var resp *response
+						if method == http.MethodGet {
+							resp = b.get(g.base + "/authorize?" + q.Encode())
+						} else {
+							resp = b.post(g.base+"/authorize", q)
+						}
+						if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, g.base+"/login?") {
+							t.Errorf("%s with an empty %s: %d Location %q, want the login page:\n%.400s", method, name, resp.StatusCode, loc, tfAlert(resp.body))
+						}
+					}
+				})
+			}
+			// prompt=none and an empty prompt is prompt=none.
+			q := paQuery(c.ID, rpRedirect, "e-none")
+			q["prompt"] = []string{"none", ""}
+			page, at := newBrowser(t).follow(g.base+"/authorize?"+q.Encode(), rpRedirect)
+			if page != nil {
+				t.Fatalf("prompt=none and an empty prompt ended at %s (%d)", at, page.StatusCode)
+			}
+			if p := responseParams(t, at); p.Get("error") != "login_required" || p.Get("state") != "e-none" {
+				t.Errorf("prompt=none and an empty prompt: %s, want login_required with the state", at)
+			}
+		})
+	}
+}

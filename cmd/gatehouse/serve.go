@@ -437,9 +437,10 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	// (a flow cookie); the callback that issues the code checks the cookie
 	// and answers each request once (login/binding.go).
 	// A pushed request's request_uri stands for its parameters (par.go).
-	r.Handle("/authorize", pushedRequests(lh, provider, authorizeErrors(lh, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// A parameter without a value is no parameter (authorize.go).
+	r.Handle("/authorize", omitEmptyParameters(pushedRequests(lh, provider, authorizeErrors(lh, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		provider.ServeHTTP(w, r.WithContext(op.WithFlowBinding(r.Context(), lh.FlowBinding(w, r))))
-	}))))
+	})))))
 	r.Handle("/authorize/callback", authorizeErrors(lh, lh.CallbackGuard(provider)))
 	// Pushed authorization requests (RFC 9126): for clients' back ends,
 	// no CORS.
