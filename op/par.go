@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,7 @@ func (p *Provider) PushedAuthorization() http.Handler {
 			return
 		}
 		form := r.PostForm
+		OmitEmptyParameters(form)
 		if e := p.validatePushed(ctx, c, form); e != nil {
 			slog.InfoContext(ctx, "pushed authorization request refused", "client_id", c.ID, "error", e.ErrorType, "description", e.Description)
 			p.pushError(w, r, 0, e)
@@ -115,6 +117,19 @@ func (p *Provider) PushedAuthorization() http.Handler {
 	})
 	// The issuer in the context, for the id_token_hint's verification.
 	return zop.NewIssuerInterceptor(p.zp.IssuerFromRequest).Handler(h)
+}
+
+// OmitEmptyParameters deletes the values of form that are empty, and the
+// parameters left without a value: an authorization request's parameter
+// sent without a value is treated as omitted (RFC 6749 §3.1).
+func OmitEmptyParameters(form url.Values) {
+	for name, values := range form {
+		if values = slices.DeleteFunc(values, func(v string) bool { return v == "" }); len(values) == 0 {
+			delete(form, name)
+		} else {
+			form[name] = values
+		}
+	}
 }
 
 // pushingClient authenticates the client of a pushed authorization

@@ -287,13 +287,7 @@ func answerAuthorizeError(lh *login.Handler, w http.ResponseWriter, r *http.Requ
 func omitEmptyParameters(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ParseForm() == nil {
-			for name, values := range r.Form {
-				if values = slices.DeleteFunc(values, func(v string) bool { return v == "" }); len(values) == 0 {
-					delete(r.Form, name)
-				} else {
-					r.Form[name] = values
-				}
-			}
+			op.OmitEmptyParameters(r.Form)
 		}
 		next.ServeHTTP(w, r)
 	})

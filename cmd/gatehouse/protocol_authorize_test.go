@@ -427,3 +427,22 @@ func TestAuthorizeEmptyParameters(t *testing.T) {
 		})
 	}
 }
+
+// TestPushedEmptyParameters: a pushed request's parameter sent without a
+// value is omitted too (RFC 6749 §3.1, RFC 9126 §2.1).
+func TestPushedEmptyParameters(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			rp := newRelyingParty(t, g)
+			for _, name := range []string{"request_uri", "request", "state", "scope", "response_type", "code_challenge", "prompt"} {
+				form := paQuery(rp.client.ID, rpRedirect, "pe-"+name)
+				form.Add(name, "")
+				if resp := parPush(t, g, form, rp.client.ID, rp.client.Secret); resp.status != http.StatusCreated {
+					t.Errorf("POST /oauth/par with an empty %s: %d %v, want 201", name, resp.status, resp.body)
+				}
+			}
+		})
+	}
+}
