@@ -1,0 +1,66 @@
+package login
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestEmailChangeLinkDiesWithPassword covers a hijacked session that asked
+// to move the account to the intruder's address: once the owner resets or
+// changes the password (which ends that session), the confirmation link
+// the intruder got at their own address must not take the account's
+// address any more.
+func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
+	hs := newHarness(t)
+	for _, tt := range []struct {
+		name  string
+		reset func(hs *harness, u string) // sets newPassword for the account of u
+	}{
+		{"reset", func(hs *harness, email string) {
+			t := hs.t
+			o := hs.browser("192.0.2.141")
+			form := formOf(t, o.get("/recover").body, "/recover")
+			if resp := o.post("/recover", with(form, "email", email)); resp.status != http.StatusOK {
+				t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+			}
+			_, link := hs.waitLink(email, 1, "/recover/reset")
+			reset := formOf(t, o.get(link).body, "/recover/reset")
+			if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
+				t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
+			}
+		}},
+		{"change", func(hs *harness, email string) {
+			t := hs.t
+			o := hs.browser("192.0.2.142")
+			id, resp := hs.submitPassword(o, testClientID, email, testPassword, nil)
+			hs.expectDone(o, id, resp, amrPassword, ACRPassword)
+			form := formOf(t, o.get("/account/password").body, "/account/password")
+			form = passwordForm(with(form, "current", testPassword), newPassword, newPassword)
+			if resp := o.post("/account/password", form); resp.status != http.StatusOK || info(resp.body) != msgPasswordChange {
+				t.Fatalf("password change = %d %q %q", resp.status, info(resp.body), alert(resp.body))
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			owner, intruder := "owner-"+tt.name+"@example.com", "intruder-"+tt.name+"@example.net"
+			u := hs.user(owner, nil)
+			b := hs.browser("203.0.113.140")
+			id, resp := hs.submitPassword(b, testClientID, owner, testPassword, nil)
+			hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+			form := formOf(t, b.get("/account").body, "/account/email")
+			expectRedirect(t, b.post("/account/email", with(form, "email", intruder)), "/account?done=email-sent")
+			_, link := hs.waitLink(intruder, 1, "/account/email/confirm")
+
+			tt.reset(hs, owner)
+
+			resp = hs.browser("203.0.113.141").get(link)
+			if resp.status == http.StatusSeeOther {
+				t.Errorf("the link of an email change asked before the password %s changed the address: %d %q", tt.name, resp.status, resp.loc)
+			}
+			if got, err := hs.store.UserByID(t.Context(), u.ID); err != nil || got.Email != owner {
+				t.Errorf("address %q after the link, want %q", got.Email, owner)
+			}
+		})
+	}
+}
