@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseTOTPStepGivenLastStep", testUseTOTPStepGivenLastStep},
 		{"UseTOTPStepConcurrent", testUseTOTPStepConcurrent},
 		{"UseTOTPStepEnrolmentConcurrent", testUseTOTPStepEnrolmentConcurrent},
+		{"UseTOTPStepOfReplacedSecret", testUseTOTPStepOfReplacedSecret},
 		{"DeleteTOTP", testDeleteTOTP},
 
 		{"IssueCode", testIssueCode},
