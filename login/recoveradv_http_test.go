@@ -2,7 +2,11 @@ package login
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // TestEmailChangeLinkDiesWithPassword covers a hijacked session that asked
@@ -60,6 +64,61 @@ func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
 			}
 			if got, err := hs.store.UserByID(t.Context(), u.ID); err != nil || got.Email != owner {
 				t.Errorf("address %q after the link, want %q", got.Email, owner)
+			}
+		})
+	}
+}
+
+// TestRecoveryCodesStayWithKeys covers turning the authenticator app off
+// while a security key remains: the key is still a factor, and the
+// recovery codes that stand in for it when it is lost stay (only the last
+// factor takes them away).
+func TestRecoveryCodesStayWithKeys(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	u, secret := hs.appUser("app-and-key@example.com")
+	hs.addKey(u)
+	b := hs.browser("192.0.2.145")
+	hs.signInWithApp(b, u.Email, secret)
+	hs.clock.Advance(30 * time.Second) // a fresh time step for the app
+	page := b.post("/account/security/totp/disable", formOf(t, b.get("/account/security").body, "/account/security/totp/disable"))
+	form := formOf(t, page.body, "/account/security/totp/disable-confirm")
+	expectRedirect(t, b.post("/account/security/totp/disable-confirm", with(form, "code", hs.totpCode(secret))), "/account/security?done=totp-off")
+	if left, err := hs.store.RecoveryCodesLeft(t.Context(), u.ID); err != nil || left != recoveryCodeCount {
+		t.Errorf("recovery codes left after turning the app off beside a key: %d, %v; want %d", left, err, recoveryCodeCount)
+	}
+}
+
+// TestRecoveryCodesGoWithLastFactor covers turning email codes off: beside
+// a security key the recovery codes stay, and as the last factor they go.
+func TestRecoveryCodesGoWithLastFactor(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	for _, tt := range []struct {
+		name string
+		key  bool
+		left int
+	}{
+		{"beside a key", true, recoveryCodeCount},
+		{"last factor", false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			u := hs.user("mail-"+strings.ReplaceAll(tt.name, " ", "-")+"@example.com", func(u *storage.User) { u.EmailOTP = true })
+			if _, err := hs.h.issueRecoveryCodes(t.Context(), u); err != nil {
+				t.Fatal(err)
+			}
+			if tt.key {
+				hs.addKey(u)
+			}
+			b := hs.browser("192.0.2.146")
+			id, _, form := hs.codeStep(b, u.Email, nil)
+			code, _ := hs.mailCode(u.Email)
+			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", code)), amrEmail, ACREmail)
+			page := b.post("/account/security/email/disable", formOf(t, b.get("/account/security").body, "/account/security/email/disable"))
+			confirm := formOf(t, page.body, "/account/security/email/disable-confirm")
+			code, _ = hs.mailCode(u.Email)
+			expectRedirect(t, b.post("/account/security/email/disable-confirm", with(confirm, "code", code)), "/account/security?done=email-off")
+			if left, err := hs.store.RecoveryCodesLeft(t.Context(), u.ID); err != nil || left != tt.left {
+				t.Errorf("recovery codes left after turning email codes off: %d, %v; want %d", left, err, tt.left)
 			}
 		})
 	}
