@@ -121,6 +121,10 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), now); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
+	// Sign-ins that passed the old password start again from the new one.
+	if err := h.Store.EndPendingSignIns(ctx, u.ID); err != nil {
+		return fmt.Errorf("end pending sign-ins: %w", err)
+	}
 	n, err := h.Store.EndUserSessions(ctx, u.ID, sess.ID, now)
 	if err != nil {
 		return fmt.Errorf("end other sessions: %w", err)

@@ -179,6 +179,10 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("delete %s tokens: %w", purpose, err)
 		}
 	}
+	// Sign-ins that passed the old password start again from the new one.
+	if err := h.Store.EndPendingSignIns(ctx, u.ID); err != nil {
+		return fmt.Errorf("end pending sign-ins: %w", err)
+	}
 	n, err := h.Store.EndUserSessions(ctx, u.ID, "", now)
 	if err != nil {
 		return fmt.Errorf("end sessions: %w", err)

@@ -123,3 +123,36 @@ func TestRecoveryCodesGoWithLastFactor(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingSignInEndsWithReset covers a sign-in that passed the old
+// password and waits at a later step (here the enrolment of a first
+// factor that the client requires): once the password is reset, which
+// signs the account out everywhere, that sign-in must not go on with the
+// old password to a session.
+func TestPendingSignInEndsWithReset(t *testing.T) {
+	hs := newHarness(t)
+	hs.client("mfa", func(c *storage.Client) { c.RequireMFA = true })
+	u := hs.user("pending-reset@example.com", nil)
+	intruder := hs.browser("203.0.113.150")
+	id, page := hs.toStep(intruder, "mfa", u.Email, "/login/enroll", nil)
+	secret := firstMatch(secretRE, page.body)
+
+	o := hs.browser("192.0.2.150")
+	form := formOf(t, o.get("/recover").body, "/recover")
+	if resp := o.post("/recover", with(form, "email", u.Email)); resp.status != http.StatusOK {
+		t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+	}
+	_, link := hs.waitLink(u.Email, 1, "/recover/reset")
+	reset := formOf(t, o.get(link).body, "/recover/reset")
+	if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
+		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
+	}
+
+	resp := intruder.post("/login/enroll", with(formOf(t, page.body, "/login/enroll"), "code", hs.totpCode(secret)))
+	if ar := hs.authRequest(id); ar.Done {
+		t.Errorf("the sign-in that passed the old password was done after the reset: %d %q", resp.status, resp.loc)
+	}
+	if s, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now()); err != nil || len(s) != 0 {
+		t.Errorf("sessions after the reset and the old sign-in's next step: %d, %v", len(s), err)
+	}
+}
