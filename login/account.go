@@ -304,6 +304,10 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 		return fmt.Errorf("use email link: %w", err)
 	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		// A disabled account (perhaps taken over) keeps its address.
+		return userError(http.StatusBadRequest, "Link expired", "This link has expired or was already used.")
+	}
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
 	}

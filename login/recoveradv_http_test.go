@@ -156,3 +156,24 @@ func TestPendingSignInEndsWithReset(t *testing.T) {
 		t.Errorf("sessions after the reset and the old sign-in's next step: %d, %v", len(s), err)
 	}
 }
+
+// TestEmailChangeLinkOfDisabledAccount covers an account an administrator
+// disabled (perhaps because it was taken over) with an email change
+// pending: its link must not change the address meanwhile.
+func TestEmailChangeLinkOfDisabledAccount(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("disabled-change@example.com", nil)
+	b := hs.browser("203.0.113.160")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	form := formOf(t, b.get("/account").body, "/account/email")
+	expectRedirect(t, b.post("/account/email", with(form, "email", "new-address@example.net")), "/account?done=email-sent")
+	_, link := hs.waitLink("new-address@example.net", 1, "/account/email/confirm")
+	if err := hs.store.SetUserDisabled(t.Context(), u.ID, true, hs.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp = hs.browser("203.0.113.161").get(link)
+	if got, err := hs.store.UserByID(t.Context(), u.ID); err != nil || got.Email != u.Email {
+		t.Errorf("the link changed the address of a disabled account (%d %q): %q, want %q", resp.status, resp.loc, got.Email, u.Email)
+	}
+}
