@@ -74,3 +74,36 @@ func TestTOTPEnrolmentReplacedWhileChecked(t *testing.T) {
 			string(plain) == strings.ReplaceAll(secretA, " ", ""))
 	}
 }
+
+// TestTOTPSetupNotShownToAnotherBrowser covers someone who knows only the
+// password and waits at the enrolment step of a sign-in (the account has
+// no second factor; the client requires one) while the owner sets up the
+// authenticator app on the account page: a wrong code must not show them
+// the owner's key, which would then be the account's second factor.
+func TestTOTPSetupNotShownToAnotherBrowser(t *testing.T) {
+	hs := newHarness(t)
+	hs.client("mfa", func(c *storage.Client) { c.RequireMFA = true })
+	u := hs.user("setup-shown@example.com", nil)
+	intruder := hs.browser("203.0.113.170")
+	_, enrol := hs.toStep(intruder, "mfa", u.Email, "/login/enroll", nil)
+
+	owner := hs.browser("192.0.2.170")
+	id, resp := hs.submitPassword(owner, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(owner, id, resp, amrPassword, ACRPassword)
+	page := owner.post("/account/security/totp/enable", formOf(t, owner.get("/account/security").body, "/account/security/totp/enable"))
+	ownerKey := firstMatch(secretRE, page.body)
+	if ownerKey == "" {
+		t.Fatalf("totp/enable = %d %q", page.status, alert(page.body))
+	}
+
+	form := formOf(t, enrol.body, "/login/enroll")
+	resp = intruder.post("/login/enroll", with(form, "code", otherCode(hs.totpCode(ownerKey))))
+	if shown := firstMatch(secretRE, resp.body); shown == ownerKey {
+		t.Errorf("a wrong code at another browser's enrolment step (%d) showed the owner's key", resp.status)
+	}
+	// The owner's setup goes on.
+	confirm := formOf(t, page.body, "/account/security/totp/enable-confirm")
+	if resp := owner.post("/account/security/totp/enable-confirm", with(confirm, "code", hs.totpCode(ownerKey))); resp.status != http.StatusOK {
+		t.Errorf("the owner's confirmation = %d %q", resp.status, alert(resp.body))
+	}
+}
