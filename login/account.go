@@ -267,10 +267,10 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	if sent == nil {
 		return h.accountDone(w, r, "email-capped")
 	}
-	if err := h.Store.DeleteActionTokens(ctx, u.ID, "change-email"); err != nil {
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeChangeEmail); err != nil {
 		return fmt.Errorf("drop old email links: %w", err)
 	}
-	err = h.Store.CreateActionToken(ctx, &storage.ActionToken{Hash: hash[:], Purpose: "change-email", UserID: u.ID,
+	err = h.Store.CreateActionToken(ctx, &storage.ActionToken{Hash: hash[:], Purpose: purposeChangeEmail, UserID: u.ID,
 		Data: email, CreatedAt: h.Now(), ExpiresAt: h.Now().Add(emailChangeTTL)})
 	if err != nil {
 		return fmt.Errorf("store email link: %w", err)
@@ -296,7 +296,7 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 	token := r.URL.Query().Get("token")
 	hash := sha256.Sum256([]byte(token))
 	ctx := r.Context()
-	t, err := h.Store.UseActionToken(ctx, hash[:], "change-email", h.Now())
+	t, err := h.Store.UseActionToken(ctx, hash[:], purposeChangeEmail, h.Now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return userError(http.StatusBadRequest, "Link expired", "This link has expired or was already used.")
 	}
@@ -304,6 +304,10 @@ func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) err
 		return fmt.Errorf("use email link: %w", err)
 	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		// A disabled account (perhaps taken over) keeps its address.
+		return userError(http.StatusBadRequest, "Link expired", "This link has expired or was already used.")
+	}
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
 	}

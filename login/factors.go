@@ -418,7 +418,8 @@ func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, 
 		if !ok {
 			return false, nil
 		}
-		err = h.Store.UseTOTPStep(ctx, u.ID, step, confirmed)
+		// Only this secret: a new enrolment may have replaced it since.
+		err = h.Store.UseTOTPStep(ctx, u.ID, step, confirmed, t.Secret)
 		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
 			return false, nil // another request used this step first
 		}

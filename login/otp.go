@@ -2,6 +2,8 @@ package login
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -408,10 +410,20 @@ func (h *Handler) newTOTP(r *http.Request, u *storage.User, p *page) error {
 	if err != nil {
 		return fmt.Errorf("store totp secret: %w", err)
 	}
-	return h.showKey(p, key.Secret(), key.URL(), key)
+	return h.showKey(p, u.ID, key.Secret(), key.URL(), key)
 }
 
-// pendingTOTP puts the enrolment in progress back on p, after a wrong code.
+// setupTag names the enrolment of secret for the user userID in the form
+// that shows its key (the hidden field "setup"), without revealing it.
+func (h *Handler) setupTag(userID, secret string) string {
+	m := hmac.New(sha256.New, h.CodeKey[:])
+	fmt.Fprintf(m, "totp-setup\x00%s\x00%s", userID, secret)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// pendingTOTP puts the enrolment in progress back on p, after a wrong code,
+// provided the form posted (r) is the one that showed its key: another
+// browser's setup, begun since, is not shown to this one.
 func (h *Handler) pendingTOTP(r *http.Request, u *storage.User, p *page) error {
 	t, err := h.Store.TOTPByUser(r.Context(), u.ID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -428,14 +440,19 @@ func (h *Handler) pendingTOTP(r *http.Request, u *storage.User, p *page) error {
 	if err != nil {
 		return fmt.Errorf("open totp secret: %w", err)
 	}
+	if !hmac.Equal([]byte(r.PostForm.Get("setup")), []byte(h.setupTag(u.ID, string(secret)))) {
+		return userError(http.StatusConflict, "Start again", msgNoTOTPSetup)
+	}
 	key, err := totp.FromSecret(h.TOTPIssuer, u.Email, string(secret))
 	if err != nil {
 		return err
 	}
-	return h.showKey(p, key.Secret(), key.URL(), key)
+	return h.showKey(p, u.ID, key.Secret(), key.URL(), key)
 }
 
-func (h *Handler) showKey(p *page, secret, link string, key *totp.Key) error {
+// showKey puts the key of the enrolment of secret for the user userID on
+// p: QR code, text, link and the form's setup tag.
+func (h *Handler) showKey(p *page, userID, secret, link string, key *totp.Key) error {
 	png, err := key.QRPNG(240)
 	if err != nil {
 		return fmt.Errorf("qr code: %w", err)
@@ -443,6 +460,10 @@ func (h *Handler) showKey(p *page, secret, link string, key *totp.Key) error {
 	p.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 	p.Secret, p.SecretKey = groupKey(secret), secret
 	p.OTPAuthURL = template.URL(link)
+	if p.Hidden == nil {
+		p.Hidden = map[string]string{}
+	}
+	p.Hidden["setup"] = h.setupTag(userID, secret)
 	return nil
 }
 

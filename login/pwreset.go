@@ -172,8 +172,16 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("delete confirmation tokens: %w", err)
 		}
 	}
-	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
-		return fmt.Errorf("delete reset tokens: %w", err)
+	// The reset ends every session, and with them the email changes they
+	// asked for: a link at an intruder's address must not take the account.
+	for _, purpose := range []string{purposeResetPassword, purposeChangeEmail} {
+		if err := h.Store.DeleteActionTokens(ctx, u.ID, purpose); err != nil {
+			return fmt.Errorf("delete %s tokens: %w", purpose, err)
+		}
+	}
+	// Sign-ins that passed the old password start again from the new one.
+	if err := h.Store.EndPendingSignIns(ctx, u.ID); err != nil {
+		return fmt.Errorf("end pending sign-ins: %w", err)
 	}
 	n, err := h.Store.EndUserSessions(ctx, u.ID, "", now)
 	if err != nil {

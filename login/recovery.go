@@ -99,6 +99,24 @@ func (h *Handler) useRecoveryCode(ctx context.Context, u *storage.User, code str
 	return true, nil
 }
 
+// dropRecoveryCodes removes u's recovery codes when u has no factor left
+// (as stored now, after the change that may have removed one): they stand
+// in for a factor, and go with the last one.
+func (h *Handler) dropRecoveryCodes(ctx context.Context, u *storage.User) error {
+	now, err := h.Store.UserByID(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	f, err := h.enrolled(ctx, now)
+	if err != nil || f.any() {
+		return err
+	}
+	if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
+		return fmt.Errorf("drop recovery codes: %w", err)
+	}
+	return nil
+}
+
 // renderRecoveryCodes shows freshly issued codes once, with a download link and
 // where to go next.
 func (h *Handler) renderRecoveryCodes(w http.ResponseWriter, r *http.Request, codes []string, next string) {

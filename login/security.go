@@ -209,10 +209,8 @@ func (h *Handler) securityAction(w http.ResponseWriter, a *accountStep) error {
 			if shown, err := h.offerRecoveryCodes(w, r, u, "/account/security?done=email-on"); shown || err != nil {
 				return err
 			}
-		} else if !hasTOTP {
-			if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
-				return fmt.Errorf("drop recovery codes: %w", err)
-			}
+		} else if err := h.dropRecoveryCodes(ctx, u); err != nil {
+			return err
 		}
 		return done(map[bool]string{true: "email-on", false: "email-off"}[enable])
 
@@ -276,10 +274,8 @@ func (h *Handler) securityAction(w http.ResponseWriter, a *accountStep) error {
 			return fmt.Errorf("delete totp: %w", err)
 		}
 		h.factorChanged(r, u, factorTOTP, false)
-		if !hasEmail {
-			if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
-				return fmt.Errorf("drop recovery codes: %w", err)
-			}
+		if err := h.dropRecoveryCodes(ctx, u); err != nil {
+			return err
 		}
 		return done("totp-off")
 

@@ -34,6 +34,7 @@ const (
 	purposeConfirmEmail   = "confirm-email"   // action token: registration
 	purposeResetPassword  = "reset-password"  // action token: recovery
 	purposeChangePassword = "change-password" // emailed code: password change
+	purposeChangeEmail    = "change-email"    // action token: a new address
 )
 
 // Lifetimes of the emailed links.

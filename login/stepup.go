@@ -510,7 +510,7 @@ func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request, t *storage
 			return fmt.Errorf("set email: %w", err)
 		}
 	}
-	for _, purpose := range []string{"change-email", purposeResetPassword, purposeRevertEmail} {
+	for _, purpose := range []string{purposeChangeEmail, purposeResetPassword, purposeRevertEmail} {
 		if err := h.Store.DeleteActionTokens(ctx, u.ID, purpose); err != nil {
 			return fmt.Errorf("delete %s tokens: %w", purpose, err)
 		}

@@ -201,13 +201,8 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, u *storage.U
 	if err := h.Store.DeleteWebAuthnCredential(ctx, u.ID, key.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("delete webauthn credential: %w", err)
 	}
-	// Recovery codes stand in for a factor: with the last one they go.
-	if f, err := h.enrolled(ctx, u); err != nil {
+	if err := h.dropRecoveryCodes(ctx, u); err != nil {
 		return err
-	} else if !f.any() {
-		if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, h.Now()); err != nil {
-			return fmt.Errorf("drop recovery codes: %w", err)
-		}
 	}
 	h.event(ctx, storage.EventFactorDisabled, u.ID, "", fmt.Sprintf("%s: %q", factorWebAuthn, key.Name))
 	h.notify(ctx, u, "Two-factor authentication changed",

@@ -64,6 +64,10 @@ type AuthRequestStore interface {
 	ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error
 	// SetAuthRequestUser records the user identified so far (not yet done).
 	SetAuthRequestUser(ctx context.Context, id, userID string) error
+	// EndPendingSignIns forgets userID on the user's auth requests that are
+	// not done: sign-ins that passed the password step start again from
+	// it (after the password changed).
+	EndPendingSignIns(ctx context.Context, userID string) error
 	// CompleteAuthRequest marks the request done for userID.
 	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error
 	DeleteAuthRequest(ctx context.Context, id string) error

@@ -48,8 +48,10 @@ type FactorStore interface {
 	// confirming it if needed, provided step > LastStep. A step not greater
 	// than LastStep gives ErrReplayed; no secret gives ErrNotFound. When
 	// confirmed is true the secret must already be confirmed (else
-	// ErrNotFound); when false it must not be (an enrolment).
-	UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool) error
+	// ErrNotFound); when false it must not be (an enrolment). A secret that
+	// is not nil must be the stored (sealed) one, else ErrNotFound: a
+	// secret replaced since the step was checked against it is left alone.
+	UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool, secret []byte) error
 	// DeleteTOTP removes the user's secret; ErrNotFound if none.
 	DeleteTOTP(ctx context.Context, userID string) error
 

@@ -193,6 +193,30 @@ func testAuthRequestProgress(t *testing.T, s storage.Store) {
 	wantErr(t, "SetAuthRequestUser with an unknown user", err, storage.ErrNotFound)
 }
 
+// testEndPendingSignIns checks that only the user's requests not done lose
+// their user.
+func testEndPendingSignIns(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	pending := setupAuthRequest(t, s, "ar1")
+	done := setupAuthRequest(t, s, "ar2")
+	other := setupAuthRequest(t, s, "ar3")
+	check(t, s.CreateUser(ctx, newUser("u2", "bob@example.com", epoch())))
+	check(t, s.SetAuthRequestUser(ctx, "ar1", "u1"))
+	authTime := epoch().Add(time.Minute)
+	check(t, s.CompleteAuthRequest(ctx, "ar2", "u1", authTime, []string{"pwd"}, "urn:pwd"))
+	check(t, s.SetAuthRequestUser(ctx, "ar3", "u2"))
+
+	check(t, s.EndPendingSignIns(ctx, "u1"))
+	done.UserID, done.Done, done.AuthTime, done.AMR, done.ACR = "u1", true, authTime, []string{"pwd"}, "urn:pwd"
+	other.UserID = "u2"
+	for _, want := range []*storage.AuthRequest{pending, done, other} {
+		got, err := s.AuthRequestByID(ctx, want.ID)
+		check(t, err)
+		wantEqual(t, "auth request "+want.ID+" after EndPendingSignIns(u1)", got, want)
+	}
+	check(t, s.EndPendingSignIns(ctx, "nobody"))
+}
+
 func testDeleteAuthRequest(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupAuthRequest(t, s, "ar1")

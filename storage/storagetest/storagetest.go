@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseTOTPStepGivenLastStep", testUseTOTPStepGivenLastStep},
 		{"UseTOTPStepConcurrent", testUseTOTPStepConcurrent},
 		{"UseTOTPStepEnrolmentConcurrent", testUseTOTPStepEnrolmentConcurrent},
+		{"UseTOTPStepOfReplacedSecret", testUseTOTPStepOfReplacedSecret},
 		{"DeleteTOTP", testDeleteTOTP},
 
 		{"IssueCode", testIssueCode},
@@ -108,6 +109,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestNotFound", testAuthRequestNotFound},
 		{"ClaimAuthRequest", testClaimAuthRequest},
 		{"AuthRequestProgress", testAuthRequestProgress},
+		{"EndPendingSignIns", testEndPendingSignIns},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 
 		{"CodeGrant", testCodeGrant},

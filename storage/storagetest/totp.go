@@ -24,7 +24,7 @@ func confirmTOTP(t *testing.T, s storage.Store, userID string, step int64) *stor
 	t.Helper()
 	tt := newTOTP(userID, "JBSWY3DPEHPK3PXP", epoch())
 	check(t, s.PutTOTP(t.Context(), tt))
-	check(t, s.UseTOTPStep(t.Context(), userID, step, false))
+	check(t, s.UseTOTPStep(t.Context(), userID, step, false, nil))
 	tt.Confirmed, tt.LastStep = true, step
 	return tt
 }
@@ -65,7 +65,7 @@ func testPutTOTPReplacesEnrolment(t *testing.T, s storage.Store) {
 	wantTOTP(t, s, "TOTPByUser after a second PutTOTP", second)
 
 	// Once confirmed, the secret stays until deleted.
-	check(t, s.UseTOTPStep(ctx, "u1", 1000, false))
+	check(t, s.UseTOTPStep(ctx, "u1", 1000, false, nil))
 	second.Confirmed, second.LastStep = true, 1000
 	err := s.PutTOTP(ctx, newTOTP("u1", "third", epoch().Add(2*time.Minute)))
 	wantErr(t, "PutTOTP over a confirmed secret", err, storage.ErrConflict)
@@ -75,9 +75,9 @@ func testPutTOTPReplacesEnrolment(t *testing.T, s storage.Store) {
 func testUseTOTPStep(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1", "u2")
-	err := s.UseTOTPStep(ctx, "u1", 1000, false)
+	err := s.UseTOTPStep(ctx, "u1", 1000, false, nil)
 	wantErr(t, "UseTOTPStep without a secret", err, storage.ErrNotFound)
-	err = s.UseTOTPStep(ctx, "u1", 1000, true)
+	err = s.UseTOTPStep(ctx, "u1", 1000, true, nil)
 	wantErr(t, "UseTOTPStep(confirmed) without a secret", err, storage.ErrNotFound)
 
 	tt := newTOTP("u1", "JBSWY3DPEHPK3PXP", epoch())
@@ -85,29 +85,29 @@ func testUseTOTPStep(t *testing.T, s storage.Store) {
 	check(t, s.PutTOTP(ctx, newTOTP("u2", "other", epoch())))
 
 	// An enrolment is not a confirmed secret.
-	err = s.UseTOTPStep(ctx, "u1", 1000, true)
+	err = s.UseTOTPStep(ctx, "u1", 1000, true, nil)
 	wantErr(t, "UseTOTPStep(confirmed) on an enrolment", err, storage.ErrNotFound)
 	wantTOTP(t, s, "TOTPByUser after a refused step", tt)
 
 	// The first step used confirms the enrolment.
-	check(t, s.UseTOTPStep(ctx, "u1", 1000, false))
+	check(t, s.UseTOTPStep(ctx, "u1", 1000, false, nil))
 	tt.Confirmed, tt.LastStep = true, 1000
 	wantTOTP(t, s, "TOTPByUser after confirmation", tt)
 
 	// A confirmed secret is no enrolment.
-	err = s.UseTOTPStep(ctx, "u1", 1001, false)
+	err = s.UseTOTPStep(ctx, "u1", 1001, false, nil)
 	wantErr(t, "UseTOTPStep(enrolment) on a confirmed secret", err, storage.ErrNotFound)
 
 	// Steps up to the last one used are replays.
 	for _, step := range []int64{1000, 999, 0, -1} {
-		err = s.UseTOTPStep(ctx, "u1", step, true)
+		err = s.UseTOTPStep(ctx, "u1", step, true, nil)
 		wantErr(t, "UseTOTPStep of an old step", err, storage.ErrReplayed)
 	}
 	wantTOTP(t, s, "TOTPByUser after replays", tt)
 
-	check(t, s.UseTOTPStep(ctx, "u1", 1001, true))
-	check(t, s.UseTOTPStep(ctx, "u1", 1005, true))
-	err = s.UseTOTPStep(ctx, "u1", 1003, true)
+	check(t, s.UseTOTPStep(ctx, "u1", 1001, true, nil))
+	check(t, s.UseTOTPStep(ctx, "u1", 1005, true, nil))
+	err = s.UseTOTPStep(ctx, "u1", 1003, true, nil)
 	wantErr(t, "UseTOTPStep of a step before the last", err, storage.ErrReplayed)
 	tt.LastStep = 1005
 	wantTOTP(t, s, "TOTPByUser after steps", tt)
@@ -115,7 +115,7 @@ func testUseTOTPStep(t *testing.T, s storage.Store) {
 	// Other users' secrets are untouched.
 	wantTOTP(t, s, "TOTPByUser(u2)", &storage.TOTP{UserID: "u2", Secret: []byte("sealed:other"),
 		LastStep: -1, CreatedAt: epoch()})
-	err = s.UseTOTPStep(ctx, "nobody", 2000, true)
+	err = s.UseTOTPStep(ctx, "nobody", 2000, true, nil)
 	wantErr(t, "UseTOTPStep(nobody)", err, storage.ErrNotFound)
 }
 
@@ -129,10 +129,10 @@ func testUseTOTPStepGivenLastStep(t *testing.T, s storage.Store) {
 	check(t, s.PutTOTP(ctx, tt))
 	wantTOTP(t, s, "TOTPByUser", tt)
 	for _, step := range []int64{999, 1000} {
-		err := s.UseTOTPStep(ctx, "u1", step, false)
+		err := s.UseTOTPStep(ctx, "u1", step, false, nil)
 		wantErr(t, "UseTOTPStep(enrolment) up to the given last step", err, storage.ErrReplayed)
 	}
-	check(t, s.UseTOTPStep(ctx, "u1", 1001, false))
+	check(t, s.UseTOTPStep(ctx, "u1", 1001, false, nil))
 	tt.Confirmed, tt.LastStep = true, 1001
 	wantTOTP(t, s, "TOTPByUser after confirmation", tt)
 }
@@ -142,7 +142,7 @@ func testUseTOTPStepConcurrent(t *testing.T, s storage.Store) {
 	setupUsers(t, s, "u1")
 	tt := confirmTOTP(t, s, "u1", 1000)
 	errs := concurrently(20, func() error {
-		return s.UseTOTPStep(ctx, "u1", 1001, true)
+		return s.UseTOTPStep(ctx, "u1", 1001, true, nil)
 	})
 	if ok, replayed := count(t, errs, storage.ErrReplayed); ok != 1 || replayed != 19 {
 		t.Errorf("20 concurrent UseTOTPStep of one step: %d succeeded, %d replayed; want 1 and 19", ok, replayed)
@@ -160,13 +160,37 @@ func testUseTOTPStepEnrolmentConcurrent(t *testing.T, s storage.Store) {
 	tt := newTOTP("u1", "JBSWY3DPEHPK3PXP", epoch())
 	check(t, s.PutTOTP(ctx, tt))
 	errs := concurrently(20, func() error {
-		return s.UseTOTPStep(ctx, "u1", 1000, false)
+		return s.UseTOTPStep(ctx, "u1", 1000, false, nil)
 	})
 	if ok, refused := count(t, errs, storage.ErrReplayed, storage.ErrNotFound); ok != 1 || refused != 19 {
 		t.Errorf("20 concurrent UseTOTPStep confirming an enrolment: %d succeeded, %d refused; want 1 and 19", ok, refused)
 	}
 	tt.Confirmed, tt.LastStep = true, 1000
 	wantTOTP(t, s, "TOTPByUser", tt)
+}
+
+// testUseTOTPStepOfReplacedSecret checks UseTOTPStep given the secret the
+// step was checked against: an enrolment replaced since is not confirmed
+// by it, and the secret that is stored still is.
+func testUseTOTPStepOfReplacedSecret(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1")
+	first := newTOTP("u1", "first", epoch())
+	check(t, s.PutTOTP(ctx, first))
+	second := newTOTP("u1", "second", epoch().Add(time.Minute))
+	check(t, s.PutTOTP(ctx, second))
+	err := s.UseTOTPStep(ctx, "u1", 1000, false, first.Secret)
+	wantErr(t, "UseTOTPStep(enrolment) with the replaced secret", err, storage.ErrNotFound)
+	wantTOTP(t, s, "TOTPByUser after a step of the replaced secret", second)
+
+	check(t, s.UseTOTPStep(ctx, "u1", 1000, false, second.Secret))
+	second.Confirmed, second.LastStep = true, 1000
+	wantTOTP(t, s, "TOTPByUser after confirmation", second)
+	err = s.UseTOTPStep(ctx, "u1", 1000, true, second.Secret)
+	wantErr(t, "UseTOTPStep of the stored secret's last step", err, storage.ErrReplayed)
+	err = s.UseTOTPStep(ctx, "u1", 1001, true, first.Secret)
+	wantErr(t, "UseTOTPStep(confirmed) with another secret", err, storage.ErrNotFound)
+	check(t, s.UseTOTPStep(ctx, "u1", 1001, true, second.Secret))
 }
 
 func testDeleteTOTP(t *testing.T, s storage.Store) {
@@ -178,7 +202,7 @@ func testDeleteTOTP(t *testing.T, s storage.Store) {
 	check(t, s.DeleteTOTP(ctx, "u1"))
 	_, err := s.TOTPByUser(ctx, "u1")
 	wantErr(t, "TOTPByUser after DeleteTOTP", err, storage.ErrNotFound)
-	err = s.UseTOTPStep(ctx, "u1", 1001, true)
+	err = s.UseTOTPStep(ctx, "u1", 1001, true, nil)
 	wantErr(t, "UseTOTPStep after DeleteTOTP", err, storage.ErrNotFound)
 	wantErr(t, "DeleteTOTP again", s.DeleteTOTP(ctx, "u1"), storage.ErrNotFound)
 	wantErr(t, "DeleteTOTP(nobody)", s.DeleteTOTP(ctx, "nobody"), storage.ErrNotFound)
@@ -188,7 +212,7 @@ func testDeleteTOTP(t *testing.T, s storage.Store) {
 	fresh := newTOTP("u1", "fresh", epoch().Add(time.Hour))
 	check(t, s.PutTOTP(ctx, fresh))
 	wantTOTP(t, s, "TOTPByUser after a new PutTOTP", fresh)
-	check(t, s.UseTOTPStep(ctx, "u1", 5, false))
+	check(t, s.UseTOTPStep(ctx, "u1", 5, false, nil))
 
 	wantErr(t, "PutTOTP over a confirmed secret", s.PutTOTP(ctx, newTOTP("u1", "x", epoch())), storage.ErrConflict)
 

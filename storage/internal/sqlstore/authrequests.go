@@ -97,6 +97,13 @@ func (s *Store) SetAuthRequestUser(ctx context.Context, id, userID string) error
 		`UPDATE auth_requests SET user_id = $2 WHERE id = $1`, id, nullString(userID))
 }
 
+// EndPendingSignIns clears the user of userID's auth requests that are not
+// done.
+func (s *Store) EndPendingSignIns(ctx context.Context, userID string) error {
+	return s.exec(ctx, "end pending sign-ins",
+		`UPDATE auth_requests SET user_id = NULL WHERE user_id = $1 AND done = $2`, userID, false)
+}
+
 // CompleteAuthRequest marks the auth request id done for userID.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error {
 	if userID == "" {

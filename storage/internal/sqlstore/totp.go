@@ -61,14 +61,23 @@ func (s *Store) TOTPByUser(ctx context.Context, userID string) (*storage.TOTP, e
 // secret's confirmation is as confirmed says. That is one conditional
 // UPDATE, so of many concurrent callers with one step exactly one succeeds.
 //
-// When nothing is updated, a secret in the state confirmed asks for whose
-// last step is step or later gives storage.ErrReplayed; anything else (no
-// secret, or one confirmed when an enrolment was expected or the reverse)
-// gives storage.ErrNotFound.
-func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool) error {
+// A secret that is not nil must also be the stored one, so that a step
+// checked against a secret that a new enrolment replaced meanwhile does
+// not confirm the new one.
+//
+// When nothing is updated, a secret in the state confirmed asks for (and
+// the one given, if any) whose last step is step or later gives
+// storage.ErrReplayed; anything else (no secret, another secret, or one
+// confirmed when an enrolment was expected or the reverse) gives
+// storage.ErrNotFound.
+func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool, secret []byte) error {
 	const op = "use totp step"
+	same, args := "", []any{userID, step, confirmed}
+	if secret != nil {
+		same, args = " AND secret = $4", append(args, secret)
+	}
 	n, err := s.execCount(ctx, s.db, op, `UPDATE totp_secrets SET last_step = $2, confirmed = TRUE
-		WHERE user_id = $1 AND last_step < $2 AND confirmed = $3`, userID, step, confirmed)
+		WHERE user_id = $1 AND last_step < $2 AND confirmed = $3`+same, args...)
 	if err != nil {
 		return err
 	}
@@ -78,7 +87,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, conf
 
 	var one int
 	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM totp_secrets
-		WHERE user_id = $1 AND confirmed = $2 AND last_step >= $3`, userID, confirmed, step).Scan(&one)
+		WHERE user_id = $1 AND last_step >= $2 AND confirmed = $3`+same, args...).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return storage.ErrNotFound

@@ -1,0 +1,179 @@
+package login
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// TestEmailChangeLinkDiesWithPassword covers a hijacked session that asked
+// to move the account to the intruder's address: once the owner resets or
+// changes the password (which ends that session), the confirmation link
+// the intruder got at their own address must not take the account's
+// address any more.
+func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
+	hs := newHarness(t)
+	for _, tt := range []struct {
+		name  string
+		reset func(hs *harness, u string) // sets newPassword for the account of u
+	}{
+		{"reset", func(hs *harness, email string) {
+			t := hs.t
+			o := hs.browser("192.0.2.141")
+			form := formOf(t, o.get("/recover").body, "/recover")
+			if resp := o.post("/recover", with(form, "email", email)); resp.status != http.StatusOK {
+				t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+			}
+			_, link := hs.waitLink(email, 1, "/recover/reset")
+			reset := formOf(t, o.get(link).body, "/recover/reset")
+			if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
+				t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
+			}
+		}},
+		{"change", func(hs *harness, email string) {
+			t := hs.t
+			o := hs.browser("192.0.2.142")
+			id, resp := hs.submitPassword(o, testClientID, email, testPassword, nil)
+			hs.expectDone(o, id, resp, amrPassword, ACRPassword)
+			form := formOf(t, o.get("/account/password").body, "/account/password")
+			form = passwordForm(with(form, "current", testPassword), newPassword, newPassword)
+			if resp := o.post("/account/password", form); resp.status != http.StatusOK || info(resp.body) != msgPasswordChange {
+				t.Fatalf("password change = %d %q %q", resp.status, info(resp.body), alert(resp.body))
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			owner, intruder := "owner-"+tt.name+"@example.com", "intruder-"+tt.name+"@example.net"
+			u := hs.user(owner, nil)
+			b := hs.browser("203.0.113.140")
+			id, resp := hs.submitPassword(b, testClientID, owner, testPassword, nil)
+			hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+			form := formOf(t, b.get("/account").body, "/account/email")
+			expectRedirect(t, b.post("/account/email", with(form, "email", intruder)), "/account?done=email-sent")
+			_, link := hs.waitLink(intruder, 1, "/account/email/confirm")
+
+			tt.reset(hs, owner)
+
+			resp = hs.browser("203.0.113.141").get(link)
+			if resp.status == http.StatusSeeOther {
+				t.Errorf("the link of an email change asked before the password %s changed the address: %d %q", tt.name, resp.status, resp.loc)
+			}
+			if got, err := hs.store.UserByID(t.Context(), u.ID); err != nil || got.Email != owner {
+				t.Errorf("address %q after the link, want %q", got.Email, owner)
+			}
+		})
+	}
+}
+
+// TestRecoveryCodesStayWithKeys covers turning the authenticator app off
+// while a security key remains: the key is still a factor, and the
+// recovery codes that stand in for it when it is lost stay (only the last
+// factor takes them away).
+func TestRecoveryCodesStayWithKeys(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	u, secret := hs.appUser("app-and-key@example.com")
+	hs.addKey(u)
+	b := hs.browser("192.0.2.145")
+	hs.signInWithApp(b, u.Email, secret)
+	hs.clock.Advance(30 * time.Second) // a fresh time step for the app
+	page := b.post("/account/security/totp/disable", formOf(t, b.get("/account/security").body, "/account/security/totp/disable"))
+	form := formOf(t, page.body, "/account/security/totp/disable-confirm")
+	expectRedirect(t, b.post("/account/security/totp/disable-confirm", with(form, "code", hs.totpCode(secret))), "/account/security?done=totp-off")
+	if left, err := hs.store.RecoveryCodesLeft(t.Context(), u.ID); err != nil || left != recoveryCodeCount {
+		t.Errorf("recovery codes left after turning the app off beside a key: %d, %v; want %d", left, err, recoveryCodeCount)
+	}
+}
+
+// TestRecoveryCodesGoWithLastFactor covers turning email codes off: beside
+// a security key the recovery codes stay, and as the last factor they go.
+func TestRecoveryCodesGoWithLastFactor(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	for _, tt := range []struct {
+		name string
+		key  bool
+		left int
+	}{
+		{"beside a key", true, recoveryCodeCount},
+		{"last factor", false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			u := hs.user("mail-"+strings.ReplaceAll(tt.name, " ", "-")+"@example.com", func(u *storage.User) { u.EmailOTP = true })
+			if _, err := hs.h.issueRecoveryCodes(t.Context(), u); err != nil {
+				t.Fatal(err)
+			}
+			if tt.key {
+				hs.addKey(u)
+			}
+			b := hs.browser("192.0.2.146")
+			id, _, form := hs.codeStep(b, u.Email, nil)
+			code, _ := hs.mailCode(u.Email)
+			hs.expectDone(b, id, b.post("/login/otp", with(form, "code", code)), amrEmail, ACREmail)
+			page := b.post("/account/security/email/disable", formOf(t, b.get("/account/security").body, "/account/security/email/disable"))
+			confirm := formOf(t, page.body, "/account/security/email/disable-confirm")
+			code, _ = hs.mailCode(u.Email)
+			expectRedirect(t, b.post("/account/security/email/disable-confirm", with(confirm, "code", code)), "/account/security?done=email-off")
+			if left, err := hs.store.RecoveryCodesLeft(t.Context(), u.ID); err != nil || left != tt.left {
+				t.Errorf("recovery codes left after turning email codes off: %d, %v; want %d", left, err, tt.left)
+			}
+		})
+	}
+}
+
+// TestPendingSignInEndsWithReset covers a sign-in that passed the old
+// password and waits at a later step (here the enrolment of a first
+// factor that the client requires): once the password is reset, which
+// signs the account out everywhere, that sign-in must not go on with the
+// old password to a session.
+func TestPendingSignInEndsWithReset(t *testing.T) {
+	hs := newHarness(t)
+	hs.client("mfa", func(c *storage.Client) { c.RequireMFA = true })
+	u := hs.user("pending-reset@example.com", nil)
+	intruder := hs.browser("203.0.113.150")
+	id, page := hs.toStep(intruder, "mfa", u.Email, "/login/enroll", nil)
+	secret := firstMatch(secretRE, page.body)
+
+	o := hs.browser("192.0.2.150")
+	form := formOf(t, o.get("/recover").body, "/recover")
+	if resp := o.post("/recover", with(form, "email", u.Email)); resp.status != http.StatusOK {
+		t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+	}
+	_, link := hs.waitLink(u.Email, 1, "/recover/reset")
+	reset := formOf(t, o.get(link).body, "/recover/reset")
+	if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
+		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
+	}
+
+	resp := intruder.post("/login/enroll", with(formOf(t, page.body, "/login/enroll"), "code", hs.totpCode(secret)))
+	if ar := hs.authRequest(id); ar.Done {
+		t.Errorf("the sign-in that passed the old password was done after the reset: %d %q", resp.status, resp.loc)
+	}
+	if s, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now()); err != nil || len(s) != 0 {
+		t.Errorf("sessions after the reset and the old sign-in's next step: %d, %v", len(s), err)
+	}
+}
+
+// TestEmailChangeLinkOfDisabledAccount covers an account an administrator
+// disabled (perhaps because it was taken over) with an email change
+// pending: its link must not change the address meanwhile.
+func TestEmailChangeLinkOfDisabledAccount(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("disabled-change@example.com", nil)
+	b := hs.browser("203.0.113.160")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	form := formOf(t, b.get("/account").body, "/account/email")
+	expectRedirect(t, b.post("/account/email", with(form, "email", "new-address@example.net")), "/account?done=email-sent")
+	_, link := hs.waitLink("new-address@example.net", 1, "/account/email/confirm")
+	if err := hs.store.SetUserDisabled(t.Context(), u.ID, true, hs.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp = hs.browser("203.0.113.161").get(link)
+	if got, err := hs.store.UserByID(t.Context(), u.ID); err != nil || got.Email != u.Email {
+		t.Errorf("the link changed the address of a disabled account (%d %q): %q, want %q", resp.status, resp.loc, got.Email, u.Email)
+	}
+}
