@@ -1,6 +1,7 @@
 package login
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -154,6 +155,32 @@ func TestPendingSignInEndsWithReset(t *testing.T) {
 	}
 	if s, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now()); err != nil || len(s) != 0 {
 		t.Errorf("sessions after the reset and the old sign-in's next step: %d, %v", len(s), err)
+	}
+}
+
+// TestDoneSignInEndsWithReset completes a sign-in with the password
+// (someone who knew it) without following it to the client, then has the
+// owner reset the password: the finished request is gone, so that neither
+// its callback nor a code issued for it gives tokens afterwards.
+func TestDoneSignInEndsWithReset(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("done-reset@example.com", nil)
+	intruder := hs.browser("203.0.113.170")
+	id, resp := hs.submitPassword(intruder, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(intruder, id, resp, amrPassword, ACRPassword)
+
+	o := hs.browser("192.0.2.170")
+	form := formOf(t, o.get("/recover").body, "/recover")
+	if resp := o.post("/recover", with(form, "email", u.Email)); resp.status != http.StatusOK {
+		t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+	}
+	_, link := hs.waitLink(u.Email, 1, "/recover/reset")
+	reset := formOf(t, o.get(link).body, "/recover/reset")
+	if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
+		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
+	}
+	if ar, err := hs.store.AuthRequestByID(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the finished sign-in after the reset: %+v, %v; want it gone", ar, err)
 	}
 }
 

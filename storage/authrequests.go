@@ -64,9 +64,11 @@ type AuthRequestStore interface {
 	ClaimAuthRequest(ctx context.Context, id string, bindingHash []byte) error
 	// SetAuthRequestUser records the user identified so far (not yet done).
 	SetAuthRequestUser(ctx context.Context, id, userID string) error
-	// EndPendingSignIns forgets userID on the user's auth requests that are
-	// not done: sign-ins that passed the password step start again from
-	// it (after the password changed).
+	// EndPendingSignIns ends the user userID's sign-ins in progress (after
+	// the password changed): requests not done forget the user, so that
+	// sign-ins that passed the password step start again from it; requests
+	// done but not exchanged yet are deleted, so that neither the callback
+	// nor a code issued for them gives tokens any more.
 	EndPendingSignIns(ctx context.Context, userID string) error
 	// CompleteAuthRequest marks the request done for userID.
 	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error

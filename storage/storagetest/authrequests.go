@@ -193,27 +193,35 @@ func testAuthRequestProgress(t *testing.T, s storage.Store) {
 	wantErr(t, "SetAuthRequestUser with an unknown user", err, storage.ErrNotFound)
 }
 
-// testEndPendingSignIns checks that only the user's requests not done lose
-// their user.
+// testEndPendingSignIns checks that the user's requests not done lose
+// their user, that those done are gone with their codes, which then
+// cannot be exchanged, and that another user's requests are left alone.
 func testEndPendingSignIns(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	pending := setupAuthRequest(t, s, "ar1")
-	done := setupAuthRequest(t, s, "ar2")
+	setupAuthRequest(t, s, "ar2")
 	other := setupAuthRequest(t, s, "ar3")
 	check(t, s.CreateUser(ctx, newUser("u2", "bob@example.com", epoch())))
 	check(t, s.SetAuthRequestUser(ctx, "ar1", "u1"))
 	authTime := epoch().Add(time.Minute)
 	check(t, s.CompleteAuthRequest(ctx, "ar2", "u1", authTime, []string{"pwd"}, "urn:pwd"))
+	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code2"), AuthRequestID: "ar2", ExpiresAt: epoch().Add(time.Hour)}))
 	check(t, s.SetAuthRequestUser(ctx, "ar3", "u2"))
 
 	check(t, s.EndPendingSignIns(ctx, "u1"))
-	done.UserID, done.Done, done.AuthTime, done.AMR, done.ACR = "u1", true, authTime, []string{"pwd"}, "urn:pwd"
 	other.UserID = "u2"
-	for _, want := range []*storage.AuthRequest{pending, done, other} {
+	for _, want := range []*storage.AuthRequest{pending, other} {
 		got, err := s.AuthRequestByID(ctx, want.ID)
 		check(t, err)
 		wantEqual(t, "auth request "+want.ID+" after EndPendingSignIns(u1)", got, want)
 	}
+	_, err := s.AuthRequestByID(ctx, "ar2")
+	wantErr(t, "the done request after EndPendingSignIns(u1)", err, storage.ErrNotFound)
+	_, _, _, err = s.RedeemAuthCode(ctx, hash("code2"), "c1", epoch(), func(*storage.AuthRequest) (*storage.AccessToken, *storage.RefreshToken, error) {
+		t.Error("issue called for the code of an ended sign-in")
+		return nil, nil, nil
+	})
+	wantErr(t, "the code of the done request after EndPendingSignIns(u1)", err, storage.ErrNotFound)
 	check(t, s.EndPendingSignIns(ctx, "nobody"))
 }
 

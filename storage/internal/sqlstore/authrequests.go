@@ -98,10 +98,18 @@ func (s *Store) SetAuthRequestUser(ctx context.Context, id, userID string) error
 }
 
 // EndPendingSignIns clears the user of userID's auth requests that are not
-// done.
+// done, and deletes those done, in one transaction. A done request is
+// deleted when its code is exchanged: those left are unclaimed, or their
+// code is not exchanged yet, and it cannot be once they are gone
+// (CodeGrant finds no request).
 func (s *Store) EndPendingSignIns(ctx context.Context, userID string) error {
-	return s.exec(ctx, "end pending sign-ins",
-		`UPDATE auth_requests SET user_id = NULL WHERE user_id = $1 AND done = $2`, userID, false)
+	const op = "end pending sign-ins"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		if err := s.execOn(ctx, tx, op, `UPDATE auth_requests SET user_id = NULL WHERE user_id = $1 AND done = $2`, userID, false); err != nil {
+			return err
+		}
+		return s.execOn(ctx, tx, op, `DELETE FROM auth_requests WHERE user_id = $1 AND done = $2`, userID, true)
+	})
 }
 
 // CompleteAuthRequest marks the auth request id done for userID.
