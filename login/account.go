@@ -291,22 +291,32 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	return h.accountDone(w, r, "email-sent")
 }
 
-// confirmEmailChange opens the link sent to a new address.
-func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request) error {
-	token := r.URL.Query().Get("token")
-	hash := sha256.Sum256([]byte(token))
+// changeEmailLink is the link sent to the new address of an email change:
+// its page asks before the address changes, so that a mail scanner that
+// opens links does not change it.
+var changeEmailLink = emailedLink{
+	path:    "/account/email/confirm",
+	csrf:    "change-email",
+	purpose: purposeChangeEmail,
+	used:    msgLinkUsed,
+	form: selfPage{
+		page: page{
+			Title:   "Confirm your new email address",
+			Message: "Make this the email address of your Gatehouse account?",
+		},
+		Button: "Use this address",
+	},
+}
+
+// confirmEmailChange does what the change link's token t, which the link's
+// form has used up, asks: the account takes the new address, and the old
+// one is told (with a link that puts it back).
+func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request, t *storage.ActionToken) error {
 	ctx := r.Context()
-	t, err := h.Store.UseActionToken(ctx, hash[:], purposeChangeEmail, h.Now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return userError(http.StatusBadRequest, "Link expired", "This link has expired or was already used.")
-	}
-	if err != nil {
-		return fmt.Errorf("use email link: %w", err)
-	}
 	u, err := h.Store.UserByID(ctx, t.UserID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
 		// A disabled account (perhaps taken over) keeps its address.
-		return userError(http.StatusBadRequest, "Link expired", "This link has expired or was already used.")
+		return changeEmailLink.expired()
 	}
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)

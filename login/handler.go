@@ -173,7 +173,7 @@ func (h *Handler) Routes() chi.Router {
 	r.Get("/account", h.serve(h.showAccount))
 	r.Post("/account/name", h.serve(h.changeName))
 	r.Post("/account/email", h.serve(h.sensitive("/account", h.changeEmail)))
-	r.Get("/account/email/confirm", h.serve(h.confirmEmailChange))
+	h.linkRoutes(r, changeEmailLink, h.confirmEmailChange)
 	r.Post("/account/sessions/end", h.serve(h.sensitive("/account", h.endSession)))
 	r.Post("/account/sessions/end-others", h.serve(h.sensitive("/account", h.endOtherSessions)))
 	r.Post("/account/apps/revoke", h.serve(h.revokeApp))

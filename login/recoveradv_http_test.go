@@ -59,7 +59,7 @@ func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
 
 			tt.reset(hs, owner)
 
-			resp = hs.browser("203.0.113.141").get(link)
+			resp = confirmEmailLink(t, hs.browser("203.0.113.141"), link)
 			if resp.status == http.StatusSeeOther {
 				t.Errorf("the link of an email change asked before the password %s changed the address: %d %q", tt.name, resp.status, resp.loc)
 			}
@@ -199,8 +199,58 @@ func TestEmailChangeLinkOfDisabledAccount(t *testing.T) {
 	if err := hs.store.SetUserDisabled(t.Context(), u.ID, true, hs.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	resp = hs.browser("203.0.113.161").get(link)
+	resp = confirmEmailLink(t, hs.browser("203.0.113.161"), link)
 	if got, err := hs.store.UserByID(t.Context(), u.ID); err != nil || got.Email != u.Email {
 		t.Errorf("the link changed the address of a disabled account (%d %q): %q, want %q", resp.status, resp.loc, got.Email, u.Email)
+	}
+}
+
+// confirmEmailLink opens the email change's link in b and posts its page's
+// form, as a person does.
+func confirmEmailLink(t *testing.T, b *browser, link string) *response {
+	t.Helper()
+	page := b.get(link)
+	if page.status != http.StatusOK {
+		t.Fatalf("GET %s = %d %q", link, page.status, alert(page.body))
+	}
+	return b.post("/account/email/confirm", formOf(t, page.body, "/account/email/confirm"))
+}
+
+// TestEmailChangeLinkAsks opens an email change's link without posting
+// its page's form, as a mail scanner does: the address stays. The form
+// changes it, once.
+func TestEmailChangeLinkAsks(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("scanned@example.com", nil)
+	b := hs.browser("203.0.113.180")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	form := formOf(t, b.get("/account").body, "/account/email")
+	expectRedirect(t, b.post("/account/email", with(form, "email", "scanned-new@example.net")), "/account?done=email-sent")
+	_, link := hs.waitLink("scanned-new@example.net", 1, "/account/email/confirm")
+	address := func() string {
+		t.Helper()
+		got, err := hs.store.UserByID(t.Context(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Email
+	}
+
+	scanner := hs.browser("203.0.113.181")
+	for range 3 {
+		if page := scanner.get(link); page.status != http.StatusOK {
+			t.Fatalf("GET the link = %d %q", page.status, alert(page.body))
+		}
+	}
+	if got := address(); got != u.Email {
+		t.Fatalf("opening the link changed the address to %q", got)
+	}
+	expectRedirect(t, confirmEmailLink(t, hs.browser("203.0.113.182"), link), "/account?done=email")
+	if got := address(); got != "scanned-new@example.net" {
+		t.Errorf("the link's form left the address %q", got)
+	}
+	if resp := confirmEmailLink(t, hs.browser("203.0.113.183"), link); resp.status != http.StatusBadRequest {
+		t.Errorf("the link's form worked twice: %d", resp.status)
 	}
 }

@@ -273,7 +273,8 @@ func (e *ssEnv) testRevertEmail(t *testing.T) {
 		t.Fatalf("email change = %d %s", r.StatusCode, got)
 	}
 	token := e.mail.link(t, "taken-over@example.net", suSubjConfirm, 1, "/account/email/confirm")
-	if got := e.suPath(b.get(e.g.base + "/account/email/confirm?token=" + token)); got != "/account?done=email" {
+	confirm := b.get(e.g.base + "/account/email/confirm?token=" + token)
+	if got := e.suPath(b.post(e.g.base+"/account/email/confirm", ssForm(t, confirm.body, "/account/email/confirm"))); got != "/account?done=email" {
 		t.Fatalf("confirm = %s", got)
 	}
 	revert := e.mail.link(t, u.email, suSubjChanged, 1, "/account/email/revert")
