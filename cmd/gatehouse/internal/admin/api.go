@@ -368,10 +368,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// param returns the unescaped path parameter name.
+// param returns the path parameter name, decoded once. chi routes on the
+// escaped path (URL.RawPath) when the request has one and on the decoded
+// path otherwise: only the former's parameters are still escaped, and
+// decoding the latter's again would read an escaped %2561 as a.
 func param(r *http.Request, name string) (string, error) {
-	v, err := url.PathUnescape(chi.URLParam(r, name))
-	if err != nil || v == "" {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath != "" {
+		var err error
+		if v, err = url.PathUnescape(v); err != nil {
+			v = ""
+		}
+	}
+	if v == "" {
 		return "", badRequest("bad %s in the path", name)
 	}
 	return v, nil
