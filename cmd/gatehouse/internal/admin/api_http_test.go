@@ -115,6 +115,23 @@ func TestAPIPathParameterDecodedOnce(t *testing.T) {
 	}
 }
 
+// TestAPIMethodNotAllowedAllow: a 405 names every method of the route,
+// PATCH too.
+func TestAPIMethodNotAllowedAllow(t *testing.T) {
+	hs := newAPIHarness(t)
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodGet, "/api/clients/app/settings", "PATCH"},
+		{http.MethodPost, "/api/clients/app/settings", "PATCH"},
+		{http.MethodPatch, "/api/clients/app", "GET, DELETE"},
+		{http.MethodDelete, "/api/users", "GET, POST"},
+	} {
+		w := hs.call(tc.method, tc.path, "")
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d Allow %q, want 405 Allow %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), tc.allow)
+		}
+	}
+}
+
 // TestAPIConcurrentCreate: of 20 requests creating the same user at once,
 // one wins and the others are told of the conflict; none fails.
 func TestAPIConcurrentCreate(t *testing.T) {
