@@ -137,7 +137,8 @@ func (a *api) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 
 // authenticate lets through requests bearing a live access token that was
 // issued with the admin scope to a client that is still an admin client.
-// No token is 401 with a Bearer challenge; a token without the scope 403.
+// No token is 401 with a Bearer challenge, and so is the token of a
+// disabled client; a token without the scope 403.
 func (a *api) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const realm = `Bearer realm="gatehouse-admin", scope="` + op.AdminScope + `"`
@@ -155,10 +156,13 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "invalid_request", "the Authorization header must be: Bearer <token>")
 			return
 		}
-		t, err := a.Tokens.AccessToken(r.Context(), token)
-		if errors.Is(err, op.ErrInactiveToken) {
+		inactive := func() {
 			w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
+		}
+		t, err := a.Tokens.AccessToken(r.Context(), token)
+		if errors.Is(err, op.ErrInactiveToken) {
+			inactive()
 			return
 		}
 		if err != nil {
@@ -172,6 +176,13 @@ func (a *api) authenticate(next http.Handler) http.Handler {
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				a.Logger.ErrorContext(r.Context(), "admin api: load client", "err", err)
 				writeError(w, http.StatusServiceUnavailable, "unavailable", "the database is not available; try again")
+				return
+			}
+			if err == nil && c.Disabled {
+				// Disabling the client revoked its tokens, but not one
+				// issued while it ran (or by an instance whose client
+				// cache had not seen it yet): it is no token either.
+				inactive()
 				return
 			}
 			admin = err == nil && c.Admin

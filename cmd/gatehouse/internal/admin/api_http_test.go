@@ -159,3 +159,65 @@ func TestAPIConcurrentCreate(t *testing.T) {
 		t.Errorf("%d of %d concurrent creates succeeded, want 1 (%v)", created, n, codes)
 	}
 }
+
+// TestAPIAuthorization: every route refuses a request without a live
+// admin token of a client that is an admin client now.
+func TestAPIAuthorization(t *testing.T) {
+	hs := newAPIHarness(t)
+	exp := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	hs.tokens["plain"] = &storage.AccessToken{ID: "t2", ClientID: "app", Subject: "app", ExpiresAt: exp}
+	hs.tokens["plain-with-scope"] = &storage.AccessToken{ID: "t3", ClientID: "app", Subject: "app", Scopes: []string{op.AdminScope}, ExpiresAt: exp}
+	hs.tokens["user"] = &storage.AccessToken{ID: "t4", ClientID: "ops", Subject: "u1", GrantID: "g1", Scopes: []string{"openid", op.AdminScope}, ExpiresAt: exp}
+	hs.tokens["user-as-client"] = &storage.AccessToken{ID: "t5", ClientID: "ops", Subject: "ops", GrantID: "g1", Scopes: []string{op.AdminScope}, ExpiresAt: exp}
+	hs.tokens["gone"] = &storage.AccessToken{ID: "t6", ClientID: "deleted", Subject: "deleted", Scopes: []string{op.AdminScope}, ExpiresAt: exp}
+	routes := []struct{ method, path string }{
+		{"GET", "/api/clients"}, {"POST", "/api/clients"}, {"GET", "/api/clients/app"}, {"DELETE", "/api/clients/app"},
+		{"PATCH", "/api/clients/app/settings"}, {"PUT", "/api/clients/app/redirect-uris"}, {"POST", "/api/clients/app/secret"},
+		{"PUT", "/api/clients/app/authentication"}, {"POST", "/api/clients/app/disable"}, {"POST", "/api/clients/app/enable"},
+		{"GET", "/api/users"}, {"POST", "/api/users"}, {"GET", "/api/users/x@example.com"},
+		{"POST", "/api/users/x@example.com/disable"}, {"POST", "/api/users/x@example.com/enable"},
+		{"POST", "/api/users/x@example.com/reset-2fa"}, {"POST", "/api/users/x@example.com/sign-out"},
+		{"PUT", "/api/users/x@example.com/admin"}, {"DELETE", "/api/users/x@example.com/admin"},
+		{"GET", "/api/blocks"}, {"DELETE", "/api/blocks/127.0.0.1"}, {"GET", "/api/audit"},
+	}
+	for _, tc := range []struct {
+		name, auth string
+		status     int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"unknown token", "Bearer nope", http.StatusUnauthorized},
+		{"not bearer", "Basic b3BzOng=", http.StatusUnauthorized},
+		{"plain client", "Bearer plain", http.StatusForbidden},
+		{"plain client with the scope", "Bearer plain-with-scope", http.StatusForbidden},
+		{"user token of the admin client", "Bearer user", http.StatusForbidden},
+		{"grant token with the client as subject", "Bearer user-as-client", http.StatusForbidden},
+		{"deleted client", "Bearer gone", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, rt := range routes {
+				req := httptest.NewRequest(rt.method, rt.path, strings.NewReader(`{}`))
+				req.Header.Set("Content-Type", "application/json")
+				if tc.auth != "" {
+					req.Header.Set("Authorization", tc.auth)
+				}
+				w := httptest.NewRecorder()
+				hs.h.ServeHTTP(w, req)
+				if w.Code != tc.status {
+					t.Errorf("%s %s = %d, want %d: %s", rt.method, rt.path, w.Code, tc.status, w.Body)
+				}
+			}
+		})
+	}
+	// Disabled after the token was issued: refused at once, even with a
+	// token that the disable's revocation did not reach (one issued while
+	// it ran).
+	if w := hs.call(http.MethodGet, "/api/clients", ""); w.Code != http.StatusOK {
+		t.Fatalf("admin token = %d", w.Code)
+	}
+	if err := hs.store.SetClientDisabled(t.Context(), "ops", true, exp.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if w := hs.call(http.MethodGet, "/api/clients", ""); w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("token of a disabled admin client = %d %q, want 401 invalid_token", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}
