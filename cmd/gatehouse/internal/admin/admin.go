@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -119,6 +121,13 @@ func storeError(err error, action, what string) error {
 		return Errorf(NotFound, "no %s", what)
 	}
 	return fmt.Errorf("%s: %w", action, err)
+}
+
+// storable reports whether s is text every store can compare: valid UTF-8
+// without NUL, both of which PostgreSQL refuses outright. A reference that
+// is not names nothing stored.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // audit records an administrative action and logs it. Failing to record

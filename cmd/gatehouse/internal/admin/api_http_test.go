@@ -40,7 +40,13 @@ type apiHarness struct {
 
 func newAPIHarness(t *testing.T) *apiHarness {
 	t.Helper()
-	store := teststore.Open(t, "sqlite")
+	return newAPIHarnessOn(t, "sqlite")
+}
+
+// newAPIHarnessOn is newAPIHarness on backend (teststore.Backends).
+func newAPIHarnessOn(t *testing.T, backend string) *apiHarness {
+	t.Helper()
+	store := teststore.Open(t, backend)
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	for _, c := range []storage.Client{
@@ -219,5 +225,79 @@ func TestAPIAuthorization(t *testing.T) {
 	}
 	if w := hs.call(http.MethodGet, "/api/clients", ""); w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("token of a disabled admin client = %d %q, want 401 invalid_token", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
+// TestAPIOddInput: odd path parameters and bodies that try to set what
+// the API does not let a caller set are refused, never a server error.
+func TestAPIOddInput(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			hs := newAPIHarnessOn(t, backend)
+			long := strings.Repeat("a", 8000)
+			for _, tc := range []struct {
+				method, target, body string
+				status               int
+			}{
+				{"GET", "/api/clients/%FF", "", 404},
+				{"GET", "/api/clients/a%00b", "", 404},
+				{"GET", "/api/clients/..%2F..%2Fusers", "", 404},
+				{"GET", "/api/clients/" + long, "", 404},
+				{"GET", "/api/users/%FF", "", 404},
+				{"GET", "/api/users/a%00b", "", 404},
+				{"GET", "/api/users/%FF@example.com", "", 404},
+				{"GET", "/api/users/a%00@example.com", "", 404},
+				{"GET", "/api/users/" + long + "@example.com", "", 404},
+				{"POST", "/api/users/%FF/disable", "", 404},
+				{"PUT", "/api/users/a%00@example.com/admin", "", 404},
+				{"DELETE", "/api/blocks/%FF@example.com", "", 404},
+				{"DELETE", "/api/blocks/a%00@example.com", "", 404},
+				{"DELETE", "/api/blocks/%FF", "", 400},
+				{"DELETE", "/api/clients/%FF", "", 404},
+				{"PUT", "/api/clients/%FF/redirect-uris", `{"redirect_uris":["https://x.example/cb"]}`, 404},
+				{"PATCH", "/api/clients/a%00b/settings", `{"consent":true}`, 404},
+				{"GET", "/api/audit?user=%FF", "", 404},
+				{"GET", "/api/audit?user=a%00@example.com", "", 404},
+				{"GET", "/api/audit?type=%FF", "", 400},
+				{"GET", "/api/audit?type=a%00b", "", 400},
+				{"GET", "/api/audit?limit=-1", "", 400},
+				{"GET", "/api/audit?limit=99999999999999999999", "", 400},
+				// Mass assignment: what the API does not document is refused.
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"client_id":"ops2"}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"secret_hash":"AAAA"}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"client_secret":"chosen"}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"disabled":true}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"ClientCredentialsOnly":true}`, 400},
+				{"POST", "/api/users", `{"email":"m@example.com","password":"a long enough password","admin":true}`, 400},
+				{"POST", "/api/users", `{"email":"m@example.com","password":"a long enough password","id":"u1"}`, 400},
+				{"POST", "/api/users", `{"email":"m@example.com","password":"a long enough password","Invite":true}`, 400},
+				{"PATCH", "/api/clients/app/settings", `{"admin":true}`, 400},
+				{"PUT", "/api/clients/app/redirect-uris", `{"redirect_uris":["https://app.example.com/cb"],"admin":true}`, 400},
+				{"PUT", "/api/users/m@example.com/admin", `{"admin":true}`, 404},
+				// Redirect URIs a browser must never be sent to.
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["javascript:alert(1)"]}`, 400},
+				{"POST", "/api/clients", `{"name":"x","public":true,"redirect_uris":["data:text/html,x"]}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb#"]}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["http://localhost.evil.example/cb"]}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["http://127.0.0.1.evil.example/cb"]}`, 400},
+				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https:///cb"]}`, 400},
+				{"PUT", "/api/clients/app/redirect-uris", `{"redirect_uris":["javascript://x.example/%0aalert(1)"]}`, 400},
+				{"PATCH", "/api/clients/app/settings", `{"backchannel_logout_uri":"http://evil.example/bcl"}`, 400},
+			} {
+				w := hs.call(tc.method, tc.target, tc.body)
+				if w.Code != tc.status {
+					t.Errorf("%s %.80s %s = %d, want %d: %.300s", tc.method, tc.target, tc.body, w.Code, tc.status, w.Body)
+				}
+			}
+			cs, err := hs.store.ListClients(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				if c.Name == "x" || c.Admin && c.ID != "ops" {
+					t.Errorf("a refused request stored %+v", c)
+				}
+			}
+		})
 	}
 }

@@ -51,6 +51,9 @@ func (s *Service) Events(ctx context.Context, q AuditQuery) ([]EventView, error)
 	if len(q.Type) > 100 {
 		return nil, Errorf(Invalid, "the event type is longer than 100 bytes")
 	}
+	if !storable(q.Type) || !storable(q.BeforeID) {
+		return nil, Errorf(Invalid, "the event type and the cursor must be UTF-8 text without NUL")
+	}
 	if q.IP != "" {
 		ip, err := netip.ParseAddr(q.IP)
 		if err != nil {

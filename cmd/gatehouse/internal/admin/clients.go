@@ -326,7 +326,19 @@ func builtInClient(id string) error {
 	return nil
 }
 
+// unknownClient returns a NotFound error if id cannot name a stored
+// client (see storable), so that it never reaches the store.
+func unknownClient(id string) error {
+	if !storable(id) {
+		return Errorf(NotFound, "no %s", clientWithID(id))
+	}
+	return nil
+}
+
 func (s *Service) client(ctx context.Context, id string) (*storage.Client, error) {
+	if err := unknownClient(id); err != nil {
+		return nil, err
+	}
 	c, err := s.Store.ClientByID(ctx, id)
 	if err != nil {
 		return nil, storeError(err, "load client", clientWithID(id))
@@ -412,6 +424,9 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 	if err := builtInClient(id); err != nil {
 		return err
 	}
+	if err := unknownClient(id); err != nil {
+		return err
+	}
 	if err := s.Store.DeleteClient(ctx, id); err != nil {
 		return storeError(err, "delete client", clientWithID(id))
 	}
@@ -424,6 +439,9 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 // enables it again.
 func (s *Service) SetClientDisabled(ctx context.Context, id string, disabled bool) (*ClientView, error) {
 	if err := builtInClient(id); err != nil {
+		return nil, err
+	}
+	if err := unknownClient(id); err != nil {
 		return nil, err
 	}
 	if err := s.Store.SetClientDisabled(ctx, id, disabled, s.Now()); err != nil {

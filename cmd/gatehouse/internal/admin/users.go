@@ -137,6 +137,9 @@ const MaxSearch = 200
 // SearchUsers returns the users whose email holds q (at most MaxSearch, by
 // email), searched in the database.
 func (s *Service) SearchUsers(ctx context.Context, q string) ([]UserView, error) {
+	if !storable(q) {
+		return []UserView{}, nil // no email holds it
+	}
 	us, err := s.Store.SearchUsers(ctx, strings.TrimSpace(q), MaxSearch)
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
@@ -151,6 +154,9 @@ func (s *Service) user(ctx context.Context, ref string) (*storage.User, error) {
 		err  error
 		what string
 	)
+	if !storable(ref) {
+		return nil, Errorf(NotFound, "no user %q", ref)
+	}
 	if strings.Contains(ref, "@") {
 		u, err = s.Store.UserByEmail(ctx, login.NormalizeEmail(ref))
 		what = fmt.Sprintf("user with email %q", ref)
