@@ -246,7 +246,7 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	r, ip, u := a.r, a.ip, a.u
 	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email")))
-	if err != nil || addr.Name != "" {
+	if err != nil || addr.Name != "" || NormalizeEmail(addr.Address) == "" {
 		return userError(http.StatusBadRequest, "Invalid email", "Enter a valid email address.")
 	}
 	email := NormalizeEmail(addr.Address)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/login/password"
@@ -364,5 +365,12 @@ func userID(u *storage.User) string {
 	return u.ID
 }
 
-// NormalizeEmail is the form emails are stored and looked up in.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// NormalizeEmail is the form emails are stored and looked up in; "" for
+// text that no stored address can be, which is not UTF-8 or holds NUL
+// (PostgreSQL refuses both outright, as a failure of the database).
+func NormalizeEmail(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}

@@ -60,7 +60,7 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 		return nil, Errorf(Invalid, "an invitation needs the server's email and no password")
 	}
 	addr, err := mail.ParseAddress(spec.Email)
-	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(spec.Email) {
+	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(spec.Email) || login.NormalizeEmail(addr.Address) == "" {
 		return nil, Errorf(Invalid, "%q is not an email address", spec.Email)
 	}
 	name := strings.TrimSpace(spec.Name)
