@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 )
 
@@ -38,6 +39,64 @@ func TestOddBytesInAddresses(t *testing.T) {
 					fm.Set("confirm", "a long enough passphrase 42")
 					if r := fb.post(g.base+path, fm); r.StatusCode >= 500 {
 						t.Errorf("POST %s with the address %q = %d", path, odd, r.StatusCode)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestOddBytesInIdentifiers sends client ids, request ids, codes and
+// tokens that are not UTF-8 or hold NUL to every endpoint that looks
+// one up, on both backends: each is an unknown one (4xx, or the
+// authorization endpoint's error page), never a 5xx. On PostgreSQL,
+// which refuses such text, they answered 503, as for a database outage.
+func TestOddBytesInIdentifiers(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			rp := newRelyingParty(t, g)
+			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			own := url.Values{"client_id": {rp.client.ID}, "client_secret": {rp.client.Secret}}
+			with := func(v url.Values, kv ...string) url.Values {
+				v = cloneForm(v)
+				for i := 0; i < len(kv); i += 2 {
+					v.Set(kv[i], kv[i+1])
+				}
+				return v
+			}
+			for _, odd := range []string{"a\x00b", "a\xffb"} {
+				for _, tc := range []struct {
+					path string
+					form url.Values // nil: GET
+				}{
+					{"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {odd}, "client_secret": {"x"}}},
+					{"/oauth/token", with(own, "grant_type", "authorization_code", "code", odd)},
+					{"/oauth/token", with(own, "grant_type", "refresh_token", "refresh_token", odd)},
+					{"/oauth/introspect", with(own, "token", odd)},
+					{"/revoke", with(own, "token", odd)},
+					{"/oauth/par", url.Values{"client_id": {odd}, "response_type": {"code"}}},
+					{"/authorize?" + url.Values{"client_id": {odd}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {rpRedirect}}.Encode(), nil},
+					{"/end_session?" + url.Values{"client_id": {odd}}.Encode(), nil},
+					{"/userinfo?" + url.Values{"access_token": {odd}}.Encode(), nil},
+					{"/login?" + url.Values{"authRequestID": {odd}}.Encode(), nil},
+				} {
+					var (
+						resp *http.Response
+						err  error
+					)
+					if tc.form == nil {
+						resp, err = noRedirect.Get(g.base + tc.path)
+					} else {
+						resp, err = noRedirect.PostForm(g.base+tc.path, tc.form)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode >= 500 {
+						t.Errorf("%s with %q = %d", tc.path, odd, resp.StatusCode)
 					}
 				}
 			}

@@ -201,8 +201,8 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
 	})
 }
 
-// constraint translates PostgreSQL's unique and foreign key violations into
-// storage errors.
+// constraint translates PostgreSQL's unique and foreign key violations,
+// and its refusal of text it cannot hold, into storage errors.
 func constraint(err error) error {
 	var e *pgconn.PgError
 	if !errors.As(err, &e) {
@@ -212,6 +212,11 @@ func constraint(err error) error {
 	case "23505": // unique_violation
 		return storage.ErrConflict
 	case "23503": // foreign_key_violation
+		return storage.ErrNotFound
+	case "22021", "22P05": // character_not_in_repertoire (not UTF-8, or NUL), untranslatable_character
+		// Text the database cannot hold names no row: a client id or a
+		// request id of such bytes is unknown, as on SQLite, not a
+		// failure of the database.
 		return storage.ErrNotFound
 	}
 	return nil

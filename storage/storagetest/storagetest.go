@@ -120,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RedeemAuthCodeUnusable", testRedeemAuthCodeUnusable},
 		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
 		{"UnrecordedRevoked", testUnrecordedRevoked},
+		{"OddBytesNotFound", testOddBytesNotFound},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},
