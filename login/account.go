@@ -235,6 +235,9 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 	if len(name) > 200 {
 		return userError(http.StatusBadRequest, "Name too long", "Use at most 200 characters for your name.")
 	}
+	if !PlainText(name) {
+		return userError(http.StatusBadRequest, "Invalid name", "Use letters, digits, spaces and punctuation only.")
+	}
 	if err := h.Store.SetName(r.Context(), u.ID, name, h.Now()); err != nil {
 		return fmt.Errorf("set name: %w", err)
 	}

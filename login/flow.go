@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/login/lockout"
@@ -363,6 +364,21 @@ func userID(u *storage.User) string {
 		return ""
 	}
 	return u.ID
+}
+
+// PlainText reports whether s is text a name may be: UTF-8 without
+// control characters (NUL, line breaks, escapes), which no page shows and
+// PostgreSQL partly refuses.
+func PlainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeEmail is the form emails are stored and looked up in; "" for

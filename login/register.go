@@ -76,7 +76,7 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case !validEmail(email):
 		return fail(http.StatusBadRequest, "email", msgBadEmail)
-	case name == "" || utf8.RuneCountInString(name) > maxNameLength:
+	case name == "" || utf8.RuneCountInString(name) > maxNameLength || !PlainText(name):
 		return fail(http.StatusBadRequest, "name", msgBadName)
 	case secret != again:
 		return fail(http.StatusBadRequest, "password2", msgPasswordsDiffer)

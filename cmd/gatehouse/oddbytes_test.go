@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -99,6 +101,43 @@ func TestOddBytesInIdentifiers(t *testing.T) {
 						t.Errorf("%s with %q = %d", tc.path, odd, resp.StatusCode)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestOddBytesInNames types names that are not plain text (NUL, bytes that
+// are not UTF-8, a line break) into the account page and the registration
+// form, on both backends: each is refused as an invalid name (400), never a
+// 5xx (PostgreSQL refuses NUL and such bytes as a failure of the
+// database), and nothing is stored.
+func TestOddBytesInNames(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			g.createUser(alice, "Alice Liddell", alicePass)
+			rp := newRelyingParty(t, g)
+			b := newBrowser(t)
+			rp.signIn(b, rp.newFlow(), alice, alicePass)
+			for i, odd := range []string{"a\x00b", "a\xffb", "a\nb"} {
+				form := formFields(b.get(g.base + "/account").body)
+				form.Set("name", odd)
+				if r := b.post(g.base+"/account/name", form); r.StatusCode != http.StatusBadRequest {
+					t.Errorf("POST /account/name %q = %d, want 400", odd, r.StatusCode)
+				}
+				reg := newBrowser(t)
+				rf := formFields(reg.get(g.base + "/register").body)
+				rf.Set("email", fmt.Sprintf("odd-name-%d@example.com", i))
+				rf.Set("name", odd)
+				rf.Set("password", "a long enough passphrase 42")
+				rf.Set("confirm", "a long enough passphrase 42")
+				if r := reg.post(g.base+"/register", rf); r.StatusCode != http.StatusBadRequest {
+					t.Errorf("POST /register with the name %q = %d, want 400", odd, r.StatusCode)
+				}
+			}
+			if show := g.cli("", "users", "show", alice); !strings.Contains(show, "Alice Liddell") {
+				t.Errorf("alice's name after the refused changes:\n%s", show)
 			}
 		})
 	}

@@ -331,6 +331,8 @@ var russian = map[string]string{
 	"Confirm your new email address":                         "Подтвердите новый адрес электронной почты",
 	"Make this the email address of your Gatehouse account?": "Сделать этот адрес адресом вашей учётной записи Gatehouse?",
 	"Use this address":                                       "Использовать этот адрес",
+	"Invalid name":                                           "Недопустимое имя",
+	"Use letters, digits, spaces and punctuation only.":      "Используйте только буквы, цифры, пробелы и знаки препинания.",
 	"Open this link to use this address for your Gatehouse account:\n\n%s\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n": "Откройте эту ссылку, чтобы использовать этот адрес для вашей учётной записи Gatehouse:\n\n%s\n\nСсылка действует один раз, 24 часа. Если вы этого не запрашивали, просто проигнорируйте это письмо.\n",
 	"Your email address was changed": "Ваш адрес электронной почты изменён",
 	"The email address of your Gatehouse account was changed to %s.\n\nIf this was not you, contact your administrator at once.\n": "Адрес электронной почты вашей учётной записи Gatehouse изменён на %s.\n\nЕсли это были не вы, немедленно свяжитесь с администратором.\n",

@@ -262,6 +262,10 @@ func TestAPIOddInput(t *testing.T) {
 				{"GET", "/api/audit?type=a%00b", "", 400},
 				{"GET", "/api/audit?limit=-1", "", 400},
 				{"GET", "/api/audit?limit=99999999999999999999", "", 400},
+				// Names that are not plain text: refused, not a store failure.
+				{"POST", "/api/clients", `{"name":"a\u0000b","redirect_uris":["https://x.example/cb"]}`, 400},
+				{"POST", "/api/users", `{"email":"n@example.com","name":"a\u0000b","password":"a long enough password"}`, 400},
+				{"POST", "/api/users", `{"email":"n@example.com","name":"a\nb","password":"a long enough password"}`, 400},
 				// Mass assignment: what the API does not document is refused.
 				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"client_id":"ops2"}`, 400},
 				{"POST", "/api/clients", `{"name":"x","redirect_uris":["https://x.example/cb"],"secret_hash":"AAAA"}`, 400},

@@ -138,6 +138,9 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*NewClient
 	if len(name) > 200 {
 		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
 	}
+	if !login.PlainText(name) {
+		return nil, Errorf(Invalid, "the name must be UTF-8 text without control characters")
+	}
 	if spec.Admin && spec.Public {
 		return nil, Errorf(Invalid, "an admin client must be confidential (it authenticates with its secret)")
 	}

@@ -67,6 +67,9 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 	if len(name) > 200 {
 		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
 	}
+	if !login.PlainText(name) {
+		return nil, Errorf(Invalid, "the name must be UTF-8 text without control characters")
+	}
 	pw := spec.Password
 	if spec.Invite {
 		pw = rand.Text() + rand.Text() // never told: the invitation's link sets the password
