@@ -30,6 +30,8 @@
 //	need-key  403: the request accepts only a key (acr loa:3) and the user has none
 //	need-app  403: the request refuses emailed codes (acr loa:2) and they are all the user has
 //	expired   400: the sign-in is over (a POST to a step of a request that is done)
+//	choose    GET /login, POST /login/continue   the sign-in page offering to continue as the
+//	          session's user (prompt=select_account), above the password form
 //
 // # Transitions
 //
@@ -48,6 +50,9 @@
 //	          required
 //	(open)    GET /login, no session that answers, prompt=none           error
 //	(open)    GET /login, no session that answers                        password
+//	(open)    GET /login, a session that answers, prompt=select_account  choose
+//	choose    "Continue with this account", the session still answers    done
+//	choose    "Continue with this account", it no longer answers         password
 //	password  right password, no factor, none required                   done
 //	password  right password, key required (loa:3), no key              need-key
 //	password  right password, email refused (loa:2), email only factor  need-app

@@ -79,15 +79,19 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	continueAs := ""
 	switch nextStep(st).Step {
 	case stepDone:
-		if err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle)); err != nil {
-			return fmt.Errorf("touch session: %w", err)
-		}
-		return h.complete(w, r, ar, sess)
+		return h.completeFromSession(w, r, ar, sess)
 	case stepError:
 		h.Fail(w, r, ar.ID, "login_required", "the user is not signed in")
 		return nil
+	case stepChoose:
+		u, err := h.Store.UserByID(r.Context(), sess.UserID)
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		continueAs = u.Email
 	}
 	// A blocked IP sees the block at once, not after typing a password.
 	until, err := h.Limiter.Blocked(r.Context(), h.ClientIP(r), "")
@@ -97,7 +101,49 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if !until.IsZero() {
 		return h.showForm(w, r, ar, flow, http.StatusTooManyRequests, ar.LoginHint, h.blockedMessage(r.Context(), until))
 	}
-	return h.showForm(w, r, ar, flow, http.StatusOK, ar.LoginHint, "")
+	return h.renderForm(w, r, ar, flow, http.StatusOK, ar.LoginHint, "", continueAs)
+}
+
+// completeFromSession completes ar with the browser's session sess, which
+// answers it (nextStep: done), and keeps the session alive.
+func (h *Handler) completeFromSession(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
+	if err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle)); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return h.complete(w, r, ar, sess)
+}
+
+// continueAs answers the choose page's "Continue as" (prompt=select_account):
+// the browser's session completes the request if it still answers it, and
+// the sign-in page comes back otherwise.
+func (h *Handler) continueAs(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	ar, flow, err := h.loadRequest(w, r, r.PostForm.Get("authRequestID"))
+	if done := (*doneError)(nil); errors.As(err, &done) {
+		return h.resumeDone(w, r, onContinue, done)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.checkCSRF(r, "login", flow); err != nil {
+		return err
+	}
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	st, err := h.openState(r, ar, sess)
+	if err != nil {
+		return err
+	}
+	st.On = onContinue
+	n := nextStep(st)
+	if n.Step == stepDone {
+		return h.completeFromSession(w, r, ar, sess)
+	}
+	return h.goTo(w, r, ar, n)
 }
 
 // openState is what nextStep decides the opening of the sign-in ar from:
@@ -148,6 +194,12 @@ func (h *Handler) sessionSatisfies(sess *storage.Session, ar *storage.AuthReques
 // showForm shows the password form, or with status 429 only the block
 // message msg: a blocked client IP cannot sign in.
 func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, flow string, status int, email, msg string) error {
+	return h.renderForm(w, r, ar, flow, status, email, msg, "")
+}
+
+// renderForm is showForm offering, when continueAs is an address, to
+// continue as the session's user of that address (the choose step).
+func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, flow string, status int, email, msg, continueAs string) error {
 	name := ar.ClientID
 	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
 	switch {
@@ -168,6 +220,7 @@ func (h *Handler) showForm(w http.ResponseWriter, r *http.Request, ar *storage.A
 		Error:         msg,
 		Blocked:       status == http.StatusTooManyRequests,
 		WebAuthn:      h.passkeyView(ar.ID, flow),
+		ContinueAs:    continueAs,
 	})
 	return nil
 }

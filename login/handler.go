@@ -160,6 +160,7 @@ func (h *Handler) Routes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/login", h.serve(h.showLogin))
 	r.Post("/login", h.serve(h.submitPassword))
+	r.Post("/login/continue", h.serve(h.continueAs))
 	r.Get("/login/otp", h.serve(h.showCode))
 	r.Post("/login/otp", h.serve(h.submitCode))
 	r.Post("/login/otp/resend", h.serve(h.resendCode))
@@ -265,8 +266,11 @@ type page struct {
 	AuthRequestID string
 	CSRF          string
 	Email         string
-	User          *storage.User
-	AuthTime      time.Time
+	// ContinueAs is the address of the browser's session user the sign-in
+	// page offers to continue as (prompt=select_account); "": none.
+	ContinueAs string
+	User       *storage.User
+	AuthTime   time.Time
 
 	// Field names the form field that Error is about: the page shows the
 	// error next to it and puts the focus there. "": the form as a whole.

@@ -37,13 +37,14 @@ const (
 	stepNeedKey              // refused: only a security key or passkey would do
 	stepNeedApp              // refused: email codes are refused and are all the user has
 	stepExpired              // refused: the sign-in is over (its request is done)
+	stepChoose               // the sign-in page offering to continue as the session's user (prompt=select_account)
 )
 
 var stepNames = [...]string{
 	stepPassword: "password", stepCode: "code", stepRecovery: "recovery",
 	stepEnroll: "enroll", stepKey: "key", stepDone: "done", stepConsent: "consent",
 	stepClient: "client", stepError: "error", stepNeedKey: "need-key", stepNeedApp: "need-app",
-	stepExpired: "expired",
+	stepExpired: "expired", stepChoose: "choose",
 }
 
 func (s step) String() string {
@@ -69,6 +70,7 @@ const (
 	onShowKey                   // GET /login/webauthn
 	onPostKey                   // POST /login/webauthn/finish: a key was checked
 	onCallback                  // the provider's callback: the request is done
+	onContinue                  // POST /login/continue: the session's user was chosen (prompt=select_account)
 )
 
 // outcome is what checking a code, a key or a passkey came to.
@@ -109,6 +111,7 @@ type requestPolicy struct {
 	EmailAccepted bool // an emailed code may be that factor (acr_values below loa:2)
 	KeyRequired   bool // only a security key or passkey (acr_values loa:3)
 	PromptNone    bool // prompt=none: no page may be shown
+	SelectAccount bool // prompt=select_account: the user chooses the account, even with a session that answers
 }
 
 // sessionState is what the browser's SSO session offers a request at
@@ -167,13 +170,25 @@ func nextStep(s signIn) next {
 		}
 		return next{Step: stepExpired}
 	}
+	// The browser's SSO session may answer the request by itself.
+	answers := s.Session.Live && s.Session.Satisfies && (s.Session.MFA || !p.MFARequired)
 	switch s.On {
 	case onOpen:
 		switch {
-		case s.Session.Live && s.Session.Satisfies && (s.Session.MFA || !p.MFARequired):
+		case answers && p.SelectAccount && !p.PromptNone:
+			return next{Step: stepChoose}
+		case answers:
 			return next{Step: stepDone}
 		case p.PromptNone:
 			return next{Step: stepError} // login_required
+		}
+		return next{Step: stepPassword}
+
+	case onContinue:
+		// The session's user chosen on the choose page: the session must
+		// still answer (it may have ended since the page was shown).
+		if answers {
+			return next{Step: stepDone}
 		}
 		return next{Step: stepPassword}
 
@@ -321,6 +336,7 @@ func policyOf(ar *storage.AuthRequest, mfaRequired bool) requestPolicy {
 		EmailAccepted: emailAccepted(ar),
 		KeyRequired:   keyRequired(ar),
 		PromptNone:    slices.Contains(ar.Prompt, "none"),
+		SelectAccount: slices.Contains(ar.Prompt, "select_account"),
 	}
 }
 

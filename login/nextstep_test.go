@@ -17,12 +17,14 @@ func TestNextStep(t *testing.T) {
 		appEmail = factorSet{TOTP: true, Email: true}
 		emailKey = factorSet{Email: true, Keys: true}
 
-		open     = requestPolicy{EmailAccepted: true}                                      // loa:1, nothing required
-		required = requestPolicy{MFARequired: true, EmailAccepted: true}                   // --require-mfa or loa:1:email
-		loa2     = requestPolicy{MFARequired: true}                                        // no emailed codes
-		loa3     = requestPolicy{MFARequired: true, KeyRequired: true}                     // keys only
-		none2    = requestPolicy{EmailAccepted: true, PromptNone: true}                    // prompt=none
-		reqNone  = requestPolicy{MFARequired: true, EmailAccepted: true, PromptNone: true} // required, prompt=none
+		open      = requestPolicy{EmailAccepted: true}                                      // loa:1, nothing required
+		required  = requestPolicy{MFARequired: true, EmailAccepted: true}                   // --require-mfa or loa:1:email
+		loa2      = requestPolicy{MFARequired: true}                                        // no emailed codes
+		loa3      = requestPolicy{MFARequired: true, KeyRequired: true}                     // keys only
+		none2     = requestPolicy{EmailAccepted: true, PromptNone: true}                    // prompt=none
+		reqNone   = requestPolicy{MFARequired: true, EmailAccepted: true, PromptNone: true} // required, prompt=none
+		choose    = requestPolicy{EmailAccepted: true, SelectAccount: true}                 // prompt=select_account
+		reqChoose = requestPolicy{MFARequired: true, EmailAccepted: true, SelectAccount: true}
 	)
 	tests := []struct {
 		name string
@@ -38,6 +40,13 @@ func TestNextStep(t *testing.T) {
 		{"open: no session", signIn{On: onOpen, Policy: open}, next{Step: stepPassword}},
 		{"open: a session that does not satisfy", signIn{On: onOpen, Policy: open, Session: sessionState{Live: true}}, next{Step: stepPassword}},
 		{"open: the session's user is gone", signIn{On: onOpen, Policy: open, Session: sessionState{Satisfies: true}}, next{Step: stepPassword}},
+		{"open: a session that answers, prompt=select_account", signIn{On: onOpen, Policy: choose, Session: sessionState{Live: true, Satisfies: true}}, next{Step: stepChoose}},
+		{"open: a password-only session, MFA required, prompt=select_account", signIn{On: onOpen, Policy: reqChoose, Session: sessionState{Live: true, Satisfies: true}}, next{Step: stepPassword}},
+		{"open: no session, prompt=select_account", signIn{On: onOpen, Policy: choose}, next{Step: stepPassword}},
+		// choose
+		{"continue: the session still answers", signIn{On: onContinue, Policy: choose, Session: sessionState{Live: true, Satisfies: true}}, next{Step: stepDone}},
+		{"continue: the session ended since", signIn{On: onContinue, Policy: choose}, next{Step: stepPassword}},
+		{"continue: the session no longer satisfies", signIn{On: onContinue, Policy: reqChoose, Session: sessionState{Live: true, Satisfies: true}}, next{Step: stepPassword}},
 
 		// password
 		{"password: no factor, none required", signIn{On: onPassword, User: true, Factors: none, Policy: open}, next{Step: stepDone}},
