@@ -71,11 +71,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sess, err := h.currentSession(r)
-	if err != nil {
-		return fmt.Errorf("load session: %w", err)
-	}
-	st, err := h.openState(r, ar, sess)
+	st, sess, err := h.openState(r, ar)
 	if err != nil {
 		return err
 	}
@@ -117,24 +113,11 @@ func (h *Handler) completeFromSession(w http.ResponseWriter, r *http.Request, ar
 // the browser's session completes the request if it still answers it, and
 // the sign-in page comes back otherwise.
 func (h *Handler) continueAs(w http.ResponseWriter, r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
+	ar, _, err := h.loginPost(w, r, onContinue)
+	if ar == nil || err != nil {
 		return err
 	}
-	ar, flow, err := h.loadRequest(w, r, r.PostForm.Get("authRequestID"))
-	if done := (*doneError)(nil); errors.As(err, &done) {
-		return h.resumeDone(w, r, onContinue, done)
-	}
-	if err != nil {
-		return err
-	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
-		return err
-	}
-	sess, err := h.currentSession(r)
-	if err != nil {
-		return fmt.Errorf("load session: %w", err)
-	}
-	st, err := h.openState(r, ar, sess)
+	st, sess, err := h.openState(r, ar)
 	if err != nil {
 		return err
 	}
@@ -147,8 +130,19 @@ func (h *Handler) continueAs(w http.ResponseWriter, r *http.Request) error {
 }
 
 // openState is what nextStep decides the opening of the sign-in ar from:
-// whether the browser's session sess (nil: none) may answer it.
-func (h *Handler) openState(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) (signIn, error) {
+// whether the browser's session sess (nil: none), which it returns, may
+// answer it.
+func (h *Handler) openState(r *http.Request, ar *storage.AuthRequest) (st signIn, sess *storage.Session, err error) {
+	sess, err = h.currentSession(r)
+	if err != nil {
+		return st, nil, fmt.Errorf("load session: %w", err)
+	}
+	st, err = h.sessionOpenState(r, ar, sess)
+	return st, sess, err
+}
+
+// sessionOpenState is openState for the session sess.
+func (h *Handler) sessionOpenState(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) (signIn, error) {
 	st := signIn{On: onOpen, Policy: policyOf(ar, false)}
 	if sess == nil {
 		return st, nil
@@ -225,19 +219,28 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, ar *storage
 	return nil
 }
 
-// submitPassword checks the password under the attempt limits.
-func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
+// loginPost reads a post of one of the sign-in page's forms, on: its
+// auth request, which must be this browser's (loadRequest), the flow
+// cookie, and the form's CSRF token. A post to a request that is done
+// already is answered here (resumeDone), with a nil request.
+func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, on event) (*storage.AuthRequest, string, error) {
 	if err := r.ParseForm(); err != nil {
-		return err
+		return nil, "", err
 	}
 	ar, flow, err := h.loadRequest(w, r, r.PostForm.Get("authRequestID"))
 	if done := (*doneError)(nil); errors.As(err, &done) {
-		return h.resumeDone(w, r, onPassword, done)
+		return nil, "", h.resumeDone(w, r, on, done)
 	}
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if err := h.checkCSRF(r, "login", flow); err != nil {
+	return ar, flow, h.checkCSRF(r, "login", flow)
+}
+
+// submitPassword checks the password under the attempt limits.
+func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
+	ar, flow, err := h.loginPost(w, r, onPassword)
+	if ar == nil || err != nil {
 		return err
 	}
 	r, ip := h.withIP(r)
