@@ -33,6 +33,11 @@ const csrfEndSession = "end_session"
 // validator refuses ends nothing and redirects nowhere.
 func (h *Handler) EndSession(validate LogoutValidator) http.Handler {
 	return h.serve(func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			// RP-Initiated Logout §2: GET and POST only.
+			w.Header().Set("Allow", "GET, POST")
+			return userError(http.StatusMethodNotAllowed, "Request refused", msgForbidden)
+		}
 		req, sess, err := h.logoutRequest(r, validate)
 		if err != nil {
 			return err
