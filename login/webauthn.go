@@ -67,7 +67,13 @@ const (
 	msgKeyNotAdded   = "The security key or passkey could not be registered. Try again."
 	msgKeyNameLength = "Give the key a name of at most 64 characters."
 	msgKeyNeedMFA    = "To add a security key, sign in with your second factor first."
+	msgKeyLimit      = "Your account has the most security keys and passkeys it can have. Remove one to add another."
 )
+
+// maxKeys is the most keys an account can have: every key is listed in
+// each sign-in's allowCredentials, and the store should not grow without
+// bound.
+const maxKeys = 20
 
 // webauthnRoutes adds the key routes when keys are on.
 func (h *Handler) webauthnRoutes(r chi.Router) {

@@ -28,6 +28,7 @@ func keyName(lang i18n.Lang, s string) (string, bool) {
 // beginRegister starts adding a key. A signed-in session is enough; when
 // the user already has a second factor the session must have used one
 // (amr "mfa"), so a password alone never adds a key to such an account.
+// An account with maxKeys keys adds none.
 func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
 	st, status, reply, err := h.accountJSON(r, "/account/security")
 	if st == nil {
@@ -48,6 +49,9 @@ func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *j
 	}
 	if f.any() && !slices.Contains(sess.AMR, "mfa") {
 		return http.StatusForbidden, &jsonReply{Error: msgKeyNeedMFA}, nil
+	}
+	if len(ku.keys) >= maxKeys {
+		return http.StatusConflict, &jsonReply{Error: msgKeyLimit}, nil
 	}
 	creation, sd, err := h.WebAuthn.BeginRegistration(ku,
 		webauthn.WithExclusions(webauthn.Credentials(ku.WebAuthnCredentials()).CredentialDescriptors()),
@@ -79,6 +83,9 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	ku, err := h.keyUserOf(ctx, u)
 	if err != nil {
 		return 0, nil, err
+	}
+	if len(ku.keys) >= maxKeys { // another ceremony begun meanwhile filled the last place
+		return http.StatusConflict, &jsonReply{Error: msgKeyLimit}, nil
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(req.Credential)
 	if err != nil {

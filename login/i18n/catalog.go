@@ -273,6 +273,7 @@ var russian = map[string]string{
 	"The security key check took too long or was already used. Try again.":                                                 "Проверка ключа безопасности заняла слишком много времени или уже была использована. Попробуйте ещё раз.",
 	"No security key or passkey is registered for this account.":                                                           "Для этой учётной записи не зарегистрировано ни ключа безопасности, ни ключа доступа.",
 	"This security key or passkey is already registered.":                                                                  "Этот ключ безопасности или ключ доступа уже зарегистрирован.",
+	"Your account has the most security keys and passkeys it can have. Remove one to add another.":                         "В вашей учётной записи уже максимальное число ключей безопасности и ключей доступа. Удалите один, чтобы добавить другой.",
 	"The security key or passkey could not be registered. Try again.":                                                      "Не удалось зарегистрировать ключ безопасности или ключ доступа. Попробуйте ещё раз.",
 	"Give the key a name of at most 64 characters.":                                                                        "Название ключа может содержать не более 64 символов.",
 	"To add a security key, sign in with your second factor first.":                                                        "Чтобы добавить ключ безопасности, сначала войдите со вторым фактором.",
