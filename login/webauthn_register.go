@@ -113,9 +113,13 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 		AAGUID:          cred.Authenticator.AAGUID,
 		AttestationType: cred.AttestationType,
 		CreatedAt:       h.Now(),
-	})
-	if errors.Is(err, storage.ErrConflict) {
+	}, maxKeys)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
 		return http.StatusConflict, &jsonReply{Error: msgKeyTaken}, nil
+	case errors.Is(err, storage.ErrFull):
+		// Parallel ceremonies that all began below the cap: one fills it.
+		return http.StatusConflict, &jsonReply{Error: msgKeyLimit}, nil
 	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("store webauthn credential: %w", err)

@@ -23,6 +23,9 @@ var (
 	// rotated refresh token) was presented again. The store has already
 	// revoked every token of the grant it belongs to.
 	ErrReplayed = errors.New("storage: single-use value replayed")
+	// ErrFull means the owner already has as many of the objects as it
+	// may (an account's security keys).
+	ErrFull = errors.New("storage: limit reached")
 )
 
 // Store is everything Gatehouse keeps, composed of one role per domain.

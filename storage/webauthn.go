@@ -38,8 +38,10 @@ type WebAuthnStore interface {
 	UserByWebAuthnHandle(ctx context.Context, handle []byte) (*User, error)
 
 	// AddWebAuthnCredential stores c; ErrConflict if its id is taken,
-	// ErrNotFound if the user does not exist.
-	AddWebAuthnCredential(ctx context.Context, c *WebAuthnCredential) error
+	// ErrNotFound if the user does not exist, ErrFull if the user has max
+	// credentials already (max > 0), counted atomically with the insert:
+	// parallel additions never exceed max.
+	AddWebAuthnCredential(ctx context.Context, c *WebAuthnCredential, max int) error
 	// WebAuthnCredentials lists the user's credentials, oldest first.
 	WebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
 	WebAuthnCredentialByID(ctx context.Context, id []byte) (*WebAuthnCredential, error)

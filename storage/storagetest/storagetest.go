@@ -121,6 +121,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RedeemAuthCodeConcurrent", testRedeemAuthCodeConcurrent},
 		{"UnrecordedRevoked", testUnrecordedRevoked},
 		{"OddBytesNotFound", testOddBytesNotFound},
+		{"AddWebAuthnCredentialLimit", testAddWebAuthnCredentialLimit},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},

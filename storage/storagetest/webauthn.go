@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"bytes"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func testWebAuthnCredentialRoundTrip(t *testing.T, s storage.Store) {
 	c := newWebAuthnCredential("c", "u2", epoch())
 	c.BackupState, c.Transports = true, []string{"internal", "hybrid"}
 	for _, cred := range []*storage.WebAuthnCredential{a, b, c} {
-		check(t, s.AddWebAuthnCredential(ctx, cred))
+		check(t, s.AddWebAuthnCredential(ctx, cred, 0))
 	}
 	wantWebAuthnCredential(t, s, "WebAuthnCredentialByID(a)", a)
 	wantWebAuthnCredential(t, s, "WebAuthnCredentialByID(b)", b)
@@ -144,7 +145,7 @@ func testWebAuthnCredentialRoundTrip(t *testing.T, s storage.Store) {
 
 	_, err = s.WebAuthnCredentialByID(ctx, []byte("cred:none"))
 	wantErr(t, "WebAuthnCredentialByID of an unknown id", err, storage.ErrNotFound)
-	err = s.AddWebAuthnCredential(ctx, newWebAuthnCredential("d", "nobody", epoch()))
+	err = s.AddWebAuthnCredential(ctx, newWebAuthnCredential("d", "nobody", epoch()), 0)
 	wantErr(t, "AddWebAuthnCredential for an unknown user", err, storage.ErrNotFound)
 }
 
@@ -152,11 +153,11 @@ func testWebAuthnCredentialConflict(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1", "u2")
 	a := newWebAuthnCredential("a", "u1", epoch())
-	check(t, s.AddWebAuthnCredential(ctx, a))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0))
 	// The same credential id, even for another user, is refused.
 	dup := newWebAuthnCredential("a", "u2", epoch().Add(time.Minute))
 	dup.Name = "stolen"
-	wantErr(t, "AddWebAuthnCredential with a taken id", s.AddWebAuthnCredential(ctx, dup), storage.ErrConflict)
+	wantErr(t, "AddWebAuthnCredential with a taken id", s.AddWebAuthnCredential(ctx, dup, 0), storage.ErrConflict)
 	wantWebAuthnCredential(t, s, "the first credential after the conflict", a)
 }
 
@@ -164,7 +165,7 @@ func testUpdateWebAuthnCredentialUse(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1")
 	a := newWebAuthnCredential("a", "u1", epoch()) // count 5
-	check(t, s.AddWebAuthnCredential(ctx, a))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0))
 
 	check(t, s.UpdateWebAuthnCredentialUse(ctx, a.ID, 6, true, false, epoch().Add(time.Minute)))
 	a.SignCount, a.BackupState, a.LastUsedAt = 6, true, epoch().Add(time.Minute)
@@ -197,7 +198,7 @@ func testUpdateWebAuthnCredentialUseNoCounter(t *testing.T, s storage.Store) {
 	setupUsers(t, s, "u1")
 	a := newWebAuthnCredential("a", "u1", epoch())
 	a.SignCount = 0
-	check(t, s.AddWebAuthnCredential(ctx, a))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0))
 	// An authenticator without a counter always says 0.
 	for i := range 3 {
 		now := epoch().Add(time.Duration(i+1) * time.Minute)
@@ -217,7 +218,7 @@ func testUpdateWebAuthnCredentialUseConcurrent(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1")
 	a := newWebAuthnCredential("a", "u1", epoch())
-	check(t, s.AddWebAuthnCredential(ctx, a))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0))
 	// Twenty sign-ins with the same assertion's counter: one wins.
 	errs := concurrently(20, func() error {
 		return s.UpdateWebAuthnCredentialUse(ctx, a.ID, 9, false, false, epoch().Add(time.Minute))
@@ -232,8 +233,8 @@ func testDeleteWebAuthnCredential(t *testing.T, s storage.Store) {
 	setupUsers(t, s, "u1", "u2")
 	a := newWebAuthnCredential("a", "u1", epoch())
 	b := newWebAuthnCredential("b", "u1", epoch().Add(time.Second))
-	check(t, s.AddWebAuthnCredential(ctx, a))
-	check(t, s.AddWebAuthnCredential(ctx, b))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0))
+	check(t, s.AddWebAuthnCredential(ctx, b, 0))
 
 	err := s.DeleteWebAuthnCredential(ctx, "u2", a.ID)
 	wantErr(t, "DeleteWebAuthnCredential of another user's credential", err, storage.ErrNotFound)
@@ -299,4 +300,28 @@ func testTakeWebAuthnSessionConcurrent(t *testing.T, s storage.Store) {
 	if ok, refused := count(t, errs, storage.ErrNotFound); ok != 1 || refused != 19 {
 		t.Errorf("20 concurrent TakeWebAuthnSession: %d succeeded, %d refused; want 1 and 19", ok, refused)
 	}
+}
+
+// testAddWebAuthnCredentialLimit adds 20 credentials of one user at once
+// under a limit of 5: exactly 5 are stored, the others get ErrFull, and a
+// limit of 0 is none.
+func testAddWebAuthnCredentialLimit(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
+	var n atomic.Int64
+	errs := concurrently(20, func() error {
+		return s.AddWebAuthnCredential(ctx, newWebAuthnCredential(fmt.Sprint("k", n.Add(1)), "u1", epoch()), 5)
+	})
+	ok, full := count(t, errs, storage.ErrFull)
+	if ok != 5 || full != 15 {
+		t.Fatalf("20 parallel additions under a limit of 5: %d stored, %d full; want 5 and 15", ok, full)
+	}
+	got, err := s.WebAuthnCredentials(ctx, "u1")
+	check(t, err)
+	if len(got) != 5 {
+		t.Errorf("%d credentials stored, want 5", len(got))
+	}
+	check(t, s.AddWebAuthnCredential(ctx, newWebAuthnCredential("no-limit", "u1", epoch()), 0))
+	wantErr(t, "AddWebAuthnCredential of an unknown user under a limit",
+		s.AddWebAuthnCredential(ctx, newWebAuthnCredential("nobody's", "nobody", epoch()), 5), storage.ErrNotFound)
 }

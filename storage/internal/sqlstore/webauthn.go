@@ -49,13 +49,33 @@ func scanWebAuthnCredential(row scanner) (*storage.WebAuthnCredential, error) {
 }
 
 // AddWebAuthnCredential stores c; storage.ErrConflict if its id is taken,
-// storage.ErrNotFound if its user does not exist.
-func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential) error {
-	return s.exec(ctx, "add webauthn credential", `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		c.ID, c.UserID, c.Name, c.PublicKey, int64(c.SignCount), c.BackupEligible, c.BackupState,
-		list(c.Transports), nullBytes(c.AAGUID), c.AttestationType, millis(c.CreatedAt), nullMillis(c.LastUsedAt),
-		c.CloneWarning)
+// storage.ErrNotFound if its user does not exist, storage.ErrFull if the
+// user has max credentials already (max > 0). The count and the insert
+// run in one transaction that first locks the user's row (SQLite's write
+// transactions serialise anyway), so that parallel additions cannot pass
+// the count together.
+func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential, max int) error {
+	const op = "add webauthn credential"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		if max > 0 {
+			var n int
+			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.d.LockRow, c.UserID).Scan(new(string))
+			if err != nil {
+				return s.fail(op, err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = $1`, c.UserID).Scan(&n); err != nil {
+				return s.fail(op, err)
+			}
+			if n >= max {
+				return storage.ErrFull
+			}
+		}
+		return s.execOn(ctx, tx, op, `INSERT INTO webauthn_credentials (`+webauthnColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			c.ID, c.UserID, c.Name, c.PublicKey, int64(c.SignCount), c.BackupEligible, c.BackupState,
+			list(c.Transports), nullBytes(c.AAGUID), c.AttestationType, millis(c.CreatedAt), nullMillis(c.LastUsedAt),
+			c.CloneWarning)
+	})
 }
 
 // WebAuthnCredentials lists the user's credentials, oldest first.
