@@ -248,11 +248,13 @@ func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) error {
 // changes only when it is opened.
 func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	r, ip, u := a.r, a.ip, a.u
-	addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email")))
-	if err != nil || addr.Name != "" || NormalizeEmail(addr.Address) == "" {
+	var email string
+	if addr, err := mail.ParseAddress(strings.TrimSpace(r.PostForm.Get("email"))); err == nil && addr.Name == "" {
+		email = NormalizeEmail(addr.Address)
+	}
+	if email == "" {
 		return userError(http.StatusBadRequest, "Invalid email", "Enter a valid email address.")
 	}
-	email := NormalizeEmail(addr.Address)
 	if email == u.Email {
 		return h.accountDone(w, r, "email")
 	}

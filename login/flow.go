@@ -71,7 +71,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, sess, err := h.openState(r, ar)
+	st, sess, u, err := h.openState(r, ar)
 	if err != nil {
 		return err
 	}
@@ -83,11 +83,7 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 		h.Fail(w, r, ar.ID, "login_required", "the user is not signed in")
 		return nil
 	case stepChoose:
-		u, err := h.Store.UserByID(r.Context(), sess.UserID)
-		if err != nil {
-			return fmt.Errorf("load user: %w", err)
-		}
-		continueAs = u.Email
+		continueAs = u.Email // a live session's user
 	}
 	// A blocked IP sees the block at once, not after typing a password.
 	until, err := h.Limiter.Blocked(r.Context(), h.ClientIP(r), "")
@@ -117,7 +113,7 @@ func (h *Handler) continueAs(w http.ResponseWriter, r *http.Request) error {
 	if ar == nil || err != nil {
 		return err
 	}
-	st, sess, err := h.openState(r, ar)
+	st, sess, _, err := h.openState(r, ar)
 	if err != nil {
 		return err
 	}
@@ -130,39 +126,33 @@ func (h *Handler) continueAs(w http.ResponseWriter, r *http.Request) error {
 }
 
 // openState is what nextStep decides the opening of the sign-in ar from:
-// whether the browser's session sess (nil: none), which it returns, may
-// answer it.
-func (h *Handler) openState(r *http.Request, ar *storage.AuthRequest) (st signIn, sess *storage.Session, err error) {
-	sess, err = h.currentSession(r)
-	if err != nil {
-		return st, nil, fmt.Errorf("load session: %w", err)
+// whether the browser's session, which it returns (nil: none) with its
+// user (nil: none, or gone), may answer it.
+func (h *Handler) openState(r *http.Request, ar *storage.AuthRequest) (st signIn, sess *storage.Session, u *storage.User, err error) {
+	st = signIn{On: onOpen, Policy: policyOf(ar, false)}
+	if sess, err = h.currentSession(r); err != nil {
+		return st, nil, nil, fmt.Errorf("load session: %w", err)
 	}
-	st, err = h.sessionOpenState(r, ar, sess)
-	return st, sess, err
-}
-
-// sessionOpenState is openState for the session sess.
-func (h *Handler) sessionOpenState(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) (signIn, error) {
-	st := signIn{On: onOpen, Policy: policyOf(ar, false)}
 	if sess == nil {
-		return st, nil
+		return st, nil, nil, nil
 	}
 	st.Session.MFA = slices.Contains(sess.AMR, "mfa")
 	if !st.Session.MFA {
 		// Only then does the client's --require-mfa matter.
-		required, err := h.mfaRequired(r.Context(), ar)
-		if err != nil {
-			return st, err
+		if st.Policy.MFARequired, err = h.mfaRequired(r.Context(), ar); err != nil {
+			return st, sess, nil, err
 		}
-		st.Policy.MFARequired = required
 	}
 	st.Session.Satisfies = h.sessionSatisfies(sess, ar)
-	u, err := h.Store.UserByID(r.Context(), sess.UserID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return st, fmt.Errorf("load user: %w", err)
+	u, err = h.Store.UserByID(r.Context(), sess.UserID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return st, sess, nil, nil
+	case err != nil:
+		return st, sess, nil, fmt.Errorf("load user: %w", err)
 	}
-	st.Session.Live = err == nil && !u.Disabled
-	return st, nil
+	st.Session.Live = !u.Disabled
+	return st, sess, u, nil
 }
 
 // sessionSatisfies reports whether sess may answer ar without a new
@@ -438,11 +428,12 @@ func PlainText(s string) bool {
 }
 
 // NormalizeEmail is the form emails are stored and looked up in; "" for
-// text that no stored address can be, which is not UTF-8 or holds NUL
-// (PostgreSQL refuses both outright, as a failure of the database).
+// text that no stored address can be, which is not plain text (PlainText:
+// PostgreSQL refuses bytes that are not UTF-8, and NUL, outright).
 func NormalizeEmail(s string) string {
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+	s = strings.TrimSpace(s)
+	if !PlainText(s) {
 		return ""
 	}
-	return strings.ToLower(strings.TrimSpace(s))
+	return strings.ToLower(s)
 }

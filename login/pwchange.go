@@ -121,23 +121,9 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), now); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	// Sign-ins that passed the old password start again from the new one.
-	if err := h.Store.EndPendingSignIns(ctx, u.ID); err != nil {
-		return fmt.Errorf("end pending sign-ins: %w", err)
-	}
-	n, err := h.Store.EndUserSessions(ctx, u.ID, sess.ID, now)
+	n, err := h.endOldPassword(ctx, u.ID, sess.ID, now)
 	if err != nil {
-		return fmt.Errorf("end other sessions: %w", err)
-	}
-	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
-	}
-	// A reset link sent earlier must not undo the change, nor an email
-	// change asked for by a session that just ended take the account.
-	for _, purpose := range []string{purposeResetPassword, purposeChangeEmail} {
-		if err := h.Store.DeleteActionTokens(ctx, u.ID, purpose); err != nil {
-			return fmt.Errorf("delete %s tokens: %w", purpose, err)
-		}
+		return err
 	}
 	h.event(ctx, storage.EventPasswordChanged, u.ID, "", fmt.Sprintf("%d other sessions ended, tokens revoked", n))
 	h.notify(ctx, u, "Your Gatehouse password was changed",

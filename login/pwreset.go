@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -172,23 +173,9 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("delete confirmation tokens: %w", err)
 		}
 	}
-	// The reset ends every session, and with them the email changes they
-	// asked for: a link at an intruder's address must not take the account.
-	for _, purpose := range []string{purposeResetPassword, purposeChangeEmail} {
-		if err := h.Store.DeleteActionTokens(ctx, u.ID, purpose); err != nil {
-			return fmt.Errorf("delete %s tokens: %w", purpose, err)
-		}
-	}
-	// Sign-ins that passed the old password start again from the new one.
-	if err := h.Store.EndPendingSignIns(ctx, u.ID); err != nil {
-		return fmt.Errorf("end pending sign-ins: %w", err)
-	}
-	n, err := h.Store.EndUserSessions(ctx, u.ID, "", now)
+	n, err := h.endOldPassword(ctx, u.ID, "", now)
 	if err != nil {
-		return fmt.Errorf("end sessions: %w", err)
-	}
-	if err := h.Store.RevokeUserTokens(ctx, u.ID, now); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
+		return err
 	}
 	h.ClearSession(w)
 	h.event(ctx, storage.EventPasswordReset, u.ID, "", fmt.Sprintf("by an emailed link; %d sessions ended, tokens revoked", n))
@@ -200,4 +187,29 @@ func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return h.notice(w, r, http.StatusOK, p)
+}
+
+// endOldPassword ends what the user userID's old password let in, once the
+// new one is set: the sign-ins in progress past the password step
+// (EndPendingSignIns), every session but keep ("" for none), every token,
+// earlier reset links, and email changes not yet confirmed, which a
+// session that just ended (perhaps an intruder's) may have asked for. It
+// returns the number of sessions ended.
+func (h *Handler) endOldPassword(ctx context.Context, userID, keep string, now time.Time) (int, error) {
+	for _, purpose := range []string{purposeResetPassword, purposeChangeEmail} {
+		if err := h.Store.DeleteActionTokens(ctx, userID, purpose); err != nil {
+			return 0, fmt.Errorf("delete %s tokens: %w", purpose, err)
+		}
+	}
+	if err := h.Store.EndPendingSignIns(ctx, userID); err != nil {
+		return 0, fmt.Errorf("end pending sign-ins: %w", err)
+	}
+	n, err := h.Store.EndUserSessions(ctx, userID, keep, now)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	if err := h.Store.RevokeUserTokens(ctx, userID, now); err != nil {
+		return 0, fmt.Errorf("revoke tokens: %w", err)
+	}
+	return n, nil
 }

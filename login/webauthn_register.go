@@ -84,9 +84,6 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(ku.keys) >= maxKeys { // another ceremony begun meanwhile filled the last place
-		return http.StatusConflict, &jsonReply{Error: msgKeyLimit}, nil
-	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(req.Credential)
 	if err != nil {
 		h.event(ctx, storage.EventWebAuthnRegisterFailed, u.ID, "", describeWebAuthnError(err))
@@ -118,7 +115,8 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	case errors.Is(err, storage.ErrConflict):
 		return http.StatusConflict, &jsonReply{Error: msgKeyTaken}, nil
 	case errors.Is(err, storage.ErrFull):
-		// Parallel ceremonies that all began below the cap: one fills it.
+		// Ceremonies begun below the cap filled it meanwhile (the store
+		// counts with the insert).
 		return http.StatusConflict, &jsonReply{Error: msgKeyLimit}, nil
 	}
 	if err != nil {

@@ -9,10 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
@@ -123,11 +122,16 @@ func storeError(err error, action, what string) error {
 	return fmt.Errorf("%s: %w", action, err)
 }
 
-// storable reports whether s is text every store can compare: valid UTF-8
-// without NUL, both of which PostgreSQL refuses outright. A reference that
-// is not names nothing stored.
-func storable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+// checkName refuses a user's or client's name (trimmed) that is longer
+// than 200 bytes or not plain text (login.PlainText).
+func checkName(name string) error {
+	if len(name) > 200 {
+		return Errorf(Invalid, "the name is longer than 200 bytes")
+	}
+	if !login.PlainText(name) {
+		return Errorf(Invalid, "the name must be UTF-8 text without control characters")
+	}
+	return nil
 }
 
 // audit records an administrative action and logs it. Failing to record

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/go-chi/chi/v5"
 )
@@ -51,8 +52,8 @@ func (s *Service) Events(ctx context.Context, q AuditQuery) ([]EventView, error)
 	if len(q.Type) > 100 {
 		return nil, Errorf(Invalid, "the event type is longer than 100 bytes")
 	}
-	if !storable(q.Type) || !storable(q.BeforeID) {
-		return nil, Errorf(Invalid, "the event type and the cursor must be UTF-8 text without NUL")
+	if !login.PlainText(q.Type) || !login.PlainText(q.BeforeID) {
+		return nil, Errorf(Invalid, "the event type and the cursor must be UTF-8 text without control characters")
 	}
 	if q.IP != "" {
 		ip, err := netip.ParseAddr(q.IP)

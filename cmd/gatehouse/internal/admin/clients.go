@@ -135,11 +135,8 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*NewClient
 	if name == "" {
 		return nil, Errorf(Invalid, "a name is required")
 	}
-	if len(name) > 200 {
-		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
-	}
-	if !login.PlainText(name) {
-		return nil, Errorf(Invalid, "the name must be UTF-8 text without control characters")
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	if spec.Admin && spec.Public {
 		return nil, Errorf(Invalid, "an admin client must be confidential (it authenticates with its secret)")
@@ -329,19 +326,7 @@ func builtInClient(id string) error {
 	return nil
 }
 
-// unknownClient returns a NotFound error if id cannot name a stored
-// client (see storable), so that it never reaches the store.
-func unknownClient(id string) error {
-	if !storable(id) {
-		return Errorf(NotFound, "no %s", clientWithID(id))
-	}
-	return nil
-}
-
 func (s *Service) client(ctx context.Context, id string) (*storage.Client, error) {
-	if err := unknownClient(id); err != nil {
-		return nil, err
-	}
 	c, err := s.Store.ClientByID(ctx, id)
 	if err != nil {
 		return nil, storeError(err, "load client", clientWithID(id))
@@ -427,9 +412,6 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 	if err := builtInClient(id); err != nil {
 		return err
 	}
-	if err := unknownClient(id); err != nil {
-		return err
-	}
 	if err := s.Store.DeleteClient(ctx, id); err != nil {
 		return storeError(err, "delete client", clientWithID(id))
 	}
@@ -442,9 +424,6 @@ func (s *Service) DeleteClient(ctx context.Context, id string) error {
 // enables it again.
 func (s *Service) SetClientDisabled(ctx context.Context, id string, disabled bool) (*ClientView, error) {
 	if err := builtInClient(id); err != nil {
-		return nil, err
-	}
-	if err := unknownClient(id); err != nil {
 		return nil, err
 	}
 	if err := s.Store.SetClientDisabled(ctx, id, disabled, s.Now()); err != nil {

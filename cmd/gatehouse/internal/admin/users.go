@@ -60,15 +60,16 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 		return nil, Errorf(Invalid, "an invitation needs the server's email and no password")
 	}
 	addr, err := mail.ParseAddress(spec.Email)
-	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(spec.Email) || login.NormalizeEmail(addr.Address) == "" {
+	email := ""
+	if err == nil && addr.Name == "" && addr.Address == strings.TrimSpace(spec.Email) {
+		email = login.NormalizeEmail(addr.Address)
+	}
+	if email == "" {
 		return nil, Errorf(Invalid, "%q is not an email address", spec.Email)
 	}
 	name := strings.TrimSpace(spec.Name)
-	if len(name) > 200 {
-		return nil, Errorf(Invalid, "the name is longer than 200 bytes")
-	}
-	if !login.PlainText(name) {
-		return nil, Errorf(Invalid, "the name must be UTF-8 text without control characters")
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	pw := spec.Password
 	if spec.Invite {
@@ -79,7 +80,7 @@ func (s *Service) CreateUser(ctx context.Context, spec UserSpec) (*UserView, err
 	now := s.Now()
 	u := &storage.User{
 		ID:            op.NewClientID(),
-		Email:         login.NormalizeEmail(addr.Address),
+		Email:         email,
 		Name:          name,
 		PasswordHash:  s.Passwords.Hash(pw),
 		EmailVerified: true,
@@ -140,7 +141,7 @@ const MaxSearch = 200
 // SearchUsers returns the users whose email holds q (at most MaxSearch, by
 // email), searched in the database.
 func (s *Service) SearchUsers(ctx context.Context, q string) ([]UserView, error) {
-	if !storable(q) {
+	if !login.PlainText(q) {
 		return []UserView{}, nil // no email holds it
 	}
 	us, err := s.Store.SearchUsers(ctx, strings.TrimSpace(q), MaxSearch)
@@ -157,9 +158,6 @@ func (s *Service) user(ctx context.Context, ref string) (*storage.User, error) {
 		err  error
 		what string
 	)
-	if !storable(ref) {
-		return nil, Errorf(NotFound, "no user %q", ref)
-	}
 	if strings.Contains(ref, "@") {
 		u, err = s.Store.UserByEmail(ctx, login.NormalizeEmail(ref))
 		what = fmt.Sprintf("user with email %q", ref)
