@@ -22,17 +22,7 @@ func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
 		reset func(hs *harness, u string) // sets newPassword for the account of u
 	}{
 		{"reset", func(hs *harness, email string) {
-			t := hs.t
-			o := hs.browser("192.0.2.141")
-			form := formOf(t, o.get("/recover").body, "/recover")
-			if resp := o.post("/recover", with(form, "email", email)); resp.status != http.StatusOK {
-				t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
-			}
-			_, link := hs.waitLink(email, 1, "/recover/reset")
-			reset := formOf(t, o.get(link).body, "/recover/reset")
-			if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
-				t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
-			}
+			hs.resetPassword(hs.browser("192.0.2.141"), email)
 		}},
 		{"change", func(hs *harness, email string) {
 			t := hs.t
@@ -138,16 +128,7 @@ func TestPendingSignInEndsWithReset(t *testing.T) {
 	id, page := hs.toStep(intruder, "mfa", u.Email, "/login/enroll", nil)
 	secret := firstMatch(secretRE, page.body)
 
-	o := hs.browser("192.0.2.150")
-	form := formOf(t, o.get("/recover").body, "/recover")
-	if resp := o.post("/recover", with(form, "email", u.Email)); resp.status != http.StatusOK {
-		t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
-	}
-	_, link := hs.waitLink(u.Email, 1, "/recover/reset")
-	reset := formOf(t, o.get(link).body, "/recover/reset")
-	if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
-		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
-	}
+	hs.resetPassword(hs.browser("192.0.2.150"), u.Email)
 
 	resp := intruder.post("/login/enroll", with(formOf(t, page.body, "/login/enroll"), "code", hs.totpCode(secret)))
 	if ar := hs.authRequest(id); ar.Done {
@@ -169,16 +150,7 @@ func TestDoneSignInEndsWithReset(t *testing.T) {
 	id, resp := hs.submitPassword(intruder, testClientID, u.Email, testPassword, nil)
 	hs.expectDone(intruder, id, resp, amrPassword, ACRPassword)
 
-	o := hs.browser("192.0.2.170")
-	form := formOf(t, o.get("/recover").body, "/recover")
-	if resp := o.post("/recover", with(form, "email", u.Email)); resp.status != http.StatusOK {
-		t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
-	}
-	_, link := hs.waitLink(u.Email, 1, "/recover/reset")
-	reset := formOf(t, o.get(link).body, "/recover/reset")
-	if resp := o.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
-		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
-	}
+	hs.resetPassword(hs.browser("192.0.2.170"), u.Email)
 	if ar, err := hs.store.AuthRequestByID(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the finished sign-in after the reset: %+v, %v; want it gone", ar, err)
 	}
@@ -252,5 +224,21 @@ func TestEmailChangeLinkAsks(t *testing.T) {
 	}
 	if resp := confirmEmailLink(t, hs.browser("203.0.113.183"), link); resp.status != http.StatusBadRequest {
 		t.Errorf("the link's form worked twice: %d", resp.status)
+	}
+}
+
+// resetPassword sets newPassword for the account of email from b, as its
+// owner does: "Forgot password?", then the emailed link's form.
+func (hs *harness) resetPassword(b *browser, email string) {
+	t := hs.t
+	t.Helper()
+	form := formOf(t, b.get("/recover").body, "/recover")
+	if resp := b.post("/recover", with(form, "email", email)); resp.status != http.StatusOK {
+		t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+	}
+	_, link := hs.waitLink(email, 1, "/recover/reset")
+	reset := formOf(t, b.get(link).body, "/recover/reset")
+	if resp := b.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
+		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
 	}
 }

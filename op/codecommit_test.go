@@ -137,7 +137,8 @@ func TestCodeOfAnotherClient(t *testing.T) {
 }
 
 // TestRefusedExchangeKeepsTheCode presents a code with its own client's
-// credentials but a wrong code_verifier or redirect_uri: each try gets the
+// credentials but a wrong code_verifier or redirect_uri, in the body or,
+// where zitadel reads them too, the query string: each try gets the
 // error it always got, in zitadel's words, and the code stays unused, so
 // that the right exchange still succeeds. Used up by a refused try, the
 // code would have been lost to its client and the right exchange taken
@@ -160,27 +161,31 @@ func TestRefusedExchangeKeepsTheCode(t *testing.T) {
 				}
 				return form
 			}
+			wrongVerifier := with("code_verifier", strings.Repeat("w", 43))
+			otherRedirect := with("redirect_uri", benchRedirect+"/other")
+			lastWrong := cloneValues(right)
+			lastWrong.Add("code_verifier", strings.Repeat("w", 43))
 			for _, tc := range []struct {
 				name      string
-				form      url.Values
+				req       *http.Request
 				wantError string
 			}{
-				{"a wrong code_verifier", with("code_verifier", strings.Repeat("w", 43)), "invalid_grant"},
-				{"no code_verifier", with("code_verifier", ""), "invalid_request"},
-				{"another redirect_uri", with("redirect_uri", benchRedirect+"/other"), "invalid_grant"},
-				{"no redirect_uri", with("redirect_uri", ""), "invalid_grant"},
-				{"the right verifier, then a wrong one (the last counts)", func() url.Values {
-					form := cloneValues(right)
-					form.Add("code_verifier", strings.Repeat("w", 43))
-					return form
-				}(), "invalid_grant"},
+				{"a wrong code_verifier", tokenRequest(client, wrongVerifier), "invalid_grant"},
+				{"no code_verifier", tokenRequest(client, with("code_verifier", "")), "invalid_request"},
+				{"another redirect_uri", tokenRequest(client, otherRedirect), "invalid_grant"},
+				{"no redirect_uri", tokenRequest(client, with("redirect_uri", "")), "invalid_grant"},
+				{"the right verifier, then a wrong one (the last counts)", tokenRequest(client, lastWrong), "invalid_grant"},
+				// zitadel reads every parameter from the body or the query.
+				{"grant_type in the query, a wrong code_verifier", inQuery(client, wrongVerifier, "grant_type"), "invalid_grant"},
+				{"grant_type in the query, no code_verifier", inQuery(client, with("code_verifier", ""), "grant_type"), "invalid_request"},
+				{"grant_type in the query, another redirect_uri", inQuery(client, otherRedirect, "grant_type"), "invalid_grant"},
+				{"grant_type and code in the query, a wrong code_verifier", inQuery(client, wrongVerifier, "grant_type", "code"), "invalid_grant"},
+				{"a wrong code_verifier in the query", inQuery(client, wrongVerifier, "code_verifier"), "invalid_grant"},
+				{"another redirect_uri in the query", inQuery(client, otherRedirect, "redirect_uri"), "invalid_grant"},
+				{"everything in the query, a wrong code_verifier", inQuery(client, wrongVerifier, "grant_type", "code", "redirect_uri", "code_verifier"), "invalid_grant"},
 			} {
-				rec := e.serve(t, tokenRequest(client, tc.form), http.StatusBadRequest)
-				var out struct {
-					Error string `json:"error"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Error != tc.wantError {
-					t.Errorf("%s: %s (%v), want %s", tc.name, rec.Body, err, tc.wantError)
+				if got := tokenError(t, e.serve(t, tc.req, http.StatusBadRequest).Body.Bytes()); got != tc.wantError {
+					t.Errorf("%s: %s, want %s", tc.name, got, tc.wantError)
 				}
 			}
 			rec := e.serve(t, tokenRequest(client, right), http.StatusOK)

@@ -25,62 +25,6 @@ func inQuery(clientID string, form url.Values, query ...string) *http.Request {
 	return req
 }
 
-// TestRefusedExchangeWithQueryParameters is TestRefusedExchangeKeepsTheCode
-// with the parameters of the exchange, grant_type first, in the token
-// request's query string rather than its body: zitadel takes them from
-// either. A refused try still leaves the code unused for its client's
-// right exchange. Judging the exchange by the body's grant_type alone,
-// Gatehouse let a code with a wrong code_verifier or redirect_uri be used
-// up when grant_type came in the query.
-func TestRefusedExchangeWithQueryParameters(t *testing.T) {
-	for _, backend := range teststore.Backends {
-		t.Run(backend, func(t *testing.T) {
-			e := newBenchEnv(t, teststore.Open(t, backend))
-			client := e.clients[ES256]
-			codes, verifier := e.pendingCodes(t, client, 1, "openid")
-			right := url.Values{"grant_type": {"authorization_code"},
-				"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}
-			with := func(key, value string) url.Values {
-				form := cloneValues(right)
-				if value == "" {
-					form.Del(key)
-				} else {
-					form.Set(key, value)
-				}
-				return form
-			}
-			wrongVerifier := with("code_verifier", strings.Repeat("w", 43))
-			otherRedirect := with("redirect_uri", benchRedirect+"/other")
-			for _, tc := range []struct {
-				name      string
-				req       *http.Request
-				wantError string
-			}{
-				{"grant_type in the query, a wrong code_verifier", inQuery(client, wrongVerifier, "grant_type"), "invalid_grant"},
-				{"grant_type in the query, no code_verifier", inQuery(client, with("code_verifier", ""), "grant_type"), "invalid_request"},
-				{"grant_type in the query, another redirect_uri", inQuery(client, otherRedirect, "grant_type"), "invalid_grant"},
-				{"grant_type and code in the query, a wrong code_verifier", inQuery(client, wrongVerifier, "grant_type", "code"), "invalid_grant"},
-				{"a wrong code_verifier in the query", inQuery(client, wrongVerifier, "code_verifier"), "invalid_grant"},
-				{"another redirect_uri in the query", inQuery(client, otherRedirect, "redirect_uri"), "invalid_grant"},
-				{"everything in the query, a wrong code_verifier", inQuery(client, wrongVerifier, "grant_type", "code", "redirect_uri", "code_verifier"), "invalid_grant"},
-			} {
-				rec := e.serve(t, tc.req, http.StatusBadRequest)
-				var out struct {
-					Error string `json:"error"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Error != tc.wantError {
-					t.Errorf("%s: %s (%v), want %s", tc.name, rec.Body, err, tc.wantError)
-				}
-			}
-			rec := e.serve(t, inQuery(client, right, "grant_type"), http.StatusOK)
-			if !strings.Contains(rec.Body.String(), `"id_token"`) {
-				t.Errorf("the right exchange after the refused ones: %s", rec.Body)
-			}
-			e.serve(t, tokenRequest(client, right), http.StatusBadRequest) // and once only
-		})
-	}
-}
-
 // TestUnrecordedTokenInQuery introspects and revokes an unrecorded
 // client_credentials JWT access token (clientcredentials.go) given in the
 // request's query string rather than its body, where zitadel reads it too:
