@@ -299,40 +299,26 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 // changeEmailLink is the link sent to the new address of an email change:
 // its page asks before the address changes, so that a mail scanner that
 // opens links does not change it.
-var changeEmailLink = emailedLink{
-	path:    "/account/email/confirm",
-	csrf:    "change-email",
-	purpose: purposeChangeEmail,
-	used:    msgLinkUsed,
-	form: selfPage{
-		page: page{
-			Title:   "Confirm your new email address",
-			Message: "Make this the email address of your Gatehouse account?",
-		},
-		Button: "Use this address",
-	},
-}
+var changeEmailLink = emailedLink{path: "/account/email/confirm", csrf: "change-email", purpose: purposeChangeEmail, used: msgLinkUsed,
+	title: "Confirm your new email address", button: "Use this address",
+	message: "Make this the email address of your Gatehouse account?"}
 
 // confirmEmailChange does what the change link's token t, which the link's
 // form has used up, asks: the account takes the new address, and the old
 // one is told (with a link that puts it back).
 func (h *Handler) confirmEmailChange(w http.ResponseWriter, r *http.Request, t *storage.ActionToken) error {
 	ctx := r.Context()
-	u, err := h.Store.UserByID(ctx, t.UserID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+	u, err := h.linkUser(ctx, changeEmailLink, t)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
 		// A disabled account (perhaps taken over) keeps its address.
 		return changeEmailLink.expired()
 	}
-	if err != nil {
-		return fmt.Errorf("load user: %w", err)
-	}
 	old := *u
-	err = h.Store.SetEmail(ctx, u.ID, t.Data, h.Now())
-	if errors.Is(err, storage.ErrConflict) {
-		return userError(http.StatusConflict, "Address in use", "This address already belongs to another account.")
-	}
-	if err != nil {
-		return fmt.Errorf("set email: %w", err)
+	if err := h.setEmail(ctx, u.ID, t.Data); err != nil {
+		return err
 	}
 	h.event(ctx, storage.EventEmailChanged, u.ID, "", "")
 	if err := h.emailChangedNotice(ctx, &old, t.Data); err != nil {

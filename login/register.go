@@ -162,19 +162,9 @@ func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authReq
 
 // confirmLink is the link that confirms a new account's address: its page
 // asks to confirm, and the button does.
-var confirmLink = emailedLink{
-	path:    "/register/confirm",
-	csrf:    "confirm",
-	purpose: purposeConfirmEmail,
-	used:    msgConfirmLinkUsed,
-	form: selfPage{
-		page: page{
-			Title:   "Confirm your email",
-			Message: "Confirm your email address to finish creating your account.",
-		},
-		Button: "Confirm my email",
-	},
-}
+var confirmLink = emailedLink{path: "/register/confirm", csrf: "confirm", purpose: purposeConfirmEmail, used: msgConfirmLinkUsed,
+	title: "Confirm your email", button: "Confirm my email",
+	message: "Confirm your email address to finish creating your account."}
 
 // confirmEmail confirms the address of the confirmation link's token t,
 // which the link's form has used up.

@@ -129,11 +129,14 @@ func (h *Handler) useToken(ctx context.Context, value, purpose, expired string) 
 // notice page whose form posts the link's token back, and only the form
 // uses the link up.
 type emailedLink struct {
-	path    string   // where the link points: its page, and where the page's form posts
-	csrf    string   // the CSRF purpose of the page's form
-	purpose string   // the purpose of the link's action token
-	used    string   // the message of a link that is not valid, used or expired
-	form    selfPage // the page's texts
+	path    string // where the link points: its page, and where the page's form posts
+	csrf    string // the CSRF purpose of the page's form
+	purpose string // the purpose of the link's action token
+	used    string // the message of a link that is not valid, used or expired
+
+	// The texts of the link's page: its title, its question and the
+	// label of its form's button.
+	title, message, button string
 }
 
 // linkRoutes mounts the link l at its path: GET shows its page, and POST,
@@ -163,17 +166,48 @@ func (h *Handler) linkRoutes(r chi.Router, l emailedLink, use func(w http.Respon
 // linkPage is the page the link l opens, for the browser's flow and the
 // link's token.
 func (h *Handler) linkPage(l emailedLink, flow, token string) *selfPage {
-	p := l.form
-	p.Action = l.path
-	p.CSRF = h.csrfToken(l.csrf, flow)
-	p.Token = token
-	return &p
+	return &selfPage{
+		page: page{
+			Title:   l.title,
+			Message: l.message,
+			Action:  l.path,
+			CSRF:    h.csrfToken(l.csrf, flow),
+		},
+		Token:  token,
+		Button: l.button,
+	}
 }
 
 // expired is the page error of a link whose token was valid but whose
 // action can no longer be done: its account is gone.
 func (l emailedLink) expired() error {
 	return userError(http.StatusBadRequest, "Link expired", l.used)
+}
+
+// linkUser returns the account of the link l's token t: an account
+// deleted since the link was sent makes the link expired.
+func (h *Handler) linkUser(ctx context.Context, l emailedLink, t *storage.ActionToken) (*storage.User, error) {
+	u, err := h.Store.UserByID(ctx, t.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, l.expired()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	return u, nil
+}
+
+// setEmail gives the account id the address email, which an emailed link
+// has proven; an address another account took meanwhile is refused.
+func (h *Handler) setEmail(ctx context.Context, id, email string) error {
+	err := h.Store.SetEmail(ctx, id, email, h.Now())
+	if errors.Is(err, storage.ErrConflict) {
+		return userError(http.StatusConflict, "Address in use", "This address already belongs to another account.")
+	}
+	if err != nil {
+		return fmt.Errorf("set email: %w", err)
+	}
+	return nil
 }
 
 // selfStep is a posted form of a self-service page.

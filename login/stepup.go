@@ -473,19 +473,9 @@ func (h *Handler) emailChangedNotice(ctx context.Context, old *storage.User, new
 
 // revertLink is the link sent to the old address when the address
 // changes; its page asks before putting the old address back.
-var revertLink = emailedLink{
-	path:    "/account/email/revert",
-	csrf:    "revert",
-	purpose: purposeRevertEmail,
-	used:    msgLinkUsed,
-	form: selfPage{
-		page: page{
-			Title:   "Restore your email address",
-			Message: "Put your old email address back and sign your account out everywhere?",
-		},
-		Button: "Restore my old address",
-	},
-}
+var revertLink = emailedLink{path: "/account/email/revert", csrf: "revert", purpose: purposeRevertEmail, used: msgLinkUsed,
+	title: "Restore your email address", button: "Restore my old address",
+	message: "Put your old email address back and sign your account out everywhere?"}
 
 // revertEmail does what the revert link's token t, which the link's form
 // has used up, asks: the old address comes back, every session ends,
@@ -493,23 +483,16 @@ var revertLink = emailedLink{
 // die.
 func (h *Handler) revertEmail(w http.ResponseWriter, r *http.Request, t *storage.ActionToken) error {
 	ctx := r.Context()
-	u, err := h.Store.UserByID(ctx, t.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return revertLink.expired()
-	}
+	u, err := h.linkUser(ctx, revertLink, t)
 	if err != nil {
-		return fmt.Errorf("load user: %w", err)
+		return err
+	}
+	if u.Email != t.Data {
+		if err := h.setEmail(ctx, u.ID, t.Data); err != nil {
+			return err
+		}
 	}
 	now := h.Now()
-	if u.Email != t.Data {
-		err = h.Store.SetEmail(ctx, u.ID, t.Data, now)
-		if errors.Is(err, storage.ErrConflict) {
-			return userError(http.StatusConflict, "Address in use", "This address already belongs to another account.")
-		}
-		if err != nil {
-			return fmt.Errorf("set email: %w", err)
-		}
-	}
 	for _, purpose := range []string{purposeChangeEmail, purposeResetPassword, purposeRevertEmail} {
 		if err := h.Store.DeleteActionTokens(ctx, u.ID, purpose); err != nil {
 			return fmt.Errorf("delete %s tokens: %w", purpose, err)
