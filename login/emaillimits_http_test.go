@@ -101,3 +101,41 @@ func mailsTo(hs *harness, addr string) []string {
 	}
 	return subjects
 }
+
+// TestEmailChangeLinksPerAddress: confirmation links of email changes
+// count against the cap of unrequested emails to their address (5 an
+// hour, as recovery links), however many accounts ask: eight accounts,
+// each signed in from its own IP, changing their address to one victim's
+// send it 5 links; the rest are told too many emails were sent. Before,
+// only the account's own cap of code emails held, so every account could
+// send the address its 5 per window.
+func TestEmailChangeLinksPerAddress(t *testing.T) {
+	hs := newHarness(t)
+	const victim = "flooded@example.net"
+	sent, capped := 0, 0
+	for i := range 8 {
+		u := hs.user(fmt.Sprintf("flooder-%d@example.com", i), nil)
+		b := hs.browser(fmt.Sprintf("198.51.100.%d", 70+i))
+		id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+		hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+		resp = b.post("/account/email", with(formOf(t, b.get("/account").body, "/account/email"), "email", victim))
+		switch resp.loc {
+		case "/account?done=email-sent":
+			sent++
+		case "/account?done=email-capped":
+			capped++
+		default:
+			t.Fatalf("email change %d = %d %q", i, resp.status, resp.loc)
+		}
+	}
+	if got := len(mailsTo(hs, victim)); sent != 5 || capped != 3 || got != 5 {
+		t.Errorf("8 accounts changing their address to one: %d sent, %d capped, %d emails to it; want 5, 3 and 5", sent, capped, got)
+	}
+	// The cap is the address's: another address is not affected.
+	u := hs.user("flooder-other@example.com", nil)
+	b := hs.browser("198.51.100.90")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	expectRedirect(t, b.post("/account/email", with(formOf(t, b.get("/account").body, "/account/email"), "email", "elsewhere@example.net")),
+		"/account?done=email-sent")
+}
