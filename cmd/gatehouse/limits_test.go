@@ -32,6 +32,7 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 			t.Run("code emails", e.testCodeEmailCap)
 			t.Run("code emails per address", e.testCodeEmailIPCap)
 			t.Run("the account window", e.testAccountWindow)
+			t.Run("an emailed code from many addresses", e.testEmailCodeManyIPs)
 		})
 	}
 	t.Run("two replicas", func(t *testing.T) {
@@ -525,4 +526,41 @@ func testOneCodeReplicas(t *testing.T, e *tfEnv, other *gatehouse) {
 			e.advance(61 * time.Minute) // past the account's window: the failures are forgotten
 		})
 	}
+}
+
+// testEmailCodeManyIPs: an emailed code dies after three wrong entries,
+// one each from three addresses that none of them blocks: the right code
+// from a fourth address is then refused, and a resent one works.
+func (e *tfEnv) testEmailCodeManyIPs(t *testing.T) {
+	rp := tfRP(t, e.rp)
+	u := e.newUser(t, "lim-email-ips@example.com")
+	e.enableEmail(t, e.session(t, u, "127.0.34.1"), u)
+	e.advance(time.Hour) // the enrolment's email is out of the caps' window
+	b := newBrowser(t).from("127.0.34.2")
+	n := e.mail.count(u.email, tfCodeSubject)
+	f, page := e.codePage(t, rp, b, u)
+	code := e.mail.code(t, u.email, n)
+	form := tfForm(t, page.body, "/login/otp")
+	// from is b's sign-in, its cookies, sent from another address.
+	from := func(ip string) *browser {
+		o := newBrowser(t).from(ip)
+		o.c.Jar = b.c.Jar
+		return o
+	}
+	for i := range 3 {
+		tfExpect(t, tfPostCode(from(fmt.Sprintf("127.0.34.%d", 10+i)), e.g.base+"/login/otp", form, wrongCodeFor(code)),
+			http.StatusUnauthorized, tfWrong1)
+	}
+	resp := tfPostCode(from("127.0.34.20"), e.g.base+"/login/otp", form, code)
+	if resp.StatusCode == http.StatusSeeOther && strings.Contains(resp.Header.Get("Location"), "/authorize/callback") {
+		t.Fatal("the emailed code was accepted after three wrong entries from three addresses")
+	}
+	e.advance(31 * time.Second) // the resend cooldown
+	n = e.mail.count(u.email, tfCodeSubject)
+	if r := tfRawPostMust(t, b, e.g.base+"/login/otp/resend", tfForm(t, page.body, "/login/otp/resend")); r.StatusCode != http.StatusOK {
+		t.Fatalf("resend = %d %q", r.StatusCode, tfAlert(r.body))
+	}
+	fresh := e.mail.code(t, u.email, n)
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, fresh)), tfAMREmail, tfACREmail)
+	e.advance(61 * time.Minute)
 }
