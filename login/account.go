@@ -283,7 +283,7 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 		if err := sent.Cancel(ctx); err != nil {
 			return err
 		}
-		h.Logger.InfoContext(ctx, "email change link not sent: too many for this address", "user_id", u.ID)
+		h.Logger.InfoContext(ctx, "email change link not sent: too many emails to this address or from this IP", "user_id", u.ID)
 		return h.accountDone(w, r, "email-capped")
 	}
 	// Not sent: both places are given back.
