@@ -272,25 +272,43 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	if sent == nil {
 		return h.accountDone(w, r, "email-capped")
 	}
+	// It is also an email its address did not ask for: it counts against
+	// that address's cap, with the recovery links (RecoverLimiter), so
+	// that many accounts cannot flood one address either.
+	toAddr, _, err := h.RecoverLimiter.Reserve(ctx, ip, email)
+	if err != nil {
+		return errors.Join(err, sent.Cancel(ctx))
+	}
+	if toAddr == nil {
+		if err := sent.Cancel(ctx); err != nil {
+			return err
+		}
+		h.Logger.InfoContext(ctx, "email change link not sent: too many emails to this address or from this IP", "user_id", u.ID)
+		return h.accountDone(w, r, "email-capped")
+	}
+	// Not sent: both places are given back.
+	unsent := func(err error) error {
+		return errors.Join(err, sent.Cancel(ctx), toAddr.Cancel(ctx))
+	}
 	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeChangeEmail); err != nil {
-		return fmt.Errorf("drop old email links: %w", err)
+		return unsent(fmt.Errorf("drop old email links: %w", err))
 	}
 	err = h.Store.CreateActionToken(ctx, &storage.ActionToken{Hash: hash[:], Purpose: purposeChangeEmail, UserID: u.ID,
 		Data: email, CreatedAt: h.Now(), ExpiresAt: h.Now().Add(emailChangeTTL)})
 	if err != nil {
-		return fmt.Errorf("store email link: %w", err)
+		return unsent(fmt.Errorf("store email link: %w", err))
 	}
 	link := h.BaseURL + "/account/email/confirm?token=" + url.QueryEscape(token)
 	copyOfUser := *u
 	copyOfUser.Email = email
 	if err := h.sendMail(ctx, &copyOfUser, "Confirm your new email address",
 		i18n.Tf(langOf(ctx), "Open this link to use this address for your Gatehouse account:\n\n%s\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n", link)); err != nil {
-		if err := sent.Cancel(ctx); err != nil {
+		if err := unsent(nil); err != nil {
 			return err
 		}
 		return h.accountDone(w, r, "email-failed")
 	}
-	if err := sent.Counted(ctx); err != nil {
+	if err := errors.Join(sent.Counted(ctx), toAddr.Counted(ctx)); err != nil {
 		return err
 	}
 	return h.accountDone(w, r, "email-sent")

@@ -121,14 +121,17 @@
 //	code, recovery,    OTPLimiter: every check reserves an attempt first; lockout.max_attempts
 //	enroll, key        wrong ones block the client IP for lockout.block_duration, and
 //	                   lockout.account_max_attempts per lockout.account_window block the
-//	                   account (its owner is emailed)
+//	                   account (its owner is emailed); an emailed code dies after
+//	                   lockout.max_attempts wrong entries from any IPs (lockout.CodeCounter)
 //	code and enroll    the resend cooldown (second_factor.email_resend_cooldown: one live
 //	emails             code, IssueCode refuses a newer one sooner) and MailLimiter ("mail"):
 //	                   code emails per client IP and per account (second_factor.email_max_*)
 //	consent            none: the flow cookie binds the request and forms carry CSRF tokens
 //
 // Registration and password recovery have their own limiters (RegLimiter,
-// RecoverLimiter); the account area's code checks share OTPLimiter, and
+// RecoverLimiter), which count each request before anything is sent; an
+// email change's confirmation link counts against RecoverLimiter for its
+// new address too. The account area's code checks share OTPLimiter, and
 // its password checks Limiter.
 //
 // # Rules every step keeps

@@ -435,7 +435,7 @@ func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, 
 			return false, fmt.Errorf("load code: %w", err)
 		}
 		if len(code) != 6 || !hmac.Equal(c.Hash, h.codeHash(u.ID, purpose, binding, code)) {
-			return false, nil
+			return false, h.codeFailed(ctx, c)
 		}
 		err = h.Store.UseCode(ctx, c.ID, h.Now())
 		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
@@ -447,6 +447,27 @@ func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, 
 }
 
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
+
+// codeFailed counts a wrong entry of the emailed code c against c itself:
+// after as many as one address may make (OTPLimiter.IP.Max), from any
+// addresses, c is void, so that rotating addresses gets a code no more
+// guesses than one address does. The count is one atomic statement on
+// c's own counter, which blocks nothing (a zero block) and ends with c.
+func (h *Handler) codeFailed(ctx context.Context, c *storage.OneTimeCode) error {
+	l := h.OTPLimiter.IP
+	cnt, err := h.OTPLimiter.Store.RecordFailure(ctx, lockout.CodeCounter(h.OTPLimiter.Scope, c.ID).String(),
+		storage.Limit{Max: l.Max, Window: h.EmailCodeTTL}, h.Now())
+	if err != nil {
+		return fmt.Errorf("count wrong code: %w", err)
+	}
+	if cnt.Failures < l.Max {
+		return nil
+	}
+	if err := h.Store.VoidCodes(ctx, c.UserID, c.Purpose, c.Binding); err != nil {
+		return fmt.Errorf("void code: %w", err)
+	}
+	return nil
+}
 
 // blockedMessage is the block message in the language of the request in
 // ctx, with the minutes left until.

@@ -44,12 +44,15 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 	r, ip, ctx, id, email := st.r, st.ip, st.r.Context(), st.id, st.email
 	p := h.recoverPage(st.flow, id)
 	p.Email = email
-	if until, err := h.RecoverLimiter.Blocked(ctx, ip, ""); err != nil {
-		return err
-	} else if !until.IsZero() {
+	blocked := func(until time.Time) error {
 		p.Error = h.blockedMessage(ctx, until)
 		h.render(w, r, http.StatusTooManyRequests, "forgot.html", p)
 		return nil
+	}
+	if until, err := h.RecoverLimiter.Blocked(ctx, ip, ""); err != nil {
+		return err
+	} else if !until.IsZero() {
+		return blocked(until)
 	}
 	if email == "" || len(email) > 320 {
 		p.Error, p.Field = msgEnterEmail, "email"
@@ -57,7 +60,7 @@ func (h *Handler) submitRecover(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return h.sendCounted(w, r, h.RecoverLimiter, ip, email, "recovery email not sent: too many for this address", msgRecoverSent,
-		func() error { return h.sendReset(ctx, email, id) })
+		func() error { return h.sendReset(ctx, email, id) }, blocked)
 }
 
 // sendReset emails a reset link to the account of email, if there is one

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	netmail "net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
@@ -68,10 +69,13 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
+	blocked := func(until time.Time) error {
+		return fail(http.StatusTooManyRequests, "", h.blockedMessage(ctx, until))
+	}
 	if until, err := h.RegLimiter.Blocked(ctx, ip, ""); err != nil {
 		return err
 	} else if !until.IsZero() {
-		return fail(http.StatusTooManyRequests, "", h.blockedMessage(ctx, until))
+		return blocked(until)
 	}
 	switch {
 	case !validEmail(email):
@@ -90,7 +94,7 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) error {
 	// (sent or not): they take the same time.
 	hash := h.Passwords.Hash(secret)
 	return h.sendCounted(w, r, h.RegLimiter, ip, email, "registration email not sent: too many for this address", msgCheckEmail,
-		func() error { return h.register(ctx, email, name, hash, id) })
+		func() error { return h.register(ctx, email, name, hash, id) }, blocked)
 }
 
 // validEmail reports whether s, normalised, is a plain email address.

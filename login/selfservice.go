@@ -273,25 +273,36 @@ func (h *Handler) showAddressForm(w http.ResponseWriter, r *http.Request, name s
 
 // sendCounted counts a request that emails address (a registration, a
 // password recovery) against lim for the client IP and the address, and
-// sends the email with send unless the address is blocked: the IP is not
-// (the caller checked), so a block is the address's, and then nothing is
+// sends the email with send unless the address is blocked; then nothing is
 // sent and skipped is logged. Either way the page says the same: check
-// your email, with message.
-func (h *Handler) sendCounted(w http.ResponseWriter, r *http.Request, lim *lockout.Limiter, ip netip.Addr, address, skipped, message string, send func() error) error {
+// your email, with message. The request is counted (reserved) before
+// anything is sent, so that requests at once get no more emails out than
+// the limits allow. An IP blocked meanwhile (the caller checked it, but a
+// parallel request may have reached the cap since) is answered by
+// refuse, with the block's end.
+func (h *Handler) sendCounted(w http.ResponseWriter, r *http.Request, lim *lockout.Limiter, ip netip.Addr, address, skipped, message string,
+	send func() error, refuse func(until time.Time) error) error {
 	ctx := r.Context()
-	addrBlock, err := lim.Blocked(ctx, ip, address)
+	attempt, _, err := lim.Reserve(ctx, ip, address)
 	if err != nil {
 		return err
 	}
-	if _, err := lim.Fail(ctx, ip, address); err != nil {
-		return err
-	}
-	if addrBlock.IsZero() {
-		if err := send(); err != nil {
+	if attempt == nil {
+		// Refused: the IP's block, or else the address's.
+		until, err := lim.Blocked(ctx, ip, "")
+		if err != nil {
 			return err
 		}
-	} else {
+		if !until.IsZero() {
+			return refuse(until)
+		}
+		// Requests for a capped address still count against the IP.
+		if _, err := lim.Fail(ctx, ip, ""); err != nil {
+			return err
+		}
 		h.Logger.InfoContext(ctx, skipped)
+	} else if err := errors.Join(send(), attempt.Counted(ctx)); err != nil {
+		return err
 	}
 	return h.notice(w, r, http.StatusOK, &selfPage{page: page{
 		Title:   "Check your email",

@@ -277,7 +277,20 @@ func (h *Handler) finishAccountCheck(r *http.Request, kind, back string) (*accou
 	if attempt == nil {
 		return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
 	}
+	// Every way out reports the attempt's outcome exactly once: a failure
+	// or a success, and otherwise (the ceremony could not be read, an
+	// error, a refused key) it is given back, so that no attempt stays
+	// pending and fills the limits until their window ends.
+	reported := false
+	defer func() {
+		if !reported {
+			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
+				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
+			}
+		}
+	}()
 	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
+		reported = true
 		res, err := attempt.Failed(ctx)
 		if err != nil {
 			return nil, 0, nil, err
@@ -290,7 +303,7 @@ func (h *Handler) finishAccountCheck(r *http.Request, kind, back string) (*accou
 	}
 	c, err := h.takeCeremony(ctx, req.Ceremony, kind, sess.ID)
 	if err != nil {
-		return nil, 0, nil, errors.Join(err, attempt.Cancel(context.WithoutCancel(ctx)))
+		return nil, 0, nil, err
 	}
 	if c == nil || c.UserID != u.ID {
 		return fail("no such challenge (expired or used)")
@@ -310,8 +323,11 @@ func (h *Handler) finishAccountCheck(r *http.Request, kind, back string) (*accou
 	if ok, err := h.recordUse(ctx, ku, cred, ""); err != nil {
 		return nil, 0, nil, err
 	} else if !ok {
+		// A refused key (flagged as a possible copy, or removed) is no
+		// wrong guess: not counted, as at the passkey step.
 		return nil, http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
+	reported = true
 	if err := attempt.Succeeded(ctx); err != nil {
 		return nil, 0, nil, err
 	}

@@ -76,25 +76,32 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 	if attempt == nil {
 		return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
 	}
-	checked := false // whether the assertion was verified, for the error paths
+	// Every way out reports the attempt's outcome exactly once: a failure
+	// or a success, and otherwise (the ceremony could not be read, an
+	// error, a refused key) it is given back, so that no attempt stays
+	// pending and fills the limits until their window ends.
+	reported := false
 	defer func() {
-		if !checked {
+		if !reported {
 			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
 				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
 			}
 		}
 	}()
+	failed := func(reason string) (int, *jsonReply, error) {
+		reported = true
+		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, reason)
+	}
 	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonySecond, ar.ID)
 	if err != nil {
 		return 0, nil, err
 	}
-	checked = true // from here on, every outcome is reported to attempt
 	if c == nil || c.UserID != u.ID {
-		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "no such challenge (expired or used)")
+		return failed("no such challenge (expired or used)")
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
 	if err != nil {
-		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, "bad assertion: "+describeWebAuthnError(err))
+		return failed("bad assertion: " + describeWebAuthnError(err))
 	}
 	ku, err := h.keyUserOf(ctx, u)
 	if err != nil {
@@ -102,14 +109,17 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 	}
 	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
 	if err != nil {
-		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, describeWebAuthnError(err))
+		return failed(describeWebAuthnError(err))
 	}
 	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
 		return 0, nil, err
 	} else if !ok {
+		// A refused key (flagged as a possible copy, or removed) is no
+		// wrong guess: not counted, as at the passkey step.
 		h.factorEvent(ctx, storage.EventSigninFailed, u.ID, ar.ClientID, factorWebAuthn, "refused key")
 		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
+	reported = true
 	if err := attempt.Succeeded(ctx); err != nil {
 		return 0, nil, err
 	}

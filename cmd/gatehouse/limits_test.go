@@ -32,12 +32,26 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 			t.Run("code emails", e.testCodeEmailCap)
 			t.Run("code emails per address", e.testCodeEmailIPCap)
 			t.Run("the account window", e.testAccountWindow)
+			t.Run("an emailed code from many addresses", e.testEmailCodeManyIPs)
 		})
 	}
 	t.Run("two replicas", func(t *testing.T) {
 		t.Parallel()
-		testCodeBurstReplicas(t)
+		e, other := startReplicas(t)
+		t.Run("wrong codes", func(t *testing.T) { testCodeBurstReplicas(t, e, other) })
+		t.Run("one right code", func(t *testing.T) { testOneCodeReplicas(t, e, other) })
 	})
+}
+
+// startReplicas starts two replicas on one PostgreSQL: e's and other.
+func startReplicas(t *testing.T) (*tfEnv, *gatehouse) {
+	t.Helper()
+	e := tfStart(t, databaseURL(t, "postgres"))
+	other := newGatehouse(t, e.dsn, append(e.extra,
+		"GATEHOUSE_ISSUER="+e.g.base,
+		"GATEHOUSE_SECRETS_KEY_FILE="+tfEnvValue(e.g, "GATEHOUSE_SECRETS_KEY_FILE"))...)
+	other.start()
+	return e, other
 }
 
 // auditCount counts the audit events of type typ for email whose detail
@@ -431,12 +445,7 @@ func (e *tfEnv) testAccountWindow(t *testing.T) {
 
 // testCodeBurstReplicas: 30 wrong codes at once from one address, spread
 // over two replicas on one PostgreSQL: three are checked.
-func testCodeBurstReplicas(t *testing.T) {
-	e := tfStart(t, databaseURL(t, "postgres"))
-	other := newGatehouse(t, e.dsn, append(e.extra,
-		"GATEHOUSE_ISSUER="+e.g.base,
-		"GATEHOUSE_SECRETS_KEY_FILE="+tfEnvValue(e.g, "GATEHOUSE_SECRETS_KEY_FILE"))...)
-	other.start()
+func testCodeBurstReplicas(t *testing.T, e *tfEnv, other *gatehouse) {
 	rp := tfRP(t, e.rp)
 	u := e.newUser(t, "lim-replicas@example.com")
 	e.enableTOTP(t, e.session(t, u, "127.0.26.1"), u)
@@ -458,4 +467,100 @@ func testCodeBurstReplicas(t *testing.T) {
 	if checked := auditCountOf(t, e.g, u.email, "code.failed", ""); checked != 3 {
 		t.Fatalf("30 parallel wrong codes over two replicas: %d checked, want 3", checked)
 	}
+}
+
+// testOneCodeReplicas (SECURITY.md OTP-02, REL-05): one right code of the
+// authenticator app, then one recovery code, each posted at once to 20
+// pending sign-ins from 20 addresses, half of them on each replica: exactly
+// one sign-in passes, and it gets its token.
+func testOneCodeReplicas(t *testing.T, e *tfEnv, other *gatehouse) {
+	rp := tfRP(t, e.rp)
+	u := e.newUser(t, "lim-replicas-one@example.com")
+	recovery := acEnableTOTP(t, e, e.session(t, u, "127.0.30.1"), u)
+	for round, tt := range []struct {
+		name string
+		page func(b *browser, page *response) *response // the page whose form takes the code
+		code func() string
+	}{
+		{"app code", func(_ *browser, page *response) *response { return page }, func() string { return e.code(u) }},
+		{"recovery code", func(b *browser, page *response) *response {
+			ar := tfQuery(t, page.Request.URL.String(), "authRequestID")
+			return b.get(e.g.base + "/login/otp?method=recovery&authRequestID=" + url.QueryEscape(ar))
+		}, func() string { return recovery[0] }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 20
+			bs, fs, forms := make([]*browser, n), make([]*flow, n), make([]url.Values, n)
+			for i := range n {
+				bs[i] = newBrowser(t).from(fmt.Sprintf("127.0.%d.%d", 31+round, 10+i))
+				var page *response
+				fs[i], page = e.codePage(t, rp, bs[i], u)
+				forms[i] = tfForm(t, tt.page(bs[i], page).body, "/login/otp")
+			}
+			code := tt.code()
+			results := tfBurst(n, func(i int) (*response, error) {
+				base := e.g.base
+				if i%2 == 1 {
+					base = other.base
+				}
+				return tfRawPost(bs[i], base+"/login/otp", tfWith(forms[i], "code", code))
+			})
+			winner := -1
+			for i, r := range results {
+				switch {
+				case r.err != nil:
+					t.Fatalf("submission %d: %v", i, r.err)
+				case r.resp.StatusCode == http.StatusSeeOther && strings.Contains(r.resp.Header.Get("Location"), "/authorize/callback"):
+					if winner >= 0 {
+						t.Errorf("submissions %d and %d of one code both signed in", winner, i)
+					}
+					winner = i
+				case r.resp.StatusCode < 400:
+					t.Errorf("submission %d = %d %s, want a refusal", i, r.resp.StatusCode, r.resp.Header.Get("Location"))
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no submission of the right code signed in")
+			}
+			tfClaims(t, tfFinish(t, rp, bs[winner], fs[winner], results[winner].resp), tfAMRTOTP, tfACR2)
+			e.advance(61 * time.Minute) // past the account's window: the failures are forgotten
+		})
+	}
+}
+
+// testEmailCodeManyIPs: an emailed code dies after three wrong entries,
+// one each from three addresses that none of them blocks: the right code
+// from a fourth address is then refused, and a resent one works.
+func (e *tfEnv) testEmailCodeManyIPs(t *testing.T) {
+	rp := tfRP(t, e.rp)
+	u := e.newUser(t, "lim-email-ips@example.com")
+	e.enableEmail(t, e.session(t, u, "127.0.34.1"), u)
+	e.advance(time.Hour) // the enrolment's email is out of the caps' window
+	b := newBrowser(t).from("127.0.34.2")
+	n := e.mail.count(u.email, tfCodeSubject)
+	f, page := e.codePage(t, rp, b, u)
+	code := e.mail.code(t, u.email, n)
+	form := tfForm(t, page.body, "/login/otp")
+	// from is b's sign-in, its cookies, sent from another address.
+	from := func(ip string) *browser {
+		o := newBrowser(t).from(ip)
+		o.c.Jar = b.c.Jar
+		return o
+	}
+	for i := range 3 {
+		tfExpect(t, tfPostCode(from(fmt.Sprintf("127.0.34.%d", 10+i)), e.g.base+"/login/otp", form, wrongCodeFor(code)),
+			http.StatusUnauthorized, tfWrong1)
+	}
+	resp := tfPostCode(from("127.0.34.20"), e.g.base+"/login/otp", form, code)
+	if resp.StatusCode == http.StatusSeeOther && strings.Contains(resp.Header.Get("Location"), "/authorize/callback") {
+		t.Fatal("the emailed code was accepted after three wrong entries from three addresses")
+	}
+	e.advance(31 * time.Second) // the resend cooldown
+	n = e.mail.count(u.email, tfCodeSubject)
+	if r := tfRawPostMust(t, b, e.g.base+"/login/otp/resend", tfForm(t, page.body, "/login/otp/resend")); r.StatusCode != http.StatusOK {
+		t.Fatalf("resend = %d %q", r.StatusCode, tfAlert(r.body))
+	}
+	fresh := e.mail.code(t, u.email, n)
+	tfClaims(t, tfFinish(t, rp, b, f, tfPostCode(b, e.g.base+"/login/otp", form, fresh)), tfAMREmail, tfACREmail)
+	e.advance(61 * time.Minute)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -104,6 +105,38 @@ func TestEmailChangeCap(t *testing.T) {
 	}
 	if sent := e.mail.count("victim@target.example", "Confirm your new email address"); sent != 5 || capped != 3 {
 		t.Fatalf("8 email changes to one address: %d confirmation mails, %d refused; want 5 and 3", sent, capped)
+	}
+}
+
+// TestEmailChangeCapPerAddress: the confirmation mails of email changes
+// also count against the new address's cap (5 an hour, with recovery
+// links), so that many accounts cannot flood one address: seven accounts
+// send it five.
+func TestEmailChangeCapPerAddress(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := tfStart(t, databaseURL(t, backend))
+			const victim = "victim@many.example"
+			sent, capped := 0, 0
+			for i := range 7 {
+				u := e.newUser(t, fmt.Sprintf("flood-%d@example.com", i))
+				b := e.session(t, u, fmt.Sprintf("127.0.35.%d", 10+i))
+				form := tfForm(t, b.get(e.g.base+"/account").body, "/account/email")
+				form.Set("email", victim)
+				switch r := b.post(e.g.base+"/account/email", form); r.Header.Get("Location") {
+				case "/account?done=email-sent":
+					sent++
+				case "/account?done=email-capped":
+					capped++
+				default:
+					t.Fatalf("email change %d = %d %q", i, r.StatusCode, r.Header.Get("Location"))
+				}
+			}
+			if got := e.mail.count(victim, "Confirm your new email address"); got != 5 || sent != 5 || capped != 2 {
+				t.Fatalf("7 accounts changing their address to one: %d confirmation mails, %d sent, %d refused; want 5, 5 and 2", got, sent, capped)
+			}
+		})
 	}
 }
 

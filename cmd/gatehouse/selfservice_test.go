@@ -77,6 +77,7 @@ func TestSelfService(t *testing.T) {
 				t.Run("password change with email codes", e.testChangeEmail)
 				t.Run("wrong current passwords block", e.testChangeLimiter)
 				t.Run("registration and recovery limits", e.testLimits)
+				t.Run("recovery limits at once", e.testLimitsAtOnce)
 				// These move the clock by a day: last.
 				t.Run("reset link expires", e.testResetExpires)
 				t.Run("confirmation link expires", e.testConfirmExpires)
@@ -602,6 +603,52 @@ func (e *ssEnv) testLimits(t *testing.T) {
 		if r.StatusCode != want || ssAlert(r.body) != alert {
 			t.Fatalf("recovery %d from one IP = %d %q, want %d %q", i+1, r.StatusCode, ssAlert(r.body), want, alert)
 		}
+	}
+}
+
+// testLimitsAtOnce: recovery requests posted all at once keep the limits
+// per address and per IP: 20 for one address from 20 IPs send it 5 reset
+// emails, and 20 from one IP for 20 addresses get 10 answers, the rest the
+// block.
+func (e *ssEnv) testLimitsAtOnce(t *testing.T) {
+	const n = 20
+	email := "limit-burst@example.com"
+	e.g.createUser(email, "Limit", "a password for limits")
+	bs, forms := make([]*browser, n), make([]url.Values, n)
+	for i := range n {
+		bs[i] = e.browser(t)
+		forms[i] = ssWith(ssForm(t, bs[i].get(e.g.base+"/recover").body, "/recover"), "email", email)
+	}
+	for i, r := range tfBurst(n, func(i int) (*response, error) { return tfRawPost(bs[i], e.g.base+"/recover", forms[i]) }) {
+		if r.err != nil || r.resp.StatusCode != http.StatusOK || !strings.Contains(r.resp.body, ssRecoverSent) {
+			t.Fatalf("recovery %d for one address = %v %v", i, r.err, r.resp)
+		}
+	}
+	e.mail.wait(t, email, ssSubjReset, 5)
+	time.Sleep(300 * time.Millisecond)
+	if got := e.mail.count(email, ssSubjReset); got != 5 {
+		t.Errorf("%d recovery requests at once for one address sent %d reset emails, want 5", n, got)
+	}
+
+	b := e.browser(t)
+	form := ssForm(t, b.get(e.g.base+"/recover").body, "/recover")
+	ok, blocked := 0, 0
+	for i, r := range tfBurst(n, func(i int) (*response, error) {
+		return tfRawPost(b, e.g.base+"/recover", ssWith(form, "email", fmt.Sprintf("nobody-burst-%d@example.com", i)))
+	}) {
+		switch {
+		case r.err != nil:
+			t.Fatalf("recovery %d from one IP: %v", i, r.err)
+		case r.resp.StatusCode == http.StatusOK:
+			ok++
+		case r.resp.StatusCode == http.StatusTooManyRequests && ssAlert(r.resp.body) == ssBlocked:
+			blocked++
+		default:
+			t.Errorf("recovery %d from one IP = %d %q", i, r.resp.StatusCode, ssAlert(r.resp.body))
+		}
+	}
+	if ok != 10 || blocked != n-10 {
+		t.Errorf("%d recovery requests at once from one IP: %d answered, %d blocked; want 10 and %d", n, ok, blocked, n-10)
 	}
 }
 

@@ -10,6 +10,7 @@ const (
 	KindIP      = "ip"   // a client IP address (IPKey)
 	KindAccount = "acct" // an account
 	KindDevice  = "dev"  // an account on one browser (ReserveOnDevice)
+	KindCode    = "code" // one emailed code (CodeCounter)
 )
 
 // Key is the key of an attempt counter, "<scope>:<kind>:<subject>": for
@@ -17,8 +18,8 @@ const (
 // keeps it as its String; ParseKey reads it back.
 type Key struct {
 	Scope   string // the Limiter's Scope, e.g. "pwd", "otp"
-	Kind    string // KindIP, KindAccount or KindDevice
-	Subject string // an IPKey, an account, or "<device>:acct:<account>"
+	Kind    string // KindIP, KindAccount, KindDevice or KindCode
+	Subject string // an IPKey, an account, "<device>:acct:<account>" or a code's id
 }
 
 // IPCounter is the key of the counter of ip in scope.
@@ -35,6 +36,12 @@ func AccountCounter(scope, account string) Key {
 // device in scope.
 func DeviceCounter(scope, account, device string) Key {
 	return Key{Scope: scope, Kind: KindDevice, Subject: device + ":" + KindAccount + ":" + account}
+}
+
+// CodeCounter is the key of the counter of wrong entries of one emailed
+// code, by its id, in scope.
+func CodeCounter(scope, codeID string) Key {
+	return Key{Scope: scope, Kind: KindCode, Subject: codeID}
 }
 
 // ParseKey splits a counter key into scope, kind and subject (which may
