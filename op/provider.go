@@ -234,6 +234,13 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		// zitadel takes grant_type, like every parameter, from the body
 		// or the query (r.FormValue): so does the test for a code exchange.
 		if r.Form.Get("grant_type") == string(oidc.GrantTypeCode) {
+			// A code_verifier outside RFC 7636 §4.1's syntax is refused
+			// before the code is looked at, which stays unused. zitadel
+			// checks only that it hashes to the challenge.
+			if v := lastValue(r.Form, "code_verifier"); v != "" && !codeVerifier(v) {
+				zop.RequestError(w, r, oidc.ErrInvalidGrant().WithDescription("code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 §4.1)"), nil)
+				return
+			}
 			// What zitadel checks after the code's use, checked before
 			// it (codeexchange.go).
 			r = r.WithContext(withCodeExchange(r.Context(), r.Form))

@@ -213,6 +213,24 @@ func s256Challenge(c string) bool {
 	return true
 }
 
+// codeVerifier reports whether v is a code_verifier as RFC 7636 §4.1
+// defines it: 43 to 128 characters of [A-Za-z0-9-._~]. A shorter one
+// lacks the entropy PKCE rests on: whoever reads the code_challenge in
+// the authorization request could find the verifier by trying.
+func codeVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := range len(v) {
+		switch b := v[i]; {
+		case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '-', b == '.', b == '_', b == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // AuthRequestByID loads a request that has not expired.
 func (s *Storage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequest, error) {
 	ar, err := s.store.AuthRequestByID(ctx, id)
