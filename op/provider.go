@@ -37,7 +37,12 @@ type Config struct {
 	// SignedOutURL is where end_session lands without a registered
 	// post_logout_redirect_uri.
 	SignedOutURL string
-	Now          func() time.Time
+	// ACR returns the acr a sign-in with amr earned (login.ACRFor). A
+	// refresh token keeps its sign-in's amr, and the ID tokens it gets
+	// carry this acr, as the first one did (OpenID Connect Core §12.2);
+	// nil leaves them without acr.
+	ACR func(amr []string) string
+	Now func() time.Time
 }
 
 // Provider is the OpenID provider: zitadel's protocol handlers over

@@ -703,6 +703,13 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 	if err := s.addSID(ctx, ui, req); err != nil {
 		return err
 	}
+	// zitadel sets acr from an auth request only: a refresh's ID token
+	// gets it here, from the sign-in's amr.
+	if r, ok := req.(*refreshRequest); ok && s.cfg.ACR != nil {
+		if acr := s.cfg.ACR(r.GetAMR()); acr != "" {
+			ui.AppendClaims("acr", acr)
+		}
+	}
 	return s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
 }
 
