@@ -100,6 +100,16 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	info := new(oidc.UserInfo)
 	if err := p.storage.SetUserinfoFromToken(ctx, info, id, subject, r.Header.Get("origin")); err != nil {
+		if errors.Is(err, errNoOpenID) {
+			const description = "the access token lacks the openid scope"
+			challenge := `Bearer error="insufficient_scope", error_description="` + description + `", scope="openid"`
+			if use, _ := r.Context().Value(dpopUseKey{}).(*dpopUse); use != nil && use.jkt != "" {
+				challenge = dpopChallenge("insufficient_scope", description)
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeJSONError(w, http.StatusForbidden, "insufficient_scope", description)
+			return
+		}
 		httphelper.MarshalJSONWithStatus(w, err, http.StatusForbidden)
 		return
 	}

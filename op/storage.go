@@ -713,6 +713,11 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 	return s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
 }
 
+// errNoOpenID refuses userinfo to a live access token of a grant without
+// the openid scope: insufficient_scope (RFC 6750 §3.1), not invalid_token,
+// which would have its client refresh the token and try again.
+var errNoOpenID = errors.New("access token without the openid scope")
+
 // SetUserinfoFromToken serves /userinfo for a live access token.
 func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
 	t, u, err := s.liveUserToken(ctx, tokenID, subject)
@@ -727,7 +732,7 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 	}
 	if !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
 		// A grant without openid is OAuth 2.0: no userinfo (OIDC Core §5.3).
-		return errors.New("access token without the openid scope")
+		return errNoOpenID
 	}
 	fillUserinfo(ui, u, t.Scopes)
 	return nil

@@ -3,6 +3,7 @@ package op
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // invalidTokenBody is the userinfo endpoint's answer to a token it refuses.
@@ -11,7 +12,9 @@ const invalidTokenBody = `{"error":"invalid_token","error_description":"the acce
 // bearerErrors answers the userinfo endpoint's refusals as OpenID Connect
 // Core §5.3.3 and RFC 6750 §3 ask: 401 with a Bearer challenge, which names
 // the error invalid_token when a token was presented (malformed, unknown,
-// expired, revoked, or its user disabled) and no error when none was.
+// expired, revoked, or its user disabled) and no error when none was. A
+// live token without the openid scope keeps its 403 insufficient_scope
+// (Provider.userinfo).
 // zitadel answers 401 with a line of text, or 403 with "{}" when the
 // token's record refuses it. Other answers pass unchanged; a database
 // failure behind a refusal is still turned into 503 further out.
@@ -35,11 +38,13 @@ func bearerErrors(next http.Handler) http.Handler {
 // presented tells whether the request carried a token.
 func bearerWriter(w http.ResponseWriter, presented bool) http.ResponseWriter {
 	return &statusWriter{ResponseWriter: w, onStatus: func(code int) bool {
-		if code != http.StatusUnauthorized && code != http.StatusForbidden {
+		h := w.Header()
+		if code != http.StatusUnauthorized && code != http.StatusForbidden ||
+			code == http.StatusForbidden && strings.Contains(h.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+			// A token without the openid scope is no invalid one.
 			w.WriteHeader(code)
 			return false
 		}
-		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		if !presented {
 			// RFC 6750 §3.1: no error code when the request carried no token.

@@ -1,6 +1,7 @@
 package op
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -75,6 +76,44 @@ func TestUserinfoOneToken(t *testing.T) {
 				}
 				if tc.status != http.StatusOK && strings.Contains(body, e.user) {
 					t.Errorf("%s: a refusal told the user: %s", tc.name, body)
+				}
+			}
+		})
+	}
+}
+
+// TestUserinfoWithoutOpenID presents, at the userinfo endpoint, a live
+// access token of an OAuth 2.0 grant, one without the openid scope (an
+// opaque token and a JWT): it is refused with 403 insufficient_scope and
+// a Bearer challenge naming the openid scope (RFC 6750 §3.1, OpenID
+// Connect Core §5.3), not with 401 invalid_token, which tells a client
+// that its token is dead and to refresh it. The claims are not told.
+func TestUserinfoWithoutOpenID(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			for _, client := range []string{e.clients[ES256], e.jwt} {
+				codes, verifier := e.pendingCodes(t, client, 1, "email", "profile")
+				rec := e.serve(t, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
+					"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+				var tok struct {
+					AccessToken string `json:"access_token"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+					t.Fatalf("code exchange: %s", rec.Body)
+				}
+				req := httptest.NewRequest(http.MethodGet, "https://id.example/userinfo", nil)
+				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				rec = httptest.NewRecorder()
+				e.p.ServeHTTP(rec, req)
+				challenge := rec.Header().Get("WWW-Authenticate")
+				if rec.Code != http.StatusForbidden || !strings.HasPrefix(challenge, `Bearer error="insufficient_scope"`) ||
+					!strings.Contains(challenge, `scope="openid"`) || !strings.Contains(rec.Body.String(), `"error":"insufficient_scope"`) {
+					t.Errorf("%s: %d, WWW-Authenticate %q, %s; want 403 and insufficient_scope for the openid scope",
+						client, rec.Code, challenge, rec.Body)
+				}
+				if strings.Contains(rec.Body.String(), e.user) || strings.Contains(rec.Body.String(), "bench@example.com") {
+					t.Errorf("%s: the refusal told the user: %s", client, rec.Body)
 				}
 			}
 		})
