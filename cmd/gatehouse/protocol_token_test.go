@@ -238,3 +238,63 @@ func TestClientCredentialsOnlyClient(t *testing.T) {
 		})
 	}
 }
+
+// TestClientEndpointEmptyParameters sends the token, introspection and
+// revocation endpoints parameters without a value (scope=, resource=,
+// client_id=, token_type_hint=), in the body and the query: RFC 6749 §3.2
+// treats them as omitted. The code exchange and the refresh succeed with
+// the grant's scope, introspection and revocation work. Before, an empty
+// resource was invalid_target and an empty scope at the refresh
+// invalid_scope.
+func TestClientEndpointEmptyParameters(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			g.createUser(alice, "Alice", alicePass)
+			rp := newRelyingParty(t, g)
+			f := rp.newFlow()
+			code := rp.signIn(newBrowser(t), f, alice, alicePass)
+			const granted = "openid email profile offline_access"
+			empty := url.Values{"scope": {""}, "resource": {""}, "client_id": {""}}
+
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}}
+			for k, v := range empty {
+				form[k] = v
+			}
+			a := g.call(t, clientCall{method: http.MethodPost, path: "/oauth/token", form: form,
+				query: "nonce=&audience=", basic: &rp.client})
+			if a.status != http.StatusOK || a.json["id_token"] == nil || a.json["scope"] != granted {
+				t.Fatalf("code exchange with empty parameters = %d %s, want 200 with an ID token and scope %q", a.status, a.raw, granted)
+			}
+			access, _ := a.json["access_token"].(string)
+			refresh, _ := a.json["refresh_token"].(string)
+			rp.remember(access, refresh)
+
+			form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}
+			for k, v := range empty {
+				form[k] = v
+			}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/oauth/token", form: form, basic: &rp.client})
+			if a.status != http.StatusOK || a.json["scope"] != granted {
+				t.Fatalf("refresh with empty parameters = %d %s, want 200 with scope %q", a.status, a.raw, granted)
+			}
+			access, _ = a.json["access_token"].(string)
+			rp.remember(access, a.json["refresh_token"].(string))
+
+			hint := url.Values{"token": {access}, "token_type_hint": {""}, "client_id": {""}}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/oauth/introspect", form: hint, basic: &rp.client})
+			if a.status != http.StatusOK || a.json["active"] != true {
+				t.Errorf("introspection with empty parameters = %d %s, want active", a.status, a.raw)
+			}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/revoke", form: hint, basic: &rp.client})
+			if a.status != http.StatusOK {
+				t.Errorf("revocation with empty parameters = %d %s, want 200", a.status, a.raw)
+			}
+			if in := rp.introspect(access); in["active"] != false {
+				t.Errorf("after the revocation: %v, want inactive", in)
+			}
+		})
+	}
+}

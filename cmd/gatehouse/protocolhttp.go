@@ -26,7 +26,8 @@ var clientEndpoints = map[string]bool{
 //     get 405 with Allow: POST and an invalid_request body; CORS preflights
 //     pass;
 //   - no parameter more than once, in the body or the query or both
-//     (RFC 6749 §3.1, §3.2): invalid_request;
+//     (RFC 6749 §3.1, §3.2): invalid_request; one without a value is
+//     omitted (§3.2);
 //   - errors as JSON with the status of RFC 6749 §5.2, introspection's
 //     included (RFC 7662 §2.3), and a missing token is invalid_request
 //     (RFC 7662 §2.1, RFC 7009 §2.1);
@@ -60,6 +61,11 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the parameter "+name+" is included more than once")
 				return
 			}
+			// A parameter sent without a value is treated as omitted
+			// (RFC 6749 §3.2): zitadel would take scope= for a scope
+			// of its own, resource= for a resource.
+			op.OmitEmptyParameters(r.Form)
+			op.OmitEmptyParameters(r.PostForm)
 		}
 		hw := &op.BufferedWriter{ResponseWriter: w}
 		next.ServeHTTP(hw, r)
