@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -294,6 +295,49 @@ func TestClientEndpointEmptyParameters(t *testing.T) {
 			}
 			if in := rp.introspect(access); in["active"] != false {
 				t.Errorf("after the revocation: %v, want inactive", in)
+			}
+		})
+	}
+}
+
+// TestMalformedBasicChallenge sends the endpoints where clients
+// authenticate Authorization headers of the Basic scheme whose
+// credentials cannot be read: not base64, no colon, a scheme in lower
+// case. Each is 401 invalid_client with the Basic challenge, which RFC
+// 6749 §5.2 requires whenever the client tried the Authorization header;
+// before, only credentials that parsed got it.
+func TestMalformedBasicChallenge(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			challenge := `Basic realm="` + g.base + `"`
+			noColon := base64.StdEncoding.EncodeToString([]byte("no-colon"))
+			for _, path := range []string{"/oauth/token", "/oauth/introspect", "/revoke", "/oauth/par"} {
+				for _, header := range []string{"Basic !!!not-base64", "Basic " + noColon, "basic " + noColon, "BASIC"} {
+					form := url.Values{"grant_type": {"client_credentials"}, "token": {"x"},
+						"response_type": {"code"}, "scope": {"openid"}}
+					req, err := http.NewRequest(http.MethodPost, g.base+path, strings.NewReader(form.Encode()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Authorization", header)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var body struct {
+						Error string `json:"error"`
+					}
+					json.NewDecoder(resp.Body).Decode(&body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusUnauthorized || body.Error != "invalid_client" ||
+						resp.Header.Get("WWW-Authenticate") != challenge {
+						t.Errorf("%s with %q: %d %q, WWW-Authenticate %q; want 401 invalid_client and %q",
+							path, header, resp.StatusCode, body.Error, resp.Header.Get("WWW-Authenticate"), challenge)
+					}
+				}
 			}
 		})
 	}

@@ -31,7 +31,7 @@ var clientEndpoints = map[string]bool{
 //   - errors as JSON with the status of RFC 6749 §5.2, introspection's
 //     included (RFC 7662 §2.3), and a missing token is invalid_request
 //     (RFC 7662 §2.1, RFC 7009 §2.1);
-//   - a 401 to a client that authenticated with HTTP Basic carries
+//   - a 401 to a client that authenticated, or tried to, with HTTP Basic carries
 //     WWW-Authenticate: Basic with the issuer as realm (RFC 6749 §5.2,
 //     RFC 7009 §2.2.1);
 //   - a client_credentials response carries scope whenever scopes were
@@ -82,10 +82,9 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 			r.Form.Get("grant_type") == "client_credentials" && strings.TrimSpace(r.Form.Get("scope")) != "":
 			body = withScope(body)
 		}
-		if status == http.StatusUnauthorized {
-			if _, _, basic := r.BasicAuth(); basic {
-				w.Header()["Www-Authenticate"] = challenge
-			}
+		if status == http.StatusUnauthorized && op.BasicScheme(r) {
+			// Malformed Basic credentials too (RFC 6749 §5.2).
+			w.Header()["Www-Authenticate"] = challenge
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(status)
