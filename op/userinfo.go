@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // invalidTokenBody is the userinfo endpoint's answer to a token it refuses.
@@ -25,8 +27,12 @@ func bearerErrors(next http.Handler) http.Handler {
 			return
 		}
 		// zitadel reads the token from the header, else from the form,
-		// which is parsed here once (zitadel then finds it parsed).
-		presented := r.Header.Get("Authorization") != ""
+		// which is parsed here once (zitadel then finds it parsed). A
+		// header of another scheme than Bearer (which dpopResource makes
+		// of DPoP) carries no token: RFC 6750 §3.1 answers it with no
+		// error code, as a request without authentication.
+		h := r.Header.Get("Authorization")
+		presented := len(h) >= len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer)
 		if !presented && r.ParseForm() == nil {
 			presented = r.Form.Get("access_token") != ""
 		}
