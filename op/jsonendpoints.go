@@ -84,7 +84,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	if userinfoTokens(r) > 1 {
 		// RFC 6750 §2 and §3.1: one method, and one token.
 		const description = "send the access token once, in the Authorization header, the form body or the query"
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="`+description+`"`)
+		w.Header().Set("WWW-Authenticate", resourceChallenge(r, "invalid_request", description))
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", description)
 		return
 	}
@@ -102,11 +102,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	if err := p.storage.SetUserinfoFromToken(ctx, info, id, subject, r.Header.Get("origin")); err != nil {
 		if errors.Is(err, errNoOpenID) {
 			const description = "the access token lacks the openid scope"
-			challenge := `Bearer error="insufficient_scope", error_description="` + description + `", scope="openid"`
-			if use, _ := r.Context().Value(dpopUseKey{}).(*dpopUse); use != nil && use.jkt != "" {
-				challenge = dpopChallenge("insufficient_scope", description)
-			}
-			w.Header().Set("WWW-Authenticate", challenge)
+			w.Header().Set("WWW-Authenticate", resourceChallenge(r, "insufficient_scope", description)+`, scope="openid"`)
 			writeJSONError(w, http.StatusForbidden, "insufficient_scope", description)
 			return
 		}
@@ -127,6 +123,16 @@ func userinfoToken(r *http.Request) (string, error) {
 		return "", errors.New("unable to parse request")
 	}
 	return r.Form.Get("access_token"), nil
+}
+
+// resourceChallenge is the WWW-Authenticate value of a userinfo refusal
+// with code and description: of the DPoP scheme when the request used it
+// with a valid proof (dpopResource), else of the Bearer scheme.
+func resourceChallenge(r *http.Request, code, description string) string {
+	if use, _ := r.Context().Value(dpopUseKey{}).(*dpopUse); use != nil && use.jkt != "" {
+		return dpopChallenge(code, description)
+	}
+	return `Bearer error="` + code + `", error_description="` + description + `"`
 }
 
 // userinfoTokens counts the access tokens a userinfo request carries: in
