@@ -61,6 +61,11 @@ func acrFor(amr []string) string {
 	return ACRMFA
 }
 
+// ACRFor returns the acr a sign-in with amr earns. The provider gives it
+// to the ID tokens of the sign-in's refresh tokens (op.Config.ACR), which
+// keep its amr only.
+func ACRFor(amr []string) string { return acrFor(amr) }
+
 // acrDemanded returns the rank of the strongest acr that ar's acr_values
 // name, 0 if they name none that Gatehouse issues.
 func acrDemanded(ar *storage.AuthRequest) int {

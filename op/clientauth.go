@@ -162,6 +162,15 @@ func errClientAuth() *oidc.Error {
 	return oidc.ErrInvalidClient().WithDescription("client authentication failed")
 }
 
+// BasicScheme reports whether r's Authorization header uses the Basic
+// scheme (case-insensitive, RFC 9110 §11.1), whether or not its
+// credentials can be read: a client that tried HTTP Basic and failed gets
+// a Basic challenge with its 401 (RFC 6749 §5.2).
+func BasicScheme(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Basic")
+}
+
 // authenticateRequest authenticates the client of r, whose form is
 // parsed, and returns it.
 func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) {

@@ -75,6 +75,19 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 // both into Bearer challenges).
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := zop.ContextWithIssuer(r.Context(), p.issuer())
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		// OpenID Connect Core §5.3.1: GET and POST.
+		w.Header().Set("Allow", "GET, POST")
+		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "the userinfo endpoint accepts GET and POST requests only")
+		return
+	}
+	if userinfoTokens(r) > 1 {
+		// RFC 6750 §2 and §3.1: one method, and one token.
+		const description = "send the access token once, in the Authorization header, the form body or the query"
+		w.Header().Set("WWW-Authenticate", resourceChallenge(r, "invalid_request", description))
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", description)
+		return
+	}
 	token, err := userinfoToken(r)
 	if err != nil {
 		http.Error(w, "access token missing", http.StatusUnauthorized)
@@ -87,6 +100,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	info := new(oidc.UserInfo)
 	if err := p.storage.SetUserinfoFromToken(ctx, info, id, subject, r.Header.Get("origin")); err != nil {
+		if errors.Is(err, errNoOpenID) {
+			const description = "the access token lacks the openid scope"
+			w.Header().Set("WWW-Authenticate", resourceChallenge(r, "insufficient_scope", description)+`, scope="openid"`)
+			writeJSONError(w, http.StatusForbidden, "insufficient_scope", description)
+			return
+		}
 		httphelper.MarshalJSONWithStatus(w, err, http.StatusForbidden)
 		return
 	}
@@ -104,6 +123,36 @@ func userinfoToken(r *http.Request) (string, error) {
 		return "", errors.New("unable to parse request")
 	}
 	return r.Form.Get("access_token"), nil
+}
+
+// resourceChallenge is the WWW-Authenticate value of a userinfo refusal
+// with code and description: of the DPoP scheme when the request used it
+// with a valid proof (dpopResource), else of the Bearer scheme.
+func resourceChallenge(r *http.Request, code, description string) string {
+	if use, _ := r.Context().Value(dpopUseKey{}).(*dpopUse); use != nil && use.jkt != "" {
+		return dpopChallenge(code, description)
+	}
+	return `Bearer error="` + code + `", error_description="` + description + `"`
+}
+
+// userinfoTokens counts the access tokens a userinfo request carries: in
+// the Authorization header (the Bearer scheme, which dpopResource makes of
+// DPoP), and each non-empty access_token of the form body and the query.
+func userinfoTokens(r *http.Request) int {
+	n := 0
+	h := r.Header.Get("Authorization")
+	if len(h) >= len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer) {
+		n++
+	}
+	if r.ParseForm() != nil {
+		return n // userinfoToken reports the malformed body
+	}
+	for _, v := range append(r.PostForm["access_token"], r.URL.Query()["access_token"]...) {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // tokenIDAndSubject returns the id and subject of an access token, as

@@ -114,8 +114,14 @@ func tokenRequest(clientID string, form url.Values) *http.Request {
 // scopes are given.
 func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int, scopes ...string) (codes []string, verifier string) {
 	b.Helper()
-	ctx := context.Background()
 	verifier = strings.Repeat("v", 43)
+	return e.pendingCodesFor(b, clientID, verifier, n, scopes...), verifier
+}
+
+// pendingCodesFor is pendingCodes with the code_challenge of verifier.
+func (e *benchEnv) pendingCodesFor(b testing.TB, clientID, verifier string, n int, scopes ...string) (codes []string) {
+	b.Helper()
+	ctx := context.Background()
 	sum := sha256.Sum256([]byte(verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
 	now := time.Now()
@@ -138,7 +144,7 @@ func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int, scopes ...
 		}
 		codes = append(codes, code)
 	}
-	return codes, verifier
+	return codes
 }
 
 // BenchmarkTokenIssuance measures the token endpoint end to end in the

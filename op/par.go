@@ -208,7 +208,7 @@ func (p *Provider) pushError(w http.ResponseWriter, r *http.Request, status int,
 		switch e.ErrorType {
 		case oidc.InvalidClient:
 			status = http.StatusUnauthorized
-			if _, _, basic := r.BasicAuth(); basic {
+			if BasicScheme(r) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(p.issuer())+`"`)
 			}
 		case oidc.ServerError:

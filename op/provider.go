@@ -37,7 +37,12 @@ type Config struct {
 	// SignedOutURL is where end_session lands without a registered
 	// post_logout_redirect_uri.
 	SignedOutURL string
-	Now          func() time.Time
+	// ACR returns the acr a sign-in with amr earned (login.ACRFor). A
+	// refresh token keeps its sign-in's amr, and the ID tokens it gets
+	// carry this acr, as the first one did (OpenID Connect Core §12.2);
+	// nil leaves them without acr.
+	ACR func(amr []string) string
+	Now func() time.Time
 }
 
 // Provider is the OpenID provider: zitadel's protocol handlers over
@@ -233,7 +238,21 @@ func (p *Provider) tokenClient(next http.Handler) http.Handler {
 		}
 		// zitadel takes grant_type, like every parameter, from the body
 		// or the query (r.FormValue): so does the test for a code exchange.
+		// It would take the JWT bearer grant (RFC 7523 §2.1) as well,
+		// which Gatehouse does not offer, and answer it as a bad
+		// assertion: it is refused as unsupported, as other grants are.
+		if gt := r.Form.Get("grant_type"); gt != "" && !slices.Contains(GrantTypes, gt) {
+			zop.RequestError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("%s not supported", gt), nil)
+			return
+		}
 		if r.Form.Get("grant_type") == string(oidc.GrantTypeCode) {
+			// A code_verifier outside RFC 7636 §4.1's syntax is refused
+			// before the code is looked at, which stays unused. zitadel
+			// checks only that it hashes to the challenge.
+			if v := lastValue(r.Form, "code_verifier"); v != "" && !codeVerifier(v) {
+				zop.RequestError(w, r, oidc.ErrInvalidGrant().WithDescription("code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 §4.1)"), nil)
+				return
+			}
 			// What zitadel checks after the code's use, checked before
 			// it (codeexchange.go).
 			r = r.WithContext(withCodeExchange(r.Context(), r.Form))
@@ -325,7 +344,7 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 			doc[endpoint+"_auth_signing_alg_values_supported"] = AssertionAlgorithms()
 		}
 		doc["response_types_supported"] = []string{"code"}
-		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials"}
+		doc["grant_types_supported"] = GrantTypes
 		doc["response_modes_supported"] = []string{"query", ResponseModeFormPost}
 		doc["acr_values_supported"] = ACRValues
 		doc["code_challenge_methods_supported"] = []string{"S256"}
@@ -352,6 +371,10 @@ func (p *Provider) discovery(next http.Handler) http.HandlerFunc {
 		d.serve(w, r)
 	}
 }
+
+// GrantTypes are the grants the token endpoint offers, and discovery
+// advertises; another grant_type is unsupported_grant_type.
+var GrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
 
 // discoveryCacheControl lets relying parties keep the discovery document
 // five minutes.

@@ -510,6 +510,9 @@ func TestUserinfoErrors(t *testing.T) {
 		{"empty form", nil, url.Values{}, "Bearer"},
 		{"garbage", bearer("not-a-token"), nil, invalid},
 		{"garbage in the form", nil, url.Values{"access_token": {"not-a-token"}}, invalid},
+		// RFC 6750 §3.1: another scheme carries no token, no error code.
+		{"Basic scheme", http.Header{"Authorization": {"Basic Zm9vOmJhcg=="}}, nil, "Bearer"},
+		{"no token after the scheme", http.Header{"Authorization": {"Bearer"}}, nil, "Bearer"},
 		{"revoked", bearer(revoked), nil, invalid},
 	}
 	for _, tt := range tests {

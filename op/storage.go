@@ -213,6 +213,24 @@ func s256Challenge(c string) bool {
 	return true
 }
 
+// codeVerifier reports whether v is a code_verifier as RFC 7636 §4.1
+// defines it: 43 to 128 characters of [A-Za-z0-9-._~]. A shorter one
+// lacks the entropy PKCE rests on: whoever reads the code_challenge in
+// the authorization request could find the verifier by trying.
+func codeVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := range len(v) {
+		switch b := v[i]; {
+		case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9', b == '-', b == '.', b == '_', b == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // AuthRequestByID loads a request that has not expired.
 func (s *Storage) AuthRequestByID(ctx context.Context, id string) (zop.AuthRequest, error) {
 	ar, err := s.store.AuthRequestByID(ctx, id)
@@ -685,8 +703,20 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 	if err := s.addSID(ctx, ui, req); err != nil {
 		return err
 	}
+	// zitadel sets acr from an auth request only: a refresh's ID token
+	// gets it here, from the sign-in's amr.
+	if r, ok := req.(*refreshRequest); ok && s.cfg.ACR != nil {
+		if acr := s.cfg.ACR(r.GetAMR()); acr != "" {
+			ui.AppendClaims("acr", acr)
+		}
+	}
 	return s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
 }
+
+// errNoOpenID refuses userinfo to a live access token of a grant without
+// the openid scope: insufficient_scope (RFC 6750 §3.1), not invalid_token,
+// which would have its client refresh the token and try again.
+var errNoOpenID = errors.New("access token without the openid scope")
 
 // SetUserinfoFromToken serves /userinfo for a live access token.
 func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
@@ -702,7 +732,7 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 	}
 	if !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
 		// A grant without openid is OAuth 2.0: no userinfo (OIDC Core §5.3).
-		return errors.New("access token without the openid scope")
+		return errNoOpenID
 	}
 	fillUserinfo(ui, u, t.Scopes)
 	return nil

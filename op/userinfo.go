@@ -3,6 +3,9 @@ package op
 import (
 	"net/http"
 	"strconv"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // invalidTokenBody is the userinfo endpoint's answer to a token it refuses.
@@ -11,7 +14,9 @@ const invalidTokenBody = `{"error":"invalid_token","error_description":"the acce
 // bearerErrors answers the userinfo endpoint's refusals as OpenID Connect
 // Core §5.3.3 and RFC 6750 §3 ask: 401 with a Bearer challenge, which names
 // the error invalid_token when a token was presented (malformed, unknown,
-// expired, revoked, or its user disabled) and no error when none was.
+// expired, revoked, or its user disabled) and no error when none was. A
+// live token without the openid scope keeps its 403 insufficient_scope
+// (Provider.userinfo).
 // zitadel answers 401 with a line of text, or 403 with "{}" when the
 // token's record refuses it. Other answers pass unchanged; a database
 // failure behind a refusal is still turned into 503 further out.
@@ -22,8 +27,12 @@ func bearerErrors(next http.Handler) http.Handler {
 			return
 		}
 		// zitadel reads the token from the header, else from the form,
-		// which is parsed here once (zitadel then finds it parsed).
-		presented := r.Header.Get("Authorization") != ""
+		// which is parsed here once (zitadel then finds it parsed). A
+		// header of another scheme than Bearer (which dpopResource makes
+		// of DPoP) carries no token: RFC 6750 §3.1 answers it with no
+		// error code, as a request without authentication.
+		h := r.Header.Get("Authorization")
+		presented := len(h) >= len(oidc.PrefixBearer) && strings.EqualFold(h[:len(oidc.PrefixBearer)], oidc.PrefixBearer)
 		if !presented && r.ParseForm() == nil {
 			presented = r.Form.Get("access_token") != ""
 		}
@@ -35,11 +44,13 @@ func bearerErrors(next http.Handler) http.Handler {
 // presented tells whether the request carried a token.
 func bearerWriter(w http.ResponseWriter, presented bool) http.ResponseWriter {
 	return &statusWriter{ResponseWriter: w, onStatus: func(code int) bool {
-		if code != http.StatusUnauthorized && code != http.StatusForbidden {
+		h := w.Header()
+		if code != http.StatusUnauthorized && code != http.StatusForbidden ||
+			code == http.StatusForbidden && strings.Contains(h.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+			// A token without the openid scope is no invalid one.
 			w.WriteHeader(code)
 			return false
 		}
-		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		if !presented {
 			// RFC 6750 §3.1: no error code when the request carried no token.

@@ -339,6 +339,14 @@ func TestDPoP(t *testing.T) {
 							tc.name, a.status, a.header.Values("WWW-Authenticate"), tc.challengeError)
 					}
 				}
+				// The token once (RFC 6750 §2): also in the query is
+				// invalid_request, in the DPoP scheme's challenge.
+				if a := dpopCall(t, http.MethodGet, userinfoURL, url.Values{"access_token": {access}}, "DPoP "+access, nil,
+					key.proof(t, "GET", userinfoURL, access)); a.status != http.StatusBadRequest ||
+					!strings.Contains(a.dpopChallenge(), `error="invalid_request"`) || a.json["error"] != "invalid_request" {
+					t.Errorf("userinfo with the token in the header and the query = %d %s, WWW-Authenticate %q; want 400 invalid_request in a DPoP challenge",
+						a.status, a.raw, a.header.Values("WWW-Authenticate"))
+				}
 				if a := dpopCall(t, http.MethodGet, userinfoURL, nil, "", nil); a.status != http.StatusUnauthorized ||
 					!strings.Contains(a.dpopChallenge(), `algs="`) || a.header.Get("WWW-Authenticate") != "Bearer" {
 					t.Errorf("userinfo without a token = %d, WWW-Authenticate %q; want Bearer and DPoP algs", a.status, a.header.Values("WWW-Authenticate"))

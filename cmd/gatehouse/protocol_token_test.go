@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -233,6 +234,109 @@ func TestClientCredentialsOnlyClient(t *testing.T) {
 			} {
 				if _, _, err := g.tryCLI("", append([]string{"clients", "create"}, args...)...); err == nil {
 					t.Errorf("clients create %v succeeded", args)
+				}
+			}
+		})
+	}
+}
+
+// TestClientEndpointEmptyParameters sends the token, introspection and
+// revocation endpoints parameters without a value (scope=, resource=,
+// client_id=, token_type_hint=), in the body and the query: RFC 6749 §3.2
+// treats them as omitted. The code exchange and the refresh succeed with
+// the grant's scope, introspection and revocation work. Before, an empty
+// resource was invalid_target and an empty scope at the refresh
+// invalid_scope.
+func TestClientEndpointEmptyParameters(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			g.createUser(alice, "Alice", alicePass)
+			rp := newRelyingParty(t, g)
+			f := rp.newFlow()
+			code := rp.signIn(newBrowser(t), f, alice, alicePass)
+			const granted = "openid email profile offline_access"
+			empty := url.Values{"scope": {""}, "resource": {""}, "client_id": {""}}
+
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {rpRedirect}, "code_verifier": {f.verifier}}
+			for k, v := range empty {
+				form[k] = v
+			}
+			a := g.call(t, clientCall{method: http.MethodPost, path: "/oauth/token", form: form,
+				query: "nonce=&audience=", basic: &rp.client})
+			if a.status != http.StatusOK || a.json["id_token"] == nil || a.json["scope"] != granted {
+				t.Fatalf("code exchange with empty parameters = %d %s, want 200 with an ID token and scope %q", a.status, a.raw, granted)
+			}
+			access, _ := a.json["access_token"].(string)
+			refresh, _ := a.json["refresh_token"].(string)
+			rp.remember(access, refresh)
+
+			form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}
+			for k, v := range empty {
+				form[k] = v
+			}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/oauth/token", form: form, basic: &rp.client})
+			if a.status != http.StatusOK || a.json["scope"] != granted {
+				t.Fatalf("refresh with empty parameters = %d %s, want 200 with scope %q", a.status, a.raw, granted)
+			}
+			access, _ = a.json["access_token"].(string)
+			rp.remember(access, a.json["refresh_token"].(string))
+
+			hint := url.Values{"token": {access}, "token_type_hint": {""}, "client_id": {""}}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/oauth/introspect", form: hint, basic: &rp.client})
+			if a.status != http.StatusOK || a.json["active"] != true {
+				t.Errorf("introspection with empty parameters = %d %s, want active", a.status, a.raw)
+			}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/revoke", form: hint, basic: &rp.client})
+			if a.status != http.StatusOK {
+				t.Errorf("revocation with empty parameters = %d %s, want 200", a.status, a.raw)
+			}
+			if in := rp.introspect(access); in["active"] != false {
+				t.Errorf("after the revocation: %v, want inactive", in)
+			}
+		})
+	}
+}
+
+// TestMalformedBasicChallenge sends the endpoints where clients
+// authenticate Authorization headers of the Basic scheme whose
+// credentials cannot be read: not base64, no colon, a scheme in lower
+// case. Each is 401 invalid_client with the Basic challenge, which RFC
+// 6749 §5.2 requires whenever the client tried the Authorization header;
+// before, only credentials that parsed got it.
+func TestMalformedBasicChallenge(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			challenge := `Basic realm="` + g.base + `"`
+			noColon := base64.StdEncoding.EncodeToString([]byte("no-colon"))
+			for _, path := range []string{"/oauth/token", "/oauth/introspect", "/revoke", "/oauth/par"} {
+				for _, header := range []string{"Basic !!!not-base64", "Basic " + noColon, "basic " + noColon, "BASIC"} {
+					form := url.Values{"grant_type": {"client_credentials"}, "token": {"x"},
+						"response_type": {"code"}, "scope": {"openid"}}
+					req, err := http.NewRequest(http.MethodPost, g.base+path, strings.NewReader(form.Encode()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Authorization", header)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var body struct {
+						Error string `json:"error"`
+					}
+					json.NewDecoder(resp.Body).Decode(&body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusUnauthorized || body.Error != "invalid_client" ||
+						resp.Header.Get("WWW-Authenticate") != challenge {
+						t.Errorf("%s with %q: %d %q, WWW-Authenticate %q; want 401 invalid_client and %q",
+							path, header, resp.StatusCode, body.Error, resp.Header.Get("WWW-Authenticate"), challenge)
+					}
 				}
 			}
 		})

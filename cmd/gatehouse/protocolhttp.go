@@ -26,11 +26,12 @@ var clientEndpoints = map[string]bool{
 //     get 405 with Allow: POST and an invalid_request body; CORS preflights
 //     pass;
 //   - no parameter more than once, in the body or the query or both
-//     (RFC 6749 §3.1, §3.2): invalid_request;
+//     (RFC 6749 §3.1, §3.2): invalid_request; one without a value is
+//     omitted (§3.2);
 //   - errors as JSON with the status of RFC 6749 §5.2, introspection's
 //     included (RFC 7662 §2.3), and a missing token is invalid_request
 //     (RFC 7662 §2.1, RFC 7009 §2.1);
-//   - a 401 to a client that authenticated with HTTP Basic carries
+//   - a 401 to a client that authenticated, or tried to, with HTTP Basic carries
 //     WWW-Authenticate: Basic with the issuer as realm (RFC 6749 §5.2,
 //     RFC 7009 §2.2.1);
 //   - a client_credentials response carries scope whenever scopes were
@@ -60,6 +61,11 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the parameter "+name+" is included more than once")
 				return
 			}
+			// A parameter sent without a value is treated as omitted
+			// (RFC 6749 §3.2): zitadel would take scope= for a scope
+			// of its own, resource= for a resource.
+			op.OmitEmptyParameters(r.Form)
+			op.OmitEmptyParameters(r.PostForm)
 		}
 		hw := &op.BufferedWriter{ResponseWriter: w}
 		next.ServeHTTP(hw, r)
@@ -76,10 +82,9 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 			r.Form.Get("grant_type") == "client_credentials" && strings.TrimSpace(r.Form.Get("scope")) != "":
 			body = withScope(body)
 		}
-		if status == http.StatusUnauthorized {
-			if _, _, basic := r.BasicAuth(); basic {
-				w.Header()["Www-Authenticate"] = challenge
-			}
+		if status == http.StatusUnauthorized && op.BasicScheme(r) {
+			// Malformed Basic credentials too (RFC 6749 §5.2).
+			w.Header()["Www-Authenticate"] = challenge
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(status)

@@ -296,6 +296,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 		AuthRequestTTL:  30 * time.Minute,
 		LoginURL:        func(id string) string { return issuer + "/login?authRequestID=" + url.QueryEscape(id) },
 		SignedOutURL:    issuer + "/signed-out",
+		ACR:             login.ACRFor,
 		Now:             now,
 	}, store, keys)
 	if err != nil {
