@@ -1,0 +1,132 @@
+package login
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestSessionRotatedAtPrivilegeSteps checks that the browser's session
+// takes a new id and cookie at each step that raises what it proves
+// after the sign-in: a re-authentication (with the password alone, and
+// with the password and an app code) and a password change. The old
+// cookie then signs nobody in, so an id learnt before the step (a fixed or
+// stolen cookie) is worth nothing after it; the new one goes on with the
+// session's sid, its re-authentication time, and forms whose CSRF tokens
+// work.
+func TestSessionRotatedAtPrivilegeSteps(t *testing.T) {
+	hs := newHarness(t)
+	hs.client(AccountClientID, nil)
+	signedIn := func(hs *harness, value string) bool {
+		x := hs.browser("192.0.2.160")
+		x.jar.SetCookies(baseURL, []*http.Cookie{{Name: sessionCookie, Value: value, Path: "/"}})
+		return x.get("/account").status == http.StatusOK
+	}
+	for i, tt := range []struct {
+		name   string
+		reauth bool // the step is a re-authentication (ReauthAt is set)
+		// signIn signs in to the account of email from b; it returns the
+		// auth request id and the code the step asks for ("" for none).
+		signIn func(hs *harness, b *browser, email string) (id string, code func() string)
+		// step passes the step from b, on the clock's current time.
+		step func(hs *harness, b *browser, code string)
+	}{
+		{"reauth password", true, signInPasswordOnly, reauthenticate},
+		{"reauth password and app code", true, signInApp, reauthenticate},
+		{"password change", false, signInPasswordOnly, changePassword},
+		{"password change with app code", false, signInApp, changePassword},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			email := fmt.Sprintf("rotate-%d@example.com", i)
+			b := hs.browser("192.0.2.161")
+			id, code := tt.signIn(hs, b, email)
+			before := b.cookie(sessionCookie)
+			sid, err := hs.store.GrantSession(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Past the re-authentication window: the step is due.
+			hs.clock.Advance(hs.h.reauthWindow() + time.Second)
+			tt.step(hs, b, code())
+
+			after := b.cookie(sessionCookie)
+			if after == "" || after == before {
+				t.Fatalf("session cookie %q after the step, want a new one (was %q)", after, before)
+			}
+			if signedIn(hs, before) {
+				t.Error("the session cookie from before the step still signs in")
+			}
+			if !signedIn(hs, after) {
+				t.Fatal("the new session cookie does not sign in")
+			}
+			if got, err := hs.store.GrantSession(t.Context(), id); err != nil || got != sid {
+				t.Errorf("the sign-in's session sid = %q, %v after the step; want %q (the session continues)", got, err, sid)
+			}
+			sess, err := hs.store.SessionByID(t.Context(), sessionID(after), hs.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reauthed := sess.ReauthAt.Equal(hs.clock.Now()); reauthed != tt.reauth {
+				t.Errorf("ReauthAt %v at %v; want it set by the step: %v", sess.ReauthAt, hs.clock.Now(), tt.reauth)
+			}
+			// The account page's forms work with the new cookie: a
+			// sensitive change goes through, without another
+			// re-authentication only if this step was one.
+			form := formOf(t, b.get("/account").body, "/account/email")
+			resp := b.post("/account/email", with(form, "email", fmt.Sprintf("rotated-%d@example.net", i)))
+			want := "/account?done=email-sent"
+			if !tt.reauth {
+				want = reauthURL("/account")
+			}
+			expectRedirect(t, resp, want)
+		})
+	}
+}
+
+// signInPasswordOnly signs in to a new account of email without a second
+// factor.
+func signInPasswordOnly(hs *harness, b *browser, email string) (string, func() string) {
+	hs.t.Helper()
+	hs.user(email, nil)
+	id, resp := hs.submitPassword(b, testClientID, email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	return id, func() string { return "" }
+}
+
+// signInApp signs in to a new account of email with the authenticator
+// app.
+func signInApp(hs *harness, b *browser, email string) (string, func() string) {
+	hs.t.Helper()
+	_, secret := hs.appUser(email)
+	id, _, form := hs.codeStep(b, email, nil)
+	hs.expectDone(b, id, b.post("/login/otp", with(form, "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+	// The next code is of a later step.
+	return id, func() string { hs.clock.Advance(30 * time.Second); return hs.totpCode(secret) }
+}
+
+// reauthenticate re-authenticates b's session on its way to the security
+// page.
+func reauthenticate(hs *harness, b *browser, code string) {
+	hs.t.Helper()
+	form := formOf(hs.t, b.get(reauthURL("/account/security")).body, "/account/reauth")
+	form.Set("password", testPassword)
+	if code != "" {
+		form.Set("code", code)
+	}
+	expectRedirect(hs.t, b.post("/account/reauth", form), "/account/security")
+}
+
+// changePassword changes the password of b's account.
+func changePassword(hs *harness, b *browser, code string) {
+	hs.t.Helper()
+	form := formOf(hs.t, b.get("/account/password").body, "/account/password")
+	form = passwordForm(with(form, "current", testPassword), newPassword, newPassword)
+	if code != "" {
+		form.Set("code", code)
+	}
+	if resp := b.post("/account/password", form); resp.status != http.StatusOK || info(resp.body) != msgPasswordChange {
+		hs.t.Fatalf("password change = %d %q %q", resp.status, info(resp.body), alert(resp.body))
+	}
+}
