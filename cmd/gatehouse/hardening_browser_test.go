@@ -2,8 +2,11 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 // TestEveryAnswerNotStored checks the headers of the answers that no page
@@ -57,6 +60,80 @@ func TestEveryAnswerNotStored(t *testing.T) {
 					t.Errorf("%s %s: CORS headers %q %q for a cross-site Origin", tt.method, tt.path,
 						h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Allow-Credentials"))
 				}
+			}
+		})
+	}
+}
+
+// TestReauthNewSessionID checks on the binary, on both backends, that a
+// re-authentication and a password change give the browser's session a new
+// cookie (SECURITY.md SES-02): the cookie from before signs nobody in to
+// the account area, and a relying party's prompt=none with it gets
+// login_required, while the browser goes on signed in with the new one.
+func TestReauthNewSessionID(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := ssStart(t, databaseURL(t, backend))
+			sessionCookie := func(b *browser) string {
+				u, _ := url.Parse(e.g.base)
+				for _, c := range b.c.Jar.Cookies(u) {
+					if c.Name == "gh_session" {
+						return c.Value
+					}
+				}
+				return ""
+			}
+			// signedIn reports whether the session cookie value lets a
+			// browser into the account page, and into a relying party
+			// with prompt=none.
+			signedIn := func(t *testing.T, value string) (account, silent bool) {
+				b := e.browser(t)
+				u, _ := url.Parse(e.g.base)
+				b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "gh_session", Value: value, Path: "/"}})
+				account = b.get(e.g.base+"/account").StatusCode == http.StatusOK
+				rp := e.relyingParty(t)
+				f := rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
+				_, loc := b.follow(f.authURL, rpRedirect)
+				cb, err := url.Parse(loc)
+				silent = err == nil && loc != "" && cb.Query().Get("code") != ""
+				return account, silent
+			}
+			for _, tt := range []struct {
+				name string
+				step func(t *testing.T, b *browser, u *ssUser)
+			}{
+				{"re-authentication", func(t *testing.T, b *browser, u *ssUser) {
+					resp := b.post(e.g.base+"/account/email", ssWith(ssForm(t, b.get(e.g.base+"/account").body, "/account/email"),
+						"email", "elsewhere-"+u.email))
+					if resp = e.suReauth(t, b, resp, u.pass, ""); resp.StatusCode != http.StatusSeeOther || e.suPath(resp) != "/account" {
+						t.Fatalf("re-authentication = %d %q", resp.StatusCode, e.suPath(resp))
+					}
+				}},
+				{"password change", func(t *testing.T, b *browser, u *ssUser) {
+					form := ssWith(ssForm(t, b.get(e.g.base+"/account/password").body, "/account/password"),
+						"current", u.pass, "password", "a brand new password 1", "password2", "a brand new password 1")
+					if resp := b.post(e.g.base+"/account/password", form); resp.StatusCode != http.StatusOK {
+						t.Fatalf("password change = %d:\n%s", resp.StatusCode, resp.body)
+					}
+				}},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					u := e.newUser(t, strings.ReplaceAll(tt.name, " ", "-")+"@example.com")
+					b, _ := e.suStale(t, u, nil)
+					before := sessionCookie(b)
+					tt.step(t, b, u)
+					after := sessionCookie(b)
+					if after == "" || after == before {
+						t.Fatalf("session cookie %q after the %s, want a new one (was %q)", after, tt.name, before)
+					}
+					if account, silent := signedIn(t, before); account || silent {
+						t.Errorf("the cookie from before the %s: account page %v, prompt=none signs in %v; want neither", tt.name, account, silent)
+					}
+					if account, silent := signedIn(t, after); !account || !silent {
+						t.Errorf("the new cookie: account page %v, prompt=none signs in %v; want both", account, silent)
+					}
+				})
 			}
 		})
 	}
