@@ -3,6 +3,7 @@ package login
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -128,5 +129,58 @@ func changePassword(hs *harness, b *browser, code string) {
 	}
 	if resp := b.post("/account/password", form); resp.status != http.StatusOK || info(resp.body) != msgPasswordChange {
 		hs.t.Fatalf("password change = %d %q %q", resp.status, info(resp.body), alert(resp.body))
+	}
+}
+
+// TestCallbackNeedsTheSession checks that the callback of a done sign-in
+// issues its code only to a browser that holds the session the sign-in
+// started, besides the flow cookie: an attacker who planted their flow
+// cookie in the victim's browser, and let the victim sign in to the
+// attacker's auth request, gets no code for the victim's account by
+// fetching the callback first, with no session or their own; nor does a
+// browser whose session ended after the sign-in was done.
+func TestCallbackNeedsTheSession(t *testing.T) {
+	hs := newHarness(t)
+	victim := hs.user("fixed-victim@example.com", nil)
+	hs.user("fixed-attacker@example.com", nil)
+	for _, tt := range []struct {
+		name string
+		// prepare readies the attacker's browser a, which holds the flow
+		// cookie of the sign-in v passes, and v once it is done.
+		prepare func(t *testing.T, a, v *browser)
+		// victimGets says whether v's own callback still issues the code.
+		victimGets bool
+	}{
+		{"attacker without a session", func(*testing.T, *browser, *browser) {}, true},
+		{"attacker with their own session", func(t *testing.T, a, _ *browser) {
+			hs.in(t).signInPassword(a, testClientID, "fixed-attacker@example.com")
+		}, true},
+		{"the victim's session ended since", func(t *testing.T, a, v *browser) {
+			form := formOf(t, v.get("/account").body, "/logout")
+			expectRedirect(t, v.post("/logout", form), "/signed-out")
+			a.jar.SetCookies(a.base, v.jar.Cookies(v.base)) // the same browser, as it is now
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := hs.in(t)
+			a, v := hs.browser("203.0.113.180"), hs.browser("192.0.2.180")
+			id := hs.authorize(a, testClientID, nil)
+			// The attacker's flow cookie, planted in the victim's browser.
+			v.jar.SetCookies(v.base, []*http.Cookie{{Name: flowCookie, Value: a.cookie(flowCookie), Path: "/"}})
+			resp := v.post("/login", hs.signInForm(v, id, victim.Email, testPassword))
+			if resp.status != http.StatusSeeOther || resp.loc != callbackURL(id) {
+				t.Fatalf("the victim's sign-in = %d %q, want 303 to the callback", resp.status, resp.loc)
+			}
+			tt.prepare(t, a, v)
+			expectPage(t, a.get(callbackURL(id)), http.StatusBadRequest, msgExpired)
+			if slices.Contains(hs.issued(), id) {
+				t.Fatal("the attacker's browser got the code of the victim's sign-in")
+			}
+			if tt.victimGets {
+				hs.expectIssued(v, id)
+			} else {
+				expectPage(t, v.get(callbackURL(id)), http.StatusBadRequest, msgExpired)
+			}
+		})
 	}
 }
