@@ -90,17 +90,8 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 		if !ar.Done {
 			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 		}
-		// The sign-in left its user's session in the browser that passed
-		// it (its cookie is new: startSession). A browser that holds the
-		// flow cookie alone — one whose flow cookie an attacker planted in
-		// the victim's, or the other way round — gets no code for it, nor
-		// does a browser whose session ended or changed user since.
-		if sess, err := h.currentSession(r); err != nil {
-			return fmt.Errorf("load session: %w", err)
-		} else if sess == nil || sess.UserID != ar.UserID {
-			h.Logger.InfoContext(r.Context(), "callback refused: the browser has not the session of the sign-in",
-				"client_id", ar.ClientID, "session", sess != nil)
-			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+		if err := h.checkDoneSession(r, ar); err != nil {
+			return err
 		}
 		// A third-party client's response waits for the user's consent.
 		if answered, err := h.consentGate(w, r, ar); answered || err != nil {
@@ -134,6 +125,26 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 		next.ServeHTTP(&claimWriter{ResponseWriter: w, failed: func() { h.setClaimCookie(w, ar, flow) }}, r)
 		return nil
 	})
+}
+
+// checkDoneSession checks that the browser of r holds a session of the
+// user who did the done sign-in ar. The sign-in left that session in the
+// browser that passed it (its cookie is new: startSession), so a browser
+// that holds the flow cookie alone — one whose flow cookie an attacker
+// planted in the victim's, or the other way round — can neither answer
+// the consent page of the victim's sign-in nor take its code; nor can a
+// browser whose session ended, or changed user, since.
+func (h *Handler) checkDoneSession(r *http.Request, ar *storage.AuthRequest) error {
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	if sess == nil || sess.UserID != ar.UserID {
+		h.Logger.InfoContext(r.Context(), "sign-in step refused: the browser has not the session of the sign-in",
+			"client_id", ar.ClientID, "session", sess != nil)
+		return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	return nil
 }
 
 // claimCookie is set on an error answer (a 503) of a callback whose claim

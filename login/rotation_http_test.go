@@ -1,11 +1,15 @@
 package login
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // TestSessionRotatedAtPrivilegeSteps checks that the browser's session
@@ -183,4 +187,39 @@ func TestCallbackNeedsTheSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConsentNeedsTheSession checks that the consent page of a done
+// sign-in answers only the browser that holds its session: an attacker
+// whose flow cookie the victim's browser carries, and who had the victim
+// sign in to the attacker's request for a third-party client, can neither
+// see the page nor allow (or deny) on the victim's behalf; the victim
+// still decides.
+func TestConsentNeedsTheSession(t *testing.T) {
+	hs := newHarness(t)
+	hs.client("third", func(c *storage.Client) { c.Consent = true })
+	victim := hs.user("consent-victim@example.com", nil)
+	a, v := hs.browser("203.0.113.181"), hs.browser("192.0.2.181")
+	id := hs.authorize(a, "third", nil)
+	v.jar.SetCookies(v.base, []*http.Cookie{{Name: flowCookie, Value: a.cookie(flowCookie), Path: "/"}})
+	expectRedirect(t, v.post("/login", hs.signInForm(v, id, victim.Email, testPassword)), callbackURL(id))
+	page := ConsentPath + "?authRequestID=" + url.QueryEscape(id)
+
+	expectPage(t, a.get(page), http.StatusBadRequest, msgExpired)
+	// The form the attacker would have posted, its token made for the
+	// flow cookie the attacker holds.
+	form := url.Values{"authRequestID": {id}, "csrf": {hs.h.csrfToken("consent", a.cookie(flowCookie))}}
+	for _, decision := range []string{"allow", "deny"} {
+		expectPage(t, a.post(ConsentPath, with(form, "decision", decision)), http.StatusBadRequest, msgExpired)
+	}
+	if g, err := hs.store.ConsentGrant(t.Context(), victim.ID, "third"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the attacker's allow granted the victim's consent: %+v, %v", g, err)
+	}
+	if ok, err := hs.store.AuthRequestConsented(t.Context(), id); ok || err != nil || !hs.authRequest(id).Done {
+		t.Fatalf("the attacker changed the victim's sign-in: consented %v (%v), done %v", ok, err, hs.authRequest(id).Done)
+	}
+	// The victim is asked, and decides.
+	expectRedirect(t, v.get(callbackURL(id)), page)
+	expectRedirect(t, v.post(ConsentPath, with(formOf(t, v.get(page).body, ConsentPath), "decision", "allow")), callbackURL(id))
+	hs.expectIssued(v, id)
 }
