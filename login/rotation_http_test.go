@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,4 +223,41 @@ func TestConsentNeedsTheSession(t *testing.T) {
 	expectRedirect(t, v.get(callbackURL(id)), page)
 	expectRedirect(t, v.post(ConsentPath, with(formOf(t, v.get(page).body, ConsentPath), "decision", "allow")), callbackURL(id))
 	hs.expectIssued(v, id)
+}
+
+// TestSessionAbsoluteLifetime checks that a session kept in use (a single
+// sign-on every 50 minutes, within the idle timeout of an hour) ends all
+// the same at its absolute lifetime of 12 hours, re-authentication and
+// password change notwithstanding (they change its id, not its end): the
+// next request asks for the password, and the account area for a sign-in.
+func TestSessionAbsoluteLifetime(t *testing.T) {
+	hs := newHarness(t)
+	hs.client(AccountClientID, nil)
+	u := hs.user("lifetime@example.com", nil)
+	b := hs.browser("192.0.2.190")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	start := hs.clock.Now()
+	for i := 1; ; i++ {
+		hs.clock.Advance(50 * time.Minute)
+		switch i {
+		case 3:
+			reauthenticate(hs, b, "")
+		case 6:
+			changePassword(hs, b, "")
+		}
+		id = hs.authorize(b, testClientID, nil)
+		resp = b.get("/login?authRequestID=" + url.QueryEscape(id))
+		if hs.clock.Now().Sub(start) < hs.h.SessionLifetime {
+			hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+			continue
+		}
+		if resp.status != http.StatusOK || hs.authRequest(id).Done {
+			t.Fatalf("%v after the sign-in: %d %q, want the password form", hs.clock.Now().Sub(start), resp.status, resp.loc)
+		}
+		if resp := b.get("/account"); resp.status != http.StatusSeeOther || !strings.HasPrefix(resp.loc, "/authorize?") {
+			t.Fatalf("the account page %v after the sign-in = %d %q, want a sign-in", hs.clock.Now().Sub(start), resp.status, resp.loc)
+		}
+		return
+	}
 }
