@@ -261,3 +261,26 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		return
 	}
 }
+
+// TestForgedSessionCookieReplaced checks that a session cookie the client
+// chose (well formed, but never issued) is never adopted (SES-02): it
+// signs nobody in, and the sign-in that follows replaces it with a cookie
+// of its own, while the forged value names no session.
+func TestForgedSessionCookieReplaced(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("forged@example.com", nil)
+	b := hs.browser("192.0.2.195")
+	forged := strings.Repeat("Ab", 21) + "A" // 43 characters, as an issued one
+	b.jar.SetCookies(b.base, []*http.Cookie{{Name: sessionCookie, Value: forged, Path: "/"}})
+	if resp := b.get("/account"); resp.status != http.StatusSeeOther || !strings.HasPrefix(resp.loc, "/authorize?") {
+		t.Fatalf("the account page with a forged cookie = %d %q, want a sign-in", resp.status, resp.loc)
+	}
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	if got := b.cookie(sessionCookie); got == "" || got == forged {
+		t.Fatalf("session cookie %q after the sign-in, want a new one", got)
+	}
+	if _, err := hs.store.SessionByID(t.Context(), sessionID(forged), hs.clock.Now()); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the forged cookie names a session: %v", err)
+	}
+}
