@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -88,6 +89,52 @@ func TestSessionRotatedAtPrivilegeSteps(t *testing.T) {
 			}
 			expectRedirect(t, resp, want)
 		})
+	}
+}
+
+// TestSessionRotatedAtKeyReauth checks the re-authentication of a user
+// whose only second factor is a security key (password, then the key's
+// JSON ceremony): its last answer gives the session a new id and cookie,
+// and the old cookie signs nobody in.
+func TestSessionRotatedAtKeyReauth(t *testing.T) {
+	hs := newHarness(t, withWebAuthn(t))
+	hs.client(AccountClientID, nil)
+	b := hs.browser("192.0.2.165")
+	signInPasswordOnly(hs, b, "rotate-key@example.com")
+	key := hs.addKey(hs.userByEmail("rotate-key@example.com"))
+	before := b.cookie(sessionCookie)
+	hs.clock.Advance(hs.h.reauthWindow() + time.Second)
+
+	form := formOf(t, b.get(reauthURL("/account/security")).body, "/account/reauth")
+	page := b.post("/account/reauth", with(form, "password", testPassword))
+	if page.status != http.StatusOK {
+		t.Fatalf("re-authentication's password = %d %q", page.status, alert(page.body))
+	}
+	csrf := keyCSRF(t, page.body, ceremonyReauth)
+	pwKey := firstMatch(regexp.MustCompile(`data-key="([^"]*)"`), page.body)
+	status, begun := b.keyCall(t, "/account/reauth/key/begin", csrf, map[string]any{"key": pwKey})
+	if status != http.StatusOK || begun.Ceremony == "" {
+		t.Fatalf("key begin = %d %+v", status, begun)
+	}
+	if b.cookie(sessionCookie) != before {
+		t.Fatal("the session cookie changed before the key was checked")
+	}
+	status, done := b.keyCall(t, "/account/reauth/key/finish", csrf, map[string]any{"key": pwKey,
+		"ceremony": begun.Ceremony, "credential": key.assert(t, begun.PublicKey.Challenge)})
+	if status != http.StatusOK || done.Redirect != "/account/security" {
+		t.Fatalf("key finish = %d %+v", status, done)
+	}
+	after := b.cookie(sessionCookie)
+	if after == "" || after == before {
+		t.Fatalf("session cookie %q after the key re-authentication, want a new one (was %q)", after, before)
+	}
+	x := hs.browser("192.0.2.166")
+	x.jar.SetCookies(x.base, []*http.Cookie{{Name: sessionCookie, Value: before, Path: "/"}})
+	if x.get("/account").status == http.StatusOK {
+		t.Error("the session cookie from before the re-authentication still signs in")
+	}
+	if resp := b.get("/account/security"); resp.status != http.StatusOK {
+		t.Errorf("the security page with the new cookie = %d", resp.status)
 	}
 }
 
