@@ -331,3 +331,60 @@ func TestForgedSessionCookieReplaced(t *testing.T) {
 		t.Errorf("the forged cookie names a session: %v", err)
 	}
 }
+
+// TestPendingStepsNeedThePasswordStep checks that the steps after the
+// password (enrolment, code, key) answer only the browser that passed the
+// password step, not every browser with the flow cookie: an attacker whose
+// flow cookie the victim's browser carries, and who had the victim type
+// their password into the attacker's sign-in, can neither enrol an
+// authenticator app of their own on the victim's account (and be signed in
+// as the victim by it) nor reach the code page; they are sent to the
+// password form, and the victim goes on.
+func TestPendingStepsNeedThePasswordStep(t *testing.T) {
+	hs := newHarness(t)
+	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
+	plant := func(t *testing.T, clientID, email string) (a, v *browser, id string) {
+		hs := hs.in(t)
+		a, v = hs.browser("203.0.113.185"), hs.browser("192.0.2.185")
+		id = hs.authorize(a, clientID, nil)
+		v.jar.SetCookies(v.base, []*http.Cookie{{Name: flowCookie, Value: a.cookie(flowCookie), Path: "/"}})
+		resp := v.post("/login", hs.signInForm(v, id, email, testPassword))
+		if resp.status != http.StatusSeeOther || resp.loc == "/login?authRequestID="+url.QueryEscape(id) {
+			t.Fatalf("the victim's password step = %d %q, want the next step", resp.status, resp.loc)
+		}
+		return a, v, id
+	}
+	passwordForm := func(id string) string { return "/login?authRequestID=" + url.QueryEscape(id) }
+
+	t.Run("enrolment", func(t *testing.T) {
+		hs := hs.in(t)
+		u := hs.user("pending-enrol@example.com", nil)
+		a, v, id := plant(t, "strict", u.Email)
+		expectRedirect(t, a.get("/login/enroll?authRequestID="+url.QueryEscape(id)), passwordForm(id))
+		if _, err := hs.store.TOTPByUser(t.Context(), u.ID); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("the attacker's page made an app secret for the victim: %v", err)
+		}
+		form := url.Values{"authRequestID": {id}, "csrf": {hs.h.csrfToken("login", a.cookie(flowCookie))}, "code": {"123456"}}
+		expectRedirect(t, a.post("/login/enroll", form), passwordForm(id))
+		if a.cookie(sessionCookie) != "" || hs.authRequest(id).Done {
+			t.Fatal("the attacker's browser was signed in")
+		}
+		// The victim's enrolment goes on.
+		if page := v.get("/login/enroll?authRequestID=" + url.QueryEscape(id)); page.status != http.StatusOK || !strings.Contains(page.body, "otpauth://") {
+			t.Fatalf("the victim's enrolment page = %d %q", page.status, alert(page.body))
+		}
+	})
+	t.Run("code", func(t *testing.T) {
+		hs := hs.in(t)
+		u, secret := hs.appUser("pending-code@example.com")
+		a, v, id := plant(t, testClientID, u.Email)
+		expectRedirect(t, a.get("/login/otp?authRequestID="+url.QueryEscape(id)), passwordForm(id))
+		form := url.Values{"authRequestID": {id}, "csrf": {hs.h.csrfToken("login", a.cookie(flowCookie))}, "code": {hs.totpCode(secret)}}
+		expectRedirect(t, a.post("/login/otp", form), passwordForm(id))
+		if a.cookie(sessionCookie) != "" || hs.authRequest(id).Done {
+			t.Fatal("the attacker's browser was signed in")
+		}
+		form = formOf(t, v.get("/login/otp?authRequestID="+url.QueryEscape(id)).body, "/login/otp")
+		hs.expectDone(v, id, v.post("/login/otp", with(form, "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
+	})
+}
