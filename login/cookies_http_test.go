@@ -58,7 +58,7 @@ func TestCookieFlagsHTTPS(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{flowCookie, sessionCookie, deviceCookie, langCookie, accountSignInCookie} {
+	for _, name := range []string{flowCookie, pendingCookie, sessionCookie, deviceCookie, langCookie, accountSignInCookie} {
 		if !seen["__Host-"+name] {
 			names := make([]string, 0, len(seen))
 			for n := range seen {
