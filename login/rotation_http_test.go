@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -387,4 +388,33 @@ func TestPendingStepsNeedThePasswordStep(t *testing.T) {
 		form = formOf(t, v.get("/login/otp?authRequestID="+url.QueryEscape(id)).body, "/login/otp")
 		hs.expectDone(v, id, v.post("/login/otp", with(form, "code", hs.totpCode(secret))), amrTOTP, ACRMFA)
 	})
+}
+
+// endingStore ends each session just before it is touched, as a sign-out
+// or a re-authentication in another tab would between the loading of the
+// session and its use.
+type endingStore struct{ Store }
+
+func (s endingStore) TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error {
+	if err := s.EndSession(ctx, id, now); err != nil {
+		return err
+	}
+	return s.Store.TouchSession(ctx, id, now, idleUntil)
+}
+
+// TestSessionGoneWhileUsed checks that a single sign-on whose session ends
+// (or changes id) between its loading and its use asks for the password
+// again, rather than failing with 503 as a database failure would.
+func TestSessionGoneWhileUsed(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("gone@example.com", nil)
+	b := hs.browser("192.0.2.197")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	hs.h.Store = endingStore{hs.h.Store}
+	id = hs.authorize(b, testClientID, nil)
+	expectRedirect(t, b.get("/login?authRequestID="+url.QueryEscape(id)), "/login?authRequestID="+url.QueryEscape(id))
+	if page := b.get("/login?authRequestID=" + url.QueryEscape(id)); page.status != http.StatusOK || hs.authRequest(id).Done {
+		t.Fatalf("the sign-in page after the session ended = %d, done %v; want the password form", page.status, hs.authRequest(id).Done)
+	}
 }
