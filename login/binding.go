@@ -18,6 +18,11 @@ import (
 // auth request id in a URL is therefore never enough: a link to
 // /login?authRequestID=… opened in another browser, or a callback fetched
 // by anyone else, is refused, whether or not that browser has a session.
+// The callback also wants the session the sign-in left in the browser (a
+// session of the request's user): the flow cookie is the browser's until
+// the sign-in is done, and a browser that holds it alone — one an attacker
+// planted it in, or the attacker's, who had the victim sign in to their
+// request — gets no code.
 
 // FlowBinding makes sure the browser has a flow cookie, setting one on w if
 // it has none, and returns the hash that binds an auth request to it. The
@@ -55,8 +60,9 @@ func (h *Handler) boundRequest(r *http.Request, id string) (*storage.AuthRequest
 
 // CallbackGuard wraps the provider's /authorize/callback, which issues the
 // authorization response (the code) of a done auth request. It lets
-// through only a GET with one id, from the browser the request is bound to,
-// and only once per request: the claim is one conditional UPDATE, so that
+// through only a GET with one id, from the browser the request is bound to
+// and that holds a session of the request's user, and only once per
+// request: the claim is one conditional UPDATE, so that
 // neither a replayed callback nor parallel ones on several replicas get a
 // second code. Anything else gets an error page and no code.
 func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
@@ -83,6 +89,9 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 		}
 		if !ar.Done {
 			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+		}
+		if err := h.checkDoneSession(r, ar); err != nil {
+			return err
 		}
 		// A third-party client's response waits for the user's consent.
 		if answered, err := h.consentGate(w, r, ar); answered || err != nil {
@@ -116,6 +125,26 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 		next.ServeHTTP(&claimWriter{ResponseWriter: w, failed: func() { h.setClaimCookie(w, ar, flow) }}, r)
 		return nil
 	})
+}
+
+// checkDoneSession checks that the browser of r holds a session of the
+// user who did the done sign-in ar. The sign-in left that session in the
+// browser that passed it (its cookie is new: startSession), so a browser
+// that holds the flow cookie alone — one whose flow cookie an attacker
+// planted in the victim's, or the other way round — can neither answer
+// the consent page of the victim's sign-in nor take its code; nor can a
+// browser whose session ended, or changed user, since.
+func (h *Handler) checkDoneSession(r *http.Request, ar *storage.AuthRequest) error {
+	sess, err := h.currentSession(r)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	if sess == nil || sess.UserID != ar.UserID {
+		h.Logger.InfoContext(r.Context(), "sign-in step refused: the browser has not the session of the sign-in",
+			"client_id", ar.ClientID, "session", sess != nil)
+		return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+	}
+	return nil
 }
 
 // claimCookie is set on an error answer (a 503) of a callback whose claim

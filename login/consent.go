@@ -111,6 +111,9 @@ func (h *Handler) consentRequest(r *http.Request, id string) (*storage.AuthReque
 	if !ar.Done || ar.UserID == "" {
 		return nil, nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 	}
+	if err := h.checkDoneSession(r, ar); err != nil {
+		return nil, nil, "", err
+	}
 	c, err := h.Store.ClientByID(r.Context(), ar.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, "", userError(http.StatusBadRequest, "Sign-in expired", msgExpired)

@@ -138,7 +138,11 @@
 //
 // Steps never trust the browser for progress: everything that matters is
 // read back from storage, and every step is bound to the browser that
-// started the request (its flow cookie, binding.go). The provider is
+// started the request (its flow cookie, binding.go). The steps after the
+// password also want the cookie the password step set (pendingCookie,
+// otp.go), and the consent page and the callback the session the sign-in
+// left (checkDoneSession): the flow cookie is what the browser had before
+// the user proved anything, and may have been planted. The provider is
 // reached only through the injected Callback and Fail functions, so this
 // package does not import it.
 //

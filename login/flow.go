@@ -99,7 +99,14 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 // completeFromSession completes ar with the browser's session sess, which
 // answers it (nextStep: done), and keeps the session alive.
 func (h *Handler) completeFromSession(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
-	if err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle)); err != nil {
+	err := h.Store.TouchSession(r.Context(), sess.ID, h.Now(), h.Now().Add(h.SessionIdle))
+	if errors.Is(err, storage.ErrNotFound) {
+		// The session ended, or took a new id (a re-authentication in
+		// another tab), since it was loaded: it answers nothing, and the
+		// sign-in page (which asks again) is the answer, not a 503.
+		return h.goTo(w, r, ar, next{Step: stepPassword})
+	}
+	if err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}
 	return h.complete(w, r, ar, sess)

@@ -250,11 +250,21 @@ type browser struct {
 	jar  *cookiejar.Jar
 	ip   string
 	lang string // Accept-Language, if set
+	// base is the issuer the browser talks to: baseURL, or its https
+	// twin when the handler is Secure (its cookies are sent over https
+	// only).
+	base *url.URL
+	// setCookies are the Set-Cookie headers of every answer, in order.
+	setCookies []string
 }
 
 func (hs *harness) browser(ip string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{hs: hs, jar: jar, ip: ip}
+	base := baseURL
+	if hs.h.Secure {
+		base = secureBaseURL
+	}
+	return &browser{hs: hs, jar: jar, ip: ip, base: base}
 }
 
 // response is what a browser got back.
@@ -265,15 +275,18 @@ type response struct {
 	body   string
 }
 
-var baseURL, _ = url.Parse(testIssuer + "/")
+var (
+	baseURL, _       = url.Parse(testIssuer + "/")
+	secureBaseURL, _ = url.Parse(strings.Replace(testIssuer, "http:", "https:", 1) + "/")
+)
 
 func (b *browser) request(method, path string, body io.Reader) *http.Request {
-	r := httptest.NewRequest(method, testIssuer+path, body)
+	r := httptest.NewRequest(method, strings.TrimSuffix(b.base.String(), "/")+path, body)
 	r.RemoteAddr = b.ip + ":40000"
 	if b.lang != "" {
 		r.Header.Set("Accept-Language", b.lang)
 	}
-	for _, c := range b.jar.Cookies(baseURL) {
+	for _, c := range b.jar.Cookies(b.base) {
 		r.AddCookie(c)
 	}
 	return r
@@ -284,7 +297,8 @@ func (b *browser) serve(handler http.Handler, r *http.Request) *response {
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, r)
 	res := rec.Result()
-	b.jar.SetCookies(baseURL, res.Cookies())
+	b.jar.SetCookies(b.base, res.Cookies())
+	b.setCookies = append(b.setCookies, res.Header.Values("Set-Cookie")...)
 	body, _ := io.ReadAll(res.Body)
 	return &response{status: res.StatusCode, loc: res.Header.Get("Location"), header: res.Header, body: string(body)}
 }
@@ -307,10 +321,11 @@ func (b *browser) postJSON(path, csrf, body string) *response {
 	return b.serve(b.hs.mux, r)
 }
 
-// cookie returns the value of the browser's cookie name, or "".
+// cookie returns the value of the browser's cookie name (with its
+// __Host- prefix when the handler is Secure), or "".
 func (b *browser) cookie(name string) string {
-	for _, c := range b.jar.Cookies(baseURL) {
-		if c.Name == name {
+	for _, c := range b.jar.Cookies(b.base) {
+		if c.Name == b.hs.h.cookieName(name) {
 			return c.Value
 		}
 	}

@@ -35,6 +35,7 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	if err := h.Store.SetAuthRequestUser(r.Context(), ar.ID, u.ID); err != nil {
 		return fmt.Errorf("record password step: %w", err)
 	}
+	h.setCookie(w, pendingCookie, h.pendingToken(ar.ID, u.ID, h.cookieValue(r, flowCookie)), ar.ExpiresAt.Sub(h.Now()))
 	switch n.Step {
 	case stepNeedKey:
 		h.event(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, "no security key for a phishing-resistant request")
@@ -44,15 +45,35 @@ func (h *Handler) afterPassword(w http.ResponseWriter, r *http.Request, ar *stor
 	return h.goTo(w, r, ar, n)
 }
 
+// pendingCookie holds, after the password step, proof that this browser
+// passed it (pendingToken): the flow cookie alone, which the browser
+// had before the step (and which an attacker may have planted in it),
+// does not carry the user's password to the later steps. One at a time:
+// a browser that passes the password step of another sign-in meanwhile
+// goes back to the password form of the first.
+const pendingCookie = "gh_pending"
+
+// pendingToken is the value of pendingCookie once the user userID passed
+// the password step of the auth request id in the browser with the flow
+// cookie flow.
+func (h *Handler) pendingToken(id, userID, flow string) string {
+	return h.csrfToken("pending "+id+" "+userID, flow)
+}
+
 // pendingUser loads the auth request of a code step and the user who
-// passed its password step; without one the browser goes back to the
-// password form.
+// passed its password step in this browser (pendingCookie); without one
+// the browser goes back to the password form.
 func (h *Handler) pendingUser(w http.ResponseWriter, r *http.Request, id string) (*storage.AuthRequest, string, *storage.User, error) {
 	ar, flow, err := h.loadRequest(w, r, id)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	if ar.UserID == "" {
+		return ar, flow, nil, nil
+	}
+	if got := h.cookieValue(r, pendingCookie); got == "" || !hmac.Equal([]byte(got), []byte(h.pendingToken(ar.ID, ar.UserID, flow))) {
+		h.Logger.InfoContext(r.Context(), "sign-in step without the password step's cookie: back to the password",
+			"client_id", ar.ClientID, "pending_cookie", got != "")
 		return ar, flow, nil, nil
 	}
 	u, err := h.Store.UserByID(r.Context(), ar.UserID)

@@ -14,7 +14,7 @@ import (
 // authenticator app if enabled, else an emailed code that "Send me a code"
 // (POST /account/password/code) sends for this session. Afterwards the
 // user's other sessions end, their tokens are revoked and a security email
-// goes out.
+// goes out; the browser's own session goes on under a new id.
 
 const (
 	msgWrongCurrent   = "Your current password is not correct."
@@ -117,6 +117,12 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
+	// The browser keeps its session, under a new id: whoever held the
+	// old one (a stolen or fixed cookie) is signed out with the other
+	// sessions.
+	if r, err = h.rotateSession(w, r, sess, false); err != nil {
+		return err
+	}
 	now := h.Now()
 	if err := h.Store.SetPasswordHash(ctx, u.ID, h.Passwords.Hash(secret), now); err != nil {
 		return fmt.Errorf("set password: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -132,6 +133,50 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
 	h.setDevice(w, u)
 	return s, nil
+}
+
+// rotateSession gives the browser's session sess a new id and cookie after
+// a step that raised what it proves, a re-authentication (reauth: its
+// time becomes the session's ReauthAt) or a password change, so that a
+// session id learnt before the step (a fixed or stolen cookie) is worth
+// nothing after it. The session keeps its user, factors, times, grants
+// and sid. It returns r with the new cookie, for the forms of a page that
+// the request still renders.
+func (h *Handler) rotateSession(w http.ResponseWriter, r *http.Request, sess *storage.Session, reauth bool) (*http.Request, error) {
+	now := h.Now()
+	var reauthAt time.Time
+	if reauth {
+		reauthAt = now
+	}
+	value := newSecret()
+	err := h.Store.RotateSession(r.Context(), sess.ID, sessionID(value), now, reauthAt)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Ended (or rotated by a parallel request) meanwhile.
+		return nil, userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotate session: %w", err)
+	}
+	sess.ID = sessionID(value)
+	if reauth {
+		sess.ReauthAt = reauthAt
+	}
+	h.setCookie(w, sessionCookie, value, sess.ExpiresAt.Sub(now))
+	return withCookie(r, h.cookieName(sessionCookie), value), nil
+}
+
+// withCookie returns a shallow copy of r whose cookie name has value
+// instead of what r carried.
+func withCookie(r *http.Request, name, value string) *http.Request {
+	r2 := r.Clone(r.Context())
+	r2.Header.Del("Cookie")
+	for _, c := range r.Cookies() {
+		if c.Name != name {
+			r2.AddCookie(c)
+		}
+	}
+	r2.AddCookie(&http.Cookie{Name: name, Value: value})
+	return r2
 }
 
 // flowValue returns the browser's flow cookie, setting a new one if absent.

@@ -274,23 +274,21 @@ func (h *Handler) submitReauth(w http.ResponseWriter, r *http.Request) error {
 		})
 		return nil
 	}
-	if err := h.reauthenticated(ctx, sess, u, p.Factor); err != nil {
+	if err := h.reauthenticated(w, r, sess, u, p.Factor); err != nil {
 		return err
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
 
-// reauthenticated records a passed re-authentication of sess.
-func (h *Handler) reauthenticated(ctx context.Context, sess *storage.Session, u *storage.User, factor string) error {
-	err := h.Store.MarkReauthenticated(ctx, sess.ID, h.Now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
+// reauthenticated records a passed re-authentication of sess, which goes
+// on under a new id and cookie (rotateSession): the id it had before the
+// password and factor were asked again is worth nothing after.
+func (h *Handler) reauthenticated(w http.ResponseWriter, r *http.Request, sess *storage.Session, u *storage.User, factor string) error {
+	if _, err := h.rotateSession(w, r, sess, true); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("mark session reauthenticated: %w", err)
-	}
-	h.event(ctx, storage.EventReauthSucceeded, u.ID, "", factor)
+	h.event(r.Context(), storage.EventReauthSucceeded, u.ID, "", factor)
 	return nil
 }
 
@@ -436,7 +434,7 @@ func (h *Handler) finishReauthKey(w http.ResponseWriter, r *http.Request) (int, 
 	if pw == nil || pw.UserID != u.ID {
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyExpired, Redirect: reauthURL(chk.c.Next)}, nil
 	}
-	if err := h.reauthenticated(ctx, chk.sess, u, factorWebAuthn); err != nil {
+	if err := h.reauthenticated(w, chk.r, chk.sess, u, factorWebAuthn); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, &jsonReply{Redirect: safeNext(pw.Next)}, nil

@@ -48,6 +48,14 @@ type BackchannelStore interface {
 	// otherwise the old session ends as with EndSession. An unknown
 	// oldID changes nothing.
 	ReplaceSession(ctx context.Context, oldID, newID string, now time.Time) error
+	// RotateSession gives the session oldID, live at now, the new id
+	// newID in one transaction, after a step that raised what it proves
+	// (a re-authentication, a password change): the session keeps its
+	// user, factors, times, grants and the id its sid derives from, and
+	// oldID no longer exists. A reauthAt that is not zero becomes its
+	// ReauthAt. ErrNotFound if oldID is unknown, expired or idle at now,
+	// or was rotated or ended meanwhile: then nothing changes.
+	RotateSession(ctx context.Context, oldID, newID string, now, reauthAt time.Time) error
 
 	// EndSession deletes the session id and, in the same transaction,
 	// queues a logout delivery, due at now, for every client that signed

@@ -148,7 +148,8 @@ func quietPath(path string, status int) bool {
 }
 
 // securityHeaders sets the headers every response carries: no framing, no
-// sniffing, no referrer, a strict CSP, HSTS under https.
+// sniffing, no referrer, a strict CSP, HSTS under https, and no-store
+// unless the handler says how its answer may be cached.
 func securityHeaders(https bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header(), https)
@@ -170,8 +171,12 @@ var (
 
 // setSecurityHeaders sets the headers every response carries: a strict
 // content security policy, no framing, no sniffing, no referrer, and HSTS
-// when the issuer is https.
+// when the issuer is https. Cache-Control starts as no-store: the answers
+// that may be kept (static files, the brand's CSS, the discovery
+// document and JWKS) set their own, and every other one — the routers'
+// 404 and 405 answers, a recovered panic's 500 — is no one's to keep.
 func setSecurityHeaders(h http.Header, https bool) {
+	h["Cache-Control"] = noStoreValue
 	h["Content-Security-Policy"] = cspValue
 	h["X-Frame-Options"] = denyValue
 	h["X-Content-Type-Options"] = nosniffValue

@@ -174,6 +174,97 @@ func testBackchannelReplaceSession(t *testing.T, s storage.Store) {
 	}
 }
 
+func testRotateSession(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	backchannelFixture(t, s)
+	now := epoch().Add(time.Minute)
+	before, err := s.SessionByID(ctx, "s1", now)
+	check(t, err)
+
+	// A password change: the session takes a new id and keeps the rest.
+	check(t, s.RotateSession(ctx, "s1", "s1b", now, time.Time{}))
+	_, err = s.SessionByID(ctx, "s1", now)
+	wantErr(t, "SessionByID of the rotated session's old id", err, storage.ErrNotFound)
+	got, err := s.SessionByID(ctx, "s1b", now)
+	check(t, err)
+	want := *before
+	want.ID = "s1b"
+	wantEqual(t, "the rotated session", got, &want)
+	// A re-authentication: and its ReauthAt.
+	check(t, s.RotateSession(ctx, "s1b", "s1c", now, now))
+	got, err = s.SessionByID(ctx, "s1c", now)
+	check(t, err)
+	want.ID, want.ReauthAt = "s1c", now
+	wantEqual(t, "the session rotated by a re-authentication", got, &want)
+	// Its grants and sid go with it, and nobody is told.
+	for _, g := range []string{"g1", "g2", "g3"} {
+		sid, err := s.GrantSession(ctx, g)
+		check(t, err)
+		if sid != "s1" {
+			t.Fatalf("GrantSession(%s) = %q, want s1", g, sid)
+		}
+	}
+	if n, err := s.CountLogoutDeliveries(ctx); err != nil || n != 0 {
+		t.Fatalf("CountLogoutDeliveries after a rotation = %d, %v; want 0", n, err)
+	}
+
+	// An old id that is unknown, already rotated, idle or expired
+	// changes nothing: no session is made from it.
+	s2, err := s.SessionByID(ctx, "s2", now)
+	check(t, err)
+	for _, tt := range []struct {
+		name, old string
+		at        time.Time
+	}{
+		{"unknown", "nope", now},
+		{"rotated", "s1b", now},
+		{"idle", "s2", s2.IdleUntil},
+		{"expired", "s2", s2.ExpiresAt.Add(time.Second)},
+	} {
+		err := s.RotateSession(ctx, tt.old, "new-"+tt.name, tt.at, time.Time{})
+		wantErr(t, "RotateSession of an "+tt.name+" session", err, storage.ErrNotFound)
+		_, err = s.SessionByID(ctx, "new-"+tt.name, now)
+		wantErr(t, "SessionByID of a session rotated from an "+tt.name+" one", err, storage.ErrNotFound)
+	}
+	// The ended session is not made again by a rotation that comes after.
+	check(t, s.EndSession(ctx, "s1c", now))
+	wantErr(t, "RotateSession of an ended session", s.RotateSession(ctx, "s1c", "s1d", now, now), storage.ErrNotFound)
+	if got := drain(t, s, now); len(got) != 1 || got["a"].SessionID != "s1" {
+		t.Fatalf("deliveries = %v, want a's for s1's sid", got)
+	}
+}
+
+// testRotateSessionConcurrent rotates one session many times at once: one
+// rotation wins, and exactly one session is left.
+func testRotateSessionConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1")
+	check(t, s.CreateSession(ctx, newSession("s0", "u1", epoch())))
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.RotateSession(ctx, "s0", "s0-"+string(rune('a'+i)), epoch(), time.Time{})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict):
+			t.Fatalf("RotateSession: %v", err)
+		}
+	}
+	list, err := s.UserSessions(ctx, "u1", epoch())
+	check(t, err)
+	if won != 1 || len(list) != 1 {
+		t.Fatalf("%d rotations won, %d sessions left; want 1 and 1", won, len(list))
+	}
+}
+
 func testBackchannelClaim(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	backchannelFixture(t, s)

@@ -93,6 +93,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"BackchannelEndSession", testBackchannelEndSession},
 		{"BackchannelEndUserSessions", testBackchannelEndUserSessions},
 		{"BackchannelReplaceSession", testBackchannelReplaceSession},
+		{"RotateSession", testRotateSession},
+		{"RotateSessionConcurrent", testRotateSessionConcurrent},
 		{"BackchannelClaim", testBackchannelClaim},
 		{"BackchannelClaimConcurrent", testBackchannelClaimConcurrent},
 		{"ConsentGrants", testConsentGrants},

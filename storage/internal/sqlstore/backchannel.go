@@ -73,18 +73,48 @@ func (s *Store) ReplaceSession(ctx context.Context, oldID, newID string, now tim
 			}
 			return s.execOneOn(ctx, tx, op, `DELETE FROM sessions WHERE id = $1`, oldID)
 		}
-		for _, q := range []string{
-			`INSERT INTO session_sids (session_id, sid_source)
-				SELECT CAST($2 AS TEXT), COALESCE((SELECT sid_source FROM session_sids WHERE session_id = $1), CAST($1 AS TEXT)) WHERE true
-				ON CONFLICT (session_id) DO NOTHING`,
-			`UPDATE session_grants SET session_id = $2 WHERE session_id = $1`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, oldID, newID); err != nil {
-				return s.fail(op, err)
-			}
+		if err := s.continueSession(ctx, tx, op, oldID, newID); err != nil {
+			return err
 		}
 		return s.execOneOn(ctx, tx, op, `DELETE FROM sessions WHERE id = $1`, oldID)
 	})
+}
+
+// RotateSession copies the live session oldID to newID, moves its sid and
+// grants to newID and deletes oldID, in one transaction. Of two rotations
+// (or a rotation and an ending) of one session, the second finds oldID
+// gone, at its copy or at its delete, and changes nothing.
+func (s *Store) RotateSession(ctx context.Context, oldID, newID string, now, reauthAt time.Time) error {
+	const op = "rotate session"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		if err := s.execOneOn(ctx, tx, op, `INSERT INTO sessions (`+sessionColumns+`)
+			SELECT CAST($2 AS TEXT), user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at, idle_until,
+				COALESCE($4, reauth_at)
+			FROM sessions WHERE id = $1 AND expires_at > $3 AND idle_until > $3`,
+			oldID, newID, millis(now), nullMillis(reauthAt)); err != nil {
+			return err
+		}
+		if err := s.continueSession(ctx, tx, op, oldID, newID); err != nil {
+			return err
+		}
+		return s.execOneOn(ctx, tx, op, `DELETE FROM sessions WHERE id = $1`, oldID)
+	})
+}
+
+// continueSession makes newID continue the session oldID, of the same
+// user: it takes its grants and the id its sid derives from.
+func (s *Store) continueSession(ctx context.Context, tx *stmtTx, op, oldID, newID string) error {
+	for _, q := range []string{
+		`INSERT INTO session_sids (session_id, sid_source)
+			SELECT CAST($2 AS TEXT), COALESCE((SELECT sid_source FROM session_sids WHERE session_id = $1), CAST($1 AS TEXT)) WHERE true
+			ON CONFLICT (session_id) DO NOTHING`,
+		`UPDATE session_grants SET session_id = $2 WHERE session_id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, oldID, newID); err != nil {
+			return s.fail(op, err)
+		}
+	}
+	return nil
 }
 
 // EndUserSessions deletes every session of the user userID but keepID and

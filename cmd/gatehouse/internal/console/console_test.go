@@ -176,6 +176,12 @@ func (b *browser) do(method, target string, form url.Values) *httptest.ResponseR
 	w := httptest.NewRecorder()
 	b.hs.mux.ServeHTTP(w, r)
 	for _, c := range w.Result().Cookies() {
+		if c.Name == "gh_session" {
+			// A new session id (the login rotates it when the user
+			// re-authenticates) replaces the old, as in a browser.
+			b.session = c.Value
+			continue
+		}
 		b.cookies[c.Name] = c
 	}
 	return w
