@@ -1,10 +1,12 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -46,7 +48,33 @@ func (h *Handler) signedIn(r *http.Request) (*storage.Session, *storage.User, er
 	if u.Disabled {
 		return nil, nil, userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
 	}
+	if err := h.keepAlive(r.Context(), sess); err != nil {
+		return nil, nil, err
+	}
 	return sess, u, nil
+}
+
+// keepAliveEvery is how often the account pages move a session's idle
+// deadline: browsing them costs a write at most once a minute.
+const keepAliveEvery = time.Minute
+
+// keepAlive moves the idle deadline of sess, which the account pages use
+// as a sign-in at a client does: a session ends when it is unused
+// (SessionIdle), and using the account is a use.
+func (h *Handler) keepAlive(ctx context.Context, sess *storage.Session) error {
+	now := h.Now()
+	if now.Sub(sess.LastSeenAt) < keepAliveEvery {
+		return nil
+	}
+	err := h.Store.TouchSession(ctx, sess.ID, now, now.Add(h.SessionIdle))
+	if errors.Is(err, storage.ErrNotFound) {
+		// Ended, or given a new id (another tab), since it was loaded.
+		return userError(http.StatusUnauthorized, "Not signed in", "You are not signed in.")
+	}
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
 }
 
 // showSecurity shows the two-factor settings.
