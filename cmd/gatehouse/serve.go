@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -71,6 +72,12 @@ func brandColor(cfg *config.Config) string {
 
 // shutdownTimeout bounds how long SIGTERM waits for requests in flight.
 const shutdownTimeout = 30 * time.Second
+
+// adminReadTimeout bounds how long the admin listener waits for a whole
+// request, body included: its bodies are small JSON documents (at most
+// admin.MaxAPIBody), and a client that stops sending one must not hold a
+// connection, and with it SIGTERM's drain, open.
+const adminReadTimeout = 10 * time.Second
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -172,6 +179,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 		adminServer = &http.Server{
 			Handler:           admin.NewHandler(deps),
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       adminReadTimeout,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -192,15 +200,28 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 		// Keep serving while load balancers see /readyz fail.
 		time.Sleep(d)
 	}
+	// Both listeners drain at once, within the one shutdownTimeout: the
+	// admin listener's requests do not wait for the public one's.
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if adminServer != nil {
-		if err := adminServer.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shutdown admin listener: %w", err)
+	adminDone := make(chan error, 1)
+	go func() {
+		if adminServer == nil {
+			adminDone <- nil
+			return
 		}
+		if err := adminServer.Shutdown(sctx); err != nil {
+			adminDone <- fmt.Errorf("shutdown admin listener: %w", err)
+			return
+		}
+		adminDone <- nil
+	}()
+	err = hs.Shutdown(sctx)
+	if err != nil {
+		err = fmt.Errorf("shutdown: %w", err)
+	}
+	if err := errors.Join(err, <-adminDone); err != nil {
+		return err
 	}
 	logger.Info("stopped")
 	return nil
