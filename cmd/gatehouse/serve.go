@@ -507,6 +507,10 @@ func protocolFaults(next http.Handler) http.Handler {
 			return
 		}
 		if faulted.Load() {
+			// The endpoint's own verdict on the token is void: a
+			// WWW-Authenticate challenge (userinfo's invalid_token) would
+			// make the application throw away a token that is good.
+			w.Header().Del("WWW-Authenticate")
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Retry-After", "5")
