@@ -661,6 +661,9 @@ func joinConfigKey(prefix, name string) string {
 	return prefix + "." + name
 }
 
+// maxEmailCodeTTL is the longest second_factor.email_code_ttl.
+const maxEmailCodeTTL = 10 * time.Minute
+
 // Validate reports every problem with c, each as an error that starts with
 // the key at fault, joined with errors.Join; it returns nil if there are none.
 func (c *Config) Validate() error {
@@ -767,6 +770,16 @@ func (c *Config) Validate() error {
 
 	if c.Session.IdleTimeout.Duration > c.Session.Lifetime.Duration {
 		bad("session.idle_timeout", "must not exceed session.lifetime (%v)", c.Session.Lifetime)
+	}
+	// An emailed code is an out-of-band secret: NIST SP 800-63B §5.1.3.2
+	// lets it live 10 minutes at most.
+	if d := c.SecondFactor.EmailCodeTTL.Duration; d > maxEmailCodeTTL {
+		bad("second_factor.email_code_ttl", "must be at most %v, not %v", maxEmailCodeTTL, d)
+	}
+	// A cooldown longer than a code lives leaves the user with a dead code
+	// and no way to get another.
+	if cd, ttl := c.SecondFactor.EmailResendCooldown.Duration, c.SecondFactor.EmailCodeTTL.Duration; ttl > 0 && cd > ttl {
+		bad("second_factor.email_resend_cooldown", "must not exceed second_factor.email_code_ttl (%v), not %v", ttl, cd)
 	}
 	if c.Tokens.AuthCodeTTL.Duration > time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 60s")
