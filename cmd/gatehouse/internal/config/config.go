@@ -569,6 +569,62 @@ func (c *Config) applyEnv(getenv func(string) string) (map[string]bool, error) {
 	return set, errors.Join(errs...)
 }
 
+// UnknownVariables returns a warning for each variable of environ (as
+// os.Environ lists them, NAME=value) that starts with GATEHOUSE_ but sets no
+// key: a misspelt override is otherwise ignored in silence, and a server
+// whose GATEHOUSE_DATABSE_URL names the production database runs on the
+// default SQLite file instead. GATEHOUSE_CONFIG and the test hooks
+// (GATEHOUSE_TEST_…) are not keys but are known. The variables stay ignored;
+// each warning names the variable and, if one is close, the one meant.
+func UnknownVariables(environ []string) []string {
+	known := []string{}
+	for key := range configLeaves(reflect.ValueOf(Default()).Elem(), "") {
+		known = append(known, configEnvName(key))
+	}
+	var warnings []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "GATEHOUSE_") || name == "GATEHOUSE_CONFIG" ||
+			strings.HasPrefix(name, "GATEHOUSE_TEST_") || slices.Contains(known, name) {
+			continue
+		}
+		w := name + " is not a configuration variable and is ignored"
+		best, dist := "", 4 // suggest only a name at most 3 edits away
+		for _, k := range known {
+			if d := editDistance(name, k); d < dist {
+				best, dist = k, d
+			}
+		}
+		if best != "" {
+			w += " (did you mean " + best + "?)"
+		}
+		warnings = append(warnings, w)
+	}
+	slices.Sort(warnings)
+	return warnings
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // configEnvName returns the environment variable that overrides key.
 func configEnvName(key string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))

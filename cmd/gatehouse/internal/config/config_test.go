@@ -798,3 +798,33 @@ func TestBrandTemplatesDir(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownVariables covers the warnings for GATEHOUSE_ variables that set
+// no key: a misspelt override names the variable meant; keys' variables,
+// GATEHOUSE_CONFIG, the test hooks and other programs' variables pass.
+func TestUnknownVariables(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"none", nil, nil},
+		{"known", []string{"GATEHOUSE_DATABASE_URL=sqlite:x.db", "GATEHOUSE_CONFIG=/etc/g.yaml",
+			"GATEHOUSE_TEST_CLOCK_FILE=/tmp/c", "GATEHOUSE_MAIL_SMTP_HOST=", "HOME=/root", "PATH=/bin"}, nil},
+		{"misspelt", []string{"GATEHOUSE_DATABSE_URL=postgres://db/g"},
+			[]string{"GATEHOUSE_DATABSE_URL is not a configuration variable and is ignored (did you mean GATEHOUSE_DATABASE_URL?)"}},
+		{"old name", []string{"GATEHOUSE_LOCKOUT_MAX_ATTEMPT=3"},
+			[]string{"GATEHOUSE_LOCKOUT_MAX_ATTEMPT is not a configuration variable and is ignored (did you mean GATEHOUSE_LOCKOUT_MAX_ATTEMPTS?)"}},
+		{"nothing close", []string{"GATEHOUSE_BOGUS=1", "GATEHOUSE_=x"},
+			[]string{"GATEHOUSE_ is not a configuration variable and is ignored", "GATEHOUSE_BOGUS is not a configuration variable and is ignored"}},
+		{"a section", []string{"GATEHOUSE_LOCKOUT=5"},
+			[]string{"GATEHOUSE_LOCKOUT is not a configuration variable and is ignored"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := UnknownVariables(tt.environ); !slices.Equal(got, tt.want) {
+				t.Errorf("UnknownVariables(%q) =\n%q\nwant\n%q", tt.environ, got, tt.want)
+			}
+		})
+	}
+}
