@@ -100,6 +100,11 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return err
 	}
+	// Refused before anything is migrated or printed: the admin listener
+	// would fail to bind only after "Gatehouse is serving …".
+	if err := cfg.ListenerConflict(); err != nil {
+		return err
+	}
 	logger := newLogger(cfg, env.stderr)
 	// zitadel's op logs through slog.Default; set it once, here.
 	slog.SetDefault(logger)
@@ -144,6 +149,16 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return fmt.Errorf("http.address: %w", err)
 	}
+	// The admin listener is bound before the public one serves, so that
+	// once /readyz answers, /metrics and the admin API do too; and before
+	// anything says Gatehouse is serving.
+	var aln net.Listener
+	if cfg.Admin.Address != "off" {
+		if aln, err = net.Listen("tcp", cfg.Admin.Address); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.address: %w", err)
+		}
+	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -160,15 +175,6 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	printFirstRunHints(ctx, store, env)
 	tuneGC(logger, password.OWASP)
 
-	// The admin listener is bound before the public one serves, so that
-	// once /readyz answers, /metrics and the admin API do too.
-	var aln net.Listener
-	if cfg.Admin.Address != "off" {
-		if aln, err = net.Listen("tcp", cfg.Admin.Address); err != nil {
-			ln.Close()
-			return fmt.Errorf("admin.address: %w", err)
-		}
-	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var adminServer *http.Server

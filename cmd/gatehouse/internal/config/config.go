@@ -899,11 +899,37 @@ func (c *Config) validateBrand(bad func(key, format string, args ...any)) {
 	}
 }
 
+// ListenerConflict reports, for serve, why the admin listener cannot
+// listen beside the public one (the same port), or nil if it can. It is not
+// part of Validate: the other commands listen on nothing, and a server
+// whose http.address alone moved to the admin listener's default port
+// (127.0.0.1:9090) is a valid configuration for them.
+func (c *Config) ListenerConflict() error {
+	if c.Admin.Address == "off" || !sameListener(c.HTTP.Address, c.Admin.Address) {
+		return nil
+	}
+	return fmt.Errorf("admin.address (%s) and http.address (%s) are the same port: give admin.address another port, or off",
+		c.Admin.Address, c.HTTP.Address)
+}
+
+// sameListener reports whether listening on a and on b would take the
+// same port: the same port number, not 0, on the same host or with either
+// on every address (an empty, 0.0.0.0 or :: host).
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return any(ha) || any(hb) || strings.EqualFold(ha, hb)
+}
+
 // localIssuer returns the issuer of a server listening on address when no
 // issuer is configured: the default issuer (http://localhost:8080) moved to
 // the listener's port when the listener is on this machine only (loopback
-// or localhost), so that GATEHOUSE_HTTP_ADDRESS=127.0.0.1:9090 alone serves
-// a working http://localhost:9090. Otherwise (all interfaces, another
+// or localhost), so that GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 alone serves
+// a working http://localhost:8081. Otherwise (all interfaces, another
 // host, the default port) it returns def: such a server needs its public
 // URL configured.
 func localIssuer(address, def string) string {

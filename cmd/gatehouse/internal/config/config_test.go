@@ -828,3 +828,35 @@ func TestUnknownVariables(t *testing.T) {
 		})
 	}
 }
+
+// TestListenerConflict covers the admin listener on the public one's port:
+// serve refuses it, naming both keys.
+func TestListenerConflict(t *testing.T) {
+	tests := []struct {
+		name, http, admin string
+		want              string // "" if no conflict
+	}{
+		{"defaults", "127.0.0.1:8080", "127.0.0.1:9090", ""},
+		{"http on the admin default", "127.0.0.1:9090", "127.0.0.1:9090",
+			"admin.address (127.0.0.1:9090) and http.address (127.0.0.1:9090) are the same port: give admin.address another port, or off"},
+		{"http on every address", ":8080", "127.0.0.1:8080", "admin.address (127.0.0.1:8080) and http.address (:8080) are the same port"},
+		{"admin on every address", "127.0.0.1:8080", "0.0.0.0:8080", "are the same port"},
+		{"host names differ in case", "LOCALHOST:8080", "localhost:8080", "are the same port"},
+		{"another host", "10.0.0.1:8080", "127.0.0.1:8080", ""},
+		{"random ports", "127.0.0.1:0", "127.0.0.1:0", ""},
+		{"admin off", "127.0.0.1:9090", "off", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.HTTP.Address, c.Admin.Address = tt.http, tt.admin
+			err := c.ListenerConflict()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("ListenerConflict() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("ListenerConflict() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
