@@ -183,7 +183,11 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 			Metrics: srv.metrics.Handler(logger), Passwords: srv.passwords, Now: srv.now,
 			SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }, Pprof: cfg.Admin.Pprof}
 		adminServer = &http.Server{
-			Handler:           admin.NewHandler(deps),
+			// Profiles last as long as they are asked to; the rest as
+			// long as a public request.
+			Handler: withDeadline(requestTimeout, func(r *http.Request) bool {
+				return strings.HasPrefix(r.URL.Path, "/debug/pprof/")
+			}, admin.NewHandler(deps)),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       adminReadTimeout,
 			IdleTimeout:       120 * time.Second,
@@ -497,6 +501,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	ips := clientIPResolver{trusted: cfg.TrustedProxies()}
 	h = requestContext(logger, ips, h)
 	h = documentsFirst(provider, obs, https, logger, ips, h)
+	h = withDeadline(requestTimeout, nil, h)
 	s.handler = h
 	return s, nil
 }
