@@ -233,6 +233,11 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err := errors.Join(err, <-adminDone); err != nil {
 		return err
 	}
+	// Emails the requests left to send in the background go out within
+	// the same deadline.
+	if err := srv.waitMail(sctx); err != nil {
+		logger.Warn("shutdown: emails still being sent were abandoned", "err", err)
+	}
 	logger.Info("stopped")
 	return nil
 }
@@ -288,6 +293,8 @@ type server struct {
 	passwords *password.Hasher
 	metrics   *metrics.Metrics // served by the admin listener
 	demo      *demo.App        // the demo application (serve --demo), or nil
+	// waitMail waits for the login's emails sent in the background.
+	waitMail func(context.Context) error
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -419,7 +426,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 		return nil, err
 	}
 
-	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords}
+	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords, waitMail: lh.WaitMail}
 	r := chi.NewRouter()
 	r.Use(obs.Instrument)
 	// The demo application (serve --demo, internal/demo); 404 without it.
