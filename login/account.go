@@ -290,17 +290,14 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	unsent := func(err error) error {
 		return errors.Join(err, sent.Cancel(ctx), toAddr.Cancel(ctx))
 	}
-	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeChangeEmail); err != nil {
-		return unsent(fmt.Errorf("drop old email links: %w", err))
-	}
-	err = h.Store.CreateActionToken(ctx, &storage.ActionToken{Hash: hash[:], Purpose: purposeChangeEmail, UserID: u.ID,
-		Data: email, CreatedAt: h.Now(), ExpiresAt: h.Now().Add(emailChangeTTL)})
-	if err != nil {
-		return unsent(fmt.Errorf("store email link: %w", err))
-	}
+	// The link is stored, and the older links deleted, only once it is
+	// sent: an email that is not sent changes nothing, and the link of an
+	// earlier change keeps working. (Stored just after the send, the new
+	// link works long before anyone can open it.)
 	link := h.BaseURL + "/account/email/confirm?token=" + url.QueryEscape(token)
 	copyOfUser := *u
 	copyOfUser.Email = email
+	now := h.Now()
 	if err := h.sendMail(ctx, &copyOfUser, "Confirm your new email address",
 		i18n.Tf(langOf(ctx), "Open this link to use this address for your Gatehouse account:\n\n%s\n\nThe link works once, for 24 hours. If you did not ask for this, ignore this email.\n", link)); err != nil {
 		if err := unsent(nil); err != nil {
@@ -310,6 +307,14 @@ func (h *Handler) changeEmail(w http.ResponseWriter, a *accountStep) error {
 	}
 	if err := errors.Join(sent.Counted(ctx), toAddr.Counted(ctx)); err != nil {
 		return err
+	}
+	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeChangeEmail); err != nil {
+		return fmt.Errorf("drop old email links: %w", err)
+	}
+	err = h.Store.CreateActionToken(ctx, &storage.ActionToken{Hash: hash[:], Purpose: purposeChangeEmail, UserID: u.ID,
+		Data: email, CreatedAt: now, ExpiresAt: now.Add(emailChangeTTL)})
+	if err != nil {
+		return fmt.Errorf("store email link: %w", err)
 	}
 	return h.accountDone(w, r, "email-sent")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -121,6 +122,8 @@ type Handler struct {
 	MailLimiter *lockout.Limiter
 
 	pages pages
+	// mailing counts the emails mailLater is still sending.
+	mailing sync.WaitGroup
 }
 
 // Init checks the dependencies and parses the pages.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -240,5 +241,36 @@ func (hs *harness) resetPassword(b *browser, email string) {
 	reset := formOf(t, b.get(link).body, "/recover/reset")
 	if resp := b.post("/recover/reset", passwordForm(reset, newPassword, newPassword)); resp.status != http.StatusOK {
 		t.Fatalf("reset = %d %q", resp.status, alert(resp.body))
+	}
+}
+
+// TestEmailChangeNotSentKeepsLink covers a mail server that is down when
+// the user asks for a second email change: the page says the email was
+// not sent, and nothing else changes: the link of the first change, sent
+// before, still works, and the unsent one was never stored. (Before, the
+// first link was deleted before the second was sent, so a failed send
+// took it away.)
+func TestEmailChangeNotSentKeepsLink(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("mover@example.com", nil)
+	b := hs.browser("203.0.113.190")
+	id, resp := hs.submitPassword(b, testClientID, u.Email, testPassword, nil)
+	hs.expectDone(b, id, resp, amrPassword, ACRPassword)
+	form := formOf(t, b.get("/account").body, "/account/email")
+	expectRedirect(t, b.post("/account/email", with(form, "email", "mover-first@example.net")), "/account?done=email-sent")
+	_, link := hs.waitLink("mover-first@example.net", 1, "/account/email/confirm")
+
+	hs.mail.SetErr(mail.ErrUnavailable)
+	form = formOf(t, b.get("/account").body, "/account/email")
+	expectRedirect(t, b.post("/account/email", with(form, "email", "mover-second@example.net")), "/account?done=email-failed")
+	hs.mail.SetErr(nil)
+
+	expectRedirect(t, confirmEmailLink(t, hs.browser("203.0.113.191"), link), "/account?done=email")
+	got, err := hs.store.UserByID(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != "mover-first@example.net" {
+		t.Errorf("address %q after the first link, want mover-first@example.net", got.Email)
 	}
 }

@@ -358,13 +358,32 @@ func (h *Handler) continueLink(ctx context.Context, p *selfPage, id string) erro
 func (h *Handler) mailLater(ctx context.Context, u *storage.User, kind, subject, text string) {
 	m, userID := mail.Message{To: u.Email, Subject: subject, Text: text, Lang: string(langOf(ctx))}, u.ID
 	ctx = context.WithoutCancel(ctx)
-	go func() {
+	h.mailing.Go(func() {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := h.Mailer.Send(sctx, m); err != nil {
 			h.Logger.WarnContext(ctx, "email not sent", "kind", kind, "user_id", userID, "err", err)
 		}
+	})
+}
+
+// WaitMail waits until the emails sent in the background (mailLater: the
+// registration and password-reset links) have gone out or failed, or ctx
+// ends, and returns ctx's error then. A server that stops calls it once
+// it serves no more requests, so that a link a user was told to expect is
+// not lost to a restart.
+func (h *Handler) WaitMail(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.mailing.Wait()
+		close(done)
 	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // notice renders notice.html.

@@ -127,9 +127,23 @@ func oneArg(fsName string, args []string, env *environ, what string) (string, st
 		return "", "", err
 	}
 	if fs.NArg() != 1 {
-		return "", "", usageError{fmt.Sprintf("%s: expected one %s", fsName, what)}
+		return "", "", wrongArgs(fsName, fs, what)
 	}
 	return fs.Arg(0), *configPath, nil
+}
+
+// wrongArgs is the usage error of a command that takes one what and got
+// fs.Args() instead. flagsFirst leaves a flag the command does not know
+// among the arguments (an id may start with a dash): one that starts with
+// two dashes is named as the likely mistake, a misspelt flag.
+func wrongArgs(fsName string, fs *flag.FlagSet, what string) error {
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "--") && len(a) > 2 {
+			name, _, _ := strings.Cut(a, "=")
+			return usageError{fmt.Sprintf("%s: unknown flag %s (see gatehouse %s --help)", fsName, name, fsName)}
+		}
+	}
+	return usageError{fmt.Sprintf("%s: expected one %s, got %d arguments", fsName, what, fs.NArg())}
 }
 
 // flagsFirst reorders args so that fs's flags come first and every other

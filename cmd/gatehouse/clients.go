@@ -199,7 +199,7 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageError{"clients update: expected one client id"}
+		return wrongArgs("clients update", fs, "client id")
 	}
 	id := fs.Arg(0)
 	keys, err := jwksFlag("clients update", *jwks, *jwksFile)

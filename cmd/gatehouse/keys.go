@@ -17,6 +17,9 @@ func runKeys(ctx context.Context, sub string, rest []string, env *environ) error
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return usageError{"keys " + sub + ": unexpected argument " + fs.Arg(0)}
+	}
 	return withStore(ctx, *configPath, env, func(cfg *config.Config, s storage.Store) error {
 		keys, _, err := keyManager(cfg, s)
 		if err != nil {

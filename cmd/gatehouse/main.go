@@ -43,7 +43,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := &environ{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	env := &environ{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}
 	if err := run(ctx, os.Args[1:], env); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "gatehouse:", err)
@@ -58,6 +58,9 @@ type environ struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ lists the variables (NAME=value), to warn of misspelt
+	// GATEHOUSE_ ones; nil lists none.
+	environ func() []string
 }
 
 // usageError is a mistake in the command line.
@@ -171,6 +174,11 @@ func loadConfig(path string, env *environ) (*config.Config, error) {
 	cfg, err := config.Load(path, env.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if env.environ != nil && env.stderr != nil {
+		for _, w := range config.UnknownVariables(env.environ()) {
+			fmt.Fprintln(env.stderr, "gatehouse: warning:", w)
+		}
 	}
 	return cfg, nil
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -951,6 +952,9 @@ type ssSink struct {
 	addr string
 	mu   sync.Mutex
 	msgs []ssMail
+	// delay, when set, is how long each message's DATA waits before it is
+	// accepted: a slow mail server.
+	delay atomic.Int64
 }
 
 // ssMail is a received message: body is its decoded text/plain part and
@@ -1069,6 +1073,7 @@ func (s *ssSMTPSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(time.Duration(s.sink.delay.Load()))
 	m := ssMail{to: s.to, body: string(raw)}
 	if msg, err := netmail.ReadMessage(bytes.NewReader(raw)); err == nil {
 		m.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -72,6 +73,12 @@ func brandColor(cfg *config.Config) string {
 // shutdownTimeout bounds how long SIGTERM waits for requests in flight.
 const shutdownTimeout = 30 * time.Second
 
+// adminReadTimeout bounds how long the admin listener waits for a whole
+// request, body included: its bodies are small JSON documents (at most
+// admin.MaxAPIBody), and a client that stops sending one must not hold a
+// connection, and with it SIGTERM's drain, open.
+const adminReadTimeout = 10 * time.Second
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
@@ -91,6 +98,11 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	}
 	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
+		return err
+	}
+	// Refused before anything is migrated or printed: the admin listener
+	// would fail to bind only after "Gatehouse is serving …".
+	if err := cfg.ListenerConflict(); err != nil {
 		return err
 	}
 	logger := newLogger(cfg, env.stderr)
@@ -137,6 +149,16 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err != nil {
 		return fmt.Errorf("http.address: %w", err)
 	}
+	// The admin listener is bound before the public one serves, so that
+	// once /readyz answers, /metrics and the admin API do too; and before
+	// anything says Gatehouse is serving.
+	var aln net.Listener
+	if cfg.Admin.Address != "off" {
+		if aln, err = net.Listen("tcp", cfg.Admin.Address); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.address: %w", err)
+		}
+	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -153,15 +175,6 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	printFirstRunHints(ctx, store, env)
 	tuneGC(logger, password.OWASP)
 
-	// The admin listener is bound before the public one serves, so that
-	// once /readyz answers, /metrics and the admin API do too.
-	var aln net.Listener
-	if cfg.Admin.Address != "off" {
-		if aln, err = net.Listen("tcp", cfg.Admin.Address); err != nil {
-			ln.Close()
-			return fmt.Errorf("admin.address: %w", err)
-		}
-	}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var adminServer *http.Server
@@ -170,8 +183,13 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 			Metrics: srv.metrics.Handler(logger), Passwords: srv.passwords, Now: srv.now,
 			SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }, Pprof: cfg.Admin.Pprof}
 		adminServer = &http.Server{
-			Handler:           admin.NewHandler(deps),
+			// Profiles last as long as they are asked to; the rest as
+			// long as a public request.
+			Handler: withDeadline(requestTimeout, func(r *http.Request) bool {
+				return strings.HasPrefix(r.URL.Path, "/debug/pprof/")
+			}, admin.NewHandler(deps)),
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       adminReadTimeout,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    32 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -192,15 +210,33 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 		// Keep serving while load balancers see /readyz fail.
 		time.Sleep(d)
 	}
+	// Both listeners drain at once, within the one shutdownTimeout: the
+	// admin listener's requests do not wait for the public one's.
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if adminServer != nil {
-		if err := adminServer.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shutdown admin listener: %w", err)
+	adminDone := make(chan error, 1)
+	go func() {
+		if adminServer == nil {
+			adminDone <- nil
+			return
 		}
+		if err := adminServer.Shutdown(sctx); err != nil {
+			adminDone <- fmt.Errorf("shutdown admin listener: %w", err)
+			return
+		}
+		adminDone <- nil
+	}()
+	err = hs.Shutdown(sctx)
+	if err != nil {
+		err = fmt.Errorf("shutdown: %w", err)
+	}
+	if err := errors.Join(err, <-adminDone); err != nil {
+		return err
+	}
+	// Emails the requests left to send in the background go out within
+	// the same deadline.
+	if err := srv.waitMail(sctx); err != nil {
+		logger.Warn("shutdown: emails still being sent were abandoned", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
@@ -257,6 +293,8 @@ type server struct {
 	passwords *password.Hasher
 	metrics   *metrics.Metrics // served by the admin listener
 	demo      *demo.App        // the demo application (serve --demo), or nil
+	// waitMail waits for the login's emails sent in the background.
+	waitMail func(context.Context) error
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -389,7 +427,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 		return nil, err
 	}
 
-	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords}
+	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords, waitMail: lh.WaitMail}
 	r := chi.NewRouter()
 	r.Use(obs.Instrument)
 	// The demo application (serve --demo, internal/demo); 404 without it.
@@ -471,6 +509,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	ips := clientIPResolver{trusted: cfg.TrustedProxies()}
 	h = requestContext(logger, ips, h)
 	h = documentsFirst(provider, obs, https, logger, ips, h)
+	h = withDeadline(requestTimeout, nil, h)
 	s.handler = h
 	return s, nil
 }
@@ -487,6 +526,10 @@ func protocolFaults(next http.Handler) http.Handler {
 			return
 		}
 		if faulted.Load() {
+			// The endpoint's own verdict on the token is void: a
+			// WWW-Authenticate challenge (userinfo's invalid_token) would
+			// make the application throw away a token that is good.
+			w.Header().Del("WWW-Authenticate")
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Retry-After", "5")

@@ -94,7 +94,9 @@ func usersCreate(ctx context.Context, args []string, env *environ) error {
 	return withService(ctx, "users create", *configPath, env, func(s *admin.Service) error {
 		u, err := s.CreateUser(ctx, admin.UserSpec{Email: *email, Name: *name, Password: pw})
 		if admin.KindOf(err) == admin.Invalid {
-			return admin.Errorf(admin.Invalid, "--email: %v", err)
+			// The error says what is wrong, the address or the name;
+			// withService names the command.
+			return err
 		} else if admin.KindOf(err) == admin.Conflict {
 			return fmt.Errorf("users create: %w", err)
 		} else if err != nil {

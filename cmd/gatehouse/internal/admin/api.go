@@ -376,7 +376,67 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badRequest("malformed JSON body: data after the object")
 	}
+	// encoding/json takes the last of two members of one name (in any
+	// case): {"email":"a","Email":"b"} would create b, where a proxy, a
+	// log or a reviewer reading the first sees a.
+	if k := duplicateKey(body); k != "" {
+		return badRequest("malformed JSON body: %q appears twice in one object", k)
+	}
 	return nil
+}
+
+// duplicateKey returns a member name that appears twice, compared without
+// case as encoding/json matches fields, in one object of the well-formed
+// JSON data, or "".
+func duplicateKey(data []byte) string {
+	type level struct {
+		keys      map[string]bool // nil in an array
+		expectKey bool
+	}
+	var stack []*level
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if top != nil && top.keys != nil {
+					top.expectKey = true // the value ends; a name follows
+				}
+				l := &level{}
+				if t == '{' {
+					l.keys, l.expectKey = map[string]bool{}, true
+				}
+				stack = append(stack, l)
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		default:
+			if top == nil || top.keys == nil {
+				continue
+			}
+			if !top.expectKey {
+				top.expectKey = true // a value; a name follows
+				continue
+			}
+			name, _ := t.(string)
+			if folded := strings.ToLower(name); top.keys[folded] {
+				return name
+			} else {
+				top.keys[folded] = true
+			}
+			top.expectKey = false
+		}
+	}
 }
 
 // param returns the path parameter name, decoded once. chi routes on the

@@ -305,3 +305,52 @@ func TestAPIOddInput(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIDuplicateMembers covers JSON bodies naming one member twice in an
+// object, in any case: encoding/json keeps the last, so the request did
+// what a reader of the first would not expect ({"email":"a","Email":"b"}
+// created b). They are refused with 400, and nothing is created.
+func TestAPIDuplicateMembers(t *testing.T) {
+	hs := newAPIHarnessOn(t, teststore.Backends[0])
+	for _, body := range []string{
+		`{"email":"first@example.com","email":"second@example.com","password":"a long enough password"}`,
+		`{"email":"first@example.com","Email":"second@example.com","password":"a long enough password"}`,
+		`{"email":"first@example.com","password":"a long enough password","EMAIL":"second@example.com"}`,
+	} {
+		w := hs.call("POST", "/api/users", body)
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "appears twice in one object") {
+			t.Errorf("POST /api/users %s = %d %s, want 400 naming the member that appears twice", body, w.Code, w.Body)
+		}
+	}
+	us, err := hs.store.ListUsers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		if strings.HasSuffix(u.Email, "@example.com") && (strings.HasPrefix(u.Email, "first") || strings.HasPrefix(u.Email, "second")) {
+			t.Errorf("user %s created from a body with a member twice", u.Email)
+		}
+	}
+}
+
+// TestDuplicateKey covers the scan for members named twice: only names in
+// one object count, at any depth; the same name in sibling or nested
+// objects, or as a string value, does not.
+func TestDuplicateKey(t *testing.T) {
+	for _, tt := range []struct{ json, want string }{
+		{`{"a":1,"b":2}`, ""},
+		{`{"a":1,"a":2}`, "a"},
+		{`{"a":1,"A":2}`, "A"},
+		{`{"a":{"a":1},"b":[{"a":1},{"a":2}]}`, ""},
+		{`{"a":{"b":1,"b":2}}`, "b"},
+		{`{"x":[{"k":1,"k":2}]}`, "k"},
+		{`{"a":"b","b":"a"}`, ""},
+		{`{"a":[1,"a",{"a":"a"}],"c":{}}`, ""},
+		{`{"a":{},"a":[]}`, "a"},
+		{`{"a":[],"b":{},"a":1}`, "a"},
+	} {
+		if got := duplicateKey([]byte(tt.json)); got != tt.want {
+			t.Errorf("duplicateKey(%s) = %q, want %q", tt.json, got, tt.want)
+		}
+	}
+}

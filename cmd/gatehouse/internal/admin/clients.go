@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-idp/gatehouse/login"
 	"github.com/gatehouse-idp/gatehouse/op"
@@ -249,6 +251,15 @@ func CheckURIs(redirects, logouts []string, public bool) error {
 // fragment, no wildcard, https — or http only to a loopback host (RFC 8252)
 // — and, for public native apps, a private-use scheme.
 func checkRedirectURI(raw string, public bool) error {
+	// A URI is ASCII without spaces (RFC 3986); non-ASCII is taken as an
+	// IRI, but bytes that are not UTF-8 would be stored as U+FFFD, another
+	// URI than the one given.
+	if !utf8.ValidString(raw) {
+		return fmt.Errorf("%q: must be UTF-8", raw)
+	}
+	if strings.ContainsFunc(raw, unicode.IsSpace) {
+		return fmt.Errorf("%q: must not contain spaces (write them %%20)", raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return fmt.Errorf("%q: must be an absolute URI", raw)

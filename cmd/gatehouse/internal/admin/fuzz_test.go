@@ -27,3 +27,34 @@ func FuzzRedirectURI(f *testing.F) {
 		}
 	})
 }
+
+// TestRedirectURIText covers redirect URIs whose text is not a URI's: bytes
+// that are not UTF-8 (stored, before, as U+FFFD: another URI than the one
+// registered, silently) and spaces are refused with a message saying so,
+// for redirect and post-logout URIs alike; IRIs pass.
+func TestRedirectURIText(t *testing.T) {
+	for _, tt := range []struct {
+		name, uri string
+		want      string // "" if accepted
+	}{
+		{"plain", "https://rp.example/cb", ""},
+		{"escaped space", "https://rp.example/my%20cb", ""},
+		{"IRI", "https://rp.example/caf\u00e9", ""},
+		{"not UTF-8", "https://rp.example/\xff", `"https://rp.example/\xff": must be UTF-8`},
+		{"space", "https://rp.example/ cb", `"https://rp.example/ cb": must not contain spaces`},
+		{"trailing space", "https://rp.example/cb ", "must not contain spaces"},
+		{"no-break space", "https://rp.example/\u00a0cb", "must not contain spaces"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, uris := range [][2][]string{{{tt.uri}, nil}, {{"https://rp.example/ok"}, {tt.uri}}} {
+				err := CheckURIs(uris[0], uris[1], false)
+				switch {
+				case tt.want == "" && err != nil:
+					t.Errorf("CheckURIs(%q, %q) = %v, want nil", uris[0], uris[1], err)
+				case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+					t.Errorf("CheckURIs(%q, %q) = %v, want an error containing %q", uris[0], uris[1], err, tt.want)
+				}
+			}
+		})
+	}
+}

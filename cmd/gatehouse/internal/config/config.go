@@ -569,6 +569,62 @@ func (c *Config) applyEnv(getenv func(string) string) (map[string]bool, error) {
 	return set, errors.Join(errs...)
 }
 
+// UnknownVariables returns a warning for each variable of environ (as
+// os.Environ lists them, NAME=value) that starts with GATEHOUSE_ but sets no
+// key: a misspelt override is otherwise ignored in silence, and a server
+// whose GATEHOUSE_DATABSE_URL names the production database runs on the
+// default SQLite file instead. GATEHOUSE_CONFIG and the test hooks
+// (GATEHOUSE_TEST_…) are not keys but are known. The variables stay ignored;
+// each warning names the variable and, if one is close, the one meant.
+func UnknownVariables(environ []string) []string {
+	known := []string{}
+	for key := range configLeaves(reflect.ValueOf(Default()).Elem(), "") {
+		known = append(known, configEnvName(key))
+	}
+	var warnings []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "GATEHOUSE_") || name == "GATEHOUSE_CONFIG" ||
+			strings.HasPrefix(name, "GATEHOUSE_TEST_") || slices.Contains(known, name) {
+			continue
+		}
+		w := name + " is not a configuration variable and is ignored"
+		best, dist := "", 4 // suggest only a name at most 3 edits away
+		for _, k := range known {
+			if d := editDistance(name, k); d < dist {
+				best, dist = k, d
+			}
+		}
+		if best != "" {
+			w += " (did you mean " + best + "?)"
+		}
+		warnings = append(warnings, w)
+	}
+	slices.Sort(warnings)
+	return warnings
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // configEnvName returns the environment variable that overrides key.
 func configEnvName(key string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
@@ -660,6 +716,9 @@ func joinConfigKey(prefix, name string) string {
 	}
 	return prefix + "." + name
 }
+
+// maxEmailCodeTTL is the longest second_factor.email_code_ttl.
+const maxEmailCodeTTL = 10 * time.Minute
 
 // Validate reports every problem with c, each as an error that starts with
 // the key at fault, joined with errors.Join; it returns nil if there are none.
@@ -768,6 +827,16 @@ func (c *Config) Validate() error {
 	if c.Session.IdleTimeout.Duration > c.Session.Lifetime.Duration {
 		bad("session.idle_timeout", "must not exceed session.lifetime (%v)", c.Session.Lifetime)
 	}
+	// An emailed code is an out-of-band secret: NIST SP 800-63B §5.1.3.2
+	// lets it live 10 minutes at most.
+	if d := c.SecondFactor.EmailCodeTTL.Duration; d > maxEmailCodeTTL {
+		bad("second_factor.email_code_ttl", "must be at most %v, not %v", maxEmailCodeTTL, d)
+	}
+	// A cooldown longer than a code lives leaves the user with a dead code
+	// and no way to get another.
+	if cd, ttl := c.SecondFactor.EmailResendCooldown.Duration, c.SecondFactor.EmailCodeTTL.Duration; ttl > 0 && cd > ttl {
+		bad("second_factor.email_resend_cooldown", "must not exceed second_factor.email_code_ttl (%v), not %v", ttl, cd)
+	}
 	if c.Tokens.AuthCodeTTL.Duration > time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 60s")
 	}
@@ -830,11 +899,37 @@ func (c *Config) validateBrand(bad func(key, format string, args ...any)) {
 	}
 }
 
+// ListenerConflict reports, for serve, why the admin listener cannot
+// listen beside the public one (the same port), or nil if it can. It is not
+// part of Validate: the other commands listen on nothing, and a server
+// whose http.address alone moved to the admin listener's default port
+// (127.0.0.1:9090) is a valid configuration for them.
+func (c *Config) ListenerConflict() error {
+	if c.Admin.Address == "off" || !sameListener(c.HTTP.Address, c.Admin.Address) {
+		return nil
+	}
+	return fmt.Errorf("admin.address (%s) and http.address (%s) are the same port: give admin.address another port, or off",
+		c.Admin.Address, c.HTTP.Address)
+}
+
+// sameListener reports whether listening on a and on b would take the
+// same port: the same port number, not 0, on the same host or with either
+// on every address (an empty, 0.0.0.0 or :: host).
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return any(ha) || any(hb) || strings.EqualFold(ha, hb)
+}
+
 // localIssuer returns the issuer of a server listening on address when no
 // issuer is configured: the default issuer (http://localhost:8080) moved to
 // the listener's port when the listener is on this machine only (loopback
-// or localhost), so that GATEHOUSE_HTTP_ADDRESS=127.0.0.1:9090 alone serves
-// a working http://localhost:9090. Otherwise (all interfaces, another
+// or localhost), so that GATEHOUSE_HTTP_ADDRESS=127.0.0.1:8081 alone serves
+// a working http://localhost:8081. Otherwise (all interfaces, another
 // host, the default port) it returns def: such a server needs its public
 // URL configured.
 func localIssuer(address, def string) string {

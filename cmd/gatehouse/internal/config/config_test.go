@@ -528,6 +528,14 @@ func TestValidate(t *testing.T) {
 		{"password attempts", func(c *Config) { c.Password.MaxAttempts = 0 }, "password.max_attempts: must be at least 1"},
 		{"password IP attempts", func(c *Config) { c.Password.IPMaxAttempts = -1 }, "password.ip_max_attempts: must be at least 1"},
 		{"idle timeout", func(c *Config) { c.Session.IdleTimeout = Duration{13 * time.Hour} }, "session.idle_timeout: must not exceed session.lifetime (12h0m0s)"},
+		{"email code at 10m", func(c *Config) { c.SecondFactor.EmailCodeTTL = Duration{10 * time.Minute} }, ""},
+		{"email code over 10m", func(c *Config) { c.SecondFactor.EmailCodeTTL = Duration{10*time.Minute + time.Second} },
+			"second_factor.email_code_ttl: must be at most 10m0s, not 10m1s"},
+		{"email code of a day", func(c *Config) { c.SecondFactor.EmailCodeTTL = Duration{24 * time.Hour} },
+			"second_factor.email_code_ttl: must be at most 10m0s"},
+		{"resend cooldown as long as the code", func(c *Config) { c.SecondFactor.EmailResendCooldown = Duration{time.Minute} }, ""},
+		{"resend cooldown over the code's life", func(c *Config) { c.SecondFactor.EmailResendCooldown = Duration{61 * time.Second} },
+			"second_factor.email_resend_cooldown: must not exceed second_factor.email_code_ttl (1m0s), not 1m1s"},
 		{"auth code at 60s", func(c *Config) { c.Tokens.AuthCodeTTL = Duration{time.Minute} }, ""},
 		{"auth code over 60s", func(c *Config) { c.Tokens.AuthCodeTTL = Duration{61 * time.Second} }, "tokens.auth_code_ttl: must be at most 60s"},
 		{"ES256", func(c *Config) { c.Keys.Algorithm = "ES256" }, ""},
@@ -788,5 +796,67 @@ func TestBrandTemplatesDir(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "brand.templates_dir") {
 			t.Errorf("templates_dir %s: %v, want an error naming the key", bad, err)
 		}
+	}
+}
+
+// TestUnknownVariables covers the warnings for GATEHOUSE_ variables that set
+// no key: a misspelt override names the variable meant; keys' variables,
+// GATEHOUSE_CONFIG, the test hooks and other programs' variables pass.
+func TestUnknownVariables(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"none", nil, nil},
+		{"known", []string{"GATEHOUSE_DATABASE_URL=sqlite:x.db", "GATEHOUSE_CONFIG=/etc/g.yaml",
+			"GATEHOUSE_TEST_CLOCK_FILE=/tmp/c", "GATEHOUSE_MAIL_SMTP_HOST=", "HOME=/root", "PATH=/bin"}, nil},
+		{"misspelt", []string{"GATEHOUSE_DATABSE_URL=postgres://db/g"},
+			[]string{"GATEHOUSE_DATABSE_URL is not a configuration variable and is ignored (did you mean GATEHOUSE_DATABASE_URL?)"}},
+		{"old name", []string{"GATEHOUSE_LOCKOUT_MAX_ATTEMPT=3"},
+			[]string{"GATEHOUSE_LOCKOUT_MAX_ATTEMPT is not a configuration variable and is ignored (did you mean GATEHOUSE_LOCKOUT_MAX_ATTEMPTS?)"}},
+		{"nothing close", []string{"GATEHOUSE_BOGUS=1", "GATEHOUSE_=x"},
+			[]string{"GATEHOUSE_ is not a configuration variable and is ignored", "GATEHOUSE_BOGUS is not a configuration variable and is ignored"}},
+		{"a section", []string{"GATEHOUSE_LOCKOUT=5"},
+			[]string{"GATEHOUSE_LOCKOUT is not a configuration variable and is ignored"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := UnknownVariables(tt.environ); !slices.Equal(got, tt.want) {
+				t.Errorf("UnknownVariables(%q) =\n%q\nwant\n%q", tt.environ, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestListenerConflict covers the admin listener on the public one's port:
+// serve refuses it, naming both keys.
+func TestListenerConflict(t *testing.T) {
+	tests := []struct {
+		name, http, admin string
+		want              string // "" if no conflict
+	}{
+		{"defaults", "127.0.0.1:8080", "127.0.0.1:9090", ""},
+		{"http on the admin default", "127.0.0.1:9090", "127.0.0.1:9090",
+			"admin.address (127.0.0.1:9090) and http.address (127.0.0.1:9090) are the same port: give admin.address another port, or off"},
+		{"http on every address", ":8080", "127.0.0.1:8080", "admin.address (127.0.0.1:8080) and http.address (:8080) are the same port"},
+		{"admin on every address", "127.0.0.1:8080", "0.0.0.0:8080", "are the same port"},
+		{"host names differ in case", "LOCALHOST:8080", "localhost:8080", "are the same port"},
+		{"another host", "10.0.0.1:8080", "127.0.0.1:8080", ""},
+		{"random ports", "127.0.0.1:0", "127.0.0.1:0", ""},
+		{"admin off", "127.0.0.1:9090", "off", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.HTTP.Address, c.Admin.Address = tt.http, tt.admin
+			err := c.ListenerConflict()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("ListenerConflict() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("ListenerConflict() = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }
