@@ -68,11 +68,11 @@ type FactorStore interface {
 	// older ones; a pending c changes no other code (ActivateCode does).
 	// Atomic.
 	IssueCode(ctx context.Context, c *OneTimeCode, cooldown time.Duration, now time.Time) error
-	// ActivateCode makes the pending code id live and deletes the codes of
-	// its (user, purpose, binding) issued before it, live or pending, used
-	// or not, atomically: it becomes the only live code. ErrNotFound if
-	// no pending code has that id (unknown, voided, discarded, or live
-	// already).
+	// ActivateCode makes the pending code id live and deletes the other
+	// live codes of its (user, purpose, binding), used or not, and the
+	// pending ones issued before it, atomically: it becomes the only live
+	// code. ErrNotFound if no pending code has that id (unknown, voided,
+	// discarded, or live already).
 	ActivateCode(ctx context.Context, id string) error
 	// DiscardCode deletes the pending code id and nothing else;
 	// ErrNotFound if no pending code has that id. A live code is left

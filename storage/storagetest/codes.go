@@ -314,6 +314,19 @@ func testPendingCode(t *testing.T, s storage.Store) {
 		wantErr(t, "UseCode of the older code", s.UseCode(ctx, older.ID, base.Add(time.Millisecond)), storage.ErrNotFound)
 	}
 
+	// A live code whose created_at is later than the pending one's (a
+	// replica's clock ahead of another's) goes too when it is activated.
+	ahead := newCode("ahead", at(7*cooldown+10*time.Second))
+	ahead.Binding = "ar3"
+	check(t, s.IssueCode(ctx, ahead, 0, ahead.CreatedAt))
+	behind := pending("behind", at(7*cooldown))
+	behind.Binding = "ar3"
+	check(t, s.IssueCode(ctx, behind, 0, ahead.CreatedAt))
+	check(t, s.ActivateCode(ctx, behind.ID))
+	behind.Pending = false
+	wantLatest(t, s, "LatestCode after activating a code older than the live one", behind, ahead.CreatedAt)
+	wantErr(t, "UseCode of the live code that looked newer", s.UseCode(ctx, ahead.ID, ahead.CreatedAt), storage.ErrNotFound)
+
 	// VoidCodes takes pending codes too.
 	c5 := pending("c5", at(6*cooldown))
 	check(t, s.IssueCode(ctx, c5, cooldown, at(6*cooldown)))

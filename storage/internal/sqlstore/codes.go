@@ -76,14 +76,17 @@ func (s *Store) IssueCode(ctx context.Context, c *storage.OneTimeCode, cooldown 
 	})
 }
 
-// ActivateCode makes the pending code id live and deletes the codes of its
-// (user, purpose, binding) issued before it (by created_at, then id, the
-// order of LatestCode), live or pending, used or not. Both writes run in
-// one transaction that first locks the pending code's row (on SQLite, the
-// transaction holds the database's write lock from its start): a code
-// discarded or voided meanwhile stays gone (storage.ErrNotFound), a code
-// used meanwhile is deleted, never revived, and of two pending codes
-// activated at once the newer one ends up the only live one.
+// ActivateCode makes the pending code id live and deletes the other codes
+// of its (user, purpose, binding): every live one, used or not, and the
+// pending ones issued before it (by created_at, then id, the order of
+// LatestCode). A live code goes whatever its created_at says, so a replica
+// whose clock is behind cannot leave an older code live beside it. Both
+// writes run in one transaction that first locks the pending code's row
+// (on SQLite, the transaction holds the database's write lock from its
+// start): a code discarded or voided meanwhile stays gone
+// (storage.ErrNotFound), a code used meanwhile is deleted, never revived,
+// and of two pending codes activated at once the newer one ends up the
+// only live one.
 func (s *Store) ActivateCode(ctx context.Context, id string) error {
 	const op = "activate code"
 	return s.inTx(ctx, op, func(tx *stmtTx) error {
@@ -95,8 +98,8 @@ func (s *Store) ActivateCode(ctx context.Context, id string) error {
 			return s.fail(op, err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM one_time_codes
-			WHERE user_id = $1 AND purpose = $2 AND binding = $3
-			AND (created_at < $4 OR (created_at = $4 AND id < $5))`,
+			WHERE user_id = $1 AND purpose = $2 AND binding = $3 AND id <> $5
+			AND (NOT pending OR created_at < $4 OR (created_at = $4 AND id < $5))`,
 			userID, purpose, binding, created, id); err != nil {
 			return s.fail(op, err)
 		}
