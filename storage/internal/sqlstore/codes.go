@@ -79,8 +79,8 @@ func (s *Store) IssueCode(ctx context.Context, c *storage.OneTimeCode, cooldown 
 // ActivateCode makes the pending code id live and deletes the other codes
 // of its (user, purpose, binding): every live one, used or not, and the
 // pending ones issued before it (by created_at, then id, the order of
-// LatestCode). A live code goes whatever its created_at says, so a replica
-// whose clock is behind cannot leave an older code live beside it. Both
+// LatestCode). A live code goes whatever its created_at says: no code
+// stays live beside it, whichever clocks stamped them. Both
 // writes run in one transaction that first locks the pending code's row
 // (on SQLite, the transaction holds the database's write lock from its
 // start): a code discarded or voided meanwhile stays gone
