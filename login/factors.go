@@ -165,6 +165,12 @@ func (r sendResult) status() int {
 // sendCode makes a new code the only live one of (u, purpose, binding) and
 // emails it. The resend cooldown applies; a code that could not be sent
 // changes nothing.
+//
+// The new code is stored pending: it holds the cooldown, but the user's
+// previous code stays live, as it is, while the email is sent. Once sent,
+// ActivateCode makes the new code the only live one; not sent,
+// DiscardCode drops it and nothing else. No code is ever copied back, so
+// a code used in the meantime stays used.
 func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, binding string, resend bool, ip netip.Addr) (sendResult, error) {
 	now := h.Now()
 	code := newCode()
@@ -176,20 +182,21 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 		Hash:      h.codeHash(u.ID, purpose, binding, code),
 		CreatedAt: now,
 		ExpiresAt: now.Add(h.EmailCodeTTL),
+		Pending:   true,
 	}
-	// The new code replaces the older ones at once, under the cooldown,
-	// atomically: of parallel requests one wins, the rest wait.
-	old, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return sendResult{}, fmt.Errorf("load code: %w", err)
-	}
-	err = h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
+	// The cooldown is checked and the new code stored atomically: of
+	// parallel requests one wins.
+	err := h.Store.IssueCode(ctx, c, h.ResendCooldown, now)
 	if errors.Is(err, storage.ErrConflict) {
 		wait := h.ResendCooldown
 		var left *countdown
 		if last, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, now); err == nil {
-			wait = last.CreatedAt.Add(h.ResendCooldown).Sub(now)
 			left = newCountdown(last.ExpiresAt.Sub(now))
+			// A live code older than the cooldown: the newer code that
+			// holds it is pending, its email being sent.
+			if w := last.CreatedAt.Add(h.ResendCooldown).Sub(now); w > 0 {
+				wait = w
+			}
 		}
 		return sendResult{limited: true, alert: i18n.Tf(langOf(ctx), msgCooldown, max(1, int((wait+time.Second-1)/time.Second))),
 			codeLeft: left, resendWait: newCountdown(wait)}, nil
@@ -197,16 +204,15 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	if err != nil {
 		return sendResult{}, fmt.Errorf("issue code: %w", err)
 	}
-	// A code that is not sent is void, and the code the user already had
-	// works again: an unsent code changes nothing and costs no cooldown.
+	// The bookkeeping after the send does not depend on the browser
+	// waiting for it: an email that went out makes its code live.
+	dctx := context.WithoutCancel(ctx)
+	// A code that is not sent is dropped, and the code the user already
+	// had was never touched: an unsent code changes nothing and costs no
+	// cooldown.
 	unsent := func() error {
-		if err := h.Store.VoidCodes(ctx, u.ID, purpose, binding); err != nil {
-			return fmt.Errorf("void unsent code: %w", err)
-		}
-		if old != nil {
-			if err := h.Store.IssueCode(ctx, old, 0, now); err != nil {
-				return fmt.Errorf("restore previous code: %w", err)
-			}
+		if err := h.Store.DiscardCode(dctx, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("discard unsent code: %w", err)
 		}
 		return nil
 	}
@@ -231,12 +237,20 @@ func (h *Handler) sendCode(ctx context.Context, u *storage.User, purpose, bindin
 	if err := h.Mailer.Send(sctx, msg); err != nil {
 		h.Logger.WarnContext(ctx, "code email not sent", "user_id", u.ID, "purpose", purpose, "err", err)
 		h.record(ctx, &storage.Event{Type: storage.EventCodeSendFailed, UserID: u.ID, Detail: purpose, Purpose: purpose})
-		if err := errors.Join(unsent(), sent.Cancel(ctx)); err != nil {
+		if err := errors.Join(unsent(), sent.Cancel(dctx)); err != nil {
 			return sendResult{}, err
 		}
 		return sendResult{alert: msgSendFailed}, nil
 	}
-	if err := sent.Counted(ctx); err != nil {
+	// The email is out: its code becomes the only live one. One voided
+	// meanwhile (wrong entries of the previous code, a block, a newer
+	// code sent first) stays void.
+	if err := h.Store.ActivateCode(dctx, c.ID); errors.Is(err, storage.ErrNotFound) {
+		h.Logger.InfoContext(ctx, "code voided while its email was sent", "user_id", u.ID, "purpose", purpose)
+	} else if err != nil {
+		return sendResult{}, fmt.Errorf("activate code: %w", err)
+	}
+	if err := sent.Counted(dctx); err != nil {
 		return sendResult{}, err
 	}
 	h.record(ctx, &storage.Event{Type: storage.EventCodeSent, UserID: u.ID, Detail: purpose, Purpose: purpose})

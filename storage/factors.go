@@ -20,7 +20,7 @@ type TOTP struct {
 // OneTimeCode is an emailed code. Only an HMAC of the code is stored. A
 // code belongs to a purpose ("signin", "enable-email", "disable-email")
 // and a binding (the auth request or session it was sent for); only the
-// newest code of a (user, purpose, binding) is valid.
+// newest live code of a (user, purpose, binding) is valid.
 type OneTimeCode struct {
 	ID        string
 	UserID    string
@@ -30,6 +30,12 @@ type OneTimeCode struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time
+	// Pending marks a code whose email is not sent yet: it counts for the
+	// resend cooldown, but it is not live (LatestCode and UseCode do not
+	// see it) and the older codes stay as they are until ActivateCode
+	// makes it the live one, once its email is out, or DiscardCode drops
+	// it, when the email could not be sent.
+	Pending bool
 }
 
 // FactorStore keeps users' second factors: authenticator-app secrets,
@@ -55,19 +61,33 @@ type FactorStore interface {
 	// DeleteTOTP removes the user's secret; ErrNotFound if none.
 	DeleteTOTP(ctx context.Context, userID string) error
 
-	// IssueCode stores c as the only live code of its (user, purpose,
-	// binding), voiding older ones, unless the newest existing one was
-	// created less than cooldown before now: then ErrConflict and nothing
-	// changes. Atomic.
+	// IssueCode stores c, unless the newest existing code of its (user,
+	// purpose, binding), pending or not, used or not, was created less
+	// than cooldown before now: then ErrConflict and nothing changes. A
+	// live c (not Pending) becomes the only live code at once, voiding
+	// older ones; a pending c changes no other code (ActivateCode does).
+	// Atomic.
 	IssueCode(ctx context.Context, c *OneTimeCode, cooldown time.Duration, now time.Time) error
-	// LatestCode returns the newest code of (user, purpose, binding) that
-	// is unused and unexpired at now; ErrNotFound otherwise.
+	// ActivateCode makes the pending code id live and deletes the other
+	// live codes of its (user, purpose, binding), used or not, and the
+	// pending ones issued before it, atomically: it becomes the only live
+	// code. ErrNotFound if no pending code has that id (unknown, voided,
+	// discarded, or live already).
+	ActivateCode(ctx context.Context, id string) error
+	// DiscardCode deletes the pending code id and nothing else;
+	// ErrNotFound if no pending code has that id. A live code is left
+	// alone.
+	DiscardCode(ctx context.Context, id string) error
+	// LatestCode returns the newest live (not pending) code of (user,
+	// purpose, binding) if it is unused and unexpired at now; ErrNotFound
+	// otherwise.
 	LatestCode(ctx context.Context, userID, purpose, binding string, now time.Time) (*OneTimeCode, error)
-	// UseCode atomically marks code id used; ErrReplayed if it already
-	// was, ErrNotFound if unknown, voided or expired at now.
+	// UseCode atomically marks the live code id used; ErrReplayed if it
+	// already was, ErrNotFound if unknown, pending, voided or expired at
+	// now.
 	UseCode(ctx context.Context, id string, now time.Time) error
-	// VoidCodes deletes every code of (user, purpose, binding); binding ""
-	// means every binding.
+	// VoidCodes deletes every code of (user, purpose, binding), pending
+	// ones too; binding "" means every binding.
 	VoidCodes(ctx context.Context, userID, purpose, binding string) error
 
 	// Recovery codes: only their hashes are stored.

@@ -140,3 +140,54 @@ func TestMigrateDown(t *testing.T) {
 		t.Errorf("users left after down: %v", cols)
 	}
 }
+
+// TestMigrateDownDropsPendingCodes reverts the migration that added
+// one_time_codes.pending: a code whose email was never sent goes with the
+// column, and does not become the live code; the live one stays.
+func TestMigrateDownDropsPendingCodes(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	open := func() storage.Store {
+		s, err := Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	ctx := t.Context()
+	now := time.UnixMilli(1_780_000_000_000).UTC()
+	if err := s.CreateUser(ctx, &storage.User{ID: "u1", Email: "alice@example.com", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	code := func(id string, created time.Time, pending bool) *storage.OneTimeCode {
+		return &storage.OneTimeCode{ID: id, UserID: "u1", Purpose: "signin", Binding: "ar1", Hash: []byte(id),
+			CreatedAt: created, ExpiresAt: created.Add(time.Hour), Pending: pending}
+	}
+	if err := s.IssueCode(ctx, code("live", now, false), 0, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IssueCode(ctx, code("unsent", now.Add(time.Minute), true), 0, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	m := newMigrate(t, dsn)
+	if err := m.Steps(-1); err != nil {
+		t.Fatal(err)
+	}
+	if cols := columns(t, dsn, "one_time_codes"); slices.Contains(cols, "pending") {
+		t.Fatalf("one_time_codes after down: %v, want no pending column", cols)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	got, err := s.LatestCode(ctx, "u1", "signin", "ar1", now.Add(time.Minute))
+	if err != nil || got.ID != "live" {
+		t.Fatalf("LatestCode after down and up: %v, %v; want the live code", got, err)
+	}
+	if err := s.ActivateCode(ctx, "unsent"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ActivateCode of the unsent code after down and up: %v, want %v", err, storage.ErrNotFound)
+	}
+}

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,4 +229,160 @@ func testVoidCodes(t *testing.T, s storage.Store) {
 	// Voiding nothing is no error.
 	check(t, s.VoidCodes(ctx, "u1", "signin", ""))
 	check(t, s.VoidCodes(ctx, "nobody", "signin", "ar1"))
+}
+
+// testPendingCode covers a code stored pending while its email is sent: it
+// holds the cooldown but no check sees it, and the code before it stays as
+// it is until ActivateCode makes the new one the only live code, or
+// DiscardCode drops it (the email not sent). A code used while a newer one
+// is pending stays used whichever way the newer one goes.
+func testPendingCode(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1")
+	at := func(d time.Duration) time.Time { return epoch().Add(d) }
+	pending := func(id string, created time.Time) *storage.OneTimeCode {
+		c := newCode(id, created)
+		c.Pending = true
+		return c
+	}
+	other := newCode("other", epoch())
+	other.Binding = "ar2"
+	check(t, s.IssueCode(ctx, other, cooldown, epoch()))
+
+	c1 := newCode("c1", epoch())
+	check(t, s.IssueCode(ctx, c1, cooldown, epoch()))
+	c2 := pending("c2", at(cooldown))
+	check(t, s.IssueCode(ctx, c2, cooldown, at(cooldown)))
+	wantLatest(t, s, "LatestCode while a newer code is pending", c1, at(cooldown))
+	wantErr(t, "UseCode of a pending code", s.UseCode(ctx, c2.ID, at(cooldown)), storage.ErrNotFound)
+	err := s.IssueCode(ctx, pending("x", at(cooldown+time.Second)), cooldown, at(cooldown+time.Second))
+	wantErr(t, "IssueCode within the cooldown of a pending code", err, storage.ErrConflict)
+
+	// c1 is used while c2's email is on its way, which then fails.
+	check(t, s.UseCode(ctx, c1.ID, at(cooldown+time.Second)))
+	check(t, s.DiscardCode(ctx, c2.ID))
+	wantNoLatest(t, s, "LatestCode after the use of c1 and the discard of c2", "u1", "signin", "ar1", at(cooldown+time.Second))
+	wantErr(t, "UseCode of c1 again after the discard of c2", s.UseCode(ctx, c1.ID, at(cooldown+2*time.Second)), storage.ErrReplayed)
+	wantErr(t, "UseCode of the discarded code", s.UseCode(ctx, c2.ID, at(cooldown+2*time.Second)), storage.ErrNotFound)
+	wantErr(t, "DiscardCode again", s.DiscardCode(ctx, c2.ID), storage.ErrNotFound)
+	wantErr(t, "ActivateCode of a discarded code", s.ActivateCode(ctx, c2.ID), storage.ErrNotFound)
+	wantErr(t, "DiscardCode of a live code", s.DiscardCode(ctx, c1.ID), storage.ErrNotFound)
+	wantErr(t, "UseCode of c1 after DiscardCode of it", s.UseCode(ctx, c1.ID, at(cooldown+2*time.Second)), storage.ErrReplayed)
+
+	// The discarded code held no cooldown: c1's alone counts. c3 is
+	// pending while c1 is used, then its email goes out.
+	c3 := pending("c3", at(cooldown))
+	check(t, s.IssueCode(ctx, c3, cooldown, at(cooldown)))
+	wantNoLatest(t, s, "LatestCode with c1 used and c3 pending", "u1", "signin", "ar1", at(cooldown))
+	check(t, s.ActivateCode(ctx, c3.ID))
+	c3.Pending = false
+	wantLatest(t, s, "LatestCode after ActivateCode", c3, at(cooldown))
+	wantErr(t, "UseCode of c1 after c3 became live", s.UseCode(ctx, c1.ID, at(cooldown)), storage.ErrNotFound)
+	wantErr(t, "ActivateCode again", s.ActivateCode(ctx, c3.ID), storage.ErrNotFound)
+	wantErr(t, "DiscardCode of an activated code", s.DiscardCode(ctx, c3.ID), storage.ErrNotFound)
+	wantLatest(t, s, "LatestCode after DiscardCode of a live code", c3, at(cooldown))
+
+	// An unused live code stays live while the next is pending, and goes
+	// when the next is activated.
+	c4 := pending("c4", at(2*cooldown))
+	check(t, s.IssueCode(ctx, c4, cooldown, at(2*cooldown)))
+	wantLatest(t, s, "LatestCode while c4 is pending", c3, at(2*cooldown))
+	check(t, s.ActivateCode(ctx, c4.ID))
+	c4.Pending = false
+	wantLatest(t, s, "LatestCode after c4 is activated", c4, at(2*cooldown))
+	wantErr(t, "UseCode of the code before c4", s.UseCode(ctx, c3.ID, at(2*cooldown)), storage.ErrNotFound)
+
+	// Two pending at once (no cooldown), activated in either order: the
+	// newer one ends up the only live code.
+	for _, newerFirst := range []bool{true, false} {
+		base := at(3 * cooldown)
+		if !newerFirst {
+			base = at(4 * cooldown)
+		}
+		older, newer := pending(fmt.Sprintf("older-%v", newerFirst), base), pending(fmt.Sprintf("newer-%v", newerFirst), base.Add(time.Millisecond))
+		check(t, s.IssueCode(ctx, older, 0, base))
+		check(t, s.IssueCode(ctx, newer, 0, base.Add(time.Millisecond)))
+		if newerFirst {
+			check(t, s.ActivateCode(ctx, newer.ID))
+			wantErr(t, "ActivateCode of a code older than a live one", s.ActivateCode(ctx, older.ID), storage.ErrNotFound)
+		} else {
+			check(t, s.ActivateCode(ctx, older.ID))
+			check(t, s.ActivateCode(ctx, newer.ID))
+		}
+		newer.Pending = false
+		wantLatest(t, s, fmt.Sprintf("LatestCode after two activations (newer first: %v)", newerFirst), newer, base.Add(time.Millisecond))
+		wantErr(t, "UseCode of the older code", s.UseCode(ctx, older.ID, base.Add(time.Millisecond)), storage.ErrNotFound)
+	}
+
+	// A live code whose created_at is later than the pending one's (a
+	// replica's clock ahead of another's) goes too when it is activated.
+	ahead := newCode("ahead", at(7*cooldown+10*time.Second))
+	ahead.Binding = "ar3"
+	check(t, s.IssueCode(ctx, ahead, 0, ahead.CreatedAt))
+	behind := pending("behind", at(7*cooldown))
+	behind.Binding = "ar3"
+	check(t, s.IssueCode(ctx, behind, 0, ahead.CreatedAt))
+	check(t, s.ActivateCode(ctx, behind.ID))
+	behind.Pending = false
+	wantLatest(t, s, "LatestCode after activating a code older than the live one", behind, ahead.CreatedAt)
+	wantErr(t, "UseCode of the live code that looked newer", s.UseCode(ctx, ahead.ID, ahead.CreatedAt), storage.ErrNotFound)
+
+	// VoidCodes takes pending codes too.
+	c5 := pending("c5", at(6*cooldown))
+	check(t, s.IssueCode(ctx, c5, cooldown, at(6*cooldown)))
+	check(t, s.VoidCodes(ctx, "u1", "signin", "ar1"))
+	wantErr(t, "ActivateCode after VoidCodes", s.ActivateCode(ctx, c5.ID), storage.ErrNotFound)
+	wantNoLatest(t, s, "LatestCode after VoidCodes", "u1", "signin", "ar1", at(6*cooldown))
+
+	wantErr(t, "ActivateCode of an unknown code", s.ActivateCode(ctx, "nope"), storage.ErrNotFound)
+	wantErr(t, "DiscardCode of an unknown code", s.DiscardCode(ctx, "nope"), storage.ErrNotFound)
+	wantLatest(t, s, "LatestCode of another binding", other, at(6*cooldown))
+}
+
+// testPendingCodeConcurrent races the uses of the live code against the
+// activation or the discard of the pending one after it: one use at most
+// succeeds, and the end state is the same as in some order of the two.
+// A use that succeeded is never undone: discarded, c1 stays used;
+// activated, c1 is gone and c2 is the live code, unused.
+func testPendingCodeConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1")
+	for i, activate := range []bool{false, true} {
+		binding := fmt.Sprintf("ar-%v", activate)
+		created := epoch().Add(time.Duration(i) * time.Hour)
+		c1 := newCode("c1-"+binding, created)
+		c1.Binding = binding
+		check(t, s.IssueCode(ctx, c1, cooldown, created))
+		c2 := newCode("c2-"+binding, created.Add(cooldown))
+		c2.Binding, c2.Pending = binding, true
+		check(t, s.IssueCode(ctx, c2, cooldown, created.Add(cooldown)))
+
+		now := created.Add(cooldown + time.Second)
+		var settled atomic.Bool
+		errs := concurrently(11, func() error {
+			if settled.CompareAndSwap(false, true) {
+				if activate {
+					return s.ActivateCode(ctx, c2.ID)
+				}
+				return s.DiscardCode(ctx, c2.ID)
+			}
+			return s.UseCode(ctx, c1.ID, now)
+		})
+		ok, lost := count(t, errs, storage.ErrReplayed, storage.ErrNotFound)
+		if ok < 1 || ok > 2 || ok+lost != 11 {
+			t.Fatalf("activate %v: %d succeeded, %d refused; want the settling call and at most one use to succeed", activate, ok, lost)
+		}
+		used := ok == 2
+		if activate {
+			c2.Pending = false
+			wantLatest(t, s, "LatestCode after the race with ActivateCode", c2, now)
+			wantErr(t, "UseCode of c1 after the race with ActivateCode", s.UseCode(ctx, c1.ID, now), storage.ErrNotFound)
+			continue
+		}
+		if !used {
+			t.Fatalf("no use of c1 succeeded while c2 was discarded: %v", errs)
+		}
+		wantNoLatest(t, s, "LatestCode after the race with DiscardCode", "u1", "signin", binding, now)
+		wantErr(t, "UseCode of c1 after the race with DiscardCode", s.UseCode(ctx, c1.ID, now), storage.ErrReplayed)
+	}
 }

@@ -58,6 +58,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseCode", testUseCode},
 		{"UseCodeConcurrent", testUseCodeConcurrent},
 		{"VoidCodes", testVoidCodes},
+		{"PendingCode", testPendingCode},
+		{"PendingCodeConcurrent", testPendingCodeConcurrent},
 
 		{"ActionTokenRoundTrip", testActionTokenRoundTrip},
 		{"UseActionToken", testUseActionToken},
