@@ -18,7 +18,7 @@ func runKeys(ctx context.Context, sub string, rest []string, env *environ) error
 		return err
 	}
 	return withStore(ctx, *configPath, env, func(cfg *config.Config, s storage.Store) error {
-		keys, _, err := keyManager(cfg, s)
+		keys, _, err := keyManager(ctx, cfg, s)
 		if err != nil {
 			return err
 		}
