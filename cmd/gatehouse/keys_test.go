@@ -49,6 +49,39 @@ func TestCLIWrongSecretsKey(t *testing.T) {
 			if out := g.cli("", "clients", "list"); strings.Contains(out, "jwt") {
 				t.Errorf("a client was created with a fresh secrets key:\n%s", out)
 			}
+			if out := g.cli("", "audit", "--type", "keys.rotated"); !strings.Contains(out, "(no matching events)") {
+				t.Errorf("the refused rotation was audited as done:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestKeysRotateAudited: keys rotate, an administrative action, is in the
+// audit log with the new keys' ids, and the log shows no key material.
+func TestKeysRotateAudited(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			out := g.cli("", "keys", "rotate")
+			var added []string
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) >= 3 && f[2] == "next" {
+					added = append(added, f[0])
+				}
+			}
+			if len(added) == 0 {
+				t.Fatalf("keys rotate listed no next key:\n%s", out)
+			}
+			audit := g.cli("", "audit", "--type", "keys.rotated")
+			for _, kid := range added {
+				if !strings.Contains(audit, kid) {
+					t.Errorf("the audit log does not name the new key %s:\n%s", kid, audit)
+				}
+			}
+			if !strings.Contains(audit, "by an administrator (CLI)") || strings.Count(audit, "keys.rotated") != 1 {
+				t.Errorf("audit of keys rotate:\n%s", audit)
+			}
 		})
 	}
 }
