@@ -14,11 +14,11 @@ import (
 
 // runKeys runs gatehouse keys sub: list the signing keys, or rotate them.
 func runKeys(ctx context.Context, sub string, rest []string, env *environ) error {
-	fs, configPath := flags("keys "+sub, env)
-	if err := parse(fs, rest); err != nil {
+	configPath, err := noArgs("keys "+sub, rest, env)
+	if err != nil {
 		return err
 	}
-	return withStore(ctx, *configPath, env, func(cfg *config.Config, s storage.Store) error {
+	return withStore(ctx, configPath, env, func(cfg *config.Config, s storage.Store) error {
 		keys, _, err := keyManager(ctx, cfg, s)
 		if err != nil {
 			return err

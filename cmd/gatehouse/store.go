@@ -37,11 +37,11 @@ func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 }
 
 func runMigrate(ctx context.Context, args []string, env *environ) error {
-	fs, configPath := flags("migrate", env)
-	if err := parse(fs, args); err != nil {
+	configPath, err := noArgs("migrate", args, env)
+	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, err := loadConfig(configPath, env)
 	if err != nil {
 		return err
 	}
