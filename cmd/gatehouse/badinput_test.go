@@ -251,6 +251,8 @@ func TestBadInputCLI(t *testing.T) {
 					2, "keys list: unexpected argument all"},
 				{"migrate with an argument", "", []string{"migrate", "down"},
 					2, "migrate: unexpected argument down"},
+				{"serve with an argument", "", []string{"serve", "demo"},
+					2, "serve: unexpected argument demo"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {

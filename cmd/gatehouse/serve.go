@@ -89,6 +89,9 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return usageError{"serve: unexpected argument " + fs.Arg(0)}
+	}
 	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
 		return err
