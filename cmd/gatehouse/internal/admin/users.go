@@ -296,10 +296,15 @@ func (s *Service) SignOutEverywhere(ctx context.Context, ref string) (int, error
 }
 
 // signOut ends the sign-ins in progress and every browser session of the
-// user id and revokes their tokens, and returns how many sessions it
-// ended. A sign-in past the password step (perhaps an intruder's, waiting
-// for its code) starts again from the password.
+// user id, revokes their tokens and voids the email changes not yet
+// confirmed, and returns how many sessions it ended. A sign-in past the
+// password step (perhaps an intruder's, waiting for its code) starts again
+// from the password, and an email change a session just ended asked for
+// (perhaps an intruder's, to their own address) cannot be confirmed.
 func (s *Service) signOut(ctx context.Context, id string, now time.Time) (int, error) {
+	if err := s.Store.DeleteActionTokens(ctx, id, login.PurposeChangeEmail); err != nil {
+		return 0, fmt.Errorf("void email changes: %w", err)
+	}
 	if err := s.Store.EndPendingSignIns(ctx, id); err != nil {
 		return 0, fmt.Errorf("end pending sign-ins: %w", err)
 	}
