@@ -37,6 +37,12 @@ const (
 	purposeChangeEmail    = "change-email"    // action token: a new address
 )
 
+// PurposeChangeEmail is the purpose of the action tokens that confirm an
+// email change (storage.ActionToken.Purpose): deleting the user's tokens of
+// it ends the email changes not yet confirmed, as an administrator's
+// sign-out does.
+const PurposeChangeEmail = purposeChangeEmail
+
 // Lifetimes of the emailed links.
 const (
 	confirmTTL = 24 * time.Hour

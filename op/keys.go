@@ -103,8 +103,13 @@ func (k *Keys) Ensure(ctx context.Context) error {
 
 // Rotate adds a new key for each algorithm. It is published at once and
 // starts signing after PublishDelay; the keys it replaces stay published
-// for the retention period after that.
+// for the retention period after that. It first opens the stored keys, so
+// that a manager whose secrets key is not the one they were sealed with
+// adds none that the servers could not open.
 func (k *Keys) Rotate(ctx context.Context) ([]KeyInfo, error) {
+	if _, err := k.load(ctx, true); err != nil {
+		return nil, err
+	}
 	activeAt := k.now().Add(PublishDelay)
 	for _, alg := range algorithms {
 		if err := k.create(ctx, alg, activeAt); err != nil {

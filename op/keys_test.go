@@ -141,6 +141,34 @@ func TestKeysEncryptedAtRest(t *testing.T) {
 	}
 }
 
+// TestRotateWithWrongSecretsKey: a rotation by a manager whose secrets
+// key is not the one the stored keys were sealed with fails and stores
+// nothing, so the servers, which hold the right key, go on signing; a key
+// they cannot open would stop every signature once it became active.
+func TestRotateWithWrongSecretsKey(t *testing.T) {
+	k, store, clk := newTestKeys(t)
+	ctx := t.Context()
+	if err := k.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	otherBox, _ := seal.New(append(make([]byte, seal.KeySize-1), 1))
+	other := NewKeys(store, otherBox, k.now, time.Hour)
+	if _, err := other.Rotate(ctx); err == nil || !strings.Contains(err.Error(), "secrets.key_file") {
+		t.Errorf("Rotate with another secrets key: %v, want an error naming secrets.key_file", err)
+	}
+	clk.Add(PublishDelay + time.Second)
+	rows, err := store.SigningKeys(ctx, clk.Now())
+	if err != nil || len(rows) != len(algorithms) {
+		t.Errorf("after the refused rotation: %d stored keys, %v; want %d", len(rows), err, len(algorithms))
+	}
+	for _, alg := range algorithms {
+		k.invalidate()
+		if _, err := k.signingKeyFor(ctx, alg); err != nil {
+			t.Errorf("the server cannot sign with %s after the refused rotation: %v", alg, err)
+		}
+	}
+}
+
 func TestJWKSHasNoPrivateParts(t *testing.T) {
 	k, _, _ := newTestKeys(t)
 	if err := k.Ensure(t.Context()); err != nil {

@@ -70,6 +70,7 @@ const (
 	EventClientEnabled       EventType = "client.enabled"
 	EventClientDeleted       EventType = "client.deleted"
 	EventBlockCleared        EventType = "block.cleared"
+	EventKeysRotated         EventType = "keys.rotated" // new signing keys, by an administrator
 )
 
 // Event is an audit event.

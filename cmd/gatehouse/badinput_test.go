@@ -245,6 +245,14 @@ func TestBadInputCLI(t *testing.T) {
 					1, "no user with email"},
 				{"delete unknown client", "", []string{"clients", "delete", "no-such-client"},
 					1, "no client with id"},
+				{"keys rotate with an argument", "", []string{"keys", "rotate", "now"},
+					2, "keys rotate: unexpected argument now"},
+				{"keys list with an argument", "", []string{"keys", "list", "all"},
+					2, "keys list: unexpected argument all"},
+				{"migrate with an argument", "", []string{"migrate", "down"},
+					2, "migrate: unexpected argument down"},
+				{"serve with an argument", "", []string{"serve", "demo"},
+					2, "serve: unexpected argument demo"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -271,6 +279,9 @@ func TestBadInputCLI(t *testing.T) {
 			}
 
 			// Nothing of the refused commands was stored.
+			if out := g.cli("", "keys", "list"); strings.Contains(out, "next") {
+				t.Errorf("a refused keys rotate rotated the keys:\n%s", out)
+			}
 			if rows := biListRows(g.cli("", "clients", "list")); len(rows) != 0 {
 				t.Errorf("clients list after refused creates: %q, want no clients", rows)
 			}

@@ -44,7 +44,7 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 		// what it did.
 		svc := admin.NewService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
 		svc.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		svc.SealBox = func() (*seal.Box, error) { return openSealBox(cfg) }
+		svc.SealBox = func() (*seal.Box, error) { return openSealBox(ctx, cfg, s) }
 		return f(svc)
 	})
 	if admin.KindOf(err) == admin.Invalid {

@@ -140,7 +140,7 @@ func newFuzzSite(f testing.TB) *fuzzSite {
 	if err := store.SetEmailOTP(ctx, u.ID, true, time.Now()); err != nil {
 		f.Fatal(err)
 	}
-	_, box, err := keyManager(cfg, store)
+	_, box, err := keyManager(ctx, cfg, store)
 	if err != nil {
 		f.Fatal(err)
 	}

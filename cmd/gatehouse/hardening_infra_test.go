@@ -40,7 +40,7 @@ func infraStore(t *testing.T, g *gatehouse) (storage.Store, [32]byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	_, box, err := keyManager(cfg, store)
+	_, box, err := keyManager(t.Context(), cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}

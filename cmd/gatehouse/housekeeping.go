@@ -49,10 +49,14 @@ func purgeRequest(cfg *config.Config, now time.Time) storage.PurgeRequest {
 }
 
 // counterWindow is the longest window of the attempt limits newServer
-// sets up: a counter idle for longer counts nothing any more.
+// sets up: a counter idle for longer counts nothing any more. The code
+// email caps (second_factor.email_max_window) and the count of wrong
+// entries of one emailed code (its validity, email_code_ttl) are limits
+// too: a purge before their window ends would reset them.
 func counterWindow(cfg *config.Config) time.Duration {
 	return max(cfg.Password.BlockDuration.Duration, cfg.Lockout.BlockDuration.Duration,
-		cfg.Lockout.AccountWindow.Duration, registrationLimitWindow)
+		cfg.Lockout.AccountWindow.Duration, cfg.SecondFactor.EmailMaxWindow.Duration,
+		cfg.SecondFactor.EmailCodeTTL.Duration, registrationLimitWindow)
 }
 
 // registrationLimitWindow is the window of the registration and recovery

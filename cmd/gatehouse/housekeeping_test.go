@@ -287,3 +287,68 @@ func TestHousekeeperLogs(t *testing.T) {
 		t.Errorf("log of a failed purge: %s", line)
 	}
 }
+
+// TestHousekeepingKeepsLiveCounters checks that a purge under a config
+// whose limit windows are long keeps a counter whose window is still
+// running: purging it would reset the limit (another round of code emails
+// to bomb a mailbox with, or of guesses at one emailed code).
+func TestHousekeepingKeepsLiveCounters(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		limit func(cfg *config.Config) storage.Limit // as newServer sets it up
+		age   time.Duration                          // of the counter when purged
+	}{
+		{"code emails per account, 24h window", map[string]string{"GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_WINDOW": "24h"},
+			func(cfg *config.Config) storage.Limit {
+				w := cfg.SecondFactor.EmailMaxWindow.Duration
+				return storage.Limit{Max: cfg.SecondFactor.EmailMaxPerAccount, Window: w, Block: w}
+			}, 2 * time.Hour},
+		{"wrong entries of one emailed code, 2h validity", map[string]string{"GATEHOUSE_SECOND_FACTOR_EMAIL_CODE_TTL": "2h"},
+			func(cfg *config.Config) storage.Limit {
+				return storage.Limit{Max: cfg.Lockout.MaxAttempts, Window: cfg.SecondFactor.EmailCodeTTL.Duration}
+			}, 90 * time.Minute},
+		{"wrong codes per account, 48h window", map[string]string{"GATEHOUSE_LOCKOUT_ACCOUNT_WINDOW": "48h"},
+			func(cfg *config.Config) storage.Limit {
+				return storage.Limit{Max: cfg.Lockout.AccountMaxAttempts, Window: cfg.Lockout.AccountWindow.Duration, Block: cfg.Lockout.BlockDuration.Duration}
+			}, 3 * time.Hour},
+		{"wrong passwords, 3h block", map[string]string{"GATEHOUSE_PASSWORD_BLOCK_DURATION": "3h"},
+			func(cfg *config.Config) storage.Limit {
+				b := cfg.Password.BlockDuration.Duration
+				return storage.Limit{Max: cfg.Password.MaxAttempts, Window: b, Block: b}
+			}, 2 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			cfg, err := config.Load("", func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			store, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "hk.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			const key = "test:acct:counter"
+			now := time.Date(2026, time.July, 1, 12, 0, 0, 0, time.UTC)
+			l := tt.limit(cfg)
+			if _, err := store.RecordFailure(ctx, key, l, now); err != nil {
+				t.Fatal(err)
+			}
+			later := now.Add(tt.age)
+			if p, err := store.Purge(ctx, purgeRequest(cfg, later)); err != nil {
+				t.Fatal(err)
+			} else if p.Counters != 0 {
+				t.Errorf("the purge %v after the first failure deleted %d counters of a %v window", tt.age, p.Counters, l.Window)
+			}
+			c, err := store.RecordFailure(ctx, key, l, later)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Failures != 2 {
+				t.Errorf("after a purge, the second failure within the %v window counts %d failures, want 2", l.Window, c.Failures)
+			}
+		})
+	}
+}

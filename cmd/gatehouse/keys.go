@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,21 +14,20 @@ import (
 
 // runKeys runs gatehouse keys sub: list the signing keys, or rotate them.
 func runKeys(ctx context.Context, sub string, rest []string, env *environ) error {
-	fs, configPath := flags("keys "+sub, env)
-	if err := parse(fs, rest); err != nil {
+	configPath, err := noArgs("keys "+sub, rest, env)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return usageError{"keys " + sub + ": unexpected argument " + fs.Arg(0)}
-	}
-	return withStore(ctx, *configPath, env, func(cfg *config.Config, s storage.Store) error {
-		keys, _, err := keyManager(cfg, s)
+	return withStore(ctx, configPath, env, func(cfg *config.Config, s storage.Store) error {
+		keys, _, err := keyManager(ctx, cfg, s)
 		if err != nil {
 			return err
 		}
 		var infos []op.KeyInfo
 		if sub == "rotate" {
-			infos, err = keys.Rotate(ctx)
+			if infos, err = keys.Rotate(ctx); err == nil {
+				err = auditRotation(ctx, s, infos)
+			}
 		} else {
 			if err = keys.Ensure(ctx); err == nil {
 				infos, err = keys.List(ctx)
@@ -46,4 +46,23 @@ func runKeys(ctx context.Context, sub string, rest []string, env *environ) error
 		}
 		return tw.Flush()
 	})
+}
+
+// auditRotation records the rotation that added the keys of infos in the
+// "next" state in the audit log, as every administrative action is.
+func auditRotation(ctx context.Context, s storage.AuditStore, infos []op.KeyInfo) error {
+	var added []string
+	from := time.Time{}
+	for _, k := range infos {
+		if k.State == "next" {
+			added = append(added, k.Algorithm+" "+k.ID)
+			from = k.ActiveAt
+		}
+	}
+	e := &storage.Event{Time: time.Now(), Type: storage.EventKeysRotated,
+		Detail: fmt.Sprintf("new signing keys %s, signing from %s, by an administrator (CLI)", strings.Join(added, ", "), from.UTC().Format(time.RFC3339))}
+	if err := s.AddEvent(ctx, e); err != nil {
+		return fmt.Errorf("the keys were rotated, but the audit event was not stored: %w", err)
+	}
+	return nil
 }

@@ -96,6 +96,9 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return usageError{"serve: unexpected argument " + fs.Arg(0)}
+	}
 	cfg, err := loadConfig(*configPath, env)
 	if err != nil {
 		return err
@@ -181,7 +184,7 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if aln != nil {
 		deps := admin.Deps{Store: store, Logger: logger, Tokens: srv.provider,
 			Metrics: srv.metrics.Handler(logger), Passwords: srv.passwords, Now: srv.now,
-			SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }, Pprof: cfg.Admin.Pprof}
+			SealBox: func() (*seal.Box, error) { return openSealBox(ctx, cfg, store) }, Pprof: cfg.Admin.Pprof}
 		adminServer = &http.Server{
 			// Profiles last as long as they are asked to; the rest as
 			// long as a public request.
@@ -302,7 +305,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // newServer wires storage, keys, the provider and the login into one
 // handler.
 func newServer(ctx context.Context, cfg *config.Config, store storage.Store, logger *slog.Logger) (*server, error) {
-	keys, box, err := keyManager(cfg, store)
+	keys, box, err := keyManager(ctx, cfg, store)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +496,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	r.Handle(login.ConfirmLogoutPath, csrf.Handler(formGuard(lh, false, lh.ConfirmLogout(validateLogout))))
 	// The admin console (internal/console), for users with the admin role.
 	ch := &console.Handler{Login: lh, Store: store, Passwords: lh.Passwords, Now: now, Logger: logger, ClientIP: clientIP,
-		CSRFKey: box.Derive("console"), Secure: https, SealBox: func() (*seal.Box, error) { return openSealBox(cfg) }}
+		CSRFKey: box.Derive("console"), Secure: https, SealBox: func() (*seal.Box, error) { return openSealBox(ctx, cfg, store) }}
 	if err := ch.Init(); err != nil {
 		return nil, err
 	}
@@ -596,7 +599,7 @@ func (s *server) serveDemo(w http.ResponseWriter, r *http.Request) {
 // returns the demo application (internal/demo), running on the clock now.
 func newDemo(ctx context.Context, cfg *config.Config, store storage.Store, now func() time.Time, passwords *password.Hasher,
 	env *environ, logger *slog.Logger) (*demo.App, error) {
-	_, box, err := keyManager(cfg, store)
+	_, box, err := keyManager(ctx, cfg, store)
 	if err != nil {
 		return nil, err
 	}

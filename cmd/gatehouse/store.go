@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
@@ -34,11 +37,11 @@ func openStore(ctx context.Context, cfg *config.Config) (storage.Store, error) {
 }
 
 func runMigrate(ctx context.Context, args []string, env *environ) error {
-	fs, configPath := flags("migrate", env)
-	if err := parse(fs, args); err != nil {
+	configPath, err := noArgs("migrate", args, env)
+	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, env)
+	cfg, err := loadConfig(configPath, env)
 	if err != nil {
 		return err
 	}
@@ -57,22 +60,32 @@ func runMigrate(ctx context.Context, args []string, env *environ) error {
 }
 
 // keyManager opens the secrets key and returns the signing-key manager.
-func keyManager(cfg *config.Config, store storage.KeyStore) (*op.Keys, *seal.Box, error) {
-	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
+func keyManager(ctx context.Context, cfg *config.Config, store storage.KeyStore) (*op.Keys, *seal.Box, error) {
+	box, err := openSealBox(ctx, cfg, store)
 	if err != nil {
 		return nil, nil, err
-	}
-	box, err := seal.New(master)
-	if err != nil {
-		return nil, nil, fmt.Errorf("secrets.key_file: %w", err)
 	}
 	return op.NewKeys(store, box, time.Now, keyRetention(cfg)), box, nil
 }
 
-// openSealBox opens the secrets key of cfg, which seals the secrets of
-// client_secret_jwt clients.
-func openSealBox(cfg *config.Config) (*seal.Box, error) {
-	master, err := seal.LoadOrCreateKey(cfg.Secrets.KeyFile)
+// openSealBox opens the secrets key of cfg, which seals the signing keys
+// and the secrets of client_secret_jwt clients. It creates the key file
+// only for a database that holds no signing key yet (a new deployment): a
+// fresh key next to keys sealed with another one (a CLI command run with
+// the wrong secrets.key_file, or from another directory) would seal new
+// signing keys or client secrets that no server can open.
+func openSealBox(ctx context.Context, cfg *config.Config, store storage.KeyStore) (*seal.Box, error) {
+	path := cfg.Secrets.KeyFile
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		keys, err := store.SigningKeys(ctx, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("secrets.key_file: %w", err)
+		}
+		if len(keys) > 0 {
+			return nil, fmt.Errorf("secrets.key_file: %s does not exist, but the database holds signing keys sealed with the server's secrets key: set secrets.key_file (GATEHOUSE_SECRETS_KEY_FILE) to the server's key file", path)
+		}
+	}
+	master, err := seal.LoadOrCreateKey(path)
 	if err != nil {
 		return nil, err
 	}

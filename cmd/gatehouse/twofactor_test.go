@@ -69,6 +69,7 @@ func TestTwoFactor(t *testing.T) {
 				t.Run("SMTP down", e.testSMTPDown)
 				t.Run("require MFA", e.testRequireMFA)
 				t.Run("users reset-2fa", e.testReset)
+				t.Run("users reset-2fa ends what the factors let in", e.testResetEnds)
 				t.Run("enrolment is no way around a factor", e.testEnrollBypass)
 			})
 			t.Run("proxies, races, replicas", func(t *testing.T) {
@@ -986,6 +987,78 @@ func (e *tfEnv) testReset(t *testing.T) {
 	f := rp.newFlow()
 	_, _, c := rp.exchange(rp.signIn(newBrowser(t).from("127.0.10.2"), f, u.email, u.pass), f)
 	tfClaims(t, c, []string{"pwd"}, tfACR1)
+}
+
+// testResetEnds: users reset-2fa, like a password reset, ends what the old
+// factors let in: the browser sessions (a lost device's among them), the
+// tokens, a sign-in past its code step whose callback was not followed
+// yet, and a sign-in waiting at the code step, which must not finish with
+// the password alone once the factor it waited for is gone.
+func (e *tfEnv) testResetEnds(t *testing.T) {
+	rp := tfRP(t, e.rp)
+	u := e.newUser(t, "tf-reset-ends@example.com")
+	lost := e.session(t, u, "127.0.10.3")
+	e.enableTOTP(t, lost, u)
+
+	// Tokens from a sign-in with the app.
+	signedIn := newBrowser(t).from("127.0.10.4")
+	f, page := e.codePage(t, rp, signedIn, u)
+	resp := tfPostCode(signedIn, e.g.base+"/login/otp", tfForm(t, page.body, "/login/otp"), e.code(u))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code step = %d, want 303; alert %q", resp.StatusCode, tfAlert(resp.body))
+	}
+	p, at := signedIn.follow(redirectTarget(resp), rpRedirect)
+	if p != nil {
+		t.Fatalf("after the code, landed on %s (%d)", at, p.StatusCode)
+	}
+	tok, _, _ := rp.exchange(rp.codeFrom(at, f), f)
+
+	// A sign-in past its code step, its callback not followed yet.
+	done := newBrowser(t).from("127.0.10.5")
+	df, page := e.codePage(t, rp, done, u)
+	resp = tfPostCode(done, e.g.base+"/login/otp", tfForm(t, page.body, "/login/otp"), e.code(u))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("code step = %d, want 303; alert %q", resp.StatusCode, tfAlert(resp.body))
+	}
+	callback := redirectTarget(resp)
+
+	// A sign-in waiting at the code step.
+	waiting := newBrowser(t).from("127.0.10.6")
+	_, page = e.codePage(t, rp, waiting, u)
+	codeURL := page.Request.URL.String()
+
+	out := tfCLI(t, e.g, "", "users", "reset-2fa", u.email)
+	if !strings.Contains(out, "sessions ended") {
+		t.Errorf("users reset-2fa does not say the sessions ended: %q", out)
+	}
+
+	for name, b := range map[string]*browser{"the lost device": lost, "the browser that signed in with the app": signedIn} {
+		if r := b.get(e.g.base + "/account/security"); r.StatusCode == http.StatusOK {
+			t.Errorf("%s still has a session after users reset-2fa", name)
+		}
+	}
+	if in := rp.introspect(tok.AccessToken); in["active"] != false {
+		t.Errorf("the access token after users reset-2fa: introspection = %v, want active false", in)
+	}
+	if tok.RefreshToken == "" {
+		t.Error("no refresh token to check")
+	} else if status, _ := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); status == http.StatusOK {
+		t.Error("the refresh token still works after users reset-2fa")
+	}
+	if p, at := done.follow(callback, rpRedirect); p == nil {
+		if cb, err := url.Parse(at); err != nil {
+			t.Fatal(err)
+		} else if code := cb.Query().Get("code"); code != "" {
+			if _, err := rp.oauth.Exchange(t.Context(), code, oauth2.VerifierOption(df.verifier)); err == nil {
+				t.Error("a sign-in done before users reset-2fa still gave tokens after it")
+			}
+		}
+	}
+	if p, at := waiting.follow(codeURL, rpRedirect); p == nil {
+		t.Errorf("the sign-in waiting at the code step finished with the password alone after users reset-2fa (%s)", at)
+	} else if !strings.Contains(p.body, `autocomplete="current-password"`) {
+		t.Errorf("the sign-in waiting at the code step, after users reset-2fa = %d %q, want the password form", p.StatusCode, tfAlert(p.body))
+	}
 }
 
 // ---- the environment ----

@@ -42,7 +42,7 @@ func runUsers(ctx context.Context, sub string, rest []string, env *environ) erro
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.stdout, "two-factor authentication reset for %s: they sign in with the password alone until they enable a factor again\n", u.Email)
+			fmt.Fprintf(env.stdout, "two-factor authentication reset for %s: their sessions ended and their tokens were revoked; they sign in with the password alone until they enable a factor again\n", u.Email)
 			return nil
 		case "sign-out":
 			n, err := s.SignOutEverywhere(ctx, email)

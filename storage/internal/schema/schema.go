@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
+	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
@@ -41,6 +42,10 @@ func up(ctx context.Context, fsys fs.FS, dir, driverName string, driver database
 		driver.Close()
 		return err
 	}
+	if err := checkNotNewer(m, src); err != nil {
+		m.Close()
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() {
 		select {
 		case m.GracefulStop <- true:
@@ -54,4 +59,36 @@ func up(ctx context.Context, fsys fs.FS, dir, driverName string, driver database
 		return err
 	}
 	return errors.Join(srcErr, dbErr)
+}
+
+// checkNotNewer refuses a database whose schema version is past the last
+// migration in src: a newer Gatehouse migrated it, and this one neither
+// knows its tables nor can step it back.
+func checkNotNewer(m *migrate.Migrate, src source.Driver) error {
+	cur, _, err := m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		return nil // a new database
+	}
+	if err != nil {
+		return err
+	}
+	last, err := src.First()
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	for {
+		next, err := src.Next(last)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read migrations: %w", err)
+		}
+		last = next
+	}
+	if cur > last {
+		return fmt.Errorf("the database's schema version %d is newer than this Gatehouse's (%d): a newer Gatehouse migrated it; "+
+			"run that version (or a later one), or restore the backup taken before the upgrade", cur, last)
+	}
+	return nil
 }

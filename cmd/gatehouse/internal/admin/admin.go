@@ -18,8 +18,9 @@ import (
 )
 
 // Store is the part of storage.Store the service uses: users, clients and
-// factors, blocks and the audit log, and the sessions (BackchannelStore)
-// and tokens (GrantStore) a disabled user loses.
+// factors, blocks and the audit log, and the sessions (BackchannelStore),
+// tokens (GrantStore) and sign-ins in progress (EndPendingSignIns) a
+// disabled user, or one whose second factors were reset, loses.
 type Store interface {
 	storage.UserStore
 	storage.ClientStore
@@ -28,6 +29,7 @@ type Store interface {
 	storage.AuditStore
 	storage.BackchannelStore
 	storage.GrantStore
+	EndPendingSignIns(ctx context.Context, userID string) error
 }
 
 // Service is the one implementation of Gatehouse's administrative

@@ -229,7 +229,9 @@ func (s *Service) setUser(ctx context.Context, ref string, set func(u *storage.U
 
 // ResetTwoFactor removes every second factor of the user ref (authenticator
 // app, email codes, security keys, recovery codes): they sign in with the
-// password alone until they enrol again.
+// password alone until they enrol again. Like a password reset, it also
+// ends what the old factors let in: the user's sign-ins in progress, their
+// browser sessions (a lost device's among them) and their tokens.
 func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, error) {
 	u, err := s.user(ctx, ref)
 	if err != nil {
@@ -257,7 +259,11 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 	if err := s.Store.ReplaceRecoveryCodes(ctx, u.ID, nil, now); err != nil {
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
-	s.audit(ctx, storage.EventFactorReset, u.ID, "", "")
+	n, err := s.signOut(ctx, u.ID, now)
+	if err != nil {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
+	s.audit(ctx, storage.EventFactorReset, u.ID, "", fmt.Sprintf("%d sessions ended, tokens revoked", n))
 	return s.User(ctx, u.ID)
 }
 
@@ -289,9 +295,19 @@ func (s *Service) SignOutEverywhere(ctx context.Context, ref string) (int, error
 	return n, nil
 }
 
-// signOut ends every browser session of the user id and revokes their
-// tokens, and returns how many sessions it ended.
+// signOut ends the sign-ins in progress and every browser session of the
+// user id, revokes their tokens and voids the email changes not yet
+// confirmed, and returns how many sessions it ended. A sign-in past the
+// password step (perhaps an intruder's, waiting for its code) starts again
+// from the password, and an email change a session just ended asked for
+// (perhaps an intruder's, to their own address) cannot be confirmed.
 func (s *Service) signOut(ctx context.Context, id string, now time.Time) (int, error) {
+	if err := s.Store.DeleteActionTokens(ctx, id, login.PurposeChangeEmail); err != nil {
+		return 0, fmt.Errorf("void email changes: %w", err)
+	}
+	if err := s.Store.EndPendingSignIns(ctx, id); err != nil {
+		return 0, fmt.Errorf("end pending sign-ins: %w", err)
+	}
 	n, err := s.Store.EndUserSessions(ctx, id, "", now)
 	if err != nil {
 		return 0, fmt.Errorf("end sessions: %w", err)

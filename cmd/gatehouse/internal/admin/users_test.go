@@ -1,0 +1,56 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/login"
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
+)
+
+// TestSignOutVoidsEmailChanges: an administrator's sign-out, disable or
+// second-factor reset of a user also voids the email changes they have
+// not confirmed yet, as a password reset does: one asked for by the
+// session it ends (an intruder's, to their own address) would otherwise
+// still take the account once its link is followed. The user's own
+// password-reset link, sent to their own address, stays.
+func TestSignOutVoidsEmailChanges(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			hs := newAPIHarnessOn(t, backend)
+			ctx := t.Context()
+			now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			for i, action := range []string{"sign-out", "disable", "reset-2fa"} {
+				t.Run(action, func(t *testing.T) {
+					email := action + "@example.com"
+					u := &storage.User{ID: "u-" + action, Email: email, Name: "User", PasswordHash: "x", EmailVerified: true, CreatedAt: now, UpdatedAt: now}
+					if err := hs.store.CreateUser(ctx, u); err != nil {
+						t.Fatal(err)
+					}
+					change := []byte{1, byte(i), 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+					reset := []byte{2, byte(i), 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}
+					for _, tok := range []*storage.ActionToken{
+						{Hash: change, Purpose: login.PurposeChangeEmail, UserID: u.ID, Data: "intruder@example.net", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+						{Hash: reset, Purpose: "reset-password", UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+					} {
+						if err := hs.store.CreateActionToken(ctx, tok); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if w := hs.call(http.MethodPost, "/api/users/"+email+"/"+action, ""); w.Code != http.StatusOK {
+						t.Fatalf("POST /api/users/%s/%s = %d %s", email, action, w.Code, w.Body)
+					}
+					if _, err := hs.store.UseActionToken(ctx, change, login.PurposeChangeEmail, now); !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("the unconfirmed email change after %s: %v, want ErrNotFound (void)", action, err)
+					}
+					if _, err := hs.store.UseActionToken(ctx, reset, "reset-password", now); err != nil {
+						t.Errorf("the user's password-reset link after %s: %v, want it usable", action, err)
+					}
+				})
+			}
+		})
+	}
+}
