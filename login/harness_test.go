@@ -254,7 +254,9 @@ type browser struct {
 	// twin when the handler is Secure (its cookies are sent over https
 	// only).
 	base *url.URL
-	// setCookies are the Set-Cookie headers of every answer, in order.
+	// setCookies are the Set-Cookie headers of every answer, in order;
+	// mu guards them, for tests that post from one browser at once.
+	mu         sync.Mutex
 	setCookies []string
 }
 
@@ -298,7 +300,9 @@ func (b *browser) serve(handler http.Handler, r *http.Request) *response {
 	handler.ServeHTTP(rec, r)
 	res := rec.Result()
 	b.jar.SetCookies(b.base, res.Cookies())
+	b.mu.Lock()
 	b.setCookies = append(b.setCookies, res.Header.Values("Set-Cookie")...)
+	b.mu.Unlock()
 	body, _ := io.ReadAll(res.Body)
 	return &response{status: res.StatusCode, loc: res.Header.Get("Location"), header: res.Header, body: string(body)}
 }

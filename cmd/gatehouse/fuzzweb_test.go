@@ -56,6 +56,7 @@ type fuzzSite struct {
 	flow    string // the flow cookie every request carries by default
 	session string // a signed-in session cookie of fuzzEmail
 	arOTP   string // an auth request waiting at the code step
+	pending string // the pending cookie of arOTP, which its steps want
 	user    *storage.User
 
 	mu     sync.Mutex
@@ -177,6 +178,14 @@ func newFuzzSite(f testing.TB) *fuzzSite {
 	if loc := resp.Header().Get("Location"); !strings.HasPrefix(loc, "/login/otp?") {
 		f.Fatalf("password of the code user = %d %q, want the code step", resp.Code, loc)
 	}
+	for _, c := range resp.Result().Cookies() {
+		if c.Name == "gh_pending" {
+			s.pending = c.Value
+		}
+	}
+	if s.pending == "" {
+		f.Fatal("the password step of the code user set no pending cookie")
+	}
 	return s
 }
 
@@ -215,7 +224,7 @@ func (s *fuzzSite) authRequest(t testing.TB) string {
 // expand replaces the placeholders in s with live values: {ar} a fresh
 // auth request at the password step, {arotp} the one at the code step,
 // {client}, {redirect}, {logout}, {email}, {otpemail}, {password},
-// {flow}, {session}, and {csrf:PURPOSE} and {scsrf:PURPOSE}, the form
+// {flow}, {session}, {pending} (arotp's pending cookie), and {csrf:PURPOSE} and {scsrf:PURPOSE}, the form
 // tokens of PURPOSE for the flow and the session cookie.
 func (s *fuzzSite) expand(t testing.TB, in string) string {
 	if !strings.Contains(in, "{") {
@@ -229,7 +238,7 @@ func (s *fuzzSite) expand(t testing.TB, in string) string {
 	}
 	pairs := []string{"{arotp}", s.arOTP, "{client}", s.client.ID, "{redirect}", fuzzRedirect,
 		"{logout}", fuzzLogout, "{email}", fuzzEmail, "{otpemail}", fuzzOTPEmail, "{password}", fuzzPassword,
-		"{flow}", s.flow, "{session}", s.session}
+		"{flow}", s.flow, "{session}", s.session, "{pending}", s.pending}
 	for _, p := range []string{"login", "register", "recover", "reset", "confirm", "session"} {
 		pairs = append(pairs, "{csrf:"+p+"}", s.csrf(p, s.flow), "{scsrf:"+p+"}", s.csrf(p, s.session))
 	}
@@ -315,7 +324,7 @@ var knownDefects = []struct{ request, logged, why string }{}
 
 // defaultCookie is the Cookie header of a browser in the middle of a
 // sign-in and signed in.
-const defaultCookie = "gh_flow={flow}; gh_session={session}"
+const defaultCookie = "gh_flow={flow}; gh_session={session}; gh_pending={pending}"
 
 // fuzzPosts are the form (and JSON) endpoints FuzzForms posts to; append
 // only, the seeds refer to them by index.
