@@ -87,7 +87,8 @@ type FactorStore interface {
 	// now.
 	UseCode(ctx context.Context, id string, now time.Time) error
 	// VoidCodes deletes every code of (user, purpose, binding), pending
-	// ones too; binding "" means every binding.
+	// ones too; binding "" means every binding, and purpose "" every
+	// purpose (with every binding).
 	VoidCodes(ctx context.Context, userID, purpose, binding string) error
 
 	// Recovery codes: only their hashes are stored.

@@ -229,6 +229,14 @@ func testVoidCodes(t *testing.T, s storage.Store) {
 	// Voiding nothing is no error.
 	check(t, s.VoidCodes(ctx, "u1", "signin", ""))
 	check(t, s.VoidCodes(ctx, "nobody", "signin", "ar1"))
+
+	// Purpose "" voids every code of the user (an administrator's reset
+	// of the second factors), and no other user's.
+	issue("e", "u1", "signin", "ar3")
+	check(t, s.VoidCodes(ctx, "u1", "", ""))
+	wantNoLatest(t, s, "LatestCode of a purpose after VoidCodes of every purpose", "u1", "enable-email", "s1", epoch())
+	wantNoLatest(t, s, "LatestCode(ar3) after VoidCodes of every purpose", "u1", "signin", "ar3", epoch())
+	wantLatest(t, s, "LatestCode of another user after VoidCodes of every purpose", u2, epoch())
 }
 
 // testPendingCode covers a code stored pending while its email is sent: it

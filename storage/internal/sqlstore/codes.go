@@ -170,13 +170,18 @@ func (s *Store) UseCode(ctx context.Context, id string, now time.Time) error {
 }
 
 // VoidCodes deletes every code of (user, purpose, binding), pending ones
-// too, or of (user, purpose) when binding is "".
+// too, or of (user, purpose) when binding is "", or of user when purpose
+// is "".
 func (s *Store) VoidCodes(ctx context.Context, userID, purpose, binding string) error {
-	q := `DELETE FROM one_time_codes WHERE user_id = $1 AND purpose = $2`
-	args := []any{userID, purpose}
-	if binding != "" {
-		q += ` AND binding = $3`
-		args = append(args, binding)
+	q := `DELETE FROM one_time_codes WHERE user_id = $1`
+	args := []any{userID}
+	if purpose != "" {
+		q += ` AND purpose = $2`
+		args = append(args, purpose)
+		if binding != "" {
+			q += ` AND binding = $3`
+			args = append(args, binding)
+		}
 	}
 	return s.exec(ctx, "void codes", q, args...)
 }

@@ -54,3 +54,48 @@ func TestSignOutVoidsEmailChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestResetTwoFactorVoidsCodes: an administrator's reset of a user's
+// second factors voids the one-time codes the user has been emailed, of
+// every purpose: a code sent to the old factor's holder no longer passes
+// a step. Another user's codes stay.
+func TestResetTwoFactorVoidsCodes(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			hs := newAPIHarnessOn(t, backend)
+			ctx := t.Context()
+			now := time.Now()
+			var users []*storage.User
+			for _, name := range []string{"reset", "other"} {
+				u := &storage.User{ID: "u-" + name, Email: name + "@example.com", Name: "User", PasswordHash: "x", EmailVerified: true, CreatedAt: now, UpdatedAt: now}
+				if err := hs.store.CreateUser(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+				users = append(users, u)
+			}
+			codes := []*storage.OneTimeCode{
+				{ID: "c-signin", UserID: users[0].ID, Purpose: "signin", Binding: "ar1"},
+				{ID: "c-reauth", UserID: users[0].ID, Purpose: "reauth", Binding: "s1"},
+				{ID: "c-other", UserID: users[1].ID, Purpose: "signin", Binding: "ar2"},
+			}
+			for _, c := range codes {
+				c.Hash, c.CreatedAt, c.ExpiresAt = []byte{1, 2, 3, 4}, now, now.Add(time.Minute)
+				if err := hs.store.IssueCode(ctx, c, 0, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if w := hs.call(http.MethodPost, "/api/users/"+users[0].Email+"/reset-2fa", ""); w.Code != http.StatusOK {
+				t.Fatalf("POST /api/users/%s/reset-2fa = %d %s", users[0].Email, w.Code, w.Body)
+			}
+			for _, c := range codes {
+				_, err := hs.store.LatestCode(ctx, c.UserID, c.Purpose, c.Binding, now)
+				if c.UserID == users[0].ID && !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("code %s of the reset user after reset-2fa: %v, want ErrNotFound (void)", c.ID, err)
+				}
+				if c.UserID != users[0].ID && err != nil {
+					t.Errorf("code %s of another user after reset-2fa: %v, want it live", c.ID, err)
+				}
+			}
+		})
+	}
+}
