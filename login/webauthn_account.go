@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/go-webauthn/webauthn/protocol"
-
 	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -268,73 +267,25 @@ func (h *Handler) finishAccountCheck(r *http.Request, kind, back string) (*accou
 		return nil, 0, nil, err
 	}
 	ctx, ip, req, sess, u := st.r.Context(), st.ip, st.req, st.sess, st.u
-	// The attempt is counted before the assertion is checked, as a code's
-	// is (tryCode); one whose ceremony could not be read is given back.
-	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	if attempt == nil {
-		return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
-	}
-	// Every way out reports the attempt's outcome exactly once: a failure
-	// or a success, and otherwise (the ceremony could not be read, an
-	// error, a refused key) it is given back, so that no attempt stays
-	// pending and fills the limits until their window ends.
-	reported := false
-	defer func() {
-		if !reported {
-			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
-				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
-			}
-		}
-	}()
-	fail := func(reason string) (*accountCheck, int, *jsonReply, error) {
-		reported = true
+	failed := func(attempt *lockout.Attempt, reason string) (int, *jsonReply, error) {
 		res, err := attempt.Failed(ctx)
 		if err != nil {
-			return nil, 0, nil, err
+			return 0, nil, err
 		}
 		h.factorEvent(ctx, storage.EventCodeFailed, u.ID, "", factorWebAuthn, reason)
 		if !res.BlockedUntil.IsZero() {
-			return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
+			return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, res.BlockedUntil)}, nil
 		}
-		return nil, http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
+		return http.StatusUnauthorized, &jsonReply{Error: i18n.Tf(langOf(ctx), msgKeyFailed, res.Remaining)}, nil
 	}
-	c, err := h.takeCeremony(ctx, req.Ceremony, kind, sess.ID)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	if c == nil || c.UserID != u.ID {
-		return fail("no such challenge (expired or used)")
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
-	if err != nil {
-		return fail("bad assertion: " + describeWebAuthnError(err))
-	}
-	ku, err := h.keyUserOf(ctx, u)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
-	if err != nil {
-		return fail(describeWebAuthnError(err))
-	}
-	if ok, err := h.recordUse(ctx, ku, cred, ""); err != nil {
-		return nil, 0, nil, err
-	} else if !ok {
-		// A refused key (flagged as a possible copy, or removed) is no
-		// wrong guess: not counted, as at the passkey step.
-		return nil, http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
-	}
-	reported = true
-	if err := attempt.Succeeded(ctx); err != nil {
-		return nil, 0, nil, err
+	kc, status, reply, err := h.finishKeyCheck(ctx, ip, u, req.Ceremony, kind, sess.ID, req.Credential, "", failed, nil)
+	if kc == nil {
+		return nil, status, reply, err
 	}
 	if back != "" {
 		if status, reply := h.stepUpJSON(sess, back); reply != nil {
 			return nil, status, reply, nil
 		}
 	}
-	return &accountCheck{jsonStep: st, ku: ku, c: c}, 0, nil, nil
+	return &accountCheck{jsonStep: st, ku: kc.ku, c: kc.c}, 0, nil, nil
 }

@@ -183,6 +183,84 @@ func (h *Handler) beginKeyCheck(ctx context.Context, ip netip.Addr, u *storage.U
 	return h.ceremonyBegun(ctx, c, assertion.Response)
 }
 
+// keyCheck is a passed check of one of a user's keys (finishKeyCheck).
+type keyCheck struct {
+	ku     *keyUser                                // the user and their keys
+	c      *ceremony                               // as begun
+	cred   *webauthn.Credential                    // the key that answered
+	parsed *protocol.ParsedCredentialAssertionData // its assertion
+}
+
+// finishKeyCheck checks credential, the assertion of one of u's keys,
+// against the ceremony key of kind bound to binding (as beginKeyCheck
+// began it), under the attempt limits of every code: the attempt is
+// counted before the assertion is checked, as a code's is (tryCode). It
+// returns the passed check, or nil and the answer to give.
+//
+// Every way out reports the attempt's outcome exactly once: a success; a
+// wrong assertion, which failed reports (with the reason, for the audit
+// log) and answers; and otherwise (the ceremony could not be read, an
+// error, a refused key) the attempt is given back, so that none stays
+// pending and fills the limits until their window ends. A refused key
+// (flagged as a possible copy, or removed) is no wrong guess: refused, if
+// not nil, records it, and it is answered uncounted, as at the passkey
+// step. clientID is the client a sign-in's key is used for, or "".
+func (h *Handler) finishKeyCheck(ctx context.Context, ip netip.Addr, u *storage.User, key, kind, binding string, credential []byte, clientID string,
+	failed func(a *lockout.Attempt, reason string) (int, *jsonReply, error), refused func()) (*keyCheck, int, *jsonReply, error) {
+	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if attempt == nil {
+		return nil, http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
+	}
+	reported := false
+	defer func() {
+		if !reported {
+			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
+				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
+			}
+		}
+	}()
+	fail := func(reason string) (*keyCheck, int, *jsonReply, error) {
+		reported = true
+		status, reply, err := failed(attempt, reason)
+		return nil, status, reply, err
+	}
+	c, err := h.takeCeremony(ctx, key, kind, binding)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if c == nil || c.UserID != u.ID {
+		return fail("no such challenge (expired or used)")
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
+	if err != nil {
+		return fail("bad assertion: " + describeWebAuthnError(err))
+	}
+	ku, err := h.keyUserOf(ctx, u)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
+	if err != nil {
+		return fail(describeWebAuthnError(err))
+	}
+	if ok, err := h.recordUse(ctx, ku, cred, clientID); err != nil {
+		return nil, 0, nil, err
+	} else if !ok {
+		if refused != nil {
+			refused()
+		}
+		return nil, http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
+	}
+	reported = true
+	if err := attempt.Succeeded(ctx); err != nil {
+		return nil, 0, nil, err
+	}
+	return &keyCheck{ku: ku, c: c, cred: cred, parsed: parsed}, 0, nil, nil
+}
+
 // keyBlocked answers 429 when ip or the account is blocked.
 func (h *Handler) keyBlocked(ctx context.Context, ip netip.Addr, userID string) (*jsonReply, error) {
 	until, err := h.OTPLimiter.Blocked(ctx, ip, userID)

@@ -1,12 +1,10 @@
 package login
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 
-	"github.com/go-webauthn/webauthn/protocol"
-
+	"github.com/gatehouse-idp/gatehouse/login/lockout"
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
@@ -67,63 +65,17 @@ func (h *Handler) finishKeyStep(w http.ResponseWriter, r *http.Request) (int, *j
 		return 0, nil, err
 	}
 	r, ip, ctx, req, ar, u := st.r, st.ip, st.r.Context(), st.req, st.ar, st.u
-	// The attempt is counted before the assertion is checked, as a code's
-	// is (tryCode).
-	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
-	if err != nil {
-		return 0, nil, err
-	}
-	if attempt == nil {
-		return http.StatusTooManyRequests, &jsonReply{Error: h.blockedMessage(ctx, until)}, nil
-	}
-	// Every way out reports the attempt's outcome exactly once: a failure
-	// or a success, and otherwise (the ceremony could not be read, an
-	// error, a refused key) it is given back, so that no attempt stays
-	// pending and fills the limits until their window ends.
-	reported := false
-	defer func() {
-		if !reported {
-			if err := attempt.Cancel(context.WithoutCancel(ctx)); err != nil {
-				h.Logger.WarnContext(ctx, "give back a security key attempt", "err", err)
-			}
-		}
-	}()
-	failed := func(reason string) (int, *jsonReply, error) {
-		reported = true
+	failed := func(attempt *lockout.Attempt, reason string) (int, *jsonReply, error) {
 		return h.keyAttemptFailed(ctx, attempt, ar, u, ip, reason)
 	}
-	c, err := h.takeCeremony(ctx, req.Ceremony, ceremonySecond, ar.ID)
-	if err != nil {
-		return 0, nil, err
-	}
-	if c == nil || c.UserID != u.ID {
-		return failed("no such challenge (expired or used)")
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
-	if err != nil {
-		return failed("bad assertion: " + describeWebAuthnError(err))
-	}
-	ku, err := h.keyUserOf(ctx, u)
-	if err != nil {
-		return 0, nil, err
-	}
-	cred, err := h.WebAuthn.ValidateLogin(ku, c.Session, parsed)
-	if err != nil {
-		return failed(describeWebAuthnError(err))
-	}
-	if ok, err := h.recordUse(ctx, ku, cred, ar.ClientID); err != nil {
-		return 0, nil, err
-	} else if !ok {
-		// A refused key (flagged as a possible copy, or removed) is no
-		// wrong guess: not counted, as at the passkey step.
+	refused := func() {
 		h.factorEvent(ctx, storage.EventSigninFailed, u.ID, ar.ClientID, factorWebAuthn, "refused key")
-		return http.StatusUnauthorized, &jsonReply{Error: msgKeyRefused}, nil
 	}
-	reported = true
-	if err := attempt.Succeeded(ctx); err != nil {
-		return 0, nil, err
+	kc, status, reply, err := h.finishKeyCheck(ctx, ip, u, req.Ceremony, ceremonySecond, ar.ID, req.Credential, ar.ClientID, failed, refused)
+	if kc == nil {
+		return status, reply, err
 	}
-	amr := []string{"pwd", keyAMR(cred, parsed.AuthenticatorAttachment), "mfa"}
+	amr := []string{"pwd", keyAMR(kc.cred, kc.parsed.AuthenticatorAttachment), "mfa"}
 	if err := h.signInDone(w, r, ar, u, amr, factorWebAuthn); err != nil {
 		return 0, nil, err
 	}
