@@ -304,10 +304,11 @@ func TestHousekeepingKeepsLiveCounters(t *testing.T) {
 				w := cfg.SecondFactor.EmailMaxWindow.Duration
 				return storage.Limit{Max: cfg.SecondFactor.EmailMaxPerAccount, Window: w, Block: w}
 			}, 2 * time.Hour},
-		{"wrong entries of one emailed code, 2h validity", map[string]string{"GATEHOUSE_SECOND_FACTOR_EMAIL_CODE_TTL": "2h"},
+		// The longest validity the configuration allows (10 minutes).
+		{"wrong entries of one emailed code, 10m validity", map[string]string{"GATEHOUSE_SECOND_FACTOR_EMAIL_CODE_TTL": "10m"},
 			func(cfg *config.Config) storage.Limit {
 				return storage.Limit{Max: cfg.Lockout.MaxAttempts, Window: cfg.SecondFactor.EmailCodeTTL.Duration}
-			}, 90 * time.Minute},
+			}, 9 * time.Minute},
 		{"wrong codes per account, 48h window", map[string]string{"GATEHOUSE_LOCKOUT_ACCOUNT_WINDOW": "48h"},
 			func(cfg *config.Config) storage.Limit {
 				return storage.Limit{Max: cfg.Lockout.AccountMaxAttempts, Window: cfg.Lockout.AccountWindow.Duration, Block: cfg.Lockout.BlockDuration.Duration}
