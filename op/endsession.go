@@ -1,16 +1,23 @@
 package op
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
-// ValidateEndSession parses and validates an end_session request exactly
-// as zitadel's end_session endpoint does — the hint's signature and issuer,
-// the client, the post_logout_redirect_uri — and ends nothing. The error
+// ValidateEndSession parses and validates an end_session request as
+// zitadel's end_session endpoint does — the hint's signature and issuer,
+// the client, the post_logout_redirect_uri — and ends nothing. The hint
+// must also be an ID token (OpenID RP-Initiated Logout §2): another JWT
+// this provider signed is refused as an invalid hint. The error
 // is an *oidc.Error; a database failure is recorded in the context of
 // TrackFaults.
 func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, error) {
@@ -18,6 +25,14 @@ func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, 
 	req, err := zop.ParseEndSessionRequest(r, p.zp.Decoder())
 	if err != nil {
 		return nil, err
+	}
+	// zitadel checks the hint's issuer and signature, which a JWT access
+	// token or a logout token of this provider passes too: one whose typ
+	// is not the ID tokens' is refused as an invalid hint is. (Media type
+	// names are case-insensitive, RFC 7515 §4.1.9.)
+	if typ, ok := headerType(req.IdTokenHint); ok && !strings.EqualFold(typ, idTokenHeaderType) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("id_token_hint invalid").
+			WithParent(errors.New("the hint is not an ID token (its typ header)"))
 	}
 	s, err := zop.ValidateEndSessionRequest(r.Context(), req, p.zp)
 	if err != nil {
@@ -32,4 +47,30 @@ func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, 
 		es.PostLogoutRedirectURI = req.PostLogoutRedirectURI
 	}
 	return es, nil
+}
+
+// idTokenHeaderType is the typ header of the ID tokens zitadel signs
+// (SignerFromKey); JWT access tokens carry accessTokenType and logout
+// tokens LogoutTokenType. The typ of a hint is read, not checked: its
+// signature is zitadel's to check.
+const idTokenHeaderType = "JWT"
+
+// headerType returns the typ header of the compact JWS token; false when
+// token is not one whose header can be read (zitadel refuses it).
+func headerType(token string) (string, bool) {
+	header, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return "", false
+	}
+	var h struct {
+		Type string `json:"typ"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return "", false
+	}
+	return h.Type, true
 }
