@@ -26,6 +26,12 @@ func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, 
 	if err != nil {
 		return nil, err
 	}
+	// zitadel's decoder keeps one of a repeated parameter's values; the
+	// request is refused as /authorize refuses its own (RFC 6749 §3.1).
+	// r.Form holds the query and a POSTed body together.
+	if name := RepeatedParameter(r.Form); name != "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("the parameter %s is included more than once", name)
+	}
 	// zitadel checks the hint's issuer and signature, which a JWT access
 	// token or a logout token of this provider passes too: one whose typ
 	// is not the ID tokens' is refused as an invalid hint is. (Media type

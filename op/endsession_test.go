@@ -12,15 +12,109 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
 
 // endSession validates the end_session request of query (GET) with the
 // provider.
 func (e *benchEnv) endSession(query url.Values) error {
-	r := httptest.NewRequest(http.MethodGet, "https://id.example/end_session?"+query.Encode(), nil)
-	_, err := e.p.ValidateEndSession(r)
+	_, err := e.endSessionRequest(http.MethodGet, query, nil)
 	return err
+}
+
+// endSessionRequest validates the end_session request of method with query
+// and, for POST, the form body.
+func (e *benchEnv) endSessionRequest(method string, query, body url.Values) (*storage.LogoutRequest, error) {
+	var r *http.Request
+	if method == http.MethodPost {
+		r = httptest.NewRequest(method, "https://id.example/end_session?"+query.Encode(), strings.NewReader(body.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		r = httptest.NewRequest(method, "https://id.example/end_session?"+query.Encode(), nil)
+	}
+	return e.p.ValidateEndSession(r)
+}
+
+// idToken returns an ID token of the user, issued to clientID by a code
+// exchange.
+func (e *benchEnv) idToken(t *testing.T, clientID string) string {
+	t.Helper()
+	codes, verifier := e.pendingCodes(t, clientID, 1)
+	rec := e.serve(t, tokenRequest(clientID, url.Values{"grant_type": {"authorization_code"},
+		"code": {codes[0]}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}), http.StatusOK)
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &tok); err != nil || tok.IDToken == "" {
+		t.Fatalf("code exchange: %s", rec.Body)
+	}
+	return tok.IDToken
+}
+
+// TestEndSessionRepeatedParameters checks that an end_session request
+// giving one of its parameters twice is refused with invalid_request
+// (RFC 6749 §3.1), by GET and by POST (in the body, or in the body and the
+// query), even where either value alone would be accepted; the request
+// with each once is accepted, and an empty value does not count.
+func TestEndSessionRepeatedParameters(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			now := time.Now()
+			const client = "logout-client"
+			uris := []string{"https://rp.example/out", "https://rp.example/out2"}
+			if err := e.store.CreateClient(t.Context(), &storage.Client{ID: client, Name: client, SecretHash: hashSecret(benchSecret),
+				RedirectURIs: []string{benchRedirect}, PostLogoutRedirectURIs: uris, CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			hints := []string{e.idToken(t, client), e.idToken(t, client)}
+			params := url.Values{"id_token_hint": {hints[0]}, "post_logout_redirect_uri": {uris[0]}, "client_id": {client}, "state": {"s1"}}
+			seconds := []struct{ name, value string }{
+				{"id_token_hint", hints[1]}, {"post_logout_redirect_uri", uris[1]}, {"client_id", client}, {"state", "s2"},
+			}
+			for _, method := range []string{http.MethodGet, http.MethodPost} {
+				body := func(form url.Values) url.Values {
+					if method == http.MethodPost {
+						return form
+					}
+					return nil
+				}
+				query := func(form url.Values) url.Values {
+					if method == http.MethodPost {
+						return url.Values{}
+					}
+					return form
+				}
+				if req, err := e.endSessionRequest(method, query(params), body(params)); err != nil || req.Subject != e.user || req.ClientID != client {
+					t.Fatalf("%s, each parameter once: %+v, %v", method, req, err)
+				}
+				empty := cloneValues(params)
+				empty.Add("state", "")
+				if _, err := e.endSessionRequest(method, query(empty), body(empty)); err != nil {
+					t.Errorf("%s, state once and once empty: %v, want accepted", method, err)
+				}
+				for _, sc := range seconds {
+					name, second := sc.name, sc.value
+					twice := cloneValues(params)
+					twice.Add(name, second)
+					var got *oidc.Error
+					if _, err := e.endSessionRequest(method, query(twice), body(twice)); !errors.As(err, &got) ||
+						got.ErrorType != oidc.InvalidRequest || !strings.Contains(got.Description, name) {
+						t.Errorf("%s, %s twice: %v, want invalid_request naming it", method, name, err)
+					}
+					if method != http.MethodPost {
+						continue
+					}
+					// Once in the body and once in the query.
+					if _, err := e.endSessionRequest(method, url.Values{name: {second}}, params); !errors.As(err, &got) ||
+						got.ErrorType != oidc.InvalidRequest || !strings.Contains(got.Description, name) {
+						t.Errorf("POST, %s in the body and the query: %v, want invalid_request naming it", name, err)
+					}
+				}
+			}
+		})
+	}
 }
 
 // TestEndSessionHintIsAnIDToken checks that only an ID token of this
