@@ -1,12 +1,12 @@
 package op
 
 import (
-	"encoding/base64"
-	"encoding/json"
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
@@ -17,7 +17,7 @@ import (
 // zitadel's end_session endpoint does — the hint's signature and issuer,
 // the client, the post_logout_redirect_uri — and ends nothing. The hint
 // must also be an ID token (OpenID RP-Initiated Logout §2): another JWT
-// this provider signed is refused as an invalid hint. The error
+// this provider signed is refused as an invalid hint (idTokenKeySet). The error
 // is an *oidc.Error; a database failure is recorded in the context of
 // TrackFaults.
 func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, error) {
@@ -31,14 +31,6 @@ func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, 
 	// r.Form holds the query and a POSTed body together.
 	if name := RepeatedParameter(r.Form); name != "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("the parameter %s is included more than once", name)
-	}
-	// zitadel checks the hint's issuer and signature, which a JWT access
-	// token or a logout token of this provider passes too: one whose typ
-	// is not the ID tokens' is refused as an invalid hint is. (Media type
-	// names are case-insensitive, RFC 7515 §4.1.9.)
-	if typ, ok := headerType(req.IdTokenHint); ok && !strings.EqualFold(typ, idTokenHeaderType) {
-		return nil, oidc.ErrInvalidRequest().WithDescription("id_token_hint invalid").
-			WithParent(errors.New("the hint is not an ID token (its typ header)"))
 	}
 	s, err := zop.ValidateEndSessionRequest(r.Context(), req, p.zp)
 	if err != nil {
@@ -57,26 +49,35 @@ func (p *Provider) ValidateEndSession(r *http.Request) (*storage.LogoutRequest, 
 
 // idTokenHeaderType is the typ header of the ID tokens zitadel signs
 // (SignerFromKey); JWT access tokens carry accessTokenType and logout
-// tokens LogoutTokenType. The typ of a hint is read, not checked: its
-// signature is zitadel's to check.
+// tokens LogoutTokenType.
 const idTokenHeaderType = "JWT"
 
-// headerType returns the typ header of the compact JWS token; false when
-// token is not one whose header can be read (zitadel refuses it).
-func headerType(token string) (string, bool) {
-	header, _, ok := strings.Cut(token, ".")
-	if !ok {
-		return "", false
+// errNotIDToken refuses an id_token_hint that is another JWT of this
+// provider's.
+var errNotIDToken = errors.New("op: the id_token_hint is not an ID token (its typ header)")
+
+// idTokenKeySet is the key set of id_token_hint verification, at
+// /authorize, in pushed requests and at end_session: zitadel checks a
+// hint's issuer and signature, which a JWT access token or a logout
+// token of this provider passes too. It verifies only a JWS whose typ is
+// the ID tokens' (media type names are case-insensitive, RFC 7515
+// §4.1.9); anything else fails as a bad signature does, so the hint gets
+// the answer of an invalid one (OpenID RP-Initiated Logout §2, OpenID
+// Connect Core §3.1.2.1: the hint is an ID token).
+type idTokenKeySet struct{ oidc.KeySet }
+
+func (k idTokenKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	for _, sig := range jws.Signatures {
+		typ, _ := sig.Protected.ExtraHeaders[jose.HeaderType].(string)
+		if !strings.EqualFold(typ, idTokenHeaderType) {
+			return nil, errNotIDToken
+		}
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(header)
-	if err != nil {
-		return "", false
-	}
-	var h struct {
-		Type string `json:"typ"`
-	}
-	if json.Unmarshal(raw, &h) != nil {
-		return "", false
-	}
-	return h.Type, true
+	return k.KeySet.VerifySignature(ctx, jws)
+}
+
+// idTokenHintsOnly makes the id_token_hint verifier's key set an
+// idTokenKeySet.
+func idTokenHintsOnly(v *zop.IDTokenHintVerifier) {
+	v.KeySet = idTokenKeySet{v.KeySet}
 }

@@ -176,3 +176,70 @@ func TestEndSessionHintIsAnIDToken(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizeHintIsAnIDToken checks that /authorize and pushed
+// requests, like end_session, take only an ID token as id_token_hint
+// (OpenID Connect Core §3.1.2.1): a JWT access token or a logout token
+// of this provider gets the answer of an invalid hint, and an ID token
+// is accepted.
+func TestAuthorizeHintIsAnIDToken(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newBenchEnv(t, teststore.Open(t, backend))
+			client := e.jwt
+			idToken := e.idToken(t, client)
+			access := e.accessToken(t, client)
+			c, err := e.store.ClientByID(t.Context(), client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logout, err := e.p.LogoutToken(t.Context(), c, e.user, "session-1", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			params := func(hint string) url.Values {
+				return url.Values{"client_id": {client}, "redirect_uri": {benchRedirect}, "response_type": {"code"},
+					"scope": {"openid"}, "state": {"s"}, "code_challenge": {strings.Repeat("c", 43)},
+					"code_challenge_method": {"S256"}, "id_token_hint": {hint}}
+			}
+			push := func(hint string) (int, string) {
+				r := httptest.NewRequest(http.MethodPost, "https://id.example/oauth/par", strings.NewReader(params(hint).Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.SetBasicAuth(client, benchSecret)
+				rec := httptest.NewRecorder()
+				e.p.PushedAuthorization().ServeHTTP(rec, r)
+				return rec.Code, rec.Body.String()
+			}
+			authorize := func(hint string) string {
+				r := httptest.NewRequest(http.MethodGet, "https://id.example/authorize?"+params(hint).Encode(), nil)
+				r = r.WithContext(WithFlowBinding(r.Context(), []byte("browser")))
+				rec := httptest.NewRecorder()
+				e.p.ServeHTTP(rec, r)
+				return rec.Header().Get("Location")
+			}
+			if code, body := push(idToken); code != http.StatusCreated {
+				t.Fatalf("push with an ID token as hint: %d %s", code, body)
+			}
+			if loc := authorize(idToken); !strings.HasPrefix(loc, "https://id.example/login?") {
+				t.Fatalf("authorize with an ID token as hint: to %q, want the login", loc)
+			}
+			badCode, badBody := push("not-a-token")
+			badLoc := authorize("not-a-token")
+			if badCode != http.StatusBadRequest || !strings.Contains(badLoc, "error=login_required") {
+				t.Fatalf("a garbage hint: push %d %s, authorize to %q", badCode, badBody, badLoc)
+			}
+			for _, tc := range []struct{ name, hint string }{
+				{"a user's JWT access token", access},
+				{"a client_credentials JWT", e.clientCredentialsToken(t, client)},
+				{"a logout token", logout},
+			} {
+				if code, body := push(tc.hint); code != badCode || body != badBody {
+					t.Errorf("push with %s as hint: %d %s, want the invalid hint's %d %s", tc.name, code, body, badCode, badBody)
+				}
+				if loc := authorize(tc.hint); loc != badLoc {
+					t.Errorf("authorize with %s as hint: to %q, want the invalid hint's %q", tc.name, loc, badLoc)
+				}
+			}
+		})
+	}
+}

@@ -135,7 +135,7 @@ func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 		zop.WithCORSOptions(&corsOptions),
 		zop.WithAccessTokenKeySet(verified),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
-		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...), idTokenHintsOnly),
 	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, zop.WithAllowInsecure())
