@@ -56,13 +56,24 @@ func (p *Provider) confidentialAuthenticated(r *http.Request) bool {
 // clientAuth authenticated, as zitadel's Introspect does: active with the
 // token's facts when the token is live and the client may know them
 // (Storage.SetIntrospectionFromToken), {"active":false} for anything else.
+// The token may also be a refresh token (RFC 7662 §2.1), which zitadel
+// does not look for: one that is not an access token of this provider is
+// looked up as a refresh token (Storage.introspectRefreshToken), whatever
+// token_type_hint says, since the hint is only a hint.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := zop.ContextWithIssuer(r.Context(), p.issuer())
 	clientID := authenticatedClient(ctx)
+	token := r.Form.Get("token")
 	resp := new(oidc.IntrospectionResponse)
-	if id, subject, ok := p.tokenIDAndSubject(ctx, r.Form.Get("token")); ok {
+	if id, subject, ok := p.tokenIDAndSubject(ctx, token); ok {
 		if err := p.storage.SetIntrospectionFromToken(ctx, resp, id, subject, clientID); err == nil {
 			resp.Active = true
+		} else {
+			resp = new(oidc.IntrospectionResponse)
+		}
+	} else if token != "" {
+		if err := p.storage.introspectRefreshToken(ctx, resp, token, clientID); err != nil {
+			resp = new(oidc.IntrospectionResponse)
 		}
 	}
 	httphelper.MarshalJSON(w, resp)

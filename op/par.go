@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,24 @@ func (p *Provider) PushedAuthorization() http.Handler {
 		if err != nil {
 			p.pushError(w, r, 0, err)
 			return
+		}
+		if c.Public && p.storage.cfg.PublicPushLimit != nil {
+			// Each push is counted, refused or not, before it is checked
+			// and stored.
+			wait, err := p.storage.cfg.PublicPushLimit(r)
+			if err != nil {
+				fault(ctx, fmt.Errorf("count pushed request: %w", err))
+				p.pushError(w, r, 0, oidc.ErrServerError().WithDescription("the request could not be counted"))
+				return
+			}
+			if wait > 0 {
+				// RFC 9126 §2.3: 429 for a sender of too many requests.
+				slog.InfoContext(ctx, "pushed authorization request refused: too many from this address", "client_id", c.ID)
+				w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+				p.pushError(w, r, http.StatusTooManyRequests, &oidc.Error{ErrorType: "temporarily_unavailable",
+					Description: "too many pushed requests from this address; try again later"})
+				return
+			}
 		}
 		form := r.PostForm
 		OmitEmptyParameters(form)

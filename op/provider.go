@@ -42,7 +42,12 @@ type Config struct {
 	// carry this acr, as the first one did (OpenID Connect Core §12.2);
 	// nil leaves them without acr.
 	ACR func(amr []string) string
-	Now func() time.Time
+	// PublicPushLimit counts a pushed authorization request of a public
+	// client against the limit of the address that sent r (anyone may
+	// push as a public client: it has no secret to prove) and returns how
+	// long that address must wait, 0 to go on. nil counts nothing.
+	PublicPushLimit func(r *http.Request) (time.Duration, error)
+	Now             func() time.Time
 }
 
 // Provider is the OpenID provider: zitadel's protocol handlers over
@@ -130,7 +135,7 @@ func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 		zop.WithCORSOptions(&corsOptions),
 		zop.WithAccessTokenKeySet(verified),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
-		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...), idTokenHintsOnly),
 	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, zop.WithAllowInsecure())

@@ -836,6 +836,48 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	return nil
 }
 
+// refreshTokenType is the token_type introspection reports for a refresh
+// token: it is not one of RFC 6749 §7.1's access token types, and is
+// presented to the token endpoint only.
+const refreshTokenType = "refresh_token"
+
+// introspectRefreshToken answers introspection of a refresh token (RFC
+// 7662 §2.1) for the client it was issued to: its facts when it is live,
+// as the refresh grant would accept it (TokenRequestByRefreshToken), and an
+// error for one unknown, rotated away, revoked, expired, of a disabled
+// user, or issued to another client. It only reads: the token is not used,
+// rotated or extended, and presenting a rotated-away one here revokes
+// nothing (only its client's refresh does).
+func (s *Storage) introspectRefreshToken(ctx context.Context, resp *oidc.IntrospectionResponse, value, clientID string) error {
+	t, u, err := s.store.RefreshTokenAndUser(ctx, hashSecret(value))
+	if err != nil {
+		return fault(ctx, fmt.Errorf("refresh token: %w", err))
+	}
+	switch {
+	case t.ClientID != clientID:
+		return errors.New("refresh token of another client")
+	case t.RevokedAt != nil, t.UsedAt != nil:
+		return errors.New("refresh token revoked or used")
+	case !s.now().Before(t.ExpiresAt):
+		return errors.New("refresh token expired")
+	case u.Disabled:
+		return errors.New("user disabled")
+	}
+	resp.Active = true
+	resp.Scope = t.Scopes
+	resp.ClientID = t.ClientID
+	resp.Subject = t.UserID
+	resp.Audience = t.Audience
+	resp.Expiration = oidc.FromTime(t.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
+	resp.TokenType = refreshTokenType
+	resp.Username = u.Email
+	if t.DPoPJKT != "" {
+		resp.Claims = map[string]any{"cnf": dpopConfirmation{JKT: t.DPoPJKT}}
+	}
+	return nil
+}
+
 // GetPrivateClaimsFromScopes adds no private claims.
 func (s *Storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil

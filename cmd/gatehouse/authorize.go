@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -101,7 +100,7 @@ func screenAuthorize(r *http.Request) *authorizeError {
 		return nil
 	}
 	form := r.Form
-	if name := repeatedAuthorizeParameter(form); name != "" {
+	if name := op.RepeatedParameter(form); name != "" {
 		return &authorizeError{"invalid_request", "the parameter " + name + " is included more than once"}
 	}
 	if form.Has("request_uri") {
@@ -139,26 +138,6 @@ func screenMaxAge(v string) *authorizeError {
 // repeat: the description's characters are restricted (RFC 6749
 // §4.1.2.1), and the name is the caller's.
 var parameterName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-
-// repeatedAuthorizeParameter returns the name of a parameter of form given more
-// than once ("a parameter" when its name cannot be shown), or "" if none
-// is. The names are tried in order, so the answer is the same every time.
-func repeatedAuthorizeParameter(form url.Values) string {
-	var repeated []string
-	for name, values := range form {
-		if len(values) > 1 {
-			repeated = append(repeated, name)
-		}
-	}
-	if len(repeated) == 0 {
-		return ""
-	}
-	slices.Sort(repeated)
-	if !parameterName.MatchString(repeated[0]) {
-		return "a parameter"
-	}
-	return repeated[0]
-}
 
 // errNoRedirect reports that the request names no client and redirect_uri
 // that an error may be sent to; its reason is for the error page.

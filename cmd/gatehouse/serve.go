@@ -338,7 +338,11 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 		LoginURL:        func(id string) string { return issuer + "/login?authRequestID=" + url.QueryEscape(id) },
 		SignedOutURL:    issuer + "/signed-out",
 		ACR:             login.ACRFor,
-		Now:             now,
+		PublicPushLimit: publicPushLimit(&lockout.Limiter{
+			Store: store, Now: now, Scope: pushLimitScope,
+			IP: storage.Limit{Max: pushLimitMax, Window: pushLimitWindow, Block: pushLimitWindow},
+		}, now),
+		Now: now,
 	}, store, keys)
 	if err != nil {
 		return nil, err

@@ -720,6 +720,15 @@ func joinConfigKey(prefix, name string) string {
 // maxEmailCodeTTL is the longest second_factor.email_code_ttl.
 const maxEmailCodeTTL = 10 * time.Minute
 
+// maxShutdownDelay is the longest http.shutdown_delay. The delay is slept
+// through after SIGTERM, before the listeners drain for up to 30 s more, and
+// a second signal does not cut it short: it only needs to outlast a load
+// balancer's health checks (seconds), and a longer one would keep a
+// replica stopping past its supervisor's stop timeout (45 s in the
+// deploy files, 30 s by default on Kubernetes, 90 s under systemd), which
+// then kills it mid-request.
+const maxShutdownDelay = time.Minute
+
 // Validate reports every problem with c, each as an error that starts with
 // the key at fault, joined with errors.Join; it returns nil if there are none.
 func (c *Config) Validate() error {
@@ -761,6 +770,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes < 1 {
 		bad("http.max_body_bytes", "must be positive")
+	}
+	if d := c.HTTP.ShutdownDelay.Duration; d > maxShutdownDelay {
+		bad("http.shutdown_delay", "must be at most %v (a few health-check intervals), not %v", maxShutdownDelay, d)
 	}
 
 	if _, _, ok := databaseDriver(c.Database.URL); !ok {

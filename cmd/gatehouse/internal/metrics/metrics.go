@@ -34,7 +34,7 @@ var (
 	codePurposes  = []string{"signin", "enable-email", "disable-email", "regenerate-recovery", "change-password",
 		"remove-webauthn", "other"}
 	blockKinds  = map[string]string{lockout.KindIP: "ip", lockout.KindAccount: "account"}
-	blockScopes = map[string]string{"pwd": "password", "otp": "code", "reg": "registration", "rec": "recovery"}
+	blockScopes = map[string]string{"pwd": "password", "otp": "code", "reg": "registration", "rec": "recovery", "par": "pushed_request"}
 	grantTypes  = []string{"authorization_code", "refresh_token", "client_credentials", "other"}
 	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 )
