@@ -11,6 +11,7 @@ import (
 // cross-origin submission (Sec-Fetch-Site, or an Origin of another host)
 // before it looks at the session, on top of each form's CSRF token.
 func TestAdminConsoleCrossOrigin(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	paths := []string{"/admin/clients", "/admin/clients/x/uris", "/admin/clients/x/settings", "/admin/clients/x/secret",
 		"/admin/clients/x/disable", "/admin/clients/x/enable", "/admin/clients/x/delete", "/admin/users",
@@ -54,6 +55,7 @@ func TestAdminConsoleCrossOrigin(t *testing.T) {
 // is revoked, when its client is disabled or deleted; a plain client's
 // JWT access token is no admin token.
 func TestAdminTokenLifecycle(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	ops := g.createClient("--name", "Operations", "--admin")
 	jwtApp := g.createClient("--name", "Service", "--grant", "client_credentials", "--access-token-format", "jwt")

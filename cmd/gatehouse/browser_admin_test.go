@@ -20,6 +20,7 @@ import (
 // screenshot of each page goes to $GATEHOUSE_TEST_SCREENSHOTS or the
 // test's temporary directory.
 func TestBrowserAdmin(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	g := startGatehouse(t, "sqlite")
 	const (

@@ -19,6 +19,7 @@ var recoverLinkRE = regexp.MustCompile(`https?://\S+/recover/reset\?token=\S+`)
 // requires a second factor, for a user who has none. Each page gets a
 // screenshot in the test's artifact directory.
 func TestBrowserAxeRecovery(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	axe := axeSource(t)
 	const email = "forgetful@example.com"

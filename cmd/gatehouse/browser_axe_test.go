@@ -20,6 +20,7 @@ import (
 // admin console's client pages and audit log. Each page gets a screenshot
 // in the test's artifact directory.
 func TestBrowserAxePages(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	axe := axeSource(t)
 	const (

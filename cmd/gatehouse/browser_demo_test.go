@@ -22,6 +22,7 @@ import (
 // amr [pwd otp mfa] and acr loa:2; a screenshot of it is saved
 // (GATEHOUSE_TEST_SCREENSHOTS names a directory that keeps it).
 func TestBrowserDemo(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

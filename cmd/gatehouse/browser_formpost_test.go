@@ -21,6 +21,7 @@ import (
 // POST with code, state and iss, exchanges the code and verifies the ID
 // token.
 func TestBrowserFormPost(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	g := startGatehouse(t, "sqlite")
 	const password = "correct horse battery staple"

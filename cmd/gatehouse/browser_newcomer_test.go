@@ -138,6 +138,7 @@ func axeCanary(b *newcomerBrowser) {
 // Every page gets a screenshot (the test's artifact directory) and an axe
 // check against WCAG 2.2 AA.
 func TestBrowserNewcomer(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	axe := axeSource(t)
 	const (

@@ -19,6 +19,7 @@ import (
 // that says when it copied. Screenshots go to the test's artifact
 // directory (go test -artifacts keeps them).
 func TestBrowserPages(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	// A short resend cooldown, so that its end comes within the test.
 	g := startGatehouse(t, backends[0], "GATEHOUSE_SECOND_FACTOR_EMAIL_RESEND_COOLDOWN=5s")

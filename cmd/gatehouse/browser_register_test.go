@@ -32,6 +32,7 @@ var regConfirmLinkRE = regexp.MustCompile(`https?://[^\s/]+/register/confirm\?to
 // registration started continues to the relying party, whose ID token says
 // the email is verified.
 func TestBrowserRegistration(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

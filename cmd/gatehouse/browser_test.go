@@ -52,6 +52,7 @@ func findChromium(t *testing.T) string {
 // the hosted login page, and the relying party exchanges the code (PKCE
 // S256) and verifies the ID token.
 func TestBrowserSignIn(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

@@ -50,6 +50,7 @@ const (
 // app's code and yields amr [pwd otp mfa], and three wrong codes that end
 // in the block message.
 func TestBrowserTOTP(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

@@ -99,6 +99,7 @@ func (rp *amrRP) callback(w http.ResponseWriter, r *http.Request) {
 // picked it among the email field's suggestions) while presence
 // simulation is on; with it off the request waits.
 func TestBrowserWebAuthn(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

@@ -22,6 +22,7 @@ func showField(t *testing.T, g *gatehouse, id, field string) string {
 // changes redirect URIs and several settings at once, and a refused value
 // among them changes nothing at all.
 func TestClientSettingsTogether(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	c := g.createClient("--name", "App", "--redirect-uri", "https://app.example.com/cb")
 	state := func() [4]string {

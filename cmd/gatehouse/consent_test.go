@@ -383,6 +383,7 @@ func consentUpdate(t *testing.T, g *gatehouse, rp *relyingParty) {
 // client's sign-in: the consent page lists the scopes, and clicking Allow
 // ends at the relying party with a verified ID token.
 func TestConsentBrowser(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

@@ -91,6 +91,7 @@ func infraCodePage(t *testing.T, g *gatehouse, rp *relyingParty, b *browser, ema
 // it is the real one. The log is the same whatever the database: SQLite
 // only.
 func TestDevMailLogHasNoSecrets(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	const email, pass = "dev-log@example.com", "a long enough password"
 	g.createUser(email, "Dev Log", pass)
@@ -311,6 +312,7 @@ func (s *infraSession) Logout() error { return nil }
 // the code could not be sent), even on loopback; with tls: none the same
 // server gets the message.
 func TestSMTPStartTLSRequired(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		tls       string
 		delivered bool

@@ -57,6 +57,7 @@ func hpBreachedFile(t *testing.T, passwords ...string) string {
 // and checks that a common password with digits and symbols appended, or
 // one on the breached list, is refused there, in English and Russian.
 func TestPasswordPolicyHardening(t *testing.T) {
+	t.Parallel()
 	list := hpBreachedFile(t, hpBreachedPass, hpBreachedPass2)
 	e := ssStart(t, databaseURL(t, "sqlite"), "GATEHOUSE_PASSWORD_BREACHED_FILE="+list)
 
@@ -154,6 +155,7 @@ func hpPasswordStep(t *testing.T, b *browser, rp *relyingParty, f *flow, email, 
 // unreadable or not a Pwned Passwords list stops serve and users create at
 // once, with an error naming the key.
 func TestBreachedFileRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	malformed := filepath.Join(dir, "malformed.txt")
 	if err := os.WriteFile(malformed, []byte("password123\nqwerty\n"), 0o600); err != nil {
@@ -201,6 +203,7 @@ func TestBreachedFileRefusedAtStart(t *testing.T) {
 // factor is email; a request for the email level is answered by such a
 // session.
 func TestEmailCodeACR(t *testing.T) {
+	t.Parallel()
 	e := tfStart(t, databaseURL(t, "sqlite"))
 	rp := tfRP(t, e.rp)
 	loa2 := oauth2.SetAuthURLParam("acr_values", tfACR2)

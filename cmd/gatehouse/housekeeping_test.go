@@ -27,6 +27,7 @@ import (
 // concurrently without error, while users, clients and signing keys stay.
 // A sign-in made after the move survives further purges.
 func TestHousekeeping(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	clockFile := filepath.Join(t.TempDir(), "clock")
 	setClock(t, clockFile, 0)
@@ -293,6 +294,7 @@ func TestHousekeeperLogs(t *testing.T) {
 // running: purging it would reset the limit (another round of code emails
 // to bomb a mailbox with, or of guesses at one emailed code).
 func TestHousekeepingKeepsLiveCounters(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		env   map[string]string

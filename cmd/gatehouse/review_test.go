@@ -53,6 +53,7 @@ func TestKeyOnlyPasswordChange(t *testing.T) {
 // is no hint for the current session: end_session asks to confirm, and
 // only the current sign-in's ID token signs out at once.
 func TestEndSessionOldHint(t *testing.T) {
+	t.Parallel()
 	e := tfStart(t, databaseURL(t, "sqlite"))
 	rp := tfRP(t, e.rp)
 	u := e.newUser(t, "hint@example.com")
@@ -143,6 +144,7 @@ func TestEmailChangeCapPerAddress(t *testing.T) {
 // TestDisableOffersEndOthers: turning a factor off offers to sign out the
 // other sessions (SECURITY.md OTP-04), and the offer works.
 func TestDisableOffersEndOthers(t *testing.T) {
+	t.Parallel()
 	e := tfStart(t, databaseURL(t, "sqlite"))
 	u := e.newUser(t, "offer@example.com")
 	b := e.session(t, u, "127.0.0.99")
