@@ -78,7 +78,7 @@ func (h *Handler) sendReset(ctx context.Context, email, authRequestID string) er
 		h.event(ctx, storage.EventPasswordResetRequested, u.ID, "", "disabled account: nothing sent")
 		return nil
 	}
-	token, err := h.newResetToken(ctx, u, authRequestID)
+	token, then, err := h.newResetToken(ctx, u, authRequestID)
 	if err != nil {
 		return err
 	}
@@ -87,16 +87,29 @@ func (h *Handler) sendReset(ctx context.Context, email, authRequestID string) er
 		i18n.Tf(langOf(ctx), "Someone, hopefully you, asked to reset the password of your Gatehouse account.\n\n"+
 			"To choose a new password, open this link (it works once, for 30 minutes):\n\n"+
 			"%s\n\n"+
-			"If you did not ask, ignore this email: your password stays as it is.\n", h.link("/recover/reset", token)))
+			"If you did not ask, ignore this email: your password stays as it is.\n", h.link("/recover/reset", token)), then)
 	return nil
 }
 
-// newResetToken issues the user's reset token; older ones stop working.
-func (h *Handler) newResetToken(ctx context.Context, u *storage.User, authRequestID string) (string, error) {
-	if err := h.Store.DeleteActionTokens(ctx, u.ID, purposeResetPassword); err != nil {
-		return "", fmt.Errorf("delete reset tokens: %w", err)
+// newResetToken issues a reset token for u, and returns it with what its
+// email does once sent or not (mailLater): sent, it retires the user's
+// older reset tokens; not sent, it voids itself. The older links keep
+// working until the new one is on its way, so that an email that is not
+// sent leaves the last link that was sent working.
+func (h *Handler) newResetToken(ctx context.Context, u *storage.User, authRequestID string) (string, func(context.Context, error) error, error) {
+	token, t, err := h.issueActionToken(ctx, u.ID, purposeResetPassword, authRequestID, h.Now().Add(resetTTL))
+	if err != nil {
+		return "", nil, err
 	}
-	return h.issueToken(ctx, u.ID, purposeResetPassword, authRequestID, h.Now().Add(resetTTL))
+	return token, func(ctx context.Context, sendErr error) error {
+		if sendErr == nil {
+			return h.Store.SupersedeActionTokens(ctx, t)
+		}
+		if _, err := h.Store.UseActionToken(ctx, t.Hash, t.Purpose, h.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("void the unsent reset token: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func (h *Handler) resetPage(flow, token string) *selfPage {

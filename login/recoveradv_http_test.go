@@ -274,3 +274,53 @@ func TestEmailChangeNotSentKeepsLink(t *testing.T) {
 		t.Errorf("address %q after the first link, want mover-first@example.net", got.Email)
 	}
 }
+
+// TestResetNotSentKeepsLink covers a mail server that is down when the
+// user asks for a second reset link: the first link, sent before, still
+// works, and the unsent one does not. A link that is sent retires the
+// older ones. (Before, the older links were deleted before the new one
+// was sent, so a failed send left the user with no working link.)
+func TestResetNotSentKeepsLink(t *testing.T) {
+	hs := newHarness(t)
+	u := hs.user("forgetful@example.com", nil)
+	ask := func(b *browser) {
+		t.Helper()
+		form := formOf(t, b.get("/recover").body, "/recover")
+		if resp := b.post("/recover", with(form, "email", u.Email)); resp.status != http.StatusOK {
+			t.Fatalf("recover = %d %q", resp.status, alert(resp.body))
+		}
+		if err := hs.h.WaitMail(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// opens reports whether link's form sets a new password.
+	opens := func(link string) bool {
+		t.Helper()
+		b := hs.browser("203.0.113.201")
+		reset := formOf(t, b.get(link).body, "/recover/reset")
+		return b.post("/recover/reset", passwordForm(reset, newPassword, newPassword)).status == http.StatusOK
+	}
+	b := hs.browser("203.0.113.200")
+	ask(b)
+	_, first := hs.waitLink(u.Email, 1, "/recover/reset")
+
+	hs.mail.SetErr(mail.ErrUnavailable)
+	ask(b)
+	hs.mail.SetErr(nil)
+	if !opens(first) {
+		t.Fatal("the first link stopped working when the second was not sent")
+	}
+
+	// A link that is sent retires the older ones. (The second email was
+	// the notice of the reset.)
+	ask(b)
+	_, second := hs.waitLink(u.Email, 3, "/recover/reset")
+	ask(b)
+	_, third := hs.waitLink(u.Email, 4, "/recover/reset")
+	if opens(second) {
+		t.Error("the second link still worked after the third was sent")
+	}
+	if !opens(third) {
+		t.Error("the third link did not work")
+	}
+}

@@ -135,7 +135,7 @@ func (h *Handler) register(ctx context.Context, email, name, hash, authRequestID
 	h.event(ctx, storage.EventUserRegistered, u.ID, "", "")
 	h.mailLater(ctx, u, "confirm-email", i18n.T(langOf(ctx), "Confirm your email address for Gatehouse"),
 		i18n.Tf(langOf(ctx), "Hello %s,\n\nTo finish creating your Gatehouse account, confirm your email address with this link (it works once, for 24 hours):\n\n%s\n\nIf you did not create an account, ignore this email: without confirmation the account cannot be used.\n",
-			u.Name, h.link("/register/confirm", token)))
+			u.Name, h.link("/register/confirm", token)), nil)
 	return nil
 }
 
@@ -150,17 +150,19 @@ func (h *Handler) registerExisting(ctx context.Context, u *storage.User, authReq
 	text := i18n.T(lang, "Someone tried to create a Gatehouse account with your email address, which already has one. Nothing was changed.\n\n"+
 		"If it was you, sign in with your password; if you forgot it, use \"Forgot password?\" on the sign-in page.\n"+
 		"If it was not you, you can ignore this email.\n")
+	var then func(context.Context, error) error
 	if !u.EmailVerified && !u.Disabled {
-		token, err := h.newResetToken(ctx, u, authRequestID)
+		token, after, err := h.newResetToken(ctx, u, authRequestID)
 		if err != nil {
 			return err
 		}
+		then = after
 		text = i18n.Tf(lang, "Someone tried to create a Gatehouse account with your email address. An account with this address exists, but the address was never confirmed.\n\n"+
 			"If you want this account, choose its password with this link, which also confirms your address (it works once, for 30 minutes):\n\n"+
 			"%s\n\n"+
 			"If it was not you, ignore this email: the account cannot be used until its address is confirmed.\n", h.link("/recover/reset", token))
 	}
-	h.mailLater(ctx, u, "register-existing", i18n.T(lang, "Someone tried to register with your address"), text)
+	h.mailLater(ctx, u, "register-existing", i18n.T(lang, "Someone tried to register with your address"), text, then)
 	return nil
 }
 

@@ -103,15 +103,21 @@ func validToken(s string) bool {
 // issueToken stores a new action token for the user and returns its value;
 // data is kept with it (the auth request to continue, for example).
 func (h *Handler) issueToken(ctx context.Context, userID, purpose, data string, expires time.Time) (string, error) {
+	value, _, err := h.issueActionToken(ctx, userID, purpose, data, expires)
+	return value, err
+}
+
+// issueActionToken is issueToken that also returns the token as stored.
+func (h *Handler) issueActionToken(ctx context.Context, userID, purpose, data string, expires time.Time) (string, *storage.ActionToken, error) {
 	value := newSecret()
 	t := &storage.ActionToken{
 		Hash: tokenHash(value), Purpose: purpose, UserID: userID, Data: data,
 		CreatedAt: h.Now(), ExpiresAt: expires,
 	}
 	if err := h.Store.CreateActionToken(ctx, t); err != nil {
-		return "", fmt.Errorf("create %s token: %w", purpose, err)
+		return "", nil, fmt.Errorf("create %s token: %w", purpose, err)
 	}
-	return value, nil
+	return value, t, nil
 }
 
 // useToken consumes the token value of purpose; one that is unknown, used
@@ -360,15 +366,24 @@ func (h *Handler) continueLink(ctx context.Context, p *selfPage, id string) erro
 // mail server): the pages that send links say the same whether the
 // account exists or not. subject and text arrive translated to the
 // language of the request in ctx; kind names the email in logs. Failures
-// are logged.
-func (h *Handler) mailLater(ctx context.Context, u *storage.User, kind, subject, text string) {
+// are logged. then, if not nil, runs after the attempt with its outcome
+// (nil when the email was sent): a link that replaces older ones retires
+// them only once it is on its way (resetLink).
+func (h *Handler) mailLater(ctx context.Context, u *storage.User, kind, subject, text string, then func(ctx context.Context, sendErr error) error) {
 	m, userID := mail.Message{To: u.Email, Subject: subject, Text: text, Lang: string(langOf(ctx))}, u.ID
 	ctx = context.WithoutCancel(ctx)
 	h.mailing.Go(func() {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := h.Mailer.Send(sctx, m); err != nil {
+		err := h.Mailer.Send(sctx, m)
+		if err != nil {
 			h.Logger.WarnContext(ctx, "email not sent", "kind", kind, "user_id", userID, "err", err)
+		}
+		if then == nil {
+			return
+		}
+		if err := then(context.WithoutCancel(sctx), err); err != nil {
+			h.Logger.ErrorContext(ctx, "email's links not updated", "kind", kind, "user_id", userID, "err", err)
 		}
 	})
 }

@@ -67,4 +67,8 @@ type UserStore interface {
 	// DeleteActionTokens deletes all of the user's tokens of purpose ("" =
 	// all).
 	DeleteActionTokens(ctx context.Context, userID, purpose string) error
+	// SupersedeActionTokens deletes the tokens of t's user and purpose,
+	// used or not, created no later than t, t itself excepted: one created
+	// after t stays.
+	SupersedeActionTokens(ctx context.Context, t *ActionToken) error
 }

@@ -136,6 +136,39 @@ func testDeleteActionTokens(t *testing.T, s storage.Store) {
 	check(t, s.DeleteActionTokens(ctx, "nobody", ""))
 }
 
+func testSupersedeActionTokens(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1", "u2")
+	create := func(name, userID, purpose string, created time.Time) *storage.ActionToken {
+		tok := newActionToken(name, purpose, created)
+		tok.UserID = userID
+		check(t, s.CreateActionToken(ctx, tok))
+		return tok
+	}
+	at := epoch().Add(time.Second)
+	older := create("older", "u1", "reset-password", epoch())
+	usedOlder := create("used-older", "u1", "reset-password", epoch())
+	_, err := s.UseActionToken(ctx, usedOlder.Hash, usedOlder.Purpose, epoch())
+	check(t, err)
+	sameTime := create("same-time", "u1", "reset-password", at)
+	mine := create("mine", "u1", "reset-password", at)
+	newer := create("newer", "u1", "reset-password", at.Add(time.Millisecond))
+	change := create("change", "u1", "change-email", epoch())
+	other := create("other", "u2", "reset-password", epoch())
+
+	check(t, s.SupersedeActionTokens(ctx, mine))
+	for _, tok := range []*storage.ActionToken{older, sameTime} {
+		_, err = s.UseActionToken(ctx, tok.Hash, tok.Purpose, at)
+		wantErr(t, "UseActionToken of a superseded token", err, storage.ErrNotFound)
+	}
+	// The used one is gone too: its hash can be stored again.
+	check(t, s.CreateActionToken(ctx, usedOlder))
+	wantActionToken(t, s, "UseActionToken of the superseding token", mine, at)
+	wantActionToken(t, s, "UseActionToken of a newer token", newer, at)
+	wantActionToken(t, s, "UseActionToken of another purpose", change, at)
+	wantActionToken(t, s, "UseActionToken of another user", other, at)
+}
+
 // wantCodesLeft checks how many unused recovery codes the user has.
 func wantCodesLeft(t *testing.T, s storage.Store, what, userID string, want int) {
 	t.Helper()

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ActionTokenExpiry", testActionTokenExpiry},
 		{"UseActionTokenConcurrent", testUseActionTokenConcurrent},
 		{"DeleteActionTokens", testDeleteActionTokens},
+		{"SupersedeActionTokens", testSupersedeActionTokens},
 
 		{"ReplaceRecoveryCodes", testReplaceRecoveryCodes},
 		{"ReplaceRecoveryCodesConcurrent", testReplaceRecoveryCodesConcurrent},

@@ -47,6 +47,14 @@ func (s *Store) DeleteActionTokens(ctx context.Context, userID, purpose string) 
 	return s.exec(ctx, "delete action tokens", q, args...)
 }
 
+// SupersedeActionTokens deletes the tokens of t's user and purpose created
+// no later than t, other than t.
+func (s *Store) SupersedeActionTokens(ctx context.Context, t *storage.ActionToken) error {
+	return s.exec(ctx, "supersede action tokens",
+		`DELETE FROM action_tokens WHERE user_id = $1 AND purpose = $2 AND created_at <= $3 AND hash <> $4`,
+		t.UserID, t.Purpose, millis(t.CreatedAt), t.Hash)
+}
+
 // ReplaceRecoveryCodes deletes the recovery codes of the user userID, used
 // or not, and stores hashes as the new set, unused, created at now; nil or
 // empty hashes leave none. storage.ErrNotFound if the user does not exist;
