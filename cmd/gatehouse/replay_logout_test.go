@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 )
 
@@ -36,12 +37,15 @@ func requestBurst(t *testing.T, br *browser, n int, mk func(base string) *http.R
 	wg.Wait()
 }
 
-// wantSignedOut checks that b's session no longer signs in silently.
-func wantSignedOut(t *testing.T, rp *relyingParty, b *browser, what string) {
+// wantSignedOut checks that b's session no longer signs in silently at
+// any of servers (the first is the issuer).
+func wantSignedOut(t *testing.T, rp *relyingParty, b *browser, what string, servers ...*gatehouse) {
 	t.Helper()
-	f := rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
-	if _, at := b.follow(f.authURL, rpRedirect); ssQuery(at, "error") != "login_required" {
-		t.Errorf("%s: prompt=none = %s, want error=login_required", what, at)
+	for _, g := range servers {
+		f := rp.newFlow(oauth2.SetAuthURLParam("prompt", "none"))
+		if _, at := b.follow(strings.Replace(f.authURL, servers[0].base, g.base, 1), rpRedirect); ssQuery(at, "error") != "login_required" {
+			t.Errorf("%s: prompt=none at %s = %s, want error=login_required", what, g.base, at)
+		}
 	}
 }
 
@@ -69,7 +73,7 @@ func TestReplayLogoutReplicas(t *testing.T) {
 			return req
 		}, a, b)
 		verifyLogoutToken(t, a, recv.wait("/rp", n+1), rp.client.ID, sub, sid, 0)
-		wantSignedOut(t, rp, br, "after 20 parallel end_session requests")
+		wantSignedOut(t, rp, br, "after 20 parallel end_session requests", a, b)
 		// The same request again, at each replica, from a browser with and
 		// without the ended session's cookie: nothing more is sent.
 		for _, g := range []*gatehouse{a, b} {
@@ -90,7 +94,7 @@ func TestReplayLogoutReplicas(t *testing.T) {
 		fields := formFields(page.body)
 		requestBurst(t, br, 20, func(base string) *http.Request { return form(base, "/end_session/confirm", fields) }, b, a)
 		verifyLogoutToken(t, a, recv.wait("/rp", n+1), rp.client.ID, sub, sid, 0)
-		wantSignedOut(t, rp, br, "after 20 parallel confirmations")
+		wantSignedOut(t, rp, br, "after 20 parallel confirmations", a, b)
 		// Posted again at each replica: nothing more is ended or sent.
 		for _, g := range []*gatehouse{a, b} {
 			if resp := br.post(g.base+"/end_session/confirm", fields); resp.StatusCode < 400 {
@@ -107,7 +111,53 @@ func TestReplayLogoutReplicas(t *testing.T) {
 		fields := tfForm(t, br.get(a.base+"/account").body, "/logout")
 		requestBurst(t, br, 20, func(base string) *http.Request { return form(base, "/logout", fields) }, a, b)
 		verifyLogoutToken(t, a, recv.wait("/rp", n+1), rp.client.ID, sub, sid, 0)
-		wantSignedOut(t, rp, br, "after 20 parallel sign-outs")
+		wantSignedOut(t, rp, br, "after 20 parallel sign-outs", a, b)
 		recv.quiet("/rp", n+1)
 	})
+	// The admin API's sign-out everywhere and disable, 20 times at once
+	// over both replicas' admin listeners: each session ends once, and
+	// its client is told once.
+	token := adminToken(t, a, a.createClient("--name", "Operations", "--admin"))
+	for _, tc := range []struct{ name, email, path string }{
+		{"admin sign-out everywhere", "everywhere@example.com", "/sign-out"},
+		{"admin disable", "disabled@example.com", "/disable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a.createUser(tc.email, "Signed Out", alicePass)
+			laptop, phone := newBrowser(t), newBrowser(t)
+			_, sub, sid1 := bcSignIn(t, rp, laptop, tc.email, alicePass)
+			_, _, sid2 := bcSignIn(t, rp, phone, tc.email, alicePass)
+			n := len(recv.tokens("/rp"))
+			got := adminBurst(t, token, http.MethodPost, "/api/users/"+tc.email+tc.path, "", 20, a, b)
+			if got[http.StatusOK]+got[http.StatusNoContent] != 20 {
+				t.Errorf("20 parallel %s: %v, want every one answered 200 or 204", tc.path, got)
+			}
+			sids := map[string]bool{}
+			for i := range 2 {
+				raw := recv.wait("/rp", n+i+1)
+				sid := sid1
+				if strings.Contains(logoutPayload(t, raw), `"sid":"`+sid2+`"`) {
+					sid = sid2
+				}
+				sids[verifyLogoutToken(t, a, raw, rp.client.ID, sub, sid, 0).SID] = true
+			}
+			if !sids[sid1] || !sids[sid2] {
+				t.Errorf("logout tokens for sessions %v, want %s and %s", sids, sid1, sid2)
+			}
+			recv.quiet("/rp", n+2)
+			wantSignedOut(t, rp, laptop, "the laptop after "+tc.name, a, b)
+			wantSignedOut(t, rp, phone, "the phone after "+tc.name, a, b)
+		})
+	}
+}
+
+// logoutPayload returns the payload of the logout token raw, unverified:
+// which session it names (verifyLogoutToken checks it).
+func logoutPayload(t *testing.T, raw string) string {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(jws.UnsafePayloadWithoutVerification())
 }
