@@ -168,11 +168,20 @@ func TestReplayCode(t *testing.T) {
 							t.Fatalf("exchange at A = %d %s", first.status, first.raw)
 						}
 						wantLiveEverywhere(t, rp, "before the replay", at, a, b)
+						// The grant's refresh token rotated once, at B: the
+						// replay revokes the successor too.
+						next := replayPost(b.base+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, rp.client.ID, rp.client.Secret)
+						at2, _ := next.json["access_token"].(string)
+						rt2, _ := next.json["refresh_token"].(string)
+						if next.status != http.StatusOK || at2 == "" || rt2 == "" {
+							t.Fatalf("refresh at B = %d %s", next.status, next.raw)
+						}
 						again := replayPost(b.base+"/oauth/token", exchange(f, code), rp.client.ID, rp.client.Secret)
 						if again.status != http.StatusBadRequest || again.json["error"] != "invalid_grant" {
 							t.Fatalf("the code again at B = %d %s, want 400 invalid_grant", again.status, again.raw)
 						}
 						wantDeadEverywhere(t, rp, "after the code's replay at B", at, rt, a, b)
+						wantDeadEverywhere(t, rp, "the refreshed pair after the code's replay at B", at2, rt2, a, b)
 					})
 
 					t.Run("parallel", func(t *testing.T) {
