@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 
 		{"ReplaceRecoveryCodes", testReplaceRecoveryCodes},
 		{"ReplaceRecoveryCodesConcurrent", testReplaceRecoveryCodesConcurrent},
+		{"IssueFirstRecoveryCodes", testIssueFirstRecoveryCodes},
 		{"UseRecoveryCode", testUseRecoveryCode},
 		{"UseRecoveryCodeConcurrent", testUseRecoveryCodeConcurrent},
 
