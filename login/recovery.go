@@ -76,6 +76,29 @@ func (h *Handler) issueRecoveryCodes(ctx context.Context, u *storage.User) ([]st
 	return codes, nil
 }
 
+// issueFirstRecoveryCodes gives u a fresh set of recovery codes, as
+// issueRecoveryCodes does, if u has none left (the first factor), and
+// returns them; nil if u has codes. The check and the write are one
+// (IssueFirstRecoveryCodes): of two factors enabled at once, one issues
+// the set and shows it, and the other shows none, rather than both showing
+// sets of which only the one stored last works.
+func (h *Handler) issueFirstRecoveryCodes(ctx context.Context, u *storage.User) ([]string, error) {
+	codes := newRecoveryCodes()
+	hashes := make([][]byte, len(codes))
+	for i, c := range codes {
+		hashes[i] = h.recoveryHash(u.ID, c)
+	}
+	issued, err := h.Store.IssueFirstRecoveryCodes(ctx, u.ID, hashes, h.Now())
+	if err != nil {
+		return nil, fmt.Errorf("store recovery codes: %w", err)
+	}
+	if !issued {
+		return nil, nil
+	}
+	h.event(ctx, storage.EventRecoveryIssued, u.ID, "", "")
+	return codes, nil
+}
+
 // useRecoveryCode consumes one of u's recovery codes.
 func (h *Handler) useRecoveryCode(ctx context.Context, u *storage.User, code string) (bool, error) {
 	code = normalizeRecoveryCode(code)
@@ -133,15 +156,8 @@ func (h *Handler) renderRecoveryCodes(w http.ResponseWriter, r *http.Request, co
 // the user has none left (the first factor), and shows them once with a
 // link to next. It reports whether it rendered the page.
 func (h *Handler) offerRecoveryCodes(w http.ResponseWriter, r *http.Request, u *storage.User, next string) (bool, error) {
-	left, err := h.Store.RecoveryCodesLeft(r.Context(), u.ID)
-	if err != nil {
-		return false, fmt.Errorf("count recovery codes: %w", err)
-	}
-	if left > 0 {
-		return false, nil
-	}
-	codes, err := h.issueRecoveryCodes(r.Context(), u)
-	if err != nil {
+	codes, err := h.issueFirstRecoveryCodes(r.Context(), u)
+	if err != nil || codes == nil {
 		return false, err
 	}
 	h.renderRecoveryCodes(w, r, codes, next)

@@ -20,6 +20,23 @@ func (h *Handler) issueCodesToShow(ctx context.Context, u *storage.User, session
 	if err != nil {
 		return "", err
 	}
+	return h.codesToShow(ctx, u, codes, sessionID, next)
+}
+
+// issueFirstCodesToShow is issueCodesToShow for the first factor: when u
+// has recovery codes left (another factor, enabled at once, issued them),
+// it issues none and returns next.
+func (h *Handler) issueFirstCodesToShow(ctx context.Context, u *storage.User, sessionID, next string) (string, error) {
+	codes, err := h.issueFirstRecoveryCodes(ctx, u)
+	if err != nil || codes == nil {
+		return next, err
+	}
+	return h.codesToShow(ctx, u, codes, sessionID, next)
+}
+
+// codesToShow keeps codes, sealed, for the page that shows them once to
+// the browser session sessionID, and returns that page's URL.
+func (h *Handler) codesToShow(ctx context.Context, u *storage.User, codes []string, sessionID, next string) (string, error) {
 	sealed := h.Seal.Seal([]byte(strings.Join(codes, "\n")), showAAD(u.ID, sessionID))
 	key, err := h.putCeremony(ctx, &ceremony{Kind: ceremonyShow, Binding: sessionID, UserID: u.ID, Codes: sealed, Next: next})
 	if err != nil {

@@ -127,15 +127,9 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 		i18n.Tf(langOf(ctx), "The security key or passkey %q was added to your Gatehouse account.\n\nIf this was not you, change your password and contact your administrator.\n", c.Name))
 	// Like the other factors, the first one comes with recovery codes,
 	// shown once.
-	next := "/account/security?done=webauthn-on"
-	left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
+	next, err := h.issueFirstCodesToShow(ctx, u, sess.ID, "/account/security?done=webauthn-on")
 	if err != nil {
-		return 0, nil, fmt.Errorf("count recovery codes: %w", err)
-	}
-	if left == 0 {
-		if next, err = h.issueCodesToShow(ctx, u, sess.ID, next); err != nil {
-			return 0, nil, err
-		}
+		return 0, nil, err
 	}
 	return http.StatusOK, &jsonReply{Redirect: next}, nil
 }

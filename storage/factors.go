@@ -96,6 +96,10 @@ type FactorStore interface {
 	// ReplaceRecoveryCodes atomically deletes the user's recovery codes and
 	// stores hashes as the new set (nil/empty = none).
 	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// IssueFirstRecoveryCodes is ReplaceRecoveryCodes for a user without
+	// unused codes (the first factor's set): it reports false and changes
+	// nothing if the user has codes left, atomically with the check.
+	IssueFirstRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) (bool, error)
 	// UseRecoveryCode atomically marks the user's unused code with hash
 	// used; ErrNotFound if none matches (unknown or already used).
 	UseRecoveryCode(ctx context.Context, userID string, hash []byte, now time.Time) error

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,4 +298,53 @@ func testReplaceRecoveryCodesConcurrent(t *testing.T, s storage.Store) {
 	if left != 1 {
 		t.Errorf("after concurrent ReplaceRecoveryCodes, codes of %d sets are left, want 1", left)
 	}
+}
+
+// testIssueFirstRecoveryCodes: the first factor's set is stored only for a
+// user without unused codes, and of concurrent callers (factors enabled
+// at once) exactly one stores its set.
+func testIssueFirstRecoveryCodes(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupUsers(t, s, "u1", "u2")
+	issued, err := s.IssueFirstRecoveryCodes(ctx, "u1", recoveryHashes("first-", 10), epoch())
+	if err != nil || !issued {
+		t.Fatalf("IssueFirstRecoveryCodes for a user without codes = %t, %v; want true", issued, err)
+	}
+	issued, err = s.IssueFirstRecoveryCodes(ctx, "u1", recoveryHashes("second-", 10), epoch())
+	if err != nil || issued {
+		t.Fatalf("IssueFirstRecoveryCodes for a user with codes = %t, %v; want false", issued, err)
+	}
+	check(t, s.UseRecoveryCode(ctx, "u1", hash("first-0"), epoch()))
+	wantCodesLeft(t, s, "after a refused IssueFirstRecoveryCodes", "u1", 9)
+	// All used: a new first set replaces them.
+	for i := 1; i < 10; i++ {
+		check(t, s.UseRecoveryCode(ctx, "u1", hash(fmt.Sprintf("first-%d", i)), epoch()))
+	}
+	issued, err = s.IssueFirstRecoveryCodes(ctx, "u1", recoveryHashes("third-", 10), epoch())
+	if err != nil || !issued {
+		t.Fatalf("IssueFirstRecoveryCodes for a user whose codes are all used = %t, %v; want true", issued, err)
+	}
+	wantCodesLeft(t, s, "after IssueFirstRecoveryCodes", "u1", 10)
+	_, err = s.IssueFirstRecoveryCodes(ctx, "nobody", recoveryHashes("x-", 10), epoch())
+	wantErr(t, "IssueFirstRecoveryCodes for an unknown user", err, storage.ErrNotFound)
+
+	sets := make(chan [][]byte, 10)
+	for i := range 10 {
+		sets <- recoveryHashes(fmt.Sprintf("set%d-", i), 10)
+	}
+	var mu sync.Mutex
+	won := 0
+	errs := concurrently(10, func() error {
+		issued, err := s.IssueFirstRecoveryCodes(ctx, "u2", <-sets, epoch())
+		if issued {
+			mu.Lock()
+			won++
+			mu.Unlock()
+		}
+		return err
+	})
+	if ok, _ := count(t, errs); ok != 10 || won != 1 {
+		t.Fatalf("10 concurrent IssueFirstRecoveryCodes: %d succeeded, %d issued; want 10 and 1", ok, won)
+	}
+	wantCodesLeft(t, s, "after concurrent IssueFirstRecoveryCodes", "u2", 10)
 }

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 
 		{"ReplaceRecoveryCodes", testReplaceRecoveryCodes},
 		{"ReplaceRecoveryCodesConcurrent", testReplaceRecoveryCodesConcurrent},
+		{"IssueFirstRecoveryCodes", testIssueFirstRecoveryCodes},
 		{"UseRecoveryCode", testUseRecoveryCode},
 		{"UseRecoveryCodeConcurrent", testUseRecoveryCodeConcurrent},
 

@@ -66,12 +66,40 @@ func (s *Store) SupersedeActionTokens(ctx context.Context, t *storage.ActionToke
 // so concurrent callers replace the set one after the other and it is never
 // a mix of two.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
-	const op = "replace recovery codes"
-	return s.inTx(ctx, op, func(tx *stmtTx) error {
+	_, err := s.replaceRecoveryCodes(ctx, "replace recovery codes", userID, hashes, now, false)
+	return err
+}
+
+// IssueFirstRecoveryCodes stores hashes as the recovery codes of the user
+// userID, as ReplaceRecoveryCodes does, if the user has no unused code,
+// and reports whether it did; a user with codes left keeps them. The
+// count and the insert run in the transaction that locks the user's row,
+// so of concurrent callers (two factors enabled at once) one issues the
+// set and the others find it there.
+func (s *Store) IssueFirstRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) (bool, error) {
+	return s.replaceRecoveryCodes(ctx, "issue first recovery codes", userID, hashes, now, true)
+}
+
+// replaceRecoveryCodes is ReplaceRecoveryCodes, which, when onlyIfNone,
+// changes nothing (and reports false) if the user has unused codes.
+func (s *Store) replaceRecoveryCodes(ctx context.Context, op, userID string, hashes [][]byte, now time.Time, onlyIfNone bool) (bool, error) {
+	issued := false
+	err := s.inTx(ctx, op, func(tx *stmtTx) error {
+		issued = false // should the transaction run again
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.d.LockRow, userID).Scan(&id)
 		if err != nil {
 			return s.fail(op, err)
+		}
+		if onlyIfNone {
+			var left int
+			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL`, userID).Scan(&left)
+			if err != nil {
+				return s.fail(op, err)
+			}
+			if left > 0 {
+				return nil
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
 			return s.fail(op, err)
@@ -83,8 +111,10 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 				return s.fail(op, err)
 			}
 		}
+		issued = true
 		return nil
 	})
+	return issued && err == nil, err
 }
 
 // UseRecoveryCode marks the user's unused recovery code with the given hash

@@ -47,15 +47,10 @@ func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool,
 		if !disabled {
 			return nil
 		}
-		for _, q := range []string{
+		return s.revokeTokens(ctx, tx, op,
 			`UPDATE refresh_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL`,
 			`UPDATE access_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, id, millis(now)); err != nil {
-				return s.fail(op, err)
-			}
-		}
-		return nil
+			id, millis(now))
 	})
 }
 

@@ -83,8 +83,9 @@ func (s *Store) ConsentGrants(ctx context.Context, userID string) ([]storage.Con
 }
 
 // revokeUserClientTokens are the statements that revoke a client's tokens
-// for a user ($1 the user, $2 the client, $3 the time).
-var revokeUserClientTokens = []string{
+// for a user ($1 the user, $2 the client, $3 the time): the refresh tokens,
+// then the access tokens (revokeTokens).
+var revokeUserClientTokens = [2]string{
 	`UPDATE refresh_tokens SET revoked_at = $3
 		WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`,
 	`UPDATE access_tokens SET revoked_at = $3
@@ -102,12 +103,7 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, now 
 			return err
 		}
 		found = n > 0
-		for _, q := range revokeUserClientTokens {
-			if _, err := tx.ExecContext(ctx, q, userID, clientID, millis(now)); err != nil {
-				return s.fail(op, err)
-			}
-		}
-		return nil
+		return s.revokeTokens(ctx, tx, op, revokeUserClientTokens[0], revokeUserClientTokens[1], userID, clientID, millis(now))
 	})
 	return found, err
 }
@@ -117,12 +113,7 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string, now 
 func (s *Store) RevokeUserClientTokens(ctx context.Context, userID, clientID string, now time.Time) error {
 	const op = "revoke user client tokens"
 	return s.inTx(ctx, op, func(tx *stmtTx) error {
-		for _, q := range revokeUserClientTokens {
-			if _, err := tx.ExecContext(ctx, q, userID, clientID, millis(now)); err != nil {
-				return s.fail(op, err)
-			}
-		}
-		return nil
+		return s.revokeTokens(ctx, tx, op, revokeUserClientTokens[0], revokeUserClientTokens[1], userID, clientID, millis(now))
 	})
 }
 

@@ -500,13 +500,41 @@ func (s *Store) revokeGrantOf(ctx context.Context, e execer, grantID, clientID s
 	if grantID == "" {
 		return nil
 	}
-	for _, q := range []string{
+	return s.revokeTokens(ctx, e, "revoke grant",
 		`UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL AND ($3 = '' OR client_id = $3)`,
 		`UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL AND ($3 = '' OR client_id = $3)`,
-	} {
-		if _, err := e.ExecContext(ctx, q, grantID, millis(now), clientID); err != nil {
-			return s.fail("revoke grant", err)
+		grantID, millis(now), clientID)
+}
+
+// revokeTokens runs refresh, which revokes refresh tokens, until it
+// revokes none, and then access, which revokes their access tokens, both
+// with args, in the transaction of e.
+//
+// Once is not enough on PostgreSQL: a statement sees the rows committed
+// before it began, and a rotation (RotateRefreshToken) committing while it
+// runs inserts a successor it does not see; it revokes the token rotated
+// away, and the successor, with its access token, would live on. The next
+// statement sees it. A rotation of a token revoked here waits for this
+// transaction and then fails, so a statement that revokes nothing leaves
+// no rotation in flight, and the access tokens are revoked after it.
+// (SQLite runs one writer at a time: the second statement revokes
+// nothing.)
+func (s *Store) revokeTokens(ctx context.Context, e execer, op, refresh, access string, args ...any) error {
+	for {
+		res, err := e.ExecContext(ctx, refresh, args...)
+		if err != nil {
+			return s.fail(op, err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := e.ExecContext(ctx, access, args...); err != nil {
+		return s.fail(op, err)
 	}
 	return nil
 }
@@ -522,15 +550,10 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string, now time.Ti
 		return nil
 	}
 	return s.inTx(ctx, op, func(tx *stmtTx) error {
-		for _, q := range []string{
+		return s.revokeTokens(ctx, tx, op,
 			`UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
 			`UPDATE access_tokens SET revoked_at = $2
 				WHERE subject = $1 AND grant_id <> '' AND revoked_at IS NULL`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, userID, millis(now)); err != nil {
-				return s.fail(op, err)
-			}
-		}
-		return nil
+			userID, millis(now))
 	})
 }
