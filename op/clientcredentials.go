@@ -118,17 +118,12 @@ func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.Introspec
 	if c.ClientID != clientID && !slices.Contains(c.Audience, clientID) {
 		return errors.New("caller is not in the token's audience")
 	}
-	resp.Active = true
-	resp.Scope = strings.Fields(c.Scope)
-	resp.ClientID = c.ClientID
-	resp.Subject = c.Subject
-	resp.Audience = c.Audience
-	resp.Expiration = oidc.FromTime(time.Unix(c.Expiry, 0))
-	resp.IssuedAt = oidc.FromTime(time.Unix(c.IssuedAt, 0))
-	resp.TokenType = oidc.BearerToken
+	live := introspected{tokenType: oidc.BearerToken, clientID: c.ClientID, subject: c.Subject,
+		scopes: strings.Fields(c.Scope), audience: c.Audience, issued: time.Unix(c.IssuedAt, 0), expires: time.Unix(c.Expiry, 0)}
 	if c.Confirmation != nil {
-		setDPoPIntrospection(resp, c.Confirmation.JKT)
+		live.dpopJKT = c.Confirmation.JKT
 	}
+	live.fill(resp)
 	return nil
 }
 

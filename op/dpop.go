@@ -352,19 +352,6 @@ func confirmation(jkt string) *dpopConfirmation {
 	return &dpopConfirmation{JKT: jkt}
 }
 
-// setDPoPIntrospection reports a bound token as such (§6.2): token_type
-// DPoP and cnf.jkt.
-func setDPoPIntrospection(resp *oidc.IntrospectionResponse, jkt string) {
-	if jkt == "" {
-		return
-	}
-	resp.TokenType = "DPoP"
-	if resp.Claims == nil {
-		resp.Claims = map[string]any{}
-	}
-	resp.Claims["cnf"] = dpopConfirmation{JKT: jkt}
-}
-
 // dpopUse is what the resource request in a context presented: the key a
 // DPoP scheme's proof proved ("" for a bearer token), and whether the
 // token was refused for being bound while presented as a bearer token.

@@ -821,19 +821,46 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	if t.ClientID != clientID && !slices.Contains(t.Audience, clientID) {
 		return errors.New("caller is not in the token's audience")
 	}
-	resp.Active = true
-	resp.Scope = t.Scopes
-	resp.ClientID = t.ClientID
-	resp.Subject = t.Subject
-	resp.Audience = t.Audience
-	resp.Expiration = oidc.FromTime(t.ExpiresAt)
-	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
-	resp.TokenType = oidc.BearerToken
-	setDPoPIntrospection(resp, t.DPoPJKT)
+	live := introspected{tokenType: oidc.BearerToken, clientID: t.ClientID, subject: t.Subject, dpopJKT: t.DPoPJKT,
+		scopes: t.Scopes, audience: t.Audience, issued: t.CreatedAt, expires: t.ExpiresAt}
 	if u != nil {
-		resp.Username = u.Email
+		live.username = u.Email
 	}
+	live.fill(resp)
 	return nil
+}
+
+// introspected is what introspection reports of a live token (RFC 7662
+// §2.2).
+type introspected struct {
+	tokenType, clientID, subject, username, dpopJKT string
+	scopes, audience                                []string
+	issued, expires                                 time.Time
+}
+
+// fill makes resp the active answer for the token. A token bound to a
+// DPoP key says so (RFC 9449 §6.2): the key's thumbprint in cnf, and an
+// access token's token_type is DPoP.
+func (t *introspected) fill(resp *oidc.IntrospectionResponse) {
+	resp.Active = true
+	resp.Scope = t.scopes
+	resp.ClientID = t.clientID
+	resp.Subject = t.subject
+	resp.Username = t.username
+	resp.Audience = t.audience
+	resp.Expiration = oidc.FromTime(t.expires)
+	resp.IssuedAt = oidc.FromTime(t.issued)
+	resp.TokenType = t.tokenType
+	if t.dpopJKT == "" {
+		return
+	}
+	if t.tokenType == oidc.BearerToken {
+		resp.TokenType = "DPoP"
+	}
+	if resp.Claims == nil {
+		resp.Claims = map[string]any{}
+	}
+	resp.Claims["cnf"] = dpopConfirmation{JKT: t.dpopJKT}
 }
 
 // refreshTokenType is the token_type introspection reports for a refresh
@@ -863,18 +890,9 @@ func (s *Storage) introspectRefreshToken(ctx context.Context, resp *oidc.Introsp
 	case u.Disabled:
 		return errors.New("user disabled")
 	}
-	resp.Active = true
-	resp.Scope = t.Scopes
-	resp.ClientID = t.ClientID
-	resp.Subject = t.UserID
-	resp.Audience = t.Audience
-	resp.Expiration = oidc.FromTime(t.ExpiresAt)
-	resp.IssuedAt = oidc.FromTime(t.CreatedAt)
-	resp.TokenType = refreshTokenType
-	resp.Username = u.Email
-	if t.DPoPJKT != "" {
-		resp.Claims = map[string]any{"cnf": dpopConfirmation{JKT: t.DPoPJKT}}
-	}
+	live := introspected{tokenType: refreshTokenType, clientID: t.ClientID, subject: t.UserID, username: u.Email,
+		dpopJKT: t.DPoPJKT, scopes: t.Scopes, audience: t.Audience, issued: t.CreatedAt, expires: t.ExpiresAt}
+	live.fill(resp)
 	return nil
 }
 
