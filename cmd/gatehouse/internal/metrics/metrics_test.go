@@ -102,7 +102,7 @@ func TestMetricsLabels(t *testing.T) {
 	}
 	want := map[string]float64{}
 	for _, kind := range []string{"ip", "account"} {
-		for _, scope := range []string{"password", "code", "registration", "recovery"} {
+		for _, scope := range []string{"password", "code", "registration", "recovery", "pushed_request"} {
 			want["kind="+kind+",scope="+scope] = 0
 		}
 	}
