@@ -344,6 +344,34 @@ func BenchmarkIntrospection(b *testing.B) {
 				}
 			})
 		}
+		// The unrecorded JWT from 16 goroutines at once, as make bench's
+		// connections, each request with a context that can end, as
+		// net/http gives them (httptest.NewRequest's cannot): CPU per
+		// introspection, whatever else the machine runs.
+		b.Run("unrecorded_jwt/parallel", func(b *testing.B) {
+			ctx, cancel := context.WithCancel(b.Context())
+			defer cancel()
+			form := url.Values{"token": {e.clientCredentialsToken(b, e.jwt)}}.Encode()
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			cpu := processCPU()
+			b.ResetTimer()
+			defer func() {
+				b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+			}()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequestWithContext(ctx, http.MethodPost, "https://id.example/oauth/introspect", strings.NewReader(form))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(e.jwt, benchSecret)
+					rec := httptest.NewRecorder()
+					e.p.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"active":true`) {
+						b.Errorf("introspection = %d: %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		})
 	})
 }
 
