@@ -94,7 +94,12 @@ func (s *Store) cachedClientByID(ctx context.Context, id string) (*storage.Clien
 	gen, _, ok := counts.Get()
 	if !ok {
 		var revocations int64
-		if err := s.db.QueryRowContext(ctx, generationCounts).Scan(&gen, &revocations); err != nil {
+		// Without the request's cancellation: for a statement whose
+		// context can end, database/sql and the SQLite driver each start a
+		// goroutine to watch it, which cost more than this read of one
+		// row. It takes microseconds; the rare wait for a lock (another
+		// process recovering the log) is bounded by busy_timeout.
+		if err := s.db.QueryRowContext(context.WithoutCancel(ctx), generationCounts).Scan(&gen, &revocations); err != nil {
 			return nil, s.fail("client generation", err)
 		}
 		counts.Set(gen, revocations)
