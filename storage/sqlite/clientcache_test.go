@@ -3,8 +3,12 @@ package sqlite_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,4 +77,97 @@ func TestClientCacheAnotherProcess(t *testing.T) {
 	if _, err := lookup(); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after the CLI deleted it: %v, want ErrNotFound", err)
 	}
+}
+
+// TestClientCacheAnotherProcessConcurrent has another store on the same
+// file, as the CLI in its own process, re-key the client many times, then
+// disable it, then delete it, while the server's store looks it up from
+// many goroutines at once, as concurrent requests: each lookup must see at
+// least every change committed before it began (the server's lookups
+// share their reads of the count of changes; none may take a read that
+// began before it did).
+func TestClientCacheAnotherProcessConcurrent(t *testing.T) {
+	ctx := t.Context()
+	const rekeys = 1000
+	secret := func(i int) []byte {
+		h := make([]byte, 32)
+		binary.BigEndian.PutUint64(h, uint64(i))
+		return h
+	}
+	server, cli, now := twoProcesses(t, secret(0))
+	// The state a lookup saw: the secret's number, then rekeys+1 for
+	// disabled and rekeys+2 for deleted.
+	state := func(c *storage.Client, err error) (int, error) {
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return rekeys + 2, nil
+		case err != nil:
+			return 0, err
+		case c.Disabled:
+			return rekeys + 1, nil
+		}
+		return int(binary.BigEndian.Uint64(c.SecretHash)), nil
+	}
+	var committed atomic.Int64 // the last state committed by the CLI
+	var wg sync.WaitGroup
+	const lookers = 32
+	stop := make(chan struct{})
+	errs := make(chan error, lookers+1)
+	var lookups atomic.Int64
+	for range lookers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				want := int(committed.Load())
+				got, err := state(server.ClientByID(storage.WithRequestCounts(ctx), "app"))
+				lookups.Add(1)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got < want {
+					errs <- fmt.Errorf("a lookup that began after change %d was committed saw state %d", want, got)
+					return
+				}
+			}
+		})
+	}
+	change := func(i int) error {
+		switch {
+		case i <= rekeys:
+			return cli.SetClientSecretHash(ctx, "app", secret(i), now)
+		case i == rekeys+1:
+			return cli.SetClientDisabled(ctx, "app", true, now)
+		}
+		return cli.DeleteClient(ctx, "app")
+	}
+	for i := 1; i <= rekeys+2; i++ {
+		if err := change(i); err != nil {
+			t.Fatal(err)
+		}
+		committed.Store(int64(i))
+		// And a lookup at once, while the others' reads run.
+		got, err := state(server.ClientByID(storage.WithRequestCounts(ctx), "app"))
+		if err == nil && got < i {
+			err = fmt.Errorf("a lookup right after change %d was committed saw state %d", i, got)
+		}
+		if err != nil {
+			errs <- err
+			break
+		}
+		if len(errs) > 0 {
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("%d lookups during %d changes", lookups.Load(), rekeys+2)
 }

@@ -102,8 +102,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 }
 
 // readers is the size of the reader pool: reads in WAL mode run in
-// parallel, one per CPU and as many again waiting on the network.
-func readers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+// parallel, one per CPU and as many again waiting on the network, and one
+// more that the Store keeps for its reads of the generation counts.
+func readers() int { return max(4, 2*runtime.GOMAXPROCS(0)) + 1 }
 
 // openPool opens a pool of at most n connections to dsn that keeps them
 // open: an SQLite connection is dear to open (the file, the pragmas, the

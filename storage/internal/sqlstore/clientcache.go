@@ -88,13 +88,15 @@ const generationCounts = `SELECT n, revocations FROM client_generation WHERE id 
 // already (storage.RequestCounts), if it read one: read during the
 // request, it reflects every change committed before the request began,
 // as a read now would. Else it reads it, with the count of revocations,
-// for the request's later lookups.
+// for the request's later lookups, in a read that begins after this call
+// did, shared with the lookups that ask at the same time (groupRead).
 func (s *Store) cachedClientByID(ctx context.Context, id string) (*storage.Client, error) {
 	counts := storage.RequestCountsFrom(ctx)
 	gen, _, ok := counts.Get()
 	if !ok {
 		var revocations int64
-		if err := s.db.QueryRowContext(ctx, generationCounts).Scan(&gen, &revocations); err != nil {
+		var err error
+		if gen, revocations, err = s.counts.counts(ctx); err != nil {
 			return nil, s.fail("client generation", err)
 		}
 		counts.Set(gen, revocations)
@@ -117,4 +119,14 @@ func (s *Store) ClientLookupStats() (hits, misses int64, entries int) {
 		return 0, 0, 0
 	}
 	return s.clients.stats()
+}
+
+// CountReads reports the reads of the generation counts run and the
+// lookups served by a read they waited for, shared with others (see
+// groupRead); zero where the Store keeps no clients.
+func (s *Store) CountReads() (reads, shared int64) {
+	if s.counts == nil {
+		return 0, 0
+	}
+	return s.counts.stats()
 }

@@ -67,16 +67,21 @@ type Store struct {
 	db    *stmtDB
 	d     Dialect
 	group *groupCommit // nil: no group commit (see write)
-	// clients and revoked are nil unless Dialect.ClientGeneration is set.
-	clients *generationCache
-	revoked *revokedSet
+	// clients, revoked, counts and countsConn are nil unless
+	// Dialect.ClientGeneration is set.
+	clients    *generationCache
+	revoked    *revokedSet
+	counts     *groupRead
+	countsConn *countsConn
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // New returns a Store over db. The Store owns db: Close closes it.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d, clients: newGenerationCache(d), revoked: newRevokedSet(d)}
+	s := &Store{db: newStmtDB(db, nil, d.PrepareStatements), d: d}
+	s.keepCounts()
+	return s
 }
 
 // NewSplit returns a Store that runs SELECTs on read and everything else,
@@ -89,7 +94,19 @@ func New(db *sql.DB, d Dialect) *Store {
 // pools: Close closes them.
 func NewSplit(read, write *sql.DB, d Dialect) *Store {
 	db := newStmtDB(read, write, d.PrepareStatements)
-	return &Store{db: db, d: d, group: newGroupCommit(db), clients: newGenerationCache(d), revoked: newRevokedSet(d)}
+	s := &Store{db: db, d: d, group: newGroupCommit(db)}
+	s.keepCounts()
+	return s
+}
+
+// keepCounts sets up what a Store of Dialect.ClientGeneration keeps under
+// the generation counts.
+func (s *Store) keepCounts() {
+	if !s.d.ClientGeneration {
+		return
+	}
+	s.countsConn = newCountsConn(s.db.DB)
+	s.clients, s.revoked, s.counts = newGenerationCache(s.d), newRevokedSet(s.d), newGroupRead(s.countsConn.read)
 }
 
 // Ping reports whether the database answers.
@@ -104,6 +121,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
+	}
+	if s.countsConn != nil {
+		s.countsConn.close()
 	}
 	return s.db.Close()
 }
