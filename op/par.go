@@ -165,10 +165,8 @@ func (p *Provider) pushingClient(r *http.Request) (*storage.Client, error) {
 // response mode Gatehouse offers, and then the provider's checks (the
 // redirect_uri registered for c, prompt, scopes, PKCE, id_token_hint).
 func (p *Provider) validatePushed(ctx context.Context, c *storage.Client, form url.Values) *oidc.Error {
-	for _, v := range form {
-		if len(v) > 1 {
-			return oidc.ErrInvalidRequest().WithDescription("a parameter is included more than once")
-		}
+	if name := RepeatedParameter(form); name != "" {
+		return oidc.ErrInvalidRequest().WithDescription("the parameter %s is included more than once", name)
 	}
 	if form.Has("request_uri") {
 		return oidc.ErrInvalidRequest().WithDescription("request_uri must not be pushed")

@@ -289,6 +289,13 @@ func TestClientEndpointEmptyParameters(t *testing.T) {
 			if a.status != http.StatusOK || a.json["active"] != true {
 				t.Errorf("introspection with empty parameters = %d %s, want active", a.status, a.raw)
 			}
+			// An empty value beside a real one is no repeat: the empty one
+			// is as good as omitted.
+			beside := url.Values{"token": {access}, "token_type_hint": {"", "access_token"}}
+			a = g.call(t, clientCall{method: http.MethodPost, path: "/oauth/introspect", form: beside, query: "token=", basic: &rp.client})
+			if a.status != http.StatusOK || a.json["active"] != true {
+				t.Errorf("introspection with empty values beside real ones = %d %s, want active", a.status, a.raw)
+			}
 			a = g.call(t, clientCall{method: http.MethodPost, path: "/revoke", form: hint, basic: &rp.client})
 			if a.status != http.StatusOK {
 				t.Errorf("revocation with empty parameters = %d %s, want 200", a.status, a.raw)

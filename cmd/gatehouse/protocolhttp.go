@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -57,7 +56,8 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 		}
 		// An unreadable body is left to the provider, which reports it.
 		if r.ParseForm() == nil {
-			if name := repeatedParameter(r.URL.Query(), r.PostForm); name != "" {
+			// r.Form holds the query and the body together.
+			if name := op.RepeatedParameter(r.Form); name != "" {
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the parameter "+name+" is included more than once")
 				return
 			}
@@ -90,22 +90,6 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 		w.WriteHeader(status)
 		w.Write(body)
 	})
-}
-
-// repeatedParameter returns the name of a parameter that query and form
-// hold more than once between them, or "".
-func repeatedParameter(query, form url.Values) string {
-	for name, v := range form {
-		if len(v)+len(query[name]) > 1 {
-			return name
-		}
-	}
-	for name, v := range query {
-		if len(v) > 1 {
-			return name
-		}
-	}
-	return ""
 }
 
 // introspectionError turns zitadel's plain-text introspection error
