@@ -380,9 +380,9 @@ func TestAccountCodeEmailsAtOnce(t *testing.T) {
 			pw := formOf(t, b.get("/account/password").body, "/account/password")
 			security := b.get("/account/security").body
 			forms := map[string]url.Values{
-				"/account/reauth/code":                   reauth,
-				"/account/password/code":                 pw,
-				"/account/security/email/disable":        formOf(t, security, "/account/security/email/disable"),
+				"/account/reauth/code":                  reauth,
+				"/account/password/code":                pw,
+				"/account/security/email/disable":       formOf(t, security, "/account/security/email/disable"),
 				"/account/security/recovery/regenerate": formOf(t, security, "/account/security/recovery/regenerate"),
 			}
 			const n = 20
