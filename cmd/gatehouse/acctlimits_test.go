@@ -129,3 +129,62 @@ func testAccountCodesReplicas(t *testing.T, e *tfEnv, other *gatehouse) {
 	}
 	e.advance(61 * time.Minute)
 }
+
+// testReauthPasswordsReplicas: 30 wrong passwords at once to the
+// re-authentication, with a stolen session from 30 addresses over two
+// replicas: the account's 5 are checked (4 answered wrong, the fifth's
+// failure blocks), and the right password after them is refused.
+func testReauthPasswordsReplicas(t *testing.T, e *tfEnv, other *gatehouse) {
+	u := e.newUser(t, "acct-replicas-reauth@example.com")
+	b := e.session(t, u, "127.0.55.1")
+	page := b.get(e.g.base + "/account/reauth?next=%2Faccount")
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("reauth page = %d %q", page.StatusCode, tfAlert(page.body))
+	}
+	form := tfForm(t, page.body, "/account/reauth")
+	const n = 30
+	bs := make([]*browser, n)
+	for i := range bs {
+		bs[i] = acctStolen(t, b, fmt.Sprintf("127.0.56.%d", 10+i))
+	}
+	wrong, blocked := 0, 0
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	// Answered busy (503, the hashing slots were full): nothing was
+	// checked, and the attacker posts again.
+	for try := 0; len(pending) > 0 && try < 20; try++ {
+		results := tfBurst(len(pending), func(j int) (*response, error) {
+			base := e.g.base
+			if j%2 == 1 {
+				base = other.base
+			}
+			return tfRawPost(bs[pending[j]], base+"/account/reauth", tfWith(form, "password", fmt.Sprintf("wrong password %d", pending[j])))
+		})
+		var again []int
+		for j, r := range results {
+			switch {
+			case r.err != nil:
+				t.Fatalf("submission %d: %v", pending[j], r.err)
+			case r.resp.StatusCode == http.StatusServiceUnavailable:
+				again = append(again, pending[j])
+			case r.resp.StatusCode == http.StatusUnauthorized && tfAlert(r.resp.body) == "The password is not correct.":
+				wrong++
+			case r.resp.StatusCode == http.StatusTooManyRequests:
+				blocked++
+			default:
+				t.Errorf("wrong password %d = %d %s %q", pending[j], r.resp.StatusCode, r.resp.Header.Get("Location"), tfAlert(r.resp.body))
+			}
+		}
+		pending = again
+	}
+	if wrong != 4 || blocked != n-4 {
+		t.Errorf("%d wrong passwords at once over two replicas: %d answered wrong, %d blocked; want 4 and %d", n, wrong, blocked, n-4)
+	}
+	right := acctStolen(t, b, "127.0.56.200").post(other.base+"/account/reauth", tfWith(form, "password", u.pass))
+	if right.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the right password after the burst = %d %s %q, want 429", right.StatusCode, right.Header.Get("Location"), tfAlert(right.body))
+	}
+	e.advance(11 * time.Minute)
+}
