@@ -122,7 +122,8 @@
 //	enroll, key        wrong ones block the client IP for lockout.block_duration, and
 //	                   lockout.account_max_attempts per lockout.account_window block the
 //	                   account (its owner is emailed); an emailed code dies after
-//	                   lockout.max_attempts wrong entries from any IPs (lockout.CodeCounter)
+//	                   lockout.max_attempts wrong entries from any IPs (lockout.CodeCounter,
+//	                   an entry reserved on it before it is compared)
 //	code and enroll    the resend cooldown (second_factor.email_resend_cooldown: one live
 //	emails             code, IssueCode refuses a newer one sooner) and MailLimiter ("mail"):
 //	                   code emails per client IP and per account (second_factor.email_max_*)

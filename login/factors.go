@@ -448,39 +448,60 @@ func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, 
 		if err != nil {
 			return false, fmt.Errorf("load code: %w", err)
 		}
-		if len(code) != 6 || !hmac.Equal(c.Hash, h.codeHash(u.ID, purpose, binding, code)) {
-			return false, h.codeFailed(ctx, c)
-		}
-		err = h.Store.UseCode(ctx, c.ID, h.Now())
-		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
-			return false, nil
-		}
-		return err == nil, err
+		return h.checkEmailCode(ctx, u, c, code)
 	}
 	return false, nil
 }
 
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
 
-// codeFailed counts a wrong entry of the emailed code c against c itself:
-// after as many as one address may make (OTPLimiter.IP.Max), from any
-// addresses, c is void, so that rotating addresses gets a code no more
-// guesses than one address does. The count is one atomic statement on
-// c's own counter, which blocks nothing (a zero block) and ends with c.
-func (h *Handler) codeFailed(ctx context.Context, c *storage.OneTimeCode) error {
-	l := h.OTPLimiter.IP
-	cnt, err := h.OTPLimiter.Store.RecordFailure(ctx, lockout.CodeCounter(h.OTPLimiter.Scope, c.ID).String(),
-		storage.Limit{Max: l.Max, Window: h.EmailCodeTTL}, h.Now())
+// checkEmailCode checks code against the emailed code c under c's own
+// counter: after as many wrong entries as one address may make
+// (OTPLimiter.IP.Max), from any addresses, c is void, so that rotating
+// addresses gets a code no more guesses than one address does. Each entry
+// takes its place on the counter before it is compared (a reservation, one
+// atomic statement), so that entries posted at once from many addresses,
+// each within its own address's limit, are not all compared with c while
+// none has failed yet: those beyond the limit are refused unchecked, and
+// so is every entry once the limit is spent, c being void. The counter
+// blocks nothing (a zero block) and ends with c.
+func (h *Handler) checkEmailCode(ctx context.Context, u *storage.User, c *storage.OneTimeCode, code string) (bool, error) {
+	key := lockout.CodeCounter(h.OTPLimiter.Scope, c.ID).String()
+	lim := storage.Limit{Max: h.OTPLimiter.IP.Max, Window: h.EmailCodeTTL}
+	res, err := h.OTPLimiter.Store.ReserveAttempt(ctx, key, lim, h.Now())
 	if err != nil {
-		return fmt.Errorf("count wrong code: %w", err)
+		return false, fmt.Errorf("count code entry: %w", err)
 	}
-	if cnt.Failures < l.Max {
-		return nil
+	if !res.Granted {
+		return false, nil // c's entries are being checked
 	}
-	if err := h.Store.VoidCodes(ctx, c.UserID, c.Purpose, c.Binding); err != nil {
-		return fmt.Errorf("void code: %w", err)
+	if res.Counter.Failures > lim.Max {
+		// c's entries are spent: with no block to refuse it, the
+		// counter grants one attempt at a time past its limit.
+		if err := h.OTPLimiter.Store.ReleaseAttempts(ctx, key, 1, res.WindowStart, lim.Max); err != nil {
+			return false, fmt.Errorf("give back code entry: %w", err)
+		}
+		return false, nil
 	}
-	return nil
+	if len(code) != 6 || !hmac.Equal(c.Hash, h.codeHash(u.ID, c.Purpose, c.Binding, code)) {
+		cnt, err := h.OTPLimiter.Store.FailAttempt(ctx, key, lim, res.WindowStart, h.Now())
+		if err != nil {
+			return false, fmt.Errorf("count wrong code: %w", err)
+		}
+		if cnt.Failures < lim.Max {
+			return false, nil
+		}
+		if err := h.Store.VoidCodes(ctx, c.UserID, c.Purpose, c.Binding); err != nil {
+			return false, fmt.Errorf("void code: %w", err)
+		}
+		return false, nil
+	}
+	// Right: c is used up, and its counter with it.
+	err = h.Store.UseCode(ctx, c.ID, h.Now())
+	if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // blockedMessage is the block message in the language of the request in

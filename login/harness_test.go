@@ -106,7 +106,14 @@ func (hs *harness) in(t *testing.T) *harness {
 // the Handler before Init (e.g. turn WebAuthn on).
 func newHarness(t *testing.T, opts ...func(*Handler)) *harness {
 	t.Helper()
-	store := teststore.Open(t, "sqlite")
+	return newHarnessOn(t, "sqlite", opts...)
+}
+
+// newHarnessOn is newHarness on the store of backend (teststore.Backends;
+// PostgreSQL skips t without its DSN).
+func newHarnessOn(t *testing.T, backend string, opts ...func(*Handler)) *harness {
+	t.Helper()
+	store := teststore.Open(t, backend)
 	master := make([]byte, 32)
 	rand.Read(master)
 	box, err := seal.New(master)

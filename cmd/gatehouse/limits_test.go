@@ -40,6 +40,8 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 		e, other := startReplicas(t)
 		t.Run("wrong codes", func(t *testing.T) { testCodeBurstReplicas(t, e, other) })
 		t.Run("one right code", func(t *testing.T) { testOneCodeReplicas(t, e, other) })
+		t.Run("the account's codes", func(t *testing.T) { testAccountCodesReplicas(t, e, other) })
+		t.Run("re-authentication passwords", func(t *testing.T) { testReauthPasswordsReplicas(t, e, other) })
 	})
 }
 
