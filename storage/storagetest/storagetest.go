@@ -128,6 +128,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UnrecordedRevoked", testUnrecordedRevoked},
 		{"OddBytesNotFound", testOddBytesNotFound},
 		{"AddWebAuthnCredentialLimit", testAddWebAuthnCredentialLimit},
+		{"AddFirstWebAuthnCredential", testAddFirstWebAuthnCredential},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeIssueFails", testConsumeAuthCodeIssueFails},
 		{"AuthCodeReplayRevokesGrant", testAuthCodeReplayRevokesGrant},
