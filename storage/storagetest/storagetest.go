@@ -105,6 +105,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"GrantConsentConcurrent", testGrantConsentConcurrent},
 		{"RevokeConsent", testRevokeConsent},
 		{"AuthRequestConsented", testAuthRequestConsented},
+		{"ConsentAuthRequestRacesDelete", testConsentAuthRequestRacesDelete},
 		{"DPoPTokenRoundTrip", testDPoPTokenRoundTrip},
 		{"DPoPConsumeAuthCode", testDPoPConsumeAuthCode},
 		{"DPoPRotateRefreshToken", testDPoPRotateRefreshToken},
