@@ -173,3 +173,57 @@ func TestConsoleSecretsShownOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateClientFormOnce: the new client form sent twice (a double
+// click, a reload, a replay) creates one client, as does a form whose
+// one-time key is missing, forged or another session's.
+func TestCreateClientFormOnce(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	other := hs.signIn("u-admin", mfa, time.Minute)
+	count := func() int {
+		t.Helper()
+		cs, err := hs.store.ListClients(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range cs {
+			if c.Name == "Twice" {
+				n++
+			}
+		}
+		return n
+	}
+	csrf, once := b.tokens("/admin/clients/new")
+	if once == "" {
+		t.Fatal("the new client form has no one-time key")
+	}
+	form := url.Values{"name": {"Twice"}, "redirect_uris": {"https://twice.example.com/cb"}, "csrf": {csrf}, "once": {once}}
+	if w := b.do(http.MethodPost, "/admin/clients", form); w.Code != http.StatusCreated {
+		t.Fatalf("create = %d:\n%s", w.Code, w.Body)
+	}
+	if w := b.do(http.MethodPost, "/admin/clients", form); w.Code != http.StatusConflict {
+		t.Errorf("the same form again = %d, want 409", w.Code)
+	}
+	_, otherOnce := other.tokens("/admin/clients/new")
+	for name, v := range map[string]string{"no key": "", "a forged key": strings.Repeat("A", 43), "another session's key": otherOnce} {
+		f := with(form, "once", v)
+		if w := b.do(http.MethodPost, "/admin/clients", f); w.Code != http.StatusConflict {
+			t.Errorf("create with %s = %d, want 409", name, w.Code)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d clients created by one form, want 1", n)
+	}
+}
+
+// with returns a copy of form with key set to value.
+func with(form url.Values, key, value string) url.Values {
+	v := url.Values{}
+	for k, vs := range form {
+		v[k] = vs
+	}
+	v.Set(key, value)
+	return v
+}
