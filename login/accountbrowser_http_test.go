@@ -48,8 +48,8 @@ func TestEveryAccountFormNeedsItsBrowser(t *testing.T) {
 				f.Set(h[1], html.UnescapeString(h[2]))
 			}
 			// What a filled-in form would carry.
-			for k, v := range map[string]string{"name": "Mallory", "email": "mallory@example.net", "password": testPassword,
-				"current": testPassword, "new": "a brand new password", "confirm": "a brand new password", "code": hs.totpCode(secret)} {
+			for k, v := range map[string]string{"name": "Mallory", "email": "mallory@example.net", "password": "a brand new password",
+				"current": testPassword, "password2": "a brand new password", "code": hs.totpCode(secret)} {
 				if f.Get(k) == "" {
 					f.Set(k, v)
 				}
@@ -189,5 +189,50 @@ func TestEveryAccountFormNeedsItsBrowser(t *testing.T) {
 		if m.To == "mallory@example.net" {
 			t.Errorf("a refused email change mailed %q to the new address", m.Subject)
 		}
+	}
+}
+
+// TestAccountFormsReplayed posts the one-time forms of the account area
+// twice from the browser that loaded them: the recovery codes' renewal
+// confirmed with an app code, and the password change. The second post
+// does nothing.
+func TestAccountFormsReplayed(t *testing.T) {
+	hs := newHarness(t)
+	u, secret := hs.appUser("replayed-forms@example.com")
+	a := hs.browser("192.0.2.175")
+	hs.signInWithApp(a, u.Email, secret)
+	hs.clock.Advance(30 * time.Second)
+
+	page := a.post("/account/security/recovery/regenerate", formOf(t, a.get("/account/security").body, "/account/security/recovery/regenerate"))
+	confirm := with(formOf(t, page.body, "/account/security/recovery/regenerate-confirm"), "code", hs.totpCode(secret))
+	first := a.post("/account/security/recovery/regenerate-confirm", confirm)
+	codes := codesRE.FindAllStringSubmatch(first.body, -1)
+	if first.status != http.StatusOK || len(codes) == 0 {
+		t.Fatalf("renewal = %d %q, %d codes", first.status, alert(first.body), len(codes))
+	}
+	if again := a.post("/account/security/recovery/regenerate-confirm", confirm); len(codesRE.FindAllStringSubmatch(again.body, -1)) != 0 {
+		t.Errorf("the renewal form posted again showed new codes (%d)", again.status)
+	}
+	if n, err := hs.store.RecoveryCodesLeft(t.Context(), u.ID); err != nil || n != len(codes) {
+		t.Errorf("%d codes left (%v), want the %d shown", n, err, len(codes))
+	}
+
+	hs.clock.Advance(30 * time.Second)
+	form := formOf(t, a.get("/account/password").body, "/account/password")
+	form = with(with(with(with(form, "current", testPassword), "password", "a brand new password"), "password2", "a brand new password"),
+		"code", hs.totpCode(secret))
+	if resp := a.post("/account/password", form); resp.status >= 400 {
+		t.Fatalf("password change = %d %q", resp.status, alert(resp.body))
+	}
+	changed, err := hs.store.UserByID(t.Context(), u.ID)
+	if err != nil || changed.PasswordHash == u.PasswordHash {
+		t.Fatalf("the password did not change (%v)", err)
+	}
+	hs.clock.Advance(30 * time.Second)
+	if resp := a.post("/account/password", with(form, "code", hs.totpCode(secret))); resp.status != http.StatusForbidden {
+		t.Errorf("the password change posted again = %d %q, want 403 (the session has a new id, the form's token is void)", resp.status, alert(resp.body))
+	}
+	if after, err := hs.store.UserByID(t.Context(), u.ID); err != nil || after.PasswordHash != changed.PasswordHash {
+		t.Errorf("the password changed again (%v)", err)
 	}
 }
