@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +227,50 @@ func with(form url.Values, key, value string) url.Values {
 	}
 	v.Set(key, value)
 	return v
+}
+
+// TestRotateSecretFormOnce: the rotation form of a client's page sent
+// twice rotates once, so the secret the first answer showed keeps
+// working; the page opened again rotates again.
+func TestRotateSecretFormOnce(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	w := b.post("/admin/clients/new", "/admin/clients", url.Values{"name": {"Rotated"}, "redirect_uris": {"https://rotated.example.com/cb"}})
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create = %d:\n%s", w.Code, w.Body)
+	}
+	cs, err := hs.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, c := range cs {
+		if c.Name == "Rotated" {
+			id = c.ID
+		}
+	}
+	path := "/admin/clients/" + id
+	csrf, once := b.tokens(path)
+	if once == "" {
+		t.Fatal("the client page's rotation form has no one-time key")
+	}
+	form := url.Values{"csrf": {csrf}, "once": {once}}
+	first := b.do(http.MethodPost, path+"/secret", form)
+	m := secretRE.FindStringSubmatch(first.Body.String())
+	if first.Code != http.StatusOK || m == nil {
+		t.Fatalf("rotate = %d:\n%s", first.Code, first.Body)
+	}
+	rotated, err := hs.store.ClientByID(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := b.do(http.MethodPost, path+"/secret", form); w.Code != http.StatusConflict || secretRE.MatchString(w.Body.String()) {
+		t.Errorf("the same rotation form again = %d, want 409 and no secret", w.Code)
+	}
+	if after, err := hs.store.ClientByID(t.Context(), id); err != nil || !slices.Equal(after.SecretHash, rotated.SecretHash) {
+		t.Errorf("the secret the first rotation showed was replaced (%v)", err)
+	}
+	if w := b.post(path, path+"/secret", nil); w.Code != http.StatusOK {
+		t.Errorf("rotate from the page opened again = %d", w.Code)
+	}
 }

@@ -130,8 +130,12 @@ func (h *Handler) showClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	once, err := h.newOnce(r, "rotate secret "+c.ID)
+	if err != nil {
+		return err
+	}
 	h.render(w, r, http.StatusOK, "client.html", &page{Title: c.Name, Area: "clients", Client: c,
-		Algorithms: algorithms, Formats: formats})
+		Algorithms: algorithms, Formats: formats, Once: once})
 	return nil
 }
 
@@ -168,6 +172,14 @@ func (h *Handler) setClientSettings(w http.ResponseWriter, r *http.Request) erro
 func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	s := h.service(r)
 	id := chi.URLParam(r, "id")
+	// One rotation a page: sent again, the form would void the secret
+	// the first one showed.
+	if ok, err := h.takeOnce(r, "rotate secret "+id); err != nil || !ok {
+		if err == nil {
+			h.renderError(w, r, http.StatusConflict, "Not done", msgFormUsed, clientPath(id))
+		}
+		return err
+	}
 	secret, err := s.RotateSecret(r.Context(), id)
 	if err != nil {
 		return err
