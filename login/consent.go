@@ -176,18 +176,16 @@ func (h *Handler) submitConsent(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		// The request first: a Deny of the same form, posted at once
-		// (another tab, another replica), may have ended it since it was
-		// read, and then nothing is granted and the page says so.
-		err := h.Store.SetAuthRequestConsented(ctx, ar.ID)
+		// The request and the grant in one step: a Deny of the same form,
+		// posted at once (another tab, another replica), may have ended
+		// the request since it was read, and then nothing is granted and
+		// the page says so.
+		err := h.Store.ConsentAuthRequest(ctx, ar.ID, ar.UserID, c.ID, ar.Scopes, h.Now())
 		if errors.Is(err, storage.ErrNotFound) {
 			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
 		}
 		if err != nil {
-			return fmt.Errorf("mark auth request consented: %w", err)
-		}
-		if err := h.Store.GrantConsent(ctx, ar.UserID, c.ID, ar.Scopes, h.Now()); err != nil {
-			return fmt.Errorf("grant consent: %w", err)
+			return fmt.Errorf("consent auth request: %w", err)
 		}
 		h.event(ctx, storage.EventConsentGranted, ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
 		http.Redirect(w, r, h.Callback(ctx, ar.ID), http.StatusSeeOther)

@@ -647,7 +647,7 @@ func (hs *harness) addKey(u *storage.User) *softKey {
 	}
 	if err := hs.store.AddWebAuthnCredential(ctx, &storage.WebAuthnCredential{ID: sk.id, UserID: u.ID, Name: "test key",
 		PublicKey: cose, Transports: []string{"usb"}, AAGUID: make([]byte, 16), AttestationType: "none",
-		CreatedAt: hs.clock.Now()}, 0); err != nil {
+		CreatedAt: hs.clock.Now()}, 0, false); err != nil {
 		hs.t.Fatal(err)
 	}
 	return sk

@@ -66,7 +66,9 @@ func (h *Handler) beginRegister(w http.ResponseWriter, r *http.Request) (int, *j
 	return h.ceremonyBegun(ctx, &ceremony{Kind: ceremonyRegister, Binding: sess.ID, UserID: u.ID, Name: name, Session: *sd}, creation.Response)
 }
 
-// finishRegister checks the attestation and stores the new key.
+// finishRegister checks the attestation and stores the new key. A session
+// that has not used a second factor stores it only as the user's first
+// factor, as beginRegister allows, checked again at the store.
 func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *jsonReply, error) {
 	st, status, reply, err := h.accountJSON(r, "/account/security")
 	if st == nil {
@@ -79,6 +81,21 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 	}
 	if c == nil || c.UserID != u.ID {
 		return http.StatusBadRequest, &jsonReply{Error: msgKeyExpired}, nil
+	}
+	// Begin let a session without a second factor add a key only while the
+	// user had none; another key or factor may have come since (ceremonies
+	// begun in parallel, another tab), so finish asks again, and the store
+	// asks once more with the insert (first), where two finishes at once
+	// cannot both pass as the first factor.
+	first := !slices.Contains(sess.AMR, "mfa")
+	if first {
+		f, err := h.enrolled(ctx, u)
+		if err != nil {
+			return 0, nil, err
+		}
+		if f.any() {
+			return http.StatusForbidden, &jsonReply{Error: msgKeyNeedMFA}, nil
+		}
 	}
 	ku, err := h.keyUserOf(ctx, u)
 	if err != nil {
@@ -110,10 +127,14 @@ func (h *Handler) finishRegister(w http.ResponseWriter, r *http.Request) (int, *
 		AAGUID:          cred.Authenticator.AAGUID,
 		AttestationType: cred.AttestationType,
 		CreatedAt:       h.Now(),
-	}, maxKeys)
+	}, maxKeys, first)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		return http.StatusConflict, &jsonReply{Error: msgKeyTaken}, nil
+	case errors.Is(err, storage.ErrFull) && first:
+		// A first factor came meanwhile (the store checks with the
+		// insert).
+		return http.StatusForbidden, &jsonReply{Error: msgKeyNeedMFA}, nil
 	case errors.Is(err, storage.ErrFull):
 		// Ceremonies begun below the cap filled it meanwhile (the store
 		// counts with the insert).

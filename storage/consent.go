@@ -37,11 +37,13 @@ type ConsentStore interface {
 	// RevokeUserClientTokens revokes every refresh and access token issued
 	// to the client for the user.
 	RevokeUserClientTokens(ctx context.Context, userID, clientID string, now time.Time) error
-	// SetAuthRequestConsented records that the user allowed the scopes of
-	// the auth request id; ErrNotFound if there is no such request.
-	SetAuthRequestConsented(ctx context.Context, id string) error
-	// AuthRequestConsented reports whether SetAuthRequestConsented was
-	// called for the auth request id; ErrNotFound if there is no such
-	// request.
+	// ConsentAuthRequest records that the user allowed the scopes of the
+	// auth request id, of userID for clientID, and adds them to the user's
+	// grant to the client (as GrantConsent), in one transaction:
+	// ErrNotFound, and nothing granted, if there is no such request (a
+	// Deny ended it), or the user or the client does not exist.
+	ConsentAuthRequest(ctx context.Context, id, userID, clientID string, scopes []string, now time.Time) error
+	// AuthRequestConsented reports whether ConsentAuthRequest succeeded
+	// for the auth request id; ErrNotFound if there is no such request.
 	AuthRequestConsented(ctx context.Context, id string) (bool, error)
 }

@@ -40,8 +40,12 @@ type WebAuthnStore interface {
 	// AddWebAuthnCredential stores c; ErrConflict if its id is taken,
 	// ErrNotFound if the user does not exist, ErrFull if the user has max
 	// credentials already (max > 0), counted atomically with the insert:
-	// parallel additions never exceed max.
-	AddWebAuthnCredential(ctx context.Context, c *WebAuthnCredential, max int) error
+	// parallel additions never exceed max. With first, c is stored only as
+	// the user's first second factor: ErrFull, and nothing stored, if the
+	// user has a credential, a confirmed authenticator-app secret or
+	// emailed codes turned on, checked atomically with the insert, so that
+	// of parallel first additions one is stored.
+	AddWebAuthnCredential(ctx context.Context, c *WebAuthnCredential, max int, first bool) error
 	// WebAuthnCredentials lists the user's credentials, oldest first.
 	WebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
 	WebAuthnCredentialByID(ctx context.Context, id []byte) (*WebAuthnCredential, error)

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -130,24 +131,88 @@ func testRevokeConsent(t *testing.T, s storage.Store) {
 	}
 }
 
+// testAuthRequestConsented: ConsentAuthRequest marks the request and
+// stores the grant together, and neither when the request is gone.
 func testAuthRequestConsented(t *testing.T, s storage.Store) {
 	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "u1@example.com", epoch())))
 	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
-	check(t, s.CreateAuthRequest(ctx, newAuthRequest("ar1", "c1", epoch())))
-	check(t, s.CreateAuthRequest(ctx, newAuthRequest("ar2", "c1", epoch())))
+	for _, id := range []string{"ar1", "ar2", "ar3"} {
+		ar := newAuthRequest(id, "c1", epoch())
+		ar.UserID = "u1"
+		check(t, s.CreateAuthRequest(ctx, ar))
+	}
 	ok, err := s.AuthRequestConsented(ctx, "ar1")
 	check(t, err)
 	if ok {
 		t.Error("a new auth request is consented")
 	}
-	check(t, s.SetAuthRequestConsented(ctx, "ar1"))
+	check(t, s.ConsentAuthRequest(ctx, "ar1", "u1", "c1", []string{"openid", "email"}, epoch()))
 	if ok, err := s.AuthRequestConsented(ctx, "ar1"); err != nil || !ok {
-		t.Errorf("AuthRequestConsented(ar1) = %t, %v after SetAuthRequestConsented", ok, err)
+		t.Errorf("AuthRequestConsented(ar1) = %t, %v after ConsentAuthRequest", ok, err)
+	}
+	if g, err := s.ConsentGrant(ctx, "u1", "c1"); err != nil || !slices.Equal(g.Scopes, []string{"openid", "email"}) {
+		t.Errorf("ConsentGrant after ConsentAuthRequest = %v, %v; want openid email", g, err)
 	}
 	if ok, err := s.AuthRequestConsented(ctx, "ar2"); err != nil || ok {
 		t.Errorf("AuthRequestConsented(ar2) = %t, %v", ok, err)
 	}
-	wantErr(t, "SetAuthRequestConsented of an unknown request", s.SetAuthRequestConsented(ctx, "nope"), storage.ErrNotFound)
 	_, err = s.AuthRequestConsented(ctx, "nope")
 	wantErr(t, "AuthRequestConsented of an unknown request", err, storage.ErrNotFound)
+
+	// A request that is gone (a Deny ended it) grants nothing.
+	wantErr(t, "ConsentAuthRequest of an unknown request",
+		s.ConsentAuthRequest(ctx, "nope", "u1", "c1", []string{"offline_access"}, epoch()), storage.ErrNotFound)
+	check(t, s.DeleteAuthRequest(ctx, "ar3"))
+	wantErr(t, "ConsentAuthRequest of a deleted request",
+		s.ConsentAuthRequest(ctx, "ar3", "u1", "c1", []string{"offline_access"}, epoch()), storage.ErrNotFound)
+	// Nor does a request of another user.
+	check(t, s.CreateUser(ctx, newUser("u2", "u2@example.com", epoch())))
+	wantErr(t, "ConsentAuthRequest of another user's request",
+		s.ConsentAuthRequest(ctx, "ar2", "u2", "c1", []string{"openid"}, epoch()), storage.ErrNotFound)
+	if g, err := s.ConsentGrant(ctx, "u1", "c1"); err != nil || slices.Contains(g.Scopes, "offline_access") {
+		t.Errorf("ConsentGrant after ConsentAuthRequest of requests that are gone = %v, %v; want no offline_access", g, err)
+	}
+	if _, err := s.ConsentGrant(ctx, "u2", "c1"); err == nil {
+		t.Error("ConsentAuthRequest of another user's request granted that user")
+	}
+}
+
+// testConsentAuthRequestRacesDelete runs ConsentAuthRequest and
+// DeleteAuthRequest (Allow and Deny) at once, 20 times: the grant is
+// stored exactly when the consent succeeded.
+func testConsentAuthRequestRacesDelete(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "u1@example.com", epoch())))
+	for i := range 20 {
+		client := fmt.Sprint("c", i)
+		check(t, s.CreateClient(ctx, newClient(client, epoch())))
+		ar := newAuthRequest(fmt.Sprint("ar", i), client, epoch())
+		ar.UserID = "u1"
+		check(t, s.CreateAuthRequest(ctx, ar))
+		var wg sync.WaitGroup
+		var consentErr error
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			consentErr = s.ConsentAuthRequest(ctx, ar.ID, "u1", client, ar.Scopes, epoch())
+		})
+		wg.Go(func() {
+			<-start
+			if err := s.DeleteAuthRequest(ctx, ar.ID); err != nil {
+				t.Errorf("DeleteAuthRequest: %v", err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		_, grantErr := s.ConsentGrant(ctx, "u1", client)
+		switch {
+		case consentErr == nil && grantErr != nil:
+			t.Errorf("round %d: ConsentAuthRequest succeeded, and no grant: %v", i, grantErr)
+		case consentErr != nil && !errors.Is(consentErr, storage.ErrNotFound):
+			t.Errorf("round %d: ConsentAuthRequest racing a delete: %v", i, consentErr)
+		case consentErr != nil && grantErr == nil:
+			t.Errorf("round %d: ConsentAuthRequest failed (%v), and the grant was stored", i, consentErr)
+		}
+	}
 }

@@ -128,7 +128,7 @@ func testWebAuthnCredentialRoundTrip(t *testing.T, s storage.Store) {
 	c := newWebAuthnCredential("c", "u2", epoch())
 	c.BackupState, c.Transports = true, []string{"internal", "hybrid"}
 	for _, cred := range []*storage.WebAuthnCredential{a, b, c} {
-		check(t, s.AddWebAuthnCredential(ctx, cred, 0))
+		check(t, s.AddWebAuthnCredential(ctx, cred, 0, false))
 	}
 	wantWebAuthnCredential(t, s, "WebAuthnCredentialByID(a)", a)
 	wantWebAuthnCredential(t, s, "WebAuthnCredentialByID(b)", b)
@@ -145,7 +145,7 @@ func testWebAuthnCredentialRoundTrip(t *testing.T, s storage.Store) {
 
 	_, err = s.WebAuthnCredentialByID(ctx, []byte("cred:none"))
 	wantErr(t, "WebAuthnCredentialByID of an unknown id", err, storage.ErrNotFound)
-	err = s.AddWebAuthnCredential(ctx, newWebAuthnCredential("d", "nobody", epoch()), 0)
+	err = s.AddWebAuthnCredential(ctx, newWebAuthnCredential("d", "nobody", epoch()), 0, false)
 	wantErr(t, "AddWebAuthnCredential for an unknown user", err, storage.ErrNotFound)
 }
 
@@ -153,11 +153,11 @@ func testWebAuthnCredentialConflict(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1", "u2")
 	a := newWebAuthnCredential("a", "u1", epoch())
-	check(t, s.AddWebAuthnCredential(ctx, a, 0))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0, false))
 	// The same credential id, even for another user, is refused.
 	dup := newWebAuthnCredential("a", "u2", epoch().Add(time.Minute))
 	dup.Name = "stolen"
-	wantErr(t, "AddWebAuthnCredential with a taken id", s.AddWebAuthnCredential(ctx, dup, 0), storage.ErrConflict)
+	wantErr(t, "AddWebAuthnCredential with a taken id", s.AddWebAuthnCredential(ctx, dup, 0, false), storage.ErrConflict)
 	wantWebAuthnCredential(t, s, "the first credential after the conflict", a)
 }
 
@@ -165,7 +165,7 @@ func testUpdateWebAuthnCredentialUse(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1")
 	a := newWebAuthnCredential("a", "u1", epoch()) // count 5
-	check(t, s.AddWebAuthnCredential(ctx, a, 0))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0, false))
 
 	check(t, s.UpdateWebAuthnCredentialUse(ctx, a.ID, 6, true, false, epoch().Add(time.Minute)))
 	a.SignCount, a.BackupState, a.LastUsedAt = 6, true, epoch().Add(time.Minute)
@@ -198,7 +198,7 @@ func testUpdateWebAuthnCredentialUseNoCounter(t *testing.T, s storage.Store) {
 	setupUsers(t, s, "u1")
 	a := newWebAuthnCredential("a", "u1", epoch())
 	a.SignCount = 0
-	check(t, s.AddWebAuthnCredential(ctx, a, 0))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0, false))
 	// An authenticator without a counter always says 0.
 	for i := range 3 {
 		now := epoch().Add(time.Duration(i+1) * time.Minute)
@@ -218,7 +218,7 @@ func testUpdateWebAuthnCredentialUseConcurrent(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	setupUsers(t, s, "u1")
 	a := newWebAuthnCredential("a", "u1", epoch())
-	check(t, s.AddWebAuthnCredential(ctx, a, 0))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0, false))
 	// Twenty sign-ins with the same assertion's counter: one wins.
 	errs := concurrently(20, func() error {
 		return s.UpdateWebAuthnCredentialUse(ctx, a.ID, 9, false, false, epoch().Add(time.Minute))
@@ -233,8 +233,8 @@ func testDeleteWebAuthnCredential(t *testing.T, s storage.Store) {
 	setupUsers(t, s, "u1", "u2")
 	a := newWebAuthnCredential("a", "u1", epoch())
 	b := newWebAuthnCredential("b", "u1", epoch().Add(time.Second))
-	check(t, s.AddWebAuthnCredential(ctx, a, 0))
-	check(t, s.AddWebAuthnCredential(ctx, b, 0))
+	check(t, s.AddWebAuthnCredential(ctx, a, 0, false))
+	check(t, s.AddWebAuthnCredential(ctx, b, 0, false))
 
 	err := s.DeleteWebAuthnCredential(ctx, "u2", a.ID)
 	wantErr(t, "DeleteWebAuthnCredential of another user's credential", err, storage.ErrNotFound)
@@ -310,7 +310,7 @@ func testAddWebAuthnCredentialLimit(t *testing.T, s storage.Store) {
 	check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
 	var n atomic.Int64
 	errs := concurrently(20, func() error {
-		return s.AddWebAuthnCredential(ctx, newWebAuthnCredential(fmt.Sprint("k", n.Add(1)), "u1", epoch()), 5)
+		return s.AddWebAuthnCredential(ctx, newWebAuthnCredential(fmt.Sprint("k", n.Add(1)), "u1", epoch()), 5, false)
 	})
 	ok, full := count(t, errs, storage.ErrFull)
 	if ok != 5 || full != 15 {
@@ -321,7 +321,45 @@ func testAddWebAuthnCredentialLimit(t *testing.T, s storage.Store) {
 	if len(got) != 5 {
 		t.Errorf("%d credentials stored, want 5", len(got))
 	}
-	check(t, s.AddWebAuthnCredential(ctx, newWebAuthnCredential("no-limit", "u1", epoch()), 0))
+	check(t, s.AddWebAuthnCredential(ctx, newWebAuthnCredential("no-limit", "u1", epoch()), 0, false))
 	wantErr(t, "AddWebAuthnCredential of an unknown user under a limit",
-		s.AddWebAuthnCredential(ctx, newWebAuthnCredential("nobody's", "nobody", epoch()), 5), storage.ErrNotFound)
+		s.AddWebAuthnCredential(ctx, newWebAuthnCredential("nobody's", "nobody", epoch()), 5, false), storage.ErrNotFound)
+}
+
+// testAddFirstWebAuthnCredential adds the first credential of a user
+// without a second factor 10 times at once: one is stored, the others get
+// ErrFull; a user with a confirmed TOTP secret or emailed codes gets
+// ErrFull too, and an unknown user ErrNotFound.
+func testAddFirstWebAuthnCredential(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "alice@example.com", epoch())))
+	var n atomic.Int64
+	errs := concurrently(10, func() error {
+		return s.AddWebAuthnCredential(ctx, newWebAuthnCredential(fmt.Sprint("k", n.Add(1)), "u1", epoch()), 10, true)
+	})
+	if ok, full := count(t, errs, storage.ErrFull); ok != 1 || full != 9 {
+		t.Errorf("10 parallel first credentials: %d stored, %d refused; want 1 and 9", ok, full)
+	}
+	if got, err := s.WebAuthnCredentials(ctx, "u1"); err != nil || len(got) != 1 {
+		t.Errorf("WebAuthnCredentials after 10 parallel first credentials = %d, %v; want 1", len(got), err)
+	}
+	check(t, s.AddWebAuthnCredential(ctx, newWebAuthnCredential("second", "u1", epoch()), 10, false))
+
+	check(t, s.CreateUser(ctx, newUser("u2", "bob@example.com", epoch())))
+	check(t, s.PutTOTP(ctx, newTOTP("u2", "JBSWY3DPEHPK3PXP", epoch())))
+	// An enrolment in progress is no factor yet.
+	check(t, s.AddWebAuthnCredential(ctx, newWebAuthnCredential("u2-enrolling", "u2", epoch()), 0, true))
+	check(t, s.DeleteWebAuthnCredential(ctx, "u2", []byte("cred:u2-enrolling")))
+	check(t, s.UseTOTPStep(ctx, "u2", 1, false, nil))
+	wantErr(t, "AddWebAuthnCredential first, with a confirmed TOTP secret",
+		s.AddWebAuthnCredential(ctx, newWebAuthnCredential("u2-key", "u2", epoch()), 0, true), storage.ErrFull)
+
+	check(t, s.CreateUser(ctx, newUser("u3", "carol@example.com", epoch())))
+	check(t, s.SetEmailOTP(ctx, "u3", true, epoch()))
+	wantErr(t, "AddWebAuthnCredential first, with emailed codes on",
+		s.AddWebAuthnCredential(ctx, newWebAuthnCredential("u3-key", "u3", epoch()), 0, true), storage.ErrFull)
+	check(t, s.AddWebAuthnCredential(ctx, newWebAuthnCredential("u3-key", "u3", epoch()), 0, false))
+
+	wantErr(t, "AddWebAuthnCredential first, of an unknown user",
+		s.AddWebAuthnCredential(ctx, newWebAuthnCredential("nobody's", "nobody", epoch()), 0, true), storage.ErrNotFound)
 }

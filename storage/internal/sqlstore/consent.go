@@ -16,41 +16,68 @@ func scanConsentGrant(row scanner) (*storage.ConsentGrant, error) {
 	})
 }
 
-// GrantConsent adds scopes to the user's grant to the client. The grant's
-// row is created empty if missing and then locked (on SQLite, the
-// transaction holds the write lock from its start), so that concurrent
-// grants add up instead of overwriting each other. storage.ErrNotFound if
-// the user or the client does not exist.
+// GrantConsent adds scopes to the user's grant to the client
+// (grantConsent). storage.ErrNotFound if the user or the client does not
+// exist.
 func (s *Store) GrantConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
 	const op = "grant consent"
 	return s.inTx(ctx, op, func(tx *stmtTx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO consent_grants (`+consentGrantColumns+`)
-			VALUES ($1, $2, '[]', $3, $3) ON CONFLICT (user_id, client_id) DO NOTHING`,
-			userID, clientID, millis(now))
-		if err != nil {
-			return s.fail(op, err)
-		}
-		g, err := scanConsentGrant(tx.QueryRowContext(ctx, `SELECT `+consentGrantColumns+`
-			FROM consent_grants WHERE user_id = $1 AND client_id = $2`+s.d.LockRow, userID, clientID))
-		if err != nil {
-			return s.fail(op, err)
-		}
-		all := g.Scopes
-		for _, sc := range scopes {
-			if !slices.Contains(all, sc) {
-				all = append(all, sc)
-			}
-		}
-		if all == nil {
-			all = []string{}
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE consent_grants SET scopes = $3, updated_at = $4
-			WHERE user_id = $1 AND client_id = $2`, userID, clientID, list(all), millis(now))
-		if err != nil {
-			return s.fail(op, err)
-		}
-		return nil
+		return s.grantConsent(ctx, tx, op, userID, clientID, scopes, now)
 	})
+}
+
+// ConsentAuthRequest marks the auth request id, of userID for clientID,
+// consented and adds its scopes to the user's grant to the client in one
+// transaction: a Deny that deleted the request first leaves the UPDATE
+// nothing to mark, and then nothing is granted (storage.ErrNotFound); a
+// Deny that comes later waits for the commit (the UPDATE locks the row on
+// PostgreSQL; on SQLite the transaction holds the write lock).
+func (s *Store) ConsentAuthRequest(ctx context.Context, id, userID, clientID string, scopes []string, now time.Time) error {
+	const op = "consent auth request"
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		n, err := s.execCount(ctx, tx, op, `UPDATE auth_requests SET consented = $4
+			WHERE id = $1 AND user_id = $2 AND client_id = $3`, id, userID, clientID, true)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return storage.ErrNotFound
+		}
+		return s.grantConsent(ctx, tx, op, userID, clientID, scopes, now)
+	})
+}
+
+// grantConsent adds scopes to the user's grant to the client in tx. The
+// grant's row is created empty if missing and then locked (on SQLite, the
+// transaction holds the write lock from its start), so that concurrent
+// grants add up instead of overwriting each other.
+func (s *Store) grantConsent(ctx context.Context, tx *stmtTx, op, userID, clientID string, scopes []string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO consent_grants (`+consentGrantColumns+`)
+		VALUES ($1, $2, '[]', $3, $3) ON CONFLICT (user_id, client_id) DO NOTHING`,
+		userID, clientID, millis(now))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	g, err := scanConsentGrant(tx.QueryRowContext(ctx, `SELECT `+consentGrantColumns+`
+		FROM consent_grants WHERE user_id = $1 AND client_id = $2`+s.d.LockRow, userID, clientID))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	all := g.Scopes
+	for _, sc := range scopes {
+		if !slices.Contains(all, sc) {
+			all = append(all, sc)
+		}
+	}
+	if all == nil {
+		all = []string{}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE consent_grants SET scopes = $3, updated_at = $4
+		WHERE user_id = $1 AND client_id = $2`, userID, clientID, list(all), millis(now))
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return nil
 }
 
 // ConsentGrant returns the user's grant to the client.
@@ -115,12 +142,6 @@ func (s *Store) RevokeUserClientTokens(ctx context.Context, userID, clientID str
 	return s.inTx(ctx, op, func(tx *stmtTx) error {
 		return s.revokeTokens(ctx, tx, op, revokeUserClientTokens[0], revokeUserClientTokens[1], userID, clientID, millis(now))
 	})
-}
-
-// SetAuthRequestConsented marks the auth request id consented.
-func (s *Store) SetAuthRequestConsented(ctx context.Context, id string) error {
-	return s.execOne(ctx, "set auth request consented",
-		`UPDATE auth_requests SET consented = $2 WHERE id = $1`, id, true)
 }
 
 // AuthRequestConsented reports whether the auth request id was consented.

@@ -50,23 +50,28 @@ func scanWebAuthnCredential(row scanner) (*storage.WebAuthnCredential, error) {
 
 // AddWebAuthnCredential stores c; storage.ErrConflict if its id is taken,
 // storage.ErrNotFound if its user does not exist, storage.ErrFull if the
-// user has max credentials already (max > 0). The count and the insert
-// run in one transaction that first locks the user's row (SQLite's write
-// transactions serialise anyway), so that parallel additions cannot pass
-// the count together.
-func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential, max int) error {
+// user has max credentials already (max > 0) or, with first, any second
+// factor (a credential, a confirmed TOTP secret, emailed codes). The
+// checks and the insert run in one transaction that first locks the
+// user's row (SQLite's write transactions serialise anyway), so that
+// parallel additions cannot pass the checks together.
+func (s *Store) AddWebAuthnCredential(ctx context.Context, c *storage.WebAuthnCredential, max int, first bool) error {
 	const op = "add webauthn credential"
 	return s.inTx(ctx, op, func(tx *stmtTx) error {
-		if max > 0 {
-			var n int
-			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.d.LockRow, c.UserID).Scan(new(string))
+		if max > 0 || first {
+			var emailOTP bool
+			err := tx.QueryRowContext(ctx, `SELECT email_otp FROM users WHERE id = $1`+s.d.LockRow, c.UserID).Scan(&emailOTP)
 			if err != nil {
 				return s.fail(op, err)
 			}
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = $1`, c.UserID).Scan(&n); err != nil {
+			var keys, totp int
+			err = tx.QueryRowContext(ctx, `SELECT
+				(SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = $1),
+				(SELECT COUNT(*) FROM totp_secrets WHERE user_id = $1 AND confirmed = TRUE)`, c.UserID).Scan(&keys, &totp)
+			if err != nil {
 				return s.fail(op, err)
 			}
-			if n >= max {
+			if max > 0 && keys >= max || first && (keys > 0 || totp > 0 || emailOTP) {
 				return storage.ErrFull
 			}
 		}

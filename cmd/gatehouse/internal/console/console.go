@@ -252,6 +252,9 @@ func backPage(path string) string {
 // msgForbidden is the message of a refused form.
 const msgForbidden = "Your request could not be verified. Please reload the page and try again."
 
+// msgFormUsed is the message of a one-time form sent again (takeOnce).
+const msgFormUsed = "This form was sent already, or it expired: nothing more was done. Check the list, then open the form again if you need to."
+
 // mac is the HMAC of purpose and value under the CSRF key.
 func (h *Handler) mac(purpose, value string) string {
 	m := hmac.New(sha256.New, h.CSRFKey[:])

@@ -187,25 +187,43 @@ func (b *browser) do(method, target string, form url.Values) *httptest.ResponseR
 	return w
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	onceRE = regexp.MustCompile(`name="once" value="([^"]+)"`)
+)
 
 // csrf returns the form token of the page at path.
 func (b *browser) csrf(path string) string {
+	csrf, _ := b.tokens(path)
+	return csrf
+}
+
+// tokens returns the form token of the page at path and its form's
+// one-time key, if it has one ("").
+func (b *browser) tokens(path string) (csrf, once string) {
 	b.hs.t.Helper()
 	w := b.do(http.MethodGet, path, nil)
 	m := csrfRE.FindStringSubmatch(w.Body.String())
 	if w.Code != http.StatusOK || m == nil {
 		b.hs.t.Fatalf("GET %s = %d, no CSRF token:\n%s", path, w.Code, w.Body)
 	}
-	return m[1]
+	if o := onceRE.FindStringSubmatch(w.Body.String()); o != nil {
+		once = o[1]
+	}
+	return m[1], once
 }
 
-// post submits form to path with the token of the page at from.
+// post submits form to path with the token of the page at from, and its
+// one-time key, as a browser does.
 func (b *browser) post(from, path string, form url.Values) *httptest.ResponseRecorder {
 	if form == nil {
 		form = url.Values{}
 	}
-	form.Set("csrf", b.csrf(from))
+	csrf, once := b.tokens(from)
+	form.Set("csrf", csrf)
+	if once != "" {
+		form.Set("once", once)
+	}
 	return b.do(http.MethodPost, path, form)
 }
 

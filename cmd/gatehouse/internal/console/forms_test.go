@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,105 @@ func TestConsoleSecretsShownOnce(t *testing.T) {
 		if w.Code != http.StatusBadRequest {
 			t.Errorf("set URIs to %s = %d, want 400", bad, w.Code)
 		}
+	}
+}
+
+// TestCreateClientFormOnce: the new client form sent twice (a double
+// click, a reload, a replay) creates one client, as does a form whose
+// one-time key is missing, forged or another session's.
+func TestCreateClientFormOnce(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	other := hs.signIn("u-admin", mfa, time.Minute)
+	count := func() int {
+		t.Helper()
+		cs, err := hs.store.ListClients(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range cs {
+			if c.Name == "Twice" {
+				n++
+			}
+		}
+		return n
+	}
+	csrf, once := b.tokens("/admin/clients/new")
+	if once == "" {
+		t.Fatal("the new client form has no one-time key")
+	}
+	form := url.Values{"name": {"Twice"}, "redirect_uris": {"https://twice.example.com/cb"}, "csrf": {csrf}, "once": {once}}
+	if w := b.do(http.MethodPost, "/admin/clients", form); w.Code != http.StatusCreated {
+		t.Fatalf("create = %d:\n%s", w.Code, w.Body)
+	}
+	if w := b.do(http.MethodPost, "/admin/clients", form); w.Code != http.StatusConflict {
+		t.Errorf("the same form again = %d, want 409", w.Code)
+	}
+	_, otherOnce := other.tokens("/admin/clients/new")
+	for name, v := range map[string]string{"no key": "", "a forged key": strings.Repeat("A", 43), "another session's key": otherOnce} {
+		f := with(form, "once", v)
+		if w := b.do(http.MethodPost, "/admin/clients", f); w.Code != http.StatusConflict {
+			t.Errorf("create with %s = %d, want 409", name, w.Code)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d clients created by one form, want 1", n)
+	}
+}
+
+// with returns a copy of form with key set to value.
+func with(form url.Values, key, value string) url.Values {
+	v := url.Values{}
+	for k, vs := range form {
+		v[k] = vs
+	}
+	v.Set(key, value)
+	return v
+}
+
+// TestRotateSecretFormOnce: the rotation form of a client's page sent
+// twice rotates once, so the secret the first answer showed keeps
+// working; the page opened again rotates again.
+func TestRotateSecretFormOnce(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	w := b.post("/admin/clients/new", "/admin/clients", url.Values{"name": {"Rotated"}, "redirect_uris": {"https://rotated.example.com/cb"}})
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create = %d:\n%s", w.Code, w.Body)
+	}
+	cs, err := hs.store.ListClients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, c := range cs {
+		if c.Name == "Rotated" {
+			id = c.ID
+		}
+	}
+	path := "/admin/clients/" + id
+	csrf, once := b.tokens(path)
+	if once == "" {
+		t.Fatal("the client page's rotation form has no one-time key")
+	}
+	form := url.Values{"csrf": {csrf}, "once": {once}}
+	first := b.do(http.MethodPost, path+"/secret", form)
+	m := secretRE.FindStringSubmatch(first.Body.String())
+	if first.Code != http.StatusOK || m == nil {
+		t.Fatalf("rotate = %d:\n%s", first.Code, first.Body)
+	}
+	rotated, err := hs.store.ClientByID(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := b.do(http.MethodPost, path+"/secret", form); w.Code != http.StatusConflict || secretRE.MatchString(w.Body.String()) {
+		t.Errorf("the same rotation form again = %d, want 409 and no secret", w.Code)
+	}
+	if after, err := hs.store.ClientByID(t.Context(), id); err != nil || !slices.Equal(after.SecretHash, rotated.SecretHash) {
+		t.Errorf("the secret the first rotation showed was replaced (%v)", err)
+	}
+	if w := b.post(path, path+"/secret", nil); w.Code != http.StatusOK {
+		t.Errorf("rotate from the page opened again = %d", w.Code)
 	}
 }

@@ -65,11 +65,12 @@ var russian = map[string]string{
 	"The admin console needs a second factor: an authenticator app, email codes or a security key. Turn one on, then come back.": "Для консоли администратора нужен второй фактор: приложение-аутентификатор, коды по электронной почте или электронный ключ. Включите его и вернитесь.",
 	"The database is not available. Please try again in a moment.":                                                               "База данных недоступна. Попробуйте ещё раз чуть позже.",
 	"The request was too large.": "Запрос слишком большой.",
-	"Your request could not be verified. Please reload the page and try again.": "Не удалось проверить ваш запрос. Обновите страницу и попробуйте снова.",
-	"the applications that sign users in":                                       "приложения, в которые входят пользователи",
-	"accounts, their second factors and sessions":                               "аккаунты, их вторые факторы и сеансы",
-	"IP addresses and accounts locked out after failed attempts":                "IP-адреса и аккаунты, заблокированные после неудачных попыток",
-	"what happened, newest first":                                               "что происходило, сначала новое",
+	"Your request could not be verified. Please reload the page and try again.":                                                  "Не удалось проверить ваш запрос. Обновите страницу и попробуйте снова.",
+	"This form was sent already, or it expired: nothing more was done. Check the list, then open the form again if you need to.": "Эта форма уже была отправлена или устарела: больше ничего не сделано. Проверьте список и при необходимости откройте форму снова.",
+	"the applications that sign users in":                        "приложения, в которые входят пользователи",
+	"accounts, their second factors and sessions":                "аккаунты, их вторые факторы и сеансы",
+	"IP addresses and accounts locked out after failed attempts": "IP-адреса и аккаунты, заблокированные после неудачных попыток",
+	"what happened, newest first":                                "что происходило, сначала новое",
 
 	// Clients.
 	"New client":                             "Новый клиент",

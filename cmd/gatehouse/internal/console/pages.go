@@ -1,6 +1,11 @@
 package console
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +15,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/op"
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // home is GET /admin: the console's areas.
@@ -30,9 +36,49 @@ func (h *Handler) listClients(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) newClient(w http.ResponseWriter, r *http.Request) error {
+	once, err := h.newOnce(r, "create client")
+	if err != nil {
+		return err
+	}
 	h.render(w, r, http.StatusOK, "client_new.html", &page{Title: "New client", Area: "clients",
-		Algorithms: algorithms, Formats: formats})
+		Algorithms: algorithms, Formats: formats, Once: once})
 	return nil
+}
+
+// onceTTL is how long a one-time form (newOnce) may wait to be sent.
+const onceTTL = time.Hour
+
+// newOnce returns the one-time key of a form for purpose, shown to the
+// request's session, for takeOnce. It is kept with the ceremonies of
+// security keys (storage's WebAuthn sessions), which are one-time data
+// under a random key, until onceTTL.
+func (h *Handler) newOnce(r *http.Request, purpose string) (string, error) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	key := base64.RawURLEncoding.EncodeToString(b)
+	data := []byte("console " + purpose + ":" + callerOf(r.Context()).sess.ID)
+	if err := h.Store.PutWebAuthnSession(r.Context(), key, data, h.Now().Add(onceTTL)); err != nil {
+		return "", fmt.Errorf("store one-time form key: %w", err)
+	}
+	return key, nil
+}
+
+// takeOnce takes the posted form's one-time key (newOnce) for purpose:
+// false when it is missing, unknown, taken before (the form sent again),
+// expired, or another session's.
+func (h *Handler) takeOnce(r *http.Request, purpose string) (bool, error) {
+	key := r.PostForm.Get("once")
+	if key == "" || len(key) > 64 {
+		return false, nil
+	}
+	data, err := h.Store.TakeWebAuthnSession(r.Context(), key, h.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("take one-time form key: %w", err)
+	}
+	return hmac.Equal(data, []byte("console "+purpose+":"+callerOf(r.Context()).sess.ID)), nil
 }
 
 var (
@@ -53,6 +99,14 @@ func lines(s string) []string {
 
 // createClient is POST /admin/clients; the page shows the secret once.
 func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) error {
+	// The form creates one client: sent again (a double click, a reload,
+	// a replay), it creates none.
+	if ok, err := h.takeOnce(r, "create client"); err != nil || !ok {
+		if err == nil {
+			h.renderError(w, r, http.StatusConflict, "Not done", msgFormUsed, "/admin/clients")
+		}
+		return err
+	}
 	f := r.PostForm
 	c, err := h.service(r).CreateClient(r.Context(), admin.ClientSpec{
 		Name:                   f.Get("name"),
@@ -76,8 +130,12 @@ func (h *Handler) showClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	once, err := h.newOnce(r, "rotate secret "+c.ID)
+	if err != nil {
+		return err
+	}
 	h.render(w, r, http.StatusOK, "client.html", &page{Title: c.Name, Area: "clients", Client: c,
-		Algorithms: algorithms, Formats: formats})
+		Algorithms: algorithms, Formats: formats, Once: once})
 	return nil
 }
 
@@ -114,6 +172,14 @@ func (h *Handler) setClientSettings(w http.ResponseWriter, r *http.Request) erro
 func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	s := h.service(r)
 	id := chi.URLParam(r, "id")
+	// One rotation a page: sent again, the form would void the secret
+	// the first one showed.
+	if ok, err := h.takeOnce(r, "rotate secret "+id); err != nil || !ok {
+		if err == nil {
+			h.renderError(w, r, http.StatusConflict, "Not done", msgFormUsed, clientPath(id))
+		}
+		return err
+	}
 	secret, err := s.RotateSecret(r.Context(), id)
 	if err != nil {
 		return err

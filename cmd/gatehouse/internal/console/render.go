@@ -43,6 +43,7 @@ type page struct {
 
 	Algorithms []string
 	Formats    []string
+	Once       string // the one-time key of the page's form (newOnce): a new client, a secret rotation
 }
 
 // action is the data of a form of one button that posts an action on the
