@@ -76,6 +76,14 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 			resp = new(oidc.IntrospectionResponse)
 		}
 	}
+	if faulted(ctx) {
+		// The database failed: the token's state is unknown, and
+		// {"active":false} would make the resource server drop a token
+		// that may be good. An error status, which the server's
+		// protocolFaults turns into its 503.
+		writeJSONError(w, http.StatusServiceUnavailable, "server_error", UnavailableDescription)
+		return
+	}
 	httphelper.MarshalJSON(w, resp)
 }
 
