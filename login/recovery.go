@@ -64,16 +64,9 @@ func (h *Handler) recoveryHash(userID, code string) []byte {
 // issueRecoveryCodes replaces u's recovery codes with a fresh set and
 // returns them, to be shown once.
 func (h *Handler) issueRecoveryCodes(ctx context.Context, u *storage.User) ([]string, error) {
-	codes := newRecoveryCodes()
-	hashes := make([][]byte, len(codes))
-	for i, c := range codes {
-		hashes[i] = h.recoveryHash(u.ID, c)
-	}
-	if err := h.Store.ReplaceRecoveryCodes(ctx, u.ID, hashes, h.Now()); err != nil {
-		return nil, fmt.Errorf("store recovery codes: %w", err)
-	}
-	h.event(ctx, storage.EventRecoveryIssued, u.ID, "", "")
-	return codes, nil
+	return h.storeRecoveryCodes(ctx, u, func(hashes [][]byte) (bool, error) {
+		return true, h.Store.ReplaceRecoveryCodes(ctx, u.ID, hashes, h.Now())
+	})
 }
 
 // issueFirstRecoveryCodes gives u a fresh set of recovery codes, as
@@ -83,16 +76,25 @@ func (h *Handler) issueRecoveryCodes(ctx context.Context, u *storage.User) ([]st
 // the set and shows it, and the other shows none, rather than both showing
 // sets of which only the one stored last works.
 func (h *Handler) issueFirstRecoveryCodes(ctx context.Context, u *storage.User) ([]string, error) {
+	return h.storeRecoveryCodes(ctx, u, func(hashes [][]byte) (bool, error) {
+		return h.Store.IssueFirstRecoveryCodes(ctx, u.ID, hashes, h.Now())
+	})
+}
+
+// storeRecoveryCodes makes a fresh set of recovery codes for u and hands
+// their hashes to store, which reports whether it stored them; it returns
+// the codes if it did, nil if not.
+func (h *Handler) storeRecoveryCodes(ctx context.Context, u *storage.User, store func(hashes [][]byte) (bool, error)) ([]string, error) {
 	codes := newRecoveryCodes()
 	hashes := make([][]byte, len(codes))
 	for i, c := range codes {
 		hashes[i] = h.recoveryHash(u.ID, c)
 	}
-	issued, err := h.Store.IssueFirstRecoveryCodes(ctx, u.ID, hashes, h.Now())
+	stored, err := store(hashes)
 	if err != nil {
 		return nil, fmt.Errorf("store recovery codes: %w", err)
 	}
-	if !issued {
+	if !stored {
 		return nil, nil
 	}
 	h.event(ctx, storage.EventRecoveryIssued, u.ID, "", "")
