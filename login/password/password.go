@@ -53,9 +53,28 @@ type Hasher struct {
 
 // NewHasher returns a Hasher for p, under a default gate.
 func NewHasher(p Params) *Hasher {
-	h := &Hasher{Params: p, Gate: NewGate(DefaultSlots(p), DefaultWait)}
-	h.dummy = h.Hash("gatehouse dummy password for unknown accounts")
-	return h
+	return &Hasher{Params: p, Gate: NewGate(DefaultSlots(p), DefaultWait), dummy: dummyHash(p)}
+}
+
+// dummyHash returns the PHC string VerifyDummy checks passwords against:
+// p's parameters, a random salt and a random key. Checking a password
+// against it costs one argon2id with p, as a real account's check does,
+// and never matches (a 2^-8·KeyLen chance), yet making it costs no hash:
+// every process that builds a Hasher (each CLI command included) would
+// otherwise spend one argon2id, and touch its memory, before doing
+// anything.
+func dummyHash(p Params) string {
+	salt := make([]byte, p.SaltLen)
+	key := make([]byte, p.KeyLen)
+	rand.Read(salt)
+	rand.Read(key)
+	return encode(p, salt, key)
+}
+
+// encode is the PHC string of key, derived with p from salt.
+func encode(p Params, salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // Check reports whether password may be set for the account with the given
@@ -76,9 +95,7 @@ func (h *Hasher) Hash(password string) string {
 	p := h.Params
 	salt := make([]byte, p.SaltLen)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+	return encode(p, salt, argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen))
 }
 
 // Verify reports whether password matches the PHC string encoded, in

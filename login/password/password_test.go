@@ -47,6 +47,36 @@ func TestHashVerify(t *testing.T) {
 	}
 }
 
+// TestDummyCostsACheck checks what VerifyDummy checks passwords against:
+// a hash with the hasher's own parameters (so that an unknown account's
+// check costs what a real one does), which no password matches, and
+// which differs from one hasher to the next.
+func TestDummyCostsACheck(t *testing.T) {
+	p := Params{Memory: 64, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h := NewHasher(p)
+	got, salt, key, err := decode(h.dummy)
+	if err != nil {
+		t.Fatalf("the dummy %q does not decode: %v", h.dummy, err)
+	}
+	if got != p {
+		t.Errorf("the dummy's parameters are %+v, want the hasher's %+v", got, p)
+	}
+	if len(salt) != int(p.SaltLen) || len(key) != int(p.KeyLen) {
+		t.Errorf("the dummy's salt and key are %d and %d bytes, want %d and %d", len(salt), len(key), p.SaltLen, p.KeyLen)
+	}
+	for _, pw := range []string{"", "gatehouse dummy password for unknown accounts", "correct horse"} {
+		if err := h.verify(h.dummy, pw); !errors.Is(err, ErrMismatch) {
+			t.Errorf("checking %q against the dummy = %v, want ErrMismatch", pw, err)
+		}
+		if err := h.VerifyDummy(pw); err != nil {
+			t.Errorf("VerifyDummy(%q) = %v", pw, err)
+		}
+	}
+	if other := NewHasher(p); other.dummy == h.dummy {
+		t.Error("two hashers have the same dummy")
+	}
+}
+
 func TestSaltsDiffer(t *testing.T) {
 	h := NewHasher(OWASP)
 	a, b := h.Hash("pw"), h.Hash("pw")
@@ -122,5 +152,13 @@ func BenchmarkHash(b *testing.B) {
 	h := &Hasher{Params: OWASP}
 	for b.Loop() {
 		h.Hash("violet otter lantern")
+	}
+}
+
+// BenchmarkNewHasher measures building a Hasher, which every process that
+// checks or sets passwords does once, each CLI command included.
+func BenchmarkNewHasher(b *testing.B) {
+	for b.Loop() {
+		NewHasher(OWASP)
 	}
 }
