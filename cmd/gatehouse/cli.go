@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
@@ -45,6 +46,13 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 		svc := admin.NewService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
 		svc.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		svc.SealBox = func() (*seal.Box, error) { return openSealBox(ctx, cfg, s) }
+		// The user is told by email of what an administrator changed,
+		// through the server's SMTP server or mail outbox.
+		m, err := mailSender(cfg, svc.Logger)
+		if err != nil {
+			return err
+		}
+		svc.Mailer = mail.Branded{Sender: m, Name: cfg.Brand.Name}
 		return f(svc)
 	})
 	if admin.KindOf(err) == admin.Invalid {

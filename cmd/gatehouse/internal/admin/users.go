@@ -194,7 +194,8 @@ func (s *Service) User(ctx context.Context, ref string) (*UserView, error) {
 }
 
 // SetUserDisabled disables or enables the user ref. Disabling also ends
-// their browser sessions and revokes their tokens.
+// their browser sessions and revokes their tokens, and tells them by
+// email.
 func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool) (*UserView, error) {
 	return s.setUser(ctx, ref, func(u *storage.User, now time.Time) (storage.EventType, error) {
 		if err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
@@ -204,6 +205,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool
 			if _, err := s.signOut(ctx, u.ID, now); err != nil {
 				return "", err
 			}
+			s.notify(ctx, u, login.AdminDisabled)
 		}
 		u.Disabled, u.UpdatedAt = disabled, now
 		return pick(disabled, storage.EventUserDisabled, storage.EventUserEnabled), nil
@@ -231,7 +233,8 @@ func (s *Service) setUser(ctx context.Context, ref string, set func(u *storage.U
 // app, email codes, security keys, recovery codes): they sign in with the
 // password alone until they enrol again. Like a password reset, it also
 // ends what the old factors let in: the user's sign-ins in progress, their
-// browser sessions (a lost device's among them) and their tokens.
+// browser sessions (a lost device's among them) and their tokens. The user
+// is told by email, as of any change of their factors.
 func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, error) {
 	u, err := s.user(ctx, ref)
 	if err != nil {
@@ -264,6 +267,7 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
 	s.audit(ctx, storage.EventFactorReset, u.ID, "", fmt.Sprintf("%d sessions ended, tokens revoked", n))
+	s.notify(ctx, u, login.AdminFactorsReset)
 	return s.User(ctx, u.ID)
 }
 
