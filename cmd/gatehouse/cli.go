@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,18 +18,39 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
-// withStore loads the config, opens the store, runs f and closes it.
+// dbTimeout bounds the database work of a CLI command (withStore): a
+// database that accepts connections but never answers, or a SQLite
+// database another process keeps locked, fails the command instead of
+// leaving it hanging. GATEHOUSE_TEST_DB_TIMEOUT (a duration) changes it,
+// for tests.
+const dbTimeout = 30 * time.Second
+
+// withStore loads the config, opens the store, runs f and closes it, all
+// within dbTimeout.
 func withStore(ctx context.Context, configPath string, env *environ, f func(*config.Config, storage.Store) error) error {
 	cfg, err := loadConfig(configPath, env)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
+	timeout := dbTimeout
+	if d, err := time.ParseDuration(env.getenv("GATEHOUSE_TEST_DB_TIMEOUT")); err == nil && d > 0 {
+		timeout = d
 	}
-	defer store.Close()
-	return f(cfg, store)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = func() error {
+		store, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return f(cfg, store)
+	}()
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		driver, _ := cfg.DatabaseDriver()
+		return fmt.Errorf("the database (%s) did not answer within %s: is it running and reachable, and not locked by another process? (%w)", driver, timeout, err)
+	}
+	return err
 }
 
 // withService runs f with the admin service over the configured store,
