@@ -128,15 +128,20 @@ func (h *Handler) consentRequest(r *http.Request, id string) (*storage.AuthReque
 	return ar, c, flow, nil
 }
 
-// answeredHere reports whether the auth request id was claimed with this
-// browser's binding (storage.ClaimedBinding): its answer, a code or a
-// denial, went to this browser, and the sign-in is over for it.
+// answeredHere reports, for a consent form that boundRequest refused,
+// whether the auth request id has had its answer: it is claimed with this
+// browser's binding (storage.ClaimedBinding: a code or a denial went to
+// this browser), or gone since boundRequest read it (a denial, deleted
+// once answered). The sign-in is over then, not another browser's.
 func (h *Handler) answeredHere(r *http.Request, id string) bool {
 	flow := h.cookieValue(r, flowCookie)
 	if flow == "" || id == "" || len(id) > 64 {
 		return false
 	}
 	ar, err := h.Store.AuthRequestByID(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true
+	}
 	return err == nil && subtle.ConstantTimeCompare(ar.BindingHash, storage.ClaimedBinding(bindingHash(flow))) == 1
 }
 
