@@ -1,6 +1,7 @@
 package login
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -106,6 +107,9 @@ func (h *Handler) consentState(r *http.Request, ar *storage.AuthRequest) (consen
 func (h *Handler) consentRequest(r *http.Request, id string) (*storage.AuthRequest, *storage.Client, string, error) {
 	ar, flow, err := h.boundRequest(r, id)
 	if err != nil {
+		if h.answeredHere(r, id) {
+			err = userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+		}
 		return nil, nil, "", err
 	}
 	if !ar.Done || ar.UserID == "" {
@@ -122,6 +126,23 @@ func (h *Handler) consentRequest(r *http.Request, id string) (*storage.AuthReque
 		return nil, nil, "", fmt.Errorf("load client: %w", err)
 	}
 	return ar, c, flow, nil
+}
+
+// answeredHere reports, for a consent form that boundRequest refused,
+// whether the auth request id has had its answer: it is claimed with this
+// browser's binding (storage.ClaimedBinding: a code or a denial went to
+// this browser), or gone since boundRequest read it (a denial, deleted
+// once answered). The sign-in is over then, not another browser's.
+func (h *Handler) answeredHere(r *http.Request, id string) bool {
+	flow := h.cookieValue(r, flowCookie)
+	if flow == "" || id == "" || len(id) > 64 {
+		return false
+	}
+	ar, err := h.Store.AuthRequestByID(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true
+	}
+	return err == nil && subtle.ConstantTimeCompare(ar.BindingHash, storage.ClaimedBinding(bindingHash(flow))) == 1
 }
 
 // showConsent is GET /login/consent: the application's name and the
@@ -191,6 +212,18 @@ func (h *Handler) submitConsent(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, h.Callback(ctx, ar.ID), http.StatusSeeOther)
 		return nil
 	case "deny":
+		// The denial is the request's one answer only if it takes the
+		// request first: after an Allow finished (the client has its
+		// code, or the browser is on its way to get it), or another Deny,
+		// the client is told nothing more, and the page says the sign-in
+		// is over. Taken, the request can no longer be allowed or give a
+		// code.
+		switch err := h.Store.DenyAuthRequest(ctx, ar.ID, ar.UserID, bindingHash(flow)); {
+		case errors.Is(err, storage.ErrNotFound):
+			return userError(http.StatusBadRequest, "Sign-in expired", msgExpired)
+		case err != nil:
+			return fmt.Errorf("deny auth request: %w", err)
+		}
 		h.event(ctx, storage.EventConsentDenied, ar.UserID, c.ID, strings.Join(ar.Scopes, " "))
 		h.Fail(w, r, ar.ID, "access_denied", "the user denied access")
 		// The request has had its answer: no code may follow it.

@@ -28,7 +28,7 @@ var pageTextFields = map[string]bool{"Title": true, "Message": true, "Info": tru
 	"SwitchText": true, "AltText": true, "LinkText": true, "Button": true}
 
 // textMaps are the package's tables of texts shown to users.
-var textMaps = map[string]bool{"securityDone": true, "accountDone": true, "eventNames": true, "factorChangedText": true, "codeTexts": true}
+var textMaps = map[string]bool{"securityDone": true, "accountDone": true, "eventNames": true, "factorChangedText": true, "codeTexts": true, "adminChangeSubject": true, "adminChangeText": true}
 
 // userTexts returns the English texts the package's Go code shows to users
 // or emails them: the msg… constants, userError's title and message, the

@@ -41,8 +41,19 @@ type ConsentStore interface {
 	// auth request id, of userID for clientID, and adds them to the user's
 	// grant to the client (as GrantConsent), in one transaction:
 	// ErrNotFound, and nothing granted, if there is no such request (a
-	// Deny ended it), or the user or the client does not exist.
+	// Deny ended it, or took it: DenyAuthRequest), or the user or the
+	// client does not exist.
 	ConsentAuthRequest(ctx context.Context, id, userID, clientID string, scopes []string, now time.Time) error
+	// DenyAuthRequest takes the done auth request id of userID, bound to
+	// the browser whose flow cookie hashes to bindingHash, for its one
+	// answer, a denial, unless ConsentAuthRequest succeeded for it first:
+	// in one conditional write the request forgets its user, is no longer
+	// done and is claimed (ClaimedBinding(bindingHash)), so that it can
+	// be neither consented, nor claimed for a code, nor denied again. It
+	// stays for the error response to be read, and is then deleted.
+	// ErrNotFound if there is no such request to deny: none, another
+	// user's or browser's, not done, consented, claimed or denied already.
+	DenyAuthRequest(ctx context.Context, id, userID string, bindingHash []byte) error
 	// AuthRequestConsented reports whether ConsentAuthRequest succeeded
 	// for the auth request id; ErrNotFound if there is no such request.
 	AuthRequestConsented(ctx context.Context, id string) (bool, error)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,22 +13,44 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/config"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
 )
 
-// withStore loads the config, opens the store, runs f and closes it.
+// dbTimeout bounds the database work of a CLI command (withStore): a
+// database that accepts connections but never answers, or a SQLite
+// database another process keeps locked, fails the command instead of
+// leaving it hanging. GATEHOUSE_TEST_DB_TIMEOUT (a duration) changes it,
+// for tests.
+const dbTimeout = 30 * time.Second
+
+// withStore loads the config, opens the store, runs f and closes it, all
+// within dbTimeout.
 func withStore(ctx context.Context, configPath string, env *environ, f func(*config.Config, storage.Store) error) error {
 	cfg, err := loadConfig(configPath, env)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
+	timeout := dbTimeout
+	if d, err := time.ParseDuration(env.getenv("GATEHOUSE_TEST_DB_TIMEOUT")); err == nil && d > 0 {
+		timeout = d
 	}
-	defer store.Close()
-	return f(cfg, store)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = func() error {
+		store, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return f(cfg, store)
+	}()
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		driver, _ := cfg.DatabaseDriver()
+		return fmt.Errorf("the database (%s) did not answer within %s: is it running and reachable, and not locked by another process? (%w)", driver, timeout, err)
+	}
+	return err
 }
 
 // withService runs f with the admin service over the configured store,
@@ -45,6 +68,13 @@ func withService(ctx context.Context, command, configPath string, env *environ, 
 		svc := admin.NewService(s, passwords, clockFromEnv(env.getenv), "an administrator (CLI)")
 		svc.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		svc.SealBox = func() (*seal.Box, error) { return openSealBox(ctx, cfg, s) }
+		// The user is told by email of what an administrator changed,
+		// through the server's SMTP server or mail outbox.
+		m, err := mailSender(cfg, svc.Logger)
+		if err != nil {
+			return err
+		}
+		svc.Mailer = mail.Branded{Sender: m, Name: cfg.Brand.Name}
 		return f(svc)
 	})
 	if admin.KindOf(err) == admin.Invalid {

@@ -44,6 +44,14 @@ func newMailer(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 		} else {
 			logger.Info("mail.smtp.host is empty: emails are written to the mail outbox, not sent", "outbox_dir", cfg.Mail.OutboxDir)
 		}
+	}
+	return mailSender(cfg, logger)
+}
+
+// mailSender is newMailer without its start-up message: the SMTP sender,
+// or with no mail.smtp.host the mail outbox.
+func mailSender(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
+	if cfg.Mail.SMTP.Host == "" {
 		return mail.Dir{Path: cfg.Mail.OutboxDir, From: cfg.Mail.From, Logger: logger}, nil
 	}
 	return mail.NewSMTP(mail.SMTPConfig{
@@ -184,7 +192,8 @@ func runServe(ctx context.Context, args []string, env *environ) error {
 	if aln != nil {
 		deps := admin.Deps{Store: store, Logger: logger, Tokens: srv.provider,
 			Metrics: srv.metrics.Handler(logger), Passwords: srv.passwords, Now: srv.now,
-			SealBox: func() (*seal.Box, error) { return openSealBox(ctx, cfg, store) }, Pprof: cfg.Admin.Pprof}
+			SealBox: func() (*seal.Box, error) { return openSealBox(ctx, cfg, store) }, Pprof: cfg.Admin.Pprof,
+			Mailer: srv.mailer}
 		adminServer = &http.Server{
 			// Profiles last as long as they are asked to; the rest as
 			// long as a public request.
@@ -296,6 +305,8 @@ type server struct {
 	passwords *password.Hasher
 	metrics   *metrics.Metrics // served by the admin listener
 	demo      *demo.App        // the demo application (serve --demo), or nil
+	// mailer sends the server's emails: the login's and the admin API's.
+	mailer mail.Sender
 	// waitMail waits for the login's emails sent in the background.
 	waitMail func(context.Context) error
 }
@@ -434,7 +445,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 		return nil, err
 	}
 
-	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords, waitMail: lh.WaitMail}
+	s := &server{clock: clock, now: now, provider: provider, metrics: obs, passwords: lh.Passwords, mailer: mailer, waitMail: lh.WaitMail}
 	r := chi.NewRouter()
 	r.Use(obs.Instrument)
 	// The demo application (serve --demo, internal/demo); 404 without it.

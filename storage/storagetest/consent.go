@@ -1,10 +1,12 @@
 package storagetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +215,110 @@ func testConsentAuthRequestRacesDelete(t *testing.T, s storage.Store) {
 			t.Errorf("round %d: ConsentAuthRequest racing a delete: %v", i, consentErr)
 		case consentErr != nil && grantErr == nil:
 			t.Errorf("round %d: ConsentAuthRequest failed (%v), and the grant was stored", i, consentErr)
+		}
+	}
+}
+
+// doneRequest stores a request of client for u1, done and bound to
+// binding.
+func doneRequest(t *testing.T, s storage.Store, id, client string, binding []byte) *storage.AuthRequest {
+	t.Helper()
+	ctx := t.Context()
+	ar := newAuthRequest(id, client, epoch())
+	ar.BindingHash = binding
+	check(t, s.CreateAuthRequest(ctx, ar))
+	check(t, s.CompleteAuthRequest(ctx, id, "u1", epoch(), []string{"pwd"}, "urn:gatehouse:loa:1"))
+	return ar
+}
+
+// testDenyAuthRequest: DenyAuthRequest takes a done request that is not
+// consented once, for its user and browser only; taken, it can be neither
+// consented, claimed nor denied again, and stays readable.
+func testDenyAuthRequest(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "u1@example.com", epoch())))
+	check(t, s.CreateClient(ctx, newClient("c1", epoch())))
+	binding := bytes.Repeat([]byte{7}, 32)
+	other := bytes.Repeat([]byte{8}, 32)
+
+	doneRequest(t, s, "denied", "c1", binding)
+	wantErr(t, "DenyAuthRequest from another browser", s.DenyAuthRequest(ctx, "denied", "u1", other), storage.ErrNotFound)
+	wantErr(t, "DenyAuthRequest of another user", s.DenyAuthRequest(ctx, "denied", "u2", binding), storage.ErrNotFound)
+	check(t, s.DenyAuthRequest(ctx, "denied", "u1", binding))
+	if _, err := s.AuthRequestByID(ctx, "denied"); err != nil {
+		t.Errorf("a denied request cannot be read for its error response: %v", err)
+	}
+	wantErr(t, "DenyAuthRequest again", s.DenyAuthRequest(ctx, "denied", "u1", binding), storage.ErrNotFound)
+	wantErr(t, "ConsentAuthRequest of a denied request", s.ConsentAuthRequest(ctx, "denied", "u1", "c1", []string{"openid"}, epoch()), storage.ErrNotFound)
+	if err := s.ClaimAuthRequest(ctx, "denied", binding); err == nil {
+		t.Error("ClaimAuthRequest of a denied request succeeded")
+	}
+	if _, err := s.ConsentGrant(ctx, "u1", "c1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a denied request left a grant: %v", err)
+	}
+
+	doneRequest(t, s, "consented", "c1", binding)
+	check(t, s.ConsentAuthRequest(ctx, "consented", "u1", "c1", []string{"openid"}, epoch()))
+	wantErr(t, "DenyAuthRequest of a consented request", s.DenyAuthRequest(ctx, "consented", "u1", binding), storage.ErrNotFound)
+	if ok, err := s.AuthRequestConsented(ctx, "consented"); err != nil || !ok {
+		t.Errorf("the consented request after a refused denial: consented %t, %v", ok, err)
+	}
+
+	doneRequest(t, s, "claimed", "c1", binding)
+	check(t, s.ClaimAuthRequest(ctx, "claimed", binding))
+	wantErr(t, "DenyAuthRequest of a claimed request", s.DenyAuthRequest(ctx, "claimed", "u1", binding), storage.ErrNotFound)
+
+	pending := newAuthRequest("pending", "c1", epoch())
+	pending.BindingHash, pending.UserID = binding, "u1"
+	check(t, s.CreateAuthRequest(ctx, pending))
+	wantErr(t, "DenyAuthRequest of a request not done", s.DenyAuthRequest(ctx, "pending", "u1", binding), storage.ErrNotFound)
+	wantErr(t, "DenyAuthRequest of an unknown request", s.DenyAuthRequest(ctx, "nope", "u1", binding), storage.ErrNotFound)
+}
+
+// testDenyAuthRequestRacesConsent runs 10 ConsentAuthRequest and 10
+// DenyAuthRequest of one request at once, 10 times: either the denial
+// took it, once, and no consent succeeded and no grant was stored, or a
+// consent succeeded and no denial did.
+func testDenyAuthRequestRacesConsent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	check(t, s.CreateUser(ctx, newUser("u1", "u1@example.com", epoch())))
+	binding := bytes.Repeat([]byte{9}, 32)
+	for round := range 10 {
+		client := fmt.Sprint("race", round)
+		check(t, s.CreateClient(ctx, newClient(client, epoch())))
+		ar := doneRequest(t, s, fmt.Sprint("race-ar", round), client, binding)
+		var (
+			wg               sync.WaitGroup
+			denied, consents atomic.Int32
+		)
+		start := make(chan struct{})
+		for i := range 20 {
+			wg.Go(func() {
+				<-start
+				var err error
+				if i%2 == 0 {
+					if err = s.DenyAuthRequest(ctx, ar.ID, "u1", binding); err == nil {
+						denied.Add(1)
+					}
+				} else if err = s.ConsentAuthRequest(ctx, ar.ID, "u1", client, ar.Scopes, epoch()); err == nil {
+					consents.Add(1)
+				}
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("round %d: %v", round, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		_, grantErr := s.ConsentGrant(ctx, "u1", client)
+		d, c := denied.Load(), consents.Load()
+		switch {
+		case d > 1 || (d == 1 && c != 0) || (d == 0 && c == 0):
+			t.Errorf("round %d: %d denials and %d consents succeeded, want one denial or consents only", round, d, c)
+		case d == 1 && grantErr == nil:
+			t.Errorf("round %d: the denial took the request, and a grant was stored", round)
+		case c > 0 && grantErr != nil:
+			t.Errorf("round %d: consented, and no grant: %v", round, grantErr)
 		}
 	}
 }

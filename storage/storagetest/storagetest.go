@@ -106,6 +106,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"RevokeConsent", testRevokeConsent},
 		{"AuthRequestConsented", testAuthRequestConsented},
 		{"ConsentAuthRequestRacesDelete", testConsentAuthRequestRacesDelete},
+		{"DenyAuthRequest", testDenyAuthRequest},
+		{"DenyAuthRequestRacesConsent", testDenyAuthRequestRacesConsent},
 		{"DPoPTokenRoundTrip", testDPoPTokenRoundTrip},
 		{"DPoPConsumeAuthCode", testDPoPConsumeAuthCode},
 		{"DPoPRotateRefreshToken", testDPoPRotateRefreshToken},

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -45,6 +46,22 @@ func (s *Store) ConsentAuthRequest(ctx context.Context, id, userID, clientID str
 		}
 		return s.grantConsent(ctx, tx, op, userID, clientID, scopes, now)
 	})
+}
+
+// DenyAuthRequest takes the auth request id for a denial in one
+// conditional UPDATE: only a done request of userID, bound to bindingHash
+// and not consented. It forgets the user, so that ConsentAuthRequest finds
+// nothing to mark, is no longer done and is claimed, so that
+// ClaimAuthRequest finds nothing to claim. A concurrent ConsentAuthRequest
+// is ordered with it by the row's lock on PostgreSQL and the write lock on
+// SQLite: whichever commits first, the other finds no row.
+func (s *Store) DenyAuthRequest(ctx context.Context, id, userID string, bindingHash []byte) error {
+	if len(bindingHash) == 0 {
+		return errors.New("storage: deny auth request: empty binding hash")
+	}
+	return s.execOne(ctx, "deny auth request", `UPDATE auth_requests SET user_id = NULL, done = $5, binding_hash = $4
+		WHERE id = $1 AND user_id = $2 AND binding_hash = $3 AND done = $6 AND consented = $5`,
+		id, userID, bindingHash, storage.ClaimedBinding(bindingHash), false, true)
 }
 
 // grantConsent adds scopes to the user's grant to the client in tx. The

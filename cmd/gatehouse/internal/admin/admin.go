@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login"
+	"github.com/gatehouse-idp/gatehouse/login/i18n"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/seal"
@@ -53,6 +55,11 @@ type Service struct {
 	// SendInvitation); nil where the caller sends no email (the CLI and
 	// the API), which then cannot invite.
 	Invite func(ctx context.Context, u *storage.User) error
+	// Mailer sends the security emails that tell a user what an
+	// administrator changed in their account (login.AdminChangeMail): the
+	// server's mailer, SMTP or the mail outbox, which the CLI, the API and
+	// the console set; nil sends none (the demo, tests).
+	Mailer mail.Sender
 }
 
 // NewService returns the service over store, hashing new passwords
@@ -146,5 +153,22 @@ func (s *Service) audit(ctx context.Context, typ storage.EventType, userID, clie
 	s.Logger.InfoContext(ctx, "audit", "event", string(typ), "user_id", userID, "client_id", clientID, "detail", d)
 	if err := s.Store.AddEvent(ctx, &storage.Event{Time: s.Now(), Type: typ, UserID: userID, ClientID: clientID, IP: s.IP, Detail: d}); err != nil {
 		s.Logger.ErrorContext(ctx, "audit event not stored", "event", string(typ), "err", err)
+	}
+}
+
+// notifyTimeout bounds the sending of one security email.
+const notifyTimeout = 12 * time.Second
+
+// notify emails u that an administrator made change c to their account.
+// The change is made either way: a failure is logged (a warning, which
+// the CLI prints) and recorded in the audit log, not returned.
+func (s *Service) notify(ctx context.Context, u *storage.User, c login.AdminChange) {
+	if s.Mailer == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	if err := s.Mailer.Send(sctx, login.AdminChangeMail(i18n.Default, u, c)); err != nil {
+		s.Logger.WarnContext(ctx, "the user was not told of the change by email", "user_id", u.ID, "err", err)
 	}
 }

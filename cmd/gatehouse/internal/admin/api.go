@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -54,6 +55,9 @@ type Deps struct {
 	SealBox func() (*seal.Box, error)
 	// Pprof serves the runtime profiles (admin.pprof).
 	Pprof bool
+	// Mailer tells users by email what the API changed in their account
+	// (Service.Mailer): the server's mailer.
+	Mailer mail.Sender
 }
 
 // NewHandler returns the admin listener's handler (admin.address):
@@ -205,6 +209,7 @@ func (a *api) handle(f apiFunc) http.HandlerFunc {
 		s := NewService(a.Store, a.Passwords, a.Now, "admin client "+caller+" (API)")
 		s.Logger = a.Logger
 		s.SealBox = a.SealBox
+		s.Mailer = a.Mailer
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			s.IP = host
 		}

@@ -194,15 +194,20 @@ func (s *Service) User(ctx context.Context, ref string) (*UserView, error) {
 }
 
 // SetUserDisabled disables or enables the user ref. Disabling also ends
-// their browser sessions and revokes their tokens.
+// their browser sessions and revokes their tokens, and tells an active
+// user by email.
 func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool) (*UserView, error) {
 	return s.setUser(ctx, ref, func(u *storage.User, now time.Time) (storage.EventType, error) {
+		was := u.Disabled
 		if err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
 			return "", fmt.Errorf("disable user: %w", err)
 		}
 		if disabled {
 			if _, err := s.signOut(ctx, u.ID, now); err != nil {
 				return "", err
+			}
+			if !was { // told once, not again by a retry
+				s.notify(ctx, u, login.AdminDisabled)
 			}
 		}
 		u.Disabled, u.UpdatedAt = disabled, now
@@ -231,13 +236,22 @@ func (s *Service) setUser(ctx context.Context, ref string, set func(u *storage.U
 // app, email codes, security keys, recovery codes): they sign in with the
 // password alone until they enrol again. Like a password reset, it also
 // ends what the old factors let in: the user's sign-ins in progress, their
-// browser sessions (a lost device's among them) and their tokens.
+// browser sessions (a lost device's among them) and their tokens. A user
+// who had a factor is told by email, as of any change of their factors.
 func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, error) {
 	u, err := s.user(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	now := s.Now()
+	// had: the user had a factor to remove, and is told it was (not again
+	// by a retry).
+	had := u.EmailOTP
+	if t, err := s.Store.TOTPByUser(ctx, u.ID); err == nil {
+		had = had || t.Confirmed
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("reset 2fa: %w", err)
+	}
 	if err := s.Store.DeleteTOTP(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
@@ -248,6 +262,7 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 	if err != nil {
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
+	had = had || len(keys) > 0
 	for _, k := range keys {
 		if err := s.Store.DeleteWebAuthnCredential(ctx, u.ID, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("reset 2fa: %w", err)
@@ -264,6 +279,9 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 		return nil, fmt.Errorf("reset 2fa: %w", err)
 	}
 	s.audit(ctx, storage.EventFactorReset, u.ID, "", fmt.Sprintf("%d sessions ended, tokens revoked", n))
+	if had {
+		s.notify(ctx, u, login.AdminFactorsReset)
+	}
 	return s.User(ctx, u.ID)
 }
 

@@ -2,11 +2,14 @@ package admin
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-idp/gatehouse/login"
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/teststore"
 )
@@ -95,6 +98,58 @@ func TestResetTwoFactorVoidsCodes(t *testing.T) {
 				if c.UserID != users[0].ID && err != nil {
 					t.Errorf("code %s of another user after reset-2fa: %v, want it live", c.ID, err)
 				}
+			}
+		})
+	}
+}
+
+// TestNoticeOnce: reset-2fa and disable tell the user once: sent again (a
+// retry of the API call, the CLI run twice) they change nothing more and
+// send no second email; a reset of a user without a factor sends none.
+func TestNoticeOnce(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			store := teststore.Open(t, backend)
+			now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			outbox := &mail.Outbox{}
+			s := NewService(store, nil, func() time.Time { return now }, "test")
+			s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			s.Mailer = outbox
+			for _, u := range []*storage.User{
+				{ID: "u-factor", Email: "factor@example.com", EmailOTP: true},
+				{ID: "u-none", Email: "none@example.com"},
+			} {
+				u.PasswordHash, u.CreatedAt, u.UpdatedAt = "x", now, now
+				if err := store.CreateUser(t.Context(), u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			count := func(to string) int {
+				n := 0
+				for _, m := range outbox.Messages() {
+					if m.To == to {
+						n++
+					}
+				}
+				return n
+			}
+			for range 2 {
+				for _, ref := range []string{"factor@example.com", "none@example.com"} {
+					if _, err := s.ResetTwoFactor(t.Context(), ref); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if n, m := count("factor@example.com"), count("none@example.com"); n != 1 || m != 0 {
+				t.Errorf("two resets: %d emails to a user with a factor, %d to one without, want 1 and 0", n, m)
+			}
+			for range 2 {
+				if _, err := s.SetUserDisabled(t.Context(), "none@example.com", true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := count("none@example.com"); n != 1 {
+				t.Errorf("disabled twice: %d emails, want 1", n)
 			}
 		})
 	}

@@ -306,6 +306,7 @@ func (h *Handler) service(r *http.Request) *admin.Service {
 	s.Logger = h.Logger
 	s.SealBox = h.SealBox
 	s.Invite = h.Login.SendInvitation
+	s.Mailer = h.Login.Mailer
 	if ip := h.ClientIP(r); ip.IsValid() {
 		s.IP = ip.String()
 	}

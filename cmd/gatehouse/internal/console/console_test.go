@@ -623,3 +623,23 @@ func TestBrand(t *testing.T) {
 		t.Errorf("without a brand, GET /admin/users lacks Gatehouse's name:\n%s", w.Body)
 	}
 }
+
+// TestActionsTellTheUser: removing a user's second factors or disabling
+// them from the console emails them, as the CLI and the API do.
+func TestActionsTellTheUser(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	for _, tc := range []struct{ action, want string }{
+		{"reset-2fa", "An administrator removed every second factor"},
+		{"disable", "An administrator disabled your Gatehouse account"},
+	} {
+		before := len(hs.mail.Messages())
+		if w := b.post("/admin/users/u-carol", "/admin/users/u-carol/"+tc.action, nil); w.Code != http.StatusSeeOther {
+			t.Fatalf("POST %s = %d:\n%s", tc.action, w.Code, w.Body)
+		}
+		ms := hs.mail.Messages()[before:]
+		if len(ms) != 1 || ms[0].To != plainEmail || !strings.Contains(ms[0].Text, tc.want) {
+			t.Errorf("%s: emails %+v, want one to %s saying %q", tc.action, ms, plainEmail, tc.want)
+		}
+	}
+}

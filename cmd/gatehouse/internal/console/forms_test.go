@@ -274,3 +274,49 @@ func TestRotateSecretFormOnce(t *testing.T) {
 		t.Errorf("rotate from the page opened again = %d", w.Code)
 	}
 }
+
+// TestUserActionFormsOnce: the actions of a user's page that email the
+// user (disable, reset-2fa, password-link) are done once by a form sent
+// twice, or by one whose one-time key is missing, forged or another
+// session's: one email (a second set-password link would void the
+// first). Signing out and enabling may be sent again.
+func TestUserActionFormsOnce(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	other := hs.signIn("u-admin", mfa, time.Minute)
+	const page = "/admin/users/u-carol"
+	for _, action := range []string{"password-link", "reset-2fa", "disable"} {
+		t.Run(action, func(t *testing.T) {
+			csrf, once := b.tokens(page)
+			if once == "" {
+				t.Fatalf("the %s form has no one-time key", action)
+			}
+			form := url.Values{"csrf": {csrf}, "once": {once}}
+			before := len(hs.mail.Messages())
+			if w := b.do(http.MethodPost, page+"/"+action, form); w.Code != http.StatusSeeOther {
+				t.Fatalf("%s = %d:\n%s", action, w.Code, w.Body)
+			}
+			if w := b.do(http.MethodPost, page+"/"+action, form); w.Code != http.StatusConflict {
+				t.Errorf("the same %s form again = %d, want 409", action, w.Code)
+			}
+			_, otherOnce := other.tokens(page)
+			for name, v := range map[string]string{"no key": "", "a forged key": strings.Repeat("A", 43), "another session's key": otherOnce} {
+				if w := b.do(http.MethodPost, page+"/"+action, with(form, "once", v)); w.Code != http.StatusConflict {
+					t.Errorf("%s with %s = %d, want 409", action, name, w.Code)
+				}
+			}
+			if n := len(hs.mail.Messages()) - before; n != 1 {
+				t.Errorf("%s sent %d emails, want 1", action, n)
+			}
+		})
+	}
+	for _, action := range []string{"enable", "sign-out"} {
+		csrf, once := b.tokens(page)
+		form := url.Values{"csrf": {csrf}, "once": {once}}
+		for range 2 {
+			if w := b.do(http.MethodPost, page+"/"+action, form); w.Code != http.StatusSeeOther {
+				t.Errorf("%s = %d, want 303", action, w.Code)
+			}
+		}
+	}
+}

@@ -279,15 +279,35 @@ func (h *Handler) showUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.render(w, r, http.StatusOK, "user.html", &page{Title: u.Email, Area: "users", User: u, Events: events})
+	once, err := h.newOnce(r, "user action "+u.ID)
+	if err != nil {
+		return err
+	}
+	h.render(w, r, http.StatusOK, "user.html", &page{Title: u.Email, Area: "users", User: u, Events: events, Once: once})
 	return nil
 }
+
+// oneTimeUserActions are the actions of a user's page that its forms do
+// once (takeOnce): sent again (a double click, a reload, a replay), each
+// would email the user again, and a second set-password link voids the
+// first. Their forms share the page's key, so one page does one of them;
+// the page done redirects to has a new key. Enabling and signing out do
+// nothing more the second time, and are not one-time.
+var oneTimeUserActions = map[string]bool{"disable": true, "reset-2fa": true, "password-link": true}
 
 // userAction is POST /admin/users/{id}/{action}: disable, enable,
 // reset-2fa, sign-out or password-link.
 func (h *Handler) userAction(w http.ResponseWriter, r *http.Request) error {
 	s, ctx := h.service(r), r.Context()
 	id, action := chi.URLParam(r, "id"), chi.URLParam(r, "action")
+	if oneTimeUserActions[action] {
+		if ok, err := h.takeOnce(r, "user action "+id); err != nil || !ok {
+			if err == nil {
+				h.renderError(w, r, http.StatusConflict, "Not done", msgFormUsed, userPath(id))
+			}
+			return err
+		}
+	}
 	var err error
 	switch action {
 	case "disable", "enable":

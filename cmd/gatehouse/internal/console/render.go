@@ -43,7 +43,7 @@ type page struct {
 
 	Algorithms []string
 	Formats    []string
-	Once       string // the one-time key of the page's form (newOnce): a new client, a secret rotation
+	Once       string // the one-time key of the page's form (newOnce): a new client, a secret rotation, a user's actions
 }
 
 // action is the data of a form of one button that posts an action on the
