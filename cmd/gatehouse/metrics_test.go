@@ -284,27 +284,3 @@ func testMetrics(t *testing.T, e *tfEnv) {
 		t.Error("no series has a route label")
 	}
 }
-
-// awaitClientChange waits until a change to the clients made by another
-// process (the CLI) has reached g's client cache: PostgreSQL notifies
-// every replica, normally within a millisecond, but on a loaded machine
-// the listener may take longer, and a request made at once could still
-// see the old client. It waits for the cache to be emptied (no entries;
-// nothing else reads clients meanwhile), at most 5 s, and fails the test
-// after that. Without a client cache (SQLite) it returns at once.
-func awaitClientChange(t *testing.T, g *gatehouse) {
-	t.Helper()
-	const entries = "gatehouse_client_cache_entries"
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s, _ := scrapeMetrics(t, g)
-		n, ok := s[entries]
-		if !ok || n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a client change made by the CLI did not reach the server's client cache within 5 s (%v entries)", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

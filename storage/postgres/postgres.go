@@ -33,15 +33,10 @@ import (
 )
 
 // Store is a storage.Store backed by PostgreSQL. It keeps the clients it
-// reads in memory while PostgreSQL notifies it of their changes
-// (clientcache.go).
+// reads in memory under the count of changes to them (clientcache.go).
 type Store struct {
 	*sqlstore.Store
 	pool *pgxpool.Pool
-
-	clients      clientCache
-	stopListener context.CancelFunc
-	listenerDone chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -49,8 +44,11 @@ var _ storage.Store = (*Store)(nil)
 // dialect is what sqlstore needs to know about PostgreSQL. FOR NO KEY
 // UPDATE serialises transactions on a row without blocking the foreign-key
 // checks of inserts that refer to it.
+// Clients are kept in memory under the count of changes to them; the
+// revoked unrecorded tokens are not (Dialect.RevokedSet): the columns'
+// collation may not compare text byte by byte.
 var dialect = sqlstore.Dialect{Constraint: constraint, LockRow: " FOR NO KEY UPDATE", PurgeLock: purgeLock, WritableCTE: true,
-	CommitCheck: &commitCheck}
+	CommitCheck: &commitCheck, ClientGeneration: true}
 
 // commitCheck resolves a COMMIT whose answer was lost with its connection
 // (a failover, a server killed) from the transaction's status, which
@@ -130,19 +128,12 @@ func OpenWith(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return newStore(pool, defaultListenerTiming), nil
+	return newStore(pool), nil
 }
 
-// newStore wraps a migrated pool and starts the client cache's listener.
-func newStore(pool *pgxpool.Pool, t listenerTiming) *Store {
-	s := &Store{Store: sqlstore.New(openDB(pool), dialect), pool: pool, listenerDone: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopListener = cancel
-	go func() {
-		defer close(s.listenerDone)
-		s.listenClients(ctx, t)
-	}()
-	return s
+// newStore wraps a migrated pool.
+func newStore(pool *pgxpool.Pool) *Store {
+	return &Store{Store: sqlstore.New(openDB(pool), dialect), pool: pool}
 }
 
 // Migrate applies the migrations the database named by dsn lacks, under an
@@ -158,8 +149,6 @@ func Migrate(ctx context.Context, dsn string) error {
 
 // Close closes the database and its connection pool.
 func (s *Store) Close() error {
-	s.stopListener()
-	<-s.listenerDone
 	err := s.Store.Close()
 	s.pool.Close()
 	return err

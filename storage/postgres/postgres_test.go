@@ -89,3 +89,21 @@ func TestSchemaIsolation(t *testing.T) {
 		}
 	}
 }
+
+// TestClientChangesAcrossStores runs two replicas on one database: a
+// client changed through one is seen at once through the other.
+func TestClientChangesAcrossStores(t *testing.T) {
+	pgtest.DSN(t)
+	storagetest.ClientChangesAcrossStores(t, func(t *testing.T) (storage.Store, storage.Store) {
+		dsn := pgtest.DSN(t)
+		openOne := func() storage.Store {
+			s, err := postgres.Open(t.Context(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		return openOne(), openOne()
+	})
+}

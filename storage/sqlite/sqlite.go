@@ -97,6 +97,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// Clients are kept in memory, checked against the count of
 		// changes to them (migration 0019) at each lookup.
 		ClientGeneration: true,
+		// The revoked unrecorded tokens too (BINARY collation), and
+		// the counts read on a reader of their own.
+		RevokedSet: true,
+		CountsConn: true,
 		// No row locks: BEGIN IMMEDIATE takes the database's write lock.
 	})}, nil
 }

@@ -98,3 +98,21 @@ func TestFileModes(t *testing.T) {
 		})
 	}
 }
+
+// TestClientChangesAcrossStores runs two stores on one file, as a server
+// and another process (the CLI): a client changed through one is seen at
+// once through the other.
+func TestClientChangesAcrossStores(t *testing.T) {
+	storagetest.ClientChangesAcrossStores(t, func(t *testing.T) (storage.Store, storage.Store) {
+		url := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+		openOne := func() storage.Store {
+			s, err := sqlite.Open(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		return openOne(), openOne()
+	})
+}

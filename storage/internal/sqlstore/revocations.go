@@ -32,7 +32,7 @@ type revokedSet struct {
 
 // RevokedSetStats reports the questions of UnrecordedRevoked answered from
 // memory and the times the revoked ids were read; zero where the Store
-// keeps none (Dialect.ClientGeneration off).
+// keeps none (Dialect.RevokedSet off).
 func (s *Store) RevokedSetStats() (answers, loads int64) {
 	if s.revoked == nil {
 		return 0, 0
@@ -44,7 +44,7 @@ func (s *Store) RevokedSetStats() (answers, loads int64) {
 
 // newRevokedSet returns the set a Store of dialect d keeps, or nil.
 func newRevokedSet(d Dialect) *revokedSet {
-	if !d.ClientGeneration {
+	if !d.ClientGeneration || !d.RevokedSet {
 		return nil
 	}
 	return &revokedSet{}

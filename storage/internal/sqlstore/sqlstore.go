@@ -54,11 +54,25 @@ type Dialect struct {
 	// ClientGeneration makes the Store keep the clients it reads and
 	// answer ClientByID from memory while the count of changes to clients
 	// (client_generation, migration 0019) is unchanged: a statement that
-	// reads one integer instead of a client's row (see generationCache).
-	// The same statement reads the count of revocations of unrecorded
-	// tokens, under which the Store keeps their ids (see revokedSet).
-	// PostgreSQL's backend keeps its clients by notifications instead.
+	// reads one integer instead of a client's row (see generationCache),
+	// shared by the lookups that ask at once (see groupRead). A lookup
+	// sees every change committed, by any process, before it began.
 	ClientGeneration bool
+	// RevokedSet makes a Store of ClientGeneration keep, under the count
+	// of revocations of unrecorded tokens read with the clients' count,
+	// the ids of those tokens (see revokedSet). Its read of them is a
+	// range of the primary key, from the prefix "cc." to "cc/", which
+	// holds them only where text is compared byte by byte (SQLite's
+	// BINARY collation): leave it off where a column's collation may be a
+	// language's (PostgreSQL), and UnrecordedRevoked reads the token's
+	// record.
+	RevokedSet bool
+	// CountsConn makes a Store of ClientGeneration read the counts on a
+	// connection of its own, through the driver's statement, without the
+	// pool (see countsConn): for SQLite, where a read takes microseconds
+	// and the pool's bookkeeping costs more. Without it the counts are
+	// read through the pool, within countsTimeout (PostgreSQL).
+	CountsConn bool
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been
@@ -67,8 +81,9 @@ type Store struct {
 	db    *stmtDB
 	d     Dialect
 	group *groupCommit // nil: no group commit (see write)
-	// clients, revoked, counts and countsConn are nil unless
-	// Dialect.ClientGeneration is set.
+	// clients and counts are nil unless Dialect.ClientGeneration is set,
+	// revoked unless Dialect.RevokedSet is too, countsConn unless
+	// Dialect.CountsConn is too.
 	clients    *generationCache
 	revoked    *revokedSet
 	counts     *groupRead
@@ -105,8 +120,27 @@ func (s *Store) keepCounts() {
 	if !s.d.ClientGeneration {
 		return
 	}
-	s.countsConn = newCountsConn(s.db.DB)
-	s.clients, s.revoked, s.counts = newGenerationCache(s.d), newRevokedSet(s.d), newGroupRead(s.countsConn.read)
+	read := s.readCounts
+	if s.d.CountsConn {
+		s.countsConn = newCountsConn(s.db.DB)
+		read = s.countsConn.read
+	}
+	s.clients, s.revoked, s.counts = newGenerationCache(s.d), newRevokedSet(s.d), newGroupRead(read)
+}
+
+// countsTimeout bounds a read of the generation counts through the pool.
+// The lookups that wait for a read give up with their own contexts, but a
+// read for a batch of them runs without one, and the next batch's read
+// waits for it to end: a connection that hangs (a server gone without a
+// word) must not hold up every lookup after it for longer.
+const countsTimeout = 5 * time.Second
+
+// readCounts reads the generation counts through the pool.
+func (s *Store) readCounts(ctx context.Context) (clients, revocations int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, countsTimeout)
+	defer cancel()
+	err = s.db.QueryRowContext(ctx, generationCounts).Scan(&clients, &revocations)
+	return clients, revocations, err
 }
 
 // Ping reports whether the database answers.

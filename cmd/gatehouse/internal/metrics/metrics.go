@@ -475,7 +475,7 @@ type clientCacheCollector struct{ c clientCache }
 
 var (
 	clientCacheLiveDesc = prometheus.NewDesc("gatehouse_client_cache_live",
-		"1 while the client cache is on: its listener receives PostgreSQL's notifications of changes to clients.", nil, nil)
+		"1 while the client cache is on (always, since it checks the count of changes to clients at each lookup).", nil, nil)
 	clientLookupsDesc = prometheus.NewDesc("gatehouse_client_lookups_total",
 		"Client lookups, by source: cache or database.", []string{"source"}, nil)
 	clientCacheEntriesDesc = prometheus.NewDesc("gatehouse_client_cache_entries",
