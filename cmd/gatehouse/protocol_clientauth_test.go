@@ -166,10 +166,10 @@ func TestClientAuthMethods(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			g := startGatehouse(t, backend)
-			basic := g.createClient("--name", "Basic", "--redirect-uri", rpRedirect)
-			post := g.createClient("--name", "Post", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "client_secret_post")
+			basic := g.createClient("--name", "Basic", "--redirect-uri", rpRedirect, "--grant-type", allGrants)
+			post := g.createClient("--name", "Post", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "client_secret_post", "--grant-type", allGrants)
 			rk := newRSAKey(t, "k1")
-			pkjwt := g.createClient("--name", "Keys", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "private_key_jwt", "--jwks", jwksOf(t, rk))
+			pkjwt := g.createClient("--name", "Keys", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "private_key_jwt", "--jwks", jwksOf(t, rk), "--grant-type", allGrants)
 			if pkjwt.Secret != "" {
 				t.Errorf("a private_key_jwt client got a secret")
 			}
@@ -286,7 +286,7 @@ func TestClientAuthMethods(t *testing.T) {
 
 			// A client from before the upgrade ("" method) keeps Basic and
 			// post, one at a time, until the method is pinned.
-			legacy := g.createClient("--name", "Legacy", "--redirect-uri", rpRedirect)
+			legacy := g.createClient("--name", "Legacy", "--redirect-uri", rpRedirect, "--grant-type", allGrants)
 			st := openStoreOf(t, g)
 			lc, err := st.ClientByID(t.Context(), legacy.ID)
 			if err != nil {
