@@ -35,8 +35,8 @@ type Client struct {
 	// GrantClientCredentials. CreateClient and SetClientMetadata store an
 	// empty list as DefaultGrantTypes.
 	GrantTypes []string
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Clone returns a copy of c that shares no slice with it, for the caches

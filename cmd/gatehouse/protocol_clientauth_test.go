@@ -756,7 +756,7 @@ func TestClientAuthAdminAPI(t *testing.T) {
 	rk := newRSAKey(t, "k1")
 
 	r := adminCall(t, g, token, http.MethodPost, "/api/clients",
-		`{"name":"Keys","redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":`+jwksOf(t, rk)+`}`)
+		`{"name":"Keys","redirect_uris":["https://app.example.com/cb"],"grant_types":["authorization_code","refresh_token","client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks":`+jwksOf(t, rk)+`}`)
 	var created map[string]any
 	if err := json.Unmarshal([]byte(r.body), &created); err != nil || r.status != http.StatusCreated {
 		t.Fatalf("create a private_key_jwt client: %d %s", r.status, r.body)

@@ -45,7 +45,7 @@ type page struct {
 	Algorithms []string
 	Formats    []string
 	Grants     []string // the grant types a client may be allowed
-	Once       string // the one-time key of the page's form (newOnce): a new client, a secret rotation
+	Once       string   // the one-time key of the page's form (newOnce): a new client, a secret rotation
 }
 
 // action is the data of a form of one button that posts an action on the
