@@ -258,7 +258,11 @@ func createGrants(spec ClientSpec) ([]string, error) {
 	case spec.ClientCredentialsOnly:
 		return []string{storage.GrantClientCredentials}, nil
 	case spec.GrantTypes != nil:
-		return CheckGrantTypes(spec.GrantTypes, spec.Public)
+		grants, err := CheckGrantTypes(spec.GrantTypes, spec.Public)
+		if err == nil && spec.Admin && !slices.Contains(grants, storage.GrantClientCredentials) {
+			err = adminGrantError()
+		}
+		return grants, err
 	case spec.Admin && len(spec.RedirectURIs) == 0:
 		// An admin client obtains its tokens with client_credentials.
 		return []string{storage.GrantClientCredentials}, nil
@@ -266,6 +270,11 @@ func createGrants(spec ClientSpec) ([]string, error) {
 		return append(storage.DefaultGrantTypes(), storage.GrantClientCredentials), nil
 	}
 	return storage.DefaultGrantTypes(), nil
+}
+
+// adminGrantError refuses an admin client without client_credentials.
+func adminGrantError() error {
+	return Errorf(Invalid, "an admin client needs the client_credentials grant (it obtains its admin API tokens with it)")
 }
 
 // CheckGrantTypes checks the grant types of a client, public or not, and

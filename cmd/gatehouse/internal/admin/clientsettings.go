@@ -96,6 +96,9 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 		if err != nil {
 			return nil, err
 		}
+		if c.Admin && !slices.Contains(grants, storage.GrantClientCredentials) {
+			return nil, adminGrantError()
+		}
 		if slices.Contains(grants, storage.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 			return nil, Errorf(Invalid, "the authorization_code grant needs a redirect URI: set the client's redirect URIs first")
 		}

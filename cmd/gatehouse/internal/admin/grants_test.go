@@ -57,4 +57,7 @@ func TestCreateGrantsDefaults(t *testing.T) {
 	if _, err := createGrants(ClientSpec{ClientCredentialsOnly: true, GrantTypes: []string{"authorization_code"}}); err == nil {
 		t.Error("--grant client_credentials with other grant types: no error")
 	}
+	if _, err := createGrants(ClientSpec{Admin: true, GrantTypes: []string{"authorization_code"}}); err == nil || !strings.Contains(err.Error(), "admin client needs the client_credentials grant") {
+		t.Errorf("an admin client without client_credentials: %v", err)
+	}
 }
