@@ -47,6 +47,7 @@ func AccountClient(baseURL string, now time.Time) *storage.Client {
 		SigningAlgorithm:        "RS256",
 		AccessTokenFormat:       "opaque",
 		TokenEndpointAuthMethod: "none",
+		GrantTypes:              storage.DefaultGrantTypes(),
 		CreatedAt:               now,
 		UpdatedAt:               now,
 	}

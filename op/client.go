@@ -1,6 +1,7 @@
 package op
 
 import (
+	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -68,17 +69,35 @@ func (c client) AuthMethod() oidc.AuthMethod {
 	return oidc.AuthMethodBasic
 }
 
+// ResponseTypes is code for a client allowed the authorization code grant,
+// none otherwise: zitadel then refuses its authorization requests as
+// unauthorized_client (Gatehouse refuses them before, par.go in cmd).
 func (c client) ResponseTypes() []oidc.ResponseType {
+	if !c.c.AllowsGrant(storage.GrantAuthorizationCode) {
+		return nil
+	}
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
 
+// GrantTypes are the grants registered for the client
+// (storage.Client.GrantTypes): zitadel answers unauthorized_client at the
+// token endpoint to a grant not among them, and issues no refresh token
+// to a client without refresh_token. client_credentials is never a
+// public client's, whatever its row says: it has no secret to present.
 func (c client) GrantTypes() []oidc.GrantType {
-	g := []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
-	if !c.c.Public {
-		g = append(g, oidc.GrantTypeClientCredentials)
+	g := make([]oidc.GrantType, 0, len(c.c.GrantTypes))
+	for _, t := range c.c.GrantTypes {
+		if t == storage.GrantClientCredentials && c.c.Public {
+			continue
+		}
+		g = append(g, oidc.GrantType(t))
 	}
 	return g
 }
+
+// IsGrantType reports whether g names a grant type a client may be
+// allowed: authorization_code, refresh_token or client_credentials.
+func IsGrantType(g string) bool { return slices.Contains(GrantTypes, g) }
 
 func (c client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }

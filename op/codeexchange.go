@@ -55,7 +55,8 @@ var errExchangeRefused = errors.New("op: the code exchange will be refused")
 // code once AuthRequestByCode has returned ar, or nil. It runs zitadel's
 // own checks, in its order, on the same values: the code_verifier
 // (AuthorizeCodeChallenge), PKCE for a client without authentication
-// (AuthorizeCodeClient) and the redirect_uri (ValidateAccessTokenRequest).
+// (AuthorizeCodeClient), the client's authorization_code grant and the
+// redirect_uri (ValidateAccessTokenRequest).
 // A request without the exchange's parameters (none recorded) is not
 // judged here.
 func (s *Storage) exchangeRefusal(ctx context.Context, ar *storage.AuthRequest) error {
@@ -67,14 +68,16 @@ func (s *Storage) exchangeRefusal(ctx context.Context, ar *storage.AuthRequest) 
 	if err := zop.AuthorizeCodeChallenge(p.verifier, challenge); err != nil {
 		return err
 	}
-	if challenge == nil {
-		c, err := s.store.ClientByID(ctx, ar.ClientID) // the request's memo has it
-		if err != nil {
-			return nil // zitadel's own read answers
-		}
-		if s.zopClient(c).AuthMethod() == oidc.AuthMethodNone {
-			return oidc.ErrInvalidRequest().WithDescription("PKCE required")
-		}
+	c, err := s.store.ClientByID(ctx, ar.ClientID) // the request's memo has it
+	if err != nil {
+		return nil // zitadel's own read answers
+	}
+	if challenge == nil && s.zopClient(c).AuthMethod() == oidc.AuthMethodNone {
+		return oidc.ErrInvalidRequest().WithDescription("PKCE required")
+	}
+	if !c.AllowsGrant(storage.GrantAuthorizationCode) {
+		// Its grants changed since the code was issued.
+		return oidc.ErrUnauthorizedClient().WithDescription("client missing grant type " + storage.GrantAuthorizationCode)
 	}
 	if p.redirectURI != ar.RedirectURI {
 		return oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond")

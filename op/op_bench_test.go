@@ -77,7 +77,7 @@ func newBenchEnv(b testing.TB, store storage.Store) *benchEnv {
 	for _, alg := range algorithms {
 		id := "bench-" + alg
 		if err := store.CreateClient(ctx, &storage.Client{ID: id, Name: id, SecretHash: hashSecret(benchSecret),
-			RedirectURIs: []string{benchRedirect}, SigningAlgorithm: alg, CreatedAt: now, UpdatedAt: now}); err != nil {
+			RedirectURIs: []string{benchRedirect}, SigningAlgorithm: alg, GrantTypes: GrantTypes, CreatedAt: now, UpdatedAt: now}); err != nil {
 			b.Fatal(err)
 		}
 		e.clients[alg] = id
@@ -85,7 +85,7 @@ func newBenchEnv(b testing.TB, store storage.Store) *benchEnv {
 	e.jwt = "bench-jwt"
 	if err := store.CreateClient(ctx, &storage.Client{ID: e.jwt, Name: e.jwt, SecretHash: hashSecret(benchSecret),
 		RedirectURIs: []string{benchRedirect}, SigningAlgorithm: ES256, AccessTokenFormat: AccessTokenJWT,
-		CreatedAt: now, UpdatedAt: now}); err != nil {
+		GrantTypes: GrantTypes, CreatedAt: now, UpdatedAt: now}); err != nil {
 		b.Fatal(err)
 	}
 	return e

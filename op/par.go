@@ -138,6 +138,11 @@ func (p *Provider) PushedAuthorization() http.Handler {
 	return zop.NewIssuerInterceptor(p.zp.IssuerFromRequest).Handler(h)
 }
 
+// NoCodeGrant is the error_description of the unauthorized_client error
+// that /authorize and the pushed authorization request endpoint answer to
+// a client not allowed the authorization_code grant (RFC 6749 §4.1.2.1).
+const NoCodeGrant = "the client is not allowed the authorization_code grant"
+
 // OmitEmptyParameters deletes the values of form that are empty, and the
 // parameters left without a value: an authorization request's parameter
 // sent without a value is treated as omitted (RFC 6749 §3.1).
@@ -160,11 +165,15 @@ func (p *Provider) pushingClient(r *http.Request) (*storage.Client, error) {
 }
 
 // validatePushed checks the authorization request form that c pushed as
-// /authorize checks a request: each parameter once, no request_uri (RFC
+// /authorize checks a request: a client allowed the authorization code
+// grant (unauthorized_client otherwise), each parameter once, no request_uri (RFC
 // 9126 §2.1) and no request object (not supported), the code flow, a
 // response mode Gatehouse offers, and then the provider's checks (the
 // redirect_uri registered for c, prompt, scopes, PKCE, id_token_hint).
 func (p *Provider) validatePushed(ctx context.Context, c *storage.Client, form url.Values) *oidc.Error {
+	if !c.AllowsGrant(storage.GrantAuthorizationCode) {
+		return oidc.ErrUnauthorizedClient().WithDescription(NoCodeGrant)
+	}
 	if name := RepeatedParameter(form); name != "" {
 		return oidc.ErrInvalidRequest().WithDescription("the parameter %s is included more than once", name)
 	}

@@ -259,7 +259,7 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
 	// The exchange's access token is created in the commit that uses the
 	// code. So is the refresh token, when zitadel will ask for one
-	// (offline_access in a code flow; every client may refresh): a failed
+	// (refreshIssued): a failed
 	// write then leaves the code unused, and the client may exchange it
 	// again. What zitadel would refuse after this call (a wrong
 	// code_verifier or redirect_uri, codeexchange.go), and a code bound to
@@ -291,7 +291,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 		}
 		req := authRequest{r: ar}
 		tok = s.accessToken(ctx, ar.ClientID, ar.ID, req)
-		if slices.Contains(ar.Scopes, oidc.ScopeOfflineAccess) && req.GetResponseType() == oidc.ResponseTypeCode {
+		if s.refreshIssued(ctx, req) {
 			refresh, value = s.refreshFamily(req)
 			refresh.DPoPJKT = s.refreshBinding(ctx, ar.ClientID)
 		}
@@ -316,6 +316,18 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 	rememberUser(ctx, u)
 	rememberGrantSession(ctx, ar.ID, sid)
 	return authRequest{r: ar, token: tok, refresh: value}, nil
+}
+
+// refreshIssued reports whether zitadel asks for a refresh token with the
+// code exchange of req (its needsRefreshToken): offline_access in a code
+// flow, for a client allowed the refresh_token grant. The client is the
+// one the exchange authenticated, in the request's memo.
+func (s *Storage) refreshIssued(ctx context.Context, req authRequest) bool {
+	if !slices.Contains(req.r.Scopes, oidc.ScopeOfflineAccess) || req.GetResponseType() != oidc.ResponseTypeCode {
+		return false
+	}
+	c, err := s.store.ClientByID(ctx, req.r.ClientID)
+	return err == nil && c.AllowsGrant(storage.GrantRefreshToken)
 }
 
 // DeleteAuthRequest does nothing: zitadel calls it once the code

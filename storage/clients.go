@@ -30,8 +30,13 @@ type Client struct {
 	Consent                 bool   // a third-party client: users consent to its scopes
 	DPoPBoundAccessTokens   bool   // access tokens must be DPoP-bound (RFC 9449 §5.2)
 	Disabled                bool   // refused at every protocol endpoint (SetClientDisabled)
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// GrantTypes are the OAuth grants the client may use (RFC 7591 §2
+	// grant_types): GrantAuthorizationCode, GrantRefreshToken,
+	// GrantClientCredentials. CreateClient and SetClientMetadata store an
+	// empty list as DefaultGrantTypes.
+	GrantTypes []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Clone returns a copy of c that shares no slice with it, for the caches
@@ -41,8 +46,26 @@ func (c *Client) Clone() *Client {
 	cp.SecretHash = slices.Clone(c.SecretHash)
 	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
 	cp.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	cp.GrantTypes = slices.Clone(c.GrantTypes)
 	return &cp
 }
+
+// The grant types a client may be allowed (Client.GrantTypes), as RFC 7591
+// §2 names them.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// DefaultGrantTypes returns the grants of a client registered without
+// naming any: the authorization code flow and refresh tokens.
+func DefaultGrantTypes() []string {
+	return []string{GrantAuthorizationCode, GrantRefreshToken}
+}
+
+// AllowsGrant reports whether the client may use the grant g.
+func (c *Client) AllowsGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
 
 // ClientStore keeps the relying parties registered by an administrator.
 // Store includes it.
@@ -76,8 +99,10 @@ type ClientURIStore interface {
 type ClientMetadataStore interface {
 	// SetClientMetadata stores c's TokenEndpointAuthMethod, JWKS, JWKSURI,
 	// RequirePAR, BackchannelLogoutURI, Consent, DPoPBoundAccessTokens,
-	// RequireMFA, SigningAlgorithm and AccessTokenFormat for the client c.ID, with UpdatedAt now; ErrNotFound if there is no
-	// such client. Other fields of c are ignored.
+	// RequireMFA, SigningAlgorithm, AccessTokenFormat and GrantTypes (an
+	// empty list as DefaultGrantTypes) for the client c.ID, with UpdatedAt
+	// now; ErrNotFound if there is no such client. Other fields of c are
+	// ignored.
 	SetClientMetadata(ctx context.Context, c *Client, now time.Time) error
 }
 

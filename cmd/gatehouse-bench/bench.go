@@ -227,7 +227,10 @@ const ssoEmail, ssoPassword = "sso@bench.example", "bench password for the SSO u
 // setup creates the clients and users and enrols the users' apps.
 func (b *bench) setup(ctx context.Context) error {
 	var err error
-	if b.site.rp, err = b.g.createClient("--name", "bench RS256", "--redirect-uri", redirectURI); err != nil {
+	// The RS256 client signs users in and uses client_credentials too (the
+	// opaque phase).
+	if b.site.rp, err = b.g.createClient("--name", "bench RS256", "--redirect-uri", redirectURI,
+		"--grant-type", "authorization_code,refresh_token,client_credentials"); err != nil {
 		return err
 	}
 	if b.rpES, err = b.g.createClient("--name", "bench ES256", "--redirect-uri", redirectURI, "--signing-alg", "ES256"); err != nil {
@@ -237,11 +240,11 @@ func (b *bench) setup(ctx context.Context) error {
 	// access tokens are opaque); the client_credentials clients sign
 	// theirs, a JWT access token.
 	if b.ccES, err = b.g.createClient("--name", "bench ES256 JWT", "--redirect-uri", redirectURI, "--signing-alg", "ES256",
-		"--access-token-format", "jwt"); err != nil {
+		"--access-token-format", "jwt", "--grant-type", "client_credentials"); err != nil {
 		return err
 	}
 	if b.ccRS, err = b.g.createClient("--name", "bench RS256 JWT", "--redirect-uri", redirectURI,
-		"--access-token-format", "jwt"); err != nil {
+		"--access-token-format", "jwt", "--grant-type", "client_credentials"); err != nil {
 		return err
 	}
 	if err := b.g.createUser(ssoEmail, ssoPassword); err != nil {

@@ -345,7 +345,8 @@ func (r *peerRun) startGatehouse(ctx context.Context) (*provider, error) {
 		proc:   g,
 		site:   &site{base: g.base},
 	}
-	if p.site.rp, err = g.createClient("--name", "peers bench", "--redirect-uri", redirectURI); err != nil {
+	if p.site.rp, err = g.createClient("--name", "peers bench", "--redirect-uri", redirectURI,
+		"--grant-type", "authorization_code,refresh_token,client_credentials"); err != nil {
 		g.stop()
 		return nil, err
 	}

@@ -48,7 +48,8 @@ func ensureAccountClient(ctx context.Context, store storage.ClientStore, issuer 
 			}
 		}
 		if have.TokenEndpointAuthMethod != want.TokenEndpointAuthMethod || have.JWKS != "" || have.JWKSURI != "" ||
-			have.RequirePAR || have.BackchannelLogoutURI != "" || have.Consent || have.DPoPBoundAccessTokens {
+			have.RequirePAR || have.BackchannelLogoutURI != "" || have.Consent || have.DPoPBoundAccessTokens ||
+			!slices.Equal(have.GrantTypes, want.GrantTypes) {
 			if err := store.SetClientMetadata(ctx, want, now); err != nil {
 				return fmt.Errorf("update the account client: %w", err)
 			}

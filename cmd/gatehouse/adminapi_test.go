@@ -167,7 +167,7 @@ func TestAdminAPI(t *testing.T) {
 			g := startGatehouse(t, backend,
 				"GATEHOUSE_PASSWORD_MAX_ATTEMPTS=3", "GATEHOUSE_PASSWORD_IP_MAX_ATTEMPTS=2")
 			ops := g.createClient("--name", "Operations", "--admin")
-			app := g.createClient("--name", "App", "--redirect-uri", "https://app.example.com/cb")
+			app := g.createClient("--name", "App", "--redirect-uri", "https://app.example.com/cb", "--grant-type", allGrants)
 			if ops.Secret == "" {
 				t.Fatal("an admin client got no secret")
 			}
@@ -264,7 +264,7 @@ func TestAdminAPI(t *testing.T) {
 
 			t.Run("clients", func(t *testing.T) {
 				r := adminCall(t, g, token, http.MethodPost, "/api/clients",
-					`{"name":"Portal","redirect_uris":["https://portal.example.com/cb"],"post_logout_redirect_uris":["https://portal.example.com/"],"require_mfa":true,"signing_algorithm":"ES256","access_token_format":"jwt"}`)
+					`{"name":"Portal","redirect_uris":["https://portal.example.com/cb"],"post_logout_redirect_uris":["https://portal.example.com/"],"require_mfa":true,"signing_algorithm":"ES256","access_token_format":"jwt","grant_types":["authorization_code","refresh_token","client_credentials"]}`)
 				if r.status != http.StatusCreated {
 					t.Fatalf("create client = %d %s", r.status, r.body)
 				}

@@ -501,7 +501,7 @@ func TestBadInputHTTP(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			g := startGatehouse(t, backend)
-			local := g.createClient("--name", "Local App", "--redirect-uri", biLocalCB)
+			local := g.createClient("--name", "Local App", "--redirect-uri", biLocalCB, "--grant-type", allGrants)
 			web := g.createClient("--name", "Web App", "--redirect-uri", biWebCB)
 			g.createUser(biEmail, "Alice", biPassword)
 			_, challenge := pkce()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-idp/gatehouse/cmd/gatehouse/internal/admin"
@@ -21,7 +22,7 @@ func runClients(ctx context.Context, sub string, rest []string, env *environ) er
 	case "update":
 		return clientsUpdate(ctx, rest, env)
 	case "list":
-		return runList(ctx, "clients list", rest, env, (*admin.Service).ListClients, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tAUTH METHOD\tREDIRECT URIS",
+		return runList(ctx, "clients list", rest, env, (*admin.Service).ListClients, "CLIENT ID\tNAME\tTYPE\tACCESS TOKENS\tAUTH METHOD\tGRANT TYPES\tREDIRECT URIS",
 			func(w io.Writer, c admin.ClientView) {
 				typ := c.Type
 				if c.Admin {
@@ -31,7 +32,8 @@ func runClients(ctx context.Context, sub string, rest []string, env *environ) er
 				if method == "" {
 					method = "legacy"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, method, strings.Join(c.RedirectURIs, " "))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, c.AccessTokenFormat, method,
+					strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
 			}, "")
 	}
 	return withServiceArg(ctx, "clients "+sub, rest, env, "client id", func(s *admin.Service, id string) error {
@@ -45,6 +47,7 @@ func runClients(ctx context.Context, sub string, rest []string, env *environ) er
 			fmt.Fprintf(tw, "client id:\t%s\nname:\t%s\ntype:\t%s\nadmin:\t%t\nredirect uris:\t%s\npost-logout redirect uris:\t%s\nrequire mfa:\t%t\nsigning algorithm:\t%s\naccess token format:\t%s\ncreated:\t%s\nupdated:\t%s\n",
 				c.ID, c.Name, c.Type, c.Admin, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
 				c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, rfc3339(c.CreatedAt), rfc3339(c.UpdatedAt))
+			fmt.Fprintf(tw, "grant types:\t%s\n", strings.Join(c.GrantTypes, " "))
 			fmt.Fprintf(tw, "token endpoint auth method:\t%s\n", authMethodLabel(c.TokenEndpointAuthMethod))
 			if c.JWKSURI != "" {
 				fmt.Fprintf(tw, "jwks uri:\t%s\n", c.JWKSURI)
@@ -92,7 +95,9 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a native or browser app")
 	requireMFA := fs.Bool("require-mfa", false, "issue tokens only after a second factor")
 	adminClient := fs.Bool("admin", false, "may obtain the gatehouse:admin scope (client_credentials) and call the admin API; needs no redirect URI")
-	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs")
+	grant := fs.String("grant", "", "client_credentials: a confidential client for that grant only, without redirect URIs (as --grant-type client_credentials)")
+	var grants grantTypeList
+	fs.Var(&grants, "grant-type", "a grant the client may use (repeatable, or comma-separated): authorization_code, refresh_token, client_credentials (confidential clients only); default authorization_code and refresh_token (an --admin client: client_credentials as well)")
 	alg := fs.String("signing-alg", op.RS256, "ID token (and JWT access token) signing algorithm: RS256, ES256 or EdDSA")
 	format := fs.String("access-token-format", op.AccessTokenOpaque, "access tokens: opaque, or jwt (signed JWTs that resource servers verify with the JWKS)")
 	requirePAR := fs.Bool("require-par", false, "accept only pushed authorization requests (RFC 9126) from this client")
@@ -124,8 +129,14 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 		return usageError{"clients create: --grant client_credentials takes no --redirect-uri or --post-logout-redirect-uri"}
 	case *grant != "" && *public:
 		return usageError{"clients create: --grant client_credentials contradicts --public (the client authenticates with its secret)"}
-	case len(redirects) == 0 && !*adminClient && *grant == "":
-		return usageError{"clients create: at least one --redirect-uri is required (or --grant client_credentials for a client without users)"}
+	case *grant != "" && len(grants) > 0 && !slices.Equal(grants, grantTypeList{"client_credentials"}):
+		return usageError{"clients create: --grant client_credentials contradicts --grant-type " + strings.Join(grants, ",")}
+	case len(redirects) == 0 && !*adminClient && *grant == "" && (len(grants) == 0 || slices.Contains(grants, "authorization_code")):
+		return usageError{"clients create: at least one --redirect-uri is required (or --grant-type client_credentials for a client without users)"}
+	}
+	var grantTypes []string
+	if len(grants) > 0 {
+		grantTypes = grants
 	}
 	if !op.IsAlgorithm(*alg) {
 		return usageError{fmt.Sprintf("clients create: --signing-alg %q: must be RS256, ES256 or EdDSA", *alg)}
@@ -137,7 +148,7 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 		c, err := s.CreateClient(ctx, admin.ClientSpec{
 			Name: *name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			Public: *public, RequireMFA: *requireMFA, SigningAlgorithm: *alg, Admin: *adminClient,
-			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials",
+			AccessTokenFormat: *format, ClientCredentialsOnly: *grant == "client_credentials", GrantTypes: grantTypes,
 			TokenEndpointAuthMethod: *method, JWKS: keys, JWKSURI: *jwksURI,
 			RequirePAR:            *requirePAR,
 			BackchannelLogoutURI:  *backchannel,
@@ -148,8 +159,8 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 			return cliURIError(err)
 		}
 		if *asJSON {
-			out := map[string]string{"client_id": c.ID, "access_token_format": c.AccessTokenFormat,
-				"token_endpoint_auth_method": c.TokenEndpointAuthMethod}
+			out := map[string]any{"client_id": c.ID, "access_token_format": c.AccessTokenFormat,
+				"token_endpoint_auth_method": c.TokenEndpointAuthMethod, "grant_types": c.GrantTypes}
 			if c.Secret != "" {
 				out["client_secret"] = c.Secret
 			}
@@ -159,11 +170,27 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 		if c.Secret != "" {
 			fmt.Fprintf(env.stdout, "client_secret: %s\n(shown once: store it now)\n", c.Secret)
 		}
+		fmt.Fprintf(env.stdout, "grant types: %s\n", strings.Join(c.GrantTypes, " "))
 		if c.Admin {
 			fmt.Fprintf(env.stdout, "admin client: get an admin API token with grant_type=client_credentials&scope=%s\n", op.AdminScope)
 		}
 		return nil
 	})
+}
+
+// grantTypeList is the repeatable --grant-type flag, which also takes a
+// comma-separated list.
+type grantTypeList []string
+
+func (l *grantTypeList) String() string { return strings.Join(*l, ",") }
+
+func (l *grantTypeList) Set(v string) error {
+	for g := range strings.SplitSeq(v, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			*l = append(*l, g)
+		}
+	}
+	return nil
 }
 
 // cliURIError names the flag of a refused redirect URI.
@@ -195,6 +222,8 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	jwksURI := fs.String("jwks-uri", "", "private_key_jwt: the URL of the client's JWK Set (replaces the registered keys)")
 	var settings settingsFlags
 	settings.register(fs)
+	var grants grantTypeList
+	fs.Var(&grants, "grant-type", "a grant the client may use (repeatable, or comma-separated; the list replaces the current one): authorization_code, refresh_token, client_credentials (confidential clients only)")
 	if err := parse(fs, flagsFirst(fs, args)); err != nil {
 		return err
 	}
@@ -209,9 +238,13 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 	uris := len(redirects) > 0 || len(logouts) > 0 || *clearLogouts
 	auth := *method != "" || keys != nil || *jwksURI != ""
 	set := settings.settings()
+	if len(grants) > 0 {
+		g := []string(grants)
+		set.GrantTypes = &g
+	}
 	switch {
 	case !uris && !auth && set.Empty():
-		return usageError{"clients update: nothing to change: give at least one --redirect-uri (the list replaces the current one), a setting (--require-par, --consent, --dpop, --backchannel-logout-uri, --require-mfa, --signing-alg, --access-token-format) or --token-endpoint-auth-method"}
+		return usageError{"clients update: nothing to change: give at least one --redirect-uri (the list replaces the current one), a setting (--require-par, --consent, --dpop, --backchannel-logout-uri, --require-mfa, --signing-alg, --access-token-format, --grant-type) or --token-endpoint-auth-method"}
 	case uris && len(redirects) == 0:
 		return usageError{"clients update: the post-logout redirect URIs change only with --redirect-uri (at least one; the list replaces the current one)"}
 	case *clearLogouts && len(logouts) > 0:
@@ -265,6 +298,9 @@ func clientsUpdate(ctx context.Context, args []string, env *environ) error {
 			}
 			if set.BackchannelLogoutURI != nil {
 				fmt.Fprintf(env.stdout, "back-channel logout uri: %s\n", c.BackchannelLogoutURI)
+			}
+			if set.GrantTypes != nil {
+				fmt.Fprintf(env.stdout, "grant types: %s\n", strings.Join(c.GrantTypes, " "))
 			}
 		}
 		if auth {

@@ -50,9 +50,15 @@ func (rp *relyingParty) remember(secrets ...string) {
 	}
 }
 
+// newRelyingParty registers the relying party with extraArgs. A
+// confidential one is given every grant, client_credentials included,
+// unless extraArgs name its grants (--grant-type).
 func newRelyingParty(t *testing.T, g *gatehouse, extraArgs ...string) *relyingParty {
 	t.Helper()
 	args := append([]string{"--name", "Axxon Datacenter", "--redirect-uri", rpRedirect, "--post-logout-redirect-uri", rpLogout}, extraArgs...)
+	if !slices.Contains(extraArgs, "--public") && !slices.Contains(extraArgs, "--grant-type") {
+		args = append(args, "--grant-type", allGrants)
+	}
 	c := g.createClient(args...)
 	p, err := oidc.NewProvider(t.Context(), g.base)
 	if err != nil {

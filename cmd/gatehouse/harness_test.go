@@ -263,6 +263,11 @@ func (g *gatehouse) tryCLI(stdin string, args ...string) (string, string, error)
 	return out.String(), errOut.String(), err
 }
 
+// allGrants are the grant types of a client that may use every grant
+// (clients create --grant-type), as every confidential client could before
+// grant types were registered.
+const allGrants = "authorization_code,refresh_token,client_credentials"
+
 // client is a registered client.
 type client struct {
 	ID     string `json:"client_id"`

@@ -170,7 +170,7 @@ func TestOutagePostgres(t *testing.T) {
 	g.start()
 	pid := g.cmd.Process.Pid
 
-	c := g.createClient("--name", "Outage App", "--redirect-uri", biLocalCB)
+	c := g.createClient("--name", "Outage App", "--redirect-uri", biLocalCB, "--grant-type", allGrants)
 	g.createUser(biEmail, "Alice", biPassword)
 
 	// A sign-in begins while the database is up.

@@ -23,7 +23,10 @@ import (
 //     invalid_request_uri: at the pushed request's redirect_uri when it is
 //     known, else at the front channel's registered one, else on the page;
 //   - a client that must push its requests (storage.Client.RequirePAR) is
-//     refused a plain request: invalid_request.
+//     refused a plain request: invalid_request;
+//   - a client not allowed the authorization code grant
+//     (storage.Client.GrantTypes) is refused any request:
+//     unauthorized_client.
 //
 // Any other request_uri is authorize.go's (request_uri_not_supported).
 
@@ -42,7 +45,7 @@ func pushedRequests(lh *login.Handler, provider *op.Provider, next http.Handler)
 		}
 		uris, ids := r.Form["request_uri"], r.Form["client_id"]
 		if len(uris) == 0 {
-			if !refusePlainRequest(lh, w, r) {
+			if !refuseClient(lh, w, r, false) {
 				next.ServeHTTP(w, r)
 			}
 			return
@@ -57,7 +60,10 @@ func pushedRequests(lh *login.Handler, provider *op.Provider, next http.Handler)
 		switch {
 		case err == nil:
 			lh.Logger.InfoContext(ctx, "authorize: pushed request used", "client_id", clipValue(ids[0]))
-			next.ServeHTTP(w, withParameters(r, params))
+			pushed := withParameters(r, params)
+			if !refuseClient(lh, w, pushed, true) {
+				next.ServeHTTP(w, pushed)
+			}
 			return
 		case errors.Is(err, op.ErrRequestURIUsed):
 			e = &authorizeError{"invalid_request_uri", "the request_uri has been used already"}
@@ -86,9 +92,13 @@ func pushedRequests(lh *login.Handler, provider *op.Provider, next http.Handler)
 	})
 }
 
-// refusePlainRequest answers an authorization request of a client that
-// must push its requests with invalid_request, and reports whether it did.
-func refusePlainRequest(lh *login.Handler, w http.ResponseWriter, r *http.Request) bool {
+// refuseClient answers an authorization request, pushed or not, of a
+// client not allowed the authorization code grant with unauthorized_client
+// (RFC 6749 §4.1.2.1), and a plain request of a client that must push its
+// requests with invalid_request, and reports whether it did. A pushed
+// request's client was checked when it pushed it, and again here: its
+// grants may have changed since.
+func refuseClient(lh *login.Handler, w http.ResponseWriter, r *http.Request, pushed bool) bool {
 	ids := r.Form["client_id"]
 	if len(ids) != 1 || ids[0] == "" {
 		return false
@@ -103,7 +113,12 @@ func refusePlainRequest(lh *login.Handler, w http.ResponseWriter, r *http.Reques
 		w.Header().Set("Retry-After", "5")
 		lh.RenderError(w, r, http.StatusServiceUnavailable, reasonUnavailableTitle, reasonUnavailableDetail)
 		return true
-	case !c.RequirePAR:
+	case c.Disabled:
+		return false // the provider refuses it as unknown
+	case !c.AllowsGrant(storage.GrantAuthorizationCode):
+		answerAuthorizeError(lh, w, r, &authorizeError{"unauthorized_client", op.NoCodeGrant})
+		return true
+	case pushed || !c.RequirePAR:
 		return false
 	}
 	answerAuthorizeError(lh, w, r, &authorizeError{"invalid_request", "pushed authorization request required"})

@@ -166,10 +166,10 @@ func TestClientAuthMethods(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			g := startGatehouse(t, backend)
-			basic := g.createClient("--name", "Basic", "--redirect-uri", rpRedirect)
-			post := g.createClient("--name", "Post", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "client_secret_post")
+			basic := g.createClient("--name", "Basic", "--redirect-uri", rpRedirect, "--grant-type", allGrants)
+			post := g.createClient("--name", "Post", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "client_secret_post", "--grant-type", allGrants)
 			rk := newRSAKey(t, "k1")
-			pkjwt := g.createClient("--name", "Keys", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "private_key_jwt", "--jwks", jwksOf(t, rk))
+			pkjwt := g.createClient("--name", "Keys", "--redirect-uri", rpRedirect, "--token-endpoint-auth-method", "private_key_jwt", "--jwks", jwksOf(t, rk), "--grant-type", allGrants)
 			if pkjwt.Secret != "" {
 				t.Errorf("a private_key_jwt client got a secret")
 			}
@@ -286,7 +286,7 @@ func TestClientAuthMethods(t *testing.T) {
 
 			// A client from before the upgrade ("" method) keeps Basic and
 			// post, one at a time, until the method is pinned.
-			legacy := g.createClient("--name", "Legacy", "--redirect-uri", rpRedirect)
+			legacy := g.createClient("--name", "Legacy", "--redirect-uri", rpRedirect, "--grant-type", allGrants)
 			st := openStoreOf(t, g)
 			lc, err := st.ClientByID(t.Context(), legacy.ID)
 			if err != nil {
@@ -756,7 +756,7 @@ func TestClientAuthAdminAPI(t *testing.T) {
 	rk := newRSAKey(t, "k1")
 
 	r := adminCall(t, g, token, http.MethodPost, "/api/clients",
-		`{"name":"Keys","redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":`+jwksOf(t, rk)+`}`)
+		`{"name":"Keys","redirect_uris":["https://app.example.com/cb"],"grant_types":["authorization_code","refresh_token","client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks":`+jwksOf(t, rk)+`}`)
 	var created map[string]any
 	if err := json.Unmarshal([]byte(r.body), &created); err != nil || r.status != http.StatusCreated {
 		t.Fatalf("create a private_key_jwt client: %d %s", r.status, r.body)

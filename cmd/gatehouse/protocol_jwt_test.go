@@ -189,7 +189,7 @@ func TestJWTAccessTokenProfile(t *testing.T) {
 	t.Run("default audience", func(t *testing.T) {
 		const def = "https://api.example.com"
 		g := startGatehouse(t, "sqlite", "GATEHOUSE_TOKENS_DEFAULT_AUDIENCE="+def)
-		c := g.createClient("--name", "Batch", "--redirect-uri", rpRedirect, "--access-token-format", "jwt")
+		c := g.createClient("--name", "Batch", "--redirect-uri", rpRedirect, "--access-token-format", "jwt", "--grant-type", allGrants)
 		status, out := clientCredentials(t, g, c, "")
 		raw, _ := out["access_token"].(string)
 		if status != http.StatusOK || raw == "" {

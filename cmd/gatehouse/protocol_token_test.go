@@ -168,7 +168,7 @@ func TestClientCredentialsScope(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			g := startGatehouse(t, backend)
-			plain := g.createClient("--name", "Reports", "--redirect-uri", rpRedirect)
+			plain := g.createClient("--name", "Reports", "--redirect-uri", rpRedirect, "--grant-type", allGrants)
 			ops := g.createClient("--name", "Operations", "--admin")
 			tests := []struct {
 				name   string

@@ -185,7 +185,7 @@ func TestMigrateDownDropsPendingCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newMigrate(t, dsn)
-	if err := m.Steps(-1); err != nil {
+	if err := m.Migrate(21); err != nil { // down to before 0022_code_pending
 		t.Fatal(err)
 	}
 	if cols := columns(t, dsn, "one_time_codes"); slices.Contains(cols, "pending") {
@@ -202,5 +202,72 @@ func TestMigrateDownDropsPendingCodes(t *testing.T) {
 	}
 	if err := s.ActivateCode(ctx, "unsent"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("ActivateCode of the unsent code after down and up: %v, want %v", err, storage.ErrNotFound)
+	}
+}
+
+// TestMigrateClientGrantTypes applies migration 0023_client_grant_types to
+// clients registered before it: each keeps the grants it could use before
+// (every client the code flow and refresh tokens, a confidential one
+// client_credentials as well), and reverting it drops the column.
+func TestMigrateClientGrantTypes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	open := func() storage.Store {
+		s, err := Open(t.Context(), "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	dsn, err := dataSource(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testMigrateClientGrantTypes(t, open, newMigrate(t, dsn), func() []string { return columns(t, dsn, "clients") })
+}
+
+// testMigrateClientGrantTypes is TestMigrateClientGrantTypes on the store
+// that open opens, m migrating its database and clientColumns listing the
+// columns of its clients table.
+func testMigrateClientGrantTypes(t *testing.T, open func() storage.Store, m *migrate.Migrate, clientColumns func() []string) {
+	ctx := t.Context()
+	now := time.UnixMilli(1_780_000_000_000).UTC()
+	s := open()
+	for _, c := range []*storage.Client{
+		{ID: "web", Name: "Web", SecretHash: []byte("h"), RedirectURIs: []string{"https://web.example/cb"}},
+		{ID: "spa", Name: "SPA", Public: true, RedirectURIs: []string{"https://spa.example/cb"}},
+		{ID: "admin", Name: "Admin", SecretHash: []byte("h"), Admin: true},
+	} {
+		c.GrantTypes = []string{storage.GrantAuthorizationCode} // replaced by the migration
+		c.CreatedAt, c.UpdatedAt = now, now
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	if err := m.Migrate(22); err != nil { // before 0023_client_grant_types
+		t.Fatal(err)
+	}
+	if cols := clientColumns(); slices.Contains(cols, "grant_types") {
+		t.Fatalf("clients after down: %v, want no grant_types column", cols)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	all := []string{"authorization_code", "refresh_token", "client_credentials"}
+	for id, want := range map[string][]string{
+		"web":   all,
+		"admin": all,
+		"spa":   {"authorization_code", "refresh_token"},
+	} {
+		c, err := s.ClientByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.GrantTypes, want) {
+			t.Errorf("client %s after the migration: grant types %q, want %q", id, c.GrantTypes, want)
+		}
 	}
 }

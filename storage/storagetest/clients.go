@@ -18,6 +18,7 @@ func newClient(id string, created time.Time) *storage.Client {
 		RedirectURIs:      []string{"https://" + id + ".example.com/callback"},
 		SigningAlgorithm:  "RS256",
 		AccessTokenFormat: "opaque",
+		GrantTypes:        storage.DefaultGrantTypes(),
 		CreatedAt:         created,
 		UpdatedAt:         created,
 	}
@@ -35,6 +36,7 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 			RequireMFA:             true,
 			SigningAlgorithm:       "ES256",
 			AccessTokenFormat:      "jwt",
+			GrantTypes:             []string{"authorization_code", "refresh_token", "client_credentials"},
 			CreatedAt:              epoch(),
 			UpdatedAt:              epoch().Add(time.Second),
 		},
@@ -47,6 +49,18 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 			PostLogoutRedirectURIs: nil,
 			SigningAlgorithm:       "RS256",
 			AccessTokenFormat:      "opaque",
+			GrantTypes:             []string{"authorization_code"},
+			CreatedAt:              epoch(),
+			UpdatedAt:              epoch(),
+		},
+		{
+			ID:                     "client-credentials",
+			Name:                   "Batch job",
+			SecretHash:             hash("batch"),
+			RedirectURIs:           []string{},
+			PostLogoutRedirectURIs: []string{},
+			AccessTokenFormat:      "opaque",
+			GrantTypes:             []string{"client_credentials"},
 			CreatedAt:              epoch(),
 			UpdatedAt:              epoch(),
 		},
@@ -55,6 +69,7 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 			RedirectURIs:           []string{},
 			PostLogoutRedirectURIs: []string{},
 			AccessTokenFormat:      "opaque",
+			GrantTypes:             storage.DefaultGrantTypes(),
 			CreatedAt:              epoch(),
 			UpdatedAt:              epoch(),
 		},
@@ -74,6 +89,16 @@ func testClientRoundTrip(t *testing.T, s storage.Store) {
 	check(t, err)
 	c.AccessTokenFormat = "opaque"
 	wantEqual(t, "ClientByID of a client created without an access token format", got, c)
+
+	// A client created without grant types gets the code flow and refresh
+	// tokens, and no client_credentials.
+	c = newClient("default-grants", epoch())
+	c.GrantTypes = nil
+	check(t, s.CreateClient(ctx, c))
+	got, err = s.ClientByID(ctx, c.ID)
+	check(t, err)
+	c.GrantTypes = []string{"authorization_code", "refresh_token"}
+	wantEqual(t, "ClientByID of a client created without grant types", got, c)
 }
 
 func testClientConflict(t *testing.T, s storage.Store) {

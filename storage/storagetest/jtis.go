@@ -25,6 +25,7 @@ func testSetClientMetadata(t *testing.T, s storage.Store) {
 	set.Consent = true
 	set.DPoPBoundAccessTokens = true
 	set.RequireMFA, set.SigningAlgorithm, set.AccessTokenFormat = true, "EdDSA", "jwt"
+	set.GrantTypes = []string{"client_credentials"}
 	set.Name = "ignored"
 	set.RedirectURIs = []string{"https://ignored.example.com/"}
 	check(t, s.SetClientMetadata(ctx, &set, later))
@@ -36,6 +37,7 @@ func testSetClientMetadata(t *testing.T, s storage.Store) {
 	want.RequirePAR, want.BackchannelLogoutURI, want.Consent = true, set.BackchannelLogoutURI, true
 	want.DPoPBoundAccessTokens, want.UpdatedAt = true, later
 	want.RequireMFA, want.SigningAlgorithm, want.AccessTokenFormat = true, "EdDSA", "jwt"
+	want.GrantTypes = []string{"client_credentials"}
 	wantEqual(t, "ClientByID after SetClientMetadata", got, &want)
 
 	other, err := s.ClientByID(ctx, "c2")

@@ -11,7 +11,7 @@ import (
 const clientColumns = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris,
 	require_mfa, signing_algorithm, created_at, updated_at, admin, access_token_format,
 	token_endpoint_auth_method, jwks, jwks_uri, require_par, backchannel_logout_uri, consent,
-	dpop_bound_access_tokens, disabled`
+	dpop_bound_access_tokens, disabled, grant_types`
 
 func scanClient(row scanner) (*storage.Client, error) {
 	return scanDest(row, func(c *storage.Client) []any {
@@ -19,20 +19,30 @@ func scanClient(row scanner) (*storage.Client, error) {
 			listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 			&c.RequireMFA, &c.SigningAlgorithm, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.Admin, &c.AccessTokenFormat,
 			&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.RequirePAR, &c.BackchannelLogoutURI, &c.Consent,
-			&c.DPoPBoundAccessTokens, &c.Disabled}
+			&c.DPoPBoundAccessTokens, &c.Disabled, listCol{&c.GrantTypes}}
 	})
 }
 
 // CreateClient adds c; storage.ErrConflict if the id is taken. An empty
-// AccessTokenFormat is stored as "opaque".
+// AccessTokenFormat is stored as "opaque", empty GrantTypes as
+// storage.DefaultGrantTypes.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	return s.exec(ctx, "create client", `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		c.ID, c.Name, nullBytes(c.SecretHash), c.Public,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		c.RequireMFA, c.SigningAlgorithm, millis(c.CreatedAt), millis(c.UpdatedAt), c.Admin, cmp.Or(c.AccessTokenFormat, "opaque"),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR, c.BackchannelLogoutURI, c.Consent,
-		c.DPoPBoundAccessTokens, c.Disabled)
+		c.DPoPBoundAccessTokens, c.Disabled, grantTypes(c.GrantTypes))
+}
+
+// grantTypes is the grant_types column's value of the list g: empty is
+// storage.DefaultGrantTypes.
+func grantTypes(g []string) string {
+	if len(g) == 0 {
+		g = storage.DefaultGrantTypes()
+	}
+	return list(g)
 }
 
 // SetClientDisabled disables or enables the client id; disabling it

@@ -22,9 +22,9 @@ func (s *Store) SetClientMetadata(ctx context.Context, c *storage.Client, now ti
 	return s.execOne(ctx, "set client metadata",
 		`UPDATE clients SET token_endpoint_auth_method = $2, jwks = $3, jwks_uri = $4, require_par = $5,
 			backchannel_logout_uri = $6, consent = $7, dpop_bound_access_tokens = $8, updated_at = $9,
-			require_mfa = $10, signing_algorithm = $11, access_token_format = $12
+			require_mfa = $10, signing_algorithm = $11, access_token_format = $12, grant_types = $13
 		WHERE id = $1`,
 		c.ID, c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.RequirePAR,
 		c.BackchannelLogoutURI, c.Consent, c.DPoPBoundAccessTokens, millis(now),
-		c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat)
+		c.RequireMFA, c.SigningAlgorithm, c.AccessTokenFormat, grantTypes(c.GrantTypes))
 }

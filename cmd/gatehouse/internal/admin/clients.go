@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -20,20 +21,23 @@ import (
 // ClientView is a client as the CLI and the API show it. The secret hash
 // never leaves the store.
 type ClientView struct {
-	ID                     string    `json:"client_id"`
-	Name                   string    `json:"name"`
-	Type                   string    `json:"type"` // "confidential" or "public"
-	Admin                  bool      `json:"admin"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	RequireMFA             bool      `json:"require_mfa"`
-	SigningAlgorithm       string    `json:"signing_algorithm"`
-	AccessTokenFormat      string    `json:"access_token_format"` // "opaque" or "jwt"
-	BackchannelLogoutURI   string    `json:"backchannel_logout_uri"`
-	Consent                bool      `json:"consent"` // a third-party client: users consent to its scopes
-	Disabled               bool      `json:"disabled"`
-	CreatedAt              time.Time `json:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at"`
+	ID                     string   `json:"client_id"`
+	Name                   string   `json:"name"`
+	Type                   string   `json:"type"` // "confidential" or "public"
+	Admin                  bool     `json:"admin"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	RequireMFA             bool     `json:"require_mfa"`
+	SigningAlgorithm       string   `json:"signing_algorithm"`
+	AccessTokenFormat      string   `json:"access_token_format"` // "opaque" or "jwt"
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+	Consent                bool     `json:"consent"` // a third-party client: users consent to its scopes
+	// GrantTypes are the grants the client may use (RFC 7591 §2):
+	// authorization_code, refresh_token, client_credentials.
+	GrantTypes []string  `json:"grant_types"`
+	Disabled   bool      `json:"disabled"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 
 	// TokenEndpointAuthMethod is "" for a client registered before it
 	// could be chosen, which may use client_secret_basic or
@@ -61,7 +65,7 @@ func viewClient(c *storage.Client) ClientView {
 		ID: c.ID, Name: c.Name, Type: pick(c.Public, "public", "confidential"), Admin: c.Admin,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		RequireMFA: c.RequireMFA, SigningAlgorithm: alg, AccessTokenFormat: format,
-		Consent: c.Consent, Disabled: c.Disabled,
+		Consent: c.Consent, GrantTypes: nonNil(c.GrantTypes), Disabled: c.Disabled,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 
 		TokenEndpointAuthMethod: op.ClientAuthMethod(c), JWKS: rawJSON(c.JWKS), JWKSURI: c.JWKSURI,
@@ -110,9 +114,16 @@ type ClientSpec struct {
 	// the scopes it asks for before it gets a response.
 	Consent bool `json:"consent"`
 	// ClientCredentialsOnly registers a confidential client for the
-	// client_credentials grant alone: it has no redirect URI, so
-	// /authorize refuses it. (The CLI's --grant client_credentials.)
+	// client_credentials grant alone: it has no redirect URI, and
+	// GrantTypes is client_credentials. (The CLI's --grant
+	// client_credentials.)
 	ClientCredentialsOnly bool `json:"-"`
+	// GrantTypes are the grants the client may use (RFC 7591 §2):
+	// authorization_code, refresh_token, client_credentials (confidential
+	// clients only). Omitted, they are authorization_code and
+	// refresh_token; for an admin client, client_credentials as well, or
+	// client_credentials alone when it has no redirect URI.
+	GrantTypes []string `json:"grant_types"`
 	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
 	// §2); "" is client_secret_basic, or none for a public client. JWKS
 	// (a JWK Set object) or JWKSURI holds a private_key_jwt client's keys.
@@ -151,8 +162,12 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*NewClient
 			return nil, Errorf(Invalid, "a client_credentials client has no redirect URIs")
 		}
 	}
-	if len(spec.RedirectURIs) == 0 && !spec.Admin && !spec.ClientCredentialsOnly {
-		return nil, Errorf(Invalid, "at least one redirect URI is required")
+	grants, err := createGrants(spec)
+	if err != nil {
+		return nil, err
+	}
+	if len(spec.RedirectURIs) == 0 && slices.Contains(grants, storage.GrantAuthorizationCode) {
+		return nil, Errorf(Invalid, "at least one redirect URI is required (for the authorization_code grant; a client for client_credentials alone needs none)")
 	}
 	if err := CheckURIs(spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.Public); err != nil {
 		return nil, err
@@ -201,6 +216,7 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*NewClient
 		BackchannelLogoutURI:   spec.BackchannelLogoutURI,
 		Consent:                spec.Consent,
 		DPoPBoundAccessTokens:  spec.DPoPBoundAccessTokens,
+		GrantTypes:             grants,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 
@@ -230,6 +246,65 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*NewClient
 	}
 	s.audit(ctx, storage.EventClientCreated, "", c.ID, detail)
 	return &NewClientView{ClientView: viewClient(c), Secret: secret}, nil
+}
+
+// createGrants returns the grant types of the client that spec
+// registers, checked (CheckGrantTypes), or its defaults when spec names
+// none.
+func createGrants(spec ClientSpec) ([]string, error) {
+	switch {
+	case spec.ClientCredentialsOnly && spec.GrantTypes != nil && !slices.Equal(spec.GrantTypes, []string{storage.GrantClientCredentials}):
+		return nil, Errorf(Invalid, "grant types %s contradict a client for client_credentials alone", strings.Join(spec.GrantTypes, ", "))
+	case spec.ClientCredentialsOnly:
+		return []string{storage.GrantClientCredentials}, nil
+	case spec.GrantTypes != nil:
+		grants, err := CheckGrantTypes(spec.GrantTypes, spec.Public)
+		if err == nil && spec.Admin && !slices.Contains(grants, storage.GrantClientCredentials) {
+			err = adminGrantError()
+		}
+		return grants, err
+	case spec.Admin && len(spec.RedirectURIs) == 0:
+		// An admin client obtains its tokens with client_credentials.
+		return []string{storage.GrantClientCredentials}, nil
+	case spec.Admin:
+		return append(storage.DefaultGrantTypes(), storage.GrantClientCredentials), nil
+	}
+	return storage.DefaultGrantTypes(), nil
+}
+
+// adminGrantError refuses an admin client without client_credentials.
+func adminGrantError() error {
+	return Errorf(Invalid, "an admin client needs the client_credentials grant (it obtains its admin API tokens with it)")
+}
+
+// CheckGrantTypes checks the grant types of a client, public or not, and
+// returns them without repetitions, in the order authorization_code,
+// refresh_token, client_credentials: at least one, each of those three;
+// client_credentials only for a confidential client (a public one has no
+// secret to authenticate with); refresh_token only with
+// authorization_code (refresh tokens are issued by code exchanges).
+func CheckGrantTypes(grants []string, public bool) ([]string, error) {
+	if len(grants) == 0 {
+		return nil, Errorf(Invalid, "grant types: give at least one of authorization_code, refresh_token, client_credentials")
+	}
+	for _, g := range grants {
+		if !op.IsGrantType(g) {
+			return nil, Errorf(Invalid, "grant type %q: must be authorization_code, refresh_token or client_credentials", g)
+		}
+	}
+	var out []string
+	for _, g := range op.GrantTypes {
+		if slices.Contains(grants, g) {
+			out = append(out, g)
+		}
+	}
+	switch {
+	case public && slices.Contains(out, storage.GrantClientCredentials):
+		return nil, Errorf(Invalid, "a public client cannot use the client_credentials grant (it has no secret to authenticate with); register a confidential client for it")
+	case slices.Contains(out, storage.GrantRefreshToken) && !slices.Contains(out, storage.GrantAuthorizationCode):
+		return nil, Errorf(Invalid, "the refresh_token grant needs authorization_code (refresh tokens are issued by code exchanges)")
+	}
+	return out, nil
 }
 
 // CheckURIs checks redirect and post-logout redirect URIs.
@@ -373,7 +448,7 @@ func (s *Service) SetClientURIs(ctx context.Context, id string, u ClientURIs) (*
 	if u.PostLogoutRedirectURIs != nil {
 		logouts = *u.PostLogoutRedirectURIs
 	}
-	if len(u.RedirectURIs) == 0 && !c.Admin {
+	if len(u.RedirectURIs) == 0 && !c.Admin && c.AllowsGrant(storage.GrantAuthorizationCode) {
 		return nil, Errorf(Invalid, "at least one redirect URI is required")
 	}
 	if err := CheckURIs(u.RedirectURIs, logouts, c.Public); err != nil {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 // authentication: pushed authorization requests (RFC 9126 §6), consent for
 // third-party clients, DPoP-bound access tokens (RFC 9449 §5.2), the
 // back-channel logout URI, the second factor it requires, its signing
-// algorithm and its access token format. The CLI's clients update and the admin API's
+// algorithm, its access token format and its grant types. The CLI's clients update and the admin API's
 // PATCH /api/clients/{client_id}/settings change them.
 
 // ClientSettings changes a client's settings; a nil field keeps the
@@ -26,12 +27,15 @@ type ClientSettings struct {
 	RequireMFA            *bool   `json:"require_mfa"`
 	SigningAlgorithm      *string `json:"signing_algorithm"`
 	AccessTokenFormat     *string `json:"access_token_format"`
+	// GrantTypes replaces the grants the client may use
+	// (CheckGrantTypes).
+	GrantTypes *[]string `json:"grant_types"`
 }
 
 // Empty reports whether set changes nothing.
 func (set ClientSettings) Empty() bool {
 	return set.RequirePAR == nil && set.Consent == nil && set.DPoPBoundAccessTokens == nil && set.BackchannelLogoutURI == nil &&
-		set.RequireMFA == nil && set.SigningAlgorithm == nil && set.AccessTokenFormat == nil
+		set.RequireMFA == nil && set.SigningAlgorithm == nil && set.AccessTokenFormat == nil && set.GrantTypes == nil
 }
 
 // SetClientSettings changes, in one write, the settings that set gives.
@@ -41,7 +45,7 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 		return nil, err
 	}
 	if set.Empty() {
-		return nil, Errorf(Invalid, "give at least one setting: require_pushed_authorization_requests, consent, dpop_bound_access_tokens, backchannel_logout_uri, require_mfa, signing_algorithm or access_token_format")
+		return nil, Errorf(Invalid, "give at least one setting: require_pushed_authorization_requests, consent, dpop_bound_access_tokens, backchannel_logout_uri, require_mfa, signing_algorithm, access_token_format or grant_types")
 	}
 	var changes []string
 	if v := set.RequirePAR; v != nil {
@@ -86,6 +90,20 @@ func (s *Service) SetClientSettings(ctx context.Context, id string, set ClientSe
 		}
 		c.AccessTokenFormat = *v
 		changes = append(changes, "access token format "+*v)
+	}
+	if v := set.GrantTypes; v != nil {
+		grants, err := CheckGrantTypes(*v, c.Public)
+		if err != nil {
+			return nil, err
+		}
+		if c.Admin && !slices.Contains(grants, storage.GrantClientCredentials) {
+			return nil, adminGrantError()
+		}
+		if slices.Contains(grants, storage.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+			return nil, Errorf(Invalid, "the authorization_code grant needs a redirect URI: set the client's redirect URIs first")
+		}
+		c.GrantTypes = grants
+		changes = append(changes, "grant types "+strings.Join(grants, " "))
 	}
 	now := s.Now()
 	if err := s.Store.SetClientMetadata(ctx, c, now); err != nil {

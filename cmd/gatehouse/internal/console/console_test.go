@@ -643,3 +643,86 @@ func TestActionsTellTheUser(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGrantTypeForms: the new client form and a client's settings
+// set its grant types; a form without the grant boxes keeps the defaults
+// or the current grants.
+func TestClientGrantTypeForms(t *testing.T) {
+	hs := newHarness(t)
+	b := hs.signIn("u-admin", mfa, time.Minute)
+	ctx := t.Context()
+	byName := func(name string) *storage.Client {
+		t.Helper()
+		cs, err := hs.store.ListClients(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(cs, func(c storage.Client) bool { return c.Name == name })
+		if i < 0 {
+			t.Fatalf("no client %s in %+v", name, cs)
+		}
+		return &cs[i]
+	}
+	page := b.do(http.MethodGet, "/admin/clients/new", nil).Body.String()
+	for _, box := range []string{`value="authorization_code" checked`, `value="refresh_token" checked`, `value="client_credentials">`} {
+		if !strings.Contains(page, box) {
+			t.Errorf("the new client form lacks %s:\n%s", box, page)
+		}
+	}
+
+	w := b.post("/admin/clients/new", "/admin/clients", url.Values{"name": {"Batch"}, "type": {"confidential"},
+		"grant_types_shown": {"1"}, "grant_types": {"client_credentials"}})
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create a client_credentials client = %d:\n%s", w.Code, w.Body)
+	}
+	batch := byName("Batch")
+	if !slices.Equal(batch.GrantTypes, []string{"client_credentials"}) || len(batch.RedirectURIs) != 0 {
+		t.Errorf("Batch: grant types %q, redirect URIs %q", batch.GrantTypes, batch.RedirectURIs)
+	}
+
+	w = b.post("/admin/clients/new", "/admin/clients", url.Values{"name": {"Native"}, "type": {"public"}, "redirect_uris": {"com.example.app:/cb"},
+		"grant_types_shown": {"1"}, "grant_types": {"authorization_code", "client_credentials"}})
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "public client cannot use the client_credentials grant") {
+		t.Errorf("create a public client_credentials client = %d:\n%s", w.Code, w.Body)
+	}
+
+	w = b.post("/admin/clients/new", "/admin/clients", url.Values{"name": {"Wiki"}, "type": {"confidential"}, "redirect_uris": {"https://wiki.example.com/cb"}})
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create a client without grant boxes = %d:\n%s", w.Code, w.Body)
+	}
+	wiki := byName("Wiki")
+	if !slices.Equal(wiki.GrantTypes, []string{"authorization_code", "refresh_token"}) {
+		t.Errorf("Wiki: grant types %q, want the defaults", wiki.GrantTypes)
+	}
+
+	cpath := "/admin/clients/" + wiki.ID
+	settings := url.Values{"signing_algorithm": {"RS256"}, "access_token_format": {"opaque"}}
+	with := func(v url.Values, pairs ...string) url.Values {
+		out := url.Values{}
+		for k, vs := range v {
+			out[k] = slices.Clone(vs)
+		}
+		for i := 0; i < len(pairs); i += 2 {
+			out.Add(pairs[i], pairs[i+1])
+		}
+		return out
+	}
+	w = b.post(cpath, cpath+"/settings", with(settings, "grant_types_shown", "1", "grant_types", "authorization_code", "grant_types", "client_credentials"))
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("settings with grant types = %d:\n%s", w.Code, w.Body)
+	}
+	if got := byName("Wiki").GrantTypes; !slices.Equal(got, []string{"authorization_code", "client_credentials"}) {
+		t.Errorf("after the settings form: grant types %q", got)
+	}
+	if page := b.do(http.MethodGet, cpath, nil).Body.String(); !strings.Contains(page, `value="client_credentials" checked`) || strings.Contains(page, `value="refresh_token" checked`) {
+		t.Errorf("the client page does not show its grants:\n%s", page)
+	}
+	w = b.post(cpath, cpath+"/settings", with(settings, "grant_types_shown", "1"))
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("settings with no grant ticked = %d, want 400:\n%s", w.Code, w.Body)
+	}
+	w = b.post(cpath, cpath+"/settings", settings)
+	if got := byName("Wiki").GrantTypes; w.Code != http.StatusSeeOther || !slices.Equal(got, []string{"authorization_code", "client_credentials"}) {
+		t.Errorf("settings without grant boxes = %d, grant types %q; want them kept", w.Code, got)
+	}
+}

@@ -41,7 +41,7 @@ func (h *Handler) newClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.render(w, r, http.StatusOK, "client_new.html", &page{Title: "New client", Area: "clients",
-		Algorithms: algorithms, Formats: formats, Once: once})
+		Algorithms: algorithms, Formats: formats, Grants: op.GrantTypes, Once: once})
 	return nil
 }
 
@@ -86,6 +86,17 @@ var (
 	formats    = []string{op.AccessTokenOpaque, op.AccessTokenJWT}
 )
 
+// formGrants returns the grant types checked in a client form, or nil
+// when the form has no grant type boxes (its grant_types_shown field):
+// then the client's grants are its defaults, or stay as they are. Boxes
+// shown and none checked give an empty list, which is refused.
+func formGrants(f url.Values) []string {
+	if !f.Has("grant_types_shown") {
+		return nil
+	}
+	return append([]string{}, f["grant_types"]...)
+}
+
 // lines splits a textarea into its non-empty lines.
 func lines(s string) []string {
 	var out []string
@@ -116,6 +127,7 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request) error {
 		RequireMFA:             f.Get("require_mfa") == "on",
 		SigningAlgorithm:       f.Get("signing_algorithm"),
 		AccessTokenFormat:      f.Get("access_token_format"),
+		GrantTypes:             formGrants(f),
 	})
 	if err != nil {
 		return err
@@ -135,7 +147,7 @@ func (h *Handler) showClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.render(w, r, http.StatusOK, "client.html", &page{Title: c.Name, Area: "clients", Client: c,
-		Algorithms: algorithms, Formats: formats, Once: once})
+		Algorithms: algorithms, Formats: formats, Grants: op.GrantTypes, Once: once})
 	return nil
 }
 
@@ -158,8 +170,11 @@ func (h *Handler) setClientSettings(w http.ResponseWriter, r *http.Request) erro
 	f := r.PostForm
 	mfa := f.Get("require_mfa") == "on"
 	alg, format := f.Get("signing_algorithm"), f.Get("access_token_format")
-	_, err := h.service(r).SetClientSettings(r.Context(), id, admin.ClientSettings{
-		RequireMFA: &mfa, SigningAlgorithm: &alg, AccessTokenFormat: &format})
+	set := admin.ClientSettings{RequireMFA: &mfa, SigningAlgorithm: &alg, AccessTokenFormat: &format}
+	if g := formGrants(f); g != nil {
+		set.GrantTypes = &g
+	}
+	_, err := h.service(r).SetClientSettings(r.Context(), id, set)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,7 +44,8 @@ type page struct {
 
 	Algorithms []string
 	Formats    []string
-	Once       string // the one-time key of the page's form (newOnce): a new client, a secret rotation, a user's actions
+	Grants     []string // the grant types a client may be allowed
+	Once       string   // the one-time key of the page's form (newOnce): a new client, a secret rotation, a user's actions
 }
 
 // action is the data of a form of one button that posts an action on the
@@ -57,8 +59,8 @@ type action struct {
 }
 
 // funcs are the template functions: {{t .Lang "text"}}, {{tf .Lang
-// "%d users" n}}, {{date .Lang t}}, {{join list}} and {{action . "path"
-// "label"}}.
+// "%d users" n}}, {{date .Lang t}}, {{join list}}, {{has list s}} and
+// {{action . "path" "label"}}.
 var funcs = template.FuncMap{
 	"t": func(lang, s string) string { return tr(i18n.Lang(lang), s) },
 	"tf": func(lang, format string, args ...any) string {
@@ -71,6 +73,7 @@ var funcs = template.FuncMap{
 		return i18n.FormatTime(i18n.Lang(lang), t)
 	},
 	"join":  func(l []string) string { return strings.Join(l, "\n") },
+	"has":   func(l []string, s string) bool { return slices.Contains(l, s) },
 	"langs": func() []i18n.Lang { return i18n.Langs },
 	"query": url.QueryEscape,
 	"action": func(p *page, path, label string) action {
