@@ -97,7 +97,7 @@ func TestIssuerPath(t *testing.T) {
 			if !ok || len(codes) != 10 || next != ipPrefix+"/account/security?done=totp-on" {
 				t.Fatalf("enabling the app = %d %q, recovery codes %d leading to %q", resp.StatusCode, resp.Header.Get("Location"), len(codes), next)
 			}
-			if sec := ipPage(t, b, origin+next); !tfHas(sec.body, "totp") {
+			if sec := ipPage(t, b, origin+next); !strings.Contains(sec.body, `action="`+ipPrefix+`/account/security/totp/disable"`) {
 				t.Fatalf("the app is not on:\n%s", sec.body)
 			}
 
@@ -207,6 +207,7 @@ func TestIssuerPath(t *testing.T) {
 			audit.fetchAssets()
 			audit.mu.Lock()
 			defer audit.mu.Unlock()
+			t.Logf("audited %d pages, %d links, %d cookies, %d redirects, %d assets", audit.pages, audit.refs, audit.cookies, audit.redirects, len(audit.assets))
 			if audit.pages < 20 || audit.refs < 200 || audit.cookies < 5 || audit.redirects < 10 {
 				t.Errorf("the audit saw only %d pages, %d links, %d cookies and %d redirects", audit.pages, audit.refs, audit.cookies, audit.redirects)
 			}
