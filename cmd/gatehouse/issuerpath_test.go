@@ -83,23 +83,7 @@ func TestIssuerPath(t *testing.T) {
 
 			// The account area: sign in with the password, turn the
 			// authenticator app on, following the pages' own forms.
-			b := audit.browser()
-			rp.signIn(b, rp.newFlow(), u.email, u.pass)
-			sec := ipPage(t, b, base+"/account/security")
-			page := b.post(origin+ipPrefix+"/account/security/totp/enable", ipForm(t, sec.body, ipPrefix+"/account/security/totp/enable"))
-			if page.StatusCode != http.StatusOK {
-				t.Fatalf("totp/enable = %d:\n%s", page.StatusCode, page.body)
-			}
-			u.secret = tfSecret(t, page.body)
-			resp := tfPostCode(b, origin+ipPrefix+"/account/security/totp/enable-confirm",
-				ipForm(t, page.body, ipPrefix+"/account/security/totp/enable-confirm"), e.code(u))
-			codes, next, ok := tfRecovery(resp)
-			if !ok || len(codes) != 10 || next != ipPrefix+"/account/security?done=totp-on" {
-				t.Fatalf("enabling the app = %d %q, recovery codes %d leading to %q", resp.StatusCode, resp.Header.Get("Location"), len(codes), next)
-			}
-			if sec := ipPage(t, b, origin+next); !strings.Contains(sec.body, `action="`+ipPrefix+`/account/security/totp/disable"`) {
-				t.Fatalf("the app is not on:\n%s", sec.body)
-			}
+			e.ipEnableTOTP(t, audit.browser(), u)
 
 			// A relying party's sign-in: password, then the app's code.
 			b2 := audit.browser()
@@ -111,7 +95,7 @@ func TestIssuerPath(t *testing.T) {
 			form := ipForm(t, login.body, ipPrefix+"/login")
 			form.Set("email", u.email)
 			form.Set("password", u.pass)
-			resp = b2.post(origin+ipPrefix+"/login", form)
+			resp := b2.post(origin+ipPrefix+"/login", form)
 			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), ipPrefix+"/login/otp?authRequestID=") {
 				t.Fatalf("password = %d %q, want 303 to %s/login/otp", resp.StatusCode, resp.Header.Get("Location"), ipPrefix)
 			}
@@ -235,6 +219,31 @@ func ipStart(t *testing.T, dsn string) *tfEnv {
 	e.g.start()
 	e.rp = newRelyingParty(t, e.g)
 	return e
+}
+
+// ipEnableTOTP signs u in with the password in b and turns the
+// authenticator app on from the security page, following the pages' own
+// forms under ipPrefix.
+func (e *tfEnv) ipEnableTOTP(t *testing.T, b *browser, u *tfUser) {
+	t.Helper()
+	base, rp := e.g.base, e.rp
+	origin := strings.TrimSuffix(base, ipPrefix)
+	rp.signIn(b, rp.newFlow(), u.email, u.pass)
+	sec := ipPage(t, b, base+"/account/security")
+	page := b.post(origin+ipPrefix+"/account/security/totp/enable", ipForm(t, sec.body, ipPrefix+"/account/security/totp/enable"))
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("totp/enable = %d:\n%s", page.StatusCode, page.body)
+	}
+	u.secret = tfSecret(t, page.body)
+	resp := tfPostCode(b, origin+ipPrefix+"/account/security/totp/enable-confirm",
+		ipForm(t, page.body, ipPrefix+"/account/security/totp/enable-confirm"), e.code(u))
+	codes, next, ok := tfRecovery(resp)
+	if !ok || len(codes) != 10 || next != ipPrefix+"/account/security?done=totp-on" {
+		t.Fatalf("enabling the app = %d %q, recovery codes %d leading to %q", resp.StatusCode, resp.Header.Get("Location"), len(codes), next)
+	}
+	if sec := ipPage(t, b, origin+next); !strings.Contains(sec.body, `action="`+ipPrefix+`/account/security/totp/disable"`) {
+		t.Fatalf("the app is not on:\n%s", sec.body)
+	}
 }
 
 // ipMailLink waits for an email to to with a link starting with prefix
