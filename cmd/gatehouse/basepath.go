@@ -15,8 +15,9 @@ import (
 // builds the paths browsers follow), and the courtesy body of such a
 // redirect is dropped. Outside prefix only the probes answer, /healthz and
 // /readyz, for load balancers and orchestrators that probe the listener
-// directly (they answer under prefix too); anything else is 404.
-func underIssuerPath(prefix string, siteURL func(string) string, next http.Handler) http.Handler {
+// directly (they answer under prefix too); anything else is 404, with the
+// headers of every answer.
+func underIssuerPath(prefix string, siteURL func(string) string, https bool, next http.Handler) http.Handler {
 	if prefix == "" {
 		return next
 	}
@@ -34,6 +35,7 @@ func underIssuerPath(prefix string, siteURL func(string) string, next http.Handl
 			rawRest, ok = cutBasePath(r.URL.RawPath, prefix)
 		}
 		if !ok {
+			setSecurityHeaders(w.Header(), https)
 			http.NotFound(w, r)
 			return
 		}

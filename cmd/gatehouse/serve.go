@@ -519,7 +519,7 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	h = withDeadline(requestTimeout, nil, h)
 	// Under an issuer with a path, everything is served under that path
 	// (basepath.go).
-	h = underIssuerPath(lh.BasePath(), lh.URL, h)
+	h = underIssuerPath(lh.BasePath(), lh.URL, https, h)
 	s.handler = h
 	return s, nil
 }
