@@ -153,7 +153,8 @@ func TestIssuerPath(t *testing.T) {
 
 			// The pages the signed-in browser reaches, the console too:
 			// the audit checks each one's links.
-			for _, p := range []string{"/", "/account", "/account/security", "/account/password", "/admin", "/admin/clients",
+			for _, p := range []string{"/", "/account", "/account/security", "/account/password", "/account/reauth?next=/account",
+				"/end_session", "/admin", "/admin/clients",
 				"/admin/clients/" + url.PathEscape(rp.client.ID), "/admin/users", "/admin/blocks", "/admin/audit"} {
 				ipPage(t, b2, base+p)
 			}
