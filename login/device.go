@@ -47,9 +47,9 @@ func (h *Handler) setDevice(w http.ResponseWriter, u *storage.User) {
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{
-		Name:     h.cookieName(deviceCookie),
+		Name:     h.CookieName(deviceCookie),
 		Value:    id + "." + h.deviceMAC(id, u),
-		Path:     "/",
+		Path:     h.CookiePath(),
 		MaxAge:   int(deviceLifetime / time.Second),
 		HttpOnly: true,
 		Secure:   h.Secure,
@@ -89,7 +89,7 @@ func (h *Handler) passwordDevice(r *http.Request, u *storage.User, ip netip.Addr
 // deviceOf returns the id of the browser's device cookie when it was
 // issued for u with its current password, or "".
 func (h *Handler) deviceOf(r *http.Request, u *storage.User) string {
-	c, err := r.Cookie(h.cookieName(deviceCookie))
+	c, err := r.Cookie(h.CookieName(deviceCookie))
 	if err != nil || len(c.Value) > 64 || u == nil {
 		return ""
 	}

@@ -85,6 +85,7 @@ type Handler struct {
 	EmailCodeTTL   time.Duration
 	ResendCooldown time.Duration
 	// BaseURL is the public base URL (the issuer), for links in emails.
+	// Its path, if any, is where the pages are served (basepath.go).
 	BaseURL string
 	// Callback returns the provider's URL that completes an auth request.
 	Callback func(ctx context.Context, authRequestID string) string
@@ -93,8 +94,9 @@ type Handler struct {
 	// ClientIP returns the client's address (see cmd's trusted proxies).
 	ClientIP func(*http.Request) netip.Addr
 	CSRFKey  [32]byte
-	// Secure marks cookies Secure and names them with the __Host- prefix;
-	// set it when the issuer is https.
+	// Secure marks cookies Secure and names them with the __Host- prefix
+	// (__Secure- under an issuer's path: CookieName); set it when the
+	// issuer is https.
 	Secure          bool
 	SessionLifetime time.Duration
 	SessionIdle     time.Duration
@@ -122,6 +124,8 @@ type Handler struct {
 	MailLimiter *lockout.Limiter
 
 	pages pages
+	// basePath is the issuer's path (basepath.go), from BaseURL.
+	basePath string
 	// mailing counts the emails mailLater is still sending.
 	mailing sync.WaitGroup
 }
@@ -139,7 +143,8 @@ func (h *Handler) Init() error {
 	if err := h.initSelfService(); err != nil {
 		return err
 	}
-	p, err := parsePages(h.Pages, h.Brand)
+	h.basePath = basePathOf(h.BaseURL)
+	p, err := parsePages(h.Pages, h.Brand, h.basePath)
 	if err != nil {
 		return err
 	}

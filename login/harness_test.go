@@ -336,7 +336,7 @@ func (b *browser) postJSON(path, csrf, body string) *response {
 // __Host- prefix when the handler is Secure), or "".
 func (b *browser) cookie(name string) string {
 	for _, c := range b.jar.Cookies(b.base) {
-		if c.Name == b.hs.h.cookieName(name) {
+		if c.Name == b.hs.h.CookieName(name) {
 			return c.Value
 		}
 	}

@@ -158,7 +158,7 @@ func (h *Handler) accountCallback(w http.ResponseWriter, r *http.Request) error 
 // pendingAccountSignIn opens the browser's accountSignInCookie; ok is
 // false when it is absent, forged or expired.
 func (h *Handler) pendingAccountSignIn(r *http.Request) (p accountSignIn, ok bool) {
-	c, err := r.Cookie(h.cookieName(accountSignInCookie))
+	c, err := r.Cookie(h.CookieName(accountSignInCookie))
 	if err != nil || len(c.Value) > 2048 {
 		return p, false
 	}

@@ -231,7 +231,7 @@ var switchRE = regexp.MustCompile(`<a href="(/lang\?[^"]*)"`)
 // TestPagesRender renders every page in both languages with the real
 // templates.
 func TestPagesRender(t *testing.T) {
-	p, err := parsePages(templates.FS, Brand{})
+	p, err := parsePages(templates.FS, Brand{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ type langKey struct{}
 
 // explicitLang returns the language chosen with the switcher, or "".
 func (h *Handler) explicitLang(r *http.Request) string {
-	c, err := r.Cookie(h.cookieName(langCookie))
+	c, err := r.Cookie(h.CookieName(langCookie))
 	if err != nil {
 		return ""
 	}
@@ -80,9 +80,9 @@ func (h *Handler) switchLang(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if l, ok := i18n.Parse(q.Get("to")); ok {
 		http.SetCookie(w, &http.Cookie{
-			Name:     h.cookieName(langCookie),
+			Name:     h.CookieName(langCookie),
 			Value:    string(l),
-			Path:     "/",
+			Path:     h.CookiePath(),
 			MaxAge:   int(langCookieAge / time.Second),
 			HttpOnly: true,
 			Secure:   h.Secure,

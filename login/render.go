@@ -20,10 +20,14 @@ var pageNames = []string{"login.html", "error.html", "signedout.html", "account.
 type pages map[string]*template.Template
 
 // parsePages parses every page of fsys with the layout and parts, for
-// brand b.
-func parsePages(fsys fs.FS, b Brand) (pages, error) {
+// brand b, with the site's paths under basePath.
+func parsePages(fsys fs.FS, b Brand, basePath string) (pages, error) {
 	p := make(pages, len(pageNames))
 	funcs := brandFuncs(b)
+	// {{base}}/account and {{url .Action}}: the site's paths under the
+	// issuer's path (basepath.go).
+	funcs["base"] = func() string { return basePath }
+	funcs["url"] = func(p string) string { return underBase(basePath, p) }
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(fsys, "layout.html", "parts.html", name)
 		if err != nil {

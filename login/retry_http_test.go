@@ -61,7 +61,7 @@ func TestCallbackRetryAfterLostClaim(t *testing.T) {
 	// callback, refused as the claim's losers are.
 	parallel := hs.browser("192.0.2.95")
 	for _, c := range b.jar.Cookies(baseURL) {
-		if c.Name != hs.h.cookieName(claimCookie) {
+		if c.Name != hs.h.CookieName(claimCookie) {
 			parallel.jar.SetCookies(baseURL, []*http.Cookie{c})
 		}
 	}
@@ -130,7 +130,7 @@ func TestRetryAfterLostAnswer(t *testing.T) {
 		flowOnly := hs.browser("192.0.2.90")
 		flowOnly.jar, _ = cookiejar.New(nil)
 		for _, c := range b.jar.Cookies(baseURL) {
-			if c.Name == hs.h.cookieName(flowCookie) {
+			if c.Name == hs.h.CookieName(flowCookie) {
 				flowOnly.jar.SetCookies(baseURL, []*http.Cookie{c})
 			}
 		}

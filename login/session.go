@@ -15,24 +15,18 @@ import (
 )
 
 // Cookie names; under https they carry the __Host- prefix, which pins them
-// to this host, path / and Secure.
+// to this host, path / and Secure (__Secure- under an issuer's path:
+// CookieName).
 const (
 	sessionCookie = "gh_session"
 	flowCookie    = "gh_flow"
 )
 
-func (h *Handler) cookieName(base string) string {
-	if h.Secure {
-		return "__Host-" + base
-	}
-	return base
-}
-
 func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     h.cookieName(base),
+		Name:     h.CookieName(base),
 		Value:    value,
-		Path:     "/",
+		Path:     h.CookiePath(),
 		MaxAge:   int(maxAge / time.Second),
 		HttpOnly: true,
 		Secure:   h.Secure,
@@ -42,13 +36,13 @@ func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge ti
 
 func (h *Handler) clearCookie(w http.ResponseWriter, base string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName(base), Value: "", Path: "/", MaxAge: -1,
+		Name: h.CookieName(base), Value: "", Path: h.CookiePath(), MaxAge: -1,
 		HttpOnly: true, Secure: h.Secure, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (h *Handler) cookieValue(r *http.Request, base string) string {
-	c, err := r.Cookie(h.cookieName(base))
+	c, err := r.Cookie(h.CookieName(base))
 	if err != nil || len(c.Value) != 43 { // 32 random bytes, base64url
 		return ""
 	}
@@ -162,7 +156,7 @@ func (h *Handler) rotateSession(w http.ResponseWriter, r *http.Request, sess *st
 		sess.ReauthAt = reauthAt
 	}
 	h.setCookie(w, sessionCookie, value, sess.ExpiresAt.Sub(now))
-	return withCookie(r, h.cookieName(sessionCookie), value), nil
+	return withCookie(r, h.CookieName(sessionCookie), value), nil
 }
 
 // withCookie returns a shallow copy of r whose cookie name has value

@@ -60,6 +60,9 @@ func (h *Handler) serveJSON(step func(w http.ResponseWriter, r *http.Request) (i
 			// Fixed messages are translated here; formatted ones were
 			// built in the request's language.
 			reply.Error = i18n.T(langOf(r.Context()), reply.Error)
+			// The page follows the redirect as it is: a site path goes
+			// under the issuer's path.
+			reply.Redirect = h.URL(reply.Redirect)
 		}
 		b, _ := json.Marshal(reply)
 		w.Header().Set("Content-Type", "application/json")

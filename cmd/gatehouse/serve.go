@@ -528,6 +528,9 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	h = requestContext(logger, ips, h)
 	h = documentsFirst(provider, obs, https, logger, ips, h)
 	h = withDeadline(requestTimeout, nil, h)
+	// Under an issuer with a path, everything is served under that path
+	// (basepath.go).
+	h = underIssuerPath(lh.BasePath(), lh.URL, https, h)
 	s.handler = h
 	return s, nil
 }

@@ -960,6 +960,29 @@ func localIssuer(address, def string) string {
 	return u.String()
 }
 
+// issuerPathOK reports whether p, an issuer's escaped path, is one
+// Gatehouse can serve everything under (cmd/gatehouse/basepath.go): none,
+// or segments of unreserved characters (RFC 3986), none empty, "." or "..".
+func issuerPathOK(p string) bool {
+	if p == "" {
+		return true
+	}
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range seg {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-._~", c)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // checkIssuer reports why s cannot be an OpenID Connect issuer.
 func checkIssuer(s string) error {
 	u, err := url.Parse(s)
@@ -976,6 +999,9 @@ func checkIssuer(s string) error {
 		return errors.New("must not have a fragment")
 	case strings.HasSuffix(u.Path, "/"):
 		return errors.New("must not end with a slash")
+	case !issuerPathOK(u.EscapedPath()):
+		return fmt.Errorf("the path %q must be segments of letters, digits and . _ ~ - (such as /auth or /sso/id), "+
+			"without empty, . or .. segments or escapes", u.EscapedPath())
 	case u.Scheme == "http" && !slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, u.Hostname()):
 		return errors.New("must use https (http is allowed only for localhost)")
 	}

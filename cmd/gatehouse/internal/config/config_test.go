@@ -463,6 +463,12 @@ func TestValidate(t *testing.T) {
 	}{
 		{"https issuer", func(c *Config) { c.Issuer = "https://id.example.com" }, ""},
 		{"issuer with path", func(c *Config) { c.Issuer = "https://example.com/id" }, ""},
+		{"issuer with a deeper path", func(c *Config) { c.Issuer = "https://example.com/sso/id-1.v2_~x" }, ""},
+		{"issuer path with an escape", func(c *Config) { c.Issuer = "https://example.com/i%64" }, `issuer: the path "/i%64" must be segments`},
+		{"issuer path with a space", func(c *Config) { c.Issuer = "https://example.com/a%20b" }, "issuer: the path"},
+		{"issuer path with ..", func(c *Config) { c.Issuer = "https://example.com/a/../b" }, "issuer: the path"},
+		{"issuer path with //", func(c *Config) { c.Issuer = "https://example.com/a//b" }, "issuer: the path"},
+		{"issuer path with a colon", func(c *Config) { c.Issuer = "https://example.com/a:b" }, "issuer: the path"},
 		{"http issuer on 127.0.0.1", func(c *Config) { c.Issuer = "http://127.0.0.1:8080" }, ""},
 		{"http issuer on ::1", func(c *Config) { c.Issuer = "http://[::1]:8080" }, ""},
 		{"empty issuer", func(c *Config) { c.Issuer = "" }, "issuer: must be an absolute URL"},

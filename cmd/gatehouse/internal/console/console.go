@@ -61,7 +61,8 @@ type Handler struct {
 	ClientIP  func(*http.Request) netip.Addr
 	// CSRFKey keys the forms' tokens and the activity cookie.
 	CSRFKey [32]byte
-	// Secure marks the activity cookie Secure, with the __Host- prefix.
+	// Secure marks the activity cookie Secure, with the __Host- prefix
+	// (__Secure- under an issuer's path, as the login's cookies).
 	Secure bool
 	// SealBox opens the secrets key (client_secret_jwt clients); nil
 	// where there is none.
@@ -266,10 +267,14 @@ func (h *Handler) mac(purpose, value string) string {
 func (h *Handler) csrf(sessionID string) string { return h.mac("csrf", sessionID) }
 
 func (h *Handler) cookieName() string {
-	if h.Secure {
+	switch {
+	case !h.Secure:
+		return activityCookie
+	case h.Login.BasePath() == "":
 		return "__Host-" + activityCookie
+	default:
+		return "__Secure-" + activityCookie
 	}
-	return activityCookie
 }
 
 // activity returns the time of the last console request of the session
@@ -294,7 +299,7 @@ func (h *Handler) activity(r *http.Request, sessionID string) (time.Time, bool) 
 func (h *Handler) setActivity(w http.ResponseWriter, sessionID string, now time.Time) {
 	ts := strconv.FormatInt(now.Unix(), 10)
 	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName(), Value: ts + "." + h.mac("activity", sessionID+":"+ts), Path: "/",
+		Name: h.cookieName(), Value: ts + "." + h.mac("activity", sessionID+":"+ts), Path: h.Login.CookiePath(),
 		HttpOnly: true, Secure: h.Secure, SameSite: http.SameSiteStrictMode,
 	})
 }

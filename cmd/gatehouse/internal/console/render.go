@@ -84,11 +84,15 @@ var funcs = template.FuncMap{
 // funcs are the template functions with the operator's brand: t and tf
 // name it instead of Gatehouse (login.Brand).
 func (h *Handler) funcs() template.FuncMap {
+	f := maps.Clone(funcs)
+	// {{base}}/admin and {{url .Link}}: the site's paths under the
+	// issuer's path (login's URL).
+	f["base"] = h.Login.BasePath
+	f["url"] = h.Login.URL
 	name := h.Login.Brand.Name
 	if name == "" || name == mail.ProductName {
-		return funcs
+		return f
 	}
-	f := maps.Clone(funcs)
 	f["t"] = func(lang, s string) string {
 		return strings.ReplaceAll(tr(i18n.Lang(lang), s), mail.ProductName, name)
 	}

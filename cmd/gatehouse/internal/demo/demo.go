@@ -122,9 +122,20 @@ type App struct {
 	provider *oidc.Provider // discovered on first use
 }
 
+// basePath is the issuer's path ("" at the root), under which the demo
+// is served.
+func (d *App) basePath() string {
+	u, err := url.Parse(d.Issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
 // init parses the page.
 func (d *App) init() error {
-	t, err := template.ParseFS(templates.FS, "demo.html")
+	// {{base}}/demo: the demo's paths under the issuer's path.
+	t, err := template.New("demo.html").Funcs(template.FuncMap{"base": d.basePath}).ParseFS(templates.FS, "demo.html")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -394,7 +405,7 @@ func (d *App) cookie(r *http.Request, name string) ([]byte, bool) {
 
 // setCookie sets the cookie name for ttl, or deletes it when ttl ≤ 0.
 func (d *App) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/demo", HttpOnly: true, Secure: d.Secure,
+	c := &http.Cookie{Name: name, Value: value, Path: d.basePath() + "/demo", HttpOnly: true, Secure: d.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(ttl.Seconds())}
 	if ttl <= 0 {
 		c.Value, c.MaxAge = "", -1
