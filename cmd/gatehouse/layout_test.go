@@ -12,7 +12,9 @@ import (
 // the standard library, and nothing imports cmd. The command's own packages
 // under cmd/gatehouse/internal have rules too: config stands alone,
 // metrics sees only storage and the mail sender it decorates, admin sits
-// on the libraries, and demo on admin; none of them imports another
+// on the libraries (login's among them: the emails that tell a user what
+// an administrator changed are login's, sent with its mail sender), and
+// demo on admin; none of them imports another
 // except demo admin, and none imports the command (package main), which
 // wires them together.
 func TestDependencyDirection(t *testing.T) {
@@ -44,7 +46,7 @@ func TestDependencyDirection(t *testing.T) {
 
 		"cmd/gatehouse/internal/config":  {"templates"},
 		"cmd/gatehouse/internal/metrics": {"storage", "login/mail", "login/lockout"},
-		"cmd/gatehouse/internal/admin":   {"storage", "storage/seal", "op", "login", "login/lockout", "login/password"},
+		"cmd/gatehouse/internal/admin":   {"storage", "storage/seal", "op", "login", "login/i18n", "login/lockout", "login/mail", "login/password"},
 		"cmd/gatehouse/internal/demo":    {"cmd/gatehouse/internal/admin", "storage", "storage/seal", "login/password", "templates"},
 		"cmd/gatehouse/internal/console": {"cmd/gatehouse/internal/admin", "storage", "storage/seal", "op", "login", "login/i18n", "login/mail", "login/password", "templates"},
 	}
