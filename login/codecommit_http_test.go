@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -124,5 +125,67 @@ func TestCodeStepRetryAfterFailedCompletion(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCodeStepAtOnce: of posts at once of one right code from the
+// browser (as many as the code limiter lets be checked at once), exactly
+// one signs in, with one session: the others are refused, or, reaching
+// the request once it is done with the winner's session cookie in the
+// browser, go on to the callback as a retry does (resumeDone). The code is
+// then refused for another request. SQLite and PostgreSQL.
+func TestCodeStepAtOnce(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			hs := newHarnessOn(t, backend)
+			u, secret := hs.appUser("at-once-code@example.com")
+			before, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := hs.browser("192.0.2.130")
+			id, _, form := hs.codeStep(b, u.Email, nil)
+			form = with(form, "code", hs.totpCode(secret))
+			n := hs.h.OTPLimiter.IP.Max
+			answers := make([]*response, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					answers[i] = b.post("/login/otp", form)
+				})
+			}
+			close(start)
+			wg.Wait()
+			done := 0
+			for _, a := range answers {
+				switch {
+				case a.status == http.StatusSeeOther && a.loc == callbackURL(id):
+					done++
+				case a.status >= 500:
+					t.Errorf("a post at once = %d %q", a.status, alert(a.body))
+				}
+			}
+			if done == 0 {
+				t.Errorf("none of %d posts at once of one code went on to the callback", n)
+			}
+			after, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before)+1 {
+				t.Errorf("%d sessions after %d posts at once of one code, want %d", len(after), n, len(before)+1)
+			}
+			if !hs.authRequest(id).Done {
+				t.Error("the request is not done")
+			}
+			other := hs.browser("192.0.2.131")
+			id2, _, form2 := hs.codeStep(other, u.Email, nil)
+			expectPage(t, other.post("/login/otp", with(form2, "code", form.Get("code"))), http.StatusUnauthorized, wrongCode(2))
+			if hs.authRequest(id2).Done {
+				t.Error("the used code signed in another request")
+			}
+		})
 	}
 }
