@@ -382,6 +382,10 @@ var errCodeUsed = errors.New("the code was used by another request")
 // errNotPending.
 func (h *Handler) codeSignInDone(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User, factor string, use *storage.FactorUse) error {
 	ctx := r.Context()
+	if use == nil {
+		// No code's use: the step would pass without its code.
+		return fmt.Errorf("complete sign-in: the %s step's code has no use", factor)
+	}
 	sess, value := h.newSession(r, u, amrFor(factor))
 	err := h.Store.CompleteSignIn(ctx, &storage.SignInCompletion{Session: sess, RequestID: ar.ID, ClientID: ar.ClientID,
 		ACR: acrFor(sess.AMR), Use: use, Now: sess.CreatedAt})
