@@ -344,6 +344,9 @@ type codeCheck struct {
 	// attempt is the reserved attempt of a right code whose release the
 	// caller makes (tryCode); nil otherwise.
 	attempt *lockout.Attempt
+	// use is the use of a right code that the sign-in's end makes
+	// (tryCode with pending): the code is checked, not used yet.
+	use *storage.FactorUse
 }
 
 // checkCode verifies a code for factor under the one limiter of every code
@@ -369,6 +372,13 @@ var errNotPending = userError(http.StatusBadRequest, "Sign-in expired", msgExpir
 // pending, when set, is asked after the reservation whether the step is
 // still waiting for this code: a sign-in completed or ended by a parallel
 // request meanwhile answers errNotPending, and the attempt is given back.
+//
+// With pending (a sign-in's code step), a right code is checked but not
+// used: res.use is its use, which the sign-in's end makes in the
+// transaction that completes it (codeSignInDone), so that a completion
+// that fails leaves the code for the retry. A use that loses to another
+// request then fails the attempt (codeFailed), as a replayed code does
+// here.
 func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool, ip netip.Addr, pending func(context.Context) (bool, error)) (codeCheck, error) {
 	attempt, until, err := h.OTPLimiter.Reserve(ctx, ip, u.ID)
 	if err != nil {
@@ -387,14 +397,21 @@ func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose,
 		}
 	}
 	code = strings.TrimSpace(code)
-	ok, err := h.verify(ctx, u, factor, purpose, binding, code, confirmed)
+	use, ok, err := h.verify(ctx, u, factor, purpose, binding, code, confirmed, pending == nil)
 	if err != nil {
 		// Not checked: the attempt is given back.
 		return codeCheck{}, errors.Join(err, attempt.Cancel(ctx))
 	}
 	if ok {
-		return codeCheck{ok: true, attempt: attempt}, nil
+		return codeCheck{ok: true, attempt: attempt, use: use}, nil
 	}
+	return h.codeFailed(ctx, u, factor, purpose, binding, ip, attempt)
+}
+
+// codeFailed counts the reserved attempt at a code for factor as a
+// failure, voids the codes of (purpose, binding) if that blocks, and says
+// so.
+func (h *Handler) codeFailed(ctx context.Context, u *storage.User, factor, purpose, binding string, ip netip.Addr, attempt *lockout.Attempt) (codeCheck, error) {
 	res, err := attempt.Failed(ctx)
 	if err != nil {
 		return codeCheck{}, err
@@ -414,43 +431,61 @@ func (h *Handler) tryCode(ctx context.Context, u *storage.User, factor, purpose,
 	return codeCheck{message: h.blockedMessage(ctx, res.BlockedUntil), blocked: true}, nil
 }
 
-func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed bool) (bool, error) {
+// verify checks code for factor. With consume it uses the code up, and
+// a code used already is wrong; without, a right code is left unused and
+// verify returns its use, for the sign-in's end (CompleteSignIn) to make.
+// A recovery code is then checked by its use alone: its hash is the use.
+func (h *Handler) verify(ctx context.Context, u *storage.User, factor, purpose, binding, code string, confirmed, consume bool) (*storage.FactorUse, bool, error) {
 	switch factor {
 	case factorTOTP:
 		t, err := h.Store.TOTPByUser(ctx, u.ID)
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && t.Confirmed != confirmed) {
-			return false, nil
+			return nil, false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("load totp: %w", err)
+			return nil, false, fmt.Errorf("load totp: %w", err)
 		}
 		secret, err := h.Seal.Open(t.Secret, totpAAD(u.ID))
 		if err != nil {
-			return false, fmt.Errorf("open totp secret of %s: %w", u.ID, err)
+			return nil, false, fmt.Errorf("open totp secret of %s: %w", u.ID, err)
 		}
 		step, ok := totp.Verify(string(secret), code, h.Now(), t.LastStep)
 		if !ok {
-			return false, nil
+			return nil, false, nil
+		}
+		if !consume {
+			return &storage.FactorUse{TOTPSecret: t.Secret, TOTPStep: step}, true, nil
 		}
 		// Only this secret: a new enrolment may have replaced it since.
 		err = h.Store.UseTOTPStep(ctx, u.ID, step, confirmed, t.Secret)
 		if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
-			return false, nil // another request used this step first
+			return nil, false, nil // another request used this step first
 		}
-		return err == nil, err
+		return nil, err == nil, err
 	case factorRecovery:
-		return h.useRecoveryCode(ctx, u, code)
+		if !consume {
+			if code = normalizeRecoveryCode(code); code == "" {
+				return nil, false, nil
+			}
+			return &storage.FactorUse{RecoveryHash: h.recoveryHash(u.ID, code)}, true, nil
+		}
+		ok, err := h.useRecoveryCode(ctx, u, code)
+		return nil, ok, err
 	case factorEmail:
 		c, err := h.Store.LatestCode(ctx, u.ID, purpose, binding, h.Now())
 		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil
+			return nil, false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("load code: %w", err)
+			return nil, false, fmt.Errorf("load code: %w", err)
 		}
-		return h.checkEmailCode(ctx, u, c, code)
+		ok, err := h.checkEmailCode(ctx, u, c, code, consume)
+		if !ok || err != nil || consume {
+			return nil, ok, err
+		}
+		return &storage.FactorUse{CodeID: c.ID}, true, nil
 	}
-	return false, nil
+	return nil, false, nil
 }
 
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
@@ -464,8 +499,9 @@ func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
 // each within its own address's limit, are not all compared with c while
 // none has failed yet: those beyond the limit are refused unchecked, and
 // so is every entry once the limit is spent, c being void. The counter
-// blocks nothing (a zero block) and ends with c.
-func (h *Handler) checkEmailCode(ctx context.Context, u *storage.User, c *storage.OneTimeCode, code string) (bool, error) {
+// blocks nothing (a zero block) and ends with c. With consume a right
+// code is used up; without, it is left for the sign-in's end (verify).
+func (h *Handler) checkEmailCode(ctx context.Context, u *storage.User, c *storage.OneTimeCode, code string, consume bool) (bool, error) {
 	key := lockout.CodeCounter(h.OTPLimiter.Scope, c.ID).String()
 	lim := storage.Limit{Max: h.OTPLimiter.IP.Max, Window: h.EmailCodeTTL}
 	res, err := h.OTPLimiter.Store.ReserveAttempt(ctx, key, lim, h.Now())
@@ -495,6 +531,9 @@ func (h *Handler) checkEmailCode(ctx context.Context, u *storage.User, c *storag
 			return false, fmt.Errorf("void code: %w", err)
 		}
 		return false, nil
+	}
+	if !consume {
+		return true, nil
 	}
 	// Right: c is used up, and its counter with it.
 	err = h.Store.UseCode(ctx, c.ID, h.Now())

@@ -368,6 +368,52 @@ func (h *Handler) signInDone(w http.ResponseWriter, r *http.Request, ar *storage
 	return h.markDone(r, ar, sess)
 }
 
+// errCodeUsed is codeSignInDone's refusal of a code that another request
+// used first (or a recovery code that is not one of the user's unused
+// codes): the code step fails as it does for a wrong code.
+var errCodeUsed = errors.New("the code was used by another request")
+
+// codeSignInDone is signInDone for the code step of factor, whose code
+// the check left unused (use): the code's use, the new session, ar done
+// and the session grant are one transaction (CompleteSignIn), so that a
+// completion that fails leaves the code for the retry the 503 asks for,
+// and of requests with one code exactly one completes. A code used first
+// by another request gives errCodeUsed, a request done meanwhile
+// errNotPending.
+func (h *Handler) codeSignInDone(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User, factor string, use *storage.FactorUse) error {
+	ctx := r.Context()
+	if use == nil {
+		// No code's use: the step would pass without its code.
+		return fmt.Errorf("complete sign-in: the %s step's code has no use", factor)
+	}
+	sess, value := h.newSession(r, u, amrFor(factor))
+	err := h.Store.CompleteSignIn(ctx, &storage.SignInCompletion{Session: sess, RequestID: ar.ID, ClientID: ar.ClientID,
+		ACR: acrFor(sess.AMR), Use: use, Now: sess.CreatedAt})
+	switch {
+	case errors.Is(err, storage.ErrReplayed), errors.Is(err, storage.ErrNotFound):
+		return errCodeUsed
+	case errors.Is(err, storage.ErrConflict):
+		return errNotPending
+	case err != nil:
+		// The completion may have committed with its answer lost: the
+		// browser gets the session's cookie, with which the retry resumes
+		// the sign-in done (resumeDone); otherwise the cookie names no
+		// session, and the retry completes the sign-in.
+		h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+		return fmt.Errorf("complete sign-in: %w", err)
+	}
+	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+	h.setDevice(w, u)
+	if err := h.replaceSession(r, sess); err != nil {
+		return fmt.Errorf("replace session: %w", err)
+	}
+	h.factorEvent(ctx, storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
+	if use.RecoveryHash != nil {
+		return h.recoveryCodeUsed(ctx, u)
+	}
+	return nil
+}
+
 // markDone marks ar done for the session's user, with the session's amr
 // and the acr it earns.
 func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {

@@ -40,13 +40,15 @@ const (
 )
 
 // Store is the part of storage.Store the login uses: users and their
-// factors, sessions, auth requests, consent, the audit log, the clients
+// factors, sessions, auth requests, the ends of sign-ins (SignInStore),
+// consent, the audit log, the clients
 // users sign in to (ClientStore) and the tokens a password change revokes
 // (GrantStore).
 type Store interface {
 	storage.UserStore
 	storage.FactorStore
 	storage.SessionStore
+	storage.SignInStore
 	storage.BackchannelStore
 	storage.AuthRequestStore
 	storage.ConsentStore

@@ -232,18 +232,46 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	r, ip, ar, u, factor := sr.r, sr.ip, sr.ar, sr.u, sr.n.Factor
 	p := h.codeStepPage(sr)
-	res, err := h.tryCode(r.Context(), u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip, h.stillPending(ar.ID, u.ID))
+	ctx := r.Context()
+	res, err := h.tryCode(ctx, u, factor, purposeSignIn, ar.ID, r.PostForm.Get("code"), true, ip, h.stillPending(ar.ID, u.ID))
 	if err != nil {
 		return err
 	}
-	switch sr.checked(res.outcome()) {
+	to := sr.checked(res.outcome())
+	if to == stepDone {
+		// The code's use and the sign-in's end commit together. The
+		// request is done before the counters forget the failures: a
+		// guess reserved after that finds the sign-in over
+		// (stillPending), so a burst around the right code gets no fresh
+		// attempts from it.
+		err := h.codeSignInDone(w, r, ar, u, factor, res.use)
+		switch {
+		case errors.Is(err, errCodeUsed):
+			// Another request used the code first: a wrong code.
+			if res, err = h.codeFailed(ctx, u, factor, purposeSignIn, ar.ID, ip, res.attempt); err != nil {
+				return err
+			}
+			to = sr.checked(res.outcome())
+		case err != nil:
+			// Not signed in, or not known to be: the attempt is given
+			// back, and the code is left for the retry.
+			return errors.Join(err, res.attempt.Cancel(ctx))
+		default:
+			if err := res.attempt.Succeeded(ctx); err != nil {
+				return err
+			}
+			http.Redirect(w, r, h.Callback(ctx, ar.ID), http.StatusSeeOther)
+			return nil
+		}
+	}
+	switch to {
 	case stepPassword:
-		h.record(r.Context(), &storage.Event{Type: storage.EventSigninFailed, UserID: u.ID, ClientID: ar.ClientID, Detail: factor + ": blocked", Factor: factor, Blocked: true})
+		h.record(ctx, &storage.Event{Type: storage.EventSigninFailed, UserID: u.ID, ClientID: ar.ClientID, Detail: factor + ": blocked", Factor: factor, Blocked: true})
 		return h.stepBlocked(w, sr, p, res.message)
 	case stepCode, stepRecovery:
-		h.factorEvent(r.Context(), storage.EventSigninFailed, u.ID, ar.ClientID, factor, "")
+		h.factorEvent(ctx, storage.EventSigninFailed, u.ID, ar.ClientID, factor, "")
 		if factor == factorEmail {
-			if err := h.codeTimes(r.Context(), u.ID, purposeSignIn, ar.ID, p); err != nil {
+			if err := h.codeTimes(ctx, u.ID, purposeSignIn, ar.ID, p); err != nil {
 				return err
 			}
 		}
@@ -251,17 +279,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusUnauthorized, "code.html", p)
 		return nil
 	}
-	// The request is done before the counters forget the failures: a
-	// guess reserved after that finds the sign-in over (stillPending), so
-	// a burst around the right code gets no fresh attempts from it.
-	if err := h.signInDone(w, r, ar, u, amrFor(factor), factor); err != nil {
-		return err
-	}
-	if err := res.attempt.Succeeded(r.Context()); err != nil {
-		return err
-	}
-	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
-	return nil
+	return fmt.Errorf("code step: nextStep went to %q", to)
 }
 
 // stillPending returns the check tryCode makes after reserving an attempt

@@ -114,14 +114,20 @@ func (h *Handler) useRecoveryCode(ctx context.Context, u *storage.User, code str
 	if err != nil {
 		return false, fmt.Errorf("use recovery code: %w", err)
 	}
+	return true, h.recoveryCodeUsed(ctx, u)
+}
+
+// recoveryCodeUsed records and announces that one of u's recovery codes
+// was used to sign in.
+func (h *Handler) recoveryCodeUsed(ctx context.Context, u *storage.User) error {
 	left, err := h.Store.RecoveryCodesLeft(ctx, u.ID)
 	if err != nil {
-		return false, fmt.Errorf("count recovery codes: %w", err)
+		return fmt.Errorf("count recovery codes: %w", err)
 	}
 	h.event(ctx, storage.EventRecoveryUsed, u.ID, "", fmt.Sprintf("%d left", left))
 	h.notify(ctx, u, "A recovery code was used",
 		i18n.Tf(langOf(ctx), "A recovery code was used to sign in to your Gatehouse account. %d codes are left.\n\nIf this was not you, change your password and contact your administrator.\n", left))
-	return true, nil
+	return nil
 }
 
 // dropRecoveryCodes removes u's recovery codes when u has no factor left

@@ -83,10 +83,21 @@ func TestCallbackRetryAfterLostClaim(t *testing.T) {
 // grantFault is the Store of a Handler whose next AddSessionGrant fails
 // once armed, as when the database fails over between the writes that
 // end a sign-in: the auth request is done, its session grant is not
-// recorded and the browser gets a 503.
+// recorded and the browser gets a 503. A code step ends its sign-in in
+// one transaction (CompleteSignIn): its next one, once armed, commits and
+// then fails, as a COMMIT whose answer was lost with its connection, the
+// outcome unresolved.
 type grantFault struct {
 	storage.Store
 	armed atomic.Bool
+}
+
+func (s *grantFault) CompleteSignIn(ctx context.Context, c *storage.SignInCompletion) error {
+	err := s.Store.CompleteSignIn(ctx, c)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		return errors.New("storage: complete sign-in: the commit lost its connection and its outcome is unknown")
+	}
+	return err
 }
 
 func (s *grantFault) AddSessionGrant(ctx context.Context, g *storage.SessionGrant) error {

@@ -101,10 +101,24 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
 // continues the old one (its clients and sid, for back-channel logout);
 // another user's old session ends.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string) (*storage.Session, error) {
-	old := h.SessionID(r)
+	s, value := h.newSession(r, u, amr)
+	if err := h.Store.CreateSession(r.Context(), s); err != nil {
+		return nil, err
+	}
+	if err := h.replaceSession(r, s); err != nil {
+		return nil, err
+	}
+	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+	h.setDevice(w, u)
+	return s, nil
+}
+
+// newSession is a new session for u, signed in now with amr, and the
+// cookie value that names it; nothing is stored yet.
+func (h *Handler) newSession(r *http.Request, u *storage.User, amr []string) (*storage.Session, string) {
 	now := h.Now()
 	value := newSecret()
-	s := &storage.Session{
+	return &storage.Session{
 		ID:         sessionID(value),
 		UserID:     u.ID,
 		AuthTime:   now,
@@ -115,18 +129,16 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.SessionLifetime),
 		IdleUntil:  now.Add(h.SessionIdle),
+	}, value
+}
+
+// replaceSession makes the stored session s, new, replace the browser's
+// session, if it has one (startSession).
+func (h *Handler) replaceSession(r *http.Request, s *storage.Session) error {
+	if old := h.SessionID(r); old != "" {
+		return h.Store.ReplaceSession(r.Context(), old, s.ID, s.CreatedAt)
 	}
-	if err := h.Store.CreateSession(r.Context(), s); err != nil {
-		return nil, err
-	}
-	if old != "" {
-		if err := h.Store.ReplaceSession(r.Context(), old, s.ID, now); err != nil {
-			return nil, err
-		}
-	}
-	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
-	h.setDevice(w, u)
-	return s, nil
+	return nil
 }
 
 // rotateSession gives the browser's session sess a new id and cookie after

@@ -43,6 +43,8 @@ type Store interface {
 	// Users' consent to third-party clients: see consent.go.
 	ConsentStore
 	SessionStore
+	// Sign-ins' ends: see signin.go.
+	SignInStore
 	// Back-channel logout: see backchannel.go.
 	BackchannelStore
 	FactorStore

@@ -118,6 +118,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestNotFound", testAuthRequestNotFound},
 		{"ClaimAuthRequest", testClaimAuthRequest},
 		{"AuthRequestProgress", testAuthRequestProgress},
+		{"CompleteSignIn", testCompleteSignIn},
+		{"CompleteSignInConcurrent", testCompleteSignInConcurrent},
 		{"EndPendingSignIns", testEndPendingSignIns},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 

@@ -122,8 +122,14 @@ func (s *Store) replaceRecoveryCodes(ctx context.Context, op, userID string, has
 // callers exactly one succeeds. storage.ErrNotFound if the user has no
 // unused code with that hash.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte, now time.Time) error {
+	return s.useRecoveryCode(ctx, s.db, userID, hash, now)
+}
+
+// useRecoveryCode is UseRecoveryCode on q: the pool, or a transaction
+// (CompleteSignIn).
+func (s *Store) useRecoveryCode(ctx context.Context, q querier, userID string, hash []byte, now time.Time) error {
 	var used int64
-	err := s.db.QueryRowContext(ctx, `UPDATE recovery_codes SET used_at = $3
+	err := q.QueryRowContext(ctx, `UPDATE recovery_codes SET used_at = $3
 		WHERE user_id = $1 AND hash = $2 AND used_at IS NULL
 		RETURNING used_at`, userID, hash, millis(now)).Scan(&used)
 	if err != nil {

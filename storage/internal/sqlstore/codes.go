@@ -146,8 +146,13 @@ func (s *Store) LatestCode(ctx context.Context, userID, purpose, binding string,
 // A code used before gives storage.ErrReplayed; one that is unknown,
 // pending, voided or expired at now gives storage.ErrNotFound.
 func (s *Store) UseCode(ctx context.Context, id string, now time.Time) error {
+	return s.useCode(ctx, s.db, id, now)
+}
+
+// useCode is UseCode on q: the pool, or a transaction (CompleteSignIn).
+func (s *Store) useCode(ctx context.Context, q querier, id string, now time.Time) error {
 	const op = "use code"
-	n, err := s.execCount(ctx, s.db, op, `UPDATE one_time_codes SET used_at = $2
+	n, err := s.execCount(ctx, q, op, `UPDATE one_time_codes SET used_at = $2
 		WHERE id = $1 AND NOT pending AND used_at IS NULL AND expires_at > $2`, id, millis(now))
 	if err != nil {
 		return err
@@ -157,7 +162,7 @@ func (s *Store) UseCode(ctx context.Context, id string, now time.Time) error {
 	}
 
 	var used sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT used_at FROM one_time_codes WHERE id = $1 AND NOT pending`, id).Scan(&used)
+	err = q.QueryRowContext(ctx, `SELECT used_at FROM one_time_codes WHERE id = $1 AND NOT pending`, id).Scan(&used)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return storage.ErrNotFound

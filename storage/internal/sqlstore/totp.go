@@ -71,12 +71,18 @@ func (s *Store) TOTPByUser(ctx context.Context, userID string) (*storage.TOTP, e
 // confirmed when an enrolment was expected or the reverse) gives
 // storage.ErrNotFound.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool, secret []byte) error {
+	return s.useTOTPStep(ctx, s.db, userID, step, confirmed, secret)
+}
+
+// useTOTPStep is UseTOTPStep on q: the pool, or a transaction
+// (CompleteSignIn).
+func (s *Store) useTOTPStep(ctx context.Context, q querier, userID string, step int64, confirmed bool, secret []byte) error {
 	const op = "use totp step"
 	same, args := "", []any{userID, step, confirmed}
 	if secret != nil {
 		same, args = " AND secret = $4", append(args, secret)
 	}
-	n, err := s.execCount(ctx, s.db, op, `UPDATE totp_secrets SET last_step = $2, confirmed = TRUE
+	n, err := s.execCount(ctx, q, op, `UPDATE totp_secrets SET last_step = $2, confirmed = TRUE
 		WHERE user_id = $1 AND last_step < $2 AND confirmed = $3`+same, args...)
 	if err != nil {
 		return err
@@ -86,7 +92,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, conf
 	}
 
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM totp_secrets
+	err = q.QueryRowContext(ctx, `SELECT 1 FROM totp_secrets
 		WHERE user_id = $1 AND last_step >= $2 AND confirmed = $3`+same, args...).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -1,0 +1,73 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// CompleteSignIn ends a sign-in in one transaction: the code's use (the
+// conditional UPDATE of UseTOTPStep, UseCode or UseRecoveryCode, which
+// of concurrent callers lets one through), the new session, the auth
+// request done (only if it was not) and the session grant. A failure at
+// any of them rolls all of them back.
+func (s *Store) CompleteSignIn(ctx context.Context, c *storage.SignInCompletion) error {
+	const op = "complete sign-in"
+	sess := c.Session
+	if sess == nil || sess.UserID == "" {
+		return fmt.Errorf("storage: %s %q: no session user", op, c.RequestID)
+	}
+	return s.inTx(ctx, op, func(tx *stmtTx) error {
+		if u := c.Use; u != nil {
+			var err error
+			switch {
+			case u.TOTPSecret != nil:
+				err = s.useTOTPStep(ctx, tx, sess.UserID, u.TOTPStep, true, u.TOTPSecret)
+			case u.CodeID != "":
+				err = s.useCodeOf(ctx, tx, sess.UserID, u.CodeID, c)
+			case u.RecoveryHash != nil:
+				err = s.useRecoveryCode(ctx, tx, sess.UserID, u.RecoveryHash, c.Now)
+			default:
+				err = fmt.Errorf("storage: %s %q: a factor use that names no code", op, c.RequestID)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := s.execOn(ctx, tx, op, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			sess.ID, sess.UserID, millis(sess.AuthTime), list(sess.AMR), sess.IP, sess.UserAgent,
+			millis(sess.CreatedAt), millis(sess.LastSeenAt), millis(sess.ExpiresAt), millis(sess.IdleUntil),
+			nullMillis(sess.ReauthAt)); err != nil {
+			return err
+		}
+		err := s.execOneOn(ctx, tx, op, `UPDATE auth_requests
+			SET user_id = $2, auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1 AND done = $7`,
+			c.RequestID, sess.UserID, nullMillis(sess.AuthTime), list(sess.AMR), c.ACR, true, false)
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.ErrConflict // unknown, or done already
+		}
+		if err != nil {
+			return err
+		}
+		return s.execOn(ctx, tx, op, `INSERT INTO session_grants (grant_id, session_id, client_id, user_id, created_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO NOTHING`,
+			c.RequestID, sess.ID, c.ClientID, sess.UserID, millis(c.Now))
+	})
+}
+
+// useCodeOf uses the emailed code id within CompleteSignIn, provided it is
+// the session user's: a code of another user is not found.
+func (s *Store) useCodeOf(ctx context.Context, q querier, userID, id string, c *storage.SignInCompletion) error {
+	var owner string
+	err := q.QueryRowContext(ctx, `SELECT user_id FROM one_time_codes WHERE id = $1`, id).Scan(&owner)
+	if err != nil {
+		return s.fail("complete sign-in", err)
+	}
+	if owner != userID {
+		return storage.ErrNotFound
+	}
+	return s.useCode(ctx, q, id, c.Now)
+}

@@ -1,0 +1,188 @@
+package storagetest
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+)
+
+// signInEnd is the completion of the request id by u1 in the new session
+// sid, using use.
+func signInEnd(id, sid string, use *storage.FactorUse) *storage.SignInCompletion {
+	sess := newSession(sid, "u1", epoch().Add(time.Minute))
+	sess.AMR = []string{"pwd", "otp", "mfa"}
+	return &storage.SignInCompletion{Session: sess, RequestID: id, ClientID: "c1", ACR: "urn:mfa", Use: use,
+		Now: epoch().Add(time.Minute)}
+}
+
+// wantSignedIn checks that c is written: the request done for its
+// session's user, the session and its grant.
+func wantSignedIn(t *testing.T, s storage.Store, c *storage.SignInCompletion) {
+	t.Helper()
+	ctx := t.Context()
+	ar, err := s.AuthRequestByID(ctx, c.RequestID)
+	check(t, err)
+	if !ar.Done || ar.UserID != c.Session.UserID || !ar.AuthTime.Equal(c.Session.AuthTime) || ar.ACR != c.ACR ||
+		fmt.Sprint(ar.AMR) != fmt.Sprint(c.Session.AMR) {
+		t.Errorf("request %s after CompleteSignIn: done %v, user %q, auth time %v, amr %v, acr %q", c.RequestID,
+			ar.Done, ar.UserID, ar.AuthTime, ar.AMR, ar.ACR)
+	}
+	got, err := s.SessionByID(ctx, c.Session.ID, c.Now)
+	check(t, err)
+	wantEqual(t, "session of CompleteSignIn", got, c.Session)
+	sid, err := s.GrantSession(ctx, c.RequestID)
+	check(t, err)
+	if sid != c.Session.ID {
+		t.Errorf("GrantSession(%s) = %q, want %q", c.RequestID, sid, c.Session.ID)
+	}
+}
+
+// wantNotSignedIn checks that nothing of c is written: the request is
+// not done, and neither the session nor the grant exist.
+func wantNotSignedIn(t *testing.T, s storage.Store, what string, c *storage.SignInCompletion) {
+	t.Helper()
+	ctx := t.Context()
+	if ar, err := s.AuthRequestByID(ctx, c.RequestID); err == nil && ar.Done {
+		t.Errorf("%s: request %s done", what, c.RequestID)
+	}
+	if _, err := s.SessionByID(ctx, c.Session.ID, c.Now); err == nil {
+		t.Errorf("%s: session %s created", what, c.Session.ID)
+	}
+	if _, err := s.GrantSession(ctx, c.RequestID); err == nil {
+		t.Errorf("%s: session grant of %s recorded", what, c.RequestID)
+	}
+}
+
+// testCompleteSignIn checks CompleteSignIn with each kind of code: it
+// writes everything, and when the code was used already, or the request
+// is done or unknown, or the session cannot be stored, nothing, the code
+// staying unused.
+func testCompleteSignIn(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for i := range 9 {
+		setupAuthRequest(t, s, fmt.Sprintf("ar%d", i))
+	}
+	tt := confirmTOTP(t, s, "u1", 1000)
+	step := func(n int64) *storage.FactorUse {
+		return &storage.FactorUse{TOTPSecret: tt.Secret, TOTPStep: n}
+	}
+
+	// A request done already, or unknown: the step stays unused.
+	check(t, s.CompleteAuthRequest(ctx, "ar8", "u1", epoch(), []string{"pwd"}, ""))
+	for _, id := range []string{"ar8", "nope"} {
+		c := signInEnd(id, "s-"+id, step(1001))
+		wantErr(t, "CompleteSignIn of "+id, s.CompleteSignIn(ctx, c), storage.ErrConflict)
+		if _, err := s.SessionByID(ctx, c.Session.ID, c.Now); err == nil {
+			t.Errorf("CompleteSignIn of %s created its session", id)
+		}
+	}
+	wantTOTP(t, s, "TOTPByUser after refused completions", tt)
+	// A session that cannot be stored (its id is taken): the step stays
+	// unused and the request not done.
+	check(t, s.CreateSession(ctx, newSession("taken", "u1", epoch())))
+	taken := signInEnd("ar0", "taken", step(1001))
+	if err := s.CompleteSignIn(ctx, taken); err == nil {
+		t.Fatal("CompleteSignIn with a taken session id succeeded")
+	}
+	if ar, err := s.AuthRequestByID(ctx, "ar0"); err != nil || ar.Done {
+		t.Errorf("request after a failed CompleteSignIn: %v, done %v", err, ar != nil && ar.Done)
+	}
+	wantTOTP(t, s, "TOTPByUser after a failed completion", tt)
+
+	// The step is used with the rest, once.
+	c := signInEnd("ar0", "s0", step(1001))
+	check(t, s.CompleteSignIn(ctx, c))
+	wantSignedIn(t, s, c)
+	tt.LastStep = 1001
+	wantTOTP(t, s, "TOTPByUser after CompleteSignIn", tt)
+	replay := signInEnd("ar1", "s1", step(1001))
+	wantErr(t, "CompleteSignIn with a used step", s.CompleteSignIn(ctx, replay), storage.ErrReplayed)
+	wantNotSignedIn(t, s, "CompleteSignIn with a used step", replay)
+	other := signInEnd("ar1", "s1", &storage.FactorUse{TOTPSecret: []byte("sealed:replaced"), TOTPStep: 1002})
+	wantErr(t, "CompleteSignIn with another secret", s.CompleteSignIn(ctx, other), storage.ErrNotFound)
+	wantNotSignedIn(t, s, "CompleteSignIn with another secret", other)
+
+	// An emailed code: used once, and only by its user.
+	setupUsers(t, s, "u2")
+	code := newCode("c1", epoch())
+	code.Binding = "ar2"
+	check(t, s.IssueCode(ctx, code, cooldown, epoch()))
+	theirs := newCode("c2", epoch())
+	theirs.UserID = "u2"
+	check(t, s.IssueCode(ctx, theirs, cooldown, epoch()))
+	notMine := signInEnd("ar2", "s2", &storage.FactorUse{CodeID: "c2"})
+	wantErr(t, "CompleteSignIn with another user's code", s.CompleteSignIn(ctx, notMine), storage.ErrNotFound)
+	wantNotSignedIn(t, s, "CompleteSignIn with another user's code", notMine)
+	c = signInEnd("ar2", "s2", &storage.FactorUse{CodeID: "c1"})
+	check(t, s.CompleteSignIn(ctx, c))
+	wantSignedIn(t, s, c)
+	wantNoLatest(t, s, "LatestCode after CompleteSignIn", "u1", "signin", "ar2", c.Now)
+	wantLatest(t, s, "LatestCode of another user", theirs, c.Now)
+	replay = signInEnd("ar3", "s3", &storage.FactorUse{CodeID: "c1"})
+	wantErr(t, "CompleteSignIn with a used code", s.CompleteSignIn(ctx, replay), storage.ErrReplayed)
+	wantNotSignedIn(t, s, "CompleteSignIn with a used code", replay)
+
+	// A recovery code: used once.
+	check(t, s.ReplaceRecoveryCodes(ctx, "u1", recoveryHashes("r", 2), epoch()))
+	c = signInEnd("ar4", "s4", &storage.FactorUse{RecoveryHash: hash("r0")})
+	check(t, s.CompleteSignIn(ctx, c))
+	wantSignedIn(t, s, c)
+	wantCodesLeft(t, s, "after CompleteSignIn", "u1", 1)
+	replay = signInEnd("ar5", "s5", &storage.FactorUse{RecoveryHash: hash("r0")})
+	wantErr(t, "CompleteSignIn with a used recovery code", s.CompleteSignIn(ctx, replay), storage.ErrNotFound)
+	wantNotSignedIn(t, s, "CompleteSignIn with a used recovery code", replay)
+	wantCodesLeft(t, s, "after a refused CompleteSignIn", "u1", 1)
+
+	// No code: the password alone.
+	c = signInEnd("ar6", "s6", nil)
+	check(t, s.CompleteSignIn(ctx, c))
+	wantSignedIn(t, s, c)
+}
+
+// testCompleteSignInConcurrent: of 20 completions at once of one request
+// with one TOTP step, exactly one succeeds and one session is created; of
+// 20 of as many requests with one step, exactly one.
+func testCompleteSignInConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for i := range 20 {
+		setupAuthRequest(t, s, fmt.Sprintf("ar%d", i))
+	}
+	tt := confirmTOTP(t, s, "u1", 1000)
+	now := epoch().Add(time.Minute)
+	for _, sameRequest := range []bool{true, false} {
+		step := int64(1001)
+		if !sameRequest {
+			step = 1002
+		}
+		var n atomic.Int32
+		errs := concurrently(20, func() error {
+			i := n.Add(1) - 1
+			id := "ar0"
+			if !sameRequest {
+				id = fmt.Sprintf("ar%d", i)
+			}
+			return s.CompleteSignIn(ctx, signInEnd(id, fmt.Sprintf("s%d-%d", step, i), &storage.FactorUse{TOTPSecret: tt.Secret, TOTPStep: step}))
+		})
+		ok, lost := count(t, errs, storage.ErrReplayed, storage.ErrConflict)
+		if ok != 1 || lost != 19 {
+			t.Errorf("20 CompleteSignIn at once (one request: %v) with one step: %d succeeded, %d refused; want 1 and 19", sameRequest, ok, lost)
+		}
+		if sameRequest {
+			sessions, err := s.UserSessions(ctx, "u1", now)
+			check(t, err)
+			if len(sessions) != 1 {
+				t.Errorf("20 CompleteSignIn at once of one request: %d sessions, want 1", len(sessions))
+			}
+		}
+	}
+	sessions, err := s.UserSessions(ctx, "u1", now)
+	check(t, err)
+	if len(sessions) != 2 {
+		t.Errorf("after the two bursts: %d sessions, want 2", len(sessions))
+	}
+	tt.LastStep = 1002
+	wantTOTP(t, s, "TOTPByUser after the bursts", tt)
+}
