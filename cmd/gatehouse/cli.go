@@ -21,8 +21,7 @@ import (
 // dbTimeout bounds the database work of a CLI command (withStore): a
 // database that accepts connections but never answers, or a SQLite
 // database another process keeps locked, fails the command instead of
-// leaving it hanging. GATEHOUSE_TEST_DB_TIMEOUT (a duration) changes it,
-// for tests.
+// leaving it hanging. Test builds may shorten it (cliDBTimeout).
 const dbTimeout = 30 * time.Second
 
 // withStore loads the config, opens the store, runs f and closes it, all
@@ -32,10 +31,7 @@ func withStore(ctx context.Context, configPath string, env *environ, f func(*con
 	if err != nil {
 		return err
 	}
-	timeout := dbTimeout
-	if d, err := time.ParseDuration(env.getenv("GATEHOUSE_TEST_DB_TIMEOUT")); err == nil && d > 0 {
-		timeout = d
-	}
+	timeout := cliDBTimeout(env.getenv)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err = func() error {
