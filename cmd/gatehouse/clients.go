@@ -179,16 +179,20 @@ func clientsCreate(ctx context.Context, args []string, env *environ) error {
 }
 
 // grantTypeList is the repeatable --grant-type flag, which also takes a
-// comma-separated list.
+// comma-separated list. An empty grant (--grant-type "", "a,,b") is
+// refused rather than skipped: skipped, --grant-type "" would register
+// the default grants the operator did not name.
 type grantTypeList []string
 
 func (l *grantTypeList) String() string { return strings.Join(*l, ",") }
 
 func (l *grantTypeList) Set(v string) error {
 	for g := range strings.SplitSeq(v, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			*l = append(*l, g)
+		g = strings.TrimSpace(g)
+		if g == "" {
+			return errors.New("an empty grant type: give authorization_code, refresh_token or client_credentials")
 		}
+		*l = append(*l, g)
 	}
 	return nil
 }

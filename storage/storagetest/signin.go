@@ -63,7 +63,7 @@ func wantNotSignedIn(t *testing.T, s storage.Store, what string, c *storage.Sign
 func testCompleteSignIn(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	for i := range 9 {
-		setupAuthRequest(t, s, fmt.Sprintf("ar%d", i))
+		pendingSignIn(t, s, fmt.Sprintf("ar%d", i), "u1")
 	}
 	tt := confirmTOTP(t, s, "u1", 1000)
 	step := func(n int64) *storage.FactorUse {
@@ -148,7 +148,7 @@ func testCompleteSignIn(t *testing.T, s storage.Store) {
 func testCompleteSignInConcurrent(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	for i := range 20 {
-		setupAuthRequest(t, s, fmt.Sprintf("ar%d", i))
+		pendingSignIn(t, s, fmt.Sprintf("ar%d", i), "u1")
 	}
 	tt := confirmTOTP(t, s, "u1", 1000)
 	now := epoch().Add(time.Minute)
@@ -185,4 +185,41 @@ func testCompleteSignInConcurrent(t *testing.T, s storage.Store) {
 	}
 	tt.LastStep = 1002
 	wantTOTP(t, s, "TOTPByUser after the bursts", tt)
+}
+
+// pendingSignIn creates the auth request id past its password step for
+// userID (SetAuthRequestUser), as CompleteSignIn finds a sign-in it ends.
+func pendingSignIn(t *testing.T, s storage.Store, id, userID string) {
+	t.Helper()
+	setupAuthRequest(t, s, id)
+	check(t, s.SetAuthRequestUser(t.Context(), id, userID))
+}
+
+// testCompleteSignInNotPending: CompleteSignIn ends only the session
+// user's pending sign-in. A request whose user EndPendingSignIns cleared
+// (the password changed, or an administrator signed the user out, after
+// the code was checked), a request pending for another user, and one with
+// no user yet give ErrConflict, and nothing is written: no session, the
+// request not done, the code unused.
+func testCompleteSignInNotPending(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	pendingSignIn(t, s, "ended", "u1")
+	check(t, s.CreateUser(ctx, newUser("u2", "bob@example.com", epoch())))
+	pendingSignIn(t, s, "bobs", "u2")
+	setupAuthRequest(t, s, "nobody")
+	tt := confirmTOTP(t, s, "u1", 1000)
+	check(t, s.EndPendingSignIns(ctx, "u1"))
+	for _, id := range []string{"ended", "bobs", "nobody"} {
+		c := signInEnd(id, "s-"+id, &storage.FactorUse{TOTPSecret: tt.Secret, TOTPStep: 1001})
+		wantErr(t, "CompleteSignIn of "+id, s.CompleteSignIn(ctx, c), storage.ErrConflict)
+		if _, err := s.SessionByID(ctx, c.Session.ID, c.Now); err == nil {
+			t.Errorf("CompleteSignIn of %s created its session", id)
+		}
+		ar, err := s.AuthRequestByID(ctx, id)
+		check(t, err)
+		if ar.Done || ar.UserID == "u1" {
+			t.Errorf("request %s after a refused CompleteSignIn: done %v, user %q", id, ar.Done, ar.UserID)
+		}
+	}
+	wantTOTP(t, s, "TOTPByUser after refused completions", tt)
 }

@@ -120,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestProgress", testAuthRequestProgress},
 		{"CompleteSignIn", testCompleteSignIn},
 		{"CompleteSignInConcurrent", testCompleteSignInConcurrent},
+		{"CompleteSignInNotPending", testCompleteSignInNotPending},
 		{"EndPendingSignIns", testEndPendingSignIns},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 

@@ -11,7 +11,8 @@ import (
 // CompleteSignIn ends a sign-in in one transaction: the code's use (the
 // conditional UPDATE of UseTOTPStep, UseCode or UseRecoveryCode, which
 // of concurrent callers lets one through), the new session, the auth
-// request done (only if it was not) and the session grant. A failure at
+// request done (only if it was not, and only if it is the session user's)
+// and the session grant. A failure at
 // any of them rolls all of them back.
 func (s *Store) CompleteSignIn(ctx context.Context, c *storage.SignInCompletion) error {
 	const op = "complete sign-in"
@@ -43,11 +44,15 @@ func (s *Store) CompleteSignIn(ctx context.Context, c *storage.SignInCompletion)
 			nullMillis(sess.ReauthAt)); err != nil {
 			return err
 		}
+		// Only the session user's pending sign-in: a request whose user
+		// EndPendingSignIns cleared (the password changed, or an
+		// administrator signed the user out, since the code was checked)
+		// or another user took is not done for this one.
 		err := s.execOneOn(ctx, tx, op, `UPDATE auth_requests
-			SET user_id = $2, auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1 AND done = $7`,
+			SET auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1 AND done = $7 AND user_id = $2`,
 			c.RequestID, sess.UserID, nullMillis(sess.AuthTime), list(sess.AMR), c.ACR, true, false)
 		if errors.Is(err, storage.ErrNotFound) {
-			return storage.ErrConflict // unknown, or done already
+			return storage.ErrConflict // unknown, done already, or not the user's
 		}
 		if err != nil {
 			return err
