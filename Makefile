@@ -114,9 +114,11 @@ test: ## go vet, then every test with the race detector (PostgreSQL tests need G
 # test-short: the packages' own tests (login's steps with httptest, the
 # real SQLite store and an injected clock; op; storage; the admin, config
 # and metrics packages), without the end-to-end tests that start the
-# binary (cmd/gatehouse itself). Under a minute.
-test-short: ## The in-package tests only, without the end-to-end suite of cmd/gatehouse (under a minute)
-	go test -count=1 $$(go list ./... | grep -v '/cmd/gatehouse$$')
+# binary (cmd/gatehouse itself), on SQLite only: the PostgreSQL DSN is
+# cleared, so that an exported one does not add the PostgreSQL suites
+# (minutes; make test runs them). Under a minute.
+test-short: ## The in-package tests only, on SQLite, without the end-to-end suite of cmd/gatehouse (under a minute)
+	GATEHOUSE_TEST_POSTGRES_DSN= GATEHOUSE_TEST_REQUIRE_POSTGRES= go test -count=1 $$(go list ./... | grep -v '/cmd/gatehouse$$')
 
 # fuzz: each fuzz target for a bounded number of inputs (by count, not
 # time: a -fuzztime duration running out while a worker minimizes an input
