@@ -96,7 +96,10 @@ func TestGroupReadAlone(t *testing.T) {
 
 	// A waiter whose request ends stops waiting.
 	release := make(chan struct{})
-	started := make(chan struct{})
+	// Buffered: the read says it started without waiting for the test to
+	// listen (a read that ran before the test reached <-started skipped
+	// an unbuffered send, and the test waited forever).
+	started := make(chan struct{}, 1)
 	slow := newGroupRead(func(context.Context) (int64, int64, error) {
 		select {
 		case started <- struct{}{}:
