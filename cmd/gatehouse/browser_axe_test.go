@@ -76,7 +76,7 @@ func TestBrowserAxePages(t *testing.T) {
 	regNoAlert(b.headlessChromium, "open the recovery-code entry")
 	check("recovery", "Two-factor authentication")
 	newcomerPasswordToCode(b, g.base, email, password)
-	totpDo(b.headlessChromium, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, secret, time.Now().Add(totp.Period))))
+	totpType(b.headlessChromium, "enter the code", "#code", totpCode(t, secret, time.Now().Add(totp.Period)))
 	totpClickThrough(b.headlessChromium, "submit the code", `form[action="/login/otp"] button[type="submit"]`, "h1")
 	regNoAlert(b.headlessChromium, "submit the code")
 	newcomerAtHome(b, g.base)

@@ -56,7 +56,7 @@ func TestBrowserIssuerPath(t *testing.T) {
 			if loc := totpRead(b, "read the location", chromedp.Location()); !strings.HasPrefix(loc, base+"/login/otp?") {
 				t.Fatalf("code page at %s, want %s/login/otp?…", loc, base)
 			}
-			totpDo(b, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), e.code(u)))
+			totpType(b, "enter the code", "#code", e.code(u))
 			totpClickThrough(b, "submit the code", `form[action="`+ipPrefix+`/login/otp"] button[type="submit"]`, "#rp-status", "#rp-error", ".alert")
 			if msg := totpText(b, ".alert"); msg != "" {
 				b.fail("submit the code", fmt.Errorf("the code page answered %q", msg))

@@ -233,7 +233,7 @@ func TestBrowserNewcomer(t *testing.T) {
 
 	// 8. Sign back in with password and code: the account home.
 	newcomerPasswordToCode(b, g.base, email, password)
-	totpDo(b.headlessChromium, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, secret, time.Now().Add(totp.Period))))
+	totpType(b.headlessChromium, "enter the code", "#code", totpCode(t, secret, time.Now().Add(totp.Period)))
 	totpClickThrough(b.headlessChromium, "submit the code", `form[action="/login/otp"] button[type="submit"]`, "h1")
 	regNoAlert(b.headlessChromium, "submit the code")
 	newcomerAtHome(b, g.base)
@@ -251,7 +251,7 @@ func TestBrowserNewcomer(t *testing.T) {
 	adminSecret := newcomerEnableTOTP(a, g.base)
 	newcomerSignOut(a, g.base)
 	newcomerPasswordToCode(a, g.base, adminEmail, adminPassword)
-	totpDo(a.headlessChromium, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, adminSecret, time.Now().Add(totp.Period))))
+	totpType(a.headlessChromium, "enter the code", "#code", totpCode(t, adminSecret, time.Now().Add(totp.Period)))
 	totpClickThrough(a.headlessChromium, "submit the code", `form[action="/login/otp"] button[type="submit"]`, "h1")
 	newcomerAtHome(a, g.base)
 	a.check("home")
@@ -350,7 +350,7 @@ func newcomerEnableTOTP(b *newcomerBrowser, base string) string {
 	if secret == "" {
 		t.Fatal("the enrolment page shows no key")
 	}
-	totpDo(b.headlessChromium, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, secret, time.Now())))
+	totpType(b.headlessChromium, "enter the code", "#code", totpCode(t, secret, time.Now()))
 	totpClickThrough(b.headlessChromium, "apply the code", `form[action="/account/security/totp/enable-confirm"] button[type="submit"]`, "#recovery-codes", ".alert")
 	regNoAlert(b.headlessChromium, "apply the code")
 	b.check("recovery-codes")

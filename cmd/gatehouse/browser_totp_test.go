@@ -194,6 +194,32 @@ func totpDo(b *headlessChromium, step string, steps ...chromedp.Action[chromedp.
 	b.do(ctx, step, steps...)
 }
 
+// totpType types text into the element sel matches, under its own step
+// timeout. Chromium can drop the node a query just found when the page's
+// document is replaced under it (CDP error -32000, "Could not find node
+// with given id"): a page a click-through waited for can still be swapped
+// for its settled document. The step then empties the field and types
+// again, at most three times, into a node queried afresh.
+func totpType(b *headlessChromium, step, sel, text string) {
+	b.t.Helper()
+	var err error
+	for range 3 {
+		ctx, cancel := context.WithTimeout(b.ctx, totpStepTimeout)
+		err = chromedp.Do(ctx,
+			chromedp.WaitVisible(chromedp.CSS(sel)),
+			chromedp.SetValue(chromedp.CSS(sel), ""),
+			chromedp.SendKeys(chromedp.CSS(sel), text),
+		)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+			break
+		}
+	}
+	if err != nil {
+		b.fail(step, err)
+	}
+}
+
 // totpClickThrough clicks the element click matches, which submits a form
 // or follows a link, and waits for an element matching any of the
 // comma-free selectors in waitFor on the next page. It marks the current
@@ -330,7 +356,7 @@ func totpEnable(b *headlessChromium, base, email, shot string) string {
 	totpShot(b, shot)
 
 	// The app's code for now enables it.
-	totpDo(b, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, secret, time.Now())))
+	totpType(b, "enter the code", "#code", totpCode(t, secret, time.Now()))
 	totpClickThrough(b, "apply the code", `form[action="/account/security/totp/enable-confirm"] button[type="submit"]`, "#recovery-codes", ".alert")
 	if msg := totpText(b, ".alert"); msg != "" {
 		b.fail("apply the code", fmt.Errorf("the page answered %q", msg))
@@ -394,7 +420,7 @@ func totpCheckCodePage(b *headlessChromium, base string) {
 // totpSubmitCode types code into the code page and submits it.
 func totpSubmitCode(b *headlessChromium, code string, waitFor string) {
 	b.t.Helper()
-	totpDo(b, "enter the code", chromedp.SendKeys(chromedp.CSS("#code"), code))
+	totpType(b, "enter the code", "#code", code)
 	totpClickThrough(b, "submit the code", `form[action="/login/otp"] button[type="submit"]`, strings.Split(waitFor, ", ")...)
 }
 
