@@ -203,13 +203,13 @@ func totpDo(b *headlessChromium, step string, steps ...chromedp.Action[chromedp.
 func totpType(b *headlessChromium, step, sel, text string) {
 	b.t.Helper()
 	var err error
-	for range 3 {
+	for try := range 3 {
 		ctx, cancel := context.WithTimeout(b.ctx, totpStepTimeout)
-		err = chromedp.Do(ctx,
-			chromedp.WaitVisible(chromedp.CSS(sel)),
-			chromedp.SetValue(chromedp.CSS(sel), ""),
-			chromedp.SendKeys(chromedp.CSS(sel), text),
-		)
+		steps := []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(sel))}
+		if try > 0 {
+			steps = append(steps, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ""`, sel)))
+		}
+		err = chromedp.Do(ctx, append(steps, chromedp.SendKeys(chromedp.CSS(sel), text))...)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
 			break
