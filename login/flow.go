@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -395,11 +396,17 @@ func (h *Handler) codeSignInDone(w http.ResponseWriter, r *http.Request, ar *sto
 	case errors.Is(err, storage.ErrConflict):
 		return errNotPending
 	case err != nil:
-		// The completion may have committed with its answer lost: the
-		// browser gets the session's cookie, with which the retry resumes
-		// the sign-in done (resumeDone); otherwise the cookie names no
-		// session, and the retry completes the sign-in.
-		h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+		// The completion may have committed with its answer lost. The
+		// browser gets the session's cookie only if it did (the session
+		// reads back), and the retry resumes the sign-in done with it
+		// (resumeDone); a completion that rolled back sets no cookie,
+		// which would name no session and replace the browser's own, and
+		// the retry completes the sign-in.
+		if committed, rerr := h.sessionStored(ctx, sess.ID); committed {
+			h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+		} else if rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return fmt.Errorf("complete sign-in: %w", err)
 	}
 	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
@@ -412,6 +419,19 @@ func (h *Handler) codeSignInDone(w http.ResponseWriter, r *http.Request, ar *sto
 		return h.recoveryCodeUsed(ctx, u)
 	}
 	return nil
+}
+
+// sessionStored reports whether the session id is stored and live: a
+// completion whose outcome its error left unknown committed if it is.
+func (h *Handler) sessionStored(ctx context.Context, id string) (bool, error) {
+	_, err := h.Store.SessionByID(ctx, id, h.Now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read back the session: %w", err)
+	}
+	return true, nil
 }
 
 // markDone marks ar done for the session's user, with the session's amr

@@ -42,9 +42,11 @@ type SignInStore interface {
 	// records the session grant. All or nothing: a code already used gives
 	// ErrReplayed (a TOTP step, an emailed code) or ErrNotFound (a recovery
 	// code; a secret or emailed code that is gone, replaced or expired), a
-	// request unknown, done already, or not pending for the session's user
-	// (SetAuthRequestUser named another, or none, or EndPendingSignIns
-	// ended it) ErrConflict, and then nothing changes. Of concurrent completions using one code, or of one
+	// request unknown, done already, expired at c.Now (its ExpiresAt not
+	// after c.Now; the caller's clock decides, not the database's), or not
+	// pending for the session's user (SetAuthRequestUser named another, or
+	// none, or EndPendingSignIns ended it) ErrConflict, and then nothing
+	// changes. Of concurrent completions using one code, or of one
 	// request, exactly one succeeds.
 	CompleteSignIn(ctx context.Context, c *SignInCompletion) error
 }

@@ -223,3 +223,52 @@ func testCompleteSignInNotPending(t *testing.T, s storage.Store) {
 	}
 	wantTOTP(t, s, "TOTPByUser after refused completions", tt)
 }
+
+// testCompleteSignInExpired: CompleteSignIn ends only a request still
+// live at the completion's time (c.Now, not the database's clock): a
+// request whose ExpiresAt is at or before c.Now gives ErrConflict, as an
+// ended one does, and nothing is written: no session, no grant, the
+// request not done, and its code (a TOTP step, an emailed code, a
+// recovery code) unused. The same completion a moment before the expiry
+// succeeds.
+func testCompleteSignInExpired(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"totp", "email", "recovery", "none", "live"} {
+		pendingSignIn(t, s, id, "u1")
+	}
+	tt := confirmTOTP(t, s, "u1", 1000)
+	code := newCode("c1", epoch())
+	code.Binding = "email"
+	expiry := newAuthRequest("", "c1", epoch()).ExpiresAt
+	code.ExpiresAt = expiry.Add(2 * time.Hour) // live past the request
+	check(t, s.IssueCode(ctx, code, cooldown, epoch()))
+	check(t, s.ReplaceRecoveryCodes(ctx, "u1", recoveryHashes("r", 1), epoch()))
+
+	tests := []struct {
+		id  string
+		use *storage.FactorUse
+	}{
+		{"totp", &storage.FactorUse{TOTPSecret: tt.Secret, TOTPStep: 1001}},
+		{"email", &storage.FactorUse{CodeID: "c1"}},
+		{"recovery", &storage.FactorUse{RecoveryHash: hash("r0")}},
+		{"none", nil},
+	}
+	for _, tc := range tests {
+		for _, now := range []time.Time{expiry, expiry.Add(time.Millisecond), expiry.Add(time.Hour)} {
+			c := signInEnd(tc.id, fmt.Sprintf("s-%s-%d", tc.id, now.UnixMilli()), tc.use)
+			c.Now = now
+			what := fmt.Sprintf("CompleteSignIn of %s at its expiry %+v", tc.id, now.Sub(expiry))
+			wantErr(t, what, s.CompleteSignIn(ctx, c), storage.ErrConflict)
+			wantNotSignedIn(t, s, what, c)
+		}
+	}
+	wantTOTP(t, s, "TOTPByUser after expired completions", tt)
+	wantLatest(t, s, "LatestCode after expired completions", code, expiry)
+	wantCodesLeft(t, s, "after expired completions", "u1", 1)
+
+	// A moment before the expiry, the request is still live.
+	live := signInEnd("live", "s-live", &storage.FactorUse{TOTPSecret: tt.Secret, TOTPStep: 1001})
+	live.Now = expiry.Add(-time.Millisecond)
+	check(t, s.CompleteSignIn(ctx, live))
+	wantSignedIn(t, s, live)
+}

@@ -121,6 +121,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CompleteSignIn", testCompleteSignIn},
 		{"CompleteSignInConcurrent", testCompleteSignInConcurrent},
 		{"CompleteSignInNotPending", testCompleteSignInNotPending},
+		{"CompleteSignInExpired", testCompleteSignInExpired},
 		{"EndPendingSignIns", testEndPendingSignIns},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 

@@ -11,8 +11,8 @@ import (
 // CompleteSignIn ends a sign-in in one transaction: the code's use (the
 // conditional UPDATE of UseTOTPStep, UseCode or UseRecoveryCode, which
 // of concurrent callers lets one through), the new session, the auth
-// request done (only if it was not, and only if it is the session user's)
-// and the session grant. A failure at
+// request done (only if it was not, only if it is the session user's, and
+// only if it has not expired at c.Now) and the session grant. A failure at
 // any of them rolls all of them back.
 func (s *Store) CompleteSignIn(ctx context.Context, c *storage.SignInCompletion) error {
 	const op = "complete sign-in"
@@ -47,12 +47,16 @@ func (s *Store) CompleteSignIn(ctx context.Context, c *storage.SignInCompletion)
 		// Only the session user's pending sign-in: a request whose user
 		// EndPendingSignIns cleared (the password changed, or an
 		// administrator signed the user out, since the code was checked)
-		// or another user took is not done for this one.
+		// or another user took is not done for this one, nor one expired
+		// by the completion's time (the caller's clock, c.Now, as every
+		// check of the sign-in reads it), however recently the code step
+		// found it live.
 		err := s.execOneOn(ctx, tx, op, `UPDATE auth_requests
-			SET auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1 AND done = $7 AND user_id = $2`,
-			c.RequestID, sess.UserID, nullMillis(sess.AuthTime), list(sess.AMR), c.ACR, true, false)
+			SET auth_time = $3, amr = $4, acr = $5, done = $6
+			WHERE id = $1 AND done = $7 AND user_id = $2 AND expires_at > $8`,
+			c.RequestID, sess.UserID, nullMillis(sess.AuthTime), list(sess.AMR), c.ACR, true, false, millis(c.Now))
 		if errors.Is(err, storage.ErrNotFound) {
-			return storage.ErrConflict // unknown, done already, or not the user's
+			return storage.ErrConflict // unknown, done already, expired, or not the user's
 		}
 		if err != nil {
 			return err

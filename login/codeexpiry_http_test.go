@@ -1,0 +1,83 @@
+package login
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
+	"github.com/gatehouse-idp/gatehouse/storage/teststore"
+)
+
+// expiringStore is the Store of a Handler whose next LatestCode, once
+// armed, runs the clock on by advance after it read the code: the
+// emailed code is checked, after the request was found live, at a time
+// the request has expired by (its code still live), as when the request's
+// last moments pass while the code step runs.
+type expiringStore struct {
+	storage.Store
+	armed   atomic.Bool
+	advance func()
+}
+
+func (s *expiringStore) LatestCode(ctx context.Context, userID, purpose, binding string, now time.Time) (*storage.OneTimeCode, error) {
+	c, err := s.Store.LatestCode(ctx, userID, purpose, binding, now)
+	if s.armed.CompareAndSwap(true, false) {
+		s.advance()
+	}
+	return c, err
+}
+
+// TestCodeStepRequestExpiresMeanwhile: a right emailed code whose auth
+// request expires between the step's checks of it (loadRequest,
+// stillPending) and the sign-in's end does not sign in: CompleteSignIn
+// refuses the request expired at the completion's time, the browser is
+// told the sign-in expired, no session is made, and the code stays
+// unused. SQLite and PostgreSQL.
+func TestCodeStepRequestExpiresMeanwhile(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			fault := &expiringStore{}
+			hs := newHarnessOn(t, backend, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+			const ttl = 30 * time.Second // shorter than the code's 60 s
+			fault.advance = func() { hs.clock.Advance(ttl) }
+			u := hs.user("expiring@example.com", func(u *storage.User) { u.EmailOTP = true })
+			b := hs.browser("192.0.2.150")
+			id, _, form := hs.codeStep(b, u.Email, func(ar *storage.AuthRequest) { ar.ExpiresAt = ar.CreatedAt.Add(ttl) })
+			code, _ := hs.mailCode(u.Email)
+			live, err := hs.store.LatestCode(t.Context(), u.ID, purposeSignIn, id, hs.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			fault.armed.Store(true)
+			resp := b.post("/login/otp", with(form, "code", code))
+			if fault.armed.Load() {
+				t.Fatal("the clock was not run on")
+			}
+			expectPage(t, resp, http.StatusBadRequest, msgExpired)
+			if c := setCookieNamed(resp, hs.h.CookieName(sessionCookie)); c != nil {
+				t.Errorf("the expired sign-in set the session cookie %s", c.Value)
+			}
+			if hs.authRequest(id).Done {
+				t.Error("the expired request is done")
+			}
+			after, err := hs.store.UserSessions(t.Context(), u.ID, hs.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before) {
+				t.Errorf("%d sessions after the expired sign-in, want %d", len(after), len(before))
+			}
+			if c, err := hs.store.LatestCode(t.Context(), u.ID, purposeSignIn, id, hs.clock.Now()); err != nil || c.ID != live.ID || c.UsedAt != nil {
+				t.Errorf("the code after the expired sign-in: %+v, %v; want %s unused", c, err, live.ID)
+			}
+		})
+	}
+}
