@@ -71,6 +71,7 @@ func acRecoverySignIn(t *testing.T, e *tfEnv, b *browser, u *tfUser, code string
 }
 
 func TestRecoveryCodes(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -133,6 +134,7 @@ func TestRecoveryCodes(t *testing.T) {
 var acSessionRE = regexp.MustCompile(`<input type="hidden" name="session" value="([^"]+)">`)
 
 func TestAccountPage(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

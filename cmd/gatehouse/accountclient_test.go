@@ -15,6 +15,7 @@ import (
 // account area's client once, puts it back when it drifted, follows the
 // issuer, and that the admin service refuses to change or delete it.
 func TestHomeClient(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store := teststore.Open(t, "sqlite")
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

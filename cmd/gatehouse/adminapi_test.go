@@ -161,6 +161,7 @@ func adminToken(t *testing.T, g *gatehouse, c client) string {
 }
 
 func TestAdminAPI(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

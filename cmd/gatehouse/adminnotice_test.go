@@ -14,6 +14,7 @@ import (
 // API alike, as they are of the changes they make themselves (NIST SP
 // 800-63B §6.1.2.3). The console's are tested in its package.
 func TestAdminChangeNotice(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

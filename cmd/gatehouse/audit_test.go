@@ -19,6 +19,7 @@ import (
 // the CLI (table and JSON) and the admin API select by user, IP, type,
 // time and count, and each filter really filters.
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -203,6 +204,7 @@ func TestAudit(t *testing.T) {
 // TestClientsUpdateCLI changes a client's redirect URIs from the command
 // line and checks that the sign-in honours the new list only.
 func TestClientsUpdateCLI(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 // parameters, and never carries the database's error text; other
 // redirects pass unchanged.
 func TestUnavailableRedirect(t *testing.T) {
+	t.Parallel()
 	leak := url.QueryEscape(`load client: failed to connect to host=10.0.0.5 user=gatehouse: FATAL: terminating connection (SQLSTATE 57P01)`)
 	for _, tc := range []struct {
 		name, loc       string

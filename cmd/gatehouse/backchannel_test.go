@@ -240,6 +240,7 @@ func endSession(t *testing.T, g *gatehouse, b *browser, rawID string) time.Durat
 }
 
 func TestBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -196,6 +196,7 @@ func TestBadInputConfig(t *testing.T) {
 }
 
 func TestBadInputCLI(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -497,6 +498,7 @@ func biNoCodeOutcome(t *testing.T, resp *response, registered, state string) {
 }
 
 func TestBadInputHTTP(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -767,6 +769,7 @@ func TestBadInputHTTP(t *testing.T) {
 }
 
 func TestSIGTERMExitsZero(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 // router as they are (it routes none of them), never cleaned into a route.
 // The probes answer outside /id. A guard of cutBasePath.
 func TestUnderIssuerPathRouting(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		target, wantPath string // "" for a 404 that does not reach the routes
 	}{
@@ -62,6 +63,7 @@ func idURL(p string) string {
 // without its courtesy body; one to another host (//host, /\host, an
 // absolute URL) or a relative path is left as it is.
 func TestUnderIssuerPathLocation(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ loc, want string }{
 		{"/login?authRequestID=a", "/id/login?authRequestID=a"},
 		{"/", "/id/"},

@@ -89,6 +89,7 @@ func codeOf(resp *response) string {
 }
 
 func TestSignInBinding(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -16,6 +16,7 @@ import (
 // working at once, and enabling it again restores it; the built-in account
 // client cannot be disabled.
 func TestClientDisable(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -77,6 +78,7 @@ func TestClientDisable(t *testing.T) {
 // The server that answers the call has forgotten the client before it
 // answers: no wait for the cache's notification.
 func TestClientDisableAdminAPI(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

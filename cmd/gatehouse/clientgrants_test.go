@@ -23,6 +23,7 @@ import (
 // three. A public client cannot be given client_credentials, and the CLI
 // and the admin API show each client's grants.
 func TestClientGrantTypes(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -255,6 +255,7 @@ var basicModules = []confModule{
 // runConformance runs modules on a fresh server per backend whose
 // authorization requests ask for mode.
 func runConformance(t *testing.T, mode string, modules []confModule) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -817,6 +818,7 @@ var localeRE = regexp.MustCompile(`^[a-zA-Z]{2,8}(-[a-zA-Z0-9]{1,8})*$`)
 // TestConformanceConfigOP does oidcc-discovery-endpoint-verification (the
 // Config OP plan), and the RP-initiated logout plan's discovery check.
 func TestConformanceConfigOP(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	t.Run("oidcc-discovery-endpoint-verification", func(t *testing.T) {
 		doc := discoveryDoc(t, g)
@@ -875,6 +877,7 @@ func TestConformanceConfigOP(t *testing.T) {
 // TestConformanceRPInitiatedLogout does the modules of the OpenID
 // Foundation's oidcc-rp-initiated-logout-certification-test-plan.
 func TestConformanceRPInitiatedLogout(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -1014,6 +1017,7 @@ func TestConformanceRPInitiatedLogout(t *testing.T) {
 // RP-initiated logout and must receive a valid logout token at its
 // back-channel logout URI, whatever its endpoint answers.
 func TestConformanceBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

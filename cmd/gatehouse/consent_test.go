@@ -36,6 +36,7 @@ var (
 // binding of the page to the browser, and revoking from the account page;
 // and a first-party client, which never sees the page.
 func TestConsent(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -427,6 +428,7 @@ func TestConsentBrowser(t *testing.T) {
 // to come, neither the page, nor its answer, nor the callback goes
 // anywhere.
 func TestConsentSecondFactor(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

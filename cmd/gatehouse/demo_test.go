@@ -33,6 +33,7 @@ func startDemo(t *testing.T, dbURL string, extra ...string) (*gatehouse, string)
 // callbacks get an error page, and sign-out goes through Gatehouse.
 // Without --demo, /demo does not exist.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -160,6 +161,7 @@ func testDemo(t *testing.T, backend string) {
 
 // TestDemoOff checks that /demo is not served without --demo.
 func TestDemoOff(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	for _, p := range []string{"/demo", "/demo/login", "/demo/callback?code=x&state=y"} {
 		if resp := newBrowser(t).get(g.base + p); resp.StatusCode != http.StatusNotFound {

@@ -341,6 +341,7 @@ func goModVersion(t *testing.T) string {
 // where the Kubernetes manifests run it, the config it names loading, and
 // its port and volume matching that config.
 func TestDeployDockerfile(t *testing.T) {
+	t.Parallel()
 	d := readDockerfile(t)
 	if len(d.froms) < 2 {
 		t.Fatalf("Dockerfile stages: %q, want a build stage and a run stage", d.froms)
@@ -443,6 +444,7 @@ func TestDeployDockerfile(t *testing.T) {
 // the shutdown delay and the drain, memory sized for argon2id, and a
 // migrate Job running gatehouse migrate.
 func TestDeployKubernetes(t *testing.T) {
+	t.Parallel()
 	objs := k8sObjects(t)
 	var dep k8sDeploymentSpec
 	k8sFind(t, objs, "Deployment", &dep)
@@ -669,6 +671,7 @@ func checkPodSecurity(t *testing.T, name string, pod k8sPodSpec) {
 // kustomize, when kubectl is installed: every file it lists exists and
 // parses, and the rendering holds the objects the tests above check.
 func TestDeployKustomize(t *testing.T) {
+	t.Parallel()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Skip("kubectl is not installed")
@@ -699,6 +702,7 @@ func TestDeployKustomize(t *testing.T) {
 // timeout covers the shutdown delay and the drain; systemd-analyze, when
 // installed, verifies the unit and rates its exposure.
 func TestDeploySystemd(t *testing.T) {
+	t.Parallel()
 	unit, err := os.ReadFile(filepath.Join(deployDir, "gatehouse.service"))
 	if err != nil {
 		t.Fatal(err)
@@ -786,6 +790,7 @@ func TestDeploySystemd(t *testing.T) {
 // runtime and GATEHOUSE_TEST_DOCKER=1 (building downloads the Go image and
 // the modules); it is skipped otherwise.
 func TestDeployImage(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("GATEHOUSE_TEST_DOCKER") != "1" {
 		t.Skip("GATEHOUSE_TEST_DOCKER=1 builds and runs the image")
 	}

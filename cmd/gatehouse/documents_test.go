@@ -13,6 +13,7 @@ import (
 // the metrics under the router's series, and a debug line per request in
 // the log; a POST still goes the full way.
 func TestDocumentsAnsweredEarly(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	before, _ := scrapeMetrics(t, g)
 	do := func(method, path string, header http.Header) (*http.Response, string) {

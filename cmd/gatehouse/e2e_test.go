@@ -208,6 +208,7 @@ func (rp *relyingParty) revokeToInactive(t *testing.T, token, what string) {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -892,6 +893,7 @@ func verifyJWTAccessToken(t *testing.T, g *gatehouse, keys *oidc.RemoteKeySet, r
 // JWTs that verify with /keys and carry the right claims, which userinfo
 // and introspection accept while they live and refuse once revoked.
 func TestJWTAccessTokens(t *testing.T) {
+	t.Parallel()
 	const ttl = 5 * time.Minute
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 // and POST (RP-Initiated Logout 1.0 §2): each is refused with 405 and
 // Allow: GET, POST, and the browser's session is not touched.
 func TestEndSessionMethods(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	g.createUser(alice, "Alice Liddell", alicePass)
 	rp := newRelyingParty(t, g)

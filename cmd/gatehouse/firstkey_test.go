@@ -17,6 +17,7 @@ import (
 // session of a user without a second factor, finishes one, then the
 // other: the second is refused and adds no key.
 func TestFirstKeyOnlyOnce(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -474,6 +474,7 @@ func FuzzCookies(f *testing.F) {
 // past the CSRF and binding checks: fuzzing that only ever meets 403
 // would test nothing.
 func TestFuzzSite(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	s := newFuzzSite(t)
 	t.Logf("fuzz site ready in %v (each fuzz worker builds one)", time.Since(start).Round(time.Millisecond))

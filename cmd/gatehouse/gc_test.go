@@ -6,6 +6,7 @@ import "testing"
 // target and a limit under the cgroup's, each only where the operator's
 // environment does not set it.
 func TestGCSettings(t *testing.T) {
+	t.Parallel()
 	const hashing = 38 << 20 // two argon2id hashes of 19 MiB
 	const limit = serveMemoryHeadroom + hashing
 	tests := []struct {

@@ -14,6 +14,7 @@ import (
 // --grant-type "" registered the default grants, which the operator did
 // not name).
 func TestGrantTypeFlag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want []string // nil: refused

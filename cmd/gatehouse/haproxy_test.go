@@ -201,6 +201,7 @@ func startCluster(t *testing.T, extra ...string) *cluster {
 // with deploy/haproxy.cfg, the issuer being HAProxy's address, as make
 // cluster does.
 func TestHAProxy(t *testing.T) {
+	t.Parallel()
 	const shutdownDelay = 4 * time.Second
 	cl := startCluster(t, fmt.Sprintf("GATEHOUSE_HTTP_SHUTDOWN_DELAY=%v", shutdownDelay), "GATEHOUSE_PASSWORD_IP_MAX_ATTEMPTS=3")
 	front, lb, issuer := cl.front, cl.lb, cl.front.base

@@ -16,6 +16,7 @@ import (
 // cross-site Origin (SES-07). The answers that may be cached (the
 // stylesheet, the discovery document) keep their own Cache-Control.
 func TestEveryAnswerNotStored(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -71,6 +72,7 @@ func TestEveryAnswerNotStored(t *testing.T) {
 // the account area, and a relying party's prompt=none with it gets
 // login_required, while the browser goes on signed in with the new one.
 func TestReauthNewSessionID(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -172,6 +172,7 @@ func infraLines(logs, s string) string {
 // another host without verified TLS is refused with the key to fix, unless
 // the host is listed in an insecure_hosts key, and then serve warns.
 func TestInsecureLinks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  []string
@@ -365,6 +366,7 @@ func TestSMTPStartTLSRequired(t *testing.T) {
 // TestStaticNoListing checks that /static/ serves files, not directory
 // listings.
 func TestStaticNoListing(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	b := newBrowser(t)
 	for _, tc := range []struct {
@@ -391,6 +393,7 @@ func TestStaticNoListing(t *testing.T) {
 // files are readable by their owner only, under a umask that would let
 // others read them.
 func TestSQLiteFileModes(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0o022) // inherited by the server
 	defer syscall.Umask(old)
 	path := filepath.Join(t.TempDir(), "data", "gatehouse.db")
@@ -414,6 +417,7 @@ func TestSQLiteFileModes(t *testing.T) {
 // encoding/json turns into U+FFFD) and by users create, and that no user is
 // created.
 func TestUsersInvalidUTF8(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	token := adminToken(t, g, g.createClient("--name", "Operations", "--admin"))
 	for _, body := range []string{

@@ -86,6 +86,7 @@ func signInForHint(t *testing.T, rp *relyingParty, email, password string) (*bro
 // asks the user, whose POST is CSRF-protected; a refused request clears
 // nothing and redirects nowhere.
 func TestEndSessionConfirmation(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -242,6 +243,7 @@ func TestEndSessionConfirmation(t *testing.T) {
 // forbids caching (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3, RFC 7662
 // §4; SECURITY.md OAU-14, SES-06).
 func TestCredentialResponsesNoStore(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -61,6 +61,7 @@ func homeStart(t *testing.T, backend string) (*tfEnv, *tfUser) {
 // as the built-in client gatehouse-account, with the sign-in every
 // application gets, and come back to the page asked for.
 func TestHome(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

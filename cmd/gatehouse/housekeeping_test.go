@@ -195,6 +195,7 @@ func (d *hkDB) counts(tables []string) map[string]int {
 // TestHousekeepingConfig checks the housekeeping and audit keys and the
 // purge request they give.
 func TestHousekeepingConfig(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, time.July, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name         string
@@ -245,6 +246,7 @@ func TestHousekeepingConfig(t *testing.T) {
 // what the housekeeper logs: the counts of a purge that deleted rows, and
 // a warning (not a crash) when the database fails.
 func TestHousekeeperLogs(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	store, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "hk.db"))
 	if err != nil {

@@ -35,6 +35,7 @@ var (
 )
 
 func TestLanguages(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCodesAtOnceFromOneAddress(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -7,6 +7,7 @@ import "testing"
 // token the relying party receives: signed with a key of /id/keys, its
 // iss the issuer with its path (verifyLogoutToken).
 func TestIssuerPathBackchannel(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 // token's iss is the issuer with its path, and sign-out comes back to
 // /id/demo; the audit (ipAudit) checks every answer.
 func TestIssuerPathDemo(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -31,6 +31,7 @@ const ipPrefix = "/id"
 // answer the browsers get is audited (ipAudit): each redirect, cookie path,
 // link, form action, script and stylesheet stays under /id.
 func TestIssuerPath(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 // redirect under /id, and the audit (ipAudit) checks every page, redirect
 // and cookie as in TestIssuerPath.
 func TestIssuerPathWebAuthn(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -17,6 +17,7 @@ import (
 // signature once it becomes active, and a client secret sealed with it
 // stops that client.
 func TestCLIWrongSecretsKey(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -59,6 +60,7 @@ func TestCLIWrongSecretsKey(t *testing.T) {
 // TestKeysRotateAudited: keys rotate, an administrative action, is in the
 // audit log with the new keys' ids, and the log shows no key material.
 func TestKeysRotateAudited(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -18,6 +18,7 @@ import (
 // except demo admin, and none imports the command (package main), which
 // wires them together.
 func TestDependencyDirection(t *testing.T) {
+	t.Parallel()
 	const mod = "github.com/gatehouse-idp/gatehouse/"
 	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", mod+"...").Output()
 	if err != nil {
@@ -96,6 +97,7 @@ func TestDependencyDirection(t *testing.T) {
 // TestNoTestingInBinary keeps the testing package, and whatever test
 // helpers would bring it, out of the server binary.
 func TestNoTestingInBinary(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -19,6 +19,7 @@ import (
 )
 
 func TestLimitsUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

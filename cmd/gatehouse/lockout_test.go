@@ -63,6 +63,7 @@ func blockedLoginPage(t *testing.T, rp *relyingParty, b *browser, opts ...oauth2
 const blockedText = "You have reached the limit of attempts. Please try again later in 10 minutes."
 
 func TestPasswordLockout(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

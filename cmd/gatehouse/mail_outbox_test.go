@@ -376,6 +376,7 @@ func TestMailOutboxCodeInSubject(t *testing.T) {
 // serve warns at start, in the log and on stdout, that emails are not sent
 // but written to disk.
 func TestMailOutboxProductionWarning(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		issuer string
 		warn   bool

@@ -89,6 +89,7 @@ func sinkTotal(s *tfSink) float64 {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -11,6 +11,7 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
+	t.Parallel()
 	trusted := clientIPResolver{trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}}
 	tests := []struct {
 		name     string
@@ -48,6 +49,7 @@ func TestClientIP(t *testing.T) {
 // every one but the successful probes, the public documents and the
 // resource servers' endpoints, which are called all day.
 func TestRequestLogLevels(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		method, path string
 		status       int

@@ -16,6 +16,7 @@ import (
 // message that says so and what to do, not golang-migrate's "no
 // migration found".
 func TestMigrateRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

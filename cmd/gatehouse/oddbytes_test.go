@@ -14,6 +14,7 @@ import (
 // text outright, and the sign-in answered 503, as for a database outage,
 // before NormalizeEmail turned it away.
 func TestOddBytesInAddresses(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -54,6 +55,7 @@ func TestOddBytesInAddresses(t *testing.T) {
 // authorization endpoint's error page), never a 5xx. On PostgreSQL,
 // which refuses such text, they answered 503, as for a database outage.
 func TestOddBytesInIdentifiers(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -112,6 +114,7 @@ func TestOddBytesInIdentifiers(t *testing.T) {
 // 5xx (PostgreSQL refuses NUL and such bytes as a failure of the
 // database), and nothing is stored.
 func TestOddBytesInNames(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

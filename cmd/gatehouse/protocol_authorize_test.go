@@ -88,6 +88,7 @@ func paPage(t *testing.T, resp *response, status int, want string) {
 // Gatehouse does not offer; only a bad client or redirect_uri gets the
 // page, which says so in the product's words, in English or Russian.
 func TestAuthorizeErrorRedirects(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -176,6 +177,7 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 // invalid_request (RFC 6749 §3.1), at the redirect_uri when client_id and
 // redirect_uri are each given once and registered, else on the page.
 func TestAuthorizeRepeatedParameters(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -219,6 +221,7 @@ func TestAuthorizeRepeatedParameters(t *testing.T) {
 // and request request_not_supported (OIDC Core §3.1.2.6), and discovery
 // says neither is supported.
 func TestAuthorizeRequestObjects(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -262,6 +265,7 @@ func TestAuthorizeRequestObjects(t *testing.T) {
 // OpenID Connect: its token responses, from the code and from a refresh,
 // hold no ID token, and userinfo refuses its access token.
 func TestPlainOAuth(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -332,6 +336,7 @@ func paUserinfo(t *testing.T, rp *relyingParty, token string) int {
 // a pushed request with such a challenge is refused too. A max_age too
 // long for any session to exceed asks for no new sign-in.
 func TestAuthorizeMalformedParameters(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -391,6 +396,7 @@ func TestAuthorizeMalformedParameters(t *testing.T) {
 // treated as omitted (RFC 6749 §3.1): an empty request_uri is no
 // request_uri, and an empty second value is no repetition.
 func TestAuthorizeEmptyParameters(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -431,6 +437,7 @@ func TestAuthorizeEmptyParameters(t *testing.T) {
 // TestPushedEmptyParameters: a pushed request's parameter sent without a
 // value is omitted too (RFC 6749 §3.1, RFC 9126 §2.1).
 func TestPushedEmptyParameters(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -162,6 +162,7 @@ func openStoreOf(t *testing.T, g *gatehouse) storage.Store {
 // that a client registered before the method could be chosen keeps both
 // secret methods until one is pinned.
 func TestClientAuthMethods(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -341,6 +342,7 @@ func cloneForm(v url.Values) url.Values {
 // client with an inline JWK Set: every check of RFC 7523 §3 and OIDC Core
 // §9, and single use, also under 20 parallel uses.
 func TestClientAuthPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -528,6 +530,7 @@ func (s *jwksServer) set(body string) {
 // per 10 s), an unknown kid after that is refused; a URL that does not
 // answer costs one timeout, not a hang.
 func TestClientAuthJWKSURI(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -639,6 +642,7 @@ func privateJWKS(t *testing.T, k clientKey) string {
 // asymmetric algorithm or the secret itself are refused; rotation and a
 // change of method issue a new secret.
 func TestClientAuthSecretJWT(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -696,6 +700,7 @@ func TestClientAuthSecretJWT(t *testing.T) {
 // refresh grant authenticate with assertions; a failed authentication does
 // not burn the code.
 func TestClientAuthCodeFlowPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

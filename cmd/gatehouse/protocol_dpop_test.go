@@ -265,6 +265,7 @@ func cnfJKT(t *testing.T, raw string) string {
 // for public and confidential clients, and that clients without it keep
 // their bearer tokens.
 func TestDPoP(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -644,6 +645,7 @@ func TestDPoPReplicas(t *testing.T) {
 // request binds the code to its key, as dpop_jkt would (RFC 9449 §10.1),
 // and an invalid proof, or a dpop_jkt of another key beside it, is refused.
 func TestDPoPPushedRequest(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	g.createUser(alice, "Alice Liddell", alicePass)
 	rp := newRelyingParty(t, g)

@@ -150,6 +150,7 @@ func (rc *fpReceiver) uri() string { return rc.srv.URL + "/cb" }
 // with markup is escaped; unknown and fragment response modes are
 // invalid_request; discovery lists query and form_post.
 func TestFormPost(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -72,6 +72,7 @@ func parseAccessToken(t *testing.T, g *gatehouse, raw string) (jwt.Claims, atCla
 // tokens still work at userinfo, introspection and revocation, and the ID
 // token's at_hash is the JWT's.
 func TestJWTAccessTokenProfile(t *testing.T) {
+	t.Parallel()
 	const api = "https://api.example.com/orders"
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
@@ -231,6 +232,7 @@ func anyStrings(v any) []string {
 // endpoint (op/clientauth.go), and the algorithms of client assertions it
 // accepts: no "none" algorithm, no public client at introspection.
 func TestDiscoveryAdvertisesOnlyOffered(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	resp, err := http.Get(g.base + "/.well-known/openid-configuration")
 	if err != nil {

@@ -76,6 +76,7 @@ func pmSignIn(t *testing.T, rp *relyingParty, f *flow) string {
 // prompt=none, the provider's own checks, and Gatehouse's screening at
 // /authorize. Discovery says so.
 func TestAuthorizationResponseIssuer(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -218,6 +219,7 @@ func pmGetJSON(t *testing.T, u string, v any) {
 // first document asked for or not, answered ahead of the router like
 // discovery.
 func TestAuthorizationServerMetadata(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	pmAdminListening(t, g)
 	before, _ := scrapeMetrics(t, g)

@@ -136,6 +136,7 @@ func parRace(t *testing.T, g *gatehouse, bases []string, clientID, requestURI st
 // that requires pushed requests is refused plain ones; discovery names
 // the endpoint, which has no CORS; the log holds no request_uri.
 func TestPAR(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -395,6 +396,7 @@ func TestPAR(t *testing.T) {
 // once: a replay on the first is refused, and of 20 parallel uses spread
 // over both only one proceeds.
 func TestPARReplicas(t *testing.T) {
+	t.Parallel()
 	a, b := replicaPair(t)
 	a.createUser(alice, "Alice", alicePass)
 	rp := newRelyingParty(t, a)

@@ -17,6 +17,7 @@ import (
 // alone, such a try used the code up, and the client's exchange was
 // refused as a replay.
 func TestQueryParametersKeepTheCode(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 // nonce. Before, the refresh's ID token had no acr, and a relying party
 // that checks the level of every ID token it gets took it for none.
 func TestRefreshIDTokenClaims(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

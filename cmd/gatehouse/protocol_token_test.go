@@ -75,6 +75,7 @@ func (a clientAnswer) wantOAuthError(t *testing.T, status int, code string) {
 // parameter, JSON errors with RFC 6749 §5.2's statuses, and the Basic
 // challenge on a 401 to a client that used Basic.
 func TestClientEndpointErrors(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -164,6 +165,7 @@ func TestClientEndpointErrors(t *testing.T) {
 // names the granted scopes whenever scopes were asked for (RFC 6749 §5.1):
 // none granted is an empty scope.
 func TestClientCredentialsScope(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -204,6 +206,7 @@ func TestClientCredentialsScope(t *testing.T) {
 // client_credentials grant alone is registered without a redirect URI,
 // gets tokens, and is refused at /authorize with the error page.
 func TestClientCredentialsOnlyClient(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -248,6 +251,7 @@ func TestClientCredentialsOnlyClient(t *testing.T) {
 // resource was invalid_target and an empty scope at the refresh
 // invalid_scope.
 func TestClientEndpointEmptyParameters(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -314,6 +318,7 @@ func TestClientEndpointEmptyParameters(t *testing.T) {
 // 6749 §5.2 requires whenever the client tried the Authorization header;
 // before, only credentials that parsed got it.
 func TestMalformedBasicChallenge(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

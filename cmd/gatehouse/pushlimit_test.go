@@ -51,6 +51,7 @@ func parPushFrom(t *testing.T, g *gatehouse, ip string, form url.Values, user, p
 // addresses push as before, and a confidential client's pushes, from
 // the refused address too, are not counted.
 func TestPublicPushLimit(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

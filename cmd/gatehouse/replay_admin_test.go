@@ -54,6 +54,7 @@ func adminBurst(t *testing.T, token, method, path, body string, n int, servers .
 // TestReplayAdmin sends one-time admin operations at once over two
 // replicas' admin listeners.
 func TestReplayAdmin(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

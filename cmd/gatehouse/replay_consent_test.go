@@ -50,6 +50,7 @@ func consentBurst(t *testing.T, b *browser, page *response, decisions []string, 
 
 // TestReplayConsent posts one consent form many times at once.
 func TestReplayConsent(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

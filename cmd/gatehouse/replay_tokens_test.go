@@ -145,6 +145,7 @@ func replayBurst(t *testing.T, rp *relyingParty, form url.Values, n int, servers
 // wins, and the replay revokes what it issued, on both replicas, for
 // opaque and JWT access tokens.
 func TestReplayCode(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -206,6 +207,7 @@ func TestReplayCode(t *testing.T) {
 // rotation wins, and the reuse of the rotated-away token revokes the whole
 // family, its live successor and their access tokens included (OAU-05).
 func TestReplayRefresh(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -29,6 +29,7 @@ import (
 // came before the next request, so that only the second run failed every
 // time.)
 func TestClientChangesAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	pgtest.DSN(t)
 	a, b := replicaPair(t)
 	token := adminToken(t, a, a.createClient("--name", "Operations", "--admin"))

@@ -18,6 +18,7 @@ import (
 // password alone: the change asks for a re-authentication, which asks for
 // the key (issue 15 §3).
 func TestKeyOnlyPasswordChange(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -88,6 +89,7 @@ func TestEndSessionOldHint(t *testing.T) {
 // the caps of code emails (5 per account), so that an account cannot flood
 // an address with them.
 func TestEmailChangeCap(t *testing.T) {
+	t.Parallel()
 	e := tfStart(t, databaseURL(t, "sqlite"), "GATEHOUSE_SECOND_FACTOR_EMAIL_MAX_PER_ACCOUNT=5")
 	u := e.newUser(t, "flood@example.com")
 	b := e.session(t, u, "127.0.0.98")
@@ -114,6 +116,7 @@ func TestEmailChangeCap(t *testing.T) {
 // links), so that many accounts cannot flood one address: seven accounts
 // send it five.
 func TestEmailChangeCapPerAddress(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

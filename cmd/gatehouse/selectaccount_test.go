@@ -14,6 +14,7 @@ import (
 // account instead of answering at once, and choosing it gives the client
 // a code for that user.
 func TestSelectAccountEndToEnd(t *testing.T) {
+	t.Parallel()
 	g := startGatehouse(t, "sqlite")
 	g.createUser(alice, "Alice Liddell", alicePass)
 	rp := newRelyingParty(t, g)

@@ -61,6 +61,7 @@ const (
 )
 
 func TestSelfService(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

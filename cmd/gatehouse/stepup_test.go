@@ -21,6 +21,7 @@ const (
 )
 
 func TestStepUp(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -55,6 +55,7 @@ const (
 )
 
 func TestTwoFactor(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

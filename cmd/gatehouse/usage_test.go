@@ -14,6 +14,7 @@ import (
 // documentation list every command that run dispatches: the cases of its
 // switch and the keys of its table of commands.
 func TestUsageListsEveryCommand(t *testing.T) {
+	t.Parallel()
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "main.go", nil, parser.ParseComments)
 	if err != nil {

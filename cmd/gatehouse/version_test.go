@@ -14,6 +14,7 @@ import (
 )
 
 func TestVersionOf(t *testing.T) {
+	t.Parallel()
 	settings := func(kv ...string) []debug.BuildSetting {
 		var s []debug.BuildSetting
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -48,6 +49,7 @@ func TestVersionOf(t *testing.T) {
 // TestVersionCommand runs the test binary's `gatehouse version`: go build
 // recorded the commit it was built from.
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	g := newGatehouse(t, "sqlite:"+filepath.Join(t.TempDir(), "unused.db"))
 	out := g.cli("", "version")
 	re := regexp.MustCompile(`^gatehouse (\S+) \((go\S+) (\S+)/(\S+)\)\n$`)
@@ -67,6 +69,7 @@ func TestVersionCommand(t *testing.T) {
 // static (no cgo, no dynamic loader), says the version git describe gives,
 // and holds no path of the build machine (-trimpath).
 func TestMakeBuild(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}

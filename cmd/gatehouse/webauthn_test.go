@@ -208,6 +208,7 @@ func startLocalGatehouse(t *testing.T, backend string, extra ...string) *gatehou
 }
 
 func TestWebAuthn(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -497,6 +498,7 @@ var waRecoveryLinkRE = regexp.MustCompile(`<a href="(/login/otp\?method=recovery
 // key, and a code confirms removing a lost key (the last factor; the codes
 // go with it).
 func TestWebAuthnRecovery(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -669,6 +671,7 @@ func testWebAuthnRecovery(t *testing.T, g *gatehouse) {
 // that on PostgreSQL a ceremony begun on one replica finishes on another
 // (once).
 func TestWebAuthnCeremonies(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -778,6 +781,7 @@ var waKeyLinkRE = regexp.MustCompile(`<a href="(/login/webauthn\?authRequestID=[
 // back; removing the key needs the app's code (a wrong one counts) and
 // leaves the recovery codes.
 func TestWebAuthnWithTOTP(t *testing.T) {
+	t.Parallel()
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
