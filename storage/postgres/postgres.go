@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -184,6 +185,19 @@ func connect(ctx context.Context, dsn string, opt Options) (*pgxpool.Pool, error
 // version table lands in the current schema (the first of search_path),
 // and the advisory lock it takes is particular to that schema.
 func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
+	// The version table golang-migrate keeps: the one in the current
+	// schema, not any schema_migrations further down search_path.
+	if schema.UpToDate(ctx, migrations.FS, migrations.Postgres, func(ctx context.Context) (v int64, dirty bool, err error) {
+		var current *string
+		if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&current); err != nil || current == nil {
+			return 0, false, fmt.Errorf("no current schema: %v", err)
+		}
+		table := pgx.Identifier{*current, "schema_migrations"}.Sanitize()
+		err = pool.QueryRow(ctx, `SELECT version, dirty FROM `+table+` LIMIT 1`).Scan(&v, &dirty)
+		return v, dirty, err
+	}) {
+		return nil
+	}
 	return schema.Migrate(ctx, "postgres", migrations.FS, migrations.Postgres, "pgx5", func() (database.Driver, error) {
 		// The driver closes this *sql.DB when done; the pool stays open.
 		return migratepgx.WithInstance(stdlib.OpenDBFromPool(pool), &migratepgx.Config{})

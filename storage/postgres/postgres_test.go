@@ -4,7 +4,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/golang-migrate/migrate/v4/database"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -106,4 +108,52 @@ func TestClientChangesAcrossStores(t *testing.T) {
 		}
 		return openOne(), openOne()
 	})
+}
+
+// TestOpenMigratedSkipsMigrationLock opens a schema already at the last
+// migration while another session holds golang-migrate's advisory lock
+// on it (a replica migrating, or one stuck): the open does not wait for
+// the lock, since it has nothing to apply. A schema short of the last
+// migration still waits, as TestMigrateConcurrently needs.
+func TestOpenMigratedSkipsMigrationLock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if err := postgres.Migrate(t.Context(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(t.Context())
+	var db, schema string
+	if err := holder.QueryRow(t.Context(), `SELECT current_database(), current_schema()`).Scan(&db, &schema); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := database.GenerateAdvisoryLockId(db, schema, "schema_migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, lock); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := postgres.Open(t.Context(), dsn)
+		if err == nil {
+			err = s.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("open of a migrated schema while the migration lock is held: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("open of a migrated schema waited 5 s for the migration lock another session holds")
+		if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, lock); err != nil {
+			t.Fatal(err)
+		}
+		<-opened
+	}
 }

@@ -30,6 +30,45 @@ func Migrate(ctx context.Context, backend string, fsys fs.FS, dir, driverName st
 	return ctx.Err()
 }
 
+// UpToDate reports whether a database is at the last migration in the
+// directory dir of fsys, read by version (golang-migrate's schema_migrations:
+// the version applied and whether it failed half-way). Opening a store
+// then skips golang-migrate, whose setup (its version table's check, an
+// advisory lock, its reads) every process paid at every start, each CLI
+// command included, for a database already migrated. Anything else (no
+// version table, a failed or older or newer version, an error) is false:
+// Migrate decides, and says what is wrong.
+func UpToDate(ctx context.Context, fsys fs.FS, dir string, version func(context.Context) (v int64, dirty bool, err error)) bool {
+	last, err := lastVersion(fsys, dir)
+	if err != nil {
+		return false
+	}
+	v, dirty, err := version(ctx)
+	return err == nil && !dirty && v == int64(last)
+}
+
+// lastVersion is the version of the last migration in the directory dir
+// of fsys.
+func lastVersion(fsys fs.FS, dir string) (uint, error) {
+	src, err := iofs.New(fsys, dir)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	last, err := src.First()
+	for err == nil {
+		var next uint
+		next, err = src.Next(last)
+		if err == nil {
+			last = next
+		}
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	return last, nil
+}
+
 func up(ctx context.Context, fsys fs.FS, dir, driverName string, driver database.Driver) error {
 	src, err := iofs.New(fsys, dir)
 	if err != nil {
