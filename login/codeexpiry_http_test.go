@@ -81,3 +81,56 @@ func TestCodeStepRequestExpiresMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// sessionClockStore is the Store of a Handler whose next CreateSession,
+// once armed, runs the clock on by advance after it stored the session:
+// the sign-in's new session is made while the request is live, and the
+// request is completed (markDone) at a time it has expired by.
+type sessionClockStore struct {
+	storage.Store
+	armed   atomic.Bool
+	advance func()
+}
+
+func (s *sessionClockStore) CreateSession(ctx context.Context, sess *storage.Session) error {
+	err := s.Store.CreateSession(ctx, sess)
+	if s.armed.CompareAndSwap(true, false) {
+		s.advance()
+	}
+	return err
+}
+
+// TestPasswordStepRequestExpiresMeanwhile: the right password of an
+// account without a second factor, whose auth request expires between
+// the step's load of it and its completion, does not complete it:
+// CompleteAuthRequest refuses the request expired at the completion's
+// time (ErrConflict), the browser is told the sign-in expired, as the
+// code step tells it (TestCodeStepRequestExpiresMeanwhile), and the
+// callback issues no code. SQLite and PostgreSQL.
+func TestPasswordStepRequestExpiresMeanwhile(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			fault := &sessionClockStore{}
+			hs := newHarnessOn(t, backend, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+			const ttl = 30 * time.Second
+			fault.advance = func() { hs.clock.Advance(ttl) }
+			u := hs.user("pwexpiring@example.com", nil)
+			b := hs.browser("192.0.2.151")
+			id := hs.authorize(b, testClientID, func(ar *storage.AuthRequest) { ar.ExpiresAt = ar.CreatedAt.Add(ttl) })
+			form := hs.signInForm(b, id, u.Email, testPassword)
+
+			fault.armed.Store(true)
+			resp := b.post("/login", form)
+			if fault.armed.Load() {
+				t.Fatal("the clock was not run on")
+			}
+			expectPage(t, resp, http.StatusBadRequest, msgExpired)
+			if ar := hs.authRequest(id); ar.Done {
+				t.Errorf("the expired request is done (user %q, amr %v)", ar.UserID, ar.AMR)
+			}
+			if cb := b.get(callbackURL(id)); cb.status == http.StatusOK && cb.body == "code issued" {
+				t.Error("the callback of the expired request issued a code")
+			}
+		})
+	}
+}

@@ -118,6 +118,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestNotFound", testAuthRequestNotFound},
 		{"ClaimAuthRequest", testClaimAuthRequest},
 		{"AuthRequestProgress", testAuthRequestProgress},
+		{"CompleteAuthRequestExpired", testCompleteAuthRequestExpired},
 		{"CompleteSignIn", testCompleteSignIn},
 		{"CompleteSignInConcurrent", testCompleteSignInConcurrent},
 		{"CompleteSignInNotPending", testCompleteSignInNotPending},
