@@ -435,9 +435,15 @@ func (h *Handler) sessionStored(ctx context.Context, id string) (bool, error) {
 }
 
 // markDone marks ar done for the session's user, with the session's amr
-// and the acr it earns.
+// and the acr it earns. A request that has expired by now, however
+// recently the step found it live, is not done: the sign-in has expired
+// (errNotPending), as for the code step (codeSignInDone).
 func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
-	if err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acrFor(sess.AMR)); err != nil {
+	err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acrFor(sess.AMR), h.Now())
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return errNotPending
+	case err != nil:
 		return fmt.Errorf("complete auth request: %w", err)
 	}
 	// The client signs in through the session: it hears of the session's

@@ -135,7 +135,7 @@ func (e *benchEnv) pendingCodesFor(b testing.TB, clientID, verifier string, n in
 			CodeChallenge: challenge, CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			b.Fatal(err)
 		}
-		if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[2]); err != nil {
+		if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[2], now); err != nil {
 			b.Fatal(err)
 		}
 		code := randomID(32)

@@ -281,7 +281,7 @@ func TestExchangeRemovesAuthRequest(t *testing.T) {
 				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd"}, ACRValues[0]); err != nil {
+			if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd"}, ACRValues[0], now); err != nil {
 				t.Fatal(err)
 			}
 			code := randomID(32)

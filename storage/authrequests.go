@@ -70,8 +70,11 @@ type AuthRequestStore interface {
 	// done but not exchanged yet are deleted, so that neither the callback
 	// nor a code issued for them gives tokens any more.
 	EndPendingSignIns(ctx context.Context, userID string) error
-	// CompleteAuthRequest marks the request done for userID.
-	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error
+	// CompleteAuthRequest marks the request done for userID, provided it
+	// has not expired at now (the caller's clock, as CompleteSignIn reads
+	// c.Now): a request whose ExpiresAt is at or before now gives
+	// ErrConflict and is left as it was, an unknown one ErrNotFound.
+	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string, now time.Time) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 
 	SaveAuthCode(ctx context.Context, c *AuthCode) error

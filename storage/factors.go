@@ -60,6 +60,13 @@ type FactorStore interface {
 	UseTOTPStep(ctx context.Context, userID string, step int64, confirmed bool, secret []byte) error
 	// DeleteTOTP removes the user's secret; ErrNotFound if none.
 	DeleteTOTP(ctx context.Context, userID string) error
+	// RemoveSecondFactors removes, atomically, the user's
+	// authenticator-app secret (confirmed or not) and security keys and
+	// passkeys, and turns email codes off, and reports whether the user
+	// had a second factor: email codes on, a confirmed secret or a key.
+	// Of concurrent calls for one user, at most one reports true.
+	// ErrNotFound if the user is unknown.
+	RemoveSecondFactors(ctx context.Context, userID string, now time.Time) (bool, error)
 
 	// IssueCode stores c, unless the newest existing code of its (user,
 	// purpose, binding), pending or not, used or not, was created less

@@ -261,7 +261,7 @@ func TestLostCommitResolved(t *testing.T) {
 		t.Helper()
 		check(s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: "c1", RedirectURI: "https://c1.example.com/cb",
 			Scopes: []string{"openid"}, ResponseType: "code", BindingHash: binding[:], CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-		check(s.CompleteAuthRequest(ctx, id, "u1", now, []string{"pwd"}, ""))
+		check(s.CompleteAuthRequest(ctx, id, "u1", now, []string{"pwd"}, "", now))
 	}
 	claimed := func(id string) bool {
 		t.Helper()

@@ -42,7 +42,7 @@ func BenchmarkRedeemAuthCode(b *testing.B) {
 			id := fmt.Sprintf("ar-%d", serial.Add(1))
 			must(b, s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: "c1", RedirectURI: "https://c1.example.com/cb",
 				Scopes: []string{"openid", "email"}, ResponseType: "code", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-			must(b, s.CompleteAuthRequest(ctx, id, "u1", now, []string{"pwd", "otp"}, ""))
+			must(b, s.CompleteAuthRequest(ctx, id, "u1", now, []string{"pwd", "otp"}, "", now))
 			h := sha256.Sum256([]byte(id))
 			hashes[i] = h[:]
 			must(b, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hashes[i], AuthRequestID: id, ExpiresAt: now.Add(time.Hour)}))

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,7 +129,7 @@ func testAuthRequestNotFound(t *testing.T, s storage.Store) {
 	wantErr(t, "ClaimAuthRequest", err, storage.ErrNotFound)
 	err = s.SetAuthRequestUser(ctx, "nope", "u1")
 	wantErr(t, "SetAuthRequestUser", err, storage.ErrNotFound)
-	err = s.CompleteAuthRequest(ctx, "nope", "u1", epoch(), []string{"pwd"}, "")
+	err = s.CompleteAuthRequest(ctx, "nope", "u1", epoch(), []string{"pwd"}, "", epoch())
 	wantErr(t, "CompleteAuthRequest", err, storage.ErrNotFound)
 	err = s.DeleteAuthRequest(ctx, "nope")
 	wantErr(t, "DeleteAuthRequest", err, storage.ErrNotFound)
@@ -143,7 +144,7 @@ func testClaimAuthRequest(t *testing.T, s storage.Store) {
 
 	err := s.ClaimAuthRequest(ctx, "ar1", hash("cookie"))
 	wantErr(t, "ClaimAuthRequest before the request is done", err, storage.ErrConflict)
-	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", epoch(), []string{"pwd"}, "urn:gatehouse:loa:1"))
+	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", epoch(), []string{"pwd"}, "urn:gatehouse:loa:1", epoch()))
 	err = s.ClaimAuthRequest(ctx, "ar1", hash("another cookie"))
 	wantErr(t, "ClaimAuthRequest with another binding", err, storage.ErrConflict)
 
@@ -183,7 +184,7 @@ func testAuthRequestProgress(t *testing.T, s storage.Store) {
 	}
 
 	authTime := epoch().Add(2 * time.Minute)
-	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", authTime, []string{"pwd", "otp", "mfa"}, "urn:mfa"))
+	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", authTime, []string{"pwd", "otp", "mfa"}, "urn:mfa", epoch()))
 	got, err = s.AuthRequestByID(ctx, "ar1")
 	check(t, err)
 	ar.Done, ar.AuthTime, ar.AMR, ar.ACR = true, authTime, []string{"pwd", "otp", "mfa"}, "urn:mfa"
@@ -191,6 +192,42 @@ func testAuthRequestProgress(t *testing.T, s storage.Store) {
 
 	err = s.SetAuthRequestUser(ctx, "ar1", "no-such-user")
 	wantErr(t, "SetAuthRequestUser with an unknown user", err, storage.ErrNotFound)
+}
+
+// testCompleteAuthRequestExpired: CompleteAuthRequest completes only a
+// request still live at now (the caller's clock, not the database's), as
+// CompleteSignIn does: at or after its ExpiresAt it gives ErrConflict and
+// the request stays as it was, pending (a user known from the password
+// step or not) or done already. A moment before the expiry it completes.
+func testCompleteAuthRequestExpired(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	pending := setupAuthRequest(t, s, "ar1")
+	known := setupAuthRequest(t, s, "ar2")
+	check(t, s.SetAuthRequestUser(ctx, "ar2", "u1"))
+	known.UserID = "u1"
+	done := setupAuthRequest(t, s, "ar3")
+	check(t, s.CompleteAuthRequest(ctx, "ar3", "u1", epoch(), []string{"pwd"}, "urn:pwd", epoch()))
+	done.UserID, done.Done, done.AuthTime, done.AMR, done.ACR = "u1", true, epoch(), []string{"pwd"}, "urn:pwd"
+
+	expiry := pending.ExpiresAt
+	for _, ar := range []*storage.AuthRequest{pending, known, done} {
+		for _, now := range []time.Time{expiry, expiry.Add(time.Millisecond), expiry.Add(time.Hour)} {
+			what := fmt.Sprintf("CompleteAuthRequest(%s) at its expiry %+v", ar.ID, now.Sub(expiry))
+			err := s.CompleteAuthRequest(ctx, ar.ID, "u1", now, []string{"pwd", "otp", "mfa"}, "urn:mfa", now)
+			wantErr(t, what, err, storage.ErrConflict)
+			got, err := s.AuthRequestByID(ctx, ar.ID)
+			check(t, err)
+			wantEqual(t, "auth request after the refused "+what, got, ar)
+		}
+	}
+
+	// A moment before the expiry, the request is still live.
+	authTime := expiry.Add(-time.Millisecond)
+	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", authTime, []string{"pwd"}, "urn:pwd", authTime))
+	got, err := s.AuthRequestByID(ctx, "ar1")
+	check(t, err)
+	pending.UserID, pending.Done, pending.AuthTime, pending.AMR, pending.ACR = "u1", true, authTime, []string{"pwd"}, "urn:pwd"
+	wantEqual(t, "auth request completed a moment before its expiry", got, pending)
 }
 
 // testEndPendingSignIns checks that the user's requests not done lose
@@ -204,7 +241,7 @@ func testEndPendingSignIns(t *testing.T, s storage.Store) {
 	check(t, s.CreateUser(ctx, newUser("u2", "bob@example.com", epoch())))
 	check(t, s.SetAuthRequestUser(ctx, "ar1", "u1"))
 	authTime := epoch().Add(time.Minute)
-	check(t, s.CompleteAuthRequest(ctx, "ar2", "u1", authTime, []string{"pwd"}, "urn:pwd"))
+	check(t, s.CompleteAuthRequest(ctx, "ar2", "u1", authTime, []string{"pwd"}, "urn:pwd", epoch()))
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash("code2"), AuthRequestID: "ar2", ExpiresAt: epoch().Add(time.Hour)}))
 	check(t, s.SetAuthRequestUser(ctx, "ar3", "u2"))
 

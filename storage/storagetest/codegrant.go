@@ -21,7 +21,7 @@ func testCodeGrant(t *testing.T, s storage.Store) {
 	_, _, _, err := s.CodeGrant(ctx, hash("code"))
 	wantErr(t, "CodeGrant of a request without a user", err, storage.ErrNotFound)
 
-	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", epoch(), []string{"pwd"}, "loa:1"))
+	check(t, s.CompleteAuthRequest(ctx, "ar1", "u1", epoch(), []string{"pwd"}, "loa:1", epoch()))
 	ar.UserID, ar.AuthTime, ar.AMR, ar.ACR, ar.Done = "u1", epoch(), []string{"pwd"}, "loa:1", true
 	user, err := s.UserByID(ctx, "u1")
 	check(t, err)

@@ -227,7 +227,7 @@ func doneRequest(t *testing.T, s storage.Store, id, client string, binding []byt
 	ar := newAuthRequest(id, client, epoch())
 	ar.BindingHash = binding
 	check(t, s.CreateAuthRequest(ctx, ar))
-	check(t, s.CompleteAuthRequest(ctx, id, "u1", epoch(), []string{"pwd"}, "urn:gatehouse:loa:1"))
+	check(t, s.CompleteAuthRequest(ctx, id, "u1", epoch(), []string{"pwd"}, "urn:gatehouse:loa:1", epoch()))
 	return ar
 }
 

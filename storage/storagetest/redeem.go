@@ -16,7 +16,7 @@ func completedCode(t *testing.T, s storage.Store, id, code string) *storage.Auth
 	t.Helper()
 	ctx := t.Context()
 	setupAuthRequest(t, s, id)
-	check(t, s.CompleteAuthRequest(ctx, id, "u1", epoch(), []string{"pwd", "otp"}, "loa:2"))
+	check(t, s.CompleteAuthRequest(ctx, id, "u1", epoch(), []string{"pwd", "otp"}, "loa:2", epoch()))
 	check(t, s.SaveAuthCode(ctx, &storage.AuthCode{Hash: hash(code), AuthRequestID: id, ExpiresAt: epoch().Add(time.Minute)}))
 	ar, err := s.AuthRequestByID(ctx, id)
 	check(t, err)

@@ -71,7 +71,7 @@ func testCompleteSignIn(t *testing.T, s storage.Store) {
 	}
 
 	// A request done already, or unknown: the step stays unused.
-	check(t, s.CompleteAuthRequest(ctx, "ar8", "u1", epoch(), []string{"pwd"}, ""))
+	check(t, s.CompleteAuthRequest(ctx, "ar8", "u1", epoch(), []string{"pwd"}, "", epoch()))
 	for _, id := range []string{"ar8", "nope"} {
 		c := signInEnd(id, "s-"+id, step(1001))
 		wantErr(t, "CompleteSignIn of "+id, s.CompleteSignIn(ctx, c), storage.ErrConflict)

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SearchUsers", testSearchUsers},
 		{"SetClientDisabled", testSetClientDisabled},
 		{"UserUpdates", testUserUpdates},
+		{"ChangeUserDisabled", testChangeUserDisabled},
 		{"SetEmailOTP", testSetEmailOTP},
 		{"SetEmailVerified", testSetEmailVerified},
 		{"SetEmail", testSetEmail},
@@ -50,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UseTOTPStepEnrolmentConcurrent", testUseTOTPStepEnrolmentConcurrent},
 		{"UseTOTPStepOfReplacedSecret", testUseTOTPStepOfReplacedSecret},
 		{"DeleteTOTP", testDeleteTOTP},
+		{"RemoveSecondFactors", testRemoveSecondFactors},
 
 		{"IssueCode", testIssueCode},
 		{"IssueCodeCooldown", testIssueCodeCooldown},
@@ -118,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuthRequestNotFound", testAuthRequestNotFound},
 		{"ClaimAuthRequest", testClaimAuthRequest},
 		{"AuthRequestProgress", testAuthRequestProgress},
+		{"CompleteAuthRequestExpired", testCompleteAuthRequestExpired},
 		{"CompleteSignIn", testCompleteSignIn},
 		{"CompleteSignInConcurrent", testCompleteSignInConcurrent},
 		{"CompleteSignInNotPending", testCompleteSignInNotPending},

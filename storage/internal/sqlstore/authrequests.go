@@ -112,14 +112,27 @@ func (s *Store) EndPendingSignIns(ctx context.Context, userID string) error {
 	})
 }
 
-// CompleteAuthRequest marks the auth request id done for userID.
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string) error {
+// CompleteAuthRequest marks the auth request id done for userID, if it has
+// not expired at now: the caller's clock, as every check of the sign-in
+// reads it, however recently the caller found the request live. The
+// condition is the UPDATE's, so that an expired request is not written;
+// it is then told from an unknown one (ErrConflict, not ErrNotFound).
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string, now time.Time) error {
+	const op = "complete auth request"
 	if userID == "" {
-		return fmt.Errorf("storage: complete auth request %q: no user", id)
+		return fmt.Errorf("storage: %s %q: no user", op, id)
 	}
-	return s.execOne(ctx, "complete auth request", `UPDATE auth_requests
-		SET user_id = $2, auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1`,
-		id, userID, nullMillis(authTime), list(amr), acr, true)
+	err := s.execOne(ctx, op, `UPDATE auth_requests
+		SET user_id = $2, auth_time = $3, amr = $4, acr = $5, done = $6 WHERE id = $1 AND expires_at > $7`,
+		id, userID, nullMillis(authTime), list(amr), acr, true, millis(now))
+	if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM auth_requests WHERE id = $1`, id).Scan(&one); err != nil {
+		return s.fail(op, err)
+	}
+	return storage.ErrConflict // expired
 }
 
 // DeleteAuthRequest removes the auth request id. Codes issued for it stay

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 )
@@ -107,4 +108,43 @@ func (s *Store) useTOTPStep(ctx context.Context, q querier, userID string, step 
 // storage.ErrNotFound if there is none.
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 	return s.execOne(ctx, "delete totp", `DELETE FROM totp_secrets WHERE user_id = $1`, userID)
+}
+
+// RemoveSecondFactors turns the email codes of the user userID off and
+// deletes their authenticator-app secret and security keys, and reports
+// whether any of them was a factor (email codes on, a confirmed secret, a
+// key). It runs in one transaction that first locks the user's row (on
+// SQLite, the transaction holds the database's write lock from its
+// start), so that concurrent callers remove the factors one after the
+// other: the first finds them and the others find none left.
+func (s *Store) RemoveSecondFactors(ctx context.Context, userID string, now time.Time) (bool, error) {
+	const op = "remove second factors"
+	var had bool
+	err := s.inTx(ctx, op, func(tx *stmtTx) error {
+		had = false // should the transaction run again
+		var emailOTP bool
+		err := tx.QueryRowContext(ctx, `SELECT email_otp FROM users WHERE id = $1`+s.d.LockRow, userID).Scan(&emailOTP)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if emailOTP {
+			if err := s.execOn(ctx, tx, op, `UPDATE users SET email_otp = $2, updated_at = $3 WHERE id = $1`, userID, false, millis(now)); err != nil {
+				return err
+			}
+		}
+		app, err := s.execCount(ctx, tx, op, `DELETE FROM totp_secrets WHERE user_id = $1 AND confirmed = $2`, userID, true)
+		if err != nil {
+			return err
+		}
+		if err := s.execOn(ctx, tx, op, `DELETE FROM totp_secrets WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		keys, err := s.execCount(ctx, tx, op, `DELETE FROM webauthn_credentials WHERE user_id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		had = emailOTP || app > 0 || keys > 0
+		return nil
+	})
+	return had, err
 }

@@ -56,6 +56,24 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 	return s.setUser(ctx, "set user disabled", "disabled", id, disabled, now)
 }
 
+// ChangeUserDisabled disables or enables the user id, as SetUserDisabled
+// does, if they are not so already, and reports whether it did. The
+// condition is the UPDATE's, so that of concurrent callers one changes the
+// user; a user already so is not written (updated_at stays).
+func (s *Store) ChangeUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (bool, error) {
+	const op = "change user disabled"
+	n, err := s.execCount(ctx, s.db, op, `UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 AND disabled <> $2`,
+		id, disabled, millis(now))
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = $1`, id).Scan(&one); err != nil {
+		return false, s.fail(op, err)
+	}
+	return false, nil
+}
+
 // SetPasswordHash replaces the password hash of the user id.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error {
 	return s.setUser(ctx, "set password hash", "password_hash", id, hash, now)

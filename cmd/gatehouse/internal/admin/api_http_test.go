@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-idp/gatehouse/login/mail"
 	"github.com/gatehouse-idp/gatehouse/login/password"
 	"github.com/gatehouse-idp/gatehouse/op"
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -30,12 +31,14 @@ func (f fakeTokens) AccessToken(_ context.Context, token string) (*storage.Acces
 }
 
 // apiHarness is the admin listener's handler over a real SQLite store,
-// with an admin client "ops" whose token is "admin-token".
+// with an admin client "ops" whose token is "admin-token". The emails
+// that tell users of an administrator's change go to mail.
 type apiHarness struct {
 	t      *testing.T
 	store  storage.Store
 	tokens fakeTokens
 	h      http.Handler
+	mail   *mail.Outbox
 }
 
 func newAPIHarness(t *testing.T) *apiHarness {
@@ -43,8 +46,9 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	return newAPIHarnessOn(t, "sqlite")
 }
 
-// newAPIHarnessOn is newAPIHarness on backend (teststore.Backends).
-func newAPIHarnessOn(t *testing.T, backend string) *apiHarness {
+// newAPIHarnessOn is newAPIHarness on backend (teststore.Backends); opts
+// adjust the handler's Deps (e.g. wrap its Store).
+func newAPIHarnessOn(t *testing.T, backend string, opts ...func(*Deps)) *apiHarness {
 	t.Helper()
 	store := teststore.Open(t, backend)
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -61,11 +65,15 @@ func newAPIHarnessOn(t *testing.T, backend string) *apiHarness {
 	tokens := fakeTokens{
 		"admin-token": {ID: "t1", ClientID: "ops", Subject: "ops", Scopes: []string{op.AdminScope}, ExpiresAt: now.Add(time.Hour)},
 	}
-	hs := &apiHarness{t: t, store: store, tokens: tokens}
-	hs.h = NewHandler(Deps{
-		Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tokens: tokens, Now: clock,
+	hs := &apiHarness{t: t, store: store, tokens: tokens, mail: &mail.Outbox{}}
+	d := Deps{
+		Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tokens: tokens, Now: clock, Mailer: hs.mail,
 		Passwords: password.NewHasher(password.Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 8, KeyLen: 16}),
-	})
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	hs.h = NewHandler(d)
 	return hs
 }
 

@@ -198,19 +198,25 @@ func (s *Service) User(ctx context.Context, ref string) (*UserView, error) {
 // user by email.
 func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool) (*UserView, error) {
 	return s.setUser(ctx, ref, func(u *storage.User, now time.Time) (storage.EventType, error) {
-		was := u.Disabled
-		if err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now); err != nil {
+		// changed: this call disabled the user, and tells them (not a
+		// retry, nor another request sent at once, which both loaded the
+		// user as active).
+		changed, err := s.Store.ChangeUserDisabled(ctx, u.ID, disabled, now)
+		if err != nil {
 			return "", fmt.Errorf("disable user: %w", err)
 		}
 		if disabled {
 			if _, err := s.signOut(ctx, u.ID, now); err != nil {
 				return "", err
 			}
-			if !was { // told once, not again by a retry
+			if changed {
 				s.notify(ctx, u, login.AdminDisabled)
 			}
 		}
-		u.Disabled, u.UpdatedAt = disabled, now
+		u.Disabled = disabled
+		if changed {
+			u.UpdatedAt = now
+		}
 		return pick(disabled, storage.EventUserDisabled, storage.EventUserEnabled), nil
 	})
 }
@@ -244,29 +250,12 @@ func (s *Service) ResetTwoFactor(ctx context.Context, ref string) (*UserView, er
 		return nil, err
 	}
 	now := s.Now()
-	// had: the user had a factor to remove, and is told it was (not again
-	// by a retry).
-	had := u.EmailOTP
-	if t, err := s.Store.TOTPByUser(ctx, u.ID); err == nil {
-		had = had || t.Confirmed
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("reset 2fa: %w", err)
-	}
-	if err := s.Store.DeleteTOTP(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("reset 2fa: %w", err)
-	}
-	if err := s.Store.SetEmailOTP(ctx, u.ID, false, now); err != nil {
-		return nil, fmt.Errorf("reset 2fa: %w", err)
-	}
-	keys, err := s.Store.WebAuthnCredentials(ctx, u.ID)
+	// had: this call removed a factor the user had, and tells them (not a
+	// retry, nor another request sent at once, which both loaded the
+	// user with the factors: the store's removal tells them apart).
+	had, err := s.Store.RemoveSecondFactors(ctx, u.ID, now)
 	if err != nil {
 		return nil, fmt.Errorf("reset 2fa: %w", err)
-	}
-	had = had || len(keys) > 0
-	for _, k := range keys {
-		if err := s.Store.DeleteWebAuthnCredential(ctx, u.ID, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("reset 2fa: %w", err)
-		}
 	}
 	if err := s.Store.VoidCodes(ctx, u.ID, "", ""); err != nil {
 		return nil, fmt.Errorf("reset 2fa: %w", err)

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +152,115 @@ func TestNoticeOnce(t *testing.T) {
 			}
 			if n := count("none@example.com"); n != 1 {
 				t.Errorf("disabled twice: %d emails, want 1", n)
+			}
+		})
+	}
+}
+
+// loadTogether is the Store of an admin API whose requests, once armed
+// for n, each wait after loading their user by email until n have: every
+// request then goes on from the user as it was before any of them
+// changed it, as concurrent requests may (a wait is cut short after 5 s).
+type loadTogether struct {
+	storage.Store
+	mu     sync.Mutex
+	left   int
+	loaded chan struct{}
+}
+
+// arm makes the next n loads wait for each other.
+func (s *loadTogether) arm(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.left, s.loaded = n, make(chan struct{})
+}
+
+func (s *loadTogether) UserByEmail(ctx context.Context, email string) (*storage.User, error) {
+	u, err := s.Store.UserByEmail(ctx, email)
+	s.mu.Lock()
+	loaded := s.loaded
+	if s.left > 0 {
+		if s.left--; s.left == 0 {
+			close(loaded)
+		}
+	}
+	s.mu.Unlock()
+	if loaded != nil {
+		select {
+		case <-loaded:
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	return u, err
+}
+
+// TestConcurrentNoticeOnce: 20 disables of one user sent at once through
+// the admin API (a double-clicked console button, a retrying script) tell
+// the user once, as do 20 resets of the second factors of a user with
+// every kind of factor (email codes, an authenticator app, two security
+// keys): the email goes out for the request whose change the store made,
+// not for every request that loaded the user before another's change.
+// Every request succeeds. SQLite and PostgreSQL.
+func TestConcurrentNoticeOnce(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			together := &loadTogether{}
+			hs := newAPIHarnessOn(t, backend, func(d *Deps) { together.Store = d.Store.(storage.Store); d.Store = together })
+			ctx := t.Context()
+			now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			for _, u := range []*storage.User{
+				{ID: "u-disable", Email: "disable@example.com"},
+				{ID: "u-reset", Email: "reset@example.com", EmailOTP: true},
+			} {
+				u.Name, u.PasswordHash, u.EmailVerified, u.CreatedAt, u.UpdatedAt = "User", "x", true, now, now
+				if err := hs.store.CreateUser(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := hs.store.PutTOTP(ctx, &storage.TOTP{UserID: "u-reset", Secret: []byte("sealed secret"), CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := hs.store.UseTOTPStep(ctx, "u-reset", 1000, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"key-1", "key-2"} {
+				k := &storage.WebAuthnCredential{ID: []byte(id), UserID: "u-reset", Name: id, PublicKey: []byte{1}, CreatedAt: now}
+				if err := hs.store.AddWebAuthnCredential(ctx, k, 0, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct{ action, email string }{
+				{"disable", "disable@example.com"},
+				{"reset-2fa", "reset@example.com"},
+			} {
+				t.Run(tc.action, func(t *testing.T) {
+					const n = 20
+					together.arm(n)
+					codes := make([]int, n)
+					var wg sync.WaitGroup
+					for i := range n {
+						wg.Go(func() {
+							w := hs.call(http.MethodPost, "/api/users/"+tc.email+"/"+tc.action, "")
+							codes[i] = w.Code
+						})
+					}
+					wg.Wait()
+					for i, c := range codes {
+						if c != http.StatusOK {
+							t.Errorf("concurrent %s %d answered %d, want 200", tc.action, i, c)
+						}
+					}
+					sent := 0
+					for _, m := range hs.mail.Messages() {
+						if m.To == tc.email {
+							sent++
+						}
+					}
+					if sent != 1 {
+						t.Errorf("%d concurrent %s requests sent %d emails to the user, want 1", n, tc.action, sent)
+					}
+				})
 			}
 		})
 	}
