@@ -270,3 +270,55 @@ func TestSignInEndRetryAfterFailedCompletion(t *testing.T) {
 		})
 	}
 }
+
+// sessionEndsStore is the Store of a Handler whose next TouchSession,
+// once armed, ends the session it kept alive, as another tab's sign-out
+// does between single sign-on's touch and its completion.
+type sessionEndsStore struct {
+	storage.Store
+	armed atomic.Bool
+	now   func() time.Time
+}
+
+func (s *sessionEndsStore) TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error {
+	err := s.Store.TouchSession(ctx, id, now, idleUntil)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		err = s.Store.EndSession(ctx, id, s.now())
+	}
+	return err
+}
+
+// TestSingleSignOnSessionEndsMeanwhile: the browser's session that ends
+// between single sign-on's touch of it and the request's completion
+// answers nothing: the request is not done (CompleteSignIn with the
+// stored session finds it gone), and the sign-in page, which asks again,
+// is the answer, as for a session that ended before the touch. Before,
+// the request was done for the ended session, without its session grant.
+// SQLite and PostgreSQL.
+func TestSingleSignOnSessionEndsMeanwhile(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			fault := &sessionEndsStore{}
+			hs := newHarnessOn(t, backend, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+			fault.now = hs.clock.Now
+			u := hs.user("sso-ends@example.com", nil)
+			b := hs.signedIn(u, "192.0.2.165")
+			id := hs.authorize(b, testClientID, nil)
+
+			fault.armed.Store(true)
+			resp := b.get("/login?authRequestID=" + url.QueryEscape(id))
+			if fault.armed.Load() {
+				t.Fatal("the session was not ended")
+			}
+			if want := "/login?authRequestID=" + url.QueryEscape(id); resp.status != http.StatusSeeOther || resp.loc != want {
+				t.Errorf("single sign-on with a session ended meanwhile = %d %q, want 303 to %s", resp.status, resp.loc, want)
+			}
+			if ar := hs.authRequest(id); ar.Done {
+				t.Errorf("the request is done for the ended session (user %q)", ar.UserID)
+			}
+			if cb := b.get(callbackURL(id)); cb.status == http.StatusOK && cb.body == "code issued" {
+				t.Error("the callback issued a code for the ended session")
+			}
+		})
+	}
+}
