@@ -322,3 +322,41 @@ func TestSingleSignOnSessionEndsMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyStepSignInEndedMeanwhile: a security key step whose pending
+// sign-in is ended (EndPendingSignIns: the password was reset, or an
+// administrator signed the user out) between the step's load of the
+// request and its end does not sign in: CompleteSignIn ends only the
+// session user's pending sign-in, the browser is told the sign-in
+// expired, and nothing is written. Before, the request was done and the
+// session made for the sign-in that had been ended. SQLite and
+// PostgreSQL.
+func TestKeyStepSignInEndedMeanwhile(t *testing.T) {
+	for _, backend := range teststore.Backends {
+		t.Run(backend, func(t *testing.T) {
+			fault := &signInEndStore{}
+			hs := newHarnessOn(t, backend, withWebAuthn(t), func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
+			u := hs.user("ended-key@example.com", nil)
+			fault.advance = func() {
+				if err := hs.store.EndPendingSignIns(context.Background(), u.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			var s *signInEnd
+			for _, tc := range signInEnds(hs) {
+				if tc.name == "security key" {
+					s = tc.start(t, u, nil)
+				}
+			}
+			before := hs.signInTrace(t, u)
+
+			fault.late.Store(true)
+			resp := s.step()
+			if fault.late.Load() {
+				t.Fatal("the sign-in was not ended")
+			}
+			expectExpiredAnswer(t, resp)
+			hs.expectNothingWritten(t, s, u, resp, before)
+		})
+	}
+}
