@@ -401,14 +401,13 @@ func (h *Handler) signInDone(w http.ResponseWriter, r *http.Request, ar *storage
 // of u with the new session sess, named by the cookie value, that gave
 // err. Once it committed, the browser gets the session's cookie and its
 // device cookie (device.go), and the session replaces the browser's old
-// one (replaceSession). A request not pending
-// any more (ErrConflict) gives errNotPending, and no cookie. Another
-// error may come from a completion that committed with its answer lost:
-// the browser gets the session's cookie only if it did (the session reads
-// back), and the retry the 503 asks for resumes the sign-in done with it
-// (resumeDone); a completion that rolled back sets no cookie, which would
-// name no session and replace the browser's own, and the retry completes
-// the sign-in.
+// one (replaceSession). A request not pending any more (ErrConflict)
+// gives errNotPending, and no cookie. Another error may come from a
+// completion that committed with its answer lost: the browser gets the
+// session's cookie only if it did (the session reads back), and the
+// retry the 503 asks for resumes the sign-in done with it (resumeDone); a
+// completion that rolled back sets no cookie, which would name no session
+// and replace the browser's own, and the retry completes the sign-in.
 func (h *Handler) sessionCommitted(w http.ResponseWriter, r *http.Request, u *storage.User, sess *storage.Session, value string, err error) error {
 	ctx := r.Context()
 	switch {

@@ -51,9 +51,9 @@ type FactorUse struct {
 // SignInStore ends sign-ins. Store includes it.
 type SignInStore interface {
 	// CompleteSignIn ends a sign-in in one transaction: it uses c.Use (when
-	// not nil), creates c.Session (unless c.Stored), marks the auth request c.RequestID done
-	// for the session's user, with its auth time and amr and c.ACR, and
-	// records the session grant. All or nothing: a code already used gives
+	// not nil), creates c.Session (unless c.Stored), marks the auth
+	// request c.RequestID done for the session's user, with its auth time
+	// and amr and c.ACR, and records the session grant. All or nothing: a code already used gives
 	// ErrReplayed (a TOTP step, an emailed code) or ErrNotFound (a recovery
 	// code; a secret or emailed code that is gone, replaced or expired), a
 	// request unknown, done already, expired at c.Now (its ExpiresAt not
