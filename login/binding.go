@@ -129,7 +129,7 @@ func (h *Handler) CallbackGuard(next http.Handler) http.Handler {
 
 // checkDoneSession checks that the browser of r holds a session of the
 // user who did the done sign-in ar. The sign-in left that session in the
-// browser that passed it (its cookie is new: startSession), so a browser
+// browser that passed it (its cookie is new: sessionCommitted), so a browser
 // that holds the flow cookie alone — one whose flow cookie an attacker
 // planted in the victim's, or the other way round — can neither answer
 // the consent page of the victim's sign-in nor take its code; nor can a

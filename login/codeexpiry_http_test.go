@@ -84,11 +84,12 @@ func TestCodeStepRequestExpiresMeanwhile(t *testing.T) {
 	}
 }
 
-// sessionClockStore is the Store of a Handler whose next CreateSession
-// or TouchSession, once armed, runs the clock on by advance after it
-// wrote the session: the sign-in's new session is made, or the browser's
-// session is kept alive, while the request is live, and the request is
-// completed (markDone) at a time it has expired by.
+// sessionClockStore is the Store of a Handler whose next CreateSession,
+// UserByEmail or TouchSession, once armed, runs the clock on by advance
+// after it: the password's user is read (the sign-in's session is made
+// with the request's completion since CompleteSignIn does both), or the
+// browser's session is kept alive, while the request is live, and the
+// request is completed at a time it has expired by.
 type sessionClockStore struct {
 	storage.Store
 	armed   atomic.Bool
@@ -101,6 +102,14 @@ func (s *sessionClockStore) CreateSession(ctx context.Context, sess *storage.Ses
 		s.advance()
 	}
 	return err
+}
+
+func (s *sessionClockStore) UserByEmail(ctx context.Context, email string) (*storage.User, error) {
+	u, err := s.Store.UserByEmail(ctx, email)
+	if s.armed.CompareAndSwap(true, false) {
+		s.advance()
+	}
+	return u, err
 }
 
 func (s *sessionClockStore) TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error {

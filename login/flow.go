@@ -61,8 +61,12 @@ func (h *Handler) resumeDone(w http.ResponseWriter, r *http.Request, on event, d
 	if n := nextStep(s); n.Step != stepDone {
 		return h.goTo(w, r, ar, n)
 	}
+	// The request was done with the session grant in one transaction
+	// (signInDone, complete): the callback is all that is left, and it
+	// refuses a request that has expired since.
 	h.Logger.InfoContext(r.Context(), "sign-in step retried after it was done: on to the callback", "client_id", ar.ClientID)
-	return h.complete(w, r, ar, sess)
+	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+	return nil
 }
 
 // showLogin reuses the browser's SSO session when the request allows it,
@@ -342,11 +346,25 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) error {
 	return h.afterPassword(w, r, ar, u)
 }
 
-// complete marks ar done for the session's user and sends the browser to
-// the provider's callback.
+// complete ends the sign-in ar with the browser's session sess, which
+// answers it (single sign-on): ar done for the session's user and the
+// session grant in one transaction (CompleteSignIn with the session
+// stored), then the browser goes on to the provider's callback. A request
+// that has expired by now, however recently the step found it live, or
+// that is done meanwhile, is not done: the sign-in has expired
+// (errNotPending). A session that ended meanwhile (another tab signed
+// out) answers nothing, and the sign-in page (which asks again) is the
+// answer.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
-	if err := h.markDone(r, ar, sess); err != nil {
-		return err
+	err := h.Store.CompleteSignIn(r.Context(), &storage.SignInCompletion{Session: sess, RequestID: ar.ID,
+		ClientID: ar.ClientID, ACR: acrFor(sess.AMR), Now: h.Now(), Stored: true})
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return errNotPending
+	case errors.Is(err, storage.ErrNotFound):
+		return h.goTo(w, r, ar, next{Step: stepPassword})
+	case err != nil:
+		return fmt.Errorf("complete auth request: %w", err)
 	}
 	http.Redirect(w, r, h.Callback(r.Context(), ar.ID), http.StatusSeeOther)
 	return nil
@@ -354,19 +372,61 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar *storage.A
 
 // signInDone ends the sign-in ar of u, passed with amr by factor (the
 // last one checked; "password" when it was the only one): a new SSO
-// session for u, the signin.succeeded event and ar done for it.
+// session for u, ar done for it and the session grant in one transaction
+// (CompleteSignIn), and only once it committed the session cookie and the
+// signin.succeeded event. The password alone and a passkey identified u
+// in this very step, and end ar whichever user, if any, it was pending
+// for (Claim); a later step (a security key, an enrolment) ends only u's
+// pending sign-in, which a password reset or an administrator's sign-out
+// may have ended meanwhile. A request that has expired (or was ended or
+// done) meanwhile gives errNotPending, and nothing is written.
 func (h *Handler) signInDone(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest, u *storage.User, amr []string, factor string) error {
-	sess, err := h.startSession(w, r, u, amr)
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
+	ctx := r.Context()
+	sess, value := h.newSession(r, u, amr)
+	err := h.Store.CompleteSignIn(ctx, &storage.SignInCompletion{Session: sess, RequestID: ar.ID, ClientID: ar.ClientID,
+		ACR: acrFor(sess.AMR), Now: sess.CreatedAt, Claim: factor == "password" || factor == "passkey"})
+	if err := h.sessionCommitted(w, r, u, sess, value, err); err != nil {
+		return err
 	}
 	if factor == "password" {
 		// Its detail has always been the amr value.
-		h.record(r.Context(), &storage.Event{Type: storage.EventSigninSucceeded, UserID: u.ID, ClientID: ar.ClientID, Detail: "pwd", Factor: factor})
+		h.record(ctx, &storage.Event{Type: storage.EventSigninSucceeded, UserID: u.ID, ClientID: ar.ClientID, Detail: "pwd", Factor: factor})
 	} else {
-		h.factorEvent(r.Context(), storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
+		h.factorEvent(ctx, storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
 	}
-	return h.markDone(r, ar, sess)
+	return nil
+}
+
+// sessionCommitted answers the completion (CompleteSignIn) of a sign-in
+// of u with the new session sess, named by the cookie value, that gave
+// err. Once it committed, the browser gets the session's cookie and its
+// device cookie (device.go), and the session replaces the browser's old
+// one (replaceSession). A request not pending any more (ErrConflict)
+// gives errNotPending, and no cookie. Another error may come from a
+// completion that committed with its answer lost: the browser gets the
+// session's cookie only if it did (the session reads back), and the
+// retry the 503 asks for resumes the sign-in done with it (resumeDone); a
+// completion that rolled back sets no cookie, which would name no session
+// and replace the browser's own, and the retry completes the sign-in.
+func (h *Handler) sessionCommitted(w http.ResponseWriter, r *http.Request, u *storage.User, sess *storage.Session, value string, err error) error {
+	ctx := r.Context()
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return errNotPending
+	case err != nil:
+		if committed, rerr := h.sessionStored(ctx, sess.ID); committed {
+			h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+		} else if rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return fmt.Errorf("complete sign-in: %w", err)
+	}
+	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
+	h.setDevice(w, u)
+	if err := h.replaceSession(r, sess); err != nil {
+		return fmt.Errorf("replace session: %w", err)
+	}
+	return nil
 }
 
 // errCodeUsed is codeSignInDone's refusal of a code that another request
@@ -390,29 +450,11 @@ func (h *Handler) codeSignInDone(w http.ResponseWriter, r *http.Request, ar *sto
 	sess, value := h.newSession(r, u, amrFor(factor))
 	err := h.Store.CompleteSignIn(ctx, &storage.SignInCompletion{Session: sess, RequestID: ar.ID, ClientID: ar.ClientID,
 		ACR: acrFor(sess.AMR), Use: use, Now: sess.CreatedAt})
-	switch {
-	case errors.Is(err, storage.ErrReplayed), errors.Is(err, storage.ErrNotFound):
+	if errors.Is(err, storage.ErrReplayed) || errors.Is(err, storage.ErrNotFound) {
 		return errCodeUsed
-	case errors.Is(err, storage.ErrConflict):
-		return errNotPending
-	case err != nil:
-		// The completion may have committed with its answer lost. The
-		// browser gets the session's cookie only if it did (the session
-		// reads back), and the retry resumes the sign-in done with it
-		// (resumeDone); a completion that rolled back sets no cookie,
-		// which would name no session and replace the browser's own, and
-		// the retry completes the sign-in.
-		if committed, rerr := h.sessionStored(ctx, sess.ID); committed {
-			h.setCookie(w, sessionCookie, value, h.SessionLifetime)
-		} else if rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return fmt.Errorf("complete sign-in: %w", err)
 	}
-	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
-	h.setDevice(w, u)
-	if err := h.replaceSession(r, sess); err != nil {
-		return fmt.Errorf("replace session: %w", err)
+	if err := h.sessionCommitted(w, r, u, sess, value, err); err != nil {
+		return err
 	}
 	h.factorEvent(ctx, storage.EventSigninSucceeded, u.ID, ar.ClientID, factor, "")
 	if use.RecoveryHash != nil {
@@ -432,29 +474,6 @@ func (h *Handler) sessionStored(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("read back the session: %w", err)
 	}
 	return true, nil
-}
-
-// markDone marks ar done for the session's user, with the session's amr
-// and the acr it earns. A request that has expired by now, however
-// recently the step found it live, is not done: the sign-in has expired
-// (errNotPending), as for the code step (codeSignInDone).
-func (h *Handler) markDone(r *http.Request, ar *storage.AuthRequest, sess *storage.Session) error {
-	err := h.Store.CompleteAuthRequest(r.Context(), ar.ID, sess.UserID, sess.AuthTime, sess.AMR, acrFor(sess.AMR), h.Now())
-	switch {
-	case errors.Is(err, storage.ErrConflict):
-		return errNotPending
-	case err != nil:
-		return fmt.Errorf("complete auth request: %w", err)
-	}
-	// The client signs in through the session: it hears of the session's
-	// end (back-channel logout), and its ID tokens carry the session's sid.
-	// A session ended meanwhile (another tab signed out) has nothing to
-	// record.
-	if err := h.Store.AddSessionGrant(r.Context(), &storage.SessionGrant{GrantID: ar.ID, SessionID: sess.ID,
-		ClientID: ar.ClientID, UserID: sess.UserID, CreatedAt: h.Now()}); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("record session grant: %w", err)
-	}
-	return nil
 }
 
 // logout ends the browser's session from the account page.

@@ -80,13 +80,11 @@ func TestCallbackRetryAfterLostClaim(t *testing.T) {
 	}
 }
 
-// grantFault is the Store of a Handler whose next AddSessionGrant fails
-// once armed, as when the database fails over between the writes that
-// end a sign-in: the auth request is done, its session grant is not
-// recorded and the browser gets a 503. A code step ends its sign-in in
-// one transaction (CompleteSignIn): its next one, once armed, commits and
-// then fails, as a COMMIT whose answer was lost with its connection, the
-// outcome unresolved.
+// grantFault is the Store of a Handler whose next CompleteSignIn, which
+// ends a sign-in in one transaction (the session, the request done and
+// its session grant), once armed, commits and then fails, as a COMMIT
+// whose answer was lost with its connection, the outcome unresolved: the
+// request is done and the browser gets a 503.
 type grantFault struct {
 	storage.Store
 	armed atomic.Bool
@@ -100,19 +98,12 @@ func (s *grantFault) CompleteSignIn(ctx context.Context, c *storage.SignInComple
 	return err
 }
 
-func (s *grantFault) AddSessionGrant(ctx context.Context, g *storage.SessionGrant) error {
-	if s.armed.CompareAndSwap(true, false) {
-		return errors.New("storage: add session grant: unexpected EOF")
-	}
-	return s.Store.AddSessionGrant(ctx, g)
-}
-
 // TestRetryAfterLostAnswer: a sign-in step whose answer was a 503 after
-// its request was done (the database failed between the writes) is
-// posted again by the browser, as a client retries a 503. The retry of
-// the same browser, with the session the first post started, goes on to
-// the callback as the first answer would have, and records the session
-// grant; the callback then answers once. Without that session (the flow
+// its request was done (the commit's answer was lost) is posted again by
+// the browser, as a client retries a 503. The retry of the same browser,
+// with the session the first post started, goes on to the callback as
+// the first answer would have, the session grant recorded with the
+// request done; the callback then answers once. Without that session (the flow
 // cookie alone) the retry finds the sign-in expired; another browser is
 // refused; and once the callback has claimed the request, a retry is
 // refused as over.

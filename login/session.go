@@ -95,24 +95,6 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
 	return s, nil
 }
 
-// startSession replaces the browser's session with a new one for u, so no
-// session id survives a sign-in (no fixation), and gives the browser its
-// device cookie for u (device.go). A new session of the same user
-// continues the old one (its clients and sid, for back-channel logout);
-// another user's old session ends.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, amr []string) (*storage.Session, error) {
-	s, value := h.newSession(r, u, amr)
-	if err := h.Store.CreateSession(r.Context(), s); err != nil {
-		return nil, err
-	}
-	if err := h.replaceSession(r, s); err != nil {
-		return nil, err
-	}
-	h.setCookie(w, sessionCookie, value, h.SessionLifetime)
-	h.setDevice(w, u)
-	return s, nil
-}
-
 // newSession is a new session for u, signed in now with amr, and the
 // cookie value that names it; nothing is stored yet.
 func (h *Handler) newSession(r *http.Request, u *storage.User, amr []string) (*storage.Session, string) {
@@ -133,7 +115,10 @@ func (h *Handler) newSession(r *http.Request, u *storage.User, amr []string) (*s
 }
 
 // replaceSession makes the stored session s, new, replace the browser's
-// session, if it has one (startSession).
+// session, if it has one (sessionCommitted), so no session id survives a
+// sign-in (no fixation). A new session of the same user continues the old
+// one (its clients and sid, for back-channel logout); another user's old
+// session ends.
 func (h *Handler) replaceSession(r *http.Request, s *storage.Session) error {
 	if old := h.SessionID(r); old != "" {
 		return h.Store.ReplaceSession(r.Context(), old, s.ID, s.CreatedAt)

@@ -18,6 +18,20 @@ type SignInCompletion struct {
 	Use *FactorUse
 	// Now is when the sign-in ends: the code's use and the grant's time.
 	Now time.Time
+	// Claim is set when the completion's own step identified the user:
+	// a first factor checked by it (a password alone, a passkey). The
+	// request is then done for the session's user whichever user, if
+	// any, it was pending for, as SetAuthRequestUser would name it.
+	// Without it (a later step of a sign-in whose password step
+	// SetAuthRequestUser recorded), the request must be pending for the
+	// session's user.
+	Claim bool
+	// Stored is set when Session is stored already (the browser's single
+	// sign-on session answers the request): it is not created, Use must
+	// be nil, and a session gone meanwhile gives ErrNotFound. The request
+	// need not be pending for its user (as with Claim): the live session
+	// identified the user.
+	Stored bool
 }
 
 // FactorUse is the use of one second-factor code by the session's user,
@@ -37,16 +51,17 @@ type FactorUse struct {
 // SignInStore ends sign-ins. Store includes it.
 type SignInStore interface {
 	// CompleteSignIn ends a sign-in in one transaction: it uses c.Use (when
-	// not nil), creates c.Session, marks the auth request c.RequestID done
-	// for the session's user, with its auth time and amr and c.ACR, and
-	// records the session grant. All or nothing: a code already used gives
+	// not nil), creates c.Session (unless c.Stored), marks the auth
+	// request c.RequestID done for the session's user, with its auth time
+	// and amr and c.ACR, and records the session grant. All or nothing: a code already used gives
 	// ErrReplayed (a TOTP step, an emailed code) or ErrNotFound (a recovery
 	// code; a secret or emailed code that is gone, replaced or expired), a
 	// request unknown, done already, expired at c.Now (its ExpiresAt not
 	// after c.Now; the caller's clock decides, not the database's), or not
 	// pending for the session's user (SetAuthRequestUser named another, or
-	// none, or EndPendingSignIns ended it) ErrConflict, and then nothing
-	// changes. Of concurrent completions using one code, or of one
-	// request, exactly one succeeds.
+	// none, or EndPendingSignIns ended it; unless c.Claim or c.Stored)
+	// ErrConflict, a stored session that is gone (c.Stored) ErrNotFound,
+	// and then nothing changes. Of concurrent completions using one code,
+	// or of one request, exactly one succeeds.
 	CompleteSignIn(ctx context.Context, c *SignInCompletion) error
 }

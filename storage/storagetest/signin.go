@@ -272,3 +272,137 @@ func testCompleteSignInExpired(t *testing.T, s storage.Store) {
 	check(t, s.CompleteSignIn(ctx, live))
 	wantSignedIn(t, s, live)
 }
+
+// testCompleteSignInClaim: a completion that identified the user itself
+// (Claim: a password alone, a passkey) completes the live request not
+// done whichever user, if any, it was pending for, naming the session's
+// user; a request done already, unknown or expired at c.Now gives
+// ErrConflict and nothing is written.
+func testCompleteSignInClaim(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "nobody")
+	setupUsers(t, s, "u2")
+	pendingSignIn(t, s, "bobs", "u2")
+	pendingSignIn(t, s, "ended", "u1")
+	check(t, s.EndPendingSignIns(ctx, "u1"))
+	pendingSignIn(t, s, "done", "u1")
+	check(t, s.CompleteAuthRequest(ctx, "done", "u1", epoch(), []string{"pwd"}, "", epoch()))
+	setupAuthRequest(t, s, "expired")
+	expiry := newAuthRequest("", "c1", epoch()).ExpiresAt
+
+	for _, id := range []string{"done", "nope", "expired"} {
+		c := signInEnd(id, "s-"+id, nil)
+		c.Claim = true
+		if id == "expired" {
+			c.Now = expiry
+		}
+		wantErr(t, "CompleteSignIn (claim) of "+id, s.CompleteSignIn(ctx, c), storage.ErrConflict)
+		if id == "done" {
+			if _, err := s.SessionByID(ctx, c.Session.ID, c.Now); err == nil {
+				t.Errorf("CompleteSignIn (claim) of %s created its session", id)
+			}
+			continue
+		}
+		wantNotSignedIn(t, s, "CompleteSignIn (claim) of "+id, c)
+	}
+	if ar, err := s.AuthRequestByID(ctx, "expired"); err != nil || ar.UserID != "" {
+		t.Errorf("the expired request after a refused claim: %v, user %q", err, ar.UserID)
+	}
+	for _, id := range []string{"nobody", "bobs", "ended"} {
+		c := signInEnd(id, "s-"+id, nil)
+		c.Claim = true
+		check(t, s.CompleteSignIn(ctx, c))
+		wantSignedIn(t, s, c)
+	}
+}
+
+// testCompleteSignInStored: the completion of a request by a session that
+// is stored already (single sign-on) does the request, pending for no
+// user, for the session's user, and records the session grant, creating
+// no session; a session ended meanwhile gives ErrNotFound and an expired
+// or done request ErrConflict, and then nothing is written; a stored
+// session with a code's use is refused.
+func testCompleteSignInStored(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"live", "ended", "expired", "done", "withcode"} {
+		setupAuthRequest(t, s, id)
+	}
+	check(t, s.CompleteAuthRequest(ctx, "done", "u1", epoch(), []string{"pwd"}, "", epoch()))
+	expiry := newAuthRequest("", "c1", epoch()).ExpiresAt
+	sess := newSession("sso", "u1", epoch())
+	check(t, s.CreateSession(ctx, sess))
+	gone := newSession("gone", "u1", epoch())
+	check(t, s.CreateSession(ctx, gone))
+	check(t, s.EndSession(ctx, "gone", epoch()))
+
+	stored := func(id string, sess *storage.Session) *storage.SignInCompletion {
+		return &storage.SignInCompletion{Session: sess, RequestID: id, ClientID: "c1", ACR: "urn:sso",
+			Now: epoch().Add(time.Minute), Stored: true}
+	}
+	refused := func(what string, c *storage.SignInCompletion, target error) {
+		t.Helper()
+		wantErr(t, what, s.CompleteSignIn(ctx, c), target)
+		if ar, err := s.AuthRequestByID(ctx, c.RequestID); err == nil && (ar.Done != (c.RequestID == "done") || ar.UserID != map[bool]string{true: "u1"}[ar.Done]) {
+			t.Errorf("%s: request %s done %v, user %q", what, c.RequestID, ar.Done, ar.UserID)
+		}
+		if sid, err := s.GrantSession(ctx, c.RequestID); err == nil {
+			t.Errorf("%s: session grant of %s recorded (session %s)", what, c.RequestID, sid)
+		}
+	}
+	refused("CompleteSignIn with an ended session", stored("ended", gone), storage.ErrNotFound)
+	late := stored("expired", sess)
+	late.Now = expiry
+	refused("CompleteSignIn with a stored session of an expired request", late, storage.ErrConflict)
+	refused("CompleteSignIn with a stored session of a done request", stored("done", sess), storage.ErrConflict)
+	withCode := stored("withcode", sess)
+	withCode.Use = &storage.FactorUse{CodeID: "c1"}
+	if err := s.CompleteSignIn(ctx, withCode); err == nil {
+		t.Error("CompleteSignIn with a stored session and a code's use succeeded")
+	}
+
+	c := stored("live", sess)
+	check(t, s.CompleteSignIn(ctx, c))
+	wantSignedIn(t, s, c) // the session as it was stored
+	sessions, err := s.UserSessions(ctx, "u1", c.Now)
+	check(t, err)
+	if len(sessions) != 1 {
+		t.Errorf("%d sessions after CompleteSignIn with a stored session, want 1", len(sessions))
+	}
+}
+
+// testCompleteSignInClaimConcurrent: of 20 completions at once of one
+// request without a code, each identifying the user itself (Claim, a new
+// session each) or by one stored session (Stored), exactly one succeeds:
+// one new session, one grant.
+func testCompleteSignInClaimConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setupAuthRequest(t, s, "claimed")
+	setupAuthRequest(t, s, "sso")
+	sso := newSession("sso", "u1", epoch())
+	check(t, s.CreateSession(ctx, sso))
+	now := epoch().Add(time.Minute)
+	var n atomic.Int32
+	errs := concurrently(20, func() error {
+		c := signInEnd("claimed", fmt.Sprintf("s%d", n.Add(1)), nil)
+		c.Claim = true
+		return s.CompleteSignIn(ctx, c)
+	})
+	if ok, lost := count(t, errs, storage.ErrConflict); ok != 1 || lost != 19 {
+		t.Errorf("20 CompleteSignIn (claim) at once of one request: %d succeeded, %d refused; want 1 and 19", ok, lost)
+	}
+	sessions, err := s.UserSessions(ctx, "u1", now)
+	check(t, err)
+	if len(sessions) != 2 { // sso and the winner's
+		t.Errorf("after 20 CompleteSignIn (claim) at once of one request: %d sessions, want 2", len(sessions))
+	}
+	errs = concurrently(20, func() error {
+		return s.CompleteSignIn(ctx, &storage.SignInCompletion{Session: sso, RequestID: "sso", ClientID: "c1",
+			ACR: "urn:sso", Now: now, Stored: true})
+	})
+	if ok, lost := count(t, errs, storage.ErrConflict); ok != 1 || lost != 19 {
+		t.Errorf("20 CompleteSignIn (stored session) at once of one request: %d succeeded, %d refused; want 1 and 19", ok, lost)
+	}
+	if sid, err := s.GrantSession(ctx, "sso"); err != nil || sid != "sso" {
+		t.Errorf("GrantSession(sso) = %q, %v; want sso", sid, err)
+	}
+}

@@ -125,6 +125,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CompleteSignInConcurrent", testCompleteSignInConcurrent},
 		{"CompleteSignInNotPending", testCompleteSignInNotPending},
 		{"CompleteSignInExpired", testCompleteSignInExpired},
+		{"CompleteSignInClaim", testCompleteSignInClaim},
+		{"CompleteSignInStored", testCompleteSignInStored},
+		{"CompleteSignInClaimConcurrent", testCompleteSignInClaimConcurrent},
 		{"EndPendingSignIns", testEndPendingSignIns},
 		{"DeleteAuthRequest", testDeleteAuthRequest},
 
