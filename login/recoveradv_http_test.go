@@ -169,7 +169,7 @@ func TestEmailChangeLinkOfDisabledAccount(t *testing.T) {
 	form := formOf(t, b.get("/account").body, "/account/email")
 	expectRedirect(t, b.post("/account/email", with(form, "email", "new-address@example.net")), "/account?done=email-sent")
 	_, link := hs.waitLink("new-address@example.net", 1, "/account/email/confirm")
-	if err := hs.store.SetUserDisabled(t.Context(), u.ID, true, hs.clock.Now()); err != nil {
+	if _, err := hs.store.SetUserDisabled(t.Context(), u.ID, true, hs.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	resp = confirmEmailLink(t, hs.browser("203.0.113.161"), link)

@@ -100,7 +100,7 @@ func TestIntrospectRefreshToken(t *testing.T) {
 			e.st.cfg.Now = time.Now
 
 			// A disabled user's.
-			if err := e.store.SetUserDisabled(ctx, e.user, true, time.Now()); err != nil {
+			if _, err := e.store.SetUserDisabled(ctx, e.user, true, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			inactive("a disabled user's token", introspect(owner, expiring, "refresh_token"))

@@ -541,7 +541,7 @@ func TestUserinfoErrors(t *testing.T) {
 	// A disabled user's token is refused the same way, and introspection
 	// reports it inactive, even where the revocation that goes with
 	// disabling a user did not happen.
-	if err := e.store.SetUserDisabled(ctx, e.user, true, time.Now()); err != nil {
+	if _, err := e.store.SetUserDisabled(ctx, e.user, true, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if rec := userinfo(bearer(good), nil); rec.Code != http.StatusUnauthorized ||

@@ -44,12 +44,11 @@ type UserStore interface {
 	// SearchUsers returns at most limit users whose email holds substr
 	// (compared in lower case, as emails are stored), by email.
 	SearchUsers(ctx context.Context, substr string, limit int) ([]User, error)
-	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
-	// ChangeUserDisabled is SetUserDisabled that reports whether it
+	// SetUserDisabled disables or enables user id and reports whether it
 	// changed the user: one already disabled (or enabled) as asked is
 	// left as it was and gives false, and of concurrent calls that find
 	// the user otherwise exactly one gives true. ErrNotFound if unknown.
-	ChangeUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (bool, error)
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (changed bool, err error)
 	SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error
 	// SetEmailOTP turns email sign-in codes on or off for user id.
 	SetEmailOTP(ctx context.Context, id string, enabled bool, now time.Time) error

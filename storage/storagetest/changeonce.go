@@ -30,11 +30,10 @@ func changedOnce(t *testing.T, n int, change func() (bool, error)) int {
 	return int(changed.Load())
 }
 
-// testChangeUserDisabled: ChangeUserDisabled changes the user as
-// SetUserDisabled does and reports it; a user already so is left as it
+// testSetUserDisabled: SetUserDisabled reports the change it made; a user already so is left as it
 // was (updated_at too) and gives false; of 20 concurrent calls exactly one
 // reports the change; an unknown user gives ErrNotFound.
-func testChangeUserDisabled(t *testing.T, s storage.Store) {
+func testSetUserDisabled(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	u := newUser("u1", "alice@example.com", epoch())
 	check(t, s.CreateUser(ctx, u))
@@ -42,25 +41,25 @@ func testChangeUserDisabled(t *testing.T, s storage.Store) {
 		disabled, want bool
 	}{{true, true}, {true, false}, {false, true}, {false, false}} {
 		now := epoch().Add(time.Duration(i+1) * time.Minute)
-		changed, err := s.ChangeUserDisabled(ctx, "u1", tc.disabled, now)
+		changed, err := s.SetUserDisabled(ctx, "u1", tc.disabled, now)
 		check(t, err)
 		if changed != tc.want {
-			t.Errorf("ChangeUserDisabled(%v) #%d = %v, want %v", tc.disabled, i, changed, tc.want)
+			t.Errorf("SetUserDisabled(%v) #%d = %v, want %v", tc.disabled, i, changed, tc.want)
 		}
 		if changed {
 			u.Disabled, u.UpdatedAt = tc.disabled, now
 		}
 		got, err := s.UserByID(ctx, "u1")
 		check(t, err)
-		wantEqual(t, "user after ChangeUserDisabled", got, u)
+		wantEqual(t, "user after SetUserDisabled", got, u)
 	}
-	_, err := s.ChangeUserDisabled(ctx, "nobody", true, epoch())
-	wantErr(t, "ChangeUserDisabled of an unknown user", err, storage.ErrNotFound)
+	_, err := s.SetUserDisabled(ctx, "nobody", true, epoch())
+	wantErr(t, "SetUserDisabled of an unknown user", err, storage.ErrNotFound)
 
 	for _, disabled := range []bool{true, false} {
-		n := changedOnce(t, 20, func() (bool, error) { return s.ChangeUserDisabled(ctx, "u1", disabled, epoch().Add(time.Hour)) })
+		n := changedOnce(t, 20, func() (bool, error) { return s.SetUserDisabled(ctx, "u1", disabled, epoch().Add(time.Hour)) })
 		if n != 1 {
-			t.Errorf("20 concurrent ChangeUserDisabled(%v): %d reported a change, want 1", disabled, n)
+			t.Errorf("20 concurrent SetUserDisabled(%v): %d reported a change, want 1", disabled, n)
 		}
 	}
 }

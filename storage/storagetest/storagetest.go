@@ -36,7 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SearchUsers", testSearchUsers},
 		{"SetClientDisabled", testSetClientDisabled},
 		{"UserUpdates", testUserUpdates},
-		{"ChangeUserDisabled", testChangeUserDisabled},
+		{"SetUserDisabledOnce", testSetUserDisabled},
 		{"SetEmailOTP", testSetEmailOTP},
 		{"SetEmailVerified", testSetEmailVerified},
 		{"SetEmail", testSetEmail},

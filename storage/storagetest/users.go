@@ -74,7 +74,7 @@ func testUserNotFound(t *testing.T, s storage.Store) {
 	wantErr(t, "UserByEmail", err, storage.ErrNotFound)
 	_, err = s.UserByEmail(ctx, "ALICE@example.com") // callers lower-case emails
 	wantErr(t, "UserByEmail in upper case", err, storage.ErrNotFound)
-	err = s.SetUserDisabled(ctx, "nobody", true, epoch())
+	_, err = s.SetUserDisabled(ctx, "nobody", true, epoch())
 	wantErr(t, "SetUserDisabled", err, storage.ErrNotFound)
 	err = s.SetPasswordHash(ctx, "nobody", "x", epoch())
 	wantErr(t, "SetPasswordHash", err, storage.ErrNotFound)
@@ -116,13 +116,15 @@ func testUserUpdates(t *testing.T, s storage.Store) {
 	check(t, s.CreateUser(ctx, u))
 	check(t, s.CreateUser(ctx, other))
 
-	check(t, s.SetUserDisabled(ctx, "u1", true, epoch().Add(time.Minute)))
+	_, err := s.SetUserDisabled(ctx, "u1", true, epoch().Add(time.Minute))
+	check(t, err)
 	u.Disabled, u.UpdatedAt = true, epoch().Add(time.Minute)
 	got, err := s.UserByID(ctx, "u1")
 	check(t, err)
 	wantEqual(t, "user after SetUserDisabled(true)", got, u)
 
-	check(t, s.SetUserDisabled(ctx, "u1", false, epoch().Add(2*time.Minute)))
+	_, err = s.SetUserDisabled(ctx, "u1", false, epoch().Add(2*time.Minute))
+	check(t, err)
 	u.Disabled, u.UpdatedAt = false, epoch().Add(2*time.Minute)
 	got, err = s.UserByID(ctx, "u1")
 	check(t, err)

@@ -51,17 +51,12 @@ func (s *Store) SearchUsers(ctx context.Context, substr string, limit int) ([]st
 		`SELECT `+userColumns+` FROM users WHERE email LIKE $1 ESCAPE '\' ORDER BY email, id LIMIT $2`, "%"+escaped+"%", limit)
 }
 
-// SetUserDisabled disables or enables the user id.
-func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
-	return s.setUser(ctx, "set user disabled", "disabled", id, disabled, now)
-}
-
-// ChangeUserDisabled disables or enables the user id, as SetUserDisabled
-// does, if they are not so already, and reports whether it did. The
-// condition is the UPDATE's, so that of concurrent callers one changes the
-// user; a user already so is not written (updated_at stays).
-func (s *Store) ChangeUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (bool, error) {
-	const op = "change user disabled"
+// SetUserDisabled disables or enables the user id, if they are not so
+// already, and reports whether it did. The condition is the UPDATE's, so
+// that of concurrent callers one changes the user; a user already so is
+// not written (updated_at stays).
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) (bool, error) {
+	const op = "set user disabled"
 	n, err := s.execCount(ctx, s.db, op, `UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 AND disabled <> $2`,
 		id, disabled, millis(now))
 	if err != nil || n > 0 {

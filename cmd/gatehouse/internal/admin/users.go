@@ -201,7 +201,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, ref string, disabled bool
 		// changed: this call disabled the user, and tells them (not a
 		// retry, nor another request sent at once, which both loaded the
 		// user as active).
-		changed, err := s.Store.ChangeUserDisabled(ctx, u.ID, disabled, now)
+		changed, err := s.Store.SetUserDisabled(ctx, u.ID, disabled, now)
 		if err != nil {
 			return "", fmt.Errorf("disable user: %w", err)
 		}

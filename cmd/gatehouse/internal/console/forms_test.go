@@ -126,7 +126,7 @@ func TestAdminDemotedMidSession(t *testing.T) {
 	if err := hs.store.SetUserAdmin(t.Context(), "u-admin", true, hs.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := hs.store.SetUserDisabled(t.Context(), "u-admin", true, hs.clock.Now()); err != nil {
+	if _, err := hs.store.SetUserDisabled(t.Context(), "u-admin", true, hs.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if w := b.do(http.MethodPost, "/admin/users/u-carol/disable", url.Values{"csrf": {token}}); w.Code == http.StatusSeeOther || w.Code == http.StatusOK {
