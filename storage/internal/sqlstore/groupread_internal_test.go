@@ -50,8 +50,21 @@ func TestGroupReadFresh(t *testing.T) {
 	if reads >= workers*each || shared == 0 {
 		t.Errorf("%d reads for %d questions (%d shared): the reads were not shared", reads, workers*each, shared)
 	}
-	if g.running || g.next != nil {
-		t.Errorf("after the last question: running %v, a batch waiting %v", g.running, g.next != nil)
+	// The last batch's read closes the batch before it finishes (its
+	// goroutine then marks the group idle): wait for that, under the lock.
+	idle := func() (running, waiting bool) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.running, g.next != nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	running, waiting := idle()
+	for (running || waiting) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		running, waiting = idle()
+	}
+	if running || waiting {
+		t.Errorf("5 s after the last question: running %v, a batch waiting %v", running, waiting)
 	}
 }
 
