@@ -49,9 +49,10 @@ const PublishDelay = 2 * keyCacheTTL
 // Keys manages the signing keys: it creates them, rotates them and decides
 // which key signs and which are published. Private keys are stored sealed.
 type Keys struct {
-	store storage.KeyStore
-	box   *seal.Box
-	now   func() time.Time
+	store    storage.KeyStore
+	box      *seal.Box
+	now      func() time.Time
+	generate KeyGenerator
 	// Retention is how long a replaced key stays published after its
 	// successor starts signing: the longest lifetime of a token it signed.
 	retention time.Duration
@@ -72,7 +73,38 @@ type key struct {
 // NewKeys returns a key manager. retention is the longest lifetime of a
 // token signed by a key.
 func NewKeys(store storage.KeyStore, box *seal.Box, now func() time.Time, retention time.Duration) *Keys {
-	return &Keys{store: store, box: box, now: now, retention: retention}
+	return &Keys{store: store, box: box, now: now, retention: retention, generate: GenerateKey}
+}
+
+// KeyGenerator makes the private key of a new signing key of alg. inUse
+// holds the public keys of the keys already stored, which a generator
+// drawing from a fixed set must not hand out again.
+type KeyGenerator func(alg string, inUse []crypto.PublicKey) (crypto.Signer, error)
+
+// GenerateKey is the KeyGenerator of every server: a fresh random key,
+// RSA of 3072 bits, ECDSA on P-256 or Ed25519.
+func GenerateKey(alg string, _ []crypto.PublicKey) (crypto.Signer, error) {
+	switch alg {
+	case RS256:
+		return rsa.GenerateKey(rand.Reader, 3072)
+	case ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	default:
+		return nil, fmt.Errorf("op: unsupported signing algorithm %q", alg)
+	}
+}
+
+// SetGenerator replaces GenerateKey for the keys k creates from now on.
+// The end-to-end tests' binary uses it to take RSA keys from a set made
+// once per test run: generating a 3072-bit key costs about half a second
+// of CPU, and those tests start hundreds of servers on fresh databases.
+func (k *Keys) SetGenerator(g KeyGenerator) {
+	k.mu.Lock()
+	k.generate = g
+	k.mu.Unlock()
 }
 
 // KeyInfo describes a stored key for listings.
@@ -92,7 +124,7 @@ func (k *Keys) Ensure(ctx context.Context) error {
 	}
 	for _, alg := range algorithms {
 		if !slices.ContainsFunc(keys, func(x key) bool { return x.alg == alg }) {
-			if err := k.create(ctx, alg, k.now()); err != nil {
+			if err := k.create(ctx, keys, alg, k.now()); err != nil {
 				return err
 			}
 		}
@@ -107,12 +139,13 @@ func (k *Keys) Ensure(ctx context.Context) error {
 // that a manager whose secrets key is not the one they were sealed with
 // adds none that the servers could not open.
 func (k *Keys) Rotate(ctx context.Context) ([]KeyInfo, error) {
-	if _, err := k.load(ctx, true); err != nil {
+	keys, err := k.load(ctx, true)
+	if err != nil {
 		return nil, err
 	}
 	activeAt := k.now().Add(PublishDelay)
 	for _, alg := range algorithms {
-		if err := k.create(ctx, alg, activeAt); err != nil {
+		if err := k.create(ctx, keys, alg, activeAt); err != nil {
 			return nil, err
 		}
 	}
@@ -142,19 +175,17 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 	return out, nil
 }
 
-func (k *Keys) create(ctx context.Context, alg string, activeAt time.Time) error {
-	var priv crypto.Signer
-	var err error
-	switch alg {
-	case RS256:
-		priv, err = rsa.GenerateKey(rand.Reader, 3072)
-	case ES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case EdDSA:
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		return fmt.Errorf("op: unsupported signing algorithm %q", alg)
+// create stores a new key of alg, which signs from activeAt; stored are
+// the keys loaded before.
+func (k *Keys) create(ctx context.Context, stored []key, alg string, activeAt time.Time) error {
+	inUse := make([]crypto.PublicKey, 0, len(stored))
+	for _, x := range stored {
+		inUse = append(inUse, x.private.Public())
 	}
+	k.mu.Lock()
+	generate := k.generate
+	k.mu.Unlock()
+	priv, err := generate(alg, inUse)
 	if err != nil {
 		return fmt.Errorf("op: generate %s key: %w", alg, err)
 	}

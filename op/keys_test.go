@@ -37,7 +37,43 @@ func newTestKeys(t *testing.T) (*Keys, storage.Store, *clock) {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	return NewKeys(store, box, clk.Now, time.Hour), store, clk
+	k := NewKeys(store, box, clk.Now, time.Hour)
+	k.SetGenerator(testKeyGenerator)
+	return k, store, clk
+}
+
+// testRSAKeys are RSA keys made once for the package's tests: generating
+// a 3072-bit key costs about half a second of CPU.
+var testRSAKeys = sync.OnceValue(func() []crypto.Signer {
+	keys := make([]crypto.Signer, 3)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			k, err := GenerateKey(RS256, nil)
+			if err != nil {
+				panic(err)
+			}
+			keys[i] = k
+		})
+	}
+	wg.Wait()
+	return keys
+})
+
+// testKeyGenerator is GenerateKey, except that RS256 keys are the first
+// of testRSAKeys no stored key uses (and fresh ones once all are).
+func testKeyGenerator(alg string, inUse []crypto.PublicKey) (crypto.Signer, error) {
+	if alg != RS256 {
+		return GenerateKey(alg, inUse)
+	}
+	for _, k := range testRSAKeys() {
+		if !slices.ContainsFunc(inUse, func(p crypto.PublicKey) bool {
+			return k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(p)
+		}) {
+			return k, nil
+		}
+	}
+	return GenerateKey(alg, inUse)
 }
 
 func kids(t *testing.T, k *Keys, alg string) (signing string, published []string) {
@@ -60,6 +96,7 @@ func kids(t *testing.T, k *Keys, alg string) (signing string, published []string
 }
 
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	k, _, clk := newTestKeys(t)
 	ctx := t.Context()
 	if err := k.Ensure(ctx); err != nil {
@@ -116,6 +153,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestKeysEncryptedAtRest(t *testing.T) {
+	t.Parallel()
 	k, store, _ := newTestKeys(t)
 	if err := k.Ensure(t.Context()); err != nil {
 		t.Fatal(err)
@@ -146,6 +184,7 @@ func TestKeysEncryptedAtRest(t *testing.T) {
 // nothing, so the servers, which hold the right key, go on signing; a key
 // they cannot open would stop every signature once it became active.
 func TestRotateWithWrongSecretsKey(t *testing.T) {
+	t.Parallel()
 	k, store, clk := newTestKeys(t)
 	ctx := t.Context()
 	if err := k.Ensure(ctx); err != nil {
@@ -170,6 +209,7 @@ func TestRotateWithWrongSecretsKey(t *testing.T) {
 }
 
 func TestJWKSHasNoPrivateParts(t *testing.T) {
+	t.Parallel()
 	k, _, _ := newTestKeys(t)
 	if err := k.Ensure(t.Context()); err != nil {
 		t.Fatal(err)
@@ -188,6 +228,7 @@ func TestJWKSHasNoPrivateParts(t *testing.T) {
 // TestSortableID checks the ids of auth requests and tokens: they sort by
 // their time, and two of the same millisecond differ.
 func TestSortableID(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
 	a, b := sortableID(t0), sortableID(t0)
 	later := sortableID(t0.Add(time.Millisecond))
@@ -202,5 +243,58 @@ func TestSortableID(t *testing.T) {
 		if len(id) != 36 || strings.ContainsAny(id, ".:") {
 			t.Errorf("id %q: want 36 characters, no dot or colon", id)
 		}
+	}
+}
+
+// TestKeyGenerator checks that the keys come from the generator set with
+// SetGenerator, which is told the public keys already stored, so that a
+// generator drawing from a fixed set can give each database distinct keys.
+func TestKeyGenerator(t *testing.T) {
+	t.Parallel()
+	k, _, _ := newTestKeys(t)
+	ctx := t.Context()
+	var seen [][]crypto.PublicKey // inUse of each RS256 call
+	k.SetGenerator(func(alg string, inUse []crypto.PublicKey) (crypto.Signer, error) {
+		if alg == RS256 {
+			seen = append(seen, inUse)
+		}
+		return GenerateKey(alg, inUse)
+	})
+	if err := k.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("the generator made %d RS256 keys, want 2 (Ensure, Rotate)", len(seen))
+	}
+	if len(seen[0]) != 0 {
+		t.Errorf("Ensure on an empty database told the generator of %d keys in use, want 0", len(seen[0]))
+	}
+	if len(seen[1]) != len(algorithms) {
+		t.Errorf("Rotate told the generator of %d keys in use, want the %d stored", len(seen[1]), len(algorithms))
+	}
+	k.invalidate()
+	keys, err := k.load(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stored := range keys {
+		if stored.activeAt.After(k.now()) {
+			continue // made by Rotate
+		}
+		if !slices.ContainsFunc(seen[1], func(p crypto.PublicKey) bool {
+			return p.(interface{ Equal(crypto.PublicKey) bool }).Equal(stored.private.Public())
+		}) {
+			t.Errorf("key %s (%s), stored before Rotate, was not among the keys in use", stored.id, stored.alg)
+		}
+	}
+
+	k.SetGenerator(func(string, []crypto.PublicKey) (crypto.Signer, error) {
+		return nil, errors.New("no key today")
+	})
+	if _, err := k.Rotate(ctx); err == nil || !strings.Contains(err.Error(), "no key today") {
+		t.Errorf("Rotate with a failing generator: %v, want its error", err)
 	}
 }

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -57,9 +61,42 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build gatehouse:", err)
 		os.Exit(1)
 	}
+	pool := filepath.Join(dir, "rsa-keys.pem")
+	if err := writeKeyPool(pool, 4); err != nil {
+		fmt.Fprintln(os.Stderr, "RSA keys for the test servers:", err)
+		os.Exit(1)
+	}
+	// Every server the tests start takes its RS256 key from this set (see
+	// keygen_testclock.go) instead of generating one for half a second of
+	// CPU; each database still gets distinct keys.
+	os.Setenv("GATEHOUSE_TEST_RSA_KEYS", pool)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// writeKeyPool writes n fresh RSA-3072 keys to path, as PEM "PRIVATE
+// KEY" blocks.
+func writeKeyPool(path string, n int) error {
+	blocks := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			k, err := rsa.GenerateKey(rand.Reader, 3072)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			der, err := x509.MarshalPKCS8PrivateKey(k)
+			blocks[i], errs[i] = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return os.WriteFile(path, bytes.Join(blocks, nil), 0o600)
 }
 
 // backends are the databases every end-to-end test runs against.

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIWrongSecretsKey runs CLI commands against a running server's
@@ -83,6 +91,76 @@ func TestKeysRotateAudited(t *testing.T) {
 			}
 			if !strings.Contains(audit, "by an administrator (CLI)") || strings.Count(audit, "keys.rotated") != 1 {
 				t.Errorf("audit of keys rotate:\n%s", audit)
+			}
+		})
+	}
+}
+
+// TestKeyPoolDistinctPerDatabase checks the test binary's RSA key set
+// (GATEHOUSE_TEST_RSA_KEYS, made by TestMain): a server on a fresh
+// database signs with its first key, and a rotation adds the next one, so
+// that no two keys of one database share a modulus. Without the set every
+// server would generate its key, for half a second of CPU each.
+func TestKeyPoolDistinctPerDatabase(t *testing.T) {
+	t.Parallel()
+	pool, err := os.ReadFile(os.Getenv("GATEHOUSE_TEST_RSA_KEYS"))
+	if err != nil {
+		t.Fatalf("the RSA key set of TestMain: %v", err)
+	}
+	var moduli []string
+	for rest := pool; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moduli = append(moduli, base64.RawURLEncoding.EncodeToString(k.(*rsa.PrivateKey).N.Bytes()))
+	}
+	if len(moduli) < 2 {
+		t.Fatalf("the RSA key set holds %d keys, want at least 2", len(moduli))
+	}
+	// published returns the moduli of the RSA keys of g's JWKS.
+	published := func(g *gatehouse) []string {
+		resp, err := http.Get(g.base + "/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var set struct {
+			Keys []struct{ Kty, N string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+			t.Fatalf("JWKS: %v", err)
+		}
+		var n []string
+		for _, k := range set.Keys {
+			if k.Kty == "RSA" {
+				n = append(n, k.N)
+			}
+		}
+		slices.Sort(n)
+		return n
+	}
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			g := startGatehouse(t, backend)
+			if got := published(g); !slices.Equal(got, moduli[:1]) {
+				t.Fatalf("a fresh database publishes the RSA moduli %.12q, want the set's first, %.12q", got, moduli[0])
+			}
+			g.cli("", "keys", "rotate")
+			want := slices.Sorted(slices.Values(moduli[:2]))
+			// The server reads the keys again within keyCacheTTL (10 s).
+			got := published(g)
+			for deadline := time.Now().Add(15 * time.Second); !slices.Equal(got, want) && time.Now().Before(deadline); {
+				time.Sleep(250 * time.Millisecond)
+				got = published(g)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("after keys rotate the RSA moduli are %.12q, want the set's first two, %.12q", got, want)
 			}
 		})
 	}

@@ -65,7 +65,11 @@ func keyManager(ctx context.Context, cfg *config.Config, store storage.KeyStore)
 	if err != nil {
 		return nil, nil, err
 	}
-	return op.NewKeys(store, box, time.Now, keyRetention(cfg)), box, nil
+	keys := op.NewKeys(store, box, time.Now, keyRetention(cfg))
+	if g := keyGeneratorFromEnv(os.Getenv); g != nil {
+		keys.SetGenerator(g)
+	}
+	return keys, box, nil
 }
 
 // openSealBox opens the secrets key of cfg, which seals the signing keys

@@ -1,0 +1,71 @@
+//go:build testclock
+
+package main
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+
+	"github.com/gatehouse-idp/gatehouse/op"
+)
+
+// keyGeneratorFromEnv returns, when GATEHOUSE_TEST_RSA_KEYS names a file
+// of PEM "PRIVATE KEY" blocks (PKCS #8 RSA keys), a generator whose RS256
+// keys are the first of that file's keys no stored key uses, and fresh
+// ones once all are in use; other algorithms are generated as always.
+// Generating a 3072-bit RSA key costs about half a second of CPU, and the
+// end-to-end tests start hundreds of servers on fresh databases. Only test
+// builds (-tags testclock) contain it.
+func keyGeneratorFromEnv(getenv func(string) string) op.KeyGenerator {
+	path := getenv("GATEHOUSE_TEST_RSA_KEYS")
+	if path == "" {
+		return nil
+	}
+	return func(alg string, inUse []crypto.PublicKey) (crypto.Signer, error) {
+		if alg != op.RS256 {
+			return op.GenerateKey(alg, inUse)
+		}
+		pool, err := readKeyPool(path)
+		if err != nil {
+			return nil, err
+		}
+	next:
+		for _, k := range pool {
+			for _, p := range inUse {
+				if k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(p) {
+					continue next
+				}
+			}
+			return k, nil
+		}
+		return op.GenerateKey(alg, inUse)
+	}
+}
+
+// readKeyPool reads the PKCS #8 private keys of the PEM file at path.
+func readKeyPool(path string) ([]crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_TEST_RSA_KEYS: %w", err)
+	}
+	var keys []crypto.Signer
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return keys, nil
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_TEST_RSA_KEYS %s: %w", path, err)
+		}
+		signer, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("GATEHOUSE_TEST_RSA_KEYS %s: a %T is not a signer", path, k)
+		}
+		keys = append(keys, signer)
+	}
+}
