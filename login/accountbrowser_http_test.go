@@ -21,6 +21,7 @@ var accountFormPages = []string{"/account", "/account/security", "/account/passw
 // from A without the token: each is refused and nothing changes. The
 // security key endpoints (JSON) too, with A's token in the header.
 func TestEveryAccountFormNeedsItsBrowser(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	u, secret := hs.appUser("every-form@example.com")
 	hs.addKey(u)
@@ -197,6 +198,7 @@ func TestEveryAccountFormNeedsItsBrowser(t *testing.T) {
 // confirmed with an app code, and the password change. The second post
 // does nothing.
 func TestAccountFormsReplayed(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("replayed-forms@example.com")
 	a := hs.browser("192.0.2.175")

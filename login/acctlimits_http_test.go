@@ -116,6 +116,7 @@ func (hs *harness) codeEntries(c *storage.OneTimeCode) int {
 // checked against the code, which is then void: the right code after
 // them does not turn email codes off.
 func TestAccountEmailCodeAtOnceFromManyAddresses(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) { testAccountEmailCodeAtOnce(t, newHarnessOn(t, backend).in(t)) })
 	}
@@ -260,6 +261,7 @@ func (hs *harness) wrongCodes(n int, right string) []string {
 // answers the block; from 30 addresses, 10 (the account's limit), and the
 // right code from yet another address answers the block.
 func TestAccountCodesAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend)
@@ -317,6 +319,7 @@ func TestAccountCodesAtOnce(t *testing.T) {
 // from one address and from 30, and the right password after them
 // answers the block.
 func TestAccountPasswordAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend)
@@ -368,6 +371,7 @@ func TestAccountPasswordAtOnce(t *testing.T) {
 // the cooldown has passed, no more than the account's cap of code
 // emails (5) go out in all.
 func TestAccountCodeEmailsAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend).in(t)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestACRFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		amr  []string
 		want string
@@ -28,6 +29,7 @@ func TestACRFor(t *testing.T) {
 }
 
 func TestACRValuesDemand(t *testing.T) {
+	t.Parallel()
 	emailAMR, appAMR, keyAMR := amrFor(factorEmail), amrFor(factorTOTP), []string{"pwd", "hwk", "mfa"}
 	tests := []struct {
 		name          string

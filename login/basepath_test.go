@@ -12,6 +12,7 @@ import (
 // are scoped to it, named __Secure- under https (__Host- requires Path=/)
 // and __Host- only at the root.
 func TestBasePath(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		baseURL    string
 		secure     bool

@@ -11,6 +11,7 @@ import (
 // is the light theme's accent (/brand.css); without a brand the pages are
 // Gatehouse's own and load no brand stylesheet.
 func TestBrand(t *testing.T) {
+	t.Parallel()
 	brand := Brand{Name: "Axxon Datacenter", Logo: "/static/axxon.svg", PrimaryColor: "#0b3d91",
 		SupportURL: "https://help.example.com/", SupportEmail: "help@example.com",
 		PrivacyURL: "https://example.com/privacy", TermsURL: "https://example.com/terms"}

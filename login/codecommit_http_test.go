@@ -48,6 +48,7 @@ func (s *completionFault) CompleteSignIn(ctx context.Context, c *storage.SignInC
 // "Invalid One Time Password! (Attempts left: 1)". For the authenticator
 // app, emailed codes and recovery codes, SQLite and PostgreSQL.
 func TestCodeStepRetryAfterFailedCompletion(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		for _, factor := range []string{factorTOTP, factorEmail, factorRecovery} {
 			t.Run(backend+"/"+factor, func(t *testing.T) {
@@ -135,6 +136,7 @@ func TestCodeStepRetryAfterFailedCompletion(t *testing.T) {
 // browser, go on to the callback as a retry does (resumeDone). The code is
 // then refused for another request. SQLite and PostgreSQL.
 func TestCodeStepAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend)

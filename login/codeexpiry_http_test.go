@@ -39,6 +39,7 @@ func (s *expiringStore) LatestCode(ctx context.Context, userID, purpose, binding
 // told the sign-in expired, no session is made, and the code stays
 // unused. SQLite and PostgreSQL.
 func TestCodeStepRequestExpiresMeanwhile(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			fault := &expiringStore{}
@@ -130,6 +131,7 @@ func (s *sessionClockStore) TouchSession(ctx context.Context, id string, now, id
 // browser's single sign-on session answering a new request. SQLite and
 // PostgreSQL.
 func TestMarkDoneRequestExpiresMeanwhile(t *testing.T) {
+	t.Parallel()
 	const ttl = 30 * time.Second
 	short := func(ar *storage.AuthRequest) { ar.ExpiresAt = ar.CreatedAt.Add(ttl) }
 	for _, backend := range teststore.Backends {

@@ -12,6 +12,7 @@ import (
 // in the user's language, with the code on its own line and out of the
 // subject unless CodeInSubject.
 func TestCodeMessage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		purpose string
 		lang    i18n.Lang

@@ -54,6 +54,7 @@ func (m *sendHook) Send(ctx context.Context, msg mail.Message) error {
 // codes from one code). Then a Resend that is sent gives the only live
 // code, and the cooldown was not spent by the unsent one.
 func TestCodeUsedWhileResendNotSent(t *testing.T) {
+	t.Parallel()
 	for i, tt := range []struct {
 		name string
 		// during is where the other request lands: "issue" (before the

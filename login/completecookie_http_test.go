@@ -30,6 +30,7 @@ func setCookieNamed(resp *response, name string) *http.Cookie {
 // codes, SQLite and PostgreSQL. (A completion that did commit with its
 // answer lost is TestRetryAfterLostAnswer's.)
 func TestCodeStepNoSessionCookieOnFailedCompletion(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		for _, factor := range []string{factorTOTP, factorEmail, factorRecovery} {
 			t.Run(backend+"/"+factor, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 // with Allows and Denies of the same form posted at once, the client gets
 // either the denial or a code, never both, and a denial leaves no grant.
 func TestConsentAnsweredOnce(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend)

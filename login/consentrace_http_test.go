@@ -42,6 +42,7 @@ func (s *consentWriteHook) ConsentAuthRequest(ctx context.Context, id, userID, c
 // is told access_denied, so no grant may be stored and the Allow goes
 // nowhere.
 func TestConsentAllowRacesDeny(t *testing.T) {
+	t.Parallel()
 	hook := &consentWriteHook{}
 	hs := newHarness(t, func(h *Handler) { hook.Store = h.Store.(storage.Store); h.Store = hook })
 	hs.client("third", func(c *storage.Client) { c.Consent = true })

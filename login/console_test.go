@@ -5,6 +5,7 @@ import "testing"
 // TestSafeNextAdmin: the re-authentication returns to the account area
 // and to the admin console, and nowhere else.
 func TestSafeNextAdmin(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"/admin":                   "/admin",
 		"/admin/users/u1?done=x":   "/admin/users/u1?done=x",

@@ -18,6 +18,7 @@ import (
 // (SECURITY.md SES-01): the __Host- prefix, Secure, HttpOnly, Path=/, no
 // Domain, and SameSite Lax or Strict.
 func TestCookieFlagsHTTPS(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, func(h *Handler) { h.Secure = true })
 	hs.client(AccountClientID, nil)
 	u, secret := hs.appUser("cookies@example.com")

@@ -17,6 +17,7 @@ import (
 // the code died only with a block, so rotating addresses got it up to the
 // account's cap of guesses (10) instead of 3.
 func TestEmailCodeDiesAfterWrongEntries(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("rotating@example.com", func(u *storage.User) { u.EmailOTP = true })
 	b := hs.browser("203.0.113.90")

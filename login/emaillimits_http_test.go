@@ -15,6 +15,7 @@ import (
 // before anything is sent, so a burst cannot email an address more often
 // than its cap, nor get more requests through from one address.
 func TestEmailRequestsAtOnce(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	for _, tt := range []struct {
 		path string
@@ -110,6 +111,7 @@ func mailsTo(hs *harness, addr string) []string {
 // only the account's own cap of code emails held, so every account could
 // send the address its 5 per window.
 func TestEmailChangeLinksPerAddress(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	const victim = "flooded@example.net"
 	sent, capped := 0, 0

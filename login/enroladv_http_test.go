@@ -34,6 +34,7 @@ func (s *totpReadHook) TOTPByUser(ctx context.Context, userID string) (*storage.
 // turn on B's key, which A's app does not hold: either A is refused, or
 // the key turned on is the one A's code came from.
 func TestTOTPEnrolmentReplacedWhileChecked(t *testing.T) {
+	t.Parallel()
 	hook := &totpReadHook{}
 	hs := newHarness(t, func(h *Handler) { hook.Store = h.Store.(storage.Store); h.Store = hook })
 	u := hs.user("race-enrol@example.com", nil)
@@ -81,6 +82,7 @@ func TestTOTPEnrolmentReplacedWhileChecked(t *testing.T) {
 // authenticator app on the account page: a wrong code must not show them
 // the owner's key, which would then be the account's second factor.
 func TestTOTPSetupNotShownToAnotherBrowser(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("mfa", func(c *storage.Client) { c.RequireMFA = true })
 	u := hs.user("setup-shown@example.com", nil)

@@ -156,6 +156,7 @@ func enrolEnds(hs *harness) []struct {
 // done. The factor stays on: it was the user's own, confirmed with its
 // code. SQLite and PostgreSQL.
 func TestEnrolEndNotPendingMeanwhile(t *testing.T) {
+	t.Parallel()
 	const ttl = 30 * time.Second // shorter than the email code's 60 s
 	short := func(ar *storage.AuthRequest) { ar.ExpiresAt = ar.CreatedAt.Add(ttl) }
 	for _, backend := range teststore.Backends {
@@ -212,6 +213,7 @@ func TestEnrolEndNotPendingMeanwhile(t *testing.T) {
 // the factor is on, so the same post goes on to the code page, and its
 // code completes the request. SQLite and PostgreSQL.
 func TestEnrolEndRetryAfterFailedCompletion(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			fault := &enrolEndStore{}
@@ -248,6 +250,7 @@ func TestEnrolEndRetryAfterFailedCompletion(t *testing.T) {
 // TestEnrolEndSignsIn: the enrolments of enrolEnds, undisturbed, sign in
 // (the setup of the tests above is right). SQLite.
 func TestEnrolEndSignsIn(t *testing.T) {
+	t.Parallel()
 	fault := &enrolEndStore{}
 	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
 	for _, tc := range enrolEnds(hs) {

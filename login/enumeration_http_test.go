@@ -17,6 +17,7 @@ import (
 // sign-ins (the auth request's id, CSRF tokens, cookies) and the address
 // itself are masked: the same messages, and the block at the same attempt.
 func TestUnknownAccountLooksTheSame(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.user("alice@example.com", nil)
 	hs.user("off@example.com", func(u *storage.User) { u.Disabled = true })

@@ -21,6 +21,7 @@ import (
 // the other as well), is confirmed once; and the first factor's recovery
 // codes are issued once, one set, whichever factor came first.
 func TestFirstKeyRacesApp(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend, withWebAuthn(t))

@@ -29,6 +29,7 @@ func wrongCode(n int) string { return fmt.Sprintf(msgWrongCode, n) }
 // and starts no session; the right password of an account without a second
 // factor completes the request with amr pwd.
 func TestPasswordStep(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.user("alice@example.com", nil)
 	hs.user("off@example.com", func(u *storage.User) { u.Disabled = true })
@@ -70,6 +71,7 @@ func TestPasswordStep(t *testing.T) {
 // app: the password leads to the code page, a wrong code counts down, the
 // right one completes the request with amr otp and acr loa:2.
 func TestTOTPStep(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("tom@example.com")
 	b := hs.browser("192.0.2.2")
@@ -102,6 +104,7 @@ func TestTOTPStep(t *testing.T) {
 // pending sign-in and tells the owner; other IPs are unaffected; the
 // minutes count down and the block ends with them.
 func TestWrongCodesBlockIP(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("bob@example.com")
 	other := hs.user("carol@example.com", nil)
@@ -148,6 +151,7 @@ func TestWrongCodesBlockIP(t *testing.T) {
 // TestStepAfterPassword covers where the right password leads, by the
 // account's factors and what the client demands.
 func TestStepAfterPassword(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
 	hs.enrollTOTP(hs.user("app@example.com", nil))
@@ -201,6 +205,7 @@ func TestStepAfterPassword(t *testing.T) {
 // code, the newest code completes the request with amr email; a code
 // expires after 60 seconds.
 func TestEmailCodeStep(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("dana@example.com", func(u *storage.User) { u.EmailOTP = true })
 	b := hs.browser("192.0.2.20")
@@ -267,6 +272,7 @@ func TestEmailCodeStep(t *testing.T) {
 // TestRecoveryCodeStep covers a recovery code in place of the app: typed
 // any way, it completes the request, is used up, and the owner is told.
 func TestRecoveryCodeStep(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("rita@example.com", nil)
 	_, codes := hs.enrollTOTP(u)
@@ -294,6 +300,7 @@ func TestRecoveryCodeStep(t *testing.T) {
 // TestReplayedCodes covers single use: a code that completed one sign-in
 // is refused in the next one, which a fresh code then completes.
 func TestReplayedCodes(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	app := hs.user("app@example.com", nil)
 	secret, codes := hs.enrollTOTP(app)
@@ -339,6 +346,7 @@ func TestReplayedCodes(t *testing.T) {
 // app or email), a wrong code keeps the same setup, the right one turns
 // the factor on, shows the recovery codes once and completes the request.
 func TestEnrollStep(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
 	for _, tt := range []struct {
@@ -418,6 +426,7 @@ func TestEnrollStep(t *testing.T) {
 // step everywhere, whatever the IP, while other accounts sign in; the
 // attempts left are those of the tighter counter.
 func TestAccountCodeCap(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("cap@example.com")
 	other := hs.user("uncapped@example.com", nil)
@@ -453,6 +462,7 @@ func TestAccountCodeCap(t *testing.T) {
 // code could not be sent, nothing is left behind (no cooldown, no code),
 // and a failed Resend leaves the previous code working.
 func TestEmailNotSent(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("ed@example.com", func(u *storage.User) { u.EmailOTP = true })
 	b := hs.browser("192.0.2.25")
@@ -480,6 +490,7 @@ func TestEmailNotSent(t *testing.T) {
 // password, wrong code and block messages into Russian, plural forms and
 // all.
 func TestStepMessagesInRussian(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("ivan@example.com")
 	for i, tt := range []struct {

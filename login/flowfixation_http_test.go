@@ -24,6 +24,7 @@ import (
 // the account area); the victim's callback still issues the one code.
 // SQLite and PostgreSQL.
 func TestFixedFlowCookieGetsNothing(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend)

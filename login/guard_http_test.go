@@ -17,6 +17,7 @@ import (
 // started it, with other cookies or none, even with the owner's forms
 // (auth request id and CSRF token); and what they tried counts nothing.
 func TestOtherBrowserRefused(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("owner@example.com")
 	if err := hs.store.SetEmailOTP(t.Context(), u.ID, true, hs.clock.Now()); err != nil { // email codes too: Resend is open
@@ -72,6 +73,7 @@ func TestOtherBrowserRefused(t *testing.T) {
 // TestCSRFRefused covers the forms' CSRF tokens: a post of the right
 // browser without its page's token is refused and changes nothing.
 func TestCSRFRefused(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u, secret := hs.appUser("csrf@example.com")
 	b := hs.browser("192.0.2.75")
@@ -110,6 +112,7 @@ func TestCSRFRefused(t *testing.T) {
 // prompt=none then gets consent_required, and Deny sends access_denied and
 // ends the request.
 func TestConsent(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("third", func(c *storage.Client) { c.Consent = true })
 	u := hs.user("connie@example.com", nil)
@@ -175,6 +178,7 @@ func TestConsent(t *testing.T) {
 // a new request without the password unless the request or the client
 // asks for more than it has, or it has ended.
 func TestSessionReuse(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
 	u := hs.user("sso@example.com", nil)
@@ -227,6 +231,7 @@ func TestSessionReuse(t *testing.T) {
 // required, the session ends in the store, and the next sign-in asks for
 // the password again.
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("leo@example.com", nil)
 	b := hs.browser("192.0.2.95")

@@ -57,6 +57,7 @@ func (hs *harness) signInPassword(b *browser, clientID, email string) {
 }
 
 func TestHomeSignsIn(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	hs.user("home@example.com", nil)
@@ -94,6 +95,7 @@ func TestHomeSignsIn(t *testing.T) {
 }
 
 func TestHomeReturnsToTheAccountPage(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	hs.user("back@example.com", nil)
@@ -109,6 +111,7 @@ func TestHomeReturnsToTheAccountPage(t *testing.T) {
 }
 
 func TestHomeCallbackRefused(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	hs.user("cb@example.com", nil)
@@ -167,6 +170,7 @@ func TestHomeCallbackRefused(t *testing.T) {
 // The account client's sign-in is an application's: the same steps, and
 // the same amr and acr on the session.
 func TestHomeSameSignIn(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	u, secret := hs.appUser("same@example.com")
@@ -202,6 +206,7 @@ func TestHomeSameSignIn(t *testing.T) {
 }
 
 func TestHomeNoOpenRedirect(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.user("redir@example.com", nil)
 	b := hs.browser("192.0.2.209")
@@ -242,6 +247,7 @@ func TestHomeNoOpenRedirect(t *testing.T) {
 // A form posted without a session gets the page, no redirect; a GET of
 // an account page signs in.
 func TestHomeFormsWithoutSession(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("gone@example.com", nil)
 	b := hs.browser("192.0.2.211")
@@ -261,6 +267,7 @@ func TestHomeFormsWithoutSession(t *testing.T) {
 
 // The footer links the sign-in, registration, recovery and the account.
 func TestHomeFooterLinks(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.user("links@example.com", nil)
 	out := hs.browser("192.0.2.212").get("/recover").body

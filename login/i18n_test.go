@@ -166,6 +166,7 @@ func userTexts(t *testing.T) map[string]token.Position {
 // TestGoTextsTranslated checks that every text the Go code shows or emails
 // has a Russian translation.
 func TestGoTextsTranslated(t *testing.T) {
+	t.Parallel()
 	texts := userTexts(t)
 	for _, must := range []string{msgBadCredentials, msgBlocked, msgWrongCode, msgCodeSent, "Sign in",
 		"Two-factor authentication changed", "Signed in", "Your Gatehouse code: %s", securityDone["webauthn-on"]} {
@@ -191,6 +192,7 @@ var tmplTextRE = regexp.MustCompile(`\{\{-?\s*tf?\s+\$?\.Lang\s+("(?:[^"\\]|\\.)
 // templates has a Russian translation, and that no visible English is
 // left outside t.
 func TestTemplateTextsTranslated(t *testing.T) {
+	t.Parallel()
 	names, err := filepath.Glob("../templates/*.html")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("templates: %v %v", names, err)
@@ -231,6 +233,7 @@ var switchRE = regexp.MustCompile(`<a href="(/lang\?[^"]*)"`)
 // TestPagesRender renders every page in both languages with the real
 // templates.
 func TestPagesRender(t *testing.T) {
+	t.Parallel()
 	p, err := parsePages(templates.FS, Brand{}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -294,6 +297,7 @@ func TestPagesRender(t *testing.T) {
 }
 
 func TestLocalPath(t *testing.T) {
+	t.Parallel()
 	for s, want := range map[string]bool{
 		"/": true, "/login?authRequestID=x": true, "/account/security": true,
 		"": false, "//evil.example": false, "/\\evil.example": false, "https://evil.example/": false,
@@ -307,6 +311,7 @@ func TestLocalPath(t *testing.T) {
 }
 
 func TestBackURL(t *testing.T) {
+	t.Parallel()
 	post := func(path string, form url.Values) string {
 		r := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

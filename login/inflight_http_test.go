@@ -49,6 +49,7 @@ func (hs *harness) succeed(held []*lockout.Attempt) {
 // and is accepted; when no room comes, it is answered busy (429 with
 // Retry-After), not blocked, and accepted when posted again.
 func TestCodesInFlightBlockNobody(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	const ip = "203.0.113.40"
 	u, secret := hs.appUser("dave@example.com")
@@ -111,6 +112,7 @@ func postAtOnce(bs []*browser, forms []url.Values) []*response {
 // is accepted, and nothing is blocked. Twelve wrong codes at once from
 // another address are checked three times, and block it as before.
 func TestCodesAtOnceFromOneAddress(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	const n = 12
 	users := make([]*storage.User, n)

@@ -12,6 +12,7 @@ import (
 // often than the idle timeout, stays signed in, while one left unused past
 // the idle timeout is signed out all the same.
 func TestAccountPagesKeepTheSessionAlive(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	u := hs.user("keepalive@example.com", nil)

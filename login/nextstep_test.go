@@ -9,6 +9,7 @@ import (
 // TestNextStep has one case a row of the transition table in doc.go, in
 // its order.
 func TestNextStep(t *testing.T) {
+	t.Parallel()
 	var (
 		none     = factorSet{}
 		app      = factorSet{TOTP: true}
@@ -148,6 +149,7 @@ func TestNextStep(t *testing.T) {
 // TestPolicyOf checks how acr_values and prompt become the policy
 // nextStep reads.
 func TestPolicyOf(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		acr    []string
 		prompt []string

@@ -3,6 +3,7 @@ package login
 import "testing"
 
 func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"Alice@Example.COM", "alice@example.com"},
 		{"  bob@example.com\t", "bob@example.com"},

@@ -12,6 +12,7 @@ import (
 // browser that opened it, do their work exactly once; every other post is
 // told the link was used.
 func TestEmailedLinksAtOnce(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	hs := newHarness(t)
 	for _, tt := range []struct {

@@ -50,6 +50,7 @@ func expectFieldError(t *testing.T, resp *response, id, msg string) {
 // or the passkey button, which the block refuses all the same; the page
 // keeps a Cancel that leads back to the sign-in, blocked as well.
 func TestBlockedPagesShowOnlyTheBlock(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	u, secret := hs.appUser("blk@example.com")
 	if err := hs.store.SetEmailOTP(t.Context(), u.ID, true, hs.clock.Now()); err != nil {
@@ -116,6 +117,7 @@ var (
 // (pages.js ticks them), not as a UTC time; Resend is disabled, with the
 // seconds, until the cooldown ends.
 func TestCodeCountdowns(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("cd@example.com", func(u *storage.User) { u.EmailOTP = true })
 	b := hs.browser("192.0.2.60")
@@ -194,6 +196,7 @@ var keyGroupsRE = regexp.MustCompile(`^[A-Z2-7]{4}( [A-Z2-7]{1,4})+$`)
 // without scripts, with a copy button that pages.js shows (hidden without
 // it) and that copies the key as one word.
 func TestTOTPKeyGrouped(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("mfa", func(c *storage.Client) { c.RequireMFA = true })
 	u := hs.user("key@example.com", nil)
@@ -234,6 +237,7 @@ func TestTOTPKeyGrouped(t *testing.T) {
 // error is next to the field, which is aria-invalid, described by it and
 // focused; errors about the whole form stay on top.
 func TestFieldErrors(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	b := hs.browser("192.0.2.80")
 	id, fill := hs.registerForm(b)

@@ -17,6 +17,7 @@ import (
 // the intruder got at their own address must not take the account's
 // address any more.
 func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	for _, tt := range []struct {
 		name  string
@@ -66,6 +67,7 @@ func TestEmailChangeLinkDiesWithPassword(t *testing.T) {
 // recovery codes that stand in for it when it is lost stay (only the last
 // factor takes them away).
 func TestRecoveryCodesStayWithKeys(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	u, secret := hs.appUser("app-and-key@example.com")
 	hs.addKey(u)
@@ -83,6 +85,7 @@ func TestRecoveryCodesStayWithKeys(t *testing.T) {
 // TestRecoveryCodesGoWithLastFactor covers turning email codes off: beside
 // a security key the recovery codes stay, and as the last factor they go.
 func TestRecoveryCodesGoWithLastFactor(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	for _, tt := range []struct {
 		name string
@@ -122,6 +125,7 @@ func TestRecoveryCodesGoWithLastFactor(t *testing.T) {
 // signs the account out everywhere, that sign-in must not go on with the
 // old password to a session.
 func TestPendingSignInEndsWithReset(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("mfa", func(c *storage.Client) { c.RequireMFA = true })
 	u := hs.user("pending-reset@example.com", nil)
@@ -145,6 +149,7 @@ func TestPendingSignInEndsWithReset(t *testing.T) {
 // owner reset the password: the finished request is gone, so that neither
 // its callback nor a code issued for it gives tokens afterwards.
 func TestDoneSignInEndsWithReset(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("done-reset@example.com", nil)
 	intruder := hs.browser("203.0.113.170")
@@ -161,6 +166,7 @@ func TestDoneSignInEndsWithReset(t *testing.T) {
 // disabled (perhaps because it was taken over) with an email change
 // pending: its link must not change the address meanwhile.
 func TestEmailChangeLinkOfDisabledAccount(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("disabled-change@example.com", nil)
 	b := hs.browser("203.0.113.160")
@@ -193,6 +199,7 @@ func confirmEmailLink(t *testing.T, b *browser, link string) *response {
 // its page's form, as a mail scanner does: the address stays. The form
 // changes it, once.
 func TestEmailChangeLinkAsks(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("scanned@example.com", nil)
 	b := hs.browser("203.0.113.180")
@@ -251,6 +258,7 @@ func (hs *harness) resetPassword(b *browser, email string) {
 // first link was deleted before the second was sent, so a failed send
 // took it away.)
 func TestEmailChangeNotSentKeepsLink(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("mover@example.com", nil)
 	b := hs.browser("203.0.113.190")
@@ -281,6 +289,7 @@ func TestEmailChangeNotSentKeepsLink(t *testing.T) {
 // older ones. (Before, the older links were deleted before the new one
 // was sent, so a failed send left the user with no working link.)
 func TestResetNotSentKeepsLink(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("forgetful@example.com", nil)
 	ask := func(b *browser) {

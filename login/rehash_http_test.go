@@ -15,6 +15,7 @@ import (
 // memory budget holds one hash), the check must have given its slot back
 // by then, or the sign-in would wait for itself for ever.
 func TestRehashAfterSignInWithOneSlot(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, func(h *Handler) { h.Passwords.Gate = password.NewGate(1, 50*time.Millisecond) })
 	old := password.NewHasher(password.Params{Memory: 16, Time: 1, Threads: 1, SaltLen: 8, KeyLen: 16})
 	u := hs.user("old@example.com", func(u *storage.User) { u.PasswordHash = old.Hash(testPassword) })

@@ -37,6 +37,7 @@ func (s *claimFault) ClaimAuthRequest(ctx context.Context, id string, bindingHas
 // callback, not a retry) and another browser are refused; and once the
 // retry has had its code, the callback is refused as over.
 func TestCallbackRetryAfterLostClaim(t *testing.T) {
+	t.Parallel()
 	fault := &claimFault{}
 	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
 	u := hs.user("retry-callback@example.com", nil)
@@ -108,6 +109,7 @@ func (s *grantFault) CompleteSignIn(ctx context.Context, c *storage.SignInComple
 // refused; and once the callback has claimed the request, a retry is
 // refused as over.
 func TestRetryAfterLostAnswer(t *testing.T) {
+	t.Parallel()
 	fault := &grantFault{}
 	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
 	ctx := t.Context()
@@ -174,6 +176,7 @@ func TestRetryAfterLostAnswer(t *testing.T) {
 // database failover. The browser's retry gets the request's one code;
 // a replay after it is refused.
 func TestCallbackRetryAfterProviderFailure(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	var fail atomic.Bool
 	hs.mux = http.NewServeMux()
@@ -221,6 +224,7 @@ func (s *claimFailsUncommitted) ClaimAuthRequest(ctx context.Context, id string,
 // code, and the cookie it still held then opens nothing: a replay of the
 // callback from the same browser gets no second code.
 func TestCallbackRetryAfterUncommittedClaim(t *testing.T) {
+	t.Parallel()
 	fault := &claimFailsUncommitted{}
 	hs := newHarness(t, func(h *Handler) { fault.Store = h.Store.(storage.Store); h.Store = fault })
 	u := hs.user("uncommitted-claim@example.com", nil)
@@ -255,6 +259,7 @@ func TestCallbackRetryAfterUncommittedClaim(t *testing.T) {
 // (committed or not), 20 retries at once from that browser, with its claim
 // cookie, get one code between them, and 20 from another browser none.
 func TestCallbackRetriesAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, committed := range []bool{false, true} {
 		t.Run(map[bool]string{false: "claim not committed", true: "claim committed"}[committed], func(t *testing.T) {
 			uncommitted := &claimFailsUncommitted{}

@@ -24,6 +24,7 @@ import (
 // session's sid, its re-authentication time, and forms whose CSRF tokens
 // work.
 func TestSessionRotatedAtPrivilegeSteps(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	signedIn := func(hs *harness, value string) bool {
@@ -98,6 +99,7 @@ func TestSessionRotatedAtPrivilegeSteps(t *testing.T) {
 // JSON ceremony): its last answer gives the session a new id and cookie,
 // and the old cookie signs nobody in.
 func TestSessionRotatedAtKeyReauth(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	hs.client(AccountClientID, nil)
 	b := hs.browser("192.0.2.165")
@@ -193,6 +195,7 @@ func changePassword(hs *harness, b *browser, code string) {
 // fetching the callback first, with no session or their own; nor does a
 // browser whose session ended after the sign-in was done.
 func TestCallbackNeedsTheSession(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	victim := hs.user("fixed-victim@example.com", nil)
 	hs.user("fixed-attacker@example.com", nil)
@@ -245,6 +248,7 @@ func TestCallbackNeedsTheSession(t *testing.T) {
 // see the page nor allow (or deny) on the victim's behalf; the victim
 // still decides.
 func TestConsentNeedsTheSession(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("third", func(c *storage.Client) { c.Consent = true })
 	victim := hs.user("consent-victim@example.com", nil)
@@ -279,6 +283,7 @@ func TestConsentNeedsTheSession(t *testing.T) {
 // password change notwithstanding (they change its id, not its end): the
 // next request asks for the password, and the account area for a sign-in.
 func TestSessionAbsoluteLifetime(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client(AccountClientID, nil)
 	u := hs.user("lifetime@example.com", nil)
@@ -315,6 +320,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 // signs nobody in, and the sign-in that follows replaces it with a cookie
 // of its own, while the forged value names no session.
 func TestForgedSessionCookieReplaced(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("forged@example.com", nil)
 	b := hs.browser("192.0.2.195")
@@ -342,6 +348,7 @@ func TestForgedSessionCookieReplaced(t *testing.T) {
 // as the victim by it) nor reach the code page; they are sent to the
 // password form, and the victim goes on.
 func TestPendingStepsNeedThePasswordStep(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.client("strict", func(c *storage.Client) { c.RequireMFA = true })
 	plant := func(t *testing.T, clientID, email string) (a, v *browser, id string) {
@@ -406,6 +413,7 @@ func (s endingStore) TouchSession(ctx context.Context, id string, now, idleUntil
 // (or changes id) between its loading and its use asks for the password
 // again, rather than failing with 503 as a database failure would.
 func TestSessionGoneWhileUsed(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("gone@example.com", nil)
 	b := hs.browser("192.0.2.197")

@@ -16,6 +16,7 @@ import (
 // request from the session; a session that ended meanwhile leads back to
 // the sign-in page; another account signs in with its password as ever.
 func TestSelectAccount(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("choose@example.com", nil)
 	other := hs.user("other-account@example.com", nil)

@@ -40,6 +40,7 @@ func (hs *harness) registerForm(b *browser) (string, func(email, name, first, ag
 // works once and the sign-in it came from goes on; an address that has an
 // account gets the same page and its owner an email.
 func TestRegistration(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.user("taken@example.com", nil)
 	b := hs.browser("192.0.2.100")
@@ -111,6 +112,7 @@ func TestRegistration(t *testing.T) {
 // no longer signs in, the new one does, and the second factor is still
 // asked for.
 func TestPasswordReset(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	u := hs.user("pat@example.com", nil)
 	hs.enrollTOTP(u) // signs in: a session to end
@@ -162,6 +164,7 @@ func TestPasswordReset(t *testing.T) {
 // older than the re-authentication window is sent to confirm it is the
 // user first.
 func TestSecurityPageFactors(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	for _, tt := range []struct {
 		factor string

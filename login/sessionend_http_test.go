@@ -10,6 +10,7 @@ import (
 // user's session id is ignored), "Sign out everywhere else" keeps the
 // browser's own, and the cookie of an ended session signs nobody in.
 func TestEndSessionFromAccount(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t)
 	hs.user("alice-s@example.com", nil)
 	hs.user("bob-s@example.com", nil)

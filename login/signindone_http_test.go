@@ -195,6 +195,7 @@ func expectExpiredAnswer(t *testing.T, resp *response) {
 // Before, the session, its cookie and the event came before the request's
 // completion was refused. SQLite and PostgreSQL.
 func TestSignInEndRequestExpiresMeanwhile(t *testing.T) {
+	t.Parallel()
 	const ttl = 30 * time.Second
 	short := func(ar *storage.AuthRequest) { ar.ExpiresAt = ar.CreatedAt.Add(ttl) }
 	for _, backend := range teststore.Backends {
@@ -234,6 +235,7 @@ func TestSignInEndRequestExpiresMeanwhile(t *testing.T) {
 // without one, which single sign-on's retry found expired. SQLite and
 // PostgreSQL.
 func TestSignInEndRetryAfterFailedCompletion(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			fault := &signInEndStore{}
@@ -296,6 +298,7 @@ func (s *sessionEndsStore) TouchSession(ctx context.Context, id string, now, idl
 // the request was done for the ended session, without its session grant.
 // SQLite and PostgreSQL.
 func TestSingleSignOnSessionEndsMeanwhile(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			fault := &sessionEndsStore{}
@@ -332,6 +335,7 @@ func TestSingleSignOnSessionEndsMeanwhile(t *testing.T) {
 // session made for the sign-in that had been ended. SQLite and
 // PostgreSQL.
 func TestKeyStepSignInEndedMeanwhile(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			fault := &signInEndStore{}

@@ -23,6 +23,7 @@ import (
 // way round, 2 wrong codes at the sign-in's code step and 1 at the
 // re-authentication from one address block it. SQLite and PostgreSQL.
 func TestStepUpCodesShareLoginLimits(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			hs := newHarnessOn(t, backend)

@@ -16,6 +16,7 @@ import (
 // bad signature counts as a wrong code, a challenge works once, and a good
 // assertion completes the request with acr loa:3.
 func TestSecurityKeySignIn(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	for _, tt := range []struct {
 		name   string
@@ -80,6 +81,7 @@ func TestSecurityKeySignIn(t *testing.T) {
 // TestUnknownPasskeyRefused covers a passkey no account registered: it
 // signs nobody in and counts as a failure of the IP.
 func TestUnknownPasskeyRefused(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	owner := hs.user("gone@example.com", nil)
 	stray := hs.addKey(owner)

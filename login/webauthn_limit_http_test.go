@@ -49,6 +49,7 @@ func (k *softKey) create(t *testing.T, challenge string) json.RawMessage {
 // account page begins no registration, and of two ceremonies begun below
 // the cap only the one that reaches it adds a key.
 func TestKeyLimit(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	u := hs.user("many-keys@example.com", nil)
 	first := hs.addKey(u)

@@ -19,6 +19,7 @@ import (
 // account), and after three the address's code steps answered "busy" to
 // everyone.
 func TestRefusedKeyGivesBackItsAttempt(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, withWebAuthn(t))
 	for _, tt := range []struct {
 		name string

@@ -35,6 +35,7 @@ func (s *disabledInFlight) RedeemAuthCode(ctx context.Context, hash []byte, clie
 // userinfo no more than the tokens that the disabling revoked: the
 // token's client is checked at each use.
 func TestTokenOfClientDisabledInFlight(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			store := &disabledInFlight{Store: teststore.Open(t, backend)}

@@ -22,6 +22,7 @@ func jwksJSON(t *testing.T, keys ...jose.JSONWebKey) string {
 }
 
 func TestParseClientJWKS(t *testing.T) {
+	t.Parallel()
 	r2048, _ := rsa.GenerateKey(rand.Reader, 2048)
 	r1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -50,6 +51,7 @@ func TestParseClientJWKS(t *testing.T) {
 }
 
 func TestCheckJWKSURI(t *testing.T) {
+	t.Parallel()
 	for uri, ok := range map[string]bool{
 		"https://rp.example.com/jwks":     true,
 		"http://127.0.0.1:8080/jwks":      true,

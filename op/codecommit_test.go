@@ -33,6 +33,7 @@ func (l lostAfterCodeUse) RedeemAuthCode(ctx context.Context, hash []byte, clien
 // and the client's retry would have been refused as a replay, revoking
 // the grant.
 func TestCodeExchangeReadsNothingAfterItsCommit(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			store := lostAfterCodeUse{&lostAfterRotation{Store: teststore.Open(t, backend)}}
@@ -87,6 +88,7 @@ func (l lostAfterCodeUse) CodeGrantID(ctx context.Context, code string) (string,
 // the client's exchange taken for a replay. Once used, the thief's replay
 // of it revokes nothing; the owner's revokes what it issued.
 func TestCodeOfAnotherClient(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -145,6 +147,7 @@ func TestCodeOfAnotherClient(t *testing.T) {
 // for a replay: whoever saw a code (a public client's id is no secret)
 // could deny its sign-in.
 func TestRefusedExchangeKeepsTheCode(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -217,6 +220,7 @@ func (w *writesCounted) CreateRefreshToken(ctx context.Context, t *storage.Refre
 // code whose exchange was to be refused, handed to zitadel without the
 // code's use: none is issued, and none stored.
 func TestNothingIssuedFromAnUnusedCode(t *testing.T) {
+	t.Parallel()
 	store := &writesCounted{Store: teststore.Open(t, "sqlite")}
 	e := newBenchEnv(t, store)
 	ctx := context.Background()

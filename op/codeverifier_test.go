@@ -17,6 +17,7 @@ import (
 // characters of the whole alphabet are accepted. A short verifier is
 // guessable from the challenge, which the authorization request shows.
 func TestCodeVerifierSyntax(t *testing.T) {
+	t.Parallel()
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {

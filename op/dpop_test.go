@@ -62,6 +62,7 @@ func proofClaims(now time.Time) map[string]any {
 }
 
 func TestVerifyDPoPProof(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -147,6 +148,7 @@ func noneProof(t *testing.T, key *ecdsa.PrivateKey, claims map[string]any) strin
 
 // TestDPoPThumbprint checks the thumbprint against RFC 7638 §3.1's example.
 func TestDPoPThumbprint(t *testing.T) {
+	t.Parallel()
 	const n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
 	var k jose.JSONWebKey
 	if err := json.Unmarshal([]byte(`{"kty":"RSA","e":"AQAB","n":"`+n+`"}`), &k); err != nil {
@@ -162,6 +164,7 @@ func TestDPoPThumbprint(t *testing.T) {
 }
 
 func TestWithTokenType(t *testing.T) {
+	t.Parallel()
 	got := withTokenType([]byte(`{"access_token":"a","token_type":"Bearer","expires_in":300}`), "DPoP")
 	var m map[string]any
 	if err := json.Unmarshal(got, &m); err != nil || m["token_type"] != "DPoP" || m["access_token"] != "a" || m["expires_in"] != 300.0 {

@@ -58,6 +58,7 @@ func (e *benchEnv) idToken(t *testing.T, clientID string) string {
 // query), even where either value alone would be accepted; the request
 // with each once is accepted, and an empty value does not count.
 func TestEndSessionRepeatedParameters(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -123,6 +124,7 @@ func TestEndSessionRepeatedParameters(t *testing.T) {
 // token, all signed with the provider's keys, is refused with the error of
 // an invalid hint, with or without client_id.
 func TestEndSessionHintIsAnIDToken(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -183,6 +185,7 @@ func TestEndSessionHintIsAnIDToken(t *testing.T) {
 // of this provider gets the answer of an invalid hint, and an ID token
 // is accepted.
 func TestAuthorizeHintIsAnIDToken(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))

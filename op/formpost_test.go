@@ -13,6 +13,7 @@ import (
 // TestResponseParams: the form carries the response's parameters, not the
 // redirect_uri's own query, which stays in the action.
 func TestResponseParams(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		redirect, location string
 		want               url.Values
@@ -37,6 +38,7 @@ func TestResponseParams(t *testing.T) {
 // TestFormAction: form-action names the redirect_uri's origin, or its
 // scheme when it has no host, and refuses what a policy cannot hold.
 func TestFormAction(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ uri, want string }{
 		{"https://rp.example/cb?x=1", "https://rp.example"},
 		{"http://127.0.0.1:9/cb", "http://127.0.0.1:9"},
@@ -55,6 +57,7 @@ func TestFormAction(t *testing.T) {
 // the policy's nonce, and a database failure's server_error reads as
 // temporarily_unavailable.
 func TestWriteFormPost(t *testing.T) {
+	t.Parallel()
 	ctx, faulted := TrackFaults(context.Background())
 	faulted.Store(true)
 	r := httptest.NewRequest(http.MethodGet, "/authorize/callback", nil).WithContext(ctx)

@@ -20,6 +20,7 @@ import (
 // answered as a bad assertion (invalid_request, invalid_grant), as if it
 // were offered. The advertised grants are the ones the endpoint takes.
 func TestUnofferedGrants(t *testing.T) {
+	t.Parallel()
 	e := newBenchEnv(t, teststore.Open(t, "sqlite"))
 	client := e.clients[ES256]
 	seg := func(v any) string {

@@ -44,6 +44,7 @@ func (s *tokenReadsFail) RefreshTokenAndUser(ctx context.Context, hash []byte) (
 // the client came from the client cache, so that only the token's read
 // reached the database.
 func TestIntrospectDatabaseFailure(t *testing.T) {
+	t.Parallel()
 	store := &tokenReadsFail{Store: teststore.Open(t, teststore.Backends[0])}
 	e := newBenchEnv(t, store)
 	owner := e.clients[ES256]

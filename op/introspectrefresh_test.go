@@ -20,6 +20,7 @@ import (
 // its expiry is the one it had), and introspecting a rotated-away token
 // revokes nothing.
 func TestIntrospectRefreshToken(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))

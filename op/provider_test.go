@@ -56,6 +56,7 @@ func get(e *benchEnv, t *testing.T, path string, header http.Header) *httptest.R
 // CORS headers when served from the cache, and that the JWKS follows a key
 // rotation at once.
 func TestDocuments(t *testing.T) {
+	t.Parallel()
 	e, _ := newFastEnv(t)
 	for _, tc := range []struct {
 		path, cacheControl string
@@ -144,6 +145,7 @@ func TestDocuments(t *testing.T) {
 // (and user) once however many checks need it, and that nothing is
 // remembered from one request to the next.
 func TestOneLookupPerRequest(t *testing.T) {
+	t.Parallel()
 	e, cs := newFastEnv(t)
 	for _, alg := range algorithms {
 		codes, verifier := e.pendingCodes(t, e.clients[alg], 1)
@@ -204,6 +206,7 @@ func TestOneLookupPerRequest(t *testing.T) {
 // and of the JWKS exactly as ServeHTTP does, CORS and 304 included, and
 // leaves every other request to ServeHTTP.
 func TestServeDocument(t *testing.T) {
+	t.Parallel()
 	e, _ := newFastEnv(t)
 	early := func(method, path string, header http.Header) (*httptest.ResponseRecorder, bool) {
 		req := httptest.NewRequest(method, "https://id.example"+path, nil)
@@ -269,6 +272,7 @@ func TestServeDocument(t *testing.T) {
 // URL cannot mint a second code for it, and the used code is still seen
 // as a replay, which revokes what the exchange issued.
 func TestExchangeRemovesAuthRequest(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -322,6 +326,7 @@ func TestExchangeRemovesAuthRequest(t *testing.T) {
 // introspection still tells a live token (with its scope and client), a
 // revoked one (revocation records it) and another client's.
 func TestUnrecordedClientCredentials(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -406,6 +411,7 @@ func (r *refreshOutsideExchange) CreateRefreshToken(context.Context, *storage.Re
 // code, with the access token: no second write can fail after the code is
 // spent. The refresh token it hands out then works.
 func TestExchangeCreatesRefreshTokenInItsCommit(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			store := &refreshOutsideExchange{Store: teststore.Open(t, backend)}
@@ -428,6 +434,7 @@ func TestExchangeCreatesRefreshTokenInItsCommit(t *testing.T) {
 // parsing it again, its revocation still takes effect at once, and the
 // admin API's lookup, which takes opaque tokens, refuses it all along.
 func TestVerifiedJWTAccessToken(t *testing.T) {
+	t.Parallel()
 	e := newBenchEnv(t, teststore.Open(t, "sqlite"))
 	at := e.accessToken(t, e.jwt)
 	if strings.Count(at, ".") != 2 {
@@ -474,6 +481,7 @@ func TestVerifiedJWTAccessToken(t *testing.T) {
 // user is disabled, and no error code when there is no token; a good token,
 // in the header or the form, still gets the claims.
 func TestUserinfoErrors(t *testing.T) {
+	t.Parallel()
 	e := newBenchEnv(t, teststore.Open(t, "sqlite"))
 	ctx := t.Context()
 	good := e.accessToken(t, e.clients[ES256])
@@ -564,6 +572,7 @@ func TestUserinfoErrors(t *testing.T) {
 // Origin, the userinfo token in the header in either case, in the form,
 // missing.
 func TestJSONEndpointsAnswerAsZitadel(t *testing.T) {
+	t.Parallel()
 	backends := teststore.Backends
 	for _, name := range backends {
 		t.Run(name, func(t *testing.T) {

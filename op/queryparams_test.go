@@ -33,6 +33,7 @@ func inQuery(clientID string, form url.Values, query ...string) *http.Request {
 // reported the live token inactive, and answered its revocation 200 while
 // the token stayed live.
 func TestUnrecordedTokenInQuery(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -72,6 +73,7 @@ func TestUnrecordedTokenInQuery(t *testing.T) {
 // was ignored: the token got the default audience, and a malformed one
 // was not refused.
 func TestResourceInQuery(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))

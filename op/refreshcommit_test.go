@@ -84,6 +84,7 @@ func (l *lostAfterRotation) SigningKeys(ctx context.Context, now time.Time) ([]s
 // 503 for a rotation that happened, and the client's retry with the token
 // it holds would have revoked the family.
 func TestRefreshReadsNothingAfterItsCommit(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			store := &lostAfterRotation{Store: teststore.Open(t, backend)}

@@ -60,6 +60,7 @@ func tokenError(t *testing.T, body []byte) string {
 // Only a token used before revokes its family when presented (reuse
 // detection).
 func TestRefusedRefreshKeepsTheToken(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -150,6 +151,7 @@ func TestRefusedRefreshKeepsTheToken(t *testing.T) {
 // scope lost the rest of the user's grant for good, offline_access
 // included.
 func TestNarrowedRefreshKeepsTheGrant(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -194,6 +196,7 @@ func TestNarrowedRefreshKeepsTheGrant(t *testing.T) {
 // that client could not have used the token; the owner's replay of it
 // revokes the family, as ever.
 func TestRefreshReplayOfAnotherClient(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))

@@ -21,6 +21,7 @@ import (
 // is refused (RFC 7009 §2.1: the token must have been issued to the
 // client) and every token stays live; its own client then revokes them.
 func TestRevocationOfAnotherClientsTokens(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))

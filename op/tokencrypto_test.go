@@ -26,6 +26,7 @@ func mustTokenCrypto(t *testing.T, key [32]byte) *tokenCrypto {
 // what it seals opens only with the same key and unchanged, and the JWEs
 // that zitadel's Crypto wrote with the same key still open.
 func TestTokenCrypto(t *testing.T) {
+	t.Parallel()
 	key := [32]byte{1, 2, 3}
 	c := mustTokenCrypto(t, key)
 	const plain = "token-id:subject-id"
@@ -89,6 +90,7 @@ func mustEncrypt(t *testing.T, c zop.Encrypter, plain string) string {
 // tokens in the sealed format, and still takes one in zitadel's JWE
 // format, as issued before the change, at userinfo and introspection.
 func TestOpaqueTokenFormats(t *testing.T) {
+	t.Parallel()
 	e := newBenchEnv(t, teststore.Open(t, "sqlite"))
 	client := e.clients[ES256]
 	at := e.accessToken(t, client)

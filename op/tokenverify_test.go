@@ -56,6 +56,7 @@ func verify(v *verifiedKeySet, raw string) ([]byte, error) {
 // signature, payload or header, not a token whose key is no longer
 // published, not an expired one.
 func TestVerifiedKeySet(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	k, _, clk := newTestKeys(t)
 	if err := k.Ensure(ctx); err != nil {
@@ -135,6 +136,7 @@ func TestVerifiedKeySet(t *testing.T) {
 // TestVerifiedKeySetBound checks that the cache never holds more than its
 // size, and that tokens without an expiry are not remembered.
 func TestVerifiedKeySetBound(t *testing.T) {
+	t.Parallel()
 	k, _, clk := newTestKeys(t)
 	if err := k.Ensure(t.Context()); err != nil {
 		t.Fatal(err)
@@ -166,6 +168,7 @@ func TestVerifiedKeySetBound(t *testing.T) {
 // the keys loaded lately say. Otherwise nothing, and the token is
 // verified in full. tokenCrypto's Decrypt gives the same answer.
 func TestIdAndSubject(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	k, _, clk := newTestKeys(t)
 	if err := k.Ensure(ctx); err != nil {
@@ -260,6 +263,7 @@ func TestIdAndSubject(t *testing.T) {
 // that introspection need not parse them again, as a copy; and that no
 // other token, verified or not, has any.
 func TestUnrecordedClaimsCached(t *testing.T) {
+	t.Parallel()
 	k, _, clk := newTestKeys(t)
 	exp := clk.Now().Add(time.Hour).Unix()
 	if err := k.Ensure(t.Context()); err != nil {

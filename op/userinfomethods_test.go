@@ -19,6 +19,7 @@ import (
 // method still gets the claims. Methods other than GET and POST (OpenID
 // Connect Core §5.3.1) get 405 with Allow, and no claims.
 func TestUserinfoOneToken(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
@@ -89,6 +90,7 @@ func TestUserinfoOneToken(t *testing.T) {
 // Connect Core §5.3), not with 401 invalid_token, which tells a client
 // that its token is dead and to refresh it. The claims are not told.
 func TestUserinfoWithoutOpenID(t *testing.T) {
+	t.Parallel()
 	for _, backend := range teststore.Backends {
 		t.Run(backend, func(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, backend))
