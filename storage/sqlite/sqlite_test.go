@@ -8,12 +8,15 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite/sqlitetest"
 	"github.com/gatehouse-idp/gatehouse/storage/storagetest"
 )
 
 func open(t *testing.T) storage.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "data", "gatehouse.db"))
+	// A copy of a database migrated once: the migrations are tested on
+	// files of their own (TestMigrateTwice, migrate_internal_test.go).
+	s, err := sqlite.Open(t.Context(), "sqlite:"+sqlitetest.File(t, filepath.Join(t.TempDir(), "data", "gatehouse.db")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package teststore opens a fresh store on each backend for tests and
 // benchmarks outside the storage packages: SQLite in the test's temporary
-// directory, and PostgreSQL in a schema of its own (pgtest.DSN, which
+// directory (a copy of a database migrated once, sqlitetest.File), and PostgreSQL in a schema of its own (pgtest.DSN, which
 // skips without $GATEHOUSE_TEST_POSTGRES_DSN).
 package teststore
 
@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
 	"github.com/gatehouse-idp/gatehouse/storage/sqlite"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite/sqlitetest"
 )
 
 // Backends are the names Open accepts.
@@ -28,7 +29,7 @@ func Open(tb testing.TB, backend string) storage.Store {
 	)
 	switch backend {
 	case "sqlite":
-		store, err = sqlite.Open(tb.Context(), "sqlite:"+filepath.Join(tb.TempDir(), "test.db"))
+		store, err = sqlite.Open(tb.Context(), "sqlite:"+sqlitetest.File(tb, filepath.Join(tb.TempDir(), "test.db")))
 	case "postgres":
 		store, err = postgres.Open(tb.Context(), pgtest.DSN(tb))
 	default:
