@@ -56,6 +56,7 @@ func newBenchEnv(b testing.TB, store storage.Store) *benchEnv {
 		b.Fatal(err)
 	}
 	keys := NewKeys(store, box, time.Now, time.Hour)
+	keys.SetGenerator(testKeyGenerator) // RSA-3072 keys made once (keys_test.go)
 	if err := keys.Ensure(ctx); err != nil {
 		b.Fatal(err)
 	}
