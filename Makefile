@@ -109,9 +109,13 @@ migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHO
 # room for a slower one, well inside .ci/run's 90. Its tests wait on
 # processes, the network and timers much of the time: four at once (not
 # GOMAXPROCS, two here) keep both CPUs busy, 545 s instead of 605.
+# -trimpath keeps the source directory out of the build cache's keys: a
+# fresh clone elsewhere on the same machine (CI's) reuses what an earlier
+# run compiled, instead of compiling and vetting everything again (about
+# 70 s of CPU here).
 test: ## go vet, then every test with the race detector (PostgreSQL tests need GATEHOUSE_TEST_POSTGRES_DSN)
-	go vet ./...
-	go test -race -count=1 -parallel 4 -timeout 30m ./...
+	go vet -trimpath ./...
+	go test -trimpath -race -count=1 -parallel 4 -timeout 30m ./...
 
 # test-short: the packages' own tests (login's steps with httptest, the
 # real SQLite store and an injected clock; op; storage; the admin, config
@@ -142,7 +146,7 @@ fuzz: ## Fuzz every target for a bounded number of inputs (about two minutes; ma
 lint: ## gofmt, go vet and staticcheck
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
-	go vet ./...
+	go vet -trimpath ./...
 	go run $(STATICCHECK) ./...
 
 clean: ## Remove bin/ (data/ holds your database and secret key: it is left alone)
