@@ -17,7 +17,9 @@ import (
 
 func open(t *testing.T) storage.Store {
 	t.Helper()
-	s, err := postgres.Open(t.Context(), pgtest.DSN(t))
+	// A copy of a schema migrated once: the migrations are tested on
+	// schemas of their own (TestMigrate…).
+	s, err := postgres.Open(t.Context(), pgtest.MigratedDSN(t, postgres.Migrate))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Package teststore opens a fresh store on each backend for tests and
 // benchmarks outside the storage packages: SQLite in the test's temporary
-// directory (a copy of a database migrated once, sqlitetest.File), and PostgreSQL in a schema of its own (pgtest.DSN, which
-// skips without $GATEHOUSE_TEST_POSTGRES_DSN).
+// directory (a copy of a database migrated once, sqlitetest.File), and
+// PostgreSQL in a schema of its own (a copy of a schema migrated once,
+// pgtest.MigratedDSN, which skips without $GATEHOUSE_TEST_POSTGRES_DSN).
 package teststore
 
 import (
@@ -31,7 +32,7 @@ func Open(tb testing.TB, backend string) storage.Store {
 	case "sqlite":
 		store, err = sqlite.Open(tb.Context(), "sqlite:"+sqlitetest.File(tb, filepath.Join(tb.TempDir(), "test.db")))
 	case "postgres":
-		store, err = postgres.Open(tb.Context(), pgtest.DSN(tb))
+		store, err = postgres.Open(tb.Context(), pgtest.MigratedDSN(tb, postgres.Migrate))
 	default:
 		tb.Fatalf("teststore: unknown backend %q", backend)
 	}

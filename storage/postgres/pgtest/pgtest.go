@@ -34,6 +34,15 @@ const (
 // $GATEHOUSE_TEST_REQUIRE_POSTGRES is 1.
 func DSN(t testing.TB) string {
 	t.Helper()
+	return newSchema(t, baseDSN(t), func(schema string) string {
+		return "CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize()
+	})
+}
+
+// baseDSN returns $GATEHOUSE_TEST_POSTGRES_DSN, or skips or fails t
+// without it (see DSN).
+func baseDSN(t testing.TB) string {
+	t.Helper()
 	base := os.Getenv(testDSNEnv)
 	if base == "" {
 		if os.Getenv(requireEnv) == "1" {
@@ -41,7 +50,14 @@ func DSN(t testing.TB) string {
 		}
 		t.Skipf("%s not set, skipping PostgreSQL test", testDSNEnv)
 	}
+	return base
+}
 
+// newSchema creates a schema with a fresh name in the database base names,
+// running the SQL create returns for that name, drops it when t and its
+// subtests are done, and returns base with the schema as search_path.
+func newSchema(t testing.TB, base string, create func(schema string) string) string {
+	t.Helper()
 	var b [8]byte
 	rand.Read(b[:])
 	schema := "gh_test_" + hex.EncodeToString(b[:])
@@ -54,7 +70,7 @@ func DSN(t testing.TB) string {
 		t.Fatalf("postgres: connect to %s: %v", testDSNEnv, err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
+	if _, err := conn.Exec(ctx, create(schema)); err != nil {
 		t.Fatalf("postgres: create schema: %v", err)
 	}
 	t.Cleanup(func() {
