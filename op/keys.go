@@ -97,15 +97,28 @@ func GenerateKey(alg string, _ []crypto.PublicKey) (crypto.Signer, error) {
 	}
 }
 
-// SetGenerator replaces GenerateKey for the keys k creates from now on.
-// The end-to-end tests' binary uses it to take RSA keys from a set made
-// once per test run: generating a 3072-bit key costs about half a second
-// of CPU, and those tests start hundreds of servers on fresh databases.
-func (k *Keys) SetGenerator(g KeyGenerator) {
-	k.mu.Lock()
-	k.generate = g
-	k.mu.Unlock()
+// GenerateFrom returns a KeyGenerator whose RS256 keys are the first of
+// set that no stored key uses, and fresh ones (GenerateKey) once all are;
+// it generates the keys of the other algorithms. The end-to-end tests'
+// binary and op's tests use it with a set made once per test run:
+// generating a 3072-bit RSA key costs about half a second of CPU, and
+// they make hundreds of databases.
+func GenerateFrom(set []crypto.Signer) KeyGenerator {
+	return func(alg string, inUse []crypto.PublicKey) (crypto.Signer, error) {
+		if alg == RS256 {
+			for _, k := range set {
+				if !slices.ContainsFunc(inUse, k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal) {
+					return k, nil
+				}
+			}
+		}
+		return GenerateKey(alg, inUse)
+	}
 }
+
+// SetGenerator replaces GenerateKey for the keys k creates. It is called
+// before k is used.
+func (k *Keys) SetGenerator(g KeyGenerator) { k.generate = g }
 
 // KeyInfo describes a stored key for listings.
 type KeyInfo struct {
@@ -182,10 +195,7 @@ func (k *Keys) create(ctx context.Context, stored []key, alg string, activeAt ti
 	for _, x := range stored {
 		inUse = append(inUse, x.private.Public())
 	}
-	k.mu.Lock()
-	generate := k.generate
-	k.mu.Unlock()
-	priv, err := generate(alg, inUse)
+	priv, err := k.generate(alg, inUse)
 	if err != nil {
 		return fmt.Errorf("op: generate %s key: %w", alg, err)
 	}

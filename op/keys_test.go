@@ -60,20 +60,10 @@ var testRSAKeys = sync.OnceValue(func() []crypto.Signer {
 	return keys
 })
 
-// testKeyGenerator is GenerateKey, except that RS256 keys are the first
-// of testRSAKeys no stored key uses (and fresh ones once all are).
+// testKeyGenerator is GenerateFrom(testRSAKeys()), the set made on first
+// use.
 func testKeyGenerator(alg string, inUse []crypto.PublicKey) (crypto.Signer, error) {
-	if alg != RS256 {
-		return GenerateKey(alg, inUse)
-	}
-	for _, k := range testRSAKeys() {
-		if !slices.ContainsFunc(inUse, func(p crypto.PublicKey) bool {
-			return k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(p)
-		}) {
-			return k, nil
-		}
-	}
-	return GenerateKey(alg, inUse)
+	return GenerateFrom(testRSAKeys())(alg, inUse)
 }
 
 func kids(t *testing.T, k *Keys, alg string) (signing string, published []string) {
@@ -296,5 +286,46 @@ func TestKeyGenerator(t *testing.T) {
 	})
 	if _, err := k.Rotate(ctx); err == nil || !strings.Contains(err.Error(), "no key today") {
 		t.Errorf("Rotate with a failing generator: %v, want its error", err)
+	}
+}
+
+// TestGenerateFrom: GenerateFrom hands out the first key of its set that
+// no stored key uses, a fresh one once all are used, and fresh keys of
+// the other algorithms.
+func TestGenerateFrom(t *testing.T) {
+	t.Parallel()
+	set := testRSAKeys()[:2]
+	g := GenerateFrom(set)
+	pub := func(s crypto.Signer) crypto.PublicKey { return s.Public() }
+	same := func(a, b crypto.Signer) bool {
+		return a.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(b.Public())
+	}
+	for _, tc := range []struct {
+		name  string
+		inUse []crypto.PublicKey
+		want  crypto.Signer // nil: a key not in set
+	}{
+		{"none in use", nil, set[0]},
+		{"the first in use", []crypto.PublicKey{pub(set[0])}, set[1]},
+		{"all in use", []crypto.PublicKey{pub(set[1]), pub(set[0])}, nil},
+	} {
+		got, err := g(RS256, tc.inUse)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.want != nil && !same(got, tc.want) {
+			t.Errorf("%s: got another key than the set's expected one", tc.name)
+		}
+		if tc.want == nil && (same(got, set[0]) || same(got, set[1])) {
+			t.Errorf("%s: got a key of the set, want a fresh one", tc.name)
+		}
+	}
+	for _, alg := range []string{ES256, EdDSA} {
+		if k, err := g(alg, nil); err != nil || k == nil {
+			t.Errorf("%s: %v, %v; want a fresh key", alg, k, err)
+		}
+	}
+	if _, err := g("HS256", nil); err == nil {
+		t.Error("HS256: no error")
 	}
 }

@@ -13,35 +13,20 @@ import (
 )
 
 // keyGeneratorFromEnv returns, when GATEHOUSE_TEST_RSA_KEYS names a file
-// of PEM "PRIVATE KEY" blocks (PKCS #8 RSA keys), a generator whose RS256
-// keys are the first of that file's keys no stored key uses, and fresh
-// ones once all are in use; other algorithms are generated as always.
-// Generating a 3072-bit RSA key costs about half a second of CPU, and the
-// end-to-end tests start hundreds of servers on fresh databases. Only test
-// builds (-tags testclock) contain it.
+// of PEM "PRIVATE KEY" blocks (PKCS #8 RSA keys), op.GenerateFrom of that
+// file's keys: a fresh database's RS256 key is one of them (see
+// GenerateFrom). Only test builds (-tags testclock) contain it.
 func keyGeneratorFromEnv(getenv func(string) string) op.KeyGenerator {
 	path := getenv("GATEHOUSE_TEST_RSA_KEYS")
 	if path == "" {
 		return nil
 	}
 	return func(alg string, inUse []crypto.PublicKey) (crypto.Signer, error) {
-		if alg != op.RS256 {
-			return op.GenerateKey(alg, inUse)
-		}
-		pool, err := readKeyPool(path)
+		set, err := readKeyPool(path)
 		if err != nil {
 			return nil, err
 		}
-	next:
-		for _, k := range pool {
-			for _, p := range inUse {
-				if k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(p) {
-					continue next
-				}
-			}
-			return k, nil
-		}
-		return op.GenerateKey(alg, inUse)
+		return op.GenerateFrom(set)(alg, inUse)
 	}
 }
 

@@ -31,16 +31,13 @@ func MigratedDSN(t testing.TB, migrate func(ctx context.Context, dsn string) err
 	t.Helper()
 	base := baseDSN(t)
 	tmpl.once.Do(func() { tmpl.name, tmpl.script, tmpl.err = dumpMigrated(base, migrate) })
-	if tmpl.err != nil {
-		t.Logf("pgtest: migrating each schema: no copy of a migrated one: %v", tmpl.err)
-	} else {
+	if tmpl.err == nil {
 		return newSchema(t, base, func(schema string) string {
 			return strings.ReplaceAll(tmpl.script, tmpl.name, schema)
 		})
 	}
-	dsn := newSchema(t, base, func(schema string) string {
-		return "CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize()
-	})
+	t.Logf("pgtest: migrating each schema: no copy of a migrated one: %v", tmpl.err)
+	dsn := DSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := migrate(ctx, dsn); err != nil {
