@@ -13,11 +13,25 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
+
+// conditionalRecorder is a script run in each page before the page's own:
+// it sets window.gatehouseConditional once the page has asked for a
+// credential with mediation 'conditional' (login's webauthn.js).
+const conditionalRecorder = `(() => {
+	const c = navigator.credentials;
+	if (!c) return;
+	const get = c.get.bind(c);
+	c.get = (options) => {
+		if (options && options.mediation === "conditional") window.gatehouseConditional = true;
+		return get(options);
+	};
+})();`
 
 // amrRP is a relying party whose callback page shows the verified ID
 // token's amr and acr.
@@ -226,10 +240,20 @@ func TestBrowserWebAuthn(t *testing.T) {
 				}
 			}
 			presence(false)
+			// The page asks for its conditional request only once it has
+			// the server's challenge: presence turned on before that would
+			// let the conditional request sign in by itself, and the button
+			// would be gone before the click. A script the test adds to every page records the
+			// request when it is made (conditionalRecorder), and the test
+			// waits for it.
+			if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: conditionalRecorder}); err != nil {
+				t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+			}
 			b.do(ctx, "passkey button: the sign-in page",
 				chromedp.Navigate(rp.srv.URL+"/login"),
 				chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="passkey"]`)),
 			)
+			browserRun(b, ctx, "passkey button: the conditional request waits", chromedp.Poll[bool](`window.gatehouseConditional === true`))
 			if ac := browserRun(b, ctx, "read the email field's autocomplete", chromedp.AttributeValue(chromedp.CSS("#email"), "autocomplete")); ac.Value != "username webauthn" {
 				t.Errorf("email autocomplete %q, want %q (conditional UI)", ac.Value, "username webauthn")
 			}
