@@ -104,11 +104,11 @@ bench-capacity: build ## PostgreSQL statements, WAL and bytes per sign-in and pe
 migrate: build ## Apply database migrations (honours GATEHOUSE_CONFIG and GATEHOUSE_DATABASE_URL)
 	./$(BINARY) migrate
 
-# test: the end-to-end package (cmd/gatehouse) took 6–13 minutes under the
-# race detector on the 2-CPU machines it has run on; its timeout leaves
-# room for a slower one, well inside .ci/run's 90. Its tests wait on
-# processes, the network and timers much of the time: four at once (not
-# GOMAXPROCS, two here) keep both CPUs busy, 545 s instead of 605.
+# test: the end-to-end package (cmd/gatehouse) is the longest, about 4.5
+# minutes under the race detector on a 2-CPU machine (it has taken up to 13
+# on slower ones); the timeout leaves room, well inside .ci/run's 90. Its
+# tests wait on processes, the network and timers much of the time: four
+# at once, not GOMAXPROCS (two here), keep the CPUs busier.
 # -trimpath keeps the source directory out of the build cache's keys: a
 # fresh clone elsewhere on the same machine (CI's) reuses what an earlier
 # run compiled, instead of compiling and vetting everything again (about

@@ -33,6 +33,7 @@ import (
 
 	"github.com/gatehouse-idp/gatehouse/storage/postgres"
 	"github.com/gatehouse-idp/gatehouse/storage/postgres/pgtest"
+	"github.com/gatehouse-idp/gatehouse/storage/sqlite/sqlitetest"
 )
 
 // binary is the gatehouse binary built once by TestMain.
@@ -110,7 +111,9 @@ func databaseURL(t *testing.T, backend string) string {
 		// storage/postgres's): the server finds it at the last version.
 		return pgtest.MigratedDSN(t, postgres.Migrate)
 	}
-	return "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+	// SQLite likewise: a copy of a database migrated once (the tests of a
+	// first start on no database at all make their own path).
+	return "sqlite:" + sqlitetest.File(t, filepath.Join(t.TempDir(), "gatehouse.db"))
 }
 
 // gatehouse is a running gatehouse process and the environment its CLI
