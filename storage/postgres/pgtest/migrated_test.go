@@ -66,29 +66,10 @@ func describe(t *testing.T, dsn string) []string {
 		`SELECT 'function ' || p.proname || ' ' || md5(p.prosrc) FROM pg_proc p WHERE p.pronamespace = $1::regnamespace`,
 		`SELECT 'sequence ' || sequencename FROM pg_sequences WHERE schemaname = $1`,
 	}
-	var lines []string
-	for _, q := range queries {
-		rows, err := conn.Query(ctx, q, schema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, names...)
-	}
-	// Every table's rows, as text, in order.
-	tables, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'`, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(tables, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range names {
-		rows, err := conn.Query(ctx, fmt.Sprintf("SELECT t::text FROM %s t ORDER BY 1", pgx.Identifier{name}.Sanitize()))
+	// column reads the first column of q's rows as text.
+	column := func(q string, args ...any) []string {
+		t.Helper()
+		rows, err := conn.Query(ctx, q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +77,15 @@ func describe(t *testing.T, dsn string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range values {
+		return values
+	}
+	var lines []string
+	for _, q := range queries {
+		lines = append(lines, column(q, schema)...)
+	}
+	// Every table's rows, as text, in order.
+	for _, name := range column(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'`, schema) {
+		for _, v := range column(fmt.Sprintf("SELECT t::text FROM %s t ORDER BY 1", pgx.Identifier{name}.Sanitize())) {
 			lines = append(lines, "row "+name+" "+v)
 		}
 	}

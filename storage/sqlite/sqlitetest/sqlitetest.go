@@ -1,8 +1,8 @@
 // Package sqlitetest gives tests migrated, empty SQLite databases cheaply:
 // a copy of one database the test process migrated once. Migrating a new
-// file costs about 50 ms of CPU, and 0.9 s under the race detector (the
-// SQLite engine is Go code the detector instruments); copying one costs
-// about a millisecond. What the migrations themselves do is tested by the
+// file costs about 50 ms of CPU, and 0.9 s under the race detector when
+// it instruments the SQLite engine, which is Go code (make test leaves it
+// out: RACE_C in the Makefile); copying one costs about a millisecond. What the migrations themselves do is tested by the
 // sqlite package's migration tests, on files of their own.
 package sqlitetest
 
