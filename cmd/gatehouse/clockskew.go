@@ -29,7 +29,11 @@ type dbClock interface {
 }
 
 // clockOffset returns how far now is ahead of the database's clock (negative
-// when behind), measured at the middle of the round trip.
+// when behind), measured at the middle of the round trip. The database read
+// its clock somewhere within the round trip, so the measure is uncertain by
+// half of it: an offset within that is none. A round trip slowed by load
+// (tens of milliseconds) would otherwise move the clock of a server whose
+// database runs on the same clock by as much.
 func clockOffset(ctx context.Context, db dbClock, now func() time.Time) (time.Duration, error) {
 	t0 := now()
 	dbt, err := db.DBNow(ctx)
@@ -37,7 +41,12 @@ func clockOffset(ctx context.Context, db dbClock, now func() time.Time) (time.Du
 	if err != nil {
 		return 0, err
 	}
-	return t0.Add(t1.Sub(t0) / 2).Sub(dbt), nil
+	rtt := t1.Sub(t0)
+	off := t0.Add(rtt / 2).Sub(dbt)
+	if off.Abs() <= rtt/2 {
+		return 0, nil
+	}
+	return off, nil
 }
 
 // clockCheck keeps the result of the last clock comparison.

@@ -4,6 +4,7 @@ package main
 // database's reports not-ready and logs the offset.
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -181,4 +182,43 @@ func TestClockFollowsDatabase(t *testing.T) {
 	m := offsetLogRE.FindStringSubmatch(b.output())
 	t.Logf("clock follows the database: B runs 45s ahead (logged offset %s, not ready); B answered the right password from the address A blocked for 30s with %d, %v after the block; auth_time from B %v off the real time",
 		at(m, 2), resp.StatusCode, time.Since(blocked).Round(time.Millisecond), time.Until(authTime).Round(time.Second))
+}
+
+// fixedDBClock is a database whose clock reads t.
+type fixedDBClock struct{ t time.Time }
+
+func (c fixedDBClock) DBNow(context.Context) (time.Time, error) { return c.t, nil }
+
+// TestClockOffset checks the offset measured against the database's clock:
+// within half the round trip, where the measure cannot tell it from none,
+// it is none.
+func TestClockOffset(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	for _, tt := range []struct {
+		name string
+		rtt  time.Duration
+		db   time.Time
+		want time.Duration
+	}{
+		{"same clock, read at the start of a slow round trip", 62 * ms, t0, 0},
+		{"same clock, read within a slow round trip", 62 * ms, t0.Add(10 * ms), 0},
+		{"same clock, read at its middle", 2 * ms, t0.Add(ms), 0},
+		{"database 3 s behind", 2 * ms, t0.Add(-3*time.Second + ms), 3 * time.Second},
+		{"database 40 ms ahead, fast round trip", 2 * ms, t0.Add(41 * ms), -40 * ms},
+		{"database 40 ms ahead, within a slow round trip", 100 * ms, t0.Add(90 * ms), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reads := []time.Time{t0, t0.Add(tt.rtt)}
+			now := func() time.Time {
+				r := reads[0]
+				reads = reads[1:]
+				return r
+			}
+			got, err := clockOffset(t.Context(), fixedDBClock{tt.db}, now)
+			if err != nil || got != tt.want {
+				t.Errorf("clockOffset = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
 }
