@@ -34,8 +34,10 @@ func (p *Provider) jsonEndpoints(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == IntrospectionPath && r.Method == http.MethodPost && p.confidentialAuthenticated(r):
+			routed(r, IntrospectionPath)
 			introspect.ServeHTTP(w, r)
 		case r.URL.Path == UserinfoPath && r.Method != http.MethodOptions:
+			routed(r, UserinfoPath)
 			userinfo.ServeHTTP(w, r)
 		default:
 			next.ServeHTTP(w, r)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-idp/gatehouse/storage"
@@ -47,9 +46,9 @@ func sidKey(cryptoKey [32]byte) []byte {
 	return k.Sum(nil)
 }
 
-// addSID sets the sid claim of the ID token of req when its grant was
-// completed in a session that still runs.
-func (s *Storage) addSID(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest) error {
+// grantSID returns the sid claim of the ID token of req, "" unless its
+// grant was completed in a session that still runs.
+func (s *Storage) grantSID(ctx context.Context, req zop.IDTokenRequest) (string, error) {
 	var grant string
 	switch r := req.(type) {
 	case authRequest:
@@ -57,16 +56,13 @@ func (s *Storage) addSID(ctx context.Context, ui *oidc.UserInfo, req zop.IDToken
 	case *refreshRequest:
 		grant = r.t.FamilyID
 	default:
-		return nil
+		return "", nil
 	}
 	id, err := s.grantSession(ctx, grant)
-	if err != nil {
-		return err
+	if err != nil || id == "" {
+		return "", err
 	}
-	if id != "" {
-		ui.AppendClaims("sid", s.sid(id))
-	}
-	return nil
+	return s.sid(id), nil
 }
 
 // grantSession returns the id the sid of grant's session derives from, ""

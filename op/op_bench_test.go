@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -122,6 +121,19 @@ func (e *benchEnv) pendingCodes(b testing.TB, clientID string, n int, scopes ...
 // pendingCodesFor is pendingCodes with the code_challenge of verifier.
 func (e *benchEnv) pendingCodesFor(b testing.TB, clientID, verifier string, n int, scopes ...string) (codes []string) {
 	b.Helper()
+	for range n {
+		code, _ := e.pendingCode(b, clientID, verifier, scopes...)
+		codes = append(codes, code)
+	}
+	return codes
+}
+
+// pendingCode stores an auth request done for the user with the
+// code_challenge of verifier and a code, and returns the code and the
+// request's id. Its scopes are "openid email profile" unless scopes are
+// given.
+func (e *benchEnv) pendingCode(b testing.TB, clientID, verifier string, scopes ...string) (code, id string) {
+	b.Helper()
 	ctx := context.Background()
 	sum := sha256.Sum256([]byte(verifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
@@ -129,23 +141,20 @@ func (e *benchEnv) pendingCodesFor(b testing.TB, clientID, verifier string, n in
 	if len(scopes) == 0 {
 		scopes = []string{"openid", "email", "profile"}
 	}
-	for i := range n {
-		id := "ar-" + clientID + "-" + strconv.Itoa(i) + "-" + randomID(6)
-		if err := e.store.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: clientID, RedirectURI: benchRedirect,
-			Scopes: scopes, State: "s", Nonce: "n", ResponseType: "code",
-			CodeChallenge: challenge, CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-			b.Fatal(err)
-		}
-		if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[2], now); err != nil {
-			b.Fatal(err)
-		}
-		code := randomID(32)
-		if err := e.st.SaveAuthCode(ctx, id, code); err != nil {
-			b.Fatal(err)
-		}
-		codes = append(codes, code)
+	id = "ar-" + clientID + "-" + randomID(9)
+	if err := e.store.CreateAuthRequest(ctx, &storage.AuthRequest{ID: id, ClientID: clientID, RedirectURI: benchRedirect,
+		Scopes: scopes, State: "s", Nonce: "n", ResponseType: "code",
+		CodeChallenge: challenge, CodeChallengeMethod: "S256", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		b.Fatal(err)
 	}
-	return codes
+	if err := e.store.CompleteAuthRequest(ctx, id, e.user, now, []string{"pwd", "otp", "mfa"}, ACRValues[2], now); err != nil {
+		b.Fatal(err)
+	}
+	code = randomID(32)
+	if err := e.st.SaveAuthCode(ctx, id, code); err != nil {
+		b.Fatal(err)
+	}
+	return code, id
 }
 
 // BenchmarkTokenIssuance measures the token endpoint end to end in the

@@ -709,20 +709,37 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 	return nil
 }
 
-// SetUserinfoFromRequest fills the ID token's user claims.
+// SetUserinfoFromRequest fills the ID token's user claims, sid and a
+// refresh's acr among them, for zitadel's CreateIDToken. Gatehouse's own
+// token endpoint (tokenresponse.go) calls idTokenUserinfo instead.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
-	// The session the sign-in belongs to (logouttoken.go).
-	if err := s.addSID(ctx, ui, req); err != nil {
+	sid, acr, err := s.idTokenUserinfo(ctx, ui, req, scopes)
+	if err != nil {
 		return err
 	}
-	// zitadel sets acr from an auth request only: a refresh's ID token
-	// gets it here, from the sign-in's amr.
-	if r, ok := req.(*refreshRequest); ok && s.cfg.ACR != nil {
-		if acr := s.cfg.ACR(r.GetAMR()); acr != "" {
-			ui.AppendClaims("acr", acr)
-		}
+	if sid != "" {
+		ui.AppendClaims("sid", sid)
 	}
-	return s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
+	if acr != "" {
+		ui.AppendClaims("acr", acr)
+	}
+	return nil
+}
+
+// idTokenUserinfo fills ui with the user claims of req's ID token that
+// scopes grant, and returns the two claims zitadel's UserInfo has no field
+// for: the sid of the session the sign-in belongs to (logouttoken.go), ""
+// for none, and the acr of a refresh's ID token, which zitadel sets from
+// an auth request only ("" otherwise: a refresh's comes from the
+// sign-in's amr).
+func (s *Storage) idTokenUserinfo(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) (sid, acr string, err error) {
+	if sid, err = s.grantSID(ctx, req); err != nil {
+		return "", "", err
+	}
+	if r, ok := req.(*refreshRequest); ok && s.cfg.ACR != nil {
+		acr = s.cfg.ACR(r.GetAMR())
+	}
+	return sid, acr, s.fillUserinfoByID(ctx, ui, req.GetSubject(), scopes)
 }
 
 // errNoOpenID refuses userinfo to a live access token of a grant without

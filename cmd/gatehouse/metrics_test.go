@@ -147,6 +147,7 @@ func testMetrics(t *testing.T, e *tfEnv) {
 		otpPosts     = `gatehouse_http_requests_total{code="303",method="POST",route="/login/otp"}`
 		otpLatency   = `gatehouse_http_request_duration_seconds_count{route="/login/otp"}`
 		tokenLatency = `gatehouse_http_request_duration_seconds_count{route="/oauth/token"}`
+		introspected = `gatehouse_http_request_duration_seconds_count{route="/oauth/introspect"}`
 		auditSignin  = `gatehouse_audit_events_total{type="signin.succeeded"}`
 	)
 
@@ -191,6 +192,9 @@ func testMetrics(t *testing.T, e *tfEnv) {
 	} else {
 		code := rp.codeFrom(at, f)
 		tok, _, _ := rp.exchange(code, f)
+		if active, _ := rp.introspect(tok.AccessToken)["active"].(bool); !active {
+			t.Error("the access token introspected inactive")
+		}
 		if st, out := rp.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}); st != http.StatusOK {
 			t.Fatalf("refresh = %d %v", st, out)
 		}
@@ -205,8 +209,8 @@ func testMetrics(t *testing.T, e *tfEnv) {
 		codeIssued: 1, codeRefused: 1, refreshIssue: 1,
 		mailSent: sinkTotal(e.mail) - sink1, mailFailed: 0, mailTimed: sinkTotal(e.mail) - sink1,
 		otpPosts: 1, otpLatency: 2, // the page and the code
-		tokenLatency: 3,
-		wrongEmail:   0, ipBlocks: 0,
+		tokenLatency: 3, introspected: 1,
+		wrongEmail: 0, ipBlocks: 0,
 	})
 	if sinkTotal(e.mail) == sink1 {
 		t.Error("the sign-in sent no email")
