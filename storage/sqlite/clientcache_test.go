@@ -58,6 +58,11 @@ func TestClientCacheAnotherProcess(t *testing.T) {
 	if hits, misses, entries := server.ClientLookupStats(); hits != 2 || misses != 1 || entries != 1 {
 		t.Fatalf("three lookups: %d from memory, %d from the database, %d held; want 2, 1, 1", hits, misses, entries)
 	}
+	// Nothing committed between them: the last two read no counts either,
+	// only the WAL-index header. Each change below must still be seen.
+	if marked := server.MarkedCounts(); marked != 2 {
+		t.Fatalf("three lookups without a commit between: %d answered from the commit mark, want 2", marked)
+	}
 
 	if err := cli.SetClientDisabled(ctx, "app", true, now); err != nil {
 		t.Fatal(err)
@@ -76,6 +81,9 @@ func TestClientCacheAnotherProcess(t *testing.T) {
 	}
 	if _, err := lookup(); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after the CLI deleted it: %v, want ErrNotFound", err)
+	}
+	if marked := server.MarkedCounts(); marked != 2 {
+		t.Errorf("lookups after commits answered from the commit mark: %d, want none after the first 2", marked-2)
 	}
 }
 

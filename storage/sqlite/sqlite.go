@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/golang-migrate/migrate/v4/database"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -66,6 +67,7 @@ const walCheckpointPages = "8000"
 // Store is a storage.Store backed by an SQLite database file.
 type Store struct {
 	*sqlstore.Store
+	wal *walIndex // nil without the -shm file
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -90,7 +92,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		read.Close()
 		return nil, err
 	}
-	return &Store{sqlstore.NewSplit(read, write, sqlstore.Dialect{
+	// The commit mark needs the -shm file, which the pools' first
+	// connections created; without it the counts are read each time.
+	path, _, _ := strings.Cut(dsn, "?")
+	wal, err := openWALIndex(path)
+	var mark sqlstore.CommitMark
+	if err == nil {
+		mark = wal.mark
+	}
+	return &Store{Store: sqlstore.NewSplit(read, write, sqlstore.Dialect{
 		Constraint: constraint,
 		// modernc.org/sqlite prepares every query anew; reuse them.
 		PrepareStatements: true,
@@ -101,8 +111,19 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// the counts read on a reader of their own.
 		RevokedSet: true,
 		CountsConn: true,
+		// Nor read while nothing has committed since the last read.
+		CommitMark: mark,
 		// No row locks: BEGIN IMMEDIATE takes the database's write lock.
-	})}, nil
+	}), wal: wal}, nil
+}
+
+// Close closes the database and the WAL-index.
+func (s *Store) Close() error {
+	err := s.Store.Close()
+	if s.wal != nil {
+		s.wal.close()
+	}
+	return err
 }
 
 // readers is the size of the reader pool: reads in WAL mode run in

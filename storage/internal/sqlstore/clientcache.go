@@ -96,7 +96,7 @@ func (s *Store) cachedClientByID(ctx context.Context, id string) (*storage.Clien
 	if !ok {
 		var revocations int64
 		var err error
-		if gen, revocations, err = s.counts.counts(ctx); err != nil {
+		if gen, revocations, err = s.currentCounts(ctx); err != nil {
 			return nil, s.fail("client generation", err)
 		}
 		counts.Set(gen, revocations)
@@ -129,4 +129,14 @@ func (s *Store) CountReads() (reads, shared int64) {
 		return 0, 0
 	}
 	return s.counts.stats()
+}
+
+// MarkedCounts reports the lookups that read no generation counts, the
+// commit mark unchanged since their last read (see markedCounts); zero
+// where the Store has no commit mark.
+func (s *Store) MarkedCounts() int64 {
+	if s.marked == nil {
+		return 0
+	}
+	return s.marked.stats()
 }

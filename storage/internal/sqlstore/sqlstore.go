@@ -73,6 +73,11 @@ type Dialect struct {
 	// and the pool's bookkeeping costs more. Without it the counts are
 	// read through the pool, within countsTimeout (PostgreSQL).
 	CountsConn bool
+	// CommitMark, when set, lets a Store of ClientGeneration answer the
+	// generation counts without reading them while no transaction has
+	// committed since their last read (see markedCounts): SQLite, whose
+	// WAL-index header says so.
+	CommitMark CommitMark
 }
 
 // Store implements storage.Store over a *sql.DB whose schema has been
@@ -88,6 +93,7 @@ type Store struct {
 	revoked    *revokedSet
 	counts     *groupRead
 	countsConn *countsConn
+	marked     *markedCounts // nil unless Dialect.CommitMark is set too
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -126,6 +132,19 @@ func (s *Store) keepCounts() {
 		read = s.countsConn.read
 	}
 	s.clients, s.revoked, s.counts = newGenerationCache(s.d), newRevokedSet(s.d), newGroupRead(read)
+	if s.d.CommitMark != nil {
+		s.marked = newMarkedCounts(s.d.CommitMark, s.counts.counts, time.Now)
+	}
+}
+
+// currentCounts returns the generation counts as of a moment after the
+// call began: from the commit mark when nothing has committed since they
+// were last read, else read (groupRead).
+func (s *Store) currentCounts(ctx context.Context) (clients, revocations int64, err error) {
+	if s.marked != nil {
+		return s.marked.counts(ctx)
+	}
+	return s.counts.counts(ctx)
 }
 
 // countsTimeout bounds a read of the generation counts through the pool.
