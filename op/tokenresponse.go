@@ -25,9 +25,9 @@ import (
 // Gatehouse's sid and a refresh's acr, by encoding the struct, decoding it
 // into a map, merging and encoding again: a fifth of a code exchange's CPU
 // went to the ID token. idToken sets both in the struct, which is encoded
-// once, to the same claims (TestIDTokenAsZitadel). An answer to a grant
-// without the openid scope has no ID token (plainOAuth's rule), which is
-// then not signed at all.
+// once, to the same claims (TestTokenExchangesAnswerAsZitadel). An answer
+// to a grant without the openid scope has no ID token (plainOAuth's rule),
+// which is then not signed at all.
 //
 // The CORS policy is the one zitadel's router applies. The wrappers
 // before it are kept: client authentication (clientAuth), DPoP (dpop), the
@@ -36,8 +36,9 @@ func (p *Provider) tokenExchanges(next http.Handler) http.Handler {
 	exchange := p.cors.Handler(http.HandlerFunc(p.exchange))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/oauth/token" && r.Method == http.MethodPost {
-			switch r.FormValue("grant_type") {
-			case string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken):
+			switch gt := r.FormValue("grant_type"); {
+			case gt == string(oidc.GrantTypeCode),
+				gt == string(oidc.GrantTypeRefreshToken) && p.zp.GrantTypeRefreshTokenSupported():
 				routed(r, "/oauth/token")
 				exchange.ServeHTTP(w, r)
 				return
