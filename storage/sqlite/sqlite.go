@@ -117,15 +117,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}), wal: wal}, nil
 }
 
-// Close closes the database and the WAL-index.
-func (s *Store) Close() error {
-	err := s.Store.Close()
-	if s.wal != nil {
-		s.wal.close()
-	}
-	return err
-}
-
 // readers is the size of the reader pool: reads in WAL mode run in
 // parallel, one per CPU and as many again waiting on the network, and one
 // more that the Store keeps for its reads of the generation counts.
