@@ -28,21 +28,30 @@ type dbClock interface {
 	DBNow(ctx context.Context) (time.Time, error)
 }
 
+// clockSamples is how many round trips clockOffset measures: the shortest
+// says the most.
+const clockSamples = 3
+
 // clockOffset returns how far now is ahead of the database's clock (negative
-// when behind), measured at the middle of the round trip. The database read
-// its clock somewhere within the round trip, so the measure is uncertain by
-// half of it: an offset within that is none. A round trip slowed by load
-// (tens of milliseconds) would otherwise move the clock of a server whose
-// database runs on the same clock by as much.
+// when behind), measured at the middle of the shortest of clockSamples
+// round trips. The database read its clock somewhere within the round
+// trip, so the measure is uncertain by half of it: an offset within that
+// is none. A round trip slowed by load (tens of milliseconds, a wait for
+// a pooled connection included) would otherwise move the clock of a
+// server whose database runs on the same clock by as much.
 func clockOffset(ctx context.Context, db dbClock, now func() time.Time) (time.Duration, error) {
-	t0 := now()
-	dbt, err := db.DBNow(ctx)
-	t1 := now()
-	if err != nil {
-		return 0, err
+	var off, rtt time.Duration = 0, -1
+	for range clockSamples {
+		t0 := now()
+		dbt, err := db.DBNow(ctx)
+		t1 := now()
+		if err != nil {
+			return 0, err
+		}
+		if d := t1.Sub(t0); rtt < 0 || d < rtt {
+			off, rtt = t0.Add(d/2).Sub(dbt), d
+		}
 	}
-	rtt := t1.Sub(t0)
-	off := t0.Add(rtt / 2).Sub(dbt)
 	if off.Abs() <= rtt/2 {
 		return 0, nil
 	}

@@ -184,38 +184,54 @@ func TestClockFollowsDatabase(t *testing.T) {
 		at(m, 2), resp.StatusCode, time.Since(blocked).Round(time.Millisecond), time.Until(authTime).Round(time.Second))
 }
 
-// fixedDBClock is a database whose clock reads t.
-type fixedDBClock struct{ t time.Time }
+// dbClockReads is a database whose clock reads each of its times in turn.
+type dbClockReads []time.Time
 
-func (c fixedDBClock) DBNow(context.Context) (time.Time, error) { return c.t, nil }
+func (c *dbClockReads) DBNow(context.Context) (time.Time, error) {
+	t := (*c)[0]
+	*c = (*c)[1:]
+	return t, nil
+}
 
 // TestClockOffset checks the offset measured against the database's clock:
-// within half the round trip, where the measure cannot tell it from none,
-// it is none.
+// from the shortest of the round trips, and none within half of it, where
+// the measure cannot tell it from none.
 func TestClockOffset(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
 	ms := time.Millisecond
+	// sample is a round trip of rtt starting at start, during which the
+	// database read its clock at start+at by the server's clock.
+	type sample struct{ start, rtt, at time.Duration }
+	same := func(s sample) []sample { return []sample{s, s, s} }
 	for _, tt := range []struct {
-		name string
-		rtt  time.Duration
-		db   time.Time
-		want time.Duration
+		name    string
+		samples []sample
+		want    time.Duration
 	}{
-		{"same clock, read at the start of a slow round trip", 62 * ms, t0, 0},
-		{"same clock, read within a slow round trip", 62 * ms, t0.Add(10 * ms), 0},
-		{"same clock, read at its middle", 2 * ms, t0.Add(ms), 0},
-		{"database 3 s behind", 2 * ms, t0.Add(-3*time.Second + ms), 3 * time.Second},
-		{"database 40 ms ahead, fast round trip", 2 * ms, t0.Add(41 * ms), -40 * ms},
-		{"database 40 ms ahead, within a slow round trip", 100 * ms, t0.Add(90 * ms), 0},
+		{"same clock, read at the start of slow round trips", same(sample{0, 62 * ms, 0}), 0},
+		{"same clock, read within slow round trips", same(sample{0, 62 * ms, 10 * ms}), 0},
+		{"same clock, read at the middle", same(sample{0, 2 * ms, ms}), 0},
+		{"database 3 s behind", same(sample{0, 2 * ms, -3*time.Second + ms}), 3 * time.Second},
+		{"database 40 ms ahead, fast round trips", same(sample{0, 2 * ms, 41 * ms}), -40 * ms},
+		{"database 40 ms ahead, within slow round trips", same(sample{0, 100 * ms, 90 * ms}), 0},
+		{"a slow round trip among fast ones, same clock",
+			[]sample{{0, 80 * ms, 0}, {100 * ms, 2 * ms, ms}, {200 * ms, 2 * ms, ms}}, 0},
+		{"database 40 ms ahead, seen in the fast round trip",
+			[]sample{{0, 100 * ms, 90 * ms}, {200 * ms, 2 * ms, 41 * ms}, {300 * ms, 50 * ms, 0}}, -40 * ms},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			reads := []time.Time{t0, t0.Add(tt.rtt)}
+			var reads []time.Time
+			var db dbClockReads
+			for _, s := range tt.samples {
+				reads = append(reads, t0.Add(s.start), t0.Add(s.start+s.rtt))
+				db = append(db, t0.Add(s.start+s.at))
+			}
 			now := func() time.Time {
 				r := reads[0]
 				reads = reads[1:]
 				return r
 			}
-			got, err := clockOffset(t.Context(), fixedDBClock{tt.db}, now)
+			got, err := clockOffset(t.Context(), &db, now)
 			if err != nil || got != tt.want {
 				t.Errorf("clockOffset = %v, %v; want %v", got, err, tt.want)
 			}
