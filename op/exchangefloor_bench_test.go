@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -197,7 +198,7 @@ func BenchmarkExchangeFloor(b *testing.B) {
 				e.p.ServeHTTP(rec, tokenRequest(client, url.Values{"grant_type": {"authorization_code"},
 					"code": {code}, "redirect_uri": {benchRedirect}, "code_verifier": {verifier}}))
 				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"id_token"`) {
-					return &exchangeFailure{rec.Code, rec.Body.String()}
+					return fmt.Errorf("exchange = %d: %s", rec.Code, rec.Body)
 				}
 				return nil
 			}},
@@ -221,15 +222,4 @@ func BenchmarkExchangeFloor(b *testing.B) {
 			})
 		}
 	})
-}
-
-// exchangeFailure is a code exchange the provider did not answer with
-// tokens.
-type exchangeFailure struct {
-	status int
-	body   string
-}
-
-func (f *exchangeFailure) Error() string {
-	return "exchange = " + http.StatusText(f.status) + ": " + f.body
 }

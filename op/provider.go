@@ -145,7 +145,7 @@ func New(cfg Config, store Store, keys *Keys) (*Provider, error) {
 		return nil, fmt.Errorf("op: %w", err)
 	}
 	p := &Provider{zp: zp, storage: st, verified: verified, sealer: sealer, cors: cors.New(corsOptions)}
-	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.dpop(p.tokenClient(bearerErrors(p.jsonEndpoints(p.tokenExchanges(plainOAuth(zp)))))))))))
+	p.handler = p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.dpop(p.tokenClient(bearerErrors(p.jsonEndpoints(p.tokenExchanges(zp))))))))))
 	return p, nil
 }
 

@@ -26,8 +26,12 @@ import (
 // into a map, merging and encoding again: a fifth of a code exchange's CPU
 // went to the ID token. idToken sets both in the struct, which is encoded
 // once, to the same claims (TestTokenExchangesAnswerAsZitadel). An answer
-// to a grant without the openid scope has no ID token (plainOAuth's rule),
-// which is then not signed at all.
+// to a grant without the openid scope has no ID token (OIDC Core
+// §3.1.2.1: such a request is OAuth 2.0), which is then not signed at all;
+// Userinfo refuses such a grant's access token.
+//
+// zitadel answers the token endpoint's other grant, client_credentials,
+// which has no ID token.
 //
 // The CORS policy is the one zitadel's router applies. The wrappers
 // before it are kept: client authentication (clientAuth), DPoP (dpop), the
