@@ -86,11 +86,32 @@ const (
 
 type authenticatedClientKey struct{}
 
+// authenticated is the client clientAuth authenticated for a request.
+type authenticated struct {
+	id     string
+	public bool
+}
+
+// withAuthenticatedClient returns ctx saying that clientAuth authenticated
+// c.
+func withAuthenticatedClient(ctx context.Context, c *storage.Client) context.Context {
+	return context.WithValue(ctx, authenticatedClientKey{}, authenticated{id: c.ID, public: c.Public})
+}
+
 // authenticatedClient returns the id of the client that clientAuth
 // authenticated for this request, or "".
 func authenticatedClient(ctx context.Context) string {
-	id, _ := ctx.Value(authenticatedClientKey{}).(string)
-	return id
+	a, _ := ctx.Value(authenticatedClientKey{}).(authenticated)
+	return a.id
+}
+
+// confidentialClient returns the id of the confidential client that
+// clientAuth authenticated for this request, or "".
+func confidentialClient(ctx context.Context) string {
+	if a, _ := ctx.Value(authenticatedClientKey{}).(authenticated); !a.public {
+		return a.id
+	}
+	return ""
 }
 
 // clientAuth authenticates the client of every request to the token,
@@ -120,6 +141,12 @@ func (p *Provider) clientAuth(next http.Handler) http.Handler {
 			zop.RequestError(w, r, err, nil)
 			return
 		}
+		if r.URL.Path == IntrospectionPath && !c.Public {
+			// jsonEndpoints answers it, and reads nothing but the
+			// token: zitadel will not see the request.
+			next.ServeHTTP(w, r.WithContext(withAuthenticatedClient(r.Context(), c)))
+			return
+		}
 		next.ServeHTTP(w, asAuthenticated(r, c))
 	})
 }
@@ -127,7 +154,7 @@ func (p *Provider) clientAuth(next http.Handler) http.Handler {
 // asAuthenticated returns r for zitadel once c has authenticated: its
 // credentials removed, and c named the way zitadel expects.
 func asAuthenticated(r *http.Request, c *storage.Client) *http.Request {
-	r = r.WithContext(context.WithValue(r.Context(), authenticatedClientKey{}, c.ID))
+	r = r.WithContext(withAuthenticatedClient(r.Context(), c))
 	r.Header = r.Header.Clone()
 	r.Header.Del("Authorization")
 	strip := func(v url.Values) url.Values {

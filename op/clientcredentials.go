@@ -94,37 +94,36 @@ func parseUnrecordedClaims(raw string) (*unrecordedClaims, error) {
 	return &c, nil
 }
 
-// introspectUnrecorded answers introspection of an unrecorded token: active
+// unrecordedIntrospection answers introspection of an unrecorded token: active
 // unless revoked, expired or its client is gone, and only for its own
 // client or a client in its audience.
-func (s *Storage) introspectUnrecorded(ctx context.Context, resp *oidc.IntrospectionResponse, id, subject, clientID string) error {
+func (s *Storage) unrecordedIntrospection(ctx context.Context, id, subject, clientID string) (*introspected, error) {
 	c, err := s.claimsOf(ctx, id, subject)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The client authenticated for this request read the count of
 	// revocations with its own: the answer comes from memory on SQLite.
 	if revoked, err := s.store.UnrecordedRevoked(ctx, id); err != nil {
-		return fault(ctx, fmt.Errorf("access token: %w", err))
+		return nil, fault(ctx, fmt.Errorf("access token: %w", err))
 	} else if revoked {
-		return errors.New("access token is revoked")
+		return nil, errors.New("access token is revoked")
 	}
 	if !s.now().Before(time.Unix(c.Expiry, 0)) {
-		return errors.New("access token is not active")
+		return nil, errors.New("access token is not active")
 	}
 	if _, err := s.store.ClientByID(ctx, c.ClientID); err != nil {
-		return fault(ctx, fmt.Errorf("token client: %w", err))
+		return nil, fault(ctx, fmt.Errorf("token client: %w", err))
 	}
 	if c.ClientID != clientID && !slices.Contains(c.Audience, clientID) {
-		return errors.New("caller is not in the token's audience")
+		return nil, errors.New("caller is not in the token's audience")
 	}
-	live := introspected{tokenType: oidc.BearerToken, clientID: c.ClientID, subject: c.Subject,
+	live := &introspected{tokenType: oidc.BearerToken, clientID: c.ClientID, subject: c.Subject,
 		scopes: strings.Fields(c.Scope), audience: c.Audience, issued: time.Unix(c.IssuedAt, 0), expires: time.Unix(c.Expiry, 0)}
 	if c.Confirmation != nil {
 		live.dpopJKT = c.Confirmation.JKT
 	}
-	live.fill(resp)
-	return nil
+	return live, nil
 }
 
 // revokeUnrecorded records an unrecorded token as revoked, for its own

@@ -114,7 +114,7 @@ func BenchmarkExchangeFloor(b *testing.B) {
 				return err
 			}
 			ctx := storage.WithRequestCounts(context.WithValue(r.Context(), memoKey{}, &requestMemo{}))
-			ctx = withCodeExchange(context.WithValue(ctx, authenticatedClientKey{}, c.ID), r.Form)
+			ctx = withCodeExchange(withAuthenticatedClient(ctx, c), r.Form)
 			ctx = withClientID(ctx, c.ID)
 			var (
 				ar      *storage.AuthRequest

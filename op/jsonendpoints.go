@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
@@ -25,9 +24,10 @@ import (
 // Bearer challenges (bearerErrors).
 //
 // An introspection request reaches zitadel as before unless a
-// confidential client authenticated for it, for which zitadel's
-// ClientIDFromRequest can only accept it (Storage.AuthorizeClientIDSecret):
-// a public client's refusal is zitadel's to answer, in its words.
+// confidential client authenticated for it (clientAuth), for which
+// zitadel's ClientIDFromRequest could only accept it
+// (Storage.AuthorizeClientIDSecret): a public client's refusal is
+// zitadel's to answer, in its words.
 func (p *Provider) jsonEndpoints(next http.Handler) http.Handler {
 	introspect := p.cors.Handler(http.HandlerFunc(p.introspect))
 	userinfo := p.cors.Handler(http.HandlerFunc(p.userinfo))
@@ -46,37 +46,29 @@ func (p *Provider) jsonEndpoints(next http.Handler) http.Handler {
 }
 
 // confidentialAuthenticated reports whether clientAuth authenticated a
-// confidential client for r, which it then hands over as HTTP Basic with
-// the client's id and an empty secret (asAuthenticated), its form parsed.
+// confidential client for r, its form parsed.
 func (p *Provider) confidentialAuthenticated(r *http.Request) bool {
-	id := authenticatedClient(r.Context())
-	user, pass, basic := r.BasicAuth()
-	return id != "" && basic && pass == "" && user == url.QueryEscape(id) && r.Form != nil
+	return confidentialClient(r.Context()) != "" && r.Form != nil
 }
 
 // introspect answers an introspection request of the confidential client
 // clientAuth authenticated, as zitadel's Introspect does: active with the
 // token's facts when the token is live and the client may know them
-// (Storage.SetIntrospectionFromToken), {"active":false} for anything else.
-// The token may also be a refresh token (RFC 7662 §2.1), which zitadel
-// does not look for: one that is not an access token of this provider is
-// looked up as a refresh token (Storage.introspectRefreshToken), whatever
-// token_type_hint says, since the hint is only a hint.
+// (Storage.accessIntrospection, which zitadel's SetIntrospectionFromToken
+// reads too), {"active":false} for anything else. The token may also be a
+// refresh token (RFC 7662 §2.1), which zitadel does not look for: one that
+// is not an access token of this provider is looked up as a refresh token
+// (Storage.refreshIntrospection), whatever token_type_hint says, since the
+// hint is only a hint.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := zop.ContextWithIssuer(r.Context(), p.issuer())
 	clientID := authenticatedClient(ctx)
 	token := r.Form.Get("token")
-	resp := new(oidc.IntrospectionResponse)
+	var live *introspected // nil: inactive
 	if id, subject, ok := p.tokenIDAndSubject(ctx, token); ok {
-		if err := p.storage.SetIntrospectionFromToken(ctx, resp, id, subject, clientID); err == nil {
-			resp.Active = true
-		} else {
-			resp = new(oidc.IntrospectionResponse)
-		}
+		live, _ = p.storage.accessIntrospection(ctx, id, subject, clientID)
 	} else if token != "" {
-		if err := p.storage.introspectRefreshToken(ctx, resp, token, clientID); err != nil {
-			resp = new(oidc.IntrospectionResponse)
-		}
+		live, _ = p.storage.refreshIntrospection(ctx, token, clientID)
 	}
 	if faulted(ctx) {
 		// The database failed: the token's state is unknown, and
@@ -86,8 +78,14 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, "server_error", UnavailableDescription)
 		return
 	}
-	httphelper.MarshalJSON(w, resp)
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(live.appendJSON(make([]byte, 0, 512)))
 }
+
+// jsonContentType is the Content-Type of the JSON answers, as zitadel
+// sets it.
+var jsonContentType = []string{"application/json"}
 
 // userinfo answers a userinfo request as zitadel's Userinfo does: the
 // access token from the Authorization header's Bearer scheme, else from

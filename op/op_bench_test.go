@@ -264,7 +264,7 @@ func BenchmarkCodeCheck(b *testing.B) {
 	forBackends(b, func(b *testing.B, e *benchEnv) {
 		// The client that clientAuth authenticated, as on the token
 		// endpoint: a code is redeemed only by its own client.
-		ctx := context.WithValue(context.Background(), authenticatedClientKey{}, e.clients[ES256])
+		ctx := withAuthenticatedClient(context.Background(), &storage.Client{ID: e.clients[ES256]})
 		codes, _ := e.pendingCodes(b, e.clients[ES256], b.N)
 		b.ReportAllocs()
 		b.ResetTimer()

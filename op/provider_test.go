@@ -579,7 +579,7 @@ func TestJSONEndpointsAnswerAsZitadel(t *testing.T) {
 			e := newBenchEnv(t, teststore.Open(t, name))
 			p := e.p
 			zitadel := p.documents(p.cors, p.formPosts(p.authorizationResponses(withMemo(p.clientAuth(p.dpop(
-				p.tokenClient(bearerErrors(plainOAuth(p.zp)))))))))
+				p.tokenClient(bearerErrors(asZitadelSaw(plainOAuth(p.zp))))))))))
 
 			opaque := e.accessToken(t, e.clients[ES256])
 			rec := e.serve(t, tokenRequest(e.jwt, url.Values{"grant_type": {"client_credentials"}}), http.StatusOK)

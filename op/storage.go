@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -830,8 +831,20 @@ func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*sto
 // SetIntrospectionFromToken answers introspection for the token's own
 // client or a client in its audience; anything else sees active=false.
 func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	live, err := s.accessIntrospection(ctx, tokenID, subject, clientID)
+	if err != nil {
+		return err
+	}
+	live.fill(resp)
+	return nil
+}
+
+// accessIntrospection returns what introspection reports of a live access
+// token to clientID, its own client or a client in its audience, and an
+// error for anything else.
+func (s *Storage) accessIntrospection(ctx context.Context, tokenID, subject, clientID string) (*introspected, error) {
 	if isUnrecorded(tokenID) {
-		return s.introspectUnrecorded(ctx, resp, tokenID, subject, clientID)
+		return s.unrecordedIntrospection(ctx, tokenID, subject, clientID)
 	}
 	var (
 		t   *storage.AccessToken
@@ -845,18 +858,17 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 		t, u, err = s.liveUserToken(ctx, tokenID, subject)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t.ClientID != clientID && !slices.Contains(t.Audience, clientID) {
-		return errors.New("caller is not in the token's audience")
+		return nil, errors.New("caller is not in the token's audience")
 	}
-	live := introspected{tokenType: oidc.BearerToken, clientID: t.ClientID, subject: t.Subject, dpopJKT: t.DPoPJKT,
+	live := &introspected{tokenType: oidc.BearerToken, clientID: t.ClientID, subject: t.Subject, dpopJKT: t.DPoPJKT,
 		scopes: t.Scopes, audience: t.Audience, issued: t.CreatedAt, expires: t.ExpiresAt}
 	if u != nil {
 		live.username = u.Email
 	}
-	live.fill(resp)
-	return nil
+	return live, nil
 }
 
 // introspected is what introspection reports of a live token (RFC 7662
@@ -892,37 +904,105 @@ func (t *introspected) fill(resp *oidc.IntrospectionResponse) {
 	resp.Claims["cnf"] = dpopConfirmation{JKT: t.dpopJKT}
 }
 
+// appendJSON appends the introspection answer for t to b: {"active":false}
+// for nil, else what fill sets, byte for byte as zitadel's
+// IntrospectionResponse encodes it (its MarshalJSON, then its JSON
+// encoder's newline), without that encoding's cost: an encoding of the
+// whole response struct, compacted again by the encoder. With a cnf claim,
+// which zitadel merges in through a map, the keys are in sorted order.
+func (t *introspected) appendJSON(b []byte) []byte {
+	if t == nil {
+		return append(b, `{"active":false}`+"\n"...)
+	}
+	var scope *string
+	if len(t.scopes) > 0 {
+		s := strings.Join(t.scopes, " ")
+		scope = &s
+	}
+	exp, iat := int64(oidc.FromTime(t.expires)), int64(oidc.FromTime(t.issued))
+	var v any
+	if t.dpopJKT == "" {
+		v = &struct {
+			Active    bool     `json:"active"`
+			Scope     *string  `json:"scope,omitempty"`
+			ClientID  string   `json:"client_id,omitempty"`
+			TokenType string   `json:"token_type,omitempty"`
+			Expires   int64    `json:"exp,omitempty"`
+			Issued    int64    `json:"iat,omitempty"`
+			Subject   string   `json:"sub,omitempty"`
+			Audience  []string `json:"aud,omitempty"`
+			Username  string   `json:"username,omitempty"`
+		}{true, scope, t.clientID, t.tokenType, exp, iat, t.subject, t.audience, t.username}
+	} else {
+		tokenType := t.tokenType
+		if tokenType == oidc.BearerToken {
+			tokenType = "DPoP"
+		}
+		// zitadel's second encoding writes U+FFFD, which its first
+		// wrote for invalid UTF-8 as \ufffd, as it is; cnf, a value of its
+		// map, is encoded once.
+		valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+		audience := t.audience
+		if scope != nil {
+			s := valid(*scope)
+			scope = &s
+		}
+		for i, a := range audience {
+			if v := valid(a); v != a {
+				audience = slices.Clone(audience)
+				audience[i] = v
+			}
+		}
+		v = &struct {
+			Active       bool             `json:"active"`
+			Audience     []string         `json:"aud,omitempty"`
+			ClientID     string           `json:"client_id,omitempty"`
+			Confirmation dpopConfirmation `json:"cnf"`
+			Expires      int64            `json:"exp,omitempty"`
+			Issued       int64            `json:"iat,omitempty"`
+			Scope        *string          `json:"scope,omitempty"`
+			Subject      string           `json:"sub,omitempty"`
+			TokenType    string           `json:"token_type,omitempty"`
+			Username     string           `json:"username,omitempty"`
+		}{true, audience, valid(t.clientID), dpopConfirmation{JKT: t.dpopJKT}, exp, iat, scope,
+			valid(t.subject), valid(tokenType), valid(t.username)}
+	}
+	j, err := json.Marshal(v)
+	if err != nil { // strings, numbers and string slices always encode
+		return append(b, `{"active":false}`+"\n"...)
+	}
+	return append(append(b, j...), '\n')
+}
+
 // refreshTokenType is the token_type introspection reports for a refresh
 // token: it is not one of RFC 6749 §7.1's access token types, and is
 // presented to the token endpoint only.
 const refreshTokenType = "refresh_token"
 
-// introspectRefreshToken answers introspection of a refresh token (RFC
+// refreshIntrospection answers introspection of a refresh token (RFC
 // 7662 §2.1) for the client it was issued to: its facts when it is live,
 // as the refresh grant would accept it (TokenRequestByRefreshToken), and an
 // error for one unknown, rotated away, revoked, expired, of a disabled
 // user, or issued to another client. It only reads: the token is not used,
 // rotated or extended, and presenting a rotated-away one here revokes
 // nothing (only its client's refresh does).
-func (s *Storage) introspectRefreshToken(ctx context.Context, resp *oidc.IntrospectionResponse, value, clientID string) error {
+func (s *Storage) refreshIntrospection(ctx context.Context, value, clientID string) (*introspected, error) {
 	t, u, err := s.store.RefreshTokenAndUser(ctx, hashSecret(value))
 	if err != nil {
-		return fault(ctx, fmt.Errorf("refresh token: %w", err))
+		return nil, fault(ctx, fmt.Errorf("refresh token: %w", err))
 	}
 	switch {
 	case t.ClientID != clientID:
-		return errors.New("refresh token of another client")
+		return nil, errors.New("refresh token of another client")
 	case t.RevokedAt != nil, t.UsedAt != nil:
-		return errors.New("refresh token revoked or used")
+		return nil, errors.New("refresh token revoked or used")
 	case !s.now().Before(t.ExpiresAt):
-		return errors.New("refresh token expired")
+		return nil, errors.New("refresh token expired")
 	case u.Disabled:
-		return errors.New("user disabled")
+		return nil, errors.New("user disabled")
 	}
-	live := introspected{tokenType: refreshTokenType, clientID: t.ClientID, subject: t.UserID, username: u.Email,
-		dpopJKT: t.DPoPJKT, scopes: t.Scopes, audience: t.Audience, issued: t.CreatedAt, expires: t.ExpiresAt}
-	live.fill(resp)
-	return nil
+	return &introspected{tokenType: refreshTokenType, clientID: t.ClientID, subject: t.UserID, username: u.Email,
+		dpopJKT: t.DPoPJKT, scopes: t.Scopes, audience: t.Audience, issued: t.CreatedAt, expires: t.ExpiresAt}, nil
 }
 
 // GetPrivateClaimsFromScopes adds no private claims.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-idp/gatehouse/storage"
 )
 
 // plainOAuth is what the provider put around zitadel's token endpoint
@@ -54,4 +56,17 @@ func withoutIDToken(body []byte) []byte {
 		return body
 	}
 	return append(out, '\n')
+}
+
+// asZitadelSaw gives zitadel an introspection request the way clientAuth
+// handed every one over before jsonEndpoints answered a confidential
+// client's itself: with its credentials removed (asAuthenticated). The
+// tests' reference for the answers zitadel gave.
+func asZitadelSaw(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := confidentialClient(r.Context()); id != "" && r.URL.Path == IntrospectionPath {
+			r = asAuthenticated(r, &storage.Client{ID: id})
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -469,9 +469,13 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 					serverCPU = plainSrv.cpu
 				}
 				cpu0, err0 := serverCPU()
+				own0, errOwn0 := ownCPU()
 				r := closedLoop(ctx, ph.name, bd, ph.do)
 				if cpu1, err1 := serverCPU(); err0 == nil && err1 == nil {
 					r.serverCPU = cpu1 - cpu0
+				}
+				if own1, errOwn1 := ownCPU(); errOwn0 == nil && errOwn1 == nil {
+					r.loadCPU = own1 - own0
 				}
 				if profiled != nil {
 					if err := <-profiled; err != nil {

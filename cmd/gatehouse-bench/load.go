@@ -30,6 +30,9 @@ type result struct {
 	// serverCPU is the CPU time the serving process spent during the
 	// phase, where it was read.
 	serverCPU time.Duration
+	// loadCPU is the CPU time the load generator itself spent during the
+	// phase, where it was read.
+	loadCPU time.Duration
 }
 
 // rate is the successful operations per second.

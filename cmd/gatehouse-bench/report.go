@@ -259,4 +259,13 @@ func (r *report) printServerCPU(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "Server CPU per request, µs (× plain hello's %.0f): %s.\n", float64(hello.Microseconds()), strings.Join(parts, "; "))
+	parts = parts[:0]
+	for _, x := range r.rows() {
+		if res := r.results[x.name]; res != nil && res.loadCPU > 0 && res.requests > 0 && x.name != "full sign-ins" {
+			parts = append(parts, fmt.Sprintf("%s %.0f", x.name, float64((res.loadCPU/time.Duration(res.requests)).Microseconds())))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "Load generator CPU per request, µs (it shares the CPUs: a ratio of req/s counts it too): %s.\n", strings.Join(parts, "; "))
+	}
 }

@@ -418,3 +418,13 @@ func profileName(phase string) string {
 	}, strings.ToLower(phase))
 	return name + ".pprof"
 }
+
+// ownCPU is the CPU time the load generator's own process has spent, user
+// and system.
+func ownCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
