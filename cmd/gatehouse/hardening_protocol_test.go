@@ -241,7 +241,7 @@ func TestEndSessionConfirmation(t *testing.T) {
 // TestCredentialResponsesNoStore checks that every answer of the token,
 // userinfo, introspection and revocation endpoints, errors included,
 // forbids caching (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3, RFC 7662
-// §4; SECURITY.md OAU-14, SES-06).
+// §4; SECURITY.md OAU-14, SES-06), and carries a JSON answer's headers.
 func TestCredentialResponsesNoStore(t *testing.T) {
 	t.Parallel()
 	for _, backend := range backends {
@@ -304,6 +304,14 @@ func TestCredentialResponsesNoStore(t *testing.T) {
 				}
 				if p := resp.Header.Get("Pragma"); p != "no-cache" {
 					t.Errorf("%s: Pragma = %q, want no-cache", tc.name, p)
+				}
+				// A JSON answer's headers: no sniffing, a policy that
+				// allows nothing and no framing.
+				if v := resp.Header.Get("X-Content-Type-Options"); v != "nosniff" {
+					t.Errorf("%s: X-Content-Type-Options = %q, want nosniff", tc.name, v)
+				}
+				if v := resp.Header.Get("Content-Security-Policy"); v != "default-src 'none'; frame-ancestors 'none'" {
+					t.Errorf("%s: Content-Security-Policy = %q, want default-src 'none'; frame-ancestors 'none'", tc.name, v)
 				}
 				return out
 			}

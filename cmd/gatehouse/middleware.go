@@ -16,23 +16,28 @@ import (
 	"github.com/gatehouse-idp/gatehouse/op"
 )
 
-type ctxKey int
+// requestInfoKey is the context key of a request's requestInfo.
+type requestInfoKey struct{}
 
-const (
-	requestIDKey ctxKey = iota
-	clientIPKey
-)
+// requestInfo is what requestContext knows of a request: its id in the
+// logs and the client's address.
+type requestInfo struct {
+	id string
+	ip netip.Addr
+}
+
+// withRequestInfo returns ctx carrying the request's id and client IP.
+func withRequestInfo(ctx context.Context, id string, ip netip.Addr) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, &requestInfo{id: id, ip: ip})
+}
 
 // contextHandler adds the request id and client IP of the context to every
 // log record.
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id, ok := ctx.Value(requestIDKey).(string); ok {
-		r.AddAttrs(slog.String("request_id", id))
-	}
-	if ip, ok := ctx.Value(clientIPKey).(netip.Addr); ok {
-		r.AddAttrs(slog.String("client_ip", ip.String()))
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		r.AddAttrs(slog.String("request_id", info.id), slog.String("client_ip", info.ip.String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -91,8 +96,8 @@ func (c clientIPResolver) resolve(r *http.Request) netip.Addr {
 
 // clientIP returns the client address that the middleware resolved.
 func clientIP(r *http.Request) netip.Addr {
-	if ip, ok := r.Context().Value(clientIPKey).(netip.Addr); ok {
-		return ip
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.ip
 	}
 	return netip.IPv4Unspecified()
 }
@@ -104,10 +109,9 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))
+		ctx := withRequestInfo(r.Context(), id, ips.resolve(r))
 		r = r.WithContext(ctx)
-		w.Header().Set("X-Request-Id", id)
+		w.Header()["X-Request-Id"] = []string{id}
 		sw := &metrics.StatusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -149,10 +153,16 @@ func quietPath(path string, status int) bool {
 
 // securityHeaders sets the headers every response carries: no framing, no
 // sniffing, no referrer, a strict CSP, HSTS under https, and no-store
-// unless the handler says how its answer may be cached.
+// unless the handler says how its answer may be cached. The answers of
+// credentialPaths, JSON for API clients, carry the headers that matter for
+// a JSON answer (setCredentialHeaders).
 func securityHeaders(https bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		setSecurityHeaders(w.Header(), https)
+		if credentialPaths[r.URL.Path] {
+			setCredentialHeaders(w.Header(), https)
+		} else {
+			setSecurityHeaders(w.Header(), https)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -228,8 +238,7 @@ func documentsFirst(p *op.Provider, m *metrics.Metrics, https bool, logger *slog
 		}
 		m.Document(r.URL.Path, r.Method, status, time.Since(start))
 		if ctx := r.Context(); logger.Enabled(ctx, slog.LevelDebug) {
-			ctx = context.WithValue(ctx, requestIDKey, newRequestID())
-			ctx = context.WithValue(ctx, clientIPKey, ips.resolve(r))
+			ctx = withRequestInfo(ctx, newRequestID(), ips.resolve(r))
 			logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path,
 				"status", status, "duration_ms", time.Since(start).Milliseconds())
 		}
@@ -307,18 +316,23 @@ var (
 	noCacheValue = []string{"no-cache"}
 )
 
-// noStore marks every answer of credentialPaths, errors included, as not
-// to be stored by any cache: Cache-Control: no-store and, for HTTP/1.0
-// caches, Pragma: no-cache (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3,
-// RFC 7662 §4). The headers are set before next runs, so they hold
-// whichever layer answers.
-func noStore(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if credentialPaths[r.URL.Path] {
-			h := w.Header()
-			h["Cache-Control"] = noStoreValue
-			h["Pragma"] = noCacheValue
-		}
-		next.ServeHTTP(w, r)
-	})
+// setCredentialHeaders sets the headers of every answer of
+// credentialPaths, errors included. They are not to be stored by any
+// cache: Cache-Control: no-store and, for HTTP/1.0 caches, Pragma:
+// no-cache (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3, RFC 7662 §4).
+// They are JSON for API clients, not pages: like the discovery document
+// (documentsFirst), they carry nosniff, a content security policy that
+// allows nothing and no framing, and HSTS under https, but not the page's
+// policy, X-Frame-Options or Referrer-Policy, which no browser applies to
+// them (net/http copies and sorts every header of every answer, and the
+// client parses each). The headers are set before the handlers run, so
+// they hold whichever layer answers.
+func setCredentialHeaders(h http.Header, https bool) {
+	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
+	h["Content-Security-Policy"] = documentCSPValue
+	h["X-Content-Type-Options"] = nosniffValue
+	if https {
+		h["Strict-Transport-Security"] = hstsValue
+	}
 }

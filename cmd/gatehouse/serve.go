@@ -523,7 +523,6 @@ func newServer(ctx context.Context, cfg *config.Config, store storage.Store, log
 	var h http.Handler = r
 	h = limitBody(cfg.HTTP.MaxBodyBytes, h)
 	h = securityHeaders(https, h)
-	h = noStore(h)
 	ips := clientIPResolver{trusted: cfg.TrustedProxies()}
 	h = requestContext(logger, ips, h)
 	h = documentsFirst(provider, obs, https, logger, ips, h)
