@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -908,70 +909,104 @@ func (t *introspected) fill(resp *oidc.IntrospectionResponse) {
 // for nil, else what fill sets, byte for byte as zitadel's
 // IntrospectionResponse encodes it (its MarshalJSON, then its JSON
 // encoder's newline), without that encoding's cost: an encoding of the
-// whole response struct, compacted again by the encoder. With a cnf claim,
-// which zitadel merges in through a map, the keys are in sorted order.
+// whole response struct by reflection, compacted again by the encoder.
+// Its fields are in the struct's order, each left out when empty; with a
+// cnf claim, which zitadel merges in through a map, the keys are in sorted
+// order, and the strings are those its first encoding decoded to.
 func (t *introspected) appendJSON(b []byte) []byte {
 	if t == nil {
 		return append(b, `{"active":false}`+"\n"...)
 	}
-	var scope *string
-	if len(t.scopes) > 0 {
-		s := strings.Join(t.scopes, " ")
-		scope = &s
-	}
 	exp, iat := int64(oidc.FromTime(t.expires)), int64(oidc.FromTime(t.issued))
-	var v any
+	b = append(b, `{"active":true`...)
 	if t.dpopJKT == "" {
-		v = &struct {
-			Active    bool     `json:"active"`
-			Scope     *string  `json:"scope,omitempty"`
-			ClientID  string   `json:"client_id,omitempty"`
-			TokenType string   `json:"token_type,omitempty"`
-			Expires   int64    `json:"exp,omitempty"`
-			Issued    int64    `json:"iat,omitempty"`
-			Subject   string   `json:"sub,omitempty"`
-			Audience  []string `json:"aud,omitempty"`
-			Username  string   `json:"username,omitempty"`
-		}{true, scope, t.clientID, t.tokenType, exp, iat, t.subject, t.audience, t.username}
-	} else {
-		tokenType := t.tokenType
-		if tokenType == oidc.BearerToken {
-			tokenType = "DPoP"
+		if len(t.scopes) > 0 { // [""] too: zitadel leaves out no scope only
+			b = append(b, `,"scope":`...)
+			b = appendJSONString(b, strings.Join(t.scopes, " "))
 		}
-		// zitadel's second encoding writes U+FFFD, which its first
-		// wrote for invalid UTF-8 as \ufffd, as it is; cnf, a value of its
-		// map, is encoded once.
-		valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
-		audience := t.audience
-		if scope != nil {
-			s := valid(*scope)
-			scope = &s
-		}
-		for i, a := range audience {
-			if v := valid(a); v != a {
-				audience = slices.Clone(audience)
-				audience[i] = v
-			}
-		}
-		v = &struct {
-			Active       bool             `json:"active"`
-			Audience     []string         `json:"aud,omitempty"`
-			ClientID     string           `json:"client_id,omitempty"`
-			Confirmation dpopConfirmation `json:"cnf"`
-			Expires      int64            `json:"exp,omitempty"`
-			Issued       int64            `json:"iat,omitempty"`
-			Scope        *string          `json:"scope,omitempty"`
-			Subject      string           `json:"sub,omitempty"`
-			TokenType    string           `json:"token_type,omitempty"`
-			Username     string           `json:"username,omitempty"`
-		}{true, audience, valid(t.clientID), dpopConfirmation{JKT: t.dpopJKT}, exp, iat, scope,
-			valid(t.subject), valid(tokenType), valid(t.username)}
+		b = appendJSONField(b, "client_id", t.clientID)
+		b = appendJSONField(b, "token_type", t.tokenType)
+		b = appendJSONNumber(b, "exp", exp)
+		b = appendJSONNumber(b, "iat", iat)
+		b = appendJSONField(b, "sub", t.subject)
+		b = appendJSONStrings(b, "aud", t.audience, nil)
+		b = appendJSONField(b, "username", t.username)
+		return append(b, "}\n"...)
 	}
-	j, err := json.Marshal(v)
-	if err != nil { // strings, numbers and string slices always encode
-		return append(b, `{"active":false}`+"\n"...)
+	// zitadel's second encoding writes U+FFFD, which its first wrote for
+	// invalid UTF-8 as \ufffd, as it is; cnf, a value of its map, is
+	// encoded once.
+	valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+	tokenType := t.tokenType
+	if tokenType == oidc.BearerToken {
+		tokenType = "DPoP"
 	}
-	return append(append(b, j...), '\n')
+	b = appendJSONStrings(b, "aud", t.audience, valid)
+	b = appendJSONField(b, "client_id", valid(t.clientID))
+	b = append(b, `,"cnf":{"jkt":`...)
+	b = appendJSONString(b, t.dpopJKT)
+	b = append(b, '}')
+	b = appendJSONNumber(b, "exp", exp)
+	b = appendJSONNumber(b, "iat", iat)
+	if len(t.scopes) > 0 {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, valid(strings.Join(t.scopes, " ")))
+	}
+	b = appendJSONField(b, "sub", valid(t.subject))
+	b = appendJSONField(b, "token_type", valid(tokenType))
+	b = appendJSONField(b, "username", valid(t.username))
+	return append(b, "}\n"...)
+}
+
+// appendJSONField appends ,"name":value to b unless value is empty.
+func appendJSONField(b []byte, name, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(append(append(b, `,"`...), name...), `":`...)
+	return appendJSONString(b, value)
+}
+
+// appendJSONNumber appends ,"name":n to b unless n is 0.
+func appendJSONNumber(b []byte, name string, n int64) []byte {
+	if n == 0 {
+		return b
+	}
+	b = append(append(append(b, `,"`...), name...), `":`...)
+	return strconv.AppendInt(b, n, 10)
+}
+
+// appendJSONStrings appends ,"name":[values...] to b unless values is
+// empty, each value through each (nil: as it is).
+func appendJSONStrings(b []byte, name string, values []string, each func(string) string) []byte {
+	if len(values) == 0 {
+		return b
+	}
+	b = append(append(append(b, `,"`...), name...), `":[`...)
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if each != nil {
+			v = each(v)
+		}
+		b = appendJSONString(b, v)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s to b as encoding/json writes a string. The
+// strings of an answer are printable ASCII without the characters it
+// escapes, which are copied as they are; any other is left to
+// encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(s) // a string always encodes
+			return append(b, j...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // refreshTokenType is the token_type introspection reports for a refresh

@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +45,13 @@ type options struct {
 	pprof       bool
 	cpuProfile  string
 	serverProfs string
+	// phases selects the throughput phases to run (nil: all).
+	phases *regexp.Regexp
+}
+
+// runs reports whether the throughput phase name is to run.
+func (o *options) runs(name string) bool {
+	return o.phases == nil || o.phases.MatchString(name)
 }
 
 // parseFlags parses args with fs and refuses positional arguments.
@@ -63,6 +72,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.binary, "gatehouse", "bin/gatehouse", "the gatehouse binary to measure")
 	fs.StringVar(&o.database, "database", "sqlite", "sqlite (a fresh file) or a postgres:// URL of a loopback server, on which a fresh database is created and dropped")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each throughput phase, all rounds together")
+	var phases string
+	fs.StringVar(&phases, "phases", "", "run only the throughput phases whose names match this regular expression, e.g. 'introspection of a JWT|plain hello' to compare two binaries on one row (the table shows the others empty)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of each group of phases (a phase keeps its best)")
 	fs.IntVar(&o.maxRequests, "max-requests", 100_000, "most requests of each throughput phase")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "connections of the throughput phases")
@@ -79,6 +90,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.serverProfs, "server-profiles", "", "write the server's CPU profile of each of its throughput phases' first round to this directory, one PHASE.pprof each (turns on -pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
+	}
+	if phases != "" {
+		re, err := regexp.Compile(phases)
+		if err != nil {
+			return nil, fmt.Errorf("-phases: %w", err)
+		}
+		o.phases = re
 	}
 	if o.serverProfs != "" {
 		if err := os.MkdirAll(o.serverProfs, 0o755); err != nil {
@@ -452,6 +470,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	bd.duration = max(o.duration/time.Duration(rounds), 100*time.Millisecond)
 	var plainSrv *plainServer // the plain phases' server, once started
 	measure := func(phases ...phase) {
+		phases = slices.DeleteFunc(phases, func(ph phase) bool { return !o.runs(ph.name) })
 		for round := range rounds {
 			for _, ph := range phases {
 				if ctx.Err() != nil {
@@ -577,6 +596,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		rp   client
 		n    int
 	}{{"authorization_code ES256", b.rpES, 3000}, {"authorization_code RS256", s.rp, 1500}} {
+		if !o.runs(c.name) {
+			continue
+		}
 		// As many codes as the phase may use at client_credentials' pace,
 		// within the request budget.
 		n := int(min(float64(c.n), float64(o.maxRequests), 1.5*rep.rate("client_credentials opaque")*o.duration.Seconds()+float64(o.concurrency)))
@@ -589,11 +611,13 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 
 	// refresh_token: one rotating chain per connection.
-	refresh, err := b.refreshChains(ctx, hc, o.concurrency)
-	if err != nil {
-		return nil, err
+	if o.runs("refresh_token (rotation) ES256") {
+		refresh, err := b.refreshChains(ctx, hc, o.concurrency)
+		if err != nil {
+			return nil, err
+		}
+		measure(phase{"refresh_token (rotation) ES256", refresh})
 	}
-	measure(phase{"refresh_token (rotation) ES256", refresh})
 
 	// Full sign-ins, each in a fresh browser, spread over 127.0.0.0/8.
 	transports := make([]http.RoundTripper, max(o.signinConc, 1))

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -55,7 +57,7 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 			return
 		}
 		// An unreadable body is left to the provider, which reports it.
-		if r.ParseForm() == nil {
+		if parseForm(r) == nil {
 			// r.Form holds the query and the body together.
 			if name := op.RepeatedParameter(r.Form); name != "" {
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the parameter "+name+" is included more than once")
@@ -90,6 +92,33 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 		w.WriteHeader(status)
 		w.Write(body)
 	})
+}
+
+// quickFormMax is the largest body parseForm reads in one piece.
+const quickFormMax = 64 << 10
+
+// parseForm parses r's form as r.ParseForm does. The request clients send
+// — a POSTed form of known length, and no query — is read in one piece of
+// its length, and its parameters are both r.PostForm and r.Form (the same
+// map: without a query they are the same parameters), where ParseForm
+// reads the body through a growing buffer and copies the map. As with
+// ParseForm, a body that cannot be read leaves no parameters, and a
+// malformed one the parameters before the error; the error is returned.
+// Anything else is ParseForm's.
+func parseForm(r *http.Request) error {
+	if r.Form != nil || r.PostForm != nil || r.URL.RawQuery != "" || r.Body == nil ||
+		r.ContentLength <= 0 || r.ContentLength > quickFormMax ||
+		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		return r.ParseForm()
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		r.PostForm, r.Form = url.Values{}, url.Values{}
+		return err
+	}
+	v, err := url.ParseQuery(string(body))
+	r.PostForm, r.Form = v, v
+	return err
 }
 
 // introspectionError turns zitadel's plain-text introspection error
