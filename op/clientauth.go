@@ -203,9 +203,12 @@ func BasicScheme(r *http.Request) bool {
 func (s *Storage) authenticateRequest(r *http.Request) (*storage.Client, error) {
 	ctx := r.Context()
 	form := r.PostForm
-	for _, k := range []string{"client_secret", "client_assertion", "client_assertion_type"} {
-		if r.URL.Query().Has(k) {
-			return nil, oidc.ErrInvalidRequest().WithDescription("client credentials belong in the request body, not the URL")
+	if r.URL.RawQuery != "" {
+		query := r.URL.Query()
+		for _, k := range []string{"client_secret", "client_assertion", "client_assertion_type"} {
+			if query.Has(k) {
+				return nil, oidc.ErrInvalidRequest().WithDescription("client credentials belong in the request body, not the URL")
+			}
 		}
 	}
 	user, pass, basic := r.BasicAuth()

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -252,7 +253,7 @@ func (k *Keys) publishedInCache(kid string) bool {
 	if !k.cacheFresh(now) {
 		return false
 	}
-	for _, x := range published(k.cache, now, k.retention) {
+	for x := range publishedKeys(k.cache, now, k.retention) {
 		if x.id == kid {
 			return true
 		}
@@ -309,20 +310,32 @@ func signingKey(keys []key, alg string, now time.Time) (key, bool) {
 // and older ones until retention after their successor took over.
 func published(keys []key, now time.Time, retention time.Duration) []key {
 	var out []key
-	for _, alg := range algorithms {
-		var successor *key
-		for i := range keys {
-			x := keys[i]
-			if x.alg != alg {
-				continue
-			}
-			if successor == nil || successor.activeAt.After(now) || now.Before(successor.activeAt.Add(retention)) {
-				out = append(out, x)
-			}
-			successor = &keys[i]
-		}
+	for x := range publishedKeys(keys, now, retention) {
+		out = append(out, *x)
 	}
 	return out
+}
+
+// publishedKeys yields the keys published says, in its order, without
+// copying them.
+func publishedKeys(keys []key, now time.Time, retention time.Duration) iter.Seq[*key] {
+	return func(yield func(*key) bool) {
+		for _, alg := range algorithms {
+			var successor *key
+			for i := range keys {
+				x := &keys[i]
+				if x.alg != alg {
+					continue
+				}
+				if successor == nil || successor.activeAt.After(now) || now.Before(successor.activeAt.Add(retention)) {
+					if !yield(x) {
+						return
+					}
+				}
+				successor = x
+			}
+		}
+	}
 }
 
 // signingKeyFor returns the key that signs for alg now.

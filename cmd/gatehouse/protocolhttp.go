@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,9 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 			// (RFC 6749 §3.2): zitadel would take scope= for a scope
 			// of its own, resource= for a resource.
 			op.OmitEmptyParameters(r.Form)
-			op.OmitEmptyParameters(r.PostForm)
+			if !sameMap(r.PostForm, r.Form) { // parseForm's are one
+				op.OmitEmptyParameters(r.PostForm)
+			}
 		}
 		hw := &op.BufferedWriter{ResponseWriter: w}
 		next.ServeHTTP(hw, r)
@@ -92,6 +95,11 @@ func clientEndpointRules(issuer string, next http.Handler) http.Handler {
 		w.WriteHeader(status)
 		w.Write(body)
 	})
+}
+
+// sameMap reports whether a and b are the same map.
+func sameMap(a, b url.Values) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // quickFormMax is the largest body parseForm reads in one piece.
