@@ -264,29 +264,6 @@ func isDocumentPath(path string) bool {
 	return false
 }
 
-// requestTimeout bounds how long a request may wait for its work, the
-// database's above all: a database that stops answering without refusing
-// (a network partition, a host gone) would otherwise hold every request
-// until the client gave up, past http.Server's WriteTimeout, with no
-// answer at all. At the deadline the request's database calls fail, and the
-// request is answered 503 like any other database failure. It leaves room
-// for an email (login/mail: 10 s) beside the database work of a step.
-const requestTimeout = 20 * time.Second
-
-// withDeadline gives each request's context a deadline d from its start,
-// except the requests skip reports (nil: none).
-func withDeadline(d time.Duration, skip func(*http.Request) bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if skip != nil && skip(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
 // limitBody refuses bodies larger than max with 413 before any handler
 // reads them, and caps bodies of unknown length.
 func limitBody(max int64, next http.Handler) http.Handler {
