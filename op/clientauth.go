@@ -86,30 +86,26 @@ const (
 
 type authenticatedClientKey struct{}
 
-// authenticated is the client clientAuth authenticated for a request.
-type authenticated struct {
-	id     string
-	public bool
-}
-
 // withAuthenticatedClient returns ctx saying that clientAuth authenticated
-// c.
+// c, which no one changes from then on.
 func withAuthenticatedClient(ctx context.Context, c *storage.Client) context.Context {
-	return context.WithValue(ctx, authenticatedClientKey{}, authenticated{id: c.ID, public: c.Public})
+	return context.WithValue(ctx, authenticatedClientKey{}, c)
 }
 
 // authenticatedClient returns the id of the client that clientAuth
 // authenticated for this request, or "".
 func authenticatedClient(ctx context.Context) string {
-	a, _ := ctx.Value(authenticatedClientKey{}).(authenticated)
-	return a.id
+	if c, _ := ctx.Value(authenticatedClientKey{}).(*storage.Client); c != nil {
+		return c.ID
+	}
+	return ""
 }
 
 // confidentialClient returns the id of the confidential client that
 // clientAuth authenticated for this request, or "".
 func confidentialClient(ctx context.Context) string {
-	if a, _ := ctx.Value(authenticatedClientKey{}).(authenticated); !a.public {
-		return a.id
+	if c, _ := ctx.Value(authenticatedClientKey{}).(*storage.Client); c != nil && !c.Public {
+		return c.ID
 	}
 	return ""
 }

@@ -38,6 +38,12 @@ func withRawToken(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, rawTokenKey{}, token)
 }
 
+// rawToken returns the token withRawToken put in ctx, or "".
+func rawToken(ctx context.Context) string {
+	raw, _ := ctx.Value(rawTokenKey{}).(string)
+	return raw
+}
+
 // unrecordedClaims are the claims of an unrecorded token.
 type unrecordedClaims struct {
 	ID       string        `json:"jti"`
@@ -51,12 +57,11 @@ type unrecordedClaims struct {
 	Confirmation *dpopConfirmation `json:"cnf"`
 }
 
-// claimsOf returns the claims of the request's token, which zitadel has
-// verified (signature, issuer, expiry) before it asked about jti id and
-// subject: they must match. The claims of a token the signature cache
+// claimsOf returns the claims of raw, the request's token, which has been
+// verified (signature, issuer, expiry) before its jti id and subject were
+// asked about: they must match. The claims of a token the signature cache
 // holds were parsed when it was verified.
-func (s *Storage) claimsOf(ctx context.Context, id, subject string) (*unrecordedClaims, error) {
-	raw, _ := ctx.Value(rawTokenKey{}).(string)
+func (s *Storage) claimsOf(raw, id, subject string) (*unrecordedClaims, error) {
 	var (
 		c  *unrecordedClaims
 		ok bool
@@ -97,8 +102,8 @@ func parseUnrecordedClaims(raw string) (*unrecordedClaims, error) {
 // unrecordedIntrospection answers introspection of an unrecorded token: active
 // unless revoked, expired or its client is gone, and only for its own
 // client or a client in its audience.
-func (s *Storage) unrecordedIntrospection(ctx context.Context, id, subject, clientID string) (*introspected, error) {
-	c, err := s.claimsOf(ctx, id, subject)
+func (s *Storage) unrecordedIntrospection(ctx context.Context, raw, id, subject, clientID string) (*introspected, error) {
+	c, err := s.claimsOf(raw, id, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +134,7 @@ func (s *Storage) unrecordedIntrospection(ctx context.Context, id, subject, clie
 // revokeUnrecorded records an unrecorded token as revoked, for its own
 // client only. Revoking it again changes nothing.
 func (s *Storage) revokeUnrecorded(ctx context.Context, id, subject, clientID string, now time.Time) *oidc.Error {
-	c, err := s.claimsOf(ctx, id, subject)
+	c, err := s.claimsOf(rawToken(ctx), id, subject)
 	if err != nil {
 		return nil // RFC 7009 §2.2: an invalid token is not an error
 	}

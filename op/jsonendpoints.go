@@ -61,12 +61,12 @@ func (p *Provider) confidentialAuthenticated(r *http.Request) bool {
 // (Storage.refreshIntrospection), whatever token_type_hint says, since the
 // hint is only a hint.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
-	ctx := zop.ContextWithIssuer(r.Context(), p.issuer())
+	ctx := r.Context()
 	clientID := authenticatedClient(ctx)
 	token := r.Form.Get("token")
 	var live *introspected // nil: inactive
 	if id, subject, ok := p.tokenIDAndSubject(ctx, token); ok {
-		live, _ = p.storage.accessIntrospection(ctx, id, subject, clientID)
+		live, _ = p.storage.accessIntrospection(ctx, token, id, subject, clientID)
 	} else if token != "" {
 		live, _ = p.storage.refreshIntrospection(ctx, token, clientID)
 	}
@@ -192,6 +192,7 @@ func (p *Provider) tokenIDAndSubject(ctx context.Context, token string) (id, sub
 		}
 		return parts[0], parts[1], true
 	}
+	ctx = zop.ContextWithIssuer(ctx, p.issuer())
 	claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.zp.AccessTokenVerifier(ctx))
 	if err != nil {
 		return "", "", false

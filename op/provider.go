@@ -206,6 +206,11 @@ func (p *Provider) AuthRequestError(w http.ResponseWriter, r *http.Request, auth
 // Basic with its id, a public one with client_id.
 func (p *Provider) tokenClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == IntrospectionPath && confidentialClient(r.Context()) != "" {
+			// jsonEndpoints answers it, with the token of its form.
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.Method == http.MethodPost && (r.URL.Path == IntrospectionPath || r.URL.Path == "/revoke") {
 			// The token itself, for the claims of an unrecorded one
 			// (clientcredentials.go), as the endpoint reads it: from the

@@ -832,7 +832,7 @@ func (s *Storage) liveAccessToken(ctx context.Context, id, subject string) (*sto
 // SetIntrospectionFromToken answers introspection for the token's own
 // client or a client in its audience; anything else sees active=false.
 func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	live, err := s.accessIntrospection(ctx, tokenID, subject, clientID)
+	live, err := s.accessIntrospection(ctx, rawToken(ctx), tokenID, subject, clientID)
 	if err != nil {
 		return err
 	}
@@ -842,10 +842,11 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 
 // accessIntrospection returns what introspection reports of a live access
 // token to clientID, its own client or a client in its audience, and an
-// error for anything else.
-func (s *Storage) accessIntrospection(ctx context.Context, tokenID, subject, clientID string) (*introspected, error) {
+// error for anything else. raw is the token, whose jti and subject are
+// tokenID and subject.
+func (s *Storage) accessIntrospection(ctx context.Context, raw, tokenID, subject, clientID string) (*introspected, error) {
 	if isUnrecorded(tokenID) {
-		return s.unrecordedIntrospection(ctx, tokenID, subject, clientID)
+		return s.unrecordedIntrospection(ctx, raw, tokenID, subject, clientID)
 	}
 	var (
 		t   *storage.AccessToken

@@ -59,13 +59,15 @@ func withoutIDToken(body []byte) []byte {
 }
 
 // asZitadelSaw gives zitadel an introspection request the way clientAuth
-// handed every one over before jsonEndpoints answered a confidential
-// client's itself: with its credentials removed (asAuthenticated). The
+// and tokenClient handed every one over before jsonEndpoints answered a
+// confidential client's itself: with its credentials removed
+// (asAuthenticated) and the token in the context (withRawToken). The
 // tests' reference for the answers zitadel gave.
 func asZitadelSaw(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := confidentialClient(r.Context()); id != "" && r.URL.Path == IntrospectionPath {
 			r = asAuthenticated(r, &storage.Client{ID: id})
+			r = r.WithContext(withRawToken(r.Context(), r.Form.Get("token")))
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -127,8 +127,10 @@ func requestContext(logger *slog.Logger, ips clientIPResolver, next http.Handler
 			if quietPath(r.URL.Path, sw.Code()) {
 				level = slog.LevelDebug
 			}
-			logger.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
-				"status", sw.Code(), "duration_ms", time.Since(start).Milliseconds())
+			if logger.Enabled(ctx, level) { // else its arguments cost allocations for nothing
+				logger.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
+					"status", sw.Code(), "duration_ms", time.Since(start).Milliseconds())
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

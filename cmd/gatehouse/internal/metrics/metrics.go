@@ -323,7 +323,12 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 			form = &bodyHead{ReadCloser: r.Body, max: 8 << 10}
 			r.Body = form
 		}
-		sw := &StatusWriter{ResponseWriter: w}
+		// The server's request log has a StatusWriter around the
+		// answer already: the same answer's status, read once.
+		sw, ok := w.(*StatusWriter)
+		if !ok {
+			sw = &StatusWriter{ResponseWriter: w}
+		}
 		panicked := true
 		defer func() {
 			status := sw.Code()
