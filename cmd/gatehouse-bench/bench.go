@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -601,7 +602,12 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 		// As many codes as the phase may use at client_credentials' pace,
 		// within the request budget.
-		n := int(min(float64(c.n), float64(o.maxRequests), 1.5*rep.rate("client_credentials opaque")*o.duration.Seconds()+float64(o.concurrency)))
+		// (All of them when -phases left client_credentials out.)
+		pace := rep.rate("client_credentials opaque")
+		if pace == 0 {
+			pace = math.Inf(1)
+		}
+		n := int(min(float64(c.n), float64(o.maxRequests), 1.5*pace*o.duration.Seconds()+float64(o.concurrency)))
 		b.logf("harvesting %d codes", n)
 		grants, err := b.codes(ctx, c.rp, "openid email profile", n)
 		if err != nil {
