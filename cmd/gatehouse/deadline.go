@@ -37,10 +37,11 @@ func withDeadline(d time.Duration, skip func(*http.Request) bool, next http.Hand
 // only when something waits for the context to be done: Done, which the
 // database drivers and any context derived with a cancel of its own call.
 // Most requests on the busiest paths (the documents, a known JWT's
-// introspection) never do, and the timer context.WithDeadline starts at
-// once, and stops at the end, was a tenth of what the middleware cost
-// them. Until then, Err compares the clock with the deadline itself; from
-// then on, the context.WithDeadline made then answers everything.
+// introspection) never do, and the timer that context.WithDeadline starts
+// at once and stops at the end was about 6 % of what the whole handler
+// cost a JWT's introspection (BenchmarkServeJSONEndpoints' profile). Until
+// then, Err compares the clock with the deadline itself; from then on, the
+// context.WithDeadline made then answers everything.
 //
 // One difference: context.Cause of a context that no one waited for is
 // nil after its deadline, where Err is DeadlineExceeded.

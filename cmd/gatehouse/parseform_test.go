@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,6 +73,25 @@ func TestParseForm(t *testing.T) {
 				t.Errorf("ParseForm after parseForm: %v, Form %v", err, got.Form)
 			}
 		})
+	}
+}
+
+// TestParseQuery requires parseQuery to answer as url.ParseQuery.
+func TestParseQuery(t *testing.T) {
+	t.Parallel()
+	for _, q := range []string{
+		"", "&", "&&a=1&&", "a", "a=", "=", "=x&y", "a=b=c", "a=1&a=2&a=3&b",
+		"token=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln&token_type_hint=access_token",
+		"grant_type=authorization_code&code=abc-_~.123&redirect_uri=http://127.0.0.1:9/cb&code_verifier=v",
+		"ü=ä&\x00=\xff", // raw bytes: ParseQuery does not check them
+		"a=%41&b=c+d", "a=%zz&b=1", "a=1;b=2", "a=1&b=%", "+=+",
+		strings.Repeat("a=1&", plainQueryMax-1) + "b=2", strings.Repeat("a&", plainQueryMax+1),
+	} {
+		got, gotErr := parseQuery(q)
+		want, wantErr := url.ParseQuery(q)
+		if !reflect.DeepEqual(got, want) || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("parseQuery(%.60q) = %v, %v; ParseQuery %v, %v", q, got, gotErr, want, wantErr)
+		}
 	}
 }
 
