@@ -227,12 +227,7 @@ func documentsFirst(p *op.Provider, m *metrics.Metrics, https bool, logger *slog
 			return
 		}
 		start := time.Now()
-		h := w.Header()
-		h["Content-Security-Policy"] = documentCSPValue
-		h["X-Content-Type-Options"] = nosniffValue
-		if https {
-			h["Strict-Transport-Security"] = hstsValue
-		}
+		setJSONHeaders(w.Header(), https)
 		status, ok := p.ServeDocument(w, r)
 		if !ok {
 			next.ServeHTTP(w, r) // which sets the headers of every answer
@@ -249,6 +244,17 @@ func documentsFirst(p *op.Provider, m *metrics.Metrics, https bool, logger *slog
 
 // documentCSPValue is the content security policy of the JSON documents.
 var documentCSPValue = []string{"default-src 'none'; frame-ancestors 'none'"}
+
+// setJSONHeaders sets the security headers of a JSON answer, which no
+// browser renders: nosniff, a content security policy that allows nothing
+// and no framing, and HSTS under https.
+func setJSONHeaders(h http.Header, https bool) {
+	h["Content-Security-Policy"] = documentCSPValue
+	h["X-Content-Type-Options"] = nosniffValue
+	if https {
+		h["Strict-Transport-Security"] = hstsValue
+	}
+}
 
 // The paths documentsFirst answers.
 const (
@@ -309,9 +315,5 @@ var (
 func setCredentialHeaders(h http.Header, https bool) {
 	h["Cache-Control"] = noStoreValue
 	h["Pragma"] = noCacheValue
-	h["Content-Security-Policy"] = documentCSPValue
-	h["X-Content-Type-Options"] = nosniffValue
-	if https {
-		h["Strict-Transport-Security"] = hstsValue
-	}
+	setJSONHeaders(h, https)
 }
